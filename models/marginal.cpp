@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MIT
+#include "models/marginal.hpp"
+
+#include <Eigen/Eigenvalues>
+
+#include <stdexcept>
+
+namespace bactor {
+
+GaussHermite::GaussHermite(int n) {
+  if (n < 1 || n > 200) throw std::invalid_argument("Gauss-Hermite node count must be in 1..200, got " + std::to_string(n));
+  // Golub–Welsch: the nodes are the eigenvalues of the symmetric tridiagonal Jacobi matrix of
+  // the Hermite recurrence (off-diagonal sqrt(k/2)); weight_j = sqrt(pi) * v_j[0]^2.
+  Eigen::MatrixXd J = Eigen::MatrixXd::Zero(n, n);
+  for (int k = 1; k < n; ++k) J(k, k - 1) = J(k - 1, k) = std::sqrt(0.5 * k);
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(J);
+  t.resize(n);
+  log_w.resize(n);
+  for (int j = 0; j < n; ++j) {
+    t[j] = eig.eigenvalues()(j);
+    const double v0 = eig.eigenvectors()(0, j);
+    log_w[j] = 0.5 * std::log(std::numbers::pi) + 2 * std::log(std::abs(v0)) + t[j] * t[j];
+  }
+}
+
+} // namespace bactor

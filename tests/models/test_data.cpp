@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// Data IO: parsing, error messages naming file/line/column, round trip, subject split.
+#include "models/data.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <stdexcept>
+
+using namespace bactor;
+
+namespace {
+Dataset parse(const std::string& text) {
+  std::istringstream in(text);
+  return parse_dataset(in, "t.csv");
+}
+std::string error_of(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+} // namespace
+
+TEST_CASE("data: parses s, r, ignores extra columns, no cond means one condition") {
+  const Dataset d = parse("x,s,r,notes\n9,1.5,2.0,a\n9,0.5,0.25,b\n");
+  REQUIRE(d.size() == 2);
+  CHECK(d.s[0] == 1.5);
+  CHECK(d.r[1] == 0.25);
+  CHECK(d.conditions() == 1);
+  CHECK(d.cond[1] == 0);
+  CHECK_FALSE(d.has_subjects());
+  CHECK(d.line[1] == 3);
+}
+
+TEST_CASE("data: integer conditions ordered numerically, names by first appearance") {
+  const Dataset d = parse("cond,s,r\n10,1,1\n2,1,1\n10,2,2\n");
+  REQUIRE(d.conditions() == 2);
+  CHECK(d.cond_labels[0] == "2");
+  CHECK(d.cond_labels[1] == "10");
+  CHECK(d.cond[0] == 1);
+  CHECK(d.cond[1] == 0);
+  const Dataset e = parse("s,r,cond\n1,1,low\n1,1,high\n1,1,low\n");
+  CHECK(e.cond_labels[0] == "low");
+  CHECK(e.cond[1] == 1);
+}
+
+TEST_CASE("data: bad input gives one line naming file, line and column") {
+  CHECK(error_of("") == "t.csv:1: empty file (expected a header with columns s,r)");
+  CHECK(error_of("s,x\n1,2\n") == "t.csv:1: missing column 'r' in the header");
+  CHECK(error_of("s,r\n") == "t.csv:2: no trials after the header");
+  CHECK(error_of("s,r\n1,2\n1,-3\n") == "t.csv:3: column 'r': value -3 is not positive");
+  CHECK(error_of("s,r\n0,2\n") == "t.csv:2: column 's': value 0 is not positive");
+  CHECK(error_of("s,r\n1,inf\n") == "t.csv:2: column 'r': value inf is not finite");
+  CHECK(error_of("s,r\n1,nan\n") == "t.csv:2: column 'r': value nan is not finite");
+  CHECK(error_of("s,r\n1,\n") == "t.csv:2: column 'r': missing value");
+  CHECK(error_of("s,r\n1\n") == "t.csv:2: column 'r': missing value");
+  CHECK(error_of("s,r\n1,abc\n") == "t.csv:2: column 'r': 'abc' is not a number");
+  CHECK(error_of("s,r,cond\n1,2,\n") == "t.csv:2: column 'cond': missing value");
+  CHECK(error_of("s,r,s\n1,2,3\n") == "t.csv:1: column 's' appears twice in the header");
+  CHECK_THROWS_AS(read_dataset("/nonexistent/file.csv"), std::invalid_argument);
+}
+
+TEST_CASE("data: write/read round trip is exact and subjects split with re-indexed conditions") {
+  const Dataset d = parse("subject,cond,s,r\nA,1,0.1234567890123,2\nB,2,3,4\nA,2,5,6\n");
+  const auto path = (std::filesystem::temp_directory_path() / "bactor_test_data.csv").string();
+  write_dataset(path, d);
+  const Dataset e = read_dataset(path);
+  std::remove(path.c_str());
+  REQUIRE(e.size() == 3);
+  CHECK(e.s[0] == d.s[0]);
+  CHECK(e.subject[2] == "A");
+  CHECK(e.cond == d.cond);
+  const auto parts = split_subjects(e);
+  REQUIRE(parts.size() == 2);
+  CHECK(parts[0].first == "A");
+  CHECK(parts[0].second.size() == 2);
+  CHECK(parts[0].second.conditions() == 2);
+  CHECK(parts[1].first == "B");
+  REQUIRE(parts[1].second.conditions() == 1);
+  CHECK(parts[1].second.cond_labels[0] == "2");
+  CHECK(parts[1].second.cond[0] == 0);
+}
+
+TEST_CASE("data: the reference files parse") {
+  const char* dir = std::getenv("BACTOR_REFERENCE_DIR");
+  if (!dir) return;
+  const Dataset q = read_dataset(std::string(dir) + "/quadratic_n60.csv");
+  CHECK(q.size() == 60);
+  const Dataset e = read_dataset(std::string(dir) + "/effort_two_noise.csv");
+  CHECK(e.size() == 90);
+  CHECK(e.conditions() == 2);
+}
