@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+// Transcendental elementwise kernels, instantiated for float and double.
+#include "engine/kernels.hpp"
+
+namespace bactor::simd {
+
+template <class T>
+void exp_forward(std::size_t n, const T* x, T* y) {
+  map(n, x, y, [](auto v) { return xsimd::exp(v); });
+}
+template <class T>
+void exp_backward(std::size_t n, const T* y, const T* dy, T* dx) {
+  map_acc(n, y, dy, dx, [](auto v, auto g) { return g * v; });
+}
+template <class T>
+void log_forward(std::size_t n, const T* x, T* y) {
+  map(n, x, y, [](auto v) { return xsimd::log(v); });
+}
+template <class T>
+void log_backward(std::size_t n, const T* x, const T* dy, T* dx) {
+  map_acc(n, x, dy, dx, [](auto v, auto g) { return g / v; });
+}
+template <class T>
+void log1p_forward(std::size_t n, const T* x, T* y) {
+  map(n, x, y, [](auto v) { return xsimd::log1p(v); });
+}
+template <class T>
+void log1p_backward(std::size_t n, const T* x, const T* dy, T* dx) {
+  map_acc(n, x, dy, dx, [](auto v, auto g) { return g / (decltype(v)(T(1)) + v); });
+}
+template <class T>
+void expm1_forward(std::size_t n, const T* x, T* y) {
+  map(n, x, y, [](auto v) { return xsimd::expm1(v); });
+}
+template <class T>
+void expm1_backward(std::size_t n, const T* y, const T* dy, T* dx) {
+  map_acc(n, y, dy, dx, [](auto v, auto g) { return g * (v + decltype(v)(T(1))); });
+}
+template <class T>
+void sqrt_forward(std::size_t n, const T* x, T* y) {
+  map(n, x, y, [](auto v) { return xsimd::sqrt(v); });
+}
+template <class T>
+void sqrt_backward(std::size_t n, const T* y, const T* dy, T* dx) {
+  map_acc(n, y, dy, dx, [](auto v, auto g) { return decltype(v)(T(0.5)) * g / v; });
+}
+template <class T>
+void softplus_forward(std::size_t n, const T* x, T* y) {
+  map(n, x, y, [](auto v) { return softplus(v); });
+}
+template <class T>
+void softplus_backward(std::size_t n, const T* x, const T* dy, T* dx) {
+  map_acc(n, x, dy, dx, [](auto v, auto g) { return g * sigmoid(v); });
+}
+template <class T>
+void sigmoid_forward(std::size_t n, const T* x, T* y) {
+  map(n, x, y, [](auto v) { return sigmoid(v); });
+}
+template <class T>
+void sigmoid_backward(std::size_t n, const T* y, const T* dy, T* dx) {
+  map_acc(n, y, dy, dx, [](auto v, auto g) { return g * v * (decltype(v)(T(1)) - v); });
+}
+template <class T>
+void swish_forward(std::size_t n, const T* x, T* y) {
+  map(n, x, y, [](auto v) { return v * sigmoid(v); });
+}
+template <class T>
+void swish_backward(std::size_t n, const T* x, const T* dy, T* dx) {
+  map_acc(n, x, dy, dx, [](auto v, auto g) {
+    using B = decltype(v);
+    const B s = sigmoid(v);
+    return g * xsimd::fma(v * s, B(T(1)) - s, s);
+  });
+}
+template <class T>
+void tanh_forward(std::size_t n, const T* x, T* y) {
+  map(n, x, y, [](auto v) { return xsimd::tanh(v); });
+}
+template <class T>
+void tanh_backward(std::size_t n, const T* y, const T* dy, T* dx) {
+  map_acc(n, y, dy, dx, [](auto v, auto g) { return g * (decltype(v)(T(1)) - v * v); });
+}
+template <class T>
+void log_sigmoid_forward(std::size_t n, const T* x, T* y) {
+  map(n, x, y, [](auto v) { return -softplus(-v); });
+}
+template <class T>
+void log_sigmoid_backward(std::size_t n, const T* x, const T* dy, T* dx) {
+  map_acc(n, x, dy, dx, [](auto v, auto g) { return g * sigmoid(-v); });
+}
+
+#define BACTOR_INSTANTIATE(T)                                                           \
+  template void exp_forward<T>(std::size_t, const T*, T*);                             \
+  template void exp_backward<T>(std::size_t, const T*, const T*, T*);                  \
+  template void log_forward<T>(std::size_t, const T*, T*);                             \
+  template void log_backward<T>(std::size_t, const T*, const T*, T*);                  \
+  template void log1p_forward<T>(std::size_t, const T*, T*);                           \
+  template void log1p_backward<T>(std::size_t, const T*, const T*, T*);                \
+  template void expm1_forward<T>(std::size_t, const T*, T*);                           \
+  template void expm1_backward<T>(std::size_t, const T*, const T*, T*);                \
+  template void sqrt_forward<T>(std::size_t, const T*, T*);                            \
+  template void sqrt_backward<T>(std::size_t, const T*, const T*, T*);                 \
+  template void softplus_forward<T>(std::size_t, const T*, T*);                        \
+  template void softplus_backward<T>(std::size_t, const T*, const T*, T*);             \
+  template void sigmoid_forward<T>(std::size_t, const T*, T*);                         \
+  template void sigmoid_backward<T>(std::size_t, const T*, const T*, T*);              \
+  template void swish_forward<T>(std::size_t, const T*, T*);                           \
+  template void swish_backward<T>(std::size_t, const T*, const T*, T*);                \
+  template void tanh_forward<T>(std::size_t, const T*, T*);                            \
+  template void tanh_backward<T>(std::size_t, const T*, const T*, T*);                 \
+  template void log_sigmoid_forward<T>(std::size_t, const T*, T*);                     \
+  template void log_sigmoid_backward<T>(std::size_t, const T*, const T*, T*);
+
+BACTOR_INSTANTIATE(float)
+BACTOR_INSTANTIATE(double)
+#undef BACTOR_INSTANTIATE
+
+} // namespace bactor::simd

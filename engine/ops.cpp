@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT
+// Forward and backward functions of engine/ops.hpp.
+#include "engine/ops.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <type_traits>
+
+#include "engine/kernels.hpp"
+
+namespace bactor {
+
+namespace {
+
+std::string shape(const Node* n) { return std::to_string(n->rows) + "x" + std::to_string(n->cols); }
+
+Tape& tape() { return Tape::current(); }
+
+// ---- binary ops with scalar broadcasting ---------------------------------------------------
+// Each Op has f(a, b) (forward), and da(a, b, y), db(a, b, y): the partial derivatives.
+
+struct AddOp {
+  static double f(double a, double b) { return a + b; }
+  static double da(double, double, double) { return 1.0; }
+  static double db(double, double, double) { return 1.0; }
+};
+struct SubOp {
+  static double f(double a, double b) { return a - b; }
+  static double da(double, double, double) { return 1.0; }
+  static double db(double, double, double) { return -1.0; }
+};
+struct MulOp {
+  static double f(double a, double b) { return a * b; }
+  static double da(double, double b, double) { return b; }
+  static double db(double a, double, double) { return a; }
+};
+struct DivOp {
+  static double f(double a, double b) { return a / b; }
+  static double da(double, double b, double) { return 1.0 / b; }
+  static double db(double, double b, double y) { return -y / b; }
+};
+struct PowOp {
+  static double f(double a, double b) { return std::pow(a, b); }
+  static double da(double a, double b, double) { return b == 0.0 ? 0.0 : b * std::pow(a, b - 1.0); }
+  static double db(double a, double, double y) { return y == 0.0 ? 0.0 : y * std::log(a); }
+};
+
+// Calls fn(integral_constant<bool, SA>, integral_constant<bool, SB>) for the broadcast case.
+template <class Fn>
+void dispatch(bool sa, bool sb, Fn&& fn) {
+  using T = std::true_type;
+  using F = std::false_type;
+  if (sa) fn(T{}, F{});
+  else if (sb) fn(F{}, T{});
+  else fn(F{}, F{});
+}
+
+template <class Op>
+void binary_backward(Node& y) {
+  Node* a = y.in[0];
+  Node* b = y.in[1];
+  const std::size_t n = y.size();
+  const bool sa = a->size() == 1 && n > 1, sb = b->size() == 1 && n > 1;
+  dispatch(sa, sb, [&](auto SA, auto SB) {
+    const double* av = a->val;
+    const double* bv = b->val;
+    const double* yv = y.val;
+    const double* dy = y.adj;
+    if (double* da = a->adj) {
+      if constexpr (SA) {
+        double s = 0;
+        for (std::size_t i = 0; i < n; ++i) s += dy[i] * Op::da(av[0], bv[i], yv[i]);
+        da[0] += s;
+      } else {
+        for (std::size_t i = 0; i < n; ++i) da[i] += dy[i] * Op::da(av[i], bv[SB ? 0 : i], yv[i]);
+      }
+    }
+    if (double* db = b->adj) {
+      if constexpr (SB) {
+        double s = 0;
+        for (std::size_t i = 0; i < n; ++i) s += dy[i] * Op::db(av[i], bv[0], yv[i]);
+        db[0] += s;
+      } else {
+        for (std::size_t i = 0; i < n; ++i) db[i] += dy[i] * Op::db(av[SA ? 0 : i], bv[i], yv[i]);
+      }
+    }
+  });
+}
+
+template <class Op>
+Var binary(Var a, Var b, const char* name) {
+  Node* na = a.node();
+  Node* nb = b.node();
+  const std::size_t sa = na->size(), sb = nb->size();
+  const bool same = na->rows == nb->rows && na->cols == nb->cols;
+  if (!same && sa != 1 && sb != 1)
+    throw std::invalid_argument(std::string(name) + ": shapes " + shape(na) + " and " + shape(nb) +
+                                " do not match (only scalars broadcast)");
+  const Node* big = (sa == 1 && !same) ? nb : na;
+  Node* y = tape().make_node(big->rows, big->cols, na->adj || nb->adj, &binary_backward<Op>);
+  y->in[0] = na;
+  y->in[1] = nb;
+  const std::size_t n = y->size();
+  dispatch(sa == 1 && n > 1, sb == 1 && n > 1, [&](auto SA, auto SB) {
+    const double* av = na->val;
+    const double* bv = nb->val;
+    double* yv = y->val;
+    for (std::size_t i = 0; i < n; ++i) yv[i] = Op::f(av[SA ? 0 : i], bv[SB ? 0 : i]);
+  });
+  return Var(y);
+}
+
+// ---- ops with a constant operand c (stored in Node::k) ------------------------------------
+// f(x, c) and dfdx(x, c, y).
+
+struct AddC {
+  static double f(double x, double c) { return x + c; }
+  static double d(double, double, double) { return 1.0; }
+};
+struct MulC {
+  static double f(double x, double c) { return x * c; }
+  static double d(double, double c, double) { return c; }
+};
+struct DivC {  // x / c
+  static double f(double x, double c) { return x / c; }
+  static double d(double, double c, double) { return 1.0 / c; }
+};
+struct RSubC {  // c - x
+  static double f(double x, double c) { return c - x; }
+  static double d(double, double, double) { return -1.0; }
+};
+struct RDivC {  // c / x
+  static double f(double x, double c) { return c / x; }
+  static double d(double x, double, double y) { return -y / x; }
+};
+struct PowC {  // x^c
+  static double f(double x, double c) { return std::pow(x, c); }
+  static double d(double x, double c, double) { return c == 0.0 ? 0.0 : c * std::pow(x, c - 1.0); }
+};
+struct Neg {
+  static double f(double x, double) { return -x; }
+  static double d(double, double, double) { return -1.0; }
+};
+struct Square {
+  static double f(double x, double) { return x * x; }
+  static double d(double x, double, double) { return 2.0 * x; }
+};
+struct Abs {
+  static double f(double x, double) { return std::abs(x); }
+  static double d(double x, double, double) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
+};
+
+template <class Op>
+void with_constant_backward(Node& y) {
+  const Node* x = y.in[0];
+  const std::size_t n = y.size();
+  const double c = y.k;
+  const double* xv = x->val;
+  const double* yv = y.val;
+  const double* dy = y.adj;
+  double* dx = x->adj;
+  for (std::size_t i = 0; i < n; ++i) dx[i] += dy[i] * Op::d(xv[i], c, yv[i]);
+}
+
+template <class Op>
+Var with_constant(Var x, double c) {
+  Node* nx = x.node();
+  Node* y = tape().make_node(nx->rows, nx->cols, nx->adj != nullptr, &with_constant_backward<Op>);
+  y->in[0] = nx;
+  y->k = c;
+  const std::size_t n = y->size();
+  const double* xv = nx->val;
+  double* yv = y->val;
+  for (std::size_t i = 0; i < n; ++i) yv[i] = Op::f(xv[i], c);
+  return Var(y);
+}
+
+// ---- unary ops backed by the SIMD kernels --------------------------------------------------
+
+using Fwd = void (*)(std::size_t, const double*, double*);
+using Bwd = void (*)(std::size_t, const double*, const double*, double*);
+
+// UsesY: the backward kernel reads the output y instead of the input x.
+template <Bwd B, bool UsesY>
+void kernel_backward(Node& y) {
+  Node* x = y.in[0];
+  B(y.size(), UsesY ? y.val : x->val, y.adj, x->adj);
+}
+
+template <Fwd F, Bwd B, bool UsesY>
+Var kernel_unary(Var x) {
+  Node* nx = x.node();
+  Node* y = tape().make_node(nx->rows, nx->cols, nx->adj != nullptr, &kernel_backward<B, UsesY>);
+  y->in[0] = nx;
+  F(y->size(), nx->val, y->val);
+  return Var(y);
+}
+
+} // namespace
+
+Var operator+(Var a, Var b) { return binary<AddOp>(a, b, "operator+"); }
+Var operator-(Var a, Var b) { return binary<SubOp>(a, b, "operator-"); }
+Var operator*(Var a, Var b) { return binary<MulOp>(a, b, "operator*"); }
+Var operator/(Var a, Var b) { return binary<DivOp>(a, b, "operator/"); }
+Var pow(Var a, Var b) { return binary<PowOp>(a, b, "pow"); }
+
+Var operator-(Var x) { return with_constant<Neg>(x, 0.0); }
+Var operator+(Var x, double c) { return with_constant<AddC>(x, c); }
+Var operator+(double c, Var x) { return with_constant<AddC>(x, c); }
+Var operator-(Var x, double c) { return with_constant<AddC>(x, -c); }
+Var operator-(double c, Var x) { return with_constant<RSubC>(x, c); }
+Var operator*(Var x, double c) { return with_constant<MulC>(x, c); }
+Var operator*(double c, Var x) { return with_constant<MulC>(x, c); }
+Var operator/(Var x, double c) { return with_constant<DivC>(x, c); }
+Var operator/(double c, Var x) { return with_constant<RDivC>(x, c); }
+Var pow(Var x, double p) { return with_constant<PowC>(x, p); }
+Var square(Var x) { return with_constant<Square>(x, 0.0); }
+Var abs(Var x) { return with_constant<Abs>(x, 0.0); }
+
+Var exp(Var x) { return kernel_unary<simd::exp_forward<double>, simd::exp_backward<double>, true>(x); }
+Var log(Var x) { return kernel_unary<simd::log_forward<double>, simd::log_backward<double>, false>(x); }
+Var log1p(Var x) { return kernel_unary<simd::log1p_forward<double>, simd::log1p_backward<double>, false>(x); }
+Var expm1(Var x) { return kernel_unary<simd::expm1_forward<double>, simd::expm1_backward<double>, true>(x); }
+Var sqrt(Var x) { return kernel_unary<simd::sqrt_forward<double>, simd::sqrt_backward<double>, true>(x); }
+Var softplus(Var x) {
+  return kernel_unary<simd::softplus_forward<double>, simd::softplus_backward<double>, false>(x);
+}
+Var sigmoid(Var x) {
+  return kernel_unary<simd::sigmoid_forward<double>, simd::sigmoid_backward<double>, true>(x);
+}
+Var log_sigmoid(Var x) {
+  return kernel_unary<simd::log_sigmoid_forward<double>, simd::log_sigmoid_backward<double>, false>(x);
+}
+Var swish(Var x) { return kernel_unary<simd::swish_forward<double>, simd::swish_backward<double>, false>(x); }
+Var tanh(Var x) { return kernel_unary<simd::tanh_forward<double>, simd::tanh_backward<double>, true>(x); }
+
+// ---- reductions ---------------------------------------------------------------------------
+
+namespace {
+void sum_backward(Node& y) {
+  Node* x = y.in[0];
+  const double g = y.adj[0] * y.k;  // k = 1 for sum, 1/n for mean
+  double* dx = x->adj;
+  const std::size_t n = x->size();
+  for (std::size_t i = 0; i < n; ++i) dx[i] += g;
+}
+Var sum_scaled(Var x, double scale) {
+  Node* nx = x.node();
+  Node* y = tape().make_node(1, 1, nx->adj != nullptr, &sum_backward);
+  y->in[0] = nx;
+  y->k = scale;
+  y->val[0] = simd::sum(nx->size(), nx->val) * scale;
+  return Var(y);
+}
+
+void dot_backward(Node& y) {
+  Node* a = y.in[0];
+  Node* b = y.in[1];
+  const double g = y.adj[0];
+  if (a->adj) simd::axpy(a->size(), g, b->val, a->adj);
+  if (b->adj) simd::axpy(b->size(), g, a->val, b->adj);
+}
+
+void lse_backward(Node& y) {
+  Node* x = y.in[0];
+  const std::size_t n = x->size();
+  double* tmp = static_cast<double*>(y.data);
+  for (std::size_t i = 0; i < n; ++i) tmp[i] = x->val[i] - y.val[0];
+  simd::exp_forward(n, tmp, tmp);
+  simd::axpy(n, y.adj[0], tmp, x->adj);
+}
+
+void element_backward(Node& y) {
+  Node* x = y.in[0];
+  const std::size_t start = static_cast<std::size_t>(y.k);
+  const std::size_t n = y.size();
+  for (std::size_t j = 0; j < n; ++j) x->adj[start + j] += y.adj[j];
+}
+
+void concat_backward(Node& y) {
+  Node* a = y.in[0];
+  Node* b = y.in[1];
+  const std::size_t na = a->size();
+  if (a->adj)
+    for (std::size_t i = 0; i < na; ++i) a->adj[i] += y.adj[i];
+  if (b->adj)
+    for (std::size_t i = 0; i < b->size(); ++i) b->adj[i] += y.adj[na + i];
+}
+} // namespace
+
+Var sum(Var x) { return sum_scaled(x, 1.0); }
+Var mean(Var x) { return sum_scaled(x, 1.0 / double(x.size())); }
+
+Var dot(Var a, Var b) {
+  if (a.size() != b.size())
+    throw std::invalid_argument("dot: sizes " + std::to_string(a.size()) + " and " +
+                                std::to_string(b.size()) + " differ");
+  Node* y = tape().make_node(1, 1, a.needs_grad() || b.needs_grad(), &dot_backward);
+  y->in[0] = a.node();
+  y->in[1] = b.node();
+  y->val[0] = simd::dot(a.size(), a.node()->val, b.node()->val);
+  return Var(y);
+}
+
+Var log_sum_exp(Var x) {
+  Node* nx = x.node();
+  const std::size_t n = nx->size();
+  Tape& t = tape();
+  Node* y = t.make_node(1, 1, nx->adj != nullptr, &lse_backward);
+  y->in[0] = nx;
+  double* tmp = static_cast<double*>(t.allocate(n * sizeof(double)));
+  y->data = tmp;
+  const double m = *std::max_element(nx->val, nx->val + n);
+  if (!std::isfinite(m)) {
+    // All -inf (or a +inf / NaN present): the shifted form would give NaN; the value is m.
+    y->val[0] = m;
+    return Var(y);
+  }
+  for (std::size_t i = 0; i < n; ++i) tmp[i] = nx->val[i] - m;
+  simd::exp_forward(n, tmp, tmp);
+  y->val[0] = m + std::log(simd::sum(n, tmp));
+  return Var(y);
+}
+
+Var element(Var x, std::size_t i) { return slice(x, i, 1); }
+
+Var slice(Var x, std::size_t start, std::size_t len) {
+  if (len == 0 || start + len > x.size())
+    throw std::invalid_argument("slice: elements [" + std::to_string(start) + ", " +
+                                std::to_string(start + len) + ") of an array of size " +
+                                std::to_string(x.size()));
+  Node* y = tape().make_node(len, 1, x.needs_grad(), &element_backward);
+  y->in[0] = x.node();
+  y->k = double(start);
+  std::copy(x.node()->val + start, x.node()->val + start + len, y->val);
+  return Var(y);
+}
+
+Var concat(Var a, Var b) {
+  const std::size_t na = a.size(), nb = b.size();
+  Node* y = tape().make_node(na + nb, 1, a.needs_grad() || b.needs_grad(), &concat_backward);
+  y->in[0] = a.node();
+  y->in[1] = b.node();
+  std::copy(a.node()->val, a.node()->val + na, y->val);
+  std::copy(b.node()->val, b.node()->val + nb, y->val + na);
+  return Var(y);
+}
+
+} // namespace bactor
