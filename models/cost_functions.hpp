@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+// The cost families ℓ(s, r; params) of DESIGN.md §2, each one small generic function
+// templated on the scalar type T (double, float, an xsimd batch or a Dual of those). The
+// trainer and the ground-truth solver get dℓ/dr by evaluating them on Dual numbers.
+//
+// Adding a family: write a struct like the ones below (n_params and eval), then register its
+// name, formula and parameter priors in models/costs.cpp (one entry of the table).
+#pragma once
+
+#include "models/dual.hpp"
+
+namespace bactor::costfn {
+
+using gen::abs;
+using gen::exp;
+using gen::select;
+
+/// ℓ = (s − r)²
+struct Quadratic {
+  static constexpr int n_params = 0;
+  template <class T> static T eval(const T& s, const T& r, const T*) {
+    const T d = s - r;
+    return d * d;
+  }
+};
+
+/// ℓ = β(s − r)² + (1 − β) r²,  p = (β)
+struct QuadraticQuadraticEffort {
+  static constexpr int n_params = 1;
+  template <class T> static T eval(const T& s, const T& r, const T* p) {
+    const T d = s - r;
+    return p[0] * d * d + (1.0f - p[0]) * r * r;
+  }
+};
+
+/// ℓ = |s − r|
+struct Absolute {
+  static constexpr int n_params = 0;
+  template <class T> static T eval(const T& s, const T& r, const T*) { return abs(s - r); }
+};
+
+/// ℓ = β|s − r| + (1 − β) r²,  p = (β)
+struct AbsoluteQuadraticEffort {
+  static constexpr int n_params = 1;
+  template <class T> static T eval(const T& s, const T& r, const T* p) {
+    return p[0] * abs(s - r) + (1.0f - p[0]) * r * r;
+  }
+};
+
+/// ℓ = 2 |α − H(r − s)| (r − s)² with H(0) = 1,  p = (α)
+struct AsymmetricQuadratic {
+  static constexpr int n_params = 1;
+  template <class T> static T eval(const T& s, const T& r, const T* p) {
+    const T d = r - s;
+    const T w = select(r >= s, 1.0f - p[0], p[0]);
+    return 2.0f * w * d * d;
+  }
+};
+
+/// ℓ = b (exp(c(r − s)) − c(r − s) − 1) with b = 2/c²,  p = (c)
+struct Linex {
+  static constexpr int n_params = 1;
+  template <class T> static T eval(const T& s, const T& r, const T* p) {
+    const T& c = p[0];
+    const T x = c * (r - s);
+    return (2.0f / (c * c)) * (exp(x) - x - 1.0f);
+  }
+};
+
+/// ℓ = 1 − exp(−(s − r)² / (2γ²)),  p = (γ)
+struct InvertedGaussian {
+  static constexpr int n_params = 1;
+  template <class T> static T eval(const T& s, const T& r, const T* p) {
+    const T d = s - r;
+    return 1.0f - exp(-(d * d) / (2.0f * p[0] * p[0]));
+  }
+};
+
+} // namespace bactor::costfn

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+// The cost-family registry: one entry per family of models/cost_functions.hpp.
+#include "models/costs.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/rng.hpp"
+#include "models/actor.hpp"
+#include "models/cost_functions.hpp"
+#include "models/train_kernel.hpp"
+
+namespace bactor {
+
+namespace {
+
+template <class Fn>
+double loss_double(double s, double r, const double* p) {
+  return Fn::eval(s, r, p);
+}
+
+template <class Fn>
+double loss_dr_double(double s, double r, const double* p, double* dl_dr) {
+  using D = Dual<double>;
+  D pd[Fn::n_params > 0 ? Fn::n_params : 1];
+  for (int i = 0; i < Fn::n_params; ++i) pd[i] = D(p[i], 0.0);
+  const D l = Fn::eval(D(s, 0.0), D(r, 1.0), static_cast<const D*>(pd));
+  *dl_dr = l.d;
+  return l.v;
+}
+
+/// Registers a family: name, formula, priors, closed form flag, kink flag; the evaluators
+/// are instantiated from Fn.
+template <class Fn>
+CostInfo make_cost(std::string name, std::string formula, std::vector<ParamPrior> params,
+                   bool closed_form, bool kink) {
+  if (params.size() != std::size_t(Fn::n_params))
+    throw std::logic_error("cost " + name + ": prior count does not match the function");
+  CostInfo c;
+  c.name = std::move(name);
+  c.formula = std::move(formula);
+  c.params = std::move(params);
+  c.closed_form = closed_form;
+  c.loss = &loss_double<Fn>;
+  c.loss_dr = &loss_dr_double<Fn>;
+  c.fused = &detail::fused_kernel<Fn>;
+  c.kink_at_s_equals_r = kink;
+  return c;
+}
+
+using K = ParamPrior::Kind;
+
+std::vector<CostInfo> build_registry() {
+  std::vector<CostInfo> v;
+  v.push_back(make_cost<costfn::Quadratic>("QuadraticCost", "(s-r)^2", {}, true, false));
+  v.push_back(make_cost<costfn::QuadraticQuadraticEffort>(
+      "QuadraticCostQuadraticEffort", "beta*(s-r)^2 + (1-beta)*r^2", {{"beta", K::uniform, 0.5, 1.0}},
+      true, false));
+  v.push_back(make_cost<costfn::Absolute>("AbsoluteCost", "|s-r|", {}, false, true));
+  v.push_back(make_cost<costfn::AbsoluteQuadraticEffort>(
+      "AbsoluteCostQuadraticEffort", "beta*|s-r| + (1-beta)*r^2", {{"beta", K::uniform, 0.5, 1.0}},
+      false, true));
+  v.push_back(make_cost<costfn::AsymmetricQuadratic>(
+      "AsymmetricQuadratic", "2*|alpha - H(r-s)|*(r-s)^2, H(0)=1", {{"alpha", K::uniform, 0.1, 0.9}},
+      false, true));
+  v.push_back(make_cost<costfn::Linex>("Linex", "b*(exp(c*(r-s)) - c*(r-s) - 1), b = 2/c^2",
+                                       {{"c", K::lognormal, std::log(0.5), 1.0}}, false, false));
+  v.push_back(make_cost<costfn::InvertedGaussian>("InvertedGaussian", "1 - exp(-(s-r)^2/(2*gamma^2))",
+                                                  {{"gamma", K::lognormal, std::log(2.5), 0.5}}, false,
+                                                  false));
+  return v;
+}
+
+} // namespace
+
+const std::vector<CostInfo>& cost_families() {
+  static const std::vector<CostInfo> registry = build_registry();
+  return registry;
+}
+
+const CostInfo& find_cost(const std::string& name) {
+  std::string known;
+  for (const auto& c : cost_families()) {
+    if (c.name == name) return c;
+    known += (known.empty() ? "" : ", ") + c.name;
+  }
+  throw std::invalid_argument("unknown cost '" + name + "' (known: " + known + ")");
+}
+
+std::vector<std::string> theta_names(const CostInfo& cost) {
+  std::vector<std::string> n{"sigma", "sigma_0", "mu_0", "sigma_r"};
+  for (const auto& p : cost.params) n.push_back(p.name);
+  return n;
+}
+
+double sample_prior(const ParamPrior& prior, Rng& rng) {
+  if (prior.kind == ParamPrior::Kind::uniform) return rng.uniform(prior.a, prior.b);
+  return std::exp(prior.a + prior.b * rng.normal());
+}
+
+double closed_form_action(const CostInfo& cost, std::span<const double> theta, double m) {
+  if (!cost.closed_form)
+    throw std::invalid_argument("cost '" + cost.name + "' has no closed-form optimal action");
+  if (theta.size() != theta_size(cost))
+    throw std::invalid_argument("theta has " + std::to_string(theta.size()) + " entries, cost '" +
+                                cost.name + "' needs " + std::to_string(theta_size(cost)));
+  const auto post = actor_posterior(m, theta[0], theta[1], theta[2]);
+  const double sr = theta[3];
+  // E[s|m] · exp(-3/2 sigma_r^2): the minimiser of E (s - a e^{sigma_r u})^2 over a.
+  const double a = std::exp(post.mu_post + 0.5 * post.sigma_post * post.sigma_post - 1.5 * sr * sr);
+  if (cost.name == "QuadraticCost") return a;
+  if (cost.name == "QuadraticCostQuadraticEffort") return theta[4] * a;
+  throw std::invalid_argument("cost '" + cost.name + "' has no closed-form optimal action");
+}
+
+double optimal_action(const CostInfo& cost, std::span<const double> theta, double m) {
+  return cost.closed_form ? closed_form_action(cost, theta, m) : numerical_action(cost, theta, m);
+}
+
+} // namespace bactor

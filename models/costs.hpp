@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+// The registry of cost families (DESIGN.md §2): names, formulas, parameter priors, closed-form
+// optimal actions, and the per-family evaluators (scalar and the fused training kernel) that
+// are instantiated from the generic functions of models/cost_functions.hpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace bactor {
+
+class Rng;
+
+struct ParamPrior {
+  std::string name;                          // "beta", "alpha", "c", "gamma"
+  enum class Kind { uniform, lognormal } kind;
+  double a, b;                               // uniform(a, b) or lognormal(log-loc a, scale b)
+};
+
+namespace detail {
+/// Arguments of the fused training kernel for one chunk of n samples (see models/train.cpp):
+/// draws e, u ~ N(0,1), s' = exp(mu_post + sigma_post e), r = a exp(sigma_r u), and per sample
+/// loss = mean_k ℓ(s', r), dloss_da = mean_k dℓ/dr(s', r) · r / a. Never stores n×K arrays.
+struct FusedArgs {
+  std::size_t n = 0;              // samples in this chunk
+  std::size_t K = 0;              // Monte Carlo draws per sample
+  const float* mu_post = nullptr; // [n]
+  const float* sigma_post = nullptr;
+  const float* a = nullptr;       // [n] actions, > 0
+  const float* sigma_r = nullptr; // [n]
+  const float* params = nullptr;  // [n_params][n], parameter-major
+  std::uint64_t seed = 0, stream = 0;  // normal draws come from this stream ...
+  const float* e_fixed = nullptr; // ... unless these are given: [n][K] fixed draws (tests)
+  const float* u_fixed = nullptr;
+  float* loss = nullptr;          // [n] out
+  float* dloss_da = nullptr;      // [n] out
+};
+using FusedKernel = void (*)(const FusedArgs&);
+} // namespace detail
+
+struct CostInfo {
+  std::string name;                          // "QuadraticCost", ...
+  std::string formula;                       // human-readable ℓ(s, r)
+  std::vector<ParamPrior> params;            // cost parameters, in theta order after sigma_r
+  bool closed_form = false;
+
+  // Evaluators instantiated from the generic cost function (filled by the registry).
+  /// ℓ(s, r; p) in double.
+  double (*loss)(double s, double r, const double* p) = nullptr;
+  /// ℓ(s, r; p), and dℓ/dr in *dl_dr (forward-mode dual numbers).
+  double (*loss_dr)(double s, double r, const double* p, double* dl_dr) = nullptr;
+  /// The fused SIMD training kernel for this family.
+  detail::FusedKernel fused = nullptr;
+  /// True when ℓ may have a kink or jump in its r-derivative at r = s (quadrature splits there).
+  bool kink_at_s_equals_r = false;
+};
+
+/// All seven families of DESIGN.md §2 (and any registered later), in a stable order.
+const std::vector<CostInfo>& cost_families();
+/// Throws std::invalid_argument("unknown cost 'X' (known: ...)").
+const CostInfo& find_cost(const std::string& name);
+/// Number of theta entries for a family: 4 + cost parameters.
+inline std::size_t theta_size(const CostInfo& cost) { return 4 + cost.params.size(); }
+/// Names of theta in order: sigma, sigma_0, mu_0, sigma_r, then the cost parameters.
+std::vector<std::string> theta_names(const CostInfo& cost);
+/// Draws one value from a prior.
+double sample_prior(const ParamPrior& prior, Rng& rng);
+
+/// Closed-form optimal action (throws std::invalid_argument when !closed_form).
+/// theta = (sigma, sigma_0, mu_0, sigma_r, cost params...).
+double closed_form_action(const CostInfo& cost, std::span<const double> theta, double m);
+/// Expected-cost minimiser by quadrature (ground truth), any cost; relative accuracy 1e-6-ish.
+/// Implemented in models/ground_truth.cpp (options there).
+double numerical_action(const CostInfo& cost, std::span<const double> theta, double m);
+/// Closed form when the family has one, numerical otherwise.
+double optimal_action(const CostInfo& cost, std::span<const double> theta, double m);
+
+} // namespace bactor

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+#include "models/ground_truth.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <numbers>
+#include <stdexcept>
+#include <vector>
+
+#include <Eigen/Eigenvalues>
+
+#include "models/actor.hpp"
+
+namespace bactor {
+
+namespace {
+
+struct Rule {
+  std::vector<double> x, w;
+};
+
+/// Golub–Welsch: nodes are the eigenvalues of the Jacobi matrix of the three-term recurrence,
+/// weights the squared first eigenvector components times the total mass.
+Rule golub_welsch(int n, bool hermite) {
+  Eigen::MatrixXd J = Eigen::MatrixXd::Zero(n, n);
+  for (int k = 1; k < n; ++k) {
+    // probabilists' Hermite: beta_k = sqrt(k); Legendre: k / sqrt(4k^2 - 1)
+    const double b = hermite ? std::sqrt(double(k)) : double(k) / std::sqrt(4.0 * k * k - 1.0);
+    J(k, k - 1) = J(k - 1, k) = b;
+  }
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(J);
+  Rule r;
+  const double mass = hermite ? 1.0 : 2.0;
+  for (int i = 0; i < n; ++i) {
+    r.x.push_back(es.eigenvalues()(i));
+    const double v = es.eigenvectors()(0, i);
+    r.w.push_back(mass * v * v);
+  }
+  return r;
+}
+
+/// Cached rules (Hermite for N(0,1) weights summing to 1; Legendre on [-1, 1]).
+const Rule& rule(int n, bool hermite) {
+  static std::mutex mu;
+  static std::map<std::pair<int, bool>, Rule> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find({n, hermite});
+  if (it == cache.end()) it = cache.emplace(std::make_pair(n, hermite), golub_welsch(n, hermite)).first;
+  return it->second;
+}
+
+void check_theta(const CostInfo& cost, std::span<const double> theta, double m) {
+  if (theta.size() != theta_size(cost))
+    throw std::invalid_argument("theta has " + std::to_string(theta.size()) + " entries, cost '" + cost.name +
+                                "' needs " + std::to_string(theta_size(cost)));
+  for (std::size_t i = 0; i < theta.size(); ++i)
+    if (!std::isfinite(theta[i])) throw std::invalid_argument("theta[" + std::to_string(i) + "] is not finite");
+  if (!(m > 0) || !std::isfinite(m)) throw std::invalid_argument("measurement m must be positive and finite");
+}
+
+} // namespace
+
+double expected_cost(const CostInfo& cost, std::span<const double> theta, double m, double log_a, double* dfdy,
+                     const GroundTruthOptions& opt) {
+  const auto post = actor_posterior(m, theta[0], theta[1], theta[2]);
+  const double sr = theta[3];
+  const double* p = theta.data() + 4;
+  const Rule& outer = rule(opt.outer_nodes, true);
+  const Rule& gh = rule(opt.inner_nodes, true);
+  const Rule& gl = rule(opt.inner_nodes, false);
+  const double inv_sqrt_2pi = 1.0 / std::sqrt(2.0 * std::numbers::pi);
+  double f = 0.0, g = 0.0;
+  for (std::size_t j = 0; j < outer.x.size(); ++j) {
+    const double r = std::exp(log_a + sr * outer.x[j]);
+    double fj = 0.0, gj = 0.0;
+    auto add = [&](double e, double w) {
+      const double s = std::exp(post.mu_post + post.sigma_post * e);
+      double d = 0.0;
+      fj += w * cost.loss_dr(s, r, p, &d);
+      gj += w * d;
+    };
+    if (!cost.kink_at_s_equals_r) {
+      for (std::size_t i = 0; i < gh.x.size(); ++i) add(gh.x[i], gh.w[i]);
+    } else {
+      // Split the e-line where s = r so each Gauss–Legendre piece sees a smooth integrand.
+      const double L = opt.tail;
+      const double kink = std::clamp((std::log(r) - post.mu_post) / post.sigma_post, -L, L);
+      for (const auto [lo, hi] : {std::pair{-L, kink}, std::pair{kink, L}}) {
+        if (hi - lo < 1e-300) continue;
+        const double half = 0.5 * (hi - lo), mid = 0.5 * (hi + lo);
+        for (std::size_t i = 0; i < gl.x.size(); ++i) {
+          const double e = mid + half * gl.x[i];
+          add(e, gl.w[i] * half * inv_sqrt_2pi * std::exp(-0.5 * e * e));
+        }
+      }
+    }
+    f += outer.w[j] * fj;
+    g += outer.w[j] * gj * r;  // d r / d log a = r
+  }
+  if (dfdy) *dfdy = g;
+  return f;
+}
+
+double numerical_action(const CostInfo& cost, std::span<const double> theta, double m,
+                        const GroundTruthOptions& opt) {
+  check_theta(cost, theta, m);
+  const auto post = actor_posterior(m, theta[0], theta[1], theta[2]);
+  auto grad = [&](double y) {
+    double g = 0.0;
+    expected_cost(cost, theta, m, y, &g, opt);
+    return g;
+  };
+  // Bracket a sign change of F' from - to + starting at log E[s|m].
+  double y0 = post.mu_post + 0.5 * post.sigma_post * post.sigma_post;
+  double g0 = grad(y0);
+  if (g0 == 0.0) return std::exp(y0);
+  double step = 0.25;
+  double y1 = y0, g1 = g0;
+  for (int it = 0;; ++it) {
+    y1 = g0 > 0 ? y0 - step : y0 + step;
+    g1 = grad(y1);
+    if ((g0 > 0) != (g1 > 0) || g1 == 0.0) break;
+    if (it > 40) throw std::domain_error("numerical_action: no minimum found for cost '" + cost.name + "'");
+    y0 = y1;
+    g0 = g1;
+    step *= 2.0;
+  }
+  // Brent's root finder on F' over [a, b] (Brent 1973, ch. 4).
+  double a = y0, b = y1, fa = g0, fb = g1;
+  double c = a, fc = fa, d = b - a, e = d;
+  for (int it = 0; it < 200; ++it) {
+    if ((fb > 0) == (fc > 0)) {
+      c = a;
+      fc = fa;
+      d = e = b - a;
+    }
+    if (std::abs(fc) < std::abs(fb)) {
+      a = b; b = c; c = a;
+      fa = fb; fb = fc; fc = fa;
+    }
+    const double tol = 2.0 * 1e-16 * std::abs(b) + 0.5 * opt.tol;
+    const double xm = 0.5 * (c - b);
+    if (std::abs(xm) <= tol || fb == 0.0) return std::exp(b);
+    if (std::abs(e) >= tol && std::abs(fa) > std::abs(fb)) {
+      const double s = fb / fa;
+      double pp, q;
+      if (a == c) {
+        pp = 2.0 * xm * s;
+        q = 1.0 - s;
+      } else {
+        const double qq = fa / fc, r = fb / fc;
+        pp = s * (2.0 * xm * qq * (qq - r) - (b - a) * (r - 1.0));
+        q = (qq - 1.0) * (r - 1.0) * (s - 1.0);
+      }
+      if (pp > 0) q = -q;
+      pp = std::abs(pp);
+      if (2.0 * pp < std::min(3.0 * xm * q - std::abs(tol * q), std::abs(e * q))) {
+        e = d;
+        d = pp / q;
+      } else {
+        d = xm;
+        e = d;
+      }
+    } else {
+      d = xm;
+      e = d;
+    }
+    a = b;
+    fa = fb;
+    b += std::abs(d) > tol ? d : (xm > 0 ? tol : -tol);
+    fb = grad(b);
+  }
+  return std::exp(b);
+}
+
+double numerical_action(const CostInfo& cost, std::span<const double> theta, double m) {
+  return numerical_action(cost, theta, m, GroundTruthOptions{});
+}
+
+} // namespace bactor

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+// ActionNetwork <-> .safetensors: tensors "layers.<l>.weight" [out, in] and "layers.<l>.bias"
+// [out]; metadata (all strings) cost, param_names, architecture, input_scaling, and whatever
+// the trainer recorded (training settings, seed, eval RMSE, bactor version).
+#include <cmath>
+#include <stdexcept>
+
+#include "models/costs.hpp"
+#include "models/network.hpp"
+#include "models/safetensors.hpp"
+
+#ifndef BACTOR_VERSION
+#define BACTOR_VERSION "unknown"
+#endif
+
+namespace bactor {
+
+void ActionNetwork::save(const std::string& path) const {
+  SafetensorsContent c;
+  for (std::size_t l = 0; l < layout_.n_layers(); ++l) {
+    const int in = layout_.sizes[l], out = layout_.sizes[l + 1];
+    const float* w = params_.data() + layout_.weight_offset(l);
+    const float* b = params_.data() + layout_.bias_offset(l);
+    c.tensors.push_back({"layers." + std::to_string(l) + ".weight", {out, in},
+                         std::vector<float>(w, w + std::size_t(out) * std::size_t(in))});
+    c.tensors.push_back({"layers." + std::to_string(l) + ".bias", {out}, std::vector<float>(b, b + out)});
+  }
+  for (auto it = metadata_.begin(); it != metadata_.end(); ++it)
+    c.metadata[it.key()] = it.value().is_string() ? it.value().get<std::string>() : it.value().dump();
+  c.metadata["cost"] = cost_name_;
+  c.metadata["param_names"] = nlohmann::json(param_names_).dump();
+  c.metadata["architecture"] = nlohmann::json{{"sizes", layout_.sizes}, {"hidden_activation", "swish"},
+                                              {"head", "softplus(softplus(x0)*m^sigmoid(x1)+x2)"}}.dump();
+  nlohmann::json sc = nlohmann::json::array();
+  for (const auto& s : scaling_) sc.push_back({{"log", s.log}, {"shift", s.shift}, {"scale", s.scale}});
+  c.metadata["input_scaling"] = sc.dump();
+  if (!c.metadata.count("bactor_version")) c.metadata["bactor_version"] = BACTOR_VERSION;
+  c.metadata["format"] = "bactor-action-network-1";
+  write_safetensors(path, c);
+}
+
+ActionNetwork ActionNetwork::load(const std::string& path) {
+  const SafetensorsContent c = read_safetensors(path);
+  auto fail = [&](const std::string& what) { return std::invalid_argument(path + ": " + what); };
+  auto meta = [&](const std::string& key) -> const std::string& {
+    auto it = c.metadata.find(key);
+    if (it == c.metadata.end()) throw fail("metadata lacks '" + key + "'");
+    return it->second;
+  };
+  auto parse = [&](const std::string& key) {
+    try {
+      return nlohmann::json::parse(meta(key));
+    } catch (const nlohmann::json::exception&) {
+      throw fail("metadata '" + key + "' is not valid JSON");
+    }
+  };
+  const std::string cost = meta("cost");
+  const CostInfo* info = nullptr;
+  try {
+    info = &find_cost(cost);
+  } catch (const std::invalid_argument& e) {
+    throw fail(e.what());
+  }
+  std::vector<std::string> names;
+  std::vector<int> sizes;
+  std::vector<InputScaling> scaling;
+  try {
+    names = parse("param_names").get<std::vector<std::string>>();
+    sizes = parse("architecture").at("sizes").get<std::vector<int>>();
+    for (const auto& s : parse("input_scaling"))
+      scaling.push_back({s.at("log").get<bool>(), s.at("shift").get<double>(), s.at("scale").get<double>()});
+  } catch (const nlohmann::json::exception& e) {
+    throw fail(std::string("bad metadata: ") + e.what());
+  }
+  if (names != theta_names(*info)) throw fail("param_names do not match cost '" + cost + "'");
+  if (sizes.size() < 2 || std::size_t(sizes.front()) != names.size() || sizes.back() != 3)
+    throw fail("architecture sizes do not match " + std::to_string(names.size()) + " inputs and 3 outputs");
+  for (int s : sizes)
+    if (s < 1 || s > 4096) throw fail("architecture has a layer of size " + std::to_string(s));
+  if (scaling.size() != names.size()) throw fail("input_scaling has the wrong length");
+  for (const auto& s : scaling)
+    if (!std::isfinite(s.shift) || !std::isfinite(s.scale) || s.scale == 0.0) throw fail("bad input_scaling");
+  MlpLayout lay{sizes};
+  std::vector<float> params(lay.n_params());
+  std::size_t expected = 0;
+  for (std::size_t l = 0; l < lay.n_layers(); ++l) {
+    const std::int64_t in = sizes[l], out = sizes[l + 1];
+    for (int which = 0; which < 2; ++which) {
+      const std::string name = "layers." + std::to_string(l) + (which ? ".bias" : ".weight");
+      const F32Tensor* t = c.find(name);
+      if (!t) throw fail("missing tensor '" + name + "'");
+      const std::vector<std::int64_t> want = which ? std::vector<std::int64_t>{out} : std::vector<std::int64_t>{out, in};
+      if (t->shape != want) throw fail("tensor '" + name + "' has a shape inconsistent with the architecture");
+      std::copy(t->data.begin(), t->data.end(), params.begin() + std::ptrdiff_t(which ? lay.bias_offset(l) : lay.weight_offset(l)));
+      ++expected;
+    }
+  }
+  if (c.tensors.size() != expected) throw fail("unexpected extra tensors");
+  nlohmann::json metadata = nlohmann::json::object();
+  for (const auto& [k, v] : c.metadata) metadata[k] = v;
+  return ActionNetwork(cost, names, sizes, std::move(params), std::move(scaling), std::move(metadata));
+}
+
+} // namespace bactor
