@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+// The inference model of DESIGN.md §5 as a bactor::Model: log posterior of the actor's
+// parameters given trials (s_i, r_i), on the unconstrained scale, with a hand-written gradient.
+//
+// Parameters (constrained): one sigma per condition, sigma_0, mu_0, sigma_r, cost parameters.
+// Priors: sigma, sigma_0, sigma_r ~ HalfNormal(0.25), mu_0 ~ U(0.1, 5), cost parameters as in
+// the cost family; any can be overridden or fixed. Positive parameters are sampled as log,
+// interval parameters as logit, with the log-Jacobian added.
+// Likelihood: per trial u_i = log m_i ~ N(log s_i, sigma_c), log r_i ~ N(log a(m_i), sigma_r).
+// The latent u_i is either integrated out (LatentMode::marginal: exact for the closed forms,
+// adaptive Gauss–Hermite for a network) or sampled non-centred, u_i = log s_i + sigma_c z_i
+// with z_i ~ N(0, 1) (LatentMode::sampled).
+#pragma once
+
+#include "models/data.hpp"
+#include "models/marginal.hpp"
+#include "samplers/model.hpp"
+
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace bactor {
+
+struct CostInfo;
+class ActionNetwork;
+
+enum class LatentMode { marginal, sampled };
+LatentMode parse_latent_mode(const std::string& text);  // "marginal" | "sampled"
+const char* to_string(LatentMode mode);
+
+/// Prior of one parameter. half_normal(scale a); uniform(a, b); lognormal(log-loc a, scale b).
+struct Prior {
+  enum class Kind { half_normal, uniform, lognormal } kind = Kind::half_normal;
+  double a = 0.25, b = 0;
+  /// log density (up to a constant) at the constrained value v, and d/dv.
+  double log_density(double v, double& dv) const;
+  bool in_support(double v) const;
+};
+/// Parses "halfnormal:SCALE", "uniform:LO:HI" or "lognormal:LOC:SCALE" (LOC on the log scale).
+Prior parse_prior(const std::string& text);
+std::string to_string(const Prior& prior);
+
+/// What to infer and how.
+struct InferenceSpec {
+  const CostInfo* cost = nullptr;                    // required
+  std::shared_ptr<const ActionNetwork> network;      // null: the cost's closed form
+  std::map<std::string, double> fixed;               // "sigma" (every condition), "sigma.2", "mu_0", ...
+  std::map<std::string, Prior> priors;               // overrides by the same names
+  LatentMode latent = LatentMode::marginal;
+  bool predict = false;                              // add r_rep.i to the outputs
+  int quadrature_nodes = default_quadrature_nodes;   // network marginal only
+};
+
+/// Power-law form of a closed-form actor: log a = log_k + w log m. `theta` as in theta_names;
+/// `jac` (2 x theta.size(), row-major) receives d(log_k, w)/d theta. Throws
+/// std::invalid_argument for a cost without a power-law closed form.
+PowerHead closed_form_head(const CostInfo& cost, std::span<const double> theta, double* jac = nullptr);
+
+/// The posterior of DESIGN.md §5 for one data set.
+class ActorModel final : public Model {
+public:
+  /// Validates the spec against the data (unknown names, fixed values outside the prior's
+  /// support, network cost/parameter mismatch) and throws std::invalid_argument naming them.
+  ActorModel(const Dataset& data, const InferenceSpec& spec);
+  ~ActorModel() override;
+  ActorModel(const ActorModel&) = delete;
+  ActorModel& operator=(const ActorModel&) = delete;
+
+  std::size_t dim() const override;
+  double log_density(std::span<const double> q, std::span<double> grad) override;
+  std::vector<std::string> output_names() const override;
+  void write_outputs(std::span<const double> q, Rng& rng, std::span<double> out) override;
+
+  /// Names of the free (sampled) parameters in output order (mu_0, sigma_0, sigma_r,
+  /// sigma or sigma.1..C, cost params), fixed ones left out.
+  std::vector<std::string> free_names() const;
+  /// Names of all parameters in output order (free and fixed).
+  std::vector<std::string> all_names() const;
+  /// Number of free parameters (dim() minus the latents in sampled mode).
+  std::size_t n_free() const;
+  /// Unconstrained point from constrained values by name (missing: prior-median-ish default;
+  /// latents 0). For inits and tests.
+  std::vector<double> unconstrain(const std::map<std::string, double>& values) const;
+  /// Constrained values of all parameters in all_names() order at q.
+  std::vector<double> constrain(std::span<const double> q) const;
+  /// Per-trial log-likelihood at q (marginal: log p(r_i | theta); sampled: given z_i).
+  void trial_loglik(std::span<const double> q, std::span<double> out);
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace bactor

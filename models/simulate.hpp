@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+// Simulated experiments: stimuli, measurements, the actor's action and motor noise (DESIGN.md §1).
+#pragma once
+
+#include "models/data.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bactor {
+
+struct CostInfo;
+class ActionNetwork;
+
+/// How to simulate: true parameter values by name (sigma, sigma_0, mu_0, sigma_r, cost
+/// parameters), optional per-condition sigmas, the stimulus range, and the action source
+/// (the network when given; else the closed form, else the numerical optimum).
+struct SimulationSpec {
+  const CostInfo* cost = nullptr;
+  std::map<std::string, double> values;
+  std::vector<double> condition_sigmas;  // non-empty: one condition per entry, same stimuli
+  std::size_t trials = 60;               // per condition
+  double s_lo = 0.1, s_hi = 5.0;         // s ~ U(s_lo, s_hi)
+  std::uint64_t seed = 1;
+  std::shared_ptr<const ActionNetwork> network;
+};
+
+/// theta = (sigma, sigma_0, mu_0, sigma_r, cost params...) from named values; throws
+/// std::invalid_argument naming a missing or non-positive value or an unknown name.
+std::vector<double> theta_from_values(const CostInfo& cost, const std::map<std::string, double>& values);
+
+/// Simulates the experiment: s_i ~ U(s_lo, s_hi) (the same stimuli in each condition),
+/// m_i ~ LogNormal(log s_i, sigma_c), r_i ~ LogNormal(log a(m_i), sigma_r). Rng(seed, 0).
+Dataset simulate(const SimulationSpec& spec);
+
+/// Name of the action source simulate() uses: "network", "closed-form" or "numerical".
+std::string simulation_action_source(const SimulationSpec& spec);
+
+} // namespace bactor
