@@ -3,6 +3,7 @@
 
 #include "engine/rng.hpp"
 #include "models/costs.hpp"
+#include "models/inference_kernels.hpp"
 #include "models/network.hpp"
 
 #include <algorithm>
@@ -159,6 +160,10 @@ struct ActorModel::Impl {
   std::vector<double> x, y;
   std::vector<std::size_t> begin, orig;
   std::vector<PowerStats> stats;
+  // The same trials padded per condition to a multiple of the SIMD width (weight 0 on the
+  // padding) for the vectorised network loops: positions pbegin[c] .. pbegin[c+1].
+  std::vector<double> px, py, pw, pz, pgz;
+  std::vector<std::size_t> pbegin;
   GaussHermite rule;
   // Scratch (one chain uses one model instance).
   std::vector<double> val, dval, gval, theta, dtheta, jac;
@@ -288,15 +293,20 @@ struct ActorModel::Impl {
         double x3[3];
         const SoftplusHead h = network_head(c, x3);
         SoftplusHead::Adjoint a;
+        detail::SoftplusSums g;
+        const std::size_t p0 = pbegin[c], pn = pbegin[c + 1] - p0;
         if (latent == LatentMode::marginal) {
-          TrialGrad<SoftplusHead> g;
-          for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) lp += gh_trial_loglik(h, x[k], y[k], sig, sr, rule, g);
-          gval[c] += g.sigma;
-          gval[sr_slot] += g.sigma_r;
-          a = g.head;
+          lp += detail::softplus_marginal(h, pn, &px[p0], &py[p0], &pw[p0], sig, sr, rule, g);
         } else {
-          lp += sampled_loglik(h, c, z, gz, gval[c], gval[sr_slot], a);
+          // Latents into the padded layout; their gradient back into grad.
+          for (std::size_t k = begin[c], pk = p0; k < begin[c + 1]; ++k, ++pk) pz[pk] = z[k];
+          lp += detail::softplus_sampled(h, pn, &px[p0], &py[p0], &pw[p0], &pz[p0], sig, sr, gz ? &pgz[p0] : nullptr, g);
+          if (gz)
+            for (std::size_t k = begin[c], pk = p0; k < begin[c + 1]; ++k, ++pk) gz[k] = pgz[pk];
         }
+        gval[c] += g.sigma;
+        gval[sr_slot] += g.sigma_r;
+        a = g.head;
         network_backward(c, x3, a);
       }
     }
@@ -448,6 +458,23 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
     m.stats.push_back(st);
   }
   m.begin[m.C] = m.x.size();
+  const std::size_t lanes = detail::simd_lanes();
+  for (int c = 0; c < m.C; ++c) {
+    m.pbegin.push_back(m.px.size());
+    for (std::size_t k = m.begin[c]; k < m.begin[c + 1]; ++k) {
+      m.px.push_back(m.x[k]);
+      m.py.push_back(m.y[k]);
+      m.pw.push_back(1.0);
+    }
+    while (m.px.size() % lanes) {  // padding: a copy of a real trial with weight 0
+      m.px.push_back(m.x[m.begin[c]]);
+      m.py.push_back(m.y[m.begin[c]]);
+      m.pw.push_back(0.0);
+    }
+  }
+  m.pbegin.push_back(m.px.size());
+  m.pz.assign(m.px.size(), 0.0);
+  m.pgz.assign(m.px.size(), 0.0);
   if (m.x.size() != data.size()) throw std::invalid_argument(data.source + ": condition index out of range");
 
   m.val.assign(m.slots.size(), 0.0);

@@ -146,3 +146,48 @@ TEST_CASE("marginal: quadrature gradient vs finite differences (power and softpl
     CHECK(g.sigma_r == doctest::Approx((f(k, w, x2, sigma, sigma_r + h) - f(k, w, x2, sigma, sigma_r - h)) / (2 * h)).epsilon(1e-5));
   }
 }
+
+#include "models/inference_kernels.hpp"
+
+TEST_CASE("marginal: vectorised softplus-head loops equal the scalar per-trial code (with padding)") {
+  const std::size_t L = detail::simd_lanes();
+  const std::size_t n_real = 4 * L + 3, n = (n_real + L - 1) / L * L;
+  Rng rng(21, 0);
+  std::vector<double> x(n), y(n), wt(n), z(n), gz(n, -7.0);
+  const SoftplusHead h{1.1, 0.75, -0.2};
+  const double sig = 0.23, sr = 0.14;
+  for (std::size_t i = 0; i < n; ++i) {
+    x[i] = std::log(rng.uniform(0.1, 5));
+    z[i] = rng.normal();
+    double d, dp[3];
+    y[i] = h.eval(x[i] + sig * rng.normal(), d, dp) + sr * rng.normal();
+    wt[i] = i < n_real ? 1.0 : 0.0;
+  }
+  GaussHermite rule(default_quadrature_nodes);
+  // Marginal.
+  detail::SoftplusSums gv;
+  const double v = detail::softplus_marginal(h, n, x.data(), y.data(), wt.data(), sig, sr, rule, gv);
+  TrialGrad<SoftplusHead> gs;
+  double s = 0;
+  for (std::size_t i = 0; i < n_real; ++i) s += gh_trial_loglik(h, x[i], y[i], sig, sr, rule, gs);
+  CHECK(v == doctest::Approx(s).epsilon(1e-10));
+  CHECK(gv.sigma == doctest::Approx(gs.sigma).epsilon(1e-8));
+  CHECK(gv.sigma_r == doctest::Approx(gs.sigma_r).epsilon(1e-8));
+  CHECK(gv.head.k == doctest::Approx(gs.head.k).epsilon(1e-8));
+  CHECK(gv.head.w == doctest::Approx(gs.head.w).epsilon(1e-8));
+  CHECK(gv.head.x2 == doctest::Approx(gs.head.x2).epsilon(1e-8));
+  // Sampled.
+  detail::SoftplusSums gq;
+  const double vs = detail::softplus_sampled(h, n, x.data(), y.data(), wt.data(), z.data(), sig, sr, gz.data(), gq);
+  double ss = 0, gsig = 0;
+  for (std::size_t i = 0; i < n_real; ++i) {
+    double dla, dp[3];
+    const double e = y[i] - h.eval(x[i] + sig * z[i], dla, dp);
+    ss += -0.5 * e * e / (sr * sr) - std::log(sr) - 0.5 * std::log(2 * std::numbers::pi) - y[i] - 0.5 * z[i] * z[i];
+    CHECK(gz[i] == doctest::Approx(e / (sr * sr) * dla * sig - z[i]).epsilon(1e-10));
+    gsig += e / (sr * sr) * dla * z[i];
+  }
+  for (std::size_t i = n_real; i < n; ++i) CHECK(gz[i] == -7.0);  // padding untouched
+  CHECK(vs == doctest::Approx(ss).epsilon(1e-10));
+  CHECK(gq.sigma == doctest::Approx(gsig).epsilon(1e-10));
+}

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+// Vectorised (xsimd, 4 trials per AVX2 register in double) per-trial loops of the inference
+// model for the network's softplus head: the sampled-latent log-likelihood and the adaptive
+// Gauss–Hermite marginal. Same mathematics as the scalar code in models/marginal.hpp, which the
+// tests compare them with.
+#pragma once
+
+#include "models/marginal.hpp"
+
+#include <cstddef>
+
+namespace bactor::detail {
+
+/// Sums of one condition's trial log-likelihoods and their gradient.
+struct SoftplusSums {
+  double sigma = 0, sigma_r = 0;  // d/d sigma, d/d sigma_r
+  SoftplusHead::Adjoint head;     // d/d (k, w, x2)
+};
+
+/// Lanes per SIMD register (trial arrays are padded to a multiple of this, weight 0).
+std::size_t simd_lanes();
+
+/// Sampled latents: Σ_i wt_i [ log N(y_i; la(x_i + sig z_i), sr) − y_i − z_i^2/2 ] over n
+/// trials (n a multiple of simd_lanes(), padding has wt = 0); gz[i] = d/dz_i for real trials.
+double softplus_sampled(const SoftplusHead& h, std::size_t n, const double* x, const double* y, const double* wt,
+                        const double* z, double sig, double sr, double* gz, SoftplusSums& g);
+
+/// Marginal: Σ_i wt_i log p(r_i | s_i) by adaptive Gauss–Hermite (as gh_trial_loglik), with
+/// gradient. `newton_steps` Newton steps from the linearisation at u = x.
+double softplus_marginal(const SoftplusHead& h, std::size_t n, const double* x, const double* y, const double* wt,
+                         double sig, double sr, const GaussHermite& rule, SoftplusSums& g, int newton_steps = 4);
+
+} // namespace bactor::detail
