@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+// Every SIMD kernel against the scalar std:: function on a dense grid, in float and double.
+// The reference is evaluated in long double. Tolerance: |simd - ref| <= ulps * eps * |ref|
+// + eps * scale, with `ulps` per function below (xsimd's functions are accurate to a few
+// ulps; the composite ones — softplus, swish, sigmoid — add one or two roundings) and the
+// absolute eps term covering results that are near zero by cancellation (log near 1).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "engine/kernels.hpp"
+
+namespace simd = bactor::simd;
+using ld = long double;
+
+namespace {
+
+ld ref_sigmoid(ld x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
+ld ref_softplus(ld x) { return std::max(x, ld(0)) + std::log1p(std::exp(-std::abs(x))); }
+
+template <class T>
+struct KernelCase {
+  std::string name;
+  void (*fwd)(std::size_t, const T*, T*);
+  void (*bwd)(std::size_t, const T*, const T*, T*);
+  bool bwd_reads_y;                // backward kernel takes y instead of x
+  std::function<ld(ld)> f, df;     // reference value and derivative
+  double lo, hi;                   // grid range
+  double ulps;                     // tolerance in ulps (relative)
+};
+
+template <class T>
+std::vector<KernelCase<T>> cases() {
+  return {
+      {"exp", simd::exp_forward<T>, simd::exp_backward<T>, true, [](ld x) { return std::exp(x); },
+       [](ld x) { return std::exp(x); }, -80, 80, 4},
+      {"log", simd::log_forward<T>, simd::log_backward<T>, false, [](ld x) { return std::log(x); },
+       [](ld x) { return 1 / x; }, 1e-3, 1e3, 4},
+      {"log1p", simd::log1p_forward<T>, simd::log1p_backward<T>, false, [](ld x) { return std::log1p(x); },
+       [](ld x) { return 1 / (1 + x); }, -0.99, 50, 4},
+      {"expm1", simd::expm1_forward<T>, simd::expm1_backward<T>, true, [](ld x) { return std::expm1(x); },
+       [](ld x) { return std::exp(x); }, -20, 20, 4},
+      {"sqrt", simd::sqrt_forward<T>, simd::sqrt_backward<T>, true, [](ld x) { return std::sqrt(x); },
+       [](ld x) { return 0.5L / std::sqrt(x); }, 1e-4, 1e4, 2},
+      {"softplus", simd::softplus_forward<T>, simd::softplus_backward<T>, false, ref_softplus, ref_sigmoid,
+       -60, 60, 6},
+      {"sigmoid", simd::sigmoid_forward<T>, simd::sigmoid_backward<T>, true, ref_sigmoid,
+       [](ld x) { return ref_sigmoid(x) * (1 - ref_sigmoid(x)); }, -60, 60, 6},
+      {"swish", simd::swish_forward<T>, simd::swish_backward<T>, false, [](ld x) { return x * ref_sigmoid(x); },
+       [](ld x) {
+         const ld s = ref_sigmoid(x);
+         return s + x * s * (1 - s);
+       },
+       -40, 40, 8},
+      {"tanh", simd::tanh_forward<T>, simd::tanh_backward<T>, true, [](ld x) { return std::tanh(x); },
+       [](ld x) { return 1 - std::tanh(x) * std::tanh(x); }, -10, 10, 4},
+      {"log_sigmoid", simd::log_sigmoid_forward<T>, simd::log_sigmoid_backward<T>, false,
+       [](ld x) { return -ref_softplus(-x); }, [](ld x) { return ref_sigmoid(-x); }, -60, 60, 6},
+  };
+}
+
+} // namespace
+
+TEST_CASE_TEMPLATE("SIMD kernels match std:: on a dense grid", T, float, double) {
+  const double eps = std::numeric_limits<T>::epsilon();
+  const std::size_t n = 20003;  // not a multiple of the batch size: the tail path is covered
+  for (const auto& c : cases<T>()) {
+    std::vector<T> x(n), y(n), dy(n), dx(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      x[i] = T(c.lo + (c.hi - c.lo) * double(i) / double(n - 1));
+      dy[i] = T(0.5 + double(i % 7) / 7.0);
+      dx[i] = T(0.25);  // backward accumulates into dx
+    }
+    c.fwd(n, x.data(), y.data());
+    c.bwd(n, c.bwd_reads_y ? y.data() : x.data(), dy.data(), dx.data());
+    double worst_f = 0, worst_d = 0;  // in units of the tolerance
+    for (std::size_t i = 0; i < n; ++i) {
+      const ld r = c.f(ld(x[i]));
+      const double tol_f = c.ulps * eps * double(std::abs(r)) + eps;
+      worst_f = std::max(worst_f, double(std::abs(ld(y[i]) - r)) / tol_f);
+      // Derivative: the backward reads a rounded y for some kernels, so it inherits its error.
+      const ld rd = ld(0.25) + ld(dy[i]) * c.df(ld(x[i]));
+      const double tol_d = 2 * c.ulps * eps * double(std::abs(rd)) + 2 * eps;
+      worst_d = std::max(worst_d, double(std::abs(ld(dx[i]) - rd)) / tol_d);
+    }
+    INFO(c.name << " worst forward error / tolerance = " << worst_f << ", backward " << worst_d);
+    CHECK(worst_f <= 1.0);
+    CHECK(worst_d <= 1.0);
+  }
+}
+
+TEST_CASE_TEMPLATE("reductions and axpy match scalar loops", T, float, double) {
+  for (std::size_t n : {0u, 1u, 5u, 16u, 17u, 1001u}) {
+    std::vector<T> x(n), y(n), z(n);
+    ld s = 0, d = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      x[i] = T(std::sin(double(i)) + 0.1);
+      y[i] = T(std::cos(0.3 * double(i)));
+      z[i] = y[i];
+      s += x[i];
+      d += ld(x[i]) * y[i];
+    }
+    const double eps = std::numeric_limits<T>::epsilon();
+    CHECK(double(simd::sum(n, x.data())) == doctest::Approx(double(s)).epsilon(4 * eps * double(n + 1)).scale(1));
+    CHECK(double(simd::dot(n, x.data(), y.data())) ==
+          doctest::Approx(double(d)).epsilon(4 * eps * double(n + 1)).scale(1));
+    simd::axpy(n, T(0.5), x.data(), z.data());
+    for (std::size_t i = 0; i < n; ++i) CHECK(z[i] == doctest::Approx(y[i] + 0.5 * x[i]).epsilon(2 * eps));
+  }
+}
