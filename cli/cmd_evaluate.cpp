@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+// bactor evaluate: accuracy of a trained network against the ground truth on fresh points.
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+#include "cli/command.hpp"
+#include "models/network.hpp"
+#include "models/train.hpp"
+
+namespace {
+
+int run(int argc, char** argv) {
+  using namespace bactor;
+  CLI::App app{"Evaluate a trained action network against the optimal action (closed form or numerical)."};
+  std::string file;
+  std::size_t points = 2000;
+  std::uint64_t seed = 20250;
+  app.add_option("--network", file, "trained network (.safetensors)")->required();
+  app.add_option("--points", points, "number of fresh evaluation points")->check(CLI::Range(1, 10000000));
+  app.add_option("--seed", seed, "random seed of the points");
+  if (!cli::parse(app, argc, argv)) return cli::exit_ok;
+  if (!std::ifstream(file)) throw std::invalid_argument("--network: cannot open '" + file + "'");
+  const ActionNetwork net = ActionNetwork::load(file);
+  const CostInfo& cost = find_cost(net.cost_name());
+  const EvalSet e = make_eval_set(cost, points, seed, 0x7777, TrainingPrior{});
+  const std::size_t d = e.n_inputs;
+  std::vector<double> err(e.size());
+#pragma omp parallel
+  {
+    ActionNetwork::Workspace ws;
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(e.size()); ++i) {
+      double x[3];
+      net.forward({e.theta.data() + std::size_t(i) * d, d}, x, ws);
+      err[std::size_t(i)] = ActionNetwork::action(std::span<const double, 3>(x), e.m[std::size_t(i)]) - e.a_star[std::size_t(i)];
+    }
+  }
+  double ss = 0, max_abs = 0, max_rel = 0, sum_rel = 0;
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    ss += err[i] * err[i];
+    max_abs = std::max(max_abs, std::abs(err[i]));
+    max_rel = std::max(max_rel, std::abs(err[i]) / e.a_star[i]);
+    sum_rel += std::abs(err[i]) / e.a_star[i];
+  }
+  const double rmse = std::sqrt(ss / double(e.size()));
+  std::fprintf(stderr, "%s: cost %s, %zu points (%zu dropped), ground truth %s\n", file.c_str(), cost.name.c_str(),
+               e.size(), points - e.size(), cost.closed_form ? "closed form" : "numerical quadrature");
+  std::printf("rmse=%.6g max_abs_error=%.6g mean_rel_error=%.6g max_rel_error=%.6g points=%zu\n", rmse, max_abs,
+              sum_rel / double(e.size()), max_rel, e.size());
+  return cli::exit_ok;
+}
+
+} // namespace
+
+BACTOR_COMMAND("evaluate", "accuracy of a trained network against the ground truth", run);

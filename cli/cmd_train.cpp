@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+// bactor train: unsupervised training of the action network for one cost family.
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/command.hpp"
+#include "models/train.hpp"
+
+namespace {
+
+std::vector<int> parse_hidden(const std::string& text) {
+  std::vector<int> sizes;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    std::size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || item.empty() || v < 1 || v > 4096)
+      throw bactor::cli::UsageError("--hidden: '" + text + "' is not a comma-separated list of layer sizes (1..4096)");
+    sizes.push_back(v);
+  }
+  if (sizes.empty()) throw bactor::cli::UsageError("--hidden: at least one layer size");
+  return sizes;
+}
+
+int run(int argc, char** argv) {
+  using namespace bactor;
+  CLI::App app{"Train the amortized actor (action network) for a cost family."};
+  TrainSettings s;
+  std::string out, hidden = "16,64,16,8", schedule = "cosine";
+  app.add_option("--cost", s.cost, "cost family (see `bactor costs`)")->required();
+  app.add_option("--out", out, "output .safetensors file")->required();
+  app.add_option("--steps", s.steps, "optimisation steps")->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
+  app.add_option("--batch", s.batch, "parameter sets per step (B)")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--mc", s.mc, "Monte Carlo draws per parameter set (K)")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--lr", s.lr, "base learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--optimizer", s.optimizer, "adam or rmsprop")->check(CLI::IsMember({"adam", "rmsprop"}));
+  app.add_option("--schedule", schedule, "cosine, exponential or constant")
+      ->check(CLI::IsMember({"cosine", "exponential", "constant"}));
+  app.add_option("--final-lr-fraction", s.final_lr_fraction, "final lr / base lr (cosine, exponential)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--hidden", hidden, "hidden layer sizes, comma-separated");
+  app.add_option("--seed", s.seed, "random seed");
+  app.add_option("--threads", s.threads, "OpenMP threads (0: default)")->check(CLI::Range(0, 1024));
+  app.add_option("--eval-points", s.eval_points, "size of the fixed evaluation set")->check(CLI::Range(1, 10000000));
+  if (!cli::parse(app, argc, argv)) return cli::exit_ok;
+  s.hidden = parse_hidden(hidden);
+  s.schedule = LrSchedule::parse_kind(schedule);
+  find_cost(s.cost);  // unknown names: one-line error before any work
+
+  std::fprintf(stderr, "training %s: %zu steps, batch %zu, mc %zu, hidden %s, %s lr %g (%s), seed %llu\n",
+               s.cost.c_str(), s.steps, s.batch, s.mc, hidden.c_str(), s.optimizer.c_str(), s.lr, schedule.c_str(),
+               static_cast<unsigned long long>(s.seed));
+  const TrainResult r = train(s, [](const TrainProgress& p) {
+    std::fprintf(stderr, "step %8zu/%zu  loss %.6g  eval_rmse %.5f  %.0f steps/s  %.1f s\n", p.step, p.steps, p.loss,
+                 p.eval_rmse, p.steps_per_s, p.seconds);
+  });
+  r.network.save(out);
+  std::fprintf(stderr, "wrote %s\n", out.c_str());
+  std::printf("eval_rmse=%.6g steps=%zu seconds=%.3f steps_per_s=%.1f\n", r.eval_rmse, r.steps, r.seconds,
+              r.steps_per_s);
+  return cli::exit_ok;
+}
+
+} // namespace
+
+BACTOR_COMMAND("train", "train the action network (amortized actor) for a cost family", run);

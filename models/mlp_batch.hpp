@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+// Float MLP kernels over a chunk of C = 32 samples stored feature-major (unit j of a layer
+// occupies floats [j*C, (j+1)*C)), the layout of the trainer's hot path. Weights row-major
+// W[j*n_in + i]. Written with xsimd; each forward has its backward next to it.
+#pragma once
+
+#include <cstddef>
+
+#include <xsimd/xsimd.hpp>
+
+namespace bactor::detail {
+
+inline constexpr std::size_t chunk = 32;  // samples per chunk
+using cbatch = xsimd::batch<float>;
+inline constexpr std::size_t cvec = chunk / cbatch::size;
+static_assert(chunk % cbatch::size == 0);
+
+/// y = W x + b for n_out units (x: n_in x C). Hidden layers (swish) also keep pre-activation
+/// and sigmoid for the backward pass: act = pre * sigmoid(pre).
+inline void dense_forward(std::size_t n_in, std::size_t n_out, const float* W, const float* b, const float* x,
+                          float* pre, float* sig, float* act, bool swish) {
+  for (std::size_t j = 0; j < n_out; ++j) {
+    cbatch acc[cvec];
+    for (std::size_t v = 0; v < cvec; ++v) acc[v] = cbatch(b[j]);
+    const float* wj = W + j * n_in;
+    for (std::size_t i = 0; i < n_in; ++i) {
+      const cbatch w(wj[i]);
+      const float* xi = x + i * chunk;
+      for (std::size_t v = 0; v < cvec; ++v) acc[v] = xsimd::fma(w, cbatch::load_aligned(xi + v * cbatch::size), acc[v]);
+    }
+    for (std::size_t v = 0; v < cvec; ++v) {
+      const std::size_t o = j * chunk + v * cbatch::size;
+      if (swish) {
+        const cbatch s = cbatch(1.0f) / (cbatch(1.0f) + xsimd::exp(-acc[v]));
+        acc[v].store_aligned(pre + o);
+        s.store_aligned(sig + o);
+        (acc[v] * s).store_aligned(act + o);
+      } else {
+        acc[v].store_aligned(act + o);
+      }
+    }
+  }
+}
+
+/// Backward of dense_forward given dy = dL/d(pre) (n_out x C): accumulates dW += dy x^T,
+/// db += sum_c dy, and (when dx is not null) writes dx = W^T dy (n_in x C).
+inline void dense_backward(std::size_t n_in, std::size_t n_out, const float* W, const float* x, const float* dy,
+                           float* dW, float* db, float* dx) {
+  for (std::size_t j = 0; j < n_out; ++j) {
+    const float* dyj = dy + j * chunk;
+    cbatch dyv[cvec];
+    cbatch sum(0.0f);
+    for (std::size_t v = 0; v < cvec; ++v) {
+      dyv[v] = cbatch::load_aligned(dyj + v * cbatch::size);
+      sum += dyv[v];
+    }
+    db[j] += xsimd::hadd(sum);
+    float* dWj = dW + j * n_in;
+    std::size_t i = 0;
+    // Eight weights at a time: eight dot products reduced together by haddp.
+    for (; i + cbatch::size <= n_in; i += cbatch::size) {
+      cbatch dots[cbatch::size];
+      for (std::size_t q = 0; q < cbatch::size; ++q) {
+        const float* xi = x + (i + q) * chunk;
+        cbatch acc = dyv[0] * cbatch::load_aligned(xi);
+        for (std::size_t v = 1; v < cvec; ++v) acc = xsimd::fma(dyv[v], cbatch::load_aligned(xi + v * cbatch::size), acc);
+        dots[q] = acc;
+      }
+      (cbatch::load_unaligned(dWj + i) + xsimd::haddp(dots)).store_unaligned(dWj + i);
+    }
+    for (; i < n_in; ++i) {
+      const float* xi = x + i * chunk;
+      cbatch acc = dyv[0] * cbatch::load_aligned(xi);
+      for (std::size_t v = 1; v < cvec; ++v) acc = xsimd::fma(dyv[v], cbatch::load_aligned(xi + v * cbatch::size), acc);
+      dWj[i] += xsimd::hadd(acc);
+    }
+  }
+  if (!dx) return;
+  for (std::size_t i = 0; i < n_in; ++i) {
+    cbatch acc[cvec];
+    for (std::size_t v = 0; v < cvec; ++v) acc[v] = cbatch(0.0f);
+    for (std::size_t j = 0; j < n_out; ++j) {
+      const cbatch w(W[j * n_in + i]);
+      const float* dyj = dy + j * chunk;
+      for (std::size_t v = 0; v < cvec; ++v) acc[v] = xsimd::fma(w, cbatch::load_aligned(dyj + v * cbatch::size), acc[v]);
+    }
+    for (std::size_t v = 0; v < cvec; ++v) acc[v].store_aligned(dx + i * chunk + v * cbatch::size);
+  }
+}
+
+/// dx *= swish'(pre) = sigmoid (1 + pre (1 - sigmoid)), for n units x C.
+inline void swish_backward(std::size_t n, const float* pre, const float* sig, float* dx) {
+  for (std::size_t o = 0; o < n * chunk; o += cbatch::size) {
+    const cbatch p = cbatch::load_aligned(pre + o), s = cbatch::load_aligned(sig + o);
+    const cbatch d = cbatch::load_aligned(dx + o) * s * (cbatch(1.0f) + p * (cbatch(1.0f) - s));
+    d.store_aligned(dx + o);
+  }
+}
+
+} // namespace bactor::detail

@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: MIT
+#include "models/train.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include <xsimd/xsimd.hpp>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "engine/rng.hpp"
+#include "models/ground_truth.hpp"
+#include "models/mlp_batch.hpp"
+
+#ifndef BACTOR_VERSION
+#define BACTOR_VERSION "unknown"
+#endif
+
+namespace bactor {
+
+using detail::cbatch;
+using detail::chunk;
+using detail::cvec;
+using fvec = std::vector<float, xsimd::aligned_allocator<float, 64>>;
+
+void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng& rng, std::span<double> theta,
+                           double& m) {
+  theta[0] = rng.uniform(prior.noise_lo, prior.noise_hi);
+  theta[1] = rng.uniform(prior.noise_lo, prior.noise_hi);
+  theta[2] = rng.uniform(prior.mu0_lo, prior.mu0_hi);
+  theta[3] = rng.uniform(prior.noise_lo, prior.noise_hi);
+  for (std::size_t j = 0; j < cost.params.size(); ++j) theta[4 + j] = sample_prior(cost.params[j], rng);
+  const double s = rng.uniform(prior.s_lo, prior.s_hi);
+  m = std::exp(std::log(s) + theta[0] * rng.normal());
+}
+
+std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior) {
+  auto uni = [](double lo, double hi) { return InputScaling{false, 0.5 * (lo + hi), 0.5 * (hi - lo)}; };
+  std::vector<InputScaling> s{uni(prior.noise_lo, prior.noise_hi), uni(prior.noise_lo, prior.noise_hi),
+                              uni(prior.mu0_lo, prior.mu0_hi), uni(prior.noise_lo, prior.noise_hi)};
+  for (const auto& p : cost.params)
+    s.push_back(p.kind == ParamPrior::Kind::uniform ? uni(p.a, p.b) : InputScaling{true, p.a, p.b});
+  return s;
+}
+
+EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, std::uint64_t stream,
+                      const TrainingPrior& prior) {
+  const std::size_t d = theta_size(cost);
+  std::vector<double> theta(n * d), m(n), a(n);
+  Rng rng(seed, stream);
+  for (std::size_t i = 0; i < n; ++i) sample_training_point(cost, prior, rng, {theta.data() + i * d, d}, m[i]);
+#pragma omp parallel for schedule(dynamic, 16)
+  for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(n); ++i) {
+    try {
+      a[std::size_t(i)] = optimal_action(cost, {theta.data() + std::size_t(i) * d, d}, m[std::size_t(i)]);
+    } catch (const std::exception&) {
+      a[std::size_t(i)] = -1.0;  // dropped below
+    }
+  }
+  EvalSet e;
+  e.n_inputs = d;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!(a[i] > 0.0 && a[i] < 1e6 && std::isfinite(a[i]))) continue;
+    e.theta.insert(e.theta.end(), theta.begin() + std::ptrdiff_t(i * d), theta.begin() + std::ptrdiff_t((i + 1) * d));
+    e.m.push_back(m[i]);
+    e.a_star.push_back(a[i]);
+  }
+  return e;
+}
+
+namespace {
+
+/// Buffers of one chunk of C samples (feature-major).
+struct ChunkWork {
+  std::vector<fvec> pre, sig, act, grad;
+  fvec logm, mu, sp, sr, cp, a, loss, dloss_da;
+  fvec hk, hmw, hsig_t, hsig_x0, hw;  // head intermediates
+  fvec dparams;                        // this chunk's gradient contribution
+  std::vector<double> theta;
+  std::size_t n_valid = 0;
+};
+
+inline cbatch softplus_v(const cbatch& x) {
+  return xsimd::max(x, cbatch(0.0f)) + xsimd::log1p(xsimd::exp(-xsimd::abs(x)));
+}
+inline cbatch sigmoid_v(const cbatch& x) { return cbatch(1.0f) / (cbatch(1.0f) + xsimd::exp(-x)); }
+
+} // namespace
+
+struct Trainer::Impl {
+  TrainSettings set;
+  const CostInfo* cost = nullptr;
+  MlpLayout layout;
+  std::vector<InputScaling> scaling;
+  std::size_t n_in = 0, n_cp = 0, n_chunks = 0;
+  fvec params, grad;
+  std::vector<ChunkWork> work;
+  std::unique_ptr<Adam<float>> adam;
+  std::unique_ptr<RmsProp<float>> rms;
+  LrSchedule schedule;
+  std::size_t step = 0;
+  EvalSet eval;
+  double last_rmse = NAN;
+
+  void init_chunk(ChunkWork& w) const {
+    const auto& sz = layout.sizes;
+    w.pre.resize(sz.size());
+    w.sig.resize(sz.size());
+    w.act.resize(sz.size());
+    w.grad.resize(sz.size());
+    for (std::size_t l = 0; l < sz.size(); ++l) {
+      w.pre[l].assign(std::size_t(sz[l]) * chunk, 0.0f);
+      w.sig[l].assign(std::size_t(sz[l]) * chunk, 0.0f);
+      w.act[l].assign(std::size_t(sz[l]) * chunk, 0.0f);
+      w.grad[l].assign(std::size_t(sz[l]) * chunk, 0.0f);
+    }
+    for (fvec* v : {&w.logm, &w.mu, &w.sp, &w.sr, &w.a, &w.loss, &w.dloss_da, &w.hk, &w.hmw, &w.hsig_t, &w.hsig_x0, &w.hw})
+      v->assign(chunk, 0.0f);
+    w.cp.assign(std::max<std::size_t>(n_cp, 1) * chunk, 0.0f);
+    w.dparams.assign(layout.n_params(), 0.0f);
+    w.theta.assign(chunk * n_in, 0.0);
+  }
+
+  /// Fills the chunk's inputs from theta rows (w.theta) and measurements.
+  void set_inputs(ChunkWork& w, const double* m) const {
+    for (std::size_t c = 0; c < chunk; ++c) {
+      const double* th = w.theta.data() + c * n_in;
+      for (std::size_t i = 0; i < n_in; ++i) {
+        const auto& sc = scaling[i];
+        const double t = sc.log ? std::log(th[i]) : th[i];
+        w.act[0][i * chunk + c] = float((t - sc.shift) / sc.scale);
+      }
+      w.logm[c] = float(std::log(m[c]));
+      const auto post = actor_posterior(m[c], th[0], th[1], th[2]);
+      w.mu[c] = float(post.mu_post);
+      w.sp[c] = float(post.sigma_post);
+      w.sr[c] = float(th[3]);
+      for (std::size_t j = 0; j < n_cp; ++j) w.cp[j * chunk + c] = float(th[4 + j]);
+    }
+  }
+
+  /// Draws the chunk of batch `step`, chunk index `ci` (stream per (seed, step, chunk)).
+  void sample_chunk(ChunkWork& w, std::uint64_t step_id, std::size_t ci) const {
+    Rng rng(set.seed, step_id * n_chunks + ci);
+    const std::size_t first = ci * chunk;
+    w.n_valid = std::min(chunk, set.batch - first);
+    double m[chunk];
+    for (std::size_t c = 0; c < w.n_valid; ++c)
+      sample_training_point(*cost, set.prior, rng, {w.theta.data() + c * n_in, n_in}, m[c]);
+    for (std::size_t c = w.n_valid; c < chunk; ++c) {  // padding: copies of the first sample
+      std::copy_n(w.theta.data(), n_in, w.theta.data() + c * n_in);
+      m[c] = m[0];
+    }
+    set_inputs(w, m);
+  }
+
+  /// MLP forward and head: w.a.
+  void forward(ChunkWork& w) const {
+    const std::size_t L = layout.n_layers();
+    for (std::size_t l = 0; l < L; ++l)
+      detail::dense_forward(std::size_t(layout.sizes[l]), std::size_t(layout.sizes[l + 1]),
+                            params.data() + layout.weight_offset(l), params.data() + layout.bias_offset(l),
+                            w.act[l].data(), w.pre[l + 1].data(), w.sig[l + 1].data(), w.act[l + 1].data(), l + 1 < L);
+    const float* x = w.act[L].data();
+    for (std::size_t v = 0; v < chunk; v += cbatch::size) {
+      const cbatch x0 = cbatch::load_aligned(x + v), x1 = cbatch::load_aligned(x + chunk + v),
+                   x2 = cbatch::load_aligned(x + 2 * chunk + v);
+      const cbatch k = softplus_v(x0), wexp = sigmoid_v(x1);
+      const cbatch mw = xsimd::exp(wexp * cbatch::load_aligned(w.logm.data() + v));
+      const cbatch t = xsimd::fma(k, mw, x2);
+      softplus_v(t).store_aligned(w.a.data() + v);
+      k.store_aligned(w.hk.data() + v);
+      wexp.store_aligned(w.hw.data() + v);
+      mw.store_aligned(w.hmw.data() + v);
+      sigmoid_v(t).store_aligned(w.hsig_t.data() + v);
+      sigmoid_v(x0).store_aligned(w.hsig_x0.data() + v);
+    }
+  }
+
+  /// Head and MLP backward from w.dloss_da scaled by `scale` (pads get zero); accumulates into w.dparams.
+  void backward(ChunkWork& w, float scale) const {
+    const std::size_t L = layout.n_layers();
+    float* g = w.grad[L].data();
+    for (std::size_t c = 0; c < chunk; ++c) {
+      const float ga = c < w.n_valid ? w.dloss_da[c] * scale : 0.0f;
+      const float dt = ga * w.hsig_t[c];
+      g[c] = dt * w.hmw[c] * w.hsig_x0[c];
+      g[chunk + c] = dt * w.hk[c] * w.hmw[c] * w.logm[c] * w.hw[c] * (1.0f - w.hw[c]);
+      g[2 * chunk + c] = dt;
+    }
+    std::fill(w.dparams.begin(), w.dparams.end(), 0.0f);
+    for (std::size_t l = L; l-- > 0;) {
+      float* dx = l > 0 ? w.grad[l].data() : nullptr;
+      detail::dense_backward(std::size_t(layout.sizes[l]), std::size_t(layout.sizes[l + 1]),
+                             params.data() + layout.weight_offset(l), w.act[l].data(), w.grad[l + 1].data(),
+                             w.dparams.data() + layout.weight_offset(l), w.dparams.data() + layout.bias_offset(l), dx);
+      if (dx) detail::swish_backward(std::size_t(layout.sizes[l]), w.pre[l].data(), w.sig[l].data(), dx);
+    }
+  }
+
+  void run_kernel(ChunkWork& w, std::uint64_t step_id, std::size_t ci, const float* e, const float* u) const {
+    detail::FusedArgs args;
+    args.n = chunk;
+    args.K = set.mc;
+    args.mu_post = w.mu.data();
+    args.sigma_post = w.sp.data();
+    args.a = w.a.data();
+    args.sigma_r = w.sr.data();
+    args.params = w.cp.data();
+    // A different seed domain from the theta sampler, same (step, chunk) stream.
+    args.seed = detail::mix64(set.seed ^ 0x6a09e667f3bcc909ULL);
+    args.stream = step_id * n_chunks + ci;
+    args.e_fixed = e;
+    args.u_fixed = u;
+    args.loss = w.loss.data();
+    args.dloss_da = w.dloss_da.data();
+    cost->fused(args);
+  }
+
+  /// Loss and gradient (into grad) of the batch of `step_id`.
+  double batch_gradient(std::uint64_t step_id, const float* e, const float* u) {
+    const float scale = 1.0f / float(set.batch);
+    double loss_sum = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : loss_sum)
+    for (std::ptrdiff_t ci = 0; ci < std::ptrdiff_t(n_chunks); ++ci) {
+      ChunkWork& w = work[std::size_t(ci)];
+      sample_chunk(w, step_id, std::size_t(ci));
+      forward(w);
+      const std::size_t off = std::size_t(ci) * chunk * set.mc;
+      run_kernel(w, step_id, std::size_t(ci), e ? e + off : nullptr, u ? u + off : nullptr);
+      backward(w, scale);
+      double ls = 0.0;
+      for (std::size_t c = 0; c < w.n_valid; ++c) ls += double(w.loss[c]);
+      loss_sum += ls;
+    }
+    // Fixed-order reduction over chunks: the result does not depend on the thread count.
+    std::copy(work[0].dparams.begin(), work[0].dparams.end(), grad.begin());
+    for (std::size_t ci = 1; ci < n_chunks; ++ci) {
+      const float* d = work[ci].dparams.data();
+      for (std::size_t p = 0; p < grad.size(); ++p) grad[p] += d[p];
+    }
+    return loss_sum / double(set.batch);
+  }
+};
+
+Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
+  Impl& I = *impl_;
+  I.set = s;
+  I.cost = &find_cost(s.cost);
+  if (s.batch < 1) throw std::invalid_argument("batch must be positive");
+  if (s.mc < 1) throw std::invalid_argument("mc must be positive");
+  if (s.hidden.empty()) throw std::invalid_argument("hidden: at least one hidden layer");
+  for (int h : s.hidden)
+    if (h < 1 || h > 4096) throw std::invalid_argument("hidden: layer size " + std::to_string(h) + " out of range");
+  if (!(s.lr > 0)) throw std::invalid_argument("lr must be positive");
+  if (s.optimizer != "adam" && s.optimizer != "rmsprop")
+    throw std::invalid_argument("optimizer '" + s.optimizer + "' (expected adam or rmsprop)");
+#if defined(_OPENMP)
+  if (s.threads > 0) omp_set_num_threads(s.threads);
+#endif
+  I.n_in = theta_size(*I.cost);
+  I.n_cp = I.cost->params.size();
+  I.layout.sizes.push_back(int(I.n_in));
+  for (int h : s.hidden) I.layout.sizes.push_back(h);
+  I.layout.sizes.push_back(3);
+  I.scaling = training_input_scaling(*I.cost, s.prior);
+  I.n_chunks = (s.batch + chunk - 1) / chunk;
+  I.work.resize(I.n_chunks);
+  for (auto& w : I.work) I.init_chunk(w);
+
+  // Init: N(0, 1/fan_in) weights (swish keeps roughly unit scale), zero biases; the output
+  // layer starts small with biases so that a ≈ softplus(m^0.88) ≈ m at the start.
+  I.params.assign(I.layout.n_params(), 0.0f);
+  I.grad.assign(I.layout.n_params(), 0.0f);
+  Rng rng(s.seed, 0xfffffffffffffff0ULL);
+  const std::size_t L = I.layout.n_layers();
+  for (std::size_t l = 0; l < L; ++l) {
+    const int in = I.layout.sizes[l], out = I.layout.sizes[l + 1];
+    const double sd = (l + 1 < L ? 1.0 : 0.1) / std::sqrt(double(in));
+    float* w = I.params.data() + I.layout.weight_offset(l);
+    for (int k = 0; k < in * out; ++k) w[k] = float(sd * rng.normal());
+  }
+  float* bias_out = I.params.data() + I.layout.bias_offset(L - 1);
+  bias_out[0] = float(std::log(std::expm1(1.0)));  // softplus(x0) = 1
+  bias_out[1] = 2.0f;                               // m^sigmoid(2) = m^0.88
+  bias_out[2] = 0.0f;
+
+  if (s.optimizer == "adam") I.adam = std::make_unique<Adam<float>>(I.params.size());
+  else I.rms = std::make_unique<RmsProp<float>>(I.params.size());
+  I.schedule.kind = s.schedule;
+  I.schedule.base = s.lr;
+  I.schedule.total = s.steps;
+  I.schedule.final_fraction = s.final_lr_fraction;
+  I.schedule.decay = s.final_lr_fraction;
+  I.eval = make_eval_set(*I.cost, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior);
+}
+
+Trainer::~Trainer() = default;
+
+double Trainer::step() {
+  Impl& I = *impl_;
+  const double loss = I.batch_gradient(I.step, nullptr, nullptr);
+  const double lr = I.schedule.at(I.step);
+  if (I.adam) I.adam->step(std::span<float>(I.params), std::span<const float>(I.grad), lr);
+  else I.rms->step(std::span<float>(I.params), std::span<const float>(I.grad), lr);
+  ++I.step;
+  return loss;
+}
+
+std::size_t Trainer::steps_done() const { return impl_->step; }
+const EvalSet& Trainer::eval_set() const { return impl_->eval; }
+std::span<float> Trainer::parameters() { return impl_->params; }
+const MlpLayout& Trainer::layout() const { return impl_->layout; }
+const TrainSettings& Trainer::settings() const { return impl_->set; }
+
+double Trainer::objective(std::uint64_t batch_step, std::span<const float> e, std::span<const float> u,
+                          std::span<float> grad) {
+  Impl& I = *impl_;
+  if (I.set.batch % chunk != 0) throw std::invalid_argument("objective(): batch must be a multiple of 32");
+  if (e.size() != I.set.batch * I.set.mc || u.size() != e.size()) throw std::invalid_argument("objective(): draws size");
+  const double loss = I.batch_gradient(batch_step, e.data(), u.data());
+  std::copy(I.grad.begin(), I.grad.end(), grad.begin());
+  return loss;
+}
+
+void Trainer::actions(std::span<const double> theta, std::span<const double> m, std::span<double> a) {
+  Impl& I = *impl_;
+  const std::size_t n = m.size();
+  const std::size_t n_chunks = (n + chunk - 1) / chunk;
+  const std::size_t n_work = I.work.size();
+  // Reuse the chunk buffers: work item t handles chunks t, t + n_work, ...
+#pragma omp parallel for schedule(static)
+  for (std::ptrdiff_t t = 0; t < std::ptrdiff_t(n_work); ++t) {
+    ChunkWork& w = I.work[std::size_t(t)];
+    for (std::size_t ci = std::size_t(t); ci < n_chunks; ci += n_work) {
+      const std::size_t first = ci * chunk, nv = std::min(chunk, n - first);
+      double mm[chunk];
+      for (std::size_t c = 0; c < chunk; ++c) {
+        const std::size_t src = first + (c < nv ? c : 0);
+        std::copy_n(theta.data() + src * I.n_in, I.n_in, w.theta.data() + c * I.n_in);
+        mm[c] = m[src];
+      }
+      I.set_inputs(w, mm);
+      I.forward(w);
+      for (std::size_t c = 0; c < nv; ++c) a[first + c] = double(w.a[c]);
+    }
+  }
+}
+
+void Trainer::eval_errors(double& rmse, double& max_abs, double& max_rel) {
+  const EvalSet& e = impl_->eval;
+  std::vector<double> a(e.size());
+  actions(e.theta, e.m, a);
+  double ss = 0.0;
+  max_abs = max_rel = 0.0;
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    const double d = std::abs(a[i] - e.a_star[i]);
+    ss += d * d;
+    max_abs = std::max(max_abs, d);
+    max_rel = std::max(max_rel, d / e.a_star[i]);
+  }
+  rmse = e.size() ? std::sqrt(ss / double(e.size())) : NAN;
+  impl_->last_rmse = rmse;
+}
+
+double Trainer::eval_rmse() {
+  double r, ma, mr;
+  eval_errors(r, ma, mr);
+  return r;
+}
+
+ActionNetwork Trainer::network() const {
+  const Impl& I = *impl_;
+  const auto& s = I.set;
+  nlohmann::json meta = nlohmann::json::object();
+  nlohmann::json priors = nlohmann::json::object();
+  priors["sigma"] = priors["sigma_0"] = priors["sigma_r"] = {{"uniform", {s.prior.noise_lo, s.prior.noise_hi}}};
+  priors["mu_0"] = {{"uniform", {s.prior.mu0_lo, s.prior.mu0_hi}}};
+  priors["s"] = {{"uniform", {s.prior.s_lo, s.prior.s_hi}}};
+  for (const auto& p : I.cost->params)
+    priors[p.name] = {{p.kind == ParamPrior::Kind::uniform ? "uniform" : "lognormal", {p.a, p.b}}};
+  meta["training_priors"] = priors.dump();
+  meta["training"] = nlohmann::json{{"steps", I.step}, {"batch", s.batch}, {"mc", s.mc}, {"lr", s.lr},
+                                    {"optimizer", s.optimizer},
+                                    {"schedule", s.schedule == LrSchedule::Kind::cosine        ? "cosine"
+                                                 : s.schedule == LrSchedule::Kind::exponential ? "exponential"
+                                                                                               : "constant"},
+                                    {"final_lr_fraction", s.final_lr_fraction}, {"eval_points", I.eval.size()}}
+                         .dump();
+  meta["seed"] = std::to_string(s.seed);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", I.last_rmse);
+  meta["eval_rmse"] = std::string(buf);
+  meta["bactor_version"] = BACTOR_VERSION;
+  return ActionNetwork(I.cost->name, theta_names(*I.cost), I.layout.sizes,
+                       std::vector<float>(I.params.begin(), I.params.end()), I.scaling, meta);
+}
+
+TrainResult train(const TrainSettings& settings, const std::function<void(const TrainProgress&)>& progress) {
+  using clock = std::chrono::steady_clock;
+  Trainer tr(settings);
+  const auto t0 = clock::now();
+  auto last = t0;
+  std::size_t last_step = 0;
+  double loss_acc = 0.0, first_loss = NAN, last_loss = NAN;
+  std::size_t loss_n = 0;
+  for (std::size_t i = 0; i < settings.steps; ++i) {
+    const double l = tr.step();
+    if (i == 0) first_loss = l;
+    loss_acc += l;
+    ++loss_n;
+    const auto now = clock::now();
+    const double since = std::chrono::duration<double>(now - last).count();
+    if (progress && (since >= settings.progress_seconds || i + 1 == settings.steps)) {
+      TrainProgress p;
+      p.step = i + 1;
+      p.steps = settings.steps;
+      p.loss = loss_acc / double(loss_n);
+      p.eval_rmse = tr.eval_rmse();
+      p.seconds = std::chrono::duration<double>(now - t0).count();
+      p.steps_per_s = double(i + 1 - last_step) / since;
+      progress(p);
+      last = clock::now();
+      last_step = i + 1;
+      last_loss = p.loss;
+      loss_acc = 0.0;
+      loss_n = 0;
+    }
+  }
+  TrainResult r;
+  r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  r.eval_rmse = tr.eval_rmse();
+  r.steps = settings.steps;
+  r.steps_per_s = double(settings.steps) / r.seconds;
+  r.first_loss = first_loss;
+  r.last_loss = loss_n ? loss_acc / double(loss_n) : last_loss;
+  r.network = tr.network();
+  return r;
+}
+
+} // namespace bactor

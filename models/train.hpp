@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+// Unsupervised training of the action network (DESIGN.md §4): batches of theta from the
+// training prior, reparameterised posterior and motor draws inside one fused SIMD kernel
+// per cost family, gradient through the head and a float MLP, Adam or RMSprop.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/optim.hpp"
+#include "models/actor.hpp"
+#include "models/costs.hpp"
+#include "models/network.hpp"
+
+namespace bactor {
+
+struct TrainSettings {
+  std::string cost = "QuadraticCost";
+  std::vector<int> hidden{16, 64, 16, 8};
+  std::size_t steps = 20000;
+  std::size_t batch = 256;        // B
+  std::size_t mc = 128;           // K draws per batch element
+  double lr = 3e-3;
+  std::string optimizer = "adam"; // "adam" or "rmsprop"
+  LrSchedule::Kind schedule = LrSchedule::Kind::cosine;
+  double final_lr_fraction = 0.01;  // cosine: end at lr * this; exponential: decay factor
+  std::uint64_t seed = 1;
+  int threads = 0;                // 0: OpenMP default
+  std::size_t eval_points = 2000;
+  TrainingPrior prior{};
+  double progress_seconds = 1.5;  // report interval
+};
+
+/// Fixed evaluation set: theta (row-major, n x n_inputs), measurements and optimal actions
+/// (closed form where available, numerical ground truth otherwise). Points whose optimal
+/// action is <= 0 or >= 1e6 are dropped.
+struct EvalSet {
+  std::size_t n_inputs = 0;
+  std::vector<double> theta, m, a_star;
+  std::size_t size() const { return m.size(); }
+};
+/// Draws n points the way training batches are drawn and solves for their optimal actions
+/// (in parallel). `stream` separates it from the training streams.
+EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, std::uint64_t stream,
+                      const TrainingPrior& prior = {});
+/// Draws one theta and m from the training prior (theta has theta_size(cost) entries).
+void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng& rng, std::span<double> theta,
+                           double& m);
+
+/// Input scaling from the training prior: uniform ranges to [-1, 1], log-normal to log scale.
+std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior);
+
+struct TrainProgress {
+  std::size_t step = 0, steps = 0;
+  double loss = 0;       // mean batch loss since the last report
+  double eval_rmse = 0;
+  double seconds = 0, steps_per_s = 0;
+};
+
+/// Step-by-step trainer (the CLI, bench and tests drive it).
+class Trainer {
+public:
+  explicit Trainer(const TrainSettings& settings);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  /// One optimisation step; returns the mean loss of its batch.
+  double step();
+  std::size_t steps_done() const;
+  /// RMSE of the current (float) network against the evaluation set.
+  double eval_rmse();
+  /// Max absolute and max relative error on the evaluation set.
+  void eval_errors(double& rmse, double& max_abs, double& max_rel);
+  const EvalSet& eval_set() const;
+  /// The network (float weights) with metadata: settings, seed, steps, final eval RMSE.
+  ActionNetwork network() const;
+  std::span<float> parameters();
+  const MlpLayout& layout() const;
+  const TrainSettings& settings() const;
+
+  /// Objective of the batch of step `batch_step` at the current parameters, with given
+  /// draws e, u (batch x mc each, row-major) instead of the RNG; gradient w.r.t. the
+  /// parameters into `grad`. Returns the mean loss. For gradient checks.
+  double objective(std::uint64_t batch_step, std::span<const float> e, std::span<const float> u,
+                   std::span<float> grad);
+  /// Float forward pass: actions for the given thetas (row-major) and measurements.
+  void actions(std::span<const double> theta, std::span<const double> m, std::span<double> a);
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct TrainResult {
+  ActionNetwork network;
+  double eval_rmse = 0;
+  std::size_t steps = 0;
+  double seconds = 0, steps_per_s = 0;
+  double first_loss = 0, last_loss = 0;
+};
+
+/// Runs settings.steps steps, calling `progress` every settings.progress_seconds.
+TrainResult train(const TrainSettings& settings, const std::function<void(const TrainProgress&)>& progress = {});
+
+} // namespace bactor
