@@ -65,9 +65,10 @@ std::vector<CostInfo> build_registry() {
       false, true));
   v.push_back(make_cost<costfn::Linex>("Linex", "b*(exp(c*(r-s)) - c*(r-s) - 1), b = 2/c^2",
                                        {{"c", K::lognormal, std::log(0.5), 1.0}}, false, false));
+  v.back().motor_truncation = 4.0;
   v.push_back(make_cost<costfn::InvertedGaussian>("InvertedGaussian", "1 - exp(-(s-r)^2/(2*gamma^2))",
                                                   {{"gamma", K::lognormal, std::log(2.5), 0.5}}, false,
-                                                  false));
+                                                  true));
   return v;
 }
 

@@ -54,8 +54,12 @@ struct CostInfo {
   double (*loss_dr)(double s, double r, const double* p, double* dl_dr) = nullptr;
   /// The fused SIMD training kernel for this family.
   detail::FusedKernel fused = nullptr;
-  /// True when ℓ may have a kink or jump in its r-derivative at r = s (quadrature splits there).
+  /// True when ℓ may have a kink or jump in its r-derivative at r = s, or is sharply peaked
+  /// there (InvertedGaussian): the ground-truth quadrature then splits at s = r.
   bool kink_at_s_equals_r = false;
+  /// When > 0, the ground truth integrates the motor noise u over |u| <= this only (Linex:
+  /// E exp(c r) is infinite for log-normal r, so the untruncated expected cost diverges).
+  double motor_truncation = 0.0;
 };
 
 /// All seven families of DESIGN.md §2 (and any registered later), in a stable order.

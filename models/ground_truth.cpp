@@ -65,39 +65,53 @@ void check_theta(const CostInfo& cost, std::span<const double> theta, double m) 
 double expected_cost(const CostInfo& cost, std::span<const double> theta, double m, double log_a, double* dfdy,
                      const GroundTruthOptions& opt) {
   const auto post = actor_posterior(m, theta[0], theta[1], theta[2]);
-  const double sr = theta[3];
+  const double mu = post.mu_post, sp = post.sigma_post, sr = theta[3];
   const double* p = theta.data() + 4;
-  const Rule& outer = rule(opt.outer_nodes, true);
-  const Rule& gh = rule(opt.inner_nodes, true);
-  const Rule& gl = rule(opt.inner_nodes, false);
   const double inv_sqrt_2pi = 1.0 / std::sqrt(2.0 * std::numbers::pi);
   double f = 0.0, g = 0.0;
-  for (std::size_t j = 0; j < outer.x.size(); ++j) {
-    const double r = std::exp(log_a + sr * outer.x[j]);
-    double fj = 0.0, gj = 0.0;
-    auto add = [&](double e, double w) {
-      const double s = std::exp(post.mu_post + post.sigma_post * e);
-      double d = 0.0;
-      fj += w * cost.loss_dr(s, r, p, &d);
-      gj += w * d;
-    };
-    if (!cost.kink_at_s_equals_r) {
-      for (std::size_t i = 0; i < gh.x.size(); ++i) add(gh.x[i], gh.w[i]);
-    } else {
-      // Split the e-line where s = r so each Gauss–Legendre piece sees a smooth integrand.
-      const double L = opt.tail;
-      const double kink = std::clamp((std::log(r) - post.mu_post) / post.sigma_post, -L, L);
-      for (const auto [lo, hi] : {std::pair{-L, kink}, std::pair{kink, L}}) {
-        if (hi - lo < 1e-300) continue;
-        const double half = 0.5 * (hi - lo), mid = 0.5 * (hi + lo);
-        for (std::size_t i = 0; i < gl.x.size(); ++i) {
-          const double e = mid + half * gl.x[i];
-          add(e, gl.w[i] * half * inv_sqrt_2pi * std::exp(-0.5 * e * e));
+  // One point (e, u) of the standard-normal pair with quadrature weight w.
+  auto add = [&](double e, double u, double w) {
+    const double s = std::exp(mu + sp * e), r = std::exp(log_a + sr * u);
+    double d = 0.0;
+    f += w * cost.loss_dr(s, r, p, &d);
+    g += w * d * r;  // d r / d log a = r
+  };
+  const Rule& gl = rule(opt.inner_nodes, false);
+  if (cost.kink_at_s_equals_r) {
+    // Rotate (e, u) to z = (sp e - sr u)/tau, w = (sr e + sp u)/tau (independent N(0,1)):
+    // log s - log r = mu - log a + tau z, so the kink sits at a fixed z* for every w. Split the
+    // z-line there (Gauss–Legendre on each piece), Gauss–Hermite over w.
+    const double tau = std::hypot(sp, sr);
+    const double L = opt.tail;
+    const double kink = std::clamp((log_a - mu) / tau, -L, L);
+    const Rule& outer = rule(opt.outer_nodes, true);
+    for (const auto [lo, hi] : {std::pair{-L, kink}, std::pair{kink, L}}) {
+      if (hi - lo < 1e-12) continue;
+      const double half = 0.5 * (hi - lo), mid = 0.5 * (hi + lo);
+      for (std::size_t i = 0; i < gl.x.size(); ++i) {
+        const double z = mid + half * gl.x[i];
+        const double wz = gl.w[i] * half * inv_sqrt_2pi * std::exp(-0.5 * z * z);
+        for (std::size_t j = 0; j < outer.x.size(); ++j) {
+          const double w = outer.x[j];
+          add((sp * z + sr * w) / tau, (sp * w - sr * z) / tau, wz * outer.w[j]);
         }
       }
     }
-    f += outer.w[j] * fj;
-    g += outer.w[j] * gj * r;  // d r / d log a = r
+  } else if (cost.motor_truncation > 0) {
+    // Motor noise truncated to |u| <= T (Gauss–Legendre), posterior by Gauss–Hermite.
+    const double T = cost.motor_truncation;
+    const Rule& gh = rule(opt.inner_nodes, true);
+    const Rule& glu = rule(opt.outer_nodes, false);
+    for (std::size_t j = 0; j < glu.x.size(); ++j) {
+      const double u = T * glu.x[j];
+      const double wu = glu.w[j] * T * inv_sqrt_2pi * std::exp(-0.5 * u * u);
+      for (std::size_t i = 0; i < gh.x.size(); ++i) add(gh.x[i], u, wu * gh.w[i]);
+    }
+  } else {
+    const Rule& gu = rule(opt.outer_nodes, true);
+    const Rule& ge = rule(opt.inner_nodes, true);
+    for (std::size_t j = 0; j < gu.x.size(); ++j)
+      for (std::size_t i = 0; i < ge.x.size(); ++i) add(ge.x[i], gu.x[j], gu.w[j] * ge.w[i]);
   }
   if (dfdy) *dfdy = g;
   return f;
