@@ -28,6 +28,6 @@ double softplus_sampled(const SoftplusHead& h, std::size_t n, const double* x, c
 /// Marginal: Σ_i wt_i log p(r_i | s_i) by adaptive Gauss–Hermite (as gh_trial_loglik), with
 /// gradient. `newton_steps` Newton steps from the linearisation at u = x.
 double softplus_marginal(const SoftplusHead& h, std::size_t n, const double* x, const double* y, const double* wt,
-                         double sig, double sr, const GaussHermite& rule, SoftplusSums& g, int newton_steps = 4);
+                         double sig, double sr, const GaussHermite& rule, SoftplusSums& g, int newton_steps = 3);
 
 } // namespace bactor::detail

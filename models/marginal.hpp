@@ -112,7 +112,7 @@ struct TrialGrad {
 /// quadrature; adds its gradient (weighted by `scale`) to `g`. x = log s, y = log r.
 template <class Head>
 double gh_trial_loglik(const Head& h, double x, double y, double sigma, double sigma_r,
-                       const GaussHermite& rule, TrialGrad<Head>& g, int newton_steps = 4) {
+                       const GaussHermite& rule, TrialGrad<Head>& g, int newton_steps = 3) {
   const double is2 = 1.0 / (sigma * sigma), ir2 = 1.0 / (sigma_r * sigma_r);
   double dp[Head::n_params];
   // Mode of  -(u-x)^2/(2 sigma^2) - (y - la(u))^2/(2 sigma_r^2)  by Newton steps (the
