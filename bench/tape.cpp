@@ -3,6 +3,7 @@
 // 5-16-64-16-8-3 swish MLP on one input, in double, single thread. Baselines timed in the
 // same run: the plain-loop forward value of (1), and a hand-written forward+backward of (2).
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "bench/bench_util.hpp"
@@ -19,6 +20,26 @@ Var expression(Var a, Var b) {
   Var t = softplus(a * b - 0.5) + sigmoid(a) * log(b);
   Var u = swish(t) / (1.0 + square(a));
   return log_sum_exp(u) + mean(tanh(u * b)) + dot(exp(-abs(a)), sqrt(b));
+}
+
+// An arithmetic-heavy expression of 15 ops (two transcendental): tape overhead per op.
+Var light_expression(Var a, Var b) {
+  Var d = a - b;
+  Var r = (d * d) / (b + 1.0);
+  Var t = exp(-(r * 0.5 + a));
+  Var u = t * b - a * 0.25;
+  return sum(u * u) + dot(a, b) + mean(log(b));
+}
+
+double light_plain(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0, d = 0, l = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double di = a[i] - b[i];
+    const double r = di * di / (b[i] + 1.0);
+    const double u = std::exp(-(r * 0.5 + a[i])) * b[i] - a[i] * 0.25;
+    s += u * u, d += a[i] * b[i], l += std::log(b[i]);
+  }
+  return s + d + l / double(a.size());
 }
 
 double expression_plain(const std::vector<double>& a, const std::vector<double>& b, std::vector<double>& u) {
@@ -113,9 +134,11 @@ struct MlpManual {
 
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // Optional argument: "vector" or "mlp" runs only that case.
+  const std::string only = argc > 1 ? argv[1] : "";
   // (1) vector expression
-  {
+  if (only.empty() || only == "vector") {
     const std::size_t n = 60;
     std::vector<double> a(n), b(n), ga(n), gb(n), u(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -144,9 +167,27 @@ int main() {
         .add("arena_capacity_bytes", Tape::current().arena_capacity())
         .add("arena_grew", Tape::current().arena_capacity() != cap ? 1 : 0)
         .print();
+    auto light = [&] {
+      Tape::Scope scope;
+      Var va = variable(a), vb = variable(b);
+      Var y = light_expression(va, vb);
+      backward(y);
+      for (std::size_t i = 0; i < n; ++i) ga[i] = va.adjoint(i), gb[i] = vb.adjoint(i);
+      bb::do_not_optimize(y.value());
+    };
+    auto light_base = [&] { bb::do_not_optimize(light_plain(a, b)); };
+    const auto tl = bb::time_it(light, bb::calibrate(light));
+    const auto tlb = bb::time_it(light_base, bb::calibrate(light_base));
+    bb::JsonLine("tape")
+        .add("case", "light_vector_expression_grad")
+        .add("n", n)
+        .add("ops", 15)
+        .timing(tl)
+        .timing(tlb, "baseline_forward_plain_")
+        .print();
   }
   // (2) MLP
-  {
+  if (only.empty() || only == "mlp") {
     const Mlp m = make_mlp();
     const double x[5] = {0.2, 0.15, 1.5, 0.1, 0.8};
     double gx[5];

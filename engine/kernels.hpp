@@ -59,6 +59,28 @@ inline void map_acc(std::size_t n, const T* a, const T* b, T* acc, F f) {
   }
 }
 
+/// y[i], s[i] = f(x[i]) for i < n, f returning a pair of batches (padded tail as in map).
+template <class T, class F>
+inline void map2(std::size_t n, const T* x, T* y, T* s, F f) {
+  constexpr std::size_t w = Batch<T>::size;
+  std::size_t i = 0;
+  for (; i + w <= n; i += w) {
+    const auto [a, b] = f(Batch<T>::load_unaligned(x + i));
+    a.store_unaligned(y + i);
+    b.store_unaligned(s + i);
+  }
+  if (i < n) {
+    alignas(64) T buf[w], bs[w];
+    std::fill(buf, buf + w, T(1));
+    std::copy(x + i, x + n, buf);
+    const auto [a, b] = f(Batch<T>::load_aligned(buf));
+    a.store_aligned(buf);
+    b.store_aligned(bs);
+    std::copy(buf, buf + (n - i), y + i);
+    std::copy(bs, bs + (n - i), s + i);
+  }
+}
+
 /// Sum of x[0..n) with SIMD partial sums combined in a fixed order (deterministic).
 template <class T>
 inline T sum(std::size_t n, const T* x) {
@@ -130,6 +152,12 @@ template <class T> void sigmoid_backward(std::size_t n, const T* y, const T* dy,
 /// y = x sigmoid(x) (swish / SiLU);  dx += dy * (s + x s (1 - s)), s = sigmoid(x).
 template <class T> void swish_forward(std::size_t n, const T* x, T* y);
 template <class T> void swish_backward(std::size_t n, const T* x, const T* dy, T* dx);
+/// Variants that save s = sigmoid(x) in the forward pass so the backward needs no exp:
+/// softplus: dx += dy * s;  swish (y = x s): dx += dy * (s + y (1 - s)).
+template <class T> void softplus_forward(std::size_t n, const T* x, T* y, T* s);
+template <class T> void softplus_backward_saved(std::size_t n, const T* s, const T* dy, T* dx);
+template <class T> void swish_forward(std::size_t n, const T* x, T* y, T* s);
+template <class T> void swish_backward_saved(std::size_t n, const T* y, const T* s, const T* dy, T* dx);
 /// y = tanh(x);  dx += dy * (1 - y^2).
 template <class T> void tanh_forward(std::size_t n, const T* x, T* y);
 template <class T> void tanh_backward(std::size_t n, const T* y, const T* dy, T* dx);
@@ -137,10 +165,19 @@ template <class T> void tanh_backward(std::size_t n, const T* y, const T* dy, T*
 template <class T> void log_sigmoid_forward(std::size_t n, const T* x, T* y);
 template <class T> void log_sigmoid_backward(std::size_t n, const T* x, const T* dy, T* dx);
 
+/// log(1 + e) for e >= 0 by Kahan's trick: with u = fl(1 + e), log(u) * e / (u - 1) is
+/// accurate to a few ulps (and exactly e when u rounds to 1); cheaper than a full log1p.
+template <class B>
+inline B log1p_nonneg(const B& e) {
+  const B u = B(1) + e;
+  const B d = u - B(1);
+  return xsimd::select(d == B(0), e, xsimd::log(u) * (e / d));
+}
+
 /// Batch versions of the numerically stable scalar functions used above.
 template <class B>
 inline B softplus(const B& x) {
-  return xsimd::max(x, B(0)) + xsimd::log1p(xsimd::exp(-xsimd::abs(x)));
+  return xsimd::max(x, B(0)) + log1p_nonneg(xsimd::exp(-xsimd::abs(x)));
 }
 template <class B>
 inline B sigmoid(const B& x) {

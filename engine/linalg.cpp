@@ -21,19 +21,69 @@ using Vec = Eigen::Map<Eigen::VectorXd>;
 
 std::string shape(const Node* n) { return std::to_string(n->rows) + "x" + std::to_string(n->cols); }
 
-// Rows of W (m x k) dotted with x; y may already hold a bias (accumulate = true).
+using B = simd::Batch<double>;
+constexpr std::size_t W = B::size;
+
+// y_i (+)= W_i . x for the m rows of W (m x k, row-major). W rows at a time, each with its
+// own accumulator, reduced together by haddp (one horizontal step per W rows).
 void rows_dot(std::size_t m, std::size_t k, const double* w, const double* x, double* y, bool accumulate) {
-  for (std::size_t i = 0; i < m; ++i) {
+  const std::size_t kv = k - k % W;
+  std::size_t i = 0;
+  for (; i + W <= m; i += W) {
+    B acc[W];
+    for (std::size_t r = 0; r < W; ++r) acc[r] = B(0.0);
+    for (std::size_t j = 0; j < kv; j += W) {
+      const B xv = B::load_unaligned(x + j);
+      for (std::size_t r = 0; r < W; ++r) acc[r] = xsimd::fma(B::load_unaligned(w + (i + r) * k + j), xv, acc[r]);
+    }
+    B sums = xsimd::haddp(acc);
+    if (kv < k) {
+      alignas(64) double tail[W];
+      for (std::size_t r = 0; r < W; ++r) {
+        double t = 0;
+        for (std::size_t j = kv; j < k; ++j) t += w[(i + r) * k + j] * x[j];
+        tail[r] = t;
+      }
+      sums += B::load_aligned(tail);
+    }
+    if (accumulate) sums += B::load_unaligned(y + i);
+    sums.store_unaligned(y + i);
+  }
+  for (; i < m; ++i) {
     const double d = simd::dot(k, w + i * k, x);
     y[i] = accumulate ? y[i] + d : d;
   }
 }
 
-// Backward of y = W x (+ b): dW_i += dy_i x, dx += sum_i dy_i W_i, db += dy.
+// dx += W^T dy: column blocks of W lanes kept in registers while the rows stream past.
+void rows_transpose_acc(std::size_t m, std::size_t k, const double* w, const double* dy, double* dx) {
+  std::size_t j = 0;
+  for (; j + 2 * W <= k; j += 2 * W) {
+    B a0 = B::load_unaligned(dx + j), a1 = B::load_unaligned(dx + j + W);
+    for (std::size_t i = 0; i < m; ++i) {
+      const B g(dy[i]);
+      a0 = xsimd::fma(g, B::load_unaligned(w + i * k + j), a0);
+      a1 = xsimd::fma(g, B::load_unaligned(w + i * k + j + W), a1);
+    }
+    a0.store_unaligned(dx + j);
+    a1.store_unaligned(dx + j + W);
+  }
+  for (; j + W <= k; j += W) {
+    B a0 = B::load_unaligned(dx + j);
+    for (std::size_t i = 0; i < m; ++i) a0 = xsimd::fma(B(dy[i]), B::load_unaligned(w + i * k + j), a0);
+    a0.store_unaligned(dx + j);
+  }
+  for (; j < k; ++j) {
+    double a = dx[j];
+    for (std::size_t i = 0; i < m; ++i) a += dy[i] * w[i * k + j];
+    dx[j] = a;
+  }
+}
+
+// Backward of y = W x (+ b): dW_i += dy_i x, dx += W^T dy, db += dy.
 void vector_layer_backward(Node* w, Node* x, Node* b, const double* dy) {
   const std::size_t m = w->rows, k = w->cols;
-  if (x->adj)
-    for (std::size_t i = 0; i < m; ++i) simd::axpy(k, dy[i], w->val + i * k, x->adj);
+  if (x->adj) rows_transpose_acc(m, k, w->val, dy, x->adj);
   if (w->adj)
     for (std::size_t i = 0; i < m; ++i) simd::axpy(k, dy[i], x->val, w->adj + i * k);
   if (b && b->adj)

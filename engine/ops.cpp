@@ -224,8 +224,35 @@ Var log(Var x) { return kernel_unary<simd::log_forward<double>, simd::log_backwa
 Var log1p(Var x) { return kernel_unary<simd::log1p_forward<double>, simd::log1p_backward<double>, false>(x); }
 Var expm1(Var x) { return kernel_unary<simd::expm1_forward<double>, simd::expm1_backward<double>, true>(x); }
 Var sqrt(Var x) { return kernel_unary<simd::sqrt_forward<double>, simd::sqrt_backward<double>, true>(x); }
+namespace {
+// softplus and swish save sigmoid(x) (in Node::data) when a gradient is needed.
+void softplus_saved_backward(Node& y) {
+  simd::softplus_backward_saved(y.size(), static_cast<const double*>(y.data), y.adj, y.in[0]->adj);
+}
+void swish_saved_backward(Node& y) {
+  simd::swish_backward_saved(y.size(), y.val, static_cast<const double*>(y.data), y.adj, y.in[0]->adj);
+}
+template <void (*Fwd)(std::size_t, const double*, double*),
+          void (*FwdSave)(std::size_t, const double*, double*, double*), void (*Bwd)(Node&)>
+Var saving_unary(Var x) {
+  Node* nx = x.node();
+  if (!nx->adj) {
+    Node* y = tape().make_node(nx->rows, nx->cols, false, nullptr);
+    Fwd(y->size(), nx->val, y->val);
+    return Var(y);
+  }
+  Tape& t = tape();
+  Node* y = t.make_node(nx->rows, nx->cols, true, Bwd);
+  y->in[0] = nx;
+  auto* s = static_cast<double*>(t.allocate(y->size() * sizeof(double)));
+  y->data = s;
+  FwdSave(y->size(), nx->val, y->val, s);
+  return Var(y);
+}
+} // namespace
+
 Var softplus(Var x) {
-  return kernel_unary<simd::softplus_forward<double>, simd::softplus_backward<double>, false>(x);
+  return saving_unary<simd::softplus_forward<double>, simd::softplus_forward<double>, softplus_saved_backward>(x);
 }
 Var sigmoid(Var x) {
   return kernel_unary<simd::sigmoid_forward<double>, simd::sigmoid_backward<double>, true>(x);
@@ -233,7 +260,9 @@ Var sigmoid(Var x) {
 Var log_sigmoid(Var x) {
   return kernel_unary<simd::log_sigmoid_forward<double>, simd::log_sigmoid_backward<double>, false>(x);
 }
-Var swish(Var x) { return kernel_unary<simd::swish_forward<double>, simd::swish_backward<double>, false>(x); }
+Var swish(Var x) {
+  return saving_unary<simd::swish_forward<double>, simd::swish_forward<double>, swish_saved_backward>(x);
+}
 Var tanh(Var x) { return kernel_unary<simd::tanh_forward<double>, simd::tanh_backward<double>, true>(x); }
 
 // ---- reductions ---------------------------------------------------------------------------
@@ -264,12 +293,11 @@ void dot_backward(Node& y) {
 }
 
 void lse_backward(Node& y) {
+  // data holds exp(x_i - m) from the forward pass and k = sum_i exp(x_i - m), so the
+  // softmax is data / k.
   Node* x = y.in[0];
-  const std::size_t n = x->size();
-  double* tmp = static_cast<double*>(y.data);
-  for (std::size_t i = 0; i < n; ++i) tmp[i] = x->val[i] - y.val[0];
-  simd::exp_forward(n, tmp, tmp);
-  simd::axpy(n, y.adj[0], tmp, x->adj);
+  if (!std::isfinite(y.val[0])) return;
+  simd::axpy(x->size(), y.adj[0] / y.k, static_cast<const double*>(y.data), x->adj);
 }
 
 void element_backward(Node& y) {
@@ -320,7 +348,8 @@ Var log_sum_exp(Var x) {
   }
   for (std::size_t i = 0; i < n; ++i) tmp[i] = nx->val[i] - m;
   simd::exp_forward(n, tmp, tmp);
-  y->val[0] = m + std::log(simd::sum(n, tmp));
+  y->k = simd::sum(n, tmp);
+  y->val[0] = m + std::log(y->k);
   return Var(y);
 }
 

@@ -7,9 +7,11 @@
 // compiler vectorises), and converts blocks of lane outputs with a vectorised Box–Muller
 // transform (xsimd log, sqrt and sincos). The lane count and block layout are fixed, so the
 // numbers are a deterministic function of (seed, stream, sequence of calls), independent of
-// the SIMD width. Shorter fills use the scalar generator.
+// the SIMD width (but, through the 32-bit halves of the words, of the byte order: the
+// machines we build for are little-endian). Shorter fills use the scalar generator.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numbers>
 
 #include <xsimd/xsimd.hpp>
@@ -23,34 +25,80 @@ namespace {
 constexpr std::size_t lanes = 8;
 constexpr std::size_t simd_min = 64;
 
-struct alignas(64) LaneState {
-  std::uint64_t s0[lanes], s1[lanes], s2[lanes], s3[lanes];
+using U64 = xsimd::batch<std::uint64_t>;
+constexpr std::size_t lane_batches = lanes / U64::size;
+static_assert(lanes % U64::size == 0, "lane count must be a multiple of the 64-bit batch size");
+
+inline U64 rotl(const U64& x, int k) { return (x << k) | (x >> (64 - k)); }
+
+// Eight xoshiro256++ generators stepped together, held in SIMD registers.
+struct LaneState {
+  U64 s0[lane_batches], s1[lane_batches], s2[lane_batches], s3[lane_batches];
 
   explicit LaneState(Rng& parent) {
-    std::uint64_t* words[4] = {s0, s1, s2, s3};
+    alignas(64) std::uint64_t w[4][lanes];
     for (std::size_t j = 0; j < lanes; ++j)
-      for (auto* w : words) w[j] = detail::mix64(parent.next_u64() + 0x9e3779b97f4a7c15ULL * (j + 1));
+      for (auto& word : w) word[j] = detail::mix64(parent.next_u64() + 0x9e3779b97f4a7c15ULL * (j + 1));
+    for (std::size_t b = 0; b < lane_batches; ++b) {
+      s0[b] = U64::load_aligned(w[0] + b * U64::size);
+      s1[b] = U64::load_aligned(w[1] + b * U64::size);
+      s2[b] = U64::load_aligned(w[2] + b * U64::size);
+      s3[b] = U64::load_aligned(w[3] + b * U64::size);
+    }
   }
 
-  // One xoshiro256++ step in every lane.
-  void next(std::uint64_t* __restrict out) {
-    for (std::size_t j = 0; j < lanes; ++j) {
-      out[j] = detail::rotl(s0[j] + s3[j], 23) + s0[j];
-      const std::uint64_t t = s1[j] << 17;
-      s2[j] ^= s0[j];
-      s3[j] ^= s1[j];
-      s1[j] ^= s2[j];
-      s0[j] ^= s3[j];
-      s2[j] ^= t;
-      s3[j] = detail::rotl(s3[j], 45);
+  // One xoshiro256++ step in every lane; out[j] is lane j's output.
+  void next(std::uint64_t* out) {
+    for (std::size_t b = 0; b < lane_batches; ++b) {
+      const U64 result = rotl(s0[b] + s3[b], 23) + s0[b];
+      const U64 t = s1[b] << 17;
+      s2[b] ^= s0[b];
+      s3[b] ^= s1[b];
+      s1[b] ^= s2[b];
+      s0[b] ^= s3[b];
+      s2[b] ^= t;
+      s3[b] = rotl(s3[b], 45);
+      result.store_aligned(out + b * U64::size);
     }
   }
 };
 
-// Uniform (0, 1) conversions: 53 bits for double, 24 bits for float (two per 64-bit word).
-inline double to_double(std::uint64_t u) { return (double(u >> 11) + 0.5) * 0x1.0p-53; }
-inline float to_float_hi(std::uint64_t u) { return (float(u >> 40) + 0.5f) * 0x1.0p-24f; }
-inline float to_float_lo(std::uint64_t u) { return (float((u >> 8) & 0xffffffu) + 0.5f) * 0x1.0p-24f; }
+// Uniform (0, 1) conversions, strictly inside the interval (values centred in their cells):
+// double from the top 52 bits through the exponent trick (1 + k 2^-52) - 1 + 2^-53;
+// float from 24 bits of each 32-bit half of a word (two floats per 64-bit output).
+template <std::size_t m>
+void to_double(const std::uint64_t* u, double* out) {
+  using D = xsimd::batch<double>;
+  static_assert(D::size == U64::size);
+  if constexpr (m % U64::size == 0) {
+    for (std::size_t k = 0; k < m; k += U64::size) {
+      const U64 bits = (U64::load_aligned(u + k) >> 12) | U64(0x3ff0000000000000ULL);
+      (xsimd::bitwise_cast<D>(bits) - D(1.0) + D(0x1.0p-53)).store_aligned(out + k);
+    }
+  } else {
+    for (std::size_t k = 0; k < m; ++k) {
+      const std::uint64_t bits = (u[k] >> 12) | 0x3ff0000000000000ULL;
+      double d;
+      std::memcpy(&d, &bits, sizeof d);
+      out[k] = d - 1.0 + 0x1.0p-53;
+    }
+  }
+}
+// m floats from the m 32-bit words at w.
+template <std::size_t m>
+void to_float(const std::uint32_t* w, float* out) {
+  using I = xsimd::batch<std::int32_t>;
+  using U = xsimd::batch<std::uint32_t>;
+  using F = xsimd::batch<float>;
+  if constexpr (m % F::size == 0) {
+    for (std::size_t k = 0; k < m; k += F::size) {
+      const I top = xsimd::bitwise_cast<I>(U::load_aligned(w + k) >> 8);  // < 2^24: exact as float
+      ((xsimd::batch_cast<float>(top) + F(0.5f)) * F(0x1.0p-24f)).store_aligned(out + k);
+    }
+  } else {
+    for (std::size_t k = 0; k < m; ++k) out[k] = (float(w[k] >> 8) + 0.5f) * 0x1.0p-24f;
+  }
+}
 
 // Box–Muller on m pairs: out[k] = r cos(2 pi u2), out[m + k] = r sin(2 pi u2),
 // r = sqrt(-2 log u1), for k < m (m a multiple of the batch size, or scalar fallback).
@@ -101,8 +149,10 @@ void Rng::fill_uniform(std::span<double> out) noexcept {
   LaneState st(*this);
   fill_blocks<double, block_double>(out, [&](double* o) {
     alignas(64) std::uint64_t u[lanes];
+    alignas(64) double d[lanes];
     st.next(u);
-    for (std::size_t j = 0; j < lanes; ++j) o[j] = to_double(u[j]);
+    to_double<lanes>(u, d);
+    std::copy(d, d + lanes, o);
   });
 }
 
@@ -115,11 +165,12 @@ void Rng::fill_uniform(std::span<float> out) noexcept {
   LaneState st(*this);
   fill_blocks<float, block_float>(out, [&](float* o) {
     alignas(64) std::uint64_t u[lanes];
+    alignas(64) std::uint32_t w[2 * lanes];
+    alignas(64) float f[2 * lanes];
     st.next(u);
-    for (std::size_t j = 0; j < lanes; ++j) {
-      o[j] = to_float_hi(u[j]);
-      o[lanes + j] = to_float_lo(u[j]);
-    }
+    std::memcpy(w, u, sizeof u);  // the 32-bit halves of the words (no aliasing cast)
+    to_float<2 * lanes>(w, f);
+    std::copy(f, f + 2 * lanes, o);
   });
 }
 
@@ -133,7 +184,7 @@ void Rng::fill_normal(std::span<double> out) noexcept {
     alignas(64) std::uint64_t u[lanes];
     alignas(64) double un[lanes];
     st.next(u);
-    for (std::size_t j = 0; j < lanes; ++j) un[j] = to_double(u[j]);
+    to_double<lanes>(u, un);
     box_muller<double, lanes / 2>(un, un + lanes / 2, o);
   });
 }
@@ -146,13 +197,12 @@ void Rng::fill_normal(std::span<float> out) noexcept {
   LaneState st(*this);
   fill_blocks<float, block_float>(out, [&](float* o) {
     alignas(64) std::uint64_t u[lanes];
-    alignas(64) float u1[lanes], u2[lanes];
+    alignas(64) std::uint32_t w[2 * lanes];
+    alignas(64) float un[2 * lanes];
     st.next(u);
-    for (std::size_t j = 0; j < lanes; ++j) {
-      u1[j] = to_float_hi(u[j]);
-      u2[j] = to_float_lo(u[j]);
-    }
-    box_muller<float, lanes>(u1, u2, o);
+    std::memcpy(w, u, sizeof u);
+    to_float<2 * lanes>(w, un);
+    box_muller<float, lanes>(un, un + lanes, o);
   });
 }
 
