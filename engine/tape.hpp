@@ -244,8 +244,9 @@ Var custom(std::initializer_list<Var> inputs, std::size_t rows, std::size_t cols
   for (const Var& v : inputs) grad = grad || v.needs_grad();
   Tape& tape = Tape::current();
   Node* n = tape.make_node(rows, cols, grad, &detail::custom_backward<Bwd>);
-  forward(std::span<double>(n->val, n->size()));
+  // The callable is stored before forward() runs, so the node is complete even if it throws.
   if (grad) n->data = ::new (tape.allocate(sizeof(Bwd))) Bwd(std::move(backward));
+  forward(std::span<double>(n->val, n->size()));
   return Var(n);
 }
 
