@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+// Small posteriors with hand-written gradients for the sampler tests.
+#pragma once
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "samplers/diagnostics.hpp"
+#include "samplers/model.hpp"
+#include "samplers/nuts.hpp"
+
+namespace bactor::test {
+
+/// Independent Gaussian N(0, diag(scale^2)).
+class DiagGaussian final : public Model {
+public:
+  explicit DiagGaussian(std::vector<double> scale) : scale_(std::move(scale)) {}
+  std::size_t dim() const override { return scale_.size(); }
+  double log_density(std::span<const double> q, std::span<double> g) override {
+    double lp = 0;
+    for (std::size_t i = 0; i < q.size(); ++i) {
+      const double z = q[i] / scale_[i];
+      lp -= 0.5 * z * z;
+      g[i] = -z / scale_[i];
+    }
+    return lp;
+  }
+
+private:
+  std::vector<double> scale_;
+};
+
+/// Bivariate normal, unit variances, correlation rho.
+class CorrGaussian2 final : public Model {
+public:
+  explicit CorrGaussian2(double rho) : rho_(rho) {}
+  std::size_t dim() const override { return 2; }
+  double log_density(std::span<const double> q, std::span<double> g) override {
+    const double c = 1.0 / (1.0 - rho_ * rho_);
+    g[0] = -c * (q[0] - rho_ * q[1]);
+    g[1] = -c * (q[1] - rho_ * q[0]);
+    return -0.5 * c * (q[0] * q[0] - 2 * rho_ * q[0] * q[1] + q[1] * q[1]);
+  }
+
+private:
+  double rho_;
+};
+
+/// Eight schools, non-centred: q = (mu, log tau, theta_tilde[1..8]).
+class EightSchools final : public Model {
+public:
+  std::size_t dim() const override { return 10; }
+  double log_density(std::span<const double> q, std::span<double> g) override {
+    static const double y[8] = {28, 8, -3, 7, -1, 1, 18, 12};
+    static const double s[8] = {15, 10, 16, 11, 9, 11, 10, 18};
+    const double mu = q[0], u = q[1], tau = std::exp(u);
+    double lp = -mu * mu / 50.0 - std::log1p(tau * tau / 25.0) + u;
+    double dmu = -mu / 25.0, dtau = -2.0 * tau / 25.0 / (1.0 + tau * tau / 25.0);
+    for (int j = 0; j < 8; ++j) {
+      const double tt = q[std::size_t(2 + j)];
+      const double r = y[j] - mu - tau * tt;
+      const double w = 1.0 / (s[j] * s[j]);
+      lp += -0.5 * tt * tt - 0.5 * r * r * w;
+      dmu += r * w;
+      dtau += r * tt * w;
+      g[std::size_t(2 + j)] = -tt + r * tau * w;
+    }
+    g[0] = dmu;
+    g[1] = dtau * tau + 1.0;
+    return lp;
+  }
+  std::vector<std::string> output_names() const override {
+    std::vector<std::string> n{"mu", "tau"};
+    for (int j = 1; j <= 8; ++j) n.push_back("theta_tilde." + std::to_string(j));
+    for (int j = 1; j <= 8; ++j) n.push_back("theta." + std::to_string(j));
+    return n;
+  }
+  void write_outputs(std::span<const double> q, Rng&, std::span<double> out) override {
+    const double tau = std::exp(q[1]);
+    out[0] = q[0];
+    out[1] = tau;
+    for (std::size_t j = 0; j < 8; ++j) {
+      out[2 + j] = q[2 + j];
+      out[10 + j] = q[0] + tau * q[2 + j];
+    }
+  }
+};
+
+/// Neal's funnel, non-centred: q = (y, x_raw[1..9]); outputs y, x_raw, x = exp(y/2) x_raw.
+class Funnel final : public Model {
+public:
+  std::size_t dim() const override { return 10; }
+  double log_density(std::span<const double> q, std::span<double> g) override {
+    double lp = -q[0] * q[0] / 18.0;
+    g[0] = -q[0] / 9.0;
+    for (std::size_t i = 1; i < 10; ++i) {
+      lp -= 0.5 * q[i] * q[i];
+      g[i] = -q[i];
+    }
+    return lp;
+  }
+  std::vector<std::string> output_names() const override {
+    std::vector<std::string> n{"y"};
+    for (int j = 1; j <= 9; ++j) n.push_back("x_raw." + std::to_string(j));
+    for (int j = 1; j <= 9; ++j) n.push_back("x." + std::to_string(j));
+    return n;
+  }
+  void write_outputs(std::span<const double> q, Rng&, std::span<double> out) override {
+    out[0] = q[0];
+    for (std::size_t j = 0; j < 9; ++j) {
+      out[1 + j] = q[1 + j];
+      out[10 + j] = std::exp(q[0] / 2) * q[1 + j];
+    }
+  }
+};
+
+/// Draws of one column over the post-warm-up rows, per chain.
+inline std::vector<std::vector<double>> column_draws(const std::vector<ChainResult>& chains,
+                                                     const std::string& name) {
+  std::vector<std::vector<double>> out;
+  for (const auto& c : chains) {
+    std::size_t j = 0;
+    while (j < c.columns.size() && c.columns[j] != name) ++j;
+    std::vector<double> v;
+    for (std::size_t r = std::size_t(c.warmup_draws_saved); r < c.rows(); ++r)
+      v.push_back(c.draws[r * c.columns.size() + j]);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+} // namespace bactor::test
