@@ -5,6 +5,8 @@
 
 #include <string>
 
+// Tape products run inside callers' threads (chains, batches): no nested OpenMP in Eigen.
+#define EIGEN_DONT_PARALLELIZE
 #include <Eigen/Core>
 
 #include "engine/kernels.hpp"
