@@ -57,13 +57,18 @@ struct AsymmetricQuadratic {
   }
 };
 
-/// ℓ = b (exp(c(r − s)) − c(r − s) − 1) with b = 2/c²,  p = (c)
+/// ℓ = b (exp(c(r − s)) − c(r − s) − 1) with b = 2/c²,  p = (c).
+/// exp(x) is continued linearly (C¹) beyond x = 10, so that float training cannot overflow on
+/// the rare huge motor draws (E exp(c r) is infinite for log-normal r); the ground truth uses
+/// the same function.
 struct Linex {
   static constexpr int n_params = 1;
+  static constexpr float x_max = 10.0f;
   template <class T> static T eval(const T& s, const T& r, const T* p) {
     const T& c = p[0];
     const T x = c * (r - s);
-    return (2.0f / (c * c)) * (exp(x) - x - 1.0f);
+    const T xc = select(x > T(x_max), T(x_max), x);
+    return (2.0f / (c * c)) * (exp(xc) * (1.0f + x - xc) - x - 1.0f);
   }
 };
 

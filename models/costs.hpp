@@ -35,6 +35,7 @@ struct FusedArgs {
   std::uint64_t seed = 0, stream = 0;  // normal draws come from this stream ...
   const float* e_fixed = nullptr; // ... unless these are given: [n][K] fixed draws (tests)
   const float* u_fixed = nullptr;
+  float u_clamp = 0.0f;           // when > 0, motor draws u are clamped to [-u_clamp, u_clamp]
   float* loss = nullptr;          // [n] out
   float* dloss_da = nullptr;      // [n] out
 };
@@ -57,8 +58,9 @@ struct CostInfo {
   /// True when ℓ may have a kink or jump in its r-derivative at r = s, or is sharply peaked
   /// there (InvertedGaussian): the ground-truth quadrature then splits at s = r.
   bool kink_at_s_equals_r = false;
-  /// When > 0, the ground truth integrates the motor noise u over |u| <= this only (Linex:
-  /// E exp(c r) is infinite for log-normal r, so the untruncated expected cost diverges).
+  /// When > 0, motor draws u are clamped to [-T, T], T = this, in training and in the ground
+  /// truth alike (Linex: E exp(c r) is infinite for log-normal r, so without it the expected
+  /// cost diverges and the optimal action is undefined).
   double motor_truncation = 0.0;
 };
 

@@ -98,15 +98,21 @@ double expected_cost(const CostInfo& cost, std::span<const double> theta, double
       }
     }
   } else if (cost.motor_truncation > 0) {
-    // Motor noise truncated to |u| <= T (Gauss–Legendre), posterior by Gauss–Hermite.
+    // Motor draws clamped to [-T, T]: Gauss–Legendre over the normal density on [-T, T] plus
+    // point masses P(u > T) at +T and -T; posterior by Gauss–Hermite.
     const double T = cost.motor_truncation;
     const Rule& gh = rule(opt.inner_nodes, true);
     const Rule& glu = rule(opt.outer_nodes, false);
+    const double tail_mass = 0.5 * std::erfc(T / std::sqrt(2.0));
+    auto over_e = [&](double u, double wu) {
+      for (std::size_t i = 0; i < gh.x.size(); ++i) add(gh.x[i], u, wu * gh.w[i]);
+    };
     for (std::size_t j = 0; j < glu.x.size(); ++j) {
       const double u = T * glu.x[j];
-      const double wu = glu.w[j] * T * inv_sqrt_2pi * std::exp(-0.5 * u * u);
-      for (std::size_t i = 0; i < gh.x.size(); ++i) add(gh.x[i], u, wu * gh.w[i]);
+      over_e(u, glu.w[j] * T * inv_sqrt_2pi * std::exp(-0.5 * u * u));
     }
+    over_e(T, tail_mass);
+    over_e(-T, tail_mass);
   } else {
     const Rule& gu = rule(opt.outer_nodes, true);
     const Rule& ge = rule(opt.inner_nodes, true);

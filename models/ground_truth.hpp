@@ -10,8 +10,8 @@
 namespace bactor {
 
 struct GroundTruthOptions {
-  int outer_nodes = 48;   // nodes of the outer rule (motor noise, or w for kinked costs)
-  int inner_nodes = 48;   // nodes of the inner rule (posterior draw, or per piece of z)
+  int outer_nodes = 32;   // nodes of the outer rule (motor noise, or w for kinked costs)
+  int inner_nodes = 32;   // nodes of the inner rule (posterior draw, or per piece of z)
   double tail = 8.5;      // split pieces cover [-tail, tail] (normal mass outside < 2e-17)
   double tol = 1e-10;     // tolerance on log a
 };
@@ -20,7 +20,7 @@ struct GroundTruthOptions {
 /// s = exp(mu_post + sigma_post e), e, u ~ N(0, 1). Smooth costs: Gauss–Hermite in e and u.
 /// Costs with a kink at s = r: (e, u) is rotated so that log s − log r depends on one
 /// coordinate z only; the z-integral is split at the kink (Gauss–Legendre per piece) and the
-/// other coordinate uses Gauss–Hermite. Costs with motor_truncation T: u restricted to |u| <= T.
+/// other coordinate uses Gauss–Hermite. Costs with motor_truncation T: u clamped to [-T, T] (as in training).
 double expected_cost(const CostInfo& cost, std::span<const double> theta, double m, double log_a,
                      double* dfdy, const GroundTruthOptions& opt = {});
 

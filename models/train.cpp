@@ -213,6 +213,7 @@ struct Trainer::Impl {
     // A different seed domain from the theta sampler, same (step, chunk) stream.
     args.seed = detail::mix64(set.seed ^ 0x6a09e667f3bcc909ULL);
     args.stream = step_id * n_chunks + ci;
+    args.u_clamp = float(cost->motor_truncation);
     args.e_fixed = e;
     args.u_fixed = u;
     args.loss = w.loss.data();
@@ -303,6 +304,8 @@ Trainer::~Trainer() = default;
 double Trainer::step() {
   Impl& I = *impl_;
   const double loss = I.batch_gradient(I.step, nullptr, nullptr);
+  // Keep g^2 finite in float for the optimiser's second moment (heavy-tailed costs).
+  for (auto& g : I.grad) g = std::clamp(g, -1e15f, 1e15f);
   const double lr = I.schedule.at(I.step);
   if (I.adam) I.adam->step(std::span<float>(I.params), std::span<const float>(I.grad), lr);
   else I.rms->step(std::span<float>(I.params), std::span<const float>(I.grad), lr);

@@ -89,7 +89,10 @@ void fused_kernel(const FusedArgs& g) {
     D p[Fn::n_params > 0 ? Fn::n_params : 1];
     for (int j = 0; j < Fn::n_params; ++j) p[j] = D(fbatch(g.params[std::size_t(j) * g.n + b]), fbatch(0.0f));
     fbatch sum_l(0.0f), sum_g(0.0f);
-    auto body = [&](const fbatch& e, const fbatch& u, const auto& mask_fn) {
+    const bool clamp = g.u_clamp > 0.0f;
+    const fbatch ucl(g.u_clamp);
+    auto body = [&](const fbatch& e, const fbatch& u_raw, const auto& mask_fn) {
+      const fbatch u = clamp ? xsimd::min(xsimd::max(u_raw, -ucl), ucl) : u_raw;
       const fbatch s = xsimd::exp(xsimd::fma(sp, e, mu));
       const fbatch r = xsimd::exp(xsimd::fma(sr, u, log_a));
       const D l = Fn::eval(D(s, fbatch(0.0f)), D(r, fbatch(1.0f)), static_cast<const D*>(p));
