@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <stdexcept>
@@ -33,9 +34,27 @@ inline double log_sum_exp(double a, double b) {
   return m + std::log1p(std::exp(-std::fabs(a - b)));
 }
 
+/// x . y with two 4-wide vector accumulators (GCC vector extension; a scalar accumulator
+/// serialises on the FP-add latency). Deterministic: the summation order is fixed.
+using V4 = double __attribute__((vector_size(32)));
+
+inline V4 load4(const double* p) {
+  V4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 inline double dot(std::size_t n, const double* x, const double* y) {
-  double s = 0;
-  for (std::size_t i = 0; i < n; ++i) s += x[i] * y[i];
+  V4 a0 = {0, 0, 0, 0}, a1 = {0, 0, 0, 0};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    a0 += load4(x + i) * load4(y + i);
+    a1 += load4(x + i + 4) * load4(y + i + 4);
+  }
+  for (; i + 4 <= n; i += 4) a0 += load4(x + i) * load4(y + i);
+  const V4 a = a0 + a1;
+  double s = (a[0] + a[1]) + (a[2] + a[3]);
+  for (; i < n; ++i) s += x[i] * y[i];
   return s;
 }
 
@@ -61,6 +80,7 @@ struct NutsChain::Impl {
 
   std::vector<double> buf;
   std::vector<double> minv;        // n or n*n
+  std::vector<double> sqrt_m;      // diagonal: 1 / sqrt(minv)
   Eigen::MatrixXd chol_u;          // dense: upper Cholesky factor of minv
   Eigen::VectorXd tmp_dense;
 
@@ -109,6 +129,7 @@ struct NutsChain::Impl {
       tmp_dense.resize(Eigen::Index(n));
     } else {
       minv.assign(n, 1.0);
+      sqrt_m.assign(n, 1.0);
     }
   }
 
@@ -138,9 +159,14 @@ struct NutsChain::Impl {
   }
   double hamiltonian(const PsPoint& pt) {
     if (!dense) {
-      double k = 0;
-      for (std::size_t i = 0; i < n; ++i) k += minv[i] * pt.p[i] * pt.p[i];
-      const double h = -pt.lp + 0.5 * k;
+      double k0 = 0, k1 = 0;
+      std::size_t i = 0;
+      for (; i + 2 <= n; i += 2) {
+        k0 += minv[i] * pt.p[i] * pt.p[i];
+        k1 += minv[i + 1] * pt.p[i + 1] * pt.p[i + 1];
+      }
+      for (; i < n; ++i) k0 += minv[i] * pt.p[i] * pt.p[i];
+      const double h = -pt.lp + 0.5 * (k0 + k1);
       return std::isnan(h) ? kInf : h;
     }
     sharp(pt.p, rho_ext);  // rho_ext is free outside the tree merge checks
@@ -149,7 +175,8 @@ struct NutsChain::Impl {
 
   void sample_momentum(PsPoint& pt) {
     if (!dense) {
-      for (std::size_t i = 0; i < n; ++i) pt.p[i] = rng.normal() / std::sqrt(minv[i]);
+      rng.fill_normal(std::span<double>(pt.p, n));
+      for (std::size_t i = 0; i < n; ++i) pt.p[i] *= sqrt_m[i];
     } else {
       for (std::size_t i = 0; i < n; ++i) tmp_dense[Eigen::Index(i)] = rng.normal();
       // p ~ N(0, M) with M^{-1} = U'U: p = U^{-1} u.
@@ -187,18 +214,45 @@ struct NutsChain::Impl {
                   double* p_beg, double* p_end, double h0, double sign, int& n_leapfrog,
                   double& log_sum_weight, double& sum_metro_prob) {
     if (depth == 0) {
-      leapfrog(z, sign * eps);
       ++n_leapfrog;
-      sharp(z.p, ps_beg);
-      const double h = hamiltonian(z, ps_beg);
+      double h;
+      if (!dense) {
+        // Leapfrog with the last half-kick fused with the leaf bookkeeping (diagonal metric).
+        const double e = sign * eps, half = 0.5 * e;
+        double* q = z.q;
+        double* p = z.p;
+        const double* g = z.g;
+        const double* mi = minv.data();
+        for (std::size_t i = 0; i < n; ++i) {
+          p[i] += half * g[i];
+          q[i] += e * mi[i] * p[i];
+        }
+        eval(z);
+        for (std::size_t i = 0; i < n; ++i) {
+          const double pi = p[i] + half * g[i];
+          const double ps = mi[i] * pi;
+          p[i] = pi;
+          ps_beg[i] = ps;
+          ps_end[i] = ps;
+          r[i] += pi;
+          p_beg[i] = pi;
+          p_end[i] = pi;
+        }
+        h = -z.lp + 0.5 * dot(n, p, ps_beg);
+        if (std::isnan(h)) h = kInf;
+      } else {
+        leapfrog(z, sign * eps);
+        sharp(z.p, ps_beg);
+        h = hamiltonian(z, ps_beg);
+        std::copy(ps_beg, ps_beg + n, ps_end);
+        for (std::size_t i = 0; i < n; ++i) r[i] += z.p[i];
+        std::copy(z.p, z.p + n, p_beg);
+        std::copy(z.p, z.p + n, p_end);
+      }
       if (h - h0 > kMaxDeltaH) divergent = true;
       log_sum_weight = log_sum_exp(log_sum_weight, h0 - h);
       sum_metro_prob += h0 - h > 0 ? 1.0 : std::exp(h0 - h);
       copy(propose, z);
-      std::copy(ps_beg, ps_beg + n, ps_end);
-      for (std::size_t i = 0; i < n; ++i) r[i] += z.p[i];
-      std::copy(z.p, z.p + n, p_beg);
-      std::copy(z.p, z.p + n, p_end);
       return !divergent;
     }
     Level& L = levels[std::size_t(depth)];
@@ -355,6 +409,7 @@ struct NutsChain::Impl {
         if (!(v > 0) || !std::isfinite(v))
           throw std::invalid_argument("NUTS: inverse metric entries must be positive and finite");
       std::copy(m.begin(), m.end(), minv.begin());
+      for (std::size_t i = 0; i < n; ++i) sqrt_m[i] = 1.0 / std::sqrt(minv[i]);
       return;
     }
     if (m.size() != n * n) throw std::invalid_argument("NUTS: dense inverse metric needs dim*dim entries");
