@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+#include "cli/options.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+namespace bactor::cli {
+
+namespace {
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const auto pos = text.find(sep, start);
+    out.push_back(text.substr(start, pos == std::string::npos ? std::string::npos : pos - start));
+    if (pos == std::string::npos) break;
+    start = pos + 1;
+  }
+  return out;
+}
+} // namespace
+
+double parse_number(const std::string& text, const std::string& option) {
+  double v = 0;
+  const char* b = text.data();
+  const char* e = b + text.size();
+  if (b != e && *b == '+') ++b;
+  auto [p, ec] = std::from_chars(b, e, v);
+  if (text.empty() || ec != std::errc() || p != e || !std::isfinite(v))
+    throw std::invalid_argument(option + ": '" + text + "' is not a finite number");
+  return v;
+}
+
+std::map<std::string, std::string> parse_string_assignments(const std::string& text, const std::string& option) {
+  std::map<std::string, std::string> out;
+  if (text.empty()) return out;
+  for (const auto& item : split(text, ',')) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw std::invalid_argument(option + ": expected NAME=VALUE, got '" + item + "'");
+    const std::string name = item.substr(0, eq);
+    if (!out.emplace(name, item.substr(eq + 1)).second)
+      throw std::invalid_argument(option + ": '" + name + "' given twice");
+  }
+  return out;
+}
+
+std::map<std::string, double> parse_assignments(const std::string& text, const std::string& option) {
+  std::map<std::string, double> out;
+  for (const auto& [k, v] : parse_string_assignments(text, option)) out[k] = parse_number(v, option + " " + k);
+  return out;
+}
+
+std::vector<double> parse_number_list(const std::string& text, const std::string& option) {
+  std::vector<double> out;
+  for (const auto& item : split(text, ',')) out.push_back(parse_number(item, option));
+  return out;
+}
+
+std::pair<double, double> parse_range(const std::string& text, const std::string& option) {
+  const auto parts = split(text, ':');
+  if (parts.size() != 2) throw std::invalid_argument(option + ": expected LO:HI, got '" + text + "'");
+  const double lo = parse_number(parts[0], option), hi = parse_number(parts[1], option);
+  if (!(lo >= 0 && hi > lo)) throw std::invalid_argument(option + ": need 0 <= LO < HI, got '" + text + "'");
+  return {lo, hi};
+}
+
+std::string join_assignments(const std::map<std::string, double>& values) {
+  std::ostringstream os;
+  os.precision(10);
+  bool first = true;
+  for (const auto& [k, v] : values) {
+    os << (first ? "" : ",") << k << "=" << v;
+    first = false;
+  }
+  return os.str();
+}
+
+} // namespace bactor::cli
+
+// ---- Running the inference model --------------------------------------------------------
+
+namespace bactor::cli {
+
+std::atomic<bool>& stop_flag() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+namespace {
+extern "C" void on_stop_signal(int sig) {
+  if (stop_flag().load()) std::_Exit(128 + sig);  // second signal: leave now
+  stop_flag().store(true);
+}
+} // namespace
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsSettings settings, bool progress) {
+  PosteriorRun run;
+  {
+    ActorModel probe(data, spec);  // validates before any chain starts
+    run.params = probe.free_names();
+  }
+  ModelFactory factory = [&data, &spec]() -> std::unique_ptr<Model> { return std::make_unique<ActorModel>(data, spec); };
+  settings.stop = &stop_flag();
+  std::mutex mu;
+  std::vector<int> last(settings.chains + 1, -1);
+  if (progress)
+    settings.progress = [&](int chain, int iteration, int total) {
+      const int decile = total > 0 ? (10 * iteration) / total : 10;
+      std::lock_guard<std::mutex> lock(mu);
+      if (chain >= 0 && chain < static_cast<int>(last.size()) && decile != last[chain]) {
+        last[chain] = decile;
+        std::cerr << "chain " << chain << ": " << iteration << "/" << total
+                  << (iteration <= settings.warmup ? " (warm-up)" : " (sampling)") << "\n";
+      }
+    };
+  const auto t0 = std::chrono::steady_clock::now();
+  run.chains = run_nuts(factory, settings);
+  run.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& c : run.chains) run.complete = run.complete && c.complete;
+  bool any_rows = false;
+  for (const auto& c : run.chains) any_rows = any_rows || c.rows() > static_cast<std::size_t>(c.warmup_draws_saved);
+  if (any_rows) run.summary = summarize(run.chains, run.params);
+  return run;
+}
+
+std::vector<double> column_draws(const PosteriorRun& run, const std::string& name) {
+  std::vector<double> out;
+  for (const auto& c : run.chains) {
+    std::size_t col = c.columns.size();
+    for (std::size_t k = 0; k < c.columns.size(); ++k)
+      if (c.columns[k] == name) col = k;
+    if (col == c.columns.size()) continue;
+    for (std::size_t row = static_cast<std::size_t>(c.warmup_draws_saved); row < c.rows(); ++row)
+      out.push_back(c.draws[row * c.columns.size() + col]);
+  }
+  return out;
+}
+
+std::map<std::string, double> posterior_means(const PosteriorRun& run) {
+  std::map<std::string, double> out;
+  for (const auto& name : run.params) {
+    const auto d = column_draws(run, name);
+    double s = 0;
+    for (double v : d) s += v;
+    out[name] = d.empty() ? NAN : s / static_cast<double>(d.size());
+  }
+  return out;
+}
+
+} // namespace bactor::cli

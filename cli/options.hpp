@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+// Shared by several commands: option parsing ("k=v,k=v" assignments, number lists, ranges)
+// and running the inference model with NUTS (stop flag, progress, draws by column).
+#pragma once
+
+#include "models/inference.hpp"
+#include "samplers/diagnostics.hpp"
+#include "samplers/nuts.hpp"
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bactor::cli {
+
+/// Parses "k=v,k=v,..." into name -> number; `option` names the option in error messages.
+/// Throws std::invalid_argument for a missing '=', an empty name, a non-finite number or a
+/// repeated name.
+std::map<std::string, double> parse_assignments(const std::string& text, const std::string& option);
+
+/// Parses "k=SPEC,k=SPEC" into name -> raw string (e.g. priors "mu_0=uniform:0.1:5").
+std::map<std::string, std::string> parse_string_assignments(const std::string& text, const std::string& option);
+
+/// Parses "a,b,c" into numbers.
+std::vector<double> parse_number_list(const std::string& text, const std::string& option);
+
+/// Parses "LO:HI" (0 <= LO < HI).
+std::pair<double, double> parse_range(const std::string& text, const std::string& option);
+
+/// Parses one finite number.
+double parse_number(const std::string& text, const std::string& option);
+
+/// Joins "k=v" pairs with commas (for config lines).
+std::string join_assignments(const std::map<std::string, double>& values);
+
+} // namespace bactor::cli
+
+// ---- Running the inference model (shared by infer, demo, recover, study) ----------------
+namespace bactor::cli {
+
+/// The stop flag set by SIGINT/SIGTERM once install_stop_handlers() has run.
+std::atomic<bool>& stop_flag();
+/// Installs SIGINT/SIGTERM handlers that set stop_flag() (a second signal exits at once).
+void install_stop_handlers();
+
+/// Result of one posterior run.
+struct PosteriorRun {
+  std::vector<ChainResult> chains;
+  Summary summary;                    // over the free parameters
+  std::vector<std::string> params;    // free parameter names (output order)
+  double wall_seconds = 0;
+  bool complete = true;               // false when stopped early
+};
+
+/// Runs NUTS on the ActorModel for `data` (one model per chain). `progress`: print chain
+/// progress lines on stderr.
+PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsSettings settings, bool progress);
+
+/// Posterior means of each column name, over all kept draws of all chains.
+std::map<std::string, double> posterior_means(const PosteriorRun& run);
+/// All draws of one column (chains concatenated).
+std::vector<double> column_draws(const PosteriorRun& run, const std::string& name);
+
+} // namespace bactor::cli

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+// Posterior accuracy of the inference model under NUTS (fixed seeds): agreement with the Stan
+// reference posteriors of /work/shared/reference (criterion of its README: each mean within
+// 3 combined Monte Carlo standard errors or 2% of the posterior sd, whichever is larger, and
+// each sd within 5%), for both latent modes; and a small parameter-recovery study.
+#include "engine/rng.hpp"
+#include "models/costs.hpp"
+#include "models/data.hpp"
+#include "models/inference.hpp"
+#include "models/simulate.hpp"
+#include "samplers/diagnostics.hpp"
+#include "samplers/nuts.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+
+using namespace bactor;
+
+namespace {
+
+struct Ref {
+  double mean, sd, ess;
+};
+
+std::string reference_dir() {
+  const char* dir = std::getenv("BACTOR_REFERENCE_DIR");
+  return dir ? dir : "/work/shared/reference";
+}
+
+Summary run(const Dataset& d, const InferenceSpec& spec, int warmup, int samples, std::uint64_t seed) {
+  NutsSettings ns;
+  ns.chains = 4;
+  ns.warmup = warmup;
+  ns.samples = samples;
+  ns.seed = seed;
+  ActorModel probe(d, spec);
+  const auto names = probe.free_names();
+  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
+  return summarize(chains, names);
+}
+
+void check_against(const Summary& s, const std::map<std::string, Ref>& ref) {
+  CHECK(s.divergences == 0);
+  for (const auto& p : s.params) {
+    auto it = ref.find(p.name);
+    REQUIRE(it != ref.end());
+    const Ref& r = it->second;
+    const double mcse_ref = r.sd / std::sqrt(r.ess);
+    const double tol = std::max(3 * std::hypot(p.mcse_mean, mcse_ref), 0.02 * r.sd);
+    INFO(p.name << ": mean " << p.mean << " vs " << r.mean << " (tol " << tol << "), sd " << p.sd << " vs " << r.sd
+                << ", rhat " << p.rhat << ", ess " << p.ess_bulk);
+    CHECK(std::abs(p.mean - r.mean) <= tol);
+    CHECK(std::abs(p.sd / r.sd - 1) <= 0.05);
+    CHECK(p.rhat < 1.01);
+  }
+}
+
+// Stan reference tables (reference/README.md).
+const std::map<std::string, Ref> quadratic_ref{{"mu_0", {1.4170, 0.03775, 93050}},
+                                               {"sigma_0", {0.1539, 0.005468, 89060}},
+                                               {"sigma_r", {0.0888, 0.01485, 37050}}};
+const std::map<std::string, Ref> effort_ref{{"mu_0", {1.456, 0.1937, 27760}},    {"sigma_0", {0.2521, 0.09137, 19560}},
+                                            {"sigma_r", {0.1311, 0.04287, 18590}}, {"sigma.1", {0.1183, 0.04719, 19940}},
+                                            {"sigma.2", {0.2460, 0.09036, 20250}}, {"beta", {0.9062, 0.04049, 26700}}};
+
+} // namespace
+
+TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, closed form, marginal latent agrees with Stan") {
+  const Dataset d = read_dataset(reference_dir() + "/quadratic_n60.csv");
+  InferenceSpec spec;
+  spec.cost = &find_cost("QuadraticCost");
+  spec.fixed["sigma"] = 0.2;
+  spec.latent = LatentMode::marginal;
+  check_against(run(d, spec, 1000, 2000, 11), quadratic_ref);
+}
+
+TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, closed form, sampled latents agree with Stan") {
+  const Dataset d = read_dataset(reference_dir() + "/quadratic_n60.csv");
+  InferenceSpec spec;
+  spec.cost = &find_cost("QuadraticCost");
+  spec.fixed["sigma"] = 0.2;
+  spec.latent = LatentMode::sampled;
+  check_against(run(d, spec, 1000, 3000, 12), quadratic_ref);
+}
+
+TEST_CASE("posterior: effort_two_noise, every parameter free, one sigma per condition, agrees with the exact reference") {
+  const Dataset d = read_dataset(reference_dir() + "/effort_two_noise.csv");
+  InferenceSpec spec;
+  spec.cost = &find_cost("QuadraticCostQuadraticEffort");
+  spec.latent = LatentMode::marginal;
+  check_against(run(d, spec, 1000, 4000, 13), effort_ref);
+}
+
+TEST_CASE("posterior: small recovery study (closed form, sigma fixed at truth): R^2 of mu_0 and sigma_0") {
+  const CostInfo& cost = find_cost("QuadraticCost");
+  std::vector<double> t_mu, m_mu, t_s0, m_s0;
+  for (int k = 0; k < 10; ++k) {
+    Rng rng(99, k);
+    std::map<std::string, double> truth{{"sigma", rng.uniform(0.1, 0.25)}, {"sigma_0", rng.uniform(0.1, 0.25)},
+                                        {"sigma_r", rng.uniform(0.1, 0.25)}, {"mu_0", rng.uniform(2, 5)}};
+    SimulationSpec sim;
+    sim.cost = &cost;
+    sim.values = truth;
+    sim.trials = 60;
+    sim.seed = 500 + k;
+    const Dataset d = simulate(sim);
+    InferenceSpec spec;
+    spec.cost = &cost;
+    spec.fixed["sigma"] = truth["sigma"];
+    const Summary s = run(d, spec, 300, 500, 40 + k);
+    for (const auto& p : s.params) {
+      if (p.name == "mu_0") t_mu.push_back(truth["mu_0"]), m_mu.push_back(p.mean);
+      if (p.name == "sigma_0") t_s0.push_back(truth["sigma_0"]), m_s0.push_back(p.mean);
+    }
+  }
+  auto r2 = [](const std::vector<double>& t, const std::vector<double>& m) {
+    double tm = 0, res = 0, tot = 0;
+    for (double v : t) tm += v / static_cast<double>(t.size());
+    for (std::size_t i = 0; i < t.size(); ++i) res += (m[i] - t[i]) * (m[i] - t[i]), tot += (t[i] - tm) * (t[i] - tm);
+    return 1 - res / tot;
+  };
+  REQUIRE(t_mu.size() == 10);
+  MESSAGE("R^2 mu_0 " << r2(t_mu, m_mu) << ", sigma_0 " << r2(t_s0, m_s0));
+  CHECK(r2(t_mu, m_mu) > 0.8);
+  CHECK(r2(t_s0, m_s0) > 0.7);
+}
