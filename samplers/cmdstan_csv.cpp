@@ -17,7 +17,7 @@ namespace {
 /// Shortest text that reads back to exactly the same double ("3" for integers).
 void append_number(std::string& out, double v) {
   if (std::isnan(v)) {
-    out += "nan";
+    out += "NaN";
     return;
   }
   if (std::isinf(v)) {
@@ -107,7 +107,8 @@ void write_cmdstan_csv(const std::string& path, const ChainResult& chain, const 
   };
   const std::size_t nwarm = std::size_t(chain.warmup_draws_saved);
   write_rows(0, nwarm);
-  if (settings.warmup > 0 && !chain.inv_metric.empty()) {
+  // Always written (cmdstanpy expects the block even without warm-up).
+  if (!chain.inv_metric.empty()) {
     out += "# Adaptation terminated\n# Step size = " + num(chain.step_size) + "\n";
     const std::size_t m = chain.inv_metric.size();
     const std::size_t dim = std::size_t(std::llround(std::sqrt(double(m))));

@@ -127,3 +127,22 @@ TEST_CASE("bad CSV input names the file and line") {
   CHECK(error_of(path).find(path + ":1:") == 0);
   std::remove(path.c_str());
 }
+
+TEST_CASE("no warm-up: the adaptation block is still written (cmdstanpy expects it)") {
+  NutsSettings s;
+  s.chains = 1;
+  s.warmup = 0;
+  s.samples = 20;
+  const auto chains = run_nuts([] { return std::make_unique<test::DiagGaussian>(std::vector<double>{1.0, 2.0}); }, s);
+  const std::string path = temp_path("nowarm.csv");
+  write_cmdstan_csv(path, chains[0], s, "normal");
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text.find("\n# Adaptation terminated\n# Step size = ") != std::string::npos);
+  CHECK(text.find("# Diagonal elements of inverse mass matrix:\n# 1, 1\n") != std::string::npos);
+  const ChainResult r = read_cmdstan_csv(path);
+  CHECK(r.warmup_draws_saved == 0);
+  CHECK(r.rows() == 20);
+  CHECK(r.draws == chains[0].draws);
+  std::remove(path.c_str());
+}
