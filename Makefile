@@ -32,3 +32,25 @@ install: build
 
 clean:
 	rm -rf $(BUILD)
+
+# ASan + UBSan build of the whole test suite (gcc), in its own build directory.
+SAN_BUILD ?= build-sanitize
+sanitize: deps
+	@[ -f $(SAN_BUILD)/build.ninja ] || meson setup $(SAN_BUILD) -Dbuildtype=debugoptimized \
+	  -Db_sanitize=address,undefined -Db_lundef=false -Dnative=true
+	ninja -C $(SAN_BUILD)
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+	  meson test -C $(SAN_BUILD) --print-errorlogs --timeout-multiplier 4 $(SAN_TESTS)
+
+# libFuzzer harnesses (clang), each run for FUZZ_SECONDS over a seed corpus built from the
+# reference data, a tiny trained network and a tiny draws file; then the committed
+# regression inputs are replayed.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz: build
+	@command -v clang++ >/dev/null || { echo "make fuzz needs clang (apt-get install clang libclang-rt-14-dev)"; exit 1; }
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true \
+	  -Dtests=disabled -Dopenmp=disabled -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
+	  -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link
+	ninja -C $(FUZZ_BUILD) tests/fuzz/fuzz_data_csv tests/fuzz/fuzz_network tests/fuzz/fuzz_cmdstan_csv
+	bash tests/fuzz/run.sh $(BUILD) $(FUZZ_BUILD) $(FUZZ_SECONDS)
