@@ -224,6 +224,11 @@ ChainResult read_cmdstan_csv(const std::string& path) {
             res.chain_id = int(v);
           }
           if (key == "complete" && value.rfind("0", 0) == 0) res.complete = false;
+          if (key == "max_depth") {
+            double v;
+            if (!parse_double(value, v) || v != std::floor(v) || v < 1) fail("bad max_depth '" + value + "'");
+            res.max_depth = int(v);
+          }
         }
         continue;
       }

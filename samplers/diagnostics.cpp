@@ -396,15 +396,12 @@ Summary summarize(const std::vector<ChainResult>& chains, const std::vector<std:
   const std::size_t jdiv = column_index(first, "divergent__");
   const std::size_t jdepth = column_index(first, "treedepth__");
   const std::size_t jenergy = column_index(first, "energy__");
-  // The max depth is not in the draws; Stan's default unless a chain shows deeper trees.
-  int maxd = s.max_depth;
+  int maxd = 0;
   for (const auto& c : chains) {
     s.draws += c.rows() - std::size_t(c.warmup_draws_saved);
     s.seconds_warmup += c.warmup_seconds;
     s.seconds_sampling += c.sampling_seconds;
-    if (jdepth < ncol)
-      for (std::size_t r = std::size_t(c.warmup_draws_saved); r < c.rows(); ++r)
-        maxd = std::max(maxd, int(c.draws[r * ncol + jdepth]));
+    maxd = std::max(maxd, c.max_depth);
   }
   s.max_depth = maxd;
   for (const auto& c : chains) {

@@ -509,6 +509,7 @@ ChainResult run_chain(const ModelFactory& factory, const NutsSettings& s, int ch
 
   ChainResult res;
   res.chain_id = chain_id;
+  res.max_depth = s.max_depth;
   for (const char* c : kSamplerColumns) res.columns.emplace_back(c);
   const auto out_names = model->output_names();
   for (const auto& name : out_names) res.columns.push_back(name);

@@ -47,6 +47,7 @@ struct ChainResult {
   std::size_t gradient_evaluations = 0;
   bool complete = false;                 // false when stopped early by `stop`
   int warmup_draws_saved = 0;            // number of leading rows that are warm-up (save_warmup)
+  int max_depth = 10;                    // the tree-depth limit used (for saturation counts)
 };
 
 /// Runs settings.chains chains of NUTS in parallel (one Model from the factory per chain).

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "samplers/cmdstan_csv.hpp"
+#include "samplers/diagnostics.hpp"
 #include "samplers/nuts.hpp"
 #include "tests/samplers/test_models.hpp"
 
@@ -145,4 +146,27 @@ TEST_CASE("no warm-up: the adaptation block is still written (cmdstanpy expects 
   CHECK(r.rows() == 20);
   CHECK(r.draws == chains[0].draws);
   std::remove(path.c_str());
+}
+
+TEST_CASE("max_depth travels through the CSV and drives the saturation count") {
+  NutsSettings s;
+  s.chains = 2;
+  s.warmup = 200;
+  s.samples = 200;
+  s.max_depth = 2;  // far too shallow for rho = 0.99 with a diagonal metric
+  const auto chains = run_nuts([] { return std::make_unique<test::CorrGaussian2>(0.99); }, s);
+  const Summary a = summarize(chains);
+  CHECK(a.max_depth == 2);
+  CHECK(a.max_depth_hits > 100);
+  std::vector<ChainResult> back;
+  for (const auto& c : chains) {
+    const std::string path = temp_path("depth_" + std::to_string(c.chain_id) + ".csv");
+    write_cmdstan_csv(path, c, s, "corr");
+    back.push_back(read_cmdstan_csv(path));
+    CHECK(back.back().max_depth == 2);
+    std::remove(path.c_str());
+  }
+  const Summary b = summarize(back);
+  CHECK(b.max_depth_hits == a.max_depth_hits);
+  CHECK(format_summary(b).find("saturated the maximum tree depth 2") != std::string::npos);
 }
