@@ -8,7 +8,10 @@
 
 #include "bench/bench_util.hpp"
 #include "engine/rng.hpp"
+#include "models/network.hpp"
 #include "models/train.hpp"
+
+#include <vector>
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -39,6 +42,39 @@ int main(int argc, char** argv) {
 #if defined(_OPENMP)
   omp_set_num_threads(1);
 #endif
+  // ActionNetwork (double): one forward + backward for one theta (the inference hot path).
+  {
+    TrainSettings s;
+    s.cost = "QuadraticCostQuadraticEffort";
+    s.batch = 32;
+    s.eval_points = 8;
+    Trainer tr(s);
+    const ActionNetwork net = tr.network();
+    ActionNetwork::Workspace ws;
+    std::vector<double> th{0.2, 0.3, 2.0, 0.15, 0.8}, g(5);
+    double x[3];
+    const double dx[3] = {0.1, 0.2, 0.3};
+    auto t = bench::time_it(
+        [&] {
+          th[2] += 1e-9;
+          net.forward(th, x, ws);
+          net.backward(std::span<const double, 3>(dx), g, ws);
+          bench::do_not_optimize(g[0]);
+        },
+        20000, 11, 1);
+    auto tf = bench::time_it(
+        [&] {
+          th[2] += 1e-9;
+          net.forward(th, x, ws);
+          bench::do_not_optimize(x[0]);
+        },
+        20000, 11, 1);
+    bench::JsonLine("action_network_double", 1)
+        .add("sizes", "5-16-64-16-8-3")
+        .timing(t, "fwd_bwd_")
+        .timing(tf, "fwd_")
+        .print();
+  }
   // Baseline: scalar double Box–Muller + exp + quadratic cost and derivative, B*K per "step".
   Rng rng(1, 2);
   double sink = 0.0;

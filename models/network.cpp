@@ -2,6 +2,7 @@
 #include "models/network.hpp"
 
 #include <cmath>
+#include <algorithm>
 #include <stdexcept>
 
 namespace bactor {
@@ -24,78 +25,109 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
   if (params_.size() != layout_.n_params())
     throw std::invalid_argument("action network: " + std::to_string(params_.size()) +
                                 " weights given, the architecture needs " + std::to_string(layout_.n_params()));
+  constexpr std::size_t W = xsimd::batch<double>::size;
+  for (int n : layout_.sizes) padded_.push_back((std::size_t(n) + W - 1) / W * W);
   for (std::size_t l = 0; l < layout_.n_layers(); ++l) {
-    const int in = layout_.sizes[l], out = layout_.sizes[l + 1];
-    auto& w = w_.emplace_back(out, in);
-    auto& b = b_.emplace_back(out);
+    const std::size_t in = std::size_t(layout_.sizes[l]), out = std::size_t(layout_.sizes[l + 1]);
+    const std::size_t in_p = padded_[l], out_p = padded_[l + 1];
+    auto& wt = wt_.emplace_back(in * out_p, 0.0);
+    auto& w = w_.emplace_back(out * in_p, 0.0);
+    auto& b = b_.emplace_back(out_p, 0.0);
     const float* pw = params_.data() + layout_.weight_offset(l);
     const float* pb = params_.data() + layout_.bias_offset(l);
-    for (int i = 0; i < out; ++i) {
-      for (int j = 0; j < in; ++j) w(i, j) = double(pw[std::size_t(i) * std::size_t(in) + std::size_t(j)]);
-      b(i) = double(pb[i]);
+    for (std::size_t j = 0; j < out; ++j) {
+      for (std::size_t i = 0; i < in; ++i) {
+        wt[i * out_p + j] = double(pw[j * in + i]);
+        w[j * in_p + i] = double(pw[j * in + i]);
+      }
+      b[j] = double(pb[j]);
     }
   }
 }
 
-namespace {
-void ensure(ActionNetwork::Workspace& ws, const MlpLayout& lay) {
-  if (ws.act.size() == lay.sizes.size()) return;
-  ws.pre.assign(lay.sizes.size(), {});
-  ws.sig.assign(lay.sizes.size(), {});
-  ws.theta.resize(lay.sizes[0]);
-  ws.act.assign(lay.sizes.size(), {});
-  ws.grad.assign(lay.sizes.size(), {});
-  for (std::size_t l = 0; l < lay.sizes.size(); ++l) {
-    ws.pre[l].resize(lay.sizes[l]);
-    ws.sig[l].resize(lay.sizes[l]);
-    ws.act[l].resize(lay.sizes[l]);
-    ws.grad[l].resize(lay.sizes[l]);
-  }
-}
-} // namespace
-
 void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> x, Workspace& ws) const {
-  ensure(ws, layout_);
+  using B = xsimd::batch<double>;
+  const std::size_t L = layout_.n_layers();
+  if (ws.act.size() != L + 1) {
+    ws.pre.assign(L + 1, {});
+    ws.sig.assign(L + 1, {});
+    ws.act.assign(L + 1, {});
+    ws.grad.assign(L + 1, {});
+    for (std::size_t l = 0; l <= L; ++l) {
+      ws.pre[l].assign(padded_[l], 0.0);
+      ws.sig[l].assign(padded_[l], 0.0);
+      ws.act[l].assign(padded_[l], 0.0);
+      ws.grad[l].assign(padded_[l], 0.0);
+    }
+    ws.theta.assign(n_inputs(), 0.0);
+  }
   const std::size_t n_in = n_inputs();
   for (std::size_t i = 0; i < n_in; ++i) {
     const auto& sc = scaling_[i];
-    ws.theta(Eigen::Index(i)) = theta[i];
+    ws.theta[i] = theta[i];
     const double t = sc.log ? std::log(theta[i]) : theta[i];
-    ws.act[0](Eigen::Index(i)) = (t - sc.shift) / sc.scale;
+    ws.act[0][i] = (t - sc.shift) / sc.scale;
   }
-  const std::size_t L = layout_.n_layers();
   for (std::size_t l = 0; l < L; ++l) {
-    auto& pre = ws.pre[l + 1];
-    pre.noalias() = w_[l] * ws.act[l];
-    pre += b_[l];
+    const std::size_t in = std::size_t(layout_.sizes[l]), out_p = padded_[l + 1];
+    double* __restrict y = ws.pre[l + 1].data();
+    const double* __restrict xin = ws.act[l].data();
+    const double* __restrict wt = wt_[l].data();
+    std::copy(b_[l].begin(), b_[l].end(), y);
+    // y += x_i * (column i of W), vectorised over the outputs
+    for (std::size_t i = 0; i < in; ++i) {
+      const double xi = xin[i];
+      const double* __restrict col = wt + i * out_p;
+      for (std::size_t o = 0; o < out_p; ++o) y[o] += xi * col[o];
+    }
+    double* act = ws.act[l + 1].data();
     if (l + 1 < L) {
-      // swish(x) = x sigmoid(x)
-      ws.sig[l + 1] = 1.0 / (1.0 + (-pre.array()).exp());
-      ws.act[l + 1] = pre.array() * ws.sig[l + 1].array();
+      double* sig = ws.sig[l + 1].data();
+      for (std::size_t o = 0; o < out_p; o += B::size) {
+        const B p = B::load_aligned(y + o);
+        const B s = B(1.0) / (B(1.0) + xsimd::exp(-p));  // swish(x) = x sigmoid(x)
+        s.store_aligned(sig + o);
+        (p * s).store_aligned(act + o);
+      }
     } else {
-      ws.act[l + 1] = pre;
+      std::copy(y, y + out_p, act);
     }
   }
-  for (int k = 0; k < 3; ++k) x[std::size_t(k)] = ws.act[L](k);
+  for (std::size_t k = 0; k < 3; ++k) x[k] = ws.act[L][k];
 }
 
 void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dtheta, Workspace& ws) const {
+  using B = xsimd::batch<double>;
   const std::size_t L = layout_.n_layers();
-  for (int k = 0; k < 3; ++k) ws.grad[L](k) = dx[std::size_t(k)];
+  std::fill(ws.grad[L].begin(), ws.grad[L].end(), 0.0);
+  for (std::size_t k = 0; k < 3; ++k) ws.grad[L][k] = dx[k];
   for (std::size_t l = L; l-- > 0;) {
+    const std::size_t out = std::size_t(layout_.sizes[l + 1]), in_p = padded_[l];
+    double* __restrict dy = ws.grad[l + 1].data();
     if (l + 1 < L) {
       // swish'(x) = sigmoid(x) (1 + x (1 - sigmoid(x)))
-      const auto p = ws.pre[l + 1].array();
-      const auto sg = ws.sig[l + 1].array();
-      ws.grad[l + 1].array() *= sg * (1.0 + p * (1.0 - sg));
+      const double* p = ws.pre[l + 1].data();
+      const double* sg = ws.sig[l + 1].data();
+      for (std::size_t o = 0; o < padded_[l + 1]; o += B::size) {
+        const B s = B::load_aligned(sg + o), pv = B::load_aligned(p + o);
+        (B::load_aligned(dy + o) * s * (B(1.0) + pv * (B(1.0) - s))).store_aligned(dy + o);
+      }
     }
-    ws.grad[l].noalias() = w_[l].transpose() * ws.grad[l + 1];
+    // dx = W^T dy: accumulate dy_j * (row j of W), vectorised over the inputs
+    double* __restrict g = ws.grad[l].data();
+    const double* __restrict w = w_[l].data();
+    std::fill(g, g + in_p, 0.0);
+    for (std::size_t j = 0; j < out; ++j) {
+      const double d = dy[j];
+      const double* __restrict row = w + j * in_p;
+      for (std::size_t i = 0; i < in_p; ++i) g[i] += d * row[i];
+    }
   }
   const std::size_t n_in = n_inputs();
   for (std::size_t i = 0; i < n_in; ++i) {
     const auto& sc = scaling_[i];
-    const double dz = ws.grad[0](Eigen::Index(i)) / sc.scale;
-    dtheta[i] = sc.log ? dz / ws.theta(Eigen::Index(i)) : dz;
+    const double dz = ws.grad[0][i] / sc.scale;
+    dtheta[i] = sc.log ? dz / ws.theta[i] : dz;
   }
 }
 

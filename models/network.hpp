@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Core>
+#include <xsimd/xsimd.hpp>
 #include <nlohmann/json.hpp>
 
 namespace bactor {
@@ -37,11 +37,10 @@ public:
   /// Activations for one theta in double precision; reused across calls (no allocation
   /// after the first use).
   struct Workspace {
-    std::vector<Eigen::VectorXd> pre;   // pre-activations per layer
-    std::vector<Eigen::VectorXd> sig;   // sigmoid(pre) of the hidden layers
-    std::vector<Eigen::VectorXd> act;   // activations (act[0] = scaled input)
-    Eigen::VectorXd theta;              // the input of the last forward()
-    std::vector<Eigen::VectorXd> grad;  // backward scratch
+    // Per layer, padded to a multiple of the SIMD width: pre-activations, sigmoid(pre),
+    // activations (act[0] = scaled input) and backward scratch.
+    std::vector<std::vector<double, xsimd::aligned_allocator<double, 64>>> pre, sig, act, grad;
+    std::vector<double> theta;  // the input of the last forward()
   };
 
   ActionNetwork() = default;
@@ -78,9 +77,11 @@ private:
   std::vector<float> params_;
   std::vector<InputScaling> scaling_;
   nlohmann::json metadata_;
-  // Double copies of the weights (row-major) for evaluation.
-  std::vector<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> w_;
-  std::vector<Eigen::VectorXd> b_;
+  // Double copies of the weights, zero-padded to the SIMD width: W^T (in x out_p) for the
+  // forward pass and W (out x in_p) for the backward pass, and the biases (out_p).
+  using dvec = std::vector<double, xsimd::aligned_allocator<double, 64>>;
+  std::vector<dvec> wt_, w_, b_;
+  std::vector<std::size_t> padded_;  // padded size of every layer
 };
 
 /// Numerically stable softplus log(1 + e^x) and its derivative sigmoid(x).
