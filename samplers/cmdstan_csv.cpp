@@ -48,7 +48,12 @@ void write_cmdstan_csv(const std::string& path, const ChainResult& chain, const 
   std::string out;
   out.reserve(chain.draws.size() * 12 + 4096);
   auto kv = [&](int indent, const std::string& key, const std::string& value) {
-    out += "#" + std::string(std::size_t(indent), ' ') + key + " = " + value + "\n";
+    out += '#';
+    out.append(std::size_t(indent), ' ');
+    out += key;
+    out += " = ";
+    out += value;
+    out += '\n';
   };
   auto num = [](double v) {
     std::string s;
