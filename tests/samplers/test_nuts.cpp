@@ -325,6 +325,12 @@ TEST_CASE("save_warmup, thin, progress and stop") {
     CHECK_FALSE(c.complete);
     CHECK(c.rows() < 1000);
   }
+  // Summaries of stopped (even empty) chains do not crash; with one empty chain the common
+  // length is 0 and every statistic is NaN.
+  const Summary ss = summarize(st);
+  REQUIRE(ss.params.size() == 1);
+  CHECK(std::isnan(ss.params[0].ess_bulk));
+  CHECK_FALSE(format_summary(ss).empty());
 }
 
 TEST_CASE("models returning NaN or -inf: rejected, never a crash; bad inits and settings throw") {
