@@ -85,7 +85,7 @@ double expected_cost(const CostInfo& cost, std::span<const double> theta, double
     const double L = opt.tail;
     const double kink = std::clamp((log_a - mu) / tau, -L, L);
     const Rule& outer = rule(opt.outer_nodes, true);
-    for (const auto [lo, hi] : {std::pair{-L, kink}, std::pair{kink, L}}) {
+    for (const auto& [lo, hi] : {std::pair{-L, kink}, std::pair{kink, L}}) {
       if (hi - lo < 1e-12) continue;
       const double half = 0.5 * (hi - lo), mid = 0.5 * (hi + lo);
       for (std::size_t i = 0; i < gl.x.size(); ++i) {
