@@ -45,6 +45,41 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
   }
 }
 
+namespace {
+using DB = xsimd::batch<double>;
+
+/// y[0..NB*4) = y + sum_i x[i] * m[i*stride + (0..NB*4)]: NB SIMD accumulators stay in registers.
+template <std::size_t NB>
+void axpy_block(std::size_t n, const double* x, const double* m, std::size_t stride, double* y) {
+  DB acc[NB];
+  for (std::size_t v = 0; v < NB; ++v) acc[v] = DB::load_aligned(y + v * DB::size);
+  for (std::size_t i = 0; i < n; ++i) {
+    const DB xi(x[i]);
+    const double* row = m + i * stride;
+    for (std::size_t v = 0; v < NB; ++v) acc[v] = xsimd::fma(xi, DB::load_aligned(row + v * DB::size), acc[v]);
+  }
+  for (std::size_t v = 0; v < NB; ++v) acc[v].store_aligned(y + v * DB::size);
+}
+
+/// y[0..width) += sum_i x[i] * m[i*stride + (0..width)], width a multiple of the SIMD size.
+void axpy_rows(std::size_t n, const double* x, const double* m, std::size_t stride, std::size_t width, double* y) {
+  constexpr std::size_t max_nb = 8;
+  for (std::size_t off = 0; off < width; off += max_nb * DB::size) {
+    const std::size_t nb = std::min(max_nb, (width - off) / DB::size);
+    switch (nb) {
+    case 1: axpy_block<1>(n, x, m + off, stride, y + off); break;
+    case 2: axpy_block<2>(n, x, m + off, stride, y + off); break;
+    case 3: axpy_block<3>(n, x, m + off, stride, y + off); break;
+    case 4: axpy_block<4>(n, x, m + off, stride, y + off); break;
+    case 5: axpy_block<5>(n, x, m + off, stride, y + off); break;
+    case 6: axpy_block<6>(n, x, m + off, stride, y + off); break;
+    case 7: axpy_block<7>(n, x, m + off, stride, y + off); break;
+    default: axpy_block<8>(n, x, m + off, stride, y + off); break;
+    }
+  }
+}
+} // namespace
+
 void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> x, Workspace& ws) const {
   using B = xsimd::batch<double>;
   const std::size_t L = layout_.n_layers();
@@ -75,11 +110,7 @@ void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> 
     const double* __restrict wt = wt_[l].data();
     std::copy(b_[l].begin(), b_[l].end(), y);
     // y += x_i * (column i of W), vectorised over the outputs
-    for (std::size_t i = 0; i < in; ++i) {
-      const double xi = xin[i];
-      const double* __restrict col = wt + i * out_p;
-      for (std::size_t o = 0; o < out_p; ++o) y[o] += xi * col[o];
-    }
+    axpy_rows(in, xin, wt, out_p, out_p, y);
     double* act = ws.act[l + 1].data();
     if (l + 1 < L) {
       double* sig = ws.sig[l + 1].data();
@@ -117,11 +148,7 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
     double* __restrict g = ws.grad[l].data();
     const double* __restrict w = w_[l].data();
     std::fill(g, g + in_p, 0.0);
-    for (std::size_t j = 0; j < out; ++j) {
-      const double d = dy[j];
-      const double* __restrict row = w + j * in_p;
-      for (std::size_t i = 0; i < in_p; ++i) g[i] += d * row[i];
-    }
+    axpy_rows(out, dy, w, in_p, in_p, g);
   }
   const std::size_t n_in = n_inputs();
   for (std::size_t i = 0; i < n_in; ++i) {
