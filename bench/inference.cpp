@@ -3,12 +3,23 @@
 // for each action source (closed form, network) and latent mode (marginal, sampled). Baselines
 // in the same run: one network forward+backward alone, and a plain scalar log-normal
 // log-likelihood loop over the N trials.
+// Then whole posterior runs: the reference synthetic study (N = 60, sigma fixed, 4 chains x
+// (2,500 warm-up + 5,000 draws), network action; the network from BACTOR_BENCH_NETWORK or a
+// 4,000-step one trained here) and the closed-form marginal on effort_two_noise.csv (every
+// parameter free), reporting wall time and min bulk-ESS per CPU second (CPU = warm-up +
+// sampling time summed over chains, as Stan's get_elapsed_time; Stan: 272 and 1,450).
 #include "bench/bench_util.hpp"
 #include "engine/rng.hpp"
 #include "models/costs.hpp"
 #include "models/inference.hpp"
 #include "models/network.hpp"
 #include "models/simulate.hpp"
+#include "models/train.hpp"
+#include "samplers/diagnostics.hpp"
+#include "samplers/nuts.hpp"
+
+#include <chrono>
+#include <cstdlib>
 
 #include <cmath>
 #include <memory>
@@ -36,6 +47,76 @@ Dataset bench_data(const CostInfo& cost, std::size_t n) {
   spec.trials = n;
   spec.seed = 7;
   return simulate(spec);
+}
+
+void report_run(const char* name, const Dataset& d, const InferenceSpec& spec, const char* action) {
+  NutsSettings ns;
+  ns.chains = 4;
+  ns.warmup = 2500;
+  ns.samples = 5000;
+  ns.seed = 1;
+  ns.threads = 2;
+  ActorModel probe(d, spec);
+  const auto names = probe.free_names();
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const Summary s = summarize(chains, names);
+  double cpu = 0, min_ess = INFINITY;
+  std::size_t grads = 0;
+  for (const auto& c : chains) cpu += c.warmup_seconds + c.sampling_seconds, grads += c.gradient_evaluations;
+  for (const auto& p : s.params) min_ess = std::min(min_ess, p.ess_bulk);
+  bench::JsonLine("inference", 2)
+      .add("case", name)
+      .add("action", action)
+      .add("latent", to_string(spec.latent))
+      .add("n", d.size())
+      .add("chains", 4)
+      .add("warmup", 2500)
+      .add("samples", 5000)
+      .add("wall_s", wall)
+      .add("cpu_s", cpu)
+      .add("gradients", grads)
+      .add("min_ess_bulk", min_ess)
+      .add("min_ess_per_cpu_s", min_ess / cpu)
+      .add("divergences", s.divergences)
+      .print();
+}
+
+void posterior_runs() {
+  const CostInfo& cost = find_cost("QuadraticCost");
+  std::shared_ptr<const ActionNetwork> net;
+  std::string source;
+  if (const char* path = std::getenv("BACTOR_BENCH_NETWORK"); path && *path) {
+    net = std::make_shared<const ActionNetwork>(ActionNetwork::load(path));
+    source = path;
+  } else {
+    TrainSettings ts;
+    ts.cost = cost.name;
+    ts.steps = 4000;
+    net = std::make_shared<const ActionNetwork>(train(ts).network);
+    source = "trained-4000-steps";
+  }
+  SimulationSpec sim;
+  sim.cost = &cost;
+  sim.values = {{"sigma", 0.2}, {"sigma_0", 0.15}, {"mu_0", 1.5}, {"sigma_r", 0.1}};
+  sim.trials = 60;
+  sim.seed = 7;
+  const Dataset d = simulate(sim);
+  InferenceSpec spec;
+  spec.cost = &cost;
+  spec.fixed["sigma"] = 0.2;
+  report_run("reference_study_closed_form_baseline", d, spec, "closed_form");
+  spec.network = net;
+  for (LatentMode mode : {LatentMode::sampled, LatentMode::marginal}) {
+    spec.latent = mode;
+    report_run("reference_study", d, spec, ("network:" + source).c_str());
+  }
+  const char* dir = std::getenv("BACTOR_REFERENCE_DIR");
+  const Dataset e = read_dataset(std::string(dir ? dir : "/work/shared/reference") + "/effort_two_noise.csv");
+  InferenceSpec es;
+  es.cost = &find_cost("QuadraticCostQuadraticEffort");
+  report_run("effort_two_noise_all_free", e, es, "closed_form");
 }
 
 } // namespace
@@ -98,5 +179,6 @@ int main() {
             .print();
       }
   }
+  posterior_runs();
   return 0;
 }
