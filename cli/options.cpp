@@ -130,9 +130,11 @@ PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsS
   run.chains = run_nuts(factory, settings);
   run.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const auto& c : run.chains) run.complete = run.complete && c.complete;
-  bool any_rows = false;
-  for (const auto& c : run.chains) any_rows = any_rows || c.rows() > static_cast<std::size_t>(c.warmup_draws_saved);
-  if (any_rows) run.summary = summarize(run.chains, run.params);
+  // Summarise the chains that have post-warm-up draws (a stopped run may have chains without).
+  std::vector<ChainResult> with_draws;
+  for (const auto& c : run.chains)
+    if (c.rows() >= static_cast<std::size_t>(c.warmup_draws_saved) + 4) with_draws.push_back(c);
+  if (!with_draws.empty()) run.summary = summarize(with_draws, run.params);
   return run;
 }
 
