@@ -50,7 +50,7 @@ FUZZ_SECONDS ?= 60
 fuzz: build
 	@command -v clang++ >/dev/null || { echo "make fuzz needs clang (apt-get install clang libclang-rt-14-dev)"; exit 1; }
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true \
-	  -Dtests=disabled -Dopenmp=disabled -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
+	  -Dopenmp=disabled -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
 	  -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link
 	ninja -C $(FUZZ_BUILD) tests/fuzz/fuzz_data_csv tests/fuzz/fuzz_network tests/fuzz/fuzz_cmdstan_csv
 	bash tests/fuzz/run.sh $(BUILD) $(FUZZ_BUILD) $(FUZZ_SECONDS)

@@ -425,14 +425,21 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
     }
     if (!hit) throw std::invalid_argument(std::string(what) + ": unknown parameter '" + name + "' (known: " + known() + ")");
   };
-  for (const auto& [name, prior] : spec.priors) for_name(name, "--prior", [&](Impl::Slot& s) { s.prior = prior; });
-  for (const auto& [name, value] : spec.fixed)
+  // Plain references, not structured bindings: clang < 16 cannot capture those in lambdas.
+  for (const auto& np : spec.priors) {
+    const auto& prior = np.second;
+    for_name(np.first, "--prior", [&](Impl::Slot& s) { s.prior = prior; });
+  }
+  for (const auto& nv : spec.fixed) {
+    const auto& name = nv.first;
+    const auto& value = nv.second;
     for_name(name, "--fix", [&](Impl::Slot& s) {
       if (!(s.prior.kind == Prior::Kind::uniform ? (value >= s.prior.a && value <= s.prior.b) : value > 0) || !std::isfinite(value))
         throw std::invalid_argument("--fix: " + name + "=" + fmt(value) + " is outside the support of its prior " + to_string(s.prior));
       s.fixed = true;
       s.value = value;
     });
+  }
 
   // Output order: mu_0, sigma_0, sigma_r, sigma(s), cost parameters.
   m.out_order = {m.C + 1, m.C, m.C + 2};
