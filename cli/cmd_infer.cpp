@@ -48,6 +48,12 @@ int run_infer(int argc, char** argv) {
   if (network.empty() && !closed_form) throw bactor::cli::UsageError("give --network FILE or --closed-form");
   if (ns.chains < 1 || ns.samples < 1 || ns.warmup < 0 || ns.thin < 1) throw bactor::cli::UsageError("--chains, --samples and --thin must be positive, --warmup >= 0");
   if (!(ns.delta > 0 && ns.delta < 1)) throw bactor::cli::UsageError("--delta must be in (0, 1)");
+  // Absurd sizes fail here with a message, not with std::bad_alloc or hours of sampling.
+  if (ns.chains > 1024) throw bactor::cli::UsageError("--chains: at most 1024 (got " + std::to_string(ns.chains) + ")");
+  if (double(ns.chains) * (double(ns.samples) / ns.thin + (ns.save_warmup ? double(ns.warmup) / ns.thin : 0.0)) > 5e7)
+    throw bactor::cli::UsageError("--chains x --samples / --thin: at most 50000000 draws are kept in memory");
+  if (ns.max_depth < 1 || ns.max_depth > 30) throw bactor::cli::UsageError("--max-depth must be in 1..30");
+  if (ns.threads < 0) throw bactor::cli::UsageError("--threads must be >= 0 (0: all)");
   bactor::InferenceSpec spec;
   spec.cost = &bactor::find_cost(cost);
   spec.latent = bactor::parse_latent_mode(latent);
@@ -89,7 +95,11 @@ int run_infer(int argc, char** argv) {
     }
     std::cout << "wall time " << run.wall_seconds << " s; draws in " << dir << "/chain-*.csv\n";
     if (!run.complete) {
-      std::cerr << "interrupted: partial chains written (marked complete = false)\n";
+      std::cerr << "interrupted: kept";
+      for (const auto& chain : run.chains)
+        std::cerr << (chain.chain_id > 1 ? ", " : " ") << "chain " << chain.chain_id << " "
+                  << (chain.rows() - std::size_t(chain.warmup_draws_saved)) << " draws";
+      std::cerr << " in " << dir << "/chain-*.csv (partial chains are marked complete = false)\n";
       status = bactor::cli::exit_failure;
       break;
     }

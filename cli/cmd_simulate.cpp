@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // bactor simulate: a synthetic data set from known actor parameters.
+#include <algorithm>
 #include "cli/command.hpp"
 #include "cli/options.hpp"
 #include "models/costs.hpp"
@@ -37,6 +38,9 @@ int run_simulate(int argc, char** argv) {
     if (!spec.values.count("sigma")) spec.values["sigma"] = spec.condition_sigmas[0];
   }
   if (trials == 0) throw bactor::cli::UsageError("--trials must be positive");
+  // Absurd sizes fail here with a message, not with std::bad_alloc after minutes.
+  if (trials > 10000000 || trials * std::max<std::size_t>(1, spec.condition_sigmas.size()) > 10000000)
+    throw bactor::cli::UsageError("--trials: at most 10000000 trials in all (got " + std::to_string(trials) + " per condition)");
   spec.trials = trials;
   const auto [lo, hi] = bactor::cli::parse_range(stimuli, "--stimuli");
   if (!(lo > 0)) throw bactor::cli::UsageError("--stimuli: LO must be positive");

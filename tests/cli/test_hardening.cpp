@@ -193,7 +193,7 @@ TEST_CASE("hardening: SIGINT during infer stops cleanly and keeps the chains") {
   REQUIRE(ended);
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) != 0);  // an interrupted run is not a success
-  CHECK(text.str().find("interrupted") != std::string::npos);
+  CHECK(text.str().find("interrupted: kept chain 1 ") != std::string::npos);  // says what was kept
   for (const char* f : {"chain-1.csv", "chain-2.csv"}) {
     CAPTURE(f);
     REQUIRE(fs::exists(fs::path(out) / f));
@@ -234,11 +234,18 @@ TEST_CASE("hardening: bad input exits 2 with a one-line message naming the culpr
                        (dir / "net.safetensors").string() + " --out " + (dir / "o").string());
   CHECK(n.code == 2);
   CHECK(n.out.find("net.safetensors") != std::string::npos);
-  for (const std::string bad : {"--chains 0", "--samples -5", "--samples 1e12", "--thin 0", "--delta 1.5"}) {
+  for (const std::string bad : {"--chains 0", "--samples -5", "--samples 1e12", "--thin 0", "--delta 1.5", "--chains 100000",
+                                 "--samples 100000000", "--max-depth 0", "--threads -1"}) {
     CAPTURE(bad);
     const Result r = run("infer --data " + reference("quadratic_n60.csv") + " --cost QuadraticCost --closed-form " + bad +
                          " --out " + (dir / "o").string());
     CHECK(r.code == 2);
     CHECK_FALSE(fs::exists(dir / "o"));
   }
+  // Absurd sizes are refused up front (they used to run out of memory after a while).
+  const Result t = run("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1 --trials 1000000000000 --out " +
+                       (dir / "s.csv").string());
+  CHECK(t.code == 2);
+  CHECK(t.out.find("--trials") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "s.csv"));
 }
