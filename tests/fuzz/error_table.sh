@@ -65,6 +65,7 @@ run "--samples -5" "$B" infer $inf --samples -5
 run "--warmup -1" "$B" infer $inf --warmup -1
 run "--thin 0" "$B" infer $inf --thin 0
 run "--samples 1e12" "$B" infer $inf --samples 1e12
+run "--samples 100000000" "$B" infer $inf --samples 100000000
 run "--chains 100000" "$B" infer $inf --chains 100000
 run "--delta 1.5" "$B" infer $inf --delta 1.5
 run "--max-depth 0" "$B" infer $inf --max-depth 0
