@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 // bactor train: unsupervised training of the action network for one cost family.
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -40,7 +42,16 @@ int run(int argc, char** argv) {
   app.add_option("--steps", s.steps, "optimisation steps")->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
   app.add_option("--batch", s.batch, "parameter sets per step (B)")->check(CLI::Range(1, 1 << 20));
   app.add_option("--mc", s.mc, "Monte Carlo draws per parameter set (K)")->check(CLI::Range(1, 1 << 20));
-  app.add_option("--lr", s.lr, "base learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--lr", s.lr, "base learning rate (> 0)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            char* end = nullptr;
+            const double x = std::strtod(v.c_str(), &end);
+            return (end != v.c_str() && *end == '\0' && x > 0 && std::isfinite(x))
+                       ? std::string()
+                       : "'" + v + "' is not a positive number";
+          },
+          "POSITIVE"));
   app.add_option("--optimizer", s.optimizer, "adam or rmsprop")->check(CLI::IsMember({"adam", "rmsprop"}));
   app.add_option("--schedule", schedule, "cosine, exponential or constant")
       ->check(CLI::IsMember({"cosine", "exponential", "constant"}));
