@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // End-to-end tests of the inference commands: run the `bactor` program (path in BACTOR_EXE)
 // and check exit codes, messages and the files written.
+#include "tests/cli/cli_util.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -17,31 +19,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
+using ::bactor::testing::Result;
 
-Result bactor(const std::string& args) {
-  const char* exe = std::getenv("BACTOR_EXE");
-  REQUIRE_MESSAGE(exe, "BACTOR_EXE is not set (run through meson test)");
-  const std::string cmd = std::string(exe) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) r.out += buf;
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Result run_cli(const std::string& args) { return ::bactor::testing::run_bactor(args); }
 
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("bactor_cli_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir.parent_path());
-  return dir;
-}
+fs::path scratch(const std::string& name) { return ::bactor::testing::scratch_path("bactor_cli_test_", name); }
 
 void write(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
@@ -54,10 +36,10 @@ TEST_CASE("cli: simulate then infer (closed form) writes chains and summary") {
   const fs::path dir = scratch("sim_infer");
   fs::create_directories(dir);
   const std::string data = (dir / "data.csv").string();
-  Result s = bactor("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1 --trials 40 --seed 3 --out " + data);
+  Result s = run_cli("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1 --trials 40 --seed 3 --out " + data);
   INFO(s.out);
   REQUIRE(s.code == 0);
-  Result r = bactor("infer --data " + data + " --cost QuadraticCost --closed-form --fix sigma=0.2 --chains 2 --warmup 200 --samples 300 --seed 5 --out " +
+  Result r = run_cli("infer --data " + data + " --cost QuadraticCost --closed-form --fix sigma=0.2 --chains 2 --warmup 200 --samples 300 --seed 5 --out " +
                     (dir / "post").string());
   INFO(r.out);
   REQUIRE(r.code == 0);
@@ -75,12 +57,12 @@ TEST_CASE("cli: simulate then infer (closed form) writes chains and summary") {
 TEST_CASE("cli: bad data exits 2 naming file, line and column, and writes nothing") {
   const fs::path dir = scratch("bad_data");
   write(dir / "bad.csv", "s,r\n1,2\n1,-1\n");
-  Result r = bactor("infer --data " + (dir / "bad.csv").string() + " --cost QuadraticCost --closed-form --out " + (dir / "out").string());
+  Result r = run_cli("infer --data " + (dir / "bad.csv").string() + " --cost QuadraticCost --closed-form --out " + (dir / "out").string());
   CHECK(r.code == 2);
   CHECK(r.out.find("bad.csv:3: column 'r'") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "out"));
   write(dir / "empty.csv", "");
-  CHECK(bactor("infer --data " + (dir / "empty.csv").string() + " --cost QuadraticCost --closed-form --out " + (dir / "out").string()).code == 2);
+  CHECK(run_cli("infer --data " + (dir / "empty.csv").string() + " --cost QuadraticCost --closed-form --out " + (dir / "out").string()).code == 2);
   CHECK_FALSE(fs::exists(dir / "out"));
 }
 
@@ -88,14 +70,14 @@ TEST_CASE("cli: bad options exit 2") {
   const fs::path dir = scratch("bad_opts");
   write(dir / "d.csv", "s,r\n1,2\n2,2\n");
   const std::string base = "infer --data " + (dir / "d.csv").string() + " --cost QuadraticCost --out " + (dir / "o").string();
-  CHECK(bactor(base).code == 2);  // neither --network nor --closed-form
-  Result u = bactor(base + " --closed-form --fix bogus=1");
+  CHECK(run_cli(base).code == 2);  // neither --network nor --closed-form
+  Result u = run_cli(base + " --closed-form --fix bogus=1");
   CHECK(u.code == 2);
   CHECK(u.out.find("unknown parameter 'bogus'") != std::string::npos);
-  CHECK(bactor(base + " --closed-form --latent banana").code == 2);
-  CHECK(bactor(base + " --closed-form --prior mu_0=uniform:5:1").code == 2);
-  CHECK(bactor("infer --data " + (dir / "d.csv").string() + " --cost NoSuchCost --closed-form --out " + (dir / "o").string()).code == 2);
-  CHECK(bactor("simulate --cost QuadraticCost --set mu_0=1.5 --out " + (dir / "x.csv").string()).code == 2);
+  CHECK(run_cli(base + " --closed-form --latent banana").code == 2);
+  CHECK(run_cli(base + " --closed-form --prior mu_0=uniform:5:1").code == 2);
+  CHECK(run_cli("infer --data " + (dir / "d.csv").string() + " --cost NoSuchCost --closed-form --out " + (dir / "o").string()).code == 2);
+  CHECK(run_cli("simulate --cost QuadraticCost --set mu_0=1.5 --out " + (dir / "x.csv").string()).code == 2);
   CHECK_FALSE(fs::exists(dir / "o"));
 }
 
@@ -104,7 +86,7 @@ TEST_CASE("cli: a subject column gives one posterior per subject") {
   std::string text = "subject,s,r\n";
   for (int i = 0; i < 20; ++i) text += (i % 2 ? "A," : "B,") + std::to_string(0.2 + 0.2 * i) + "," + std::to_string(0.3 + 0.15 * i) + "\n";
   write(dir / "d.csv", text);
-  Result r = bactor("infer --data " + (dir / "d.csv").string() + " --cost QuadraticCost --closed-form --fix sigma=0.2 --chains 1 --warmup 100 --samples 100 --out " +
+  Result r = run_cli("infer --data " + (dir / "d.csv").string() + " --cost QuadraticCost --closed-form --fix sigma=0.2 --chains 1 --warmup 100 --samples 100 --out " +
                     (dir / "o").string());
   INFO(r.out);
   CHECK(r.code == 0);

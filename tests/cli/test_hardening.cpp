@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Hardening tests of the `bactor` program (path in BACTOR_EXE): byte-identical draws for the
 // same seed (and thread count), N = 1 and N = 100,000 trials, SIGINT during `infer`, bad input.
+#include "tests/cli/cli_util.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -27,16 +29,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
+using ::bactor::testing::Result;
 
-std::string exe() {
-  const char* e = std::getenv("BACTOR_EXE");
-  REQUIRE_MESSAGE(e, "BACTOR_EXE is not set (run through meson test)");
-  return e;
-}
+std::string exe() { return ::bactor::testing::bactor_exe(); }
 
 std::string reference(const std::string& name) {
   const char* dir = std::getenv("BACTOR_REFERENCE_DIR");
@@ -44,17 +39,7 @@ std::string reference(const std::string& name) {
   return std::string(dir) + "/" + name;
 }
 
-Result run(const std::string& args) {
-  const std::string cmd = exe() + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) r.out += buf;
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Result run(const std::string& args) { return ::bactor::testing::run_bactor(args); }
 
 fs::path scratch(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("bactor_hardening_" + std::to_string(::getpid())) / name;

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+// Shared by the end-to-end CLI tests: run the `bactor` program (path in BACTOR_EXE), capture
+// its output and exit code; per-process scratch directories.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace bactor::testing {
+
+struct Result {
+  int code = -1;
+  std::string out;  // stdout and stderr
+};
+
+inline std::string bactor_exe() {
+  const char* e = std::getenv("BACTOR_EXE");
+  REQUIRE_MESSAGE(e, "BACTOR_EXE is not set (run through meson test)");
+  return e;
+}
+
+/// Runs `bactor ARGS` through the shell, stdout and stderr together.
+inline Result run_bactor(const std::string& args) {
+  const std::string cmd = bactor_exe() + " " + args + " 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p)) r.out += buf;
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+/// A fresh path `name` under a per-process temporary directory (`name` itself not created).
+inline std::filesystem::path scratch_path(const std::string& stem, const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / (stem + std::to_string(::getpid())) / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir.parent_path());
+  return dir;
+}
+
+} // namespace bactor::testing
