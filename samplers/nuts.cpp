@@ -321,8 +321,10 @@ struct NutsChain::Impl {
       if (rng.uniform() > 0.5) {
         copy(z, z_fwd);
         std::copy(rho, rho + n, rho_bck);
-        std::copy(p_fwd_bck, p_fwd_bck + n, p_bck_fwd);
-        std::copy(ps_fwd_bck, ps_fwd_bck + n, ps_bck_fwd);
+        // The old trajectory becomes the backward subtree: its forward end is the old
+        // trajectory's forward end.
+        std::copy(p_fwd_fwd, p_fwd_fwd + n, p_bck_fwd);
+        std::copy(ps_fwd_fwd, ps_fwd_fwd + n, ps_bck_fwd);
         eps = std::fabs(eps);
         valid = build_tree(depth, z_propose, ps_fwd_bck, ps_fwd_fwd, rho_fwd, p_fwd_bck, p_fwd_fwd,
                            h0, 1.0, n_leapfrog, lsw_sub, sum_metro_prob);
@@ -330,8 +332,10 @@ struct NutsChain::Impl {
       } else {
         copy(z, z_bck);
         std::copy(rho, rho + n, rho_fwd);
-        std::copy(p_bck_fwd, p_bck_fwd + n, p_fwd_bck);
-        std::copy(ps_bck_fwd, ps_bck_fwd + n, ps_fwd_bck);
+        // The old trajectory becomes the forward subtree: its backward end is the old
+        // trajectory's backward end.
+        std::copy(p_bck_bck, p_bck_bck + n, p_fwd_bck);
+        std::copy(ps_bck_bck, ps_bck_bck + n, ps_fwd_bck);
         eps = std::fabs(eps);
         valid = build_tree(depth, z_propose, ps_bck_fwd, ps_bck_bck, rho_bck, p_bck_fwd, p_bck_bck,
                            h0, -1.0, n_leapfrog, lsw_sub, sum_metro_prob);

@@ -48,6 +48,42 @@ private:
   double rho_;
 };
 
+/// d-dimensional normal with unit variances and every correlation rho. Outputs q.1..q.d and
+/// qbar (the mean of the coordinates; variance (1 + (d - 1) rho) / d): the long direction a
+/// diagonal metric cannot whiten, where trajectories turn at many scales.
+class EquiCorrGaussian final : public Model {
+public:
+  EquiCorrGaussian(std::size_t d, double rho) : d_(d), rho_(rho) {}
+  std::size_t dim() const override { return d_; }
+  double log_density(std::span<const double> q, std::span<double> g) override {
+    double sum = 0;
+    for (double x : q) sum += x;
+    // Precision: (I - c 11') / (1 - rho), c = rho / (1 + (d - 1) rho).
+    const double c = rho_ / (1 + double(d_ - 1) * rho_);
+    double lp = 0;
+    for (std::size_t i = 0; i < d_; ++i) {
+      g[i] = -(q[i] - c * sum) / (1 - rho_);
+      lp += 0.5 * q[i] * g[i];
+    }
+    return lp;
+  }
+  std::vector<std::string> output_names() const override {
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < d_; ++i) names.push_back("q." + std::to_string(i + 1));
+    names.push_back("qbar");
+    return names;
+  }
+  void write_outputs(std::span<const double> q, Rng&, std::span<double> out) override {
+    double sum = 0;
+    for (std::size_t i = 0; i < d_; ++i) out[i] = q[i], sum += q[i];
+    out[d_] = sum / double(d_);
+  }
+
+private:
+  std::size_t d_;
+  double rho_;
+};
+
 /// Eight schools, non-centred: q = (mu, log tau, theta_tilde[1..8]).
 class EightSchools final : public Model {
 public:
