@@ -55,36 +55,72 @@ public:
     return result;
   }
   /// Uniforms on the open interval (0, 1) from the top 24 bits.
-  fbatch uniform() {
-    const ibatch top = xsimd::bitwise_cast<ibatch>(next() >> 8);
-    return xsimd::to_float(top) * fbatch(0x1.0p-24f) + fbatch(0x1.0p-25f);
-  }
-  /// Two independent standard-normal batches (Box–Muller).
+  fbatch uniform() { return unit(next()); }
+  /// Two independent standard-normal batches (Box–Muller, see box_muller()).
   void normal2(fbatch& z0, fbatch& z1) {
-    const fbatch u1 = uniform(), u2 = uniform();
-    const fbatch radius = xsimd::sqrt(fbatch(-2.0f) * xsimd::log(u1));
-    const auto sc = xsimd::sincos(fbatch(float(2.0 * std::numbers::pi)) * u2);
-    z0 = radius * sc.second;
-    z1 = radius * sc.first;
+    const ubatch w1 = next(), w2 = next();
+    box_muller(w1, w2, z0, z1);
   }
-
-  /// n pairs of normal batches, the same numbers as n calls of normal2.
+  /// n pairs of normal batches, the same numbers as n calls of normal2. Generated together
+  /// so that the latency chains of the n transforms overlap.
   template <std::size_t n>
   void normal2_block(fbatch* z0, fbatch* z1) {
-    fbatch u1[n], u2[n];
+    ubatch w1[n], w2[n];
     for (std::size_t q = 0; q < n; ++q) {
-      u1[q] = uniform();
-      u2[q] = uniform();
+      w1[q] = next();
+      w2[q] = next();
     }
-    for (std::size_t q = 0; q < n; ++q) {
-      const fbatch radius = xsimd::sqrt(fbatch(-2.0f) * xsimd::log(u1[q]));
-      const auto sc = xsimd::sincos(fbatch(float(2.0 * std::numbers::pi)) * u2[q]);
-      z0[q] = radius * sc.second;
-      z1[q] = radius * sc.first;
-    }
+    for (std::size_t q = 0; q < n; ++q) box_muller(w1[q], w2[q], z0[q], z1[q]);
   }
 
 private:
+  static fbatch unit(const ubatch& w) {
+    const ibatch top = xsimd::bitwise_cast<ibatch>(w >> 8);
+    return xsimd::to_float(top) * fbatch(0x1.0p-24f) + fbatch(0x1.0p-25f);
+  }
+  /// Box–Muller from two 32-bit words (top 24 bits of each):
+  ///   radius sqrt(-2 log u), u = (top 24 bits of w1 + 1/2) 2^-24 in (0, 1);
+  ///   angle uniform on the circle, built without a general sincos: 21 bits of w2 give
+  ///   phi in (-pi/4, pi/4) (cos and sin by short polynomials), bit 29 swaps cos and sin
+  ///   (phi -> pi/2 - phi), bits 31 and 30 are the signs of z0 and z1. The four sectors
+  ///   around ±x, ±y are equally likely and the angle is uniform within each, so this is
+  ///   exactly Box–Muller with a 24-bit angle (the resolution of 2 pi u2 from 24 bits).
+  static void box_muller(const ubatch& w1, const ubatch& w2, fbatch& z0, fbatch& z1) {
+    const fbatch radius = xsimd::sqrt(fbatch(-2.0f) * log_unit(unit(w1)));
+    const ibatch t = xsimd::bitwise_cast<ibatch>((w2 >> 8) & ubatch(0x1fffffu)) - ibatch(0x100000);
+    const fbatch phi = (xsimd::to_float(t) + fbatch(0.5f)) * fbatch(float(std::numbers::pi / 2) * 0x1.0p-21f);
+    const fbatch z = phi * phi;
+    // Cephes sinf/cosf polynomials on [-pi/4, pi/4] (relative error < 2^-23).
+    const fbatch sn = xsimd::fma(
+        xsimd::fma(xsimd::fma(fbatch(-1.9515295891e-4f), z, fbatch(8.3321608736e-3f)), z, fbatch(-1.6666654611e-1f)) * z,
+        phi, phi);
+    const fbatch cs = xsimd::fma(
+        xsimd::fma(xsimd::fma(fbatch(2.443315711809948e-5f), z, fbatch(-1.388731625493765e-3f)), z,
+                   fbatch(4.166664568298827e-2f)) * z,
+        z, xsimd::fnma(fbatch(0.5f), z, fbatch(1.0f)));
+    const fbatch swap = xsimd::bitwise_cast<fbatch>(xsimd::bitwise_cast<ibatch>(w2 << 2) >> 31);  // all ones if bit 29
+    const fbatch diff = (cs ^ sn) & swap;
+    const fbatch sign0 = xsimd::bitwise_cast<fbatch>(w2 & ubatch(0x80000000u));
+    const fbatch sign1 = xsimd::bitwise_cast<fbatch>((w2 << 1) & ubatch(0x80000000u));
+    z0 = (radius * (cs ^ diff)) ^ sign0;
+    z1 = (radius * (sn ^ diff)) ^ sign1;
+  }
+  /// log(x) for x in [2^-25, 1) (the outputs of unit()): no special cases. x = 2^k (1 + f)
+  /// with 1 + f in [sqrt(1/2), sqrt(2)), then Cephes' logf polynomial (error about 1 ulp).
+  static fbatch log_unit(const fbatch& x) {
+    ibatch ix = xsimd::bitwise_cast<ibatch>(x) + ibatch(0x3f800000 - 0x3f3504f3);
+    const fbatch k = xsimd::to_float((ix >> 23) - ibatch(0x7f));
+    ix = (ix & ibatch(0x007fffff)) + ibatch(0x3f3504f3);
+    const fbatch f = xsimd::bitwise_cast<fbatch>(ix) - fbatch(1.0f);
+    const fbatch z = f * f;
+    fbatch p(7.0376836292e-2f);
+    for (float c : {-1.1514610310e-1f, 1.1676998740e-1f, -1.2420140846e-1f, 1.4249322787e-1f, -1.6668057665e-1f,
+                    2.0000714765e-1f, -2.4999993993e-1f, 3.3333331174e-1f})
+      p = xsimd::fma(p, f, fbatch(c));
+    fbatch y = xsimd::fma(p * f, z, k * fbatch(-2.12194440e-4f));
+    y = xsimd::fnma(fbatch(0.5f), z, y);
+    return xsimd::fma(k, fbatch(0.693359375f), f + y);
+  }
   static std::uint64_t mix64(std::uint64_t z) { return bactor::detail::mix64(z); }
   ubatch s_[4];
 };
