@@ -15,19 +15,52 @@ using cbatch = xsimd::batch<float>;
 inline constexpr std::size_t cvec = chunk / cbatch::size;
 static_assert(chunk % cbatch::size == 0);
 
+namespace mlp_detail {
+/// Pre-activations of units j0 .. j0 + nb - 1 into acc[q][v]. Several units at once: their
+/// nb * cvec accumulation chains are independent, enough to keep both FMA pipes busy, and
+/// each load of x serves nb units.
+template <std::size_t nb>
+inline void units_forward(std::size_t n_in, std::size_t j0, const float* W, const float* b, const float* x,
+                          cbatch (&acc)[nb][cvec]) {
+  for (std::size_t q = 0; q < nb; ++q)
+    for (std::size_t v = 0; v < cvec; ++v) acc[q][v] = cbatch(b[j0 + q]);
+  for (std::size_t i = 0; i < n_in; ++i) {
+    const float* xi = x + i * chunk;
+    cbatch xv[cvec];
+    for (std::size_t v = 0; v < cvec; ++v) xv[v] = cbatch::load_aligned(xi + v * cbatch::size);
+    for (std::size_t q = 0; q < nb; ++q) {
+      const cbatch w(W[(j0 + q) * n_in + i]);
+      for (std::size_t v = 0; v < cvec; ++v) acc[q][v] = xsimd::fma(w, xv[v], acc[q][v]);
+    }
+  }
+}
+
+/// dx rows i0 .. i0 + nb - 1 of W^T dy (blocked like units_forward).
+template <std::size_t nb>
+inline void rows_backward(std::size_t n_in, std::size_t n_out, std::size_t i0, const float* W, const float* dy,
+                          float* dx) {
+  cbatch acc[nb][cvec];
+  for (std::size_t q = 0; q < nb; ++q)
+    for (std::size_t v = 0; v < cvec; ++v) acc[q][v] = cbatch(0.0f);
+  for (std::size_t j = 0; j < n_out; ++j) {
+    const float* dyj = dy + j * chunk;
+    cbatch dv[cvec];
+    for (std::size_t v = 0; v < cvec; ++v) dv[v] = cbatch::load_aligned(dyj + v * cbatch::size);
+    for (std::size_t q = 0; q < nb; ++q) {
+      const cbatch w(W[j * n_in + i0 + q]);
+      for (std::size_t v = 0; v < cvec; ++v) acc[q][v] = xsimd::fma(w, dv[v], acc[q][v]);
+    }
+  }
+  for (std::size_t q = 0; q < nb; ++q)
+    for (std::size_t v = 0; v < cvec; ++v) acc[q][v].store_aligned(dx + (i0 + q) * chunk + v * cbatch::size);
+}
+} // namespace mlp_detail
+
 /// y = W x + b for n_out units (x: n_in x C). Hidden layers (swish) also keep pre-activation
 /// and sigmoid for the backward pass: act = pre * sigmoid(pre).
 inline void dense_forward(std::size_t n_in, std::size_t n_out, const float* W, const float* b, const float* x,
                           float* pre, float* sig, float* act, bool swish) {
-  for (std::size_t j = 0; j < n_out; ++j) {
-    cbatch acc[cvec];
-    for (std::size_t v = 0; v < cvec; ++v) acc[v] = cbatch(b[j]);
-    const float* wj = W + j * n_in;
-    for (std::size_t i = 0; i < n_in; ++i) {
-      const cbatch w(wj[i]);
-      const float* xi = x + i * chunk;
-      for (std::size_t v = 0; v < cvec; ++v) acc[v] = xsimd::fma(w, cbatch::load_aligned(xi + v * cbatch::size), acc[v]);
-    }
+  auto store = [&](std::size_t j, cbatch* acc) {
     for (std::size_t v = 0; v < cvec; ++v) {
       const std::size_t o = j * chunk + v * cbatch::size;
       if (swish) {
@@ -39,6 +72,18 @@ inline void dense_forward(std::size_t n_in, std::size_t n_out, const float* W, c
         acc[v].store_aligned(act + o);
       }
     }
+  };
+  constexpr std::size_t nb = 2;
+  std::size_t j = 0;
+  for (; j + nb <= n_out; j += nb) {
+    cbatch acc[nb][cvec];
+    mlp_detail::units_forward<nb>(n_in, j, W, b, x, acc);
+    for (std::size_t q = 0; q < nb; ++q) store(j + q, acc[q]);
+  }
+  for (; j < n_out; ++j) {
+    cbatch acc[1][cvec];
+    mlp_detail::units_forward<1>(n_in, j, W, b, x, acc);
+    store(j, acc[0]);
   }
 }
 
@@ -76,16 +121,10 @@ inline void dense_backward(std::size_t n_in, std::size_t n_out, const float* W, 
     }
   }
   if (!dx) return;
-  for (std::size_t i = 0; i < n_in; ++i) {
-    cbatch acc[cvec];
-    for (std::size_t v = 0; v < cvec; ++v) acc[v] = cbatch(0.0f);
-    for (std::size_t j = 0; j < n_out; ++j) {
-      const cbatch w(W[j * n_in + i]);
-      const float* dyj = dy + j * chunk;
-      for (std::size_t v = 0; v < cvec; ++v) acc[v] = xsimd::fma(w, cbatch::load_aligned(dyj + v * cbatch::size), acc[v]);
-    }
-    for (std::size_t v = 0; v < cvec; ++v) acc[v].store_aligned(dx + i * chunk + v * cbatch::size);
-  }
+  constexpr std::size_t nb = 2;
+  std::size_t i = 0;
+  for (; i + nb <= n_in; i += nb) mlp_detail::rows_backward<nb>(n_in, n_out, i, W, dy, dx);
+  for (; i < n_in; ++i) mlp_detail::rows_backward<1>(n_in, n_out, i, W, dy, dx);
 }
 
 /// dx *= swish'(pre) = sigmoid (1 + pre (1 - sigmoid)), for n units x C.

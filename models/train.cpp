@@ -79,6 +79,7 @@ struct ChunkWork {
   fvec logm, mu, sp, sr, cp, a, loss, dloss_da;
   fvec hk, hmw, hsig_t, hsig_x0, hw;  // head intermediates
   fvec dparams;                        // this chunk's gradient contribution
+  double loss_sum = 0.0;               // this chunk's summed loss
   std::vector<double> theta;
   std::size_t n_valid = 0;
 };
@@ -98,8 +99,9 @@ struct Trainer::Impl {
   std::size_t n_in = 0, n_cp = 0, n_chunks = 0;
   fvec params, grad;
   std::vector<ChunkWork> work;
-  std::unique_ptr<Adam<float>> adam;
-  std::unique_ptr<RmsProp<float>> rms;
+  bool use_adam = true;
+  fvec opt_m, opt_v;  // optimiser state: Adam's moments, or RMSprop's v
+  std::size_t opt_t = 0;
   LrSchedule schedule;
   std::size_t step = 0;
   EvalSet eval;
@@ -221,28 +223,91 @@ struct Trainer::Impl {
     cost->fused(args);
   }
 
-  /// Loss and gradient (into grad) of the batch of `step_id`.
-  double batch_gradient(std::uint64_t step_id, const float* e, const float* u) {
-    const float scale = 1.0f / float(set.batch);
-    double loss_sum = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : loss_sum)
-    for (std::ptrdiff_t ci = 0; ci < std::ptrdiff_t(n_chunks); ++ci) {
-      ChunkWork& w = work[std::size_t(ci)];
-      sample_chunk(w, step_id, std::size_t(ci));
-      forward(w);
-      const std::size_t off = std::size_t(ci) * chunk * set.mc;
-      run_kernel(w, step_id, std::size_t(ci), e ? e + off : nullptr, u ? u + off : nullptr);
-      backward(w, scale);
-      double ls = 0.0;
-      for (std::size_t c = 0; c < w.n_valid; ++c) ls += double(w.loss[c]);
-      loss_sum += ls;
-    }
-    // Fixed-order reduction over chunks: the result does not depend on the thread count.
-    std::copy(work[0].dparams.begin(), work[0].dparams.end(), grad.begin());
+  /// Coefficients of one optimiser update (see update_block).
+  struct Update {
+    bool apply = false;
+    float lr = 0, b1 = 0, b2 = 0, a = 0, ic2 = 0, eps = 0;
+  };
+  static constexpr std::size_t param_block = 256;  // parameters per reduction/update work item
+
+  /// grad[lo, hi) = sum of the chunks' dparams (fixed order), then, when u.apply, one
+  /// optimiser step of params[lo, hi) with the gradient clamped to ±1e15 (keeps g² finite in
+  /// float for the second moment with heavy-tailed costs). The formulas are those of
+  /// engine/optim.hpp's Adam and RmsProp:
+  ///   Adam:    m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²;  x -= (lr/c1) m / (sqrt(v/c2) + eps)
+  ///   RMSprop: v = rho v + (1-rho) g²;  x -= lr g / (sqrt(v) + eps)
+  /// Each element's arithmetic is the same whichever thread runs the block.
+  void update_block(std::size_t lo, std::size_t hi, const Update& u) {
+    float* g = grad.data();
+    std::copy(work[0].dparams.data() + lo, work[0].dparams.data() + hi, g + lo);
     for (std::size_t ci = 1; ci < n_chunks; ++ci) {
       const float* d = work[ci].dparams.data();
-      for (std::size_t p = 0; p < grad.size(); ++p) grad[p] += d[p];
+      for (std::size_t i = lo; i < hi; ++i) g[i] += d[i];
     }
+    if (!u.apply) return;
+    auto body = [&](float* x, const float* gp, float* m, float* v) {
+      const cbatch gv = xsimd::min(xsimd::max(cbatch::load_unaligned(gp), cbatch(-1e15f)), cbatch(1e15f));
+      const cbatch vv = xsimd::fma(cbatch(u.b2), cbatch::load_unaligned(v), cbatch(1.0f - u.b2) * gv * gv);
+      vv.store_unaligned(v);
+      cbatch xv = cbatch::load_unaligned(x);
+      if (use_adam) {
+        const cbatch mv = xsimd::fma(cbatch(u.b1), cbatch::load_unaligned(m), cbatch(1.0f - u.b1) * gv);
+        mv.store_unaligned(m);
+        xv -= cbatch(u.a) * mv / (xsimd::sqrt(vv * cbatch(u.ic2)) + cbatch(u.eps));
+      } else {
+        xv -= cbatch(u.lr) * gv / (xsimd::sqrt(vv) + cbatch(u.eps));
+      }
+      xv.store_unaligned(x);
+    };
+    constexpr std::size_t W = cbatch::size;
+    float* m = use_adam ? opt_m.data() : nullptr;
+    float* v = opt_v.data();
+    std::size_t i = lo;
+    for (; i + W <= hi; i += W) body(params.data() + i, g + i, m ? m + i : nullptr, v + i);
+    if (i < hi) {  // tail: through padded copies, the same arithmetic as the full batches
+      const std::size_t n = hi - i;
+      alignas(64) float tx[W] = {}, tg[W] = {}, tm[W] = {}, tv[W] = {};
+      std::copy_n(params.data() + i, n, tx);
+      std::copy_n(g + i, n, tg);
+      if (m) std::copy_n(m + i, n, tm);
+      std::copy_n(v + i, n, tv);
+      body(tx, tg, tm, tv);
+      std::copy_n(tx, n, params.data() + i);
+      if (m) std::copy_n(tm, n, m + i);
+      std::copy_n(tv, n, v + i);
+    }
+  }
+
+  /// Loss and gradient (into grad) of the batch of `step_id`; with u.apply also the
+  /// optimiser step, all inside one parallel region. Chunks go to threads dynamically (a
+  /// thread descheduled on a busy machine does not hold up the others); every chunk's
+  /// numbers depend only on (seed, step, chunk), and the sums over chunks run in a fixed
+  /// order, so the result does not depend on the thread count or schedule.
+  double batch_gradient(std::uint64_t step_id, const float* e, const float* u, const Update& upd) {
+    const float scale = 1.0f / float(set.batch);
+    const std::size_t n_blocks = (params.size() + param_block - 1) / param_block;
+#pragma omp parallel
+    {
+#pragma omp for schedule(dynamic, 1)
+      for (std::ptrdiff_t ci = 0; ci < std::ptrdiff_t(n_chunks); ++ci) {
+        ChunkWork& w = work[std::size_t(ci)];
+        sample_chunk(w, step_id, std::size_t(ci));
+        forward(w);
+        const std::size_t off = std::size_t(ci) * chunk * set.mc;
+        run_kernel(w, step_id, std::size_t(ci), e ? e + off : nullptr, u ? u + off : nullptr);
+        backward(w, scale);
+        double ls = 0.0;
+        for (std::size_t c = 0; c < w.n_valid; ++c) ls += double(w.loss[c]);
+        w.loss_sum = ls;
+      }
+#pragma omp for schedule(static)
+      for (std::ptrdiff_t pb = 0; pb < std::ptrdiff_t(n_blocks); ++pb) {
+        const std::size_t lo = std::size_t(pb) * param_block;
+        update_block(lo, std::min(params.size(), lo + param_block), upd);
+      }
+    }
+    double loss_sum = 0.0;
+    for (const auto& w : work) loss_sum += w.loss_sum;
     return loss_sum / double(set.batch);
   }
 };
@@ -289,8 +354,9 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   bias_out[1] = 2.0f;                               // m^sigmoid(2) = m^0.88
   bias_out[2] = 0.0f;
 
-  if (s.optimizer == "adam") I.adam = std::make_unique<Adam<float>>(I.params.size());
-  else I.rms = std::make_unique<RmsProp<float>>(I.params.size());
+  I.use_adam = s.optimizer == "adam";
+  if (I.use_adam) I.opt_m.assign(I.params.size(), 0.0f);
+  I.opt_v.assign(I.params.size(), 0.0f);
   I.schedule.kind = s.schedule;
   I.schedule.base = s.lr;
   I.schedule.total = s.steps;
@@ -303,12 +369,23 @@ Trainer::~Trainer() = default;
 
 double Trainer::step() {
   Impl& I = *impl_;
-  const double loss = I.batch_gradient(I.step, nullptr, nullptr);
-  // Keep g^2 finite in float for the optimiser's second moment (heavy-tailed costs).
-  for (auto& g : I.grad) g = std::clamp(g, -1e15f, 1e15f);
+  // Adam: beta1 0.9, beta2 0.999, eps 1e-8; RMSprop: rho 0.99, eps 1e-8 (engine/optim.hpp's defaults).
+  Impl::Update u;
+  u.apply = true;
   const double lr = I.schedule.at(I.step);
-  if (I.adam) I.adam->step(std::span<float>(I.params), std::span<const float>(I.grad), lr);
-  else I.rms->step(std::span<float>(I.params), std::span<const float>(I.grad), lr);
+  ++I.opt_t;
+  u.lr = float(lr);
+  u.eps = 1e-8f;
+  if (I.use_adam) {
+    const double b1 = 0.9, b2 = 0.999;
+    u.b1 = float(b1);
+    u.b2 = float(b2);
+    u.a = float(lr / (1.0 - std::pow(b1, double(I.opt_t))));
+    u.ic2 = float(1.0 / (1.0 - std::pow(b2, double(I.opt_t))));
+  } else {
+    u.b2 = 0.99f;
+  }
+  const double loss = I.batch_gradient(I.step, nullptr, nullptr, u);
   ++I.step;
   return loss;
 }
@@ -324,7 +401,7 @@ double Trainer::objective(std::uint64_t batch_step, std::span<const float> e, st
   Impl& I = *impl_;
   if (I.set.batch % chunk != 0) throw std::invalid_argument("objective(): batch must be a multiple of 32");
   if (e.size() != I.set.batch * I.set.mc || u.size() != e.size()) throw std::invalid_argument("objective(): draws size");
-  const double loss = I.batch_gradient(batch_step, e.data(), u.data());
+  const double loss = I.batch_gradient(batch_step, e.data(), u.data(), Impl::Update{});
   std::copy(I.grad.begin(), I.grad.end(), grad.begin());
   return loss;
 }
