@@ -23,6 +23,7 @@
 
 #include <cmath>
 #include <memory>
+#include <string>
 #include <vector>
 
 using namespace bactor;
@@ -121,7 +122,9 @@ void posterior_runs() {
 
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // --gradients-only: skip the (minutes-long) posterior runs.
+  const bool posteriors = !(argc > 1 && std::string(argv[1]) == "--gradients-only");
   const CostInfo& cost = find_cost("QuadraticCost");
   const auto net = bench_network(cost);
 
@@ -179,6 +182,6 @@ int main() {
             .print();
       }
   }
-  posterior_runs();
+  if (posteriors) posterior_runs();
   return 0;
 }

@@ -164,12 +164,12 @@ struct ActorModel::Impl {
   // padding) for the vectorised network loops: positions pbegin[c] .. pbegin[c+1].
   std::vector<double> px, py, pw, pz, pgz;
   std::vector<std::size_t> pbegin;
-  GaussHermite rule;
+  GaussHermiteSet rules;  // the network marginal's rules by node count
   // Scratch (one chain uses one model instance).
   std::vector<double> val, dval, gval, theta, dtheta, jac;
   std::unique_ptr<ActionNetwork::Workspace> ws;
 
-  Impl(const Dataset&, const InferenceSpec& spec) : rule(spec.quadrature_nodes) {}
+  Impl(const Dataset&, const InferenceSpec& spec) : rules(spec.quadrature_nodes) {}
 
   int theta_slot(int c, std::size_t t) const { return t == 0 ? c : C + static_cast<int>(t) - 1; }
 
@@ -296,7 +296,7 @@ struct ActorModel::Impl {
         detail::SoftplusSums g;
         const std::size_t p0 = pbegin[c], pn = pbegin[c + 1] - p0;
         if (latent == LatentMode::marginal) {
-          lp += detail::softplus_marginal(h, pn, &px[p0], &py[p0], &pw[p0], sig, sr, rule, g);
+          lp += detail::softplus_marginal(h, pn, &px[p0], &py[p0], &pw[p0], sig, sr, rules.for_sigma(sig), g);
         } else {
           // Latents into the padded layout; their gradient back into grad.
           for (std::size_t k = begin[c], pk = p0; k < begin[c + 1]; ++k, ++pk) pz[pk] = z[k];
@@ -329,7 +329,7 @@ struct ActorModel::Impl {
               ll = power_trial_loglik(h, x[k], y[k], sig, sr);
             } else {
               TrialGrad<SoftplusHead> g;
-              ll = gh_trial_loglik(h, x[k], y[k], sig, sr, rule, g);
+              ll = gh_trial_loglik(h, x[k], y[k], sig, sr, rules.for_sigma(sig), g);
             }
           } else {
             double dla, dp[3];

@@ -51,7 +51,7 @@ struct InferenceSpec {
   std::map<std::string, Prior> priors;               // overrides by the same names
   LatentMode latent = LatentMode::marginal;
   bool predict = false;                              // add r_rep.i to the outputs
-  int quadrature_nodes = default_quadrature_nodes;   // network marginal only
+  int quadrature_nodes = default_quadrature_nodes;   // network marginal only; -1: by sigma
 };
 
 /// Power-law form of a closed-form actor: log a = log_k + w log m. `theta` as in theta_names;

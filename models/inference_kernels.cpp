@@ -4,6 +4,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <numbers>
 
 namespace bactor::detail {
@@ -11,137 +12,294 @@ namespace bactor::detail {
 namespace {
 
 using B = xsimd::batch<double>;
+using U = xsimd::batch<std::uint64_t>;
 constexpr std::size_t L = B::size;
 
+inline U bits(B x) { return xsimd::bitwise_cast<U>(x); }
+inline B from_bits(U x) { return xsimd::bitwise_cast<B>(x); }
+
+/// e^x lane-wise to ~1 ulp; 0 below -708, finite up to 709. Division-free and without a
+/// double -> int conversion (which AVX2 lacks): 2^k is built from the bits of x log2(e) + 1.5·2^52.
+inline B exp_d(B x) {
+  const B shift(0x1.8p52);
+  const B xc = xsimd::min(xsimd::max(x, B(-708.0)), B(709.0));
+  const B kd = xsimd::fma(xc, B(std::numbers::log2e), shift);
+  const B k = kd - shift;
+  B r = xsimd::fnma(k, B(6.93147180369123816490e-01), xc);  // ln2 split in two (fdlibm)
+  r = xsimd::fnma(k, B(1.90821492927058770002e-10), r);
+  // Taylor series to r^13 on |r| <= ln2/2 (truncation < 5e-18), by Estrin's scheme: the
+  // per-trial work is one long dependency chain, so latency matters more than FMA count.
+  const B r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+  const B p01 = xsimd::fma(r, B(1.0), B(1.0)), p23 = xsimd::fma(r, B(1.0 / 6.0), B(0.5));
+  const B p45 = xsimd::fma(r, B(1.0 / 120.0), B(1.0 / 24.0));
+  const B p67 = xsimd::fma(r, B(1.0 / 5040.0), B(1.0 / 720.0));
+  const B p89 = xsimd::fma(r, B(1.0 / 362880.0), B(1.0 / 40320.0));
+  const B p1011 = xsimd::fma(r, B(1.0 / 39916800.0), B(1.0 / 3628800.0));
+  const B p1213 = xsimd::fma(r, B(1.0 / 6227020800.0), B(1.0 / 479001600.0));
+  const B q0 = xsimd::fma(p23, r2, p01), q1 = xsimd::fma(p67, r2, p45), q2 = xsimd::fma(p1011, r2, p89);
+  const B s0 = xsimd::fma(q1, r4, q0), s1 = xsimd::fma(p1213, r4, q2);
+  const B p = xsimd::fma(s1, r8, s0);
+  const U scale = (bits(kd) - bits(shift) + U(std::uint64_t(1023))) << 52;
+  return xsimd::select(x < B(-708.0), B(0.0), p * from_bits(scale));
+}
+
+/// log x lane-wise for positive normal x, ~1 ulp (fdlibm's e_log.c kernel: one division).
+/// Other inputs give finite garbage (callers select those lanes away).
+inline B log_d(B x) {
+  constexpr std::uint64_t sqrt_half = 0x3fe6a09e667f3bcdull;
+  // Shift the mantissa range to [sqrt(1/2), sqrt(2)) by an integer add on the bits.
+  const U hx = bits(x) + U(0x3ff0000000000000ull - sqrt_half);
+  const U e = hx >> 52;  // biased exponent of the shifted value
+  const B k = from_bits(e | U(0x4330000000000000ull)) - B(0x1p52 + 1023.0);
+  const B f = from_bits((hx & U(0x000fffffffffffffull)) + U(sqrt_half)) - B(1.0);
+  const B s = f / (B(2.0) + f);
+  const B z = s * s, w = z * z;
+  const B t1 = w * xsimd::fma(w, xsimd::fma(w, B(1.531383769920937332e-01), B(2.222219843214978396e-01)),
+                              B(3.999999999940941908e-01));
+  const B t2 = z * xsimd::fma(w, xsimd::fma(w, xsimd::fma(w, B(1.479819860511658591e-01), B(1.818357216161805012e-01)),
+                                            B(2.857142874366239149e-01)),
+                              B(6.666666666666735130e-01));
+  const B R = t2 + t1, hfsq = B(0.5) * f * f;
+  return xsimd::fma(k, B(6.93147180369123816490e-01),
+                    -((hfsq - xsimd::fma(s, hfsq + R, k * B(1.90821492927058770002e-10))) - f));
+}
+
 /// log a(u), d log a/du, d log a/d(k, w, x2) and (optionally) d^2 log a/du^2 for the head
-/// a = softplus(k e^{w u} + x2), lane-wise. One exp(w u) and one exp(-|t|) serve softplus and
-/// its derivative.
-inline B eval(const SoftplusHead& h, B u, B& dla_du, B* dp, B* d2 = nullptr) {
-  const B k(h.k), w(h.w), x2(h.x2);
-  const B e = xsimd::exp(w * u);
-  const B t = xsimd::fma(k, e, x2);
-  const B z = xsimd::exp(-xsimd::abs(t));  // in (0, 1]
-  const B one(1.0);
-  const B inv1z = one / (one + z);
-  const auto pos = t >= B(0.0);
-  const B sg = xsimd::select(pos, inv1z, z * inv1z);       // sigmoid(t)
-  const B sp = xsimd::max(t, B(0.0)) + xsimd::log1p(z);    // softplus(t)
-  const auto tiny = t < B(-30.0);                          // softplus(t) = e^t to double precision
-  const B la = xsimd::select(tiny, t, xsimd::log(sp));
-  const B a_t = xsimd::select(tiny, one, sg / sp);         // d la / dt
-  const B dt_du = k * w * e;
-  dp[0] = a_t * e;
-  dp[1] = a_t * k * e * u;
-  dp[2] = a_t;
-  dla_du = a_t * dt_du;
-  if (d2) {
-    // d/dt (sg/sp) = (sg (1 - sg) sp - sg^2) / sp^2 ; d^2 la/du^2 = that * dt_du^2 + a_t * w * dt_du
-    const B da = xsimd::select(tiny, B(0.0), (sg * (one - sg) * sp - sg * sg) / (sp * sp));
-    *d2 = da * dt_du * dt_du + a_t * w * dt_du;
+/// a = softplus(k e^{w u} + x2), lane-wise, for NB independent batches at once (statement by
+/// statement, so that their long dependency chains overlap). Two exp, two log and one division
+/// per lane: softplus(t) = max(t, 0) + log1p(e^{-|t|}) with log1p(z) = log(1 + z) +
+/// (z - ((1 + z) - 1)) (the rounding error of 1 + z; ~1 ulp for z in [0, 1]), and one
+/// reciprocal 1/((1 + z) softplus(t)) giving both sigmoid(t)/softplus(t) and 1 - sigmoid(t).
+template <int NB, bool Curvature>
+inline void eval(const SoftplusHead& h, const B* u, B* la, B* dla_du, B (*dp)[3], B* d2 = nullptr) {
+  const B k(h.k), w(h.w), x2(h.x2), one(1.0), zero(0.0);
+  B e[NB], t[NB], z[NB], sp[NB], inv[NB];
+  for (int v = 0; v < NB; ++v) e[v] = exp_d(w * u[v]);
+  for (int v = 0; v < NB; ++v) {
+    t[v] = xsimd::fma(k, e[v], x2);
+    z[v] = exp_d(-xsimd::abs(t[v]));  // in [0, 1]
   }
-  return la;
+  for (int v = 0; v < NB; ++v) {
+    const B opz = one + z[v];
+    sp[v] = xsimd::max(t[v], zero) + (log_d(opz) + (z[v] - (opz - one)));  // softplus(t)
+    inv[v] = one / (opz * sp[v]);
+  }
+  for (int v = 0; v < NB; ++v) {
+    const auto tiny = t[v] < B(-30.0);  // softplus(t) = e^t to double precision
+    const auto pos = t[v] >= zero;
+    la[v] = xsimd::select(tiny, t[v], log_d(sp[v]));
+    const B a_t = xsimd::select(tiny, one, xsimd::select(pos, one, z[v]) * inv[v]);  // d la/dt
+    const B ke = k * e[v];
+    const B dt_du = ke * w;
+    dp[v][0] = a_t * e[v];
+    dp[v][1] = a_t * ke * u[v];
+    dp[v][2] = a_t;
+    dla_du[v] = a_t * dt_du;
+    if constexpr (Curvature) {
+      // d/dt (sg/sp) = (sg (1 - sg) sp - sg^2) / sp^2 = a_t ((1 - sg) - a_t);
+      // d^2 la/du^2 = that * dt_du^2 + a_t * w * dt_du
+      const B one_m_sg = xsimd::select(pos, z[v], one) * inv[v] * sp[v];
+      const B da = xsimd::select(tiny, zero, a_t * (one_m_sg - a_t));
+      d2[v] = da * dt_du * dt_du + a_t * w * dt_du;
+    }
+  }
 }
 
 } // namespace
 
 std::size_t simd_lanes() { return L; }
 
+void exp_log_kernels(std::size_t n, const double* x, double* ex, double* lx) {
+  for (std::size_t i = 0; i < n; i += L) {
+    const B v = B::load_unaligned(x + i);
+    exp_d(v).store_unaligned(ex + i);
+    log_d(v).store_unaligned(lx + i);
+  }
+}
+
+namespace {
+
+/// Sums of the sampled-latent kernel, one set per interleaved batch.
+struct SampledAcc {
+  B ll = B(0.0), se2 = B(0.0), gs = B(0.0), gk = B(0.0), gw = B(0.0), gx2 = B(0.0), cnt = B(0.0);
+};
+
+template <int NB>
+inline void sampled_block(const SoftplusHead& h, std::size_t i, const double* x, const double* y, const double* wt,
+                          const double* z, B vsig, B vir2, double* gz, SampledAcc* acc) {
+  B xi[NB], yi[NB], wi[NB], zi[NB], u[NB], la[NB], dla[NB], dp[NB][3];
+  for (int v = 0; v < NB; ++v) {
+    const std::size_t o = i + std::size_t(v) * L;
+    xi[v] = B::load_unaligned(x + o);
+    yi[v] = B::load_unaligned(y + o);
+    wi[v] = B::load_unaligned(wt + o);
+    zi[v] = B::load_unaligned(z + o);
+    u[v] = xsimd::fma(vsig, zi[v], xi[v]);
+  }
+  eval<NB, false>(h, u, la, dla, dp);
+  for (int v = 0; v < NB; ++v) {
+    SampledAcc& a = acc[v];
+    const B e = yi[v] - la[v];
+    const B gl = wi[v] * e * vir2;
+    a.se2 = xsimd::fma(wi[v] * e, e, a.se2);
+    a.gk = xsimd::fma(gl, dp[v][0], a.gk);
+    a.gw = xsimd::fma(gl, dp[v][1], a.gw);
+    a.gx2 = xsimd::fma(gl, dp[v][2], a.gx2);
+    const B gd = gl * dla[v];
+    a.gs = xsimd::fma(gd, zi[v], a.gs);
+    a.ll -= wi[v] * xsimd::fma(B(0.5) * zi[v], zi[v], yi[v]);
+    a.cnt += wi[v];
+    if (gz) xsimd::fms(gd, vsig, wi[v] * zi[v]).store_unaligned(gz + i + std::size_t(v) * L);
+  }
+}
+
+} // namespace
+
 double softplus_sampled(const SoftplusHead& h, std::size_t n, const double* x, const double* y, const double* wt,
                         const double* z, double sig, double sr, double* gz, SoftplusSums& g) {
   const double ir2 = 1.0 / (sr * sr);
   const B vsig(sig), vir2(ir2);
-  B ll(0.0), se2(0.0), gs(0.0), gk(0.0), gw(0.0), gx2(0.0), cnt(0.0);
-  alignas(64) double buf[L];
-  for (std::size_t i = 0; i < n; i += L) {
-    const B xi = B::load_unaligned(x + i), yi = B::load_unaligned(y + i), wi = B::load_unaligned(wt + i);
-    const B zi = B::load_unaligned(z + i);
-    const B u = xsimd::fma(vsig, zi, xi);
-    B dla, dp[3];
-    const B la = eval(h, u, dla, dp);
-    const B e = yi - la;
-    const B gl = wi * e * vir2;
-    se2 += wi * e * e;
-    gk += gl * dp[0];
-    gw += gl * dp[1];
-    gx2 += gl * dp[2];
-    gs += gl * dla * zi;
-    ll -= wi * (B(0.5) * zi * zi + yi);
-    cnt += wi;
-    if (gz) {
-      (gl * dla * vsig - zi).store_aligned(buf);
-      for (std::size_t l = 0; l < L; ++l)
-        if (wt[i + l] != 0) gz[i + l] = buf[l];
+  constexpr int NB = 2;
+  SampledAcc acc[NB];
+  std::size_t i = 0;
+  for (; i + NB * L <= n; i += NB * L) sampled_block<NB>(h, i, x, y, wt, z, vsig, vir2, gz, acc);
+  for (; i < n; i += L) sampled_block<1>(h, i, x, y, wt, z, vsig, vir2, gz, acc);
+  for (int v = 1; v < NB; ++v) {
+    acc[0].ll += acc[v].ll, acc[0].se2 += acc[v].se2, acc[0].gs += acc[v].gs, acc[0].cnt += acc[v].cnt;
+    acc[0].gk += acc[v].gk, acc[0].gw += acc[v].gw, acc[0].gx2 += acc[v].gx2;
+  }
+  const double nn = xsimd::hadd(acc[0].cnt), s2 = xsimd::hadd(acc[0].se2);
+  g.sigma += xsimd::hadd(acc[0].gs);
+  g.sigma_r += -nn / sr + s2 * ir2 / sr;
+  g.head.k += xsimd::hadd(acc[0].gk);
+  g.head.w += xsimd::hadd(acc[0].gw);
+  g.head.x2 += xsimd::hadd(acc[0].gx2);
+  return xsimd::hadd(acc[0].ll) - 0.5 * s2 * ir2 - nn * (std::log(sr) + 0.5 * std::log(2 * std::numbers::pi));
+}
+
+namespace {
+
+/// Sums of the marginal kernel, one set per interleaved batch.
+struct MarginalAcc {
+  B ll = B(0.0), gs = B(0.0), gr = B(0.0), gk = B(0.0), gw = B(0.0), gx2 = B(0.0), cnt = B(0.0);
+};
+
+template <int NB>
+inline void marginal_block(const SoftplusHead& h, std::size_t i, const double* x, const double* y, const double* wt,
+                           double sig, double sr, const GaussHermite& rule, int newton_steps, MarginalAcc* acc) {
+  const double is2 = 1.0 / (sig * sig), ir2 = 1.0 / (sr * sr);
+  const B vis2(is2), vir2(ir2), lim(3 * sig), half(0.5);
+  B xi[NB], yi[NB], wi[NB], u[NB], la[NB], dla[NB], dp[NB][3], d2[NB], curv[NB];
+  for (int v = 0; v < NB; ++v) {
+    const std::size_t o = i + std::size_t(v) * L;
+    xi[v] = B::load_unaligned(x + o);
+    yi[v] = B::load_unaligned(y + o);
+    wi[v] = B::load_unaligned(wt + o);
+    u[v] = xi[v];
+  }
+  // Mode of the log integrand g(u) = -(u - x)^2/(2 sigma^2) - (y - la(u))^2/(2 sigma_r^2) by
+  // Newton steps (Gauss–Newton curvature where the full one is not clearly positive; steps
+  // limited to 3 sigma) from the guess of gh_trial_loglik: la linearised at its inverse
+  // la^{-1}(y) (SoftplusHead::inverse), kept within x ± 8 sigma; x where y has no inverse.
+  // The last evaluation gives the curvature, i.e. the Laplace scale.
+  if (h.k > 0 && h.w > 0) {
+    const B one(1.0), w(h.w), x2(h.x2), ik(1.0 / h.k), iw(1.0 / h.w), span(8 * sig);
+    for (int v = 0; v < NB; ++v) {
+      const B Y = exp_d(yi[v]), q = one - exp_d(-Y);  // q = sigmoid(t) at la(u) = y
+      const B ke = Y + log_d(q) - x2;                  // k e^{w u} there
+      const B ui = log_d(ke * ik) * iw;
+      const B b = q * ke * w * exp_d(-yi[v]);          // d la/du there
+      const B pb = b * b * vir2;
+      const B u0 = (xi[v] * vis2 + ui * pb) / (vis2 + pb);
+      const auto ok = (q > B(0.0)) & (ke > B(1e-300)) & (Y < B(1e300));
+      u[v] = xsimd::select(ok, xsimd::min(xsimd::max(u0, xi[v] - span), xi[v] + span), xi[v]);
     }
   }
-  const double nn = xsimd::hadd(cnt), s2 = xsimd::hadd(se2);
-  g.sigma += xsimd::hadd(gs);
-  g.sigma_r += -nn / sr + s2 * ir2 / sr;
-  g.head.k += xsimd::hadd(gk);
-  g.head.w += xsimd::hadd(gw);
-  g.head.x2 += xsimd::hadd(gx2);
-  return xsimd::hadd(ll) - 0.5 * s2 * ir2 - nn * (std::log(sr) + 0.5 * std::log(2 * std::numbers::pi));
+  for (int it = 0;; ++it) {
+    eval<NB, true>(h, u, la, dla, dp, d2);
+    for (int v = 0; v < NB; ++v) {
+      const B r = yi[v] - la[v];
+      const B gn = xsimd::fma(dla[v] * dla[v], vir2, vis2);
+      const B full = xsimd::fnma(r * d2[v], vir2, gn);
+      curv[v] = xsimd::select(full > B(0.1 * is2), full, gn);
+      if (it < newton_steps) {
+        const B grad = (xi[v] - u[v]) * vis2 + r * dla[v] * vir2;
+        u[v] += xsimd::min(xsimd::max(grad / curv[v], -lim), lim);
+      }
+    }
+    if (it == newton_steps) break;
+  }
+  // Nodes u_j = u + scale t_j. Weights exp(f_j - g(u)) with f_j = log_w_j + g(u_j): g at the
+  // mode is the reference, so one pass suffices (with a good Laplace fit the terms are ~w_j,
+  // far from overflow) and there is no limit on the node count.
+  B scale[NB], g0[NB], sum[NB], s_du2[NB], s_dy2[NB], hk[NB], hw[NB], hx2[NB];
+  for (int v = 0; v < NB; ++v) {
+    scale[v] = xsimd::sqrt(B(2.0) / curv[v]);
+    const B du = u[v] - xi[v], dy = yi[v] - la[v];
+    g0[v] = -half * xsimd::fma(du * du, vis2, dy * dy * vir2);
+    sum[v] = s_du2[v] = s_dy2[v] = hk[v] = hw[v] = hx2[v] = B(0.0);
+  }
+  auto add = [&](int v, B log_w, B du, B dy, const B* dpj) {
+    const B du2 = du * du;
+    const B p = exp_d(log_w - half * xsimd::fma(du2, vis2, dy * dy * vir2) - g0[v]);
+    sum[v] += p;
+    s_du2[v] = xsimd::fma(p, du2, s_du2[v]);
+    const B pdy = p * dy;
+    s_dy2[v] = xsimd::fma(pdy, dy, s_dy2[v]);
+    hk[v] = xsimd::fma(pdy, dpj[0], hk[v]);
+    hw[v] = xsimd::fma(pdy, dpj[1], hw[v]);
+    hx2[v] = xsimd::fma(pdy, dpj[2], hx2[v]);
+  };
+  const int m = rule.size();
+  const int centre = m % 2 == 1 ? m / 2 : -1;  // an odd rule's t = 0 node is the mode itself
+  for (int j = 0; j < m; ++j) {
+    const B log_w(rule.log_w[std::size_t(j)]);
+    if (j == centre) {
+      for (int v = 0; v < NB; ++v) add(v, log_w, u[v] - xi[v], yi[v] - la[v], dp[v]);
+      continue;
+    }
+    B uj[NB], laj[NB], dj[NB], dpj[NB][3];
+    const B tj(rule.t[std::size_t(j)]);
+    for (int v = 0; v < NB; ++v) uj[v] = xsimd::fma(scale[v], tj, u[v]);
+    eval<NB, false>(h, uj, laj, dj, dpj);
+    for (int v = 0; v < NB; ++v) add(v, log_w, uj[v] - xi[v], yi[v] - laj[v], dpj[v]);
+  }
+  for (int v = 0; v < NB; ++v) {
+    MarginalAcc& a = acc[v];
+    const B wnorm = wi[v] / sum[v];  // trial weight / normaliser
+    const B wr = wnorm * vir2;
+    a.gk = xsimd::fma(hk[v], wr, a.gk);
+    a.gw = xsimd::fma(hw[v], wr, a.gw);
+    a.gx2 = xsimd::fma(hx2[v], wr, a.gx2);
+    a.gs = xsimd::fma(s_du2[v], wnorm, a.gs);
+    a.gr = xsimd::fma(s_dy2[v], wnorm, a.gr);
+    a.ll += wi[v] * (g0[v] + log_d(sum[v] * scale[v]) - yi[v]);
+    a.cnt += wi[v];
+  }
 }
+
+} // namespace
 
 double softplus_marginal(const SoftplusHead& h, std::size_t n, const double* x, const double* y, const double* wt,
                          double sig, double sr, const GaussHermite& rule, SoftplusSums& g, int newton_steps) {
-  const double is2 = 1.0 / (sig * sig), ir2 = 1.0 / (sr * sr);
-  const B vis2(is2), vir2(ir2), lim(3 * sig), one(1.0);
-  constexpr int max_nodes = 64;
-  const int m = rule.size() < max_nodes ? rule.size() : max_nodes;
-  B f[max_nodes], dy[max_nodes], du2[max_nodes], dpj[max_nodes][3];
-  B acc_ll(0.0), acc_gs(0.0), acc_gr(0.0), gk(0.0), gw(0.0), gx2(0.0);
-  const double log_norm = std::log(2 * std::numbers::pi * sig * sr);
-  for (std::size_t i = 0; i < n; i += L) {
-    const B xi = B::load_unaligned(x + i), yi = B::load_unaligned(y + i), wi = B::load_unaligned(wt + i);
-    // Mode of the log integrand by Newton steps (Gauss–Newton curvature as a fallback).
-    B u = xi, dla, dp[3], d2, curv;
-    for (int it = 0; it <= newton_steps; ++it) {
-      const B la = eval(h, u, dla, dp, &d2);
-      const B r = yi - la;
-      const B gn = vis2 + dla * dla * vir2;
-      const B full = gn - r * d2 * vir2;
-      curv = xsimd::select(full > B(0.1 * is2), full, gn);
-      if (it == newton_steps) break;
-      const B grad = (xi - u) * vis2 + r * dla * vir2;
-      u += xsimd::min(xsimd::max(grad / curv, -lim), lim);
-    }
-    const B scale = xsimd::sqrt(B(2.0) / curv);
-    B fmax(-INFINITY);
-    for (int j = 0; j < m; ++j) {
-      const B uj = xsimd::fma(scale, B(rule.t[j]), u);
-      B d;
-      const B la = eval(h, uj, d, dpj[j]);
-      const B du = uj - xi;
-      dy[j] = yi - la;
-      du2[j] = du * du;
-      f[j] = B(rule.log_w[j]) - B(0.5) * (du2[j] * vis2 + dy[j] * dy[j] * vir2);
-      fmax = xsimd::max(fmax, f[j]);
-    }
-    B sum(0.0);
-    for (int j = 0; j < m; ++j) sum += (f[j] = xsimd::exp(f[j] - fmax));
-    const B wnorm = wi / sum;  // trial weight / normaliser
-    B s_du2(0.0), s_dy2(0.0);
-    for (int j = 0; j < m; ++j) {
-      const B p = f[j] * wnorm;
-      s_du2 += p * du2[j];
-      s_dy2 += p * dy[j] * dy[j];
-      const B gl = p * dy[j] * vir2;
-      gk += gl * dpj[j][0];
-      gw += gl * dpj[j][1];
-      gx2 += gl * dpj[j][2];
-    }
-    acc_gs += s_du2;
-    acc_gr += s_dy2;
-    acc_ll += wi * (fmax + xsimd::log(sum) + xsimd::log(scale) - yi);
+  if (newton_steps < 0) newton_steps = newton_steps_for(sig);
+  constexpr int NB = 2;
+  MarginalAcc acc[NB];
+  std::size_t i = 0;
+  for (; i + NB * L <= n; i += NB * L) marginal_block<NB>(h, i, x, y, wt, sig, sr, rule, newton_steps, acc);
+  for (; i < n; i += L) marginal_block<1>(h, i, x, y, wt, sig, sr, rule, newton_steps, acc);
+  for (int v = 1; v < NB; ++v) {
+    acc[0].ll += acc[v].ll, acc[0].gs += acc[v].gs, acc[0].gr += acc[v].gr, acc[0].cnt += acc[v].cnt;
+    acc[0].gk += acc[v].gk, acc[0].gw += acc[v].gw, acc[0].gx2 += acc[v].gx2;
   }
-  double nn = 0;
-  for (std::size_t i = 0; i < n; ++i) nn += wt[i];
-  g.sigma += xsimd::hadd(acc_gs) * is2 / sig - nn / sig;
-  g.sigma_r += xsimd::hadd(acc_gr) * ir2 / sr - nn / sr;
-  g.head.k += xsimd::hadd(gk);
-  g.head.w += xsimd::hadd(gw);
-  g.head.x2 += xsimd::hadd(gx2);
-  return xsimd::hadd(acc_ll) - nn * log_norm;
+  const double is2 = 1.0 / (sig * sig), ir2 = 1.0 / (sr * sr);
+  const double nn = xsimd::hadd(acc[0].cnt);
+  g.sigma += xsimd::hadd(acc[0].gs) * is2 / sig - nn / sig;
+  g.sigma_r += xsimd::hadd(acc[0].gr) * ir2 / sr - nn / sr;
+  g.head.k += xsimd::hadd(acc[0].gk);
+  g.head.w += xsimd::hadd(acc[0].gw);
+  g.head.x2 += xsimd::hadd(acc[0].gx2);
+  return xsimd::hadd(acc[0].ll) - nn * std::log(2 * std::numbers::pi * sig * sr);
 }
 
 } // namespace bactor::detail

@@ -20,14 +20,19 @@ struct SoftplusSums {
 /// Lanes per SIMD register (trial arrays are padded to a multiple of this, weight 0).
 std::size_t simd_lanes();
 
+/// ex[i] = e^x[i], lx[i] = log x[i] by the kernels' own division-light SIMD exp and log
+/// (n a multiple of simd_lanes(); for tests against std::exp / std::log).
+void exp_log_kernels(std::size_t n, const double* x, double* ex, double* lx);
+
 /// Sampled latents: Σ_i wt_i [ log N(y_i; la(x_i + sig z_i), sr) − y_i − z_i^2/2 ] over n
-/// trials (n a multiple of simd_lanes(), padding has wt = 0); gz[i] = d/dz_i for real trials.
+/// trials (n a multiple of simd_lanes(), padding has wt = 0); gz[i] = d/dz_i (0 on padding).
 double softplus_sampled(const SoftplusHead& h, std::size_t n, const double* x, const double* y, const double* wt,
                         const double* z, double sig, double sr, double* gz, SoftplusSums& g);
 
 /// Marginal: Σ_i wt_i log p(r_i | s_i) by adaptive Gauss–Hermite (as gh_trial_loglik), with
-/// gradient. `newton_steps` Newton steps from the linearisation at u = x.
+/// gradient. `newton_steps` Newton steps from u = x (the first is the Gauss–Newton step of the
+/// head linearised at x); with an odd rule the mode is the centre node and is not re-evaluated.
 double softplus_marginal(const SoftplusHead& h, std::size_t n, const double* x, const double* y, const double* wt,
-                         double sig, double sr, const GaussHermite& rule, SoftplusSums& g, int newton_steps = 3);
+                         double sig, double sr, const GaussHermite& rule, SoftplusSums& g, int newton_steps = default_newton_steps);
 
 } // namespace bactor::detail

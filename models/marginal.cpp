@@ -21,6 +21,25 @@ GaussHermite::GaussHermite(int n) {
     const double v0 = eig.eigenvectors()(0, j);
     log_w[j] = 0.5 * std::log(std::numbers::pi) + 2 * std::log(std::abs(v0)) + t[j] * t[j];
   }
+  if (n % 2 == 1) t[n / 2] = 0.0;  // exactly the centre (the eigenvalue is ~1e-17)
+}
+
+GaussHermiteSet::GaussHermiteSet(int fixed) : fixed_(fixed) {
+  if (fixed != -1) {
+    GaussHermite rule(fixed);  // validates
+    rules_.resize(std::size_t(fixed) + 1, GaussHermite(1));
+    rules_[std::size_t(fixed)] = std::move(rule);
+    return;
+  }
+  for (double s : {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0}) {
+    const int n = quadrature_nodes_for(s);
+    if (rules_.size() <= std::size_t(n)) rules_.resize(std::size_t(n) + 1, GaussHermite(1));
+    rules_[std::size_t(n)] = GaussHermite(n);
+  }
+}
+
+const GaussHermite& GaussHermiteSet::for_sigma(double sigma) const {
+  return rules_[std::size_t(fixed_ > 0 ? fixed_ : quadrature_nodes_for(sigma))];
 }
 
 } // namespace bactor
