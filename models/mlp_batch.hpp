@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include <xsimd/xsimd.hpp>
 
@@ -14,6 +15,26 @@ inline constexpr std::size_t chunk = 32;  // samples per chunk
 using cbatch = xsimd::batch<float>;
 inline constexpr std::size_t cvec = chunk / cbatch::size;
 static_assert(chunk % cbatch::size == 0);
+
+/// exp(x) by xsimd's float algorithm (Cody–Waite reduction by ln 2, degree-5 polynomial)
+/// without its overflow/underflow selects: x is clamped to [-87, 88] instead, where the
+/// result is a normal float. Equal to xsimd::exp bit for bit inside that range.
+inline cbatch exp_fast(cbatch x) {
+  x = xsimd::min(xsimd::max(x, cbatch(-87.0f)), cbatch(88.0f));
+  const cbatch k = xsimd::nearbyint(cbatch(1.442695040888963407359924681001892137426645954152986f) * x);
+  cbatch r = xsimd::fnma(k, cbatch(0x1.63p-1f), x);   // ln 2, high part (0x3f318000)
+  r = xsimd::fnma(k, cbatch(-0x1.bd0106p-13f), r);     // ln 2, low part (0xb95e8083)
+  cbatch y = xsimd::fma(cbatch(0x1.6ef19ep-10f), r, cbatch(0x1.131b16p-7f));
+  y = xsimd::fma(y, r, cbatch(0x1.5552aep-5f));
+  y = xsimd::fma(y, r, cbatch(0x1.55534ap-3f));
+  y = xsimd::fma(y, r, cbatch(0.5f));
+  y = xsimd::fma(y, r * r, r) + cbatch(1.0f);
+  using ib = xsimd::batch<std::int32_t>;
+  return y * xsimd::bitwise_cast<cbatch>((xsimd::to_int(k) + ib(127)) << 23);
+}
+
+/// sigmoid(x) = 1 / (1 + exp(-x)).
+inline cbatch sigmoid_fast(const cbatch& x) { return cbatch(1.0f) / (cbatch(1.0f) + exp_fast(-x)); }
 
 namespace mlp_detail {
 /// Pre-activations of units j0 .. j0 + nb - 1 into acc[q][v]. Several units at once: their
@@ -64,7 +85,7 @@ inline void dense_forward(std::size_t n_in, std::size_t n_out, const float* W, c
     for (std::size_t v = 0; v < cvec; ++v) {
       const std::size_t o = j * chunk + v * cbatch::size;
       if (swish) {
-        const cbatch s = cbatch(1.0f) / (cbatch(1.0f) + xsimd::exp(-acc[v]));
+        const cbatch s = sigmoid_fast(acc[v]);
         acc[v].store_aligned(pre + o);
         s.store_aligned(sig + o);
         (acc[v] * s).store_aligned(act + o);

@@ -19,6 +19,7 @@
 #include "engine/rng.hpp"
 #include "models/costs.hpp"
 #include "models/dual.hpp"
+#include "models/mlp_batch.hpp"  // exp_fast
 
 namespace bactor::detail {
 
@@ -143,10 +144,13 @@ void fused_kernel(const FusedArgs& g) {
     fbatch sum_l(0.0f), sum_g(0.0f);
     const bool clamp = g.u_clamp > 0.0f;
     const fbatch ucl(g.u_clamp);
-    auto body = [&](const fbatch& e, const fbatch& u_raw, const auto& mask_fn) {
-      const fbatch u = clamp ? xsimd::min(xsimd::max(u_raw, -ucl), ucl) : u_raw;
-      const fbatch s = xsimd::exp(xsimd::fma(sp, e, mu));
-      const fbatch r = xsimd::exp(xsimd::fma(sr, u, log_a));
+    auto clamp_u = [&](fbatch& u) {
+      if (clamp) u = xsimd::min(xsimd::max(u, -ucl), ucl);
+    };
+    // u arrives clamped (clamp_u); exp arguments beyond [-87, 88] saturate (exp_fast).
+    auto body = [&](const fbatch& e, const fbatch& u, const auto& mask_fn) {
+      const fbatch s = exp_fast(xsimd::fma(sp, e, mu));
+      const fbatch r = exp_fast(xsimd::fma(sr, u, log_a));
       const D l = Fn::eval(D(s, fbatch(0.0f)), D(r, fbatch(1.0f)), static_cast<const D*>(p));
       sum_l += mask_fn(l.v);
       sum_g += mask_fn(l.d * r);
@@ -155,34 +159,43 @@ void fused_kernel(const FusedArgs& g) {
     if (g.e_fixed) {
       const float* eb = g.e_fixed + b * K;
       const float* ub = g.u_fixed + b * K;
-      for (std::size_t k = 0; k < full; k += flanes)
-        body(fbatch::load_unaligned(eb + k), fbatch::load_unaligned(ub + k), all);
+      for (std::size_t k = 0; k < full; k += flanes) {
+        fbatch u = fbatch::load_unaligned(ub + k);
+        clamp_u(u);
+        body(fbatch::load_unaligned(eb + k), u, all);
+      }
       if (full < K) {
         alignas(64) float te[flanes] = {}, tu[flanes] = {};
         for (std::size_t k = full; k < K; ++k) te[k - full] = eb[k], tu[k - full] = ub[k];
         const auto mask = lane < fbatch(float(K - full));
-        body(fbatch::load_aligned(te), fbatch::load_aligned(tu),
+        fbatch u = fbatch::load_aligned(tu);
+        clamp_u(u);
+        body(fbatch::load_aligned(te), u,
              [&](const fbatch& x) { return xsimd::select(mask, x, fbatch(0.0f)); });
       }
     } else {
-      // Blocks of `blk` independent batches: the log/sincos/exp chains of one batch are
-      // long, so generating several at once lets their latencies overlap. Same draws, same
-      // summation order as one batch at a time.
-      constexpr std::size_t blk = 4;
+      // Tiles of `tile` batches: first all their normal pairs (independent transforms, so
+      // their long log/sqrt/polynomial chains overlap), then the cost evaluations. Same
+      // draws and summation order as one batch at a time.
+      constexpr std::size_t tile = 16;
       std::size_t k = 0;
-      for (; k + blk * flanes <= full; k += blk * flanes) {
-        fbatch e[blk], u[blk];
-        rng.normal2_block<blk>(e, u);
-        for (std::size_t q = 0; q < blk; ++q) body(e[q], u[q], all);
+      for (; k + tile * flanes <= full; k += tile * flanes) {
+        fbatch e[tile], u[tile];
+        for (std::size_t q = 0; q < tile; ++q) rng.normal2(e[q], u[q]);
+        if (clamp)
+          for (std::size_t q = 0; q < tile; ++q) clamp_u(u[q]);
+        for (std::size_t q = 0; q < tile; ++q) body(e[q], u[q], all);
       }
       for (; k < full; k += flanes) {
         fbatch e, u;
         rng.normal2(e, u);
+        clamp_u(u);
         body(e, u, all);
       }
       if (full < K) {
         fbatch e, u;
         rng.normal2(e, u);
+        clamp_u(u);
         const auto mask = lane < fbatch(float(K - full));
         body(e, u, [&](const fbatch& x) { return xsimd::select(mask, x, fbatch(0.0f)); });
       }
