@@ -159,10 +159,11 @@ double softplus_sampled(const SoftplusHead& h, std::size_t n, const double* x, c
                         const double* z, double sig, double sr, double* gz, SoftplusSums& g) {
   const double ir2 = 1.0 / (sr * sr);
   const B vsig(sig), vir2(ir2);
-  constexpr int NB = 2;
+  constexpr int NB = 4;  // four batches in flight (measured faster than two at N = 6000)
   SampledAcc acc[NB];
   std::size_t i = 0;
   for (; i + NB * L <= n; i += NB * L) sampled_block<NB>(h, i, x, y, wt, z, vsig, vir2, gz, acc);
+  for (; i + 2 * L <= n; i += 2 * L) sampled_block<2>(h, i, x, y, wt, z, vsig, vir2, gz, acc);
   for (; i < n; i += L) sampled_block<1>(h, i, x, y, wt, z, vsig, vir2, gz, acc);
   for (int v = 1; v < NB; ++v) {
     acc[0].ll += acc[v].ll, acc[0].se2 += acc[v].se2, acc[0].gs += acc[v].gs, acc[0].cnt += acc[v].cnt;
@@ -283,7 +284,7 @@ inline void marginal_block(const SoftplusHead& h, std::size_t i, const double* x
 double softplus_marginal(const SoftplusHead& h, std::size_t n, const double* x, const double* y, const double* wt,
                          double sig, double sr, const GaussHermite& rule, SoftplusSums& g, int newton_steps) {
   if (newton_steps < 0) newton_steps = newton_steps_for(sig);
-  constexpr int NB = 2;
+  constexpr int NB = 2;  // (4 measured no faster here: the node loop already overlaps)
   MarginalAcc acc[NB];
   std::size_t i = 0;
   for (; i + NB * L <= n; i += NB * L) marginal_block<NB>(h, i, x, y, wt, sig, sr, rule, newton_steps, acc);

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 
 namespace bactor {
@@ -48,17 +49,41 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
 namespace {
 using DB = xsimd::batch<double>;
 
-/// y[0..NB*4) = y + sum_i x[i] * m[i*stride + (0..NB*4)]: NB SIMD accumulators stay in registers.
+/// y[0..NB*4) += sum_i x[i] * m[i*stride + (0..NB*4)], with S partial sums per output batch
+/// (rows i = s mod S) so that NB*S >= 8 FMA chains are in flight: a 64->16 layer would
+/// otherwise be one 64-long dependency chain per register (latency- not throughput-bound).
 template <std::size_t NB>
 void axpy_block(std::size_t n, const double* x, const double* m, std::size_t stride, double* y) {
-  DB acc[NB];
-  for (std::size_t v = 0; v < NB; ++v) acc[v] = DB::load_aligned(y + v * DB::size);
-  for (std::size_t i = 0; i < n; ++i) {
+  constexpr std::size_t S = NB >= 8 ? 1 : 8 / NB;
+  DB acc[S][NB];
+#pragma GCC unroll 8
+  for (std::size_t v = 0; v < NB; ++v) {
+    acc[0][v] = DB::load_aligned(y + v * DB::size);
+#pragma GCC unroll 8
+    for (std::size_t s = 1; s < S; ++s) acc[s][v] = DB(0.0);
+  }
+  std::size_t i = 0;
+  for (; i + S <= n; i += S)
+#pragma GCC unroll 8
+    for (std::size_t s = 0; s < S; ++s) {
+      const DB xi(x[i + s]);
+      const double* row = m + (i + s) * stride;
+#pragma GCC unroll 8
+      for (std::size_t v = 0; v < NB; ++v) acc[s][v] = xsimd::fma(xi, DB::load_aligned(row + v * DB::size), acc[s][v]);
+    }
+  for (; i < n; ++i) {
     const DB xi(x[i]);
     const double* row = m + i * stride;
-    for (std::size_t v = 0; v < NB; ++v) acc[v] = xsimd::fma(xi, DB::load_aligned(row + v * DB::size), acc[v]);
+#pragma GCC unroll 8
+    for (std::size_t v = 0; v < NB; ++v) acc[0][v] = xsimd::fma(xi, DB::load_aligned(row + v * DB::size), acc[0][v]);
   }
-  for (std::size_t v = 0; v < NB; ++v) acc[v].store_aligned(y + v * DB::size);
+#pragma GCC unroll 8
+  for (std::size_t v = 0; v < NB; ++v) {
+    DB t = acc[0][v];
+#pragma GCC unroll 8
+    for (std::size_t s = 1; s < S; ++s) t += acc[s][v];
+    t.store_aligned(y + v * DB::size);
+  }
 }
 
 /// y[0..width) += sum_i x[i] * m[i*stride + (0..width)], width a multiple of the SIMD size.
@@ -77,6 +102,31 @@ void axpy_rows(std::size_t n, const double* x, const double* m, std::size_t stri
     default: axpy_block<8>(n, x, m + off, stride, y + off); break;
     }
   }
+}
+
+/// sigmoid(p) = 1 / (1 + e^{-p}) lane-wise, with a division-free e^x to ~2 ulp (Estrin Taylor
+/// series after ln2 range reduction; the same scheme as models/inference_kernels.cpp's exp_d);
+/// e^{-p} is clamped to e^{709}, which gives sigmoid ~ 1e-308 instead of 0 for p < -709.
+inline DB sigmoid_d(DB p) {
+  using U = xsimd::batch<std::uint64_t>;
+  const DB shift(0x1.8p52);
+  const DB xc = xsimd::min(xsimd::max(-p, DB(-708.0)), DB(709.0));
+  const DB kd = xsimd::fma(xc, DB(1.4426950408889634), shift);
+  const DB k = kd - shift;
+  DB r = xsimd::fnma(k, DB(6.93147180369123816490e-01), xc);
+  r = xsimd::fnma(k, DB(1.90821492927058770002e-10), r);
+  const DB r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+  const DB p01 = r + DB(1.0), p23 = xsimd::fma(r, DB(1.0 / 6.0), DB(0.5));
+  const DB p45 = xsimd::fma(r, DB(1.0 / 120.0), DB(1.0 / 24.0));
+  const DB p67 = xsimd::fma(r, DB(1.0 / 5040.0), DB(1.0 / 720.0));
+  const DB p89 = xsimd::fma(r, DB(1.0 / 362880.0), DB(1.0 / 40320.0));
+  const DB p1011 = xsimd::fma(r, DB(1.0 / 39916800.0), DB(1.0 / 3628800.0));
+  const DB p1213 = xsimd::fma(r, DB(1.0 / 6227020800.0), DB(1.0 / 479001600.0));
+  const DB q0 = xsimd::fma(p23, r2, p01), q1 = xsimd::fma(p67, r2, p45), q2 = xsimd::fma(p1011, r2, p89);
+  const DB e = xsimd::fma(xsimd::fma(p1213, r4, q2), r8, xsimd::fma(q1, r4, q0));
+  const U scale = (xsimd::bitwise_cast<U>(kd) - xsimd::bitwise_cast<U>(shift) + U(std::uint64_t(1023))) << 52;
+  const DB em = xsimd::select(-p < DB(-708.0), DB(0.0), e * xsimd::bitwise_cast<DB>(scale));
+  return DB(1.0) / (DB(1.0) + em);
 }
 } // namespace
 
@@ -116,7 +166,7 @@ void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> 
       double* sig = ws.sig[l + 1].data();
       for (std::size_t o = 0; o < out_p; o += B::size) {
         const B p = B::load_aligned(y + o);
-        const B s = B(1.0) / (B(1.0) + xsimd::exp(-p));  // swish(x) = x sigmoid(x)
+        const B s = sigmoid_d(p);  // swish(x) = x sigmoid(x)
         s.store_aligned(sig + o);
         (p * s).store_aligned(act + o);
       }
