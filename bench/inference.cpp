@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Inference hot path: the log-density gradient of the actor model at N = 60, 600, 6000 trials
-// for each action source (closed form, network) and latent mode (marginal, sampled). Baselines
+// for each action source (closed form, network) and latent mode (marginal, sampled; the network
+// marginal with the node count by sigma and with a fixed 16-node rule). Baselines
 // in the same run: one network forward+backward alone, and a plain scalar log-normal
 // log-likelihood loop over the N trials.
 // Then whole posterior runs: the reference synthetic study (N = 60, sigma fixed, 4 chains x
@@ -159,28 +160,35 @@ int main(int argc, char** argv) {
       bench::JsonLine("inference").add("case", "baseline_scalar_lognormal_loop").add("n", n).timing(bench::time_it(f, bench::calibrate(f))).print();
     }
     for (bool use_net : {false, true})
-      for (LatentMode mode : {LatentMode::marginal, LatentMode::sampled}) {
-        InferenceSpec spec;
-        spec.cost = &cost;
-        spec.latent = mode;
-        spec.fixed["sigma"] = 0.2;
-        if (use_net) spec.network = net;
-        ActorModel m(d, spec);
-        auto q = m.unconstrain({{"sigma_0", 0.15}, {"mu_0", 1.5}, {"sigma_r", 0.1}});
-        std::vector<double> g(m.dim());
-        auto f = [&] {
-          bench::do_not_optimize(m.log_density(q, g));
-          bench::clobber_memory();
-        };
-        bench::JsonLine("inference")
-            .add("case", "log_density_gradient")
-            .add("action", use_net ? "network" : "closed_form")
-            .add("latent", to_string(mode))
-            .add("n", n)
-            .add("dim", m.dim())
-            .timing(bench::time_it(f, bench::calibrate(f)))
-            .print();
-      }
+      for (LatentMode mode : {LatentMode::marginal, LatentMode::sampled})
+        // The network marginal also with a fixed 16-node rule (the former default) as the
+        // comparison for the node count by sigma (quadrature_nodes_for(0.2) = 9 here).
+        for (int nodes : {default_quadrature_nodes, 16}) {
+          if (nodes != default_quadrature_nodes && !(use_net && mode == LatentMode::marginal)) continue;
+          InferenceSpec spec;
+          spec.cost = &cost;
+          spec.latent = mode;
+          spec.fixed["sigma"] = 0.2;
+          spec.quadrature_nodes = nodes;
+          if (use_net) spec.network = net;
+          ActorModel m(d, spec);
+          auto q = m.unconstrain({{"sigma_0", 0.15}, {"mu_0", 1.5}, {"sigma_r", 0.1}});
+          std::vector<double> g(m.dim());
+          auto f = [&] {
+            bench::do_not_optimize(m.log_density(q, g));
+            bench::clobber_memory();
+          };
+          bench::JsonLine line("inference");
+          line.add("case", "log_density_gradient")
+              .add("action", use_net ? "network" : "closed_form")
+              .add("latent", to_string(mode))
+              .add("n", n)
+              .add("dim", m.dim());
+          if (use_net && mode == LatentMode::marginal)
+            line.add("quadrature_nodes", nodes > 0 ? nodes : quadrature_nodes_for(0.2))
+                .add("node_rule", nodes > 0 ? "fixed" : "by_sigma");
+          line.timing(bench::time_it(f, bench::calibrate(f))).print();
+        }
   }
   if (posteriors) posterior_runs();
   return 0;

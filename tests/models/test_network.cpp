@@ -83,3 +83,38 @@ TEST_CASE("trainer float network and ActionNetwork double agree") {
     CHECK(a[i] == doctest::Approx(ad).epsilon(1e-4).scale(1e-3));
   }
 }
+
+TEST_CASE("ActionNetwork forward (double, SIMD) equals a plain scalar forward pass") {
+  // Reference: the MlpLayout definition evaluated with std::exp, one weight at a time.
+  for (const char* cost : {"QuadraticCost", "Linex"}) {
+    const ActionNetwork net = random_network(cost, 5);
+    const auto& sizes = net.layout().sizes;
+    const auto params = net.parameters();
+    Rng rng(8, 1);
+    ActionNetwork::Workspace ws;
+    for (int rep = 0; rep < 20; ++rep) {
+      std::vector<double> th{rng.uniform(0.01, 0.8), rng.uniform(0.01, 0.8), rng.uniform(0.1, 5), rng.uniform(0.01, 0.8)};
+      if (net.n_inputs() == 5) th.push_back(rng.uniform(0.1, 2));
+      std::vector<double> a(th.size());
+      for (std::size_t i = 0; i < th.size(); ++i) {
+        const auto& sc = net.scaling()[i];
+        a[i] = ((sc.log ? std::log(th[i]) : th[i]) - sc.shift) / sc.scale;
+      }
+      for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
+        const std::size_t in = std::size_t(sizes[l]), out = std::size_t(sizes[l + 1]);
+        const float* w = params.data() + net.layout().weight_offset(l);
+        const float* b = params.data() + net.layout().bias_offset(l);
+        std::vector<double> z(out);
+        for (std::size_t j = 0; j < out; ++j) {
+          double s = b[j];
+          for (std::size_t i = 0; i < in; ++i) s += double(w[j * in + i]) * a[i];
+          z[j] = l + 2 < sizes.size() ? s / (1 + std::exp(-s)) : s;  // swish on hidden layers
+        }
+        a = z;
+      }
+      double x[3];
+      net.forward(th, x, ws);
+      for (int k = 0; k < 3; ++k) CHECK(x[k] == doctest::Approx(a[k]).epsilon(1e-13).scale(1e-13));
+    }
+  }
+}
