@@ -236,19 +236,22 @@ TEST_CASE("marginal: vectorised softplus-head loops equal the scalar per-trial c
     y[i] = h.eval(x[i] + sig * rng.normal(), d, dp) + sr * rng.normal();
     wt[i] = i < n_real ? 1.0 : 0.0;
   }
-  const GaussHermite rule(quadrature_nodes_for(sig));
-  // Marginal.
-  detail::SoftplusSums gv;
-  const double v = detail::softplus_marginal(h, n, x.data(), y.data(), wt.data(), sig, sr, rule, gv);
-  TrialGrad<SoftplusHead> gs;
-  double s = 0;
-  for (std::size_t i = 0; i < n_real; ++i) s += gh_trial_loglik(h, x[i], y[i], sig, sr, rule, gs);
-  CHECK(v == doctest::Approx(s).epsilon(1e-10));
-  CHECK(gv.sigma == doctest::Approx(gs.sigma).epsilon(1e-8));
-  CHECK(gv.sigma_r == doctest::Approx(gs.sigma_r).epsilon(1e-8));
-  CHECK(gv.head.k == doctest::Approx(gs.head.k).epsilon(1e-8));
-  CHECK(gv.head.w == doctest::Approx(gs.head.w).epsilon(1e-8));
-  CHECK(gv.head.x2 == doctest::Approx(gs.head.x2).epsilon(1e-8));
+  // Marginal: the scheduled (odd: the mode is the centre node) rule and an even fixed one.
+  for (int nodes : {quadrature_nodes_for(sig), 16}) {
+    const GaussHermite rule(nodes);
+    INFO("nodes " << nodes);
+    detail::SoftplusSums gv;
+    const double v = detail::softplus_marginal(h, n, x.data(), y.data(), wt.data(), sig, sr, rule, gv);
+    TrialGrad<SoftplusHead> gs;
+    double s = 0;
+    for (std::size_t i = 0; i < n_real; ++i) s += gh_trial_loglik(h, x[i], y[i], sig, sr, rule, gs);
+    CHECK(v == doctest::Approx(s).epsilon(1e-10));
+    CHECK(gv.sigma == doctest::Approx(gs.sigma).epsilon(1e-8));
+    CHECK(gv.sigma_r == doctest::Approx(gs.sigma_r).epsilon(1e-8));
+    CHECK(gv.head.k == doctest::Approx(gs.head.k).epsilon(1e-8));
+    CHECK(gv.head.w == doctest::Approx(gs.head.w).epsilon(1e-8));
+    CHECK(gv.head.x2 == doctest::Approx(gs.head.x2).epsilon(1e-8));
+  }
   // Sampled.
   detail::SoftplusSums gq;
   const double vs = detail::softplus_sampled(h, n, x.data(), y.data(), wt.data(), z.data(), sig, sr, gz.data(), gq);
