@@ -11,8 +11,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
+#include <numbers>
 #include <stdexcept>
 #include <vector>
 
@@ -203,4 +205,50 @@ TEST_CASE("inference: names, fixed parameters and validation") {
   InferenceSpec nocf;
   nocf.cost = &find_cost("AbsoluteCost");
   CHECK_THROWS_AS(ActorModel(d, nocf), std::invalid_argument);
+}
+
+TEST_CASE("inference: network marginal per-trial log-likelihood vs brute force over a theta grid") {
+  // The heads a network actually produces across the priors (sigma up to 0.7, sigma_r down to
+  // 0.03), through the model's own path (trial_loglik: rule by sigma, Newton from the inverse
+  // guess), against a dense trapezoid in u = log m; relative error < 1e-6.
+  const CostInfo& cost = find_cost("QuadraticCost");
+  const Dataset d = small_data(cost, 1, 12, 21);
+  InferenceSpec spec;
+  spec.cost = &cost;
+  spec.network = random_network(cost, 9);
+  ActorModel m(d, spec);
+  ActionNetwork::Workspace ws;
+  std::vector<double> ll(d.size());
+  double worst = 0;
+  for (double sigma : {0.05, 0.2, 0.45, 0.7})
+    for (double s0 : {0.1, 0.4})
+      for (double mu0 : {0.5, 2.5, 4.5})
+        for (double sr : {0.03, 0.15, 0.5}) {
+          const auto q = m.unconstrain({{"sigma", sigma}, {"sigma_0", s0}, {"mu_0", mu0}, {"sigma_r", sr}});
+          m.trial_loglik(q, ll);
+          const std::vector<double> theta{sigma, s0, mu0, sr};
+          double x3[3];
+          spec.network->forward(theta, std::span<double, 3>(x3), ws);
+          const SoftplusHead h{softplus(x3[0]), sigmoid(x3[1]), x3[2]};
+          for (std::size_t i = 0; i < d.size(); ++i) {
+            const double x = std::log(d.s[i]), y = std::log(d.r[i]);
+            const int n = 20001;
+            const double lo = x - 12 * sigma - 0.5, hi = x + 12 * sigma + 0.5, du = (hi - lo) / (n - 1);
+            std::vector<double> f(n);
+            double mx = -INFINITY;
+            for (int j = 0; j < n; ++j) {
+              const double u = lo + j * du;
+              double dla, dp[3];
+              const double e = y - h.eval(u, dla, dp);
+              f[j] = -0.5 * (u - x) * (u - x) / (sigma * sigma) - 0.5 * e * e / (sr * sr);
+              mx = std::max(mx, f[j]);
+            }
+            double s = 0;
+            for (int j = 0; j < n; ++j) s += (j == 0 || j == n - 1 ? 0.5 : 1.0) * std::exp(f[j] - mx);
+            const double brute = mx + std::log(s * du) - std::log(2 * std::numbers::pi * sigma * sr) - y;
+            worst = std::max(worst, std::abs(ll[i] - brute) / std::max(1.0, std::abs(brute)));
+          }
+        }
+  MESSAGE("worst relative error of the network marginal over the theta grid: " << worst);
+  CHECK(worst < 1e-6);
 }
