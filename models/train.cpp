@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
+#include <thread>
+#include <atomic>
 
 #include <xsimd/xsimd.hpp>
 #if defined(_OPENMP)
@@ -159,13 +161,12 @@ struct Trainer::Impl {
     set_inputs(w, m);
   }
 
-  /// MLP forward and head: w.a.
-  void forward(ChunkWork& w) const {
+  /// MLP forward and head: w.a (weights P).
+  void forward(ChunkWork& w, const float* P) const {
     const std::size_t L = layout.n_layers();
     for (std::size_t l = 0; l < L; ++l)
       detail::dense_forward(std::size_t(layout.sizes[l]), std::size_t(layout.sizes[l + 1]),
-                            params.data() + layout.weight_offset(l), params.data() + layout.bias_offset(l),
-                            w.act[l].data(), w.pre[l + 1].data(), w.sig[l + 1].data(), w.act[l + 1].data(), l + 1 < L);
+                            P + layout.weight_offset(l), P + layout.bias_offset(l), w.act[l].data(), w.pre[l + 1].data(), w.sig[l + 1].data(), w.act[l + 1].data(), l + 1 < L);
     const float* x = w.act[L].data();
     for (std::size_t v = 0; v < chunk; v += cbatch::size) {
       const cbatch x0 = cbatch::load_aligned(x + v), x1 = cbatch::load_aligned(x + chunk + v),
@@ -183,7 +184,7 @@ struct Trainer::Impl {
   }
 
   /// Head and MLP backward from w.dloss_da scaled by `scale` (pads get zero); accumulates into w.dparams.
-  void backward(ChunkWork& w, float scale) const {
+  void backward(ChunkWork& w, const float* P, float scale) const {
     const std::size_t L = layout.n_layers();
     float* g = w.grad[L].data();
     for (std::size_t c = 0; c < chunk; ++c) {
@@ -197,7 +198,7 @@ struct Trainer::Impl {
     for (std::size_t l = L; l-- > 0;) {
       float* dx = l > 0 ? w.grad[l].data() : nullptr;
       detail::dense_backward(std::size_t(layout.sizes[l]), std::size_t(layout.sizes[l + 1]),
-                             params.data() + layout.weight_offset(l), w.act[l].data(), w.grad[l + 1].data(),
+                             P + layout.weight_offset(l), w.act[l].data(), w.grad[l + 1].data(),
                              w.dparams.data() + layout.weight_offset(l), w.dparams.data() + layout.bias_offset(l), dx);
       if (dx) detail::swish_backward(std::size_t(layout.sizes[l]), w.pre[l].data(), w.sig[l].data(), dx);
     }
@@ -223,28 +224,17 @@ struct Trainer::Impl {
     cost->fused(args);
   }
 
-  /// Coefficients of one optimiser update (see update_block).
+  /// Coefficients of one optimiser update (see update()).
   struct Update {
     bool apply = false;
     float lr = 0, b1 = 0, b2 = 0, a = 0, ic2 = 0, eps = 0;
   };
-  static constexpr std::size_t param_block = 256;  // parameters per reduction/update work item
-
-  /// grad[lo, hi) = sum of the chunks' dparams (fixed order), then, when u.apply, one
-  /// optimiser step of params[lo, hi) with the gradient clamped to ±1e15 (keeps g² finite in
+  /// One optimiser step of params with gradient grad, clamped to ±1e15 (keeps g² finite in
   /// float for the second moment with heavy-tailed costs). The formulas are those of
-  /// engine/optim.hpp's Adam and RmsProp:
+  /// engine/optim.hpp's Adam and RmsProp, vectorised:
   ///   Adam:    m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²;  x -= (lr/c1) m / (sqrt(v/c2) + eps)
   ///   RMSprop: v = rho v + (1-rho) g²;  x -= lr g / (sqrt(v) + eps)
-  /// Each element's arithmetic is the same whichever thread runs the block.
-  void update_block(std::size_t lo, std::size_t hi, const Update& u) {
-    float* g = grad.data();
-    std::copy(work[0].dparams.data() + lo, work[0].dparams.data() + hi, g + lo);
-    for (std::size_t ci = 1; ci < n_chunks; ++ci) {
-      const float* d = work[ci].dparams.data();
-      for (std::size_t i = lo; i < hi; ++i) g[i] += d[i];
-    }
-    if (!u.apply) return;
+  void update(const Update& u) {
     auto body = [&](float* x, const float* gp, float* m, float* v) {
       const cbatch gv = xsimd::min(xsimd::max(cbatch::load_unaligned(gp), cbatch(-1e15f)), cbatch(1e15f));
       const cbatch vv = xsimd::fma(cbatch(u.b2), cbatch::load_unaligned(v), cbatch(1.0f - u.b2) * gv * gv);
@@ -260,56 +250,203 @@ struct Trainer::Impl {
       xv.store_unaligned(x);
     };
     constexpr std::size_t W = cbatch::size;
+    const std::size_t n = params.size();
+    float* g = grad.data();
     float* m = use_adam ? opt_m.data() : nullptr;
     float* v = opt_v.data();
-    std::size_t i = lo;
-    for (; i + W <= hi; i += W) body(params.data() + i, g + i, m ? m + i : nullptr, v + i);
-    if (i < hi) {  // tail: through padded copies, the same arithmetic as the full batches
-      const std::size_t n = hi - i;
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) body(params.data() + i, g + i, m ? m + i : nullptr, v + i);
+    if (i < n) {  // tail: through padded copies, the same arithmetic as the full batches
+      const std::size_t r = n - i;
       alignas(64) float tx[W] = {}, tg[W] = {}, tm[W] = {}, tv[W] = {};
-      std::copy_n(params.data() + i, n, tx);
-      std::copy_n(g + i, n, tg);
-      if (m) std::copy_n(m + i, n, tm);
-      std::copy_n(v + i, n, tv);
+      std::copy_n(params.data() + i, r, tx);
+      std::copy_n(g + i, r, tg);
+      if (m) std::copy_n(m + i, r, tm);
+      std::copy_n(v + i, r, tv);
       body(tx, tg, tm, tv);
-      std::copy_n(tx, n, params.data() + i);
-      if (m) std::copy_n(tm, n, m + i);
-      std::copy_n(tv, n, v + i);
+      std::copy_n(tx, r, params.data() + i);
+      if (m) std::copy_n(tm, r, m + i);
+      std::copy_n(tv, r, v + i);
     }
   }
 
-  /// Loss and gradient (into grad) of the batch of `step_id`; with u.apply also the
-  /// optimiser step, all inside one parallel region. Chunks go to threads dynamically (a
-  /// thread descheduled on a busy machine does not hold up the others); every chunk's
-  /// numbers depend only on (seed, step, chunk), and the sums over chunks run in a fixed
-  /// order, so the result does not depend on the thread count or schedule.
-  double batch_gradient(std::uint64_t step_id, const float* e, const float* u, const Update& upd) {
-    const float scale = 1.0f / float(set.batch);
-    const std::size_t n_blocks = (params.size() + param_block - 1) / param_block;
-#pragma omp parallel
-    {
-#pragma omp for schedule(dynamic, 1)
-      for (std::ptrdiff_t ci = 0; ci < std::ptrdiff_t(n_chunks); ++ci) {
-        ChunkWork& w = work[std::size_t(ci)];
-        sample_chunk(w, step_id, std::size_t(ci));
-        forward(w);
-        const std::size_t off = std::size_t(ci) * chunk * set.mc;
-        run_kernel(w, step_id, std::size_t(ci), e ? e + off : nullptr, u ? u + off : nullptr);
-        backward(w, scale);
-        double ls = 0.0;
-        for (std::size_t c = 0; c < w.n_valid; ++c) ls += double(w.loss[c]);
-        w.loss_sum = ls;
+  // ---- Parallel batch gradient ----------------------------------------------------------
+  // The caller and n_threads - 1 workers (std::thread) share the chunks of a step. A step is
+  // published as an even `epoch` (odd while the caller rewrites the job); chunk states hold
+  // epoch * 4 + {0 free, 1 claimed, 2 being published, 3 done}, so a late worker cannot
+  // claim or publish into a newer step. Workers read the weights from a snapshot buffer they
+  // pin, and the caller only rewrites unpinned snapshots: n_threads buffers always leave one
+  // free. When the caller has no chunk left to claim and a worker's chunk is late (a worker
+  // descheduled on a busy machine), the caller computes that chunk itself; whichever copy
+  // is published first is used. Every chunk's numbers depend only on (weights, seed, step,
+  // chunk) and the sums over chunks run in chunk order, so results do not depend on the
+  // thread count or on who computed what.
+  struct Job {
+    std::atomic<std::uint64_t> step_id{0};
+    std::atomic<const float*> e{nullptr}, u{nullptr};
+    std::atomic<std::size_t> snap{0};
+  };
+  int n_threads = 1;
+  std::vector<ChunkWork> scratch;  // per thread slot (0: the caller)
+  std::vector<fvec> chunk_grad;    // per chunk: published gradient contribution
+  std::vector<double> chunk_loss;  // per chunk: published summed loss
+  std::unique_ptr<std::atomic<std::uint64_t>[]> chunk_state;
+  std::vector<fvec> snap;          // weight snapshots read by the workers
+  std::unique_ptr<std::atomic<int>[]> pins;
+  Job job;
+  std::atomic<std::uint64_t> epoch{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> workers;
+  double chunk_seconds = 30e-6;    // running mean of the caller's time per chunk
+
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
+  void compute_chunk(ChunkWork& w, const float* P, std::uint64_t step_id, std::size_t ci, const float* e,
+                     const float* u) const {
+    sample_chunk(w, step_id, ci);
+    forward(w, P);
+    const std::size_t off = ci * chunk * set.mc;
+    run_kernel(w, step_id, ci, e ? e + off : nullptr, u ? u + off : nullptr);
+    backward(w, P, 1.0f / float(set.batch));
+    double ls = 0.0;
+    for (std::size_t c = 0; c < w.n_valid; ++c) ls += double(w.loss[c]);
+    w.loss_sum = ls;
+  }
+
+  /// Publishes w's result as chunk ci of epoch ep unless another copy was published first.
+  void publish(std::size_t ci, std::uint64_t ep, ChunkWork& w) {
+    std::uint64_t cur = chunk_state[ci].load();
+    while (cur == ep * 4 || cur == ep * 4 + 1)
+      if (chunk_state[ci].compare_exchange_weak(cur, ep * 4 + 2)) {
+        std::swap(w.dparams, chunk_grad[ci]);  // w.dparams is zeroed by the next backward()
+        chunk_loss[ci] = w.loss_sum;
+        chunk_state[ci].store(ep * 4 + 3, std::memory_order_release);
+        return;
       }
-#pragma omp for schedule(static)
-      for (std::ptrdiff_t pb = 0; pb < std::ptrdiff_t(n_blocks); ++pb) {
-        const std::size_t lo = std::size_t(pb) * param_block;
-        update_block(lo, std::min(params.size(), lo + param_block), upd);
+  }
+
+  /// Claims and computes free chunks of epoch ep until none is left.
+  void run_chunks(int slot, std::uint64_t ep, const float* P, std::uint64_t step_id, const float* e, const float* u) {
+    for (std::size_t ci = 0; ci < n_chunks; ++ci) {
+      std::uint64_t free_state = ep * 4;
+      if (!chunk_state[ci].compare_exchange_strong(free_state, ep * 4 + 1)) continue;
+      compute_chunk(scratch[std::size_t(slot)], P, step_id, ci, e, u);
+      publish(ci, ep, scratch[std::size_t(slot)]);
+    }
+  }
+
+  void worker_loop(int slot) {
+    using clock = std::chrono::steady_clock;
+    std::uint64_t seen = 0;
+    for (;;) {
+      // Wait for a new step: spin for a while (steps follow each other closely), then sleep.
+      std::uint64_t ep = epoch.load();
+      const auto t0 = clock::now();
+      for (int spins = 0; !stop.load(std::memory_order_relaxed) && (ep == seen || (ep & 1)); ep = epoch.load()) {
+        if (++spins % 64 == 0 && clock::now() - t0 > std::chrono::microseconds(200)) epoch.wait(ep);
+        else cpu_relax();
+      }
+      if (stop.load()) return;
+      seen = ep;
+      const std::uint64_t step_id = job.step_id.load();
+      const float* e = job.e.load();
+      const float* u = job.u.load();
+      const std::size_t sn = job.snap.load();
+      pins[sn].fetch_add(1);
+      if (epoch.load() == ep) run_chunks(slot, ep, snap[sn].data(), step_id, e, u);  // else: stale, skip
+      pins[sn].fetch_sub(1);
+    }
+  }
+
+  void start_workers() {
+    n_threads = set.threads > 0 ? set.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+#if defined(_OPENMP)
+    if (set.threads <= 0) n_threads = omp_get_max_threads();
+#endif
+    n_threads = int(std::min<std::size_t>(std::size_t(n_threads), n_chunks));
+    scratch.resize(std::size_t(n_threads));
+    for (auto& w : scratch) init_chunk(w);
+    chunk_grad.assign(n_chunks, fvec(layout.n_params(), 0.0f));
+    chunk_loss.assign(n_chunks, 0.0);
+    chunk_state = std::make_unique<std::atomic<std::uint64_t>[]>(n_chunks);
+    for (std::size_t ci = 0; ci < n_chunks; ++ci) chunk_state[ci].store(0);
+    if (n_threads > 1) {
+      snap.assign(std::size_t(n_threads), fvec(layout.n_params(), 0.0f));
+      pins = std::make_unique<std::atomic<int>[]>(std::size_t(n_threads));
+      for (int t = 0; t < n_threads; ++t) pins[std::size_t(t)].store(0);
+    }
+    for (int t = 1; t < n_threads; ++t) workers.emplace_back([this, t] { worker_loop(t); });
+  }
+
+  void stop_workers() {
+    stop.store(true);
+    epoch.fetch_add(2);
+    epoch.notify_all();
+    for (auto& t : workers) t.join();
+    workers.clear();
+  }
+
+  /// Loss and gradient (into grad) of the batch of `step_id` at the current weights.
+  double batch_gradient(std::uint64_t step_id, const float* e, const float* u) {
+    using clock = std::chrono::steady_clock;
+    const std::uint64_t ep = epoch.load() + 2;
+    const float* P = params.data();
+    if (n_threads > 1) {
+      epoch.store(ep - 1);  // rewriting the job
+      std::size_t sn = 0;
+      while (pins[sn].load() != 0) ++sn;  // at most n_threads - 1 are pinned
+      std::copy(params.begin(), params.end(), snap[sn].begin());
+      P = snap[sn].data();
+      job.step_id.store(step_id);
+      job.e.store(e);
+      job.u.store(u);
+      job.snap.store(sn);
+    }
+    for (std::size_t ci = 0; ci < n_chunks; ++ci) chunk_state[ci].store(ep * 4);
+    epoch.store(ep);
+    if (n_threads > 1) epoch.notify_all();
+
+    // The caller's share, timed to know how long a chunk takes.
+    const auto t0 = clock::now();
+    std::size_t mine = 0;
+    for (std::size_t ci = 0; ci < n_chunks; ++ci) {
+      std::uint64_t free_state = ep * 4;
+      if (!chunk_state[ci].compare_exchange_strong(free_state, ep * 4 + 1)) continue;
+      compute_chunk(scratch[0], P, step_id, ci, e, u);
+      publish(ci, ep, scratch[0]);
+      ++mine;
+    }
+    const auto t1 = clock::now();
+    if (mine > 0) chunk_seconds = 0.9 * chunk_seconds + 0.1 * std::chrono::duration<double>(t1 - t0).count() / double(mine);
+    // Chunks still with the workers: wait about one chunk's time, then compute them here.
+    const auto patience = std::chrono::duration<double>(1.5 * chunk_seconds + 5e-6);
+    for (std::size_t ci = 0; ci < n_chunks; ++ci) {
+      for (int spins = 0; chunk_state[ci].load(std::memory_order_acquire) != ep * 4 + 3; ++spins) {
+        if (spins % 64 == 63 && chunk_state[ci].load() == ep * 4 + 1 && clock::now() - t1 > patience) {
+          compute_chunk(scratch[0], P, step_id, ci, e, u);
+          publish(ci, ep, scratch[0]);
+        } else {
+          cpu_relax();
+        }
       }
     }
+
+    // Fixed-order sums over chunks: the result does not depend on who computed what.
+    std::copy(chunk_grad[0].begin(), chunk_grad[0].end(), grad.begin());
+    for (std::size_t ci = 1; ci < n_chunks; ++ci) {
+      const float* d = chunk_grad[ci].data();
+      for (std::size_t p = 0; p < grad.size(); ++p) grad[p] += d[p];
+    }
     double loss_sum = 0.0;
-    for (const auto& w : work) loss_sum += w.loss_sum;
+    for (double l : chunk_loss) loss_sum += l;
     return loss_sum / double(set.batch);
   }
+
+  ~Impl() { stop_workers(); }
 };
 
 Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
@@ -363,6 +500,7 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.schedule.final_fraction = s.final_lr_fraction;
   I.schedule.decay = s.final_lr_fraction;
   I.eval = make_eval_set(*I.cost, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior);
+  I.start_workers();
 }
 
 Trainer::~Trainer() = default;
@@ -385,7 +523,8 @@ double Trainer::step() {
   } else {
     u.b2 = 0.99f;
   }
-  const double loss = I.batch_gradient(I.step, nullptr, nullptr, u);
+  const double loss = I.batch_gradient(I.step, nullptr, nullptr);
+  I.update(u);
   ++I.step;
   return loss;
 }
@@ -401,7 +540,7 @@ double Trainer::objective(std::uint64_t batch_step, std::span<const float> e, st
   Impl& I = *impl_;
   if (I.set.batch % chunk != 0) throw std::invalid_argument("objective(): batch must be a multiple of 32");
   if (e.size() != I.set.batch * I.set.mc || u.size() != e.size()) throw std::invalid_argument("objective(): draws size");
-  const double loss = I.batch_gradient(batch_step, e.data(), u.data(), Impl::Update{});
+  const double loss = I.batch_gradient(batch_step, e.data(), u.data());
   std::copy(I.grad.begin(), I.grad.end(), grad.begin());
   return loss;
 }
@@ -424,7 +563,7 @@ void Trainer::actions(std::span<const double> theta, std::span<const double> m, 
         mm[c] = m[src];
       }
       I.set_inputs(w, mm);
-      I.forward(w);
+      I.forward(w, I.params.data());
       for (std::size_t c = 0; c < nv; ++c) a[first + c] = double(w.a[c]);
     }
   }
