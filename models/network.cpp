@@ -31,15 +31,15 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
   for (std::size_t l = 0; l < layout_.n_layers(); ++l) {
     const std::size_t in = std::size_t(layout_.sizes[l]), out = std::size_t(layout_.sizes[l + 1]);
     const std::size_t in_p = padded_[l], out_p = padded_[l + 1];
-    auto& wt = wt_.emplace_back(in * out_p, 0.0);
-    auto& w = w_.emplace_back(out * in_p, 0.0);
+    auto& wt = wt_.emplace_back(in * out_p, 0.0f);
+    auto& w = w_.emplace_back(out * in_p, 0.0f);
     auto& b = b_.emplace_back(out_p, 0.0);
     const float* pw = params_.data() + layout_.weight_offset(l);
     const float* pb = params_.data() + layout_.bias_offset(l);
     for (std::size_t j = 0; j < out; ++j) {
       for (std::size_t i = 0; i < in; ++i) {
-        wt[i * out_p + j] = double(pw[j * in + i]);
-        w[j * in_p + i] = double(pw[j * in + i]);
+        wt[i * out_p + j] = pw[j * in + i];
+        w[j * in_p + i] = pw[j * in + i];
       }
       b[j] = double(pb[j]);
     }
@@ -49,11 +49,24 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
 namespace {
 using DB = xsimd::batch<double>;
 
+/// DB::size floats from p (aligned to their size in bytes), widened to double (exact).
+inline DB load_widen(const float* p) {
+#if defined(__AVX512F__)
+  if constexpr (DB::size == 8) return DB(_mm512_cvtps_pd(_mm256_load_ps(p)));
+#endif
+#if defined(__AVX__)
+  if constexpr (DB::size == 4) return DB(_mm256_cvtps_pd(_mm_load_ps(p)));
+#endif
+  alignas(64) double t[DB::size];
+  for (std::size_t k = 0; k < DB::size; ++k) t[k] = double(p[k]);
+  return DB::load_aligned(t);
+}
+
 /// y[0..NB*4) += sum_i x[i] * m[i*stride + (0..NB*4)], with S partial sums per output batch
 /// (rows i = s mod S) so that NB*S >= 8 FMA chains are in flight: a 64->16 layer would
 /// otherwise be one 64-long dependency chain per register (latency- not throughput-bound).
 template <std::size_t NB>
-void axpy_block(std::size_t n, const double* x, const double* m, std::size_t stride, double* y) {
+void axpy_block(std::size_t n, const double* x, const float* m, std::size_t stride, double* y) {
   constexpr std::size_t S = NB >= 8 ? 1 : 8 / NB;
   DB acc[S][NB];
 #pragma GCC unroll 8
@@ -67,15 +80,15 @@ void axpy_block(std::size_t n, const double* x, const double* m, std::size_t str
 #pragma GCC unroll 8
     for (std::size_t s = 0; s < S; ++s) {
       const DB xi(x[i + s]);
-      const double* row = m + (i + s) * stride;
+      const float* row = m + (i + s) * stride;
 #pragma GCC unroll 8
-      for (std::size_t v = 0; v < NB; ++v) acc[s][v] = xsimd::fma(xi, DB::load_aligned(row + v * DB::size), acc[s][v]);
+      for (std::size_t v = 0; v < NB; ++v) acc[s][v] = xsimd::fma(xi, load_widen(row + v * DB::size), acc[s][v]);
     }
   for (; i < n; ++i) {
     const DB xi(x[i]);
-    const double* row = m + i * stride;
+    const float* row = m + i * stride;
 #pragma GCC unroll 8
-    for (std::size_t v = 0; v < NB; ++v) acc[0][v] = xsimd::fma(xi, DB::load_aligned(row + v * DB::size), acc[0][v]);
+    for (std::size_t v = 0; v < NB; ++v) acc[0][v] = xsimd::fma(xi, load_widen(row + v * DB::size), acc[0][v]);
   }
 #pragma GCC unroll 8
   for (std::size_t v = 0; v < NB; ++v) {
@@ -87,7 +100,7 @@ void axpy_block(std::size_t n, const double* x, const double* m, std::size_t str
 }
 
 /// y[0..width) += sum_i x[i] * m[i*stride + (0..width)], width a multiple of the SIMD size.
-void axpy_rows(std::size_t n, const double* x, const double* m, std::size_t stride, std::size_t width, double* y) {
+void axpy_rows(std::size_t n, const double* x, const float* m, std::size_t stride, std::size_t width, double* y) {
   constexpr std::size_t max_nb = 8;
   for (std::size_t off = 0; off < width; off += max_nb * DB::size) {
     const std::size_t nb = std::min(max_nb, (width - off) / DB::size);
@@ -157,7 +170,7 @@ void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> 
     const std::size_t in = std::size_t(layout_.sizes[l]), out_p = padded_[l + 1];
     double* __restrict y = ws.pre[l + 1].data();
     const double* __restrict xin = ws.act[l].data();
-    const double* __restrict wt = wt_[l].data();
+    const float* __restrict wt = wt_[l].data();
     std::copy(b_[l].begin(), b_[l].end(), y);
     // y += x_i * (column i of W), vectorised over the outputs
     axpy_rows(in, xin, wt, out_p, out_p, y);
@@ -196,7 +209,7 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
     }
     // dx = W^T dy: accumulate dy_j * (row j of W), vectorised over the inputs
     double* __restrict g = ws.grad[l].data();
-    const double* __restrict w = w_[l].data();
+    const float* __restrict w = w_[l].data();
     std::fill(g, g + in_p, 0.0);
     axpy_rows(out, dy, w, in_p, in_p, g);
   }

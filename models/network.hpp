@@ -77,10 +77,13 @@ private:
   std::vector<float> params_;
   std::vector<InputScaling> scaling_;
   nlohmann::json metadata_;
-  // Double copies of the weights, zero-padded to the SIMD width: W^T (in x out_p) for the
-  // forward pass and W (out x in_p) for the backward pass, and the biases (out_p).
+  // Copies of the weights, zero-padded to the SIMD width: W^T (in x out_p) for the forward
+  // pass and W (out x in_p) for the backward pass, kept in float (the weights are floats, so
+  // widening on load is exact; both copies then fit in L1), and the biases (out_p) in double.
   using dvec = std::vector<double, xsimd::aligned_allocator<double, 64>>;
-  std::vector<dvec> wt_, w_, b_;
+  using fvec = std::vector<float, xsimd::aligned_allocator<float, 64>>;
+  std::vector<fvec> wt_, w_;
+  std::vector<dvec> b_;
   std::vector<std::size_t> padded_;  // padded size of every layer
 };
 
