@@ -2,11 +2,11 @@
 #include "models/train.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
 #include <thread>
-#include <atomic>
 
 #include <xsimd/xsimd.hpp>
 #if defined(_OPENMP)
