@@ -37,7 +37,7 @@ Node* density_node(const char* name, void (*bw)(Node&), Node* a, Node* b, Node* 
 // Element i of a broadcast argument.
 inline double at(const Node* a, std::size_t i) { return a->val[a->size() == 1 ? 0 : i]; }
 inline void add_adj(Node* a, std::size_t i, double g) {
-  if (a->adj) a->adj[a->size() == 1 ? 0 : i] += g;
+  if (double* d = a->grad()) d[a->size() == 1 ? 0 : i] += g;
 }
 
 // In the backward passes below, a value of -inf means the point is outside the support

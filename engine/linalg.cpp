@@ -57,11 +57,14 @@ void rows_dot(std::size_t m, std::size_t k, const double* w, const double* x, do
   }
 }
 
-// dx += W^T dy: column blocks of W lanes kept in registers while the rows stream past.
-void rows_transpose_acc(std::size_t m, std::size_t k, const double* w, const double* dy, double* dx) {
+// dx (+)= W^T dy: column blocks of W lanes kept in registers while the rows stream past.
+// accumulate = false stores W^T dy (dx needs no zeroing).
+void rows_transpose_acc(std::size_t m, std::size_t k, const double* w, const double* dy, double* dx,
+                        bool accumulate) {
   std::size_t j = 0;
   for (; j + 2 * W <= k; j += 2 * W) {
-    B a0 = B::load_unaligned(dx + j), a1 = B::load_unaligned(dx + j + W);
+    B a0 = accumulate ? B::load_unaligned(dx + j) : B(0.0);
+    B a1 = accumulate ? B::load_unaligned(dx + j + W) : B(0.0);
     for (std::size_t i = 0; i < m; ++i) {
       const B g(dy[i]);
       a0 = xsimd::fma(g, B::load_unaligned(w + i * k + j), a0);
@@ -71,12 +74,12 @@ void rows_transpose_acc(std::size_t m, std::size_t k, const double* w, const dou
     a1.store_unaligned(dx + j + W);
   }
   for (; j + W <= k; j += W) {
-    B a0 = B::load_unaligned(dx + j);
+    B a0 = accumulate ? B::load_unaligned(dx + j) : B(0.0);
     for (std::size_t i = 0; i < m; ++i) a0 = xsimd::fma(B(dy[i]), B::load_unaligned(w + i * k + j), a0);
     a0.store_unaligned(dx + j);
   }
   for (; j < k; ++j) {
-    double a = dx[j];
+    double a = accumulate ? dx[j] : 0.0;
     for (std::size_t i = 0; i < m; ++i) a += dy[i] * w[i * k + j];
     dx[j] = a;
   }
@@ -85,11 +88,13 @@ void rows_transpose_acc(std::size_t m, std::size_t k, const double* w, const dou
 // Backward of y = W x (+ b): dW_i += dy_i x, dx += W^T dy, db += dy.
 void vector_layer_backward(Node* w, Node* x, Node* b, const double* dy) {
   const std::size_t m = w->rows, k = w->cols;
-  if (x->adj) rows_transpose_acc(m, k, w->val, dy, x->adj);
+  if (x->adj) rows_transpose_acc(m, k, w->val, dy, x->adj, !x->claim_adjoint());
   if (w->adj)
-    for (std::size_t i = 0; i < m; ++i) simd::axpy(k, dy[i], x->val, w->adj + i * k);
-  if (b && b->adj)
-    for (std::size_t i = 0; i < m; ++i) b->adj[i] += dy[i];
+    for (std::size_t i = 0; i < m; ++i) simd::axpy(k, dy[i], x->val, w->grad() + i * k);
+  if (b && b->adj) {
+    double* db = b->grad();
+    for (std::size_t i = 0; i < m; ++i) db[i] += dy[i];
+  }
 }
 
 void matvec_backward(Node& y) { vector_layer_backward(y.in[0], y.in[1], nullptr, y.adj); }
@@ -98,8 +103,8 @@ void matmul_backward(Node& y) {
   Node* a = y.in[0];
   Node* b = y.in[1];
   const CMapR dY(y.adj, y.rows, y.cols);
-  if (a->adj) MapR(a->adj, a->rows, a->cols).noalias() += dY * CMapR(b->val, b->rows, b->cols).transpose();
-  if (b->adj) MapR(b->adj, b->rows, b->cols).noalias() += CMapR(a->val, a->rows, a->cols).transpose() * dY;
+  if (a->adj) MapR(a->grad(), a->rows, a->cols).noalias() += dY * CMapR(b->val, b->rows, b->cols).transpose();
+  if (b->adj) MapR(b->grad(), b->rows, b->cols).noalias() += CMapR(a->val, a->rows, a->cols).transpose() * dY;
 }
 
 void affine_backward(Node& y) {
@@ -111,9 +116,9 @@ void affine_backward(Node& y) {
     return;
   }
   const CMapR dY(y.adj, y.rows, y.cols);  // B x m
-  if (x->adj) MapR(x->adj, x->rows, x->cols).noalias() += dY * CMapR(w->val, w->rows, w->cols);
-  if (w->adj) MapR(w->adj, w->rows, w->cols).noalias() += dY.transpose() * CMapR(x->val, x->rows, x->cols);
-  if (b->adj) Vec(b->adj, b->size()) += dY.colwise().sum().transpose();
+  if (x->adj) MapR(x->grad(), x->rows, x->cols).noalias() += dY * CMapR(w->val, w->rows, w->cols);
+  if (w->adj) MapR(w->grad(), w->rows, w->cols).noalias() += dY.transpose() * CMapR(x->val, x->rows, x->cols);
+  if (b->adj) Vec(b->grad(), b->size()) += dY.colwise().sum().transpose();
 }
 
 } // namespace

@@ -57,6 +57,22 @@ void dispatch(bool sa, bool sb, Fn&& fn) {
   else fn(F{}, F{});
 }
 
+// dx[i] (+)= g(i) for i < n: stores when x's adjoint is still unset (lazy zeroing, see Node),
+// so the adjoint needs no memset and the first contribution no load.
+template <class G>
+inline void accumulate(Node* x, std::size_t n, G&& g) {
+  double* dx = x->adj;
+  if (x->claim_adjoint())
+    for (std::size_t i = 0; i < n; ++i) dx[i] = g(i);
+  else
+    for (std::size_t i = 0; i < n; ++i) dx[i] += g(i);
+}
+// dx[0] (+)= s.
+inline void accumulate_scalar(Node* x, double s) {
+  if (x->claim_adjoint()) x->adj[0] = s;
+  else x->adj[0] += s;
+}
+
 template <class Op>
 void binary_backward(Node& y) {
   Node* a = y.in[0];
@@ -64,26 +80,26 @@ void binary_backward(Node& y) {
   const std::size_t n = y.size();
   const bool sa = a->size() == 1 && n > 1, sb = b->size() == 1 && n > 1;
   dispatch(sa, sb, [&](auto SA, auto SB) {
-    const double* av = a->val;
-    const double* bv = b->val;
-    const double* yv = y.val;
-    const double* dy = y.adj;
-    if (double* da = a->adj) {
+    const double* __restrict av = a->val;
+    const double* __restrict bv = b->val;
+    const double* __restrict yv = y.val;
+    const double* __restrict dy = y.adj;
+    if (a->adj) {
       if constexpr (SA) {
         double s = 0;
         for (std::size_t i = 0; i < n; ++i) s += dy[i] * Op::da(av[0], bv[i], yv[i]);
-        da[0] += s;
+        accumulate_scalar(a, s);
       } else {
-        for (std::size_t i = 0; i < n; ++i) da[i] += dy[i] * Op::da(av[i], bv[SB ? 0 : i], yv[i]);
+        accumulate(a, n, [&](std::size_t i) { return dy[i] * Op::da(av[i], bv[SB ? 0 : i], yv[i]); });
       }
     }
-    if (double* db = b->adj) {
+    if (b->adj) {
       if constexpr (SB) {
         double s = 0;
         for (std::size_t i = 0; i < n; ++i) s += dy[i] * Op::db(av[i], bv[0], yv[i]);
-        db[0] += s;
+        accumulate_scalar(b, s);
       } else {
-        for (std::size_t i = 0; i < n; ++i) db[i] += dy[i] * Op::db(av[SA ? 0 : i], bv[i], yv[i]);
+        accumulate(b, n, [&](std::size_t i) { return dy[i] * Op::db(av[SA ? 0 : i], bv[i], yv[i]); });
       }
     }
   });
@@ -157,11 +173,10 @@ void with_constant_backward(Node& y) {
   const Node* x = y.in[0];
   const std::size_t n = y.size();
   const double c = y.k;
-  const double* xv = x->val;
-  const double* yv = y.val;
-  const double* dy = y.adj;
-  double* dx = x->adj;
-  for (std::size_t i = 0; i < n; ++i) dx[i] += dy[i] * Op::d(xv[i], c, yv[i]);
+  const double* __restrict xv = x->val;
+  const double* __restrict yv = y.val;
+  const double* __restrict dy = y.adj;
+  accumulate(y.in[0], n, [&](std::size_t i) { return dy[i] * Op::d(xv[i], c, yv[i]); });
 }
 
 template <class Op>
@@ -186,7 +201,7 @@ using Bwd = void (*)(std::size_t, const double*, const double*, double*);
 template <Bwd B, bool UsesY>
 void kernel_backward(Node& y) {
   Node* x = y.in[0];
-  B(y.size(), UsesY ? y.val : x->val, y.adj, x->adj);
+  B(y.size(), UsesY ? y.val : x->val, y.adj, x->grad());
 }
 
 template <Fwd F, Bwd B, bool UsesY>
@@ -227,10 +242,10 @@ Var sqrt(Var x) { return kernel_unary<simd::sqrt_forward<double>, simd::sqrt_bac
 namespace {
 // softplus and swish save sigmoid(x) (in Node::data) when a gradient is needed.
 void softplus_saved_backward(Node& y) {
-  simd::softplus_backward_saved(y.size(), static_cast<const double*>(y.data), y.adj, y.in[0]->adj);
+  simd::softplus_backward_saved(y.size(), static_cast<const double*>(y.data), y.adj, y.in[0]->grad());
 }
 void swish_saved_backward(Node& y) {
-  simd::swish_backward_saved(y.size(), y.val, static_cast<const double*>(y.data), y.adj, y.in[0]->adj);
+  simd::swish_backward_saved(y.size(), y.val, static_cast<const double*>(y.data), y.adj, y.in[0]->grad());
 }
 template <void (*Fwd)(std::size_t, const double*, double*),
           void (*FwdSave)(std::size_t, const double*, double*, double*), void (*Bwd)(Node&)>
@@ -271,9 +286,7 @@ namespace {
 void sum_backward(Node& y) {
   Node* x = y.in[0];
   const double g = y.adj[0] * y.k;  // k = 1 for sum, 1/n for mean
-  double* dx = x->adj;
-  const std::size_t n = x->size();
-  for (std::size_t i = 0; i < n; ++i) dx[i] += g;
+  accumulate(x, x->size(), [g](std::size_t) { return g; });
 }
 Var sum_scaled(Var x, double scale) {
   Node* nx = x.node();
@@ -288,8 +301,10 @@ void dot_backward(Node& y) {
   Node* a = y.in[0];
   Node* b = y.in[1];
   const double g = y.adj[0];
-  if (a->adj) simd::axpy(a->size(), g, b->val, a->adj);
-  if (b->adj) simd::axpy(b->size(), g, a->val, b->adj);
+  const double* av = a->val;
+  const double* bv = b->val;
+  if (a->adj) accumulate(a, a->size(), [&](std::size_t i) { return g * bv[i]; });
+  if (b->adj) accumulate(b, b->size(), [&](std::size_t i) { return g * av[i]; });
 }
 
 void lse_backward(Node& y) {
@@ -297,24 +312,23 @@ void lse_backward(Node& y) {
   // softmax is data / k.
   Node* x = y.in[0];
   if (!std::isfinite(y.val[0])) return;
-  simd::axpy(x->size(), y.adj[0] / y.k, static_cast<const double*>(y.data), x->adj);
+  simd::axpy(x->size(), y.adj[0] / y.k, static_cast<const double*>(y.data), x->grad());
 }
 
 void element_backward(Node& y) {
   Node* x = y.in[0];
   const std::size_t start = static_cast<std::size_t>(y.k);
   const std::size_t n = y.size();
-  for (std::size_t j = 0; j < n; ++j) x->adj[start + j] += y.adj[j];
+  double* dx = x->grad();
+  for (std::size_t j = 0; j < n; ++j) dx[start + j] += y.adj[j];
 }
 
 void concat_backward(Node& y) {
   Node* a = y.in[0];
   Node* b = y.in[1];
   const std::size_t na = a->size();
-  if (a->adj)
-    for (std::size_t i = 0; i < na; ++i) a->adj[i] += y.adj[i];
-  if (b->adj)
-    for (std::size_t i = 0; i < b->size(); ++i) b->adj[i] += y.adj[na + i];
+  if (a->adj) accumulate(a, na, [&](std::size_t i) { return y.adj[i]; });
+  if (b->adj) accumulate(b, b->size(), [&](std::size_t i) { return y.adj[na + i]; });
 }
 } // namespace
 

@@ -59,16 +59,17 @@ void Tape::backward(Var y) {
   Node* out = y.node();
   BACTOR_ASSERT(out->index < nodes_.size() && nodes_[out->index] == out);
   if (!out->adj) return;  // y does not depend on any variable
-  out->adj[0] += 1.0;
+  out->grad()[0] += 1.0;
+  // A node whose adjoint was never set received no gradient: its backward would add zeros.
+  Node* const* nodes = nodes_.data();
   for (std::size_t i = out->index + 1; i-- > 0;) {
-    Node* n = nodes_[i];
-    if (n->backward) n->backward(*n);
+    Node* n = nodes[i];
+    if (n->adj_set && n->backward) n->backward(*n);
   }
 }
 
 void Tape::zero_adjoints() noexcept {
-  for (Node* n : nodes_)
-    if (n->adj) std::memset(n->adj, 0, n->size() * sizeof(double));
+  for (Node* n : nodes_) n->adj_set = false;
 }
 
 namespace {

@@ -84,17 +84,40 @@ private:
 };
 
 /// One tape entry: a dense rows x cols array (row-major) with value and adjoint buffers.
+///
+/// Adjoints are zeroed lazily: a new node's adjoint buffer is uninitialised and `adj_set` is
+/// false, meaning "all zero". The first backward function that propagates into it either
+/// stores (instead of adding) its contribution, via `claim_adjoint()`, or asks for a zeroed
+/// buffer with `grad()`. Nodes no gradient reached are skipped by the reverse pass, so only
+/// the adjoints actually used are ever written.
 struct Node {
   double* val = nullptr;  // rows * cols values
   double* adj = nullptr;  // rows * cols adjoints (nullptr when the node needs no gradient)
   std::uint32_t rows = 1, cols = 1;
   std::uint32_t index = 0;             // position on the tape
+  bool adj_set = false;                // adj holds values (false: the adjoint is all zero)
   void (*backward)(Node&) = nullptr;   // propagates adj into the operands' adj (null: leaf)
   Node* in[3] = {nullptr, nullptr, nullptr};  // operands
   double k = 0;                        // op constant (e.g. the exponent of pow)
   void* data = nullptr;                // op-specific arena data (custom nodes, saved values)
   std::size_t size() const noexcept { return std::size_t(rows) * cols; }
   bool needs_grad() const noexcept { return adj != nullptr; }
+  /// Adjoint buffer to ADD into (zeroed on first use); nullptr when no gradient is needed.
+  double* grad() noexcept {
+    if (adj && !adj_set) {
+      std::memset(adj, 0, size() * sizeof(double));
+      adj_set = true;
+    }
+    return adj;
+  }
+  /// For backward functions that write the whole adjoint: true when it is still all zero
+  /// (the caller then STORES its contribution instead of adding it); marks it as set.
+  /// Call only on a node that needs a gradient, right before writing every element.
+  bool claim_adjoint() noexcept {
+    const bool fresh = !adj_set;
+    adj_set = true;
+    return fresh;
+  }
 };
 
 /// Handle to a node on the current thread's tape (a pointer: cheap to copy, trivially
@@ -117,9 +140,9 @@ public:
   /// Mutable values: only for leaves, before they are used by an op.
   std::span<double> mutable_values() const noexcept { return {n_->val, n_->size()}; }
   /// d(output)/d(this) after backward(); zero for constants.
-  double adjoint(std::size_t i = 0) const noexcept { return n_->adj ? n_->adj[i] : 0.0; }
+  double adjoint(std::size_t i = 0) const noexcept { return n_->adj_set ? n_->adj[i] : 0.0; }
   /// Adjoint buffer (empty for constants); custom backward kernels add into it.
-  std::span<double> adjoints() const noexcept { return {n_->adj, n_->adj ? n_->size() : 0}; }
+  std::span<double> adjoints() const noexcept { return {n_->grad(), n_->adj ? n_->size() : 0}; }
 
 private:
   Node* n_ = nullptr;
@@ -158,7 +181,8 @@ public:
   };
 
   /// New node of shape rows x cols with an uninitialised value buffer and, when
-  /// `needs_grad`, a zeroed adjoint buffer and the given backward function (op implementers).
+  /// `needs_grad`, a (lazily zeroed, see Node) adjoint buffer and the given backward function
+  /// (op implementers).
   Node* make_node(std::size_t rows, std::size_t cols, bool needs_grad, void (*backward)(Node&)) {
     const std::size_t n = rows * cols;
     const std::size_t buf = (n * sizeof(double) + 63) & ~std::size_t(63);
@@ -168,7 +192,6 @@ public:
     node->val = reinterpret_cast<double*>(mem + head);
     if (needs_grad) {
       node->adj = reinterpret_cast<double*>(mem + head + buf);
-      std::memset(node->adj, 0, n * sizeof(double));
       node->backward = backward;
     }
     node->rows = static_cast<std::uint32_t>(rows);
@@ -183,7 +206,8 @@ public:
   /// Runs the reverse pass from scalar `y`: adj(y) += 1, then every node recorded before
   /// y, in reverse order, propagates its adjoint to its operands.
   void backward(Var y);
-  /// Sets every adjoint on the tape to zero (to run another reverse pass over the same nodes).
+  /// Sets every adjoint on the tape to zero (to run another reverse pass over the same nodes;
+  /// lazily: marks them unset).
   void zero_adjoints() noexcept;
 
   std::size_t num_nodes() const noexcept { return nodes_.size(); }
