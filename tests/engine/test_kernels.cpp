@@ -112,3 +112,43 @@ TEST_CASE_TEMPLATE("reductions and axpy match scalar loops", T, float, double) {
     for (std::size_t i = 0; i < n; ++i) CHECK(z[i] == doctest::Approx(y[i] + 0.5 * x[i]).epsilon(2 * eps));
   }
 }
+
+TEST_CASE("exp and log kernels (double): whole range and special values") {
+  // The double kernels have a fast path (exp: |x| <= 708; log: x normal, positive, finite),
+  // checked against std:: to 2 ulps, and fall back to xsimd for a batch holding any other
+  // argument: those must equal xsimd's own results (which flush subnormal exp results to 0).
+  // Both kinds of arguments are mixed in one array so that every batch layout occurs.
+  const double eps = std::numeric_limits<double>::epsilon();
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> ex = {0.0, -0.0, 1e-300, -1e-300, 1.0, -1.0, 700.0, 708.0, 708.5, 709.7, 710.0, -708.0,
+                            -708.5, -720.0, -745.0, -746.0, 1e4, -1e4, inf, -inf, nan};
+  for (int i = 0; i <= 4000; ++i) ex.push_back(-745.0 + 1455.0 * i / 4000.0);
+  std::vector<double> lx = {0.0, -0.0, -1.0, 4.9e-324, 1e-310, 2.2250738585072014e-308, 1.0, 1.0 + eps,
+                            1.0 - eps / 2, 0.7071067811865476, 1.4142135623730951, 1.7976931348623157e308,
+                            inf, -inf, nan};
+  for (int i = 0; i <= 4000; ++i) lx.push_back(std::pow(10.0, -307.0 + 615.0 * i / 4000.0));
+  for (int i = 0; i <= 1000; ++i) lx.push_back(0.5 + 1.5 * i / 1000.0);
+  auto close = [&](double got, double want) {
+    if (want == 0.0) return got == 0.0;
+    return std::abs(got - want) <= 2 * eps * std::abs(want);
+  };
+  auto same = [](double got, double want) { return std::isnan(want) ? std::isnan(got) : got == want; };
+  std::vector<double> y(ex.size());
+  simd::exp_forward(ex.size(), ex.data(), y.data());
+  for (std::size_t i = 0; i < ex.size(); ++i) {
+    const double x = ex[i];
+    const bool fast = std::abs(x) <= 708.0;
+    const double want = fast ? std::exp(x) : xsimd::exp(simd::Batch<double>(x)).get(0);
+    INFO("exp(" << x << ") = " << y[i] << ", expected " << want);
+    CHECK((fast ? close(y[i], want) : same(y[i], want)));
+  }
+  y.resize(lx.size());
+  simd::log_forward(lx.size(), lx.data(), y.data());
+  for (std::size_t i = 0; i < lx.size(); ++i) {
+    const double x = lx[i];
+    const bool fast = x >= std::numeric_limits<double>::min() && x <= std::numeric_limits<double>::max();
+    const double want = fast ? std::log(x) : xsimd::log(simd::Batch<double>(x)).get(0);
+    INFO("log(" << x << ") = " << y[i] << ", expected " << want);
+    CHECK((fast ? close(y[i], want) : same(y[i], want)));
+  }
+}
