@@ -25,7 +25,8 @@ std::string default_cache_dir() {
   return "bactor-cache";
 }
 
-/// A cached network is used when it loads, is for QuadraticCost with the expected inputs,
+/// A cached network is used when it loads, is for QuadraticCost with the expected inputs and
+/// the power head,
 /// was trained with at least `steps` steps and its recorded evaluation RMSE is below `max_rmse`.
 std::shared_ptr<const bactor::ActionNetwork> load_cached(const std::string& path, std::size_t steps, double max_rmse,
                                                          std::string& why) {
@@ -38,6 +39,10 @@ std::shared_ptr<const bactor::ActionNetwork> load_cached(const std::string& path
     const auto& cost = bactor::find_cost("QuadraticCost");
     if (net->cost_name() != cost.name || net->param_names() != bactor::theta_names(cost)) {
       why = "cached network is for another cost";
+      return nullptr;
+    }
+    if (net->head() != bactor::NetworkHead::power) {
+      why = "cached network has the softplus head (the demo now trains the power head)";
       return nullptr;
     }
     const auto& meta = net->metadata();
@@ -62,7 +67,7 @@ int run_demo(int argc, char** argv) {
   CLI::App app{"Reference synthetic study: simulate, train a QuadraticCost network, infer with network and closed form"};
   std::string cache = default_cache_dir();
   std::size_t steps = 20000;
-  std::string network_file, latent = "sampled";
+  std::string network_file, latent = "marginal";
   double max_rmse = 0.05;
   bool retrain = false, closed_only = false;
   bactor::NutsSettings ns;
@@ -76,7 +81,7 @@ int run_demo(int argc, char** argv) {
   app.add_flag("--retrain", retrain, "ignore the cache");
   app.add_option("--network", network_file, "use this QuadraticCost network instead of the cache");
   app.add_option("--latent", latent,
-                 "sampled (non-centred latents; fastest with a network) or marginal (quadrature for the network)")
+                 "marginal (measurement integrated out: exact for the closed form and the power-head network) or sampled (non-centred latents)")
       ->capture_default_str();
   app.add_flag("--closed-form-only", closed_only, "skip the network");
   app.add_option("--chains", ns.chains, "chains")->capture_default_str();

@@ -34,7 +34,7 @@ int run(int argc, char** argv) {
     for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(e.size()); ++i) {
       double x[3];
       net.forward({e.theta.data() + std::size_t(i) * d, d}, x, ws);
-      err[std::size_t(i)] = ActionNetwork::action(std::span<const double, 3>(x), e.m[std::size_t(i)]) - e.a_star[std::size_t(i)];
+      err[std::size_t(i)] = net.action(std::span<const double, 3>(x), e.m[std::size_t(i)]) - e.a_star[std::size_t(i)];
     }
   }
   double ss = 0, max_abs = 0, max_rel = 0, sum_rel = 0;

@@ -58,17 +58,21 @@ int run(int argc, char** argv) {
   app.add_option("--final-lr-fraction", s.final_lr_fraction, "final lr / base lr (cosine, exponential)")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--hidden", hidden, "hidden layer sizes, comma-separated");
+  app.add_option("--head", s.head,
+                 "output head: auto (power for costs homogeneous in s and r, else softplus), softplus or power")
+      ->check(CLI::IsMember({"auto", "softplus", "power"}));
   app.add_option("--seed", s.seed, "random seed");
   app.add_option("--threads", s.threads, "OpenMP threads (0: default)")->check(CLI::Range(0, 1024));
   app.add_option("--eval-points", s.eval_points, "size of the fixed evaluation set")->check(CLI::Range(1, 10000000));
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
   s.hidden = parse_hidden(hidden);
   s.schedule = LrSchedule::parse_kind(schedule);
-  find_cost(s.cost);  // unknown names: one-line error before any work
+  const CostInfo& cost = find_cost(s.cost);  // unknown names: one-line error before any work
+  if (s.head == "auto") s.head = default_head_name(cost);
 
-  std::fprintf(stderr, "training %s: %zu steps, batch %zu, mc %zu, hidden %s, %s lr %g (%s), seed %llu\n",
-               s.cost.c_str(), s.steps, s.batch, s.mc, hidden.c_str(), s.optimizer.c_str(), s.lr, schedule.c_str(),
-               static_cast<unsigned long long>(s.seed));
+  std::fprintf(stderr, "training %s: %zu steps, batch %zu, mc %zu, hidden %s, %s head, %s lr %g (%s), seed %llu\n",
+               s.cost.c_str(), s.steps, s.batch, s.mc, hidden.c_str(), s.head.c_str(), s.optimizer.c_str(), s.lr,
+               schedule.c_str(), static_cast<unsigned long long>(s.seed));
   const TrainResult r = train(s, [](const TrainProgress& p) {
     std::fprintf(stderr, "step %8zu/%zu  loss %.6g  eval_rmse %.5f  %.0f steps/s  %.1f s\n", p.step, p.steps, p.loss,
                  p.eval_rmse, p.steps_per_s, p.seconds);

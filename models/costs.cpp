@@ -63,6 +63,10 @@ std::vector<CostInfo> build_registry() {
   v.push_back(make_cost<costfn::AsymmetricQuadratic>(
       "AsymmetricQuadratic", "2*|alpha - H(r-s)|*(r-s)^2, H(0)=1", {{"alpha", K::uniform, 0.1, 0.9}},
       false, true));
+  v[0].homogeneity_degree = 2;  // QuadraticCost
+  v[1].homogeneity_degree = 2;  // QuadraticCostQuadraticEffort
+  v[2].homogeneity_degree = 1;  // AbsoluteCost
+  v[4].homogeneity_degree = 2;  // AsymmetricQuadratic (AbsoluteCostQuadraticEffort mixes degrees 1 and 2)
   v.push_back(make_cost<costfn::Linex>("Linex", "b*(exp(c*(r-s)) - c*(r-s) - 1), b = 2/c^2",
                                        {{"c", K::lognormal, std::log(0.5), 1.0}}, false, false));
   v.back().motor_truncation = 4.0;
@@ -78,6 +82,8 @@ const std::vector<CostInfo>& cost_families() {
   static const std::vector<CostInfo> registry = build_registry();
   return registry;
 }
+
+const char* default_head_name(const CostInfo& cost) { return cost.homogeneous() ? "power" : "softplus"; }
 
 const CostInfo& find_cost(const std::string& name) {
   std::string known;

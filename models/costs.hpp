@@ -47,6 +47,13 @@ struct CostInfo {
   std::string formula;                       // human-readable ℓ(s, r)
   std::vector<ParamPrior> params;            // cost parameters, in theta order after sigma_r
   bool closed_form = false;
+  /// p when ℓ(λs, λr) = λ^p ℓ(s, r) for every λ > 0, else 0. For such costs the optimal action
+  /// is exactly c(theta) exp(mu_post), a power law in m (the power network head represents it
+  /// exactly), and the trainer weights each sample's cost by exp(-p mu_post) so that every
+  /// stimulus scale counts alike (the weight does not depend on the action, so the optimum at
+  /// every (theta, m) is unchanged).
+  int homogeneity_degree = 0;
+  bool homogeneous() const { return homogeneity_degree > 0; }
 
   // Evaluators instantiated from the generic cost function (filled by the registry).
   /// ℓ(s, r; p) in double.
@@ -66,6 +73,8 @@ struct CostInfo {
 
 /// All seven families of DESIGN.md §2 (and any registered later), in a stable order.
 const std::vector<CostInfo>& cost_families();
+/// The output head `bactor train --head auto` picks: "power" for homogeneous costs, else "softplus".
+const char* default_head_name(const CostInfo& cost);
 /// Throws std::invalid_argument("unknown cost 'X' (known: ...)").
 const CostInfo& find_cost(const std::string& name);
 /// Number of theta entries for a family: 4 + cost parameters.

@@ -231,14 +231,28 @@ struct ActorModel::Impl {
     net->backward(std::span<const double, 3>(dx), std::span<double>(dtheta), *ws);
     add_dtheta(c);
   }
+  // Power-law actions, log a = log_k + w log m: the closed forms, and networks with the power
+  // head (log_k = x0, w = sigmoid(x1)), whose marginal likelihood is then exact as well.
+  bool power_law() const { return !net || net->head() == NetworkHead::power; }
   PowerHead power_head(int c) {
     fill_theta(c);
-    return closed_form_head(*cost, theta, jac.data());
+    if (!net) return closed_form_head(*cost, theta, jac.data());
+    net->forward(std::span<const double>(theta), std::span<double, 3>(power_x), *ws);
+    return PowerHead{power_x[0], sigmoid(power_x[1])};
   }
+  // Adjoint of the last power_head(c) into gval.
   void power_backward(int c, double g_logk, double g_w) {
-    for (std::size_t t = 0; t < n_theta; ++t) dtheta[t] = g_logk * jac[t] + g_w * jac[n_theta + t];
+    if (!net) {
+      for (std::size_t t = 0; t < n_theta; ++t) dtheta[t] = g_logk * jac[t] + g_w * jac[n_theta + t];
+    } else {
+      const double w = sigmoid(power_x[1]);
+      const std::array<double, 3> dx{g_logk, g_w * w * (1 - w), 0.0};
+      std::fill(dtheta.begin(), dtheta.end(), 0.0);
+      net->backward(std::span<const double, 3>(dx), std::span<double>(dtheta), *ws);
+    }
     add_dtheta(c);
   }
+  std::array<double, 3> power_x{};
 
   // Sampled latents: log-likelihood of condition c's trials plus the N(0,1) prior of z;
   // gradient w.r.t. z into gz (grouped order), w.r.t. sigma/sigma_r into gsig/gsr.
@@ -276,7 +290,7 @@ struct ActorModel::Impl {
     const int sr_slot = C + 2;
     for (int c = 0; c < C; ++c) {
       const double sig = val[c], sr = val[sr_slot];
-      if (!net) {
+      if (power_law()) {
         const PowerHead h = power_head(c);
         if (latent == LatentMode::marginal) {
           PowerGrad g;
@@ -339,7 +353,7 @@ struct ActorModel::Impl {
           out[orig[k]] = ll;
         }
       };
-      if (!net) {
+      if (power_law()) {
         each(power_head(c));
       } else {
         double x3[3];
@@ -359,7 +373,7 @@ struct ActorModel::Impl {
           out[orig[k]] = std::exp(h.eval(u, dla, dp) + sr * rng.normal());
         }
       };
-      if (!net) {
+      if (power_law()) {
         each(power_head(c));
       } else {
         double x3[3];

@@ -16,8 +16,8 @@ std::size_t MlpLayout::weight_offset(std::size_t l) const {
 
 ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> param_names,
                              std::vector<int> sizes, std::vector<float> params,
-                             std::vector<InputScaling> scaling, nlohmann::json metadata)
-    : cost_name_(std::move(cost_name)), param_names_(std::move(param_names)), layout_{std::move(sizes)},
+                             std::vector<InputScaling> scaling, nlohmann::json metadata, NetworkHead head)
+    : cost_name_(std::move(cost_name)), head_(head), param_names_(std::move(param_names)), layout_{std::move(sizes)},
       params_(std::move(params)), scaling_(std::move(scaling)), metadata_(std::move(metadata)) {
   if (layout_.sizes.size() < 2 || layout_.sizes.back() != 3)
     throw std::invalid_argument("action network: the output layer must have 3 units");
@@ -221,17 +221,28 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
   }
 }
 
-double ActionNetwork::action(std::span<const double, 3> x, double m) {
-  const double k = softplus(x[0]);
+double ActionNetwork::action(NetworkHead head, std::span<const double, 3> x, double m) {
   const double w = sigmoid(x[1]);
+  if (head == NetworkHead::power) return std::exp(x[0] + w * std::log(m));
+  const double k = softplus(x[0]);
   return softplus(k * std::pow(m, w) + x[2]);
+}
+
+NetworkHead parse_network_head(const std::string& name) {
+  if (name == "softplus") return NetworkHead::softplus;
+  if (name == "power") return NetworkHead::power;
+  throw std::invalid_argument("unknown network head '" + name + "' (expected softplus or power)");
+}
+const char* to_string(NetworkHead head) { return head == NetworkHead::power ? "power" : "softplus"; }
+const char* head_formula(NetworkHead head) {
+  return head == NetworkHead::power ? "exp(x0)*m^sigmoid(x1)" : "softplus(softplus(x0)*m^sigmoid(x1)+x2)";
 }
 
 double ActionNetwork::action(std::span<const double> theta, double m) const {
   Workspace ws;
   double x[3];
   forward(theta, x, ws);
-  return action(std::span<const double, 3>(x), m);
+  return action(head_, std::span<const double, 3>(x), m);
 }
 
 } // namespace bactor

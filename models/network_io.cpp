@@ -30,7 +30,7 @@ void ActionNetwork::save(const std::string& path) const {
   c.metadata["cost"] = cost_name_;
   c.metadata["param_names"] = nlohmann::json(param_names_).dump();
   c.metadata["architecture"] = nlohmann::json{{"sizes", layout_.sizes}, {"hidden_activation", "swish"},
-                                              {"head", "softplus(softplus(x0)*m^sigmoid(x1)+x2)"}}.dump();
+                                              {"head", head_formula(head_)}}.dump();
   nlohmann::json sc = nlohmann::json::array();
   for (const auto& s : scaling_) sc.push_back({{"log", s.log}, {"shift", s.shift}, {"scale", s.scale}});
   c.metadata["input_scaling"] = sc.dump();
@@ -64,9 +64,19 @@ ActionNetwork ActionNetwork::load(const std::string& path) {
   std::vector<std::string> names;
   std::vector<int> sizes;
   std::vector<InputScaling> scaling;
+  NetworkHead head = NetworkHead::softplus;
   try {
     names = parse("param_names").get<std::vector<std::string>>();
-    sizes = parse("architecture").at("sizes").get<std::vector<int>>();
+    const auto arch = parse("architecture");
+    sizes = arch.at("sizes").get<std::vector<int>>();
+    // Files without a head entry predate the power head: softplus.
+    if (arch.contains("head")) {
+      const std::string formula = arch.at("head").get<std::string>();
+      if (formula == head_formula(NetworkHead::power))
+        head = NetworkHead::power;
+      else if (formula != head_formula(NetworkHead::softplus))
+        throw fail("unknown output head '" + formula + "'");
+    }
     for (const auto& s : parse("input_scaling"))
       scaling.push_back({s.at("log").get<bool>(), s.at("shift").get<double>(), s.at("scale").get<double>()});
   } catch (const nlohmann::json::exception& e) {
@@ -98,7 +108,7 @@ ActionNetwork ActionNetwork::load(const std::string& path) {
   if (c.tensors.size() != expected) throw fail("unexpected extra tensors");
   nlohmann::json metadata = nlohmann::json::object();
   for (const auto& [k, v] : c.metadata) metadata[k] = v;
-  return ActionNetwork(cost, names, sizes, std::move(params), std::move(scaling), std::move(metadata));
+  return ActionNetwork(cost, names, sizes, std::move(params), std::move(scaling), std::move(metadata), head);
 }
 
 } // namespace bactor

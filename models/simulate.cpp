@@ -76,7 +76,7 @@ Dataset simulate(const SimulationSpec& spec) {
     if (spec.network) spec.network->forward(theta, std::span<double, 3>(x), ws);
     for (double s : stimuli) {
       const double m = std::exp(std::log(s) + sigmas[c] * rng.normal());
-      const double a = spec.network ? ActionNetwork::action(std::span<const double, 3>(x), m) : optimal_action(cost, theta, m);
+      const double a = spec.network ? spec.network->action(std::span<const double, 3>(x), m) : optimal_action(cost, theta, m);
       if (!(a > 0) || !std::isfinite(a)) throw std::runtime_error("simulate: action is not positive at m = " + std::to_string(m));
       d.s.push_back(s);
       d.r.push_back(std::exp(std::log(a) + sigma_r * rng.normal()));

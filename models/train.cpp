@@ -96,6 +96,7 @@ inline cbatch sigmoid_v(const cbatch& x) { return cbatch(1.0f) / (cbatch(1.0f) +
 struct Trainer::Impl {
   TrainSettings set;
   const CostInfo* cost = nullptr;
+  NetworkHead head = NetworkHead::softplus;
   MlpLayout layout;
   std::vector<InputScaling> scaling;
   std::size_t n_in = 0, n_cp = 0, n_chunks = 0;
@@ -168,6 +169,16 @@ struct Trainer::Impl {
       detail::dense_forward(std::size_t(layout.sizes[l]), std::size_t(layout.sizes[l + 1]),
                             P + layout.weight_offset(l), P + layout.bias_offset(l), w.act[l].data(), w.pre[l + 1].data(), w.sig[l + 1].data(), w.act[l + 1].data(), l + 1 < L);
     const float* x = w.act[L].data();
+    if (head == NetworkHead::power) {
+      // a = exp(x0 + w log m), w = sigmoid(x1); log a clamped to +-40 against float overflow.
+      for (std::size_t v = 0; v < chunk; v += cbatch::size) {
+        const cbatch x0 = cbatch::load_aligned(x + v), wexp = sigmoid_v(cbatch::load_aligned(x + chunk + v));
+        const cbatch la = xsimd::fma(wexp, cbatch::load_aligned(w.logm.data() + v), x0);
+        xsimd::exp(xsimd::clip(la, cbatch(-40.0f), cbatch(40.0f))).store_aligned(w.a.data() + v);
+        wexp.store_aligned(w.hw.data() + v);
+      }
+      return;
+    }
     for (std::size_t v = 0; v < chunk; v += cbatch::size) {
       const cbatch x0 = cbatch::load_aligned(x + v), x1 = cbatch::load_aligned(x + chunk + v),
                    x2 = cbatch::load_aligned(x + 2 * chunk + v);
@@ -187,6 +198,14 @@ struct Trainer::Impl {
   void backward(ChunkWork& w, const float* P, float scale) const {
     const std::size_t L = layout.n_layers();
     float* g = w.grad[L].data();
+    if (head == NetworkHead::power) {
+      for (std::size_t c = 0; c < chunk; ++c) {
+        const float gla = c < w.n_valid ? w.dloss_da[c] * scale * w.a[c] : 0.0f;  // d/d log a
+        g[c] = gla;
+        g[chunk + c] = gla * w.logm[c] * w.hw[c] * (1.0f - w.hw[c]);
+        g[2 * chunk + c] = 0.0f;
+      }
+    } else
     for (std::size_t c = 0; c < chunk; ++c) {
       const float ga = c < w.n_valid ? w.dloss_da[c] * scale : 0.0f;
       const float dt = ga * w.hsig_t[c];
@@ -222,6 +241,17 @@ struct Trainer::Impl {
     args.loss = w.loss.data();
     args.dloss_da = w.dloss_da.data();
     cost->fused(args);
+  }
+
+  /// Homogeneous costs of degree p: each sample's cost times exp(-p mu_post) (see CostInfo).
+  void apply_scale_weights(ChunkWork& w) const {
+    const int p = cost->homogeneity_degree;
+    if (p == 0) return;
+    for (std::size_t c = 0; c < w.n_valid; ++c) {
+      const float wt = std::exp(-float(p) * w.mu[c]);
+      w.loss[c] *= wt;
+      w.dloss_da[c] *= wt;
+    }
   }
 
   /// Coefficients of one optimiser update (see update()).
@@ -311,6 +341,7 @@ struct Trainer::Impl {
     forward(w, P);
     const std::size_t off = ci * chunk * set.mc;
     run_kernel(w, step_id, ci, e ? e + off : nullptr, u ? u + off : nullptr);
+    apply_scale_weights(w);
     backward(w, P, 1.0f / float(set.batch));
     double ls = 0.0;
     for (std::size_t c = 0; c < w.n_valid; ++c) ls += double(w.loss[c]);
@@ -453,6 +484,7 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   Impl& I = *impl_;
   I.set = s;
   I.cost = &find_cost(s.cost);
+  I.head = parse_network_head(s.head == "auto" ? default_head_name(*I.cost) : s.head);
   if (s.batch < 1) throw std::invalid_argument("batch must be positive");
   if (s.mc < 1) throw std::invalid_argument("mc must be positive");
   if (s.hidden.empty()) throw std::invalid_argument("hidden: at least one hidden layer");
@@ -475,7 +507,7 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   for (auto& w : I.work) I.init_chunk(w);
 
   // Init: N(0, 1/fan_in) weights (swish keeps roughly unit scale), zero biases; the output
-  // layer starts small with biases so that a ≈ softplus(m^0.88) ≈ m at the start.
+  // layer starts small with biases so that a ≈ m^0.88 (power head) or softplus(m^0.88) at the start.
   I.params.assign(I.layout.n_params(), 0.0f);
   I.grad.assign(I.layout.n_params(), 0.0f);
   Rng rng(s.seed, 0xfffffffffffffff0ULL);
@@ -487,7 +519,7 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
     for (int k = 0; k < in * out; ++k) w[k] = float(sd * rng.normal());
   }
   float* bias_out = I.params.data() + I.layout.bias_offset(L - 1);
-  bias_out[0] = float(std::log(std::expm1(1.0)));  // softplus(x0) = 1
+  bias_out[0] = I.head == NetworkHead::power ? 0.0f : float(std::log(std::expm1(1.0)));  // k = 1
   bias_out[1] = 2.0f;                               // m^sigmoid(2) = m^0.88
   bias_out[2] = 0.0f;
 
@@ -609,13 +641,16 @@ ActionNetwork Trainer::network() const {
                                                                                                : "constant"},
                                     {"final_lr_fraction", s.final_lr_fraction}, {"eval_points", I.eval.size()}}
                          .dump();
+  meta["loss_weight"] = I.cost->homogeneity_degree
+                            ? "exp(-" + std::to_string(I.cost->homogeneity_degree) + "*mu_post)"
+                            : std::string("1");
   meta["seed"] = std::to_string(s.seed);
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.9g", I.last_rmse);
   meta["eval_rmse"] = std::string(buf);
   meta["bactor_version"] = BACTOR_VERSION;
   return ActionNetwork(I.cost->name, theta_names(*I.cost), I.layout.sizes,
-                       std::vector<float>(I.params.begin(), I.params.end()), I.scaling, meta);
+                       std::vector<float>(I.params.begin(), I.params.end()), I.scaling, meta, I.head);
 }
 
 TrainResult train(const TrainSettings& settings, const std::function<void(const TrainProgress&)>& progress) {

@@ -22,6 +22,9 @@ namespace bactor {
 struct TrainSettings {
   std::string cost = "QuadraticCost";
   std::vector<int> hidden{16, 64, 16, 8};
+  /// Output head: "auto" (power for costs homogeneous in (s, r), whose optimal action is a
+  /// power law in m; the softplus head of DESIGN.md §3 otherwise), "softplus" or "power".
+  std::string head = "auto";
   std::size_t steps = 60000;      // default: QuadraticCost reaches eval RMSE < 0.03 well within 60 s
   std::size_t batch = 256;        // B
   std::size_t mc = 128;           // K draws per batch element

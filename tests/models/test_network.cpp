@@ -30,7 +30,7 @@ TEST_CASE("head: a = softplus(softplus(x0) m^sigmoid(x1) + x2)") {
   const double x[3] = {0.3, -0.4, 0.2};
   const double m = 2.5;
   const double k = std::log1p(std::exp(0.3)), w = 1 / (1 + std::exp(0.4));
-  CHECK(ActionNetwork::action(std::span<const double, 3>(x), m) ==
+  CHECK(ActionNetwork::action(NetworkHead::softplus, std::span<const double, 3>(x), m) ==
         doctest::Approx(std::log1p(std::exp(k * std::pow(m, w) + 0.2))).epsilon(1e-14));
 }
 

@@ -17,11 +17,17 @@
 using namespace bactor;
 
 TEST_CASE("fused objective gradient w.r.t. the weights matches finite differences (fixed draws)") {
-  for (const char* cost : {"QuadraticCost", "QuadraticCostQuadraticEffort", "Linex", "InvertedGaussian",
-                           "AsymmetricQuadratic"}) {
+  // "auto" gives the power head (and the scale weights) to the homogeneous costs.
+  const std::pair<const char*, const char*> cases[] = {
+      {"QuadraticCost", "auto"}, {"QuadraticCost", "softplus"}, {"QuadraticCostQuadraticEffort", "auto"},
+      {"Linex", "auto"},         {"InvertedGaussian", "auto"},  {"AsymmetricQuadratic", "auto"},
+      {"Linex", "power"}};
+  for (const auto& [cost, head] : cases) {
     CAPTURE(cost);
+    CAPTURE(head);
     TrainSettings s;
     s.cost = cost;
+    s.head = head;
     s.batch = 64;
     s.mc = 24;
     s.eval_points = 8;
