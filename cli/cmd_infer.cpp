@@ -61,7 +61,13 @@ int run_infer(int argc, char** argv) {
   spec.quadrature_nodes = nodes;
   spec.fixed = bactor::cli::parse_assignments(fix, "--fix");
   for (const auto& [k, v] : bactor::cli::parse_string_assignments(prior, "--prior")) spec.priors[k] = bactor::parse_prior(v);
-  if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
+  if (!network.empty()) {
+    spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
+    const auto& meta = spec.network->metadata();
+    if (meta.contains("interrupted"))
+      std::cerr << "WARNING: " << network << " is a partially trained network ("
+                << meta["interrupted"].get<std::string>() << ")\n";
+  }
   const bactor::Dataset data = bactor::read_dataset(data_path);
   const auto subjects = bactor::split_subjects(data);
   for (const auto& [id, d] : subjects) bactor::ActorModel probe(d, spec);  // throws on bad spec

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/command.hpp"
+#include "cli/options.hpp"
 #include "models/train.hpp"
 
 namespace {
@@ -73,15 +74,24 @@ int run(int argc, char** argv) {
   std::fprintf(stderr, "training %s: %zu steps, batch %zu, mc %zu, hidden %s, %s head, %s lr %g (%s), seed %llu\n",
                s.cost.c_str(), s.steps, s.batch, s.mc, hidden.c_str(), s.head.c_str(), s.optimizer.c_str(), s.lr,
                schedule.c_str(), static_cast<unsigned long long>(s.seed));
+  cli::install_stop_handlers();
+  s.stop = &cli::stop_flag();
   const TrainResult r = train(s, [](const TrainProgress& p) {
     std::fprintf(stderr, "step %8zu/%zu  loss %.6g  eval_rmse %.5f  %.0f steps/s  %.1f s\n", p.step, p.steps, p.loss,
                  p.eval_rmse, p.steps_per_s, p.seconds);
   });
   r.network.save(out);
-  std::fprintf(stderr, "wrote %s\n", out.c_str());
-  std::printf("eval_rmse=%.6g steps=%zu seconds=%.3f steps_per_s=%.1f\n", r.eval_rmse, r.steps, r.seconds,
-              r.steps_per_s);
-  return cli::exit_ok;
+  if (r.complete) {
+    std::fprintf(stderr, "wrote %s\n", out.c_str());
+  } else {
+    std::fprintf(stderr,
+                 "interrupted: stopped after %zu of %zu steps; wrote the partial network to %s (its metadata "
+                 "says 'interrupted'; bactor infer warns about it)\n",
+                 r.steps, s.steps, out.c_str());
+  }
+  std::printf("eval_rmse=%.6g steps=%zu seconds=%.3f steps_per_s=%.1f%s\n", r.eval_rmse, r.steps, r.seconds,
+              r.steps_per_s, r.complete ? "" : " interrupted=1");
+  return r.complete ? cli::exit_ok : cli::exit_failure;
 }
 
 } // namespace

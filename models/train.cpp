@@ -661,8 +661,11 @@ TrainResult train(const TrainSettings& settings, const std::function<void(const 
   std::size_t last_step = 0;
   double loss_acc = 0.0, first_loss = NAN, last_loss = NAN;
   std::size_t loss_n = 0;
+  std::size_t done = 0;
   for (std::size_t i = 0; i < settings.steps; ++i) {
+    if (settings.stop && settings.stop->load(std::memory_order_relaxed)) break;
     const double l = tr.step();
+    done = i + 1;
     if (i == 0) first_loss = l;
     loss_acc += l;
     ++loss_n;
@@ -687,11 +690,15 @@ TrainResult train(const TrainSettings& settings, const std::function<void(const 
   TrainResult r;
   r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
   r.eval_rmse = tr.eval_rmse();
-  r.steps = settings.steps;
-  r.steps_per_s = double(settings.steps) / r.seconds;
+  r.steps = done;
+  r.complete = done == settings.steps;
+  r.steps_per_s = double(done) / r.seconds;
   r.first_loss = first_loss;
   r.last_loss = loss_n ? loss_acc / double(loss_n) : last_loss;
   r.network = tr.network();
+  if (!r.complete)
+    r.network.metadata()["interrupted"] =
+        "stopped after " + std::to_string(done) + " of " + std::to_string(settings.steps) + " steps";
   return r;
 }
 

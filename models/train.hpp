@@ -4,6 +4,7 @@
 // per cost family, gradient through the head and a float MLP, Adam or RMSprop.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -37,6 +38,9 @@ struct TrainSettings {
   std::size_t eval_points = 2000;
   TrainingPrior prior{};
   double progress_seconds = 1.5;  // report interval
+  /// When set and it becomes true, train() stops after the current step; the result is then
+  /// marked incomplete (TrainResult::complete, metadata "interrupted").
+  const std::atomic<bool>* stop = nullptr;
 };
 
 /// Fixed evaluation set: theta (row-major, n x n_inputs), measurements and optimal actions
@@ -103,7 +107,8 @@ private:
 struct TrainResult {
   ActionNetwork network;
   double eval_rmse = 0;
-  std::size_t steps = 0;
+  std::size_t steps = 0;           // steps done (fewer than asked when stopped)
+  bool complete = true;
   double seconds = 0, steps_per_s = 0;
   double first_loss = 0, last_loss = 0;
 };

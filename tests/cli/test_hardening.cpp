@@ -132,12 +132,18 @@ TEST_CASE("hardening: 100,000 trials simulate and infer (closed form, few draws)
   CHECK(draw_rows(dir / "out" / "chain-1.csv") == 20);
 }
 
-TEST_CASE("hardening: SIGINT during infer stops cleanly and keeps the chains") {
-  const fs::path dir = scratch("sigint");
-  const std::string out = (dir / "out").string(), log = (dir / "log.txt").string();
-  const std::string data = reference("quadratic_n60.csv");
-  std::vector<std::string> args{exe(), "infer", "--data", data, "--cost", "QuadraticCost", "--closed-form", "--chains", "2",
-                                "--threads", "2", "--warmup", "200", "--samples", "1000000", "--delta", "0.95", "--out", out};
+namespace {
+
+struct Interrupted {
+  bool marker_seen = false, ended = false;
+  int status = 0;
+  std::string log;
+};
+
+/// Runs `bactor args...` with stdout and stderr in `log`, waits (at most 20 s) until the log
+/// contains `marker`, sends SIGINT 300 ms later and waits (at most 30 s) for the exit.
+Interrupted interrupt_run(std::vector<std::string> args, const std::string& log, const std::string& marker) {
+  args.insert(args.begin(), exe());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -148,37 +154,48 @@ TEST_CASE("hardening: SIGINT during infer stops cleanly and keeps the chains") {
   pid_t pid = 0;
   REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
   posix_spawn_file_actions_destroy(&fa);
-  // Wait until sampling has started (the progress lines say so), at most 20 s.
-  bool sampling = false;
-  for (int i = 0; i < 200 && !sampling; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto read_log = [&] {
     std::ifstream in(log);
     std::stringstream ss;
     ss << in.rdbuf();
-    sampling = ss.str().find("(sampling)") != std::string::npos;
+    return ss.str();
+  };
+  Interrupted r;
+  for (int i = 0; i < 200 && !r.marker_seen; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    r.marker_seen = read_log().find(marker) != std::string::npos;
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ::kill(pid, SIGINT);
-  int status = 0;
   // The run must end by itself soon after the signal; never hang.
-  bool ended = false;
-  for (int i = 0; i < 300 && !ended; ++i) {
-    ended = ::waitpid(pid, &status, WNOHANG) == pid;
-    if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 300 && !r.ended; ++i) {
+    r.ended = ::waitpid(pid, &r.status, WNOHANG) == pid;
+    if (!r.ended) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (!ended) {
+  if (!r.ended) {
     ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
+    ::waitpid(pid, &r.status, 0);
   }
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  INFO(text.str());
-  REQUIRE(sampling);
-  REQUIRE(ended);
+  r.log = read_log();
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("hardening: SIGINT during infer stops cleanly and keeps the chains") {
+  const fs::path dir = scratch("sigint");
+  const std::string out = (dir / "out").string();
+  const Interrupted run_ = interrupt_run({"infer", "--data", reference("quadratic_n60.csv"), "--cost", "QuadraticCost",
+                                          "--closed-form", "--chains", "2", "--threads", "2", "--warmup", "200",
+                                          "--samples", "1000000", "--delta", "0.95", "--out", out},
+                                         (dir / "log.txt").string(), "(sampling)");
+  const int status = run_.status;
+  INFO(run_.log);
+  REQUIRE(run_.marker_seen);
+  REQUIRE(run_.ended);
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) != 0);  // an interrupted run is not a success
-  CHECK(text.str().find("interrupted: kept chain 1 ") != std::string::npos);  // says what was kept
+  CHECK(run_.log.find("interrupted: kept chain 1 ") != std::string::npos);  // says what was kept
   for (const char* f : {"chain-1.csv", "chain-2.csv"}) {
     CAPTURE(f);
     REQUIRE(fs::exists(fs::path(out) / f));
@@ -194,6 +211,28 @@ TEST_CASE("hardening: SIGINT during infer stops cleanly and keeps the chains") {
   const Result s = run("summary " + out + "/chain-1.csv " + out + "/chain-2.csv");
   INFO(s.out);
   CHECK(s.code == 0);
+}
+
+TEST_CASE("hardening: SIGINT during train writes the partial network, marked as such") {
+  const fs::path dir = scratch("sigint_train");
+  const std::string net = (dir / "net.safetensors").string();
+  const Interrupted r = interrupt_run({"train", "--cost", "QuadraticCost", "--steps", "100000000", "--out", net},
+                                      (dir / "log.txt").string(), "step ");
+  INFO(r.log);
+  REQUIRE(r.marker_seen);
+  REQUIRE(r.ended);
+  REQUIRE(WIFEXITED(r.status));
+  CHECK(WEXITSTATUS(r.status) == 1);
+  CHECK(r.log.find("interrupted: stopped after ") != std::string::npos);
+  CHECK(r.log.find("interrupted=1") != std::string::npos);
+  REQUIRE(fs::exists(net));
+  CHECK_FALSE(fs::exists(net + ".tmp"));
+  // infer says the network is partial.
+  const Result inf = run("infer --data " + reference("quadratic_n60.csv") + " --cost QuadraticCost --network " + net +
+                         " --fix sigma=0.2 --chains 1 --warmup 50 --samples 50 --out " + (dir / "inf").string());
+  INFO(inf.out);
+  CHECK(inf.code == 0);
+  CHECK(inf.out.find("is a partially trained network (stopped after ") != std::string::npos);
 }
 
 TEST_CASE("hardening: bad input exits 2 with a one-line message naming the culprit") {
