@@ -24,7 +24,25 @@ int run(int argc, char** argv) {
   if (!std::ifstream(file)) throw std::invalid_argument("--network: cannot open '" + file + "'");
   const ActionNetwork net = ActionNetwork::load(file);
   const CostInfo& cost = find_cost(net.cost_name());
-  const EvalSet e = make_eval_set(cost, points, seed, 0x7777, TrainingPrior{});
+  // Points from the network's own training prior (its metadata), the default one otherwise.
+  TrainingPrior prior;
+  if (net.metadata().contains("training_priors")) {
+    try {
+      const auto tp = nlohmann::json::parse(net.metadata()["training_priors"].get<std::string>());
+      auto range = [&](const char* key, double& lo, double& hi) {
+        const auto r = tp.at(key).at("uniform");
+        lo = r.at(0).get<double>();
+        hi = r.at(1).get<double>();
+        if (!(lo > 0 && hi > lo && std::isfinite(hi))) throw std::invalid_argument(key);
+      };
+      range("sigma", prior.noise_lo, prior.noise_hi);
+      range("mu_0", prior.mu0_lo, prior.mu0_hi);
+      range("s", prior.s_lo, prior.s_hi);
+    } catch (const std::exception&) {
+      throw std::invalid_argument("--network: " + file + ": metadata 'training_priors' is malformed");
+    }
+  }
+  const EvalSet e = make_eval_set(cost, points, seed, 0x7777, prior);
   const std::size_t d = e.n_inputs;
   std::vector<double> err(e.size());
 #pragma omp parallel
