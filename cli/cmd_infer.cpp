@@ -40,7 +40,7 @@ int run_infer(int argc, char** argv) {
   app.add_option("--threads", ns.threads, "threads (0: all)")->capture_default_str();
   app.add_option("--delta", ns.delta, "target acceptance statistic")->capture_default_str();
   app.add_option("--max-depth", ns.max_depth, "maximum tree depth")->capture_default_str();
-  app.add_option("--quadrature-nodes", nodes, "Gauss-Hermite nodes (network, marginal)")->capture_default_str();
+  app.add_option("--quadrature-nodes", nodes, "Gauss-Hermite nodes (softplus-head network, marginal latent); -1: chosen by sigma")->capture_default_str();
   app.add_option("--out", out, "output directory (chain-1.csv ..., summary.csv)")->required();
   if (!bactor::cli::parse(app, argc, argv)) return 0;
 
