@@ -28,18 +28,19 @@ inline BD exp_normal(const BD& x) {
   const BD k = t - shift;
   BD r = xsimd::fnma(k, BD(6.93147180369123816490e-01), x);  // ln2 high part (exact k * hi)
   r = xsimd::fnma(k, BD(1.90821492927058770002e-10), r);     // ln2 low part
-  BD p(1.0 / 6227020800.0);                                  // 1/13!
-  p = xsimd::fma(p, r, BD(1.0 / 479001600.0));
-  p = xsimd::fma(p, r, BD(1.0 / 39916800.0));
-  p = xsimd::fma(p, r, BD(1.0 / 3628800.0));
-  p = xsimd::fma(p, r, BD(1.0 / 362880.0));
-  p = xsimd::fma(p, r, BD(1.0 / 40320.0));
-  p = xsimd::fma(p, r, BD(1.0 / 5040.0));
-  p = xsimd::fma(p, r, BD(1.0 / 720.0));
-  p = xsimd::fma(p, r, BD(1.0 / 120.0));
-  p = xsimd::fma(p, r, BD(1.0 / 24.0));
-  p = xsimd::fma(p, r, BD(1.0 / 6.0));
-  p = xsimd::fma(p, r, BD(0.5));
+  // Terms 3..13 by Estrin's scheme (short dependency chains: the loop is latency-bound at
+  // n ~ 60), the leading 1 + r + r^2/2 by Horner for accuracy.
+  const BD r2 = r * r, r4 = r2 * r2;
+  const BD c34 = xsimd::fma(r, BD(1.0 / 24.0), BD(1.0 / 6.0));
+  const BD c56 = xsimd::fma(r, BD(1.0 / 720.0), BD(1.0 / 120.0));
+  const BD c78 = xsimd::fma(r, BD(1.0 / 40320.0), BD(1.0 / 5040.0));
+  const BD c910 = xsimd::fma(r, BD(1.0 / 3628800.0), BD(1.0 / 362880.0));
+  const BD c1112 = xsimd::fma(r, BD(1.0 / 479001600.0), BD(1.0 / 39916800.0));
+  const BD c13 = BD(1.0 / 6227020800.0);
+  const BD lo = xsimd::fma(r2, c56, c34);                             // terms 3..6 / r^3
+  const BD hi = xsimd::fma(r4, c13, xsimd::fma(r2, c1112, c910));     // terms 9..13 / r^9
+  const BD q = xsimd::fma(r4, xsimd::fma(r2, hi, c78), lo);           // terms 3..13 / r^3
+  BD p = xsimd::fma(q, r, BD(0.5));
   p = xsimd::fma(p, r, BD(1.0));
   p = xsimd::fma(p, r, BD(1.0));
   // The low bits of t hold k (two's complement): shifting them into the exponent field and
