@@ -18,6 +18,7 @@ namespace detail {
 // x <= 0) goes through xsimd, so special values behave exactly as before.
 using BD = Batch<double>;
 using BI = xsimd::batch<std::int64_t, BD::arch_type>;
+using BU = xsimd::batch<std::uint64_t, BD::arch_type>;
 
 // exp: x = k ln2 + r with |r| <= ln2/2 (k by the 1.5 * 2^52 rounding trick, r by Cody-Waite
 // in two FMAs), exp(r) by its degree-13 Taylor polynomial (truncation < 5e-18 relative; no
@@ -60,7 +61,8 @@ inline BD log_normal(const BD& x) {
   // Adding (1 - sqrt(2)/2)'s offset to the high word moves mantissas >= sqrt(2) into the next
   // binade, so that k counts them and the rebuilt 1 + f lies in [sqrt(2)/2, sqrt(2)).
   const BI hx = xsimd::bitwise_cast<BI>(x) + BI(std::int64_t(0x3ff00000 - 0x3fe6a09e) << 32);
-  const BI e = hx >> 52;  // biased exponent (x > 0: logical shift is fine)
+  // Biased exponent; an unsigned (logical) shift: AVX2 has no 64-bit arithmetic shift.
+  const BI e = xsimd::bitwise_cast<BI>(xsimd::bitwise_cast<BU>(hx) >> 52);
   const BD dk = xsimd::bitwise_cast<BD>(e | BI(0x4330000000000000)) - BD(0x1p52 + 1023.0);
   const BD m = xsimd::bitwise_cast<BD>((hx & BI(0x000fffffffffffff)) + BI(std::int64_t(0x3fe6a09e) << 32));
   const BD f = m - BD(1.0);
