@@ -153,9 +153,10 @@ Var binary(Var a, Var b, const char* name) {
   y->in[1] = nb;
   const std::size_t n = y->size();
   dispatch(sa == 1 && n > 1, sb == 1 && n > 1, [&](auto SA, auto SB) {
-    const double* av = na->val;
-    const double* bv = nb->val;
-    double* yv = y->val;
+    // y's buffer is new: it aliases neither operand.
+    const double* __restrict av = na->val;
+    const double* __restrict bv = nb->val;
+    double* __restrict yv = y->val;
     for (std::size_t i = 0; i < n; ++i) yv[i] = Op::f(av[SA ? 0 : i], bv[SB ? 0 : i]);
   });
   return Var(y);
@@ -219,8 +220,8 @@ Var with_constant(Var x, double c) {
   y->in[0] = nx;
   y->k = c;
   const std::size_t n = y->size();
-  const double* xv = nx->val;
-  double* yv = y->val;
+  const double* __restrict xv = nx->val;
+  double* __restrict yv = y->val;
   for (std::size_t i = 0; i < n; ++i) yv[i] = Op::f(xv[i], c);
   return Var(y);
 }
