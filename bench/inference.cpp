@@ -31,7 +31,7 @@ using namespace bactor;
 
 namespace {
 
-std::shared_ptr<const ActionNetwork> bench_network(const CostInfo& cost) {
+std::shared_ptr<const ActionNetwork> bench_network(const CostInfo& cost, NetworkHead head = NetworkHead::softplus) {
   const auto names = theta_names(cost);
   std::vector<int> sizes{static_cast<int>(names.size()), 16, 64, 16, 8, 3};
   MlpLayout layout{sizes};
@@ -39,7 +39,7 @@ std::shared_ptr<const ActionNetwork> bench_network(const CostInfo& cost) {
   Rng rng(1, 0);
   for (auto& p : params) p = static_cast<float>(0.2 * rng.normal());
   return std::make_shared<ActionNetwork>(cost.name, names, sizes, params, std::vector<InputScaling>(names.size()),
-                                         nlohmann::json::object());
+                                         nlohmann::json::object(), head);
 }
 
 Dataset bench_data(const CostInfo& cost, std::size_t n) {
@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
   const bool posteriors = !(argc > 1 && std::string(argv[1]) == "--gradients-only");
   const CostInfo& cost = find_cost("QuadraticCost");
   const auto net = bench_network(cost);
+  const auto power_net = bench_network(cost, NetworkHead::power);
 
   {  // Baseline 1: one network forward + backward.
     ActionNetwork::Workspace ws;
@@ -159,18 +160,22 @@ int main(int argc, char** argv) {
       };
       bench::JsonLine("inference").add("case", "baseline_scalar_lognormal_loop").add("n", n).timing(bench::time_it(f, bench::calibrate(f))).print();
     }
-    for (bool use_net : {false, true})
+    // Action sources: the closed form, a softplus-head network (marginal by quadrature) and a
+    // power-head network (exact marginal).
+    for (const auto& source : {std::shared_ptr<const ActionNetwork>(), net, power_net})
       for (LatentMode mode : {LatentMode::marginal, LatentMode::sampled})
-        // The network marginal also with a fixed 16-node rule (the former default) as the
-        // comparison for the node count by sigma (quadrature_nodes_for(0.2) = 9 here).
+        // The softplus network's marginal also with a fixed 16-node rule (the former default)
+        // as the comparison for the node count by sigma (quadrature_nodes_for(0.2) = 9 here).
         for (int nodes : {default_quadrature_nodes, 16}) {
-          if (nodes != default_quadrature_nodes && !(use_net && mode == LatentMode::marginal)) continue;
+          const bool use_net = source != nullptr;
+          const bool quadrature = source == net && mode == LatentMode::marginal;
+          if (nodes != default_quadrature_nodes && !quadrature) continue;
           InferenceSpec spec;
           spec.cost = &cost;
           spec.latent = mode;
           spec.fixed["sigma"] = 0.2;
           spec.quadrature_nodes = nodes;
-          if (use_net) spec.network = net;
+          if (use_net) spec.network = source;
           ActorModel m(d, spec);
           auto q = m.unconstrain({{"sigma_0", 0.15}, {"mu_0", 1.5}, {"sigma_r", 0.1}});
           std::vector<double> g(m.dim());
@@ -181,10 +186,11 @@ int main(int argc, char** argv) {
           bench::JsonLine line("inference");
           line.add("case", "log_density_gradient")
               .add("action", use_net ? "network" : "closed_form")
+              .add("head", use_net ? to_string(source->head()) : "closed_form")
               .add("latent", to_string(mode))
               .add("n", n)
               .add("dim", m.dim());
-          if (use_net && mode == LatentMode::marginal)
+          if (quadrature)
             line.add("quadrature_nodes", nodes > 0 ? nodes : quadrature_nodes_for(0.2))
                 .add("node_rule", nodes > 0 ? "fixed" : "by_sigma");
           line.timing(bench::time_it(f, bench::calibrate(f))).print();

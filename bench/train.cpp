@@ -32,9 +32,12 @@ double load_average() {
 int main(int argc, char** argv) {
   using namespace bactor;
   const std::string cost = argc > 1 ? argv[1] : "QuadraticCost";
+  for (const char* head : {"auto", "softplus"})
   for (int threads : {1, 2}) {
     TrainSettings s;
     s.cost = cost;
+    s.head = head;
+    if (s.head == "auto") s.head = default_head_name(find_cost(cost));
     s.steps = 1000000;
     s.threads = threads;
     s.eval_points = 64;
@@ -45,6 +48,7 @@ int main(int argc, char** argv) {
         .add("batch", long(s.batch))
         .add("mc", long(s.mc))
         .add("hidden", "16,64,16,8")
+        .add("head", s.head)
         .timing(t, "step_")
         .add("steps_per_s_median", 1e6 / t.median_us)
         .add("steps_per_s_best", 1e6 / t.min_us)
