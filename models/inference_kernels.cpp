@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "models/inference_kernels.hpp"
 
+#include "engine/simd_math.hpp"
+
 #include <xsimd/xsimd.hpp>
 
 #include <cmath>
@@ -15,54 +17,12 @@ using B = xsimd::batch<double>;
 using U = xsimd::batch<std::uint64_t>;
 constexpr std::size_t L = B::size;
 
-inline U bits(B x) { return xsimd::bitwise_cast<U>(x); }
-inline B from_bits(U x) { return xsimd::bitwise_cast<B>(x); }
 
-/// e^x lane-wise to ~1 ulp; 0 below -708, finite up to 709. Division-free and without a
-/// double -> int conversion (which AVX2 lacks): 2^k is built from the bits of x log2(e) + 1.5·2^52.
-inline B exp_d(B x) {
-  const B shift(0x1.8p52);
-  const B xc = xsimd::min(xsimd::max(x, B(-708.0)), B(709.0));
-  const B kd = xsimd::fma(xc, B(std::numbers::log2e), shift);
-  const B k = kd - shift;
-  B r = xsimd::fnma(k, B(6.93147180369123816490e-01), xc);  // ln2 split in two (fdlibm)
-  r = xsimd::fnma(k, B(1.90821492927058770002e-10), r);
-  // Taylor series to r^13 on |r| <= ln2/2 (truncation < 5e-18), by Estrin's scheme: the
-  // per-trial work is one long dependency chain, so latency matters more than FMA count.
-  const B r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-  const B p01 = xsimd::fma(r, B(1.0), B(1.0)), p23 = xsimd::fma(r, B(1.0 / 6.0), B(0.5));
-  const B p45 = xsimd::fma(r, B(1.0 / 120.0), B(1.0 / 24.0));
-  const B p67 = xsimd::fma(r, B(1.0 / 5040.0), B(1.0 / 720.0));
-  const B p89 = xsimd::fma(r, B(1.0 / 362880.0), B(1.0 / 40320.0));
-  const B p1011 = xsimd::fma(r, B(1.0 / 39916800.0), B(1.0 / 3628800.0));
-  const B p1213 = xsimd::fma(r, B(1.0 / 6227020800.0), B(1.0 / 479001600.0));
-  const B q0 = xsimd::fma(p23, r2, p01), q1 = xsimd::fma(p67, r2, p45), q2 = xsimd::fma(p1011, r2, p89);
-  const B s0 = xsimd::fma(q1, r4, q0), s1 = xsimd::fma(p1213, r4, q2);
-  const B p = xsimd::fma(s1, r8, s0);
-  const U scale = (bits(kd) - bits(shift) + U(std::uint64_t(1023))) << 52;
-  return xsimd::select(x < B(-708.0), B(0.0), p * from_bits(scale));
-}
-
-/// log x lane-wise for positive normal x, ~1 ulp (fdlibm's e_log.c kernel: one division).
-/// Other inputs give finite garbage (callers select those lanes away).
-inline B log_d(B x) {
-  constexpr std::uint64_t sqrt_half = 0x3fe6a09e667f3bcdull;
-  // Shift the mantissa range to [sqrt(1/2), sqrt(2)) by an integer add on the bits.
-  const U hx = bits(x) + U(0x3ff0000000000000ull - sqrt_half);
-  const U e = hx >> 52;  // biased exponent of the shifted value
-  const B k = from_bits(e | U(0x4330000000000000ull)) - B(0x1p52 + 1023.0);
-  const B f = from_bits((hx & U(0x000fffffffffffffull)) + U(sqrt_half)) - B(1.0);
-  const B s = f / (B(2.0) + f);
-  const B z = s * s, w = z * z;
-  const B t1 = w * xsimd::fma(w, xsimd::fma(w, B(1.531383769920937332e-01), B(2.222219843214978396e-01)),
-                              B(3.999999999940941908e-01));
-  const B t2 = z * xsimd::fma(w, xsimd::fma(w, xsimd::fma(w, B(1.479819860511658591e-01), B(1.818357216161805012e-01)),
-                                            B(2.857142874366239149e-01)),
-                              B(6.666666666666735130e-01));
-  const B R = t2 + t1, hfsq = B(0.5) * f * f;
-  return xsimd::fma(k, B(6.93147180369123816490e-01),
-                    -((hfsq - xsimd::fma(s, hfsq + R, k * B(1.90821492927058770002e-10))) - f));
-}
+/// e^x lane-wise to ~1 ulp; 0 below -708 (engine/simd_math.hpp).
+inline B exp_d(B x) { return simd::exp_clamped(x); }
+/// log x lane-wise for positive normal x, ~1 ulp (one division); other inputs give finite
+/// garbage (callers select those lanes away).
+inline B log_d(B x) { return simd::log_normal(x); }
 
 /// log a(u), d log a/du, d log a/d(k, w, x2) and (optionally) d^2 log a/du^2 for the head
 /// a = softplus(k e^{w u} + x2), lane-wise, for NB independent batches at once (statement by

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "models/network.hpp"
 
+#include "engine/simd_math.hpp"
+
 #include <cmath>
 #include <algorithm>
 #include <cstdint>
@@ -117,30 +119,9 @@ void axpy_rows(std::size_t n, const double* x, const float* m, std::size_t strid
   }
 }
 
-/// sigmoid(p) = 1 / (1 + e^{-p}) lane-wise, with a division-free e^x to ~2 ulp (Estrin Taylor
-/// series after ln2 range reduction; the same scheme as models/inference_kernels.cpp's exp_d);
-/// e^{-p} is clamped to e^{709}, which gives sigmoid ~ 1e-308 instead of 0 for p < -709.
-inline DB sigmoid_d(DB p) {
-  using U = xsimd::batch<std::uint64_t>;
-  const DB shift(0x1.8p52);
-  const DB xc = xsimd::min(xsimd::max(-p, DB(-708.0)), DB(709.0));
-  const DB kd = xsimd::fma(xc, DB(1.4426950408889634), shift);
-  const DB k = kd - shift;
-  DB r = xsimd::fnma(k, DB(6.93147180369123816490e-01), xc);
-  r = xsimd::fnma(k, DB(1.90821492927058770002e-10), r);
-  const DB r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-  const DB p01 = r + DB(1.0), p23 = xsimd::fma(r, DB(1.0 / 6.0), DB(0.5));
-  const DB p45 = xsimd::fma(r, DB(1.0 / 120.0), DB(1.0 / 24.0));
-  const DB p67 = xsimd::fma(r, DB(1.0 / 5040.0), DB(1.0 / 720.0));
-  const DB p89 = xsimd::fma(r, DB(1.0 / 362880.0), DB(1.0 / 40320.0));
-  const DB p1011 = xsimd::fma(r, DB(1.0 / 39916800.0), DB(1.0 / 3628800.0));
-  const DB p1213 = xsimd::fma(r, DB(1.0 / 6227020800.0), DB(1.0 / 479001600.0));
-  const DB q0 = xsimd::fma(p23, r2, p01), q1 = xsimd::fma(p67, r2, p45), q2 = xsimd::fma(p1011, r2, p89);
-  const DB e = xsimd::fma(xsimd::fma(p1213, r4, q2), r8, xsimd::fma(q1, r4, q0));
-  const U scale = (xsimd::bitwise_cast<U>(kd) - xsimd::bitwise_cast<U>(shift) + U(std::uint64_t(1023))) << 52;
-  const DB em = xsimd::select(-p < DB(-708.0), DB(0.0), e * xsimd::bitwise_cast<DB>(scale));
-  return DB(1.0) / (DB(1.0) + em);
-}
+/// sigmoid(p) = 1 / (1 + e^{-p}) lane-wise with the division-free e^x of engine/simd_math.hpp
+/// (~2 ulp; e^{-p} is clamped to e^{709}, which gives sigmoid ~ 1e-308 instead of 0 for p < -709).
+inline DB sigmoid_d(DB p) { return DB(1.0) / (DB(1.0) + simd::exp_clamped(-p)); }
 } // namespace
 
 void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> x, Workspace& ws) const {

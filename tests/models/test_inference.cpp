@@ -8,6 +8,7 @@
 #include "models/costs.hpp"
 #include "models/network.hpp"
 #include "models/simulate.hpp"
+#include "tests/models/inference_test_util.hpp"
 
 #include <doctest/doctest.h>
 
@@ -19,20 +20,10 @@
 #include <vector>
 
 using namespace bactor;
+using bactor::testing::gradient_error;
+using bactor::testing::random_network;
 
 namespace {
-
-/// A small randomly initialised action network for `cost` (weights ~ N(0, 0.3^2)).
-std::shared_ptr<const ActionNetwork> random_network(const CostInfo& cost, std::uint64_t seed) {
-  const auto names = theta_names(cost);
-  std::vector<int> sizes{static_cast<int>(names.size()), 16, 64, 16, 8, 3};
-  MlpLayout layout{sizes};
-  std::vector<float> params(layout.n_params());
-  Rng rng(seed, 0);
-  for (auto& p : params) p = static_cast<float>(0.3 * rng.normal());
-  std::vector<InputScaling> scaling(names.size());
-  return std::make_shared<ActionNetwork>(cost.name, names, sizes, params, scaling, nlohmann::json::object());
-}
 
 Dataset small_data(const CostInfo& cost, int conditions, std::size_t trials, std::uint64_t seed) {
   SimulationSpec spec;
@@ -43,23 +34,6 @@ Dataset small_data(const CostInfo& cost, int conditions, std::size_t trials, std
   spec.trials = trials;
   spec.seed = seed;
   return simulate(spec);
-}
-
-/// Max over coordinates of |analytic - FD| / max(1, |FD|) at q.
-double gradient_error(Model& model, const std::vector<double>& q) {
-  std::vector<double> g(model.dim()), dummy(model.dim());
-  const double lp = model.log_density(q, g);
-  REQUIRE(std::isfinite(lp));
-  double worst = 0;
-  for (std::size_t i = 0; i < q.size(); ++i) {
-    const double h = 1e-6;
-    auto qp = q, qm = q;
-    qp[i] += h;
-    qm[i] -= h;
-    const double fd = (model.log_density(qp, dummy) - model.log_density(qm, dummy)) / (2 * h);
-    worst = std::max(worst, std::abs(g[i] - fd) / std::max(1.0, std::abs(fd)));
-  }
-  return worst;
 }
 
 std::vector<double> random_point(const ActorModel& m, Rng& rng) {
@@ -113,19 +87,20 @@ TEST_CASE("inference: log-density gradient vs finite differences, closed forms, 
         }
 }
 
-TEST_CASE("inference: log-density gradient vs finite differences, network action, both latent modes") {
+TEST_CASE("inference: log-density gradient vs finite differences, network action (both heads), both latent modes") {
   Rng rng(6, 0);
   for (const char* name : {"QuadraticCost", "QuadraticCostQuadraticEffort", "AbsoluteCost"})
-    for (LatentMode mode : {LatentMode::marginal, LatentMode::sampled}) {
+    for (LatentMode mode : {LatentMode::marginal, LatentMode::sampled})
+    for (NetworkHead head : {NetworkHead::softplus, NetworkHead::power}) {
       const CostInfo& cost = find_cost(name);
       const Dataset d = small_data(find_cost("QuadraticCost"), 2, 12, 4);
       InferenceSpec spec;
       spec.cost = &cost;
-      spec.network = random_network(cost, 9);
+      spec.network = random_network(cost, 9, head);
       spec.latent = mode;
       ActorModel m(d, spec);
       for (int rep = 0; rep < 3; ++rep) {
-        INFO(name << " mode=" << to_string(mode));
+        INFO(name << " mode=" << to_string(mode) << " head=" << to_string(head));
         CHECK(gradient_error(m, random_point(m, rng)) < 2e-6);
       }
     }

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+// Shared by the inference tests: a random action network and the finite-difference check of a
+// model's gradient.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "engine/rng.hpp"
+#include "models/costs.hpp"
+#include "models/network.hpp"
+#include "samplers/model.hpp"
+
+namespace bactor::testing {
+
+/// A small randomly initialised action network for `cost` (weights ~ N(0, 0.3^2)).
+inline std::shared_ptr<const ActionNetwork> random_network(const CostInfo& cost, std::uint64_t seed,
+                                                           NetworkHead head = NetworkHead::softplus) {
+  const auto names = theta_names(cost);
+  const std::vector<int> sizes{static_cast<int>(names.size()), 16, 64, 16, 8, 3};
+  std::vector<float> params(MlpLayout{sizes}.n_params());
+  Rng rng(seed, 0);
+  for (auto& p : params) p = static_cast<float>(0.3 * rng.normal());
+  return std::make_shared<ActionNetwork>(cost.name, names, sizes, params, std::vector<InputScaling>(names.size()),
+                                         nlohmann::json::object(), head);
+}
+
+/// Max over coordinates of |analytic - FD| / max(1, |FD|) at q (central differences, h = 1e-6).
+inline double gradient_error(Model& model, const std::vector<double>& q) {
+  std::vector<double> g(model.dim()), dummy(model.dim());
+  const double lp = model.log_density(q, g);
+  REQUIRE(std::isfinite(lp));
+  double worst = 0;
+  for (std::size_t i = 0; i < q.size(); ++i) {
+    const double h = 1e-6;
+    auto qp = q, qm = q;
+    qp[i] += h;
+    qm[i] -= h;
+    const double fd = (model.log_density(qp, dummy) - model.log_density(qm, dummy)) / (2 * h);
+    worst = std::max(worst, std::abs(g[i] - fd) / std::max(1.0, std::abs(fd)));
+  }
+  return worst;
+}
+
+} // namespace bactor::testing
