@@ -3,7 +3,7 @@ BUILD ?= build
 MESON_ARGS ?=
 BACTOR = $(BUILD)/cli/bactor
 
-.PHONY: all deps configure build demo test bench install sanitize fuzz clean
+.PHONY: all deps configure build demo test bench install sanitize sanitize-fast fuzz clean
 
 all: build
 
@@ -41,6 +41,10 @@ sanitize: deps
 	ninja -C $(SAN_BUILD)
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 	  meson test -C $(SAN_BUILD) --print-errorlogs --timeout-multiplier 4 $(SAN_TESTS)
+
+# ASan + UBSan of the fast suites only (engine, samplers), compiled directly; CI runs it.
+sanitize-fast: deps
+	bash .ci/sanitize-fast.sh
 
 # libFuzzer harnesses (clang), each run for FUZZ_SECONDS over a seed corpus built from the
 # reference data, a tiny trained network and a tiny draws file; then the committed
