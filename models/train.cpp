@@ -28,51 +28,6 @@ using detail::chunk;
 using detail::cvec;
 using fvec = std::vector<float, xsimd::aligned_allocator<float, 64>>;
 
-void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng& rng, std::span<double> theta,
-                           double& m) {
-  theta[0] = rng.uniform(prior.noise_lo, prior.noise_hi);
-  theta[1] = rng.uniform(prior.noise_lo, prior.noise_hi);
-  theta[2] = rng.uniform(prior.mu0_lo, prior.mu0_hi);
-  theta[3] = rng.uniform(prior.noise_lo, prior.noise_hi);
-  for (std::size_t j = 0; j < cost.params.size(); ++j) theta[4 + j] = sample_prior(cost.params[j], rng);
-  const double s = rng.uniform(prior.s_lo, prior.s_hi);
-  m = std::exp(std::log(s) + theta[0] * rng.normal());
-}
-
-std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior) {
-  auto uni = [](double lo, double hi) { return InputScaling{false, 0.5 * (lo + hi), 0.5 * (hi - lo)}; };
-  std::vector<InputScaling> s{uni(prior.noise_lo, prior.noise_hi), uni(prior.noise_lo, prior.noise_hi),
-                              uni(prior.mu0_lo, prior.mu0_hi), uni(prior.noise_lo, prior.noise_hi)};
-  for (const auto& p : cost.params)
-    s.push_back(p.kind == ParamPrior::Kind::uniform ? uni(p.a, p.b) : InputScaling{true, p.a, p.b});
-  return s;
-}
-
-EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, std::uint64_t stream,
-                      const TrainingPrior& prior) {
-  const std::size_t d = theta_size(cost);
-  std::vector<double> theta(n * d), m(n), a(n);
-  Rng rng(seed, stream);
-  for (std::size_t i = 0; i < n; ++i) sample_training_point(cost, prior, rng, {theta.data() + i * d, d}, m[i]);
-#pragma omp parallel for schedule(dynamic, 16)
-  for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(n); ++i) {
-    try {
-      a[std::size_t(i)] = optimal_action(cost, {theta.data() + std::size_t(i) * d, d}, m[std::size_t(i)]);
-    } catch (const std::exception&) {
-      a[std::size_t(i)] = -1.0;  // dropped below
-    }
-  }
-  EvalSet e;
-  e.n_inputs = d;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!(a[i] > 0.0 && a[i] < 1e6 && std::isfinite(a[i]))) continue;
-    e.theta.insert(e.theta.end(), theta.begin() + std::ptrdiff_t(i * d), theta.begin() + std::ptrdiff_t((i + 1) * d));
-    e.m.push_back(m[i]);
-    e.a_star.push_back(a[i]);
-  }
-  return e;
-}
-
 namespace {
 
 /// Buffers of one chunk of C samples (feature-major).
@@ -651,55 +606,6 @@ ActionNetwork Trainer::network() const {
   meta["bactor_version"] = BACTOR_VERSION;
   return ActionNetwork(I.cost->name, theta_names(*I.cost), I.layout.sizes,
                        std::vector<float>(I.params.begin(), I.params.end()), I.scaling, meta, I.head);
-}
-
-TrainResult train(const TrainSettings& settings, const std::function<void(const TrainProgress&)>& progress) {
-  using clock = std::chrono::steady_clock;
-  Trainer tr(settings);
-  const auto t0 = clock::now();
-  auto last = t0;
-  std::size_t last_step = 0;
-  double loss_acc = 0.0, first_loss = NAN, last_loss = NAN;
-  std::size_t loss_n = 0;
-  std::size_t done = 0;
-  for (std::size_t i = 0; i < settings.steps; ++i) {
-    if (settings.stop && settings.stop->load(std::memory_order_relaxed)) break;
-    const double l = tr.step();
-    done = i + 1;
-    if (i == 0) first_loss = l;
-    loss_acc += l;
-    ++loss_n;
-    const auto now = clock::now();
-    const double since = std::chrono::duration<double>(now - last).count();
-    if (progress && (since >= settings.progress_seconds || i + 1 == settings.steps)) {
-      TrainProgress p;
-      p.step = i + 1;
-      p.steps = settings.steps;
-      p.loss = loss_acc / double(loss_n);
-      p.eval_rmse = tr.eval_rmse();
-      p.seconds = std::chrono::duration<double>(now - t0).count();
-      p.steps_per_s = double(i + 1 - last_step) / since;
-      progress(p);
-      last = clock::now();
-      last_step = i + 1;
-      last_loss = p.loss;
-      loss_acc = 0.0;
-      loss_n = 0;
-    }
-  }
-  TrainResult r;
-  r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
-  r.eval_rmse = tr.eval_rmse();
-  r.steps = done;
-  r.complete = done == settings.steps;
-  r.steps_per_s = double(done) / r.seconds;
-  r.first_loss = first_loss;
-  r.last_loss = loss_n ? loss_acc / double(loss_n) : last_loss;
-  r.network = tr.network();
-  if (!r.complete)
-    r.network.metadata()["interrupted"] =
-        "stopped after " + std::to_string(done) + " of " + std::to_string(settings.steps) + " steps";
-  return r;
 }
 
 } // namespace bactor

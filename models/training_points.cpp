@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+// Training points and the fixed evaluation set: theta and m drawn from the training prior
+// (DESIGN.md §4), the input scaling derived from it, and optimal actions for evaluation.
+#include <cmath>
+#include <exception>
+
+#include "engine/rng.hpp"
+#include "models/train.hpp"
+
+namespace bactor {
+
+void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng& rng, std::span<double> theta,
+                           double& m) {
+  theta[0] = rng.uniform(prior.noise_lo, prior.noise_hi);
+  theta[1] = rng.uniform(prior.noise_lo, prior.noise_hi);
+  theta[2] = rng.uniform(prior.mu0_lo, prior.mu0_hi);
+  theta[3] = rng.uniform(prior.noise_lo, prior.noise_hi);
+  for (std::size_t j = 0; j < cost.params.size(); ++j) theta[4 + j] = sample_prior(cost.params[j], rng);
+  const double s = rng.uniform(prior.s_lo, prior.s_hi);
+  m = std::exp(std::log(s) + theta[0] * rng.normal());
+}
+
+std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior) {
+  auto uni = [](double lo, double hi) { return InputScaling{false, 0.5 * (lo + hi), 0.5 * (hi - lo)}; };
+  std::vector<InputScaling> s{uni(prior.noise_lo, prior.noise_hi), uni(prior.noise_lo, prior.noise_hi),
+                              uni(prior.mu0_lo, prior.mu0_hi), uni(prior.noise_lo, prior.noise_hi)};
+  for (const auto& p : cost.params)
+    s.push_back(p.kind == ParamPrior::Kind::uniform ? uni(p.a, p.b) : InputScaling{true, p.a, p.b});
+  return s;
+}
+
+EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, std::uint64_t stream,
+                      const TrainingPrior& prior) {
+  const std::size_t d = theta_size(cost);
+  std::vector<double> theta(n * d), m(n), a(n);
+  Rng rng(seed, stream);
+  for (std::size_t i = 0; i < n; ++i) sample_training_point(cost, prior, rng, {theta.data() + i * d, d}, m[i]);
+#pragma omp parallel for schedule(dynamic, 16)
+  for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(n); ++i) {
+    try {
+      a[std::size_t(i)] = optimal_action(cost, {theta.data() + std::size_t(i) * d, d}, m[std::size_t(i)]);
+    } catch (const std::exception&) {
+      a[std::size_t(i)] = -1.0;  // dropped below
+    }
+  }
+  EvalSet e;
+  e.n_inputs = d;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!(a[i] > 0.0 && a[i] < 1e6 && std::isfinite(a[i]))) continue;
+    e.theta.insert(e.theta.end(), theta.begin() + std::ptrdiff_t(i * d), theta.begin() + std::ptrdiff_t((i + 1) * d));
+    e.m.push_back(m[i]);
+    e.a_star.push_back(a[i]);
+  }
+  return e;
+}
+
+} // namespace bactor
