@@ -58,6 +58,9 @@ int run_infer(int argc, char** argv) {
   spec.cost = &bactor::find_cost(cost);
   spec.latent = bactor::parse_latent_mode(latent);
   spec.predict = predict;
+  if (nodes != -1 && (nodes < 1 || nodes > 200))
+    throw std::invalid_argument("--quadrature-nodes: must be -1 (chosen by sigma) or in 1..200, got " +
+                                std::to_string(nodes));
   spec.quadrature_nodes = nodes;
   spec.fixed = bactor::cli::parse_assignments(fix, "--fix");
   for (const auto& [k, v] : bactor::cli::parse_string_assignments(prior, "--prior")) spec.priors[k] = bactor::parse_prior(v);

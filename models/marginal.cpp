@@ -26,7 +26,10 @@ GaussHermite::GaussHermite(int n) {
 
 GaussHermiteSet::GaussHermiteSet(int fixed) : fixed_(fixed) {
   if (fixed != -1) {
-    GaussHermite rule(fixed);  // validates
+    if (fixed < 1 || fixed > 200)
+      throw std::invalid_argument("Gauss-Hermite node count must be -1 (chosen by sigma) or in 1..200, got " +
+                                  std::to_string(fixed));
+    GaussHermite rule(fixed);
     rules_.resize(std::size_t(fixed) + 1, GaussHermite(1));
     rules_[std::size_t(fixed)] = std::move(rule);
     return;

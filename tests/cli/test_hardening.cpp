@@ -259,11 +259,13 @@ TEST_CASE("hardening: bad input exits 2 with a one-line message naming the culpr
   CHECK(n.code == 2);
   CHECK(n.out.find("net.safetensors") != std::string::npos);
   for (const std::string bad : {"--chains 0", "--samples -5", "--samples 1e12", "--thin 0", "--delta 1.5", "--chains 100000",
-                                 "--samples 100000000", "--max-depth 0", "--threads -1"}) {
+                                 "--samples 100000000", "--max-depth 0", "--threads -1", "--quadrature-nodes 0",
+                                 "--quadrature-nodes 201"}) {
     CAPTURE(bad);
     const Result r = run("infer --data " + reference("quadratic_n60.csv") + " --cost QuadraticCost --closed-form " + bad +
                          " --out " + (dir / "o").string());
     CHECK(r.code == 2);
+    CHECK(r.out.find(bad.substr(0, bad.find(' '))) != std::string::npos);  // names the option
     CHECK_FALSE(fs::exists(dir / "o"));
   }
   // Absurd sizes are refused up front (they used to run out of memory after a while).
