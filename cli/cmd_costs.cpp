@@ -2,6 +2,7 @@
 // bactor costs: the cost families with their parameters and priors.
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 #include "cli/command.hpp"
 #include "models/costs.hpp"
@@ -14,7 +15,11 @@ int run(int argc, char** argv) {
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
   for (const auto& c : cost_families()) {
     std::printf("%-30s l(s,r) = %s\n", c.name.c_str(), c.formula.c_str());
-    std::printf("%-30s optimal action: %s\n", "", c.closed_form ? "closed form" : "numerical");
+    std::printf("%-30s optimal action: %s; %s; network head (train --head auto): %s\n", "",
+                c.closed_form ? "closed form" : "numerical",
+                c.homogeneous() ? ("homogeneous of degree " + std::to_string(c.homogeneity_degree)).c_str()
+                                : "not homogeneous",
+                default_head_name(c));
     for (const auto& p : c.params) {
       if (p.kind == ParamPrior::Kind::uniform)
         std::printf("%-30s %s ~ Uniform(%g, %g)\n", "", p.name.c_str(), p.a, p.b);
