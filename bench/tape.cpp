@@ -157,15 +157,16 @@ int main(int argc, char** argv) {
     auto plain = [&] { bb::do_not_optimize(expression_plain(a, b, u)); };
     grad();
     const std::size_t cap = Tape::current().arena_capacity();
+    // One JSON line per expression: its gradient timing and the plain forward loop's.
+    auto expression_line = [&](bb::JsonLine& line, const char* name, const bb::Timing& t,
+                               const bb::Timing& tb) -> bb::JsonLine& {
+      return line.add("case", name).add("n", n).add("ops", 15).timing(t).timing(tb, "baseline_forward_plain_");
+    };
     if (only != "light") {
       const auto t = bb::time_it(grad, bb::calibrate(grad));
       const auto tb = bb::time_it(plain, bb::calibrate(plain));
-      bb::JsonLine("tape")
-          .add("case", "vector_expression_grad")
-          .add("n", n)
-          .add("ops", 15)
-          .timing(t)
-          .timing(tb, "baseline_forward_plain_")
+      bb::JsonLine line("tape");
+      expression_line(line, "vector_expression_grad", t, tb)
           .add("arena_capacity_bytes", Tape::current().arena_capacity())
           .add("arena_grew", Tape::current().arena_capacity() != cap ? 1 : 0)
           .print();
@@ -181,13 +182,8 @@ int main(int argc, char** argv) {
     auto light_base = [&] { bb::do_not_optimize(light_plain(a, b)); };
     const auto tl = bb::time_it(light, bb::calibrate(light));
     const auto tlb = bb::time_it(light_base, bb::calibrate(light_base));
-    bb::JsonLine("tape")
-        .add("case", "light_vector_expression_grad")
-        .add("n", n)
-        .add("ops", 15)
-        .timing(tl)
-        .timing(tlb, "baseline_forward_plain_")
-        .print();
+    bb::JsonLine line("tape");
+    expression_line(line, "light_vector_expression_grad", tl, tlb).print();
   }
   // (2) MLP
   if (only.empty() || only == "mlp") {
