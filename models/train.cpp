@@ -57,9 +57,10 @@ struct Trainer::Impl {
   std::size_t n_in = 0, n_cp = 0, n_chunks = 0;
   fvec params, grad;
   std::vector<ChunkWork> work;
-  bool use_adam = true;
-  fvec opt_m, opt_v;  // optimiser state: Adam's moments, or RMSprop's v
-  std::size_t opt_t = 0;
+  // The optimiser (engine/optim.hpp), gradients clamped to ±1e15 to keep g² finite in float
+  // for the second moment with heavy-tailed costs.
+  std::unique_ptr<Adam<float>> adam;
+  std::unique_ptr<RmsProp<float>> rms;
   LrSchedule schedule;
   std::size_t step = 0;
   EvalSet eval;
@@ -206,52 +207,6 @@ struct Trainer::Impl {
       const float wt = std::exp(-float(p) * w.mu[c]);
       w.loss[c] *= wt;
       w.dloss_da[c] *= wt;
-    }
-  }
-
-  /// Coefficients of one optimiser update (see update()).
-  struct Update {
-    bool apply = false;
-    float lr = 0, b1 = 0, b2 = 0, a = 0, ic2 = 0, eps = 0;
-  };
-  /// One optimiser step of params with gradient grad, clamped to ±1e15 (keeps g² finite in
-  /// float for the second moment with heavy-tailed costs). The formulas are those of
-  /// engine/optim.hpp's Adam and RmsProp, vectorised:
-  ///   Adam:    m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²;  x -= (lr/c1) m / (sqrt(v/c2) + eps)
-  ///   RMSprop: v = rho v + (1-rho) g²;  x -= lr g / (sqrt(v) + eps)
-  void update(const Update& u) {
-    auto body = [&](float* x, const float* gp, float* m, float* v) {
-      const cbatch gv = xsimd::min(xsimd::max(cbatch::load_unaligned(gp), cbatch(-1e15f)), cbatch(1e15f));
-      const cbatch vv = xsimd::fma(cbatch(u.b2), cbatch::load_unaligned(v), cbatch(1.0f - u.b2) * gv * gv);
-      vv.store_unaligned(v);
-      cbatch xv = cbatch::load_unaligned(x);
-      if (use_adam) {
-        const cbatch mv = xsimd::fma(cbatch(u.b1), cbatch::load_unaligned(m), cbatch(1.0f - u.b1) * gv);
-        mv.store_unaligned(m);
-        xv -= cbatch(u.a) * mv / (xsimd::sqrt(vv * cbatch(u.ic2)) + cbatch(u.eps));
-      } else {
-        xv -= cbatch(u.lr) * gv / (xsimd::sqrt(vv) + cbatch(u.eps));
-      }
-      xv.store_unaligned(x);
-    };
-    constexpr std::size_t W = cbatch::size;
-    const std::size_t n = params.size();
-    float* g = grad.data();
-    float* m = use_adam ? opt_m.data() : nullptr;
-    float* v = opt_v.data();
-    std::size_t i = 0;
-    for (; i + W <= n; i += W) body(params.data() + i, g + i, m ? m + i : nullptr, v + i);
-    if (i < n) {  // tail: through padded copies, the same arithmetic as the full batches
-      const std::size_t r = n - i;
-      alignas(64) float tx[W] = {}, tg[W] = {}, tm[W] = {}, tv[W] = {};
-      std::copy_n(params.data() + i, r, tx);
-      std::copy_n(g + i, r, tg);
-      if (m) std::copy_n(m + i, r, tm);
-      std::copy_n(v + i, r, tv);
-      body(tx, tg, tm, tv);
-      std::copy_n(tx, r, params.data() + i);
-      if (m) std::copy_n(tm, r, m + i);
-      std::copy_n(tv, r, v + i);
     }
   }
 
@@ -478,9 +433,10 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   bias_out[1] = 2.0f;                               // m^sigmoid(2) = m^0.88
   bias_out[2] = 0.0f;
 
-  I.use_adam = s.optimizer == "adam";
-  if (I.use_adam) I.opt_m.assign(I.params.size(), 0.0f);
-  I.opt_v.assign(I.params.size(), 0.0f);
+  if (s.optimizer == "adam")
+    I.adam = std::make_unique<Adam<float>>(I.params.size(), 0.9, 0.999, 1e-8, 1e15f);
+  else
+    I.rms = std::make_unique<RmsProp<float>>(I.params.size(), 0.99, 1e-8, 1e15f);
   I.schedule.kind = s.schedule;
   I.schedule.base = s.lr;
   I.schedule.total = s.steps;
@@ -494,24 +450,12 @@ Trainer::~Trainer() = default;
 
 double Trainer::step() {
   Impl& I = *impl_;
-  // Adam: beta1 0.9, beta2 0.999, eps 1e-8; RMSprop: rho 0.99, eps 1e-8 (engine/optim.hpp's defaults).
-  Impl::Update u;
-  u.apply = true;
-  const double lr = I.schedule.at(I.step);
-  ++I.opt_t;
-  u.lr = float(lr);
-  u.eps = 1e-8f;
-  if (I.use_adam) {
-    const double b1 = 0.9, b2 = 0.999;
-    u.b1 = float(b1);
-    u.b2 = float(b2);
-    u.a = float(lr / (1.0 - std::pow(b1, double(I.opt_t))));
-    u.ic2 = float(1.0 / (1.0 - std::pow(b2, double(I.opt_t))));
-  } else {
-    u.b2 = 0.99f;
-  }
   const double loss = I.batch_gradient(I.step, nullptr, nullptr);
-  I.update(u);
+  const double lr = I.schedule.at(I.step);
+  if (I.adam)
+    I.adam->step(I.params, I.grad, lr);
+  else
+    I.rms->step(I.params, I.grad, lr);
   ++I.step;
   return loss;
 }
