@@ -33,10 +33,11 @@ install: build
 clean:
 	rm -rf $(BUILD)
 
-# ASan + UBSan build of the whole test suite (gcc), in its own build directory.
+# ASan + UBSan build of the whole test suite (gcc), in its own build directory, at -O3 with
+# debug info so the floating-point results match the release build's.
 SAN_BUILD ?= build-sanitize
 sanitize: deps
-	@[ -f $(SAN_BUILD)/build.ninja ] || meson setup $(SAN_BUILD) -Dbuildtype=debugoptimized \
+	@[ -f $(SAN_BUILD)/build.ninja ] || meson setup $(SAN_BUILD) -Dbuildtype=debugoptimized -Doptimization=3 \
 	  -Db_sanitize=address,undefined -Db_lundef=false -Dnative=true
 	ninja -C $(SAN_BUILD)
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \

@@ -26,8 +26,7 @@ std::string default_cache_dir() {
 }
 
 /// A cached network is used when it loads, is for QuadraticCost with the expected inputs and
-/// the power head,
-/// was trained with at least `steps` steps and its recorded evaluation RMSE is below `max_rmse`.
+/// the head `train --head auto` picks (posterior), was trained with at least `steps` steps and its recorded evaluation RMSE is below `max_rmse`.
 std::shared_ptr<const bactor::ActionNetwork> load_cached(const std::string& path, std::size_t steps, double max_rmse,
                                                          std::string& why) {
   if (!std::filesystem::exists(path)) {
@@ -41,8 +40,9 @@ std::shared_ptr<const bactor::ActionNetwork> load_cached(const std::string& path
       why = "cached network is for another cost";
       return nullptr;
     }
-    if (net->head() != bactor::NetworkHead::power) {
-      why = "cached network has the softplus head (the demo now trains the power head)";
+    if (std::string(bactor::to_string(net->head())) != bactor::default_head_name(cost)) {
+      why = std::string("cached network has the ") + bactor::to_string(net->head()) + " head (the demo trains the " +
+            bactor::default_head_name(cost) + " head)";
       return nullptr;
     }
     const auto& meta = net->metadata();
@@ -81,7 +81,7 @@ int run_demo(int argc, char** argv) {
   app.add_flag("--retrain", retrain, "ignore the cache");
   app.add_option("--network", network_file, "use this QuadraticCost network instead of the cache");
   app.add_option("--latent", latent,
-                 "marginal (measurement integrated out: exact for the closed form and the power-head network) or sampled (non-centred latents)")
+                 "marginal (measurement integrated out: exact for the closed form and the power-law-head networks) or sampled (non-centred latents)")
       ->capture_default_str();
   app.add_flag("--closed-form-only", closed_only, "skip the network");
   app.add_option("--chains", ns.chains, "chains")->capture_default_str();

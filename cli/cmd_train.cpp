@@ -60,8 +60,9 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--hidden", hidden, "hidden layer sizes, comma-separated");
   app.add_option("--head", s.head,
-                 "output head: auto (power for costs homogeneous in s and r, else softplus), softplus or power")
-      ->check(CLI::IsMember({"auto", "softplus", "power"}));
+                 "output head: auto (posterior for costs homogeneous in s and r, else softplus), softplus, "
+                 "power or posterior")
+      ->check(CLI::IsMember({"auto", "softplus", "power", "posterior"}));
   app.add_option("--seed", s.seed, "random seed");
   app.add_option("--threads", s.threads, "OpenMP threads (0: default)")->check(CLI::Range(0, 1024));
   app.add_option("--eval-points", s.eval_points, "size of the fixed evaluation set")->check(CLI::Range(1, 10000000));

@@ -83,7 +83,7 @@ const std::vector<CostInfo>& cost_families() {
   return registry;
 }
 
-const char* default_head_name(const CostInfo& cost) { return cost.homogeneous() ? "power" : "softplus"; }
+const char* default_head_name(const CostInfo& cost) { return cost.homogeneous() ? "posterior" : "softplus"; }
 
 const CostInfo& find_cost(const std::string& name) {
   std::string known;

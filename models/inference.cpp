@@ -232,8 +232,9 @@ struct ActorModel::Impl {
     add_dtheta(c);
   }
   // Power-law actions, log a = log_k + w log m: the closed forms, and networks with the power
-  // head (log_k = x0, w = sigmoid(x1)), whose marginal likelihood is then exact as well.
-  bool power_law() const { return !net || net->head() == NetworkHead::power; }
+  // or posterior head (log_k = x0, w = sigmoid(x1) after forward()), whose marginal likelihood
+  // is then exact as well.
+  bool power_law() const { return !net || power_law_head(net->head()); }
   PowerHead power_head(int c) {
     fill_theta(c);
     if (!net) return closed_form_head(*cost, theta, jac.data());

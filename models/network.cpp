@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "models/network.hpp"
 
+#include "models/actor.hpp"
+
 #include "engine/simd_math.hpp"
 
 #include <cmath>
@@ -23,8 +25,11 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
       params_(std::move(params)), scaling_(std::move(scaling)), metadata_(std::move(metadata)) {
   if (layout_.sizes.size() < 2 || layout_.sizes.back() != 3)
     throw std::invalid_argument("action network: the output layer must have 3 units");
-  if (std::size_t(layout_.sizes.front()) != param_names_.size() || scaling_.size() != param_names_.size())
-    throw std::invalid_argument("action network: input size does not match the parameter names");
+  if (head_ == NetworkHead::posterior && param_names_.size() < 4)
+    throw std::invalid_argument("action network: the posterior head needs theta = (sigma, sigma_0, mu_0, sigma_r, ...)");
+  const std::size_t n_feat = head_input_count(head_, param_names_.size());
+  if (std::size_t(layout_.sizes.front()) != n_feat || scaling_.size() != n_feat)
+    throw std::invalid_argument("action network: input size does not match the parameter names and head");
   if (params_.size() != layout_.n_params())
     throw std::invalid_argument("action network: " + std::to_string(params_.size()) +
                                 " weights given, the architecture needs " + std::to_string(layout_.n_params()));
@@ -139,12 +144,13 @@ void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> 
       ws.grad[l].assign(padded_[l], 0.0);
     }
     ws.theta.assign(n_inputs(), 0.0);
+    ws.features.assign(n_features(), 0.0);
   }
-  const std::size_t n_in = n_inputs();
-  for (std::size_t i = 0; i < n_in; ++i) {
+  std::copy_n(theta.begin(), n_inputs(), ws.theta.begin());
+  head_features(head_, theta, ws.features);
+  for (std::size_t i = 0; i < n_features(); ++i) {
     const auto& sc = scaling_[i];
-    ws.theta[i] = theta[i];
-    const double t = sc.log ? std::log(theta[i]) : theta[i];
+    const double t = sc.log ? std::log(ws.features[i]) : ws.features[i];
     ws.act[0][i] = (t - sc.shift) / sc.scale;
   }
   for (std::size_t l = 0; l < L; ++l) {
@@ -169,13 +175,25 @@ void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> 
     }
   }
   for (std::size_t k = 0; k < 3; ++k) x[k] = ws.act[L][k];
+  if (head_ == NetworkHead::posterior) {
+    // Power form: log k = x0 + w_0 log mu_0, logit w_m = log(sigma_0^2 / sigma^2).
+    namespace ti = theta_index;
+    const double lw = 2.0 * (std::log(theta[ti::sigma_0]) - std::log(theta[ti::sigma]));
+    x[0] += sigmoid(-lw) * std::log(theta[ti::mu_0]);
+    x[1] = lw;
+    x[2] = 0.0;
+  }
 }
 
 void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dtheta, Workspace& ws) const {
   using B = xsimd::batch<double>;
   const std::size_t L = layout_.n_layers();
   std::fill(ws.grad[L].begin(), ws.grad[L].end(), 0.0);
-  for (std::size_t k = 0; k < 3; ++k) ws.grad[L][k] = dx[k];
+  if (head_ == NetworkHead::posterior) {
+    ws.grad[L][0] = dx[0];  // only x0 is learned
+  } else {
+    for (std::size_t k = 0; k < 3; ++k) ws.grad[L][k] = dx[k];
+  }
   for (std::size_t l = L; l-- > 0;) {
     const std::size_t out = std::size_t(layout_.sizes[l + 1]), in_p = padded_[l];
     double* __restrict dy = ws.grad[l + 1].data();
@@ -194,17 +212,49 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
     std::fill(g, g + in_p, 0.0);
     axpy_rows(out, dy, w, in_p, in_p, g);
   }
-  const std::size_t n_in = n_inputs();
-  for (std::size_t i = 0; i < n_in; ++i) {
+  auto dfeature = [&](std::size_t i) {
     const auto& sc = scaling_[i];
     const double dz = ws.grad[0][i] / sc.scale;
-    dtheta[i] = sc.log ? dz / ws.theta[i] : dz;
+    return sc.log ? dz / ws.features[i] : dz;
+  };
+  if (head_ != NetworkHead::posterior) {
+    for (std::size_t i = 0; i < n_inputs(); ++i) dtheta[i] = dfeature(i);
+    return;
   }
+  // Posterior head. Features (sigma_post, sigma_r, cost params): d log sigma_post / d log sigma
+  // = w, d log sigma_post / d log sigma_0 = 1 - w with w = sigma_0^2 / (sigma^2 + sigma_0^2).
+  // The closed-form parts of the power form: x0 += (1 - w) log mu_0, x1 = logit w = 2 log(sigma_0/sigma).
+  namespace ti = theta_index;
+  const double sig = ws.theta[ti::sigma], sig0 = ws.theta[ti::sigma_0], mu0 = ws.theta[ti::mu_0];
+  const double w = sigmoid(2.0 * (std::log(sig0) - std::log(sig)));
+  const double dsp = dfeature(0) * ws.features[0];  // adjoint of log sigma_post
+  const double dlw = dx[1] - dx[0] * w * (1.0 - w) * std::log(mu0);  // total adjoint of logit w
+  dtheta[ti::sigma] = (dsp * w - 2.0 * dlw) / sig;
+  dtheta[ti::sigma_0] = (dsp * (1.0 - w) + 2.0 * dlw) / sig0;
+  dtheta[ti::mu_0] = dx[0] * (1.0 - w) / mu0;
+  dtheta[ti::sigma_r] = dfeature(1);
+  for (std::size_t j = ti::first_cost_param; j < n_inputs(); ++j) dtheta[j] = dfeature(j - 2);
+}
+
+std::size_t head_input_count(NetworkHead head, std::size_t n_theta) {
+  return head == NetworkHead::posterior ? n_theta - 2 : n_theta;
+}
+
+void head_features(NetworkHead head, std::span<const double> theta, std::span<double> f) {
+  if (head != NetworkHead::posterior) {
+    std::copy(theta.begin(), theta.end(), f.begin());
+    return;
+  }
+  namespace ti = theta_index;
+  const double sig = theta[ti::sigma], sig0 = theta[ti::sigma_0];
+  f[0] = sig * sig0 / std::sqrt(sig * sig + sig0 * sig0);
+  f[1] = theta[ti::sigma_r];
+  for (std::size_t j = ti::first_cost_param; j < theta.size(); ++j) f[j - 2] = theta[j];
 }
 
 double ActionNetwork::action(NetworkHead head, std::span<const double, 3> x, double m) {
   const double w = sigmoid(x[1]);
-  if (head == NetworkHead::power) return std::exp(x[0] + w * std::log(m));
+  if (power_law_head(head)) return std::exp(x[0] + w * std::log(m));
   const double k = softplus(x[0]);
   return softplus(k * std::pow(m, w) + x[2]);
 }
@@ -212,11 +262,22 @@ double ActionNetwork::action(NetworkHead head, std::span<const double, 3> x, dou
 NetworkHead parse_network_head(const std::string& name) {
   if (name == "softplus") return NetworkHead::softplus;
   if (name == "power") return NetworkHead::power;
-  throw std::invalid_argument("unknown network head '" + name + "' (expected softplus or power)");
+  if (name == "posterior") return NetworkHead::posterior;
+  throw std::invalid_argument("unknown network head '" + name + "' (expected softplus, power or posterior)");
 }
-const char* to_string(NetworkHead head) { return head == NetworkHead::power ? "power" : "softplus"; }
+const char* to_string(NetworkHead head) {
+  switch (head) {
+    case NetworkHead::power: return "power";
+    case NetworkHead::posterior: return "posterior";
+    default: return "softplus";
+  }
+}
 const char* head_formula(NetworkHead head) {
-  return head == NetworkHead::power ? "exp(x0)*m^sigmoid(x1)" : "softplus(softplus(x0)*m^sigmoid(x1)+x2)";
+  switch (head) {
+    case NetworkHead::power: return "exp(x0)*m^sigmoid(x1)";
+    case NetworkHead::posterior: return "exp(x0+mu_post)";
+    default: return "softplus(softplus(x0)*m^sigmoid(x1)+x2)";
+  }
 }
 
 double ActionNetwork::action(std::span<const double> theta, double m) const {

@@ -3,12 +3,22 @@
 // MLP with swish hidden layers -> (x0, x1, x2) -> the output head:
 //   softplus (DESIGN.md §3):  a(m, theta) = softplus(softplus(x0) m^sigmoid(x1) + x2)
 //   power:                    a(m, theta) = exp(x0) m^sigmoid(x1)              (x2 unused)
+//   posterior:                a(m, theta) = exp(x0 + mu_post(m, theta))        (x1, x2 unused)
 // The power head has exactly the shape of the optimal action of every cost that is homogeneous
 // in (s, r) (QuadraticCost, QuadraticCostQuadraticEffort, AbsoluteCost, AsymmetricQuadratic):
 // the posterior of s given m is log-normal with a location linear in log m and a scale free of
 // m, so the optimum is c(theta) exp(mu_post). The softplus head cannot represent k m^w exactly
 // for actions of order 1 (its best fit errs by ~0.3% rms in log a on the reference study's
 // parameters), which biases network posteriors; it remains the choice for the other costs.
+// The posterior head goes one step further for those costs: the exponent w = sigma_post^2 /
+// sigma^2 and the prior term w_0 log mu_0 of mu_post are known in closed form, and the rest,
+// log c, depends on theta only through sigma_post, sigma_r and the cost parameters (the
+// posterior of s / exp(mu_post) is LogNormal(0, sigma_post)). So the MLP's inputs are those
+// features, not theta, and it learns a function of 2 + (cost parameters) variables instead of
+// 4 + (cost parameters): about 10x smaller errors for the same training. forward() returns the
+// head in power form, (x0 + w_0 log mu_0, logit w, 0), with logit w = 2 log(sigma_0 / sigma)
+// exactly, so that action() and the power-law inference paths treat both heads alike;
+// backward() takes adjoints of that power form and returns them with respect to theta.
 // Weights are trained in float (models/train.hpp) and evaluated here in double precision.
 // Files are .safetensors (models/safetensors.hpp).
 #pragma once
@@ -24,12 +34,22 @@
 
 namespace bactor {
 
-enum class NetworkHead { softplus, power };
-/// "softplus" | "power"; throws std::invalid_argument otherwise.
+enum class NetworkHead { softplus, power, posterior };
+/// "softplus" | "power" | "posterior"; throws std::invalid_argument otherwise.
 NetworkHead parse_network_head(const std::string& name);
 const char* to_string(NetworkHead head);
 /// The formula recorded in the file's metadata.
 const char* head_formula(NetworkHead head);
+/// True for the heads whose action is a power law in m, log a = x0 + sigmoid(x1) log m (after
+/// forward(): power and posterior).
+inline bool power_law_head(NetworkHead head) { return head != NetworkHead::softplus; }
+
+/// Number of MLP inputs for a head given the size of theta: n_theta, or 2 + (n_theta - 4) for
+/// the posterior head.
+std::size_t head_input_count(NetworkHead head, std::size_t n_theta);
+/// The MLP's input features before scaling: theta itself, or for the posterior head
+/// (sigma_post, sigma_r, cost parameters...) with sigma_post = sigma sigma_0 / sqrt(sigma^2 + sigma_0^2).
+void head_features(NetworkHead head, std::span<const double> theta, std::span<double> features);
 
 /// Fixed affine input map z = (t(x) − shift) / scale with t = log when `log` is set.
 struct InputScaling {
@@ -55,7 +75,8 @@ public:
     // Per layer, padded to a multiple of the SIMD width: pre-activations, sigmoid(pre),
     // activations (act[0] = scaled input) and backward scratch.
     std::vector<std::vector<double, xsimd::aligned_allocator<double, 64>>> pre, sig, act, grad;
-    std::vector<double> theta;  // the input of the last forward()
+    std::vector<double> theta;     // the input of the last forward()
+    std::vector<double> features;  // head_features(theta)
   };
 
   ActionNetwork() = default;
@@ -71,14 +92,15 @@ public:
   const std::string& cost_name() const { return cost_name_; }
   NetworkHead head() const { return head_; }
   const std::vector<std::string>& param_names() const { return param_names_; } // theta order
-  std::size_t n_inputs() const { return param_names_.size(); }
+  std::size_t n_inputs() const { return param_names_.size(); }        // size of theta
+  std::size_t n_features() const { return std::size_t(layout_.sizes.front()); }  // MLP inputs
   const nlohmann::json& metadata() const { return metadata_; }
   nlohmann::json& metadata() { return metadata_; }
   const MlpLayout& layout() const { return layout_; }
   std::span<const float> parameters() const { return params_; }
-  const std::vector<InputScaling>& scaling() const { return scaling_; }
+  const std::vector<InputScaling>& scaling() const { return scaling_; }  // one per feature
 
-  /// x = head outputs at theta (double precision).
+  /// x = head outputs at theta (double precision; the posterior head's in power form).
   void forward(std::span<const double> theta, std::span<double, 3> x, Workspace& ws) const;
   /// dtheta = (dL/dx)^T dx/dtheta, using the activations of the last forward() on ws.
   void backward(std::span<const double, 3> dx, std::span<double> dtheta, Workspace& ws) const;

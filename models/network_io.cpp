@@ -29,8 +29,14 @@ void ActionNetwork::save(const std::string& path) const {
     c.metadata[it.key()] = it.value().is_string() ? it.value().get<std::string>() : it.value().dump();
   c.metadata["cost"] = cost_name_;
   c.metadata["param_names"] = nlohmann::json(param_names_).dump();
+  // "inputs" documents what the first layer sees (read back only through the head).
+  std::vector<std::string> inputs = param_names_;
+  if (head_ == NetworkHead::posterior) {
+    inputs = {"sigma_post", "sigma_r"};
+    inputs.insert(inputs.end(), param_names_.begin() + 4, param_names_.end());
+  }
   c.metadata["architecture"] = nlohmann::json{{"sizes", layout_.sizes}, {"hidden_activation", "swish"},
-                                              {"head", head_formula(head_)}}.dump();
+                                              {"head", head_formula(head_)}, {"inputs", inputs}}.dump();
   nlohmann::json sc = nlohmann::json::array();
   for (const auto& s : scaling_) sc.push_back({{"log", s.log}, {"shift", s.shift}, {"scale", s.scale}});
   c.metadata["input_scaling"] = sc.dump();
@@ -74,6 +80,8 @@ ActionNetwork ActionNetwork::load(const std::string& path) {
       const std::string formula = arch.at("head").get<std::string>();
       if (formula == head_formula(NetworkHead::power))
         head = NetworkHead::power;
+      else if (formula == head_formula(NetworkHead::posterior))
+        head = NetworkHead::posterior;
       else if (formula != head_formula(NetworkHead::softplus))
         throw fail("unknown output head '" + formula + "'");
     }
@@ -83,11 +91,12 @@ ActionNetwork ActionNetwork::load(const std::string& path) {
     throw fail(std::string("bad metadata: ") + e.what());
   }
   if (names != theta_names(*info)) throw fail("param_names do not match cost '" + cost + "'");
-  if (sizes.size() < 2 || std::size_t(sizes.front()) != names.size() || sizes.back() != 3)
-    throw fail("architecture sizes do not match " + std::to_string(names.size()) + " inputs and 3 outputs");
+  const std::size_t n_feat = head_input_count(head, names.size());
+  if (sizes.size() < 2 || std::size_t(sizes.front()) != n_feat || sizes.back() != 3)
+    throw fail("architecture sizes do not match " + std::to_string(n_feat) + " inputs and 3 outputs");
   for (int s : sizes)
     if (s < 1 || s > 4096) throw fail("architecture has a layer of size " + std::to_string(s));
-  if (scaling.size() != names.size()) throw fail("input_scaling has the wrong length");
+  if (scaling.size() != n_feat) throw fail("input_scaling has the wrong length");
   for (const auto& s : scaling)
     if (!std::isfinite(s.shift) || !std::isfinite(s.scale) || s.scale == 0.0) throw fail("bad input_scaling");
   MlpLayout lay{sizes};

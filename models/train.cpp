@@ -38,6 +38,7 @@ struct ChunkWork {
   fvec dparams;                        // this chunk's gradient contribution
   double loss_sum = 0.0;               // this chunk's summed loss
   std::vector<double> theta;
+  std::vector<double> features;  // head_features of one theta row (scratch)
   std::size_t n_valid = 0;
 };
 
@@ -54,7 +55,7 @@ struct Trainer::Impl {
   NetworkHead head = NetworkHead::softplus;
   MlpLayout layout;
   std::vector<InputScaling> scaling;
-  std::size_t n_in = 0, n_cp = 0, n_chunks = 0;
+  std::size_t n_in = 0, n_feat = 0, n_cp = 0, n_chunks = 0;  // theta size, MLP inputs, cost params
   fvec params, grad;
   std::vector<ChunkWork> work;
   // The optimiser (engine/optim.hpp), gradients clamped to ±1e15 to keep g² finite in float
@@ -83,15 +84,17 @@ struct Trainer::Impl {
     w.cp.assign(std::max<std::size_t>(n_cp, 1) * chunk, 0.0f);
     w.dparams.assign(layout.n_params(), 0.0f);
     w.theta.assign(chunk * n_in, 0.0);
+    w.features.assign(n_in, 0.0);
   }
 
   /// Fills the chunk's inputs from theta rows (w.theta) and measurements.
   void set_inputs(ChunkWork& w, const double* m) const {
     for (std::size_t c = 0; c < chunk; ++c) {
       const double* th = w.theta.data() + c * n_in;
-      for (std::size_t i = 0; i < n_in; ++i) {
+      head_features(head, {th, n_in}, w.features);
+      for (std::size_t i = 0; i < n_feat; ++i) {
         const auto& sc = scaling[i];
-        const double t = sc.log ? std::log(th[i]) : th[i];
+        const double t = sc.log ? std::log(w.features[i]) : w.features[i];
         w.act[0][i * chunk + c] = float((t - sc.shift) / sc.scale);
       }
       w.logm[c] = float(std::log(m[c]));
@@ -125,6 +128,14 @@ struct Trainer::Impl {
       detail::dense_forward(std::size_t(layout.sizes[l]), std::size_t(layout.sizes[l + 1]),
                             P + layout.weight_offset(l), P + layout.bias_offset(l), w.act[l].data(), w.pre[l + 1].data(), w.sig[l + 1].data(), w.act[l + 1].data(), l + 1 < L);
     const float* x = w.act[L].data();
+    if (head == NetworkHead::posterior) {
+      // a = exp(x0 + mu_post); log a clamped to +-40 against float overflow.
+      for (std::size_t v = 0; v < chunk; v += cbatch::size) {
+        const cbatch la = cbatch::load_aligned(x + v) + cbatch::load_aligned(w.mu.data() + v);
+        xsimd::exp(xsimd::clip(la, cbatch(-40.0f), cbatch(40.0f))).store_aligned(w.a.data() + v);
+      }
+      return;
+    }
     if (head == NetworkHead::power) {
       // a = exp(x0 + w log m), w = sigmoid(x1); log a clamped to +-40 against float overflow.
       for (std::size_t v = 0; v < chunk; v += cbatch::size) {
@@ -154,11 +165,12 @@ struct Trainer::Impl {
   void backward(ChunkWork& w, const float* P, float scale) const {
     const std::size_t L = layout.n_layers();
     float* g = w.grad[L].data();
-    if (head == NetworkHead::power) {
+    if (power_law_head(head)) {
+      const bool power = head == NetworkHead::power;
       for (std::size_t c = 0; c < chunk; ++c) {
         const float gla = c < w.n_valid ? w.dloss_da[c] * scale * w.a[c] : 0.0f;  // d/d log a
         g[c] = gla;
-        g[chunk + c] = gla * w.logm[c] * w.hw[c] * (1.0f - w.hw[c]);
+        g[chunk + c] = power ? gla * w.logm[c] * w.hw[c] * (1.0f - w.hw[c]) : 0.0f;
         g[2 * chunk + c] = 0.0f;
       }
     } else
@@ -395,6 +407,10 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.set = s;
   I.cost = &find_cost(s.cost);
   I.head = parse_network_head(s.head == "auto" ? default_head_name(*I.cost) : s.head);
+  if (I.head == NetworkHead::posterior && !I.cost->homogeneous())
+    throw std::invalid_argument("--head posterior: cost '" + I.cost->name +
+                                "' is not homogeneous in (s, r), so its optimal action is not c(theta) exp(mu_post); "
+                                "use --head softplus");
   if (s.batch < 1) throw std::invalid_argument("batch must be positive");
   if (s.mc < 1) throw std::invalid_argument("mc must be positive");
   if (s.hidden.empty()) throw std::invalid_argument("hidden: at least one hidden layer");
@@ -408,10 +424,11 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
 #endif
   I.n_in = theta_size(*I.cost);
   I.n_cp = I.cost->params.size();
-  I.layout.sizes.push_back(int(I.n_in));
+  I.n_feat = head_input_count(I.head, I.n_in);
+  I.layout.sizes.push_back(int(I.n_feat));
   for (int h : s.hidden) I.layout.sizes.push_back(h);
   I.layout.sizes.push_back(3);
-  I.scaling = training_input_scaling(*I.cost, s.prior);
+  I.scaling = training_input_scaling(*I.cost, s.prior, I.head);
   I.n_chunks = (s.batch + chunk - 1) / chunk;
   I.work.resize(I.n_chunks);
   for (auto& w : I.work) I.init_chunk(w);
@@ -429,7 +446,7 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
     for (int k = 0; k < in * out; ++k) w[k] = float(sd * rng.normal());
   }
   float* bias_out = I.params.data() + I.layout.bias_offset(L - 1);
-  bias_out[0] = I.head == NetworkHead::power ? 0.0f : float(std::log(std::expm1(1.0)));  // k = 1
+  bias_out[0] = power_law_head(I.head) ? 0.0f : float(std::log(std::expm1(1.0)));  // k = 1
   bias_out[1] = 2.0f;                               // m^sigmoid(2) = m^0.88
   bias_out[2] = 0.0f;
 

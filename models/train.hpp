@@ -59,8 +59,10 @@ EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, s
 void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng& rng, std::span<double> theta,
                            double& m);
 
-/// Input scaling from the training prior: uniform ranges to [-1, 1], log-normal to log scale.
-std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior);
+/// Input scaling of the head's features (head_features) from the training prior: uniform ranges
+/// to [-1, 1], log-normal to log scale; sigma_post's range is [noise_lo, noise_hi] / sqrt(2).
+std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior,
+                                                 NetworkHead head = NetworkHead::softplus);
 
 struct TrainProgress {
   std::size_t step = 0, steps = 0;

@@ -20,10 +20,14 @@ void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng
   m = std::exp(std::log(s) + theta[0] * rng.normal());
 }
 
-std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior) {
+std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior, NetworkHead head) {
   auto uni = [](double lo, double hi) { return InputScaling{false, 0.5 * (lo + hi), 0.5 * (hi - lo)}; };
-  std::vector<InputScaling> s{uni(prior.noise_lo, prior.noise_hi), uni(prior.noise_lo, prior.noise_hi),
-                              uni(prior.mu0_lo, prior.mu0_hi), uni(prior.noise_lo, prior.noise_hi)};
+  std::vector<InputScaling> s;
+  if (head == NetworkHead::posterior)  // sigma_post = sigma sigma_0 / sqrt(sigma^2 + sigma_0^2), sigma_r
+    s = {uni(prior.noise_lo / std::sqrt(2.0), prior.noise_hi / std::sqrt(2.0)), uni(prior.noise_lo, prior.noise_hi)};
+  else
+    s = {uni(prior.noise_lo, prior.noise_hi), uni(prior.noise_lo, prior.noise_hi), uni(prior.mu0_lo, prior.mu0_hi),
+         uni(prior.noise_lo, prior.noise_hi)};
   for (const auto& p : cost.params)
     s.push_back(p.kind == ParamPrior::Kind::uniform ? uni(p.a, p.b) : InputScaling{true, p.a, p.b});
   return s;

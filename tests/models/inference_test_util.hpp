@@ -21,11 +21,12 @@ namespace bactor::testing {
 inline std::shared_ptr<const ActionNetwork> random_network(const CostInfo& cost, std::uint64_t seed,
                                                            NetworkHead head = NetworkHead::softplus) {
   const auto names = theta_names(cost);
-  const std::vector<int> sizes{static_cast<int>(names.size()), 16, 64, 16, 8, 3};
+  const int n_feat = static_cast<int>(head_input_count(head, names.size()));
+  const std::vector<int> sizes{n_feat, 16, 64, 16, 8, 3};
   std::vector<float> params(MlpLayout{sizes}.n_params());
   Rng rng(seed, 0);
   for (auto& p : params) p = static_cast<float>(0.3 * rng.normal());
-  return std::make_shared<ActionNetwork>(cost.name, names, sizes, params, std::vector<InputScaling>(names.size()),
+  return std::make_shared<ActionNetwork>(cost.name, names, sizes, params, std::vector<InputScaling>(std::size_t(n_feat)),
                                          nlohmann::json::object(), head);
 }
 

@@ -87,11 +87,11 @@ TEST_CASE("inference: log-density gradient vs finite differences, closed forms, 
         }
 }
 
-TEST_CASE("inference: log-density gradient vs finite differences, network action (both heads), both latent modes") {
+TEST_CASE("inference: log-density gradient vs finite differences, network action (every head), both latent modes") {
   Rng rng(6, 0);
   for (const char* name : {"QuadraticCost", "QuadraticCostQuadraticEffort", "AbsoluteCost"})
     for (LatentMode mode : {LatentMode::marginal, LatentMode::sampled})
-    for (NetworkHead head : {NetworkHead::softplus, NetworkHead::power}) {
+    for (NetworkHead head : {NetworkHead::softplus, NetworkHead::power, NetworkHead::posterior}) {
       const CostInfo& cost = find_cost(name);
       const Dataset d = small_data(find_cost("QuadraticCost"), 2, 12, 4);
       InferenceSpec spec;

@@ -12,9 +12,10 @@
 
 using namespace bactor;
 
-static ActionNetwork random_network(const std::string& cost, std::uint64_t seed) {
+static ActionNetwork random_network(const std::string& cost, std::uint64_t seed, const char* head = "softplus") {
   TrainSettings s;
   s.cost = cost;
+  s.head = head;
   s.batch = 32;
   s.steps = 10;
   s.eval_points = 8;
@@ -35,8 +36,11 @@ TEST_CASE("head: a = softplus(softplus(x0) m^sigmoid(x1) + x2)") {
 }
 
 TEST_CASE("ActionNetwork backward (double) matches central finite differences") {
-  for (const char* cost : {"QuadraticCost", "Linex"}) {
-    const ActionNetwork net = random_network(cost, 4);
+  const std::vector<std::pair<const char*, const char*>> cases{
+      {"QuadraticCost", "softplus"}, {"Linex", "softplus"},          {"QuadraticCost", "power"},
+      {"QuadraticCost", "posterior"}, {"QuadraticCostQuadraticEffort", "posterior"}};
+  for (const auto& [cost, head] : cases) {
+    const ActionNetwork net = random_network(cost, 4, head);
     std::vector<double> th{0.2, 0.3, 2.0, 0.15};
     if (net.n_inputs() == 5) th.push_back(0.7);
     ActionNetwork::Workspace ws;
@@ -57,6 +61,7 @@ TEST_CASE("ActionNetwork backward (double) matches central finite differences") 
       const double h = 1e-6 * std::max(1.0, std::abs(th[i]));
       const double fd = (f(h) - f(-h)) / (2 * h);
       CAPTURE(cost);
+      CAPTURE(head);
       CAPTURE(i);
       CHECK(g[i] == doctest::Approx(fd).epsilon(1e-6).scale(1e-8));
     }
@@ -85,9 +90,13 @@ TEST_CASE("trainer float network and ActionNetwork double agree") {
 }
 
 TEST_CASE("ActionNetwork forward (double, SIMD) equals a plain scalar forward pass") {
-  // Reference: the MlpLayout definition evaluated with std::exp, one weight at a time.
-  for (const char* cost : {"QuadraticCost", "Linex"}) {
-    const ActionNetwork net = random_network(cost, 5);
+  // Reference: the MlpLayout definition evaluated with std::exp, one weight at a time; for the
+  // posterior head on the features (sigma_post, sigma_r, cost params), then its power form.
+  const std::vector<std::pair<const char*, const char*>> cases{
+      {"QuadraticCost", "softplus"}, {"Linex", "softplus"}, {"QuadraticCostQuadraticEffort", "posterior"}};
+  for (const auto& [cost, head] : cases) {
+    const ActionNetwork net = random_network(cost, 5, head);
+    const bool posterior = net.head() == NetworkHead::posterior;
     const auto& sizes = net.layout().sizes;
     const auto params = net.parameters();
     Rng rng(8, 1);
@@ -95,10 +104,16 @@ TEST_CASE("ActionNetwork forward (double, SIMD) equals a plain scalar forward pa
     for (int rep = 0; rep < 20; ++rep) {
       std::vector<double> th{rng.uniform(0.01, 0.8), rng.uniform(0.01, 0.8), rng.uniform(0.1, 5), rng.uniform(0.01, 0.8)};
       if (net.n_inputs() == 5) th.push_back(rng.uniform(0.1, 2));
-      std::vector<double> a(th.size());
-      for (std::size_t i = 0; i < th.size(); ++i) {
+      std::vector<double> f = th;
+      if (posterior) {  // (sigma_post, sigma_r, beta)
+        f = {th[0] * th[1] / std::sqrt(th[0] * th[0] + th[1] * th[1]), th[3]};
+        if (th.size() == 5) f.push_back(th[4]);
+      }
+      REQUIRE(f.size() == net.n_features());
+      std::vector<double> a(f.size());
+      for (std::size_t i = 0; i < f.size(); ++i) {
         const auto& sc = net.scaling()[i];
-        a[i] = ((sc.log ? std::log(th[i]) : th[i]) - sc.shift) / sc.scale;
+        a[i] = ((sc.log ? std::log(f[i]) : f[i]) - sc.shift) / sc.scale;
       }
       for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
         const std::size_t in = std::size_t(sizes[l]), out = std::size_t(sizes[l + 1]);
@@ -112,8 +127,13 @@ TEST_CASE("ActionNetwork forward (double, SIMD) equals a plain scalar forward pa
         }
         a = z;
       }
+      if (posterior) {  // log k = x0 + w_0 log mu_0, logit w = log(sigma_0^2 / sigma^2)
+        const double w0 = th[0] * th[0] / (th[0] * th[0] + th[1] * th[1]);
+        a = {a[0] + w0 * std::log(th[2]), std::log(th[1] * th[1] / (th[0] * th[0])), 0.0};
+      }
       double x[3];
       net.forward(th, x, ws);
+      CAPTURE(head);
       for (int k = 0; k < 3; ++k) CHECK(x[k] == doctest::Approx(a[k]).epsilon(1e-13).scale(1e-13));
     }
   }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The power output head, a = exp(x0) m^sigmoid(x1): formula, file round trip, the choice of
-// `--head auto`, the inference log-density with a power-head network (gradient against finite
-// differences; the marginal likelihood equals the exact log-normal marginal of a power law),
-// and the scale weights of the training objective.
+// The power-law output heads, power a = exp(x0) m^sigmoid(x1) and posterior a = exp(x0 + mu_post):
+// formulas, file round trip, the choice of `--head auto`, the inference log-density with such
+// networks (the marginal likelihood equals the exact log-normal marginal of a power law), and
+// the network posterior on quadratic_n60.csv against Stan's under the reference criterion.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -30,8 +30,9 @@ using namespace bactor;
 
 namespace {
 
-std::shared_ptr<const ActionNetwork> random_power_network(const CostInfo& cost, std::uint64_t seed) {
-  return bactor::testing::random_network(cost, seed, NetworkHead::power);
+std::shared_ptr<const ActionNetwork> random_power_network(const CostInfo& cost, std::uint64_t seed,
+                                                          NetworkHead head = NetworkHead::power) {
+  return bactor::testing::random_network(cost, seed, head);
 }
 
 std::string temp_path(const char* name) { return (std::filesystem::temp_directory_path() / name).string(); }
@@ -44,15 +45,47 @@ TEST_CASE("power head: a = exp(x0) m^sigmoid(x1), x2 unused") {
   CHECK(ActionNetwork::action(NetworkHead::power, std::span<const double, 3>(x), m) ==
         doctest::Approx(std::exp(0.3) * std::pow(m, w)).epsilon(1e-14));
   CHECK(parse_network_head("power") == NetworkHead::power);
+  CHECK(parse_network_head("posterior") == NetworkHead::posterior);
   CHECK(parse_network_head("softplus") == NetworkHead::softplus);
   CHECK_THROWS_AS(parse_network_head("linear"), std::invalid_argument);
 }
 
-TEST_CASE("--head auto: power exactly for the costs homogeneous in (s, r)") {
-  CHECK(std::string(default_head_name(find_cost("QuadraticCost"))) == "power");
-  CHECK(std::string(default_head_name(find_cost("QuadraticCostQuadraticEffort"))) == "power");
-  CHECK(std::string(default_head_name(find_cost("AbsoluteCost"))) == "power");
-  CHECK(std::string(default_head_name(find_cost("AsymmetricQuadratic"))) == "power");
+TEST_CASE("posterior head: a = exp(x0 + mu_post) for any measurement; power form from forward()") {
+  // With the MLP output x0 fixed, log a - mu_post(m) is the same at every m, and the power form
+  // (x0 + w_0 log mu_0, logit w_m) gives the same action.
+  const auto net = random_power_network(find_cost("QuadraticCost"), 7, NetworkHead::posterior);
+  const std::vector<double> theta{0.25, 0.12, 2.2, 0.1};
+  ActionNetwork::Workspace ws;
+  double x[3];
+  net->forward(theta, std::span<double, 3>(x), ws);
+  const double s2 = 0.25 * 0.25, s02 = 0.12 * 0.12, wm = s02 / (s2 + s02), w0 = s2 / (s2 + s02);
+  CHECK(1 / (1 + std::exp(-x[1])) == doctest::Approx(wm).epsilon(1e-14));
+  double first = NAN;
+  for (double m : {0.3, 1.0, 2.2, 6.5}) {
+    const double mu_post = w0 * std::log(2.2) + wm * std::log(m);
+    const double c = std::log(net->action(theta, m)) - mu_post;
+    if (std::isnan(first)) first = c;
+    CHECK(c == doctest::Approx(first).epsilon(1e-12));
+  }
+  // The MLP sees (sigma_post, sigma_r) only: theta with the same sigma_post gives the same c.
+  const double sp = std::sqrt(s2 * s02 / (s2 + s02));
+  const double sig2 = 0.2, sig02 = sp * sig2 / std::sqrt(sig2 * sig2 - sp * sp);  // same sigma_post
+  const std::vector<double> theta2{sig2, sig02, 3.0, 0.1};
+  const double w0b = sig2 * sig2 / (sig2 * sig2 + sig02 * sig02);
+  const double mu_post2 = w0b * std::log(3.0) + (1 - w0b) * std::log(1.4);
+  CHECK(std::log(net->action(theta2, 1.4)) - mu_post2 == doctest::Approx(first).epsilon(1e-12));
+  // Training it for a cost whose optimum is not c exp(mu_post) is refused.
+  TrainSettings ts;
+  ts.cost = "Linex";
+  ts.head = "posterior";
+  CHECK_THROWS_WITH_AS(Trainer{ts}, doctest::Contains("not homogeneous"), std::invalid_argument);
+}
+
+TEST_CASE("--head auto: posterior exactly for the costs homogeneous in (s, r)") {
+  CHECK(std::string(default_head_name(find_cost("QuadraticCost"))) == "posterior");
+  CHECK(std::string(default_head_name(find_cost("QuadraticCostQuadraticEffort"))) == "posterior");
+  CHECK(std::string(default_head_name(find_cost("AbsoluteCost"))) == "posterior");
+  CHECK(std::string(default_head_name(find_cost("AsymmetricQuadratic"))) == "posterior");
   CHECK(std::string(default_head_name(find_cost("AbsoluteCostQuadraticEffort"))) == "softplus");
   CHECK(std::string(default_head_name(find_cost("Linex"))) == "softplus");
   CHECK(std::string(default_head_name(find_cost("InvertedGaussian"))) == "softplus");
@@ -67,14 +100,17 @@ TEST_CASE("--head auto: power exactly for the costs homogeneous in (s, r)") {
   }
 }
 
-TEST_CASE("power head: save -> load keeps the head; unknown heads are rejected; old files are softplus") {
-  const auto net = random_power_network(find_cost("QuadraticCost"), 3);
+TEST_CASE("power-law heads: save -> load keeps the head; unknown heads are rejected; old files are softplus") {
   const std::string path = temp_path("bactor_power_head.safetensors");
-  net->save(path);
-  const ActionNetwork back = ActionNetwork::load(path);
-  CHECK(back.head() == NetworkHead::power);
-  const std::vector<double> theta{0.2, 0.15, 1.5, 0.1};
-  CHECK(back.action(theta, 1.7) == net->action(theta, 1.7));
+  for (NetworkHead head : {NetworkHead::posterior, NetworkHead::power}) {
+    const auto net = random_power_network(find_cost("QuadraticCost"), 3, head);
+    net->save(path);
+    const ActionNetwork back = ActionNetwork::load(path);
+    CHECK(back.head() == head);
+    CHECK(back.n_features() == net->n_features());
+    const std::vector<double> theta{0.2, 0.15, 1.5, 0.1};
+    CHECK(back.action(theta, 1.7) == net->action(theta, 1.7));
+  }
 
   SafetensorsContent c = read_safetensors(path);
   auto arch = nlohmann::json::parse(c.metadata["architecture"]);
@@ -90,12 +126,13 @@ TEST_CASE("power head: save -> load keeps the head; unknown heads are rejected; 
   std::remove(path.c_str());
 }
 
-TEST_CASE("inference with a power-head network: the marginal likelihood is the exact power-law marginal") {
+TEST_CASE("inference with a power-law-head network: the marginal likelihood is the exact power-law marginal") {
   // (Its gradient is checked with the softplus head's in test_inference.cpp.)
   Rng rng(12, 0);
   for (const char* name : {"QuadraticCost", "QuadraticCostQuadraticEffort", "AbsoluteCost"})
-    {
+    for (NetworkHead head : {NetworkHead::power, NetworkHead::posterior}) {
       CAPTURE(name);
+      CAPTURE(to_string(head));
       const CostInfo& cost = find_cost(name);
       SimulationSpec sim;
       sim.cost = &find_cost("QuadraticCost");
@@ -106,7 +143,7 @@ TEST_CASE("inference with a power-head network: the marginal likelihood is the e
       const Dataset d = simulate(sim);
       InferenceSpec spec;
       spec.cost = &cost;
-      spec.network = random_power_network(cost, 9);
+      spec.network = random_power_network(cost, 9, head);
       ActorModel m(d, spec);
       for (int rep = 0; rep < 3; ++rep) {
         auto q = m.unconstrain({{"sigma", 0.2}, {"sigma_0", 0.15}, {"mu_0", 1.5}, {"sigma_r", 0.1}});
@@ -140,17 +177,16 @@ TEST_CASE("inference with a power-head network: the marginal likelihood is the e
     }
 }
 
-TEST_CASE("network posterior (power head, 20k training steps) on quadratic_n60 is close to Stan's") {
-  // The reference README's criterion (means within 2% of the posterior sd) asks for log-action
-  // errors below ~3e-4 at the posterior; a 20k-step network has ~1e-3 (60k steps: 1.3e-3 → ~0.08
-  // sd). Stated tolerance here: means within 0.15 reference sd, sds within 6%. The softplus head
-  // of DESIGN.md §3, trained the same way, misses it (mu_0 off by ~0.3 sd).
+TEST_CASE("network posterior (posterior head, 20k training steps) on quadratic_n60 meets the reference criterion") {
+  // Reference README: each mean within 3 combined MCSE or 2% of the posterior sd (whichever is
+  // larger), each sd within 5%. That needs log-action errors below ~3e-4 near the posterior; the
+  // posterior head has ~1e-4 after 20k steps, the power head ~1e-3 (mu_0 off by ~0.08 sd).
   TrainSettings ts;
   ts.cost = "QuadraticCost";
   ts.steps = 20000;
   ts.seed = 1;
   const auto net = std::make_shared<const ActionNetwork>(train(ts).network);
-  REQUIRE(net->head() == NetworkHead::power);
+  REQUIRE(net->head() == NetworkHead::posterior);
   const char* dir = std::getenv("BACTOR_REFERENCE_DIR");
   const Dataset d = read_dataset(std::string(dir ? dir : "/work/shared/reference") + "/quadratic_n60.csv");
   InferenceSpec spec;
@@ -159,18 +195,21 @@ TEST_CASE("network posterior (power head, 20k training steps) on quadratic_n60 i
   spec.fixed = {{"sigma", 0.2}};
   NutsSettings ns;
   ns.warmup = 1000;
-  ns.samples = 5000;
+  ns.samples = 10000;
   ns.seed = 3;
   const auto names = ActorModel(d, spec).free_names();
   const Summary s = summarize(run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns), names);
-  const std::map<std::string, std::pair<double, double>> ref{
-      {"mu_0", {1.4170, 0.03775}}, {"sigma_0", {0.1539, 0.005468}}, {"sigma_r", {0.0888, 0.01485}}};
+  struct Ref { double mean, sd, ess; };  // Stan, 4 x 25,000 draws
+  const std::map<std::string, Ref> ref{
+      {"mu_0", {1.4170, 0.03775, 93050}}, {"sigma_0", {0.1539, 0.005468, 89060}}, {"sigma_r", {0.0888, 0.01485, 37050}}};
   CHECK(s.divergences == 0);
   for (const auto& p : s.params) {
-    const auto [mean, sd] = ref.at(p.name);
-    INFO(p.name << ": mean " << p.mean << " vs " << mean << ", sd " << p.sd << " vs " << sd);
-    CHECK(std::abs(p.mean - mean) <= 0.15 * sd);
-    CHECK(std::abs(p.sd / sd - 1) <= 0.06);
+    const Ref r = ref.at(p.name);
+    const double mcse = std::hypot(p.mcse_mean, r.sd / std::sqrt(r.ess));
+    const double tol = std::max(3 * mcse, 0.02 * r.sd);
+    INFO(p.name << ": mean " << p.mean << " vs " << r.mean << " (tolerance " << tol << "), sd " << p.sd << " vs " << r.sd);
+    CHECK(std::abs(p.mean - r.mean) <= tol);
+    CHECK(std::abs(p.sd / r.sd - 1) <= 0.05);
     CHECK(p.rhat < 1.01);
   }
 }

