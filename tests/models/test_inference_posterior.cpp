@@ -4,7 +4,7 @@
 // 3 combined Monte Carlo standard errors or 2% of the posterior sd, whichever is larger, and
 // each sd within 5%), for both latent modes, with the closed forms and with trained networks
 // (posterior head, whose log-action error near these posteriors is ~1e-4; the criterion needs
-// below ~3e-4, which the power head's ~1e-3 misses); and a small parameter-recovery study.
+// below ~3e-4, which the power head's ~1e-3 misses); and a parameter-recovery study.
 #include "engine/rng.hpp"
 #include "models/costs.hpp"
 #include "models/data.hpp"
@@ -72,13 +72,17 @@ const std::map<std::string, Ref> effort_ref{{"mu_0", {1.456, 0.1937, 27760}},   
                                             {"sigma_r", {0.1311, 0.04287, 18590}}, {"sigma.1", {0.1183, 0.04719, 19940}},
                                             {"sigma.2", {0.2460, 0.09036, 20250}}, {"beta", {0.9062, 0.04049, 26700}}};
 
-std::shared_ptr<const ActionNetwork> trained_network(const char* cost, std::size_t steps) {
+/// A network trained with the defaults (seed 1), once per (cost, steps) in this test program.
+std::shared_ptr<const ActionNetwork> trained_network(const std::string& cost, std::size_t steps) {
+  static std::map<std::pair<std::string, std::size_t>, std::shared_ptr<const ActionNetwork>> cache;
+  if (auto it = cache.find({cost, steps}); it != cache.end()) return it->second;
   TrainSettings ts;
   ts.cost = cost;
   ts.steps = steps;
   ts.seed = 1;
   auto net = std::make_shared<const ActionNetwork>(train(ts).network);
   REQUIRE(net->head() == NetworkHead::posterior);  // what --head auto picks for these costs
+  cache[{cost, steps}] = net;
   return net;
 }
 
@@ -110,26 +114,34 @@ TEST_CASE("posterior: effort_two_noise, every parameter free, one sigma per cond
   check_against(run(d, spec, 1000, 4000, 13), effort_ref);
 }
 
-TEST_CASE("posterior: small recovery study (closed form, sigma fixed at truth): R^2 of mu_0 and sigma_0") {
+TEST_CASE("posterior: recovery study, 40 data sets x 200 trials from the evaluation prior, network: R^2 >= 0.95") {
+  // Issue #5's target for mu_0 and sigma_0 (sigma fixed at its true value). With fewer trials per
+  // data set the posterior means carry less information, closed form and network alike (README):
+  // R^2 ~0.94 / 0.90 with 60 trials, 0.94-0.97 with 120 depending on the data sets.
   const CostInfo& cost = find_cost("QuadraticCost");
+  const auto net = trained_network("QuadraticCost", 20000);
   std::vector<double> t_mu, m_mu, t_s0, m_s0;
-  for (int k = 0; k < 10; ++k) {
+  int covered = 0, intervals = 0;
+  for (int k = 0; k < 40; ++k) {
     Rng rng(99, k);
     std::map<std::string, double> truth{{"sigma", rng.uniform(0.1, 0.25)}, {"sigma_0", rng.uniform(0.1, 0.25)},
                                         {"sigma_r", rng.uniform(0.1, 0.25)}, {"mu_0", rng.uniform(2, 5)}};
     SimulationSpec sim;
     sim.cost = &cost;
     sim.values = truth;
-    sim.trials = 60;
+    sim.trials = 200;
     sim.seed = 500 + k;
     const Dataset d = simulate(sim);
     InferenceSpec spec;
     spec.cost = &cost;
+    spec.network = net;
     spec.fixed["sigma"] = truth["sigma"];
-    const Summary s = run(d, spec, 300, 500, 40 + k);
+    const Summary s = run(d, spec, 500, 1000, 40 + k);
     for (const auto& p : s.params) {
       if (p.name == "mu_0") t_mu.push_back(truth["mu_0"]), m_mu.push_back(p.mean);
       if (p.name == "sigma_0") t_s0.push_back(truth["sigma_0"]), m_s0.push_back(p.mean);
+      covered += p.q5 <= truth[p.name] && truth[p.name] <= p.q95;
+      ++intervals;
     }
   }
   auto r2 = [](const std::vector<double>& t, const std::vector<double>& m) {
@@ -138,10 +150,14 @@ TEST_CASE("posterior: small recovery study (closed form, sigma fixed at truth): 
     for (std::size_t i = 0; i < t.size(); ++i) res += (m[i] - t[i]) * (m[i] - t[i]), tot += (t[i] - tm) * (t[i] - tm);
     return 1 - res / tot;
   };
-  REQUIRE(t_mu.size() == 10);
-  MESSAGE("R^2 mu_0 " << r2(t_mu, m_mu) << ", sigma_0 " << r2(t_s0, m_s0));
-  CHECK(r2(t_mu, m_mu) > 0.8);
-  CHECK(r2(t_s0, m_s0) > 0.7);
+  REQUIRE(t_mu.size() == 40);
+  MESSAGE("R^2 mu_0 " << r2(t_mu, m_mu) << ", sigma_0 " << r2(t_s0, m_s0) << "; 90% intervals cover " << covered
+                      << " of " << intervals);
+  CHECK(r2(t_mu, m_mu) >= 0.95);
+  CHECK(r2(t_s0, m_s0) >= 0.95);
+  // 120 intervals (mu_0, sigma_0, sigma_r): 108 expected, binomial sd 3.3.
+  CHECK(covered >= 98);
+  CHECK(covered <= 118);
 }
 
 TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, network (20k training steps) agrees with Stan") {
