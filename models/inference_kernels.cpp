@@ -150,13 +150,14 @@ inline void marginal_block(const SoftplusHead& h, std::size_t i, const double* x
                            double sig, double sr, const GaussHermite& rule, int newton_steps, MarginalAcc* acc) {
   const double is2 = 1.0 / (sig * sig), ir2 = 1.0 / (sr * sr);
   const B vis2(is2), vir2(ir2), lim(3 * sig), half(0.5);
-  B xi[NB], yi[NB], wi[NB], u[NB], la[NB], dla[NB], dp[NB][3], d2[NB], curv[NB];
+  // State: the offset d = u - x (see gh_trial_loglik: u itself would cancel for tiny sigma).
+  B xi[NB], yi[NB], wi[NB], d[NB], u[NB], la[NB], dla[NB], dp[NB][3], d2[NB], curv[NB];
   for (int v = 0; v < NB; ++v) {
     const std::size_t o = i + std::size_t(v) * L;
     xi[v] = B::load_unaligned(x + o);
     yi[v] = B::load_unaligned(y + o);
     wi[v] = B::load_unaligned(wt + o);
-    u[v] = xi[v];
+    d[v] = B(0.0);
   }
   // Mode of the log integrand g(u) = -(u - x)^2/(2 sigma^2) - (y - la(u))^2/(2 sigma_r^2) by
   // Newton steps (Gauss–Newton curvature where the full one is not clearly positive; steps
@@ -171,12 +172,13 @@ inline void marginal_block(const SoftplusHead& h, std::size_t i, const double* x
       const B ui = log_d(ke * ik) * iw;
       const B b = q * ke * w * exp_d(-yi[v]);          // d la/du there
       const B pb = b * b * vir2;
-      const B u0 = (xi[v] * vis2 + ui * pb) / (vis2 + pb);
+      const B d0 = (ui - xi[v]) * (pb / (vis2 + pb));
       const auto ok = (q > B(0.0)) & (ke > B(1e-300)) & (Y < B(1e300));
-      u[v] = xsimd::select(ok, xsimd::min(xsimd::max(u0, xi[v] - span), xi[v] + span), xi[v]);
+      d[v] = xsimd::select(ok, xsimd::min(xsimd::max(d0, -span), span), B(0.0));
     }
   }
   for (int it = 0;; ++it) {
+    for (int v = 0; v < NB; ++v) u[v] = xi[v] + d[v];
     eval<NB, true>(h, u, la, dla, dp, d2);
     for (int v = 0; v < NB; ++v) {
       const B r = yi[v] - la[v];
@@ -184,20 +186,20 @@ inline void marginal_block(const SoftplusHead& h, std::size_t i, const double* x
       const B full = xsimd::fnma(r * d2[v], vir2, gn);
       curv[v] = xsimd::select(full > B(0.1 * is2), full, gn);
       if (it < newton_steps) {
-        const B grad = (xi[v] - u[v]) * vis2 + r * dla[v] * vir2;
-        u[v] += xsimd::min(xsimd::max(grad / curv[v], -lim), lim);
+        const B grad = r * dla[v] * vir2 - d[v] * vis2;
+        d[v] += xsimd::min(xsimd::max(grad / curv[v], -lim), lim);
       }
     }
     if (it == newton_steps) break;
   }
-  // Nodes u_j = u + scale t_j. Weights exp(f_j - g(u)) with f_j = log_w_j + g(u_j): g at the
+  // Nodes u_j = x + d + scale t_j. Weights exp(f_j - g(u)) with f_j = log_w_j + g(u_j): g at the
   // mode is the reference, so one pass suffices (with a good Laplace fit the terms are ~w_j,
   // far from overflow) and there is no limit on the node count.
   B scale[NB], g0[NB], sum[NB], s_du2[NB], s_dy2[NB], hk[NB], hw[NB], hx2[NB];
   for (int v = 0; v < NB; ++v) {
     scale[v] = xsimd::sqrt(B(2.0) / curv[v]);
-    const B du = u[v] - xi[v], dy = yi[v] - la[v];
-    g0[v] = -half * xsimd::fma(du * du, vis2, dy * dy * vir2);
+    const B dy = yi[v] - la[v];
+    g0[v] = -half * xsimd::fma(d[v] * d[v], vis2, dy * dy * vir2);
     sum[v] = s_du2[v] = s_dy2[v] = hk[v] = hw[v] = hx2[v] = B(0.0);
   }
   auto add = [&](int v, B log_w, B du, B dy, const B* dpj) {
@@ -216,14 +218,17 @@ inline void marginal_block(const SoftplusHead& h, std::size_t i, const double* x
   for (int j = 0; j < m; ++j) {
     const B log_w(rule.log_w[std::size_t(j)]);
     if (j == centre) {
-      for (int v = 0; v < NB; ++v) add(v, log_w, u[v] - xi[v], yi[v] - la[v], dp[v]);
+      for (int v = 0; v < NB; ++v) add(v, log_w, d[v], yi[v] - la[v], dp[v]);
       continue;
     }
-    B uj[NB], laj[NB], dj[NB], dpj[NB][3];
+    B duj[NB], uj[NB], laj[NB], dj[NB], dpj[NB][3];
     const B tj(rule.t[std::size_t(j)]);
-    for (int v = 0; v < NB; ++v) uj[v] = xsimd::fma(scale[v], tj, u[v]);
+    for (int v = 0; v < NB; ++v) {
+      duj[v] = xsimd::fma(scale[v], tj, d[v]);
+      uj[v] = xi[v] + duj[v];
+    }
     eval<NB, false>(h, uj, laj, dj, dpj);
-    for (int v = 0; v < NB; ++v) add(v, log_w, uj[v] - xi[v], yi[v] - laj[v], dpj[v]);
+    for (int v = 0; v < NB; ++v) add(v, log_w, duj[v], yi[v] - laj[v], dpj[v]);
   }
   for (int v = 0; v < NB; ++v) {
     MarginalAcc& a = acc[v];

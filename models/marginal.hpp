@@ -175,38 +175,42 @@ double gh_trial_loglik(const Head& h, double x, double y, double sigma, double s
   // from the closed-form-like guess: the mode with la linearised at its inverse la^{-1}(y),
   // a precision-weighted mean of x and la^{-1}(y) (exact for a power-law head), kept within
   // x ± 8 sigma; u = x when y has no inverse.
+  //
+  // The state is the offset d = u - x, not u: for tiny sigma (1e-17 is reachable in warm-up)
+  // u - x would cancel to a multiple of x's ulp, and (u - x)^2 / sigma^2 would turn that
+  // rounding into errors of hundreds in the log-likelihood.
   if (newton_steps < 0) newton_steps = newton_steps_for(sigma);
-  double u = x, dla = 0, curv = is2;
+  double d = 0, dla = 0, curv = is2;
   if (double ui, b; h.inverse(y, ui, b)) {
     const double pb = b * b * ir2;
-    u = (x * is2 + ui * pb) / (is2 + pb);
-    u = u > x + 8 * sigma ? x + 8 * sigma : (u < x - 8 * sigma ? x - 8 * sigma : u);
+    d = (ui - x) * (pb / (is2 + pb));
+    d = d > 8 * sigma ? 8 * sigma : (d < -8 * sigma ? -8 * sigma : d);
   }
   auto curvature = [&](double uu, double la) {
     const double full = is2 + (dla * dla - (y - la) * h.curvature(uu)) * ir2;
     return full > 0.1 * is2 ? full : is2 + dla * dla * ir2;
   };
   for (int it = 0; it < newton_steps; ++it) {
-    const double la = h.eval(u, dla, dp);
-    const double grad = -(u - x) * is2 + (y - la) * dla * ir2;
-    curv = curvature(u, la);
+    const double la = h.eval(x + d, dla, dp);
+    const double grad = -d * is2 + (y - la) * dla * ir2;
+    curv = curvature(x + d, la);
     double step = grad / curv;
     const double lim = 3 * sigma;  // keep steps within the prior's scale
     step = step > lim ? lim : (step < -lim ? -lim : step);
-    u += step;
+    d += step;
   }
-  curv = curvature(u, h.eval(u, dla, dp));
-  const double scale = std::sqrt(2.0 / curv);  // u_j = u + scale t_j
+  curv = curvature(x + d, h.eval(x + d, dla, dp));
+  const double scale = std::sqrt(2.0 / curv);  // u_j = x + d + scale t_j
 
   constexpr int max_nodes = 200;  // GaussHermite's limit
   double f[max_nodes], la_j[max_nodes], dp_j[max_nodes][Head::n_params];
   const int n = rule.size() < max_nodes ? rule.size() : max_nodes;
   double fmax = -INFINITY;
   for (int j = 0; j < n; ++j) {
-    const double uj = u + scale * rule.t[j];
-    double d;
-    la_j[j] = h.eval(uj, d, dp_j[j]);
-    const double du = uj - x, dy = y - la_j[j];
+    const double du = d + scale * rule.t[j];
+    double dd;
+    la_j[j] = h.eval(x + du, dd, dp_j[j]);
+    const double dy = y - la_j[j];
     f[j] = rule.log_w[j] - 0.5 * du * du * is2 - 0.5 * dy * dy * ir2;
     fmax = f[j] > fmax ? f[j] : fmax;
   }
@@ -216,8 +220,7 @@ double gh_trial_loglik(const Head& h, double x, double y, double sigma, double s
   double gs = 0, gr = 0;
   for (int j = 0; j < n; ++j) {
     const double p = f[j] * inv;
-    const double uj = u + scale * rule.t[j];
-    const double du = uj - x, dy = y - la_j[j];
+    const double du = d + scale * rule.t[j], dy = y - la_j[j];
     gs += p * du * du;
     gr += p * dy * dy;
     Head::add(g.head, dp_j[j], p * dy * ir2);

@@ -222,6 +222,35 @@ TEST_CASE("marginal: quadrature gradient vs finite differences (power and softpl
   }
 }
 
+TEST_CASE("marginal: tiny sigma (down to 1e-17) gives the sigma -> 0 limit, scalar and vectorised") {
+  // Regression: the nodes were placed at absolute u, so u - x cancelled to a multiple of x's ulp
+  // and (u - x)^2 / sigma^2 put errors of hundreds into the log-likelihood at sigma ~ 1e-17 (a
+  // warm-up excursion of a chain got stuck there with a step size of 1e-13). As sigma -> 0 the
+  // marginal is the response density at m = s: log N(y; la(x), sigma_r) - y.
+  const SoftplusHead h{1.3, 0.8, -0.1};
+  const double sr = 0.2;
+  for (double x : {std::log(0.37), std::log(1.9), std::log(4.6)})
+    for (double off : {-0.3, 0.0, 0.45}) {
+      double d, dp[3];
+      const double la = h.eval(x, d, dp), y = la + off;
+      const double limit = -0.5 * off * off / (sr * sr) - std::log(sr) - 0.5 * std::log(2 * std::numbers::pi) - y;
+      for (double sigma : {1e-17, 1e-13, 1e-9, 1e-6}) {
+        CAPTURE(x);
+        CAPTURE(off);
+        CAPTURE(sigma);
+        const GaussHermite rule(quadrature_nodes_for(sigma));
+        TrialGrad<SoftplusHead> g;
+        detail::SoftplusSums gv;
+        // The limit's error is O(sigma^2) (relative), far below the tolerance here.
+        CHECK(gh_trial_loglik(h, x, y, sigma, sr, rule, g) == doctest::Approx(limit).epsilon(1e-9));
+        CHECK(simd_trial(h, x, y, sigma, sr, rule, &gv) == doctest::Approx(limit).epsilon(1e-9));
+        // d/d log sigma vanishes like sigma^2.
+        CHECK(std::abs(g.sigma * sigma) < 1e-6);
+        CHECK(std::abs(gv.sigma * sigma) < 1e-6);
+      }
+    }
+}
+
 TEST_CASE("marginal: vectorised softplus-head loops equal the scalar per-trial code (with padding)") {
   const std::size_t L = detail::simd_lanes();
   const std::size_t n_real = 4 * L + 3, n = (n_real + L - 1) / L * L;
