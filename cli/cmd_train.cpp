@@ -71,6 +71,7 @@ int run(int argc, char** argv) {
   s.schedule = LrSchedule::parse_kind(schedule);
   const CostInfo& cost = find_cost(s.cost);  // unknown names: one-line error before any work
   if (s.head == "auto") s.head = default_head_name(cost);
+  check_head(cost, parse_network_head(s.head));
 
   std::fprintf(stderr, "training %s: %zu steps, batch %zu, mc %zu, hidden %s, %s head, %s lr %g (%s), seed %llu\n",
                s.cost.c_str(), s.steps, s.batch, s.mc, hidden.c_str(), s.head.c_str(), s.optimizer.c_str(), s.lr,

@@ -402,15 +402,19 @@ struct Trainer::Impl {
   ~Impl() { stop_workers(); }
 };
 
+void check_head(const CostInfo& cost, NetworkHead head) {
+  if (head == NetworkHead::posterior && !cost.homogeneous())
+    throw std::invalid_argument("--head posterior: cost '" + cost.name +
+                                "' is not homogeneous in (s, r), so its optimal action is not c(theta) exp(mu_post); "
+                                "use --head softplus");
+}
+
 Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   Impl& I = *impl_;
   I.set = s;
   I.cost = &find_cost(s.cost);
   I.head = parse_network_head(s.head == "auto" ? default_head_name(*I.cost) : s.head);
-  if (I.head == NetworkHead::posterior && !I.cost->homogeneous())
-    throw std::invalid_argument("--head posterior: cost '" + I.cost->name +
-                                "' is not homogeneous in (s, r), so its optimal action is not c(theta) exp(mu_post); "
-                                "use --head softplus");
+  check_head(*I.cost, I.head);
   if (s.batch < 1) throw std::invalid_argument("batch must be positive");
   if (s.mc < 1) throw std::invalid_argument("mc must be positive");
   if (s.hidden.empty()) throw std::invalid_argument("hidden: at least one hidden layer");

@@ -64,6 +64,10 @@ void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng
 std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior,
                                                  NetworkHead head = NetworkHead::softplus);
 
+/// Throws std::invalid_argument when `head` cannot represent the optimal action of `cost`
+/// (the posterior head needs a cost homogeneous in (s, r)).
+void check_head(const CostInfo& cost, NetworkHead head);
+
 struct TrainProgress {
   std::size_t step = 0, steps = 0;
   double loss = 0;       // mean batch loss since the last report

@@ -268,6 +268,12 @@ TEST_CASE("hardening: bad input exits 2 with a one-line message naming the culpr
     CHECK(r.out.find(bad.substr(0, bad.find(' '))) != std::string::npos);  // names the option
     CHECK_FALSE(fs::exists(dir / "o"));
   }
+  // A head that cannot represent the cost's optimal action is refused before training.
+  const Result h = run("train --cost Linex --head posterior --steps 10 --out " + (dir / "n.safetensors").string());
+  CHECK(h.code == 2);
+  CHECK(h.out.find("--head posterior") != std::string::npos);
+  CHECK(std::count(h.out.begin(), h.out.end(), '\n') == 1);
+  CHECK_FALSE(fs::exists(dir / "n.safetensors"));
   // Absurd sizes are refused up front (they used to run out of memory after a while).
   const Result t = run("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1 --trials 1000000000000 --out " +
                        (dir / "s.csv").string());

@@ -90,6 +90,7 @@ run "--hidden 100000000" "$B" train --cost QuadraticCost --hidden 100000000 --ou
 run "--steps 0" "$B" train --cost QuadraticCost --steps 0 --out n.safetensors
 run "--lr -1" "$B" train --cost QuadraticCost --lr -1 --out n.safetensors
 run "--batch 0" "$B" train --cost QuadraticCost --batch 0 --out n.safetensors
+run "--head posterior, non-homogeneous cost" "$B" train --cost Linex --head posterior --out n.safetensors
 run "output dir not writable" "$B" infer --data "$good" --cost QuadraticCost --closed-form --out /proc/nope
 run "unknown option" "$B" infer $inf --bogus 3
 rm -rf "$w"
