@@ -32,7 +32,7 @@ double load_average() {
 int main(int argc, char** argv) {
   using namespace bactor;
   const std::string cost = argc > 1 ? argv[1] : "QuadraticCost";
-  for (const char* head : {"auto", "softplus"})
+  for (const char* head : {"auto", "power", "softplus"})
   for (int threads : {1, 2}) {
     TrainSettings s;
     s.cost = cost;
