@@ -132,7 +132,10 @@ inline DB sigmoid_d(DB p) { return DB(1.0) / (DB(1.0) + simd::exp_clamped(-p)); 
 void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> x, Workspace& ws) const {
   using B = xsimd::batch<double>;
   const std::size_t L = layout_.n_layers();
-  if (ws.act.size() != L + 1) {
+  // (Re)size the workspace when it is new or was last used by a network of another shape.
+  bool fits = ws.act.size() == L + 1 && ws.theta.size() == n_inputs() && ws.features.size() == n_features();
+  for (std::size_t l = 0; fits && l <= L; ++l) fits = ws.act[l].size() == padded_[l];
+  if (!fits) {
     ws.pre.assign(L + 1, {});
     ws.sig.assign(L + 1, {});
     ws.act.assign(L + 1, {});

@@ -138,3 +138,22 @@ TEST_CASE("ActionNetwork forward (double, SIMD) equals a plain scalar forward pa
     }
   }
 }
+
+TEST_CASE("one Workspace shared by networks of different shapes gives the results of fresh ones") {
+  const ActionNetwork a = random_network("QuadraticCostQuadraticEffort", 6, "posterior");  // 3 inputs
+  const ActionNetwork b = random_network("QuadraticCostQuadraticEffort", 7, "softplus");   // 5 inputs
+  const std::vector<double> th{0.2, 0.3, 2.0, 0.15, 0.8};
+  ActionNetwork::Workspace shared;
+  for (const ActionNetwork* net : {&a, &b, &a, &b}) {
+    double x[3], y[3];
+    ActionNetwork::Workspace fresh;
+    net->forward(th, x, shared);
+    net->forward(th, y, fresh);
+    for (int k = 0; k < 3; ++k) CHECK(x[k] == y[k]);
+    std::vector<double> g1(th.size()), g2(th.size());
+    const double dx[3] = {0.3, -0.2, 0.1};
+    net->backward(std::span<const double, 3>(dx), g1, shared);
+    net->backward(std::span<const double, 3>(dx), g2, fresh);
+    CHECK(g1 == g2);
+  }
+}
