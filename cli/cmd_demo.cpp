@@ -26,7 +26,8 @@ std::string default_cache_dir() {
 }
 
 /// A cached network is used when it loads, is for QuadraticCost with the expected inputs and
-/// the head `train --head auto` picks (posterior), was trained with at least `steps` steps and its recorded evaluation RMSE is below `max_rmse`.
+/// the head `train --head auto` picks (posterior), was trained with at least `steps` steps and
+/// its recorded evaluation RMSE is below `max_rmse`.
 std::shared_ptr<const bactor::ActionNetwork> load_cached(const std::string& path, std::size_t steps, double max_rmse,
                                                          std::string& why) {
   if (!std::filesystem::exists(path)) {
@@ -40,7 +41,7 @@ std::shared_ptr<const bactor::ActionNetwork> load_cached(const std::string& path
       why = "cached network is for another cost";
       return nullptr;
     }
-    if (std::string(bactor::to_string(net->head())) != bactor::default_head_name(cost)) {
+    if (net->head() != bactor::parse_network_head(bactor::default_head_name(cost))) {
       why = std::string("cached network has the ") + bactor::to_string(net->head()) + " head (the demo trains the " +
             bactor::default_head_name(cost) + " head)";
       return nullptr;
