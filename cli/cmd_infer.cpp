@@ -17,7 +17,7 @@ namespace {
 
 int run_infer(int argc, char** argv) {
   CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
-  std::string data_path, cost, network, fix, prior, latent = "marginal", out;
+  std::string data_path, cost, network, fix, prior, latent = "marginal", out, metric = "diag";
   bool closed_form = false, predict = false;
   bactor::NutsSettings ns;
   ns.warmup = 2500;
@@ -40,6 +40,7 @@ int run_infer(int argc, char** argv) {
   app.add_option("--threads", ns.threads, "threads (0: all)")->capture_default_str();
   app.add_option("--delta", ns.delta, "target acceptance statistic")->capture_default_str();
   app.add_option("--max-depth", ns.max_depth, "maximum tree depth")->capture_default_str();
+  app.add_option("--metric", metric, "diag or dense (inverse metric adapted in warm-up)")->capture_default_str();
   app.add_option("--quadrature-nodes", nodes, "Gauss-Hermite nodes (softplus-head network, marginal latent); -1: chosen by sigma")->capture_default_str();
   app.add_option("--out", out, "output directory (chain-1.csv ..., summary.csv)")->required();
   if (!bactor::cli::parse(app, argc, argv)) return 0;
@@ -54,6 +55,8 @@ int run_infer(int argc, char** argv) {
     throw bactor::cli::UsageError("--chains x --samples / --thin: at most 50000000 draws are kept in memory");
   if (ns.max_depth < 1 || ns.max_depth > 30) throw bactor::cli::UsageError("--max-depth must be in 1..30");
   if (ns.threads < 0) throw bactor::cli::UsageError("--threads must be >= 0 (0: all)");
+  if (metric != "diag" && metric != "dense") throw bactor::cli::UsageError("--metric must be diag or dense (got '" + metric + "')");
+  ns.dense_metric = metric == "dense";
   bactor::InferenceSpec spec;
   spec.cost = &bactor::find_cost(cost);
   spec.latent = bactor::parse_latent_mode(latent);

@@ -162,7 +162,7 @@ struct ActorModel::Impl {
   std::vector<PowerStats> stats;
   // The same trials padded per condition to a multiple of the SIMD width (weight 0 on the
   // padding) for the vectorised network loops: positions pbegin[c] .. pbegin[c+1].
-  std::vector<double> px, py, pw, pz, pgz;
+  std::vector<double> px, py, pw, pz, pgz, pll;
   std::vector<std::size_t> pbegin;
   GaussHermiteSet rules;  // the network marginal's rules by node count
   // Scratch (one chain uses one model instance).
@@ -356,6 +356,15 @@ struct ActorModel::Impl {
       };
       if (power_law()) {
         each(power_head(c));
+      } else if (latent == LatentMode::marginal) {
+        // The vectorised kernel (the scalar gh_trial_loglik computes the same sums).
+        double x3[3];
+        const SoftplusHead h = network_head(c, x3);
+        detail::SoftplusSums g;
+        const std::size_t p0 = pbegin[c], pn = pbegin[c + 1] - p0;
+        detail::softplus_marginal(h, pn, &px[p0], &py[p0], &pw[p0], sig, sr, rules.for_sigma(sig), g,
+                                  default_newton_steps, &pll[p0]);
+        for (std::size_t k = begin[c], pk = p0; k < begin[c + 1]; ++k, ++pk) out[orig[k]] = pll[pk];
       } else {
         double x3[3];
         each(network_head(c, x3));
@@ -497,6 +506,7 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   m.pbegin.push_back(m.px.size());
   m.pz.assign(m.px.size(), 0.0);
   m.pgz.assign(m.px.size(), 0.0);
+  m.pll.assign(m.px.size(), 0.0);
   if (m.x.size() != data.size()) throw std::invalid_argument(data.source + ": condition index out of range");
 
   m.val.assign(m.slots.size(), 0.0);

@@ -32,7 +32,9 @@ double softplus_sampled(const SoftplusHead& h, std::size_t n, const double* x, c
 /// Marginal: Σ_i wt_i log p(r_i | s_i) by adaptive Gauss–Hermite (as gh_trial_loglik), with
 /// gradient. `newton_steps` Newton steps from u = x (the first is the Gauss–Newton step of the
 /// head linearised at x); with an odd rule the mode is the centre node and is not re-evaluated.
+/// `trial_ll` (optional, n entries): each trial's own log p(r_i | s_i), weight not applied.
 double softplus_marginal(const SoftplusHead& h, std::size_t n, const double* x, const double* y, const double* wt,
-                         double sig, double sr, const GaussHermite& rule, SoftplusSums& g, int newton_steps = default_newton_steps);
+                         double sig, double sr, const GaussHermite& rule, SoftplusSums& g,
+                         int newton_steps = default_newton_steps, double* trial_ll = nullptr);
 
 } // namespace bactor::detail

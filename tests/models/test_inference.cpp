@@ -227,3 +227,33 @@ TEST_CASE("inference: network marginal per-trial log-likelihood vs brute force o
   MESSAGE("worst relative error of the network marginal over the theta grid: " << worst);
   CHECK(worst < 1e-6);
 }
+
+TEST_CASE("inference: network marginal log_lik per trial (vectorised kernel) equals the scalar quadrature") {
+  // trial_loglik takes the SIMD kernel; gh_trial_loglik is the scalar statement of the same
+  // rule and Newton steps. Two conditions, 13 and 13 trials (padding lanes in each).
+  const CostInfo& cost = find_cost("QuadraticCost");
+  const Dataset d = small_data(cost, 2, 13, 5);
+  InferenceSpec spec;
+  spec.cost = &cost;
+  spec.network = random_network(cost, 4);
+  ActorModel m(d, spec);
+  ActionNetwork::Workspace ws;
+  const GaussHermiteSet rules;
+  std::vector<double> ll(d.size());
+  for (double sr : {0.05, 0.3}) {
+    const double sig[2] = {0.12, 0.35};
+    const auto q = m.unconstrain({{"sigma.1", sig[0]}, {"sigma.2", sig[1]}, {"sigma_0", 0.3}, {"mu_0", 1.2}, {"sigma_r", sr}});
+    m.trial_loglik(q, ll);
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      const int c = d.cond[i];
+      const std::vector<double> theta{sig[c], 0.3, 1.2, sr};
+      double x3[3];
+      spec.network->forward(theta, std::span<double, 3>(x3), ws);
+      const SoftplusHead h{softplus(x3[0]), sigmoid(x3[1]), x3[2]};
+      TrialGrad<SoftplusHead> g;
+      const double scalar = gh_trial_loglik(h, std::log(d.s[i]), std::log(d.r[i]), sig[c], sr, rules.for_sigma(sig[c]), g);
+      INFO("trial " << i << " sigma_r " << sr);
+      CHECK(ll[i] == doctest::Approx(scalar).epsilon(1e-11));
+    }
+  }
+}
