@@ -30,8 +30,9 @@ double softplus_sampled(const SoftplusHead& h, std::size_t n, const double* x, c
                         const double* z, double sig, double sr, double* gz, SoftplusSums& g);
 
 /// Marginal: Σ_i wt_i log p(r_i | s_i) by adaptive Gauss–Hermite (as gh_trial_loglik), with
-/// gradient. `newton_steps` Newton steps from u = x (the first is the Gauss–Newton step of the
-/// head linearised at x); with an odd rule the mode is the centre node and is not re-evaluated.
+/// gradient. At most `newton_steps` Newton steps from the inverse-head guess, per lane until
+/// converged (newton_tolerance); with an odd rule the mode is the centre node and is not
+/// re-evaluated.
 /// `trial_ll` (optional, n entries): each trial's own log p(r_i | s_i), weight not applied.
 double softplus_marginal(const SoftplusHead& h, std::size_t n, const double* x, const double* y, const double* wt,
                          double sig, double sr, const GaussHermite& rule, SoftplusSums& g,

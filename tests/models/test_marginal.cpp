@@ -126,7 +126,9 @@ TEST_CASE("marginal: error table (node count by sigma) and relative error < 1e-6
   // quadrature_nodes_for was read from) and checks the scheduled count of every band against
   // brute force, for the vectorised kernel and the scalar code; sigma_r spans 0.01..0.6 and
   // sigma up to 0.75 (99.7% of the HalfNormal(0.25) prior).
-  const double bands[] = {0.0, 0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.75};
+  // 400 cases per band: with 160, no case needed more than 2 Newton steps, and a fixed 2 steps
+  // passed while leaving errors up to 4e-2 on rarer outliers (now caught here).
+  const double bands[] = {0.0, 0.05, 0.15, 0.225, 0.30, 0.40, 0.50, 0.60, 0.75};
   const int counts[] = {3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 25, 31, 41};
   std::ostringstream table;
   table << "sigma band    ";
@@ -134,7 +136,7 @@ TEST_CASE("marginal: error table (node count by sigma) and relative error < 1e-6
   table << "   scheduled\n";
   double worst_scheduled = 0;
   for (int b = 0; b + 1 < 9; ++b) {
-    const auto cs = band_cases(bands[b], bands[b + 1], 160, 30 + b);
+    const auto cs = band_cases(bands[b], bands[b + 1], 400, 30 + b);
     table << std::fixed << std::setprecision(2) << bands[b] << "-" << bands[b + 1] << "     " << std::scientific << std::setprecision(0);
     for (int m : counts) {
       const GaussHermite rule(m);
