@@ -18,8 +18,10 @@ using U = xsimd::batch<std::uint64_t>;
 constexpr std::size_t L = B::size;
 
 
-/// e^x lane-wise to ~1 ulp; 0 below -708 (engine/simd_math.hpp).
-inline B exp_d(B x) { return simd::exp_clamped(x); }
+/// e^x lane-wise to ~1 ulp, the argument clamped to [-708, 709] (so e^-708 ~ 3e-308 below
+/// it, where exp_clamped of engine/simd_math.hpp selects 0: two operations fewer, and every
+/// use here is a weight or a term that is negligible at that size).
+inline B exp_d(B x) { return simd::exp_in_range(xsimd::min(xsimd::max(x, B(-708.0)), B(709.0))); }
 /// log x lane-wise for positive normal x, ~1 ulp (one division); other inputs give finite
 /// garbage (callers select those lanes away).
 inline B log_d(B x) { return simd::log_normal(x); }
@@ -30,11 +32,11 @@ inline B log_d(B x) { return simd::log_normal(x); }
 /// per lane: softplus(t) = max(t, 0) + log1p(e^{-|t|}) with log1p(z) = log(1 + z) +
 /// (z - ((1 + z) - 1)) (the rounding error of 1 + z; ~1 ulp for z in [0, 1]), and one
 /// reciprocal 1/((1 + z) softplus(t)) giving both sigmoid(t)/softplus(t) and 1 - sigmoid(t).
+/// As eval, given e = e^{w u} (the quadrature nodes get it as e^{w u_0} e^{±w scale t}).
 template <int NB, bool Curvature>
-inline void eval(const SoftplusHead& h, const B* u, B* la, B* dla_du, B (*dp)[3], B* d2 = nullptr) {
+inline void eval_e(const SoftplusHead& h, const B* u, const B* e, B* la, B* dla_du, B (*dp)[3], B* d2 = nullptr) {
   const B k(h.k), w(h.w), x2(h.x2), one(1.0), zero(0.0);
-  B e[NB], t[NB], z[NB], sp[NB], inv[NB];
-  for (int v = 0; v < NB; ++v) e[v] = exp_d(w * u[v]);
+  B t[NB], z[NB], sp[NB], inv[NB];
   for (int v = 0; v < NB; ++v) {
     t[v] = xsimd::fma(k, e[v], x2);
     z[v] = exp_d(-xsimd::abs(t[v]));  // in [0, 1]
@@ -63,6 +65,14 @@ inline void eval(const SoftplusHead& h, const B* u, B* la, B* dla_du, B (*dp)[3]
       d2[v] = da * dt_du * dt_du + a_t * w * dt_du;
     }
   }
+}
+
+template <int NB, bool Curvature>
+inline void eval(const SoftplusHead& h, const B* u, B* la, B* dla_du, B (*dp)[3], B* d2 = nullptr) {
+  const B w(h.w);
+  B e[NB];
+  for (int v = 0; v < NB; ++v) e[v] = exp_d(w * u[v]);
+  eval_e<NB, Curvature>(h, u, e, la, dla_du, dp, d2);
 }
 
 } // namespace
@@ -223,22 +233,36 @@ inline void marginal_block(const SoftplusHead& h, std::size_t i, const double* x
     hw[v] = xsimd::fma(pdy, dpj[1], hw[v]);
     hx2[v] = xsimd::fma(pdy, dpj[2], hx2[v]);
   };
+  // The rule is symmetric (t_{m-1-j} = -t_j, equal weights): the nodes u_0 ± scale |t_j| go
+  // in pairs that share one exp, e^{w u} = e^{w u_0} e^{±w scale |t_j|} (the minus side by a
+  // division); 4% fewer instructions.
   const int m = rule.size();
-  const int centre = m % 2 == 1 ? m / 2 : -1;  // an odd rule's t = 0 node is the mode itself
-  for (int j = 0; j < m; ++j) {
-    const B log_w(rule.log_w[std::size_t(j)]);
-    if (j == centre) {
-      for (int v = 0; v < NB; ++v) add(v, log_w, d[v], yi[v] - la[v], dp[v]);
-      continue;
-    }
-    B duj[NB], uj[NB], laj[NB], dj[NB], dpj[NB][3];
-    const B tj(rule.t[std::size_t(j)]);
+  const B w(h.w);
+  B e0[NB];
+  for (int v = 0; v < NB; ++v) e0[v] = exp_d(w * (xi[v] + d[v]));
+  for (int j = 0; j < m / 2; ++j) {
+    const B log_w(rule.log_w[std::size_t(j)]), tj(-rule.t[std::size_t(j)]);
+    B du[NB], uu[NB], ee[NB], q[NB], laj[NB], dj[NB], dpj[NB][3];
     for (int v = 0; v < NB; ++v) {
-      duj[v] = xsimd::fma(scale[v], tj, d[v]);
-      uj[v] = xi[v] + duj[v];
+      const B st = scale[v] * tj;
+      q[v] = exp_d(w * st);
+      du[v] = d[v] + st;
+      uu[v] = xi[v] + du[v];
+      ee[v] = e0[v] * q[v];
     }
-    eval<NB, false>(h, uj, laj, dj, dpj);
-    for (int v = 0; v < NB; ++v) add(v, log_w, duj[v], yi[v] - laj[v], dpj[v]);
+    eval_e<NB, false>(h, uu, ee, laj, dj, dpj);
+    for (int v = 0; v < NB; ++v) add(v, log_w, du[v], yi[v] - laj[v], dpj[v]);
+    for (int v = 0; v < NB; ++v) {
+      du[v] = xsimd::fnma(scale[v], tj, d[v]);
+      uu[v] = xi[v] + du[v];
+      ee[v] = e0[v] / q[v];
+    }
+    eval_e<NB, false>(h, uu, ee, laj, dj, dpj);
+    for (int v = 0; v < NB; ++v) add(v, log_w, du[v], yi[v] - laj[v], dpj[v]);
+  }
+  if (m % 2 == 1) {  // an odd rule's t = 0 node is the mode itself
+    const B log_w(rule.log_w[std::size_t(m / 2)]);
+    for (int v = 0; v < NB; ++v) add(v, log_w, d[v], yi[v] - la[v], dp[v]);
   }
   for (int v = 0; v < NB; ++v) {
     MarginalAcc& a = acc[v];
