@@ -125,6 +125,7 @@ void posterior_runs() {
   constexpr int stan_warmup = 5000, stan_samples = 25000;
   InferenceSpec es;
   es.cost = &find_cost("QuadraticCostQuadraticEffort");
+  es.log_lik = false;  // Stan's reference model has no generated quantities either
   report_run("effort_two_noise_all_free", e, es, "closed_form", stan_warmup, stan_samples);
   // Networks for the effort cost (30k steps): the posterior head (exact marginal) and the
   // softplus head of DESIGN.md §3 (marginal by Gauss-Hermite quadrature).

@@ -18,7 +18,7 @@ namespace {
 int run_infer(int argc, char** argv) {
   CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
   std::string data_path, cost, network, fix, prior, latent = "marginal", out, metric = "diag";
-  bool closed_form = false, predict = false;
+  bool closed_form = false, predict = false, no_log_lik = false;
   bactor::NutsSettings ns;
   ns.warmup = 2500;
   ns.samples = 5000;
@@ -32,6 +32,7 @@ int run_infer(int argc, char** argv) {
   app.add_option("--prior", prior, "prior overrides, e.g. mu_0=uniform:0.1:5,sigma=halfnormal:0.25");
   app.add_option("--latent", latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
   app.add_flag("--predict", predict, "write posterior-predictive responses r_rep.i");
+  app.add_flag("--no-log-lik", no_log_lik, "do not write the per-trial log-likelihoods log_lik.i");
   app.add_option("--chains", ns.chains, "chains")->capture_default_str();
   app.add_option("--warmup", ns.warmup, "warm-up iterations per chain")->capture_default_str();
   app.add_option("--samples", ns.samples, "draws per chain")->capture_default_str();
@@ -61,6 +62,7 @@ int run_infer(int argc, char** argv) {
   spec.cost = &bactor::find_cost(cost);
   spec.latent = bactor::parse_latent_mode(latent);
   spec.predict = predict;
+  spec.log_lik = !no_log_lik;
   if (nodes != -1 && (nodes < 1 || nodes > 200))
     throw std::invalid_argument("--quadrature-nodes: must be -1 (chosen by sigma) or in 1..200, got " +
                                 std::to_string(nodes));
@@ -90,7 +92,8 @@ int run_infer(int argc, char** argv) {
     std::vector<std::pair<std::string, std::string>> config{
         {"data_file", data_path}, {"cost", cost}, {"action", spec.network ? "network" : "closed-form"},
         {"network", network}, {"latent", latent}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
-        {"priors", prior}, {"trials", std::to_string(d.size())}};
+        {"priors", prior}, {"trials", std::to_string(d.size())}, {"log_lik", spec.log_lik ? "true" : "false"},
+        {"predict", predict ? "true" : "false"}};
     if (!id.empty()) config.emplace_back("subject", id);
     std::string conds;
     for (std::size_t c = 0; c < d.cond_labels.size(); ++c) conds += (c ? "," : "") + std::to_string(c + 1) + "=" + d.cond_labels[c];

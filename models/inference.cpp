@@ -152,6 +152,7 @@ struct ActorModel::Impl {
   std::shared_ptr<const ActionNetwork> net;
   LatentMode latent;
   bool predict;
+  bool log_lik = true;
   int C = 1;
   std::size_t N = 0, n_theta = 0, n_free = 0;
   std::vector<Slot> slots;           // sigma_1..C, sigma_0, mu_0, sigma_r, cost params
@@ -402,6 +403,7 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   m.net = spec.network;
   m.latent = spec.latent;
   m.predict = spec.predict;
+  m.log_lik = spec.log_lik;
   m.C = static_cast<int>(std::max<std::size_t>(1, data.conditions()));
   m.N = data.size();
   const auto tnames = theta_names(*spec.cost);
@@ -545,7 +547,8 @@ std::vector<std::string> ActorModel::all_names() const {
 
 std::vector<std::string> ActorModel::output_names() const {
   auto names = free_names();
-  for (std::size_t i = 0; i < impl_->N; ++i) names.push_back("log_lik." + std::to_string(i + 1));
+  if (impl_->log_lik)
+    for (std::size_t i = 0; i < impl_->N; ++i) names.push_back("log_lik." + std::to_string(i + 1));
   if (impl_->predict)
     for (std::size_t i = 0; i < impl_->N; ++i) names.push_back("r_rep." + std::to_string(i + 1));
   return names;
@@ -557,8 +560,10 @@ void ActorModel::write_outputs(std::span<const double> q, Rng& rng, std::span<do
   std::size_t o = 0;
   for (int p : m.out_order)
     if (!m.slots[p].fixed) out[o++] = m.val[p];
-  m.trial_loglik(q, out.subspan(o, m.N));
-  o += m.N;
+  if (m.log_lik) {
+    m.trial_loglik(q, out.subspan(o, m.N));
+    o += m.N;
+  }
   if (m.predict) m.predict_responses(rng, out.subspan(o, m.N));
 }
 

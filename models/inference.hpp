@@ -51,6 +51,7 @@ struct InferenceSpec {
   std::map<std::string, Prior> priors;               // overrides by the same names
   LatentMode latent = LatentMode::marginal;
   bool predict = false;                              // add r_rep.i to the outputs
+  bool log_lik = true;                               // add log_lik.i (per-trial log-likelihood)
   int quadrature_nodes = default_quadrature_nodes;   // network marginal only; -1: by sigma
 };
 

@@ -52,6 +52,20 @@ TEST_CASE("cli: simulate then infer (closed form) writes chains and summary") {
   ss << chain.rdbuf();
   CHECK(ss.str().find("QuadraticCost") != std::string::npos);
   CHECK(ss.str().find("log_lik.40") != std::string::npos);
+  CHECK(ss.str().find("metric = diag_e") != std::string::npos);
+  // --metric dense: Stan's dense_e, recorded with the full inverse metric (3 x 3 here);
+  // --no-log-lik: no log_lik columns.
+  Result d = run_cli("infer --data " + data + " --cost QuadraticCost --closed-form --fix sigma=0.2 --chains 2 --warmup 200 --samples 300 --seed 5 --metric dense --no-log-lik --out " +
+                     (dir / "dense").string());
+  INFO(d.out);
+  REQUIRE(d.code == 0);
+  std::ifstream dchain(dir / "dense" / "chain-1.csv");
+  std::stringstream ds;
+  ds << dchain.rdbuf();
+  CHECK(ds.str().find("metric = dense_e") != std::string::npos);
+  CHECK(ds.str().find("# Elements of inverse mass matrix:") != std::string::npos);
+  CHECK(ds.str().find("log_lik = false") != std::string::npos);
+  CHECK(ds.str().find("log_lik.") == std::string::npos);
 }
 
 TEST_CASE("cli: bad data exits 2 naming file, line and column, and writes nothing") {
