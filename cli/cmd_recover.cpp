@@ -57,6 +57,7 @@ int run_recover(int argc, char** argv) {
   bactor::InferenceSpec spec;
   spec.cost = &bactor::find_cost(cost);
   spec.latent = bactor::parse_latent_mode(latent);
+  spec.log_lik = false;  // only summaries are kept
   if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
   std::vector<std::string> fixed_names;
   if (!fix_true.empty()) {

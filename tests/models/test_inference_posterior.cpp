@@ -136,6 +136,7 @@ TEST_CASE("posterior: recovery study, 40 data sets x 200 trials from the evaluat
     spec.cost = &cost;
     spec.network = net;
     spec.fixed["sigma"] = truth["sigma"];
+    spec.log_lik = false;  // summaries only (as `bactor recover`)
     const Summary s = run(d, spec, 500, 1000, 40 + k);
     for (const auto& p : s.params) {
       if (p.name == "mu_0") t_mu.push_back(truth["mu_0"]), m_mu.push_back(p.mean);
