@@ -32,7 +32,8 @@ inline B log_d(B x) { return simd::log_normal(x); }
 /// per lane: softplus(t) = max(t, 0) + log1p(e^{-|t|}) with log1p(z) = log(1 + z) +
 /// (z - ((1 + z) - 1)) (the rounding error of 1 + z; ~1 ulp for z in [0, 1]), and one
 /// reciprocal 1/((1 + z) softplus(t)) giving both sigmoid(t)/softplus(t) and 1 - sigmoid(t).
-/// As eval, given e = e^{w u} (the quadrature nodes get it as e^{w u_0} e^{±w scale t}).
+/// The caller gives e = e^{w u} (eval computes it; the quadrature nodes get it as
+/// e^{w u_0} e^{±w scale t}).
 template <int NB, bool Curvature>
 inline void eval_e(const SoftplusHead& h, const B* u, const B* e, B* la, B* dla_du, B (*dp)[3], B* d2 = nullptr) {
   const B k(h.k), w(h.w), x2(h.x2), one(1.0), zero(0.0);
@@ -67,12 +68,15 @@ inline void eval_e(const SoftplusHead& h, const B* u, const B* e, B* la, B* dla_
   }
 }
 
+/// eval_e with e = e^{w u} computed here (into `e` when given).
 template <int NB, bool Curvature>
-inline void eval(const SoftplusHead& h, const B* u, B* la, B* dla_du, B (*dp)[3], B* d2 = nullptr) {
+inline void eval(const SoftplusHead& h, const B* u, B* la, B* dla_du, B (*dp)[3], B* d2 = nullptr, B* e_out = nullptr) {
   const B w(h.w);
   B e[NB];
   for (int v = 0; v < NB; ++v) e[v] = exp_d(w * u[v]);
   eval_e<NB, Curvature>(h, u, e, la, dla_du, dp, d2);
+  if (e_out)
+    for (int v = 0; v < NB; ++v) e_out[v] = e[v];
 }
 
 } // namespace
@@ -193,9 +197,10 @@ inline void marginal_block(const SoftplusHead& h, std::size_t i, const double* x
   const B tol2(newton_tolerance * newton_tolerance);
   xsimd::batch_bool<double> active[NB];
   for (int v = 0; v < NB; ++v) active[v] = xsimd::batch_bool<double>(true);
+  B e0[NB];  // e^{w u} at the last evaluation, where every lane's d has stopped
   for (int it = 0;; ++it) {
     for (int v = 0; v < NB; ++v) u[v] = xi[v] + d[v];
-    eval<NB, true>(h, u, la, dla, dp, d2);
+    eval<NB, true>(h, u, la, dla, dp, d2, e0);
     bool more = false;
     for (int v = 0; v < NB; ++v) {
       const B r = yi[v] - la[v];
@@ -238,8 +243,6 @@ inline void marginal_block(const SoftplusHead& h, std::size_t i, const double* x
   // division); 4% fewer instructions.
   const int m = rule.size();
   const B w(h.w);
-  B e0[NB];
-  for (int v = 0; v < NB; ++v) e0[v] = exp_d(w * (xi[v] + d[v]));
   for (int j = 0; j < m / 2; ++j) {
     const B log_w(rule.log_w[std::size_t(j)]), tj(-rule.t[std::size_t(j)]);
     B du[NB], uu[NB], ee[NB], q[NB], laj[NB], dj[NB], dpj[NB][3];
