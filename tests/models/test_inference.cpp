@@ -36,6 +36,13 @@ Dataset small_data(const CostInfo& cost, int conditions, std::size_t trials, std
   return simulate(spec);
 }
 
+/// The softplus head a network gives at theta (as the inference model builds it).
+SoftplusHead softplus_head_at(const ActionNetwork& net, const std::vector<double>& theta, ActionNetwork::Workspace& ws) {
+  double x3[3];
+  net.forward(theta, std::span<double, 3>(x3), ws);
+  return SoftplusHead{softplus(x3[0]), sigmoid(x3[1]), x3[2]};
+}
+
 std::vector<double> random_point(const ActorModel& m, Rng& rng) {
   auto q = m.unconstrain({{"sigma", 0.2}, {"sigma_0", 0.15}, {"mu_0", 1.5}, {"sigma_r", 0.1}});
   for (auto& v : q) v += 0.3 * rng.normal();
@@ -202,9 +209,7 @@ TEST_CASE("inference: network marginal per-trial log-likelihood vs brute force o
           const auto q = m.unconstrain({{"sigma", sigma}, {"sigma_0", s0}, {"mu_0", mu0}, {"sigma_r", sr}});
           m.trial_loglik(q, ll);
           const std::vector<double> theta{sigma, s0, mu0, sr};
-          double x3[3];
-          spec.network->forward(theta, std::span<double, 3>(x3), ws);
-          const SoftplusHead h{softplus(x3[0]), sigmoid(x3[1]), x3[2]};
+          const SoftplusHead h = softplus_head_at(*spec.network, theta, ws);
           for (std::size_t i = 0; i < d.size(); ++i) {
             const double x = std::log(d.s[i]), y = std::log(d.r[i]);
             const int n = 20001;
@@ -247,9 +252,7 @@ TEST_CASE("inference: network marginal log_lik per trial (vectorised kernel) equ
     for (std::size_t i = 0; i < d.size(); ++i) {
       const int c = d.cond[i];
       const std::vector<double> theta{sig[c], 0.3, 1.2, sr};
-      double x3[3];
-      spec.network->forward(theta, std::span<double, 3>(x3), ws);
-      const SoftplusHead h{softplus(x3[0]), sigmoid(x3[1]), x3[2]};
+      const SoftplusHead h = softplus_head_at(*spec.network, theta, ws);
       TrialGrad<SoftplusHead> g;
       const double scalar = gh_trial_loglik(h, std::log(d.s[i]), std::log(d.r[i]), sig[c], sr, rules.for_sigma(sig[c]), g);
       INFO("trial " << i << " sigma_r " << sr);
