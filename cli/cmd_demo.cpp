@@ -67,7 +67,7 @@ std::shared_ptr<const bactor::ActionNetwork> load_cached(const std::string& path
 int run_demo(int argc, char** argv) {
   CLI::App app{"Reference synthetic study: simulate, train a QuadraticCost network, infer with network and closed form"};
   std::string cache = default_cache_dir();
-  std::size_t steps = 20000;
+  std::size_t steps = 40000;
   std::string network_file, latent = "marginal";
   double max_rmse = 0.05;
   bool retrain = false, closed_only = false;

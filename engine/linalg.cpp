@@ -10,6 +10,7 @@
 #include <Eigen/Core>
 
 #include "engine/kernels.hpp"
+#include "engine/simd_math.hpp"
 
 namespace bactor {
 
@@ -38,7 +39,7 @@ void rows_dot(std::size_t m, std::size_t k, const double* w, const double* x, do
       const B xv = B::load_unaligned(x + j);
       for (std::size_t r = 0; r < W; ++r) acc[r] = xsimd::fma(B::load_unaligned(w + (i + r) * k + j), xv, acc[r]);
     }
-    B sums = xsimd::haddp(acc);
+    B sums = simd::haddp(acc);
     if (kv < k) {
       alignas(64) double tail[W];
       for (std::size_t r = 0; r < W; ++r) {

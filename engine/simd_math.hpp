@@ -6,11 +6,27 @@
 // inference kernels.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include <xsimd/xsimd.hpp>
 
 namespace bactor::simd {
+
+/// Horizontal sums of B::size batches at once: lane q of the result is the sum of row[q]'s
+/// lanes (xsimd::haddp). xsimd 8.1's AVX-512 float haddp returns the sums permuted (lanes
+/// 2-5 and 10-13 swapped), so that case reduces batch by batch.
+template <class B>
+inline B haddp(const B* row) {
+  if constexpr (B::size == 16 && std::is_same_v<typename B::value_type, float>) {
+    alignas(64) typename B::value_type sums[B::size];
+    for (std::size_t q = 0; q < B::size; ++q) sums[q] = xsimd::hadd(row[q]);
+    return B::load_aligned(sums);
+  } else {
+    return xsimd::haddp(row);
+  }
+}
 
 /// e^x lane-wise for -708 <= x <= 709 (result normal), ~1 ulp: x = k ln2 + r with |r| <= ln2/2 (k by
 /// the 1.5 * 2^52 rounding trick, r by Cody-Waite in two FMAs), e^r by its degree-13 Taylor

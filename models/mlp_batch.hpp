@@ -9,6 +9,8 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "engine/simd_math.hpp"
+
 namespace bactor::detail {
 
 inline constexpr std::size_t chunk = 32;  // samples per chunk
@@ -123,7 +125,7 @@ inline void dense_backward(std::size_t n_in, std::size_t n_out, const float* W, 
     db[j] += xsimd::hadd(sum);
     float* dWj = dW + j * n_in;
     std::size_t i = 0;
-    // Eight weights at a time: eight dot products reduced together by haddp.
+    // cbatch::size weights at a time: that many dot products reduced together by haddp.
     for (; i + cbatch::size <= n_in; i += cbatch::size) {
       cbatch dots[cbatch::size];
       for (std::size_t q = 0; q < cbatch::size; ++q) {
@@ -132,7 +134,7 @@ inline void dense_backward(std::size_t n_in, std::size_t n_out, const float* W, 
         for (std::size_t v = 1; v < cvec; ++v) acc = xsimd::fma(dyv[v], cbatch::load_aligned(xi + v * cbatch::size), acc);
         dots[q] = acc;
       }
-      (cbatch::load_unaligned(dWj + i) + xsimd::haddp(dots)).store_unaligned(dWj + i);
+      (cbatch::load_unaligned(dWj + i) + simd::haddp(dots)).store_unaligned(dWj + i);
     }
     for (; i < n_in; ++i) {
       const float* xi = x + i * chunk;

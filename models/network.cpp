@@ -60,8 +60,7 @@ using DB = xsimd::batch<double>;
 inline DB load_widen(const float* p) {
 #if defined(__AVX512F__)
   if constexpr (DB::size == 8) return DB(_mm512_cvtps_pd(_mm256_load_ps(p)));
-#endif
-#if defined(__AVX__)
+#elif defined(__AVX__)
   if constexpr (DB::size == 4) return DB(_mm256_cvtps_pd(_mm_load_ps(p)));
 #endif
   alignas(64) double t[DB::size];

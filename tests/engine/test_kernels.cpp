@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/kernels.hpp"
+#include "engine/simd_math.hpp"
 
 namespace simd = bactor::simd;
 using ld = long double;
@@ -110,6 +111,23 @@ TEST_CASE_TEMPLATE("reductions and axpy match scalar loops", T, float, double) {
           doctest::Approx(double(d)).epsilon(4 * eps * double(n + 1)).scale(1));
     simd::axpy(n, T(0.5), x.data(), z.data());
     for (std::size_t i = 0; i < n; ++i) CHECK(z[i] == doctest::Approx(y[i] + 0.5 * x[i]).epsilon(2 * eps));
+  }
+}
+
+TEST_CASE_TEMPLATE("haddp: lane q holds the sum of batch q (every SIMD width)", T, float, double) {
+  // xsimd 8.1's own AVX-512 float haddp permutes its lanes; simd::haddp must not.
+  using B = xsimd::batch<T>;
+  B rows[B::size];
+  for (std::size_t q = 0; q < B::size; ++q) {
+    alignas(64) T v[B::size];
+    for (std::size_t k = 0; k < B::size; ++k) v[k] = T(100 * q + k);
+    rows[q] = B::load_aligned(v);
+  }
+  alignas(64) T out[B::size];
+  simd::haddp(rows).store_aligned(out);
+  for (std::size_t q = 0; q < B::size; ++q) {
+    const double n = double(B::size);
+    CHECK(double(out[q]) == 100.0 * double(q) * n + n * (n - 1) / 2);
   }
 }
 

@@ -161,11 +161,11 @@ TEST_CASE("posterior: recovery study, 40 data sets x 200 trials from the evaluat
   CHECK(covered <= 118);
 }
 
-TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, network (20k training steps) agrees with Stan") {
+TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, network (40k training steps) agrees with Stan") {
   const Dataset d = read_dataset(reference_dir() + "/quadratic_n60.csv");
   InferenceSpec spec;
   spec.cost = &find_cost("QuadraticCost");
-  spec.network = trained_network("QuadraticCost", 20000);
+  spec.network = trained_network("QuadraticCost", 40000);
   spec.fixed["sigma"] = 0.2;
   check_against(run(d, spec, 1000, 10000, 14), quadratic_ref);
 }
