@@ -10,20 +10,21 @@
 // parameter free), reporting wall time and min bulk-ESS per CPU second (CPU = warm-up +
 // sampling time summed over chains, as Stan's get_elapsed_time; Stan: 272 and 1,450).
 #include "bench/bench_util.hpp"
-#include "engine/rng.hpp"
-#include "models/costs.hpp"
-#include "models/inference.hpp"
-#include "models/network.hpp"
-#include "models/simulate.hpp"
-#include "models/train.hpp"
-#include "samplers/diagnostics.hpp"
-#include "samplers/nuts.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/simulate.hpp>
+#include <bactor/models/train.hpp>
+#include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/nuts.hpp>
 
 #include <chrono>
 #include <cstdlib>
 
 #include <cmath>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,7 @@ std::shared_ptr<const ActionNetwork> bench_network(const CostInfo& cost, Network
   Rng rng(1, 0);
   for (auto& p : params) p = static_cast<float>(0.2 * rng.normal());
   return std::make_shared<ActionNetwork>(cost.name, names, sizes, params, std::vector<InputScaling>(n_feat),
-                                         nlohmann::json::object(), head);
+                                         bactor::NetworkMetadata{}, head);
 }
 
 Dataset bench_data(const CostInfo& cost, std::size_t n) {
@@ -117,8 +118,9 @@ void posterior_runs() {
     spec.latent = mode;
     report_run("reference_study", d, spec, ("network:" + source).c_str());
   }
-  const char* dir = std::getenv("BACTOR_REFERENCE_DIR");
-  const Dataset e = read_dataset(std::string(dir ? dir : "/work/shared/reference") + "/effort_two_noise.csv");
+  const char* dir = std::getenv("BACTOR_REFERENCE_DIR");  // tests/reference, set by meson benchmark
+  if (!dir) throw std::runtime_error("BACTOR_REFERENCE_DIR is not set (run through make bench)");
+  const Dataset e = read_dataset(std::string(dir) + "/effort_two_noise.csv");
   // Stan's run length for this data set (reference README: 4 x (5,000 + 25,000)), so that the
   // min-ESS per CPU second (warm-up included, as Stan's get_elapsed_time sum) compares like
   // with like.

@@ -7,7 +7,7 @@
 
 #include "bench/bench_util.hpp"
 #include "engine/kernels.hpp"
-#include "engine/rng.hpp"
+#include <bactor/engine/rng.hpp>
 
 namespace bb = bactor::bench;
 namespace simd = bactor::simd;

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "bench/bench_util.hpp"
-#include "engine/rng.hpp"
-#include "samplers/diagnostics.hpp"
-#include "samplers/nuts.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/nuts.hpp>
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "bench/bench_util.hpp"
-#include "engine/autodiff.hpp"
-#include "engine/rng.hpp"
+#include <bactor/engine/autodiff.hpp>
+#include <bactor/engine/rng.hpp>
 
 using namespace bactor;
 namespace bb = bactor::bench;

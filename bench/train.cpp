@@ -8,9 +8,9 @@
 #include <numbers>
 
 #include "bench/bench_util.hpp"
-#include "engine/rng.hpp"
-#include "models/network.hpp"
-#include "models/train.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/train.hpp>
 
 #include <vector>
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "cli/command.hpp"
-#include "models/costs.hpp"
+#include <bactor/models/costs.hpp>
 
 namespace {
 

@@ -4,10 +4,10 @@
 // form, and print both posteriors side by side with their agreement and the true values.
 #include "cli/command.hpp"
 #include "cli/options.hpp"
-#include "models/costs.hpp"
-#include "models/network.hpp"
-#include "models/simulate.hpp"
-#include "models/train.hpp"
+#include <bactor/models/costs.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/simulate.hpp>
+#include <bactor/models/train.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -47,10 +48,10 @@ std::shared_ptr<const bactor::ActionNetwork> load_cached(const std::string& path
       return nullptr;
     }
     const auto& meta = net->metadata();
-    const double rmse = meta.contains("eval_rmse") ? std::atof(meta["eval_rmse"].get<std::string>().c_str()) : INFINITY;
+    const double rmse = meta.count("eval_rmse") ? std::atof(meta.at("eval_rmse").c_str()) : INFINITY;
     std::size_t trained = 0;
-    if (meta.contains("training")) {
-      const auto tr = nlohmann::json::parse(meta["training"].get<std::string>(), nullptr, false);
+    if (meta.count("training")) {
+      const auto tr = nlohmann::json::parse(meta.at("training"), nullptr, false);
       if (tr.is_object() && tr.contains("steps")) trained = tr["steps"].get<std::size_t>();
     }
     if (trained < steps || !(rmse < max_rmse)) {
@@ -124,7 +125,7 @@ int run_demo(int argc, char** argv) {
     }
     if (net && !network_file.empty()) {
     } else if (net) {
-      net_note = "cached network " + path + " (eval RMSE " + net->metadata()["eval_rmse"].get<std::string>() + ")";
+      net_note = "cached network " + path + " (eval RMSE " + net->metadata().at("eval_rmse") + ")";
     } else {
       std::fprintf(stderr, "%s; training a QuadraticCost network (%zu steps)...\n", retrain ? "--retrain" : why.c_str(), steps);
       bactor::TrainSettings ts;

@@ -4,10 +4,11 @@
 #include <cstdio>
 #include <fstream>
 #include <vector>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
-#include "models/network.hpp"
-#include "models/train.hpp"
+#include <bactor/models/network.hpp>
+#include <bactor/models/train.hpp>
 
 namespace {
 
@@ -26,9 +27,9 @@ int run(int argc, char** argv) {
   const CostInfo& cost = find_cost(net.cost_name());
   // Points from the network's own training prior (its metadata), the default one otherwise.
   TrainingPrior prior;
-  if (net.metadata().contains("training_priors")) {
+  if (net.metadata().count("training_priors")) {
     try {
-      const auto tp = nlohmann::json::parse(net.metadata()["training_priors"].get<std::string>());
+      const auto tp = nlohmann::json::parse(net.metadata().at("training_priors"));
       auto range = [&](const char* key, double& lo, double& hi) {
         const auto r = tp.at(key).at("uniform");
         lo = r.at(0).get<double>();

@@ -2,11 +2,11 @@
 // bactor infer: posterior of the actor's parameters given a data file (NUTS, CmdStan CSV).
 #include "cli/command.hpp"
 #include "cli/options.hpp"
-#include "models/costs.hpp"
-#include "models/data.hpp"
-#include "models/inference.hpp"
-#include "models/network.hpp"
-#include "samplers/cmdstan_csv.hpp"
+#include <bactor/models/costs.hpp>
+#include <bactor/models/data.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/samplers/cmdstan_csv.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -72,9 +72,9 @@ int run_infer(int argc, char** argv) {
   if (!network.empty()) {
     spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
     const auto& meta = spec.network->metadata();
-    if (meta.contains("interrupted"))
+    if (meta.count("interrupted"))
       std::cerr << "WARNING: " << network << " is a partially trained network ("
-                << meta["interrupted"].get<std::string>() << ")\n";
+                << meta.at("interrupted") << ")\n";
   }
   const bactor::Dataset data = bactor::read_dataset(data_path);
   const auto subjects = bactor::split_subjects(data);

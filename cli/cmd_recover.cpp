@@ -4,10 +4,10 @@
 // one posterior each; R^2 of posterior means vs truth and 90% interval coverage per parameter.
 #include "cli/command.hpp"
 #include "cli/options.hpp"
-#include "engine/rng.hpp"
-#include "models/costs.hpp"
-#include "models/network.hpp"
-#include "models/simulate.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/simulate.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include "cli/command.hpp"
 #include "cli/options.hpp"
-#include "models/costs.hpp"
-#include "models/data.hpp"
-#include "models/network.hpp"
-#include "models/simulate.hpp"
+#include <bactor/models/costs.hpp>
+#include <bactor/models/data.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/simulate.hpp>
 
 #include <iostream>
 #include <memory>

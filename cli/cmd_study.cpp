@@ -3,10 +3,10 @@
 // (mu_0) from the effort cost (beta)? Same stimuli, one noise level vs two (DESIGN.md §5).
 #include "cli/command.hpp"
 #include "cli/options.hpp"
-#include "models/costs.hpp"
-#include "models/network.hpp"
-#include "models/simulate.hpp"
-#include "samplers/cmdstan_csv.hpp"
+#include <bactor/models/costs.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/simulate.hpp>
+#include <bactor/samplers/cmdstan_csv.hpp>
 
 #include <cmath>
 #include <cstdio>

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "cli/command.hpp"
-#include "samplers/cmdstan_csv.hpp"
-#include "samplers/diagnostics.hpp"
+#include <bactor/samplers/cmdstan_csv.hpp>
+#include <bactor/samplers/diagnostics.hpp>
 
 namespace {
 

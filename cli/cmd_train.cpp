@@ -9,7 +9,7 @@
 
 #include "cli/command.hpp"
 #include "cli/options.hpp"
-#include "models/train.hpp"
+#include <bactor/models/train.hpp>
 
 namespace {
 

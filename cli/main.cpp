@@ -2,6 +2,8 @@
 // The `bactor` command: dispatches to the registered sub-commands.
 #include "cli/command.hpp"
 
+#include <bactor/engine/version.hpp>
+
 #include <cstring>
 #include <iostream>
 
@@ -19,7 +21,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? exit_bad_input : exit_ok;
   }
   if (!std::strcmp(argv[1], "--version")) {
-    std::cout << "bactor " << BACTOR_VERSION << "\n";
+    std::cout << "bactor " << bactor::version() << "\n";
     return exit_ok;
   }
   auto it = registry().find(argv[1]);

@@ -3,9 +3,9 @@
 // and running the inference model with NUTS (stop flag, progress, draws by column).
 #pragma once
 
-#include "models/inference.hpp"
-#include "samplers/diagnostics.hpp"
-#include "samplers/nuts.hpp"
+#include <bactor/models/inference.hpp>
+#include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/nuts.hpp>
 
 #include <atomic>
 #include <map>

@@ -2,7 +2,7 @@
 // Umbrella header of the reverse-mode autodiff engine: tape, ops, products, log-densities.
 #pragma once
 
-#include "engine/densities.hpp"
-#include "engine/linalg.hpp"
-#include "engine/ops.hpp"
-#include "engine/tape.hpp"
+#include <bactor/engine/densities.hpp>
+#include <bactor/engine/linalg.hpp>
+#include <bactor/engine/ops.hpp>
+#include <bactor/engine/tape.hpp>

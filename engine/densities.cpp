@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "engine/densities.hpp"
+#include <bactor/engine/densities.hpp>
 
 #include <cmath>
 #include <limits>

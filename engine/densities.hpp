@@ -4,7 +4,7 @@
 // -infinity and the gradient zero, so a sampler simply rejects the point.
 #pragma once
 
-#include "engine/tape.hpp"
+#include <bactor/engine/tape.hpp>
 
 namespace bactor {
 

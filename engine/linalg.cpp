@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Small products hand-vectorised (dot / axpy per row: MLP layers are 3..64 wide, where
 // library dispatch costs more than the arithmetic); general products through Eigen maps.
-#include "engine/linalg.hpp"
+#include <bactor/engine/linalg.hpp>
 
 #include <string>
 

@@ -2,7 +2,7 @@
 // Matrix-vector and matrix-matrix products on the tape (row-major matrices).
 #pragma once
 
-#include "engine/tape.hpp"
+#include <bactor/engine/tape.hpp>
 
 namespace bactor {
 

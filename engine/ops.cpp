@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Forward and backward functions of engine/ops.hpp.
-#include "engine/ops.hpp"
+#include <bactor/engine/ops.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -9,7 +9,7 @@
 
 #include <cstddef>
 
-#include "engine/tape.hpp"
+#include <bactor/engine/tape.hpp>
 
 namespace bactor {
 

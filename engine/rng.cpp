@@ -16,7 +16,7 @@
 
 #include <xsimd/xsimd.hpp>
 
-#include "engine/rng.hpp"
+#include <bactor/engine/rng.hpp>
 
 namespace bactor {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "engine/tape.hpp"
+#include <bactor/engine/tape.hpp>
 
 #include <algorithm>
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "engine/autodiff.hpp"
+#include <bactor/engine/autodiff.hpp>
 
 int main() {
   const std::vector<double> data = {1.2, 0.7, 2.1, 1.6, 0.9};

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "samplers/cmdstan_csv.hpp"
-#include "samplers/diagnostics.hpp"
-#include "samplers/nuts.hpp"
+#include <bactor/samplers/cmdstan_csv.hpp>
+#include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/nuts.hpp>
 
 namespace {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "models/actor.hpp"
+#include <bactor/models/actor.hpp>
 
 #include <cmath>
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // The cost-family registry: one entry per family of models/cost_functions.hpp.
-#include "models/costs.hpp"
+#include <bactor/models/costs.hpp>
 
 #include <cmath>
 #include <stdexcept>
 
-#include "engine/rng.hpp"
-#include "models/actor.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/actor.hpp>
 #include "models/cost_functions.hpp"
 #include "models/train_kernel.hpp"
 

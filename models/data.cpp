@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "models/data.hpp"
+#include <bactor/models/data.hpp>
 
 #include <algorithm>
 #include <cerrno>

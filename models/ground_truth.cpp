@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "models/ground_truth.hpp"
+#include <bactor/models/ground_truth.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +11,7 @@
 
 #include <Eigen/Eigenvalues>
 
-#include "models/actor.hpp"
+#include <bactor/models/actor.hpp>
 
 namespace bactor {
 

@@ -5,7 +5,7 @@
 
 #include <span>
 
-#include "models/costs.hpp"
+#include <bactor/models/costs.hpp>
 
 namespace bactor {
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-#include "models/inference.hpp"
+#include <bactor/models/inference.hpp>
 
-#include "engine/rng.hpp"
-#include "models/costs.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
 #include "models/inference_kernels.hpp"
-#include "models/network.hpp"
+#include <bactor/models/network.hpp>
 
 #include <algorithm>
 #include <array>

@@ -12,9 +12,9 @@
 // with z_i ~ N(0, 1) (LatentMode::sampled).
 #pragma once
 
-#include "models/data.hpp"
-#include "models/marginal.hpp"
-#include "samplers/model.hpp"
+#include <bactor/models/data.hpp>
+#include <bactor/models/marginal.hpp>
+#include <bactor/samplers/model.hpp>
 
 #include <map>
 #include <memory>

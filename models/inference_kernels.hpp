@@ -5,7 +5,7 @@
 // tests compare them with.
 #pragma once
 
-#include "models/marginal.hpp"
+#include <bactor/models/marginal.hpp>
 
 #include <cstddef>
 

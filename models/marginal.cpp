@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "models/marginal.hpp"
+#include <bactor/models/marginal.hpp>
 
 #include <Eigen/Eigenvalues>
 

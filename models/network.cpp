@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-#include "models/network.hpp"
+#include <bactor/models/network.hpp>
 
-#include "models/actor.hpp"
+#include <xsimd/xsimd.hpp>
+
+#include <bactor/models/actor.hpp>
 
 #include "engine/simd_math.hpp"
 
@@ -20,7 +22,7 @@ std::size_t MlpLayout::weight_offset(std::size_t l) const {
 
 ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> param_names,
                              std::vector<int> sizes, std::vector<float> params,
-                             std::vector<InputScaling> scaling, nlohmann::json metadata, NetworkHead head)
+                             std::vector<InputScaling> scaling, NetworkMetadata metadata, NetworkHead head)
     : cost_name_(std::move(cost_name)), head_(head), param_names_(std::move(param_names)), layout_{std::move(sizes)},
       params_(std::move(params)), scaling_(std::move(scaling)), metadata_(std::move(metadata)) {
   if (layout_.sizes.size() < 2 || layout_.sizes.back() != 3)

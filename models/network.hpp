@@ -25,16 +25,20 @@
 
 #include <cmath>
 #include <cstddef>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
-#include <nlohmann/json.hpp>
+#include <bactor/engine/aligned.hpp>
 
 namespace bactor {
 
 enum class NetworkHead { softplus, power, posterior };
+
+/// A network file's metadata: key -> text (JSON text for structured entries), as stored in
+/// the safetensors header's "__metadata__".
+using NetworkMetadata = std::map<std::string, std::string>;
 /// "softplus" | "power" | "posterior"; throws std::invalid_argument otherwise.
 NetworkHead parse_network_head(const std::string& name);
 const char* to_string(NetworkHead head);
@@ -74,7 +78,7 @@ public:
   struct Workspace {
     // Per layer, padded to a multiple of the SIMD width: pre-activations, sigmoid(pre),
     // activations (act[0] = scaled input) and backward scratch.
-    std::vector<std::vector<double, xsimd::aligned_allocator<double, 64>>> pre, sig, act, grad;
+    std::vector<std::vector<double, AlignedAllocator<double>>> pre, sig, act, grad;
     std::vector<double> theta;     // the input of the last forward()
     std::vector<double> features;  // head_features(theta)
   };
@@ -82,7 +86,7 @@ public:
   ActionNetwork() = default;
   /// A network from its parts. `params` in the MlpLayout order; `scaling` one per input.
   ActionNetwork(std::string cost_name, std::vector<std::string> param_names, std::vector<int> sizes,
-                std::vector<float> params, std::vector<InputScaling> scaling, nlohmann::json metadata,
+                std::vector<float> params, std::vector<InputScaling> scaling, NetworkMetadata metadata,
                 NetworkHead head = NetworkHead::softplus);
 
   static ActionNetwork load(const std::string& path);  // .safetensors; throws
@@ -94,8 +98,8 @@ public:
   const std::vector<std::string>& param_names() const { return param_names_; } // theta order
   std::size_t n_inputs() const { return param_names_.size(); }        // size of theta
   std::size_t n_features() const { return std::size_t(layout_.sizes.front()); }  // MLP inputs
-  const nlohmann::json& metadata() const { return metadata_; }
-  nlohmann::json& metadata() { return metadata_; }
+  const NetworkMetadata& metadata() const { return metadata_; }
+  NetworkMetadata& metadata() { return metadata_; }
   const MlpLayout& layout() const { return layout_; }
   std::span<const float> parameters() const { return params_; }
   const std::vector<InputScaling>& scaling() const { return scaling_; }  // one per feature
@@ -117,12 +121,12 @@ private:
   MlpLayout layout_;
   std::vector<float> params_;
   std::vector<InputScaling> scaling_;
-  nlohmann::json metadata_;
+  NetworkMetadata metadata_;
   // Copies of the weights, zero-padded to the SIMD width: W^T (in x out_p) for the forward
   // pass and W (out x in_p) for the backward pass, kept in float (the weights are floats, so
   // widening on load is exact; both copies then fit in L1), and the biases (out_p) in double.
-  using dvec = std::vector<double, xsimd::aligned_allocator<double, 64>>;
-  using fvec = std::vector<float, xsimd::aligned_allocator<float, 64>>;
+  using dvec = std::vector<double, AlignedAllocator<double>>;
+  using fvec = std::vector<float, AlignedAllocator<float>>;
   std::vector<fvec> wt_, w_;
   std::vector<dvec> b_;
   std::vector<std::size_t> padded_;  // padded size of every layer

@@ -4,14 +4,14 @@
 // the trainer recorded (training settings, seed, eval RMSE, bactor version).
 #include <cmath>
 #include <stdexcept>
+#include <nlohmann/json.hpp>
 
-#include "models/costs.hpp"
-#include "models/network.hpp"
-#include "models/safetensors.hpp"
+#include <bactor/engine/version.hpp>
 
-#ifndef BACTOR_VERSION
-#define BACTOR_VERSION "unknown"
-#endif
+#include <bactor/models/costs.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/safetensors.hpp>
+
 
 namespace bactor {
 
@@ -25,8 +25,7 @@ void ActionNetwork::save(const std::string& path) const {
                          std::vector<float>(w, w + std::size_t(out) * std::size_t(in))});
     c.tensors.push_back({"layers." + std::to_string(l) + ".bias", {out}, std::vector<float>(b, b + out)});
   }
-  for (auto it = metadata_.begin(); it != metadata_.end(); ++it)
-    c.metadata[it.key()] = it.value().is_string() ? it.value().get<std::string>() : it.value().dump();
+  c.metadata = metadata_;
   c.metadata["cost"] = cost_name_;
   c.metadata["param_names"] = nlohmann::json(param_names_).dump();
   // "inputs" documents what the first layer sees (read back only through the head).
@@ -40,7 +39,7 @@ void ActionNetwork::save(const std::string& path) const {
   nlohmann::json sc = nlohmann::json::array();
   for (const auto& s : scaling_) sc.push_back({{"log", s.log}, {"shift", s.shift}, {"scale", s.scale}});
   c.metadata["input_scaling"] = sc.dump();
-  if (!c.metadata.count("bactor_version")) c.metadata["bactor_version"] = BACTOR_VERSION;
+  if (!c.metadata.count("bactor_version")) c.metadata["bactor_version"] = version();
   c.metadata["format"] = "bactor-action-network-1";
   write_safetensors(path, c);
 }
@@ -115,9 +114,7 @@ ActionNetwork ActionNetwork::load(const std::string& path) {
     }
   }
   if (c.tensors.size() != expected) throw fail("unexpected extra tensors");
-  nlohmann::json metadata = nlohmann::json::object();
-  for (const auto& [k, v] : c.metadata) metadata[k] = v;
-  return ActionNetwork(cost, names, sizes, std::move(params), std::move(scaling), std::move(metadata), head);
+  return ActionNetwork(cost, names, sizes, std::move(params), std::move(scaling), std::move(c.metadata), head);
 }
 
 } // namespace bactor

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "models/safetensors.hpp"
+#include <bactor/models/safetensors.hpp>
 
 #include <algorithm>
 #include <bit>

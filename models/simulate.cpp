@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-#include "models/simulate.hpp"
+#include <bactor/models/simulate.hpp>
 
-#include "engine/rng.hpp"
-#include "models/costs.hpp"
-#include "models/network.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/network.hpp>
 
 #include <array>
 #include <cmath>

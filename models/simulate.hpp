@@ -2,7 +2,7 @@
 // Simulated experiments: stimuli, measurements, the actor's action and motor noise (DESIGN.md §1).
 #pragma once
 
-#include "models/data.hpp"
+#include <bactor/models/data.hpp>
 
 #include <cstdint>
 #include <map>

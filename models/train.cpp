@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "models/train.hpp"
+#include <bactor/models/train.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -8,18 +8,17 @@
 #include <stdexcept>
 #include <thread>
 
+#include <nlohmann/json.hpp>
 #include <xsimd/xsimd.hpp>
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
 
-#include "engine/rng.hpp"
-#include "models/ground_truth.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/engine/version.hpp>
+#include <bactor/models/ground_truth.hpp>
 #include "models/mlp_batch.hpp"
 
-#ifndef BACTOR_VERSION
-#define BACTOR_VERSION "unknown"
-#endif
 
 namespace bactor {
 
@@ -546,7 +545,7 @@ double Trainer::eval_rmse() {
 ActionNetwork Trainer::network() const {
   const Impl& I = *impl_;
   const auto& s = I.set;
-  nlohmann::json meta = nlohmann::json::object();
+  NetworkMetadata meta;
   nlohmann::json priors = nlohmann::json::object();
   priors["sigma"] = priors["sigma_0"] = priors["sigma_r"] = {{"uniform", {s.prior.noise_lo, s.prior.noise_hi}}};
   priors["mu_0"] = {{"uniform", {s.prior.mu0_lo, s.prior.mu0_hi}}};
@@ -568,7 +567,7 @@ ActionNetwork Trainer::network() const {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.9g", I.last_rmse);
   meta["eval_rmse"] = std::string(buf);
-  meta["bactor_version"] = BACTOR_VERSION;
+  meta["bactor_version"] = version();
   return ActionNetwork(I.cost->name, theta_names(*I.cost), I.layout.sizes,
                        std::vector<float>(I.params.begin(), I.params.end()), I.scaling, meta, I.head);
 }

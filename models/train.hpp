@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/optim.hpp"
-#include "models/actor.hpp"
-#include "models/costs.hpp"
-#include "models/network.hpp"
+#include <bactor/engine/optim.hpp>
+#include <bactor/models/actor.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/network.hpp>
 
 namespace bactor {
 

@@ -16,8 +16,8 @@
 
 #include <xsimd/xsimd.hpp>
 
-#include "engine/rng.hpp"
-#include "models/costs.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
 #include "models/dual.hpp"
 #include "models/mlp_batch.hpp"  // exp_fast
 

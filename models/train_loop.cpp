@@ -4,7 +4,7 @@
 #include <cmath>
 #include <string>
 
-#include "models/train.hpp"
+#include <bactor/models/train.hpp>
 
 namespace bactor {
 

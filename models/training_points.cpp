@@ -4,8 +4,8 @@
 #include <cmath>
 #include <exception>
 
-#include "engine/rng.hpp"
-#include "models/train.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/train.hpp>
 
 namespace bactor {
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // CmdStan CSV writer and reader (DESIGN.md §8).
-#include "samplers/cmdstan_csv.hpp"
+#include <bactor/samplers/cmdstan_csv.hpp>
+#include <bactor/engine/version.hpp>
 
 #include <charconv>
 #include <cmath>
@@ -61,13 +62,7 @@ void write_cmdstan_csv(const std::string& path, const ChainResult& chain, const 
     return s;
   };
   kv(1, "model", model_name);
-  kv(1, "bactor_version",
-#ifdef BACTOR_VERSION
-     BACTOR_VERSION
-#else
-     "unknown"
-#endif
-  );
+  kv(1, "bactor_version", version());
   kv(1, "method", "sample");
   out += "#   sample\n";
   kv(5, "num_samples", std::to_string(settings.samples));

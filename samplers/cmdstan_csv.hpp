@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "samplers/nuts.hpp"
+#include <bactor/samplers/nuts.hpp>
 
 namespace bactor {
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Diagnostics after Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021), following the
 // formulas of the posterior R package (ess_basic, rhat_basic, z-scaled ranks, folding).
-#include "samplers/diagnostics.hpp"
+#include <bactor/samplers/diagnostics.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "samplers/nuts.hpp"
+#include <bactor/samplers/nuts.hpp>
 
 namespace bactor {
 

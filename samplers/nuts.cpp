@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Multinomial NUTS with Stan's trajectory rules (see DESIGN.md §6). All vectors of a chain
 // live in one preallocated buffer, so a transition allocates nothing.
-#include "samplers/nuts.hpp"
+#include <bactor/samplers/nuts.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -17,7 +17,7 @@
 #include <omp.h>
 #endif
 
-#include "engine/rng.hpp"
+#include <bactor/engine/rng.hpp>
 #include "samplers/adaptation.hpp"
 
 namespace bactor {

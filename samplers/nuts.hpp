@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "samplers/model.hpp"
+#include <bactor/samplers/model.hpp>
 
 namespace bactor {
 

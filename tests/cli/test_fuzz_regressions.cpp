@@ -4,9 +4,9 @@
 // std::invalid_argument, exactly the property the harnesses check.
 #include <doctest/doctest.h>
 
-#include "models/data.hpp"
-#include "models/network.hpp"
-#include "samplers/cmdstan_csv.hpp"
+#include <bactor/models/data.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/samplers/cmdstan_csv.hpp>
 
 #include <cmath>
 #include <cstdlib>

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/autodiff.hpp"
+#include <bactor/engine/autodiff.hpp>
 
 namespace bactor::testing {
 

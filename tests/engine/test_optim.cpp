@@ -9,9 +9,9 @@
 
 #include <Eigen/Dense>
 
-#include "engine/autodiff.hpp"
-#include "engine/optim.hpp"
-#include "engine/rng.hpp"
+#include <bactor/engine/autodiff.hpp>
+#include <bactor/engine/optim.hpp>
+#include <bactor/engine/rng.hpp>
 
 using namespace bactor;
 

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/rng.hpp"
+#include <bactor/engine/rng.hpp>
 
 using bactor::Rng;
 

@@ -3,7 +3,7 @@
 # Markdown table: case | command | exit code | message. Scratch files go to a temp directory.
 set -u
 B=$(readlink -f "$1")
-ref=${2:-$(cd "$(dirname "$0")/../../../shared/reference" && pwd)}
+ref=${2:-$(cd "$(dirname "$0")/../reference" && pwd)}
 w=$(mktemp -d /tmp/bactor-errors.XXXXXX)
 cd "$w"
 good="$ref/quadratic_n60.csv"

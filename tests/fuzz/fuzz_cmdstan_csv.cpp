@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer harness: the CmdStan CSV reader either returns a rectangular table or throws
 // std::invalid_argument.
-#include "samplers/cmdstan_csv.hpp"
+#include <bactor/samplers/cmdstan_csv.hpp>
 #include "tests/fuzz/fuzz_util.hpp"
 
 #include <cstdlib>

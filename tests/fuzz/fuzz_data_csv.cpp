@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer harness: the trial-data CSV reader must either return a valid data set or throw
 // std::invalid_argument; anything else (crash, other exception, invalid values) is a bug.
-#include "models/data.hpp"
+#include <bactor/models/data.hpp>
 
 #include <cmath>
 #include <cstdlib>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer harness: loading a network file either yields a network whose forward pass is
 // finite at a typical theta, or throws std::invalid_argument.
-#include "models/network.hpp"
+#include <bactor/models/network.hpp>
 #include "tests/fuzz/fuzz_util.hpp"
 
 #include <cmath>

@@ -6,7 +6,7 @@ build=$1 fuzz_build=$2 seconds=$3
 here=$(cd "$(dirname "$0")" && pwd)
 work=$fuzz_build/fuzz-work
 mkdir -p "$work"/{data_csv,network,cmdstan_csv} "$fuzz_build/crashes"
-ref=${BACTOR_REFERENCE_DIR:-$here/../../../shared/reference}
+ref=${BACTOR_REFERENCE_DIR:-$here/../reference}
 cp "$ref"/*.csv "$work/data_csv/" 2>/dev/null || true
 cp "$here"/regressions/data_csv/* "$work/data_csv/" 2>/dev/null || true
 # A tiny network and a tiny draws file from the real programs, as seeds.

@@ -10,10 +10,10 @@
 #include <memory>
 #include <vector>
 
-#include "engine/rng.hpp"
-#include "models/costs.hpp"
-#include "models/network.hpp"
-#include "samplers/model.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/samplers/model.hpp>
 
 namespace bactor::testing {
 
@@ -27,7 +27,7 @@ inline std::shared_ptr<const ActionNetwork> random_network(const CostInfo& cost,
   Rng rng(seed, 0);
   for (auto& p : params) p = static_cast<float>(0.3 * rng.normal());
   return std::make_shared<ActionNetwork>(cost.name, names, sizes, params, std::vector<InputScaling>(std::size_t(n_feat)),
-                                         nlohmann::json::object(), head);
+                                         bactor::NetworkMetadata{}, head);
 }
 
 /// Max over coordinates of |analytic - FD| / max(1, |FD|) at q (central differences, h = 1e-6).

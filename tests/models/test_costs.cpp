@@ -6,11 +6,11 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/rng.hpp"
-#include "models/actor.hpp"
-#include "models/costs.hpp"
-#include "models/ground_truth.hpp"
-#include "models/train.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/actor.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/ground_truth.hpp>
+#include <bactor/models/train.hpp>
 
 using namespace bactor;
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Data IO: parsing, error messages naming file/line/column, round trip, subject split.
-#include "models/data.hpp"
+#include <bactor/models/data.hpp>
 
 #include <doctest/doctest.h>
 

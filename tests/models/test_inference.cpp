@@ -2,12 +2,12 @@
 // The inference model's log-density: hand-written gradients vs central finite differences for
 // every action source (both closed forms, a network) and latent mode; closed-form heads vs the
 // cost registry; validation of fixed parameters, priors and the network's metadata.
-#include "models/inference.hpp"
+#include <bactor/models/inference.hpp>
 
-#include "engine/rng.hpp"
-#include "models/costs.hpp"
-#include "models/network.hpp"
-#include "models/simulate.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/simulate.hpp>
 #include "tests/models/inference_test_util.hpp"
 
 #include <doctest/doctest.h>

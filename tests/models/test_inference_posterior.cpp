@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: MIT
 // Posterior accuracy of the inference model under NUTS (fixed seeds): agreement with the Stan
-// reference posteriors of /work/shared/reference (criterion of its README: each mean within
+// reference posteriors of tests/reference/README.md (criterion of its README: each mean within
 // 3 combined Monte Carlo standard errors or 2% of the posterior sd, whichever is larger, and
 // each sd within 5%), for both latent modes, with the closed forms and with trained networks
 // (posterior head, whose log-action error near these posteriors is ~1e-4; the criterion needs
 // below ~3e-4, which the power head's ~1e-3 misses); and a parameter-recovery study.
-#include "engine/rng.hpp"
-#include "models/costs.hpp"
-#include "models/data.hpp"
-#include "models/inference.hpp"
-#include "models/network.hpp"
-#include "models/train.hpp"
-#include "models/simulate.hpp"
-#include "samplers/diagnostics.hpp"
-#include "samplers/nuts.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/data.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/train.hpp>
+#include <bactor/models/simulate.hpp>
+#include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/nuts.hpp>
 
 #include <doctest/doctest.h>
 
@@ -32,8 +32,9 @@ struct Ref {
 };
 
 std::string reference_dir() {
-  const char* dir = std::getenv("BACTOR_REFERENCE_DIR");
-  return dir ? dir : "/work/shared/reference";
+  const char* dir = std::getenv("BACTOR_REFERENCE_DIR");  // tests/reference, set by meson test
+  REQUIRE_MESSAGE(dir, "BACTOR_REFERENCE_DIR is not set (run through meson test)");
+  return dir;
 }
 
 Summary run(const Dataset& d, const InferenceSpec& spec, int warmup, int samples, std::uint64_t seed) {

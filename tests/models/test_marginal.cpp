@@ -3,9 +3,9 @@
 // quadrature (error table by sigma vs a dense trapezoid, vs the exact marginal), their
 // gradients vs finite differences, the vectorised kernels vs the scalar code, and the kernels'
 // own exp and log vs std::exp / std::log.
-#include "models/marginal.hpp"
+#include <bactor/models/marginal.hpp>
 
-#include "engine/rng.hpp"
+#include <bactor/engine/rng.hpp>
 #include "models/inference_kernels.hpp"
 
 #include <doctest/doctest.h>

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/rng.hpp"
-#include "models/network.hpp"
-#include "models/train.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/train.hpp>
 
 using namespace bactor;
 

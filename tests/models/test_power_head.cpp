@@ -13,17 +13,18 @@
 #include <memory>
 #include <numbers>
 #include <vector>
+#include <nlohmann/json.hpp>
 
-#include "engine/rng.hpp"
-#include "models/costs.hpp"
-#include "models/data.hpp"
-#include "models/inference.hpp"
-#include "models/network.hpp"
-#include "models/safetensors.hpp"
-#include "models/simulate.hpp"
-#include "models/train.hpp"
-#include "samplers/diagnostics.hpp"
-#include "samplers/nuts.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/data.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/safetensors.hpp>
+#include <bactor/models/simulate.hpp>
+#include <bactor/models/train.hpp>
+#include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/nuts.hpp>
 #include "tests/models/inference_test_util.hpp"
 
 using namespace bactor;

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/rng.hpp"
-#include "models/train.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/train.hpp>
 
 #if defined(_OPENMP)
 #include <omp.h>

@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "samplers/cmdstan_csv.hpp"
-#include "samplers/diagnostics.hpp"
-#include "samplers/nuts.hpp"
+#include <bactor/samplers/cmdstan_csv.hpp>
+#include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/nuts.hpp>
 #include "tests/samplers/test_models.hpp"
 
 using namespace bactor;

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "engine/rng.hpp"
-#include "samplers/diagnostics.hpp"
+#include <bactor/engine/rng.hpp>
+#include <bactor/samplers/diagnostics.hpp>
 
 using namespace bactor;
 using Chains = std::vector<std::vector<double>>;

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "samplers/diagnostics.hpp"
-#include "samplers/model.hpp"
-#include "samplers/nuts.hpp"
+#include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/model.hpp>
+#include <bactor/samplers/nuts.hpp>
 
 namespace bactor::test {
 

@@ -9,10 +9,10 @@
 #include <limits>
 #include <numbers>
 
-#include "engine/rng.hpp"
+#include <bactor/engine/rng.hpp>
 #include "samplers/adaptation.hpp"
-#include "samplers/diagnostics.hpp"
-#include "samplers/nuts.hpp"
+#include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/nuts.hpp>
 #include "tests/samplers/test_models.hpp"
 
 using namespace bactor;
@@ -255,7 +255,7 @@ TEST_CASE("equicorrelated 6-D Gaussian (rho = 0.9) with a diagonal metric: unbia
 }
 
 TEST_CASE("eight schools non-centred agrees with Stan's reference") {
-  // Reference: /work/shared/reference/README.md (Stan, 4 x 100,000 draws, adapt_delta 0.95;
+  // Reference: tests/reference/README.md (Stan, 4 x 100,000 draws, adapt_delta 0.95;
   // MCSE of the reference means below 0.01).
   const std::vector<std::pair<std::string, double>> ref = {
       {"mu", 4.401},           {"tau", 3.602},           {"theta_tilde.1", 0.3162},
