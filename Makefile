@@ -3,7 +3,7 @@ BUILD ?= build
 MESON_ARGS ?=
 BACTOR = $(BUILD)/cli/bactor
 
-.PHONY: all deps configure build demo test bench install sanitize sanitize-fast fuzz clean
+.PHONY: all deps configure build build-cli demo test test-embed bench install sanitize sanitize-fast fuzz clean
 
 all: build
 
@@ -18,11 +18,21 @@ configure: $(BUILD)/build.ninja
 build: deps configure
 	ninja -C $(BUILD)
 
-demo: build
+# Only the library and the `bactor` program: the demo needs no test, benchmark or example.
+build-cli: deps configure
+	ninja -C $(BUILD) cli/bactor
+
+demo: build-cli
 	$(BACTOR) demo
 
+# Every test suite, then the embedding check (examples built against the installed library
+# with the README's pkg-config command and as a Meson subproject, and run).
 test: build
 	meson test -C $(BUILD) --print-errorlogs
+	bash .ci/embed.sh $(BUILD)
+
+test-embed: build
+	bash .ci/embed.sh $(BUILD)
 
 bench: build
 	meson test -C $(BUILD) --benchmark --verbose

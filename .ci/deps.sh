@@ -21,5 +21,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "bactor: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq "${missing[@]}" >/dev/null
+# Another apt (unattended upgrades on a fresh machine) may hold the dpkg lock: wait for it, up
+# to APT_LOCK_WAIT seconds (default 600), saying so, instead of failing on the first try.
+# apt-get's own DPkg::Lock::Timeout covers the dpkg lock; the loop also covers the lists lock.
+wait_s=${APT_LOCK_WAIT:-600}
+apt_opts=(-o DPkg::Lock::Timeout="$wait_s")
+locked() { command -v fuser >/dev/null 2>&1 && fuser /var/lib/dpkg/lock-frontend /var/lib/apt/lists/lock >/dev/null 2>&1; }
+waited=0
+while locked; do
+  [ "$waited" -eq 0 ] && echo "bactor: another apt/dpkg holds the package lock; waiting up to ${wait_s} s"
+  [ "$waited" -ge "$wait_s" ] && { echo "bactor: the package lock is still held after ${wait_s} s; giving up"; exit 1; }
+  sleep 5; waited=$((waited + 5))
+done
+apt-get "${apt_opts[@]}" update -qq
+apt-get "${apt_opts[@]}" install -y -qq "${missing[@]}" >/dev/null

@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 out=${1:-build-sanitize-fast}
 mkdir -p "$out"
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-       -fopenmp -march=native -I. $(pkg-config --cflags eigen3 xsimd 2>/dev/null || echo -I/usr/include/eigen3)
-       -DBACTOR_CXX_FLAGS='"sanitize-fast"' -DBACTOR_VERSION='"sanitize-fast"')
-lib=(engine/*.cpp samplers/*.cpp)
+       -fopenmp -march=native -I. -Iinclude $(pkg-config --cflags eigen3 xsimd 2>/dev/null || echo -I/usr/include/eigen3)
+       -DBACTOR_CXX_FLAGS='"sanitize-fast"')
+sed 's/@VERSION@/sanitize-fast/' engine/version.cpp.in > "$out/version.cpp"
+lib=(engine/*.cpp samplers/*.cpp "$out/version.cpp")
 build() {  # build NAME SOURCES...
   local name=$1; shift
   g++ "${flags[@]}" "$@" "${lib[@]}" tests/main.cpp -o "$out/$name"
