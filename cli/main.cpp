@@ -2,23 +2,46 @@
 // The `bactor` command: dispatches to the registered sub-commands.
 #include "cli/command.hpp"
 
+#include <bactor/engine/errors.hpp>
 #include <bactor/engine/version.hpp>
 
 #include <cstring>
 #include <iostream>
+#include <map>
+#include <string>
+
+namespace {
+
+/// The command-line option that sets a library argument (bactor::ArgumentError::argument()).
+std::string option_for(const std::string& argument) {
+  static const std::map<std::string, std::string> options = {
+      {"fixed", "--fix"},     {"priors", "--prior"}, {"latent", "--latent"}, {"trials", "--trials"},
+      {"stimuli", "--stimuli"}, {"head", "--head"},   {"hidden", "--hidden"}, {"batch", "--batch"},
+      {"mc", "--mc"},         {"lr", "--lr"},         {"optimizer", "--optimizer"}};
+  const auto it = options.find(argument);
+  return it != options.end() ? it->second : argument;
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
   using namespace bactor::cli;
-  auto usage = [] {
-    std::cerr << "usage: bactor <command> [options]   (bactor <command> --help for its options)\n"
-              << "commands:\n";
+  // The command list: on stdout for --help (exit 0, `bactor --help | less`), on stderr after a
+  // missing or unknown command (exit 2).
+  auto usage = [](std::ostream& os) {
+    os << "usage: bactor <command> [options]   (bactor <command> --help for its options)\n"
+       << "commands:\n";
     for (const auto& [name, cmd] : registry())
-      std::cerr << "  " << name << std::string(name.size() < 10 ? 10 - name.size() : 1, ' ')
-                << cmd.summary << "\n";
+      os << "  " << name << std::string(name.size() < 10 ? 10 - name.size() : 1, ' ') << cmd.summary << "\n";
+    os << "  --version print the version\n";
   };
-  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
-    usage();
-    return argc < 2 ? exit_bad_input : exit_ok;
+  if (argc < 2) {
+    usage(std::cerr);
+    return exit_bad_input;
+  }
+  if (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage(std::cout);
+    return exit_ok;
   }
   if (!std::strcmp(argv[1], "--version")) {
     std::cout << "bactor " << bactor::version() << "\n";
@@ -27,13 +50,17 @@ int main(int argc, char** argv) {
   auto it = registry().find(argv[1]);
   if (it == registry().end()) {
     std::cerr << "bactor: error: unknown command '" << argv[1] << "'\n";
-    usage();
+    usage(std::cerr);
     return exit_bad_input;
   }
   try {
     return it->second.run(argc - 1, argv + 1);
   } catch (const UsageError& e) {
     std::cerr << "bactor " << argv[1] << ": error: " << e.what() << "\n";
+    return exit_bad_input;
+  } catch (const bactor::ArgumentError& e) {
+    // The library names its own argument (a settings field); say which option set it.
+    std::cerr << "bactor " << argv[1] << ": error: " << option_for(e.argument()) << ": " << e.reason() << "\n";
     return exit_bad_input;
   } catch (const std::invalid_argument& e) {
     std::cerr << "bactor " << argv[1] << ": error: " << e.what() << "\n";

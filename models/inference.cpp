@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <bactor/models/inference.hpp>
+#include <bactor/engine/errors.hpp>
 
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
@@ -41,7 +42,7 @@ double parse_number(const std::string& text, const std::string& what) {
 LatentMode parse_latent_mode(const std::string& text) {
   if (text == "marginal") return LatentMode::marginal;
   if (text == "sampled") return LatentMode::sampled;
-  throw std::invalid_argument("--latent: '" + text + "' (expected marginal or sampled)");
+  throw ArgumentError("latent", "'" + text + "' (expected marginal or sampled)");
 }
 
 const char* to_string(LatentMode mode) { return mode == LatentMode::marginal ? "marginal" : "sampled"; }
@@ -449,19 +450,19 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
         hit = true;
       }
     }
-    if (!hit) throw std::invalid_argument(std::string(what) + ": unknown parameter '" + name + "' (known: " + known() + ")");
+    if (!hit) throw ArgumentError(what, "unknown parameter '" + name + "' (known: " + known() + ")");
   };
   // Plain references, not structured bindings: clang < 16 cannot capture those in lambdas.
   for (const auto& np : spec.priors) {
     const auto& prior = np.second;
-    for_name(np.first, "--prior", [&](Impl::Slot& s) { s.prior = prior; });
+    for_name(np.first, "priors", [&](Impl::Slot& s) { s.prior = prior; });
   }
   for (const auto& nv : spec.fixed) {
     const auto& name = nv.first;
     const auto& value = nv.second;
-    for_name(name, "--fix", [&](Impl::Slot& s) {
+    for_name(name, "fixed", [&](Impl::Slot& s) {
       if (!(s.prior.kind == Prior::Kind::uniform ? (value >= s.prior.a && value <= s.prior.b) : value > 0) || !std::isfinite(value))
-        throw std::invalid_argument("--fix: " + name + "=" + fmt(value) + " is outside the support of its prior " + to_string(s.prior));
+        throw ArgumentError("fixed", name + "=" + fmt(value) + " is outside the support of its prior " + to_string(s.prior));
       s.fixed = true;
       s.value = value;
     });

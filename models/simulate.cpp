@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <bactor/models/simulate.hpp>
+#include <bactor/engine/errors.hpp>
 
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
@@ -44,8 +45,8 @@ std::string simulation_action_source(const SimulationSpec& spec) {
 
 Dataset simulate(const SimulationSpec& spec) {
   if (!spec.cost) throw std::invalid_argument("simulate: no cost family given");
-  if (spec.trials == 0) throw std::invalid_argument("--trials must be positive");
-  if (!(spec.s_lo > 0 && spec.s_hi > spec.s_lo)) throw std::invalid_argument("--stimuli: need 0 < LO < HI");
+  if (spec.trials == 0) throw ArgumentError("trials", "must be positive");
+  if (!(spec.s_lo > 0 && spec.s_hi > spec.s_lo)) throw ArgumentError("stimuli", "need 0 < s_lo < s_hi");
   const CostInfo& cost = *spec.cost;
   std::map<std::string, double> values = spec.values;
   std::vector<double> sigmas = spec.condition_sigmas;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <bactor/models/train.hpp>
+#include <bactor/engine/errors.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -403,9 +404,9 @@ struct Trainer::Impl {
 
 void check_head(const CostInfo& cost, NetworkHead head) {
   if (head == NetworkHead::posterior && !cost.homogeneous())
-    throw std::invalid_argument("--head posterior: cost '" + cost.name +
-                                "' is not homogeneous in (s, r), so its optimal action is not c(theta) exp(mu_post); "
-                                "use --head softplus");
+    throw ArgumentError("head", "posterior: cost '" + cost.name +
+                                    "' is not homogeneous in (s, r), so its optimal action is not c(theta) exp(mu_post); "
+                                    "use the softplus head");
 }
 
 Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
@@ -414,14 +415,14 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.cost = &find_cost(s.cost);
   I.head = parse_network_head(s.head == "auto" ? default_head_name(*I.cost) : s.head);
   check_head(*I.cost, I.head);
-  if (s.batch < 1) throw std::invalid_argument("batch must be positive");
-  if (s.mc < 1) throw std::invalid_argument("mc must be positive");
-  if (s.hidden.empty()) throw std::invalid_argument("hidden: at least one hidden layer");
+  if (s.batch < 1) throw ArgumentError("batch", "must be positive");
+  if (s.mc < 1) throw ArgumentError("mc", "must be positive");
+  if (s.hidden.empty()) throw ArgumentError("hidden", "at least one hidden layer");
   for (int h : s.hidden)
-    if (h < 1 || h > 4096) throw std::invalid_argument("hidden: layer size " + std::to_string(h) + " out of range");
-  if (!(s.lr > 0)) throw std::invalid_argument("lr must be positive");
+    if (h < 1 || h > 4096) throw ArgumentError("hidden", "layer size " + std::to_string(h) + " out of range 1..4096");
+  if (!(s.lr > 0)) throw ArgumentError("lr", "must be positive");
   if (s.optimizer != "adam" && s.optimizer != "rmsprop")
-    throw std::invalid_argument("optimizer '" + s.optimizer + "' (expected adam or rmsprop)");
+    throw ArgumentError("optimizer", "'" + s.optimizer + "' (expected adam or rmsprop)");
 #if defined(_OPENMP)
   if (s.threads > 0) omp_set_num_threads(s.threads);
 #endif

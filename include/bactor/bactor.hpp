@@ -12,6 +12,7 @@
 
 #include <bactor/engine/aligned.hpp>
 #include <bactor/engine/autodiff.hpp>
+#include <bactor/engine/errors.hpp>
 #include <bactor/engine/optim.hpp>
 #include <bactor/engine/rng.hpp>
 #include <bactor/engine/version.hpp>

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+// Library errors speak of the library: bad arguments throw bactor::ArgumentError naming the
+// settings field, never a command-line option (the CLI maps fields onto its flags).
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include <bactor/bactor.hpp>
+
+using namespace bactor;
+
+namespace {
+
+/// Runs f, which must throw ArgumentError for `argument` with a message free of "--".
+template <class F>
+void check_argument_error(F&& f, const std::string& argument) {
+  CAPTURE(argument);
+  bool thrown = false;
+  try {
+    f();
+  } catch (const ArgumentError& e) {
+    thrown = true;
+    CHECK(e.argument() == argument);
+    CHECK(std::string(e.what()) == argument + ": " + e.reason());
+    CHECK(std::string(e.what()).find("--") == std::string::npos);
+  }
+  CHECK(thrown);
+}
+
+Dataset tiny_data() {
+  SimulationSpec sim;
+  sim.cost = &find_cost("QuadraticCost");
+  sim.values = {{"mu_0", 1.5}, {"sigma_0", 0.15}, {"sigma", 0.2}, {"sigma_r", 0.1}};
+  sim.trials = 5;
+  return simulate(sim);
+}
+
+} // namespace
+
+TEST_CASE("library argument errors name the library's argument, not a CLI flag") {
+  check_argument_error([] { parse_latent_mode("foo"); }, "latent");
+
+  const Dataset d = tiny_data();
+  InferenceSpec spec;
+  spec.cost = &find_cost("QuadraticCost");
+  spec.fixed["sigma"] = -0.2;
+  check_argument_error([&] { ActorModel m(d, spec); }, "fixed");
+  spec.fixed = {{"nope", 1.0}};
+  check_argument_error([&] { ActorModel m(d, spec); }, "fixed");
+  spec.fixed.clear();
+  spec.priors["nope"] = parse_prior("uniform:1:2");
+  check_argument_error([&] { ActorModel m(d, spec); }, "priors");
+
+  SimulationSpec sim;
+  sim.cost = &find_cost("QuadraticCost");
+  sim.values = {{"mu_0", 1.5}, {"sigma_0", 0.15}, {"sigma", 0.2}, {"sigma_r", 0.1}};
+  sim.trials = 0;
+  check_argument_error([&] { simulate(sim); }, "trials");
+  sim.trials = 5;
+  sim.s_lo = 3;
+  sim.s_hi = 1;
+  check_argument_error([&] { simulate(sim); }, "stimuli");
+
+  TrainSettings ts;
+  ts.cost = "Linex";
+  ts.head = "posterior";
+  check_argument_error([&] { Trainer t(ts); }, "head");
+  ts.head = "auto";
+  ts.optimizer = "sgd";
+  check_argument_error([&] { Trainer t(ts); }, "optimizer");
+  ts.optimizer = "adam";
+  ts.hidden = {};
+  check_argument_error([&] { Trainer t(ts); }, "hidden");
+}
