@@ -2,14 +2,17 @@
 // Inference hot path: the log-density gradient of the actor model at N = 60, 600, 6000 trials
 // for each action source (closed form, network) and latent mode (marginal, sampled; the network
 // marginal with the node count by sigma and with a fixed 16-node rule). Baselines
-// in the same run: one network forward+backward alone, and a plain scalar log-normal
-// log-likelihood loop over the N trials.
+// in the same run: one network forward+backward alone, a plain scalar log-normal
+// log-likelihood loop over the N trials, and (issue 14) the hand-written gradient the tape
+// replaced (bench/inference_legacy.hpp), timed interleaved with the tape-driven one:
+// `legacy_median_us` and `ratio` (tape median / legacy median) on each gradient line.
 // Then whole posterior runs: the reference synthetic study (N = 60, sigma fixed, 4 chains x
 // (2,500 warm-up + 5,000 draws), network action; the network from BACTOR_BENCH_NETWORK or a
 // 4,000-step one trained here) and the closed-form marginal on effort_two_noise.csv (every
 // parameter free), reporting wall time and min bulk-ESS per CPU second (CPU = warm-up +
 // sampling time summed over chains, as Stan's get_elapsed_time; Stan: 272 and 1,450).
 #include "bench/bench_util.hpp"
+#include "bench/inference_legacy.hpp"
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/inference.hpp>
@@ -19,8 +22,10 @@
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/nuts.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <utility>
 
 #include <cmath>
 #include <memory>
@@ -31,6 +36,30 @@
 using namespace bactor;
 
 namespace {
+
+/// Times f and g interleaved (alternating which goes first), `inner` calls per repetition:
+/// both see the same machine load, so their ratio is meaningful on a busy machine.
+template <class F, class G>
+std::pair<bench::Timing, bench::Timing> time_pair(F&& f, G&& g, long inner, int reps = 31, int warmup = 2) {
+  using clock = std::chrono::steady_clock;
+  for (int w = 0; w < warmup; ++w)
+    for (long i = 0; i < inner; ++i) f(), g();
+  std::vector<double> tf(static_cast<std::size_t>(reps)), tg(tf.size());
+  auto run = [&](auto& h) {
+    const auto t0 = clock::now();
+    for (long i = 0; i < inner; ++i) h();
+    return std::chrono::duration<double, std::micro>(clock::now() - t0).count() / double(inner);
+  };
+  for (int r = 0; r < reps; ++r) {
+    if (r % 2 == 0) tf[r] = run(f), tg[r] = run(g);
+    else tg[r] = run(g), tf[r] = run(f);
+  }
+  auto summary = [&](std::vector<double>& t) {
+    std::sort(t.begin(), t.end());
+    return bench::Timing{t[t.size() / 2], t.front(), reps, inner};
+  };
+  return {summary(tf), summary(tg)};
+}
 
 std::shared_ptr<const ActionNetwork> bench_network(const CostInfo& cost, NetworkHead head = NetworkHead::softplus) {
   const auto names = theta_names(cost);
@@ -198,12 +227,22 @@ int main(int argc, char** argv) {
           spec.quadrature_nodes = nodes;
           if (use_net) spec.network = source;
           ActorModel m(d, spec);
+          legacy::ActorModel old(d, spec);
           auto q = m.unconstrain({{"sigma_0", 0.15}, {"mu_0", 1.5}, {"sigma_r", 0.1}});
-          std::vector<double> g(m.dim());
+          std::vector<double> g(m.dim()), g_old(old.dim());
           auto f = [&] {
             bench::do_not_optimize(m.log_density(q, g));
             bench::clobber_memory();
           };
+          auto f_old = [&] {
+            bench::do_not_optimize(old.log_density(q, g_old));
+            bench::clobber_memory();
+          };
+          // Same value and gradient (to rounding) before timing.
+          const double lp = m.log_density(q, g), lp_old = old.log_density(q, g_old);
+          double gdiff = 0;
+          for (std::size_t i = 0; i < g.size(); ++i)
+            gdiff = std::max(gdiff, std::abs(g[i] - g_old[i]) / std::max(1.0, std::abs(g_old[i])));
           bench::JsonLine line("inference");
           line.add("case", "log_density_gradient")
               .add("action", use_net ? "network" : "closed_form")
@@ -214,7 +253,14 @@ int main(int argc, char** argv) {
           if (quadrature)
             line.add("quadrature_nodes", nodes > 0 ? nodes : quadrature_nodes_for(0.2))
                 .add("node_rule", nodes > 0 ? "fixed" : "by_sigma");
-          line.timing(bench::time_it(f, bench::calibrate(f))).print();
+          const auto [t_new, t_old] = time_pair(f, f_old, bench::calibrate(f));
+          line.timing(t_new)
+              .timing(t_old, "legacy_")
+              .add("ratio", t_new.median_us / t_old.median_us)
+              .add("ratio_min", t_new.min_us / t_old.min_us)
+              .add("lp_diff", std::abs(lp - lp_old) / std::max(1.0, std::abs(lp_old)))
+              .add("grad_diff", gdiff)
+              .print();
         }
   }
   if (posteriors) posterior_runs();
