@@ -58,17 +58,32 @@ void Tape::backward(Var y) {
                                 "x" + std::to_string(y.cols()));
   Node* out = y.node();
   BACTOR_ASSERT(out->index < nodes_.size() && nodes_[out->index] == out);
+  if (out->index < scope_begin_)
+    throw std::invalid_argument("backward: y was created outside the current Tape::Scope (a nested "
+                                "pass runs only the current scope's nodes; call backward after "
+                                "the inner scope has ended)");
   if (!out->adj) return;  // y does not depend on any variable
   out->grad()[0] += 1.0;
-  // A node whose adjoint was never set received no gradient: its backward would add zeros.
+  sweep(out->index + 1);
+}
+
+void Tape::propagate() { sweep(nodes_.size()); }
+
+void Tape::sweep(std::size_t end) const {
+  // Nodes [scope_begin_, end) in reverse order. A node whose adjoint was never set received
+  // no gradient: its backward would add zeros.
   Node* const* nodes = nodes_.data();
-  for (std::size_t i = out->index + 1; i-- > 0;) {
+  for (std::size_t i = end; i-- > scope_begin_;) {
     Node* n = nodes[i];
     if (n->adj_set && n->backward) n->backward(*n);
   }
 }
 
 void Tape::zero_adjoints() noexcept {
+  for (std::size_t i = scope_begin_; i < nodes_.size(); ++i) nodes_[i]->adj_set = false;
+}
+
+void Tape::zero_all_adjoints() noexcept {
   for (Node* n : nodes_) n->adj_set = false;
 }
 

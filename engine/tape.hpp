@@ -14,6 +14,33 @@
 //     auto y = bactor::sum(bactor::square(x - 1.0));
 //     bactor::backward(y);                          // x.adjoint(i) = dy/dx_i
 //   }
+//
+// Nested scopes (the semantics of Stan's nested reverse mode). Scopes nest like blocks; the
+// innermost open one is the *current* scope (with no Scope open, the whole tape is). A reverse
+// pass — backward(y) or Tape::propagate() — runs the backward functions of the current
+// scope's nodes only. Adjoints still flow into the outer nodes (created before the scope
+// opened) that those nodes use, and accumulate there across inner passes, but the outer
+// nodes' own backward functions are not run, so nothing is propagated twice. An outer leaf
+// (variable) used directly by inner nodes thus reads the sum of the inner passes' gradients;
+// an outer leaf reached only through outer intermediate nodes reads nothing yet. To carry the
+// accumulated outer adjoints down, run ONE pass in the outer scope once the inner scopes have
+// ended: Tape::propagate() (from the adjoints as they stand), or backward(z) for an outer
+// output z (which adds dz/d(node) on top of them). Like any two passes over the same nodes,
+// a second outer pass without zero_adjoints() in between propagates the same adjoints again.
+// Example, with x = 2:
+//
+//   bactor::Tape::Scope outer;
+//   auto x = bactor::variable(2.0);
+//   auto u = bactor::square(x);                  // outer node
+//   for (int k = 0; k < 3; ++k) {
+//     bactor::Tape::Scope inner;
+//     bactor::backward(bactor::sum(u * 3.0));     // inner nodes only: u.adjoint() += 3
+//   }                                             // u.adjoint() == 9, x.adjoint() == 0
+//   bactor::Tape::current().propagate();          // runs u's backward: x.adjoint() == 2x*9 == 36
+//
+// zero_adjoints() likewise clears the current scope's adjoints only (zero_all_adjoints()
+// clears every node's), so an inner scope can rerun its own pass over its nodes without
+// losing what earlier passes accumulated in the outer nodes.
 #pragma once
 
 #include <cstddef>
@@ -166,11 +193,21 @@ public:
   Tape& operator=(const Tape&) = delete;
   ~Tape();
 
-  /// Rewinds the tape (nodes and arena) to its state at construction when destroyed.
+  /// Opens a nested scope on this thread's tape: the nodes created while it is the innermost
+  /// open scope belong to it, reverse passes run only them (see the header comment), and its
+  /// destructor rewinds the tape (nodes and arena) to its state at construction. Scopes must
+  /// end in reverse order of creation (automatic variables do).
   class Scope {
   public:
-    Scope() : tape_(Tape::current()), mark_(tape_.arena_.mark()), nodes_(tape_.nodes_.size()) {}
-    ~Scope() { tape_.rewind(mark_, nodes_); }
+    Scope()
+        : tape_(Tape::current()), mark_(tape_.arena_.mark()), nodes_(tape_.nodes_.size()),
+          outer_begin_(tape_.scope_begin_) {
+      tape_.scope_begin_ = nodes_;
+    }
+    ~Scope() {
+      tape_.rewind(mark_, nodes_);
+      tape_.scope_begin_ = outer_begin_;
+    }
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;
 
@@ -178,6 +215,7 @@ public:
     Tape& tape_;
     Arena::Mark mark_;
     std::size_t nodes_;
+    std::size_t outer_begin_;  // first node of the enclosing scope
   };
 
   /// New node of shape rows x cols with an uninitialised value buffer and, when
@@ -203,12 +241,24 @@ public:
   /// Scratch memory valid as long as the nodes created now (op implementers).
   void* allocate(std::size_t bytes) { return arena_.allocate(bytes); }
 
-  /// Runs the reverse pass from scalar `y`: adj(y) += 1, then every node recorded before
-  /// y, in reverse order, propagates its adjoint to its operands.
+  /// Reverse pass from scalar `y`: adj(y) += 1, then every node of the current scope
+  /// recorded up to y, in reverse order, adds its adjoint times its partial derivatives to
+  /// its operands' adjoints (operands in outer scopes receive them; their backward functions
+  /// are not run: see the header comment). Adjoints add up over passes: to rerun a pass over
+  /// the same nodes, zero_adjoints() first. Throws std::invalid_argument when `y` is empty,
+  /// not a scalar, or was created outside the current scope.
   void backward(Var y);
-  /// Sets every adjoint on the tape to zero (to run another reverse pass over the same nodes;
-  /// lazily: marks them unset).
+  /// Reverse pass over all nodes of the current scope from the adjoints they hold, without a
+  /// seed (Stan's grad()): after inner scopes have ended, carries the adjoints they
+  /// accumulated in this scope's nodes down to this scope's leaves and outer operands.
+  void propagate();
+  /// Sets the adjoints of the current scope's nodes to zero (lazily: marks them unset); outer
+  /// scopes' nodes keep theirs. With no Scope open: every node.
   void zero_adjoints() noexcept;
+  /// Sets every adjoint on the tape to zero, in all scopes.
+  void zero_all_adjoints() noexcept;
+  /// Index of the first node of the current scope (0 with no Scope open).
+  std::size_t scope_begin() const noexcept { return scope_begin_; }
 
   std::size_t num_nodes() const noexcept { return nodes_.size(); }
   std::size_t arena_bytes() const noexcept { return arena_.bytes_used(); }
@@ -222,8 +272,10 @@ private:
     arena_.rewind(m);
     nodes_.resize(nodes);
   }
+  void sweep(std::size_t end) const;
   Arena arena_;
   std::vector<Node*> nodes_;
+  std::size_t scope_begin_ = 0;  // first node of the innermost open Scope
 };
 
 /// Independent variable (a leaf that receives gradients): scalar, vector, or rows x cols
@@ -238,7 +290,8 @@ Var constant(std::span<const double> values, std::size_t rows, std::size_t cols)
 /// Constant that refers to caller memory (no copy); the memory must outlive the node.
 Var constant_view(std::span<const double> values, std::size_t rows, std::size_t cols);
 
-/// Reverse pass from scalar y on the current thread's tape (see Tape::backward).
+/// Reverse pass from scalar y over the current scope of the thread's tape (see Tape::backward):
+/// afterwards x.adjoint(i) holds dy/dx_i (added to what it held) for every x that y uses.
 inline void backward(Var y) { Tape::current().backward(y); }
 
 namespace detail {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Tape mechanics: scopes rewind the arena, repeated gradients do not grow it, nested scopes,
+// Tape mechanics: scopes rewind the arena, repeated gradients do not grow it, nested scopes
+// (scope-local passes; outer adjoints accumulate and are carried on by an outer pass),
 // constants carry no gradient, custom nodes, value_and_gradient, one tape per thread.
 #include <doctest/doctest.h>
 
@@ -70,13 +71,136 @@ TEST_CASE("nested scopes; outer variables keep their gradients") {
     Tape::Scope inner;
     Var z = y * 3.0 + x;  // dz/dx = 6x + 1 = 13
     backward(z);
-    CHECK(x.adjoint() == doctest::Approx(13.0));
+    // The inner pass reaches the outer nodes z uses, but does not run y's backward.
+    CHECK(y.adjoint() == 3.0);
+    CHECK(x.adjoint() == 1.0);
   }
   CHECK(Tape::current().num_nodes() == nodes);
+  Tape::current().propagate();  // the outer pass carries y's adjoint into x
+  CHECK(x.adjoint() == doctest::Approx(13.0));
   Tape::current().zero_adjoints();
   CHECK(x.adjoint() == 0.0);
   backward(y);  // the outer expression still works
   CHECK(x.adjoint() == doctest::Approx(4.0));
+}
+
+TEST_CASE("nested passes run only the current scope's nodes (issue 14's example)") {
+  // u = x^2 outside; k inner scopes each run backward(sum(3 u)). Each inner pass adds 3 to
+  // u's adjoint and must not run u's backward (sweeping the whole tape did, re-propagating
+  // earlier passes: x read 12, 36, 72). One outer pass then gives d/dx of k * 3u = 12 k.
+  for (int k = 1; k <= 3; ++k) {
+    Tape::Scope outer;
+    Var x = variable(2.0);
+    Var u = square(x);
+    for (int pass = 1; pass <= k; ++pass) {
+      Tape::Scope inner;
+      backward(sum(u * 3.0));
+      CHECK(u.adjoint() == 3.0 * pass);
+      CHECK(x.adjoint() == 0.0);
+    }
+    Tape::current().propagate();
+    CHECK(x.adjoint() == 12.0 * k);  // 12, 24, 36
+    CHECK(u.adjoint() == 3.0 * k);
+  }
+  // Instead of propagate(), a backward pass from an outer output carries the inner passes'
+  // adjoints along with its own: d(u + 3 k u)/dx = 4 + 12 k.
+  for (int k = 1; k <= 3; ++k) {
+    Tape::Scope outer;
+    Var x = variable(2.0);
+    Var u = square(x);
+    for (int pass = 1; pass <= k; ++pass) {
+      Tape::Scope inner;
+      backward(sum(u * 3.0));
+    }
+    backward(u);
+    CHECK(x.adjoint() == 4.0 + 12.0 * k);
+  }
+}
+
+TEST_CASE("nested passes: scopes within scopes, zeroing, outer outputs") {
+  const std::vector<double> xv = {0.3, -0.7};
+  Tape::Scope l0;
+  Var x = variable(xv);
+  Var u = square(x);  // level 0
+  const std::size_t begin0 = Tape::current().scope_begin();
+  {
+    Tape::Scope l1;
+    CHECK(Tape::current().scope_begin() == Tape::current().num_nodes());
+    Var v = exp(u);  // level 1
+    Var sv = sum(v);
+    for (int rep = 0; rep < 2; ++rep) {
+      Tape::Scope l2;
+      Var y = sum(v * 2.0 + u);
+      backward(y);  // level 2 only: v += 2, u += 1 per pass
+      for (std::size_t i = 0; i < 2; ++i) {
+        CHECK(v.adjoint(i) == 2.0 * (rep + 1));
+        CHECK(u.adjoint(i) == 1.0 * (rep + 1));
+        CHECK(x.adjoint(i) == 0.0);
+      }
+      // zero_adjoints() clears this scope's nodes only; a rerun over them adds again.
+      Tape::current().zero_adjoints();
+      CHECK(y.adjoint() == 0.0);
+      CHECK(v.adjoint(0) == 2.0 * (rep + 1));
+      // An output created in an outer scope cannot seed a pass here.
+      CHECK_THROWS_AS(backward(sv), std::invalid_argument);
+    }
+    // Undo the second inner pass: this level's adjoints are cleared, level 0's are not.
+    Tape::current().zero_adjoints();
+    CHECK(v.adjoint(0) == 0.0);
+    CHECK(u.adjoint(0) == 2.0);
+    {
+      Tape::Scope l2;
+      backward(sum(v * 2.0));  // v += 2
+    }
+    Tape::current().propagate();  // level 1: v's backward adds 2 exp(u) to u
+    for (std::size_t i = 0; i < 2; ++i) {
+      CHECK(u.adjoint(i) == doctest::Approx(2.0 + 2.0 * std::exp(xv[i] * xv[i])).epsilon(1e-15));
+      CHECK(x.adjoint(i) == 0.0);
+    }
+  }
+  CHECK(Tape::current().scope_begin() == begin0);
+  Tape::current().propagate();  // level 0: u's backward
+  for (std::size_t i = 0; i < 2; ++i) {
+    const double s = xv[i] * xv[i];
+    CHECK(x.adjoint(i) == doctest::Approx(2.0 * xv[i] * (2.0 + 2.0 * std::exp(s))).epsilon(1e-14));
+  }
+  // zero_all_adjoints() clears every scope.
+  {
+    Tape::Scope l1;
+    Tape::current().zero_all_adjoints();
+    CHECK(x.adjoint(0) == 0.0);
+    CHECK(u.adjoint(1) == 0.0);
+  }
+}
+
+TEST_CASE("non-nested passes are unchanged: one scope, or no scope at all") {
+  // With a single scope (or none), backward sweeps every node up to y, as before nesting
+  // was scope-aware; checked against the closed form and against gradcheck's differences.
+  auto f = [](std::span<const Var> in) { return sum(exp(in[0] * in[1]) + square(in[0])); };
+  const auto r = bactor::testing::gradcheck(f, {{0.2, -0.4, 1.1}, {0.5, 0.9, -0.3}});
+  CHECK_MESSAGE(r.ok, r.report);
+  // A fresh thread's tape with no Scope open: its scope is the whole tape (the values are
+  // checked on the main thread).
+  std::size_t begin = 1;
+  double g1 = 0, g0 = 1, g2 = 0;
+  std::thread t([&] {
+    Tape& tape = Tape::current();
+    begin = tape.scope_begin();
+    Var a = variable(1.5);
+    Var b = exp(a);
+    Var y = b * a;  // dy/da = e^a (1 + a)
+    backward(y);
+    g1 = a.adjoint();
+    tape.zero_adjoints();
+    g0 = a.adjoint();
+    backward(y);
+    g2 = a.adjoint();
+  });
+  t.join();
+  CHECK(begin == 0);
+  CHECK(g1 == doctest::Approx(std::exp(1.5) * 2.5).epsilon(1e-15));
+  CHECK(g0 == 0.0);
+  CHECK(g2 == g1);
 }
 
 TEST_CASE("constants carry no gradient; ops on constants record no backward") {
