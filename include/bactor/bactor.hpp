@@ -31,3 +31,4 @@
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/model.hpp>
 #include <bactor/samplers/nuts.hpp>
+#include <bactor/samplers/tape_model.hpp>
