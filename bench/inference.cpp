@@ -159,7 +159,7 @@ void posterior_runs() {
   es.log_lik = false;  // Stan's reference model has no generated quantities either
   report_run("effort_two_noise_all_free", e, es, "closed_form", stan_warmup, stan_samples);
   // Networks for the effort cost (30k steps): the posterior head (exact marginal) and the
-  // softplus head of DESIGN.md §3 (marginal by Gauss-Hermite quadrature).
+  // softplus head of docs/network.md (marginal by Gauss-Hermite quadrature).
   for (const char* head : {"posterior", "softplus"}) {
     TrainSettings ts;
     ts.cost = es.cost->name;

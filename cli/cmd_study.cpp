@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // bactor study disentangle: does a second perceptual-noise level separate the prior belief
-// (mu_0) from the effort cost (beta)? Same stimuli, one noise level vs two (DESIGN.md §5).
+// (mu_0) from the effort cost (beta)? Same stimuli, one noise level vs two (docs/inference.md).
 #include "cli/command.hpp"
 #include "cli/options.hpp"
 #include <bactor/models/costs.hpp>

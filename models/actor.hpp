@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The log-normal Bayesian actor of DESIGN.md §1: prior s ~ LogNormal(log mu_0, sigma_0),
+// The log-normal Bayesian actor of docs/model.md: prior s ~ LogNormal(log mu_0, sigma_0),
 // measurement m | s ~ LogNormal(log s, sigma), hence a log-normal posterior s | m.
 #pragma once
 
@@ -22,7 +22,7 @@ namespace theta_index {
 inline constexpr std::size_t sigma = 0, sigma_0 = 1, mu_0 = 2, sigma_r = 3, first_cost_param = 4;
 }
 
-/// Training prior ranges (DESIGN.md §4): sigma, sigma_0, sigma_r ~ U(0.01, 0.5),
+/// Training prior ranges (docs/training.md): sigma, sigma_0, sigma_r ~ U(0.01, 0.5),
 /// mu_0 ~ U(0.1, 7), stimulus s ~ U(0.1, 7).
 struct TrainingPrior {
   double noise_lo = 0.01, noise_hi = 0.5;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The cost families ℓ(s, r; params) of DESIGN.md §2, each one small generic function
+// The cost families ℓ(s, r; params) of docs/model.md, each one small generic function
 // templated on the scalar type T (double, float, an xsimd batch or a Dual of those). The
 // trainer and the ground-truth solver get dℓ/dr by evaluating them on Dual numbers.
 //

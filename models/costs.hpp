@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The registry of cost families (DESIGN.md §2): names, formulas, parameter priors, closed-form
+// The registry of cost families (docs/model.md): names, formulas, parameter priors, closed-form
 // optimal actions, and the per-family evaluators (scalar and the fused training kernel) that
 // are instantiated from the generic functions of models/cost_functions.hpp.
 #pragma once
@@ -71,7 +71,7 @@ struct CostInfo {
   double motor_truncation = 0.0;
 };
 
-/// All seven families of DESIGN.md §2 (and any registered later), in a stable order.
+/// All seven families of docs/model.md (and any registered later), in a stable order.
 const std::vector<CostInfo>& cost_families();
 /// The output head `bactor train --head auto` picks: "power" for homogeneous costs, else "softplus".
 const char* default_head_name(const CostInfo& cost);

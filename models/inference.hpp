@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The inference model of DESIGN.md §5 as a bactor::Model: log posterior of the actor's
+// The inference model of docs/inference.md as a bactor::Model: log posterior of the actor's
 // parameters given trials (s_i, r_i), on the unconstrained scale, with a hand-written gradient.
 //
 // Parameters (constrained): one sigma per condition, sigma_0, mu_0, sigma_r, cost parameters.
@@ -60,7 +60,7 @@ struct InferenceSpec {
 /// std::invalid_argument for a cost without a power-law closed form.
 PowerHead closed_form_head(const CostInfo& cost, std::span<const double> theta, double* jac = nullptr);
 
-/// The posterior of DESIGN.md §5 for one data set.
+/// The posterior of docs/inference.md for one data set.
 class ActorModel final : public Model {
 public:
   /// Validates the spec against the data (unknown names, fixed values outside the prior's

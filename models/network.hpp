@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The action network of DESIGN.md §3 (the amortized actor): theta -> fixed input scaling ->
+// The action network of docs/network.md (the amortized actor): theta -> fixed input scaling ->
 // MLP with swish hidden layers -> (x0, x1, x2) -> the output head:
-//   softplus (DESIGN.md §3):  a(m, theta) = softplus(softplus(x0) m^sigmoid(x1) + x2)
+//   softplus (docs/network.md): a(m, theta) = softplus(softplus(x0) m^sigmoid(x1) + x2)
 //   power:                    a(m, theta) = exp(x0) m^sigmoid(x1)              (x2 unused)
 //   posterior:                a(m, theta) = exp(x0 + mu_post(m, theta))        (x1, x2 unused)
 // The power head has exactly the shape of the optimal action of every cost that is homogeneous

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Simulated experiments: stimuli, measurements, the actor's action and motor noise (DESIGN.md §1).
+// Simulated experiments: stimuli, measurements, the actor's action and motor noise (docs/model.md).
 #pragma once
 
 #include <bactor/models/data.hpp>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Unsupervised training of the action network (DESIGN.md §4): batches of theta from the
+// Unsupervised training of the action network (docs/training.md): batches of theta from the
 // training prior, reparameterised posterior and motor draws inside one fused SIMD kernel
 // per cost family, gradient through the head and a float MLP, Adam or RMSprop.
 #pragma once
@@ -24,7 +24,7 @@ struct TrainSettings {
   std::string cost = "QuadraticCost";
   std::vector<int> hidden{16, 64, 16, 8};
   /// Output head: "auto" (power for costs homogeneous in (s, r), whose optimal action is a
-  /// power law in m; the softplus head of DESIGN.md §3 otherwise), "softplus" or "power".
+  /// power law in m; the softplus head of docs/network.md otherwise), "softplus" or "power".
   std::string head = "auto";
   std::size_t steps = 60000;      // default: QuadraticCost reaches eval RMSE < 0.03 well within 60 s
   std::size_t batch = 256;        // B

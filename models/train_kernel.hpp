@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The fused training kernel (DESIGN.md §4, steps 4–5) as a template over the generic cost
+// The fused training kernel (docs/training.md, the objective) as a template over the generic cost
 // function. Included only where families are registered (models/costs.cpp), which
 // instantiates it once per family.
 //

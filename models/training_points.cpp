@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Training points and the fixed evaluation set: theta and m drawn from the training prior
-// (DESIGN.md §4), the input scaling derived from it, and optimal actions for evaluation.
+// (docs/training.md), the input scaling derived from it, and optimal actions for evaluation.
 #include <cmath>
 #include <exception>
 

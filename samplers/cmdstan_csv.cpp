@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// CmdStan CSV writer and reader (DESIGN.md §8).
+// CmdStan CSV writer and reader (docs/formats.md).
 #include <bactor/samplers/cmdstan_csv.hpp>
 #include <bactor/engine/version.hpp>
 

@@ -10,7 +10,7 @@
 
 namespace bactor {
 
-/// Writes one chain as CmdStan CSV (DESIGN.md §8) to a temporary name, then renames to `path`.
+/// Writes one chain as CmdStan CSV (docs/formats.md) to a temporary name, then renames to `path`.
 /// `config` holds extra `# key = value` lines (e.g. data file, cost, fixed parameters).
 void write_cmdstan_csv(const std::string& path, const ChainResult& chain,
                        const NutsSettings& settings, const std::string& model_name,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Multinomial NUTS with Stan's trajectory rules (see DESIGN.md §6). All vectors of a chain
+// Multinomial NUTS with Stan's trajectory rules (see docs/sampler.md). All vectors of a chain
 // live in one preallocated buffer, so a transition allocates nothing.
 #include <bactor/samplers/nuts.hpp>
 
