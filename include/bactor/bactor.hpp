@@ -23,6 +23,7 @@
 #include <bactor/models/ground_truth.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/network.hpp>
+#include <bactor/models/network_node.hpp>
 #include <bactor/models/safetensors.hpp>
 #include <bactor/models/simulate.hpp>
 #include <bactor/models/train.hpp>

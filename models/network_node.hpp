@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+// An action network as one tape node (engine/tape.hpp): a user's log-density written with
+// tape ops (e.g. for samplers/tape_model.hpp) can put a trained network inside its likelihood
+// and get the gradient through it from the reverse pass.
+#pragma once
+
+#include <bactor/engine/tape.hpp>
+#include <bactor/models/network.hpp>
+
+namespace bactor {
+
+/// x = (x0, x1, x2), the network's head outputs at theta (ActionNetwork::forward: for the
+/// power and posterior heads the power form, log a = x0 + sigmoid(x1) log m; see
+/// models/network.hpp). `theta` is a vector Var of net.n_inputs() entries in the order of
+/// net.param_names() (sigma, sigma_0, mu_0, sigma_r, cost parameters...).
+/// Derivative: dtheta += (dx/dtheta)^T dx_adjoint, by ActionNetwork::backward.
+/// The activations are kept in a per-thread workspace and recomputed in the reverse pass when
+/// another network node's forward pass has used the workspace since (several nodes per tape
+/// are fine). `net` must outlive the node. Throws std::invalid_argument when theta's size is
+/// not net.n_inputs().
+Var network_outputs(const ActionNetwork& net, Var theta);
+
+} // namespace bactor
