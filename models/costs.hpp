@@ -73,7 +73,7 @@ struct CostInfo {
 
 /// All seven families of docs/model.md (and any registered later), in a stable order.
 const std::vector<CostInfo>& cost_families();
-/// The output head `bactor train --head auto` picks: "power" for homogeneous costs, else "softplus".
+/// The output head `bactor train --head auto` picks: "posterior" for homogeneous costs, else "softplus".
 const char* default_head_name(const CostInfo& cost);
 /// Throws std::invalid_argument("unknown cost 'X' (known: ...)").
 const CostInfo& find_cost(const std::string& name);

@@ -17,7 +17,7 @@
 using namespace bactor;
 
 TEST_CASE("fused objective gradient w.r.t. the weights matches finite differences (fixed draws)") {
-  // "auto" gives the power head (and the scale weights) to the homogeneous costs.
+  // "auto" gives the posterior head (and the scale weights) to the homogeneous costs.
   const std::pair<const char*, const char*> cases[] = {
       {"QuadraticCost", "auto"}, {"QuadraticCost", "softplus"}, {"QuadraticCostQuadraticEffort", "auto"},
       {"Linex", "auto"},         {"InvertedGaussian", "auto"},  {"AsymmetricQuadratic", "auto"},
