@@ -2,8 +2,9 @@
 #include <bactor/models/network_node.hpp>
 
 #include <algorithm>
-#include <stdexcept>
 #include <string>
+
+#include <bactor/engine/errors.hpp>
 
 namespace bactor {
 
@@ -37,11 +38,10 @@ ActionNetwork::Workspace& activations(const ActionNetwork& net, std::span<const 
 } // namespace
 
 Var network_outputs(const ActionNetwork& net, Var theta) {
-  if (!theta.node()) throw std::invalid_argument("network_outputs: theta is an empty Var");
+  if (!theta.node()) throw ArgumentError("theta", "network_outputs got an empty Var");
   if (theta.size() != net.n_inputs())
-    throw std::invalid_argument("network_outputs: theta has " + std::to_string(theta.size()) +
-                                " entries, the network takes " + std::to_string(net.n_inputs()) +
-                                " (" + net.cost_name() + ")");
+    throw ArgumentError("theta", "network_outputs got " + std::to_string(theta.size()) + " entries; the " +
+                                     net.cost_name() + " network takes " + std::to_string(net.n_inputs()));
   const std::size_t n = theta.size();
   double* dtheta = theta.needs_grad() ? static_cast<double*>(Tape::current().allocate(n * sizeof(double))) : nullptr;
   auto forward = [&](std::span<double> x) { activations(net, theta.values(), x.data()); };

@@ -4,6 +4,7 @@
 // and get the gradient through it from the reverse pass.
 #pragma once
 
+#include <bactor/engine/errors.hpp>
 #include <bactor/engine/tape.hpp>
 #include <bactor/models/network.hpp>
 
@@ -16,8 +17,8 @@ namespace bactor {
 /// Derivative: dtheta += (dx/dtheta)^T dx_adjoint, by ActionNetwork::backward.
 /// The activations are kept in a per-thread workspace and recomputed in the reverse pass when
 /// another network node's forward pass has used the workspace since (several nodes per tape
-/// are fine). `net` must outlive the node. Throws std::invalid_argument when theta's size is
-/// not net.n_inputs().
+/// are fine). `net` must outlive the node. Throws ArgumentError("theta", ...) (a
+/// std::invalid_argument) when theta's size is not net.n_inputs().
 Var network_outputs(const ActionNetwork& net, Var theta);
 
 } // namespace bactor

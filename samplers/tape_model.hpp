@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <bactor/engine/autodiff.hpp>
+#include <bactor/engine/errors.hpp>
 #include <bactor/samplers/model.hpp>
 
 namespace bactor {
@@ -43,12 +44,13 @@ public:
 
   /// `names`: the CSV column names. Without `outputs` the columns are q itself, and `names`
   /// has dim entries (empty: q.1 ... q.dim); with `outputs` (e.g. constrained parameters and
-  /// generated quantities) one name per value it writes. Throws std::invalid_argument for
-  /// dim 0, an empty log_p, or names of the wrong length.
+  /// generated quantities) one name per value it writes. Throws ArgumentError (a
+  /// std::invalid_argument naming the argument) for dim 0, an empty log_p, or names of the
+  /// wrong length.
   TapeModel(std::size_t dim, LogDensity log_p, std::vector<std::string> names = {}, Outputs outputs = {});
 
   std::size_t dim() const override { return dim_; }
-  /// log p(q) and grad = d log p / dq from the tape. Throws std::invalid_argument when q or
+  /// log p(q) and grad = d log p / dq from the tape. Throws ArgumentError when q or
   /// grad do not have dim() entries or log_p does not return a scalar.
   double log_density(std::span<const double> q, std::span<double> grad) override;
   std::vector<std::string> output_names() const override;

@@ -119,6 +119,11 @@ TEST_CASE("TapeModel: names, outputs and argument checks") {
   CHECK_THROWS_AS(TapeModel(0, lp), std::invalid_argument);
   CHECK_THROWS_AS(TapeModel(2, {}), std::invalid_argument);
   CHECK_THROWS_AS(TapeModel(2, lp, {"a"}), std::invalid_argument);
+  try {
+    TapeModel(2, lp, {"a"});
+  } catch (const ArgumentError& e) {
+    CHECK(e.argument() == "names");  // errors name the argument
+  }
   CHECK_THROWS_AS(TapeModel(2, lp, {}, [](auto, Rng&, auto) {}), std::invalid_argument);
   CHECK_THROWS_AS(plain.log_density(std::vector<double>(2), g), std::invalid_argument);
   CHECK_THROWS_AS(plain.log_density(q, std::span<double>(g.data(), 2)), std::invalid_argument);
