@@ -397,6 +397,7 @@ Summary summarize(const std::vector<ChainResult>& chains, const std::vector<std:
   const std::size_t jdepth = column_index(first, "treedepth__");
   const std::size_t jenergy = column_index(first, "energy__");
   int maxd = 0;
+  s.chains = chains.size();
   for (const auto& c : chains) {
     s.draws += c.rows() - std::size_t(c.warmup_draws_saved);
     s.seconds_warmup += c.warmup_seconds;
@@ -432,7 +433,7 @@ std::string format_summary(const Summary& s) {
   };
   row(s.lp);
   for (const auto& p : s.params) row(p);
-  const std::size_t nchains = s.ebfmi.size();
+  const std::size_t nchains = s.chains;
   os << "\n" << s.draws << " draws in " << nchains << " chain" << (nchains == 1 ? "" : "s");
   if (s.seconds_warmup + s.seconds_sampling > 0) {
     std::snprintf(line, sizeof line, "; %.3g s warm-up, %.3g s sampling (summed over chains)",
@@ -443,7 +444,8 @@ std::string format_summary(const Summary& s) {
   os << "divergences: " << s.divergences << "; tree depth " << s.max_depth
      << " reached: " << s.max_depth_hits << "; E-BFMI:";
   for (double e : s.ebfmi) {
-    std::snprintf(line, sizeof line, " %.3g", e);
+    if (std::isfinite(e)) std::snprintf(line, sizeof line, " %.3g", e);
+    else std::snprintf(line, sizeof line, " n/a");  // too few draws, or constant energy
     os << line;
   }
   os << "\n";
@@ -466,17 +468,29 @@ std::string format_summary(const Summary& s) {
     }
   std::vector<const ParamSummary*> all{&s.lp};
   for (const auto& p : s.params) all.push_back(&p);
-  const double min_ess = 100.0 * double(std::max<std::size_t>(nchains, 1));
+  // The ESS rule (Vehtari et al. 2021): bulk- and tail-ESS at least 100 per chain, i.e.
+  // 100 x chains in all. The warning names the estimate(s) below it and the threshold.
+  const std::size_t rule_chains = std::max<std::size_t>(nchains, 1);
+  const double min_ess = 100.0 * double(rule_chains);
+  char rule[96];
+  std::snprintf(rule, sizeof rule, "%.0f = 100 per chain x %zu chain%s", min_ess, rule_chains,
+                rule_chains == 1 ? "" : "s");
   for (const auto* p : all) {
     if (!(p->rhat < 1.01) && !std::isnan(p->rhat)) {
       std::snprintf(line, sizeof line, "WARNING: %s has R-hat %.3f >= 1.01\n", p->name.c_str(), p->rhat);
       os << line;
     }
-    if (p->ess_bulk < min_ess || p->ess_tail < min_ess) {
-      std::snprintf(line, sizeof line, "WARNING: %s has ESS bulk %.0f / tail %.0f < 100 per chain\n",
-                    p->name.c_str(), p->ess_bulk, p->ess_tail);
-      os << line;
-    }
+    const bool low_bulk = p->ess_bulk < min_ess, low_tail = p->ess_tail < min_ess;
+    if (low_bulk && low_tail)
+      std::snprintf(line, sizeof line, "WARNING: %s has bulk-ESS %.0f and tail-ESS %.0f < %s\n", p->name.c_str(),
+                    p->ess_bulk, p->ess_tail, rule);
+    else if (low_bulk)
+      std::snprintf(line, sizeof line, "WARNING: %s has bulk-ESS %.0f < %s (tail-ESS %.0f)\n", p->name.c_str(),
+                    p->ess_bulk, rule, p->ess_tail);
+    else if (low_tail)
+      std::snprintf(line, sizeof line, "WARNING: %s has tail-ESS %.0f < %s (bulk-ESS %.0f)\n", p->name.c_str(),
+                    p->ess_tail, rule, p->ess_bulk);
+    if (low_bulk || low_tail) os << line;
   }
   return os.str();
 }

@@ -21,6 +21,7 @@ struct Summary {
   std::vector<ParamSummary> params;     // every non-sampler column (names not ending in "__")
   ParamSummary lp;                      // lp__
   std::size_t draws = 0;                // total over chains
+  std::size_t chains = 0;               // number of chains summarised
   std::size_t divergences = 0;
   std::size_t max_depth_hits = 0; int max_depth = 10;
   std::vector<double> ebfmi;            // per chain
@@ -30,7 +31,8 @@ struct Summary {
 /// Summary over chains (post-warm-up rows only). `only`: restrict to these column names (empty: all).
 Summary summarize(const std::vector<ChainResult>& chains, const std::vector<std::string>& only = {});
 /// Fixed-width table plus the diagnostic lines; one WARNING line per problem
-/// (divergences, R-hat >= 1.01, ESS < 100 per chain... ).
+/// (divergences, R-hat >= 1.01, bulk- or tail-ESS < 100 per chain in all, E-BFMI < 0.3...),
+/// each stating the rule that fired. An E-BFMI that cannot be computed prints as "n/a".
 std::string format_summary(const Summary& s);
 /// Writes the table as CSV (name,mean,sd,q5,q50,q95,mcse_mean,mcse_sd,ess_bulk,ess_tail,rhat).
 void write_summary_csv(const std::string& path, const Summary& s);

@@ -130,3 +130,44 @@ TEST_CASE("summarize and format_summary count divergences, depth hits and warn")
   CHECK(text.find("r_hat") != std::string::npos);
   CHECK_THROWS_AS(summarize(chains, {"nope"}), std::invalid_argument);
 }
+
+TEST_CASE("the ESS warning states the rule that fired: 100 per chain times the chains") {
+  Summary s;
+  s.chains = 4;
+  s.draws = 4000;
+  s.ebfmi = {1.0, 1.1, 0.9, 1.0};
+  s.lp = ParamSummary{"lp__", -5, 1, -7, -5, -3, 0.02, 0.01, 2000, 2000, 1.0};
+  s.params = {ParamSummary{"mu_0", 1.4, 0.04, 1.3, 1.4, 1.5, 0.002, 0.001, 370, 556, 1.0},
+              ParamSummary{"sigma_r", 0.09, 0.01, 0.07, 0.09, 0.11, 0.001, 0.001, 900, 250, 1.0},
+              ParamSummary{"sigma_0", 0.15, 0.01, 0.13, 0.15, 0.17, 0.001, 0.001, 390, 380, 1.0},
+              ParamSummary{"beta", 0.9, 0.1, 0.7, 0.9, 1.1, 0.003, 0.002, 450, 700, 1.0}};
+  const std::string text = format_summary(s);
+  CAPTURE(text);
+  // 370 < 400 fired, 556 did not: the message says so (it used to say "< 100 per chain").
+  CHECK(text.find("WARNING: mu_0 has bulk-ESS 370 < 400 = 100 per chain x 4 chains (tail-ESS 556)\n") !=
+        std::string::npos);
+  CHECK(text.find("WARNING: sigma_r has tail-ESS 250 < 400 = 100 per chain x 4 chains (bulk-ESS 900)\n") !=
+        std::string::npos);
+  CHECK(text.find("WARNING: sigma_0 has bulk-ESS 390 and tail-ESS 380 < 400 = 100 per chain x 4 chains\n") !=
+        std::string::npos);
+  CHECK(text.find("beta has") == std::string::npos);
+  CHECK(text.find("lp__ has") == std::string::npos);
+  s.chains = 1;
+  s.ebfmi = {1.0};
+  CHECK(format_summary(s).find("WARNING: mu_0") == std::string::npos);  // 370 and 556 >= 100
+  s.params[0].ess_bulk = 60;
+  CHECK(format_summary(s).find("WARNING: mu_0 has bulk-ESS 60 < 100 = 100 per chain x 1 chain (tail-ESS 556)") !=
+        std::string::npos);
+}
+
+TEST_CASE("format_summary prints an E-BFMI it cannot compute as n/a, never nan") {
+  Summary s;
+  s.chains = 2;
+  s.draws = 2;
+  s.ebfmi = {std::nan(""), 0.9};
+  const std::string text = format_summary(s);
+  CAPTURE(text);
+  CHECK(text.find("E-BFMI: n/a 0.9") != std::string::npos);
+  CHECK(text.find("nan") == std::string::npos);
+  CHECK(text.find("2 draws in 2 chains") != std::string::npos);
+}
