@@ -85,6 +85,8 @@ Dataset parse_dataset(std::istream& in, const std::string& name) {
   std::vector<std::string> header;
   while (std::getline(in, line)) {
     ++lineno;
+    // Excel's "CSV UTF-8" (and other Windows tools) start the file with a UTF-8 byte-order mark.
+    if (lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     if (!trim(line).empty()) {
       header = split_csv_line(line);
       break;

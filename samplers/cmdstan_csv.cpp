@@ -3,6 +3,7 @@
 #include <bactor/samplers/cmdstan_csv.hpp>
 #include <bactor/engine/version.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -186,7 +187,7 @@ ChainResult read_cmdstan_csv(const std::string& path) {
   res.complete = true;
   std::string line;
   std::size_t lineno = 0;
-  bool have_header = false, adapt_done = false, method_sample = false;
+  bool have_header = false, adapt_done = false, method_sample = false, method_seen = false;
   int warm_rows = 0;
   enum class Expect { none, step, metric_title, diag, dense } expect = Expect::none;
   bool dense = false;
@@ -206,25 +207,36 @@ ChainResult read_cmdstan_csv(const std::string& path) {
   };
   while (std::getline(in, line)) {
     ++lineno;
+    if (lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 byte-order mark
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
     if (line[0] == '#') {
       const std::string body = trim(line.substr(1));
       if (!have_header) {
-        const auto eq = body.find(" = ");
-        if (eq != std::string::npos) {
+        // CmdStan writes "key = value"; rstan and PyStan 2 write "key=value" (chain_id,
+        // max_treedepth, sampler_t=NUTS(diag_e), ...).
+        auto eq = body.find(" = ");
+        std::size_t eq_len = 3;
+        if (eq == std::string::npos) {
+          eq = body.find('=');
+          eq_len = 1;
+        }
+        if (eq != std::string::npos && eq > 0) {
           const std::string key = trim(body.substr(0, eq));
-          std::string value = trim(body.substr(eq + 3));
+          std::string value = trim(body.substr(eq + eq_len));
           const auto dflt = value.find(" (Default)");
           if (dflt != std::string::npos) value = value.substr(0, dflt);
-          if (key == "method") method_sample = value == "sample";
-          if (key == "id") {
+          if (key == "method") {
+            method_seen = true;
+            method_sample = value == "sample";
+          }
+          if (key == "id" || key == "chain_id") {
             double v;
             if (!parse_double(value, v) || v != std::floor(v)) fail("bad chain id '" + value + "'");
             res.chain_id = int(v);
           }
           if (key == "complete" && value.rfind("0", 0) == 0) res.complete = false;
-          if (key == "max_depth") {
+          if (key == "max_depth" || key == "max_treedepth") {
             double v;
             if (!parse_double(value, v) || v != std::floor(v) || v < 1) fail("bad max_depth '" + value + "'");
             res.max_depth = int(v);
@@ -321,9 +333,15 @@ ChainResult read_cmdstan_csv(const std::string& path) {
     throw std::invalid_argument(path + ":" + std::to_string(lineno) +
                                 ": no CSV header found (is this a CmdStan CSV file?)");
   }
-  if (!method_sample) {
+  // A sampling file: CmdStan's say "# method = sample"; rstan's and PyStan's carry no method line
+  // but their header has the sampler's columns after lp__.
+  const auto has_column = [&](const char* name) {
+    return std::find(res.columns.begin(), res.columns.end(), name) != res.columns.end();
+  };
+  if (!method_sample && (method_seen || !has_column("accept_stat__"))) {
     lineno = 1;
-    fail("not a CmdStan sampling file (no '# method = sample' line)");
+    fail("not a Stan sampling file (no '# method = sample' line, and no sampler columns accept_stat__, "
+         "stepsize__, ... after lp__ in the header)");
   }
   if (dense) {
     const std::size_t m = res.inv_metric.size();

@@ -96,3 +96,14 @@ TEST_CASE("data: the reference files parse") {
   CHECK(e.size() == 90);
   CHECK(e.conditions() == 2);
 }
+
+TEST_CASE("data: a UTF-8 byte-order mark (Excel's \"CSV UTF-8\") before the header is skipped") {
+  const Dataset d = parse("\xEF\xBB\xBFs,r\r\n1.5,2.0\r\n0.5,0.25\r\n");
+  REQUIRE(d.size() == 2);
+  CHECK(d.s[0] == 1.5);
+  CHECK(d.r[1] == 0.25);
+  const Dataset q = parse("\xEF\xBB\xBF\"cond\",\"s\",\"r\"\n1,1.5,2.0\n");  // quoted names too
+  CHECK(q.size() == 1);
+  // A mark alone on the first line leaves a blank line: the header is the next one.
+  CHECK(parse("\xEF\xBB\xBF\n\ns,r\n1,2\n").size() == 1);
+}
