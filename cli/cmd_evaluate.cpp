@@ -19,8 +19,8 @@ int run(int argc, char** argv) {
   std::size_t points = 2000;
   std::uint64_t seed = 20250;
   app.add_option("--network", file, "trained network (.safetensors)")->required();
-  app.add_option("--points", points, "number of fresh evaluation points")->check(CLI::Range(1, 10000000));
-  app.add_option("--seed", seed, "random seed of the points");
+  app.add_option("--points", points, "number of fresh evaluation points")->capture_default_str()->check(CLI::Range(1, 10000000));
+  app.add_option("--seed", seed, "random seed of the points")->capture_default_str();
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
   if (!std::ifstream(file)) throw std::invalid_argument("--network: cannot open '" + file + "'");
   const ActionNetwork net = ActionNetwork::load(file);

@@ -31,29 +31,37 @@ double correlation(const std::vector<double>& a, const std::vector<double>& b) {
 }
 
 int run_study(int argc, char** argv) {
-  CLI::App app{"Studies. disentangle: corr(mu_0, beta) with one perceptual noise level vs two"};
-  std::string which, network, out, latent = "marginal";
+  // One sub-command per study, so that `bactor study disentangle --help` shows that study's
+  // options (and `bactor study --help` the list of studies).
+  CLI::App app{"Studies (bactor study NAME --help for a study's options)"};
+  std::string network, out, latent = "marginal";
   bool closed_form = false;
   std::size_t trials = 45;
   std::uint64_t data_seed = 11;
   bactor::NutsSettings ns;
   ns.warmup = 1000;
   ns.samples = 2500;
-  app.add_option("study", which, "study name: disentangle")->required();
-  auto* net_opt = app.add_option("--network", network, "QuadraticCostQuadraticEffort network (.safetensors)");
-  auto* cf_opt = app.add_flag("--closed-form", closed_form, "closed-form action (default without --network)");
+  auto* study = app.add_subcommand("disentangle",
+                                   "corr(mu_0, beta) of QuadraticCostQuadraticEffort with one perceptual noise "
+                                   "level vs two (same stimuli); draws in OUT/one-noise/ and OUT/two-noise/");
+  auto* net_opt = study->add_option("--network", network, "QuadraticCostQuadraticEffort network (.safetensors)");
+  auto* cf_opt = study->add_flag("--closed-form", closed_form, "closed-form action (default without --network)");
   net_opt->excludes(cf_opt);
-  app.add_option("--trials", trials, "trials per noise level (same stimuli)")->capture_default_str();
-  app.add_option("--data-seed", data_seed, "simulation seed")->capture_default_str();
-  app.add_option("--latent", latent, "marginal or sampled")->capture_default_str();
-  app.add_option("--chains", ns.chains, "chains")->capture_default_str();
-  app.add_option("--warmup", ns.warmup, "warm-up iterations per chain")->capture_default_str();
-  app.add_option("--samples", ns.samples, "draws per chain")->capture_default_str();
-  app.add_option("--seed", ns.seed, "sampler seed")->capture_default_str();
-  app.add_option("--threads", ns.threads, "threads (0: all)")->capture_default_str();
-  app.add_option("--out", out, "directory for the draws of each design")->required();
+  study->add_option("--trials", trials, "trials per noise level (same stimuli)")->capture_default_str();
+  study->add_option("--data-seed", data_seed, "simulation seed")->capture_default_str();
+  study->add_option("--latent", latent, "marginal or sampled")->capture_default_str();
+  study->add_option("--chains", ns.chains, "chains")->capture_default_str();
+  study->add_option("--warmup", ns.warmup, "warm-up iterations per chain")->capture_default_str();
+  study->add_option("--samples", ns.samples, "draws per chain")->capture_default_str();
+  study->add_option("--seed", ns.seed, "sampler seed")->capture_default_str();
+  study->add_option("--threads", ns.threads, "threads (0: all)")->capture_default_str();
+  study->add_option("--out", out, "directory for the draws of each design")->required();
+  const std::string known = "known: disentangle";
+  if (argc < 2) throw bactor::cli::UsageError("give a study name (" + known + ")");
+  if (argv[1][0] != '-' && std::string(argv[1]) != study->get_name())
+    throw bactor::cli::UsageError("unknown study '" + std::string(argv[1]) + "' (" + known + ")");
   if (!bactor::cli::parse(app, argc, argv)) return 0;
-  if (which != "disentangle") throw bactor::cli::UsageError("unknown study '" + which + "' (known: disentangle)");
+  if (!study->parsed()) throw bactor::cli::UsageError("give a study name (" + known + ")");
   if (trials < 1) throw bactor::cli::UsageError("--trials must be positive");
 
   const auto& cost = bactor::find_cost("QuadraticCostQuadraticEffort");

@@ -40,10 +40,11 @@ int run(int argc, char** argv) {
   std::string out, hidden = "16,64,16,8", schedule = "cosine";
   app.add_option("--cost", s.cost, "cost family (see `bactor costs`)")->required();
   app.add_option("--out", out, "output .safetensors file")->required();
-  app.add_option("--steps", s.steps, "optimisation steps")->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
-  app.add_option("--batch", s.batch, "parameter sets per step (B)")->check(CLI::Range(1, 1 << 20));
-  app.add_option("--mc", s.mc, "Monte Carlo draws per parameter set (K)")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--steps", s.steps, "optimisation steps")->capture_default_str()->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
+  app.add_option("--batch", s.batch, "parameter sets per step (B)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  app.add_option("--mc", s.mc, "Monte Carlo draws per parameter set (K)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--lr", s.lr, "base learning rate (> 0)")
+      ->capture_default_str()
       ->check(CLI::Validator(
           [](std::string& v) {
             char* end = nullptr;
@@ -53,19 +54,22 @@ int run(int argc, char** argv) {
                        : "'" + v + "' is not a positive number";
           },
           "POSITIVE"));
-  app.add_option("--optimizer", s.optimizer, "adam or rmsprop")->check(CLI::IsMember({"adam", "rmsprop"}));
+  app.add_option("--optimizer", s.optimizer, "adam or rmsprop")->capture_default_str()->check(CLI::IsMember({"adam", "rmsprop"}));
   app.add_option("--schedule", schedule, "cosine, exponential or constant")
+      ->capture_default_str()
       ->check(CLI::IsMember({"cosine", "exponential", "constant"}));
   app.add_option("--final-lr-fraction", s.final_lr_fraction, "final lr / base lr (cosine, exponential)")
+      ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--hidden", hidden, "hidden layer sizes, comma-separated");
+  app.add_option("--hidden", hidden, "hidden layer sizes, comma-separated")->capture_default_str();
   app.add_option("--head", s.head,
                  "output head: auto (posterior for costs homogeneous in s and r, else softplus), softplus, "
                  "power or posterior")
+      ->capture_default_str()
       ->check(CLI::IsMember({"auto", "softplus", "power", "posterior"}));
-  app.add_option("--seed", s.seed, "random seed");
-  app.add_option("--threads", s.threads, "OpenMP threads (0: default)")->check(CLI::Range(0, 1024));
-  app.add_option("--eval-points", s.eval_points, "size of the fixed evaluation set")->check(CLI::Range(1, 10000000));
+  app.add_option("--seed", s.seed, "random seed")->capture_default_str();
+  app.add_option("--threads", s.threads, "OpenMP threads (0: default)")->capture_default_str()->check(CLI::Range(0, 1024));
+  app.add_option("--eval-points", s.eval_points, "size of the fixed evaluation set")->capture_default_str()->check(CLI::Range(1, 10000000));
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
   s.hidden = parse_hidden(hidden);
   s.schedule = LrSchedule::parse_kind(schedule);
