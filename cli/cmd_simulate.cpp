@@ -19,10 +19,11 @@ int run_simulate(int argc, char** argv) {
   std::size_t trials = 60;
   std::uint64_t seed = 1;
   app.add_option("--cost", cost, "cost family (bactor costs lists them)")->required();
-  app.add_option("--set", set, "true values, e.g. mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1[,beta=0.9]")->required();
+  app.add_option("--set", set, "true values, e.g. mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1[,beta=0.9] (sigma from --conditions when given)")->required();
   app.add_option("--trials", trials, "trials per condition")->capture_default_str();
   app.add_option("--stimuli", stimuli, "stimulus range LO:HI, s ~ U(LO, HI)")->capture_default_str();
-  app.add_option("--conditions", conditions, "one condition per perceptual noise level, e.g. sigma=0.1,0.2 (same stimuli)");
+  app.add_option("--conditions", conditions, "one condition per perceptual noise level, e.g. sigma=0.1,0.2 (same stimuli; only sigma varies by "
+                 "condition, so leave it out of --set)");
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_option("--network", network, "use this trained network's action instead of the closed form / numerical optimum");
   app.add_option("--out", out, "output CSV (columns [cond,]s,r)")->required();
@@ -32,10 +33,22 @@ int run_simulate(int argc, char** argv) {
   spec.cost = &bactor::find_cost(cost);
   spec.values = bactor::cli::parse_assignments(set, "--set");
   if (!conditions.empty()) {
+    // Only the perceptual noise sigma varies by condition: "sigma=0.1,0.2" or "0.1,0.2".
     std::string list = conditions;
-    if (list.rfind("sigma=", 0) == 0) list = list.substr(6);
+    const auto eq = list.find('=');
+    if (eq != std::string::npos) {
+      const std::string name = list.substr(0, eq);
+      if (name != "sigma")
+        throw bactor::cli::UsageError("--conditions: only sigma (the perceptual noise) may vary by condition, not '" +
+                                      name + "'; e.g. --conditions sigma=0.1,0.25");
+      list = list.substr(eq + 1);
+    }
     spec.condition_sigmas = bactor::cli::parse_number_list(list, "--conditions");
-    if (!spec.values.count("sigma")) spec.values["sigma"] = spec.condition_sigmas[0];
+    if (spec.values.count("sigma"))
+      throw bactor::cli::UsageError("--set sigma=" + bactor::cli::parse_string_assignments(set, "--set").at("sigma") +
+                                    " conflicts with --conditions sigma=" + list +
+                                    " (sigma varies by condition: leave it out of --set)");
+    spec.values["sigma"] = spec.condition_sigmas[0];
   }
   if (trials == 0) throw bactor::cli::UsageError("--trials must be positive");
   // Absurd sizes fail here with a message, not with std::bad_alloc after minutes.
