@@ -11,9 +11,59 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <cmath>
+#include <cstdio>
+#include <map>
 #include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
 
 namespace {
+
+/// The default priors of every parameter, for --help (from the library's own table).
+std::string default_priors_help() {
+  std::ostringstream os;
+  os << "Default priors (--prior NAME=SPEC overrides them; SPEC is halfnormal:SCALE, uniform:LO:HI or\n"
+        "lognormal:LOC:SCALE with LOC on the log scale; with several conditions sigma stands for sigma.1, sigma.2, ...):\n"
+        "  every cost:";
+  const auto& families = bactor::cost_families();
+  const auto common = bactor::default_priors(families.front());
+  const std::size_t n_common = common.size() - families.front().params.size();
+  for (std::size_t k = 0; k < n_common; ++k)
+    os << (k ? ", " : " ") << common[k].first << "=" << bactor::to_string(common[k].second);
+  os << "\n";
+  for (const auto& cost : families) {
+    const auto priors = bactor::default_priors(cost);
+    if (priors.size() == n_common) continue;
+    os << "  " << cost.name << ":";
+    for (std::size_t k = n_common; k < priors.size(); ++k) {
+      const auto& [name, p] = priors[k];
+      os << (k > n_common ? ", " : " ") << name << "=" << bactor::to_string(p);
+      if (p.kind == bactor::Prior::Kind::lognormal) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, " (median %.4g)", std::exp(p.a));
+        os << buf;
+      }
+    }
+    os << "\n";
+  }
+  os << "Every draws file records the priors of its free parameters (# priors = ...).";
+  return os.str();
+}
+
+/// "name=spec,..." of the priors of the free parameters `names`, defaults with --prior applied.
+std::string priors_used(const bactor::InferenceSpec& spec, std::size_t conditions, const std::vector<std::string>& names) {
+  std::map<std::string, bactor::Prior> prior;
+  for (const auto& [name, p] : bactor::default_priors(*spec.cost, conditions)) prior[name] = p;
+  for (const auto& [name, p] : spec.priors)
+    for (auto& [slot, q] : prior)
+      if (slot == name || (name == "sigma" && slot.rfind("sigma.", 0) == 0)) q = p;
+  std::string out;
+  for (const auto& name : names)
+    if (prior.count(name)) out += (out.empty() ? "" : ",") + name + "=" + bactor::to_string(prior.at(name));
+  return out;
+}
 
 int run_infer(int argc, char** argv) {
   CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
@@ -29,7 +79,7 @@ int run_infer(int argc, char** argv) {
   auto* cf_opt = app.add_flag("--closed-form", closed_form, "use the cost's closed-form action");
   net_opt->excludes(cf_opt);
   app.add_option("--fix", fix, "fixed parameters, e.g. sigma=0.2 or sigma.1=0.1,beta=0.9");
-  app.add_option("--prior", prior, "prior overrides, e.g. mu_0=uniform:0.1:5,sigma=halfnormal:0.25");
+  app.add_option("--prior", prior, "prior overrides, e.g. mu_0=uniform:0.5:3,sigma=halfnormal:0.5 (defaults below)");
   app.add_option("--latent", latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
   app.add_flag("--predict", predict, "write posterior-predictive responses r_rep.i");
   app.add_flag("--no-log-lik", no_log_lik, "do not write the per-trial log-likelihoods log_lik.i");
@@ -44,6 +94,7 @@ int run_infer(int argc, char** argv) {
   app.add_option("--metric", metric, "diag or dense (inverse metric adapted in warm-up)")->capture_default_str();
   app.add_option("--quadrature-nodes", nodes, "Gauss-Hermite nodes (softplus-head network, marginal latent); -1: chosen by sigma")->capture_default_str();
   app.add_option("--out", out, "output directory (chain-1.csv ..., summary.csv)")->required();
+  app.footer(default_priors_help());
   if (!bactor::cli::parse(app, argc, argv)) return 0;
 
   // Validate everything before writing anything.
@@ -92,29 +143,55 @@ int run_infer(int argc, char** argv) {
     std::vector<std::pair<std::string, std::string>> config{
         {"data_file", data_path}, {"cost", cost}, {"action", spec.network ? "network" : "closed-form"},
         {"network", network}, {"latent", latent}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
-        {"priors", prior}, {"trials", std::to_string(d.size())}, {"log_lik", spec.log_lik ? "true" : "false"},
+        {"priors", priors_used(spec, d.conditions(), run.params)}, {"trials", std::to_string(d.size())},
+        {"log_lik", spec.log_lik ? "true" : "false"},
         {"predict", predict ? "true" : "false"}};
     if (!id.empty()) config.emplace_back("subject", id);
     std::string conds;
     for (std::size_t c = 0; c < d.cond_labels.size(); ++c) conds += (c ? "," : "") + std::to_string(c + 1) + "=" + d.cond_labels[c];
     config.emplace_back("conditions", conds);
     const std::string model_name = "bactor_actor_" + cost + "_" + latent;
-    for (const auto& chain : run.chains) {
-      auto cfg = config;
-      cfg.emplace_back("complete", chain.complete ? "true" : "false");
-      bactor::write_cmdstan_csv(dir + "/chain-" + std::to_string(chain.chain_id) + ".csv", chain, ns, model_name, cfg);
+    // A stopped run keeps the chains' common draws (run_posterior): num_samples then says how
+    // many there are (cmdstanpy checks it), requested_samples what was asked for; the writer
+    // adds "complete = 0".
+    bactor::NutsSettings written = ns;
+    if (!run.complete) {
+      written.samples = static_cast<int>(run.kept_draws) * ns.thin;
+      config.emplace_back("requested_samples", std::to_string(ns.samples));
     }
+    for (const auto& chain : run.chains)
+      bactor::write_cmdstan_csv(dir + "/chain-" + std::to_string(chain.chain_id) + ".csv", chain, written, model_name,
+                                config);
     if (run.summary.draws > 0) {
       bactor::write_summary_csv(dir + "/summary.csv", run.summary);
       std::cout << bactor::format_summary(run.summary);
     }
-    std::cout << "wall time " << run.wall_seconds << " s; draws in " << dir << "/chain-*.csv\n";
+    if (run.complete || !run.chains.empty())
+      std::cout << "wall time " << run.wall_seconds << " s; draws in " << dir << "/chain-*.csv\n";
     if (!run.complete) {
-      std::cerr << "interrupted: kept";
-      for (const auto& chain : run.chains)
-        std::cerr << (chain.chain_id > 1 ? ", " : " ") << "chain " << chain.chain_id << " "
-                  << (chain.rows() - std::size_t(chain.warmup_draws_saved)) << " draws";
-      std::cerr << " in " << dir << "/chain-*.csv (partial chains are marked complete = false)\n";
+      // One line: what was kept, in a form ArviZ, cmdstanpy and `bactor summary` read.
+      auto ids = [](const std::vector<int>& v) {
+        std::string t;
+        for (int id : v) t += (t.empty() ? "" : ", ") + std::to_string(id);
+        return t;
+      };
+      std::vector<int> kept;
+      for (const auto& chain : run.chains) kept.push_back(chain.chain_id);
+      if (kept.empty()) {
+        std::cerr << "interrupted before any draw after warm-up: no draws files written in " << dir << "\n";
+      } else {
+        std::cerr << "interrupted: kept " << run.kept_draws << " draw" << (run.kept_draws == 1 ? "" : "s")
+                  << " of chain" << (kept.size() == 1 ? " " : "s ") << ids(kept) << " in " << dir
+                  << "/chain-*.csv, marked complete = 0";
+        if (!run.cut_chains.empty())
+          std::cerr << "; chain" << (run.cut_chains.size() == 1 ? " " : "s ") << ids(run.cut_chains)
+                    << " cut to that length";
+        if (!run.empty_chains.empty())
+          std::cerr << "; chain" << (run.empty_chains.size() == 1 ? " " : "s ") << ids(run.empty_chains)
+                    << " had no draws after warm-up, not written";
+        if (run.summary.draws == 0) std::cerr << "; too few draws to summarise";
+        std::cerr << "\n";
+      }
       status = bactor::cli::exit_failure;
       break;
     }

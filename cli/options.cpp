@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli/options.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <csignal>
@@ -130,12 +131,35 @@ PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsS
   run.chains = run_nuts(factory, settings);
   run.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const auto& c : run.chains) run.complete = run.complete && c.complete;
-  // Summarise the chains that have post-warm-up draws (a stopped run may have chains without).
-  std::vector<ChainResult> with_draws;
+  if (!run.complete) keep_common_draws(run);
+  // Too few draws (a run stopped early) give no meaningful ESS, R-hat or E-BFMI.
+  bool enough = !run.chains.empty();
   for (const auto& c : run.chains)
-    if (c.rows() >= static_cast<std::size_t>(c.warmup_draws_saved) + 4) with_draws.push_back(c);
-  if (!with_draws.empty()) run.summary = summarize(with_draws, run.params);
+    enough = enough && c.rows() >= static_cast<std::size_t>(c.warmup_draws_saved) + 4;
+  if (enough) run.summary = summarize(run.chains, run.params);
   return run;
+}
+
+void keep_common_draws(PosteriorRun& run) {
+  auto post = [](const ChainResult& c) { return c.rows() - static_cast<std::size_t>(c.warmup_draws_saved); };
+  std::vector<ChainResult> kept;
+  run.empty_chains.clear();
+  run.cut_chains.clear();
+  for (auto& c : run.chains) {
+    if (c.rows() <= static_cast<std::size_t>(c.warmup_draws_saved)) run.empty_chains.push_back(c.chain_id);
+    else kept.push_back(std::move(c));
+  }
+  run.kept_draws = kept.empty() ? 0 : post(kept.front());
+  for (const auto& c : kept) run.kept_draws = std::min(run.kept_draws, post(c));
+  for (auto& c : kept) {
+    if (post(c) > run.kept_draws) {
+      run.cut_chains.push_back(c.chain_id);
+      c.draws.resize((static_cast<std::size_t>(c.warmup_draws_saved) + run.kept_draws) * c.columns.size());
+    }
+    c.complete = false;
+  }
+  run.chains = std::move(kept);
+  run.complete = false;
 }
 
 std::vector<double> column_draws(const PosteriorRun& run, const std::string& name) {

@@ -52,11 +52,21 @@ struct PosteriorRun {
   std::vector<std::string> params;    // free parameter names (output order)
   double wall_seconds = 0;
   bool complete = true;               // false when stopped early
+  // When stopped early (complete == false), `chains` holds only the chains with post-warm-up
+  // draws, each cut to the same number of them (ArviZ and cmdstanpy need equal lengths):
+  std::size_t kept_draws = 0;         // post-warm-up draws per kept chain
+  std::vector<int> empty_chains;      // ids of the chains left out (no draws after warm-up)
+  std::vector<int> cut_chains;        // ids of the chains cut to kept_draws
 };
 
 /// Runs NUTS on the ActorModel for `data` (one model per chain). `progress`: print chain
-/// progress lines on stderr.
+/// progress lines on stderr. A stopped run keeps the common part of its chains (see
+/// PosteriorRun) and summarises it when each chain has at least 4 draws.
 PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsSettings settings, bool progress);
+
+/// Of stopped chains, keeps those with post-warm-up draws, cut to the shortest one's number of
+/// draws, all marked incomplete; fills run.kept_draws, run.empty_chains and run.cut_chains.
+void keep_common_draws(PosteriorRun& run);
 
 /// Posterior means of each column name, over all kept draws of all chains.
 std::map<std::string, double> posterior_means(const PosteriorRun& run);

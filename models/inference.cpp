@@ -110,6 +110,20 @@ std::string to_string(const Prior& p) {
   return "?";
 }
 
+std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions) {
+  std::vector<std::pair<std::string, Prior>> out;
+  const Prior half{Prior::Kind::half_normal, 0.25, 0};
+  for (std::size_t c = 0; c < std::max<std::size_t>(conditions, 1); ++c)
+    out.emplace_back(conditions <= 1 ? "sigma" : "sigma." + std::to_string(c + 1), half);
+  out.emplace_back("sigma_0", half);
+  out.emplace_back("mu_0", Prior{Prior::Kind::uniform, 0.1, 5.0});
+  out.emplace_back("sigma_r", half);
+  for (const auto& p : cost.params)
+    out.emplace_back(p.name, p.kind == ParamPrior::Kind::uniform ? Prior{Prior::Kind::uniform, p.a, p.b}
+                                                                 : Prior{Prior::Kind::lognormal, p.a, p.b});
+  return out;
+}
+
 PowerHead closed_form_head(const CostInfo& cost, std::span<const double> theta, double* jac) {
   const bool effort = cost.name == "QuadraticCostQuadraticEffort";
   if (!(cost.name == "QuadraticCost" || effort))
@@ -423,18 +437,7 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   }
 
   // Slots and their priors.
-  const Prior half{Prior::Kind::half_normal, 0.25, 0};
-  for (int c = 0; c < m.C; ++c)
-    m.slots.push_back({m.C == 1 ? "sigma" : "sigma." + std::to_string(c + 1), half});
-  m.slots.push_back({"sigma_0", half});
-  m.slots.push_back({"mu_0", Prior{Prior::Kind::uniform, 0.1, 5.0}});
-  m.slots.push_back({"sigma_r", half});
-  for (const auto& p : spec.cost->params) {
-    Prior pr;
-    if (p.kind == ParamPrior::Kind::uniform) pr = Prior{Prior::Kind::uniform, p.a, p.b};
-    else pr = Prior{Prior::Kind::lognormal, p.a, p.b};
-    m.slots.push_back({p.name, pr});
-  }
+  for (const auto& np : default_priors(*spec.cost, static_cast<std::size_t>(m.C))) m.slots.push_back({np.first, np.second});
   auto known = [&] {
     std::string s;
     for (const auto& sl : m.slots) s += (s.empty() ? "" : ", ") + sl.name;

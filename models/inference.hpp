@@ -20,6 +20,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bactor {
@@ -42,6 +43,9 @@ struct Prior {
 /// Parses "halfnormal:SCALE", "uniform:LO:HI" or "lognormal:LOC:SCALE" (LOC on the log scale).
 Prior parse_prior(const std::string& text);
 std::string to_string(const Prior& prior);
+/// The default prior of every parameter of `cost` with `conditions` perceptual-noise levels, in
+/// slot order: sigma (or sigma.1..C), sigma_0, mu_0, sigma_r, the cost parameters.
+std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions = 1);
 
 /// What to infer and how.
 struct InferenceSpec {

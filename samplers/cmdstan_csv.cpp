@@ -93,7 +93,7 @@ void write_cmdstan_csv(const std::string& path, const ChainResult& chain, const 
   out += "#  random\n";
   kv(3, "seed", std::to_string(settings.seed));
   for (const auto& [k, v] : config) kv(1, k, v);
-  if (!chain.complete) kv(1, "complete", "0 (stopped early)");
+  if (!chain.complete) kv(1, "complete", "0");  // stopped early
 
   for (std::size_t j = 0; j < ncol; ++j) out += (j ? "," : "") + chain.columns[j];
   out += "\n";

@@ -39,6 +39,31 @@ inline Result run_bactor(const std::string& args) {
   return r;
 }
 
+/// Runs `bactor ARGS` through the shell with stdout and stderr apart (stderr via a temp file).
+struct SplitResult {
+  int code = -1;
+  std::string out, err;
+};
+inline SplitResult run_bactor_split(const std::string& args) {
+  const std::string err_path =
+      (std::filesystem::temp_directory_path() / ("bactor_stderr_" + std::to_string(::getpid()) + ".txt")).string();
+  const std::string cmd = bactor_exe() + " " + args + " 2>" + err_path;
+  SplitResult s;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p)) s.out += buf;
+  const int status = pclose(p);
+  s.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (FILE* f = std::fopen(err_path.c_str(), "r")) {
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.err.append(buf, n);
+    std::fclose(f);
+  }
+  std::remove(err_path.c_str());
+  return s;
+}
+
 /// A fresh path `name` under a per-process temporary directory (`name` itself not created).
 inline std::filesystem::path scratch_path(const std::string& stem, const std::string& name) {
   const auto dir = std::filesystem::temp_directory_path() / (stem + std::to_string(::getpid())) / name;

@@ -195,20 +195,57 @@ TEST_CASE("hardening: SIGINT during infer stops cleanly and keeps the chains") {
   REQUIRE(run_.ended);
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) != 0);  // an interrupted run is not a success
-  CHECK(run_.log.find("interrupted: kept chain 1 ") != std::string::npos);  // says what was kept
+  // Says in one line what was kept: the same number of draws of every chain.
+  const auto said = run_.log.find("interrupted: kept ");
+  REQUIRE(said != std::string::npos);
+  const std::string line = run_.log.substr(said, run_.log.find('\n', said) - said);
+  CHECK(line.find(" of chains 1, 2 in ") != std::string::npos);
+  CHECK(line.find("marked complete = 0") != std::string::npos);
+  const std::size_t kept = std::stoul(line.substr(18));
   for (const char* f : {"chain-1.csv", "chain-2.csv"}) {
     CAPTURE(f);
     REQUIRE(fs::exists(fs::path(out) / f));
     CHECK_FALSE(fs::exists(fs::path(out) / (std::string(f) + ".tmp")));
     const auto l = lines(fs::path(out) / f);
-    bool marked = false;
-    for (const auto& x : l) marked = marked || (x.find("complete") != std::string::npos && x.find("false") != std::string::npos);
-    CHECK(marked);
+    // "complete = 0" once (it used to say complete twice), num_samples = the draws kept.
+    CHECK(std::count_if(l.begin(), l.end(), [](const std::string& x) { return x.find("complete") != std::string::npos; }) == 1);
+    CHECK(std::count(l.begin(), l.end(), "# complete = 0") == 1);
+    CHECK(std::count(l.begin(), l.end(), "#     num_samples = " + std::to_string(kept)) == 1);
+    CHECK(std::count(l.begin(), l.end(), "# requested_samples = 1000000") == 1);
+    CHECK(draw_rows(fs::path(out) / f) == kept);  // equal lengths: ArviZ reads them
     CHECK(draw_rows(fs::path(out) / f) > 0);
     CHECK(draw_rows(fs::path(out) / f) < 1000000u);
   }
+  CHECK(run_.log.find("nan") == std::string::npos);
   // The kept draws are readable by `bactor summary`.
   const Result s = run("summary " + out + "/chain-1.csv " + out + "/chain-2.csv");
+  INFO(s.out);
+  CHECK(s.code == 0);
+  CHECK(s.out.find(std::to_string(2 * kept) + " draws in 2 chains") != std::string::npos);
+  CHECK(s.out.find("nan") == std::string::npos);
+}
+
+TEST_CASE("hardening: SIGINT before some chains start: those are not written, the others kept") {
+  // One thread, three chains: chains 2 and 3 start after chain 1, so they have no draws yet.
+  const fs::path dir = scratch("sigint_empty");
+  const std::string out = (dir / "out").string();
+  const Interrupted r = interrupt_run({"infer", "--data", reference("quadratic_n60.csv"), "--cost", "QuadraticCost",
+                                       "--closed-form", "--chains", "3", "--threads", "1", "--warmup", "200",
+                                       "--samples", "1000000", "--out", out},
+                                      (dir / "log.txt").string(), "(sampling)");
+  INFO(r.log);
+  REQUIRE(r.marker_seen);
+  REQUIRE(r.ended);
+  REQUIRE(WIFEXITED(r.status));
+  CHECK(WEXITSTATUS(r.status) == 1);
+  CHECK(r.log.find(" of chain 1 in ") != std::string::npos);
+  CHECK(r.log.find("chains 2, 3 had no draws after warm-up, not written") != std::string::npos);
+  CHECK(r.log.find("nan") == std::string::npos);
+  CHECK(r.log.find("E-BFMI: ") != std::string::npos);
+  CHECK(fs::exists(fs::path(out) / "chain-1.csv"));
+  CHECK_FALSE(fs::exists(fs::path(out) / "chain-2.csv"));
+  CHECK_FALSE(fs::exists(fs::path(out) / "chain-3.csv"));
+  const Result s = run("summary " + out + "/chain-1.csv");
   INFO(s.out);
   CHECK(s.code == 0);
 }
@@ -280,4 +317,195 @@ TEST_CASE("hardening: bad input exits 2 with a one-line message naming the culpr
   CHECK(t.code == 2);
   CHECK(t.out.find("--trials") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "s.csv"));
+}
+
+TEST_CASE("hardening: SIGINT during warm-up writes no draws files and says so") {
+  const fs::path dir = scratch("sigint_warmup");
+  const std::string out = (dir / "out").string();
+  const Interrupted r = interrupt_run({"infer", "--data", reference("quadratic_n60.csv"), "--cost", "QuadraticCost",
+                                      "--closed-form", "--chains", "2", "--threads", "2", "--warmup", "40000000",
+                                      "--samples", "10", "--out", out},
+                                     (dir / "log.txt").string(), "(warm-up)");
+  INFO(r.log);
+  REQUIRE(r.marker_seen);
+  REQUIRE(r.ended);
+  REQUIRE(WIFEXITED(r.status));
+  CHECK(WEXITSTATUS(r.status) == 1);
+  CHECK(r.log.find("interrupted before any draw after warm-up: no draws files written") != std::string::npos);
+  CHECK_FALSE(fs::exists(fs::path(out) / "chain-1.csv"));
+  CHECK_FALSE(fs::exists(fs::path(out) / "summary.csv"));
+  CHECK(r.log.find("nan") == std::string::npos);
+}
+
+// ---- Rough edges a new user hits (issue 13, section 4) -----------------------------------
+
+namespace {
+
+using ::bactor::testing::run_bactor_split;
+using ::bactor::testing::SplitResult;
+
+std::string source_file(const std::string& rel) {
+  const char* src = std::getenv("BACTOR_SOURCE_DIR");
+  REQUIRE_MESSAGE(src, "BACTOR_SOURCE_DIR is not set (run through meson test)");
+  return std::string(src) + "/" + rel;
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::size_t count_lines(const std::string& text) { return std::size_t(std::count(text.begin(), text.end(), '\n')); }
+
+} // namespace
+
+TEST_CASE("rough edges: a data CSV saved as Excel's \"CSV UTF-8\" (byte-order mark, CRLF) is read") {
+  const fs::path dir = scratch("bom");
+  std::string text = "\xEF\xBB\xBFs,r\r\n";
+  for (const auto& l : lines(reference("quadratic_n60.csv"))) {
+    if (l.rfind("s,", 0) == 0) continue;
+    text += l + "\r\n";
+  }
+  { std::ofstream(dir / "excel.csv", std::ios::binary) << text; }
+  const Result r = run(infer_args((dir / "excel.csv").string(), dir / "out", "--seed 3"));
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("missing column") == std::string::npos);
+  CHECK(r.out.find("inference: 60 trials") != std::string::npos);
+  CHECK(draw_rows(dir / "out" / "chain-1.csv") == 50);
+}
+
+TEST_CASE("rough edges: summary reads rstan/PyStan CSV files and leaves the per-trial columns out unless --all") {
+  // Two chains in rstan's sample_file layout (tests/samplers/stan_files/README.md says how they were made).
+  const std::string files = source_file("tests/samplers/stan_files/rstan_actor_1.csv") + " " +
+                            source_file("tests/samplers/stan_files/rstan_actor_2.csv");
+  const SplitResult s = run_bactor_split("summary " + files);
+  INFO(s.out << s.err);
+  REQUIRE(s.code == 0);
+  CHECK(s.err.empty());
+  for (const char* p : {"\nmu_0 ", "\nsigma_0 ", "\nsigma_r ", "\nlp__ "}) CHECK(s.out.find(p) != std::string::npos);
+  CHECK(s.out.find("log_lik.1 ") == std::string::npos);
+  CHECK(s.out.find("r_rep.1 ") == std::string::npos);
+  CHECK(s.out.find("200 draws in 2 chains") != std::string::npos);  // warm-up rows (save_warmup=1) left out
+  CHECK(s.out.find("left out 4 log_lik and 4 r_rep columns (per trial; --all shows them") != std::string::npos);
+  const SplitResult all = run_bactor_split("summary --all " + files);
+  INFO(all.out);
+  CHECK(all.code == 0);
+  CHECK(all.out.find("\nlog_lik.1 ") != std::string::npos);
+  CHECK(all.out.find("\nr_rep.4 ") != std::string::npos);
+  CHECK(all.out.find("left out") == std::string::npos);
+  const SplitResult one = run_bactor_split("summary --vars mu_0 r_rep.2 -- " + files);
+  INFO(one.out << one.err);
+  CHECK(one.code == 0);
+  CHECK(one.out.find("\nmu_0 ") != std::string::npos);
+  CHECK(one.out.find("\nr_rep.2 ") != std::string::npos);
+  CHECK(one.out.find("\nsigma_0 ") == std::string::npos);
+  CHECK(one.out.find("left out") == std::string::npos);
+  const SplitResult bad = run_bactor_split("summary --vars nope -- " + files);
+  CHECK(bad.code == 2);
+  CHECK(bad.err.find("bactor summary: error: --vars: no column 'nope'") == 0);
+  CHECK(count_lines(bad.err) == 1);
+  // A CSV with lp__ but without the sampler columns is not a sampling file.
+  const fs::path dir = scratch("summary_notsampling");
+  { std::ofstream(dir / "opt.csv") << "# Point Estimate Generated by Stan\nlp__,mu\n-1,2\n"; }
+  const SplitResult opt = run_bactor_split("summary " + (dir / "opt.csv").string());
+  CHECK(opt.code == 2);
+  CHECK(opt.err.find("opt.csv:1: not a Stan sampling file") != std::string::npos);
+  CHECK(count_lines(opt.err) == 1);
+}
+
+TEST_CASE("rough edges: --help goes to stdout with exit 0; train, evaluate and study disentangle show their own defaults") {
+  const SplitResult h = run_bactor_split("--help");
+  CHECK(h.code == 0);
+  CHECK(h.err.empty());
+  CHECK(h.out.find("usage: bactor <command>") == 0);
+  CHECK(h.out.find("  summary ") != std::string::npos);
+  const SplitResult none = run_bactor_split("");  // no command: the usage is an error message
+  CHECK(none.code == 2);
+  CHECK(none.out.empty());
+  CHECK(none.err.find("usage: bactor <command>") == 0);
+  const SplitResult t = run_bactor_split("train --help");
+  INFO(t.out);
+  CHECK(t.code == 0);
+  for (const char* d : {"=60000", "=256", "=128", "=0.003", "=adam", "=cosine", "=0.01", "=16,64,16,8", "=auto", "=2000"})
+    CHECK_MESSAGE(t.out.find(d) != std::string::npos, d);
+  const SplitResult e = run_bactor_split("evaluate --help");
+  INFO(e.out);
+  CHECK(e.code == 0);
+  CHECK(e.out.find("=2000") != std::string::npos);
+  CHECK(e.out.find("=20250") != std::string::npos);
+  const SplitResult st = run_bactor_split("study --help");
+  const SplitResult sd = run_bactor_split("study disentangle --help");
+  INFO(st.out << "----\n" << sd.out);
+  CHECK(st.code == 0);
+  CHECK(sd.code == 0);
+  CHECK(st.out.find("disentangle") != std::string::npos);
+  CHECK(sd.out.find("Usage: study disentangle [OPTIONS]") != std::string::npos);
+  CHECK(sd.out.find("--trials UINT=45") != std::string::npos);
+  CHECK(sd.out.find("--out") != std::string::npos);
+  CHECK(st.out != sd.out);
+  const SplitResult unknown = run_bactor_split("study nope --out x");
+  CHECK(unknown.code == 2);
+  CHECK(unknown.err == "bactor study: error: unknown study 'nope' (known: disentangle)\n");
+}
+
+TEST_CASE("rough edges: the ESS warning states the rule, 100 per chain times the number of chains") {
+  const fs::path dir = scratch("ess_rule");
+  const Result r = run(infer_args(reference("quadratic_n60.csv"), dir / "out", "--seed 3"));  // 2 x 50 draws
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find(" < 200 = 100 per chain x 2 chains") != std::string::npos);
+  CHECK(r.out.find("< 100 per chain\n") == std::string::npos);
+}
+
+TEST_CASE("rough edges: simulate refuses --set sigma together with --conditions, and names what may vary") {
+  const fs::path dir = scratch("sim_conditions");
+  const std::string out = (dir / "s.csv").string();
+  const SplitResult c = run_bactor_split("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1 "
+                                         "--conditions sigma=0.1,0.25 --out " + out);
+  CHECK(c.code == 2);
+  CHECK(c.err == "bactor simulate: error: --set sigma=0.2 conflicts with --conditions sigma=0.1,0.25 (sigma varies by "
+                 "condition: leave it out of --set)\n");
+  CHECK_FALSE(fs::exists(out));
+  const SplitResult v = run_bactor_split("simulate --cost QuadraticCost --set mu_0=1.5,sigma=0.2,sigma_r=0.1 "
+                                         "--conditions sigma_0=0.1,0.25 --out " + out);
+  CHECK(v.code == 2);
+  CHECK(v.err.find("bactor simulate: error: --conditions: only sigma (the perceptual noise) may vary by condition, "
+                   "not 'sigma_0'") == 0);
+  CHECK(count_lines(v.err) == 1);
+  CHECK_FALSE(fs::exists(out));
+  // Without sigma in --set both spellings work: one condition per noise level.
+  for (const std::string cond : {"sigma=0.1,0.25", "0.1,0.25"}) {
+    CAPTURE(cond);
+    const SplitResult ok = run_bactor_split("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma_r=0.1 "
+                                            "--trials 5 --conditions " + cond + " --out " + out);
+    INFO(ok.err);
+    CHECK(ok.code == 0);
+    CHECK(ok.err.find("2 conditions") != std::string::npos);
+    CHECK(lines(out).size() == 11);
+  }
+}
+
+TEST_CASE("rough edges: infer --help lists every default prior; draws files record the priors used") {
+  const SplitResult h = run_bactor_split("infer --help");
+  INFO(h.out);
+  CHECK(h.code == 0);
+  for (const char* p : {"sigma=halfnormal:0.25", "sigma_0=halfnormal:0.25", "mu_0=uniform:0.1:5", "sigma_r=halfnormal:0.25",
+                        "QuadraticCostQuadraticEffort: beta=uniform:0.5:1", "AbsoluteCostQuadraticEffort: beta=uniform:0.5:1",
+                        "AsymmetricQuadratic: alpha=uniform:0.1:0.9", "Linex: c=lognormal:", "InvertedGaussian: gamma=lognormal:"})
+    CHECK_MESSAGE(h.out.find(p) != std::string::npos, p);
+  const fs::path dir = scratch("priors");
+  const Result r = run("infer --data " + reference("effort_two_noise.csv") +
+                       " --cost QuadraticCostQuadraticEffort --closed-form --fix sigma_r=0.13 --prior sigma=halfnormal:0.5,beta=uniform:0.6:1"
+                       " --chains 1 --warmup 50 --samples 20 --out " + (dir / "out").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const auto l = lines(dir / "out" / "chain-1.csv");
+  // Free parameters in column order; the fixed sigma_r is under "fixed", not here.
+  CHECK(std::count(l.begin(), l.end(),
+                   "# priors = mu_0=uniform:0.1:5,sigma_0=halfnormal:0.25,sigma.1=halfnormal:0.5,sigma.2=halfnormal:0.5,"
+                   "beta=uniform:0.6:1") == 1);
+  CHECK(std::count(l.begin(), l.end(), "# fixed = sigma_r=0.13") == 1);
 }
