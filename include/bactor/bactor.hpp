@@ -30,6 +30,7 @@
 
 #include <bactor/samplers/cmdstan_csv.hpp>
 #include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/loo.hpp>
 #include <bactor/samplers/model.hpp>
 #include <bactor/samplers/nuts.hpp>
 #include <bactor/samplers/tape_model.hpp>

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+#include "cli/fit_dir.hpp"
+
+#include <bactor/samplers/cmdstan_csv.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace bactor::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto a = s.find_first_not_of(" \t\r");
+  if (a == std::string::npos) return "";
+  const auto b = s.find_last_not_of(" \t\r");
+  return s.substr(a, b - a + 1);
+}
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+/// chain-<n>.csv files in `dir`, by n.
+std::vector<std::pair<long, std::string>> chain_files(const fs::path& dir) {
+  std::vector<std::pair<long, std::string>> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    const std::string name = e.path().filename().string();
+    if (name.rfind("chain-", 0) != 0 || name.size() < 11 || name.compare(name.size() - 4, 4, ".csv") != 0) continue;
+    const std::string n = name.substr(6, name.size() - 10);
+    if (!all_digits(n) || n.size() > 9) continue;
+    out.emplace_back(std::stol(n), e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Fit read_fit(const fs::path& dir, const std::string& subject) {
+  Fit fit;
+  fit.dir = dir.string();
+  fit.subject = subject;
+  for (const auto& [n, path] : chain_files(dir)) {
+    fit.files.push_back(path);
+    fit.chains.push_back(read_cmdstan_csv(path));
+  }
+  for (std::size_t c = 1; c < fit.chains.size(); ++c)
+    if (fit.chains[c].columns != fit.chains[0].columns)
+      throw std::invalid_argument(fit.files[c] + ": columns differ from " + fit.files[0]);
+  fit.settings = read_settings(fit.files.at(0));
+  return fit;
+}
+
+} // namespace
+
+std::map<std::string, std::string> read_settings(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument(path + ": cannot open file");
+  std::map<std::string, std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    if (line[0] != '#') break;  // the header: settings end here
+    const std::string body = trim(line.substr(1));
+    const auto eq = body.find(" = ");
+    if (eq == std::string::npos || eq == 0) continue;
+    std::string value = trim(body.substr(eq + 3));
+    const auto dflt = value.find(" (Default)");
+    if (dflt != std::string::npos) value = value.substr(0, dflt);
+    out.emplace(trim(body.substr(0, eq)), value);
+  }
+  return out;
+}
+
+std::vector<Fit> read_fits(const std::string& dir) {
+  const fs::path root(dir);
+  if (!fs::is_directory(root)) throw std::invalid_argument(dir + ": not a directory (expected the --out folder of bactor infer)");
+  std::vector<Fit> fits;
+  if (!chain_files(root).empty()) {
+    fits.push_back(read_fit(root, ""));
+    return fits;
+  }
+  std::vector<std::pair<std::string, fs::path>> subjects;
+  for (const auto& e : fs::directory_iterator(root)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && name.rfind("subject-", 0) == 0 && !chain_files(e.path()).empty())
+      subjects.emplace_back(name.substr(8), e.path());
+  }
+  if (subjects.empty()) throw std::invalid_argument(dir + ": no chain-*.csv files and no subject-<id>/ folders with them");
+  const bool numeric = std::all_of(subjects.begin(), subjects.end(), [](const auto& s) { return all_digits(s.first) && s.first.size() < 18; });
+  std::sort(subjects.begin(), subjects.end(), [&](const auto& a, const auto& b) {
+    return numeric ? std::stoll(a.first) < std::stoll(b.first) : a.first < b.first;
+  });
+  for (const auto& [id, path] : subjects) fits.push_back(read_fit(path, id));
+  return fits;
+}
+
+std::string setting(const Fit& fit, const std::string& key, const std::string& fallback) {
+  const auto it = fit.settings.find(key);
+  return it == fit.settings.end() ? fallback : it->second;
+}
+
+std::vector<std::string> parameter_columns(const ChainResult& chain) {
+  std::vector<std::string> out;
+  for (const auto& name : chain.columns) {
+    if (name.size() >= 2 && name.compare(name.size() - 2, 2, "__") == 0) continue;
+    const std::string base = name.substr(0, name.find_first_of(".["));
+    if (base == "log_lik" || base == "r_rep") continue;
+    out.push_back(name);
+  }
+  return out;
+}
+
+std::vector<std::vector<double>> column_by_chain(const Fit& fit, const std::string& name) {
+  std::vector<std::vector<double>> out;
+  for (std::size_t c = 0; c < fit.chains.size(); ++c) {
+    const auto& ch = fit.chains[c];
+    const auto it = std::find(ch.columns.begin(), ch.columns.end(), name);
+    if (it == ch.columns.end()) throw std::invalid_argument(fit.files[c] + ": no column '" + name + "'");
+    const std::size_t j = std::size_t(it - ch.columns.begin()), nc = ch.columns.size();
+    std::vector<double> v;
+    for (std::size_t r = std::size_t(ch.warmup_draws_saved); r < ch.rows(); ++r) v.push_back(ch.draws[r * nc + j]);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::vector<double> column(const Fit& fit, const std::string& name) {
+  std::vector<double> out;
+  for (const auto& v : column_by_chain(fit, name)) out.insert(out.end(), v.begin(), v.end());
+  return out;
+}
+
+std::string base_name(const std::string& dir) {
+  fs::path p(dir);
+  while (!p.empty() && p.filename().empty()) p = p.parent_path();
+  std::string name = p.filename().string();
+  return name.empty() || name == "." ? dir : name;
+}
+
+std::string number(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+} // namespace bactor::cli
