@@ -72,9 +72,10 @@ void Tape::propagate() { sweep(nodes_.size()); }
 void Tape::sweep(std::size_t end) const {
   // Nodes [scope_begin_, end) in reverse order. A node whose adjoint was never set received
   // no gradient: its backward would add zeros.
-  Node* const* nodes = nodes_.data();
-  for (std::size_t i = end; i-- > scope_begin_;) {
-    Node* n = nodes[i];
+  // (Counting down to 0 from the scope's base keeps the loop as tight as a whole-tape sweep.)
+  Node* const* base = nodes_.data() + scope_begin_;
+  for (std::size_t i = end - scope_begin_; i-- > 0;) {
+    Node* n = base[i];
     if (n->adj_set && n->backward) n->backward(*n);
   }
 }
