@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: MIT
+#include "cli/predictive.hpp"
+#include "cli/options.hpp"
+
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/samplers/diagnostics.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+
+namespace bactor::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct Moments {
+  double mean = kNaN, sd = kNaN;
+};
+
+Moments moments(const std::vector<double>& y, const std::vector<std::size_t>& idx) {
+  Moments m;
+  if (idx.empty()) return m;
+  double s = 0;
+  for (auto i : idx) s += y[i];
+  m.mean = s / double(idx.size());
+  if (idx.size() < 2) return m;
+  double v = 0;
+  for (auto i : idx) v += (y[i] - m.mean) * (y[i] - m.mean);
+  m.sd = std::sqrt(v / double(idx.size() - 1));
+  return m;
+}
+
+/// Least-squares slope of y on x over idx (NaN when x does not vary).
+double slope(const std::vector<double>& x, const std::vector<double>& y, const std::vector<std::size_t>& idx) {
+  if (idx.size() < 2) return kNaN;
+  double mx = 0, my = 0;
+  for (auto i : idx) mx += x[i], my += y[i];
+  mx /= double(idx.size());
+  my /= double(idx.size());
+  double sxy = 0, sxx = 0;
+  for (auto i : idx) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) * (x[i] - mx);
+  }
+  return sxx > 0 ? sxy / sxx : kNaN;
+}
+
+/// A statistic on a group of trials, evaluated on the observed and on replicated log responses.
+struct Group {
+  CheckRow row;                 // filled except the predictive part
+  std::vector<std::size_t> idx; // trials
+  int kind = 0;                 // 0 mean, 1 sd, 2 slope
+  std::vector<double> rep;      // one value per replication
+};
+
+double eval(const Group& g, const std::vector<double>& logs, const std::vector<double>& logr) {
+  if (g.kind == 2) return slope(logs, logr, g.idx);
+  const Moments m = moments(logr, g.idx);
+  return g.kind == 0 ? m.mean : m.sd;
+}
+
+bool file_exists(const std::string& p) { return !p.empty() && fs::is_regular_file(p); }
+
+/// Binomial(n, p) quantile: the smallest x with P(X <= x) >= q.
+std::size_t binom_quantile(std::size_t n, double p, double q) {
+  double cdf = 0;
+  for (std::size_t x = 0; x <= n; ++x) {
+    cdf += std::exp(std::lgamma(double(n) + 1) - std::lgamma(double(x) + 1) - std::lgamma(double(n - x) + 1) +
+                    double(x) * std::log(p) + double(n - x) * std::log1p(-p));
+    if (cdf >= q) return x;
+  }
+  return n;
+}
+
+std::string fmt(double v, int prec = 3) {
+  std::ostringstream os;
+  os.precision(prec);
+  os << v;
+  return os.str();
+}
+
+} // namespace
+
+std::vector<std::vector<std::size_t>> stimulus_bins(const Dataset& data, const std::vector<std::size_t>& trials, int bins) {
+  std::vector<std::size_t> t = trials;
+  std::stable_sort(t.begin(), t.end(), [&](std::size_t a, std::size_t b) { return data.s[a] < data.s[b]; });
+  std::vector<std::vector<std::size_t>> out;
+  if (t.empty()) return out;
+  // Distinct stimulus values.
+  std::vector<std::vector<std::size_t>> by_value;
+  for (std::size_t j = 0; j < t.size(); ++j) {
+    if (j == 0 || data.s[t[j]] != data.s[t[j - 1]]) by_value.emplace_back();
+    by_value.back().push_back(t[j]);
+  }
+  const bool discrete = by_value.size() <= 12 &&
+                        std::all_of(by_value.begin(), by_value.end(), [](const auto& v) { return v.size() >= 3; });
+  if (discrete) return by_value;
+  const std::size_t n = t.size();
+  const std::size_t K = std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(std::max(bins, 1)), n / 3));
+  std::size_t start = 0;
+  for (std::size_t b = 1; b <= K && start < n; ++b) {
+    std::size_t end = b == K ? n : std::size_t(std::llround(double(b) * double(n) / double(K)));
+    end = std::max(end, start + 1);
+    while (end < n && data.s[t[end]] == data.s[t[end - 1]]) ++end;  // equal stimuli stay together
+    out.emplace_back(t.begin() + std::ptrdiff_t(start), t.begin() + std::ptrdiff_t(end));
+    start = end;
+  }
+  // A short last bin (ties pushed the others on) joins its neighbour.
+  if (out.size() > 1 && out.back().size() < 3) {
+    auto last = out.back();
+    out.pop_back();
+    out.back().insert(out.back().end(), last.begin(), last.end());
+  }
+  return out;
+}
+
+Dataset fit_data(const Fit& fit, const std::string& data_path) {
+  if (!data_path.empty()) return read_dataset(data_path);
+  const std::string recorded = setting(fit, "data_file");
+  if (recorded.empty()) throw std::invalid_argument(fit.files.at(0) + ": no data_file recorded; give --data FILE");
+  std::vector<std::string> tries = {recorded};
+  // The fit folder's parent (or, for subject folders, the grandparent) is often where infer ran.
+  fs::path base = fs::path(fit.dir).parent_path();
+  if (!fit.subject.empty()) base = base.parent_path();
+  if (fs::path(recorded).is_relative()) tries.push_back((base / recorded).string());
+  for (const auto& p : tries)
+    if (file_exists(p)) return read_dataset(p);
+  throw std::invalid_argument(fit.files.at(0) + ": the data file it records, '" + recorded +
+                              "', is not found from here; give --data FILE");
+}
+
+std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, const CheckOptions& options,
+                                       std::size_t subject_index) {
+  if (options.bins < 1) throw std::invalid_argument("--bins must be >= 1");
+  if (options.draws < 10) throw std::invalid_argument("--draws must be >= 10");
+  // The model as infer built it.
+  InferenceSpec spec;
+  const std::string cost = setting(fit, "cost");
+  if (cost.empty()) throw std::invalid_argument(fit.files.at(0) + ": no cost recorded (not a bactor infer draws file?)");
+  spec.cost = &find_cost(cost);
+  spec.latent = LatentMode::marginal;  // predictions do not depend on how the latent was handled
+  spec.log_lik = false;
+  spec.predict = true;
+  spec.fixed = parse_assignments(setting(fit, "fixed"), "fixed");
+  for (const auto& [k, v] : parse_string_assignments(setting(fit, "priors"), "priors")) spec.priors[k] = parse_prior(v);
+  if (setting(fit, "action") == "network") {
+    const std::string net = setting(fit, "network");
+    if (!file_exists(net))
+      throw std::invalid_argument(fit.files.at(0) + ": the network it records, '" + net + "', is not found from here");
+    spec.network = std::make_shared<const ActionNetwork>(ActionNetwork::load(net));
+  }
+  const std::string trials = setting(fit, "trials");
+  if (!trials.empty() && trials != std::to_string(data.size()))
+    throw std::invalid_argument(fit.files.at(0) + ": fitted to " + trials + " trials, but the data " +
+                                (fit.subject.empty() ? "" : "of subject " + fit.subject + " ") + "has " +
+                                std::to_string(data.size()) + " (wrong --data?)");
+  ActorModel model(data, spec);
+  const auto names = model.free_names();
+  std::vector<std::vector<double>> cols;
+  for (const auto& n : names) cols.push_back(column(fit, n));
+  const std::size_t S = cols.empty() ? 0 : cols[0].size();
+  if (S == 0) throw std::invalid_argument(fit.files.at(0) + ": no draws");
+
+  // Groups: per condition, stimulus bins (mean and sd of log r) and the slope.
+  const std::size_t N = data.size();
+  std::vector<double> logs(N), logr(N);
+  for (std::size_t i = 0; i < N; ++i) logs[i] = std::log(data.s[i]), logr[i] = std::log(data.r[i]);
+  std::vector<Group> groups;
+  for (std::size_t c = 0; c < data.conditions(); ++c) {
+    std::vector<std::size_t> trials_c;
+    for (std::size_t i = 0; i < N; ++i)
+      if (std::size_t(data.cond[i]) == c) trials_c.push_back(i);
+    if (trials_c.empty()) continue;
+    const auto bins = stimulus_bins(data, trials_c, options.bins);
+    auto base_row = [&](const std::vector<std::size_t>& idx) {
+      CheckRow r;
+      r.subject = fit.subject;
+      r.cond = data.cond_labels[c];
+      r.n = idx.size();
+      r.s_lo = INFINITY, r.s_hi = -INFINITY;
+      double ls = 0;
+      for (auto i : idx) r.s_lo = std::min(r.s_lo, data.s[i]), r.s_hi = std::max(r.s_hi, data.s[i]), ls += logs[i];
+      r.s_center = std::exp(ls / double(idx.size()));
+      return r;
+    };
+    for (std::size_t b = 0; b < bins.size(); ++b)
+      for (int kind : {0, 1}) {
+        if (kind == 1 && bins[b].size() < 2) continue;
+        Group g;
+        g.row = base_row(bins[b]);
+        g.row.stat = kind == 0 ? "mean_log_r" : "sd_log_r";
+        g.row.bin = std::to_string(b + 1);
+        g.idx = bins[b];
+        g.kind = kind;
+        groups.push_back(std::move(g));
+      }
+    Group g;
+    g.row = base_row(trials_c);
+    g.row.stat = "slope";
+    g.row.bin = "all";
+    g.idx = trials_c;
+    g.kind = 2;
+    if (!std::isnan(eval(g, logs, logr))) groups.push_back(std::move(g));
+  }
+  for (auto& g : groups) g.row.observed = eval(g, logs, logr);
+
+  // Replications at evenly spaced draws.
+  const std::size_t D = std::min(options.draws, S);
+  Rng rng(options.seed, subject_index);
+  std::vector<double> out(model.output_names().size()), logrep(N);
+  std::map<std::string, double> values;
+  for (std::size_t d = 0; d < D; ++d) {
+    const std::size_t s = D == S ? d : std::size_t(double(d) * double(S) / double(D));
+    for (std::size_t p = 0; p < names.size(); ++p) values[names[p]] = cols[p][s];
+    const auto q = model.unconstrain(values);
+    model.write_outputs(q, rng, out);
+    const std::size_t off = out.size() - N;  // r_rep.1..N come last
+    for (std::size_t i = 0; i < N; ++i) logrep[i] = std::log(out[off + i]);
+    for (auto& g : groups) g.rep.push_back(eval(g, logs, logrep));
+  }
+  std::vector<CheckRow> rows;
+  for (auto& g : groups) {
+    CheckRow r = g.row;
+    std::vector<double> rep;
+    for (double v : g.rep)
+      if (std::isfinite(v)) rep.push_back(v);
+    if (rep.empty()) continue;
+    r.q5 = quantile(rep, 0.05);
+    r.q50 = quantile(rep, 0.5);
+    r.q95 = quantile(rep, 0.95);
+    std::size_t ge = 0;
+    for (double v : rep) ge += v >= r.observed;
+    r.ppp = double(ge) / double(rep.size());
+    r.outside = r.observed < r.q5 || r.observed > r.q95;
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+CheckVerdict judge(const std::vector<CheckRow>& rows) {
+  CheckVerdict v;
+  v.total = rows.size();
+  for (const auto& r : rows) v.outside += r.outside;
+  const std::map<std::string, std::string> what = {{"mean_log_r", "the mean of log r"}, {"sd_log_r", "the sd of log r"}};
+  for (const auto& [stat, words] : what) {
+    std::size_t m = 0, above = 0, below = 0;
+    std::map<std::string, std::size_t> where;  // condition (and subject) -> count outside
+    for (const auto& r : rows) {
+      if (r.stat != stat) continue;
+      ++m;
+      if (!r.outside) continue;
+      (r.observed > r.q95 ? above : below) += 1;
+      ++where[(r.subject.empty() ? "" : "subject " + r.subject + " ") + "condition " + r.cond];
+    }
+    if (m == 0) continue;
+    const std::size_t limit = binom_quantile(m, 0.1, 0.99);
+    if (above + below <= limit) continue;
+    std::string w = words + ": " + std::to_string(above + below) + " of " + std::to_string(m) +
+                    " stimulus bins outside their 90% predictive intervals (a well-fitting model: about " +
+                    fmt(0.1 * double(m), 2) + ", at most " + std::to_string(limit) + " in 99% of data sets); observed above " +
+                    "the interval in " + std::to_string(above) + ", below in " + std::to_string(below);
+    const bool one_way = std::min(above, below) * 4 <= std::max(above, below);
+    if (stat == "sd_log_r" && one_way)
+      w += above > below ? ": the responses vary more than the fitted actor predicts (noise misfit)"
+                         : ": the responses vary less than the fitted actor predicts (noise misfit)";
+    else if (stat == "mean_log_r" && one_way)
+      w += above > below ? ": responses larger than predicted" : ": responses smaller than predicted";
+    else if (stat == "mean_log_r")
+      w += ": the mean response does not follow the stimulus as the fitted actor predicts";
+    std::string in;
+    for (const auto& [k, n] : where) in += (in.empty() ? "" : ", ") + k + " (" + std::to_string(n) + ")";
+    v.warnings.push_back(w + "; in " + in);
+  }
+  for (const auto& r : rows) {
+    if (r.stat != "slope" || (r.ppp >= 0.005 && r.ppp <= 0.995)) continue;
+    v.warnings.push_back((r.subject.empty() ? "" : "subject " + r.subject + ", ") + "condition " + r.cond +
+                         ": the slope of log r on log s is " + fmt(r.observed) + ", the fitted actor predicts " +
+                         fmt(r.q50) + " (90% interval " + fmt(r.q5) + " to " + fmt(r.q95) + ", predictive p " + fmt(r.ppp, 2) +
+                         "): " + (r.observed < r.q50 ? "more" : "less") + " regression to the mean than predicted");
+  }
+  return v;
+}
+
+void write_check_csv(const std::string& path, const std::vector<CheckRow>& rows) {
+  std::ofstream out(path + ".tmp");
+  if (!out) throw std::runtime_error(path + ": cannot write");
+  out << "subject,cond,stat,bin,s_lo,s_hi,s_center,n,observed,pred_q5,pred_median,pred_q95,ppp,outside\n";
+  for (const auto& r : rows)
+    out << r.subject << ',' << r.cond << ',' << r.stat << ',' << r.bin << ',' << number(r.s_lo) << ',' << number(r.s_hi)
+        << ',' << number(r.s_center) << ',' << r.n << ',' << number(r.observed) << ',' << number(r.q5) << ','
+        << number(r.q50) << ',' << number(r.q95) << ',' << number(r.ppp) << ',' << (r.outside ? 1 : 0) << '\n';
+  out.close();
+  if (!out) throw std::runtime_error(path + ": write failed");
+  fs::rename(path + ".tmp", path);
+}
+
+std::vector<CheckRow> read_check_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument(path + ": cannot open file");
+  std::string line;
+  std::size_t lineno = 1;
+  if (!std::getline(in, line) || line.rfind("subject,cond,stat,bin,", 0) != 0)
+    throw std::invalid_argument(path + ":1: not a check file (expected the header written by bactor check)");
+  std::vector<CheckRow> rows;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string x;
+    while (std::getline(ss, x, ',')) f.push_back(x);
+    if (!line.empty() && line.back() == ',') f.emplace_back();
+    if (f.size() != 14) throw std::invalid_argument(path + ":" + std::to_string(lineno) + ": expected 14 values");
+    auto num = [&](const std::string& t) {
+      try {
+        std::size_t used = 0;
+        const double v = std::stod(t, &used);
+        if (used != t.size()) throw std::invalid_argument("");
+        return v;
+      } catch (const std::exception&) {
+        if (t == "nan") return kNaN;
+        throw std::invalid_argument(path + ":" + std::to_string(lineno) + ": bad number '" + t + "'");
+      }
+    };
+    CheckRow r;
+    r.subject = f[0], r.cond = f[1], r.stat = f[2], r.bin = f[3];
+    r.s_lo = num(f[4]), r.s_hi = num(f[5]), r.s_center = num(f[6]);
+    r.n = std::size_t(num(f[7]));
+    r.observed = num(f[8]), r.q5 = num(f[9]), r.q50 = num(f[10]), r.q95 = num(f[11]), r.ppp = num(f[12]);
+    r.outside = f[13] == "1";
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+} // namespace bactor::cli
