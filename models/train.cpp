@@ -404,9 +404,8 @@ struct Trainer::Impl {
 
 void check_head(const CostInfo& cost, NetworkHead head) {
   if (head == NetworkHead::posterior && !cost.homogeneous())
-    throw ArgumentError("head", "posterior: cost '" + cost.name +
-                                    "' is not homogeneous in (s, r), so its optimal action is not c(theta) exp(mu_post); "
-                                    "use the softplus head");
+    throw ArgumentError("head", "the posterior head needs a cost homogeneous in (s, r); '" + cost.name +
+                                    "' is not, so its optimal action is not c(theta) exp(mu_post) (use the softplus head)");
 }
 
 Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {

@@ -308,7 +308,7 @@ TEST_CASE("hardening: bad input exits 2 with a one-line message naming the culpr
   // A head that cannot represent the cost's optimal action is refused before training.
   const Result h = run("train --cost Linex --head posterior --steps 10 --out " + (dir / "n.safetensors").string());
   CHECK(h.code == 2);
-  CHECK(h.out.find("--head posterior") != std::string::npos);
+  CHECK(h.out.find("--head: the posterior head needs a cost homogeneous in (s, r)") != std::string::npos);
   CHECK(std::count(h.out.begin(), h.out.end(), '\n') == 1);
   CHECK_FALSE(fs::exists(dir / "n.safetensors"));
   // Absurd sizes are refused up front (they used to run out of memory after a while).
