@@ -173,8 +173,15 @@ void posterior_runs() {
 } // namespace
 
 int main(int argc, char** argv) {
-  // --gradients-only: skip the (minutes-long) posterior runs.
-  const bool posteriors = !(argc > 1 && std::string(argv[1]) == "--gradients-only");
+  // --gradients-only: skip the (minutes-long) posterior runs. --only HEAD/LATENT[/N]: only the
+  // gradient cases whose "head/latent/n" starts with that (e.g. closed_form/marginal/60).
+  bool posteriors = true;
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--gradients-only") posteriors = false;
+    else if (a == "--only" && i + 1 < argc) only = argv[++i], posteriors = false;
+  }
   const CostInfo& cost = find_cost("QuadraticCost");
   const auto net = bench_network(cost);
   const auto power_net = bench_network(cost, NetworkHead::power);
@@ -220,6 +227,9 @@ int main(int argc, char** argv) {
           const bool use_net = source != nullptr;
           const bool quadrature = source == net && mode == LatentMode::marginal;
           if (nodes != default_quadrature_nodes && !quadrature) continue;
+          const std::string key = std::string(use_net ? to_string(source->head()) : "closed_form") + "/" +
+                                  to_string(mode) + "/" + std::to_string(n);
+          if (key.rfind(only, 0) != 0) continue;
           InferenceSpec spec;
           spec.cost = &cost;
           spec.latent = mode;

@@ -19,10 +19,72 @@
 #include <memory>
 #include <numbers>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace bactor::legacy {
+
+// Verbatim copies of the helpers as they were at 00bce10 (the library's versions have since
+// been rewritten for the tape nodes), so that this path times exactly the old code.
+inline double prior_log_density(const Prior& p, double v, double& dv) {
+  switch (p.kind) {
+  case Prior::Kind::half_normal:
+    dv = -v / (p.a * p.a);
+    return -0.5 * v * v / (p.a * p.a);
+  case Prior::Kind::uniform:
+    dv = 0;
+    return 0;
+  case Prior::Kind::lognormal: {
+    const double lv = std::log(v), e = (lv - p.a) / p.b;
+    dv = (-e / p.b - 1.0) / v;
+    return -0.5 * e * e - lv;
+  }
+  }
+  dv = 0;
+  return 0;
+}
+
+inline PowerHead closed_form_head(const CostInfo& cost, std::span<const double> theta, double* jac) {
+  const bool effort = cost.name == "QuadraticCostQuadraticEffort";
+  if (!(cost.name == "QuadraticCost" || effort))
+    throw std::invalid_argument("cost '" + cost.name + "' has no power-law closed form (use --network)");
+  const double sig = theta[0], s0 = theta[1], mu0 = theta[2], sr = theta[3];
+  const double s02 = s0 * s0, sg2 = sig * sig, d = s02 + sg2;
+  const double w = s02 / d, sp2 = s02 * sg2 / d, lmu = std::log(mu0);
+  PowerHead h;
+  h.w = w;
+  h.log_k = (1 - w) * lmu + 0.5 * sp2 - 1.5 * sr * sr + (effort ? std::log(theta[4]) : 0.0);
+  if (jac) {
+    const std::size_t n = theta.size();
+    double* dk = jac;
+    double* dw = jac + n;
+    std::fill(jac, jac + 2 * n, 0.0);
+    dw[0] = -2 * sig * s02 / (d * d);
+    dw[1] = 2 * s0 * sg2 / (d * d);
+    const double dsp_dsig = 2 * s02 * s02 * sig / (d * d), dsp_ds0 = 2 * sg2 * sg2 * s0 / (d * d);
+    dk[0] = -dw[0] * lmu + 0.5 * dsp_dsig;
+    dk[1] = -dw[1] * lmu + 0.5 * dsp_ds0;
+    dk[2] = (1 - w) / mu0;
+    dk[3] = -3 * sr;
+    if (effort) dk[4] = 1.0 / theta[4];
+  }
+  return h;
+}
+
+inline double power_loglik(const PowerHead& h, const PowerStats& st, double sigma, double sigma_r, PowerGrad& g) {
+  const double lk = h.log_k, w = h.w;
+  const double v = sigma_r * sigma_r + w * w * sigma * sigma;
+  const double q = st.syy + st.n * lk * lk + w * w * st.sxx - 2 * lk * st.sy - 2 * w * st.sxy + 2 * lk * w * st.sx;
+  const double dq_dlk = 2 * (st.n * lk - st.sy + w * st.sx);
+  const double dq_dw = 2 * (w * st.sxx - st.sxy + lk * st.sx);
+  const double dl_dv = -0.5 * st.n / v + 0.5 * q / (v * v);
+  g.log_k += -0.5 * dq_dlk / v;
+  g.w += -0.5 * dq_dw / v + dl_dv * 2 * w * sigma * sigma;
+  g.sigma += dl_dv * 2 * w * w * sigma;
+  g.sigma_r += dl_dv * 2 * sigma_r;
+  return -0.5 * st.n * std::log(2 * std::numbers::pi * v) - 0.5 * q / v - st.sy;
+}
 
 /// The old ActorModel's log_density (constructor reduced to what the bench's specs need: the
 /// same slots, priors, fixed values, q order and trial layout).
@@ -150,7 +212,7 @@ private:
         dlj = 1;
       }
       double dprior;
-      lp += s.prior.log_density(v, dprior) + lj;
+      lp += prior_log_density(s.prior, v, dprior) + lj;
       val[p] = v;
       dval[p] = dv;
       if (!grad.empty()) grad[s.q] = dprior * dv + dlj;
@@ -183,7 +245,7 @@ private:
   bool power_law() const { return !net || power_law_head(net->head()); }
   PowerHead power_head(int c) {
     fill_theta(c);
-    if (!net) return closed_form_head(*cost, theta, jac.data());
+    if (!net) return legacy::closed_form_head(*cost, theta, jac.data());
     net->forward(std::span<const double>(theta), std::span<double, 3>(power_x), *ws);
     return PowerHead{power_x[0], sigmoid(power_x[1])};
   }
@@ -235,7 +297,7 @@ private:
         const PowerHead h = power_head(c);
         if (latent == LatentMode::marginal) {
           PowerGrad g;
-          lp += power_loglik(h, stats[c], sig, sr, g);
+          lp += legacy::power_loglik(h, stats[c], sig, sr, g);
           gval[c] += g.sigma;
           gval[sr_slot] += g.sigma_r;
           power_backward(c, g.log_k, g.w);

@@ -3,8 +3,14 @@
 #include <bactor/engine/errors.hpp>
 
 #include <bactor/engine/rng.hpp>
+#include <bactor/engine/tape.hpp>
+#include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
 #include "models/inference_kernels.hpp"
+#include "models/inference_nodes.hpp"
+#include <bactor/engine/ops.hpp>
+#include "engine/tape_view.hpp"
+#include <bactor/models/network_node.hpp>
 #include <bactor/models/network.hpp>
 
 #include <algorithm>
@@ -125,30 +131,7 @@ std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, 
 }
 
 PowerHead closed_form_head(const CostInfo& cost, std::span<const double> theta, double* jac) {
-  const bool effort = cost.name == "QuadraticCostQuadraticEffort";
-  if (!(cost.name == "QuadraticCost" || effort))
-    throw std::invalid_argument("cost '" + cost.name + "' has no power-law closed form (use --network)");
-  const double sig = theta[0], s0 = theta[1], mu0 = theta[2], sr = theta[3];
-  const double s02 = s0 * s0, sg2 = sig * sig, d = s02 + sg2;
-  const double w = s02 / d, sp2 = s02 * sg2 / d, lmu = std::log(mu0);
-  PowerHead h;
-  h.w = w;
-  h.log_k = (1 - w) * lmu + 0.5 * sp2 - 1.5 * sr * sr + (effort ? std::log(theta[4]) : 0.0);
-  if (jac) {
-    const std::size_t n = theta.size();
-    double* dk = jac;
-    double* dw = jac + n;
-    std::fill(jac, jac + 2 * n, 0.0);
-    dw[0] = -2 * sig * s02 / (d * d);
-    dw[1] = 2 * s0 * sg2 / (d * d);
-    const double dsp_dsig = 2 * s02 * s02 * sig / (d * d), dsp_ds0 = 2 * sg2 * sg2 * s0 / (d * d);
-    dk[0] = -dw[0] * lmu + 0.5 * dsp_dsig;
-    dk[1] = -dw[1] * lmu + 0.5 * dsp_ds0;
-    dk[2] = (1 - w) / mu0;
-    dk[3] = -3 * sr;
-    if (effort) dk[4] = 1.0 / theta[4];
-  }
-  return h;
+  return detail::closed_form_head(detail::closed_form_of(cost), theta, jac);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -165,6 +148,7 @@ struct ActorModel::Impl {
 
   const CostInfo* cost;
   std::shared_ptr<const ActionNetwork> net;
+  detail::ClosedForm closed_form = detail::ClosedForm::quadratic;  // without a network
   LatentMode latent;
   bool predict;
   bool log_lik = true;
@@ -178,74 +162,45 @@ struct ActorModel::Impl {
   std::vector<PowerStats> stats;
   // The same trials padded per condition to a multiple of the SIMD width (weight 0 on the
   // padding) for the vectorised network loops: positions pbegin[c] .. pbegin[c+1].
-  std::vector<double> px, py, pw, pz, pgz, pll;
+  std::vector<double> px, py, pw, pll;
   std::vector<std::size_t> pbegin;
   GaussHermiteSet rules;  // the network marginal's rules by node count
-  // Scratch (one chain uses one model instance).
-  std::vector<double> val, dval, gval, theta, dtheta, jac;
-  std::unique_ptr<ActionNetwork::Workspace> ws;
+  // The tape's view of the parameters: constrain_node's output holds theta of condition c at
+  // c * n_theta .. (c + 1) * n_theta, then the prior + log-Jacobian term.
+  detail::ConstrainPlan plan;
+  // Scratch (one chain uses one model instance): constrained values and the network's
+  // workspace for the value-only paths (outputs, log_lik, predictions), and the latent leaves
+  // of one log_density call.
+  std::vector<double> val, theta;
+  ActionNetwork::Workspace ws;
+  std::vector<Var> z_leaf;
 
   Impl(const Dataset&, const InferenceSpec& spec) : rules(spec.quadrature_nodes) {}
 
   int theta_slot(int c, std::size_t t) const { return t == 0 ? c : C + static_cast<int>(t) - 1; }
 
-  // Constrained values of every slot at q; dval = dv/dx; returns prior + log-Jacobian and
-  // writes its derivative w.r.t. the free coordinates into grad (when non-empty).
-  double transform(std::span<const double> q, std::span<double> grad) {
-    double lp = 0;
+  // Constrained values of every slot at q (value-only paths: outputs, log_lik, predictions).
+  void transform(std::span<const double> q) {
     for (std::size_t p = 0; p < slots.size(); ++p) {
       const Slot& s = slots[p];
-      if (s.fixed) {
-        val[p] = s.value;
-        dval[p] = 0;
-        continue;
-      }
-      const double xq = q[s.q];
-      double v, dv, lj, dlj;
-      if (s.logit()) {
-        const double sg = sigmoid(xq), span = s.prior.b - s.prior.a;
-        v = s.prior.a + span * sg;
-        dv = span * sg * (1 - sg);
-        lj = std::log(span) - softplus(-xq) - softplus(xq);
-        dlj = 1 - 2 * sg;
-      } else {
-        v = std::exp(xq);
-        dv = v;
-        lj = xq;
-        dlj = 1;
-      }
-      double dprior;
-      lp += s.prior.log_density(v, dprior) + lj;
-      val[p] = v;
-      dval[p] = dv;
-      if (!grad.empty()) grad[s.q] = dprior * dv + dlj;
+      double dv, dlp;
+      if (s.fixed) val[p] = s.value;
+      else detail::constrain_slot(plan.slots[p], q[s.q], val[p], dv, dlp);
     }
-    return lp;
   }
 
   void fill_theta(int c) {
     for (std::size_t t = 0; t < n_theta; ++t) theta[t] = val[theta_slot(c, t)];
   }
-  void add_dtheta(int c) {
-    for (std::size_t t = 0; t < n_theta; ++t) gval[theta_slot(c, t)] += dtheta[t];
-  }
 
   SoftplusHead network_head(int c, double* x3) {
     fill_theta(c);
     std::array<double, 3> xs{};
-    net->forward(std::span<const double>(theta), std::span<double, 3>(xs), *ws);
+    net->forward(std::span<const double>(theta), std::span<double, 3>(xs), ws);
     x3[0] = xs[0];
     x3[1] = xs[1];
     x3[2] = xs[2];
     return SoftplusHead{softplus(xs[0]), sigmoid(xs[1]), xs[2]};
-  }
-  // Back-propagates the head adjoint of condition c through the network into gval.
-  void network_backward(int c, const double* x3, const SoftplusHead::Adjoint& a) {
-    const double w = sigmoid(x3[1]);
-    std::array<double, 3> dx{a.k * sigmoid(x3[0]), a.w * w * (1 - w), a.x2};
-    std::fill(dtheta.begin(), dtheta.end(), 0.0);
-    net->backward(std::span<const double, 3>(dx), std::span<double>(dtheta), *ws);
-    add_dtheta(c);
   }
   // Power-law actions, log a = log_k + w log m: the closed forms, and networks with the power
   // or posterior head (log_k = x0, w = sigmoid(x1) after forward()), whose marginal likelihood
@@ -253,103 +208,73 @@ struct ActorModel::Impl {
   bool power_law() const { return !net || power_law_head(net->head()); }
   PowerHead power_head(int c) {
     fill_theta(c);
-    if (!net) return closed_form_head(*cost, theta, jac.data());
-    net->forward(std::span<const double>(theta), std::span<double, 3>(power_x), *ws);
-    return PowerHead{power_x[0], sigmoid(power_x[1])};
-  }
-  // Adjoint of the last power_head(c) into gval.
-  void power_backward(int c, double g_logk, double g_w) {
-    if (!net) {
-      for (std::size_t t = 0; t < n_theta; ++t) dtheta[t] = g_logk * jac[t] + g_w * jac[n_theta + t];
-    } else {
-      const double w = sigmoid(power_x[1]);
-      const std::array<double, 3> dx{g_logk, g_w * w * (1 - w), 0.0};
-      std::fill(dtheta.begin(), dtheta.end(), 0.0);
-      net->backward(std::span<const double, 3>(dx), std::span<double>(dtheta), *ws);
-    }
-    add_dtheta(c);
-  }
-  std::array<double, 3> power_x{};
-
-  // Sampled latents: log-likelihood of condition c's trials plus the N(0,1) prior of z;
-  // gradient w.r.t. z into gz (grouped order), w.r.t. sigma/sigma_r into gsig/gsr.
-  template <class Head>
-  double sampled_loglik(const Head& h, int c, std::span<const double> z, double* gz, double& gsig,
-                        double& gsr, typename Head::Adjoint& adj) {
-    const double sig = val[c], sr = val[C + 2], ir2 = 1.0 / (sr * sr);
-    double ll = 0, se2 = 0, gs = 0;
-    double dp[Head::n_params];
-    for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
-      const double zk = z[k];
-      const double u = x[k] + sig * zk;
-      double dla;
-      const double la = h.eval(u, dla, dp);
-      const double e = y[k] - la, g = e * ir2;
-      se2 += e * e;
-      Head::add(adj, dp, g);
-      if (gz) gz[k] = g * dla * sig - zk;
-      gs += g * dla * zk;
-      ll -= 0.5 * zk * zk + y[k];
-    }
-    const double n = static_cast<double>(begin[c + 1] - begin[c]);
-    gsig += gs;
-    gsr += -n / sr + se2 * ir2 / sr;
-    return ll - 0.5 * se2 * ir2 - n * (std::log(sr) + 0.5 * std::log(2 * std::numbers::pi));
+    if (!net) return detail::closed_form_head(closed_form, theta);
+    std::array<double, 3> xs{};
+    net->forward(std::span<const double>(theta), std::span<double, 3>(xs), ws);
+    return PowerHead{xs[0], sigmoid(xs[1])};
   }
 
+  // The log-density as tape nodes (models/inference_nodes.hpp), in one Scope: the free
+  // coordinates (and, with sampled latents, each condition's latents) as leaves; the
+  // constrained parameters with the prior and log-Jacobian term; per condition the likelihood
+  // (closed form: with its head inside; network: of the network node's outputs), which adds
+  // itself to the running sum. backward() then fills every adjoint.
   double log_density(std::span<const double> q, std::span<double> grad) {
-    double lp = transform(q, grad);
-    if (!std::isfinite(lp)) return lp;
-    std::fill(gval.begin(), gval.end(), 0.0);
     const bool want_grad = !grad.empty();
-    double* gz = want_grad && latent == LatentMode::sampled ? grad.data() + n_free : nullptr;
-    std::span<const double> z = latent == LatentMode::sampled ? q.subspan(n_free) : std::span<const double>();
-    const int sr_slot = C + 2;
-    for (int c = 0; c < C; ++c) {
-      const double sig = val[c], sr = val[sr_slot];
-      if (power_law()) {
-        const PowerHead h = power_head(c);
-        if (latent == LatentMode::marginal) {
-          PowerGrad g;
-          lp += power_loglik(h, stats[c], sig, sr, g);
-          gval[c] += g.sigma;
-          gval[sr_slot] += g.sigma_r;
-          power_backward(c, g.log_k, g.w);
-        } else {
-          PowerHead::Adjoint a;
-          lp += sampled_loglik(h, c, z, gz, gval[c], gval[sr_slot], a);
-          power_backward(c, a.log_k, a.w);
-        }
-      } else {
-        double x3[3];
-        const SoftplusHead h = network_head(c, x3);
-        SoftplusHead::Adjoint a;
-        detail::SoftplusSums g;
-        const std::size_t p0 = pbegin[c], pn = pbegin[c + 1] - p0;
-        if (latent == LatentMode::marginal) {
-          lp += detail::softplus_marginal(h, pn, &px[p0], &py[p0], &pw[p0], sig, sr, rules.for_sigma(sig), g);
-        } else {
-          // Latents into the padded layout; their gradient back into grad.
-          for (std::size_t k = begin[c], pk = p0; k < begin[c + 1]; ++k, ++pk) pz[pk] = z[k];
-          lp += detail::softplus_sampled(h, pn, &px[p0], &py[p0], &pw[p0], &pz[p0], sig, sr, gz ? &pgz[p0] : nullptr, g);
-          if (gz)
-            for (std::size_t k = begin[c], pk = p0; k < begin[c + 1]; ++k, ++pk) gz[k] = pgz[pk];
-        }
-        gval[c] += g.sigma;
-        gval[sr_slot] += g.sigma_r;
-        a = g.head;
-        network_backward(c, x3, a);
-      }
+    const bool sampled = latent == LatentMode::sampled;
+    Tape::Scope scope;
+    // Leaves over q and grad (no copies): q's free coordinates, and each condition's latents.
+    auto leaf = [&](std::size_t at, std::size_t n) {
+      return want_grad ? variable_view(q.subspan(at, n), grad.subspan(at, n)) : constant_view(q.subspan(at, n), n, 1);
+    };
+    // Every parameter fixed: nothing to differentiate but the latents (a placeholder operand).
+    const Var qv = n_free > 0 ? leaf(0, n_free) : constant(0.0);
+    const Var V = detail::constrain_node(qv, plan);
+    const std::size_t nt = n_theta;
+    detail::Elem acc{V, std::size_t(C) * nt};
+    if (!std::isfinite(acc.value())) {  // outside the support
+      std::fill(grad.begin(), grad.end(), 0.0);
+      return acc.value();
     }
-    if (want_grad)
-      for (std::size_t p = 0; p < slots.size(); ++p)
-        if (!slots[p].fixed) grad[slots[p].q] += gval[p] * dval[p];
+    for (int c = 0; c < C; ++c) {
+      const std::size_t row = std::size_t(c) * nt, n = begin[c + 1] - begin[c];
+      if (n == 0) continue;
+      const std::span<const double> xc(&x[begin[c]], n), yc(&y[begin[c]], n);
+      if (sampled) z_leaf[c] = leaf(n_free + begin[c], n);
+      Var ll;
+      if (!net) {
+        const detail::Range th{V, row, nt};
+        ll = sampled ? detail::closed_form_sampled_node(closed_form, th, xc, yc, z_leaf[c], acc)
+                     : detail::closed_form_marginal_node(closed_form, th, stats[c], acc);
+      } else {
+        const Var xs = network_outputs(*net, slice(V, row, nt));
+        const detail::Elem sig{V, row + theta_index::sigma}, sr{V, row + theta_index::sigma_r};
+        if (power_law_head(net->head())) {
+          ll = sampled ? detail::power_sampled_node(xs, sig, sr, xc, yc, z_leaf[c], acc)
+                       : detail::power_marginal_node(xs, sig, sr, stats[c], acc);
+        } else {
+          const std::size_t p0 = pbegin[c];
+          const detail::PaddedTrials trials{&px[p0], &py[p0], &pw[p0], pbegin[c + 1] - p0};
+          ll = sampled ? detail::softplus_sampled_node(xs, sig, sr, trials, z_leaf[c], acc)
+                       : detail::softplus_marginal_node(xs, sig, sr, trials, rules, acc);
+        }
+      }
+      acc = detail::Elem{ll, 0};
+    }
+    const double lp = acc.value();
+    if (want_grad) {
+      backward(acc.v);  // the gradient lands in grad
+      if (n_free > 0) finish_view(qv);
+      if (sampled)
+        for (int c = 0; c < C; ++c)
+          if (begin[c + 1] > begin[c]) finish_view(z_leaf[c]);
+    }
     return lp;
   }
 
   // Per-trial log-likelihood in file order (transform must have been run at q).
   void trial_loglik(std::span<const double> q, std::span<double> out) {
-    transform(q, {});
+    transform(q);
     for (int c = 0; c < C; ++c) {
       const double sig = val[c], sr = val[C + 2];
       auto each = [&](const auto& h) {
@@ -431,9 +356,8 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
       for (const auto& n : m.net->param_names()) got += (got.empty() ? "" : ",") + n;
       throw std::invalid_argument("network parameter order (" + got + ") does not match cost '" + spec.cost->name + "'");
     }
-    m.ws = std::make_unique<ActionNetwork::Workspace>();
   } else {
-    (void)closed_form_head(*spec.cost, std::vector<double>{0.2, 0.2, 1.0, 0.1, 0.9, 0.9, 0.9}, nullptr);
+    m.closed_form = detail::closed_form_of(*spec.cost);
   }
 
   // Slots and their priors.
@@ -510,17 +434,18 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
     }
   }
   m.pbegin.push_back(m.px.size());
-  m.pz.assign(m.px.size(), 0.0);
-  m.pgz.assign(m.px.size(), 0.0);
   m.pll.assign(m.px.size(), 0.0);
   if (m.x.size() != data.size()) throw std::invalid_argument(data.source + ": condition index out of range");
 
   m.val.assign(m.slots.size(), 0.0);
-  m.dval.assign(m.slots.size(), 0.0);
-  m.gval.assign(m.slots.size(), 0.0);
   m.theta.assign(m.n_theta, 0.0);
-  m.dtheta.assign(m.n_theta, 0.0);
-  m.jac.assign(2 * m.n_theta, 0.0);
+  m.z_leaf.resize(std::size_t(m.C));
+  // The tape's parameter layout: each condition's theta, in theta order.
+  for (const auto& sl : m.slots) m.plan.slots.push_back({sl.prior, sl.fixed, sl.value, sl.q});
+  for (int c = 0; c < m.C; ++c)
+    for (std::size_t t = 0; t < m.n_theta; ++t) m.plan.layout.push_back(m.theta_slot(c, t));
+  m.plan.n_free = m.n_free;
+  m.plan.prepare();
 }
 
 ActorModel::~ActorModel() = default;
@@ -532,7 +457,6 @@ std::size_t ActorModel::dim() const {
 std::size_t ActorModel::n_free() const { return impl_->n_free; }
 
 double ActorModel::log_density(std::span<const double> q, std::span<double> grad) {
-  if (!grad.empty()) std::fill(grad.begin(), grad.end(), 0.0);
   return impl_->log_density(q, grad);
 }
 
@@ -560,7 +484,7 @@ std::vector<std::string> ActorModel::output_names() const {
 
 void ActorModel::write_outputs(std::span<const double> q, Rng& rng, std::span<double> out) {
   Impl& m = *impl_;
-  m.transform(q, {});
+  m.transform(q);
   std::size_t o = 0;
   for (int p : m.out_order)
     if (!m.slots[p].fixed) out[o++] = m.val[p];
@@ -575,7 +499,7 @@ void ActorModel::trial_loglik(std::span<const double> q, std::span<double> out) 
 
 std::vector<double> ActorModel::constrain(std::span<const double> q) const {
   Impl& m = *impl_;
-  m.transform(q, {});
+  m.transform(q);
   std::vector<double> v;
   for (int p : m.out_order) v.push_back(m.val[p]);
   return v;

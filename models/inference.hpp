@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The inference model of docs/inference.md as a bactor::Model: log posterior of the actor's
-// parameters given trials (s_i, r_i), on the unconstrained scale, with a hand-written gradient.
+// parameters given trials (s_i, r_i), on the unconstrained scale; log_density builds it from
+// tape nodes (models/inference_nodes.hpp) and the tape's reverse pass computes its gradient.
 //
 // Parameters (constrained): one sigma per condition, sigma_0, mu_0, sigma_r, cost parameters.
 // Priors: sigma, sigma_0, sigma_r ~ HalfNormal(0.25), mu_0 ~ U(0.1, 5), cost parameters as in

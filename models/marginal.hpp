@@ -282,12 +282,13 @@ inline double power_loglik(const PowerHead& h, const PowerStats& st, double sigm
   const double q = st.syy + st.n * lk * lk + w * w * st.sxx - 2 * lk * st.sy - 2 * w * st.sxy + 2 * lk * w * st.sx;
   const double dq_dlk = 2 * (st.n * lk - st.sy + w * st.sx);
   const double dq_dw = 2 * (w * st.sxx - st.sxy + lk * st.sx);
-  const double dl_dv = -0.5 * st.n / v + 0.5 * q / (v * v);
-  g.log_k += -0.5 * dq_dlk / v;
-  g.w += -0.5 * dq_dw / v + dl_dv * 2 * w * sigma * sigma;
+  const double iv = 1.0 / v;  // one division
+  const double dl_dv = 0.5 * (q * iv - st.n) * iv;
+  g.log_k += -0.5 * dq_dlk * iv;
+  g.w += -0.5 * dq_dw * iv + dl_dv * 2 * w * sigma * sigma;
   g.sigma += dl_dv * 2 * w * w * sigma;
   g.sigma_r += dl_dv * 2 * sigma_r;
-  return -0.5 * st.n * std::log(2 * std::numbers::pi * v) - 0.5 * q / v - st.sy;
+  return -0.5 * st.n * std::log(2 * std::numbers::pi * v) - 0.5 * q * iv - st.sy;
 }
 
 } // namespace bactor

@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: MIT
+#include "models/inference_nodes.hpp"
+
+#include <bactor/models/actor.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/network.hpp>
+#include "models/inference_kernels.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <numbers>
+#include <stdexcept>
+
+namespace bactor::detail {
+
+namespace {
+
+/// Adjoint buffer of a node to add into (zeroed on first use); nullptr for constants.
+inline double* adj(Var v) noexcept { return v.node()->grad(); }
+inline void add_to(const Elem& e, double d) noexcept {
+  if (e.empty()) return;
+  if (double* a = adj(e.v)) a[e.i] += d;
+}
+/// `n` doubles of tape memory that live as long as the nodes created now.
+inline double* scratch(std::size_t n) { return static_cast<double*>(Tape::current().allocate(n * sizeof(double))); }
+/// An operand for custom()'s input list when `e` is empty (one that is listed anyway).
+inline Var or_else(const Elem& e, Var fallback) noexcept { return e.empty() ? fallback : e.v; }
+
+/// dz (+)= d * gz over the whole of z (which this node alone writes: it claims the adjoint).
+inline void latent_backward(Var z, const double* gz, double d) {
+  if (!z.needs_grad()) return;
+  Node* zn = z.node();
+  double* a = zn->adj;
+  const std::size_t n = zn->size();
+  if (zn->claim_adjoint()) {
+    if (d == 1.0) std::memcpy(a, gz, n * sizeof(double));  // the usual seed
+    else
+      for (std::size_t k = 0; k < n; ++k) a[k] = d * gz[k];
+  } else
+    for (std::size_t k = 0; k < n; ++k) a[k] += d * gz[k];
+}
+
+/// A power-law likelihood and its gradient w.r.t. (log_k, w, sigma, sigma_r).
+struct PowerSums {
+  double ll = 0, log_k = 0, w = 0, sigma = 0, sigma_r = 0;
+};
+
+PowerSums marginal_sums(const PowerHead& h, const PowerStats& st, double sig, double sr) {
+  PowerGrad g;
+  PowerSums s;
+  s.ll = power_loglik(h, st, sig, sr, g);
+  s.log_k = g.log_k;
+  s.w = g.w;
+  s.sigma = g.sigma;
+  s.sigma_r = g.sigma_r;
+  return s;
+}
+
+/// Sampled latents: Σ_k log N(y_k; log_k + w (x_k + sig z_k), sr) - y_k - z_k^2/2 over n trials;
+/// gz[k] = d/dz_k.
+PowerSums sampled_sums(const PowerHead& h, const double* x, const double* y, const double* z, std::size_t n,
+                       double sig, double sr, double* gz) {
+  const double ir2 = 1.0 / (sr * sr);
+  double ll = 0, se2 = 0, gs = 0;
+  PowerHead::Adjoint ha;
+  double dp[PowerHead::n_params];
+  for (std::size_t k = 0; k < n; ++k) {
+    const double zk = z[k];
+    const double u = x[k] + sig * zk;
+    double dla;
+    const double la = h.eval(u, dla, dp);
+    const double e = y[k] - la, g = e * ir2;
+    se2 += e * e;
+    PowerHead::add(ha, dp, g);
+    gz[k] = g * dla * sig - zk;
+    gs += g * dla * zk;
+    ll -= 0.5 * zk * zk + y[k];
+  }
+  const double nn = static_cast<double>(n);
+  PowerSums s;
+  s.log_k = ha.log_k;
+  s.w = ha.w;
+  s.sigma = gs;
+  s.sigma_r = -nn / sr + se2 * ir2 / sr;
+  s.ll = ll - 0.5 * se2 * ir2 - nn * (std::log(sr) + 0.5 * std::log(2 * std::numbers::pi));
+  return s;
+}
+
+// ---- closed-form actor: head inside the likelihood node ----------------------------------------
+
+constexpr std::size_t max_theta = 8;  // closed forms: 4 or 5 parameters
+using ThetaGrad = std::array<double, max_theta>;
+
+/// The closed-form head at theta with d(log_k, w)/dtheta (row-major 2 x n).
+PowerHead closed_form_at(ClosedForm form, const Range& theta, double* jac) {
+  BACTOR_ASSERT(theta.size > theta_index::sigma_r && theta.size <= max_theta);
+  return closed_form_head(form, theta.values(), jac);
+}
+
+/// d(likelihood)/dtheta from its gradient in (log_k, w, sigma, sigma_r).
+ThetaGrad theta_gradient(const PowerSums& s, const double* jac, std::size_t n) {
+  ThetaGrad g{};
+  for (std::size_t t = 0; t < n; ++t) g[t] = s.log_k * jac[t] + s.w * jac[n + t];
+  g[theta_index::sigma] += s.sigma;
+  g[theta_index::sigma_r] += s.sigma_r;
+  return g;
+}
+
+inline void theta_backward(const Range& theta, const ThetaGrad& g, double d) {
+  if (double* a = adj(theta.v)) {
+    a += theta.offset;
+    for (std::size_t t = 0; t < theta.size; ++t) a[t] += d * g[t];
+  }
+}
+
+/// The head of a power- or posterior-head network's outputs (log_k, logit w, -) and dw/dx1.
+inline PowerHead network_power_head(Var x, double& dw) {
+  PowerHead h{x.value(0), sigmoid(x.value(1))};
+  dw = h.w * (1 - h.w);
+  return h;
+}
+
+/// Saved gradient of a network likelihood node w.r.t. (x0, x1, x2, sigma, sigma_r).
+using HeadGrad = std::array<double, 5>;
+
+inline void head_backward(Var x, Elem sigma, Elem sigma_r, Elem acc, const HeadGrad& g, double d) {
+  if (double* a = adj(x)) a[0] += d * g[0], a[1] += d * g[1], a[2] += d * g[2];
+  add_to(sigma, d * g[3]);
+  add_to(sigma_r, d * g[4]);
+  add_to(acc, d);
+}
+
+} // namespace
+
+// ---- constraining transforms, priors and log-Jacobians ------------------------------------
+
+namespace {
+/// Fused transform and prior, per prior kind (the transform follows from it):
+///   half-normal(a), v = e^x:   log prior + log|J| = -v^2/(2a^2) + x
+///   log-normal(a, b), v = e^x: -(x - a)^2/(2b^2) - log v + x = -(x - a)^2/(2b^2)  (log v = x)
+///   uniform(a, b), v = a + (b - a) sigmoid(x): log(b - a) + log sigmoid(x) + log sigmoid(-x)
+///     = log(b - a) - |x| - 2 log1p(e^{-|x|})  (one exp and one log1p for v and the Jacobian)
+inline double constrain_slot_inline(const SlotSpec& slot, double x, double& v, double& dv, double& dlp) {
+  const Prior& prior = slot.prior;
+  switch (prior.kind) {
+  case Prior::Kind::uniform: {
+    const double e = std::exp(-std::abs(x)), ope = 1 + e, span = prior.b - prior.a;
+    const double sg = (x >= 0 ? 1.0 : e) / ope;  // sigmoid(x)
+    v = prior.a + span * sg;
+    dv = span * sg * (1 - sg);
+    dlp = 1 - 2 * sg;
+    return slot.log_span - std::abs(x) - 2 * std::log1p(e);
+  }
+  case Prior::Kind::half_normal: {
+    v = std::exp(x);
+    dv = v;
+    const double z2 = v * v * slot.inv_scale2;
+    dlp = 1 - z2;
+    return x - 0.5 * z2;
+  }
+  case Prior::Kind::lognormal: {
+    v = std::exp(x);
+    dv = v;
+    const double z = (x - prior.a) * slot.inv_scale;
+    dlp = -z * slot.inv_scale;
+    return -0.5 * z * z;
+  }
+  }
+  v = dv = dlp = 0;
+  return 0;
+}
+} // namespace
+
+double constrain_slot(const SlotSpec& slot, double x, double& v, double& dv, double& dlp) {
+  return constrain_slot_inline(slot, x, v, dv, dlp);
+}
+
+void ConstrainPlan::prepare() {
+  for (auto& s : slots) {
+    const Prior& p = s.prior;
+    s.log_span = p.kind == Prior::Kind::uniform ? std::log(p.b - p.a) : 0.0;
+    s.inv_scale2 = p.kind == Prior::Kind::half_normal ? 1.0 / (p.a * p.a) : 0.0;
+    s.inv_scale = p.kind == Prior::Kind::lognormal ? 1.0 / p.b : 0.0;
+  }
+  free_slot.assign(n_free, -1);
+  for (std::size_t s = 0; s < slots.size(); ++s)
+    if (!slots[s].fixed) {
+      BACTOR_ASSERT(slots[s].q >= 0 && std::size_t(slots[s].q) < n_free && free_slot[slots[s].q] < 0);
+      free_slot[slots[s].q] = int(s);
+    }
+  for (int s : free_slot) BACTOR_ASSERT(s >= 0);
+  identity = layout.size() == slots.size();
+  for (std::size_t j = 0; identity && j < layout.size(); ++j) identity = layout[j] == int(j);
+}
+
+namespace {
+/// constrain_node's operand, plan and saved derivatives (arena data of the node).
+struct ConstrainOp {
+  Node* q;
+  const int* layout;
+  const int* free_slot;
+  std::size_t S, L, F;
+  bool identity;
+  double* saved;  // dv/dq (F), dlp/dq (F), slot scratch (S)
+};
+
+void constrain_backward(Node& n) {
+  const ConstrainOp& op = *static_cast<const ConstrainOp*>(n.data);
+  Node* qn = op.q;
+  if (!qn->needs_grad()) return;
+  const double* dy = n.adj;
+  const std::size_t F = op.F;
+  // The slots' adjoints: dy itself when the layout is the identity (one condition).
+  const double* g = dy;
+  if (!op.identity) {
+    double* gs = op.saved + 2 * F;
+    std::fill(gs, gs + op.S, 0.0);
+    for (std::size_t j = 0; j < op.L; ++j) gs[op.layout[j]] += dy[j];
+    g = gs;
+  }
+  const double dlp = dy[op.L];
+  const double* dv = op.saved;
+  const double* dl = op.saved + F;
+  const int* free_slot = op.free_slot;
+  // dq_i = dv_i (slot adjoint) + dlp_i (prior and Jacobian term); every q_i gets one, so a
+  // fresh adjoint is stored rather than zeroed first.
+  if (qn->size() == F && qn->claim_adjoint()) {
+    double* dq = qn->adj;
+    for (std::size_t i = 0; i < F; ++i) dq[i] = g[free_slot[i]] * dv[i] + dlp * dl[i];
+  } else {
+    double* dq = qn->grad();
+    for (std::size_t i = 0; i < F; ++i) dq[i] += g[free_slot[i]] * dv[i] + dlp * dl[i];
+  }
+}
+} // namespace
+
+Var constrain_node(Var q, const ConstrainPlan& plan) {
+  BACTOR_ASSERT(q.size() >= plan.n_free && plan.free_slot.size() == plan.n_free);
+  const std::size_t S = plan.slots.size(), L = plan.layout.size(), F = plan.n_free;
+  const SlotSpec* slots = plan.slots.data();
+  Tape& tape = Tape::current();
+  Node* n = tape.make_node(L + 1, 1, q.needs_grad(), &constrain_backward);
+  auto* op = static_cast<ConstrainOp*>(tape.allocate(sizeof(ConstrainOp) + (2 * F + S) * sizeof(double)));
+  *op = ConstrainOp{q.node(), plan.layout.data(), plan.free_slot.data(), S, L, F, plan.identity,
+                    reinterpret_cast<double*>(op + 1)};
+  n->data = op;
+  double* saved = op->saved;
+  const double* qv = q.values().data();
+  double* out = n->val;
+  double* v = plan.identity ? out : saved + 2 * F;  // slot values (one condition: the output)
+  for (std::size_t s = 0; s < S; ++s)
+    if (slots[s].fixed) v[s] = slots[s].value;
+  double lp = 0;
+  for (std::size_t i = 0; i < F; ++i) {
+    const int s = plan.free_slot[i];
+    lp += constrain_slot_inline(slots[s], qv[i], v[s], saved[i], saved[F + i]);
+  }
+  if (!plan.identity)
+    for (std::size_t j = 0; j < L; ++j) out[j] = v[plan.layout[j]];
+  out[L] = lp;
+  return Var(n);
+}
+
+// ---- the closed-form actors ------------------------------------------------------------------
+
+ClosedForm closed_form_of(const CostInfo& cost) {
+  if (cost.name == "QuadraticCost") return ClosedForm::quadratic;
+  if (cost.name == "QuadraticCostQuadraticEffort") return ClosedForm::quadratic_effort;
+  throw std::invalid_argument("cost '" + cost.name + "' has no power-law closed form (use --network)");
+}
+
+PowerHead closed_form_head(ClosedForm form, std::span<const double> theta, double* jac) {
+  // w = sigma_0^2 / (sigma^2 + sigma_0^2), sigma_post^2 = w sigma^2,
+  // log k = (1 - w) log mu_0 + sigma_post^2 / 2 - 3 sigma_r^2 / 2 [+ log beta].
+  const bool effort = form == ClosedForm::quadratic_effort;
+  const double sig = theta[0], s0 = theta[1], mu0 = theta[2], sr = theta[3];
+  const double s02 = s0 * s0, sg2 = sig * sig, id = 1.0 / (s02 + sg2);
+  const double w = s02 * id, sp2 = w * sg2, lmu = std::log(mu0);
+  PowerHead h;
+  h.w = w;
+  h.log_k = (1 - w) * lmu + 0.5 * sp2 - 1.5 * sr * sr + (effort ? std::log(theta[4]) : 0.0);
+  if (jac) {
+    const std::size_t n = theta.size();
+    double* dk = jac;
+    double* dw = jac + n;
+    std::fill(jac, jac + 2 * n, 0.0);
+    const double id2 = id * id;
+    dw[0] = -2 * sig * s02 * id2;
+    dw[1] = 2 * s0 * sg2 * id2;
+    const double dsp_dsig = 2 * s02 * s02 * sig * id2, dsp_ds0 = 2 * sg2 * sg2 * s0 * id2;
+    dk[0] = -dw[0] * lmu + 0.5 * dsp_dsig;
+    dk[1] = -dw[1] * lmu + 0.5 * dsp_ds0;
+    dk[2] = (1 - w) / mu0;
+    dk[3] = -3 * sr;
+    if (effort) dk[4] = 1.0 / theta[4];
+  }
+  return h;
+}
+
+// ---- likelihood -------------------------------------------------------------------------------
+
+Var closed_form_marginal_node(ClosedForm form, Range theta, const PowerStats& stats, Elem acc) {
+  double jac[2 * max_theta];
+  const PowerHead h = closed_form_at(form, theta, jac);
+  const double* th = theta.data();
+  const PowerSums s = marginal_sums(h, stats, th[theta_index::sigma], th[theta_index::sigma_r]);
+  const ThetaGrad g = theta_gradient(s, jac, theta.size);
+  const double value = acc.value() + s.ll;
+  return custom(
+      {theta.v, or_else(acc, theta.v)}, 1, 1, [value](std::span<double> y) { y[0] = value; },
+      [theta, acc, g](std::span<const double>, std::span<const double> dy) {
+        theta_backward(theta, g, dy[0]);
+        add_to(acc, dy[0]);
+      });
+}
+
+Var closed_form_sampled_node(ClosedForm form, Range theta, std::span<const double> x, std::span<const double> y,
+                             Var z, Elem acc) {
+  const std::size_t n = x.size();
+  BACTOR_ASSERT(y.size() == n && z.size() == n);
+  double jac[2 * max_theta];
+  const PowerHead h = closed_form_at(form, theta, jac);
+  const double* th = theta.data();
+  double* gz = scratch(n);
+  const PowerSums s = sampled_sums(h, x.data(), y.data(), z.values().data(), n, th[theta_index::sigma],
+                                   th[theta_index::sigma_r], gz);
+  const ThetaGrad g = theta_gradient(s, jac, theta.size);
+  const double value = acc.value() + s.ll;
+  return custom(
+      {theta.v, z, or_else(acc, theta.v)}, 1, 1, [value](std::span<double> out) { out[0] = value; },
+      [theta, z, acc, g, gz](std::span<const double>, std::span<const double> dy) {
+        theta_backward(theta, g, dy[0]);
+        add_to(acc, dy[0]);
+        latent_backward(z, gz, dy[0]);
+      });
+}
+
+Var power_marginal_node(Var x, Elem sigma, Elem sigma_r, const PowerStats& stats, Elem acc) {
+  BACTOR_ASSERT(x.size() == 3);
+  double dw;
+  const PowerHead h = network_power_head(x, dw);
+  const PowerSums s = marginal_sums(h, stats, sigma.value(), sigma_r.value());
+  const HeadGrad g{s.log_k, s.w * dw, 0.0, s.sigma, s.sigma_r};
+  const double value = acc.value() + s.ll;
+  return custom(
+      {x, sigma.v, sigma_r.v, or_else(acc, x)}, 1, 1, [value](std::span<double> y) { y[0] = value; },
+      [x, sigma, sigma_r, acc, g](std::span<const double>, std::span<const double> dy) {
+        head_backward(x, sigma, sigma_r, acc, g, dy[0]);
+      });
+}
+
+Var power_sampled_node(Var x, Elem sigma, Elem sigma_r, std::span<const double> xs, std::span<const double> ys, Var z,
+                       Elem acc) {
+  const std::size_t n = xs.size();
+  BACTOR_ASSERT(x.size() == 3 && ys.size() == n && z.size() == n);
+  double dw;
+  const PowerHead h = network_power_head(x, dw);
+  double* gz = scratch(n);
+  const PowerSums s = sampled_sums(h, xs.data(), ys.data(), z.values().data(), n, sigma.value(), sigma_r.value(), gz);
+  const HeadGrad g{s.log_k, s.w * dw, 0.0, s.sigma, s.sigma_r};
+  const double value = acc.value() + s.ll;
+  return custom(
+      {x, sigma.v, sigma_r.v, z, or_else(acc, x)}, 1, 1, [value](std::span<double> y) { y[0] = value; },
+      [x, sigma, sigma_r, z, acc, g, gz](std::span<const double>, std::span<const double> dy) {
+        head_backward(x, sigma, sigma_r, acc, g, dy[0]);
+        latent_backward(z, gz, dy[0]);
+      });
+}
+
+namespace {
+/// The softplus head of a network's outputs and its saved gradient from the kernel's sums.
+inline SoftplusHead softplus_head(Var x) { return SoftplusHead{softplus(x.value(0)), sigmoid(x.value(1)), x.value(2)}; }
+inline HeadGrad softplus_gradient(Var x, const SoftplusHead& h, const SoftplusSums& s) {
+  return HeadGrad{s.head.k * sigmoid(x.value(0)), s.head.w * h.w * (1 - h.w), s.head.x2, s.sigma, s.sigma_r};
+}
+} // namespace
+
+Var softplus_marginal_node(Var x, Elem sigma, Elem sigma_r, const PaddedTrials& trials, const GaussHermiteSet& rules,
+                           Elem acc) {
+  BACTOR_ASSERT(x.size() == 3 && trials.n % simd_lanes() == 0);
+  const SoftplusHead h = softplus_head(x);
+  const double sig = sigma.value();
+  SoftplusSums s;
+  const double ll =
+      softplus_marginal(h, trials.n, trials.x, trials.y, trials.wt, sig, sigma_r.value(), rules.for_sigma(sig), s);
+  const HeadGrad g = softplus_gradient(x, h, s);
+  const double value = acc.value() + ll;
+  return custom(
+      {x, sigma.v, sigma_r.v, or_else(acc, x)}, 1, 1, [value](std::span<double> y) { y[0] = value; },
+      [x, sigma, sigma_r, acc, g](std::span<const double>, std::span<const double> dy) {
+        head_backward(x, sigma, sigma_r, acc, g, dy[0]);
+      });
+}
+
+Var softplus_sampled_node(Var x, Elem sigma, Elem sigma_r, const PaddedTrials& trials, Var z, Elem acc) {
+  const std::size_t n = z.size(), np = trials.n;
+  BACTOR_ASSERT(x.size() == 3 && np % simd_lanes() == 0 && n <= np);
+  const SoftplusHead h = softplus_head(x);
+  // The kernel's padded latents (padding 0) and their gradient.
+  double* pz = scratch(2 * np);
+  double* gz = pz + np;
+  std::memcpy(pz, z.values().data(), n * sizeof(double));
+  std::fill(pz + n, pz + np, 0.0);
+  SoftplusSums s;
+  const double ll =
+      softplus_sampled(h, np, trials.x, trials.y, trials.wt, pz, sigma.value(), sigma_r.value(), gz, s);
+  const HeadGrad g = softplus_gradient(x, h, s);
+  const double value = acc.value() + ll;
+  return custom(
+      {x, sigma.v, sigma_r.v, z, or_else(acc, x)}, 1, 1, [value](std::span<double> y) { y[0] = value; },
+      [x, sigma, sigma_r, z, acc, g, gz](std::span<const double>, std::span<const double> dy) {
+        head_backward(x, sigma, sigma_r, acc, g, dy[0]);
+        latent_backward(z, gz, dy[0]);
+      });
+}
+
+} // namespace bactor::detail

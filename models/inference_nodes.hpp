@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+// The pieces of the inference log-density (models/inference.hpp) as tape nodes, so that
+// ActorModel::log_density is a short composition of nodes and the tape's reverse pass computes
+// its whole gradient (issue 14). Each node is one custom node (engine/tape.hpp) whose forward
+// and backward are the fused kernels the pieces already had. Private header.
+//
+//   q ──constrain_node──> V = (theta_1, ..., theta_C, log prior + log|Jacobian|)
+//   closed form:   (theta_c, [z_c], acc) ──closed_form_*_node──> acc + log p(r_c | theta_c)
+//   network:       theta_c = slice(V) ──network_outputs (models/network_node.hpp)──> x_c
+//                  (x_c, sigma_c, sigma_r, [z_c], acc) ──power_* / softplus_*_node──> acc + ...
+//
+// Scalar operands are read as elements of another node's value (Elem) rather than through
+// element() nodes, and a likelihood node adds its log-likelihood to a running sum `acc` (one
+// node per condition instead of a likelihood node and a sum node): at N = 60 the closed-form
+// gradient takes ~0.1 µs, so every tape entry counts. For the same reason the closed-form
+// actor's head, log a = log_k(theta) + w(theta) u, is evaluated inside its likelihood node
+// (which then takes theta), where the network's head is the network node's output.
+//
+// Every node's gradient is checked against finite differences in
+// tests/models/test_inference_nodes.cpp.
+#pragma once
+
+#include <bactor/engine/tape.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/marginal.hpp>
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+namespace bactor::detail {
+
+/// Element i of a node's value, used as a scalar operand (adjoints go to element i).
+/// An empty Elem (no node) stands for the constant 0.
+struct Elem {
+  Var v;
+  std::size_t i = 0;
+  bool empty() const noexcept { return v.node() == nullptr; }
+  double value() const noexcept { return empty() ? 0.0 : v.value(i); }
+};
+
+/// Elements [offset, offset + size) of a node's value, used as a vector operand.
+struct Range {
+  Var v;
+  std::size_t offset = 0, size = 0;
+  const double* data() const noexcept { return v.values().data() + offset; }
+  std::span<const double> values() const noexcept { return {data(), size}; }
+};
+
+// ---- constraining transforms, priors and log-Jacobians ------------------------------------
+
+/// One parameter of the model: its prior, and either a fixed value or its unconstrained
+/// coordinate q (log for half-normal and log-normal priors, logit of (v - a)/(b - a) for
+/// uniform(a, b) priors).
+struct SlotSpec {
+  Prior prior;
+  bool fixed = false;
+  double value = 0;     // when fixed
+  int q = -1;           // index in q when free
+  // Constants of the prior (ConstrainPlan::prepare): log(b - a) for uniform(a, b), 1/a^2 for
+  // half-normal(a), 1/b for log-normal(a, b).
+  double log_span = 0, inv_scale2 = 0, inv_scale = 0;
+};
+
+/// The constrained value v of a free slot at unconstrained x, dv/dx, and the slot's term of the
+/// log-density, log prior(v) + log|dv/dx| (Prior::log_density's terms; up to constants), with its
+/// derivative d/dx in `dlp`.
+double constrain_slot(const SlotSpec& slot, double x, double& v, double& dv, double& dlp);
+
+/// What constrain_node computes: output element j is the constrained value of slot layout[j];
+/// the last output element is Σ over free slots of log prior + log|Jacobian|.
+struct ConstrainPlan {
+  std::vector<SlotSpec> slots;
+  std::vector<int> layout;  // slot index per output element
+  std::size_t n_free = 0;   // size of q (the free slots' q are 0..n_free-1)
+  // Derived by prepare():
+  std::vector<int> free_slot;  // slot index of q_i, i < n_free
+  bool identity = false;       // layout[j] == j for every slot
+  /// Fills the derived fields (the slots' prior constants, free_slot, identity); call once
+  /// the slots, layout and n_free are set (each free slot's q in 0..n_free-1, once).
+  void prepare();
+};
+
+/// (v_layout[0], ..., v_layout[L-1], lp) from the free coordinates q (at least plan.n_free
+/// values). Backward: dq_p += dv_p/dq_p Σ_{j: layout[j] = p} dy_j + dy_L dlp_p/dq_p. Outside
+/// the priors' support (or on overflow) lp is -inf or NaN; the caller stops there. `plan`
+/// must outlive the node.
+Var constrain_node(Var q, const ConstrainPlan& plan);
+
+// ---- the closed-form actors ------------------------------------------------------------------
+
+/// The costs whose optimal action is a power law in closed form (closed_form_head).
+enum class ClosedForm { quadratic, quadratic_effort };
+/// Throws std::invalid_argument for a cost without a power-law closed form.
+ClosedForm closed_form_of(const CostInfo& cost);
+/// closed_form_head for a cost resolved by closed_form_of.
+PowerHead closed_form_head(ClosedForm form, std::span<const double> theta, double* jac = nullptr);
+
+// ---- likelihood of one condition's trials ---------------------------------------------------
+// Each adds its log-likelihood to `acc` (an empty Elem: 0); backward: d acc += dy.
+
+/// Σ_i log p(r_i | s_i), exact, for the cost's closed-form power-law actor at theta (sigma =
+/// theta[0], sigma_r = theta[3]; closed_form_head) from the condition's sufficient statistics
+/// (power_loglik). Backward: the fused gradient of power_loglik through the closed-form head's
+/// Jacobian, into theta.
+Var closed_form_marginal_node(ClosedForm form, Range theta, const PowerStats& stats, Elem acc = {});
+
+/// Σ_i [log N(y_i; log a(x_i + sigma z_i), sigma_r) - y_i - z_i^2/2] for the closed-form actor
+/// and the latents z (a node of x.size() values). Backward: the fused per-trial gradient
+/// (d z_i saved in the forward pass), into theta and z.
+Var closed_form_sampled_node(ClosedForm form, Range theta, std::span<const double> x, std::span<const double> y,
+                             Var z, Elem acc = {});
+
+/// As closed_form_marginal_node for a power- or posterior-head network's outputs
+/// x = (log_k, logit w, unused) (network_outputs): log a = log_k + sigmoid(x1) u.
+Var power_marginal_node(Var x, Elem sigma, Elem sigma_r, const PowerStats& stats, Elem acc = {});
+
+/// As closed_form_sampled_node for a power- or posterior-head network's outputs.
+Var power_sampled_node(Var x, Elem sigma, Elem sigma_r, std::span<const double> xs, std::span<const double> ys, Var z,
+                       Elem acc = {});
+
+/// One condition's trials in the SIMD layout of the softplus kernels: n a multiple of
+/// simd_lanes(), the real trials first, then padding with weight 0.
+struct PaddedTrials {
+  const double* x = nullptr;
+  const double* y = nullptr;
+  const double* wt = nullptr;
+  std::size_t n = 0;
+};
+
+/// Σ_i log p(r_i | s_i) for a softplus-head network's outputs x = (x0, x1, x2), a =
+/// softplus(softplus(x0) m^sigmoid(x1) + x2), by adaptive Gauss–Hermite quadrature with the
+/// rule for sigma from `rules` (softplus_marginal). Backward: the kernel's fused gradient,
+/// through softplus and sigmoid.
+Var softplus_marginal_node(Var x, Elem sigma, Elem sigma_r, const PaddedTrials& trials, const GaussHermiteSet& rules,
+                           Elem acc = {});
+
+/// As power_sampled_node for a softplus-head network (softplus_sampled); z holds the real
+/// trials' latents (z.size() <= trials.n).
+Var softplus_sampled_node(Var x, Elem sigma, Elem sigma_r, const PaddedTrials& trials, Var z, Elem acc = {});
+
+} // namespace bactor::detail
