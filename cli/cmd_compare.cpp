@@ -26,18 +26,6 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-LooResult loo_of(const Fit& fit) {
-  std::vector<std::vector<double>> ll;
-  try {
-    ll = bactor::indexed_columns(fit.chains, "log_lik");
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(fit.files.at(0) + ": " + e.what() +
-                                " (the draws need the per-trial log-likelihoods: run infer without --no-log-lik)");
-  }
-  const double r_eff = bactor::relative_efficiency(fit.chains, bactor::cli::parameter_columns(fit.chains.at(0)));
-  return bactor::psis_loo(ll, r_eff);
-}
-
 /// One comparison (one subject, or all): the table, Pareto k lines and the warning.
 struct Block {
   std::string subject;  // "" for a single fit per model; "all" for pooled subjects
@@ -160,35 +148,6 @@ void write_pointwise(const std::string& path, const std::vector<Block>& blocks) 
   std::filesystem::rename(path + ".tmp", path);
 }
 
-/// Pools subjects: the pointwise values of all subjects in one LooResult per model.
-LooResult pool(const std::vector<const LooResult*>& parts) {
-  LooResult r;
-  r.draws = 0;
-  r.warning = false;
-  for (const auto* p : parts) {
-    r.elpd_i.insert(r.elpd_i.end(), p->elpd_i.begin(), p->elpd_i.end());
-    r.lppd_i.insert(r.lppd_i.end(), p->lppd_i.begin(), p->lppd_i.end());
-    r.pareto_k.insert(r.pareto_k.end(), p->pareto_k.begin(), p->pareto_k.end());
-    r.warning = r.warning || p->warning;
-    r.draws = std::max(r.draws, p->draws);
-  }
-  r.points = r.elpd_i.size();
-  r.good_k = parts.empty() ? 0.7 : parts[0]->good_k;
-  r.r_eff = std::nan("");
-  double m = 0;
-  for (std::size_t i = 0; i < r.points; ++i) {
-    r.elpd_loo += r.elpd_i[i];
-    r.lppd += r.lppd_i[i];
-    m += r.elpd_i[i];
-  }
-  m /= double(r.points);
-  double v = 0;
-  for (double x : r.elpd_i) v += (x - m) * (x - m);
-  r.se = std::sqrt(v);  // sqrt(N * var) with var = sum / N
-  r.p_loo = r.lppd - r.elpd_loo;
-  return r;
-}
-
 int run(int argc, char** argv) {
   CLI::App app{"PSIS-LOO model comparison of fits written by bactor infer (their log_lik.i columns): elpd_loo, se, "
                "p_loo, Pareto k per trial, and elpd differences with their standard errors, ranked as arviz.compare "
@@ -246,7 +205,7 @@ int run(int argc, char** argv) {
       for (std::size_t c = 0; c < f.chains.size(); ++c)
         if (!f.chains[c].complete)
           std::cerr << "WARNING: " << f.files[c] << " is an interrupted chain (complete = 0)\n";
-      b.loo.push_back(loo_of(f));
+      b.loo.push_back(bactor::cli::fit_loo(f));
       const std::string d0 = bactor::cli::setting(fits[0][s], "data_file"), dm = bactor::cli::setting(f, "data_file");
       if (m > 0 && !d0.empty() && !dm.empty() && d0 != dm)
         std::cerr << "WARNING: " << names[m] << " was fitted to " << dm << ", " << names[0] << " to " << d0
@@ -266,7 +225,7 @@ int run(int argc, char** argv) {
     for (std::size_t m = 0; m < fits.size(); ++m) {
       std::vector<const LooResult*> parts;
       for (std::size_t s = 0; s < n_subjects; ++s) parts.push_back(&blocks[s].loo[m]);
-      all.loo.push_back(pool(parts));
+      all.loo.push_back(bactor::cli::pool_loo(parts));
     }
     all.rows = bactor::compare_loo(all.names, all.loo);
     blocks.push_back(std::move(all));

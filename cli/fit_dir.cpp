@@ -145,6 +145,44 @@ std::string base_name(const std::string& dir) {
   return name.empty() || name == "." ? dir : name;
 }
 
+LooResult fit_loo(const Fit& fit) {
+  std::vector<std::vector<double>> ll;
+  try {
+    ll = indexed_columns(fit.chains, "log_lik");
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(fit.files.at(0) + ": " + e.what() +
+                                " (the draws need the per-trial log-likelihoods: run infer without --no-log-lik)");
+  }
+  return psis_loo(ll, relative_efficiency(fit.chains, parameter_columns(fit.chains.at(0))));
+}
+
+LooResult pool_loo(const std::vector<const LooResult*>& parts) {
+  LooResult r;
+  r.warning = false;
+  for (const auto* p : parts) {
+    r.elpd_i.insert(r.elpd_i.end(), p->elpd_i.begin(), p->elpd_i.end());
+    r.lppd_i.insert(r.lppd_i.end(), p->lppd_i.begin(), p->lppd_i.end());
+    r.pareto_k.insert(r.pareto_k.end(), p->pareto_k.begin(), p->pareto_k.end());
+    r.warning = r.warning || p->warning;
+    r.draws = std::max(r.draws, p->draws);
+  }
+  r.points = r.elpd_i.size();
+  r.good_k = parts.empty() ? 0.7 : parts[0]->good_k;
+  r.r_eff = std::nan("");
+  double m = 0;
+  for (std::size_t i = 0; i < r.points; ++i) {
+    r.elpd_loo += r.elpd_i[i];
+    r.lppd += r.lppd_i[i];
+    m += r.elpd_i[i];
+  }
+  m /= double(std::max<std::size_t>(r.points, 1));
+  double v = 0;
+  for (double x : r.elpd_i) v += (x - m) * (x - m);
+  r.se = std::sqrt(v);  // sqrt(N var) with var = sum / N
+  r.p_loo = r.lppd - r.elpd_loo;
+  return r;
+}
+
 std::string number(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";

@@ -4,6 +4,7 @@
 // by compare, check and report.
 #pragma once
 
+#include <bactor/samplers/loo.hpp>
 #include <bactor/samplers/nuts.hpp>
 
 #include <map>
@@ -42,6 +43,12 @@ std::vector<std::vector<double>> column_by_chain(const Fit& fit, const std::stri
 
 /// Last path component of a directory ("runs/quad/" -> "quad").
 std::string base_name(const std::string& dir);
+
+/// PSIS-LOO of a fit from its log_lik.i columns (r_eff from its parameter columns, as ArviZ).
+/// Throws std::invalid_argument naming the file when there are no log_lik columns.
+LooResult fit_loo(const Fit& fit);
+/// The pointwise values of several fits (subjects) as one LooResult (sums, se over all trials).
+LooResult pool_loo(const std::vector<const LooResult*>& parts);
 
 /// Shortest decimal that reads back to the same double ("nan", "inf", "-inf" otherwise).
 std::string number(double v);

@@ -114,7 +114,7 @@ TEST_CASE("cli compare: per subject, pooled, and the ArviZ fixture through the c
   // Two subjects: simulate each, prepend a subject column.
   std::string merged = "subject,s,r\n";
   for (int subj : {1, 2}) {
-    const fs::path p = dir / ("s" + std::to_string(subj) + ".csv");
+    const fs::path p = dir / (std::to_string(subj) + "_data.csv");
     REQUIRE(run_bactor("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1 --trials 30 --seed " +
                        std::to_string(10 + subj) + " --out " + p.string()).code == 0);
     std::ifstream in(p);
