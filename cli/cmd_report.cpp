@@ -305,7 +305,7 @@ std::string pairs_plot(const Fit& fit, const std::vector<std::string>& params, c
   for (std::size_t i = 0; i < div.size(); ++i)
     if (div[i] != 0) div_idx.push_back(i);
   n_div_shown = div_idx.size();
-  const double cell = P <= 3 ? 200 : P <= 5 ? 170 : 140;
+  const double cell = P <= 3 ? 200 : P <= 6 ? 175 : 140;
   bactor::cli::svg::Grid grid(static_cast<int>(P), static_cast<int>(P), cell, cell);
   for (std::size_t r = 0; r < P; ++r)
     for (std::size_t c = 0; c <= r; ++c) {

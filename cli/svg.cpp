@@ -76,9 +76,12 @@ Ticks log_ticks(double lo, double hi) {
   Ticks t;
   if (!(lo > 0) || !(hi > lo)) return nice_ticks(lo, hi);
   const int e0 = int(std::floor(std::log10(lo))), e1 = int(std::ceil(std::log10(hi)));
-  const bool fine = std::log10(hi / lo) < 2;
+  const double decades = std::log10(hi / lo);
+  const std::vector<double> mult = decades < 1.2 ? std::vector<double>{1, 2, 3, 5}
+                                   : decades < 2 ? std::vector<double>{1, 2, 5}
+                                                 : std::vector<double>{1};
   for (int e = e0; e <= e1; ++e)
-    for (double m : fine ? std::vector<double>{1, 2, 5} : std::vector<double>{1}) {
+    for (double m : mult) {
       const double v = m * std::pow(10.0, e);
       if (v < lo * (1 - 1e-9) || v > hi * (1 + 1e-9)) continue;
       t.at.push_back(v);
@@ -214,7 +217,7 @@ std::string Plot::render_group(double ox, double oy) const {
     o += "<rect x=\"" + px(L) + "\" y=\"" + px(T) + "\" width=\"" + px(R - L) + "\" height=\"" + px(B - T) +
          "\" fill=\"#fff\" stroke=\"#999\"/>\n";
   if (xticks_) {
-    const Ticks t = xlog_ ? log_ticks(x0, x1) : nice_ticks(x0, x1, std::max(2, int((R - L) / 70)));
+    const Ticks t = xlog_ ? log_ticks(x0, x1) : nice_ticks(x0, x1, std::max(3, int((R - L) / 70)));
     for (std::size_t i = 0; i < t.at.size(); ++i) {
       const double x = sx(t.at[i]);
       if (x < L - 0.5 || x > R + 0.5) continue;
@@ -224,7 +227,7 @@ std::string Plot::render_group(double ox, double oy) const {
     }
   }
   if (yticks_) {
-    const Ticks t = nice_ticks(y0, y1, std::max(2, int((B - T) / 45)));
+    const Ticks t = nice_ticks(y0, y1, std::max(3, int((B - T) / 45)));
     for (std::size_t i = 0; i < t.at.size(); ++i) {
       const double y = sy(t.at[i]);
       if (y < T - 0.5 || y > B + 0.5) continue;

@@ -20,7 +20,7 @@ struct Ticks {
 };
 /// About `target` ticks at 1, 2 or 5 times a power of ten, labelled with just enough decimals.
 Ticks nice_ticks(double lo, double hi, int target = 5);
-/// Ticks of a log axis: powers of ten, or 1-2-5 multiples when the range spans under two decades.
+/// Ticks of a log axis: powers of ten; 1-2-5 multiples under two decades, 1-2-3-5 under 1.2.
 Ticks log_ticks(double lo, double hi);
 
 /// The categorical palette (Tableau 10); colour(i) cycles through it.

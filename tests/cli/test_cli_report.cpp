@@ -320,6 +320,8 @@ TEST_CASE("svg writer: ticks, escaping, well-formed output") {
   CHECK(t2.labels == std::vector<std::string>{"0", "5000", "10000", "15000", "20000"});
   const Ticks l = log_ticks(0.3, 5);
   CHECK(l.labels == std::vector<std::string>{"0.5", "1", "2", "5"});
+  CHECK(log_ticks(0.49, 5.2).labels == std::vector<std::string>{"0.5", "1", "2", "3", "5"});
+  CHECK(log_ticks(0.01, 50).labels == std::vector<std::string>{"0.01", "0.1", "1", "10"});
   CHECK(escape("a<b & \"c\"") == "a&lt;b &amp; &quot;c&quot;");
   // The checker itself rejects what it should.
   CHECK(xml_problem("<a><b></a>") != "");
