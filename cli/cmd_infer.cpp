@@ -67,13 +67,14 @@ std::string priors_used(const bactor::InferenceSpec& spec, std::size_t condition
 
 int run_infer(int argc, char** argv) {
   CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
-  std::string data_path, cost, network, fix, prior, latent = "marginal", out, metric = "diag";
+  std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag";
   bool closed_form = false, predict = false, no_log_lik = false;
   bactor::NutsSettings ns;
   ns.warmup = 2500;
   ns.samples = 5000;
   int nodes = bactor::default_quadrature_nodes;
   app.add_option("--data", data_path, "CSV with columns s,r [,cond] [,subject]")->required();
+  bactor::cli::add_columns_option(app, columns);
   app.add_option("--cost", cost, "cost family")->required();
   auto* net_opt = app.add_option("--network", network, "trained action network (.safetensors)");
   auto* cf_opt = app.add_flag("--closed-form", closed_form, "use the cost's closed-form action");
@@ -109,6 +110,7 @@ int run_infer(int argc, char** argv) {
   if (ns.threads < 0) throw bactor::cli::UsageError("--threads must be >= 0 (0: all)");
   if (metric != "diag" && metric != "dense") throw bactor::cli::UsageError("--metric must be diag or dense (got '" + metric + "')");
   ns.dense_metric = metric == "dense";
+  const bactor::ColumnMap column_map = bactor::cli::columns_option(columns);
   bactor::InferenceSpec spec;
   spec.cost = &bactor::find_cost(cost);
   spec.latent = bactor::parse_latent_mode(latent);
@@ -127,7 +129,7 @@ int run_infer(int argc, char** argv) {
       std::cerr << "WARNING: " << network << " is a partially trained network ("
                 << meta.at("interrupted") << ")\n";
   }
-  const bactor::Dataset data = bactor::read_dataset(data_path);
+  const bactor::Dataset data = bactor::read_dataset(data_path, column_map);
   const auto subjects = bactor::split_subjects(data);
   for (const auto& [id, d] : subjects) bactor::ActorModel probe(d, spec);  // throws on bad spec
 
@@ -141,8 +143,8 @@ int run_infer(int argc, char** argv) {
               << (spec.network ? "network " + network : std::string("closed form")) << ", latent " << latent << "\n";
     const auto run = bactor::cli::run_posterior(d, spec, ns, true);
     std::vector<std::pair<std::string, std::string>> config{
-        {"data_file", data_path}, {"cost", cost}, {"action", spec.network ? "network" : "closed-form"},
-        {"network", network}, {"latent", latent}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
+        {"data_file", data_path}, {"columns", bactor::to_string(column_map)}, {"cost", cost},
+        {"action", spec.network ? "network" : "closed-form"}, {"network", network}, {"latent", latent}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
         {"priors", priors_used(spec, d.conditions(), run.params)}, {"trials", std::to_string(d.size())},
         {"log_lik", spec.log_lik ? "true" : "false"},
         {"predict", predict ? "true" : "false"}};

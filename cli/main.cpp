@@ -17,7 +17,7 @@ std::string option_for(const std::string& argument) {
   static const std::map<std::string, std::string> options = {
       {"fixed", "--fix"},     {"priors", "--prior"}, {"latent", "--latent"}, {"trials", "--trials"},
       {"stimuli", "--stimuli"}, {"head", "--head"},   {"hidden", "--hidden"}, {"batch", "--batch"},
-      {"mc", "--mc"},         {"lr", "--lr"},         {"optimizer", "--optimizer"}};
+      {"mc", "--mc"},         {"lr", "--lr"},         {"optimizer", "--optimizer"}, {"columns", "--columns"}};
   const auto it = options.find(argument);
   return it != options.end() ? it->second : argument;
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "cli/options.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -52,6 +54,14 @@ std::map<std::string, std::string> parse_string_assignments(const std::string& t
   }
   return out;
 }
+
+void add_columns_option(CLI::App& app, std::string& text) {
+  app.add_option("--columns", text,
+                 "the data file's column names, ROLE=COLUMN for roles s, r, cond, subject "
+                 "(e.g. s=duration,r=reproduction,subject=sub,cond=block; default: the roles' own names)");
+}
+
+ColumnMap columns_option(const std::string& text) { return parse_column_map(text); }
 
 std::map<std::string, double> parse_assignments(const std::string& text, const std::string& option) {
   std::map<std::string, double> out;

@@ -3,6 +3,7 @@
 // and running the inference model with NUTS (stop flag, progress, draws by column).
 #pragma once
 
+#include <bactor/models/data.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/nuts.hpp>
@@ -12,6 +13,10 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace CLI {
+class App;
+}
 
 namespace bactor::cli {
 
@@ -34,6 +39,14 @@ double parse_number(const std::string& text, const std::string& option);
 
 /// Joins "k=v" pairs with commas (for config lines).
 std::string join_assignments(const std::map<std::string, double>& values);
+
+/// Adds `--columns ROLE=COLUMN,...` (the data file's own column names, e.g.
+/// s=duration,r=reproduction,subject=sub,cond=block) to a command that reads a data CSV.
+void add_columns_option(CLI::App& app, std::string& text);
+/// The library's column map for the text of --columns (empty: the standard names s, r, cond,
+/// subject). A bad map throws ArgumentError "columns", which main() reports as --columns; pass
+/// the result to read_dataset, and record to_string(map) as the `columns` setting.
+ColumnMap columns_option(const std::string& text);
 
 } // namespace bactor::cli
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <bactor/models/data.hpp>
 
+#include <bactor/engine/errors.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -74,9 +76,66 @@ void index_conditions(const std::vector<std::string>& raw, Dataset& d) {
   d.cond_labels = std::move(labels);
 }
 
+constexpr const char* roles[] = {"s", "r", "cond", "subject"};
+
+// The column of role k (index into `roles`), const or not as the map.
+template <class Map>
+auto& role_column(Map& m, std::size_t k) {
+  return k == 0 ? m.s : k == 1 ? m.r : k == 2 ? m.cond : m.subject;
+}
+
+// Every role has a non-empty column, no column serves two roles.
+void check_column_map(const ColumnMap& m) {
+  for (std::size_t k = 0; k < 4; ++k) {
+    if (role_column(m, k).empty()) throw ArgumentError("columns", std::string("empty column name for ") + roles[k]);
+    for (std::size_t j = 0; j < k; ++j)
+      if (role_column(m, j) == role_column(m, k)) {
+        const bool j_default = role_column(m, j) == roles[j], k_default = role_column(m, k) == roles[k];
+        const std::string note = j_default || k_default ? std::string(" (") + roles[j_default ? j : k] +
+                                                               " by default: map it to another column)"
+                                                         : std::string();
+        throw ArgumentError("columns", "column '" + role_column(m, k) + "' is mapped to both " + roles[j] + " and " +
+                                           roles[k] + note);
+      }
+  }
+}
+
 } // namespace
 
-Dataset parse_dataset(std::istream& in, const std::string& name) {
+ColumnMap parse_column_map(const std::string& text) {
+  ColumnMap m;
+  if (trim(text).empty()) return m;
+  bool given[4] = {false, false, false, false};
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos) throw ArgumentError("columns", "expected ROLE=COLUMN, got '" + item + "'");
+    const std::string role = trim(item.substr(0, eq)), column = trim(item.substr(eq + 1));
+    std::size_t k = 0;
+    while (k < 4 && role != roles[k]) ++k;
+    if (k == 4)
+      throw ArgumentError("columns", "unknown role '" + role + "' in '" + item + "' (roles: s, r, cond, subject)");
+    if (given[k]) throw ArgumentError("columns", "role " + role + " given twice");
+    if (column.empty()) throw ArgumentError("columns", "empty column name in '" + item + "'");
+    given[k] = true;
+    role_column(m, k) = column;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  check_column_map(m);
+  return m;
+}
+
+std::string to_string(const ColumnMap& m) {
+  std::string out;
+  for (std::size_t k = 0; k < 4; ++k) out += (k ? "," : "") + std::string(roles[k]) + "=" + role_column(m, k);
+  return out;
+}
+
+Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap& columns) {
+  check_column_map(columns);
   Dataset d;
   d.source = name;
   std::string line;
@@ -93,17 +152,22 @@ Dataset parse_dataset(std::istream& in, const std::string& name) {
     }
   }
   if (header.empty()) fail(name, std::max<std::size_t>(lineno, 1), "empty file (expected a header with columns s,r)");
-  auto column = [&](const char* col) -> int {
+  const std::size_t header_line = lineno;
+  // Column index of each role (-1: absent); a role mapped to another name must be present.
+  auto column = [&](std::size_t role) -> int {
+    const std::string& col = role_column(columns, role);
     int found = -1;
     for (std::size_t k = 0; k < header.size(); ++k)
       if (header[k] == col) {
-        if (found >= 0) fail(name, lineno, std::string("column '") + col + "' appears twice in the header");
+        if (found >= 0) fail(name, lineno, "column '" + col + "' appears twice in the header");
         found = static_cast<int>(k);
       }
+    if (found < 0 && col != roles[role])
+      throw ArgumentError("columns", name + ":" + std::to_string(header_line) + ": missing column '" + col +
+                                         "' (mapped to " + roles[role] + ")");
     return found;
   };
-  const std::size_t header_line = lineno;
-  const int cs = column("s"), cr = column("r"), cc = column("cond"), csub = column("subject");
+  const int cs = column(0), cr = column(1), cc = column(2), csub = column(3);
   if (cs < 0) fail(name, header_line, "missing column 's' in the header");
   if (cr < 0) fail(name, header_line, "missing column 'r' in the header");
 
@@ -112,21 +176,23 @@ Dataset parse_dataset(std::istream& in, const std::string& name) {
     ++lineno;
     if (trim(line).empty()) continue;
     const auto fields = split_csv_line(line);
-    auto field = [&](int k, const char* col) -> const std::string& {
+    // Messages name the file's own column (header[k]), which the user knows.
+    auto field = [&](int k) -> const std::string& {
       if (static_cast<std::size_t>(k) >= fields.size() || fields[k].empty())
-        fail(name, lineno, std::string("column '") + col + "': missing value");
+        fail(name, lineno, "column '" + header[k] + "': missing value");
       return fields[k];
     };
-    for (auto [k, col] : {std::pair{cs, "s"}, std::pair{cr, "r"}}) {
-      const std::string& text = field(k, col);
+    for (int k : {cs, cr}) {
+      const std::string& text = field(k);
+      const std::string& col = header[k];
       double v;
-      if (!parse_double(text, v)) fail(name, lineno, std::string("column '") + col + "': '" + text + "' is not a number");
-      if (!std::isfinite(v)) fail(name, lineno, std::string("column '") + col + "': value " + text + " is not finite");
-      if (!(v > 0)) fail(name, lineno, std::string("column '") + col + "': value " + text + " is not positive");
-      (col[0] == 's' ? d.s : d.r).push_back(v);
+      if (!parse_double(text, v)) fail(name, lineno, "column '" + col + "': '" + text + "' is not a number");
+      if (!std::isfinite(v)) fail(name, lineno, "column '" + col + "': value " + text + " is not finite");
+      if (!(v > 0)) fail(name, lineno, "column '" + col + "': value " + text + " is not positive");
+      (k == cs ? d.s : d.r).push_back(v);
     }
-    if (cc >= 0) raw_cond.push_back(field(cc, "cond"));
-    if (csub >= 0) d.subject.push_back(field(csub, "subject"));
+    if (cc >= 0) raw_cond.push_back(field(cc));
+    if (csub >= 0) d.subject.push_back(field(csub));
     d.line.push_back(lineno);
   }
   if (d.s.empty()) fail(name, lineno + 1, "no trials after the header");
@@ -135,10 +201,11 @@ Dataset parse_dataset(std::istream& in, const std::string& name) {
   return d;
 }
 
-Dataset read_dataset(const std::string& path) {
+Dataset read_dataset(const std::string& path, const ColumnMap& columns) {
+  check_column_map(columns);  // a bad map is reported before a missing file
   std::ifstream in(path);
   if (!in) throw std::invalid_argument(path + ": cannot open data file");
-  return parse_dataset(in, path);
+  return parse_dataset(in, path, columns);
 }
 
 void write_dataset(const std::string& path, const Dataset& d) {

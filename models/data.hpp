@@ -25,15 +25,34 @@ struct Dataset {
   bool has_subjects() const { return !subject.empty(); }
 };
 
-/// Parses CSV text with a header naming the columns `s` and `r` (required), `cond` and
-/// `subject` (optional); other columns are ignored. Conditions that are all integers are
-/// ordered numerically, names by first appearance. Throws std::invalid_argument with one line
-/// "FILE:LINE: column 'X': ..." for a missing column, an empty file, or a value that is
-/// missing, non-numeric, non-finite or not positive.
-Dataset parse_dataset(std::istream& in, const std::string& name);
+/// The header column that holds each role of a trial: stimulus `s`, response `r`, condition
+/// `cond` and subject id `subject`. By default each role's own name. A role mapped to another
+/// name must be in the header; `cond` and `subject` are optional only under their own names.
+struct ColumnMap {
+  std::string s = "s", r = "r", cond = "cond", subject = "subject";
+  bool operator==(const ColumnMap&) const = default;
+};
+
+/// Parses "ROLE=COLUMN,..." (roles s, r, cond, subject; a role not given keeps its own name),
+/// e.g. "s=duration,r=reproduction,subject=sub,cond=block"; empty text is the default map.
+/// Throws ArgumentError (argument "columns") naming the user's text for a missing '=', an
+/// unknown role, a role given twice, an empty column name or one column for two roles.
+ColumnMap parse_column_map(const std::string& text);
+
+/// All four roles, "s=...,r=...,cond=...,subject=..." (parse_column_map reads it back).
+std::string to_string(const ColumnMap& columns);
+
+/// Parses CSV text with a header naming the columns of `s` and `r` (required), `cond` and
+/// `subject` (optional) as `columns` maps them; other columns are ignored. Conditions that are
+/// all integers are ordered numerically, names by first appearance. Throws
+/// std::invalid_argument with one line "FILE:LINE: column 'X': ..." (X the file's own column
+/// name) for a missing column, an empty file, or a value that is missing, non-numeric,
+/// non-finite or not positive; ArgumentError (argument "columns") for an invalid map or, with
+/// "FILE:LINE: missing column 'X' (mapped to ROLE)", a mapped column the header lacks.
+Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap& columns = {});
 
 /// Reads a data file (see parse_dataset). Throws std::invalid_argument when it cannot be opened.
-Dataset read_dataset(const std::string& path);
+Dataset read_dataset(const std::string& path, const ColumnMap& columns = {});
 
 /// Writes `cond,s,r` (cond only with more than one condition; subject first when present),
 /// 17 significant digits, to a temporary file renamed to `path`.

@@ -16,6 +16,7 @@ printf 's,r\n1.0,2.0\n0,1.0\n' > zero.csv
 printf 's,r\n1.0,2.0\n1.0,-3\n' > neg.csv
 printf 's,r\n1.0,2.0\n1.0\n' > short.csv
 printf 's,r\n' > noRows.csv
+printf 'duration,reproduction\n1.0,2.0\n1.0,-3\n' > own.csv
 "$B" train --cost QuadraticCost --steps 20 --eval-points 50 --out net.safetensors >/dev/null 2>&1
 : > empty.safetensors
 head -c 3000 net.safetensors > trunc.safetensors
@@ -49,6 +50,11 @@ run "inf value" "$B" infer --data inf.csv --cost QuadraticCost --closed-form --o
 run "zero stimulus" "$B" infer --data zero.csv --cost QuadraticCost --closed-form --out o
 run "negative response" "$B" infer --data neg.csv --cost QuadraticCost --closed-form --out o
 run "missing column in a row" "$B" infer --data short.csv --cost QuadraticCost --closed-form --out o
+run "own column names, no --columns" "$B" infer --data own.csv --cost QuadraticCost --closed-form --out o
+run "--columns unknown role" "$B" infer --data own.csv --columns stim=duration,r=reproduction --cost QuadraticCost --closed-form --out o
+run "--columns one column for two roles" "$B" infer --data own.csv --columns s=duration,r=duration --cost QuadraticCost --closed-form --out o
+run "--columns column not in the file" "$B" infer --data own.csv --columns s=duration,r=reproduction,cond=block --cost QuadraticCost --closed-form --out o
+run "--columns, bad value" "$B" infer --data own.csv --columns s=duration,r=reproduction --cost QuadraticCost --closed-form --out o
 run "missing network file" "$B" infer --data "$good" --cost QuadraticCost --network nosuch.safetensors --out o
 run "empty network file" "$B" infer --data "$good" --cost QuadraticCost --network empty.safetensors --out o
 run "truncated network file" "$B" infer --data "$good" --cost QuadraticCost --network trunc.safetensors --out o

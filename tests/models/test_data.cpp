@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Data IO: parsing, error messages naming file/line/column, round trip, subject split.
+#include <bactor/engine/errors.hpp>
 #include <bactor/models/data.hpp>
 
 #include <doctest/doctest.h>
@@ -106,4 +107,75 @@ TEST_CASE("data: a UTF-8 byte-order mark (Excel's \"CSV UTF-8\") before the head
   CHECK(q.size() == 1);
   // A mark alone on the first line leaves a blank line: the header is the next one.
   CHECK(parse("\xEF\xBB\xBF\n\ns,r\n1,2\n").size() == 1);
+}
+
+namespace {
+Dataset parse_mapped(const std::string& text, const std::string& map) {
+  std::istringstream in(text);
+  return parse_dataset(in, "t.csv", parse_column_map(map));
+}
+// The error of parsing `text` with the column map `map` ("ARGUMENT: reason" for ArgumentError).
+std::string mapped_error_of(const std::string& text, const std::string& map) {
+  try {
+    parse_mapped(text, map);
+  } catch (const ArgumentError& e) {
+    return e.argument() + ": " + e.reason();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+} // namespace
+
+TEST_CASE("data: a column map reads the file's own column names, in any order") {
+  const std::string own = "\xEF\xBB\xBFnotes,reproduction,sub,duration,block\nx,2,A,1.5,low\ny,0.25,B,0.5,high\n";
+  const Dataset d = parse_mapped(own, "s=duration,r=reproduction,subject=sub,cond=block");
+  const Dataset e = parse("subject,cond,s,r\nA,low,1.5,2\nB,high,0.5,0.25\n");
+  CHECK(d.s == e.s);
+  CHECK(d.r == e.r);
+  CHECK(d.cond == e.cond);
+  CHECK(d.cond_labels == e.cond_labels);
+  CHECK(d.subject == e.subject);
+  CHECK(d.line == e.line);
+  // Roles not mapped keep their own names and stay optional; other columns are ignored.
+  const Dataset f = parse_mapped("s,duration,r\n9,1,2\n", "s=duration");
+  CHECK(f.s[0] == 1);
+  CHECK(f.conditions() == 1);
+  CHECK_FALSE(f.has_subjects());
+  // The map's text form lists every role and reads back.
+  const ColumnMap m = parse_column_map(" s = duration ,r=reproduction,subject=sub,cond=block");
+  CHECK(to_string(m) == "s=duration,r=reproduction,cond=block,subject=sub");
+  CHECK(parse_column_map(to_string(m)) == m);
+  CHECK(to_string(ColumnMap{}) == "s=s,r=r,cond=cond,subject=subject");
+  CHECK(parse_column_map("") == ColumnMap{});
+}
+
+TEST_CASE("data: a bad column map is an ArgumentError 'columns' naming the user's column") {
+  const std::string own = "duration,reproduction\n1,2\n1,-3\n";
+  CHECK(mapped_error_of(own, "stim=duration") == "columns: unknown role 'stim' in 'stim=duration' (roles: s, r, cond, subject)");
+  CHECK(mapped_error_of(own, "s=duration,r=duration") == "columns: column 'duration' is mapped to both s and r");
+  CHECK(mapped_error_of(own, "s=r") == "columns: column 'r' is mapped to both s and r (r by default: map it to another column)");
+  CHECK(mapped_error_of(own, "s=duration,s=reproduction") == "columns: role s given twice");
+  CHECK(mapped_error_of(own, "s=") == "columns: empty column name in 's='");
+  CHECK(mapped_error_of(own, "duration") == "columns: expected ROLE=COLUMN, got 'duration'");
+  // A mapped column the header lacks: file, line, the user's column and its role.
+  CHECK(mapped_error_of(own, "s=duration,r=reproduction,cond=block") ==
+        "columns: t.csv:1: missing column 'block' (mapped to cond)");
+  CHECK(mapped_error_of(own, "s=dur,r=reproduction") == "columns: t.csv:1: missing column 'dur' (mapped to s)");
+  // Values and the header are the file's faults: named by the file's own column.
+  CHECK(mapped_error_of(own, "s=duration,r=reproduction") == "t.csv:3: column 'reproduction': value -3 is not positive");
+  CHECK(mapped_error_of("duration,reproduction\nabc,1\n", "s=duration,r=reproduction") ==
+        "t.csv:2: column 'duration': 'abc' is not a number");
+  CHECK(mapped_error_of("duration,reproduction,sub\n1,1,\n", "s=duration,r=reproduction,subject=sub") ==
+        "t.csv:2: column 'sub': missing value");
+  CHECK(mapped_error_of("duration,reproduction,duration\n1,1,1\n", "s=duration,r=reproduction") ==
+        "t.csv:1: column 'duration' appears twice in the header");
+  // Without the map the file's own names are not read: the standard message.
+  CHECK(error_of(own) == "t.csv:1: missing column 's' in the header");
+  // A map built in code is checked too; a bad map is reported before a missing file.
+  ColumnMap twice;
+  twice.cond = "s";
+  std::istringstream in("s,r\n1,1\n");
+  CHECK_THROWS_AS(parse_dataset(in, "t.csv", twice), ArgumentError);
+  CHECK_THROWS_AS(read_dataset("/nonexistent/file.csv", twice), ArgumentError);
 }
