@@ -5,7 +5,8 @@
 // in the same run: one network forward+backward alone, a plain scalar log-normal
 // log-likelihood loop over the N trials, and (issue 14) the hand-written gradient the tape
 // replaced (bench/inference_legacy.hpp), timed interleaved with the tape-driven one:
-// `legacy_median_us` and `ratio` (tape median / legacy median) on each gradient line.
+// `legacy_median_us` and `ratio` (median over repetitions of tape time / legacy time in the same
+// repetition) on each gradient line.
 // Then whole posterior runs: the reference synthetic study (N = 60, sigma fixed, 4 chains x
 // (2,500 warm-up + 5,000 draws), network action; the network from BACTOR_BENCH_NETWORK or a
 // 4,000-step one trained here) and the closed-form marginal on effort_two_noise.csv (every
@@ -38,27 +39,37 @@ using namespace bactor;
 namespace {
 
 /// Times f and g interleaved (alternating which goes first), `inner` calls per repetition:
-/// both see the same machine load, so their ratio is meaningful on a busy machine.
+/// both see the same machine load, so their ratio is meaningful on a busy machine. `ratio` is
+/// the median over repetitions of f's time / g's time in the same repetition (adjacent in time).
+struct PairTiming {
+  bench::Timing f, g;
+  double ratio = 0;
+};
 template <class F, class G>
-std::pair<bench::Timing, bench::Timing> time_pair(F&& f, G&& g, long inner, int reps = 31, int warmup = 2) {
+PairTiming time_pair(F&& f, G&& g, long inner, int reps = 101, int warmup = 2) {
   using clock = std::chrono::steady_clock;
   for (int w = 0; w < warmup; ++w)
     for (long i = 0; i < inner; ++i) f(), g();
-  std::vector<double> tf(static_cast<std::size_t>(reps)), tg(tf.size());
+  std::vector<double> tf(static_cast<std::size_t>(reps)), tg(tf.size()), r(tf.size());
   auto run = [&](auto& h) {
     const auto t0 = clock::now();
     for (long i = 0; i < inner; ++i) h();
     return std::chrono::duration<double, std::micro>(clock::now() - t0).count() / double(inner);
   };
-  for (int r = 0; r < reps; ++r) {
-    if (r % 2 == 0) tf[r] = run(f), tg[r] = run(g);
-    else tg[r] = run(g), tf[r] = run(f);
+  for (std::size_t k = 0; k < tf.size(); ++k) {
+    if (k % 2 == 0) tf[k] = run(f), tg[k] = run(g);
+    else tg[k] = run(g), tf[k] = run(f);
+    r[k] = tf[k] / tg[k];
   }
-  auto summary = [&](std::vector<double>& t) {
+  auto median = [](std::vector<double>& t) {
     std::sort(t.begin(), t.end());
-    return bench::Timing{t[t.size() / 2], t.front(), reps, inner};
+    return t[t.size() / 2];
   };
-  return {summary(tf), summary(tg)};
+  PairTiming p;
+  p.ratio = median(r);
+  p.f = bench::Timing{median(tf), tf.front(), reps, inner};
+  p.g = bench::Timing{median(tg), tg.front(), reps, inner};
+  return p;
 }
 
 std::shared_ptr<const ActionNetwork> bench_network(const CostInfo& cost, NetworkHead head = NetworkHead::softplus) {
@@ -263,11 +274,11 @@ int main(int argc, char** argv) {
           if (quadrature)
             line.add("quadrature_nodes", nodes > 0 ? nodes : quadrature_nodes_for(0.2))
                 .add("node_rule", nodes > 0 ? "fixed" : "by_sigma");
-          const auto [t_new, t_old] = time_pair(f, f_old, bench::calibrate(f));
-          line.timing(t_new)
-              .timing(t_old, "legacy_")
-              .add("ratio", t_new.median_us / t_old.median_us)
-              .add("ratio_min", t_new.min_us / t_old.min_us)
+          const PairTiming t = time_pair(f, f_old, bench::calibrate(f, 4000.0));
+          line.timing(t.f)
+              .timing(t.g, "legacy_")
+              .add("ratio", t.ratio)
+              .add("ratio_min", t.f.min_us / t.g.min_us)
               .add("lp_diff", std::abs(lp - lp_old) / std::max(1.0, std::abs(lp_old)))
               .add("grad_diff", gdiff)
               .print();

@@ -53,21 +53,15 @@ LatentMode parse_latent_mode(const std::string& text) {
 
 const char* to_string(LatentMode mode) { return mode == LatentMode::marginal ? "marginal" : "sampled"; }
 
-double Prior::log_density(double v, double& dv) const {
+double Prior::log_density(double v) const {
   switch (kind) {
-  case Kind::half_normal:
-    dv = -v / (a * a);
-    return -0.5 * v * v / (a * a);
-  case Kind::uniform:
-    dv = 0;
-    return 0;
+  case Kind::half_normal: return -0.5 * v * v / (a * a);
+  case Kind::uniform: return 0;
   case Kind::lognormal: {
     const double lv = std::log(v), e = (lv - a) / b;
-    dv = (-e / b - 1.0) / v;
     return -0.5 * e * e - lv;
   }
   }
-  dv = 0;
   return 0;
 }
 

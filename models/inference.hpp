@@ -37,8 +37,9 @@ const char* to_string(LatentMode mode);
 struct Prior {
   enum class Kind { half_normal, uniform, lognormal } kind = Kind::half_normal;
   double a = 0.25, b = 0;
-  /// log density (up to a constant) at the constrained value v, and d/dv.
-  double log_density(double v, double& dv) const;
+  /// log density (up to a constant) at the constrained value v. (Its gradient, with the
+  /// transform's, is the constrain node's: models/inference_nodes.hpp.)
+  double log_density(double v) const;
   bool in_support(double v) const;
 };
 /// Parses "halfnormal:SCALE", "uniform:LO:HI" or "lognormal:LOC:SCALE" (LOC on the log scale).

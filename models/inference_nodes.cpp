@@ -90,7 +90,7 @@ PowerSums sampled_sums(const PowerHead& h, const double* x, const double* y, con
 
 // ---- closed-form actor: head inside the likelihood node ----------------------------------------
 
-constexpr std::size_t max_theta = 8;  // closed forms: 4 or 5 parameters
+constexpr std::size_t max_theta = 5;  // the closed forms have 4 or 5 parameters
 using ThetaGrad = std::array<double, max_theta>;
 
 /// The closed-form head at theta with d(log_k, w)/dtheta (row-major 2 x n).
@@ -185,6 +185,9 @@ void ConstrainPlan::prepare() {
     s.inv_scale = p.kind == Prior::Kind::lognormal ? 1.0 / p.b : 0.0;
   }
   free_slot.assign(n_free, -1);
+  fixed_slot.clear();
+  for (std::size_t s = 0; s < slots.size(); ++s)
+    if (slots[s].fixed) fixed_slot.push_back(int(s));
   for (std::size_t s = 0; s < slots.size(); ++s)
     if (!slots[s].fixed) {
       BACTOR_ASSERT(slots[s].q >= 0 && std::size_t(slots[s].q) < n_free && free_slot[slots[s].q] < 0);
@@ -250,8 +253,7 @@ Var constrain_node(Var q, const ConstrainPlan& plan) {
   const double* qv = q.values().data();
   double* out = n->val;
   double* v = plan.identity ? out : saved + 2 * F;  // slot values (one condition: the output)
-  for (std::size_t s = 0; s < S; ++s)
-    if (slots[s].fixed) v[s] = slots[s].value;
+  for (int s : plan.fixed_slot) v[s] = slots[s].value;
   double lp = 0;
   for (std::size_t i = 0; i < F; ++i) {
     const int s = plan.free_slot[i];
@@ -285,7 +287,8 @@ PowerHead closed_form_head(ClosedForm form, std::span<const double> theta, doubl
     const std::size_t n = theta.size();
     double* dk = jac;
     double* dw = jac + n;
-    std::fill(jac, jac + 2 * n, 0.0);
+    for (std::size_t t = 4; t < n; ++t) dk[t] = dw[t] = 0;
+    dw[2] = dw[3] = 0;
     const double id2 = id * id;
     dw[0] = -2 * sig * s02 * id2;
     dw[1] = 2 * s0 * sg2 * id2;
@@ -301,19 +304,43 @@ PowerHead closed_form_head(ClosedForm form, std::span<const double> theta, doubl
 
 // ---- likelihood -------------------------------------------------------------------------------
 
+namespace {
+/// A closed-form likelihood node's operands and saved gradient (arena data of the node):
+/// theta, the running sum, and with sampled latents z and d/dz (gz).
+struct ClosedFormOp {
+  Range theta;
+  Elem acc;
+  ThetaGrad g;
+  Var z;
+  const double* gz;
+};
+void closed_form_backward(Node& n) {
+  const ClosedFormOp& op = *static_cast<const ClosedFormOp*>(n.data);
+  const double d = n.adj[0];
+  theta_backward(op.theta, op.g, d);
+  add_to(op.acc, d);
+  if (op.gz) latent_backward(op.z, op.gz, d);
+}
+/// The scalar node acc + ll with the closed-form likelihood's backward (written against
+/// Tape::make_node: operands and saved gradient in one arena block, fewer instructions than
+/// custom() where a whole gradient takes 0.1 µs).
+Var closed_form_node(const ClosedFormOp& op, double value) {
+  Tape& tape = Tape::current();
+  const bool grad = op.theta.v.needs_grad() || (!op.acc.empty() && op.acc.v.needs_grad()) ||
+                    (op.gz && op.z.needs_grad());
+  Node* n = tape.make_node(1, 1, grad, &closed_form_backward);
+  if (grad) n->data = ::new (tape.allocate(sizeof(ClosedFormOp))) ClosedFormOp(op);
+  n->val[0] = value;
+  return Var(n);
+}
+} // namespace
+
 Var closed_form_marginal_node(ClosedForm form, Range theta, const PowerStats& stats, Elem acc) {
   double jac[2 * max_theta];
   const PowerHead h = closed_form_at(form, theta, jac);
   const double* th = theta.data();
   const PowerSums s = marginal_sums(h, stats, th[theta_index::sigma], th[theta_index::sigma_r]);
-  const ThetaGrad g = theta_gradient(s, jac, theta.size);
-  const double value = acc.value() + s.ll;
-  return custom(
-      {theta.v, or_else(acc, theta.v)}, 1, 1, [value](std::span<double> y) { y[0] = value; },
-      [theta, acc, g](std::span<const double>, std::span<const double> dy) {
-        theta_backward(theta, g, dy[0]);
-        add_to(acc, dy[0]);
-      });
+  return closed_form_node(ClosedFormOp{theta, acc, theta_gradient(s, jac, theta.size), Var(), nullptr}, acc.value() + s.ll);
 }
 
 Var closed_form_sampled_node(ClosedForm form, Range theta, std::span<const double> x, std::span<const double> y,
@@ -326,15 +353,7 @@ Var closed_form_sampled_node(ClosedForm form, Range theta, std::span<const doubl
   double* gz = scratch(n);
   const PowerSums s = sampled_sums(h, x.data(), y.data(), z.values().data(), n, th[theta_index::sigma],
                                    th[theta_index::sigma_r], gz);
-  const ThetaGrad g = theta_gradient(s, jac, theta.size);
-  const double value = acc.value() + s.ll;
-  return custom(
-      {theta.v, z, or_else(acc, theta.v)}, 1, 1, [value](std::span<double> out) { out[0] = value; },
-      [theta, z, acc, g, gz](std::span<const double>, std::span<const double> dy) {
-        theta_backward(theta, g, dy[0]);
-        add_to(acc, dy[0]);
-        latent_backward(z, gz, dy[0]);
-      });
+  return closed_form_node(ClosedFormOp{theta, acc, theta_gradient(s, jac, theta.size), z, gz}, acc.value() + s.ll);
 }
 
 Var power_marginal_node(Var x, Elem sigma, Elem sigma_r, const PowerStats& stats, Elem acc) {

@@ -63,8 +63,8 @@ struct SlotSpec {
 };
 
 /// The constrained value v of a free slot at unconstrained x, dv/dx, and the slot's term of the
-/// log-density, log prior(v) + log|dv/dx| (Prior::log_density's terms; up to constants), with its
-/// derivative d/dx in `dlp`.
+/// log-density, Prior::log_density(v) + log|dv/dx| (up to constants), with its derivative d/dx
+/// in `dlp`.
 double constrain_slot(const SlotSpec& slot, double x, double& v, double& dv, double& dlp);
 
 /// What constrain_node computes: output element j is the constrained value of slot layout[j];
@@ -74,9 +74,10 @@ struct ConstrainPlan {
   std::vector<int> layout;  // slot index per output element
   std::size_t n_free = 0;   // size of q (the free slots' q are 0..n_free-1)
   // Derived by prepare():
-  std::vector<int> free_slot;  // slot index of q_i, i < n_free
+  std::vector<int> free_slot;   // slot index of q_i, i < n_free
+  std::vector<int> fixed_slot;  // the fixed slots
   bool identity = false;       // layout[j] == j for every slot
-  /// Fills the derived fields (the slots' prior constants, free_slot, identity); call once
+  /// Fills the derived fields (the slots' prior constants, free_slot, fixed_slot, identity); call once
   /// the slots, layout and n_free are set (each free slot's q in 0..n_free-1, once).
   void prepare();
 };
