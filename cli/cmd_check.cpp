@@ -3,6 +3,7 @@
 // r_rep columns in the draws (responses are simulated from the posterior draws).
 #include "cli/command.hpp"
 #include "cli/fit_dir.hpp"
+#include "cli/options.hpp"
 #include "cli/predictive.hpp"
 
 #include <cstdio>
@@ -45,10 +46,11 @@ int run(int argc, char** argv) {
                "stimulus bin), the observed mean and sd of log r against the predictive median and 90% interval, and "
                "the slope of log r on log s (central tendency), observed against predicted. Responses are simulated "
                "from the posterior draws with the settings the draws files record; no r_rep columns are needed."};
-  std::string dir, data_path, out;
+  std::string dir, data_path, out, columns;
   bactor::cli::CheckOptions opt;
   app.add_option("fit", dir, "fit directory (the --out of bactor infer)")->required();
   app.add_option("--data", data_path, "the data file the fit was made from (default: the data_file it records)");
+  bactor::cli::add_columns_option(app, columns);  // default: the column map the fit records
   app.add_option("--bins", opt.bins, "stimulus bins per condition when the stimuli are continuous")->capture_default_str();
   app.add_option("--draws", opt.draws, "posterior draws used (evenly spaced)")->capture_default_str();
   app.add_option("--seed", opt.seed, "seed of the replicated responses")->capture_default_str();
@@ -59,7 +61,7 @@ int run(int argc, char** argv) {
 
   const auto fits = bactor::cli::read_fits(dir);
   std::vector<bactor::cli::CheckRow> rows;
-  const bactor::Dataset data = bactor::cli::fit_data(fits.at(0), data_path);
+  const bactor::Dataset data = bactor::cli::fit_data(fits.at(0), data_path, columns);
   if (fits.size() == 1 && fits[0].subject.empty()) {
     rows = bactor::cli::predictive_check(fits[0], data, opt);
   } else {

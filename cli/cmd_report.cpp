@@ -602,7 +602,7 @@ int run_report(int argc, char** argv) {
                "diagnostics in plain words, trace, rank, density (with prior) and pairs plots, the posterior-predictive check "
                "per condition, and with --compare the PSIS-LOO comparison. A compare table (bactor compare --csv) instead "
                "of a fit gives the comparison alone."};
-  std::string input, out, check_path, data_path, names_opt, title;
+  std::string input, out, check_path, data_path, names_opt, title, columns;
   std::vector<std::string> others;
   bool no_check = false;
   std::size_t trace_points = 500, pairs_points = 500;
@@ -614,6 +614,7 @@ int run_report(int argc, char** argv) {
   auto* chk = app.add_option("--check", check_path, "a check CSV (bactor check --out); default: FIT/check.csv if present, else computed");
   app.add_flag("--no-check", no_check, "leave the predictive check out")->excludes(chk);
   app.add_option("--data", data_path, "the data file (for the check; default: the data_file the fit records)");
+  bactor::cli::add_columns_option(app, columns);  // default: the column map the fit records
   app.add_option("--bins", copt.bins, "stimulus bins of the check")->capture_default_str();
   app.add_option("--trace-points", trace_points, "points per chain in trace plots")->capture_default_str();
   app.add_option("--pairs-points", pairs_points, "draws in each pairs-plot panel")->capture_default_str();
@@ -643,7 +644,7 @@ int run_report(int argc, char** argv) {
         check_note = "from " + check_path;
       } else {
         try {
-          const bactor::Dataset data = bactor::cli::fit_data(fits.at(0), data_path);
+          const bactor::Dataset data = bactor::cli::fit_data(fits.at(0), data_path, columns);
           if (fits.size() == 1 && fits[0].subject.empty()) {
             check = bactor::cli::predictive_check(fits[0], data, copt);
           } else {
@@ -657,7 +658,7 @@ int run_report(int argc, char** argv) {
           }
           check_note = "computed from " + std::to_string(copt.draws) + " posterior draws (seed " + std::to_string(copt.seed) + ")";
         } catch (const std::invalid_argument& e) {
-          if (!data_path.empty()) throw;
+          if (!data_path.empty() || !columns.empty()) throw;
           check_note = std::string("not computed: ") + e.what();
           std::cerr << "report: predictive check left out: " << e.what() << "\n";
         }

@@ -127,8 +127,9 @@ std::vector<std::vector<std::size_t>> stimulus_bins(const Dataset& data, const s
   return out;
 }
 
-Dataset fit_data(const Fit& fit, const std::string& data_path) {
-  if (!data_path.empty()) return read_dataset(data_path);
+Dataset fit_data(const Fit& fit, const std::string& data_path, const std::string& columns) {
+  const ColumnMap map = parse_column_map(columns.empty() ? setting(fit, "columns") : columns);
+  if (!data_path.empty()) return read_dataset(data_path, map);
   const std::string recorded = setting(fit, "data_file");
   if (recorded.empty()) throw std::invalid_argument(fit.files.at(0) + ": no data_file recorded; give --data FILE");
   std::vector<std::string> tries = {recorded};
@@ -137,7 +138,7 @@ Dataset fit_data(const Fit& fit, const std::string& data_path) {
   if (!fit.subject.empty()) base = base.parent_path();
   if (fs::path(recorded).is_relative()) tries.push_back((base / recorded).string());
   for (const auto& p : tries)
-    if (file_exists(p)) return read_dataset(p);
+    if (file_exists(p)) return read_dataset(p, map);
   throw std::invalid_argument(fit.files.at(0) + ": the data file it records, '" + recorded +
                               "', is not found from here; give --data FILE");
 }

@@ -46,9 +46,11 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
                                        std::size_t subject_index = 0);
 
 /// The data a fit was made from: `data_path` if given, else the recorded data_file (as written,
-/// relative to the working directory of `infer`; also tried relative to the fit folder's parent).
-/// Throws std::invalid_argument naming the file when it cannot be found.
-Dataset fit_data(const Fit& fit, const std::string& data_path);
+/// relative to the working directory of `infer`; also tried relative to the fit folder's parent),
+/// read with `columns` (the text of --columns) if given, else with the column map the fit records
+/// (`columns = s=...,r=...`), else the standard names. Throws std::invalid_argument naming the
+/// file when it cannot be found.
+Dataset fit_data(const Fit& fit, const std::string& data_path, const std::string& columns = "");
 
 /// Plain-language verdict: per statistic type, how many observed values fall outside their 90%
 /// intervals, and a warning when that is more than a well-fitting model gives (more than the

@@ -180,3 +180,45 @@ TEST_CASE("cli check: discrete stimuli, conditions, subjects, --data, bad input"
   CHECK(bad.code == 2);
   CHECK(bad.out.find("fitted to 7 trials") != std::string::npos);
 }
+
+TEST_CASE("cli check and report: data with its own column names (the map the fit records)") {
+  const fs::path dir = scratch("columns");
+  fs::create_directories(dir);
+  const fs::path std_data = dir / "std.csv", own = dir / "own.csv";
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma_r=0.1 --conditions sigma=0.1,0.2 --trials 40 "
+                     "--seed 5 --out " + std_data.string()).code == 0);
+  {
+    std::ifstream in(std_data);
+    std::ofstream o(own);
+    std::string line;
+    std::getline(in, line);
+    REQUIRE(line == "cond,s,r");
+    o << "block,duration,reproduction\n";
+    while (std::getline(in, line)) o << line << "\n";
+  }
+  const fs::path fit = dir / "fit";
+  REQUIRE(run_bactor("infer --data " + own.string() + " --columns s=duration,r=reproduction,cond=block --cost QuadraticCost "
+                     "--closed-form --chains 2 --warmup 200 --samples 200 --out " + fit.string()).code == 0);
+  // The recorded map is used: no --columns needed, with the recorded or an explicit data file.
+  Result c = run_bactor("check " + fit.string() + " --out " + (dir / "check.csv").string());
+  INFO(c.out);
+  REQUIRE(c.code == 0);
+  CHECK(c.out.find("condition 2") != std::string::npos);
+  CHECK(read_csv(dir / "check.csv").size() == 2 * 17);
+  CHECK(run_bactor("check " + fit.string() + " --data " + own.string()).code == 0);
+  // The standard-named file needs the standard map given explicitly.
+  CHECK(run_bactor("check " + fit.string() + " --data " + std_data.string() + " --columns s=s,r=r,cond=cond").code == 0);
+  Result bad = run_bactor("check " + fit.string() + " --data " + std_data.string());
+  CHECK(bad.code == 2);
+  CHECK(bad.out.find("missing column 'duration'") != std::string::npos);
+  bad = run_bactor("check " + fit.string() + " --columns stim=duration");
+  CHECK(bad.code == 2);
+  CHECK(bad.out.find("--columns") != std::string::npos);
+  Result r = run_bactor("report " + fit.string() + " --out " + (dir / "r.html").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  std::ifstream html(dir / "r.html");
+  std::stringstream ss;
+  ss << html.rdbuf();
+  CHECK(ss.str().find("data-kind=\"check-mean\"") != std::string::npos);
+}
