@@ -22,6 +22,7 @@
 #include <bactor/models/network.hpp>
 #include <bactor/models/safetensors.hpp>
 #include <bactor/models/simulate.hpp>
+#include <bactor/engine/errors.hpp>
 #include <bactor/models/train.hpp>
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/nuts.hpp>
@@ -79,7 +80,7 @@ TEST_CASE("posterior head: a = exp(x0 + mu_post) for any measurement; power form
   TrainSettings ts;
   ts.cost = "Linex";
   ts.head = "posterior";
-  CHECK_THROWS_WITH_AS(Trainer{ts}, doctest::Contains("not homogeneous"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(Trainer{ts}, doctest::Contains("needs a cost homogeneous in (s, r)"), bactor::ArgumentError);
 }
 
 TEST_CASE("--head auto: posterior exactly for the costs homogeneous in (s, r)") {
