@@ -8,7 +8,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,6 +74,32 @@ inline std::filesystem::path scratch_path(const std::string& stem, const std::st
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir.parent_path());
   return dir;
+}
+
+/// Rows of a CSV file (comma-separated, first line the header) as column -> value maps.
+inline std::vector<std::map<std::string, std::string>> read_csv(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  REQUIRE(in);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  {
+    std::stringstream ss(line);
+    std::string c;
+    while (std::getline(ss, c, ',')) header.push_back(c);
+  }
+  std::vector<std::map<std::string, std::string>> rows;
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::string c;
+    std::map<std::string, std::string> row;
+    for (const auto& h : header) {
+      if (!std::getline(ss, c, ',')) c.clear();
+      row[h] = c;
+    }
+    rows.push_back(row);
+  }
+  return rows;
 }
 
 } // namespace bactor::testing

@@ -19,34 +19,11 @@ namespace fs = std::filesystem;
 namespace {
 
 using ::bactor::testing::Result;
+using ::bactor::testing::read_csv;
 using ::bactor::testing::run_bactor;
 
 fs::path scratch(const std::string& name) { return ::bactor::testing::scratch_path("bactor_cli_check_", name); }
 
-std::vector<std::map<std::string, std::string>> read_csv(const fs::path& p) {
-  std::ifstream in(p);
-  REQUIRE(in);
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> header;
-  {
-    std::stringstream ss(line);
-    std::string c;
-    while (std::getline(ss, c, ',')) header.push_back(c);
-  }
-  std::vector<std::map<std::string, std::string>> rows;
-  while (std::getline(in, line)) {
-    std::stringstream ss(line);
-    std::string c;
-    std::map<std::string, std::string> row;
-    for (const auto& h : header) {
-      if (!std::getline(ss, c, ',')) c.clear();
-      row[h] = c;
-    }
-    rows.push_back(row);
-  }
-  return rows;
-}
 
 } // namespace
 

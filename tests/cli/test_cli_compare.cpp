@@ -19,35 +19,11 @@ namespace fs = std::filesystem;
 namespace {
 
 using ::bactor::testing::Result;
+using ::bactor::testing::read_csv;
 using ::bactor::testing::run_bactor;
 
 fs::path scratch(const std::string& name) { return ::bactor::testing::scratch_path("bactor_cli_compare_", name); }
 
-/// Rows of a CSV file as column -> value maps.
-std::vector<std::map<std::string, std::string>> read_csv(const fs::path& p) {
-  std::ifstream in(p);
-  REQUIRE(in);
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> header;
-  {
-    std::stringstream ss(line);
-    std::string c;
-    while (std::getline(ss, c, ',')) header.push_back(c);
-  }
-  std::vector<std::map<std::string, std::string>> rows;
-  while (std::getline(in, line)) {
-    std::stringstream ss(line);
-    std::string c;
-    std::map<std::string, std::string> row;
-    for (const auto& h : header) {
-      if (!std::getline(ss, c, ',')) c.clear();
-      row[h] = c;
-    }
-    rows.push_back(row);
-  }
-  return rows;
-}
 
 std::string infer_args(const fs::path& data, const std::string& cost, const fs::path& out) {
   return "infer --data " + data.string() + " --cost " + cost + " --closed-form --chains 2 --warmup 300 --samples 500 --seed 1 --out " +
