@@ -7,7 +7,8 @@
 // replaced (bench/inference_legacy.hpp), timed interleaved with the tape-driven one:
 // `legacy_median_us` and `ratio` (median over repetitions of tape time / legacy time in the same
 // repetition) on each gradient line.
-// Then whole posterior runs: the reference synthetic study (N = 60, sigma fixed, 4 chains x
+// Then whole posterior runs, each with the tape-driven gradient and with the legacy one
+// (ess_per_cpu_ratio): the reference synthetic study (N = 60, sigma fixed, 4 chains x
 // (2,500 warm-up + 5,000 draws), network action; the network from BACTOR_BENCH_NETWORK or a
 // 4,000-step one trained here) and the closed-form marginal on effort_two_noise.csv (every
 // parameter free), reporting wall time and min bulk-ESS per CPU second (CPU = warm-up +
@@ -21,6 +22,7 @@
 #include <bactor/models/simulate.hpp>
 #include <bactor/models/train.hpp>
 #include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/model.hpp>
 #include <bactor/samplers/nuts.hpp>
 
 #include <algorithm>
@@ -93,8 +95,30 @@ Dataset bench_data(const CostInfo& cost, std::size_t n) {
   return simulate(spec);
 }
 
-void report_run(const char* name, const Dataset& d, const InferenceSpec& spec, const char* action, int warmup = 2500,
-                int samples = 5000) {
+/// ActorModel with log_density from the hand-written legacy path (outputs from ActorModel),
+/// for the same-run NUTS comparison of issue 14.
+class LegacyActorModel final : public Model {
+public:
+  LegacyActorModel(const Dataset& d, const InferenceSpec& spec) : outputs_(d, spec), old_(d, spec) {}
+  std::size_t dim() const override { return old_.dim(); }
+  double log_density(std::span<const double> q, std::span<double> grad) override { return old_.log_density(q, grad); }
+  std::vector<std::string> output_names() const override { return outputs_.output_names(); }
+  void write_outputs(std::span<const double> q, Rng& rng, std::span<double> out) override {
+    outputs_.write_outputs(q, rng, out);
+  }
+
+private:
+  ActorModel outputs_;
+  legacy::ActorModel old_;
+};
+
+struct RunResult {
+  double wall = 0, cpu = 0, min_ess = INFINITY;
+  std::size_t grads = 0, divergences = 0;
+  double ess_per_cpu() const { return min_ess / cpu; }
+};
+
+RunResult nuts_run(const Dataset& d, const InferenceSpec& spec, int warmup, int samples, bool legacy_path) {
   NutsSettings ns;
   ns.chains = 4;
   ns.warmup = warmup;
@@ -104,13 +128,34 @@ void report_run(const char* name, const Dataset& d, const InferenceSpec& spec, c
   ActorModel probe(d, spec);
   const auto names = probe.free_names();
   const auto t0 = std::chrono::steady_clock::now();
-  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto chains = run_nuts(
+      [&]() -> std::unique_ptr<Model> {
+        if (legacy_path) return std::make_unique<LegacyActorModel>(d, spec);
+        return std::make_unique<ActorModel>(d, spec);
+      },
+      ns);
+  RunResult r;
+  r.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const Summary s = summarize(chains, names);
-  double cpu = 0, min_ess = INFINITY;
-  std::size_t grads = 0;
-  for (const auto& c : chains) cpu += c.warmup_seconds + c.sampling_seconds, grads += c.gradient_evaluations;
-  for (const auto& p : s.params) min_ess = std::min(min_ess, p.ess_bulk);
+  for (const auto& c : chains) r.cpu += c.warmup_seconds + c.sampling_seconds, r.grads += c.gradient_evaluations;
+  for (const auto& p : s.params) r.min_ess = std::min(r.min_ess, p.ess_bulk);
+  r.divergences = s.divergences;
+  return r;
+}
+
+/// One posterior run with the tape-driven gradient and one with the legacy gradient, twice in
+/// the order tape, legacy, legacy, tape (so that drifting machine load meets both alike),
+/// after a short discarded run (the first run in a process was up to 1.3x slower);
+/// the line reports the tape's first run and the ratio of the means.
+void report_run(const char* name, const Dataset& d, const InferenceSpec& spec, const char* action, int warmup = 2500,
+                int samples = 5000) {
+  (void)nuts_run(d, spec, 500, 500, false);
+  const RunResult r = nuts_run(d, spec, warmup, samples, false);
+  const RunResult l1 = nuts_run(d, spec, warmup, samples, true);
+  const RunResult l2 = nuts_run(d, spec, warmup, samples, true);
+  const RunResult r2 = nuts_run(d, spec, warmup, samples, false);
+  const double tape_rate = 0.5 * (r.ess_per_cpu() + r2.ess_per_cpu());
+  const double legacy_rate = 0.5 * (l1.ess_per_cpu() + l2.ess_per_cpu());
   bench::JsonLine("inference", 2)
       .add("case", name)
       .add("action", action)
@@ -120,12 +165,22 @@ void report_run(const char* name, const Dataset& d, const InferenceSpec& spec, c
       .add("chains", 4)
       .add("warmup", warmup)
       .add("samples", samples)
-      .add("wall_s", wall)
-      .add("cpu_s", cpu)
-      .add("gradients", grads)
-      .add("min_ess_bulk", min_ess)
-      .add("min_ess_per_cpu_s", min_ess / cpu)
-      .add("divergences", s.divergences)
+      .add("wall_s", r.wall)
+      .add("cpu_s", r.cpu)
+      .add("gradients", r.grads)
+      .add("min_ess_bulk", r.min_ess)
+      .add("min_ess_per_cpu_s", r.ess_per_cpu())
+      .add("divergences", r.divergences)
+      .add("cpu_s_2", r2.cpu)
+      .add("min_ess_per_cpu_s_2", r2.ess_per_cpu())
+      .add("legacy_cpu_s", l1.cpu)
+      .add("legacy_cpu_s_2", l2.cpu)
+      .add("legacy_gradients", l1.grads)
+      .add("legacy_min_ess_bulk", l1.min_ess)
+      .add("legacy_min_ess_per_cpu_s", l1.ess_per_cpu())
+      .add("legacy_min_ess_per_cpu_s_2", l2.ess_per_cpu())
+      .add("legacy_divergences", l1.divergences)
+      .add("ess_per_cpu_ratio", tape_rate / legacy_rate)
       .print();
 }
 
@@ -184,14 +239,20 @@ void posterior_runs() {
 } // namespace
 
 int main(int argc, char** argv) {
-  // --gradients-only: skip the (minutes-long) posterior runs. --only HEAD/LATENT[/N]: only the
-  // gradient cases whose "head/latent/n" starts with that (e.g. closed_form/marginal/60).
-  bool posteriors = true;
+  // --gradients-only: skip the (minutes-long) posterior runs; --posteriors-only: only those.
+  // --only HEAD/LATENT[/N]: only the gradient cases whose "head/latent/n" starts with that
+  // (e.g. closed_form/marginal/60).
+  bool posteriors = true, gradients = true;
   std::string only;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--gradients-only") posteriors = false;
+    else if (a == "--posteriors-only") gradients = false;
     else if (a == "--only" && i + 1 < argc) only = argv[++i], posteriors = false;
+  }
+  if (!gradients) {
+    posterior_runs();
+    return 0;
   }
   const CostInfo& cost = find_cost("QuadraticCost");
   const auto net = bench_network(cost);

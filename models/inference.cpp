@@ -164,10 +164,10 @@ struct ActorModel::Impl {
   detail::ConstrainPlan plan;
   // Scratch (one chain uses one model instance): constrained values and the network's
   // workspace for the value-only paths (outputs, log_lik, predictions), and the latent leaves
-  // of one log_density call.
+  // of one log_density call (one for every latent, or one per condition with a network).
   std::vector<double> val, theta;
   ActionNetwork::Workspace ws;
-  std::vector<Var> z_leaf;
+  std::vector<Var> latents;
 
   Impl(const Dataset&, const InferenceSpec& spec) : rules(spec.quadrature_nodes) {}
 
@@ -209,15 +209,15 @@ struct ActorModel::Impl {
   }
 
   // The log-density as tape nodes (models/inference_nodes.hpp), in one Scope: the free
-  // coordinates (and, with sampled latents, each condition's latents) as leaves; the
-  // constrained parameters with the prior and log-Jacobian term; per condition the likelihood
-  // (closed form: with its head inside; network: of the network node's outputs), which adds
-  // itself to the running sum. backward() then fills every adjoint.
+  // coordinates (and, with sampled latents, the latents) as leaves; the constrained parameters
+  // with the prior and log-Jacobian term; the likelihood (closed form: one node with the head
+  // inside; network: per condition the network node and a likelihood node of its outputs),
+  // which adds itself to the running sum. backward() then fills every adjoint.
   double log_density(std::span<const double> q, std::span<double> grad) {
     const bool want_grad = !grad.empty();
     const bool sampled = latent == LatentMode::sampled;
     Tape::Scope scope;
-    // Leaves over q and grad (no copies): q's free coordinates, and each condition's latents.
+    // Leaves over q and grad (no copies): q's free coordinates, and the latents.
     auto leaf = [&](std::size_t at, std::size_t n) {
       return want_grad ? variable_view(q.subspan(at, n), grad.subspan(at, n)) : constant_view(q.subspan(at, n), n, 1);
     };
@@ -230,38 +230,38 @@ struct ActorModel::Impl {
       std::fill(grad.begin(), grad.end(), 0.0);
       return acc.value();
     }
-    for (int c = 0; c < C; ++c) {
-      const std::size_t row = std::size_t(c) * nt, n = begin[c + 1] - begin[c];
-      if (n == 0) continue;
-      const std::span<const double> xc(&x[begin[c]], n), yc(&y[begin[c]], n);
-      if (sampled) z_leaf[c] = leaf(n_free + begin[c], n);
-      Var ll;
-      if (!net) {
-        const detail::Range th{V, row, nt};
-        ll = sampled ? detail::closed_form_sampled_node(closed_form, th, xc, yc, z_leaf[c], acc)
-                     : detail::closed_form_marginal_node(closed_form, th, stats[c], acc);
-      } else {
+    latents.clear();
+    if (!net) {  // the closed form: one node for every condition
+      if (sampled) latents.push_back(leaf(n_free, N));
+      const Var ll = sampled ? detail::closed_form_sampled_node(closed_form, V, nt, x, y, begin, latents[0], acc)
+                             : detail::closed_form_marginal_node(closed_form, V, nt, stats, acc);
+      acc = detail::Elem{ll, 0};
+    } else {  // a network: per condition its outputs at theta_c and their likelihood
+      for (int c = 0; c < C; ++c) {
+        const std::size_t row = std::size_t(c) * nt, n = begin[c + 1] - begin[c];
+        if (n == 0) continue;
         const Var xs = network_outputs(*net, slice(V, row, nt));
         const detail::Elem sig{V, row + theta_index::sigma}, sr{V, row + theta_index::sigma_r};
+        Var z, ll;
+        if (sampled) latents.push_back(z = leaf(n_free + begin[c], n));
         if (power_law_head(net->head())) {
-          ll = sampled ? detail::power_sampled_node(xs, sig, sr, xc, yc, z_leaf[c], acc)
+          const std::span<const double> xc(&x[begin[c]], n), yc(&y[begin[c]], n);
+          ll = sampled ? detail::power_sampled_node(xs, sig, sr, xc, yc, z, acc)
                        : detail::power_marginal_node(xs, sig, sr, stats[c], acc);
         } else {
           const std::size_t p0 = pbegin[c];
           const detail::PaddedTrials trials{&px[p0], &py[p0], &pw[p0], pbegin[c + 1] - p0};
-          ll = sampled ? detail::softplus_sampled_node(xs, sig, sr, trials, z_leaf[c], acc)
+          ll = sampled ? detail::softplus_sampled_node(xs, sig, sr, trials, z, acc)
                        : detail::softplus_marginal_node(xs, sig, sr, trials, rules, acc);
         }
+        acc = detail::Elem{ll, 0};
       }
-      acc = detail::Elem{ll, 0};
     }
     const double lp = acc.value();
     if (want_grad) {
       backward(acc.v);  // the gradient lands in grad
       if (n_free > 0) finish_view(qv);
-      if (sampled)
-        for (int c = 0; c < C; ++c)
-          if (begin[c + 1] > begin[c]) finish_view(z_leaf[c]);
+      for (const Var& z : latents) finish_view(z);
     }
     return lp;
   }
@@ -433,7 +433,7 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
 
   m.val.assign(m.slots.size(), 0.0);
   m.theta.assign(m.n_theta, 0.0);
-  m.z_leaf.resize(std::size_t(m.C));
+  m.latents.reserve(std::size_t(m.C));
   // The tape's parameter layout: each condition's theta, in theta order.
   for (const auto& sl : m.slots) m.plan.slots.push_back({sl.prior, sl.fixed, sl.value, sl.q});
   for (int c = 0; c < m.C; ++c)

@@ -88,33 +88,6 @@ PowerSums sampled_sums(const PowerHead& h, const double* x, const double* y, con
   return s;
 }
 
-// ---- closed-form actor: head inside the likelihood node ----------------------------------------
-
-constexpr std::size_t max_theta = 5;  // the closed forms have 4 or 5 parameters
-using ThetaGrad = std::array<double, max_theta>;
-
-/// The closed-form head at theta with d(log_k, w)/dtheta (row-major 2 x n).
-PowerHead closed_form_at(ClosedForm form, const Range& theta, double* jac) {
-  BACTOR_ASSERT(theta.size > theta_index::sigma_r && theta.size <= max_theta);
-  return closed_form_head(form, theta.values(), jac);
-}
-
-/// d(likelihood)/dtheta from its gradient in (log_k, w, sigma, sigma_r).
-ThetaGrad theta_gradient(const PowerSums& s, const double* jac, std::size_t n) {
-  ThetaGrad g{};
-  for (std::size_t t = 0; t < n; ++t) g[t] = s.log_k * jac[t] + s.w * jac[n + t];
-  g[theta_index::sigma] += s.sigma;
-  g[theta_index::sigma_r] += s.sigma_r;
-  return g;
-}
-
-inline void theta_backward(const Range& theta, const ThetaGrad& g, double d) {
-  if (double* a = adj(theta.v)) {
-    a += theta.offset;
-    for (std::size_t t = 0; t < theta.size; ++t) a[t] += d * g[t];
-  }
-}
-
 /// The head of a power- or posterior-head network's outputs (log_k, logit w, -) and dw/dx1.
 inline PowerHead network_power_head(Var x, double& dw) {
   PowerHead h{x.value(0), sigmoid(x.value(1))};
@@ -273,87 +246,140 @@ ClosedForm closed_form_of(const CostInfo& cost) {
   throw std::invalid_argument("cost '" + cost.name + "' has no power-law closed form (use --network)");
 }
 
-PowerHead closed_form_head(ClosedForm form, std::span<const double> theta, double* jac) {
+namespace {
+/// closed_form_head with log mu_0 (and log beta) given.
+inline PowerHead closed_form_head_logs(ClosedForm form, std::span<const double> theta, double* jac, double lmu,
+                                      double lbeta) {
   // w = sigma_0^2 / (sigma^2 + sigma_0^2), sigma_post^2 = w sigma^2,
   // log k = (1 - w) log mu_0 + sigma_post^2 / 2 - 3 sigma_r^2 / 2 [+ log beta].
   const bool effort = form == ClosedForm::quadratic_effort;
   const double sig = theta[0], s0 = theta[1], mu0 = theta[2], sr = theta[3];
   const double s02 = s0 * s0, sg2 = sig * sig, id = 1.0 / (s02 + sg2);
-  const double w = s02 * id, sp2 = w * sg2, lmu = std::log(mu0);
+  const double w = s02 * id, sp2 = w * sg2;
   PowerHead h;
   h.w = w;
-  h.log_k = (1 - w) * lmu + 0.5 * sp2 - 1.5 * sr * sr + (effort ? std::log(theta[4]) : 0.0);
+  h.log_k = (1 - w) * lmu + 0.5 * sp2 - 1.5 * sr * sr + (effort ? lbeta : 0.0);
   if (jac) {
     const std::size_t n = theta.size();
     double* dk = jac;
     double* dw = jac + n;
-    for (std::size_t t = 4; t < n; ++t) dk[t] = dw[t] = 0;
-    dw[2] = dw[3] = 0;
     const double id2 = id * id;
     dw[0] = -2 * sig * s02 * id2;
     dw[1] = 2 * s0 * sg2 * id2;
+    dw[2] = dw[3] = 0;
     const double dsp_dsig = 2 * s02 * s02 * sig * id2, dsp_ds0 = 2 * sg2 * sg2 * s0 * id2;
     dk[0] = -dw[0] * lmu + 0.5 * dsp_dsig;
     dk[1] = -dw[1] * lmu + 0.5 * dsp_ds0;
     dk[2] = (1 - w) / mu0;
     dk[3] = -3 * sr;
+    if (n > 4) {  // the effort cost's beta (a loop here became two memset calls)
+      dk[4] = dw[4] = 0;
+      for (std::size_t t = 5; t < n; ++t) dk[t] = dw[t] = 0;
+    }
     if (effort) dk[4] = 1.0 / theta[4];
   }
   return h;
+}
+} // namespace
+
+PowerHead closed_form_head(ClosedForm form, std::span<const double> theta, double* jac) {
+  const bool effort = form == ClosedForm::quadratic_effort;
+  return closed_form_head_logs(form, theta, jac, std::log(theta[theta_index::mu_0]),
+                               effort ? std::log(theta[theta_index::first_cost_param]) : 0.0);
 }
 
 // ---- likelihood -------------------------------------------------------------------------------
 
 namespace {
 /// A closed-form likelihood node's operands and saved gradient (arena data of the node):
-/// theta, the running sum, and with sampled latents z and d/dz (gz).
+/// theta (C rows of nt), the running sum, with sampled latents z and d/dz (gz); then the
+/// gradient w.r.t. theta (C * nt values).
 struct ClosedFormOp {
-  Range theta;
+  Var theta;
+  std::size_t size;  // C * nt
   Elem acc;
-  ThetaGrad g;
   Var z;
   const double* gz;
+  double* g() { return reinterpret_cast<double*>(this + 1); }
+  const double* g() const { return reinterpret_cast<const double*>(this + 1); }
 };
+static_assert(sizeof(ClosedFormOp) % alignof(double) == 0);
+
 void closed_form_backward(Node& n) {
   const ClosedFormOp& op = *static_cast<const ClosedFormOp*>(n.data);
   const double d = n.adj[0];
-  theta_backward(op.theta, op.g, d);
+  if (double* a = adj(op.theta)) {
+    const double* g = op.g();
+    for (std::size_t j = 0; j < op.size; ++j) a[j] += d * g[j];
+  }
   add_to(op.acc, d);
   if (op.gz) latent_backward(op.z, op.gz, d);
 }
-/// The scalar node acc + ll with the closed-form likelihood's backward (written against
-/// Tape::make_node: operands and saved gradient in one arena block, fewer instructions than
-/// custom() where a whole gradient takes 0.1 µs).
-Var closed_form_node(const ClosedFormOp& op, double value) {
+
+/// The scalar node acc + Σ_c ll_c over the conditions' rows of theta, its op (gradient to be
+/// filled) in `op` (written against Tape::make_node: operands and saved gradient in one arena
+/// block, fewer instructions than custom() where a whole gradient takes 0.1 µs).
+Node* closed_form_node(Var theta, std::size_t size, Elem acc, Var z, const double* gz, ClosedFormOp*& op) {
   Tape& tape = Tape::current();
-  const bool grad = op.theta.v.needs_grad() || (!op.acc.empty() && op.acc.v.needs_grad()) ||
-                    (op.gz && op.z.needs_grad());
+  const bool grad = theta.needs_grad() || (!acc.empty() && acc.v.needs_grad()) || (gz && z.needs_grad());
   Node* n = tape.make_node(1, 1, grad, &closed_form_backward);
-  if (grad) n->data = ::new (tape.allocate(sizeof(ClosedFormOp))) ClosedFormOp(op);
+  op = ::new (tape.allocate(sizeof(ClosedFormOp) + size * sizeof(double))) ClosedFormOp{theta, size, acc, z, gz};
+  n->data = op;
+  return n;
+}
+
+/// Runs `per_row(c, head, sigma, sigma_r) -> PowerSums` over the C rows of theta (nt values
+/// each) and fills the node: value acc + Σ ll_c (in row order), d/dtheta from each row's sums
+/// through the closed-form head's Jacobian. log mu_0 and log beta are computed once when the
+/// rows share them (the model's rows do: they are the same parameters).
+template <class PerRow>
+Var closed_form_rows(ClosedForm form, Var theta, std::size_t nt, std::size_t C, Elem acc, Var z, const double* gz,
+                     PerRow&& per_row) {
+  BACTOR_ASSERT(nt > theta_index::sigma_r && nt <= 5 && (form == ClosedForm::quadratic || nt == 5) &&
+                theta.size() >= C * nt);
+  ClosedFormOp* op;
+  Node* n = closed_form_node(theta, C * nt, acc, z, gz, op);
+  const double* th = theta.values().data();
+  double* g = op->g();
+  const bool effort = form == ClosedForm::quadratic_effort;
+  double value = acc.value(), lmu = 0, lbeta = 0, mu = NAN, beta = NAN;
+  double jac[10];
+  for (std::size_t c = 0; c < C; ++c) {
+    const double* row = th + c * nt;
+    if (!(row[theta_index::mu_0] == mu)) mu = row[theta_index::mu_0], lmu = std::log(mu);
+    if (effort && !(row[theta_index::first_cost_param] == beta))
+      beta = row[theta_index::first_cost_param], lbeta = std::log(beta);
+    const PowerHead h = closed_form_head_logs(form, std::span<const double>(row, nt), jac, lmu, lbeta);
+    const PowerSums s = per_row(c, h, row[theta_index::sigma], row[theta_index::sigma_r]);
+    value += s.ll;
+    double* gr = g + c * nt;
+    for (std::size_t t = 0; t < nt; ++t) gr[t] = s.log_k * jac[t] + s.w * jac[nt + t];
+    gr[theta_index::sigma] += s.sigma;
+    gr[theta_index::sigma_r] += s.sigma_r;
+  }
   n->val[0] = value;
   return Var(n);
 }
 } // namespace
 
-Var closed_form_marginal_node(ClosedForm form, Range theta, const PowerStats& stats, Elem acc) {
-  double jac[2 * max_theta];
-  const PowerHead h = closed_form_at(form, theta, jac);
-  const double* th = theta.data();
-  const PowerSums s = marginal_sums(h, stats, th[theta_index::sigma], th[theta_index::sigma_r]);
-  return closed_form_node(ClosedFormOp{theta, acc, theta_gradient(s, jac, theta.size), Var(), nullptr}, acc.value() + s.ll);
+Var closed_form_marginal_node(ClosedForm form, Var theta, std::size_t nt, std::span<const PowerStats> stats, Elem acc) {
+  return closed_form_rows(form, theta, nt, stats.size(), acc, Var(), nullptr,
+                          [&](std::size_t c, const PowerHead& h, double sig, double sr) {
+                            return marginal_sums(h, stats[c], sig, sr);
+                          });
 }
 
-Var closed_form_sampled_node(ClosedForm form, Range theta, std::span<const double> x, std::span<const double> y,
-                             Var z, Elem acc) {
+Var closed_form_sampled_node(ClosedForm form, Var theta, std::size_t nt, std::span<const double> x,
+                             std::span<const double> y, std::span<const std::size_t> begin, Var z, Elem acc) {
   const std::size_t n = x.size();
-  BACTOR_ASSERT(y.size() == n && z.size() == n);
-  double jac[2 * max_theta];
-  const PowerHead h = closed_form_at(form, theta, jac);
-  const double* th = theta.data();
+  BACTOR_ASSERT(!begin.empty() && y.size() == n && z.size() == n && begin.front() == 0 && begin.back() == n);
   double* gz = scratch(n);
-  const PowerSums s = sampled_sums(h, x.data(), y.data(), z.values().data(), n, th[theta_index::sigma],
-                                   th[theta_index::sigma_r], gz);
-  return closed_form_node(ClosedFormOp{theta, acc, theta_gradient(s, jac, theta.size), z, gz}, acc.value() + s.ll);
+  const double* zv = z.values().data();
+  return closed_form_rows(form, theta, nt, begin.size() - 1, acc, z, gz,
+                          [&](std::size_t c, const PowerHead& h, double sig, double sr) {
+                            const std::size_t b = begin[c];
+                            return sampled_sums(h, &x[b], &y[b], &zv[b], begin[c + 1] - b, sig, sr, gz + b);
+                          });
 }
 
 Var power_marginal_node(Var x, Elem sigma, Elem sigma_r, const PowerStats& stats, Elem acc) {

@@ -100,12 +100,15 @@ TEST_CASE("inference nodes: constrain_node (transforms, priors, log-Jacobians) v
     auto r = gradcheck([&](std::span<const Var> in) { return reduce(d::constrain_node(in[0], plan)); }, {q});
     CHECK_MESSAGE(r.ok, r.report);
     // The adjoint of q added to an earlier contribution (a node created later runs first).
-    r = gradcheck([&](std::span<const Var> in) { return reduce(d::constrain_node(in[0], plan)) + sum(in[0] * 0.3); }, {q});
+    r = gradcheck(
+        [&](std::span<const Var> in) { return reduce(d::constrain_node(in[0], plan)) + sum(in[0] * 0.3); }, {q});
     CHECK_MESSAGE(r.ok, r.report);
     // q read from a larger node (latents after it): its adjoint is added, not claimed.
     std::vector<double> qz = q;
     qz.push_back(0.7);
-    r = gradcheck([&](std::span<const Var> in) { return reduce(d::constrain_node(in[0], plan)) + sum(slice(in[0], 5, 1)); }, {qz});
+    r = gradcheck(
+        [&](std::span<const Var> in) { return reduce(d::constrain_node(in[0], plan)) + sum(slice(in[0], 5, 1)); },
+        {qz});
     CHECK_MESSAGE(r.ok, r.report);
   }
   SUBCASE("one condition (identity layout), nothing fixed") {
@@ -145,48 +148,66 @@ TEST_CASE("inference nodes: constrain_node (transforms, priors, log-Jacobians) v
       }
       lp += sl.prior.log_density(v[s]) + lj;
     }
-    for (std::size_t j = 0; j < plan.layout.size(); ++j) CHECK(V.value(j) == doctest::Approx(v[std::size_t(plan.layout[j])]).epsilon(1e-14));
+    for (std::size_t j = 0; j < plan.layout.size(); ++j)
+      CHECK(V.value(j) == doctest::Approx(v[std::size_t(plan.layout[j])]).epsilon(1e-14));
     CHECK(V.value(plan.layout.size()) == doctest::Approx(lp).epsilon(1e-13));
   }
 }
 
-TEST_CASE("inference nodes: closed-form likelihood nodes vs finite differences (both costs)") {
-  const Trials t = power_trials(23, 3);
-  const std::vector<double> z = normals(t.x.size(), 4);
+TEST_CASE("inference nodes: closed-form likelihood nodes vs finite differences (both costs, two conditions)") {
+  const Trials t0 = power_trials(23, 3), t1 = power_trials(17, 8, 0.1, 0.5);
+  const std::vector<PowerStats> stats{t0.stats, t1.stats};
+  std::vector<double> x = t0.x, y = t0.y;
+  x.insert(x.end(), t1.x.begin(), t1.x.end());
+  y.insert(y.end(), t1.y.begin(), t1.y.end());
+  const std::vector<std::size_t> begin{0, t0.x.size(), x.size()};
+  const std::vector<double> z = normals(x.size(), 4);
   for (auto form : {d::ClosedForm::quadratic, d::ClosedForm::quadratic_effort}) {
-    INFO("form " << int(form));
-    // theta at an offset of a larger node, with the running sum as one of its elements.
-    std::vector<double> v{9.0, 0.21, 0.17, 1.6, 0.12};
-    if (form == d::ClosedForm::quadratic_effort) v.push_back(0.8);
-    v.push_back(-3.5);  // acc
-    const std::size_t nt = v.size() - 2;
-    auto r = gradcheck(
-        [&](std::span<const Var> in) {
-          return d::closed_form_marginal_node(form, d::Range{in[0], 1, nt}, t.stats, d::Elem{in[0], nt + 1});
-        },
-        {v});
-    CHECK_MESSAGE(r.ok, r.report);
-    r = gradcheck(
-        [&](std::span<const Var> in) {
-          return d::closed_form_sampled_node(form, d::Range{in[0], 1, nt}, t.x, t.y, in[1], d::Elem{in[0], nt + 1});
-        },
-        {v, z});
-    CHECK_MESSAGE(r.ok, r.report);
-    // Values: the sum of the exact per-trial marginals, and of the conditional densities.
-    Tape::Scope scope;
-    const std::vector<double> theta(v.begin() + 1, v.begin() + 1 + std::ptrdiff_t(nt));
-    const PowerHead h = d::closed_form_head(form, theta);
-    double exact = 0, cond = 0;
-    for (std::size_t i = 0; i < t.x.size(); ++i) {
-      exact += power_trial_loglik(h, t.x[i], t.y[i], theta[0], theta[3]);
-      const double e = t.y[i] - h.log_k - h.w * (t.x[i] + theta[0] * z[i]);
-      cond += -0.5 * e * e / (theta[3] * theta[3]) - std::log(theta[3]) - 0.5 * std::log(2 * std::numbers::pi) - t.y[i] -
-              0.5 * z[i] * z[i];
+    const bool effort = form == d::ClosedForm::quadratic_effort;
+    const std::size_t nt = effort ? 5 : 4;
+    // Rows as the model lays them out (only sigma differs) and rows that differ everywhere;
+    // the running sum as the last element of the same node.
+    for (bool shared : {true, false}) {
+      INFO("effort " << effort << " shared " << shared);
+      std::vector<double> v{0.21, 0.17, 1.6, 0.12};
+      if (effort) v.push_back(0.8);
+      std::vector<double> row1 = v;
+      row1[0] = 0.31;
+      if (!shared) row1 = effort ? std::vector<double>{0.3, 0.25, 2.2, 0.09, 0.7} : std::vector<double>{0.3, 0.25, 2.2, 0.09};
+      v.insert(v.end(), row1.begin(), row1.end());
+      v.push_back(-3.5);  // acc
+      const d::Elem acc_at{Var(), 2 * nt};
+      auto r = gradcheck(
+          [&](std::span<const Var> in) {
+            return d::closed_form_marginal_node(form, in[0], nt, stats, d::Elem{in[0], acc_at.i});
+          },
+          {v});
+      CHECK_MESSAGE(r.ok, r.report);
+      r = gradcheck(
+          [&](std::span<const Var> in) {
+            return d::closed_form_sampled_node(form, in[0], nt, x, y, begin, in[1], d::Elem{in[0], acc_at.i});
+          },
+          {v, z});
+      CHECK_MESSAGE(r.ok, r.report);
+      // Values: the sums of the exact per-trial marginals, and of the conditional densities.
+      double exact = v.back(), cond = v.back();
+      for (std::size_t c = 0; c < 2; ++c) {
+        const std::vector<double> theta(v.begin() + std::ptrdiff_t(c * nt), v.begin() + std::ptrdiff_t((c + 1) * nt));
+        const PowerHead h = d::closed_form_head(form, theta);
+        for (std::size_t i = begin[c]; i < begin[c + 1]; ++i) {
+          exact += power_trial_loglik(h, x[i], y[i], theta[0], theta[3]);
+          const double e = y[i] - h.log_k - h.w * (x[i] + theta[0] * z[i]);
+          cond += -0.5 * e * e / (theta[3] * theta[3]) - std::log(theta[3]) - 0.5 * std::log(2 * std::numbers::pi) -
+                  y[i] - 0.5 * z[i] * z[i];
+        }
+      }
+      Tape::Scope scope;
+      const Var vv = constant(v);
+      const d::Elem acc{vv, 2 * nt};
+      CHECK(d::closed_form_marginal_node(form, vv, nt, stats, acc).value() == doctest::Approx(exact).epsilon(1e-12));
+      CHECK(d::closed_form_sampled_node(form, vv, nt, x, y, begin, constant(z), acc).value() ==
+            doctest::Approx(cond).epsilon(1e-12));
     }
-    const Var tv = constant(theta);
-    CHECK(d::closed_form_marginal_node(form, d::Range{tv, 0, nt}, t.stats).value() == doctest::Approx(exact).epsilon(1e-12));
-    CHECK(d::closed_form_sampled_node(form, d::Range{tv, 0, nt}, t.x, t.y, constant(z)).value() ==
-          doctest::Approx(cond).epsilon(1e-12));
   }
 }
 
