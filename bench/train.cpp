@@ -2,12 +2,16 @@
 // Training throughput (steps/s) of the fused trainer, B=256, K=128, hidden 16-64-16-8,
 // QuadraticCost, for 1 and 2 threads; baseline: a scalar loop doing the same number of
 // Box–Muller normal pairs and cost evaluations in double (no network), timed in the same run.
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <numbers>
 
 #include "bench/bench_util.hpp"
+#include "bench/legacy_train.hpp"
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/train.hpp>
@@ -32,6 +36,9 @@ double load_average() {
 int main(int argc, char** argv) {
   using namespace bactor;
   const std::string cost = argc > 1 ? argv[1] : "QuadraticCost";
+  // TEMPORARY (issue 14): main's trainer before the change (bench/legacy_train.cpp) timed
+  // beside the current one, repetitions interleaved so that load changes hit both alike.
+  const int reps = argc > 2 ? std::atoi(argv[2]) : 9;
   for (const char* head : {"auto", "power", "softplus"})
   for (int threads : {1, 2}) {
     TrainSettings s;
@@ -41,18 +48,66 @@ int main(int argc, char** argv) {
     s.steps = 1000000;
     s.threads = threads;
     s.eval_points = 64;
+    // Same seed: after 20 steps, do both trainers hold the same weights (bitwise)?
+    bool same = true;
+    {
+      Trainer a(s);
+      legacy::Trainer b(s);
+      for (int i = 0; i < 20; ++i) a.step(), b.step();
+      same = std::equal(a.parameters().begin(), a.parameters().end(), b.parameters().begin());
+    }
     Trainer tr(s);
-    auto t = bench::time_it([&] { tr.step(); }, 200, 9, 1);
+    legacy::Trainer old(s);
+    const int inner = 200;
+    std::vector<double> t_new, t_old;
+    auto time_steps = [&](auto& trainer) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < inner; ++i) trainer.step();
+      return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / inner;
+    };
+    if (!std::getenv("BENCH_TRAIN_ONLY")) {
+      time_steps(tr);
+      time_steps(old);
+    }
+    const char* only = std::getenv("BENCH_TRAIN_ONLY");  // "new" / "old": time one trainer only
+    for (int r = 0; r < reps; ++r) {
+      if (only) {
+        const bool n = std::string(only) == "new";
+        const double t = n ? time_steps(tr) : time_steps(old);
+        t_new.push_back(t);
+        t_old.push_back(t);
+      } else if (r % 2) {
+        t_new.push_back(time_steps(tr));
+        t_old.push_back(time_steps(old));
+      } else {
+        t_old.push_back(time_steps(old));
+        t_new.push_back(time_steps(tr));
+      }
+    }
+    auto summary = [&](std::vector<double> t) {
+      std::sort(t.begin(), t.end());
+      return bench::Timing{t[t.size() / 2], t.front(), int(t.size()), inner};
+    };
+    const bench::Timing tn = summary(t_new), to = summary(t_old);
+    // Per-repetition ratios (old time / new time: > 1 means the new trainer is faster).
+    std::vector<double> ratio(t_new.size());
+    for (std::size_t i = 0; i < ratio.size(); ++i) ratio[i] = t_old[i] / t_new[i];
+    std::sort(ratio.begin(), ratio.end());
     bench::JsonLine("train", threads)
         .add("cost", cost)
         .add("batch", long(s.batch))
         .add("mc", long(s.mc))
         .add("hidden", "16,64,16,8")
         .add("head", s.head)
-        .timing(t, "step_")
-        .add("steps_per_s_median", 1e6 / t.median_us)
-        .add("steps_per_s_best", 1e6 / t.min_us)
-        .add("cost_evals_per_s_median", 1e6 / t.median_us * double(s.batch * s.mc))
+        .timing(tn, "step_")
+        .add("steps_per_s_median", 1e6 / tn.median_us)
+        .add("steps_per_s_best", 1e6 / tn.min_us)
+        .add("cost_evals_per_s_median", 1e6 / tn.median_us * double(s.batch * s.mc))
+        .add("before_steps_per_s_median", 1e6 / to.median_us)
+        .add("before_steps_per_s_best", 1e6 / to.min_us)
+        .add("speed_ratio_median", 1e6 / tn.median_us / (1e6 / to.median_us))
+        .add("speed_ratio_of_paired_reps_median", ratio[ratio.size() / 2])
+        .add("same_weights_as_before_after_20_steps", same ? "yes" : "no")
         .add("loadavg_1min", load_average())
         .print();
   }

@@ -423,9 +423,6 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   if (!(s.lr > 0)) throw ArgumentError("lr", "must be positive");
   if (s.optimizer != "adam" && s.optimizer != "rmsprop")
     throw ArgumentError("optimizer", "'" + s.optimizer + "' (expected adam or rmsprop)");
-#if defined(_OPENMP)
-  if (s.threads > 0) omp_set_num_threads(s.threads);
-#endif
   I.n_in = theta_size(*I.cost);
   I.n_cp = I.cost->params.size();
   I.n_feat = head_input_count(I.head, I.n_in);
@@ -463,8 +460,8 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.schedule.total = s.steps;
   I.schedule.final_fraction = s.final_lr_fraction;
   I.schedule.decay = s.final_lr_fraction;
-  I.eval = make_eval_set(*I.cost, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior);
   I.start_workers();
+  I.eval = make_eval_set(*I.cost, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior, I.n_threads);
 }
 
 Trainer::~Trainer() = default;
@@ -502,8 +499,10 @@ void Trainer::actions(std::span<const double> theta, std::span<const double> m, 
   const std::size_t n = m.size();
   const std::size_t n_chunks = (n + chunk - 1) / chunk;
   const std::size_t n_work = I.work.size();
-  // Reuse the chunk buffers: work item t handles chunks t, t + n_work, ...
-#pragma omp parallel for schedule(static)
+  // Reuse the chunk buffers (not the workers' scratch, which a late worker may still be
+  // writing): work item t handles chunks t, t + n_work, ... The thread count is set on the
+  // region (no process-wide omp_set_num_threads).
+#pragma omp parallel for schedule(static) num_threads(I.n_threads) if (I.n_threads > 1)
   for (std::ptrdiff_t t = 0; t < std::ptrdiff_t(n_work); ++t) {
     ChunkWork& w = I.work[std::size_t(t)];
     for (std::size_t ci = std::size_t(t); ci < n_chunks; ci += n_work) {

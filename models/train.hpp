@@ -34,7 +34,10 @@ struct TrainSettings {
   LrSchedule::Kind schedule = LrSchedule::Kind::cosine;
   double final_lr_fraction = 0.01;  // cosine: end at lr * this; exponential: decay factor
   std::uint64_t seed = 1;
-  int threads = 0;                // 0: OpenMP default
+  /// Threads for a step (0: omp_get_max_threads()): the caller and threads - 1 worker threads
+  /// of the trainer's own share the batch's chunks; evaluation and the evaluation set use
+  /// OpenMP regions with num_threads clauses (the process-wide OpenMP setting is left alone).
+  int threads = 0;
   std::size_t eval_points = 2000;
   TrainingPrior prior{};
   double progress_seconds = 1.5;  // report interval
@@ -52,9 +55,10 @@ struct EvalSet {
   std::size_t size() const { return m.size(); }
 };
 /// Draws n points the way training batches are drawn and solves for their optimal actions
-/// (in parallel). `stream` separates it from the training streams.
+/// (in parallel on `threads` OpenMP threads; 0: OpenMP's default). `stream` separates it from
+/// the training streams.
 EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, std::uint64_t stream,
-                      const TrainingPrior& prior = {});
+                      const TrainingPrior& prior = {}, int threads = 0);
 /// Draws one theta and m from the training prior (theta has theta_size(cost) entries).
 void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng& rng, std::span<double> theta,
                            double& m);

@@ -119,6 +119,9 @@ TEST_CASE("training is reproducible for a seed, and independent of the thread co
     for (int i = 0; i < steps; ++i) tr.step();
     return std::vector<float>(tr.parameters().begin(), tr.parameters().end());
   };
+#if defined(_OPENMP)
+  const int max_threads = omp_get_max_threads();
+#endif
   const auto a = run(1), b = run(1), c = run(2);
   CHECK(a == b);
   CHECK(a == c);
@@ -129,6 +132,19 @@ TEST_CASE("training is reproducible for a seed, and independent of the thread co
   CHECK(run(4, 256, 200) == d);
   CHECK(run(8, 256, 200) == d);
 #if defined(_OPENMP)
-  omp_set_num_threads(omp_get_num_procs());
+  // The trainer leaves the process-wide OpenMP thread count alone (an embedding program's).
+  CHECK(omp_get_max_threads() == max_threads);
+  {
+    const int before = omp_get_max_threads();
+    TrainSettings s;
+    s.cost = "QuadraticCost";
+    s.batch = 64;
+    s.eval_points = 40;
+    s.threads = before == 1 ? 2 : 1;
+    Trainer tr(s);
+    tr.step();
+    tr.eval_rmse();
+    CHECK(omp_get_max_threads() == before);
+  }
 #endif
 }
