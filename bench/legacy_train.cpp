@@ -17,14 +17,14 @@
 #endif
 
 #include <bactor/engine/rng.hpp>
-#include "models/mlp_batch.hpp"
+#include "bench/legacy_mlp_batch.hpp"
 
 namespace bactor::legacy {
 using namespace bactor;
 
-using detail::cbatch;
-using detail::chunk;
-using detail::cvec;
+using legacy_detail::cbatch;
+using legacy_detail::chunk;
+using legacy_detail::cvec;
 using fvec = std::vector<float, xsimd::aligned_allocator<float, 64>>;
 
 namespace {
@@ -124,7 +124,7 @@ struct Trainer::Impl {
   void forward(ChunkWork& w, const float* P) const {
     const std::size_t L = layout.n_layers();
     for (std::size_t l = 0; l < L; ++l)
-      detail::dense_forward(std::size_t(layout.sizes[l]), std::size_t(layout.sizes[l + 1]),
+      legacy_detail::dense_forward(std::size_t(layout.sizes[l]), std::size_t(layout.sizes[l + 1]),
                             P + layout.weight_offset(l), P + layout.bias_offset(l), w.act[l].data(), w.pre[l + 1].data(), w.sig[l + 1].data(), w.act[l + 1].data(), l + 1 < L);
     const float* x = w.act[L].data();
     if (head == NetworkHead::posterior) {
@@ -183,10 +183,10 @@ struct Trainer::Impl {
     std::fill(w.dparams.begin(), w.dparams.end(), 0.0f);
     for (std::size_t l = L; l-- > 0;) {
       float* dx = l > 0 ? w.grad[l].data() : nullptr;
-      detail::dense_backward(std::size_t(layout.sizes[l]), std::size_t(layout.sizes[l + 1]),
+      legacy_detail::dense_backward(std::size_t(layout.sizes[l]), std::size_t(layout.sizes[l + 1]),
                              P + layout.weight_offset(l), w.act[l].data(), w.grad[l + 1].data(),
                              w.dparams.data() + layout.weight_offset(l), w.dparams.data() + layout.bias_offset(l), dx);
-      if (dx) detail::swish_backward(std::size_t(layout.sizes[l]), w.pre[l].data(), w.sig[l].data(), dx);
+      if (dx) legacy_detail::swish_backward(std::size_t(layout.sizes[l]), w.pre[l].data(), w.sig[l].data(), dx);
     }
   }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <ctime>
 #include <cstdio>
 #include <fstream>
 #include <numbers>
@@ -31,14 +32,21 @@ double load_average() {
   f >> l;
   return l;
 }
+// CPU time of the whole process (all threads), seconds.
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
 } // namespace
 
 int main(int argc, char** argv) {
   using namespace bactor;
   const std::string cost = argc > 1 ? argv[1] : "QuadraticCost";
   // TEMPORARY (issue 14): main's trainer before the change (bench/legacy_train.cpp) timed
-  // beside the current one, repetitions interleaved so that load changes hit both alike.
-  const int reps = argc > 2 ? std::atoi(argv[2]) : 9;
+  // beside the current one, repetitions of 100 steps interleaved so that load changes hit
+  // both alike.
+  const int reps = argc > 2 ? std::atoi(argv[2]) : 21;
   for (const char* head : {"auto", "power", "softplus"})
   for (int threads : {1, 2}) {
     TrainSettings s;
@@ -58,41 +66,40 @@ int main(int argc, char** argv) {
     }
     Trainer tr(s);
     legacy::Trainer old(s);
-    const int inner = 200;
-    std::vector<double> t_new, t_old;
-    auto time_steps = [&](auto& trainer) {
+    const int inner = 100;
+    // Per repetition: wall-clock and process CPU time per step of each trainer. At 1 thread the
+    // CPU time leaves out the time the process waits for a core on a busy machine.
+    std::vector<double> t_new, t_old, c_new, c_old;
+    auto time_steps = [&](auto& trainer, std::vector<double>& wall, std::vector<double>& cpu) {
+      const double c0 = process_cpu_seconds();
       const auto t0 = std::chrono::steady_clock::now();
       for (int i = 0; i < inner; ++i) trainer.step();
-      return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / inner;
+      wall.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / inner);
+      cpu.push_back((process_cpu_seconds() - c0) * 1e6 / inner);
     };
-    if (!std::getenv("BENCH_TRAIN_ONLY")) {
-      time_steps(tr);
-      time_steps(old);
-    }
-    const char* only = std::getenv("BENCH_TRAIN_ONLY");  // "new" / "old": time one trainer only
+    std::vector<double> scratch;
+    for (int w = 0; w < 2; ++w) time_steps(tr, scratch, scratch), time_steps(old, scratch, scratch);
     for (int r = 0; r < reps; ++r) {
-      if (only) {
-        const bool n = std::string(only) == "new";
-        const double t = n ? time_steps(tr) : time_steps(old);
-        t_new.push_back(t);
-        t_old.push_back(t);
-      } else if (r % 2) {
-        t_new.push_back(time_steps(tr));
-        t_old.push_back(time_steps(old));
+      if (r % 2) {
+        time_steps(tr, t_new, c_new);
+        time_steps(old, t_old, c_old);
       } else {
-        t_old.push_back(time_steps(old));
-        t_new.push_back(time_steps(tr));
+        time_steps(old, t_old, c_old);
+        time_steps(tr, t_new, c_new);
       }
     }
     auto summary = [&](std::vector<double> t) {
       std::sort(t.begin(), t.end());
       return bench::Timing{t[t.size() / 2], t.front(), int(t.size()), inner};
     };
-    const bench::Timing tn = summary(t_new), to = summary(t_old);
-    // Per-repetition ratios (old time / new time: > 1 means the new trainer is faster).
-    std::vector<double> ratio(t_new.size());
-    for (std::size_t i = 0; i < ratio.size(); ++i) ratio[i] = t_old[i] / t_new[i];
-    std::sort(ratio.begin(), ratio.end());
+    // Median over repetitions of (before's time / new time): > 1 means the new trainer is faster.
+    auto paired = [](const std::vector<double>& before, const std::vector<double>& now) {
+      std::vector<double> r(now.size());
+      for (std::size_t i = 0; i < r.size(); ++i) r[i] = before[i] / now[i];
+      std::sort(r.begin(), r.end());
+      return r[r.size() / 2];
+    };
+    const bench::Timing tn = summary(t_new), to = summary(t_old), cn = summary(c_new), co = summary(c_old);
     bench::JsonLine("train", threads)
         .add("cost", cost)
         .add("batch", long(s.batch))
@@ -105,8 +112,11 @@ int main(int argc, char** argv) {
         .add("cost_evals_per_s_median", 1e6 / tn.median_us * double(s.batch * s.mc))
         .add("before_steps_per_s_median", 1e6 / to.median_us)
         .add("before_steps_per_s_best", 1e6 / to.min_us)
-        .add("speed_ratio_median", 1e6 / tn.median_us / (1e6 / to.median_us))
-        .add("speed_ratio_of_paired_reps_median", ratio[ratio.size() / 2])
+        .add("speed_ratio_median", to.median_us / tn.median_us)
+        .add("speed_ratio_of_paired_reps_median", paired(t_old, t_new))
+        .add("cpu_us_per_step_median", cn.median_us)
+        .add("before_cpu_us_per_step_median", co.median_us)
+        .add("cpu_speed_ratio_of_paired_reps_median", paired(c_old, c_new))
         .add("same_weights_as_before_after_20_steps", same ? "yes" : "no")
         .add("loadavg_1min", load_average())
         .print();

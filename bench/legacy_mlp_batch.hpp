@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+// TEMPORARY (bench only): models/mlp_batch.hpp as it was on main before issue 14 (its kernels
+// now serve the tape's affine node, engine/dense_kernels.hpp), for bench/legacy_train.cpp.
 // Float MLP kernels over a chunk of C = 32 samples stored feature-major (unit j of a layer
 // occupies floats [j*C, (j+1)*C)), the layout of the trainer's hot path. Weights row-major
 // W[j*n_in + i]. Written with xsimd; each forward has its backward next to it.
@@ -11,7 +13,7 @@
 
 #include "engine/simd_math.hpp"
 
-namespace bactor::detail {
+namespace bactor::legacy_detail {
 
 inline constexpr std::size_t chunk = 32;  // samples per chunk
 using cbatch = xsimd::batch<float>;
@@ -159,4 +161,4 @@ inline void swish_backward(std::size_t n, const float* pre, const float* sig, fl
   }
 }
 
-} // namespace bactor::detail
+} // namespace bactor::legacy_detail
