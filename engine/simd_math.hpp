@@ -97,4 +97,28 @@ inline xsimd::batch<double> log_normal(const xsimd::batch<double>& x) {
                     xsimd::fma(s, hfsq + R, dk * B(1.90821492927058770002e-10)) - hfsq + f);
 }
 
+/// e^x for float batches by xsimd's float algorithm (Cody–Waite reduction by ln 2, degree-5
+/// polynomial) without its overflow/underflow selects: x is clamped to [-87, 88] instead,
+/// where the result is a normal float. Equal to xsimd::exp bit for bit inside that range.
+inline xsimd::batch<float> exp_fast(xsimd::batch<float> x) {
+  using B = xsimd::batch<float>;
+  x = xsimd::min(xsimd::max(x, B(-87.0f)), B(88.0f));
+  const B k = xsimd::nearbyint(B(1.442695040888963407359924681001892137426645954152986f) * x);
+  B r = xsimd::fnma(k, B(0x1.63p-1f), x);    // ln 2, high part (0x3f318000)
+  r = xsimd::fnma(k, B(-0x1.bd0106p-13f), r);  // ln 2, low part (0xb95e8083)
+  B y = xsimd::fma(B(0x1.6ef19ep-10f), r, B(0x1.131b16p-7f));
+  y = xsimd::fma(y, r, B(0x1.5552aep-5f));
+  y = xsimd::fma(y, r, B(0x1.55534ap-3f));
+  y = xsimd::fma(y, r, B(0.5f));
+  y = xsimd::fma(y, r * r, r) + B(1.0f);
+  using I = xsimd::batch<std::int32_t>;
+  return y * xsimd::bitwise_cast<B>((xsimd::to_int(k) + I(127)) << 23);
+}
+
+/// sigmoid(x) = 1 / (1 + exp_fast(-x)) for float batches.
+inline xsimd::batch<float> sigmoid_fast(const xsimd::batch<float>& x) {
+  using B = xsimd::batch<float>;
+  return B(1.0f) / (B(1.0f) + exp_fast(-x));
+}
+
 } // namespace bactor::simd

@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: MIT
+// The trainer: per chunk of 32 samples one tape graph (the MLP, its head and the expected-cost
+// node, engine/tensor.hpp) whose reverse pass gives the chunk's gradient; a step's chunks are
+// shared by the caller and worker threads and summed in chunk order; Adam or RMSprop.
 #include <bactor/models/train.hpp>
 #include <bactor/engine/errors.hpp>
 
@@ -10,53 +13,92 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
-#include <xsimd/xsimd.hpp>
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
 
+#include <bactor/engine/aligned.hpp>
 #include <bactor/engine/rng.hpp>
+#include <bactor/engine/tensor.hpp>
 #include <bactor/engine/version.hpp>
 #include <bactor/models/ground_truth.hpp>
-#include "models/mlp_batch.hpp"
-
 
 namespace bactor {
 
-using detail::cbatch;
-using detail::chunk;
-using detail::cvec;
-using fvec = std::vector<float, xsimd::aligned_allocator<float, 64>>;
+using fvec = std::vector<float, AlignedAllocator<float>>;
 
 namespace {
 
-/// Buffers of one chunk of C samples (feature-major).
+constexpr std::size_t chunk = 32;  // samples per chunk (a block of the tape's affine kernel)
+
+/// Inputs and results of one chunk of C samples (per-sample arrays; features feature-major).
 struct ChunkWork {
-  std::vector<fvec> pre, sig, act, grad;
-  fvec logm, mu, sp, sr, cp, a, loss, dloss_da;
-  fvec hk, hmw, hsig_t, hsig_x0, hw;  // head intermediates
+  fvec x;                              // MLP inputs, n_feat x C
+  fvec logm, mu, sp, sr, cp, wt;       // log m, mu_post, sigma_post, sigma_r, cost params (n_cp x C), loss weights
   fvec dparams;                        // this chunk's gradient contribution
-  double loss_sum = 0.0;               // this chunk's summed loss
+  double loss = 0.0;                   // this chunk's weighted loss (its share of the batch mean)
+  std::vector<Tensor> leaves;          // the parameter leaves of the chunk's graph (scratch)
   std::vector<double> theta;
-  std::vector<double> features;  // head_features of one theta row (scratch)
+  std::vector<double> features;        // head_features of one theta row (scratch)
   std::size_t n_valid = 0;
 };
 
-inline cbatch softplus_v(const cbatch& x) {
-  return xsimd::max(x, cbatch(0.0f)) + xsimd::log1p(xsimd::exp(-xsimd::abs(x)));
+/// The output heads (README: Network output heads) on the MLP's outputs x (3 x n); log a is
+/// clipped to +-40 against float overflow.
+Tensor head_action(NetworkHead head, Tensor x, Tensor log_m, Tensor mu_post) {
+  switch (head) {
+  case NetworkHead::posterior:  // a = exp(x0 + mu_post)
+    return exp(clip(row(x, 0) + mu_post, -40.0f, 40.0f));
+  case NetworkHead::power:  // a = exp(x0) m^sigmoid(x1)
+    return exp(clip(row(x, 0) + sigmoid(row(x, 1)) * log_m, -40.0f, 40.0f));
+  case NetworkHead::softplus:  // a = softplus(softplus(x0) m^sigmoid(x1) + x2)
+    break;
+  }
+  return softplus(softplus(row(x, 0)) * exp(sigmoid(row(x, 1)) * log_m) + row(x, 2));
 }
-inline cbatch sigmoid_v(const cbatch& x) { return cbatch(1.0f) / (cbatch(1.0f) + xsimd::exp(-x)); }
 
 } // namespace
+
+Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& in) {
+  if (a.rows() != 1) throw std::invalid_argument("expected_cost: actions must be 1 x n");
+  const std::size_t n = a.cols();
+  detail::FusedArgs args;
+  args.n = n;
+  args.K = in.mc;
+  args.mu_post = in.mu_post;
+  args.sigma_post = in.sigma_post;
+  args.a = a.values().data();
+  args.sigma_r = in.sigma_r;
+  args.params = in.params;
+  args.seed = in.seed;
+  args.stream = in.stream;
+  args.u_clamp = float(cost.motor_truncation);
+  args.e_fixed = in.e;
+  args.u_fixed = in.u;
+  // The kernel yields dloss/da with the loss; the node keeps it for the reverse pass.
+  auto* dl = static_cast<float*>(Tape::current().allocate(n * sizeof(float)));
+  args.dloss_da = dl;
+  return tensor_custom(
+      {a}, 1, n,
+      [&](std::span<float> y) {
+        args.loss = y.data();
+        cost.fused(args);
+      },
+      [a, dl](std::span<const float>, std::span<const float> dy) {
+        const std::span<float> da = a.adjoints();
+        for (std::size_t i = 0; i < da.size(); ++i) da[i] += dy[i] * dl[i];
+      });
+}
 
 struct Trainer::Impl {
   TrainSettings set;
   const CostInfo* cost = nullptr;
   NetworkHead head = NetworkHead::softplus;
   MlpLayout layout;
+  ParameterSet net;  // W_0, b_0, W_1, b_1, ...: MlpLayout's order
   std::vector<InputScaling> scaling;
   std::size_t n_in = 0, n_feat = 0, n_cp = 0, n_chunks = 0;  // theta size, MLP inputs, cost params
-  fvec params, grad;
+  fvec grad;
   std::vector<ChunkWork> work;
   // The optimiser (engine/optim.hpp), gradients clamped to ±1e15 to keep g² finite in float
   // for the second moment with heavy-tailed costs.
@@ -68,19 +110,8 @@ struct Trainer::Impl {
   double last_rmse = NAN;
 
   void init_chunk(ChunkWork& w) const {
-    const auto& sz = layout.sizes;
-    w.pre.resize(sz.size());
-    w.sig.resize(sz.size());
-    w.act.resize(sz.size());
-    w.grad.resize(sz.size());
-    for (std::size_t l = 0; l < sz.size(); ++l) {
-      w.pre[l].assign(std::size_t(sz[l]) * chunk, 0.0f);
-      w.sig[l].assign(std::size_t(sz[l]) * chunk, 0.0f);
-      w.act[l].assign(std::size_t(sz[l]) * chunk, 0.0f);
-      w.grad[l].assign(std::size_t(sz[l]) * chunk, 0.0f);
-    }
-    for (fvec* v : {&w.logm, &w.mu, &w.sp, &w.sr, &w.a, &w.loss, &w.dloss_da, &w.hk, &w.hmw, &w.hsig_t, &w.hsig_x0, &w.hw})
-      v->assign(chunk, 0.0f);
+    w.x.assign(n_feat * chunk, 0.0f);
+    for (fvec* v : {&w.logm, &w.mu, &w.sp, &w.sr, &w.wt}) v->assign(chunk, 0.0f);
     w.cp.assign(std::max<std::size_t>(n_cp, 1) * chunk, 0.0f);
     w.dparams.assign(layout.n_params(), 0.0f);
     w.theta.assign(chunk * n_in, 0.0);
@@ -95,7 +126,7 @@ struct Trainer::Impl {
       for (std::size_t i = 0; i < n_feat; ++i) {
         const auto& sc = scaling[i];
         const double t = sc.log ? std::log(w.features[i]) : w.features[i];
-        w.act[0][i * chunk + c] = float((t - sc.shift) / sc.scale);
+        w.x[i * chunk + c] = float((t - sc.shift) / sc.scale);
       }
       w.logm[c] = float(std::log(m[c]));
       const auto post = actor_posterior(m[c], th[0], th[1], th[2]);
@@ -106,7 +137,9 @@ struct Trainer::Impl {
     }
   }
 
-  /// Draws the chunk of batch `step`, chunk index `ci` (stream per (seed, step, chunk)).
+  /// Draws the chunk of batch `step`, chunk index `ci` (stream per (seed, step, chunk)), and
+  /// the loss weights: 1/B, times exp(-p mu_post) for a cost homogeneous of degree p (see
+  /// CostInfo); 0 for the padding.
   void sample_chunk(ChunkWork& w, std::uint64_t step_id, std::size_t ci) const {
     Rng rng(set.seed, step_id * n_chunks + ci);
     const std::size_t first = ci * chunk;
@@ -119,107 +152,52 @@ struct Trainer::Impl {
       m[c] = m[0];
     }
     set_inputs(w, m);
-  }
-
-  /// MLP forward and head: w.a (weights P).
-  void forward(ChunkWork& w, const float* P) const {
-    const std::size_t L = layout.n_layers();
-    for (std::size_t l = 0; l < L; ++l)
-      detail::dense_forward(std::size_t(layout.sizes[l]), std::size_t(layout.sizes[l + 1]),
-                            P + layout.weight_offset(l), P + layout.bias_offset(l), w.act[l].data(), w.pre[l + 1].data(), w.sig[l + 1].data(), w.act[l + 1].data(), l + 1 < L);
-    const float* x = w.act[L].data();
-    if (head == NetworkHead::posterior) {
-      // a = exp(x0 + mu_post); log a clamped to +-40 against float overflow.
-      for (std::size_t v = 0; v < chunk; v += cbatch::size) {
-        const cbatch la = cbatch::load_aligned(x + v) + cbatch::load_aligned(w.mu.data() + v);
-        xsimd::exp(xsimd::clip(la, cbatch(-40.0f), cbatch(40.0f))).store_aligned(w.a.data() + v);
-      }
-      return;
-    }
-    if (head == NetworkHead::power) {
-      // a = exp(x0 + w log m), w = sigmoid(x1); log a clamped to +-40 against float overflow.
-      for (std::size_t v = 0; v < chunk; v += cbatch::size) {
-        const cbatch x0 = cbatch::load_aligned(x + v), wexp = sigmoid_v(cbatch::load_aligned(x + chunk + v));
-        const cbatch la = xsimd::fma(wexp, cbatch::load_aligned(w.logm.data() + v), x0);
-        xsimd::exp(xsimd::clip(la, cbatch(-40.0f), cbatch(40.0f))).store_aligned(w.a.data() + v);
-        wexp.store_aligned(w.hw.data() + v);
-      }
-      return;
-    }
-    for (std::size_t v = 0; v < chunk; v += cbatch::size) {
-      const cbatch x0 = cbatch::load_aligned(x + v), x1 = cbatch::load_aligned(x + chunk + v),
-                   x2 = cbatch::load_aligned(x + 2 * chunk + v);
-      const cbatch k = softplus_v(x0), wexp = sigmoid_v(x1);
-      const cbatch mw = xsimd::exp(wexp * cbatch::load_aligned(w.logm.data() + v));
-      const cbatch t = xsimd::fma(k, mw, x2);
-      softplus_v(t).store_aligned(w.a.data() + v);
-      k.store_aligned(w.hk.data() + v);
-      wexp.store_aligned(w.hw.data() + v);
-      mw.store_aligned(w.hmw.data() + v);
-      sigmoid_v(t).store_aligned(w.hsig_t.data() + v);
-      sigmoid_v(x0).store_aligned(w.hsig_x0.data() + v);
-    }
-  }
-
-  /// Head and MLP backward from w.dloss_da scaled by `scale` (pads get zero); accumulates into w.dparams.
-  void backward(ChunkWork& w, const float* P, float scale) const {
-    const std::size_t L = layout.n_layers();
-    float* g = w.grad[L].data();
-    if (power_law_head(head)) {
-      const bool power = head == NetworkHead::power;
-      for (std::size_t c = 0; c < chunk; ++c) {
-        const float gla = c < w.n_valid ? w.dloss_da[c] * scale * w.a[c] : 0.0f;  // d/d log a
-        g[c] = gla;
-        g[chunk + c] = power ? gla * w.logm[c] * w.hw[c] * (1.0f - w.hw[c]) : 0.0f;
-        g[2 * chunk + c] = 0.0f;
-      }
-    } else
-    for (std::size_t c = 0; c < chunk; ++c) {
-      const float ga = c < w.n_valid ? w.dloss_da[c] * scale : 0.0f;
-      const float dt = ga * w.hsig_t[c];
-      g[c] = dt * w.hmw[c] * w.hsig_x0[c];
-      g[chunk + c] = dt * w.hk[c] * w.hmw[c] * w.logm[c] * w.hw[c] * (1.0f - w.hw[c]);
-      g[2 * chunk + c] = dt;
-    }
-    std::fill(w.dparams.begin(), w.dparams.end(), 0.0f);
-    for (std::size_t l = L; l-- > 0;) {
-      float* dx = l > 0 ? w.grad[l].data() : nullptr;
-      detail::dense_backward(std::size_t(layout.sizes[l]), std::size_t(layout.sizes[l + 1]),
-                             P + layout.weight_offset(l), w.act[l].data(), w.grad[l + 1].data(),
-                             w.dparams.data() + layout.weight_offset(l), w.dparams.data() + layout.bias_offset(l), dx);
-      if (dx) detail::swish_backward(std::size_t(layout.sizes[l]), w.pre[l].data(), w.sig[l].data(), dx);
-    }
-  }
-
-  void run_kernel(ChunkWork& w, std::uint64_t step_id, std::size_t ci, const float* e, const float* u) const {
-    detail::FusedArgs args;
-    args.n = chunk;
-    args.K = set.mc;
-    args.mu_post = w.mu.data();
-    args.sigma_post = w.sp.data();
-    args.a = w.a.data();
-    args.sigma_r = w.sr.data();
-    args.params = w.cp.data();
-    // A different seed domain from the theta sampler, same (step, chunk) stream.
-    args.seed = detail::mix64(set.seed ^ 0x6a09e667f3bcc909ULL);
-    args.stream = step_id * n_chunks + ci;
-    args.u_clamp = float(cost->motor_truncation);
-    args.e_fixed = e;
-    args.u_fixed = u;
-    args.loss = w.loss.data();
-    args.dloss_da = w.dloss_da.data();
-    cost->fused(args);
-  }
-
-  /// Homogeneous costs of degree p: each sample's cost times exp(-p mu_post) (see CostInfo).
-  void apply_scale_weights(ChunkWork& w) const {
     const int p = cost->homogeneity_degree;
-    if (p == 0) return;
-    for (std::size_t c = 0; c < w.n_valid; ++c) {
-      const float wt = std::exp(-float(p) * w.mu[c]);
-      w.loss[c] *= wt;
-      w.dloss_da[c] *= wt;
+    const float inv_b = 1.0f / float(set.batch);
+    for (std::size_t c = 0; c < chunk; ++c)
+      w.wt[c] = c >= w.n_valid ? 0.0f : p == 0 ? inv_b : std::exp(-float(p) * w.mu[c]) * inv_b;
+  }
+
+  /// The action network on the tape for a chunk: swish MLP and head, weights read from P (the
+  /// parameters or a snapshot of them), gradients written to G (nullptr: forward only); the
+  /// parameter leaves are appended to `leaves` when given.
+  Tensor action(const ChunkWork& w, const float* P, float* G, std::vector<Tensor>* leaves = nullptr) const {
+    const std::size_t L = layout.n_layers();
+    Tensor h = tensor_view(w.x.data(), n_feat, chunk);
+    for (std::size_t l = 0; l < L; ++l) {
+      const Tensor W = net.leaf(2 * l, P, G), b = net.leaf(2 * l + 1, P, G);
+      if (leaves) leaves->insert(leaves->end(), {W, b});
+      h = affine(W, h, b);
+      if (l + 1 < L) h = swish(h);
     }
+    return head_action(head, h, tensor_view(w.logm.data(), 1, chunk), tensor_view(w.mu.data(), 1, chunk));
+  }
+
+  /// The chunk's share of the batch objective, sum_c wt_c E[cost]_c, on the tape; its reverse
+  /// pass leaves the gradient w.r.t. the weights in w.dparams (stored, not added).
+  void chunk_objective(ChunkWork& w, const float* P, std::uint64_t step_id, std::size_t ci, const float* e,
+                       const float* u) const {
+    Tape::Scope scope;
+    ExpectedCostInputs in;
+    in.mu_post = w.mu.data();
+    in.sigma_post = w.sp.data();
+    in.sigma_r = w.sr.data();
+    in.params = w.cp.data();
+    in.mc = set.mc;
+    // A different seed domain from the theta sampler, same (step, chunk) stream.
+    in.seed = detail::mix64(set.seed ^ 0x6a09e667f3bcc909ULL);
+    in.stream = step_id * n_chunks + ci;
+    const std::size_t off = ci * chunk * set.mc;
+    in.e = e ? e + off : nullptr;
+    in.u = u ? u + off : nullptr;
+    w.leaves.clear();
+    const Tensor a = action(w, P, w.dparams.data(), &w.leaves);
+    const Var loss = dot(expected_cost(*cost, a, in), tensor_view(w.wt.data(), 1, chunk));
+    backward(loss);
+    w.loss = loss.value();
+    // The leaves wrote their gradients into w.dparams; one no gradient reached has zero.
+    for (const Tensor& p : w.leaves)
+      if (!p.adjoint_set()) std::fill_n(p.data().adj, p.size(), 0.0f);
   }
 
   // ---- Parallel batch gradient ----------------------------------------------------------
@@ -260,14 +238,7 @@ struct Trainer::Impl {
   void compute_chunk(ChunkWork& w, const float* P, std::uint64_t step_id, std::size_t ci, const float* e,
                      const float* u) const {
     sample_chunk(w, step_id, ci);
-    forward(w, P);
-    const std::size_t off = ci * chunk * set.mc;
-    run_kernel(w, step_id, ci, e ? e + off : nullptr, u ? u + off : nullptr);
-    apply_scale_weights(w);
-    backward(w, P, 1.0f / float(set.batch));
-    double ls = 0.0;
-    for (std::size_t c = 0; c < w.n_valid; ++c) ls += double(w.loss[c]);
-    w.loss_sum = ls;
+    chunk_objective(w, P, step_id, ci, e, u);
   }
 
   /// Publishes w's result as chunk ci of epoch ep unless another copy was published first.
@@ -275,8 +246,8 @@ struct Trainer::Impl {
     std::uint64_t cur = chunk_state[ci].load();
     while (cur == ep * 4 || cur == ep * 4 + 1)
       if (chunk_state[ci].compare_exchange_weak(cur, ep * 4 + 2)) {
-        std::swap(w.dparams, chunk_grad[ci]);  // w.dparams is zeroed by the next backward()
-        chunk_loss[ci] = w.loss_sum;
+        std::swap(w.dparams, chunk_grad[ci]);  // w.dparams is overwritten by the next chunk_objective()
+        chunk_loss[ci] = w.loss;
         chunk_state[ci].store(ep * 4 + 3, std::memory_order_release);
         return;
       }
@@ -347,12 +318,12 @@ struct Trainer::Impl {
   double batch_gradient(std::uint64_t step_id, const float* e, const float* u) {
     using clock = std::chrono::steady_clock;
     const std::uint64_t ep = epoch.load() + 2;
-    const float* P = params.data();
+    const float* P = net.values().data();
     if (n_threads > 1) {
       epoch.store(ep - 1);  // rewriting the job
       std::size_t sn = 0;
       while (pins[sn].load() != 0) ++sn;  // at most n_threads - 1 are pinned
-      std::copy(params.begin(), params.end(), snap[sn].begin());
+      std::copy(net.values().begin(), net.values().end(), snap[sn].begin());
       P = snap[sn].data();
       job.step_id.store(step_id);
       job.e.store(e);
@@ -394,9 +365,9 @@ struct Trainer::Impl {
       const float* d = chunk_grad[ci].data();
       for (std::size_t p = 0; p < grad.size(); ++p) grad[p] += d[p];
     }
-    double loss_sum = 0.0;
-    for (double l : chunk_loss) loss_sum += l;
-    return loss_sum / double(set.batch);
+    double loss = 0.0;
+    for (double l : chunk_loss) loss += l;
+    return loss;
   }
 
   ~Impl() { stop_workers(); }
@@ -422,9 +393,6 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   if (!(s.lr > 0)) throw ArgumentError("lr", "must be positive");
   if (s.optimizer != "adam" && s.optimizer != "rmsprop")
     throw ArgumentError("optimizer", "'" + s.optimizer + "' (expected adam or rmsprop)");
-#if defined(_OPENMP)
-  if (s.threads > 0) omp_set_num_threads(s.threads);
-#endif
   I.n_in = theta_size(*I.cost);
   I.n_cp = I.cost->params.size();
   I.n_feat = head_input_count(I.head, I.n_in);
@@ -438,32 +406,38 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
 
   // Init: N(0, 1/fan_in) weights (swish keeps roughly unit scale), zero biases; the output
   // layer starts small with biases so that a ≈ m^0.88 (power head) or softplus(m^0.88) at the start.
-  I.params.assign(I.layout.n_params(), 0.0f);
+  const std::size_t L = I.layout.n_layers();
+  for (std::size_t l = 0; l < L; ++l) {
+    const std::size_t W = I.net.add(std::size_t(I.layout.sizes[l + 1]), std::size_t(I.layout.sizes[l]));
+    const std::size_t b = I.net.add(std::size_t(I.layout.sizes[l + 1]), 1);
+    BACTOR_ASSERT(I.net.offset(W) == I.layout.weight_offset(l) && I.net.offset(b) == I.layout.bias_offset(l));
+  }
+  BACTOR_ASSERT(I.net.size() == I.layout.n_params());
+  const std::span<float> params = I.net.values();
   I.grad.assign(I.layout.n_params(), 0.0f);
   Rng rng(s.seed, 0xfffffffffffffff0ULL);
-  const std::size_t L = I.layout.n_layers();
   for (std::size_t l = 0; l < L; ++l) {
     const int in = I.layout.sizes[l], out = I.layout.sizes[l + 1];
     const double sd = (l + 1 < L ? 1.0 : 0.1) / std::sqrt(double(in));
-    float* w = I.params.data() + I.layout.weight_offset(l);
+    float* w = params.data() + I.layout.weight_offset(l);
     for (int k = 0; k < in * out; ++k) w[k] = float(sd * rng.normal());
   }
-  float* bias_out = I.params.data() + I.layout.bias_offset(L - 1);
+  float* bias_out = params.data() + I.layout.bias_offset(L - 1);
   bias_out[0] = power_law_head(I.head) ? 0.0f : float(std::log(std::expm1(1.0)));  // k = 1
   bias_out[1] = 2.0f;                               // m^sigmoid(2) = m^0.88
   bias_out[2] = 0.0f;
 
   if (s.optimizer == "adam")
-    I.adam = std::make_unique<Adam<float>>(I.params.size(), 0.9, 0.999, 1e-8, 1e15f);
+    I.adam = std::make_unique<Adam<float>>(params.size(), 0.9, 0.999, 1e-8, 1e15f);
   else
-    I.rms = std::make_unique<RmsProp<float>>(I.params.size(), 0.99, 1e-8, 1e15f);
+    I.rms = std::make_unique<RmsProp<float>>(params.size(), 0.99, 1e-8, 1e15f);
   I.schedule.kind = s.schedule;
   I.schedule.base = s.lr;
   I.schedule.total = s.steps;
   I.schedule.final_fraction = s.final_lr_fraction;
   I.schedule.decay = s.final_lr_fraction;
-  I.eval = make_eval_set(*I.cost, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior);
   I.start_workers();
+  I.eval = make_eval_set(*I.cost, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior, I.n_threads);
 }
 
 Trainer::~Trainer() = default;
@@ -473,16 +447,16 @@ double Trainer::step() {
   const double loss = I.batch_gradient(I.step, nullptr, nullptr);
   const double lr = I.schedule.at(I.step);
   if (I.adam)
-    I.adam->step(I.params, I.grad, lr);
+    I.adam->step(I.net.values(), I.grad, lr);
   else
-    I.rms->step(I.params, I.grad, lr);
+    I.rms->step(I.net.values(), I.grad, lr);
   ++I.step;
   return loss;
 }
 
 std::size_t Trainer::steps_done() const { return impl_->step; }
 const EvalSet& Trainer::eval_set() const { return impl_->eval; }
-std::span<float> Trainer::parameters() { return impl_->params; }
+std::span<float> Trainer::parameters() { return impl_->net.values(); }
 const MlpLayout& Trainer::layout() const { return impl_->layout; }
 const TrainSettings& Trainer::settings() const { return impl_->set; }
 
@@ -501,8 +475,10 @@ void Trainer::actions(std::span<const double> theta, std::span<const double> m, 
   const std::size_t n = m.size();
   const std::size_t n_chunks = (n + chunk - 1) / chunk;
   const std::size_t n_work = I.work.size();
-  // Reuse the chunk buffers: work item t handles chunks t, t + n_work, ...
-#pragma omp parallel for schedule(static)
+  // Reuse the chunk buffers (not the workers' scratch, which a late worker may still be
+  // writing): work item t handles chunks t, t + n_work, ... The thread count is set on the
+  // region (no process-wide omp_set_num_threads).
+#pragma omp parallel for schedule(static) num_threads(I.n_threads) if (I.n_threads > 1)
   for (std::ptrdiff_t t = 0; t < std::ptrdiff_t(n_work); ++t) {
     ChunkWork& w = I.work[std::size_t(t)];
     for (std::size_t ci = std::size_t(t); ci < n_chunks; ci += n_work) {
@@ -514,8 +490,9 @@ void Trainer::actions(std::span<const double> theta, std::span<const double> m, 
         mm[c] = m[src];
       }
       I.set_inputs(w, mm);
-      I.forward(w, I.params.data());
-      for (std::size_t c = 0; c < nv; ++c) a[first + c] = double(w.a[c]);
+      Tape::Scope scope;
+      const Tensor act = I.action(w, I.net.values().data(), nullptr);  // forward only
+      for (std::size_t c = 0; c < nv; ++c) a[first + c] = double(act.value(c));
     }
   }
 }
@@ -569,7 +546,7 @@ ActionNetwork Trainer::network() const {
   meta["eval_rmse"] = std::string(buf);
   meta["bactor_version"] = version();
   return ActionNetwork(I.cost->name, theta_names(*I.cost), I.layout.sizes,
-                       std::vector<float>(I.params.begin(), I.params.end()), I.scaling, meta, I.head);
+                       std::vector<float>(I.net.values().begin(), I.net.values().end()), I.scaling, meta, I.head);
 }
 
 } // namespace bactor

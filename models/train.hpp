@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <bactor/engine/optim.hpp>
+#include <bactor/engine/tensor.hpp>
 #include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/network.hpp>
@@ -34,7 +35,10 @@ struct TrainSettings {
   LrSchedule::Kind schedule = LrSchedule::Kind::cosine;
   double final_lr_fraction = 0.01;  // cosine: end at lr * this; exponential: decay factor
   std::uint64_t seed = 1;
-  int threads = 0;                // 0: OpenMP default
+  /// Threads for a step (0: omp_get_max_threads()): the caller and threads - 1 worker threads
+  /// of the trainer's own share the batch's chunks; evaluation and the evaluation set use
+  /// OpenMP regions with num_threads clauses (the process-wide OpenMP setting is left alone).
+  int threads = 0;
   std::size_t eval_points = 2000;
   TrainingPrior prior{};
   double progress_seconds = 1.5;  // report interval
@@ -52,9 +56,10 @@ struct EvalSet {
   std::size_t size() const { return m.size(); }
 };
 /// Draws n points the way training batches are drawn and solves for their optimal actions
-/// (in parallel). `stream` separates it from the training streams.
+/// (in parallel on `threads` OpenMP threads; 0: OpenMP's default). `stream` separates it from
+/// the training streams.
 EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, std::uint64_t stream,
-                      const TrainingPrior& prior = {});
+                      const TrainingPrior& prior = {}, int threads = 0);
 /// Draws one theta and m from the training prior (theta has theta_size(cost) entries).
 void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng& rng, std::span<double> theta,
                            double& m);
@@ -67,6 +72,28 @@ std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const Tra
 /// Throws std::invalid_argument when `head` cannot represent the optimal action of `cost`
 /// (the posterior head needs a cost homogeneous in (s, r)).
 void check_head(const CostInfo& cost, NetworkHead head);
+
+// The network, its head and the expected cost run as float tape nodes (engine/tensor.hpp),
+// one graph per chunk of 32 samples; the tape's reverse pass gives the gradient.
+
+/// Per-sample inputs of the expected-cost node for n samples (arrays of n floats; cost
+/// parameters parameter-major, [n_params][n]) and its Monte Carlo draws.
+struct ExpectedCostInputs {
+  const float* mu_post = nullptr;
+  const float* sigma_post = nullptr;
+  const float* sigma_r = nullptr;
+  const float* params = nullptr;
+  std::size_t mc = 128;               // K draws per sample
+  std::uint64_t seed = 0, stream = 0; // the draws' stream ...
+  const float* e = nullptr;           // ... unless fixed draws are given: [n][K] each (tests)
+  const float* u = nullptr;
+};
+/// The training objective's expected-cost term as one tape node: for actions a (1 x n, > 0),
+///   y_b = (1/K) sum_k cost(exp(mu_post_b + sigma_post_b e_bk), a_b exp(sigma_r_b u_bk)),
+/// e, u ~ N(0, 1) (motor draws clamped at the cost's motor_truncation). Forward and backward
+/// are the cost family's fused SIMD Monte Carlo kernel (models/train_kernel.hpp), which
+/// yields dy_b/da_b with y_b;  da_b += dy_b * dy_b/da_b.
+Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& in);
 
 struct TrainProgress {
   std::size_t step = 0, steps = 0;

@@ -19,10 +19,11 @@
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include "models/dual.hpp"
-#include "models/mlp_batch.hpp"  // exp_fast
+#include "engine/simd_math.hpp"  // exp_fast
 
 namespace bactor::detail {
 
+using simd::exp_fast;
 using fbatch = xsimd::batch<float>;
 using ubatch = xsimd::batch<std::uint32_t>;
 using ibatch = xsimd::batch<std::int32_t>;

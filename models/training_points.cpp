@@ -3,6 +3,9 @@
 // (docs/training.md), the input scaling derived from it, and optimal actions for evaluation.
 #include <cmath>
 #include <exception>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/train.hpp>
@@ -34,12 +37,17 @@ std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const Tra
 }
 
 EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, std::uint64_t stream,
-                      const TrainingPrior& prior) {
+                      const TrainingPrior& prior, int threads) {
   const std::size_t d = theta_size(cost);
   std::vector<double> theta(n * d), m(n), a(n);
   Rng rng(seed, stream);
   for (std::size_t i = 0; i < n; ++i) sample_training_point(cost, prior, rng, {theta.data() + i * d, d}, m[i]);
-#pragma omp parallel for schedule(dynamic, 16)
+#if defined(_OPENMP)
+  if (threads <= 0) threads = omp_get_max_threads();
+#else
+  threads = 1;
+#endif
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
   for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(n); ++i) {
     try {
       a[std::size_t(i)] = optimal_action(cost, {theta.data() + std::size_t(i) * d, d}, m[std::size_t(i)]);

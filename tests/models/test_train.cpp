@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The trainer: gradient of the fused objective against finite differences (fixed draws),
 // a short training run lowering loss and RMSE, reproducibility across thread counts
-// (bitwise, including more threads than cores).
+// (bitwise, including more threads than cores); the expected-cost tape node of every cost
+// family against double finite differences.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -9,6 +10,8 @@
 
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/train.hpp>
+
+#include "tests/engine/tensor_gradcheck.hpp"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -119,6 +122,9 @@ TEST_CASE("training is reproducible for a seed, and independent of the thread co
     for (int i = 0; i < steps; ++i) tr.step();
     return std::vector<float>(tr.parameters().begin(), tr.parameters().end());
   };
+#if defined(_OPENMP)
+  const int max_threads = omp_get_max_threads();
+#endif
   const auto a = run(1), b = run(1), c = run(2);
   CHECK(a == b);
   CHECK(a == c);
@@ -129,6 +135,74 @@ TEST_CASE("training is reproducible for a seed, and independent of the thread co
   CHECK(run(4, 256, 200) == d);
   CHECK(run(8, 256, 200) == d);
 #if defined(_OPENMP)
-  omp_set_num_threads(omp_get_num_procs());
+  // The trainer leaves the process-wide OpenMP thread count alone (an embedding program's).
+  CHECK(omp_get_max_threads() == max_threads);
+  {
+    const int before = omp_get_max_threads();
+    TrainSettings s;
+    s.cost = "QuadraticCost";
+    s.batch = 64;
+    s.eval_points = 40;
+    s.threads = before == 1 ? 2 : 1;
+    Trainer tr(s);
+    tr.step();
+    tr.eval_rmse();
+    CHECK(omp_get_max_threads() == before);
+  }
 #endif
+}
+
+TEST_CASE("expected-cost node (fused kernel) of every cost family against double finite differences") {
+  // n = 37 samples (a SIMD tail), K = 21 fixed draws (a tail of the draw loop); actions around
+  // the posterior's scale, with the double reference mean_k cost(exp(mu + sp e), a exp(sr u)).
+  const std::size_t n = 37, K = 21;
+  Rng rng(4, 2);
+  for (const CostInfo& cost : cost_families()) {
+    CAPTURE(cost.name);
+    const std::size_t np = cost.params.size();
+    std::vector<float> mu(n), sp(n), sr(n), par(std::max<std::size_t>(np, 1) * n), e(n * K), u(n * K), w(n);
+    std::vector<double> a0(n);
+    for (std::size_t b = 0; b < n; ++b) {
+      mu[b] = float(rng.uniform(-0.5, 1.2));
+      sp[b] = float(rng.uniform(0.05, 0.2));
+      sr[b] = float(rng.uniform(0.05, 0.25));
+      a0[b] = std::exp(double(mu[b]) + rng.uniform(-0.2, 0.2));
+      w[b] = float(rng.uniform(0.5, 1.5));
+      for (std::size_t j = 0; j < np; ++j) par[j * n + b] = float(sample_prior(cost.params[j], rng));
+    }
+    for (auto& x : e) x = float(rng.normal());
+    for (auto& x : u) x = float(rng.normal());
+    ExpectedCostInputs in;
+    in.mu_post = mu.data();
+    in.sigma_post = sp.data();
+    in.sigma_r = sr.data();
+    in.params = par.data();
+    in.mc = K;
+    in.e = e.data();
+    in.u = u.data();
+    auto tape_fn = [&](std::span<const Tensor> x) { return dot(expected_cost(cost, x[0], in), tensor_constant(w, 1, n)); };
+    auto ref_fn = [&](const std::vector<std::vector<double>>& x) {
+      const double T = cost.motor_truncation;
+      double total = 0;
+      std::vector<double> p(std::max<std::size_t>(np, 1));
+      for (std::size_t b = 0; b < n; ++b) {
+        for (std::size_t j = 0; j < np; ++j) p[j] = double(par[j * n + b]);
+        double sum = 0;
+        for (std::size_t k = 0; k < K; ++k) {
+          double uk = double(u[b * K + k]);
+          if (T > 0) uk = std::clamp(uk, -T, T);
+          const double s = std::exp(double(mu[b]) + double(sp[b]) * double(e[b * K + k]));
+          sum += cost.loss(s, x[0][b] * std::exp(double(sr[b]) * uk), p.data());
+        }
+        total += double(w[b]) * sum / double(K);
+      }
+      return total;
+    };
+    testing::TensorCheckOptions opt;
+    opt.rtol = 1e-3;
+    opt.atol = 1e-4;
+    opt.value_rtol = 1e-4;
+    auto r = testing::tensor_gradcheck(tape_fn, ref_fn, {{a0, 1, n}}, opt);
+    CHECK_MESSAGE(r.ok, r.report);
+  }
 }
