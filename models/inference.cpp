@@ -8,9 +8,7 @@
 #include <bactor/models/costs.hpp>
 #include "models/inference_kernels.hpp"
 #include "models/inference_nodes.hpp"
-#include <bactor/engine/ops.hpp>
 #include "engine/tape_view.hpp"
-#include <bactor/models/network_node.hpp>
 #include <bactor/models/network.hpp>
 
 #include <algorithm>
@@ -167,6 +165,7 @@ struct ActorModel::Impl {
   // of one log_density call (one for every latent, or one per condition with a network).
   std::vector<double> val, theta;
   ActionNetwork::Workspace ws;
+  std::vector<ActionNetwork::Workspace> net_ws;  // one per condition (network_node)
   std::vector<Var> latents;
 
   Impl(const Dataset&, const InferenceSpec& spec) : rules(spec.quadrature_nodes) {}
@@ -240,7 +239,7 @@ struct ActorModel::Impl {
       for (int c = 0; c < C; ++c) {
         const std::size_t row = std::size_t(c) * nt, n = begin[c + 1] - begin[c];
         if (n == 0) continue;
-        const Var xs = network_outputs(*net, slice(V, row, nt));
+        const Var xs = detail::network_node(*net, V, row, net_ws[std::size_t(c)]);
         const detail::Elem sig{V, row + theta_index::sigma}, sr{V, row + theta_index::sigma_r};
         Var z, ll;
         if (sampled) latents.push_back(z = leaf(n_free + begin[c], n));
@@ -434,6 +433,7 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   m.val.assign(m.slots.size(), 0.0);
   m.theta.assign(m.n_theta, 0.0);
   m.latents.reserve(std::size_t(m.C));
+  if (m.net) m.net_ws.resize(std::size_t(m.C));
   // The tape's parameter layout: each condition's theta, in theta order.
   for (const auto& sl : m.slots) m.plan.slots.push_back({sl.prior, sl.fixed, sl.value, sl.q});
   for (int c = 0; c < m.C; ++c)

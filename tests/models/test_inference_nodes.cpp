@@ -257,22 +257,40 @@ TEST_CASE("inference nodes: network-head likelihood nodes vs finite differences"
         {x, scales, z});
     CHECK_MESSAGE(r.ok, r.report);
   }
-  SUBCASE("a network's outputs through network_outputs into each likelihood node") {
+  SUBCASE("network_node: two conditions' networks on one tape (own workspaces) into each likelihood node") {
     const CostInfo& cost = find_cost("QuadraticCost");
     for (NetworkHead head : {NetworkHead::softplus, NetworkHead::power, NetworkHead::posterior}) {
       INFO("head " << to_string(head));
       const auto net = bactor::testing::random_network(cost, 3, head);
-      const std::vector<double> theta{0.21, 0.17, 1.6, 0.12};
+      // Two rows of theta (only sigma differs, as the model's) at offsets of one node.
+      const std::vector<double> v{9.0, 0.21, 0.17, 1.6, 0.12, 0.33, 0.17, 1.6, 0.12};
+      std::vector<ActionNetwork::Workspace> ws(2);
       auto r = gradcheck(
           [&](std::span<const Var> in) {
-            const Var xs = network_outputs(*net, in[0]);
-            const d::Elem sig{in[0], 0}, sr{in[0], 3};
-            if (power_law_head(head))
-              return d::power_marginal_node(xs, sig, sr, t.stats) + d::power_sampled_node(xs, sig, sr, t.x, t.y, in[1]);
-            return d::softplus_marginal_node(xs, sig, sr, p.view(), rules) + d::softplus_sampled_node(xs, sig, sr, p.view(), in[1]);
+            Var total = constant(0.0);
+            for (std::size_t c = 0; c < 2; ++c) {
+              const std::size_t row = 1 + 4 * c;
+              const Var xs = d::network_node(*net, in[0], row, ws[c]);
+              const d::Elem sig{in[0], row}, sr{in[0], row + 3};
+              if (power_law_head(head))
+                total = total + d::power_marginal_node(xs, sig, sr, t.stats) +
+                        d::power_sampled_node(xs, sig, sr, t.x, t.y, in[1]);
+              else
+                total = total + d::softplus_marginal_node(xs, sig, sr, p.view(), rules) +
+                        d::softplus_sampled_node(xs, sig, sr, p.view(), in[1]);
+            }
+            return total;
           },
-          {theta, z}, GradCheckOptions{1e-6, 1e-6, 1e-7});
+          {v, z}, GradCheckOptions{1e-6, 1e-6, 1e-7});
       CHECK_MESSAGE(r.ok, r.report);
+      // The node's outputs and gradient are network_outputs' (models/network_node.hpp).
+      Tape::Scope scope;
+      const std::vector<double> theta(v.begin() + 5, v.end());
+      const Var a = variable(v), b = variable(theta);
+      const Var xa = d::network_node(*net, a, 5, ws[0]), xb = network_outputs(*net, b);
+      for (std::size_t k = 0; k < 3; ++k) CHECK(xa.value(k) == xb.value(k));
+      backward(reduce(xa) + reduce(xb));
+      for (std::size_t k = 0; k < 4; ++k) CHECK(a.adjoint(5 + k) == doctest::Approx(b.adjoint(k)).epsilon(1e-15));
     }
   }
 }
