@@ -1,20 +1,17 @@
 // SPDX-License-Identifier: MIT
-// Inference hot path: the log-density gradient of the actor model at N = 60, 600, 6000 trials
-// for each action source (closed form, network) and latent mode (marginal, sampled; the network
-// marginal with the node count by sigma and with a fixed 16-node rule). Baselines
-// in the same run: one network forward+backward alone, a plain scalar log-normal
-// log-likelihood loop over the N trials, and (issue 14) the hand-written gradient the tape
-// replaced (bench/inference_legacy.hpp), timed interleaved with the tape-driven one:
-// `legacy_median_us` and `ratio` (median over repetitions of tape time / legacy time in the same
-// repetition) on each gradient line.
-// Then whole posterior runs, each with the tape-driven gradient and with the legacy one
-// (ess_per_cpu_ratio): the reference synthetic study (N = 60, sigma fixed, 4 chains x
+// Inference hot path: the log-density gradient of the actor model (built from tape nodes,
+// models/inference_nodes.hpp) at N = 60, 600, 6000 trials for each action source (closed form,
+// network) and latent mode (marginal, sampled; the network marginal with the node count by
+// sigma and with a fixed 16-node rule). Baselines in the same run: one network
+// forward+backward alone, and a plain scalar log-normal log-likelihood loop over the N trials.
+// (The comparison with the hand-written gradient the tape replaced, issue 14, is in README's
+// Benchmarks; the bench that made it is at commit 204eb7d.)
+// Then whole posterior runs: the reference synthetic study (N = 60, sigma fixed, 4 chains x
 // (2,500 warm-up + 5,000 draws), network action; the network from BACTOR_BENCH_NETWORK or a
 // 4,000-step one trained here) and the closed-form marginal on effort_two_noise.csv (every
 // parameter free), reporting wall time and min bulk-ESS per CPU second (CPU = warm-up +
 // sampling time summed over chains, as Stan's get_elapsed_time; Stan: 272 and 1,450).
 #include "bench/bench_util.hpp"
-#include "bench/inference_legacy.hpp"
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/inference.hpp>
@@ -22,13 +19,11 @@
 #include <bactor/models/simulate.hpp>
 #include <bactor/models/train.hpp>
 #include <bactor/samplers/diagnostics.hpp>
-#include <bactor/samplers/model.hpp>
 #include <bactor/samplers/nuts.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <utility>
 
 #include <cmath>
 #include <memory>
@@ -39,40 +34,6 @@
 using namespace bactor;
 
 namespace {
-
-/// Times f and g interleaved (alternating which goes first), `inner` calls per repetition:
-/// both see the same machine load, so their ratio is meaningful on a busy machine. `ratio` is
-/// the median over repetitions of f's time / g's time in the same repetition (adjacent in time).
-struct PairTiming {
-  bench::Timing f, g;
-  double ratio = 0;
-};
-template <class F, class G>
-PairTiming time_pair(F&& f, G&& g, long inner, int reps = 101, int warmup = 2) {
-  using clock = std::chrono::steady_clock;
-  for (int w = 0; w < warmup; ++w)
-    for (long i = 0; i < inner; ++i) f(), g();
-  std::vector<double> tf(static_cast<std::size_t>(reps)), tg(tf.size()), r(tf.size());
-  auto run = [&](auto& h) {
-    const auto t0 = clock::now();
-    for (long i = 0; i < inner; ++i) h();
-    return std::chrono::duration<double, std::micro>(clock::now() - t0).count() / double(inner);
-  };
-  for (std::size_t k = 0; k < tf.size(); ++k) {
-    if (k % 2 == 0) tf[k] = run(f), tg[k] = run(g);
-    else tg[k] = run(g), tf[k] = run(f);
-    r[k] = tf[k] / tg[k];
-  }
-  auto median = [](std::vector<double>& t) {
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-  };
-  PairTiming p;
-  p.ratio = median(r);
-  p.f = bench::Timing{median(tf), tf.front(), reps, inner};
-  p.g = bench::Timing{median(tg), tg.front(), reps, inner};
-  return p;
-}
 
 std::shared_ptr<const ActionNetwork> bench_network(const CostInfo& cost, NetworkHead head = NetworkHead::softplus) {
   const auto names = theta_names(cost);
@@ -95,30 +56,8 @@ Dataset bench_data(const CostInfo& cost, std::size_t n) {
   return simulate(spec);
 }
 
-/// ActorModel with log_density from the hand-written legacy path (outputs from ActorModel),
-/// for the same-run NUTS comparison of issue 14.
-class LegacyActorModel final : public Model {
-public:
-  LegacyActorModel(const Dataset& d, const InferenceSpec& spec) : outputs_(d, spec), old_(d, spec) {}
-  std::size_t dim() const override { return old_.dim(); }
-  double log_density(std::span<const double> q, std::span<double> grad) override { return old_.log_density(q, grad); }
-  std::vector<std::string> output_names() const override { return outputs_.output_names(); }
-  void write_outputs(std::span<const double> q, Rng& rng, std::span<double> out) override {
-    outputs_.write_outputs(q, rng, out);
-  }
-
-private:
-  ActorModel outputs_;
-  legacy::ActorModel old_;
-};
-
-struct RunResult {
-  double wall = 0, cpu = 0, min_ess = INFINITY;
-  std::size_t grads = 0, divergences = 0;
-  double ess_per_cpu() const { return min_ess / cpu; }
-};
-
-RunResult nuts_run(const Dataset& d, const InferenceSpec& spec, int warmup, int samples, bool legacy_path) {
+void report_run(const char* name, const Dataset& d, const InferenceSpec& spec, const char* action, int warmup = 2500,
+                int samples = 5000) {
   NutsSettings ns;
   ns.chains = 4;
   ns.warmup = warmup;
@@ -128,34 +67,13 @@ RunResult nuts_run(const Dataset& d, const InferenceSpec& spec, int warmup, int 
   ActorModel probe(d, spec);
   const auto names = probe.free_names();
   const auto t0 = std::chrono::steady_clock::now();
-  const auto chains = run_nuts(
-      [&]() -> std::unique_ptr<Model> {
-        if (legacy_path) return std::make_unique<LegacyActorModel>(d, spec);
-        return std::make_unique<ActorModel>(d, spec);
-      },
-      ns);
-  RunResult r;
-  r.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const Summary s = summarize(chains, names);
-  for (const auto& c : chains) r.cpu += c.warmup_seconds + c.sampling_seconds, r.grads += c.gradient_evaluations;
-  for (const auto& p : s.params) r.min_ess = std::min(r.min_ess, p.ess_bulk);
-  r.divergences = s.divergences;
-  return r;
-}
-
-/// One posterior run with the tape-driven gradient and one with the legacy gradient, twice in
-/// the order tape, legacy, legacy, tape (so that drifting machine load meets both alike),
-/// after a short discarded run (the first run in a process was up to 1.3x slower);
-/// the line reports the tape's first run and the ratio of the means.
-void report_run(const char* name, const Dataset& d, const InferenceSpec& spec, const char* action, int warmup = 2500,
-                int samples = 5000) {
-  (void)nuts_run(d, spec, 500, 500, false);
-  const RunResult r = nuts_run(d, spec, warmup, samples, false);
-  const RunResult l1 = nuts_run(d, spec, warmup, samples, true);
-  const RunResult l2 = nuts_run(d, spec, warmup, samples, true);
-  const RunResult r2 = nuts_run(d, spec, warmup, samples, false);
-  const double tape_rate = 0.5 * (r.ess_per_cpu() + r2.ess_per_cpu());
-  const double legacy_rate = 0.5 * (l1.ess_per_cpu() + l2.ess_per_cpu());
+  double cpu = 0, min_ess = INFINITY;
+  std::size_t grads = 0;
+  for (const auto& c : chains) cpu += c.warmup_seconds + c.sampling_seconds, grads += c.gradient_evaluations;
+  for (const auto& p : s.params) min_ess = std::min(min_ess, p.ess_bulk);
   bench::JsonLine("inference", 2)
       .add("case", name)
       .add("action", action)
@@ -165,22 +83,12 @@ void report_run(const char* name, const Dataset& d, const InferenceSpec& spec, c
       .add("chains", 4)
       .add("warmup", warmup)
       .add("samples", samples)
-      .add("wall_s", r.wall)
-      .add("cpu_s", r.cpu)
-      .add("gradients", r.grads)
-      .add("min_ess_bulk", r.min_ess)
-      .add("min_ess_per_cpu_s", r.ess_per_cpu())
-      .add("divergences", r.divergences)
-      .add("cpu_s_2", r2.cpu)
-      .add("min_ess_per_cpu_s_2", r2.ess_per_cpu())
-      .add("legacy_cpu_s", l1.cpu)
-      .add("legacy_cpu_s_2", l2.cpu)
-      .add("legacy_gradients", l1.grads)
-      .add("legacy_min_ess_bulk", l1.min_ess)
-      .add("legacy_min_ess_per_cpu_s", l1.ess_per_cpu())
-      .add("legacy_min_ess_per_cpu_s_2", l2.ess_per_cpu())
-      .add("legacy_divergences", l1.divergences)
-      .add("ess_per_cpu_ratio", tape_rate / legacy_rate)
+      .add("wall_s", wall)
+      .add("cpu_s", cpu)
+      .add("gradients", grads)
+      .add("min_ess_bulk", min_ess)
+      .add("min_ess_per_cpu_s", min_ess / cpu)
+      .add("divergences", s.divergences)
       .print();
 }
 
@@ -309,22 +217,12 @@ int main(int argc, char** argv) {
           spec.quadrature_nodes = nodes;
           if (use_net) spec.network = source;
           ActorModel m(d, spec);
-          legacy::ActorModel old(d, spec);
           auto q = m.unconstrain({{"sigma_0", 0.15}, {"mu_0", 1.5}, {"sigma_r", 0.1}});
-          std::vector<double> g(m.dim()), g_old(old.dim());
+          std::vector<double> g(m.dim());
           auto f = [&] {
             bench::do_not_optimize(m.log_density(q, g));
             bench::clobber_memory();
           };
-          auto f_old = [&] {
-            bench::do_not_optimize(old.log_density(q, g_old));
-            bench::clobber_memory();
-          };
-          // Same value and gradient (to rounding) before timing.
-          const double lp = m.log_density(q, g), lp_old = old.log_density(q, g_old);
-          double gdiff = 0;
-          for (std::size_t i = 0; i < g.size(); ++i)
-            gdiff = std::max(gdiff, std::abs(g[i] - g_old[i]) / std::max(1.0, std::abs(g_old[i])));
           bench::JsonLine line("inference");
           line.add("case", "log_density_gradient")
               .add("action", use_net ? "network" : "closed_form")
@@ -335,14 +233,7 @@ int main(int argc, char** argv) {
           if (quadrature)
             line.add("quadrature_nodes", nodes > 0 ? nodes : quadrature_nodes_for(0.2))
                 .add("node_rule", nodes > 0 ? "fixed" : "by_sigma");
-          const PairTiming t = time_pair(f, f_old, bench::calibrate(f, 4000.0));
-          line.timing(t.f)
-              .timing(t.g, "legacy_")
-              .add("ratio", t.ratio)
-              .add("ratio_min", t.f.min_us / t.g.min_us)
-              .add("lp_diff", std::abs(lp - lp_old) / std::max(1.0, std::abs(lp_old)))
-              .add("grad_diff", gdiff)
-              .print();
+          line.timing(bench::time_it(f, bench::calibrate(f))).print();
         }
   }
   if (posteriors) posterior_runs();
