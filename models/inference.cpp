@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <bactor/models/inference.hpp>
+#include <bactor/models/network_node.hpp>
 #include <bactor/engine/errors.hpp>
 
 #include <bactor/engine/rng.hpp>
@@ -165,7 +166,7 @@ struct ActorModel::Impl {
   // of one log_density call (one for every latent, or one per condition with a network).
   std::vector<double> val, theta;
   ActionNetwork::Workspace ws;
-  std::vector<ActionNetwork::Workspace> net_ws;  // one per condition (network_node)
+  std::vector<ActionNetwork::Workspace> net_ws;  // one per condition (network_outputs)
   std::vector<Var> latents;
 
   Impl(const Dataset&, const InferenceSpec& spec) : rules(spec.quadrature_nodes) {}
@@ -239,7 +240,7 @@ struct ActorModel::Impl {
       for (int c = 0; c < C; ++c) {
         const std::size_t row = std::size_t(c) * nt, n = begin[c + 1] - begin[c];
         if (n == 0) continue;
-        const Var xs = detail::network_node(*net, V, row, net_ws[std::size_t(c)]);
+        const Var xs = network_outputs(*net, V, row, net_ws[std::size_t(c)]);
         const detail::Elem sig{V, row + theta_index::sigma}, sr{V, row + theta_index::sigma_r};
         Var z, ll;
         if (sampled) latents.push_back(z = leaf(n_free + begin[c], n));

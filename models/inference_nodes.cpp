@@ -382,24 +382,6 @@ Var closed_form_sampled_node(ClosedForm form, Var theta, std::size_t nt, std::sp
                           });
 }
 
-Var network_node(const ActionNetwork& net, Var theta_v, std::size_t offset, ActionNetwork::Workspace& ws) {
-  const std::size_t n = net.n_inputs();
-  BACTOR_ASSERT(theta_v.size() >= offset + n);
-  double* dtheta = theta_v.needs_grad() ? scratch(n) : nullptr;
-  auto forward = [&](std::span<double> x) {
-    net.forward(std::span<const double>(theta_v.values().data() + offset, n), std::span<double, 3>(x.data(), 3), ws);
-  };
-  auto backward = [netp = &net, wsp = &ws, theta_v, offset, dtheta, n](std::span<const double>,
-                                                                       std::span<const double> dx) {
-    double* a = adj(theta_v);
-    if (!a) return;
-    netp->backward(std::span<const double, 3>(dx.data(), 3), std::span<double>(dtheta, n), *wsp);
-    a += offset;
-    for (std::size_t t = 0; t < n; ++t) a[t] += dtheta[t];
-  };
-  return custom({theta_v}, 3, 1, forward, backward);
-}
-
 Var power_marginal_node(Var x, Elem sigma, Elem sigma_r, const PowerStats& stats, Elem acc) {
   BACTOR_ASSERT(x.size() == 3);
   double dw;

@@ -9,7 +9,7 @@
 //
 //   q ──constrain_node──> V = (theta_1, ..., theta_C, log prior + log|Jacobian|)
 //   closed form:   (V, [z], acc) ──closed_form_*_node──> acc + Σ_c log p(r_c | theta_c)
-//   network:       (V, row c) ──network_node──> x_c
+//   network:       (V, row c) ──network_outputs──> x_c
 //                  (x_c, sigma_c, sigma_r, [z_c], acc) ──power_* / softplus_*_node──> acc + ...
 //
 // Scalar operands are read as elements of another node's value (Elem) rather than through
@@ -96,16 +96,10 @@ PowerHead closed_form_head(ClosedForm form, std::span<const double> theta, doubl
 
 // ---- the network ----------------------------------------------------------------------------
 
-/// The network's outputs (x0, x1, x2) at theta = theta_v[offset .. offset + net.n_inputs())
-/// (ActionNetwork::forward; for power-law heads the power form, see network.hpp); backward:
-/// ActionNetwork::backward from the activations kept in `ws`. network_outputs
-/// (models/network_node.hpp) is the same node with one workspace per thread, which it
-/// recomputes in the reverse pass when another network node has used it since: with one
-/// network node per condition that is one more forward pass per gradient for every condition
-/// after the first (effort_two_noise.csv, posterior network: +29% time per gradient under
-/// NUTS, -22% ESS per CPU second). Here the caller gives each node alive on the tape its own
-/// workspace (no other forward() on it until the reverse pass), and theta is read in place.
-Var network_node(const ActionNetwork& net, Var theta_v, std::size_t offset, ActionNetwork::Workspace& ws);
+// The network node is network_outputs(net, theta_v, offset, ws) (models/network_node.hpp), with
+// one workspace per condition: the per-thread form would repeat a forward pass in the reverse
+// pass for every condition after the first (effort_two_noise.csv, posterior network: +29% time
+// per gradient under NUTS).
 
 // ---- likelihood of one condition's trials ---------------------------------------------------
 // Each adds its log-likelihood to `acc` (an empty Elem: 0); backward: d acc += dy.

@@ -54,4 +54,26 @@ Var network_outputs(const ActionNetwork& net, Var theta) {
   return custom({theta}, 3, 1, forward, backward);
 }
 
+Var network_outputs(const ActionNetwork& net, Var theta_v, std::size_t offset, ActionNetwork::Workspace& ws) {
+  const std::size_t n = net.n_inputs();
+  if (!theta_v.node()) throw ArgumentError("theta", "network_outputs got an empty Var");
+  if (theta_v.size() < offset + n)
+    throw ArgumentError("theta", "network_outputs needs entries " + std::to_string(offset) + ".." +
+                                     std::to_string(offset + n - 1) + " for the " + net.cost_name() +
+                                     " network; theta has " + std::to_string(theta_v.size()));
+  double* dtheta = theta_v.needs_grad() ? static_cast<double*>(Tape::current().allocate(n * sizeof(double))) : nullptr;
+  auto forward = [&](std::span<double> x) {
+    net.forward(std::span<const double>(theta_v.values().data() + offset, n), std::span<double, 3>(x.data(), 3), ws);
+  };
+  auto backward = [netp = &net, wsp = &ws, theta_v, offset, dtheta, n](std::span<const double>,
+                                                                       std::span<const double> dx) {
+    double* a = theta_v.node()->grad();
+    if (!a) return;
+    netp->backward(std::span<const double, 3>(dx.data(), 3), std::span<double>(dtheta, n), *wsp);
+    a += offset;
+    for (std::size_t t = 0; t < n; ++t) a[t] += dtheta[t];
+  };
+  return custom({theta_v}, 3, 1, forward, backward);
+}
+
 } // namespace bactor

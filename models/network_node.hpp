@@ -21,4 +21,12 @@ namespace bactor {
 /// std::invalid_argument) when theta's size is not net.n_inputs().
 Var network_outputs(const ActionNetwork& net, Var theta);
 
+/// The same node with theta = theta_v[offset .. offset + net.n_inputs()) read in place, and the
+/// activations kept in the caller's workspace `ws`, which must see no other forward() until
+/// the reverse pass has run (give each network node alive on the tape its own). No forward
+/// pass is repeated in the reverse pass: the form for several network nodes per gradient on a
+/// hot path (the inference log-density has one per condition). `net` and `ws` must outlive
+/// the node. Throws ArgumentError("theta", ...) when theta_v is shorter than offset + n_inputs().
+Var network_outputs(const ActionNetwork& net, Var theta_v, std::size_t offset, ActionNetwork::Workspace& ws);
+
 } // namespace bactor

@@ -257,7 +257,7 @@ TEST_CASE("inference nodes: network-head likelihood nodes vs finite differences"
         {x, scales, z});
     CHECK_MESSAGE(r.ok, r.report);
   }
-  SUBCASE("network_node: two conditions' networks on one tape (own workspaces) into each likelihood node") {
+  SUBCASE("network_outputs with a workspace: two conditions' networks on one tape (own workspaces) into each likelihood node") {
     const CostInfo& cost = find_cost("QuadraticCost");
     for (NetworkHead head : {NetworkHead::softplus, NetworkHead::power, NetworkHead::posterior}) {
       INFO("head " << to_string(head));
@@ -270,7 +270,7 @@ TEST_CASE("inference nodes: network-head likelihood nodes vs finite differences"
             Var total = constant(0.0);
             for (std::size_t c = 0; c < 2; ++c) {
               const std::size_t row = 1 + 4 * c;
-              const Var xs = d::network_node(*net, in[0], row, ws[c]);
+              const Var xs = network_outputs(*net, in[0], row, ws[c]);
               const d::Elem sig{in[0], row}, sr{in[0], row + 3};
               if (power_law_head(head))
                 total = total + d::power_marginal_node(xs, sig, sr, t.stats) +
@@ -287,7 +287,7 @@ TEST_CASE("inference nodes: network-head likelihood nodes vs finite differences"
       Tape::Scope scope;
       const std::vector<double> theta(v.begin() + 5, v.end());
       const Var a = variable(v), b = variable(theta);
-      const Var xa = d::network_node(*net, a, 5, ws[0]), xb = network_outputs(*net, b);
+      const Var xa = network_outputs(*net, a, 5, ws[0]), xb = network_outputs(*net, b);
       for (std::size_t k = 0; k < 3; ++k) CHECK(xa.value(k) == xb.value(k));
       backward(reduce(xa) + reduce(xb));
       for (std::size_t k = 0; k < 4; ++k) CHECK(a.adjoint(5 + k) == doctest::Approx(b.adjoint(k)).epsilon(1e-15));

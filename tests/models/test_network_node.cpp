@@ -83,4 +83,9 @@ TEST_CASE("network_outputs: argument checks") {
   Tape::Scope scope;
   CHECK_THROWS_AS(network_outputs(net, variable(std::vector<double>{0.2, 0.3, 2.0})), std::invalid_argument);
   CHECK_THROWS_AS(network_outputs(net, Var()), std::invalid_argument);
+  // The workspace form reads theta at an offset: entries 1..4 of a 5-vector fit, 2..5 do not.
+  ActionNetwork::Workspace ws;
+  const Var t5 = variable(std::vector<double>{9.0, 0.2, 0.15, 1.5, 0.1});
+  CHECK_NOTHROW(network_outputs(net, t5, 1, ws));
+  CHECK_THROWS_AS(network_outputs(net, t5, 2, ws), ArgumentError);
 }
