@@ -221,7 +221,8 @@ struct ActorModel::Impl {
     auto leaf = [&](std::size_t at, std::size_t n) {
       return want_grad ? variable_view(q.subspan(at, n), grad.subspan(at, n)) : constant_view(q.subspan(at, n), n, 1);
     };
-    // Every parameter fixed: nothing to differentiate but the latents (a placeholder operand).
+    // Every parameter fixed: nothing to differentiate but the latents; the constrain node then
+    // gets a constant 0 as its (unused) operand.
     const Var qv = n_free > 0 ? leaf(0, n_free) : constant(0.0);
     const Var V = detail::constrain_node(qv, plan);
     const std::size_t nt = n_theta;
