@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Shared by the inference tests: a random action network and the finite-difference check of a
+// Shared by the models tests: random action networks and the finite-difference check of a
 // model's gradient.
 #pragma once
 
@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/network.hpp>
+#include <bactor/models/train.hpp>
 #include <bactor/samplers/model.hpp>
 
 namespace bactor::testing {
@@ -28,6 +30,22 @@ inline std::shared_ptr<const ActionNetwork> random_network(const CostInfo& cost,
   for (auto& p : params) p = static_cast<float>(0.3 * rng.normal());
   return std::make_shared<ActionNetwork>(cost.name, names, sizes, params, std::vector<InputScaling>(std::size_t(n_feat)),
                                          bactor::NetworkMetadata{}, head);
+}
+
+/// A network as the trainer builds it (its architecture and input scaling) for `cost` and
+/// `head`, with weights ~ N(0, 0.5^2): larger than the init, so every layer matters in checks.
+inline ActionNetwork trainer_random_network(const std::string& cost, std::uint64_t seed, const char* head = "softplus") {
+  TrainSettings s;
+  s.cost = cost;
+  s.head = head;
+  s.batch = 32;
+  s.steps = 10;
+  s.eval_points = 8;
+  s.seed = seed;
+  Trainer tr(s);
+  Rng rng(seed, 3);
+  for (auto& w : tr.parameters()) w = float(rng.normal() * 0.5);
+  return tr.network();
 }
 
 /// Max over coordinates of |analytic - FD| / max(1, |FD|) at q (central differences, h = 1e-6).

@@ -10,22 +10,11 @@
 #include <bactor/models/network.hpp>
 #include <bactor/models/train.hpp>
 
-using namespace bactor;
+#include "tests/models/inference_test_util.hpp"
 
-static ActionNetwork random_network(const std::string& cost, std::uint64_t seed, const char* head = "softplus") {
-  TrainSettings s;
-  s.cost = cost;
-  s.head = head;
-  s.batch = 32;
-  s.steps = 10;
-  s.eval_points = 8;
-  s.seed = seed;
-  Trainer tr(s);
-  // Larger random weights than the init so every layer matters in the checks.
-  Rng rng(seed, 3);
-  for (auto& w : tr.parameters()) w = float(rng.normal() * 0.5);
-  return tr.network();
-}
+using namespace bactor;
+using bactor::testing::trainer_random_network;
+
 
 TEST_CASE("head: a = softplus(softplus(x0) m^sigmoid(x1) + x2)") {
   const double x[3] = {0.3, -0.4, 0.2};
@@ -40,7 +29,7 @@ TEST_CASE("ActionNetwork backward (double) matches central finite differences") 
       {"QuadraticCost", "softplus"}, {"Linex", "softplus"},          {"QuadraticCost", "power"},
       {"QuadraticCost", "posterior"}, {"QuadraticCostQuadraticEffort", "posterior"}};
   for (const auto& [cost, head] : cases) {
-    const ActionNetwork net = random_network(cost, 4, head);
+    const ActionNetwork net = trainer_random_network(cost, 4, head);
     std::vector<double> th{0.2, 0.3, 2.0, 0.15};
     if (net.n_inputs() == 5) th.push_back(0.7);
     ActionNetwork::Workspace ws;
@@ -95,7 +84,7 @@ TEST_CASE("ActionNetwork forward (double, SIMD) equals a plain scalar forward pa
   const std::vector<std::pair<const char*, const char*>> cases{
       {"QuadraticCost", "softplus"}, {"Linex", "softplus"}, {"QuadraticCostQuadraticEffort", "posterior"}};
   for (const auto& [cost, head] : cases) {
-    const ActionNetwork net = random_network(cost, 5, head);
+    const ActionNetwork net = trainer_random_network(cost, 5, head);
     const bool posterior = net.head() == NetworkHead::posterior;
     const auto& sizes = net.layout().sizes;
     const auto params = net.parameters();
@@ -140,8 +129,8 @@ TEST_CASE("ActionNetwork forward (double, SIMD) equals a plain scalar forward pa
 }
 
 TEST_CASE("one Workspace shared by networks of different shapes gives the results of fresh ones") {
-  const ActionNetwork a = random_network("QuadraticCostQuadraticEffort", 6, "posterior");  // 3 inputs
-  const ActionNetwork b = random_network("QuadraticCostQuadraticEffort", 7, "softplus");   // 5 inputs
+  const ActionNetwork a = trainer_random_network("QuadraticCostQuadraticEffort", 6, "posterior");  // 3 inputs
+  const ActionNetwork b = trainer_random_network("QuadraticCostQuadraticEffort", 7, "softplus");   // 5 inputs
   const std::vector<double> th{0.2, 0.3, 2.0, 0.15, 0.8};
   ActionNetwork::Workspace shared;
   for (const ActionNetwork* net : {&a, &b, &a, &b}) {

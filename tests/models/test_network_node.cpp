@@ -13,25 +13,13 @@
 #include <bactor/models/train.hpp>
 
 #include "tests/engine/gradcheck.hpp"
+#include "tests/models/inference_test_util.hpp"
 
 using namespace bactor;
+using bactor::testing::trainer_random_network;
 
 namespace {
 
-/// A network with random weights (larger than the init, so every layer matters).
-ActionNetwork random_network(const std::string& cost, const char* head, std::uint64_t seed) {
-  TrainSettings s;
-  s.cost = cost;
-  s.head = head;
-  s.batch = 32;
-  s.steps = 10;
-  s.eval_points = 8;
-  s.seed = seed;
-  Trainer tr(s);
-  Rng rng(seed, 3);
-  for (auto& w : tr.parameters()) w = float(rng.normal() * 0.5);
-  return tr.network();
-}
 
 } // namespace
 
@@ -41,7 +29,7 @@ TEST_CASE("network_outputs: values are ActionNetwork::forward's, gradient matche
       {"QuadraticCostQuadraticEffort", "posterior"}};
   for (const auto& [cost, head] : cases) {
     INFO(cost << " " << head);
-    const ActionNetwork net = random_network(cost, head, 4);
+    const ActionNetwork net = trainer_random_network(cost, 4, head);
     std::vector<double> th{0.2, 0.3, 2.0, 0.15};
     if (net.n_inputs() == 5) th.push_back(0.7);
     {
@@ -62,8 +50,8 @@ TEST_CASE("network_outputs: values are ActionNetwork::forward's, gradient matche
 TEST_CASE("network_outputs: several nodes on one tape, composed with other ops") {
   // Three subjects' thetas built from shared and per-subject variables, two networks; the
   // reverse pass meets the nodes in the opposite order of their forward passes.
-  const ActionNetwork a = random_network("QuadraticCost", "posterior", 5);
-  const ActionNetwork b = random_network("QuadraticCost", "power", 6);
+  const ActionNetwork a = trainer_random_network("QuadraticCost", 5, "posterior");
+  const ActionNetwork b = trainer_random_network("QuadraticCost", 6, "power");
   auto f = [&](std::span<const Var> in) {
     Var shared = in[0];  // (sigma, sigma_0)
     Var total = constant(0.0);
@@ -79,7 +67,7 @@ TEST_CASE("network_outputs: several nodes on one tape, composed with other ops")
 }
 
 TEST_CASE("network_outputs: argument checks") {
-  const ActionNetwork net = random_network("QuadraticCost", "power", 7);
+  const ActionNetwork net = trainer_random_network("QuadraticCost", 7, "power");
   Tape::Scope scope;
   CHECK_THROWS_AS(network_outputs(net, variable(std::vector<double>{0.2, 0.3, 2.0})), std::invalid_argument);
   CHECK_THROWS_AS(network_outputs(net, Var()), std::invalid_argument);
