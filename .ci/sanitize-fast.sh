@@ -21,6 +21,7 @@ build test_samplers tests/samplers/*.cpp &
 wait %1 && wait %2
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1
 export BACTOR_REFERENCE_DIR=${BACTOR_REFERENCE_DIR:-$PWD/tests/reference}
+export BACTOR_SOURCE_DIR=${BACTOR_SOURCE_DIR:-$PWD}  # fixtures (rstan files, ArviZ numbers)
 "$out/test_engine"
 "$out/test_samplers"
 echo "sanitize-fast: engine and samplers tests clean under ASan + UBSan"

@@ -350,13 +350,6 @@ std::string source_file(const std::string& rel) {
   return std::string(src) + "/" + rel;
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::size_t count_lines(const std::string& text) { return std::size_t(std::count(text.begin(), text.end(), '\n')); }
 
 } // namespace
