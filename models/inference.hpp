@@ -3,7 +3,8 @@
 // parameters given trials (s_i, r_i), on the unconstrained scale; log_density builds it from
 // tape nodes (models/inference_nodes.hpp) and the tape's reverse pass computes its gradient.
 //
-// Parameters (constrained): one sigma per condition, sigma_0, mu_0, sigma_r, cost parameters.
+// Parameters (constrained): sigma, sigma_0, mu_0, sigma_r, cost parameters; those of
+// InferenceSpec::per_condition (default: sigma) one per condition, the others shared.
 // Priors: sigma, sigma_0, sigma_r ~ HalfNormal(0.25), mu_0 ~ U(0.1, 5), cost parameters as in
 // the cost family; any can be overridden or fixed. Positive parameters are sampled as log,
 // interval parameters as logit, with the log-Jacobian added.
