@@ -253,8 +253,9 @@ TEST_CASE("per condition: blocked priors recovered (90% intervals cover), a sing
   // (1) per_condition {mu_0, sigma_0}: of the 120 90%-intervals of the six per-block
   //     parameters, the number that cover the truth is within 3 binomial sd of 108
   //     (sd = sqrt(120 * 0.9 * 0.1) = 3.29): 99..117.
-  // (2) the default (one mu_0 and sigma_0 for all blocks): its mu_0 interval excludes at least
-  //     two of the three block values in at least 18 of the 20 data sets.
+  // (2) the default per_condition (sigma.1..3; one mu_0 and sigma_0 for all blocks): its mu_0
+  //     interval excludes at least two of the three block values in at least 18 of the 20
+  //     data sets.
   const CostInfo& cost = find_cost("QuadraticCost");
   const int R = 20;
   int covered = 0, intervals = 0, missed = 0, divergences = 0;
@@ -285,7 +286,7 @@ TEST_CASE("per condition: blocked priors recovered (90% intervals cover), a sing
     InferenceSpec single;
     single.cost = &cost;
     single.log_lik = false;
-    single.per_condition = {};  // sigma shared too, as in the data
+    // the default per_condition: one sigma per block, one mu_0 and sigma_0 for all
     {
       const auto names = ActorModel(d, single).free_names();
       const Summary s = summarize(run_nuts([&] { return std::make_unique<ActorModel>(d, single); }, ns), names);
