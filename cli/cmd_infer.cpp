@@ -25,7 +25,8 @@ namespace {
 std::string default_priors_help() {
   std::ostringstream os;
   os << "Default priors (--prior NAME=SPEC overrides them; SPEC is halfnormal:SCALE, uniform:LO:HI or\n"
-        "lognormal:LOC:SCALE with LOC on the log scale; with several conditions sigma stands for sigma.1, sigma.2, ...):\n"
+        "lognormal:LOC:SCALE with LOC on the log scale; with several conditions a parameter of --per-condition, e.g. sigma,\n"
+        "stands for all of sigma.1, sigma.2, ..., and sigma.2 for one of them; --fix likewise):\n"
         "  every cost:";
   const auto& families = bactor::cost_families();
   const auto common = bactor::default_priors(families.front());
@@ -52,13 +53,14 @@ std::string default_priors_help() {
   return os.str();
 }
 
-/// "name=spec,..." of the priors of the free parameters `names`, defaults with --prior applied.
+/// "name=spec,..." of the priors of the free parameters `names`, defaults with --prior applied
+/// ("mu_0" sets every mu_0.c; a std::map visits it before mu_0.2).
 std::string priors_used(const bactor::InferenceSpec& spec, std::size_t conditions, const std::vector<std::string>& names) {
   std::map<std::string, bactor::Prior> prior;
-  for (const auto& [name, p] : bactor::default_priors(*spec.cost, conditions)) prior[name] = p;
+  for (const auto& [name, p] : bactor::default_priors(*spec.cost, conditions, spec.per_condition)) prior[name] = p;
   for (const auto& [name, p] : spec.priors)
     for (auto& [slot, q] : prior)
-      if (slot == name || (name == "sigma" && slot.rfind("sigma.", 0) == 0)) q = p;
+      if (slot == name || (spec.per_condition.count(name) && slot.rfind(name + ".", 0) == 0)) q = p;
   std::string out;
   for (const auto& name : names)
     if (prior.count(name)) out += (out.empty() ? "" : ",") + name + "=" + bactor::to_string(prior.at(name));
@@ -67,7 +69,7 @@ std::string priors_used(const bactor::InferenceSpec& spec, std::size_t condition
 
 int run_infer(int argc, char** argv) {
   CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
-  std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag";
+  std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag", per_condition = "sigma";
   bool closed_form = false, predict = false, no_log_lik = false;
   bactor::NutsSettings ns;
   ns.warmup = 2500;
@@ -81,6 +83,9 @@ int run_infer(int argc, char** argv) {
   net_opt->excludes(cf_opt);
   app.add_option("--fix", fix, "fixed parameters, e.g. sigma=0.2 or sigma.1=0.1,beta=0.9");
   app.add_option("--prior", prior, "prior overrides, e.g. mu_0=uniform:0.5:3,sigma=halfnormal:0.5 (defaults below)");
+  app.add_option("--per-condition", per_condition, "parameters with one value per condition (NAME.1, NAME.2, ...), e.g. "
+                 "mu_0,sigma_0: any of mu_0, sigma_0, sigma, sigma_r and the cost's parameters; none: every parameter shared")
+      ->capture_default_str();
   app.add_option("--latent", latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
   app.add_flag("--predict", predict, "write posterior-predictive responses r_rep.i");
   app.add_flag("--no-log-lik", no_log_lik, "do not write the per-trial log-likelihoods log_lik.i");
@@ -120,6 +125,8 @@ int run_infer(int argc, char** argv) {
     throw std::invalid_argument("--quadrature-nodes: must be -1 (chosen by sigma) or in 1..200, got " +
                                 std::to_string(nodes));
   spec.quadrature_nodes = nodes;
+  spec.per_condition = bactor::cli::parse_per_condition(per_condition);
+  bactor::check_per_condition(*spec.cost, spec.per_condition);
   spec.fixed = bactor::cli::parse_assignments(fix, "--fix");
   for (const auto& [k, v] : bactor::cli::parse_string_assignments(prior, "--prior")) spec.priors[k] = bactor::parse_prior(v);
   if (!network.empty()) {
@@ -144,7 +151,8 @@ int run_infer(int argc, char** argv) {
     const auto run = bactor::cli::run_posterior(d, spec, ns, true);
     std::vector<std::pair<std::string, std::string>> config{
         {"data_file", data_path}, {"columns", bactor::to_string(column_map)}, {"cost", cost},
-        {"action", spec.network ? "network" : "closed-form"}, {"network", network}, {"latent", latent}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
+        {"action", spec.network ? "network" : "closed-form"}, {"network", network}, {"latent", latent},
+        {"per_condition", bactor::cli::join_per_condition(spec.per_condition)}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
         {"priors", priors_used(spec, d.conditions(), run.params)}, {"trials", std::to_string(d.size())},
         {"log_lik", spec.log_lik ? "true" : "false"},
         {"predict", predict ? "true" : "false"}};

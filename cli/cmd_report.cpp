@@ -86,18 +86,18 @@ bool find_prior(const Fit& fit, const std::string& name, bactor::Prior& out) {
   try {
     const auto rec = bactor::cli::parse_string_assignments(bactor::cli::setting(fit, "priors"), "priors");
     auto it = rec.find(name);
-    if (it == rec.end() && name.rfind("sigma.", 0) == 0) it = rec.find("sigma");
+    // A per-condition parameter NAME.c: its own entry, else NAME's.
+    const auto dot = name.find('.');
+    const std::string base = dot == std::string::npos ? name : name.substr(0, dot);
+    if (it == rec.end()) it = rec.find(base);
     if (it != rec.end()) {
       out = bactor::parse_prior(it->second);
       return true;
     }
     const std::string cost = bactor::cli::setting(fit, "cost");
     if (cost.empty()) return false;
-    std::size_t conds = 1;
-    for (const auto& c : fit.chains.at(0).columns)
-      if (c.rfind("sigma.", 0) == 0) conds = std::max<std::size_t>(conds, std::stoul(c.substr(6)));
-    for (const auto& [n, p] : bactor::default_priors(bactor::find_cost(cost), conds))
-      if (n == name) {
+    for (const auto& [n, p] : bactor::default_priors(bactor::find_cost(cost), 1))
+      if (n == base) {
         out = p;
         return true;
       }

@@ -19,11 +19,12 @@ int run_simulate(int argc, char** argv) {
   std::size_t trials = 60;
   std::uint64_t seed = 1;
   app.add_option("--cost", cost, "cost family (bactor costs lists them)")->required();
-  app.add_option("--set", set, "true values, e.g. mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1[,beta=0.9] (sigma from --conditions when given)")->required();
+  app.add_option("--set", set, "true values, e.g. mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1[,beta=0.9] (leave out the parameters --conditions gives)")->required();
   app.add_option("--trials", trials, "trials per condition")->capture_default_str();
   app.add_option("--stimuli", stimuli, "stimulus range LO:HI, s ~ U(LO, HI)")->capture_default_str();
-  app.add_option("--conditions", conditions, "one condition per perceptual noise level, e.g. sigma=0.1,0.2 (same stimuli; only sigma varies by "
-                 "condition, so leave it out of --set)");
+  app.add_option("--conditions", conditions, "parameters that vary by condition, one value per condition, e.g. sigma=0.1,0.2 or "
+                 "\"mu_0=1,2,4;sigma_0=0.1,0.15,0.2\" (NAME=LIST separated by ';', every LIST the same length; a bare LIST is sigma's; "
+                 "same stimuli in every condition; leave these parameters out of --set)");
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_option("--network", network, "use this trained network's action instead of the closed form / numerical optimum");
   app.add_option("--out", out, "output CSV (columns [cond,]s,r)")->required();
@@ -32,27 +33,46 @@ int run_simulate(int argc, char** argv) {
   bactor::SimulationSpec spec;
   spec.cost = &bactor::find_cost(cost);
   spec.values = bactor::cli::parse_assignments(set, "--set");
+  std::size_t n_cond = 1;
   if (!conditions.empty()) {
-    // Only the perceptual noise sigma varies by condition: "sigma=0.1,0.2" or "0.1,0.2".
-    std::string list = conditions;
-    const auto eq = list.find('=');
-    if (eq != std::string::npos) {
-      const std::string name = list.substr(0, eq);
-      if (name != "sigma")
-        throw bactor::cli::UsageError("--conditions: only sigma (the perceptual noise) may vary by condition, not '" +
-                                      name + "'; e.g. --conditions sigma=0.1,0.25");
-      list = list.substr(eq + 1);
+    // "NAME=LIST;NAME=LIST..." (a bare LIST is sigma's, as before).
+    const auto set_text = bactor::cli::parse_string_assignments(set, "--set");
+    std::string first_name;
+    std::size_t start = 0;
+    for (;;) {
+      const auto semi = conditions.find(';', start);
+      std::string item = conditions.substr(start, semi == std::string::npos ? std::string::npos : semi - start);
+      std::string name = "sigma", list = item;
+      const auto eq = item.find('=');
+      if (eq != std::string::npos) {
+        name = item.substr(0, eq);
+        list = item.substr(eq + 1);
+      }
+      if (name.empty()) throw bactor::cli::UsageError("--conditions: '" + item + "' has no parameter name (NAME=LIST)");
+      if (spec.condition_values.count(name))
+        throw bactor::cli::UsageError("--conditions: '" + name + "' given twice");
+      const auto names = bactor::theta_names(*spec.cost);
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
+        std::string known;
+        for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+        throw bactor::cli::UsageError("--conditions: unknown parameter '" + name + "' for cost " + cost + " (known: " + known + ")");
+      }
+      auto values = bactor::cli::parse_number_list(list, "--conditions");
+      if (!first_name.empty() && values.size() != n_cond)
+        throw bactor::cli::UsageError("--conditions: " + name + " has " + std::to_string(values.size()) + " values, " + first_name +
+                                      " " + std::to_string(n_cond) + " (every parameter needs one value per condition)");
+      if (first_name.empty()) first_name = name, n_cond = values.size();
+      if (spec.values.count(name))
+        throw bactor::cli::UsageError("--set " + name + "=" + set_text.at(name) + " conflicts with --conditions " + name + "=" + list +
+                                      " (" + name + " varies by condition: leave it out of --set)");
+      spec.condition_values[name] = std::move(values);
+      if (semi == std::string::npos) break;
+      start = semi + 1;
     }
-    spec.condition_sigmas = bactor::cli::parse_number_list(list, "--conditions");
-    if (spec.values.count("sigma"))
-      throw bactor::cli::UsageError("--set sigma=" + bactor::cli::parse_string_assignments(set, "--set").at("sigma") +
-                                    " conflicts with --conditions sigma=" + list +
-                                    " (sigma varies by condition: leave it out of --set)");
-    spec.values["sigma"] = spec.condition_sigmas[0];
   }
   if (trials == 0) throw bactor::cli::UsageError("--trials must be positive");
   // Absurd sizes fail here with a message, not with std::bad_alloc after minutes.
-  if (trials > 10000000 || trials * std::max<std::size_t>(1, spec.condition_sigmas.size()) > 10000000)
+  if (trials > 10000000 || trials * n_cond > 10000000)
     throw bactor::cli::UsageError("--trials: at most 10000000 trials in all (got " + std::to_string(trials) + " per condition)");
   spec.trials = trials;
   const auto [lo, hi] = bactor::cli::parse_range(stimuli, "--stimuli");

@@ -15,9 +15,10 @@ namespace {
 /// The command-line option that sets a library argument (bactor::ArgumentError::argument()).
 std::string option_for(const std::string& argument) {
   static const std::map<std::string, std::string> options = {
-      {"fixed", "--fix"},     {"priors", "--prior"}, {"latent", "--latent"}, {"trials", "--trials"},
+      {"fixed", "--fix"},     {"priors", "--prior"}, {"per_condition", "--per-condition"}, {"latent", "--latent"}, {"trials", "--trials"},
       {"stimuli", "--stimuli"}, {"head", "--head"},   {"hidden", "--hidden"}, {"batch", "--batch"},
-      {"mc", "--mc"},         {"lr", "--lr"},         {"optimizer", "--optimizer"}, {"columns", "--columns"}};
+      {"mc", "--mc"},         {"lr", "--lr"},         {"optimizer", "--optimizer"}, {"columns", "--columns"},
+      {"conditions", "--conditions"}};
   const auto it = options.find(argument);
   return it != options.end() ? it->second : argument;
 }

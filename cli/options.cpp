@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cli/options.hpp"
+#include <bactor/engine/errors.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -194,6 +195,31 @@ std::map<std::string, double> posterior_means(const PosteriorRun& run) {
     out[name] = d.empty() ? NAN : s / static_cast<double>(d.size());
   }
   return out;
+}
+
+} // namespace bactor::cli
+
+namespace bactor::cli {
+
+std::set<std::string> parse_per_condition(const std::string& text) {
+  std::set<std::string> out;
+  if (text == "none" || text.empty()) return out;
+  std::size_t start = 0;
+  for (;;) {
+    const auto comma = text.find(',', start);
+    const std::string name = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (name.empty()) throw bactor::ArgumentError("per_condition", "empty name in '" + text + "' (e.g. mu_0,sigma_0)");
+    if (!out.insert(name).second) throw bactor::ArgumentError("per_condition", "'" + name + "' given twice");
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string join_per_condition(const std::set<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
+  return out.empty() ? "none" : out;
 }
 
 } // namespace bactor::cli

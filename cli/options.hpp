@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,11 @@ std::map<std::string, std::string> parse_string_assignments(const std::string& t
 
 /// Parses "a,b,c" into numbers.
 std::vector<double> parse_number_list(const std::string& text, const std::string& option);
+/// --per-condition: "mu_0,sigma_0" (names; "none" or "": no parameter varies). Throws
+/// bactor::ArgumentError("per_condition", ...) on an empty or repeated name.
+std::set<std::string> parse_per_condition(const std::string& text);
+/// "mu_0,sigma_0", or "none" for an empty set (as parse_per_condition reads it back).
+std::string join_per_condition(const std::set<std::string>& names);
 
 /// Parses "LO:HI" (0 <= LO < HI).
 std::pair<double, double> parse_range(const std::string& text, const std::string& option);

@@ -156,6 +156,7 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
   spec.log_lik = false;
   spec.predict = true;
   spec.fixed = parse_assignments(setting(fit, "fixed"), "fixed");
+  if (const std::string pc = setting(fit, "per_condition"); !pc.empty()) spec.per_condition = parse_per_condition(pc);
   for (const auto& [k, v] : parse_string_assignments(setting(fit, "priors"), "priors")) spec.priors[k] = parse_prior(v);
   if (setting(fit, "action") == "network") {
     const std::string net = setting(fit, "network");

@@ -110,16 +110,38 @@ std::string to_string(const Prior& p) {
 }
 
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions) {
-  std::vector<std::pair<std::string, Prior>> out;
+  return default_priors(cost, conditions, {"sigma"});
+}
+
+void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_condition) {
+  const auto names = theta_names(cost);
+  for (const auto& n : per_condition)
+    if (std::find(names.begin(), names.end(), n) == names.end()) {
+      std::string list;
+      for (const auto& k : names) list += (list.empty() ? "" : ", ") + k;
+      throw ArgumentError("per_condition", "unknown parameter '" + n + "' for cost " + cost.name + " (known: " + list + ")");
+    }
+}
+
+std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions,
+                                                          const std::set<std::string>& per_condition) {
+  check_per_condition(cost, per_condition);
+  std::vector<std::pair<std::string, Prior>> base;
   const Prior half{Prior::Kind::half_normal, 0.25, 0};
-  for (std::size_t c = 0; c < std::max<std::size_t>(conditions, 1); ++c)
-    out.emplace_back(conditions <= 1 ? "sigma" : "sigma." + std::to_string(c + 1), half);
-  out.emplace_back("sigma_0", half);
-  out.emplace_back("mu_0", Prior{Prior::Kind::uniform, 0.1, 5.0});
-  out.emplace_back("sigma_r", half);
+  base.emplace_back("sigma", half);
+  base.emplace_back("sigma_0", half);
+  base.emplace_back("mu_0", Prior{Prior::Kind::uniform, 0.1, 5.0});
+  base.emplace_back("sigma_r", half);
   for (const auto& p : cost.params)
-    out.emplace_back(p.name, p.kind == ParamPrior::Kind::uniform ? Prior{Prior::Kind::uniform, p.a, p.b}
-                                                                 : Prior{Prior::Kind::lognormal, p.a, p.b});
+    base.emplace_back(p.name, p.kind == ParamPrior::Kind::uniform ? Prior{Prior::Kind::uniform, p.a, p.b}
+                                                                  : Prior{Prior::Kind::lognormal, p.a, p.b});
+  std::vector<std::pair<std::string, Prior>> out;
+  for (const auto& [name, prior] : base) {
+    if (conditions > 1 && per_condition.count(name))
+      for (std::size_t c = 0; c < conditions; ++c) out.emplace_back(name + "." + std::to_string(c + 1), prior);
+    else
+      out.emplace_back(name, prior);
+  }
   return out;
 }
 
@@ -132,6 +154,7 @@ PowerHead closed_form_head(const CostInfo& cost, std::span<const double> theta, 
 struct ActorModel::Impl {
   struct Slot {
     std::string name;
+    std::string base;  // the parameter's name (theta_names), without a condition suffix
     Prior prior;
     bool fixed = false;
     double value = 0;  // when fixed
@@ -147,7 +170,9 @@ struct ActorModel::Impl {
   bool log_lik = true;
   int C = 1;
   std::size_t N = 0, n_theta = 0, n_free = 0;
-  std::vector<Slot> slots;           // sigma_1..C, sigma_0, mu_0, sigma_r, cost params
+  std::vector<Slot> slots;           // per theta name: one slot, or C (per condition)
+  std::vector<int> first_slot;       // per theta index: its (first) slot
+  std::vector<char> varies;          // per theta index: one slot per condition
   std::vector<int> out_order;        // slot indices in output order
   // Trials grouped by condition: positions begin[c] .. begin[c+1]; orig[k] = file index.
   std::vector<double> x, y;
@@ -171,7 +196,7 @@ struct ActorModel::Impl {
 
   Impl(const Dataset&, const InferenceSpec& spec) : rules(spec.quadrature_nodes) {}
 
-  int theta_slot(int c, std::size_t t) const { return t == 0 ? c : C + static_cast<int>(t) - 1; }
+  int theta_slot(int c, std::size_t t) const { return first_slot[t] + (varies[t] ? c : 0); }
 
   // Constrained values of every slot at q (value-only paths: outputs, log_lik, predictions).
   void transform(std::span<const double> q) {
@@ -271,7 +296,7 @@ struct ActorModel::Impl {
   void trial_loglik(std::span<const double> q, std::span<double> out) {
     transform(q);
     for (int c = 0; c < C; ++c) {
-      const double sig = val[c], sr = val[C + 2];
+      const double sig = val[theta_slot(c, theta_index::sigma)], sr = val[theta_slot(c, theta_index::sigma_r)];
       auto each = [&](const auto& h) {
         for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
           double ll;
@@ -311,7 +336,7 @@ struct ActorModel::Impl {
   // Posterior-predictive responses in file order: fresh measurement and motor noise.
   void predict_responses(Rng& rng, std::span<double> out) {
     for (int c = 0; c < C; ++c) {
-      const double sig = val[c], sr = val[C + 2];
+      const double sig = val[theta_slot(c, theta_index::sigma)], sr = val[theta_slot(c, theta_index::sigma_r)];
       auto each = [&](const auto& h) {
         for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
           double dla, dp[3];
@@ -355,23 +380,32 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
     m.closed_form = detail::closed_form_of(*spec.cost);
   }
 
-  // Slots and their priors.
-  for (const auto& np : default_priors(*spec.cost, static_cast<std::size_t>(m.C))) m.slots.push_back({np.first, np.second});
+  // Slots and their priors: per theta name one slot, or one per condition.
+  const auto priors = default_priors(*spec.cost, static_cast<std::size_t>(m.C), spec.per_condition);
+  for (std::size_t t = 0; t < m.n_theta; ++t) {
+    m.first_slot.push_back(static_cast<int>(m.slots.size()));
+    m.varies.push_back(m.C > 1 && spec.per_condition.count(tnames[t]) ? 1 : 0);
+    for (const auto& np : priors) {
+      const bool mine = np.first == tnames[t] ||
+                        (m.varies[t] && np.first.rfind(tnames[t] + ".", 0) == 0 &&
+                         np.first.find('.', tnames[t].size() + 1) == std::string::npos);
+      if (mine) m.slots.push_back({np.first, tnames[t], np.second});
+    }
+  }
   auto known = [&] {
     std::string s;
     for (const auto& sl : m.slots) s += (s.empty() ? "" : ", ") + sl.name;
     return s;
   };
-  // Applies `f` to the slots a name refers to ("sigma" means every condition's sigma).
+  // Applies `f` to the slots a name refers to ("mu_0" means every condition's mu_0 when it
+  // varies by condition).
   auto for_name = [&](const std::string& name, const char* what, auto f) {
     bool hit = false;
-    for (int p = 0; p < static_cast<int>(m.slots.size()); ++p) {
-      const bool sigma_all = name == "sigma" && p < m.C;
-      if (m.slots[p].name == name || sigma_all) {
-        f(m.slots[p]);
+    for (auto& sl : m.slots)
+      if (sl.name == name || sl.base == name) {
+        f(sl);
         hit = true;
       }
-    }
     if (!hit) throw ArgumentError(what, "unknown parameter '" + name + "' (known: " + known() + ")");
   };
   // Plain references, not structured bindings: clang < 16 cannot capture those in lambdas.
@@ -390,10 +424,12 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
     });
   }
 
-  // Output order: mu_0, sigma_0, sigma_r, sigma(s), cost parameters.
-  m.out_order = {m.C + 1, m.C, m.C + 2};
-  for (int c = 0; c < m.C; ++c) m.out_order.push_back(c);
-  for (std::size_t j = 0; j < spec.cost->params.size(); ++j) m.out_order.push_back(m.C + 3 + static_cast<int>(j));
+  // Output order: mu_0, sigma_0, sigma_r, sigma, cost parameters (each per condition in
+  // condition order when it varies).
+  std::vector<std::size_t> t_order{theta_index::mu_0, theta_index::sigma_0, theta_index::sigma_r, theta_index::sigma};
+  for (std::size_t t = theta_index::first_cost_param; t < m.n_theta; ++t) t_order.push_back(t);
+  for (std::size_t t : t_order)
+    for (int c = 0; c < (m.varies[t] ? m.C : 1); ++c) m.out_order.push_back(m.first_slot[t] + c);
   int next = 0;
   for (int p : m.out_order)
     if (!m.slots[p].fixed) m.slots[p].q = next++;
@@ -508,7 +544,7 @@ std::vector<double> ActorModel::unconstrain(const std::map<std::string, double>&
     if (s.fixed) continue;
     double v;
     auto it = values.find(s.name);
-    if (it == values.end() && s.name.rfind("sigma.", 0) == 0) it = values.find("sigma");
+    if (it == values.end()) it = values.find(s.base);
     if (it != values.end()) v = it->second;
     else if (s.prior.kind == Prior::Kind::uniform) v = 0.5 * (s.prior.a + s.prior.b);
     else if (s.prior.kind == Prior::Kind::lognormal) v = std::exp(s.prior.a);

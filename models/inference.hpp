@@ -3,7 +3,8 @@
 // parameters given trials (s_i, r_i), on the unconstrained scale; log_density builds it from
 // tape nodes (models/inference_nodes.hpp) and the tape's reverse pass computes its gradient.
 //
-// Parameters (constrained): one sigma per condition, sigma_0, mu_0, sigma_r, cost parameters.
+// Parameters (constrained): sigma, sigma_0, mu_0, sigma_r, cost parameters; those of
+// InferenceSpec::per_condition (default: sigma) one per condition, the others shared.
 // Priors: sigma, sigma_0, sigma_r ~ HalfNormal(0.25), mu_0 ~ U(0.1, 5), cost parameters as in
 // the cost family; any can be overridden or fixed. Positive parameters are sampled as log,
 // interval parameters as logit, with the log-Jacobian added.
@@ -19,6 +20,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <utility>
@@ -45,16 +47,25 @@ struct Prior {
 /// Parses "halfnormal:SCALE", "uniform:LO:HI" or "lognormal:LOC:SCALE" (LOC on the log scale).
 Prior parse_prior(const std::string& text);
 std::string to_string(const Prior& prior);
-/// The default prior of every parameter of `cost` with `conditions` perceptual-noise levels, in
-/// slot order: sigma (or sigma.1..C), sigma_0, mu_0, sigma_r, the cost parameters.
+/// The default prior of every parameter of `cost` with `conditions` conditions, in slot order:
+/// sigma, sigma_0, mu_0, sigma_r, the cost parameters, each parameter in `per_condition` as
+/// NAME.1..NAME.C when conditions > 1 (the two-argument form: only sigma varies).
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions = 1);
+std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions,
+                                                          const std::set<std::string>& per_condition);
+/// Checks that every name of `per_condition` is a parameter of `cost` (theta_names); throws
+/// ArgumentError("per_condition", ...) naming the first that is not.
+void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_condition);
 
 /// What to infer and how.
 struct InferenceSpec {
   const CostInfo* cost = nullptr;                    // required
   std::shared_ptr<const ActionNetwork> network;      // null: the cost's closed form
-  std::map<std::string, double> fixed;               // "sigma" (every condition), "sigma.2", "mu_0", ...
-  std::map<std::string, Prior> priors;               // overrides by the same names
+  // The parameters that take one value per condition (with C > 1 conditions named NAME.1..C,
+  // in condition order): any of mu_0, sigma_0, sigma, sigma_r and the cost's parameters.
+  std::set<std::string> per_condition{"sigma"};
+  std::map<std::string, double> fixed;               // "mu_0" (every condition's), "mu_0.2", "sigma_r", ...
+  std::map<std::string, Prior> priors;               // overrides by the same names ("mu_0": every condition's)
   LatentMode latent = LatentMode::marginal;
   bool predict = false;                              // add r_rep.i to the outputs
   bool log_lik = true;                               // add log_lik.i (per-trial log-likelihood)
@@ -81,8 +92,8 @@ public:
   std::vector<std::string> output_names() const override;
   void write_outputs(std::span<const double> q, Rng& rng, std::span<double> out) override;
 
-  /// Names of the free (sampled) parameters in output order (mu_0, sigma_0, sigma_r,
-  /// sigma or sigma.1..C, cost params), fixed ones left out.
+  /// Names of the free (sampled) parameters in output order (mu_0, sigma_0, sigma_r, sigma,
+  /// cost params; a per-condition one as NAME.1..C), fixed ones left out.
   std::vector<std::string> free_names() const;
   /// Names of all parameters in output order (free and fixed).
   std::vector<std::string> all_names() const;

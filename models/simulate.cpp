@@ -6,6 +6,7 @@
 #include <bactor/models/costs.hpp>
 #include <bactor/models/network.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <sstream>
@@ -49,17 +50,29 @@ Dataset simulate(const SimulationSpec& spec) {
   if (!(spec.s_lo > 0 && spec.s_hi > spec.s_lo)) throw ArgumentError("stimuli", "need 0 < s_lo < s_hi");
   const CostInfo& cost = *spec.cost;
   std::map<std::string, double> values = spec.values;
-  std::vector<double> sigmas = spec.condition_sigmas;
-  if (sigmas.empty()) {
-    auto it = values.find("sigma");
-    if (it == values.end()) throw std::invalid_argument("missing value for parameter 'sigma'");
-    sigmas.push_back(it->second);
-  } else {
-    values["sigma"] = sigmas[0];  // placeholder for validation; replaced per condition
+  std::map<std::string, std::vector<double>> by_cond = spec.condition_values;
+  if (!spec.condition_sigmas.empty()) {
+    if (by_cond.count("sigma")) throw ArgumentError("conditions", "sigma given twice (condition_sigmas and condition_values)");
+    by_cond["sigma"] = spec.condition_sigmas;
   }
+  std::size_t n_cond = 1;
+  for (const auto& [name, list] : by_cond) {
+    if (list.empty()) throw ArgumentError("conditions", "no values for '" + name + "'");
+    if (n_cond > 1 && list.size() != n_cond)
+      throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
+                                            std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
+    n_cond = std::max(n_cond, list.size());
+    for (double v : list)
+      if (!(v > 0) || !std::isfinite(v))
+        throw ArgumentError("conditions", "values of '" + name + "' must be positive and finite");
+    values[name] = list[0];  // placeholder for validation; replaced per condition
+  }
+  for (const auto& [name, list] : by_cond)
+    if (list.size() != n_cond)
+      throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
+                                            std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
   std::vector<double> theta = theta_from_values(cost, values);
-  for (double sg : sigmas)
-    if (!(sg > 0) || !std::isfinite(sg)) throw std::invalid_argument("condition sigma values must be positive");
+  const auto names = theta_names(cost);
   if (spec.network && spec.network->cost_name() != cost.name)
     throw std::invalid_argument("network was trained for cost '" + spec.network->cost_name() + "', not '" + cost.name + "'");
 
@@ -69,14 +82,17 @@ Dataset simulate(const SimulationSpec& spec) {
   Dataset d;
   d.source = "simulated";
   ActionNetwork::Workspace ws;
-  const double sigma_r = theta[3];
-  for (std::size_t c = 0; c < sigmas.size(); ++c) {
+  for (std::size_t c = 0; c < n_cond; ++c) {
     d.cond_labels.push_back(std::to_string(c + 1));
-    theta[0] = sigmas[c];
+    for (std::size_t t = 0; t < names.size(); ++t) {
+      auto it = by_cond.find(names[t]);
+      if (it != by_cond.end()) theta[t] = it->second[c];
+    }
+    const double sigma = theta[0], sigma_r = theta[3];
     std::array<double, 3> x{};
     if (spec.network) spec.network->forward(theta, std::span<double, 3>(x), ws);
     for (double s : stimuli) {
-      const double m = std::exp(std::log(s) + sigmas[c] * rng.normal());
+      const double m = std::exp(std::log(s) + sigma * rng.normal());
       const double a = spec.network ? spec.network->action(std::span<const double, 3>(x), m) : optimal_action(cost, theta, m);
       if (!(a > 0) || !std::isfinite(a)) throw std::runtime_error("simulate: action is not positive at m = " + std::to_string(m));
       d.s.push_back(s);

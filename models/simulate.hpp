@@ -16,12 +16,16 @@ struct CostInfo;
 class ActionNetwork;
 
 /// How to simulate: true parameter values by name (sigma, sigma_0, mu_0, sigma_r, cost
-/// parameters), optional per-condition sigmas, the stimulus range, and the action source
+/// parameters), optional per-condition values of any of them, the stimulus range, and the action source
 /// (the network when given; else the closed form, else the numerical optimum).
 struct SimulationSpec {
   const CostInfo* cost = nullptr;
   std::map<std::string, double> values;
   std::vector<double> condition_sigmas;  // non-empty: one condition per entry, same stimuli
+  // Any parameter by condition (name -> one value per condition; every list the same length,
+  // also as condition_sigmas'; "sigma" here and condition_sigmas both given is an error). A
+  // parameter given here is left out of `values` (or ignored there).
+  std::map<std::string, std::vector<double>> condition_values;
   std::size_t trials = 60;               // per condition
   double s_lo = 0.1, s_hi = 5.0;         // s ~ U(s_lo, s_hi)
   std::uint64_t seed = 1;

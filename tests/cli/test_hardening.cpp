@@ -453,7 +453,7 @@ TEST_CASE("rough edges: the ESS warning states the rule, 100 per chain times the
   CHECK(r.out.find("< 100 per chain\n") == std::string::npos);
 }
 
-TEST_CASE("rough edges: simulate refuses --set sigma together with --conditions, and names what may vary") {
+TEST_CASE("rough edges: simulate refuses --set of a parameter that --conditions varies, and names what may vary") {
   const fs::path dir = scratch("sim_conditions");
   const std::string out = (dir / "s.csv").string();
   const SplitResult c = run_bactor_split("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1 "
@@ -462,13 +462,32 @@ TEST_CASE("rough edges: simulate refuses --set sigma together with --conditions,
   CHECK(c.err == "bactor simulate: error: --set sigma=0.2 conflicts with --conditions sigma=0.1,0.25 (sigma varies by "
                  "condition: leave it out of --set)\n");
   CHECK_FALSE(fs::exists(out));
+  // Any parameter may vary (issue 15), but a name the cost does not have is refused, as are
+  // lists of different lengths and a parameter in both --set and --conditions.
   const SplitResult v = run_bactor_split("simulate --cost QuadraticCost --set mu_0=1.5,sigma=0.2,sigma_r=0.1 "
-                                         "--conditions sigma_0=0.1,0.25 --out " + out);
+                                         "--conditions \"sigma_0=0.1,0.25;beta=0.5,0.9\" --out " + out);
   CHECK(v.code == 2);
-  CHECK(v.err.find("bactor simulate: error: --conditions: only sigma (the perceptual noise) may vary by condition, "
-                   "not 'sigma_0'") == 0);
+  CHECK(v.err.find("bactor simulate: error: --conditions: unknown parameter 'beta' for cost QuadraticCost (known: "
+                   "sigma, sigma_0, mu_0, sigma_r)") == 0);
   CHECK(count_lines(v.err) == 1);
+  const SplitResult n = run_bactor_split("simulate --cost QuadraticCost --set sigma=0.2,sigma_r=0.1 "
+                                         "--conditions \"mu_0=1,2,4;sigma_0=0.1,0.25\" --out " + out);
+  CHECK(n.code == 2);
+  CHECK(n.err == "bactor simulate: error: --conditions: sigma_0 has 2 values, mu_0 3 (every parameter needs one value "
+                 "per condition)\n");
+  const SplitResult m = run_bactor_split("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.1,sigma=0.2,sigma_r=0.1 "
+                                         "--conditions \"mu_0=1,2,4\" --out " + out);
+  CHECK(m.code == 2);
+  CHECK(m.err == "bactor simulate: error: --set mu_0=1.5 conflicts with --conditions mu_0=1,2,4 (mu_0 varies by "
+                 "condition: leave it out of --set)\n");
   CHECK_FALSE(fs::exists(out));
+  // Several parameters: one value each per condition.
+  const SplitResult ok3 = run_bactor_split("simulate --cost QuadraticCost --set sigma=0.2,sigma_r=0.1 --trials 4 "
+                                           "--conditions \"mu_0=1,2,4;sigma_0=0.1,0.15,0.2\" --out " + out);
+  INFO(ok3.err);
+  CHECK(ok3.code == 0);
+  CHECK(ok3.err.find("3 conditions") != std::string::npos);
+  CHECK(lines(out).size() == 13);
   // Without sigma in --set both spellings work: one condition per noise level.
   for (const std::string cond : {"sigma=0.1,0.25", "0.1,0.25"}) {
     CAPTURE(cond);

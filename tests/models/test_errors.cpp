@@ -50,10 +50,17 @@ TEST_CASE("library argument errors name the library's argument, not a CLI flag")
   spec.fixed.clear();
   spec.priors["nope"] = parse_prior("uniform:1:2");
   check_argument_error([&] { ActorModel m(d, spec); }, "priors");
+  spec.priors.clear();
+  spec.per_condition = {"mu_0", "nope"};
+  check_argument_error([&] { ActorModel m(d, spec); }, "per_condition");
+  spec.per_condition = {"sigma"};
 
   SimulationSpec sim;
   sim.cost = &find_cost("QuadraticCost");
   sim.values = {{"mu_0", 1.5}, {"sigma_0", 0.15}, {"sigma", 0.2}, {"sigma_r", 0.1}};
+  sim.condition_values = {{"mu_0", {1, 2}}, {"sigma_0", {0.1, 0.2, 0.3}}};
+  check_argument_error([&] { simulate(sim); }, "conditions");
+  sim.condition_values.clear();
   sim.trials = 0;
   check_argument_error([&] { simulate(sim); }, "trials");
   sim.trials = 5;
