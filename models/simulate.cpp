@@ -65,7 +65,7 @@ Dataset simulate(const SimulationSpec& spec) {
     for (double v : list)
       if (!(v > 0) || !std::isfinite(v))
         throw ArgumentError("conditions", "values of '" + name + "' must be positive and finite");
-    values[name] = list[0];  // placeholder for validation; replaced per condition
+    values[name] = list[0];  // the first condition's value, for the check below; each condition sets its own
   }
   for (const auto& [name, list] : by_cond)
     if (list.size() != n_cond)
