@@ -89,6 +89,24 @@ private:
 };
 
 /// Eight schools, non-centred: q = (mu, log tau, theta_tilde[1..8]).
+/// Eight schools' outputs: mu, tau, theta_tilde.1..8 and theta.j = mu + tau theta_tilde.j.
+inline std::vector<std::string> eight_schools_names() {
+  std::vector<std::string> n{"mu", "tau"};
+  for (int j = 1; j <= 8; ++j) n.push_back("theta_tilde." + std::to_string(j));
+  for (int j = 1; j <= 8; ++j) n.push_back("theta." + std::to_string(j));
+  return n;
+}
+/// The outputs above from q = (mu, log tau, theta_tilde).
+inline void eight_schools_outputs(std::span<const double> q, std::span<double> out) {
+  const double tau = std::exp(q[1]);
+  out[0] = q[0];
+  out[1] = tau;
+  for (std::size_t j = 0; j < 8; ++j) {
+    out[2 + j] = q[2 + j];
+    out[10 + j] = q[0] + tau * q[2 + j];
+  }
+}
+
 class EightSchools final : public Model {
 public:
   std::size_t dim() const override { return 10; }
@@ -111,21 +129,8 @@ public:
     g[1] = dtau * tau + 1.0;
     return lp;
   }
-  std::vector<std::string> output_names() const override {
-    std::vector<std::string> n{"mu", "tau"};
-    for (int j = 1; j <= 8; ++j) n.push_back("theta_tilde." + std::to_string(j));
-    for (int j = 1; j <= 8; ++j) n.push_back("theta." + std::to_string(j));
-    return n;
-  }
-  void write_outputs(std::span<const double> q, Rng&, std::span<double> out) override {
-    const double tau = std::exp(q[1]);
-    out[0] = q[0];
-    out[1] = tau;
-    for (std::size_t j = 0; j < 8; ++j) {
-      out[2 + j] = q[2 + j];
-      out[10 + j] = q[0] + tau * q[2 + j];
-    }
-  }
+  std::vector<std::string> output_names() const override { return eight_schools_names(); }
+  void write_outputs(std::span<const double> q, Rng&, std::span<double> out) override { eight_schools_outputs(q, out); }
 };
 
 /// Neal's funnel, non-centred: q = (y, x_raw[1..9]); outputs y, x_raw, x = exp(y/2) x_raw.

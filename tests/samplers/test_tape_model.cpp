@@ -34,18 +34,8 @@ Var eight_schools_lp(Var q) {
 }
 
 TapeModel eight_schools_model() {
-  std::vector<std::string> names{"mu", "tau"};
-  for (int j = 1; j <= 8; ++j) names.push_back("theta_tilde." + std::to_string(j));
-  for (int j = 1; j <= 8; ++j) names.push_back("theta." + std::to_string(j));
-  return TapeModel(10, eight_schools_lp, names, [](std::span<const double> q, Rng&, std::span<double> out) {
-    const double tau = std::exp(q[1]);
-    out[0] = q[0];
-    out[1] = tau;
-    for (std::size_t j = 0; j < 8; ++j) {
-      out[2 + j] = q[2 + j];
-      out[10 + j] = q[0] + tau * q[2 + j];
-    }
-  });
+  return TapeModel(10, eight_schools_lp, bactor::test::eight_schools_names(),
+                   [](std::span<const double> q, Rng&, std::span<double> out) { bactor::test::eight_schools_outputs(q, out); });
 }
 
 std::vector<double> random_point(Rng& rng, std::size_t n) {
