@@ -131,6 +131,7 @@ void posterior_runs() {
   InferenceSpec es;
   es.cost = &find_cost("QuadraticCostQuadraticEffort");
   es.log_lik = false;  // Stan's reference model has no generated quantities either
+  es.priors["mu_0"] = Prior{Prior::Kind::uniform, 0.1, 5.0};  // Stan's prior (reference README)
   report_run("effort_two_noise_all_free", e, es, "closed_form", stan_warmup, stan_samples);
   // Networks for the effort cost (30k steps): the posterior head (exact marginal) and the
   // softplus head of docs/network.md (marginal by Gauss-Hermite quadrature).

@@ -31,9 +31,14 @@ std::string default_priors_help() {
   const auto& families = bactor::cost_families();
   const auto common = bactor::default_priors(families.front());
   const std::size_t n_common = common.size() - families.front().params.size();
-  for (std::size_t k = 0; k < n_common; ++k)
-    os << (k ? ", " : " ") << common[k].first << "=" << bactor::to_string(common[k].second);
-  os << "\n";
+  for (std::size_t k = 0; k < n_common; ++k) {
+    os << (k ? ", " : " ") << common[k].first << "=";
+    // mu_0's default is relative to the fit's unit S: log(mu_0 / S) ~ N(0, 1).
+    if (bactor::has_data_units(common[k].first)) os << "lognormal:log(S):1";
+    else os << bactor::to_string(common[k].second);
+  }
+  os << "\n  S is the fit's unit (--scale; auto: the geometric mean of the stimuli); --prior and --fix values and the draws\n"
+        "  are in the data's units, the cost parameters in units of S.\n";
   for (const auto& cost : families) {
     const auto priors = bactor::default_priors(cost);
     if (priors.size() == n_common) continue;
@@ -53,18 +58,53 @@ std::string default_priors_help() {
   return os.str();
 }
 
-/// "name=spec,..." of the priors of the free parameters `names`, defaults with --prior applied
-/// ("mu_0" sets every mu_0.c; a std::map visits it before mu_0.2).
-std::string priors_used(const bactor::InferenceSpec& spec, std::size_t conditions, const std::vector<std::string>& names) {
-  std::map<std::string, bactor::Prior> prior;
-  for (const auto& [name, p] : bactor::default_priors(*spec.cost, conditions, spec.per_condition)) prior[name] = p;
-  for (const auto& [name, p] : spec.priors)
-    for (auto& [slot, q] : prior)
-      if (slot == name || (spec.per_condition.count(name) && slot.rfind(name + ".", 0) == 0)) q = p;
+/// "name=spec,..." of the priors of the free parameters, in the data's units, as the model uses them.
+std::string priors_used(const bactor::ActorModel& model) {
   std::string out;
-  for (const auto& name : names)
-    if (prior.count(name)) out += (out.empty() ? "" : ",") + name + "=" + bactor::to_string(prior.at(name));
+  for (const auto& [name, p] : model.free_priors()) out += (out.empty() ? "" : ",") + name + "=" + bactor::to_string(p);
   return out;
+}
+
+std::string fmt_g(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
+}
+
+std::string percent(double share) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", 100 * share);
+  return buf;
+}
+
+/// One WARNING when the data or the posterior draws leave the network's training region (in
+/// units of S), else a line saying they stay inside; the posterior head's exactness is stated.
+void report_training_region(const bactor::ActorModel& model, const bactor::cli::PosteriorRun& run) {
+  std::vector<std::vector<double>> rows;
+  const std::size_t n = model.free_names().size();
+  for (const auto& chain : run.chains) {
+    const std::size_t first = chain.columns.size() - model.output_names().size(), width = chain.columns.size();
+    for (std::size_t r = std::size_t(chain.warmup_draws_saved); r < chain.rows(); ++r) {
+      const auto row = chain.draws.begin() + std::ptrdiff_t(r * width + first);
+      rows.emplace_back(row, row + std::ptrdiff_t(n));
+    }
+  }
+  const auto rc = model.training_region(rows);
+  if (!rc.checked) return;
+  if (!rc.exact_note.empty()) std::cerr << "note: " << rc.exact_note << "\n";
+  if (rc.stimuli_outside > 0 || rc.draws_outside > 0) {
+    std::cerr << "WARNING: outside the network's training region (compared in units of S = " << model.scale() << "):";
+    if (rc.stimuli_outside > 0) std::cerr << " " << percent(rc.stimuli_outside) << " of the stimuli s / S;";
+    if (rc.draws_outside > 0) {
+      std::cerr << " " << percent(rc.draws_outside) << " of the posterior draws (";
+      for (std::size_t k = 0; k < rc.by_parameter.size(); ++k)
+        std::cerr << (k ? ", " : "") << rc.by_parameter[k].first << " " << percent(rc.by_parameter[k].second);
+      std::cerr << ")";
+    }
+    std::cerr << "; the network's actions there are extrapolations (train on a wider prior, or check with --closed-form where the cost has one)\n";
+  } else {
+    std::cerr << "training region: the stimuli and every posterior draw lie inside the network's training priors\n";
+  }
 }
 
 int run_infer(int argc, char** argv) {
@@ -75,6 +115,7 @@ int run_infer(int argc, char** argv) {
   ns.warmup = 2500;
   ns.samples = 5000;
   int nodes = bactor::default_quadrature_nodes;
+  std::string scale = "auto";
   app.add_option("--data", data_path, "CSV with columns s,r [,cond] [,subject]")->required();
   bactor::cli::add_columns_option(app, columns);
   app.add_option("--cost", cost, "cost family")->required();
@@ -99,6 +140,9 @@ int run_infer(int argc, char** argv) {
   app.add_option("--max-depth", ns.max_depth, "maximum tree depth")->capture_default_str();
   app.add_option("--metric", metric, "diag or dense (inverse metric adapted in warm-up)")->capture_default_str();
   app.add_option("--quadrature-nodes", nodes, "Gauss-Hermite nodes (softplus-head network, marginal latent); -1: chosen by sigma")->capture_default_str();
+  app.add_option("--scale", scale, "the unit S the fit works in: auto (the geometric mean of the stimuli), 1 (the data's own "
+                 "units) or a positive number; mu_0's default prior and the cost parameters are in units of S")
+      ->capture_default_str();
   app.add_option("--out", out, "output directory (chain-1.csv ..., summary.csv)")->required();
   app.footer(default_priors_help());
   if (!bactor::cli::parse(app, argc, argv)) return 0;
@@ -125,6 +169,10 @@ int run_infer(int argc, char** argv) {
     throw std::invalid_argument("--quadrature-nodes: must be -1 (chosen by sigma) or in 1..200, got " +
                                 std::to_string(nodes));
   spec.quadrature_nodes = nodes;
+  if (scale != "auto") {
+    spec.scale = bactor::cli::parse_number(scale, "--scale");
+    if (!(spec.scale > 0)) throw bactor::cli::UsageError("--scale: must be auto or a positive number (got '" + scale + "')");
+  }
   spec.per_condition = bactor::cli::parse_per_condition(per_condition);
   bactor::check_per_condition(*spec.cost, spec.per_condition);
   spec.fixed = bactor::cli::parse_assignments(fix, "--fix");
@@ -148,12 +196,16 @@ int run_infer(int argc, char** argv) {
     if (!id.empty()) std::cout << "== subject " << id << " (" << d.size() << " trials) ==\n";
     std::cerr << "inference: " << d.size() << " trials, " << d.conditions() << " condition(s), cost " << cost << ", "
               << (spec.network ? "network " + network : std::string("closed form")) << ", latent " << latent << "\n";
+    const bactor::ActorModel model(d, spec);
+    std::cerr << "units: S = " << model.scale()
+              << (spec.scale > 0 ? " (--scale)" : " (the geometric mean of the stimuli)") << "; mu_0 in the data's units, cost parameters in units of S\n";
     const auto run = bactor::cli::run_posterior(d, spec, ns, true);
+    if (spec.network) report_training_region(model, run);
     std::vector<std::pair<std::string, std::string>> config{
         {"data_file", data_path}, {"columns", bactor::to_string(column_map)}, {"cost", cost},
         {"action", spec.network ? "network" : "closed-form"}, {"network", network}, {"latent", latent},
         {"per_condition", bactor::cli::join_per_condition(spec.per_condition)}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
-        {"priors", priors_used(spec, d.conditions(), run.params)}, {"trials", std::to_string(d.size())},
+        {"priors", priors_used(model)}, {"scale", fmt_g(model.scale())}, {"trials", std::to_string(d.size())},
         {"log_lik", spec.log_lik ? "true" : "false"},
         {"predict", predict ? "true" : "false"}};
     if (!id.empty()) config.emplace_back("subject", id);

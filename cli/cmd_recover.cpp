@@ -58,6 +58,10 @@ int run_recover(int argc, char** argv) {
   spec.cost = &bactor::find_cost(cost);
   spec.latent = bactor::parse_latent_mode(latent);
   spec.log_lik = false;  // only summaries are kept
+  // The truths are drawn in the simulation's own units: for a cost that is not homogeneous in
+  // (s, r) the fit reads its parameters in those units too (in units of S they would differ
+  // from the truth); the homogeneous costs keep the default unit, which changes nothing there.
+  if (!spec.cost->homogeneous()) spec.scale = 1;
   if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
   std::vector<std::string> fixed_names;
   if (!fix_true.empty()) {

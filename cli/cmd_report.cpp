@@ -95,7 +95,8 @@ bool find_prior(const Fit& fit, const std::string& name, bactor::Prior& out) {
       return true;
     }
     const std::string cost = bactor::cli::setting(fit, "cost");
-    if (cost.empty()) return false;
+    // mu_0's default is relative to the fit's unit S; without a recorded prior it is unknown.
+    if (cost.empty() || bactor::has_data_units(base)) return false;
     for (const auto& [n, p] : bactor::default_priors(bactor::find_cost(cost), 1))
       if (n == base) {
         out = p;

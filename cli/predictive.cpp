@@ -158,6 +158,9 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
   spec.fixed = parse_assignments(setting(fit, "fixed"), "fixed");
   if (const std::string pc = setting(fit, "per_condition"); !pc.empty()) spec.per_condition = parse_per_condition(pc);
   for (const auto& [k, v] : parse_string_assignments(setting(fit, "priors"), "priors")) spec.priors[k] = parse_prior(v);
+  // The unit S the fit worked in (draws files before it was recorded: the data's own units).
+  const std::string scale = setting(fit, "scale");
+  spec.scale = scale.empty() ? 1.0 : parse_number(scale, "scale");
   if (setting(fit, "action") == "network") {
     const std::string net = setting(fit, "network");
     if (!file_exists(net))

@@ -12,6 +12,8 @@
 #include "engine/tape_view.hpp"
 #include <bactor/models/network.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -130,7 +132,7 @@ std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, 
   const Prior half{Prior::Kind::half_normal, 0.25, 0};
   base.emplace_back("sigma", half);
   base.emplace_back("sigma_0", half);
-  base.emplace_back("mu_0", Prior{Prior::Kind::uniform, 0.1, 5.0});
+  base.emplace_back("mu_0", Prior{Prior::Kind::lognormal, 0.0, 1.0});  // of mu_0 / S
   base.emplace_back("sigma_r", half);
   for (const auto& p : cost.params)
     base.emplace_back(p.name, p.kind == ParamPrior::Kind::uniform ? Prior{Prior::Kind::uniform, p.a, p.b}
@@ -143,6 +145,28 @@ std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, 
       out.emplace_back(name, prior);
   }
   return out;
+}
+
+bool has_data_units(const std::string& name) { return name == "mu_0" || name.rfind("mu_0.", 0) == 0; }
+
+Prior prior_in_data_units(const Prior& p, double S) {
+  Prior q = p;
+  if (p.kind == Prior::Kind::lognormal) q.a = p.a + std::log(S);
+  else q.a = p.a * S, q.b = p.b * S;
+  return q;
+}
+
+Prior prior_in_scale_units(const Prior& p, double S) {
+  Prior q = p;
+  if (p.kind == Prior::Kind::lognormal) q.a = p.a - std::log(S);
+  else q.a = p.a / S, q.b = p.b / S;
+  return q;
+}
+
+double geometric_mean_stimulus(const Dataset& data) {
+  double sum = 0;
+  for (double v : data.s) sum += std::log(v);
+  return std::exp(sum / double(data.size()));
 }
 
 PowerHead closed_form_head(const CostInfo& cost, std::span<const double> theta, double* jac) {
@@ -159,6 +183,7 @@ struct ActorModel::Impl {
     bool fixed = false;
     double value = 0;  // when fixed
     int q = -1;        // unconstrained index when free
+    double unit = 1;   // data units per model unit: S for mu_0, else 1
     bool logit() const { return prior.kind == Prior::Kind::uniform; }
   };
 
@@ -169,6 +194,7 @@ struct ActorModel::Impl {
   bool predict;
   bool log_lik = true;
   int C = 1;
+  double S = 1, log_S = 0;  // the fit's unit (InferenceSpec::scale)
   std::size_t N = 0, n_theta = 0, n_free = 0;
   std::vector<Slot> slots;           // per theta name: one slot, or C (per condition)
   std::vector<int> first_slot;       // per theta index: its (first) slot
@@ -292,8 +318,13 @@ struct ActorModel::Impl {
     return lp;
   }
 
-  // Per-trial log-likelihood in file order (transform must have been run at q).
+  // Per-trial log-likelihood in file order, as densities of r in the data's units.
   void trial_loglik(std::span<const double> q, std::span<double> out) {
+    trial_loglik_scaled(q, out);
+    for (double& v : out) v -= log_S;
+  }
+  // The same in units of S (the model's own).
+  void trial_loglik_scaled(std::span<const double> q, std::span<double> out) {
     transform(q);
     for (int c = 0; c < C; ++c) {
       const double sig = val[theta_slot(c, theta_index::sigma)], sr = val[theta_slot(c, theta_index::sigma_r)];
@@ -341,7 +372,7 @@ struct ActorModel::Impl {
         for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
           double dla, dp[3];
           const double u = x[k] + sig * rng.normal();
-          out[orig[k]] = std::exp(h.eval(u, dla, dp) + sr * rng.normal());
+          out[orig[k]] = S * std::exp(h.eval(u, dla, dp) + sr * rng.normal());
         }
       };
       if (power_law()) {
@@ -366,6 +397,10 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   m.log_lik = spec.log_lik;
   m.C = static_cast<int>(std::max<std::size_t>(1, data.conditions()));
   m.N = data.size();
+  if (!(spec.scale >= 0) || !std::isfinite(spec.scale))
+    throw ArgumentError("scale", fmt(spec.scale) + " (expected 0 for the geometric mean of the stimuli, or a positive number)");
+  m.S = spec.scale > 0 ? spec.scale : geometric_mean_stimulus(data);
+  m.log_S = std::log(m.S);
   const auto tnames = theta_names(*spec.cost);
   m.n_theta = tnames.size();
   if (m.net) {
@@ -389,7 +424,10 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
       const bool mine = np.first == tnames[t] ||
                         (m.varies[t] && np.first.rfind(tnames[t] + ".", 0) == 0 &&
                          np.first.find('.', tnames[t].size() + 1) == std::string::npos);
-      if (mine) m.slots.push_back({np.first, tnames[t], np.second});
+      if (mine) {
+        m.slots.push_back({np.first, tnames[t], np.second});
+        if (has_data_units(np.first)) m.slots.back().unit = m.S;
+      }
     }
   }
   auto known = [&] {
@@ -411,16 +449,18 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   // Plain references, not structured bindings: clang < 16 cannot capture those in lambdas.
   for (const auto& np : spec.priors) {
     const auto& prior = np.second;
-    for_name(np.first, "priors", [&](Impl::Slot& s) { s.prior = prior; });
+    for_name(np.first, "priors", [&](Impl::Slot& s) { s.prior = prior_in_scale_units(prior, s.unit); });
   }
   for (const auto& nv : spec.fixed) {
     const auto& name = nv.first;
     const auto& value = nv.second;
     for_name(name, "fixed", [&](Impl::Slot& s) {
-      if (!(s.prior.kind == Prior::Kind::uniform ? (value >= s.prior.a && value <= s.prior.b) : value > 0) || !std::isfinite(value))
-        throw ArgumentError("fixed", name + "=" + fmt(value) + " is outside the support of its prior " + to_string(s.prior));
+      const double v = value / s.unit;
+      if (!(s.prior.kind == Prior::Kind::uniform ? (v >= s.prior.a && v <= s.prior.b) : v > 0) || !std::isfinite(v))
+        throw ArgumentError("fixed", name + "=" + fmt(value) + " is outside the support of its prior " +
+                                         to_string(prior_in_data_units(s.prior, s.unit)));
       s.fixed = true;
-      s.value = value;
+      s.value = v;
     });
   }
 
@@ -442,8 +482,8 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
     PowerStats st;
     for (std::size_t i = 0; i < data.size(); ++i)
       if (data.cond[i] == c) {
-        m.x.push_back(std::log(data.s[i]));
-        m.y.push_back(std::log(data.r[i]));
+        m.x.push_back(std::log(data.s[i]) - m.log_S);
+        m.y.push_back(std::log(data.r[i]) - m.log_S);
         m.orig.push_back(i);
         st.add(m.x.back(), m.y.back());
       }
@@ -489,6 +529,9 @@ std::size_t ActorModel::dim() const {
 std::size_t ActorModel::n_free() const { return impl_->n_free; }
 
 double ActorModel::log_density(std::span<const double> q, std::span<double> grad) {
+  if (q.size() != dim() || (!grad.empty() && grad.size() != dim()))
+    throw std::invalid_argument("ActorModel::log_density: q has " + std::to_string(q.size()) + " entries and grad " +
+                                std::to_string(grad.size()) + ", expected " + std::to_string(dim()) + " (grad may be empty)");
   return impl_->log_density(q, grad);
 }
 
@@ -519,7 +562,7 @@ void ActorModel::write_outputs(std::span<const double> q, Rng& rng, std::span<do
   m.transform(q);
   std::size_t o = 0;
   for (int p : m.out_order)
-    if (!m.slots[p].fixed) out[o++] = m.val[p];
+    if (!m.slots[p].fixed) out[o++] = m.val[p] * m.slots[p].unit;
   if (m.log_lik) {
     m.trial_loglik(q, out.subspan(o, m.N));
     o += m.N;
@@ -529,11 +572,103 @@ void ActorModel::write_outputs(std::span<const double> q, Rng& rng, std::span<do
 
 void ActorModel::trial_loglik(std::span<const double> q, std::span<double> out) { impl_->trial_loglik(q, out); }
 
+double ActorModel::scale() const { return impl_->S; }
+
+std::vector<std::pair<std::string, Prior>> ActorModel::free_priors() const {
+  std::vector<std::pair<std::string, Prior>> out;
+  for (int p : impl_->out_order) {
+    const auto& s = impl_->slots[p];
+    if (!s.fixed) out.emplace_back(s.name, prior_in_data_units(s.prior, s.unit));
+  }
+  return out;
+}
+
+ActorModel::RegionCheck ActorModel::training_region(const std::vector<std::vector<double>>& draws) const {
+  const Impl& m = *impl_;
+  RegionCheck rc;
+  if (!m.net || !m.net->metadata().count("training_priors")) return rc;
+  // The trained range of each input (in the network's units, i.e. units of S): uniform
+  // priors' bounds; log-normal ones' central 99.7% (location +- 3 scales).
+  std::map<std::string, std::pair<double, double>> range;
+  try {
+    const auto tp = nlohmann::json::parse(m.net->metadata().at("training_priors"));
+    for (const auto& [name, spec] : tp.items()) {
+      if (spec.contains("uniform")) {
+        range[name] = {spec["uniform"][0].get<double>(), spec["uniform"][1].get<double>()};
+      } else if (spec.contains("lognormal")) {
+        const double a = spec["lognormal"][0].get<double>(), b = spec["lognormal"][1].get<double>();
+        range[name] = {std::exp(a - 3 * b), std::exp(a + 3 * b)};
+      }
+    }
+  } catch (const nlohmann::json::exception&) {
+    return rc;  // unreadable metadata: nothing to compare with (ActionNetwork::load checks the rest)
+  }
+  rc.checked = true;
+  const auto tnames = theta_names(*m.cost);
+  // The posterior head is exact in mu_0 and the stimulus scale (its MLP sees only sigma_post,
+  // sigma_r and the cost parameters), so only those are compared.
+  const bool posterior = m.net->head() == NetworkHead::posterior;
+  struct Check {
+    std::string name;
+    double lo, hi;
+  };
+  std::vector<Check> checks;
+  if (posterior) {
+    rc.exact_note = "the posterior head is exact in mu_0 and in the scale of the stimuli (homogeneous cost): only "
+                    "sigma_post = sigma sigma_0 / sqrt(sigma^2 + sigma_0^2), sigma_r and the cost parameters are compared "
+                    "with the training region";
+    if (range.count("sigma")) checks.push_back({"sigma_post", range["sigma"].first / std::sqrt(2.0), range["sigma"].second / std::sqrt(2.0)});
+  } else if (range.count("s")) {
+    std::size_t out = 0;
+    for (double x : m.x) {
+      const double v = std::exp(x);
+      out += !(v >= range["s"].first && v <= range["s"].second);
+    }
+    rc.stimuli_outside = double(out) / double(m.x.size());
+  }
+  for (std::size_t t = 0; t < m.n_theta; ++t) {
+    if (posterior && (t == theta_index::sigma || t == theta_index::sigma_0 || t == theta_index::mu_0)) continue;
+    if (range.count(tnames[t])) checks.push_back({tnames[t], range[tnames[t]].first, range[tnames[t]].second});
+  }
+  std::vector<std::size_t> outside(checks.size(), 0);
+  std::size_t any = 0;
+  std::vector<double> val(m.slots.size()), theta(m.n_theta);
+  for (const auto& row : draws) {
+    for (std::size_t p = 0; p < m.slots.size(); ++p) {
+      const auto& s = m.slots[p];
+      val[p] = s.fixed ? s.value : row.at(std::size_t(s.q)) / s.unit;
+    }
+    bool out_any = false;
+    std::vector<char> out_k(checks.size(), 0);
+    for (int c = 0; c < m.C; ++c) {
+      for (std::size_t t = 0; t < m.n_theta; ++t) theta[t] = val[m.theta_slot(c, t)];
+      for (std::size_t k = 0; k < checks.size(); ++k) {
+        double v;
+        if (checks[k].name == "sigma_post") {
+          const double a = theta[theta_index::sigma], b = theta[theta_index::sigma_0];
+          v = a * b / std::sqrt(a * a + b * b);
+        } else {
+          v = theta[std::size_t(std::find(tnames.begin(), tnames.end(), checks[k].name) - tnames.begin())];
+        }
+        if (!(v >= checks[k].lo && v <= checks[k].hi)) out_k[k] = 1, out_any = true;
+      }
+    }
+    for (std::size_t k = 0; k < checks.size(); ++k) outside[k] += out_k[k];
+    any += out_any;
+  }
+  if (!draws.empty()) {
+    rc.draws_outside = double(any) / double(draws.size());
+    for (std::size_t k = 0; k < checks.size(); ++k)
+      if (outside[k]) rc.by_parameter.emplace_back(checks[k].name, double(outside[k]) / double(draws.size()));
+  }
+  return rc;
+}
+
 std::vector<double> ActorModel::constrain(std::span<const double> q) const {
   Impl& m = *impl_;
   m.transform(q);
   std::vector<double> v;
-  for (int p : m.out_order) v.push_back(m.val[p]);
+  for (int p : m.out_order) v.push_back(m.val[p] * m.slots[p].unit);
   return v;
 }
 
@@ -545,12 +680,12 @@ std::vector<double> ActorModel::unconstrain(const std::map<std::string, double>&
     double v;
     auto it = values.find(s.name);
     if (it == values.end()) it = values.find(s.base);
-    if (it != values.end()) v = it->second;
+    if (it != values.end()) v = it->second / s.unit;
     else if (s.prior.kind == Prior::Kind::uniform) v = 0.5 * (s.prior.a + s.prior.b);
     else if (s.prior.kind == Prior::Kind::lognormal) v = std::exp(s.prior.a);
     else v = 0.674 * s.prior.a;
     if (!s.prior.in_support(v))
-      throw std::invalid_argument("value " + fmt(v) + " of '" + s.name + "' is outside its prior's support");
+      throw std::invalid_argument("value " + fmt(v * s.unit) + " of '" + s.name + "' is outside its prior's support");
     q[s.q] = s.logit() ? std::log((v - s.prior.a) / (s.prior.b - v)) : std::log(v);
   }
   return q;

@@ -5,9 +5,14 @@
 //
 // Parameters (constrained): sigma, sigma_0, mu_0, sigma_r, cost parameters; those of
 // InferenceSpec::per_condition (default: sigma) one per condition, the others shared.
-// Priors: sigma, sigma_0, sigma_r ~ HalfNormal(0.25), mu_0 ~ U(0.1, 5), cost parameters as in
-// the cost family; any can be overridden or fixed. Positive parameters are sampled as log,
-// interval parameters as logit, with the log-Jacobian added.
+// Units (docs/inference.md, "Units"): a fit works in units of a scale S, by default the
+// geometric mean of the data's stimuli: s / S, r / S, mu_0 / S; the sigmas are log-scale and
+// unit-free, and the cost parameters are read in units of S. The same data in seconds and in
+// milliseconds then give the same posterior (mu_0 scaled by 1000). Priors, fixed values and
+// outputs are in the data's units.
+// Priors: sigma, sigma_0, sigma_r ~ HalfNormal(0.25), log(mu_0 / S) ~ N(0, 1), cost parameters
+// as in the cost family; any can be overridden or fixed. Positive parameters are sampled as
+// log, interval parameters as logit, with the log-Jacobian added.
 // Likelihood: per trial u_i = log m_i ~ N(log s_i, sigma_c), log r_i ~ N(log a(m_i), sigma_r).
 // The latent u_i is either integrated out (LatentMode::marginal: exact for the closed forms,
 // adaptive Gauss–Hermite for a network) or sampled non-centred, u_i = log s_i + sigma_c z_i
@@ -49,10 +54,21 @@ Prior parse_prior(const std::string& text);
 std::string to_string(const Prior& prior);
 /// The default prior of every parameter of `cost` with `conditions` conditions, in slot order:
 /// sigma, sigma_0, mu_0, sigma_r, the cost parameters, each parameter in `per_condition` as
-/// NAME.1..NAME.C when conditions > 1 (the two-argument form: only sigma varies).
+/// NAME.1..NAME.C when conditions > 1 (the two-argument form: only sigma varies). In units of
+/// the fit's scale S: mu_0's entry, lognormal:0:1, is the prior of mu_0 / S (in data units
+/// lognormal:log(S):1; see prior_in_data_units).
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions = 1);
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions,
                                                           const std::set<std::string>& per_condition);
+/// Whether a parameter carries the data's units (mu_0 and its per-condition copies mu_0.c).
+bool has_data_units(const std::string& name);
+/// A prior of mu_0 / S as the prior of mu_0 (for data units), and back: uniform bounds and a
+/// half-normal scale are multiplied by S, a log-normal location is shifted by log S.
+Prior prior_in_data_units(const Prior& prior, double scale);
+Prior prior_in_scale_units(const Prior& prior, double scale);
+/// The geometric mean of the stimuli: the default scale S of a fit (Dataset must be non-empty).
+double geometric_mean_stimulus(const Dataset& data);
+
 /// Checks that every name of `per_condition` is a parameter of `cost` (theta_names); throws
 /// ArgumentError("per_condition", ...) naming the first that is not.
 void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_condition);
@@ -70,6 +86,9 @@ struct InferenceSpec {
   bool predict = false;                              // add r_rep.i to the outputs
   bool log_lik = true;                               // add log_lik.i (per-trial log-likelihood)
   int quadrature_nodes = default_quadrature_nodes;   // network marginal only; -1: by sigma
+  // The unit S of the fit: 0 (default) the geometric mean of the data's stimuli; 1 the data's
+  // own units; any other positive value is used as given.
+  double scale = 0;
 };
 
 /// Power-law form of a closed-form actor: log a = log_k + w log m. `theta` as in theta_names;
@@ -104,8 +123,26 @@ public:
   std::vector<double> unconstrain(const std::map<std::string, double>& values) const;
   /// Constrained values of all parameters in all_names() order at q.
   std::vector<double> constrain(std::span<const double> q) const;
-  /// Per-trial log-likelihood at q (marginal: log p(r_i | theta); sampled: given z_i).
+  /// Per-trial log-likelihood at q (marginal: log p(r_i | theta); sampled: given z_i), as the
+  /// density of r in the data's units.
   void trial_loglik(std::span<const double> q, std::span<double> out);
+  /// The scale S the fit works in (InferenceSpec::scale, resolved).
+  double scale() const;
+  /// The prior of every free parameter in free_names() order, in the data's units (defaults
+  /// with the overrides applied): what the draws files record.
+  std::vector<std::pair<std::string, Prior>> free_priors() const;
+
+  /// Where the posterior leaves the region the network was trained on (its metadata's
+  /// training_priors, compared in units of S). `draws`: rows of free-parameter values in
+  /// free_names() order (data units), as sampled. Without a network: nothing to check.
+  struct RegionCheck {
+    bool checked = false;            // a network with recorded training priors
+    double stimuli_outside = 0;      // share of the data's stimuli s / S outside the trained range
+    double draws_outside = 0;        // share of draws with any checked parameter outside
+    std::vector<std::pair<std::string, double>> by_parameter;  // share outside, per parameter (> 0 only)
+    std::string exact_note;          // what needs no check because the head is exact there
+  };
+  RegionCheck training_region(const std::vector<std::vector<double>>& draws) const;
 
 private:
   struct Impl;

@@ -504,7 +504,7 @@ TEST_CASE("rough edges: infer --help lists every default prior; draws files reco
   const SplitResult h = run_bactor_split("infer --help");
   INFO(h.out);
   CHECK(h.code == 0);
-  for (const char* p : {"sigma=halfnormal:0.25", "sigma_0=halfnormal:0.25", "mu_0=uniform:0.1:5", "sigma_r=halfnormal:0.25",
+  for (const char* p : {"sigma=halfnormal:0.25", "sigma_0=halfnormal:0.25", "mu_0=lognormal:log(S):1", "sigma_r=halfnormal:0.25",
                         "QuadraticCostQuadraticEffort: beta=uniform:0.5:1", "AbsoluteCostQuadraticEffort: beta=uniform:0.5:1",
                         "AsymmetricQuadratic: alpha=uniform:0.1:0.9", "Linex: c=lognormal:", "InvertedGaussian: gamma=lognormal:"})
     CHECK_MESSAGE(h.out.find(p) != std::string::npos, p);
@@ -519,5 +519,20 @@ TEST_CASE("rough edges: infer --help lists every default prior; draws files reco
   CHECK(std::count(l.begin(), l.end(),
                    "# priors = mu_0=uniform:0.1:5,sigma_0=halfnormal:0.25,sigma.1=halfnormal:0.5,sigma.2=halfnormal:0.5,"
                    "beta=uniform:0.6:1") == 1);
+  // The unit S the fit worked in: the geometric mean of the stimuli, and mu_0's default prior
+  // relative to it, in the data's units (log S = mean log s).
+  double mean_log_s = 0;
+  const auto data = lines(reference("effort_two_noise.csv"));
+  for (std::size_t i = 1; i < data.size(); ++i) mean_log_s += std::log(std::stod(data[i].substr(data[i].find(',') + 1))) / double(data.size() - 1);
+  const Result d = run("infer --data " + reference("effort_two_noise.csv") +
+                       " --cost QuadraticCostQuadraticEffort --closed-form --chains 1 --warmup 50 --samples 20 --out " + (dir / "def").string());
+  REQUIRE(d.code == 0);
+  const auto ld = lines(dir / "def" / "chain-1.csv");
+  const auto scale_line = std::find_if(ld.begin(), ld.end(), [](const std::string& t) { return t.rfind("# scale = ", 0) == 0; });
+  REQUIRE(scale_line != ld.end());
+  CHECK(std::log(std::stod(scale_line->substr(10))) == doctest::Approx(mean_log_s).epsilon(1e-8));
+  const auto prior_line = std::find_if(ld.begin(), ld.end(), [](const std::string& t) { return t.rfind("# priors = mu_0=lognormal:", 0) == 0; });
+  REQUIRE(prior_line != ld.end());
+  CHECK(std::stod(prior_line->substr(26)) == doctest::Approx(mean_log_s).epsilon(1e-8));
   CHECK(std::count(l.begin(), l.end(), "# fixed = sigma_r=0.13") == 1);
 }

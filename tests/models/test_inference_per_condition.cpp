@@ -137,8 +137,9 @@ TEST_CASE("per condition: names, priors by NAME and NAME.c, fixing, errors") {
   bad.priors["mu_0.4"] = parse_prior("uniform:1:2");
   CHECK(argument_of(bad).rfind("priors: unknown parameter 'mu_0.4'", 0) == 0);
   bad = per_block_spec(cost);
+  bad.priors["mu_0"] = parse_prior("uniform:0.1:5");
   bad.fixed["mu_0.1"] = 7;  // outside U(0.1, 5)
-  CHECK(argument_of(bad).rfind("fixed: mu_0.1=7 is outside", 0) == 0);
+  CHECK(argument_of(bad).rfind("fixed: mu_0.1=7 is outside the support of its prior uniform:0.1:5", 0) == 0);
   CHECK_THROWS_AS(default_priors(cost, 2, {"nope"}), ArgumentError);
   // The cost's parameters may vary too.
   InferenceSpec effort = per_block_spec(find_cost("QuadraticCostQuadraticEffort"));

@@ -87,12 +87,20 @@ std::shared_ptr<const ActionNetwork> trained_network(const std::string& cost, st
   return net;
 }
 
+/// The priors of Stan's reference runs (tests/reference/README.md): bactor's defaults then, with
+/// mu_0 ~ U(0.1, 5) in the data's units (today's default for mu_0 is relative to the stimuli).
+InferenceSpec stan_spec(const char* cost) {
+  InferenceSpec spec;
+  spec.cost = &find_cost(cost);
+  spec.priors["mu_0"] = Prior{Prior::Kind::uniform, 0.1, 5.0};
+  return spec;
+}
+
 } // namespace
 
 TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, closed form, marginal latent agrees with Stan") {
   const Dataset d = read_dataset(reference_dir() + "/quadratic_n60.csv");
-  InferenceSpec spec;
-  spec.cost = &find_cost("QuadraticCost");
+  InferenceSpec spec = stan_spec("QuadraticCost");
   spec.fixed["sigma"] = 0.2;
   spec.latent = LatentMode::marginal;
   check_against(run(d, spec, 1000, 2000, 11), quadratic_ref);
@@ -100,8 +108,7 @@ TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, closed form, marginal l
 
 TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, closed form, sampled latents agree with Stan") {
   const Dataset d = read_dataset(reference_dir() + "/quadratic_n60.csv");
-  InferenceSpec spec;
-  spec.cost = &find_cost("QuadraticCost");
+  InferenceSpec spec = stan_spec("QuadraticCost");
   spec.fixed["sigma"] = 0.2;
   spec.latent = LatentMode::sampled;
   check_against(run(d, spec, 1000, 3000, 12), quadratic_ref);
@@ -109,8 +116,7 @@ TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, closed form, sampled la
 
 TEST_CASE("posterior: effort_two_noise, every parameter free, one sigma per condition, agrees with the exact reference") {
   const Dataset d = read_dataset(reference_dir() + "/effort_two_noise.csv");
-  InferenceSpec spec;
-  spec.cost = &find_cost("QuadraticCostQuadraticEffort");
+  InferenceSpec spec = stan_spec("QuadraticCostQuadraticEffort");
   spec.latent = LatentMode::marginal;
   check_against(run(d, spec, 1000, 4000, 13), effort_ref);
 }
@@ -164,8 +170,7 @@ TEST_CASE("posterior: recovery study, 40 data sets x 200 trials from the evaluat
 
 TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, network (40k training steps) agrees with Stan") {
   const Dataset d = read_dataset(reference_dir() + "/quadratic_n60.csv");
-  InferenceSpec spec;
-  spec.cost = &find_cost("QuadraticCost");
+  InferenceSpec spec = stan_spec("QuadraticCost");
   spec.network = trained_network("QuadraticCost", 40000);
   spec.fixed["sigma"] = 0.2;
   check_against(run(d, spec, 1000, 10000, 14), quadratic_ref);
@@ -173,8 +178,7 @@ TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, network (40k training s
 
 TEST_CASE("posterior: effort_two_noise, every parameter free, network (30k training steps) agrees with the exact reference") {
   const Dataset d = read_dataset(reference_dir() + "/effort_two_noise.csv");
-  InferenceSpec spec;
-  spec.cost = &find_cost("QuadraticCostQuadraticEffort");
+  InferenceSpec spec = stan_spec("QuadraticCostQuadraticEffort");
   spec.network = trained_network("QuadraticCostQuadraticEffort", 30000);
   check_against(run(d, spec, 1000, 6000, 15), effort_ref);
 }
