@@ -62,6 +62,9 @@ int run_recover(int argc, char** argv) {
   // (s, r) the fit reads its parameters in those units too (in units of S they would differ
   // from the truth); the homogeneous costs keep the default unit, which changes nothing there.
   if (!spec.cost->homogeneous()) spec.scale = 1;
+  // The study's inference prior for mu_0 (its truths are U(2, 5)): U(0.1, 5), as before the
+  // default became unit-free, so that its R^2 and coverage stay comparable across versions.
+  spec.priors["mu_0"] = bactor::Prior{bactor::Prior::Kind::uniform, 0.1, 5.0};
   if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
   std::vector<std::string> fixed_names;
   if (!fix_true.empty()) {

@@ -122,6 +122,8 @@ TEST_CASE("inference: marginal closed form equals the integral of the sampled mo
   InferenceSpec spec;
   spec.cost = &cost;
   spec.fixed["sigma"] = 0.2;
+  spec.priors["mu_0"] = Prior{Prior::Kind::uniform, 0.1, 5.0};
+  spec.scale = 1;  // compared with hand computations in the data's units (S = 1)
   ActorModel m(d, spec);
   auto q = m.unconstrain({{"sigma_0", 0.15}, {"mu_0", 1.5}, {"sigma_r", 0.1}});
   std::vector<double> ll(d.size()), g(m.dim());
@@ -198,6 +200,7 @@ TEST_CASE("inference: network marginal per-trial log-likelihood vs brute force o
   InferenceSpec spec;
   spec.cost = &cost;
   spec.network = random_network(cost, 9);
+  spec.scale = 1;  // compared with hand computations in the data's units (S = 1)
   ActorModel m(d, spec);
   ActionNetwork::Workspace ws;
   std::vector<double> ll(d.size());
@@ -241,6 +244,7 @@ TEST_CASE("inference: network marginal log_lik per trial (vectorised kernel) equ
   InferenceSpec spec;
   spec.cost = &cost;
   spec.network = random_network(cost, 4);
+  spec.scale = 1;  // compared with hand computations in the data's units (S = 1)
   ActorModel m(d, spec);
   ActionNetwork::Workspace ws;
   const GaussHermiteSet rules;

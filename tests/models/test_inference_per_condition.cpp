@@ -94,7 +94,7 @@ TEST_CASE("per condition: names, priors by NAME and NAME.c, fixing, errors") {
     std::vector<std::string> names;
     for (const auto& np : dp) names.push_back(np.first);
     CHECK(names == std::vector<std::string>{"sigma", "sigma_0", "mu_0.1", "mu_0.2", "sigma_r.1", "sigma_r.2"});
-    CHECK(dp[2].second.kind == Prior::Kind::uniform);
+    CHECK(dp[2].second.kind == Prior::Kind::lognormal);  // of mu_0 / S
   }
   {  // "mu_0" sets every mu_0.c, "mu_0.2" one (the unconstrain default is the uniform's midpoint)
     InferenceSpec spec = per_block_spec(cost);

@@ -97,6 +97,39 @@ TEST_CASE("units: seconds and milliseconds give the same log density, gradient a
   }
 }
 
+TEST_CASE("units: a homogeneous cost's closed form is the same model at any scale S (per-trial log_lik in the data's units)") {
+  // The optimal action of a cost homogeneous in (s, r) scales with the stimuli, so S only moves
+  // lp__ by the constant N log S; the per-trial log-likelihoods (densities of r in the data's
+  // units) agree, and so do the gradients.
+  for (const char* name : {"QuadraticCost", "QuadraticCostQuadraticEffort"}) {
+    CAPTURE(name);
+    const Dataset d = std::string(name) == "QuadraticCost" ? seconds_data(name, 9) : seconds_data(name, 9, {{"beta", 0.8}});
+    InferenceSpec spec;
+    spec.cost = &find_cost(name);
+    spec.priors["mu_0"] = Prior{Prior::Kind::uniform, 0.2, 9.0};
+    InferenceSpec one = spec;
+    one.scale = 1;
+    ActorModel a(d, spec), b(d, one);
+    REQUIRE(a.scale() > 2);  // stimuli in [0.3, 8]
+    Rng rng(4, 2);
+    for (int k = 0; k < 4; ++k) {
+      std::vector<double> q(a.dim());
+      for (auto& v : q) v = 0.4 * rng.normal();
+      std::vector<double> ga(a.dim()), gb(b.dim()), la(d.size()), lb(d.size());
+      const double lpa = a.log_density(q, ga), lpb = b.log_density(q, gb);
+      // Constants: N log S from the likelihood (densities of r / S), -log S from the uniform
+      // prior's log-Jacobian log((hi - lo) / S).
+      CHECK(lpa - double(d.size() - 1) * std::log(a.scale()) == doctest::Approx(lpb).epsilon(1e-10));
+      for (std::size_t i = 0; i < q.size(); ++i) CHECK(ga[i] == doctest::Approx(gb[i]).epsilon(1e-8).scale(1));
+      a.trial_loglik(q, la);
+      b.trial_loglik(q, lb);
+      for (std::size_t i = 0; i < d.size(); ++i) CHECK(la[i] == doctest::Approx(lb[i]).epsilon(1e-10));
+      const auto va = a.constrain(q), vb = b.constrain(q);
+      for (std::size_t i = 0; i < va.size(); ++i) CHECK(va[i] == doctest::Approx(vb[i]).epsilon(1e-12));
+    }
+  }
+}
+
 TEST_CASE("units: NUTS on seconds and on milliseconds, same seed: the same posterior, mu_0 x 1000") {
   const Dataset s = seconds_data("QuadraticCost", 4);
   const Dataset ms = times(s, 1000);

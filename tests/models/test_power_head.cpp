@@ -146,6 +146,7 @@ TEST_CASE("inference with a power-law-head network: the marginal likelihood is t
       InferenceSpec spec;
       spec.cost = &cost;
       spec.network = random_power_network(cost, 9, head);
+      spec.scale = 1;  // compared with a hand computation in the data's units (S = 1)
       ActorModel m(d, spec);
       for (int rep = 0; rep < 3; ++rep) {
         auto q = m.unconstrain({{"sigma", 0.2}, {"sigma_0", 0.15}, {"mu_0", 1.5}, {"sigma_r", 0.1}});
