@@ -515,24 +515,37 @@ TEST_CASE("rough edges: infer --help lists every default prior; draws files reco
   INFO(r.out);
   REQUIRE(r.code == 0);
   const auto l = lines(dir / "out" / "chain-1.csv");
-  // Free parameters in column order; the fixed sigma_r is under "fixed", not here.
-  CHECK(std::count(l.begin(), l.end(),
-                   "# priors = mu_0=uniform:0.1:5,sigma_0=halfnormal:0.25,sigma.1=halfnormal:0.5,sigma.2=halfnormal:0.5,"
-                   "beta=uniform:0.6:1") == 1);
-  // The unit S the fit worked in: the geometric mean of the stimuli, and mu_0's default prior
-  // relative to it, in the data's units (log S = mean log s).
+  // Free parameters in column order; the fixed sigma_r is under "fixed", not here. mu_0's
+  // default is relative to the fit's unit S, the geometric mean of the stimuli (recorded as
+  // `scale`): lognormal:log(S):1 in the data's units.
   double mean_log_s = 0;
   const auto data = lines(reference("effort_two_noise.csv"));
-  for (std::size_t i = 1; i < data.size(); ++i) mean_log_s += std::log(std::stod(data[i].substr(data[i].find(',') + 1))) / double(data.size() - 1);
-  const Result d = run("infer --data " + reference("effort_two_noise.csv") +
-                       " --cost QuadraticCostQuadraticEffort --closed-form --chains 1 --warmup 50 --samples 20 --out " + (dir / "def").string());
-  REQUIRE(d.code == 0);
-  const auto ld = lines(dir / "def" / "chain-1.csv");
-  const auto scale_line = std::find_if(ld.begin(), ld.end(), [](const std::string& t) { return t.rfind("# scale = ", 0) == 0; });
-  REQUIRE(scale_line != ld.end());
+  for (std::size_t i = 1; i < data.size(); ++i)
+    mean_log_s += std::log(std::stod(data[i].substr(data[i].find(',') + 1))) / double(data.size() - 1);
+  const std::string head = "# priors = mu_0=lognormal:",
+                    tail = ":1,sigma_0=halfnormal:0.25,sigma.1=halfnormal:0.5,sigma.2=halfnormal:0.5,beta=uniform:0.6:1";
+  const auto prior_line = std::find_if(l.begin(), l.end(), [&](const std::string& t) { return t.rfind(head, 0) == 0; });
+  REQUIRE(prior_line != l.end());
+  CHECK(prior_line->substr(prior_line->size() - tail.size()) == tail);
+  CHECK(std::stod(prior_line->substr(head.size())) == doctest::Approx(mean_log_s).epsilon(1e-8));
+  const auto scale_line = std::find_if(l.begin(), l.end(), [](const std::string& t) { return t.rfind("# scale = ", 0) == 0; });
+  REQUIRE(scale_line != l.end());
   CHECK(std::log(std::stod(scale_line->substr(10))) == doctest::Approx(mean_log_s).epsilon(1e-8));
-  const auto prior_line = std::find_if(ld.begin(), ld.end(), [](const std::string& t) { return t.rfind("# priors = mu_0=lognormal:", 0) == 0; });
-  REQUIRE(prior_line != ld.end());
-  CHECK(std::stod(prior_line->substr(26)) == doctest::Approx(mean_log_s).epsilon(1e-8));
   CHECK(std::count(l.begin(), l.end(), "# fixed = sigma_r=0.13") == 1);
+}
+
+TEST_CASE("units: infer --scale is recorded, a bad one names the flag, and the seconds/milliseconds fits agree") {
+  const fs::path dir = scratch("scale");
+  const Result bad = run("infer --data " + reference("quadratic_n60.csv") + " --cost QuadraticCost --closed-form --scale 0 --out " +
+                         (dir / "bad").string());
+  CHECK(bad.code == 2);
+  CHECK(bad.out.find("--scale") != std::string::npos);
+  CHECK(!fs::exists(dir / "bad"));
+  const Result one = run("infer --data " + reference("quadratic_n60.csv") +
+                         " --cost QuadraticCost --closed-form --scale 1 --chains 1 --warmup 50 --samples 20 --out " + (dir / "one").string());
+  REQUIRE(one.code == 0);
+  const auto l = lines(dir / "one" / "chain-1.csv");
+  CHECK(std::count(l.begin(), l.end(), "# scale = 1") == 1);
+  // With --scale 1 the default prior of mu_0 is lognormal:0:1 in the data's own units.
+  CHECK(std::any_of(l.begin(), l.end(), [](const std::string& t) { return t.rfind("# priors = mu_0=lognormal:0:1,", 0) == 0; }));
 }
