@@ -186,6 +186,10 @@ int run_infer(int argc, char** argv) {
   }
   const bactor::Dataset data = bactor::read_dataset(data_path, column_map);
   const auto subjects = bactor::split_subjects(data);
+  // --per-condition given for data with one condition: every parameter is one parameter anyway.
+  if (app.count("--per-condition") && data.conditions() == 1 && !spec.per_condition.empty())
+    std::cerr << "note: " << data_path << " has one condition (no '" << column_map.cond
+              << "' column, or one label), so --per-condition " << per_condition << " changes nothing\n";
   for (const auto& [id, d] : subjects) bactor::ActorModel probe(d, spec);  // throws on bad spec
 
   bactor::cli::install_stop_handlers();

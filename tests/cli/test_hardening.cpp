@@ -549,3 +549,13 @@ TEST_CASE("units: infer --scale is recorded, a bad one names the flag, and the s
   // With --scale 1 the default prior of mu_0 is lognormal:0:1 in the data's own units.
   CHECK(std::any_of(l.begin(), l.end(), [](const std::string& t) { return t.rfind("# priors = mu_0=lognormal:0:1,", 0) == 0; }));
 }
+
+TEST_CASE("per condition: --per-condition on data with one condition says it changes nothing") {
+  const fs::path dir = scratch("one-cond");
+  const Result r = run("infer --data " + reference("quadratic_n60.csv") +
+                       " --cost QuadraticCost --closed-form --per-condition mu_0 --chains 1 --warmup 30 --samples 10 --out " +
+                       (dir / "out").string());
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("has one condition (no 'cond' column, or one label), so --per-condition mu_0 changes nothing") != std::string::npos);
+}
