@@ -17,6 +17,7 @@
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 namespace bactor::cli {
 
@@ -158,6 +159,12 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
   spec.fixed = parse_assignments(setting(fit, "fixed"), "fixed");
   if (const std::string pc = setting(fit, "per_condition"); !pc.empty()) spec.per_condition = parse_per_condition(pc);
   for (const auto& [k, v] : parse_string_assignments(setting(fit, "priors"), "priors")) spec.priors[k] = parse_prior(v);
+  if (setting(fit, "lapse") == "true") {  // a lapse fit: predictions from the mixture, its recorded contaminant
+    spec.lapse = true;
+    const std::string range = setting(fit, "lapse_range");
+    if (range.empty()) throw std::invalid_argument(fit.files.at(0) + ": lapse = true but no lapse_range recorded");
+    std::tie(spec.lapse_lo, spec.lapse_hi) = parse_range(range, fit.files.at(0) + ": lapse_range");
+  }
   if (setting(fit, "action") == "network") {
     const std::string net = setting(fit, "network");
     if (!file_exists(net))

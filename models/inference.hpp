@@ -12,6 +12,8 @@
 // The latent u_i is either integrated out (LatentMode::marginal: exact for the closed forms,
 // adaptive Gauss–Hermite for a network) or sampled non-centred, u_i = log s_i + sigma_c z_i
 // with z_i ~ N(0, 1) (LatentMode::sampled).
+// Lapses (InferenceSpec::lapse): per trial p(r_i) = (1 - lapse) p_actor(r_i | theta) + lapse
+// p_cont(r_i), the contaminant log r ~ U(log lo, log hi) (lapse_range; docs/inference.md).
 #pragma once
 
 #include <bactor/models/data.hpp>
@@ -35,27 +37,39 @@ enum class LatentMode { marginal, sampled };
 LatentMode parse_latent_mode(const std::string& text);  // "marginal" | "sampled"
 const char* to_string(LatentMode mode);
 
-/// Prior of one parameter. half_normal(scale a); uniform(a, b); lognormal(log-loc a, scale b).
+/// Prior of one parameter. half_normal(scale a); uniform(a, b); lognormal(log-loc a, scale b);
+/// beta(shapes a, b) on (0, 1), sampled as logit v.
 struct Prior {
-  enum class Kind { half_normal, uniform, lognormal } kind = Kind::half_normal;
+  enum class Kind { half_normal, uniform, lognormal, beta } kind = Kind::half_normal;
   double a = 0.25, b = 0;
   /// log density (up to a constant) at the constrained value v. (Its gradient, with the
   /// transform's, is the constrain node's: models/inference_nodes.hpp.)
   double log_density(double v) const;
   bool in_support(double v) const;
 };
-/// Parses "halfnormal:SCALE", "uniform:LO:HI" or "lognormal:LOC:SCALE" (LOC on the log scale).
+/// Parses "halfnormal:SCALE", "uniform:LO:HI", "lognormal:LOC:SCALE" (LOC on the log scale) or
+/// "beta:A:B" (shapes, both positive).
 Prior parse_prior(const std::string& text);
 std::string to_string(const Prior& prior);
 /// The default prior of every parameter of `cost` with `conditions` conditions, in slot order:
 /// sigma, sigma_0, mu_0, sigma_r, the cost parameters, each parameter in `per_condition` as
 /// NAME.1..NAME.C when conditions > 1 (the two-argument form: only sigma varies).
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions = 1);
+/// With `lapse`, the lapse probability's prior (lapse_prior()) comes last, as "lapse" (or
+/// lapse.1..C when per_condition holds "lapse").
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions,
-                                                          const std::set<std::string>& per_condition);
-/// Checks that every name of `per_condition` is a parameter of `cost` (theta_names); throws
-/// ArgumentError("per_condition", ...) naming the first that is not.
-void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_condition);
+                                                          const std::set<std::string>& per_condition, bool lapse = false);
+/// Checks that every name of `per_condition` is a parameter of `cost` (theta_names, and "lapse"
+/// when `lapse`); throws ArgumentError("per_condition", ...) naming the first that is not.
+void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_condition, bool lapse = false);
+
+/// The default prior of the lapse probability: Beta(2, 50) (mean 3.8%, mode 2%, 90% of its mass
+/// between 0.7% and 9.1%).
+Prior lapse_prior();
+/// The contaminant's range of a data set's responses by default: log r uniform over
+/// [min log r - lapse_margin, max log r + lapse_margin] (a factor e^0.5 = 1.65 beyond the
+/// smallest and largest response).
+inline constexpr double lapse_margin = 0.5;
 
 /// What to infer and how.
 struct InferenceSpec {
@@ -70,7 +84,18 @@ struct InferenceSpec {
   bool predict = false;                              // add r_rep.i to the outputs
   bool log_lik = true;                               // add log_lik.i (per-trial log-likelihood)
   int quadrature_nodes = default_quadrature_nodes;   // network marginal only; -1: by sigma
+  // Lapses: with probability `lapse` (a parameter like the others: prior lapse_prior(), "lapse"
+  // in priors/fixed/per_condition; shared by default) a response comes from the contaminant,
+  // log r ~ U(log lapse_lo, log lapse_hi). Both 0: the range from the data (lapse_range).
+  // Marginal latent mode only.
+  bool lapse = false;
+  double lapse_lo = 0, lapse_hi = 0;
 };
+
+/// The contaminant's range (lo, hi) of r that `spec` gives for `data`: spec.lapse_lo/hi when
+/// set (ArgumentError("lapse_range") unless 0 < lo < hi and every response inside), else
+/// exp(min log r - lapse_margin), exp(max log r + lapse_margin).
+std::pair<double, double> lapse_range(const Dataset& data, const InferenceSpec& spec);
 
 /// Power-law form of a closed-form actor: log a = log_k + w log m. `theta` as in theta_names;
 /// `jac` (2 x theta.size(), row-major) receives d(log_k, w)/d theta. Throws
