@@ -64,7 +64,7 @@ std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, 
 void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_condition, bool lapse = false);
 
 /// The default prior of the lapse probability: Beta(2, 50) (mean 3.8%, mode 2%, 90% of its mass
-/// between 0.7% and 9.1%).
+/// between 0.7% and 9.0%).
 Prior lapse_prior();
 /// The contaminant's range of a data set's responses by default: log r uniform over
 /// [min log r - lapse_margin, max log r + lapse_margin] (a factor e^0.5 = 1.65 beyond the

@@ -346,41 +346,76 @@ double softplus_marginal(const SoftplusHead& h, std::size_t n, const double* x, 
   return xsimd::hadd(acc[0].ll) - nn * std::log(2 * std::numbers::pi * sig * sr);
 }
 
+namespace {
+
+/// Sums of the power-law lapse kernel, one set per interleaved batch.
+struct PowerLapseAcc {
+  B w = B(0.0), r = B(0.0), re = B(0.0), rex = B(0.0), re2 = B(0.0), ll = B(0.0);
+};
+
+/// NB batches of power_lapse's loop, statement by statement so that their dependency chains
+/// (an exp, a log and a division each) overlap.
+template <int NB>
+inline void power_lapse_block(std::size_t i, const double* x, const double* y, const double* wt, B lk, B w, B c0, B hiv,
+                              B l1m, B mb, PowerLapseAcc* acc, double* trial_ll) {
+  B xi[NB], yi[NB], wi[NB], e[NB], ma[NB], t[NB], opt[NB];
+  for (int v = 0; v < NB; ++v) {
+    const std::size_t o = i + std::size_t(v) * L;
+    xi[v] = B::load_unaligned(x + o);
+    yi[v] = B::load_unaligned(y + o);
+    wi[v] = B::load_unaligned(wt + o);
+    e[v] = yi[v] - xsimd::fma(w, xi[v], lk);
+    ma[v] = l1m + xsimd::fnma(hiv * e[v], e[v], c0);
+    t[v] = exp_d(-xsimd::abs(ma[v] - mb));  // the smaller term over the larger, in (0, 1]
+    opt[v] = B(1.0) + t[v];
+  }
+  for (int v = 0; v < NB; ++v) {
+    const auto actor = ma[v] >= mb;
+    const B lli = xsimd::max(ma[v], mb) + log_d(opt[v]) - yi[v];
+    const B rho = xsimd::select(actor, B(1.0), t[v]) / opt[v];
+    const B wr = wi[v] * rho;
+    PowerLapseAcc& a = acc[v];
+    a.w += wi[v];
+    a.r += wr;
+    a.re = xsimd::fma(wr, e[v], a.re);
+    a.rex = xsimd::fma(wr * e[v], xi[v], a.rex);
+    a.re2 = xsimd::fma(wr * e[v], e[v], a.re2);
+    a.ll = xsimd::fma(wi[v], lli, a.ll);
+    if (trial_ll) lli.store_unaligned(trial_ll + i + std::size_t(v) * L);
+  }
+}
+
+} // namespace
+
 double power_lapse(const PowerHead& h, std::size_t n, const double* x, const double* y, const double* wt, double sig,
                    double sr, const LapseMix& mix, PowerLapseSums& g, double* trial_ll) {
   // Per trial e = y - log_k - w x, v = sigma_r^2 + w^2 sigma^2: the actor's log-density is
-  // A - y with A = -log(2 pi v)/2 - e^2/(2v); the mixture's lse(log(1 - eps) + A, log eps -
-  // log width) - y; rho = the first term's share. The gradient of Σ rho_i A_i needs Σ rho,
-  // Σ rho e, Σ rho e x and Σ rho e^2 (two exp, one log and one division per trial).
+  // A - y with A = -log(2 pi v)/2 - e^2/(2v); the mixture's lse(a, b) - y with a = log(1 - eps)
+  // + A and b = log eps - log width, computed as max(a, b) + log(1 + t), t = e^{-|a - b|};
+  // rho = the actor's share, 1/(1 + t) or t/(1 + t). The gradient of Σ rho_i A_i needs Σ rho,
+  // Σ rho e, Σ rho e x and Σ rho e^2 (one exp, one log and one division per trial).
   const double v = sr * sr + h.w * h.w * sig * sig, iv = 1.0 / v;
   const B lk(h.log_k), w(h.w), c0(-0.5 * std::log(2 * std::numbers::pi * v)), hiv(0.5 * iv), l1m(mix.log1m_eps),
       mb(mix.log_eps_cont);
-  B s_w(0.0), s_r(0.0), s_re(0.0), s_rex(0.0), s_re2(0.0), s_ll(0.0);
-  for (std::size_t i = 0; i < n; i += L) {
-    const B xi = B::load_unaligned(x + i), yi = B::load_unaligned(y + i), wi = B::load_unaligned(wt + i);
-    const B e = yi - xsimd::fma(w, xi, lk);
-    const B ma = l1m + xsimd::fnma(hiv * e, e, c0);
-    const B mx = xsimd::max(ma, mb);
-    const B ea = exp_d(ma - mx), eb = exp_d(mb - mx), tot = ea + eb;
-    const B lli = mx + log_d(tot) - yi;
-    const B wr = wi * (ea / tot);
-    s_w += wi;
-    s_r += wr;
-    s_re = xsimd::fma(wr, e, s_re);
-    s_rex = xsimd::fma(wr * e, xi, s_rex);
-    s_re2 = xsimd::fma(wr * e, e, s_re2);
-    s_ll = xsimd::fma(wi, lli, s_ll);
-    if (trial_ll) lli.store_unaligned(trial_ll + i);
+  constexpr int NB = 4;
+  PowerLapseAcc acc[NB];
+  std::size_t i = 0;
+  for (; i + NB * L <= n; i += NB * L) power_lapse_block<NB>(i, x, y, wt, lk, w, c0, hiv, l1m, mb, acc, trial_ll);
+  for (; i < n; i += L) power_lapse_block<1>(i, x, y, wt, lk, w, c0, hiv, l1m, mb, acc, trial_ll);
+  for (int k = 1; k < NB; ++k) {
+    acc[0].w += acc[k].w, acc[0].r += acc[k].r, acc[0].re += acc[k].re, acc[0].rex += acc[k].rex;
+    acc[0].re2 += acc[k].re2, acc[0].ll += acc[k].ll;
   }
-  const double nr = xsimd::hadd(s_r), re = xsimd::hadd(s_re), rex = xsimd::hadd(s_rex), re2 = xsimd::hadd(s_re2);
+  const double nr = xsimd::hadd(acc[0].r), re = xsimd::hadd(acc[0].re), rex = xsimd::hadd(acc[0].rex),
+               re2 = xsimd::hadd(acc[0].re2);
   const double dl_dv = 0.5 * (re2 * iv - nr) * iv;
   g.log_k += re * iv;
   g.w += rex * iv + dl_dv * 2 * h.w * sig * sig;
   g.sigma += dl_dv * 2 * h.w * h.w * sig;
   g.sigma_r += dl_dv * 2 * sr;
   g.rho += nr;
-  g.n += xsimd::hadd(s_w);
-  return xsimd::hadd(s_ll);
+  g.n += xsimd::hadd(acc[0].w);
+  return xsimd::hadd(acc[0].ll);
 }
 
 } // namespace bactor::detail
