@@ -50,7 +50,7 @@ std::string default_priors_help() {
     }
     os << "\n";
   }
-  os << "  with --lapse: lapse=" << bactor::to_string(bactor::lapse_prior()) << " (mean 3.8%, 90% between 0.7% and 9.1%)\n";
+  os << "  with --lapse: lapse=" << bactor::to_string(bactor::lapse_prior()) << " (mean 3.8%, 90% between 0.7% and 9.0%)\n";
   os << "Every draws file records the priors of its free parameters (# priors = ...).";
   return os.str();
 }

@@ -10,6 +10,7 @@
 
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 namespace {
 
@@ -84,7 +85,11 @@ int run_simulate(int argc, char** argv) {
   spec.s_lo = lo;
   spec.s_hi = hi;
   spec.seed = seed;
-  if (!(lapse >= 0 && lapse < 1)) throw bactor::cli::UsageError("--lapse: the probability must be in [0, 1), got " + std::to_string(lapse));
+  if (!(lapse >= 0 && lapse < 1)) {
+    std::ostringstream os;
+    os << "--lapse: the probability must be in [0, 1), got " << lapse;
+    throw bactor::cli::UsageError(os.str());
+  }
   spec.lapse = lapse;
   if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
   std::vector<std::size_t> lapsed;
