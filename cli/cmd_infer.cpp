@@ -25,8 +25,8 @@ namespace {
 /// The default priors of every parameter, for --help (from the library's own table).
 std::string default_priors_help() {
   std::ostringstream os;
-  os << "Default priors (--prior NAME=SPEC overrides them; SPEC is halfnormal:SCALE, uniform:LO:HI or\n"
-        "lognormal:LOC:SCALE with LOC on the log scale; with several conditions a parameter of --per-condition, e.g. sigma,\n"
+  os << "Default priors (--prior NAME=SPEC overrides them; SPEC is halfnormal:SCALE, uniform:LO:HI,\n"
+        "lognormal:LOC:SCALE with LOC on the log scale, or beta:A:B on (0, 1); with several conditions a parameter of --per-condition, e.g. sigma,\n"
         "stands for all of sigma.1, sigma.2, ..., and sigma.2 for one of them; --fix likewise):\n"
         "  every cost:";
   const auto& families = bactor::cost_families();
@@ -91,7 +91,7 @@ int run_infer(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--latent", latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
   app.add_flag("--lapse", lapse, "lapse mixture: with probability lapse (a parameter, prior beta:2:50) a response comes from a "
-               "contaminant, log r uniform over the responses' range widened by 0.5 on each side (or --lapse-range)");
+               "contaminant, log r uniform over the responses' range widened by 0.5 in log r (a factor 1.65) at each end (or --lapse-range)");
   app.add_option("--lapse-range", lapse_range, "the contaminant's range of r, LO:HI (data units; it must hold every response)");
   app.add_flag("--predict", predict, "write posterior-predictive responses r_rep.i");
   app.add_flag("--no-log-lik", no_log_lik, "do not write the per-trial log-likelihoods log_lik.i");
