@@ -495,7 +495,13 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   // Plain references, not structured bindings: clang < 16 cannot capture those in lambdas.
   for (const auto& np : spec.priors) {
     const auto& prior = np.second;
-    for_name(np.first, "priors", [&](Impl::Slot& s) { s.prior = prior; });
+    for_name(np.first, "priors", [&](Impl::Slot& s) {
+      // A probability needs a prior on (0, 1) (a log transform could leave it).
+      if (s.base == "lapse" && !(prior.kind == Prior::Kind::beta || (prior.kind == Prior::Kind::uniform && prior.b <= 1)))
+        throw ArgumentError("priors", np.first + "=" + to_string(prior) +
+                                          ": the lapse probability needs a prior on (0, 1), beta:A:B or uniform:LO:HI with HI <= 1");
+      s.prior = prior;
+    });
   }
   for (const auto& nv : spec.fixed) {
     const auto& name = nv.first;

@@ -153,6 +153,8 @@ TEST_CASE("cli lapse: bad lapse options exit 2 with one line naming the option, 
       {"--per-condition lapse", "--per-condition: 'lapse' is a parameter only with lapses (--lapse)"},
       {"--lapse --fix lapse=1", "--fix: lapse=1 is outside the support of its prior beta:2:50"},
       {"--lapse --prior lapse=beta:0:3", "prior 'beta:0:3': shapes A and B must be positive"},
+      {"--lapse --prior lapse=halfnormal:0.1", "--prior: lapse=halfnormal:0.1: the lapse probability needs a prior on (0, 1)"},
+      {"--lapse --prior lapse=uniform:0:2", "--prior: lapse=uniform:0:2: the lapse probability needs a prior on (0, 1)"},
   };
   for (const auto& [args, message] : cases) {
     Result r = run_cli(base + args);

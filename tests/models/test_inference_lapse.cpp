@@ -261,6 +261,11 @@ TEST_CASE("lapse: ActorModel names, priors, fixing, per-condition lapse and erro
   s.fixed = {{"lapse", 1.0}};
   CHECK(arg_of(s, two).rfind("fixed: lapse=1 is outside", 0) == 0);
   s = spec;
+  s.priors = {{"lapse", parse_prior("lognormal:-3:1")}};
+  CHECK(arg_of(s, two).rfind("priors: lapse=lognormal:-3:1: the lapse probability needs a prior on (0, 1)", 0) == 0);
+  s.priors = {{"lapse", parse_prior("uniform:0:0.2")}};  // allowed: inside (0, 1)
+  CHECK(arg_of(s, two) == "no error");
+  s = spec;
   const auto [lo, hi] = lapse_range(two, spec);
   double rmin = 1e300, rmax = 0;
   for (double r : two.r) rmin = std::min(rmin, r), rmax = std::max(rmax, r);
