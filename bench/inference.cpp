@@ -204,18 +204,23 @@ int main(int argc, char** argv) {
       for (LatentMode mode : {LatentMode::marginal, LatentMode::sampled})
         // The softplus network's marginal also with a fixed 16-node rule (the former default)
         // as the comparison for the node count by sigma (quadrature_nodes_for(0.2) = 9 here).
-        for (int nodes : {default_quadrature_nodes, 16}) {
+        // The marginal also with lapses (InferenceSpec::lapse; latent "marginal_lapse"), whose
+        // nodes run over the trials where the plain exact marginal uses sufficient statistics.
+        for (int nodes : {default_quadrature_nodes, 16})
+        for (bool lapse : {false, true}) {
           const bool use_net = source != nullptr;
           const bool quadrature = source == net && mode == LatentMode::marginal;
           if (nodes != default_quadrature_nodes && !quadrature) continue;
+          if (lapse && (mode != LatentMode::marginal || nodes != default_quadrature_nodes)) continue;
           const std::string key = std::string(use_net ? to_string(source->head()) : "closed_form") + "/" +
-                                  to_string(mode) + "/" + std::to_string(n);
+                                  to_string(mode) + (lapse ? "_lapse/" : "/") + std::to_string(n);
           if (key.rfind(only, 0) != 0) continue;
           InferenceSpec spec;
           spec.cost = &cost;
           spec.latent = mode;
           spec.fixed["sigma"] = 0.2;
           spec.quadrature_nodes = nodes;
+          spec.lapse = lapse;
           if (use_net) spec.network = source;
           ActorModel m(d, spec);
           auto q = m.unconstrain({{"sigma_0", 0.15}, {"mu_0", 1.5}, {"sigma_r", 0.1}});
@@ -229,6 +234,7 @@ int main(int argc, char** argv) {
               .add("action", use_net ? "network" : "closed_form")
               .add("head", use_net ? to_string(source->head()) : "closed_form")
               .add("latent", to_string(mode))
+              .add("lapse", lapse ? "true" : "false")
               .add("n", n)
               .add("dim", m.dim());
           if (quadrature)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // bactor infer: posterior of the actor's parameters given a data file (NUTS, CmdStan CSV).
 #include "cli/command.hpp"
+#include "cli/fit_dir.hpp"
 #include "cli/options.hpp"
 #include <bactor/models/costs.hpp>
 #include <bactor/models/data.hpp>
@@ -24,8 +25,8 @@ namespace {
 /// The default priors of every parameter, for --help (from the library's own table).
 std::string default_priors_help() {
   std::ostringstream os;
-  os << "Default priors (--prior NAME=SPEC overrides them; SPEC is halfnormal:SCALE, uniform:LO:HI or\n"
-        "lognormal:LOC:SCALE with LOC on the log scale; with several conditions a parameter of --per-condition, e.g. sigma,\n"
+  os << "Default priors (--prior NAME=SPEC overrides them; SPEC is halfnormal:SCALE, uniform:LO:HI,\n"
+        "lognormal:LOC:SCALE with LOC on the log scale, or beta:A:B on (0, 1); with several conditions a parameter of --per-condition, e.g. sigma,\n"
         "stands for all of sigma.1, sigma.2, ..., and sigma.2 for one of them; --fix likewise):\n"
         "  every cost:";
   const auto& families = bactor::cost_families();
@@ -54,6 +55,7 @@ std::string default_priors_help() {
     }
     os << "\n";
   }
+  os << "  with --lapse: lapse=" << bactor::to_string(bactor::lapse_prior()) << " (mean 3.8%, 90% between 0.7% and 9.0%)\n";
   os << "Every draws file records the priors of its free parameters (# priors = ...).";
   return os.str();
 }
@@ -110,7 +112,8 @@ void report_training_region(const bactor::ActorModel& model, const bactor::cli::
 int run_infer(int argc, char** argv) {
   CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
   std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag", per_condition = "sigma";
-  bool closed_form = false, predict = false, no_log_lik = false;
+  bool closed_form = false, predict = false, no_log_lik = false, lapse = false;
+  std::string lapse_range;
   bactor::NutsSettings ns;
   ns.warmup = 2500;
   ns.samples = 5000;
@@ -128,6 +131,9 @@ int run_infer(int argc, char** argv) {
                  "mu_0,sigma_0: any of mu_0, sigma_0, sigma, sigma_r and the cost's parameters; none: every parameter shared")
       ->capture_default_str();
   app.add_option("--latent", latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
+  app.add_flag("--lapse", lapse, "lapse mixture: with probability lapse (a parameter, prior beta:2:50) a response comes from a "
+               "contaminant, log r uniform over the responses' range widened by 0.5 in log r (a factor 1.65) at each end (or --lapse-range)");
+  app.add_option("--lapse-range", lapse_range, "the contaminant's range of r, LO:HI (data units; it must hold every response)");
   app.add_flag("--predict", predict, "write posterior-predictive responses r_rep.i");
   app.add_flag("--no-log-lik", no_log_lik, "do not write the per-trial log-likelihoods log_lik.i");
   app.add_option("--chains", ns.chains, "chains")->capture_default_str();
@@ -174,7 +180,15 @@ int run_infer(int argc, char** argv) {
     if (!(spec.scale > 0)) throw bactor::cli::UsageError("--scale: must be auto or a positive number (got '" + scale + "')");
   }
   spec.per_condition = bactor::cli::parse_per_condition(per_condition);
-  bactor::check_per_condition(*spec.cost, spec.per_condition);
+  spec.lapse = lapse;
+  if (!lapse_range.empty()) {
+    if (!lapse) throw bactor::cli::UsageError("--lapse-range needs --lapse");
+    const auto [lo, hi] = bactor::cli::parse_range(lapse_range, "--lapse-range");
+    if (!(lo > 0)) throw bactor::cli::UsageError("--lapse-range: LO must be positive, got '" + lapse_range + "'");
+    spec.lapse_lo = lo;
+    spec.lapse_hi = hi;
+  }
+  bactor::check_per_condition(*spec.cost, spec.per_condition, spec.lapse);
   spec.fixed = bactor::cli::parse_assignments(fix, "--fix");
   for (const auto& [k, v] : bactor::cli::parse_string_assignments(prior, "--prior")) spec.priors[k] = bactor::parse_prior(v);
   if (!network.empty()) {
@@ -211,7 +225,11 @@ int run_infer(int argc, char** argv) {
         {"per_condition", bactor::cli::join_per_condition(spec.per_condition)}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
         {"priors", priors_used(model)}, {"scale", fmt_g(model.scale())}, {"trials", std::to_string(d.size())},
         {"log_lik", spec.log_lik ? "true" : "false"},
-        {"predict", predict ? "true" : "false"}};
+        {"predict", predict ? "true" : "false"}, {"lapse", lapse ? "true" : "false"}};
+    if (lapse) {  // the contaminant's range used (from this subject's data unless --lapse-range)
+      const auto [lo, hi] = bactor::lapse_range(d, spec);
+      config.emplace_back("lapse_range", bactor::cli::number(lo) + ":" + bactor::cli::number(hi));
+    }
     if (!id.empty()) config.emplace_back("subject", id);
     std::string conds;
     for (std::size_t c = 0; c < d.cond_labels.size(); ++c) conds += (c ? "," : "") + std::to_string(c + 1) + "=" + d.cond_labels[c];

@@ -77,6 +77,10 @@ double prior_density(const bactor::Prior& p, double x) {
       const double z = (std::log(x) - p.a) / p.b;
       return std::exp(-0.5 * z * z) / (x * p.b * std::sqrt(2 * kPi));
     }
+    case K::beta:
+      if (x <= 0 || x >= 1) return 0;
+      return std::exp((p.a - 1) * std::log(x) + (p.b - 1) * std::log1p(-x) + std::lgamma(p.a + p.b) - std::lgamma(p.a) -
+                      std::lgamma(p.b));
   }
   return 0;
 }
@@ -127,6 +131,7 @@ void settings_table(Html& h, const Fit& fit) {
       {"fixed", "fixed parameters"}, {"priors", "priors"}, {"num_warmup", "warm-up per chain"},
       {"num_samples", "draws per chain"}, {"thin", "thin"}, {"seed", "seed"}, {"delta", "target acceptance (delta)"},
       {"max_depth", "maximum tree depth"}, {"metric", "metric"}, {"log_lik", "log_lik columns"}, {"predict", "r_rep columns"},
+      {"lapse", "lapse mixture"}, {"lapse_range", "lapse contaminant's range of r"},
       {"bactor_version", "bactor version"}};
   std::vector<std::pair<std::string, std::string>> kv = {{"folder", fit.dir}, {"chains", std::to_string(fit.chains.size())}};
   for (const auto& [k, label] : keys) {
@@ -262,6 +267,7 @@ std::string density_plot(const Fit& fit, const std::string& param, const std::st
   const bool positive = has_prior ? prior.kind != bactor::Prior::Kind::uniform : sorted.front() > 0;
   if (positive) lo = std::max(lo, 0.0);
   if (has_prior && prior.kind == bactor::Prior::Kind::uniform) lo = std::max(lo, prior.a), hi = std::min(hi, prior.b);
+  if (has_prior && prior.kind == bactor::Prior::Kind::beta) hi = std::min(hi, 1.0);
   const int G = 160;
   std::vector<double> gx(G), gy(G, 0.0), py(G);
   const auto idx = thin_index(x.size(), 4000);

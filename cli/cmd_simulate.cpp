@@ -10,6 +10,7 @@
 
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 namespace {
 
@@ -18,6 +19,7 @@ int run_simulate(int argc, char** argv) {
   std::string cost, set, stimuli = "0.1:5", conditions, network, out;
   std::size_t trials = 60;
   std::uint64_t seed = 1;
+  double lapse = 0;
   app.add_option("--cost", cost, "cost family (bactor costs lists them)")->required();
   app.add_option("--set", set, "true values, e.g. mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1[,beta=0.9] (leave out the parameters --conditions gives)")->required();
   app.add_option("--trials", trials, "trials per condition")->capture_default_str();
@@ -26,6 +28,9 @@ int run_simulate(int argc, char** argv) {
                  "\"mu_0=1,2,4;sigma_0=0.1,0.15,0.2\" (NAME=LIST separated by ';', every LIST the same length; a bare LIST is sigma's; "
                  "same stimuli in every condition; leave these parameters out of --set)");
   app.add_option("--seed", seed, "random seed")->capture_default_str();
+  app.add_option("--lapse", lapse, "lapse probability: each trial's response comes with this probability from the contaminant "
+                 "log r ~ U(log LO - 1, log HI + 1) of the --stimuli range (the other trials as without lapses)")
+      ->capture_default_str();
   app.add_option("--network", network, "use this trained network's action instead of the closed form / numerical optimum");
   app.add_option("--out", out, "output CSV (columns [cond,]s,r)")->required();
   if (!bactor::cli::parse(app, argc, argv)) return 0;
@@ -80,11 +85,20 @@ int run_simulate(int argc, char** argv) {
   spec.s_lo = lo;
   spec.s_hi = hi;
   spec.seed = seed;
+  if (!(lapse >= 0 && lapse < 1)) {
+    std::ostringstream os;
+    os << "--lapse: the probability must be in [0, 1), got " << lapse;
+    throw bactor::cli::UsageError(os.str());
+  }
+  spec.lapse = lapse;
   if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
-  const bactor::Dataset d = bactor::simulate(spec);
+  std::vector<std::size_t> lapsed;
+  const bactor::Dataset d = bactor::simulate(spec, &lapsed);
   bactor::write_dataset(out, d);
   std::cerr << "wrote " << d.size() << " trials (" << d.conditions() << " condition" << (d.conditions() > 1 ? "s" : "")
-            << ", action: " << bactor::simulation_action_source(spec) << ", seed " << seed << ") to " << out << "\n";
+            << ", action: " << bactor::simulation_action_source(spec) << ", seed " << seed;
+  if (lapse > 0) std::cerr << ", " << lapsed.size() << " lapse" << (lapsed.size() == 1 ? "" : "s");
+  std::cerr << ") to " << out << "\n";
   return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 namespace bactor::cli {
 
@@ -161,6 +162,12 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
   // The unit S the fit worked in (draws files before it was recorded: the data's own units).
   const std::string scale = setting(fit, "scale");
   spec.scale = scale.empty() ? 1.0 : parse_number(scale, "scale");
+  if (setting(fit, "lapse") == "true") {  // a lapse fit: predictions from the mixture, its recorded contaminant
+    spec.lapse = true;
+    const std::string range = setting(fit, "lapse_range");
+    if (range.empty()) throw std::invalid_argument(fit.files.at(0) + ": lapse = true but no lapse_range recorded");
+    std::tie(spec.lapse_lo, spec.lapse_hi) = parse_range(range, fit.files.at(0) + ": lapse_range");
+  }
   if (setting(fit, "action") == "network") {
     const std::string net = setting(fit, "network");
     if (!file_exists(net))

@@ -21,6 +21,7 @@
 #include <numbers>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 namespace bactor {
 
@@ -62,12 +63,14 @@ double Prior::log_density(double v) const {
     const double lv = std::log(v), e = (lv - a) / b;
     return -0.5 * e * e - lv;
   }
+  case Kind::beta: return (a - 1) * std::log(v) + (b - 1) * std::log1p(-v);
   }
   return 0;
 }
 
 bool Prior::in_support(double v) const {
   if (!std::isfinite(v)) return false;
+  if (kind == Kind::beta) return v > 0 && v < 1;
   return kind == Kind::uniform ? (v > a && v < b) : v > 0;
 }
 
@@ -96,8 +99,13 @@ Prior parse_prior(const std::string& text) {
     p.a = parse_number(parts[1], what);
     p.b = parse_number(parts[2], what);
     if (!(p.b > 0)) throw std::invalid_argument(what + ": scale must be positive");
+  } else if (parts[0] == "beta" && parts.size() == 3) {
+    p.kind = Prior::Kind::beta;
+    p.a = parse_number(parts[1], what);
+    p.b = parse_number(parts[2], what);
+    if (!(p.a > 0 && p.b > 0)) throw std::invalid_argument(what + ": shapes A and B must be positive");
   } else {
-    throw std::invalid_argument(what + ": expected halfnormal:SCALE, uniform:LO:HI or lognormal:LOC:SCALE");
+    throw std::invalid_argument(what + ": expected halfnormal:SCALE, uniform:LO:HI, lognormal:LOC:SCALE or beta:A:B");
   }
   return p;
 }
@@ -107,6 +115,7 @@ std::string to_string(const Prior& p) {
   case Prior::Kind::half_normal: return "halfnormal:" + fmt(p.a);
   case Prior::Kind::uniform: return "uniform:" + fmt(p.a) + ":" + fmt(p.b);
   case Prior::Kind::lognormal: return "lognormal:" + fmt(p.a) + ":" + fmt(p.b);
+  case Prior::Kind::beta: return "beta:" + fmt(p.a) + ":" + fmt(p.b);
   }
   return "?";
 }
@@ -115,8 +124,37 @@ std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, 
   return default_priors(cost, conditions, {"sigma"});
 }
 
-void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_condition) {
-  const auto names = theta_names(cost);
+Prior lapse_prior() { return Prior{Prior::Kind::beta, 2.0, 50.0}; }
+
+std::pair<double, double> lapse_range(const Dataset& data, const InferenceSpec& spec) {
+  if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
+  double lo = INFINITY, hi = -INFINITY;
+  std::size_t at_lo = 0, at_hi = 0;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    if (data.r[i] < lo) lo = data.r[i], at_lo = i;
+    if (data.r[i] > hi) hi = data.r[i], at_hi = i;
+  }
+  if (spec.lapse_lo == 0 && spec.lapse_hi == 0)
+    return {std::exp(std::log(lo) - lapse_margin), std::exp(std::log(hi) + lapse_margin)};
+  if (!(spec.lapse_lo > 0 && spec.lapse_hi > spec.lapse_lo) || !std::isfinite(spec.lapse_hi))
+    throw ArgumentError("lapse_range", "need 0 < LO < HI, got " + fmt(spec.lapse_lo) + ":" + fmt(spec.lapse_hi));
+  auto where = [&](std::size_t i) {
+    return data.source + (i < data.line.size() ? ":" + std::to_string(data.line[i]) : std::string()) + ": r = " + fmt(data.r[i]);
+  };
+  if (lo < spec.lapse_lo)
+    throw ArgumentError("lapse_range", where(at_lo) + " is below the contaminant's range " + fmt(spec.lapse_lo) + ":" +
+                                           fmt(spec.lapse_hi) + " (it must hold every response)");
+  if (hi > spec.lapse_hi)
+    throw ArgumentError("lapse_range", where(at_hi) + " is above the contaminant's range " + fmt(spec.lapse_lo) + ":" +
+                                           fmt(spec.lapse_hi) + " (it must hold every response)");
+  return {spec.lapse_lo, spec.lapse_hi};
+}
+
+void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_condition, bool lapse) {
+  auto names = theta_names(cost);
+  if (lapse) names.push_back("lapse");
+  for (const auto& n : per_condition)
+    if (n == "lapse" && !lapse) throw ArgumentError("per_condition", "'lapse' is a parameter only with lapses (--lapse)");
   for (const auto& n : per_condition)
     if (std::find(names.begin(), names.end(), n) == names.end()) {
       std::string list;
@@ -126,8 +164,8 @@ void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_
 }
 
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions,
-                                                          const std::set<std::string>& per_condition) {
-  check_per_condition(cost, per_condition);
+                                                          const std::set<std::string>& per_condition, bool lapse) {
+  check_per_condition(cost, per_condition, lapse);
   std::vector<std::pair<std::string, Prior>> base;
   const Prior half{Prior::Kind::half_normal, 0.25, 0};
   base.emplace_back("sigma", half);
@@ -137,6 +175,7 @@ std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, 
   for (const auto& p : cost.params)
     base.emplace_back(p.name, p.kind == ParamPrior::Kind::uniform ? Prior{Prior::Kind::uniform, p.a, p.b}
                                                                   : Prior{Prior::Kind::lognormal, p.a, p.b});
+  if (lapse) base.emplace_back("lapse", lapse_prior());
   std::vector<std::pair<std::string, Prior>> out;
   for (const auto& [name, prior] : base) {
     if (conditions > 1 && per_condition.count(name))
@@ -151,6 +190,8 @@ bool has_data_units(const std::string& name) { return name == "mu_0" || name.rfi
 
 Prior prior_in_data_units(const Prior& p, double S) {
   Prior q = p;
+  if (S == 1) return q;
+  if (p.kind == Prior::Kind::beta) throw ArgumentError("priors", "a beta prior (" + to_string(p) + ") is for probabilities, not for mu_0");
   if (p.kind == Prior::Kind::lognormal) q.a = p.a + std::log(S);
   else q.a = p.a * S, q.b = p.b * S;
   return q;
@@ -158,6 +199,8 @@ Prior prior_in_data_units(const Prior& p, double S) {
 
 Prior prior_in_scale_units(const Prior& p, double S) {
   Prior q = p;
+  if (S == 1) return q;
+  if (p.kind == Prior::Kind::beta) throw ArgumentError("priors", "a beta prior (" + to_string(p) + ") is for probabilities, not for mu_0");
   if (p.kind == Prior::Kind::lognormal) q.a = p.a - std::log(S);
   else q.a = p.a / S, q.b = p.b / S;
   return q;
@@ -219,8 +262,25 @@ struct ActorModel::Impl {
   ActionNetwork::Workspace ws;
   std::vector<ActionNetwork::Workspace> net_ws;  // one per condition (network_outputs)
   std::vector<Var> latents;
+  // Lapses: the lapse slot(s) (after the theta slots; one, or one per condition), condition c's
+  // probability at element C * n_theta + c of the constrain node's output; the contaminant's
+  // range; each condition's padded trials for the lapse nodes.
+  bool lapse = false;
+  int first_lapse_slot = -1;
+  bool lapse_varies = false;
+  double lapse_lo = 0, lapse_hi = 0, log_width = 0;
+  std::vector<detail::PaddedTrials> ptrials;
 
   Impl(const Dataset&, const InferenceSpec& spec) : rules(spec.quadrature_nodes) {}
+
+  int lapse_slot(int c) const { return first_lapse_slot + (lapse_varies ? c : 0); }
+  /// Mixes the actor's per-trial log-density `ll` (at y) with the contaminant for condition c.
+  double mix(int c, double ll, double y) const {
+    const double eps = val[lapse_slot(c)];
+    const double a = std::log1p(-eps) + ll + y, b = std::log(eps) - log_width;
+    const double m = std::max(a, b);
+    return m + std::log(std::exp(a - m) + std::exp(b - m)) - y;
+  }
 
   int theta_slot(int c, std::size_t t) const { return first_slot[t] + (varies[t] ? c : 0); }
 
@@ -277,7 +337,7 @@ struct ActorModel::Impl {
     const Var qv = n_free > 0 ? leaf(0, n_free) : constant(0.0);
     const Var V = detail::constrain_node(qv, plan);
     const std::size_t nt = n_theta;
-    detail::Elem acc{V, std::size_t(C) * nt};
+    detail::Elem acc{V, plan.layout.size()};
     if (!std::isfinite(acc.value())) {  // outside the support
       std::fill(grad.begin(), grad.end(), 0.0);
       return acc.value();
@@ -285,7 +345,8 @@ struct ActorModel::Impl {
     latents.clear();
     if (!net) {  // the closed form: one node for every condition
       if (sampled) latents.push_back(leaf(n_free, N));
-      const Var ll = sampled ? detail::closed_form_sampled_node(closed_form, V, nt, x, y, begin, latents[0], acc)
+      const Var ll = lapse     ? detail::closed_form_lapse_node(closed_form, V, nt, ptrials, log_width, acc)
+                     : sampled ? detail::closed_form_sampled_node(closed_form, V, nt, x, y, begin, latents[0], acc)
                              : detail::closed_form_marginal_node(closed_form, V, nt, stats, acc);
       acc = detail::Elem{ll, 0};
     } else {  // a network: per condition its outputs at theta_c and their likelihood
@@ -296,7 +357,12 @@ struct ActorModel::Impl {
         const detail::Elem sig{V, row + theta_index::sigma}, sr{V, row + theta_index::sigma_r};
         Var z, ll;
         if (sampled) latents.push_back(z = leaf(n_free + begin[c], n));
-        if (power_law_head(net->head())) {
+        if (lapse) {  // marginal only
+          const detail::Elem eps{V, std::size_t(C) * nt + std::size_t(c)};
+          ll = power_law_head(net->head())
+                   ? detail::power_lapse_node(xs, sig, sr, eps, ptrials[std::size_t(c)], log_width, acc)
+                   : detail::softplus_lapse_node(xs, sig, sr, eps, ptrials[std::size_t(c)], rules, log_width, acc);
+        } else if (power_law_head(net->head())) {
           const std::span<const double> xc(&x[begin[c]], n), yc(&y[begin[c]], n);
           ll = sampled ? detail::power_sampled_node(xs, sig, sr, xc, yc, z, acc)
                        : detail::power_marginal_node(xs, sig, sr, stats[c], acc);
@@ -361,18 +427,24 @@ struct ActorModel::Impl {
         double x3[3];
         each(network_head(c, x3));
       }
+      if (lapse)
+        for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) out[orig[k]] = mix(c, out[orig[k]], y[k]);
     }
   }
 
-  // Posterior-predictive responses in file order: fresh measurement and motor noise.
+  // Posterior-predictive responses in file order: fresh measurement and motor noise; with
+  // lapses, a trial is a lapse with probability eps and then drawn from the contaminant.
   void predict_responses(Rng& rng, std::span<double> out) {
+    const double llo = std::log(lapse_lo), lhi = std::log(lapse_hi);
     for (int c = 0; c < C; ++c) {
       const double sig = val[theta_slot(c, theta_index::sigma)], sr = val[theta_slot(c, theta_index::sigma_r)];
+      const double eps = lapse ? val[lapse_slot(c)] : 0.0;
       auto each = [&](const auto& h) {
         for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
           double dla, dp[3];
           const double u = x[k] + sig * rng.normal();
           out[orig[k]] = S * std::exp(h.eval(u, dla, dp) + sr * rng.normal());
+          if (lapse && rng.uniform() < eps) out[orig[k]] = std::exp(rng.uniform(llo, lhi));  // data units
         }
       };
       if (power_law()) {
@@ -395,6 +467,15 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   m.latent = spec.latent;
   m.predict = spec.predict;
   m.log_lik = spec.log_lik;
+  m.lapse = spec.lapse;
+  if (m.lapse) {
+    if (spec.latent == LatentMode::sampled)
+      throw ArgumentError("lapse", "lapses need the marginal latent mode (latent sampled is not supported with lapses)");
+    std::tie(m.lapse_lo, m.lapse_hi) = lapse_range(data, spec);
+    m.log_width = std::log(std::log(m.lapse_hi) - std::log(m.lapse_lo));
+  } else if (spec.lapse_lo != 0 || spec.lapse_hi != 0) {
+    throw ArgumentError("lapse_range", "a contaminant range is given but lapses are off (set lapse)");
+  }
   m.C = static_cast<int>(std::max<std::size_t>(1, data.conditions()));
   m.N = data.size();
   if (!(spec.scale >= 0) || !std::isfinite(spec.scale))
@@ -416,7 +497,7 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   }
 
   // Slots and their priors: per theta name one slot, or one per condition.
-  const auto priors = default_priors(*spec.cost, static_cast<std::size_t>(m.C), spec.per_condition);
+  const auto priors = default_priors(*spec.cost, static_cast<std::size_t>(m.C), spec.per_condition, m.lapse);
   for (std::size_t t = 0; t < m.n_theta; ++t) {
     m.first_slot.push_back(static_cast<int>(m.slots.size()));
     m.varies.push_back(m.C > 1 && spec.per_condition.count(tnames[t]) ? 1 : 0);
@@ -429,6 +510,12 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
         if (has_data_units(np.first)) m.slots.back().unit = m.S;
       }
     }
+  }
+  if (m.lapse) {  // the lapse slot(s), after theta's
+    m.first_lapse_slot = static_cast<int>(m.slots.size());
+    m.lapse_varies = m.C > 1 && spec.per_condition.count("lapse");
+    for (const auto& np : priors)
+      if (np.first == "lapse" || np.first.rfind("lapse.", 0) == 0) m.slots.push_back({np.first, "lapse", np.second});
   }
   auto known = [&] {
     std::string s;
@@ -444,19 +531,30 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
         f(sl);
         hit = true;
       }
+    if (!hit && (name == "lapse" || name.rfind("lapse.", 0) == 0) && !m.lapse)
+      throw ArgumentError(what, "'" + name + "' is a parameter only with lapses (--lapse)");
     if (!hit) throw ArgumentError(what, "unknown parameter '" + name + "' (known: " + known() + ")");
   };
   // Plain references, not structured bindings: clang < 16 cannot capture those in lambdas.
   for (const auto& np : spec.priors) {
     const auto& prior = np.second;
-    for_name(np.first, "priors", [&](Impl::Slot& s) { s.prior = prior_in_scale_units(prior, s.unit); });
+    for_name(np.first, "priors", [&](Impl::Slot& s) {
+      // A probability needs a prior on (0, 1) (a log transform could leave it).
+      if (s.base == "lapse" && !(prior.kind == Prior::Kind::beta || (prior.kind == Prior::Kind::uniform && prior.b <= 1)))
+        throw ArgumentError("priors", np.first + "=" + to_string(prior) +
+                                          ": the lapse probability needs a prior on (0, 1), beta:A:B or uniform:LO:HI with HI <= 1");
+      s.prior = prior_in_scale_units(prior, s.unit);
+    });
   }
   for (const auto& nv : spec.fixed) {
     const auto& name = nv.first;
     const auto& value = nv.second;
     for_name(name, "fixed", [&](Impl::Slot& s) {
       const double v = value / s.unit;
-      if (!(s.prior.kind == Prior::Kind::uniform ? (v >= s.prior.a && v <= s.prior.b) : v > 0) || !std::isfinite(v))
+      const bool ok = s.prior.kind == Prior::Kind::uniform ? (v >= s.prior.a && v <= s.prior.b)
+                      : s.prior.kind == Prior::Kind::beta  ? (v >= 0 && v < 1)
+                                                           : v > 0;
+      if (!ok || !std::isfinite(v))
         throw ArgumentError("fixed", name + "=" + fmt(value) + " is outside the support of its prior " +
                                          to_string(prior_in_data_units(s.prior, s.unit)));
       s.fixed = true;
@@ -470,6 +568,8 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   for (std::size_t t = theta_index::first_cost_param; t < m.n_theta; ++t) t_order.push_back(t);
   for (std::size_t t : t_order)
     for (int c = 0; c < (m.varies[t] ? m.C : 1); ++c) m.out_order.push_back(m.first_slot[t] + c);
+  if (m.lapse)
+    for (int c = 0; c < (m.lapse_varies ? m.C : 1); ++c) m.out_order.push_back(m.first_lapse_slot + c);
   int next = 0;
   for (int p : m.out_order)
     if (!m.slots[p].fixed) m.slots[p].q = next++;
@@ -506,6 +606,10 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   }
   m.pbegin.push_back(m.px.size());
   m.pll.assign(m.px.size(), 0.0);
+  for (int c = 0; c < m.C; ++c) {
+    const std::size_t p0 = m.pbegin[c];
+    m.ptrials.push_back({&m.px[p0], &m.py[p0], &m.pw[p0], m.pbegin[c + 1] - p0});
+  }
   if (m.x.size() != data.size()) throw std::invalid_argument(data.source + ": condition index out of range");
 
   m.val.assign(m.slots.size(), 0.0);
@@ -516,6 +620,8 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   for (const auto& sl : m.slots) m.plan.slots.push_back({sl.prior, sl.fixed, sl.value, sl.q});
   for (int c = 0; c < m.C; ++c)
     for (std::size_t t = 0; t < m.n_theta; ++t) m.plan.layout.push_back(m.theta_slot(c, t));
+  if (m.lapse)
+    for (int c = 0; c < m.C; ++c) m.plan.layout.push_back(m.lapse_slot(c));
   m.plan.n_free = m.n_free;
   m.plan.prepare();
 }
@@ -683,10 +789,13 @@ std::vector<double> ActorModel::unconstrain(const std::map<std::string, double>&
     if (it != values.end()) v = it->second / s.unit;
     else if (s.prior.kind == Prior::Kind::uniform) v = 0.5 * (s.prior.a + s.prior.b);
     else if (s.prior.kind == Prior::Kind::lognormal) v = std::exp(s.prior.a);
+    else if (s.prior.kind == Prior::Kind::beta) v = s.prior.a / (s.prior.a + s.prior.b);
     else v = 0.674 * s.prior.a;
     if (!s.prior.in_support(v))
       throw std::invalid_argument("value " + fmt(v * s.unit) + " of '" + s.name + "' is outside its prior's support");
-    q[s.q] = s.logit() ? std::log((v - s.prior.a) / (s.prior.b - v)) : std::log(v);
+    q[s.q] = s.prior.kind == Prior::Kind::uniform ? std::log((v - s.prior.a) / (s.prior.b - v))
+             : s.prior.kind == Prior::Kind::beta  ? std::log(v / (1 - v))
+                                                  : std::log(v);
   }
   return q;
 }

@@ -17,6 +17,8 @@
 // The latent u_i is either integrated out (LatentMode::marginal: exact for the closed forms,
 // adaptive Gauss–Hermite for a network) or sampled non-centred, u_i = log s_i + sigma_c z_i
 // with z_i ~ N(0, 1) (LatentMode::sampled).
+// Lapses (InferenceSpec::lapse): per trial p(r_i) = (1 - lapse) p_actor(r_i | theta) + lapse
+// p_cont(r_i), the contaminant log r ~ U(log lo, log hi) (lapse_range; docs/inference.md).
 #pragma once
 
 #include <bactor/models/data.hpp>
@@ -40,16 +42,18 @@ enum class LatentMode { marginal, sampled };
 LatentMode parse_latent_mode(const std::string& text);  // "marginal" | "sampled"
 const char* to_string(LatentMode mode);
 
-/// Prior of one parameter. half_normal(scale a); uniform(a, b); lognormal(log-loc a, scale b).
+/// Prior of one parameter. half_normal(scale a); uniform(a, b); lognormal(log-loc a, scale b);
+/// beta(shapes a, b) on (0, 1), sampled as logit v.
 struct Prior {
-  enum class Kind { half_normal, uniform, lognormal } kind = Kind::half_normal;
+  enum class Kind { half_normal, uniform, lognormal, beta } kind = Kind::half_normal;
   double a = 0.25, b = 0;
   /// log density (up to a constant) at the constrained value v. (Its gradient, with the
   /// transform's, is the constrain node's: models/inference_nodes.hpp.)
   double log_density(double v) const;
   bool in_support(double v) const;
 };
-/// Parses "halfnormal:SCALE", "uniform:LO:HI" or "lognormal:LOC:SCALE" (LOC on the log scale).
+/// Parses "halfnormal:SCALE", "uniform:LO:HI", "lognormal:LOC:SCALE" (LOC on the log scale) or
+/// "beta:A:B" (shapes, both positive).
 Prior parse_prior(const std::string& text);
 std::string to_string(const Prior& prior);
 /// The default prior of every parameter of `cost` with `conditions` conditions, in slot order:
@@ -58,20 +62,31 @@ std::string to_string(const Prior& prior);
 /// the fit's scale S: mu_0's entry, lognormal:0:1, is the prior of mu_0 / S (in data units
 /// lognormal:log(S):1; see prior_in_data_units).
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions = 1);
+/// With `lapse`, the lapse probability's prior (lapse_prior()) comes last, as "lapse" (or
+/// lapse.1..C when per_condition holds "lapse").
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions,
-                                                          const std::set<std::string>& per_condition);
+                                                          const std::set<std::string>& per_condition, bool lapse = false);
 /// Whether a parameter carries the data's units (mu_0 and its per-condition copies mu_0.c).
 bool has_data_units(const std::string& name);
 /// A prior of mu_0 / S as the prior of mu_0 (for data units), and back: uniform bounds and a
-/// half-normal scale are multiplied by S, a log-normal location is shifted by log S.
+/// half-normal scale are multiplied by S, a log-normal location is shifted by log S (a beta
+/// prior, for probabilities, is refused unless S = 1).
 Prior prior_in_data_units(const Prior& prior, double scale);
 Prior prior_in_scale_units(const Prior& prior, double scale);
 /// The geometric mean of the stimuli: the default scale S of a fit (Dataset must be non-empty).
 double geometric_mean_stimulus(const Dataset& data);
 
-/// Checks that every name of `per_condition` is a parameter of `cost` (theta_names); throws
-/// ArgumentError("per_condition", ...) naming the first that is not.
-void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_condition);
+/// Checks that every name of `per_condition` is a parameter of `cost` (theta_names, and "lapse"
+/// when `lapse`); throws ArgumentError("per_condition", ...) naming the first that is not.
+void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_condition, bool lapse = false);
+
+/// The default prior of the lapse probability: Beta(2, 50) (mean 3.8%, mode 2%, 90% of its mass
+/// between 0.7% and 9.0%).
+Prior lapse_prior();
+/// The contaminant's range of a data set's responses by default: log r uniform over
+/// [min log r - lapse_margin, max log r + lapse_margin] (a factor e^0.5 = 1.65 beyond the
+/// smallest and largest response).
+inline constexpr double lapse_margin = 0.5;
 
 /// What to infer and how.
 struct InferenceSpec {
@@ -89,7 +104,18 @@ struct InferenceSpec {
   // The unit S of the fit: 0 (default) the geometric mean of the data's stimuli; 1 the data's
   // own units; any other positive value is used as given.
   double scale = 0;
+  // Lapses: with probability `lapse` (a parameter like the others: prior lapse_prior(), "lapse"
+  // in priors/fixed/per_condition; shared by default) a response comes from the contaminant,
+  // log r ~ U(log lapse_lo, log lapse_hi). Both 0: the range from the data (lapse_range).
+  // Marginal latent mode only.
+  bool lapse = false;
+  double lapse_lo = 0, lapse_hi = 0;
 };
+
+/// The contaminant's range (lo, hi) of r that `spec` gives for `data`: spec.lapse_lo/hi when
+/// set (ArgumentError("lapse_range") unless 0 < lo < hi and every response inside), else
+/// exp(min log r - lapse_margin), exp(max log r + lapse_margin).
+std::pair<double, double> lapse_range(const Dataset& data, const InferenceSpec& spec);
 
 /// Power-law form of a closed-form actor: log a = log_k + w log m. `theta` as in theta_names;
 /// `jac` (2 x theta.size(), row-major) receives d(log_k, w)/d theta. Throws

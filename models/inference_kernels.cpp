@@ -159,10 +159,10 @@ struct MarginalAcc {
   B ll = B(0.0), gs = B(0.0), gr = B(0.0), gk = B(0.0), gw = B(0.0), gx2 = B(0.0), cnt = B(0.0);
 };
 
-template <int NB>
+template <int NB, bool Lapse = false>
 inline void marginal_block(const SoftplusHead& h, std::size_t i, const double* x, const double* y, const double* wt,
                            double sig, double sr, const GaussHermite& rule, int newton_steps, MarginalAcc* acc,
-                           double* trial_ll) {
+                           double* trial_ll, const LapseMix* mix = nullptr) {
   const double is2 = 1.0 / (sig * sig), ir2 = 1.0 / (sr * sr);
   const B vis2(is2), vir2(ir2), lim(3 * sig), half(0.5);
   // State: the offset d = u - x (see gh_trial_loglik: u itself would cancel for tiny sigma).
@@ -269,6 +269,29 @@ inline void marginal_block(const SoftplusHead& h, std::size_t i, const double* x
   }
   for (int v = 0; v < NB; ++v) {
     MarginalAcc& a = acc[v];
+    if constexpr (Lapse) {
+      // The mixture: la = the actor's log p(r | s) + y, against the contaminant's log eps -
+      // log width; the actor's gradient terms weighted by rho = its responsibility, `cnt` then
+      // sums wt rho (the -1/sigma, -1/sigma_r terms are per actor trial) and `ll` the
+      // mixture's log-density (its constants included).
+      const B la = g0[v] + log_d(sum[v] * scale[v]) - B(std::log(2 * std::numbers::pi * sig * sr));
+      const B ma = B(mix->log1m_eps) + la, mb(mix->log_eps_cont);
+      const B mx = xsimd::max(ma, mb);
+      const B ea = exp_d(ma - mx), eb = exp_d(mb - mx), tot = ea + eb;
+      const B lli = mx + log_d(tot) - yi[v];
+      const B rho = ea / tot;
+      const B wnorm = wi[v] * rho / sum[v];
+      const B wr = wnorm * vir2;
+      a.gk = xsimd::fma(hk[v], wr, a.gk);
+      a.gw = xsimd::fma(hw[v], wr, a.gw);
+      a.gx2 = xsimd::fma(hx2[v], wr, a.gx2);
+      a.gs = xsimd::fma(s_du2[v], wnorm, a.gs);
+      a.gr = xsimd::fma(s_dy2[v], wnorm, a.gr);
+      a.ll += wi[v] * lli;
+      a.cnt += wi[v] * rho;
+      if (trial_ll) lli.store_unaligned(trial_ll + i + std::size_t(v) * L);
+      continue;
+    }
     const B wnorm = wi[v] / sum[v];  // trial weight / normaliser
     const B wr = wnorm * vir2;
     a.gk = xsimd::fma(hk[v], wr, a.gk);
@@ -287,16 +310,24 @@ inline void marginal_block(const SoftplusHead& h, std::size_t i, const double* x
 
 double softplus_marginal(const SoftplusHead& h, std::size_t n, const double* x, const double* y, const double* wt,
                          double sig, double sr, const GaussHermite& rule, SoftplusSums& g, int newton_steps,
-                         double* trial_ll) {
+                         double* trial_ll, const LapseMix* lapse) {
   if (newton_steps < 0) newton_steps = newton_max_steps;
   // Four batches in flight: 1.3x faster than two at N = 600 and 6000 (bench/inference,
   // gradient of the softplus-head marginal); one is 1.5x slower than two.
   constexpr int NB = 4;
   MarginalAcc acc[NB];
   std::size_t i = 0;
-  for (; i + NB * L <= n; i += NB * L) marginal_block<NB>(h, i, x, y, wt, sig, sr, rule, newton_steps, acc, trial_ll);
-  for (; i + 2 * L <= n; i += 2 * L) marginal_block<2>(h, i, x, y, wt, sig, sr, rule, newton_steps, acc, trial_ll);
-  for (; i < n; i += L) marginal_block<1>(h, i, x, y, wt, sig, sr, rule, newton_steps, acc, trial_ll);
+  if (lapse) {
+    for (; i + NB * L <= n; i += NB * L)
+      marginal_block<NB, true>(h, i, x, y, wt, sig, sr, rule, newton_steps, acc, trial_ll, lapse);
+    for (; i + 2 * L <= n; i += 2 * L)
+      marginal_block<2, true>(h, i, x, y, wt, sig, sr, rule, newton_steps, acc, trial_ll, lapse);
+    for (; i < n; i += L) marginal_block<1, true>(h, i, x, y, wt, sig, sr, rule, newton_steps, acc, trial_ll, lapse);
+  } else {
+    for (; i + NB * L <= n; i += NB * L) marginal_block<NB>(h, i, x, y, wt, sig, sr, rule, newton_steps, acc, trial_ll);
+    for (; i + 2 * L <= n; i += 2 * L) marginal_block<2>(h, i, x, y, wt, sig, sr, rule, newton_steps, acc, trial_ll);
+    for (; i < n; i += L) marginal_block<1>(h, i, x, y, wt, sig, sr, rule, newton_steps, acc, trial_ll);
+  }
   for (int v = 1; v < NB; ++v) {
     acc[0].ll += acc[v].ll, acc[0].gs += acc[v].gs, acc[0].gr += acc[v].gr, acc[0].cnt += acc[v].cnt;
     acc[0].gk += acc[v].gk, acc[0].gw += acc[v].gw, acc[0].gx2 += acc[v].gx2;
@@ -308,7 +339,83 @@ double softplus_marginal(const SoftplusHead& h, std::size_t n, const double* x, 
   g.head.k += xsimd::hadd(acc[0].gk);
   g.head.w += xsimd::hadd(acc[0].gw);
   g.head.x2 += xsimd::hadd(acc[0].gx2);
+  if (lapse) {  // nn = Σ wt rho; ll already holds each trial's whole log-density
+    g.rho += nn;
+    return xsimd::hadd(acc[0].ll);
+  }
   return xsimd::hadd(acc[0].ll) - nn * std::log(2 * std::numbers::pi * sig * sr);
+}
+
+namespace {
+
+/// Sums of the power-law lapse kernel, one set per interleaved batch.
+struct PowerLapseAcc {
+  B w = B(0.0), r = B(0.0), re = B(0.0), rex = B(0.0), re2 = B(0.0), ll = B(0.0);
+};
+
+/// NB batches of power_lapse's loop, statement by statement so that their dependency chains
+/// (an exp, a log and a division each) overlap.
+template <int NB>
+inline void power_lapse_block(std::size_t i, const double* x, const double* y, const double* wt, B lk, B w, B c0, B hiv,
+                              B l1m, B mb, PowerLapseAcc* acc, double* trial_ll) {
+  B xi[NB], yi[NB], wi[NB], e[NB], ma[NB], t[NB], opt[NB];
+  for (int v = 0; v < NB; ++v) {
+    const std::size_t o = i + std::size_t(v) * L;
+    xi[v] = B::load_unaligned(x + o);
+    yi[v] = B::load_unaligned(y + o);
+    wi[v] = B::load_unaligned(wt + o);
+    e[v] = yi[v] - xsimd::fma(w, xi[v], lk);
+    ma[v] = l1m + xsimd::fnma(hiv * e[v], e[v], c0);
+    t[v] = exp_d(-xsimd::abs(ma[v] - mb));  // the smaller term over the larger, in (0, 1]
+    opt[v] = B(1.0) + t[v];
+  }
+  for (int v = 0; v < NB; ++v) {
+    const auto actor = ma[v] >= mb;
+    const B lli = xsimd::max(ma[v], mb) + log_d(opt[v]) - yi[v];
+    const B rho = xsimd::select(actor, B(1.0), t[v]) / opt[v];
+    const B wr = wi[v] * rho;
+    PowerLapseAcc& a = acc[v];
+    a.w += wi[v];
+    a.r += wr;
+    a.re = xsimd::fma(wr, e[v], a.re);
+    a.rex = xsimd::fma(wr * e[v], xi[v], a.rex);
+    a.re2 = xsimd::fma(wr * e[v], e[v], a.re2);
+    a.ll = xsimd::fma(wi[v], lli, a.ll);
+    if (trial_ll) lli.store_unaligned(trial_ll + i + std::size_t(v) * L);
+  }
+}
+
+} // namespace
+
+double power_lapse(const PowerHead& h, std::size_t n, const double* x, const double* y, const double* wt, double sig,
+                   double sr, const LapseMix& mix, PowerLapseSums& g, double* trial_ll) {
+  // Per trial e = y - log_k - w x, v = sigma_r^2 + w^2 sigma^2: the actor's log-density is
+  // A - y with A = -log(2 pi v)/2 - e^2/(2v); the mixture's lse(a, b) - y with a = log(1 - eps)
+  // + A and b = log eps - log width, computed as max(a, b) + log(1 + t), t = e^{-|a - b|};
+  // rho = the actor's share, 1/(1 + t) or t/(1 + t). The gradient of Σ rho_i A_i needs Σ rho,
+  // Σ rho e, Σ rho e x and Σ rho e^2 (one exp, one log and one division per trial).
+  const double v = sr * sr + h.w * h.w * sig * sig, iv = 1.0 / v;
+  const B lk(h.log_k), w(h.w), c0(-0.5 * std::log(2 * std::numbers::pi * v)), hiv(0.5 * iv), l1m(mix.log1m_eps),
+      mb(mix.log_eps_cont);
+  constexpr int NB = 4;
+  PowerLapseAcc acc[NB];
+  std::size_t i = 0;
+  for (; i + NB * L <= n; i += NB * L) power_lapse_block<NB>(i, x, y, wt, lk, w, c0, hiv, l1m, mb, acc, trial_ll);
+  for (; i < n; i += L) power_lapse_block<1>(i, x, y, wt, lk, w, c0, hiv, l1m, mb, acc, trial_ll);
+  for (int k = 1; k < NB; ++k) {
+    acc[0].w += acc[k].w, acc[0].r += acc[k].r, acc[0].re += acc[k].re, acc[0].rex += acc[k].rex;
+    acc[0].re2 += acc[k].re2, acc[0].ll += acc[k].ll;
+  }
+  const double nr = xsimd::hadd(acc[0].r), re = xsimd::hadd(acc[0].re), rex = xsimd::hadd(acc[0].rex),
+               re2 = xsimd::hadd(acc[0].re2);
+  const double dl_dv = 0.5 * (re2 * iv - nr) * iv;
+  g.log_k += re * iv;
+  g.w += rex * iv + dl_dv * 2 * h.w * sig * sig;
+  g.sigma += dl_dv * 2 * h.w * h.w * sig;
+  g.sigma_r += dl_dv * 2 * sr;
+  g.rho += nr;
+  g.n += xsimd::hadd(acc[0].w);
+  return xsimd::hadd(acc[0].ll);
 }
 
 } // namespace bactor::detail

@@ -140,6 +140,16 @@ inline double constrain_slot_inline(const SlotSpec& slot, double x, double& v, d
     dlp = -z * slot.inv_scale;
     return -0.5 * z * z;
   }
+  case Prior::Kind::beta: {
+    // v = sigmoid(x): (a - 1) log v + (b - 1) log(1 - v) + log v + log(1 - v)
+    //   = -a softplus(-x) - b softplus(x), softplus(±x) = max(±x, 0) + log1p(e^{-|x|}).
+    const double e = std::exp(-std::abs(x)), l1p = std::log1p(e);
+    const double sg = (x >= 0 ? 1.0 : e) / (1 + e);
+    v = sg;
+    dv = sg * (1 - sg);
+    dlp = prior.a * (1 - sg) - prior.b * sg;
+    return -prior.a * (std::max(-x, 0.0) + l1p) - prior.b * (std::max(x, 0.0) + l1p);
+  }
   }
   v = dv = dlp = 0;
   return 0;
@@ -332,13 +342,13 @@ Node* closed_form_node(Var theta, std::size_t size, Elem acc, Var z, const doubl
 /// each) and fills the node: value acc + Σ ll_c (in row order), d/dtheta from each row's sums
 /// through the closed-form head's Jacobian. log mu_0 and log beta are computed once when the
 /// rows share them (the model's rows do: they are the same parameters).
-template <class PerRow>
+template <bool Lapse = false, class PerRow>
 Var closed_form_rows(ClosedForm form, Var theta, std::size_t nt, std::size_t C, Elem acc, Var z, const double* gz,
                      PerRow&& per_row) {
   BACTOR_ASSERT(nt > theta_index::sigma_r && nt <= 5 && (form == ClosedForm::quadratic || nt == 5) &&
-                theta.size() >= C * nt);
+                theta.size() >= C * nt + (Lapse ? C : 0));
   ClosedFormOp* op;
-  Node* n = closed_form_node(theta, C * nt, acc, z, gz, op);
+  Node* n = closed_form_node(theta, C * nt + (Lapse ? C : 0), acc, z, gz, op);
   const double* th = theta.values().data();
   double* g = op->g();
   const bool effort = form == ClosedForm::quadratic_effort;
@@ -350,15 +360,34 @@ Var closed_form_rows(ClosedForm form, Var theta, std::size_t nt, std::size_t C, 
     if (effort && !(row[theta_index::first_cost_param] == beta))
       beta = row[theta_index::first_cost_param], lbeta = std::log(beta);
     const PowerHead h = closed_form_head_logs(form, std::span<const double>(row, nt), jac, lmu, lbeta);
-    const PowerSums s = per_row(c, h, row[theta_index::sigma], row[theta_index::sigma_r]);
+    const auto s = per_row(c, h, row[theta_index::sigma], row[theta_index::sigma_r]);
     value += s.ll;
     double* gr = g + c * nt;
     for (std::size_t t = 0; t < nt; ++t) gr[t] = s.log_k * jac[t] + s.w * jac[nt + t];
     gr[theta_index::sigma] += s.sigma;
     gr[theta_index::sigma_r] += s.sigma_r;
+    if constexpr (Lapse) g[C * nt + c] = s.lapse;
   }
   n->val[0] = value;
   return Var(n);
+}
+
+/// A row's sums with lapses: PowerSums and d/d lapse.
+struct LapseRowSums : PowerSums {
+  double lapse = 0;
+};
+
+/// One condition's power-law marginal with lapses (power_lapse) as the sums of a row.
+LapseRowSums lapse_sums(const PowerHead& h, const PaddedTrials& t, double sig, double sr, double eps, double log_width) {
+  PowerLapseSums g;
+  LapseRowSums s;
+  s.ll = power_lapse(h, t.n, t.x, t.y, t.wt, sig, sr, LapseMix::of(eps, log_width), g);
+  s.log_k = g.log_k;
+  s.w = g.w;
+  s.sigma = g.sigma;
+  s.sigma_r = g.sigma_r;
+  s.lapse = lapse_gradient(eps, g.n, g.rho);
+  return s;
 }
 } // namespace
 
@@ -459,6 +488,57 @@ Var softplus_sampled_node(Var x, Elem sigma, Elem sigma_r, const PaddedTrials& t
         head_backward(x, sigma, sigma_r, acc, g, dy[0]);
         latent_backward(z, gz, dy[0]);
       });
+}
+
+// ---- lapses ------------------------------------------------------------------------------------
+
+Var closed_form_lapse_node(ClosedForm form, Var theta, std::size_t nt, std::span<const PaddedTrials> trials,
+                           double log_width, Elem acc) {
+  const std::size_t C = trials.size();
+  const double* eps = theta.values().data() + C * nt;
+  return closed_form_rows<true>(form, theta, nt, C, acc, Var(), nullptr,
+                                [&](std::size_t c, const PowerHead& h, double sig, double sr) {
+                                  return lapse_sums(h, trials[c], sig, sr, eps[c], log_width);
+                                });
+}
+
+namespace {
+/// Saved gradient of a network likelihood node with lapses: HeadGrad, then d/d lapse.
+using LapseHeadGrad = std::array<double, 6>;
+Var lapse_head_node(Var x, Elem sigma, Elem sigma_r, Elem lapse, Elem acc, double value, const LapseHeadGrad& g) {
+  return custom(
+      {x, sigma.v, sigma_r.v, lapse.v, or_else(acc, x)}, 1, 1, [value](std::span<double> y) { y[0] = value; },
+      [x, sigma, sigma_r, lapse, acc, g](std::span<const double>, std::span<const double> dy) {
+        head_backward(x, sigma, sigma_r, acc, HeadGrad{g[0], g[1], g[2], g[3], g[4]}, dy[0]);
+        add_to(lapse, dy[0] * g[5]);
+      });
+}
+} // namespace
+
+Var power_lapse_node(Var x, Elem sigma, Elem sigma_r, Elem lapse, const PaddedTrials& trials, double log_width,
+                     Elem acc) {
+  BACTOR_ASSERT(x.size() == 3 && trials.n % simd_lanes() == 0);
+  double dw;
+  const PowerHead h = network_power_head(x, dw);
+  const LapseRowSums s = lapse_sums(h, trials, sigma.value(), sigma_r.value(), lapse.value(), log_width);
+  return lapse_head_node(x, sigma, sigma_r, lapse, acc, acc.value() + s.ll,
+                         LapseHeadGrad{s.log_k, s.w * dw, 0.0, s.sigma, s.sigma_r, s.lapse});
+}
+
+Var softplus_lapse_node(Var x, Elem sigma, Elem sigma_r, Elem lapse, const PaddedTrials& trials,
+                        const GaussHermiteSet& rules, double log_width, Elem acc) {
+  BACTOR_ASSERT(x.size() == 3 && trials.n % simd_lanes() == 0);
+  const SoftplusHead h = softplus_head(x);
+  const double sig = sigma.value(), eps = lapse.value();
+  const LapseMix mix = LapseMix::of(eps, log_width);
+  SoftplusSums s;
+  const double ll = softplus_marginal(h, trials.n, trials.x, trials.y, trials.wt, sig, sigma_r.value(),
+                                      rules.for_sigma(sig), s, default_newton_steps, nullptr, &mix);
+  double n = 0;
+  for (std::size_t i = 0; i < trials.n; ++i) n += trials.wt[i];
+  const HeadGrad g = softplus_gradient(x, h, s);
+  return lapse_head_node(x, sigma, sigma_r, lapse, acc, acc.value() + ll,
+                         LapseHeadGrad{g[0], g[1], g[2], g[3], g[4], lapse_gradient(eps, n, s.rho)});
 }
 
 } // namespace bactor::detail

@@ -148,4 +148,24 @@ Var softplus_marginal_node(Var x, Elem sigma, Elem sigma_r, const PaddedTrials& 
 /// trials' latents (z.size() <= trials.n).
 Var softplus_sampled_node(Var x, Elem sigma, Elem sigma_r, const PaddedTrials& trials, Var z, Elem acc = {});
 
+// ---- lapses: per trial log((1 - eps) p_actor + eps p_cont) ----------------------------------
+// The mixture needs each trial's density, so these run over the trials (padded layout, SIMD
+// kernels power_lapse and softplus_marginal with a LapseMix) instead of sufficient statistics;
+// forward and backward in one pass, each trial's gradient weighted by its actor
+// responsibility. log_width = log hi - log lo of the contaminant (log r ~ U(log lo, log hi)).
+
+/// As closed_form_marginal_node with lapses: theta holds the C = trials.size() conditions' rows
+/// of nt values, then the C conditions' lapse probabilities (elements C nt .. C nt + C - 1, the
+/// layout of ActorModel's constrain node); the gradient goes to both.
+Var closed_form_lapse_node(ClosedForm form, Var theta, std::size_t nt, std::span<const PaddedTrials> trials,
+                           double log_width, Elem acc = {});
+
+/// As power_marginal_node with lapses (probability `lapse`).
+Var power_lapse_node(Var x, Elem sigma, Elem sigma_r, Elem lapse, const PaddedTrials& trials, double log_width,
+                     Elem acc = {});
+
+/// As softplus_marginal_node with lapses (probability `lapse`).
+Var softplus_lapse_node(Var x, Elem sigma, Elem sigma_r, Elem lapse, const PaddedTrials& trials,
+                        const GaussHermiteSet& rules, double log_width, Elem acc = {});
+
 } // namespace bactor::detail

@@ -44,8 +44,10 @@ std::string simulation_action_source(const SimulationSpec& spec) {
   return spec.cost && spec.cost->closed_form ? "closed-form" : "numerical";
 }
 
-Dataset simulate(const SimulationSpec& spec) {
+Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
   if (!spec.cost) throw std::invalid_argument("simulate: no cost family given");
+  if (!(spec.lapse >= 0 && spec.lapse < 1)) throw ArgumentError("lapse", "the lapse probability must be in [0, 1)");
+  if (lapsed) lapsed->clear();
   if (spec.trials == 0) throw ArgumentError("trials", "must be positive");
   if (!(spec.s_lo > 0 && spec.s_hi > spec.s_lo)) throw ArgumentError("stimuli", "need 0 < s_lo < s_hi");
   const CostInfo& cost = *spec.cost;
@@ -99,6 +101,17 @@ Dataset simulate(const SimulationSpec& spec) {
       d.r.push_back(std::exp(std::log(a) + sigma_r * rng.normal()));
       d.cond.push_back(static_cast<int>(c));
       d.line.push_back(d.s.size() + 1);
+    }
+  }
+  if (spec.lapse > 0) {
+    Rng lr(spec.seed, 1);
+    const double lo = std::log(spec.s_lo) - simulate_lapse_margin, hi = std::log(spec.s_hi) + simulate_lapse_margin;
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      const bool lapse = lr.uniform() < spec.lapse;
+      const double lr_resp = lr.uniform(lo, hi);  // drawn for every trial: trial i's draws do not depend on the others'
+      if (!lapse) continue;
+      d.r[i] = std::exp(lr_resp);
+      if (lapsed) lapsed->push_back(i);
     }
   }
   return d;

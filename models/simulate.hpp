@@ -30,15 +30,25 @@ struct SimulationSpec {
   double s_lo = 0.1, s_hi = 5.0;         // s ~ U(s_lo, s_hi)
   std::uint64_t seed = 1;
   std::shared_ptr<const ActionNetwork> network;
+  // Lapses: each trial with probability `lapse` gets its response from the contaminant
+  // log r ~ U(log s_lo - simulate_lapse_margin, log s_hi + simulate_lapse_margin) instead of the
+  // actor's (drawn from Rng(seed, 1), so the other trials are those of lapse = 0).
+  double lapse = 0;
 };
+
+/// The simulated contaminant's margin on the log scale beyond the stimulus range: a factor
+/// e = 2.72 below s_lo and above s_hi.
+inline constexpr double simulate_lapse_margin = 1.0;
 
 /// theta = (sigma, sigma_0, mu_0, sigma_r, cost params...) from named values; throws
 /// std::invalid_argument naming a missing or non-positive value or an unknown name.
 std::vector<double> theta_from_values(const CostInfo& cost, const std::map<std::string, double>& values);
 
 /// Simulates the experiment: s_i ~ U(s_lo, s_hi) (the same stimuli in each condition),
-/// m_i ~ LogNormal(log s_i, sigma_c), r_i ~ LogNormal(log a(m_i), sigma_r). Rng(seed, 0).
-Dataset simulate(const SimulationSpec& spec);
+/// m_i ~ LogNormal(log s_i, sigma_c), r_i ~ LogNormal(log a(m_i), sigma_r). Rng(seed, 0); with
+/// lapses (spec.lapse) Rng(seed, 1) decides which trials lapse and draws their responses, whose
+/// indices go to `lapsed` when given.
+Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed = nullptr);
 
 /// Name of the action source simulate() uses: "network", "closed-form" or "numerical".
 std::string simulation_action_source(const SimulationSpec& spec);

@@ -31,6 +31,9 @@ Dataset tiny_data() {
   SimulationSpec sim;
   sim.cost = &find_cost("QuadraticCost");
   sim.values = {{"mu_0", 1.5}, {"sigma_0", 0.15}, {"sigma", 0.2}, {"sigma_r", 0.1}};
+  sim.lapse = 1.0;
+  check_argument_error([&] { simulate(sim); }, "lapse");
+  sim.lapse = 0;
   sim.trials = 5;
   return simulate(sim);
 }
@@ -54,10 +57,22 @@ TEST_CASE("library argument errors name the library's argument, not a CLI flag")
   spec.per_condition = {"mu_0", "nope"};
   check_argument_error([&] { ActorModel m(d, spec); }, "per_condition");
   spec.per_condition = {"sigma"};
+  spec.lapse = true;  // lapses: sampled latents refused, a range that leaves out a response
+  spec.latent = LatentMode::sampled;
+  check_argument_error([&] { ActorModel m(d, spec); }, "lapse");
+  spec.latent = LatentMode::marginal;
+  spec.lapse_lo = 1e6, spec.lapse_hi = 1e7;
+  check_argument_error([&] { ActorModel m(d, spec); }, "lapse_range");
+  spec.lapse = false;
+  check_argument_error([&] { ActorModel m(d, spec); }, "lapse_range");  // a range without lapses
+  spec.lapse_lo = spec.lapse_hi = 0;
 
   SimulationSpec sim;
   sim.cost = &find_cost("QuadraticCost");
   sim.values = {{"mu_0", 1.5}, {"sigma_0", 0.15}, {"sigma", 0.2}, {"sigma_r", 0.1}};
+  sim.lapse = 1.0;
+  check_argument_error([&] { simulate(sim); }, "lapse");
+  sim.lapse = 0;
   sim.condition_values = {{"mu_0", {1, 2}}, {"sigma_0", {0.1, 0.2, 0.3}}};
   check_argument_error([&] { simulate(sim); }, "conditions");
   sim.condition_values.clear();
