@@ -86,8 +86,9 @@ TEST_CASE("cli lapse: infer --lapse records the mixture; priors, fixing, per-con
   std::string text = slurp(dir / "fit" / "chain-1.csv");
   CHECK(text.find("# lapse = true\n") != std::string::npos);
   CHECK(text.find("# lapse_range = ") != std::string::npos);
-  CHECK(text.find("# priors = mu_0=uniform:0.1:5,sigma_0=halfnormal:0.25,sigma_r=halfnormal:0.25,sigma=halfnormal:0.25,"
-                  "lapse=beta:2:50\n") != std::string::npos);
+  // (mu_0's default follows the stimuli: lognormal:log(S):1, S recorded as `scale`.)
+  CHECK(text.find("# priors = mu_0=lognormal:") != std::string::npos);
+  CHECK(text.find(":1,sigma_0=halfnormal:0.25,sigma_r=halfnormal:0.25,sigma=halfnormal:0.25,lapse=beta:2:50\n") != std::string::npos);
   CHECK(text.find(",sigma_r,sigma,lapse,log_lik.1,") != std::string::npos);
   // check and report simulate from the mixture with the recorded range.
   Result c = run_cli("check " + (dir / "fit").string() + " --draws 50 --out " + (dir / "check.csv").string());
