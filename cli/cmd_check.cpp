@@ -60,6 +60,9 @@ int run(int argc, char** argv) {
   if (opt.draws < 10) throw bactor::cli::UsageError("--draws must be >= 10");
 
   const auto fits = bactor::cli::read_fits(dir);
+  if (bactor::cli::setting(fits.at(0), "hierarchical") == "true")
+    throw std::invalid_argument(dir + ": a hierarchical fit (bactor infer --hierarchical); check does not support it yet "
+                                "(bactor summary and bactor compare do)");
   std::vector<bactor::cli::CheckRow> rows;
   const bactor::Dataset data = bactor::cli::fit_data(fits.at(0), data_path, columns);
   if (fits.size() == 1 && fits[0].subject.empty()) {
