@@ -95,8 +95,9 @@ int run_infer(int argc, char** argv) {
                "pooled parameter drawn from a population whose median and sd are inferred with them (docs/hierarchical.md)");
   auto* pooled_opt = app.add_option("--pooled", pooled, "with --hierarchical: the parameters drawn from the population, e.g. "
                                     "mu_0,sigma_0 (default: every free parameter); the others are shared by all subjects");
-  auto* par_opt = app.add_option("--parameterisation", parameterisation, "with --hierarchical: aligned (log mu_0 and "
-                                 "logit w centred, the sigma/sigma_0 ridge non-centred) or noncentred")->capture_default_str();
+  auto* par_opt = app.add_option("--parameterisation", parameterisation, "with --hierarchical: the sampling coordinates, "
+                                 "aligned (log mu_0 and logit w centred, the sigma/sigma_0 ridge non-centred), intercept "
+                                 "(aligned with log mu_0 through the intercept) or noncentred")->capture_default_str();
   auto* pop_opt = app.add_option("--population", population, "with --hierarchical: population priors NAME=LOC:SCALE:SD_SCALE, "
                                  "mean ~ Normal(LOC, SCALE) on the log (logit) scale, sd ~ HalfNormal(SD_SCALE)");
   app.add_option("--latent", latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();

@@ -37,6 +37,14 @@ void PopulationPlan::validate() const {
       BACTOR_ASSERT(!s.logit && !pooled[s.partner].logit);
     }
   }
+  for (const PooledSpec& s : pooled)
+    if (s.coord == PooledCoord::intercept) {
+      for (int k : {s.k_sigma, s.k_sigma_0, s.k_sigma_r})
+        BACTOR_ASSERT(k >= 0 && std::size_t(k) < P() && !pooled[std::size_t(k)].logit);
+      BACTOR_ASSERT(pooled[std::size_t(s.k_sigma)].coord == PooledCoord::ridge &&
+                    pooled[std::size_t(s.k_sigma_0)].coord == PooledCoord::difference &&
+                    pooled[std::size_t(s.k_sigma_r)].coord == PooledCoord::noncentred);
+    }
   for (const SlotSpec& sl : shared) BACTOR_ASSERT(sl.q >= int(2 * P()) && std::size_t(sl.q) < 2 * P() + shared.size());
 }
 
@@ -52,7 +60,7 @@ struct Partial {
   std::uint32_t i;
   double d;
 };
-constexpr int max_partials = 6;
+constexpr int max_partials = 10;
 
 /// The population model's forward pass: V (J * nt values, then the log-density term). With
 /// `glp` (n_q zeros), `jac` (J * P * max_partials) and `shared_dv` (H), also its gradient's
@@ -137,6 +145,7 @@ double population_forward(const PopulationPlan& plan, const double* q, double* V
         break;
       }
       case PooledCoord::difference: break;  // with its ridge partner
+      case PooledCoord::intercept: break;   // below, once the noise parameters are known
       case PooledCoord::ridge: {
         // (a, b) = (log sigma, log sigma_0) ~ N(m1, t1) N(m2, t2); sampled as d = b - a (centred,
         // d ~ N(m2 - m1, T), T^2 = t1^2 + t2^2) and a given d, non-centred:
@@ -169,6 +178,44 @@ double population_forward(const PopulationPlan& plan, const double* q, double* V
         }
         break;
       }
+      }
+    }
+    for (std::size_t k = 0; k < P; ++k) {
+      const PooledSpec& s = plan.pooled[k];
+      if (s.coord != PooledCoord::intercept) continue;
+      // log mu_0 from the quadratic actor's intercept kappa = log k = (1 - w) log mu_0 +
+      // w sigma^2 / 2 - 3 sigma_r^2 / 2 (models/inference_nodes.cpp), centred:
+      // log mu_0 = A / (1 - w), A = kappa - w sigma^2 / 2 + 3 sigma_r^2 / 2; |d log mu_0 / d kappa| = 1 / (1 - w)
+      // = 1 + e^{2d}, d = log sigma_0 - log sigma.
+      const std::size_t qi = plan.subject_q(j, k), ks = std::size_t(s.k_sigma), ks0 = std::size_t(s.k_sigma_0),
+                        kr = std::size_t(s.k_sigma_r);
+      const double kappa = s.loc + q[qi];
+      const double s2 = std::exp(2 * th[ks]), s02 = std::exp(2 * th[ks0]), r2 = std::exp(2 * th[kr]);
+      const double w = s02 / (s2 + s02), iw = (s2 + s02) / s2;  // iw = 1 / (1 - w) = 1 + e^{2d}
+      const double A = kappa - 0.5 * w * s2 + 1.5 * r2;
+      th[k] = A * iw;
+      const double e = (th[k] - m[k]) / tau[k];
+      lp += std::log(iw) - 0.5 * e * e - std::log(tau[k]);
+      if (g) {
+        // d log mu_0 / d(log sigma, log sigma_0, log sigma_r, kappa)
+        const double e2d = iw - 1;
+        const double d_ls = -s2 * w * w * iw - 2 * A * e2d, d_ls0 = -s02 * (1 - w) + 2 * A * e2d, d_lr = 3 * r2 * iw;
+        Partial* pk = pj + k * max_partials;
+        const Partial* ps = pj + ks * max_partials;
+        const Partial* ps0 = pj + ks0 * max_partials;
+        const Partial* pr = pj + kr * max_partials;
+        // The ridge pair's two lists share their indices (entries 0..5); sigma_r's has 3.
+        for (int i = 0; i < 6; ++i) {
+          BACTOR_ASSERT(ps[i].i == ps0[i].i);
+          pk[i] = Partial{ps[i].i, d_ls * ps[i].d + d_ls0 * ps0[i].d};
+        }
+        for (int i = 0; i < 3; ++i) pk[6 + i] = Partial{pr[i].i, d_lr * pr[i].d};
+        pk[9] = Partial{std::uint32_t(qi), iw};
+        // The population term's gradient through log mu_0, and the log-Jacobian's through d.
+        for (int i = 0; i < max_partials; ++i) glp[pk[i].i] -= e / tau[k] * pk[i].d;
+        glp[k] += e / tau[k] * s.scale;
+        glp[P + k] += e * e - 1;
+        for (int i = 0; i < 6; ++i) glp[ps[i].i] += 2 * w * (ps0[i].d - ps[i].d);
       }
     }
     for (std::size_t k = 0; k < P; ++k) {
@@ -290,11 +337,19 @@ bool is_logit(const CostInfo& cost, const std::string& name) {
 
 HierParameterisation parse_hier_parameterisation(const std::string& text) {
   if (text == "aligned") return HierParameterisation::aligned;
+  if (text == "intercept") return HierParameterisation::intercept;
   if (text == "noncentred") return HierParameterisation::noncentred;
-  throw ArgumentError("parameterisation", "'" + text + "' (expected aligned or noncentred)");
+  throw ArgumentError("parameterisation", "'" + text + "' (expected aligned, intercept or noncentred)");
 }
 
-const char* to_string(HierParameterisation p) { return p == HierParameterisation::aligned ? "aligned" : "noncentred"; }
+const char* to_string(HierParameterisation p) {
+  switch (p) {
+  case HierParameterisation::aligned: return "aligned";
+  case HierParameterisation::intercept: return "intercept";
+  case HierParameterisation::noncentred: return "noncentred";
+  }
+  return "?";
+}
 
 PopulationPrior parse_population_prior(const std::string& text) {
   std::vector<std::string> parts;
@@ -548,7 +603,7 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
     m.shared_out.push_back(h);
     m.shared_name.push_back(name);
   }
-  if (spec.parameterisation == HierParameterisation::aligned) {
+  if (spec.parameterisation != HierParameterisation::noncentred) {
     int ks = -1, ks0 = -1;
     for (std::size_t k = 0; k < P; ++k) {
       const std::size_t t = m.plan.pooled[k].theta;
@@ -561,6 +616,18 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
       m.plan.pooled[ks].partner = ks0;
       m.plan.pooled[ks0].coord = detail::PooledCoord::difference;
       m.plan.pooled[ks0].partner = ks;
+      int kr = -1, kmu = -1;
+      for (std::size_t k = 0; k < P; ++k) {
+        if (m.plan.pooled[k].theta == theta_index::sigma_r) kr = int(k);
+        if (m.plan.pooled[k].theta == theta_index::mu_0) kmu = int(k);
+      }
+      if (kr >= 0 && kmu >= 0 && spec.parameterisation == HierParameterisation::intercept) {  // log mu_0 through the intercept
+        auto& s = m.plan.pooled[std::size_t(kmu)];
+        s.coord = detail::PooledCoord::intercept;
+        s.k_sigma = ks;
+        s.k_sigma_0 = ks0;
+        s.k_sigma_r = kr;
+      }
     }
   }
   for (auto& sl : m.plan.shared) {  // the slot constants (ConstrainPlan::prepare computes the same)
@@ -674,6 +741,11 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
       const auto& s = m.plan.pooled[k];
       double& x = q[m.plan.subject_q(j, k)];
       if (s.coord == detail::PooledCoord::centred) x = mk[k] - s.loc;
+      else if (s.coord == detail::PooledCoord::intercept) {
+        const double s2 = std::exp(2 * mk[std::size_t(s.k_sigma)]), s02 = std::exp(2 * mk[std::size_t(s.k_sigma_0)]);
+        const double r2 = std::exp(2 * mk[std::size_t(s.k_sigma_r)]), w = s02 / (s2 + s02);
+        x = (1 - w) * mk[k] + 0.5 * w * s2 - 1.5 * r2 - s.loc;
+      }
       else if (s.coord == detail::PooledCoord::difference) {
         const auto& r = m.plan.pooled[s.partner];
         x = (mk[k] - mk[s.partner]) - (s.loc - r.loc);

@@ -21,6 +21,7 @@ enum class PooledCoord {
   centred,     // theta_j = loc + x_j, x_j + loc ~ N(m, tau)
   ridge,       // log sigma given d (the partner's coordinate): non-centred on the conditional
   difference,  // d = log sigma_0 - log sigma (= loc_partner - loc + x_j), centred on N(m - m_p, sqrt(tau^2 + tau_p^2))
+  intercept,   // log mu_0 through the quadratic actor's intercept kappa_j = loc + x_j, centred (see population_forward)
 };
 
 /// One pooled parameter: its theta index, transform, population prior and coordinate.
@@ -31,6 +32,7 @@ struct PooledSpec {
   double loc = 0, scale = 1, sd_scale = 0.5;  // m = loc + scale q_m; tau = sd_scale e^{q_tau}
   PooledCoord coord = PooledCoord::noncentred;
   int partner = -1;         // ridge <-> difference: the other pooled index
+  int k_sigma = -1, k_sigma_0 = -1, k_sigma_r = -1;  // intercept: the noise parameters' pooled indices
 };
 
 /// q = (q_m[0..P), q_tau[0..P), shared[0..H), subject 0's P coordinates, subject 1's, ...).

@@ -74,6 +74,34 @@ d::PopulationPlan effort_plan(std::size_t J, bool aligned, bool shared_sigma_r) 
   return plan;
 }
 
+/// A plan over QuadraticCost's theta (sigma, sigma_0, mu_0, sigma_r), all pooled: non-centred,
+/// or aligned (mu_0 through the intercept, the sigma / sigma_0 pair, sigma_r non-centred).
+d::PopulationPlan quadratic_plan(std::size_t J, bool aligned) {
+  d::PopulationPlan plan;
+  plan.J = J;
+  plan.nt = 4;
+  for (std::size_t t : {2, 1, 3, 0}) {  // output order: mu_0, sigma_0, sigma_r, sigma
+    d::PooledSpec s;
+    s.theta = t;
+    s.loc = t == 2 ? 1.1 : -1.8;
+    s.scale = t == 2 ? 1.0 : 0.9;
+    s.sd_scale = 0.5;
+    plan.pooled.push_back(s);
+  }
+  if (aligned) {
+    plan.pooled[3].coord = d::PooledCoord::ridge;
+    plan.pooled[3].partner = 1;
+    plan.pooled[1].coord = d::PooledCoord::difference;
+    plan.pooled[1].partner = 3;
+    plan.pooled[0].coord = d::PooledCoord::intercept;
+    plan.pooled[0].k_sigma = 3;
+    plan.pooled[0].k_sigma_0 = 1;
+    plan.pooled[0].k_sigma_r = 2;
+  }
+  plan.validate();
+  return plan;
+}
+
 std::vector<double> random_q(std::size_t n, std::uint64_t seed) {
   Rng rng(seed, 0);
   std::vector<double> q(n);
@@ -113,6 +141,53 @@ TEST_CASE("hierarchical: the population node's gradient matches finite differenc
       const Var node = d::population_node(constant(q), plan);
       for (std::size_t i = 0; i < V.size(); ++i) CHECK(node.value(i) == doctest::Approx(V[i]).epsilon(1e-14));
     }
+}
+
+TEST_CASE("hierarchical: the population node with mu_0 through the intercept") {
+  for (bool aligned : {false, true}) {
+    CAPTURE(aligned);
+    const d::PopulationPlan plan = quadratic_plan(3, aligned);
+    const auto q = random_q(plan.n_q(), 41 + aligned);
+    const auto r = gradcheck([&](std::span<const Var> in) { return reduce(d::population_node(in[0], plan)); }, {q});
+    CHECK_MESSAGE(r.ok, r.report);
+  }
+  // The same posterior: at the same (m, tau, theta_j) the log-densities differ by the
+  // log-Jacobians, aligned minus non-centred = Σ_j log(1 + sigma_0j^2 / sigma_j^2) (kappa ->
+  // log mu_0) - J (log T + log tau_mu0) (the pair, and the non-centred mu_0's tau).
+  const std::size_t J = 3;
+  const d::PopulationPlan nc = quadratic_plan(J, false), al = quadratic_plan(J, true);
+  const std::size_t P = 4;
+  Rng rng(8, 0);
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<double> qn(nc.n_q()), qa(al.n_q());
+    for (std::size_t i = 0; i < 2 * P; ++i) qn[i] = qa[i] = 0.5 * rng.normal();
+    std::vector<double> m(P), tau(P);
+    for (std::size_t k = 0; k < P; ++k) {
+      m[k] = d::population_mean(nc, qn.data(), k);
+      tau[k] = nc.pooled[k].sd_scale * std::exp(qn[P + k]);
+    }
+    for (std::size_t k = 0; k < P; ++k) qa[k] = d::population_mean_coordinate(al, m.data(), k);
+    double log_iw = 0;
+    for (std::size_t j = 0; j < J; ++j) {
+      std::vector<double> th(P);  // mu_0, sigma_0, sigma_r, sigma (log)
+      for (std::size_t k = 0; k < P; ++k) th[k] = m[k] + tau[k] * rng.normal();
+      for (std::size_t k = 0; k < P; ++k) qn[nc.subject_q(j, k)] = (th[k] - m[k]) / tau[k];
+      const double dd = th[1] - th[3];
+      qa[al.subject_q(j, 1)] = dd - (al.pooled[1].loc - al.pooled[3].loc);
+      const double T2 = tau[1] * tau[1] + tau[3] * tau[3], c = tau[3] * tau[3] / T2, S = tau[1] * tau[3] / std::sqrt(T2);
+      qa[al.subject_q(j, 3)] = (th[3] - (m[3] - c * (dd - m[1] + m[3]))) / S;
+      qa[al.subject_q(j, 2)] = qn[nc.subject_q(j, 2)];
+      const double s2 = std::exp(2 * th[3]), s02 = std::exp(2 * th[1]), r2 = std::exp(2 * th[2]), w = s02 / (s2 + s02);
+      qa[al.subject_q(j, 0)] = (1 - w) * th[0] + 0.5 * w * s2 - 1.5 * r2 - al.pooled[0].loc;
+      log_iw += std::log(1 + s02 / s2);
+    }
+    std::vector<double> Vn(J * 4 + 1), Va(J * 4 + 1);
+    d::population_values(nc, qn.data(), Vn.data());
+    d::population_values(al, qa.data(), Va.data());
+    for (std::size_t i = 0; i < J * 4; ++i) CHECK(Va[i] == doctest::Approx(Vn[i]).epsilon(1e-12));
+    const double T = std::hypot(tau[1], tau[3]);
+    CHECK(Va[J * 4] - Vn[J * 4] == doctest::Approx(log_iw - double(J) * (std::log(T) + std::log(tau[0]))).epsilon(1e-10));
+  }
 }
 
 TEST_CASE("hierarchical: aligned and non-centred coordinates give the same posterior") {
@@ -159,7 +234,7 @@ TEST_CASE("hierarchical: aligned and non-centred coordinates give the same poste
 
 TEST_CASE("hierarchical: model gradient (closed form and networks) matches finite differences") {
   const Cohort cohort = quadratic_cohort(4, 30, 3);
-  for (auto par : {HierParameterisation::aligned, HierParameterisation::noncentred}) {
+  for (auto par : {HierParameterisation::aligned, HierParameterisation::intercept, HierParameterisation::noncentred}) {
     HierarchicalSpec spec;
     spec.cost = &find_cost("QuadraticCost");
     spec.parameterisation = par;
@@ -172,6 +247,13 @@ TEST_CASE("hierarchical: model gradient (closed form and networks) matches finit
     HierarchicalModel shared(cohort.data, spec);
     CHECK(shared.dim() == 6 + 1 + 4 * 3);
     CHECK(shared.shared_names() == std::vector<std::string>{"sigma_r"});
+    // The initial point puts every subject at the population medians given.
+    const auto q0 = model.initial_point({{"mu_0", 2.5}, {"sigma", 0.2}}, {{"sigma", 0.4}});
+    const auto th = model.subject_theta(q0);
+    for (std::size_t j = 0; j < 4; ++j) {
+      CHECK(th[j * 4 + 2] == doctest::Approx(2.5));
+      CHECK(th[j * 4 + 0] == doctest::Approx(0.2));
+    }
     CHECK(bactor::testing::gradient_error(shared, random_q(shared.dim(), 22)) < 1e-5);
   }
   for (const char* head : {"posterior", "softplus"}) {
@@ -256,13 +338,12 @@ TEST_CASE("hierarchical: 30 simulated subjects recover the population (coverage,
     HierarchicalSpec spec;
     spec.cost = &find_cost("QuadraticCost");
     spec.log_lik = false;
-    NutsSettings ns;
-    ns.warmup = 500;
-    ns.samples = 500;
+    NutsSettings ns;  // the defaults: 4 chains x (1,000 + 1,000), delta 0.8, diagonal metric
     ns.seed = seed;
     const auto chains = run_nuts([&] { return std::make_unique<HierarchicalModel>(cohort.data, spec); }, ns);
     const Summary s = summarize(chains);
     divergent += s.divergences;
+    MESSAGE(seed << ": " << s.divergences << " divergences");
     for (const auto& [name, v] : median)
       for (const bool is_sd : {false, true}) {
         const std::string col = name + (is_sd ? ".sd" : ".pop");
