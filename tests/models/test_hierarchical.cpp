@@ -361,6 +361,7 @@ TEST_CASE("hierarchical: 30 simulated subjects recover the population (coverage,
         CHECK(p->rhat < 1.05);
       }
   }
+  MESSAGE(covered << " of " << total << " intervals cover, " << divergent << " divergences");
   CHECK(total == 24);
   CHECK(covered >= 18);
   CHECK(divergent == 0);
