@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // bactor simulate --subjects and bactor infer --hierarchical (issue 15 part 4): one draws file
 // per chain with population and per-subject columns and per-trial log_lik in file order, the
-// settings recorded, summary and compare reading it, check and report refusing it clearly, and
+// settings recorded, summary, compare and check reading it, report refusing it clearly, and
 // usage errors.
 #include "tests/cli/cli_util.hpp"
 
@@ -29,7 +29,7 @@ std::string slurp(const fs::path& p) {
 
 } // namespace
 
-TEST_CASE("cli: simulate --subjects, infer --hierarchical, summary, compare; check and report refuse") {
+TEST_CASE("cli: simulate --subjects, infer --hierarchical, summary, compare, check; report refuses") {
   const fs::path dir = scratch("cohort");
   fs::create_directories(dir);
   const std::string data = (dir / "cohort.csv").string();
@@ -81,9 +81,12 @@ TEST_CASE("cli: simulate --subjects, infer --hierarchical, summary, compare; che
   CHECK(r.code == 0);
   CHECK(r.out.find("PSIS-LOO: 120 trials") != std::string::npos);
 
-  r = run_bactor("check " + fit);
-  CHECK(r.code == 2);
-  CHECK(r.out.find("a hierarchical fit (bactor infer --hierarchical); check does not support it yet") != std::string::npos);
+  // check: one predictive check per subject from its NAME.sJ columns.
+  r = run_bactor("check " + fit + " --draws 50");
+  INFO(r.out);
+  CHECK(r.code == 0);
+  for (const char* s : {"subject 1, condition 1", "subject 4, condition 1", "statistics outside their 90% predictive intervals"})
+    CHECK_MESSAGE(r.out.find(s) != std::string::npos, s);
   r = run_bactor("report " + fit + " --out " + (dir / "r.html").string());
   CHECK(r.code == 2);
   CHECK(r.out.find("report does not support it yet") != std::string::npos);
