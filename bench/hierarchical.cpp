@@ -2,7 +2,7 @@
 // Hierarchical cohorts (models/hierarchical.hpp): a simulated duration-reproduction cohort
 // (50 subjects x 250 trials, stimuli 0.3-16 s, closed-form QuadraticCost actor, exact
 // marginal) fitted jointly with NUTS, 4 chains x (1,000 + 1,000), in the aligned coordinates
-// (diagonal and dense metric), the intercept variant and the naive non-centred coordinates; and the same cohort fitted subject by subject (ActorModel, default
+// (diagonal and dense metric), the centred-mu0 variant and the naive non-centred coordinates; and the same cohort fitted subject by subject (ActorModel, default
 // priors, same NUTS settings). Per run: wall and CPU time, leapfrogs per iteration, divergences,
 // min bulk ESS over the parameter columns and per CPU second. Also the cost of one gradient
 // against the number of subjects (sufficient statistics: O(subjects), not O(trials)).
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
 
   // 2. The joint fit in both coordinates.
   for (int variant = 0; variant < 4; ++variant) {
-    const auto par = variant == 2 ? HierParameterisation::intercept
+    const auto par = variant == 2 ? HierParameterisation::centred_mu0
                                   : (variant == 3 ? HierParameterisation::noncentred : HierParameterisation::aligned);
     HierarchicalSpec spec;
     spec.cost = &find_cost("QuadraticCost");

@@ -96,8 +96,8 @@ int run_infer(int argc, char** argv) {
   auto* pooled_opt = app.add_option("--pooled", pooled, "with --hierarchical: the parameters drawn from the population, e.g. "
                                     "mu_0,sigma_0 (default: every free parameter); the others are shared by all subjects");
   auto* par_opt = app.add_option("--parameterisation", parameterisation, "with --hierarchical: the sampling coordinates, "
-                                 "aligned (log mu_0 and logit w centred, the sigma/sigma_0 ridge non-centred), intercept "
-                                 "(aligned with log mu_0 through the intercept) or noncentred")->capture_default_str();
+                                 "aligned (logit w and the intercept centred, the sigma/sigma_0 ridge non-centred), "
+                                 "centred-mu0 (aligned with log mu_0 itself centred) or noncentred")->capture_default_str();
   auto* pop_opt = app.add_option("--population", population, "with --hierarchical: population priors NAME=LOC:SCALE:SD_SCALE, "
                                  "mean ~ Normal(LOC, SCALE) on the log (logit) scale, sd ~ HalfNormal(SD_SCALE)");
   app.add_option("--latent", latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();

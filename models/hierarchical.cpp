@@ -41,6 +41,7 @@ void PopulationPlan::validate() const {
     if (s.coord == PooledCoord::intercept) {
       for (int k : {s.k_sigma, s.k_sigma_0, s.k_sigma_r})
         BACTOR_ASSERT(k >= 0 && std::size_t(k) < P() && !pooled[std::size_t(k)].logit);
+      BACTOR_ASSERT(intercept_w.size() == J);
       BACTOR_ASSERT(pooled[std::size_t(s.k_sigma)].coord == PooledCoord::ridge &&
                     pooled[std::size_t(s.k_sigma_0)].coord == PooledCoord::difference &&
                     pooled[std::size_t(s.k_sigma_r)].coord == PooledCoord::noncentred);
@@ -183,23 +184,25 @@ double population_forward(const PopulationPlan& plan, const double* q, double* V
     for (std::size_t k = 0; k < P; ++k) {
       const PooledSpec& s = plan.pooled[k];
       if (s.coord != PooledCoord::intercept) continue;
-      // log mu_0 from the quadratic actor's intercept kappa = log k = (1 - w) log mu_0 +
-      // w sigma^2 / 2 - 3 sigma_r^2 / 2 (models/inference_nodes.cpp), centred:
-      // log mu_0 = A / (1 - w), A = kappa - w sigma^2 / 2 + 3 sigma_r^2 / 2; |d log mu_0 / d kappa| = 1 / (1 - w)
-      // = 1 + e^{2d}, d = log sigma_0 - log sigma.
+      // log mu_0 through the quadratic actor's intercept log k = (1 - w) log mu_0 + w sigma^2 / 2 -
+      // 3 sigma_r^2 / 2 (models/inference_nodes.cpp), with the subject's slope w replaced by a
+      // constant estimate w_hat_j: kappa = (1 - w_hat_j) log mu_0 + w sigma^2 / 2 - 3 sigma_r^2 / 2,
+      // centred, i.e. log mu_0 = A / (1 - w_hat_j), A = kappa - w sigma^2 / 2 + 3 sigma_r^2 / 2
+      // (a shift and a constant scale: constant Jacobian). kappa stays near the identified
+      // intercept wherever the posterior moves sigma and sigma_r.
       const std::size_t qi = plan.subject_q(j, k), ks = std::size_t(s.k_sigma), ks0 = std::size_t(s.k_sigma_0),
                         kr = std::size_t(s.k_sigma_r);
       const double kappa = s.loc + q[qi];
       const double s2 = std::exp(2 * th[ks]), s02 = std::exp(2 * th[ks0]), r2 = std::exp(2 * th[kr]);
-      const double w = s02 / (s2 + s02), iw = (s2 + s02) / s2;  // iw = 1 / (1 - w) = 1 + e^{2d}
+      const double w = s02 / (s2 + s02), iw = 1.0 / (1.0 - plan.intercept_w[j]);  // a constant per subject
       const double A = kappa - 0.5 * w * s2 + 1.5 * r2;
       th[k] = A * iw;
       const double e = (th[k] - m[k]) / tau[k];
-      lp += std::log(iw) - 0.5 * e * e - std::log(tau[k]);
+      lp -= 0.5 * e * e + std::log(tau[k]);
       if (g) {
-        // d log mu_0 / d(log sigma, log sigma_0, log sigma_r, kappa)
-        const double e2d = iw - 1;
-        const double d_ls = -s2 * w * w * iw - 2 * A * e2d, d_ls0 = -s02 * (1 - w) + 2 * A * e2d, d_lr = 3 * r2 * iw;
+        // d log mu_0 / d(log sigma, log sigma_0, log sigma_r, kappa); d(w sigma^2)/d log sigma =
+        // 2 sigma^2 w^2, d(w sigma^2)/d log sigma_0 = 2 sigma_0^2 (1 - w)^2
+        const double d_ls = -s2 * w * w * iw, d_ls0 = -s02 * (1 - w) * (1 - w) * iw, d_lr = 3 * r2 * iw;
         Partial* pk = pj + k * max_partials;
         const Partial* ps = pj + ks * max_partials;
         const Partial* ps0 = pj + ks0 * max_partials;
@@ -215,7 +218,6 @@ double population_forward(const PopulationPlan& plan, const double* q, double* V
         for (int i = 0; i < max_partials; ++i) glp[pk[i].i] -= e / tau[k] * pk[i].d;
         glp[k] += e / tau[k] * s.scale;
         glp[P + k] += e * e - 1;
-        for (int i = 0; i < 6; ++i) glp[ps[i].i] += 2 * w * (ps0[i].d - ps[i].d);
       }
     }
     for (std::size_t k = 0; k < P; ++k) {
@@ -337,15 +339,15 @@ bool is_logit(const CostInfo& cost, const std::string& name) {
 
 HierParameterisation parse_hier_parameterisation(const std::string& text) {
   if (text == "aligned") return HierParameterisation::aligned;
-  if (text == "intercept") return HierParameterisation::intercept;
+  if (text == "centred-mu0") return HierParameterisation::centred_mu0;
   if (text == "noncentred") return HierParameterisation::noncentred;
-  throw ArgumentError("parameterisation", "'" + text + "' (expected aligned, intercept or noncentred)");
+  throw ArgumentError("parameterisation", "'" + text + "' (expected aligned, centred-mu0 or noncentred)");
 }
 
 const char* to_string(HierParameterisation p) {
   switch (p) {
   case HierParameterisation::aligned: return "aligned";
-  case HierParameterisation::intercept: return "intercept";
+  case HierParameterisation::centred_mu0: return "centred-mu0";
   case HierParameterisation::noncentred: return "noncentred";
   }
   return "?";
@@ -621,7 +623,14 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
         if (m.plan.pooled[k].theta == theta_index::sigma_r) kr = int(k);
         if (m.plan.pooled[k].theta == theta_index::mu_0) kmu = int(k);
       }
-      if (kr >= 0 && kmu >= 0 && spec.parameterisation == HierParameterisation::intercept) {  // log mu_0 through the intercept
+      if (kr >= 0 && kmu >= 0 && spec.parameterisation == HierParameterisation::aligned) {
+        // log mu_0 through the intercept, with each subject's least-squares slope of log r on
+        // log s (clamped to [0.05, 0.95]) as w_hat.
+        for (const auto& st : m.stats) {
+          const double vx = st.sxx / st.n - (st.sx / st.n) * (st.sx / st.n);
+          const double w = vx > 0 ? (st.sxy / st.n - st.sx * st.sy / (st.n * st.n)) / vx : 0.5;
+          m.plan.intercept_w.push_back(std::clamp(w, 0.05, 0.95));
+        }
         auto& s = m.plan.pooled[std::size_t(kmu)];
         s.coord = detail::PooledCoord::intercept;
         s.k_sigma = ks;
@@ -744,7 +753,7 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
       else if (s.coord == detail::PooledCoord::intercept) {
         const double s2 = std::exp(2 * mk[std::size_t(s.k_sigma)]), s02 = std::exp(2 * mk[std::size_t(s.k_sigma_0)]);
         const double r2 = std::exp(2 * mk[std::size_t(s.k_sigma_r)]), w = s02 / (s2 + s02);
-        x = (1 - w) * mk[k] + 0.5 * w * s2 - 1.5 * r2 - s.loc;
+        x = (1 - m.plan.intercept_w[j]) * mk[k] + 0.5 * w * s2 - 1.5 * r2 - s.loc;
       }
       else if (s.coord == detail::PooledCoord::difference) {
         const auto& r = m.plan.pooled[s.partner];

@@ -19,15 +19,14 @@
 // Sampling coordinates (HierParameterisation): `noncentred`, theta_jk = m_k + tau_k z_jk for
 // every pooled k; or `aligned` (default), which follows what one subject's trials identify: the
 // posterior weight w = sigma_0^2 / (sigma^2 + sigma_0^2), i.e. d = log sigma_0 - log sigma =
-// logit(w) / 2, and log mu_0 (the intercept) are sampled centred; log sigma given d is sampled
-// non-centred under its conditional population distribution (the ridge along which sigma and
-// sigma_0 trade off), and sigma_0's population mean relative to sigma's; the rest
-// non-centred. Same posterior, different geometry (linear maps; the bivariate conditional keeps
-// the Jacobian exact). `intercept`: as aligned, but log mu_0 through the quadratic actor's
-// intercept kappa_j = log k_j (sharply identified), log mu_0 = (kappa - w sigma^2/2 +
-// 3 sigma_r^2/2) / (1 - w) with its log-Jacobian -log(1 - w): twice the ESS per draw of
-// aligned on the test cohorts, but a few divergent transitions (docs/hierarchical.md), so not
-// the default; needs sigma, sigma_0, mu_0 and sigma_r pooled.
+// logit(w) / 2, sampled centred; log sigma given d non-centred under its conditional population
+// distribution (the ridge along which sigma and sigma_0 trade off), and sigma_0's population
+// mean relative to sigma's; log mu_0 through the intercept kappa_j = (1 - w_hat_j) log mu_0 +
+// w sigma^2/2 - 3 sigma_r^2/2 (w_hat_j the subject's least-squares slope, a constant), sampled
+// centred, so that mu_0 follows sigma and sigma_r where the data fix only the intercept (needs
+// sigma, sigma_0, mu_0 and sigma_r pooled; else log mu_0 centred); the rest non-centred.
+// `centred-mu0`: aligned with log mu_0 itself centred. Same posterior, different geometry
+// (shifts and linear maps with constant Jacobians; the bivariate conditional's is exact).
 #pragma once
 
 #include <bactor/models/data.hpp>
@@ -44,8 +43,8 @@
 
 namespace bactor {
 
-enum class HierParameterisation { aligned, intercept, noncentred };
-/// "aligned" | "intercept" | "noncentred"; throws ArgumentError("parameterisation", ...) otherwise.
+enum class HierParameterisation { aligned, centred_mu0, noncentred };
+/// "aligned" | "centred-mu0" | "noncentred"; throws ArgumentError("parameterisation", ...) otherwise.
 HierParameterisation parse_hier_parameterisation(const std::string& text);
 const char* to_string(HierParameterisation p);
 

@@ -21,7 +21,7 @@ enum class PooledCoord {
   centred,     // theta_j = loc + x_j, x_j + loc ~ N(m, tau)
   ridge,       // log sigma given d (the partner's coordinate): non-centred on the conditional
   difference,  // d = log sigma_0 - log sigma (= loc_partner - loc + x_j), centred on N(m - m_p, sqrt(tau^2 + tau_p^2))
-  intercept,   // log mu_0 through the quadratic actor's intercept kappa_j = loc + x_j, centred (see population_forward)
+  intercept,   // log mu_0 through the quadratic actor's intercept kappa_j = loc + x_j, centred (PopulationPlan::intercept_w)
 };
 
 /// One pooled parameter: its theta index, transform, population prior and coordinate.
@@ -44,6 +44,9 @@ struct PopulationPlan {
   std::vector<SlotSpec> shared;          // their q fields index q directly
   std::vector<std::size_t> shared_theta; // theta index of each shared slot
   std::vector<std::pair<std::size_t, double>> fixed;  // theta index, value
+  // intercept coordinates: each subject's constant slope w_hat_j (J values; log mu_0 = (kappa -
+  // w sigma^2/2 + 3 sigma_r^2/2) / (1 - w_hat_j), a constant Jacobian).
+  std::vector<double> intercept_w;
   std::size_t P() const { return pooled.size(); }
   std::size_t n_q() const { return 2 * P() + shared.size() + J * P(); }
   std::size_t subject_q(std::size_t j, std::size_t k) const { return 2 * P() + shared.size() + j * P() + k; }

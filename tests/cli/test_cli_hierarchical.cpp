@@ -107,7 +107,7 @@ TEST_CASE("cli: infer --hierarchical usage errors") {
            Case{"--data " + (dir / "two.csv").string() + " --pooled mu_0", "--pooled needs --hierarchical"},
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --pooled mu_O", "--pooled: unknown parameter 'mu_O'"},
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --parameterisation centred",
-                "--parameterisation: 'centred' (expected aligned, intercept or noncentred)"},
+                "--parameterisation: 'centred' (expected aligned, centred-mu0 or noncentred)"},
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --population mu_0=1:2",
                 "--population: '1:2': expected LOC:SCALE:SD_SCALE"},
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --prior mu_0=uniform:0.1:9", "--prior: 'mu_0' is pooled"},
