@@ -59,9 +59,16 @@ int run(int argc, char** argv) {
   if (opt.bins < 1) throw bactor::cli::UsageError("--bins must be >= 1");
   if (opt.draws < 10) throw bactor::cli::UsageError("--draws must be >= 10");
 
-  const auto fits = bactor::cli::read_fits(dir);
+  auto fits = bactor::cli::read_fits(dir);
   std::vector<bactor::cli::CheckRow> rows;
   const bactor::Dataset data = bactor::cli::fit_data(fits.at(0), data_path, columns);
+  if (bactor::cli::setting(fits.at(0), "hierarchical") == "true") {
+    // One check per subject from its columns NAME.sJ (infer --hierarchical).
+    if (!data.has_subjects()) throw std::invalid_argument(data.source + ": no subject column, but " + dir + " is a hierarchical fit");
+    std::map<std::string, std::size_t> trials;
+    for (const auto& id : data.subject) ++trials[id];
+    fits = bactor::cli::hierarchical_subject_fits(fits.at(0), trials);
+  }
   if (fits.size() == 1 && fits[0].subject.empty()) {
     rows = bactor::cli::predictive_check(fits[0], data, opt);
   } else {

@@ -2,9 +2,12 @@
 // bactor infer: posterior of the actor's parameters given a data file (NUTS, CmdStan CSV).
 #include "cli/command.hpp"
 #include "cli/fit_dir.hpp"
+#include "cli/fit_dir.hpp"
 #include "cli/options.hpp"
+#include <bactor/engine/errors.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/data.hpp>
+#include <bactor/models/hierarchical.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/samplers/cmdstan_csv.hpp>
@@ -112,8 +115,8 @@ void report_training_region(const bactor::ActorModel& model, const bactor::cli::
 int run_infer(int argc, char** argv) {
   CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
   std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag", per_condition = "sigma";
-  bool closed_form = false, predict = false, no_log_lik = false, lapse = false;
-  std::string lapse_range;
+  bool closed_form = false, predict = false, no_log_lik = false, lapse = false, hierarchical = false;
+  std::string lapse_range, pooled, parameterisation = "aligned", population;
   bactor::NutsSettings ns;
   ns.warmup = 2500;
   ns.samples = 5000;
@@ -130,6 +133,16 @@ int run_infer(int argc, char** argv) {
   app.add_option("--per-condition", per_condition, "parameters with one value per condition (NAME.1, NAME.2, ...), e.g. "
                  "mu_0,sigma_0: any of mu_0, sigma_0, sigma, sigma_r and the cost's parameters; none: every parameter shared")
       ->capture_default_str();
+  auto* per_cond_opt = app.get_option("--per-condition");
+  app.add_flag("--hierarchical", hierarchical, "one joint fit of all subjects (needs a subject column, one condition): each "
+               "pooled parameter drawn from a population whose median and sd are inferred with them (docs/hierarchical.md)");
+  auto* pooled_opt = app.add_option("--pooled", pooled, "with --hierarchical: the parameters drawn from the population, e.g. "
+                                    "mu_0,sigma_0 (default: every free parameter); the others are shared by all subjects");
+  auto* par_opt = app.add_option("--parameterisation", parameterisation, "with --hierarchical: the sampling coordinates, "
+                                 "aligned (logit w and the intercept centred, the sigma/sigma_0 ridge non-centred), "
+                                 "centred-mu0 (aligned with log mu_0 itself centred) or noncentred")->capture_default_str();
+  auto* pop_opt = app.add_option("--population", population, "with --hierarchical: population priors NAME=LOC:SCALE:SD_SCALE, "
+                                 "mean ~ Normal(LOC, SCALE) on the log (logit) scale, sd ~ HalfNormal(SD_SCALE)");
   app.add_option("--latent", latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
   app.add_flag("--lapse", lapse, "lapse mixture: with probability lapse (a parameter, prior beta:2:50) a response comes from a "
                "contaminant, log r uniform over the responses' range widened by 0.5 in log r (a factor 1.65) at each end (or --lapse-range)");
@@ -165,6 +178,16 @@ int run_infer(int argc, char** argv) {
   if (ns.threads < 0) throw bactor::cli::UsageError("--threads must be >= 0 (0: all)");
   if (metric != "diag" && metric != "dense") throw bactor::cli::UsageError("--metric must be diag or dense (got '" + metric + "')");
   ns.dense_metric = metric == "dense";
+  if (!hierarchical)
+    for (auto* o : {pooled_opt, par_opt, pop_opt})
+      if (o->count() > 0) throw bactor::cli::UsageError(o->get_name() + " needs --hierarchical");
+  if (hierarchical) {
+    if (latent != "marginal") throw bactor::cli::UsageError("--hierarchical integrates the measurement out: --latent marginal only");
+    if (predict) throw bactor::cli::UsageError("--predict cannot be combined with --hierarchical (not supported yet)");
+    if (per_cond_opt->count() > 0) throw bactor::cli::UsageError("--per-condition cannot be combined with --hierarchical");
+    if (lapse) throw bactor::cli::UsageError("--lapse cannot be combined with --hierarchical (not supported yet)");
+    if (scale != "auto") throw bactor::cli::UsageError("--scale cannot be combined with --hierarchical (a hierarchical fit works in the data's units; docs/hierarchical.md)");
+  }
   const bactor::ColumnMap column_map = bactor::cli::columns_option(columns);
   bactor::InferenceSpec spec;
   spec.cost = &bactor::find_cost(cost);
@@ -199,42 +222,14 @@ int run_infer(int argc, char** argv) {
                 << meta.at("interrupted") << ")\n";
   }
   const bactor::Dataset data = bactor::read_dataset(data_path, column_map);
-  const auto subjects = bactor::split_subjects(data);
-  // --per-condition given for data with one condition: every parameter is one parameter anyway.
-  if (app.count("--per-condition") && data.conditions() == 1 && !spec.per_condition.empty())
-    std::cerr << "note: " << data_path << " has one condition (no '" << column_map.cond
-              << "' column, or one label), so --per-condition " << per_condition << " changes nothing\n";
-  for (const auto& [id, d] : subjects) bactor::ActorModel probe(d, spec);  // throws on bad spec
-
-  bactor::cli::install_stop_handlers();
-  int status = 0;
-  for (const auto& [id, d] : subjects) {
-    const std::string dir = id.empty() ? out : out + "/subject-" + id;
-    std::filesystem::create_directories(dir);
-    if (!id.empty()) std::cout << "== subject " << id << " (" << d.size() << " trials) ==\n";
-    std::cerr << "inference: " << d.size() << " trials, " << d.conditions() << " condition(s), cost " << cost << ", "
-              << (spec.network ? "network " + network : std::string("closed form")) << ", latent " << latent << "\n";
-    const bactor::ActorModel model(d, spec);
-    std::cerr << "units: S = " << model.scale()
-              << (spec.scale > 0 ? " (--scale)" : " (the geometric mean of the stimuli)") << "; mu_0 in the data's units, cost parameters in units of S\n";
-    const auto run = bactor::cli::run_posterior(d, spec, ns, true);
-    if (spec.network) report_training_region(model, run);
-    std::vector<std::pair<std::string, std::string>> config{
-        {"data_file", data_path}, {"columns", bactor::to_string(column_map)}, {"cost", cost},
-        {"action", spec.network ? "network" : "closed-form"}, {"network", network}, {"latent", latent},
-        {"per_condition", bactor::cli::join_per_condition(spec.per_condition)}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
-        {"priors", priors_used(model)}, {"scale", fmt_g(model.scale())}, {"trials", std::to_string(d.size())},
-        {"log_lik", spec.log_lik ? "true" : "false"},
-        {"predict", predict ? "true" : "false"}, {"lapse", lapse ? "true" : "false"}};
-    if (lapse) {  // the contaminant's range used (from this subject's data unless --lapse-range)
-      const auto [lo, hi] = bactor::lapse_range(d, spec);
-      config.emplace_back("lapse_range", bactor::cli::number(lo) + ":" + bactor::cli::number(hi));
-    }
-    if (!id.empty()) config.emplace_back("subject", id);
+  auto conditions = [](const bactor::Dataset& d) {
     std::string conds;
     for (std::size_t c = 0; c < d.cond_labels.size(); ++c) conds += (c ? "," : "") + std::to_string(c + 1) + "=" + d.cond_labels[c];
-    config.emplace_back("conditions", conds);
-    const std::string model_name = "bactor_actor_" + cost + "_" + latent;
+    return conds;
+  };
+  // Writes one run's chains, summary and messages to `dir`; false when it was stopped.
+  auto emit = [&](const std::string& dir, const bactor::cli::PosteriorRun& run,
+                  std::vector<std::pair<std::string, std::string>> config, const std::string& model_name) {
     // A stopped run keeps the chains' common draws (run_posterior): num_samples then says how
     // many there are (cmdstanpy checks it), requested_samples what was asked for; the writer
     // adds "complete = 0".
@@ -276,11 +271,96 @@ int run_infer(int argc, char** argv) {
         if (run.summary.draws == 0) std::cerr << "; too few draws to summarise";
         std::cerr << "\n";
       }
-      status = bactor::cli::exit_failure;
-      break;
+      return false;
     }
+    return true;
+  };
+
+  bactor::cli::install_stop_handlers();
+  if (hierarchical) {
+    bactor::HierarchicalSpec hs;
+    hs.cost = spec.cost;
+    hs.network = spec.network;
+    hs.fixed = spec.fixed;
+    hs.priors = spec.priors;
+    hs.log_lik = spec.log_lik;
+    hs.quadrature_nodes = spec.quadrature_nodes;
+    hs.parameterisation = bactor::parse_hier_parameterisation(parameterisation);
+    for (std::size_t start = 0; pooled_opt->count() > 0;) {  // NAME,NAME,...
+      const auto comma = pooled.find(',', start);
+      const std::string name = pooled.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (name.empty() || !hs.pooled.insert(name).second)
+        throw bactor::ArgumentError("pooled", "'" + pooled + "': expected distinct parameter names separated by commas");
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    for (const auto& [k, v] : bactor::cli::parse_string_assignments(population, "--population"))
+      hs.population[k] = bactor::parse_population_prior(v);
+    const bactor::HierarchicalModel probe(data, hs);  // throws on a bad spec
+    std::cerr << "hierarchical inference: " << probe.subject_ids().size() << " subjects, " << data.size() << " trials, cost "
+              << cost << ", " << (spec.network ? "network " + network : std::string("closed form")) << ", "
+              << to_string(hs.parameterisation) << " coordinates\n";
+    std::filesystem::create_directories(out);
+    const auto run = bactor::cli::run_posterior(
+        [&]() -> std::unique_ptr<bactor::Model> { return std::make_unique<bactor::HierarchicalModel>(data, hs); },
+        probe.parameter_names(), ns, true);
+    std::string ids, pops, shared_priors;
+    for (std::size_t j = 0; j < probe.subject_ids().size(); ++j)
+      ids += (j ? "," : "") + std::to_string(j + 1) + "=" + probe.subject_ids()[j];
+    for (const auto& [name, p] : probe.population_priors()) pops += (pops.empty() ? "" : ",") + name + "=" + bactor::to_string(p);
+    std::map<std::string, bactor::Prior> prior;
+    for (const auto& [name, p] : bactor::default_priors(*spec.cost)) prior[name] = p;
+    prior["mu_0"] = bactor::prior_in_data_units(prior["mu_0"], probe.stimulus_scale());  // as the model takes it
+    for (const auto& [name, p] : hs.priors) prior[name] = p;
+    for (const auto& name : probe.shared_names())
+      shared_priors += (shared_priors.empty() ? "" : ",") + name + "=" + bactor::to_string(prior[name]);
+    std::string pooled_list;
+    for (const auto& name : probe.pooled_names()) pooled_list += (pooled_list.empty() ? "" : ",") + name;
+    const bool ok = emit(out, run,
+                         {{"data_file", data_path}, {"columns", bactor::to_string(column_map)}, {"cost", cost},
+                          {"action", spec.network ? "network" : "closed-form"}, {"network", network}, {"latent", latent},
+                          {"hierarchical", "true"}, {"parameterisation", to_string(hs.parameterisation)},
+                          {"pooled", pooled_list}, {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
+                          {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"priors", shared_priors},
+                          {"trials", std::to_string(data.size())}, {"subjects", ids},
+                          {"log_lik", spec.log_lik ? "true" : "false"}, {"predict", "false"}, {"conditions", conditions(data)}},
+                         "bactor_hierarchical_" + cost + "_" + to_string(hs.parameterisation));
+    return ok ? 0 : bactor::cli::exit_failure;
   }
-  return status;
+
+  const auto subjects = bactor::split_subjects(data);
+  // --per-condition given for data with one condition: every parameter is one parameter anyway.
+  if (app.count("--per-condition") && data.conditions() == 1 && !spec.per_condition.empty())
+    std::cerr << "note: " << data_path << " has one condition (no '" << column_map.cond
+              << "' column, or one label), so --per-condition " << per_condition << " changes nothing\n";
+  for (const auto& [id, d] : subjects) bactor::ActorModel probe(d, spec);  // throws on bad spec
+  for (const auto& [id, d] : subjects) {
+    const std::string dir = id.empty() ? out : out + "/subject-" + id;
+    std::filesystem::create_directories(dir);
+    if (!id.empty()) std::cout << "== subject " << id << " (" << d.size() << " trials) ==\n";
+    std::cerr << "inference: " << d.size() << " trials, " << d.conditions() << " condition(s), cost " << cost << ", "
+              << (spec.network ? "network " + network : std::string("closed form")) << ", latent " << latent << "\n";
+    const bactor::ActorModel model(d, spec);
+    std::cerr << "units: S = " << model.scale()
+              << (spec.scale > 0 ? " (--scale)" : " (the geometric mean of the stimuli)") << "; mu_0 in the data's units, cost parameters in units of S\n";
+    const auto run = bactor::cli::run_posterior(d, spec, ns, true);
+    if (spec.network) report_training_region(model, run);
+    std::vector<std::pair<std::string, std::string>> config{
+        {"data_file", data_path}, {"columns", bactor::to_string(column_map)}, {"cost", cost},
+        {"action", spec.network ? "network" : "closed-form"}, {"network", network}, {"latent", latent},
+        {"per_condition", bactor::cli::join_per_condition(spec.per_condition)}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
+        {"priors", priors_used(model)}, {"scale", fmt_g(model.scale())}, {"trials", std::to_string(d.size())},
+        {"log_lik", spec.log_lik ? "true" : "false"},
+        {"predict", predict ? "true" : "false"}, {"lapse", lapse ? "true" : "false"}};
+    if (lapse) {  // the contaminant's range used (from this subject's data unless --lapse-range)
+      const auto [lo, hi] = bactor::lapse_range(d, spec);
+      config.emplace_back("lapse_range", bactor::cli::number(lo) + ":" + bactor::cli::number(hi));
+    }
+    if (!id.empty()) config.emplace_back("subject", id);
+    config.emplace_back("conditions", conditions(d));
+    if (!emit(dir, run, std::move(config), "bactor_actor_" + cost + "_" + latent)) return bactor::cli::exit_failure;
+  }
+  return 0;
 }
 
 } // namespace

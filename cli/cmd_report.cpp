@@ -639,6 +639,9 @@ int run_report(int argc, char** argv) {
     compare_section(h, blocks);
   } else {
     const auto fits = bactor::cli::read_fits(input);
+    if (bactor::cli::setting(fits.at(0), "hierarchical") == "true")
+      throw std::invalid_argument(input + ": a hierarchical fit (bactor infer --hierarchical); report does not support it "
+                                  "yet (bactor summary, compare and check do)");
     std::vector<std::vector<Fit>> other_fits;
     for (const auto& d : others) other_fits.push_back(bactor::cli::read_fits(d));
     // The predictive check: given, found, or computed.

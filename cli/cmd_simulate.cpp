@@ -5,9 +5,11 @@
 #include "cli/options.hpp"
 #include <bactor/models/costs.hpp>
 #include <bactor/models/data.hpp>
+#include <bactor/models/hierarchical.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/simulate.hpp>
 
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -16,8 +18,8 @@ namespace {
 
 int run_simulate(int argc, char** argv) {
   CLI::App app{"Simulate trials (s, r) of a Bayesian actor with known parameters"};
-  std::string cost, set, stimuli = "0.1:5", conditions, network, out;
-  std::size_t trials = 60;
+  std::string cost, set, stimuli = "0.1:5", conditions, network, out, spread, truth;
+  std::size_t trials = 60, subjects = 0;
   std::uint64_t seed = 1;
   double lapse = 0;
   app.add_option("--cost", cost, "cost family (bactor costs lists them)")->required();
@@ -27,6 +29,11 @@ int run_simulate(int argc, char** argv) {
   app.add_option("--conditions", conditions, "parameters that vary by condition, one value per condition, e.g. sigma=0.1,0.2 or "
                  "\"mu_0=1,2,4;sigma_0=0.1,0.15,0.2\" (NAME=LIST separated by ';', every LIST the same length; a bare LIST is sigma's; "
                  "same stimuli in every condition; leave these parameters out of --set)");
+  app.add_option("--subjects", subjects, "a cohort of this many subjects (subject column): each subject's values drawn "
+                 "around --set's (the population medians) with --spread's sds");
+  app.add_option("--spread", spread, "with --subjects: sd of each parameter's log (logit for a bounded cost parameter) across "
+                 "subjects, e.g. sigma=0.3,mu_0=0.2 (missing: the same value for every subject)");
+  app.add_option("--truth", truth, "with --subjects: write each subject's true values to this CSV");
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_option("--lapse", lapse, "lapse probability: each trial's response comes with this probability from the contaminant "
                  "log r ~ U(log LO - 1, log HI + 1) of the --stimuli range (the other trials as without lapses)")
@@ -92,6 +99,34 @@ int run_simulate(int argc, char** argv) {
   }
   spec.lapse = lapse;
   if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
+  if (subjects == 0 && (!spread.empty() || !truth.empty())) throw bactor::cli::UsageError("--spread and --truth need --subjects");
+  if (subjects > 0) {
+    if (n_cond > 1) throw bactor::cli::UsageError("--subjects cannot be combined with --conditions");
+    if (subjects > 100000 || trials * subjects > 10000000)
+      throw bactor::cli::UsageError("--subjects: at most 10000000 trials in all");
+    bactor::CohortSpec cs;
+    cs.base = spec;
+    cs.subjects = subjects;
+    cs.spread = bactor::cli::parse_assignments(spread, "--spread");
+    const bactor::Cohort c = bactor::simulate_cohort(cs);
+    bactor::write_dataset(out, c.data);
+    if (!truth.empty()) {
+      std::ofstream t(truth);
+      t.precision(17);
+      t << "subject";
+      for (const auto& [name, v] : c.truth.at(0)) t << "," << name;
+      t << "\n";
+      for (std::size_t j = 0; j < c.truth.size(); ++j) {
+        t << j + 1;
+        for (const auto& [name, v] : c.truth[j]) t << "," << v;
+        t << "\n";
+      }
+      if (!t) throw std::invalid_argument(truth + ": cannot write");
+    }
+    std::cerr << "wrote " << c.data.size() << " trials of " << subjects << " subjects (action: "
+              << bactor::simulation_action_source(spec) << ", seed " << seed << ") to " << out << "\n";
+    return 0;
+  }
   std::vector<std::size_t> lapsed;
   const bactor::Dataset d = bactor::simulate(spec, &lapsed);
   bactor::write_dataset(out, d);

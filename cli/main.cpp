@@ -18,7 +18,9 @@ std::string option_for(const std::string& argument) {
       {"fixed", "--fix"},     {"priors", "--prior"}, {"per_condition", "--per-condition"}, {"latent", "--latent"}, {"trials", "--trials"},
       {"stimuli", "--stimuli"}, {"head", "--head"},   {"hidden", "--hidden"}, {"batch", "--batch"},
       {"mc", "--mc"},         {"lr", "--lr"},         {"optimizer", "--optimizer"}, {"columns", "--columns"},
-      {"conditions", "--conditions"}, {"lapse", "--lapse"}, {"lapse_range", "--lapse-range"}};
+      {"conditions", "--conditions"}, {"lapse", "--lapse"}, {"lapse_range", "--lapse-range"},
+      {"pooled", "--pooled"}, {"population", "--population"}, {"parameterisation", "--parameterisation"},
+      {"subjects", "--subjects"}, {"spread", "--spread"}};
   const auto it = options.find(argument);
   return it != options.end() ? it->second : argument;
 }

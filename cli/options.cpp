@@ -119,12 +119,19 @@ void install_stop_handlers() {
 }
 
 PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsSettings settings, bool progress) {
-  PosteriorRun run;
+  std::vector<std::string> params;
   {
     ActorModel probe(data, spec);  // validates before any chain starts
-    run.params = probe.free_names();
+    params = probe.free_names();
   }
-  ModelFactory factory = [&data, &spec]() -> std::unique_ptr<Model> { return std::make_unique<ActorModel>(data, spec); };
+  return run_posterior([&data, &spec]() -> std::unique_ptr<Model> { return std::make_unique<ActorModel>(data, spec); },
+                       std::move(params), settings, progress);
+}
+
+PosteriorRun run_posterior(const ModelFactory& factory, std::vector<std::string> params, NutsSettings settings,
+                           bool progress) {
+  PosteriorRun run;
+  run.params = std::move(params);
   settings.stop = &stop_flag();
   std::mutex mu;
   std::vector<int> last(settings.chains + 1, -1);

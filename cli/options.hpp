@@ -82,6 +82,9 @@ struct PosteriorRun {
 /// progress lines on stderr. A stopped run keeps the common part of its chains (see
 /// PosteriorRun) and summarises it when each chain has at least 4 draws.
 PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsSettings settings, bool progress);
+/// The same for any model: `params` are the columns summarised (a validated model's names).
+PosteriorRun run_posterior(const ModelFactory& factory, std::vector<std::string> params, NutsSettings settings,
+                           bool progress);
 
 /// Of stopped chains, keeps those with post-warm-up draws, cut to the shortest one's number of
 /// draws, all marked incomplete; fills run.kept_draws, run.empty_chains and run.cut_chains.

@@ -144,6 +144,65 @@ Dataset fit_data(const Fit& fit, const std::string& data_path, const std::string
                               "', is not found from here; give --data FILE");
 }
 
+std::vector<Fit> hierarchical_subject_fits(const Fit& fit, const std::map<std::string, std::size_t>& trials) {
+  const std::string subjects = setting(fit, "subjects");
+  if (subjects.empty()) throw std::invalid_argument(fit.files.at(0) + ": a hierarchical fit without its subjects recorded");
+  std::vector<std::string> pooled, shared;
+  for (const auto& [k, v] : parse_string_assignments(setting(fit, "priors"), "priors")) shared.push_back(k);
+  {
+    const std::string p = setting(fit, "pooled");
+    for (std::size_t start = 0; !p.empty();) {
+      const auto comma = p.find(',', start);
+      pooled.push_back(p.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  // Priors only have to give the recorded values support: a subject's mu_0 may lie outside the
+  // single-subject default uniform(0.1, 5).
+  std::string priors = setting(fit, "priors");
+  for (const auto& name : pooled) priors += (priors.empty() ? "" : ",") + name + "=lognormal:0:10";
+  std::vector<Fit> out;
+  for (const auto& [index, id] : parse_string_assignments(subjects, "subjects")) {
+    Fit f;
+    f.dir = fit.dir;
+    f.subject = id;
+    f.files = fit.files;
+    f.settings = fit.settings;
+    f.settings["priors"] = priors;
+    f.settings.erase("hierarchical");
+    const auto t = trials.find(id);
+    if (t == trials.end()) throw std::invalid_argument(fit.files.at(0) + ": no trials of recorded subject '" + id + "' in the data");
+    f.settings["trials"] = std::to_string(t->second);
+    std::vector<std::string> names{"lp__"};
+    for (const auto& n : pooled) names.push_back(n);
+    for (const auto& n : shared) names.push_back(n);
+    for (const auto& ch : fit.chains) {
+      ChainResult c;
+      c.chain_id = ch.chain_id;
+      c.warmup_draws_saved = ch.warmup_draws_saved;
+      std::vector<std::size_t> at;
+      for (const auto& n : names) {
+        const std::string col = n == "lp__" || std::find(shared.begin(), shared.end(), n) != shared.end() ? n : n + ".s" + index;
+        const auto it = std::find(ch.columns.begin(), ch.columns.end(), col);
+        if (it == ch.columns.end()) throw std::invalid_argument(fit.files.at(0) + ": no column '" + col + "'");
+        at.push_back(std::size_t(it - ch.columns.begin()));
+        c.columns.push_back(n);
+      }
+      const std::size_t nc = ch.columns.size();
+      for (std::size_t r = 0; r < ch.rows(); ++r)
+        for (std::size_t a : at) c.draws.push_back(ch.draws[r * nc + a]);
+      f.chains.push_back(std::move(c));
+    }
+    out.push_back(std::move(f));
+  }
+  // parse_string_assignments orders by key text; keep the subjects' recorded order (1, 2, ...).
+  std::map<std::string, std::size_t> order;
+  for (const auto& [index, id] : parse_string_assignments(subjects, "subjects")) order[id] = std::stoul(index);
+  std::sort(out.begin(), out.end(), [&](const Fit& a, const Fit& b) { return order[a.subject] < order[b.subject]; });
+  return out;
+}
+
 std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, const CheckOptions& options,
                                        std::size_t subject_index) {
   if (options.bins < 1) throw std::invalid_argument("--bins must be >= 1");

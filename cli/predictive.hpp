@@ -10,6 +10,7 @@
 #include <bactor/models/data.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,13 @@ std::vector<std::vector<std::size_t>> stimulus_bins(const Dataset& data, const s
 /// settings do not match the data (trial count) or cannot be rebuilt.
 std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, const CheckOptions& options,
                                        std::size_t subject_index = 0);
+
+/// A hierarchical fit (infer --hierarchical) as one Fit per subject, for predictive_check: each
+/// holds lp__, the subject's pooled parameters (columns NAME.sJ renamed NAME) and the shared
+/// ones, and the settings an ActorModel of that subject needs (trials the subject's count,
+/// pooled parameters with a prior of full support); `subject` the recorded id. `trials` maps
+/// ids to trial counts. Throws std::invalid_argument when the recorded subjects are missing.
+std::vector<Fit> hierarchical_subject_fits(const Fit& fit, const std::map<std::string, std::size_t>& trials);
 
 /// The data a fit was made from: `data_path` if given, else the recorded data_file (as written,
 /// relative to the working directory of `infer`; also tried relative to the fit folder's parent),

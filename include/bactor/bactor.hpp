@@ -21,6 +21,7 @@
 #include <bactor/models/costs.hpp>
 #include <bactor/models/data.hpp>
 #include <bactor/models/ground_truth.hpp>
+#include <bactor/models/hierarchical.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/network_node.hpp>

@@ -1,0 +1,817 @@
+// SPDX-License-Identifier: MIT
+#include <bactor/models/hierarchical.hpp>
+#include "models/hierarchical_node.hpp"
+
+#include <bactor/engine/errors.hpp>
+#include <bactor/engine/rng.hpp>
+#include <bactor/engine/tape.hpp>
+#include <bactor/models/actor.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/network_node.hpp>
+#include "engine/tape_view.hpp"
+#include "models/inference_kernels.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+
+namespace bactor {
+
+// ---- the population node ----------------------------------------------------------------------
+
+namespace detail {
+
+void PopulationPlan::validate() const {
+  BACTOR_ASSERT(P() <= 16 && nt <= 16);
+  for (std::size_t k = 0; k < P(); ++k) {
+    const PooledSpec& s = pooled[k];
+    BACTOR_ASSERT(s.theta < nt && s.scale > 0 && s.sd_scale > 0);
+    if (s.coord == PooledCoord::ridge || s.coord == PooledCoord::difference) {
+      BACTOR_ASSERT(s.partner >= 0 && std::size_t(s.partner) < P() && pooled[s.partner].partner == int(k));
+      BACTOR_ASSERT((s.coord == PooledCoord::ridge) != (pooled[s.partner].coord == PooledCoord::ridge));
+      BACTOR_ASSERT(!s.logit && !pooled[s.partner].logit);
+    }
+  }
+  for (const PooledSpec& s : pooled)
+    if (s.coord == PooledCoord::intercept) {
+      for (int k : {s.k_sigma, s.k_sigma_0, s.k_sigma_r})
+        BACTOR_ASSERT(k >= 0 && std::size_t(k) < P() && !pooled[std::size_t(k)].logit);
+      BACTOR_ASSERT(intercept_w.size() == J);
+      BACTOR_ASSERT(pooled[std::size_t(s.k_sigma)].coord == PooledCoord::ridge &&
+                    pooled[std::size_t(s.k_sigma_0)].coord == PooledCoord::difference &&
+                    pooled[std::size_t(s.k_sigma_r)].coord == PooledCoord::noncentred);
+    }
+  for (const SlotSpec& sl : shared) BACTOR_ASSERT(sl.q >= int(2 * P()) && std::size_t(sl.q) < 2 * P() + shared.size());
+}
+
+namespace {
+
+/// The prior sd of a difference's population mean relative to its partner's.
+inline double difference_scale(const PopulationPlan& plan, std::size_t k) {
+  return std::hypot(plan.pooled[k].scale, plan.pooled[std::size_t(plan.pooled[k].partner)].scale);
+}
+
+/// One entry of the sparse Jacobian of a subject's constrained value w.r.t. q.
+struct Partial {
+  std::uint32_t i;
+  double d;
+};
+constexpr int max_partials = 10;
+
+/// The population model's forward pass: V (J * nt values, then the log-density term). With
+/// `glp` (n_q zeros), `jac` (J * P * max_partials) and `shared_dv` (H), also its gradient's
+/// pieces: glp = d(log-density term)/dq, jac = d(V_jk)/dq sparse, shared_dv = d(shared value)/dq.
+double population_forward(const PopulationPlan& plan, const double* q, double* V, double* glp, Partial* jac,
+                          double* shared_dv, double* theta_u) {
+  const std::size_t P = plan.P(), J = plan.J, nt = plan.nt, H = plan.shared.size();
+  const bool g = glp != nullptr;
+  double lp = 0;
+  double m[16], tau[16];
+  for (std::size_t k = 0; k < P; ++k) {
+    const PooledSpec& s = plan.pooled[k];
+    if (s.coord != PooledCoord::difference) {
+      m[k] = s.loc + s.scale * q[k];  // m ~ N(loc, scale)
+      lp -= 0.5 * q[k] * q[k];
+      if (g) glp[k] -= q[k];
+    }
+    const double r = q[P + k], u = std::exp(r);  // tau = sd_scale e^r ~ HalfNormal(sd_scale), log-Jacobian r
+    tau[k] = s.sd_scale * u;
+    lp += r - 0.5 * u * u;
+    if (g) glp[P + k] += 1 - u * u;
+  }
+  // The difference's population mean relative to its partner's (a linear map, constant
+  // Jacobian): m = m_partner + loc - loc_partner + difference_scale q.
+  for (std::size_t k = 0; k < P; ++k) {
+    const PooledSpec& s = plan.pooled[k];
+    if (s.coord != PooledCoord::difference) continue;
+    const std::size_t p = std::size_t(s.partner);
+    const double sd = difference_scale(plan, k);
+    m[k] = m[p] + s.loc - plan.pooled[p].loc + sd * q[k];
+    const double e = (m[k] - s.loc) / s.scale;
+    lp -= 0.5 * e * e;
+    if (g) {
+      glp[p] -= e / s.scale * plan.pooled[p].scale;
+      glp[k] -= e / s.scale * sd;
+    }
+  }
+  for (std::size_t h = 0; h < H; ++h) {
+    const SlotSpec& sl = plan.shared[h];
+    double v, dv, dl;
+    lp += constrain_slot(sl, q[sl.q], v, dv, dl);
+    if (g) {
+      glp[sl.q] += dl;
+      shared_dv[h] = dv;
+    }
+    for (std::size_t j = 0; j < J; ++j) V[j * nt + plan.shared_theta[h]] = v;
+  }
+  for (const auto& [t, value] : plan.fixed)
+    for (std::size_t j = 0; j < J; ++j) V[j * nt + t] = value;
+
+  double th[16];
+  for (std::size_t j = 0; j < J; ++j) {
+    Partial* pj = g ? jac + j * P * max_partials : nullptr;
+    if (g) std::fill(pj, pj + P * max_partials, Partial{0, 0.0});
+    auto set = [&](std::size_t k, int e, std::size_t i, double d) { pj[k * max_partials + e] = Partial{std::uint32_t(i), d}; };
+    for (std::size_t k = 0; k < P; ++k) {
+      const PooledSpec& s = plan.pooled[k];
+      const std::size_t qi = plan.subject_q(j, k);
+      const double x = q[qi];
+      switch (s.coord) {
+      case PooledCoord::noncentred: {
+        th[k] = m[k] + tau[k] * x;
+        lp -= 0.5 * x * x;
+        if (g) {
+          glp[qi] -= x;
+          set(k, 0, k, s.scale);
+          set(k, 1, P + k, tau[k] * x);
+          set(k, 2, qi, tau[k]);
+        }
+        break;
+      }
+      case PooledCoord::centred: {
+        th[k] = s.loc + x;
+        const double e = (th[k] - m[k]) / tau[k];
+        lp -= 0.5 * e * e + std::log(tau[k]);
+        if (g) {
+          glp[qi] -= e / tau[k];
+          glp[k] += e / tau[k] * s.scale;
+          glp[P + k] += e * e - 1;
+          set(k, 0, qi, 1.0);
+        }
+        break;
+      }
+      case PooledCoord::difference: break;  // with its ridge partner
+      case PooledCoord::intercept: break;   // below, once the noise parameters are known
+      case PooledCoord::ridge: {
+        // (a, b) = (log sigma, log sigma_0) ~ N(m1, t1) N(m2, t2); sampled as d = b - a (centred,
+        // d ~ N(m2 - m1, T), T^2 = t1^2 + t2^2) and a given d, non-centred:
+        // a = m1 - c (d - m2 + m1) + S z, c = t1^2 / T^2, S = t1 t2 / T; Jacobian of (d, z) -> (a, b) is S.
+        const std::size_t k1 = k, k2 = std::size_t(s.partner), q2 = plan.subject_q(j, k2);
+        const PooledSpec& s2 = plan.pooled[k2];
+        const double d = s2.loc - s.loc + q[q2], z = x;
+        const double t1 = tau[k1], t2 = tau[k2], T2 = t1 * t1 + t2 * t2, c = t1 * t1 / T2, S = t1 * t2 / std::sqrt(T2);
+        const double delta = d - m[k2] + m[k1];
+        th[k1] = m[k1] - c * delta + S * z;
+        th[k2] = th[k1] + d;
+        const double e2 = delta * delta / T2;
+        lp -= 0.5 * e2 + 0.5 * std::log(T2) + 0.5 * z * z;
+        if (g) {
+          glp[q2] -= delta / T2;
+          glp[k2] += delta / T2 * difference_scale(plan, k2);  // m1's effect through delta and m2 cancel
+          glp[P + k1] += (e2 - 1) * c;
+          glp[P + k2] += (e2 - 1) * (1 - c);
+          glp[qi] -= z;
+          const double c1 = 2 * c * (1 - c) * delta;
+          const double dr1 = -c1 + S * z * (1 - c), dr2 = c1 + S * z * c;
+          for (std::size_t kk : {k1, k2}) {
+            set(kk, 0, q2, kk == k1 ? -c : 1 - c);
+            set(kk, 1, k1, s.scale);
+            set(kk, 2, k2, c * difference_scale(plan, k2));
+            set(kk, 3, qi, S);
+            set(kk, 4, P + k1, dr1);
+            set(kk, 5, P + k2, dr2);
+          }
+        }
+        break;
+      }
+      }
+    }
+    for (std::size_t k = 0; k < P; ++k) {
+      const PooledSpec& s = plan.pooled[k];
+      if (s.coord != PooledCoord::intercept) continue;
+      // log mu_0 through the quadratic actor's intercept log k = (1 - w) log mu_0 + w sigma^2 / 2 -
+      // 3 sigma_r^2 / 2 (models/inference_nodes.cpp), with the subject's slope w replaced by a
+      // constant estimate w_hat_j: kappa = (1 - w_hat_j) log mu_0 + w sigma^2 / 2 - 3 sigma_r^2 / 2,
+      // centred, i.e. log mu_0 = A / (1 - w_hat_j), A = kappa - w sigma^2 / 2 + 3 sigma_r^2 / 2
+      // (a shift and a constant scale: constant Jacobian). kappa stays near the identified
+      // intercept wherever the posterior moves sigma and sigma_r.
+      const std::size_t qi = plan.subject_q(j, k), ks = std::size_t(s.k_sigma), ks0 = std::size_t(s.k_sigma_0),
+                        kr = std::size_t(s.k_sigma_r);
+      const double kappa = s.loc + q[qi];
+      const double s2 = std::exp(2 * th[ks]), s02 = std::exp(2 * th[ks0]), r2 = std::exp(2 * th[kr]);
+      const double w = s02 / (s2 + s02), iw = 1.0 / (1.0 - plan.intercept_w[j]);  // a constant per subject
+      const double A = kappa - 0.5 * w * s2 + 1.5 * r2;
+      th[k] = A * iw;
+      const double e = (th[k] - m[k]) / tau[k];
+      lp -= 0.5 * e * e + std::log(tau[k]);
+      if (g) {
+        // d log mu_0 / d(log sigma, log sigma_0, log sigma_r, kappa); d(w sigma^2)/d log sigma =
+        // 2 sigma^2 w^2, d(w sigma^2)/d log sigma_0 = 2 sigma_0^2 (1 - w)^2
+        const double d_ls = -s2 * w * w * iw, d_ls0 = -s02 * (1 - w) * (1 - w) * iw, d_lr = 3 * r2 * iw;
+        Partial* pk = pj + k * max_partials;
+        const Partial* ps = pj + ks * max_partials;
+        const Partial* ps0 = pj + ks0 * max_partials;
+        const Partial* pr = pj + kr * max_partials;
+        // The ridge pair's two lists share their indices (entries 0..5); sigma_r's has 3.
+        for (int i = 0; i < 6; ++i) {
+          BACTOR_ASSERT(ps[i].i == ps0[i].i);
+          pk[i] = Partial{ps[i].i, d_ls * ps[i].d + d_ls0 * ps0[i].d};
+        }
+        for (int i = 0; i < 3; ++i) pk[6 + i] = Partial{pr[i].i, d_lr * pr[i].d};
+        pk[9] = Partial{std::uint32_t(qi), iw};
+        // The population term's gradient through log mu_0, and the log-Jacobian's through d.
+        for (int i = 0; i < max_partials; ++i) glp[pk[i].i] -= e / tau[k] * pk[i].d;
+        glp[k] += e / tau[k] * s.scale;
+        glp[P + k] += e * e - 1;
+      }
+    }
+    for (std::size_t k = 0; k < P; ++k) {
+      const PooledSpec& s = plan.pooled[k];
+      double v, dv;
+      if (s.logit) {
+        const double sg = 1.0 / (1.0 + std::exp(-th[k]));
+        v = s.lo + (s.hi - s.lo) * sg;
+        dv = (s.hi - s.lo) * sg * (1 - sg);
+      } else {
+        v = dv = std::exp(th[k]);
+      }
+      V[j * nt + s.theta] = v;
+      if (theta_u) theta_u[j * P + k] = th[k];
+      if (g)
+        for (int e = 0; e < max_partials; ++e) pj[k * max_partials + e].d *= dv;
+    }
+  }
+  V[J * nt] = lp;
+  return lp;
+}
+
+/// population_node's saved data (arena).
+struct PopulationOp {
+  Var q;
+  const PopulationPlan* plan;
+  const double* glp;
+  const Partial* jac;
+  const double* shared_dv;
+};
+
+} // namespace
+
+double population_mean(const PopulationPlan& plan, const double* q, std::size_t k) {
+  const PooledSpec& s = plan.pooled[k];
+  if (s.coord != PooledCoord::difference) return s.loc + s.scale * q[k];
+  const PooledSpec& p = plan.pooled[std::size_t(s.partner)];
+  return p.loc + p.scale * q[s.partner] + s.loc - p.loc + difference_scale(plan, k) * q[k];
+}
+
+double population_mean_coordinate(const PopulationPlan& plan, const double* m, std::size_t k) {
+  const PooledSpec& s = plan.pooled[k];
+  if (s.coord != PooledCoord::difference) return (m[k] - s.loc) / s.scale;
+  const std::size_t p = std::size_t(s.partner);
+  return (m[k] - m[p] - (s.loc - plan.pooled[p].loc)) / difference_scale(plan, k);
+}
+
+void population_values(const PopulationPlan& plan, const double* q, double* V, double* theta_u) {
+  population_forward(plan, q, V, nullptr, nullptr, nullptr, theta_u);
+}
+
+Var population_node(Var q, const PopulationPlan& plan) {
+  const std::size_t nq = plan.n_q(), P = plan.P(), J = plan.J, H = plan.shared.size();
+  BACTOR_ASSERT(q.size() >= nq);
+  Tape& tape = Tape::current();
+  auto* glp = static_cast<double*>(tape.allocate(nq * sizeof(double)));
+  auto* jac = static_cast<Partial*>(tape.allocate(J * P * max_partials * sizeof(Partial) + 8));
+  auto* sdv = static_cast<double*>(tape.allocate((H + 1) * sizeof(double)));
+  std::fill(glp, glp + nq, 0.0);
+  const double* qv = q.values().data();
+  const PopulationOp op{q, &plan, glp, jac, sdv};
+  return custom(
+      {q}, J * plan.nt + 1, 1,
+      [&](std::span<double> y) { population_forward(plan, qv, y.data(), glp, jac, sdv, nullptr); },
+      [op](std::span<const double>, std::span<const double> dy) {
+        double* dq = op.q.node()->grad();
+        if (!dq) return;
+        const PopulationPlan& pl = *op.plan;
+        const std::size_t P = pl.P(), J = pl.J, nt = pl.nt, nq = pl.n_q();
+        const double dlp = dy[J * nt];
+        for (std::size_t i = 0; i < nq; ++i) dq[i] += dlp * op.glp[i];
+        for (std::size_t j = 0; j < J; ++j)
+          for (std::size_t k = 0; k < P; ++k) {
+            const double gv = dy[j * nt + pl.pooled[k].theta];
+            const Partial* pk = op.jac + (j * P + k) * max_partials;
+            for (int e = 0; e < max_partials; ++e) dq[pk[e].i] += gv * pk[e].d;
+          }
+        for (std::size_t h = 0; h < pl.shared.size(); ++h) {
+          double sum = 0;
+          for (std::size_t j = 0; j < J; ++j) sum += dy[j * nt + pl.shared_theta[h]];
+          dq[pl.shared[h].q] += sum * op.shared_dv[h];
+        }
+      });
+}
+
+} // namespace detail
+
+// ---- specification ------------------------------------------------------------------------------
+
+namespace {
+
+std::string fmt(double v) {
+  std::ostringstream os;
+  os.precision(10);
+  os << v;
+  return os.str();
+}
+
+double parse_number(const std::string& text, const std::string& what) {
+  double v = 0;
+  const char* b = text.data();
+  const char* e = b + text.size();
+  if (b != e && *b == '+') ++b;
+  auto [p, ec] = std::from_chars(b, e, v);
+  if (ec != std::errc() || p != e || !std::isfinite(v)) throw ArgumentError(what, "'" + text + "' is not a finite number");
+  return v;
+}
+
+// Median of HalfNormal(0.25), the default prior of the noise parameters.
+constexpr double half_normal_median = 0.6744897501960817 * 0.25;
+
+bool is_logit(const CostInfo& cost, const std::string& name) {
+  for (const auto& p : cost.params)
+    if (p.name == name) return p.kind == ParamPrior::Kind::uniform;
+  return false;
+}
+
+} // namespace
+
+HierParameterisation parse_hier_parameterisation(const std::string& text) {
+  if (text == "aligned") return HierParameterisation::aligned;
+  if (text == "centred-mu0") return HierParameterisation::centred_mu0;
+  if (text == "noncentred") return HierParameterisation::noncentred;
+  throw ArgumentError("parameterisation", "'" + text + "' (expected aligned, centred-mu0 or noncentred)");
+}
+
+const char* to_string(HierParameterisation p) {
+  switch (p) {
+  case HierParameterisation::aligned: return "aligned";
+  case HierParameterisation::centred_mu0: return "centred-mu0";
+  case HierParameterisation::noncentred: return "noncentred";
+  }
+  return "?";
+}
+
+PopulationPrior parse_population_prior(const std::string& text) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (;;) {
+    const auto colon = text.find(':', start);
+    parts.push_back(text.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  if (parts.size() != 3) throw ArgumentError("population", "'" + text + "': expected LOC:SCALE:SD_SCALE");
+  PopulationPrior p{parse_number(parts[0], "population"), parse_number(parts[1], "population"),
+                    parse_number(parts[2], "population")};
+  if (!(p.scale > 0) || !(p.sd_scale > 0)) throw ArgumentError("population", "'" + text + "': SCALE and SD_SCALE must be positive");
+  return p;
+}
+
+std::string to_string(const PopulationPrior& p) { return fmt(p.loc) + ":" + fmt(p.scale) + ":" + fmt(p.sd_scale); }
+
+PopulationPrior default_population_prior(const CostInfo& cost, const std::string& name, double scale_S) {
+  if (name == "mu_0") return {std::log(scale_S), 1.0, 0.5};
+  if (name == "sigma" || name == "sigma_0" || name == "sigma_r") return {std::log(half_normal_median), 1.0, 0.5};
+  for (const auto& p : cost.params)
+    if (p.name == name) return p.kind == ParamPrior::Kind::uniform ? PopulationPrior{0.0, 1.5, 0.5} : PopulationPrior{p.a, p.b, 0.5};
+  throw ArgumentError("pooled", "unknown parameter '" + name + "' for cost " + cost.name);
+}
+
+// ---- the model -------------------------------------------------------------------------------------
+
+struct HierarchicalModel::Impl {
+  struct Subject {
+    std::vector<double> x, y;         // log s, log r
+    std::vector<std::size_t> orig;    // file index of each trial
+    PowerStats stats;
+    std::vector<double> px, py, pw, pll;  // padded to the SIMD width (softplus network)
+  };
+  const CostInfo* cost = nullptr;
+  std::shared_ptr<const ActionNetwork> net;
+  detail::ClosedForm form = detail::ClosedForm::quadratic;
+  bool log_lik = true;
+  std::size_t J = 0, N = 0, nt = 0;
+  double S = 1;
+  std::vector<std::string> ids, tnames;
+  std::vector<Subject> subs;
+  std::vector<PowerStats> stats;
+  detail::PopulationPlan plan;
+  std::vector<std::string> pooled_name, shared_name;  // per k, per h
+  std::vector<std::size_t> pooled_out, shared_out;    // k, h in output order
+  GaussHermiteSet rules;
+  std::vector<ActionNetwork::Workspace> ws;  // one per subject (network_outputs)
+  ActionNetwork::Workspace ws1;
+  std::vector<double> V, thu;
+
+  explicit Impl(int nodes) : rules(nodes) {}
+
+  void values(std::span<const double> q) { detail::population_values(plan, q.data(), V.data(), thu.data()); }
+
+  double log_density(std::span<const double> q, std::span<double> grad) {
+    const bool want_grad = !grad.empty();
+    Tape::Scope scope;
+    const Var qv = want_grad ? variable_view(q, grad) : constant_view(q, q.size(), 1);
+    const Var Vv = detail::population_node(qv, plan);
+    detail::Elem acc{Vv, J * nt};
+    if (!std::isfinite(acc.value())) {
+      std::fill(grad.begin(), grad.end(), 0.0);
+      return acc.value();
+    }
+    if (!net) {
+      acc = detail::Elem{detail::closed_form_marginal_node(form, Vv, nt, stats, acc), 0};
+    } else {
+      const bool power = power_law_head(net->head());
+      for (std::size_t j = 0; j < J; ++j) {
+        const std::size_t row = j * nt;
+        const Var xs = network_outputs(*net, Vv, row, ws[j]);
+        const detail::Elem sig{Vv, row + theta_index::sigma}, sr{Vv, row + theta_index::sigma_r};
+        const Subject& sb = subs[j];
+        acc = detail::Elem{power ? detail::power_marginal_node(xs, sig, sr, sb.stats, acc)
+                                 : detail::softplus_marginal_node(
+                                       xs, sig, sr, detail::PaddedTrials{sb.px.data(), sb.py.data(), sb.pw.data(), sb.px.size()},
+                                       rules, acc),
+                           0};
+      }
+    }
+    const double lp = acc.value();
+    if (want_grad) {
+      backward(acc.v);
+      finish_view(qv);
+    }
+    return lp;
+  }
+
+  // Per-trial log-likelihood in file order (values() must have run at q).
+  void trial_loglik(std::span<double> out) {
+    for (std::size_t j = 0; j < J; ++j) {
+      const Subject& sb = subs[j];
+      const std::span<const double> theta(&V[j * nt], nt);
+      const double sig = theta[theta_index::sigma], sr = theta[theta_index::sigma_r];
+      if (!net || power_law_head(net->head())) {
+        PowerHead h;
+        if (!net) {
+          h = detail::closed_form_head(form, theta);
+        } else {
+          std::array<double, 3> xs{};
+          net->forward(theta, std::span<double, 3>(xs), ws1);
+          h = PowerHead{xs[0], sigmoid(xs[1])};
+        }
+        for (std::size_t i = 0; i < sb.x.size(); ++i) out[sb.orig[i]] = power_trial_loglik(h, sb.x[i], sb.y[i], sig, sr);
+      } else {
+        std::array<double, 3> xs{};
+        net->forward(theta, std::span<double, 3>(xs), ws1);
+        const SoftplusHead h{softplus(xs[0]), sigmoid(xs[1]), xs[2]};
+        detail::SoftplusSums g;
+        Subject& mut = subs[j];
+        detail::softplus_marginal(h, sb.px.size(), sb.px.data(), sb.py.data(), sb.pw.data(), sig, sr, rules.for_sigma(sig), g,
+                                  default_newton_steps, mut.pll.data());
+        for (std::size_t i = 0; i < sb.x.size(); ++i) out[sb.orig[i]] = sb.pll[i];
+      }
+    }
+  }
+};
+
+HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec& spec)
+    : impl_(std::make_unique<Impl>(spec.quadrature_nodes)) {
+  Impl& m = *impl_;
+  if (!spec.cost) throw std::invalid_argument("hierarchical inference: no cost family given");
+  if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
+  if (!data.has_subjects())
+    throw std::invalid_argument(data.source + ": no subject column (hierarchical inference needs one)");
+  if (data.conditions() > 1)
+    throw std::invalid_argument(data.source + ": " + std::to_string(data.conditions()) +
+                                " conditions; hierarchical inference supports data with one condition");
+  m.cost = spec.cost;
+  m.net = spec.network;
+  m.log_lik = spec.log_lik;
+  m.tnames = theta_names(*spec.cost);
+  m.nt = m.tnames.size();
+  if (m.net) {
+    if (m.net->cost_name() != spec.cost->name)
+      throw std::invalid_argument("network was trained for cost '" + m.net->cost_name() + "', not '" + spec.cost->name + "'");
+    if (m.net->param_names() != m.tnames)
+      throw std::invalid_argument("network parameter order does not match cost '" + spec.cost->name + "'");
+  } else {
+    m.form = detail::closed_form_of(*spec.cost);
+  }
+
+  // Subjects, in order of first appearance.
+  std::map<std::string, std::size_t> index;
+  double sum_log_s = 0;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    auto [it, fresh] = index.emplace(data.subject[i], m.subs.size());
+    if (fresh) {
+      m.subs.emplace_back();
+      m.ids.push_back(data.subject[i]);
+    }
+    Impl::Subject& sb = m.subs[it->second];
+    sb.x.push_back(std::log(data.s[i]));
+    sb.y.push_back(std::log(data.r[i]));
+    sb.orig.push_back(i);
+    sb.stats.add(sb.x.back(), sb.y.back());
+    sum_log_s += sb.x.back();
+  }
+  m.J = m.subs.size();
+  m.N = data.size();
+  m.S = std::exp(sum_log_s / double(m.N));
+  if (m.J < 2) throw std::invalid_argument(data.source + ": one subject; hierarchical inference needs at least two");
+  const std::size_t lanes = detail::simd_lanes();
+  for (auto& sb : m.subs) {
+    m.stats.push_back(sb.stats);
+    sb.px = sb.x;
+    sb.py = sb.y;
+    sb.pw.assign(sb.x.size(), 1.0);
+    while (sb.px.size() % lanes) sb.px.push_back(sb.x[0]), sb.py.push_back(sb.y[0]), sb.pw.push_back(0.0);
+    sb.pll.assign(sb.px.size(), 0.0);
+  }
+
+  // Names: fixed, pooled, shared.
+  auto known = [&] {
+    std::string s;
+    for (const auto& n : m.tnames) s += (s.empty() ? "" : ", ") + n;
+    return s;
+  };
+  auto theta_of = [&](const std::string& name, const char* what) {
+    const auto it = std::find(m.tnames.begin(), m.tnames.end(), name);
+    if (it == m.tnames.end()) throw ArgumentError(what, "unknown parameter '" + name + "' (known: " + known() + ")");
+    return std::size_t(it - m.tnames.begin());
+  };
+  std::map<std::string, Prior> prior;
+  for (const auto& [name, p] : default_priors(*spec.cost, 1)) prior[name] = p;
+  // The default of mu_0 is relative to S (docs/inference.md, Units): log(mu_0 / S) ~ N(0, 1).
+  // This model works in the data's units, so it takes that prior in them.
+  prior["mu_0"] = prior_in_data_units(prior["mu_0"], m.S);
+  for (const auto& nv : spec.fixed) {
+    theta_of(nv.first, "fixed");
+    const Prior& p = prior[nv.first];
+    const double v = nv.second;
+    if (!(p.kind == Prior::Kind::uniform ? (v >= p.a && v <= p.b) : v > 0) || !std::isfinite(v))
+      throw ArgumentError("fixed", nv.first + "=" + fmt(v) + " is outside the support of its prior " + to_string(p));
+  }
+  for (const auto& name : spec.pooled) {
+    theta_of(name, "pooled");
+    if (spec.fixed.count(name)) throw ArgumentError("pooled", "'" + name + "' is fixed; a fixed parameter cannot be pooled");
+  }
+  auto pooled = [&](const std::string& name) {
+    return !spec.fixed.count(name) && (spec.pooled.empty() || spec.pooled.count(name));
+  };
+  for (const auto& np : spec.priors) {
+    theta_of(np.first, "priors");
+    if (pooled(np.first))
+      throw ArgumentError("priors", "'" + np.first + "' is pooled: its prior is the population's (set it with population)");
+    prior[np.first] = np.second;
+  }
+  for (const auto& np : spec.population) {
+    theta_of(np.first, "population");
+    if (!pooled(np.first)) throw ArgumentError("population", "'" + np.first + "' is not pooled");
+  }
+
+  // Output order: mu_0, sigma_0, sigma_r, sigma, cost parameters.
+  std::vector<std::size_t> t_order{theta_index::mu_0, theta_index::sigma_0, theta_index::sigma_r, theta_index::sigma};
+  for (std::size_t t = theta_index::first_cost_param; t < m.nt; ++t) t_order.push_back(t);
+  m.plan.J = m.J;
+  m.plan.nt = m.nt;
+  std::vector<std::size_t> shared_t;
+  for (std::size_t t : t_order) {
+    const std::string& name = m.tnames[t];
+    if (spec.fixed.count(name)) {
+      m.plan.fixed.emplace_back(t, spec.fixed.at(name));
+    } else if (pooled(name)) {
+      detail::PooledSpec ps;
+      ps.theta = t;
+      const PopulationPrior pp = spec.population.count(name) ? spec.population.at(name)
+                                                              : default_population_prior(*spec.cost, name, m.S);
+      ps.loc = pp.loc;
+      ps.scale = pp.scale;
+      ps.sd_scale = pp.sd_scale;
+      if (is_logit(*spec.cost, name)) {
+        ps.logit = true;
+        ps.lo = prior[name].a;
+        ps.hi = prior[name].b;
+      }
+      m.pooled_out.push_back(m.plan.pooled.size());
+      m.pooled_name.push_back(name);
+      m.plan.pooled.push_back(ps);
+    } else {
+      shared_t.push_back(t);
+    }
+  }
+  const std::size_t P = m.plan.pooled.size();
+  for (std::size_t h = 0; h < shared_t.size(); ++h) {
+    const std::string& name = m.tnames[shared_t[h]];
+    detail::SlotSpec sl{prior[name]};
+    sl.q = int(2 * P + h);
+    m.plan.shared.push_back(sl);
+    m.plan.shared_theta.push_back(shared_t[h]);
+    m.shared_out.push_back(h);
+    m.shared_name.push_back(name);
+  }
+  if (spec.parameterisation != HierParameterisation::noncentred) {
+    int ks = -1, ks0 = -1;
+    for (std::size_t k = 0; k < P; ++k) {
+      const std::size_t t = m.plan.pooled[k].theta;
+      if (t == theta_index::sigma) ks = int(k);
+      if (t == theta_index::sigma_0) ks0 = int(k);
+      if (t == theta_index::mu_0) m.plan.pooled[k].coord = detail::PooledCoord::centred;
+    }
+    if (ks >= 0 && ks0 >= 0) {
+      m.plan.pooled[ks].coord = detail::PooledCoord::ridge;
+      m.plan.pooled[ks].partner = ks0;
+      m.plan.pooled[ks0].coord = detail::PooledCoord::difference;
+      m.plan.pooled[ks0].partner = ks;
+      int kr = -1, kmu = -1;
+      for (std::size_t k = 0; k < P; ++k) {
+        if (m.plan.pooled[k].theta == theta_index::sigma_r) kr = int(k);
+        if (m.plan.pooled[k].theta == theta_index::mu_0) kmu = int(k);
+      }
+      if (kr >= 0 && kmu >= 0 && spec.parameterisation == HierParameterisation::aligned) {
+        // log mu_0 through the intercept, with each subject's least-squares slope of log r on
+        // log s (clamped to [0.05, 0.95]) as w_hat.
+        for (const auto& st : m.stats) {
+          const double vx = st.sxx / st.n - (st.sx / st.n) * (st.sx / st.n);
+          const double w = vx > 0 ? (st.sxy / st.n - st.sx * st.sy / (st.n * st.n)) / vx : 0.5;
+          m.plan.intercept_w.push_back(std::clamp(w, 0.05, 0.95));
+        }
+        auto& s = m.plan.pooled[std::size_t(kmu)];
+        s.coord = detail::PooledCoord::intercept;
+        s.k_sigma = ks;
+        s.k_sigma_0 = ks0;
+        s.k_sigma_r = kr;
+      }
+    }
+  }
+  for (auto& sl : m.plan.shared) {  // the slot constants (ConstrainPlan::prepare computes the same)
+    const Prior& p = sl.prior;
+    sl.log_span = p.kind == Prior::Kind::uniform ? std::log(p.b - p.a) : 0.0;
+    sl.inv_scale2 = p.kind == Prior::Kind::half_normal ? 1.0 / (p.a * p.a) : 0.0;
+    sl.inv_scale = p.kind == Prior::Kind::lognormal ? 1.0 / p.b : 0.0;
+  }
+  m.plan.validate();
+  m.V.assign(m.J * m.nt + 1, 0.0);
+  m.thu.assign(m.J * P, 0.0);
+  if (m.net) m.ws.resize(m.J);
+}
+
+HierarchicalModel::~HierarchicalModel() = default;
+
+std::size_t HierarchicalModel::dim() const { return impl_->plan.n_q(); }
+
+double HierarchicalModel::log_density(std::span<const double> q, std::span<double> grad) {
+  return impl_->log_density(q, grad);
+}
+
+const std::vector<std::string>& HierarchicalModel::subject_ids() const { return impl_->ids; }
+std::vector<std::string> HierarchicalModel::pooled_names() const { return impl_->pooled_name; }
+std::vector<std::string> HierarchicalModel::shared_names() const { return impl_->shared_name; }
+double HierarchicalModel::stimulus_scale() const { return impl_->S; }
+
+std::map<std::string, PopulationPrior> HierarchicalModel::population_priors() const {
+  std::map<std::string, PopulationPrior> out;
+  for (std::size_t k = 0; k < impl_->plan.P(); ++k) {
+    const auto& s = impl_->plan.pooled[k];
+    out[impl_->pooled_name[k]] = PopulationPrior{s.loc, s.scale, s.sd_scale};
+  }
+  return out;
+}
+
+std::vector<std::string> HierarchicalModel::parameter_names() const {
+  const Impl& m = *impl_;
+  std::vector<std::string> names;
+  for (std::size_t k : m.pooled_out) {
+    names.push_back(m.pooled_name[k] + ".pop");
+    names.push_back(m.pooled_name[k] + ".sd");
+  }
+  for (std::size_t h : m.shared_out) names.push_back(m.shared_name[h]);
+  for (std::size_t k : m.pooled_out)
+    for (std::size_t j = 0; j < m.J; ++j) names.push_back(m.pooled_name[k] + ".s" + std::to_string(j + 1));
+  return names;
+}
+
+std::vector<std::string> HierarchicalModel::output_names() const {
+  auto names = parameter_names();
+  if (impl_->log_lik)
+    for (std::size_t i = 0; i < impl_->N; ++i) names.push_back("log_lik." + std::to_string(i + 1));
+  return names;
+}
+
+void HierarchicalModel::write_outputs(std::span<const double> q, Rng&, std::span<double> out) {
+  Impl& m = *impl_;
+  m.values(q);
+  const std::size_t P = m.plan.P(), nt = m.nt;
+  std::size_t o = 0;
+  for (std::size_t k : m.pooled_out) {
+    const auto& s = m.plan.pooled[k];
+    const double mk = detail::population_mean(m.plan, q.data(), k);
+    out[o++] = s.logit ? s.lo + (s.hi - s.lo) / (1.0 + std::exp(-mk)) : std::exp(mk);
+    out[o++] = s.sd_scale * std::exp(q[P + k]);
+  }
+  for (std::size_t h : m.shared_out) out[o++] = m.V[m.plan.shared_theta[h]];
+  for (std::size_t k : m.pooled_out)
+    for (std::size_t j = 0; j < m.J; ++j) out[o++] = m.V[j * nt + m.plan.pooled[k].theta];
+  if (m.log_lik) m.trial_loglik(out.subspan(o, m.N));
+}
+
+std::vector<double> HierarchicalModel::subject_theta(std::span<const double> q) const {
+  impl_->values(q);
+  return std::vector<double>(impl_->V.begin(), impl_->V.begin() + std::ptrdiff_t(impl_->J * impl_->nt));
+}
+
+void HierarchicalModel::trial_loglik(std::span<const double> q, std::span<double> out) {
+  impl_->values(q);
+  impl_->trial_loglik(out);
+}
+
+std::vector<double> HierarchicalModel::initial_point(const std::map<std::string, double>& pop,
+                                                     const std::map<std::string, double>& sd) const {
+  const Impl& m = *impl_;
+  const std::size_t P = m.plan.P();
+  std::vector<double> q(dim(), 0.0);
+  std::vector<double> mk(P);
+  for (std::size_t k = 0; k < P; ++k) {
+    const auto& s = m.plan.pooled[k];
+    const std::string& name = m.pooled_name[k];
+    mk[k] = s.loc;
+    if (auto it = pop.find(name); it != pop.end()) {
+      const double v = it->second;
+      if (!(s.logit ? (v > s.lo && v < s.hi) : v > 0)) throw ArgumentError("init", name + "=" + fmt(v) + " is out of range");
+      mk[k] = s.logit ? std::log((v - s.lo) / (s.hi - v)) : std::log(v);
+    }
+    if (auto it = sd.find(name); it != sd.end()) {
+      if (!(it->second > 0)) throw ArgumentError("init", name + " sd must be positive");
+      q[P + k] = std::log(it->second / s.sd_scale);
+    }
+  }
+  for (std::size_t k = 0; k < P; ++k) q[k] = detail::population_mean_coordinate(m.plan, mk.data(), k);
+  for (const auto& sl : m.plan.shared) {
+    const Prior& p = sl.prior;
+    q[sl.q] = p.kind == Prior::Kind::uniform ? 0.0 : (p.kind == Prior::Kind::lognormal ? p.a : std::log(0.674 * p.a));
+  }
+  for (std::size_t j = 0; j < m.J; ++j)
+    for (std::size_t k = 0; k < P; ++k) {
+      const auto& s = m.plan.pooled[k];
+      double& x = q[m.plan.subject_q(j, k)];
+      if (s.coord == detail::PooledCoord::centred) x = mk[k] - s.loc;
+      else if (s.coord == detail::PooledCoord::intercept) {
+        const double s2 = std::exp(2 * mk[std::size_t(s.k_sigma)]), s02 = std::exp(2 * mk[std::size_t(s.k_sigma_0)]);
+        const double r2 = std::exp(2 * mk[std::size_t(s.k_sigma_r)]), w = s02 / (s2 + s02);
+        x = (1 - m.plan.intercept_w[j]) * mk[k] + 0.5 * w * s2 - 1.5 * r2 - s.loc;
+      }
+      else if (s.coord == detail::PooledCoord::difference) {
+        const auto& r = m.plan.pooled[s.partner];
+        x = (mk[k] - mk[s.partner]) - (s.loc - r.loc);
+      } else x = 0;
+    }
+  return q;
+}
+
+// ---- simulated cohorts ---------------------------------------------------------------------------
+
+Cohort simulate_cohort(const CohortSpec& spec) {
+  if (!spec.base.cost) throw std::invalid_argument("simulate_cohort: no cost family given");
+  if (spec.subjects < 1) throw ArgumentError("subjects", "must be positive");
+  const CostInfo& cost = *spec.base.cost;
+  for (const auto& [name, sd] : spec.spread) {
+    const auto names = theta_names(cost);
+    if (std::find(names.begin(), names.end(), name) == names.end() || !spec.base.values.count(name))
+      throw ArgumentError("spread", "'" + name + "' is not a parameter with a value");
+    if (!(sd >= 0) || !std::isfinite(sd)) throw ArgumentError("spread", name + ": sd must be >= 0");
+  }
+  std::map<std::string, std::pair<double, double>> bounds;
+  for (const auto& p : cost.params)
+    if (p.kind == ParamPrior::Kind::uniform) bounds[p.name] = {p.a, p.b};
+  Rng rng(spec.base.seed, 1);
+  Cohort out;
+  out.data.source = "simulated";
+  out.data.cond_labels = {"1"};
+  for (std::size_t j = 0; j < spec.subjects; ++j) {
+    SimulationSpec sub = spec.base;
+    sub.seed = spec.base.seed + 1 + j;
+    for (auto& [name, v] : sub.values) {
+      const auto it = spec.spread.find(name);
+      const double z = rng.normal();  // drawn for every parameter, so adding a spread changes no other subject value
+      if (it == spec.spread.end() || it->second == 0) continue;
+      if (const auto b = bounds.find(name); b != bounds.end()) {
+        const auto [lo, hi] = b->second;
+        const double u = std::log((v - lo) / (hi - v)) + it->second * z;
+        v = lo + (hi - lo) / (1.0 + std::exp(-u));
+      } else {
+        v = std::exp(std::log(v) + it->second * z);
+      }
+    }
+    const Dataset d = simulate(sub);
+    out.truth.push_back(sub.values);
+    const std::string id = std::to_string(j + 1);
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      out.data.s.push_back(d.s[i]);
+      out.data.r.push_back(d.r[i]);
+      out.data.cond.push_back(0);
+      out.data.subject.push_back(id);
+      out.data.line.push_back(out.data.s.size() + 1);
+    }
+  }
+  return out;
+}
+
+} // namespace bactor

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+// A hierarchical cohort model (docs/hierarchical.md) as a bactor::Model: J subjects, each a
+// Bayesian actor as in models/inference.hpp, whose pooled parameters are drawn from a
+// population distribution inferred jointly with them.
+//
+// Population model: for every pooled parameter k and subject j, the parameter's unconstrained
+// value theta_jk (log for a positive parameter, logit((v - lo)/(hi - lo)) for a cost parameter
+// with a uniform prior) is theta_jk ~ Normal(m_k, tau_k), independently. Population priors:
+//   m_k ~ Normal(loc_k, scale_k)  (defaults: log of the default prior's median for sigma,
+//        sigma_0, sigma_r, i.e. log(0.674 * 0.25); log S for mu_0, S the geometric mean of the
+//        cohort's stimuli, i.e. log(mu_0 / S) ~ Normal(0, 1); the log-normal prior's location
+//        and scale for a cost parameter with one; 0 and 1.5 on the logit scale for a uniform one),
+//   tau_k ~ HalfNormal(sd_scale_k)  (default 0.5).
+// Parameters that are not pooled are shared by all subjects (one value, their usual prior) or
+// fixed. The likelihood is the exact marginal of each subject's trials (closed form, or a
+// power- or posterior-head network through sufficient statistics: O(subjects) per gradient)
+// or the adaptive Gauss–Hermite marginal for a softplus-head network (O(trials)).
+//
+// Sampling coordinates (HierParameterisation): `noncentred`, theta_jk = m_k + tau_k z_jk for
+// every pooled k; or `aligned` (default), which follows what one subject's trials identify: the
+// posterior weight w = sigma_0^2 / (sigma^2 + sigma_0^2), i.e. d = log sigma_0 - log sigma =
+// logit(w) / 2, sampled centred; log sigma given d non-centred under its conditional population
+// distribution (the ridge along which sigma and sigma_0 trade off), and sigma_0's population
+// mean relative to sigma's; log mu_0 through the intercept kappa_j = (1 - w_hat_j) log mu_0 +
+// w sigma^2/2 - 3 sigma_r^2/2 (w_hat_j the subject's least-squares slope, a constant), sampled
+// centred, so that mu_0 follows sigma and sigma_r where the data fix only the intercept (needs
+// sigma, sigma_0, mu_0 and sigma_r pooled; else log mu_0 centred); the rest non-centred.
+// `centred-mu0`: aligned with log mu_0 itself centred. Same posterior, different geometry
+// (shifts and linear maps with constant Jacobians; the bivariate conditional's is exact).
+#pragma once
+
+#include <bactor/models/data.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/simulate.hpp>
+#include <bactor/samplers/model.hpp>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace bactor {
+
+enum class HierParameterisation { aligned, centred_mu0, noncentred };
+/// "aligned" | "centred-mu0" | "noncentred"; throws ArgumentError("parameterisation", ...) otherwise.
+HierParameterisation parse_hier_parameterisation(const std::string& text);
+const char* to_string(HierParameterisation p);
+
+/// Prior of one pooled parameter's population mean and sd (unconstrained scale):
+/// m ~ Normal(loc, scale), tau ~ HalfNormal(sd_scale).
+struct PopulationPrior {
+  double loc = 0, scale = 1, sd_scale = 0.5;
+};
+/// Parses "LOC:SCALE:SD_SCALE" (LOC on the unconstrained scale; for mu_0 log(mu_0 / S) is
+/// what the default centres at 0, but LOC is on log mu_0 itself).
+PopulationPrior parse_population_prior(const std::string& text);
+std::string to_string(const PopulationPrior& p);
+
+/// What to infer for a cohort (data with a subject column, one condition).
+struct HierarchicalSpec {
+  const CostInfo* cost = nullptr;                // required
+  std::shared_ptr<const ActionNetwork> network;  // null: the cost's closed form
+  std::set<std::string> pooled;                  // empty: every free parameter
+  std::map<std::string, double> fixed;           // fixed for every subject
+  std::map<std::string, Prior> priors;           // shared (not pooled) parameters' priors
+  std::map<std::string, PopulationPrior> population;  // overrides of the population priors
+  HierParameterisation parameterisation = HierParameterisation::aligned;
+  bool log_lik = true;                           // log_lik.i, i in file order
+  int quadrature_nodes = default_quadrature_nodes;
+};
+
+/// The default population prior of `name` (a parameter of `cost`) for a cohort whose stimuli
+/// have geometric mean `scale_S`.
+PopulationPrior default_population_prior(const CostInfo& cost, const std::string& name, double scale_S);
+
+/// The posterior of a cohort: population means (unconstrained scale, q[0..P)), sds, shared
+/// parameters and each subject's coordinates.
+class HierarchicalModel final : public Model {
+public:
+  /// Validates (subject column, at least 2 subjects, one condition, names, fixed values,
+  /// network) and throws ArgumentError / std::invalid_argument naming what is wrong.
+  HierarchicalModel(const Dataset& data, const HierarchicalSpec& spec);
+  ~HierarchicalModel() override;
+  HierarchicalModel(const HierarchicalModel&) = delete;
+  HierarchicalModel& operator=(const HierarchicalModel&) = delete;
+
+  std::size_t dim() const override;
+  double log_density(std::span<const double> q, std::span<double> grad) override;
+  /// NAME.pop (the population median in the parameter's units: the constrained value at
+  /// m_k) and NAME.sd (tau_k, on the unconstrained scale) per pooled parameter; then each
+  /// shared parameter NAME; then NAME.sJ per pooled parameter and subject j (1-based, in
+  /// subject_ids() order); then log_lik.i (file order).
+  std::vector<std::string> output_names() const override;
+  void write_outputs(std::span<const double> q, Rng& rng, std::span<double> out) override;
+
+  /// Subject ids in order of first appearance (subject j + 1 in the output names).
+  const std::vector<std::string>& subject_ids() const;
+  /// Pooled parameters in output order (mu_0, sigma_0, sigma_r, sigma, cost parameters).
+  std::vector<std::string> pooled_names() const;
+  /// Shared (not pooled, not fixed) parameters in output order.
+  std::vector<std::string> shared_names() const;
+  /// The population prior used for each pooled parameter (defaults with overrides).
+  std::map<std::string, PopulationPrior> population_priors() const;
+  /// The geometric mean of the cohort's stimuli (the default population centre of mu_0).
+  double stimulus_scale() const;
+  /// Names of the parameter columns (everything before log_lik).
+  std::vector<std::string> parameter_names() const;
+  /// Unconstrained point with the population means at `pop` (constrained values by name;
+  /// missing: the prior centre), sds at `sd` (missing: sd_scale), each subject at its
+  /// population median. For inits and tests.
+  std::vector<double> initial_point(const std::map<std::string, double>& pop = {},
+                                    const std::map<std::string, double>& sd = {}) const;
+  /// Each subject's theta (J rows of theta_names(cost) values, row-major) at q.
+  std::vector<double> subject_theta(std::span<const double> q) const;
+  /// Per-trial marginal log-likelihood at q, in file order.
+  void trial_loglik(std::span<const double> q, std::span<double> out);
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A simulated cohort: each subject's parameters drawn around the population medians in
+/// `base.values` (log-normal: log v_j = log v + spread z_j; a cost parameter with a uniform
+/// prior on its logit scale), then `base.trials` trials each (simulate(), seed base.seed + j).
+struct CohortSpec {
+  SimulationSpec base;
+  std::size_t subjects = 20;
+  std::map<std::string, double> spread;  // sd of the unconstrained value; missing: the same for all
+};
+struct Cohort {
+  Dataset data;                                      // subject ids "1".."J", one condition
+  std::vector<std::map<std::string, double>> truth;  // each subject's values
+};
+/// Throws ArgumentError("spread", ...) for a name without a value or a negative sd.
+Cohort simulate_cohort(const CohortSpec& spec);
+
+} // namespace bactor

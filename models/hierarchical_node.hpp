@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+// The population part of the hierarchical log-density (models/hierarchical.hpp) as one tape
+// node: from the sampled coordinates q to every subject's constrained theta and the log-density
+// of the population model, its priors and the shared parameters' priors. The likelihood then
+// reads the subjects' theta rows as the inference model's nodes read conditions' rows
+// (models/inference_nodes.hpp). Private header; the node's gradient is checked against finite
+// differences in tests/models/test_hierarchical.cpp.
+#pragma once
+
+#include <bactor/engine/tape.hpp>
+#include "models/inference_nodes.hpp"
+
+#include <cstddef>
+#include <vector>
+
+namespace bactor::detail {
+
+/// How one pooled parameter's subject values are sampled (see HierParameterisation).
+enum class PooledCoord {
+  noncentred,  // theta_j = m + tau z_j, z_j ~ N(0, 1)
+  centred,     // theta_j = loc + x_j, x_j + loc ~ N(m, tau)
+  ridge,       // log sigma given d (the partner's coordinate): non-centred on the conditional
+  difference,  // d = log sigma_0 - log sigma (= loc_partner - loc + x_j), centred on N(m - m_p, sqrt(tau^2 + tau_p^2))
+  intercept,   // log mu_0 through the quadratic actor's intercept kappa_j = loc + x_j, centred (PopulationPlan::intercept_w)
+};
+
+/// One pooled parameter: its theta index, transform, population prior and coordinate.
+struct PooledSpec {
+  std::size_t theta = 0;
+  bool logit = false;       // v = lo + (hi - lo) sigmoid(theta) (else v = e^theta)
+  double lo = 0, hi = 1;
+  double loc = 0, scale = 1, sd_scale = 0.5;  // m = loc + scale q_m; tau = sd_scale e^{q_tau}
+  PooledCoord coord = PooledCoord::noncentred;
+  int partner = -1;         // ridge <-> difference: the other pooled index
+  int k_sigma = -1, k_sigma_0 = -1, k_sigma_r = -1;  // intercept: the noise parameters' pooled indices
+};
+
+/// q = (q_m[0..P), q_tau[0..P), shared[0..H), subject 0's P coordinates, subject 1's, ...).
+/// Output V: J rows of nt constrained values (theta of each subject), then the log-density
+/// term (population model, population priors, shared priors and log-Jacobians).
+struct PopulationPlan {
+  std::size_t J = 0, nt = 0;
+  std::vector<PooledSpec> pooled;
+  std::vector<SlotSpec> shared;          // their q fields index q directly
+  std::vector<std::size_t> shared_theta; // theta index of each shared slot
+  std::vector<std::pair<std::size_t, double>> fixed;  // theta index, value
+  // intercept coordinates: each subject's constant slope w_hat_j (J values; log mu_0 = (kappa -
+  // w sigma^2/2 + 3 sigma_r^2/2) / (1 - w_hat_j), a constant Jacobian).
+  std::vector<double> intercept_w;
+  std::size_t P() const { return pooled.size(); }
+  std::size_t n_q() const { return 2 * P() + shared.size() + J * P(); }
+  std::size_t subject_q(std::size_t j, std::size_t k) const { return 2 * P() + shared.size() + j * P() + k; }
+  /// Checks the plan (pairs consistent, shared q in range); call once it is filled.
+  void validate() const;
+};
+
+/// The population mean m_k at q: loc + scale q_k, except for a `difference` (aligned), whose
+/// mean is sampled relative to its partner's: m_partner + loc - loc_partner + hypot(scale,
+/// scale_partner) q_k (a linear map: its Jacobian is constant). Its prior is still
+/// Normal(loc, scale) on m_k itself.
+double population_mean(const PopulationPlan& plan, const double* q, std::size_t k);
+/// q_k for the population means `m` (all P of them): population_mean's inverse.
+double population_mean_coordinate(const PopulationPlan& plan, const double* m, std::size_t k);
+
+/// Value-only: V (J * nt + 1 values) at q; also the subjects' unconstrained values (J * P)
+/// when `theta_u` is given.
+void population_values(const PopulationPlan& plan, const double* q, double* V, double* theta_u = nullptr);
+
+/// The node: V as above. Backward: dq = (dV/dq)^T dV, from the saved sparse Jacobian (each
+/// subject value depends on at most six coordinates) and the saved gradient of the log-density
+/// term. `plan` must outlive the node.
+Var population_node(Var q, const PopulationPlan& plan);
+
+} // namespace bactor::detail

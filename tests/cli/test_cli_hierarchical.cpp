@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MIT
+// bactor simulate --subjects and bactor infer --hierarchical (issue 15 part 4): one draws file
+// per chain with population and per-subject columns and per-trial log_lik in file order, the
+// settings recorded, summary, compare and check reading it, report refusing it clearly, and
+// usage errors.
+#include "tests/cli/cli_util.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+
+namespace fs = std::filesystem;
+using bactor::testing::Result;
+using bactor::testing::run_bactor;
+
+namespace {
+
+fs::path scratch(const std::string& name) { return bactor::testing::scratch_path("bactor_cli_hier_", name); }
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+} // namespace
+
+TEST_CASE("cli: simulate --subjects, infer --hierarchical, summary, compare, check; report refuses") {
+  const fs::path dir = scratch("cohort");
+  fs::create_directories(dir);
+  const std::string data = (dir / "cohort.csv").string();
+  Result r = run_bactor("simulate --cost QuadraticCost --set mu_0=3,sigma_0=0.35,sigma=0.15,sigma_r=0.12 --subjects 4 "
+                        "--spread mu_0=0.2,sigma=0.3 --trials 30 --stimuli 0.3:16 --seed 3 --out " + data +
+                        " --truth " + (dir / "truth.csv").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("wrote 120 trials of 4 subjects") != std::string::npos);
+  const auto truth = bactor::testing::read_csv(dir / "truth.csv");
+  REQUIRE(truth.size() == 4);
+  CHECK(truth[0].at("sigma_0") == truth[1].at("sigma_0"));  // no spread: the same for all
+  CHECK(truth[0].at("mu_0") != truth[1].at("mu_0"));
+
+  const std::string fit = (dir / "fit").string();
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical --pooled mu_0,sigma,sigma_0 "
+                 "--population mu_0=1:0.5:0.3 --chains 2 --warmup 200 --samples 200 --out " + fit);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("hierarchical inference: 4 subjects, 120 trials") != std::string::npos);
+  CHECK(r.out.find("mu_0.pop") != std::string::npos);
+  const std::string chain = slurp(dir / "fit" / "chain-1.csv");
+  for (const char* line : {"# hierarchical = true", "# parameterisation = aligned", "# pooled = mu_0,sigma_0,sigma",
+                           "# population = mu_0=1:0.5:0.3,", "# priors = sigma_r=halfnormal:0.25",
+                           "# subjects = 1=1,2=2,3=3,4=4", "# stimulus_scale = "})
+    CHECK_MESSAGE(chain.find(line) != std::string::npos, line);
+  const std::string header = chain.substr(chain.find("lp__"), chain.find('\n', chain.find("lp__")) - chain.find("lp__"));
+  CHECK(header.find(",mu_0.pop,mu_0.sd,sigma_0.pop,sigma_0.sd,sigma.pop,sigma.sd,sigma_r,mu_0.s1,") != std::string::npos);
+  CHECK(header.find(",sigma.s4,log_lik.1,") != std::string::npos);
+  CHECK(header.find(",log_lik.120") != std::string::npos);
+
+  r = run_bactor("summary " + fit + "/chain-1.csv " + fit + "/chain-2.csv");
+  CHECK(r.code == 0);
+  CHECK(r.out.find("sigma_0.s3") != std::string::npos);
+
+  // compare: beside subject-by-subject fits it refuses with a message (not supported yet);
+  // beside another hierarchical fit of the file it compares.
+  const std::string sep = (dir / "sep").string();
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --chains 2 --warmup 200 --samples 200 --out " + sep);
+  REQUIRE(r.code == 0);
+  r = run_bactor("compare " + fit + " " + sep);
+  CHECK(r.code == 2);
+  CHECK(r.out.find("differ from") != std::string::npos);
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical --parameterisation noncentred "
+                 "--chains 2 --warmup 200 --samples 200 --out " + (dir / "fit2").string());
+  REQUIRE(r.code == 0);
+  r = run_bactor("compare " + fit + " " + (dir / "fit2").string());
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("PSIS-LOO: 120 trials") != std::string::npos);
+
+  // check: one predictive check per subject from its NAME.sJ columns.
+  r = run_bactor("check " + fit + " --draws 50");
+  INFO(r.out);
+  CHECK(r.code == 0);
+  for (const char* s : {"subject 1, condition 1", "subject 4, condition 1", "statistics outside their 90% predictive intervals"})
+    CHECK_MESSAGE(r.out.find(s) != std::string::npos, s);
+  r = run_bactor("report " + fit + " --out " + (dir / "r.html").string());
+  CHECK(r.code == 2);
+  CHECK(r.out.find("report does not support it yet") != std::string::npos);
+  CHECK(!fs::exists(dir / "r.html"));
+}
+
+TEST_CASE("cli: infer --hierarchical usage errors") {
+  const fs::path dir = scratch("errors");
+  fs::create_directories(dir);
+  std::ofstream(dir / "one.csv") << "s,r\n1,1.1\n2,1.9\n3,3.2\n";
+  std::ofstream(dir / "two.csv") << "subject,s,r\na,1,1.1\na,2,1.9\nb,3,3.2\nb,2,2.1\n";
+  const std::string base = " --cost QuadraticCost --closed-form --chains 1 --warmup 10 --samples 10 --out " + (dir / "o").string();
+  struct Case {
+    std::string args, message;
+  };
+  for (const Case& c : {
+           Case{"--data " + (dir / "one.csv").string() + " --hierarchical", "no subject column"},
+           Case{"--data " + (dir / "two.csv").string() + " --pooled mu_0", "--pooled needs --hierarchical"},
+           Case{"--data " + (dir / "two.csv").string() + " --hierarchical --pooled mu_O", "--pooled: unknown parameter 'mu_O'"},
+           Case{"--data " + (dir / "two.csv").string() + " --hierarchical --parameterisation centred",
+                "--parameterisation: 'centred' (expected aligned, centred-mu0 or noncentred)"},
+           Case{"--data " + (dir / "two.csv").string() + " --hierarchical --population mu_0=1:2",
+                "--population: '1:2': expected LOC:SCALE:SD_SCALE"},
+           Case{"--data " + (dir / "two.csv").string() + " --hierarchical --prior mu_0=uniform:0.1:9", "--prior: 'mu_0' is pooled"},
+           Case{"--data " + (dir / "two.csv").string() + " --hierarchical --latent sampled", "--latent marginal only"},
+           Case{"--data " + (dir / "two.csv").string() + " --hierarchical --predict", "--predict cannot be combined"},
+       }) {
+    const Result r = run_bactor("infer " + c.args + base);
+    INFO(c.args);
+    INFO(r.out);
+    CHECK(r.code == 2);
+    CHECK(r.out.find(c.message) != std::string::npos);
+    CHECK(!fs::exists(dir / "o" / "chain-1.csv"));
+  }
+}
