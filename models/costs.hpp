@@ -69,11 +69,28 @@ struct CostInfo {
   /// truth alike (Linex: E exp(c r) is infinite for log-normal r, so without it the expected
   /// cost diverges and the optimal action is undefined).
   double motor_truncation = 0.0;
+  /// For the costs that are not homogeneous: an approximation of the curvature of the expected
+  /// cost in log a near the optimum, as a function of the stimulus scale S = exp(mu_post), the
+  /// total log-noise sigma_t = sqrt(sigma_post^2 + sigma_r^2) and the cost parameters. The
+  /// trainer of the mupost head weights each sample's cost by its inverse (as exp(-p mu_post)
+  /// for a cost homogeneous of degree p), so that every stimulus scale and cost parameter
+  /// counts alike in log a; the weight does not depend on the action, so the optimum at every
+  /// (theta, m) is unchanged. nullptr: weight 1.
+  double (*curvature_scale)(double S, double sigma_t, const double* params) = nullptr;
+  /// For a cost that is, up to a positive factor, a function of (s / kappa, r / kappa) with a
+  /// length scale kappa(cost parameters) (the three costs that are not homogeneous): log kappa,
+  /// and its derivative with respect to the cost parameters in dlog (n_params entries). The
+  /// optimal action is then exp(mu_post + G(sigma_post, sigma_r, mu_post - log kappa)) with one
+  /// function G for all cost parameters, and the mupost head's MLP learns G of those three
+  /// inputs (docs/network.md). nullptr: no such scale (the MLP then sees the cost parameters
+  /// and mu_post).
+  double (*log_scale)(const double* params, double* dlog) = nullptr;
 };
 
 /// All seven families of docs/model.md (and any registered later), in a stable order.
 const std::vector<CostInfo>& cost_families();
-/// The output head `bactor train --head auto` picks: "posterior" for homogeneous costs, else "softplus".
+/// The output head `bactor train --head auto` picks: "posterior" for homogeneous costs, else
+/// "mupost" (measured 10-50x more accurate than softplus for the three others; README).
 const char* default_head_name(const CostInfo& cost);
 /// Throws std::invalid_argument("unknown cost 'X' (known: ...)").
 const CostInfo& find_cost(const std::string& name);

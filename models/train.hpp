@@ -25,7 +25,8 @@ struct TrainSettings {
   std::string cost = "QuadraticCost";
   std::vector<int> hidden{16, 64, 16, 8};
   /// Output head: "auto" (posterior for costs homogeneous in (s, r), whose optimal action is
-  /// c(theta) exp(mu_post); the softplus head of docs/network.md otherwise), "softplus", "power" or "posterior".
+  /// c(theta) exp(mu_post); the mupost head of docs/network.md otherwise), "softplus", "power",
+  /// "posterior" or "mupost".
   std::string head = "auto";
   std::size_t steps = 60000;      // default: QuadraticCost reaches eval RMSE < 0.03 well within 60 s
   std::size_t batch = 256;        // B
