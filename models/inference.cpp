@@ -194,7 +194,9 @@ struct ActorModel::Impl {
   std::vector<ActionNetwork::Workspace> net_ws;  // one per condition (network_outputs)
   std::vector<Var> latents;
 
-  Impl(const Dataset&, const InferenceSpec& spec) : rules(spec.quadrature_nodes) {}
+  Impl(const Dataset&, const InferenceSpec& spec)
+      : rules(spec.quadrature_nodes, spec.network && measurement_head(spec.network->head()) ? mupost_quadrature_node_counts
+                                                                                              : quadrature_node_counts) {}
 
   int theta_slot(int c, std::size_t t) const { return first_slot[t] + (varies[t] ? c : 0); }
 

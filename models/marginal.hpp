@@ -131,12 +131,18 @@ struct GaussHermite {
 /// and 61 are used up to 0.75 (99.7% of the prior), 81 beyond.
 inline constexpr double quadrature_band_upper[] = {0.05, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.75};
 inline constexpr int quadrature_node_counts[] = {5, 7, 9, 11, 13, 15, 19, 61, 81};
-inline int quadrature_nodes_for(double sigma) {
+/// The mupost head's counts for the same bands (tests/models/test_mupost.cpp, "error table"):
+/// its g can have a near-kink in mu_post (AbsoluteCostQuadraticEffort: where the noiseless
+/// optimum leaves r = s), so a response on the flat side gives a skewed plateau integrand
+/// already at sigma 0.2-0.35, where the softplus schedule's 11-15 nodes left errors up to 1e-2.
+inline constexpr int mupost_quadrature_node_counts[] = {5, 9, 21, 25, 31, 41, 41, 61, 81};
+inline int quadrature_nodes_for(double sigma, const int* counts = quadrature_node_counts) {
   constexpr int bands = int(std::size(quadrature_band_upper));
   static_assert(std::size(quadrature_node_counts) == bands + 1);
+  static_assert(std::size(mupost_quadrature_node_counts) == bands + 1);
   int b = 0;
   while (b < bands && !(sigma <= quadrature_band_upper[b])) ++b;
-  return quadrature_node_counts[b];
+  return counts[b];
 }
 
 /// Newton iteration to the mode (from the inverse-head guess, see gh_trial_loglik): a trial
@@ -162,11 +168,14 @@ class GaussHermiteSet {
 public:
   /// `fixed` > 0: that rule for every sigma; -1: quadrature_nodes_for(sigma). Throws
   /// std::invalid_argument for other values (via GaussHermite).
-  explicit GaussHermiteSet(int fixed = default_quadrature_nodes);
+  /// `counts`: the node count per sigma band (quadrature_node_counts or
+  /// mupost_quadrature_node_counts).
+  explicit GaussHermiteSet(int fixed = default_quadrature_nodes, const int* counts = quadrature_node_counts);
   const GaussHermite& for_sigma(double sigma) const;
 
 private:
   int fixed_;
+  const int* counts_;
   std::vector<GaussHermite> rules_;  // by node count (index), empty where unused
 };
 

@@ -24,7 +24,7 @@ TEST_CASE("fused objective gradient w.r.t. the weights matches finite difference
   const std::pair<const char*, const char*> cases[] = {
       {"QuadraticCost", "auto"}, {"QuadraticCost", "softplus"}, {"QuadraticCostQuadraticEffort", "auto"},
       {"Linex", "auto"},         {"InvertedGaussian", "auto"},  {"AsymmetricQuadratic", "auto"},
-      {"Linex", "power"}};
+      {"Linex", "power"},        {"Linex", "softplus"},         {"AbsoluteCostQuadraticEffort", "auto"}};
   for (const auto& [cost, head] : cases) {
     CAPTURE(cost);
     CAPTURE(head);
