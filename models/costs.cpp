@@ -106,6 +106,7 @@ std::vector<CostInfo> build_registry() {
   // AbsoluteCostQuadraticEffort: no curvature weight (abs_effort_curvature measured worse, 0.12%
   // mean relative error instead of 0.09%, see docs/network.md).
   v[3].log_scale = &abs_effort_log_scale;
+  v[3].action_kink = true;
   return v;
 }
 

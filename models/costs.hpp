@@ -85,6 +85,10 @@ struct CostInfo {
   /// inputs (docs/network.md). nullptr: no such scale (the MLP then sees the cost parameters
   /// and mu_post).
   double (*log_scale)(const double* params, double* dlog) = nullptr;
+  /// True when the optimal action has a near-kink in mu_post at low noise
+  /// (AbsoluteCostQuadraticEffort): the mupost head's quadrature then uses
+  /// mupost_kink_quadrature_node_counts (models/marginal.hpp).
+  bool action_kink = false;
 };
 
 /// All seven families of docs/model.md (and any registered later), in a stable order.

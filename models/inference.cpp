@@ -195,8 +195,11 @@ struct ActorModel::Impl {
   std::vector<Var> latents;
 
   Impl(const Dataset&, const InferenceSpec& spec)
-      : rules(spec.quadrature_nodes, spec.network && measurement_head(spec.network->head()) ? mupost_quadrature_node_counts
-                                                                                              : quadrature_node_counts) {}
+      : rules(spec.quadrature_nodes, node_counts(spec)) {}
+  static const int* node_counts(const InferenceSpec& spec) {
+    if (!spec.network || !measurement_head(spec.network->head())) return quadrature_node_counts;
+    return spec.cost && spec.cost->action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts;
+  }
 
   int theta_slot(int c, std::size_t t) const { return first_slot[t] + (varies[t] ? c : 0); }
 

@@ -131,15 +131,20 @@ struct GaussHermite {
 /// and 61 are used up to 0.75 (99.7% of the prior), 81 beyond.
 inline constexpr double quadrature_band_upper[] = {0.05, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.75};
 inline constexpr int quadrature_node_counts[] = {5, 7, 9, 11, 13, 15, 19, 61, 81};
-/// The mupost head's counts for the same bands (tests/models/test_mupost.cpp, "error table"):
-/// its g can have a near-kink in mu_post (AbsoluteCostQuadraticEffort: where the noiseless
-/// optimum leaves r = s), so a response on the flat side gives a skewed plateau integrand
-/// already at sigma 0.2-0.35, where the softplus schedule's 11-15 nodes left errors up to 1e-2.
+/// The mupost head's counts for the same bands, from its error tables (tests/models/test_mupost.cpp,
+/// 400 cases per band and seed with 20k-step networks): for Linex and InvertedGaussian, whose
+/// action is smooth in mu_post (worst 1.6e-10 with these counts), and ...
 inline constexpr int mupost_quadrature_node_counts[] = {5, 9, 21, 25, 31, 41, 41, 61, 81};
+/// ... for costs whose action has a near-kink in mu_post (CostInfo::action_kink;
+/// AbsoluteCostQuadraticEffort: where the noiseless optimum leaves r = s, sharper the better the
+/// network is trained): a response on the flat side makes the integrand a skewed plateau; with
+/// the counts above a 20k-step network left errors up to 1.4e-4, with these worst 1.5e-7.
+inline constexpr int mupost_kink_quadrature_node_counts[] = {13, 25, 61, 61, 81, 81, 81, 81, 101};
 inline int quadrature_nodes_for(double sigma, const int* counts = quadrature_node_counts) {
   constexpr int bands = int(std::size(quadrature_band_upper));
   static_assert(std::size(quadrature_node_counts) == bands + 1);
   static_assert(std::size(mupost_quadrature_node_counts) == bands + 1);
+  static_assert(std::size(mupost_kink_quadrature_node_counts) == bands + 1);
   int b = 0;
   while (b < bands && !(sigma <= quadrature_band_upper[b])) ++b;
   return counts[b];
@@ -168,8 +173,8 @@ class GaussHermiteSet {
 public:
   /// `fixed` > 0: that rule for every sigma; -1: quadrature_nodes_for(sigma). Throws
   /// std::invalid_argument for other values (via GaussHermite).
-  /// `counts`: the node count per sigma band (quadrature_node_counts or
-  /// mupost_quadrature_node_counts).
+  /// `counts`: the node count per sigma band (quadrature_node_counts,
+  /// mupost_quadrature_node_counts or mupost_kink_quadrature_node_counts).
   explicit GaussHermiteSet(int fixed = default_quadrature_nodes, const int* counts = quadrature_node_counts);
   const GaussHermite& for_sigma(double sigma) const;
 

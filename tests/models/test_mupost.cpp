@@ -235,7 +235,8 @@ double mupost_error_table(const ActionNetwork& net, int cases, std::uint64_t see
   const CostInfo& cost = find_cost(net.cost_name());
   std::vector<double> bands{0.0};
   for (double u : quadrature_band_upper) bands.push_back(u);
-  const GaussHermiteSet scheduled(default_quadrature_nodes, mupost_quadrature_node_counts);
+  const int* counts = cost.action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts;
+  const GaussHermiteSet scheduled(default_quadrature_nodes, counts);
   ActionNetwork::Workspace ws;
   std::ostringstream out;
   double worst_all = 0;
@@ -258,7 +259,7 @@ double mupost_error_table(const ActionNetwork& net, int cases, std::uint64_t see
       worst = std::max(worst, err);
     }
     out << std::fixed << std::setprecision(2) << bands[b] << "-" << bands[b + 1] << " ("
-        << quadrature_nodes_for(bands[b + 1], mupost_quadrature_node_counts)
+        << quadrature_nodes_for(bands[b + 1], counts)
         << " nodes): " << std::scientific << std::setprecision(1) << worst << "\n";
     worst_all = std::max(worst_all, worst);
   }
@@ -280,7 +281,9 @@ TEST_CASE("mupost marginal: error table of the scheduled rules vs brute force, r
   }
 }
 
-TEST_CASE("mupost marginal: error table with 400 cases per band (slow: run with --no-skip)" * doctest::skip()) {
+TEST_CASE("mupost marginal: error table with 400 cases per band, 20k-step networks (slow: run with --no-skip)" *
+          doctest::skip()) {
+  // The samples the mupost schedules were read from (models/marginal.hpp).
   for (const char* name : scaled_costs) {
     const ActionNetwork net = short_trained(name, 20000);
     for (std::uint64_t seed : {500, 900}) {
@@ -294,11 +297,12 @@ TEST_CASE("mupost marginal: error table with 400 cases per band (slow: run with 
 
 TEST_CASE("mupost marginal node vs finite differences; the inference log-density's gradient") {
   using bactor::testing::gradcheck;
-  const GaussHermiteSet rules(default_quadrature_nodes, mupost_quadrature_node_counts);
   for (const char* name : scaled_costs) {
     const std::string cost_name = name;
     CAPTURE(cost_name);
     const CostInfo& cost = find_cost(name);
+    const GaussHermiteSet rules(default_quadrature_nodes,
+                                cost.action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts);
     const ActionNetwork net = bactor::testing::trainer_random_network(name, 6, "mupost");
     // Trials from the network actor at theta; the node reads theta at offset 1 of its operand.
     std::vector<double> v{7.0, 0.21, 0.17, 1.6, 0.12};
