@@ -96,6 +96,7 @@ std::vector<CostInfo> build_registry() {
   v.push_back(make_cost<costfn::Linex>("Linex", "b*(exp(c*(r-s)) - c*(r-s) - 1), b = 2/c^2",
                                        {{"c", K::lognormal, std::log(0.5), 1.0}}, false, false));
   v.back().motor_truncation = 4.0;
+  v.back().motor_importance_scale = 1.5;
   v.back().curvature_scale = &linex_curvature;
   v.back().log_scale = &linex_log_scale;
   v.push_back(make_cost<costfn::InvertedGaussian>("InvertedGaussian", "1 - exp(-(s-r)^2/(2*gamma^2))",

@@ -36,6 +36,7 @@ struct FusedArgs {
   const float* e_fixed = nullptr; // ... unless these are given: [n][K] fixed draws (tests)
   const float* u_fixed = nullptr;
   float u_clamp = 0.0f;           // when > 0, motor draws u are clamped to [-u_clamp, u_clamp]
+  float u_scale = 0.0f;           // with u_clamp: draw u from N(0, u_scale^2), importance-weighted
   float* loss = nullptr;          // [n] out
   float* dloss_da = nullptr;      // [n] out
 };
@@ -69,6 +70,12 @@ struct CostInfo {
   /// truth alike (Linex: E exp(c r) is infinite for log-normal r, so without it the expected
   /// cost diverges and the optimal action is undefined).
   double motor_truncation = 0.0;
+  /// When > 0 (with motor_truncation): the training objective draws the motor noise from
+  /// N(0, scale^2) and weights each draw by N(u; 0, 1) / N(u; 0, scale^2) before clamping
+  /// (importance sampling; the same expectation). Linex: its expected cost and gradient are
+  /// dominated by rare draws near the truncation when c exp(mu_post) is large; 1.5 measured
+  /// best (docs/training.md).
+  double motor_importance_scale = 0.0;
   /// For the costs that are not homogeneous: an approximation of the curvature of the expected
   /// cost in log a near the optimum, as a function of the stimulus scale S = exp(mu_post), the
   /// total log-noise sigma_t = sqrt(sigma_post^2 + sigma_r^2) and the cost parameters. The

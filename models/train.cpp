@@ -74,6 +74,7 @@ Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& i
   args.seed = in.seed;
   args.stream = in.stream;
   args.u_clamp = float(cost.motor_truncation);
+  args.u_scale = float(cost.motor_importance_scale);
   args.e_fixed = in.e;
   args.u_fixed = in.u;
   // The kernel yields dloss/da with the loss; the node keeps it for the reverse pass.

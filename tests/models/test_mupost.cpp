@@ -21,6 +21,7 @@
 #include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/data.hpp>
+#include <bactor/models/ground_truth.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/marginal.hpp>
 #include <bactor/models/network.hpp>
@@ -380,5 +381,68 @@ TEST_CASE("mupost head: at a small budget it is several times more accurate than
     MESSAGE(std::string(name) << ": mean relative error after 4,000 steps: mupost " << mu << ", softplus " << sp);
     CHECK(mu < 0.05);
     CHECK(mu * 3 < sp);
+  }
+}
+
+TEST_CASE("Linex objective: importance-sampled motor draws are unbiased, with a less noisy gradient where c exp(mu_post) is large") {
+  // The expected-cost node with its own random draws (512 samples of one point = 512 independent
+  // estimates of K draws each) against the ground truth's quadrature of the same truncated
+  // expectation and its derivative in log a: within 4 standard errors of the 512 estimates'
+  // mean. With and without the importance sampling (a copy of the cost with
+  // motor_importance_scale 0). The gradient is what training uses: at the hard point (c S ~ 30,
+  // sigma_r 0.49, where the mupost network's errors were largest) its standard error must be
+  // at least 2x smaller with the importance sampling (measured 3.1x: 0.55 vs 1.71 rms error of a
+  // 256-draw estimate; with 64 estimates the plain one's heavy tail showed only 1.4x).
+  const CostInfo& linex = find_cost("Linex");
+  REQUIRE(linex.motor_importance_scale > 0);
+  CostInfo plain = linex;
+  plain.motor_importance_scale = 0.0;
+  struct Point {
+    std::vector<double> theta;  // (sigma, sigma_0, mu_0, sigma_r, c)
+    double m, offset;           // measurement, log a - mu_post
+  };
+  const Point points[] = {{{0.052, 0.052, 5.8, 0.49, 5.12}, 5.8, -1.74}, {{0.2, 0.3, 1.5, 0.15, 0.5}, 1.7, -0.05}};
+  constexpr std::size_t n = 512, K = 256;
+  for (const Point& pt : points) {
+    const auto post = actor_posterior(pt.m, pt.theta[0], pt.theta[1], pt.theta[2]);
+    const double log_a = post.mu_post + pt.offset;
+    double truth_g = 0;
+    const double truth = expected_cost(linex, pt.theta, pt.m, log_a, &truth_g, GroundTruthOptions{});
+    double se_g[2];
+    for (int v = 0; v < 2; ++v) {
+      const CostInfo& cost = v == 0 ? linex : plain;
+      std::vector<float> mu(n, float(post.mu_post)), sp(n, float(post.sigma_post)), sr(n, float(pt.theta[3])),
+          par(n, float(pt.theta[4])), a(n, float(std::exp(log_a)));
+      ExpectedCostInputs in;
+      in.mu_post = mu.data();
+      in.sigma_post = sp.data();
+      in.sigma_r = sr.data();
+      in.params = par.data();
+      in.mc = K;
+      in.seed = 77;
+      in.stream = 5;
+      Tape::Scope scope;
+      const Tensor at = tensor_variable(a, 1, n);
+      const Tensor y = expected_cost(cost, at, in);
+      backward(sum(y));
+      double s[2] = {0, 0}, s2[2] = {0, 0}, dev2 = 0;
+      for (std::size_t b = 0; b < n; ++b) {
+        const double val[2] = {double(y.value(b)), double(at.adjoints()[b]) * double(a[b])};  // d/d log a
+        for (int k = 0; k < 2; ++k) s[k] += val[k], s2[k] += val[k] * val[k];
+        dev2 += (val[1] - truth_g) * (val[1] - truth_g);
+      }
+      double mean[2], se[2];
+      for (int k = 0; k < 2; ++k) {
+        mean[k] = s[k] / n;
+        se[k] = std::sqrt(std::max(0.0, s2[k] / n - mean[k] * mean[k]) / n);
+      }
+      se_g[v] = std::sqrt(dev2 / n);  // rms error of one K-draw gradient estimate
+      INFO("importance sampling " << (v == 0) << ": cost " << mean[0] << " +- " << se[0] << " (truth " << truth
+                                  << "), d/dlog a " << mean[1] << " +- " << se[1] << " (truth " << truth_g << ")");
+      CHECK(std::abs(mean[0] - truth) < 4 * se[0] + 1e-5 * std::abs(truth));
+      CHECK(std::abs(mean[1] - truth_g) < 4 * se[1] + 1e-5 * std::abs(truth));
+    }
+    MESSAGE("Linex: rms error of a 256-draw gradient estimate, importance sampling / plain: " << se_g[0] << " / " << se_g[1]);
+    if (pt.offset < -1) CHECK(se_g[0] * 2 < se_g[1]);
   }
 }
