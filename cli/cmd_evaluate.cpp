@@ -52,7 +52,7 @@ int run(int argc, char** argv) {
 #pragma omp for schedule(static)
     for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(e.size()); ++i) {
       double x[3];
-      net.forward({e.theta.data() + std::size_t(i) * d, d}, x, ws);
+      net.forward({e.theta.data() + std::size_t(i) * d, d}, e.m[std::size_t(i)], x, ws);
       err[std::size_t(i)] = net.action(std::span<const double, 3>(x), e.m[std::size_t(i)]) - e.a_star[std::size_t(i)];
     }
   }

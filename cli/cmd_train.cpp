@@ -63,10 +63,10 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--hidden", hidden, "hidden layer sizes, comma-separated")->capture_default_str();
   app.add_option("--head", s.head,
-                 "output head: auto (posterior for costs homogeneous in s and r, else softplus), softplus, "
-                 "power or posterior")
+                 "output head: auto (posterior for costs homogeneous in s and r, else mupost), softplus, "
+                 "power, posterior or mupost")
       ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "softplus", "power", "posterior"}));
+      ->check(CLI::IsMember({"auto", "softplus", "power", "posterior", "mupost"}));
   app.add_option("--seed", s.seed, "random seed")->capture_default_str();
   app.add_option("--threads", s.threads, "OpenMP threads (0: default)")->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--eval-points", s.eval_points, "size of the fixed evaluation set")->capture_default_str()->check(CLI::Range(1, 10000000));

@@ -36,6 +36,7 @@ struct FusedArgs {
   const float* e_fixed = nullptr; // ... unless these are given: [n][K] fixed draws (tests)
   const float* u_fixed = nullptr;
   float u_clamp = 0.0f;           // when > 0, motor draws u are clamped to [-u_clamp, u_clamp]
+  float u_scale = 0.0f;           // with u_clamp: draw u from N(0, u_scale^2), importance-weighted
   float* loss = nullptr;          // [n] out
   float* dloss_da = nullptr;      // [n] out
 };
@@ -69,11 +70,38 @@ struct CostInfo {
   /// truth alike (Linex: E exp(c r) is infinite for log-normal r, so without it the expected
   /// cost diverges and the optimal action is undefined).
   double motor_truncation = 0.0;
+  /// When > 0 (with motor_truncation): the training objective draws the motor noise from
+  /// N(0, scale^2) and weights each draw by N(u; 0, 1) / N(u; 0, scale^2) before clamping
+  /// (importance sampling; the same expectation). Linex: its expected cost and gradient are
+  /// dominated by rare draws near the truncation when c exp(mu_post) is large; 1.5 measured
+  /// best (docs/training.md).
+  double motor_importance_scale = 0.0;
+  /// For the costs that are not homogeneous: an approximation of the curvature of the expected
+  /// cost in log a near the optimum, as a function of the stimulus scale S = exp(mu_post), the
+  /// total log-noise sigma_t = sqrt(sigma_post^2 + sigma_r^2) and the cost parameters. The
+  /// trainer of the mupost head weights each sample's cost by its inverse (as exp(-p mu_post)
+  /// for a cost homogeneous of degree p), so that every stimulus scale and cost parameter
+  /// counts alike in log a; the weight does not depend on the action, so the optimum at every
+  /// (theta, m) is unchanged. nullptr: weight 1.
+  double (*curvature_scale)(double S, double sigma_t, const double* params) = nullptr;
+  /// For a cost that is, up to a positive factor, a function of (s / kappa, r / kappa) with a
+  /// length scale kappa(cost parameters) (the three costs that are not homogeneous): log kappa,
+  /// and its derivative with respect to the cost parameters in dlog (n_params entries). The
+  /// optimal action is then exp(mu_post + G(sigma_post, sigma_r, mu_post - log kappa)) with one
+  /// function G for all cost parameters, and the mupost head's MLP learns G of those three
+  /// inputs (docs/network.md). nullptr: no such scale (the MLP then sees the cost parameters
+  /// and mu_post).
+  double (*log_scale)(const double* params, double* dlog) = nullptr;
+  /// True when the optimal action has a near-kink in mu_post at low noise
+  /// (AbsoluteCostQuadraticEffort): the mupost head's quadrature then uses
+  /// mupost_kink_quadrature_node_counts (models/marginal.hpp).
+  bool action_kink = false;
 };
 
 /// All seven families of docs/model.md (and any registered later), in a stable order.
 const std::vector<CostInfo>& cost_families();
-/// The output head `bactor train --head auto` picks: "posterior" for homogeneous costs, else "softplus".
+/// The output head `bactor train --head auto` picks: "posterior" for homogeneous costs, else
+/// "mupost" (measured 10-50x more accurate than softplus for the three others; README).
 const char* default_head_name(const CostInfo& cost);
 /// Throws std::invalid_argument("unknown cost 'X' (known: ...)").
 const CostInfo& find_cost(const std::string& name);

@@ -489,6 +489,9 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   m.tnames = theta_names(*spec.cost);
   m.nt = m.tnames.size();
   if (m.net) {
+    if (measurement_head(m.net->head()))
+      throw ArgumentError("network", "the mupost head is not supported by hierarchical fits yet (its action is evaluated per "
+                                     "quadrature node); use a posterior-, power- or softplus-head network");
     if (m.net->cost_name() != spec.cost->name)
       throw std::invalid_argument("network was trained for cost '" + m.net->cost_name() + "', not '" + spec.cost->name + "'");
     if (m.net->param_names() != m.tnames)

@@ -271,7 +271,12 @@ struct ActorModel::Impl {
   double lapse_lo = 0, lapse_hi = 0, log_width = 0;
   std::vector<detail::PaddedTrials> ptrials;
 
-  Impl(const Dataset&, const InferenceSpec& spec) : rules(spec.quadrature_nodes) {}
+  Impl(const Dataset&, const InferenceSpec& spec)
+      : rules(spec.quadrature_nodes, node_counts(spec)) {}
+  static const int* node_counts(const InferenceSpec& spec) {
+    if (!spec.network || !measurement_head(spec.network->head())) return quadrature_node_counts;
+    return spec.cost && spec.cost->action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts;
+  }
 
   int lapse_slot(int c) const { return first_lapse_slot + (lapse_varies ? c : 0); }
   /// Mixes the actor's per-trial log-density `ll` (at y) with the contaminant for condition c.
@@ -353,6 +358,10 @@ struct ActorModel::Impl {
       for (int c = 0; c < C; ++c) {
         const std::size_t row = std::size_t(c) * nt, n = begin[c + 1] - begin[c];
         if (n == 0) continue;
+        if (measurement_head(net->head())) {  // mupost: the network runs per quadrature node
+          ll_mupost(c, V, row, acc);
+          continue;
+        }
         const Var xs = network_outputs(*net, V, row, net_ws[std::size_t(c)]);
         const detail::Elem sig{V, row + theta_index::sigma}, sr{V, row + theta_index::sigma_r};
         Var z, ll;
@@ -384,6 +393,16 @@ struct ActorModel::Impl {
     return lp;
   }
 
+  void ll_mupost(int c, const Var& V, std::size_t row, detail::Elem& acc) {
+    const std::size_t n = begin[c + 1] - begin[c];
+    const std::span<const double> xc(&x[begin[c]], n), yc(&y[begin[c]], n);
+    acc = detail::Elem{detail::mupost_marginal_node(*net, V, row, xc, yc, rules, net_ws[std::size_t(c)], acc), 0};
+  }
+  detail::MupostHead mupost_head(int c) {
+    fill_theta(c);
+    return detail::MupostHead{net.get(), theta.data(), &ws};
+  }
+
   // Per-trial log-likelihood in file order, as densities of r in the data's units.
   void trial_loglik(std::span<const double> q, std::span<double> out) {
     trial_loglik_scaled(q, out);
@@ -405,7 +424,7 @@ struct ActorModel::Impl {
               ll = gh_trial_loglik(h, x[k], y[k], sig, sr, rules.for_sigma(sig), g);
             }
           } else {
-            double dla, dp[3];
+            double dla, dp[8];
             const double e = y[k] - h.eval(x[k] + sig * q[n_free + k], dla, dp);
             ll = -0.5 * e * e / (sr * sr) - std::log(sr) - 0.5 * std::log(2 * std::numbers::pi) - y[k];
           }
@@ -414,6 +433,12 @@ struct ActorModel::Impl {
       };
       if (power_law()) {
         each(power_head(c));
+      } else if (measurement_head(net->head())) {
+        const detail::MupostHead h = mupost_head(c);
+        for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
+          TrialGrad<detail::MupostHead> g;
+          out[orig[k]] = gh_trial_loglik(h, x[k], y[k], sig, sr, rules.for_sigma(sig), g);
+        }
       } else if (latent == LatentMode::marginal) {
         // The vectorised kernel (the scalar gh_trial_loglik computes the same sums).
         double x3[3];
@@ -441,7 +466,7 @@ struct ActorModel::Impl {
       const double eps = lapse ? val[lapse_slot(c)] : 0.0;
       auto each = [&](const auto& h) {
         for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
-          double dla, dp[3];
+          double dla, dp[8];  // up to MupostHead::n_params
           const double u = x[k] + sig * rng.normal();
           out[orig[k]] = S * std::exp(h.eval(u, dla, dp) + sr * rng.normal());
           if (lapse && rng.uniform() < eps) out[orig[k]] = std::exp(rng.uniform(llo, lhi));  // data units
@@ -449,6 +474,8 @@ struct ActorModel::Impl {
       };
       if (power_law()) {
         each(power_head(c));
+      } else if (measurement_head(net->head())) {
+        each(mupost_head(c));
       } else {
         double x3[3];
         each(network_head(c, x3));
@@ -485,6 +512,12 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   const auto tnames = theta_names(*spec.cost);
   m.n_theta = tnames.size();
   if (m.net) {
+    if (measurement_head(m.net->head()) && m.latent == LatentMode::sampled)
+      throw ArgumentError("latent", "the mupost head is only supported with the marginal likelihood (its action is "
+                                    "evaluated per quadrature node); use --latent marginal");
+    if (measurement_head(m.net->head()) && spec.lapse)
+      throw ArgumentError("lapse", "lapses are not supported with the mupost head yet (use a closed form, or a network "
+                                   "with another head)");
     if (m.net->cost_name() != spec.cost->name)
       throw std::invalid_argument("network was trained for cost '" + m.net->cost_name() + "', not '" + spec.cost->name + "'");
     if (m.net->param_names() != tnames) {

@@ -541,4 +541,46 @@ Var softplus_lapse_node(Var x, Elem sigma, Elem sigma_r, Elem lapse, const Padde
                          LapseHeadGrad{g[0], g[1], g[2], g[3], g[4], lapse_gradient(eps, n, s.rho)});
 }
 
+double MupostHead::eval(double u, double& dla_du, double* dp) const {
+  const std::size_t nt = net->n_inputs();
+  if (!std::isfinite(u)) {  // parameters far outside the network's range (warm-up): NaN log-density
+    dla_du = NAN;
+    std::fill(dp, dp + n_params, 0.0);
+    return NAN;
+  }
+  double x[3];
+  // m = e^u within the range of doubles (the Newton steps keep u near x).
+  net->forward({theta, nt}, std::exp(std::clamp(u, -700.0, 700.0)), x, *ws);
+  const double dx[3] = {1.0, 0.0, 0.0};
+  net->backward(dx, {dp, nt}, *ws, &dla_du);
+  for (std::size_t k = nt; k < std::size_t(n_params); ++k) dp[k] = 0.0;
+  return x[0];
+}
+
+Var mupost_marginal_node(const ActionNetwork& net, Var V, std::size_t row, std::span<const double> xs,
+                         std::span<const double> ys, const GaussHermiteSet& rules, ActionNetwork::Workspace& ws,
+                         Elem acc) {
+  const std::size_t nt = net.n_inputs();
+  BACTOR_ASSERT(nt <= std::size_t(MupostHead::n_params) && V.size() >= row + nt && xs.size() == ys.size());
+  const double* theta = V.values().data() + row;
+  const MupostHead h{&net, theta, &ws};
+  const double sig = theta[theta_index::sigma], sr = theta[theta_index::sigma_r];
+  const GaussHermite& rule = rules.for_sigma(sig);
+  TrialGrad<MupostHead> g;
+  double ll = 0.0;
+  for (std::size_t i = 0; i < xs.size(); ++i) ll += gh_trial_loglik(h, xs[i], ys[i], sig, sr, rule, g);
+  double* grad = scratch(nt);
+  for (std::size_t k = 0; k < nt; ++k) grad[k] = g.head.d[k];
+  grad[theta_index::sigma] += g.sigma;
+  grad[theta_index::sigma_r] += g.sigma_r;
+  const double value = acc.value() + ll;
+  return custom(
+      {V, or_else(acc, V)}, 1, 1, [value](std::span<double> y) { y[0] = value; },
+      [V, row, nt, acc, grad](std::span<const double>, std::span<const double> dy) {
+        if (double* a = adj(V))
+          for (std::size_t k = 0; k < nt; ++k) a[row + k] += dy[0] * grad[k];
+        add_to(acc, dy[0]);
+      });
+}
+
 } // namespace bactor::detail

@@ -168,4 +168,36 @@ Var power_lapse_node(Var x, Elem sigma, Elem sigma_r, Elem lapse, const PaddedTr
 Var softplus_lapse_node(Var x, Elem sigma, Elem sigma_r, Elem lapse, const PaddedTrials& trials,
                         const GaussHermiteSet& rules, double log_width, Elem acc = {});
 
+/// The mupost head (models/network.hpp) as a head of gh_trial_loglik (models/marginal.hpp):
+/// log a(u) = mu_post(e^u, theta) + g(sigma_post, sigma_r, ..., mu_post), one forward and one
+/// backward pass of the network per evaluation, which give log a, d log a/du (= d log a/d log m)
+/// and d log a/dtheta (the head's "parameters" are theta itself). No inverse (the Newton
+/// iteration starts at u = x) and no second derivative (Gauss–Newton curvature); the error
+/// tables of tests/models/test_mupost.cpp establish the quadrature's accuracy with them.
+struct MupostHead {
+  static constexpr int n_params = 8;  // theta entries, at most (4 + 4 cost parameters)
+  const ActionNetwork* net = nullptr;
+  const double* theta = nullptr;
+  ActionNetwork::Workspace* ws = nullptr;
+  struct Adjoint {
+    double d[n_params] = {};
+  };
+  double eval(double u, double& dla_du, double* dp) const;
+  bool inverse(double, double&, double&) const { return false; }
+  double curvature(double) const { return 0.0; }
+  static void add(Adjoint& a, const double* dp, double g) {
+    for (int k = 0; k < n_params; ++k) a.d[k] += g * dp[k];
+  }
+};
+
+/// Σ_i log p(r_i | s_i) of one condition for a mupost-head network, by adaptive Gauss–Hermite
+/// quadrature (gh_trial_loglik with MupostHead and the rule for sigma from `rules`); theta is
+/// V[row .. row + net.n_inputs()) (sigma = element 0, sigma_r = element 3). Backward: the
+/// gradient with the nodes held fixed, into those elements of V (and acc). `net`, `ws`, the
+/// trials and `rules` must outlive the node; `ws` must see no other forward() until the node
+/// has been created (its gradient is computed in the forward pass).
+Var mupost_marginal_node(const ActionNetwork& net, Var V, std::size_t row, std::span<const double> xs,
+                         std::span<const double> ys, const GaussHermiteSet& rules, ActionNetwork::Workspace& ws,
+                         Elem acc = {});
+
 } // namespace bactor::detail

@@ -49,7 +49,7 @@ GaussHermite::GaussHermite(int n) {
   }
 }
 
-GaussHermiteSet::GaussHermiteSet(int fixed) : fixed_(fixed) {
+GaussHermiteSet::GaussHermiteSet(int fixed, const int* counts) : fixed_(fixed), counts_(counts) {
   if (fixed != -1) {
     if (fixed < 1 || fixed > 200)
       throw std::invalid_argument("Gauss-Hermite node count must be -1 (chosen by sigma) or in 1..200, got " +
@@ -59,14 +59,15 @@ GaussHermiteSet::GaussHermiteSet(int fixed) : fixed_(fixed) {
     rules_[std::size_t(fixed)] = std::move(rule);
     return;
   }
-  for (int n : quadrature_node_counts) {
+  for (std::size_t b = 0; b < std::size(quadrature_node_counts); ++b) {
+    const int n = counts_[b];
     if (rules_.size() <= std::size_t(n)) rules_.resize(std::size_t(n) + 1, GaussHermite(1));
     rules_[std::size_t(n)] = GaussHermite(n);
   }
 }
 
 const GaussHermite& GaussHermiteSet::for_sigma(double sigma) const {
-  const std::size_t n = std::size_t(fixed_ > 0 ? fixed_ : quadrature_nodes_for(sigma));
+  const std::size_t n = std::size_t(fixed_ > 0 ? fixed_ : quadrature_nodes_for(sigma, counts_));
   if (n >= rules_.size() || rules_[n].size() != int(n))
     throw std::logic_error("GaussHermiteSet: no " + std::to_string(n) + "-node rule was built");
   return rules_[n];

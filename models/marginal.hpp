@@ -131,12 +131,24 @@ struct GaussHermite {
 /// and 61 are used up to 0.75 (99.7% of the prior), 81 beyond.
 inline constexpr double quadrature_band_upper[] = {0.05, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.75};
 inline constexpr int quadrature_node_counts[] = {5, 7, 9, 11, 13, 15, 19, 61, 81};
-inline int quadrature_nodes_for(double sigma) {
+/// The mupost head's counts for the same bands, from its error tables (tests/models/test_mupost.cpp,
+/// 400 cases per band and seed with 20k-step networks): for Linex and InvertedGaussian, whose
+/// action is smooth in mu_post (worst 1.6e-10 with these counts), and ...
+inline constexpr int mupost_quadrature_node_counts[] = {5, 9, 21, 25, 31, 41, 41, 61, 81};
+/// ... for costs whose action has a near-kink in mu_post (CostInfo::action_kink;
+/// AbsoluteCostQuadraticEffort: where the noiseless optimum leaves r = s, sharper the better the
+/// network is trained): a response on the flat side makes the integrand a skewed plateau; with
+/// the counts above a 20k-step network left errors up to 1.4e-4; with these, the default 60k-step
+/// network's worst is 6.6e-7 (with 25 nodes in the second band it was 1.9e-5).
+inline constexpr int mupost_kink_quadrature_node_counts[] = {13, 41, 61, 61, 81, 81, 81, 81, 101};
+inline int quadrature_nodes_for(double sigma, const int* counts = quadrature_node_counts) {
   constexpr int bands = int(std::size(quadrature_band_upper));
   static_assert(std::size(quadrature_node_counts) == bands + 1);
+  static_assert(std::size(mupost_quadrature_node_counts) == bands + 1);
+  static_assert(std::size(mupost_kink_quadrature_node_counts) == bands + 1);
   int b = 0;
   while (b < bands && !(sigma <= quadrature_band_upper[b])) ++b;
-  return quadrature_node_counts[b];
+  return counts[b];
 }
 
 /// Newton iteration to the mode (from the inverse-head guess, see gh_trial_loglik): a trial
@@ -162,11 +174,14 @@ class GaussHermiteSet {
 public:
   /// `fixed` > 0: that rule for every sigma; -1: quadrature_nodes_for(sigma). Throws
   /// std::invalid_argument for other values (via GaussHermite).
-  explicit GaussHermiteSet(int fixed = default_quadrature_nodes);
+  /// `counts`: the node count per sigma band (quadrature_node_counts,
+  /// mupost_quadrature_node_counts or mupost_kink_quadrature_node_counts).
+  explicit GaussHermiteSet(int fixed = default_quadrature_nodes, const int* counts = quadrature_node_counts);
   const GaussHermite& for_sigma(double sigma) const;
 
 private:
   int fixed_;
+  const int* counts_;
   std::vector<GaussHermite> rules_;  // by node count (index), empty where unused
 };
 

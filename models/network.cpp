@@ -4,6 +4,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include <bactor/models/actor.hpp>
+#include <bactor/models/costs.hpp>
 
 #include "engine/simd_math.hpp"
 
@@ -27,9 +28,12 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
       params_(std::move(params)), scaling_(std::move(scaling)), metadata_(std::move(metadata)) {
   if (layout_.sizes.size() < 2 || layout_.sizes.back() != 3)
     throw std::invalid_argument("action network: the output layer must have 3 units");
-  if (head_ == NetworkHead::posterior && param_names_.size() < 4)
-    throw std::invalid_argument("action network: the posterior head needs theta = (sigma, sigma_0, mu_0, sigma_r, ...)");
-  const std::size_t n_feat = head_input_count(head_, param_names_.size());
+  if ((head_ == NetworkHead::posterior || head_ == NetworkHead::mupost) && param_names_.size() < 4)
+    throw std::invalid_argument(std::string("action network: the ") + to_string(head_) +
+                                " head needs theta = (sigma, sigma_0, mu_0, sigma_r, ...)");
+  for (const auto& c : cost_families())
+    if (c.name == cost_name_) cost_ = &c;
+  const std::size_t n_feat = head_input_count(head_, param_names_.size(), cost_);
   if (std::size_t(layout_.sizes.front()) != n_feat || scaling_.size() != n_feat)
     throw std::invalid_argument("action network: input size does not match the parameter names and head");
   if (params_.size() != layout_.n_params())
@@ -131,6 +135,12 @@ inline DB sigmoid_d(DB p) { return DB(1.0) / (DB(1.0) + simd::exp_clamped(-p)); 
 } // namespace
 
 void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> x, Workspace& ws) const {
+  if (head_ == NetworkHead::mupost)
+    throw std::invalid_argument("action network: the mupost head's outputs depend on the measurement m");
+  forward(theta, NAN, x, ws);
+}
+
+void ActionNetwork::forward(std::span<const double> theta, double m, std::span<double, 3> x, Workspace& ws) const {
   using B = xsimd::batch<double>;
   const std::size_t L = layout_.n_layers();
   // (Re)size the workspace when it is new or was last used by a network of another shape.
@@ -151,7 +161,8 @@ void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> 
     ws.features.assign(n_features(), 0.0);
   }
   std::copy_n(theta.begin(), n_inputs(), ws.theta.begin());
-  head_features(head_, theta, ws.features);
+  ws.m = m;
+  head_features(head_, theta, ws.features, m, cost_);
   for (std::size_t i = 0; i < n_features(); ++i) {
     const auto& sc = scaling_[i];
     const double t = sc.log ? std::log(ws.features[i]) : ws.features[i];
@@ -186,14 +197,20 @@ void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> 
     x[0] += sigmoid(-lw) * std::log(theta[ti::mu_0]);
     x[1] = lw;
     x[2] = 0.0;
+  } else if (head_ == NetworkHead::mupost) {
+    namespace ti = theta_index;
+    const double w = sigmoid(2.0 * (std::log(theta[ti::sigma_0]) - std::log(theta[ti::sigma])));
+    x[0] += (1.0 - w) * std::log(theta[ti::mu_0]) + w * std::log(m);  // log a = mu_post + g
+    x[1] = x[2] = 0.0;
   }
 }
 
-void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dtheta, Workspace& ws) const {
+void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dtheta, Workspace& ws,
+                             double* dla_dlogm) const {
   using B = xsimd::batch<double>;
   const std::size_t L = layout_.n_layers();
   std::fill(ws.grad[L].begin(), ws.grad[L].end(), 0.0);
-  if (head_ == NetworkHead::posterior) {
+  if (head_ == NetworkHead::posterior || head_ == NetworkHead::mupost) {
     ws.grad[L][0] = dx[0];  // only x0 is learned
   } else {
     for (std::size_t k = 0; k < 3; ++k) ws.grad[L][k] = dx[k];
@@ -221,14 +238,41 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
     const double dz = ws.grad[0][i] / sc.scale;
     return sc.log ? dz / ws.features[i] : dz;
   };
-  if (head_ != NetworkHead::posterior) {
+  if (head_ == NetworkHead::softplus || head_ == NetworkHead::power) {
     for (std::size_t i = 0; i < n_inputs(); ++i) dtheta[i] = dfeature(i);
+    return;
+  }
+  namespace ti = theta_index;
+  if (head_ == NetworkHead::mupost) {
+    // log a = mu_post + g(sigma_post, sigma_r, cost params, mu_post), mu_post = (1 - w) log mu_0
+    // + w log m with w = sigma_0^2 / (sigma^2 + sigma_0^2): the adjoint of mu_post is dx0 (the
+    // direct term) plus g's own; d w / d log sigma = -2 w (1 - w) = -d w / d log sigma_0.
+    const std::size_t nf = n_features();
+    const double sig = ws.theta[ti::sigma], sig0 = ws.theta[ti::sigma_0], mu0 = ws.theta[ti::mu_0];
+    const double w = sigmoid(2.0 * (std::log(sig0) - std::log(sig)));
+    const double lm = std::log(ws.m), lmu0 = std::log(mu0);
+    const double dmu_g = dfeature(nf - 1);  // dL/dmu_post through g
+    ws.dg_dmu = dx[0] != 0.0 ? dmu_g / dx[0] : 0.0;
+    const double dmu = dx[0] + dmu_g;
+    const double dsp = dfeature(0) * ws.features[0];  // adjoint of log sigma_post
+    const double dw = dmu * (lm - lmu0);
+    dtheta[ti::sigma] = (dsp * w - 2.0 * w * (1.0 - w) * dw) / sig;
+    dtheta[ti::sigma_0] = (dsp * (1.0 - w) + 2.0 * w * (1.0 - w) * dw) / sig0;
+    dtheta[ti::mu_0] = dmu * (1.0 - w) / mu0;
+    dtheta[ti::sigma_r] = dfeature(1);
+    if (cost_ && cost_->log_scale) {  // the last feature is mu_post - log kappa(cost params)
+      double dk[8] = {};
+      cost_->log_scale(ws.theta.data() + ti::first_cost_param, dk);
+      for (std::size_t j = ti::first_cost_param; j < n_inputs(); ++j) dtheta[j] = -dmu_g * dk[j - ti::first_cost_param];
+    } else {
+      for (std::size_t j = ti::first_cost_param; j < n_inputs(); ++j) dtheta[j] = dfeature(j - 2);
+    }
+    if (dla_dlogm) *dla_dlogm = dx[0] != 0.0 ? w * dmu / dx[0] : NAN;
     return;
   }
   // Posterior head. Features (sigma_post, sigma_r, cost params): d log sigma_post / d log sigma
   // = w, d log sigma_post / d log sigma_0 = 1 - w with w = sigma_0^2 / (sigma^2 + sigma_0^2).
   // The closed-form parts of the power form: x0 += (1 - w) log mu_0, x1 = logit w = 2 log(sigma_0/sigma).
-  namespace ti = theta_index;
   const double sig = ws.theta[ti::sigma], sig0 = ws.theta[ti::sigma_0], mu0 = ws.theta[ti::mu_0];
   const double w = sigmoid(2.0 * (std::log(sig0) - std::log(sig)));
   const double dsp = dfeature(0) * ws.features[0];  // adjoint of log sigma_post
@@ -240,12 +284,14 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
   for (std::size_t j = ti::first_cost_param; j < n_inputs(); ++j) dtheta[j] = dfeature(j - 2);
 }
 
-std::size_t head_input_count(NetworkHead head, std::size_t n_theta) {
+std::size_t head_input_count(NetworkHead head, std::size_t n_theta, const CostInfo* cost) {
+  if (head == NetworkHead::mupost) return cost && cost->log_scale ? 3 : n_theta - 1;
   return head == NetworkHead::posterior ? n_theta - 2 : n_theta;
 }
 
-void head_features(NetworkHead head, std::span<const double> theta, std::span<double> f) {
-  if (head != NetworkHead::posterior) {
+void head_features(NetworkHead head, std::span<const double> theta, std::span<double> f, double m,
+                   const CostInfo* cost) {
+  if (head == NetworkHead::softplus || head == NetworkHead::power) {
     std::copy(theta.begin(), theta.end(), f.begin());
     return;
   }
@@ -253,10 +299,22 @@ void head_features(NetworkHead head, std::span<const double> theta, std::span<do
   const double sig = theta[ti::sigma], sig0 = theta[ti::sigma_0];
   f[0] = sig * sig0 / std::sqrt(sig * sig + sig0 * sig0);
   f[1] = theta[ti::sigma_r];
+  if (head == NetworkHead::mupost) {
+    if (!(m > 0) || !std::isfinite(m)) throw std::invalid_argument("the mupost head needs a measurement m > 0");
+    const double w = sig0 * sig0 / (sig * sig + sig0 * sig0);
+    const double mu = (1.0 - w) * std::log(theta[ti::mu_0]) + w * std::log(m);
+    if (cost && cost->log_scale) {
+      double dk[8];
+      f[2] = mu - cost->log_scale(theta.data() + ti::first_cost_param, dk);
+      return;
+    }
+    f[theta.size() - 2] = mu;
+  }
   for (std::size_t j = ti::first_cost_param; j < theta.size(); ++j) f[j - 2] = theta[j];
 }
 
 double ActionNetwork::action(NetworkHead head, std::span<const double, 3> x, double m) {
+  if (head == NetworkHead::mupost) return std::exp(x[0]);
   const double w = sigmoid(x[1]);
   if (power_law_head(head)) return std::exp(x[0] + w * std::log(m));
   const double k = softplus(x[0]);
@@ -267,12 +325,14 @@ NetworkHead parse_network_head(const std::string& name) {
   if (name == "softplus") return NetworkHead::softplus;
   if (name == "power") return NetworkHead::power;
   if (name == "posterior") return NetworkHead::posterior;
-  throw std::invalid_argument("unknown network head '" + name + "' (expected softplus, power or posterior)");
+  if (name == "mupost") return NetworkHead::mupost;
+  throw std::invalid_argument("unknown network head '" + name + "' (expected softplus, power, posterior or mupost)");
 }
 const char* to_string(NetworkHead head) {
   switch (head) {
     case NetworkHead::power: return "power";
     case NetworkHead::posterior: return "posterior";
+    case NetworkHead::mupost: return "mupost";
     default: return "softplus";
   }
 }
@@ -280,6 +340,7 @@ const char* head_formula(NetworkHead head) {
   switch (head) {
     case NetworkHead::power: return "exp(x0)*m^sigmoid(x1)";
     case NetworkHead::posterior: return "exp(x0+mu_post)";
+    case NetworkHead::mupost: return "exp(mu_post+x0(sigma_post,sigma_r,params,mu_post))";
     default: return "softplus(softplus(x0)*m^sigmoid(x1)+x2)";
   }
 }
@@ -287,7 +348,7 @@ const char* head_formula(NetworkHead head) {
 double ActionNetwork::action(std::span<const double> theta, double m) const {
   Workspace ws;
   double x[3];
-  forward(theta, x, ws);
+  forward(theta, m, x, ws);
   return action(head_, std::span<const double, 3>(x), m);
 }
 

@@ -34,26 +34,38 @@
 
 namespace bactor {
 
-enum class NetworkHead { softplus, power, posterior };
+struct CostInfo;
+
+enum class NetworkHead { softplus, power, posterior, mupost };
 
 /// A network file's metadata: key -> text (JSON text for structured entries), as stored in
 /// the safetensors header's "__metadata__".
 using NetworkMetadata = std::map<std::string, std::string>;
-/// "softplus" | "power" | "posterior"; throws std::invalid_argument otherwise.
+/// "softplus" | "power" | "posterior" | "mupost"; throws std::invalid_argument otherwise.
 NetworkHead parse_network_head(const std::string& name);
 const char* to_string(NetworkHead head);
 /// The formula recorded in the file's metadata.
 const char* head_formula(NetworkHead head);
 /// True for the heads whose action is a power law in m, log a = x0 + sigmoid(x1) log m (after
 /// forward(): power and posterior).
-inline bool power_law_head(NetworkHead head) { return head != NetworkHead::softplus; }
+inline bool power_law_head(NetworkHead head) { return head == NetworkHead::power || head == NetworkHead::posterior; }
+/// True for the head whose MLP sees the measurement (through mu_post): mupost, a(m, theta) =
+/// exp(mu_post + g(sigma_post, sigma_r, cost parameters, mu_post)). Its forward pass needs m
+/// (forward(theta, m, ...)); one pass gives the action at one measurement.
+inline bool measurement_head(NetworkHead head) { return head == NetworkHead::mupost; }
 
-/// Number of MLP inputs for a head given the size of theta: n_theta, or 2 + (n_theta - 4) for
-/// the posterior head.
-std::size_t head_input_count(NetworkHead head, std::size_t n_theta);
+/// Number of MLP inputs for a head given the size of theta: n_theta, 2 + (n_theta - 4) for
+/// the posterior head, 3 + (n_theta - 4) for the mupost head, or 3 for the mupost head of a cost
+/// with a length scale (`cost` given and cost->log_scale set).
+std::size_t head_input_count(NetworkHead head, std::size_t n_theta, const CostInfo* cost = nullptr);
 /// The MLP's input features before scaling: theta itself, or for the posterior head
-/// (sigma_post, sigma_r, cost parameters...) with sigma_post = sigma sigma_0 / sqrt(sigma^2 + sigma_0^2).
-void head_features(NetworkHead head, std::span<const double> theta, std::span<double> features);
+/// (sigma_post, sigma_r, cost parameters...) with sigma_post = sigma sigma_0 / sqrt(sigma^2 + sigma_0^2),
+/// for the mupost head (sigma_post, sigma_r, cost parameters..., mu_post(m)), or (sigma_post,
+/// sigma_r, mu_post(m) - log kappa) for a cost with a length scale kappa (`cost` given and
+/// cost->log_scale set). m is only read by the mupost head (which throws std::invalid_argument
+/// when it is not finite and positive).
+void head_features(NetworkHead head, std::span<const double> theta, std::span<double> features, double m = NAN,
+                   const CostInfo* cost = nullptr);
 
 /// Fixed affine input map z = (t(x) − shift) / scale with t = log when `log` is set.
 struct InputScaling {
@@ -81,6 +93,8 @@ public:
     std::vector<std::vector<double, AlignedAllocator<double>>> pre, sig, act, grad;
     std::vector<double> theta;     // the input of the last forward()
     std::vector<double> features;  // head_features(theta)
+    double m = NAN;                // the measurement of the last forward() (mupost head)
+    double dg_dmu = 0;             // mupost head: dx0/dmu_post of the MLP, set by backward()
   };
 
   ActionNetwork() = default;
@@ -104,11 +118,17 @@ public:
   std::span<const float> parameters() const { return params_; }
   const std::vector<InputScaling>& scaling() const { return scaling_; }  // one per feature
 
-  /// x = head outputs at theta (double precision; the posterior head's in power form).
+  /// x = head outputs at theta (double precision; the posterior head's in power form). Throws
+  /// std::invalid_argument for the mupost head, whose outputs depend on m (use the overload).
   void forward(std::span<const double> theta, std::span<double, 3> x, Workspace& ws) const;
-  /// dtheta = (dL/dx)^T dx/dtheta, using the activations of the last forward() on ws.
-  void backward(std::span<const double, 3> dx, std::span<double> dtheta, Workspace& ws) const;
-  /// a(m) from head outputs (x0, x1, x2).
+  /// The head outputs at (theta, m): for the mupost head x = (log a(m, theta), 0, 0) with
+  /// log a = mu_post + g; for the other heads the same as forward(theta, x, ws) (m unused).
+  void forward(std::span<const double> theta, double m, std::span<double, 3> x, Workspace& ws) const;
+  /// dtheta = (dL/dx)^T dx/dtheta, using the activations of the last forward() on ws. For the
+  /// mupost head also d log a/d log m = w_m (1 + dg/dmu_post) in *dla_dlogm when given.
+  void backward(std::span<const double, 3> dx, std::span<double> dtheta, Workspace& ws,
+                double* dla_dlogm = nullptr) const;
+  /// a(m) from head outputs (x0, x1, x2) (mupost head: exp(x0), x from forward(theta, m, ...)).
   static double action(NetworkHead head, std::span<const double, 3> x, double m);
   double action(std::span<const double, 3> x, double m) const { return action(head_, x, m); }
   /// a(m, theta) in one call (convenience; allocates a workspace).
@@ -116,6 +136,7 @@ public:
 
 private:
   std::string cost_name_;
+  const CostInfo* cost_ = nullptr;  // the registered family of cost_name_, when there is one
   NetworkHead head_ = NetworkHead::softplus;
   std::vector<std::string> param_names_;
   MlpLayout layout_;

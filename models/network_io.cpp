@@ -30,9 +30,14 @@ void ActionNetwork::save(const std::string& path) const {
   c.metadata["param_names"] = nlohmann::json(param_names_).dump();
   // "inputs" documents what the first layer sees (read back only through the head).
   std::vector<std::string> inputs = param_names_;
-  if (head_ == NetworkHead::posterior) {
+  if (head_ == NetworkHead::posterior || head_ == NetworkHead::mupost) {
     inputs = {"sigma_post", "sigma_r"};
-    inputs.insert(inputs.end(), param_names_.begin() + 4, param_names_.end());
+    if (head_ == NetworkHead::mupost && cost_ && cost_->log_scale) {
+      inputs.push_back("mu_post-log_scale");
+    } else {
+      inputs.insert(inputs.end(), param_names_.begin() + 4, param_names_.end());
+      if (head_ == NetworkHead::mupost) inputs.push_back("mu_post");
+    }
   }
   c.metadata["architecture"] = nlohmann::json{{"sizes", layout_.sizes}, {"hidden_activation", "swish"},
                                               {"head", head_formula(head_)}, {"inputs", inputs}}.dump();
@@ -81,6 +86,8 @@ ActionNetwork ActionNetwork::load(const std::string& path) {
         head = NetworkHead::power;
       else if (formula == head_formula(NetworkHead::posterior))
         head = NetworkHead::posterior;
+      else if (formula == head_formula(NetworkHead::mupost))
+        head = NetworkHead::mupost;
       else if (formula != head_formula(NetworkHead::softplus))
         throw fail("unknown output head '" + formula + "'");
     }
@@ -90,7 +97,7 @@ ActionNetwork ActionNetwork::load(const std::string& path) {
     throw fail(std::string("bad metadata: ") + e.what());
   }
   if (names != theta_names(*info)) throw fail("param_names do not match cost '" + cost + "'");
-  const std::size_t n_feat = head_input_count(head, names.size());
+  const std::size_t n_feat = head_input_count(head, names.size(), info);
   if (sizes.size() < 2 || std::size_t(sizes.front()) != n_feat || sizes.back() != 3)
     throw fail("architecture sizes do not match " + std::to_string(n_feat) + " inputs and 3 outputs");
   for (int s : sizes)

@@ -92,9 +92,11 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
     }
     const double sigma = theta[0], sigma_r = theta[3];
     std::array<double, 3> x{};
-    if (spec.network) spec.network->forward(theta, std::span<double, 3>(x), ws);
+    const bool per_m = spec.network && measurement_head(spec.network->head());
+    if (spec.network && !per_m) spec.network->forward(theta, std::span<double, 3>(x), ws);
     for (double s : stimuli) {
       const double m = std::exp(std::log(s) + sigma * rng.normal());
+      if (per_m) spec.network->forward(theta, m, std::span<double, 3>(x), ws);  // the head reads m
       const double a = spec.network ? spec.network->action(std::span<const double, 3>(x), m) : optimal_action(cost, theta, m);
       if (!(a > 0) || !std::isfinite(a)) throw std::runtime_error("simulate: action is not positive at m = " + std::to_string(m));
       d.s.push_back(s);

@@ -48,6 +48,7 @@ struct ChunkWork {
 Tensor head_action(NetworkHead head, Tensor x, Tensor log_m, Tensor mu_post) {
   switch (head) {
   case NetworkHead::posterior:  // a = exp(x0 + mu_post)
+  case NetworkHead::mupost:     // a = exp(x0 + mu_post), x0 a function of mu_post too
     return exp(clip(row(x, 0) + mu_post, -40.0f, 40.0f));
   case NetworkHead::power:  // a = exp(x0) m^sigmoid(x1)
     return exp(clip(row(x, 0) + sigmoid(row(x, 1)) * log_m, -40.0f, 40.0f));
@@ -73,6 +74,7 @@ Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& i
   args.seed = in.seed;
   args.stream = in.stream;
   args.u_clamp = float(cost.motor_truncation);
+  args.u_scale = float(cost.motor_importance_scale);
   args.e_fixed = in.e;
   args.u_fixed = in.u;
   // The kernel yields dloss/da with the loss; the node keeps it for the reverse pass.
@@ -122,7 +124,7 @@ struct Trainer::Impl {
   void set_inputs(ChunkWork& w, const double* m) const {
     for (std::size_t c = 0; c < chunk; ++c) {
       const double* th = w.theta.data() + c * n_in;
-      head_features(head, {th, n_in}, w.features);
+      head_features(head, {th, n_in}, w.features, m[c], cost);
       for (std::size_t i = 0; i < n_feat; ++i) {
         const auto& sc = scaling[i];
         const double t = sc.log ? std::log(w.features[i]) : w.features[i];
@@ -154,8 +156,18 @@ struct Trainer::Impl {
     set_inputs(w, m);
     const int p = cost->homogeneity_degree;
     const float inv_b = 1.0f / float(set.batch);
-    for (std::size_t c = 0; c < chunk; ++c)
-      w.wt[c] = c >= w.n_valid ? 0.0f : p == 0 ? inv_b : std::exp(-float(p) * w.mu[c]) * inv_b;
+    const bool curv = head == NetworkHead::mupost && cost->curvature_scale;
+    for (std::size_t c = 0; c < chunk; ++c) {
+      if (c >= w.n_valid) {
+        w.wt[c] = 0.0f;
+      } else if (curv) {
+        const double* th = w.theta.data() + c * n_in;
+        const double st = std::sqrt(double(w.sp[c]) * w.sp[c] + th[3] * th[3]);
+        w.wt[c] = float(double(inv_b) / cost->curvature_scale(std::exp(double(w.mu[c])), st, th + 4));
+      } else {
+        w.wt[c] = p == 0 ? inv_b : std::exp(-float(p) * w.mu[c]) * inv_b;
+      }
+    }
   }
 
   /// The action network on the tape for a chunk: swish MLP and head, weights read from P (the
@@ -376,7 +388,7 @@ struct Trainer::Impl {
 void check_head(const CostInfo& cost, NetworkHead head) {
   if (head == NetworkHead::posterior && !cost.homogeneous())
     throw ArgumentError("head", "the posterior head needs a cost homogeneous in (s, r); '" + cost.name +
-                                    "' is not, so its optimal action is not c(theta) exp(mu_post) (use the softplus head)");
+                                    "' is not, so its optimal action is not c(theta) exp(mu_post) (use the mupost head)");
 }
 
 Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
@@ -395,7 +407,7 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
     throw ArgumentError("optimizer", "'" + s.optimizer + "' (expected adam or rmsprop)");
   I.n_in = theta_size(*I.cost);
   I.n_cp = I.cost->params.size();
-  I.n_feat = head_input_count(I.head, I.n_in);
+  I.n_feat = head_input_count(I.head, I.n_in, I.cost);
   I.layout.sizes.push_back(int(I.n_feat));
   for (int h : s.hidden) I.layout.sizes.push_back(h);
   I.layout.sizes.push_back(3);
@@ -539,6 +551,8 @@ ActionNetwork Trainer::network() const {
                          .dump();
   meta["loss_weight"] = I.cost->homogeneity_degree
                             ? "exp(-" + std::to_string(I.cost->homogeneity_degree) + "*mu_post)"
+                        : I.head == NetworkHead::mupost && I.cost->curvature_scale
+                            ? std::string("1/curvature_scale(exp(mu_post),sqrt(sigma_post^2+sigma_r^2),params)")
                             : std::string("1");
   meta["seed"] = std::to_string(s.seed);
   char buf[64];

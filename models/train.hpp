@@ -25,7 +25,8 @@ struct TrainSettings {
   std::string cost = "QuadraticCost";
   std::vector<int> hidden{16, 64, 16, 8};
   /// Output head: "auto" (posterior for costs homogeneous in (s, r), whose optimal action is
-  /// c(theta) exp(mu_post); the softplus head of docs/network.md otherwise), "softplus", "power" or "posterior".
+  /// c(theta) exp(mu_post); the mupost head of docs/network.md otherwise), "softplus", "power",
+  /// "posterior" or "mupost".
   std::string head = "auto";
   std::size_t steps = 60000;      // default: QuadraticCost reaches eval RMSE < 0.03 well within 60 s
   std::size_t batch = 256;        // B
@@ -90,7 +91,8 @@ struct ExpectedCostInputs {
 };
 /// The training objective's expected-cost term as one tape node: for actions a (1 x n, > 0),
 ///   y_b = (1/K) sum_k cost(exp(mu_post_b + sigma_post_b e_bk), a_b exp(sigma_r_b u_bk)),
-/// e, u ~ N(0, 1) (motor draws clamped at the cost's motor_truncation). Forward and backward
+/// e, u ~ N(0, 1) (motor draws clamped at the cost's motor_truncation, and for a cost with a
+/// motor_importance_scale drawn from N(0, scale^2) with importance weights). Forward and backward
 /// are the cost family's fused SIMD Monte Carlo kernel (models/train_kernel.hpp), which
 /// yields dy_b/da_b with y_b;  da_b += dy_b * dy_b/da_b.
 Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& in);

@@ -145,16 +145,26 @@ void fused_kernel(const FusedArgs& g) {
     fbatch sum_l(0.0f), sum_g(0.0f);
     const bool clamp = g.u_clamp > 0.0f;
     const fbatch ucl(g.u_clamp);
-    auto clamp_u = [&](fbatch& u) {
-      if (clamp) u = xsimd::min(xsimd::max(u, -ucl), ucl);
-    };
-    // u arrives clamped (clamp_u); exp arguments beyond [-87, 88] saturate (exp_fast).
-    auto body = [&](const fbatch& e, const fbatch& u, const auto& mask_fn) {
+    // With truncated motor noise (Linex) the expected cost is dominated by rare draws near the
+    // truncation; u is then drawn from N(0, IS^2) instead (importance sampling: u' = IS u,
+    // weight N(u'; 0, 1) / N(u'; 0, IS^2) = IS exp(-u^2 (IS^2 - 1) / 2)) and clamped after.
+    const float is_scale = g.u_scale > 0.0f ? g.u_scale : 1.0f;
+    const fbatch isb(is_scale), is_k(-0.5f * (is_scale * is_scale - 1.0f));
+    // exp arguments beyond [-87, 88] saturate (exp_fast).
+    auto body = [&](const fbatch& e, const fbatch& u0, const auto& mask_fn) {
+      fbatch u = u0, wgt(1.0f);
+      if (clamp) {
+        if (is_scale != 1.0f) {
+          wgt = isb * exp_fast(is_k * u0 * u0);
+          u = isb * u0;
+        }
+        u = xsimd::min(xsimd::max(u, -ucl), ucl);
+      }
       const fbatch s = exp_fast(xsimd::fma(sp, e, mu));
       const fbatch r = exp_fast(xsimd::fma(sr, u, log_a));
       const D l = Fn::eval(D(s, fbatch(0.0f)), D(r, fbatch(1.0f)), static_cast<const D*>(p));
-      sum_l += mask_fn(l.v);
-      sum_g += mask_fn(l.d * r);
+      sum_l += mask_fn(wgt * l.v);
+      sum_g += mask_fn(wgt * l.d * r);
     };
     auto all = [](const fbatch& x) { return x; };
     if (g.e_fixed) {
@@ -162,7 +172,6 @@ void fused_kernel(const FusedArgs& g) {
       const float* ub = g.u_fixed + b * K;
       for (std::size_t k = 0; k < full; k += flanes) {
         fbatch u = fbatch::load_unaligned(ub + k);
-        clamp_u(u);
         body(fbatch::load_unaligned(eb + k), u, all);
       }
       if (full < K) {
@@ -170,7 +179,6 @@ void fused_kernel(const FusedArgs& g) {
         for (std::size_t k = full; k < K; ++k) te[k - full] = eb[k], tu[k - full] = ub[k];
         const auto mask = lane < fbatch(float(K - full));
         fbatch u = fbatch::load_aligned(tu);
-        clamp_u(u);
         body(fbatch::load_aligned(te), u,
              [&](const fbatch& x) { return xsimd::select(mask, x, fbatch(0.0f)); });
       }
@@ -183,20 +191,16 @@ void fused_kernel(const FusedArgs& g) {
       for (; k + tile * flanes <= full; k += tile * flanes) {
         fbatch e[tile], u[tile];
         for (std::size_t q = 0; q < tile; ++q) rng.normal2(e[q], u[q]);
-        if (clamp)
-          for (std::size_t q = 0; q < tile; ++q) clamp_u(u[q]);
         for (std::size_t q = 0; q < tile; ++q) body(e[q], u[q], all);
       }
       for (; k < full; k += flanes) {
         fbatch e, u;
         rng.normal2(e, u);
-        clamp_u(u);
         body(e, u, all);
       }
       if (full < K) {
         fbatch e, u;
         rng.normal2(e, u);
-        clamp_u(u);
         const auto mask = lane < fbatch(float(K - full));
         body(e, u, [&](const fbatch& x) { return xsimd::select(mask, x, fbatch(0.0f)); });
       }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Training points and the fixed evaluation set: theta and m drawn from the training prior
 // (docs/training.md), the input scaling derived from it, and optimal actions for evaluation.
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #if defined(_OPENMP)
@@ -26,13 +27,32 @@ void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng
 std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior, NetworkHead head) {
   auto uni = [](double lo, double hi) { return InputScaling{false, 0.5 * (lo + hi), 0.5 * (hi - lo)}; };
   std::vector<InputScaling> s;
-  if (head == NetworkHead::posterior)  // sigma_post = sigma sigma_0 / sqrt(sigma^2 + sigma_0^2), sigma_r
+  if (head == NetworkHead::mupost && cost.log_scale) {
+    // (sigma_post, sigma_r, mu_post - log kappa): the last one's map from its spread under the
+    // training prior (fixed draws): median to 0, the central 95% to about [-1, 1].
+    s = {uni(prior.noise_lo / std::sqrt(2.0), prior.noise_hi / std::sqrt(2.0)), uni(prior.noise_lo, prior.noise_hi)};
+    Rng rng(0x5ca1e, 0);
+    std::vector<double> t(4001), theta(theta_size(cost)), f(3);
+    for (double& v : t) {
+      double m;
+      sample_training_point(cost, prior, rng, theta, m);
+      head_features(head, theta, f, m, &cost);
+      v = f[2];
+    }
+    std::sort(t.begin(), t.end());
+    const double lo = t[100], med = t[2000], hi = t[3900];
+    s.push_back({false, med, 0.5 * (hi - lo)});
+    return s;
+  }
+  if (head == NetworkHead::posterior || head == NetworkHead::mupost)  // sigma_post = sigma sigma_0 / sqrt(sigma^2 + sigma_0^2), sigma_r
     s = {uni(prior.noise_lo / std::sqrt(2.0), prior.noise_hi / std::sqrt(2.0)), uni(prior.noise_lo, prior.noise_hi)};
   else
     s = {uni(prior.noise_lo, prior.noise_hi), uni(prior.noise_lo, prior.noise_hi), uni(prior.mu0_lo, prior.mu0_hi),
          uni(prior.noise_lo, prior.noise_hi)};
   for (const auto& p : cost.params)
     s.push_back(p.kind == ParamPrior::Kind::uniform ? uni(p.a, p.b) : InputScaling{true, p.a, p.b});
+  // mupost: mu_post, a weighted mean of log m and log mu_0, mostly within [log s_lo, log s_hi].
+  if (head == NetworkHead::mupost) s.push_back(uni(std::log(prior.s_lo), std::log(prior.s_hi)));
   return s;
 }
 

@@ -88,9 +88,9 @@ TEST_CASE("--head auto: posterior exactly for the costs homogeneous in (s, r)") 
   CHECK(std::string(default_head_name(find_cost("QuadraticCostQuadraticEffort"))) == "posterior");
   CHECK(std::string(default_head_name(find_cost("AbsoluteCost"))) == "posterior");
   CHECK(std::string(default_head_name(find_cost("AsymmetricQuadratic"))) == "posterior");
-  CHECK(std::string(default_head_name(find_cost("AbsoluteCostQuadraticEffort"))) == "softplus");
-  CHECK(std::string(default_head_name(find_cost("Linex"))) == "softplus");
-  CHECK(std::string(default_head_name(find_cost("InvertedGaussian"))) == "softplus");
+  CHECK(std::string(default_head_name(find_cost("AbsoluteCostQuadraticEffort"))) == "mupost");
+  CHECK(std::string(default_head_name(find_cost("Linex"))) == "mupost");
+  CHECK(std::string(default_head_name(find_cost("InvertedGaussian"))) == "mupost");
   // Homogeneity, checked on the registry's own loss: l(c s, c r) = c^p l(s, r).
   for (const auto& cost : cost_families()) {
     if (!cost.homogeneous()) continue;

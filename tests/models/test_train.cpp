@@ -24,7 +24,7 @@ TEST_CASE("fused objective gradient w.r.t. the weights matches finite difference
   const std::pair<const char*, const char*> cases[] = {
       {"QuadraticCost", "auto"}, {"QuadraticCost", "softplus"}, {"QuadraticCostQuadraticEffort", "auto"},
       {"Linex", "auto"},         {"InvertedGaussian", "auto"},  {"AsymmetricQuadratic", "auto"},
-      {"Linex", "power"}};
+      {"Linex", "power"},        {"Linex", "softplus"},         {"AbsoluteCostQuadraticEffort", "auto"}};
   for (const auto& [cost, head] : cases) {
     CAPTURE(cost);
     CAPTURE(head);
@@ -189,10 +189,15 @@ TEST_CASE("expected-cost node (fused kernel) of every cost family against double
         for (std::size_t j = 0; j < np; ++j) p[j] = double(par[j * n + b]);
         double sum = 0;
         for (std::size_t k = 0; k < K; ++k) {
-          double uk = double(u[b * K + k]);
+          double uk = double(u[b * K + k]), wk = 1.0;
+          const double c = cost.motor_importance_scale;  // importance-sampled motor draws (Linex)
+          if (T > 0 && c > 0) {
+            wk = c * std::exp(-0.5 * uk * uk * (c * c - 1.0));
+            uk *= c;
+          }
           if (T > 0) uk = std::clamp(uk, -T, T);
           const double s = std::exp(double(mu[b]) + double(sp[b]) * double(e[b * K + k]));
-          sum += cost.loss(s, x[0][b] * std::exp(double(sr[b]) * uk), p.data());
+          sum += wk * cost.loss(s, x[0][b] * std::exp(double(sr[b]) * uk), p.data());
         }
         total += double(w[b]) * sum / double(K);
       }
