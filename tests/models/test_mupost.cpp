@@ -22,6 +22,8 @@
 #include <bactor/models/costs.hpp>
 #include <bactor/models/data.hpp>
 #include <bactor/models/ground_truth.hpp>
+#include <bactor/engine/errors.hpp>
+#include <bactor/models/hierarchical.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/marginal.hpp>
 #include <bactor/models/network.hpp>
@@ -349,6 +351,28 @@ TEST_CASE("mupost marginal node vs finite differences; the inference log-density
   CHECK(bactor::testing::gradient_error(model, q) < 1e-5);
   spec.latent = LatentMode::sampled;
   CHECK_THROWS_AS(ActorModel(data, spec), std::invalid_argument);
+  // Paths that do not evaluate the head per quadrature node refuse it, naming the argument.
+  spec.latent = LatentMode::marginal;
+  spec.lapse = true;
+  try {
+    ActorModel refused(data, spec);
+    FAIL("lapses with a mupost network were accepted");
+  } catch (const bactor::ArgumentError& e) {
+    CHECK(e.argument() == "lapse");
+  }
+  Dataset cohort = data;
+  for (std::size_t i = 0; i < cohort.size(); ++i) cohort.subject.push_back(i < 12 ? "a" : "b");
+  cohort.cond.assign(cohort.size(), 0);
+  cohort.cond_labels = {"1"};
+  HierarchicalSpec hs;
+  hs.cost = spec.cost;
+  hs.network = net;
+  try {
+    HierarchicalModel refused(cohort, hs);
+    FAIL("a hierarchical fit with a mupost network was accepted");
+  } catch (const bactor::ArgumentError& e) {
+    CHECK(e.argument() == "network");
+  }
 }
 
 TEST_CASE("mupost head: at a small budget it is several times more accurate than the softplus head") {
