@@ -70,7 +70,7 @@ std::string priors_used(const bactor::InferenceSpec& spec, std::size_t condition
 int run_infer(int argc, char** argv) {
   CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
   std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag", per_condition = "sigma";
-  bool closed_form = false, predict = false, no_log_lik = false;
+  bool closed_form = false, exact_action = false, predict = false, no_log_lik = false;
   bactor::NutsSettings ns;
   ns.warmup = 2500;
   ns.samples = 5000;
@@ -80,7 +80,11 @@ int run_infer(int argc, char** argv) {
   app.add_option("--cost", cost, "cost family")->required();
   auto* net_opt = app.add_option("--network", network, "trained action network (.safetensors)");
   auto* cf_opt = app.add_flag("--closed-form", closed_form, "use the cost's closed-form action");
+  auto* exact_opt = app.add_flag("--exact-action", exact_action,
+                                 "the optimal action by the ground-truth solver inside the likelihood (any cost; slow: "
+                                 "the reference posterior)");
   net_opt->excludes(cf_opt);
+  exact_opt->excludes(net_opt)->excludes(cf_opt);
   app.add_option("--fix", fix, "fixed parameters, e.g. sigma=0.2 or sigma.1=0.1,beta=0.9");
   app.add_option("--prior", prior, "prior overrides, e.g. mu_0=uniform:0.5:3,sigma=halfnormal:0.5 (defaults below)");
   app.add_option("--per-condition", per_condition, "parameters with one value per condition (NAME.1, NAME.2, ...), e.g. "
@@ -104,7 +108,8 @@ int run_infer(int argc, char** argv) {
   if (!bactor::cli::parse(app, argc, argv)) return 0;
 
   // Validate everything before writing anything.
-  if (network.empty() && !closed_form) throw bactor::cli::UsageError("give --network FILE or --closed-form");
+  if (network.empty() && !closed_form && !exact_action)
+    throw bactor::cli::UsageError("give --network FILE, --closed-form or --exact-action");
   if (ns.chains < 1 || ns.samples < 1 || ns.warmup < 0 || ns.thin < 1) throw bactor::cli::UsageError("--chains, --samples and --thin must be positive, --warmup >= 0");
   if (!(ns.delta > 0 && ns.delta < 1)) throw bactor::cli::UsageError("--delta must be in (0, 1)");
   // Absurd sizes fail here with a message, not with std::bad_alloc or hours of sampling.
@@ -119,6 +124,7 @@ int run_infer(int argc, char** argv) {
   bactor::InferenceSpec spec;
   spec.cost = &bactor::find_cost(cost);
   spec.latent = bactor::parse_latent_mode(latent);
+  spec.exact_action = exact_action;
   spec.predict = predict;
   spec.log_lik = !no_log_lik;
   if (nodes != -1 && (nodes < 1 || nodes > 200))
@@ -147,11 +153,12 @@ int run_infer(int argc, char** argv) {
     std::filesystem::create_directories(dir);
     if (!id.empty()) std::cout << "== subject " << id << " (" << d.size() << " trials) ==\n";
     std::cerr << "inference: " << d.size() << " trials, " << d.conditions() << " condition(s), cost " << cost << ", "
-              << (spec.network ? "network " + network : std::string("closed form")) << ", latent " << latent << "\n";
+              << (spec.network ? "network " + network : std::string(exact_action ? "exact action" : "closed form"))
+              << ", latent " << latent << "\n";
     const auto run = bactor::cli::run_posterior(d, spec, ns, true);
     std::vector<std::pair<std::string, std::string>> config{
         {"data_file", data_path}, {"columns", bactor::to_string(column_map)}, {"cost", cost},
-        {"action", spec.network ? "network" : "closed-form"}, {"network", network}, {"latent", latent},
+        {"action", spec.network ? "network" : (exact_action ? "exact" : "closed-form")}, {"network", network}, {"latent", latent},
         {"per_condition", bactor::cli::join_per_condition(spec.per_condition)}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
         {"priors", priors_used(spec, d.conditions(), run.params)}, {"trials", std::to_string(d.size())},
         {"log_lik", spec.log_lik ? "true" : "false"},

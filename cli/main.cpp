@@ -18,7 +18,7 @@ std::string option_for(const std::string& argument) {
       {"fixed", "--fix"},     {"priors", "--prior"}, {"per_condition", "--per-condition"}, {"latent", "--latent"}, {"trials", "--trials"},
       {"stimuli", "--stimuli"}, {"head", "--head"},   {"hidden", "--hidden"}, {"batch", "--batch"},
       {"mc", "--mc"},         {"lr", "--lr"},         {"optimizer", "--optimizer"}, {"columns", "--columns"},
-      {"conditions", "--conditions"}};
+      {"conditions", "--conditions"}, {"exact_action", "--exact-action"}};
   const auto it = options.find(argument);
   return it != options.end() ? it->second : argument;
 }

@@ -65,8 +65,11 @@ void check_theta(const CostInfo& cost, std::span<const double> theta, double m) 
 double expected_cost(const CostInfo& cost, std::span<const double> theta, double m, double log_a, double* dfdy,
                      const GroundTruthOptions& opt) {
   const auto post = actor_posterior(m, theta[0], theta[1], theta[2]);
-  const double mu = post.mu_post, sp = post.sigma_post, sr = theta[3];
-  const double* p = theta.data() + 4;
+  return expected_cost_posterior(cost, post.mu_post, post.sigma_post, theta[3], theta.data() + 4, log_a, dfdy, opt);
+}
+
+double expected_cost_posterior(const CostInfo& cost, double mu, double sp, double sr, const double* p, double log_a,
+                               double* dfdy, const GroundTruthOptions& opt) {
   const double inv_sqrt_2pi = 1.0 / std::sqrt(2.0 * std::numbers::pi);
   double f = 0.0, g = 0.0;
   // One point (e, u) of the standard-normal pair with quadrature weight w.
