@@ -99,7 +99,7 @@ double cheb_eval(const std::vector<double>& c, double t) {
 } // namespace
 
 ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, double sr, const double* p,
-                                const GroundTruthOptions& quad, double y_start) {
+                                const GroundTruthOptions& quad, double y_start, double curvature) {
   ExactLogAction r;
   const Foc fy{cost, quad, &r.evaluations};
   const std::size_t np = cost.params.size();
@@ -109,7 +109,7 @@ ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, doub
   // One Newton step with a central-difference curvature, then secant steps (superlinear, one
   // F_y each); steps limited to 1 in log a; Illinois on a bracket if the slope is not positive.
   double y0 = y_start, g0 = fy(y0, mu, sp, sr, p);
-  const double curv = fyy_at(y0);
+  const double curv = curvature > 0 ? curvature : fyy_at(y0);
   bool converged = false;
   double y = y0;
   if (curv > 0) {
@@ -132,7 +132,7 @@ ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, doub
   if (!converged) y = bracketed_root(fy, y_start, mu, sp, sr, p);
   r.y = y;
   // The implicit function theorem with central differences of F_y.
-  const double fyy = fyy_at(y);
+  const double fyy = r.fyy = fyy_at(y);
   if (!(fyy > 0))
     throw std::domain_error("exact action: the expected cost is not convex at its stationary point (mu " +
                             std::to_string(mu) + ", sp " + std::to_string(sp) + ", sr " + std::to_string(sr) + ")");
@@ -187,10 +187,10 @@ double ExactHead::build(double lo, double hi, double y_start, int depth) {
   const double mid = 0.5 * (lo + hi), half = 0.5 * (hi - lo);
   // Points in increasing mu (k = K-1 .. 0), each solve started from the previous one's
   // first-order prediction.
-  double prev_mu = lo, prev_y = y_start, prev_d = 0;
+  double prev_mu = lo, prev_y = y_start, prev_d = 0, prev_fyy = 0;
   for (int k = K - 1; k >= 0; --k) {
     const double mu = mid + half * std::cos(std::numbers::pi * (k + 0.5) / K);
-    const ExactLogAction a = solve(mu, prev_y + prev_d * (mu - prev_mu));
+    const ExactLogAction a = solve(mu, prev_y + prev_d * (mu - prev_mu), prev_fyy);
     const std::size_t i = std::size_t(k);
     fy[i] = a.y;
     fmu[i] = a.d_mu;
@@ -200,6 +200,7 @@ double ExactHead::build(double lo, double hi, double y_start, int depth) {
     prev_mu = mu;
     prev_y = a.y;
     prev_d = a.d_mu;
+    prev_fyy = a.fyy;
   }
   Piece piece;
   piece.lo = lo;
@@ -227,9 +228,10 @@ const ExactHead::Piece* ExactHead::find(double mu) const {
   return it == pieces_.end() ? &pieces_.back() : &*it;
 }
 
-ExactLogAction ExactHead::solve(double mu, double y_start) const {
+ExactLogAction ExactHead::solve(double mu, double y_start, double curvature) const {
   const double* p = theta_.data() + theta_index::first_cost_param;
-  ExactLogAction a = exact_log_action(*cost_, mu, sp_, theta_[theta_index::sigma_r], p, opt_->quadrature, y_start);
+  ExactLogAction a =
+      exact_log_action(*cost_, mu, sp_, theta_[theta_index::sigma_r], p, opt_->quadrature, y_start, curvature);
   ++solves_;
   evaluations_ += a.evaluations;
   return a;

@@ -64,13 +64,15 @@ struct ExactLogAction {
   double y = 0;                     // log a*
   double d_mu = 0, d_sp = 0, d_sr = 0;
   std::array<double, exact_max_cost_params> d_p{};
+  double fyy = 0;                   // F_yy at y* (a curvature guess for a neighbouring solve)
   int evaluations = 0;              // F_y evaluations spent (for the bench)
 };
 
-/// y* = argmin_y F(y; mu, sp, sr, p) and dy*/d(mu, sp, sr, p), Newton on F_y from y_start.
-/// Throws std::domain_error when no minimum is found.
+/// y* = argmin_y F(y; mu, sp, sr, p) and dy*/d(mu, sp, sr, p), Newton on F_y from y_start
+/// (with `curvature` as F_yy there when it is positive, e.g. a neighbouring solve's, else a
+/// central difference). Throws std::domain_error when no minimum is found.
 ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, double sr, const double* p,
-                                const GroundTruthOptions& quad, double y_start);
+                                const GroundTruthOptions& quad, double y_start, double curvature = 0);
 
 /// log a*(u; theta) for one condition as a head of models/marginal.hpp (gh_trial_loglik): its
 /// parameters are theta itself (sigma, sigma_0, mu_0, sigma_r, cost parameter; unused entries
@@ -99,7 +101,7 @@ public:
   int evaluations() const { return evaluations_; }
 
 private:
-  ExactLogAction solve(double mu, double y_start) const;
+  ExactLogAction solve(double mu, double y_start, double curvature = 0) const;
   double mu_of(double u) const { return lm0_ + wm_ * (u - lm0_); }
 
   // One piece of the interpolant: Chebyshev coefficients (f = c0/2 + Σ c_j T_j) on [lo, hi]
