@@ -56,7 +56,10 @@ struct ExactActionOptions {
   double max_piece = 4.0;        // initial pieces at most this wide in mu
   double tail_tolerance = 1e-7;  // a piece is halved while |c_{K-2}|, |c_{K-1}| of y* exceed this
   int max_halvings = 6;
-  double range_sds = 6.0;        // the interpolant covers u in [min x - R sigma, max x + R sigma]
+  // The interpolant covers u in [min x - R sigma, max x + R sigma]: the quadrature's search starts
+  // within 8 sigma of x and its nodes reach ~4.5 Laplace sds beyond the mode (6 left the nodes
+  // of responses beyond AbsoluteCostQuadraticEffort's saturation outside: 30x slower).
+  double range_sds = 12.0;
 };
 
 /// The optimal log action and its partial derivatives (implicit function theorem).

@@ -135,7 +135,7 @@ TEST_CASE("exact action: the likelihood node's gradient against finite differenc
       y.push_back(std::log(numerical_action(cost, theta, m)) + theta[3] * rng.normal());
     }
     const GaussHermiteSet rules(41);
-    for (double range_sds : {6.0, 0.5}) {  // 0.5: most nodes outside the interpolant, solved directly
+    for (double range_sds : {12.0, 0.5}) {  // 0.5: most nodes outside the interpolant, solved directly
       INFO("range_sds " << range_sds);
       d::ExactActionOptions opt;
       opt.range_sds = range_sds;
