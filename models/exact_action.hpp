@@ -23,7 +23,7 @@
 // until the last two Chebyshev coefficients of y* are below 1e-7 (AbsoluteCostQuadraticEffort's
 // action has a knee where the effort term takes over, which one series over the whole range
 // missed by 3e-3; it takes 7 pieces there, the smooth costs one).
-// The interpolation error is below 1e-7 in log a on the tested costs and ranges
+// The interpolation error is below 3e-7 in log a on the tested costs and ranges
 // (tests/models/test_exact_action.cpp), far below the quadrature marginal's. Nothing is kept
 // between calls, so a result depends on theta and the data only.
 //
