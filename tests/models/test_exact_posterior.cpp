@@ -7,7 +7,7 @@
 //
 // Criterion (tests/reference/README.md): every mean within 3 combined Monte Carlo standard errors
 // of the reference or 2% of its sd, whichever is larger, and every sd within 5%. The exact-action
-// runs of (1) are short (about 40 ms per gradient: each gradient solves for the action at ~32
+// runs of (1), and the stored references of (2), are short (about 40 ms per gradient: each gradient solves for the action at ~32
 // points per condition), so their sd check is stated in Monte Carlo terms instead: within 3
 // standard errors of an sd estimate, sd / sqrt(2 ESS) (normal approximation), combined with
 // the reference's, or 5%, whichever is larger.
@@ -127,7 +127,9 @@ void network_against_exact(const char* cost, const char* data_file) {
   spec.network = auto_head_network(cost, 20000);
   spec.log_lik = false;
   INFO(cost << " network head " << to_string(spec.network->head()));
-  check_against(run(d, spec, 4, 1000, 2000, 31), ref, false);
+  // The stored references are short runs (bulk-ESS 70-800, see tests/reference/README.md), so
+  // the sd check is the Monte Carlo one here too (sd within 5% needs an ESS of thousands).
+  check_against(run(d, spec, 4, 1000, 2000, 31), ref, true);
 }
 
 } // namespace
