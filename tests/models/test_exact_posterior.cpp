@@ -126,7 +126,8 @@ void network_against_exact(const char* cost, const char* data_file) {
   spec.cost = &find_cost(cost);
   spec.network = auto_head_network(cost, 20000);
   spec.log_lik = false;
-  INFO(cost << " network head " << to_string(spec.network->head()));
+  const std::string what = std::string(cost) + " network head " + std::string(to_string(spec.network->head()));
+  INFO(what);
   // The stored references are short runs (bulk-ESS 70-800, see tests/reference/README.md), so
   // the sd check is the Monte Carlo one here too (sd within 5% needs an ESS of thousands).
   check_against(run(d, spec, 4, 1000, 2000, 31), ref, true);
