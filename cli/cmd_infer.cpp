@@ -115,7 +115,7 @@ void report_training_region(const bactor::ActorModel& model, const bactor::cli::
 int run_infer(int argc, char** argv) {
   CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
   std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag", per_condition = "sigma";
-  bool closed_form = false, predict = false, no_log_lik = false, lapse = false, hierarchical = false;
+  bool closed_form = false, exact_action = false, predict = false, no_log_lik = false, lapse = false, hierarchical = false;
   std::string lapse_range, pooled, parameterisation = "aligned", population;
   bactor::NutsSettings ns;
   ns.warmup = 2500;
@@ -127,7 +127,11 @@ int run_infer(int argc, char** argv) {
   app.add_option("--cost", cost, "cost family")->required();
   auto* net_opt = app.add_option("--network", network, "trained action network (.safetensors)");
   auto* cf_opt = app.add_flag("--closed-form", closed_form, "use the cost's closed-form action");
+  auto* exact_opt = app.add_flag("--exact-action", exact_action,
+                                 "the optimal action by the ground-truth solver inside the likelihood (any cost; slow: "
+                                 "the reference posterior)");
   net_opt->excludes(cf_opt);
+  exact_opt->excludes(net_opt)->excludes(cf_opt);
   app.add_option("--fix", fix, "fixed parameters, e.g. sigma=0.2 or sigma.1=0.1,beta=0.9");
   app.add_option("--prior", prior, "prior overrides, e.g. mu_0=uniform:0.5:3,sigma=halfnormal:0.5 (defaults below)");
   app.add_option("--per-condition", per_condition, "parameters with one value per condition (NAME.1, NAME.2, ...), e.g. "
@@ -167,7 +171,8 @@ int run_infer(int argc, char** argv) {
   if (!bactor::cli::parse(app, argc, argv)) return 0;
 
   // Validate everything before writing anything.
-  if (network.empty() && !closed_form) throw bactor::cli::UsageError("give --network FILE or --closed-form");
+  if (network.empty() && !closed_form && !exact_action)
+    throw bactor::cli::UsageError("give --network FILE, --closed-form or --exact-action");
   if (ns.chains < 1 || ns.samples < 1 || ns.warmup < 0 || ns.thin < 1) throw bactor::cli::UsageError("--chains, --samples and --thin must be positive, --warmup >= 0");
   if (!(ns.delta > 0 && ns.delta < 1)) throw bactor::cli::UsageError("--delta must be in (0, 1)");
   // Absurd sizes fail here with a message, not with std::bad_alloc or hours of sampling.
@@ -186,12 +191,14 @@ int run_infer(int argc, char** argv) {
     if (predict) throw bactor::cli::UsageError("--predict cannot be combined with --hierarchical (not supported yet)");
     if (per_cond_opt->count() > 0) throw bactor::cli::UsageError("--per-condition cannot be combined with --hierarchical");
     if (lapse) throw bactor::cli::UsageError("--lapse cannot be combined with --hierarchical (not supported yet)");
+    if (exact_action) throw bactor::cli::UsageError("--exact-action cannot be combined with --hierarchical (not supported yet)");
     if (scale != "auto") throw bactor::cli::UsageError("--scale cannot be combined with --hierarchical (a hierarchical fit works in the data's units; docs/hierarchical.md)");
   }
   const bactor::ColumnMap column_map = bactor::cli::columns_option(columns);
   bactor::InferenceSpec spec;
   spec.cost = &bactor::find_cost(cost);
   spec.latent = bactor::parse_latent_mode(latent);
+  spec.exact_action = exact_action;
   spec.predict = predict;
   spec.log_lik = !no_log_lik;
   if (nodes != -1 && (nodes < 1 || nodes > 200))
@@ -339,7 +346,8 @@ int run_infer(int argc, char** argv) {
     std::filesystem::create_directories(dir);
     if (!id.empty()) std::cout << "== subject " << id << " (" << d.size() << " trials) ==\n";
     std::cerr << "inference: " << d.size() << " trials, " << d.conditions() << " condition(s), cost " << cost << ", "
-              << (spec.network ? "network " + network : std::string("closed form")) << ", latent " << latent << "\n";
+              << (spec.network ? "network " + network : std::string(exact_action ? "exact action" : "closed form"))
+              << ", latent " << latent << "\n";
     const bactor::ActorModel model(d, spec);
     std::cerr << "units: S = " << model.scale()
               << (spec.scale > 0 ? " (--scale)" : " (the geometric mean of the stimuli)") << "; mu_0 in the data's units, cost parameters in units of S\n";
@@ -347,7 +355,7 @@ int run_infer(int argc, char** argv) {
     if (spec.network) report_training_region(model, run);
     std::vector<std::pair<std::string, std::string>> config{
         {"data_file", data_path}, {"columns", bactor::to_string(column_map)}, {"cost", cost},
-        {"action", spec.network ? "network" : "closed-form"}, {"network", network}, {"latent", latent},
+        {"action", spec.network ? "network" : (exact_action ? "exact" : "closed-form")}, {"network", network}, {"latent", latent},
         {"per_condition", bactor::cli::join_per_condition(spec.per_condition)}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
         {"priors", priors_used(model)}, {"scale", fmt_g(model.scale())}, {"trials", std::to_string(d.size())},
         {"log_lik", spec.log_lik ? "true" : "false"},

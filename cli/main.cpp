@@ -20,7 +20,8 @@ std::string option_for(const std::string& argument) {
       {"mc", "--mc"},         {"lr", "--lr"},         {"optimizer", "--optimizer"}, {"columns", "--columns"},
       {"conditions", "--conditions"}, {"lapse", "--lapse"}, {"lapse_range", "--lapse-range"},
       {"pooled", "--pooled"}, {"population", "--population"}, {"parameterisation", "--parameterisation"},
-      {"subjects", "--subjects"}, {"spread", "--spread"}, {"network", "--network"}, {"scale", "--scale"}};
+      {"subjects", "--subjects"}, {"spread", "--spread"}, {"network", "--network"}, {"scale", "--scale"},
+      {"exact_action", "--exact-action"}};
   const auto it = options.find(argument);
   return it != options.end() ? it->second : argument;
 }

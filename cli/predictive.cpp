@@ -232,6 +232,8 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
     if (!file_exists(net))
       throw std::invalid_argument(fit.files.at(0) + ": the network it records, '" + net + "', is not found from here");
     spec.network = std::make_shared<const ActionNetwork>(ActionNetwork::load(net));
+  } else if (setting(fit, "action") == "exact") {
+    spec.exact_action = true;  // the ground-truth solver's action, as infer --exact-action used
   }
   const std::string trials = setting(fit, "trials");
   if (!trials.empty() && trials != std::to_string(data.size()))

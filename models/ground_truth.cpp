@@ -65,16 +65,24 @@ void check_theta(const CostInfo& cost, std::span<const double> theta, double m) 
 double expected_cost(const CostInfo& cost, std::span<const double> theta, double m, double log_a, double* dfdy,
                      const GroundTruthOptions& opt) {
   const auto post = actor_posterior(m, theta[0], theta[1], theta[2]);
-  const double mu = post.mu_post, sp = post.sigma_post, sr = theta[3];
-  const double* p = theta.data() + 4;
+  return expected_cost_posterior(cost, post.mu_post, post.sigma_post, theta[3], theta.data() + 4, log_a, dfdy, opt);
+}
+
+double expected_cost_posterior(const CostInfo& cost, double mu, double sp, double sr, const double* p, double log_a,
+                               double* dfdy, const GroundTruthOptions& opt) {
   const double inv_sqrt_2pi = 1.0 / std::sqrt(2.0 * std::numbers::pi);
   double f = 0.0, g = 0.0;
   // One point (e, u) of the standard-normal pair with quadrature weight w.
-  auto add = [&](double e, double u, double w) {
-    const double s = std::exp(mu + sp * e), r = std::exp(log_a + sr * u);
+  auto add_sr = [&](double s, double r, double w) {
     double d = 0.0;
     f += w * cost.loss_dr(s, r, p, &d);
     g += w * d * r;  // d r / d log a = r
+  };
+  // s at the nodes of a Gauss–Hermite rule in e (the branches where s depends on e alone).
+  auto s_at = [&](const Rule& ge) {
+    std::vector<double> sv(ge.x.size());
+    for (std::size_t i = 0; i < sv.size(); ++i) sv[i] = std::exp(mu + sp * ge.x[i]);
+    return sv;
   };
   const Rule& gl = rule(opt.inner_nodes, false);
   if (cost.kink_at_s_equals_r) {
@@ -85,16 +93,21 @@ double expected_cost(const CostInfo& cost, std::span<const double> theta, double
     const double L = opt.tail;
     const double kink = std::clamp((log_a - mu) / tau, -L, L);
     const Rule& outer = rule(opt.outer_nodes, true);
+    // log s = mu + sp (sp z + sr w)/tau and log r = log a + sr (sp w - sr z)/tau are sums of a
+    // z-part and a w-part, so s and r are products of factors computed once per node.
+    std::vector<double> sw(outer.x.size()), rw(outer.x.size());
+    for (std::size_t j = 0; j < outer.x.size(); ++j) {
+      sw[j] = std::exp(sp * sr * outer.x[j] / tau);
+      rw[j] = std::exp(sr * sp * outer.x[j] / tau);
+    }
     for (const auto& [lo, hi] : {std::pair{-L, kink}, std::pair{kink, L}}) {
       if (hi - lo < 1e-12) continue;
       const double half = 0.5 * (hi - lo), mid = 0.5 * (hi + lo);
       for (std::size_t i = 0; i < gl.x.size(); ++i) {
         const double z = mid + half * gl.x[i];
         const double wz = gl.w[i] * half * inv_sqrt_2pi * std::exp(-0.5 * z * z);
-        for (std::size_t j = 0; j < outer.x.size(); ++j) {
-          const double w = outer.x[j];
-          add((sp * z + sr * w) / tau, (sp * w - sr * z) / tau, wz * outer.w[j]);
-        }
+        const double sz = std::exp(mu + sp * sp * z / tau), rz = std::exp(log_a - sr * sr * z / tau);
+        for (std::size_t j = 0; j < outer.x.size(); ++j) add_sr(sz * sw[j], rz * rw[j], wz * outer.w[j]);
       }
     }
   } else if (cost.motor_truncation > 0) {
@@ -104,8 +117,10 @@ double expected_cost(const CostInfo& cost, std::span<const double> theta, double
     const Rule& gh = rule(opt.inner_nodes, true);
     const Rule& glu = rule(opt.outer_nodes, false);
     const double tail_mass = 0.5 * std::erfc(T / std::sqrt(2.0));
+    const std::vector<double> sv = s_at(gh);
     auto over_e = [&](double u, double wu) {
-      for (std::size_t i = 0; i < gh.x.size(); ++i) add(gh.x[i], u, wu * gh.w[i]);
+      const double r = std::exp(log_a + sr * u);
+      for (std::size_t i = 0; i < gh.x.size(); ++i) add_sr(sv[i], r, wu * gh.w[i]);
     };
     for (std::size_t j = 0; j < glu.x.size(); ++j) {
       const double u = T * glu.x[j];
@@ -116,8 +131,11 @@ double expected_cost(const CostInfo& cost, std::span<const double> theta, double
   } else {
     const Rule& gu = rule(opt.outer_nodes, true);
     const Rule& ge = rule(opt.inner_nodes, true);
-    for (std::size_t j = 0; j < gu.x.size(); ++j)
-      for (std::size_t i = 0; i < ge.x.size(); ++i) add(ge.x[i], gu.x[j], gu.w[j] * ge.w[i]);
+    const std::vector<double> sv = s_at(ge);
+    for (std::size_t j = 0; j < gu.x.size(); ++j) {
+      const double r = std::exp(log_a + sr * gu.x[j]);
+      for (std::size_t i = 0; i < ge.x.size(); ++i) add_sr(sv[i], r, gu.w[j] * ge.w[i]);
+    }
   }
   if (dfdy) *dfdy = g;
   return f;

@@ -24,6 +24,11 @@ struct GroundTruthOptions {
 double expected_cost(const CostInfo& cost, std::span<const double> theta, double m, double log_a,
                      double* dfdy, const GroundTruthOptions& opt = {});
 
+/// The same expected cost given the posterior directly: log s ~ N(mu, sp), motor noise sr,
+/// cost parameters p (cost.params.size() values).
+double expected_cost_posterior(const CostInfo& cost, double mu, double sp, double sr, const double* p, double log_a,
+                               double* dfdy, const GroundTruthOptions& opt = {});
+
 /// argmin_a of the expected cost (root of F'(y) bracketed from y = log E[s|m], then Brent).
 double numerical_action(const CostInfo& cost, std::span<const double> theta, double m,
                         const GroundTruthOptions& opt);

@@ -7,6 +7,7 @@
 #include <bactor/engine/tape.hpp>
 #include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
+#include "models/exact_action.hpp"
 #include "models/inference_kernels.hpp"
 #include "models/inference_nodes.hpp"
 #include "engine/tape_view.hpp"
@@ -233,6 +234,8 @@ struct ActorModel::Impl {
   const CostInfo* cost;
   std::shared_ptr<const ActionNetwork> net;
   detail::ClosedForm closed_form = detail::ClosedForm::quadratic;  // without a network
+  bool exact = false;                // InferenceSpec::exact_action
+  detail::ExactActionOptions exact_opt;
   LatentMode latent;
   bool predict;
   bool log_lik = true;
@@ -315,7 +318,7 @@ struct ActorModel::Impl {
   // Power-law actions, log a = log_k + w log m: the closed forms, and networks with the power
   // or posterior head (log_k = x0, w = sigmoid(x1) after forward()), whose marginal likelihood
   // is then exact as well.
-  bool power_law() const { return !net || power_law_head(net->head()); }
+  bool power_law() const { return net ? power_law_head(net->head()) : !exact; }
   PowerHead power_head(int c) {
     fill_theta(c);
     if (!net) return detail::closed_form_head(closed_form, theta);
@@ -348,7 +351,14 @@ struct ActorModel::Impl {
       return acc.value();
     }
     latents.clear();
-    if (!net) {  // the closed form: one node for every condition
+    if (exact) {  // the exact action: per condition its trials' quadrature marginal
+      for (int c = 0; c < C; ++c) {
+        const std::size_t n = begin[c + 1] - begin[c];
+        if (n == 0) continue;
+        const std::span<const double> xc(&x[begin[c]], n), yc(&y[begin[c]], n);
+        acc = detail::Elem{detail::exact_action_marginal_node(*cost, V, std::size_t(c) * nt, xc, yc, rules, exact_opt, acc), 0};
+      }
+    } else if (!net) {  // the closed form: one node for every condition
       if (sampled) latents.push_back(leaf(n_free, N));
       const Var ll = lapse     ? detail::closed_form_lapse_node(closed_form, V, nt, ptrials, log_width, acc)
                      : sampled ? detail::closed_form_sampled_node(closed_form, V, nt, x, y, begin, latents[0], acc)
@@ -412,6 +422,15 @@ struct ActorModel::Impl {
   void trial_loglik_scaled(std::span<const double> q, std::span<double> out) {
     transform(q);
     for (int c = 0; c < C; ++c) {
+      if (exact) {
+        const std::size_t n = begin[c + 1] - begin[c];
+        if (n == 0) continue;
+        fill_theta(c);
+        std::vector<double> ll(n);
+        detail::exact_action_trial_loglik(*cost, theta, {&x[begin[c]], n}, {&y[begin[c]], n}, rules, exact_opt, ll);
+        for (std::size_t k = 0; k < n; ++k) out[orig[begin[c] + k]] = ll[k];
+        continue;
+      }
       const double sig = val[theta_slot(c, theta_index::sigma)], sr = val[theta_slot(c, theta_index::sigma_r)];
       auto each = [&](const auto& h) {
         for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
@@ -472,7 +491,14 @@ struct ActorModel::Impl {
           if (lapse && rng.uniform() < eps) out[orig[k]] = std::exp(rng.uniform(llo, lhi));  // data units
         }
       };
-      if (power_law()) {
+      if (exact) {
+        const std::size_t n = begin[c + 1] - begin[c];
+        if (n == 0) continue;
+        fill_theta(c);
+        double u_lo, u_hi;
+        detail::exact_action_range({&x[begin[c]], n}, sig, exact_opt, u_lo, u_hi);
+        each(detail::ExactHead(*cost, theta, u_lo, u_hi, exact_opt));
+      } else if (power_law()) {
         each(power_head(c));
       } else if (measurement_head(net->head())) {
         each(mupost_head(c));
@@ -491,6 +517,7 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
   m.cost = spec.cost;
   m.net = spec.network;
+  m.exact = spec.exact_action;
   m.latent = spec.latent;
   m.predict = spec.predict;
   m.log_lik = spec.log_lik;
@@ -525,8 +552,16 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
       for (const auto& n : m.net->param_names()) got += (got.empty() ? "" : ",") + n;
       throw std::invalid_argument("network parameter order (" + got + ") does not match cost '" + spec.cost->name + "'");
     }
-  } else {
+  } else if (!m.exact) {
     m.closed_form = detail::closed_form_of(*spec.cost);
+  }
+  if (m.exact) {
+    if (m.net) throw ArgumentError("exact_action", "excludes a network (the action comes from the ground-truth solver)");
+    if (spec.lapse) throw ArgumentError("exact_action", "lapses are not supported with the exact action yet");
+    if (spec.latent != LatentMode::marginal)
+      throw ArgumentError("exact_action", "needs the marginal latent mode (the measurement is integrated out)");
+    if (spec.cost->params.size() > detail::exact_max_cost_params)
+      throw ArgumentError("exact_action", "cost " + spec.cost->name + " has more parameters than it supports");
   }
 
   // Slots and their priors: per theta name one slot, or one per condition.

@@ -91,7 +91,10 @@ inline constexpr double lapse_margin = 0.5;
 /// What to infer and how.
 struct InferenceSpec {
   const CostInfo* cost = nullptr;                    // required
-  std::shared_ptr<const ActionNetwork> network;      // null: the cost's closed form
+  std::shared_ptr<const ActionNetwork> network;      // null: the cost's closed form (or the exact action)
+  // The exact optimal action inside the likelihood (models/exact_action.hpp): the ground-truth
+  // solver per gradient, any cost, slow; excludes a network; marginal latent mode only.
+  bool exact_action = false;
   // The parameters that take one value per condition (with C > 1 conditions named NAME.1..C,
   // in condition order): any of mu_0, sigma_0, sigma, sigma_r and the cost's parameters.
   std::set<std::string> per_condition{"sigma"};

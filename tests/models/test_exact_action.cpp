@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: MIT
+// The exact-action likelihood (models/exact_action.hpp): the solver against the ground truth
+// and the closed forms, its implicit-function-theorem partials against finite differences of
+// the solver, the per-condition interpolant against direct solves, and the tape node's gradient
+// against central finite differences (tests/engine/gradcheck.hpp).
+#include "models/exact_action.hpp"
+
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/actor.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/ground_truth.hpp>
+#include <bactor/models/data.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/engine/errors.hpp>
+#include "tests/engine/gradcheck.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <cmath>
+#include <vector>
+
+using namespace bactor;
+using bactor::testing::gradcheck;
+using bactor::testing::GradCheckOptions;
+namespace d = bactor::detail;
+
+namespace {
+
+/// A theta inside the training prior for each cost (sigma, sigma_0, mu_0, sigma_r, param).
+std::vector<double> theta_for(const CostInfo& cost) {
+  std::vector<double> t{0.2, 0.25, 1.8, 0.12};
+  if (cost.name == "QuadraticCostQuadraticEffort" || cost.name == "AbsoluteCostQuadraticEffort") t.push_back(0.8);
+  else if (cost.name == "Linex") t.push_back(0.6);
+  else if (cost.name == "InvertedGaussian") t.push_back(2.0);
+  else if (cost.name == "AsymmetricQuadratic") t.push_back(0.3);
+  return t;
+}
+
+const char* const tested_costs[] = {"QuadraticCost", "QuadraticCostQuadraticEffort", "AbsoluteCostQuadraticEffort",
+                                    "Linex", "InvertedGaussian"};
+
+} // namespace
+
+TEST_CASE("exact action: the solver agrees with the ground truth and the closed forms") {
+  for (const char* name : tested_costs) {
+    const CostInfo& cost = find_cost(name);
+    INFO(name);
+    const auto theta = theta_for(cost);
+    for (double m : {0.3, 1.0, 2.5, 6.0}) {
+      const auto post = actor_posterior(m, theta[0], theta[1], theta[2]);
+      const d::ExactActionOptions opt;
+      const auto a = d::exact_log_action(cost, post.mu_post, post.sigma_post, theta[3], theta.data() + 4,
+                                         opt.quadrature, post.mu_post);
+      const double ref = std::log(numerical_action(cost, theta, m));
+      CHECK(std::abs(a.y - ref) < 1e-8);
+      if (cost.closed_form) CHECK(std::abs(a.y - std::log(closed_form_action(cost, theta, m))) < 1e-9);
+    }
+  }
+}
+
+TEST_CASE("exact action: implicit-function partials equal finite differences of the solver") {
+  const d::ExactActionOptions opt;
+  for (const char* name : tested_costs) {
+    const CostInfo& cost = find_cost(name);
+    INFO(name);
+    const auto theta = theta_for(cost);
+    const double mu = 0.4, sp = 0.15, sr = theta[3];
+    std::vector<double> p(theta.begin() + 4, theta.end());
+    auto solve = [&](double m_, double sp_, double sr_, const std::vector<double>& p_) {
+      return d::exact_log_action(cost, m_, sp_, sr_, p_.data(), opt.quadrature, m_).y;
+    };
+    const auto a = d::exact_log_action(cost, mu, sp, sr, p.data(), opt.quadrature, mu);
+    const double h = 1e-5;
+    CHECK(a.d_mu == doctest::Approx((solve(mu + h, sp, sr, p) - solve(mu - h, sp, sr, p)) / (2 * h)).epsilon(1e-6));
+    CHECK(a.d_sp == doctest::Approx((solve(mu, sp + h, sr, p) - solve(mu, sp - h, sr, p)) / (2 * h)).epsilon(1e-5));
+    CHECK(a.d_sr == doctest::Approx((solve(mu, sp, sr + h, p) - solve(mu, sp, sr - h, p)) / (2 * h)).epsilon(1e-5));
+    if (!p.empty()) {
+      auto pp = p, pm = p;
+      pp[0] += h;
+      pm[0] -= h;
+      CHECK(a.d_p[0] == doctest::Approx((solve(mu, sp, sr, pp) - solve(mu, sp, sr, pm)) / (2 * h)).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE("exact action: the per-condition interpolant equals direct solves") {
+  const d::ExactActionOptions opt;
+  Rng rng(5, 0);
+  for (const char* name : tested_costs) {
+    const CostInfo& cost = find_cost(name);
+    INFO(name);
+    const auto theta = theta_for(cost);
+    // Stimuli 0.1..5 (log range 3.9), sigma 0.2: the range of the reference data sets.
+    const double u_lo = std::log(0.1) - opt.range_sds * theta[0], u_hi = std::log(5.0) + opt.range_sds * theta[0];
+    const auto t0 = std::chrono::steady_clock::now();
+    const d::ExactHead head(cost, theta, u_lo, u_hi, opt);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    MESSAGE(name << ": " << head.solves() << " solves, " << head.evaluations() << " F_y evaluations, " << ms << " ms");
+    double worst = 0, worst_d = 0;
+    for (int k = 0; k < 40; ++k) {
+      const double u = rng.uniform(u_lo, u_hi);
+      double dla, dp[d::ExactHead::n_params];
+      const double la = head.eval(u, dla, dp);
+      const auto post = actor_posterior(std::exp(u), theta[0], theta[1], theta[2]);
+      const auto a = d::exact_log_action(cost, post.mu_post, post.sigma_post, theta[3], theta.data() + 4,
+                                         opt.quadrature, post.mu_post);
+      worst = std::max(worst, std::abs(la - a.y));
+      worst_d = std::max(worst_d, std::abs(dla - a.d_mu * post.w_m));
+    }
+    MESSAGE(name << ": interpolation error " << worst << " (d/du " << worst_d << ")");
+    CHECK(worst < 3e-7);
+    CHECK(worst_d < 3e-5);
+  }
+}
+
+TEST_CASE("exact action: the likelihood node's gradient against finite differences") {
+  // Two conditions' thetas in one node value (as the model's constrain node lays them out),
+  // one likelihood node per condition; trials from the exact actor itself.
+  for (const char* name : {"QuadraticCostQuadraticEffort", "AbsoluteCostQuadraticEffort", "Linex", "InvertedGaussian"}) {
+    const CostInfo& cost = find_cost(name);
+    INFO(name);
+    const auto theta = theta_for(cost);
+    const std::size_t nt = theta.size();
+    std::vector<double> v(theta);
+    v.insert(v.end(), theta.begin(), theta.end());
+    v[nt] = 0.1;  // condition 2's sigma
+    Rng rng(17, 0);
+    std::vector<double> x, y;
+    for (int i = 0; i < 8; ++i) {
+      const double s = rng.uniform(0.3, 5.0), m = s * std::exp(0.2 * rng.normal());
+      x.push_back(std::log(s));
+      y.push_back(std::log(numerical_action(cost, theta, m)) + theta[3] * rng.normal());
+    }
+    const GaussHermiteSet rules(41);
+    for (double range_sds : {12.0, 0.5}) {  // 0.5: most nodes outside the interpolant, solved directly
+      INFO("range_sds " << range_sds);
+      d::ExactActionOptions opt;
+      opt.range_sds = range_sds;
+      auto r = gradcheck(
+          [&](std::span<const Var> in) {
+            const Var a = d::exact_action_marginal_node(cost, in[0], 0, {x.data(), 4}, {y.data(), 4}, rules, opt,
+                                                        d::Elem{in[1], 0});
+            return d::exact_action_marginal_node(cost, in[0], nt, {x.data() + 4, 4}, {y.data() + 4, 4}, rules, opt,
+                                                 d::Elem{a, 0});
+          },
+          {v, {0.3}}, GradCheckOptions{1e-5, 1e-5, 1e-6});
+      CHECK_MESSAGE(r.ok, r.report);
+      // The per-trial values add up to the node's.
+      std::vector<double> ll(4);
+      d::exact_action_trial_loglik(cost, theta, {x.data(), 4}, {y.data(), 4}, rules, opt, ll);
+      Tape::Scope scope;
+      const Var vv = constant(std::span<const double>(v), v.size(), 1);
+      CHECK(d::exact_action_marginal_node(cost, vv, 0, {x.data(), 4}, {y.data(), 4}, rules, opt).value() ==
+            doctest::Approx(ll[0] + ll[1] + ll[2] + ll[3]).epsilon(1e-12));
+    }
+  }
+}
+
+namespace {
+std::string reference_dir() {
+  const char* dir = std::getenv("BACTOR_REFERENCE_DIR");  // tests/reference, set by meson test
+  REQUIRE_MESSAGE(dir, "BACTOR_REFERENCE_DIR is not set (run through meson test)");
+  return dir;
+}
+} // namespace
+
+TEST_CASE("exact action: ActorModel's log-density and gradient equal the closed form's on the closed-form costs") {
+  // The exact action equals the closed form to ~1e-12 (first test case); what differs is the
+  // marginal: exact for the closed form, adaptive Gauss–Hermite here (~1e-6 relative per trial).
+  struct Case {
+    const char* file;
+    const char* cost;
+    bool fix_sigma;
+  };
+  for (const Case& c : {Case{"quadratic_n60.csv", "QuadraticCost", true},
+                        Case{"effort_two_noise.csv", "QuadraticCostQuadraticEffort", false}}) {
+    INFO(c.file);
+    const Dataset data = read_dataset(reference_dir() + "/" + c.file);
+    InferenceSpec spec;
+    spec.cost = &find_cost(c.cost);
+    if (c.fix_sigma) spec.fixed["sigma"] = 0.2;
+    ActorModel closed(data, spec);
+    spec.exact_action = true;
+    ActorModel exact(data, spec);
+    REQUIRE(exact.free_names() == closed.free_names());
+    Rng rng(23, 0);
+    const auto q0 = closed.unconstrain({{"mu_0", 1.45}, {"sigma_0", 0.2}, {"sigma_r", 0.12}, {"beta", 0.9}});
+    for (int k = 0; k < 3; ++k) {
+      auto q = q0;
+      for (auto& v : q) v += 0.3 * rng.normal();
+      std::vector<double> gc(q.size()), ge(q.size());
+      const double lc = closed.log_density(q, gc), le = exact.log_density(q, ge);
+      CHECK(le == doctest::Approx(lc).epsilon(1e-6));
+      for (std::size_t i = 0; i < q.size(); ++i) CHECK(ge[i] == doctest::Approx(gc[i]).epsilon(1e-4).scale(1.0));
+      std::vector<double> tc(data.size()), te(data.size());
+      closed.trial_loglik(q, tc);
+      exact.trial_loglik(q, te);
+      for (std::size_t i = 0; i < data.size(); ++i) CHECK(te[i] == doctest::Approx(tc[i]).epsilon(1e-6));
+    }
+  }
+}
+
+TEST_CASE("exact action: argument errors") {
+  const Dataset data = read_dataset(reference_dir() + "/quadratic_n60.csv");
+  InferenceSpec spec;
+  spec.cost = &find_cost("QuadraticCost");
+  spec.exact_action = true;
+  spec.latent = LatentMode::sampled;
+  CHECK_THROWS_WITH_AS(ActorModel(data, spec), doctest::Contains("marginal latent mode"), ArgumentError);
+}

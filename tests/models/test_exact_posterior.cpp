@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+// Posteriors with the exact action (issue 17): (1) on the two closed-form costs the
+// exact-action posterior agrees with the Stan closed-form references of tests/reference/README.md;
+// (2) for the three non-homogeneous costs a network posterior (the head `train --head auto`
+// picks) is compared with the stored exact-action reference posteriors
+// (tests/reference/exact_posteriors.csv, made as tests/reference/README.md says).
+//
+// Criterion (tests/reference/README.md): every mean within 3 combined Monte Carlo standard errors
+// of the reference or 2% of its sd, whichever is larger, and every sd within 5%. The exact-action
+// runs of (1), and the stored references of (2), are short (about 40 ms per gradient: each gradient solves for the action at ~32
+// points per condition), so their sd check is stated in Monte Carlo terms instead: within 3
+// standard errors of an sd estimate, sd / sqrt(2 ESS) (normal approximation), combined with
+// the reference's, or 5%, whichever is larger.
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/data.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/train.hpp>
+#include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/nuts.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+
+using namespace bactor;
+
+namespace {
+
+struct Ref {
+  double mean, sd, ess;
+};
+
+std::string reference_dir() {
+  const char* dir = std::getenv("BACTOR_REFERENCE_DIR");  // tests/reference, set by meson test
+  REQUIRE_MESSAGE(dir, "BACTOR_REFERENCE_DIR is not set (run through meson test)");
+  return dir;
+}
+
+Summary run(const Dataset& d, const InferenceSpec& spec, int chains, int warmup, int samples, std::uint64_t seed) {
+  NutsSettings ns;
+  ns.chains = chains;
+  ns.warmup = warmup;
+  ns.samples = samples;
+  ns.seed = seed;
+  ActorModel probe(d, spec);
+  const auto names = probe.free_names();
+  const auto draws = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
+  return summarize(draws, names);
+}
+
+/// `sd_in_mcse`: the sd criterion in Monte Carlo terms (short runs), else within 5%.
+void check_against(const Summary& s, const std::map<std::string, Ref>& ref, bool sd_in_mcse) {
+  CHECK(s.divergences == 0);
+  for (const auto& p : s.params) {
+    auto it = ref.find(p.name);
+    REQUIRE(it != ref.end());
+    const Ref& r = it->second;
+    const double mcse_ref = r.sd / std::sqrt(r.ess);
+    const double tol = std::max(3 * std::hypot(p.mcse_mean, mcse_ref), 0.02 * r.sd);
+    const double sd_tol =
+        sd_in_mcse ? std::max(0.05, 3 * std::hypot(1 / std::sqrt(2 * p.ess_bulk), 1 / std::sqrt(2 * r.ess))) : 0.05;
+    INFO(p.name << ": mean " << p.mean << " vs " << r.mean << " (tol " << tol << "), sd " << p.sd << " vs " << r.sd
+                << " (relative tol " << sd_tol << "), rhat " << p.rhat << ", ess " << p.ess_bulk);
+    CHECK(std::abs(p.mean - r.mean) <= tol);
+    CHECK(std::abs(p.sd / r.sd - 1) <= sd_tol);
+    CHECK(p.rhat < (sd_in_mcse ? 1.02 : 1.01));
+  }
+}
+
+// Stan reference tables (tests/reference/README.md), as in test_inference_posterior.cpp.
+const std::map<std::string, Ref> quadratic_ref{{"mu_0", {1.4170, 0.03775, 93050}},
+                                               {"sigma_0", {0.1539, 0.005468, 89060}},
+                                               {"sigma_r", {0.0888, 0.01485, 37050}}};
+const std::map<std::string, Ref> effort_ref{{"mu_0", {1.456, 0.1937, 27760}},    {"sigma_0", {0.2521, 0.09137, 19560}},
+                                            {"sigma_r", {0.1311, 0.04287, 18590}}, {"sigma.1", {0.1183, 0.04719, 19940}},
+                                            {"sigma.2", {0.2460, 0.09036, 20250}}, {"beta", {0.9062, 0.04049, 26700}}};
+
+/// The exact-action reference posteriors of one data set from exact_posteriors.csv (columns
+/// data,cost,param,mean,sd,mcse_mean,ess_bulk).
+std::map<std::string, Ref> exact_reference(const std::string& data_file) {
+  std::ifstream in(reference_dir() + "/exact_posteriors.csv");
+  REQUIRE_MESSAGE(in, "tests/reference/exact_posteriors.csv is missing");
+  std::string line;
+  std::getline(in, line);
+  REQUIRE(line == "data,cost,param,mean,sd,mcse_mean,ess_bulk");
+  std::map<std::string, Ref> out;
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::string data, cost, param, f;
+    std::getline(ss, data, ',');
+    std::getline(ss, cost, ',');
+    std::getline(ss, param, ',');
+    double v[4];
+    for (double& x : v) {
+      std::getline(ss, f, ',');
+      x = std::stod(f);
+    }
+    if (data == data_file) out[param] = {v[0], v[1], v[3]};
+  }
+  REQUIRE_MESSAGE(!out.empty(), "no reference for " << data_file);
+  return out;
+}
+
+/// A network trained as `bactor train --cost COST --head auto` does, at a test budget.
+std::shared_ptr<const ActionNetwork> auto_head_network(const std::string& cost, std::size_t steps) {
+  TrainSettings ts;
+  ts.cost = cost;
+  ts.head = "auto";
+  ts.steps = steps;
+  ts.seed = 1;
+  return std::make_shared<const ActionNetwork>(train(ts).network);
+}
+
+void network_against_exact(const char* cost, const char* data_file) {
+  const Dataset d = read_dataset(reference_dir() + "/" + data_file);
+  const auto ref = exact_reference(data_file);
+  InferenceSpec spec;
+  spec.cost = &find_cost(cost);
+  // The settings the references were made with (before the unit-free defaults): the data's own
+  // units (cost parameters in them) and mu_0 ~ U(0.1, 5).
+  spec.scale = 1;
+  spec.priors["mu_0"] = Prior{Prior::Kind::uniform, 0.1, 5.0};
+  spec.network = auto_head_network(cost, 20000);
+  spec.log_lik = false;
+  const std::string what = std::string(cost) + " network head " + std::string(to_string(spec.network->head()));
+  INFO(what);
+  // The stored references are short runs (bulk-ESS 70-800, see tests/reference/README.md), so
+  // the sd check is the Monte Carlo one here too (sd within 5% needs an ESS of thousands).
+  check_against(run(d, spec, 4, 1000, 2000, 31), ref, true);
+}
+
+} // namespace
+
+// The two exact-action posterior runs take about 2.5 min of CPU together, too long for every
+// `make test`; they are run by hand (test_models -tc='exact-action posterior*' --no-skip) and
+// passed when the exact action landed. What runs every time: test_exact_action.cpp, whose
+// log-density and gradient equal the closed-form model's on both data sets.
+TEST_CASE("exact-action posterior: quadratic_n60 (QuadraticCost, sigma fixed) agrees with the Stan closed-form reference" *
+          doctest::skip()) {
+  const Dataset d = read_dataset(reference_dir() + "/quadratic_n60.csv");
+  InferenceSpec spec;
+  spec.cost = &find_cost("QuadraticCost");
+  spec.priors["mu_0"] = Prior{Prior::Kind::uniform, 0.1, 5.0};  // Stan's prior
+  spec.fixed["sigma"] = 0.2;
+  spec.exact_action = true;
+  spec.log_lik = false;
+  check_against(run(d, spec, 4, 200, 500, 21), quadratic_ref, true);
+}
+
+TEST_CASE("exact-action posterior: effort_two_noise (QuadraticCostQuadraticEffort) agrees with the Stan closed-form reference" *
+          doctest::skip()) {
+  const Dataset d = read_dataset(reference_dir() + "/effort_two_noise.csv");
+  InferenceSpec spec;
+  spec.cost = &find_cost("QuadraticCostQuadraticEffort");
+  spec.priors["mu_0"] = Prior{Prior::Kind::uniform, 0.1, 5.0};  // Stan's prior
+  spec.exact_action = true;
+  spec.log_lik = false;
+  check_against(run(d, spec, 4, 200, 500, 22), effort_ref, true);
+}
+
+// Network posteriors against the exact-action references (issue 17 part 3). With the softplus
+// head these missed the criterion (e.g. beta 0.929 vs 0.916, tolerance 0.005). --head auto now
+// picks the mupost head, whose inference runs the network at every quadrature node: these runs
+// take from ~10 min (InvertedGaussian) to ~1 h (AbsoluteCostQuadraticEffort) of CPU, so they are
+// skipped in `make test` and have NOT yet been run with the mupost head (issue 17 stays open);
+// run by hand with --no-skip. The references themselves are short runs (Linex not converged).
+TEST_CASE("network posterior vs exact-action reference: AbsoluteCostQuadraticEffort" * doctest::skip()) {
+  network_against_exact("AbsoluteCostQuadraticEffort", "abs_effort_two_noise.csv");
+}
+
+TEST_CASE("network posterior vs exact-action reference: Linex" * doctest::skip()) {
+  network_against_exact("Linex", "linex_two_noise.csv");
+}
+
+TEST_CASE("network posterior vs exact-action reference: InvertedGaussian" * doctest::skip()) {
+  network_against_exact("InvertedGaussian", "invgauss_two_noise.csv");
+}
