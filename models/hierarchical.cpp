@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <bactor/models/hierarchical.hpp>
+#include "models/number_text.hpp"
 #include "models/hierarchical_node.hpp"
 
 #include <bactor/engine/errors.hpp>
@@ -309,21 +310,12 @@ Var population_node(Var q, const PopulationPlan& plan) {
 
 namespace {
 
-std::string fmt(double v) {
-  std::ostringstream os;
-  os.precision(10);
-  os << v;
-  return os.str();
-}
+std::string fmt(double v) { return detail::format_number(v); }
 
 double parse_number(const std::string& text, const std::string& what) {
-  double v = 0;
-  const char* b = text.data();
-  const char* e = b + text.size();
-  if (b != e && *b == '+') ++b;
-  auto [p, ec] = std::from_chars(b, e, v);
-  if (ec != std::errc() || p != e || !std::isfinite(v)) throw ArgumentError(what, "'" + text + "' is not a finite number");
-  return v;
+  const auto v = detail::parse_finite(text);
+  if (!v) throw ArgumentError(what, "'" + text + "' is not a finite number");
+  return *v;
 }
 
 // Median of HalfNormal(0.25), the default prior of the noise parameters.

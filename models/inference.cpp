@@ -7,6 +7,7 @@
 #include <bactor/engine/tape.hpp>
 #include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
+#include "models/number_text.hpp"
 #include "models/exact_action.hpp"
 #include "models/inference_kernels.hpp"
 #include "models/inference_nodes.hpp"
@@ -28,22 +29,12 @@ namespace bactor {
 
 namespace {
 
-std::string fmt(double v) {
-  std::ostringstream os;
-  os.precision(10);
-  os << v;
-  return os.str();
-}
+std::string fmt(double v) { return detail::format_number(v); }
 
 double parse_number(const std::string& text, const std::string& what) {
-  double v = 0;
-  const char* b = text.data();
-  const char* e = b + text.size();
-  if (b != e && *b == '+') ++b;
-  auto [p, ec] = std::from_chars(b, e, v);
-  if (ec != std::errc() || p != e || !std::isfinite(v))
-    throw std::invalid_argument(what + ": '" + text + "' is not a finite number");
-  return v;
+  const auto v = detail::parse_finite(text);
+  if (!v) throw std::invalid_argument(what + ": '" + text + "' is not a finite number");
+  return *v;
 }
 
 } // namespace
