@@ -346,14 +346,7 @@ const char* to_string(HierParameterisation p) {
 }
 
 PopulationPrior parse_population_prior(const std::string& text) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  for (;;) {
-    const auto colon = text.find(':', start);
-    parts.push_back(text.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
-    if (colon == std::string::npos) break;
-    start = colon + 1;
-  }
+  const std::vector<std::string> parts = detail::split_fields(text, ':');
   if (parts.size() != 3) throw ArgumentError("population", "'" + text + "': expected LOC:SCALE:SD_SCALE");
   PopulationPrior p{parse_number(parts[0], "population"), parse_number(parts[1], "population"),
                     parse_number(parts[2], "population")};

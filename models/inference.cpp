@@ -67,14 +67,7 @@ bool Prior::in_support(double v) const {
 }
 
 Prior parse_prior(const std::string& text) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  for (;;) {
-    const auto colon = text.find(':', start);
-    parts.push_back(text.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
-    if (colon == std::string::npos) break;
-    start = colon + 1;
-  }
+  const std::vector<std::string> parts = detail::split_fields(text, ':');
   const std::string what = "prior '" + text + "'";
   Prior p;
   if (parts[0] == "halfnormal" && parts.size() == 2) {

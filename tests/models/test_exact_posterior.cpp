@@ -22,6 +22,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/models/posterior_test_util.hpp"
+
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -34,54 +36,11 @@ using namespace bactor;
 
 namespace {
 
-struct Ref {
-  double mean, sd, ess;
-};
-
-std::string reference_dir() {
-  const char* dir = std::getenv("BACTOR_REFERENCE_DIR");  // tests/reference, set by meson test
-  REQUIRE_MESSAGE(dir, "BACTOR_REFERENCE_DIR is not set (run through meson test)");
-  return dir;
-}
-
-Summary run(const Dataset& d, const InferenceSpec& spec, int chains, int warmup, int samples, std::uint64_t seed) {
-  NutsSettings ns;
-  ns.chains = chains;
-  ns.warmup = warmup;
-  ns.samples = samples;
-  ns.seed = seed;
-  ActorModel probe(d, spec);
-  const auto names = probe.free_names();
-  const auto draws = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
-  return summarize(draws, names);
-}
-
-/// `sd_in_mcse`: the sd criterion in Monte Carlo terms (short runs), else within 5%.
-void check_against(const Summary& s, const std::map<std::string, Ref>& ref, bool sd_in_mcse) {
-  CHECK(s.divergences == 0);
-  for (const auto& p : s.params) {
-    auto it = ref.find(p.name);
-    REQUIRE(it != ref.end());
-    const Ref& r = it->second;
-    const double mcse_ref = r.sd / std::sqrt(r.ess);
-    const double tol = std::max(3 * std::hypot(p.mcse_mean, mcse_ref), 0.02 * r.sd);
-    const double sd_tol =
-        sd_in_mcse ? std::max(0.05, 3 * std::hypot(1 / std::sqrt(2 * p.ess_bulk), 1 / std::sqrt(2 * r.ess))) : 0.05;
-    INFO(p.name << ": mean " << p.mean << " vs " << r.mean << " (tol " << tol << "), sd " << p.sd << " vs " << r.sd
-                << " (relative tol " << sd_tol << "), rhat " << p.rhat << ", ess " << p.ess_bulk);
-    CHECK(std::abs(p.mean - r.mean) <= tol);
-    CHECK(std::abs(p.sd / r.sd - 1) <= sd_tol);
-    CHECK(p.rhat < (sd_in_mcse ? 1.02 : 1.01));
-  }
-}
-
-// Stan reference tables (tests/reference/README.md), as in test_inference_posterior.cpp.
-const std::map<std::string, Ref> quadratic_ref{{"mu_0", {1.4170, 0.03775, 93050}},
-                                               {"sigma_0", {0.1539, 0.005468, 89060}},
-                                               {"sigma_r", {0.0888, 0.01485, 37050}}};
-const std::map<std::string, Ref> effort_ref{{"mu_0", {1.456, 0.1937, 27760}},    {"sigma_0", {0.2521, 0.09137, 19560}},
-                                            {"sigma_r", {0.1311, 0.04287, 18590}}, {"sigma.1", {0.1183, 0.04719, 19940}},
-                                            {"sigma.2", {0.2460, 0.09036, 20250}}, {"beta", {0.9062, 0.04049, 26700}}};
+using testing::check_against;
+using testing::effort_ref;
+using testing::quadratic_ref;
+using testing::Ref;
+using testing::reference_dir;
 
 /// The exact-action reference posteriors of one data set from exact_posteriors.csv (columns
 /// data,cost,param,mean,sd,mcse_mean,ess_bulk).
@@ -134,7 +93,7 @@ void network_against_exact(const char* cost, const char* data_file) {
   INFO(what);
   // The stored references are short runs (bulk-ESS 70-800, see tests/reference/README.md), so
   // the sd check is the Monte Carlo one here too (sd within 5% needs an ESS of thousands).
-  check_against(run(d, spec, 4, 1000, 2000, 31), ref, true);
+  check_against(testing::run_posterior(d, spec, 4, 1000, 2000, 31), ref, true);
 }
 
 } // namespace
@@ -152,7 +111,7 @@ TEST_CASE("exact-action posterior: quadratic_n60 (QuadraticCost, sigma fixed) ag
   spec.fixed["sigma"] = 0.2;
   spec.exact_action = true;
   spec.log_lik = false;
-  check_against(run(d, spec, 4, 200, 500, 21), quadratic_ref, true);
+  check_against(testing::run_posterior(d, spec, 4, 200, 500, 21), quadratic_ref, true);
 }
 
 TEST_CASE("exact-action posterior: effort_two_noise (QuadraticCostQuadraticEffort) agrees with the Stan closed-form reference" *
@@ -163,7 +122,7 @@ TEST_CASE("exact-action posterior: effort_two_noise (QuadraticCostQuadraticEffor
   spec.priors["mu_0"] = Prior{Prior::Kind::uniform, 0.1, 5.0};  // Stan's prior
   spec.exact_action = true;
   spec.log_lik = false;
-  check_against(run(d, spec, 4, 200, 500, 22), effort_ref, true);
+  check_against(testing::run_posterior(d, spec, 4, 200, 500, 22), effort_ref, true);
 }
 
 // Network posteriors against the exact-action references (issue 17 part 3). With the softplus

@@ -17,6 +17,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/models/posterior_test_util.hpp"
+
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -27,51 +29,11 @@ using namespace bactor;
 
 namespace {
 
-struct Ref {
-  double mean, sd, ess;
-};
-
-std::string reference_dir() {
-  const char* dir = std::getenv("BACTOR_REFERENCE_DIR");  // tests/reference, set by meson test
-  REQUIRE_MESSAGE(dir, "BACTOR_REFERENCE_DIR is not set (run through meson test)");
-  return dir;
-}
-
-Summary run(const Dataset& d, const InferenceSpec& spec, int warmup, int samples, std::uint64_t seed) {
-  NutsSettings ns;
-  ns.chains = 4;
-  ns.warmup = warmup;
-  ns.samples = samples;
-  ns.seed = seed;
-  ActorModel probe(d, spec);
-  const auto names = probe.free_names();
-  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
-  return summarize(chains, names);
-}
-
-void check_against(const Summary& s, const std::map<std::string, Ref>& ref) {
-  CHECK(s.divergences == 0);
-  for (const auto& p : s.params) {
-    auto it = ref.find(p.name);
-    REQUIRE(it != ref.end());
-    const Ref& r = it->second;
-    const double mcse_ref = r.sd / std::sqrt(r.ess);
-    const double tol = std::max(3 * std::hypot(p.mcse_mean, mcse_ref), 0.02 * r.sd);
-    INFO(p.name << ": mean " << p.mean << " vs " << r.mean << " (tol " << tol << "), sd " << p.sd << " vs " << r.sd
-                << ", rhat " << p.rhat << ", ess " << p.ess_bulk);
-    CHECK(std::abs(p.mean - r.mean) <= tol);
-    CHECK(std::abs(p.sd / r.sd - 1) <= 0.05);
-    CHECK(p.rhat < 1.01);
-  }
-}
-
-// Stan reference tables (reference/README.md).
-const std::map<std::string, Ref> quadratic_ref{{"mu_0", {1.4170, 0.03775, 93050}},
-                                               {"sigma_0", {0.1539, 0.005468, 89060}},
-                                               {"sigma_r", {0.0888, 0.01485, 37050}}};
-const std::map<std::string, Ref> effort_ref{{"mu_0", {1.456, 0.1937, 27760}},    {"sigma_0", {0.2521, 0.09137, 19560}},
-                                            {"sigma_r", {0.1311, 0.04287, 18590}}, {"sigma.1", {0.1183, 0.04719, 19940}},
-                                            {"sigma.2", {0.2460, 0.09036, 20250}}, {"beta", {0.9062, 0.04049, 26700}}};
+using testing::check_against;
+using testing::effort_ref;
+using testing::quadratic_ref;
+using testing::Ref;
+using testing::reference_dir;
 
 /// A network trained with the defaults (seed 1), once per (cost, steps) in this test program.
 std::shared_ptr<const ActionNetwork> trained_network(const std::string& cost, std::size_t steps) {
@@ -103,7 +65,7 @@ TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, closed form, marginal l
   InferenceSpec spec = stan_spec("QuadraticCost");
   spec.fixed["sigma"] = 0.2;
   spec.latent = LatentMode::marginal;
-  check_against(run(d, spec, 1000, 2000, 11), quadratic_ref);
+  check_against(testing::run_posterior(d, spec, 4, 1000, 2000, 11), quadratic_ref);
 }
 
 TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, closed form, sampled latents agree with Stan") {
@@ -111,14 +73,14 @@ TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, closed form, sampled la
   InferenceSpec spec = stan_spec("QuadraticCost");
   spec.fixed["sigma"] = 0.2;
   spec.latent = LatentMode::sampled;
-  check_against(run(d, spec, 1000, 3000, 12), quadratic_ref);
+  check_against(testing::run_posterior(d, spec, 4, 1000, 3000, 12), quadratic_ref);
 }
 
 TEST_CASE("posterior: effort_two_noise, every parameter free, one sigma per condition, agrees with the exact reference") {
   const Dataset d = read_dataset(reference_dir() + "/effort_two_noise.csv");
   InferenceSpec spec = stan_spec("QuadraticCostQuadraticEffort");
   spec.latent = LatentMode::marginal;
-  check_against(run(d, spec, 1000, 4000, 13), effort_ref);
+  check_against(testing::run_posterior(d, spec, 4, 1000, 4000, 13), effort_ref);
 }
 
 TEST_CASE("posterior: recovery study, 40 data sets x 200 trials from the evaluation prior, network: R^2 >= 0.95") {
@@ -148,7 +110,7 @@ TEST_CASE("posterior: recovery study, 40 data sets x 200 trials from the evaluat
     // priors became unit-free. The default log(mu_0 / S) ~ N(0, 1) shrinks these truths
     // (U(2, 5), S ~ 2) towards S: R^2 0.92 for mu_0 with the same coverage (110 of 120).
     spec.priors["mu_0"] = Prior{Prior::Kind::uniform, 0.1, 5.0};
-    const Summary s = run(d, spec, 500, 1000, 40 + k);
+    const Summary s = testing::run_posterior(d, spec, 4, 500, 1000, 40 + k);
     for (const auto& p : s.params) {
       if (p.name == "mu_0") t_mu.push_back(truth["mu_0"]), m_mu.push_back(p.mean);
       if (p.name == "sigma_0") t_s0.push_back(truth["sigma_0"]), m_s0.push_back(p.mean);
@@ -177,12 +139,12 @@ TEST_CASE("posterior: quadratic_n60, sigma fixed at 0.2, network (40k training s
   InferenceSpec spec = stan_spec("QuadraticCost");
   spec.network = trained_network("QuadraticCost", 40000);
   spec.fixed["sigma"] = 0.2;
-  check_against(run(d, spec, 1000, 10000, 14), quadratic_ref);
+  check_against(testing::run_posterior(d, spec, 4, 1000, 10000, 14), quadratic_ref);
 }
 
 TEST_CASE("posterior: effort_two_noise, every parameter free, network (30k training steps) agrees with the exact reference") {
   const Dataset d = read_dataset(reference_dir() + "/effort_two_noise.csv");
   InferenceSpec spec = stan_spec("QuadraticCostQuadraticEffort");
   spec.network = trained_network("QuadraticCostQuadraticEffort", 30000);
-  check_against(run(d, spec, 1000, 6000, 15), effort_ref);
+  check_against(testing::run_posterior(d, spec, 4, 1000, 6000, 15), effort_ref);
 }
