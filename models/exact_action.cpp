@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "models/exact_action.hpp"
 
+#include "models/chebyshev.hpp"
+
 #include <bactor/models/actor.hpp>
 #include <bactor/engine/errors.hpp>
 
@@ -62,38 +64,6 @@ double bracketed_root(const Foc& fy, double y0, double mu, double sp, double sr,
     }
   }
   return 0.5 * (a + b);
-}
-
-/// Chebyshev coefficients (f = c0/2 + Σ c_j T_j) from values at the K points cos(π(k+½)/K).
-std::vector<double> cheb_coeffs(const std::vector<double>& f) {
-  const std::size_t K = f.size();
-  std::vector<double> c(K, 0.0);
-  for (std::size_t j = 0; j < K; ++j) {
-    double s = 0;
-    for (std::size_t k = 0; k < K; ++k) s += f[k] * std::cos(std::numbers::pi * double(j) * (double(k) + 0.5) / double(K));
-    c[j] = 2.0 * s / double(K);
-  }
-  return c;
-}
-
-/// Coefficients of the t-derivative of a Chebyshev series (same convention).
-std::vector<double> cheb_derivative(const std::vector<double>& c) {
-  const std::size_t K = c.size();
-  std::vector<double> d(K + 1, 0.0);
-  for (std::size_t j = K - 1; j >= 1; --j) d[j - 1] = (j + 1 < d.size() ? d[j + 1] : 0.0) + 2.0 * double(j) * c[j];
-  d.resize(K);
-  return d;
-}
-
-/// Clenshaw's recurrence.
-double cheb_eval(const std::vector<double>& c, double t) {
-  double b1 = 0, b2 = 0;
-  for (std::size_t j = c.size() - 1; j >= 1; --j) {
-    const double b0 = c[j] + 2 * t * b1 - b2;
-    b2 = b1;
-    b1 = b0;
-  }
-  return 0.5 * c[0] + t * b1 - b2;
 }
 
 } // namespace
@@ -177,10 +147,11 @@ ExactHead::ExactHead(const CostInfo& cost, std::span<const double> theta, double
   const int n0 = std::max(1, int(std::ceil((hi_ - lo_) / opt.max_piece)));
   double y_start = lo_ + 0.5 * sp_ * sp_;  // log E[s | m] at the low end
   for (int k = 0; k < n0; ++k)
-    y_start = build(lo_ + (hi_ - lo_) * k / n0, k + 1 == n0 ? hi_ : lo_ + (hi_ - lo_) * (k + 1) / n0, y_start, 0);
+    y_start = build(lo_ + (hi_ - lo_) * k / n0, k + 1 == n0 ? hi_ : lo_ + (hi_ - lo_) * (k + 1) / n0, y_start, 0,
+                    INFINITY);
 }
 
-double ExactHead::build(double lo, double hi, double y_start, int depth) {
+double ExactHead::build(double lo, double hi, double y_start, int depth, double parent_tail) {
   const int K = opt_->interpolation_nodes;
   const std::size_t nk = std::size_t(K);
   std::vector<double> fy(nk), fmu(nk), fsp(nk), fsr(nk), fp(nk);
@@ -207,9 +178,13 @@ double ExactHead::build(double lo, double hi, double y_start, int depth) {
   piece.hi = hi;
   piece.y = cheb_coeffs(fy);
   const double tail = std::max(std::abs(piece.y[nk - 1]), std::abs(piece.y[nk - 2]));
-  if (tail > opt_->tail_tolerance && depth < opt_->max_halvings) {
-    const double y_mid = build(lo, mid, y_start, depth + 1);
-    return build(mid, hi, y_mid, depth + 1);
+  // At the solver's noise floor (the expected cost's quadrature loses digits where the cost is
+  // steep over the posterior, e.g. Linex with c s >> 1: y* noisy at 1e-7..1e-5) halving does
+  // not shrink the tail; such a piece is kept rather than halved down to max_halvings.
+  const bool noise_floor = tail < opt_->noise_cap && tail > 0.3 * parent_tail;
+  if (tail > opt_->tail_tolerance && depth < opt_->max_halvings && !noise_floor) {
+    const double y_mid = build(lo, mid, y_start, depth + 1, tail);
+    return build(mid, hi, y_mid, depth + 1, tail);
   }
   piece.mu = cheb_coeffs(fmu);
   piece.sp = cheb_coeffs(fsp);

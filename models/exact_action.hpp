@@ -56,6 +56,9 @@ struct ExactActionOptions {
   double max_piece = 4.0;        // initial pieces at most this wide in mu
   double tail_tolerance = 1e-7;  // a piece is halved while |c_{K-2}|, |c_{K-1}| of y* exceed this
   int max_halvings = 6;
+  // A halved piece whose tail is below noise_cap and not 0.3x its parent's is at the solver's
+  // noise floor and kept (see ExactHead::build).
+  double noise_cap = 1e-4;
   // The interpolant covers u in [min x - R sigma, max x + R sigma]: the quadrature's search starts
   // within 8 sigma of x and its nodes reach ~4.5 Laplace sds beyond the mode (6 left the nodes
   // of responses beyond AbsoluteCostQuadraticEffort's saturation outside, each solved directly:
@@ -117,7 +120,7 @@ private:
   };
   /// Solves at the piece's Chebyshev points (y_start: a guess at lo) and appends it, halved
   /// while its tail is above tolerance; returns the value at hi (the next piece's guess).
-  double build(double lo, double hi, double y_start, int depth);
+  double build(double lo, double hi, double y_start, int depth, double parent_tail);
   const Piece* find(double mu) const;
 
   const CostInfo* cost_;

@@ -437,10 +437,12 @@ struct ActorModel::Impl {
       if (power_law()) {
         each(power_head(c));
       } else if (measurement_head(net->head())) {
-        const detail::MupostHead h = mupost_head(c);
+        if (begin[c + 1] == begin[c]) continue;
+        const GaussHermite& rule = rules.for_sigma(sig);
+        const auto h = detail::mupost_table(mupost_head(c), {&x[begin[c]], begin[c + 1] - begin[c]}, sig, rule);
         for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
-          TrialGrad<detail::MupostHead> g;
-          out[orig[k]] = gh_trial_loglik(h, x[k], y[k], sig, sr, rules.for_sigma(sig), g);
+          TrialGrad<detail::HeadTable<detail::MupostHead>> g;
+          out[orig[k]] = gh_trial_loglik(h, x[k], y[k], sig, sr, rule, g);
         }
       } else if (latent == LatentMode::marginal) {
         // The vectorised kernel (the scalar gh_trial_loglik computes the same sums).
@@ -485,7 +487,8 @@ struct ActorModel::Impl {
       } else if (power_law()) {
         each(power_head(c));
       } else if (measurement_head(net->head())) {
-        each(mupost_head(c));
+        if (begin[c + 1] == begin[c]) continue;
+        each(detail::mupost_table(mupost_head(c), {&x[begin[c]], begin[c + 1] - begin[c]}, sig, rules.for_sigma(sig)));
       } else {
         double x3[3];
         each(network_head(c, x3));

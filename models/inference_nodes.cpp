@@ -557,22 +557,49 @@ double MupostHead::eval(double u, double& dla_du, double* dp) const {
   return x[0];
 }
 
+void mupost_table_range(std::span<const double> xs, double sigma, const GaussHermite& rule, double& u_lo,
+                        double& u_hi) {
+  const auto [mn, mx] = std::minmax_element(xs.begin(), xs.end());
+  const double s = std::exp2(std::ceil(8 * std::log2(sigma)) / 8);
+  double t_max = 0;
+  for (double t : rule.t) t_max = std::max(t_max, std::abs(t));
+  const double R = 6 + std::numbers::sqrt2 * t_max;
+  u_lo = *mn - R * s;
+  u_hi = *mx + R * s;
+  if (!(u_hi - u_lo > 1e-3)) {  // sigma ~ 0 and one stimulus: keep the basis sound
+    u_lo = *mn - 5e-4;
+    u_hi = *mx + 5e-4;
+  }
+}
+
+HeadTable<MupostHead> mupost_table(const MupostHead& h, std::span<const double> xs, double sigma,
+                                   const GaussHermite& rule) {
+  double lo, hi;
+  mupost_table_range(xs, sigma, rule, lo, hi);
+  return HeadTable<MupostHead>(h, h.net->n_inputs(), lo, hi);
+}
+
 Var mupost_marginal_node(const ActionNetwork& net, Var V, std::size_t row, std::span<const double> xs,
                          std::span<const double> ys, const GaussHermiteSet& rules, ActionNetwork::Workspace& ws,
                          Elem acc) {
   const std::size_t nt = net.n_inputs();
   BACTOR_ASSERT(nt <= std::size_t(MupostHead::n_params) && V.size() >= row + nt && xs.size() == ys.size());
   const double* theta = V.values().data() + row;
-  const MupostHead h{&net, theta, &ws};
   const double sig = theta[theta_index::sigma], sr = theta[theta_index::sigma_r];
-  const GaussHermite& rule = rules.for_sigma(sig);
-  TrialGrad<MupostHead> g;
   double ll = 0.0;
-  for (std::size_t i = 0; i < xs.size(); ++i) ll += gh_trial_loglik(h, xs[i], ys[i], sig, sr, rule, g);
   double* grad = scratch(nt);
-  for (std::size_t k = 0; k < nt; ++k) grad[k] = g.head.d[k];
-  grad[theta_index::sigma] += g.sigma;
-  grad[theta_index::sigma_r] += g.sigma_r;
+  if (!(sig > 0) || !std::isfinite(sig) || xs.empty()) {  // outside the support (warm-up): NaN
+    ll = xs.empty() ? 0.0 : NAN;
+    std::fill(grad, grad + nt, 0.0);
+  } else {
+    const GaussHermite& rule = rules.for_sigma(sig);
+    const HeadTable<MupostHead> h = mupost_table(MupostHead{&net, theta, &ws}, xs, sig, rule);
+    TrialGrad<HeadTable<MupostHead>> g;
+    for (std::size_t i = 0; i < xs.size(); ++i) ll += gh_trial_loglik(h, xs[i], ys[i], sig, sr, rule, g);
+    for (std::size_t k = 0; k < nt; ++k) grad[k] = g.head.d[k];
+    grad[theta_index::sigma] += g.sigma;
+    grad[theta_index::sigma_r] += g.sigma_r;
+  }
   const double value = acc.value() + ll;
   return custom(
       {V, or_else(acc, V)}, 1, 1, [value](std::span<double> y) { y[0] = value; },

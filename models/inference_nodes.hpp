@@ -28,6 +28,7 @@
 #include <bactor/models/inference.hpp>
 #include <bactor/models/marginal.hpp>
 #include <bactor/models/network.hpp>
+#include "models/chebyshev.hpp"
 
 #include <cstddef>
 #include <span>
@@ -190,12 +191,25 @@ struct MupostHead {
   }
 };
 
+/// The u range over which a condition's mupost head is tabulated (HeadTable, models/chebyshev.hpp):
+/// [min x - R s, max x + R s] with s = sigma rounded up to the grid 2^(k/8) and R = 6 + sqrt(2) t_max,
+/// t_max the rule's largest node: the Laplace scale is at most sqrt(2) sigma, so the nodes of a
+/// trial whose mode is within 6 s of x lie inside. The range is constant while sigma stays in a
+/// grid cell and quadrature band, so the table's gradient is that of its value.
+void mupost_table_range(std::span<const double> xs, double sigma, const GaussHermite& rule, double& u_lo,
+                        double& u_hi);
+
+/// A condition's mupost head, tabulated over mupost_table_range.
+HeadTable<MupostHead> mupost_table(const MupostHead& h, std::span<const double> xs, double sigma,
+                                   const GaussHermite& rule);
+
 /// Σ_i log p(r_i | s_i) of one condition for a mupost-head network, by adaptive Gauss–Hermite
-/// quadrature (gh_trial_loglik with MupostHead and the rule for sigma from `rules`); theta is
-/// V[row .. row + net.n_inputs()) (sigma = element 0, sigma_r = element 3). Backward: the
-/// gradient with the nodes held fixed, into those elements of V (and acc). `net`, `ws`, the
-/// trials and `rules` must outlive the node; `ws` must see no other forward() until the node
-/// has been created (its gradient is computed in the forward pass).
+/// quadrature (gh_trial_loglik with the rule for sigma from `rules`) over the head tabulated
+/// along u (mupost_table: about 16-200 network passes per condition instead of one per node and
+/// trial); theta is V[row .. row + net.n_inputs()) (sigma = element 0, sigma_r = element 3).
+/// Backward: the gradient with the nodes held fixed, into those elements of V (and acc). `net`,
+/// `ws`, the trials and `rules` must outlive the node; `ws` must see no other forward() until the
+/// node has been created (its gradient is computed in the forward pass).
 Var mupost_marginal_node(const ActionNetwork& net, Var V, std::size_t row, std::span<const double> xs,
                          std::span<const double> ys, const GaussHermiteSet& rules, ActionNetwork::Workspace& ws,
                          Elem acc = {});

@@ -298,6 +298,64 @@ TEST_CASE("mupost marginal: error table with 400 cases per band, 20k-step networ
   }
 }
 
+TEST_CASE("mupost table: the tabulated head gives the network head's log-likelihood and gradient") {
+  // The quadrature over HeadTable<MupostHead> (what inference runs) against the same quadrature
+  // over the network itself, trial by trial, for trained networks of the three costs at theta
+  // drawn from the training prior and responses from the model.
+  for (const char* name : scaled_costs) {
+    const std::string cost_name = name;
+    CAPTURE(cost_name);
+    const CostInfo& cost = find_cost(name);
+    const GaussHermiteSet rules(default_quadrature_nodes,
+                                cost.action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts);
+    const ActionNetwork net = short_trained(name, 3000);
+    ActionNetwork::Workspace ws;
+    Rng rng(21, 4);
+    double worst_ll = 0, worst_grad = 0;
+    int table_evals = 0, direct_evals = 0, trials = 0;
+    for (int rep = 0; rep < 40; ++rep) {
+      double m;
+      const std::vector<double> th = draw_theta(cost, rng, m);
+      const double sig = th[0], sr = th[3];
+      const d::MupostHead h{&net, th.data(), &ws};
+      std::vector<double> xs, ys;
+      for (int i = 0; i < 30; ++i) {
+        const double s = rng.uniform(0.2, 6.0);
+        double dla, dp[d::MupostHead::n_params];
+        const double u = std::log(s) + sig * rng.normal();
+        xs.push_back(std::log(s));
+        ys.push_back(h.eval(u, dla, dp) + sr * rng.normal() + (i == 0 ? 3 * sr : 0.0));  // one outlier
+      }
+      const GaussHermite& rule = rules.for_sigma(sig);
+      const auto table = d::mupost_table(h, xs, sig, rule);
+      TrialGrad<d::MupostHead> gd;
+      TrialGrad<d::HeadTable<d::MupostHead>> gt;
+      double sum_d = 0, sum_t = 0;
+      for (std::size_t i = 0; i < xs.size(); ++i) {
+        const double ld = gh_trial_loglik(h, xs[i], ys[i], sig, sr, rule, gd);
+        const double lt = gh_trial_loglik(table, xs[i], ys[i], sig, sr, rule, gt);
+        worst_ll = std::max(worst_ll, std::abs(lt - ld) / std::max(1.0, std::abs(ld)));
+        sum_d += ld;
+        sum_t += lt;
+      }
+      double gnorm = std::hypot(gd.sigma, gd.sigma_r), gdiff = std::hypot(gt.sigma - gd.sigma, gt.sigma_r - gd.sigma_r);
+      for (int k = 0; k < d::MupostHead::n_params; ++k) {
+        gnorm = std::hypot(gnorm, gd.head.d[k]);
+        gdiff = std::hypot(gdiff, gt.head.d[k] - gd.head.d[k]);
+      }
+      worst_grad = std::max(worst_grad, gdiff / std::max(1.0, gnorm));
+      table_evals += table.table_evaluations();
+      direct_evals += table.direct_evaluations();
+      trials += int(xs.size());
+    }
+    MESSAGE(cost_name << ": worst relative log-likelihood difference " << worst_ll << ", gradient " << worst_grad
+                      << "; network passes per condition " << double(table_evals) / 40 << " (table) + "
+                      << double(direct_evals) / 40 << " (nodes outside it), for " << trials / 40 << " trials");
+    CHECK(worst_ll < 1e-7);
+    CHECK(worst_grad < 1e-6);
+  }
+}
+
 TEST_CASE("mupost marginal node vs finite differences; the inference log-density's gradient") {
   using bactor::testing::gradcheck;
   for (const char* name : scaled_costs) {
