@@ -5,14 +5,18 @@
 // integrated out), for QuadraticCostQuadraticEffort the closed form, a softplus-head network
 // (adaptive Gauss–Hermite marginal) and the exact action; for the three non-homogeneous costs
 // of issue 17 the network and the exact action. Each line has the median time per gradient and
-// the ratio to the network's in this run; the exact action's line also has its solves and F_y
-// evaluations per gradient.
+// the ratio to the network's in this run. For those three costs also the mupost-head network
+// (`--head auto`'s choice): "mupost" is the inference path (the network tabulated along u per
+// condition, models/chebyshev.hpp), "mupost_per_node" the same quadrature with the network run
+// at every node of every trial (the path before the table), value and gradient.
 #include "bench/bench_util.hpp"
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/simulate.hpp>
+#include <bactor/models/train.hpp>
+#include "models/inference_nodes.hpp"
 
 #include <memory>
 #include <string>
@@ -31,6 +35,37 @@ std::shared_ptr<const ActionNetwork> random_network(const CostInfo& cost) {
   for (auto& p : params) p = static_cast<float>(0.2 * rng.normal());
   return std::make_shared<ActionNetwork>(cost.name, names, sizes, params, std::vector<InputScaling>(n_feat),
                                          NetworkMetadata{}, NetworkHead::softplus);
+}
+
+/// A mupost-head network trained briefly (3,000 steps: the shape of g a trained network has,
+/// which sets how many pieces the table needs; random weights would not).
+std::shared_ptr<const ActionNetwork> trained_mupost_network(const CostInfo& cost) {
+  TrainSettings s;
+  s.cost = cost.name;
+  s.head = "mupost";
+  s.steps = 3000;
+  s.seed = 1;
+  s.progress_seconds = 1e9;
+  return std::make_shared<const ActionNetwork>(train(s).network);
+}
+
+/// The mupost quadrature with the network at every node: Σ over conditions and trials of
+/// gh_trial_loglik with MupostHead at the model's theta, and its theta-gradient.
+double per_node_loglik(const ActionNetwork& net, const Dataset& d, const std::vector<double>& sigmas,
+                       const std::map<std::string, double>& at, const char* param, ActionNetwork::Workspace& ws) {
+  const CostInfo& cost = find_cost(net.cost_name());
+  const GaussHermiteSet rules(default_quadrature_nodes,
+                              cost.action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts);
+  double ll = 0;
+  for (std::size_t c = 0; c < sigmas.size(); ++c) {
+    const std::vector<double> th{sigmas[c], at.at("sigma_0"), at.at("mu_0"), at.at("sigma_r"), at.at(param)};
+    const detail::MupostHead h{&net, th.data(), &ws};
+    TrialGrad<detail::MupostHead> g;
+    const GaussHermite& rule = rules.for_sigma(sigmas[c]);
+    for (std::size_t i = 0; i < d.size(); ++i)
+      if (d.cond[i] == int(c)) ll += gh_trial_loglik(h, std::log(d.s[i]), std::log(d.r[i]), sigmas[c], th[3], rule, g);
+  }
+  return ll;
 }
 
 struct CostCase {
@@ -60,22 +95,30 @@ int main() {
     const std::map<std::string, double> at{{"mu_0", 1.5}, {"sigma_0", 0.2}, {"sigma_r", 0.15}, {"sigma.1", 0.1},
                                            {"sigma.2", 0.2}, {cc.param, cc.value}};
     double network_us = 0;
-    for (const char* source : {"network", "closed_form", "exact"}) {
-      if (std::string(source) == "closed_form" && !cost.closed_form) continue;
+    std::shared_ptr<const ActionNetwork> mupost_net;
+    for (const std::string source : {"network", "closed_form", "mupost", "mupost_per_node", "exact"}) {
+      if (source == "closed_form" && !cost.closed_form) continue;
+      if (source.starts_with("mupost") && cost.homogeneous()) continue;
       InferenceSpec spec;
       spec.cost = &cost;
-      if (std::string(source) == "network") spec.network = random_network(cost);
-      spec.exact_action = std::string(source) == "exact";
+      spec.scale = 1;
+      if (source == "network") spec.network = random_network(cost);
+      if (source.starts_with("mupost")) spec.network = mupost_net ? mupost_net : (mupost_net = trained_mupost_network(cost));
+      spec.exact_action = source == "exact";
       ActorModel m(d, spec);
       const auto q = m.unconstrain(at);
       std::vector<double> g(m.dim());
+      ActionNetwork::Workspace ws;
       auto f = [&] {
-        bench::do_not_optimize(m.log_density(q, g));
+        if (source == "mupost_per_node")
+          bench::do_not_optimize(per_node_loglik(*spec.network, d, sim.condition_sigmas, at, cc.param, ws));
+        else
+          bench::do_not_optimize(m.log_density(q, g));
         bench::clobber_memory();
       };
-      const bool slow = spec.exact_action;
+      const bool slow = spec.exact_action || source == "mupost_per_node";
       const bench::Timing t = bench::time_it(f, slow ? 1 : bench::calibrate(f), slow ? 7 : 21, 1);
-      if (std::string(source) == "network") network_us = t.median_us;
+      if (source == "network") network_us = t.median_us;
       bench::JsonLine line("exact_action");
       line.add("case", "log_density_gradient")
           .add("cost", cc.cost)
