@@ -161,6 +161,8 @@ int run_infer(int argc, char** argv) {
   app.add_option("--threads", ns.threads, "threads (0: all)")->capture_default_str();
   app.add_option("--delta", ns.delta, "target acceptance statistic")->capture_default_str();
   app.add_option("--max-depth", ns.max_depth, "maximum tree depth")->capture_default_str();
+  app.add_option("--init-radius", ns.init_radius, "initial values uniform(-R, R) on the unconstrained scale (0: every "
+                 "chain starts at its centre, e.g. sigma = 1, a uniform prior's midpoint)")->capture_default_str();
   app.add_option("--metric", metric, "diag or dense (inverse metric adapted in warm-up)")->capture_default_str();
   app.add_option("--quadrature-nodes", nodes, "Gauss-Hermite nodes (softplus-head network, marginal latent); -1: chosen by sigma")->capture_default_str();
   app.add_option("--scale", scale, "the unit S the fit works in: auto (the geometric mean of the stimuli), 1 (the data's own "
@@ -180,6 +182,8 @@ int run_infer(int argc, char** argv) {
   if (double(ns.chains) * (double(ns.samples) / ns.thin + (ns.save_warmup ? double(ns.warmup) / ns.thin : 0.0)) > 5e7)
     throw bactor::cli::UsageError("--chains x --samples / --thin: at most 50000000 draws are kept in memory");
   if (ns.max_depth < 1 || ns.max_depth > 30) throw bactor::cli::UsageError("--max-depth must be in 1..30");
+  if (!(ns.init_radius >= 0 && ns.init_radius <= 100))
+    throw bactor::cli::UsageError("--init-radius must be in [0, 100] (got " + std::to_string(ns.init_radius) + ")");
   if (ns.threads < 0) throw bactor::cli::UsageError("--threads must be >= 0 (0: all)");
   if (metric != "diag" && metric != "dense") throw bactor::cli::UsageError("--metric must be diag or dense (got '" + metric + "')");
   ns.dense_metric = metric == "dense";

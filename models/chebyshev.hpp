@@ -85,6 +85,9 @@ struct HeadTableOptions {
   double max_piece = 4.0;        // initial pieces at most this wide in u
   double tail_tolerance = 1e-8;  // a piece is halved while |c_{K-2}|, |c_{K-1}| of log a exceed this
   int max_halvings = 6;
+  // A range wider than this many initial pieces (a sigma of several units, reached only in the
+  // sampler's warm-up) is not tabulated: the head is evaluated directly.
+  int max_pieces = 64;
 };
 
 /// A head (eval(u, dla_du, dp) with Head::n_params entries of dp, Head::Adjoint, Head::add)
@@ -103,7 +106,9 @@ public:
     BACTOR_ASSERT(n_used <= std::size_t(n_params) && 2 + n_used <= 16 && u_hi > u_lo);
     lo_ = u_lo;
     hi_ = u_hi;
-    const int n0 = std::max(1, int(std::ceil((hi_ - lo_) / opt.max_piece)));
+    const double n0d = std::ceil((hi_ - lo_) / opt.max_piece);
+    if (!(n0d <= opt.max_pieces)) return;  // finite_ stays false: direct evaluation
+    const int n0 = std::max(1, int(n0d));
     for (int k = 0; k < n0; ++k) build(lo_ + (hi_ - lo_) * k / n0, k + 1 == n0 ? hi_ : lo_ + (hi_ - lo_) * (k + 1) / n0, 0);
     finite_ = true;
     for (const Piece& p : pieces_)

@@ -172,13 +172,14 @@ TEST_CASE("cli: infer --exact-action (issue 17): exclusive with --network/--clos
   // A short run: the action source is recorded, and check simulates from it.
   // (Kept tiny: each gradient solves for the action at ~16 points; deep trees early in warm-up.)
   Result r = run_cli("infer --data " + data + " --cost Linex --exact-action --fix sigma=0.2,sigma_0=0.2 --chains 1 "
-                     "--warmup 20 --samples 10 --max-depth 4 --seed 5 --out " + (dir / "post").string());
+                     "--warmup 20 --samples 10 --max-depth 4 --init-radius 0.5 --seed 5 --out " + (dir / "post").string());
   INFO(r.out);
   REQUIRE(r.code == 0);
   std::ifstream chain(dir / "post" / "chain-1.csv");
   std::stringstream ss;
   ss << chain.rdbuf();
   CHECK(ss.str().find("# action = exact") != std::string::npos);
+  CHECK(ss.str().find("# init = 0.5\n") != std::string::npos);
   Result c = run_cli("check " + (dir / "post").string() + " --draws 10");
   INFO(c.out);
   CHECK(c.code == 0);

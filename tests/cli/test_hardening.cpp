@@ -297,7 +297,7 @@ TEST_CASE("hardening: bad input exits 2 with a one-line message naming the culpr
   CHECK(n.out.find("net.safetensors") != std::string::npos);
   for (const std::string bad : {"--chains 0", "--samples -5", "--samples 1e12", "--thin 0", "--delta 1.5", "--chains 100000",
                                  "--samples 100000000", "--max-depth 0", "--threads -1", "--quadrature-nodes 0",
-                                 "--quadrature-nodes 201", "--metric full"}) {
+                                 "--quadrature-nodes 201", "--metric full", "--init-radius -1", "--init-radius nan"}) {
     CAPTURE(bad);
     const Result r = run("infer --data " + reference("quadratic_n60.csv") + " --cost QuadraticCost --closed-form " + bad +
                          " --out " + (dir / "o").string());

@@ -34,8 +34,9 @@ inline std::string reference_dir() {
 
 /// NUTS on ActorModel(d, spec), summarised over its free parameters.
 inline Summary run_posterior(const Dataset& d, const InferenceSpec& spec, int chains, int warmup, int samples,
-                             std::uint64_t seed) {
+                             std::uint64_t seed, double delta = 0.8) {
   NutsSettings ns;
+  ns.delta = delta;
   ns.chains = chains;
   ns.warmup = warmup;
   ns.samples = samples;

@@ -353,6 +353,20 @@ TEST_CASE("mupost table: the tabulated head gives the network head's log-likelih
                       << double(direct_evals) / 40 << " (nodes outside it), for " << trials / 40 << " trials");
     CHECK(worst_ll < 1e-7);
     CHECK(worst_grad < 1e-6);
+    // A sigma of many units (the sampler's warm-up reaches such values) is not tabulated (it
+    // would take ~1e5 pieces): the head is evaluated directly, value for value.
+    double m;
+    std::vector<double> th = draw_theta(cost, rng, m);
+    th[0] = 40.0;
+    const d::MupostHead h{&net, th.data(), &ws};
+    const std::vector<double> xs{0.1, 1.2};
+    const auto table = d::mupost_table(h, xs, th[0], rules.for_sigma(th[0]));
+    CHECK(table.pieces() == 0);
+    TrialGrad<d::MupostHead> gd;
+    TrialGrad<d::HeadTable<d::MupostHead>> gt;
+    CHECK(gh_trial_loglik(table, 0.1, 0.3, th[0], th[3], rules.for_sigma(th[0]), gt) ==
+          gh_trial_loglik(h, 0.1, 0.3, th[0], th[3], rules.for_sigma(th[0]), gd));
+    CHECK(table.direct_evaluations() > 0);
   }
 }
 
