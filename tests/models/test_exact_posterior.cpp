@@ -44,13 +44,13 @@ using testing::Ref;
 using testing::reference_dir;
 
 /// The exact-action reference posteriors of one data set from exact_posteriors.csv (columns
-/// data,cost,param,mean,sd,mcse_mean,ess_bulk).
+/// data,cost,param,mean,sd,mcse_mean,mcse_sd,ess_bulk).
 std::map<std::string, Ref> exact_reference(const std::string& data_file) {
   std::ifstream in(reference_dir() + "/exact_posteriors.csv");
   REQUIRE_MESSAGE(in, "tests/reference/exact_posteriors.csv is missing");
   std::string line;
   std::getline(in, line);
-  REQUIRE(line == "data,cost,param,mean,sd,mcse_mean,ess_bulk");
+  REQUIRE(line == "data,cost,param,mean,sd,mcse_mean,mcse_sd,ess_bulk");
   std::map<std::string, Ref> out;
   while (std::getline(in, line)) {
     std::stringstream ss(line);
@@ -58,12 +58,12 @@ std::map<std::string, Ref> exact_reference(const std::string& data_file) {
     std::getline(ss, data, ',');
     std::getline(ss, cost, ',');
     std::getline(ss, param, ',');
-    double v[4];
+    double v[5];
     for (double& x : v) {
       std::getline(ss, f, ',');
       x = std::stod(f);
     }
-    if (data == data_file) out[param] = {v[0], v[1], v[3]};
+    if (data == data_file) out[param] = {v[0], v[1], v[4], v[3]};
   }
   REQUIRE_MESSAGE(!out.empty(), "no reference for " << data_file);
   return out;
@@ -102,8 +102,8 @@ void network_against_exact(const char* cost, const char* data_file) {
   msg << what << ": training " << std::chrono::duration<double>(t1 - t0).count() << " s, NUTS "
       << std::chrono::duration<double>(t2 - t1).count() << " s (wall)";
   for (const auto& p : s.params)
-    msg << "\n  " << p.name << ": " << p.mean << " (sd " << p.sd << ", ess " << p.ess_bulk << ") vs exact "
-        << ref.at(p.name).mean << " (sd " << ref.at(p.name).sd << ")";
+    msg << "\n  " << p.name << ": " << p.mean << " (sd " << p.sd << " +- " << p.mcse_sd << ", ess " << p.ess_bulk
+        << ") vs exact " << ref.at(p.name).mean << " (sd " << ref.at(p.name).sd << " +- " << ref.at(p.name).mcse_sd << ")";
   MESSAGE(msg.str());
   // The sd check in Monte Carlo terms (the references' ESS is a few thousand, not the tens of
   // thousands an sd within 5% needs).
