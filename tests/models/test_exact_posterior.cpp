@@ -96,7 +96,7 @@ void network_against_exact(const char* cost, const char* data_file) {
   INFO(what);
   // delta 0.9: at 0.8 the AbsoluteCostQuadraticEffort network gave 3 divergences in 8,000 draws
   // (the sigma_r -> 0 corner of the posterior; the means and sds met the criterion).
-  const Summary s = testing::run_posterior(d, spec, 4, 500, 1000, 31, 0.9);
+  const Summary s = testing::run_posterior(d, spec, 4, 500, 700, 31, 0.9);
   const auto t2 = std::chrono::steady_clock::now();
   std::ostringstream msg;
   msg << what << ": training " << std::chrono::duration<double>(t1 - t0).count() << " s, NUTS "
@@ -142,7 +142,7 @@ TEST_CASE("exact-action posterior: effort_two_noise (QuadraticCostQuadraticEffor
 // Network posteriors against the exact-action references (issue 17 part 3), with the network
 // `bactor train --cost NAME` gives by default (the mupost head, 60,000 steps). With the softplus
 // head these missed the criterion (e.g. beta 0.929 vs 0.916, tolerance 0.005). Each takes
-// 6-15 s of training and 4 x (500 + 1,000) NUTS iterations at 0.3-0.7 ms per gradient (the
+// 5-8 s of training and 4 x (500 + 700) NUTS iterations at 0.2-0.6 ms per gradient (the
 // mupost head tabulated along u; running it at every quadrature node took ten times longer).
 TEST_CASE("network posterior vs exact-action reference: AbsoluteCostQuadraticEffort") {
   network_against_exact("AbsoluteCostQuadraticEffort", "abs_effort_two_noise.csv");
