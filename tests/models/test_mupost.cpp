@@ -46,6 +46,12 @@ std::vector<double> draw_theta(const CostInfo& cost, Rng& rng, double& m) {
   return th;
 }
 
+/// The quadrature rules inference uses for a mupost network of `cost` (by sigma band).
+GaussHermiteSet mupost_rules(const CostInfo& cost) {
+  return GaussHermiteSet(default_quadrature_nodes,
+                         cost.action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts);
+}
+
 /// A network trained briefly (realistic shapes of g, in a second or two).
 ActionNetwork short_trained(const std::string& cost, std::size_t steps, const char* head = "mupost",
                             std::size_t eval_points = 8) {
@@ -306,8 +312,7 @@ TEST_CASE("mupost table: the tabulated head gives the network head's log-likelih
     const std::string cost_name = name;
     CAPTURE(cost_name);
     const CostInfo& cost = find_cost(name);
-    const GaussHermiteSet rules(default_quadrature_nodes,
-                                cost.action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts);
+    const GaussHermiteSet rules = mupost_rules(cost);
     const ActionNetwork net = short_trained(name, 3000);
     ActionNetwork::Workspace ws;
     Rng rng(21, 4);
@@ -376,8 +381,7 @@ TEST_CASE("mupost marginal node vs finite differences; the inference log-density
     const std::string cost_name = name;
     CAPTURE(cost_name);
     const CostInfo& cost = find_cost(name);
-    const GaussHermiteSet rules(default_quadrature_nodes,
-                                cost.action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts);
+    const GaussHermiteSet rules = mupost_rules(cost);
     const ActionNetwork net = bactor::testing::trainer_random_network(name, 6, "mupost");
     // Trials from the network actor at theta; the node reads theta at offset 1 of its operand.
     std::vector<double> v{7.0, 0.21, 0.17, 1.6, 0.12};
