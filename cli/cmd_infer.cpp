@@ -195,7 +195,6 @@ int run_infer(int argc, char** argv) {
     if (predict) throw bactor::cli::UsageError("--predict cannot be combined with --hierarchical (not supported yet)");
     if (per_cond_opt->count() > 0) throw bactor::cli::UsageError("--per-condition cannot be combined with --hierarchical");
     if (lapse) throw bactor::cli::UsageError("--lapse cannot be combined with --hierarchical (not supported yet)");
-    if (exact_action) throw bactor::cli::UsageError("--exact-action cannot be combined with --hierarchical (not supported yet)");
     if (scale != "auto") throw bactor::cli::UsageError("--scale cannot be combined with --hierarchical (a hierarchical fit works in the data's units; docs/hierarchical.md)");
   }
   const bactor::ColumnMap column_map = bactor::cli::columns_option(columns);
@@ -292,6 +291,7 @@ int run_infer(int argc, char** argv) {
     bactor::HierarchicalSpec hs;
     hs.cost = spec.cost;
     hs.network = spec.network;
+    hs.exact_action = spec.exact_action;
     hs.fixed = spec.fixed;
     hs.priors = spec.priors;
     hs.log_lik = spec.log_lik;

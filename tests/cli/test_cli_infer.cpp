@@ -166,9 +166,6 @@ TEST_CASE("cli: infer --exact-action (issue 17): exclusive with --network/--clos
   Result none = run_cli("infer --data " + data + " --cost Linex --out " + (dir / "no").string());
   CHECK(none.code == 2);
   CHECK(none.out.find("--exact-action") != std::string::npos);
-  Result sampled = run_cli("infer --data " + data + " --cost Linex --exact-action --latent sampled --out " + (dir / "no").string());
-  CHECK(sampled.code == 2);
-  CHECK(sampled.out.find("--exact-action: needs the marginal latent mode") != std::string::npos);
   // A short run: the action source is recorded, and check simulates from it.
   // (Kept tiny: each gradient solves for the action at ~16 points; deep trees early in warm-up.)
   Result r = run_cli("infer --data " + data + " --cost Linex --exact-action --fix sigma=0.2,sigma_0=0.2 --chains 1 "
