@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+// Signals (issue 24): two SIGINTs milliseconds apart (GNU timeout signals the process and its
+// group) are one request to stop cleanly; on SIGTERM the fit is written within seconds. The
+// draws files left are complete CmdStan CSV (DESIGN.md section 8).
+#include "tests/cli/cli_util.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+fs::path scratch(const std::string& name) { return ::bactor::testing::scratch_path("bactor_signals_test_", name); }
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Stopped {
+  int status = -1;
+  double seconds_to_exit = 0;  // from the first signal
+  std::string log;
+};
+
+/// Runs `bactor args` in its own process group, waits until its log shows `marker` (at most
+/// 30 s), then sends `sig` to the process and, `gap_ms` later, to its group (as GNU timeout
+/// does), and waits for the exit (at most 60 s; SIGKILL after that, a failure).
+Stopped stop_run(std::vector<std::string> args, const fs::path& log, const std::string& marker, int sig, int gap_ms) {
+  args.insert(args.begin(), ::bactor::testing::bactor_exe());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);  // its own group, so that the group signal reaches it alone
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  bool seen = false;
+  for (int i = 0; i < 300 && !seen; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    seen = slurp(log).find(marker) != std::string::npos;
+  }
+  Stopped r;
+  CHECK(seen);
+  const auto t0 = Clock::now();
+  ::kill(pid, sig);
+  std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
+  ::kill(-pid, sig);
+  bool ended = false;
+  for (int i = 0; i < 6000 && !ended; ++i) {
+    ended = ::waitpid(pid, &r.status, WNOHANG) == pid;
+    if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  r.seconds_to_exit = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!ended) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &r.status, 0);
+  }
+  CHECK(ended);
+  r.log = slurp(log);
+  return r;
+}
+
+/// A draws file as DESIGN.md section 8 describes it: the comment block with the model and
+/// method, the header, the adaptation block, at least one draw with as many fields as the
+/// header, and the elapsed-time lines at the end.
+void check_complete_cmdstan_csv(const fs::path& p) {
+  CAPTURE(p.string());
+  REQUIRE(fs::exists(p));
+  CHECK_FALSE(fs::exists(p.string() + ".tmp"));
+  std::ifstream in(p);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  REQUIRE(lines.size() > 10);
+  CHECK(lines.front().rfind("# model = bactor_", 0) == 0);
+  std::size_t header = 0;
+  while (header < lines.size() && lines[header][0] == '#') ++header;
+  REQUIRE(header < lines.size());
+  CHECK(slurp(p).find("\n# method = sample") != std::string::npos);
+  CHECK(lines[header].rfind("lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__,", 0) == 0);
+  const auto fields = [](const std::string& l) { return 1 + std::count(l.begin(), l.end(), ','); };
+  std::size_t draws = 0;
+  bool adapted = false;
+  for (std::size_t i = header + 1; i < lines.size(); ++i) {
+    if (lines[i] == "# Adaptation terminated") adapted = true;
+    if (lines[i].empty() || lines[i][0] == '#') continue;
+    CHECK(fields(lines[i]) == fields(lines[header]));
+    ++draws;
+  }
+  CHECK(adapted);
+  CHECK(draws > 0);
+  const std::size_t n = lines.size();
+  CHECK(lines[n - 4].rfind("#  Elapsed Time: ", 0) == 0);
+  CHECK(lines[n - 4].find("seconds (Warm-up)") != std::string::npos);
+  CHECK(lines[n - 3].find("seconds (Sampling)") != std::string::npos);
+  CHECK(lines[n - 2].find("seconds (Total)") != std::string::npos);
+}
+
+std::vector<std::string> long_infer(const fs::path& data, const fs::path& out) {
+  return {"infer", "--data", data.string(), "--cost", "QuadraticCost", "--closed-form", "--chains", "2", "--threads", "2",
+          "--warmup", "100", "--samples", "1000000", "--no-log-lik", "--seed", "3", "--out", out.string()};
+}
+
+fs::path write_data(const fs::path& dir) {
+  std::string text = "s,r\n";
+  for (int i = 0; i < 30; ++i) text += std::to_string(0.4 + 0.1 * i) + "," + std::to_string(0.5 + 0.09 * i) + "\n";
+  std::ofstream(dir / "d.csv") << text;
+  return dir / "d.csv";
+}
+
+} // namespace
+
+TEST_CASE("signals: two SIGINTs 5 ms apart (process, then group) are one request: the fit is written, exit 1") {
+  const fs::path dir = scratch("sigint2");
+  fs::create_directories(dir);
+  const fs::path out = dir / "out";
+  const Stopped r = stop_run(long_infer(write_data(dir), out), dir / "log.txt", "(sampling)", SIGINT, 5);
+  INFO(r.log);
+  REQUIRE(WIFEXITED(r.status));  // not killed by the signal, not _Exit(130)
+  CHECK(WEXITSTATUS(r.status) == 1);
+  CHECK(r.log.find("interrupted: kept ") != std::string::npos);
+  for (const char* f : {"chain-1.csv", "chain-2.csv"}) check_complete_cmdstan_csv(out / f);
+  CHECK(slurp(out / "chain-1.csv").find("# complete = 0") != std::string::npos);
+  CHECK_FALSE(fs::exists(out / ".bactor.lock"));
+  const auto s = ::bactor::testing::run_bactor("summary " + (out / "chain-1.csv").string() + " " + (out / "chain-2.csv").string());
+  INFO(s.out);
+  CHECK(s.code == 0);
+}
+
+TEST_CASE("signals: on SIGTERM (twice, 1 ms apart) the fit is written within seconds") {
+  const fs::path dir = scratch("sigterm");
+  fs::create_directories(dir);
+  const fs::path out = dir / "out";
+  const Stopped r = stop_run(long_infer(write_data(dir), out), dir / "log.txt", "(sampling)", SIGTERM, 1);
+  INFO(r.log);
+  REQUIRE(WIFEXITED(r.status));
+  CHECK(WEXITSTATUS(r.status) == 1);
+  CHECK(r.seconds_to_exit < 10);  // Slurm sends SIGKILL 30 s after SIGTERM
+  for (const char* f : {"chain-1.csv", "chain-2.csv"}) check_complete_cmdstan_csv(out / f);
+}
+
+TEST_CASE("signals: a stopped fit with subjects keeps a subjects.csv marked incomplete that lists the folders written") {
+  const fs::path dir = scratch("subjects");
+  fs::create_directories(dir);
+  std::string text = "subject,s,r\n";
+  for (const char* id : {"p1", "p2", "p3"})
+    for (int i = 0; i < 20; ++i) text += std::string(id) + "," + std::to_string(0.4 + 0.1 * i) + "," + std::to_string(0.5 + 0.09 * i) + "\n";
+  std::ofstream(dir / "d.csv") << text;
+  const fs::path out = dir / "out";
+  const Stopped r = stop_run(long_infer(dir / "d.csv", out), dir / "log.txt", "(sampling)", SIGINT, 3);
+  INFO(r.log);
+  REQUIRE(WIFEXITED(r.status));
+  CHECK(WEXITSTATUS(r.status) == 1);
+  check_complete_cmdstan_csv(out / "subject-p1" / "chain-1.csv");
+  CHECK_FALSE(fs::exists(out / "subject-p2"));  // not started
+  const std::string map = slurp(out / "subjects.csv");
+  CHECK(map.find("# complete = 0\n") != std::string::npos);
+  CHECK(map.find("\n1,p1,subject-p1\n") != std::string::npos);
+  CHECK(map.find("p2") == std::string::npos);
+  // merge refuses it as a shard; infer into it again needs --overwrite.
+  const auto m = ::bactor::testing::run_bactor("merge " + out.string() + " --out " + (dir / "m").string());
+  CHECK(m.code == 2);
+  CHECK(m.out.find("is incomplete") != std::string::npos);
+}
