@@ -398,7 +398,7 @@ int run_infer(int argc, char** argv) {
   for (auto& kv : std::vector<std::pair<std::string, std::string>>{
            {"data_file", data_path}, {"data_fnv1a64", file_fingerprint(data_path)}, {"columns", bactor::to_string(column_map)},
            {"cost", cost}, {"action", spec.network ? "network" : (exact_action ? "exact" : "closed-form")}, {"network", network},
-           {"latent", latent}, {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
+           {"network_fnv1a64", network.empty() ? "" : file_fingerprint(network)}, {"latent", latent}, {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
            {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"prior", prior}, {"scale", scale},
            {"lapse", lapse ? "true" : "false"}, {"lapse_range", lapse_range}, {"log_lik", spec.log_lik ? "true" : "false"},
            {"predict", predict ? "true" : "false"}, {"quadrature_nodes", std::to_string(nodes)},

@@ -110,7 +110,7 @@ std::vector<Fit> read_fits(const std::string& dir) {
         subjects.emplace_back(name.substr(8), e.path());
     }
   }
-  if (subjects.empty()) throw std::invalid_argument(dir + ": no chain-*.csv files and no subject-<id>/ folders with them");
+  if (subjects.empty()) throw std::invalid_argument(dir + ": no chain-*.csv files, no subjects.csv and no subject-* folders with them (expected the --out folder of bactor infer)");
   const bool numeric = std::all_of(subjects.begin(), subjects.end(), [](const auto& s) { return all_digits(s.first) && s.first.size() < 18; });
   std::sort(subjects.begin(), subjects.end(), [&](const auto& a, const auto& b) {
     return numeric ? std::stoll(a.first) < std::stoll(b.first) : a.first < b.first;

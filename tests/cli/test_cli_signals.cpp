@@ -235,3 +235,25 @@ TEST_CASE("signals: a second signal more than 1 s after the first ends the run a
   CHECK_FALSE(fs::exists(out / ".bactor.lock"));
   CHECK_FALSE(fs::exists(out / "chain-1.csv"));
 }
+
+TEST_CASE("signals: a second infer into a folder another is writing is refused by the lock, naming that process") {
+  const fs::path dir = scratch("concurrent");
+  fs::create_directories(dir);
+  const fs::path out = dir / "out", log = dir / "log.txt";
+  const fs::path data = write_data(dir);
+  const pid_t pid = spawn(long_infer(data, out), log);
+  REQUIRE(wait_for(log, "(sampling)"));
+  for (const char* extra : {"", " --overwrite"}) {
+    const auto r = ::bactor::testing::run_bactor("infer --data " + data.string() + " --cost QuadraticCost --closed-form "
+                                                 "--chains 1 --warmup 10 --samples 10 --out " + out.string() + extra);
+    INFO(r.out);
+    CHECK(r.code == 2);
+    CHECK(r.out.find("another bactor (pid " + std::to_string(pid) + " on host ") != std::string::npos);
+  }
+  ::kill(pid, SIGINT);
+  int status = 0;
+  REQUIRE(wait_exit(pid, 60, status));
+  CHECK(WIFEXITED(status));
+  check_complete_cmdstan_csv(out / "chain-1.csv");  // the first run's fit, untouched by the second
+  CHECK_FALSE(fs::exists(out / ".bactor.lock"));
+}
