@@ -153,6 +153,12 @@ int run_merge(int argc, char** argv) {
   bactor::cli::SubjectMap merged;
   for (const auto& [k, v] : shards.front().map.settings)
     if (k != "shard") merged.settings.emplace_back(k, v);
+  // Until every subject is copied, the map says so (complete = 0, no subjects): a reader of a
+  // merge that was stopped halfway gets an error, not a part of the cohort.
+  auto complete = std::find_if(merged.settings.begin(), merged.settings.end(), [](const auto& kv) { return kv.first == "complete"; });
+  if (complete == merged.settings.end()) throw UsageError(shards.front().dir + ": subjects.csv records no 'complete' line");
+  complete->second = "0";
+  bactor::cli::write_subject_map(out, merged);
   for (const auto& [e, dir] : subjects) {
     const fs::path from = fs::path(dir) / e.folder, to = fs::path(out) / e.folder;
     fs::create_directories(to);
@@ -163,6 +169,7 @@ int run_merge(int argc, char** argv) {
     }
     merged.subjects.push_back(e);
   }
+  complete->second = "1";
   bactor::cli::write_subject_map(out, merged);
   std::cout << "merged " << shards.size() << " shard" << (shards.size() == 1 ? "" : "s") << ", " << subjects.size()
             << " subjects, into " << out << "\n";

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -94,7 +95,16 @@ std::vector<Fit> read_fits(const std::string& dir) {
   const fs::path map_path = root / subjects_file_name;
   if (fs::exists(map_path)) {
     // The map names every subject's folder: ids are never read back from folder names.
-    for (const auto& s : read_subject_map(map_path.string()).subjects) {
+    const SubjectMap map = read_subject_map(map_path.string());
+    if (map.get("complete") != "1") {
+      if (map.subjects.empty())
+        throw std::invalid_argument(map_path.string() + ": no subject written yet (complete = " + map.get("complete") +
+                                    ": the run was stopped early, or is still running)");
+      std::cerr << "WARNING: " << dir << " is an incomplete fit (" << map_path.string() << ": complete = " << map.get("complete")
+                << "): " << map.subjects.size() << " of " << map.get("subjects_total")
+                << " subjects; the run was stopped early or is still running\n";
+    }
+    for (const auto& s : map.subjects) {
       const fs::path sub = root / s.folder;
       if (!fs::is_directory(fs::symlink_status(sub)) || chain_files(sub).empty())
         throw std::invalid_argument(map_path.string() + ": subject '" + s.id + "': " + sub.string() +

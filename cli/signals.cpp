@@ -48,6 +48,7 @@ std::atomic<bool>& stop_flag() {
 }
 
 void install_stop_handlers() {
+  stop_flag();  // initialised before any handler can run
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);

@@ -200,7 +200,11 @@ TEST_CASE("signals: a stopped fit with subjects keeps a subjects.csv marked inco
   CHECK(map.find("# complete = 0\n") != std::string::npos);
   CHECK(map.find("\n1,p1,subject-p1\n") != std::string::npos);
   CHECK(map.find("p2") == std::string::npos);
-  // merge refuses it as a shard; infer into it again needs --overwrite.
+  // check reads the subject written, saying the fit is incomplete; merge refuses it as a shard.
+  const auto c = ::bactor::testing::run_bactor("check " + out.string() + " --draws 10");
+  INFO(c.out);
+  CHECK(c.code == 0);
+  CHECK(c.out.find("is an incomplete fit (" + (out / "subjects.csv").string() + ": complete = 0): 1 of 3 subjects") != std::string::npos);
   const auto m = ::bactor::testing::run_bactor("merge " + out.string() + " --out " + (dir / "m").string());
   CHECK(m.code == 2);
   CHECK(m.out.find("is incomplete") != std::string::npos);
