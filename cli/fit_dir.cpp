@@ -206,7 +206,9 @@ bool split_quoted(const std::string& line, std::vector<std::string>& fields) {
 }
 
 bool valid_folder(const std::string& f) {
-  if (f.size() <= 8 || f.size() > 255 || f.rfind("subject-", 0) != 0) return false;
+  // As subject_folders makes them: "subject-" and a non-empty name of these characters, not
+  // ending in '.' (which some file systems drop).
+  if (f.size() <= 8 || f.size() > 255 || f.rfind("subject-", 0) != 0 || f.back() == '.') return false;
   return std::all_of(f.begin(), f.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
            c == '.' || c == '%' || c == '~';

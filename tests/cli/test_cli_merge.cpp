@@ -3,6 +3,7 @@
 // merged give the single run's fit folder byte for byte (the elapsed-time lines aside); merge
 // refuses missing, repeated, incomplete and differently-set shards.
 #include "tests/cli/cli_util.hpp"
+#include "cli/fit_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -155,4 +156,22 @@ TEST_CASE("merge: refuses missing, repeated, incomplete and differently-set shar
   r = run_cli("merge " + s1 + " " + s2 + out);
   INFO(r.out);
   CHECK(r.code == 0);
+}
+
+TEST_CASE("merge: the shard of an id is FNV-1a 64 mod N plus 1, as docs/cluster.md states") {
+  // The published FNV-1a 64-bit test vectors (Fowler, Noll, Vo: "FNV hash" test suite).
+  CHECK(bactor::cli::fnv1a64("") == 0xcbf29ce484222325ULL);
+  CHECK(bactor::cli::fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
+  CHECK(bactor::cli::fnv1a64("foobar") == 0x85944171f73967e8ULL);
+  CHECK(bactor::cli::subject_shard("a", 7) == int(0xaf63dc4c8601ec8cULL % 7) + 1);
+  // Every shard of 1..N, and about 1/N of many ids each (binomial sd about 30 of 2,000 here).
+  std::vector<int> count(5, 0);
+  for (int i = 0; i < 10000; ++i) {
+    const int k = bactor::cli::subject_shard("subject" + std::to_string(i), 5);
+    REQUIRE(k >= 1);
+    REQUIRE(k <= 5);
+    ++count[std::size_t(k - 1)];
+  }
+  for (int c : count) CHECK(std::abs(c - 2000) < 200);
+  CHECK(bactor::cli::subject_shard("anything", 1) == 1);
 }

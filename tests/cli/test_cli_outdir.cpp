@@ -3,6 +3,7 @@
 // which removes only what bactor wrote; a lock file keeps a second writer out; report --out onto
 // a folder or an empty name leaves no .tmp behind.
 #include "tests/cli/cli_util.hpp"
+#include "cli/fit_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -157,4 +159,47 @@ TEST_CASE("outdir: report --out onto a folder or an empty name is refused before
   CHECK(r.code == 0);
   CHECK(fs::exists(dir / "r.html"));
   CHECK_FALSE(fs::exists(dir / "r.html.tmp"));
+}
+
+TEST_CASE("outdir: subject folder names: one safe path component each, one-to-one, unique ignoring case") {
+  using bactor::cli::subject_folders;
+  const std::vector<std::string> ids = {"7", "../x", "a/b", ".", "..", "...", "x.", "%", "~", "a b", "\\", "C:",
+                                        "\xC3\xA9", "Ab", "aB", "AB", "ab~2"};
+  const auto f = subject_folders(ids);
+  REQUIRE(f.size() == ids.size());
+  const std::vector<std::string> expected = {"subject-7", "subject-..%2Fx", "subject-a%2Fb", "subject-%2E", "subject-.%2E",
+                                             "subject-..%2E", "subject-x%2E", "subject-%25", "subject-%7E", "subject-a%20b",
+                                             "subject-%5C", "subject-C%3A", "subject-%C3%A9", "subject-Ab", "subject-aB~2",
+                                             "subject-AB~3", "subject-ab%7E2"};
+  for (std::size_t j = 0; j < ids.size(); ++j) {
+    CAPTURE(ids[j]);
+    CHECK(f[j] == expected[j]);
+  }
+  // Long ids are cut at 200 encoded bytes, never inside a %XX; ids equal up to there get ~2.
+  const std::string long_a(300, 'x'), long_b = std::string(299, 'x') + "y";
+  std::string accents;
+  for (int i = 0; i < 100; ++i) accents += "\xC3\xA9";
+  const auto g = subject_folders({long_a, long_b, accents});
+  CHECK(g[0] == "subject-" + std::string(200, 'x'));
+  CHECK(g[1] == "subject-" + std::string(200, 'x') + "~2");
+  CHECK(g[2].size() == 8 + 198);  // 33 characters of 6 bytes each ("%C3%A9")
+  CHECK(g[2].substr(g[2].size() - 6) == "%C3%A9");
+  // A map whose folder would leave the fit folder is refused.
+  const fs::path dir = scratch("map");
+  fs::create_directories(dir);
+  for (const std::string folder : {"../x", "subject-a/../../x", "subject-..", "x", "subject-", "subject-a\\b"}) {
+    CAPTURE(folder);
+    std::ofstream(dir / "subjects.csv") << bactor::cli::subjects_file_first_line << "\n# complete = 1\nindex,subject,folder\n1,a,"
+                                        << folder << "\n";
+    CHECK_THROWS_AS(bactor::cli::read_subject_map((dir / "subjects.csv").string()), std::invalid_argument);
+  }
+  // Ids with commas and quotes round-trip.
+  bactor::cli::SubjectMap m;
+  m.settings = {{"complete", "1"}, {"network", ""}};
+  m.subjects = {{1, "a,b", "subject-a%2Cb"}, {2, "say \"hi\"", "subject-say%20%22hi%22"}, {3, " x", "subject-%20x"}};
+  bactor::cli::write_subject_map(dir.string(), m);
+  const auto back = bactor::cli::read_subject_map((dir / "subjects.csv").string());
+  REQUIRE(back.subjects.size() == 3);
+  for (std::size_t j = 0; j < 3; ++j) CHECK(back.subjects[j].id == m.subjects[j].id);
+  CHECK(back.settings == m.settings);
 }
