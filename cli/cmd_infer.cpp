@@ -139,6 +139,63 @@ std::string file_fingerprint(const std::string& path) {
   return buf;
 }
 
+/// "1=label,2=label,..." of a data set's conditions.
+std::string condition_labels(const bactor::Dataset& d) {
+  std::string conds;
+  for (std::size_t c = 0; c < d.cond_labels.size(); ++c) conds += (c ? "," : "") + std::to_string(c + 1) + "=" + d.cond_labels[c];
+  return conds;
+}
+
+/// Writes one run's chains (settings `ns`, bactor's own settings `config`), summary and
+/// messages to `dir`; false when the run was stopped.
+bool write_run(const std::string& dir, const bactor::cli::PosteriorRun& run, const bactor::NutsSettings& ns,
+               std::vector<std::pair<std::string, std::string>> config, const std::string& model_name) {
+  // A stopped run keeps the chains' common draws (run_posterior): num_samples then says how
+  // many there are (cmdstanpy checks it), requested_samples what was asked for; the writer
+  // adds "complete = 0".
+  bactor::NutsSettings written = ns;
+  if (!run.complete) {
+    written.samples = static_cast<int>(run.kept_draws) * ns.thin;
+    config.emplace_back("requested_samples", std::to_string(ns.samples));
+  }
+  for (const auto& chain : run.chains)
+    bactor::write_cmdstan_csv(dir + "/chain-" + std::to_string(chain.chain_id) + ".csv", chain, written, model_name,
+                              config);
+  if (run.summary.draws > 0) {
+    bactor::write_summary_csv(dir + "/summary.csv", run.summary);
+    std::cout << bactor::format_summary(run.summary);
+  }
+  if (run.complete || !run.chains.empty())
+    std::cout << "wall time " << run.wall_seconds << " s; draws in " << dir << "/chain-*.csv\n";
+  if (!run.complete) {
+    // One line: what was kept, in a form ArviZ, cmdstanpy and `bactor summary` read.
+    auto ids = [](const std::vector<int>& v) {
+      std::string t;
+      for (int id : v) t += (t.empty() ? "" : ", ") + std::to_string(id);
+      return t;
+    };
+    std::vector<int> kept;
+    for (const auto& chain : run.chains) kept.push_back(chain.chain_id);
+    if (kept.empty()) {
+      std::cerr << "interrupted before any draw after warm-up: no draws files written in " << dir << "\n";
+    } else {
+      std::cerr << "interrupted: kept " << run.kept_draws << " draw" << (run.kept_draws == 1 ? "" : "s")
+                << " of chain" << (kept.size() == 1 ? " " : "s ") << ids(kept) << " in " << dir
+                << "/chain-*.csv, marked complete = 0";
+      if (!run.cut_chains.empty())
+        std::cerr << "; chain" << (run.cut_chains.size() == 1 ? " " : "s ") << ids(run.cut_chains)
+                  << " cut to that length";
+      if (!run.empty_chains.empty())
+        std::cerr << "; chain" << (run.empty_chains.size() == 1 ? " " : "s ") << ids(run.empty_chains)
+                  << " had no draws after warm-up, not written";
+      if (run.summary.draws == 0) std::cerr << "; too few draws to summarise";
+      std::cerr << "\n";
+    }
+    return false;
+  }
+  return true;
+}
+
 int run_infer(int argc, char** argv) {
   CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
   std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag", per_condition = "sigma";
@@ -271,60 +328,6 @@ int run_infer(int argc, char** argv) {
   if (shard_n > 0 && !data.has_subjects())
     throw bactor::cli::UsageError("--shard: " + data_path + " has no subject column ('" + column_map.subject +
                                   "'), so there is one fit to run; leave --shard out");
-  auto conditions = [](const bactor::Dataset& d) {
-    std::string conds;
-    for (std::size_t c = 0; c < d.cond_labels.size(); ++c) conds += (c ? "," : "") + std::to_string(c + 1) + "=" + d.cond_labels[c];
-    return conds;
-  };
-  // Writes one run's chains, summary and messages to `dir`; false when it was stopped.
-  auto emit = [&](const std::string& dir, const bactor::cli::PosteriorRun& run,
-                  std::vector<std::pair<std::string, std::string>> config, const std::string& model_name) {
-    // A stopped run keeps the chains' common draws (run_posterior): num_samples then says how
-    // many there are (cmdstanpy checks it), requested_samples what was asked for; the writer
-    // adds "complete = 0".
-    bactor::NutsSettings written = ns;
-    if (!run.complete) {
-      written.samples = static_cast<int>(run.kept_draws) * ns.thin;
-      config.emplace_back("requested_samples", std::to_string(ns.samples));
-    }
-    for (const auto& chain : run.chains)
-      bactor::write_cmdstan_csv(dir + "/chain-" + std::to_string(chain.chain_id) + ".csv", chain, written, model_name,
-                                config);
-    if (run.summary.draws > 0) {
-      bactor::write_summary_csv(dir + "/summary.csv", run.summary);
-      std::cout << bactor::format_summary(run.summary);
-    }
-    if (run.complete || !run.chains.empty())
-      std::cout << "wall time " << run.wall_seconds << " s; draws in " << dir << "/chain-*.csv\n";
-    if (!run.complete) {
-      // One line: what was kept, in a form ArviZ, cmdstanpy and `bactor summary` read.
-      auto ids = [](const std::vector<int>& v) {
-        std::string t;
-        for (int id : v) t += (t.empty() ? "" : ", ") + std::to_string(id);
-        return t;
-      };
-      std::vector<int> kept;
-      for (const auto& chain : run.chains) kept.push_back(chain.chain_id);
-      if (kept.empty()) {
-        std::cerr << "interrupted before any draw after warm-up: no draws files written in " << dir << "\n";
-      } else {
-        std::cerr << "interrupted: kept " << run.kept_draws << " draw" << (run.kept_draws == 1 ? "" : "s")
-                  << " of chain" << (kept.size() == 1 ? " " : "s ") << ids(kept) << " in " << dir
-                  << "/chain-*.csv, marked complete = 0";
-        if (!run.cut_chains.empty())
-          std::cerr << "; chain" << (run.cut_chains.size() == 1 ? " " : "s ") << ids(run.cut_chains)
-                    << " cut to that length";
-        if (!run.empty_chains.empty())
-          std::cerr << "; chain" << (run.empty_chains.size() == 1 ? " " : "s ") << ids(run.empty_chains)
-                    << " had no draws after warm-up, not written";
-        if (run.summary.draws == 0) std::cerr << "; too few draws to summarise";
-        std::cerr << "\n";
-      }
-      return false;
-    }
-    return true;
-  };
-
   bactor::cli::install_stop_handlers();
   if (hierarchical) {
     bactor::HierarchicalSpec hs;
@@ -365,14 +368,14 @@ int run_infer(int argc, char** argv) {
       shared_priors += (shared_priors.empty() ? "" : ",") + name + "=" + bactor::to_string(prior[name]);
     std::string pooled_list;
     for (const auto& name : probe.pooled_names()) pooled_list += (pooled_list.empty() ? "" : ",") + name;
-    const bool ok = emit(out, run,
+    const bool ok = write_run(out, run, ns,
                          {{"data_file", data_path}, {"columns", bactor::to_string(column_map)}, {"cost", cost},
                           {"action", spec.network ? "network" : "closed-form"}, {"network", network}, {"latent", latent},
                           {"hierarchical", "true"}, {"parameterisation", to_string(hs.parameterisation)},
                           {"pooled", pooled_list}, {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
                           {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"priors", shared_priors},
                           {"trials", std::to_string(data.size())}, {"subjects", ids},
-                          {"log_lik", spec.log_lik ? "true" : "false"}, {"predict", "false"}, {"conditions", conditions(data)}},
+                          {"log_lik", spec.log_lik ? "true" : "false"}, {"predict", "false"}, {"conditions", condition_labels(data)}},
                          "bactor_hierarchical_" + cost + "_" + to_string(hs.parameterisation));
     return ok ? 0 : bactor::cli::exit_failure;
   }
@@ -442,8 +445,8 @@ int run_infer(int argc, char** argv) {
       config.emplace_back("lapse_range", bactor::cli::number(lo) + ":" + bactor::cli::number(hi));
     }
     if (!id.empty()) config.emplace_back("subject", id);
-    config.emplace_back("conditions", conditions(d));
-    const bool ok = emit(dir, run, std::move(config), "bactor_actor_" + cost + "_" + latent);
+    config.emplace_back("conditions", condition_labels(d));
+    const bool ok = write_run(dir, run, ns, std::move(config), "bactor_actor_" + cost + "_" + latent);
     if (!id.empty() && !run.chains.empty()) {
       map.subjects.push_back({j + 1, id, folders[j]});
       bactor::cli::write_subject_map(out, map);
