@@ -36,6 +36,9 @@ extern "C" void on_stop_signal(int sig) {
   }
   // A repeat of the first request (the same signal sent to the process and to its group).
   if (double(now - first) < repeat_window_seconds * 1e9) return;
+  // A scheduler repeats SIGTERM (Slurm: --signal before the time limit, then at it) and forces
+  // with SIGKILL; only a person's later Ctrl-C means "now".
+  if (sig == SIGTERM) return;
   if (abort_unlink_path[0] != '\0') ::unlink(abort_unlink_path);
   std::_Exit(128 + sig);
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // SIGINT and SIGTERM: the first asks the running command to stop cleanly (stop_flag(), declared
 // with install_stop_handlers() in cli/options.hpp); signals within repeat_window_seconds of the
-// first are the same request; a later one ends the program at once.
+// first are the same request; a SIGINT later than that ends the program at once (exit 130),
+// a later SIGTERM changes nothing (a scheduler repeats it, and forces with SIGKILL).
 #pragma once
 
 #include <string>
