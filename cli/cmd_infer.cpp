@@ -388,8 +388,8 @@ int run_infer(int argc, char** argv) {
   for (const auto& [id, d] : subjects) bactor::ActorModel probe(d, spec);  // throws on bad spec
   const auto lock = bactor::cli::prepare_fit_dir(out, "--out", overwrite);
   // With subjects: subjects.csv maps each id to its folder (names safe whatever the id,
-  // chosen over all subjects of the file, so that every shard names them as one run does); it
-  // is rewritten after each subject, so it always lists exactly the folders on disk.
+  // chosen over all subjects of the file, so that every shard names them as one run does); a
+  // row is appended after each subject, so it always lists exactly the folders on disk.
   std::vector<std::string> ids;
   for (const auto& [id, d] : subjects) ids.push_back(id);
   const auto folders = bactor::cli::subject_folders(ids);
@@ -449,7 +449,7 @@ int run_infer(int argc, char** argv) {
     const bool ok = write_run(dir, run, ns, std::move(config), "bactor_actor_" + cost + "_" + latent);
     if (!id.empty() && !run.chains.empty()) {
       map.subjects.push_back({j + 1, id, folders[j]});
-      bactor::cli::write_subject_map(out, map);
+      bactor::cli::append_subject(out, map.subjects.back());
     }
     if (!ok) return bactor::cli::exit_failure;
   }

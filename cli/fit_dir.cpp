@@ -217,17 +217,36 @@ bool valid_folder(const std::string& f) {
 
 } // namespace
 
+namespace {
+std::string subject_row(const SubjectEntry& s) { return std::to_string(s.index) + "," + csv_field(s.id) + "," + s.folder + "\n"; }
+} // namespace
+
 void write_subject_map(const std::string& dir, const SubjectMap& map) {
   std::string text = std::string(subjects_file_first_line) + "\n";
   for (const auto& [k, v] : map.settings) text += "# " + k + " = " + v + "\n";
   text += "index,subject,folder\n";
-  for (const auto& s : map.subjects) text += std::to_string(s.index) + "," + csv_field(s.id) + "," + s.folder + "\n";
+  for (const auto& s : map.subjects) text += subject_row(s);
   write_file_atomically((fs::path(dir) / subjects_file_name).string(), text);
 }
 
+void append_subject(const std::string& dir, const SubjectEntry& entry) {
+  const std::string path = (fs::path(dir) / subjects_file_name).string();
+  std::ofstream out(path, std::ios::binary | std::ios::app);
+  out << subject_row(entry);
+  out.flush();
+  if (!out) throw std::runtime_error(path + ": cannot append subject '" + entry.id + "'");
+}
+
 SubjectMap read_subject_map(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::invalid_argument(path + ": cannot open file");
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::invalid_argument(path + ": cannot open file");
+  std::stringstream in;
+  in << file.rdbuf();
+  // A run killed while appending a row leaves it without its line end: that row is not read.
+  std::string text = in.str();
+  const bool partial_row = !text.empty() && text.back() != '\n';
+  if (partial_row) text.erase(text.find_last_of('\n') == std::string::npos ? 0 : text.find_last_of('\n') + 1);
+  in.str(text);
   SubjectMap map;
   std::string line;
   std::size_t lineno = 0;
@@ -266,6 +285,7 @@ SubjectMap read_subject_map(const std::string& path) {
     map.subjects.push_back(std::move(e));
   }
   if (!header) fail("no header 'index,subject,folder'");
+  if (partial_row && map.get("complete") == "1") throw std::invalid_argument(path + ": the last line has no line end (a cut file?)");
   return map;
 }
 

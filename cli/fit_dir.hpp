@@ -72,7 +72,11 @@ struct SubjectMap {
 
 /// Writes `dir`/subjects.csv (through a .tmp renamed into place); ids are quoted as CSV needs.
 void write_subject_map(const std::string& dir, const SubjectMap& map);
-/// Reads a subjects.csv, checking every folder is a name subject_folders could have made (one
+/// Appends one subject's row to `dir`/subjects.csv (written by write_subject_map): a run adds
+/// each subject as its folder is complete, in time linear in the number of subjects.
+void append_subject(const std::string& dir, const SubjectEntry& entry);
+/// Reads a subjects.csv (a last row without its line end, from a run killed while appending it,
+/// is left out), checking every folder is a name subject_folders could have made (one
 /// path component starting "subject-", no slash or backslash, not "..") and that indices, ids and folders are
 /// unique. Throws std::invalid_argument naming the file and line.
 SubjectMap read_subject_map(const std::string& path);

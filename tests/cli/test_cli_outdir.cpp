@@ -202,4 +202,16 @@ TEST_CASE("outdir: subject folder names: one safe path component each, one-to-on
   REQUIRE(back.subjects.size() == 3);
   for (std::size_t j = 0; j < 3; ++j) CHECK(back.subjects[j].id == m.subjects[j].id);
   CHECK(back.settings == m.settings);
+  // A row cut by a crash while appending (no line end) is not read from an incomplete map, and
+  // makes a complete one an error.
+  m.settings = {{"complete", "0"}};
+  m.subjects.resize(1);
+  bactor::cli::write_subject_map(dir.string(), m);
+  bactor::cli::append_subject(dir.string(), {2, "b", "subject-b"});
+  std::ofstream(dir / "subjects.csv", std::ios::app) << "3,c,subj";
+  CHECK(bactor::cli::read_subject_map((dir / "subjects.csv").string()).subjects.size() == 2);
+  m.settings = {{"complete", "1"}};
+  bactor::cli::write_subject_map(dir.string(), m);
+  std::ofstream(dir / "subjects.csv", std::ios::app) << "3,c,subj";
+  CHECK_THROWS_AS(bactor::cli::read_subject_map((dir / "subjects.csv").string()), std::invalid_argument);
 }
