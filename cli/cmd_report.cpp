@@ -628,10 +628,10 @@ int run_report(int argc, char** argv) {
   app.add_option("--pairs-points", pairs_points, "draws in each pairs-plot panel")->capture_default_str();
   app.add_option("--title", title, "report title");
   if (!bactor::cli::parse(app, argc, argv)) return bactor::cli::exit_ok;
-  bactor::cli::check_output_file(out, "--out");  // before any work: not empty, not a folder
   if (trace_points < 2 || pairs_points < 1) throw bactor::cli::UsageError("--trace-points must be >= 2 and --pairs-points >= 1");
 
   Html h;
+  bactor::cli::check_output_file(out, "--out");  // before any work: not empty, not a folder
   const bool compare_only = fs::is_regular_file(input);
   std::string heading = title.empty() ? "bactor report: " + input : title;
   if (compare_only) {
