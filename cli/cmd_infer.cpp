@@ -2,9 +2,10 @@
 // bactor infer: posterior of the actor's parameters given a data file (NUTS, CmdStan CSV).
 #include "cli/command.hpp"
 #include "cli/fit_dir.hpp"
-#include "cli/fit_dir.hpp"
+#include "cli/out_dir.hpp"
 #include "cli/options.hpp"
 #include <bactor/engine/errors.hpp>
+#include <bactor/engine/version.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/data.hpp>
 #include <bactor/models/hierarchical.hpp>
@@ -14,6 +15,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <cmath>
 #include <cstdio>
@@ -112,6 +114,88 @@ void report_training_region(const bactor::ActorModel& model, const bactor::cli::
   }
 }
 
+/// The shard of `--shard K/N`: {K, N}, or {0, 0} when `text` is empty.
+std::pair<int, int> parse_shard(const std::string& text) {
+  if (text.empty()) return {0, 0};
+  const auto slash = text.find('/');
+  auto whole = [](const std::string& t, int& v) {
+    if (t.empty() || t.size() > 6 || t.find_first_not_of("0123456789") != std::string::npos) return false;
+    v = std::stoi(t);
+    return true;
+  };
+  int k = 0, n = 0;
+  if (slash == std::string::npos || !whole(text.substr(0, slash), k) || !whole(text.substr(slash + 1), n) || k < 1 ||
+      k > n || n > 100000)
+    throw bactor::cli::UsageError("--shard: expected K/N with 1 <= K <= N <= 100000, e.g. 2/8 (got '" + text + "')");
+  return {k, n};
+}
+
+/// 64-bit FNV-1a of a file's bytes, as 16 hex digits (the data a shard fitted, for merge).
+std::string file_fingerprint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(bactor::cli::fnv1a64(bytes)));
+  return buf;
+}
+
+/// "1=label,2=label,..." of a data set's conditions.
+std::string condition_labels(const bactor::Dataset& d) {
+  std::string conds;
+  for (std::size_t c = 0; c < d.cond_labels.size(); ++c) conds += (c ? "," : "") + std::to_string(c + 1) + "=" + d.cond_labels[c];
+  return conds;
+}
+
+/// Writes one run's chains (settings `ns`, bactor's own settings `config`), summary and
+/// messages to `dir`; false when the run was stopped.
+bool write_run(const std::string& dir, const bactor::cli::PosteriorRun& run, const bactor::NutsSettings& ns,
+               std::vector<std::pair<std::string, std::string>> config, const std::string& model_name) {
+  // A stopped run keeps the chains' common draws (run_posterior): num_samples then says how
+  // many there are (cmdstanpy checks it), requested_samples what was asked for; the writer
+  // adds "complete = 0".
+  bactor::NutsSettings written = ns;
+  if (!run.complete) {
+    written.samples = static_cast<int>(run.kept_draws) * ns.thin;
+    config.emplace_back("requested_samples", std::to_string(ns.samples));
+  }
+  for (const auto& chain : run.chains)
+    bactor::write_cmdstan_csv(dir + "/chain-" + std::to_string(chain.chain_id) + ".csv", chain, written, model_name,
+                              config);
+  if (run.summary.draws > 0) {
+    bactor::write_summary_csv(dir + "/summary.csv", run.summary);
+    std::cout << bactor::format_summary(run.summary);
+  }
+  if (run.complete || !run.chains.empty())
+    std::cout << "wall time " << run.wall_seconds << " s; draws in " << dir << "/chain-*.csv\n";
+  if (!run.complete) {
+    // One line: what was kept, in a form ArviZ, cmdstanpy and `bactor summary` read.
+    auto ids = [](const std::vector<int>& v) {
+      std::string t;
+      for (int id : v) t += (t.empty() ? "" : ", ") + std::to_string(id);
+      return t;
+    };
+    std::vector<int> kept;
+    for (const auto& chain : run.chains) kept.push_back(chain.chain_id);
+    if (kept.empty()) {
+      std::cerr << "interrupted before any draw after warm-up: no draws files written in " << dir << "\n";
+    } else {
+      std::cerr << "interrupted: kept " << run.kept_draws << " draw" << (run.kept_draws == 1 ? "" : "s")
+                << " of chain" << (kept.size() == 1 ? " " : "s ") << ids(kept) << " in " << dir
+                << "/chain-*.csv, marked complete = 0";
+      if (!run.cut_chains.empty())
+        std::cerr << "; chain" << (run.cut_chains.size() == 1 ? " " : "s ") << ids(run.cut_chains)
+                  << " cut to that length";
+      if (!run.empty_chains.empty())
+        std::cerr << "; chain" << (run.empty_chains.size() == 1 ? " " : "s ") << ids(run.empty_chains)
+                  << " had no draws after warm-up, not written";
+      if (run.summary.draws == 0) std::cerr << "; too few draws to summarise";
+      std::cerr << "\n";
+    }
+    return false;
+  }
+  return true;
+}
+
 int run_infer(int argc, char** argv) {
   CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
   std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag", per_condition = "sigma";
@@ -168,7 +252,13 @@ int run_infer(int argc, char** argv) {
   app.add_option("--scale", scale, "the unit S the fit works in: auto (the geometric mean of the stimuli), 1 (the data's own "
                  "units) or a positive number; mu_0's default prior and the cost parameters are in units of S")
       ->capture_default_str();
-  app.add_option("--out", out, "output directory (chain-1.csv ..., summary.csv)")->required();
+  app.add_option("--out", out, "output directory (chain-1.csv ..., summary.csv); a new or empty one, or see --overwrite")->required();
+  bool overwrite = false;
+  std::string shard_text;
+  app.add_flag("--overwrite", overwrite, "replace the fit in a non-empty --out: first remove the files bactor wrote there "
+               "(draws, summaries, subjects.csv, check.csv), keeping any other file");
+  app.add_option("--shard", shard_text, "K/N: fit only the subjects of shard K of N (subject id hashed, docs/cluster.md); "
+                 "bactor merge joins the N outputs");
   app.footer(default_priors_help());
   if (!bactor::cli::parse(app, argc, argv)) return 0;
 
@@ -190,7 +280,9 @@ int run_infer(int argc, char** argv) {
   if (!hierarchical)
     for (auto* o : {pooled_opt, par_opt, pop_opt})
       if (o->count() > 0) throw bactor::cli::UsageError(o->get_name() + " needs --hierarchical");
+  const auto [shard_k, shard_n] = parse_shard(shard_text);
   if (hierarchical) {
+    if (shard_n > 0) throw bactor::cli::UsageError("--shard cannot be combined with --hierarchical (one joint posterior of all subjects)");
     if (latent != "marginal") throw bactor::cli::UsageError("--hierarchical integrates the measurement out: --latent marginal only");
     if (predict) throw bactor::cli::UsageError("--predict cannot be combined with --hierarchical (not supported yet)");
     if (per_cond_opt->count() > 0) throw bactor::cli::UsageError("--per-condition cannot be combined with --hierarchical");
@@ -232,60 +324,9 @@ int run_infer(int argc, char** argv) {
                 << meta.at("interrupted") << ")\n";
   }
   const bactor::Dataset data = bactor::read_dataset(data_path, column_map);
-  auto conditions = [](const bactor::Dataset& d) {
-    std::string conds;
-    for (std::size_t c = 0; c < d.cond_labels.size(); ++c) conds += (c ? "," : "") + std::to_string(c + 1) + "=" + d.cond_labels[c];
-    return conds;
-  };
-  // Writes one run's chains, summary and messages to `dir`; false when it was stopped.
-  auto emit = [&](const std::string& dir, const bactor::cli::PosteriorRun& run,
-                  std::vector<std::pair<std::string, std::string>> config, const std::string& model_name) {
-    // A stopped run keeps the chains' common draws (run_posterior): num_samples then says how
-    // many there are (cmdstanpy checks it), requested_samples what was asked for; the writer
-    // adds "complete = 0".
-    bactor::NutsSettings written = ns;
-    if (!run.complete) {
-      written.samples = static_cast<int>(run.kept_draws) * ns.thin;
-      config.emplace_back("requested_samples", std::to_string(ns.samples));
-    }
-    for (const auto& chain : run.chains)
-      bactor::write_cmdstan_csv(dir + "/chain-" + std::to_string(chain.chain_id) + ".csv", chain, written, model_name,
-                                config);
-    if (run.summary.draws > 0) {
-      bactor::write_summary_csv(dir + "/summary.csv", run.summary);
-      std::cout << bactor::format_summary(run.summary);
-    }
-    if (run.complete || !run.chains.empty())
-      std::cout << "wall time " << run.wall_seconds << " s; draws in " << dir << "/chain-*.csv\n";
-    if (!run.complete) {
-      // One line: what was kept, in a form ArviZ, cmdstanpy and `bactor summary` read.
-      auto ids = [](const std::vector<int>& v) {
-        std::string t;
-        for (int id : v) t += (t.empty() ? "" : ", ") + std::to_string(id);
-        return t;
-      };
-      std::vector<int> kept;
-      for (const auto& chain : run.chains) kept.push_back(chain.chain_id);
-      if (kept.empty()) {
-        std::cerr << "interrupted before any draw after warm-up: no draws files written in " << dir << "\n";
-      } else {
-        std::cerr << "interrupted: kept " << run.kept_draws << " draw" << (run.kept_draws == 1 ? "" : "s")
-                  << " of chain" << (kept.size() == 1 ? " " : "s ") << ids(kept) << " in " << dir
-                  << "/chain-*.csv, marked complete = 0";
-        if (!run.cut_chains.empty())
-          std::cerr << "; chain" << (run.cut_chains.size() == 1 ? " " : "s ") << ids(run.cut_chains)
-                    << " cut to that length";
-        if (!run.empty_chains.empty())
-          std::cerr << "; chain" << (run.empty_chains.size() == 1 ? " " : "s ") << ids(run.empty_chains)
-                    << " had no draws after warm-up, not written";
-        if (run.summary.draws == 0) std::cerr << "; too few draws to summarise";
-        std::cerr << "\n";
-      }
-      return false;
-    }
-    return true;
-  };
-
+  if (shard_n > 0 && !data.has_subjects())
+    throw bactor::cli::UsageError("--shard: " + data_path + " has no subject column ('" + column_map.subject +
+                                  "'), so there is one fit to run; leave --shard out");
   bactor::cli::install_stop_handlers();
   if (hierarchical) {
     bactor::HierarchicalSpec hs;
@@ -311,7 +352,7 @@ int run_infer(int argc, char** argv) {
     std::cerr << "hierarchical inference: " << probe.subject_ids().size() << " subjects, " << data.size() << " trials, cost "
               << cost << ", " << (spec.network ? "network " + network : std::string("closed form")) << ", "
               << to_string(hs.parameterisation) << " coordinates\n";
-    std::filesystem::create_directories(out);
+    const auto lock = bactor::cli::prepare_fit_dir(out, "--out", overwrite);
     const auto run = bactor::cli::run_posterior(
         [&]() -> std::unique_ptr<bactor::Model> { return std::make_unique<bactor::HierarchicalModel>(data, hs); },
         probe.parameter_names(), ns, true);
@@ -327,14 +368,14 @@ int run_infer(int argc, char** argv) {
       shared_priors += (shared_priors.empty() ? "" : ",") + name + "=" + bactor::to_string(prior[name]);
     std::string pooled_list;
     for (const auto& name : probe.pooled_names()) pooled_list += (pooled_list.empty() ? "" : ",") + name;
-    const bool ok = emit(out, run,
+    const bool ok = write_run(out, run, ns,
                          {{"data_file", data_path}, {"columns", bactor::to_string(column_map)}, {"cost", cost},
                           {"action", spec.network ? "network" : "closed-form"}, {"network", network}, {"latent", latent},
                           {"hierarchical", "true"}, {"parameterisation", to_string(hs.parameterisation)},
                           {"pooled", pooled_list}, {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
                           {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"priors", shared_priors},
                           {"trials", std::to_string(data.size())}, {"subjects", ids},
-                          {"log_lik", spec.log_lik ? "true" : "false"}, {"predict", "false"}, {"conditions", conditions(data)}},
+                          {"log_lik", spec.log_lik ? "true" : "false"}, {"predict", "false"}, {"conditions", condition_labels(data)}},
                          "bactor_hierarchical_" + cost + "_" + to_string(hs.parameterisation));
     return ok ? 0 : bactor::cli::exit_failure;
   }
@@ -345,8 +386,43 @@ int run_infer(int argc, char** argv) {
     std::cerr << "note: " << data_path << " has one condition (no '" << column_map.cond
               << "' column, or one label), so --per-condition " << per_condition << " changes nothing\n";
   for (const auto& [id, d] : subjects) bactor::ActorModel probe(d, spec);  // throws on bad spec
-  for (const auto& [id, d] : subjects) {
-    const std::string dir = id.empty() ? out : out + "/subject-" + id;
+  const auto lock = bactor::cli::prepare_fit_dir(out, "--out", overwrite);
+  // With subjects: subjects.csv maps each id to its folder (names safe whatever the id,
+  // chosen over all subjects of the file, so that every shard names them as one run does); a
+  // row is appended after each subject, so it always lists exactly the folders on disk.
+  std::vector<std::string> ids;
+  for (const auto& [id, d] : subjects) ids.push_back(id);
+  const auto folders = bactor::cli::subject_folders(ids);
+  bactor::cli::SubjectMap map;
+  if (shard_n > 0) map.settings.emplace_back("shard", std::to_string(shard_k) + "/" + std::to_string(shard_n));
+  map.settings.emplace_back("complete", "0");
+  const std::size_t complete_at = map.settings.size() - 1;
+  map.settings.emplace_back("subjects_total", std::to_string(subjects.size()));
+  for (auto& kv : std::vector<std::pair<std::string, std::string>>{
+           {"data_file", data_path}, {"data_fnv1a64", file_fingerprint(data_path)}, {"columns", bactor::to_string(column_map)},
+           {"cost", cost}, {"action", spec.network ? "network" : (exact_action ? "exact" : "closed-form")}, {"network", network},
+           {"network_fnv1a64", network.empty() ? "" : file_fingerprint(network)}, {"latent", latent}, {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
+           {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"prior", prior}, {"scale", scale},
+           {"lapse", lapse ? "true" : "false"}, {"lapse_range", lapse_range}, {"log_lik", spec.log_lik ? "true" : "false"},
+           {"predict", predict ? "true" : "false"}, {"quadrature_nodes", std::to_string(nodes)},
+           {"chains", std::to_string(ns.chains)}, {"warmup", std::to_string(ns.warmup)},
+           {"samples", std::to_string(ns.samples)}, {"thin", std::to_string(ns.thin)}, {"seed", std::to_string(ns.seed)},
+           {"delta", fmt_g(ns.delta)}, {"max_depth", std::to_string(ns.max_depth)}, {"init_radius", fmt_g(ns.init_radius)},
+           {"metric", metric}, {"bactor_version", bactor::version()}})
+    map.settings.push_back(std::move(kv));
+  if (data.has_subjects()) {
+    bactor::cli::write_subject_map(out, map);
+    if (shard_n > 0) {
+      std::size_t mine = 0;
+      for (const auto& id : ids) mine += bactor::cli::subject_shard(id, shard_n) == shard_k;
+      std::cerr << "shard " << shard_k << "/" << shard_n << ": " << mine << " of the " << ids.size()
+                << " subjects (by a hash of the id, docs/cluster.md)\n";
+    }
+  }
+  for (std::size_t j = 0; j < subjects.size(); ++j) {
+    const auto& [id, d] = subjects[j];
+    if (shard_n > 0 && bactor::cli::subject_shard(id, shard_n) != shard_k) continue;
+    const std::string dir = id.empty() ? out : out + "/" + folders[j];
     std::filesystem::create_directories(dir);
     if (!id.empty()) std::cout << "== subject " << id << " (" << d.size() << " trials) ==\n";
     std::cerr << "inference: " << d.size() << " trials, " << d.conditions() << " condition(s), cost " << cost << ", "
@@ -369,8 +445,17 @@ int run_infer(int argc, char** argv) {
       config.emplace_back("lapse_range", bactor::cli::number(lo) + ":" + bactor::cli::number(hi));
     }
     if (!id.empty()) config.emplace_back("subject", id);
-    config.emplace_back("conditions", conditions(d));
-    if (!emit(dir, run, std::move(config), "bactor_actor_" + cost + "_" + latent)) return bactor::cli::exit_failure;
+    config.emplace_back("conditions", condition_labels(d));
+    const bool ok = write_run(dir, run, ns, std::move(config), "bactor_actor_" + cost + "_" + latent);
+    if (!id.empty() && !run.chains.empty()) {
+      map.subjects.push_back({j + 1, id, folders[j]});
+      bactor::cli::append_subject(out, map.subjects.back());
+    }
+    if (!ok) return bactor::cli::exit_failure;
+  }
+  if (data.has_subjects()) {
+    map.settings[complete_at].second = "1";
+    bactor::cli::write_subject_map(out, map);
   }
   return 0;
 }

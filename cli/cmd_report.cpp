@@ -4,6 +4,7 @@
 // the posterior-predictive check per condition and, with --compare, the PSIS-LOO comparison.
 #include "cli/command.hpp"
 #include "cli/fit_dir.hpp"
+#include "cli/out_dir.hpp"
 #include "cli/options.hpp"
 #include "cli/predictive.hpp"
 #include "cli/svg.hpp"
@@ -630,6 +631,7 @@ int run_report(int argc, char** argv) {
   if (trace_points < 2 || pairs_points < 1) throw bactor::cli::UsageError("--trace-points must be >= 2 and --pairs-points >= 1");
 
   Html h;
+  bactor::cli::check_output_file(out, "--out");  // before any work: not empty, not a folder
   const bool compare_only = fs::is_regular_file(input);
   std::string heading = title.empty() ? "bactor report: " + input : title;
   if (compare_only) {
@@ -771,14 +773,7 @@ int run_report(int argc, char** argv) {
                      escape(bactor::version()) + "; one self-contained file (inline SVG, no scripts).</p>\n<nav>";
   for (const auto& [id, t] : h.toc) html += "<a href=\"#" + escape(id) + "\">" + escape(t) + "</a>";
   html += "</nav>\n" + h.body + "</body>\n</html>\n";
-  const std::string tmp = out + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) throw std::runtime_error(out + ": cannot write");
-    f << html;
-    if (!f) throw std::runtime_error(out + ": write failed");
-  }
-  fs::rename(tmp, out);
+  bactor::cli::write_file_atomically(out, html);  // no .tmp left behind on failure
   std::size_t svgs = 0;
   for (std::size_t pos = 0; (pos = html.find("<svg ", pos)) != std::string::npos; ++pos) ++svgs;
   std::printf("wrote %s (%zu plots, %.0f kB)\n", out.c_str(), svgs, double(html.size()) / 1024.0);

@@ -101,22 +101,7 @@ std::string join_assignments(const std::map<std::string, double>& values) {
 
 namespace bactor::cli {
 
-std::atomic<bool>& stop_flag() {
-  static std::atomic<bool> flag{false};
-  return flag;
-}
-
-namespace {
-extern "C" void on_stop_signal(int sig) {
-  if (stop_flag().load()) std::_Exit(128 + sig);  // second signal: leave now
-  stop_flag().store(true);
-}
-} // namespace
-
-void install_stop_handlers() {
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
-}
+// stop_flag() and install_stop_handlers() are defined in cli/signals.cpp.
 
 PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsSettings settings, bool progress) {
   std::vector<std::string> params;

@@ -61,7 +61,7 @@ namespace bactor::cli {
 
 /// The stop flag set by SIGINT/SIGTERM once install_stop_handlers() has run.
 std::atomic<bool>& stop_flag();
-/// Installs SIGINT/SIGTERM handlers that set stop_flag() (a second signal exits at once).
+/// Installs SIGINT/SIGTERM handlers that set stop_flag() (cli/signals.hpp: repeats within 1 s are one request; a later SIGINT exits at once).
 void install_stop_handlers();
 
 /// Result of one posterior run.

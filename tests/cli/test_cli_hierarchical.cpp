@@ -113,6 +113,7 @@ TEST_CASE("cli: infer --hierarchical usage errors") {
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --prior mu_0=uniform:0.1:9", "--prior: 'mu_0' is pooled"},
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --latent sampled", "--latent marginal only"},
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --predict", "--predict cannot be combined"},
+           Case{"--data " + (dir / "two.csv").string() + " --hierarchical --shard 1/2", "--shard cannot be combined with --hierarchical"},
        }) {
     const Result r = run_bactor("infer " + c.args + base);
     INFO(c.args);
@@ -121,4 +122,17 @@ TEST_CASE("cli: infer --hierarchical usage errors") {
     CHECK(r.out.find(c.message) != std::string::npos);
     CHECK(!fs::exists(dir / "o" / "chain-1.csv"));
   }
+  // A hierarchical fit's folder is locked and guarded like any other: a second fit into it is
+  // refused without --overwrite.
+  const std::string args = "infer --data " + (dir / "two.csv").string() + " --hierarchical" + base;
+  Result r = run_bactor(args);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK_FALSE(fs::exists(dir / "o" / "subjects.csv"));  // one joint posterior: no subject folders
+  r = run_bactor(args);
+  CHECK(r.code == 2);
+  CHECK(r.out.find("is not empty") != std::string::npos);
+  r = run_bactor(args + " --overwrite");
+  CHECK(r.code == 0);
+  CHECK_FALSE(fs::exists(dir / "o" / ".bactor.lock"));
 }
