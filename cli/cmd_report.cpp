@@ -6,10 +6,12 @@
 #include "cli/fit_dir.hpp"
 #include "cli/options.hpp"
 #include "cli/predictive.hpp"
+#include "cli/report_cohort.hpp"
 #include "cli/svg.hpp"
 
 #include <bactor/engine/version.hpp>
 #include <bactor/models/costs.hpp>
+#include <bactor/models/hierarchical.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/loo.hpp>
@@ -114,8 +116,9 @@ bool find_prior(const Fit& fit, const std::string& name, bactor::Prior& out) {
 struct Html {
   std::string body;
   std::vector<std::pair<std::string, std::string>> toc;  // id, title
+  bool toc_on = true;  // false: sections of a subject's page stay out of the page's navigation
   void section(const std::string& id, const std::string& title) {
-    toc.emplace_back(id, title);
+    if (toc_on) toc.emplace_back(id, title);
     body += "<h2 id=\"" + escape(id) + "\">" + escape(title) + "</h2>\n";
   }
   void p(const std::string& text) { body += "<p>" + escape(text) + "</p>\n"; }
@@ -126,7 +129,7 @@ struct Html {
 
 void settings_table(Html& h, const Fit& fit) {
   static const std::vector<std::pair<std::string, std::string>> keys = {
-      {"data_file", "data file"}, {"subject", "subject"}, {"trials", "trials"}, {"conditions", "conditions (index=label)"},
+      {"data_file", "data file"}, {"columns", "columns (role=column)"}, {"subject", "subject"}, {"trials", "trials"}, {"conditions", "conditions (index=label)"},
       {"cost", "cost"}, {"action", "action"}, {"network", "network"}, {"latent", "latent measurement"},
       {"fixed", "fixed parameters"}, {"priors", "priors"}, {"num_warmup", "warm-up per chain"},
       {"num_samples", "draws per chain"}, {"thin", "thin"}, {"seed", "seed"}, {"delta", "target acceptance (delta)"},
@@ -214,7 +217,7 @@ std::string trace_plot(const Fit& fit, const std::string& param, const std::stri
     s.opacity = 0.8;
     p.line(x, y, s, "chain " + std::to_string(fit.chains[c].chain_id));
   }
-  return p.render(id, "trace");
+  return p.render(id, "trace", false);
 }
 
 std::string rank_plot(const Fit& fit, const std::string& param, const std::string& id) {
@@ -245,10 +248,10 @@ std::string rank_plot(const Fit& fit, const std::string& param, const std::strin
   u.dash = "4 3";
   u.width = 1;
   p.hline(double(by_chain.at(0).size()) / B, u, "uniform (chains agree)");
-  return p.render(id, "rank");
+  return p.render(id, "rank", false);
 }
 
-std::string density_plot(const Fit& fit, const std::string& param, const std::string& id) {
+std::string density_plot(const Fit& fit, const std::string& param, const std::string& id, bool with_prior = true) {
   const auto x = bactor::cli::column(fit, param);
   double m = 0;
   for (double v : x) m += v;
@@ -262,7 +265,7 @@ std::string density_plot(const Fit& fit, const std::string& param, const std::st
   double bw = 0.9 * std::min(sd, iqr > 0 ? iqr / 1.34 : sd) * std::pow(double(x.size()), -0.2);  // Silverman
   if (!(bw > 0)) bw = std::max(std::fabs(m) * 1e-3, 1e-6);
   bactor::Prior prior;
-  const bool has_prior = find_prior(fit, param, prior);
+  const bool has_prior = with_prior && find_prior(fit, param, prior);
   double lo = sorted.front() - 3 * bw, hi = sorted.back() + 3 * bw;
   const bool positive = has_prior ? prior.kind != bactor::Prior::Kind::uniform : sorted.front() > 0;
   if (positive) lo = std::max(lo, 0.0);
@@ -298,7 +301,7 @@ std::string density_plot(const Fit& fit, const std::string& param, const std::st
     pr.width = 1.6;
     p.line(gx, py, pr, "prior " + bactor::to_string(prior));
   }
-  return p.render(id, "density");
+  return p.render(id, "density", false);
 }
 
 std::string pairs_plot(const Fit& fit, const std::vector<std::string>& params, const std::string& id, std::size_t max_points,
@@ -306,7 +309,11 @@ std::string pairs_plot(const Fit& fit, const std::vector<std::string>& params, c
   const std::size_t P = params.size();
   std::vector<std::vector<double>> cols;
   for (const auto& p : params) cols.push_back(bactor::cli::column(fit, p));
-  const auto div = bactor::cli::column(fit, "divergent__");
+  std::vector<double> div;  // a hierarchical fit's subject has no sampler columns of its own
+  try {
+    div = bactor::cli::column(fit, "divergent__");
+  } catch (const std::exception&) {
+  }
   const auto idx = thin_index(cols[0].size(), max_points);
   std::vector<std::size_t> div_idx;
   for (std::size_t i = 0; i < div.size(); ++i)
@@ -334,6 +341,8 @@ std::string pairs_plot(const Fit& fit, const std::vector<std::string>& params, c
         p.bars(edges, counts, s).yzero().ticks(true, false);
         continue;
       }
+      // Tick labels on the outer panels only: a column shares its x range, a row its y range.
+      p.ticks(r == P - 1, c == 0);
       std::vector<double> x, y, dx, dy;
       for (auto i : idx) x.push_back(cols[c][i]), y.push_back(cols[r][i]);
       for (auto i : div_idx) dx.push_back(cols[c][i]), dy.push_back(cols[r][i]);
@@ -365,7 +374,7 @@ std::string pairs_plot(const Fit& fit, const std::vector<std::string>& params, c
       p.text(0.5, 0.55, "correlation", "middle").text(0.5, 0.4, f2(sab / std::sqrt(saa * sbb)), "middle");
     }
   return grid.render(id, "pairs", "pairs plot (" + std::to_string(idx.size()) + " draws" +
-                                      (div_idx.empty() ? "" : ", divergent ones in red") + ")");
+                                      (div_idx.empty() ? "" : ", divergent ones in red") + ")", false);
 }
 
 // ---- Predictive check -------------------------------------------------------------------------
@@ -410,14 +419,14 @@ void check_section(Html& h, const std::vector<bactor::cli::CheckRow>& rows, cons
       id.width = 1;
       p.line(ix, iy, id, "r = s");
       p.points(mx, mobs, obs, "observed").legend(Plot::Legend::top_left);
-      h.figure(p.render(key + "-mean", "check-mean"));
+      h.figure(p.render(key + "-mean", "check-mean", false));
     }
     if (!sx.empty()) {
       Plot p(460, 280);
       p.title("sd of log r by stimulus, " + what).xlabel("stimulus s (bin geometric mean, log scale)").ylabel("sd of log r").xlog().yzero();
       p.band(sx, slo, shi, band, "predictive 90% interval").line(sx, smid, med, "predictive median");
       p.points(sx, sobs, obs, "observed");
-      h.figure(p.render(key + "-sd", "check-sd"));
+      h.figure(p.render(key + "-sd", "check-sd", false));
     }
     if (slope)
       h.p(what + ": slope of log r on log s (central tendency; 1 = none) observed " + g4(slope->observed) + ", predicted " +
@@ -492,7 +501,7 @@ std::string elpd_plot(const CompareBlock& b, const std::string& id) {
     dp.width = 1.5;
     p.points(dx, dy, dp, "difference to best +- dse");
   }
-  return p.render(id, "elpd");
+  return p.render(id, "elpd", false);
 }
 
 std::string khat_plot(const bactor::LooResult& l, const std::string& name, const std::string& id) {
@@ -517,7 +526,7 @@ std::string khat_plot(const bactor::LooResult& l, const std::string& name, const
   o.width = 1;
   p.hline(1.0, o, "k = 1");
   p.yrange(std::min(-0.1, *std::min_element(y.begin(), y.end()) - 0.05), std::max(1.1, *std::max_element(y.begin(), y.end()) + 0.05));
-  return p.render(id, "khat");
+  return p.render(id, "khat", false);
 }
 
 void compare_section(Html& h, const std::vector<CompareBlock>& blocks) {
@@ -599,20 +608,141 @@ const char* kCss =
     "h1{font-size:22px;margin-bottom:4px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:3px;margin-top:28px}"
     "h3{font-size:15px}table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px}"
     "table.num td{text-align:right;font-variant-numeric:tabular-nums}table.kv th,table.num th{text-align:left;background:#f6f6f6}"
-    "td.bad{background:#fde2e1;color:#a00}ul.warn li{color:#a00;margin:3px 0}p.ok{color:#176117}p.small{font-size:12px;color:#555}"
-    ".fig{display:inline-block;margin:4px 8px 4px 0;vertical-align:top}nav a{margin-right:12px}";
+    "td.bad{background:#fde2e1;color:#a00}ul.warn li{color:#a00;margin:3px 0}p.ok{color:#176117}p.bad{color:#a00}"
+    "p.small{font-size:12px;color:#555}span.ci{color:#666;font-size:12px}table.num td.text{text-align:left}"
+    ".fig{display:inline-block;margin:4px 8px 4px 0;vertical-align:top}nav a{margin-right:12px}"
+    "div.subject{border-top:3px solid #1f77b4;margin-top:36px}h2.subject{font-size:20px;border:none}";
+
+/// Options that shape the report's sections.
+struct Layout {
+  bool check = true;                  // a predictive-check section
+  std::size_t trace_points = 500;     // per chain
+  std::size_t pairs_points = 500;
+  std::set<std::string> no_prior;     // parameters drawn without a prior (a hierarchical fit's subject parameters)
+};
+
+/// The sections of one posterior: diagnostics, densities, the check, (the comparison), pairs,
+/// trace and rank plots, settings. `pre` prefixes every id ("" or "s<id>-").
+void fit_sections(Html& h, const Fit& fit, const std::vector<bactor::cli::CheckRow>& check, const std::string& check_note,
+                  const std::vector<CompareBlock>* compare_here, const Layout& lay) {
+  const std::string pre = fit.subject.empty() ? "" : "s" + fit.subject + "-";
+  const std::string sub = fit.subject.empty() ? "" : " (subject " + fit.subject + ")";
+  const auto params = bactor::cli::parameter_columns(fit.chains.at(0));
+  const auto summary = bactor::summarize(fit.chains, params);
+  // The answer first (diagnostics, posteriors, predictive check, comparison), then the plots
+  // that show how the draws were made, then the settings.
+  h.section(pre + "diagnostics", "Diagnostics and posterior summary" + sub);
+  diagnostics(h, fit, summary);
+  h.section(pre + "marginals", "Posterior densities and priors" + sub);
+  h.p("Kernel density of all draws (Gaussian kernel, Silverman's bandwidth, reflected at 0 for positive parameters) with the prior's density.");
+  for (const auto& p : params) h.figure(density_plot(fit, p, pre + "density-" + p, !lay.no_prior.count(p)));
+  if (lay.check) {
+    h.section(pre + "check", "Posterior-predictive check" + sub);
+    std::vector<bactor::cli::CheckRow> mine;
+    for (const auto& r : check)
+      if (r.subject == fit.subject) mine.push_back(r);
+    if (mine.empty()) {
+      h.p("No predictive check: " + (check_note.empty() ? std::string("none for this fit") : check_note) + ".");
+    } else {
+      h.p("Per stimulus bin: the observed mean and sd of log r (points) against the model's predictive median and 90% interval "
+          "(band), " + check_note + ".");
+      check_section(h, mine, pre);
+    }
+  }
+  if (compare_here) {
+    h.section("compare", "Model comparison (PSIS-LOO)");
+    compare_section(h, *compare_here);
+  }
+  if (params.size() >= 2) {
+    h.section(pre + "pairs", "Pairs plot" + sub);
+    std::size_t ndiv = 0;
+    h.figure(pairs_plot(fit, params, pre + "pairs", lay.pairs_points, ndiv));
+  }
+  h.section(pre + "trace", "Trace plots" + sub);
+  h.p("Each chain's draws after warm-up (thinned to at most " + std::to_string(lay.trace_points) +
+      " points per chain). Chains that overlap like noise around one level have mixed.");
+  for (const auto& p : params) h.figure(trace_plot(fit, p, pre + "trace-" + p, lay.trace_points));
+  h.section(pre + "rank", "Rank plots" + sub);
+  h.p("Histograms of each chain's ranks among all draws (Vehtari et al. 2021): flat and alike when the chains sample the same distribution.");
+  for (const auto& p : params) h.figure(rank_plot(fit, p, pre + "rank-" + p));
+  h.section(pre + "settings", "Settings" + sub);
+  settings_table(h, fit);
+}
+
+/// A hierarchical fit's population: its parameters' summary and densities with their priors.
+void population_section(Html& h, const Fit& joint) {
+  std::vector<std::string> cols;
+  for (const auto& c : bactor::cli::parameter_columns(joint.chains.at(0))) {
+    const auto dot = c.rfind(".s");
+    const bool subject_col = dot != std::string::npos && dot + 2 < c.size() &&
+                             std::all_of(c.begin() + long(dot) + 2, c.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)) != 0; });
+    if (!subject_col) cols.push_back(c);
+  }
+  h.section("population", "Population (hierarchical fit)");
+  h.p("Each pooled parameter's subjects are drawn from a population: NAME.pop is its median (exp of the mean on the log or logit "
+      "scale) and NAME.sd the sd on that scale. Diagnostics of the joint fit, then the population's densities with their priors "
+      "(m ~ Normal(LOC, SCALE) gives NAME.pop = exp(m) a log-normal prior; NAME.sd ~ HalfNormal(SD_SCALE)).");
+  diagnostics(h, joint, bactor::summarize(joint.chains, cols));
+  std::map<std::string, std::string> pops;
+  try {
+    pops = bactor::cli::parse_string_assignments(bactor::cli::setting(joint, "population"), "population");
+  } catch (const std::exception&) {
+  }
+  std::set<std::string> bounded;
+  try {
+    for (const auto& p : bactor::find_cost(bactor::cli::setting(joint, "cost")).params)
+      if (p.kind == bactor::ParamPrior::Kind::uniform) bounded.insert(p.name);
+  } catch (const std::exception&) {
+  }
+  for (const auto& c : cols) {
+    // NAME.pop and NAME.sd take their priors from the recorded population; shared ones from priors.
+    Fit f = joint;
+    std::string prior;
+    const auto dot = c.rfind('.');
+    const std::string base = dot == std::string::npos ? c : c.substr(0, dot), kind = dot == std::string::npos ? "" : c.substr(dot + 1);
+    if (const auto it = pops.find(base); it != pops.end() && (kind == "pop" || kind == "sd")) {
+      try {
+        const auto pp = bactor::parse_population_prior(it->second);
+        if (kind == "sd") prior = c + "=halfnormal:" + bactor::cli::number(pp.sd_scale);
+        else if (!bounded.count(base)) prior = c + "=lognormal:" + bactor::cli::number(pp.loc) + ":" + bactor::cli::number(pp.scale);
+      } catch (const std::exception&) {
+      }
+      f.settings["priors"] = prior;
+      f.settings["cost"] = "";
+    }
+    h.figure(density_plot(f, c, "population-density-" + c, !(kind == "pop" || kind == "sd") || !prior.empty()));
+  }
+}
+
+/// The separate (subject-by-subject) fit's median of `param` for each subject, NaN where missing.
+std::vector<double> separate_medians(const std::vector<Fit>& separate, const std::vector<std::string>& ids, const std::string& param) {
+  std::vector<double> out;
+  for (const auto& id : ids) {
+    double m = std::nan("");
+    for (const auto& f : separate)
+      if (f.subject == id) try {
+          auto x = bactor::cli::column(f, param);
+          std::sort(x.begin(), x.end());
+          m = bactor::quantile(x, 0.5);
+        } catch (const std::exception&) {
+        }
+    out.push_back(m);
+  }
+  return out;
+}
 
 } // namespace
 
 int run_report(int argc, char** argv) {
   CLI::App app{"One self-contained HTML report of a fit written by bactor infer (inline SVG, no scripts, no network): settings, "
                "diagnostics in plain words, trace, rank, density (with prior) and pairs plots, the posterior-predictive check "
-               "per condition, and with --compare the PSIS-LOO comparison. A compare table (bactor compare --csv) instead "
-               "of a fit gives the comparison alone."};
-  std::string input, out, check_path, data_path, names_opt, title, columns;
+               "per condition, and with --compare the PSIS-LOO comparison. A fit with subjects (or a hierarchical fit) opens "
+               "with a cohort page and links one page per subject. A compare table (bactor compare --csv) instead of a fit "
+               "gives the comparison alone."};
+  std::string input, out, check_path, data_path, names_opt, title, columns, separate_dir;
   std::vector<std::string> others;
   bool no_check = false;
-  std::size_t trace_points = 500, pairs_points = 500;
+  std::size_t trace_points = 0, pairs_points = 0;
   bactor::cli::CheckOptions copt;
   app.add_option("fit", input, "fit directory (the --out of bactor infer), or a compare CSV")->required();
   app.add_option("--out", out, "the HTML file to write")->required();
@@ -623,11 +753,12 @@ int run_report(int argc, char** argv) {
   app.add_option("--data", data_path, "the data file (for the check; default: the data_file the fit records)");
   bactor::cli::add_columns_option(app, columns);  // default: the column map the fit records
   app.add_option("--bins", copt.bins, "stimulus bins of the check")->capture_default_str();
-  app.add_option("--trace-points", trace_points, "points per chain in trace plots")->capture_default_str();
-  app.add_option("--pairs-points", pairs_points, "draws in each pairs-plot panel")->capture_default_str();
+  app.add_option("--trace-points", trace_points, "points per chain in trace plots (default 500; 100 per subject of a cohort)");
+  app.add_option("--pairs-points", pairs_points, "draws in each pairs-plot panel (default 500; 150 per subject of a cohort)");
+  app.add_option("--separate", separate_dir, "with a hierarchical fit: a subject-by-subject fit of the same data, for the shrinkage plot");
   app.add_option("--title", title, "report title");
   if (!bactor::cli::parse(app, argc, argv)) return bactor::cli::exit_ok;
-  if (trace_points < 2 || pairs_points < 1) throw bactor::cli::UsageError("--trace-points must be >= 2 and --pairs-points >= 1");
+  if ((trace_points != 0 && trace_points < 2)) throw bactor::cli::UsageError("--trace-points must be >= 2 and --pairs-points >= 1");
 
   Html h;
   const bool compare_only = fs::is_regular_file(input);
@@ -639,9 +770,31 @@ int run_report(int argc, char** argv) {
     compare_section(h, blocks);
   } else {
     const auto fits = bactor::cli::read_fits(input);
-    if (bactor::cli::setting(fits.at(0), "hierarchical") == "true")
-      throw std::invalid_argument(input + ": a hierarchical fit (bactor infer --hierarchical); report does not support it "
-                                  "yet (bactor summary, compare and check do)");
+    const bool hierarchical = bactor::cli::setting(fits.at(0), "hierarchical") == "true";
+    if (!separate_dir.empty() && !hierarchical) throw bactor::cli::UsageError("--separate needs a hierarchical fit (bactor infer --hierarchical)");
+    // The data: for the check and for a hierarchical fit's subjects (their trial counts).
+    bactor::Dataset data;
+    bool have_data = false;
+    std::string data_problem;
+    if (!no_check || hierarchical) try {
+        data = bactor::cli::fit_data(fits.at(0), data_path, columns);
+        have_data = true;
+      } catch (const std::invalid_argument& e) {
+        if (!data_path.empty() || !columns.empty()) throw;
+        data_problem = e.what();
+      }
+    // The posteriors the pages show: the fits, or a hierarchical fit's subjects.
+    std::vector<Fit> subject_fits;
+    if (hierarchical) {
+      std::map<std::string, std::size_t> trials;
+      if (have_data)
+        for (const auto& [id, d] : bactor::split_subjects(data)) trials[id] = d.size();
+      else
+        for (const auto& [k, id] : bactor::cli::parse_string_assignments(bactor::cli::setting(fits[0], "subjects"), "subjects")) trials[id] = 0;
+      subject_fits = bactor::cli::hierarchical_subject_fits(fits[0], trials);
+    }
+    const std::vector<Fit>& pages = hierarchical ? subject_fits : fits;
+    const bool cohort = hierarchical || fits.size() > 1;
     std::vector<std::vector<Fit>> other_fits;
     for (const auto& d : others) other_fits.push_back(bactor::cli::read_fits(d));
     // The predictive check: given, found, or computed.
@@ -652,17 +805,19 @@ int run_report(int argc, char** argv) {
       if (!check_path.empty()) {
         check = bactor::cli::read_check_csv(check_path);
         check_note = "from " + check_path;
+      } else if (!have_data) {
+        check_note = "not computed: " + data_problem;
+        std::cerr << "report: predictive check left out: " << data_problem << "\n";
       } else {
         try {
-          const bactor::Dataset data = bactor::cli::fit_data(fits.at(0), data_path, columns);
-          if (fits.size() == 1 && fits[0].subject.empty()) {
-            check = bactor::cli::predictive_check(fits[0], data, copt);
+          if (pages.size() == 1 && pages[0].subject.empty()) {
+            check = bactor::cli::predictive_check(pages[0], data, copt);
           } else {
             const auto subjects = bactor::split_subjects(data);
-            for (std::size_t s = 0; s < fits.size(); ++s)
+            for (std::size_t s = 0; s < pages.size(); ++s)
               for (const auto& [id, d] : subjects)
-                if (id == fits[s].subject) {
-                  const auto part = bactor::cli::predictive_check(fits[s], d, copt, s);
+                if (id == pages[s].subject) {
+                  const auto part = bactor::cli::predictive_check(pages[s], d, copt, s);
                   check.insert(check.end(), part.begin(), part.end());
                 }
           }
@@ -717,57 +872,98 @@ int run_report(int argc, char** argv) {
         blocks.push_back(std::move(all));
       }
     }
-    for (const auto& fit : fits) {
-      const std::string pre = fit.subject.empty() ? "" : "s" + fit.subject + "-";
-      const std::string sub = fit.subject.empty() ? "" : " (subject " + fit.subject + ")";
-      const auto params = bactor::cli::parameter_columns(fit.chains.at(0));
-      const auto summary = bactor::summarize(fit.chains, params);
-      // The answer first (diagnostics, posteriors, predictive check, comparison), then the plots
-      // that show how the draws were made, then the settings.
-      h.section(pre + "diagnostics", "Diagnostics and posterior summary" + sub);
-      diagnostics(h, fit, summary);
-      h.section(pre + "marginals", "Posterior densities and priors" + sub);
-      h.p("Kernel density of all draws (Gaussian kernel, Silverman's bandwidth, reflected at 0 for positive parameters) with the prior's density.");
-      for (const auto& p : params) h.figure(density_plot(fit, p, pre + "density-" + p));
-      if (!no_check) {
-        h.section(pre + "check", "Posterior-predictive check" + sub);
-        std::vector<bactor::cli::CheckRow> mine;
-        for (const auto& r : check)
-          if (r.subject == fit.subject) mine.push_back(r);
-        if (mine.empty()) {
-          h.p("No predictive check: " + (check_note.empty() ? std::string("none for this fit") : check_note) + ".");
-        } else {
-          h.p("Per stimulus bin: the observed mean and sd of log r (points) against the model's predictive median and 90% interval "
-              "(band), " + check_note + ".");
-          check_section(h, mine, pre);
+    Layout lay;
+    lay.check = !no_check;
+    lay.trace_points = trace_points ? trace_points : cohort ? 100 : 500;
+    lay.pairs_points = pairs_points ? pairs_points : cohort ? 150 : 500;
+    if (!cohort) {
+      fit_sections(h, fits[0], check, check_note, blocks.empty() ? nullptr : &blocks, lay);
+    } else {
+      if (hierarchical) population_section(h, fits[0]);
+      // The cohort page: one table and plot per question, each subject linked to its page.
+      bactor::cli::report::Cohort c;
+      c.joint = hierarchical;
+      if (hierarchical) c.joint_summary = bactor::summarize(fits[0].chains, {"lp__"});
+      std::vector<std::string> params;
+      for (const auto& f : pages) {
+        params = bactor::cli::parameter_columns(f.chains.at(0));
+        c.subjects.push_back({&f, bactor::summarize(f.chains, params), "s" + f.subject});
+      }
+      try {
+        for (const auto& [k, label] : bactor::cli::parse_string_assignments(bactor::cli::setting(pages.at(0), "conditions"), "conditions"))
+          c.conditions[k] = label;
+      } catch (const std::exception&) {
+      }
+      c.check = check;
+      c.check_note = check_note;
+      if (!hierarchical && blocks.size() > 1)
+        for (const auto& b : blocks) c.compare.push_back({b.subject, b.rows, b.names});
+      if (hierarchical)
+        for (const auto& col : bactor::cli::parameter_columns(fits[0].chains.at(0)))
+          if (col.size() > 4 && col.compare(col.size() - 4, 4, ".pop") == 0) {
+            auto x = bactor::cli::column(fits[0], col);
+            std::sort(x.begin(), x.end());
+            c.population[col.substr(0, col.size() - 4)] = bactor::quantile(x, 0.5);
+          }
+      h.toc.emplace_back("cohort-posteriors", "Cohort: posteriors");
+      h.toc.emplace_back("cohort-diagnostics", "diagnostics");
+      h.toc.emplace_back("cohort-check", "predictive check");
+      if (!c.compare.empty()) h.toc.emplace_back("cohort-compare", "comparison");
+      h.body += bactor::cli::report::cohort_page(c);
+      if (!separate_dir.empty()) {
+        const auto separate = bactor::cli::read_fits(separate_dir);
+        h.section("shrinkage", "Shrinkage: hierarchical against subject by subject");
+        h.p("Each point is a subject: its posterior median fitted alone (x) against its median in the hierarchical fit (y, with "
+            "the 90% interval). Points pulled from the diagonal toward the population median are what pooling does.");
+        std::vector<std::string> ids;
+        for (const auto& s : c.subjects) ids.push_back(s.fit->subject);
+        for (const auto& col : params) {
+          std::vector<double> q5, q50, q95;
+          for (const auto& s : c.subjects)
+            for (const auto& p : s.summary.params)
+              if (p.name == col) q5.push_back(p.q5), q50.push_back(p.q50), q95.push_back(p.q95);
+          const auto sep = separate_medians(separate, ids, col);
+          if (std::none_of(sep.begin(), sep.end(), [](double v) { return std::isfinite(v); }) || q50.size() != ids.size()) continue;
+          const auto pop = c.population.find(col);
+          h.figure(bactor::cli::report::shrinkage_plot(col, ids, q5, q50, q95, sep, pop == c.population.end() ? std::nan("") : pop->second,
+                                                       "shrinkage-" + col));
         }
       }
-      if (!blocks.empty() && fits.size() == 1) {
+      if (hierarchical && !blocks.empty()) {
         h.section("compare", "Model comparison (PSIS-LOO)");
         compare_section(h, blocks);
       }
-      if (params.size() >= 2) {
-        h.section(pre + "pairs", "Pairs plot" + sub);
-        std::size_t ndiv = 0;
-        h.figure(pairs_plot(fit, params, pre + "pairs", pairs_points, ndiv));
+      // One page per subject, out of the navigation (the cohort tables link them).
+      std::string pooled = hierarchical ? bactor::cli::setting(fits[0], "pooled") : "";
+      for (std::size_t start = 0; !pooled.empty();) {
+        const auto comma = pooled.find(',', start);
+        lay.no_prior.insert(pooled.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
       }
-      h.section(pre + "trace", "Trace plots" + sub);
-      h.p("Each chain's draws after warm-up (thinned to at most " + std::to_string(trace_points) +
-          " points per chain). Chains that overlap like noise around one level have mixed.");
-      for (const auto& p : params) h.figure(trace_plot(fit, p, pre + "trace-" + p, trace_points));
-      h.section(pre + "rank", "Rank plots" + sub);
-      h.p("Histograms of each chain's ranks among all draws (Vehtari et al. 2021): flat and alike when the chains sample the same distribution.");
-      for (const auto& p : params) h.figure(rank_plot(fit, p, pre + "rank-" + p));
-      h.section(pre + "settings", "Settings" + sub);
-      settings_table(h, fit);
-    }
-    if (!blocks.empty() && fits.size() > 1) {
-      h.section("compare", "Model comparison (PSIS-LOO)");
-      compare_section(h, blocks);
+      h.toc_on = false;
+      for (const auto& f : pages) {
+        const std::string pre = "s" + f.subject;
+        h.body += "<div class=\"subject\">\n<h2 class=\"subject\" id=\"" + escape(pre) + "\">" + escape("Subject " + f.subject) +
+                  "</h2>\n<p class=\"small\"><a href=\"#cohort-posteriors\">back to the cohort</a>";
+        for (const auto& [id, label] : std::vector<std::pair<std::string, std::string>>{
+                 {"diagnostics", "diagnostics"}, {"marginals", "densities"}, {"check", "check"}, {"pairs", "pairs"}, {"trace", "trace"},
+                 {"rank", "rank"}, {"settings", "settings"}})
+          if (id != "check" || lay.check) h.body += " &#183; <a href=\"#" + escape(pre + "-" + id) + "\">" + label + "</a>";
+        h.body += "</p>\n";
+        fit_sections(h, f, check, check_note, nullptr, lay);
+        h.body += "</div>\n";
+      }
+      h.toc_on = true;
+      if (!hierarchical && !blocks.empty()) {
+        h.section("compare", "Model comparison (PSIS-LOO), subject by subject");
+        compare_section(h, blocks);
+      }
     }
   }
   std::string html = "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>" +
-                     escape(heading) + "</title>\n<style>" + kCss + "</style>\n</head>\n<body>\n<h1>" + escape(heading) + "</h1>\n<p class=\"small\">bactor " +
+                     escape(heading) + "</title>\n<style>" + kCss + "svg " + std::string(bactor::cli::svg::text_css) +
+                     "</style>\n</head>\n<body>\n<h1>" + escape(heading) + "</h1>\n<p class=\"small\">bactor " +
                      escape(bactor::version()) + "; one self-contained file (inline SVG, no scripts).</p>\n<nav>";
   for (const auto& [id, t] : h.toc) html += "<a href=\"#" + escape(id) + "\">" + escape(t) + "</a>";
   html += "</nav>\n" + h.body + "</body>\n</html>\n";
@@ -785,4 +981,4 @@ int run_report(int argc, char** argv) {
   return bactor::cli::exit_ok;
 }
 
-BACTOR_COMMAND("report", "self-contained HTML report of a fit (diagnostics, plots, check, comparison)", run_report);
+BACTOR_COMMAND("report", "self-contained HTML report of a fit or a cohort (diagnostics, plots, check, comparison)", run_report);
