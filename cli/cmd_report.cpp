@@ -633,6 +633,18 @@ void fit_sections(Html& h, const Fit& fit, const std::vector<bactor::cli::CheckR
   // that show how the draws were made, then the settings.
   h.section(pre + "diagnostics", "Diagnostics and posterior summary" + sub);
   diagnostics(h, fit, summary);
+  if (fit.subject.empty()) {  // one fit: the parameters that vary by condition side by side
+    std::map<std::string, std::string> conditions;
+    try {
+      conditions = bactor::cli::parse_string_assignments(bactor::cli::setting(fit, "conditions"), "conditions");
+    } catch (const std::exception&) {
+    }
+    const std::string plots = bactor::cli::report::condition_plots({&fit, summary, ""}, conditions, bactor::cli::base_name(fit.dir));
+    if (!plots.empty()) {
+      h.section("conditions", "Parameters by condition");
+      h.body += plots;
+    }
+  }
   h.section(pre + "marginals", "Posterior densities and priors" + sub);
   h.p("Kernel density of all draws (Gaussian kernel, Silverman's bandwidth, reflected at 0 for positive parameters) with the prior's density.");
   for (const auto& p : params) h.figure(density_plot(fit, p, pre + "density-" + p, !lay.no_prior.count(p)));

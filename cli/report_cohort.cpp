@@ -25,6 +25,18 @@ std::string g3(double v) {
   std::snprintf(buf, sizeof buf, "%.3g", v);
   return buf;
 }
+std::string f3(double v) {
+  if (!std::isfinite(v)) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", v);
+  return buf;
+}
+std::string whole(double v) {
+  if (!std::isfinite(v)) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f", v);
+  return buf;
+}
 std::string f2(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f", v);
@@ -71,8 +83,8 @@ Verdict judge_fit(const Subject& s, bool joint) {
   for (double e : s.summary.ebfmi) v.min_ebfmi = std::min(v.min_ebfmi, e);
   for (const auto& c : s.fit->chains) v.interrupted = v.interrupted || !c.complete;
   if (!joint && s.summary.divergences > 0) v.problems.push_back(std::to_string(s.summary.divergences) + " divergences");
-  if (!(v.worst_rhat < 1.01)) v.problems.push_back("R-hat " + g3(v.worst_rhat) + " (" + v.rhat_param + ")");
-  if (!(v.least_ess >= ess_min)) v.problems.push_back("ESS " + g3(std::round(v.least_ess)) + " (" + v.ess_param + ")");
+  if (!(v.worst_rhat < 1.01)) v.problems.push_back("R-hat " + f3(v.worst_rhat) + " (" + v.rhat_param + ")");
+  if (!(v.least_ess >= ess_min)) v.problems.push_back("ESS " + whole(v.least_ess) + " (" + v.ess_param + ")");
   if (!joint && v.min_ebfmi < 0.3) v.problems.push_back("E-BFMI " + g3(v.min_ebfmi));
   if (!joint && s.summary.max_depth_hits > 0) v.problems.push_back(std::to_string(s.summary.max_depth_hits) + " at the maximum tree depth");
   if (v.interrupted) v.problems.push_back("interrupted");
@@ -112,11 +124,11 @@ std::string diagnostics_table(const Cohort& c) {
     const auto& v = verdicts[k];
     const double ess_min = 100.0 * double(s.summary.chains);
     auto cls = [](bool bad) { return bad ? std::string(" class=\"bad\"") : std::string(); };
-    o += "<tr><th>" + link(s) + "</th><td" + cls(!(v.worst_rhat < 1.01)) + ">" + g3(v.worst_rhat) + "</td><td>" + escape(v.rhat_param) +
-         "</td><td" + cls(!(v.least_ess >= ess_min)) + ">" + g3(std::round(v.least_ess)) + "</td><td>" + escape(v.ess_param) + "</td>";
+    o += "<tr><th>" + link(s) + "</th><td" + cls(!(v.worst_rhat < 1.01)) + ">" + f3(v.worst_rhat) + "</td><td>" + escape(v.rhat_param) +
+         "</td><td" + cls(!(v.least_ess >= ess_min)) + ">" + whole(v.least_ess) + "</td><td>" + escape(v.ess_param) + "</td>";
     if (!c.joint)
       o += "<td" + cls(s.summary.divergences > 0) + ">" + std::to_string(s.summary.divergences) + "</td><td" + cls(v.min_ebfmi < 0.3) + ">" +
-           g3(v.min_ebfmi) + "</td>";
+           f2(v.min_ebfmi) + "</td>";
     std::string verdict;
     for (const auto& p : v.problems) verdict += (verdict.empty() ? "" : "; ") + p;
     o += "<td" + cls(!v.problems.empty()) + ">" + escape(verdict.empty() ? "ok" : verdict) + "</td></tr>\n";
@@ -142,10 +154,11 @@ std::string posterior_table(const Cohort& c, const std::vector<std::string>& col
 }
 
 /// Every subject's 90% interval and median of one parameter, its conditions side by side.
-std::string forest_plot(const Cohort& c, const std::string& base, const std::vector<std::string>& columns) {
+std::string forest_plot(const Cohort& c, const std::string& base, const std::vector<std::string>& columns,
+                        const std::string& label = "") {
   const std::size_t J = c.subjects.size(), C = columns.size();
-  Plot p(460, 78 + 18 * double(J) * std::max<double>(1.0, 0.6 * double(C)));
-  p.title(base + " by subject (median and 90% interval)").xlabel(base).ticks(true, false).margins(96, 14, 30, 42);
+  Plot p(460, 78 + std::max(60.0, 18 * double(J) * std::max<double>(1.0, 0.6 * double(C))));
+  p.title(base + (label.empty() ? " by subject" : " by condition") + " (median and 90% interval)").xlabel(base).ticks(true, false).margins(96, 14, 30, 42);
   if (C > 1) p.legend(Plot::Legend::outside);
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (const auto& s : c.subjects)
@@ -172,7 +185,8 @@ std::string forest_plot(const Cohort& c, const std::string& base, const std::vec
     pt.radius = 3;
     p.points(q50, y, pt, C > 1 ? column_label(columns[k], c.conditions) : "");
   }
-  for (std::size_t j = 0; j < J; ++j) p.text(lo - pad - 0.02 * (hi - lo + 2 * pad), double(J - 1 - j), c.subjects[j].fit->subject, "end");
+  for (std::size_t j = 0; j < J; ++j)
+    p.text(lo - pad - 0.02 * (hi - lo + 2 * pad), double(J - 1 - j), label.empty() ? c.subjects[j].fit->subject : label, "end");
   if (const auto it = c.population.find(base); it != c.population.end()) {
     Style pop;
     pop.colour = "#555";
@@ -279,6 +293,18 @@ std::string cohort_page(const Cohort& c) {
   o += "<h2 id=\"cohort-diagnostics\">Cohort: diagnostics of all fits</h2>\n" + diagnostics_table(c);
   o += "<h2 id=\"cohort-check\">Cohort: posterior-predictive check</h2>\n" + check_table(c);
   if (!c.compare.empty()) o += "<h2 id=\"cohort-compare\">Cohort: model comparison (PSIS-LOO)</h2>\n" + compare_table(c);
+  return o;
+}
+
+std::string condition_plots(const Subject& fit, const std::map<std::string, std::string>& conditions, const std::string& name) {
+  Cohort one;
+  one.subjects.push_back(fit);
+  one.conditions = conditions;
+  std::vector<std::string> columns;
+  for (const auto& p : fit.summary.params) columns.push_back(p.name);
+  std::string o;
+  for (const auto& [base, cols] : parameter_groups(columns))
+    if (cols.size() > 1) o += "<div class=\"fig\">" + forest_plot(one, base, cols, name) + "</div>\n";
   return o;
 }
 

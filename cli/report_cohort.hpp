@@ -48,6 +48,10 @@ struct Cohort {
 /// own text styles: the page's CSS carries svg::text_css).
 std::string cohort_page(const Cohort& cohort);
 
+/// For one fit with conditions: a plot per parameter that varies by condition, its conditions'
+/// medians and 90% intervals side by side ("" when no parameter varies by condition).
+std::string condition_plots(const Subject& fit, const std::map<std::string, std::string>& conditions, const std::string& name);
+
 /// Each subject's posterior median of `param` in a hierarchical fit (y) against a separate fit's
 /// (x), with the 90% intervals, the identity line and the population median.
 std::string shrinkage_plot(const std::string& param, const std::vector<std::string>& ids, const std::vector<double>& pooled_q5,

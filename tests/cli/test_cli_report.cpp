@@ -246,7 +246,12 @@ TEST_CASE("cli report: well-formed self-contained HTML with one SVG per plot and
   const auto khat = of_kind(all, "khat");
   REQUIRE(khat.size() == 2);
   for (const auto& s : khat) CHECK(s.circles == 100);
-  CHECK(all.size() == 3 * params.size() + 1 + 4 + 1 + 2);
+  // The parameter that varies by condition (sigma) with its conditions side by side.
+  const auto by_cond = of_kind(all, "forest");
+  REQUIRE(by_cond.size() == 1);
+  CHECK(by_cond[0].id == "cohort-forest-sigma");
+  CHECK(by_cond[0].circles == 2);
+  CHECK(all.size() == 3 * params.size() + 1 + 4 + 1 + 2 + 1);
   // Tables and words.
   CHECK(html.find("Diagnostics and posterior summary") != std::string::npos);
   CHECK(html.find("<th>sigma.2</th>") != std::string::npos);
