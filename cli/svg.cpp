@@ -313,12 +313,13 @@ std::string Plot::render_group(double ox, double oy) const {
         break;
       }
       case Series::Kind::bars: {
+        // Every bar a closed subpath of one path.
+        std::string d;
         for (std::size_t i = 0; i + 1 < s.a.size() && i < s.b.size(); ++i) {
           const double xa = sx(s.a[i]), xb = sx(s.a[i + 1]), ya = sy(std::max(0.0, y0)), yb = sy(s.b[i]);
-          o += "<rect x=\"" + px(std::min(xa, xb)) + "\" y=\"" + px(std::min(ya, yb)) + "\" width=\"" + px(std::fabs(xb - xa)) +
-               "\" height=\"" + px(std::fabs(ya - yb)) + "\" fill=\"" + st.colour + "\" fill-opacity=\"" + opacity(st.opacity) + "\"/>";
+          d += "M" + px(xa) + " " + px(ya) + "V" + px(yb) + "H" + px(xb) + "V" + px(ya) + "Z";
         }
-        o += "\n";
+        if (!d.empty()) o += "<path fill=\"" + st.colour + "\" fill-opacity=\"" + opacity(st.opacity) + "\" d=\"" + d + "\"/>\n";
         break;
       }
       case Series::Kind::steps: {
