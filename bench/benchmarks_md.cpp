@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -158,6 +159,49 @@ std::pair<std::string, std::string> baseline_ratio(const Line& l, const std::vec
   return {};
 }
 
+/// The lines of one bench name, in clusters of lines with mostly the same keys (a kernel's
+/// timing and a random generator's throughput in one program are two tables).
+std::vector<std::vector<const Line*>> clusters(const std::vector<Line>& lines, const std::string& bench) {
+  auto keys = [](const Line& l) {
+    std::vector<std::string> k;
+    for (const auto& [key, v] : l.kv)
+      if (!hidden(key)) k.push_back(key);
+    std::sort(k.begin(), k.end());
+    return k;
+  };
+  std::vector<std::vector<const Line*>> out;
+  for (const auto& l : lines) {
+    if (l.value("bench") != bench) continue;
+    const auto k = keys(l);
+    bool placed = false;
+    for (auto& c : out) {
+      const auto k0 = keys(*c.front());
+      std::vector<std::string> both;
+      std::set_intersection(k.begin(), k.end(), k0.begin(), k0.end(), std::back_inserter(both));
+      if (4 * both.size() >= 3 * std::max(k.size(), k0.size())) {
+        c.push_back(&l);
+        placed = true;
+        break;
+      }
+    }
+    if (!placed) out.push_back({&l});
+  }
+  return out;
+}
+
+/// "bench: case, case" (the distinct `case` or `op` values of the table, at most four).
+std::string title(const std::string& bench, const std::vector<const Line*>& group) {
+  std::vector<std::string> names;
+  for (const auto* l : group) {
+    const std::string n = l->get("case") ? l->value("case") : l->value("op");
+    if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  }
+  std::string t = bench;
+  for (std::size_t i = 0; i < names.size() && i < 4; ++i) t += (i ? ", " : ": ") + names[i];
+  if (names.size() > 4) t += ", …";
+  return t;
+}
+
 std::string page(const fs::path& dir) {
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir))
@@ -203,10 +247,8 @@ std::string page(const fs::path& dir) {
     std::vector<std::string> benches;
     for (const auto& l : lines)
       if (std::find(benches.begin(), benches.end(), l.value("bench")) == benches.end()) benches.push_back(l.value("bench"));
-    for (const auto& b : benches) {
-      std::vector<const Line*> group;
-      for (const auto& l : lines)
-        if (l.value("bench") == b) group.push_back(&l);
+    for (const auto& b : benches)
+    for (const auto& group : clusters(lines, b)) {
       std::vector<std::string> cols;
       for (const auto* l : group)
         for (const auto& [k, v] : l->kv)
@@ -217,7 +259,7 @@ std::string page(const fs::path& dir) {
         ratios.push_back(baseline_ratio(*l, lines));
         any_ratio = any_ratio || !ratios.back().second.empty();
       }
-      o << "\n### " << b << "\n\n|";
+      o << "\n### " << title(b, group) << "\n\n|";
       for (const auto& c : cols) o << " " << c << " |";
       if (any_ratio) o << " baseline (same run) | time / baseline |";
       o << "\n|";
