@@ -9,6 +9,7 @@
 
 #include "cli/fit_dir.hpp"
 #include "cli/predictive.hpp"
+#include "cli/report_plots.hpp"
 
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/loo.hpp>
@@ -18,13 +19,6 @@
 #include <vector>
 
 namespace bactor::cli::report {
-
-/// One subject's comparison table (compare_loo's rows), or the pooled one (subject "all").
-struct CompareTable {
-  std::string subject;
-  std::vector<CompareRow> rows;      // by rank
-  std::vector<std::string> names;    // the models in input order
-};
 
 /// One subject: its posterior (a Fit of its own columns), summary and the id of its page.
 struct Subject {
@@ -38,7 +32,7 @@ struct Cohort {
   std::map<std::string, std::string> conditions; // condition index ("1", "2", ...) -> label
   std::vector<CheckRow> check;                   // every subject's rows (may be empty)
   std::string check_note;                        // where the check came from, or why it is missing
-  std::vector<CompareTable> compare;             // per subject, then "all"; empty without --compare
+  std::vector<CompareBlock> compare;             // per subject, then "all"; empty without --compare
   bool joint = false;                            // one hierarchical fit: divergences are the cohort's
   Summary joint_summary;                         // with joint: the joint fit's sampler diagnostics
   std::map<std::string, double> population;      // NAME -> median of NAME.pop (a line in its forest plot)
