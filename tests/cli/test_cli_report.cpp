@@ -390,6 +390,12 @@ TEST_CASE("cli report: a blocked 13-subject cohort opens with the cohort page an
   REQUIRE(rows.size() == 13 * 3 * 40);
   CHECK(rows.front().count("cond") == 1);
   CHECK(rows.back().at("subject") == "13");
+  // A parameter that varies by condition is the same for every subject: no --spread of it.
+  const Result spread = run_bactor("simulate --cost QuadraticCost --set sigma=0.15,sigma_r=0.1 --conditions \"mu_0=0.6,2,8;sigma_0=0.3,0.25,0.2\" "
+                                   "--subjects 3 --spread mu_0=0.2 --out " + (dir / "no.csv").string());
+  CHECK(spread.code == 2);
+  CHECK(spread.out.find("--spread: 'mu_0' varies by condition") != std::string::npos);
+  CHECK(!fs::exists(dir / "no.csv"));
   const std::string run = " --cost QuadraticCost --closed-form --chains 4 --warmup 150 --samples 100 --seed 2 --out ";
   REQUIRE(run_bactor("infer --data " + data.string() + " --per-condition mu_0,sigma_0" + run + (dir / "blocked").string()).code == 0);
   REQUIRE(run_bactor("infer --data " + data.string() + " --per-condition none" + run + (dir / "shared").string()).code == 0);
