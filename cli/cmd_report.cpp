@@ -455,7 +455,10 @@ std::vector<Fit> subjects_of(const Fit& joint, const DataResult& data) {
     for (const auto& [id, d] : bactor::split_subjects(data.data)) trials[id] = d.size();
   else
     for (const auto& [k, id] : bactor::cli::parse_string_assignments(bactor::cli::setting(joint, "subjects"), "subjects")) trials[id] = 0;
-  return bactor::cli::hierarchical_subject_fits(joint, trials);
+  auto fits = bactor::cli::hierarchical_subject_fits(joint, trials);
+  for (auto& f : fits)  // the subjects' chains are the joint fit's, complete or interrupted with it
+    for (std::size_t c = 0; c < f.chains.size() && c < joint.chains.size(); ++c) f.chains[c].complete = joint.chains[c].complete;
+  return fits;
 }
 
 /// The predictive check of every page's fit: from `check_path`, FIT/check.csv, or computed.

@@ -504,4 +504,5 @@ TEST_CASE("cli report: a hierarchical fit with its population, subjects and shri
   for (const auto& s : shrink) CHECK(s.circles == 5);
   for (int j = 1; j <= 5; ++j) CHECK(html.find("id=\"s" + std::to_string(j) + "-trace-mu_0\"") != std::string::npos);
   CHECK(of_kind(all, "check-mean").size() == 5);
+  CHECK(html.find("interrupted") == std::string::npos);
 }
