@@ -97,7 +97,7 @@ run "--set sigma with --conditions" "$B" simulate --cost QuadraticCost --set mu_
 run "--conditions other than sigma" "$B" simulate --cost QuadraticCost --set mu_0=1.5,sigma=0.2,sigma_r=0.1 --conditions sigma_0=0.1,0.25 --out s.csv
 run "--lapse probability 1" "$B" simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1 --lapse 1 --out s.csv
 run "--lapse-range without a response" "$B" infer $inf --lapse --lapse-range 0.5:2
-run "--subjects with --conditions" "$B" simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma_r=0.1 --conditions sigma=0.1,0.25 --subjects 3 --out s.csv
+run "--spread of a condition-varying parameter" "$B" simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma_r=0.1 --conditions sigma=0.1,0.25 --subjects 3 --spread sigma=0.2 --out s.csv
 run "--spread of a parameter without a value" "$B" simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1 --subjects 3 --spread beta=0.2 --out s.csv
 run "--hierarchical without a subject column" "$B" infer $inf --hierarchical
 run "--pooled without --hierarchical" "$B" infer $inf --pooled mu_0
