@@ -65,60 +65,81 @@ struct Partial {
 };
 constexpr int max_partials = 10;
 
-/// The population model's forward pass: V (J * nt values, then the log-density term). With
-/// `glp` (n_q zeros), `jac` (J * P * max_partials) and `shared_dv` (H), also its gradient's
-/// pieces: glp = d(log-density term)/dq, jac = d(V_jk)/dq sparse, shared_dv = d(shared value)/dq.
-double population_forward(const PopulationPlan& plan, const double* q, double* V, double* glp, Partial* jac,
-                          double* shared_dv, double* theta_u) {
-  const std::size_t P = plan.P(), J = plan.J, nt = plan.nt, H = plan.shared.size();
-  const bool g = glp != nullptr;
-  double lp = 0;
-  double m[16], tau[16];
-  for (std::size_t k = 0; k < P; ++k) {
-    const PooledSpec& s = plan.pooled[k];
-    if (s.coord != PooledCoord::difference) {
-      m[k] = s.loc + s.scale * q[k];  // m ~ N(loc, scale)
-      lp -= 0.5 * q[k] * q[k];
-      if (g) glp[k] -= q[k];
-    }
-    const double r = q[P + k], u = std::exp(r);  // tau = sd_scale e^r ~ HalfNormal(sd_scale), log-Jacobian r
-    tau[k] = s.sd_scale * u;
-    lp += r - 0.5 * u * u;
-    if (g) glp[P + k] += 1 - u * u;
-  }
-  // The difference's population mean relative to its partner's (a linear map, constant
-  // Jacobian): m = m_partner + loc - loc_partner + difference_scale q.
-  for (std::size_t k = 0; k < P; ++k) {
-    const PooledSpec& s = plan.pooled[k];
-    if (s.coord != PooledCoord::difference) continue;
-    const std::size_t p = std::size_t(s.partner);
-    const double sd = difference_scale(plan, k);
-    m[k] = m[p] + s.loc - plan.pooled[p].loc + sd * q[k];
-    const double e = (m[k] - s.loc) / s.scale;
-    lp -= 0.5 * e * e;
-    if (g) {
-      glp[p] -= e / s.scale * plan.pooled[p].scale;
-      glp[k] -= e / s.scale * sd;
-    }
-  }
-  for (std::size_t h = 0; h < H; ++h) {
-    const SlotSpec& sl = plan.shared[h];
-    double v, dv, dl;
-    lp += constrain_slot(sl, q[sl.q], v, dv, dl);
-    if (g) {
-      glp[sl.q] += dl;
-      shared_dv[h] = dv;
-    }
-    for (std::size_t j = 0; j < J; ++j) V[j * nt + plan.shared_theta[h]] = v;
-  }
-  for (const auto& [t, value] : plan.fixed)
-    for (std::size_t j = 0; j < J; ++j) V[j * nt + t] = value;
+namespace {
 
-  double th[16];
-  for (std::size_t j = 0; j < J; ++j) {
-    Partial* pj = g ? jac + j * P * max_partials : nullptr;
+/// The population model's forward pass over one q, in phases: the population means and sds,
+/// the shared and fixed parameters, then per subject its coordinates (noncentred, centred, the
+/// ridge pair, mu_0 through the intercept) and their transforms. With `glp` (n_q zeros), `jac`
+/// (J * P * max_partials) and `shared_dv` (H), also its gradient's pieces: glp = d(log-density
+/// term)/dq, jac = d(V_jk)/dq sparse, shared_dv = d(shared value)/dq.
+struct PopulationPass {
+  const PopulationPlan& plan;
+  const double* q;
+  double* V;
+  double* glp;
+  Partial* jac;
+  double* shared_dv;
+  double* theta_u;
+  std::size_t P = plan.P(), J = plan.J, nt = plan.nt, H = plan.shared.size();
+  bool g = glp != nullptr;
+  double lp = 0;
+  double m[16], tau[16], th[16];  // population medians and sds; a subject's unconstrained values
+  Partial* pj = nullptr;          // the current subject's Jacobian entries
+
+  void set(std::size_t k, int e, std::size_t i, double d) { pj[k * max_partials + e] = Partial{std::uint32_t(i), d}; }
+
+  /// m_k ~ N(loc, scale) (a difference's relative to its partner's: a linear map, constant
+  /// Jacobian), tau_k = sd_scale e^r ~ HalfNormal(sd_scale) with log-Jacobian r.
+  void population_means() {
+    for (std::size_t k = 0; k < P; ++k) {
+      const PooledSpec& s = plan.pooled[k];
+      if (s.coord != PooledCoord::difference) {
+        m[k] = s.loc + s.scale * q[k];  // m ~ N(loc, scale)
+        lp -= 0.5 * q[k] * q[k];
+        if (g) glp[k] -= q[k];
+      }
+      const double r = q[P + k], u = std::exp(r);  // tau = sd_scale e^r ~ HalfNormal(sd_scale), log-Jacobian r
+      tau[k] = s.sd_scale * u;
+      lp += r - 0.5 * u * u;
+      if (g) glp[P + k] += 1 - u * u;
+    }
+    // The difference's population mean relative to its partner's (a linear map, constant
+    // Jacobian): m = m_partner + loc - loc_partner + difference_scale q.
+    for (std::size_t k = 0; k < P; ++k) {
+      const PooledSpec& s = plan.pooled[k];
+      if (s.coord != PooledCoord::difference) continue;
+      const std::size_t p = std::size_t(s.partner);
+      const double sd = difference_scale(plan, k);
+      m[k] = m[p] + s.loc - plan.pooled[p].loc + sd * q[k];
+      const double e = (m[k] - s.loc) / s.scale;
+      lp -= 0.5 * e * e;
+      if (g) {
+        glp[p] -= e / s.scale * plan.pooled[p].scale;
+        glp[k] -= e / s.scale * sd;
+      }
+    }
+  }
+
+  /// The shared parameters (their priors and transforms) and the fixed ones, in every row.
+  void shared_and_fixed() {
+    for (std::size_t h = 0; h < H; ++h) {
+      const SlotSpec& sl = plan.shared[h];
+      double v, dv, dl;
+      lp += constrain_slot(sl, q[sl.q], v, dv, dl);
+      if (g) {
+        glp[sl.q] += dl;
+        shared_dv[h] = dv;
+      }
+      for (std::size_t j = 0; j < J; ++j) V[j * nt + plan.shared_theta[h]] = v;
+    }
+    for (const auto& [t, value] : plan.fixed)
+      for (std::size_t j = 0; j < J; ++j) V[j * nt + t] = value;
+  }
+
+  /// Subject j's unconstrained values th from its coordinates.
+  void subject_coordinates(std::size_t j) {
+    pj = g ? jac + j * P * max_partials : nullptr;
     if (g) std::fill(pj, pj + P * max_partials, Partial{0, 0.0});
-    auto set = [&](std::size_t k, int e, std::size_t i, double d) { pj[k * max_partials + e] = Partial{std::uint32_t(i), d}; };
     for (std::size_t k = 0; k < P; ++k) {
       const PooledSpec& s = plan.pooled[k];
       const std::size_t qi = plan.subject_q(j, k);
@@ -183,6 +204,10 @@ double population_forward(const PopulationPlan& plan, const double* q, double* V
       }
       }
     }
+  }
+
+  /// log mu_0 through the quadratic actor's intercept, once the noise parameters are known.
+  void intercept_coordinate(std::size_t j) {
     for (std::size_t k = 0; k < P; ++k) {
       const PooledSpec& s = plan.pooled[k];
       if (s.coord != PooledCoord::intercept) continue;
@@ -222,6 +247,10 @@ double population_forward(const PopulationPlan& plan, const double* q, double* V
         glp[P + k] += e * e - 1;
       }
     }
+  }
+
+  /// Subject j's constrained values into V (and the Jacobian's chain through the transform).
+  void transform(std::size_t j) {
     for (std::size_t k = 0; k < P; ++k) {
       const PooledSpec& s = plan.pooled[k];
       double v, dv;
@@ -238,8 +267,27 @@ double population_forward(const PopulationPlan& plan, const double* q, double* V
         for (int e = 0; e < max_partials; ++e) pj[k * max_partials + e].d *= dv;
     }
   }
-  V[J * nt] = lp;
-  return lp;
+
+  double run() {
+    population_means();
+    shared_and_fixed();
+    for (std::size_t j = 0; j < J; ++j) {
+      subject_coordinates(j);
+      intercept_coordinate(j);
+      transform(j);
+    }
+    V[J * nt] = lp;
+    return lp;
+  }
+};
+
+} // namespace
+
+/// The population model's forward pass (PopulationPass): V (J * nt values, then the
+/// log-density term), and with `glp` its gradient's pieces.
+double population_forward(const PopulationPlan& plan, const double* q, double* V, double* glp, Partial* jac,
+                          double* shared_dv, double* theta_u) {
+  return PopulationPass{plan, q, V, glp, jac, shared_dv, theta_u}.run();
 }
 
 /// population_node's saved data (arena).
