@@ -79,7 +79,8 @@ int run_simulate(int argc, char** argv) {
   app.add_option("--truth", truth, "with --subjects: write each subject's true values to this CSV");
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_option("--lapse", lapse, "lapse probability: each trial's response comes with this probability from the contaminant "
-                 "log r ~ U(log LO - 1, log HI + 1) of the --stimuli range (the other trials as without lapses)")
+                 "log r ~ U(log min s - 1, log max s + 1) of the simulated stimuli, the range infer --lapse uses by default "
+                 "(the other trials as without lapses)")
       ->capture_default_str();
   app.add_option("--network", network, "use this trained network's action instead of the closed form / numerical optimum");
   app.add_option("--out", out, "output CSV (columns [cond,]s,r)")->required();

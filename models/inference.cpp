@@ -120,19 +120,26 @@ std::pair<double, double> lapse_range(const Dataset& data, const InferenceSpec& 
     if (data.r[i] < lo) lo = data.r[i], at_lo = i;
     if (data.r[i] > hi) hi = data.r[i], at_hi = i;
   }
-  if (spec.lapse_lo == 0 && spec.lapse_hi == 0)
-    return {std::exp(std::log(lo) - lapse_margin), std::exp(std::log(hi) + lapse_margin)};
+  if (spec.lapse_lo == 0 && spec.lapse_hi == 0) {  // one definition with simulate (stimulus_lapse_range)
+    auto [slo, shi] = stimulus_lapse_range(data.s);
+    if (lo < slo) slo = std::exp(std::log(lo) - lapse_margin);
+    if (hi > shi) shi = std::exp(std::log(hi) + lapse_margin);
+    return {slo, shi};
+  }
   if (!(spec.lapse_lo > 0 && spec.lapse_hi > spec.lapse_lo) || !std::isfinite(spec.lapse_hi))
     throw ArgumentError("lapse_range", "need 0 < LO < HI, got " + fmt(spec.lapse_lo) + ":" + fmt(spec.lapse_hi));
   auto where = [&](std::size_t i) {
     return data.source + (i < data.line.size() ? ":" + std::to_string(data.line[i]) : std::string()) + ": r = " + fmt(data.r[i]);
   };
+  // What would be accepted: the given range stretched to the responses (or the default).
+  const std::string fix = "; the range must hold every response: give " + fmt(std::min(lo, spec.lapse_lo)) + ":" +
+                          fmt(std::max(hi, spec.lapse_hi)) + " or wider, or no range for the default (the stimuli's range widened by e)";
   if (lo < spec.lapse_lo)
     throw ArgumentError("lapse_range", where(at_lo) + " is below the contaminant's range " + fmt(spec.lapse_lo) + ":" +
-                                           fmt(spec.lapse_hi) + " (it must hold every response)");
+                                           fmt(spec.lapse_hi) + fix);
   if (hi > spec.lapse_hi)
     throw ArgumentError("lapse_range", where(at_hi) + " is above the contaminant's range " + fmt(spec.lapse_lo) + ":" +
-                                           fmt(spec.lapse_hi) + " (it must hold every response)");
+                                           fmt(spec.lapse_hi) + fix);
   return {spec.lapse_lo, spec.lapse_hi};
 }
 
@@ -405,6 +412,12 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
   if (!(spec.scale >= 0) || !std::isfinite(spec.scale))
     throw ArgumentError("scale", fmt(spec.scale) + " (expected 0 for the geometric mean of the stimuli, or a positive number)");
   S = spec.scale > 0 ? spec.scale : geometric_mean_stimulus(data);
+  // The unit must be of the stimuli's order (docs/bad-input.md): within a factor 1e6 of their
+  // geometric mean; beyond it mu_0's default prior and the cost parameters are out of reach (a
+  // scale of 1e-300 gave mu_0 = 1e-300 with sd 0).
+  if (const double g = geometric_mean_stimulus(data); !(S >= g * 1e-6 && S <= g * 1e6))
+    throw ArgumentError("scale", fmt(S) + " is not within a factor 1e6 of the stimuli's geometric mean " + fmt(g) +
+                                     " (give a unit of the stimuli's order, or leave the scale out for that mean)");
   log_S = std::log(S);
   n_theta = theta_size(*spec.cost);
 }

@@ -146,7 +146,7 @@ TEST_CASE("cli lapse: bad lapse options exit 2 with one line naming the option, 
   const std::pair<const char*, const char*> cases[] = {
       {"--lapse-range 0.01:100", "--lapse-range needs --lapse"},
       {"--lapse --lapse-range 0:100", "--lapse-range: LO must be positive"},
-      {"--lapse --lapse-range 5:100", "is below the contaminant's range 5:100 (it must hold every response)"},
+      {"--lapse --lapse-range 5:100", "is below the contaminant's range 5:100; the range must hold every response: give "},
       {"--lapse --lapse-range 100:5", "--lapse-range: need 0 <= LO < HI"},
       {"--fix lapse=0.02", "--fix: 'lapse' is a parameter only with lapses (--lapse)"},
       {"--prior lapse=beta:2:50", "--prior: 'lapse' is a parameter only with lapses (--lapse)"},

@@ -186,8 +186,13 @@ TEST_CASE("lapse: ActorModel names, priors, fixing, per-condition lapse and erro
   const auto [lo, hi] = lapse_range(two, spec);
   double rmin = 1e300, rmax = 0;
   for (double r : two.r) rmin = std::min(rmin, r), rmax = std::max(rmax, r);
-  CHECK(lo == doctest::Approx(rmin * std::exp(-lapse_margin)));
-  CHECK(hi == doctest::Approx(rmax * std::exp(lapse_margin)));
+  // The default is simulate's contaminant (the stimuli's range widened by e), widened to
+  // e^lapse_margin beyond a response outside it.
+  const auto [slo, shi] = stimulus_lapse_range(two.s);
+  CHECK(lo == doctest::Approx(std::min(slo, rmin * std::exp(-lapse_margin))));
+  CHECK(hi == doctest::Approx(std::max(shi, rmax * std::exp(lapse_margin))));
+  CHECK(lo <= rmin);
+  CHECK(hi >= rmax);
   s.lapse_lo = rmin * 1.01, s.lapse_hi = rmax * 2;  // the smallest response is outside
   CHECK(arg_of(s, two).find("is below the contaminant's range") != std::string::npos);
   s.lapse_lo = 2, s.lapse_hi = 1;
@@ -317,12 +322,21 @@ TEST_CASE("lapse: simulate() with lapses (deterministic, the other trials unchan
   CHECK(lapsed.size() >= 30);
   CHECK(lapsed.size() <= 90);
   std::size_t k = 0;
+  // Lapses come from the contaminant inference assumes by default: the stimuli's range widened by e.
+  const auto [clo, chi] = stimulus_lapse_range(a.s);
+  CHECK(clo == doctest::Approx(*std::min_element(a.s.begin(), a.s.end()) * std::exp(-lapse_stimulus_margin)));
+  InferenceSpec with_lapse;
+  with_lapse.cost = spec.cost;
+  with_lapse.lapse = true;
+  const auto [ilo, ihi] = lapse_range(a, with_lapse);
+  CHECK(ilo <= clo);
+  CHECK(ihi >= chi);
   for (std::size_t i = 0; i < a.size(); ++i) {
     CHECK(a.s[i] == clean.s[i]);
     if (k < lapsed.size() && lapsed[k] == i) {
       ++k;
-      CHECK(a.r[i] >= 0.3 * std::exp(-simulate_lapse_margin));
-      CHECK(a.r[i] <= 16 * std::exp(simulate_lapse_margin));
+      CHECK(a.r[i] >= clo);
+      CHECK(a.r[i] <= chi);
     } else {
       CHECK(a.r[i] == clean.r[i]);
     }
