@@ -373,7 +373,11 @@ struct ActorModel::Impl {
         fill_theta(c);
         double u_lo, u_hi;
         detail::exact_action_range(xc, sig, lik.exact_opt, u_lo, u_hi);
-        each(detail::ExactHead(*cost, theta, u_lo, u_hi, lik.exact_opt));
+        try {
+          each(detail::ExactHead(*cost, theta, u_lo, u_hi, lik.exact_opt));
+        } catch (const std::domain_error&) {  // no optimal action at this draw: no prediction
+          for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) out[orig[k]] = NAN;
+        }
         break;
       }
       case detail::SourceKind::mupost: each(detail::mupost_table(mupost_head(c), xc, sig, lik.rules.for_sigma(sig))); break;
