@@ -2,7 +2,9 @@
 // Training throughput (steps/s) of the trainer (network and expected cost on the tape),
 // B=256, K=128, hidden 16-64-16-8, QuadraticCost, for 1 and 2 threads; baseline: a scalar loop
 // doing the same number of Box–Muller normal pairs and cost evaluations in double (no
-// network), timed in the same run. (Commit 7aac3c5 timed the hand-written trainer the tape
+// network), timed in the same run. Then the same cost as a formula and as a registered C++
+// struct beside the built-in QuadraticCostQuadraticEffort (`bench_train --custom-cost`: only
+// that). (Commit 7aac3c5 timed the hand-written trainer the tape
 // replaced beside it: README, Benchmarks.)
 #include <cmath>
 #include <cstdio>
@@ -11,6 +13,8 @@
 
 #include "bench/bench_util.hpp"
 #include <bactor/engine/rng.hpp>
+#include <bactor/models/custom_cost.hpp>
+#include <bactor/models/formula.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/train.hpp>
 
@@ -29,10 +33,56 @@ double load_average() {
   f >> l;
   return l;
 }
+/// QuadraticCostQuadraticEffort as an embedding program's struct (register_cost<Fn>).
+struct EffortStruct {
+  static constexpr int n_params = 1;
+  template <class T> static T eval(const T& s, const T& r, const T* p) {
+    const T d = s - r;
+    return p[0] * d * d + (1.0f - p[0]) * r * r;
+  }
+};
+
+/// Steps/s of the built-in QuadraticCostQuadraticEffort, the same cost as a formula and as a
+/// registered C++ struct, same head (posterior), same seed, timed in turns in one run.
+void formula_vs_builtin() {
+  using namespace bactor;
+  const CostInfo& formula = register_formula_cost(
+      {.expression = "beta*(s-r)^2 + (1-beta)*r^2", .params = {{"beta", ParamPrior::Kind::uniform, 0.5, 1.0}}});
+  const CostInfo& structured = register_cost<EffortStruct>(
+      {.name = "EffortStruct", .params = {{"beta", ParamPrior::Kind::uniform, 0.5, 1.0}}});
+  for (int threads : {1, 2}) {
+    std::vector<std::string> names{"QuadraticCostQuadraticEffort", formula.name, structured.name};
+    std::vector<double> median(names.size());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      TrainSettings s;
+      s.cost = names[i];
+      s.head = "posterior";
+      s.steps = 1000000;
+      s.threads = threads;
+      s.eval_points = 64;
+      Trainer tr(s);
+      auto t = bench::time_it([&] { tr.step(); }, 200, 9, 1);
+      median[i] = 1e6 / t.median_us;
+      bench::JsonLine("train_custom_cost", threads)
+          .add("cost", names[i])
+          .add("kind", i == 0 ? "built-in" : i == 1 ? "formula" : "C++ struct (register_cost)")
+          .add("head", s.head)
+          .timing(t, "step_")
+          .add("steps_per_s_median", median[i])
+          .add("ratio_to_builtin", median[i] / median[0])
+          .add("loadavg_1min", load_average())
+          .print();
+    }
+  }
+}
 } // namespace
 
 int main(int argc, char** argv) {
   using namespace bactor;
+  if (argc > 1 && std::string(argv[1]) == "--custom-cost") {
+    formula_vs_builtin();
+    return 0;
+  }
   const std::string cost = argc > 1 ? argv[1] : "QuadraticCost";
   for (const char* head : {"auto", "power", "softplus"})
   for (int threads : {1, 2}) {
@@ -115,5 +165,6 @@ int main(int argc, char** argv) {
       .timing(tb, "step_")
       .add("steps_per_s_median", 1e6 / tb.median_us)
       .print();
+  formula_vs_builtin();
   return 0;
 }

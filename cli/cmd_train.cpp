@@ -40,7 +40,8 @@ int run(int argc, char** argv) {
   TrainSettings s;
   std::string out, hidden = "16,64,16,8", schedule = "cosine";
   cli::CostOptions co;
-  app.add_option("--cost", s.cost, "cost family (see `bactor costs`), or give --formula");
+  std::string cost_name;
+  app.add_option("--cost", cost_name, "cost family (see `bactor costs`), or give --formula");
   cli::add_formula_options(app, co);
   app.add_option("--out", out, "output .safetensors file")->required();
   app.add_option("--steps", s.steps, "optimisation steps")->capture_default_str()->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
@@ -77,7 +78,7 @@ int run(int argc, char** argv) {
   s.hidden = parse_hidden(hidden);
   s.schedule = LrSchedule::parse_kind(schedule);
   // Unknown names and bad formulas: a one-line error before any work.
-  const CostInfo& cost = cli::resolve_cost(s.cost, co);
+  const CostInfo& cost = cli::resolve_cost(cost_name, co);
   s.cost = cost.name;
   if (s.head == "auto") s.head = default_head_name(cost);
   check_head(cost, parse_network_head(s.head));
