@@ -46,10 +46,14 @@ struct EffortStruct {
 /// registered C++ struct, same head (posterior), same seed, timed in turns in one run.
 void formula_vs_builtin() {
   using namespace bactor;
-  const CostInfo& formula = register_formula_cost(
-      {.expression = "beta*(s-r)^2 + (1-beta)*r^2", .params = {{"beta", ParamPrior::Kind::uniform, 0.5, 1.0}}});
-  const CostInfo& structured = register_cost<EffortStruct>(
-      {.name = "EffortStruct", .params = {{"beta", ParamPrior::Kind::uniform, 0.5, 1.0}}});
+  FormulaSpec fs;
+  fs.expression = "beta*(s-r)^2 + (1-beta)*r^2";
+  fs.params = {{"beta", ParamPrior::Kind::uniform, 0.5, 1.0}};
+  const CostInfo& formula = register_formula_cost(fs);
+  CostSpec cs;
+  cs.name = "EffortStruct";
+  cs.params = fs.params;
+  const CostInfo& structured = register_cost<EffortStruct>(cs);
   for (int threads : {1, 2}) {
     std::vector<std::string> names{"QuadraticCostQuadraticEffort", formula.name, structured.name};
     std::vector<double> median(names.size());
