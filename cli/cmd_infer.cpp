@@ -6,6 +6,7 @@
 #include "cli/options.hpp"
 #include <bactor/engine/errors.hpp>
 #include <bactor/models/costs.hpp>
+#include "cli/cost_options.hpp"
 #include <bactor/models/data.hpp>
 #include <bactor/models/hierarchical.hpp>
 #include <bactor/models/inference.hpp>
@@ -124,7 +125,9 @@ int run_infer(int argc, char** argv) {
   std::string scale = "auto";
   app.add_option("--data", data_path, "CSV with columns s,r [,cond] [,subject]")->required();
   bactor::cli::add_columns_option(app, columns);
-  app.add_option("--cost", cost, "cost family")->required();
+  app.add_option("--cost", cost, "cost family, or give --formula (with --network: the network's cost)");
+  bactor::cli::CostOptions cost_opts;
+  bactor::cli::add_formula_options(app, cost_opts);
   auto* net_opt = app.add_option("--network", network, "trained action network (.safetensors)");
   auto* cf_opt = app.add_flag("--closed-form", closed_form, "use the cost's closed-form action");
   auto* exact_opt = app.add_flag("--exact-action", exact_action,
@@ -200,7 +203,8 @@ int run_infer(int argc, char** argv) {
   }
   const bactor::ColumnMap column_map = bactor::cli::columns_option(columns);
   bactor::InferenceSpec spec;
-  spec.cost = &bactor::find_cost(cost);
+  spec.cost = &bactor::cli::resolve_cost(cost, cost_opts, network);
+  cost = spec.cost->name;
   spec.latent = bactor::parse_latent_mode(latent);
   spec.exact_action = exact_action;
   spec.predict = predict;
