@@ -25,6 +25,7 @@ namespace {
 
 struct Node {
   enum Kind { number, s, r, param, op } kind;
+  explicit Node(Kind k) : kind(k) {}
   FOp fop = FOp::add;
   double value = 0;            // number
   std::size_t index = 0;       // param
@@ -37,6 +38,7 @@ struct Parser {
   std::vector<Node> pool;
   std::vector<bool> used;
   std::size_t pos = 0;
+  Parser(const std::string& t, const std::vector<std::string>& n) : text(t), names(n) {}
 
   [[noreturn]] void fail(const std::string& expected, std::size_t at) const {
     std::string found = at >= text.size() ? "the end of the formula" : "'" + token_text(at) + "'";
@@ -69,7 +71,7 @@ struct Parser {
     return int(pool.size() - 1);
   }
   int make(FOp f, std::vector<int> args) {
-    Node n{Node::op};
+    Node n(Node::op);
     n.fop = f;
     n.args = std::move(args);
     return add(std::move(n));
@@ -129,7 +131,7 @@ struct Parser {
       const double v = std::strtod(begin, &end);
       if (end == begin || !std::isfinite(v)) fail("a number", pos);
       pos += std::size_t(end - begin);
-      Node n{Node::number};
+      Node n(Node::number);
       n.value = v;
       return add(n);
     }
@@ -151,12 +153,12 @@ struct Parser {
     for (const auto& [fn, f] : f2)
       if (name == fn) return call(f, 2, fn);
     if (name == "if") return call(FOp::select, 3, "if");
-    if (name == "s") return add(Node{Node::s});
-    if (name == "r") return add(Node{Node::r});
+    if (name == "s") return add(Node(Node::s));
+    if (name == "r") return add(Node(Node::r));
     for (std::size_t j = 0; j < names.size(); ++j)
       if (names[j] == name) {
         used[j] = true;
-        Node n{Node::param};
+        Node n(Node::param);
         n.index = j;
         return add(n);
       }
@@ -280,7 +282,7 @@ struct Compiler {
 } // namespace
 
 FormulaProgram compile_formula(const std::string& text, const std::vector<std::string>& param_names) {
-  Parser ps{text, param_names};
+  Parser ps(text, param_names);
   const int root = ps.parse_all();
   FormulaProgram P;
   P.n_params = param_names.size();
@@ -306,21 +308,27 @@ struct FormulaCost {
   FormulaProgram program;
 };
 
-/// Scalar run: a stack buffer (one value per register).
-template <class T> T run_scalar(const FormulaProgram& P, const T& s, const T& r, const T* p) {
-  constexpr std::size_t small = 64;
-  T stack_buf[small];
-  std::vector<T> heap;
-  T* buf = stack_buf;
-  if (P.buffer_size(1) > small) {
-    heap.resize(P.buffer_size(1));
-    buf = heap.data();
-  }
+/// Scalar run on a buffer of `cap` values (on the stack for the usual short programs).
+template <std::size_t cap, class T> T run_scalar_in(const FormulaProgram& P, const T& s, const T& r, const T* p) {
+  T buf[cap];
   formula_set_uniform(P, buf, p);
   buf[P.offset(0, 1)] = s;
   buf[P.offset(1, 1)] = r;
   std::size_t off = 0, stride = 0;
   formula_run(P, 1, 1, buf, &off, &stride);
+  return buf[off];
+}
+
+template <class T> T run_scalar(const FormulaProgram& P, const T& s, const T& r, const T* p) {
+  const std::size_t n = P.buffer_size(1);
+  if (n <= 16) return run_scalar_in<16>(P, s, r, p);
+  if (n <= 64) return run_scalar_in<64>(P, s, r, p);
+  std::vector<T> buf(n);
+  formula_set_uniform(P, buf.data(), p);
+  buf[P.offset(0, 1)] = s;
+  buf[P.offset(1, 1)] = r;
+  std::size_t off = 0, stride = 0;
+  formula_run(P, 1, 1, buf.data(), &off, &stride);
   return buf[off];
 }
 
