@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "cli/command.hpp"
 #include <bactor/models/formula.hpp>
@@ -28,13 +29,25 @@ void add_formula_options(CLI::App& app, CostOptions& o) {
 const CostInfo& resolve_cost(const std::string& cost_name, const CostOptions& o, const std::string& network_file) {
   if (!o.formula.empty()) {
     if (!cost_name.empty()) throw UsageError("give --cost or --formula, not both");
-    FormulaSpec spec;
-    spec.expression = o.formula;
-    spec.params = parse_param_priors(o.params);
-    spec.kink = o.kink;
-    spec.motor_truncation = o.motor_truncation;
-    spec.motor_importance_scale = o.motor_importance_scale;
-    return register_formula_cost(spec);
+    // The library names its own arguments (FormulaSpec's fields); say which option set them.
+    static const std::map<std::string, std::string> option = {
+        {"formula", "--formula"}, {"params", "--params"}, {"kink", "--kink"},
+        {"motor_truncation", "--motor-truncation"}, {"motor_importance_scale", "--motor-importance-scale"}};
+    try {
+      FormulaSpec spec;
+      spec.expression = o.formula;
+      spec.params = parse_param_priors(o.params);
+      spec.kink = o.kink;
+      spec.motor_truncation = o.motor_truncation;
+      spec.motor_importance_scale = o.motor_importance_scale;
+      return register_formula_cost(spec);
+    } catch (const FormulaError& e) {
+      // The formula with a caret under the column.
+      throw UsageError("--formula: " + e.reason() + "\n  " + o.formula + "\n  " + std::string(e.column() - 1, ' ') + "^");
+    } catch (const ArgumentError& e) {
+      const auto it = option.find(e.argument());
+      throw UsageError((it != option.end() ? it->second : e.argument()) + ": " + e.reason());
+    }
   }
   std::string name = cost_name;
   if (!network_file.empty()) {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include <bactor/engine/errors.hpp>
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/actor.hpp>
 #include <bactor/models/ground_truth.hpp>
@@ -140,21 +141,25 @@ const std::deque<CostInfo>& cost_families() { return registry(); }
 const CostInfo& register_cost(CostInfo cost) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  if (cost.name.empty()) throw std::invalid_argument("register_cost: name is empty");
+  if (cost.name.empty()) throw ArgumentError("name", "is empty");
   if (!cost.loss || !cost.loss_dr || !cost.fused)
-    throw std::invalid_argument("register_cost: cost '" + cost.name + "' lacks an evaluator (loss, loss_dr, fused)");
+    throw ArgumentError("cost", "'" + cost.name + "' lacks an evaluator (loss, loss_dr, fused)");
   finish_cost_settings(cost, cost.kink_at_s_equals_r ? 1 : 0, cost.homogeneity_degree);
   for (const auto& c : registry())
     if (c.name == cost.name) {
       if (same_cost(c, cost)) return c;
-      throw std::invalid_argument("register_cost: name '" + cost.name + "' is taken by another cost");
+      throw ArgumentError("name", "'" + cost.name + "' is taken by another cost");
     }
   registry().push_back(std::move(cost));
   return registry().back();
 }
 
 void finish_cost_settings(CostInfo& c, int kink, int homogeneity_degree) {
-  auto bad = [&](const std::string& what) { return std::invalid_argument("cost '" + c.name + "': " + what); };
+  // what = "FIELD: reason", FIELD the CostInfo field at fault.
+  auto bad = [&](const std::string& what) {
+    const auto colon = what.find(':');
+    return ArgumentError(what.substr(0, colon), "cost '" + c.name + "':" + what.substr(colon + 1));
+  };
   if (c.params.size() > detail::max_cost_params)
     throw bad("params: at most " + std::to_string(detail::max_cost_params) + " cost parameters");
   for (const auto& p : c.params) {
@@ -166,14 +171,14 @@ void finish_cost_settings(CostInfo& c, int kink, int homogeneity_degree) {
     if (!ok) throw bad("params: the prior of '" + p.name + "' is " + to_string(p) + " (need A < B, SCALE > 0)");
   }
   if (!(c.motor_truncation >= 0) || !std::isfinite(c.motor_truncation))
-    throw bad("motor_truncation must be >= 0 (0: none), got " + std::to_string(c.motor_truncation));
+    throw bad("motor_truncation: must be >= 0 (0: none), got " + std::to_string(c.motor_truncation));
   if (!(c.motor_importance_scale >= 0) || !std::isfinite(c.motor_importance_scale) ||
       (c.motor_importance_scale > 0 && (c.motor_truncation == 0 || c.motor_importance_scale < 1)))
-    throw bad("motor_importance_scale must be 0 or >= 1 and needs motor_truncation, got " +
+    throw bad("motor_importance_scale: must be 0 or >= 1 and needs motor_truncation, got " +
               std::to_string(c.motor_importance_scale));
   if (kink > 0 && c.motor_truncation > 0)
-    throw bad("kink and motor_truncation cannot be combined (the ground truth splits at s = r only without truncation)");
-  if (homogeneity_degree < -1) throw bad("homogeneity_degree must be -1 (detect), 0 (none) or positive");
+    throw bad("kink: kink and motor_truncation cannot be combined (the ground truth splits at s = r only without truncation)");
+  if (homogeneity_degree < -1) throw bad("homogeneity_degree: must be -1 (detect), 0 (none) or positive");
   c.kink_at_s_equals_r = kink > 0 || (kink < 0 && detect_kink(c));
   c.homogeneity_degree = homogeneity_degree >= 0 ? homogeneity_degree : detect_homogeneity(c);
 }
@@ -187,7 +192,7 @@ std::string to_string(const ParamPrior& p) {
 
 ParamPrior parse_param_prior(const std::string& name, const std::string& text) {
   auto bad = [&] {
-    return std::invalid_argument("prior of '" + name + "': '" + text +
+    return ArgumentError("params", "prior of '" + name + "': '" + text +
                                  "' is not uniform:A:B (A < B) or lognormal:LOC:SCALE (SCALE > 0, LOC on the log scale)");
   };
   const auto c1 = text.find(':');

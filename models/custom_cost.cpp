@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include <bactor/engine/errors.hpp>
 #include "models/train_kernel.hpp"
 
 namespace bactor::detail {
@@ -51,7 +52,7 @@ const CostInfo& register_struct_cost(const CostSpec& spec, std::size_t n_params,
                                      double (*loss_dr)(const void*, double, double, const double*, double*),
                                      CostBlockFn block) {
   if (spec.params.size() != n_params)
-    throw std::invalid_argument("register_cost: cost '" + spec.name + "': params has " +
+    throw ArgumentError("params", "cost '" + spec.name + "': params has " +
                                 std::to_string(spec.params.size()) + " priors, the function takes " +
                                 std::to_string(n_params) + " parameters");
   auto bc = std::make_shared<BlockCost>(BlockCost{block, n_params});
@@ -65,7 +66,7 @@ const CostInfo& register_struct_cost(const CostSpec& spec, std::size_t n_params,
   c.owner = bc;
   c.motor_truncation = spec.motor_truncation;
   c.motor_importance_scale = spec.motor_importance_scale;
-  if (spec.kink < -1 || spec.kink > 1) throw std::invalid_argument("register_cost: kink must be -1 (detect), 0 or 1");
+  if (spec.kink < -1 || spec.kink > 1) throw ArgumentError("kink", "must be -1 (detect), 0 or 1");
   finish_cost_settings(c, spec.kink, spec.homogeneity_degree);
   return register_cost(std::move(c));
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <sstream>
 
+#include <bactor/engine/errors.hpp>
 #include "models/dual.hpp"
 #include "models/formula_program.hpp"
 #include "models/train_kernel.hpp"
@@ -16,7 +17,7 @@
 namespace bactor {
 
 FormulaError::FormulaError(std::size_t column, const std::string& message)
-    : std::invalid_argument("formula, column " + std::to_string(column) + ": " + message), column_(column) {}
+    : ArgumentError("formula", "column " + std::to_string(column) + ": " + message), column_(column) {}
 
 namespace detail {
 namespace {
@@ -295,7 +296,7 @@ FormulaProgram compile_formula(const std::string& text, const std::vector<std::s
   P.n_regs = cc.max_temp;
   for (std::size_t j = 0; j < param_names.size(); ++j)
     if (!ps.used[j])
-      throw std::invalid_argument("--params: parameter '" + param_names[j] + "' does not occur in the formula");
+      throw ArgumentError("params", "parameter '" + param_names[j] + "' does not occur in the formula");
   return P;
 }
 
@@ -389,10 +390,10 @@ std::vector<ParamPrior> parse_param_priors(const std::string& text) {
   while (std::getline(ss, item, ',')) {
     const auto eq = item.find('=');
     if (item.empty() || eq == std::string::npos || eq == 0)
-      throw std::invalid_argument("--params: '" + item + "' is not NAME=PRIOR (PRIOR: uniform:A:B or lognormal:LOC:SCALE)");
+      throw ArgumentError("params", "'" + item + "' is not NAME=PRIOR (PRIOR: uniform:A:B or lognormal:LOC:SCALE)");
     const std::string name = item.substr(0, eq);
     for (const auto& p : out)
-      if (p.name == name) throw std::invalid_argument("--params: parameter '" + name + "' is given twice");
+      if (p.name == name) throw ArgumentError("params", "parameter '" + name + "' is given twice");
     out.push_back(parse_param_prior(name, item.substr(eq + 1)));
   }
   return out;
@@ -414,12 +415,12 @@ CostInfo make_formula_cost(const FormulaSpec& spec) {
                                      "sigma", "sigma_0", "mu_0", "sigma_r", "lapse"};
     for (const char* w : reserved) ok = ok && n != w;
     if (!ok)
-      throw std::invalid_argument("--params: '" + n + "' cannot name a parameter (letters, digits and _, not s, r, a "
+      throw ArgumentError("params", "'" + n + "' cannot name a parameter (letters, digits and _, not s, r, a "
                                   "function or one of sigma, sigma_0, mu_0, sigma_r, lapse)");
     names.push_back(n);
   }
   if (names.size() > detail::max_cost_params)
-    throw std::invalid_argument("--params: at most " + std::to_string(detail::max_cost_params) + " parameters");
+    throw ArgumentError("params", "at most " + std::to_string(detail::max_cost_params) + " parameters");
   auto fc = std::make_shared<detail::FormulaCost>();
   fc->program = detail::compile_formula(spec.expression, names);
   CostInfo c;

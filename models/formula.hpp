@@ -23,12 +23,14 @@
 #include <string>
 #include <vector>
 
+#include <bactor/engine/errors.hpp>
 #include <bactor/models/costs.hpp>
 
 namespace bactor {
 
-/// A formula that does not parse: what() says "formula, column C: expected X, found 'Y'".
-class FormulaError : public std::invalid_argument {
+/// A formula that does not parse: an ArgumentError for argument "formula" whose reason() is
+/// "column C: expected X, found 'Y'".
+class FormulaError : public ArgumentError {
 public:
   FormulaError(std::size_t column, const std::string& message);
   /// 1-based column of the error in the formula text.
@@ -51,7 +53,8 @@ struct FormulaSpec {
 
 /// Parses and compiles the formula and returns the CostInfo (not registered): its evaluators
 /// (double, dual and the fused training kernel) run the compiled program. Throws FormulaError
-/// for a bad formula and std::invalid_argument naming the field for bad settings or priors.
+/// for a bad formula and ArgumentError naming the field ("params", "motor_truncation", ...) for
+/// bad settings or priors.
 CostInfo make_formula_cost(const FormulaSpec& spec);
 /// make_formula_cost, then register_cost (the same formula and settings twice: the first entry).
 const CostInfo& register_formula_cost(const FormulaSpec& spec);

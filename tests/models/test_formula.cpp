@@ -77,17 +77,17 @@ std::string error_of(const std::string& text, const std::string& params = "") {
 } // namespace
 
 TEST_CASE("formula parser: a bad formula names the column and what was expected") {
-  CHECK(error_of("beta*(s-r^2", "beta=uniform:0.5:1") == "formula, column 12: expected ')', found the end of the formula");
-  CHECK(error_of("s + * r") == "formula, column 5: expected a number, s, r, a parameter, a function or '(', found '*'");
-  CHECK(error_of("s r") == "formula, column 3: expected an operator (+ - * / ^ < <= > >= == !=) or the end, found 'r'");
-  CHECK(error_of("") == "formula, column 1: expected an expression, found the end of the formula");
+  CHECK(error_of("beta*(s-r^2", "beta=uniform:0.5:1") == "formula: column 12: expected ')', found the end of the formula");
+  CHECK(error_of("s + * r") == "formula: column 5: expected a number, s, r, a parameter, a function or '(', found '*'");
+  CHECK(error_of("s r") == "formula: column 3: expected an operator (+ - * / ^ < <= > >= == !=) or the end, found 'r'");
+  CHECK(error_of("") == "formula: column 1: expected an expression, found the end of the formula");
   CHECK(error_of("foo(s)").find("column 1: expected a number, a function or one of s, r") != std::string::npos);
   CHECK(error_of("foo(s)").find("found unknown name 'foo'") != std::string::npos);
-  CHECK(error_of("min(s)") == "formula, column 6: expected ',' (min takes 2 arguments), found ')'");
-  CHECK(error_of("exp(s, r)") == "formula, column 6: expected ')' (exp takes 1 argument), found ','");
-  CHECK(error_of("if(s > r, 1)") == "formula, column 12: expected ',' (if takes 3 arguments), found ')'");
-  CHECK(error_of("exp s") == "formula, column 5: expected '(' after exp, found 's'");
-  CHECK(error_of("s $ r") == "formula, column 3: expected an operator (+ - * / ^ < <= > >= == !=) or the end, found '$'");
+  CHECK(error_of("min(s)") == "formula: column 6: expected ',' (min takes 2 arguments), found ')'");
+  CHECK(error_of("exp(s, r)") == "formula: column 6: expected ')' (exp takes 1 argument), found ','");
+  CHECK(error_of("if(s > r, 1)") == "formula: column 12: expected ',' (if takes 3 arguments), found ')'");
+  CHECK(error_of("exp s") == "formula: column 5: expected '(' after exp, found 's'");
+  CHECK(error_of("s $ r") == "formula: column 3: expected an operator (+ - * / ^ < <= > >= == !=) or the end, found '$'");
   // Parameters: declared but unused, reserved names, bad priors.
   CHECK(error_of("(s-r)^2", "beta=uniform:0.5:1").find("parameter 'beta' does not occur") != std::string::npos);
   CHECK(error_of("sigma*(s-r)^2", "sigma=uniform:0.5:1").find("'sigma' cannot name a parameter") != std::string::npos);
@@ -293,7 +293,7 @@ TEST_CASE("register_cost<Fn>: a C++ struct through the public API, listed, found
   for (const auto& x : cost_families()) listed = listed || &x == &c;
   CHECK(listed);
   // Taken names and mismatched priors are refused.
-  CHECK_THROWS_WITH_AS(register_cost<Effort>(spec), doctest::Contains("name 'TestEffort' is taken"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(register_cost<Effort>(spec), doctest::Contains("name: 'TestEffort' is taken"), std::invalid_argument);
   CostSpec two = spec;
   two.name = "TestEffort2";
   two.params.push_back({"x", ParamPrior::Kind::uniform, 0, 1});
