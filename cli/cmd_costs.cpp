@@ -17,7 +17,13 @@ int run(int argc, char** argv) {
   cli::add_formula_options(app, co);
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
   if (!co.formula.empty()) {
-    std::fputs(cli::describe_cost(cli::resolve_cost("", co)).c_str(), stdout);
+    const CostInfo& c = cli::resolve_cost("", co);
+    std::fputs(cli::describe_cost(c).c_str(), stdout);
+    const int p = detect_homogeneity(c);
+    std::printf("detected: %s; kink or sharp peak at s = r: %s%s\n",
+                p > 0 ? ("l(x*s, x*r) = x^" + std::to_string(p) + " l(s, r) (to 1e-9 relative on 200 points)").c_str()
+                      : "not homogeneous (no degree 1..6 to 1e-9 relative)",
+                detect_kink(c) ? "yes" : "no", co.kink ? " (declared: yes, --kink)" : "");
     return cli::exit_ok;
   }
   for (const auto& c : cost_families()) std::fputs(cli::describe_cost(c).c_str(), stdout);

@@ -66,7 +66,12 @@ std::string describe_cost(const CostInfo& c) {
     std::snprintf(buf, sizeof buf, "%-30s ", a.c_str());
     out += buf + b + "\n";
   };
-  line(c.name, "l(s,r) = " + c.formula);
+  if (c.name.size() > 30) {
+    out += c.name + "\n";
+    line("", "l(s,r) = " + c.formula);
+  } else {
+    line(c.name, "l(s,r) = " + c.formula);
+  }
   std::string settings = std::string("optimal action: ") + (c.closed_form ? "closed form" : "numerical") + "; " +
                          (c.homogeneous() ? "homogeneous of degree " + std::to_string(c.homogeneity_degree)
                                           : std::string("not homogeneous")) +
