@@ -3,7 +3,7 @@ BUILD ?= build
 MESON_ARGS ?=
 BACTOR = $(BUILD)/cli/bactor
 
-.PHONY: all deps configure build build-cli demo test test-embed bench install sanitize sanitize-fast fuzz clean
+.PHONY: all deps configure build build-cli demo test test-embed bench bench-docs install sanitize sanitize-fast fuzz clean
 
 all: build
 
@@ -36,6 +36,11 @@ test-embed: build
 
 bench: build
 	meson test -C $(BUILD) --benchmark --verbose
+
+# Runs the benchmarks once, keeps their JSON lines in bench/results/ and regenerates
+# docs/benchmarks.md from them (the benchmarks_md test checks the page against the JSON).
+bench-docs: build
+	bash bench/run.sh $(BUILD)
 
 install: build
 	meson install -C $(BUILD)

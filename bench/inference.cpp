@@ -241,6 +241,22 @@ int main(int argc, char** argv) {
             line.add("quadrature_nodes", nodes > 0 ? nodes : quadrature_nodes_for(0.2))
                 .add("node_rule", nodes > 0 ? "fixed" : "by_sigma");
           line.timing(bench::time_it(f, bench::calibrate(f))).print();
+          // The value-only path the draws files' log_lik.i and LOO use: every trial's
+          // log-likelihood at one draw.
+          std::vector<double> ll(n);
+          auto v = [&] {
+            m.trial_loglik(q, ll);
+            bench::do_not_optimize(ll[0]);
+            bench::clobber_memory();
+          };
+          bench::JsonLine vline("inference");
+          vline.add("case", "trial_loglik")
+              .add("head", use_net ? to_string(source->head()) : "closed_form")
+              .add("latent", to_string(mode))
+              .add("lapse", lapse ? "true" : "false")
+              .add("n", n);
+          if (quadrature) vline.add("node_rule", nodes > 0 ? "fixed" : "by_sigma");
+          vline.timing(bench::time_it(v, bench::calibrate(v))).print();
         }
   }
   if (posteriors) posterior_runs();

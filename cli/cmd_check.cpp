@@ -60,6 +60,7 @@ int run(int argc, char** argv) {
   if (opt.draws < 10) throw bactor::cli::UsageError("--draws must be >= 10");
 
   auto fits = bactor::cli::read_fits(dir);
+  for (const auto& f : fits) bactor::cli::require_finite_draws(f.files, f.chains, "posterior-predictive check");
   std::vector<bactor::cli::CheckRow> rows;
   const bactor::Dataset data = bactor::cli::fit_data(fits.at(0), data_path, columns);
   if (bactor::cli::setting(fits.at(0), "hierarchical") == "true") {

@@ -2,6 +2,7 @@
 // bactor compare: PSIS-LOO model comparison of fits (the log_lik.i columns of `infer`'s draws).
 #include "cli/command.hpp"
 #include "cli/fit_dir.hpp"
+#include "cli/options.hpp"
 #include <bactor/samplers/loo.hpp>
 
 #include <algorithm>
@@ -181,6 +182,8 @@ int run(int argc, char** argv) {
   // Read everything before writing anything.
   std::vector<std::vector<Fit>> fits;
   for (const auto& d : dirs) fits.push_back(bactor::cli::read_fits(d));
+  for (const auto& m : fits)
+    for (const auto& f : m) bactor::cli::require_finite_draws(f.files, f.chains, "PSIS-LOO");
   for (std::size_t m = 1; m < fits.size(); ++m) {
     std::vector<std::string> a, b;
     for (const auto& f : fits[0]) a.push_back(f.subject);

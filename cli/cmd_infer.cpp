@@ -2,9 +2,10 @@
 // bactor infer: posterior of the actor's parameters given a data file (NUTS, CmdStan CSV).
 #include "cli/command.hpp"
 #include "cli/fit_dir.hpp"
-#include "cli/fit_dir.hpp"
+#include "cli/out_dir.hpp"
 #include "cli/options.hpp"
 #include <bactor/engine/errors.hpp>
+#include <bactor/engine/version.hpp>
 #include <bactor/models/costs.hpp>
 #include "cli/cost_options.hpp"
 #include <bactor/models/data.hpp>
@@ -15,6 +16,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <cmath>
 #include <cstdio>
@@ -113,270 +115,383 @@ void report_training_region(const bactor::ActorModel& model, const bactor::cli::
   }
 }
 
-int run_infer(int argc, char** argv) {
-  CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
-  std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag", per_condition = "sigma";
-  bool closed_form = false, exact_action = false, predict = false, no_log_lik = false, lapse = false, hierarchical = false;
-  std::string lapse_range, pooled, parameterisation = "aligned", population;
+/// The shard of `--shard K/N`: {K, N}, or {0, 0} when `text` is empty.
+std::pair<int, int> parse_shard(const std::string& text) {
+  if (text.empty()) return {0, 0};
+  const auto slash = text.find('/');
+  auto whole = [](const std::string& t, int& v) {
+    if (t.empty() || t.size() > 6 || t.find_first_not_of("0123456789") != std::string::npos) return false;
+    v = std::stoi(t);
+    return true;
+  };
+  int k = 0, n = 0;
+  if (slash == std::string::npos || !whole(text.substr(0, slash), k) || !whole(text.substr(slash + 1), n) || k < 1 ||
+      k > n || n > 100000)
+    throw bactor::cli::UsageError("--shard: expected K/N with 1 <= K <= N <= 100000, e.g. 2/8 (got '" + text + "')");
+  return {k, n};
+}
+
+/// 64-bit FNV-1a of a file's bytes, as 16 hex digits (the data a shard fitted, for merge).
+std::string file_fingerprint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(bactor::cli::fnv1a64(bytes)));
+  return buf;
+}
+
+/// "1=label,2=label,..." of a data set's conditions.
+std::string condition_labels(const bactor::Dataset& d) {
+  std::string conds;
+  for (std::size_t c = 0; c < d.cond_labels.size(); ++c) conds += (c ? "," : "") + std::to_string(c + 1) + "=" + d.cond_labels[c];
+  return conds;
+}
+
+/// Writes one run's chains (settings `ns`, bactor's own settings `config`), summary and
+/// messages to `dir`; false when the run was stopped.
+bool write_run(const std::string& dir, const bactor::cli::PosteriorRun& run, const bactor::NutsSettings& ns,
+               std::vector<std::pair<std::string, std::string>> config, const std::string& model_name) {
+  // A stopped run keeps the chains' common draws (run_posterior): num_samples then says how
+  // many there are (cmdstanpy checks it), requested_samples what was asked for; the writer
+  // adds "complete = 0".
+  bactor::NutsSettings written = ns;
+  if (!run.complete) {
+    written.samples = static_cast<int>(run.kept_draws) * ns.thin;
+    config.emplace_back("requested_samples", std::to_string(ns.samples));
+  }
+  for (const auto& chain : run.chains)
+    bactor::write_cmdstan_csv(dir + "/chain-" + std::to_string(chain.chain_id) + ".csv", chain, written, model_name,
+                              config);
+  if (run.summary.draws > 0) {
+    bactor::write_summary_csv(dir + "/summary.csv", run.summary);
+    std::cout << bactor::format_summary(run.summary);
+  }
+  if (run.complete || !run.chains.empty())
+    std::cout << "wall time " << run.wall_seconds << " s; draws in " << dir << "/chain-*.csv\n";
+  if (!run.complete) {
+    // One line: what was kept, in a form ArviZ, cmdstanpy and `bactor summary` read.
+    auto ids = [](const std::vector<int>& v) {
+      std::string t;
+      for (int id : v) t += (t.empty() ? "" : ", ") + std::to_string(id);
+      return t;
+    };
+    std::vector<int> kept;
+    for (const auto& chain : run.chains) kept.push_back(chain.chain_id);
+    if (kept.empty()) {
+      std::cerr << "interrupted before any draw after warm-up: no draws files written in " << dir << "\n";
+    } else {
+      std::cerr << "interrupted: kept " << run.kept_draws << " draw" << (run.kept_draws == 1 ? "" : "s")
+                << " of chain" << (kept.size() == 1 ? " " : "s ") << ids(kept) << " in " << dir
+                << "/chain-*.csv, marked complete = 0";
+      if (!run.cut_chains.empty())
+        std::cerr << "; chain" << (run.cut_chains.size() == 1 ? " " : "s ") << ids(run.cut_chains)
+                  << " cut to that length";
+      if (!run.empty_chains.empty())
+        std::cerr << "; chain" << (run.empty_chains.size() == 1 ? " " : "s ") << ids(run.empty_chains)
+                  << " had no draws after warm-up, not written";
+      if (run.summary.draws == 0) std::cerr << "; too few draws to summarise";
+      std::cerr << "\n";
+    }
+    return false;
+  }
+  return true;
+}
+
+/// The options of `bactor infer`, as given.
+struct InferArgs {
+  std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag",
+      per_condition = "sigma", lapse_range, pooled, parameterisation = "aligned", population, scale = "auto", shard_text;
+  bool closed_form = false, exact_action = false, predict = false, no_log_lik = false, lapse = false,
+       hierarchical = false, overwrite = false;
   bactor::NutsSettings ns;
-  ns.warmup = 2500;
-  ns.samples = 5000;
   int nodes = bactor::default_quadrature_nodes;
-  std::string scale = "auto";
-  app.add_option("--data", data_path, "CSV with columns s,r [,cond] [,subject]")->required();
-  bactor::cli::add_columns_option(app, columns);
-  app.add_option("--cost", cost, "cost family, or give --formula (with --network: the network's cost)");
-  bactor::cli::CostOptions cost_opts;
-  bactor::cli::add_formula_options(app, cost_opts);
-  auto* net_opt = app.add_option("--network", network, "trained action network (.safetensors)");
-  auto* cf_opt = app.add_flag("--closed-form", closed_form, "use the cost's closed-form action");
-  auto* exact_opt = app.add_flag("--exact-action", exact_action,
+  bactor::cli::CostOptions cost_opts;  // --formula, --params, ...
+  // Derived after parsing.
+  bool per_condition_given = false, pooled_given = false;
+  int shard_k = 0, shard_n = 0;
+  InferArgs() {
+    ns.warmup = 2500;
+    ns.samples = 5000;
+  }
+};
+
+void add_infer_options(CLI::App& app, InferArgs& a) {
+  app.add_option("--data", a.data_path, "CSV with columns s,r [,cond] [,subject]")->required();
+  bactor::cli::add_columns_option(app, a.columns);
+  app.add_option("--cost", a.cost, "cost family, or give --formula (with --network: the network's cost)");
+  bactor::cli::add_formula_options(app, a.cost_opts);
+  auto* net_opt = app.add_option("--network", a.network, "trained action network (.safetensors)");
+  auto* cf_opt = app.add_flag("--closed-form", a.closed_form, "use the cost's closed-form action");
+  auto* exact_opt = app.add_flag("--exact-action", a.exact_action,
                                  "the optimal action by the ground-truth solver inside the likelihood (any cost; slow: "
                                  "the reference posterior)");
   net_opt->excludes(cf_opt);
   exact_opt->excludes(net_opt)->excludes(cf_opt);
-  app.add_option("--fix", fix, "fixed parameters, e.g. sigma=0.2 or sigma.1=0.1,beta=0.9");
-  app.add_option("--prior", prior, "prior overrides, e.g. mu_0=uniform:0.5:3,sigma=halfnormal:0.5 (defaults below)");
-  app.add_option("--per-condition", per_condition, "parameters with one value per condition (NAME.1, NAME.2, ...), e.g. "
+  app.add_option("--fix", a.fix, "fixed parameters, e.g. sigma=0.2 or sigma.1=0.1,beta=0.9");
+  app.add_option("--prior", a.prior, "prior overrides, e.g. mu_0=uniform:0.5:3,sigma=halfnormal:0.5 (defaults below)");
+  app.add_option("--per-condition", a.per_condition, "parameters with one value per condition (NAME.1, NAME.2, ...), e.g. "
                  "mu_0,sigma_0: any of mu_0, sigma_0, sigma, sigma_r and the cost's parameters; none: every parameter shared")
       ->capture_default_str();
-  auto* per_cond_opt = app.get_option("--per-condition");
-  app.add_flag("--hierarchical", hierarchical, "one joint fit of all subjects (needs a subject column, one condition): each "
+  app.add_flag("--hierarchical", a.hierarchical, "one joint fit of all subjects (needs a subject column, one condition): each "
                "pooled parameter drawn from a population whose median and sd are inferred with them (docs/hierarchical.md)");
-  auto* pooled_opt = app.add_option("--pooled", pooled, "with --hierarchical: the parameters drawn from the population, e.g. "
+  app.add_option("--pooled", a.pooled, "with --hierarchical: the parameters drawn from the population, e.g. "
                                     "mu_0,sigma_0 (default: every free parameter); the others are shared by all subjects");
-  auto* par_opt = app.add_option("--parameterisation", parameterisation, "with --hierarchical: the sampling coordinates, "
+  app.add_option("--parameterisation", a.parameterisation, "with --hierarchical: the sampling coordinates, "
                                  "aligned (logit w and the intercept centred, the sigma/sigma_0 ridge non-centred), "
                                  "centred-mu0 (aligned with log mu_0 itself centred) or noncentred")->capture_default_str();
-  auto* pop_opt = app.add_option("--population", population, "with --hierarchical: population priors NAME=LOC:SCALE:SD_SCALE, "
+  app.add_option("--population", a.population, "with --hierarchical: population priors NAME=LOC:SCALE:SD_SCALE, "
                                  "mean ~ Normal(LOC, SCALE) on the log (logit) scale, sd ~ HalfNormal(SD_SCALE)");
-  app.add_option("--latent", latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
-  app.add_flag("--lapse", lapse, "lapse mixture: with probability lapse (a parameter, prior beta:2:50) a response comes from a "
+  app.add_option("--latent", a.latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
+  app.add_flag("--lapse", a.lapse, "lapse mixture: with probability lapse (a parameter, prior beta:2:50) a response comes from a "
                "contaminant, log r uniform over the responses' range widened by 0.5 in log r (a factor 1.65) at each end (or --lapse-range)");
-  app.add_option("--lapse-range", lapse_range, "the contaminant's range of r, LO:HI (data units; it must hold every response)");
-  app.add_flag("--predict", predict, "write posterior-predictive responses r_rep.i");
-  app.add_flag("--no-log-lik", no_log_lik, "do not write the per-trial log-likelihoods log_lik.i");
-  app.add_option("--chains", ns.chains, "chains")->capture_default_str();
-  app.add_option("--warmup", ns.warmup, "warm-up iterations per chain")->capture_default_str();
-  app.add_option("--samples", ns.samples, "draws per chain")->capture_default_str();
-  app.add_option("--thin", ns.thin, "keep every n-th draw")->capture_default_str();
-  app.add_option("--seed", ns.seed, "random seed (chain c uses stream c)")->capture_default_str();
-  app.add_option("--threads", ns.threads, "threads (0: all)")->capture_default_str();
-  app.add_option("--delta", ns.delta, "target acceptance statistic")->capture_default_str();
-  app.add_option("--max-depth", ns.max_depth, "maximum tree depth")->capture_default_str();
-  app.add_option("--init-radius", ns.init_radius, "initial values uniform(-R, R) on the unconstrained scale (0: every "
+  app.add_option("--lapse-range", a.lapse_range, "the contaminant's range of r, LO:HI (data units; it must hold every response)");
+  app.add_flag("--predict", a.predict, "write posterior-predictive responses r_rep.i");
+  app.add_flag("--no-log-lik", a.no_log_lik, "do not write the per-trial log-likelihoods log_lik.i");
+  app.add_option("--chains", a.ns.chains, "chains")->capture_default_str();
+  app.add_option("--warmup", a.ns.warmup, "warm-up iterations per chain")->capture_default_str();
+  app.add_option("--samples", a.ns.samples, "draws per chain")->capture_default_str();
+  app.add_option("--thin", a.ns.thin, "keep every n-th draw")->capture_default_str();
+  app.add_option("--seed", a.ns.seed, "random seed (chain c uses stream c)")->capture_default_str();
+  app.add_option("--threads", a.ns.threads, "threads (0: all)")->capture_default_str();
+  app.add_option("--delta", a.ns.delta, "target acceptance statistic")->capture_default_str();
+  app.add_option("--max-depth", a.ns.max_depth, "maximum tree depth")->capture_default_str();
+  app.add_option("--init-radius", a.ns.init_radius, "initial values uniform(-R, R) on the unconstrained scale (0: every "
                  "chain starts at its centre, e.g. sigma = 1, a uniform prior's midpoint)")->capture_default_str();
-  app.add_option("--metric", metric, "diag or dense (inverse metric adapted in warm-up)")->capture_default_str();
-  app.add_option("--quadrature-nodes", nodes, "Gauss-Hermite nodes (softplus-head network, marginal latent); -1: chosen by sigma")->capture_default_str();
-  app.add_option("--scale", scale, "the unit S the fit works in: auto (the geometric mean of the stimuli), 1 (the data's own "
+  app.add_option("--metric", a.metric, "diag or dense (inverse metric adapted in warm-up)")->capture_default_str();
+  app.add_option("--quadrature-nodes", a.nodes, "Gauss-Hermite nodes (softplus-head network, marginal latent); -1: chosen by sigma")->capture_default_str();
+  app.add_option("--scale", a.scale, "the unit S the fit works in: auto (the geometric mean of the stimuli), 1 (the data's own "
                  "units) or a positive number; mu_0's default prior and the cost parameters are in units of S")
       ->capture_default_str();
-  app.add_option("--out", out, "output directory (chain-1.csv ..., summary.csv)")->required();
-  app.footer(default_priors_help());
-  if (!bactor::cli::parse(app, argc, argv)) return 0;
+  app.add_option("--out", a.out, "output directory (chain-1.csv ..., summary.csv); a new or empty one, or see --overwrite")->required();
+  app.add_flag("--overwrite", a.overwrite, "replace the fit in a non-empty --out: first remove the files bactor wrote there "
+               "(draws, summaries, subjects.csv, check.csv), keeping any other file");
+  app.add_option("--shard", a.shard_text, "K/N: fit only the subjects of shard K of N (subject id hashed, docs/cluster.md); "
+                 "bactor merge joins the N outputs");
+}
 
-  // Validate everything before writing anything.
-  if (network.empty() && !closed_form && !exact_action)
+/// Usage errors found from the options alone, before anything is read or written.
+void validate_infer_args(const CLI::App& app, InferArgs& a) {
+  if (a.network.empty() && !a.closed_form && !a.exact_action)
     throw bactor::cli::UsageError("give --network FILE, --closed-form or --exact-action");
-  if (ns.chains < 1 || ns.samples < 1 || ns.warmup < 0 || ns.thin < 1) throw bactor::cli::UsageError("--chains, --samples and --thin must be positive, --warmup >= 0");
-  if (!(ns.delta > 0 && ns.delta < 1)) throw bactor::cli::UsageError("--delta must be in (0, 1)");
+  if (a.ns.chains < 1 || a.ns.samples < 1 || a.ns.warmup < 0 || a.ns.thin < 1) throw bactor::cli::UsageError("--chains, --samples and --thin must be positive, --warmup >= 0");
+  if (!(a.ns.delta > 0 && a.ns.delta < 1)) throw bactor::cli::UsageError("--delta must be in (0, 1)");
   // Absurd sizes fail here with a message, not with std::bad_alloc or hours of sampling.
-  if (ns.chains > 1024) throw bactor::cli::UsageError("--chains: at most 1024 (got " + std::to_string(ns.chains) + ")");
-  if (double(ns.chains) * (double(ns.samples) / ns.thin + (ns.save_warmup ? double(ns.warmup) / ns.thin : 0.0)) > 5e7)
+  if (a.ns.chains > 1024) throw bactor::cli::UsageError("--chains: at most 1024 (got " + std::to_string(a.ns.chains) + ")");
+  if (double(a.ns.chains) * (double(a.ns.samples) / a.ns.thin + (a.ns.save_warmup ? double(a.ns.warmup) / a.ns.thin : 0.0)) > 5e7)
     throw bactor::cli::UsageError("--chains x --samples / --thin: at most 50000000 draws are kept in memory");
-  if (ns.max_depth < 1 || ns.max_depth > 30) throw bactor::cli::UsageError("--max-depth must be in 1..30");
-  if (!(ns.init_radius >= 0 && ns.init_radius <= 100))
-    throw bactor::cli::UsageError("--init-radius must be in [0, 100] (got " + std::to_string(ns.init_radius) + ")");
-  if (ns.threads < 0) throw bactor::cli::UsageError("--threads must be >= 0 (0: all)");
-  if (metric != "diag" && metric != "dense") throw bactor::cli::UsageError("--metric must be diag or dense (got '" + metric + "')");
-  ns.dense_metric = metric == "dense";
-  if (!hierarchical)
-    for (auto* o : {pooled_opt, par_opt, pop_opt})
-      if (o->count() > 0) throw bactor::cli::UsageError(o->get_name() + " needs --hierarchical");
-  if (hierarchical) {
-    if (latent != "marginal") throw bactor::cli::UsageError("--hierarchical integrates the measurement out: --latent marginal only");
-    if (predict) throw bactor::cli::UsageError("--predict cannot be combined with --hierarchical (not supported yet)");
-    if (per_cond_opt->count() > 0) throw bactor::cli::UsageError("--per-condition cannot be combined with --hierarchical");
-    if (lapse) throw bactor::cli::UsageError("--lapse cannot be combined with --hierarchical (not supported yet)");
-    if (exact_action) throw bactor::cli::UsageError("--exact-action cannot be combined with --hierarchical (not supported yet)");
-    if (scale != "auto") throw bactor::cli::UsageError("--scale cannot be combined with --hierarchical (a hierarchical fit works in the data's units; docs/hierarchical.md)");
+  if (a.ns.max_depth < 1 || a.ns.max_depth > 30) throw bactor::cli::UsageError("--max-depth must be in 1..30");
+  if (!(a.ns.init_radius >= 0 && a.ns.init_radius <= 100))
+    throw bactor::cli::UsageError("--init-radius must be in [0, 100] (got " + std::to_string(a.ns.init_radius) + ")");
+  if (a.ns.threads < 0) throw bactor::cli::UsageError("--threads must be >= 0 (0: all)");
+  if (a.metric != "diag" && a.metric != "dense") throw bactor::cli::UsageError("--metric must be diag or dense (got '" + a.metric + "')");
+  a.ns.dense_metric = a.metric == "dense";
+  if (!a.hierarchical)
+    for (const char* o : {"--pooled", "--parameterisation", "--population"})
+      if (app.count(o) > 0) throw bactor::cli::UsageError(std::string(o) + " needs --hierarchical");
+  std::tie(a.shard_k, a.shard_n) = parse_shard(a.shard_text);
+  if (a.hierarchical) {
+    if (a.shard_n > 0) throw bactor::cli::UsageError("--shard cannot be combined with --hierarchical (one joint posterior of all subjects)");
+    if (a.latent != "marginal") throw bactor::cli::UsageError("--hierarchical integrates the measurement out: --latent marginal only");
+    if (a.predict) throw bactor::cli::UsageError("--predict cannot be combined with --hierarchical (not supported yet)");
+    if (app.count("--per-condition") > 0) throw bactor::cli::UsageError("--per-condition cannot be combined with --hierarchical");
+    if (a.lapse) throw bactor::cli::UsageError("--lapse cannot be combined with --hierarchical (not supported yet)");
+    if (a.scale != "auto") throw bactor::cli::UsageError("--scale cannot be combined with --hierarchical (a hierarchical fit works in the data's units; docs/hierarchical.md)");
   }
-  const bactor::ColumnMap column_map = bactor::cli::columns_option(columns);
+  a.per_condition_given = app.count("--per-condition") > 0;
+  a.pooled_given = app.count("--pooled") > 0;
+}
+
+/// The inference settings (and the network, loaded) from the options.
+bactor::InferenceSpec build_spec(const InferArgs& a) {
   bactor::InferenceSpec spec;
-  spec.cost = &bactor::cli::resolve_cost(cost, cost_opts, network);
-  cost = spec.cost->name;
-  spec.latent = bactor::parse_latent_mode(latent);
-  spec.exact_action = exact_action;
-  spec.predict = predict;
-  spec.log_lik = !no_log_lik;
-  if (nodes != -1 && (nodes < 1 || nodes > 200))
+  spec.cost = &bactor::cli::resolve_cost(a.cost, a.cost_opts, a.network);
+  spec.latent = bactor::parse_latent_mode(a.latent);
+  spec.exact_action = a.exact_action;
+  spec.predict = a.predict;
+  spec.log_lik = !a.no_log_lik;
+  if (a.nodes != -1 && (a.nodes < 1 || a.nodes > 200))
     throw std::invalid_argument("--quadrature-nodes: must be -1 (chosen by sigma) or in 1..200, got " +
-                                std::to_string(nodes));
-  spec.quadrature_nodes = nodes;
-  if (scale != "auto") {
-    spec.scale = bactor::cli::parse_number(scale, "--scale");
-    if (!(spec.scale > 0)) throw bactor::cli::UsageError("--scale: must be auto or a positive number (got '" + scale + "')");
+                                std::to_string(a.nodes));
+  spec.quadrature_nodes = a.nodes;
+  if (a.scale != "auto") {
+    spec.scale = bactor::cli::parse_number(a.scale, "--scale");
+    if (!(spec.scale > 0)) throw bactor::cli::UsageError("--scale: must be auto or a positive number (got '" + a.scale + "')");
   }
-  spec.per_condition = bactor::cli::parse_per_condition(per_condition);
-  spec.lapse = lapse;
-  if (!lapse_range.empty()) {
-    if (!lapse) throw bactor::cli::UsageError("--lapse-range needs --lapse");
-    const auto [lo, hi] = bactor::cli::parse_range(lapse_range, "--lapse-range");
-    if (!(lo > 0)) throw bactor::cli::UsageError("--lapse-range: LO must be positive, got '" + lapse_range + "'");
+  spec.per_condition = bactor::cli::parse_per_condition(a.per_condition);
+  spec.lapse = a.lapse;
+  if (!a.lapse_range.empty()) {
+    if (!a.lapse) throw bactor::cli::UsageError("--lapse-range needs --lapse");
+    const auto [lo, hi] = bactor::cli::parse_range(a.lapse_range, "--lapse-range");
+    if (!(lo > 0)) throw bactor::cli::UsageError("--lapse-range: LO must be positive, got '" + a.lapse_range + "'");
     spec.lapse_lo = lo;
     spec.lapse_hi = hi;
   }
   bactor::check_per_condition(*spec.cost, spec.per_condition, spec.lapse);
-  spec.fixed = bactor::cli::parse_assignments(fix, "--fix");
-  for (const auto& [k, v] : bactor::cli::parse_string_assignments(prior, "--prior")) spec.priors[k] = bactor::parse_prior(v);
-  if (!network.empty()) {
-    spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
+  spec.fixed = bactor::cli::parse_assignments(a.fix, "--fix");
+  for (const auto& [k, v] : bactor::cli::parse_string_assignments(a.prior, "--prior")) spec.priors[k] = bactor::parse_prior(v);
+  if (!a.network.empty()) {
+    spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(a.network));
     const auto& meta = spec.network->metadata();
     if (meta.count("interrupted"))
-      std::cerr << "WARNING: " << network << " is a partially trained network ("
+      std::cerr << "WARNING: " << a.network << " is a partially trained network ("
                 << meta.at("interrupted") << ")\n";
   }
-  const bactor::Dataset data = bactor::read_dataset(data_path, column_map);
-  auto conditions = [](const bactor::Dataset& d) {
-    std::string conds;
-    for (std::size_t c = 0; c < d.cond_labels.size(); ++c) conds += (c ? "," : "") + std::to_string(c + 1) + "=" + d.cond_labels[c];
-    return conds;
-  };
-  // Writes one run's chains, summary and messages to `dir`; false when it was stopped.
-  auto emit = [&](const std::string& dir, const bactor::cli::PosteriorRun& run,
-                  std::vector<std::pair<std::string, std::string>> config, const std::string& model_name) {
-    // A stopped run keeps the chains' common draws (run_posterior): num_samples then says how
-    // many there are (cmdstanpy checks it), requested_samples what was asked for; the writer
-    // adds "complete = 0".
-    bactor::NutsSettings written = ns;
-    if (!run.complete) {
-      written.samples = static_cast<int>(run.kept_draws) * ns.thin;
-      config.emplace_back("requested_samples", std::to_string(ns.samples));
-    }
-    for (const auto& chain : run.chains)
-      bactor::write_cmdstan_csv(dir + "/chain-" + std::to_string(chain.chain_id) + ".csv", chain, written, model_name,
-                                config);
-    if (run.summary.draws > 0) {
-      bactor::write_summary_csv(dir + "/summary.csv", run.summary);
-      std::cout << bactor::format_summary(run.summary);
-    }
-    if (run.complete || !run.chains.empty())
-      std::cout << "wall time " << run.wall_seconds << " s; draws in " << dir << "/chain-*.csv\n";
-    if (!run.complete) {
-      // One line: what was kept, in a form ArviZ, cmdstanpy and `bactor summary` read.
-      auto ids = [](const std::vector<int>& v) {
-        std::string t;
-        for (int id : v) t += (t.empty() ? "" : ", ") + std::to_string(id);
-        return t;
-      };
-      std::vector<int> kept;
-      for (const auto& chain : run.chains) kept.push_back(chain.chain_id);
-      if (kept.empty()) {
-        std::cerr << "interrupted before any draw after warm-up: no draws files written in " << dir << "\n";
-      } else {
-        std::cerr << "interrupted: kept " << run.kept_draws << " draw" << (run.kept_draws == 1 ? "" : "s")
-                  << " of chain" << (kept.size() == 1 ? " " : "s ") << ids(kept) << " in " << dir
-                  << "/chain-*.csv, marked complete = 0";
-        if (!run.cut_chains.empty())
-          std::cerr << "; chain" << (run.cut_chains.size() == 1 ? " " : "s ") << ids(run.cut_chains)
-                    << " cut to that length";
-        if (!run.empty_chains.empty())
-          std::cerr << "; chain" << (run.empty_chains.size() == 1 ? " " : "s ") << ids(run.empty_chains)
-                    << " had no draws after warm-up, not written";
-        if (run.summary.draws == 0) std::cerr << "; too few draws to summarise";
-        std::cerr << "\n";
-      }
-      return false;
-    }
-    return true;
-  };
+  return spec;
+}
 
-  bactor::cli::install_stop_handlers();
-  if (hierarchical) {
-    bactor::HierarchicalSpec hs;
-    hs.cost = spec.cost;
-    hs.network = spec.network;
-    hs.fixed = spec.fixed;
-    hs.priors = spec.priors;
-    hs.log_lik = spec.log_lik;
-    hs.quadrature_nodes = spec.quadrature_nodes;
-    hs.parameterisation = bactor::parse_hier_parameterisation(parameterisation);
-    for (std::size_t start = 0; pooled_opt->count() > 0;) {  // NAME,NAME,...
-      const auto comma = pooled.find(',', start);
-      const std::string name = pooled.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (name.empty() || !hs.pooled.insert(name).second)
-        throw bactor::ArgumentError("pooled", "'" + pooled + "': expected distinct parameter names separated by commas");
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-    for (const auto& [k, v] : bactor::cli::parse_string_assignments(population, "--population"))
-      hs.population[k] = bactor::parse_population_prior(v);
-    const bactor::HierarchicalModel probe(data, hs);  // throws on a bad spec
-    std::cerr << "hierarchical inference: " << probe.subject_ids().size() << " subjects, " << data.size() << " trials, cost "
-              << cost << ", " << (spec.network ? "network " + network : std::string("closed form")) << ", "
-              << to_string(hs.parameterisation) << " coordinates\n";
-    std::filesystem::create_directories(out);
-    const auto run = bactor::cli::run_posterior(
-        [&]() -> std::unique_ptr<bactor::Model> { return std::make_unique<bactor::HierarchicalModel>(data, hs); },
-        probe.parameter_names(), ns, true);
-    std::string ids, pops, shared_priors;
-    for (std::size_t j = 0; j < probe.subject_ids().size(); ++j)
-      ids += (j ? "," : "") + std::to_string(j + 1) + "=" + probe.subject_ids()[j];
-    for (const auto& [name, p] : probe.population_priors()) pops += (pops.empty() ? "" : ",") + name + "=" + bactor::to_string(p);
-    std::map<std::string, bactor::Prior> prior;
-    for (const auto& [name, p] : bactor::default_priors(*spec.cost)) prior[name] = p;
-    prior["mu_0"] = bactor::prior_in_data_units(prior["mu_0"], probe.stimulus_scale());  // as the model takes it
-    for (const auto& [name, p] : hs.priors) prior[name] = p;
-    for (const auto& name : probe.shared_names())
-      shared_priors += (shared_priors.empty() ? "" : ",") + name + "=" + bactor::to_string(prior[name]);
-    std::string pooled_list;
-    for (const auto& name : probe.pooled_names()) pooled_list += (pooled_list.empty() ? "" : ",") + name;
-    const bool ok = emit(out, run,
-                         {{"data_file", data_path}, {"columns", bactor::to_string(column_map)}, {"cost", cost},
-                          {"action", spec.network ? "network" : "closed-form"}, {"network", network}, {"latent", latent},
-                          {"hierarchical", "true"}, {"parameterisation", to_string(hs.parameterisation)},
-                          {"pooled", pooled_list}, {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
-                          {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"priors", shared_priors},
-                          {"trials", std::to_string(data.size())}, {"subjects", ids},
-                          {"log_lik", spec.log_lik ? "true" : "false"}, {"predict", "false"}, {"conditions", conditions(data)}},
-                         "bactor_hierarchical_" + cost + "_" + to_string(hs.parameterisation));
-    return ok ? 0 : bactor::cli::exit_failure;
+/// One joint hierarchical fit of every subject.
+int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, const bactor::Dataset& data,
+                         const bactor::ColumnMap& column_map) {
+  bactor::HierarchicalSpec hs;
+  hs.cost = spec.cost;
+  hs.network = spec.network;
+  hs.exact_action = spec.exact_action;
+  hs.fixed = spec.fixed;
+  hs.priors = spec.priors;
+  hs.log_lik = spec.log_lik;
+  hs.quadrature_nodes = spec.quadrature_nodes;
+  hs.parameterisation = bactor::parse_hier_parameterisation(a.parameterisation);
+  for (std::size_t start = 0; a.pooled_given;) {  // NAME,NAME,...
+    const auto comma = a.pooled.find(',', start);
+    const std::string name = a.pooled.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (name.empty() || !hs.pooled.insert(name).second)
+      throw bactor::ArgumentError("pooled", "'" + a.pooled + "': expected distinct parameter names separated by commas");
+    if (comma == std::string::npos) break;
+    start = comma + 1;
   }
+  for (const auto& [k, v] : bactor::cli::parse_string_assignments(a.population, "--population"))
+    hs.population[k] = bactor::parse_population_prior(v);
+  const bactor::HierarchicalModel probe(data, hs);  // throws on a bad spec
+  std::cerr << "hierarchical inference: " << probe.subject_ids().size() << " subjects, " << data.size() << " trials, cost "
+            << a.cost << ", " << (spec.network ? "network " + a.network : std::string(a.exact_action ? "exact action" : "closed form")) << ", "
+            << to_string(hs.parameterisation) << " coordinates\n";
+  const auto lock = bactor::cli::prepare_fit_dir(a.out, "--out", a.overwrite);
+  const auto run = bactor::cli::run_posterior(
+      [&]() -> std::unique_ptr<bactor::Model> { return std::make_unique<bactor::HierarchicalModel>(data, hs); },
+      probe.parameter_names(), a.ns, true);
+  std::string ids, pops, shared_priors;
+  for (std::size_t j = 0; j < probe.subject_ids().size(); ++j)
+    ids += (j ? "," : "") + std::to_string(j + 1) + "=" + probe.subject_ids()[j];
+  for (const auto& [name, p] : probe.population_priors()) pops += (pops.empty() ? "" : ",") + name + "=" + bactor::to_string(p);
+  std::map<std::string, bactor::Prior> prior;
+  for (const auto& [name, p] : bactor::default_priors(*spec.cost)) prior[name] = p;
+  prior["mu_0"] = bactor::prior_in_data_units(prior["mu_0"], probe.stimulus_scale());  // as the model takes it
+  for (const auto& [name, p] : hs.priors) prior[name] = p;
+  for (const auto& name : probe.shared_names())
+    shared_priors += (shared_priors.empty() ? "" : ",") + name + "=" + bactor::to_string(prior[name]);
+  std::string pooled_list;
+  for (const auto& name : probe.pooled_names()) pooled_list += (pooled_list.empty() ? "" : ",") + name;
+  const bool ok = write_run(a.out, run, a.ns,
+                       {{"data_file", a.data_path}, {"columns", bactor::to_string(column_map)}, {"cost", a.cost},
+                        {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network}, {"latent", a.latent},
+                        {"hierarchical", "true"}, {"parameterisation", to_string(hs.parameterisation)},
+                        {"pooled", pooled_list}, {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
+                        {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"priors", shared_priors},
+                        {"trials", std::to_string(data.size())}, {"subjects", ids},
+                        {"log_lik", spec.log_lik ? "true" : "false"}, {"predict", "false"}, {"conditions", condition_labels(data)}},
+                       "bactor_hierarchical_" + a.cost + "_" + to_string(hs.parameterisation));
+  return ok ? 0 : bactor::cli::exit_failure;
+}
 
+/// One fit per subject (or one fit of the whole file), each in its folder of --out.
+int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, const bactor::Dataset& data,
+                      const bactor::ColumnMap& column_map) {
   const auto subjects = bactor::split_subjects(data);
   // --per-condition given for data with one condition: every parameter is one parameter anyway.
-  if (app.count("--per-condition") && data.conditions() == 1 && !spec.per_condition.empty())
-    std::cerr << "note: " << data_path << " has one condition (no '" << column_map.cond
-              << "' column, or one label), so --per-condition " << per_condition << " changes nothing\n";
+  if (a.per_condition_given && data.conditions() == 1 && !spec.per_condition.empty())
+    std::cerr << "note: " << a.data_path << " has one condition (no '" << column_map.cond
+              << "' column, or one label), so --per-condition " << a.per_condition << " changes nothing\n";
   for (const auto& [id, d] : subjects) bactor::ActorModel probe(d, spec);  // throws on bad spec
-  for (const auto& [id, d] : subjects) {
-    const std::string dir = id.empty() ? out : out + "/subject-" + id;
+  const auto lock = bactor::cli::prepare_fit_dir(a.out, "--out", a.overwrite);
+  // With subjects: subjects.csv maps each id to its folder (names safe whatever the id,
+  // chosen over all subjects of the file, so that every shard names them as one run does); a
+  // row is appended after each subject, so it always lists exactly the folders on disk.
+  std::vector<std::string> ids;
+  for (const auto& [id, d] : subjects) ids.push_back(id);
+  const auto folders = bactor::cli::subject_folders(ids);
+  bactor::cli::SubjectMap map;
+  if (a.shard_n > 0) map.settings.emplace_back("shard", std::to_string(a.shard_k) + "/" + std::to_string(a.shard_n));
+  map.settings.emplace_back("complete", "0");
+  const std::size_t complete_at = map.settings.size() - 1;
+  map.settings.emplace_back("subjects_total", std::to_string(subjects.size()));
+  for (auto& kv : std::vector<std::pair<std::string, std::string>>{
+           {"data_file", a.data_path}, {"data_fnv1a64", file_fingerprint(a.data_path)}, {"columns", bactor::to_string(column_map)},
+           {"cost", a.cost}, {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network},
+           {"network_fnv1a64", a.network.empty() ? "" : file_fingerprint(a.network)}, {"latent", a.latent}, {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
+           {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"prior", a.prior}, {"scale", a.scale},
+           {"lapse", a.lapse ? "true" : "false"}, {"lapse_range", a.lapse_range}, {"log_lik", spec.log_lik ? "true" : "false"},
+           {"predict", a.predict ? "true" : "false"}, {"quadrature_nodes", std::to_string(a.nodes)},
+           {"chains", std::to_string(a.ns.chains)}, {"warmup", std::to_string(a.ns.warmup)},
+           {"samples", std::to_string(a.ns.samples)}, {"thin", std::to_string(a.ns.thin)}, {"seed", std::to_string(a.ns.seed)},
+           {"delta", fmt_g(a.ns.delta)}, {"max_depth", std::to_string(a.ns.max_depth)}, {"init_radius", fmt_g(a.ns.init_radius)},
+           {"metric", a.metric}, {"bactor_version", bactor::version()}})
+    map.settings.push_back(std::move(kv));
+  if (data.has_subjects()) {
+    bactor::cli::write_subject_map(a.out, map);
+    if (a.shard_n > 0) {
+      std::size_t mine = 0;
+      for (const auto& id : ids) mine += bactor::cli::subject_shard(id, a.shard_n) == a.shard_k;
+      std::cerr << "shard " << a.shard_k << "/" << a.shard_n << ": " << mine << " of the " << ids.size()
+                << " subjects (by a hash of the id, docs/cluster.md)\n";
+    }
+  }
+  for (std::size_t j = 0; j < subjects.size(); ++j) {
+    const auto& [id, d] = subjects[j];
+    if (a.shard_n > 0 && bactor::cli::subject_shard(id, a.shard_n) != a.shard_k) continue;
+    const std::string dir = id.empty() ? a.out : a.out + "/" + folders[j];
     std::filesystem::create_directories(dir);
     if (!id.empty()) std::cout << "== subject " << id << " (" << d.size() << " trials) ==\n";
-    std::cerr << "inference: " << d.size() << " trials, " << d.conditions() << " condition(s), cost " << cost << ", "
-              << (spec.network ? "network " + network : std::string(exact_action ? "exact action" : "closed form"))
-              << ", latent " << latent << "\n";
+    std::cerr << "inference: " << d.size() << " trials, " << d.conditions() << " condition(s), cost " << a.cost << ", "
+              << (spec.network ? "network " + a.network : std::string(a.exact_action ? "exact action" : "closed form"))
+              << ", latent " << a.latent << "\n";
     const bactor::ActorModel model(d, spec);
     std::cerr << "units: S = " << model.scale()
               << (spec.scale > 0 ? " (--scale)" : " (the geometric mean of the stimuli)") << "; mu_0 in the data's units, cost parameters in units of S\n";
-    const auto run = bactor::cli::run_posterior(d, spec, ns, true);
+    const auto run = bactor::cli::run_posterior(d, spec, a.ns, true);
     if (spec.network) report_training_region(model, run);
     std::vector<std::pair<std::string, std::string>> config{
-        {"data_file", data_path}, {"columns", bactor::to_string(column_map)}, {"cost", cost},
-        {"action", spec.network ? "network" : (exact_action ? "exact" : "closed-form")}, {"network", network}, {"latent", latent},
+        {"data_file", a.data_path}, {"columns", bactor::to_string(column_map)}, {"cost", a.cost},
+        {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network}, {"latent", a.latent},
         {"per_condition", bactor::cli::join_per_condition(spec.per_condition)}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
         {"priors", priors_used(model)}, {"scale", fmt_g(model.scale())}, {"trials", std::to_string(d.size())},
         {"log_lik", spec.log_lik ? "true" : "false"},
-        {"predict", predict ? "true" : "false"}, {"lapse", lapse ? "true" : "false"}};
-    if (lapse) {  // the contaminant's range used (from this subject's data unless --lapse-range)
+        {"predict", a.predict ? "true" : "false"}, {"lapse", a.lapse ? "true" : "false"}};
+    if (a.lapse) {  // the contaminant's range used (from this subject's data unless --lapse-range)
       const auto [lo, hi] = bactor::lapse_range(d, spec);
       config.emplace_back("lapse_range", bactor::cli::number(lo) + ":" + bactor::cli::number(hi));
     }
     if (!id.empty()) config.emplace_back("subject", id);
-    config.emplace_back("conditions", conditions(d));
-    if (!emit(dir, run, std::move(config), "bactor_actor_" + cost + "_" + latent)) return bactor::cli::exit_failure;
+    config.emplace_back("conditions", condition_labels(d));
+    const bool ok = write_run(dir, run, a.ns, std::move(config), "bactor_actor_" + a.cost + "_" + a.latent);
+    if (!id.empty() && !run.chains.empty()) {
+      map.subjects.push_back({j + 1, id, folders[j]});
+      bactor::cli::append_subject(a.out, map.subjects.back());
+    }
+    if (!ok) return bactor::cli::exit_failure;
+  }
+  if (data.has_subjects()) {
+    map.settings[complete_at].second = "1";
+    bactor::cli::write_subject_map(a.out, map);
   }
   return 0;
+}
+
+int run_infer(int argc, char** argv) {
+  CLI::App app{"Posterior of the actor's parameters given trials (s, r) in a CSV file"};
+  InferArgs a;
+  add_infer_options(app, a);
+  app.footer(default_priors_help());
+  if (!bactor::cli::parse(app, argc, argv)) return 0;
+  validate_infer_args(app, a);
+  const bactor::ColumnMap column_map = bactor::cli::columns_option(a.columns);
+  const bactor::InferenceSpec spec = build_spec(a);
+  a.cost = spec.cost->name;
+  const bactor::Dataset data = bactor::read_dataset(a.data_path, column_map);
+  if (a.shard_n > 0 && !data.has_subjects())
+    throw bactor::cli::UsageError("--shard: " + a.data_path + " has no subject column ('" + column_map.subject +
+                                  "'), so there is one fit to run; leave --shard out");
+  bactor::cli::install_stop_handlers();
+  return a.hierarchical ? run_hierarchical_fit(a, spec, data, column_map) : run_separate_fits(a, spec, data, column_map);
 }
 
 } // namespace

@@ -17,6 +17,48 @@
 
 namespace {
 
+/// A cohort in conditions: each subject's values of the --set parameters drawn as
+/// simulate_cohort draws them (same streams, so the subjects are those of the same command
+/// without --conditions), the condition-varying values the same for every subject, and each
+/// subject's trials simulated in every condition (seed + 1 + j, as simulate_cohort).
+bactor::Cohort simulate_blocked_cohort(const bactor::CohortSpec& spec) {
+  for (const auto& [name, sd] : spec.spread)
+    if (spec.base.condition_values.count(name) || (name == "sigma" && !spec.base.condition_sigmas.empty()))
+      throw bactor::cli::UsageError("--spread: '" + name + "' varies by condition (--conditions); it is the same for every subject");
+  // The subjects' values: simulate_cohort on one condition whose varying parameters take their
+  // first condition's value (those values are not spread, so they come back unchanged).
+  bactor::CohortSpec one = spec;
+  one.base.condition_values.clear();
+  one.base.condition_sigmas.clear();
+  one.base.trials = 1;
+  for (const auto& [name, values] : spec.base.condition_values) one.base.values[name] = values.at(0);
+  if (!spec.base.condition_sigmas.empty()) one.base.values["sigma"] = spec.base.condition_sigmas.at(0);
+  const bactor::Cohort drawn = bactor::simulate_cohort(one);
+  bactor::Cohort out;
+  out.data.source = "simulated";
+  for (std::size_t j = 0; j < spec.subjects; ++j) {
+    bactor::SimulationSpec sub = spec.base;
+    sub.seed = spec.base.seed + 1 + j;
+    for (auto& [name, v] : sub.values) v = drawn.truth.at(j).at(name);
+    const bactor::Dataset d = bactor::simulate(sub);
+    if (out.data.cond_labels.empty()) out.data.cond_labels = d.cond_labels;
+    std::map<std::string, double> truth = sub.values;
+    for (const auto& [name, values] : spec.base.condition_values)
+      for (std::size_t k = 0; k < values.size(); ++k) truth[name + "." + std::to_string(k + 1)] = values[k];
+    for (std::size_t k = 0; k < spec.base.condition_sigmas.size(); ++k) truth["sigma." + std::to_string(k + 1)] = spec.base.condition_sigmas[k];
+    out.truth.push_back(std::move(truth));
+    const std::string id = std::to_string(j + 1);
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      out.data.s.push_back(d.s[i]);
+      out.data.r.push_back(d.r[i]);
+      out.data.cond.push_back(d.cond[i]);
+      out.data.subject.push_back(id);
+      out.data.line.push_back(out.data.s.size() + 1);
+    }
+  }
+  return out;
+}
+
 int run_simulate(int argc, char** argv) {
   CLI::App app{"Simulate trials (s, r) of a Bayesian actor with known parameters"};
   std::string cost, set, stimuli = "0.1:5", conditions, network, out, spread, truth;
@@ -33,13 +75,15 @@ int run_simulate(int argc, char** argv) {
                  "\"mu_0=1,2,4;sigma_0=0.1,0.15,0.2\" (NAME=LIST separated by ';', every LIST the same length; a bare LIST is sigma's; "
                  "same stimuli in every condition; leave these parameters out of --set)");
   app.add_option("--subjects", subjects, "a cohort of this many subjects (subject column): each subject's values drawn "
-                 "around --set's (the population medians) with --spread's sds");
+                 "around --set's (the population medians) with --spread's sds; with --conditions every subject in every "
+                 "condition (the condition-varying values the same for all)");
   app.add_option("--spread", spread, "with --subjects: sd of each parameter's log (logit for a bounded cost parameter) across "
                  "subjects, e.g. sigma=0.3,mu_0=0.2 (missing: the same value for every subject)");
   app.add_option("--truth", truth, "with --subjects: write each subject's true values to this CSV");
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_option("--lapse", lapse, "lapse probability: each trial's response comes with this probability from the contaminant "
-                 "log r ~ U(log LO - 1, log HI + 1) of the --stimuli range (the other trials as without lapses)")
+                 "log r ~ U(log min s - 1, log max s + 1) of the simulated stimuli, the range infer --lapse uses by default "
+                 "(the other trials as without lapses)")
       ->capture_default_str();
   app.add_option("--network", network, "use this trained network's action instead of the closed form / numerical optimum");
   app.add_option("--out", out, "output CSV (columns [cond,]s,r)")->required();
@@ -105,14 +149,18 @@ int run_simulate(int argc, char** argv) {
   if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
   if (subjects == 0 && (!spread.empty() || !truth.empty())) throw bactor::cli::UsageError("--spread and --truth need --subjects");
   if (subjects > 0) {
-    if (n_cond > 1) throw bactor::cli::UsageError("--subjects cannot be combined with --conditions");
-    if (subjects > 100000 || trials * subjects > 10000000)
+    if (subjects > 100000 || trials * n_cond * subjects > 10000000)
       throw bactor::cli::UsageError("--subjects: at most 10000000 trials in all");
     bactor::CohortSpec cs;
     cs.base = spec;
     cs.subjects = subjects;
     cs.spread = bactor::cli::parse_assignments(spread, "--spread");
-    const bactor::Cohort c = bactor::simulate_cohort(cs);
+    bactor::Cohort c;
+    if (n_cond == 1) {
+      c = bactor::simulate_cohort(cs);
+    } else {
+      c = simulate_blocked_cohort(cs);
+    }
     bactor::write_dataset(out, c.data);
     if (!truth.empty()) {
       std::ofstream t(truth);
@@ -127,7 +175,8 @@ int run_simulate(int argc, char** argv) {
       }
       if (!t) throw std::invalid_argument(truth + ": cannot write");
     }
-    std::cerr << "wrote " << c.data.size() << " trials of " << subjects << " subjects (action: "
+    std::cerr << "wrote " << c.data.size() << " trials of " << subjects << " subjects"
+              << (n_cond > 1 ? " in " + std::to_string(n_cond) + " conditions" : std::string()) << " (action: "
               << bactor::simulation_action_source(spec) << ", seed " << seed << ") to " << out << "\n";
     return 0;
   }

@@ -30,6 +30,13 @@ int run(int argc, char** argv) {
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
   std::vector<ChainResult> chains;
   for (const auto& f : files) chains.push_back(read_cmdstan_csv(f));  // throws "file:line: ..."
+  // A header without draws (a run stopped in warm-up, a truncated copy) has nothing to
+  // summarise: refused, naming the file, rather than a table of nan.
+  for (std::size_t c = 0; c < chains.size(); ++c)
+    if (chains[c].rows() <= static_cast<std::size_t>(chains[c].warmup_draws_saved))
+      throw std::invalid_argument(files[c] + ": no draws after warm-up (a header" +
+                                  std::string(chains[c].rows() ? " and warm-up draws" : "") +
+                                  " only: was the run stopped before sampling?); summarise the files that have draws");
   for (std::size_t c = 1; c < chains.size(); ++c)
     if (chains[c].columns != chains[0].columns)
       throw std::invalid_argument(files[c] + ": columns differ from " + files[0]);

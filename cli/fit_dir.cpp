@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cli/fit_dir.hpp"
+#include "cli/out_dir.hpp"
 
 #include <bactor/samplers/cmdstan_csv.hpp>
 
@@ -8,6 +9,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 
 namespace bactor::cli {
@@ -88,18 +92,201 @@ std::vector<Fit> read_fits(const std::string& dir) {
     return fits;
   }
   std::vector<std::pair<std::string, fs::path>> subjects;
-  for (const auto& e : fs::directory_iterator(root)) {
-    const std::string name = e.path().filename().string();
-    if (e.is_directory() && name.rfind("subject-", 0) == 0 && !chain_files(e.path()).empty())
-      subjects.emplace_back(name.substr(8), e.path());
+  const fs::path map_path = root / subjects_file_name;
+  if (fs::exists(map_path)) {
+    // The map names every subject's folder: ids are never read back from folder names.
+    const SubjectMap map = read_subject_map(map_path.string());
+    if (map.get("complete") != "1") {
+      if (map.subjects.empty())
+        throw std::invalid_argument(map_path.string() + ": no subject written yet (complete = " + map.get("complete") +
+                                    ": the run was stopped early, or is still running)");
+      std::cerr << "WARNING: " << dir << " is an incomplete fit (" << map_path.string() << ": complete = " << map.get("complete")
+                << "): " << map.subjects.size() << " of " << map.get("subjects_total")
+                << " subjects; the run was stopped early or is still running\n";
+    }
+    for (const auto& s : map.subjects) {
+      const fs::path sub = root / s.folder;
+      if (!fs::is_directory(fs::symlink_status(sub)) || chain_files(sub).empty())
+        throw std::invalid_argument(map_path.string() + ": subject '" + s.id + "': " + sub.string() +
+                                    " has no chain-*.csv files (copy the whole folder, or rerun infer)");
+      subjects.emplace_back(s.id, sub);
+    }
+    if (subjects.empty()) throw std::invalid_argument(map_path.string() + ": lists no subject (a shard with none?)");
+  } else {
+    // A folder written before subjects.csv existed: the folder names are the ids.
+    for (const auto& e : fs::directory_iterator(root)) {
+      const std::string name = e.path().filename().string();
+      if (e.is_directory() && name.rfind("subject-", 0) == 0 && !chain_files(e.path()).empty())
+        subjects.emplace_back(name.substr(8), e.path());
+    }
   }
-  if (subjects.empty()) throw std::invalid_argument(dir + ": no chain-*.csv files and no subject-<id>/ folders with them");
+  if (subjects.empty()) throw std::invalid_argument(dir + ": no chain-*.csv files, no subjects.csv and no subject-* folders with them (expected the --out folder of bactor infer)");
   const bool numeric = std::all_of(subjects.begin(), subjects.end(), [](const auto& s) { return all_digits(s.first) && s.first.size() < 18; });
   std::sort(subjects.begin(), subjects.end(), [&](const auto& a, const auto& b) {
     return numeric ? std::stoll(a.first) < std::stoll(b.first) : a.first < b.first;
   });
   for (const auto& [id, path] : subjects) fits.push_back(read_fit(path, id));
   return fits;
+}
+
+std::vector<std::string> subject_folders(const std::vector<std::string>& ids) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  constexpr std::size_t max_bytes = 200;  // of the encoded id; file names may have 255
+  std::vector<std::string> out;
+  std::set<std::string> taken;  // lower-cased names
+  auto lower = [](std::string t) {
+    for (char& c : t)
+      if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+    return t;
+  };
+  for (const auto& id : ids) {
+    std::string enc;
+    for (std::size_t i = 0; i < id.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(id[i]);
+      const bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                        c == '-' || (c == '.' && i + 1 < id.size());  // a final '.' is dropped by some file systems
+      std::string piece = keep ? std::string(1, char(c)) : std::string{'%', hex[c >> 4], hex[c & 15]};
+      if (enc.size() + piece.size() > max_bytes) break;
+      enc += piece;
+    }
+    std::string name = "subject-" + enc;
+    for (int k = 2; taken.count(lower(name)); ++k) name = "subject-" + enc + "~" + std::to_string(k);
+    taken.insert(lower(name));
+    out.push_back(std::move(name));
+  }
+  return out;
+}
+
+std::uint64_t fnv1a64(std::string_view bytes) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (const char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+int subject_shard(const std::string& id, int n) { return int(fnv1a64(id) % std::uint64_t(n)) + 1; }
+
+std::string SubjectMap::get(const std::string& key) const {
+  for (const auto& [k, v] : settings)
+    if (k == key) return v;
+  return "";
+}
+
+namespace {
+
+/// A CSV field, quoted when it holds a comma, a quote, a line break or edge spaces.
+std::string csv_field(const std::string& v) {
+  if (v.find_first_of(",\"\r\n") == std::string::npos && trim(v) == v) return v;
+  std::string q = "\"";
+  for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+/// Splits one CSV line with RFC 4180 quoting; false when a quote is not closed.
+bool split_quoted(const std::string& line, std::vector<std::string>& fields) {
+  fields.assign(1, "");
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') fields.back() += '"', ++i;
+      else if (c == '"') quoted = false;
+      else fields.back() += c;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else {
+      fields.back() += c;
+    }
+  }
+  return !quoted;
+}
+
+bool valid_folder(const std::string& f) {
+  // As subject_folders makes them: "subject-" and a non-empty name of these characters, not
+  // ending in '.' (which some file systems drop).
+  if (f.size() <= 8 || f.size() > 255 || f.rfind("subject-", 0) != 0 || f.back() == '.') return false;
+  return std::all_of(f.begin(), f.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.' || c == '%' || c == '~';
+  });
+}
+
+} // namespace
+
+namespace {
+std::string subject_row(const SubjectEntry& s) { return std::to_string(s.index) + "," + csv_field(s.id) + "," + s.folder + "\n"; }
+} // namespace
+
+void write_subject_map(const std::string& dir, const SubjectMap& map) {
+  std::string text = std::string(subjects_file_first_line) + "\n";
+  for (const auto& [k, v] : map.settings) text += "# " + k + " = " + v + "\n";
+  text += "index,subject,folder\n";
+  for (const auto& s : map.subjects) text += subject_row(s);
+  write_file_atomically((fs::path(dir) / subjects_file_name).string(), text);
+}
+
+void append_subject(const std::string& dir, const SubjectEntry& entry) {
+  const std::string path = (fs::path(dir) / subjects_file_name).string();
+  std::ofstream out(path, std::ios::binary | std::ios::app);
+  out << subject_row(entry);
+  out.flush();
+  if (!out) throw std::runtime_error(path + ": cannot append subject '" + entry.id + "'");
+}
+
+SubjectMap read_subject_map(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::invalid_argument(path + ": cannot open file");
+  std::stringstream in;
+  in << file.rdbuf();
+  // A run killed while appending a row leaves it without its line end: that row is not read.
+  std::string text = in.str();
+  const bool partial_row = !text.empty() && text.back() != '\n';
+  if (partial_row) text.erase(text.find_last_of('\n') == std::string::npos ? 0 : text.find_last_of('\n') + 1);
+  in.str(text);
+  SubjectMap map;
+  std::string line;
+  std::size_t lineno = 0;
+  bool header = false;
+  std::set<std::string> ids, folders;
+  std::set<std::size_t> indices;
+  auto fail = [&](const std::string& what) { throw std::invalid_argument(path + ":" + std::to_string(lineno) + ": " + what); };
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (lineno == 1) {
+      if (line != subjects_file_first_line) fail("not a bactor subjects.csv (its first line is '" + std::string(subjects_file_first_line) + "')");
+      continue;
+    }
+    if (!header && !line.empty() && line[0] == '#') {
+      const auto eq = line.find(" =");  // "# key = value", or "# key = " for an empty value
+      if (eq == std::string::npos || trim(line.substr(1, eq - 1)).empty()) fail("expected '# key = value'");
+      map.settings.emplace_back(trim(line.substr(1, eq - 1)), trim(line.substr(eq + 2)));
+      continue;
+    }
+    if (!header) {
+      if (line != "index,subject,folder") fail("expected the header 'index,subject,folder'");
+      header = true;
+      continue;
+    }
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    if (!split_quoted(line, f) || f.size() != 3) fail("expected index,subject,folder");
+    if (!all_digits(f[0]) || f[0].size() > 15 || std::stoull(f[0]) == 0) fail("index '" + f[0] + "' is not a positive integer");
+    SubjectEntry e{std::size_t(std::stoull(f[0])), f[1], f[2]};
+    if (e.id.empty()) fail("empty subject id");
+    if (!valid_folder(e.folder)) fail("folder '" + e.folder + "' is not a subject folder name (subject-<name>, one path component)");
+    if (!indices.insert(e.index).second) fail("index " + f[0] + " appears twice");
+    if (!ids.insert(e.id).second) fail("subject '" + e.id + "' appears twice");
+    if (!folders.insert(e.folder).second) fail("folder '" + e.folder + "' appears twice");
+    map.subjects.push_back(std::move(e));
+  }
+  if (!header) fail("no header 'index,subject,folder'");
+  if (partial_row && map.get("complete") == "1") throw std::invalid_argument(path + ": the last line has no line end (a cut file?)");
+  return map;
 }
 
 std::string setting(const Fit& fit, const std::string& key, const std::string& fallback) {

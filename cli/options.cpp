@@ -101,21 +101,23 @@ std::string join_assignments(const std::map<std::string, double>& values) {
 
 namespace bactor::cli {
 
-std::atomic<bool>& stop_flag() {
-  static std::atomic<bool> flag{false};
-  return flag;
-}
+// stop_flag() and install_stop_handlers() are defined in cli/signals.cpp.
 
-namespace {
-extern "C" void on_stop_signal(int sig) {
-  if (stop_flag().load()) std::_Exit(128 + sig);  // second signal: leave now
-  stop_flag().store(true);
-}
-} // namespace
-
-void install_stop_handlers() {
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
+std::string condition_legend(const Dataset& data, const std::vector<std::string>& params) {
+  if (data.conditions() < 2) return "";
+  std::vector<std::size_t> trials(data.conditions(), 0);
+  for (int c : data.cond) ++trials[static_cast<std::size_t>(c)];
+  std::string out = "conditions:";
+  for (std::size_t k = 0; k < data.conditions(); ++k) {
+    const std::string suffix = "." + std::to_string(k + 1);
+    std::string names;
+    for (const auto& p : params)
+      if (p.size() > suffix.size() && p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0)
+        names += (names.empty() ? "" : ", ") + p;
+    out += (k ? "; " : " ") + (names.empty() ? "condition " + std::to_string(k + 1) : names) + " = label '" +
+           data.cond_labels[k] + "' (" + std::to_string(trials[k]) + " trials)";
+  }
+  return out;
 }
 
 PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsSettings settings, bool progress) {
@@ -124,6 +126,9 @@ PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsS
     ActorModel probe(data, spec);  // validates before any chain starts
     params = probe.free_names();
   }
+  // Which label each per-condition parameter's index is (labels that are numbers are ordered by
+  // value, names by first appearance: the user should not have to guess).
+  if (progress && data.conditions() > 1) std::cerr << condition_legend(data, params) << "\n";
   return run_posterior([&data, &spec]() -> std::unique_ptr<Model> { return std::make_unique<ActorModel>(data, spec); },
                        std::move(params), settings, progress);
 }
@@ -191,6 +196,28 @@ std::vector<double> column_draws(const PosteriorRun& run, const std::string& nam
       out.push_back(c.draws[row * c.columns.size() + col]);
   }
   return out;
+}
+
+void require_finite_draws(const std::vector<std::string>& files, const std::vector<ChainResult>& chains,
+                          const std::string& purpose) {
+  for (std::size_t k = 0; k < chains.size(); ++k) {
+    const ChainResult& c = chains[k];
+    const std::string file = k < files.size() ? files[k] : "chain " + std::to_string(c.chain_id);
+    const auto first = static_cast<std::size_t>(c.warmup_draws_saved);
+    if (c.rows() <= first)
+      throw std::invalid_argument(file + ": no draws after warm-up, so no " + purpose +
+                                  " (was the run stopped before sampling? rerun infer)");
+    const std::size_t nc = c.columns.size();
+    for (std::size_t j = 0; j < nc; ++j) {
+      const std::string& name = c.columns[j];
+      if (name.size() >= 2 && name.compare(name.size() - 2, 2, "__") == 0) continue;  // sampler columns
+      for (std::size_t row = first; row < c.rows(); ++row)
+        if (!std::isfinite(c.draws[row * nc + j]))
+          throw std::invalid_argument(file + ": column '" + name + "', draw " + std::to_string(row - first + 1) +
+                                      " after warm-up, is " + std::string(std::isnan(c.draws[row * nc + j]) ? "nan" : c.draws[row * nc + j] > 0 ? "inf" : "-inf") + ", so no " + purpose +
+                                      " (a damaged draws file? rerun infer, or check that file)");
+    }
+  }
 }
 
 std::map<std::string, double> posterior_means(const PosteriorRun& run) {

@@ -61,7 +61,7 @@ namespace bactor::cli {
 
 /// The stop flag set by SIGINT/SIGTERM once install_stop_handlers() has run.
 std::atomic<bool>& stop_flag();
-/// Installs SIGINT/SIGTERM handlers that set stop_flag() (a second signal exits at once).
+/// Installs SIGINT/SIGTERM handlers that set stop_flag() (cli/signals.hpp: repeats within 1 s are one request; a later SIGINT exits at once).
 void install_stop_handlers();
 
 /// Result of one posterior run.
@@ -78,8 +78,13 @@ struct PosteriorRun {
   std::vector<int> cut_chains;        // ids of the chains cut to kept_draws
 };
 
+/// One line naming the label of each condition, with the parameters indexed by it, e.g.
+/// "conditions: sigma.1 = label '0.1' (45 trials); sigma.2 = label '0.25' (45 trials)" (empty
+/// with one condition). `params`: the model's free parameter names.
+std::string condition_legend(const Dataset& data, const std::vector<std::string>& params);
+
 /// Runs NUTS on the ActorModel for `data` (one model per chain). `progress`: print chain
-/// progress lines on stderr. A stopped run keeps the common part of its chains (see
+/// progress lines and, with several conditions, condition_legend() on stderr. A stopped run keeps the common part of its chains (see
 /// PosteriorRun) and summarises it when each chain has at least 4 draws.
 PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsSettings settings, bool progress);
 /// The same for any model: `params` are the columns summarised (a validated model's names).
@@ -89,6 +94,13 @@ PosteriorRun run_posterior(const ModelFactory& factory, std::vector<std::string>
 /// Of stopped chains, keeps those with post-warm-up draws, cut to the shortest one's number of
 /// draws, all marked incomplete; fills run.kept_draws, run.empty_chains and run.cut_chains.
 void keep_common_draws(PosteriorRun& run);
+
+/// What `check` and `compare` need of draws read back from files: every chain has draws after
+/// warm-up and every post-warm-up value of the `columns` (all non-sampler columns when empty) is
+/// finite. Throws std::invalid_argument naming the file (files[k] for chains[k]), the column, the
+/// draw and what to do.
+void require_finite_draws(const std::vector<std::string>& files, const std::vector<ChainResult>& chains,
+                          const std::string& purpose);
 
 /// Posterior means of each column name, over all kept draws of all chains.
 std::map<std::string, double> posterior_means(const PosteriorRun& run);

@@ -218,23 +218,28 @@ std::string Plot::render_group(double ox, double oy) const {
          "\" fill=\"#fff\" stroke=\"#999\"/>\n";
   if (xticks_) {
     const Ticks t = xlog_ ? log_ticks(x0, x1) : nice_ticks(x0, x1, std::max(3, int((R - L) / 70)));
+    std::string grid, marks;
     for (std::size_t i = 0; i < t.at.size(); ++i) {
       const double x = sx(t.at[i]);
       if (x < L - 0.5 || x > R + 0.5) continue;
-      o += "<line x1=\"" + px(x) + "\" y1=\"" + px(T) + "\" x2=\"" + px(x) + "\" y2=\"" + px(B) + "\" stroke=\"#eee\"/>";
-      o += "<line x1=\"" + px(x) + "\" y1=\"" + px(B) + "\" x2=\"" + px(x) + "\" y2=\"" + px(B + 4) + "\" stroke=\"#666\"/>";
+      grid += "M" + px(x) + " " + px(T) + "V" + px(B);
+      marks += "M" + px(x) + " " + px(B) + "v4";
       o += "<text x=\"" + px(x) + "\" y=\"" + px(B + 15) + "\" text-anchor=\"middle\" class=\"tick\">" + escape(t.labels[i]) + "</text>\n";
     }
+    // Grid lines and tick marks as one path each.
+    if (!grid.empty()) o += "<path stroke=\"#eee\" d=\"" + grid + "\"/><path stroke=\"#666\" d=\"" + marks + "\"/>\n";
   }
   if (yticks_) {
     const Ticks t = nice_ticks(y0, y1, std::max(3, int((B - T) / 45)));
+    std::string grid, marks;
     for (std::size_t i = 0; i < t.at.size(); ++i) {
       const double y = sy(t.at[i]);
       if (y < T - 0.5 || y > B + 0.5) continue;
-      o += "<line x1=\"" + px(L) + "\" y1=\"" + px(y) + "\" x2=\"" + px(R) + "\" y2=\"" + px(y) + "\" stroke=\"#eee\"/>";
-      o += "<line x1=\"" + px(L - 4) + "\" y1=\"" + px(y) + "\" x2=\"" + px(L) + "\" y2=\"" + px(y) + "\" stroke=\"#666\"/>";
+      grid += "M" + px(L) + " " + px(y) + "H" + px(R);
+      marks += "M" + px(L - 4) + " " + px(y) + "h4";
       o += "<text x=\"" + px(L - 6) + "\" y=\"" + px(y + 4) + "\" text-anchor=\"end\" class=\"tick\">" + escape(t.labels[i]) + "</text>\n";
     }
+    if (!grid.empty()) o += "<path stroke=\"#eee\" d=\"" + grid + "\"/><path stroke=\"#666\" d=\"" + marks + "\"/>\n";
   }
   auto opacity = [](double v) {
     char buf[16];
@@ -267,11 +272,22 @@ std::string Plot::render_group(double ox, double oy) const {
         break;
       }
       case Series::Kind::points: {
-        const std::string fill = st.hollow ? "fill=\"none\" stroke=\"" + st.colour + "\"" : "fill=\"" + st.colour + "\"";
-        const std::string op = st.opacity < 1 ? (st.hollow ? " stroke-opacity=\"" : " fill-opacity=\"") + opacity(st.opacity) + "\"" : "";
+        if (!st.hollow) {
+          // Filled points as one path of zero-length round-capped strokes ("M x yh0" each): a
+          // fifth of the bytes of one <circle> per point, drawn the same.
+          std::string d;
+          for (std::size_t i = 0; i < s.a.size() && i < s.b.size(); ++i)
+            if (ok(s.a[i], s.b[i])) d += "M" + std::to_string(std::lround(sx(s.a[i]))) + " " + std::to_string(std::lround(sy(s.b[i]))) + "h0";
+          if (!d.empty())
+            o += "<path class=\"pts\" fill=\"none\" stroke-linecap=\"round\" stroke=\"" + st.colour + "\" stroke-width=\"" + px(2 * st.radius) + "\"" +
+                 (st.opacity < 1 ? " stroke-opacity=\"" + opacity(st.opacity) + "\"" : std::string()) + " d=\"" + d + "\"/>\n";
+          break;
+        }
+        const std::string op = st.opacity < 1 ? " stroke-opacity=\"" + opacity(st.opacity) + "\"" : "";
         for (std::size_t i = 0; i < s.a.size() && i < s.b.size(); ++i)
           if (ok(s.a[i], s.b[i]))
-            o += "<circle cx=\"" + px(sx(s.a[i])) + "\" cy=\"" + px(sy(s.b[i])) + "\" r=\"" + px(st.radius) + "\" " + fill + op + "/>";
+            o += "<circle cx=\"" + px(sx(s.a[i])) + "\" cy=\"" + px(sy(s.b[i])) + "\" r=\"" + px(st.radius) + "\" fill=\"none\" stroke=\"" +
+                 st.colour + "\"" + op + "/>";
         o += "\n";
         break;
       }
@@ -297,12 +313,13 @@ std::string Plot::render_group(double ox, double oy) const {
         break;
       }
       case Series::Kind::bars: {
+        // Every bar a closed subpath of one path.
+        std::string d;
         for (std::size_t i = 0; i + 1 < s.a.size() && i < s.b.size(); ++i) {
           const double xa = sx(s.a[i]), xb = sx(s.a[i + 1]), ya = sy(std::max(0.0, y0)), yb = sy(s.b[i]);
-          o += "<rect x=\"" + px(std::min(xa, xb)) + "\" y=\"" + px(std::min(ya, yb)) + "\" width=\"" + px(std::fabs(xb - xa)) +
-               "\" height=\"" + px(std::fabs(ya - yb)) + "\" fill=\"" + st.colour + "\" fill-opacity=\"" + opacity(st.opacity) + "\"/>";
+          d += "M" + px(xa) + " " + px(ya) + "V" + px(yb) + "H" + px(xb) + "V" + px(ya) + "Z";
         }
-        o += "\n";
+        if (!d.empty()) o += "<path fill=\"" + st.colour + "\" fill-opacity=\"" + opacity(st.opacity) + "\" d=\"" + d + "\"/>\n";
         break;
       }
       case Series::Kind::steps: {
@@ -365,19 +382,15 @@ std::string Plot::render_group(double ox, double oy) const {
 }
 
 namespace {
-const char* kSvgStyle =
-    "<style>text{font-family:'DejaVu Sans',Arial,Helvetica,sans-serif;fill:#222}.tick{font-size:10px}.label{font-size:12px}"
-    ".title{font-size:13px;font-weight:bold}.note{font-size:11px;fill:#333}</style>\n";
-
-std::string open_svg(const std::string& id, const std::string& kind, double w, double h) {
+std::string open_svg(const std::string& id, const std::string& kind, double w, double h, bool style) {
   return "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"" + escape(id) + "\"" +
          (kind.empty() ? std::string() : " data-kind=\"" + escape(kind) + "\"") + " width=\"" + px(w) + "\" height=\"" + px(h) +
-         "\" viewBox=\"0 0 " + px(w) + " " + px(h) + "\">\n" + kSvgStyle;
+         "\" viewBox=\"0 0 " + px(w) + " " + px(h) + "\">\n" + (style ? "<style>" + std::string(text_css) + "</style>\n" : std::string());
 }
 } // namespace
 
-std::string Plot::render(const std::string& id, const std::string& kind) const {
-  return open_svg(id, kind, w_, h_) + render_group(0, 0) + "</svg>\n";
+std::string Plot::render(const std::string& id, const std::string& kind, bool style) const {
+  return open_svg(id, kind, w_, h_, style) + render_group(0, 0) + "</svg>\n";
 }
 
 Grid::Grid(int rows, int cols, double cell_width, double cell_height) : rows_(rows), cols_(cols), cw_(cell_width), ch_(cell_height) {}
@@ -390,9 +403,9 @@ Plot& Grid::at(int row, int col) {
   return cells_.back().second;
 }
 
-std::string Grid::render(const std::string& id, const std::string& kind, const std::string& title) const {
+std::string Grid::render(const std::string& id, const std::string& kind, const std::string& title, bool style) const {
   const double top = title.empty() ? 0 : 24;
-  std::string o = open_svg(id, kind, cw_ * cols_, ch_ * rows_ + top);
+  std::string o = open_svg(id, kind, cw_ * cols_, ch_ * rows_ + top, style);
   if (!title.empty())
     o += "<text x=\"" + px(cw_ * cols_ / 2) + "\" y=\"16\" text-anchor=\"middle\" class=\"title\">" + escape(title) + "</text>\n";
   for (const auto& [k, p] : cells_) o += p.render_group(cw_ * (k % cols_), top + ch_ * (k / cols_));

@@ -10,6 +10,12 @@
 
 namespace bactor::cli::svg {
 
+/// The CSS of the plots' text (classes tick, label, title, note), inside each <svg> unless the
+/// page that holds many plots carries it once.
+inline constexpr const char* text_css =
+    "text{font-family:'DejaVu Sans',Arial,Helvetica,sans-serif;fill:#222}.tick{font-size:10px}.label{font-size:12px}"
+    ".title{font-size:13px;font-weight:bold}.note{font-size:11px;fill:#333}";
+
 /// Escapes &, <, >, " and ' for XML text and attribute values.
 std::string escape(const std::string& text);
 
@@ -76,8 +82,9 @@ public:
 
   double width() const { return w_; }
   double height() const { return h_; }
-  /// A complete <svg> element; `id` becomes its id attribute, `kind` its data-kind.
-  std::string render(const std::string& id, const std::string& kind = "") const;
+  /// A complete <svg> element; `id` becomes its id attribute, `kind` its data-kind. `style`:
+  /// the text styles (text_css) inside the element; false when the page carries them once.
+  std::string render(const std::string& id, const std::string& kind = "", bool style = true) const;
   /// The panel's content as a <g> translated to (ox, oy) (for grids).
   std::string render_group(double ox, double oy) const;
 
@@ -104,7 +111,7 @@ public:
   Grid(int rows, int cols, double cell_width, double cell_height);
   /// The panel at (row, col), created on first use with the cell's size.
   Plot& at(int row, int col);
-  std::string render(const std::string& id, const std::string& kind = "", const std::string& title = "") const;
+  std::string render(const std::string& id, const std::string& kind = "", const std::string& title = "", bool style = true) const;
 
 private:
   int rows_, cols_;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <iosfwd>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bactor {
@@ -54,9 +55,19 @@ Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap
 /// Reads a data file (see parse_dataset). Throws std::invalid_argument when it cannot be opened.
 Dataset read_dataset(const std::string& path, const ColumnMap& columns = {});
 
-/// Writes `cond,s,r` (cond only with more than one condition; subject first when present),
-/// 17 significant digits, to a temporary file renamed to `path`.
+/// Writes `cond,s,r` (cond unless there is one condition labelled "1"; subject first when
+/// present; ids and labels quoted when they hold a comma, a quote or surrounding spaces), 17
+/// significant digits, to a temporary file renamed to `path`: read_dataset reads back the same
+/// trials, conditions and ids.
 void write_dataset(const std::string& path, const Dataset& data);
+
+/// The lapse contaminant's range of r (lo, hi) for trials with these stimuli: log r uniform over
+/// [min log s - lapse_stimulus_margin, max log s + lapse_stimulus_margin], a factor e beyond the
+/// smallest and largest stimulus. The one definition that `simulate` draws lapses from and that
+/// inference uses by default (lapse_range in models/inference.hpp, which widens it only when a
+/// response falls outside); it depends on the stimuli alone, so lapses cannot change it.
+std::pair<double, double> stimulus_lapse_range(const std::vector<double>& stimuli);
+inline constexpr double lapse_stimulus_margin = 1.0;
 
 /// Splits by the `subject` column, subjects in order of first appearance; conditions keep the
 /// labels of the whole file. Without a subject column: one entry with an empty id.

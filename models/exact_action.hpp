@@ -134,20 +134,6 @@ private:
   mutable int solves_ = 0, evaluations_ = 0;
 };
 
-/// Σ_i log p(r_i | s_i) over one condition's trials (x = log s, y = log r) with the exact
-/// action, theta = V's values row .. row + theta_size(cost), by the adaptive Gauss–Hermite
-/// marginal with the rule for that theta's sigma. Adds to `acc`. Backward: into V's entries
-/// row .. row + theta_size(cost) (sigma and sigma_r through the quadrature and the action, the
-/// others through the action) and acc.
-Var exact_action_marginal_node(const CostInfo& cost, Var V, std::size_t row, std::span<const double> x,
-                               std::span<const double> y, const GaussHermiteSet& rules,
-                               const ExactActionOptions& opt, Elem acc = {});
-
-/// Each trial's log p(r_i | s_i) (as the node computes it) into out; value only.
-void exact_action_trial_loglik(const CostInfo& cost, std::span<const double> theta, std::span<const double> x,
-                               std::span<const double> y, const GaussHermiteSet& rules,
-                               const ExactActionOptions& opt, std::span<double> out);
-
 /// The interpolation range in u for trials x and measurement noise sigma.
 void exact_action_range(std::span<const double> x, double sigma, const ExactActionOptions& opt, double& u_lo,
                         double& u_hi);

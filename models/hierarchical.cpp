@@ -12,6 +12,7 @@
 #include <bactor/models/network_node.hpp>
 #include "engine/tape_view.hpp"
 #include "models/inference_kernels.hpp"
+#include "models/likelihood_plan.hpp"
 
 #include <algorithm>
 #include <array>
@@ -64,60 +65,81 @@ struct Partial {
 };
 constexpr int max_partials = 10;
 
-/// The population model's forward pass: V (J * nt values, then the log-density term). With
-/// `glp` (n_q zeros), `jac` (J * P * max_partials) and `shared_dv` (H), also its gradient's
-/// pieces: glp = d(log-density term)/dq, jac = d(V_jk)/dq sparse, shared_dv = d(shared value)/dq.
-double population_forward(const PopulationPlan& plan, const double* q, double* V, double* glp, Partial* jac,
-                          double* shared_dv, double* theta_u) {
-  const std::size_t P = plan.P(), J = plan.J, nt = plan.nt, H = plan.shared.size();
-  const bool g = glp != nullptr;
-  double lp = 0;
-  double m[16], tau[16];
-  for (std::size_t k = 0; k < P; ++k) {
-    const PooledSpec& s = plan.pooled[k];
-    if (s.coord != PooledCoord::difference) {
-      m[k] = s.loc + s.scale * q[k];  // m ~ N(loc, scale)
-      lp -= 0.5 * q[k] * q[k];
-      if (g) glp[k] -= q[k];
-    }
-    const double r = q[P + k], u = std::exp(r);  // tau = sd_scale e^r ~ HalfNormal(sd_scale), log-Jacobian r
-    tau[k] = s.sd_scale * u;
-    lp += r - 0.5 * u * u;
-    if (g) glp[P + k] += 1 - u * u;
-  }
-  // The difference's population mean relative to its partner's (a linear map, constant
-  // Jacobian): m = m_partner + loc - loc_partner + difference_scale q.
-  for (std::size_t k = 0; k < P; ++k) {
-    const PooledSpec& s = plan.pooled[k];
-    if (s.coord != PooledCoord::difference) continue;
-    const std::size_t p = std::size_t(s.partner);
-    const double sd = difference_scale(plan, k);
-    m[k] = m[p] + s.loc - plan.pooled[p].loc + sd * q[k];
-    const double e = (m[k] - s.loc) / s.scale;
-    lp -= 0.5 * e * e;
-    if (g) {
-      glp[p] -= e / s.scale * plan.pooled[p].scale;
-      glp[k] -= e / s.scale * sd;
-    }
-  }
-  for (std::size_t h = 0; h < H; ++h) {
-    const SlotSpec& sl = plan.shared[h];
-    double v, dv, dl;
-    lp += constrain_slot(sl, q[sl.q], v, dv, dl);
-    if (g) {
-      glp[sl.q] += dl;
-      shared_dv[h] = dv;
-    }
-    for (std::size_t j = 0; j < J; ++j) V[j * nt + plan.shared_theta[h]] = v;
-  }
-  for (const auto& [t, value] : plan.fixed)
-    for (std::size_t j = 0; j < J; ++j) V[j * nt + t] = value;
+namespace {
 
-  double th[16];
-  for (std::size_t j = 0; j < J; ++j) {
-    Partial* pj = g ? jac + j * P * max_partials : nullptr;
+/// The population model's forward pass over one q, in phases: the population means and sds,
+/// the shared and fixed parameters, then per subject its coordinates (noncentred, centred, the
+/// ridge pair, mu_0 through the intercept) and their transforms. With `glp` (n_q zeros), `jac`
+/// (J * P * max_partials) and `shared_dv` (H), also its gradient's pieces: glp = d(log-density
+/// term)/dq, jac = d(V_jk)/dq sparse, shared_dv = d(shared value)/dq.
+struct PopulationPass {
+  const PopulationPlan& plan;
+  const double* q;
+  double* V;
+  double* glp;
+  Partial* jac;
+  double* shared_dv;
+  double* theta_u;
+  std::size_t P = plan.P(), J = plan.J, nt = plan.nt, H = plan.shared.size();
+  bool g = glp != nullptr;
+  double lp = 0;
+  double m[16], tau[16], th[16];  // population medians and sds; a subject's unconstrained values
+  Partial* pj = nullptr;          // the current subject's Jacobian entries
+
+  void set(std::size_t k, int e, std::size_t i, double d) { pj[k * max_partials + e] = Partial{std::uint32_t(i), d}; }
+
+  /// m_k ~ N(loc, scale) (a difference's relative to its partner's: a linear map, constant
+  /// Jacobian), tau_k = sd_scale e^r ~ HalfNormal(sd_scale) with log-Jacobian r.
+  void population_means() {
+    for (std::size_t k = 0; k < P; ++k) {
+      const PooledSpec& s = plan.pooled[k];
+      if (s.coord != PooledCoord::difference) {
+        m[k] = s.loc + s.scale * q[k];  // m ~ N(loc, scale)
+        lp -= 0.5 * q[k] * q[k];
+        if (g) glp[k] -= q[k];
+      }
+      const double r = q[P + k], u = std::exp(r);  // tau = sd_scale e^r ~ HalfNormal(sd_scale), log-Jacobian r
+      tau[k] = s.sd_scale * u;
+      lp += r - 0.5 * u * u;
+      if (g) glp[P + k] += 1 - u * u;
+    }
+    // The difference's population mean relative to its partner's (a linear map, constant
+    // Jacobian): m = m_partner + loc - loc_partner + difference_scale q.
+    for (std::size_t k = 0; k < P; ++k) {
+      const PooledSpec& s = plan.pooled[k];
+      if (s.coord != PooledCoord::difference) continue;
+      const std::size_t p = std::size_t(s.partner);
+      const double sd = difference_scale(plan, k);
+      m[k] = m[p] + s.loc - plan.pooled[p].loc + sd * q[k];
+      const double e = (m[k] - s.loc) / s.scale;
+      lp -= 0.5 * e * e;
+      if (g) {
+        glp[p] -= e / s.scale * plan.pooled[p].scale;
+        glp[k] -= e / s.scale * sd;
+      }
+    }
+  }
+
+  /// The shared parameters (their priors and transforms) and the fixed ones, in every row.
+  void shared_and_fixed() {
+    for (std::size_t h = 0; h < H; ++h) {
+      const SlotSpec& sl = plan.shared[h];
+      double v, dv, dl;
+      lp += constrain_slot(sl, q[sl.q], v, dv, dl);
+      if (g) {
+        glp[sl.q] += dl;
+        shared_dv[h] = dv;
+      }
+      for (std::size_t j = 0; j < J; ++j) V[j * nt + plan.shared_theta[h]] = v;
+    }
+    for (const auto& [t, value] : plan.fixed)
+      for (std::size_t j = 0; j < J; ++j) V[j * nt + t] = value;
+  }
+
+  /// Subject j's unconstrained values th from its coordinates.
+  void subject_coordinates(std::size_t j) {
+    pj = g ? jac + j * P * max_partials : nullptr;
     if (g) std::fill(pj, pj + P * max_partials, Partial{0, 0.0});
-    auto set = [&](std::size_t k, int e, std::size_t i, double d) { pj[k * max_partials + e] = Partial{std::uint32_t(i), d}; };
     for (std::size_t k = 0; k < P; ++k) {
       const PooledSpec& s = plan.pooled[k];
       const std::size_t qi = plan.subject_q(j, k);
@@ -182,6 +204,10 @@ double population_forward(const PopulationPlan& plan, const double* q, double* V
       }
       }
     }
+  }
+
+  /// log mu_0 through the quadratic actor's intercept, once the noise parameters are known.
+  void intercept_coordinate(std::size_t j) {
     for (std::size_t k = 0; k < P; ++k) {
       const PooledSpec& s = plan.pooled[k];
       if (s.coord != PooledCoord::intercept) continue;
@@ -221,6 +247,10 @@ double population_forward(const PopulationPlan& plan, const double* q, double* V
         glp[P + k] += e * e - 1;
       }
     }
+  }
+
+  /// Subject j's constrained values into V (and the Jacobian's chain through the transform).
+  void transform(std::size_t j) {
     for (std::size_t k = 0; k < P; ++k) {
       const PooledSpec& s = plan.pooled[k];
       double v, dv;
@@ -237,8 +267,27 @@ double population_forward(const PopulationPlan& plan, const double* q, double* V
         for (int e = 0; e < max_partials; ++e) pj[k * max_partials + e].d *= dv;
     }
   }
-  V[J * nt] = lp;
-  return lp;
+
+  double run() {
+    population_means();
+    shared_and_fixed();
+    for (std::size_t j = 0; j < J; ++j) {
+      subject_coordinates(j);
+      intercept_coordinate(j);
+      transform(j);
+    }
+    V[J * nt] = lp;
+    return lp;
+  }
+};
+
+} // namespace
+
+/// The population model's forward pass (PopulationPass): V (J * nt values, then the
+/// log-density term), and with `glp` its gradient's pieces.
+double population_forward(const PopulationPlan& plan, const double* q, double* V, double* glp, Partial* jac,
+                          double* shared_dv, double* theta_u) {
+  return PopulationPass{plan, q, V, glp, jac, shared_dv, theta_u}.run();
 }
 
 /// population_node's saved data (arena).
@@ -371,11 +420,9 @@ struct HierarchicalModel::Impl {
     std::vector<double> x, y;         // log s, log r
     std::vector<std::size_t> orig;    // file index of each trial
     PowerStats stats;
-    std::vector<double> px, py, pw, pll;  // padded to the SIMD width (softplus network)
   };
   const CostInfo* cost = nullptr;
   std::shared_ptr<const ActionNetwork> net;
-  detail::ClosedForm form = detail::ClosedForm::quadratic;
   bool log_lik = true;
   std::size_t J = 0, N = 0, nt = 0;
   double S = 1;
@@ -385,12 +432,15 @@ struct HierarchicalModel::Impl {
   detail::PopulationPlan plan;
   std::vector<std::string> pooled_name, shared_name;  // per k, per h
   std::vector<std::size_t> pooled_out, shared_out;    // k, h in output order
-  GaussHermiteSet rules;
-  std::vector<ActionNetwork::Workspace> ws;  // one per subject (network_outputs)
-  ActionNetwork::Workspace ws1;
-  std::vector<double> V, thu;
+  // The likelihood (models/likelihood_plan.hpp): one row per subject, theta of subject j at
+  // j * nt of the population node's output.
+  detail::LikelihoodPlan lik;
+  std::vector<detail::RowRef> rows, row_scratch;
+  std::vector<double> V, thu, grouped;
 
-  explicit Impl(int nodes) : rules(nodes) {}
+  explicit Impl(const HierarchicalSpec& spec)
+      : lik((spec.cost ? *spec.cost : throw std::invalid_argument("hierarchical inference: no cost family given")),
+            spec.network, spec.exact_action, LatentMode::marginal, false, spec.quadrature_nodes) {}
 
   void values(std::span<const double> q) { detail::population_values(plan, q.data(), V.data(), thu.data()); }
 
@@ -404,22 +454,8 @@ struct HierarchicalModel::Impl {
       std::fill(grad.begin(), grad.end(), 0.0);
       return acc.value();
     }
-    if (!net) {
-      acc = detail::Elem{detail::closed_form_marginal_node(form, Vv, nt, stats, acc), 0};
-    } else {
-      const bool power = power_law_head(net->head());
-      for (std::size_t j = 0; j < J; ++j) {
-        const std::size_t row = j * nt;
-        const Var xs = network_outputs(*net, Vv, row, ws[j]);
-        const detail::Elem sig{Vv, row + theta_index::sigma}, sr{Vv, row + theta_index::sigma_r};
-        const Subject& sb = subs[j];
-        acc = detail::Elem{power ? detail::power_marginal_node(xs, sig, sr, sb.stats, acc)
-                                 : detail::softplus_marginal_node(
-                                       xs, sig, sr, detail::PaddedTrials{sb.px.data(), sb.py.data(), sb.pw.data(), sb.px.size()},
-                                       rules, acc),
-                           0};
-      }
-    }
+    row_scratch = rows;
+    acc = detail::Elem{detail::add_likelihood(lik, Vv, row_scratch, acc), 0};
     const double lp = acc.value();
     if (want_grad) {
       backward(acc.v);
@@ -428,40 +464,29 @@ struct HierarchicalModel::Impl {
     return lp;
   }
 
-  // Per-trial log-likelihood in file order (values() must have run at q).
+  // Per-trial log-likelihood in file order (values() must have run at q): the composed
+  // likelihood's value path.
   void trial_loglik(std::span<double> out) {
-    for (std::size_t j = 0; j < J; ++j) {
-      const Subject& sb = subs[j];
-      const std::span<const double> theta(&V[j * nt], nt);
-      const double sig = theta[theta_index::sigma], sr = theta[theta_index::sigma_r];
-      if (!net || power_law_head(net->head())) {
-        PowerHead h;
-        if (!net) {
-          h = detail::closed_form_head(form, theta);
-        } else {
-          std::array<double, 3> xs{};
-          net->forward(theta, std::span<double, 3>(xs), ws1);
-          h = PowerHead{xs[0], sigmoid(xs[1])};
-        }
-        for (std::size_t i = 0; i < sb.x.size(); ++i) out[sb.orig[i]] = power_trial_loglik(h, sb.x[i], sb.y[i], sig, sr);
-      } else {
-        std::array<double, 3> xs{};
-        net->forward(theta, std::span<double, 3>(xs), ws1);
-        const SoftplusHead h{softplus(xs[0]), sigmoid(xs[1]), xs[2]};
-        detail::SoftplusSums g;
-        Subject& mut = subs[j];
-        detail::softplus_marginal(h, sb.px.size(), sb.px.data(), sb.py.data(), sb.pw.data(), sig, sr, rules.for_sigma(sig), g,
-                                  default_newton_steps, mut.pll.data());
-        for (std::size_t i = 0; i < sb.x.size(); ++i) out[sb.orig[i]] = sb.pll[i];
-      }
-    }
+    std::vector<double*> row_out(J);
+    for (std::size_t j = 0, k = 0; j < J; k += subs[j].x.size(), ++j) row_out[j] = grouped.data() + k;
+    detail::likelihood_values(lik, V.data(), rows, nullptr, row_out);
+    for (std::size_t j = 0, k = 0; j < J; ++j)
+      for (std::size_t i = 0; i < subs[j].x.size(); ++i, ++k) out[subs[j].orig[i]] = grouped[k];
   }
+  // ---- construction, in phases (HierarchicalModel's constructor) ----
+  static bool is_pooled(const HierarchicalSpec& spec, const std::string& name) {
+    return !spec.fixed.count(name) && (spec.pooled.empty() || spec.pooled.count(name));
+  }
+  void group_subjects(const Dataset& data);
+  std::map<std::string, Prior> resolve_names(const HierarchicalSpec& spec) const;
+  void build_population(const HierarchicalSpec& spec, const std::map<std::string, Prior>& prior);
+  void choose_coordinates(const HierarchicalSpec& spec);
+  void finish_plan();
 };
 
 HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec& spec)
-    : impl_(std::make_unique<Impl>(spec.quadrature_nodes)) {
+    : impl_(std::make_unique<Impl>(spec)) {
   Impl& m = *impl_;
-  if (!spec.cost) throw std::invalid_argument("hierarchical inference: no cost family given");
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
   if (!data.has_subjects())
     throw std::invalid_argument(data.source + ": no subject column (hierarchical inference needs one)");
@@ -473,19 +498,17 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   m.log_lik = spec.log_lik;
   m.tnames = theta_names(*spec.cost);
   m.nt = m.tnames.size();
-  if (m.net) {
-    if (measurement_head(m.net->head()))
-      throw ArgumentError("network", "the mupost head is not supported by hierarchical fits yet (its action is evaluated per "
-                                     "quadrature node); use a posterior-, power- or softplus-head network");
-    if (m.net->cost_name() != spec.cost->name)
-      throw std::invalid_argument("network was trained for cost '" + m.net->cost_name() + "', not '" + spec.cost->name + "'");
-    if (m.net->param_names() != m.tnames)
-      throw std::invalid_argument("network parameter order does not match cost '" + spec.cost->name + "'");
-  } else {
-    m.form = detail::closed_form_of(*spec.cost);
-  }
 
-  // Subjects, in order of first appearance.
+  m.group_subjects(data);
+  const std::map<std::string, Prior> prior = m.resolve_names(spec);
+  m.build_population(spec, prior);
+  if (spec.parameterisation != HierParameterisation::noncentred) m.choose_coordinates(spec);
+  m.finish_plan();
+}
+
+// Subjects, in order of first appearance, one likelihood row each.
+void HierarchicalModel::Impl::group_subjects(const Dataset& data) {
+  Impl& m = *this;
   std::map<std::string, std::size_t> index;
   double sum_log_s = 0;
   for (std::size_t i = 0; i < data.size(); ++i) {
@@ -505,17 +528,28 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   m.N = data.size();
   m.S = std::exp(sum_log_s / double(m.N));
   if (m.J < 2) throw std::invalid_argument(data.source + ": one subject; hierarchical inference needs at least two");
-  const std::size_t lanes = detail::simd_lanes();
-  for (auto& sb : m.subs) {
+  for (std::size_t j = 0; j < m.J; ++j) {
+    const Impl::Subject& sb = m.subs[j];
     m.stats.push_back(sb.stats);
-    sb.px = sb.x;
-    sb.py = sb.y;
-    sb.pw.assign(sb.x.size(), 1.0);
-    while (sb.px.size() % lanes) sb.px.push_back(sb.x[0]), sb.py.push_back(sb.y[0]), sb.pw.push_back(0.0);
-    sb.pll.assign(sb.px.size(), 0.0);
+    detail::RowTrials& t = m.lik.trials.emplace_back();
+    t.x = sb.x;
+    t.y = sb.y;
   }
+  m.lik.finish();
+  for (std::size_t j = 0; j < m.J; ++j) {
+    detail::RowRef r;
+    r.theta_at = j * m.nt;
+    r.trials = &m.lik.trials[j];
+    m.rows.push_back(r);
+  }
+  m.grouped.assign(m.N, 0.0);
 
-  // Names: fixed, pooled, shared.
+}
+
+// The names of spec.fixed, spec.pooled, spec.priors and spec.population, checked; the priors of
+// the parameters in the data's units.
+std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const HierarchicalSpec& spec) const {
+  const Impl& m = *this;
   auto known = [&] {
     std::string s;
     for (const auto& n : m.tnames) s += (s.empty() ? "" : ", ") + n;
@@ -542,9 +576,7 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
     theta_of(name, "pooled");
     if (spec.fixed.count(name)) throw ArgumentError("pooled", "'" + name + "' is fixed; a fixed parameter cannot be pooled");
   }
-  auto pooled = [&](const std::string& name) {
-    return !spec.fixed.count(name) && (spec.pooled.empty() || spec.pooled.count(name));
-  };
+  auto pooled = [&](const std::string& name) { return is_pooled(spec, name); };
   for (const auto& np : spec.priors) {
     theta_of(np.first, "priors");
     if (pooled(np.first))
@@ -556,7 +588,14 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
     if (!pooled(np.first)) throw ArgumentError("population", "'" + np.first + "' is not pooled");
   }
 
-  // Output order: mu_0, sigma_0, sigma_r, sigma, cost parameters.
+  return prior;
+}
+
+// The population plan: fixed, pooled (with their population priors) and shared parameters, in
+// output order (mu_0, sigma_0, sigma_r, sigma, cost parameters).
+void HierarchicalModel::Impl::build_population(const HierarchicalSpec& spec, const std::map<std::string, Prior>& prior) {
+  Impl& m = *this;
+  auto pooled = [&](const std::string& name) { return is_pooled(spec, name); };
   std::vector<std::size_t> t_order{theta_index::mu_0, theta_index::sigma_0, theta_index::sigma_r, theta_index::sigma};
   for (std::size_t t = theta_index::first_cost_param; t < m.nt; ++t) t_order.push_back(t);
   m.plan.J = m.J;
@@ -576,8 +615,8 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
       ps.sd_scale = pp.sd_scale;
       if (is_logit(*spec.cost, name)) {
         ps.logit = true;
-        ps.lo = prior[name].a;
-        ps.hi = prior[name].b;
+        ps.lo = prior.at(name).a;
+        ps.hi = prior.at(name).b;
       }
       m.pooled_out.push_back(m.plan.pooled.size());
       m.pooled_name.push_back(name);
@@ -589,47 +628,58 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   const std::size_t P = m.plan.pooled.size();
   for (std::size_t h = 0; h < shared_t.size(); ++h) {
     const std::string& name = m.tnames[shared_t[h]];
-    detail::SlotSpec sl{prior[name]};
+    detail::SlotSpec sl{prior.at(name)};
     sl.q = int(2 * P + h);
     m.plan.shared.push_back(sl);
     m.plan.shared_theta.push_back(shared_t[h]);
     m.shared_out.push_back(h);
     m.shared_name.push_back(name);
   }
-  if (spec.parameterisation != HierParameterisation::noncentred) {
-    int ks = -1, ks0 = -1;
+}
+
+// The aligned and centred coordinates: mu_0 centred; sigma and sigma_0 as a ridge and its
+// difference; with aligned coordinates log mu_0 through each subject's intercept.
+void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
+  Impl& m = *this;
+  const std::size_t P = m.plan.pooled.size();
+  int ks = -1, ks0 = -1;
+  for (std::size_t k = 0; k < P; ++k) {
+    const std::size_t t = m.plan.pooled[k].theta;
+    if (t == theta_index::sigma) ks = int(k);
+    if (t == theta_index::sigma_0) ks0 = int(k);
+    if (t == theta_index::mu_0) m.plan.pooled[k].coord = detail::PooledCoord::centred;
+  }
+  if (ks >= 0 && ks0 >= 0) {
+    m.plan.pooled[ks].coord = detail::PooledCoord::ridge;
+    m.plan.pooled[ks].partner = ks0;
+    m.plan.pooled[ks0].coord = detail::PooledCoord::difference;
+    m.plan.pooled[ks0].partner = ks;
+    int kr = -1, kmu = -1;
     for (std::size_t k = 0; k < P; ++k) {
-      const std::size_t t = m.plan.pooled[k].theta;
-      if (t == theta_index::sigma) ks = int(k);
-      if (t == theta_index::sigma_0) ks0 = int(k);
-      if (t == theta_index::mu_0) m.plan.pooled[k].coord = detail::PooledCoord::centred;
+      if (m.plan.pooled[k].theta == theta_index::sigma_r) kr = int(k);
+      if (m.plan.pooled[k].theta == theta_index::mu_0) kmu = int(k);
     }
-    if (ks >= 0 && ks0 >= 0) {
-      m.plan.pooled[ks].coord = detail::PooledCoord::ridge;
-      m.plan.pooled[ks].partner = ks0;
-      m.plan.pooled[ks0].coord = detail::PooledCoord::difference;
-      m.plan.pooled[ks0].partner = ks;
-      int kr = -1, kmu = -1;
-      for (std::size_t k = 0; k < P; ++k) {
-        if (m.plan.pooled[k].theta == theta_index::sigma_r) kr = int(k);
-        if (m.plan.pooled[k].theta == theta_index::mu_0) kmu = int(k);
+    if (kr >= 0 && kmu >= 0 && spec.parameterisation == HierParameterisation::aligned) {
+      // log mu_0 through the intercept, with each subject's least-squares slope of log r on
+      // log s (clamped to [0.05, 0.95]) as w_hat.
+      for (const auto& st : m.stats) {
+        const double vx = st.sxx / st.n - (st.sx / st.n) * (st.sx / st.n);
+        const double w = vx > 0 ? (st.sxy / st.n - st.sx * st.sy / (st.n * st.n)) / vx : 0.5;
+        m.plan.intercept_w.push_back(std::clamp(w, 0.05, 0.95));
       }
-      if (kr >= 0 && kmu >= 0 && spec.parameterisation == HierParameterisation::aligned) {
-        // log mu_0 through the intercept, with each subject's least-squares slope of log r on
-        // log s (clamped to [0.05, 0.95]) as w_hat.
-        for (const auto& st : m.stats) {
-          const double vx = st.sxx / st.n - (st.sx / st.n) * (st.sx / st.n);
-          const double w = vx > 0 ? (st.sxy / st.n - st.sx * st.sy / (st.n * st.n)) / vx : 0.5;
-          m.plan.intercept_w.push_back(std::clamp(w, 0.05, 0.95));
-        }
-        auto& s = m.plan.pooled[std::size_t(kmu)];
-        s.coord = detail::PooledCoord::intercept;
-        s.k_sigma = ks;
-        s.k_sigma_0 = ks0;
-        s.k_sigma_r = kr;
-      }
+      auto& s = m.plan.pooled[std::size_t(kmu)];
+      s.coord = detail::PooledCoord::intercept;
+      s.k_sigma = ks;
+      s.k_sigma_0 = ks0;
+      s.k_sigma_r = kr;
     }
   }
+}
+
+// The shared slots' prior constants and the value buffers.
+void HierarchicalModel::Impl::finish_plan() {
+  Impl& m = *this;
+  const std::size_t P = m.plan.pooled.size();
   for (auto& sl : m.plan.shared) {  // the slot constants (ConstrainPlan::prepare computes the same)
     const Prior& p = sl.prior;
     sl.log_span = p.kind == Prior::Kind::uniform ? std::log(p.b - p.a) : 0.0;
@@ -639,7 +689,6 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   m.plan.validate();
   m.V.assign(m.J * m.nt + 1, 0.0);
   m.thu.assign(m.J * P, 0.0);
-  if (m.net) m.ws.resize(m.J);
 }
 
 HierarchicalModel::~HierarchicalModel() = default;

@@ -61,7 +61,8 @@ std::string to_string(const PopulationPrior& p);
 /// What to infer for a cohort (data with a subject column, one condition).
 struct HierarchicalSpec {
   const CostInfo* cost = nullptr;                // required
-  std::shared_ptr<const ActionNetwork> network;  // null: the cost's closed form
+  std::shared_ptr<const ActionNetwork> network;  // null: the cost's closed form (or the exact action)
+  bool exact_action = false;                     // the exact optimal action (excludes a network)
   std::set<std::string> pooled;                  // empty: every free parameter
   std::map<std::string, double> fixed;           // fixed for every subject
   std::map<std::string, Prior> priors;           // shared (not pooled) parameters' priors

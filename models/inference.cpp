@@ -11,6 +11,7 @@
 #include "models/exact_action.hpp"
 #include "models/inference_kernels.hpp"
 #include "models/inference_nodes.hpp"
+#include "models/likelihood_plan.hpp"
 #include "engine/tape_view.hpp"
 #include <bactor/models/network.hpp>
 
@@ -119,19 +120,26 @@ std::pair<double, double> lapse_range(const Dataset& data, const InferenceSpec& 
     if (data.r[i] < lo) lo = data.r[i], at_lo = i;
     if (data.r[i] > hi) hi = data.r[i], at_hi = i;
   }
-  if (spec.lapse_lo == 0 && spec.lapse_hi == 0)
-    return {std::exp(std::log(lo) - lapse_margin), std::exp(std::log(hi) + lapse_margin)};
+  if (spec.lapse_lo == 0 && spec.lapse_hi == 0) {  // one definition with simulate (stimulus_lapse_range)
+    auto [slo, shi] = stimulus_lapse_range(data.s);
+    if (lo < slo) slo = std::exp(std::log(lo) - lapse_margin);
+    if (hi > shi) shi = std::exp(std::log(hi) + lapse_margin);
+    return {slo, shi};
+  }
   if (!(spec.lapse_lo > 0 && spec.lapse_hi > spec.lapse_lo) || !std::isfinite(spec.lapse_hi))
     throw ArgumentError("lapse_range", "need 0 < LO < HI, got " + fmt(spec.lapse_lo) + ":" + fmt(spec.lapse_hi));
   auto where = [&](std::size_t i) {
     return data.source + (i < data.line.size() ? ":" + std::to_string(data.line[i]) : std::string()) + ": r = " + fmt(data.r[i]);
   };
+  // What would be accepted: the given range stretched to the responses (or the default).
+  const std::string fix = "; the range must hold every response: give " + fmt(std::min(lo, spec.lapse_lo)) + ":" +
+                          fmt(std::max(hi, spec.lapse_hi)) + " or wider, or no range for the default (the stimuli's range widened by e)";
   if (lo < spec.lapse_lo)
     throw ArgumentError("lapse_range", where(at_lo) + " is below the contaminant's range " + fmt(spec.lapse_lo) + ":" +
-                                           fmt(spec.lapse_hi) + " (it must hold every response)");
+                                           fmt(spec.lapse_hi) + fix);
   if (hi > spec.lapse_hi)
     throw ArgumentError("lapse_range", where(at_hi) + " is above the contaminant's range " + fmt(spec.lapse_lo) + ":" +
-                                           fmt(spec.lapse_hi) + " (it must hold every response)");
+                                           fmt(spec.lapse_hi) + fix);
   return {spec.lapse_lo, spec.lapse_hi};
 }
 
@@ -217,9 +225,6 @@ struct ActorModel::Impl {
 
   const CostInfo* cost;
   std::shared_ptr<const ActionNetwork> net;
-  detail::ClosedForm closed_form = detail::ClosedForm::quadratic;  // without a network
-  bool exact = false;                // InferenceSpec::exact_action
-  detail::ExactActionOptions exact_opt;
   LatentMode latent;
   bool predict;
   bool log_lik = true;
@@ -233,47 +238,31 @@ struct ActorModel::Impl {
   // Trials grouped by condition: positions begin[c] .. begin[c+1]; orig[k] = file index.
   std::vector<double> x, y;
   std::vector<std::size_t> begin, orig;
-  std::vector<PowerStats> stats;
-  // The same trials padded per condition to a multiple of the SIMD width (weight 0 on the
-  // padding) for the vectorised network loops: positions pbegin[c] .. pbegin[c+1].
-  std::vector<double> px, py, pw, pll;
-  std::vector<std::size_t> pbegin;
-  GaussHermiteSet rules;  // the network marginal's rules by node count
+  // The likelihood (models/likelihood_plan.hpp): one row per condition, theta of condition c at
+  // c * n_theta of the constrain node's output, its lapse probability at C * n_theta + c.
+  detail::LikelihoodPlan lik;
+  std::vector<detail::RowRef> rows, row_scratch;
   // The tape's view of the parameters: constrain_node's output holds theta of condition c at
   // c * n_theta .. (c + 1) * n_theta, then the prior + log-Jacobian term.
   detail::ConstrainPlan plan;
-  // Scratch (one chain uses one model instance): constrained values and the network's
-  // workspace for the value-only paths (outputs, log_lik, predictions), and the latent leaves
-  // of one log_density call (one for every latent, or one per condition with a network).
-  std::vector<double> val, theta;
+  // Scratch (one chain uses one model instance): constrained values by slot and in the
+  // constrain node's layout, per-trial values grouped by condition, and the network's workspace
+  // for the predictions.
+  std::vector<double> val, theta, vlayout, grouped;
   ActionNetwork::Workspace ws;
-  std::vector<ActionNetwork::Workspace> net_ws;  // one per condition (network_outputs)
-  std::vector<Var> latents;
-  // Lapses: the lapse slot(s) (after the theta slots; one, or one per condition), condition c's
-  // probability at element C * n_theta + c of the constrain node's output; the contaminant's
-  // range; each condition's padded trials for the lapse nodes.
+  // Lapses: the lapse slot(s) (after the theta slots; one, or one per condition) and the
+  // contaminant's range.
   bool lapse = false;
   int first_lapse_slot = -1;
   bool lapse_varies = false;
   double lapse_lo = 0, lapse_hi = 0, log_width = 0;
-  std::vector<detail::PaddedTrials> ptrials;
 
   Impl(const Dataset&, const InferenceSpec& spec)
-      : rules(spec.quadrature_nodes, node_counts(spec)) {}
-  static const int* node_counts(const InferenceSpec& spec) {
-    if (!spec.network || !measurement_head(spec.network->head())) return quadrature_node_counts;
-    return spec.cost && spec.cost->action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts;
-  }
+      : lik((spec.cost ? *spec.cost : throw std::invalid_argument("inference: no cost family given")), spec.network,
+            spec.exact_action, spec.latent, spec.lapse, spec.quadrature_nodes) {}
 
+  bool exact() const { return lik.source == detail::SourceKind::exact; }
   int lapse_slot(int c) const { return first_lapse_slot + (lapse_varies ? c : 0); }
-  /// Mixes the actor's per-trial log-density `ll` (at y) with the contaminant for condition c.
-  double mix(int c, double ll, double y) const {
-    const double eps = val[lapse_slot(c)];
-    const double a = std::log1p(-eps) + ll + y, b = std::log(eps) - log_width;
-    const double m = std::max(a, b);
-    return m + std::log(std::exp(a - m) + std::exp(b - m)) - y;
-  }
-
   int theta_slot(int c, std::size_t t) const { return first_slot[t] + (varies[t] ? c : 0); }
 
   // Constrained values of every slot at q (value-only paths: outputs, log_lik, predictions).
@@ -290,35 +279,36 @@ struct ActorModel::Impl {
     for (std::size_t t = 0; t < n_theta; ++t) theta[t] = val[theta_slot(c, t)];
   }
 
-  SoftplusHead network_head(int c, double* x3) {
+  SoftplusHead network_head(int c) {
     fill_theta(c);
     std::array<double, 3> xs{};
     net->forward(std::span<const double>(theta), std::span<double, 3>(xs), ws);
-    x3[0] = xs[0];
-    x3[1] = xs[1];
-    x3[2] = xs[2];
     return SoftplusHead{softplus(xs[0]), sigmoid(xs[1]), xs[2]};
   }
   // Power-law actions, log a = log_k + w log m: the closed forms, and networks with the power
-  // or posterior head (log_k = x0, w = sigmoid(x1) after forward()), whose marginal likelihood
-  // is then exact as well.
-  bool power_law() const { return net ? power_law_head(net->head()) : !exact; }
+  // or posterior head.
+  bool power_law() const {
+    return lik.source == detail::SourceKind::closed_form || lik.source == detail::SourceKind::power_net;
+  }
   PowerHead power_head(int c) {
     fill_theta(c);
-    if (!net) return detail::closed_form_head(closed_form, theta);
+    if (!net) return detail::closed_form_head(lik.closed_form, theta);
     std::array<double, 3> xs{};
     net->forward(std::span<const double>(theta), std::span<double, 3>(xs), ws);
     return PowerHead{xs[0], sigmoid(xs[1])};
   }
+  detail::MupostHead mupost_head(int c) {
+    fill_theta(c);
+    return detail::MupostHead{net.get(), theta.data(), &ws};
+  }
 
-  // The log-density as tape nodes (models/inference_nodes.hpp), in one Scope: the free
-  // coordinates (and, with sampled latents, the latents) as leaves; the constrained parameters
-  // with the prior and log-Jacobian term; the likelihood (closed form: one node with the head
-  // inside; network: per condition the network node and a likelihood node of its outputs),
-  // which adds itself to the running sum. backward() then fills every adjoint.
+  // The log-density as tape nodes, in one Scope: the free coordinates (and, with sampled
+  // latents, the latents) as leaves; the constrained parameters with the prior and
+  // log-Jacobian term; the likelihood of every condition as one composed node
+  // (models/likelihood.hpp), which adds itself to the running sum. backward() then fills every
+  // adjoint.
   double log_density(std::span<const double> q, std::span<double> grad) {
     const bool want_grad = !grad.empty();
-    const bool sampled = latent == LatentMode::sampled;
     Tape::Scope scope;
     // Leaves over q and grad (no copies): q's free coordinates, and the latents.
     auto leaf = [&](std::size_t at, std::size_t n) {
@@ -328,73 +318,21 @@ struct ActorModel::Impl {
     // gets a constant 0 as its (unused) operand.
     const Var qv = n_free > 0 ? leaf(0, n_free) : constant(0.0);
     const Var V = detail::constrain_node(qv, plan);
-    const std::size_t nt = n_theta;
     detail::Elem acc{V, plan.layout.size()};
     if (!std::isfinite(acc.value())) {  // outside the support
       std::fill(grad.begin(), grad.end(), 0.0);
       return acc.value();
     }
-    latents.clear();
-    if (exact) {  // the exact action: per condition its trials' quadrature marginal
-      for (int c = 0; c < C; ++c) {
-        const std::size_t n = begin[c + 1] - begin[c];
-        if (n == 0) continue;
-        const std::span<const double> xc(&x[begin[c]], n), yc(&y[begin[c]], n);
-        acc = detail::Elem{detail::exact_action_marginal_node(*cost, V, std::size_t(c) * nt, xc, yc, rules, exact_opt, acc), 0};
-      }
-    } else if (!net) {  // the closed form: one node for every condition
-      if (sampled) latents.push_back(leaf(n_free, N));
-      const Var ll = lapse     ? detail::closed_form_lapse_node(closed_form, V, nt, ptrials, log_width, acc)
-                     : sampled ? detail::closed_form_sampled_node(closed_form, V, nt, x, y, begin, latents[0], acc)
-                             : detail::closed_form_marginal_node(closed_form, V, nt, stats, acc);
-      acc = detail::Elem{ll, 0};
-    } else {  // a network: per condition its outputs at theta_c and their likelihood
-      for (int c = 0; c < C; ++c) {
-        const std::size_t row = std::size_t(c) * nt, n = begin[c + 1] - begin[c];
-        if (n == 0) continue;
-        if (measurement_head(net->head())) {  // mupost: the network runs per quadrature node
-          ll_mupost(c, V, row, acc);
-          continue;
-        }
-        const Var xs = network_outputs(*net, V, row, net_ws[std::size_t(c)]);
-        const detail::Elem sig{V, row + theta_index::sigma}, sr{V, row + theta_index::sigma_r};
-        Var z, ll;
-        if (sampled) latents.push_back(z = leaf(n_free + begin[c], n));
-        if (lapse) {  // marginal only
-          const detail::Elem eps{V, std::size_t(C) * nt + std::size_t(c)};
-          ll = power_law_head(net->head())
-                   ? detail::power_lapse_node(xs, sig, sr, eps, ptrials[std::size_t(c)], log_width, acc)
-                   : detail::softplus_lapse_node(xs, sig, sr, eps, ptrials[std::size_t(c)], rules, log_width, acc);
-        } else if (power_law_head(net->head())) {
-          const std::span<const double> xc(&x[begin[c]], n), yc(&y[begin[c]], n);
-          ll = sampled ? detail::power_sampled_node(xs, sig, sr, xc, yc, z, acc)
-                       : detail::power_marginal_node(xs, sig, sr, stats[c], acc);
-        } else {
-          const std::size_t p0 = pbegin[c];
-          const detail::PaddedTrials trials{&px[p0], &py[p0], &pw[p0], pbegin[c + 1] - p0};
-          ll = sampled ? detail::softplus_sampled_node(xs, sig, sr, trials, z, acc)
-                       : detail::softplus_marginal_node(xs, sig, sr, trials, rules, acc);
-        }
-        acc = detail::Elem{ll, 0};
-      }
-    }
+    const Var z = latent == LatentMode::sampled ? leaf(n_free, N) : Var();
+    row_scratch = rows;
+    acc = detail::Elem{detail::add_likelihood(lik, V, row_scratch, acc, z), 0};
     const double lp = acc.value();
     if (want_grad) {
       backward(acc.v);  // the gradient lands in grad
       if (n_free > 0) finish_view(qv);
-      for (const Var& z : latents) finish_view(z);
+      if (latent == LatentMode::sampled) finish_view(z);
     }
     return lp;
-  }
-
-  void ll_mupost(int c, const Var& V, std::size_t row, detail::Elem& acc) {
-    const std::size_t n = begin[c + 1] - begin[c];
-    const std::span<const double> xc(&x[begin[c]], n), yc(&y[begin[c]], n);
-    acc = detail::Elem{detail::mupost_marginal_node(*net, V, row, xc, yc, rules, net_ws[std::size_t(c)], acc), 0};
-  }
-  detail::MupostHead mupost_head(int c) {
-    fill_theta(c);
-    return detail::MupostHead{net.get(), theta.data(), &ws};
   }
 
   // Per-trial log-likelihood in file order, as densities of r in the data's units.
@@ -402,64 +340,15 @@ struct ActorModel::Impl {
     trial_loglik_scaled(q, out);
     for (double& v : out) v -= log_S;
   }
-  // The same in units of S (the model's own).
+  // The same in units of S (the model's own): the composed likelihood's value path.
   void trial_loglik_scaled(std::span<const double> q, std::span<double> out) {
     transform(q);
-    for (int c = 0; c < C; ++c) {
-      if (exact) {
-        const std::size_t n = begin[c + 1] - begin[c];
-        if (n == 0) continue;
-        fill_theta(c);
-        std::vector<double> ll(n);
-        detail::exact_action_trial_loglik(*cost, theta, {&x[begin[c]], n}, {&y[begin[c]], n}, rules, exact_opt, ll);
-        for (std::size_t k = 0; k < n; ++k) out[orig[begin[c] + k]] = ll[k];
-        continue;
-      }
-      const double sig = val[theta_slot(c, theta_index::sigma)], sr = val[theta_slot(c, theta_index::sigma_r)];
-      auto each = [&](const auto& h) {
-        for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
-          double ll;
-          if (latent == LatentMode::marginal) {
-            if constexpr (std::is_same_v<std::decay_t<decltype(h)>, PowerHead>) {
-              ll = power_trial_loglik(h, x[k], y[k], sig, sr);
-            } else {
-              TrialGrad<SoftplusHead> g;
-              ll = gh_trial_loglik(h, x[k], y[k], sig, sr, rules.for_sigma(sig), g);
-            }
-          } else {
-            double dla, dp[8];
-            const double e = y[k] - h.eval(x[k] + sig * q[n_free + k], dla, dp);
-            ll = -0.5 * e * e / (sr * sr) - std::log(sr) - 0.5 * std::log(2 * std::numbers::pi) - y[k];
-          }
-          out[orig[k]] = ll;
-        }
-      };
-      if (power_law()) {
-        each(power_head(c));
-      } else if (measurement_head(net->head())) {
-        if (begin[c + 1] == begin[c]) continue;
-        const GaussHermite& rule = rules.for_sigma(sig);
-        const auto h = detail::mupost_table(mupost_head(c), {&x[begin[c]], begin[c + 1] - begin[c]}, sig, rule);
-        for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
-          TrialGrad<detail::HeadTable<detail::MupostHead>> g;
-          out[orig[k]] = gh_trial_loglik(h, x[k], y[k], sig, sr, rule, g);
-        }
-      } else if (latent == LatentMode::marginal) {
-        // The vectorised kernel (the scalar gh_trial_loglik computes the same sums).
-        double x3[3];
-        const SoftplusHead h = network_head(c, x3);
-        detail::SoftplusSums g;
-        const std::size_t p0 = pbegin[c], pn = pbegin[c + 1] - p0;
-        detail::softplus_marginal(h, pn, &px[p0], &py[p0], &pw[p0], sig, sr, rules.for_sigma(sig), g,
-                                  default_newton_steps, &pll[p0]);
-        for (std::size_t k = begin[c], pk = p0; k < begin[c + 1]; ++k, ++pk) out[orig[k]] = pll[pk];
-      } else {
-        double x3[3];
-        each(network_head(c, x3));
-      }
-      if (lapse)
-        for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) out[orig[k]] = mix(c, out[orig[k]], y[k]);
-    }
+    for (std::size_t j = 0; j < plan.layout.size(); ++j) vlayout[j] = val[plan.layout[j]];
+    std::vector<double*> row_out(static_cast<std::size_t>(C), nullptr);
+    for (int c = 0; c < C; ++c) row_out[std::size_t(c)] = grouped.data() + begin[c];
+    const double* z = latent == LatentMode::sampled ? q.data() + n_free : nullptr;
+    detail::likelihood_values(lik, vlayout.data(), rows, z, row_out);
+    for (std::size_t k = 0; k < N; ++k) out[orig[k]] = grouped[k];
   }
 
   // Posterior-predictive responses in file order: fresh measurement and motor noise; with
@@ -467,133 +356,120 @@ struct ActorModel::Impl {
   void predict_responses(Rng& rng, std::span<double> out) {
     const double llo = std::log(lapse_lo), lhi = std::log(lapse_hi);
     for (int c = 0; c < C; ++c) {
+      if (begin[c + 1] == begin[c]) continue;
       const double sig = val[theta_slot(c, theta_index::sigma)], sr = val[theta_slot(c, theta_index::sigma_r)];
       const double eps = lapse ? val[lapse_slot(c)] : 0.0;
       auto each = [&](const auto& h) {
         for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
-          double dla, dp[8];  // up to MupostHead::n_params
+          double dla, dp[16];  // up to ExactHead::n_params
           const double u = x[k] + sig * rng.normal();
           out[orig[k]] = S * std::exp(h.eval(u, dla, dp) + sr * rng.normal());
           if (lapse && rng.uniform() < eps) out[orig[k]] = std::exp(rng.uniform(llo, lhi));  // data units
         }
       };
-      if (exact) {
-        const std::size_t n = begin[c + 1] - begin[c];
-        if (n == 0) continue;
+      const std::span<const double> xc(&x[begin[c]], begin[c + 1] - begin[c]);
+      switch (lik.source) {
+      case detail::SourceKind::exact: {
         fill_theta(c);
         double u_lo, u_hi;
-        detail::exact_action_range({&x[begin[c]], n}, sig, exact_opt, u_lo, u_hi);
-        each(detail::ExactHead(*cost, theta, u_lo, u_hi, exact_opt));
-      } else if (power_law()) {
-        each(power_head(c));
-      } else if (measurement_head(net->head())) {
-        if (begin[c + 1] == begin[c]) continue;
-        each(detail::mupost_table(mupost_head(c), {&x[begin[c]], begin[c + 1] - begin[c]}, sig, rules.for_sigma(sig)));
-      } else {
-        double x3[3];
-        each(network_head(c, x3));
+        detail::exact_action_range(xc, sig, lik.exact_opt, u_lo, u_hi);
+        each(detail::ExactHead(*cost, theta, u_lo, u_hi, lik.exact_opt));
+        break;
+      }
+      case detail::SourceKind::mupost: each(detail::mupost_table(mupost_head(c), xc, sig, lik.rules.for_sigma(sig))); break;
+      case detail::SourceKind::softplus_net: each(network_head(c)); break;
+      default: each(power_head(c));
       }
     }
   }
+
+  // ---- construction, in phases (ActorModel's constructor) ----
+  void check_spec(const Dataset& data, const InferenceSpec& spec);
+  void build_slots(const InferenceSpec& spec);
+  void apply_overrides(const InferenceSpec& spec);
+  void order_outputs();
+  void group_trials(const Dataset& data);
+  void build_layout();
 };
 
-ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
-    : impl_(std::make_unique<Impl>(data, spec)) {
-  Impl& m = *impl_;
-  if (!spec.cost) throw std::invalid_argument("inference: no cost family given");
+void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec) {
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
-  m.cost = spec.cost;
-  m.net = spec.network;
-  m.exact = spec.exact_action;
-  m.latent = spec.latent;
-  m.predict = spec.predict;
-  m.log_lik = spec.log_lik;
-  m.lapse = spec.lapse;
-  if (m.lapse) {
-    if (spec.latent == LatentMode::sampled)
-      throw ArgumentError("lapse", "lapses need the marginal latent mode (latent sampled is not supported with lapses)");
-    std::tie(m.lapse_lo, m.lapse_hi) = lapse_range(data, spec);
-    m.log_width = std::log(std::log(m.lapse_hi) - std::log(m.lapse_lo));
+  cost = spec.cost;
+  net = spec.network;
+  latent = spec.latent;
+  predict = spec.predict;
+  log_lik = spec.log_lik;
+  lapse = spec.lapse;
+  if (lapse) {
+    std::tie(lapse_lo, lapse_hi) = lapse_range(data, spec);
+    log_width = std::log(std::log(lapse_hi) - std::log(lapse_lo));
+    lik.log_width = log_width;
   } else if (spec.lapse_lo != 0 || spec.lapse_hi != 0) {
     throw ArgumentError("lapse_range", "a contaminant range is given but lapses are off (set lapse)");
   }
-  m.C = static_cast<int>(std::max<std::size_t>(1, data.conditions()));
-  m.N = data.size();
+  C = static_cast<int>(std::max<std::size_t>(1, data.conditions()));
+  N = data.size();
   if (!(spec.scale >= 0) || !std::isfinite(spec.scale))
     throw ArgumentError("scale", fmt(spec.scale) + " (expected 0 for the geometric mean of the stimuli, or a positive number)");
-  m.S = spec.scale > 0 ? spec.scale : geometric_mean_stimulus(data);
-  m.log_S = std::log(m.S);
-  const auto tnames = theta_names(*spec.cost);
-  m.n_theta = tnames.size();
-  if (m.net) {
-    if (measurement_head(m.net->head()) && m.latent == LatentMode::sampled)
-      throw ArgumentError("latent", "the mupost head is only supported with the marginal likelihood (its action is "
-                                    "evaluated per quadrature node); use --latent marginal");
-    if (measurement_head(m.net->head()) && spec.lapse)
-      throw ArgumentError("lapse", "lapses are not supported with the mupost head yet (use a closed form, or a network "
-                                   "with another head)");
-    if (m.net->cost_name() != spec.cost->name)
-      throw std::invalid_argument("network was trained for cost '" + m.net->cost_name() + "', not '" + spec.cost->name + "'");
-    if (m.net->param_names() != tnames) {
-      std::string got;
-      for (const auto& n : m.net->param_names()) got += (got.empty() ? "" : ",") + n;
-      throw std::invalid_argument("network parameter order (" + got + ") does not match cost '" + spec.cost->name + "'");
-    }
-  } else if (!m.exact) {
-    m.closed_form = detail::closed_form_of(*spec.cost);
-  }
-  if (m.exact) {
-    if (m.net) throw ArgumentError("exact_action", "excludes a network (the action comes from the ground-truth solver)");
-    if (spec.lapse) throw ArgumentError("exact_action", "lapses are not supported with the exact action yet");
-    if (spec.latent != LatentMode::marginal)
-      throw ArgumentError("exact_action", "needs the marginal latent mode (the measurement is integrated out)");
-    if (spec.cost->params.size() > detail::exact_max_cost_params)
-      throw ArgumentError("exact_action", "cost " + spec.cost->name + " has more parameters than it supports");
-  }
+  S = spec.scale > 0 ? spec.scale : geometric_mean_stimulus(data);
+  // The unit must be of the stimuli's order (docs/bad-input.md): within a factor 1e6 of their
+  // geometric mean; beyond it mu_0's default prior and the cost parameters are out of reach (a
+  // scale of 1e-300 gave mu_0 = 1e-300 with sd 0).
+  if (const double g = geometric_mean_stimulus(data); !(S >= g * 1e-6 && S <= g * 1e6))
+    throw ArgumentError("scale", fmt(S) + " is not within a factor 1e6 of the stimuli's geometric mean " + fmt(g) +
+                                     " (give a unit of the stimuli's order, or leave the scale out for that mean)");
+  log_S = std::log(S);
+  n_theta = theta_size(*spec.cost);
+}
 
-  // Slots and their priors: per theta name one slot, or one per condition.
-  const auto priors = default_priors(*spec.cost, static_cast<std::size_t>(m.C), spec.per_condition, m.lapse);
-  for (std::size_t t = 0; t < m.n_theta; ++t) {
-    m.first_slot.push_back(static_cast<int>(m.slots.size()));
-    m.varies.push_back(m.C > 1 && spec.per_condition.count(tnames[t]) ? 1 : 0);
+// Slots and their priors: per theta name one slot, or one per condition; the lapse slot(s) last.
+void ActorModel::Impl::build_slots(const InferenceSpec& spec) {
+  const auto tnames = theta_names(*spec.cost);
+  const auto priors = default_priors(*spec.cost, static_cast<std::size_t>(C), spec.per_condition, lapse);
+  for (std::size_t t = 0; t < n_theta; ++t) {
+    first_slot.push_back(static_cast<int>(slots.size()));
+    varies.push_back(C > 1 && spec.per_condition.count(tnames[t]) ? 1 : 0);
     for (const auto& np : priors) {
       const bool mine = np.first == tnames[t] ||
-                        (m.varies[t] && np.first.rfind(tnames[t] + ".", 0) == 0 &&
+                        (varies[t] && np.first.rfind(tnames[t] + ".", 0) == 0 &&
                          np.first.find('.', tnames[t].size() + 1) == std::string::npos);
       if (mine) {
-        m.slots.push_back({np.first, tnames[t], np.second});
-        if (has_data_units(np.first)) m.slots.back().unit = m.S;
+        slots.push_back({np.first, tnames[t], np.second});
+        if (has_data_units(np.first)) slots.back().unit = S;
       }
     }
   }
-  if (m.lapse) {  // the lapse slot(s), after theta's
-    m.first_lapse_slot = static_cast<int>(m.slots.size());
-    m.lapse_varies = m.C > 1 && spec.per_condition.count("lapse");
+  if (lapse) {
+    first_lapse_slot = static_cast<int>(slots.size());
+    lapse_varies = C > 1 && spec.per_condition.count("lapse");
     for (const auto& np : priors)
-      if (np.first == "lapse" || np.first.rfind("lapse.", 0) == 0) m.slots.push_back({np.first, "lapse", np.second});
+      if (np.first == "lapse" || np.first.rfind("lapse.", 0) == 0) slots.push_back({np.first, "lapse", np.second});
   }
+}
+
+// The spec's prior overrides and fixed values, by name ("mu_0" means every condition's mu_0
+// when it varies by condition).
+void ActorModel::Impl::apply_overrides(const InferenceSpec& spec) {
   auto known = [&] {
     std::string s;
-    for (const auto& sl : m.slots) s += (s.empty() ? "" : ", ") + sl.name;
+    for (const auto& sl : slots) s += (s.empty() ? "" : ", ") + sl.name;
     return s;
   };
-  // Applies `f` to the slots a name refers to ("mu_0" means every condition's mu_0 when it
-  // varies by condition).
   auto for_name = [&](const std::string& name, const char* what, auto f) {
     bool hit = false;
-    for (auto& sl : m.slots)
+    for (auto& sl : slots)
       if (sl.name == name || sl.base == name) {
         f(sl);
         hit = true;
       }
-    if (!hit && (name == "lapse" || name.rfind("lapse.", 0) == 0) && !m.lapse)
+    if (!hit && (name == "lapse" || name.rfind("lapse.", 0) == 0) && !lapse)
       throw ArgumentError(what, "'" + name + "' is a parameter only with lapses (--lapse)");
     if (!hit) throw ArgumentError(what, "unknown parameter '" + name + "' (known: " + known() + ")");
   };
   // Plain references, not structured bindings: clang < 16 cannot capture those in lambdas.
   for (const auto& np : spec.priors) {
     const auto& prior = np.second;
-    for_name(np.first, "priors", [&](Impl::Slot& s) {
+    for_name(np.first, "priors", [&](Slot& s) {
       // A probability needs a prior on (0, 1) (a log transform could leave it).
       if (s.base == "lapse" && !(prior.kind == Prior::Kind::beta || (prior.kind == Prior::Kind::uniform && prior.b <= 1)))
         throw ArgumentError("priors", np.first + "=" + to_string(prior) +
@@ -604,7 +480,7 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
   for (const auto& nv : spec.fixed) {
     const auto& name = nv.first;
     const auto& value = nv.second;
-    for_name(name, "fixed", [&](Impl::Slot& s) {
+    for_name(name, "fixed", [&](Slot& s) {
       const double v = value / s.unit;
       const bool ok = s.prior.kind == Prior::Kind::uniform ? (v >= s.prior.a && v <= s.prior.b)
                       : s.prior.kind == Prior::Kind::beta  ? (v >= 0 && v < 1)
@@ -616,69 +492,76 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
       s.value = v;
     });
   }
+}
 
-  // Output order: mu_0, sigma_0, sigma_r, sigma, cost parameters (each per condition in
-  // condition order when it varies).
+// Output order: mu_0, sigma_0, sigma_r, sigma, cost parameters (each per condition in condition
+// order when it varies), lapses; the free slots' q follow it.
+void ActorModel::Impl::order_outputs() {
   std::vector<std::size_t> t_order{theta_index::mu_0, theta_index::sigma_0, theta_index::sigma_r, theta_index::sigma};
-  for (std::size_t t = theta_index::first_cost_param; t < m.n_theta; ++t) t_order.push_back(t);
+  for (std::size_t t = theta_index::first_cost_param; t < n_theta; ++t) t_order.push_back(t);
   for (std::size_t t : t_order)
-    for (int c = 0; c < (m.varies[t] ? m.C : 1); ++c) m.out_order.push_back(m.first_slot[t] + c);
-  if (m.lapse)
-    for (int c = 0; c < (m.lapse_varies ? m.C : 1); ++c) m.out_order.push_back(m.first_lapse_slot + c);
+    for (int c = 0; c < (varies[t] ? C : 1); ++c) out_order.push_back(first_slot[t] + c);
+  if (lapse)
+    for (int c = 0; c < (lapse_varies ? C : 1); ++c) out_order.push_back(first_lapse_slot + c);
   int next = 0;
-  for (int p : m.out_order)
-    if (!m.slots[p].fixed) m.slots[p].q = next++;
-  m.n_free = static_cast<std::size_t>(next);
+  for (int p : out_order)
+    if (!slots[p].fixed) slots[p].q = next++;
+  n_free = static_cast<std::size_t>(next);
+}
 
-  // Trials grouped by condition.
-  m.begin.assign(m.C + 1, 0);
-  for (int c = 0; c < m.C; ++c) {
-    m.begin[c] = m.x.size();
-    PowerStats st;
+// Trials grouped by condition (in units of S), one likelihood row per condition.
+void ActorModel::Impl::group_trials(const Dataset& data) {
+  begin.assign(C + 1, 0);
+  lik.trials.resize(std::size_t(C));
+  for (int c = 0; c < C; ++c) {
+    begin[c] = x.size();
+    detail::RowTrials& t = lik.trials[std::size_t(c)];
+    t.z_begin = begin[c];
     for (std::size_t i = 0; i < data.size(); ++i)
       if (data.cond[i] == c) {
-        m.x.push_back(std::log(data.s[i]) - m.log_S);
-        m.y.push_back(std::log(data.r[i]) - m.log_S);
-        m.orig.push_back(i);
-        st.add(m.x.back(), m.y.back());
+        x.push_back(std::log(data.s[i]) - log_S);
+        y.push_back(std::log(data.r[i]) - log_S);
+        orig.push_back(i);
+        t.x.push_back(x.back());
+        t.y.push_back(y.back());
       }
-    m.stats.push_back(st);
   }
-  m.begin[m.C] = m.x.size();
-  const std::size_t lanes = detail::simd_lanes();
-  for (int c = 0; c < m.C; ++c) {
-    m.pbegin.push_back(m.px.size());
-    for (std::size_t k = m.begin[c]; k < m.begin[c + 1]; ++k) {
-      m.px.push_back(m.x[k]);
-      m.py.push_back(m.y[k]);
-      m.pw.push_back(1.0);
-    }
-    while (m.px.size() % lanes) {  // padding: a copy of a real trial with weight 0
-      m.px.push_back(m.x[m.begin[c]]);
-      m.py.push_back(m.y[m.begin[c]]);
-      m.pw.push_back(0.0);
-    }
+  begin[C] = x.size();
+  if (x.size() != data.size()) throw std::invalid_argument(data.source + ": condition index out of range");
+  lik.finish();
+  for (int c = 0; c < C; ++c) {
+    detail::RowRef r;
+    r.theta_at = std::size_t(c) * n_theta;
+    r.eps_at = std::size_t(C) * n_theta + std::size_t(c);
+    r.trials = &lik.trials[std::size_t(c)];
+    rows.push_back(r);
   }
-  m.pbegin.push_back(m.px.size());
-  m.pll.assign(m.px.size(), 0.0);
-  for (int c = 0; c < m.C; ++c) {
-    const std::size_t p0 = m.pbegin[c];
-    m.ptrials.push_back({&m.px[p0], &m.py[p0], &m.pw[p0], m.pbegin[c + 1] - p0});
-  }
-  if (m.x.size() != data.size()) throw std::invalid_argument(data.source + ": condition index out of range");
+}
 
-  m.val.assign(m.slots.size(), 0.0);
-  m.theta.assign(m.n_theta, 0.0);
-  m.latents.reserve(std::size_t(m.C));
-  if (m.net) m.net_ws.resize(std::size_t(m.C));
-  // The tape's parameter layout: each condition's theta, in theta order.
-  for (const auto& sl : m.slots) m.plan.slots.push_back({sl.prior, sl.fixed, sl.value, sl.q});
-  for (int c = 0; c < m.C; ++c)
-    for (std::size_t t = 0; t < m.n_theta; ++t) m.plan.layout.push_back(m.theta_slot(c, t));
-  if (m.lapse)
-    for (int c = 0; c < m.C; ++c) m.plan.layout.push_back(m.lapse_slot(c));
-  m.plan.n_free = m.n_free;
-  m.plan.prepare();
+// The tape's parameter layout: each condition's theta, in theta order, then the lapses.
+void ActorModel::Impl::build_layout() {
+  val.assign(slots.size(), 0.0);
+  theta.assign(n_theta, 0.0);
+  grouped.assign(N, 0.0);
+  for (const auto& sl : slots) plan.slots.push_back({sl.prior, sl.fixed, sl.value, sl.q});
+  for (int c = 0; c < C; ++c)
+    for (std::size_t t = 0; t < n_theta; ++t) plan.layout.push_back(theta_slot(c, t));
+  if (lapse)
+    for (int c = 0; c < C; ++c) plan.layout.push_back(lapse_slot(c));
+  plan.n_free = n_free;
+  plan.prepare();
+  vlayout.assign(plan.layout.size(), 0.0);
+}
+
+ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
+    : impl_(std::make_unique<Impl>(data, spec)) {
+  Impl& m = *impl_;
+  m.check_spec(data, spec);
+  m.build_slots(spec);
+  m.apply_overrides(spec);
+  m.order_outputs();
+  m.group_trials(data);
+  m.build_layout();
 }
 
 ActorModel::~ActorModel() = default;

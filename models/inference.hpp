@@ -83,9 +83,8 @@ void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_
 /// The default prior of the lapse probability: Beta(2, 50) (mean 3.8%, mode 2%, 90% of its mass
 /// between 0.7% and 9.0%).
 Prior lapse_prior();
-/// The contaminant's range of a data set's responses by default: log r uniform over
-/// [min log r - lapse_margin, max log r + lapse_margin] (a factor e^0.5 = 1.65 beyond the
-/// smallest and largest response).
+/// How far the default contaminant's range is widened beyond a response that falls outside
+/// stimulus_lapse_range (models/data.hpp): a factor e^0.5 = 1.65.
 inline constexpr double lapse_margin = 0.5;
 
 /// What to infer and how.
@@ -116,8 +115,10 @@ struct InferenceSpec {
 };
 
 /// The contaminant's range (lo, hi) of r that `spec` gives for `data`: spec.lapse_lo/hi when
-/// set (ArgumentError("lapse_range") unless 0 < lo < hi and every response inside), else
-/// exp(min log r - lapse_margin), exp(max log r + lapse_margin).
+/// set (ArgumentError("lapse_range") unless 0 < lo < hi and every response inside, saying which
+/// range would hold them), else stimulus_lapse_range(data.s) -- the range `simulate` draws lapses
+/// from -- widened to e^lapse_margin beyond any response outside it (the contaminant must hold
+/// every response).
 std::pair<double, double> lapse_range(const Dataset& data, const InferenceSpec& spec);
 
 /// Power-law form of a closed-form actor: log a = log_k + w log m. `theta` as in theta_names;

@@ -107,7 +107,8 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
   }
   if (spec.lapse > 0) {
     Rng lr(spec.seed, 1);
-    const double lo = std::log(spec.s_lo) - simulate_lapse_margin, hi = std::log(spec.s_hi) + simulate_lapse_margin;
+    const auto range = stimulus_lapse_range(stimuli);  // the definition inference uses by default
+    const double lo = std::log(range.first), hi = std::log(range.second);
     for (std::size_t i = 0; i < d.size(); ++i) {
       const bool lapse = lr.uniform() < spec.lapse;
       const double lr_resp = lr.uniform(lo, hi);  // drawn for every trial: trial i's draws do not depend on the others'

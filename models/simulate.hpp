@@ -31,14 +31,11 @@ struct SimulationSpec {
   std::uint64_t seed = 1;
   std::shared_ptr<const ActionNetwork> network;
   // Lapses: each trial with probability `lapse` gets its response from the contaminant
-  // log r ~ U(log s_lo - simulate_lapse_margin, log s_hi + simulate_lapse_margin) instead of the
-  // actor's (drawn from Rng(seed, 1), so the other trials are those of lapse = 0).
+  // log r ~ U(log lo, log hi), (lo, hi) = stimulus_lapse_range(the simulated stimuli) (the range
+  // inference uses by default), instead of the actor's (drawn from Rng(seed, 1), so the other
+  // trials are those of lapse = 0).
   double lapse = 0;
 };
-
-/// The simulated contaminant's margin on the log scale beyond the stimulus range: a factor
-/// e = 2.72 below s_lo and above s_hi.
-inline constexpr double simulate_lapse_margin = 1.0;
 
 /// theta = (sigma, sigma_0, mu_0, sigma_r, cost params...) from named values; throws
 /// std::invalid_argument naming a missing or non-positive value or an unknown name.

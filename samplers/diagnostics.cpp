@@ -340,6 +340,11 @@ ParamSummary summarize_one(const std::string& name, const Chains& chains) {
   const Chains e = equalise(chains);
   std::vector<double> all;
   for (const auto& c : e) all.insert(all.end(), c.begin(), c.end());
+  for (double v : all) p.nonfinite += !std::isfinite(v);
+  if (p.nonfinite > 0 || all.empty()) {  // no statistic is meaningful: all NaN, none half-computed
+    p.mean = p.sd = p.q5 = p.q50 = p.q95 = p.mcse_mean = p.mcse_sd = p.ess_bulk = p.ess_tail = p.rhat = NAN;
+    return p;
+  }
   p.mean = mean_of(all);
   p.sd = std::sqrt(var_of(all));
   p.q5 = quantile(all, 0.05);
@@ -419,6 +424,10 @@ Summary summarize(const std::vector<ChainResult>& chains, const std::vector<std:
 
 std::string format_summary(const Summary& s) {
   std::ostringstream os;
+  if (s.draws == 0) {
+    os << "no draws after warm-up in " << s.chains << " chain" << (s.chains == 1 ? "" : "s") << ": nothing to summarise\n";
+    return os.str();
+  }
   std::size_t w = 8;
   for (const auto& p : s.params) w = std::max(w, p.name.size() + 1);
   char line[512];
@@ -426,9 +435,13 @@ std::string format_summary(const Summary& s) {
                 "mean", "sd", "5%", "50%", "95%", "mcse", "ess_bulk", "ess_tail", "r_hat");
   os << line;
   auto row = [&](const ParamSummary& p) {
-    std::snprintf(line, sizeof line, "%-*s %10.4g %10.4g %10.4g %10.4g %10.4g %9.2g %9.0f %9.0f %7.3f\n",
-                  int(w), p.name.c_str(), p.mean, p.sd, p.q5, p.q50, p.q95, p.mcse_mean, p.ess_bulk,
-                  p.ess_tail, p.rhat);
+    if (p.nonfinite > 0)
+      std::snprintf(line, sizeof line, "%-*s %10s %10s %10s %10s %10s %9s %9s %9s %7s\n", int(w), p.name.c_str(), "n/a",
+                    "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a");
+    else
+      std::snprintf(line, sizeof line, "%-*s %10.4g %10.4g %10.4g %10.4g %10.4g %9.2g %9.0f %9.0f %7.3f\n",
+                    int(w), p.name.c_str(), p.mean, p.sd, p.q5, p.q50, p.q95, p.mcse_mean, p.ess_bulk,
+                    p.ess_tail, p.rhat);
     os << line;
   };
   row(s.lp);
@@ -476,6 +489,14 @@ std::string format_summary(const Summary& s) {
   std::snprintf(rule, sizeof rule, "%.0f = 100 per chain x %zu chain%s", min_ess, rule_chains,
                 rule_chains == 1 ? "" : "s");
   for (const auto* p : all) {
+    if (p->nonfinite > 0) {
+      std::snprintf(line, sizeof line,
+                    "WARNING: %s has %zu non-finite draws (nan or inf) of %zu: its statistics are not computed (n/a); "
+                    "a damaged draws file, or a model that returned nan/inf\n",
+                    p->name.c_str(), p->nonfinite, s.draws);
+      os << line;
+      continue;
+    }
     if (!(p->rhat < 1.01) && !std::isnan(p->rhat)) {
       std::snprintf(line, sizeof line, "WARNING: %s has R-hat %.3f >= 1.01\n", p->name.c_str(), p->rhat);
       os << line;
@@ -503,6 +524,10 @@ void write_summary_csv(const std::string& path, const Summary& s) {
     out << "name,mean,sd,q5,q50,q95,mcse_mean,mcse_sd,ess_bulk,ess_tail,rhat\n";
     char line[512];
     auto row = [&](const ParamSummary& p) {
+      if (p.nonfinite > 0) {  // not computed: NA, which R and pandas read as missing
+        out << p.name << ",NA,NA,NA,NA,NA,NA,NA,NA,NA,NA\n";
+        return;
+      }
       std::snprintf(line, sizeof line, "%s,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n",
                     p.name.c_str(), p.mean, p.sd, p.q5, p.q50, p.q95, p.mcse_mean, p.mcse_sd, p.ess_bulk,
                     p.ess_tail, p.rhat);

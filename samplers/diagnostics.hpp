@@ -15,6 +15,9 @@ struct ParamSummary {
   std::string name;
   double mean = 0, sd = 0, q5 = 0, q50 = 0, q95 = 0, mcse_mean = 0, mcse_sd = 0, ess_bulk = 0,
          ess_tail = 0, rhat = 0;
+  // Draws that are nan or +-inf. With any, every statistic above is NaN (format_summary prints
+  // "n/a" and a WARNING): a mean of nan beside a finite ESS would read as a result.
+  std::size_t nonfinite = 0;
 };
 
 struct Summary {
@@ -31,8 +34,10 @@ struct Summary {
 /// Summary over chains (post-warm-up rows only). `only`: restrict to these column names (empty: all).
 Summary summarize(const std::vector<ChainResult>& chains, const std::vector<std::string>& only = {});
 /// Fixed-width table plus the diagnostic lines; one WARNING line per problem
-/// (divergences, R-hat >= 1.01, bulk- or tail-ESS < 100 per chain in all, E-BFMI < 0.3...),
-/// each stating the rule that fired. An E-BFMI that cannot be computed prints as "n/a".
+/// (divergences, R-hat >= 1.01, bulk- or tail-ESS < 100 per chain in all, E-BFMI < 0.3,
+/// non-finite draws...), each stating the rule that fired. An E-BFMI that cannot be computed, and
+/// every statistic of a column with non-finite draws, prints as "n/a". Without draws: one line
+/// saying so, no table.
 std::string format_summary(const Summary& s);
 /// Writes the table as CSV (name,mean,sd,q5,q50,q95,mcse_mean,mcse_sd,ess_bulk,ess_tail,rhat).
 void write_summary_csv(const std::string& path, const Summary& s);

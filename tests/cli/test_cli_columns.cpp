@@ -109,6 +109,7 @@ TEST_CASE("cli columns: a bad map or bad value exits 2 with one line naming the 
   write(dir / "neg.csv", "duration,reproduction\n1,2\n1,-3\n");
   write(dir / "twice.csv", "duration,reproduction,duration\n1,2,3\n");
   const std::string own = (dir / "own.csv").string(), out = (dir / "out").string();
+  const std::string own_header = "'notes', 'reproduction', 'sub', 'duration', 'block'";
   struct Case {
     std::string data, columns, expected;
   };
@@ -117,7 +118,8 @@ TEST_CASE("cli columns: a bad map or bad value exits 2 with one line naming the 
        "bactor infer: error: --columns: unknown role 'stim' in 'stim=duration' (roles: s, r, cond, subject)"},
       {own, "s=duration,r=duration", "bactor infer: error: --columns: column 'duration' is mapped to both s and r"},
       {own, "s=duration,r=reproduction,cond=condition",
-       "bactor infer: error: --columns: " + own + ":1: missing column 'condition' (mapped to cond)"},
+       "bactor infer: error: --columns: " + own + ":1: missing column 'condition' (mapped to cond); the header has " +
+           own_header},
       {(dir / "neg.csv").string(), "s=duration,r=reproduction",
        "bactor infer: error: " + (dir / "neg.csv").string() + ":3: column 'reproduction': value -3 is not positive"},
       {(dir / "twice.csv").string(), "s=duration,r=reproduction",
@@ -137,7 +139,8 @@ TEST_CASE("cli columns: a bad map or bad value exits 2 with one line naming the 
   // Without --columns the file's own names are not guessed: the standard message.
   const Result r = ::bactor::testing::run_bactor("infer --data " + own + settings + " --out " + out);
   CHECK(r.code == 2);
-  CHECK(r.out == "bactor infer: error: " + own + ":1: missing column 's' in the header\n");
+  CHECK(r.out == "bactor infer: error: " + own + ":1: missing column 's' in the header; the header has " + own_header +
+                     " (name the columns s and r, or map the roles to your columns, e.g. s=duration,r=reproduction)\n");
   // --help lists the option.
   CHECK(::bactor::testing::run_bactor("infer --help").out.find("--columns") != std::string::npos);
 }

@@ -29,7 +29,7 @@ std::string slurp(const fs::path& p) {
 
 } // namespace
 
-TEST_CASE("cli: simulate --subjects, infer --hierarchical, summary, compare, check; report refuses") {
+TEST_CASE("cli: simulate --subjects, infer --hierarchical, summary, compare, check, report") {
   const fs::path dir = scratch("cohort");
   fs::create_directories(dir);
   const std::string data = (dir / "cohort.csv").string();
@@ -87,10 +87,11 @@ TEST_CASE("cli: simulate --subjects, infer --hierarchical, summary, compare, che
   CHECK(r.code == 0);
   for (const char* s : {"subject 1, condition 1", "subject 4, condition 1", "statistics outside their 90% predictive intervals"})
     CHECK_MESSAGE(r.out.find(s) != std::string::npos, s);
-  r = run_bactor("report " + fit + " --out " + (dir / "r.html").string());
-  CHECK(r.code == 2);
-  CHECK(r.out.find("report does not support it yet") != std::string::npos);
-  CHECK(!fs::exists(dir / "r.html"));
+  // report reads it too (its pages: tests/cli/test_cli_report.cpp).
+  r = run_bactor("report " + fit + " --no-check --out " + (dir / "r.html").string());
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(fs::exists(dir / "r.html"));
 }
 
 TEST_CASE("cli: infer --hierarchical usage errors") {
@@ -113,6 +114,7 @@ TEST_CASE("cli: infer --hierarchical usage errors") {
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --prior mu_0=uniform:0.1:9", "--prior: 'mu_0' is pooled"},
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --latent sampled", "--latent marginal only"},
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --predict", "--predict cannot be combined"},
+           Case{"--data " + (dir / "two.csv").string() + " --hierarchical --shard 1/2", "--shard cannot be combined with --hierarchical"},
        }) {
     const Result r = run_bactor("infer " + c.args + base);
     INFO(c.args);
@@ -121,4 +123,17 @@ TEST_CASE("cli: infer --hierarchical usage errors") {
     CHECK(r.out.find(c.message) != std::string::npos);
     CHECK(!fs::exists(dir / "o" / "chain-1.csv"));
   }
+  // A hierarchical fit's folder is locked and guarded like any other: a second fit into it is
+  // refused without --overwrite.
+  const std::string args = "infer --data " + (dir / "two.csv").string() + " --hierarchical" + base;
+  Result r = run_bactor(args);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK_FALSE(fs::exists(dir / "o" / "subjects.csv"));  // one joint posterior: no subject folders
+  r = run_bactor(args);
+  CHECK(r.code == 2);
+  CHECK(r.out.find("is not empty") != std::string::npos);
+  r = run_bactor(args + " --overwrite");
+  CHECK(r.code == 0);
+  CHECK_FALSE(fs::exists(dir / "o" / ".bactor.lock"));
 }

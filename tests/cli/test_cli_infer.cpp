@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -108,6 +110,73 @@ TEST_CASE("cli: a subject column gives one posterior per subject") {
   CHECK(fs::exists(dir / "o" / "subject-B" / "summary.csv"));
 }
 
+TEST_CASE("cli: subject ids become safe folder names, mapped in subjects.csv, and compare/check/report use the map") {
+  // Ids that name other places (../x, a/b, . and ..), markup, unicode, and two that differ
+  // only in case (the same folder on a case-insensitive file system).
+  const fs::path dir = scratch("ids");
+  const std::vector<std::string> ids = {"../x", "a/b", ".", "..", "%2F", "\xC3\xA9t\xC3\xA9", "Ab", "aB", "s<b>1</b>"};
+  const std::vector<std::string> folders = {"subject-..%2Fx", "subject-a%2Fb", "subject-%2E", "subject-.%2E", "subject-%252F",
+                                            "subject-%C3%A9t%C3%A9", "subject-Ab", "subject-aB~2", "subject-s%3Cb%3E1%3C%2Fb%3E"};
+  std::string text = "subject,s,r\n";
+  for (const auto& id : ids)
+    for (int i = 0; i < 8; ++i) text += id + "," + std::to_string(0.3 + 0.4 * i) + "," + std::to_string(0.35 + 0.37 * i) + "\n";
+  write(dir / "d.csv", text);
+  const fs::path out = dir / "deep" / "o";
+  const Result r = run_cli("infer --data " + (dir / "d.csv").string() + " --cost QuadraticCost --closed-form --fix sigma=0.2 "
+                           "--chains 1 --warmup 60 --samples 60 --out " + out.string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  // Nothing outside --out: only o/ under deep/, and o/ holds the map and one folder per subject.
+  CHECK_FALSE(fs::exists(dir / "deep" / "x"));
+  std::size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(dir / "deep")) {
+    ++entries;
+    CHECK(e.path().filename() == "o");
+  }
+  CHECK(entries == 1);
+  std::set<std::string> present;
+  for (const auto& e : fs::directory_iterator(out)) present.insert(e.path().filename().string());
+  std::set<std::string> expected(folders.begin(), folders.end());
+  expected.insert("subjects.csv");
+  CHECK(present == expected);
+  for (const auto& f : folders) CHECK(fs::exists(out / f / "chain-1.csv"));
+  // The map: index (order of first appearance), id, folder.
+  std::ifstream map(out / "subjects.csv");
+  std::string line, all;
+  while (std::getline(map, line)) all += line + "\n";
+  for (std::size_t j = 0; j < ids.size(); ++j) {
+    CAPTURE(ids[j]);
+    CHECK(all.find("\n" + std::to_string(j + 1) + "," + ids[j] + "," + folders[j] + "\n") != std::string::npos);
+  }
+  CHECK(all.find("# complete = 1\n") != std::string::npos);
+  CHECK(all.find("# subjects_total = 9\n") != std::string::npos);
+  // check reads every subject through the map, under its own id.
+  const Result c = run_cli("check " + out.string() + " --draws 10 --out " + (dir / "check.csv").string());
+  INFO(c.out);
+  CHECK(c.code == 0);
+  std::set<std::string> checked;
+  for (const auto& row : ::bactor::testing::read_csv(dir / "check.csv")) checked.insert(row.at("subject"));
+  CHECK(checked == std::set<std::string>(ids.begin(), ids.end()));
+  // compare pools all nine subjects (each with 8 trials).
+  const Result cmp = run_cli("compare " + out.string() + " " + out.string() + " --names one,two");
+  INFO(cmp.out);
+  CHECK(cmp.code == 0);
+  // report lists them (escaped as HTML).
+  const Result rep = run_cli("report " + out.string() + " --no-check --out " + (dir / "r.html").string());
+  INFO(rep.out);
+  CHECK(rep.code == 0);
+  // A map edited to point outside the fit is refused, naming the file and line.
+  {
+    std::ofstream edit(out / "subjects.csv", std::ios::app);
+    edit << "10,evil,../../x\n";
+  }
+  const Result bad = run_cli("check " + out.string() + " --draws 10");
+  INFO(bad.out);
+  CHECK(bad.code == 2);
+  CHECK(bad.out.find((out / "subjects.csv").string() + ":") != std::string::npos);
+  CHECK(bad.out.find("is not a subject folder name") != std::string::npos);
+}
+
 TEST_CASE("cli: infer --per-condition (issue 15): names, priors and fixing by NAME and NAME.c, recorded; bad names") {
   const fs::path dir = scratch("per_condition");
   fs::create_directories(dir);
@@ -166,9 +235,6 @@ TEST_CASE("cli: infer --exact-action (issue 17): exclusive with --network/--clos
   Result none = run_cli("infer --data " + data + " --cost Linex --out " + (dir / "no").string());
   CHECK(none.code == 2);
   CHECK(none.out.find("--exact-action") != std::string::npos);
-  Result sampled = run_cli("infer --data " + data + " --cost Linex --exact-action --latent sampled --out " + (dir / "no").string());
-  CHECK(sampled.code == 2);
-  CHECK(sampled.out.find("--exact-action: needs the marginal latent mode") != std::string::npos);
   // A short run: the action source is recorded, and check simulates from it.
   // (Kept tiny: each gradient solves for the action at ~16 points; deep trees early in warm-up.)
   Result r = run_cli("infer --data " + data + " --cost Linex --exact-action --fix sigma=0.2,sigma_0=0.2 --chains 1 "

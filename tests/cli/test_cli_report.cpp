@@ -140,7 +140,12 @@ std::vector<SvgInfo> svgs(const std::string& html) {
     const std::string open = s.substr(0, s.find('>'));
     info.id = attr(open, "id");
     info.kind = attr(open, "data-kind");
+    // Points: <circle> elements, or the zero-length strokes ("M x yh0") of a points path.
     for (std::size_t q = 0; (q = s.find("<circle ", q)) != std::string::npos; ++q) ++info.circles;
+    for (std::size_t q = 0; (q = s.find("<path class=\"pts\"", q)) != std::string::npos; ++q) {
+      const std::string d = attr(s.substr(q, s.find("/>", q) - q), "d");
+      for (std::size_t k = 0; (k = d.find("h0", k)) != std::string::npos; ++k) ++info.circles;
+    }
     for (std::size_t q = 0; (q = s.find("<polyline ", q)) != std::string::npos; ++q) {
       const std::string tag = s.substr(q, s.find("/>", q) - q);
       const std::string pts = attr(tag, "points");
@@ -241,7 +246,12 @@ TEST_CASE("cli report: well-formed self-contained HTML with one SVG per plot and
   const auto khat = of_kind(all, "khat");
   REQUIRE(khat.size() == 2);
   for (const auto& s : khat) CHECK(s.circles == 100);
-  CHECK(all.size() == 3 * params.size() + 1 + 4 + 1 + 2);
+  // The parameter that varies by condition (sigma) with its conditions side by side.
+  const auto by_cond = of_kind(all, "forest");
+  REQUIRE(by_cond.size() == 1);
+  CHECK(by_cond[0].id == "cohort-forest-sigma");
+  CHECK(by_cond[0].circles == 2);
+  CHECK(all.size() == 3 * params.size() + 1 + 4 + 1 + 2 + 1);
   // Tables and words.
   CHECK(html.find("Diagnostics and posterior summary") != std::string::npos);
   CHECK(html.find("<th>sigma.2</th>") != std::string::npos);
@@ -344,4 +354,155 @@ TEST_CASE("svg writer: ticks, escaping, well-formed output") {
   g.at(0, 0).points({1, 2}, {1, 2}, Style{});
   CHECK(xml_problem(g.render("g", "grid", "title")) == "");
   CHECK(svgs(g.render("g")).at(0).circles == 3);
+}
+
+namespace {
+
+/// "" or the first remote reference: any http(s):// other than an xmlns namespace name, any
+/// src attribute, any href that does not point into the page.
+std::string remote_problem(const std::string& html) {
+  for (const char* scheme : {"http://", "https://"})
+    for (std::size_t p = 0; (p = html.find(scheme, p)) != std::string::npos; ++p)
+      if (p < 7 || html.compare(p - 7, 7, "xmlns=\"") != 0) return "remote reference at " + std::to_string(p);
+  if (html.find(" src=") != std::string::npos) return "a src attribute";
+  for (std::size_t p = 0; (p = html.find(" href=\"", p)) != std::string::npos; ++p)
+    if (html[p + 7] != '#') return "an href leaving the page at " + std::to_string(p);
+  if (html.find("<script") != std::string::npos) return "a script";
+  if (html.find("@import") != std::string::npos || html.find("url(") != std::string::npos) return "a CSS import or url()";
+  return "";
+}
+
+} // namespace
+
+TEST_CASE("cli report: a blocked 13-subject cohort opens with the cohort page and stays under 5 MB") {
+  const fs::path dir = scratch("cohort");
+  fs::create_directories(dir);
+  const fs::path data = dir / "cohort.csv";
+  // The shape of a blocked study: 13 subjects, three ranges with a prior each (few draws: the
+  // report thins trace and pairs plots to fixed numbers of points, so its size does not grow
+  // with the draws beyond these).
+  Result sim = run_bactor("simulate --cost QuadraticCost --set sigma=0.15,sigma_r=0.1 --conditions \"mu_0=0.6,2,8;sigma_0=0.3,0.25,0.2\" "
+                          "--subjects 13 --spread sigma=0.2,sigma_r=0.2 --trials 40 --seed 5 --out " + data.string());
+  INFO(sim.out);
+  REQUIRE(sim.code == 0);
+  CHECK(sim.out.find("trials of 13 subjects in 3 conditions") != std::string::npos);
+  const auto rows = ::bactor::testing::read_csv(data);
+  REQUIRE(rows.size() == 13 * 3 * 40);
+  CHECK(rows.front().count("cond") == 1);
+  CHECK(rows.back().at("subject") == "13");
+  // A parameter that varies by condition is the same for every subject: no --spread of it.
+  const Result spread = run_bactor("simulate --cost QuadraticCost --set sigma=0.15,sigma_r=0.1 --conditions \"mu_0=0.6,2,8;sigma_0=0.3,0.25,0.2\" "
+                                   "--subjects 3 --spread mu_0=0.2 --out " + (dir / "no.csv").string());
+  CHECK(spread.code == 2);
+  CHECK(spread.out.find("--spread: 'mu_0' varies by condition") != std::string::npos);
+  CHECK(!fs::exists(dir / "no.csv"));
+  const std::string run = " --cost QuadraticCost --closed-form --chains 4 --warmup 150 --samples 100 --seed 2 --out ";
+  REQUIRE(run_bactor("infer --data " + data.string() + " --per-condition mu_0,sigma_0" + run + (dir / "blocked").string()).code == 0);
+  REQUIRE(run_bactor("infer --data " + data.string() + " --per-condition none" + run + (dir / "shared").string()).code == 0);
+  const fs::path html_path = dir / "report.html";
+  Result r = run_bactor("report " + (dir / "blocked").string() + " --compare " + (dir / "shared").string() +
+                        " --names blocked,shared --out " + html_path.string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const std::string html = slurp(html_path);
+  MESSAGE("13 x 3 cohort report: " << html.size() / 1024 << " kB");
+  CHECK(html.size() <= 5u * 1024 * 1024);
+  CHECK(xml_problem(html) == "");
+  CHECK(remote_problem(html) == "");
+  // The cohort page comes first: posterior table, forest plots, diagnostics, check, comparison.
+  const auto cohort = html.find("id=\"cohort-posteriors\"");
+  REQUIRE(cohort != std::string::npos);
+  CHECK(cohort < html.find("id=\"s1\""));
+  CHECK(html.find("id=\"cohort-diagnostics\"") < html.find("id=\"s1\""));
+  CHECK(html.find("id=\"cohort-check\"") < html.find("id=\"s1\""));
+  CHECK(html.find("id=\"cohort-compare\"") < html.find("id=\"s1\""));
+  const auto all = svgs(html);
+  const auto forest = of_kind(all, "forest");
+  REQUIRE(forest.size() == 4);  // mu_0, sigma_0 (three conditions each), sigma_r, sigma
+  CHECK(forest[0].id == "cohort-forest-mu_0");
+  CHECK(forest[0].circles == 13 * 3);
+  // One page per subject, linked from the cohort tables, not from the navigation.
+  for (int j = 1; j <= 13; ++j) {
+    CHECK(html.find("id=\"s" + std::to_string(j) + "\"") != std::string::npos);
+    CHECK(html.find("href=\"#s" + std::to_string(j) + "\"") != std::string::npos);
+  }
+  const std::string nav = html.substr(html.find("<nav>"), html.find("</nav>") - html.find("<nav>"));
+  CHECK(nav.find("#s1-") == std::string::npos);
+  CHECK(of_kind(all, "trace").size() == 13 * 8);
+  for (const auto& t : of_kind(all, "trace")) CHECK(t.polylines == std::vector<std::size_t>{100, 100, 100, 100});
+  CHECK(of_kind(all, "pairs").at(0).circles >= 28 * 150);
+  // The comparison per subject and pooled.
+  CHECK(html.find("all (pooled)") != std::string::npos);
+  CHECK(html.find("<th>weight blocked</th>") != std::string::npos);
+}
+
+TEST_CASE("cli report: strings from the data and the arguments are escaped") {
+  const fs::path dir = scratch("escape");
+  fs::create_directories(dir);
+  // Markup in the subject ids, a column name, the model names and the title.
+  const std::string mark = "<b>&\"'";
+  std::string csv = "subject,s,<b>&x\n";
+  for (int subj = 0; subj < 2; ++subj) {
+    const fs::path p = dir / ("part" + std::to_string(subj) + ".csv");
+    REQUIRE(run_bactor("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1 --trials 30 --seed " +
+                       std::to_string(subj + 1) + " --out " + p.string()).code == 0);
+    std::ifstream in(p);
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) csv += (subj == 0 ? mark : "plain") + "," + line + "\n";
+  }
+  std::ofstream(dir / "marked.csv") << csv;
+  const std::string common = " --columns 'r=<b>&x' --cost QuadraticCost --closed-form --fix sigma=0.2 --chains 2 --warmup 100 --samples 100 --out ";
+  Result i1 = run_bactor("infer --data " + (dir / "marked.csv").string() + common + (dir / "a").string());
+  INFO(i1.out);
+  REQUIRE(i1.code == 0);
+  REQUIRE(run_bactor("infer --data " + (dir / "marked.csv").string() + common + (dir / "b").string() + " --seed 9").code == 0);
+  Result r = run_bactor("report " + (dir / "a").string() + " --compare " + (dir / "b").string() +
+                        " --names '<i>a&\"',b --title \"<b>&\\\"'title\" --out " + (dir / "r.html").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const std::string html = slurp(dir / "r.html");
+  CHECK(xml_problem(html) == "");
+  CHECK(remote_problem(html) == "");
+  CHECK(html.find("<b>") == std::string::npos);
+  CHECK(html.find("<i>") == std::string::npos);
+  CHECK(html.find("&lt;b&gt;&amp;&quot;&#39;") != std::string::npos);       // the subject id
+  CHECK(html.find("&lt;b&gt;&amp;x") != std::string::npos);                  // the column name
+  CHECK(html.find("&lt;i&gt;a&amp;&quot;") != std::string::npos);            // a model name
+  CHECK(html.find("<title>&lt;b&gt;&amp;&quot;&#39;title</title>") != std::string::npos);
+}
+
+TEST_CASE("cli report: a hierarchical fit with its population, subjects and shrinkage") {
+  const fs::path dir = scratch("hier");
+  fs::create_directories(dir);
+  const fs::path data = dir / "cohort.csv";
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --set mu_0=3,sigma_0=0.35,sigma=0.15,sigma_r=0.12 --subjects 5 "
+                     "--spread mu_0=0.2,sigma_r=0.3 --trials 60 --stimuli 0.3:16 --seed 4 --out " + data.string()).code == 0);
+  REQUIRE(run_bactor("infer --data " + data.string() + " --cost QuadraticCost --closed-form --hierarchical --chains 2 --warmup 200 "
+                     "--samples 150 --seed 1 --out " + (dir / "hier").string()).code == 0);
+  REQUIRE(run_bactor("infer --data " + data.string() + " --cost QuadraticCost --closed-form --chains 2 --warmup 200 "
+                     "--samples 150 --seed 1 --out " + (dir / "sep").string()).code == 0);
+  Result r = run_bactor("report " + (dir / "hier").string() + " --separate " + (dir / "sep").string() + " --out " +
+                        (dir / "r.html").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const std::string html = slurp(dir / "r.html");
+  CHECK(xml_problem(html) == "");
+  CHECK(remote_problem(html) == "");
+  CHECK(html.find("id=\"population\"") < html.find("id=\"cohort-posteriors\""));
+  const auto all = svgs(html);
+  // Population densities with their priors (two curves each), one forest plot per parameter
+  // with the population median, a shrinkage plot per pooled parameter, a page per subject.
+  bool pop_prior = false;
+  for (const auto& s : of_kind(all, "density"))
+    if (s.id == "population-density-mu_0.pop") pop_prior = s.polylines.size() == 2;
+  CHECK(pop_prior);
+  CHECK(of_kind(all, "forest").size() == 4);
+  CHECK(html.find("population median") != std::string::npos);
+  const auto shrink = of_kind(all, "shrinkage");
+  REQUIRE(shrink.size() == 4);
+  for (const auto& s : shrink) CHECK(s.circles == 5);
+  for (int j = 1; j <= 5; ++j) CHECK(html.find("id=\"s" + std::to_string(j) + "-trace-mu_0\"") != std::string::npos);
+  CHECK(of_kind(all, "check-mean").size() == 5);
+  CHECK(html.find("interrupted") == std::string::npos);
 }

@@ -161,7 +161,9 @@ Interrupted interrupt_run(std::vector<std::string> args, const std::string& log,
     return ss.str();
   };
   Interrupted r;
-  for (int i = 0; i < 200 && !r.marker_seen; ++i) {
+  // Up to 60 s for the marker: on a loaded 2-core machine the first progress line took 26 s
+  // (the wait ends as soon as it appears).
+  for (int i = 0; i < 600 && !r.marker_seen; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     r.marker_seen = read_log().find(marker) != std::string::npos;
   }

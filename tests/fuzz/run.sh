@@ -5,10 +5,16 @@ set -euo pipefail
 build=$1 fuzz_build=$2 seconds=$3
 here=$(cd "$(dirname "$0")" && pwd)
 work=$fuzz_build/fuzz-work
-mkdir -p "$work"/{data_csv,network,cmdstan_csv} "$fuzz_build/crashes"
+mkdir -p "$work"/{data_csv,data_columns,network,cmdstan_csv} "$fuzz_build/crashes"
 ref=${BACTOR_REFERENCE_DIR:-$here/../reference}
 cp "$ref"/*.csv "$work/data_csv/" 2>/dev/null || true
 cp "$here"/regressions/data_csv/* "$work/data_csv/" 2>/dev/null || true
+# Column-map seeds: the map's text on the first line, then the file (own names, condition labels
+# spelled as numbers in several ways, quoted ids).
+printf 's=duration,r=reproduction,cond=block,subject=sub\nsub,duration,"reproduction",block\n"A, 1",1.5,1.4,01\nB,2,2.1,1.0\nB,3,2.9,2\n' > "$work/data_columns/seed-map.csv"
+printf 'cond=Block\nBlock,s,r\nlow,1,1\nhigh,2,2\n' > "$work/data_columns/seed-names.csv"
+printf '\ns,r,cond\n1,1,1e0\n2,2,+1\n3,3,0.5\n' > "$work/data_columns/seed-default.csv"
+cp "$here"/regressions/data_columns/* "$work/data_columns/" 2>/dev/null || true
 # A tiny network and a tiny draws file from the real programs, as seeds.
 "$build/cli/bactor" train --cost QuadraticCost --steps 20 --eval-points 50 --out "$work/network/seed.safetensors" >/dev/null 2>&1 || true
 if [ -f "$ref/quadratic_n60.csv" ]; then
@@ -17,7 +23,7 @@ if [ -f "$ref/quadratic_n60.csv" ]; then
   cp "$work"/draws/chain-1.csv "$work/cmdstan_csv/seed.csv" 2>/dev/null || true
 fi
 status=0
-for h in data_csv network cmdstan_csv; do
+for h in data_csv data_columns network cmdstan_csv; do
   echo "== fuzz_$h for ${seconds}s"
   "$fuzz_build/tests/fuzz/fuzz_$h" -max_total_time="$seconds" -max_len=8192 -timeout=10 \
     -artifact_prefix="$fuzz_build/crashes/$h-" "$work/$h" 2>&1 | tail -3 || status=1

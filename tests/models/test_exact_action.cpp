@@ -4,6 +4,7 @@
 // the solver, the per-condition interpolant against direct solves, and the tape node's gradient
 // against central finite differences (tests/engine/gradcheck.hpp).
 #include "models/exact_action.hpp"
+#include "models/likelihood_plan.hpp"
 
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/actor.hpp>
@@ -134,27 +135,46 @@ TEST_CASE("exact action: the likelihood node's gradient against finite differenc
       x.push_back(std::log(s));
       y.push_back(std::log(numerical_action(cost, theta, m)) + theta[3] * rng.normal());
     }
-    const GaussHermiteSet rules(41);
     for (double range_sds : {12.0, 0.5}) {  // 0.5: most nodes outside the interpolant, solved directly
       INFO("range_sds " << range_sds);
-      d::ExactActionOptions opt;
-      opt.range_sds = range_sds;
+      // The composed likelihood (models/likelihood_plan.hpp) with the exact action, one row per
+      // condition, 4 trials each, the running sum in another node.
+      d::LikelihoodPlan plan(cost, nullptr, true, LatentMode::marginal, false, 41);
+      plan.exact_opt.range_sds = range_sds;
+      plan.trials.resize(2);
+      for (std::size_t c = 0; c < 2; ++c) {
+        plan.trials[c].x.assign(x.begin() + std::ptrdiff_t(4 * c), x.begin() + std::ptrdiff_t(4 * c + 4));
+        plan.trials[c].y.assign(y.begin() + std::ptrdiff_t(4 * c), y.begin() + std::ptrdiff_t(4 * c + 4));
+      }
+      plan.finish();
+      std::vector<d::RowRef> rows(2);
+      for (std::size_t c = 0; c < 2; ++c) rows[c].theta_at = c * nt, rows[c].trials = &plan.trials[c];
       auto r = gradcheck(
           [&](std::span<const Var> in) {
-            const Var a = d::exact_action_marginal_node(cost, in[0], 0, {x.data(), 4}, {y.data(), 4}, rules, opt,
-                                                        d::Elem{in[1], 0});
-            return d::exact_action_marginal_node(cost, in[0], nt, {x.data() + 4, 4}, {y.data() + 4, 4}, rules, opt,
-                                                 d::Elem{a, 0});
+            auto rr = rows;
+            return d::add_likelihood(plan, in[0], rr, d::Elem{in[1], 0});
           },
           {v, {0.3}}, GradCheckOptions{1e-5, 1e-5, 1e-6});
       CHECK_MESSAGE(r.ok, r.report);
-      // The per-trial values add up to the node's.
-      std::vector<double> ll(4);
-      d::exact_action_trial_loglik(cost, theta, {x.data(), 4}, {y.data(), 4}, rules, opt, ll);
+      // The per-trial values add up to the node's, and equal the quadrature with the head
+      // built directly.
+      std::vector<double> ll(8);
+      std::vector<double*> out{ll.data(), ll.data() + 4};
+      d::likelihood_values(plan, v.data(), rows, nullptr, out);
+      double u_lo, u_hi;
+      d::exact_action_range({x.data(), 4}, theta[0], plan.exact_opt, u_lo, u_hi);
+      const d::ExactHead head(cost, theta, u_lo, u_hi, plan.exact_opt);
+      for (std::size_t i = 0; i < 4; ++i) {
+        TrialGrad<d::ExactHead> g{};
+        CHECK(ll[i] == doctest::Approx(gh_trial_loglik(head, x[i], y[i], theta[0], theta[3], plan.rules.for_sigma(theta[0]), g))
+                           .epsilon(1e-12));
+      }
       Tape::Scope scope;
       const Var vv = constant(std::span<const double>(v), v.size(), 1);
-      CHECK(d::exact_action_marginal_node(cost, vv, 0, {x.data(), 4}, {y.data(), 4}, rules, opt).value() ==
-            doctest::Approx(ll[0] + ll[1] + ll[2] + ll[3]).epsilon(1e-12));
+      auto rr = rows;
+      double sum = 0;
+      for (double l : ll) sum += l;
+      CHECK(d::add_likelihood(plan, vv, rr, d::Elem{}).value() == doctest::Approx(sum).epsilon(1e-12));
     }
   }
 }

@@ -4,7 +4,7 @@
 // coordinates give the non-centred posterior (their log-densities differ by the exact
 // log-Jacobian); the whole model's gradient with the closed form and with networks; per-trial
 // log_lik in file order; argument errors; and recovery of a known population from 30 simulated
-// subjects (coverage in a binomial band, no divergences at default settings).
+// subjects (coverage in a binomial band, divergences in at most 1% of the draws at default settings).
 #include <bactor/models/hierarchical.hpp>
 #include "models/hierarchical_node.hpp"
 
@@ -16,6 +16,7 @@
 #include <bactor/samplers/nuts.hpp>
 #include "tests/engine/gradcheck.hpp"
 #include "tests/models/inference_test_util.hpp"
+#include "tests/stat_criteria.hpp"
 
 #include <doctest/doctest.h>
 
@@ -324,7 +325,7 @@ TEST_CASE("hierarchical: outputs, per-trial log_lik in file order, and errors") 
   CHECK(parse_hier_parameterisation("centred-mu0") == HierParameterisation::centred_mu0);
 }
 
-TEST_CASE("hierarchical: 30 simulated subjects recover the population (coverage, no divergences)") {
+TEST_CASE("hierarchical: 30 simulated subjects recover the population (coverage, divergence rate)") {
   // Three cohorts of 30 subjects x 250 trials from one known population (quadratic_cohort);
   // each fitted at the library's default settings (aligned coordinates; NutsSettings: 4 chains
   // x (1,000 + 1,000), delta 0.8, diagonal metric), 90% central intervals of the 8 population
@@ -335,7 +336,7 @@ TEST_CASE("hierarchical: 30 simulated subjects recover the population (coverage,
   const std::map<std::string, double> median{{"sigma", 0.15}, {"sigma_0", 0.35}, {"mu_0", 3.0}, {"sigma_r", 0.12}};
   const std::map<std::string, double> sd{{"sigma", 0.3}, {"sigma_0", 0.3}, {"mu_0", 0.2}, {"sigma_r", 0.3}};
   int covered = 0, total = 0;
-  std::size_t divergent = 0;
+  std::size_t divergent = 0, draws = 0;
   for (std::uint64_t seed : {101, 202, 303}) {
     const Cohort cohort = quadratic_cohort(30, 250, seed);
     HierarchicalSpec spec;
@@ -346,6 +347,7 @@ TEST_CASE("hierarchical: 30 simulated subjects recover the population (coverage,
     const auto chains = run_nuts([&] { return std::make_unique<HierarchicalModel>(cohort.data, spec); }, ns);
     const Summary s = summarize(chains);
     divergent += s.divergences;
+    draws += s.draws;
     MESSAGE(seed << ": " << s.divergences << " divergences");
     for (const auto& [name, v] : median)
       for (const bool is_sd : {false, true}) {
@@ -366,5 +368,5 @@ TEST_CASE("hierarchical: 30 simulated subjects recover the population (coverage,
   MESSAGE(covered << " of " << total << " intervals cover, " << divergent << " divergences");
   CHECK(total == 24);
   CHECK(covered >= 18);
-  CHECK(divergent == 0);
+  bactor::testing::check_divergence_rate(divergent, draws);  // 0 measured; a rate holds on any CPU
 }

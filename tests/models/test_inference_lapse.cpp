@@ -125,89 +125,6 @@ TEST_CASE("lapse: the beta prior (parse, print, density) and its logit transform
   }
 }
 
-TEST_CASE("lapse: mixture nodes vs finite differences and vs per-trial sums") {
-  const Trials t0 = lapse_trials(4 * d::simd_lanes() + 3, 5), t1 = lapse_trials(13, 9, 0.1, 0.5);
-  const double log_width = std::log(4.5);
-  SUBCASE("closed forms, two conditions, each its own lapse probability") {
-    const std::vector<d::PaddedTrials> trials{t0.view(), t1.view()};
-    for (auto form : {d::ClosedForm::quadratic, d::ClosedForm::quadratic_effort}) {
-      const bool effort = form == d::ClosedForm::quadratic_effort;
-      const std::size_t nt = effort ? 5 : 4;
-      std::vector<double> v{0.21, 0.17, 1.6, 0.12};
-      if (effort) v.push_back(0.8);
-      std::vector<double> row1 = v;
-      row1[0] = 0.31;
-      row1[2] = 2.1;
-      v.insert(v.end(), row1.begin(), row1.end());
-      v.push_back(0.04);  // lapse of condition 1
-      v.push_back(0.2);   // lapse of condition 2
-      v.push_back(-3.5);  // acc
-      INFO("effort " << effort);
-      auto r = gradcheck(
-          [&](std::span<const Var> in) {
-            return d::closed_form_lapse_node(form, in[0], nt, trials, log_width, d::Elem{in[0], 2 * nt + 2});
-          },
-          {v});
-      CHECK_MESSAGE(r.ok, r.report);
-      double want = v.back();
-      for (std::size_t c = 0; c < 2; ++c) {
-        const std::vector<double> theta(v.begin() + std::ptrdiff_t(c * nt), v.begin() + std::ptrdiff_t((c + 1) * nt));
-        const PowerHead h = d::closed_form_head(form, theta);
-        const Trials& t = c == 0 ? t0 : t1;
-        for (std::size_t i = 0; i < t.n; ++i)
-          want += mix(power_trial_loglik(h, t.x[i], t.y[i], theta[0], theta[3]), t.y[i], v[2 * nt + c], log_width);
-      }
-      Tape::Scope scope;
-      const Var vv = constant(v);
-      CHECK(d::closed_form_lapse_node(form, vv, nt, trials, log_width, d::Elem{vv, 2 * nt + 2}).value() ==
-            doctest::Approx(want).epsilon(1e-12));
-    }
-  }
-  SUBCASE("power-law head (log_k, logit w, unused)") {
-    const std::vector<double> x{0.25, 0.6, 0.4}, scales{0.17, 0.13, 0.05}, acc{-2.0};
-    auto r = gradcheck(
-        [&](std::span<const Var> in) {
-          return d::power_lapse_node(in[0], d::Elem{in[1], 0}, d::Elem{in[1], 1}, d::Elem{in[1], 2}, t0.view(), log_width,
-                                     d::Elem{in[2], 0});
-        },
-        {x, scales, acc});
-    CHECK_MESSAGE(r.ok, r.report);
-    const PowerHead h{0.25, 1 / (1 + std::exp(-0.6))};
-    double want = -2.0;
-    for (std::size_t i = 0; i < t0.n; ++i)
-      want += mix(power_trial_loglik(h, t0.x[i], t0.y[i], 0.17, 0.13), t0.y[i], 0.05, log_width);
-    Tape::Scope scope;
-    const Var xs = constant(x), sc = constant(scales), a = constant(acc);
-    CHECK(d::power_lapse_node(xs, d::Elem{sc, 0}, d::Elem{sc, 1}, d::Elem{sc, 2}, t0.view(), log_width, d::Elem{a, 0})
-              .value() == doctest::Approx(want).epsilon(1e-12));
-  }
-  SUBCASE("softplus head (x0, x1, x2), quadrature marginal") {
-    const std::vector<double> x{0.3, 0.9, -0.1}, scales{0.17, 0.13, 0.08}, acc{-2.0};
-    const GaussHermiteSet rules;
-    // The quadrature nodes move with the parameters; the gradient holds them fixed (equal to
-    // the integral's to quadrature accuracy), hence the tolerance of the no-lapse node's check.
-    auto r = gradcheck(
-        [&](std::span<const Var> in) {
-          return d::softplus_lapse_node(in[0], d::Elem{in[1], 0}, d::Elem{in[1], 1}, d::Elem{in[1], 2}, t0.view(), rules,
-                                        log_width, d::Elem{in[2], 0});
-        },
-        {x, scales, acc}, GradCheckOptions{1e-6, 1e-6, 1e-7});
-    CHECK_MESSAGE(r.ok, r.report);
-    // Value: the scalar quadrature per trial, mixed.
-    const SoftplusHead h{std::log1p(std::exp(0.3)), 1 / (1 + std::exp(-0.9)), -0.1};
-    double want = -2.0;
-    for (std::size_t i = 0; i < t0.n; ++i) {
-      TrialGrad<SoftplusHead> g;
-      want += mix(gh_trial_loglik(h, t0.x[i], t0.y[i], 0.17, 0.13, rules.for_sigma(0.17), g), t0.y[i], 0.08, log_width);
-    }
-    Tape::Scope scope;
-    const Var xs = constant(x), sc = constant(scales), a = constant(acc);
-    CHECK(d::softplus_lapse_node(xs, d::Elem{sc, 0}, d::Elem{sc, 1}, d::Elem{sc, 2}, t0.view(), rules, log_width,
-                                 d::Elem{a, 0})
-              .value() == doctest::Approx(want).epsilon(1e-9));
-  }
-}
-
 TEST_CASE("lapse: ActorModel names, priors, fixing, per-condition lapse and errors") {
   const CostInfo& cost = find_cost("QuadraticCost");
   const Dataset two = study(cost, 30, 2);
@@ -269,8 +186,13 @@ TEST_CASE("lapse: ActorModel names, priors, fixing, per-condition lapse and erro
   const auto [lo, hi] = lapse_range(two, spec);
   double rmin = 1e300, rmax = 0;
   for (double r : two.r) rmin = std::min(rmin, r), rmax = std::max(rmax, r);
-  CHECK(lo == doctest::Approx(rmin * std::exp(-lapse_margin)));
-  CHECK(hi == doctest::Approx(rmax * std::exp(lapse_margin)));
+  // The default is simulate's contaminant (the stimuli's range widened by e), widened to
+  // e^lapse_margin beyond a response outside it.
+  const auto [slo, shi] = stimulus_lapse_range(two.s);
+  CHECK(lo == doctest::Approx(std::min(slo, rmin * std::exp(-lapse_margin))));
+  CHECK(hi == doctest::Approx(std::max(shi, rmax * std::exp(lapse_margin))));
+  CHECK(lo <= rmin);
+  CHECK(hi >= rmax);
   s.lapse_lo = rmin * 1.01, s.lapse_hi = rmax * 2;  // the smallest response is outside
   CHECK(arg_of(s, two).find("is below the contaminant's range") != std::string::npos);
   s.lapse_lo = 2, s.lapse_hi = 1;
@@ -400,12 +322,21 @@ TEST_CASE("lapse: simulate() with lapses (deterministic, the other trials unchan
   CHECK(lapsed.size() >= 30);
   CHECK(lapsed.size() <= 90);
   std::size_t k = 0;
+  // Lapses come from the contaminant inference assumes by default: the stimuli's range widened by e.
+  const auto [clo, chi] = stimulus_lapse_range(a.s);
+  CHECK(clo == doctest::Approx(*std::min_element(a.s.begin(), a.s.end()) * std::exp(-lapse_stimulus_margin)));
+  InferenceSpec with_lapse;
+  with_lapse.cost = spec.cost;
+  with_lapse.lapse = true;
+  const auto [ilo, ihi] = lapse_range(a, with_lapse);
+  CHECK(ilo <= clo);
+  CHECK(ihi >= chi);
   for (std::size_t i = 0; i < a.size(); ++i) {
     CHECK(a.s[i] == clean.s[i]);
     if (k < lapsed.size() && lapsed[k] == i) {
       ++k;
-      CHECK(a.r[i] >= 0.3 * std::exp(-simulate_lapse_margin));
-      CHECK(a.r[i] <= 16 * std::exp(simulate_lapse_margin));
+      CHECK(a.r[i] >= clo);
+      CHECK(a.r[i] <= chi);
     } else {
       CHECK(a.r[i] == clean.r[i]);
     }

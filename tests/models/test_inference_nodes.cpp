@@ -154,144 +154,22 @@ TEST_CASE("inference nodes: constrain_node (transforms, priors, log-Jacobians) v
   }
 }
 
-TEST_CASE("inference nodes: closed-form likelihood nodes vs finite differences (both costs, two conditions)") {
-  const Trials t0 = power_trials(23, 3), t1 = power_trials(17, 8, 0.1, 0.5);
-  const std::vector<PowerStats> stats{t0.stats, t1.stats};
-  std::vector<double> x = t0.x, y = t0.y;
-  x.insert(x.end(), t1.x.begin(), t1.x.end());
-  y.insert(y.end(), t1.y.begin(), t1.y.end());
-  const std::vector<std::size_t> begin{0, t0.x.size(), x.size()};
-  const std::vector<double> z = normals(x.size(), 4);
-  for (auto form : {d::ClosedForm::quadratic, d::ClosedForm::quadratic_effort}) {
-    const bool effort = form == d::ClosedForm::quadratic_effort;
-    const std::size_t nt = effort ? 5 : 4;
-    // Rows as the model lays them out (only sigma differs) and rows that differ everywhere;
-    // the running sum as the last element of the same node.
-    for (bool shared : {true, false}) {
-      INFO("effort " << effort << " shared " << shared);
-      std::vector<double> v{0.21, 0.17, 1.6, 0.12};
-      if (effort) v.push_back(0.8);
-      std::vector<double> row1 = v;
-      row1[0] = 0.31;
-      if (!shared) row1 = effort ? std::vector<double>{0.3, 0.25, 2.2, 0.09, 0.7} : std::vector<double>{0.3, 0.25, 2.2, 0.09};
-      v.insert(v.end(), row1.begin(), row1.end());
-      v.push_back(-3.5);  // acc
-      const d::Elem acc_at{Var(), 2 * nt};
-      auto r = gradcheck(
-          [&](std::span<const Var> in) {
-            return d::closed_form_marginal_node(form, in[0], nt, stats, d::Elem{in[0], acc_at.i});
-          },
-          {v});
-      CHECK_MESSAGE(r.ok, r.report);
-      r = gradcheck(
-          [&](std::span<const Var> in) {
-            return d::closed_form_sampled_node(form, in[0], nt, x, y, begin, in[1], d::Elem{in[0], acc_at.i});
-          },
-          {v, z});
-      CHECK_MESSAGE(r.ok, r.report);
-      // Values: the sums of the exact per-trial marginals, and of the conditional densities.
-      double exact = v.back(), cond = v.back();
-      for (std::size_t c = 0; c < 2; ++c) {
-        const std::vector<double> theta(v.begin() + std::ptrdiff_t(c * nt), v.begin() + std::ptrdiff_t((c + 1) * nt));
-        const PowerHead h = d::closed_form_head(form, theta);
-        for (std::size_t i = begin[c]; i < begin[c + 1]; ++i) {
-          exact += power_trial_loglik(h, x[i], y[i], theta[0], theta[3]);
-          const double e = y[i] - h.log_k - h.w * (x[i] + theta[0] * z[i]);
-          cond += -0.5 * e * e / (theta[3] * theta[3]) - std::log(theta[3]) - 0.5 * std::log(2 * std::numbers::pi) -
-                  y[i] - 0.5 * z[i] * z[i];
-        }
-      }
-      Tape::Scope scope;
-      const Var vv = constant(v);
-      const d::Elem acc{vv, 2 * nt};
-      CHECK(d::closed_form_marginal_node(form, vv, nt, stats, acc).value() == doctest::Approx(exact).epsilon(1e-12));
-      CHECK(d::closed_form_sampled_node(form, vv, nt, x, y, begin, constant(z), acc).value() ==
-            doctest::Approx(cond).epsilon(1e-12));
-    }
-  }
-}
-
-TEST_CASE("inference nodes: network-head likelihood nodes vs finite differences") {
-  const Trials t = power_trials(4 * d::simd_lanes() + 3, 5);  // padding lanes in the kernels
-  const Padded p = pad(t);
-  const std::vector<double> z = normals(t.x.size(), 6);
-  const std::vector<double> scales{0.17, 0.13}, acc{-2.0};
-  const GaussHermiteSet rules;
-  SUBCASE("power form (log_k, logit w, unused): exact marginal and sampled latents") {
-    const std::vector<double> x{0.25, 0.6, 0.4};
-    auto r = gradcheck(
-        [&](std::span<const Var> in) {
-          return d::power_marginal_node(in[0], d::Elem{in[1], 0}, d::Elem{in[1], 1}, t.stats, d::Elem{in[2], 0});
-        },
-        {x, scales, acc});
-    CHECK_MESSAGE(r.ok, r.report);
-    r = gradcheck(
-        [&](std::span<const Var> in) {
-          return d::power_sampled_node(in[0], d::Elem{in[1], 0}, d::Elem{in[1], 1}, t.x, t.y, in[2], d::Elem{in[3], 0});
-        },
-        {x, scales, z, acc});
-    CHECK_MESSAGE(r.ok, r.report);
-  }
-  SUBCASE("softplus head (x0, x1, x2): quadrature marginal and sampled latents") {
-    const std::vector<double> x{0.3, 0.9, -0.1};
-    // The quadrature's nodes move with the parameters; its gradient holds them fixed, which
-    // equals the integral's gradient to quadrature accuracy (test_marginal.cpp: 1e-6).
-    auto r = gradcheck(
-        [&](std::span<const Var> in) {
-          return d::softplus_marginal_node(in[0], d::Elem{in[1], 0}, d::Elem{in[1], 1}, p.view(), rules, d::Elem{in[2], 0});
-        },
-        {x, scales, acc}, GradCheckOptions{1e-6, 1e-6, 1e-7});
-    CHECK_MESSAGE(r.ok, r.report);
-    r = gradcheck(
-        [&](std::span<const Var> in) {
-          return d::softplus_sampled_node(in[0], d::Elem{in[1], 0}, d::Elem{in[1], 1}, p.view(), in[2], d::Elem{in[3], 0});
-        },
-        {x, scales, z, acc});
-    CHECK_MESSAGE(r.ok, r.report);
-    // Latents used elsewhere too: their adjoint is added to, not stored over.
-    r = gradcheck(
-        [&](std::span<const Var> in) {
-          Var ll = d::softplus_sampled_node(in[0], d::Elem{in[1], 0}, d::Elem{in[1], 1}, p.view(), in[2]);
-          return ll + dot(in[2], in[2]);
-        },
-        {x, scales, z});
-    CHECK_MESSAGE(r.ok, r.report);
-  }
-  SUBCASE("network_outputs with a workspace: two conditions' networks on one tape (own workspaces) into each likelihood node") {
-    const CostInfo& cost = find_cost("QuadraticCost");
-    for (NetworkHead head : {NetworkHead::softplus, NetworkHead::power, NetworkHead::posterior}) {
-      INFO("head " << to_string(head));
-      const auto net = bactor::testing::random_network(cost, 3, head);
-      // Two rows of theta (only sigma differs, as the model's) at offsets of one node.
-      const std::vector<double> v{9.0, 0.21, 0.17, 1.6, 0.12, 0.33, 0.17, 1.6, 0.12};
-      std::vector<ActionNetwork::Workspace> ws(2);
-      auto r = gradcheck(
-          [&](std::span<const Var> in) {
-            Var total = constant(0.0);
-            for (std::size_t c = 0; c < 2; ++c) {
-              const std::size_t row = 1 + 4 * c;
-              const Var xs = network_outputs(*net, in[0], row, ws[c]);
-              const d::Elem sig{in[0], row}, sr{in[0], row + 3};
-              if (power_law_head(head))
-                total = total + d::power_marginal_node(xs, sig, sr, t.stats) +
-                        d::power_sampled_node(xs, sig, sr, t.x, t.y, in[1]);
-              else
-                total = total + d::softplus_marginal_node(xs, sig, sr, p.view(), rules) +
-                        d::softplus_sampled_node(xs, sig, sr, p.view(), in[1]);
-            }
-            return total;
-          },
-          {v, z}, GradCheckOptions{1e-6, 1e-6, 1e-7});
-      CHECK_MESSAGE(r.ok, r.report);
-      // The node's outputs and gradient are network_outputs' (models/network_node.hpp).
-      Tape::Scope scope;
-      const std::vector<double> theta(v.begin() + 5, v.end());
-      const Var a = variable(v), b = variable(theta);
-      const Var xa = network_outputs(*net, a, 5, ws[0]), xb = network_outputs(*net, b);
-      for (std::size_t k = 0; k < 3; ++k) CHECK(xa.value(k) == xb.value(k));
-      backward(reduce(xa) + reduce(xb));
-      for (std::size_t k = 0; k < 4; ++k) CHECK(a.adjoint(5 + k) == doctest::Approx(b.adjoint(k)).epsilon(1e-15));
-    }
+TEST_CASE("inference nodes: network_outputs read at an offset of a larger node equals the plain node") {
+  // The likelihood's network rows (models/likelihood_plan.hpp) read theta in place; the
+  // composed node's gradient through them is checked in test_likelihood.cpp.
+  const CostInfo& cost = find_cost("QuadraticCost");
+  for (NetworkHead head : {NetworkHead::softplus, NetworkHead::power, NetworkHead::posterior}) {
+    INFO("head " << to_string(head));
+    const auto net = bactor::testing::random_network(cost, 3, head);
+    const std::vector<double> v{9.0, 0.21, 0.17, 1.6, 0.12, 0.33, 0.17, 1.6, 0.12};
+    std::vector<ActionNetwork::Workspace> ws(2);
+    Tape::Scope scope;
+    const std::vector<double> theta(v.begin() + 5, v.end());
+    const Var a = variable(v), b = variable(theta);
+    const Var xa = network_outputs(*net, a, 5, ws[0]), xb = network_outputs(*net, b);
+    for (std::size_t k = 0; k < 3; ++k) CHECK(xa.value(k) == xb.value(k));
+    backward(reduce(xa) + reduce(xb));
+    for (std::size_t k = 0; k < 4; ++k) CHECK(a.adjoint(5 + k) == doctest::Approx(b.adjoint(k)).epsilon(1e-15));
   }
 }
 

@@ -129,6 +129,26 @@ TEST_CASE("summarize and format_summary count divergences, depth hits and warn")
   CHECK(text.find("saturated the maximum tree depth") != std::string::npos);
   CHECK(text.find("r_hat") != std::string::npos);
   CHECK_THROWS_AS(summarize(chains, {"nope"}), std::invalid_argument);
+
+  // Non-finite draws (issue 24): every statistic of that column is NaN, none half-computed, and
+  // the text says n/a with a WARNING; other columns are unaffected.
+  auto damaged = chains;
+  damaged[1].draws[3 * cols.size() + 7] = std::nan("");
+  const Summary d = summarize(damaged);
+  CHECK(d.params[0].nonfinite == 1);
+  CHECK(std::isnan(d.params[0].mean));
+  CHECK(std::isnan(d.params[0].ess_bulk));
+  CHECK(std::isnan(d.params[0].rhat));
+  CHECK(d.lp.nonfinite == 0);
+  CHECK(d.lp.mean == doctest::Approx(s.lp.mean));
+  const std::string dt = format_summary(d);
+  CHECK(dt.find("WARNING: a has 1 non-finite draws (nan or inf) of 1000") != std::string::npos);
+  CHECK(dt.find(" nan ") == std::string::npos);
+  // No draws after warm-up: one line, no table of nan.
+  auto warm = chains;
+  for (auto& c : warm) c.warmup_draws_saved = static_cast<int>(c.rows());
+  const std::string wt = format_summary(summarize(warm));
+  CHECK(wt == "no draws after warm-up in 2 chains: nothing to summarise\n");
 }
 
 TEST_CASE("the ESS warning states the rule that fired: 100 per chain times the chains") {

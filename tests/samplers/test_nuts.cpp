@@ -14,6 +14,7 @@
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/nuts.hpp>
 #include "tests/samplers/test_models.hpp"
+#include "tests/stat_criteria.hpp"
 
 using namespace bactor;
 using namespace bactor::test;
@@ -50,7 +51,7 @@ void check_moments(const std::vector<ChainResult>& chains, const std::vector<dou
     CHECK(p.rhat < 1.01);
     CHECK(p.ess_bulk > 400);
   }
-  CHECK(s.divergences == 0);
+  bactor::testing::check_divergence_rate(s.divergences, s.draws);
 }
 
 } // namespace
@@ -251,7 +252,7 @@ TEST_CASE("equicorrelated 6-D Gaussian (rho = 0.9) with a diagonal metric: unbia
   INFO("pooled variance " << pooled_var << " qbar rel mcse " << qbar.mcse_sd / qbar.sd);
   CHECK(std::fabs(pooled_var - 1) < 8 * qbar.mcse_sd / qbar.sd);
   CHECK(qbar.mcse_sd / qbar.sd < 0.008);
-  CHECK(sum.divergences == 0);
+  bactor::testing::check_divergence_rate(sum.divergences, sum.draws);
 }
 
 TEST_CASE("eight schools non-centred agrees with Stan's reference") {
@@ -269,7 +270,7 @@ TEST_CASE("Neal's funnel, non-centred") {
   s.samples = 2000;
   const auto chains = run_nuts([] { return std::make_unique<Funnel>(); }, s);
   const Summary sum = summarize(chains);
-  CHECK(sum.divergences == 0);
+  bactor::testing::check_divergence_rate(sum.divergences, sum.draws);
   for (const auto& p : sum.params) {
     INFO(p.name << " mean " << p.mean << " sd " << p.sd << " mcse " << p.mcse_mean);
     CHECK(std::fabs(p.mean) < 4 * p.mcse_mean);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# usage: bench/run.sh [BUILD]  — runs every bench/ program (short settings where a program has
+# them), keeps each one's JSON lines in bench/results/NAME.jsonl with the machine in
+# bench/results/run.json, and regenerates docs/benchmarks.md from them.
+set -eu
+build=${1:-build}
+src=$(cd "$(dirname "$0")/.." && pwd)
+out="$src/bench/results"
+mkdir -p "$out"
+export BACTOR_REFERENCE_DIR="$src/tests/reference"
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+settings='inference --gradients-only; hierarchical 20 subjects x 100 trials; the others as make bench runs them'
+printf '{"machine":"%s","cores":"%s","date":"%s","loadavg":"%s","settings":"%s"}\n' \
+  "$cpu" "$(nproc)" "$(date -u '+%Y-%m-%d %H:%M')" "$(cut -d' ' -f1-3 /proc/loadavg)" "$settings" > "$out/run.json"
+run() { name=$1; shift; "$build/bench/bench_$name" "$@" | grep '^{' > "$out/$name.jsonl"; }
+run kernels
+run tape
+run train
+run nuts
+run inference --gradients-only
+run hierarchical 20 100
+run exact_action
+"$build/bench/benchmarks_md" "$out" > "$src/docs/benchmarks.md"
+echo "wrote $out/*.jsonl and docs/benchmarks.md"

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+#include "models/likelihood.hpp"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace bactor::detail {
+
+void RowTrials::finish() {
+  stats = PowerStats{};
+  for (std::size_t i = 0; i < x.size(); ++i) stats.add(x[i], y[i]);
+  px = x;
+  py = y;
+  pw.assign(x.size(), 1.0);
+  const std::size_t lanes = simd_lanes();
+  // Padding repeats the first trial (any finite values do) with weight 0.
+  while (!x.empty() && px.size() % lanes) px.push_back(x[0]), py.push_back(y[0]), pw.push_back(0.0);
+}
+
+double* MarginalForm::scratch_padded(std::size_t n) {
+  thread_local std::vector<double> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+std::optional<PowerHead> ClosedFormSource::head(const double* theta, const RowTrials&, State& st) const {
+  const double mu = theta[theta_index::mu_0];
+  if (!(mu == mu_)) mu_ = mu, lmu_ = std::log(mu);
+  double lbeta = 0;
+  if (form == ClosedForm::quadratic_effort) {
+    const double beta = theta[theta_index::first_cost_param];
+    if (!(beta == beta_)) beta_ = beta, lbeta_ = std::log(beta);
+    lbeta = lbeta_;
+  }
+  return closed_form_head_logs(form, std::span<const double>(theta, nt), st.jac, lmu_, lbeta);
+}
+
+std::optional<HeadTable<MupostHead>> MupostSource::head(const double* theta, const RowTrials& t, State&,
+                                                        std::size_t row) const {
+  const double sig = theta[theta_index::sigma];
+  return mupost_table(MupostHead{net, theta, &ws[row]}, t.x, sig, rules->for_sigma(sig));
+}
+
+std::optional<ExactHead> ExactSource::head(const double* theta, const RowTrials& t, State&) const {
+  const std::size_t nt = theta_size(*cost);
+  for (std::size_t k = 0; k < nt; ++k)
+    if (!std::isfinite(theta[k])) return std::nullopt;
+  if (!(theta[theta_index::sigma_0] > 0) || !(theta[theta_index::mu_0] > 0)) return std::nullopt;
+  double u_lo, u_hi;
+  exact_action_range(t.x, theta[theta_index::sigma], *opt, u_lo, u_hi);
+  try {
+    return ExactHead(*cost, std::span<const double>(theta, nt), u_lo, u_hi, *opt);
+  } catch (const std::domain_error&) {  // no minimum of the expected cost: the actor is undefined
+    return std::nullopt;
+  }
+}
+
+namespace lik {
+
+namespace {
+inline void add_at(Var v, std::size_t i, double d) {
+  if (double* a = v.node()->grad()) a[i] += d;
+}
+} // namespace
+
+void backward(Node& n) {
+  const Op& op = *static_cast<const Op*>(n.data);
+  const double d = n.adj[0];
+  const std::size_t w = op.n_in + 3;
+  for (std::size_t r = 0; r < op.n_rows; ++r) {
+    const RowRef& row = op.rows[r];
+    const double* g = op.g + r * w;
+    if (double* a = row.in.node()->grad()) {
+      a += row.in_at;
+      for (std::size_t k = 0; k < op.n_in; ++k) a[k] += d * g[k];
+    }
+    if (double* a = op.V.node()->grad()) {
+      a[row.theta_at + theta_index::sigma] += d * g[op.n_in];
+      a[row.theta_at + theta_index::sigma_r] += d * g[op.n_in + 1];
+      if (op.lapse) a[row.eps_at] += d * g[op.n_in + 2];
+    }
+  }
+  if (!op.acc.empty()) add_at(op.acc.v, op.acc.i, d);
+  if (op.gz && op.z.needs_grad()) {
+    Node* zn = op.z.node();
+    const std::size_t nz = zn->size();
+    if (zn->claim_adjoint())
+      for (std::size_t k = 0; k < nz; ++k) zn->adj[k] = d * op.gz[k];
+    else
+      for (std::size_t k = 0; k < nz; ++k) zn->adj[k] += d * op.gz[k];
+  }
+}
+
+Node* make(Var V, std::span<const RowRef> rows, std::size_t n_in, bool lapse, Elem acc, Var z, bool with_z, Op*& op) {
+  Tape& tape = Tape::current();
+  bool grad = V.needs_grad() || (!acc.empty() && acc.v.needs_grad()) || (with_z && z.needs_grad());
+  for (const RowRef& r : rows) grad = grad || r.in.needs_grad();
+  Node* n = tape.make_node(1, 1, grad, &backward);
+  const std::size_t nr = rows.size(), nz = with_z ? z.size() : 0;
+  auto* mem = static_cast<std::byte*>(
+      tape.allocate(sizeof(Op) + nr * sizeof(RowRef) + (nr * (n_in + 3) + nz) * sizeof(double)));
+  auto* rr = reinterpret_cast<RowRef*>(mem + sizeof(Op));
+  std::memcpy(static_cast<void*>(rr), rows.data(), nr * sizeof(RowRef));
+  double* g = reinterpret_cast<double*>(rr + nr);
+  double* gz = nz ? g + nr * (n_in + 3) : nullptr;
+  if (gz) std::fill(gz, gz + nz, 0.0);
+  op = ::new (mem) Op{V, z, acc, gz, nr, n_in, lapse, rr, g};
+  n->data = op;
+  return n;
+}
+
+} // namespace lik
+
+} // namespace bactor::detail

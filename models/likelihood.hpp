@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: MIT
+// The likelihood of the inference models as one composed tape node: an *action source* (where a
+// row's log a(u) comes from) and a *likelihood form* (how the measurement is handled, with or
+// without lapses) are combined at compile time by likelihood_node<Source, Form>, so that every
+// combination is one node whose forward and backward are the fused loops of its parts, with no
+// per-combination node written by hand and no virtual call inside a trial loop.
+//
+//   sources (each gives a head of models/marginal.hpp and maps the head's adjoint onto its inputs):
+//     ClosedFormSource   log a = log k(theta) + w(theta) u              inputs: theta
+//     PowerNetSource     log a = x0 + sigmoid(x1) u                     inputs: network outputs x
+//     SoftplusNetSource  a = softplus(softplus(x0) m^sigmoid(x1) + x2)  inputs: network outputs x
+//     MupostSource       the mupost network, tabulated along u          inputs: theta
+//     ExactSource        the exact optimal action (numerical solver)    inputs: theta
+//   forms (each runs over one row's trials for any head; fused SIMD kernels where a head has one):
+//     MarginalForm       u integrated out: exact for power laws, adaptive Gauss–Hermite otherwise
+//     SampledForm        u = x + sigma z with the latents z as parameters
+//     LapseForm<F>       per trial (1 - eps) p_F + eps p_contaminant
+//
+// A *row* is a condition of a single-subject fit or a subject of a hierarchical one: theta at
+// V[theta_at ...], sigma and sigma_r its elements 0 and 3, the lapse probability at V[eps_at],
+// and its trials. ActorModel and HierarchicalModel build their rows once and call
+// add_likelihood (models/likelihood_plan.hpp), the one dispatch from the runtime choice to the
+// template. Private header; every (source, form) pair is checked against finite differences in
+// tests/models/test_likelihood.cpp.
+#pragma once
+
+#include <bactor/engine/tape.hpp>
+#include <bactor/models/actor.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/marginal.hpp>
+#include <bactor/models/network.hpp>
+#include "models/chebyshev.hpp"
+#include "models/exact_action.hpp"
+#include "models/inference_kernels.hpp"
+#include "models/inference_nodes.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <numbers>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+namespace bactor::detail {
+
+// ---- rows ------------------------------------------------------------------------------------
+
+/// One row's trials: x = log s, y = log r, their sufficient statistics, the same trials padded
+/// to the SIMD width (weight 0 on the padding) for the vectorised kernels, and the index of the
+/// row's first latent in the model's latent vector (sampled form).
+struct RowTrials {
+  std::vector<double> x, y;
+  PowerStats stats;
+  std::vector<double> px, py, pw;
+  std::size_t z_begin = 0;
+  std::size_t size() const { return x.size(); }
+  PaddedTrials padded() const { return PaddedTrials{px.data(), py.data(), pw.data(), px.size()}; }
+  /// Fills stats and the padded layout from x and y.
+  void finish();
+};
+
+/// Where a row reads its values: the head's inputs (the row of V for sources that read theta, a
+/// network node's outputs for the network heads), theta and the lapse probability in V.
+struct RowRef {
+  Var in;                    // the head's input node (V itself or a network output node)
+  std::size_t in_at = 0;     // the inputs' first element in `in`
+  std::size_t theta_at = 0;  // theta's first element in V
+  std::size_t eps_at = 0;    // the lapse probability's element in V (lapse forms)
+  const RowTrials* trials = nullptr;
+};
+
+/// The gradient of one row's log-likelihood w.r.t. its head's parameters, sigma, sigma_r and the
+/// lapse probability.
+template <class Head>
+struct RowGrad {
+  typename Head::Adjoint head{};
+  double sigma = 0, sigma_r = 0, eps = 0;
+};
+
+// ---- sources ---------------------------------------------------------------------------------
+
+/// The closed-form power-law actor of the quadratic costs; its Jacobian d(log k, w)/dtheta is
+/// kept per row. log mu_0 and log beta are recomputed only when a row's value differs from the
+/// previous row's (the conditions of one fit share them).
+struct ClosedFormSource {
+  using Head = PowerHead;
+  ClosedForm form = ClosedForm::quadratic;
+  std::size_t nt = 4;
+  ClosedFormSource(ClosedForm f, std::size_t n) : form(f), nt(n) {}
+  struct State {
+    double jac[2 * 8];
+  };
+  std::size_t n_in() const { return nt; }
+  std::optional<Head> head(const double* in, const RowTrials&, State& st) const;
+  void input_grad(const Head::Adjoint& a, const State& st, double* gin) const {
+    for (std::size_t t = 0; t < nt; ++t) gin[t] = a.log_k * st.jac[t] + a.w * st.jac[nt + t];
+  }
+
+private:
+  mutable double mu_ = NAN, lmu_ = 0, beta_ = NAN, lbeta_ = 0;
+};
+
+/// A power- or posterior-head network's outputs x = (log k, logit w, unused).
+struct PowerNetSource {
+  using Head = PowerHead;
+  struct State {};
+  std::size_t n_in() const { return 3; }
+  std::optional<Head> head(const double* x, const RowTrials&, State&) const {
+    return PowerHead{x[0], sigmoid(x[1])};
+  }
+  void input_grad(const Head::Adjoint& a, const State&, double* gin, const Head& h) const {
+    gin[0] = a.log_k;
+    gin[1] = a.w * h.w * (1 - h.w);
+    gin[2] = 0;
+  }
+};
+
+/// A softplus-head network's outputs x = (x0, x1, x2): k = softplus(x0), w = sigmoid(x1).
+struct SoftplusNetSource {
+  using Head = SoftplusHead;
+  struct State {
+    double dk = 0;
+  };
+  std::size_t n_in() const { return 3; }
+  std::optional<Head> head(const double* x, const RowTrials&, State& st) const {
+    st.dk = sigmoid(x[0]);
+    return SoftplusHead{softplus(x[0]), sigmoid(x[1]), x[2]};
+  }
+  void input_grad(const Head::Adjoint& a, const State& st, double* gin, const Head& h) const {
+    gin[0] = a.k * st.dk;
+    gin[1] = a.w * h.w * (1 - h.w);
+    gin[2] = a.x2;
+  }
+};
+
+/// The mupost network (the head's parameters are theta itself), tabulated along u over the
+/// row's trials (mupost_table); `ws` holds one workspace per row.
+struct MupostSource {
+  using Head = HeadTable<MupostHead>;
+  const ActionNetwork* net = nullptr;
+  const GaussHermiteSet* rules = nullptr;
+  ActionNetwork::Workspace* ws = nullptr;  // ws[row]
+  struct State {};
+  std::size_t n_in() const { return net->n_inputs(); }
+  std::optional<Head> head(const double* theta, const RowTrials& t, State&, std::size_t row) const;
+  void input_grad(const Head::Adjoint& a, const State&, double* gin, const Head&) const {
+    for (std::size_t k = 0; k < n_in(); ++k) gin[k] = a.d[k];
+  }
+};
+
+/// The exact optimal action of any cost (models/exact_action.hpp); its parameters are theta.
+struct ExactSource {
+  using Head = ExactHead;
+  const CostInfo* cost = nullptr;
+  const ExactActionOptions* opt = nullptr;
+  struct State {};
+  std::size_t n_in() const { return theta_size(*cost); }
+  std::optional<Head> head(const double* theta, const RowTrials& t, State&) const;
+  void input_grad(const Head::Adjoint& a, const State&, double* gin, const Head&) const {
+    for (std::size_t k = 0; k < n_in(); ++k) gin[k] = a[k];
+  }
+};
+
+// ---- forms -----------------------------------------------------------------------------------
+// Each runs over one row's trials: returns Σ_i log p(r_i | s_i) (with the 1/r Jacobian), adds
+// the gradient to `g` when given, and writes each trial's log-density to trial_ll when given.
+
+/// The measurement integrated out.
+struct MarginalForm {
+  static constexpr bool lapse = false;
+  static constexpr bool sampled = false;
+  const GaussHermiteSet* rules = nullptr;
+
+  template <class Head>
+  double run(const Head& h, const RowTrials& t, double sig, double sr, double /*eps*/, const double* /*z*/,
+             double* /*gz*/, RowGrad<Head>* g, double* trial_ll) const {
+    if constexpr (std::is_same_v<Head, PowerHead>) {
+      if (trial_ll)
+        for (std::size_t i = 0; i < t.size(); ++i) trial_ll[i] = power_trial_loglik(h, t.x[i], t.y[i], sig, sr);
+      if (!g) {
+        double ll = 0;
+        for (std::size_t i = 0; i < t.size(); ++i) ll += trial_ll ? trial_ll[i] : power_trial_loglik(h, t.x[i], t.y[i], sig, sr);
+        return ll;
+      }
+      PowerGrad pg;
+      const double ll = power_loglik(h, t.stats, sig, sr, pg);
+      g->head.log_k += pg.log_k;
+      g->head.w += pg.w;
+      g->sigma += pg.sigma;
+      g->sigma_r += pg.sigma_r;
+      return ll;
+    } else if constexpr (std::is_same_v<Head, SoftplusHead>) {
+      SoftplusSums s;
+      const PaddedTrials p = t.padded();
+      double* pll = trial_ll ? scratch_padded(p.n) : nullptr;
+      const double ll = softplus_marginal(h, p.n, p.x, p.y, p.wt, sig, sr, rules->for_sigma(sig), s,
+                                          default_newton_steps, pll);
+      if (pll) std::copy(pll, pll + t.size(), trial_ll);
+      if (g) add_softplus(*g, s);
+      return ll;
+    } else {
+      const GaussHermite& rule = rules->for_sigma(sig);
+      TrialGrad<Head> tg{};
+      double ll = 0;
+      for (std::size_t i = 0; i < t.size(); ++i) {
+        const double li = gh_trial_loglik(h, t.x[i], t.y[i], sig, sr, rule, tg);
+        if (trial_ll) trial_ll[i] = li;
+        ll += li;
+      }
+      if (g) {
+        add_adjoint(g->head, tg.head);
+        g->sigma += tg.sigma;
+        g->sigma_r += tg.sigma_r;
+      }
+      return ll;
+    }
+  }
+
+  /// This thread's scratch for a padded row's per-trial values (value paths only).
+  static double* scratch_padded(std::size_t n);
+  static void add_softplus(RowGrad<SoftplusHead>& g, const SoftplusSums& s) {
+    g.head.k += s.head.k;
+    g.head.w += s.head.w;
+    g.head.x2 += s.head.x2;
+    g.sigma += s.sigma;
+    g.sigma_r += s.sigma_r;
+  }
+  template <class A>
+  static void add_adjoint(A& a, const A& b) {
+    if constexpr (std::is_same_v<A, PowerHead::Adjoint>) {
+      a.log_k += b.log_k;
+      a.w += b.w;
+    } else if constexpr (std::is_same_v<A, SoftplusHead::Adjoint>) {
+      a.k += b.k;
+      a.w += b.w;
+      a.x2 += b.x2;
+    } else if constexpr (requires { b.d; }) {
+      for (std::size_t k = 0; k < std::size(b.d); ++k) a.d[k] += b.d[k];
+    } else {
+      for (std::size_t k = 0; k < a.size(); ++k) a[k] += b[k];
+    }
+  }
+};
+
+/// Sampled latents: u_i = x_i + sigma z_i with z_i ~ N(0, 1) (the prior term -z^2/2 included),
+/// log r_i ~ N(log a(u_i), sigma_r); gz (the row's latents' gradient) is written when g is.
+struct SampledForm {
+  static constexpr bool lapse = false;
+  static constexpr bool sampled = true;
+
+  template <class Head>
+  double run(const Head& h, const RowTrials& t, double sig, double sr, double /*eps*/, const double* z, double* gz,
+             RowGrad<Head>* g, double* trial_ll) const {
+    if constexpr (std::is_same_v<Head, SoftplusHead>) {
+      if (g && !trial_ll) {
+        const PaddedTrials p = t.padded();
+        double* pz = MarginalForm::scratch_padded(2 * p.n);
+        double* pg = pz + p.n;
+        std::copy(z, z + t.size(), pz);
+        std::fill(pz + t.size(), pz + p.n, 0.0);
+        SoftplusSums s;
+        const double ll = softplus_sampled(h, p.n, p.x, p.y, p.wt, pz, sig, sr, pg, s);
+        std::copy(pg, pg + t.size(), gz);
+        MarginalForm::add_softplus(*g, s);
+        return ll;
+      }
+    }
+    return run_scalar(h, t, sig, sr, z, gz, g, trial_ll);
+  }
+
+  /// Any head, one trial at a time. trial_ll gets log p(r_i | z_i) without the latent's prior.
+  template <class Head>
+  static double run_scalar(const Head& h, const RowTrials& t, double sig, double sr, const double* z, double* gz,
+                           RowGrad<Head>* g, double* trial_ll) {
+    const double ir2 = 1.0 / (sr * sr), c = std::log(sr) + 0.5 * std::log(2 * std::numbers::pi);
+    double ll = 0, se2 = 0, gs = 0, dp[Head::n_params];
+    for (std::size_t k = 0; k < t.size(); ++k) {
+      double dla;
+      const double la = h.eval(t.x[k] + sig * z[k], dla, dp);
+      const double e = t.y[k] - la, gk = e * ir2;
+      if (trial_ll) trial_ll[k] = -0.5 * e * e * ir2 - c - t.y[k];
+      se2 += e * e;
+      if (g) {
+        Head::add(g->head, dp, gk);
+        gz[k] = gk * dla * sig - z[k];
+        gs += gk * dla * z[k];
+      }
+      ll -= 0.5 * z[k] * z[k] + t.y[k];
+    }
+    const double n = double(t.size());
+    if (g) {
+      g->sigma += gs;
+      g->sigma_r += -n / sr + se2 * ir2 / sr;
+    }
+    return ll - 0.5 * se2 * ir2 - n * c;
+  }
+};
+
+/// Lapses over a base form: per trial log((1 - eps) p_base(r_i) + eps p_cont(r_i)), the
+/// contaminant log r ~ U over a range of width e^{log_width}; each trial's gradient w.r.t. the
+/// actor is the base form's weighted by its responsibility rho_i = (1 - eps) p_base / p.
+/// The power-law and softplus marginals use their fused kernels' mixtures; every other
+/// (head, base) pair runs the base form trial by trial.
+template <class Base>
+struct LapseForm {
+  static constexpr bool lapse = true;
+  static constexpr bool sampled = Base::sampled;
+  Base base;
+  double log_width = 0;
+
+  template <class Head>
+  double run(const Head& h, const RowTrials& t, double sig, double sr, double eps, const double* z, double* gz,
+             RowGrad<Head>* g, double* trial_ll) const {
+    const LapseMix mix = LapseMix::of(eps, log_width);
+    if constexpr (!Base::sampled && std::is_same_v<Head, PowerHead>) {
+      const PaddedTrials p = t.padded();
+      double* pll = trial_ll ? MarginalForm::scratch_padded(p.n) : nullptr;
+      PowerLapseSums s;
+      const double ll = power_lapse(h, p.n, p.x, p.y, p.wt, sig, sr, mix, s, pll);
+      if (pll) std::copy(pll, pll + t.size(), trial_ll);
+      if (g) {
+        g->head.log_k += s.log_k;
+        g->head.w += s.w;
+        g->sigma += s.sigma;
+        g->sigma_r += s.sigma_r;
+        g->eps += lapse_gradient(eps, s.n, s.rho);
+      }
+      return ll;
+    } else if constexpr (!Base::sampled && std::is_same_v<Head, SoftplusHead>) {
+      const PaddedTrials p = t.padded();
+      double* pll = trial_ll ? MarginalForm::scratch_padded(p.n) : nullptr;
+      SoftplusSums s;
+      const double ll = softplus_marginal(h, p.n, p.x, p.y, p.wt, sig, sr, base.rules->for_sigma(sig), s,
+                                          default_newton_steps, pll, &mix);
+      if (pll) std::copy(pll, pll + t.size(), trial_ll);
+      if (g) {
+        MarginalForm::add_softplus(*g, s);
+        g->eps += lapse_gradient(eps, double(t.size()), s.rho);
+      }
+      return ll;
+    } else {
+      double ll = 0, rho = 0;
+      for (std::size_t i = 0; i < t.size(); ++i) {
+        RowGrad<Head> gi{};
+        const double li = trial(h, t, i, sig, sr, z, gz, g ? &gi : nullptr);
+        // log p = log((1 - eps) e^{li + y} + eps e^{log_eps_cont}) - y (both densities of log r).
+        const double a = mix.log1m_eps + li + t.y[i], b = mix.log_eps_cont;
+        const double m = std::max(a, b);
+        const double lp = m + std::log(std::exp(a - m) + std::exp(b - m)) - t.y[i];
+        if (trial_ll) trial_ll[i] = lp;
+        ll += lp;
+        if (g) {
+          const double r = std::exp(a - m - std::log(std::exp(a - m) + std::exp(b - m)));  // rho_i
+          rho += r;
+          MarginalForm::add_adjoint(g->head, scaled(gi.head, r));
+          g->sigma += r * gi.sigma;
+          g->sigma_r += r * gi.sigma_r;
+          if constexpr (Base::sampled) gz[i] = r * (gz[i] + z[i]) - z[i];  // the prior term is not mixed
+        }
+        if constexpr (Base::sampled) ll -= 0.5 * z[i] * z[i];
+      }
+      if (g) g->eps += lapse_gradient(eps, double(t.size()), rho);
+      return ll;
+    }
+  }
+
+private:
+  /// The base form's log-density of trial i alone (sampled: given z_i, without its prior), its
+  /// gradient into gi (sampled: d/dz_i into gz[i], prior term included as SampledForm gives it).
+  template <class Head>
+  double trial(const Head& h, const RowTrials& t, std::size_t i, double sig, double sr, const double* z, double* gz,
+               RowGrad<Head>* gi) const {
+    if constexpr (Base::sampled) {
+      double dp[Head::n_params], dla;
+      const double ir2 = 1.0 / (sr * sr);
+      const double la = h.eval(t.x[i] + sig * z[i], dla, dp);
+      const double e = t.y[i] - la, gk = e * ir2;
+      if (gi) {
+        Head::add(gi->head, dp, gk);
+        gz[i] = gk * dla * sig - z[i];
+        gi->sigma = gk * dla * z[i];
+        gi->sigma_r = -1.0 / sr + e * e * ir2 / sr;
+      }
+      return -0.5 * e * e * ir2 - std::log(sr) - 0.5 * std::log(2 * std::numbers::pi) - t.y[i];
+    } else {
+      TrialGrad<Head> tg{};
+      const double li = gh_trial_loglik(h, t.x[i], t.y[i], sig, sr, base.rules->for_sigma(sig), tg);
+      if (gi) {
+        gi->head = tg.head;
+        gi->sigma = tg.sigma;
+        gi->sigma_r = tg.sigma_r;
+      }
+      return li;
+    }
+  }
+  template <class A>
+  static A scaled(A a, double r) {
+    if constexpr (std::is_same_v<A, PowerHead::Adjoint>) {
+      a.log_k *= r;
+      a.w *= r;
+    } else if constexpr (std::is_same_v<A, SoftplusHead::Adjoint>) {
+      a.k *= r;
+      a.w *= r;
+      a.x2 *= r;
+    } else if constexpr (requires { a.d; }) {
+      for (double& v : a.d) v *= r;
+    } else {
+      for (double& v : a) v *= r;
+    }
+    return a;
+  }
+};
+
+// ---- the composed node -----------------------------------------------------------------------
+
+namespace lik {
+/// The node's arena data: operands, the rows' references and their saved gradients.
+struct Op {
+  Var V, z;
+  Elem acc;
+  const double* gz;          // d/dz of every latent (sampled forms), or null
+  std::size_t n_rows, n_in;
+  bool lapse;
+  RowRef* rows;              // n_rows
+  double* g;                 // per row: n_in input gradients, then sigma, sigma_r, eps
+};
+void backward(Node& n);
+Node* make(Var V, std::span<const RowRef> rows, std::size_t n_in, bool lapse, Elem acc, Var z, bool with_z, Op*& op);
+/// d log p / d theta at the row's inputs: a head's input_grad, whichever signature it has.
+template <class Source, class Head>
+void input_grad(const Source& src, const typename Source::Head::Adjoint& a, const typename Source::State& st,
+                double* gin, const Head& h) {
+  if constexpr (requires { src.input_grad(a, st, gin, h); }) src.input_grad(a, st, gin, h);
+  else src.input_grad(a, st, gin);
+}
+template <class Source>
+auto make_head(const Source& src, const double* in, const RowTrials& t, typename Source::State& st, std::size_t r) {
+  if constexpr (requires { src.head(in, t, st, r); }) return src.head(in, t, st, r);
+  else return src.head(in, t, st);
+}
+} // namespace lik
+
+/// acc + Σ_rows log p(trials of the row | theta of the row) as one tape node. z: the latents
+/// (sampled forms; a row's latents start at its trials' z_begin). Backward: into each row's
+/// inputs (V or the network outputs), sigma and sigma_r (and eps) in V, z and acc. A row whose
+/// parameters leave the source's domain (NaN, non-positive noise, no optimal action) gives the
+/// value -inf or NaN with gradient 0, which the sampler treats as a divergence.
+template <class Source, class Form>
+Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const RowRef> rows, Elem acc = {},
+                    Var z = {}) {
+  using Head = typename Source::Head;
+  const std::size_t n_in = src.n_in();
+  lik::Op* op;
+  Node* n = lik::make(V, rows, n_in, Form::lapse, acc, z, Form::sampled, op);
+  const double* vv = V.values().data();
+  const double* zv = Form::sampled ? z.values().data() : nullptr;
+  double* gz = const_cast<double*>(op->gz);
+  double value = acc.value();
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const RowRef& row = rows[r];
+    const RowTrials& t = *row.trials;
+    double* gr = op->g + r * (n_in + 3);
+    std::fill(gr, gr + n_in + 3, 0.0);
+    if (t.size() == 0) continue;
+    const double* theta = vv + row.theta_at;
+    const double sig = theta[theta_index::sigma], sr = theta[theta_index::sigma_r];
+    const double eps = Form::lapse ? vv[row.eps_at] : 0.0;
+    typename Source::State st{};
+    std::optional<Head> h;
+    if (sig > 0 && sr > 0 && std::isfinite(sig) && std::isfinite(sr))
+      h = lik::make_head(src, row.in.values().data() + row.in_at, t, st, r);
+    if (!h) {
+      value = -INFINITY;
+      if (gz) std::fill(gz + t.z_begin, gz + t.z_begin + t.size(), 0.0);
+      continue;
+    }
+    RowGrad<Head> g{};
+    value += form.run(*h, t, sig, sr, eps, zv ? zv + t.z_begin : nullptr, gz ? gz + t.z_begin : nullptr, &g, nullptr);
+    lik::input_grad(src, g.head, st, gr, *h);
+    gr[n_in] = g.sigma;
+    gr[n_in + 1] = g.sigma_r;
+    gr[n_in + 2] = g.eps;
+  }
+  n->val[0] = value;
+  return Var(n);
+}
+
+/// Each trial's log-density (value only: no tape, no gradient) into out[r][i] = out_row[r] + i.
+/// `in[r]`: row r's head inputs (theta, or the network's outputs at theta).
+template <class Source, class Form>
+void likelihood_trials(const Source& src, const Form& form, const double* V, std::span<const RowRef> rows,
+                       std::span<const double* const> in, const double* z, std::span<double* const> out) {
+  using Head = typename Source::Head;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const RowRef& row = rows[r];
+    const RowTrials& t = *row.trials;
+    if (t.size() == 0) continue;
+    const double* theta = V + row.theta_at;
+    const double sig = theta[theta_index::sigma], sr = theta[theta_index::sigma_r];
+    const double eps = Form::lapse ? V[row.eps_at] : 0.0;
+    typename Source::State st{};
+    std::optional<Head> h;
+    if (sig > 0 && sr > 0 && std::isfinite(sig) && std::isfinite(sr)) h = lik::make_head(src, in[r], t, st, r);
+    if (!h) {
+      std::fill(out[r], out[r] + t.size(), -INFINITY);
+      continue;
+    }
+    form.run(*h, t, sig, sr, eps, z ? z + t.z_begin : nullptr, nullptr, static_cast<RowGrad<Head>*>(nullptr), out[r]);
+  }
+}
+
+} // namespace bactor::detail

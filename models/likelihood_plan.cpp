@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+#include "models/likelihood_plan.hpp"
+
+#include <bactor/engine/errors.hpp>
+#include <bactor/models/network_node.hpp>
+
+#include <array>
+#include <string>
+
+namespace bactor::detail {
+
+const char* to_string(SourceKind kind) {
+  switch (kind) {
+  case SourceKind::closed_form: return "closed-form";
+  case SourceKind::power_net: return "network (power-law head)";
+  case SourceKind::softplus_net: return "network (softplus head)";
+  case SourceKind::mupost: return "network (mupost head)";
+  case SourceKind::exact: return "exact action";
+  }
+  return "?";
+}
+
+namespace {
+/// The quadrature node counts per sigma band for a source (models/marginal.hpp).
+const int* node_counts(const CostInfo& cost, const ActionNetwork* net) {
+  if (!net || !measurement_head(net->head())) return quadrature_node_counts;
+  return cost.action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts;
+}
+
+void check_network(const CostInfo& cost, const ActionNetwork& net) {
+  if (net.cost_name() != cost.name)
+    throw ArgumentError("network", "was trained for cost '" + net.cost_name() + "', not '" + cost.name + "'");
+  const auto tnames = theta_names(cost);
+  if (net.param_names() != tnames) {
+    std::string got;
+    for (const auto& n : net.param_names()) got += (got.empty() ? "" : ",") + n;
+    throw ArgumentError("network", "parameter order (" + got + ") does not match cost '" + cost.name + "'");
+  }
+}
+} // namespace
+
+LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNetwork> network, bool exact,
+                               LatentMode latent, bool lap, int quadrature_nodes)
+    : cost(&c), net(std::move(network)), sampled(latent == LatentMode::sampled), lapse(lap),
+      rules(quadrature_nodes, node_counts(c, net.get())) {
+  if (exact) {
+    if (net) throw ArgumentError("exact_action", "excludes a network (the action comes from the ground-truth solver)");
+    if (c.params.size() > exact_max_cost_params)
+      throw ArgumentError("exact_action", "cost " + c.name + " has more parameters than it supports");
+    source = SourceKind::exact;
+  } else if (net) {
+    check_network(c, *net);
+    source = measurement_head(net->head()) ? SourceKind::mupost
+             : power_law_head(net->head()) ? SourceKind::power_net
+                                           : SourceKind::softplus_net;
+  } else {
+    closed_form = closed_form_of(c);
+    source = SourceKind::closed_form;
+  }
+}
+
+std::size_t LikelihoodPlan::n_theta() const { return theta_size(*cost); }
+
+void LikelihoodPlan::finish() {
+  for (RowTrials& t : trials) t.finish();
+  ws.resize(trials.size());
+  xbuf.assign(3 * trials.size(), 0.0);
+}
+
+PowerHead LikelihoodPlan::power_head(const double* theta) {
+  const std::size_t nt = n_theta();
+  if (source == SourceKind::closed_form) return closed_form_head(closed_form, {theta, nt});
+  BACTOR_ASSERT(source == SourceKind::power_net && !ws.empty());
+  std::array<double, 3> x{};
+  net->forward({theta, nt}, std::span<double, 3>(x), ws[0]);
+  return PowerHead{x[0], sigmoid(x[1])};
+}
+
+Var add_likelihood(LikelihoodPlan& plan, Var V, std::span<RowRef> rows, Elem acc, Var z) {
+  const bool network = plan.is_network();
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    RowRef& row = rows[r];
+    if (network && row.trials->size() > 0) {
+      row.in = network_outputs(*plan.net, V, row.theta_at, plan.ws[r]);
+      row.in_at = 0;
+    } else {
+      row.in = V;
+      row.in_at = row.theta_at;
+    }
+  }
+  return visit_likelihood(plan, [&](const auto& src, const auto& form) {
+    return likelihood_node(src, form, V, std::span<const RowRef>(rows), acc, z);
+  });
+}
+
+void likelihood_values(LikelihoodPlan& plan, const double* V, std::span<const RowRef> rows, const double* z,
+                       std::span<double* const> out) {
+  const std::size_t nt = plan.n_theta();
+  std::vector<const double*> in(rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const double* theta = V + rows[r].theta_at;
+    if (plan.is_network()) {
+      double* x = &plan.xbuf[3 * r];
+      plan.net->forward({theta, nt}, std::span<double, 3>(x, 3), plan.ws[r]);
+      in[r] = x;
+    } else {
+      in[r] = theta;
+    }
+  }
+  visit_likelihood(plan, [&](const auto& src, const auto& form) {
+    likelihood_trials(src, form, V, rows, std::span<const double* const>(in), z, out);
+  });
+}
+
+} // namespace bactor::detail

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+// The one dispatch from a fit's runtime choices (action source, latent mode, lapses) to the
+// composed likelihood node of models/likelihood.hpp, shared by ActorModel (rows = conditions)
+// and HierarchicalModel (rows = subjects, or subject × condition). The choice is made once per
+// log-density call, outside every trial loop. Private header.
+#pragma once
+
+#include "models/likelihood.hpp"
+
+#include <bactor/models/inference.hpp>
+
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace bactor::detail {
+
+/// Where the action comes from.
+enum class SourceKind { closed_form, power_net, softplus_net, mupost, exact };
+const char* to_string(SourceKind kind);
+
+/// A fit's likelihood: its source and form, their constants, and each row's trials.
+struct LikelihoodPlan {
+  SourceKind source = SourceKind::closed_form;
+  ClosedForm closed_form = ClosedForm::quadratic;
+  const CostInfo* cost = nullptr;
+  std::shared_ptr<const ActionNetwork> net;
+  ExactActionOptions exact_opt;
+  bool sampled = false, lapse = false;
+  double log_width = 0;  // lapses: log(log hi - log lo) of the contaminant
+  GaussHermiteSet rules;
+  std::vector<RowTrials> trials;                // one per row
+  std::vector<ActionNetwork::Workspace> ws;     // one per row (network nodes, mupost tables)
+  std::vector<double> xbuf;                     // value paths: each row's network outputs
+
+  /// Resolves the source from the cost, the network (checked against the cost: ArgumentError
+  /// "network" naming the mismatch) and `exact` (ArgumentError "exact_action" with a network or
+  /// a cost with too many parameters). Rows are added to `trials` by the caller, then finish().
+  LikelihoodPlan(const CostInfo& cost, std::shared_ptr<const ActionNetwork> net, bool exact, LatentMode latent,
+                 bool lapse, int quadrature_nodes);
+  /// Pads the rows' trials and sizes the workspaces; call once the rows are filled.
+  void finish();
+  std::size_t n_theta() const;
+  bool is_network() const { return source == SourceKind::power_net || source == SourceKind::softplus_net; }
+  /// The row's head at theta (value paths): power-law heads only (closed form, power network).
+  PowerHead power_head(const double* theta);
+};
+
+/// acc + the log-likelihood of every row as one node (with a network node per row before it for
+/// the network sources). rows: theta_at, eps_at and trials set (in is filled here).
+Var add_likelihood(LikelihoodPlan& plan, Var V, std::span<RowRef> rows, Elem acc, Var z = {});
+
+/// Each trial's log-density, value only: out[r] (one pointer per row) gets row r's trials.
+/// V: the constrained values (rows' theta and lapse probabilities); z: latents (sampled).
+void likelihood_values(LikelihoodPlan& plan, const double* V, std::span<const RowRef> rows, const double* z,
+                       std::span<double* const> out);
+
+/// Visits the plan's (source, form) pair as concrete types: f(source, form).
+template <class F>
+decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
+  auto with_form = [&](const auto& src) -> decltype(auto) {
+    const MarginalForm marginal{&p.rules};
+    if (p.sampled) {
+      if (p.lapse) return f(src, LapseForm<SampledForm>{SampledForm{}, p.log_width});
+      return f(src, SampledForm{});
+    }
+    if (p.lapse) return f(src, LapseForm<MarginalForm>{marginal, p.log_width});
+    return f(src, marginal);
+  };
+  switch (p.source) {
+  case SourceKind::closed_form: return with_form(ClosedFormSource{p.closed_form, p.n_theta()});
+  case SourceKind::power_net: return with_form(PowerNetSource{});
+  case SourceKind::softplus_net: return with_form(SoftplusNetSource{});
+  case SourceKind::mupost: return with_form(MupostSource{p.net.get(), &p.rules, p.ws.data()});
+  case SourceKind::exact: break;
+  }
+  return with_form(ExactSource{p.cost, &p.exact_opt});
+}
+
+} // namespace bactor::detail
