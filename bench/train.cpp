@@ -14,6 +14,7 @@
 #include "bench/bench_util.hpp"
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/custom_cost.hpp>
+#include <bactor/models/ground_truth.hpp>
 #include <bactor/models/formula.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/train.hpp>
@@ -77,6 +78,36 @@ void formula_vs_builtin() {
           .add("loadavg_1min", load_average())
           .print();
     }
+  }
+  // The ground truth (double and dual evaluators: evaluate, --exact-action) on 40 fixed points.
+  std::vector<std::vector<double>> thetas;
+  std::vector<double> ms;
+  Rng rng(3, 3);
+  for (int i = 0; i < 40; ++i) {
+    std::vector<double> th(5);
+    double m = 0;
+    sample_training_point(formula, TrainingPrior{}, rng, th, m);
+    thetas.push_back(th);
+    ms.push_back(m);
+  }
+  const CostInfo* costs[] = {&find_cost("QuadraticCostQuadraticEffort"), &formula, &structured};
+  double base = 0;
+  for (int i = 0; i < 3; ++i) {
+    double sink = 0;
+    auto t = bench::time_it(
+        [&] {
+          for (std::size_t j = 0; j < ms.size(); ++j) sink += numerical_action(*costs[i], thetas[j], ms[j]);
+        },
+        1, 5, 1);
+    bench::do_not_optimize(sink);
+    if (i == 0) base = t.median_us;
+    bench::JsonLine("ground_truth_custom_cost", 1)
+        .add("cost", costs[i]->name)
+        .add("kind", i == 0 ? "built-in" : i == 1 ? "formula" : "C++ struct (register_cost)")
+        .add("points", long(ms.size()))
+        .timing(t, "points40_")
+        .add("time_ratio_to_builtin", t.median_us / base)
+        .print();
   }
 }
 } // namespace
