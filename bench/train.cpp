@@ -2,7 +2,9 @@
 // Training throughput (steps/s) of the trainer (network and expected cost on the tape),
 // B=256, K=128, hidden 16-64-16-8, QuadraticCost, for 1 and 2 threads; baseline: a scalar loop
 // doing the same number of Box–Muller normal pairs and cost evaluations in double (no
-// network), timed in the same run. (Commit 7aac3c5 timed the hand-written trainer the tape
+// network), timed in the same run. Then the same cost as a formula and as a registered C++
+// struct beside the built-in QuadraticCostQuadraticEffort (`bench_train --custom-cost`: only
+// that). (Commit 7aac3c5 timed the hand-written trainer the tape
 // replaced beside it: README, Benchmarks.)
 #include <cmath>
 #include <cstdio>
@@ -11,6 +13,9 @@
 
 #include "bench/bench_util.hpp"
 #include <bactor/engine/rng.hpp>
+#include <bactor/models/custom_cost.hpp>
+#include <bactor/models/ground_truth.hpp>
+#include <bactor/models/formula.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/train.hpp>
 
@@ -29,10 +34,90 @@ double load_average() {
   f >> l;
   return l;
 }
+/// QuadraticCostQuadraticEffort as an embedding program's struct (register_cost<Fn>).
+struct EffortStruct {
+  static constexpr int n_params = 1;
+  template <class T> static T eval(const T& s, const T& r, const T* p) {
+    const T d = s - r;
+    return p[0] * d * d + (1.0f - p[0]) * r * r;
+  }
+};
+
+/// Steps/s of the built-in QuadraticCostQuadraticEffort, the same cost as a formula and as a
+/// registered C++ struct, same head (posterior), same seed, timed in turns in one run.
+void formula_vs_builtin() {
+  using namespace bactor;
+  FormulaSpec fs;
+  fs.expression = "beta*(s-r)^2 + (1-beta)*r^2";
+  fs.params = {{"beta", ParamPrior::Kind::uniform, 0.5, 1.0}};
+  const CostInfo& formula = register_formula_cost(fs);
+  CostSpec cs;
+  cs.name = "EffortStruct";
+  cs.params = fs.params;
+  const CostInfo& structured = register_cost<EffortStruct>(cs);
+  for (int threads : {1, 2}) {
+    std::vector<std::string> names{"QuadraticCostQuadraticEffort", formula.name, structured.name};
+    std::vector<double> median(names.size());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      TrainSettings s;
+      s.cost = names[i];
+      s.head = "posterior";
+      s.steps = 1000000;
+      s.threads = threads;
+      s.eval_points = 64;
+      Trainer tr(s);
+      auto t = bench::time_it([&] { tr.step(); }, 200, 9, 1);
+      median[i] = 1e6 / t.median_us;
+      bench::JsonLine("train_custom_cost", threads)
+          .add("cost", names[i])
+          .add("kind", i == 0 ? "built-in" : i == 1 ? "formula" : "C++ struct (register_cost)")
+          .add("head", s.head)
+          .timing(t, "step_")
+          .add("steps_per_s_median", median[i])
+          .add("ratio_to_builtin", median[i] / median[0])
+          .add("loadavg_1min", load_average())
+          .print();
+    }
+  }
+  // The ground truth (double and dual evaluators: evaluate, --exact-action) on 40 fixed points.
+  std::vector<std::vector<double>> thetas;
+  std::vector<double> ms;
+  Rng rng(3, 3);
+  for (int i = 0; i < 40; ++i) {
+    std::vector<double> th(5);
+    double m = 0;
+    sample_training_point(formula, TrainingPrior{}, rng, th, m);
+    thetas.push_back(th);
+    ms.push_back(m);
+  }
+  const CostInfo* costs[] = {&find_cost("QuadraticCostQuadraticEffort"), &formula, &structured};
+  double base = 0;
+  for (int i = 0; i < 3; ++i) {
+    double sink = 0;
+    auto t = bench::time_it(
+        [&] {
+          for (std::size_t j = 0; j < ms.size(); ++j) sink += numerical_action(*costs[i], thetas[j], ms[j]);
+        },
+        1, 5, 1);
+    bench::do_not_optimize(sink);
+    if (i == 0) base = t.median_us;
+    bench::JsonLine("ground_truth_custom_cost", 1)
+        .add("cost", costs[i]->name)
+        .add("kind", i == 0 ? "built-in" : i == 1 ? "formula" : "C++ struct (register_cost)")
+        .add("points", long(ms.size()))
+        .timing(t, "points40_")
+        .add("time_ratio_to_builtin", t.median_us / base)
+        .print();
+  }
+}
 } // namespace
 
 int main(int argc, char** argv) {
   using namespace bactor;
+  if (argc > 1 && std::string(argv[1]) == "--custom-cost") {
+    formula_vs_builtin();
+    return 0;
+  }
   const std::string cost = argc > 1 ? argv[1] : "QuadraticCost";
   for (const char* head : {"auto", "power", "softplus"})
   for (int threads : {1, 2}) {
@@ -115,5 +200,6 @@ int main(int argc, char** argv) {
       .timing(tb, "step_")
       .add("steps_per_s_median", 1e6 / tb.median_us)
       .print();
+  formula_vs_builtin();
   return 0;
 }

@@ -23,6 +23,7 @@ int run(int argc, char** argv) {
   app.add_option("--seed", seed, "random seed of the points")->capture_default_str();
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
   if (!std::ifstream(file)) throw std::invalid_argument("--network: cannot open '" + file + "'");
+  // A formula network's cost comes from its metadata (registered by load).
   const ActionNetwork net = ActionNetwork::load(file);
   const CostInfo& cost = find_cost(net.cost_name());
   // Points from the network's own training prior (its metadata), the default one otherwise.

@@ -7,6 +7,7 @@
 #include <bactor/engine/errors.hpp>
 #include <bactor/engine/version.hpp>
 #include <bactor/models/costs.hpp>
+#include "cli/cost_options.hpp"
 #include <bactor/models/data.hpp>
 #include <bactor/models/hierarchical.hpp>
 #include <bactor/models/inference.hpp>
@@ -204,6 +205,7 @@ struct InferArgs {
        hierarchical = false, overwrite = false;
   bactor::NutsSettings ns;
   int nodes = bactor::default_quadrature_nodes;
+  bactor::cli::CostOptions cost_opts;  // --formula, --params, ...
   // Derived after parsing.
   bool per_condition_given = false, pooled_given = false;
   int shard_k = 0, shard_n = 0;
@@ -216,7 +218,8 @@ struct InferArgs {
 void add_infer_options(CLI::App& app, InferArgs& a) {
   app.add_option("--data", a.data_path, "CSV with columns s,r [,cond] [,subject]")->required();
   bactor::cli::add_columns_option(app, a.columns);
-  app.add_option("--cost", a.cost, "cost family")->required();
+  app.add_option("--cost", a.cost, "cost family, or give --formula (with --network: the network's cost)");
+  bactor::cli::add_formula_options(app, a.cost_opts);
   auto* net_opt = app.add_option("--network", a.network, "trained action network (.safetensors)");
   auto* cf_opt = app.add_flag("--closed-form", a.closed_form, "use the cost's closed-form action");
   auto* exact_opt = app.add_flag("--exact-action", a.exact_action,
@@ -301,7 +304,7 @@ void validate_infer_args(const CLI::App& app, InferArgs& a) {
 /// The inference settings (and the network, loaded) from the options.
 bactor::InferenceSpec build_spec(const InferArgs& a) {
   bactor::InferenceSpec spec;
-  spec.cost = &bactor::find_cost(a.cost);
+  spec.cost = &bactor::cli::resolve_cost(a.cost, a.cost_opts, a.network);
   spec.latent = bactor::parse_latent_mode(a.latent);
   spec.exact_action = a.exact_action;
   spec.predict = a.predict;
@@ -482,6 +485,7 @@ int run_infer(int argc, char** argv) {
   validate_infer_args(app, a);
   const bactor::ColumnMap column_map = bactor::cli::columns_option(a.columns);
   const bactor::InferenceSpec spec = build_spec(a);
+  a.cost = spec.cost->name;
   const bactor::Dataset data = bactor::read_dataset(a.data_path, column_map);
   if (a.shard_n > 0 && !data.has_subjects())
     throw bactor::cli::UsageError("--shard: " + a.data_path + " has no subject column ('" + column_map.subject +

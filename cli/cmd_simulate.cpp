@@ -4,6 +4,7 @@
 #include "cli/command.hpp"
 #include "cli/options.hpp"
 #include <bactor/models/costs.hpp>
+#include "cli/cost_options.hpp"
 #include <bactor/models/data.hpp>
 #include <bactor/models/hierarchical.hpp>
 #include <bactor/models/network.hpp>
@@ -64,7 +65,9 @@ int run_simulate(int argc, char** argv) {
   std::size_t trials = 60, subjects = 0;
   std::uint64_t seed = 1;
   double lapse = 0;
-  app.add_option("--cost", cost, "cost family (bactor costs lists them)")->required();
+  app.add_option("--cost", cost, "cost family (bactor costs lists them), or give --formula");
+  bactor::cli::CostOptions cost_opts;
+  bactor::cli::add_formula_options(app, cost_opts);
   app.add_option("--set", set, "true values, e.g. mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1[,beta=0.9] (leave out the parameters --conditions gives)")->required();
   app.add_option("--trials", trials, "trials per condition")->capture_default_str();
   app.add_option("--stimuli", stimuli, "stimulus range LO:HI, s ~ U(LO, HI)")->capture_default_str();
@@ -87,7 +90,8 @@ int run_simulate(int argc, char** argv) {
   if (!bactor::cli::parse(app, argc, argv)) return 0;
 
   bactor::SimulationSpec spec;
-  spec.cost = &bactor::find_cost(cost);
+  spec.cost = &bactor::cli::resolve_cost(cost, cost_opts, network);
+  cost = spec.cost->name;
   spec.values = bactor::cli::parse_assignments(set, "--set");
   std::size_t n_cond = 1;
   if (!conditions.empty()) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/command.hpp"
+#include "cli/cost_options.hpp"
 #include "cli/options.hpp"
 #include <bactor/models/train.hpp>
 
@@ -35,10 +36,13 @@ std::vector<int> parse_hidden(const std::string& text) {
 
 int run(int argc, char** argv) {
   using namespace bactor;
-  CLI::App app{"Train the amortized actor (action network) for a cost family."};
+  CLI::App app{"Train the amortized actor (action network) for a cost family or your own formula."};
   TrainSettings s;
   std::string out, hidden = "16,64,16,8", schedule = "cosine";
-  app.add_option("--cost", s.cost, "cost family (see `bactor costs`)")->required();
+  cli::CostOptions co;
+  std::string cost_name;
+  app.add_option("--cost", cost_name, "cost family (see `bactor costs`), or give --formula");
+  cli::add_formula_options(app, co);
   app.add_option("--out", out, "output .safetensors file")->required();
   app.add_option("--steps", s.steps, "optimisation steps")->capture_default_str()->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
   app.add_option("--batch", s.batch, "parameter sets per step (B)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
@@ -73,7 +77,9 @@ int run(int argc, char** argv) {
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
   s.hidden = parse_hidden(hidden);
   s.schedule = LrSchedule::parse_kind(schedule);
-  const CostInfo& cost = find_cost(s.cost);  // unknown names: one-line error before any work
+  // Unknown names and bad formulas: a one-line error before any work.
+  const CostInfo& cost = cli::resolve_cost(cost_name, co);
+  s.cost = cost.name;
   if (s.head == "auto") s.head = default_head_name(cost);
   check_head(cost, parse_network_head(s.head));
 

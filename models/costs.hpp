@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,6 +23,8 @@ struct ParamPrior {
 };
 
 namespace detail {
+/// Most cost parameters a cost may have.
+inline constexpr std::size_t max_cost_params = 16;
 /// Arguments of the fused training kernel for one chunk of n samples (see models/train.cpp):
 /// draws e, u ~ N(0,1), s' = exp(mu_post + sigma_post e), r = a exp(sigma_r u), and per sample
 /// loss = mean_k ℓ(s', r), dloss_da = mean_k dℓ/dr(s', r) · r / a. Never stores n×K arrays.
@@ -40,7 +44,16 @@ struct FusedArgs {
   float* loss = nullptr;          // [n] out
   float* dloss_da = nullptr;      // [n] out
 };
-using FusedKernel = void (*)(const FusedArgs&);
+/// A function pointer bound to the data it needs (a formula's program, a user's block
+/// evaluator): one indirect call per use, never per element. Called like the function itself.
+template <class Sig> struct BoundFn;
+template <class R, class... A> struct BoundFn<R(A...)> {
+  R (*fn)(const void* ctx, A...) = nullptr;
+  const void* ctx = nullptr;
+  R operator()(A... a) const { return fn(ctx, a...); }
+  explicit operator bool() const { return fn != nullptr; }
+};
+using FusedKernel = BoundFn<void(const FusedArgs&)>;
 } // namespace detail
 
 struct CostInfo {
@@ -58,11 +71,16 @@ struct CostInfo {
 
   // Evaluators instantiated from the generic cost function (filled by the registry).
   /// ℓ(s, r; p) in double.
-  double (*loss)(double s, double r, const double* p) = nullptr;
+  detail::BoundFn<double(double s, double r, const double* p)> loss;
   /// ℓ(s, r; p), and dℓ/dr in *dl_dr (forward-mode dual numbers).
-  double (*loss_dr)(double s, double r, const double* p, double* dl_dr) = nullptr;
+  detail::BoundFn<double(double s, double r, const double* p, double* dl_dr)> loss_dr;
   /// The fused SIMD training kernel for this family.
-  detail::FusedKernel fused = nullptr;
+  detail::FusedKernel fused;
+  /// Keeps the evaluators' bound data alive (a formula's program); null for the built-ins.
+  std::shared_ptr<const void> owner;
+  /// For a cost given as a formula (models/formula.hpp): its text, else empty. Networks trained
+  /// for it record the formula and the priors in their metadata.
+  std::string expression;
   /// True when ℓ may have a kink or jump in its r-derivative at r = s, or is sharply peaked
   /// there (InvertedGaussian): the ground-truth quadrature then splits at s = r.
   bool kink_at_s_equals_r = false;
@@ -98,8 +116,16 @@ struct CostInfo {
   bool action_kink = false;
 };
 
-/// All seven families of docs/model.md (and any registered later), in a stable order.
-const std::vector<CostInfo>& cost_families();
+/// All seven families of docs/model.md, then those registered later (register_cost, a formula,
+/// a network file's formula), in a stable order. Entries never move: references stay valid.
+/// Registration is not synchronised with iteration: register before using the list in threads.
+const std::deque<CostInfo>& cost_families();
+/// Adds a cost to the registry (models/custom_cost.hpp builds one from a C++ struct,
+/// models/formula.hpp from a formula) and returns the registered entry. Throws
+/// std::invalid_argument naming the field when the name is empty or taken by a different cost,
+/// an evaluator is missing, or a setting is out of range. Registering the same formula twice
+/// returns the first entry.
+const CostInfo& register_cost(CostInfo cost);
 /// The output head `bactor train --head auto` picks: "posterior" for homogeneous costs, else
 /// "mupost" (measured 10-50x more accurate than softplus for the three others; README).
 const char* default_head_name(const CostInfo& cost);
@@ -107,10 +133,31 @@ const char* default_head_name(const CostInfo& cost);
 const CostInfo& find_cost(const std::string& name);
 /// Number of theta entries for a family: 4 + cost parameters.
 inline std::size_t theta_size(const CostInfo& cost) { return 4 + cost.params.size(); }
+/// Validates a cost's settings (motor_truncation >= 0, motor_importance_scale >= 0 and only
+/// with a truncation, no kink together with a truncation, at most detail::max_cost_params
+/// parameters) and fills what is left to detection: kink -1 detects kink_at_s_equals_r
+/// (detect_kink), 0/1 declares it; homogeneity_degree -1 detects it (detect_homogeneity), else
+/// declares it. Throws std::invalid_argument naming the setting.
+void finish_cost_settings(CostInfo& cost, int kink, int homogeneity_degree);
 /// Names of theta in order: sigma, sigma_0, mu_0, sigma_r, then the cost parameters.
 std::vector<std::string> theta_names(const CostInfo& cost);
 /// Draws one value from a prior.
 double sample_prior(const ParamPrior& prior, Rng& rng);
+/// "uniform:A:B" or "lognormal:LOC:SCALE" (LOC on the log scale), the text parse_param_prior reads.
+std::string to_string(const ParamPrior& prior);
+/// Parses "uniform:A:B" (A < B) or "lognormal:LOC:SCALE" (SCALE > 0) for parameter `name`;
+/// throws std::invalid_argument naming the parameter and the text.
+ParamPrior parse_param_prior(const std::string& name, const std::string& text);
+
+/// The degree p (1..6) with ℓ(λs, λr) = λ^p ℓ(s, r), checked numerically to 1e-9 relative on
+/// 200 points (s, r in (0.1, 7), cost parameters from their priors, λ in {0.37, 1.9, 4.3}); 0
+/// when there is none.
+int detect_homogeneity(const CostInfo& cost);
+/// True when ℓ has a kink at s = r (a jump in dℓ/dr or d²ℓ/dr² there), or when the ground
+/// truth's expected cost (Gauss–Hermite) differs from the split rule at s = r by more than 1e-7
+/// relative on a grid of posteriors over the training range (a sharp peak, InvertedGaussian).
+/// Costs with motor_truncation only get the derivative test (the split rule has no truncation).
+bool detect_kink(const CostInfo& cost);
 
 /// Closed-form optimal action (throws std::invalid_argument when !closed_form).
 /// theta = (sigma, sigma_0, mu_0, sigma_r, cost params...).

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // ActionNetwork <-> .safetensors: tensors "layers.<l>.weight" [out, in] and "layers.<l>.bias"
-// [out]; metadata (all strings) cost, param_names, architecture, input_scaling, and whatever
-// the trainer recorded (training settings, seed, eval RMSE, bactor version).
+// [out]; metadata (all strings) cost, param_names, architecture, input_scaling, cost_formula
+// (for a formula cost: its expression, priors and settings as JSON), and whatever the trainer recorded (training settings, seed, eval RMSE, bactor version).
 #include <cmath>
 #include <stdexcept>
 #include <nlohmann/json.hpp>
@@ -9,6 +9,7 @@
 #include <bactor/engine/version.hpp>
 
 #include <bactor/models/costs.hpp>
+#include <bactor/models/formula.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/safetensors.hpp>
 
@@ -28,6 +29,14 @@ void ActionNetwork::save(const std::string& path) const {
   c.metadata = metadata_;
   c.metadata["cost"] = cost_name_;
   c.metadata["param_names"] = nlohmann::json(param_names_).dump();
+  // A formula cost is recorded whole, so that loading the file registers it again.
+  if (cost_ && !cost_->expression.empty())
+    c.metadata["cost_formula"] = nlohmann::json{{"expression", cost_->expression},
+                                                {"params", to_string(cost_->params)},
+                                                {"kink", cost_->kink_at_s_equals_r},
+                                                {"motor_truncation", cost_->motor_truncation},
+                                                {"motor_importance_scale", cost_->motor_importance_scale},
+                                                {"homogeneity_degree", cost_->homogeneity_degree}}.dump();
   // "inputs" documents what the first layer sees (read back only through the head).
   std::vector<std::string> inputs = param_names_;
   if (head_ == NetworkHead::posterior || head_ == NetworkHead::mupost) {
@@ -66,8 +75,30 @@ ActionNetwork ActionNetwork::load(const std::string& path) {
   };
   const std::string cost = meta("cost");
   const CostInfo* info = nullptr;
+  if (c.metadata.count("cost_formula")) {
+    FormulaSpec fs;
+    try {
+      const auto f = parse("cost_formula");
+      fs.expression = f.at("expression").get<std::string>();
+      fs.params = parse_param_priors(f.at("params").get<std::string>());
+      fs.kink = f.at("kink").get<bool>();
+      fs.motor_truncation = f.at("motor_truncation").get<double>();
+      fs.motor_importance_scale = f.at("motor_importance_scale").get<double>();
+      fs.homogeneity_degree = f.at("homogeneity_degree").get<int>();
+    } catch (const nlohmann::json::exception& e) {
+      throw fail(std::string("bad metadata 'cost_formula': ") + e.what());
+    } catch (const std::invalid_argument& e) {
+      throw fail(std::string("bad metadata 'cost_formula': ") + e.what());
+    }
+    fs.name = cost;
+    try {
+      info = &register_formula_cost(fs);
+    } catch (const std::invalid_argument& e) {
+      throw fail(std::string("metadata 'cost_formula': ") + e.what());
+    }
+  }
   try {
-    info = &find_cost(cost);
+    if (!info) info = &find_cost(cost);
   } catch (const std::invalid_argument& e) {
     throw fail(e.what());
   }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The fused training kernel (docs/training.md, the objective) as a template over the generic cost
-// function. Included only where families are registered (models/costs.cpp), which
-// instantiates it once per family.
+// The fused training kernel (docs/training.md, the objective) as a template over a tile
+// evaluator of the cost: a cost struct's generic eval (StructTiles, the built-ins), a formula's
+// program (models/formula.cpp) or an embedding program's block function (models/custom_cost.cpp).
+// Private: instantiated only inside the library.
 //
 // For each sample b of a chunk and draws k = 1..K (8 float lanes at a time):
 //   e, u ~ N(0, 1) (vectorised xoshiro128+ lanes and Box–Muller, generated in registers),
@@ -11,6 +12,7 @@
 // is stored.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <numbers>
 
@@ -127,88 +129,125 @@ private:
   ubatch s_[4];
 };
 
-template <class Fn>
-void fused_kernel(const FusedArgs& g) {
-  using D = Dual<fbatch>;
+/// Batches per tile: the normals of a tile are generated together (their long transform
+/// chains overlap), then the cost is evaluated on the whole tile.
+inline constexpr std::size_t fused_tile = 16;
+
+/// The fused kernel over a tile evaluator `ev`: ev.set_params(p) with this sample's
+/// ev.n_params() cost parameters, then ev(nb, s, r, l, dl) for tiles of nb <= fused_tile batches of (s, r),
+/// writing ℓ and dℓ/dr. Draws, summation order and results do not depend on the evaluator.
+template <class Eval>
+void fused_kernel_tiles(const FusedArgs& g, Eval& ev) {
   LaneRng rng(g.seed, g.stream);
   const std::size_t K = g.K;
   const std::size_t full = K - K % flanes;
   alignas(64) float lane_index[flanes];
   for (std::size_t l = 0; l < flanes; ++l) lane_index[l] = float(l);
   const fbatch lane = fbatch::load_aligned(lane_index);
+  const auto tail_mask = lane < fbatch(float(K - full));
+  const bool clamp = g.u_clamp > 0.0f;
+  const fbatch ucl(g.u_clamp);
+  // With truncated motor noise (Linex) the expected cost is dominated by rare draws near the
+  // truncation; u is then drawn from N(0, IS^2) instead (importance sampling: u' = IS u,
+  // weight N(u'; 0, 1) / N(u'; 0, IS^2) = IS exp(-u^2 (IS^2 - 1) / 2)) and clamped after.
+  const float is_scale = g.u_scale > 0.0f ? g.u_scale : 1.0f;
+  const fbatch isb(is_scale), is_k(-0.5f * (is_scale * is_scale - 1.0f));
+  float pb[max_cost_params > 0 ? max_cost_params : 1];
   for (std::size_t b = 0; b < g.n; ++b) {
     const fbatch mu(g.mu_post[b]), sp(g.sigma_post[b]), sr(g.sigma_r[b]);
     const float a = g.a[b];
     const fbatch log_a(std::log(a));
-    D p[Fn::n_params > 0 ? Fn::n_params : 1];
-    for (int j = 0; j < Fn::n_params; ++j) p[j] = D(fbatch(g.params[std::size_t(j) * g.n + b]), fbatch(0.0f));
+    for (std::size_t j = 0; j < ev.n_params(); ++j) pb[j] = g.params[j * g.n + b];
+    ev.set_params(pb);
     fbatch sum_l(0.0f), sum_g(0.0f);
-    const bool clamp = g.u_clamp > 0.0f;
-    const fbatch ucl(g.u_clamp);
-    // With truncated motor noise (Linex) the expected cost is dominated by rare draws near the
-    // truncation; u is then drawn from N(0, IS^2) instead (importance sampling: u' = IS u,
-    // weight N(u'; 0, 1) / N(u'; 0, IS^2) = IS exp(-u^2 (IS^2 - 1) / 2)) and clamped after.
-    const float is_scale = g.u_scale > 0.0f ? g.u_scale : 1.0f;
-    const fbatch isb(is_scale), is_k(-0.5f * (is_scale * is_scale - 1.0f));
+    // nb batches of draws (e, u0); with `tail`, the last batch's lanes >= K % flanes are unused.
     // exp arguments beyond [-87, 88] saturate (exp_fast).
-    auto body = [&](const fbatch& e, const fbatch& u0, const auto& mask_fn) {
-      fbatch u = u0, wgt(1.0f);
-      if (clamp) {
-        if (is_scale != 1.0f) {
-          wgt = isb * exp_fast(is_k * u0 * u0);
-          u = isb * u0;
+    auto tile_body = [&](std::size_t nb, const fbatch* e, const fbatch* u0, bool tail) {
+      fbatch s[fused_tile], r[fused_tile], w[fused_tile], l[fused_tile], dl[fused_tile];
+      for (std::size_t q = 0; q < nb; ++q) {
+        fbatch u = u0[q];
+        w[q] = fbatch(1.0f);
+        if (clamp) {
+          if (is_scale != 1.0f) {
+            w[q] = isb * exp_fast(is_k * u0[q] * u0[q]);
+            u = isb * u0[q];
+          }
+          u = xsimd::min(xsimd::max(u, -ucl), ucl);
         }
-        u = xsimd::min(xsimd::max(u, -ucl), ucl);
+        s[q] = exp_fast(xsimd::fma(sp, e[q], mu));
+        r[q] = exp_fast(xsimd::fma(sr, u, log_a));
       }
-      const fbatch s = exp_fast(xsimd::fma(sp, e, mu));
-      const fbatch r = exp_fast(xsimd::fma(sr, u, log_a));
-      const D l = Fn::eval(D(s, fbatch(0.0f)), D(r, fbatch(1.0f)), static_cast<const D*>(p));
-      sum_l += mask_fn(wgt * l.v);
-      sum_g += mask_fn(wgt * l.d * r);
+      ev(nb, s, r, l, dl);
+      for (std::size_t q = 0; q < nb; ++q) {
+        fbatch wl = w[q] * l[q], wg = w[q] * dl[q] * r[q];
+        if (tail && q + 1 == nb) {
+          wl = xsimd::select(tail_mask, wl, fbatch(0.0f));
+          wg = xsimd::select(tail_mask, wg, fbatch(0.0f));
+        }
+        sum_l += wl;
+        sum_g += wg;
+      }
     };
-    auto all = [](const fbatch& x) { return x; };
+    fbatch e[fused_tile], u[fused_tile];
     if (g.e_fixed) {
       const float* eb = g.e_fixed + b * K;
       const float* ub = g.u_fixed + b * K;
-      for (std::size_t k = 0; k < full; k += flanes) {
-        fbatch u = fbatch::load_unaligned(ub + k);
-        body(fbatch::load_unaligned(eb + k), u, all);
-      }
-      if (full < K) {
-        alignas(64) float te[flanes] = {}, tu[flanes] = {};
-        for (std::size_t k = full; k < K; ++k) te[k - full] = eb[k], tu[k - full] = ub[k];
-        const auto mask = lane < fbatch(float(K - full));
-        fbatch u = fbatch::load_aligned(tu);
-        body(fbatch::load_aligned(te), u,
-             [&](const fbatch& x) { return xsimd::select(mask, x, fbatch(0.0f)); });
+      std::size_t k = 0;
+      while (k < K) {
+        std::size_t nb = 0;
+        bool tail = false;
+        for (; nb < fused_tile && k < K; ++nb, k += flanes) {
+          if (k < full) {
+            e[nb] = fbatch::load_unaligned(eb + k);
+            u[nb] = fbatch::load_unaligned(ub + k);
+          } else {
+            alignas(64) float te[flanes] = {}, tu[flanes] = {};
+            for (std::size_t kk = k; kk < K; ++kk) te[kk - k] = eb[kk], tu[kk - k] = ub[kk];
+            e[nb] = fbatch::load_aligned(te);
+            u[nb] = fbatch::load_aligned(tu);
+            tail = true;
+          }
+        }
+        tile_body(nb, e, u, tail);
       }
     } else {
-      // Tiles of `tile` batches: first all their normal pairs (independent transforms, so
-      // their long log/sqrt/polynomial chains overlap), then the cost evaluations. Same
-      // draws and summation order as one batch at a time.
-      constexpr std::size_t tile = 16;
       std::size_t k = 0;
-      for (; k + tile * flanes <= full; k += tile * flanes) {
-        fbatch e[tile], u[tile];
-        for (std::size_t q = 0; q < tile; ++q) rng.normal2(e[q], u[q]);
-        for (std::size_t q = 0; q < tile; ++q) body(e[q], u[q], all);
-      }
-      for (; k < full; k += flanes) {
-        fbatch e, u;
-        rng.normal2(e, u);
-        body(e, u, all);
-      }
-      if (full < K) {
-        fbatch e, u;
-        rng.normal2(e, u);
-        const auto mask = lane < fbatch(float(K - full));
-        body(e, u, [&](const fbatch& x) { return xsimd::select(mask, x, fbatch(0.0f)); });
+      while (k < K) {
+        const std::size_t nb = std::min(fused_tile, (K - k + flanes - 1) / flanes);
+        for (std::size_t q = 0; q < nb; ++q) rng.normal2(e[q], u[q]);
+        k += nb * flanes;
+        tile_body(nb, e, u, k > K);
       }
     }
     const float inv_k = 1.0f / float(K);
     g.loss[b] = xsimd::hadd(sum_l) * inv_k;
     g.dloss_da[b] = xsimd::hadd(sum_g) * inv_k / a;
   }
+}
+
+/// Tile evaluator of a cost struct Fn (n_params, static eval) on dual SIMD batches.
+template <class Fn>
+struct StructTiles {
+  using D = Dual<fbatch>;
+  D p[Fn::n_params > 0 ? Fn::n_params : 1];
+  static constexpr std::size_t n_params() { return Fn::n_params; }
+  void set_params(const float* pf) {
+    for (int j = 0; j < Fn::n_params; ++j) p[j] = D(fbatch(pf[j]), fbatch(0.0f));
+  }
+  void operator()(std::size_t nb, const fbatch* s, const fbatch* r, fbatch* l, fbatch* dl) const {
+    for (std::size_t q = 0; q < nb; ++q) {
+      const D v = Fn::eval(D(s[q], fbatch(0.0f)), D(r[q], fbatch(1.0f)), static_cast<const D*>(p));
+      l[q] = v.v;
+      dl[q] = v.d;
+    }
+  }
+};
+
+/// The fused kernel of a cost struct Fn (the built-ins).
+template <class Fn>
+void fused_kernel(const void*, const FusedArgs& g) {
+  StructTiles<Fn> ev;
+  fused_kernel_tiles(g, ev);
 }
 
 } // namespace bactor::detail

@@ -18,7 +18,10 @@
 #include <bactor/engine/version.hpp>
 
 #include <bactor/models/actor.hpp>
+#include <bactor/models/cost_math.hpp>
 #include <bactor/models/costs.hpp>
+#include <bactor/models/custom_cost.hpp>
+#include <bactor/models/formula.hpp>
 #include <bactor/models/data.hpp>
 #include <bactor/models/ground_truth.hpp>
 #include <bactor/models/hierarchical.hpp>

@@ -90,3 +90,33 @@ TEST_CASE("densities outside the support are -inf with zero gradient") {
   const std::vector<double> three = {1, 2, 3};
   CHECK_THROWS_AS(normal_lpdf(x, constant(three), s), std::invalid_argument);
 }
+
+TEST_CASE("a number wherever a Var goes: mixed density arguments, values and FD-checked gradients") {
+  const double x = 1.3, mu = 0.4, sigma = 0.7, a = 0.5, b = 2.0;
+  const double ln = normal_ref(x, mu, sigma), lln = normal_ref(std::log(x), mu, sigma) - std::log(x);
+  // Each combination with at least one Var: the Vars are the gradcheck inputs, numbers stay numbers.
+  auto check = [](const char* what, auto f, std::vector<std::vector<double>> in, double want) {
+    INFO(what);
+    const auto r = gradcheck(f, in);
+    CHECK_MESSAGE(r.ok, r.report);
+    CHECK(r.value == doctest::Approx(want).epsilon(1e-14));
+  };
+  check("normal(V, V, d)", [&](std::span<const Var> v) { return normal_lpdf(v[0], v[1], sigma); }, {{x}, {mu}}, ln);
+  check("normal(V, d, V)", [&](std::span<const Var> v) { return normal_lpdf(v[0], mu, v[1]); }, {{x}, {sigma}}, ln);
+  check("normal(d, V, V)", [&](std::span<const Var> v) { return normal_lpdf(x, v[0], v[1]); }, {{mu}, {sigma}}, ln);
+  check("normal(d, V, d)", [&](std::span<const Var> v) { return normal_lpdf(x, v[0], sigma); }, {{mu}}, ln);
+  check("normal(d, d, V)", [&](std::span<const Var> v) { return normal_lpdf(x, mu, v[0]); }, {{sigma}}, ln);
+  check("normal(V, int, d)", [&](std::span<const Var> v) { return normal_lpdf(v[0], 0, 1.0); }, {{x}}, normal_ref(x, 0, 1));
+  check("lognormal(V, V, d)", [&](std::span<const Var> v) { return lognormal_lpdf(v[0], v[1], sigma); }, {{x}, {mu}}, lln);
+  check("lognormal(d, V, V)", [&](std::span<const Var> v) { return lognormal_lpdf(x, v[0], v[1]); }, {{mu}, {sigma}}, lln);
+  check("lognormal(V, d, V)", [&](std::span<const Var> v) { return lognormal_lpdf(v[0], mu, v[1]); }, {{x}, {sigma}}, lln);
+  check("half_normal(d, V)", [&](std::span<const Var> v) { return half_normal_lpdf(0.3, v[0]); }, {{sigma}},
+        std::log(2.0) + normal_ref(0.3, 0, sigma));
+  check("uniform(V, d, V)", [&](std::span<const Var> v) { return uniform_lpdf(v[0], a, v[1]); }, {{x}, {b}}, -std::log(b - a));
+  check("uniform(d, V, d)", [&](std::span<const Var> v) { return uniform_lpdf(x, v[0], b); }, {{a}}, -std::log(b - a));
+  // A vector Var with number parameters still broadcasts; outside the support -infinity.
+  check("normal(vector V, d, V)", [&](std::span<const Var> v) { return normal_lpdf(v[0], mu, v[1]); }, {{0.1, 0.9}, {sigma}},
+        normal_ref(0.1, mu, sigma) + normal_ref(0.9, mu, sigma));
+  Tape::Scope scope;
+  CHECK(uniform_lpdf(3.0, constant(0.0), 1.0).value() == neg_inf);
+}
