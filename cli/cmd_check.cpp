@@ -6,6 +6,8 @@
 #include "cli/options.hpp"
 #include "cli/predictive.hpp"
 
+#include <bactor/engine/errors.hpp>
+
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -62,7 +64,17 @@ int run(int argc, char** argv) {
   auto fits = bactor::cli::read_fits(dir);
   for (const auto& f : fits) bactor::cli::require_finite_draws(f.files, f.chains, "posterior-predictive check");
   std::vector<bactor::cli::CheckRow> rows;
-  const bactor::Dataset data = bactor::cli::fit_data(fits.at(0), data_path, columns);
+  const bactor::Dataset data = [&] {
+    try {
+      return bactor::cli::fit_data(fits.at(0), data_path, columns);
+    } catch (const bactor::ArgumentError& e) {
+      // The map came from the fit, not from a --columns the user gave: say so, and what to give.
+      if (e.argument() != "columns" || !columns.empty()) throw;
+      throw std::invalid_argument(e.reason() + " (read with the column map the fit records, " +
+                                  bactor::cli::setting(fits.at(0), "columns") +
+                                  "; for a file with other names give --columns ROLE=COLUMN,...)");
+    }
+  }();
   if (bactor::cli::setting(fits.at(0), "hierarchical") == "true") {
     // One check per subject from its columns NAME.sJ (infer --hierarchical).
     if (!data.has_subjects()) throw std::invalid_argument(data.source + ": no subject column, but " + dir + " is a hierarchical fit");

@@ -114,6 +114,9 @@ TEST_CASE("cli bad input: condition labels 1, 01, 1.0 are one condition, and inf
   REQUIRE(r.code == 0);
   CHECK(r.err.find("2 condition(s)") != std::string::npos);
   CHECK(r.err.find("conditions: sigma.1 = label '1' (24 trials); sigma.2 = label '2' (16 trials)") != std::string::npos);
+  const Result s = run_bactor("summary " + (dir / "fit" / "chain-1.csv").string());
+  INFO(s.out);
+  CHECK(s.out.find("conditions (index=label, the k of NAME.k): 1=1,2=2") != std::string::npos);
 }
 
 TEST_CASE("cli bad input: non-finite or missing draws: summary says n/a and warns, check and compare refuse") {
