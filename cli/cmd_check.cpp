@@ -82,8 +82,21 @@ int run(int argc, char** argv) {
     for (const auto& id : data.subject) ++trials[id];
     fits = bactor::cli::hierarchical_subject_fits(fits.at(0), trials);
   }
+  // The model is rebuilt from the settings the draws files record; a damaged setting is the
+  // file's fault, not an option's the user never gave: named by the file.
+  auto check_fit = [&](const bactor::cli::Fit& fit, const bactor::Dataset& d, std::size_t index) {
+    try {
+      return bactor::cli::predictive_check(fit, d, opt, index);
+    } catch (const bactor::ArgumentError& e) {
+      throw std::invalid_argument(fit.files.at(0) + ": the recorded setting '" + e.argument() + "': " + e.reason());
+    } catch (const std::invalid_argument& e) {
+      const std::string what = e.what();
+      if (what.rfind(fit.files.at(0), 0) == 0 || what.rfind(d.source, 0) == 0) throw;
+      throw std::invalid_argument(fit.files.at(0) + ": the settings it records: " + what);
+    }
+  };
   if (fits.size() == 1 && fits[0].subject.empty()) {
-    rows = bactor::cli::predictive_check(fits[0], data, opt);
+    rows = check_fit(fits[0], data, 0);
   } else {
     const auto subjects = bactor::split_subjects(data);
     std::map<std::string, const bactor::Dataset*> by_id;
@@ -92,7 +105,7 @@ int run(int argc, char** argv) {
       const auto it = by_id.find(fits[s].subject);
       if (it == by_id.end())
         throw std::invalid_argument(data.source + ": no trials of subject '" + fits[s].subject + "' (fit " + fits[s].dir + ")");
-      const auto part = bactor::cli::predictive_check(fits[s], *it->second, opt, s);
+      const auto part = check_fit(fits[s], *it->second, s);
       rows.insert(rows.end(), part.begin(), part.end());
     }
   }

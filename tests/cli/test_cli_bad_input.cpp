@@ -214,3 +214,24 @@ TEST_CASE("cli bad input: simulate --lapse and infer --lapse use one contaminant
   CHECK(r.out.find("the range must hold every response: give ") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "bad"));
 }
+
+TEST_CASE("cli bad input: check names the draws file when a recorded setting is damaged, not an option") {
+  const fs::path dir = scratch("settings");
+  fs::create_directories(dir);
+  const char* ref = std::getenv("BACTOR_REFERENCE_DIR");
+  REQUIRE(ref);
+  const fs::path fit = dir / "fit";
+  REQUIRE(run_bactor("infer --data " + std::string(ref) + "/quadratic_n60.csv" + fit_args + " --out " + fit.string()).code == 0);
+  for (const fs::path& chain : {fit / "chain-1.csv", fit / "chain-2.csv"}) {
+    std::istringstream in(slurp(chain));
+    std::string line, out;
+    while (std::getline(in, line)) out += (line.rfind("# priors = ", 0) == 0 ? "# priors = sigma_r=bogus:1" : line) + "\n";
+    write(chain, out);
+  }
+  const Result r = run_bactor("check " + fit.string());
+  INFO(r.out);
+  CHECK(r.code == 2);
+  CHECK(one_line(r.out));
+  CHECK(r.out.rfind("bactor check: error: " + (fit / "chain-1.csv").string() + ": the settings it records: prior 'bogus:1'", 0) == 0);
+  CHECK(r.out.find("--prior") == std::string::npos);
+}
