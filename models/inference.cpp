@@ -562,6 +562,14 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
       throw ArgumentError("exact_action", "needs the marginal latent mode (the measurement is integrated out)");
     if (spec.cost->params.size() > detail::exact_max_cost_params)
       throw ArgumentError("exact_action", "cost " + spec.cost->name + " has more parameters than it supports");
+    // A stimulus far from the unit S puts the solver into minutes per gradient (measured with
+    // Linex: a trial at 500 S took 12 s of warm-up in all, one at 5e4 S more than 5 minutes):
+    // refused, per docs/bad-input.md, rather than left to run.
+    for (std::size_t i = 0; i < data.size(); ++i)
+      if (!(data.s[i] <= 1e3 * m.S && data.s[i] >= 1e-3 * m.S))
+        throw ArgumentError("exact_action", data.source + (i < data.line.size() ? ":" + std::to_string(data.line[i]) : "") +
+                                                ": s = " + fmt(data.s[i]) + " is not within a factor 1e3 of the unit S = " +
+                                                fmt(m.S) + ", which the exact action's solver needs (check that trial, or use a network)");
   }
 
   // Slots and their priors: per theta name one slot, or one per condition.

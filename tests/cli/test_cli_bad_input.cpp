@@ -235,3 +235,19 @@ TEST_CASE("cli bad input: check names the draws file when a recorded setting is 
   CHECK(r.out.rfind("bactor check: error: " + (fit / "chain-1.csv").string() + ": the settings it records: prior 'bogus:1'", 0) == 0);
   CHECK(r.out.find("--prior") == std::string::npos);
 }
+
+TEST_CASE("cli bad input: the exact action refuses a stimulus far from the unit S instead of running for minutes") {
+  const fs::path dir = scratch("exact");
+  fs::create_directories(dir);
+  std::string text = "s,r\n";
+  for (int i = 0; i < 20; ++i) text += std::to_string(0.5 + 0.1 * i) + "," + std::to_string(0.5 + 0.1 * i) + "\n";
+  write(dir / "far.csv", text + "1e5,1e5\n");
+  const Result r = run_bactor("infer --data " + (dir / "far.csv").string() + " --cost Linex --exact-action --out " +
+                              (dir / "o").string());
+  INFO(r.out);
+  CHECK(r.code == 2);
+  CHECK(one_line(r.out));
+  CHECK(r.out.rfind("bactor infer: error: --exact-action: " + (dir / "far.csv").string() + ":22: s = 100000 is not within a "
+                    "factor 1e3 of the unit S", 0) == 0);
+  CHECK_FALSE(fs::exists(dir / "o"));
+}
