@@ -435,7 +435,7 @@ struct HierarchicalModel::Impl {
   // The likelihood (models/likelihood_plan.hpp): one row per subject, theta of subject j at
   // j * nt of the population node's output.
   detail::LikelihoodPlan lik;
-  std::vector<detail::RowRef> rows, row_scratch;
+  std::vector<detail::RowRef> rows;
   std::vector<double> V, thu, grouped;
 
   explicit Impl(const HierarchicalSpec& spec)
@@ -454,8 +454,7 @@ struct HierarchicalModel::Impl {
       std::fill(grad.begin(), grad.end(), 0.0);
       return acc.value();
     }
-    row_scratch = rows;
-    acc = detail::Elem{detail::add_likelihood(lik, Vv, row_scratch, acc), 0};
+    acc = detail::Elem{detail::add_likelihood(lik, Vv, rows, acc), 0};
     const double lp = acc.value();
     if (want_grad) {
       backward(acc.v);

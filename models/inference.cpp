@@ -241,7 +241,7 @@ struct ActorModel::Impl {
   // The likelihood (models/likelihood_plan.hpp): one row per condition, theta of condition c at
   // c * n_theta of the constrain node's output, its lapse probability at C * n_theta + c.
   detail::LikelihoodPlan lik;
-  std::vector<detail::RowRef> rows, row_scratch;
+  std::vector<detail::RowRef> rows;
   // The tape's view of the parameters: constrain_node's output holds theta of condition c at
   // c * n_theta .. (c + 1) * n_theta, then the prior + log-Jacobian term.
   detail::ConstrainPlan plan;
@@ -324,8 +324,7 @@ struct ActorModel::Impl {
       return acc.value();
     }
     const Var z = latent == LatentMode::sampled ? leaf(n_free, N) : Var();
-    row_scratch = rows;
-    acc = detail::Elem{detail::add_likelihood(lik, V, row_scratch, acc, z), 0};
+    acc = detail::Elem{detail::add_likelihood(lik, V, rows, acc, z), 0};
     const double lp = acc.value();
     if (want_grad) {
       backward(acc.v);  // the gradient lands in grad

@@ -67,17 +67,18 @@ void backward(Node& n) {
   const Op& op = *static_cast<const Op*>(n.data);
   const double d = n.adj[0];
   const std::size_t w = op.n_in + 3;
+  double* av = op.V.node()->grad();
   for (std::size_t r = 0; r < op.n_rows; ++r) {
     const RowRef& row = op.rows[r];
     const double* g = op.g + r * w;
-    if (double* a = row.in.node()->grad()) {
-      a += row.in_at;
+    double* a = op.net_out ? (op.net_out[r].node() ? op.net_out[r].node()->grad() : nullptr)
+                           : (av ? av + row.theta_at : nullptr);
+    if (a)
       for (std::size_t k = 0; k < op.n_in; ++k) a[k] += d * g[k];
-    }
-    if (double* a = op.V.node()->grad()) {
-      a[row.theta_at + theta_index::sigma] += d * g[op.n_in];
-      a[row.theta_at + theta_index::sigma_r] += d * g[op.n_in + 1];
-      if (op.lapse) a[row.eps_at] += d * g[op.n_in + 2];
+    if (av) {
+      av[row.theta_at + theta_index::sigma] += d * g[op.n_in];
+      av[row.theta_at + theta_index::sigma_r] += d * g[op.n_in + 1];
+      if (op.lapse) av[row.eps_at] += d * g[op.n_in + 2];
     }
   }
   if (!op.acc.empty()) add_at(op.acc.v, op.acc.i, d);
@@ -91,20 +92,21 @@ void backward(Node& n) {
   }
 }
 
-Node* make(Var V, std::span<const RowRef> rows, std::size_t n_in, bool lapse, Elem acc, Var z, bool with_z, Op*& op) {
+Node* make(Var V, std::span<const RowRef> rows, std::span<const Var> net_out, std::size_t n_in, bool lapse, Elem acc,
+           Var z, bool with_z, Op*& op) {
   Tape& tape = Tape::current();
   bool grad = V.needs_grad() || (!acc.empty() && acc.v.needs_grad()) || (with_z && z.needs_grad());
-  for (const RowRef& r : rows) grad = grad || r.in.needs_grad();
+  for (const Var& x : net_out) grad = grad || (x.node() && x.needs_grad());
   Node* n = tape.make_node(1, 1, grad, &backward);
-  const std::size_t nr = rows.size(), nz = with_z ? z.size() : 0;
+  const std::size_t nr = rows.size(), nz = with_z ? z.size() : 0, nn = net_out.empty() ? 0 : nr;
   auto* mem = static_cast<std::byte*>(
-      tape.allocate(sizeof(Op) + nr * sizeof(RowRef) + (nr * (n_in + 3) + nz) * sizeof(double)));
-  auto* rr = reinterpret_cast<RowRef*>(mem + sizeof(Op));
-  std::memcpy(static_cast<void*>(rr), rows.data(), nr * sizeof(RowRef));
-  double* g = reinterpret_cast<double*>(rr + nr);
+      tape.allocate(sizeof(Op) + nn * sizeof(Var) + (nr * (n_in + 3) + nz) * sizeof(double)));
+  Var* outs = nn ? reinterpret_cast<Var*>(mem + sizeof(Op)) : nullptr;
+  if (nn) std::memcpy(static_cast<void*>(outs), net_out.data(), nn * sizeof(Var));
+  double* g = reinterpret_cast<double*>(mem + sizeof(Op) + nn * sizeof(Var));
   double* gz = nz ? g + nr * (n_in + 3) : nullptr;
   if (gz) std::fill(gz, gz + nz, 0.0);
-  op = ::new (mem) Op{V, z, acc, gz, nr, n_in, lapse, rr, g};
+  op = ::new (mem) Op{V, z, acc, gz, nr, n_in, lapse, rows.data(), outs, g};
   n->data = op;
   return n;
 }

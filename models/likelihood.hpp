@@ -62,11 +62,9 @@ struct RowTrials {
   void finish();
 };
 
-/// Where a row reads its values: the head's inputs (the row of V for sources that read theta, a
-/// network node's outputs for the network heads), theta and the lapse probability in V.
+/// Where a row reads its values in V: theta and the lapse probability, and its trials. A row's
+/// head reads theta itself, or (network sources) its network node's outputs, given per call.
 struct RowRef {
-  Var in;                    // the head's input node (V itself or a network output node)
-  std::size_t in_at = 0;     // the inputs' first element in `in`
   std::size_t theta_at = 0;  // theta's first element in V
   std::size_t eps_at = 0;    // the lapse probability's element in V (lapse forms)
   const RowTrials* trials = nullptr;
@@ -424,11 +422,13 @@ struct Op {
   const double* gz;          // d/dz of every latent (sampled forms), or null
   std::size_t n_rows, n_in;
   bool lapse;
-  RowRef* rows;              // n_rows
+  const RowRef* rows;        // n_rows, the caller's (they outlive the node)
+  const Var* net_out;        // n_rows network output nodes (arena copy), or null: the head reads V
   double* g;                 // per row: n_in input gradients, then sigma, sigma_r, eps
 };
 void backward(Node& n);
-Node* make(Var V, std::span<const RowRef> rows, std::size_t n_in, bool lapse, Elem acc, Var z, bool with_z, Op*& op);
+Node* make(Var V, std::span<const RowRef> rows, std::span<const Var> net_out, std::size_t n_in, bool lapse, Elem acc,
+           Var z, bool with_z, Op*& op);
 /// d log p / d theta at the row's inputs: a head's input_grad, whichever signature it has.
 template <class Source, class Head>
 void input_grad(const Source& src, const typename Source::Head::Adjoint& a, const typename Source::State& st,
@@ -441,22 +441,39 @@ auto make_head(const Source& src, const double* in, const RowTrials& t, typename
   if constexpr (requires { src.head(in, t, st, r); }) return src.head(in, t, st, r);
   else return src.head(in, t, st);
 }
+/// A row's noise levels and lapse probability from V, and its head (none where sigma or sigma_r
+/// is not a positive number, or the source is undefined there).
+struct RowParams {
+  double sig = 0, sr = 0, eps = 0;
+};
+template <class Source, bool Lapse>
+std::optional<typename Source::Head> row_head(const Source& src, const double* V, const RowRef& row, const double* in,
+                                              typename Source::State& st, std::size_t r, RowParams& p) {
+  const double* theta = V + row.theta_at;
+  p.sig = theta[theta_index::sigma];
+  p.sr = theta[theta_index::sigma_r];
+  p.eps = Lapse ? V[row.eps_at] : 0.0;
+  if (!(p.sig > 0 && p.sr > 0 && std::isfinite(p.sig) && std::isfinite(p.sr))) return std::nullopt;
+  return make_head(src, in, *row.trials, st, r);
+}
 } // namespace lik
 
-/// acc + Σ_rows log p(trials of the row | theta of the row) as one tape node. z: the latents
-/// (sampled forms; a row's latents start at its trials' z_begin). Backward: into each row's
-/// inputs (V or the network outputs), sigma and sigma_r (and eps) in V, z and acc. A row whose
+/// acc + Σ_rows log p(trials of the row | theta of the row) as one tape node. net_out: each row's
+/// network output node (network sources; empty: the heads read theta in V). z: the latents
+/// (sampled forms; a row's latents start at its trials' z_begin). `rows` must outlive the node.
+/// Backward: into each row's inputs (theta in V or the network outputs), sigma and sigma_r (and
+/// eps) in V, z and acc. A row whose
 /// parameters leave the source's domain (NaN, non-positive noise, no optimal action) gives the
 /// value -inf or NaN with gradient 0, which the sampler treats as a divergence (also when the exact
 /// action's solver finds no minimum at a node outside its table: std::domain_error is caught here,
 /// in the forward pass; nothing throws in the backward pass).
 template <class Source, class Form>
-Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const RowRef> rows, Elem acc = {},
-                    Var z = {}) {
+Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const RowRef> rows,
+                    std::span<const Var> net_out = {}, Elem acc = {}, Var z = {}) {
   using Head = typename Source::Head;
   const std::size_t n_in = src.n_in();
   lik::Op* op;
-  Node* n = lik::make(V, rows, n_in, Form::lapse, acc, z, Form::sampled, op);
+  Node* n = lik::make(V, rows, net_out, n_in, Form::lapse, acc, z, Form::sampled, op);
   const double* vv = V.values().data();
   const double* zv = Form::sampled ? z.values().data() : nullptr;
   double* gz = const_cast<double*>(op->gz);
@@ -467,13 +484,12 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
     double* gr = op->g + r * (n_in + 3);
     std::fill(gr, gr + n_in + 3, 0.0);
     if (t.size() == 0) continue;
-    const double* theta = vv + row.theta_at;
-    const double sig = theta[theta_index::sigma], sr = theta[theta_index::sigma_r];
-    const double eps = Form::lapse ? vv[row.eps_at] : 0.0;
     typename Source::State st{};
-    std::optional<Head> h;
-    if (sig > 0 && sr > 0 && std::isfinite(sig) && std::isfinite(sr))
-      h = lik::make_head(src, row.in.values().data() + row.in_at, t, st, r);
+    lik::RowParams p;
+    const std::optional<Head> h =
+        lik::row_head<Source, Form::lapse>(src, vv, row, net_out.empty() ? vv + row.theta_at : net_out[r].values().data(),
+                                           st, r, p);
+    const double sig = p.sig, sr = p.sr, eps = p.eps;
     if (!h) {
       value = -INFINITY;
       if (gz) std::fill(gz + t.z_begin, gz + t.z_begin + t.size(), 0.0);
@@ -506,12 +522,10 @@ void likelihood_trials(const Source& src, const Form& form, const double* V, std
     const RowRef& row = rows[r];
     const RowTrials& t = *row.trials;
     if (t.size() == 0) continue;
-    const double* theta = V + row.theta_at;
-    const double sig = theta[theta_index::sigma], sr = theta[theta_index::sigma_r];
-    const double eps = Form::lapse ? V[row.eps_at] : 0.0;
     typename Source::State st{};
-    std::optional<Head> h;
-    if (sig > 0 && sr > 0 && std::isfinite(sig) && std::isfinite(sr)) h = lik::make_head(src, in[r], t, st, r);
+    lik::RowParams p;
+    const std::optional<Head> h = lik::row_head<Source, Form::lapse>(src, V, row, in[r], st, r, p);
+    const double sig = p.sig, sr = p.sr, eps = p.eps;
     if (!h) {
       std::fill(out[r], out[r] + t.size(), -INFINITY);
       continue;

@@ -5,6 +5,7 @@
 #include <bactor/models/network_node.hpp>
 
 #include <array>
+#include <new>
 #include <string>
 
 namespace bactor::detail {
@@ -76,20 +77,16 @@ PowerHead LikelihoodPlan::power_head(const double* theta) {
   return PowerHead{x[0], sigmoid(x[1])};
 }
 
-Var add_likelihood(LikelihoodPlan& plan, Var V, std::span<RowRef> rows, Elem acc, Var z) {
-  const bool network = plan.is_network();
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    RowRef& row = rows[r];
-    if (network && row.trials->size() > 0) {
-      row.in = network_outputs(*plan.net, V, row.theta_at, plan.ws[r]);
-      row.in_at = 0;
-    } else {
-      row.in = V;
-      row.in_at = row.theta_at;
-    }
+Var add_likelihood(LikelihoodPlan& plan, Var V, std::span<const RowRef> rows, Elem acc, Var z) {
+  std::span<const Var> net_out;
+  if (plan.is_network()) {  // a network node per row with trials, before the likelihood node
+    auto* outs = static_cast<Var*>(Tape::current().allocate(rows.size() * sizeof(Var)));
+    for (std::size_t r = 0; r < rows.size(); ++r)
+      ::new (&outs[r]) Var(rows[r].trials->size() > 0 ? network_outputs(*plan.net, V, rows[r].theta_at, plan.ws[r]) : Var());
+    net_out = {outs, rows.size()};
   }
   return visit_likelihood(plan, [&](const auto& src, const auto& form) {
-    return likelihood_node(src, form, V, std::span<const RowRef>(rows), acc, z);
+    return likelihood_node(src, form, V, rows, net_out, acc, z);
   });
 }
 

@@ -47,8 +47,8 @@ struct LikelihoodPlan {
 };
 
 /// acc + the log-likelihood of every row as one node (with a network node per row before it for
-/// the network sources). rows: theta_at, eps_at and trials set (in is filled here).
-Var add_likelihood(LikelihoodPlan& plan, Var V, std::span<RowRef> rows, Elem acc, Var z = {});
+/// the network sources). `rows` must outlive the node.
+Var add_likelihood(LikelihoodPlan& plan, Var V, std::span<const RowRef> rows, Elem acc, Var z = {});
 
 /// Each trial's log-density, value only: out[r] (one pointer per row) gets row r's trials.
 /// V: the constrained values (rows' theta and lapse probabilities); z: latents (sampled).

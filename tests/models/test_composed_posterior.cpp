@@ -8,8 +8,8 @@
 //     cost (whose exact action is the closed form);
 //   - a hierarchical fit with the exact action against the closed-form hierarchical fit.
 // Criterion: every mean within 4 combined MCSE, every sd within the larger of 10% and 4 combined
-// standard errors of the sd, R-hat < 1.02 for both, divergences at most 1% of the draws (a rate:
-// a trajectory's exact path differs between CPUs).
+// standard errors of the sd, R-hat < 1.02 for both (1.05 for the short exact-action runs),
+// divergences at most 1% of the draws (a rate: a trajectory's exact path differs between CPUs).
 #include <bactor/models/costs.hpp>
 #include <bactor/models/hierarchical.hpp>
 #include <bactor/models/inference.hpp>
@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 using namespace bactor;
 
@@ -39,7 +40,9 @@ Summary run(const std::function<std::unique_ptr<Model>()>& make, const std::vect
   return summarize(run_nuts(make, ns), names);
 }
 
-void check_same(const Summary& a, const Summary& b) {
+/// max_rhat: 1.02, or for the short exact-action runs (4 x 250 draws, bulk-ESS ~200-400, where
+/// R-hat's own sampling noise is of order 1/ESS) 1.05.
+void check_same(const Summary& a, const Summary& b, double max_rhat = 1.02) {
   for (const Summary* s : {&a, &b}) {
     INFO("divergences " << s->divergences << " of " << s->draws);
     CHECK(double(s->divergences) <= 0.01 * double(s->draws));
@@ -54,8 +57,8 @@ void check_same(const Summary& a, const Summary& b) {
                 << " (relative tol " << sd_tol << "), rhat " << p.rhat << " / " << q.rhat);
     CHECK(std::abs(p.mean - q.mean) <= tol);
     CHECK(std::abs(p.sd / q.sd - 1) <= sd_tol);
-    CHECK(p.rhat < 1.02);
-    CHECK(q.rhat < 1.02);
+    CHECK(p.rhat < max_rhat);
+    CHECK(q.rhat < max_rhat);
   }
 }
 
@@ -72,9 +75,12 @@ Dataset lapse_data(const CostInfo& cost, std::size_t n, std::uint64_t seed) {
 
 } // namespace
 
-TEST_CASE("composed posterior: lapses with sampled latents equal lapses with the marginal") {
-  const CostInfo& cost = find_cost("QuadraticCost");
-  const Dataset d = lapse_data(cost, 60, 4);
+namespace {
+
+/// The closed-form fit of `d` with lapses (sigma fixed) and the same fit changed by `vary`:
+/// their summaries (the changed one from `chains` x (`warmup` + `samples`)).
+std::pair<Summary, Summary> lapse_pair(const CostInfo& cost, const Dataset& d, const std::function<void(InferenceSpec&)>& vary,
+                                       int chains, int warmup, int samples, std::uint64_t seed) {
   InferenceSpec spec;
   spec.cost = &cost;
   spec.lapse = true;
@@ -82,27 +88,27 @@ TEST_CASE("composed posterior: lapses with sampled latents equal lapses with the
   spec.log_lik = false;
   ActorModel probe(d, spec);
   const auto names = probe.free_names();
-  const Summary marginal = run([&] { return std::make_unique<ActorModel>(d, spec); }, names, 4, 500, 1000, 11);
-  spec.latent = LatentMode::sampled;
-  const Summary sampled = run([&] { return std::make_unique<ActorModel>(d, spec); }, names, 4, 700, 1500, 12);
+  const Summary base = run([&] { return std::make_unique<ActorModel>(d, spec); }, names, 4, 500, 1000, seed);
+  vary(spec);
+  const Summary other = run([&] { return std::make_unique<ActorModel>(d, spec); }, names, chains, warmup, samples, seed + 1);
+  return {other, base};
+}
+
+} // namespace
+
+TEST_CASE("composed posterior: lapses with sampled latents equal lapses with the marginal") {
+  const CostInfo& cost = find_cost("QuadraticCost");
+  const auto [sampled, marginal] =
+      lapse_pair(cost, lapse_data(cost, 60, 4), [](InferenceSpec& s) { s.latent = LatentMode::sampled; }, 4, 700, 1500, 11);
   check_same(sampled, marginal);
 }
 
 TEST_CASE("composed posterior: the exact action with lapses equals the closed form with lapses") {
   const CostInfo& cost = find_cost("QuadraticCostQuadraticEffort");
-  const Dataset d = lapse_data(cost, 20, 5);
-  InferenceSpec spec;
-  spec.cost = &cost;
-  spec.lapse = true;
-  spec.fixed["sigma"] = 0.15;
-  spec.log_lik = false;
-  ActorModel probe(d, spec);
-  const auto names = probe.free_names();
-  const Summary closed = run([&] { return std::make_unique<ActorModel>(d, spec); }, names, 4, 500, 1000, 13);
-  spec.exact_action = true;
   // Short: every gradient solves for the action (about 0.1 s of CPU per draw here).
-  const Summary exact = run([&] { return std::make_unique<ActorModel>(d, spec); }, names, 2, 120, 200, 14);
-  check_same(exact, closed);
+  const auto [exact, closed] =
+      lapse_pair(cost, lapse_data(cost, 16, 5), [](InferenceSpec& s) { s.exact_action = true; }, 4, 150, 250, 13);
+  check_same(exact, closed, 1.05);
 }
 
 TEST_CASE("composed posterior: a hierarchical fit with the exact action equals the closed-form one") {
@@ -133,6 +139,6 @@ TEST_CASE("composed posterior: a hierarchical fit with the exact action equals t
   hs.parameterisation = HierParameterisation::noncentred;
   const Summary closed = run([&] { return std::make_unique<HierarchicalModel>(d, hs); }, {}, 4, 500, 1000, 15);
   hs.exact_action = true;
-  const Summary exact = run([&] { return std::make_unique<HierarchicalModel>(d, hs); }, {}, 2, 120, 200, 16);
-  check_same(exact, closed);
+  const Summary exact = run([&] { return std::make_unique<HierarchicalModel>(d, hs); }, {}, 4, 150, 250, 16);
+  check_same(exact, closed, 1.05);
 }

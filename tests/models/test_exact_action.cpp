@@ -152,8 +152,7 @@ TEST_CASE("exact action: the likelihood node's gradient against finite differenc
       for (std::size_t c = 0; c < 2; ++c) rows[c].theta_at = c * nt, rows[c].trials = &plan.trials[c];
       auto r = gradcheck(
           [&](std::span<const Var> in) {
-            auto rr = rows;
-            return d::add_likelihood(plan, in[0], rr, d::Elem{in[1], 0});
+            return d::add_likelihood(plan, in[0], rows, d::Elem{in[1], 0});
           },
           {v, {0.3}}, GradCheckOptions{1e-5, 1e-5, 1e-6});
       CHECK_MESSAGE(r.ok, r.report);

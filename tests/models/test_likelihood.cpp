@@ -159,8 +159,7 @@ TEST_CASE("composed likelihood: every source x form against finite differences, 
         // Gradient, with the latents also used by another node (their adjoint is added to).
         auto r = gradcheck(
             [&](std::span<const Var> in) {
-              auto rr = rows;
-              const Var ll = d::add_likelihood(plan, in[0], rr, d::Elem{in[0], v.size() - 1}, sampled ? in[1] : Var());
+              const Var ll = d::add_likelihood(plan, in[0], rows, d::Elem{in[0], v.size() - 1}, sampled ? in[1] : Var());
               return sampled ? ll + dot(in[1], in[1]) : ll;
             },
             sampled ? std::vector<std::vector<double>>{v, z} : std::vector<std::vector<double>>{v}, c.tol);

@@ -412,8 +412,7 @@ TEST_CASE("mupost marginal node vs finite differences; the inference log-density
     // integral's gradient to quadrature accuracy (error table: 1e-6).
     auto r = gradcheck(
         [&](std::span<const Var> in) {
-          auto rr = rows;
-          return d::add_likelihood(plan, in[0], rr, d::Elem{in[1], 0});
+          return d::add_likelihood(plan, in[0], rows, d::Elem{in[1], 0});
         },
         {v, acc}, bactor::testing::GradCheckOptions{1e-6, 1e-5, 1e-6});
     CHECK_MESSAGE(r.ok, r.report);
