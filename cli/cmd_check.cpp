@@ -6,6 +6,8 @@
 #include "cli/options.hpp"
 #include "cli/predictive.hpp"
 
+#include <bactor/engine/errors.hpp>
+
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -62,7 +64,17 @@ int run(int argc, char** argv) {
   auto fits = bactor::cli::read_fits(dir);
   for (const auto& f : fits) bactor::cli::require_finite_draws(f.files, f.chains, "posterior-predictive check");
   std::vector<bactor::cli::CheckRow> rows;
-  const bactor::Dataset data = bactor::cli::fit_data(fits.at(0), data_path, columns);
+  const bactor::Dataset data = [&] {
+    try {
+      return bactor::cli::fit_data(fits.at(0), data_path, columns);
+    } catch (const bactor::ArgumentError& e) {
+      // The map came from the fit, not from a --columns the user gave: say so, and what to give.
+      if (e.argument() != "columns" || !columns.empty()) throw;
+      throw std::invalid_argument(e.reason() + " (read with the column map the fit records, " +
+                                  bactor::cli::setting(fits.at(0), "columns") +
+                                  "; for a file with other names give --columns ROLE=COLUMN,...)");
+    }
+  }();
   if (bactor::cli::setting(fits.at(0), "hierarchical") == "true") {
     // One check per subject from its columns NAME.sJ (infer --hierarchical).
     if (!data.has_subjects()) throw std::invalid_argument(data.source + ": no subject column, but " + dir + " is a hierarchical fit");
@@ -70,8 +82,21 @@ int run(int argc, char** argv) {
     for (const auto& id : data.subject) ++trials[id];
     fits = bactor::cli::hierarchical_subject_fits(fits.at(0), trials);
   }
+  // The model is rebuilt from the settings the draws files record; a damaged setting is the
+  // file's fault, not an option's the user never gave: named by the file.
+  auto check_fit = [&](const bactor::cli::Fit& fit, const bactor::Dataset& d, std::size_t index) {
+    try {
+      return bactor::cli::predictive_check(fit, d, opt, index);
+    } catch (const bactor::ArgumentError& e) {
+      throw std::invalid_argument(fit.files.at(0) + ": the recorded setting '" + e.argument() + "': " + e.reason());
+    } catch (const std::invalid_argument& e) {
+      const std::string what = e.what();
+      if (what.rfind(fit.files.at(0), 0) == 0 || what.rfind(d.source, 0) == 0) throw;
+      throw std::invalid_argument(fit.files.at(0) + ": the settings it records: " + what);
+    }
+  };
   if (fits.size() == 1 && fits[0].subject.empty()) {
-    rows = bactor::cli::predictive_check(fits[0], data, opt);
+    rows = check_fit(fits[0], data, 0);
   } else {
     const auto subjects = bactor::split_subjects(data);
     std::map<std::string, const bactor::Dataset*> by_id;
@@ -80,7 +105,7 @@ int run(int argc, char** argv) {
       const auto it = by_id.find(fits[s].subject);
       if (it == by_id.end())
         throw std::invalid_argument(data.source + ": no trials of subject '" + fits[s].subject + "' (fit " + fits[s].dir + ")");
-      const auto part = bactor::cli::predictive_check(fits[s], *it->second, opt, s);
+      const auto part = check_fit(fits[s], *it->second, s);
       rows.insert(rows.end(), part.begin(), part.end());
     }
   }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/command.hpp"
+#include "cli/fit_dir.hpp"
 #include <bactor/samplers/cmdstan_csv.hpp>
 #include <bactor/samplers/diagnostics.hpp>
 
@@ -68,6 +69,10 @@ int run(int argc, char** argv) {
     std::printf("left out %s column%s (per trial; --all shows them, --vars picks columns)\n", what.c_str(),
                 total == 1 ? "" : "s");
   }
+  // Which label each NAME.k is (infer records the conditions as index=label pairs).
+  const std::string conditions = cli::read_settings(files[0])["conditions"];
+  if (conditions.find(',') != std::string::npos)
+    std::printf("conditions (index=label, the k of NAME.k): %s\n", conditions.c_str());
   if (!csv_out.empty()) write_summary_csv(csv_out, s);
   return cli::exit_ok;
 }

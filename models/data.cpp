@@ -229,9 +229,8 @@ std::string header_hint(const std::vector<std::string>& header, const std::strin
 // sd 0 or overflow to inf, and no experiment's response is a million times its stimulus (such a
 // value is a code for a missing response, or in another unit).
 constexpr double value_min = 1e-100, value_max = 1e100, ratio_max = 1e6;
-// And the stimuli within a factor 1e6 of each other: one stimulus 1e6 times the others put the
-// exact action's solver into minutes per gradient (measured: a trial at s = 1e6 among stimuli of
-// 0.1-5 stalled warm-up past 3 minutes, where the data without it take 8 s).
+// And the stimuli within a factor 1e6 of each other: beyond, one of them is in another unit.
+// (The exact action needs more, every stimulus within 1e3 of the unit S: ActorModel checks it.)
 constexpr double spread_max = 1e6;
 
 } // namespace

@@ -373,7 +373,11 @@ struct ActorModel::Impl {
         fill_theta(c);
         double u_lo, u_hi;
         detail::exact_action_range(xc, sig, lik.exact_opt, u_lo, u_hi);
-        each(detail::ExactHead(*cost, theta, u_lo, u_hi, lik.exact_opt));
+        try {
+          each(detail::ExactHead(*cost, theta, u_lo, u_hi, lik.exact_opt));
+        } catch (const std::domain_error&) {  // no optimal action at this draw: no prediction
+          for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) out[orig[k]] = NAN;
+        }
         break;
       }
       case detail::SourceKind::mupost: each(detail::mupost_table(mupost_head(c), xc, sig, lik.rules.for_sigma(sig))); break;
@@ -420,6 +424,16 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
                                      " (give a unit of the stimuli's order, or leave the scale out for that mean)");
   log_S = std::log(S);
   n_theta = theta_size(*spec.cost);
+  if (spec.exact_action) {
+    // A stimulus far from the unit S puts the solver into minutes per gradient (measured with
+    // Linex: a trial at 500 S took 12 s of warm-up in all, one at 5e4 S more than 5 minutes):
+    // refused, per docs/bad-input.md, rather than left to run.
+    for (std::size_t i = 0; i < data.size(); ++i)
+      if (!(data.s[i] <= 1e3 * S && data.s[i] >= 1e-3 * S))
+        throw ArgumentError("exact_action", data.source + (i < data.line.size() ? ":" + std::to_string(data.line[i]) : "") +
+                                                ": s = " + fmt(data.s[i]) + " is not within a factor 1e3 of the unit S = " +
+                                                fmt(S) + ", which the exact action's solver needs (check that trial, or use a network)");
+  }
 }
 
 // Slots and their priors: per theta name one slot, or one per condition; the lapse slot(s) last.

@@ -39,6 +39,7 @@
 #include <cstddef>
 #include <numbers>
 #include <optional>
+#include <stdexcept>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -446,7 +447,9 @@ auto make_head(const Source& src, const double* in, const RowTrials& t, typename
 /// (sampled forms; a row's latents start at its trials' z_begin). Backward: into each row's
 /// inputs (V or the network outputs), sigma and sigma_r (and eps) in V, z and acc. A row whose
 /// parameters leave the source's domain (NaN, non-positive noise, no optimal action) gives the
-/// value -inf or NaN with gradient 0, which the sampler treats as a divergence.
+/// value -inf or NaN with gradient 0, which the sampler treats as a divergence (also when the exact
+/// action's solver finds no minimum at a node outside its table: std::domain_error is caught here,
+/// in the forward pass; nothing throws in the backward pass).
 template <class Source, class Form>
 Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const RowRef> rows, Elem acc = {},
                     Var z = {}) {
@@ -477,7 +480,13 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
       continue;
     }
     RowGrad<Head> g{};
-    value += form.run(*h, t, sig, sr, eps, zv ? zv + t.z_begin : nullptr, gz ? gz + t.z_begin : nullptr, &g, nullptr);
+    try {
+      value += form.run(*h, t, sig, sr, eps, zv ? zv + t.z_begin : nullptr, gz ? gz + t.z_begin : nullptr, &g, nullptr);
+    } catch (const std::domain_error&) {  // the exact action's solve outside its table found no minimum
+      value = -INFINITY;
+      if (gz) std::fill(gz + t.z_begin, gz + t.z_begin + t.size(), 0.0);
+      continue;
+    }
     lik::input_grad(src, g.head, st, gr, *h);
     gr[n_in] = g.sigma;
     gr[n_in + 1] = g.sigma_r;
@@ -507,7 +516,11 @@ void likelihood_trials(const Source& src, const Form& form, const double* V, std
       std::fill(out[r], out[r] + t.size(), -INFINITY);
       continue;
     }
-    form.run(*h, t, sig, sr, eps, z ? z + t.z_begin : nullptr, nullptr, static_cast<RowGrad<Head>*>(nullptr), out[r]);
+    try {
+      form.run(*h, t, sig, sr, eps, z ? z + t.z_begin : nullptr, nullptr, static_cast<RowGrad<Head>*>(nullptr), out[r]);
+    } catch (const std::domain_error&) {
+      std::fill(out[r], out[r] + t.size(), -INFINITY);
+    }
   }
 }
 

@@ -114,6 +114,9 @@ TEST_CASE("cli bad input: condition labels 1, 01, 1.0 are one condition, and inf
   REQUIRE(r.code == 0);
   CHECK(r.err.find("2 condition(s)") != std::string::npos);
   CHECK(r.err.find("conditions: sigma.1 = label '1' (24 trials); sigma.2 = label '2' (16 trials)") != std::string::npos);
+  const Result s = run_bactor("summary " + (dir / "fit" / "chain-1.csv").string());
+  INFO(s.out);
+  CHECK(s.out.find("conditions (index=label, the k of NAME.k): 1=1,2=2") != std::string::npos);
 }
 
 TEST_CASE("cli bad input: non-finite or missing draws: summary says n/a and warns, check and compare refuse") {
@@ -210,4 +213,41 @@ TEST_CASE("cli bad input: simulate --lapse and infer --lapse use one contaminant
   CHECK(r.out.find("--lapse-range: " + data.string()) != std::string::npos);
   CHECK(r.out.find("the range must hold every response: give ") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "bad"));
+}
+
+TEST_CASE("cli bad input: check names the draws file when a recorded setting is damaged, not an option") {
+  const fs::path dir = scratch("settings");
+  fs::create_directories(dir);
+  const char* ref = std::getenv("BACTOR_REFERENCE_DIR");
+  REQUIRE(ref);
+  const fs::path fit = dir / "fit";
+  REQUIRE(run_bactor("infer --data " + std::string(ref) + "/quadratic_n60.csv" + fit_args + " --out " + fit.string()).code == 0);
+  for (const fs::path& chain : {fit / "chain-1.csv", fit / "chain-2.csv"}) {
+    std::istringstream in(slurp(chain));
+    std::string line, out;
+    while (std::getline(in, line)) out += (line.rfind("# priors = ", 0) == 0 ? "# priors = sigma_r=bogus:1" : line) + "\n";
+    write(chain, out);
+  }
+  const Result r = run_bactor("check " + fit.string());
+  INFO(r.out);
+  CHECK(r.code == 2);
+  CHECK(one_line(r.out));
+  CHECK(r.out.rfind("bactor check: error: " + (fit / "chain-1.csv").string() + ": the settings it records: prior 'bogus:1'", 0) == 0);
+  CHECK(r.out.find("--prior") == std::string::npos);
+}
+
+TEST_CASE("cli bad input: the exact action refuses a stimulus far from the unit S instead of running for minutes") {
+  const fs::path dir = scratch("exact");
+  fs::create_directories(dir);
+  std::string text = "s,r\n";
+  for (int i = 0; i < 20; ++i) text += std::to_string(0.5 + 0.1 * i) + "," + std::to_string(0.5 + 0.1 * i) + "\n";
+  write(dir / "far.csv", text + "1e5,1e5\n");
+  const Result r = run_bactor("infer --data " + (dir / "far.csv").string() + " --cost Linex --exact-action --out " +
+                              (dir / "o").string());
+  INFO(r.out);
+  CHECK(r.code == 2);
+  CHECK(one_line(r.out));
+  CHECK(r.out.rfind("bactor infer: error: --exact-action: " + (dir / "far.csv").string() + ":22: s = 100000 is not within a "
+                    "factor 1e3 of the unit S", 0) == 0);
+  CHECK_FALSE(fs::exists(dir / "o"));
 }

@@ -188,6 +188,9 @@ TEST_CASE("cli check and report: data with its own column names (the map the fit
   Result bad = run_bactor("check " + fit.string() + " --data " + std_data.string());
   CHECK(bad.code == 2);
   CHECK(bad.out.find("missing column 'duration'") != std::string::npos);
+  // The user gave no --columns: the message does not blame it, and says where the map came from.
+  CHECK(bad.out.find("error: --columns") == std::string::npos);
+  CHECK(bad.out.find("read with the column map the fit records, s=duration") != std::string::npos);
   bad = run_bactor("check " + fit.string() + " --columns stim=duration");
   CHECK(bad.code == 2);
   CHECK(bad.out.find("--columns") != std::string::npos);

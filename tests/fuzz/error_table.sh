@@ -24,6 +24,7 @@ printf 'cond,s,r\nlow,1.0,1.1\nLow,2.0,2.1\n' > caselabels.csv
 printf 's,r\n1.0,2.0\n1.0,1e300\n' > huge.csv
 printf 's,r\n1.0,2.0\n1.0,5e7\n' > ratio.csv
 printf 's,r\n0.1,0.1\n2,2\n1e6,1e6\n' > spread.csv
+{ printf 's,r\n'; for i in 1 2 3 4 5 6 7 8; do printf '%s,%s\n' "0.$i" "0.$i"; done; printf '1e5,1e5\n'; } > far.csv
 "$B" train --cost QuadraticCost --steps 20 --eval-points 50 --out net.safetensors >/dev/null 2>&1
 : > empty.safetensors
 head -c 3000 net.safetensors > trunc.safetensors
@@ -70,6 +71,7 @@ run "response 1e300" "$B" infer --data huge.csv --cost QuadraticCost --closed-fo
 run "response 5e7 times the stimulus" "$B" infer --data ratio.csv --cost QuadraticCost --closed-form --out o
 run "stimuli 1e7 apart" "$B" infer --data spread.csv --cost QuadraticCost --closed-form --out o
 run "--scale 1e-300" "$B" infer $inf --scale 1e-300
+run "--exact-action, a stimulus 1e5 times the others" "$B" infer --data far.csv --cost Linex --exact-action --out o
 run "--columns unknown role" "$B" infer --data own.csv --columns stim=duration,r=reproduction --cost QuadraticCost --closed-form --out o
 run "--columns one column for two roles" "$B" infer --data own.csv --columns s=duration,r=duration --cost QuadraticCost --closed-form --out o
 run "--columns column not in the file" "$B" infer --data own.csv --columns s=duration,r=reproduction,cond=block --cost QuadraticCost --closed-form --out o

@@ -57,10 +57,7 @@ TEST_CASE("library argument errors name the library's argument, not a CLI flag")
   spec.per_condition = {"mu_0", "nope"};
   check_argument_error([&] { ActorModel m(d, spec); }, "per_condition");
   spec.per_condition = {"sigma"};
-  spec.lapse = true;  // lapses: sampled latents refused, a range that leaves out a response
-  spec.latent = LatentMode::sampled;
-  check_argument_error([&] { ActorModel m(d, spec); }, "lapse");
-  spec.latent = LatentMode::marginal;
+  spec.lapse = true;  // lapses: a range that leaves out a response
   spec.lapse_lo = 1e6, spec.lapse_hi = 1e7;
   check_argument_error([&] { ActorModel m(d, spec); }, "lapse_range");
   spec.lapse = false;

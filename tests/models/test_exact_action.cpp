@@ -14,6 +14,7 @@
 #include <bactor/models/inference.hpp>
 #include <bactor/engine/errors.hpp>
 #include "tests/engine/gradcheck.hpp"
+#include "tests/models/inference_test_util.hpp"
 
 #include <doctest/doctest.h>
 
@@ -228,6 +229,11 @@ TEST_CASE("exact action: argument errors") {
   InferenceSpec spec;
   spec.cost = &find_cost("QuadraticCost");
   spec.exact_action = true;
+  spec.network = bactor::testing::random_network(*spec.cost, 1);
+  CHECK_THROWS_WITH_AS(ActorModel(data, spec), doctest::Contains("excludes a network"), ArgumentError);
+  // Every latent mode and lapses are accepted (the composed likelihood, test_likelihood.cpp).
+  spec.network = nullptr;
   spec.latent = LatentMode::sampled;
-  CHECK_THROWS_WITH_AS(ActorModel(data, spec), doctest::Contains("marginal latent mode"), ArgumentError);
+  spec.lapse = true;
+  CHECK_NOTHROW(ActorModel(data, spec));
 }

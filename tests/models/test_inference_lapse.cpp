@@ -172,9 +172,6 @@ TEST_CASE("lapse: ActorModel names, priors, fixing, per-condition lapse and erro
   off.lapse_lo = 0.01, off.lapse_hi = 100;
   CHECK(arg_of(off, two).rfind("lapse_range:", 0) == 0);
   InferenceSpec s = spec;
-  s.latent = LatentMode::sampled;
-  CHECK(arg_of(s, two).rfind("lapse: ", 0) == 0);
-  s = spec;
   s.fixed = {{"lapse", 1.0}};
   CHECK(arg_of(s, two).rfind("fixed: lapse=1 is outside", 0) == 0);
   s = spec;
