@@ -74,6 +74,11 @@ struct CostInfo {
   detail::BoundFn<double(double s, double r, const double* p)> loss;
   /// ℓ(s, r; p), and dℓ/dr in *dl_dr (forward-mode dual numbers).
   detail::BoundFn<double(double s, double r, const double* p, double* dl_dr)> loss_dr;
+  /// Optional: loss_dr at n points (s[i], r[i]) with the same parameters, into l[i] and
+  /// dl_dr[i]. The ground truth uses it when set (a formula runs its program once per block
+  /// instead of once per point).
+  detail::BoundFn<void(std::size_t n, const double* s, const double* r, const double* p, double* l, double* dl_dr)>
+      loss_dr_n;
   /// The fused SIMD training kernel for this family.
   detail::FusedKernel fused;
   /// Keeps the evaluators' bound data alive (a formula's program); null for the built-ins.

@@ -3,6 +3,7 @@
 // register program, and the evaluators bound to it (double, dual, the fused training kernel).
 #include <bactor/models/formula.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -347,6 +348,33 @@ double loss_dr_double(const void* ctx, double s, double r, const double* p, doub
   return l.v;
 }
 
+/// loss_dr over a block of points: one switch per instruction per 64 points.
+void loss_dr_block(const void* ctx, std::size_t n, const double* s, const double* r, const double* p, double* l,
+                   double* dl_dr) {
+  using D = Dual<double>;
+  constexpr std::size_t cap = 64;
+  const FormulaProgram& P = static_cast<const FormulaCost*>(ctx)->program;
+  std::vector<D> buf(P.buffer_size(cap));
+  D pd[max_cost_params];
+  for (std::size_t j = 0; j < P.n_params; ++j) pd[j] = D(p[j], 0.0);
+  formula_set_uniform(P, buf.data(), pd);
+  D* bs = buf.data() + P.offset(0, cap);
+  D* br = buf.data() + P.offset(1, cap);
+  for (std::size_t i0 = 0; i0 < n; i0 += cap) {
+    const std::size_t nb = std::min(cap, n - i0);
+    for (std::size_t q = 0; q < nb; ++q) {
+      bs[q] = D(s[i0 + q], 0.0);
+      br[q] = D(r[i0 + q], 1.0);
+    }
+    std::size_t off = 0, stride = 0;
+    formula_run(P, nb, cap, buf.data(), &off, &stride);
+    for (std::size_t q = 0; q < nb; ++q) {
+      l[i0 + q] = buf[off + q * stride].v;
+      dl_dr[i0 + q] = buf[off + q * stride].d;
+    }
+  }
+}
+
 /// The fused kernel's tile evaluator: one switch per instruction per tile of SIMD batches.
 struct FormulaTiles {
   using D = Dual<fbatch>;
@@ -430,6 +458,7 @@ CostInfo make_formula_cost(const FormulaSpec& spec) {
   c.params = spec.params;
   c.loss = {&detail::loss_double, fc.get()};
   c.loss_dr = {&detail::loss_dr_double, fc.get()};
+  c.loss_dr_n = {&detail::loss_dr_block, fc.get()};
   c.fused = {&detail::fused_formula, fc.get()};
   c.owner = fc;
   c.motor_truncation = spec.motor_truncation;

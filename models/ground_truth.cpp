@@ -72,11 +72,30 @@ double expected_cost_posterior(const CostInfo& cost, double mu, double sp, doubl
                                double* dfdy, const GroundTruthOptions& opt) {
   const double inv_sqrt_2pi = 1.0 / std::sqrt(2.0 * std::numbers::pi);
   double f = 0.0, g = 0.0;
+  // With a block evaluator (formula costs) the points are collected and evaluated together at
+  // the end; the sums run in the same order either way.
+  const bool block = bool(cost.loss_dr_n);
+  std::vector<double> bs, br, bw;
   // One point (e, u) of the standard-normal pair with quadrature weight w.
   auto add_sr = [&](double s, double r, double w) {
+    if (block) {
+      bs.push_back(s);
+      br.push_back(r);
+      bw.push_back(w);
+      return;
+    }
     double d = 0.0;
     f += w * cost.loss_dr(s, r, p, &d);
     g += w * d * r;  // d r / d log a = r
+  };
+  auto flush = [&] {
+    if (!block) return;
+    std::vector<double> l(bs.size()), d(bs.size());
+    cost.loss_dr_n(bs.size(), bs.data(), br.data(), p, l.data(), d.data());
+    for (std::size_t i = 0; i < bs.size(); ++i) {
+      f += bw[i] * l[i];
+      g += bw[i] * d[i] * br[i];
+    }
   };
   // s at the nodes of a Gauss–Hermite rule in e (the branches where s depends on e alone).
   auto s_at = [&](const Rule& ge) {
@@ -137,6 +156,7 @@ double expected_cost_posterior(const CostInfo& cost, double mu, double sp, doubl
       for (std::size_t i = 0; i < ge.x.size(); ++i) add_sr(sv[i], r, gu.w[j] * ge.w[i]);
     }
   }
+  flush();
   if (dfdy) *dfdy = g;
   return f;
 }
