@@ -3,7 +3,7 @@ BUILD ?= build
 MESON_ARGS ?=
 BACTOR = $(BUILD)/cli/bactor
 
-.PHONY: all deps configure build build-cli demo test test-embed bench bench-docs install sanitize sanitize-fast fuzz clean
+.PHONY: all deps configure build build-cli demo test test-embed test-portable bench bench-docs install sanitize sanitize-fast fuzz clean
 
 all: build
 
@@ -30,6 +30,16 @@ demo: build-cli
 test: build
 	meson test -C $(BUILD) --print-errorlogs
 	bash .ci/embed.sh $(BUILD)
+
+# The engine, samplers and models suites built for the portable baseline (-Dnative=false: plain
+# x86-64, no AVX or FMA) in their own build directory; CI runs it after `make test`.
+# PORTABLE_TEST_ARGS: doctest arguments for every suite (CI leaves out the longest cases).
+PORTABLE_BUILD ?= build-portable
+PORTABLE_TEST_ARGS ?=
+test-portable: deps
+	@[ -f $(PORTABLE_BUILD)/build.ninja ] || meson setup $(PORTABLE_BUILD) -Dnative=false
+	ninja -C $(PORTABLE_BUILD) tests/engine/test_engine tests/samplers/test_samplers tests/models/test_models
+	meson test -C $(PORTABLE_BUILD) --no-rebuild --print-errorlogs $(if $(PORTABLE_TEST_ARGS),--test-args='$(PORTABLE_TEST_ARGS)') engine samplers models
 
 test-embed: build
 	bash .ci/embed.sh $(BUILD)
@@ -72,5 +82,5 @@ fuzz: build
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true \
 	  -Dopenmp=disabled -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
 	  -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link
-	ninja -C $(FUZZ_BUILD) tests/fuzz/fuzz_data_csv tests/fuzz/fuzz_network tests/fuzz/fuzz_cmdstan_csv
+	ninja -C $(FUZZ_BUILD) tests/fuzz/fuzz_data_csv tests/fuzz/fuzz_data_columns tests/fuzz/fuzz_network tests/fuzz/fuzz_cmdstan_csv
 	bash tests/fuzz/run.sh $(BUILD) $(FUZZ_BUILD) $(FUZZ_SECONDS)
