@@ -164,39 +164,6 @@ ClosedForm closed_form_of(const CostInfo& cost) {
   throw std::invalid_argument("cost '" + cost.name + "' has no power-law closed form (use --network)");
 }
 
-PowerHead closed_form_head_logs(ClosedForm form, std::span<const double> theta, double* jac, double lmu,
-                                      double lbeta) {
-  // w = sigma_0^2 / (sigma^2 + sigma_0^2), sigma_post^2 = w sigma^2,
-  // log k = (1 - w) log mu_0 + sigma_post^2 / 2 - 3 sigma_r^2 / 2 [+ log beta].
-  const bool effort = form == ClosedForm::quadratic_effort;
-  const double sig = theta[0], s0 = theta[1], mu0 = theta[2], sr = theta[3];
-  const double s02 = s0 * s0, sg2 = sig * sig, id = 1.0 / (s02 + sg2);
-  const double w = s02 * id, sp2 = w * sg2;
-  PowerHead h;
-  h.w = w;
-  h.log_k = (1 - w) * lmu + 0.5 * sp2 - 1.5 * sr * sr + (effort ? lbeta : 0.0);
-  if (jac) {
-    const std::size_t n = theta.size();
-    double* dk = jac;
-    double* dw = jac + n;
-    const double id2 = id * id;
-    dw[0] = -2 * sig * s02 * id2;
-    dw[1] = 2 * s0 * sg2 * id2;
-    dw[2] = dw[3] = 0;
-    const double dsp_dsig = 2 * s02 * s02 * sig * id2, dsp_ds0 = 2 * sg2 * sg2 * s0 * id2;
-    dk[0] = -dw[0] * lmu + 0.5 * dsp_dsig;
-    dk[1] = -dw[1] * lmu + 0.5 * dsp_ds0;
-    dk[2] = (1 - w) / mu0;
-    dk[3] = -3 * sr;
-    if (n > 4) {  // the effort cost's beta (a loop here became two memset calls)
-      dk[4] = dw[4] = 0;
-      for (std::size_t t = 5; t < n; ++t) dk[t] = dw[t] = 0;
-    }
-    if (effort) dk[4] = 1.0 / theta[4];
-  }
-  return h;
-}
-
 PowerHead closed_form_head(ClosedForm form, std::span<const double> theta, double* jac) {
   const bool effort = form == ClosedForm::quadratic_effort;
   return closed_form_head_logs(form, theta, jac, std::log(theta[theta_index::mu_0]),
