@@ -38,29 +38,6 @@ namespace d = bactor::detail;
 
 namespace {
 
-/// Trials of a power-law actor with a few gross outliers (x = log s, y = log r), padded to the
-/// SIMD width with weight-0 copies.
-struct Trials {
-  std::vector<double> x, y, wt;
-  std::size_t n = 0;  // real trials
-  d::PaddedTrials view() const { return {x.data(), y.data(), wt.data(), x.size()}; }
-};
-Trials lapse_trials(std::size_t n, std::uint64_t seed, double log_k = 0.2, double w = 0.7) {
-  Rng rng(seed, 0);
-  Trials t;
-  t.n = n;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double x = std::log(rng.uniform(0.2, 5.0));
-    double y = log_k + w * (x + 0.2 * rng.normal()) + 0.1 * rng.normal();
-    if (i % 7 == 3) y = rng.uniform(-2.0, 2.5);  // a lapse
-    t.x.push_back(x);
-    t.y.push_back(y);
-    t.wt.push_back(1.0);
-  }
-  while (t.x.size() % d::simd_lanes()) t.x.push_back(t.x[0]), t.y.push_back(t.y[0]), t.wt.push_back(0.0);
-  return t;
-}
-
 /// log((1 - eps) e^ll + eps / (width r)) at y = log r.
 double mix(double ll, double y, double eps, double log_width) {
   return std::log((1 - eps) * std::exp(ll) + eps * std::exp(-log_width - y));

@@ -32,45 +32,6 @@ namespace d = bactor::detail;
 
 namespace {
 
-/// Trials drawn from a power-law actor (x = log s, y = log r).
-struct Trials {
-  std::vector<double> x, y;
-  PowerStats stats;
-};
-Trials power_trials(std::size_t n, std::uint64_t seed, double log_k = 0.2, double w = 0.7) {
-  Rng rng(seed, 0);
-  Trials t;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double x = std::log(rng.uniform(0.2, 5.0));
-    const double y = log_k + w * (x + 0.2 * rng.normal()) + 0.1 * rng.normal();
-    t.x.push_back(x);
-    t.y.push_back(y);
-    t.stats.add(x, y);
-  }
-  return t;
-}
-
-/// The same trials in the softplus kernels' padded layout.
-struct Padded {
-  std::vector<double> x, y, wt;
-  d::PaddedTrials view() const { return {x.data(), y.data(), wt.data(), x.size()}; }
-};
-Padded pad(const Trials& t) {
-  Padded p;
-  p.x = t.x;
-  p.y = t.y;
-  p.wt.assign(t.x.size(), 1.0);
-  while (p.x.size() % d::simd_lanes()) p.x.push_back(t.x[0]), p.y.push_back(t.y[0]), p.wt.push_back(0.0);
-  return p;
-}
-
-std::vector<double> normals(std::size_t n, std::uint64_t seed) {
-  Rng rng(seed, 0);
-  std::vector<double> z(n);
-  for (auto& v : z) v = rng.normal();
-  return z;
-}
-
 /// A plan over slots sigma.1, sigma.2, sigma_0, mu_0, sigma_r, beta (two conditions, theta of
 /// 5), with the given fixed slots; q in output order of the free ones.
 d::ConstrainPlan two_condition_plan(std::vector<int> fixed = {}) {
