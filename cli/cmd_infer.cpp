@@ -243,7 +243,8 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
                                  "mean ~ Normal(LOC, SCALE) on the log (logit) scale, sd ~ HalfNormal(SD_SCALE)");
   app.add_option("--latent", a.latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
   app.add_flag("--lapse", a.lapse, "lapse mixture: with probability lapse (a parameter, prior beta:2:50) a response comes from a "
-               "contaminant, log r uniform over the responses' range widened by 0.5 in log r (a factor 1.65) at each end (or --lapse-range)");
+               "contaminant, log r uniform over the stimuli's range widened by a factor e at each end (further, to e^0.5 beyond, "
+               "where a response lies outside it; or --lapse-range)");
   app.add_option("--lapse-range", a.lapse_range, "the contaminant's range of r, LO:HI (data units; it must hold every response)");
   app.add_flag("--predict", a.predict, "write posterior-predictive responses r_rep.i");
   app.add_flag("--no-log-lik", a.no_log_lik, "do not write the per-trial log-likelihoods log_lik.i");
