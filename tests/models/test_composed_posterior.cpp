@@ -103,7 +103,11 @@ TEST_CASE("composed posterior: lapses with sampled latents equal lapses with the
   check_same(sampled, marginal);
 }
 
-TEST_CASE("composed posterior: the exact action with lapses equals the closed form with lapses") {
+// The two exact-action comparisons take about 2 min of CPU each (every gradient solves for the
+// action): skipped in make test, run by hand with
+//   build/tests/models/test_models -tc="composed posterior*" --no-skip
+// (both passed on the 2-core machine on 2026-12-06, 248 s CPU for the three cases).
+TEST_CASE("composed posterior: the exact action with lapses equals the closed form with lapses" * doctest::skip()) {
   const CostInfo& cost = find_cost("QuadraticCostQuadraticEffort");
   // Short: every gradient solves for the action (about 0.1 s of CPU per draw here).
   const auto [exact, closed] =
@@ -111,7 +115,7 @@ TEST_CASE("composed posterior: the exact action with lapses equals the closed fo
   check_same(exact, closed, 1.05);
 }
 
-TEST_CASE("composed posterior: a hierarchical fit with the exact action equals the closed-form one") {
+TEST_CASE("composed posterior: a hierarchical fit with the exact action equals the closed-form one" * doctest::skip()) {
   const CostInfo& cost = find_cost("QuadraticCost");
   Dataset d;
   for (int j = 0; j < 3; ++j) {
