@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +33,30 @@ inline std::string bactor_exe() {
 }
 
 /// Runs `bactor ARGS` through the shell, stdout and stderr together.
+/// Starts `bactor args...` without waiting, stdout and stderr to the file `log`; with
+/// `own_group`, in a process group of its own (so that a group signal reaches it alone).
+inline pid_t spawn_bactor(std::vector<std::string> args, const std::string& log, bool own_group = false) {
+  args.insert(args.begin(), bactor_exe());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (own_group) {
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+  }
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  return pid;
+}
+
 inline Result run_bactor(const std::string& args) {
   const std::string cmd = bactor_exe() + " " + args + " 2>&1";
   Result r;

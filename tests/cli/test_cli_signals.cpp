@@ -47,23 +47,7 @@ struct Stopped {
 /// Starts `bactor args` in its own process group (so that a group signal reaches it alone),
 /// stdout and stderr to `log`.
 pid_t spawn(std::vector<std::string> args, const fs::path& log) {
-  args.insert(args.begin(), ::bactor::testing::bactor_exe());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  return pid;
+  return ::bactor::testing::spawn_bactor(std::move(args), log.string(), true);
 }
 
 /// Waits (at most 30 s) until `log` contains `marker`.

@@ -143,17 +143,7 @@ struct Interrupted {
 /// Runs `bactor args...` with stdout and stderr in `log`, waits (at most 20 s) until the log
 /// contains `marker`, sends SIGINT 300 ms later and waits (at most 30 s) for the exit.
 Interrupted interrupt_run(std::vector<std::string> args, const std::string& log, const std::string& marker) {
-  args.insert(args.begin(), exe());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
+  const pid_t pid = ::bactor::testing::spawn_bactor(std::move(args), log);
   auto read_log = [&] {
     std::ifstream in(log);
     std::stringstream ss;
