@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Actor posterior, generic cost derivatives, fused kernel vs scalar code, ground truth vs
 // closed forms and Monte Carlo.
+#include "tests/models/fused_test_util.hpp"
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -72,14 +73,7 @@ TEST_CASE("fused SIMD kernel equals a scalar double loop with the same draws, ev
     std::vector<float> params(std::max<std::size_t>(pv.size(), 1) * n);
     for (std::size_t j = 0; j < pv.size(); ++j)
       for (std::size_t b = 0; b < n; ++b) params[j * n + b] = float(pv[j]);
-    detail::FusedArgs g;
-    g.n = n;
-    g.K = K;
-    g.mu_post = mu.data();
-    g.sigma_post = sp.data();
-    g.a = a.data();
-    g.sigma_r = sr.data();
-    g.params = params.data();
+    detail::FusedArgs g = bactor::testing::fused_args(K, mu, sp, a, sr, params);
     g.e_fixed = e.data();
     g.u_fixed = u.data();
     g.loss = loss.data();
@@ -105,14 +99,7 @@ TEST_CASE("fused kernel's own normal draws: quadratic expected cost within 4 Mon
   const CostInfo& c = find_cost("QuadraticCost");
   const std::size_t n = 64, K = 256;
   std::vector<float> mu(n, 0.2f), sp(n, 0.3f), a(n, 1.1f), sr(n, 0.25f), loss(n), dl(n), params(1);
-  detail::FusedArgs g;
-  g.n = n;
-  g.K = K;
-  g.mu_post = mu.data();
-  g.sigma_post = sp.data();
-  g.a = a.data();
-  g.sigma_r = sr.data();
-  g.params = params.data();
+  detail::FusedArgs g = bactor::testing::fused_args(K, mu, sp, a, sr, params);
   g.seed = 11;
   g.stream = 4;
   g.loss = loss.data();

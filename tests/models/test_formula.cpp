@@ -3,6 +3,7 @@
 // ground truth of the seven built-ins written as formulas), detection of homogeneity and kinks,
 // C++ structs registered through the public API, and formula networks' metadata. A test
 // executable of its own: it registers costs, which the other model tests do not expect to see.
+#include "tests/models/fused_test_util.hpp"
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -169,14 +170,7 @@ TEST_CASE("the seven built-ins as formulas: the same loss, derivative and fused-
     for (std::size_t j = 0; j < p.size(); ++j)
       for (std::size_t i = 0; i < n; ++i) params[j * n + i] = float(p[j]);
     std::vector<float> lf(n), gf(n), lb(n), gb(n);
-    detail::FusedArgs g;
-    g.n = n;
-    g.K = K;
-    g.mu_post = mu.data();
-    g.sigma_post = sp.data();
-    g.a = a.data();
-    g.sigma_r = sr.data();
-    g.params = params.data();
+    detail::FusedArgs g = bactor::testing::fused_args(K, mu, sp, a, sr, params);
     g.e_fixed = e.data();
     g.u_fixed = u.data();
     g.u_clamp = float(b.motor_truncation);
@@ -311,14 +305,7 @@ TEST_CASE("register_cost<Fn>: a C++ struct through the public API, listed, found
   const std::size_t n = 3, K = 45;
   std::vector<float> mu{0.1f, 1.2f, -0.5f}, sp{0.1f, 0.3f, 0.2f}, a{1.2f, 3.0f, 0.6f}, sr{0.2f, 0.05f, 0.4f},
       p{0.6f, 0.8f, 0.95f}, l1(n), g1(n), l2(n), g2(n);
-  detail::FusedArgs g;
-  g.n = n;
-  g.K = K;
-  g.mu_post = mu.data();
-  g.sigma_post = sp.data();
-  g.a = a.data();
-  g.sigma_r = sr.data();
-  g.params = p.data();
+  detail::FusedArgs g = bactor::testing::fused_args(K, mu, sp, a, sr, p);
   g.seed = 5;
   g.loss = l1.data();
   g.dloss_da = g1.data();
