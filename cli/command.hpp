@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <map>
@@ -41,6 +43,35 @@ struct Registrar {
   }
 };
 
+/// CLI11's "Could not convert: --samples = 1e12" as "--samples: '1e12' is out of range for this
+/// option" or "... is not a whole number", from the option's declared type (other messages are
+/// kept as they are).
+inline std::string conversion_message(const CLI::App& app, const std::string& what) {
+  const std::string lead = "Could not convert: ";
+  const auto eq = what.find(" = ");
+  if (what.rfind(lead, 0) != 0 || eq == std::string::npos) return what;
+  const std::string name = what.substr(lead.size(), eq - lead.size());
+  const std::string value = what.substr(eq + 3);
+  const CLI::Option* opt = nullptr;
+  try {
+    opt = app.get_option(name);
+  } catch (const CLI::OptionNotFound&) {
+    return what;
+  }
+  const std::string type = opt->get_type_name();
+  if (type == "UINT" || type == "INT") {
+    // A number that is whole but does not fit (1e12, 99999999999) vs one that is not a number.
+    char* end = nullptr;
+    const long double v = std::strtold(value.c_str(), &end);
+    const bool numeric = !value.empty() && end == value.c_str() + value.size();
+    if (numeric && v >= 0 && v == std::floor(v))
+      return name + ": '" + value + "' is out of range for this option";
+    return name + ": '" + value + "' is not a whole number" + (type == "UINT" ? " (0 or more)" : "");
+  }
+  const std::string expected = type == "FLOAT" ? "a number" : "a value of type " + type;
+  return name + ": '" + value + "' is not " + expected;
+}
+
 /// Parses with CLI11; parse errors become UsageError naming the argument. Returns true when
 /// the command should go on (false after --help, which has been printed).
 inline bool parse(CLI::App& app, int argc, char** argv) {
@@ -49,6 +80,8 @@ inline bool parse(CLI::App& app, int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     app.exit(e);
     return false;
+  } catch (const CLI::ConversionError& e) {
+    throw UsageError(conversion_message(app, e.what()));
   } catch (const CLI::ParseError& e) {
     throw UsageError(e.what());
   }

@@ -297,6 +297,16 @@ TEST_CASE("hardening: bad input exits 2 with a one-line message naming the culpr
     CHECK(r.out.find(bad.substr(0, bad.find(' '))) != std::string::npos);  // names the option
     CHECK_FALSE(fs::exists(dir / "o"));
   }
+  // A number the option's type cannot hold is said to be out of range, not "could not convert".
+  for (const auto& [bad, expect] : {std::pair<std::string, std::string>{"--samples 1e12", "--samples: '1e12' is out of range"},
+                                    {"--samples abc", "--samples: 'abc' is not a whole number"},
+                                    {"--chains 2.5", "--chains: '2.5' is not a whole number"}}) {
+    CAPTURE(bad);
+    const Result r = run("infer --data " + reference("quadratic_n60.csv") + " --cost QuadraticCost --closed-form " + bad +
+                         " --out " + (dir / "o").string());
+    CHECK(r.code == 2);
+    CHECK(r.out.find(expect) != std::string::npos);
+  }
   // A head that cannot represent the cost's optimal action is refused before training.
   const Result h = run("train --cost Linex --head posterior --steps 10 --out " + (dir / "n.safetensors").string());
   CHECK(h.code == 2);
