@@ -7,8 +7,8 @@
 // min bulk ESS over the parameter columns and per CPU second. Also the cost of one gradient
 // against the number of subjects (sufficient statistics: O(subjects), not O(trials)).
 //
-//   bench_hierarchical [subjects] [trials] [joint]   (defaults 50 and 250; joint: skip the
-//                                                     subject-by-subject fits)
+//   bench_hierarchical [subjects] [trials] [joint|gradient]   (defaults 50 and 250; joint: skip
+//                                  the subject-by-subject fits; gradient: the gradient timings only)
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -110,6 +110,40 @@ int main(int argc, char** argv) {
         .print();
   }
 
+  // A blocked cohort: the same subjects in two conditions (the second block's stimuli 1.5x
+  // longer), mu_0 and sigma_0 pooled per condition (aligned coordinates).
+  {
+    Dataset d = c.data;
+    d.cond_labels = {"1", "2"};
+    for (std::size_t i = 0, n = c.data.size(); i < n; ++i) {
+      d.s.push_back(1.5 * c.data.s[i]);
+      d.r.push_back(1.5 * c.data.r[i]);
+      d.cond.push_back(1);
+      d.subject.push_back(c.data.subject[i]);
+      d.line.push_back(d.s.size() + 1);
+    }
+    HierarchicalSpec spec;
+    spec.cost = &find_cost("QuadraticCost");
+    spec.log_lik = false;
+    spec.per_condition = {"mu_0", "sigma_0"};
+    HierarchicalModel m(d, spec);
+    auto q = m.initial_point();
+    std::vector<double> g(q.size());
+    const auto t = bench::time_it([&] {
+      q[0] += 1e-12;
+      bench::do_not_optimize(m.log_density(q, g));
+      bench::clobber_memory();
+    }, bench::calibrate([&] { bench::do_not_optimize(m.log_density(q, g)); }));
+    bench::JsonLine("hierarchical_gradient", 1)
+        .add("subjects", J)
+        .add("conditions", 2)
+        .add("trials", d.size())
+        .add("dim", m.dim())
+        .timing(t)
+        .add("us_per_subject", t.median_us / double(J))
+        .print();
+  }
+  if (argc > 3 && std::string(argv[3]) == "gradient") return 0;
   // 2. The joint fit in both coordinates.
   for (int variant = 0; variant < 4; ++variant) {
     const auto par = variant == 2 ? HierParameterisation::centred_mu0

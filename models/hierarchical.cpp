@@ -124,8 +124,11 @@ struct PopulationPass {
 
   /// Subject j's value `v` of theta index t in the conditions `cond` selects (-1: all).
   void put(std::size_t j, int cond, std::size_t t, double v) {
-    for (std::size_t c = 0; c < C; ++c)
-      if (PopulationPlan::uses_condition(cond, c)) V[plan.row(j, c) + t] = v;
+    if (cond >= 0) {
+      V[plan.row(j, std::size_t(cond)) + t] = v;
+      return;
+    }
+    for (std::size_t c = 0; c < C; ++c) V[plan.row(j, c) + t] = v;
   }
 
   /// The shared parameters (their priors and transforms) and the fixed ones, in every row.
@@ -348,9 +351,9 @@ Var population_node(Var q, const PopulationPlan& plan) {
         // The adjoint of subject j's value of theta t in the conditions `cond` selects: the sum
         // over the rows it was copied to.
         auto gathered = [&](std::size_t j, int cond, std::size_t t) {
+          if (cond >= 0) return dy[pl.row(j, std::size_t(cond)) + t];
           double sum = 0;
-          for (std::size_t c = 0; c < pl.C; ++c)
-            if (PopulationPlan::uses_condition(cond, c)) sum += dy[pl.row(j, c) + t];
+          for (std::size_t c = 0; c < pl.C; ++c) sum += dy[pl.row(j, c) + t];
           return sum;
         };
         const double dlp = dy[J * pl.W()];
