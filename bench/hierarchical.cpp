@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,31 @@ RunStats run(const ModelFactory& f, const NutsSettings& ns) {
   return r;
 }
 
+/// One gradient of the QuadraticCost cohort model of `d` (J subjects; the parameters of
+/// `per_condition` pooled per condition), timed: a JSON line.
+void time_gradient(const Dataset& d, std::size_t J, const std::set<std::string>& per_condition) {
+  HierarchicalSpec spec;
+  spec.cost = &find_cost("QuadraticCost");
+  spec.log_lik = false;
+  spec.per_condition = per_condition;
+  HierarchicalModel m(d, spec);
+  auto q = m.initial_point();
+  std::vector<double> g(q.size());
+  const auto t = bench::time_it([&] {
+    q[0] += 1e-12;
+    bench::do_not_optimize(m.log_density(q, g));
+    bench::clobber_memory();
+  }, bench::calibrate([&] { bench::do_not_optimize(m.log_density(q, g)); }));
+  bench::JsonLine("hierarchical_gradient", 1)
+      .add("subjects", J)
+      .add("conditions", d.conditions())
+      .add("trials", d.size())
+      .add("dim", m.dim())
+      .timing(t)
+      .add("us_per_subject", t.median_us / double(J))
+      .print();
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -90,26 +116,8 @@ int main(int argc, char** argv) {
     std::size_t n = 0;
     while (n < d.size() && std::stoul(d.subject[n]) <= j) ++n;
     d.s.resize(n), d.r.resize(n), d.cond.resize(n), d.subject.resize(n), d.line.resize(n);
-    HierarchicalSpec spec;
-    spec.cost = &find_cost("QuadraticCost");
-    spec.log_lik = false;
-    HierarchicalModel m(d, spec);
-    auto q = m.initial_point();
-    std::vector<double> g(q.size());
-    const auto t = bench::time_it([&] {
-      q[0] += 1e-12;
-      bench::do_not_optimize(m.log_density(q, g));
-      bench::clobber_memory();
-    }, bench::calibrate([&] { bench::do_not_optimize(m.log_density(q, g)); }));
-    bench::JsonLine("hierarchical_gradient", 1)
-        .add("subjects", j)
-        .add("trials", n)
-        .add("dim", m.dim())
-        .timing(t)
-        .add("us_per_subject", t.median_us / double(j))
-        .print();
+    time_gradient(d, j, {});
   }
-
   // A blocked cohort: the same subjects in two conditions (the second block's stimuli 1.5x
   // longer), mu_0 and sigma_0 pooled per condition (aligned coordinates).
   {
@@ -122,26 +130,7 @@ int main(int argc, char** argv) {
       d.subject.push_back(c.data.subject[i]);
       d.line.push_back(d.s.size() + 1);
     }
-    HierarchicalSpec spec;
-    spec.cost = &find_cost("QuadraticCost");
-    spec.log_lik = false;
-    spec.per_condition = {"mu_0", "sigma_0"};
-    HierarchicalModel m(d, spec);
-    auto q = m.initial_point();
-    std::vector<double> g(q.size());
-    const auto t = bench::time_it([&] {
-      q[0] += 1e-12;
-      bench::do_not_optimize(m.log_density(q, g));
-      bench::clobber_memory();
-    }, bench::calibrate([&] { bench::do_not_optimize(m.log_density(q, g)); }));
-    bench::JsonLine("hierarchical_gradient", 1)
-        .add("subjects", J)
-        .add("conditions", 2)
-        .add("trials", d.size())
-        .add("dim", m.dim())
-        .timing(t)
-        .add("us_per_subject", t.median_us / double(J))
-        .print();
+    time_gradient(d, J, {"mu_0", "sigma_0"});
   }
   if (argc > 3 && std::string(argv[3]) == "gradient") return 0;
   // 2. The joint fit in both coordinates.

@@ -251,13 +251,8 @@ TEST_CASE("blocked cohort: output names, per-trial log_lik in file order, and er
   model.write_outputs(q, rng, out);
   // Each trial's log_lik is its own exact marginal under its subject's theta in its condition.
   const auto theta = model.subject_theta(q);
-  const auto& ids = model.subject_ids();
-  for (std::size_t i = 0; i < data.size(); ++i) {
-    const std::size_t j = std::size_t(std::find(ids.begin(), ids.end(), data.subject[i]) - ids.begin());
-    const std::span<const double> th(&theta[(j * 2 + std::size_t(data.cond[i])) * 4], 4);
-    const PowerHead h = closed_form_head(find_cost("QuadraticCost"), th);
-    CHECK(out[2 * P + P * J + i] == doctest::Approx(power_trial_loglik(h, std::log(data.s[i]), std::log(data.r[i]), th[0], th[3])).epsilon(1e-12));
-  }
+  const auto expected = bactor::testing::quadratic_cohort_loglik(model, data, q);
+  for (std::size_t i = 0; i < data.size(); ++i) CHECK(out[2 * P + P * J + i] == doctest::Approx(expected[i]).epsilon(1e-12));
   // The subject columns are the theta rows: mu_0.2.s2 is subject 2's mu_0 in "long", and
   // sigma_r.s2 (one value for both conditions) its sigma_r in either.
   CHECK(out[2 * P + J + 1] == doctest::Approx(theta[(1 * 2 + 1) * 4 + 2]));
