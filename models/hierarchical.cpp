@@ -604,7 +604,7 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
           if (name == m.item_name(t, int(c))) return m.tnames[t];
     }
     std::string hint;
-    if (const auto dot = name.rfind('.'); dot != std::string::npos && m.C > 1)
+    if (const auto dot = name.rfind('.'); dot != std::string::npos && m.C > 1 && allow_condition)
       hint = " (a condition's own value NAME.c needs NAME in per_condition, c in 1.." + std::to_string(m.C) + ")";
     throw ArgumentError(what, "unknown parameter '" + name + "' (known: " + known() + ")" + hint);
   };
