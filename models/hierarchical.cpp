@@ -556,20 +556,17 @@ void HierarchicalModel::Impl::group_rows(const Dataset& data) {
   m.N = data.size();
   m.S = std::exp(sum_log_s / double(m.N));
   if (m.J < 2) throw std::invalid_argument(data.source + ": one subject; hierarchical inference needs at least two");
-  std::vector<std::ptrdiff_t> at(m.J * m.C, -1);  // row of (j, c)
-  for (std::size_t j = 0; j < m.J; ++j)
-    for (std::size_t c = 0; c < m.C; ++c)
-      for (std::size_t i = 0; i < data.size(); ++i) {
-        if (subject_of[i] != j || std::size_t(data.cond[i]) != c) continue;
-        if (at[j * m.C + c] < 0) {
-          at[j * m.C + c] = std::ptrdiff_t(m.lrows.size());
-          m.lrows.push_back(Row{j, c, {}, {}, {}});
-        }
-        Row& r = m.lrows.back();
-        r.x.push_back(std::log(data.s[i]));
-        r.y.push_back(std::log(data.r[i]));
-        r.orig.push_back(i);
-      }
+  std::vector<std::vector<std::size_t>> trials_of(m.J * m.C);  // file indices of (j, c) at j * C + c
+  for (std::size_t i = 0; i < data.size(); ++i) trials_of[subject_of[i] * m.C + std::size_t(data.cond[i])].push_back(i);
+  for (std::size_t b = 0; b < trials_of.size(); ++b) {
+    if (trials_of[b].empty()) continue;
+    Row& r = m.lrows.emplace_back(Row{b / m.C, b % m.C, {}, {}, {}});
+    for (std::size_t i : trials_of[b]) {
+      r.x.push_back(std::log(data.s[i]));
+      r.y.push_back(std::log(data.r[i]));
+      r.orig.push_back(i);
+    }
+  }
   for (const Row& r : m.lrows) {
     detail::RowTrials& t = m.lik.trials.emplace_back();
     t.x = r.x;
@@ -739,11 +736,11 @@ void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
     // group's trials, as w_hat.
     auto& s = m.plan.pooled[std::size_t(kmu)];
     s.w_row = m.plan.intercept_w.size() / m.J;
-    for (std::size_t j = 0; j < m.J; ++j) {
-      PowerStats st;
-      for (const Row& r : m.lrows)
-        if (r.j == j && detail::PopulationPlan::uses_condition(g, r.c))
-          for (std::size_t i = 0; i < r.x.size(); ++i) st.add(r.x[i], r.y[i]);
+    std::vector<PowerStats> stats(m.J);
+    for (const Row& r : m.lrows)
+      if (detail::PopulationPlan::uses_condition(g, r.c))
+        for (std::size_t i = 0; i < r.x.size(); ++i) stats[r.j].add(r.x[i], r.y[i]);
+    for (const PowerStats& st : stats) {
       const double vx = st.n > 0 ? st.sxx / st.n - (st.sx / st.n) * (st.sx / st.n) : 0.0;
       const double w = vx > 0 ? (st.sxy / st.n - st.sx * st.sy / (st.n * st.n)) / vx : 0.5;
       m.plan.intercept_w.push_back(std::clamp(w, 0.05, 0.95));
