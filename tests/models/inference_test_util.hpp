@@ -69,6 +69,14 @@ inline double gradient_error(Model& model, const std::vector<double>& q) {
   return worst;
 }
 
+/// A model's outputs (write_outputs) at q.
+inline std::vector<double> outputs_at(Model& model, std::span<const double> q) {
+  std::vector<double> out(model.output_names().size());
+  Rng rng(1, 0);
+  model.write_outputs(q, rng, out);
+  return out;
+}
+
 /// Each trial's exact marginal log-likelihood under a QuadraticCost cohort model's theta of its
 /// subject in its condition at q (subject_theta), in file order: what log_lik.i must be.
 inline std::vector<double> quadratic_cohort_loglik(const HierarchicalModel& model, const Dataset& data, std::span<const double> q) {

@@ -289,9 +289,7 @@ TEST_CASE("hierarchical: outputs, per-trial log_lik in file order, and errors") 
   CHECK(names[8] == "mu_0.s1");
   CHECK(names[20] == "log_lik.1");
   const auto q = random_q(model.dim(), 31);
-  std::vector<double> out(names.size());
-  Rng rng(1, 0);
-  model.write_outputs(q, rng, out);
+  const auto out = bactor::testing::outputs_at(model, q);
   // log_lik.i against each trial's own exact marginal under its subject's theta.
   const auto theta = model.subject_theta(q);
   const auto expected = bactor::testing::quadratic_cohort_loglik(model, mixed, q);

@@ -246,9 +246,7 @@ TEST_CASE("blocked cohort: output names, per-trial log_lik in file order, and er
   CHECK(names[2 * P + P * J] == "log_lik.1");
   CHECK(model.condition_labels() == std::vector<std::string>{"short", "long"});
   const auto q = random_q(model.dim(), 90);
-  std::vector<double> out(names.size());
-  Rng rng(1, 0);
-  model.write_outputs(q, rng, out);
+  const auto out = bactor::testing::outputs_at(model, q);
   // Each trial's log_lik is its own exact marginal under its subject's theta in its condition.
   const auto theta = model.subject_theta(q);
   const auto expected = bactor::testing::quadratic_cohort_loglik(model, data, q);
