@@ -7,12 +7,13 @@
 // min bulk ESS over the parameter columns and per CPU second. Also the cost of one gradient
 // against the number of subjects (sufficient statistics: O(subjects), not O(trials)).
 //
-//   bench_hierarchical [subjects] [trials] [joint]   (defaults 50 and 250; joint: skip the
-//                                                     subject-by-subject fits)
+//   bench_hierarchical [subjects] [trials] [joint|gradient]   (defaults 50 and 250; joint: skip
+//                                  the subject-by-subject fits; gradient: the gradient timings only)
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,31 @@ RunStats run(const ModelFactory& f, const NutsSettings& ns) {
   return r;
 }
 
+/// One gradient of the QuadraticCost cohort model of `d` (J subjects; the parameters of
+/// `per_condition` pooled per condition), timed: a JSON line.
+void time_gradient(const Dataset& d, std::size_t J, const std::set<std::string>& per_condition) {
+  HierarchicalSpec spec;
+  spec.cost = &find_cost("QuadraticCost");
+  spec.log_lik = false;
+  spec.per_condition = per_condition;
+  HierarchicalModel m(d, spec);
+  auto q = m.initial_point();
+  std::vector<double> g(q.size());
+  const auto t = bench::time_it([&] {
+    q[0] += 1e-12;
+    bench::do_not_optimize(m.log_density(q, g));
+    bench::clobber_memory();
+  }, bench::calibrate([&] { bench::do_not_optimize(m.log_density(q, g)); }));
+  bench::JsonLine("hierarchical_gradient", 1)
+      .add("subjects", J)
+      .add("conditions", d.conditions())
+      .add("trials", d.size())
+      .add("dim", m.dim())
+      .timing(t)
+      .add("us_per_subject", t.median_us / double(J))
+      .print();
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -90,26 +116,23 @@ int main(int argc, char** argv) {
     std::size_t n = 0;
     while (n < d.size() && std::stoul(d.subject[n]) <= j) ++n;
     d.s.resize(n), d.r.resize(n), d.cond.resize(n), d.subject.resize(n), d.line.resize(n);
-    HierarchicalSpec spec;
-    spec.cost = &find_cost("QuadraticCost");
-    spec.log_lik = false;
-    HierarchicalModel m(d, spec);
-    auto q = m.initial_point();
-    std::vector<double> g(q.size());
-    const auto t = bench::time_it([&] {
-      q[0] += 1e-12;
-      bench::do_not_optimize(m.log_density(q, g));
-      bench::clobber_memory();
-    }, bench::calibrate([&] { bench::do_not_optimize(m.log_density(q, g)); }));
-    bench::JsonLine("hierarchical_gradient", 1)
-        .add("subjects", j)
-        .add("trials", n)
-        .add("dim", m.dim())
-        .timing(t)
-        .add("us_per_subject", t.median_us / double(j))
-        .print();
+    time_gradient(d, j, {});
   }
-
+  // A blocked cohort: the same subjects in two conditions (the second block's stimuli 1.5x
+  // longer), mu_0 and sigma_0 pooled per condition (aligned coordinates).
+  {
+    Dataset d = c.data;
+    d.cond_labels = {"1", "2"};
+    for (std::size_t i = 0, n = c.data.size(); i < n; ++i) {
+      d.s.push_back(1.5 * c.data.s[i]);
+      d.r.push_back(1.5 * c.data.r[i]);
+      d.cond.push_back(1);
+      d.subject.push_back(c.data.subject[i]);
+      d.line.push_back(d.s.size() + 1);
+    }
+    time_gradient(d, J, {"mu_0", "sigma_0"});
+  }
+  if (argc > 3 && std::string(argv[3]) == "gradient") return 0;
   // 2. The joint fit in both coordinates.
   for (int variant = 0; variant < 4; ++variant) {
     const auto par = variant == 2 ? HierParameterisation::centred_mu0

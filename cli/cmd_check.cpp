@@ -78,9 +78,7 @@ int run(int argc, char** argv) {
   if (bactor::cli::setting(fits.at(0), "hierarchical") == "true") {
     // One check per subject from its columns NAME.sJ (infer --hierarchical).
     if (!data.has_subjects()) throw std::invalid_argument(data.source + ": no subject column, but " + dir + " is a hierarchical fit");
-    std::map<std::string, std::size_t> trials;
-    for (const auto& id : data.subject) ++trials[id];
-    fits = bactor::cli::hierarchical_subject_fits(fits.at(0), trials);
+    fits = bactor::cli::hierarchical_subject_fits(fits.at(0), bactor::cli::subject_trials(data));
   }
   // The model is rebuilt from the settings the draws files record; a damaged setting is the
   // file's fault, not an option's the user never gave: named by the file.

@@ -232,8 +232,9 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
   app.add_option("--per-condition", a.per_condition, "parameters with one value per condition (NAME.1, NAME.2, ...), e.g. "
                  "mu_0,sigma_0: any of mu_0, sigma_0, sigma, sigma_r and the cost's parameters; none: every parameter shared")
       ->capture_default_str();
-  app.add_flag("--hierarchical", a.hierarchical, "one joint fit of all subjects (needs a subject column, one condition): each "
-               "pooled parameter drawn from a population whose median and sd are inferred with them (docs/hierarchical.md)");
+  app.add_flag("--hierarchical", a.hierarchical, "one joint fit of all subjects (needs a subject column): each pooled parameter "
+               "drawn from a population whose median and sd are inferred with them; with conditions (a blocked cohort) a "
+               "parameter of --per-condition has one population per condition (docs/hierarchical.md)");
   app.add_option("--pooled", a.pooled, "with --hierarchical: the parameters drawn from the population, e.g. "
                                     "mu_0,sigma_0 (default: every free parameter); the others are shared by all subjects");
   app.add_option("--parameterisation", a.parameterisation, "with --hierarchical: the sampling coordinates, "
@@ -294,7 +295,6 @@ void validate_infer_args(const CLI::App& app, InferArgs& a) {
     if (a.shard_n > 0) throw bactor::cli::UsageError("--shard cannot be combined with --hierarchical (one joint posterior of all subjects)");
     if (a.latent != "marginal") throw bactor::cli::UsageError("--hierarchical integrates the measurement out: --latent marginal only");
     if (a.predict) throw bactor::cli::UsageError("--predict cannot be combined with --hierarchical (not supported yet)");
-    if (app.count("--per-condition") > 0) throw bactor::cli::UsageError("--per-condition cannot be combined with --hierarchical");
     if (a.lapse) throw bactor::cli::UsageError("--lapse cannot be combined with --hierarchical (not supported yet)");
     if (a.scale != "auto") throw bactor::cli::UsageError("--scale cannot be combined with --hierarchical (a hierarchical fit works in the data's units; docs/hierarchical.md)");
   }
@@ -347,6 +347,7 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   hs.cost = spec.cost;
   hs.network = spec.network;
   hs.exact_action = spec.exact_action;
+  hs.per_condition = spec.per_condition;
   hs.fixed = spec.fixed;
   hs.priors = spec.priors;
   hs.log_lik = spec.log_lik;
@@ -363,7 +364,10 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   for (const auto& [k, v] : bactor::cli::parse_string_assignments(a.population, "--population"))
     hs.population[k] = bactor::parse_population_prior(v);
   const bactor::HierarchicalModel probe(data, hs);  // throws on a bad spec
-  std::cerr << "hierarchical inference: " << probe.subject_ids().size() << " subjects, " << data.size() << " trials, cost "
+  if (a.per_condition_given && data.conditions() == 1 && !spec.per_condition.empty())
+    std::cerr << "note: " << a.data_path << " has one condition, so --per-condition " << a.per_condition << " changes nothing\n";
+  std::cerr << "hierarchical inference: " << probe.subject_ids().size() << " subjects, " << data.size() << " trials"
+            << (data.conditions() > 1 ? " in " + std::to_string(data.conditions()) + " conditions" : std::string()) << ", cost "
             << a.cost << ", " << (spec.network ? "network " + a.network : std::string(a.exact_action ? "exact action" : "closed form")) << ", "
             << to_string(hs.parameterisation) << " coordinates\n";
   const auto lock = bactor::cli::prepare_fit_dir(a.out, "--out", a.overwrite);
@@ -374,19 +378,16 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   for (std::size_t j = 0; j < probe.subject_ids().size(); ++j)
     ids += (j ? "," : "") + std::to_string(j + 1) + "=" + probe.subject_ids()[j];
   for (const auto& [name, p] : probe.population_priors()) pops += (pops.empty() ? "" : ",") + name + "=" + bactor::to_string(p);
-  std::map<std::string, bactor::Prior> prior;
-  for (const auto& [name, p] : bactor::default_priors(*spec.cost)) prior[name] = p;
-  prior["mu_0"] = bactor::prior_in_data_units(prior["mu_0"], probe.stimulus_scale());  // as the model takes it
-  for (const auto& [name, p] : hs.priors) prior[name] = p;
-  for (const auto& name : probe.shared_names())
-    shared_priors += (shared_priors.empty() ? "" : ",") + name + "=" + bactor::to_string(prior[name]);
+  for (const auto& [name, p] : probe.shared_priors())  // as the model takes them (data units)
+    shared_priors += (shared_priors.empty() ? "" : ",") + name + "=" + bactor::to_string(p);
   std::string pooled_list;
   for (const auto& name : probe.pooled_names()) pooled_list += (pooled_list.empty() ? "" : ",") + name;
   const bool ok = write_run(a.out, run, a.ns,
                        {{"data_file", a.data_path}, {"columns", bactor::to_string(column_map)}, {"cost", a.cost},
                         {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network}, {"latent", a.latent},
                         {"hierarchical", "true"}, {"parameterisation", to_string(hs.parameterisation)},
-                        {"pooled", pooled_list}, {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
+                        {"pooled", pooled_list}, {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
+                        {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
                         {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"priors", shared_priors},
                         {"trials", std::to_string(data.size())}, {"subjects", ids},
                         {"log_lik", spec.log_lik ? "true" : "false"}, {"predict", "false"}, {"conditions", condition_labels(data)}},

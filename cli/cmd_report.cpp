@@ -380,6 +380,9 @@ void population_section(Html& h, const Fit& joint) {
   h.p("Each pooled parameter's subjects are drawn from a population: NAME.pop is its median (exp of the mean on the log or logit "
       "scale) and NAME.sd the sd on that scale. Diagnostics of the joint fit, then the population's densities with their priors "
       "(m ~ Normal(LOC, SCALE) gives NAME.pop = exp(m) a log-normal prior; NAME.sd ~ HalfNormal(SD_SCALE)).");
+  if (bactor::cli::setting(joint, "pooled").find('.') != std::string::npos)
+    h.p("A blocked cohort: a parameter that varies by condition has one population per condition c, NAME.c.pop and NAME.c.sd "
+        "(conditions numbered as in the settings' conditions).");
   diagnostics(h, joint, bactor::summarize(joint.chains, cols));
   std::map<std::string, std::string> pops;
   try {
@@ -402,7 +405,7 @@ void population_section(Html& h, const Fit& joint) {
       try {
         const auto pp = bactor::parse_population_prior(it->second);
         if (kind == "sd") prior = c + "=halfnormal:" + bactor::cli::number(pp.sd_scale);
-        else if (!bounded.count(base)) prior = c + "=lognormal:" + bactor::cli::number(pp.loc) + ":" + bactor::cli::number(pp.scale);
+        else if (!bounded.count(base.substr(0, base.find('.')))) prior = c + "=lognormal:" + bactor::cli::number(pp.loc) + ":" + bactor::cli::number(pp.scale);
       } catch (const std::exception&) {
       }
       f.settings["priors"] = prior;
@@ -451,11 +454,11 @@ DataResult report_data(const Fit& fit, const std::string& data_path, const std::
 /// A hierarchical fit's subjects as fits of their own columns (trial counts from the data when
 /// it was found; the check needs them, the pages do not).
 std::vector<Fit> subjects_of(const Fit& joint, const DataResult& data) {
-  std::map<std::string, std::size_t> trials;
+  std::map<std::string, bactor::cli::SubjectTrials> trials;
   if (data.found)
-    for (const auto& [id, d] : bactor::split_subjects(data.data)) trials[id] = d.size();
+    trials = bactor::cli::subject_trials(data.data);
   else
-    for (const auto& [k, id] : bactor::cli::parse_string_assignments(bactor::cli::setting(joint, "subjects"), "subjects")) trials[id] = 0;
+    for (const auto& [k, id] : bactor::cli::parse_string_assignments(bactor::cli::setting(joint, "subjects"), "subjects")) trials[id] = {};
   auto fits = bactor::cli::hierarchical_subject_fits(joint, trials);
   for (auto& f : fits)  // the subjects' chains are the joint fit's, complete or interrupted with it
     for (std::size_t c = 0; c < f.chains.size() && c < joint.chains.size(); ++c) f.chains[c].complete = joint.chains[c].complete;

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
@@ -144,24 +145,66 @@ Dataset fit_data(const Fit& fit, const std::string& data_path, const std::string
                               "', is not found from here; give --data FILE");
 }
 
-std::vector<Fit> hierarchical_subject_fits(const Fit& fit, const std::map<std::string, std::size_t>& trials) {
+std::map<std::string, SubjectTrials> subject_trials(const Dataset& data) {
+  std::map<std::string, SubjectTrials> out;
+  for (const auto& [id, d] : split_subjects(data)) out[id] = SubjectTrials{d.size(), d.cond_labels};
+  return out;
+}
+
+namespace {
+
+/// "a=x,b=y" from a map (its key order).
+std::string join_strings(const std::map<std::string, std::string>& kv) {
+  std::string out;
+  for (const auto& [k, v] : kv) out += (out.empty() ? "" : ",") + k + "=" + v;
+  return out;
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0; !text.empty();) {
+    const auto comma = text.find(',', start);
+    out.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+/// A blocked cohort's names for one subject: NAME.c (c the cohort's condition number, NAME of
+/// per_condition) becomes the subject's own numbering, as a fit of the subject's data alone
+/// numbers its conditions (split_subjects): NAME.k, k its position among the subject's
+/// conditions; NAME when the subject has one condition; "" when it lacks condition c.
+struct ConditionRenamer {
+  std::set<std::string> per_condition;
+  std::map<std::string, std::string> labels;  // cohort condition number -> label
+  std::vector<std::string> mine;              // the subject's condition labels (empty: not known)
+  std::string operator()(const std::string& name) const {
+    const auto dot = name.rfind('.');
+    if (mine.empty() || labels.size() < 2 || dot == std::string::npos || !per_condition.count(name.substr(0, dot))) return name;
+    const auto label = labels.find(name.substr(dot + 1));
+    if (label == labels.end()) return name;
+    const auto at = std::find(mine.begin(), mine.end(), label->second);
+    if (at == mine.end()) return "";
+    return mine.size() == 1 ? name.substr(0, dot) : name.substr(0, dot) + "." + std::to_string(at - mine.begin() + 1);
+  }
+};
+
+} // namespace
+
+std::vector<Fit> hierarchical_subject_fits(const Fit& fit, const std::map<std::string, SubjectTrials>& subjects_data) {
   const std::string subjects = setting(fit, "subjects");
   if (subjects.empty()) throw std::invalid_argument(fit.files.at(0) + ": a hierarchical fit without its subjects recorded");
-  std::vector<std::string> pooled, shared;
+  const std::vector<std::string> pooled = split_commas(setting(fit, "pooled"));
+  std::vector<std::string> shared;
   for (const auto& [k, v] : parse_string_assignments(setting(fit, "priors"), "priors")) shared.push_back(k);
-  {
-    const std::string p = setting(fit, "pooled");
-    for (std::size_t start = 0; !p.empty();) {
-      const auto comma = p.find(',', start);
-      pooled.push_back(p.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-  }
   // Priors only have to give the recorded values support: a subject's mu_0 may lie outside the
   // single-subject default uniform(0.1, 5).
-  std::string priors = setting(fit, "priors");
-  for (const auto& name : pooled) priors += (priors.empty() ? "" : ",") + name + "=lognormal:0:10";
+  std::map<std::string, std::string> priors = parse_string_assignments(setting(fit, "priors"), "priors");
+  for (const auto& name : pooled) priors[name] = "lognormal:0:10";
+  ConditionRenamer rename;
+  if (const std::string pc = setting(fit, "per_condition"); !pc.empty()) rename.per_condition = parse_per_condition(pc);
+  rename.labels = parse_string_assignments(setting(fit, "conditions"), "conditions");
   std::vector<Fit> out;
   for (const auto& [index, id] : parse_string_assignments(subjects, "subjects")) {
     Fit f;
@@ -169,21 +212,34 @@ std::vector<Fit> hierarchical_subject_fits(const Fit& fit, const std::map<std::s
     f.subject = id;
     f.files = fit.files;
     f.settings = fit.settings;
-    f.settings["priors"] = priors;
     f.settings.erase("hierarchical");
-    const auto t = trials.find(id);
-    if (t == trials.end()) throw std::invalid_argument(fit.files.at(0) + ": no trials of recorded subject '" + id + "' in the data");
-    f.settings["trials"] = std::to_string(t->second);
-    std::vector<std::string> names{"lp__"};
-    for (const auto& n : pooled) names.push_back(n);
-    for (const auto& n : shared) names.push_back(n);
+    const auto t = subjects_data.find(id);
+    if (t == subjects_data.end()) throw std::invalid_argument(fit.files.at(0) + ": no trials of recorded subject '" + id + "' in the data");
+    f.settings["trials"] = std::to_string(t->second.trials);
+    rename.mine = t->second.conditions;
+    // The settings an ActorModel of this subject's data takes: its own condition numbering.
+    std::map<std::string, std::string> my_priors, my_fixed, my_conditions;
+    for (const auto& [k, v] : priors)
+      if (const std::string n = rename(k); !n.empty()) my_priors[n] = v;
+    for (const auto& [k, v] : parse_string_assignments(setting(fit, "fixed"), "fixed"))
+      if (const std::string n = rename(k); !n.empty()) my_fixed[n] = v;
+    f.settings["priors"] = join_strings(my_priors);
+    f.settings["fixed"] = join_strings(my_fixed);
+    if (!rename.mine.empty()) {
+      for (std::size_t c = 0; c < rename.mine.size(); ++c) my_conditions[std::to_string(c + 1)] = rename.mine[c];
+      f.settings["conditions"] = join_strings(my_conditions);
+    }
+    std::vector<std::pair<std::string, std::string>> names{{"lp__", "lp__"}};  // (column in the fit, name in the subject's)
+    for (const auto& n : pooled)
+      if (const std::string m = rename(n); !m.empty()) names.emplace_back(n + ".s" + index, m);
+    for (const auto& n : shared)
+      if (const std::string m = rename(n); !m.empty()) names.emplace_back(n, m);
     for (const auto& ch : fit.chains) {
       ChainResult c;
       c.chain_id = ch.chain_id;
       c.warmup_draws_saved = ch.warmup_draws_saved;
       std::vector<std::size_t> at;
-      for (const auto& n : names) {
-        const std::string col = n == "lp__" || std::find(shared.begin(), shared.end(), n) != shared.end() ? n : n + ".s" + index;
+      for (const auto& [col, n] : names) {
         const auto it = std::find(ch.columns.begin(), ch.columns.end(), col);
         if (it == ch.columns.end()) throw std::invalid_argument(fit.files.at(0) + ": no column '" + col + "'");
         at.push_back(std::size_t(it - ch.columns.begin()));

@@ -46,12 +46,24 @@ std::vector<std::vector<std::size_t>> stimulus_bins(const Dataset& data, const s
 std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, const CheckOptions& options,
                                        std::size_t subject_index = 0);
 
+/// What hierarchical_subject_fits needs of a subject's data: its trial count and the labels of
+/// the conditions it has, numbered as split_subjects numbers them (empty: not known).
+struct SubjectTrials {
+  std::size_t trials = 0;
+  std::vector<std::string> conditions;
+};
+/// Each subject of a data set (split_subjects) by id.
+std::map<std::string, SubjectTrials> subject_trials(const Dataset& data);
+
 /// A hierarchical fit (infer --hierarchical) as one Fit per subject, for predictive_check: each
 /// holds lp__, the subject's pooled parameters (columns NAME.sJ renamed NAME) and the shared
 /// ones, and the settings an ActorModel of that subject needs (trials the subject's count,
-/// pooled parameters with a prior of full support); `subject` the recorded id. `trials` maps
-/// ids to trial counts. Throws std::invalid_argument when the recorded subjects are missing.
-std::vector<Fit> hierarchical_subject_fits(const Fit& fit, const std::map<std::string, std::size_t>& trials);
+/// pooled parameters with a prior of full support); `subject` the recorded id. In a blocked
+/// cohort a per-condition parameter NAME.c is numbered among the subject's own conditions (as a
+/// fit of its data alone: NAME.k, or NAME with one condition; left out for a condition it
+/// lacks), and so are the priors, fixed values and conditions recorded. Throws
+/// std::invalid_argument when the recorded subjects are missing from `subjects`.
+std::vector<Fit> hierarchical_subject_fits(const Fit& fit, const std::map<std::string, SubjectTrials>& subjects);
 
 /// The data a fit was made from: `data_path` if given, else the recorded data_file (as written,
 /// relative to the working directory of `infer`; also tried relative to the fit folder's parent),

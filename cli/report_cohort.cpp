@@ -187,13 +187,21 @@ std::string forest_plot(const Cohort& c, const std::string& base, const std::vec
   }
   for (std::size_t j = 0; j < J; ++j)
     p.text(lo - pad - 0.02 * (hi - lo + 2 * pad), double(J - 1 - j), label.empty() ? c.subjects[j].fit->subject : label, "end");
+  // The population median: one for the parameter, or (a blocked cohort's per-condition
+  // parameter, NAME.c) one per condition in its colour.
+  Style pop;
+  pop.dash = "4 3";
+  pop.width = 1;
   if (const auto it = c.population.find(base); it != c.population.end()) {
-    Style pop;
     pop.colour = "#555";
-    pop.dash = "4 3";
-    pop.width = 1;
     p.vline(it->second, pop, "population median");
     if (C == 1) p.legend(Plot::Legend::outside);
+  } else if (C > 1) {
+    for (std::size_t k = 0; k < C; ++k)
+      if (const auto pk = c.population.find(columns[k]); pk != c.population.end()) {
+        pop.colour = colour(k);
+        p.vline(pk->second, pop, "population median, " + column_label(columns[k], c.conditions));
+      }
   }
   return p.render("cohort-forest-" + base, "forest", false);
 }

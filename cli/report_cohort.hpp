@@ -35,7 +35,7 @@ struct Cohort {
   std::vector<CompareBlock> compare;             // per subject, then "all"; empty without --compare
   bool joint = false;                            // one hierarchical fit: divergences are the cohort's
   Summary joint_summary;                         // with joint: the joint fit's sampler diagnostics
-  std::map<std::string, double> population;      // NAME -> median of NAME.pop (a line in its forest plot)
+  std::map<std::string, double> population;      // NAME (or NAME.c, per condition) -> median of NAME.pop (lines in its forest plot)
 };
 
 /// The cohort page's HTML (headings h2 with ids cohort-*, tables and inline SVG without their

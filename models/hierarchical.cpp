@@ -29,10 +29,10 @@ namespace bactor {
 namespace detail {
 
 void PopulationPlan::validate() const {
-  BACTOR_ASSERT(P() <= 16 && nt <= 16);
+  BACTOR_ASSERT(P() <= max_pooled && nt <= 16 && C >= 1);
   for (std::size_t k = 0; k < P(); ++k) {
     const PooledSpec& s = pooled[k];
-    BACTOR_ASSERT(s.theta < nt && s.scale > 0 && s.sd_scale > 0);
+    BACTOR_ASSERT(s.theta < nt && s.scale > 0 && s.sd_scale > 0 && s.cond < int(C));
     if (s.coord == PooledCoord::ridge || s.coord == PooledCoord::difference) {
       BACTOR_ASSERT(s.partner >= 0 && std::size_t(s.partner) < P() && pooled[s.partner].partner == int(k));
       BACTOR_ASSERT((s.coord == PooledCoord::ridge) != (pooled[s.partner].coord == PooledCoord::ridge));
@@ -43,12 +43,14 @@ void PopulationPlan::validate() const {
     if (s.coord == PooledCoord::intercept) {
       for (int k : {s.k_sigma, s.k_sigma_0, s.k_sigma_r})
         BACTOR_ASSERT(k >= 0 && std::size_t(k) < P() && !pooled[std::size_t(k)].logit);
-      BACTOR_ASSERT(intercept_w.size() == J);
+      BACTOR_ASSERT(intercept_w.size() >= (s.w_row + 1) * J);
       BACTOR_ASSERT(pooled[std::size_t(s.k_sigma)].coord == PooledCoord::ridge &&
                     pooled[std::size_t(s.k_sigma_0)].coord == PooledCoord::difference &&
                     pooled[std::size_t(s.k_sigma_r)].coord == PooledCoord::noncentred);
     }
   for (const SlotSpec& sl : shared) BACTOR_ASSERT(sl.q >= int(2 * P()) && std::size_t(sl.q) < 2 * P() + shared.size());
+  for (std::size_t h = 0; h < shared.size(); ++h) BACTOR_ASSERT(shared_theta[h] < nt && shared_condition(h) < int(C));
+  for (const auto& f : fixed) BACTOR_ASSERT(f.first < W());
 }
 
 namespace {
@@ -80,10 +82,10 @@ struct PopulationPass {
   Partial* jac;
   double* shared_dv;
   double* theta_u;
-  std::size_t P = plan.P(), J = plan.J, nt = plan.nt, H = plan.shared.size();
+  std::size_t P = plan.P(), J = plan.J, nt = plan.nt, C = plan.C, W = plan.W(), H = plan.shared.size();
   bool g = glp != nullptr;
   double lp = 0;
-  double m[16], tau[16], th[16];  // population medians and sds; a subject's unconstrained values
+  double m[max_pooled]{}, tau[max_pooled]{}, th[max_pooled]{};  // population medians and sds; a subject's unconstrained values
   Partial* pj = nullptr;          // the current subject's Jacobian entries
 
   void set(std::size_t k, int e, std::size_t i, double d) { pj[k * max_partials + e] = Partial{std::uint32_t(i), d}; }
@@ -120,6 +122,15 @@ struct PopulationPass {
     }
   }
 
+  /// Subject j's value `v` of theta index t in the conditions `cond` selects (-1: all).
+  void put(std::size_t j, int cond, std::size_t t, double v) {
+    if (cond >= 0) {
+      V[plan.row(j, std::size_t(cond)) + t] = v;
+      return;
+    }
+    for (std::size_t c = 0; c < C; ++c) V[plan.row(j, c) + t] = v;
+  }
+
   /// The shared parameters (their priors and transforms) and the fixed ones, in every row.
   void shared_and_fixed() {
     for (std::size_t h = 0; h < H; ++h) {
@@ -130,10 +141,10 @@ struct PopulationPass {
         glp[sl.q] += dl;
         shared_dv[h] = dv;
       }
-      for (std::size_t j = 0; j < J; ++j) V[j * nt + plan.shared_theta[h]] = v;
+      for (std::size_t j = 0; j < J; ++j) put(j, plan.shared_condition(h), plan.shared_theta[h], v);
     }
-    for (const auto& [t, value] : plan.fixed)
-      for (std::size_t j = 0; j < J; ++j) V[j * nt + t] = value;
+    for (const auto& [at, value] : plan.fixed)
+      for (std::size_t j = 0; j < J; ++j) V[j * W + at] = value;
   }
 
   /// Subject j's unconstrained values th from its coordinates.
@@ -221,7 +232,7 @@ struct PopulationPass {
                         kr = std::size_t(s.k_sigma_r);
       const double kappa = s.loc + q[qi];
       const double s2 = std::exp(2 * th[ks]), s02 = std::exp(2 * th[ks0]), r2 = std::exp(2 * th[kr]);
-      const double w = s02 / (s2 + s02), iw = 1.0 / (1.0 - plan.intercept_w[j]);  // a constant per subject
+      const double w = s02 / (s2 + s02), iw = 1.0 / (1.0 - plan.intercept_w[s.w_row * J + j]);  // a constant per subject
       const double A = kappa - 0.5 * w * s2 + 1.5 * r2;
       th[k] = A * iw;
       const double e = (th[k] - m[k]) / tau[k];
@@ -261,7 +272,7 @@ struct PopulationPass {
       } else {
         v = dv = std::exp(th[k]);
       }
-      V[j * nt + s.theta] = v;
+      put(j, s.cond, s.theta, v);
       if (theta_u) theta_u[j * P + k] = th[k];
       if (g)
         for (int e = 0; e < max_partials; ++e) pj[k * max_partials + e].d *= dv;
@@ -276,7 +287,7 @@ struct PopulationPass {
       intercept_coordinate(j);
       transform(j);
     }
-    V[J * nt] = lp;
+    V[J * W] = lp;
     return lp;
   }
 };
@@ -330,24 +341,32 @@ Var population_node(Var q, const PopulationPlan& plan) {
   const double* qv = q.values().data();
   const PopulationOp op{q, &plan, glp, jac, sdv};
   return custom(
-      {q}, J * plan.nt + 1, 1,
+      {q}, J * plan.W() + 1, 1,
       [&](std::span<double> y) { population_forward(plan, qv, y.data(), glp, jac, sdv, nullptr); },
       [op](std::span<const double>, std::span<const double> dy) {
         double* dq = op.q.node()->grad();
         if (!dq) return;
         const PopulationPlan& pl = *op.plan;
-        const std::size_t P = pl.P(), J = pl.J, nt = pl.nt, nq = pl.n_q();
-        const double dlp = dy[J * nt];
+        const std::size_t P = pl.P(), J = pl.J, nq = pl.n_q();
+        // The adjoint of subject j's value of theta t in the conditions `cond` selects: the sum
+        // over the rows it was copied to.
+        auto gathered = [&](std::size_t j, int cond, std::size_t t) {
+          if (cond >= 0) return dy[pl.row(j, std::size_t(cond)) + t];
+          double sum = 0;
+          for (std::size_t c = 0; c < pl.C; ++c) sum += dy[pl.row(j, c) + t];
+          return sum;
+        };
+        const double dlp = dy[J * pl.W()];
         for (std::size_t i = 0; i < nq; ++i) dq[i] += dlp * op.glp[i];
         for (std::size_t j = 0; j < J; ++j)
           for (std::size_t k = 0; k < P; ++k) {
-            const double gv = dy[j * nt + pl.pooled[k].theta];
+            const double gv = gathered(j, pl.pooled[k].cond, pl.pooled[k].theta);
             const Partial* pk = op.jac + (j * P + k) * max_partials;
             for (int e = 0; e < max_partials; ++e) dq[pk[e].i] += gv * pk[e].d;
           }
         for (std::size_t h = 0; h < pl.shared.size(); ++h) {
           double sum = 0;
-          for (std::size_t j = 0; j < J; ++j) sum += dy[j * nt + pl.shared_theta[h]];
+          for (std::size_t j = 0; j < J; ++j) sum += gathered(j, pl.shared_condition(h), pl.shared_theta[h]);
           dq[pl.shared[h].q] += sum * op.shared_dv[h];
         }
       });
@@ -416,24 +435,25 @@ PopulationPrior default_population_prior(const CostInfo& cost, const std::string
 // ---- the model -------------------------------------------------------------------------------------
 
 struct HierarchicalModel::Impl {
-  struct Subject {
+  /// One likelihood row: subject j's trials in condition c.
+  struct Row {
+    std::size_t j = 0, c = 0;
     std::vector<double> x, y;         // log s, log r
     std::vector<std::size_t> orig;    // file index of each trial
-    PowerStats stats;
   };
   const CostInfo* cost = nullptr;
   std::shared_ptr<const ActionNetwork> net;
   bool log_lik = true;
-  std::size_t J = 0, N = 0, nt = 0;
+  std::size_t J = 0, N = 0, nt = 0, C = 1;
   double S = 1;
-  std::vector<std::string> ids, tnames;
-  std::vector<Subject> subs;
-  std::vector<PowerStats> stats;
+  std::vector<std::string> ids, tnames, cond_labels;
+  std::vector<Row> lrows;
   detail::PopulationPlan plan;
-  std::vector<std::string> pooled_name, shared_name;  // per k, per h
+  std::vector<std::string> pooled_name, shared_name;  // per k, per h (NAME, or NAME.c for one condition's)
+  std::vector<Prior> shared_prior;                    // per h, in the data's units
   std::vector<std::size_t> pooled_out, shared_out;    // k, h in output order
-  // The likelihood (models/likelihood_plan.hpp): one row per subject, theta of subject j at
-  // j * nt of the population node's output.
+  // The likelihood (models/likelihood_plan.hpp): one row per subject and condition with trials,
+  // theta of subject j in condition c at plan.row(j, c) of the population node's output.
   detail::LikelihoodPlan lik;
   std::vector<detail::RowRef> rows;
   std::vector<double> V, thu, grouped;
@@ -449,7 +469,7 @@ struct HierarchicalModel::Impl {
     Tape::Scope scope;
     const Var qv = want_grad ? variable_view(q, grad) : constant_view(q, q.size(), 1);
     const Var Vv = detail::population_node(qv, plan);
-    detail::Elem acc{Vv, J * nt};
+    detail::Elem acc{Vv, J * plan.W()};
     if (!std::isfinite(acc.value())) {
       std::fill(grad.begin(), grad.end(), 0.0);
       return acc.value();
@@ -466,17 +486,29 @@ struct HierarchicalModel::Impl {
   // Per-trial log-likelihood in file order (values() must have run at q): the composed
   // likelihood's value path.
   void trial_loglik(std::span<double> out) {
-    std::vector<double*> row_out(J);
-    for (std::size_t j = 0, k = 0; j < J; k += subs[j].x.size(), ++j) row_out[j] = grouped.data() + k;
+    std::vector<double*> row_out(lrows.size());
+    for (std::size_t r = 0, k = 0; r < lrows.size(); k += lrows[r].x.size(), ++r) row_out[r] = grouped.data() + k;
     detail::likelihood_values(lik, V.data(), rows, nullptr, row_out);
-    for (std::size_t j = 0, k = 0; j < J; ++j)
-      for (std::size_t i = 0; i < subs[j].x.size(); ++i, ++k) out[subs[j].orig[i]] = grouped[k];
+    for (std::size_t r = 0, k = 0; r < lrows.size(); ++r)
+      for (std::size_t i = 0; i < lrows[r].x.size(); ++i, ++k) out[lrows[r].orig[i]] = grouped[k];
   }
+
   // ---- construction, in phases (HierarchicalModel's constructor) ----
   static bool is_pooled(const HierarchicalSpec& spec, const std::string& name) {
     return !spec.fixed.count(name) && (spec.pooled.empty() || spec.pooled.count(name));
   }
-  void group_subjects(const Dataset& data);
+  /// Whether theta index t takes one value per condition.
+  bool varies(const HierarchicalSpec& spec, std::size_t t) const { return C > 1 && spec.per_condition.count(tnames[t]); }
+  /// NAME, or NAME.c (1-based) for condition c's copy.
+  std::string item_name(std::size_t t, int c) const { return c < 0 ? tnames[t] : tnames[t] + "." + std::to_string(c + 1); }
+  /// The value of `by_name` for condition c's copy of theta t: NAME.c's, else NAME's.
+  template <class Map>
+  const typename Map::mapped_type* lookup(const Map& by_name, std::size_t t, int c) const {
+    if (auto it = by_name.find(item_name(t, c)); it != by_name.end()) return &it->second;
+    if (auto it = by_name.find(tnames[t]); it != by_name.end()) return &it->second;
+    return nullptr;
+  }
+  void group_rows(const Dataset& data);
   std::map<std::string, Prior> resolve_names(const HierarchicalSpec& spec) const;
   void build_population(const HierarchicalSpec& spec, const std::map<std::string, Prior>& prior);
   void choose_coordinates(const HierarchicalSpec& spec);
@@ -489,64 +521,70 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
   if (!data.has_subjects())
     throw std::invalid_argument(data.source + ": no subject column (hierarchical inference needs one)");
-  if (data.conditions() > 1)
-    throw std::invalid_argument(data.source + ": " + std::to_string(data.conditions()) +
-                                " conditions; hierarchical inference supports data with one condition");
+  check_per_condition(*spec.cost, spec.per_condition);
   m.cost = spec.cost;
   m.net = spec.network;
   m.log_lik = spec.log_lik;
   m.tnames = theta_names(*spec.cost);
   m.nt = m.tnames.size();
+  m.C = std::max<std::size_t>(1, data.conditions());
+  m.cond_labels = data.cond_labels;
 
-  m.group_subjects(data);
+  m.group_rows(data);
   const std::map<std::string, Prior> prior = m.resolve_names(spec);
   m.build_population(spec, prior);
   if (spec.parameterisation != HierParameterisation::noncentred) m.choose_coordinates(spec);
   m.finish_plan();
 }
 
-// Subjects, in order of first appearance, one likelihood row each.
-void HierarchicalModel::Impl::group_subjects(const Dataset& data) {
+// Subjects in order of first appearance; one likelihood row per subject and condition with
+// trials (subject-major, conditions in index order).
+void HierarchicalModel::Impl::group_rows(const Dataset& data) {
   Impl& m = *this;
   std::map<std::string, std::size_t> index;
+  std::vector<std::size_t> subject_of(data.size());
   double sum_log_s = 0;
   for (std::size_t i = 0; i < data.size(); ++i) {
-    auto [it, fresh] = index.emplace(data.subject[i], m.subs.size());
-    if (fresh) {
-      m.subs.emplace_back();
-      m.ids.push_back(data.subject[i]);
-    }
-    Impl::Subject& sb = m.subs[it->second];
-    sb.x.push_back(std::log(data.s[i]));
-    sb.y.push_back(std::log(data.r[i]));
-    sb.orig.push_back(i);
-    sb.stats.add(sb.x.back(), sb.y.back());
-    sum_log_s += sb.x.back();
+    auto [it, fresh] = index.emplace(data.subject[i], m.ids.size());
+    if (fresh) m.ids.push_back(data.subject[i]);
+    subject_of[i] = it->second;
+    if (data.cond[i] < 0 || std::size_t(data.cond[i]) >= m.C)
+      throw std::invalid_argument(data.source + ": condition index out of range");
+    sum_log_s += std::log(data.s[i]);
   }
-  m.J = m.subs.size();
+  m.J = m.ids.size();
   m.N = data.size();
   m.S = std::exp(sum_log_s / double(m.N));
   if (m.J < 2) throw std::invalid_argument(data.source + ": one subject; hierarchical inference needs at least two");
-  for (std::size_t j = 0; j < m.J; ++j) {
-    const Impl::Subject& sb = m.subs[j];
-    m.stats.push_back(sb.stats);
+  std::vector<std::vector<std::size_t>> trials_of(m.J * m.C);  // file indices of (j, c) at j * C + c
+  for (std::size_t i = 0; i < data.size(); ++i) trials_of[subject_of[i] * m.C + std::size_t(data.cond[i])].push_back(i);
+  for (std::size_t b = 0; b < trials_of.size(); ++b) {
+    if (trials_of[b].empty()) continue;
+    Row& r = m.lrows.emplace_back(Row{b / m.C, b % m.C, {}, {}, {}});
+    for (std::size_t i : trials_of[b]) {
+      r.x.push_back(std::log(data.s[i]));
+      r.y.push_back(std::log(data.r[i]));
+      r.orig.push_back(i);
+    }
+  }
+  for (const Row& r : m.lrows) {
     detail::RowTrials& t = m.lik.trials.emplace_back();
-    t.x = sb.x;
-    t.y = sb.y;
+    t.x = r.x;
+    t.y = r.y;
   }
   m.lik.finish();
-  for (std::size_t j = 0; j < m.J; ++j) {
-    detail::RowRef r;
-    r.theta_at = j * m.nt;
-    r.trials = &m.lik.trials[j];
-    m.rows.push_back(r);
+  for (std::size_t r = 0; r < m.lrows.size(); ++r) {
+    detail::RowRef ref;
+    ref.theta_at = (m.lrows[r].j * m.C + m.lrows[r].c) * m.nt;  // PopulationPlan::row(j, c)
+    ref.trials = &m.lik.trials[r];
+    m.rows.push_back(ref);
   }
   m.grouped.assign(m.N, 0.0);
-
 }
 
-// The names of spec.fixed, spec.pooled, spec.priors and spec.population, checked; the priors of
-// the parameters in the data's units.
+// The names of spec.fixed, spec.pooled, spec.priors and spec.population, checked (NAME, or
+// NAME.c for a parameter that varies by condition); the priors of the parameters in the data's
+// units.
 std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const HierarchicalSpec& spec) const {
   const Impl& m = *this;
   auto known = [&] {
@@ -554,10 +592,18 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
     for (const auto& n : m.tnames) s += (s.empty() ? "" : ", ") + n;
     return s;
   };
-  auto theta_of = [&](const std::string& name, const char* what) {
-    const auto it = std::find(m.tnames.begin(), m.tnames.end(), name);
-    if (it == m.tnames.end()) throw ArgumentError(what, "unknown parameter '" + name + "' (known: " + known() + ")");
-    return std::size_t(it - m.tnames.begin());
+  // The base name of NAME or NAME.c (c in 1..C, NAME varying by condition).
+  auto base_of = [&](const std::string& name, const char* what, bool allow_condition) {
+    for (std::size_t t = 0; t < m.nt; ++t) {
+      if (name == m.tnames[t]) return name;
+      if (allow_condition && m.varies(spec, t))
+        for (std::size_t c = 0; c < m.C; ++c)
+          if (name == m.item_name(t, int(c))) return m.tnames[t];
+    }
+    std::string hint;
+    if (const auto dot = name.rfind('.'); dot != std::string::npos && m.C > 1 && allow_condition)
+      hint = " (a condition's own value NAME.c needs NAME in per_condition, c in 1.." + std::to_string(m.C) + ")";
+    throw ArgumentError(what, "unknown parameter '" + name + "' (known: " + known() + ")" + hint);
   };
   std::map<std::string, Prior> prior;
   for (const auto& [name, p] : default_priors(*spec.cost, 1)) prior[name] = p;
@@ -565,113 +611,144 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
   // This model works in the data's units, so it takes that prior in them.
   prior["mu_0"] = prior_in_data_units(prior["mu_0"], m.S);
   for (const auto& nv : spec.fixed) {
-    theta_of(nv.first, "fixed");
-    const Prior& p = prior[nv.first];
+    const Prior& p = prior[base_of(nv.first, "fixed", true)];
     const double v = nv.second;
     if (!(p.kind == Prior::Kind::uniform ? (v >= p.a && v <= p.b) : v > 0) || !std::isfinite(v))
       throw ArgumentError("fixed", nv.first + "=" + fmt(v) + " is outside the support of its prior " + to_string(p));
   }
   for (const auto& name : spec.pooled) {
-    theta_of(name, "pooled");
+    base_of(name, "pooled", false);
     if (spec.fixed.count(name)) throw ArgumentError("pooled", "'" + name + "' is fixed; a fixed parameter cannot be pooled");
   }
   auto pooled = [&](const std::string& name) { return is_pooled(spec, name); };
   for (const auto& np : spec.priors) {
-    theta_of(np.first, "priors");
-    if (pooled(np.first))
+    const std::string base = base_of(np.first, "priors", true);
+    if (pooled(base))
       throw ArgumentError("priors", "'" + np.first + "' is pooled: its prior is the population's (set it with population)");
     prior[np.first] = np.second;
   }
   for (const auto& np : spec.population) {
-    theta_of(np.first, "population");
-    if (!pooled(np.first)) throw ArgumentError("population", "'" + np.first + "' is not pooled");
+    if (!pooled(base_of(np.first, "population", true))) throw ArgumentError("population", "'" + np.first + "' is not pooled");
   }
-
   return prior;
 }
 
 // The population plan: fixed, pooled (with their population priors) and shared parameters, in
-// output order (mu_0, sigma_0, sigma_r, sigma, cost parameters).
+// output order (mu_0, sigma_0, sigma_r, sigma, cost parameters; one that varies by condition as
+// its conditions' copies NAME.1..C in condition order, each with its own population or prior).
 void HierarchicalModel::Impl::build_population(const HierarchicalSpec& spec, const std::map<std::string, Prior>& prior) {
   Impl& m = *this;
-  auto pooled = [&](const std::string& name) { return is_pooled(spec, name); };
   std::vector<std::size_t> t_order{theta_index::mu_0, theta_index::sigma_0, theta_index::sigma_r, theta_index::sigma};
   for (std::size_t t = theta_index::first_cost_param; t < m.nt; ++t) t_order.push_back(t);
   m.plan.J = m.J;
   m.plan.nt = m.nt;
-  std::vector<std::size_t> shared_t;
+  m.plan.C = m.C;
+  struct Shared {
+    std::size_t t;
+    int c;
+    Prior p;
+  };
+  std::vector<Shared> shared;
   for (std::size_t t : t_order) {
-    const std::string& name = m.tnames[t];
-    if (spec.fixed.count(name)) {
-      m.plan.fixed.emplace_back(t, spec.fixed.at(name));
-    } else if (pooled(name)) {
-      detail::PooledSpec ps;
-      ps.theta = t;
-      const PopulationPrior pp = spec.population.count(name) ? spec.population.at(name)
-                                                              : default_population_prior(*spec.cost, name, m.S);
-      ps.loc = pp.loc;
-      ps.scale = pp.scale;
-      ps.sd_scale = pp.sd_scale;
-      if (is_logit(*spec.cost, name)) {
-        ps.logit = true;
-        ps.lo = prior.at(name).a;
-        ps.hi = prior.at(name).b;
+    const std::string& base = m.tnames[t];
+    std::vector<int> conds{-1};
+    if (m.varies(spec, t)) {
+      conds.clear();
+      for (std::size_t c = 0; c < m.C; ++c) conds.push_back(int(c));
+    }
+    for (int c : conds) {
+      const std::string name = m.item_name(t, c);
+      if (const double* v = m.lookup(spec.fixed, t, c)) {
+        for (std::size_t cc = 0; cc < m.C; ++cc)
+          if (detail::PopulationPlan::uses_condition(c, cc)) m.plan.fixed.emplace_back(cc * m.nt + t, *v);
+      } else if (is_pooled(spec, base)) {
+        detail::PooledSpec ps;
+        ps.theta = t;
+        ps.cond = c;
+        const PopulationPrior* given = m.lookup(spec.population, t, c);
+        const PopulationPrior pp = given ? *given : default_population_prior(*spec.cost, base, m.S);
+        ps.loc = pp.loc;
+        ps.scale = pp.scale;
+        ps.sd_scale = pp.sd_scale;
+        if (is_logit(*spec.cost, base)) {
+          ps.logit = true;
+          ps.lo = prior.at(base).a;
+          ps.hi = prior.at(base).b;
+        }
+        m.pooled_out.push_back(m.plan.pooled.size());
+        m.pooled_name.push_back(name);
+        m.plan.pooled.push_back(ps);
+      } else {
+        const auto it = prior.find(name);
+        shared.push_back({t, c, it != prior.end() ? it->second : prior.at(base)});
+        m.shared_name.push_back(name);
       }
-      m.pooled_out.push_back(m.plan.pooled.size());
-      m.pooled_name.push_back(name);
-      m.plan.pooled.push_back(ps);
-    } else {
-      shared_t.push_back(t);
     }
   }
+  if (m.plan.pooled.size() > detail::max_pooled)
+    throw ArgumentError("per_condition", std::to_string(m.plan.pooled.size()) + " pooled parameters (conditions x parameters); at most " +
+                                             std::to_string(detail::max_pooled));
   const std::size_t P = m.plan.pooled.size();
-  for (std::size_t h = 0; h < shared_t.size(); ++h) {
-    const std::string& name = m.tnames[shared_t[h]];
-    detail::SlotSpec sl{prior.at(name)};
+  for (std::size_t h = 0; h < shared.size(); ++h) {
+    detail::SlotSpec sl{shared[h].p};
     sl.q = int(2 * P + h);
     m.plan.shared.push_back(sl);
-    m.plan.shared_theta.push_back(shared_t[h]);
+    m.plan.shared_theta.push_back(shared[h].t);
+    m.plan.shared_cond.push_back(shared[h].c);
+    m.shared_prior.push_back(shared[h].p);
     m.shared_out.push_back(h);
-    m.shared_name.push_back(name);
   }
 }
 
-// The aligned and centred coordinates: mu_0 centred; sigma and sigma_0 as a ridge and its
-// difference; with aligned coordinates log mu_0 through each subject's intercept.
+// The aligned and centred coordinates, per population group (a condition, or -1 for the
+// parameters every condition shares): mu_0 centred; sigma and sigma_0 of one group as a ridge
+// and its difference; with aligned coordinates log mu_0 through each subject's intercept, when
+// the noise parameters it needs belong to its group or to every condition.
 void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
   Impl& m = *this;
   const std::size_t P = m.plan.pooled.size();
-  int ks = -1, ks0 = -1;
-  for (std::size_t k = 0; k < P; ++k) {
-    const std::size_t t = m.plan.pooled[k].theta;
-    if (t == theta_index::sigma) ks = int(k);
-    if (t == theta_index::sigma_0) ks0 = int(k);
-    if (t == theta_index::mu_0) m.plan.pooled[k].coord = detail::PooledCoord::centred;
+  auto find = [&](std::size_t t, int cond) {
+    for (std::size_t k = 0; k < P; ++k)
+      if (m.plan.pooled[k].theta == t && m.plan.pooled[k].cond == cond) return int(k);
+    return -1;
+  };
+  for (std::size_t k = 0; k < P; ++k)
+    if (m.plan.pooled[k].theta == theta_index::mu_0) m.plan.pooled[k].coord = detail::PooledCoord::centred;
+  for (int g = -1; g < int(m.C); ++g) {
+    const int ks = find(theta_index::sigma, g), ks0 = find(theta_index::sigma_0, g);
+    if (ks < 0 || ks0 < 0) continue;
+    m.plan.pooled[std::size_t(ks)].coord = detail::PooledCoord::ridge;
+    m.plan.pooled[std::size_t(ks)].partner = ks0;
+    m.plan.pooled[std::size_t(ks0)].coord = detail::PooledCoord::difference;
+    m.plan.pooled[std::size_t(ks0)].partner = ks;
   }
-  if (ks >= 0 && ks0 >= 0) {
-    m.plan.pooled[ks].coord = detail::PooledCoord::ridge;
-    m.plan.pooled[ks].partner = ks0;
-    m.plan.pooled[ks0].coord = detail::PooledCoord::difference;
-    m.plan.pooled[ks0].partner = ks;
-    int kr = -1, kmu = -1;
-    for (std::size_t k = 0; k < P; ++k) {
-      if (m.plan.pooled[k].theta == theta_index::sigma_r) kr = int(k);
-      if (m.plan.pooled[k].theta == theta_index::mu_0) kmu = int(k);
+  if (spec.parameterisation != HierParameterisation::aligned) return;
+  for (int g = -1; g < int(m.C); ++g) {
+    const int kmu = find(theta_index::mu_0, g);
+    if (kmu < 0) continue;
+    // The noise parameters of mu_0's group, or (for one condition's mu_0) the shared ones.
+    auto noise = [&](std::size_t t) { return g >= 0 && find(t, g) < 0 ? find(t, -1) : find(t, g); };
+    const int ks = noise(theta_index::sigma), ks0 = noise(theta_index::sigma_0), kr = noise(theta_index::sigma_r);
+    if (ks < 0 || ks0 < 0 || kr < 0 || m.plan.pooled[std::size_t(ks)].coord != detail::PooledCoord::ridge ||
+        m.plan.pooled[std::size_t(ks)].partner != ks0)
+      continue;
+    // Each subject's least-squares slope of log r on log s (clamped to [0.05, 0.95]) in the
+    // group's trials, as w_hat.
+    auto& s = m.plan.pooled[std::size_t(kmu)];
+    s.w_row = m.plan.intercept_w.size() / m.J;
+    std::vector<PowerStats> stats(m.J);
+    for (const Row& r : m.lrows)
+      if (detail::PopulationPlan::uses_condition(g, r.c))
+        for (std::size_t i = 0; i < r.x.size(); ++i) stats[r.j].add(r.x[i], r.y[i]);
+    for (const PowerStats& st : stats) {
+      const double vx = st.n > 0 ? st.sxx / st.n - (st.sx / st.n) * (st.sx / st.n) : 0.0;
+      const double w = vx > 0 ? (st.sxy / st.n - st.sx * st.sy / (st.n * st.n)) / vx : 0.5;
+      m.plan.intercept_w.push_back(std::clamp(w, 0.05, 0.95));
     }
-    if (kr >= 0 && kmu >= 0 && spec.parameterisation == HierParameterisation::aligned) {
-      // log mu_0 through the intercept, with each subject's least-squares slope of log r on
-      // log s (clamped to [0.05, 0.95]) as w_hat.
-      for (const auto& st : m.stats) {
-        const double vx = st.sxx / st.n - (st.sx / st.n) * (st.sx / st.n);
-        const double w = vx > 0 ? (st.sxy / st.n - st.sx * st.sy / (st.n * st.n)) / vx : 0.5;
-        m.plan.intercept_w.push_back(std::clamp(w, 0.05, 0.95));
-      }
-      auto& s = m.plan.pooled[std::size_t(kmu)];
-      s.coord = detail::PooledCoord::intercept;
-      s.k_sigma = ks;
-      s.k_sigma_0 = ks0;
-      s.k_sigma_r = kr;
-    }
+    s.coord = detail::PooledCoord::intercept;
+    s.k_sigma = ks;
+    s.k_sigma_0 = ks0;
+    s.k_sigma_r = kr;
   }
 }
 
@@ -686,7 +763,7 @@ void HierarchicalModel::Impl::finish_plan() {
     sl.inv_scale = p.kind == Prior::Kind::lognormal ? 1.0 / p.b : 0.0;
   }
   m.plan.validate();
-  m.V.assign(m.J * m.nt + 1, 0.0);
+  m.V.assign(m.J * m.plan.W() + 1, 0.0);
   m.thu.assign(m.J * P, 0.0);
 }
 
@@ -702,6 +779,13 @@ const std::vector<std::string>& HierarchicalModel::subject_ids() const { return 
 std::vector<std::string> HierarchicalModel::pooled_names() const { return impl_->pooled_name; }
 std::vector<std::string> HierarchicalModel::shared_names() const { return impl_->shared_name; }
 double HierarchicalModel::stimulus_scale() const { return impl_->S; }
+const std::vector<std::string>& HierarchicalModel::condition_labels() const { return impl_->cond_labels; }
+
+std::vector<std::pair<std::string, Prior>> HierarchicalModel::shared_priors() const {
+  std::vector<std::pair<std::string, Prior>> out;
+  for (std::size_t h : impl_->shared_out) out.emplace_back(impl_->shared_name[h], impl_->shared_prior[h]);
+  return out;
+}
 
 std::map<std::string, PopulationPrior> HierarchicalModel::population_priors() const {
   std::map<std::string, PopulationPrior> out;
@@ -735,7 +819,9 @@ std::vector<std::string> HierarchicalModel::output_names() const {
 void HierarchicalModel::write_outputs(std::span<const double> q, Rng&, std::span<double> out) {
   Impl& m = *impl_;
   m.values(q);
-  const std::size_t P = m.plan.P(), nt = m.nt;
+  const std::size_t P = m.plan.P();
+  // A parameter's value in its condition's rows (every condition's: the first's).
+  auto at = [&](std::size_t j, int cond, std::size_t t) { return m.V[m.plan.row(j, cond < 0 ? 0 : std::size_t(cond)) + t]; };
   std::size_t o = 0;
   for (std::size_t k : m.pooled_out) {
     const auto& s = m.plan.pooled[k];
@@ -743,15 +829,15 @@ void HierarchicalModel::write_outputs(std::span<const double> q, Rng&, std::span
     out[o++] = s.logit ? s.lo + (s.hi - s.lo) / (1.0 + std::exp(-mk)) : std::exp(mk);
     out[o++] = s.sd_scale * std::exp(q[P + k]);
   }
-  for (std::size_t h : m.shared_out) out[o++] = m.V[m.plan.shared_theta[h]];
+  for (std::size_t h : m.shared_out) out[o++] = at(0, m.plan.shared_condition(h), m.plan.shared_theta[h]);
   for (std::size_t k : m.pooled_out)
-    for (std::size_t j = 0; j < m.J; ++j) out[o++] = m.V[j * nt + m.plan.pooled[k].theta];
+    for (std::size_t j = 0; j < m.J; ++j) out[o++] = at(j, m.plan.pooled[k].cond, m.plan.pooled[k].theta);
   if (m.log_lik) m.trial_loglik(out.subspan(o, m.N));
 }
 
 std::vector<double> HierarchicalModel::subject_theta(std::span<const double> q) const {
   impl_->values(q);
-  return std::vector<double>(impl_->V.begin(), impl_->V.begin() + std::ptrdiff_t(impl_->J * impl_->nt));
+  return std::vector<double>(impl_->V.begin(), impl_->V.begin() + std::ptrdiff_t(impl_->J * impl_->plan.W()));
 }
 
 void HierarchicalModel::trial_loglik(std::span<const double> q, std::span<double> out) {
@@ -792,7 +878,7 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
       else if (s.coord == detail::PooledCoord::intercept) {
         const double s2 = std::exp(2 * mk[std::size_t(s.k_sigma)]), s02 = std::exp(2 * mk[std::size_t(s.k_sigma_0)]);
         const double r2 = std::exp(2 * mk[std::size_t(s.k_sigma_r)]), w = s02 / (s2 + s02);
-        x = (1 - m.plan.intercept_w[j]) * mk[k] + 0.5 * w * s2 - 1.5 * r2 - s.loc;
+        x = (1 - m.plan.intercept_w[s.w_row * m.J + j]) * mk[k] + 0.5 * w * s2 - 1.5 * r2 - s.loc;
       }
       else if (s.coord == detail::PooledCoord::difference) {
         const auto& r = m.plan.pooled[s.partner];

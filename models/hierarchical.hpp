@@ -12,7 +12,9 @@
 //        and scale for a cost parameter with one; 0 and 1.5 on the logit scale for a uniform one),
 //   tau_k ~ HalfNormal(sd_scale_k)  (default 0.5).
 // Parameters that are not pooled are shared by all subjects (one value, their usual prior) or
-// fixed. The likelihood is the exact marginal of each subject's trials (closed form, or a
+// fixed. Blocked cohorts (several conditions): each parameter of HierarchicalSpec::per_condition
+// is one parameter per condition, pooled across subjects with its own population (subject j in
+// condition c has theta_jc); the likelihood's rows are then subject x condition. The likelihood is the exact marginal of each subject's trials (closed form, or a
 // power- or posterior-head network through sufficient statistics: O(subjects) per gradient)
 // or the adaptive Gauss–Hermite marginal for a softplus-head network (O(trials)).
 //
@@ -58,12 +60,20 @@ struct PopulationPrior {
 PopulationPrior parse_population_prior(const std::string& text);
 std::string to_string(const PopulationPrior& p);
 
-/// What to infer for a cohort (data with a subject column, one condition).
+/// What to infer for a cohort (data with a subject column; with a condition column, a blocked
+/// cohort: every subject measured in several conditions).
 struct HierarchicalSpec {
   const CostInfo* cost = nullptr;                // required
   std::shared_ptr<const ActionNetwork> network;  // null: the cost's closed form (or the exact action)
   bool exact_action = false;                     // the exact optimal action (excludes a network)
   std::set<std::string> pooled;                  // empty: every free parameter
+  // With C > 1 conditions, the parameters that take one value per condition (as in
+  // InferenceSpec): a pooled one has one population per condition (NAME.c.pop, NAME.c.sd, each
+  // subject's NAME.c.sJ), a shared one a value per condition (NAME.c). The others are one value
+  // per subject (pooled) or one for all (shared) in every condition.
+  std::set<std::string> per_condition{"sigma"};
+  // The maps below take NAME (every condition's) or, for a parameter of per_condition, NAME.c
+  // (condition c's, 1-based; it wins over NAME).
   std::map<std::string, double> fixed;           // fixed for every subject
   std::map<std::string, Prior> priors;           // shared (not pooled) parameters' priors
   std::map<std::string, PopulationPrior> population;  // overrides of the population priors
@@ -80,7 +90,7 @@ PopulationPrior default_population_prior(const CostInfo& cost, const std::string
 /// parameters and each subject's coordinates.
 class HierarchicalModel final : public Model {
 public:
-  /// Validates (subject column, at least 2 subjects, one condition, names, fixed values,
+  /// Validates (subject column, at least 2 subjects, names, fixed values, per_condition,
   /// network) and throws ArgumentError / std::invalid_argument naming what is wrong.
   HierarchicalModel(const Dataset& data, const HierarchicalSpec& spec);
   ~HierarchicalModel() override;
@@ -92,17 +102,24 @@ public:
   /// NAME.pop (the population median in the parameter's units: the constrained value at
   /// m_k) and NAME.sd (tau_k, on the unconstrained scale) per pooled parameter; then each
   /// shared parameter NAME; then NAME.sJ per pooled parameter and subject j (1-based, in
-  /// subject_ids() order); then log_lik.i (file order).
+  /// subject_ids() order); then log_lik.i (file order). NAME is a pooled_names() /
+  /// shared_names() entry: a parameter that varies by condition is NAME.c (NAME.c.pop,
+  /// NAME.c.sd, NAME.c.sJ).
   std::vector<std::string> output_names() const override;
   void write_outputs(std::span<const double> q, Rng& rng, std::span<double> out) override;
 
   /// Subject ids in order of first appearance (subject j + 1 in the output names).
   const std::vector<std::string>& subject_ids() const;
-  /// Pooled parameters in output order (mu_0, sigma_0, sigma_r, sigma, cost parameters).
+  /// Pooled parameters in output order (mu_0, sigma_0, sigma_r, sigma, cost parameters; one
+  /// that varies by condition as NAME.1..NAME.C).
   std::vector<std::string> pooled_names() const;
-  /// Shared (not pooled, not fixed) parameters in output order.
+  /// Shared (not pooled, not fixed) parameters in output order (NAME, or NAME.c as above).
   std::vector<std::string> shared_names() const;
-  /// The population prior used for each pooled parameter (defaults with overrides).
+  /// Each shared parameter's prior (data units), in shared_names() order.
+  std::vector<std::pair<std::string, Prior>> shared_priors() const;
+  /// The data's condition labels (condition c + 1 in the names NAME.c).
+  const std::vector<std::string>& condition_labels() const;
+  /// The population prior used for each pooled parameter (by pooled_names(); defaults with overrides).
   std::map<std::string, PopulationPrior> population_priors() const;
   /// The geometric mean of the cohort's stimuli (the default population centre of mu_0).
   double stimulus_scale() const;
@@ -113,7 +130,8 @@ public:
   /// population median. For inits and tests.
   std::vector<double> initial_point(const std::map<std::string, double>& pop = {},
                                     const std::map<std::string, double>& sd = {}) const;
-  /// Each subject's theta (J rows of theta_names(cost) values, row-major) at q.
+  /// Each subject's theta at q: J rows (subject_ids() order) of C blocks (conditions) of
+  /// theta_names(cost) values, row-major (one condition: J rows of theta).
   std::vector<double> subject_theta(std::span<const double> q) const;
   /// Per-trial marginal log-likelihood at q, in file order.
   void trial_loglik(std::span<const double> q, std::span<double> out);

@@ -15,6 +15,9 @@
 
 namespace bactor::detail {
 
+/// The most pooled parameters (counting each condition's copy) a plan may have.
+inline constexpr std::size_t max_pooled = 64;
+
 /// How one pooled parameter's subject values are sampled (see HierParameterisation).
 enum class PooledCoord {
   noncentred,  // theta_j = m + tau z_j, z_j ~ N(0, 1)
@@ -24,30 +27,45 @@ enum class PooledCoord {
   intercept,   // log mu_0 through the quadratic actor's intercept kappa_j = loc + x_j, centred (PopulationPlan::intercept_w)
 };
 
-/// One pooled parameter: its theta index, transform, population prior and coordinate.
+/// One pooled parameter: its theta index, the condition it belongs to, transform, population
+/// prior and coordinate. With conditions (a blocked cohort) a parameter that varies by condition
+/// is one PooledSpec per condition, each with its own population.
 struct PooledSpec {
   std::size_t theta = 0;
+  int cond = -1;            // the one condition whose rows it fills; -1: every condition's
   bool logit = false;       // v = lo + (hi - lo) sigmoid(theta) (else v = e^theta)
   double lo = 0, hi = 1;
   double loc = 0, scale = 1, sd_scale = 0.5;  // m = loc + scale q_m; tau = sd_scale e^{q_tau}
   PooledCoord coord = PooledCoord::noncentred;
   int partner = -1;         // ridge <-> difference: the other pooled index
   int k_sigma = -1, k_sigma_0 = -1, k_sigma_r = -1;  // intercept: the noise parameters' pooled indices
+  std::size_t w_row = 0;    // intercept: subject j's slope is intercept_w[w_row * J + j]
 };
 
 /// q = (q_m[0..P), q_tau[0..P), shared[0..H), subject 0's P coordinates, subject 1's, ...).
-/// Output V: J rows of nt constrained values (theta of each subject), then the log-density
-/// term (population model, population priors, shared priors and log-Jacobians).
+/// Output V: J rows of W = C * nt constrained values (subject j's theta in condition c at
+/// row(j, c) = j * W + c * nt), then the log-density term (population model, population
+/// priors, shared priors and log-Jacobians). A likelihood row (subject j, condition c) reads
+/// theta at row(j, c); the population group of its parameters is c: the pooled parameters with
+/// cond == c or -1 (uses_condition).
 struct PopulationPlan {
   std::size_t J = 0, nt = 0;
+  std::size_t C = 1;                     // conditions
   std::vector<PooledSpec> pooled;
   std::vector<SlotSpec> shared;          // their q fields index q directly
   std::vector<std::size_t> shared_theta; // theta index of each shared slot
-  std::vector<std::pair<std::size_t, double>> fixed;  // theta index, value
-  // intercept coordinates: each subject's constant slope w_hat_j (J values; log mu_0 = (kappa -
-  // w sigma^2/2 + 3 sigma_r^2/2) / (1 - w_hat_j), a constant Jacobian).
+  std::vector<int> shared_cond;          // condition of each shared slot (-1 or missing: every condition's)
+  std::vector<std::pair<std::size_t, double>> fixed;  // index in a subject's row (c * nt + theta), value
+  // intercept coordinates: each subject's constant slope w_hat_j (J values per intercept
+  // coordinate, at PooledSpec::w_row; log mu_0 = (kappa - w sigma^2/2 + 3 sigma_r^2/2) /
+  // (1 - w_hat_j), a constant Jacobian).
   std::vector<double> intercept_w;
   std::size_t P() const { return pooled.size(); }
+  std::size_t W() const { return C * nt; }
+  std::size_t row(std::size_t j, std::size_t c) const { return j * W() + c * nt; }
+  /// Whether rows of condition c read a parameter of condition `cond` (-1: every condition).
+  static bool uses_condition(int cond, std::size_t c) { return cond < 0 || std::size_t(cond) == c; }
+  int shared_condition(std::size_t h) const { return h < shared_cond.size() ? shared_cond[h] : -1; }
   std::size_t n_q() const { return 2 * P() + shared.size() + J * P(); }
   std::size_t subject_q(std::size_t j, std::size_t k) const { return 2 * P() + shared.size() + j * P() + k; }
   /// Checks the plan (pairs consistent, shared q in range); call once it is filled.
@@ -62,7 +80,7 @@ double population_mean(const PopulationPlan& plan, const double* q, std::size_t 
 /// q_k for the population means `m` (all P of them): population_mean's inverse.
 double population_mean_coordinate(const PopulationPlan& plan, const double* m, std::size_t k);
 
-/// Value-only: V (J * nt + 1 values) at q; also the subjects' unconstrained values (J * P)
+/// Value-only: V (J * W + 1 values) at q; also the subjects' unconstrained values (J * P)
 /// when `theta_u` is given.
 void population_values(const PopulationPlan& plan, const double* q, double* V, double* theta_u = nullptr);
 

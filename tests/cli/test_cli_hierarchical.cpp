@@ -2,7 +2,7 @@
 // bactor simulate --subjects and bactor infer --hierarchical (issue 15 part 4): one draws file
 // per chain with population and per-subject columns and per-trial log_lik in file order, the
 // settings recorded, summary, compare and check reading it, report refusing it clearly, and
-// usage errors.
+// usage errors; a blocked cohort (subjects in conditions) through the same commands.
 #include "tests/cli/cli_util.hpp"
 
 #include <doctest/doctest.h>
@@ -11,6 +11,8 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace fs = std::filesystem;
 using bactor::testing::Result;
@@ -92,6 +94,76 @@ TEST_CASE("cli: simulate --subjects, infer --hierarchical, summary, compare, che
   INFO(r.out);
   CHECK(r.code == 0);
   CHECK(fs::exists(dir / "r.html"));
+}
+
+TEST_CASE("cli: a blocked cohort (simulate --subjects --conditions) through infer --hierarchical, summary, check, compare, report") {
+  const fs::path dir = scratch("blocked");
+  fs::create_directories(dir);
+  const std::string data = (dir / "blocks.csv").string();
+  Result r = run_bactor("simulate --cost QuadraticCost --set sigma=0.15,sigma_r=0.12 --conditions \"mu_0=1.5,6;sigma_0=0.2,0.3\" "
+                        "--subjects 4 --spread sigma=0.3,sigma_r=0.3 --trials 30 --stimuli 0.5:8 --seed 3 --out " + data);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("wrote 240 trials of 4 subjects in 2 conditions") != std::string::npos);
+
+  // mu_0 and sigma_0 pooled per condition (one population each), sigma and sigma_r pooled once.
+  const std::string fit = (dir / "fit").string();
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical --per-condition mu_0,sigma_0 "
+                 "--population mu_0.2=1.8:0.5:0.3 --chains 2 --warmup 200 --samples 200 --out " + fit);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("hierarchical inference: 4 subjects, 240 trials in 2 conditions") != std::string::npos);
+  const std::string chain = slurp(dir / "fit" / "chain-1.csv");
+  for (const char* line : {"# per_condition = mu_0,sigma_0", "# pooled = mu_0.1,mu_0.2,sigma_0.1,sigma_0.2,sigma_r,sigma",
+                           "mu_0.2=1.8:0.5:0.3", "# conditions = 1=1,2=2"})
+    CHECK_MESSAGE(chain.find(line) != std::string::npos, line);
+  const std::string header = chain.substr(chain.find("lp__"), chain.find('\n', chain.find("lp__")) - chain.find("lp__"));
+  CHECK(header.find(",mu_0.1.pop,mu_0.1.sd,mu_0.2.pop,mu_0.2.sd,sigma_0.1.pop,") != std::string::npos);
+  CHECK(header.find(",mu_0.1.s1,mu_0.1.s2,mu_0.1.s3,mu_0.1.s4,mu_0.2.s1,") != std::string::npos);
+  CHECK(header.find(",sigma.s4,log_lik.1,") != std::string::npos);
+  CHECK(header.find(",log_lik.240") != std::string::npos);
+
+  r = run_bactor("summary " + fit + "/chain-1.csv " + fit + "/chain-2.csv");
+  CHECK(r.code == 0);
+  CHECK(r.out.find("sigma_0.2.s3") != std::string::npos);
+
+  // check: each subject in each of its conditions, from its NAME.c.sJ and NAME.sJ columns.
+  r = run_bactor("check " + fit + " --draws 50");
+  INFO(r.out);
+  CHECK(r.code == 0);
+  for (const char* s : {"subject 1, condition 1", "subject 4, condition 2", "statistics outside their 90% predictive intervals"})
+    CHECK_MESSAGE(r.out.find(s) != std::string::npos, s);
+
+  // compare against a blocked fit with fewer per-condition parameters (the same trials).
+  const std::string fit2 = (dir / "fit2").string();
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical --per-condition mu_0 "
+                 "--chains 2 --warmup 200 --samples 200 --out " + fit2);
+  REQUIRE(r.code == 0);
+  r = run_bactor("compare " + fit + " " + fit2);
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("PSIS-LOO: 240 trials") != std::string::npos);
+
+  // report: the population per condition, the subjects' conditions side by side.
+  r = run_bactor("report " + fit + " --out " + (dir / "r.html").string());
+  INFO(r.out);
+  CHECK(r.code == 0);
+  const std::string html = slurp(dir / "r.html");
+  for (const char* s : {"mu_0.2.pop", "population median, ", "A blocked cohort", "cohort-forest-mu_0"})
+    CHECK_MESSAGE(html.find(s) != std::string::npos, s);
+
+  // Names of a condition's own value follow --per-condition.
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--per-condition mu_0 --fix sigma_0.2=0.3", "--fix: unknown parameter 'sigma_0.2'"},
+           {"--per-condition mu_O", "--per-condition: unknown parameter 'mu_O'"},
+           {"--per-condition mu_0 --population mu_0.3=1:1:1", "--population: unknown parameter 'mu_0.3'"}}) {
+    r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical " + args +
+                   " --chains 1 --warmup 10 --samples 10 --out " + (dir / "bad").string());
+    INFO(args);
+    INFO(r.out);
+    CHECK(r.code == 2);
+    CHECK(r.out.find(message) != std::string::npos);
+  }
 }
 
 TEST_CASE("cli: infer --hierarchical usage errors") {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Shared by the models tests: random action networks and the finite-difference check of a
-// model's gradient.
+// Shared by the models tests: random action networks, the finite-difference check of a
+// model's gradient, and the per-trial log-likelihood a hierarchical fit must report.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -8,11 +8,15 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
+#include <bactor/models/hierarchical.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/marginal.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/train.hpp>
 #include <bactor/samplers/model.hpp>
@@ -63,6 +67,30 @@ inline double gradient_error(Model& model, const std::vector<double>& q) {
     worst = std::max(worst, std::abs(g[i] - fd) / std::max(1.0, std::abs(fd)));
   }
   return worst;
+}
+
+/// A model's outputs (write_outputs) at q.
+inline std::vector<double> outputs_at(Model& model, std::span<const double> q) {
+  std::vector<double> out(model.output_names().size());
+  Rng rng(1, 0);
+  model.write_outputs(q, rng, out);
+  return out;
+}
+
+/// Each trial's exact marginal log-likelihood under a QuadraticCost cohort model's theta of its
+/// subject in its condition at q (subject_theta), in file order: what log_lik.i must be.
+inline std::vector<double> quadratic_cohort_loglik(const HierarchicalModel& model, const Dataset& data, std::span<const double> q) {
+  const auto theta = model.subject_theta(q);
+  const auto& ids = model.subject_ids();
+  const std::size_t C = std::max<std::size_t>(1, data.conditions());
+  std::vector<double> out;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    const std::size_t j = std::size_t(std::find(ids.begin(), ids.end(), data.subject[i]) - ids.begin());
+    const std::span<const double> th(&theta[(j * C + std::size_t(data.cond[i])) * 4], 4);
+    const PowerHead h = closed_form_head(find_cost("QuadraticCost"), th);
+    out.push_back(power_trial_loglik(h, std::log(data.s[i]), std::log(data.r[i]), th[0], th[3]));
+  }
+  return out;
 }
 
 } // namespace bactor::testing

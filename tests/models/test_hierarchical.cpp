@@ -289,21 +289,11 @@ TEST_CASE("hierarchical: outputs, per-trial log_lik in file order, and errors") 
   CHECK(names[8] == "mu_0.s1");
   CHECK(names[20] == "log_lik.1");
   const auto q = random_q(model.dim(), 31);
-  std::vector<double> out(names.size());
-  Rng rng(1, 0);
-  model.write_outputs(q, rng, out);
+  const auto out = bactor::testing::outputs_at(model, q);
   // log_lik.i against each trial's own exact marginal under its subject's theta.
   const auto theta = model.subject_theta(q);
-  const auto& ids = model.subject_ids();
-  double total = 0;
-  for (std::size_t i = 0; i < mixed.size(); ++i) {
-    const std::size_t j = std::size_t(std::find(ids.begin(), ids.end(), mixed.subject[i]) - ids.begin());
-    const std::span<const double> th(&theta[j * 4], 4);
-    const PowerHead h = closed_form_head(find_cost("QuadraticCost"), th);
-    const double ll = power_trial_loglik(h, std::log(mixed.s[i]), std::log(mixed.r[i]), th[0], th[3]);
-    CHECK(out[20 + i] == doctest::Approx(ll).epsilon(1e-12));
-    total += ll;
-  }
+  const auto expected = bactor::testing::quadratic_cohort_loglik(model, mixed, q);
+  for (std::size_t i = 0; i < mixed.size(); ++i) CHECK(out[20 + i] == doctest::Approx(expected[i]).epsilon(1e-12));
   // The per-subject values in the outputs are the theta rows.
   for (std::size_t j = 0; j < 3; ++j) CHECK(out[8 + j] == doctest::Approx(theta[j * 4 + 2]));
 

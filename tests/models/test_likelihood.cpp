@@ -258,22 +258,31 @@ TEST_CASE("composed likelihood: every combination is accepted by ActorModel and 
         m.trial_loglik(q, ll);
         for (double l : ll) CHECK(std::isfinite(l));
       }
-    // Hierarchical fits take every source (one condition per subject here).
-    Dataset one = data;
-    for (std::size_t i = 0; i < one.size(); ++i) one.subject.push_back(std::string(1, char('a' + i / 8)));
-    one.cond.assign(one.size(), 0);
-    one.cond_labels = {"1"};
-    HierarchicalSpec hs;
-    hs.cost = c.cost;
-    hs.network = c.net;
-    hs.exact_action = c.exact;
-    HierarchicalModel h(one, hs);
-    std::vector<double> q(h.dim());
-    // Near the population priors' centres: further out the random networks' actions (and so the
-    // log-density, 1e13 at 0.3 sds) are far beyond what central differences resolve.
-    for (std::size_t i = 0; i < q.size(); ++i) q[i] = 0.05 * rng.normal();
-    const std::string what = c.name + ", hierarchical";
-    INFO(what);
-    CHECK(bactor::testing::gradient_error(h, q) < 1e-4);
+    // Hierarchical fits take every source: one condition per subject, and a blocked cohort
+    // (each subject in both conditions, mu_0 and sigma pooled per condition).
+    for (bool blocked : {false, true}) {
+      Dataset cohort = data;
+      for (std::size_t i = 0; i < cohort.size(); ++i) cohort.subject.push_back(std::string(1, char('a' + i / 8)));
+      if (!blocked) {
+        cohort.cond.assign(cohort.size(), 0);
+        cohort.cond_labels = {"1"};
+      }
+      HierarchicalSpec hs;
+      hs.cost = c.cost;
+      hs.network = c.net;
+      hs.exact_action = c.exact;
+      hs.per_condition = {"mu_0", "sigma"};
+      HierarchicalModel h(cohort, hs);
+      std::vector<double> q(h.dim());
+      // Near the population priors' centres: further out the random networks' actions (and so the
+      // log-density, 1e13 at 0.3 sds) are far beyond what central differences resolve.
+      for (std::size_t i = 0; i < q.size(); ++i) q[i] = 0.05 * rng.normal();
+      const std::string what = c.name + (blocked ? ", hierarchical, two conditions" : ", hierarchical");
+      INFO(what);
+      CHECK(bactor::testing::gradient_error(h, q) < 1e-4);
+      std::vector<double> ll(cohort.size());
+      h.trial_loglik(q, ll);
+      for (double l : ll) CHECK(std::isfinite(l));
+    }
   }
 }
