@@ -2,6 +2,7 @@
 #include <bactor/models/hierarchical.hpp>
 #include "models/number_text.hpp"
 #include "models/hierarchical_node.hpp"
+#include "models/hierarchical_fused.hpp"
 
 #include <bactor/engine/errors.hpp>
 #include <bactor/engine/rng.hpp>
@@ -437,6 +438,7 @@ struct HierarchicalModel::Impl {
   detail::LikelihoodPlan lik;
   std::vector<detail::RowRef> rows;
   std::vector<double> V, thu, grouped;
+  std::unique_ptr<detail::FusedCohort> fused;  // the fused gradient, where it covers the spec
 
   explicit Impl(const HierarchicalSpec& spec)
       : lik((spec.cost ? *spec.cost : throw std::invalid_argument("hierarchical inference: no cost family given")),
@@ -445,6 +447,7 @@ struct HierarchicalModel::Impl {
   void values(std::span<const double> q) { detail::population_values(plan, q.data(), V.data(), thu.data()); }
 
   double log_density(std::span<const double> q, std::span<double> grad) {
+    if (fused) return fused->log_density(q, grad);
     const bool want_grad = !grad.empty();
     Tape::Scope scope;
     const Var qv = want_grad ? variable_view(q, grad) : constant_view(q, q.size(), 1);
@@ -503,6 +506,11 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   m.build_population(spec, prior);
   if (spec.parameterisation != HierParameterisation::noncentred) m.choose_coordinates(spec);
   m.finish_plan();
+  // The fused gradient (models/hierarchical_fused.hpp) where it covers the spec.
+  if (spec.fused) m.fused = detail::FusedCohort::make(m.plan, m.lik, m.stats, spec.threads, spec.exchange);
+  if (spec.exchange && !m.fused)
+    throw std::invalid_argument("splitting the subjects over processes needs the fused gradient: the QuadraticCost "
+                                "closed form with sigma, sigma_0, mu_0 and sigma_r pooled in the aligned coordinates");
 }
 
 // Subjects, in order of first appearance, one likelihood row each.
@@ -702,6 +710,7 @@ const std::vector<std::string>& HierarchicalModel::subject_ids() const { return 
 std::vector<std::string> HierarchicalModel::pooled_names() const { return impl_->pooled_name; }
 std::vector<std::string> HierarchicalModel::shared_names() const { return impl_->shared_name; }
 double HierarchicalModel::stimulus_scale() const { return impl_->S; }
+bool HierarchicalModel::fused() const { return impl_->fused != nullptr; }
 
 std::map<std::string, PopulationPrior> HierarchicalModel::population_priors() const {
   std::map<std::string, PopulationPrior> out;
