@@ -76,7 +76,7 @@ struct HierarchicalSpec {
   int quadrature_nodes = default_quadrature_nodes;
   // How the gradient is computed (not the model; results are bitwise the same for any threads
   // and any exchange): the fused node where it covers the spec (models/hierarchical_fused.hpp;
-  // false: always the generic path), its threads, and a split of the subjects over processes
+  // false: always the generic path), its threads (0: all), and a split of the subjects over processes
   // (null: this process; needs the fused path).
   bool fused = true;
   int threads = 1;

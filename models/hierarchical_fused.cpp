@@ -47,6 +47,7 @@ struct FusedCohort::Data {
   std::size_t J = 0, Jp = 0, G = 1, P = 4, nq = 0;
   std::size_t k_mu = 0, k_s0 = 0, k_r = 0, k_s = 0;  // pooled index of each role (= offset of its coordinate in a subject's block)
   double loc_mu = 0, D0 = 0;                          // kappa = loc_mu + x_mu; d = D0 + x_s0
+  double hyp = 1;                                     // hypot(scale_sigma, scale_sigma_0): the difference's mean's prior sd
   struct Prior {
     double loc = 0, scale = 1, sd = 0.5;
   } pri[4];                                           // per pooled index k
@@ -111,6 +112,7 @@ std::unique_ptr<FusedCohort> FusedCohort::make(const PopulationPlan& plan, const
   d->nq = layout.n_q ? layout.n_q : plan.n_q();
   d->loc_mu = smu.loc;
   d->D0 = plan.pooled[d->k_s0].loc - plan.pooled[d->k_s].loc;
+  d->hyp = std::hypot(plan.pooled[d->k_s].scale, plan.pooled[d->k_s0].scale);
   d->group_q = group_q.empty() ? std::vector<std::size_t>{0} : std::vector<std::size_t>(group_q.begin(), group_q.end());
   d->G = d->group_q.size();
   d->group_n.assign(d->G, 0);
@@ -131,7 +133,11 @@ std::unique_ptr<FusedCohort> FusedCohort::make(const PopulationPlan& plan, const
     if (j < d->J) ++d->group_n[g];
   }
   for (std::size_t g = 0; g < d->G; ++g) BACTOR_ASSERT(d->group_q[g] + 2 * d->P <= d->nq);
-  d->threads = std::max(1, threads);
+#if defined(_OPENMP)
+  d->threads = threads > 0 ? threads : omp_get_max_threads();
+#else
+  d->threads = 1;
+#endif
   d->gq.assign(n_group_q * d->G, 0.0);
   d->gsum.assign(n_group_q * d->G, 0.0);
   d->exchange = std::move(exchange);
@@ -155,7 +161,7 @@ void FusedCohort::Data::group_quantities(const double* q, double* out) const {
     out[tau_r * G + g] = t_r;
     out[m_s * G + g] = pri[k_s].loc + pri[k_s].scale * qm[k_s];
     // sigma_0's mean relative to sigma's (PopulationPass::population_means): m_s0 - m_s.
-    out[dm * G + g] = pri[k_s0].loc - pri[k_s].loc + std::hypot(pri[k_s].scale, pri[k_s0].scale) * qm[k_s0];
+    out[dm * G + g] = D0 + hyp * qm[k_s0];
     out[c_ridge * G + g] = t1 * t1 / T2;
     out[S_ridge * G + g] = t1 * t2 * iT;
     out[iT2 * G + g] = 1.0 / T2;
@@ -255,17 +261,21 @@ void subject_range(const FusedCohort::Data& d, const double* q, const double* gq
   const std::ptrdiff_t nb = std::ptrdiff_t(b1 - b0);
   constexpr std::ptrdiff_t min_batches_per_thread = 64;
   const int nt = int(std::clamp<std::ptrdiff_t>(nb / min_batches_per_thread, 1, threads));
+  if (nt > 1) {  // (an OpenMP region even with if(false) costs a runtime call: a fifth of a small cohort's gradient)
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#pragma omp parallel for schedule(static) num_threads(nt)
 #endif
-  for (std::ptrdiff_t i = 0; i < nb; ++i) subject_batch<Multi>(d, q, gq, (b0 + std::size_t(i)) * L, out);
-  (void)nt;
+    for (std::ptrdiff_t i = 0; i < nb; ++i) subject_batch<Multi>(d, q, gq, (b0 + std::size_t(i)) * L, out);
+  } else {
+    for (std::ptrdiff_t i = 0; i < nb; ++i) subject_batch<Multi>(d, q, gq, (b0 + std::size_t(i)) * L, out);
+  }
 }
 
 } // namespace
 
 void FusedCohort::pieces(const double* q, std::size_t j0, std::size_t j1, double* out) const {
   const Data& d = *d_;
+  if (j0 == j1) return;  // an empty share (more processes than batches)
   BACTOR_ASSERT(j0 % L == 0 && j0 <= j1 && j1 <= d.J && (j1 % L == 0 || j1 == d.J));
   d.group_quantities(q, d.gq.data());
   const std::size_t b0 = j0 / L, b1 = (j1 + L - 1) / L;
@@ -287,10 +297,18 @@ double FusedCohort::combine(const double* q, const double* pc, double* grad) con
   std::vector<double>& sum = d.gsum;  // adjoints of the group quantities (GroupQ order), per group
   std::fill(sum.begin(), sum.end(), 0.0);
   double lp = 0;
-  for (std::size_t j = 0; j < J; ++j) {
-    lp += pc[F::value * Jp + j];
-    double* s = sum.data() + std::size_t(d.group[j]) * n_group_q;
-    for (std::size_t k = 0; k < n_group_q; ++k) s[k] += pc[(F::g_m_mu + k) * Jp + j];
+  if (G == 1) {  // the same additions in the same order, in registers
+    double a[n_group_q + 1] = {};
+    for (std::size_t j = 0; j < J; ++j)
+      for (std::size_t k = 0; k <= n_group_q; ++k) a[k] += pc[(F::value + k) * Jp + j];
+    lp = a[0];
+    std::copy(a + 1, a + n_group_q + 1, sum.begin());
+  } else {
+    for (std::size_t j = 0; j < J; ++j) {
+      lp += pc[F::value * Jp + j];
+      double* s = sum.data() + std::size_t(d.group[j]) * n_group_q;
+      for (std::size_t k = 0; k < n_group_q; ++k) s[k] += pc[(F::g_m_mu + k) * Jp + j];
+    }
   }
   if (grad) {
     std::fill(grad, grad + d.nq, 0.0);
@@ -315,7 +333,7 @@ double FusedCohort::combine(const double* q, const double* pc, double* grad) con
     }
     for (std::size_t k : {d.k_mu, d.k_r, d.k_s}) lp -= 0.5 * qm[k] * qm[k];
     const Data::Prior &ps = d.pri[d.k_s], &ps0 = d.pri[d.k_s0];
-    const double hyp = std::hypot(ps.scale, ps0.scale);
+    const double hyp = d.hyp;
     const double m_s0 = ps.loc + ps.scale * qm[d.k_s] + ps0.loc - ps.loc + hyp * qm[d.k_s0];
     const double e0 = (m_s0 - ps0.loc) / ps0.scale;
     lp -= 0.5 * e0 * e0;

@@ -83,7 +83,7 @@ public:
   /// The fused path for a plan and likelihood, or null when it does not cover them (then the
   /// caller keeps the generic path). The plan gives the population model (its J rows, one per
   /// subject today), `layout` where rows and groups sit in q (default: the plan's). `threads`
-  /// is the number of threads pieces() may use (results are the same for any number).
+  /// is the number of threads pieces() may use (0: all; results are the same for any number).
   static std::unique_ptr<FusedCohort> make(const PopulationPlan& plan, const LikelihoodPlan& lik,
                                            std::span<const PowerStats> stats, int threads = 1,
                                            std::shared_ptr<SubjectExchange> exchange = nullptr,
