@@ -382,9 +382,13 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   }
 #endif
   const bactor::HierarchicalModel probe(data, hs);  // throws on a bad spec
+  std::string ranks;
+#if BACTOR_MPI
+  if (exchange) ranks = ", subjects over " + std::to_string(bactor::mpi::world_size()) + " MPI ranks";
+#endif
   std::cerr << "hierarchical inference: " << probe.subject_ids().size() << " subjects, " << data.size() << " trials, cost "
             << a.cost << ", " << (spec.network ? "network " + a.network : std::string(a.exact_action ? "exact action" : "closed form")) << ", "
-            << to_string(hs.parameterisation) << " coordinates\n";
+            << to_string(hs.parameterisation) << " coordinates" << ranks << "\n";
   const auto lock = bactor::cli::prepare_fit_dir(a.out, "--out", a.overwrite);
   const auto run = bactor::cli::run_posterior(
       [&]() -> std::unique_ptr<bactor::Model> { return std::make_unique<bactor::HierarchicalModel>(data, hs); },
