@@ -184,6 +184,13 @@ int scale(const std::string& subjects, std::size_t trials) {
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 && !std::isdigit(static_cast<unsigned char>(argv[1][0])) ? argv[1] : "";
+#if BACTOR_MPI
+  const mpi::Session session(argc, argv);
+  if (session.size() > 1 && mode != "scale") {
+    if (session.rank() == 0) std::fprintf(stderr, "bench_hierarchical: under mpirun only the scale mode runs\n");
+    return 2;
+  }
+#endif
   if (mode == "scale") return scale(argc > 2 ? argv[2] : "1000,10000", argc > 3 ? std::size_t(std::atol(argv[3])) : 250);
   const int a0 = mode.empty() ? 1 : 2;
   const std::size_t J = argc > a0 ? std::size_t(std::atol(argv[a0])) : 50;

@@ -54,10 +54,11 @@ struct FusedCohort::Data {
   std::vector<double> consts;                         // n_consts * Jp
   std::vector<std::int64_t> qbase, group;             // Jp each: subject's first coordinate; group index
   std::vector<std::size_t> group_q, group_n;          // per group: population block in q; its subject count
+  bool contiguous = false;                            // see FusedCohort::contiguous
   int threads = 1;
   std::shared_ptr<SubjectExchange> exchange;
   mutable std::vector<double> gq;                     // n_group_q * G: the groups' quantities at the last q
-  mutable std::vector<double> gsum;                   // G * n_group_q: the sums of the pieces' adjoints
+  mutable std::vector<double> gsum;                   // G * n_sum: the totals of the blocks' sums
 
   const double* cst(Const c) const { return consts.data() + c * Jp; }
   /// Group g's population quantities at q into gq (GroupQ order, stride G).
@@ -66,14 +67,15 @@ struct FusedCohort::Data {
 
 // ---- construction -------------------------------------------------------------------------------
 
-FusedCohort::FusedCohort(std::unique_ptr<Data> d) : d_(std::move(d)), pieces_(piece_size(), 0.0) {}
+FusedCohort::FusedCohort(std::unique_ptr<Data> d) : d_(std::move(d)), pieces_(piece_size(), 0.0), sums_(sums_size(), 0.0) {}
 FusedCohort::~FusedCohort() = default;
 
 std::size_t FusedCohort::subjects() const { return d_->J; }
 std::size_t FusedCohort::groups() const { return d_->G; }
 std::size_t FusedCohort::padded() const { return d_->Jp; }
 std::size_t FusedCohort::n_q() const { return d_->nq; }
-std::size_t FusedCohort::lanes() { return L; }
+std::size_t FusedCohort::subject_q(std::size_t j) const { return std::size_t(d_->qbase[j]); }
+bool FusedCohort::contiguous() const { return d_->contiguous; }
 
 std::unique_ptr<FusedCohort> FusedCohort::make(const PopulationPlan& plan, const LikelihoodPlan& lik,
                                                std::span<const PowerStats> stats, int threads,
@@ -133,13 +135,16 @@ std::unique_ptr<FusedCohort> FusedCohort::make(const PopulationPlan& plan, const
     if (j < d->J) ++d->group_n[g];
   }
   for (std::size_t g = 0; g < d->G; ++g) BACTOR_ASSERT(d->group_q[g] + 2 * d->P <= d->nq);
+  d->contiguous = true;
+  for (std::size_t j = 0; j < d->J; ++j) d->contiguous = d->contiguous && d->qbase[j] == d->qbase[0] + std::int64_t(4 * j);
+  for (std::size_t g = 0; g < d->G; ++g) d->contiguous = d->contiguous && d->group_q[g] + 2 * d->P <= std::size_t(d->qbase[0]);
 #if defined(_OPENMP)
   d->threads = threads > 0 ? threads : omp_get_max_threads();
 #else
   d->threads = 1;
 #endif
   d->gq.assign(n_group_q * d->G, 0.0);
-  d->gsum.assign(n_group_q * d->G, 0.0);
+  d->gsum.assign(FusedCohort::n_sum * d->G, 0.0);
   d->exchange = std::move(exchange);
   std::unique_ptr<FusedCohort> c(new FusedCohort(std::move(d)));
   if (c->d_->exchange) c->d_->exchange->attach(*c);
@@ -253,63 +258,78 @@ inline void subject_batch(const FusedCohort::Data& d, const double* q, const dou
   put(F::g_x_s, xsimd::fms(g_ls, gv[S_ridge], x_s));
 }
 
+/// The sums of one block's pieces (subjects [j0, j1)), per group, subject by subject.
 template <bool Multi>
-void subject_range(const FusedCohort::Data& d, const double* q, const double* gq, std::size_t b0, std::size_t b1,
-                   double* out, int threads) {
-  // Batches of L subjects; each batch's results depend only on its own subjects, so the split
-  // over threads changes nothing.
+inline void block_sums(const FusedCohort::Data& d, const double* pc, std::size_t j0, std::size_t j1, double* s) {
+  constexpr std::size_t n = FusedCohort::n_sum;
+  const std::size_t Jp = d.Jp;
+  if constexpr (!Multi) {  // in registers
+    double a[n] = {};
+    for (std::size_t j = j0; j < j1; ++j)
+      for (std::size_t k = 0; k < n; ++k) a[k] += pc[k * Jp + j];
+    std::copy(a, a + n, s);
+  } else {
+    std::fill(s, s + d.G * n, 0.0);
+    for (std::size_t j = j0; j < j1; ++j) {
+      double* sg = s + std::size_t(d.group[j]) * n;
+      for (std::size_t k = 0; k < n; ++k) sg[k] += pc[k * Jp + j];
+    }
+  }
+}
+
+/// Blocks [b0, b1): their subjects' pieces batch by batch, then their sums. Each block's
+/// results depend only on its own subjects, so the split over threads changes nothing.
+template <bool Multi>
+void block_range(const FusedCohort::Data& d, const double* q, const double* gq, std::size_t b0, std::size_t b1,
+                 double* pc, double* sums, int threads) {
+  constexpr std::size_t B = FusedCohort::block;
+  auto one = [&](std::size_t b) {
+    const std::size_t j0 = b * B, j1 = std::min(d.J, j0 + B);
+    for (std::size_t j = j0; j < j1; j += L) subject_batch<Multi>(d, q, gq, j, pc);
+    block_sums<Multi>(d, pc, j0, j1, sums + b * d.G * FusedCohort::n_sum);
+  };
   const std::ptrdiff_t nb = std::ptrdiff_t(b1 - b0);
-  constexpr std::ptrdiff_t min_batches_per_thread = 64;
-  const int nt = int(std::clamp<std::ptrdiff_t>(nb / min_batches_per_thread, 1, threads));
+  constexpr std::ptrdiff_t min_blocks_per_thread = 4;
+  const int nt = int(std::clamp<std::ptrdiff_t>(nb / min_blocks_per_thread, 1, threads));
   if (nt > 1) {  // (an OpenMP region even with if(false) costs a runtime call: a fifth of a small cohort's gradient)
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) num_threads(nt)
 #endif
-    for (std::ptrdiff_t i = 0; i < nb; ++i) subject_batch<Multi>(d, q, gq, (b0 + std::size_t(i)) * L, out);
+    for (std::ptrdiff_t i = 0; i < nb; ++i) one(b0 + std::size_t(i));
   } else {
-    for (std::ptrdiff_t i = 0; i < nb; ++i) subject_batch<Multi>(d, q, gq, (b0 + std::size_t(i)) * L, out);
+    for (std::ptrdiff_t i = 0; i < nb; ++i) one(b0 + std::size_t(i));
   }
 }
 
 } // namespace
 
-void FusedCohort::pieces(const double* q, std::size_t j0, std::size_t j1, double* out) const {
+void FusedCohort::blocks(const double* q, std::size_t b0, std::size_t b1, double* pc, double* sums) const {
   const Data& d = *d_;
-  if (j0 == j1) return;  // an empty share (more processes than batches)
-  BACTOR_ASSERT(j0 % L == 0 && j0 <= j1 && j1 <= d.J && (j1 % L == 0 || j1 == d.J));
+  BACTOR_ASSERT(b0 <= b1 && b1 <= blocks());
+  if (b0 == b1) return;  // an empty share (more processes than blocks)
   d.group_quantities(q, d.gq.data());
-  const std::size_t b0 = j0 / L, b1 = (j1 + L - 1) / L;
-  if (d.G == 1) subject_range<false>(d, q, d.gq.data(), b0, b1, out, d.threads);
-  else subject_range<true>(d, q, d.gq.data(), b0, b1, out, d.threads);
+  if (d.G == 1) block_range<false>(d, q, d.gq.data(), b0, b1, pc, sums, d.threads);
+  else block_range<true>(d, q, d.gq.data(), b0, b1, pc, sums, d.threads);
 }
 
-void FusedCohort::all_pieces(const double* q, double* out) {
-  if (d_->exchange) d_->exchange->pieces(*this, q, out);
-  else pieces(q, 0, d_->J, out);
+void FusedCohort::evaluate(const double* q) {
+  if (d_->exchange) d_->exchange->evaluate(*this, q, pieces_.data(), sums_.data());
+  else blocks(q, 0, blocks(), pieces_.data(), sums_.data());
 }
 
 // ---- combining, in subject order ----------------------------------------------------------------
 
-double FusedCohort::combine(const double* q, const double* pc, double* grad) const {
+double FusedCohort::combine(const double* q, const double* pc, const double* bs, double* grad) const {
   const Data& d = *d_;
-  const std::size_t G = d.G, J = d.J, Jp = d.Jp, P = d.P;
-  // The groups' sums of the subjects' pieces, subject by subject.
-  std::vector<double>& sum = d.gsum;  // adjoints of the group quantities (GroupQ order), per group
-  std::fill(sum.begin(), sum.end(), 0.0);
+  const std::size_t G = d.G, J = d.J, Jp = d.Jp, P = d.P, nb = blocks();
+  // The groups' totals of the blocks' sums, block by block: the log-density terms of the
+  // subjects and the adjoints of the group quantities (GroupQ order).
+  std::vector<double>& tot = d.gsum;  // G * n_sum
+  std::fill(tot.begin(), tot.end(), 0.0);
+  for (std::size_t b = 0; b < nb; ++b)
+    for (std::size_t i = 0; i < G * n_sum; ++i) tot[i] += bs[b * G * n_sum + i];
   double lp = 0;
-  if (G == 1) {  // the same additions in the same order, in registers
-    double a[n_group_q + 1] = {};
-    for (std::size_t j = 0; j < J; ++j)
-      for (std::size_t k = 0; k <= n_group_q; ++k) a[k] += pc[(F::value + k) * Jp + j];
-    lp = a[0];
-    std::copy(a + 1, a + n_group_q + 1, sum.begin());
-  } else {
-    for (std::size_t j = 0; j < J; ++j) {
-      lp += pc[F::value * Jp + j];
-      double* s = sum.data() + std::size_t(d.group[j]) * n_group_q;
-      for (std::size_t k = 0; k < n_group_q; ++k) s[k] += pc[(F::g_m_mu + k) * Jp + j];
-    }
-  }
+  for (std::size_t g = 0; g < G; ++g) lp += tot[g * n_sum];
   if (grad) {
     std::fill(grad, grad + d.nq, 0.0);
     const std::size_t fx[4] = {F::g_x_mu, F::g_x_s0, F::g_x_r, F::g_x_s};
@@ -323,7 +343,7 @@ double FusedCohort::combine(const double* q, const double* pc, double* grad) con
   for (std::size_t g = 0; g < G; ++g) {
     const double* qm = q + d.group_q[g];
     const double* qt = qm + P;
-    const double* s = sum.data() + g * n_group_q;
+    const double* s = tot.data() + g * n_sum + 1;  // the group's adjoints, GroupQ order
     const double ng = double(d.group_n[g]);
     double u[4], tau[4];
     for (std::size_t k = 0; k < 4; ++k) {
@@ -395,9 +415,8 @@ Var fused_node(Var q, FusedCohort& cohort) {
   return custom(
       {q}, 1, 1,
       [&](std::span<double> y) {
-        double* pc = cohort.workspace().data();
-        cohort.all_pieces(qv, pc);
-        y[0] = cohort.combine(qv, pc, g);
+        cohort.evaluate(qv);
+        y[0] = cohort.combine(qv, cohort.pieces(), cohort.sums(), g);
       },
       [op](std::span<const double>, std::span<const double> dy) {
         Node* qn = op.q.node();

@@ -16,19 +16,22 @@
 //      the subject's *piece*: its log-density term, the gradient w.r.t. its own four
 //      coordinates and the adjoints of its group's nine population quantities, written to
 //      per-subject buffers (FusedPieces);
-//   3. the pieces combined in subject order (a plain loop j = 0 .. J-1), then the population
-//      level's own terms and its chain rule, once per group.
-// Step 2 computes each subject's piece with the same instructions whatever range of subjects a
-// call covers, and step 3 does not depend on who computed them, so the value and gradient are
-// bitwise identical for any split of the subjects over threads (FusedCohort::pieces) or
-// processes (SubjectExchange, e.g. MPI ranks in the bactor CLI). Private header; the node is
-// checked against finite differences and against the generic path in
-// tests/models/test_hierarchical_fused.cpp.
+//   3. the pieces combined in subject order: per block of `block` consecutive subjects (a fixed
+//      number, whatever the machine) their sums, subject by subject; then the blocks' sums,
+//      block by block; then the population level's own terms and its chain rule, per group.
+// Each subject's piece is computed with the same instructions whatever range of subjects a
+// call covers, and the order of every sum is fixed by the subject indices alone, so the value
+// and gradient are bitwise identical for any split of the blocks over threads
+// (FusedCohort::blocks) or processes (SubjectExchange, e.g. MPI ranks in the bactor CLI): a
+// process sends rank 0 its blocks' sums and its subjects' coordinate gradients, not every
+// piece. Private header; the node is checked against finite differences and against the
+// generic path in tests/models/test_hierarchical_fused.cpp.
 #pragma once
 
 #include <bactor/engine/tape.hpp>
 #include <bactor/models/marginal.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -41,17 +44,18 @@ struct PopulationPlan;
 struct LikelihoodPlan;
 class FusedCohort;
 
-/// Who computes the subjects' pieces for a FusedCohort: by default the calling process
-/// (FusedCohort::pieces with its threads); an exchange distributes them over processes. The
-/// exchange must fill every subject's piece exactly as FusedCohort::pieces would.
+/// Who computes the subjects' pieces and the blocks' sums for a FusedCohort: by default the
+/// calling process (FusedCohort::blocks with its threads); an exchange distributes the blocks
+/// over processes. It must fill them exactly as FusedCohort::blocks would.
 class SubjectExchange {
 public:
   virtual ~SubjectExchange() = default;
-  /// Called once by each cohort built with this exchange (e.g. to check that every process
-  /// built the same cohort); may throw std::invalid_argument.
+  /// Called once by each cohort built with this exchange (e.g. to remember it); may throw
+  /// std::invalid_argument.
   virtual void attach(const FusedCohort& cohort) = 0;
-  /// Every subject's piece at q (cohort.n_q() values) into `out` (cohort.piece_size() values).
-  virtual void pieces(const FusedCohort& cohort, const double* q, double* out) = 0;
+  /// At q (cohort.n_q() values): every block's sums into `sums` (cohort.sums_size()) and every
+  /// subject's coordinate gradient (the g_x_* fields) into `pieces` (cohort.piece_size()).
+  virtual void evaluate(const FusedCohort& cohort, const double* q, double* pieces, double* sums) = 0;
 };
 
 /// The per-subject pieces: n_fields arrays of padded() doubles each (structure of arrays),
@@ -97,33 +101,47 @@ public:
   /// Subjects rounded up to the SIMD width (the stride of the pieces' fields).
   std::size_t padded() const;
   std::size_t piece_size() const { return std::size_t(FusedPieces::n_fields) * padded(); }
+  /// Subjects per block of the sums (a multiple of every SIMD width); the last block may be short.
+  static constexpr std::size_t block = 64;
+  std::size_t blocks() const { return (subjects() + block - 1) / block; }
+  /// Values per block: for each group the sums of the fields value .. g_iT2 of its subjects.
+  static constexpr std::size_t n_sum = FusedPieces::g_x_mu;
+  std::size_t sums_size() const { return blocks() * groups() * n_sum; }
   std::size_t n_q() const;
-  /// Subjects per SIMD batch; ranges given to pieces() start at multiples of it.
-  static std::size_t lanes();
+  /// The index in q of subject j's first coordinate (its four follow).
+  std::size_t subject_q(std::size_t j) const;
+  /// True when the subjects' coordinates are consecutive blocks of four from subject_q(0) on,
+  /// after every population block: a process then needs only q[0, subject_q(0)) and its own
+  /// subjects' slice.
+  bool contiguous() const;
+  /// The first subject of block b (subjects() for b = blocks()).
+  std::size_t block_begin(std::size_t b) const { return std::min(subjects(), b * block); }
 
-  /// The pieces of subjects [j0, j1) at q into out (piece_size() doubles; other subjects'
-  /// entries are not touched). j0 must be a multiple of lanes(); j1 a multiple of lanes() or
-  /// subjects(). Uses up to the cohort's threads for large ranges.
-  void pieces(const double* q, std::size_t j0, std::size_t j1, double* out) const;
-  /// The log density at q from every subject's pieces, combined in subject order; with `grad`
-  /// (n_q() values, overwritten) its gradient. Non-finite values give a zero gradient.
-  double combine(const double* q, const double* pieces, double* grad) const;
+  /// The pieces of the subjects of blocks [b0, b1) at q into `pieces` (piece_size() doubles;
+  /// other subjects' entries untouched) and those blocks' sums into `sums` (sums_size()).
+  /// Uses up to the cohort's threads for large ranges.
+  void blocks(const double* q, std::size_t b0, std::size_t b1, double* pieces, double* sums) const;
+  /// The log density at q from the blocks' sums and the subjects' coordinate gradients; with
+  /// `grad` (n_q() values, overwritten) its gradient. Non-finite values give a zero gradient.
+  double combine(const double* q, const double* pieces, const double* sums, double* grad) const;
 
   /// The model's log density and gradient (grad empty: value only) through fused_node.
   double log_density(std::span<const double> q, std::span<double> grad);
-  /// The pieces at q by the exchange if there is one, else by this process.
-  void all_pieces(const double* q, double* out);
-  std::span<double> workspace() { return pieces_; }
+  /// The blocks at q by the exchange if there is one, else by this process, into the
+  /// cohort's own buffers (pieces(), sums()).
+  void evaluate(const double* q);
+  const double* pieces() const { return pieces_.data(); }
+  const double* sums() const { return sums_.data(); }
 
   struct Data;  // the constants (hierarchical_fused.cpp)
 
 private:
   explicit FusedCohort(std::unique_ptr<Data> d);
   std::unique_ptr<Data> d_;
-  std::vector<double> pieces_;
+  std::vector<double> pieces_, sums_;
 };
 
-/// The cohort's log density at q as one tape node (scalar). Forward: all_pieces then combine,
+/// The cohort's log density at q as one tape node (scalar). Forward: evaluate then combine,
 /// keeping the gradient on the arena; backward: dq += dy * gradient. `cohort` must outlive it.
 Var fused_node(Var q, FusedCohort& cohort);
 

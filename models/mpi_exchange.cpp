@@ -12,12 +12,11 @@ namespace bactor::mpi {
 
 namespace {
 using F = detail::FusedPieces;
-constexpr std::size_t n_fields = F::n_fields;
 
 // The leader's header before each request: what it asks and the cohort's shape, which every
 // worker checks against its own (all ranks must have built the same cohort).
 enum Header : std::size_t { h_command, h_subjects, h_nq, n_header };
-constexpr double command_stop = 0, command_pieces = 1;
+constexpr double command_stop = 0, command_evaluate = 1;
 } // namespace
 
 Session::Session(int& argc, char**& argv) {
@@ -60,11 +59,9 @@ Exchange::~Exchange() {
   if (leader()) stop();
 }
 
-void Exchange::range(std::size_t J, int rank, int size, std::size_t& j0, std::size_t& j1) {
-  const std::size_t L = detail::FusedCohort::lanes(), nb = (J + L - 1) / L;
-  const std::size_t b0 = nb * std::size_t(rank) / std::size_t(size), b1 = nb * std::size_t(rank + 1) / std::size_t(size);
-  j0 = std::min(J, b0 * L);
-  j1 = std::min(J, b1 * L);
+void Exchange::range(std::size_t blocks, int rank, int size, std::size_t& b0, std::size_t& b1) {
+  b0 = blocks * std::size_t(rank) / std::size_t(size);
+  b1 = blocks * std::size_t(rank + 1) / std::size_t(size);
 }
 
 void Exchange::attach(const detail::FusedCohort& cohort) {
@@ -72,59 +69,90 @@ void Exchange::attach(const detail::FusedCohort& cohort) {
   if (!cohort_) cohort_ = &cohort;
 }
 
-void Exchange::gather(const detail::FusedCohort& c, double* out) {
-  // Each rank's fields of its own subjects, packed field by field, to rank 0, which unpacks them
-  // into the structure of arrays (its own range is already there).
-  const std::size_t J = c.subjects(), Jp = c.padded();
-  std::size_t j0, j1;
-  range(J, rank_, size_, j0, j1);
-  const std::size_t n = j1 - j0;
-  buf_.resize(n_fields * n);
-  for (std::size_t f = 0; f < n_fields; ++f) std::copy(out + f * Jp + j0, out + f * Jp + j1, buf_.begin() + std::ptrdiff_t(f * n));
+void Exchange::scatter(const detail::FusedCohort& c, double* q) {
+  if (!c.contiguous()) {
+    MPI_Bcast(q, int(c.n_q()), MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    return;
+  }
+  // q[0, subject_q(0)): every population block; then each rank's subjects' four coordinates.
+  const std::size_t q0 = c.subject_q(0);
+  MPI_Bcast(q, int(q0), MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  qcounts_.assign(std::size_t(size_), 0);
+  qdispls_.assign(std::size_t(size_), 0);
+  for (int r = 0; r < size_; ++r) {
+    std::size_t b0, b1;
+    range(c.blocks(), r, size_, b0, b1);
+    qcounts_[std::size_t(r)] = int(4 * (c.block_begin(b1) - c.block_begin(b0)));
+    qdispls_[std::size_t(r)] = int(4 * c.block_begin(b0));
+  }
+  double* mine = q + q0 + qdispls_[std::size_t(rank_)];
+  MPI_Scatterv(leader() ? q + q0 : nullptr, qcounts_.data(), qdispls_.data(), MPI_DOUBLE,
+               leader() ? MPI_IN_PLACE : static_cast<void*>(mine), qcounts_[std::size_t(rank_)], MPI_DOUBLE, 0,
+               MPI_COMM_WORLD);
+}
+
+void Exchange::gather(const detail::FusedCohort& c, double* pieces, double* sums) {
+  // Per rank: its blocks' sums, then its subjects' four coordinate-gradient fields.
+  const std::size_t Jp = c.padded(), per_block = c.groups() * detail::FusedCohort::n_sum;
+  const std::size_t fx[4] = {F::g_x_mu, F::g_x_s0, F::g_x_r, F::g_x_s};
+  auto shape = [&](int r, std::size_t& b0, std::size_t& b1, std::size_t& j0, std::size_t& j1) {
+    range(c.blocks(), r, size_, b0, b1);
+    j0 = c.block_begin(b0);
+    j1 = c.block_begin(b1);
+    return (b1 - b0) * per_block + 4 * (j1 - j0);
+  };
+  std::size_t b0, b1, j0, j1;
+  const std::size_t n = shape(rank_, b0, b1, j0, j1);
   if (!leader()) {
-    MPI_Gatherv(buf_.data(), int(buf_.size()), MPI_DOUBLE, nullptr, nullptr, nullptr, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    buf_.resize(n);
+    auto out = std::copy(sums + b0 * per_block, sums + b1 * per_block, buf_.begin());
+    for (std::size_t f : fx) out = std::copy(pieces + f * Jp + j0, pieces + f * Jp + j1, out);
+    MPI_Gatherv(buf_.data(), int(n), MPI_DOUBLE, nullptr, nullptr, nullptr, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     return;
   }
   counts_.assign(std::size_t(size_), 0);
   displs_.assign(std::size_t(size_), 0);
   int total = 0;
   for (int r = 0; r < size_; ++r) {
-    std::size_t a, b;
-    range(J, r, size_, a, b);
-    counts_[std::size_t(r)] = int(n_fields * (b - a));
+    std::size_t a0, a1, i0, i1;
+    counts_[std::size_t(r)] = r == 0 ? 0 : int(shape(r, a0, a1, i0, i1));  // rank 0's own are in place
     displs_[std::size_t(r)] = total;
     total += counts_[std::size_t(r)];
   }
   recv_.resize(std::size_t(total));
-  MPI_Gatherv(buf_.data(), int(buf_.size()), MPI_DOUBLE, recv_.data(), counts_.data(), displs_.data(), MPI_DOUBLE, 0,
-              MPI_COMM_WORLD);
+  MPI_Gatherv(buf_.data(), 0, MPI_DOUBLE, recv_.data(), counts_.data(), displs_.data(), MPI_DOUBLE, 0, MPI_COMM_WORLD);
   for (int r = 1; r < size_; ++r) {
-    std::size_t a, b;
-    range(J, r, size_, a, b);
+    std::size_t a0, a1, i0, i1;
+    shape(r, a0, a1, i0, i1);
     const double* src = recv_.data() + displs_[std::size_t(r)];
-    for (std::size_t f = 0; f < n_fields; ++f) std::copy(src + f * (b - a), src + (f + 1) * (b - a), out + f * Jp + a);
+    std::copy(src, src + (a1 - a0) * per_block, sums + a0 * per_block);
+    src += (a1 - a0) * per_block;
+    for (std::size_t f : fx) {
+      std::copy(src, src + (i1 - i0), pieces + f * Jp + i0);
+      src += i1 - i0;
+    }
   }
 }
 
-void Exchange::pieces(const detail::FusedCohort& c, const double* q, double* out) {
+void Exchange::evaluate(const detail::FusedCohort& c, const double* q, double* pieces, double* sums) {
   if (size_ == 1) {
-    c.pieces(q, 0, c.subjects(), out);
+    c.blocks(q, 0, c.blocks(), pieces, sums);
     return;
   }
   const std::lock_guard<std::mutex> lock(mutex_);  // chains on rank 0's threads take turns
-  double header[n_header] = {command_pieces, double(c.subjects()), double(c.n_q())};
+  double header[n_header] = {command_evaluate, double(c.subjects()), double(c.n_q())};
   MPI_Bcast(header, int(n_header), MPI_DOUBLE, 0, MPI_COMM_WORLD);
-  MPI_Bcast(const_cast<double*>(q), int(c.n_q()), MPI_DOUBLE, 0, MPI_COMM_WORLD);
-  std::size_t j0, j1;
-  range(c.subjects(), rank_, size_, j0, j1);
-  c.pieces(q, j0, j1, out);
-  gather(c, out);
+  scatter(c, const_cast<double*>(q));  // the leader's q is only read (sent)
+  std::size_t b0, b1;
+  range(c.blocks(), rank_, size_, b0, b1);
+  c.blocks(q, b0, b1, pieces, sums);
+  gather(c, pieces, sums);
 }
 
 long Exchange::serve() {
   if (!cohort_) throw std::logic_error("mpi::Exchange::serve: no cohort attached");
   const detail::FusedCohort& c = *cohort_;
-  std::vector<double> q(c.n_q()), out(c.piece_size());
+  std::vector<double> q(c.n_q()), pieces(c.piece_size()), sums(c.sums_size());
   long served = 0;
   for (;;) {
     double header[n_header];
@@ -135,11 +163,11 @@ long Exchange::serve() {
                    rank_, c.subjects(), c.n_q(), header[h_subjects], header[h_nq]);
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
-    MPI_Bcast(q.data(), int(q.size()), MPI_DOUBLE, 0, MPI_COMM_WORLD);
-    std::size_t j0, j1;
-    range(c.subjects(), rank_, size_, j0, j1);
-    c.pieces(q.data(), j0, j1, out.data());
-    gather(c, out.data());
+    scatter(c, q.data());
+    std::size_t b0, b1;
+    range(c.blocks(), rank_, size_, b0, b1);
+    c.blocks(q.data(), b0, b1, pieces.data(), sums.data());
+    gather(c, pieces.data(), sums.data());
     ++served;
   }
 }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // A hierarchical cohort's subjects over MPI ranks (docs/cluster.md, "One posterior over many
-// processes"): rank 0 runs NUTS; at each gradient it broadcasts q, every rank computes the
-// fused pieces of its own range of subjects (FusedCohort::pieces) and sends them to rank 0,
-// which combines them in subject order, so that the draws are bitwise those of one process.
+// processes"): rank 0 runs NUTS; at each gradient it sends every rank the population
+// coordinates and that rank's subjects' coordinates, every rank computes its own range of
+// blocks of subjects (FusedCohort::blocks) and sends rank 0 the blocks' sums and its subjects'
+// coordinate gradients; rank 0 combines the sums block by block, so that the draws are bitwise
+// those of one process.
 // Built only with `-Dmpi=enabled` (library bactor_mpi; libbactor itself has no MPI
 // dependency). Private header: the CLI (`mpirun -np P bactor infer --hierarchical ...`) and
 // bench/hierarchical use it.
@@ -43,11 +45,11 @@ public:
   Exchange();
   ~Exchange() override;
   bool leader() const { return rank_ == 0; }
-  /// Subjects [j0, j1) of rank r for a cohort of J subjects: whole SIMD batches, split evenly.
-  static void range(std::size_t J, int rank, int size, std::size_t& j0, std::size_t& j1);
+  /// Blocks [b0, b1) of rank r out of `blocks`, split evenly.
+  static void range(std::size_t blocks, int rank, int size, std::size_t& b0, std::size_t& b1);
 
   void attach(const detail::FusedCohort& cohort) override;
-  void pieces(const detail::FusedCohort& cohort, const double* q, double* out) override;
+  void evaluate(const detail::FusedCohort& cohort, const double* q, double* pieces, double* sums) override;
   /// Workers: answer the leader's requests with the attached cohort until it stops.
   /// Returns the number of gradients served.
   long serve();
@@ -55,13 +57,17 @@ public:
   void stop();
 
 private:
-  void gather(const detail::FusedCohort& cohort, double* out);
+  /// The leader's q to every rank (the population part and each rank's subjects' slice, or
+  /// all of q when the cohort's layout is not contiguous) into q (a worker's buffer).
+  void scatter(const detail::FusedCohort& cohort, double* q);
+  /// Every rank's blocks' sums and subjects' coordinate gradients to the leader's buffers.
+  void gather(const detail::FusedCohort& cohort, double* pieces, double* sums);
   int rank_ = 0, size_ = 1;
   const detail::FusedCohort* cohort_ = nullptr;  // the first attached (workers serve it)
   bool stopped_ = false;
   std::mutex mutex_;
   std::vector<double> buf_, recv_;
-  std::vector<int> counts_, displs_;
+  std::vector<int> counts_, displs_, qcounts_, qdispls_;
 };
 
 } // namespace bactor::mpi

@@ -74,13 +74,13 @@ bool same_bits(const Eval& a, const Eval& b) {
          std::memcmp(a.g.data(), b.g.data(), a.g.size() * sizeof(double)) == 0;
 }
 
-/// The pieces computed in ranges of `chunk` subjects, one call each, as processes would.
+/// The blocks computed in ranges of `chunk` blocks, one call each, as processes would.
 class SplitExchange final : public d::SubjectExchange {
 public:
   explicit SplitExchange(std::size_t chunk) : chunk_(chunk) {}
   void attach(const d::FusedCohort&) override { ++attached; }
-  void pieces(const d::FusedCohort& c, const double* q, double* out) override {
-    for (std::size_t j = 0; j < c.subjects(); j += chunk_) c.pieces(q, j, std::min(c.subjects(), j + chunk_), out);
+  void evaluate(const d::FusedCohort& c, const double* q, double* pieces, double* sums) override {
+    for (std::size_t b = 0; b < c.blocks(); b += chunk_) c.blocks(q, b, std::min(c.blocks(), b + chunk_), pieces, sums);
   }
   int attached = 0;
 
@@ -92,6 +92,7 @@ private:
 
 TEST_CASE("hierarchical fused: value and gradient equal the generic path") {
   // 7 subjects: one full SIMD batch and a padded one on AVX2 (4 lanes) and SSE2 (2 lanes).
+  // (The 600-subject case below covers several blocks.)
   const Cohort c = cohort_of(7, 40, 5);
   HierarchicalModel fused(c.data, quadratic_spec(true)), generic(c.data, quadratic_spec(false));
   REQUIRE(fused.fused());
@@ -206,17 +207,17 @@ TEST_CASE("hierarchical fused: two population groups in one node") {
 }
 
 TEST_CASE("hierarchical fused: the same bits for any threads and any split of the subjects") {
-  // 600 subjects: enough batches that two threads share them (FusedCohort::pieces splits only
-  // ranges of at least 64 batches per thread).
+  // 600 subjects: 10 blocks, enough that two threads share them (FusedCohort::blocks gives a
+  // thread at least 4 blocks).
   const Cohort c = cohort_of(600, 8, 9);
   HierarchicalModel one(c.data, quadratic_spec(true, 1)), two(c.data, quadratic_spec(true, 2));
   HierarchicalSpec split_spec = quadratic_spec(true, 1);
-  auto ex = std::make_shared<SplitExchange>(2 * d::FusedCohort::lanes());  // many small "ranks"
+  auto ex = std::make_shared<SplitExchange>(1);  // a "rank" per block
   split_spec.exchange = ex;
   HierarchicalModel split(c.data, split_spec);
   CHECK(ex->attached == 1);
   HierarchicalSpec uneven_spec = quadratic_spec(true, 2);
-  uneven_spec.exchange = std::make_shared<SplitExchange>(37 * d::FusedCohort::lanes());
+  uneven_spec.exchange = std::make_shared<SplitExchange>(3);  // 3, 3, 3 and 1 blocks
   HierarchicalModel uneven(c.data, uneven_spec);
   for (std::uint64_t seed : {1, 2, 3}) {
     const auto q = near_start(one, 0.4, seed);
