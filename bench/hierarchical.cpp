@@ -26,6 +26,7 @@
 
 #include "bench/bench_util.hpp"
 #include "models/hierarchical_fused.hpp"
+#include "tests/models/cohort_test_util.hpp"  // the simulated cohort (no test framework)
 #if BACTOR_MPI
 #include "models/mpi_exchange.hpp"
 #endif
@@ -46,18 +47,7 @@ double cpu_seconds() {
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
-Cohort cohort(std::size_t J, std::size_t trials) {
-  CohortSpec cs;
-  cs.base.cost = &find_cost("QuadraticCost");
-  cs.base.values = {{"sigma", 0.15}, {"sigma_0", 0.35}, {"mu_0", 3.0}, {"sigma_r", 0.12}};
-  cs.base.trials = trials;
-  cs.base.s_lo = 0.3;
-  cs.base.s_hi = 16.0;
-  cs.base.seed = 2026;
-  cs.subjects = J;
-  cs.spread = {{"sigma", 0.3}, {"sigma_0", 0.3}, {"mu_0", 0.2}, {"sigma_r", 0.3}};
-  return simulate_cohort(cs);
-}
+Cohort cohort(std::size_t J, std::size_t trials) { return testing::duration_cohort(J, trials, 2026); }
 
 struct RunStats {
   double wall = 0, cpu = 0, min_ess = 0, leapfrogs_per_iteration = 0;

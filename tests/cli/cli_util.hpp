@@ -32,7 +32,6 @@ inline std::string bactor_exe() {
   return e;
 }
 
-/// Runs `bactor ARGS` through the shell, stdout and stderr together.
 /// Starts `bactor args...` without waiting, stdout and stderr to the file `log`; with
 /// `own_group`, in a process group of its own (so that a group signal reaches it alone).
 inline pid_t spawn_bactor(std::vector<std::string> args, const std::string& log, bool own_group = false) {
@@ -57,8 +56,8 @@ inline pid_t spawn_bactor(std::vector<std::string> args, const std::string& log,
   return pid;
 }
 
-inline Result run_bactor(const std::string& args) {
-  const std::string cmd = bactor_exe() + " " + args + " 2>&1";
+/// Runs the shell command `cmd`, stdout and stderr together (the caller adds `2>&1`).
+inline Result run_command(const std::string& cmd) {
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p);
@@ -68,6 +67,9 @@ inline Result run_bactor(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+/// Runs `bactor ARGS` through the shell, stdout and stderr together.
+inline Result run_bactor(const std::string& args) { return run_command(bactor_exe() + " " + args + " 2>&1"); }
 
 /// Runs `bactor ARGS` through the shell with stdout and stderr apart (stderr via a temp file).
 struct SplitResult {

@@ -22,15 +22,8 @@ namespace {
 Result run_mpi(const std::string& args) {
   const char* mpirun = std::getenv("BACTOR_MPIRUN");
   REQUIRE_MESSAGE(mpirun, "BACTOR_MPIRUN is not set (run through meson test)");
-  const std::string cmd = std::string(mpirun) + " -np 2 --oversubscribe " + bactor::testing::bactor_exe() + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) r.out += buf;
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return bactor::testing::run_command(std::string(mpirun) + " -np 2 --oversubscribe " + bactor::testing::bactor_exe() + " " +
+                                      args + " 2>&1");
 }
 
 /// A draws file's lines without the elapsed-time lines (which differ between any two runs).

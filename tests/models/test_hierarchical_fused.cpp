@@ -15,6 +15,7 @@
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/nuts.hpp>
 #include "tests/engine/gradcheck.hpp"
+#include "tests/models/cohort_test_util.hpp"
 #include "tests/models/inference_test_util.hpp"
 
 #include <doctest/doctest.h>
@@ -30,16 +31,7 @@ namespace d = bactor::detail;
 namespace {
 
 Cohort cohort_of(std::size_t J, std::size_t trials, std::uint64_t seed) {
-  CohortSpec cs;
-  cs.base.cost = &find_cost("QuadraticCost");
-  cs.base.values = {{"sigma", 0.15}, {"sigma_0", 0.35}, {"mu_0", 3.0}, {"sigma_r", 0.12}};
-  cs.base.trials = trials;
-  cs.base.s_lo = 0.3;
-  cs.base.s_hi = 16.0;
-  cs.base.seed = seed;
-  cs.subjects = J;
-  cs.spread = {{"sigma", 0.3}, {"sigma_0", 0.3}, {"mu_0", 0.2}, {"sigma_r", 0.3}};
-  return simulate_cohort(cs);
+  return bactor::testing::duration_cohort(J, trials, seed);
 }
 
 HierarchicalSpec quadratic_spec(bool fused, int threads = 1) {
@@ -162,14 +154,7 @@ TEST_CASE("hierarchical fused: two population groups in one node") {
     s.sd_scale = pri.at(name).sd_scale;
     plan.pooled.push_back(s);
   }
-  plan.pooled[3].coord = d::PooledCoord::ridge;
-  plan.pooled[3].partner = 1;
-  plan.pooled[1].coord = d::PooledCoord::difference;
-  plan.pooled[1].partner = 3;
-  plan.pooled[0].coord = d::PooledCoord::intercept;
-  plan.pooled[0].k_sigma = 3;
-  plan.pooled[0].k_sigma_0 = 1;
-  plan.pooled[0].k_sigma_r = 2;
+  bactor::testing::align_quadratic_plan(plan);
   std::vector<PowerStats> stats(7);
   for (std::size_t i = 0; i < c.data.size(); ++i)
     stats[std::stoul(c.data.subject[i]) - 1].add(std::log(c.data.s[i]), std::log(c.data.r[i]));
