@@ -61,6 +61,10 @@ struct FusedCohort::Data {
   mutable std::vector<double> gsum;                   // G * n_sum: the totals of the blocks' sums
 
   const double* cst(Const c) const { return consts.data() + c * Jp; }
+  /// The population constants (roles, priors, groups) from the plan; kmu is mu_0's pooled index.
+  void population(const PopulationPlan& plan, std::size_t kmu, const FusedLayout& layout);
+  /// The subjects' constants (statistics, intercept slopes, where their coordinates are).
+  void subjects(const PopulationPlan& plan, std::span<const PowerStats> stats, const FusedLayout& layout);
   /// Group g's population quantities at q into gq (GroupQ order, stride G).
   void group_quantities(const double* q, double* out) const;
 };
@@ -77,78 +81,94 @@ std::size_t FusedCohort::n_q() const { return d_->nq; }
 std::size_t FusedCohort::subject_q(std::size_t j) const { return std::size_t(d_->qbase[j]); }
 bool FusedCohort::contiguous() const { return d_->contiguous; }
 
+namespace {
+
+/// The pooled index of mu_0 through the intercept when the fused path covers the plan and the
+/// likelihood, else -1: the QuadraticCost closed form with the exact marginal, the four actor
+/// parameters pooled in the aligned coordinates (mu_0 through the intercept, the sigma /
+/// sigma_0 ridge, sigma_r non-centred), nothing shared or fixed, no logit scale.
+int covered(const PopulationPlan& plan, const LikelihoodPlan& lik) {
+  if (lik.source != SourceKind::closed_form || lik.closed_form != ClosedForm::quadratic || lik.sampled || lik.lapse)
+    return -1;
+  if (plan.nt != 4 || plan.P() != 4 || !plan.shared.empty() || !plan.fixed.empty() || plan.intercept_w.size() != plan.J)
+    return -1;
+  int kmu = -1;
+  for (std::size_t k = 0; k < 4; ++k) {
+    if (plan.pooled[k].logit) return -1;
+    if (plan.pooled[k].coord == PooledCoord::intercept) kmu = int(k);
+  }
+  if (kmu < 0) return -1;
+  const PooledSpec& s = plan.pooled[std::size_t(kmu)];
+  const bool roles = s.theta == theta_index::mu_0 && plan.pooled[std::size_t(s.k_sigma)].theta == theta_index::sigma &&
+                     plan.pooled[std::size_t(s.k_sigma_0)].theta == theta_index::sigma_0 &&
+                     plan.pooled[std::size_t(s.k_sigma_r)].theta == theta_index::sigma_r;
+  return roles ? kmu : -1;
+}
+
+} // namespace
+
 std::unique_ptr<FusedCohort> FusedCohort::make(const PopulationPlan& plan, const LikelihoodPlan& lik,
                                                std::span<const PowerStats> stats, int threads,
                                                std::shared_ptr<SubjectExchange> exchange, const FusedLayout& layout) {
-  // Covered: the QuadraticCost closed form, exact marginal, the four actor parameters pooled in
-  // the aligned coordinates (mu_0 through the intercept, the sigma / sigma_0 ridge, sigma_r
-  // non-centred), nothing shared or fixed.
-  if (lik.source != SourceKind::closed_form || lik.closed_form != ClosedForm::quadratic || lik.sampled || lik.lapse)
-    return nullptr;
-  if (plan.nt != 4 || plan.P() != 4 || !plan.shared.empty() || !plan.fixed.empty() || plan.intercept_w.size() != plan.J)
-    return nullptr;
-  int kmu = -1;
-  for (std::size_t k = 0; k < 4; ++k)
-    if (plan.pooled[k].coord == PooledCoord::intercept) kmu = int(k);
+  const int kmu = covered(plan, lik);
   if (kmu < 0) return nullptr;
-  auto d = std::make_unique<Data>();
-  const PooledSpec& smu = plan.pooled[std::size_t(kmu)];
-  d->k_mu = std::size_t(kmu);
-  d->k_s = std::size_t(smu.k_sigma);
-  d->k_s0 = std::size_t(smu.k_sigma_0);
-  d->k_r = std::size_t(smu.k_sigma_r);
-  for (std::size_t k = 0; k < 4; ++k) {
-    const PooledSpec& s = plan.pooled[k];
-    if (s.logit) return nullptr;
-    d->pri[k] = {s.loc, s.scale, s.sd_scale};
-  }
-  if (plan.pooled[d->k_s].theta != theta_index::sigma || plan.pooled[d->k_s0].theta != theta_index::sigma_0 ||
-      plan.pooled[d->k_r].theta != theta_index::sigma_r || smu.theta != theta_index::mu_0)
-    return nullptr;
-  const auto& group = layout.group;
-  const auto& group_q = layout.group_q;
-  BACTOR_ASSERT(stats.size() == plan.J && (group.empty() || group.size() == plan.J));
+  BACTOR_ASSERT(stats.size() == plan.J && (layout.group.empty() || layout.group.size() == plan.J));
   BACTOR_ASSERT(layout.subject_q.empty() || layout.subject_q.size() == plan.J);
-  d->J = plan.J;
-  d->Jp = (plan.J + L - 1) / L * L;
-  d->nq = layout.n_q ? layout.n_q : plan.n_q();
-  d->loc_mu = smu.loc;
-  d->D0 = plan.pooled[d->k_s0].loc - plan.pooled[d->k_s].loc;
-  d->hyp = std::hypot(plan.pooled[d->k_s].scale, plan.pooled[d->k_s0].scale);
-  d->group_q = group_q.empty() ? std::vector<std::size_t>{0} : std::vector<std::size_t>(group_q.begin(), group_q.end());
-  d->G = d->group_q.size();
-  d->group_n.assign(d->G, 0);
-  d->consts.assign(n_consts * d->Jp, 0.0);
-  d->qbase.assign(d->Jp, 0);
-  d->group.assign(d->Jp, 0);
-  for (std::size_t j = 0; j < d->Jp; ++j) {
-    const std::size_t src = std::min(j, d->J - 1);  // padding repeats the last subject with weight 0
-    const PowerStats& st = stats[src];
-    const double v[n_consts] = {st.n, st.sx, st.sy, st.sxx, st.sxy, st.syy, 1.0 / (1.0 - plan.intercept_w[src]),
-                                j < d->J ? 1.0 : 0.0};
-    for (std::size_t c = 0; c < n_consts; ++c) d->consts[c * d->Jp + j] = v[c];
-    d->qbase[j] = std::int64_t(layout.subject_q.empty() ? plan.subject_q(src, 0) : layout.subject_q[src]);
-    BACTOR_ASSERT(std::size_t(d->qbase[j]) + d->P <= d->nq);
-    const std::uint32_t g = group.empty() ? 0 : group[src];
-    BACTOR_ASSERT(g < d->G);
-    d->group[j] = std::int64_t(g);
-    if (j < d->J) ++d->group_n[g];
-  }
-  for (std::size_t g = 0; g < d->G; ++g) BACTOR_ASSERT(d->group_q[g] + 2 * d->P <= d->nq);
-  d->contiguous = true;
-  for (std::size_t j = 0; j < d->J; ++j) d->contiguous = d->contiguous && d->qbase[j] == d->qbase[0] + std::int64_t(4 * j);
-  for (std::size_t g = 0; g < d->G; ++g) d->contiguous = d->contiguous && d->group_q[g] + 2 * d->P <= std::size_t(d->qbase[0]);
+  auto d = std::make_unique<Data>();
+  d->population(plan, std::size_t(kmu), layout);
+  d->subjects(plan, stats, layout);
 #if defined(_OPENMP)
   d->threads = threads > 0 ? threads : omp_get_max_threads();
 #else
-  d->threads = 1;
+  (void)threads;
 #endif
-  d->gq.assign(n_group_q * d->G, 0.0);
-  d->gsum.assign(FusedCohort::n_sum * d->G, 0.0);
   d->exchange = std::move(exchange);
   std::unique_ptr<FusedCohort> c(new FusedCohort(std::move(d)));
   if (c->d_->exchange) c->d_->exchange->attach(*c);
   return c;
+}
+
+void FusedCohort::Data::population(const PopulationPlan& plan, std::size_t kmu, const FusedLayout& layout) {
+  const PooledSpec& smu = plan.pooled[kmu];
+  k_mu = kmu;
+  k_s = std::size_t(smu.k_sigma);
+  k_s0 = std::size_t(smu.k_sigma_0);
+  k_r = std::size_t(smu.k_sigma_r);
+  for (std::size_t k = 0; k < 4; ++k) pri[k] = {plan.pooled[k].loc, plan.pooled[k].scale, plan.pooled[k].sd_scale};
+  nq = layout.n_q ? layout.n_q : plan.n_q();
+  loc_mu = smu.loc;
+  D0 = pri[k_s0].loc - pri[k_s].loc;
+  hyp = std::hypot(pri[k_s].scale, pri[k_s0].scale);
+  group_q = layout.group_q.empty() ? std::vector<std::size_t>{0} : layout.group_q;
+  G = group_q.size();
+  for (std::size_t g = 0; g < G; ++g) BACTOR_ASSERT(group_q[g] + 2 * P <= nq);
+  gq.assign(n_group_q * G, 0.0);
+  gsum.assign(FusedCohort::n_sum * G, 0.0);
+}
+
+void FusedCohort::Data::subjects(const PopulationPlan& plan, std::span<const PowerStats> stats, const FusedLayout& layout) {
+  J = plan.J;
+  Jp = (J + L - 1) / L * L;
+  group_n.assign(G, 0);
+  consts.assign(n_consts * Jp, 0.0);
+  qbase.assign(Jp, 0);
+  group.assign(Jp, 0);
+  for (std::size_t j = 0; j < Jp; ++j) {
+    const std::size_t src = std::min(j, J - 1);  // padding repeats the last subject with weight 0
+    const PowerStats& st = stats[src];
+    const double v[n_consts] = {st.n, st.sx, st.sy, st.sxx, st.sxy, st.syy, 1.0 / (1.0 - plan.intercept_w[src]),
+                                j < J ? 1.0 : 0.0};
+    for (std::size_t c = 0; c < n_consts; ++c) consts[c * Jp + j] = v[c];
+    qbase[j] = std::int64_t(layout.subject_q.empty() ? plan.subject_q(src, 0) : layout.subject_q[src]);
+    BACTOR_ASSERT(std::size_t(qbase[j]) + P <= nq);
+    const std::uint32_t g = layout.group.empty() ? 0 : layout.group[src];
+    BACTOR_ASSERT(g < G);
+    group[j] = std::int64_t(g);
+    if (j < J) ++group_n[g];
+  }
+  contiguous = true;
+  for (std::size_t j = 0; j < J; ++j) contiguous = contiguous && qbase[j] == qbase[0] + std::int64_t(4 * j);
+  for (std::size_t g = 0; g < G; ++g) contiguous = contiguous && group_q[g] + 2 * P <= std::size_t(qbase[0]);
 }
 
 // ---- the population level -----------------------------------------------------------------------
