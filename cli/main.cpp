@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
     if (mpi.rank() == 0) std::cerr << "bactor: error: under mpirun only `bactor infer --hierarchical` runs\n";
     return exit_bad_input;
   }
+  // Every rank runs the same command on the same input, so rank 0 says all there is to say
+  // (the others would repeat each message, e.g. an error in the arguments, once per rank).
+  if (mpi.rank() != 0) std::cerr.setstate(std::ios::failbit);
 #endif
   // The command list: on stdout for --help (exit 0, `bactor --help | less`), on stderr after a
   // missing or unknown command (exit 2).
