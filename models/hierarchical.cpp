@@ -510,7 +510,7 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   if (spec.fused) m.fused = detail::FusedCohort::make(m.plan, m.lik, m.stats, spec.threads, spec.exchange);
   if (spec.exchange && !m.fused)
     throw std::invalid_argument("splitting the subjects over processes needs the fused gradient: the QuadraticCost "
-                                "closed form with sigma, sigma_0, mu_0 and sigma_r pooled in the aligned coordinates");
+                                "closed form with sigma, sigma_0, mu_0 and sigma_r pooled in the aligned or centred-mu0 coordinates");
 }
 
 // Subjects, in order of first appearance, one likelihood row each.

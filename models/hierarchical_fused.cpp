@@ -14,6 +14,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -46,7 +47,8 @@ constexpr double max_log = 350.0;
 struct FusedCohort::Data {
   std::size_t J = 0, Jp = 0, G = 1, P = 4, nq = 0;
   std::size_t k_mu = 0, k_s0 = 0, k_r = 0, k_s = 0;  // pooled index of each role (= offset of its coordinate in a subject's block)
-  double loc_mu = 0, D0 = 0;                          // kappa = loc_mu + x_mu; d = D0 + x_s0
+  bool intercept = true;                              // log mu_0 through the intercept (else centred)
+  double loc_mu = 0, D0 = 0;                          // kappa (or log mu_0) = loc_mu + x_mu; d = D0 + x_s0
   double hyp = 1;                                     // hypot(scale_sigma, scale_sigma_0): the difference's mean's prior sd
   struct Prior {
     double loc = 0, scale = 1, sd = 0.5;
@@ -61,8 +63,8 @@ struct FusedCohort::Data {
   mutable std::vector<double> gsum;                   // G * n_sum: the totals of the blocks' sums
 
   const double* cst(Const c) const { return consts.data() + c * Jp; }
-  /// The population constants (roles, priors, groups) from the plan; kmu is mu_0's pooled index.
-  void population(const PopulationPlan& plan, std::size_t kmu, const FusedLayout& layout);
+  /// The population constants (priors, groups) from the plan, once the roles are set.
+  void population(const PopulationPlan& plan, const FusedLayout& layout);
   /// The subjects' constants (statistics, intercept slopes, where their coordinates are).
   void subjects(const PopulationPlan& plan, std::span<const PowerStats> stats, const FusedLayout& layout);
   /// Group g's population quantities at q into gq (GroupQ order, stride G).
@@ -83,26 +85,32 @@ bool FusedCohort::contiguous() const { return d_->contiguous; }
 
 namespace {
 
-/// The pooled index of mu_0 through the intercept when the fused path covers the plan and the
-/// likelihood, else -1: the QuadraticCost closed form with the exact marginal, the four actor
-/// parameters pooled in the aligned coordinates (mu_0 through the intercept, the sigma /
-/// sigma_0 ridge, sigma_r non-centred), nothing shared or fixed, no logit scale.
-int covered(const PopulationPlan& plan, const LikelihoodPlan& lik) {
+/// The pooled indices of the four actor parameters when the fused path covers the plan and the
+/// likelihood: the QuadraticCost closed form with the exact marginal, the four pooled in the
+/// aligned coordinates (the sigma / sigma_0 ridge, sigma_r non-centred, mu_0 through the
+/// intercept or centred: `aligned` and `centred-mu0`), nothing shared or fixed.
+struct Roles {
+  int mu = -1, s = -1, s0 = -1, r = -1;
+  bool intercept = false;
+};
+std::optional<Roles> covered(const PopulationPlan& plan, const LikelihoodPlan& lik) {
   if (lik.source != SourceKind::closed_form || lik.closed_form != ClosedForm::quadratic || lik.sampled || lik.lapse)
-    return -1;
-  if (plan.nt != 4 || plan.P() != 4 || !plan.shared.empty() || !plan.fixed.empty() || plan.intercept_w.size() != plan.J)
-    return -1;
-  int kmu = -1;
+    return std::nullopt;
+  if (plan.nt != 4 || plan.P() != 4 || !plan.shared.empty() || !plan.fixed.empty()) return std::nullopt;
+  Roles r;
   for (std::size_t k = 0; k < 4; ++k) {
-    if (plan.pooled[k].logit) return -1;
-    if (plan.pooled[k].coord == PooledCoord::intercept) kmu = int(k);
+    const PooledSpec& p = plan.pooled[k];
+    if (p.logit) return std::nullopt;
+    (p.theta == theta_index::mu_0 ? r.mu : p.theta == theta_index::sigma ? r.s : p.theta == theta_index::sigma_0 ? r.s0 : r.r) = int(k);
   }
-  if (kmu < 0) return -1;
-  const PooledSpec& s = plan.pooled[std::size_t(kmu)];
-  const bool roles = s.theta == theta_index::mu_0 && plan.pooled[std::size_t(s.k_sigma)].theta == theta_index::sigma &&
-                     plan.pooled[std::size_t(s.k_sigma_0)].theta == theta_index::sigma_0 &&
-                     plan.pooled[std::size_t(s.k_sigma_r)].theta == theta_index::sigma_r;
-  return roles ? kmu : -1;
+  const auto coord = [&](int k) { return plan.pooled[std::size_t(k)].coord; };
+  if (coord(r.s) != PooledCoord::ridge || plan.pooled[std::size_t(r.s)].partner != r.s0 ||
+      coord(r.r) != PooledCoord::noncentred)
+    return std::nullopt;
+  r.intercept = coord(r.mu) == PooledCoord::intercept;
+  if (r.intercept && plan.intercept_w.size() != plan.J) return std::nullopt;
+  if (!r.intercept && coord(r.mu) != PooledCoord::centred) return std::nullopt;
+  return r;
 }
 
 } // namespace
@@ -110,12 +118,17 @@ int covered(const PopulationPlan& plan, const LikelihoodPlan& lik) {
 std::unique_ptr<FusedCohort> FusedCohort::make(const PopulationPlan& plan, const LikelihoodPlan& lik,
                                                std::span<const PowerStats> stats, int threads,
                                                std::shared_ptr<SubjectExchange> exchange, const FusedLayout& layout) {
-  const int kmu = covered(plan, lik);
-  if (kmu < 0) return nullptr;
+  const std::optional<Roles> roles = covered(plan, lik);
+  if (!roles) return nullptr;
   BACTOR_ASSERT(stats.size() == plan.J && (layout.group.empty() || layout.group.size() == plan.J));
   BACTOR_ASSERT(layout.subject_q.empty() || layout.subject_q.size() == plan.J);
   auto d = std::make_unique<Data>();
-  d->population(plan, std::size_t(kmu), layout);
+  d->k_mu = std::size_t(roles->mu);
+  d->k_s = std::size_t(roles->s);
+  d->k_s0 = std::size_t(roles->s0);
+  d->k_r = std::size_t(roles->r);
+  d->intercept = roles->intercept;
+  d->population(plan, layout);
   d->subjects(plan, stats, layout);
 #if defined(_OPENMP)
   d->threads = threads > 0 ? threads : omp_get_max_threads();
@@ -128,15 +141,10 @@ std::unique_ptr<FusedCohort> FusedCohort::make(const PopulationPlan& plan, const
   return c;
 }
 
-void FusedCohort::Data::population(const PopulationPlan& plan, std::size_t kmu, const FusedLayout& layout) {
-  const PooledSpec& smu = plan.pooled[kmu];
-  k_mu = kmu;
-  k_s = std::size_t(smu.k_sigma);
-  k_s0 = std::size_t(smu.k_sigma_0);
-  k_r = std::size_t(smu.k_sigma_r);
+void FusedCohort::Data::population(const PopulationPlan& plan, const FusedLayout& layout) {
   for (std::size_t k = 0; k < 4; ++k) pri[k] = {plan.pooled[k].loc, plan.pooled[k].scale, plan.pooled[k].sd_scale};
   nq = layout.n_q ? layout.n_q : plan.n_q();
-  loc_mu = smu.loc;
+  loc_mu = pri[k_mu].loc;
   D0 = pri[k_s0].loc - pri[k_s].loc;
   hyp = std::hypot(pri[k_s].scale, pri[k_s0].scale);
   group_q = layout.group_q.empty() ? std::vector<std::size_t>{0} : layout.group_q;
@@ -156,7 +164,8 @@ void FusedCohort::Data::subjects(const PopulationPlan& plan, std::span<const Pow
   for (std::size_t j = 0; j < Jp; ++j) {
     const std::size_t src = std::min(j, J - 1);  // padding repeats the last subject with weight 0
     const PowerStats& st = stats[src];
-    const double v[n_consts] = {st.n, st.sx, st.sy, st.sxx, st.sxy, st.syy, 1.0 / (1.0 - plan.intercept_w[src]),
+    const double v[n_consts] = {st.n, st.sx, st.sy, st.sxx, st.sxy, st.syy,
+                                intercept ? 1.0 / (1.0 - plan.intercept_w[src]) : 1.0,
                                 j < J ? 1.0 : 0.0};
     for (std::size_t c = 0; c < n_consts; ++c) consts[c * Jp + j] = v[c];
     qbase[j] = std::int64_t(layout.subject_q.empty() ? plan.subject_q(src, 0) : layout.subject_q[src]);
@@ -200,7 +209,7 @@ namespace {
 /// One batch of L subjects starting at j: forward through the aligned coordinates, the
 /// closed-form head and the exact marginal, then the reverse sweep (derivatives beside each
 /// step, in reverse order), into the pieces' fields.
-template <bool Multi>
+template <bool Multi, bool Intercept>
 inline void subject_batch(const FusedCohort::Data& d, const double* q, const double* gq, std::size_t j, double* out) {
   const std::size_t Jp = d.Jp, G = d.G;
   const I qb = I::load_unaligned(d.qbase.data() + j);
@@ -227,9 +236,10 @@ inline void subject_batch(const FusedCohort::Data& d, const double* q, const dou
   const B s2 = simd::exp_in_range(two * ls), r2 = simd::exp_in_range(two * lr);
   const B w = one / (one + simd::exp_in_range(-two * dd));
   const B ws2 = w * s2;  // sigma_post^2
-  // log mu_0 through the intercept kappa (a constant scale iw = 1 / (1 - w_hat)); its density.
-  const B A = B(d.loc_mu) + x_mu - half * ws2 + B(1.5) * r2;
-  const B lmu = A * iw;
+  // log mu_0 through the intercept kappa (a constant scale iw = 1 / (1 - w_hat)), or centred;
+  // its density.
+  const B A = Intercept ? B(d.loc_mu) + x_mu - half * ws2 + B(1.5) * r2 : B(d.loc_mu) + x_mu;
+  const B lmu = Intercept ? A * iw : A;
   const B e = (lmu - gv[m_mu]) * gv[itau_mu];
   // The head log a = lk + w u and the exact marginal y ~ N(lk + w x, v), v = sigma_r^2 + w^2 sigma^2.
   const B lk = xsimd::fma(one - w, lmu, half * ws2) - B(1.5) * r2;
@@ -251,9 +261,9 @@ inline void subject_batch(const FusedCohort::Data& d, const double* q, const dou
   B g_s2 = g_v * w * w;
   B g_r2 = g_v - B(1.5) * g_lk;
   const B g_lmu = xsimd::fma(g_lk, one - w, -e * gv[itau_mu]);
-  const B g_A = g_lmu * iw;
-  const B g_ws2 = xsimd::fnma(half, g_A, half * g_lk);
-  g_r2 = xsimd::fma(B(1.5), g_A, g_r2);
+  const B g_A = Intercept ? g_lmu * iw : g_lmu;
+  const B g_ws2 = Intercept ? xsimd::fnma(half, g_A, half * g_lk) : half * g_lk;
+  if constexpr (Intercept) g_r2 = xsimd::fma(B(1.5), g_A, g_r2);
   g_w = xsimd::fma(g_ws2, s2, g_w);
   g_s2 = xsimd::fma(g_ws2, w, g_s2);
   const B g_ls = two * s2 * g_s2;
@@ -299,13 +309,13 @@ inline void block_sums(const FusedCohort::Data& d, const double* pc, std::size_t
 
 /// Blocks [b0, b1): their subjects' pieces batch by batch, then their sums. Each block's
 /// results depend only on its own subjects, so the split over threads changes nothing.
-template <bool Multi>
+template <bool Multi, bool Intercept>
 void block_range(const FusedCohort::Data& d, const double* q, const double* gq, std::size_t b0, std::size_t b1,
                  double* pc, double* sums, int threads) {
   constexpr std::size_t B = FusedCohort::block;
   auto one = [&](std::size_t b) {
     const std::size_t j0 = b * B, j1 = std::min(d.J, j0 + B);
-    for (std::size_t j = j0; j < j1; j += L) subject_batch<Multi>(d, q, gq, j, pc);
+    for (std::size_t j = j0; j < j1; j += L) subject_batch<Multi, Intercept>(d, q, gq, j, pc);
     block_sums<Multi>(d, pc, j0, j1, sums + b * d.G * FusedCohort::n_sum);
   };
   const std::ptrdiff_t nb = std::ptrdiff_t(b1 - b0);
@@ -328,8 +338,11 @@ void FusedCohort::blocks(const double* q, std::size_t b0, std::size_t b1, double
   BACTOR_ASSERT(b0 <= b1 && b1 <= blocks());
   if (b0 == b1) return;  // an empty share (more processes than blocks)
   d.group_quantities(q, d.gq.data());
-  if (d.G == 1) block_range<false>(d, q, d.gq.data(), b0, b1, pc, sums, d.threads);
-  else block_range<true>(d, q, d.gq.data(), b0, b1, pc, sums, d.threads);
+  const auto run = [&]<bool Multi, bool Intercept>() {
+    block_range<Multi, Intercept>(d, q, d.gq.data(), b0, b1, pc, sums, d.threads);
+  };
+  if (d.G == 1) d.intercept ? run.operator()<false, true>() : run.operator()<false, false>();
+  else d.intercept ? run.operator()<true, true>() : run.operator()<true, false>();
 }
 
 void FusedCohort::evaluate(const double* q) {

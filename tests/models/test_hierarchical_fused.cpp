@@ -34,8 +34,10 @@ Cohort cohort_of(std::size_t J, std::size_t trials, std::uint64_t seed) {
   return bactor::testing::duration_cohort(J, trials, seed);
 }
 
-HierarchicalSpec quadratic_spec(bool fused, int threads = 1) {
+HierarchicalSpec quadratic_spec(bool fused, int threads = 1,
+                                HierParameterisation par = HierParameterisation::aligned) {
   HierarchicalSpec spec;
+  spec.parameterisation = par;
   spec.cost = &find_cost("QuadraticCost");
   spec.log_lik = false;
   spec.fused = fused;
@@ -86,30 +88,36 @@ TEST_CASE("hierarchical fused: value and gradient equal the generic path") {
   // 7 subjects: one full SIMD batch and a padded one on AVX2 (4 lanes) and SSE2 (2 lanes).
   // (The 600-subject case below covers several blocks.)
   const Cohort c = cohort_of(7, 40, 5);
-  HierarchicalModel fused(c.data, quadratic_spec(true)), generic(c.data, quadratic_spec(false));
-  REQUIRE(fused.fused());
-  REQUIRE(!generic.fused());
-  for (std::uint64_t seed = 1; seed <= 6; ++seed) {
-    CAPTURE(seed);
-    const auto q = near_start(fused, seed <= 3 ? 0.3 : 1.0, seed);
-    const Eval a = eval(fused, q), b = eval(generic, q);
-    REQUIRE(std::isfinite(b.lp));
-    CHECK(a.lp == doctest::Approx(b.lp).epsilon(1e-12));
-    double gmax = 0;
-    for (double v : b.g) gmax = std::max(gmax, std::abs(v));
-    for (std::size_t i = 0; i < q.size(); ++i) {
-      CAPTURE(i);
-      // Relative to the gradient's scale: one coordinate's entry can cancel to ~0.
-      CHECK(std::abs(a.g[i] - b.g[i]) <= 1e-12 * std::max(1.0, gmax));
+  for (auto par : {HierParameterisation::aligned, HierParameterisation::centred_mu0}) {
+    const std::string coordinates = to_string(par);
+    CAPTURE(coordinates);
+    HierarchicalModel fused(c.data, quadratic_spec(true, 1, par)), generic(c.data, quadratic_spec(false, 1, par));
+    REQUIRE(fused.fused());
+    REQUIRE(!generic.fused());
+    for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+      CAPTURE(seed);
+      const auto q = near_start(fused, seed <= 3 ? 0.3 : 1.0, seed);
+      const Eval a = eval(fused, q), b = eval(generic, q);
+      REQUIRE(std::isfinite(b.lp));
+      CHECK(a.lp == doctest::Approx(b.lp).epsilon(1e-12));
+      double gmax = 0;
+      for (double v : b.g) gmax = std::max(gmax, std::abs(v));
+      for (std::size_t i = 0; i < q.size(); ++i) {
+        CAPTURE(i);
+        // Relative to the gradient's scale: one coordinate's entry can cancel to ~0.
+        CHECK(std::abs(a.g[i] - b.g[i]) <= 1e-12 * std::max(1.0, gmax));
+      }
     }
   }
 }
 
 TEST_CASE("hierarchical fused: gradient matches finite differences") {
   const Cohort c = cohort_of(5, 30, 6);
-  HierarchicalModel m(c.data, quadratic_spec(true));
-  REQUIRE(m.fused());
-  for (std::uint64_t seed : {11, 12}) CHECK(bactor::testing::gradient_error(m, near_start(m, 0.5, seed)) < 1e-6);
+  for (auto par : {HierParameterisation::aligned, HierParameterisation::centred_mu0}) {
+    HierarchicalModel m(c.data, quadratic_spec(true, 1, par));
+    REQUIRE(m.fused());
+    for (std::uint64_t seed : {11, 12}) CHECK(bactor::testing::gradient_error(m, near_start(m, 0.5, seed)) < 1e-6);
+  }
 }
 
 TEST_CASE("hierarchical fused: two population groups in one node") {
@@ -220,6 +228,8 @@ TEST_CASE("hierarchical fused: which specs it covers") {
   HierarchicalSpec spec = quadratic_spec(true);
   spec.parameterisation = HierParameterisation::noncentred;
   CHECK(!HierarchicalModel(c.data, spec).fused());
+  spec.parameterisation = HierParameterisation::centred_mu0;
+  CHECK(HierarchicalModel(c.data, spec).fused());
   spec = quadratic_spec(true);
   spec.pooled = {"mu_0", "sigma", "sigma_0"};  // sigma_r shared
   CHECK(!HierarchicalModel(c.data, spec).fused());
