@@ -104,6 +104,29 @@ inline std::filesystem::path scratch_path(const std::string& stem, const std::st
   return dir;
 }
 
+/// A simulated QuadraticCost cohort (`subjects` x `trials`, stimuli 0.3-16 s, every parameter
+/// spread over subjects) written by `bactor simulate` to DIR/cohort.csv; returns the path.
+inline std::string simulated_cohort(const std::filesystem::path& dir, int subjects, int trials, int seed) {
+  std::filesystem::create_directories(dir);
+  const std::string data = (dir / "cohort.csv").string();
+  const Result r = run_bactor("simulate --cost QuadraticCost --set mu_0=3,sigma_0=0.35,sigma=0.15,sigma_r=0.12 --subjects " +
+                              std::to_string(subjects) + " --spread mu_0=0.2,sigma=0.3,sigma_0=0.3,sigma_r=0.3 --trials " +
+                              std::to_string(trials) + " --stimuli 0.3:16 --seed " + std::to_string(seed) + " --out " + data);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  return data;
+}
+
+/// A draws file's lines without the elapsed-time lines (which differ between any two runs).
+inline std::vector<std::string> draws_lines(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  REQUIRE(in);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    if (line.find("Elapsed Time") == std::string::npos && line.find("seconds (") == std::string::npos) lines.push_back(line);
+  return lines;
+}
+
 /// Rows of a CSV file (comma-separated, first line the header) as column -> value maps.
 inline std::vector<std::map<std::string, std::string>> read_csv(const std::filesystem::path& p) {
   std::ifstream in(p);

@@ -26,33 +26,17 @@ Result run_mpi(const std::string& args) {
                                       args + " 2>&1");
 }
 
-/// A draws file's lines without the elapsed-time lines (which differ between any two runs).
-std::vector<std::string> draws_lines(const fs::path& p) {
-  std::ifstream in(p);
-  REQUIRE(in);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);)
-    if (line.find("Elapsed Time") == std::string::npos && line.find("seconds (") == std::string::npos) lines.push_back(line);
-  return lines;
-}
-
 } // namespace
 
 TEST_CASE("cli mpi: mpirun -np 2 infer --hierarchical gives the single process's draws, bit for bit") {
   const fs::path dir = bactor::testing::scratch_path("bactor_mpi_", "identity");
-  fs::create_directories(dir);
-  const std::string data = (dir / "cohort.csv").string();
   // 150 subjects: three blocks of 64 (the last one short, and its last SIMD batch padded), one
   // for rank 0 and two for rank 1.
-  Result r = bactor::testing::run_bactor("simulate --cost QuadraticCost --set mu_0=3,sigma_0=0.35,sigma=0.15,sigma_r=0.12 "
-                                         "--subjects 150 --spread mu_0=0.2,sigma=0.3,sigma_0=0.3,sigma_r=0.3 --trials 20 "
-                                         "--stimuli 0.3:16 --seed 7 --out " + data);
-  INFO(r.out);
-  REQUIRE(r.code == 0);
+  const std::string data = bactor::testing::simulated_cohort(dir, 150, 20, 7);
   // Short trajectories (--max-depth 5): the test is of identity, not of mixing.
   const std::string fit = "infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical --chains 2 "
                           "--warmup 100 --samples 100 --max-depth 5 --seed 5 --no-log-lik --out ";
-  r = bactor::testing::run_bactor(fit + (dir / "one").string() + " --threads 1");
+  Result r = bactor::testing::run_bactor(fit + (dir / "one").string() + " --threads 1");
   INFO(r.out);
   REQUIRE(r.code == 0);
   // Two ranks, and both chains at once on rank 0 (they take turns through the exchange).
@@ -62,7 +46,7 @@ TEST_CASE("cli mpi: mpirun -np 2 infer --hierarchical gives the single process's
   CHECK(r.out.find("subjects over 2 MPI ranks") != std::string::npos);
   for (const char* chain : {"chain-1.csv", "chain-2.csv"}) {
     CAPTURE(chain);
-    const auto a = draws_lines(dir / "one" / chain), b = draws_lines(dir / "two" / chain);
+    const auto a = bactor::testing::draws_lines(dir / "one" / chain), b = bactor::testing::draws_lines(dir / "two" / chain);
     REQUIRE(a.size() > 100);  // the draws and the comment block
     REQUIRE(a.size() == b.size());
     std::size_t differ = 0;
