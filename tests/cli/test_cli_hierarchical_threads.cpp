@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// infer --hierarchical with the fused gradient split over threads (cohorts of 512 subjects or
-// more): the draws are bit for bit those of one thread (docs/hierarchical.md, "The gradient").
+// infer --hierarchical with the fused gradient split over threads (at least 4 blocks of 64
+// subjects a thread): the draws are bit for bit those of one thread (docs/hierarchical.md, "The gradient").
 #include "tests/cli/cli_util.hpp"
 
 #include <doctest/doctest.h>
