@@ -3,7 +3,7 @@ BUILD ?= build
 MESON_ARGS ?=
 BACTOR = $(BUILD)/cli/bactor
 
-.PHONY: all deps configure build build-cli demo test test-embed test-portable bench bench-docs install sanitize sanitize-fast fuzz clean
+.PHONY: all deps configure build build-cli demo test test-embed test-portable test-mpi bench bench-docs install sanitize sanitize-fast fuzz clean
 
 all: build
 
@@ -40,6 +40,15 @@ test-portable: deps
 	@[ -f $(PORTABLE_BUILD)/build.ninja ] || meson setup $(PORTABLE_BUILD) -Dnative=false
 	ninja -C $(PORTABLE_BUILD) tests/engine/test_engine tests/samplers/test_samplers tests/models/test_models
 	meson test -C $(PORTABLE_BUILD) --no-rebuild --print-errorlogs $(if $(PORTABLE_TEST_ARGS),--test-args='$(PORTABLE_TEST_ARGS)') engine samplers models
+
+# The MPI variant (-Dmpi=enabled; Open MPI from `.ci/deps.sh mpi`) in its own build directory:
+# only the `bactor` program and the identity test (mpirun -np 2 against one process).
+MPI_BUILD ?= build-mpi
+test-mpi:
+	@bash .ci/deps.sh mpi
+	@[ -f $(MPI_BUILD)/build.ninja ] || meson setup $(MPI_BUILD) -Dmpi=enabled
+	ninja -C $(MPI_BUILD) cli/bactor tests/cli/test_cli_mpi
+	meson test -C $(MPI_BUILD) --no-rebuild --print-errorlogs cli_mpi
 
 test-embed: build
 	bash .ci/embed.sh $(BUILD)

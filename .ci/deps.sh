@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages bactor builds with, when they are missing.
+# Usage: bash .ci/deps.sh [mpi]
 # As root: apt-get installs them. Otherwise: prints the exact command and exits 1.
 set -euo pipefail
 pkgs=(g++ make pkg-config cmake meson ninja-build libeigen3-dev libxsimd-dev doctest-dev
       nlohmann-json3-dev libcli11-dev)
+# Opt-in lists: `deps.sh mpi` adds Open MPI for the -Dmpi=enabled variant (make test-mpi).
+for extra in "$@"; do
+  case "$extra" in
+    mpi) pkgs+=(openmpi-bin libopenmpi-dev) ;;
+    *) echo "bactor: deps.sh: unknown package list '$extra' (known: mpi)"; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

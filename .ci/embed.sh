@@ -21,7 +21,8 @@ inc=$(pkg-config --cflags-only-I bactor | sed 's/^-I//; s/ *$//')
 for private in engine/kernels.hpp engine/simd_math.hpp engine/dense_kernels.hpp engine/tape_view.hpp \
                models/dual.hpp models/train_kernel.hpp models/formula_program.hpp models/inference_kernels.hpp \
                models/inference_nodes.hpp models/hierarchical_node.hpp models/exact_action.hpp models/chebyshev.hpp \
-               models/number_text.hpp models/cost_functions.hpp samplers/adaptation.hpp; do
+               models/number_text.hpp models/cost_functions.hpp models/hierarchical_fused.hpp models/mpi_exchange.hpp \
+               samplers/adaptation.hpp; do
   if [ -e "$inc/bactor/$private" ]; then echo "embed: private header installed: $private"; exit 1; fi
 done
 for flag in -march=native -DNDEBUG -DBACTOR; do

@@ -5,11 +5,20 @@
 // (diagonal and dense metric), the centred-mu0 variant and the naive non-centred coordinates; and the same cohort fitted subject by subject (ActorModel, default
 // priors, same NUTS settings). Per run: wall and CPU time, leapfrogs per iteration, divergences,
 // min bulk ESS over the parameter columns and per CPU second. Also the cost of one gradient
-// against the number of subjects (sufficient statistics: O(subjects), not O(trials)).
+// against the number of subjects (sufficient statistics: O(subjects), not O(trials)), by the
+// generic path and by the fused node (models/hierarchical_fused.hpp) in the same run; and the
+// fused gradient of large cohorts at 1 and 2 threads and, under mpirun, over MPI ranks.
 //
-//   bench_hierarchical [subjects] [trials] [joint|gradient]   (defaults 50 and 250; joint: skip
-//                                  the subject-by-subject fits; gradient: the gradient timings only)
+//   bench_hierarchical [subjects] [trials] [joint]   (defaults 50 and 250; joint: skip the
+//                                                     subject-by-subject fits)
+//   bench_hierarchical gradient [subjects] [trials]  (only the gradient timings, with a blocked
+//                                                     cohort: the subjects in two conditions)
+//   bench_hierarchical scale [J1,J2,...] [trials]    (large cohorts, default 1000,10000 x 250;
+//                                                     mpirun -np P in an MPI build: P ranks)
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <memory>
@@ -18,6 +27,11 @@
 #include <vector>
 
 #include "bench/bench_util.hpp"
+#include "models/hierarchical_fused.hpp"
+#include "tests/models/cohort_test_util.hpp"  // the simulated cohort (no test framework)
+#if BACTOR_MPI
+#include "models/mpi_exchange.hpp"
+#endif
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/hierarchical.hpp>
@@ -35,18 +49,7 @@ double cpu_seconds() {
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
-Cohort cohort(std::size_t J, std::size_t trials) {
-  CohortSpec cs;
-  cs.base.cost = &find_cost("QuadraticCost");
-  cs.base.values = {{"sigma", 0.15}, {"sigma_0", 0.35}, {"mu_0", 3.0}, {"sigma_r", 0.12}};
-  cs.base.trials = trials;
-  cs.base.s_lo = 0.3;
-  cs.base.s_hi = 16.0;
-  cs.base.seed = 2026;
-  cs.subjects = J;
-  cs.spread = {{"sigma", 0.3}, {"sigma_0", 0.3}, {"mu_0", 0.2}, {"sigma_r", 0.3}};
-  return simulate_cohort(cs);
-}
+Cohort cohort(std::size_t J, std::size_t trials) { return testing::duration_cohort(J, trials, 2026); }
 
 struct RunStats {
   double wall = 0, cpu = 0, min_ess = 0, leapfrogs_per_iteration = 0;
@@ -71,36 +74,121 @@ RunStats run(const ModelFactory& f, const NutsSettings& ns) {
   return r;
 }
 
-/// One gradient of the QuadraticCost cohort model of `d` (J subjects; the parameters of
-/// `per_condition` pooled per condition), timed: a JSON line.
-void time_gradient(const Dataset& d, std::size_t J, const std::set<std::string>& per_condition) {
+/// The cohort's first j subjects.
+Dataset first_subjects(const Dataset& all, std::size_t j) {
+  Dataset d = all;
+  std::size_t n = 0;
+  while (n < d.size() && std::stoul(d.subject[n]) <= j) ++n;
+  d.s.resize(n), d.r.resize(n), d.cond.resize(n), d.subject.resize(n), d.line.resize(n);
+  return d;
+}
+
+struct GradientTiming {
+  bench::Timing t;
+  std::size_t dim = 0;
+  double cpu_us = 0;  // this thread's CPU time per gradient (less sensitive to other jobs than wall time)
+};
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+/// One gradient of the default hierarchical model of d (closed form, aligned; the parameters of
+/// `per_condition` pooled per condition), the fused node or the generic path, with `threads` for
+/// the fused node's subjects; `exchange` splits them over processes.
+GradientTiming time_gradient(const Dataset& d, bool fused, int threads,
+                             std::shared_ptr<detail::SubjectExchange> exchange = nullptr,
+                             const std::set<std::string>& per_condition = {}) {
   HierarchicalSpec spec;
   spec.cost = &find_cost("QuadraticCost");
   spec.log_lik = false;
   spec.per_condition = per_condition;
+  spec.fused = fused;
+  spec.threads = threads;
+  spec.exchange = std::move(exchange);
   HierarchicalModel m(d, spec);
+  if (m.fused() != fused) std::fprintf(stderr, "bench_hierarchical: the fused path does not cover the bench's model\n");
   auto q = m.initial_point();
   std::vector<double> g(q.size());
   const auto t = bench::time_it([&] {
     q[0] += 1e-12;
     bench::do_not_optimize(m.log_density(q, g));
     bench::clobber_memory();
-  }, bench::calibrate([&] { bench::do_not_optimize(m.log_density(q, g)); }));
-  bench::JsonLine("hierarchical_gradient", 1)
-      .add("subjects", J)
-      .add("conditions", d.conditions())
-      .add("trials", d.size())
-      .add("dim", m.dim())
-      .timing(t)
-      .add("us_per_subject", t.median_us / double(J))
-      .print();
+  }, bench::calibrate([&] { bench::do_not_optimize(m.log_density(q, g)); }, 200000.0), 11);
+  const long n = std::max(1L, t.inner * 5);
+  const double c0 = thread_cpu_seconds();
+  for (long i = 0; i < n; ++i) bench::do_not_optimize(m.log_density(q, g));
+  return {t, m.dim(), 1e6 * (thread_cpu_seconds() - c0) / double(n)};
+}
+
+/// Large cohorts (`subjects`, comma-separated, x `trials`): the fused gradient at 1 and 2
+/// threads and, in an MPI build under mpirun, over the ranks (rank 0 times; the others serve).
+int scale(const std::string& subjects, std::size_t trials) {
+  std::vector<std::size_t> sizes;
+  for (std::size_t a = 0; a < subjects.size();) {
+    const std::size_t b = std::min(subjects.find(',', a), subjects.size());
+    sizes.push_back(std::size_t(std::atol(subjects.substr(a, b - a).c_str())));
+    a = b + 1;
+  }
+  int rank = 0, ranks = 1;
+#if BACTOR_MPI
+  rank = mpi::world_rank();
+  ranks = mpi::world_size();
+#endif
+  for (std::size_t J : sizes) {
+    const Cohort c = cohort(J, trials);
+    for (int threads : {1, 2}) {
+      std::shared_ptr<detail::SubjectExchange> exchange;
+#if BACTOR_MPI
+      std::shared_ptr<mpi::Exchange> ex;
+      if (ranks > 1) exchange = ex = std::make_shared<mpi::Exchange>();
+      if (ex && !ex->leader()) {  // serve rank 0's gradients for this configuration
+        HierarchicalSpec spec;
+        spec.cost = &find_cost("QuadraticCost");
+        spec.log_lik = false;
+        spec.threads = threads;
+        spec.exchange = ex;
+        const HierarchicalModel worker(c.data, spec);
+        ex->serve();
+        continue;
+      }
+#endif
+      const GradientTiming t = time_gradient(c.data, true, threads, exchange);
+#if BACTOR_MPI
+      if (ex) ex->stop();
+#endif
+      if (rank != 0) continue;
+      bench::JsonLine("hierarchical_scale", threads)
+          .add("ranks", ranks)
+          .add("subjects", J)
+          .add("trials", c.data.size())
+          .add("dim", t.dim)
+          .timing(t.t)
+          .add("cpu_us", t.cpu_us)
+          .add("ns_per_subject", 1e3 * t.t.median_us / double(J))
+          .print();
+    }
+  }
+  return 0;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-  const std::size_t J = argc > 1 ? std::size_t(std::atol(argv[1])) : 50;
-  const std::size_t trials = argc > 2 ? std::size_t(std::atol(argv[2])) : 250;
+  const std::string mode = argc > 1 && !std::isdigit(static_cast<unsigned char>(argv[1][0])) ? argv[1] : "";
+#if BACTOR_MPI
+  const mpi::Session session(argc, argv);
+  if (session.size() > 1 && mode != "scale") {
+    if (session.rank() == 0) std::fprintf(stderr, "bench_hierarchical: under mpirun only the scale mode runs\n");
+    return 2;
+  }
+#endif
+  if (mode == "scale") return scale(argc > 2 ? argv[2] : "1000,10000", argc > 3 ? std::size_t(std::atol(argv[3])) : 250);
+  const int a0 = mode.empty() ? 1 : 2;
+  const std::size_t J = argc > a0 ? std::size_t(std::atol(argv[a0])) : 50;
+  const std::size_t trials = argc > a0 + 1 ? std::size_t(std::atol(argv[a0 + 1])) : 250;
   const int threads = std::min(2, bench::max_threads());
   const Cohort c = cohort(J, trials);
   NutsSettings ns;
@@ -110,16 +198,37 @@ int main(int argc, char** argv) {
   ns.threads = threads;
   ns.seed = 1;
 
-  // 1. One gradient against the number of subjects (closed form, aligned).
-  for (std::size_t j : {std::size_t(10), J / 2, J}) {
-    Dataset d = c.data;
-    std::size_t n = 0;
-    while (n < d.size() && std::stoul(d.subject[n]) <= j) ++n;
-    d.s.resize(n), d.r.resize(n), d.cond.resize(n), d.subject.resize(n), d.line.resize(n);
-    time_gradient(d, j, {});
+  // 1. One gradient against the number of subjects (closed form, aligned): the generic path
+  // (population node + composed likelihood) and the fused node, at the same points, same run.
+  std::vector<std::size_t> sizes{10, 20, J / 2, J};
+  std::sort(sizes.begin(), sizes.end());
+  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+  for (std::size_t j : sizes) {
+    if (j < 2 || j > J) continue;
+    const Dataset d = first_subjects(c.data, j);
+    double median[2] = {0, 0}, cpu[2] = {0, 0};
+    for (const bool fused : {false, true}) {
+      const GradientTiming t = time_gradient(d, fused, 1);
+      median[fused] = t.t.median_us;
+      bench::JsonLine("hierarchical_gradient", 1)
+          .add("path", fused ? "fused" : "generic")
+          .add("subjects", j)
+          .add("trials", d.size())
+          .add("dim", t.dim)
+          .timing(t.t)
+          .add("cpu_us", t.cpu_us)
+          .add("ns_per_subject", 1e3 * t.t.median_us / double(j))
+          .print();
+      cpu[fused] = t.cpu_us;
+    }
+    bench::JsonLine("hierarchical_gradient_ratio", 1)
+        .add("subjects", j)
+        .add("generic_over_fused", median[0] / median[1])
+        .add("cpu_generic_over_fused", cpu[0] / cpu[1])
+        .print();
   }
   // A blocked cohort: the same subjects in two conditions (the second block's stimuli 1.5x
-  // longer), mu_0 and sigma_0 pooled per condition (aligned coordinates).
+  // longer), mu_0 and sigma_0 pooled per condition (aligned coordinates; the generic path).
   {
     Dataset d = c.data;
     d.cond_labels = {"1", "2"};
@@ -130,9 +239,20 @@ int main(int argc, char** argv) {
       d.subject.push_back(c.data.subject[i]);
       d.line.push_back(d.s.size() + 1);
     }
-    time_gradient(d, J, {"mu_0", "sigma_0"});
+    const GradientTiming t = time_gradient(d, false, 1, nullptr, {"mu_0", "sigma_0"});
+    bench::JsonLine("hierarchical_gradient", 1)
+        .add("path", "generic")
+        .add("subjects", J)
+        .add("conditions", d.conditions())
+        .add("trials", d.size())
+        .add("dim", t.dim)
+        .timing(t.t)
+        .add("cpu_us", t.cpu_us)
+        .add("ns_per_subject", 1e3 * t.t.median_us / double(J))
+        .print();
   }
-  if (argc > 3 && std::string(argv[3]) == "gradient") return 0;
+  if (mode == "gradient") return 0;
+
   // 2. The joint fit in both coordinates.
   for (int variant = 0; variant < 4; ++variant) {
     const auto par = variant == 2 ? HierParameterisation::centred_mu0
@@ -162,7 +282,7 @@ int main(int argc, char** argv) {
         .print();
   }
 
-  if (argc > 3 && std::string(argv[3]) == "joint") return 0;
+  if (mode == "joint" || (argc > 3 && std::string(argv[3]) == "joint")) return 0;
   // 3. Subject by subject (no pooling: each subject's own posterior under the default priors).
   RunStats all;
   all.min_ess = 1e300;

@@ -9,7 +9,7 @@ out="$src/bench/results"
 mkdir -p "$out"
 export BACTOR_REFERENCE_DIR="$src/tests/reference"
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-settings='inference --gradients-only; hierarchical 20 subjects x 100 trials; the others as make bench runs them'
+settings='inference --gradients-only; hierarchical 20 subjects x 100 trials, gradient 50 x 250, scale 1000,10000 x 250; the others as make bench runs them'
 printf '{"machine":"%s","cores":"%s","date":"%s","loadavg":"%s","settings":"%s"}\n' \
   "$cpu" "$(nproc)" "$(date -u '+%Y-%m-%d %H:%M')" "$(cut -d' ' -f1-3 /proc/loadavg)" "$settings" > "$out/run.json"
 run() { name=$1; shift; "$build/bench/bench_$name" "$@" | grep '^{' > "$out/$name.jsonl"; }
@@ -19,6 +19,14 @@ run train
 run nuts
 run inference --gradients-only
 run hierarchical 20 100
+# The gradient alone, generic and fused, at 10 to 50 subjects (docs/hierarchical.md's table).
+"$build/bench/bench_hierarchical" gradient 50 250 | grep '^{' > "$out/hierarchical_gradient.jsonl"
+# Large cohorts' fused gradient at 1 and 2 threads (and over 2 MPI ranks when an MPI build is
+# in build-mpi/: docs/cluster.md).
+"$build/bench/bench_hierarchical" scale 1000,10000 250 | grep '^{' > "$out/hierarchical_scale.jsonl"
+if [ -x "$src/build-mpi/bench/bench_hierarchical" ] && command -v mpirun >/dev/null; then
+  mpirun -np 2 --oversubscribe "$src/build-mpi/bench/bench_hierarchical" scale 1000,10000 250 | grep '^{' >> "$out/hierarchical_scale.jsonl"
+fi
 run exact_action
 "$build/bench/benchmarks_md" "$out" > "$src/docs/benchmarks.md"
 echo "wrote $out/*.jsonl and docs/benchmarks.md"

@@ -13,6 +13,9 @@
 #include <bactor/models/inference.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/samplers/cmdstan_csv.hpp>
+#if BACTOR_MPI
+#include "models/mpi_exchange.hpp"
+#endif
 
 #include <filesystem>
 #include <fstream>
@@ -291,6 +294,10 @@ void validate_infer_args(const CLI::App& app, InferArgs& a) {
     for (const char* o : {"--pooled", "--parameterisation", "--population"})
       if (app.count(o) > 0) throw bactor::cli::UsageError(std::string(o) + " needs --hierarchical");
   std::tie(a.shard_k, a.shard_n) = parse_shard(a.shard_text);
+#if BACTOR_MPI
+  if (bactor::mpi::world_size() > 1 && !a.hierarchical)
+    throw bactor::cli::UsageError("under mpirun only `infer --hierarchical` runs (its subjects are split over the ranks)");
+#endif
   if (a.hierarchical) {
     if (a.shard_n > 0) throw bactor::cli::UsageError("--shard cannot be combined with --hierarchical (one joint posterior of all subjects)");
     if (a.latent != "marginal") throw bactor::cli::UsageError("--hierarchical integrates the measurement out: --latent marginal only");
@@ -363,17 +370,36 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   }
   for (const auto& [k, v] : bactor::cli::parse_string_assignments(a.population, "--population"))
     hs.population[k] = bactor::parse_population_prior(v);
+  hs.threads = a.ns.threads;  // the gradient's too (0: all; the results are bitwise the same for any)
+#if BACTOR_MPI
+  // Under mpirun: the subjects over the ranks (docs/cluster.md); rank 0 samples and writes, the
+  // others compute their subjects' pieces of each gradient until rank 0 is done.
+  std::shared_ptr<bactor::mpi::Exchange> exchange;
+  if (bactor::mpi::world_size() > 1) hs.exchange = exchange = std::make_shared<bactor::mpi::Exchange>();
+  if (exchange && !exchange->leader()) {
+    const bactor::HierarchicalModel worker(data, hs);
+    exchange->serve();
+    return 0;
+  }
+#endif
   const bactor::HierarchicalModel probe(data, hs);  // throws on a bad spec
   if (a.per_condition_given && data.conditions() == 1 && !spec.per_condition.empty())
     std::cerr << "note: " << a.data_path << " has one condition, so --per-condition " << a.per_condition << " changes nothing\n";
+  std::string ranks;
+#if BACTOR_MPI
+  if (exchange) ranks = ", subjects over " + std::to_string(bactor::mpi::world_size()) + " MPI ranks";
+#endif
   std::cerr << "hierarchical inference: " << probe.subject_ids().size() << " subjects, " << data.size() << " trials"
             << (data.conditions() > 1 ? " in " + std::to_string(data.conditions()) + " conditions" : std::string()) << ", cost "
             << a.cost << ", " << (spec.network ? "network " + a.network : std::string(a.exact_action ? "exact action" : "closed form")) << ", "
-            << to_string(hs.parameterisation) << " coordinates\n";
+            << to_string(hs.parameterisation) << " coordinates" << ranks << "\n";
   const auto lock = bactor::cli::prepare_fit_dir(a.out, "--out", a.overwrite);
   const auto run = bactor::cli::run_posterior(
       [&]() -> std::unique_ptr<bactor::Model> { return std::make_unique<bactor::HierarchicalModel>(data, hs); },
       probe.parameter_names(), a.ns, true);
+#if BACTOR_MPI
+  if (exchange) exchange->stop();
+#endif
   std::string ids, pops, shared_priors;
   for (std::size_t j = 0; j < probe.subject_ids().size(); ++j)
     ids += (j ? "," : "") + std::to_string(j + 1) + "=" + probe.subject_ids()[j];

@@ -5,6 +5,10 @@
 #include <bactor/engine/errors.hpp>
 #include <bactor/engine/version.hpp>
 
+#if BACTOR_MPI
+#include "models/mpi_exchange.hpp"
+#endif
+
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -30,6 +34,18 @@ std::string option_for(const std::string& argument) {
 
 int main(int argc, char** argv) {
   using namespace bactor::cli;
+#if BACTOR_MPI
+  // Built with -Dmpi=enabled: MPI for the whole run (under mpirun only `infer --hierarchical`
+  // runs; cmd_infer.cpp splits its subjects over the ranks, docs/cluster.md).
+  const bactor::mpi::Session mpi(argc, argv);
+  if (mpi.size() > 1 && (argc < 2 || std::strcmp(argv[1], "infer") != 0)) {
+    if (mpi.rank() == 0) std::cerr << "bactor: error: under mpirun only `bactor infer --hierarchical` runs\n";
+    return exit_bad_input;
+  }
+  // Every rank runs the same command on the same input, so rank 0 says all there is to say
+  // (the others would repeat each message, e.g. an error in the arguments, once per rank).
+  if (mpi.rank() != 0) std::cerr.setstate(std::ios::failbit);
+#endif
   // The command list: on stdout for --help (exit 0, `bactor --help | less`), on stderr after a
   // missing or unknown command (exit 2).
   auto usage = [](std::ostream& os) {

@@ -2,6 +2,7 @@
 #include <bactor/models/hierarchical.hpp>
 #include "models/number_text.hpp"
 #include "models/hierarchical_node.hpp"
+#include "models/hierarchical_fused.hpp"
 
 #include <bactor/engine/errors.hpp>
 #include <bactor/engine/rng.hpp>
@@ -457,6 +458,7 @@ struct HierarchicalModel::Impl {
   detail::LikelihoodPlan lik;
   std::vector<detail::RowRef> rows;
   std::vector<double> V, thu, grouped;
+  std::unique_ptr<detail::FusedCohort> fused;  // the fused gradient, where it covers the spec
 
   explicit Impl(const HierarchicalSpec& spec)
       : lik((spec.cost ? *spec.cost : throw std::invalid_argument("hierarchical inference: no cost family given")),
@@ -465,6 +467,7 @@ struct HierarchicalModel::Impl {
   void values(std::span<const double> q) { detail::population_values(plan, q.data(), V.data(), thu.data()); }
 
   double log_density(std::span<const double> q, std::span<double> grad) {
+    if (fused) return fused->log_density(q, grad);
     const bool want_grad = !grad.empty();
     Tape::Scope scope;
     const Var qv = want_grad ? variable_view(q, grad) : constant_view(q, q.size(), 1);
@@ -535,6 +538,13 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   m.build_population(spec, prior);
   if (spec.parameterisation != HierParameterisation::noncentred) m.choose_coordinates(spec);
   m.finish_plan();
+  // The fused gradient (models/hierarchical_fused.hpp) where it covers the spec: one likelihood
+  // row per subject (data with one condition; blocked cohorts keep the generic path for now).
+  if (spec.fused && m.C == 1) m.fused = detail::FusedCohort::make(m.plan, m.lik, m.stats, spec.threads, spec.exchange);
+  if (spec.exchange && !m.fused)
+    throw std::invalid_argument("splitting the subjects over processes needs the fused gradient: data with one condition, "
+                                "the QuadraticCost closed form with sigma, sigma_0, mu_0 and sigma_r pooled in the aligned "
+                                "or centred-mu0 coordinates");
 }
 
 // Subjects in order of first appearance; one likelihood row per subject and condition with
@@ -786,6 +796,8 @@ std::vector<std::pair<std::string, Prior>> HierarchicalModel::shared_priors() co
   for (std::size_t h : impl_->shared_out) out.emplace_back(impl_->shared_name[h], impl_->shared_prior[h]);
   return out;
 }
+
+bool HierarchicalModel::fused() const { return impl_->fused != nullptr; }
 
 std::map<std::string, PopulationPrior> HierarchicalModel::population_priors() const {
   std::map<std::string, PopulationPrior> out;

@@ -45,6 +45,10 @@
 
 namespace bactor {
 
+namespace detail {
+class SubjectExchange;  // models/hierarchical_fused.hpp
+}
+
 enum class HierParameterisation { aligned, centred_mu0, noncentred };
 /// "aligned" | "centred-mu0" | "noncentred"; throws ArgumentError("parameterisation", ...) otherwise.
 HierParameterisation parse_hier_parameterisation(const std::string& text);
@@ -80,6 +84,13 @@ struct HierarchicalSpec {
   HierParameterisation parameterisation = HierParameterisation::aligned;
   bool log_lik = true;                           // log_lik.i, i in file order
   int quadrature_nodes = default_quadrature_nodes;
+  // How the gradient is computed (not the model; results are bitwise the same for any threads
+  // and any exchange): the fused node where it covers the spec (models/hierarchical_fused.hpp;
+  // false: always the generic path), its threads (0: all), and a split of the subjects over processes
+  // (null: this process; needs the fused path).
+  bool fused = true;
+  int threads = 1;
+  std::shared_ptr<detail::SubjectExchange> exchange;
 };
 
 /// The default population prior of `name` (a parameter of `cost`) for a cohort whose stimuli
@@ -133,6 +144,8 @@ public:
   /// Each subject's theta at q: J rows (subject_ids() order) of C blocks (conditions) of
   /// theta_names(cost) values, row-major (one condition: J rows of theta).
   std::vector<double> subject_theta(std::span<const double> q) const;
+  /// True when the gradient runs through the fused node (models/hierarchical_fused.hpp).
+  bool fused() const;
   /// Per-trial marginal log-likelihood at q, in file order.
   void trial_loglik(std::span<const double> q, std::span<double> out);
 

@@ -32,7 +32,6 @@ inline std::string bactor_exe() {
   return e;
 }
 
-/// Runs `bactor ARGS` through the shell, stdout and stderr together.
 /// Starts `bactor args...` without waiting, stdout and stderr to the file `log`; with
 /// `own_group`, in a process group of its own (so that a group signal reaches it alone).
 inline pid_t spawn_bactor(std::vector<std::string> args, const std::string& log, bool own_group = false) {
@@ -57,8 +56,8 @@ inline pid_t spawn_bactor(std::vector<std::string> args, const std::string& log,
   return pid;
 }
 
-inline Result run_bactor(const std::string& args) {
-  const std::string cmd = bactor_exe() + " " + args + " 2>&1";
+/// Runs the shell command `cmd`, stdout and stderr together (the caller adds `2>&1`).
+inline Result run_command(const std::string& cmd) {
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p);
@@ -68,6 +67,9 @@ inline Result run_bactor(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+/// Runs `bactor ARGS` through the shell, stdout and stderr together.
+inline Result run_bactor(const std::string& args) { return run_command(bactor_exe() + " " + args + " 2>&1"); }
 
 /// Runs `bactor ARGS` through the shell with stdout and stderr apart (stderr via a temp file).
 struct SplitResult {
@@ -100,6 +102,29 @@ inline std::filesystem::path scratch_path(const std::string& stem, const std::st
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir.parent_path());
   return dir;
+}
+
+/// A simulated QuadraticCost cohort (`subjects` x `trials`, stimuli 0.3-16 s, every parameter
+/// spread over subjects) written by `bactor simulate` to DIR/cohort.csv; returns the path.
+inline std::string simulated_cohort(const std::filesystem::path& dir, int subjects, int trials, int seed) {
+  std::filesystem::create_directories(dir);
+  const std::string data = (dir / "cohort.csv").string();
+  const Result r = run_bactor("simulate --cost QuadraticCost --set mu_0=3,sigma_0=0.35,sigma=0.15,sigma_r=0.12 --subjects " +
+                              std::to_string(subjects) + " --spread mu_0=0.2,sigma=0.3,sigma_0=0.3,sigma_r=0.3 --trials " +
+                              std::to_string(trials) + " --stimuli 0.3:16 --seed " + std::to_string(seed) + " --out " + data);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  return data;
+}
+
+/// A draws file's lines without the elapsed-time lines (which differ between any two runs).
+inline std::vector<std::string> draws_lines(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  REQUIRE(in);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    if (line.find("Elapsed Time") == std::string::npos && line.find("seconds (") == std::string::npos) lines.push_back(line);
+  return lines;
 }
 
 /// Rows of a CSV file (comma-separated, first line the header) as column -> value maps.

@@ -15,6 +15,7 @@
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/nuts.hpp>
 #include "tests/engine/gradcheck.hpp"
+#include "tests/models/cohort_test_util.hpp"
 #include "tests/models/inference_test_util.hpp"
 #include "tests/stat_criteria.hpp"
 
@@ -90,14 +91,7 @@ d::PopulationPlan quadratic_plan(std::size_t J, bool aligned) {
     plan.pooled.push_back(s);
   }
   if (aligned) {
-    plan.pooled[3].coord = d::PooledCoord::ridge;
-    plan.pooled[3].partner = 1;
-    plan.pooled[1].coord = d::PooledCoord::difference;
-    plan.pooled[1].partner = 3;
-    plan.pooled[0].coord = d::PooledCoord::intercept;
-    plan.pooled[0].k_sigma = 3;
-    plan.pooled[0].k_sigma_0 = 1;
-    plan.pooled[0].k_sigma_r = 2;
+    bactor::testing::align_quadratic_plan(plan);
     for (std::size_t j = 0; j < J; ++j) plan.intercept_w.push_back(0.6 + 0.1 * double(j % 3));
   }
   plan.validate();
@@ -113,16 +107,7 @@ std::vector<double> random_q(std::size_t n, std::uint64_t seed) {
 
 /// A cohort like a duration-reproduction study (stimuli 0.3-16 s) from a known population.
 Cohort quadratic_cohort(std::size_t J, std::size_t trials, std::uint64_t seed) {
-  CohortSpec cs;
-  cs.base.cost = &find_cost("QuadraticCost");
-  cs.base.values = {{"sigma", 0.15}, {"sigma_0", 0.35}, {"mu_0", 3.0}, {"sigma_r", 0.12}};
-  cs.base.trials = trials;
-  cs.base.s_lo = 0.3;
-  cs.base.s_hi = 16.0;
-  cs.base.seed = seed;
-  cs.subjects = J;
-  cs.spread = {{"sigma", 0.3}, {"sigma_0", 0.3}, {"mu_0", 0.2}, {"sigma_r", 0.3}};
-  return simulate_cohort(cs);
+  return bactor::testing::duration_cohort(J, trials, seed);
 }
 
 } // namespace
