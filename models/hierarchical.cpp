@@ -540,7 +540,11 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   m.finish_plan();
   // The fused gradient (models/hierarchical_fused.hpp) where it covers the spec: one likelihood
   // row per subject (data with one condition; blocked cohorts keep the generic path for now).
-  if (spec.fused && m.C == 1) m.fused = detail::FusedCohort::make(m.plan, m.lik, m.stats, spec.threads, spec.exchange);
+  if (spec.fused && m.C == 1) {
+    std::vector<PowerStats> stats;
+    for (const detail::RowTrials& t : m.lik.trials) stats.push_back(t.stats);
+    m.fused = detail::FusedCohort::make(m.plan, m.lik, stats, spec.threads, spec.exchange);
+  }
   if (spec.exchange && !m.fused)
     throw std::invalid_argument("splitting the subjects over processes needs the fused gradient: data with one condition, "
                                 "the QuadraticCost closed form with sigma, sigma_0, mu_0 and sigma_r pooled in the aligned "
