@@ -7,6 +7,8 @@
 #include <bactor/models/costs.hpp>
 
 #include "engine/simd_math.hpp"
+#include "models/dual.hpp"
+#include "models/network_heads.hpp"
 
 #include <cmath>
 #include <algorithm>
@@ -190,19 +192,7 @@ void ActionNetwork::forward(std::span<const double> theta, double m, std::span<d
     }
   }
   for (std::size_t k = 0; k < 3; ++k) x[k] = ws.act[L][k];
-  if (head_ == NetworkHead::posterior) {
-    // Power form: log k = x0 + w_0 log mu_0, logit w_m = log(sigma_0^2 / sigma^2).
-    namespace ti = theta_index;
-    const double lw = 2.0 * (std::log(theta[ti::sigma_0]) - std::log(theta[ti::sigma]));
-    x[0] += sigmoid(-lw) * std::log(theta[ti::mu_0]);
-    x[1] = lw;
-    x[2] = 0.0;
-  } else if (head_ == NetworkHead::mupost) {
-    namespace ti = theta_index;
-    const double w = sigmoid(2.0 * (std::log(theta[ti::sigma_0]) - std::log(theta[ti::sigma])));
-    x[0] += (1.0 - w) * std::log(theta[ti::mu_0]) + w * std::log(m);  // log a = mu_post + g
-    x[1] = x[2] = 0.0;
-  }
+  heads::power_form(head_, theta.data(), measurement_head(head_) ? std::log(m) : 0.0, x.data());
 }
 
 void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dtheta, Workspace& ws,
@@ -233,55 +223,60 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
     std::fill(g, g + in_p, 0.0);
     axpy_rows(out, dy, w, in_p, in_p, g);
   }
-  auto dfeature = [&](std::size_t i) {
+  // The adjoints of the features (undoing the input scaling).
+  const std::size_t nf = n_features(), nt = n_inputs();
+  double df[16];
+  for (std::size_t i = 0; i < nf; ++i) {
     const auto& sc = scaling_[i];
     const double dz = ws.grad[0][i] / sc.scale;
-    return sc.log ? dz / ws.features[i] : dz;
-  };
-  if (head_ == NetworkHead::softplus || head_ == NetworkHead::power) {
-    for (std::size_t i = 0; i < n_inputs(); ++i) dtheta[i] = dfeature(i);
+    df[i] = sc.log ? dz / ws.features[i] : dz;
+  }
+  if (head_ == NetworkHead::softplus || head_ == NetworkHead::power) {  // the features are theta
+    std::copy_n(df, nt, dtheta.begin());
     return;
   }
-  namespace ti = theta_index;
-  if (head_ == NetworkHead::mupost) {
-    // log a = mu_post + g(sigma_post, sigma_r, cost params, mu_post), mu_post = (1 - w) log mu_0
-    // + w log m with w = sigma_0^2 / (sigma^2 + sigma_0^2): the adjoint of mu_post is dx0 (the
-    // direct term) plus g's own; d w / d log sigma = -2 w (1 - w) = -d w / d log sigma_0.
-    const std::size_t nf = n_features();
-    const double sig = ws.theta[ti::sigma], sig0 = ws.theta[ti::sigma_0], mu0 = ws.theta[ti::mu_0];
-    const double w = sigmoid(2.0 * (std::log(sig0) - std::log(sig)));
-    const double lm = std::log(ws.m), lmu0 = std::log(mu0);
-    const double dmu_g = dfeature(nf - 1);  // dL/dmu_post through g
-    ws.dg_dmu = dx[0] != 0.0 ? dmu_g / dx[0] : 0.0;
-    const double dmu = dx[0] + dmu_g;
-    const double dsp = dfeature(0) * ws.features[0];  // adjoint of log sigma_post
-    const double dw = dmu * (lm - lmu0);
-    dtheta[ti::sigma] = (dsp * w - 2.0 * w * (1.0 - w) * dw) / sig;
-    dtheta[ti::sigma_0] = (dsp * (1.0 - w) + 2.0 * w * (1.0 - w) * dw) / sig0;
-    dtheta[ti::mu_0] = dmu * (1.0 - w) / mu0;
-    dtheta[ti::sigma_r] = dfeature(1);
-    if (cost_ && cost_->log_scale) {  // the last feature is mu_post - log kappa(cost params)
-      double dk[8] = {};
-      cost_->log_scale(ws.theta.data() + ti::first_cost_param, dk);
-      for (std::size_t j = ti::first_cost_param; j < n_inputs(); ++j) dtheta[j] = -dmu_g * dk[j - ti::first_cost_param];
-    } else {
-      for (std::size_t j = ti::first_cost_param; j < n_inputs(); ++j) dtheta[j] = dfeature(j - 2);
+  // Posterior and mupost heads: dtheta = (d features/d theta)^T df + (d power form/d theta)^T dx,
+  // both from heads::features and heads::power_form in forward mode, one SIMD lane per direction
+  // (theta's entries, then log m), the MLP's outputs held fixed (their adjoint is in df).
+  using DB = xsimd::batch<double>;
+  using D = Dual<DB>;
+  constexpr std::size_t W = DB::size;
+  const std::size_t n_dir = nt + 1;  // theta, log m
+  const double lm = measurement_head(head_) ? std::log(ws.m) : 0.0;
+  double lk = 0, dk[8] = {};
+  const bool scaled = head_ == NetworkHead::mupost && cost_ && cost_->log_scale;
+  if (scaled) lk = cost_->log_scale(ws.theta.data() + theta_index::first_cost_param, dk);
+  double dlogm = 0;
+  for (std::size_t d0 = 0; d0 < n_dir; d0 += W) {
+    alignas(64) double seed[W];
+    auto direction = [&](std::size_t j) {  // lane l is direction d0 + l: 1 where it is j
+      for (std::size_t l = 0; l < W; ++l) seed[l] = d0 + l == j ? 1.0 : 0.0;
+      return DB::load_aligned(seed);
+    };
+    D th[16], f[16], x[3];
+    for (std::size_t j = 0; j < nt; ++j) th[j] = D(DB(ws.theta[j]), direction(j));
+    const D log_m(DB(lm), direction(nt));
+    D log_kappa(DB(lk), DB(0.0));
+    for (std::size_t j = theta_index::first_cost_param; scaled && j < nt; ++j)
+      log_kappa.d = xsimd::fma(DB(dk[j - theta_index::first_cost_param]), th[j].d, log_kappa.d);
+    heads::features(head_, th, nt, log_m, log_kappa, scaled, f);
+    for (std::size_t k = 0; k < 3; ++k) x[k] = D(DB(ws.act[L][k]), DB(0.0));
+    heads::power_form(head_, th, log_m, x);
+    DB g(0.0);
+    for (std::size_t i = 0; i < nf; ++i) g = xsimd::fma(DB(df[i]), f[i].d, g);
+    for (std::size_t k = 0; k < 3; ++k) g = xsimd::fma(DB(dx[k]), x[k].d, g);
+    alignas(64) double out[W];
+    g.store_aligned(out);
+    for (std::size_t l = 0; l < W && d0 + l < n_dir; ++l) {
+      if (d0 + l < nt) dtheta[d0 + l] = out[l];
+      else dlogm = out[l];
     }
-    if (dla_dlogm) *dla_dlogm = dx[0] != 0.0 ? w * dmu / dx[0] : NAN;
-    return;
   }
-  // Posterior head. Features (sigma_post, sigma_r, cost params): d log sigma_post / d log sigma
-  // = w, d log sigma_post / d log sigma_0 = 1 - w with w = sigma_0^2 / (sigma^2 + sigma_0^2).
-  // The closed-form parts of the power form: x0 += (1 - w) log mu_0, x1 = logit w = 2 log(sigma_0/sigma).
-  const double sig = ws.theta[ti::sigma], sig0 = ws.theta[ti::sigma_0], mu0 = ws.theta[ti::mu_0];
-  const double w = sigmoid(2.0 * (std::log(sig0) - std::log(sig)));
-  const double dsp = dfeature(0) * ws.features[0];  // adjoint of log sigma_post
-  const double dlw = dx[1] - dx[0] * w * (1.0 - w) * std::log(mu0);  // total adjoint of logit w
-  dtheta[ti::sigma] = (dsp * w - 2.0 * dlw) / sig;
-  dtheta[ti::sigma_0] = (dsp * (1.0 - w) + 2.0 * dlw) / sig0;
-  dtheta[ti::mu_0] = dx[0] * (1.0 - w) / mu0;
-  dtheta[ti::sigma_r] = dfeature(1);
-  for (std::size_t j = ti::first_cost_param; j < n_inputs(); ++j) dtheta[j] = dfeature(j - 2);
+  if (head_ == NetworkHead::mupost) {
+    // d log a / d log m = w (1 + dg/dmu_post); the last feature is mu_post (or mu_post - log kappa).
+    ws.dg_dmu = dx[0] != 0.0 ? df[nf - 1] / dx[0] : 0.0;
+    if (dla_dlogm) *dla_dlogm = dx[0] != 0.0 ? dlogm / dx[0] : NAN;
+  }
 }
 
 std::size_t head_input_count(NetworkHead head, std::size_t n_theta, const CostInfo* cost) {
@@ -291,34 +286,22 @@ std::size_t head_input_count(NetworkHead head, std::size_t n_theta, const CostIn
 
 void head_features(NetworkHead head, std::span<const double> theta, std::span<double> f, double m,
                    const CostInfo* cost) {
-  if (head == NetworkHead::softplus || head == NetworkHead::power) {
-    std::copy(theta.begin(), theta.end(), f.begin());
-    return;
-  }
-  namespace ti = theta_index;
-  const double sig = theta[ti::sigma], sig0 = theta[ti::sigma_0];
-  f[0] = sig * sig0 / std::sqrt(sig * sig + sig0 * sig0);
-  f[1] = theta[ti::sigma_r];
+  double lm = 0, lk = 0;
+  const bool scaled = head == NetworkHead::mupost && cost && cost->log_scale;
   if (head == NetworkHead::mupost) {
     if (!(m > 0) || !std::isfinite(m)) throw std::invalid_argument("the mupost head needs a measurement m > 0");
-    const double w = sig0 * sig0 / (sig * sig + sig0 * sig0);
-    const double mu = (1.0 - w) * std::log(theta[ti::mu_0]) + w * std::log(m);
-    if (cost && cost->log_scale) {
-      double dk[8];
-      f[2] = mu - cost->log_scale(theta.data() + ti::first_cost_param, dk);
-      return;
-    }
-    f[theta.size() - 2] = mu;
+    lm = std::log(m);
+    double dk[8];
+    if (scaled) lk = cost->log_scale(theta.data() + theta_index::first_cost_param, dk);
   }
-  for (std::size_t j = ti::first_cost_param; j < theta.size(); ++j) f[j - 2] = theta[j];
+  heads::features(head, theta.data(), theta.size(), lm, lk, scaled, f.data());
 }
 
 double ActionNetwork::action(NetworkHead head, std::span<const double, 3> x, double m) {
-  if (head == NetworkHead::mupost) return std::exp(x[0]);
-  const double w = sigmoid(x[1]);
-  if (power_law_head(head)) return std::exp(x[0] + w * std::log(m));
-  const double k = softplus(x[0]);
-  return softplus(k * std::pow(m, w) + x[2]);
+  // x is in power form: log a = x0 + sigmoid(x1) log m for the power-law heads, x0 for mupost.
+  const double lm = std::log(m);
+  if (head == NetworkHead::mupost) return heads::action(NetworkHead::posterior, x[0], x[1], x[2], lm, 0.0);
+  return heads::action(power_law_head(head) ? NetworkHead::power : head, x[0], x[1], x[2], lm, 0.0);
 }
 
 NetworkHead parse_network_head(const std::string& name) {
