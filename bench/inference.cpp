@@ -150,7 +150,7 @@ void posterior_runs() {
 int main(int argc, char** argv) {
   // --gradients-only: skip the (minutes-long) posterior runs; --posteriors-only: only those.
   // --only HEAD/LATENT[/N]: only the gradient cases whose "head/latent/n" starts with that
-  // (e.g. closed_form/marginal/60).
+  // (e.g. closed_form/marginal/60), or network/HEAD: only that head's network baseline.
   bool posteriors = true, gradients = true;
   std::string only;
   for (int i = 1; i < argc; ++i) {
@@ -168,16 +168,24 @@ int main(int argc, char** argv) {
   const auto power_net = bench_network(cost, NetworkHead::power);
   const auto posterior_net = bench_network(cost, NetworkHead::posterior);
 
-  {  // Baseline 1: one network forward + backward.
+  // Baseline 1: one network forward + backward per head (the posterior and mupost heads add
+  // their input features and closed-form parts; mupost at one measurement).
+  for (NetworkHead head : {NetworkHead::softplus, NetworkHead::power, NetworkHead::posterior, NetworkHead::mupost}) {
+    if (!only.empty() && (std::string("network/") + to_string(head)).rfind(only, 0) != 0) continue;
+    const auto hnet = bench_network(cost, head);
     ActionNetwork::Workspace ws;
     std::vector<double> theta{0.2, 0.15, 1.5, 0.1}, dtheta(4);
     std::array<double, 3> x{}, dx{0.1, 0.2, 0.3};
     auto f = [&] {
-      net->forward(theta, std::span<double, 3>(x), ws);
-      net->backward(std::span<const double, 3>(dx), dtheta, ws);
+      hnet->forward(theta, 1.3, std::span<double, 3>(x), ws);
+      hnet->backward(std::span<const double, 3>(dx), dtheta, ws);
       bench::do_not_optimize(dtheta[0]);
     };
-    bench::JsonLine("inference").add("case", "baseline_network_forward_backward").timing(bench::time_it(f, bench::calibrate(f))).print();
+    bench::JsonLine("inference")
+        .add("case", "baseline_network_forward_backward")
+        .add("head", to_string(head))
+        .timing(bench::time_it(f, bench::calibrate(f)))
+        .print();
   }
 
   for (std::size_t n : {60, 600, 6000}) {

@@ -6,7 +6,7 @@
 #include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
 
-#include "engine/simd_math.hpp"
+#include "engine/dense_kernels.hpp"
 #include "models/dual.hpp"
 #include "models/network_heads.hpp"
 
@@ -61,81 +61,6 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
   }
 }
 
-namespace {
-using DB = xsimd::batch<double>;
-
-/// DB::size floats from p (aligned to their size in bytes), widened to double (exact).
-inline DB load_widen(const float* p) {
-#if defined(__AVX512F__)
-  if constexpr (DB::size == 8) return DB(_mm512_cvtps_pd(_mm256_load_ps(p)));
-#elif defined(__AVX__)
-  if constexpr (DB::size == 4) return DB(_mm256_cvtps_pd(_mm_load_ps(p)));
-#endif
-  alignas(64) double t[DB::size];
-  for (std::size_t k = 0; k < DB::size; ++k) t[k] = double(p[k]);
-  return DB::load_aligned(t);
-}
-
-/// y[0..NB*4) += sum_i x[i] * m[i*stride + (0..NB*4)], with S partial sums per output batch
-/// (rows i = s mod S) so that NB*S >= 8 FMA chains are in flight: a 64->16 layer would
-/// otherwise be one 64-long dependency chain per register (latency- not throughput-bound).
-template <std::size_t NB>
-void axpy_block(std::size_t n, const double* x, const float* m, std::size_t stride, double* y) {
-  constexpr std::size_t S = NB >= 8 ? 1 : 8 / NB;
-  DB acc[S][NB];
-#pragma GCC unroll 8
-  for (std::size_t v = 0; v < NB; ++v) {
-    acc[0][v] = DB::load_aligned(y + v * DB::size);
-#pragma GCC unroll 8
-    for (std::size_t s = 1; s < S; ++s) acc[s][v] = DB(0.0);
-  }
-  std::size_t i = 0;
-  for (; i + S <= n; i += S)
-#pragma GCC unroll 8
-    for (std::size_t s = 0; s < S; ++s) {
-      const DB xi(x[i + s]);
-      const float* row = m + (i + s) * stride;
-#pragma GCC unroll 8
-      for (std::size_t v = 0; v < NB; ++v) acc[s][v] = xsimd::fma(xi, load_widen(row + v * DB::size), acc[s][v]);
-    }
-  for (; i < n; ++i) {
-    const DB xi(x[i]);
-    const float* row = m + i * stride;
-#pragma GCC unroll 8
-    for (std::size_t v = 0; v < NB; ++v) acc[0][v] = xsimd::fma(xi, load_widen(row + v * DB::size), acc[0][v]);
-  }
-#pragma GCC unroll 8
-  for (std::size_t v = 0; v < NB; ++v) {
-    DB t = acc[0][v];
-#pragma GCC unroll 8
-    for (std::size_t s = 1; s < S; ++s) t += acc[s][v];
-    t.store_aligned(y + v * DB::size);
-  }
-}
-
-/// y[0..width) += sum_i x[i] * m[i*stride + (0..width)], width a multiple of the SIMD size.
-void axpy_rows(std::size_t n, const double* x, const float* m, std::size_t stride, std::size_t width, double* y) {
-  constexpr std::size_t max_nb = 8;
-  for (std::size_t off = 0; off < width; off += max_nb * DB::size) {
-    const std::size_t nb = std::min(max_nb, (width - off) / DB::size);
-    switch (nb) {
-    case 1: axpy_block<1>(n, x, m + off, stride, y + off); break;
-    case 2: axpy_block<2>(n, x, m + off, stride, y + off); break;
-    case 3: axpy_block<3>(n, x, m + off, stride, y + off); break;
-    case 4: axpy_block<4>(n, x, m + off, stride, y + off); break;
-    case 5: axpy_block<5>(n, x, m + off, stride, y + off); break;
-    case 6: axpy_block<6>(n, x, m + off, stride, y + off); break;
-    case 7: axpy_block<7>(n, x, m + off, stride, y + off); break;
-    default: axpy_block<8>(n, x, m + off, stride, y + off); break;
-    }
-  }
-}
-
-/// sigmoid(p) = 1 / (1 + e^{-p}) lane-wise with the division-free e^x of engine/simd_math.hpp
-/// (~2 ulp; e^{-p} is clamped to e^{709}, which gives sigmoid ~ 1e-308 instead of 0 for p < -709).
-inline DB sigmoid_d(DB p) { return DB(1.0) / (DB(1.0) + simd::exp_clamped(-p)); }
-} // namespace
-
 void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> x, Workspace& ws) const {
   if (head_ == NetworkHead::mupost)
     throw std::invalid_argument("action network: the mupost head's outputs depend on the measurement m");
@@ -143,7 +68,6 @@ void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> 
 }
 
 void ActionNetwork::forward(std::span<const double> theta, double m, std::span<double, 3> x, Workspace& ws) const {
-  using B = xsimd::batch<double>;
   const std::size_t L = layout_.n_layers();
   // (Re)size the workspace when it is new or was last used by a network of another shape.
   bool fits = ws.act.size() == L + 1 && ws.theta.size() == n_inputs() && ws.features.size() == n_features();
@@ -170,26 +94,13 @@ void ActionNetwork::forward(std::span<const double> theta, double m, std::span<d
     const double t = sc.log ? std::log(ws.features[i]) : ws.features[i];
     ws.act[0][i] = (t - sc.shift) / sc.scale;
   }
-  for (std::size_t l = 0; l < L; ++l) {
+  for (std::size_t l = 0; l < L; ++l) {  // the layers of engine/dense_kernels.hpp, one sample
     const std::size_t in = std::size_t(layout_.sizes[l]), out_p = padded_[l + 1];
-    double* __restrict y = ws.pre[l + 1].data();
-    const double* __restrict xin = ws.act[l].data();
-    const float* __restrict wt = wt_[l].data();
+    double* y = ws.pre[l + 1].data();
     std::copy(b_[l].begin(), b_[l].end(), y);
-    // y += x_i * (column i of W), vectorised over the outputs
-    axpy_rows(in, xin, wt, out_p, out_p, y);
-    double* act = ws.act[l + 1].data();
-    if (l + 1 < L) {
-      double* sig = ws.sig[l + 1].data();
-      for (std::size_t o = 0; o < out_p; o += B::size) {
-        const B p = B::load_aligned(y + o);
-        const B s = sigmoid_d(p);  // swish(x) = x sigmoid(x)
-        s.store_aligned(sig + o);
-        (p * s).store_aligned(act + o);
-      }
-    } else {
-      std::copy(y, y + out_p, act);
-    }
+    dense::column_accumulate(in, ws.act[l].data(), wt_[l].data(), out_p, out_p, y);  // y = b + W x
+    if (l + 1 < L) dense::swish_forward(out_p, y, ws.act[l + 1].data(), ws.sig[l + 1].data());
+    else std::copy(y, y + out_p, ws.act[l + 1].data());
   }
   for (std::size_t k = 0; k < 3; ++k) x[k] = ws.act[L][k];
   heads::power_form(head_, theta.data(), measurement_head(head_) ? std::log(m) : 0.0, x.data());
@@ -197,7 +108,6 @@ void ActionNetwork::forward(std::span<const double> theta, double m, std::span<d
 
 void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dtheta, Workspace& ws,
                              double* dla_dlogm) const {
-  using B = xsimd::batch<double>;
   const std::size_t L = layout_.n_layers();
   std::fill(ws.grad[L].begin(), ws.grad[L].end(), 0.0);
   if (head_ == NetworkHead::posterior || head_ == NetworkHead::mupost) {
@@ -207,21 +117,11 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
   }
   for (std::size_t l = L; l-- > 0;) {
     const std::size_t out = std::size_t(layout_.sizes[l + 1]), in_p = padded_[l];
-    double* __restrict dy = ws.grad[l + 1].data();
-    if (l + 1 < L) {
-      // swish'(x) = sigmoid(x) (1 + x (1 - sigmoid(x)))
-      const double* p = ws.pre[l + 1].data();
-      const double* sg = ws.sig[l + 1].data();
-      for (std::size_t o = 0; o < padded_[l + 1]; o += B::size) {
-        const B s = B::load_aligned(sg + o), pv = B::load_aligned(p + o);
-        (B::load_aligned(dy + o) * s * (B(1.0) + pv * (B(1.0) - s))).store_aligned(dy + o);
-      }
-    }
-    // dx = W^T dy: accumulate dy_j * (row j of W), vectorised over the inputs
-    double* __restrict g = ws.grad[l].data();
-    const float* __restrict w = w_[l].data();
+    double* dy = ws.grad[l + 1].data();
+    if (l + 1 < L) dense::swish_backward(padded_[l + 1], ws.pre[l + 1].data(), ws.sig[l + 1].data(), dy, dy, true);
+    double* g = ws.grad[l].data();
     std::fill(g, g + in_p, 0.0);
-    axpy_rows(out, dy, w, in_p, in_p, g);
+    dense::column_accumulate(out, dy, w_[l].data(), in_p, in_p, g);  // dx = W^T dy
   }
   // The adjoints of the features (undoing the input scaling).
   const std::size_t nf = n_features(), nt = n_inputs();
@@ -237,11 +137,12 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
   }
   // Posterior and mupost heads: dtheta = (d features/d theta)^T df + (d power form/d theta)^T dx,
   // both from heads::features and heads::power_form in forward mode, one SIMD lane per direction
-  // (theta's entries, then log m), the MLP's outputs held fixed (their adjoint is in df).
+  // (theta's entries, then log m for the mupost head), the MLP's outputs held fixed (their
+  // adjoint is in df).
   using DB = xsimd::batch<double>;
   using D = Dual<DB>;
   constexpr std::size_t W = DB::size;
-  const std::size_t n_dir = nt + 1;  // theta, log m
+  const std::size_t n_dir = nt + (head_ == NetworkHead::mupost);  // theta, and log m for mupost
   const double lm = measurement_head(head_) ? std::log(ws.m) : 0.0;
   double lk = 0, dk[8] = {};
   const bool scaled = head_ == NetworkHead::mupost && cost_ && cost_->log_scale;

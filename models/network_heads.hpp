@@ -26,12 +26,6 @@ using gen::exp;
 using gen::log;
 using gen::sqrt;
 
-/// sigmoid(x) = 1 / (1 + e^-x) for any scalar of cost_math.hpp.
-template <class T>
-T sigmoid_of(const T& x) {
-  return T(1.0) / (T(1.0) + exp(-x));
-}
-
 /// The features at theta (n_theta entries) into f (head_input_count entries). log_m: the
 /// measurement's log (mupost); log_kappa: the cost's length scale's log (mupost of a cost with
 /// one; `scaled` says so).
@@ -65,11 +59,12 @@ template <class T>
 void power_form(NetworkHead head, const T* theta, const T& log_m, T* x) {
   if (head == NetworkHead::softplus || head == NetworkHead::power) return;
   namespace ti = theta_index;
-  const T lw = T(2.0) * (log(theta[ti::sigma_0]) - log(theta[ti::sigma]));  // logit w
-  const T w = sigmoid_of(lw);
+  const T& sig = theta[ti::sigma];
+  const T& sig0 = theta[ti::sigma_0];
+  const T w = sig0 * sig0 / (sig * sig + sig0 * sig0);
   x[0] = x[0] + (T(1.0) - w) * log(theta[ti::mu_0]);
   if (head == NetworkHead::posterior) {
-    x[1] = lw;
+    x[1] = T(2.0) * log(sig0 / sig);  // logit w
   } else {  // mupost: log a = mu_post + g
     x[0] = x[0] + w * log_m;
     x[1] = T(0.0);
