@@ -7,7 +7,6 @@
 #include <bactor/models/costs.hpp>
 
 #include "engine/dense_kernels.hpp"
-#include "models/dual.hpp"
 #include "models/network_heads.hpp"
 
 #include <cmath>
@@ -38,6 +37,8 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
   const std::size_t n_feat = head_input_count(head_, param_names_.size(), cost_);
   if (std::size_t(layout_.sizes.front()) != n_feat || scaling_.size() != n_feat)
     throw std::invalid_argument("action network: input size does not match the parameter names and head");
+  if (param_names_.size() > 16)  // backward()'s scratch for theta and the features
+    throw std::invalid_argument("action network: at most 16 inputs (theta has " + std::to_string(param_names_.size()) + ")");
   if (params_.size() != layout_.n_params())
     throw std::invalid_argument("action network: " + std::to_string(params_.size()) +
                                 " weights given, the architecture needs " + std::to_string(layout_.n_params()));
@@ -60,6 +61,82 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
     }
   }
 }
+
+namespace {
+/// A number with its derivatives along W = K x (SIMD width) directions (forward mode): the value
+/// once in double, the derivatives in K batches. The arithmetic the heads use (+, -, *, /, log,
+/// sqrt), each with its derivative beside it.
+template <std::size_t K>
+struct Jet {
+  using B = xsimd::batch<double>;
+  static constexpr std::size_t directions = K * B::size;
+  double v = 0;
+  B d[K];
+  Jet() : Jet(0.0) {}
+  Jet(double c) : v(c) {  // a constant
+    for (auto& b : d) b = B(0.0);
+  }
+  /// x with derivative 1 along direction j (counted from the pass's first direction d0).
+  static Jet seeded(double x, std::size_t j, std::size_t d0) {
+    Jet r(x);
+    if (j >= d0 && j < d0 + directions) {
+      alignas(64) double e[directions] = {};
+      e[j - d0] = 1.0;
+      for (std::size_t k = 0; k < K; ++k) r.d[k] = B::load_aligned(e + k * B::size);
+    }
+    return r;
+  }
+  /// this += c y (value and derivatives).
+  void add_scaled(const Jet& y, double c) {
+    v += c * y.v;
+    for (std::size_t k = 0; k < K; ++k) d[k] = xsimd::fma(B(c), y.d[k], d[k]);
+  }
+  void store_derivatives(double* out) const {
+    for (std::size_t k = 0; k < K; ++k) d[k].store_aligned(out + k * B::size);
+  }
+  friend Jet operator+(const Jet& a, const Jet& b) {  // d(a + b) = da + db
+    Jet r(a.v + b.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = a.d[k] + b.d[k];
+    return r;
+  }
+  friend Jet operator-(const Jet& a, const Jet& b) {  // d(a - b) = da - db
+    Jet r(a.v - b.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = a.d[k] - b.d[k];
+    return r;
+  }
+  friend Jet operator-(const Jet& a) {  // d(-a) = -da
+    Jet r(-a.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = -a.d[k];
+    return r;
+  }
+  friend Jet operator*(const Jet& a, const Jet& b) {  // d(ab) = b da + a db
+    Jet r(a.v * b.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = xsimd::fma(B(b.v), a.d[k], B(a.v) * b.d[k]);
+    return r;
+  }
+  friend Jet operator/(const Jet& a, const Jet& b) {  // d(a/b) = (da - (a/b) db) / b
+    Jet r(a.v / b.v);
+    const B ib(1.0 / b.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = xsimd::fnma(B(r.v), b.d[k], a.d[k]) * ib;
+    return r;
+  }
+  friend Jet log(const Jet& a) {  // d log a = da / a
+    Jet r(std::log(a.v));
+    const B ia(1.0 / a.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = a.d[k] * ia;
+    return r;
+  }
+  friend Jet sqrt(const Jet& a) {  // d sqrt(a) = da / (2 sqrt(a))
+    Jet r(std::sqrt(a.v));
+    const B h(0.5 / r.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = a.d[k] * h;
+    return r;
+  }
+};
+/// Enough batches for 8 directions (theta of a cost with up to three parameters, and log m) in
+/// one pass.
+constexpr std::size_t jet_batches = (8 + xsimd::batch<double>::size - 1) / xsimd::batch<double>::size;
+} // namespace
 
 void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> x, Workspace& ws) const {
   if (head_ == NetworkHead::mupost)
@@ -136,43 +213,41 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
     return;
   }
   // Posterior and mupost heads: dtheta = (d features/d theta)^T df + (d power form/d theta)^T dx,
-  // both from heads::features and heads::power_form in forward mode, one SIMD lane per direction
+  // both from heads::features and heads::power_form in forward mode (Jet), one SIMD lane per direction
   // (theta's entries, then log m for the mupost head), the MLP's outputs held fixed (their
   // adjoint is in df).
-  using DB = xsimd::batch<double>;
-  using D = Dual<DB>;
-  constexpr std::size_t W = DB::size;
   const std::size_t n_dir = nt + (head_ == NetworkHead::mupost);  // theta, and log m for mupost
   const double lm = measurement_head(head_) ? std::log(ws.m) : 0.0;
   double lk = 0, dk[8] = {};
   const bool scaled = head_ == NetworkHead::mupost && cost_ && cost_->log_scale;
   if (scaled) lk = cost_->log_scale(ws.theta.data() + theta_index::first_cost_param, dk);
   double dlogm = 0;
-  for (std::size_t d0 = 0; d0 < n_dir; d0 += W) {
-    alignas(64) double seed[W];
-    auto direction = [&](std::size_t j) {  // lane l is direction d0 + l: 1 where it is j
-      for (std::size_t l = 0; l < W; ++l) seed[l] = d0 + l == j ? 1.0 : 0.0;
-      return DB::load_aligned(seed);
-    };
-    D th[16], f[16], x[3];
-    for (std::size_t j = 0; j < nt; ++j) th[j] = D(DB(ws.theta[j]), direction(j));
-    const D log_m(DB(lm), direction(nt));
-    D log_kappa(DB(lk), DB(0.0));
-    for (std::size_t j = theta_index::first_cost_param; scaled && j < nt; ++j)
-      log_kappa.d = xsimd::fma(DB(dk[j - theta_index::first_cost_param]), th[j].d, log_kappa.d);
-    heads::features(head_, th, nt, log_m, log_kappa, scaled, f);
-    for (std::size_t k = 0; k < 3; ++k) x[k] = D(DB(ws.act[L][k]), DB(0.0));
-    heads::power_form(head_, th, log_m, x);
-    DB g(0.0);
-    for (std::size_t i = 0; i < nf; ++i) g = xsimd::fma(DB(df[i]), f[i].d, g);
-    for (std::size_t k = 0; k < 3; ++k) g = xsimd::fma(DB(dx[k]), x[k].d, g);
-    alignas(64) double out[W];
-    g.store_aligned(out);
-    for (std::size_t l = 0; l < W && d0 + l < n_dir; ++l) {
-      if (d0 + l < nt) dtheta[d0 + l] = out[l];
-      else dlogm = out[l];
+  auto passes = [&]<class J>(J) {
+    constexpr std::size_t W = J::directions;
+    for (std::size_t d0 = 0; d0 < n_dir; d0 += W) {  // one pass for up to W directions
+      J th[16], f[16], x[3];
+      for (std::size_t j = 0; j < nt; ++j) th[j] = J::seeded(ws.theta[j], j, d0);
+      const J log_m = J::seeded(lm, nt, d0);
+      J log_kappa(lk);
+      for (std::size_t j = theta_index::first_cost_param; scaled && j < nt; ++j)
+        log_kappa.add_scaled(th[j], dk[j - theta_index::first_cost_param]);
+      heads::features(head_, th, nt, log_m, log_kappa, scaled, f);
+      for (std::size_t k = 0; k < 3; ++k) x[k] = J(ws.act[L][k]);
+      heads::power_form(head_, th, log_m, x);
+      J g(0.0);
+      for (std::size_t i = 0; i < nf; ++i) g.add_scaled(f[i], df[i]);
+      for (std::size_t k = 0; k < 3; ++k) g.add_scaled(x[k], dx[k]);
+      alignas(64) double out[W];
+      g.store_derivatives(out);
+      for (std::size_t l = 0; l < W && d0 + l < n_dir; ++l) {
+        if (d0 + l < nt) dtheta[d0 + l] = out[l];
+        else dlogm = out[l];
+      }
     }
-  }
+  };
+  // One batch of directions where it suffices (four theta entries on AVX2), else enough for 8.
+  if (n_dir <= Jet<1>::directions) passes(Jet<1>{});
+  else passes(Jet<jet_batches>{});
   if (head_ == NetworkHead::mupost) {
     // d log a / d log m = w (1 + dg/dmu_post); the last feature is mu_post (or mu_post - log kappa).
     ws.dg_dmu = dx[0] != 0.0 ? df[nf - 1] / dx[0] : 0.0;
