@@ -69,6 +69,15 @@ inline void swish_forward(std::size_t n, const T* x, T* y, T* s) {
   });
 }
 
+/// y = x sigmoid(x) alone (no gradient to follow).
+template <class T>
+inline void swish_forward(std::size_t n, const T* x, T* y) {
+  detail::over_batches<T>(n, [&](std::size_t i, std::size_t k) {
+    const auto v = detail::load_n(x + i, k);
+    detail::store_n(v * sigmoid(v), y + i, k);
+  });
+}
+
 /// swish'(x) = s (1 + x (1 - s)): dx = dy swish'(x) when `store`, else dx += dy swish'(x)
 /// (x, s: the forward pass's input and saved sigmoid; dx may be dy).
 template <class T>
