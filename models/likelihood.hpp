@@ -87,6 +87,7 @@ struct RowGrad {
 /// previous row's (the conditions of one fit share them).
 struct ClosedFormSource {
   using Head = PowerHead;
+  static constexpr bool reads_network = false;  // the head reads theta in V
   ClosedForm form = ClosedForm::quadratic;
   std::size_t nt = 4;
   ClosedFormSource(ClosedForm f, std::size_t n) : form(f), nt(n) {}
@@ -116,6 +117,7 @@ private:
 /// A power- or posterior-head network's outputs x = (log k, logit w, unused).
 struct PowerNetSource {
   using Head = PowerHead;
+  static constexpr bool reads_network = true;  // the head reads its row's network node
   struct State {};
   std::size_t n_in() const { return 3; }
   std::optional<Head> head(const double* x, const RowTrials&, State&) const {
@@ -131,6 +133,7 @@ struct PowerNetSource {
 /// A softplus-head network's outputs x = (x0, x1, x2): k = softplus(x0), w = sigmoid(x1).
 struct SoftplusNetSource {
   using Head = SoftplusHead;
+  static constexpr bool reads_network = true;
   struct State {
     double dk = 0;
   };
@@ -150,6 +153,7 @@ struct SoftplusNetSource {
 /// row's trials (mupost_table); `ws` holds one workspace per row.
 struct MupostSource {
   using Head = HeadTable<MupostHead>;
+  static constexpr bool reads_network = false;
   const ActionNetwork* net = nullptr;
   const GaussHermiteSet* rules = nullptr;
   ActionNetwork::Workspace* ws = nullptr;  // ws[row]
@@ -164,6 +168,7 @@ struct MupostSource {
 /// The exact optimal action of any cost (models/exact_action.hpp); its parameters are theta.
 struct ExactSource {
   using Head = ExactHead;
+  static constexpr bool reads_network = false;
   const CostInfo* cost = nullptr;
   const ExactActionOptions* opt = nullptr;
   struct State {};
@@ -450,23 +455,29 @@ constexpr std::size_t grad_width(bool net, std::size_t n_in, bool lapse) {
   return n_in + (net ? 2 : 0) + (lapse ? 1 : 0);
 }
 /// The node and its arena data (inline: a whole closed-form gradient takes 0.1 µs).
-[[gnu::always_inline]] inline Node* make(Var V, std::span<const RowRef> rows, std::span<const Var> net_out, std::size_t n_in, bool lapse, Elem acc,
-           Var z, bool with_z, Op*& op) {
+/// The node and its arena data; Net (the heads read network nodes), Lapse and Sampled (z is an
+/// operand) are the form's and source's, known at compile time (inline: a whole closed-form
+/// gradient takes 0.1 µs).
+template <bool Net, bool Lapse, bool Sampled>
+[[gnu::always_inline]] inline Node* make(Var V, std::span<const RowRef> rows, std::span<const Var> net_out,
+                                         std::size_t n_in, Elem acc, Var z, Op*& op) {
   Tape& tape = Tape::current();
-  const bool net = !net_out.empty();
-  bool grad = V.needs_grad() || (!acc.empty() && acc.v.needs_grad()) || (with_z && z.needs_grad());
-  for (const Var& x : net_out) grad = grad || (x.node() && x.needs_grad());
-  void (*bwd)(Node&) = net ? (lapse ? &backward<true, true> : &backward<true, false>)
-                           : (lapse ? &backward<false, true> : &backward<false, false>);
-  Node* n = tape.make_node(1, 1, grad, bwd);
-  const std::size_t nr = rows.size(), nz = with_z ? z.size() : 0, nn = net ? nr : 0;
-  const std::size_t width = grad_width(net, n_in, lapse);
+  bool grad = V.needs_grad() || (!acc.empty() && acc.v.needs_grad());
+  if constexpr (Sampled) grad = grad || z.needs_grad();
+  if constexpr (Net)
+    for (const Var& x : net_out) grad = grad || (x.node() && x.needs_grad());
+  Node* n = tape.make_node(1, 1, grad, &backward<Net, Lapse>);
+  const std::size_t nr = rows.size(), nz = Sampled ? z.size() : 0, nn = Net ? nr : 0;
+  const std::size_t width = grad_width(Net, n_in, Lapse);
   auto* mem = static_cast<std::byte*>(tape.allocate(sizeof(Op) + nn * sizeof(Var) + (nr * width + nz) * sizeof(double)));
-  Var* outs = nn ? reinterpret_cast<Var*>(mem + sizeof(Op)) : nullptr;
-  if (nn) std::memcpy(static_cast<void*>(outs), net_out.data(), nn * sizeof(Var));
+  Var* outs = Net ? reinterpret_cast<Var*>(mem + sizeof(Op)) : nullptr;
+  if constexpr (Net) std::memcpy(static_cast<void*>(outs), net_out.data(), nn * sizeof(Var));
   double* g = reinterpret_cast<double*>(mem + sizeof(Op) + nn * sizeof(Var));
-  double* gz = nz ? g + nr * width : nullptr;
-  if (gz) std::fill(gz, gz + nz, 0.0);  // latents outside every row's trials get 0
+  double* gz = nullptr;
+  if constexpr (Sampled) {
+    gz = g + nr * width;
+    std::fill(gz, gz + nz, 0.0);  // latents outside every row's trials get 0
+  }
   op = ::new (mem) Op{V, z, acc, gz, rows.data(), outs, g, std::uint32_t(nr), std::uint32_t(n_in), std::uint32_t(width)};
   n->data = op;
   return n;
@@ -511,10 +522,10 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
                     std::span<const Var> net_out = {}, Elem acc = {}, Var z = {}) {
   using Head = typename Source::Head;
   const std::size_t n_in = src.n_in();
-  const bool net = !net_out.empty();
+  constexpr bool net = Source::reads_network;
   const std::size_t width = lik::grad_width(net, n_in, Form::lapse);
   lik::Op* op;
-  Node* n = lik::make(V, rows, net_out, n_in, Form::lapse, acc, z, Form::sampled, op);
+  Node* n = lik::make<net, Form::lapse, Form::sampled>(V, rows, net_out, n_in, acc, z, op);
   const double* vv = V.values().data();
   const double* zv = Form::sampled ? z.values().data() : nullptr;
   double* gz = const_cast<double*>(op->gz);
@@ -553,7 +564,7 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
       continue;
     }
     lik::input_grad(src, g.head, st, gr, *h);
-    if (net) {
+    if constexpr (net) {
       gr[n_in] = g.sigma;
       gr[n_in + 1] = g.sigma_r;
     } else {  // the head's inputs are theta, which holds sigma and sigma_r
