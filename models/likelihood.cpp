@@ -51,13 +51,17 @@ inline void add_at(Var v, std::size_t i, double d) {
   if (double* a = v.node()->grad()) a[i] += d;
 }
 
-/// dz (+)= d gz over every latent (the node alone writes z's adjoint).
-void latent_backward(Node* zn, const double* gz, double d) {
+/// dz (+)= d gz over every latent (the node alone writes z's adjoint). Not inlined: its loops
+/// stay vectorised (the row loops below are compiled without the vectoriser).
+[[gnu::noinline]] void latent_backward(Node* zn, const double* gz, double d) {
   const std::size_t nz = zn->size();
-  if (zn->claim_adjoint())
-    for (std::size_t k = 0; k < nz; ++k) zn->adj[k] = d * gz[k];
-  else
+  if (zn->claim_adjoint()) {
+    if (d == 1.0) std::memcpy(zn->adj, gz, nz * sizeof(double));  // the usual seed
+    else
+      for (std::size_t k = 0; k < nz; ++k) zn->adj[k] = d * gz[k];
+  } else {
     for (std::size_t k = 0; k < nz; ++k) zn->adj[k] += d * gz[k];
+  }
 }
 } // namespace
 

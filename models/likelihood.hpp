@@ -476,7 +476,11 @@ template <bool Net, bool Lapse, bool Sampled>
   double* gz = nullptr;
   if constexpr (Sampled) {
     gz = g + nr * width;
-    std::fill(gz, gz + nz, 0.0);  // latents outside every row's trials get 0
+    // Every row writes its own latents' gradient (zeros where it fails); latents outside every
+    // row's trials, if the caller has any, get 0.
+    std::size_t covered = 0;
+    for (const RowRef& r : rows) covered += r.trials->size();
+    if (covered != nz) std::fill(gz, gz + nz, 0.0);
   }
   op = ::new (mem) Op{V, z, acc, gz, rows.data(), outs, g, std::uint32_t(nr), std::uint32_t(n_in), std::uint32_t(width)};
   n->data = op;
