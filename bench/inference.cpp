@@ -145,12 +145,52 @@ void posterior_runs() {
   }
 }
 
+/// True when `only` is empty or the first path components of `key` ("closed_form/marginal/60"
+/// is selected by "closed_form", "closed_form/marginal" and itself, not by "closed_form/marg"
+/// nor, for n = 600, by "closed_form/marginal/60").
+bool selected(const std::string& key, const std::string& only) {
+  return only.empty() || (key.rfind(only, 0) == 0 && (key.size() == only.size() || key[only.size()] == '/'));
+}
+
+/// --calls K: each timed kernel runs 3 warm-up calls, then K calls inside one of these named
+/// frames, for instruction counts per call that exclude one-time set-up (quadrature rules,
+/// arena blocks): valgrind --tool=callgrind --collect-atstart=no
+/// --toggle-collect='*counted_gradients*' bench_inference --calls K --only KEY.
+long fixed_calls = 0;
+template <class F>
+[[gnu::noinline]] void counted_gradients(F& f, long k) {
+  for (long i = 0; i < k; ++i) f();
+}
+template <class F>
+[[gnu::noinline]] void counted_values(F& f, long k) {
+  for (long i = 0; i < k; ++i) f();
+}
+template <class F>
+[[gnu::noinline]] void counted_network(F& f, long k) {
+  for (long i = 0; i < k; ++i) f();
+}
+/// Times f (median of repetitions), or in --calls mode runs it through `counted` and reports
+/// the call count.
+template <class F, class C>
+void measure(bench::JsonLine& line, F& f, C counted) {
+  if (fixed_calls > 0) {
+    for (int i = 0; i < 3; ++i) f();
+    counted(f, fixed_calls);
+    line.add("calls", fixed_calls);
+    return;
+  }
+  line.timing(bench::time_it(f, bench::calibrate(f)));
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   // --gradients-only: skip the (minutes-long) posterior runs; --posteriors-only: only those.
-  // --only HEAD/LATENT[/N]: only the gradient cases whose "head/latent/n" starts with that
-  // (e.g. closed_form/marginal/60).
+  // --only HEAD[/LATENT[/N]]: only the gradient cases whose "head/latent/n" begins with those
+  // components (e.g. closed_form/marginal/60; latent marginal, marginal_lapse, sampled or, for
+  // the softplus head's fixed 16-node rule, marginal_fixed16), or network/HEAD: only that
+  // head's network baseline.
+  // --calls K: instruction-count mode (see counted_gradients).
   bool posteriors = true, gradients = true;
   std::string only;
   for (int i = 1; i < argc; ++i) {
@@ -158,6 +198,7 @@ int main(int argc, char** argv) {
     if (a == "--gradients-only") posteriors = false;
     else if (a == "--posteriors-only") gradients = false;
     else if (a == "--only" && i + 1 < argc) only = argv[++i], posteriors = false;
+    else if (a == "--calls" && i + 1 < argc) fixed_calls = std::stol(argv[++i]), posteriors = false;
   }
   if (!gradients) {
     posterior_runs();
@@ -168,21 +209,28 @@ int main(int argc, char** argv) {
   const auto power_net = bench_network(cost, NetworkHead::power);
   const auto posterior_net = bench_network(cost, NetworkHead::posterior);
 
-  {  // Baseline 1: one network forward + backward.
+  // Baseline 1: one network forward + backward per head (the posterior and mupost heads add
+  // their input features and closed-form parts; mupost at one measurement).
+  for (NetworkHead head : {NetworkHead::softplus, NetworkHead::power, NetworkHead::posterior, NetworkHead::mupost}) {
+    if (!selected(std::string("network/") + to_string(head), only)) continue;
+    const auto hnet = bench_network(cost, head);
     ActionNetwork::Workspace ws;
     std::vector<double> theta{0.2, 0.15, 1.5, 0.1}, dtheta(4);
     std::array<double, 3> x{}, dx{0.1, 0.2, 0.3};
     auto f = [&] {
-      net->forward(theta, std::span<double, 3>(x), ws);
-      net->backward(std::span<const double, 3>(dx), dtheta, ws);
+      hnet->forward(theta, 1.3, std::span<double, 3>(x), ws);
+      hnet->backward(std::span<const double, 3>(dx), dtheta, ws);
       bench::do_not_optimize(dtheta[0]);
     };
-    bench::JsonLine("inference").add("case", "baseline_network_forward_backward").timing(bench::time_it(f, bench::calibrate(f))).print();
+    bench::JsonLine line("inference");
+    line.add("case", "baseline_network_forward_backward").add("head", to_string(head));
+    measure(line, f, [](auto& g, long k) { counted_network(g, k); });
+    line.print();
   }
 
   for (std::size_t n : {60, 600, 6000}) {
     const Dataset d = bench_data(cost, n);
-    {  // Baseline 2: scalar log-normal log-likelihood of N responses with its mean gradient.
+    if (fixed_calls == 0) {  // Baseline 2: scalar log-normal log-likelihood of N responses with its mean gradient.
       std::vector<double> y(n), mu(n);
       for (std::size_t i = 0; i < n; ++i) y[i] = std::log(d.r[i]), mu[i] = std::log(d.s[i]);
       double sr = 0.1;
@@ -213,8 +261,9 @@ int main(int argc, char** argv) {
           if (nodes != default_quadrature_nodes && !quadrature) continue;
           if (lapse && (mode != LatentMode::marginal || nodes != default_quadrature_nodes)) continue;
           const std::string key = std::string(use_net ? to_string(source->head()) : "closed_form") + "/" +
-                                  to_string(mode) + (lapse ? "_lapse/" : "/") + std::to_string(n);
-          if (key.rfind(only, 0) != 0) continue;
+                                  to_string(mode) + (lapse ? "_lapse" : "") +
+                                  (nodes != default_quadrature_nodes ? "_fixed16/" : "/") + std::to_string(n);
+          if (!selected(key, only)) continue;
           InferenceSpec spec;
           spec.cost = &cost;
           spec.latent = mode;
@@ -240,7 +289,8 @@ int main(int argc, char** argv) {
           if (quadrature)
             line.add("quadrature_nodes", nodes > 0 ? nodes : quadrature_nodes_for(0.2))
                 .add("node_rule", nodes > 0 ? "fixed" : "by_sigma");
-          line.timing(bench::time_it(f, bench::calibrate(f))).print();
+          measure(line, f, [](auto& g, long k) { counted_gradients(g, k); });
+          line.print();
           // The value-only path the draws files' log_lik.i and LOO use: every trial's
           // log-likelihood at one draw.
           std::vector<double> ll(n);
@@ -256,7 +306,8 @@ int main(int argc, char** argv) {
               .add("lapse", lapse ? "true" : "false")
               .add("n", n);
           if (quadrature) vline.add("node_rule", nodes > 0 ? "fixed" : "by_sigma");
-          vline.timing(bench::time_it(v, bench::calibrate(v))).print();
+          measure(vline, v, [](auto& g, long k) { counted_values(g, k); });
+          vline.print();
         }
   }
   if (posteriors) posterior_runs();

@@ -4,7 +4,7 @@
 // doing the same number of Box–Muller normal pairs and cost evaluations in double (no
 // network), timed in the same run. Then the same cost as a formula and as a registered C++
 // struct beside the built-in QuadraticCostQuadraticEffort (`bench_train --custom-cost`: only
-// that). (Commit 7aac3c5 timed the hand-written trainer the tape
+// that). `bench_train --steps HEAD N [COST]`: only N steps of one head on one thread. (Commit 7aac3c5 timed the hand-written trainer the tape
 // replaced beside it: README, Benchmarks.)
 #include <cmath>
 #include <cstdio>
@@ -116,6 +116,21 @@ int main(int argc, char** argv) {
   using namespace bactor;
   if (argc > 1 && std::string(argv[1]) == "--custom-cost") {
     formula_vs_builtin();
+    return 0;
+  }
+  if (argc > 3 && std::string(argv[1]) == "--steps") {
+    // bench_train --steps HEAD N [COST]: N steps of one head on one thread, one JSON line (for
+    // instruction counts: valgrind --tool=callgrind --toggle-collect='bactor::Trainer::step*').
+    TrainSettings s;
+    s.cost = argc > 4 ? argv[4] : "QuadraticCost";
+    s.head = argv[2];
+    s.steps = 1000000;
+    s.threads = 1;
+    s.eval_points = 64;
+    Trainer tr(s);
+    const long n = std::stol(argv[3]);
+    auto t = bench::time_it([&] { tr.step(); }, n, 1, 1);
+    bench::JsonLine("train", 1).add("cost", s.cost).add("head", s.head).add("steps", n).timing(t, "step_").print();
     return 0;
   }
   const std::string cost = argc > 1 ? argv[1] : "QuadraticCost";

@@ -118,25 +118,6 @@ void softplus_backward_saved(std::size_t n, const T* s, const T* dy, T* dx) {
   map_acc(n, s, dy, dx, [](auto v, auto g) { return g * v; });
 }
 template <class T>
-void swish_forward(std::size_t n, const T* x, T* y, T* s) {
-  map2(n, x, y, s, [](auto v) {
-    const auto sg = sigmoid(v);
-    return std::pair{v * sg, sg};
-  });
-}
-template <class T>
-void swish_backward_saved(std::size_t n, const T* y, const T* s, const T* dy, T* dx) {
-  using B = Batch<T>;
-  constexpr std::size_t w = B::size;
-  std::size_t i = 0;
-  for (; i + w <= n; i += w) {
-    const B sv = B::load_unaligned(s + i), yv = B::load_unaligned(y + i);
-    const B d = xsimd::fma(yv, B(T(1)) - sv, sv);
-    xsimd::fma(B::load_unaligned(dy + i), d, B::load_unaligned(dx + i)).store_unaligned(dx + i);
-  }
-  for (; i < n; ++i) dx[i] += dy[i] * (s[i] + y[i] * (T(1) - s[i]));
-}
-template <class T>
 void tanh_forward(std::size_t n, const T* x, T* y) {
   map(n, x, y, [](auto v) { return xsimd::tanh(v); });
 }
@@ -172,8 +153,6 @@ void log_sigmoid_backward(std::size_t n, const T* x, const T* dy, T* dx) {
   template void swish_backward<T>(std::size_t, const T*, const T*, T*);                \
   template void softplus_forward<T>(std::size_t, const T*, T*, T*);                    \
   template void softplus_backward_saved<T>(std::size_t, const T*, const T*, T*);       \
-  template void swish_forward<T>(std::size_t, const T*, T*, T*);                       \
-  template void swish_backward_saved<T>(std::size_t, const T*, const T*, const T*, T*); \
   template void tanh_forward<T>(std::size_t, const T*, T*);                            \
   template void tanh_backward<T>(std::size_t, const T*, const T*, T*);                 \
   template void log_sigmoid_forward<T>(std::size_t, const T*, T*);                     \

@@ -152,12 +152,10 @@ template <class T> void sigmoid_backward(std::size_t n, const T* y, const T* dy,
 /// y = x sigmoid(x) (swish / SiLU);  dx += dy * (s + x s (1 - s)), s = sigmoid(x).
 template <class T> void swish_forward(std::size_t n, const T* x, T* y);
 template <class T> void swish_backward(std::size_t n, const T* x, const T* dy, T* dx);
-/// Variants that save s = sigmoid(x) in the forward pass so the backward needs no exp:
-/// softplus: dx += dy * s;  swish (y = x s): dx += dy * (s + y (1 - s)).
+/// A variant that saves s = sigmoid(x) in the forward pass so the backward needs no exp:
+/// softplus: dx += dy * s. (Swish's, the dense layers' activation, is in engine/dense_kernels.hpp.)
 template <class T> void softplus_forward(std::size_t n, const T* x, T* y, T* s);
 template <class T> void softplus_backward_saved(std::size_t n, const T* s, const T* dy, T* dx);
-template <class T> void swish_forward(std::size_t n, const T* x, T* y, T* s);
-template <class T> void swish_backward_saved(std::size_t n, const T* y, const T* s, const T* dy, T* dx);
 /// y = tanh(x);  dx += dy * (1 - y^2).
 template <class T> void tanh_forward(std::size_t n, const T* x, T* y);
 template <class T> void tanh_backward(std::size_t n, const T* y, const T* dy, T* dx);

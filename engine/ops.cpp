@@ -8,6 +8,7 @@
 #include <string>
 #include <type_traits>
 
+#include "engine/dense_kernels.hpp"
 #include "engine/kernels.hpp"
 
 namespace bactor {
@@ -278,8 +279,10 @@ namespace {
 void softplus_saved_backward(Node& y) {
   simd::softplus_backward_saved(y.size(), static_cast<const double*>(y.data), y.adj, y.in[0]->grad());
 }
-void swish_saved_backward(Node& y) {
-  simd::swish_backward_saved(y.size(), y.val, static_cast<const double*>(y.data), y.adj, y.in[0]->grad());
+void swish_saved_backward(Node& y) {  // the dense layers' swish (engine/dense_kernels.hpp)
+  Node* x = y.in[0];
+  const bool store = x->claim_adjoint();
+  dense::swish_backward(y.size(), x->val, static_cast<const double*>(y.data), y.adj, x->adj, store);
 }
 template <void (*Fwd)(std::size_t, const double*, double*),
           void (*FwdSave)(std::size_t, const double*, double*, double*), void (*Bwd)(Node&)>
@@ -310,7 +313,7 @@ Var log_sigmoid(Var x) {
   return kernel_unary<simd::log_sigmoid_forward<double>, simd::log_sigmoid_backward<double>, false>(x);
 }
 Var swish(Var x) {
-  return saving_unary<simd::swish_forward<double>, simd::swish_forward<double>, swish_saved_backward>(x);
+  return saving_unary<dense::swish_forward<double>, dense::swish_forward<double>, swish_saved_backward>(x);
 }
 Var tanh(Var x) { return kernel_unary<simd::tanh_forward<double>, simd::tanh_backward<double>, true>(x); }
 

@@ -203,25 +203,8 @@ void clip_bwd(Node& y) {
 void swish_bwd(Node& y) {
   const TensorData& Y = td(&y);
   Node* xn = y.in[0];
-  const float* x = td(xn).val;
-  const float* s = static_cast<const float*>(Y.op);
-  float* dx = td(xn).adj;
   const bool store = xn->claim_adjoint();
-  auto f = [](fb xv, fb sv, fb d) { return d * sv * (fb(1.0f) + xv * (fb(1.0f) - sv)); };
-  const std::size_t n = Y.size();
-  std::size_t i = 0;
-  for (; i + fb::size <= n; i += fb::size) {
-    const fb g = f(fb::load_unaligned(x + i), fb::load_unaligned(s + i), fb::load_unaligned(Y.adj + i));
-    (store ? g : fb::load_unaligned(dx + i) + g).store_unaligned(dx + i);
-  }
-  if (i < n) {
-    alignas(64) float bx[fb::size] = {}, bs[fb::size] = {}, bd[fb::size] = {};
-    std::copy(x + i, x + n, bx);
-    std::copy(s + i, s + n, bs);
-    std::copy(Y.adj + i, Y.adj + n, bd);
-    f(fb::load_aligned(bx), fb::load_aligned(bs), fb::load_aligned(bd)).store_aligned(bx);
-    for (std::size_t k = i; k < n; ++k) dx[k] = store ? bx[k - i] : dx[k] + bx[k - i];
-  }
+  dense::swish_backward(Y.size(), td(xn).val, static_cast<const float*>(Y.op), Y.adj, td(xn).adj, store);
 }
 
 // Binary ops: a = in[0], b = in[1] (possibly the same node: contributions add up).
@@ -318,10 +301,7 @@ Tensor swish(Tensor x) {
   Node* n = unary_node(x, &swish_bwd);
   TensorData& Y = td(n);
   auto* s = static_cast<float*>(Tape::current().allocate(round64(x.size() * sizeof(float))));
-  simd::map2<float>(x.size(), x.data().val, Y.val, s, [](fb v) {
-    const fb sv = simd::sigmoid_fast(v);
-    return std::pair<fb, fb>(v * sv, sv);
-  });
+  dense::swish_forward(x.size(), x.data().val, Y.val, s);
   Y.op = s;
   return Tensor(n);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "models/likelihood.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -21,18 +22,6 @@ double* MarginalForm::scratch_padded(std::size_t n) {
   thread_local std::vector<double> buf;
   if (buf.size() < n) buf.resize(n);
   return buf.data();
-}
-
-std::optional<PowerHead> ClosedFormSource::head(const double* theta, const RowTrials&, State& st) const {
-  const double mu = theta[theta_index::mu_0];
-  if (!(mu == mu_)) mu_ = mu, lmu_ = std::log(mu);
-  double lbeta = 0;
-  if (form == ClosedForm::quadratic_effort) {
-    const double beta = theta[theta_index::first_cost_param];
-    if (!(beta == beta_)) beta_ = beta, lbeta_ = std::log(beta);
-    lbeta = lbeta_;
-  }
-  return closed_form_head_logs(form, std::span<const double>(theta, nt), st.jac, lmu_, lbeta);
 }
 
 std::optional<HeadTable<MupostHead>> MupostSource::head(const double* theta, const RowTrials& t, State&,
@@ -61,55 +50,59 @@ namespace {
 inline void add_at(Var v, std::size_t i, double d) {
   if (double* a = v.node()->grad()) a[i] += d;
 }
+
+/// dz (+)= d gz over every latent (the node alone writes z's adjoint). Not inlined: its loops
+/// stay vectorised (the row loops below are compiled without the vectoriser).
+[[gnu::noinline]] void latent_backward(Node* zn, const double* gz, double d) {
+  const std::size_t nz = zn->size();
+  if (zn->claim_adjoint()) {
+    if (d == 1.0) std::memcpy(zn->adj, gz, nz * sizeof(double));  // the usual seed
+    else
+      for (std::size_t k = 0; k < nz; ++k) zn->adj[k] = d * gz[k];
+  } else {
+    for (std::size_t k = 0; k < nz; ++k) zn->adj[k] += d * gz[k];
+  }
+}
 } // namespace
 
+// The loops run over a row's few inputs (4 to 12): without the vectoriser's set-up and alias
+// checks the reverse pass of a closed-form gradient takes about 40 fewer instructions.
+#pragma GCC push_options
+#pragma GCC optimize("no-tree-vectorize")
+template <bool Net, bool Lapse>
 void backward(Node& n) {
   const Op& op = *static_cast<const Op*>(n.data);
   const double d = n.adj[0];
-  const std::size_t w = op.n_in + 3;
+  const std::size_t w = op.width, n_in = op.n_in;
   double* av = op.V.node()->grad();
   for (std::size_t r = 0; r < op.n_rows; ++r) {
     const RowRef& row = op.rows[r];
     const double* g = op.g + r * w;
-    double* a = op.net_out ? (op.net_out[r].node() ? op.net_out[r].node()->grad() : nullptr)
-                           : (av ? av + row.theta_at : nullptr);
-    if (a)
-      for (std::size_t k = 0; k < op.n_in; ++k) a[k] += d * g[k];
-    if (av) {
-      av[row.theta_at + theta_index::sigma] += d * g[op.n_in];
-      av[row.theta_at + theta_index::sigma_r] += d * g[op.n_in + 1];
-      if (op.lapse) av[row.eps_at] += d * g[op.n_in + 2];
+    if constexpr (Net) {
+      if (Node* xn = op.net_out[r].node())
+        if (double* a = xn->grad())
+          for (std::size_t k = 0; k < n_in; ++k) a[k] += d * g[k];
+      if (av) {
+        av[row.theta_at + theta_index::sigma] += d * g[n_in];
+        av[row.theta_at + theta_index::sigma_r] += d * g[n_in + 1];
+      }
+    } else if (av) {
+      double* a = av + row.theta_at;
+      for (std::size_t k = 0; k < n_in; ++k) a[k] += d * g[k];
     }
+    if constexpr (Lapse)
+      if (av) av[row.eps_at] += d * g[w - 1];
   }
   if (!op.acc.empty()) add_at(op.acc.v, op.acc.i, d);
-  if (op.gz && op.z.needs_grad()) {
-    Node* zn = op.z.node();
-    const std::size_t nz = zn->size();
-    if (zn->claim_adjoint())
-      for (std::size_t k = 0; k < nz; ++k) zn->adj[k] = d * op.gz[k];
-    else
-      for (std::size_t k = 0; k < nz; ++k) zn->adj[k] += d * op.gz[k];
-  }
+  if (op.gz && op.z.needs_grad()) latent_backward(op.z.node(), op.gz, d);
 }
 
-Node* make(Var V, std::span<const RowRef> rows, std::span<const Var> net_out, std::size_t n_in, bool lapse, Elem acc,
-           Var z, bool with_z, Op*& op) {
-  Tape& tape = Tape::current();
-  bool grad = V.needs_grad() || (!acc.empty() && acc.v.needs_grad()) || (with_z && z.needs_grad());
-  for (const Var& x : net_out) grad = grad || (x.node() && x.needs_grad());
-  Node* n = tape.make_node(1, 1, grad, &backward);
-  const std::size_t nr = rows.size(), nz = with_z ? z.size() : 0, nn = net_out.empty() ? 0 : nr;
-  auto* mem = static_cast<std::byte*>(
-      tape.allocate(sizeof(Op) + nn * sizeof(Var) + (nr * (n_in + 3) + nz) * sizeof(double)));
-  Var* outs = nn ? reinterpret_cast<Var*>(mem + sizeof(Op)) : nullptr;
-  if (nn) std::memcpy(static_cast<void*>(outs), net_out.data(), nn * sizeof(Var));
-  double* g = reinterpret_cast<double*>(mem + sizeof(Op) + nn * sizeof(Var));
-  double* gz = nz ? g + nr * (n_in + 3) : nullptr;
-  if (gz) std::fill(gz, gz + nz, 0.0);
-  op = ::new (mem) Op{V, z, acc, gz, nr, n_in, lapse, rows.data(), outs, g};
-  n->data = op;
-  return n;
-}
+template void backward<false, false>(Node&);
+template void backward<false, true>(Node&);
+template void backward<true, false>(Node&);
+template void backward<true, true>(Node&);
+
+#pragma GCC pop_options
 
 } // namespace lik
 

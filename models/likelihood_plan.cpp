@@ -60,8 +60,6 @@ LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNe
   }
 }
 
-std::size_t LikelihoodPlan::n_theta() const { return theta_size(*cost); }
-
 void LikelihoodPlan::finish() {
   for (RowTrials& t : trials) t.finish();
   ws.resize(trials.size());

@@ -40,7 +40,7 @@ struct LikelihoodPlan {
                  bool lapse, int quadrature_nodes);
   /// Pads the rows' trials and sizes the workspaces; call once the rows are filled.
   void finish();
-  std::size_t n_theta() const;
+  std::size_t n_theta() const { return theta_size(*cost); }
   bool is_network() const { return source == SourceKind::power_net || source == SourceKind::softplus_net; }
   /// The row's head at theta (value paths): power-law heads only (closed form, power network).
   PowerHead power_head(const double* theta);

@@ -6,7 +6,8 @@
 #include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
 
-#include "engine/simd_math.hpp"
+#include "engine/dense_kernels.hpp"
+#include "models/network_heads.hpp"
 
 #include <cmath>
 #include <algorithm>
@@ -36,6 +37,8 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
   const std::size_t n_feat = head_input_count(head_, param_names_.size(), cost_);
   if (std::size_t(layout_.sizes.front()) != n_feat || scaling_.size() != n_feat)
     throw std::invalid_argument("action network: input size does not match the parameter names and head");
+  if (param_names_.size() > 16)  // backward()'s scratch for theta and the features
+    throw std::invalid_argument("action network: at most 16 inputs (theta has " + std::to_string(param_names_.size()) + ")");
   if (params_.size() != layout_.n_params())
     throw std::invalid_argument("action network: " + std::to_string(params_.size()) +
                                 " weights given, the architecture needs " + std::to_string(layout_.n_params()));
@@ -60,78 +63,79 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
 }
 
 namespace {
-using DB = xsimd::batch<double>;
-
-/// DB::size floats from p (aligned to their size in bytes), widened to double (exact).
-inline DB load_widen(const float* p) {
-#if defined(__AVX512F__)
-  if constexpr (DB::size == 8) return DB(_mm512_cvtps_pd(_mm256_load_ps(p)));
-#elif defined(__AVX__)
-  if constexpr (DB::size == 4) return DB(_mm256_cvtps_pd(_mm_load_ps(p)));
-#endif
-  alignas(64) double t[DB::size];
-  for (std::size_t k = 0; k < DB::size; ++k) t[k] = double(p[k]);
-  return DB::load_aligned(t);
-}
-
-/// y[0..NB*4) += sum_i x[i] * m[i*stride + (0..NB*4)], with S partial sums per output batch
-/// (rows i = s mod S) so that NB*S >= 8 FMA chains are in flight: a 64->16 layer would
-/// otherwise be one 64-long dependency chain per register (latency- not throughput-bound).
-template <std::size_t NB>
-void axpy_block(std::size_t n, const double* x, const float* m, std::size_t stride, double* y) {
-  constexpr std::size_t S = NB >= 8 ? 1 : 8 / NB;
-  DB acc[S][NB];
-#pragma GCC unroll 8
-  for (std::size_t v = 0; v < NB; ++v) {
-    acc[0][v] = DB::load_aligned(y + v * DB::size);
-#pragma GCC unroll 8
-    for (std::size_t s = 1; s < S; ++s) acc[s][v] = DB(0.0);
+/// A number with its derivatives along W = K x (SIMD width) directions (forward mode): the value
+/// once in double, the derivatives in K batches. The arithmetic the heads use (+, -, *, /, log,
+/// sqrt), each with its derivative beside it.
+template <std::size_t K>
+struct Jet {
+  using B = xsimd::batch<double>;
+  static constexpr std::size_t directions = K * B::size;
+  double v = 0;
+  B d[K];
+  Jet() : Jet(0.0) {}
+  Jet(double c) : v(c) {  // a constant
+    for (auto& b : d) b = B(0.0);
   }
-  std::size_t i = 0;
-  for (; i + S <= n; i += S)
-#pragma GCC unroll 8
-    for (std::size_t s = 0; s < S; ++s) {
-      const DB xi(x[i + s]);
-      const float* row = m + (i + s) * stride;
-#pragma GCC unroll 8
-      for (std::size_t v = 0; v < NB; ++v) acc[s][v] = xsimd::fma(xi, load_widen(row + v * DB::size), acc[s][v]);
+  /// x with derivative 1 along direction j (counted from the pass's first direction d0).
+  static Jet seeded(double x, std::size_t j, std::size_t d0) {
+    Jet r(x);
+    if (j >= d0 && j < d0 + directions) {
+      alignas(64) double e[directions] = {};
+      e[j - d0] = 1.0;
+      for (std::size_t k = 0; k < K; ++k) r.d[k] = B::load_aligned(e + k * B::size);
     }
-  for (; i < n; ++i) {
-    const DB xi(x[i]);
-    const float* row = m + i * stride;
-#pragma GCC unroll 8
-    for (std::size_t v = 0; v < NB; ++v) acc[0][v] = xsimd::fma(xi, load_widen(row + v * DB::size), acc[0][v]);
+    return r;
   }
-#pragma GCC unroll 8
-  for (std::size_t v = 0; v < NB; ++v) {
-    DB t = acc[0][v];
-#pragma GCC unroll 8
-    for (std::size_t s = 1; s < S; ++s) t += acc[s][v];
-    t.store_aligned(y + v * DB::size);
+  /// this += c y (value and derivatives).
+  void add_scaled(const Jet& y, double c) {
+    v += c * y.v;
+    for (std::size_t k = 0; k < K; ++k) d[k] = xsimd::fma(B(c), y.d[k], d[k]);
   }
-}
-
-/// y[0..width) += sum_i x[i] * m[i*stride + (0..width)], width a multiple of the SIMD size.
-void axpy_rows(std::size_t n, const double* x, const float* m, std::size_t stride, std::size_t width, double* y) {
-  constexpr std::size_t max_nb = 8;
-  for (std::size_t off = 0; off < width; off += max_nb * DB::size) {
-    const std::size_t nb = std::min(max_nb, (width - off) / DB::size);
-    switch (nb) {
-    case 1: axpy_block<1>(n, x, m + off, stride, y + off); break;
-    case 2: axpy_block<2>(n, x, m + off, stride, y + off); break;
-    case 3: axpy_block<3>(n, x, m + off, stride, y + off); break;
-    case 4: axpy_block<4>(n, x, m + off, stride, y + off); break;
-    case 5: axpy_block<5>(n, x, m + off, stride, y + off); break;
-    case 6: axpy_block<6>(n, x, m + off, stride, y + off); break;
-    case 7: axpy_block<7>(n, x, m + off, stride, y + off); break;
-    default: axpy_block<8>(n, x, m + off, stride, y + off); break;
-    }
+  void store_derivatives(double* out) const {
+    for (std::size_t k = 0; k < K; ++k) d[k].store_aligned(out + k * B::size);
   }
-}
-
-/// sigmoid(p) = 1 / (1 + e^{-p}) lane-wise with the division-free e^x of engine/simd_math.hpp
-/// (~2 ulp; e^{-p} is clamped to e^{709}, which gives sigmoid ~ 1e-308 instead of 0 for p < -709).
-inline DB sigmoid_d(DB p) { return DB(1.0) / (DB(1.0) + simd::exp_clamped(-p)); }
+  friend Jet operator+(const Jet& a, const Jet& b) {  // d(a + b) = da + db
+    Jet r(a.v + b.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = a.d[k] + b.d[k];
+    return r;
+  }
+  friend Jet operator-(const Jet& a, const Jet& b) {  // d(a - b) = da - db
+    Jet r(a.v - b.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = a.d[k] - b.d[k];
+    return r;
+  }
+  friend Jet operator-(const Jet& a) {  // d(-a) = -da
+    Jet r(-a.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = -a.d[k];
+    return r;
+  }
+  friend Jet operator*(const Jet& a, const Jet& b) {  // d(ab) = b da + a db
+    Jet r(a.v * b.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = xsimd::fma(B(b.v), a.d[k], B(a.v) * b.d[k]);
+    return r;
+  }
+  friend Jet operator/(const Jet& a, const Jet& b) {  // d(a/b) = (da - (a/b) db) / b
+    Jet r(a.v / b.v);
+    const B ib(1.0 / b.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = xsimd::fnma(B(r.v), b.d[k], a.d[k]) * ib;
+    return r;
+  }
+  friend Jet log(const Jet& a) {  // d log a = da / a
+    Jet r(std::log(a.v));
+    const B ia(1.0 / a.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = a.d[k] * ia;
+    return r;
+  }
+  friend Jet sqrt(const Jet& a) {  // d sqrt(a) = da / (2 sqrt(a))
+    Jet r(std::sqrt(a.v));
+    const B h(0.5 / r.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = a.d[k] * h;
+    return r;
+  }
+};
+/// Enough batches for 8 directions (theta of a cost with up to three parameters, and log m) in
+/// one pass.
+constexpr std::size_t jet_batches = (8 + xsimd::batch<double>::size - 1) / xsimd::batch<double>::size;
 } // namespace
 
 void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> x, Workspace& ws) const {
@@ -141,7 +145,6 @@ void ActionNetwork::forward(std::span<const double> theta, std::span<double, 3> 
 }
 
 void ActionNetwork::forward(std::span<const double> theta, double m, std::span<double, 3> x, Workspace& ws) const {
-  using B = xsimd::batch<double>;
   const std::size_t L = layout_.n_layers();
   // (Re)size the workspace when it is new or was last used by a network of another shape.
   bool fits = ws.act.size() == L + 1 && ws.theta.size() == n_inputs() && ws.features.size() == n_features();
@@ -168,46 +171,20 @@ void ActionNetwork::forward(std::span<const double> theta, double m, std::span<d
     const double t = sc.log ? std::log(ws.features[i]) : ws.features[i];
     ws.act[0][i] = (t - sc.shift) / sc.scale;
   }
-  for (std::size_t l = 0; l < L; ++l) {
+  for (std::size_t l = 0; l < L; ++l) {  // the layers of engine/dense_kernels.hpp, one sample
     const std::size_t in = std::size_t(layout_.sizes[l]), out_p = padded_[l + 1];
-    double* __restrict y = ws.pre[l + 1].data();
-    const double* __restrict xin = ws.act[l].data();
-    const float* __restrict wt = wt_[l].data();
+    double* y = ws.pre[l + 1].data();
     std::copy(b_[l].begin(), b_[l].end(), y);
-    // y += x_i * (column i of W), vectorised over the outputs
-    axpy_rows(in, xin, wt, out_p, out_p, y);
-    double* act = ws.act[l + 1].data();
-    if (l + 1 < L) {
-      double* sig = ws.sig[l + 1].data();
-      for (std::size_t o = 0; o < out_p; o += B::size) {
-        const B p = B::load_aligned(y + o);
-        const B s = sigmoid_d(p);  // swish(x) = x sigmoid(x)
-        s.store_aligned(sig + o);
-        (p * s).store_aligned(act + o);
-      }
-    } else {
-      std::copy(y, y + out_p, act);
-    }
+    dense::column_accumulate(in, ws.act[l].data(), wt_[l].data(), out_p, out_p, y);  // y = b + W x
+    if (l + 1 < L) dense::swish_forward(out_p, y, ws.act[l + 1].data(), ws.sig[l + 1].data());
+    else std::copy(y, y + out_p, ws.act[l + 1].data());
   }
   for (std::size_t k = 0; k < 3; ++k) x[k] = ws.act[L][k];
-  if (head_ == NetworkHead::posterior) {
-    // Power form: log k = x0 + w_0 log mu_0, logit w_m = log(sigma_0^2 / sigma^2).
-    namespace ti = theta_index;
-    const double lw = 2.0 * (std::log(theta[ti::sigma_0]) - std::log(theta[ti::sigma]));
-    x[0] += sigmoid(-lw) * std::log(theta[ti::mu_0]);
-    x[1] = lw;
-    x[2] = 0.0;
-  } else if (head_ == NetworkHead::mupost) {
-    namespace ti = theta_index;
-    const double w = sigmoid(2.0 * (std::log(theta[ti::sigma_0]) - std::log(theta[ti::sigma])));
-    x[0] += (1.0 - w) * std::log(theta[ti::mu_0]) + w * std::log(m);  // log a = mu_post + g
-    x[1] = x[2] = 0.0;
-  }
+  heads::power_form(head_, theta.data(), measurement_head(head_) ? std::log(m) : 0.0, x.data());
 }
 
 void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dtheta, Workspace& ws,
                              double* dla_dlogm) const {
-  using B = xsimd::batch<double>;
   const std::size_t L = layout_.n_layers();
   std::fill(ws.grad[L].begin(), ws.grad[L].end(), 0.0);
   if (head_ == NetworkHead::posterior || head_ == NetworkHead::mupost) {
@@ -217,71 +194,65 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
   }
   for (std::size_t l = L; l-- > 0;) {
     const std::size_t out = std::size_t(layout_.sizes[l + 1]), in_p = padded_[l];
-    double* __restrict dy = ws.grad[l + 1].data();
-    if (l + 1 < L) {
-      // swish'(x) = sigmoid(x) (1 + x (1 - sigmoid(x)))
-      const double* p = ws.pre[l + 1].data();
-      const double* sg = ws.sig[l + 1].data();
-      for (std::size_t o = 0; o < padded_[l + 1]; o += B::size) {
-        const B s = B::load_aligned(sg + o), pv = B::load_aligned(p + o);
-        (B::load_aligned(dy + o) * s * (B(1.0) + pv * (B(1.0) - s))).store_aligned(dy + o);
-      }
-    }
-    // dx = W^T dy: accumulate dy_j * (row j of W), vectorised over the inputs
-    double* __restrict g = ws.grad[l].data();
-    const float* __restrict w = w_[l].data();
+    double* dy = ws.grad[l + 1].data();
+    if (l + 1 < L) dense::swish_backward(padded_[l + 1], ws.pre[l + 1].data(), ws.sig[l + 1].data(), dy, dy, true);
+    double* g = ws.grad[l].data();
     std::fill(g, g + in_p, 0.0);
-    axpy_rows(out, dy, w, in_p, in_p, g);
+    dense::column_accumulate(out, dy, w_[l].data(), in_p, in_p, g);  // dx = W^T dy
   }
-  auto dfeature = [&](std::size_t i) {
+  // The adjoints of the features (undoing the input scaling).
+  const std::size_t nf = n_features(), nt = n_inputs();
+  double df[16];
+  for (std::size_t i = 0; i < nf; ++i) {
     const auto& sc = scaling_[i];
     const double dz = ws.grad[0][i] / sc.scale;
-    return sc.log ? dz / ws.features[i] : dz;
-  };
-  if (head_ == NetworkHead::softplus || head_ == NetworkHead::power) {
-    for (std::size_t i = 0; i < n_inputs(); ++i) dtheta[i] = dfeature(i);
+    df[i] = sc.log ? dz / ws.features[i] : dz;
+  }
+  if (head_ == NetworkHead::softplus || head_ == NetworkHead::power) {  // the features are theta
+    std::copy_n(df, nt, dtheta.begin());
     return;
   }
-  namespace ti = theta_index;
-  if (head_ == NetworkHead::mupost) {
-    // log a = mu_post + g(sigma_post, sigma_r, cost params, mu_post), mu_post = (1 - w) log mu_0
-    // + w log m with w = sigma_0^2 / (sigma^2 + sigma_0^2): the adjoint of mu_post is dx0 (the
-    // direct term) plus g's own; d w / d log sigma = -2 w (1 - w) = -d w / d log sigma_0.
-    const std::size_t nf = n_features();
-    const double sig = ws.theta[ti::sigma], sig0 = ws.theta[ti::sigma_0], mu0 = ws.theta[ti::mu_0];
-    const double w = sigmoid(2.0 * (std::log(sig0) - std::log(sig)));
-    const double lm = std::log(ws.m), lmu0 = std::log(mu0);
-    const double dmu_g = dfeature(nf - 1);  // dL/dmu_post through g
-    ws.dg_dmu = dx[0] != 0.0 ? dmu_g / dx[0] : 0.0;
-    const double dmu = dx[0] + dmu_g;
-    const double dsp = dfeature(0) * ws.features[0];  // adjoint of log sigma_post
-    const double dw = dmu * (lm - lmu0);
-    dtheta[ti::sigma] = (dsp * w - 2.0 * w * (1.0 - w) * dw) / sig;
-    dtheta[ti::sigma_0] = (dsp * (1.0 - w) + 2.0 * w * (1.0 - w) * dw) / sig0;
-    dtheta[ti::mu_0] = dmu * (1.0 - w) / mu0;
-    dtheta[ti::sigma_r] = dfeature(1);
-    if (cost_ && cost_->log_scale) {  // the last feature is mu_post - log kappa(cost params)
-      double dk[8] = {};
-      cost_->log_scale(ws.theta.data() + ti::first_cost_param, dk);
-      for (std::size_t j = ti::first_cost_param; j < n_inputs(); ++j) dtheta[j] = -dmu_g * dk[j - ti::first_cost_param];
-    } else {
-      for (std::size_t j = ti::first_cost_param; j < n_inputs(); ++j) dtheta[j] = dfeature(j - 2);
+  // Posterior and mupost heads: dtheta = (d features/d theta)^T df + (d power form/d theta)^T dx,
+  // both from heads::features and heads::power_form in forward mode (Jet), one SIMD lane per direction
+  // (theta's entries, then log m for the mupost head), the MLP's outputs held fixed (their
+  // adjoint is in df).
+  const std::size_t n_dir = nt + (head_ == NetworkHead::mupost);  // theta, and log m for mupost
+  const double lm = measurement_head(head_) ? std::log(ws.m) : 0.0;
+  double lk = 0, dk[8] = {};
+  const bool scaled = head_ == NetworkHead::mupost && cost_ && cost_->log_scale;
+  if (scaled) lk = cost_->log_scale(ws.theta.data() + theta_index::first_cost_param, dk);
+  double dlogm = 0;
+  auto passes = [&]<class J>(J) {
+    constexpr std::size_t W = J::directions;
+    for (std::size_t d0 = 0; d0 < n_dir; d0 += W) {  // one pass for up to W directions
+      J th[16], f[16], x[3];
+      for (std::size_t j = 0; j < nt; ++j) th[j] = J::seeded(ws.theta[j], j, d0);
+      const J log_m = J::seeded(lm, nt, d0);
+      J log_kappa(lk);
+      for (std::size_t j = theta_index::first_cost_param; scaled && j < nt; ++j)
+        log_kappa.add_scaled(th[j], dk[j - theta_index::first_cost_param]);
+      heads::features(head_, th, nt, log_m, log_kappa, scaled, f);
+      for (std::size_t k = 0; k < 3; ++k) x[k] = J(ws.act[L][k]);
+      heads::power_form(head_, th, log_m, x);
+      J g(0.0);
+      for (std::size_t i = 0; i < nf; ++i) g.add_scaled(f[i], df[i]);
+      for (std::size_t k = 0; k < 3; ++k) g.add_scaled(x[k], dx[k]);
+      alignas(64) double out[W];
+      g.store_derivatives(out);
+      for (std::size_t l = 0; l < W && d0 + l < n_dir; ++l) {
+        if (d0 + l < nt) dtheta[d0 + l] = out[l];
+        else dlogm = out[l];
+      }
     }
-    if (dla_dlogm) *dla_dlogm = dx[0] != 0.0 ? w * dmu / dx[0] : NAN;
-    return;
+  };
+  // One batch of directions where it suffices (four theta entries on AVX2), else enough for 8.
+  if (n_dir <= Jet<1>::directions) passes(Jet<1>{});
+  else passes(Jet<jet_batches>{});
+  if (head_ == NetworkHead::mupost) {
+    // d log a / d log m = w (1 + dg/dmu_post); the last feature is mu_post (or mu_post - log kappa).
+    ws.dg_dmu = dx[0] != 0.0 ? df[nf - 1] / dx[0] : 0.0;
+    if (dla_dlogm) *dla_dlogm = dx[0] != 0.0 ? dlogm / dx[0] : NAN;
   }
-  // Posterior head. Features (sigma_post, sigma_r, cost params): d log sigma_post / d log sigma
-  // = w, d log sigma_post / d log sigma_0 = 1 - w with w = sigma_0^2 / (sigma^2 + sigma_0^2).
-  // The closed-form parts of the power form: x0 += (1 - w) log mu_0, x1 = logit w = 2 log(sigma_0/sigma).
-  const double sig = ws.theta[ti::sigma], sig0 = ws.theta[ti::sigma_0], mu0 = ws.theta[ti::mu_0];
-  const double w = sigmoid(2.0 * (std::log(sig0) - std::log(sig)));
-  const double dsp = dfeature(0) * ws.features[0];  // adjoint of log sigma_post
-  const double dlw = dx[1] - dx[0] * w * (1.0 - w) * std::log(mu0);  // total adjoint of logit w
-  dtheta[ti::sigma] = (dsp * w - 2.0 * dlw) / sig;
-  dtheta[ti::sigma_0] = (dsp * (1.0 - w) + 2.0 * dlw) / sig0;
-  dtheta[ti::mu_0] = dx[0] * (1.0 - w) / mu0;
-  dtheta[ti::sigma_r] = dfeature(1);
-  for (std::size_t j = ti::first_cost_param; j < n_inputs(); ++j) dtheta[j] = dfeature(j - 2);
 }
 
 std::size_t head_input_count(NetworkHead head, std::size_t n_theta, const CostInfo* cost) {
@@ -291,34 +262,22 @@ std::size_t head_input_count(NetworkHead head, std::size_t n_theta, const CostIn
 
 void head_features(NetworkHead head, std::span<const double> theta, std::span<double> f, double m,
                    const CostInfo* cost) {
-  if (head == NetworkHead::softplus || head == NetworkHead::power) {
-    std::copy(theta.begin(), theta.end(), f.begin());
-    return;
-  }
-  namespace ti = theta_index;
-  const double sig = theta[ti::sigma], sig0 = theta[ti::sigma_0];
-  f[0] = sig * sig0 / std::sqrt(sig * sig + sig0 * sig0);
-  f[1] = theta[ti::sigma_r];
+  double lm = 0, lk = 0;
+  const bool scaled = head == NetworkHead::mupost && cost && cost->log_scale;
   if (head == NetworkHead::mupost) {
     if (!(m > 0) || !std::isfinite(m)) throw std::invalid_argument("the mupost head needs a measurement m > 0");
-    const double w = sig0 * sig0 / (sig * sig + sig0 * sig0);
-    const double mu = (1.0 - w) * std::log(theta[ti::mu_0]) + w * std::log(m);
-    if (cost && cost->log_scale) {
-      double dk[8];
-      f[2] = mu - cost->log_scale(theta.data() + ti::first_cost_param, dk);
-      return;
-    }
-    f[theta.size() - 2] = mu;
+    lm = std::log(m);
+    double dk[8];
+    if (scaled) lk = cost->log_scale(theta.data() + theta_index::first_cost_param, dk);
   }
-  for (std::size_t j = ti::first_cost_param; j < theta.size(); ++j) f[j - 2] = theta[j];
+  heads::features(head, theta.data(), theta.size(), lm, lk, scaled, f.data());
 }
 
 double ActionNetwork::action(NetworkHead head, std::span<const double, 3> x, double m) {
-  if (head == NetworkHead::mupost) return std::exp(x[0]);
-  const double w = sigmoid(x[1]);
-  if (power_law_head(head)) return std::exp(x[0] + w * std::log(m));
-  const double k = softplus(x[0]);
-  return softplus(k * std::pow(m, w) + x[2]);
+  // x is in power form: log a = x0 + sigmoid(x1) log m for the power-law heads, x0 for mupost.
+  const double lm = std::log(m);
+  if (head == NetworkHead::mupost) return heads::action(NetworkHead::posterior, x[0], x[1], x[2], lm, 0.0);
+  return heads::action(power_law_head(head) ? NetworkHead::power : head, x[0], x[1], x[2], lm, 0.0);
 }
 
 NetworkHead parse_network_head(const std::string& name) {

@@ -19,7 +19,9 @@
 // head in power form, (x0 + w_0 log mu_0, logit w, 0), with logit w = 2 log(sigma_0 / sigma)
 // exactly, so that action() and the power-law inference paths treat both heads alike;
 // backward() takes adjoints of that power form and returns them with respect to theta.
-// Weights are trained in float (models/train.hpp) and evaluated here in double precision.
+// Weights are trained in float (models/train.hpp) and evaluated here in double precision, with
+// the same layer kernels (engine/dense_kernels.hpp) and head templates (models/network_heads.hpp)
+// as the trainer; backward() differentiates the heads' closed-form parts in forward mode.
 // Files are .safetensors (models/safetensors.hpp).
 #pragma once
 

@@ -22,6 +22,7 @@
 #include <bactor/engine/tensor.hpp>
 #include <bactor/engine/version.hpp>
 #include <bactor/models/ground_truth.hpp>
+#include "models/network_heads.hpp"
 
 namespace bactor {
 
@@ -43,19 +44,10 @@ struct ChunkWork {
   std::size_t n_valid = 0;
 };
 
-/// The output heads (README: Network output heads) on the MLP's outputs x (3 x n); log a is
-/// clipped to +-40 against float overflow.
+/// The output head (models/network_heads.hpp, README: Network output heads) on the MLP's
+/// outputs x (3 x n).
 Tensor head_action(NetworkHead head, Tensor x, Tensor log_m, Tensor mu_post) {
-  switch (head) {
-  case NetworkHead::posterior:  // a = exp(x0 + mu_post)
-  case NetworkHead::mupost:     // a = exp(x0 + mu_post), x0 a function of mu_post too
-    return exp(clip(row(x, 0) + mu_post, -40.0f, 40.0f));
-  case NetworkHead::power:  // a = exp(x0) m^sigmoid(x1)
-    return exp(clip(row(x, 0) + sigmoid(row(x, 1)) * log_m, -40.0f, 40.0f));
-  case NetworkHead::softplus:  // a = softplus(softplus(x0) m^sigmoid(x1) + x2)
-    break;
-  }
-  return softplus(softplus(row(x, 0)) * exp(sigmoid(row(x, 1)) * log_m) + row(x, 2));
+  return heads::action(head, row(x, 0), row(x, 1), row(x, 2), log_m, mu_post);
 }
 
 } // namespace

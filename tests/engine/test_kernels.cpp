@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Every SIMD kernel against the scalar std:: function on a dense grid, in float and double.
+// Every SIMD kernel against the scalar std:: function on a dense grid, in float and double;
+// the dense layers' kernels (swish with saved sigmoid, the one-sample affine) against scalar loops.
 // The reference is evaluated in long double. Tolerance: |simd - ref| <= ulps * eps * |ref|
 // + eps * scale, with `ulps` per function below (xsimd's functions are accurate to a few
 // ulps; the composite ones — softplus, swish, sigmoid — add one or two roundings) and the
@@ -12,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/aligned.hpp"
+#include "engine/dense_kernels.hpp"
 #include "engine/kernels.hpp"
 #include "engine/simd_math.hpp"
 
@@ -168,5 +171,68 @@ TEST_CASE("exp and log kernels (double): whole range and special values") {
     const double want = fast ? std::log(x) : xsimd::log(simd::Batch<double>(x)).get(0);
     INFO("log(" << x << ") = " << y[i] << ", expected " << want);
     CHECK((fast ? close(y[i], want) : same(y[i], want)));
+  }
+}
+
+TEST_CASE_TEMPLATE("dense swish (saved sigmoid): value, saved s and both backward modes match std:: on a grid", T, float,
+                   double) {
+  // The activation of the network's hidden layers, shared by the float tape, the double tape
+  // and ActionNetwork. Float uses the fast exp (inputs clamped to [-87, 88]): compared on
+  // [-80, 80]; the gradient dx = dy s (1 + x (1 - s)) is stored or added.
+  const double eps = std::numeric_limits<T>::epsilon(), ulps = 8;
+  const std::size_t n = 20003;  // a tail that is not a whole batch
+  std::vector<T> x(n), y(n), y1(n), s(n), dy(n), dx(n), da(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    x[i] = T(-80.0 + 160.0 * double(i) / double(n - 1));
+    dy[i] = T(0.5 + double(i % 7) / 7.0);
+    da[i] = T(0.25);
+  }
+  bactor::dense::swish_forward(n, x.data(), y.data(), s.data());
+  bactor::dense::swish_forward(n, x.data(), y1.data());
+  bactor::dense::swish_backward(n, x.data(), s.data(), dy.data(), dx.data(), true);
+  bactor::dense::swish_backward(n, x.data(), s.data(), dy.data(), da.data(), false);
+  double worst = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const ld sg = ref_sigmoid(ld(x[i])), r = ld(x[i]) * sg, rd = ld(dy[i]) * (sg + ld(x[i]) * sg * (1 - sg));
+    CHECK(y1[i] == y[i]);  // the value-only pass is the same arithmetic
+    worst = std::max(worst, double(std::abs(ld(y[i]) - r)) / (ulps * eps * double(std::abs(r)) + eps));
+    worst = std::max(worst, double(std::abs(ld(s[i]) - sg)) / (ulps * eps * double(sg) + eps));
+    // swish' = s (1 + x (1 - s)) from the rounded s: 1 - s carries s's absolute rounding, which
+    // x multiplies (and the sum cancels near x = -1.28), so the error scales with |dy| s (1 + |x|).
+    const double mag = double(std::abs(ld(dy[i])) * sg * (1 + std::abs(ld(x[i]))));
+    worst = std::max(worst, double(std::abs(ld(dx[i]) - rd)) / (2 * ulps * eps * mag + 2 * eps));
+    worst = std::max(worst, double(std::abs(ld(da[i]) - (rd + 0.25L))) / (2 * ulps * eps * (mag + 0.25) + 2 * eps));
+  }
+  INFO("worst error / tolerance = " << worst);
+  CHECK(worst <= 1.0);
+}
+
+TEST_CASE("dense column_accumulate: the one-sample affine layer and its input gradient against scalar loops") {
+  // y[0..width) += sum_i x[i] m[i*stride + j] with float weights widened to double: exact
+  // products, so the only difference from the long-double sum is the rounding of the sums.
+  using bactor::dense::column_accumulate;
+  constexpr std::size_t W = xsimd::batch<double>::size;
+  for (std::size_t n : {1u, 3u, 8u, 16u, 17u, 64u}) {
+    for (std::size_t width : {W, 2 * W, 4 * W, 9 * W, 17 * W}) {  // 17 W: more than one block of 8 batches
+      const std::size_t stride = width + W;                     // padded rows, as ActionNetwork's
+      std::vector<float, bactor::AlignedAllocator<float>> m(n * stride);
+      std::vector<double, bactor::AlignedAllocator<double>> x(n), y(width);
+      for (std::size_t i = 0; i < n; ++i) x[i] = std::sin(0.7 * double(i) + 0.1);
+      for (std::size_t k = 0; k < m.size(); ++k) m[k] = float(std::cos(0.37 * double(k)));
+      for (std::size_t j = 0; j < width; ++j) y[j] = 0.1 * double(j);
+      std::vector<double, bactor::AlignedAllocator<double>> y0 = y;
+      column_accumulate(n, x.data(), m.data(), stride, width, y.data());
+      for (std::size_t j = 0; j < width; ++j) {
+        ld r = y0[j], mag = std::abs(ld(y0[j]));
+        for (std::size_t i = 0; i < n; ++i) {
+          r += ld(x[i]) * ld(m[i * stride + j]);
+          mag += std::abs(ld(x[i]) * ld(m[i * stride + j]));
+        }
+        CAPTURE(n);
+        CAPTURE(width);
+        CAPTURE(j);
+        CHECK(std::abs(double(ld(y[j]) - r)) <= 4 * double(n + 1) * 1.1e-16 * double(mag));
+      }
+    }
   }
 }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <bactor/engine/rng.hpp>
@@ -36,9 +37,10 @@ inline std::shared_ptr<const ActionNetwork> random_network(const CostInfo& cost,
                                          bactor::NetworkMetadata{}, head);
 }
 
-/// A network as the trainer builds it (its architecture and input scaling) for `cost` and
-/// `head`, with weights ~ N(0, 0.5^2): larger than the init, so every layer matters in checks.
-inline ActionNetwork trainer_random_network(const std::string& cost, std::uint64_t seed, const char* head = "softplus") {
+/// A small trainer (batch 32) for `cost` and `head` whose weights are drawn ~ N(0, scale^2)
+/// from `rng`.
+inline std::unique_ptr<Trainer> random_weight_trainer(const std::string& cost, const char* head, std::uint64_t seed,
+                                                      double scale, Rng& rng) {
   TrainSettings s;
   s.cost = cost;
   s.head = head;
@@ -46,10 +48,34 @@ inline ActionNetwork trainer_random_network(const std::string& cost, std::uint64
   s.steps = 10;
   s.eval_points = 8;
   s.seed = seed;
-  Trainer tr(s);
+  auto tr = std::make_unique<Trainer>(s);
+  for (auto& w : tr->parameters()) w = float(rng.normal() * scale);
+  return tr;
+}
+
+/// A network as the trainer builds it (its architecture and input scaling) for `cost` and
+/// `head`, with weights ~ N(0, 0.5^2): larger than the init, so every layer matters in checks.
+inline ActionNetwork trainer_random_network(const std::string& cost, std::uint64_t seed, const char* head = "softplus") {
   Rng rng(seed, 3);
-  for (auto& w : tr.parameters()) w = float(rng.normal() * 0.5);
-  return tr.network();
+  return random_weight_trainer(cost, head, seed, 0.5, rng)->network();
+}
+
+/// The actions of a trainer with random weights ~ N(0, 0.3^2) at n training points: the
+/// trainer's own (float, the head on the tape) as `first`, ActionNetwork's (double, from the same
+/// weights) as `second`.
+inline std::vector<std::pair<double, double>> float_double_actions(const std::string& cost_name, const char* head,
+                                                                   std::uint64_t seed, std::size_t n) {
+  Rng rng(seed, 3);
+  const auto tr = random_weight_trainer(cost_name, head, seed, 0.3, rng);
+  const ActionNetwork net = tr->network();
+  const CostInfo& cost = find_cost(cost_name);
+  const std::size_t d = theta_size(cost);
+  std::vector<double> theta(n * d), m(n), a(n);
+  for (std::size_t i = 0; i < n; ++i) sample_training_point(cost, TrainingPrior{}, rng, {theta.data() + i * d, d}, m[i]);
+  tr->actions(theta, m, a);
+  std::vector<std::pair<double, double>> out(n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = {a[i], net.action({theta.data() + i * d, d}, m[i])};
+  return out;
 }
 
 /// Max over coordinates of |analytic - FD| / max(1, |FD|) at q (central differences, h = 1e-6).

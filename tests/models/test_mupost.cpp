@@ -173,25 +173,8 @@ TEST_CASE("mupost head: the trainer's float network and the double ActionNetwork
   for (const char* name : scaled_costs) {
     const std::string cost_name = name;
     CAPTURE(cost_name);
-    TrainSettings s;
-    s.cost = name;
-    s.head = "mupost";
-    s.batch = 32;
-    s.eval_points = 8;
-    s.seed = 9;
-    Trainer tr(s);
-    Rng rng(9, 3);
-    for (auto& w : tr.parameters()) w = float(rng.normal() * 0.3);
-    const ActionNetwork net = tr.network();
-    const CostInfo& cost = find_cost(name);
-    const std::size_t n = 64, dth = theta_size(cost);
-    std::vector<double> theta(n * dth), m(n), a(n);
-    for (std::size_t i = 0; i < n; ++i) sample_training_point(cost, s.prior, rng, {theta.data() + i * dth, dth}, m[i]);
-    tr.actions(theta, m, a);
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::vector<double> th(theta.begin() + std::ptrdiff_t(i * dth), theta.begin() + std::ptrdiff_t((i + 1) * dth));
-      CHECK(net.action(th, m[i]) == doctest::Approx(a[i]).epsilon(1e-4));  // float vs double
-    }
+    for (const auto& [af, ad] : bactor::testing::float_double_actions(name, "mupost", 9, 64))
+      CHECK(ad == doctest::Approx(af).epsilon(1e-4));  // float vs double
   }
 }
 

@@ -25,7 +25,8 @@ namespace {
 
 TEST_CASE("network_outputs: values are ActionNetwork::forward's, gradient matches finite differences") {
   const std::vector<std::pair<const char*, const char*>> cases{
-      {"QuadraticCost", "softplus"}, {"QuadraticCost", "power"}, {"QuadraticCost", "posterior"},
+      {"QuadraticCost", "softplus"}, {"Linex", "softplus"}, {"QuadraticCost", "power"},
+      {"QuadraticCostQuadraticEffort", "power"}, {"QuadraticCost", "posterior"},
       {"QuadraticCostQuadraticEffort", "posterior"}};
   for (const auto& [cost, head] : cases) {
     INFO(cost << " " << head);
@@ -71,6 +72,10 @@ TEST_CASE("network_outputs: argument checks") {
   Tape::Scope scope;
   CHECK_THROWS_AS(network_outputs(net, variable(std::vector<double>{0.2, 0.3, 2.0})), std::invalid_argument);
   CHECK_THROWS_AS(network_outputs(net, Var()), std::invalid_argument);
+  // A mupost network's outputs depend on the measurement: no node over theta alone (the
+  // likelihood tabulates it per trial, models/marginal.hpp).
+  const ActionNetwork mu = trainer_random_network("QuadraticCostQuadraticEffort", 7, "mupost");
+  CHECK_THROWS_AS(network_outputs(mu, variable(std::vector<double>{0.2, 0.3, 2.0, 0.15, 0.7})), std::invalid_argument);
   // The workspace form reads theta at an offset: entries 1..4 of a 5-vector fit, 2..5 do not.
   ActionNetwork::Workspace ws;
   const Var t5 = variable(std::vector<double>{9.0, 0.2, 0.15, 1.5, 0.1});

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+// The action network's output heads and input features, written once as templates over the
+// scalar: double (ActionNetwork's forward pass), Dual<batch<double>> (its backward pass: the
+// derivatives of the features and of the closed-form parts of a head w.r.t. theta and log m,
+// several directions per SIMD lane set) and the tape's float Tensor (training, head_action).
+// The arithmetic is the one of docs/network.md:
+//   posterior of s given m: w = sigma_0^2 / (sigma^2 + sigma_0^2), sigma_post = sigma sigma_0 /
+//   sqrt(sigma^2 + sigma_0^2), mu_post = (1 - w) log mu_0 + w log m;
+//   features: theta (softplus, power), (sigma_post, sigma_r, cost parameters) (posterior),
+//   (sigma_post, sigma_r, cost parameters, mu_post) or (sigma_post, sigma_r, mu_post - log kappa)
+//   (mupost; kappa a cost's length scale);
+//   power form of the head outputs (what inference reads): posterior x0 += (1 - w) log mu_0,
+//   x1 = logit w = 2 log(sigma_0 / sigma), x2 = 0; mupost x0 += mu_post, x1 = x2 = 0.
+// Private header.
+#pragma once
+
+#include <bactor/models/actor.hpp>
+#include <bactor/models/cost_math.hpp>
+#include <bactor/models/network.hpp>
+
+#include <cstddef>
+
+namespace bactor::heads {
+
+using gen::exp;
+using gen::log;
+using gen::sqrt;
+
+/// The features at theta (n_theta entries) into f (head_input_count entries). log_m: the
+/// measurement's log (mupost); log_kappa: the cost's length scale's log (mupost of a cost with
+/// one; `scaled` says so).
+template <class T>
+void features(NetworkHead head, const T* theta, std::size_t n_theta, const T& log_m, const T& log_kappa, bool scaled,
+              T* f) {
+  if (head == NetworkHead::softplus || head == NetworkHead::power) {
+    for (std::size_t j = 0; j < n_theta; ++j) f[j] = theta[j];
+    return;
+  }
+  namespace ti = theta_index;
+  const T& sig = theta[ti::sigma];
+  const T& sig0 = theta[ti::sigma_0];
+  const T v = sig * sig + sig0 * sig0;
+  f[0] = sig * sig0 / sqrt(v);
+  f[1] = theta[ti::sigma_r];
+  if (head == NetworkHead::mupost) {
+    const T w = sig0 * sig0 / v;
+    const T mu = (T(1.0) - w) * log(theta[ti::mu_0]) + w * log_m;
+    if (scaled) {
+      f[2] = mu - log_kappa;
+      return;
+    }
+    f[n_theta - 2] = mu;
+  }
+  for (std::size_t j = ti::first_cost_param; j < n_theta; ++j) f[j - 2] = theta[j];
+}
+
+/// The MLP's outputs x (in: the last layer's, out: the head in power form) at theta and log m.
+template <class T>
+void power_form(NetworkHead head, const T* theta, const T& log_m, T* x) {
+  if (head == NetworkHead::softplus || head == NetworkHead::power) return;
+  namespace ti = theta_index;
+  const T& sig = theta[ti::sigma];
+  const T& sig0 = theta[ti::sigma_0];
+  const T w = sig0 * sig0 / (sig * sig + sig0 * sig0);
+  x[0] = x[0] + (T(1.0) - w) * log(theta[ti::mu_0]);
+  if (head == NetworkHead::posterior) {
+    x[1] = T(2.0) * log(sig0 / sig);  // logit w
+  } else {  // mupost: log a = mu_post + g
+    x[0] = x[0] + w * log_m;
+    x[1] = T(0.0);
+  }
+  x[2] = T(0.0);
+}
+
+/// min(max(x, lo), hi) for double (the Tensor op's counterpart).
+inline double clip(double x, float lo, float hi) { return x < lo ? double(lo) : x > hi ? double(hi) : x; }
+
+/// The action from the MLP's outputs (x0, x1, x2), log m and mu_post (before power_form):
+///   power:     a = exp(x0) m^sigmoid(x1)
+///   posterior, mupost: a = exp(x0 + mu_post)
+///   softplus:  a = softplus(softplus(x0) m^sigmoid(x1) + x2)
+/// log a is clipped to +-40 (float overflow in training). T: double or the tape's Tensor (with
+/// its exp, sigmoid, softplus and clip).
+template <class T, class L>
+T action(NetworkHead head, const T& x0, const T& x1, const T& x2, const L& log_m, const L& mu_post) {
+  switch (head) {
+  case NetworkHead::posterior:
+  case NetworkHead::mupost: return exp(clip(x0 + mu_post, -40.0f, 40.0f));
+  case NetworkHead::power: return exp(clip(x0 + sigmoid(x1) * log_m, -40.0f, 40.0f));
+  case NetworkHead::softplus: break;
+  }
+  return softplus(softplus(x0) * exp(sigmoid(x1) * log_m) + x2);
+}
+
+} // namespace bactor::heads
