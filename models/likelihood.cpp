@@ -9,6 +9,8 @@ namespace bactor::detail {
 void RowTrials::finish() {
   stats = PowerStats{};
   for (std::size_t i = 0; i < x.size(); ++i) stats.add(x[i], y[i]);
+  r.resize(y.size());
+  for (std::size_t i = 0; i < y.size(); ++i) r[i] = std::exp(y[i]);
   px = x;
   py = y;
   pw.assign(x.size(), 1.0);
@@ -66,7 +68,7 @@ inline void add_at(Var v, std::size_t i, double d) {
 void backward(Node& n) {
   const Op& op = *static_cast<const Op*>(n.data);
   const double d = n.adj[0];
-  const std::size_t w = op.n_in + 3;
+  const std::size_t w = op.n_in + row_extra;
   double* av = op.V.node()->grad();
   for (std::size_t r = 0; r < op.n_rows; ++r) {
     const RowRef& row = op.rows[r];
@@ -79,6 +81,8 @@ void backward(Node& n) {
       av[row.theta_at + theta_index::sigma] += d * g[op.n_in];
       av[row.theta_at + theta_index::sigma_r] += d * g[op.n_in + 1];
       if (op.lapse) av[row.eps_at] += d * g[op.n_in + 2];
+      for (int k = 0; k < 2; ++k)
+        if (op.motor_at[k] != std::size_t(-1)) av[row.theta_at + op.motor_at[k]] += d * g[op.n_in + 3 + std::size_t(k)];
     }
   }
   if (!op.acc.empty()) add_at(op.acc.v, op.acc.i, d);
@@ -93,20 +97,20 @@ void backward(Node& n) {
 }
 
 Node* make(Var V, std::span<const RowRef> rows, std::span<const Var> net_out, std::size_t n_in, bool lapse, Elem acc,
-           Var z, bool with_z, Op*& op) {
+           Var z, bool with_z, Op*& op, std::size_t sa_at, std::size_t off_at) {
   Tape& tape = Tape::current();
   bool grad = V.needs_grad() || (!acc.empty() && acc.v.needs_grad()) || (with_z && z.needs_grad());
   for (const Var& x : net_out) grad = grad || (x.node() && x.needs_grad());
   Node* n = tape.make_node(1, 1, grad, &backward);
   const std::size_t nr = rows.size(), nz = with_z ? z.size() : 0, nn = net_out.empty() ? 0 : nr;
   auto* mem = static_cast<std::byte*>(
-      tape.allocate(sizeof(Op) + nn * sizeof(Var) + (nr * (n_in + 3) + nz) * sizeof(double)));
+      tape.allocate(sizeof(Op) + nn * sizeof(Var) + (nr * (n_in + row_extra) + nz) * sizeof(double)));
   Var* outs = nn ? reinterpret_cast<Var*>(mem + sizeof(Op)) : nullptr;
   if (nn) std::memcpy(static_cast<void*>(outs), net_out.data(), nn * sizeof(Var));
   double* g = reinterpret_cast<double*>(mem + sizeof(Op) + nn * sizeof(Var));
-  double* gz = nz ? g + nr * (n_in + 3) : nullptr;
+  double* gz = nz ? g + nr * (n_in + row_extra) : nullptr;
   if (gz) std::fill(gz, gz + nz, 0.0);
-  op = ::new (mem) Op{V, z, acc, gz, nr, n_in, lapse, rows.data(), outs, g};
+  op = ::new (mem) Op{V, z, acc, gz, nr, n_in, lapse, rows.data(), outs, g, {sa_at, off_at}};
   n->data = op;
   return n;
 }

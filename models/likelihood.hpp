@@ -15,6 +15,8 @@
 //     MarginalForm       u integrated out: exact for power laws, adaptive Gauss–Hermite otherwise
 //     SampledForm        u = x + sigma z with the latents z as parameters
 //     LapseForm<F>       per trial (1 - eps) p_F + eps p_contaminant
+//     MotorForm<M>       u integrated out under motor model M (models/motor.hpp): adaptive
+//                        Gauss–Hermite for every head (models/motor_marginal.hpp)
 //
 // A *row* is a condition of a single-subject fit or a subject of a hierarchical one: theta at
 // V[theta_at ...], sigma and sigma_r its elements 0 and 3, the lapse probability at V[eps_at],
@@ -33,6 +35,7 @@
 #include "models/exact_action.hpp"
 #include "models/inference_kernels.hpp"
 #include "models/inference_nodes.hpp"
+#include "models/motor_marginal.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -53,6 +56,7 @@ namespace bactor::detail {
 /// row's first latent in the model's latent vector (sampled form).
 struct RowTrials {
   std::vector<double> x, y;
+  std::vector<double> r;  // e^y (motor forms)
   PowerStats stats;
   std::vector<double> px, py, pw;
   std::size_t z_begin = 0;
@@ -76,6 +80,7 @@ template <class Head>
 struct RowGrad {
   typename Head::Adjoint head{};
   double sigma = 0, sigma_r = 0, eps = 0;
+  double motor[2] = {0, 0};  // motor forms: d/d sigma_a, d/d offset
 };
 
 // ---- sources ---------------------------------------------------------------------------------
@@ -412,6 +417,51 @@ private:
   }
 };
 
+/// The measurement integrated out under motor model M (LognormalMotor, GeneralizedMotor,
+/// GaussianMotor) with an optional offset: every head by adaptive Gauss–Hermite
+/// (motor_trial_loglik). The motor parameters are read from the row's theta: sigma_r at its
+/// slot, sigma_a and the offset at sa_at and off_at (npos: not a parameter, 0).
+template <class M>
+struct MotorForm {
+  static constexpr bool lapse = false;
+  static constexpr bool sampled = false;
+  static constexpr bool motor_form = true;
+  static constexpr std::size_t none = std::size_t(-1);
+  const GaussHermiteSet* rules = nullptr;
+  std::size_t sa_at = none, off_at = none;
+
+  MotorParams params(const double* theta) const {
+    return {theta[theta_index::sigma_r], sa_at == none ? 0.0 : theta[sa_at], off_at == none ? 0.0 : theta[off_at]};
+  }
+  template <class Head>
+  double run(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, RowGrad<Head>* g,
+             double* trial_ll) const {
+    if (!(mp.sa > 0 || sa_at == none) || !std::isfinite(mp.sa) || !std::isfinite(mp.delta)) {
+      if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
+      return -INFINITY;
+    }
+    const GaussHermite& rule = rules->for_sigma(sig);
+    TrialGrad<Head> tg{};
+    MotorGrad mg;
+    double ll = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      const double li = motor_trial_loglik<M>(h, t.x[i], t.r[i], sig, mp, rule, tg, mg);
+      if (trial_ll) trial_ll[i] = li;
+      ll += li;
+    }
+    if (g && std::isfinite(ll)) {
+      MarginalForm::add_adjoint(g->head, tg.head);
+      g->sigma += tg.sigma;
+      g->sigma_r += tg.sigma_r;
+      g->motor[0] += mg.sa;
+      g->motor[1] += mg.delta;
+    }
+    return ll;
+  }
+};
+template <class F>
+inline constexpr bool is_motor_form = requires { F::motor_form; };
+
 // ---- the composed node -----------------------------------------------------------------------
 
 namespace lik {
@@ -424,11 +474,14 @@ struct Op {
   bool lapse;
   const RowRef* rows;        // n_rows, the caller's (they outlive the node)
   const Var* net_out;        // n_rows network output nodes (arena copy), or null: the head reads V
-  double* g;                 // per row: n_in input gradients, then sigma, sigma_r, eps
+  double* g;                 // per row: n_in input gradients, then sigma, sigma_r, eps, sigma_a, offset
+  std::size_t motor_at[2];   // theta offsets of sigma_a and the offset (motor forms), or npos
 };
+/// Per-row gradient entries: the inputs, then sigma, sigma_r, eps and the two motor parameters.
+inline constexpr std::size_t row_extra = 5;
 void backward(Node& n);
 Node* make(Var V, std::span<const RowRef> rows, std::span<const Var> net_out, std::size_t n_in, bool lapse, Elem acc,
-           Var z, bool with_z, Op*& op);
+           Var z, bool with_z, Op*& op, std::size_t sa_at = std::size_t(-1), std::size_t off_at = std::size_t(-1));
 /// d log p / d theta at the row's inputs: a head's input_grad, whichever signature it has.
 template <class Source, class Head>
 void input_grad(const Source& src, const typename Source::Head::Adjoint& a, const typename Source::State& st,
@@ -473,7 +526,9 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
   using Head = typename Source::Head;
   const std::size_t n_in = src.n_in();
   lik::Op* op;
-  Node* n = lik::make(V, rows, net_out, n_in, Form::lapse, acc, z, Form::sampled, op);
+  Node* n;
+  if constexpr (is_motor_form<Form>) n = lik::make(V, rows, net_out, n_in, false, acc, z, false, op, form.sa_at, form.off_at);
+  else n = lik::make(V, rows, net_out, n_in, Form::lapse, acc, z, Form::sampled, op);
   const double* vv = V.values().data();
   const double* zv = Form::sampled ? z.values().data() : nullptr;
   double* gz = const_cast<double*>(op->gz);
@@ -481,8 +536,8 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const RowRef& row = rows[r];
     const RowTrials& t = *row.trials;
-    double* gr = op->g + r * (n_in + 3);
-    std::fill(gr, gr + n_in + 3, 0.0);
+    double* gr = op->g + r * (n_in + lik::row_extra);
+    std::fill(gr, gr + n_in + lik::row_extra, 0.0);
     if (t.size() == 0) continue;
     typename Source::State st{};
     lik::RowParams p;
@@ -497,7 +552,8 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
     }
     RowGrad<Head> g{};
     try {
-      value += form.run(*h, t, sig, sr, eps, zv ? zv + t.z_begin : nullptr, gz ? gz + t.z_begin : nullptr, &g, nullptr);
+      if constexpr (is_motor_form<Form>) value += form.run(*h, t, sig, form.params(vv + row.theta_at), &g, nullptr);
+      else value += form.run(*h, t, sig, sr, eps, zv ? zv + t.z_begin : nullptr, gz ? gz + t.z_begin : nullptr, &g, nullptr);
     } catch (const std::domain_error&) {  // the exact action's solve outside its table found no minimum
       value = -INFINITY;
       if (gz) std::fill(gz + t.z_begin, gz + t.z_begin + t.size(), 0.0);
@@ -507,6 +563,8 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
     gr[n_in] = g.sigma;
     gr[n_in + 1] = g.sigma_r;
     gr[n_in + 2] = g.eps;
+    gr[n_in + 3] = g.motor[0];
+    gr[n_in + 4] = g.motor[1];
   }
   n->val[0] = value;
   return Var(n);
@@ -531,7 +589,8 @@ void likelihood_trials(const Source& src, const Form& form, const double* V, std
       continue;
     }
     try {
-      form.run(*h, t, sig, sr, eps, z ? z + t.z_begin : nullptr, nullptr, static_cast<RowGrad<Head>*>(nullptr), out[r]);
+      if constexpr (is_motor_form<Form>) form.run(*h, t, sig, form.params(V + row.theta_at), static_cast<RowGrad<Head>*>(nullptr), out[r]);
+      else form.run(*h, t, sig, sr, eps, z ? z + t.z_begin : nullptr, nullptr, static_cast<RowGrad<Head>*>(nullptr), out[r]);
     } catch (const std::domain_error&) {
       std::fill(out[r], out[r] + t.size(), -INFINITY);
     }

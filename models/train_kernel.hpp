@@ -6,15 +6,16 @@
 //
 // For each sample b of a chunk and draws k = 1..K (8 float lanes at a time):
 //   e, u ~ N(0, 1) (vectorised xoshiro128+ lanes and Box–Muller, generated in registers),
-//   s' = exp(mu_post + sigma_post e),  r = a exp(sigma_r u),
+//   s' = exp(mu_post + sigma_post e),  r = a exp(sigma_r u) (or the motor model's r, FusedArgs::motor),
 //   (ℓ, dℓ/dr) from Fn::eval on Dual<batch<float>>,
-// reduced to loss_b = mean_k ℓ and dloss/da_b = mean_k dℓ/dr · r / a_b. Nothing of size n×K
+// reduced to loss_b = mean_k ℓ and dloss/da_b = mean_k dℓ/dr · dr/da_b. Nothing of size n×K
 // is stored.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <numbers>
+#include <type_traits>
 
 #include <xsimd/xsimd.hpp>
 
@@ -153,17 +154,29 @@ void fused_kernel_tiles(const FusedArgs& g, Eval& ev) {
   const float is_scale = g.u_scale > 0.0f ? g.u_scale : 1.0f;
   const fbatch isb(is_scale), is_k(-0.5f * (is_scale * is_scale - 1.0f));
   float pb[max_cost_params > 0 ? max_cost_params : 1];
-  for (std::size_t b = 0; b < g.n; ++b) {
-    const fbatch mu(g.mu_post[b]), sp(g.sigma_post[b]), sr(g.sigma_r[b]);
+  // One sample's draws and sums, the motor model a compile-time constant (log-normal: the
+  // original loop, nothing added to it).
+  auto sample = [&](std::size_t b, auto motor_c) {
+    constexpr int motor = decltype(motor_c)::value;
     const float a = g.a[b];
+    float sr_b = g.sigma_r[b], dsv = 0.0f;
+    const float sa_b = motor != 0 ? g.sigma_a[b] : 0.0f;
+    if constexpr (motor == 1) {
+      // log r = log a + sd u with sd = sqrt(sr^2 + q), q = sa^2/a^2: dr/dlog a = r (1 + u dsd/dlog a),
+      // dsd/dlog a = -q / sd.
+      const float q = sa_b * sa_b / (a * a);
+      sr_b = std::sqrt(sr_b * sr_b + q);
+      dsv = -q / sr_b;
+    }
+    const fbatch mu(g.mu_post[b]), sp(g.sigma_post[b]), sr(sr_b), sab(sa_b), ab(a);
     const fbatch log_a(std::log(a));
     for (std::size_t j = 0; j < ev.n_params(); ++j) pb[j] = g.params[j * g.n + b];
     ev.set_params(pb);
-    fbatch sum_l(0.0f), sum_g(0.0f);
+    fbatch sum_l(0.0f), sum_g(0.0f), sum_gu(0.0f);
     // nb batches of draws (e, u0); with `tail`, the last batch's lanes >= K % flanes are unused.
     // exp arguments beyond [-87, 88] saturate (exp_fast).
     auto tile_body = [&](std::size_t nb, const fbatch* e, const fbatch* u0, bool tail) {
-      fbatch s[fused_tile], r[fused_tile], w[fused_tile], l[fused_tile], dl[fused_tile];
+      fbatch s[fused_tile], r[fused_tile], w[fused_tile], l[fused_tile], dl[fused_tile], uu[fused_tile];
       for (std::size_t q = 0; q < nb; ++q) {
         fbatch u = u0[q];
         w[q] = fbatch(1.0f);
@@ -175,17 +188,21 @@ void fused_kernel_tiles(const FusedArgs& g, Eval& ev) {
           u = xsimd::min(xsimd::max(u, -ucl), ucl);
         }
         s[q] = exp_fast(xsimd::fma(sp, e[q], mu));
-        r[q] = exp_fast(xsimd::fma(sr, u, log_a));
+        if constexpr (motor == 2) r[q] = xsimd::fma(sab, u, ab);
+        else r[q] = exp_fast(xsimd::fma(sr, u, log_a));
+        if constexpr (motor == 1) uu[q] = u;
       }
       ev(nb, s, r, l, dl);
       for (std::size_t q = 0; q < nb; ++q) {
-        fbatch wl = w[q] * l[q], wg = w[q] * dl[q] * r[q];
+        // d r / d log a: r (log-normal families; generalized adds dsv u r below), a (gaussian).
+        fbatch wl = w[q] * l[q], wg = motor == 2 ? w[q] * dl[q] : w[q] * dl[q] * r[q];
         if (tail && q + 1 == nb) {
           wl = xsimd::select(tail_mask, wl, fbatch(0.0f));
           wg = xsimd::select(tail_mask, wg, fbatch(0.0f));
         }
         sum_l += wl;
         sum_g += wg;
+        if constexpr (motor == 1) sum_gu = xsimd::fma(wg, uu[q], sum_gu);
       }
     };
     fbatch e[fused_tile], u[fused_tile];
@@ -221,7 +238,16 @@ void fused_kernel_tiles(const FusedArgs& g, Eval& ev) {
     }
     const float inv_k = 1.0f / float(K);
     g.loss[b] = xsimd::hadd(sum_l) * inv_k;
-    g.dloss_da[b] = xsimd::hadd(sum_g) * inv_k / a;
+    if constexpr (motor == 2) g.dloss_da[b] = xsimd::hadd(sum_g) * inv_k;
+    else if constexpr (motor == 1) g.dloss_da[b] = (xsimd::hadd(sum_g) + dsv * xsimd::hadd(sum_gu)) * inv_k / a;
+    else g.dloss_da[b] = xsimd::hadd(sum_g) * inv_k / a;
+  };
+  for (std::size_t b = 0; b < g.n; ++b) {
+    switch (g.motor) {
+    case 1: sample(b, std::integral_constant<int, 1>{}); break;
+    case 2: sample(b, std::integral_constant<int, 2>{}); break;
+    default: sample(b, std::integral_constant<int, 0>{});
+    }
   }
 }
 
