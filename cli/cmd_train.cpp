@@ -74,7 +74,7 @@ int run(int argc, char** argv) {
   std::string motor = "lognormal";
   app.add_option("--motor", motor,
                  "motor noise the actor plans with: lognormal, generalized (adds sigma_a) or gaussian (sigma_a "
-                 "instead of sigma_r); the last two need the softplus or power head")
+                 "instead of sigma_r); with these two, head auto is mupost (softplus for costs with a length scale)")
       ->capture_default_str()
       ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
   app.add_option("--seed", s.seed, "random seed")->capture_default_str();
@@ -87,7 +87,7 @@ int run(int argc, char** argv) {
   const CostInfo& cost = cli::resolve_cost(cost_name, co);
   s.cost = cost.name;
   s.motor = parse_motor_model(motor);
-  if (s.head == "auto") s.head = s.motor == MotorModel::lognormal ? default_head_name(cost) : "softplus";
+  if (s.head == "auto") s.head = default_head_name(cost, s.motor);
   check_head(cost, parse_network_head(s.head), s.motor);
 
   std::fprintf(stderr, "training %s (%s motor noise): %zu steps, batch %zu, mc %zu, hidden %s, %s head, %s lr %g (%s), seed %llu\n",

@@ -169,7 +169,7 @@ struct GeneralizedMotor {
     MotorEval m;
     m.l = -0.5 * e * e * iv - 0.5 * std::log(v) - half_log_2pi - t.lr;
     m.dl = e * iv - 2 * q * A;
-    m.d2l = -iv - 2 * q * e * iv * iv + 4 * q * A - 2 * q * dA_dla;
+    m.d2l = -iv + 2 * q * e * iv * iv + 4 * q * A - 2 * q * dA_dla;
     m.dsr = 2 * p.sr * A;
     m.dsa = 2 * p.sa * g * A;
     m.ddelta = (e * iv + 1.0) / t.rr;
@@ -195,7 +195,7 @@ struct GaussianMotor {
     m.dl = d * E * is2;
     m.d2l = E * (d - E) * is2;
     m.dsa = (d * d * is2 - 1.0) / p.sa;
-    m.ddelta = -d * is2;
+    m.ddelta = d * is2;  // d/d delta through rr = r - delta
     return m;
   }
 };

@@ -399,18 +399,26 @@ void check_head(const CostInfo& cost, NetworkHead head) {
 
 void check_head(const CostInfo& cost, NetworkHead head, MotorModel motor) {
   check_head(cost, head);
-  if (motor != MotorModel::lognormal && (head == NetworkHead::posterior || head == NetworkHead::mupost))
-    throw ArgumentError("head", std::string("the ") + to_string(head) + " head assumes log-normal motor noise; with " +
-                                    to_string(motor) + " motor noise use the softplus (or power) head");
+  if (motor == MotorModel::lognormal) return;
+  if (head == NetworkHead::posterior || (head == NetworkHead::mupost && cost.log_scale))
+    throw ArgumentError("head", std::string("the ") + to_string(head) + " head" +
+                                    (head == NetworkHead::mupost ? " of cost '" + cost.name + "' (features through its length scale)" : "") +
+                                    " leaves out sigma_a; with " + to_string(motor) + " motor noise use " +
+                                    (cost.log_scale ? "the softplus (or power) head" : "the mupost, softplus or power head"));
+}
+
+const char* default_head_name(const CostInfo& cost, MotorModel motor) {
+  if (motor == MotorModel::lognormal) return default_head_name(cost);
+  // a = exp(mu_post + g(sigma_post, sigma_r, cost params, sigma_a, mu_post)): for a homogeneous
+  // cost the action scales with exp(mu_post) once sigma_a does, which the mupost head's MLP sees.
+  return cost.log_scale ? "softplus" : "mupost";
 }
 
 Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   Impl& I = *impl_;
   I.set = s;
   I.cost = &find_cost(s.cost);
-  I.head = parse_network_head(s.head != "auto"                   ? s.head
-                              : s.motor != MotorModel::lognormal ? "softplus"
-                                                                 : default_head_name(*I.cost));
+  I.head = parse_network_head(s.head != "auto" ? s.head : default_head_name(*I.cost, s.motor));
   check_head(*I.cost, I.head, s.motor);
   if (s.batch < 1) throw ArgumentError("batch", "must be positive");
   if (s.mc < 1) throw ArgumentError("mc", "must be positive");

@@ -31,7 +31,8 @@ struct TrainSettings {
   std::string head = "auto";
   /// Motor noise the actor plans with (models/motor.hpp): the training draws follow it. The
   /// generalized and gaussian models add sigma_a to the network's inputs and need a head that
-  /// sees every input (softplus or power; "auto" picks softplus).
+  /// sees it (mupost for costs without a length scale, softplus, power; "auto":
+  /// default_head_name(cost, motor)).
   MotorModel motor = MotorModel::lognormal;
   std::size_t steps = 60000;      // default: QuadraticCost reaches eval RMSE < 0.03 well within 60 s
   std::size_t batch = 256;        // B
@@ -92,6 +93,10 @@ void check_head(const CostInfo& cost, NetworkHead head);
 /// ... and when it cannot represent the action under a motor model: the posterior and mupost
 /// heads assume log-normal motor noise (their features leave out sigma_a).
 void check_head(const CostInfo& cost, NetworkHead head, MotorModel motor);
+/// The head "auto" picks under a motor model: default_head_name(cost) for log-normal motor
+/// noise; otherwise mupost (its MLP sees sigma_a and mu_post), softplus for the costs whose
+/// mupost features go through a length scale (CostInfo::log_scale), which leave sigma_a out.
+const char* default_head_name(const CostInfo& cost, MotorModel motor);
 
 // The network, its head and the expected cost run as float tape nodes (engine/tensor.hpp),
 // one graph per chunk of 32 samples; the tape's reverse pass gives the gradient.

@@ -60,8 +60,14 @@ std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const Tra
   for (const auto& p : cost.params)
     s.push_back(p.kind == ParamPrior::Kind::uniform ? uni(p.a, p.b) : InputScaling{true, p.a, p.b});
   // mupost: mu_post, a weighted mean of log m and log mu_0, mostly within [log s_lo, log s_hi].
+  // sigma_a (theta's last entry) on the log scale: for a cost homogeneous in (s, r) the action is
+  // exp(mu_post) g(..., sigma_a e^{-mu_post}), a function of log sigma_a - mu_post, which the
+  // MLP then gets as a linear combination of two inputs.
+  if (motor != MotorModel::lognormal) {
+    const double lo = std::log(prior.sigma_a_lo), hi = std::log(prior.sigma_a_hi);
+    s.push_back(InputScaling{true, 0.5 * (lo + hi), 0.5 * (hi - lo)});
+  }
   if (head == NetworkHead::mupost) s.push_back(uni(std::log(prior.s_lo), std::log(prior.s_hi)));
-  if (motor != MotorModel::lognormal) s.push_back(uni(prior.sigma_a_lo, prior.sigma_a_hi));
   return s;
 }
 
