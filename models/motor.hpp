@@ -126,17 +126,21 @@ struct MotorTrial {
 
 inline constexpr double half_log_2pi = 0.91893853320467274178;
 
+/// The log-normal families' per-trial constants: r' = r - delta must be positive; the density of
+/// log r' peaks at la = log r' with curvature 1/var there.
+inline MotorTrial log_family_trial(double r, const MotorParams& p, bool additive) {
+  MotorTrial t;
+  t.rr = r - p.delta;
+  t.valid = t.rr > 0;
+  t.lr = t.valid ? std::log(t.rr) : 0.0;
+  t.y0 = t.lr;
+  t.prec0 = 1.0 / (p.sr * p.sr + (additive && t.valid ? p.sa * p.sa / (t.rr * t.rr) : 0.0));
+  return t;
+}
+
 /// log r' ~ N(la, sr^2), r' = r - delta > 0 (density of r: the Jacobian 1/r' included).
 struct LognormalMotor {
-  static MotorTrial prepare(double r, const MotorParams& p) {
-    MotorTrial t;
-    t.rr = r - p.delta;
-    t.valid = t.rr > 0;
-    t.lr = t.valid ? std::log(t.rr) : 0.0;
-    t.y0 = t.lr;
-    t.prec0 = 1.0 / (p.sr * p.sr);
-    return t;
-  }
+  static MotorTrial prepare(double r, const MotorParams& p) { return log_family_trial(r, p, false); }
   static MotorEval eval(const MotorTrial& t, double la, const MotorParams& p) {
     const double ir2 = 1.0 / (p.sr * p.sr), e = t.lr - la;
     MotorEval v;
@@ -151,15 +155,7 @@ struct LognormalMotor {
 
 /// log r' ~ N(la, v), v = sr^2 + sa^2 e^{-2 la}, r' = r - delta > 0.
 struct GeneralizedMotor {
-  static MotorTrial prepare(double r, const MotorParams& p) {
-    MotorTrial t;
-    t.rr = r - p.delta;
-    t.valid = t.rr > 0;
-    t.lr = t.valid ? std::log(t.rr) : 0.0;
-    t.y0 = t.lr;
-    t.prec0 = 1.0 / (p.sr * p.sr + p.sa * p.sa / (t.valid ? t.rr * t.rr : 1.0));
-    return t;
-  }
+  static MotorTrial prepare(double r, const MotorParams& p) { return log_family_trial(r, p, true); }
   static MotorEval eval(const MotorTrial& t, double la, const MotorParams& p) {
     const double g = std::exp(-2 * la), q = p.sa * p.sa * g, v = p.sr * p.sr + q, iv = 1.0 / v;
     const double e = t.lr - la;

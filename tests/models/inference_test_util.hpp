@@ -33,18 +33,21 @@ inline std::shared_ptr<const ActionNetwork> random_network(const CostInfo& cost,
 }
 
 /// A network as the trainer builds it (its architecture and input scaling) for `cost` and
-/// `head`, with weights ~ N(0, 0.5^2): larger than the init, so every layer matters in checks.
-inline ActionNetwork trainer_random_network(const std::string& cost, std::uint64_t seed, const char* head = "softplus") {
+/// `head` (and motor model), with weights ~ N(0, sd^2), by default 0.5: larger than the init, so
+/// every layer matters in checks.
+inline ActionNetwork trainer_random_network(const std::string& cost, std::uint64_t seed, const char* head = "softplus",
+                                            MotorModel motor = MotorModel::lognormal, double sd = 0.5) {
   TrainSettings s;
   s.cost = cost;
   s.head = head;
+  s.motor = motor;
   s.batch = 32;
   s.steps = 10;
   s.eval_points = 8;
   s.seed = seed;
   Trainer tr(s);
   Rng rng(seed, 3);
-  for (auto& w : tr.parameters()) w = float(rng.normal() * 0.5);
+  for (auto& w : tr.parameters()) w = float(rng.normal() * sd);
   return tr.network();
 }
 

@@ -120,18 +120,7 @@ std::vector<double> theta_of(const CostInfo& cost, const MotorSpec& motor, doubl
 
 /// A random network for (cost, motor) with the trainer's architecture and scaling.
 std::shared_ptr<const ActionNetwork> motor_network(const char* cost, MotorModel motor, std::uint64_t seed, const char* head) {
-  TrainSettings s;
-  s.cost = cost;
-  s.head = head;
-  s.motor = motor;
-  s.batch = 32;
-  s.steps = 10;
-  s.eval_points = 8;
-  s.seed = seed;
-  Trainer tr(s);
-  Rng rng(seed, 3);
-  for (auto& w : tr.parameters()) w = float(rng.normal() * 0.3);
-  return std::make_shared<const ActionNetwork>(tr.network());
+  return std::make_shared<const ActionNetwork>(bactor::testing::trainer_random_network(cost, seed, head, motor, 0.3));
 }
 
 /// log a(u) of the plan's source at theta (brute-force reference's action).
