@@ -515,7 +515,7 @@ std::optional<typename Source::Head> row_head(const Source& src, const double* V
 /// network output node (network sources; empty: the heads read theta in V). z: the latents
 /// (sampled forms; a row's latents start at its trials' z_begin). `rows` must outlive the node.
 /// Backward: into each row's inputs (theta in V or the network outputs), sigma and sigma_r (and
-/// eps) in V, z and acc. A row whose
+/// eps; with a motor form sigma_a and the offset) in V, z and acc. A row whose
 /// parameters leave the source's domain (NaN, non-positive noise, no optimal action) gives the
 /// value -inf or NaN with gradient 0, which the sampler treats as a divergence (also when the exact
 /// action's solver finds no minimum at a node outside its table: std::domain_error is caught here,
