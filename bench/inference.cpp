@@ -15,6 +15,7 @@
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/inference.hpp>
+#include <bactor/models/motor.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/simulate.hpp>
 #include <bactor/models/train.hpp>
@@ -35,16 +36,18 @@ using namespace bactor;
 
 namespace {
 
-std::shared_ptr<const ActionNetwork> bench_network(const CostInfo& cost, NetworkHead head = NetworkHead::softplus) {
-  const auto names = theta_names(cost);
+std::shared_ptr<const ActionNetwork> bench_network(const CostInfo& cost, NetworkHead head = NetworkHead::softplus,
+                                                   MotorModel motor = MotorModel::lognormal) {
+  const auto names = theta_names(cost, MotorSpec{motor, false});
   const std::size_t n_feat = head_input_count(head, names.size());
   std::vector<int> sizes{static_cast<int>(n_feat), 16, 64, 16, 8, 3};
   MlpLayout layout{sizes};
   std::vector<float> params(layout.n_params());
   Rng rng(1, 0);
   for (auto& p : params) p = static_cast<float>(0.2 * rng.normal());
-  return std::make_shared<ActionNetwork>(cost.name, names, sizes, params, std::vector<InputScaling>(n_feat),
-                                         bactor::NetworkMetadata{}, head);
+  bactor::NetworkMetadata meta;
+  if (motor != MotorModel::lognormal) meta["motor"] = to_string(motor);
+  return std::make_shared<ActionNetwork>(cost.name, names, sizes, params, std::vector<InputScaling>(n_feat), meta, head);
 }
 
 Dataset bench_data(const CostInfo& cost, std::size_t n) {
@@ -310,6 +313,53 @@ int main(int argc, char** argv) {
           vline.print();
         }
   }
+  // Motor noise families (docs/families.md): the quadrature marginal of MotorForm, closed form
+  // (gaussian motor noise, an offset) and a softplus network (generalized), beside the
+  // log-normal cases above (closed_form/marginal, softplus/marginal) of the same run.
+  const auto gen_net = bench_network(cost, NetworkHead::softplus, MotorModel::generalized);
+  for (std::size_t n : {60, 600, 6000})
+    for (const MotorSpec& motor : {MotorSpec{MotorModel::gaussian, false}, MotorSpec{MotorModel::lognormal, true},
+                                   MotorSpec{MotorModel::gaussian, true}, MotorSpec{MotorModel::generalized, false}}) {
+      const bool use_net = motor.model == MotorModel::generalized;
+      const std::string key = "motor_" + motor.name() + "/" + std::to_string(n);
+      if (key.rfind(only, 0) != 0) continue;
+      SimulationSpec sim;
+      sim.cost = &cost;
+      sim.motor = motor;
+      sim.values = {{"sigma", 0.2}, {"sigma_0", 0.15}, {"mu_0", 1.5}, {"sigma_a", 0.1}, {"offset", 0.05}};
+      if (motor.has_sigma_r()) sim.values["sigma_r"] = 0.1;
+      if (!motor.has_sigma_a()) sim.values.erase("sigma_a");
+      if (!motor.offset) sim.values.erase("offset");
+      sim.network = use_net ? gen_net : nullptr;
+      sim.trials = n;
+      sim.seed = 7;
+      const Dataset d = simulate(sim);
+      InferenceSpec spec;
+      spec.cost = &cost;
+      spec.motor = motor;
+      spec.network = sim.network;
+      spec.fixed["sigma"] = 0.2;
+      ActorModel m(d, spec);
+      std::map<std::string, double> at{{"sigma_0", 0.15}, {"mu_0", 1.5}};
+      for (const auto& [k, v] : sim.values)
+        if (k != "sigma") at[k] = v;
+      auto q = m.unconstrain(at);
+      std::vector<double> g(m.dim());
+      auto f = [&] {
+        bench::do_not_optimize(m.log_density(q, g));
+        bench::clobber_memory();
+      };
+      bench::JsonLine("inference")
+          .add("case", "log_density_gradient")
+          .add("action", use_net ? "network" : "closed_form")
+          .add("head", use_net ? "softplus" : "closed_form")
+          .add("latent", "marginal")
+          .add("motor", motor.name())
+          .add("n", n)
+          .add("dim", m.dim())
+          .timing(bench::time_it(f, bench::calibrate(f)))
+          .print();
+    }
   if (posteriors) posterior_runs();
   return 0;
 }

@@ -29,6 +29,9 @@ int run(int argc, char** argv) {
   for (const auto& c : cost_families()) std::fputs(cli::describe_cost(c).c_str(), stdout);
   std::printf("theta = (sigma, sigma_0, mu_0, sigma_r, cost parameters...); training prior: sigma, sigma_0, "
               "sigma_r ~ U(0.01, 0.5), mu_0 ~ U(0.1, 7), s ~ U(0.1, 7)\n");
+  std::printf("motor noise (--motor; docs/families.md): lognormal log r ~ N(log a, sigma_r^2) (default); generalized "
+              "log r ~ N(log a, sigma_r^2 + (sigma_a/a)^2), sigma_a after the cost parameters; gaussian r ~ N(a, sigma_a^2), "
+              "no sigma_r; training prior sigma_a ~ U(0.01, 0.5); --offset adds r = offset + r_motor (not seen by the actor)\n");
   return cli::exit_ok;
 }
 

@@ -21,11 +21,19 @@ int run(int argc, char** argv) {
   app.add_option("--network", file, "trained network (.safetensors)")->required();
   app.add_option("--points", points, "number of fresh evaluation points")->capture_default_str()->check(CLI::Range(1, 10000000));
   app.add_option("--seed", seed, "random seed of the points")->capture_default_str();
+  std::string motor;
+  app.add_option("--motor", motor,
+                 "motor noise to evaluate against (default: the network's, from its metadata; another is refused)")
+      ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
   if (!std::ifstream(file)) throw std::invalid_argument("--network: cannot open '" + file + "'");
   // A formula network's cost comes from its metadata (registered by load).
   const ActionNetwork net = ActionNetwork::load(file);
   const CostInfo& cost = find_cost(net.cost_name());
+  const MotorModel net_motor = network_motor(net);
+  if (!motor.empty() && parse_motor_model(motor) != net_motor)
+    throw cli::UsageError("--motor: the network was trained for " + std::string(to_string(net_motor)) +
+                          " motor noise, not " + motor + " (its actions answer another question)");
   // Points from the network's own training prior (its metadata), the default one otherwise.
   TrainingPrior prior;
   if (net.metadata().count("training_priors")) {
@@ -40,11 +48,12 @@ int run(int argc, char** argv) {
       range("sigma", prior.noise_lo, prior.noise_hi);
       range("mu_0", prior.mu0_lo, prior.mu0_hi);
       range("s", prior.s_lo, prior.s_hi);
+      if (net_motor != MotorModel::lognormal) range("sigma_a", prior.sigma_a_lo, prior.sigma_a_hi);
     } catch (const std::exception&) {
       throw std::invalid_argument("--network: " + file + ": metadata 'training_priors' is malformed");
     }
   }
-  const EvalSet e = make_eval_set(cost, points, seed, 0x7777, prior);
+  const EvalSet e = make_eval_set(cost, net_motor, points, seed, 0x7777, prior);
   const std::size_t d = e.n_inputs;
   std::vector<double> err(e.size());
 #pragma omp parallel
@@ -65,8 +74,9 @@ int run(int argc, char** argv) {
     sum_rel += std::abs(err[i]) / e.a_star[i];
   }
   const double rmse = std::sqrt(ss / double(e.size()));
-  std::fprintf(stderr, "%s: cost %s, %zu points (%zu dropped), ground truth %s\n", file.c_str(), cost.name.c_str(),
-               e.size(), points - e.size(), cost.closed_form ? "closed form" : "numerical quadrature");
+  std::fprintf(stderr, "%s: cost %s, %s motor noise, %zu points (%zu dropped), ground truth %s\n", file.c_str(),
+               cost.name.c_str(), to_string(net_motor), e.size(), points - e.size(),
+               has_closed_form(cost, MotorSpec{net_motor, false}) ? "closed form" : "numerical quadrature");
   std::printf("rmse=%.6g max_abs_error=%.6g mean_rel_error=%.6g max_rel_error=%.6g points=%zu\n", rmse, max_abs,
               sum_rel / double(e.size()), max_rel, e.size());
   return cli::exit_ok;

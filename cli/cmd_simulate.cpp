@@ -86,10 +86,19 @@ int run_simulate(int argc, char** argv) {
                  "(the other trials as without lapses)")
       ->capture_default_str();
   app.add_option("--network", network, "use this trained network's action instead of the closed form / numerical optimum");
+  std::string motor = "lognormal";
+  bool offset = false;
+  app.add_option("--motor", motor,
+                 "motor noise: lognormal (sigma_r), generalized (sigma_r and sigma_a) or gaussian (sigma_a; responses "
+                 "may come out <= 0); sigma_a in the stimuli's units, given in --set")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
+  app.add_flag("--offset", offset, "add an uncompensated response offset r = offset + r_motor (give offset=VALUE > 0 in --set)");
   app.add_option("--out", out, "output CSV (columns [cond,]s,r)")->required();
   if (!bactor::cli::parse(app, argc, argv)) return 0;
 
   bactor::SimulationSpec spec;
+  spec.motor = bactor::MotorSpec{bactor::parse_motor_model(motor), offset};
   spec.cost = &bactor::cli::resolve_cost(cost, cost_opts, network);
   cost = spec.cost->name;
   spec.values = bactor::cli::parse_assignments(set, "--set");
@@ -111,7 +120,7 @@ int run_simulate(int argc, char** argv) {
       if (name.empty()) throw bactor::cli::UsageError("--conditions: '" + item + "' has no parameter name (NAME=LIST)");
       if (spec.condition_values.count(name))
         throw bactor::cli::UsageError("--conditions: '" + name + "' given twice");
-      const auto names = bactor::theta_names(*spec.cost);
+      const auto names = bactor::theta_names(*spec.cost, spec.motor);
       if (std::find(names.begin(), names.end(), name) == names.end()) {
         std::string known;
         for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
@@ -149,6 +158,9 @@ int run_simulate(int argc, char** argv) {
   if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
   if (subjects == 0 && (!spread.empty() || !truth.empty())) throw bactor::cli::UsageError("--spread and --truth need --subjects");
   if (subjects > 0) {
+    if (!spec.motor.plain())
+      throw bactor::cli::UsageError("--subjects: cohorts support the plain log-normal motor model only (got --motor " + motor +
+                                    (offset ? " --offset" : "") + ")");
     if (subjects > 100000 || trials * n_cond * subjects > 10000000)
       throw bactor::cli::UsageError("--subjects: at most 10000000 trials in all");
     bactor::CohortSpec cs;
@@ -184,7 +196,7 @@ int run_simulate(int argc, char** argv) {
   const bactor::Dataset d = bactor::simulate(spec, &lapsed);
   bactor::write_dataset(out, d);
   std::cerr << "wrote " << d.size() << " trials (" << d.conditions() << " condition" << (d.conditions() > 1 ? "s" : "")
-            << ", action: " << bactor::simulation_action_source(spec) << ", seed " << seed;
+            << ", action: " << bactor::simulation_action_source(spec) << ", motor noise " << spec.motor.name() << ", seed " << seed;
   if (lapse > 0) std::cerr << ", " << lapsed.size() << " lapse" << (lapsed.size() == 1 ? "" : "s");
   std::cerr << ") to " << out << "\n";
   return 0;

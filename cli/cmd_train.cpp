@@ -71,6 +71,12 @@ int run(int argc, char** argv) {
                  "power, posterior or mupost")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "softplus", "power", "posterior", "mupost"}));
+  std::string motor = "lognormal";
+  app.add_option("--motor", motor,
+                 "motor noise the actor plans with: lognormal, generalized (adds sigma_a) or gaussian (sigma_a "
+                 "instead of sigma_r); with these two, head auto is mupost (softplus for costs with a length scale)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
   app.add_option("--seed", s.seed, "random seed")->capture_default_str();
   app.add_option("--threads", s.threads, "OpenMP threads (0: default)")->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--eval-points", s.eval_points, "size of the fixed evaluation set")->capture_default_str()->check(CLI::Range(1, 10000000));
@@ -80,11 +86,12 @@ int run(int argc, char** argv) {
   // Unknown names and bad formulas: a one-line error before any work.
   const CostInfo& cost = cli::resolve_cost(cost_name, co);
   s.cost = cost.name;
-  if (s.head == "auto") s.head = default_head_name(cost);
-  check_head(cost, parse_network_head(s.head));
+  s.motor = parse_motor_model(motor);
+  if (s.head == "auto") s.head = default_head_name(cost, s.motor);
+  check_head(cost, parse_network_head(s.head), s.motor);
 
-  std::fprintf(stderr, "training %s: %zu steps, batch %zu, mc %zu, hidden %s, %s head, %s lr %g (%s), seed %llu\n",
-               s.cost.c_str(), s.steps, s.batch, s.mc, hidden.c_str(), s.head.c_str(), s.optimizer.c_str(), s.lr,
+  std::fprintf(stderr, "training %s (%s motor noise): %zu steps, batch %zu, mc %zu, hidden %s, %s head, %s lr %g (%s), seed %llu\n",
+               s.cost.c_str(), motor.c_str(), s.steps, s.batch, s.mc, hidden.c_str(), s.head.c_str(), s.optimizer.c_str(), s.lr,
                schedule.c_str(), static_cast<unsigned long long>(s.seed));
   cli::install_stop_handlers();
   s.stop = &cli::stop_flag();

@@ -283,6 +283,8 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
     if (range.empty()) throw std::invalid_argument(fit.files.at(0) + ": lapse = true but no lapse_range recorded");
     std::tie(spec.lapse_lo, spec.lapse_hi) = parse_range(range, fit.files.at(0) + ": lapse_range");
   }
+  // The response model (draws files before it was recorded: log-normal).
+  if (const std::string motor = setting(fit, "motor"); !motor.empty()) spec.motor = parse_motor_spec(motor);
   if (setting(fit, "action") == "network") {
     const std::string net = setting(fit, "network");
     if (!file_exists(net))

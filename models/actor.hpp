@@ -23,11 +23,13 @@ inline constexpr std::size_t sigma = 0, sigma_0 = 1, mu_0 = 2, sigma_r = 3, firs
 }
 
 /// Training prior ranges (docs/training.md): sigma, sigma_0, sigma_r ~ U(0.01, 0.5),
-/// mu_0 ~ U(0.1, 7), stimulus s ~ U(0.1, 7).
+/// mu_0 ~ U(0.1, 7), stimulus s ~ U(0.1, 7); the generalized and gaussian motor models' sigma_a
+/// (in the stimuli's units) ~ U(0.01, 0.5).
 struct TrainingPrior {
   double noise_lo = 0.01, noise_hi = 0.5;
   double mu0_lo = 0.1, mu0_hi = 7.0;
   double s_lo = 0.1, s_hi = 7.0;
+  double sigma_a_lo = 0.01, sigma_a_hi = 0.5;
 };
 
 } // namespace bactor

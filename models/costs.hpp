@@ -41,6 +41,10 @@ struct FusedArgs {
   const float* u_fixed = nullptr;
   float u_clamp = 0.0f;           // when > 0, motor draws u are clamped to [-u_clamp, u_clamp]
   float u_scale = 0.0f;           // with u_clamp: draw u from N(0, u_scale^2), importance-weighted
+  // Motor noise (models/motor.hpp): 0 log-normal r = a e^{sr u}; 1 generalized r = a e^{sd u},
+  // sd = sqrt(sr^2 + sa^2/a^2); 2 gaussian r = a + sa u. sigma_a: [n], for 1 and 2.
+  int motor = 0;
+  const float* sigma_a = nullptr;
   float* loss = nullptr;          // [n] out
   float* dloss_da = nullptr;      // [n] out
 };

@@ -70,23 +70,29 @@ double expected_cost(const CostInfo& cost, std::span<const double> theta, double
 
 double expected_cost_posterior(const CostInfo& cost, double mu, double sp, double sr, const double* p, double log_a,
                                double* dfdy, const GroundTruthOptions& opt) {
+  return expected_cost_posterior(cost, mu, sp, MotorNoise{MotorModel::lognormal, sr, 0.0}, p, log_a, dfdy, opt);
+}
+
+double expected_cost_posterior(const CostInfo& cost, double mu, double sp, const MotorNoise& mn, const double* p,
+                               double log_a, double* dfdy, const GroundTruthOptions& opt) {
   const double inv_sqrt_2pi = 1.0 / std::sqrt(2.0 * std::numbers::pi);
   double f = 0.0, g = 0.0;
   // With a block evaluator (formula costs) the points are collected and evaluated together at
   // the end; the sums run in the same order either way.
   const bool block = bool(cost.loss_dr_n);
-  std::vector<double> bs, br, bw;
-  // One point (e, u) of the standard-normal pair with quadrature weight w.
-  auto add_sr = [&](double s, double r, double w) {
+  std::vector<double> bs, br, bd, bw;
+  // One point (s, r) with dr/d log a = drdy and quadrature weight w.
+  auto add = [&](double s, double r, double drdy, double w) {
     if (block) {
       bs.push_back(s);
       br.push_back(r);
+      bd.push_back(drdy);
       bw.push_back(w);
       return;
     }
     double d = 0.0;
     f += w * cost.loss_dr(s, r, p, &d);
-    g += w * d * r;  // d r / d log a = r
+    g += w * d * drdy;
   };
   auto flush = [&] {
     if (!block) return;
@@ -94,7 +100,7 @@ double expected_cost_posterior(const CostInfo& cost, double mu, double sp, doubl
     cost.loss_dr_n(bs.size(), bs.data(), br.data(), p, l.data(), d.data());
     for (std::size_t i = 0; i < bs.size(); ++i) {
       f += bw[i] * l[i];
-      g += bw[i] * d[i] * br[i];
+      g += bw[i] * d[i] * bd[i];
     }
   };
   // s at the nodes of a Gauss–Hermite rule in e (the branches where s depends on e alone).
@@ -104,12 +110,34 @@ double expected_cost_posterior(const CostInfo& cost, double mu, double sp, doubl
     return sv;
   };
   const Rule& gl = rule(opt.inner_nodes, false);
-  if (cost.kink_at_s_equals_r) {
+  const double L = opt.tail;
+  if (cost.kink_at_s_equals_r && mn.model == MotorModel::gaussian) {
+    // r = a + sa u: for each posterior node s_i the kink sits at u* = (s_i - a) / sa; the u-line
+    // is split there (Gauss–Legendre per piece over the normal density).
+    const Rule& ge = rule(opt.outer_nodes, true);
+    const std::vector<double> sv = s_at(ge);
+    const double a = std::exp(log_a);
+    for (std::size_t i = 0; i < sv.size(); ++i) {
+      const double kink = std::clamp((sv[i] - a) / mn.sigma_a, -L, L);
+      for (const auto& [lo, hi] : {std::pair{-L, kink}, std::pair{kink, L}}) {
+        if (hi - lo < 1e-12) continue;
+        const double half = 0.5 * (hi - lo), mid = 0.5 * (hi + lo);
+        for (std::size_t j = 0; j < gl.x.size(); ++j) {
+          const double u = mid + half * gl.x[j];
+          add(sv[i], a + mn.sigma_a * u, a, ge.w[i] * gl.w[j] * half * inv_sqrt_2pi * std::exp(-0.5 * u * u));
+        }
+      }
+    }
+  } else if (cost.kink_at_s_equals_r) {
+    // Log-normal motor noise of scale sr (generalized: sr_eff = sqrt(sr^2 + sa^2/a^2), which
+    // depends on log a: dr/dy = r (1 - u q / sr_eff) with q = sa^2/a^2 and u the motor draw).
     // Rotate (e, u) to z = (sp e - sr u)/tau, w = (sr e + sp u)/tau (independent N(0,1)):
     // log s - log r = mu - log a + tau z, so the kink sits at a fixed z* for every w. Split the
     // z-line there (Gauss–Legendre on each piece), Gauss–Hermite over w.
+    const bool gen = mn.model == MotorModel::generalized;
+    const double q = gen ? mn.sigma_a * mn.sigma_a * std::exp(-2 * log_a) : 0.0;
+    const double sr = std::sqrt(mn.sigma_r * mn.sigma_r + q);
     const double tau = std::hypot(sp, sr);
-    const double L = opt.tail;
     const double kink = std::clamp((log_a - mu) / tau, -L, L);
     const Rule& outer = rule(opt.outer_nodes, true);
     // log s = mu + sp (sp z + sr w)/tau and log r = log a + sr (sp w - sr z)/tau are sums of a
@@ -126,7 +154,11 @@ double expected_cost_posterior(const CostInfo& cost, double mu, double sp, doubl
         const double z = mid + half * gl.x[i];
         const double wz = gl.w[i] * half * inv_sqrt_2pi * std::exp(-0.5 * z * z);
         const double sz = std::exp(mu + sp * sp * z / tau), rz = std::exp(log_a - sr * sr * z / tau);
-        for (std::size_t j = 0; j < outer.x.size(); ++j) add_sr(sz * sw[j], rz * rw[j], wz * outer.w[j]);
+        for (std::size_t j = 0; j < outer.x.size(); ++j) {
+          const double r = rz * rw[j];
+          const double drdy = gen ? r * (1 - (sp * outer.x[j] - sr * z) / tau * q / sr) : r;
+          add(sz * sw[j], r, drdy, wz * outer.w[j]);
+        }
       }
     }
   } else if (cost.motor_truncation > 0) {
@@ -138,8 +170,9 @@ double expected_cost_posterior(const CostInfo& cost, double mu, double sp, doubl
     const double tail_mass = 0.5 * std::erfc(T / std::sqrt(2.0));
     const std::vector<double> sv = s_at(gh);
     auto over_e = [&](double u, double wu) {
-      const double r = std::exp(log_a + sr * u);
-      for (std::size_t i = 0; i < gh.x.size(); ++i) add_sr(sv[i], r, wu * gh.w[i]);
+      double drdy;
+      const double r = motor_response(mn, log_a, u, &drdy);
+      for (std::size_t i = 0; i < gh.x.size(); ++i) add(sv[i], r, drdy, wu * gh.w[i]);
     };
     for (std::size_t j = 0; j < glu.x.size(); ++j) {
       const double u = T * glu.x[j];
@@ -152,8 +185,9 @@ double expected_cost_posterior(const CostInfo& cost, double mu, double sp, doubl
     const Rule& ge = rule(opt.inner_nodes, true);
     const std::vector<double> sv = s_at(ge);
     for (std::size_t j = 0; j < gu.x.size(); ++j) {
-      const double r = std::exp(log_a + sr * gu.x[j]);
-      for (std::size_t i = 0; i < ge.x.size(); ++i) add_sr(sv[i], r, gu.w[j] * ge.w[i]);
+      double drdy;
+      const double r = motor_response(mn, log_a, gu.x[j], &drdy);
+      for (std::size_t i = 0; i < ge.x.size(); ++i) add(sv[i], r, drdy, gu.w[j] * ge.w[i]);
     }
   }
   flush();
@@ -164,10 +198,16 @@ double expected_cost_posterior(const CostInfo& cost, double mu, double sp, doubl
 double numerical_action(const CostInfo& cost, std::span<const double> theta, double m,
                         const GroundTruthOptions& opt) {
   check_theta(cost, theta, m);
+  return numerical_action(cost, MotorNoise{MotorModel::lognormal, theta[3], 0.0}, theta, m, opt);
+}
+
+double numerical_action(const CostInfo& cost, const MotorNoise& mn, std::span<const double> theta, double m,
+                        const GroundTruthOptions& opt) {
+  if (!(m > 0) || !std::isfinite(m)) throw std::invalid_argument("measurement m must be positive and finite");
   const auto post = actor_posterior(m, theta[0], theta[1], theta[2]);
   auto grad = [&](double y) {
     double g = 0.0;
-    expected_cost(cost, theta, m, y, &g, opt);
+    expected_cost_posterior(cost, post.mu_post, post.sigma_post, mn, theta.data() + 4, y, &g, opt);
     return g;
   };
   // Bracket a sign change of F' from - to + starting at log E[s|m].

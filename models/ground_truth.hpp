@@ -6,6 +6,7 @@
 #include <span>
 
 #include <bactor/models/costs.hpp>
+#include <bactor/models/motor.hpp>
 
 namespace bactor {
 
@@ -29,8 +30,17 @@ double expected_cost(const CostInfo& cost, std::span<const double> theta, double
 double expected_cost_posterior(const CostInfo& cost, double mu, double sp, double sr, const double* p, double log_a,
                                double* dfdy, const GroundTruthOptions& opt = {});
 
+/// The same under a motor model (models/motor.hpp): r = motor_response(mn, log a, u). Gaussian
+/// motor noise with a kinked cost splits the motor draw's line at r = s per posterior node.
+double expected_cost_posterior(const CostInfo& cost, double mu, double sp, const MotorNoise& mn, const double* p,
+                               double log_a, double* dfdy, const GroundTruthOptions& opt = {});
+
 /// argmin_a of the expected cost (root of F'(y) bracketed from y = log E[s|m], then Brent).
 double numerical_action(const CostInfo& cost, std::span<const double> theta, double m,
                         const GroundTruthOptions& opt);
+/// The same under motor noise mn; theta's first 4 + cost-parameter entries are read (any motor
+/// parameters after them are ignored: mn carries them).
+double numerical_action(const CostInfo& cost, const MotorNoise& mn, std::span<const double> theta, double m,
+                        const GroundTruthOptions& opt = {});
 
 } // namespace bactor

@@ -158,16 +158,25 @@ void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_
 
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions,
                                                           const std::set<std::string>& per_condition, bool lapse) {
+  return default_priors(cost, MotorSpec{}, conditions, per_condition, lapse);
+}
+
+Prior motor_prior() { return Prior{Prior::Kind::half_normal, 0.25, 0}; }
+
+std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, const MotorSpec& motor,
+                                                          std::size_t conditions,
+                                                          const std::set<std::string>& per_condition, bool lapse) {
   check_per_condition(cost, per_condition, lapse);
   std::vector<std::pair<std::string, Prior>> base;
   const Prior half{Prior::Kind::half_normal, 0.25, 0};
   base.emplace_back("sigma", half);
   base.emplace_back("sigma_0", half);
   base.emplace_back("mu_0", Prior{Prior::Kind::lognormal, 0.0, 1.0});  // of mu_0 / S
-  base.emplace_back("sigma_r", half);
+  if (motor.has_sigma_r()) base.emplace_back("sigma_r", half);
   for (const auto& p : cost.params)
     base.emplace_back(p.name, p.kind == ParamPrior::Kind::uniform ? Prior{Prior::Kind::uniform, p.a, p.b}
                                                                   : Prior{Prior::Kind::lognormal, p.a, p.b});
+  for (const auto& name : motor.param_names()) base.emplace_back(name, motor_prior());  // of sigma_a / S, offset / S
   if (lapse) base.emplace_back("lapse", lapse_prior());
   std::vector<std::pair<std::string, Prior>> out;
   for (const auto& [name, prior] : base) {
@@ -179,7 +188,11 @@ std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, 
   return out;
 }
 
-bool has_data_units(const std::string& name) { return name == "mu_0" || name.rfind("mu_0.", 0) == 0; }
+bool has_data_units(const std::string& name) {
+  for (const char* base : {"mu_0", "sigma_a", "offset"})
+    if (name == base || name.rfind(std::string(base) + ".", 0) == 0) return true;
+  return false;
+}
 
 Prior prior_in_data_units(const Prior& p, double S) {
   Prior q = p;
@@ -217,6 +230,7 @@ struct ActorModel::Impl {
     std::string base;  // the parameter's name (theta_names), without a condition suffix
     Prior prior;
     bool fixed = false;
+    bool hidden = false;  // not a parameter of the model (the gaussian motor's sigma_r): fixed, no output
     double value = 0;  // when fixed
     int q = -1;        // unconstrained index when free
     double unit = 1;   // data units per model unit: S for mu_0, else 1
@@ -259,7 +273,7 @@ struct ActorModel::Impl {
 
   Impl(const Dataset&, const InferenceSpec& spec)
       : lik((spec.cost ? *spec.cost : throw std::invalid_argument("inference: no cost family given")), spec.network,
-            spec.exact_action, spec.latent, spec.lapse, spec.quadrature_nodes) {}
+            spec.exact_action, spec.latent, spec.lapse, spec.quadrature_nodes, spec.motor) {}
 
   bool exact() const { return lik.source == detail::SourceKind::exact; }
   int lapse_slot(int c) const { return first_lapse_slot + (lapse_varies ? c : 0); }
@@ -282,7 +296,7 @@ struct ActorModel::Impl {
   SoftplusHead network_head(int c) {
     fill_theta(c);
     std::array<double, 3> xs{};
-    net->forward(std::span<const double>(theta), std::span<double, 3>(xs), ws);
+    net->forward(std::span<const double>(theta.data(), lik.n_action()), std::span<double, 3>(xs), ws);
     return SoftplusHead{softplus(xs[0]), sigmoid(xs[1]), xs[2]};
   }
   // Power-law actions, log a = log_k + w log m: the closed forms, and networks with the power
@@ -294,7 +308,7 @@ struct ActorModel::Impl {
     fill_theta(c);
     if (!net) return detail::closed_form_head(lik.closed_form, theta);
     std::array<double, 3> xs{};
-    net->forward(std::span<const double>(theta), std::span<double, 3>(xs), ws);
+    net->forward(std::span<const double>(theta.data(), lik.n_action()), std::span<double, 3>(xs), ws);
     return PowerHead{xs[0], sigmoid(xs[1])};
   }
   detail::MupostHead mupost_head(int c) {
@@ -356,13 +370,16 @@ struct ActorModel::Impl {
     const double llo = std::log(lapse_lo), lhi = std::log(lapse_hi);
     for (int c = 0; c < C; ++c) {
       if (begin[c + 1] == begin[c]) continue;
-      const double sig = val[theta_slot(c, theta_index::sigma)], sr = val[theta_slot(c, theta_index::sigma_r)];
+      const double sig = val[theta_slot(c, theta_index::sigma)];
       const double eps = lapse ? val[lapse_slot(c)] : 0.0;
+      fill_theta(c);
+      const MotorNoise noise = motor_noise(*cost, lik.motor, theta);
+      const double offset = lik.motor.offset ? theta.back() : 0.0;
       auto each = [&](const auto& h) {
         for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
           double dla, dp[16];  // up to ExactHead::n_params
           const double u = x[k] + sig * rng.normal();
-          out[orig[k]] = S * std::exp(h.eval(u, dla, dp) + sr * rng.normal());
+          out[orig[k]] = S * (offset + motor_response(noise, h.eval(u, dla, dp), rng.normal(), nullptr));
           if (lapse && rng.uniform() < eps) out[orig[k]] = std::exp(rng.uniform(llo, lhi));  // data units
         }
       };
@@ -422,7 +439,7 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
     throw ArgumentError("scale", fmt(S) + " is not within a factor 1e6 of the stimuli's geometric mean " + fmt(g) +
                                      " (give a unit of the stimuli's order, or leave the scale out for that mean)");
   log_S = std::log(S);
-  n_theta = theta_size(*spec.cost);
+  n_theta = theta_size(*spec.cost, spec.motor);
   if (spec.exact_action) {
     // A stimulus far from the unit S puts the solver into minutes per gradient (measured with
     // Linex: a trial at 500 S took 12 s of warm-up in all, one at 5e4 S more than 5 minutes):
@@ -437,11 +454,20 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
 
 // Slots and their priors: per theta name one slot, or one per condition; the lapse slot(s) last.
 void ActorModel::Impl::build_slots(const InferenceSpec& spec) {
-  const auto tnames = theta_names(*spec.cost);
-  const auto priors = default_priors(*spec.cost, static_cast<std::size_t>(C), spec.per_condition, lapse);
+  const auto tnames = theta_names(*spec.cost, spec.motor);
+  const auto priors = default_priors(*spec.cost, spec.motor, static_cast<std::size_t>(C), spec.per_condition, lapse);
+  if (!spec.motor.has_sigma_r() && spec.per_condition.count("sigma_r"))
+    throw ArgumentError("per_condition", "'sigma_r' is not a parameter of the gaussian motor model");
   for (std::size_t t = 0; t < n_theta; ++t) {
     first_slot.push_back(static_cast<int>(slots.size()));
     varies.push_back(C > 1 && spec.per_condition.count(tnames[t]) ? 1 : 0);
+    if (t == theta_index::sigma_r && !spec.motor.has_sigma_r()) {  // the slot the layout keeps
+      Slot s{tnames[t], tnames[t], Prior{}};
+      s.fixed = s.hidden = true;
+      s.value = unused_sigma_r;
+      slots.push_back(s);
+      continue;
+    }
     for (const auto& np : priors) {
       const bool mine = np.first == tnames[t] ||
                         (varies[t] && np.first.rfind(tnames[t] + ".", 0) == 0 &&
@@ -465,13 +491,14 @@ void ActorModel::Impl::build_slots(const InferenceSpec& spec) {
 void ActorModel::Impl::apply_overrides(const InferenceSpec& spec) {
   auto known = [&] {
     std::string s;
-    for (const auto& sl : slots) s += (s.empty() ? "" : ", ") + sl.name;
+    for (const auto& sl : slots)
+      if (!sl.hidden) s += (s.empty() ? "" : ", ") + sl.name;
     return s;
   };
   auto for_name = [&](const std::string& name, const char* what, auto f) {
     bool hit = false;
     for (auto& sl : slots)
-      if (sl.name == name || sl.base == name) {
+      if (!sl.hidden && (sl.name == name || sl.base == name)) {
         f(sl);
         hit = true;
       }
@@ -513,7 +540,8 @@ void ActorModel::Impl::order_outputs() {
   std::vector<std::size_t> t_order{theta_index::mu_0, theta_index::sigma_0, theta_index::sigma_r, theta_index::sigma};
   for (std::size_t t = theta_index::first_cost_param; t < n_theta; ++t) t_order.push_back(t);
   for (std::size_t t : t_order)
-    for (int c = 0; c < (varies[t] ? C : 1); ++c) out_order.push_back(first_slot[t] + c);
+    for (int c = 0; c < (varies[t] ? C : 1); ++c)
+      if (!slots[first_slot[t] + c].hidden) out_order.push_back(first_slot[t] + c);
   if (lapse)
     for (int c = 0; c < (lapse_varies ? C : 1); ++c) out_order.push_back(first_lapse_slot + c);
   int next = 0;
@@ -661,7 +689,7 @@ ActorModel::RegionCheck ActorModel::training_region(const std::vector<std::vecto
     return rc;  // unreadable metadata: nothing to compare with (ActionNetwork::load checks the rest)
   }
   rc.checked = true;
-  const auto tnames = theta_names(*m.cost);
+  const auto tnames = theta_names(*m.cost, m.lik.motor);
   // The posterior head is exact in mu_0 and the stimulus scale (its MLP sees only sigma_post,
   // sigma_r and the cost parameters), so only those are compared.
   const bool posterior = m.net->head() == NetworkHead::posterior;

@@ -23,6 +23,7 @@
 
 #include <bactor/models/data.hpp>
 #include <bactor/models/marginal.hpp>
+#include <bactor/models/motor.hpp>
 #include <bactor/samplers/model.hpp>
 
 #include <map>
@@ -66,7 +67,15 @@ std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, 
 /// lapse.1..C when per_condition holds "lapse").
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions,
                                                           const std::set<std::string>& per_condition, bool lapse = false);
-/// Whether a parameter carries the data's units (mu_0 and its per-condition copies mu_0.c).
+/// Under a motor model (models/motor.hpp): the gaussian model has no sigma_r; sigma_a and the
+/// offset follow the cost parameters, each HalfNormal(0.25) in units of S (motor_prior()).
+std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, const MotorSpec& motor,
+                                                          std::size_t conditions,
+                                                          const std::set<std::string>& per_condition, bool lapse = false);
+/// The default prior of sigma_a and of the offset, in units of S: HalfNormal(0.25).
+Prior motor_prior();
+/// Whether a parameter carries the data's units (mu_0, sigma_a, offset and their per-condition
+/// copies NAME.c).
 bool has_data_units(const std::string& name);
 /// A prior of mu_0 / S as the prior of mu_0 (for data units), and back: uniform bounds and a
 /// half-normal scale are multiplied by S, a log-normal location is shifted by log S (a beta
@@ -112,6 +121,10 @@ struct InferenceSpec {
   // Marginal latent mode only.
   bool lapse = false;
   double lapse_lo = 0, lapse_hi = 0;
+  // The response model (models/motor.hpp): motor noise family and offset. Anything but the
+  // plain log-normal model adds its parameters (sigma_a, offset; data units) and uses the
+  // quadrature marginal (marginal latent mode, no lapses, no exact action; single-subject).
+  MotorSpec motor;
 };
 
 /// The contaminant's range (lo, hi) of r that `spec` gives for `data`: spec.lapse_lo/hi when

@@ -10,6 +10,8 @@ namespace bactor::detail {
 void RowTrials::finish() {
   stats = PowerStats{};
   for (std::size_t i = 0; i < x.size(); ++i) stats.add(x[i], y[i]);
+  r.resize(y.size());
+  for (std::size_t i = 0; i < y.size(); ++i) r[i] = std::exp(y[i]);
   px = x;
   py = y;
   pw.assign(x.size(), 1.0);
@@ -69,7 +71,7 @@ inline void add_at(Var v, std::size_t i, double d) {
 // checks the reverse pass of a closed-form gradient takes about 40 fewer instructions.
 #pragma GCC push_options
 #pragma GCC optimize("no-tree-vectorize")
-template <bool Net, bool Lapse>
+template <bool Net, bool Lapse, bool Motor>
 void backward(Node& n) {
   const Op& op = *static_cast<const Op*>(n.data);
   const double d = n.adj[0];
@@ -92,15 +94,21 @@ void backward(Node& n) {
     }
     if constexpr (Lapse)
       if (av) av[row.eps_at] += d * g[w - 1];
+    if constexpr (Motor)
+      if (av)
+        for (std::size_t k = 0; k < 2; ++k)
+          if (op.motor_at[k] != std::size_t(-1)) av[row.theta_at + op.motor_at[k]] += d * g[w - 2 + k];
   }
   if (!op.acc.empty()) add_at(op.acc.v, op.acc.i, d);
   if (op.gz && op.z.needs_grad()) latent_backward(op.z.node(), op.gz, d);
 }
 
-template void backward<false, false>(Node&);
-template void backward<false, true>(Node&);
-template void backward<true, false>(Node&);
-template void backward<true, true>(Node&);
+template void backward<false, false, false>(Node&);
+template void backward<false, true, false>(Node&);
+template void backward<true, false, false>(Node&);
+template void backward<true, true, false>(Node&);
+template void backward<false, false, true>(Node&);
+template void backward<true, false, true>(Node&);
 
 #pragma GCC pop_options
 

@@ -15,6 +15,8 @@
 //     MarginalForm       u integrated out: exact for power laws, adaptive Gauss–Hermite otherwise
 //     SampledForm        u = x + sigma z with the latents z as parameters
 //     LapseForm<F>       per trial (1 - eps) p_F + eps p_contaminant
+//     MotorForm<M>       u integrated out under motor model M (models/motor.hpp): adaptive
+//                        Gauss–Hermite for every head (models/motor_marginal.hpp)
 //
 // A *row* is a condition of a single-subject fit or a subject of a hierarchical one: theta at
 // V[theta_at ...], sigma and sigma_r its elements 0 and 3, the lapse probability at V[eps_at],
@@ -33,6 +35,7 @@
 #include "models/exact_action.hpp"
 #include "models/inference_kernels.hpp"
 #include "models/inference_nodes.hpp"
+#include "models/motor_marginal.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -55,6 +58,7 @@ namespace bactor::detail {
 /// row's first latent in the model's latent vector (sampled form).
 struct RowTrials {
   std::vector<double> x, y;
+  std::vector<double> r;  // e^y (motor forms)
   PowerStats stats;
   std::vector<double> px, py, pw;
   std::size_t z_begin = 0;
@@ -78,6 +82,7 @@ template <class Head>
 struct RowGrad {
   typename Head::Adjoint head{};
   double sigma = 0, sigma_r = 0, eps = 0;
+  double motor[2] = {0, 0};  // motor forms: d/d sigma_a, d/d offset
 };
 
 // ---- sources ---------------------------------------------------------------------------------
@@ -429,6 +434,51 @@ private:
   }
 };
 
+/// The measurement integrated out under motor model M (LognormalMotor, GeneralizedMotor,
+/// GaussianMotor) with an optional offset: every head by adaptive Gauss–Hermite
+/// (motor_trial_loglik). The motor parameters are read from the row's theta: sigma_r at its
+/// slot, sigma_a and the offset at sa_at and off_at (npos: not a parameter, 0).
+template <class M>
+struct MotorForm {
+  static constexpr bool lapse = false;
+  static constexpr bool sampled = false;
+  static constexpr bool motor_form = true;
+  static constexpr std::size_t none = std::size_t(-1);
+  const GaussHermiteSet* rules = nullptr;
+  std::size_t sa_at = none, off_at = none;
+
+  MotorParams params(const double* theta) const {
+    return {theta[theta_index::sigma_r], sa_at == none ? 0.0 : theta[sa_at], off_at == none ? 0.0 : theta[off_at]};
+  }
+  template <class Head>
+  double run(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, RowGrad<Head>* g,
+             double* trial_ll) const {
+    if (!(mp.sa > 0 || sa_at == none) || !std::isfinite(mp.sa) || !std::isfinite(mp.delta)) {
+      if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
+      return -INFINITY;
+    }
+    const GaussHermite& rule = rules->for_sigma(sig);
+    TrialGrad<Head> tg{};
+    MotorGrad mg;
+    double ll = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      const double li = motor_trial_loglik<M>(h, t.x[i], t.r[i], sig, mp, rule, tg, mg);
+      if (trial_ll) trial_ll[i] = li;
+      ll += li;
+    }
+    if (g && std::isfinite(ll)) {
+      MarginalForm::add_adjoint(g->head, tg.head);
+      g->sigma += tg.sigma;
+      g->sigma_r += tg.sigma_r;
+      g->motor[0] += mg.sa;
+      g->motor[1] += mg.delta;
+    }
+    return ll;
+  }
+};
+template <class F>
+inline constexpr bool is_motor_form = requires { F::motor_form; };
+
 // ---- the composed node -----------------------------------------------------------------------
 
 namespace lik {
@@ -445,30 +495,33 @@ struct Op {
   const Var* net_out;        // n_rows network output nodes (arena copy), or null: the head reads V
   double* g;                 // n_rows x width
   std::uint32_t n_rows, n_in, width;
+  std::size_t motor_at[2];   // theta offsets of sigma_a and the offset (motor forms), or npos
 };
 /// The reverse pass, one per layout of the saved gradient (network inputs or theta in V, with
-/// or without a lapse probability): no branch on either inside the row loop.
-template <bool Net, bool Lapse>
+/// or without a lapse probability, with or without the motor parameters): no branch on either
+/// inside the row loop.
+template <bool Net, bool Lapse, bool Motor>
 void backward(Node& n);
-/// Width of a row's saved gradient (see Op).
-constexpr std::size_t grad_width(bool net, std::size_t n_in, bool lapse) {
-  return n_in + (net ? 2 : 0) + (lapse ? 1 : 0);
+/// Width of a row's saved gradient (see Op): the inputs, sigma and sigma_r where the head reads a
+/// network, the lapse probability (lapse forms), sigma_a and the offset (motor forms).
+constexpr std::size_t grad_width(bool net, std::size_t n_in, bool lapse, bool motor) {
+  return n_in + (net ? 2 : 0) + (lapse ? 1 : 0) + (motor ? 2 : 0);
 }
-/// The node and its arena data (inline: a whole closed-form gradient takes 0.1 µs).
-/// The node and its arena data; Net (the heads read network nodes), Lapse and Sampled (z is an
-/// operand) are the form's and source's, known at compile time (inline: a whole closed-form
-/// gradient takes 0.1 µs).
-template <bool Net, bool Lapse, bool Sampled>
+/// The node and its arena data; Net (the heads read network nodes), Lapse, Sampled (z is an
+/// operand) and Motor (sigma_a and the offset at theta offsets sa_at, off_at) are the form's and
+/// source's, known at compile time (inline: a whole closed-form gradient takes 0.1 µs).
+template <bool Net, bool Lapse, bool Sampled, bool Motor>
 [[gnu::always_inline]] inline Node* make(Var V, std::span<const RowRef> rows, std::span<const Var> net_out,
-                                         std::size_t n_in, Elem acc, Var z, Op*& op) {
+                                         std::size_t n_in, Elem acc, Var z, Op*& op,
+                                         std::size_t sa_at = std::size_t(-1), std::size_t off_at = std::size_t(-1)) {
   Tape& tape = Tape::current();
   bool grad = V.needs_grad() || (!acc.empty() && acc.v.needs_grad());
   if constexpr (Sampled) grad = grad || z.needs_grad();
   if constexpr (Net)
     for (const Var& x : net_out) grad = grad || (x.node() && x.needs_grad());
-  Node* n = tape.make_node(1, 1, grad, &backward<Net, Lapse>);
+  Node* n = tape.make_node(1, 1, grad, &backward<Net, Lapse, Motor>);
   const std::size_t nr = rows.size(), nz = Sampled ? z.size() : 0, nn = Net ? nr : 0;
-  const std::size_t width = grad_width(Net, n_in, Lapse);
+  const std::size_t width = grad_width(Net, n_in, Lapse, Motor);
   auto* mem = static_cast<std::byte*>(tape.allocate(sizeof(Op) + nn * sizeof(Var) + (nr * width + nz) * sizeof(double)));
   Var* outs = Net ? reinterpret_cast<Var*>(mem + sizeof(Op)) : nullptr;
   if constexpr (Net) std::memcpy(static_cast<void*>(outs), net_out.data(), nn * sizeof(Var));
@@ -482,7 +535,8 @@ template <bool Net, bool Lapse, bool Sampled>
     for (const RowRef& r : rows) covered += r.trials->size();
     if (covered != nz) std::fill(gz, gz + nz, 0.0);
   }
-  op = ::new (mem) Op{V, z, acc, gz, rows.data(), outs, g, std::uint32_t(nr), std::uint32_t(n_in), std::uint32_t(width)};
+  op = ::new (mem) Op{V, z, acc, gz, rows.data(), outs, g, std::uint32_t(nr), std::uint32_t(n_in), std::uint32_t(width),
+                     {sa_at, off_at}};
   n->data = op;
   return n;
 }
@@ -516,7 +570,7 @@ struct RowParams {
 /// network output node (network sources; empty: the heads read theta in V). z: the latents
 /// (sampled forms; a row's latents start at its trials' z_begin). `rows` must outlive the node.
 /// Backward: into each row's inputs (theta in V or the network outputs), sigma and sigma_r (and
-/// eps) in V, z and acc. A row whose
+/// eps; with a motor form sigma_a and the offset) in V, z and acc. A row whose
 /// parameters leave the source's domain (NaN, non-positive noise, no optimal action) gives the
 /// value -inf or NaN with gradient 0, which the sampler treats as a divergence (also when the exact
 /// action's solver finds no minimum at a node outside its table: std::domain_error is caught here,
@@ -527,9 +581,12 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
   using Head = typename Source::Head;
   const std::size_t n_in = src.n_in();
   constexpr bool net = Source::reads_network;
-  const std::size_t width = lik::grad_width(net, n_in, Form::lapse);
+  const std::size_t width = lik::grad_width(net, n_in, Form::lapse, is_motor_form<Form>);
   lik::Op* op;
-  Node* n = lik::make<net, Form::lapse, Form::sampled>(V, rows, net_out, n_in, acc, z, op);
+  constexpr bool motor = is_motor_form<Form>;
+  Node* n;
+  if constexpr (motor) n = lik::make<net, false, false, true>(V, rows, net_out, n_in, acc, z, op, form.sa_at, form.off_at);
+  else n = lik::make<net, Form::lapse, Form::sampled, false>(V, rows, net_out, n_in, acc, z, op);
   const double* vv = V.values().data();
   const double* zv = Form::sampled ? z.values().data() : nullptr;
   double* gz = const_cast<double*>(op->gz);
@@ -561,8 +618,9 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
     }
     RowGrad<Head> g{};
     try {
-      value += form.run(*h, t, p.sig, p.sr, p.eps, zv ? zv + t.z_begin : nullptr, gz ? gz + t.z_begin : nullptr, &g,
-                        nullptr);
+      if constexpr (motor) value += form.run(*h, t, p.sig, form.params(vv + row.theta_at), &g, nullptr);
+      else value += form.run(*h, t, p.sig, p.sr, p.eps, zv ? zv + t.z_begin : nullptr, gz ? gz + t.z_begin : nullptr, &g,
+                             nullptr);
     } catch (const std::domain_error&) {  // the exact action's solve outside its table found no minimum
       skip(-INFINITY);
       continue;
@@ -576,6 +634,10 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
       gr[theta_index::sigma_r] += g.sigma_r;
     }
     if constexpr (Form::lapse) gr[width - 1] = g.eps;
+    if constexpr (motor) {
+      gr[width - 2] = g.motor[0];
+      gr[width - 1] = g.motor[1];
+    }
   }
   n->val[0] = value;
   return Var(n);
@@ -600,7 +662,8 @@ void likelihood_trials(const Source& src, const Form& form, const double* V, std
       continue;
     }
     try {
-      form.run(*h, t, sig, sr, eps, z ? z + t.z_begin : nullptr, nullptr, static_cast<RowGrad<Head>*>(nullptr), out[r]);
+      if constexpr (is_motor_form<Form>) form.run(*h, t, sig, form.params(V + row.theta_at), static_cast<RowGrad<Head>*>(nullptr), out[r]);
+      else form.run(*h, t, sig, sr, eps, z ? z + t.z_begin : nullptr, nullptr, static_cast<RowGrad<Head>*>(nullptr), out[r]);
     } catch (const std::domain_error&) {
       std::fill(out[r], out[r] + t.size(), -INFINITY);
     }

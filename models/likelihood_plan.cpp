@@ -28,10 +28,14 @@ const int* node_counts(const CostInfo& cost, const ActionNetwork* net) {
   return cost.action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts;
 }
 
-void check_network(const CostInfo& cost, const ActionNetwork& net) {
+void check_network(const CostInfo& cost, const ActionNetwork& net, const MotorSpec& motor) {
   if (net.cost_name() != cost.name)
     throw ArgumentError("network", "was trained for cost '" + net.cost_name() + "', not '" + cost.name + "'");
-  const auto tnames = theta_names(cost);
+  if (network_motor(net) != motor.model)
+    throw ArgumentError("network", std::string("was trained for ") + to_string(network_motor(net)) +
+                                       " motor noise, not " + to_string(motor.model) + " (train one with --motor " +
+                                       to_string(motor.model) + ", or fit with --motor " + to_string(network_motor(net)) + ")");
+  const auto tnames = theta_names(cost, MotorSpec{motor.model, false});
   if (net.param_names() != tnames) {
     std::string got;
     for (const auto& n : net.param_names()) got += (got.empty() ? "" : ",") + n;
@@ -41,16 +45,25 @@ void check_network(const CostInfo& cost, const ActionNetwork& net) {
 } // namespace
 
 LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNetwork> network, bool exact,
-                               LatentMode latent, bool lap, int quadrature_nodes)
-    : cost(&c), net(std::move(network)), sampled(latent == LatentMode::sampled), lapse(lap),
+                               LatentMode latent, bool lap, int quadrature_nodes, const MotorSpec& m)
+    : cost(&c), net(std::move(network)), sampled(latent == LatentMode::sampled), lapse(lap), motor(m),
       rules(quadrature_nodes, node_counts(c, net.get())) {
+  if (!motor.plain()) {
+    const std::string what = "motor noise " + motor.name();
+    if (sampled) throw ArgumentError("motor", what + " needs the marginal latent mode (sampled latents support the plain log-normal model only)");
+    if (lapse) throw ArgumentError("motor", what + " does not support lapses yet");
+    if (exact) throw ArgumentError("motor", what + " does not support the exact action yet (use a network or a closed form)");
+    if (!net && !has_closed_form(c, motor))
+      throw ArgumentError("motor", "cost " + c.name + " has no closed-form action under " + to_string(motor.model) +
+                                       " motor noise: give a network trained with --motor " + to_string(motor.model));
+  }
   if (exact) {
     if (net) throw ArgumentError("exact_action", "excludes a network (the action comes from the ground-truth solver)");
     if (c.params.size() > exact_max_cost_params)
       throw ArgumentError("exact_action", "cost " + c.name + " has more parameters than it supports");
     source = SourceKind::exact;
   } else if (net) {
-    check_network(c, *net);
+    check_network(c, *net, motor);
     source = measurement_head(net->head()) ? SourceKind::mupost
              : power_law_head(net->head()) ? SourceKind::power_net
                                            : SourceKind::softplus_net;
@@ -60,6 +73,9 @@ LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNe
   }
 }
 
+std::size_t LikelihoodPlan::n_theta() const { return theta_size(*cost, motor); }
+std::size_t LikelihoodPlan::n_action() const { return action_theta_size(*cost, motor); }
+
 void LikelihoodPlan::finish() {
   for (RowTrials& t : trials) t.finish();
   ws.resize(trials.size());
@@ -67,7 +83,7 @@ void LikelihoodPlan::finish() {
 }
 
 PowerHead LikelihoodPlan::power_head(const double* theta) {
-  const std::size_t nt = n_theta();
+  const std::size_t nt = n_action();
   if (source == SourceKind::closed_form) return closed_form_head(closed_form, {theta, nt});
   BACTOR_ASSERT(source == SourceKind::power_net && !ws.empty());
   std::array<double, 3> x{};
@@ -90,7 +106,7 @@ Var add_likelihood(LikelihoodPlan& plan, Var V, std::span<const RowRef> rows, El
 
 void likelihood_values(LikelihoodPlan& plan, const double* V, std::span<const RowRef> rows, const double* z,
                        std::span<double* const> out) {
-  const std::size_t nt = plan.n_theta();
+  const std::size_t nt = plan.n_action();
   std::vector<const double*> in(rows.size());
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const double* theta = V + rows[r].theta_at;

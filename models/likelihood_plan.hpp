@@ -28,6 +28,7 @@ struct LikelihoodPlan {
   ExactActionOptions exact_opt;
   bool sampled = false, lapse = false;
   double log_width = 0;  // lapses: log(log hi - log lo) of the contaminant
+  MotorSpec motor;       // not plain(): the motor forms (MotorForm), marginal and without lapses
   GaussHermiteSet rules;
   std::vector<RowTrials> trials;                // one per row
   std::vector<ActionNetwork::Workspace> ws;     // one per row (network nodes, mupost tables)
@@ -36,11 +37,17 @@ struct LikelihoodPlan {
   /// Resolves the source from the cost, the network (checked against the cost: ArgumentError
   /// "network" naming the mismatch) and `exact` (ArgumentError "exact_action" with a network or
   /// a cost with too many parameters). Rows are added to `trials` by the caller, then finish().
+  /// With a motor model other than the plain log-normal one: ArgumentError "motor" with
+  /// sampled latents, lapses or the exact action (not supported yet), and with a network
+  /// trained for another motor model.
   LikelihoodPlan(const CostInfo& cost, std::shared_ptr<const ActionNetwork> net, bool exact, LatentMode latent,
-                 bool lapse, int quadrature_nodes);
+                 bool lapse, int quadrature_nodes, const MotorSpec& motor = {});
   /// Pads the rows' trials and sizes the workspaces; call once the rows are filled.
   void finish();
-  std::size_t n_theta() const { return theta_size(*cost); }
+  /// Theta entries per row: theta_size(cost, motor).
+  std::size_t n_theta() const;
+  /// Theta entries the action reads (the network's inputs): action_theta_size(cost, motor).
+  std::size_t n_action() const;
   bool is_network() const { return source == SourceKind::power_net || source == SourceKind::softplus_net; }
   /// The row's head at theta (value paths): power-law heads only (closed form, power network).
   PowerHead power_head(const double* theta);
@@ -60,6 +67,17 @@ template <class F>
 decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
   auto with_form = [&](const auto& src) -> decltype(auto) {
     const MarginalForm marginal{&p.rules};
+    if (!p.motor.plain()) {
+      const std::size_t nt = theta_size(*p.cost);
+      const std::size_t sa = p.motor.has_sigma_a() ? nt : MotorForm<LognormalMotor>::none;
+      const std::size_t off = p.motor.offset ? nt + (p.motor.has_sigma_a() ? 1 : 0) : MotorForm<LognormalMotor>::none;
+      switch (p.motor.model) {
+      case MotorModel::generalized: return f(src, MotorForm<GeneralizedMotor>{&p.rules, sa, off});
+      case MotorModel::gaussian: return f(src, MotorForm<GaussianMotor>{&p.rules, sa, off});
+      case MotorModel::lognormal: break;
+      }
+      return f(src, MotorForm<LognormalMotor>{&p.rules, sa, off});
+    }
     if (p.sampled) {
       if (p.lapse) return f(src, LapseForm<SampledForm>{SampledForm{}, p.log_width});
       return f(src, SampledForm{});

@@ -11,6 +11,7 @@
 #include <bactor/models/costs.hpp>
 #include <bactor/models/formula.hpp>
 #include <bactor/models/network.hpp>
+#include <bactor/models/motor.hpp>
 #include <bactor/models/safetensors.hpp>
 
 
@@ -127,7 +128,16 @@ ActionNetwork ActionNetwork::load(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw fail(std::string("bad metadata: ") + e.what());
   }
-  if (names != theta_names(*info)) throw fail("param_names do not match cost '" + cost + "'");
+  // Networks for the generalized and gaussian motor models (metadata "motor") take sigma_a last.
+  MotorSpec motor;
+  if (c.metadata.count("motor")) {
+    try {
+      motor.model = parse_motor_model(c.metadata.at("motor"));
+    } catch (const std::invalid_argument& e) {
+      throw fail(std::string("bad metadata 'motor': ") + e.what());
+    }
+  }
+  if (names != theta_names(*info, motor)) throw fail("param_names do not match cost '" + cost + "'");
   const std::size_t n_feat = head_input_count(head, names.size(), info);
   if (sizes.size() < 2 || std::size_t(sizes.front()) != n_feat || sizes.back() != 3)
     throw fail("architecture sizes do not match " + std::to_string(n_feat) + " inputs and 3 outputs");

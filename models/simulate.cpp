@@ -3,6 +3,7 @@
 #include <bactor/engine/errors.hpp>
 
 #include <bactor/engine/rng.hpp>
+#include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/network.hpp>
 
@@ -15,14 +16,25 @@
 namespace bactor {
 
 std::vector<double> theta_from_values(const CostInfo& cost, const std::map<std::string, double>& values) {
-  const auto names = theta_names(cost);
+  return theta_from_values(cost, MotorSpec{}, values);
+}
+
+std::vector<double> theta_from_values(const CostInfo& cost, const MotorSpec& motor,
+                                      const std::map<std::string, double>& values) {
+  auto names = theta_names(cost, motor);
+  if (!motor.has_sigma_r()) {
+    if (values.count("sigma_r"))
+      throw std::invalid_argument("parameter 'sigma_r' is not part of the gaussian motor model (its noise is sigma_a)");
+    names.erase(names.begin() + theta_index::sigma_r);
+  }
   for (const auto& [k, v] : values) {
     bool known = false;
     for (const auto& n : names) known = known || n == k;
     if (!known) {
       std::string list;
       for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-      throw std::invalid_argument("unknown parameter '" + k + "' for cost " + cost.name + " (known: " + list + ")");
+      throw std::invalid_argument("unknown parameter '" + k + "' for cost " + cost.name + " with motor noise " +
+                                  motor.name() + " (known: " + list + ")");
     }
   }
   std::vector<double> theta;
@@ -36,12 +48,13 @@ std::vector<double> theta_from_values(const CostInfo& cost, const std::map<std::
     }
     theta.push_back(it->second);
   }
+  if (!motor.has_sigma_r()) theta.insert(theta.begin() + theta_index::sigma_r, unused_sigma_r);
   return theta;
 }
 
 std::string simulation_action_source(const SimulationSpec& spec) {
   if (spec.network) return "network";
-  return spec.cost && spec.cost->closed_form ? "closed-form" : "numerical";
+  return spec.cost && has_closed_form(*spec.cost, spec.motor) ? "closed-form" : "numerical";
 }
 
 Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
@@ -73,10 +86,15 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
     if (list.size() != n_cond)
       throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
                                             std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
-  std::vector<double> theta = theta_from_values(cost, values);
-  const auto names = theta_names(cost);
+  const MotorSpec& motor = spec.motor;
+  std::vector<double> theta = theta_from_values(cost, motor, values);
+  const auto names = theta_names(cost, motor);
   if (spec.network && spec.network->cost_name() != cost.name)
     throw std::invalid_argument("network was trained for cost '" + spec.network->cost_name() + "', not '" + cost.name + "'");
+  if (spec.network && network_motor(*spec.network) != motor.model)
+    throw ArgumentError("motor", std::string("the network was trained for ") + to_string(network_motor(*spec.network)) +
+                                     " motor noise, not " + to_string(motor.model));
+  const std::size_t n_action = action_theta_size(cost, motor);
 
   Rng rng(spec.seed, 0);
   std::vector<double> stimuli(spec.trials);
@@ -90,17 +108,21 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
       auto it = by_cond.find(names[t]);
       if (it != by_cond.end()) theta[t] = it->second[c];
     }
-    const double sigma = theta[0], sigma_r = theta[3];
+    const double sigma = theta[0];
+    const MotorNoise noise = motor_noise(cost, motor, theta);
+    const double offset = motor.offset ? theta.back() : 0.0;
+    const std::span<const double> action_theta(theta.data(), n_action);
     std::array<double, 3> x{};
     const bool per_m = spec.network && measurement_head(spec.network->head());
-    if (spec.network && !per_m) spec.network->forward(theta, std::span<double, 3>(x), ws);
+    if (spec.network && !per_m) spec.network->forward(action_theta, std::span<double, 3>(x), ws);
     for (double s : stimuli) {
       const double m = std::exp(std::log(s) + sigma * rng.normal());
-      if (per_m) spec.network->forward(theta, m, std::span<double, 3>(x), ws);  // the head reads m
-      const double a = spec.network ? spec.network->action(std::span<const double, 3>(x), m) : optimal_action(cost, theta, m);
+      if (per_m) spec.network->forward(action_theta, m, std::span<double, 3>(x), ws);  // the head reads m
+      const double a = spec.network ? spec.network->action(std::span<const double, 3>(x), m)
+                                     : optimal_action(cost, MotorSpec{motor.model, false}, action_theta, m);
       if (!(a > 0) || !std::isfinite(a)) throw std::runtime_error("simulate: action is not positive at m = " + std::to_string(m));
       d.s.push_back(s);
-      d.r.push_back(std::exp(std::log(a) + sigma_r * rng.normal()));
+      d.r.push_back(offset + motor_response(noise, std::log(a), rng.normal(), nullptr));
       d.cond.push_back(static_cast<int>(c));
       d.line.push_back(d.s.size() + 1);
     }

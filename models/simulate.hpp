@@ -3,6 +3,7 @@
 #pragma once
 
 #include <bactor/models/data.hpp>
+#include <bactor/models/motor.hpp>
 
 #include <cstdint>
 #include <map>
@@ -35,14 +36,22 @@ struct SimulationSpec {
   // inference uses by default), instead of the actor's (drawn from Rng(seed, 1), so the other
   // trials are those of lapse = 0).
   double lapse = 0;
+  // The response model (models/motor.hpp): its parameters (sigma_a, offset) are given in
+  // `values` like the others, in the stimuli's units; the gaussian model takes no sigma_r.
+  MotorSpec motor;
 };
 
 /// theta = (sigma, sigma_0, mu_0, sigma_r, cost params...) from named values; throws
 /// std::invalid_argument naming a missing or non-positive value or an unknown name.
 std::vector<double> theta_from_values(const CostInfo& cost, const std::map<std::string, double>& values);
+/// The same for theta_names(cost, motor); the gaussian model's sigma_r slot gets unused_sigma_r
+/// (a value given for it is refused: that model has no sigma_r).
+std::vector<double> theta_from_values(const CostInfo& cost, const MotorSpec& motor,
+                                      const std::map<std::string, double>& values);
 
 /// Simulates the experiment: s_i ~ U(s_lo, s_hi) (the same stimuli in each condition),
-/// m_i ~ LogNormal(log s_i, sigma_c), r_i ~ LogNormal(log a(m_i), sigma_r). Rng(seed, 0); with
+/// m_i ~ LogNormal(log s_i, sigma_c), r_i from the motor model given a(m_i) (log-normal:
+/// LogNormal(log a(m_i), sigma_r)), plus the offset. Rng(seed, 0); with
 /// lapses (spec.lapse) Rng(seed, 1) decides which trials lapse and draws their responses, whose
 /// indices go to `lapsed` when given.
 Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed = nullptr);

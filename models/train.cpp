@@ -36,6 +36,7 @@ constexpr std::size_t chunk = 32;  // samples per chunk (a block of the tape's a
 struct ChunkWork {
   fvec x;                              // MLP inputs, n_feat x C
   fvec logm, mu, sp, sr, cp, wt;       // log m, mu_post, sigma_post, sigma_r, cost params (n_cp x C), loss weights
+  fvec sa;                             // sigma_a (generalized and gaussian motor models)
   fvec dparams;                        // this chunk's gradient contribution
   double loss = 0.0;                   // this chunk's weighted loss (its share of the batch mean)
   std::vector<Tensor> leaves;          // the parameter leaves of the chunk's graph (scratch)
@@ -69,6 +70,8 @@ Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& i
   args.u_scale = float(cost.motor_importance_scale);
   args.e_fixed = in.e;
   args.u_fixed = in.u;
+  args.motor = int(in.motor);
+  args.sigma_a = in.sigma_a;
   // The kernel yields dloss/da with the loss; the node keeps it for the reverse pass.
   auto* dl = static_cast<float*>(Tape::current().allocate(n * sizeof(float)));
   args.dloss_da = dl;
@@ -105,7 +108,7 @@ struct Trainer::Impl {
 
   void init_chunk(ChunkWork& w) const {
     w.x.assign(n_feat * chunk, 0.0f);
-    for (fvec* v : {&w.logm, &w.mu, &w.sp, &w.sr, &w.wt}) v->assign(chunk, 0.0f);
+    for (fvec* v : {&w.logm, &w.mu, &w.sp, &w.sr, &w.wt, &w.sa}) v->assign(chunk, 0.0f);
     w.cp.assign(std::max<std::size_t>(n_cp, 1) * chunk, 0.0f);
     w.dparams.assign(layout.n_params(), 0.0f);
     w.theta.assign(chunk * n_in, 0.0);
@@ -128,6 +131,7 @@ struct Trainer::Impl {
       w.sp[c] = float(post.sigma_post);
       w.sr[c] = float(th[3]);
       for (std::size_t j = 0; j < n_cp; ++j) w.cp[j * chunk + c] = float(th[4 + j]);
+      if (set.motor != MotorModel::lognormal) w.sa[c] = float(th[4 + n_cp]);
     }
   }
 
@@ -140,7 +144,7 @@ struct Trainer::Impl {
     w.n_valid = std::min(chunk, set.batch - first);
     double m[chunk];
     for (std::size_t c = 0; c < w.n_valid; ++c)
-      sample_training_point(*cost, set.prior, rng, {w.theta.data() + c * n_in, n_in}, m[c]);
+      sample_training_point(*cost, set.motor, set.prior, rng, {w.theta.data() + c * n_in, n_in}, m[c]);
     for (std::size_t c = w.n_valid; c < chunk; ++c) {  // padding: copies of the first sample
       std::copy_n(w.theta.data(), n_in, w.theta.data() + c * n_in);
       m[c] = m[0];
@@ -187,6 +191,8 @@ struct Trainer::Impl {
     in.sigma_post = w.sp.data();
     in.sigma_r = w.sr.data();
     in.params = w.cp.data();
+    in.motor = set.motor;
+    in.sigma_a = w.sa.data();
     in.mc = set.mc;
     // A different seed domain from the theta sampler, same (step, chunk) stream.
     in.seed = detail::mix64(set.seed ^ 0x6a09e667f3bcc909ULL);
@@ -383,12 +389,29 @@ void check_head(const CostInfo& cost, NetworkHead head) {
                                     "' is not, so its optimal action is not c(theta) exp(mu_post) (use the mupost head)");
 }
 
+void check_head(const CostInfo& cost, NetworkHead head, MotorModel motor) {
+  check_head(cost, head);
+  if (motor == MotorModel::lognormal) return;
+  if (head == NetworkHead::posterior || (head == NetworkHead::mupost && cost.log_scale))
+    throw ArgumentError("head", std::string("the ") + to_string(head) + " head" +
+                                    (head == NetworkHead::mupost ? " of cost '" + cost.name + "' (features through its length scale)" : "") +
+                                    " leaves out sigma_a; with " + to_string(motor) + " motor noise use " +
+                                    (cost.log_scale ? "the softplus (or power) head" : "the mupost, softplus or power head"));
+}
+
+const char* default_head_name(const CostInfo& cost, MotorModel motor) {
+  if (motor == MotorModel::lognormal) return default_head_name(cost);
+  // a = exp(mu_post + g(sigma_post, sigma_r, cost params, sigma_a, mu_post)): for a homogeneous
+  // cost the action scales with exp(mu_post) once sigma_a does, which the mupost head's MLP sees.
+  return cost.log_scale ? "softplus" : "mupost";
+}
+
 Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   Impl& I = *impl_;
   I.set = s;
   I.cost = &find_cost(s.cost);
-  I.head = parse_network_head(s.head == "auto" ? default_head_name(*I.cost) : s.head);
-  check_head(*I.cost, I.head);
+  I.head = parse_network_head(s.head != "auto" ? s.head : default_head_name(*I.cost, s.motor));
+  check_head(*I.cost, I.head, s.motor);
   if (s.batch < 1) throw ArgumentError("batch", "must be positive");
   if (s.mc < 1) throw ArgumentError("mc", "must be positive");
   if (s.hidden.empty()) throw ArgumentError("hidden", "at least one hidden layer");
@@ -397,13 +420,13 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   if (!(s.lr > 0)) throw ArgumentError("lr", "must be positive");
   if (s.optimizer != "adam" && s.optimizer != "rmsprop")
     throw ArgumentError("optimizer", "'" + s.optimizer + "' (expected adam or rmsprop)");
-  I.n_in = theta_size(*I.cost);
+  I.n_in = action_theta_size(*I.cost, MotorSpec{s.motor, false});
   I.n_cp = I.cost->params.size();
   I.n_feat = head_input_count(I.head, I.n_in, I.cost);
   I.layout.sizes.push_back(int(I.n_feat));
   for (int h : s.hidden) I.layout.sizes.push_back(h);
   I.layout.sizes.push_back(3);
-  I.scaling = training_input_scaling(*I.cost, s.prior, I.head);
+  I.scaling = training_input_scaling(*I.cost, s.prior, I.head, s.motor);
   I.n_chunks = (s.batch + chunk - 1) / chunk;
   I.work.resize(I.n_chunks);
   for (auto& w : I.work) I.init_chunk(w);
@@ -441,7 +464,7 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.schedule.final_fraction = s.final_lr_fraction;
   I.schedule.decay = s.final_lr_fraction;
   I.start_workers();
-  I.eval = make_eval_set(*I.cost, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior, I.n_threads);
+  I.eval = make_eval_set(*I.cost, s.motor, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior, I.n_threads);
 }
 
 Trainer::~Trainer() = default;
@@ -533,7 +556,10 @@ ActionNetwork Trainer::network() const {
   priors["s"] = {{"uniform", {s.prior.s_lo, s.prior.s_hi}}};
   for (const auto& p : I.cost->params)
     priors[p.name] = {{p.kind == ParamPrior::Kind::uniform ? "uniform" : "lognormal", {p.a, p.b}}};
+  if (s.motor == MotorModel::gaussian) priors.erase("sigma_r");  // not a parameter of that model
+  if (s.motor != MotorModel::lognormal) priors["sigma_a"] = {{"uniform", {s.prior.sigma_a_lo, s.prior.sigma_a_hi}}};
   meta["training_priors"] = priors.dump();
+  meta["motor"] = to_string(s.motor);
   meta["training"] = nlohmann::json{{"steps", I.step}, {"batch", s.batch}, {"mc", s.mc}, {"lr", s.lr},
                                     {"optimizer", s.optimizer},
                                     {"schedule", s.schedule == LrSchedule::Kind::cosine        ? "cosine"
@@ -551,7 +577,7 @@ ActionNetwork Trainer::network() const {
   std::snprintf(buf, sizeof buf, "%.9g", I.last_rmse);
   meta["eval_rmse"] = std::string(buf);
   meta["bactor_version"] = version();
-  return ActionNetwork(I.cost->name, theta_names(*I.cost), I.layout.sizes,
+  return ActionNetwork(I.cost->name, theta_names(*I.cost, MotorSpec{s.motor, false}), I.layout.sizes,
                        std::vector<float>(I.net.values().begin(), I.net.values().end()), I.scaling, meta, I.head);
 }
 

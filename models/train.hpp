@@ -17,6 +17,7 @@
 #include <bactor/engine/tensor.hpp>
 #include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
+#include <bactor/models/motor.hpp>
 #include <bactor/models/network.hpp>
 
 namespace bactor {
@@ -28,6 +29,11 @@ struct TrainSettings {
   /// c(theta) exp(mu_post); the mupost head of docs/network.md otherwise), "softplus", "power",
   /// "posterior" or "mupost".
   std::string head = "auto";
+  /// Motor noise the actor plans with (models/motor.hpp): the training draws follow it. The
+  /// generalized and gaussian models add sigma_a to the network's inputs and need a head that
+  /// sees it (mupost for costs without a length scale, softplus, power; "auto":
+  /// default_head_name(cost, motor)).
+  MotorModel motor = MotorModel::lognormal;
   std::size_t steps = 60000;      // default: QuadraticCost reaches eval RMSE < 0.03 well within 60 s
   std::size_t batch = 256;        // B
   std::size_t mc = 128;           // K draws per batch element
@@ -61,18 +67,36 @@ struct EvalSet {
 /// the training streams.
 EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, std::uint64_t stream,
                       const TrainingPrior& prior = {}, int threads = 0);
+/// The same under a motor model: theta has action_theta_size(cost, {motor}) entries (sigma_a
+/// last for the generalized and gaussian models), optimal actions from optimal_action(cost,
+/// motor, ...).
+EvalSet make_eval_set(const CostInfo& cost, MotorModel motor, std::size_t n, std::uint64_t seed, std::uint64_t stream,
+                      const TrainingPrior& prior = {}, int threads = 0);
 /// Draws one theta and m from the training prior (theta has theta_size(cost) entries).
 void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng& rng, std::span<double> theta,
                            double& m);
+/// The same under a motor model (theta: action_theta_size(cost, {motor}) entries): the gaussian
+/// model's sigma_r slot holds unused_sigma_r; sigma_a ~ U(sigma_a_lo, sigma_a_hi) comes last.
+/// The log-normal model draws the same numbers as the overload above.
+void sample_training_point(const CostInfo& cost, MotorModel motor, const TrainingPrior& prior, Rng& rng,
+                           std::span<double> theta, double& m);
 
 /// Input scaling of the head's features (head_features) from the training prior: uniform ranges
 /// to [-1, 1], log-normal to log scale; sigma_post's range is [noise_lo, noise_hi] / sqrt(2).
 std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior,
-                                                 NetworkHead head = NetworkHead::softplus);
+                                                 NetworkHead head = NetworkHead::softplus,
+                                                 MotorModel motor = MotorModel::lognormal);
 
 /// Throws std::invalid_argument when `head` cannot represent the optimal action of `cost`
 /// (the posterior head needs a cost homogeneous in (s, r)).
 void check_head(const CostInfo& cost, NetworkHead head);
+/// ... and when it cannot represent the action under a motor model: the posterior and mupost
+/// heads assume log-normal motor noise (their features leave out sigma_a).
+void check_head(const CostInfo& cost, NetworkHead head, MotorModel motor);
+/// The head "auto" picks under a motor model: default_head_name(cost) for log-normal motor
+/// noise; otherwise mupost (its MLP sees sigma_a and mu_post), softplus for the costs whose
+/// mupost features go through a length scale (CostInfo::log_scale), which leave sigma_a out.
+const char* default_head_name(const CostInfo& cost, MotorModel motor);
 
 // The network, its head and the expected cost run as float tape nodes (engine/tensor.hpp),
 // one graph per chunk of 32 samples; the tape's reverse pass gives the gradient.
@@ -84,6 +108,8 @@ struct ExpectedCostInputs {
   const float* sigma_post = nullptr;
   const float* sigma_r = nullptr;
   const float* params = nullptr;
+  MotorModel motor = MotorModel::lognormal;
+  const float* sigma_a = nullptr;     // generalized and gaussian motor models
   std::size_t mc = 128;               // K draws per sample
   std::uint64_t seed = 0, stream = 0; // the draws' stream ...
   const float* e = nullptr;           // ... unless fixed draws are given: [n][K] each (tests)

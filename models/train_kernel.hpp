@@ -6,15 +6,16 @@
 //
 // For each sample b of a chunk and draws k = 1..K (8 float lanes at a time):
 //   e, u ~ N(0, 1) (vectorised xoshiro128+ lanes and Box–Muller, generated in registers),
-//   s' = exp(mu_post + sigma_post e),  r = a exp(sigma_r u),
+//   s' = exp(mu_post + sigma_post e),  r = a exp(sigma_r u) (or the motor model's r, FusedArgs::motor),
 //   (ℓ, dℓ/dr) from Fn::eval on Dual<batch<float>>,
-// reduced to loss_b = mean_k ℓ and dloss/da_b = mean_k dℓ/dr · r / a_b. Nothing of size n×K
+// reduced to loss_b = mean_k ℓ and dloss/da_b = mean_k dℓ/dr · dr/da_b. Nothing of size n×K
 // is stored.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <numbers>
+#include <type_traits>
 
 #include <xsimd/xsimd.hpp>
 
@@ -133,11 +134,11 @@ private:
 /// chains overlap), then the cost is evaluated on the whole tile.
 inline constexpr std::size_t fused_tile = 16;
 
-/// The fused kernel over a tile evaluator `ev`: ev.set_params(p) with this sample's
+/// The fused kernel of one motor model over a tile evaluator `ev`: ev.set_params(p) with this sample's
 /// ev.n_params() cost parameters, then ev(nb, s, r, l, dl) for tiles of nb <= fused_tile batches of (s, r),
 /// writing ℓ and dℓ/dr. Draws, summation order and results do not depend on the evaluator.
-template <class Eval>
-void fused_kernel_tiles(const FusedArgs& g, Eval& ev) {
+template <int motor, class Eval>
+[[gnu::flatten]] void fused_kernel_motor(const FusedArgs& g, Eval& ev) {
   LaneRng rng(g.seed, g.stream);
   const std::size_t K = g.K;
   const std::size_t full = K - K % flanes;
@@ -154,16 +155,25 @@ void fused_kernel_tiles(const FusedArgs& g, Eval& ev) {
   const fbatch isb(is_scale), is_k(-0.5f * (is_scale * is_scale - 1.0f));
   float pb[max_cost_params > 0 ? max_cost_params : 1];
   for (std::size_t b = 0; b < g.n; ++b) {
-    const fbatch mu(g.mu_post[b]), sp(g.sigma_post[b]), sr(g.sigma_r[b]);
     const float a = g.a[b];
+    float sr_b = g.sigma_r[b], dsv = 0.0f;
+    const float sa_b = motor != 0 ? g.sigma_a[b] : 0.0f;
+    if constexpr (motor == 1) {
+      // log r = log a + sd u with sd = sqrt(sr^2 + q), q = sa^2/a^2: dr/dlog a = r (1 + u dsd/dlog a),
+      // dsd/dlog a = -q / sd.
+      const float q = sa_b * sa_b / (a * a);
+      sr_b = std::sqrt(sr_b * sr_b + q);
+      dsv = -q / sr_b;
+    }
+    const fbatch mu(g.mu_post[b]), sp(g.sigma_post[b]), sr(sr_b), sab(sa_b), ab(a);
     const fbatch log_a(std::log(a));
     for (std::size_t j = 0; j < ev.n_params(); ++j) pb[j] = g.params[j * g.n + b];
     ev.set_params(pb);
-    fbatch sum_l(0.0f), sum_g(0.0f);
+    fbatch sum_l(0.0f), sum_g(0.0f), sum_gu(0.0f);
     // nb batches of draws (e, u0); with `tail`, the last batch's lanes >= K % flanes are unused.
     // exp arguments beyond [-87, 88] saturate (exp_fast).
     auto tile_body = [&](std::size_t nb, const fbatch* e, const fbatch* u0, bool tail) {
-      fbatch s[fused_tile], r[fused_tile], w[fused_tile], l[fused_tile], dl[fused_tile];
+      fbatch s[fused_tile], r[fused_tile], w[fused_tile], l[fused_tile], dl[fused_tile], uu[fused_tile];
       for (std::size_t q = 0; q < nb; ++q) {
         fbatch u = u0[q];
         w[q] = fbatch(1.0f);
@@ -175,17 +185,21 @@ void fused_kernel_tiles(const FusedArgs& g, Eval& ev) {
           u = xsimd::min(xsimd::max(u, -ucl), ucl);
         }
         s[q] = exp_fast(xsimd::fma(sp, e[q], mu));
-        r[q] = exp_fast(xsimd::fma(sr, u, log_a));
+        if constexpr (motor == 2) r[q] = xsimd::fma(sab, u, ab);
+        else r[q] = exp_fast(xsimd::fma(sr, u, log_a));
+        if constexpr (motor == 1) uu[q] = u;
       }
       ev(nb, s, r, l, dl);
       for (std::size_t q = 0; q < nb; ++q) {
-        fbatch wl = w[q] * l[q], wg = w[q] * dl[q] * r[q];
+        // d r / d log a: r (log-normal families; generalized adds dsv u r below), a (gaussian).
+        fbatch wl = w[q] * l[q], wg = motor == 2 ? w[q] * dl[q] : w[q] * dl[q] * r[q];
         if (tail && q + 1 == nb) {
           wl = xsimd::select(tail_mask, wl, fbatch(0.0f));
           wg = xsimd::select(tail_mask, wg, fbatch(0.0f));
         }
         sum_l += wl;
         sum_g += wg;
+        if constexpr (motor == 1) sum_gu = xsimd::fma(wg, uu[q], sum_gu);
       }
     };
     fbatch e[fused_tile], u[fused_tile];
@@ -221,8 +235,28 @@ void fused_kernel_tiles(const FusedArgs& g, Eval& ev) {
     }
     const float inv_k = 1.0f / float(K);
     g.loss[b] = xsimd::hadd(sum_l) * inv_k;
-    g.dloss_da[b] = xsimd::hadd(sum_g) * inv_k / a;
+    if constexpr (motor == 2) g.dloss_da[b] = xsimd::hadd(sum_g) * inv_k;
+    else if constexpr (motor == 1) g.dloss_da[b] = (xsimd::hadd(sum_g) + dsv * xsimd::hadd(sum_gu)) * inv_k / a;
+    else g.dloss_da[b] = xsimd::hadd(sum_g) * inv_k / a;
   }
+}
+
+/// The fused kernel over a tile evaluator `ev` (see fused_kernel_motor), the motor model
+/// (FusedArgs::motor) a compile-time constant of the loop: the log-normal loop has nothing
+/// added to it.
+/// Each body is flattened (everything it calls inlined into it): with three instantiations in
+/// one translation unit the inliner's budget otherwise ran out and left the RNG and the tile
+/// evaluator as calls, and the log-normal kernel took 1.2x as long as the single-model one
+/// (1.4x with all three inlined into the dispatch). Measured in docs/families.md.
+template <int motor, class Eval>
+[[gnu::noinline]] void fused_kernel_motor_outlined(const FusedArgs& g, Eval& ev) {
+  fused_kernel_motor<motor>(g, ev);
+}
+template <class Eval>
+void fused_kernel_tiles(const FusedArgs& g, Eval& ev) {
+  if (g.motor == 1) return fused_kernel_motor_outlined<1>(g, ev);
+  if (g.motor == 2) return fused_kernel_motor_outlined<2>(g, ev);
+  fused_kernel_motor<0>(g, ev);
 }
 
 /// Tile evaluator of a cost struct Fn (n_params, static eval) on dual SIMD batches.

@@ -15,6 +15,11 @@ namespace bactor {
 
 void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng& rng, std::span<double> theta,
                            double& m) {
+  sample_training_point(cost, MotorModel::lognormal, prior, rng, theta, m);
+}
+
+void sample_training_point(const CostInfo& cost, MotorModel motor, const TrainingPrior& prior, Rng& rng,
+                           std::span<double> theta, double& m) {
   theta[0] = rng.uniform(prior.noise_lo, prior.noise_hi);
   theta[1] = rng.uniform(prior.noise_lo, prior.noise_hi);
   theta[2] = rng.uniform(prior.mu0_lo, prior.mu0_hi);
@@ -22,9 +27,12 @@ void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng
   for (std::size_t j = 0; j < cost.params.size(); ++j) theta[4 + j] = sample_prior(cost.params[j], rng);
   const double s = rng.uniform(prior.s_lo, prior.s_hi);
   m = std::exp(std::log(s) + theta[0] * rng.normal());
+  if (motor == MotorModel::gaussian) theta[3] = unused_sigma_r;
+  if (motor != MotorModel::lognormal) theta[theta_size(cost)] = rng.uniform(prior.sigma_a_lo, prior.sigma_a_hi);
 }
 
-std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior, NetworkHead head) {
+std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const TrainingPrior& prior, NetworkHead head,
+                                                 MotorModel motor) {
   auto uni = [](double lo, double hi) { return InputScaling{false, 0.5 * (lo + hi), 0.5 * (hi - lo)}; };
   std::vector<InputScaling> s;
   if (head == NetworkHead::mupost && cost.log_scale) {
@@ -52,16 +60,29 @@ std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const Tra
   for (const auto& p : cost.params)
     s.push_back(p.kind == ParamPrior::Kind::uniform ? uni(p.a, p.b) : InputScaling{true, p.a, p.b});
   // mupost: mu_post, a weighted mean of log m and log mu_0, mostly within [log s_lo, log s_hi].
+  // sigma_a (theta's last entry) on the log scale: for a cost homogeneous in (s, r) the action is
+  // exp(mu_post) g(..., sigma_a e^{-mu_post}), a function of log sigma_a - mu_post, which the
+  // MLP then gets as a linear combination of two inputs.
+  if (motor != MotorModel::lognormal) {
+    const double lo = std::log(prior.sigma_a_lo), hi = std::log(prior.sigma_a_hi);
+    s.push_back(InputScaling{true, 0.5 * (lo + hi), 0.5 * (hi - lo)});
+  }
   if (head == NetworkHead::mupost) s.push_back(uni(std::log(prior.s_lo), std::log(prior.s_hi)));
   return s;
 }
 
 EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, std::uint64_t stream,
                       const TrainingPrior& prior, int threads) {
-  const std::size_t d = theta_size(cost);
+  return make_eval_set(cost, MotorModel::lognormal, n, seed, stream, prior, threads);
+}
+
+EvalSet make_eval_set(const CostInfo& cost, MotorModel motor, std::size_t n, std::uint64_t seed, std::uint64_t stream,
+                      const TrainingPrior& prior, int threads) {
+  const MotorSpec ms{motor, false};
+  const std::size_t d = action_theta_size(cost, ms);
   std::vector<double> theta(n * d), m(n), a(n);
   Rng rng(seed, stream);
-  for (std::size_t i = 0; i < n; ++i) sample_training_point(cost, prior, rng, {theta.data() + i * d, d}, m[i]);
+  for (std::size_t i = 0; i < n; ++i) sample_training_point(cost, motor, prior, rng, {theta.data() + i * d, d}, m[i]);
 #if defined(_OPENMP)
   if (threads <= 0) threads = omp_get_max_threads();
 #else
@@ -70,7 +91,7 @@ EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, s
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
   for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(n); ++i) {
     try {
-      a[std::size_t(i)] = optimal_action(cost, {theta.data() + std::size_t(i) * d, d}, m[std::size_t(i)]);
+      a[std::size_t(i)] = optimal_action(cost, ms, {theta.data() + std::size_t(i) * d, d}, m[std::size_t(i)]);
     } catch (const std::exception&) {
       a[std::size_t(i)] = -1.0;  // dropped below
     }

@@ -26,6 +26,7 @@
 #include <bactor/models/ground_truth.hpp>
 #include <bactor/models/hierarchical.hpp>
 #include <bactor/models/inference.hpp>
+#include <bactor/models/motor.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/network_node.hpp>
 #include <bactor/models/safetensors.hpp>

@@ -97,6 +97,14 @@ inline SplitResult run_bactor_split(const std::string& args) {
 }
 
 /// A fresh path `name` under a per-process temporary directory (`name` itself not created).
+/// The whole text of a file (empty when it cannot be read).
+inline std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 inline std::filesystem::path scratch_path(const std::string& stem, const std::string& name) {
   const auto dir = std::filesystem::temp_directory_path() / (stem + std::to_string(::getpid())) / name;
   std::filesystem::remove_all(dir);

@@ -40,10 +40,11 @@ inline std::shared_ptr<const ActionNetwork> random_network(const CostInfo& cost,
 /// A small trainer (batch 32) for `cost` and `head` whose weights are drawn ~ N(0, scale^2)
 /// from `rng`.
 inline std::unique_ptr<Trainer> random_weight_trainer(const std::string& cost, const char* head, std::uint64_t seed,
-                                                      double scale, Rng& rng) {
+                                                      double scale, Rng& rng, MotorModel motor = MotorModel::lognormal) {
   TrainSettings s;
   s.cost = cost;
   s.head = head;
+  s.motor = motor;
   s.batch = 32;
   s.steps = 10;
   s.eval_points = 8;
@@ -54,10 +55,12 @@ inline std::unique_ptr<Trainer> random_weight_trainer(const std::string& cost, c
 }
 
 /// A network as the trainer builds it (its architecture and input scaling) for `cost` and
-/// `head`, with weights ~ N(0, 0.5^2): larger than the init, so every layer matters in checks.
-inline ActionNetwork trainer_random_network(const std::string& cost, std::uint64_t seed, const char* head = "softplus") {
+/// `head` (and motor model), with weights ~ N(0, sd^2), by default 0.5: larger than the init, so
+/// every layer matters in checks.
+inline ActionNetwork trainer_random_network(const std::string& cost, std::uint64_t seed, const char* head = "softplus",
+                                            MotorModel motor = MotorModel::lognormal, double sd = 0.5) {
   Rng rng(seed, 3);
-  return random_weight_trainer(cost, head, seed, 0.5, rng)->network();
+  return random_weight_trainer(cost, head, seed, sd, rng, motor)->network();
 }
 
 /// The actions of a trainer with random weights ~ N(0, 0.3^2) at n training points: the

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+// End-to-end tests of the motor noise families (docs/families.md): simulate --motor/--offset ->
+// infer --motor/--offset round trips (the parameters and the recorded settings), a network trained
+// for one motor model refused by infer and evaluate for another, and the errors of the options.
+#include "tests/cli/cli_util.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace fs = std::filesystem;
+using bactor::testing::Result;
+using bactor::testing::read_text;
+using bactor::testing::run_bactor;
+
+namespace {
+fs::path scratch(const std::string& name) { return bactor::testing::scratch_path("bactor_cli_motor_", name); }
+} // namespace
+
+TEST_CASE("cli motor: simulate -> infer round trip with gaussian motor noise and an offset (closed form)") {
+  const fs::path dir = scratch("roundtrip");
+  fs::create_directories(dir);
+  const std::string data = (dir / "g.csv").string();
+  Result s = run_bactor("simulate --cost QuadraticCost --motor gaussian --offset --set mu_0=1.5,sigma_0=0.2,sigma=0.2,sigma_a=0.1,"
+                     "offset=0.2 --trials 150 --stimuli 0.5:6 --seed 4 --out " + data);
+  INFO(s.out);
+  REQUIRE(s.code == 0);
+  CHECK(s.out.find("motor noise gaussian+offset") != std::string::npos);
+  Result f = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --motor gaussian --offset --fix sigma=0.2,sigma_0=0.2 "
+                     "--chains 2 --warmup 300 --samples 300 --seed 2 --out " + (dir / "fit").string());
+  INFO(f.out);
+  REQUIRE(f.code == 0);
+  const std::string summary = read_text(dir / "fit" / "summary.csv");
+  CHECK(summary.find("sigma_a") != std::string::npos);
+  CHECK(summary.find("offset") != std::string::npos);
+  CHECK(summary.find("sigma_r") == std::string::npos);  // not a parameter of the gaussian model
+  const std::string chain = read_text(dir / "fit" / "chain-1.csv");
+  CHECK(chain.find("motor = gaussian+offset") != std::string::npos);
+  // The same data fitted as log-normal: another model, other parameters.
+  Result l = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --fix sigma=0.2 --chains 1 --warmup 100 "
+                     "--samples 100 --out " + (dir / "fit_ln").string());
+  REQUIRE(l.code == 0);
+  CHECK(read_text(dir / "fit_ln" / "summary.csv").find("sigma_a") == std::string::npos);
+}
+
+TEST_CASE("cli motor: a network records its motor model; infer and evaluate refuse another") {
+  const fs::path dir = scratch("network");
+  fs::create_directories(dir);
+  const std::string net = (dir / "gen.safetensors").string();
+  Result t = run_bactor("train --cost QuadraticCost --motor generalized --steps 30 --batch 32 --eval-points 16 --threads 1 --out " + net);
+  INFO(t.out);
+  REQUIRE(t.code == 0);
+  CHECK(t.out.find("generalized motor noise") != std::string::npos);
+  const std::string data = (dir / "d.csv").string();
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.2,sigma=0.2,sigma_r=0.1 --trials 20 --out " + data).code == 0);
+  Result bad = run_bactor("infer --data " + data + " --network " + net + " --chains 1 --warmup 10 --samples 10 --out " +
+                       (dir / "fit").string());
+  INFO(bad.out);
+  CHECK(bad.code == 2);
+  CHECK(bad.out.find("--network: was trained for generalized motor noise, not lognormal") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "fit" / "chain-1.csv"));
+  Result ok = run_bactor("infer --data " + data + " --network " + net + " --motor generalized --chains 1 --warmup 20 --samples 20 --out " +
+                      (dir / "fit2").string());
+  INFO(ok.out);
+  CHECK(ok.code == 0);
+  CHECK(read_text(dir / "fit2" / "summary.csv").find("sigma_a") != std::string::npos);
+  Result ev = run_bactor("evaluate --network " + net + " --points 20 --motor gaussian");
+  CHECK(ev.code == 2);
+  CHECK(ev.out.find("trained for generalized motor noise") != std::string::npos);
+  Result ev2 = run_bactor("evaluate --network " + net + " --points 20");
+  CHECK(ev2.code == 0);
+  CHECK(ev2.out.find("generalized motor noise") != std::string::npos);
+}
+
+TEST_CASE("cli motor: bad options are usage errors naming the option") {
+  const fs::path dir = scratch("errors");
+  fs::create_directories(dir);
+  Result a = run_bactor("simulate --cost QuadraticCost --motor normal --set mu_0=1,sigma_0=0.2,sigma=0.2,sigma_r=0.1 --out " +
+                     (dir / "a.csv").string());
+  CHECK(a.code == 2);
+  CHECK(a.out.find("--motor") != std::string::npos);
+  Result b = run_bactor("simulate --cost QuadraticCost --motor gaussian --set mu_0=1,sigma_0=0.2,sigma=0.2,sigma_r=0.1,sigma_a=0.1 --out " +
+                     (dir / "b.csv").string());
+  CHECK(b.code == 2);
+  CHECK(b.out.find("'sigma_r' is not part of the gaussian motor model") != std::string::npos);
+  Result c = run_bactor("simulate --cost QuadraticCost --offset --set mu_0=1,sigma_0=0.2,sigma=0.2,sigma_r=0.1 --out " +
+                     (dir / "c.csv").string());
+  CHECK(c.code == 2);
+  CHECK(c.out.find("missing value for parameter 'offset'") != std::string::npos);
+  const std::string data = (dir / "d.csv").string();
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.2,sigma=0.2,sigma_r=0.1 --trials 20 --out " + data).code == 0);
+  Result d = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --motor generalized --out " + (dir / "f").string());
+  CHECK(d.code == 2);
+  CHECK(d.out.find("--motor: cost QuadraticCost has no closed-form action under generalized motor noise") != std::string::npos);
+  Result e = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --motor gaussian --latent sampled --out " +
+                     (dir / "g").string());
+  CHECK(e.code == 2);
+  CHECK(e.out.find("--motor: motor noise gaussian needs the marginal latent mode") != std::string::npos);
+}

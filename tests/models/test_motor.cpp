@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: MIT
+// Motor noise families (models/motor.hpp, docs/families.md):
+//   - each density policy's derivatives against finite differences of its value, and its
+//     normalisation (a density of r: it integrates to 1 over r, trapezoid);
+//   - motor_response's dr/dlog a against finite differences;
+//   - the ground truth's expected cost under every motor model against a brute-force 2-D
+//     trapezoid over (e, u), its derivative against finite differences, and the gaussian
+//     model's numerical action against the closed form E[s | m];
+//   - the fused training kernel's loss and dloss/da against a double-precision evaluation of the
+//     same Monte Carlo sum (fixed draws);
+//   - the composed likelihood's motor forms: gradient against finite differences, value path,
+//     each trial against an independent brute-force integral over the measurement, and the
+//     log-normal form with a vanishing offset against the exact power-law marginal;
+//   - ActorModel's parameters, gradients and refusals under motor models.
+#include "models/likelihood_plan.hpp"
+#include "models/train_kernel.hpp"
+
+#include <bactor/engine/errors.hpp>
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/ground_truth.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/motor.hpp>
+#include <bactor/models/network.hpp>
+#include <bactor/models/simulate.hpp>
+#include <bactor/models/train.hpp>
+#include "tests/engine/gradcheck.hpp"
+#include "tests/models/fused_test_util.hpp"
+#include "tests/models/inference_test_util.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <memory>
+#include <numbers>
+#include <string>
+#include <vector>
+
+using namespace bactor;
+using bactor::testing::gradcheck;
+using bactor::testing::GradCheckOptions;
+namespace d = bactor::detail;
+
+namespace {
+
+const double pi = std::numbers::pi;
+
+/// The motor densities written out directly (not through the policies): log p(r | log a = la).
+double motor_logpdf(MotorModel model, double r, double la, double sr, double sa, double delta) {
+  const double rr = r - delta;
+  switch (model) {
+  case MotorModel::gaussian: {
+    const double e = rr - std::exp(la);
+    return -0.5 * e * e / (sa * sa) - std::log(sa * std::sqrt(2 * pi));
+  }
+  case MotorModel::generalized:
+  case MotorModel::lognormal: {
+    if (!(rr > 0)) return -INFINITY;
+    const double v = sr * sr + (model == MotorModel::generalized ? sa * sa * std::exp(-2 * la) : 0.0);
+    const double e = std::log(rr) - la;
+    return -0.5 * e * e / v - 0.5 * std::log(2 * pi * v) - std::log(rr);
+  }
+  }
+  return NAN;
+}
+
+template <class M>
+void check_policy(MotorModel model, const char* name) {
+  INFO(std::string(name));
+  Rng rng(3, 0);
+  for (int k = 0; k < 40; ++k) {
+    const MotorParams p{rng.uniform(0.05, 0.4), rng.uniform(0.05, 0.5), k % 2 ? rng.uniform(0.01, 0.2) : 0.0};
+    const double la = rng.uniform(-1.0, 1.5);
+    const double r = p.delta + std::exp(la + 0.3 * rng.normal());
+    const MotorTrial t = M::prepare(r, p);
+    const MotorEval v = M::eval(t, la, p);
+    CHECK(v.l == doctest::Approx(motor_logpdf(model, r, la, p.sr, p.sa, p.delta)).epsilon(1e-12));
+    const double h = 1e-6;
+    auto l_at = [&](double la2, MotorParams q) { return M::eval(M::prepare(r, q), la2, q).l; };
+    auto dl_at = [&](double la2) { return M::eval(t, la2, p).dl; };
+    CHECK(v.dl == doctest::Approx((l_at(la + h, p) - l_at(la - h, p)) / (2 * h)).epsilon(1e-6));
+    CHECK(v.d2l == doctest::Approx((dl_at(la + h) - dl_at(la - h)) / (2 * h)).epsilon(1e-6));
+    MotorParams a = p, b = p;
+    a.sr += h, b.sr -= h;
+    CHECK(v.dsr == doctest::Approx((l_at(la, a) - l_at(la, b)) / (2 * h)).epsilon(1e-6).scale(1));
+    a = p, b = p;
+    a.sa += h, b.sa -= h;
+    CHECK(v.dsa == doctest::Approx((l_at(la, a) - l_at(la, b)) / (2 * h)).epsilon(1e-6).scale(1));
+    a = p, b = p;
+    a.delta += h, b.delta -= h;
+    CHECK(v.ddelta == doctest::Approx((l_at(la, a) - l_at(la, b)) / (2 * h)).epsilon(1e-6).scale(1));
+    // A density of r: trapezoid over r (log-normal families on log r, the Jacobian r).
+    double mass = 0;
+    const int n = 40000;
+    if (model == MotorModel::gaussian) {
+      const double c = p.delta + std::exp(la), w = 12 * p.sa;
+      for (int i = 0; i <= n; ++i) {
+        const double rr = c - w + 2 * w * i / n;
+        mass += (i == 0 || i == n ? 0.5 : 1.0) * std::exp(M::eval(M::prepare(rr, p), la, p).l) * 2 * w / n;
+      }
+    } else {
+      const double w = 12 * std::sqrt(p.sr * p.sr + p.sa * p.sa * std::exp(-2 * la));
+      for (int i = 0; i <= n; ++i) {
+        const double y = la - w + 2 * w * i / n, rr = p.delta + std::exp(y);
+        mass += (i == 0 || i == n ? 0.5 : 1.0) * std::exp(M::eval(M::prepare(rr, p), la, p).l + y) * 2 * w / n;
+      }
+    }
+    CHECK(mass == doctest::Approx(1.0).epsilon(1e-8));
+  }
+}
+
+/// theta for (cost, motor): the log-normal actor's entries, then sigma_a and the offset.
+std::vector<double> theta_of(const CostInfo& cost, const MotorSpec& motor, double shift) {
+  std::vector<double> t{0.17 + shift, 0.25 - 0.5 * shift, 1.8 + shift, motor.has_sigma_r() ? 0.12 + 0.2 * shift : unused_sigma_r};
+  for (const auto& p : cost.params) t.push_back(p.kind == ParamPrior::Kind::uniform ? 0.5 * (p.a + p.b) : std::exp(p.a));
+  if (motor.has_sigma_a()) t.push_back(0.15 + shift);
+  if (motor.offset) t.push_back(0.05 + shift);
+  return t;
+}
+
+/// A random network for (cost, motor) with the trainer's architecture and scaling.
+std::shared_ptr<const ActionNetwork> motor_network(const char* cost, MotorModel motor, std::uint64_t seed, const char* head) {
+  return std::make_shared<const ActionNetwork>(bactor::testing::trainer_random_network(cost, seed, head, motor, 0.3));
+}
+
+/// log a(u) of the plan's source at theta (brute-force reference's action).
+double log_action(const d::LikelihoodPlan& plan, const double* theta, double u) {
+  const std::size_t na = plan.n_action();
+  const double m = std::exp(u);
+  if (plan.net) {
+    ActionNetwork::Workspace ws;
+    double x[3];
+    plan.net->forward({theta, na}, m, x, ws);
+    return std::log(plan.net->action(std::span<const double, 3>(x), m));
+  }
+  return std::log(optimal_action(*plan.cost, MotorSpec{plan.motor.model, false}, {theta, na}, m));
+}
+
+/// Each row's trials simulated from the plan's own actor (data units = units of S here).
+void fill_rows(d::LikelihoodPlan& plan, const std::vector<double>& v, std::size_t n0, std::size_t n1, std::uint64_t seed) {
+  Rng rng(seed, 0);
+  const std::size_t nt = plan.n_theta();
+  plan.trials.resize(2);
+  for (std::size_t r = 0; r < 2; ++r) {
+    d::RowTrials& t = plan.trials[r];
+    const double* th = v.data() + r * nt;
+    const MotorNoise mn = motor_noise(*plan.cost, plan.motor, {th, nt});
+    const double off = plan.motor.offset ? th[nt - 1] : 0.0;
+    for (std::size_t i = 0; i < (r ? n1 : n0); ++i) {
+      const double s = rng.uniform(0.5, 4.0), u = std::log(s) + th[0] * rng.normal();
+      double resp = off + motor_response(mn, log_action(plan, th, u), rng.normal(), nullptr);
+      if (!(resp > off)) resp = off + 0.05;  // the data reader's rule: positive responses
+      t.x.push_back(std::log(s));
+      t.y.push_back(std::log(resp));
+    }
+  }
+  plan.finish();
+}
+
+std::vector<d::RowRef> rows_of(const d::LikelihoodPlan& plan, std::size_t nt) {
+  std::vector<d::RowRef> rows(2);
+  for (std::size_t r = 0; r < 2; ++r) {
+    rows[r].theta_at = r * nt;
+    rows[r].trials = &plan.trials[r];
+  }
+  return rows;
+}
+
+/// log p(r | s) by brute force: trapezoid over u in x +- 10 sigma (8001 points) of
+/// N(u; x, sigma) p_motor(r | log a(u)).
+double brute_trial(const d::LikelihoodPlan& plan, const double* th, double x, double r) {
+  const std::size_t nt = plan.n_theta();
+  const MotorNoise mn = motor_noise(*plan.cost, plan.motor, {th, nt});
+  const double off = plan.motor.offset ? th[nt - 1] : 0.0, sig = th[0];
+  const int n = 8000;
+  double sum = 0;
+  for (int i = 0; i <= n; ++i) {
+    const double z = -10 + 20.0 * i / n, u = x + sig * z;
+    const double p = std::exp(-0.5 * z * z) / std::sqrt(2 * pi) *
+                     std::exp(motor_logpdf(mn.model, r, log_action(plan, th, u), mn.sigma_r, mn.sigma_a, off));
+    sum += (i == 0 || i == n ? 0.5 : 1.0) * p * 20.0 / n;
+  }
+  return std::log(sum);
+}
+
+} // namespace
+
+TEST_CASE("motor densities: derivatives against finite differences, and each a density of r") {
+  check_policy<LognormalMotor>(MotorModel::lognormal, "lognormal");
+  check_policy<GeneralizedMotor>(MotorModel::generalized, "generalized");
+  check_policy<GaussianMotor>(MotorModel::gaussian, "gaussian");
+  // An offset at or above a response: the log-normal families' density is 0.
+  CHECK_FALSE(LognormalMotor::prepare(0.3, {0.1, 0, 0.3}).valid);
+  CHECK_FALSE(GeneralizedMotor::prepare(0.3, {0.1, 0.1, 0.4}).valid);
+  CHECK(GaussianMotor::prepare(-0.3, {0, 0.1, 0.0}).valid);
+}
+
+TEST_CASE("motor_response: dr/dlog a against finite differences; names and parsing") {
+  for (MotorModel m : {MotorModel::lognormal, MotorModel::generalized, MotorModel::gaussian}) {
+    const MotorNoise mn{m, 0.15, 0.3};
+    for (double u : {-1.7, 0.0, 0.4, 2.2}) {
+      double d0;
+      motor_response(mn, 0.3, u, &d0);
+      const double h = 1e-6;
+      const double fd = (motor_response(mn, 0.3 + h, u, nullptr) - motor_response(mn, 0.3 - h, u, nullptr)) / (2 * h);
+      CHECK(d0 == doctest::Approx(fd).epsilon(1e-7));
+    }
+    CHECK(parse_motor_model(to_string(m)) == m);
+    const MotorSpec spec{m, true};
+    CHECK(parse_motor_spec(spec.name()) == spec);
+  }
+  CHECK_THROWS_AS(parse_motor_model("normal"), ArgumentError);
+  const CostInfo& effort = find_cost("QuadraticCostQuadraticEffort");
+  CHECK(theta_names(effort, {MotorModel::generalized, true}) ==
+        std::vector<std::string>{"sigma", "sigma_0", "mu_0", "sigma_r", "beta", "sigma_a", "offset"});
+  CHECK(action_theta_size(effort, {MotorModel::gaussian, true}) == 6);
+}
+
+TEST_CASE("ground truth under motor noise: expected cost against a brute-force trapezoid, its derivative, the closed form") {
+  const double mu = 0.4, sp = 0.2;
+  for (const char* cname : {"QuadraticCost", "AbsoluteCost", "InvertedGaussian", "Linex"}) {
+    const CostInfo& cost = find_cost(cname);
+    std::vector<double> p;
+    for (const auto& q : cost.params) p.push_back(q.kind == ParamPrior::Kind::uniform ? 0.5 * (q.a + q.b) : std::exp(q.a));
+    for (MotorModel m : {MotorModel::generalized, MotorModel::gaussian, MotorModel::lognormal}) {
+      INFO(std::string(cname) << ", " << to_string(m));
+      const MotorNoise mn{m, 0.12, 0.35};
+      for (double y : {0.2, 0.55}) {
+        double g;
+        const double f = expected_cost_posterior(cost, mu, sp, mn, p.data(), y, &g);
+        const double h = 1e-5;
+        const double fd = (expected_cost_posterior(cost, mu, sp, mn, p.data(), y + h, nullptr) -
+                           expected_cost_posterior(cost, mu, sp, mn, p.data(), y - h, nullptr)) / (2 * h);
+        CHECK(g == doctest::Approx(fd).epsilon(2e-6).scale(1e-3));
+        if (cost.motor_truncation > 0) continue;  // the trapezoid below has no truncation
+        // Brute force: trapezoid over (e, u) in [-9, 9]^2.
+        const int n = 1200;
+        double bf = 0;
+        std::vector<double> wz(n + 1), z(n + 1);
+        for (int i = 0; i <= n; ++i) {
+          z[i] = -9 + 18.0 * i / n;
+          wz[i] = (i == 0 || i == n ? 0.5 : 1.0) * 18.0 / n * std::exp(-0.5 * z[i] * z[i]) / std::sqrt(2 * pi);
+        }
+        for (int j = 0; j <= n; ++j) {
+          const double r = motor_response(mn, y, z[j], nullptr);
+          for (int i = 0; i <= n; ++i) bf += wz[i] * wz[j] * cost.loss(std::exp(mu + sp * z[i]), r, p.data());
+        }
+        CHECK(f == doctest::Approx(bf).epsilon(2e-5));
+      }
+    }
+  }
+  // Quadratic cost, gaussian motor noise: the optimal action is E[s | m] (closed form, exact).
+  const CostInfo& quad = find_cost("QuadraticCost");
+  const std::vector<double> theta{0.2, 0.3, 1.5, unused_sigma_r, 0.4};
+  for (double m : {0.5, 1.3, 4.0}) {
+    const double closed = optimal_action(quad, MotorSpec{MotorModel::gaussian, false}, theta, m);
+    const auto post = actor_posterior(m, 0.2, 0.3, 1.5);
+    CHECK(closed == doctest::Approx(std::exp(post.mu_post + 0.5 * post.sigma_post * post.sigma_post)).epsilon(1e-14));
+    CHECK(numerical_action(quad, MotorNoise{MotorModel::gaussian, 0, 0.4}, theta, m) == doctest::Approx(closed).epsilon(1e-8));
+  }
+}
+
+TEST_CASE("fused training kernel under every motor model: loss and dloss/da against a double evaluation of the same draws") {
+  const std::size_t K = 37, n = 3;  // K not a multiple of the SIMD width: the tail is masked
+  const std::vector<float> mu{0.1f, 0.6f, -0.3f}, sp{0.2f, 0.1f, 0.3f}, a{1.2f, 1.9f, 0.8f}, sr{0.1f, 0.2f, 0.15f},
+      sa{0.3f, 0.1f, 0.2f};
+  std::vector<float> e(n * K), u(n * K);
+  Rng rng(8, 0);
+  for (std::size_t i = 0; i < e.size(); ++i) e[i] = float(rng.normal()), u[i] = float(rng.normal());
+  // Smooth costs (a finite difference of a Monte Carlo sum of a kinked cost jumps wherever a
+  // draw crosses s = r).
+  for (const char* cname : {"QuadraticCost", "InvertedGaussian"}) {
+    const CostInfo& cost = find_cost(cname);
+    for (int motor : {0, 1, 2}) {
+      INFO(std::string(cname) << ", motor " << motor);
+      std::vector<float> loss(n), dl(n);
+      const std::vector<float> params(cost.params.size() * n, 1.5f);  // gamma = 1.5 (InvertedGaussian)
+      const double p1 = 1.5;
+      auto g = bactor::testing::fused_args(K, mu, sp, a, sr, params);
+      g.e_fixed = e.data();
+      g.u_fixed = u.data();
+      g.motor = motor;
+      g.sigma_a = sa.data();
+      g.loss = loss.data();
+      g.dloss_da = dl.data();
+      cost.fused(g);
+      for (std::size_t b = 0; b < n; ++b) {
+        const MotorNoise mn{MotorModel(motor), sr[b], sa[b]};
+        auto mean_cost = [&](double ab) {
+          double s = 0;
+          for (std::size_t k = 0; k < K; ++k)
+            s += cost.loss(std::exp(mu[b] + double(sp[b]) * e[b * K + k]),
+                           motor_response(mn, std::log(ab), u[b * K + k], nullptr), &p1);
+          return s / double(K);
+        };
+        const double h = 1e-5 * a[b];
+        CHECK(loss[b] == doctest::Approx(mean_cost(a[b])).epsilon(2e-5));
+        CHECK(dl[b] == doctest::Approx((mean_cost(a[b] + h) - mean_cost(a[b] - h)) / (2 * h)).epsilon(1e-3).scale(1e-3));
+      }
+    }
+  }
+}
+
+TEST_CASE("motor forms of the composed likelihood: finite differences, value path, brute-force integral") {
+  struct Case {
+    const char* cost;
+    MotorSpec motor;
+    const char* head;  // nullptr: the closed form
+  };
+  const std::vector<Case> cases{
+      {"QuadraticCost", {MotorModel::gaussian, false}, nullptr},
+      {"QuadraticCostQuadraticEffort", {MotorModel::gaussian, true}, nullptr},
+      {"QuadraticCost", {MotorModel::lognormal, true}, nullptr},
+      {"QuadraticCost", {MotorModel::generalized, false}, "mupost"},
+      {"QuadraticCostQuadraticEffort", {MotorModel::generalized, true}, "softplus"},
+      {"AbsoluteCost", {MotorModel::gaussian, false}, "softplus"},
+      {"QuadraticCost", {MotorModel::lognormal, true}, "softplus"},
+  };
+  for (const Case& c : cases) {
+    const CostInfo& cost = find_cost(c.cost);
+    INFO(std::string(c.cost) << ", " << c.motor.name() << ", " << (c.head ? c.head : "closed form"));
+    const auto net = c.head ? motor_network(c.cost, c.motor.model, 5, c.head) : nullptr;
+    d::LikelihoodPlan plan(cost, net, false, LatentMode::marginal, false, default_quadrature_nodes, c.motor);
+    const std::size_t nt = plan.n_theta();
+    std::vector<double> v = theta_of(cost, c.motor, 0.0);
+    const auto row1 = theta_of(cost, c.motor, 0.06);
+    v.insert(v.end(), row1.begin(), row1.end());
+    v.push_back(-2.5);  // acc
+    fill_rows(plan, v, 2 * d::simd_lanes() + 3, 5, 17);
+    const auto rows = rows_of(plan, nt);
+    auto r = gradcheck(
+        [&](std::span<const Var> in) { return d::add_likelihood(plan, in[0], rows, d::Elem{in[0], v.size() - 1}); },
+        {v}, GradCheckOptions{1e-6, 5e-5, 1e-6});  // fixed nodes: the integral's gradient to quadrature accuracy
+    CHECK_MESSAGE(r.ok, r.report);
+    CHECK(std::isfinite(r.value));
+    // Value path and the brute-force integral per trial.
+    std::vector<double> each(plan.trials[0].size() + plan.trials[1].size());
+    std::vector<double*> ptr{each.data(), each.data() + plan.trials[0].size()};
+    d::likelihood_values(plan, v.data(), rows, nullptr, ptr);
+    double sum = v.back();
+    for (double l : each) sum += l;
+    CHECK(r.value == doctest::Approx(sum).epsilon(1e-10));
+    for (std::size_t row = 0, k = 0; row < 2; ++row)
+      for (std::size_t i = 0; i < plan.trials[row].size(); ++i, ++k)
+        CHECK(each[k] == doctest::Approx(brute_trial(plan, v.data() + row * nt, plan.trials[row].x[i],
+                                                     plan.trials[row].r[i])).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("motor forms: the log-normal form with a vanishing offset is the exact power-law marginal") {
+  const CostInfo& quad = find_cost("QuadraticCost");
+  const MotorSpec motor{MotorModel::lognormal, true};
+  d::LikelihoodPlan plan(quad, nullptr, false, LatentMode::marginal, false, default_quadrature_nodes, motor);
+  std::vector<double> v = theta_of(quad, motor, 0.0), row1 = theta_of(quad, motor, 0.05);
+  v.insert(v.end(), row1.begin(), row1.end());
+  fill_rows(plan, v, 12, 7, 2);
+  v[4] = v[9] = 1e-13;  // the offsets
+  const auto rows = rows_of(plan, 5);
+  std::vector<double> each(19);
+  std::vector<double*> ptr{each.data(), each.data() + 12};
+  d::likelihood_values(plan, v.data(), rows, nullptr, ptr);
+  for (std::size_t row = 0, k = 0; row < 2; ++row) {
+    const PowerHead h = plan.power_head(v.data() + row * 5);
+    for (std::size_t i = 0; i < plan.trials[row].size(); ++i, ++k)
+      CHECK(each[k] == doctest::Approx(power_trial_loglik(h, plan.trials[row].x[i], plan.trials[row].y[i], v[row * 5],
+                                                          v[row * 5 + 3])).epsilon(1e-7));
+  }
+}
+
+TEST_CASE("ActorModel under motor models: parameter names, gradient, and what is refused") {
+  const CostInfo& quad = find_cost("QuadraticCost");
+  SimulationSpec sim;
+  sim.cost = &quad;
+  sim.motor = {MotorModel::gaussian, true};
+  sim.values = {{"sigma", 0.2}, {"sigma_0", 0.2}, {"mu_0", 2.0}, {"sigma_a", 0.2}, {"offset", 0.1}};
+  sim.trials = 40;
+  sim.s_lo = 0.5;
+  sim.s_hi = 4;
+  const Dataset data = simulate(sim);
+  InferenceSpec spec;
+  spec.cost = &quad;
+  spec.motor = sim.motor;
+  ActorModel m(data, spec);
+  CHECK(m.free_names() == std::vector<std::string>{"mu_0", "sigma_0", "sigma", "sigma_a", "offset"});
+  Rng rng(4, 0);
+  std::vector<double> q(m.dim());
+  for (double& x : q) x = -1.5 + 0.2 * rng.normal();
+  CHECK(bactor::testing::gradient_error(m, q) < 1e-5);
+  // sigma_a and the offset are in data units: the same data in other units scale them.
+  Dataset big = data;
+  for (double& s : big.s) s *= 1000;
+  for (double& r : big.r) r *= 1000;
+  ActorModel mb(big, spec);
+  const auto c1 = m.constrain(q), c2 = mb.constrain(q);
+  for (std::size_t k = 0; k < c1.size(); ++k) {
+    const bool units = k == 0 || k == 3 || k == 4;
+    CHECK(c2[k] == doctest::Approx(c1[k] * (units ? 1000.0 : 1.0)).epsilon(1e-12));
+  }
+  // Refusals: sigma_r is not a parameter of the gaussian model; sampled latents, lapses and the
+  // exact action are not supported with motor models yet; a network of another motor model.
+  InferenceSpec bad = spec;
+  bad.fixed["sigma_r"] = 0.1;
+  CHECK_THROWS_AS(ActorModel(data, bad), ArgumentError);
+  bad = spec;
+  bad.latent = LatentMode::sampled;
+  CHECK_THROWS_AS(ActorModel(data, bad), ArgumentError);
+  bad = spec;
+  bad.lapse = true;
+  CHECK_THROWS_AS(ActorModel(data, bad), ArgumentError);
+  bad = spec;
+  bad.motor = {MotorModel::generalized, false};  // no closed form
+  CHECK_THROWS_AS(ActorModel(data, bad), ArgumentError);
+  bad.network = motor_network("QuadraticCost", MotorModel::gaussian, 2, "mupost");
+  try {
+    ActorModel mm(data, bad);
+    FAIL("a gaussian-motor network accepted for generalized motor noise");
+  } catch (const ArgumentError& e) {
+    CHECK(std::string(e.what()).find("gaussian motor noise, not generalized") != std::string::npos);
+  }
+  bad.motor = {MotorModel::gaussian, false};
+  ActorModel ok(data, bad);  // the same network for its own motor model
+  CHECK(ok.free_names() == std::vector<std::string>{"mu_0", "sigma_0", "sigma", "sigma_a"});
+}
