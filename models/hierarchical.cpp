@@ -701,9 +701,11 @@ void HierarchicalModel::Impl::build_population(const HierarchicalSpec& spec, con
 }
 
 // The aligned and centred coordinates, per population group (a condition, or -1 for the
-// parameters every condition shares): mu_0 centred; sigma and sigma_0 of one group as a ridge
-// and its difference; with aligned coordinates log mu_0 through each subject's intercept, when
-// the noise parameters it needs belong to its group or to every condition.
+// parameters every condition shares): sigma and sigma_0 of one group as a ridge and its
+// difference; with aligned coordinates log mu_0 through each subject's intercept when the noise
+// parameters it needs belong to its group or to every condition, else log mu_0 non-centred (a
+// centred log mu_0 funnels when its population sd is near 0: docs/hierarchical.md); with
+// centred-mu0 log mu_0 centred.
 void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
   Impl& m = *this;
   const std::size_t P = m.plan.pooled.size();
@@ -729,12 +731,14 @@ void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
     // The noise parameters of mu_0's group, or (for one condition's mu_0) the shared ones.
     auto noise = [&](std::size_t t) { return g >= 0 && find(t, g) < 0 ? find(t, -1) : find(t, g); };
     const int ks = noise(theta_index::sigma), ks0 = noise(theta_index::sigma_0), kr = noise(theta_index::sigma_r);
+    auto& s = m.plan.pooled[std::size_t(kmu)];
     if (ks < 0 || ks0 < 0 || kr < 0 || m.plan.pooled[std::size_t(ks)].coord != detail::PooledCoord::ridge ||
-        m.plan.pooled[std::size_t(ks)].partner != ks0)
+        m.plan.pooled[std::size_t(ks)].partner != ks0) {
+      s.coord = detail::PooledCoord::noncentred;
       continue;
+    }
     // Each subject's least-squares slope of log r on log s (clamped to [0.05, 0.95]) in the
     // group's trials, as w_hat.
-    auto& s = m.plan.pooled[std::size_t(kmu)];
     s.w_row = m.plan.intercept_w.size() / m.J;
     std::vector<PowerStats> stats(m.J);
     for (const Row& r : m.lrows)
