@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages bactor builds with, when they are missing.
-# Usage: bash .ci/deps.sh [mpi]
+# Usage: bash .ci/deps.sh [mpi] [ci]
 # As root: apt-get installs them. Otherwise: prints the exact command and exits 1.
 set -euo pipefail
 pkgs=(g++ make pkg-config cmake meson ninja-build libeigen3-dev libxsimd-dev doctest-dev
       nlohmann-json3-dev libcli11-dev)
-# Opt-in lists: `deps.sh mpi` adds Open MPI for the -Dmpi=enabled variant (make test-mpi).
+# Opt-in lists: `deps.sh mpi` adds Open MPI for the -Dmpi=enabled variant (make test-mpi);
+# `deps.sh ci` adds ccache, which .ci/run installs first so that the MPI variant's build reuses
+# the library objects of the main build (same flags) instead of compiling them again.
 for extra in "$@"; do
   case "$extra" in
     mpi) pkgs+=(openmpi-bin libopenmpi-dev) ;;
-    *) echo "bactor: deps.sh: unknown package list '$extra' (known: mpi)"; exit 2 ;;
+    ci) pkgs+=(ccache) ;;
+    *) echo "bactor: deps.sh: unknown package list '$extra' (known: mpi, ci)"; exit 2 ;;
   esac
 done
 missing=()
