@@ -26,8 +26,7 @@
 // mean relative to sigma's; log mu_0 through the intercept kappa_j = (1 - w_hat_j) log mu_0 +
 // w sigma^2/2 - 3 sigma_r^2/2 (w_hat_j the subject's least-squares slope, a constant), sampled
 // centred, so that mu_0 follows sigma and sigma_r where the data fix only the intercept (needs
-// sigma, sigma_0, mu_0 and sigma_r pooled, else log mu_0 centred; and the subjects' trials
-// telling their mu_0 apart, else log mu_0 non-centred); the rest non-centred.
+// sigma, sigma_0, mu_0 and sigma_r pooled; else log mu_0 centred); the rest non-centred.
 // `centred-mu0`: aligned with log mu_0 itself centred. Same posterior, different geometry
 // (shifts and linear maps with constant Jacobians; the bivariate conditional's is exact).
 #pragma once
