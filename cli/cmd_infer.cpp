@@ -404,7 +404,7 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   std::cerr << "hierarchical inference: " << probe.subject_ids().size() << " subjects, " << data.size() << " trials"
             << (data.conditions() > 1 ? " in " + std::to_string(data.conditions()) + " conditions" : std::string()) << ", cost "
             << a.cost << ", " << (spec.network ? "network " + a.network : std::string(a.exact_action ? "exact action" : "closed form")) << ", "
-            << to_string(hs.parameterisation) << " coordinates" << ranks << "\n";
+            << to_string(hs.parameterisation) << " coordinates" << (probe.fused() ? ", fused gradient" : "") << ranks << "\n";
   const auto lock = bactor::cli::prepare_fit_dir(a.out, "--out", a.overwrite);
   const auto run = bactor::cli::run_posterior(
       [&]() -> std::unique_ptr<bactor::Model> { return std::make_unique<bactor::HierarchicalModel>(data, hs); },

@@ -22,6 +22,7 @@ TEST_CASE("cli: infer --hierarchical gives the same draws with 1 and 2 threads")
     const Result r = bactor::testing::run_bactor(fit + (dir / (std::string("t") + threads)).string() + " --threads " + threads);
     INFO(r.out);
     REQUIRE(r.code == 0);
+    CHECK(r.out.find("fused gradient") != std::string::npos);  // the path that uses the threads
   }
   const auto a = bactor::testing::draws_lines(dir / "t1" / "chain-1.csv"), b = bactor::testing::draws_lines(dir / "t2" / "chain-1.csv");
   REQUIRE(a.size() > 40);
