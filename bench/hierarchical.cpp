@@ -123,6 +123,20 @@ GradientTiming time_gradient(const Dataset& d, bool fused, int threads,
   return {t, m.dim(), 1e6 * (thread_cpu_seconds() - c0) / double(n)};
 }
 
+/// A gradient timing of the cohort d as a JSON line (the conditions only for a blocked cohort).
+void print_gradient(const GradientTiming& t, bool fused, const Dataset& d) {
+  std::set<std::string> ids(d.subject.begin(), d.subject.end());
+  bench::JsonLine line("hierarchical_gradient", 1);
+  line.add("path", fused ? "fused" : "generic").add("subjects", ids.size());
+  if (d.conditions() > 1) line.add("conditions", d.conditions());
+  line.add("trials", d.size())
+      .add("dim", t.dim)
+      .timing(t.t)
+      .add("cpu_us", t.cpu_us)
+      .add("ns_per_subject", 1e3 * t.t.median_us / double(ids.size()))
+      .print();
+}
+
 /// Large cohorts (`subjects`, comma-separated, x `trials`): the fused gradient at 1 and 2
 /// threads and, in an MPI build under mpirun, over the ranks (rank 0 times; the others serve).
 int scale(const std::string& subjects, std::size_t trials) {
@@ -210,15 +224,7 @@ int main(int argc, char** argv) {
     for (const bool fused : {false, true}) {
       const GradientTiming t = time_gradient(d, fused, 1);
       median[fused] = t.t.median_us;
-      bench::JsonLine("hierarchical_gradient", 1)
-          .add("path", fused ? "fused" : "generic")
-          .add("subjects", j)
-          .add("trials", d.size())
-          .add("dim", t.dim)
-          .timing(t.t)
-          .add("cpu_us", t.cpu_us)
-          .add("ns_per_subject", 1e3 * t.t.median_us / double(j))
-          .print();
+      print_gradient(t, fused, d);
       cpu[fused] = t.cpu_us;
     }
     bench::JsonLine("hierarchical_gradient_ratio", 1)
@@ -239,17 +245,7 @@ int main(int argc, char** argv) {
       d.subject.push_back(c.data.subject[i]);
       d.line.push_back(d.s.size() + 1);
     }
-    const GradientTiming t = time_gradient(d, false, 1, nullptr, {"mu_0", "sigma_0"});
-    bench::JsonLine("hierarchical_gradient", 1)
-        .add("path", "generic")
-        .add("subjects", J)
-        .add("conditions", d.conditions())
-        .add("trials", d.size())
-        .add("dim", t.dim)
-        .timing(t.t)
-        .add("cpu_us", t.cpu_us)
-        .add("ns_per_subject", 1e3 * t.t.median_us / double(J))
-        .print();
+    print_gradient(time_gradient(d, false, 1, nullptr, {"mu_0", "sigma_0"}), false, d);
   }
   if (mode == "gradient") return 0;
 
