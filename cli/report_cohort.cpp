@@ -19,29 +19,9 @@ using svg::escape;
 using svg::Plot;
 using svg::Style;
 
-std::string g3(double v) {
-  if (!std::isfinite(v)) return "n/a";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
-}
-std::string f3(double v) {
-  if (!std::isfinite(v)) return "n/a";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", v);
-  return buf;
-}
-std::string whole(double v) {
-  if (!std::isfinite(v)) return "n/a";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.0f", v);
-  return buf;
-}
-std::string f2(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", v);
-  return buf;
-}
+std::string g3(double v) { return number_text("%.3g", v, true); }
+std::string f3(double v) { return number_text("%.3f", v, true); }
+std::string whole(double v) { return number_text("%.0f", v, true); }
 
 const ParamSummary* find(const Summary& s, const std::string& name) {
   for (const auto& p : s.params)

@@ -15,6 +15,13 @@
 
 namespace bactor::cli::report {
 
+std::string number_text(const char* fmt, double v, bool na_if_not_finite) {
+  if (na_if_not_finite && !std::isfinite(v)) return "n/a";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
 namespace {
 
 using svg::colour;
@@ -22,12 +29,6 @@ using svg::Plot;
 using svg::Style;
 
 constexpr double kPi = 3.14159265358979323846;
-
-std::string f2(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", v);
-  return buf;
-}
 
 /// Units of the actor's parameters, for axis labels.
 std::string axis_name(const std::string& p) {

@@ -15,6 +15,12 @@
 
 namespace bactor::cli::report {
 
+/// v printed with the printf format `fmt` (one double), or "n/a" where v is not finite and
+/// `na_if_not_finite` (the report's number formatters, e.g. number_text("%.2f", v)).
+std::string number_text(const char* fmt, double v, bool na_if_not_finite = false);
+/// v with two decimals (as printf prints non-finite values).
+inline std::string f2(double v) { return number_text("%.2f", v); }
+
 /// One comparison table: of one subject's fits, of the pooled trials (subject "all"), or of the
 /// data without subjects (subject "").
 struct CompareBlock {

@@ -24,17 +24,7 @@ using svg::Style;
 using svg::colour;
 using svg::escape;
 
-std::string g4(double v) {
-  if (std::isnan(v)) return "n/a";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
-std::string f2(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", v);
-  return buf;
-}
+std::string g4(double v) { return std::isnan(v) ? "n/a" : number_text("%.4g", v); }
 
 // ---- Settings and diagnostics -------------------------------------------------------------
 
