@@ -401,10 +401,17 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
 #if BACTOR_MPI
   if (exchange) ranks = ", subjects over " + std::to_string(bactor::mpi::world_size()) + " MPI ranks";
 #endif
+  // Under the aligned default, say where log mu_0 is non-centred (the trials do not tell the
+  // subjects' mu_0 apart, docs/hierarchical.md).
+  std::string mu0_nc;
+  if (hs.parameterisation == bactor::HierParameterisation::aligned)
+    for (const auto& [name, coord] : probe.coordinates())
+      if (name.rfind("mu_0", 0) == 0 && coord == "noncentred") mu0_nc += (mu0_nc.empty() ? "" : ", ") + name;
+  if (!mu0_nc.empty()) mu0_nc = " (" + mu0_nc + " non-centred)";
   std::cerr << "hierarchical inference: " << probe.subject_ids().size() << " subjects, " << data.size() << " trials"
             << (data.conditions() > 1 ? " in " + std::to_string(data.conditions()) + " conditions" : std::string()) << ", cost "
             << a.cost << ", " << (spec.network ? "network " + a.network : std::string(a.exact_action ? "exact action" : "closed form")) << ", "
-            << to_string(hs.parameterisation) << " coordinates" << (probe.fused() ? ", fused gradient" : "") << ranks << "\n";
+            << to_string(hs.parameterisation) << " coordinates" << mu0_nc << (probe.fused() ? ", fused gradient" : "") << ranks << "\n";
   const auto lock = bactor::cli::prepare_fit_dir(a.out, "--out", a.overwrite);
   const auto run = bactor::cli::run_posterior(
       [&]() -> std::unique_ptr<bactor::Model> { return std::make_unique<bactor::HierarchicalModel>(data, hs); },

@@ -396,6 +396,37 @@ bool is_logit(const CostInfo& cost, const std::string& name) {
   return false;
 }
 
+/// Whether the trials tell the subjects' log mu_0 apart, from each subject's least-squares line
+/// of log r on log s (x), y = a + w x. The quadratic actor's line is (1 - w) log mu_0 + w x up to
+/// the small noise terms, so it meets y = x at x* = a / (1 - w) = log mu_0, with delta-method
+/// variance V = s^2 / (1 - w)^2 (1/n + (mean x - x*)^2 / Sxx) (a and w from the same fit;
+/// s^2 the residual variance). The DerSimonian-Laird estimate of the between-subject variance
+/// of x*, tau^2, against the median V: true when a typical subject's trials fix its log mu_0
+/// more tightly than the population spreads them (a centred log mu_0 mixes well); false when
+/// the population sd may be near 0, where a centred log mu_0 is a funnel. Subjects with fewer
+/// than 3 trials or no spread in log s are left out; false with fewer than 2 left.
+bool mu0_spread_identified(const std::vector<PowerStats>& stats) {
+  std::vector<double> x, v;
+  for (const PowerStats& st : stats) {
+    if (st.n < 3) continue;
+    const double mx = st.sx / st.n, my = st.sy / st.n;
+    const double sxx = st.sxx - st.n * mx * mx, sxy = st.sxy - st.n * mx * my, syy = st.syy - st.n * my * my;
+    if (!(sxx > 0)) continue;
+    const double w = std::clamp(sxy / sxx, 0.05, 0.95), a = my - w * mx, xs = a / (1 - w);
+    const double s2 = std::max(syy - sxy * sxy / sxx, 0.0) / (st.n - 2);
+    x.push_back(xs);
+    v.push_back(std::max(s2, 1e-12) / ((1 - w) * (1 - w)) * (1 / st.n + (mx - xs) * (mx - xs) / sxx));
+  }
+  if (x.size() < 2) return false;
+  double sw = 0, sw2 = 0, swx = 0;
+  for (std::size_t j = 0; j < x.size(); ++j) sw += 1 / v[j], sw2 += 1 / (v[j] * v[j]), swx += x[j] / v[j];
+  double q = 0;
+  for (std::size_t j = 0; j < x.size(); ++j) q += (x[j] - swx / sw) * (x[j] - swx / sw) / v[j];
+  const double tau2 = std::max(0.0, (q - double(x.size() - 1)) / (sw - sw2 / sw));
+  std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
+  return tau2 > v[v.size() / 2];
+}
+
 } // namespace
 
 HierParameterisation parse_hier_parameterisation(const std::string& text) {
@@ -715,9 +746,12 @@ void HierarchicalModel::Impl::build_population(const HierarchicalSpec& spec, con
 }
 
 // The aligned and centred coordinates, per population group (a condition, or -1 for the
-// parameters every condition shares): mu_0 centred; sigma and sigma_0 of one group as a ridge
-// and its difference; with aligned coordinates log mu_0 through each subject's intercept, when
-// the noise parameters it needs belong to its group or to every condition.
+// parameters every condition shares): sigma and sigma_0 of one group as a ridge and its
+// difference. log mu_0: with centred-mu0 centred; with aligned coordinates, where the group's
+// trials tell the subjects' mu_0 apart (mu0_spread_identified), through each subject's intercept
+// when the noise parameters it needs belong to its group or to every condition, else centred;
+// where they do not, non-centred (a centred log mu_0 funnels when its population sd is near 0:
+// docs/hierarchical.md).
 void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
   Impl& m = *this;
   const std::size_t P = m.plan.pooled.size();
@@ -740,20 +774,26 @@ void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
   for (int g = -1; g < int(m.C); ++g) {
     const int kmu = find(theta_index::mu_0, g);
     if (kmu < 0) continue;
+    auto& s = m.plan.pooled[std::size_t(kmu)];
+    std::vector<PowerStats> stats(m.J);  // each subject's trials in the group
+    for (const Row& r : m.lrows)
+      if (detail::PopulationPlan::uses_condition(g, r.c))
+        for (std::size_t i = 0; i < r.x.size(); ++i) stats[r.j].add(r.x[i], r.y[i]);
+    if (!mu0_spread_identified(stats)) {
+      s.coord = detail::PooledCoord::noncentred;
+      continue;
+    }
     // The noise parameters of mu_0's group, or (for one condition's mu_0) the shared ones.
     auto noise = [&](std::size_t t) { return g >= 0 && find(t, g) < 0 ? find(t, -1) : find(t, g); };
     const int ks = noise(theta_index::sigma), ks0 = noise(theta_index::sigma_0), kr = noise(theta_index::sigma_r);
     if (ks < 0 || ks0 < 0 || kr < 0 || m.plan.pooled[std::size_t(ks)].coord != detail::PooledCoord::ridge ||
-        m.plan.pooled[std::size_t(ks)].partner != ks0)
+        m.plan.pooled[std::size_t(ks)].partner != ks0) {
+      s.coord = detail::PooledCoord::centred;
       continue;
+    }
     // Each subject's least-squares slope of log r on log s (clamped to [0.05, 0.95]) in the
     // group's trials, as w_hat.
-    auto& s = m.plan.pooled[std::size_t(kmu)];
     s.w_row = m.plan.intercept_w.size() / m.J;
-    std::vector<PowerStats> stats(m.J);
-    for (const Row& r : m.lrows)
-      if (detail::PopulationPlan::uses_condition(g, r.c))
-        for (std::size_t i = 0; i < r.x.size(); ++i) stats[r.j].add(r.x[i], r.y[i]);
     for (const PowerStats& st : stats) {
       const double vx = st.n > 0 ? st.sxx / st.n - (st.sx / st.n) * (st.sx / st.n) : 0.0;
       const double w = vx > 0 ? (st.sxy / st.n - st.sx * st.sy / (st.n * st.n)) / vx : 0.5;
@@ -802,6 +842,22 @@ std::vector<std::pair<std::string, Prior>> HierarchicalModel::shared_priors() co
 }
 
 bool HierarchicalModel::fused() const { return impl_->fused != nullptr; }
+
+std::map<std::string, std::string> HierarchicalModel::coordinates() const {
+  std::map<std::string, std::string> out;
+  for (std::size_t k = 0; k < impl_->pooled_name.size(); ++k) {
+    const char* c = "noncentred";
+    switch (impl_->plan.pooled[k].coord) {
+    case detail::PooledCoord::noncentred: break;
+    case detail::PooledCoord::centred: c = "centred"; break;
+    case detail::PooledCoord::ridge: c = "ridge"; break;
+    case detail::PooledCoord::difference: c = "difference"; break;
+    case detail::PooledCoord::intercept: c = "intercept"; break;
+    }
+    out[impl_->pooled_name[k]] = c;
+  }
+  return out;
+}
 
 std::map<std::string, PopulationPrior> HierarchicalModel::population_priors() const {
   std::map<std::string, PopulationPrior> out;

@@ -26,7 +26,8 @@
 // mean relative to sigma's; log mu_0 through the intercept kappa_j = (1 - w_hat_j) log mu_0 +
 // w sigma^2/2 - 3 sigma_r^2/2 (w_hat_j the subject's least-squares slope, a constant), sampled
 // centred, so that mu_0 follows sigma and sigma_r where the data fix only the intercept (needs
-// sigma, sigma_0, mu_0 and sigma_r pooled; else log mu_0 centred); the rest non-centred.
+// sigma, sigma_0, mu_0 and sigma_r pooled, else log mu_0 centred; and the subjects' trials
+// telling their mu_0 apart, else log mu_0 non-centred); the rest non-centred.
 // `centred-mu0`: aligned with log mu_0 itself centred. Same posterior, different geometry
 // (shifts and linear maps with constant Jacobians; the bivariate conditional's is exact).
 #pragma once
@@ -146,6 +147,10 @@ public:
   std::vector<double> subject_theta(std::span<const double> q) const;
   /// True when the gradient runs through the fused node (models/hierarchical_fused.hpp).
   bool fused() const;
+  /// How each pooled parameter (NAME or NAME.c) is sampled: "noncentred", "centred", "ridge"
+  /// (log sigma given the difference), "difference" (log sigma_0 - log sigma) or "intercept"
+  /// (log mu_0 through the quadratic actor's intercept); see the coordinates above.
+  std::map<std::string, std::string> coordinates() const;
   /// Per-trial marginal log-likelihood at q, in file order.
   void trial_loglik(std::span<const double> q, std::span<double> out);
 

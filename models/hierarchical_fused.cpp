@@ -38,6 +38,10 @@ enum Const : std::size_t { c_n, c_sx, c_sy, c_sxx, c_sxy, c_syy, c_iw, c_wt, n_c
 /// adjoints, F::g_m_mu .. F::g_iT2, in the same order).
 enum GroupQ : std::size_t { m_mu, itau_mu, m_r, tau_r, m_s, dm, c_ridge, S_ridge, iT2, n_group_q };
 
+/// How a subject's log mu_0 is sampled (PooledCoord): through its intercept kappa_j = loc + x_j
+/// (aligned), log mu_0 = loc + x_j centred, or log mu_0 = m + tau z_j non-centred.
+enum MuCoord : int { mu_intercept, mu_centred, mu_noncentred };
+
 /// 2 x with |x| beyond which exp(2 x) leaves the range of exp_in_range: such subjects get NaN
 /// (a divergence), as the generic path's overflow does.
 constexpr double max_log = 350.0;
@@ -47,7 +51,7 @@ constexpr double max_log = 350.0;
 struct FusedCohort::Data {
   std::size_t J = 0, Jp = 0, G = 1, P = 4, nq = 0;
   std::size_t k_mu = 0, k_s0 = 0, k_r = 0, k_s = 0;  // pooled index of each role (= offset of its coordinate in a subject's block)
-  bool intercept = true;                              // log mu_0 through the intercept (else centred)
+  MuCoord mu = mu_intercept;                          // how log mu_0 is sampled
   double loc_mu = 0, D0 = 0;                          // kappa (or log mu_0) = loc_mu + x_mu; d = D0 + x_s0
   double hyp = 1;                                     // hypot(scale_sigma, scale_sigma_0): the difference's mean's prior sd
   struct Prior {
@@ -88,10 +92,10 @@ namespace {
 /// The pooled indices of the four actor parameters when the fused path covers the plan and the
 /// likelihood: the QuadraticCost closed form with the exact marginal, the four pooled in the
 /// aligned coordinates (the sigma / sigma_0 ridge, sigma_r non-centred, mu_0 through the
-/// intercept or centred: `aligned` and `centred-mu0`), nothing shared or fixed.
+/// intercept, centred or non-centred: `aligned` and `centred-mu0`), nothing shared or fixed.
 struct Roles {
   int mu = -1, s = -1, s0 = -1, r = -1;
-  bool intercept = false;
+  MuCoord mu_coord = mu_centred;
 };
 std::optional<Roles> covered(const PopulationPlan& plan, const LikelihoodPlan& lik) {
   if (lik.source != SourceKind::closed_form || lik.closed_form != ClosedForm::quadratic || lik.sampled || lik.lapse)
@@ -107,9 +111,15 @@ std::optional<Roles> covered(const PopulationPlan& plan, const LikelihoodPlan& l
   if (coord(r.s) != PooledCoord::ridge || plan.pooled[std::size_t(r.s)].partner != r.s0 ||
       coord(r.r) != PooledCoord::noncentred)
     return std::nullopt;
-  r.intercept = coord(r.mu) == PooledCoord::intercept;
-  if (r.intercept && plan.intercept_w.size() != plan.J) return std::nullopt;
-  if (!r.intercept && coord(r.mu) != PooledCoord::centred) return std::nullopt;
+  switch (coord(r.mu)) {
+  case PooledCoord::intercept:
+    if (plan.intercept_w.size() != plan.J) return std::nullopt;
+    r.mu_coord = mu_intercept;
+    break;
+  case PooledCoord::centred: r.mu_coord = mu_centred; break;
+  case PooledCoord::noncentred: r.mu_coord = mu_noncentred; break;
+  default: return std::nullopt;
+  }
   return r;
 }
 
@@ -127,7 +137,7 @@ std::unique_ptr<FusedCohort> FusedCohort::make(const PopulationPlan& plan, const
   d->k_s = std::size_t(roles->s);
   d->k_s0 = std::size_t(roles->s0);
   d->k_r = std::size_t(roles->r);
-  d->intercept = roles->intercept;
+  d->mu = roles->mu_coord;
   d->population(plan, layout);
   d->subjects(plan, stats, layout);
 #if defined(_OPENMP)
@@ -165,7 +175,7 @@ void FusedCohort::Data::subjects(const PopulationPlan& plan, std::span<const Pow
     const std::size_t src = std::min(j, J - 1);  // padding repeats the last subject with weight 0
     const PowerStats& st = stats[src];
     const double v[n_consts] = {st.n, st.sx, st.sy, st.sxx, st.sxy, st.syy,
-                                intercept ? 1.0 / (1.0 - plan.intercept_w[src]) : 1.0,
+                                mu == mu_intercept ? 1.0 / (1.0 - plan.intercept_w[src]) : 1.0,
                                 j < J ? 1.0 : 0.0};
     for (std::size_t c = 0; c < n_consts; ++c) consts[c * Jp + j] = v[c];
     qbase[j] = std::int64_t(layout.subject_q.empty() ? plan.subject_q(src, 0) : layout.subject_q[src]);
@@ -209,7 +219,7 @@ namespace {
 /// One batch of L subjects starting at j: forward through the aligned coordinates, the
 /// closed-form head and the exact marginal, then the reverse sweep (derivatives beside each
 /// step, in reverse order), into the pieces' fields.
-template <bool Multi, bool Intercept>
+template <bool Multi, MuCoord Mu>
 inline void subject_batch(const FusedCohort::Data& d, const double* q, const double* gq, std::size_t j, double* out) {
   const std::size_t Jp = d.Jp, G = d.G;
   const I qb = I::load_unaligned(d.qbase.data() + j);
@@ -236,11 +246,13 @@ inline void subject_batch(const FusedCohort::Data& d, const double* q, const dou
   const B s2 = simd::exp_in_range(two * ls), r2 = simd::exp_in_range(two * lr);
   const B w = one / (one + simd::exp_in_range(-two * dd));
   const B ws2 = w * s2;  // sigma_post^2
-  // log mu_0 through the intercept kappa (a constant scale iw = 1 / (1 - w_hat)), or centred;
-  // its density.
+  // log mu_0 through the intercept kappa (a constant scale iw = 1 / (1 - w_hat)), centred, or
+  // non-centred (m + tau z); e is the standardised coordinate whose N(0, 1) density enters.
+  constexpr bool Intercept = Mu == mu_intercept, Noncentred = Mu == mu_noncentred;
+  const B t_mu = Noncentred ? one / gv[itau_mu] : B(0.0);
   const B A = Intercept ? B(d.loc_mu) + x_mu - half * ws2 + B(1.5) * r2 : B(d.loc_mu) + x_mu;
-  const B lmu = Intercept ? A * iw : A;
-  const B e = (lmu - gv[m_mu]) * gv[itau_mu];
+  const B lmu = Noncentred ? xsimd::fma(t_mu, x_mu, gv[m_mu]) : Intercept ? A * iw : A;
+  const B e = Noncentred ? x_mu : (lmu - gv[m_mu]) * gv[itau_mu];
   // The head log a = lk + w u and the exact marginal y ~ N(lk + w x, v), v = sigma_r^2 + w^2 sigma^2.
   const B lk = xsimd::fma(one - w, lmu, half * ws2) - B(1.5) * r2;
   const B v = xsimd::fma(w, ws2, r2);
@@ -260,7 +272,8 @@ inline void subject_batch(const FusedCohort::Data& d, const double* q, const dou
   B g_w = xsimd::fma(g_v * two, ws2, -iv * b) - g_lk * lmu;  // through Q, v and lk
   B g_s2 = g_v * w * w;
   B g_r2 = g_v - B(1.5) * g_lk;
-  const B g_lmu = xsimd::fma(g_lk, one - w, -e * gv[itau_mu]);
+  // Centred coordinates: the density of log mu_0 depends on it; non-centred: on z only.
+  const B g_lmu = Noncentred ? g_lk * (one - w) : xsimd::fma(g_lk, one - w, -e * gv[itau_mu]);
   const B g_A = Intercept ? g_lmu * iw : g_lmu;
   const B g_ws2 = Intercept ? xsimd::fnma(half, g_A, half * g_lk) : half * g_lk;
   if constexpr (Intercept) g_r2 = xsimd::fma(B(1.5), g_A, g_r2);
@@ -273,8 +286,13 @@ inline void subject_batch(const FusedCohort::Data& d, const double* q, const dou
 
   auto put = [&](F::Field f, const B& x) { (wt * x).store_unaligned(out + f * Jp + j); };
   value.store_unaligned(out + F::value * Jp + j);
-  put(F::g_m_mu, e * gv[itau_mu]);
-  put(F::g_tau_mu, e * e * gv[itau_mu]);
+  if constexpr (Noncentred) {  // lmu = m + tau z: adjoints of m and tau through lmu
+    put(F::g_m_mu, g_lmu);
+    put(F::g_tau_mu, g_lmu * x_mu);
+  } else {  // -(lmu - m)^2 / (2 tau^2): d/dm = e / tau, d/dtau = e^2 / tau
+    put(F::g_m_mu, e * gv[itau_mu]);
+    put(F::g_tau_mu, e * e * gv[itau_mu]);
+  }
   put(F::g_m_r, g_lr);
   put(F::g_tau_r, g_lr * x_r);
   put(F::g_m_s, g_ls);
@@ -282,7 +300,7 @@ inline void subject_batch(const FusedCohort::Data& d, const double* q, const dou
   put(F::g_c, -g_ls * delta);
   put(F::g_S, g_ls * x_s);
   put(F::g_iT2, -half * delta * delta);
-  put(F::g_x_mu, g_A);
+  put(F::g_x_mu, Noncentred ? xsimd::fms(g_lmu, t_mu, x_mu) : g_A);
   put(F::g_x_s0, g_d);
   put(F::g_x_r, xsimd::fms(g_lr, gv[tau_r], x_r));
   put(F::g_x_s, xsimd::fms(g_ls, gv[S_ridge], x_s));
@@ -309,13 +327,13 @@ inline void block_sums(const FusedCohort::Data& d, const double* pc, std::size_t
 
 /// Blocks [b0, b1): their subjects' pieces batch by batch, then their sums. Each block's
 /// results depend only on its own subjects, so the split over threads changes nothing.
-template <bool Multi, bool Intercept>
+template <bool Multi, MuCoord Mu>
 void block_range(const FusedCohort::Data& d, const double* q, const double* gq, std::size_t b0, std::size_t b1,
                  double* pc, double* sums, int threads) {
   constexpr std::size_t B = FusedCohort::block;
   auto one = [&](std::size_t b) {
     const std::size_t j0 = b * B, j1 = std::min(d.J, j0 + B);
-    for (std::size_t j = j0; j < j1; j += L) subject_batch<Multi, Intercept>(d, q, gq, j, pc);
+    for (std::size_t j = j0; j < j1; j += L) subject_batch<Multi, Mu>(d, q, gq, j, pc);
     block_sums<Multi>(d, pc, j0, j1, sums + b * d.G * FusedCohort::n_sum);
   };
   const std::ptrdiff_t nb = std::ptrdiff_t(b1 - b0);
@@ -338,11 +356,15 @@ void FusedCohort::blocks(const double* q, std::size_t b0, std::size_t b1, double
   BACTOR_ASSERT(b0 <= b1 && b1 <= blocks());
   if (b0 == b1) return;  // an empty share (more processes than blocks)
   d.group_quantities(q, d.gq.data());
-  const auto run = [&]<bool Multi, bool Intercept>() {
-    block_range<Multi, Intercept>(d, q, d.gq.data(), b0, b1, pc, sums, d.threads);
+  const auto run = [&]<bool Multi>() {
+    switch (d.mu) {
+    case mu_intercept: block_range<Multi, mu_intercept>(d, q, d.gq.data(), b0, b1, pc, sums, d.threads); break;
+    case mu_centred: block_range<Multi, mu_centred>(d, q, d.gq.data(), b0, b1, pc, sums, d.threads); break;
+    case mu_noncentred: block_range<Multi, mu_noncentred>(d, q, d.gq.data(), b0, b1, pc, sums, d.threads); break;
+    }
   };
-  if (d.G == 1) d.intercept ? run.operator()<false, true>() : run.operator()<false, false>();
-  else d.intercept ? run.operator()<true, true>() : run.operator()<true, false>();
+  if (d.G == 1) run.operator()<false>();
+  else run.operator()<true>();
 }
 
 void FusedCohort::evaluate(const double* q) {
@@ -391,7 +413,9 @@ double FusedCohort::combine(const double* q, const double* pc, const double* bs,
     const double e0 = (m_s0 - ps0.loc) / ps0.scale;
     lp -= 0.5 * e0 * e0;
     const double t1 = tau[d.k_s], t2 = tau[d.k_s0], T2 = t1 * t1 + t2 * t2, it2 = 1.0 / T2, c = t1 * t1 * it2;
-    lp -= ng * (0.5 * std::log(T2) + std::log(tau[d.k_mu]));
+    // (-log tau_mu per subject: the centred coordinates' Jacobian; none for z.)
+    const double ng_mu = d.mu == mu_noncentred ? 0.0 : ng;
+    lp -= ng * 0.5 * std::log(T2) + ng_mu * std::log(tau[d.k_mu]);
     if (!grad) continue;
     double* gm = grad + d.group_q[g];
     double* gt = gm + P;
@@ -404,9 +428,10 @@ double FusedCohort::combine(const double* q, const double* pc, const double* bs,
     const double sq = std::sqrt(it2);
     const double g_t1 = s[c_ridge] * 2 * t1 * it2 * (1 - c) + s[S_ridge] * t2 * sq * (1 - c) + g_T2 * 2 * t1;
     const double g_t2 = -s[c_ridge] * 2 * c * t2 * it2 + s[S_ridge] * t1 * sq * c + g_T2 * 2 * t2;
-    // The pieces' field at itau_mu holds d/dtau_mu (e^2 / tau_mu per subject); add -n_g log tau_mu's.
+    // The pieces' field at itau_mu holds d/dtau_mu (centred: e^2 / tau_mu per subject; add
+    // -n_g log tau_mu's; non-centred: the likelihood's through lmu = m + tau z).
     double gtk[4];
-    gtk[d.k_mu] = s[itau_mu] - ng / tau[d.k_mu];
+    gtk[d.k_mu] = s[itau_mu] - ng_mu / tau[d.k_mu];
     gtk[d.k_r] = s[tau_r];
     gtk[d.k_s] = g_t1;
     gtk[d.k_s0] = g_t2;

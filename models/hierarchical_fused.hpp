@@ -3,7 +3,8 @@
 // the sampled coordinates q to the summed log density of a cohort, for the case that dominates
 // large cohorts — the closed-form QuadraticCost actor with the exact marginal from each
 // subject's sufficient statistics, sigma, sigma_0, mu_0 and sigma_r pooled, in the aligned
-// coordinates (mu_0 through the intercept) or centred-mu0 (log mu_0 centred), nothing fixed or
+// coordinates (log mu_0 through the intercept, or non-centred where the trials do not tell the
+// subjects' mu_0 apart) or centred-mu0 (log mu_0 centred), nothing fixed or
 // shared. Everything else keeps the generic path
 // (population_node + the composed likelihood of models/likelihood.hpp), which the tests compare
 // this one with (values and gradients to ~1e-12 relative).

@@ -30,8 +30,10 @@ namespace d = bactor::detail;
 
 namespace {
 
+/// Subjects whose trials tell their mu_0 apart (spread 0.8), so that the aligned default samples
+/// log mu_0 through the intercept; the non-centred log mu_0 has its own case below.
 Cohort cohort_of(std::size_t J, std::size_t trials, std::uint64_t seed) {
-  return bactor::testing::duration_cohort(J, trials, seed);
+  return bactor::testing::duration_cohort(J, trials, seed, 0.8);
 }
 
 HierarchicalSpec quadratic_spec(bool fused, int threads = 1,
@@ -92,6 +94,7 @@ TEST_CASE("hierarchical fused: value and gradient equal the generic path") {
     const std::string coordinates = to_string(par);
     CAPTURE(coordinates);
     HierarchicalModel fused(c.data, quadratic_spec(true, 1, par)), generic(c.data, quadratic_spec(false, 1, par));
+    REQUIRE(fused.coordinates().at("mu_0") == (par == HierParameterisation::aligned ? "intercept" : "centred"));
     REQUIRE(fused.fused());
     REQUIRE(!generic.fused());
     for (std::uint64_t seed = 1; seed <= 6; ++seed) {
@@ -118,6 +121,42 @@ TEST_CASE("hierarchical fused: gradient matches finite differences") {
     REQUIRE(m.fused());
     for (std::uint64_t seed : {11, 12}) CHECK(bactor::testing::gradient_error(m, near_start(m, 0.5, seed)) < 1e-6);
   }
+}
+
+TEST_CASE("hierarchical fused: log mu_0 non-centred (no spread of mu_0 in the data)") {
+  // Subjects simulated with one mu_0: their trials do not tell their mu_0 apart, so the aligned
+  // default samples log mu_0 non-centred (m + tau z); the fused node covers that too. Value and
+  // gradient against the generic path and finite differences, 7 subjects (a padded batch).
+  CohortSpec cs;
+  cs.base.cost = &find_cost("QuadraticCost");
+  cs.base.values = {{"sigma", 0.15}, {"sigma_0", 0.35}, {"mu_0", 3.0}, {"sigma_r", 0.12}};
+  cs.base.trials = 30;
+  cs.base.s_lo = 0.3;
+  cs.base.s_hi = 16.0;
+  cs.base.seed = 21;
+  cs.subjects = 7;
+  cs.spread = {{"sigma", 0.3}, {"sigma_0", 0.3}, {"sigma_r", 0.3}};
+  const Dataset data = simulate_cohort(cs).data;
+  HierarchicalModel fused(data, quadratic_spec(true)), generic(data, quadratic_spec(false));
+  REQUIRE(fused.coordinates().at("mu_0") == "noncentred");
+  REQUIRE(generic.coordinates().at("mu_0") == "noncentred");
+  REQUIRE(fused.fused());
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    CAPTURE(seed);
+    const auto q = near_start(fused, seed <= 2 ? 0.3 : 1.0, seed);
+    const Eval a = eval(fused, q), b = eval(generic, q);
+    REQUIRE(std::isfinite(b.lp));
+    CHECK(a.lp == doctest::Approx(b.lp).epsilon(1e-12));
+    double gmax = 0;
+    for (double v : b.g) gmax = std::max(gmax, std::abs(v));
+    for (std::size_t i = 0; i < q.size(); ++i) {
+      CAPTURE(i);
+      CHECK(std::abs(a.g[i] - b.g[i]) <= 1e-12 * std::max(1.0, gmax));
+    }
+    CHECK(bactor::testing::gradient_error(fused, q) < 1e-6);
+  }
+  // With a spread of mu_0 and enough trials the default keeps log mu_0 through the intercept.
+  CHECK(HierarchicalModel(cohort_of(7, 40, 5).data, quadratic_spec(true)).coordinates().at("mu_0") == "intercept");
 }
 
 TEST_CASE("hierarchical fused: two population groups in one node") {
@@ -148,6 +187,8 @@ TEST_CASE("hierarchical fused: two population groups in one node") {
   for (const auto& [name, p] : whole.population_priors()) spec.population[name] = p;
   HierarchicalModel ma2(a, spec), mb2(b, spec);
   REQUIRE((ma2.fused() && mb2.fused()));
+  REQUIRE(ma2.coordinates().at("mu_0") == "intercept");  // as the plan below
+  REQUIRE(mb2.coordinates().at("mu_0") == "intercept");
   d::LikelihoodPlan lik(find_cost("QuadraticCost"), nullptr, false, LatentMode::marginal, false, default_quadrature_nodes);
   // The plan of the 7-subject model, rebuilt here: the same as the generic model's.
   d::PopulationPlan plan;
