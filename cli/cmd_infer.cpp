@@ -64,6 +64,8 @@ std::string default_priors_help() {
     }
     os << "\n";
   }
+  os << "  with --perception gaussian (linear space; S: the root mean square of the stimuli; sigma and sigma_0 in data units):\n"
+        "  sigma=halfnormal:0.25 S, sigma_0=halfnormal:1 S, mu_0=normal:0:S, sigma_a=halfnormal:0.25 S, offset=normal:0:0.25 S\n";
   os << "  with --lapse: lapse=" << bactor::to_string(bactor::lapse_prior()) << " (mean 3.8%, 90% between 0.7% and 9.0%)\n";
   os << "Every draws file records the priors of its free parameters (# priors = ...).";
   return os.str();
@@ -375,6 +377,10 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   hs.per_condition = spec.per_condition;
   hs.fixed = spec.fixed;
   hs.priors = spec.priors;
+  for (const auto& [name, p] : hs.priors)
+    if (p.kind == bactor::Prior::Kind::normal)
+      throw bactor::cli::UsageError("--prior " + name + "=" + bactor::to_string(p) + ": a normal prior is for gaussian perception, "
+                                    "which --hierarchical does not support yet");
   hs.log_lik = spec.log_lik;
   hs.quadrature_nodes = spec.quadrature_nodes;
   hs.parameterisation = bactor::parse_hier_parameterisation(a.parameterisation);
@@ -495,7 +501,10 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
               << (spec.perception == bactor::PerceptionModel::lognormal ? "" : ", " + a.perception + " perception") << "\n";
     const bactor::ActorModel model(d, spec);
     std::cerr << "units: S = " << model.scale()
-              << (spec.scale > 0 ? " (--scale)" : " (the geometric mean of the stimuli)") << "; mu_0 in the data's units, cost parameters in units of S\n";
+              << (spec.scale > 0                                            ? " (--scale)"
+                  : spec.perception == bactor::PerceptionModel::gaussian ? " (the root mean square of the stimuli)"
+                                                                         : " (the geometric mean of the stimuli)")
+              << "; mu_0 in the data's units, cost parameters in units of S\n";
     const auto run = bactor::cli::run_posterior(d, spec, a.ns, true);
     if (spec.network) report_training_region(model, run);
     std::vector<std::pair<std::string, std::string>> config{
@@ -536,7 +545,7 @@ int run_infer(int argc, char** argv) {
   const bactor::ColumnMap column_map = bactor::cli::columns_option(a.columns);
   const bactor::InferenceSpec spec = build_spec(a);
   a.cost = spec.cost->name;
-  const bactor::Dataset data = bactor::read_dataset(a.data_path, column_map);
+  const bactor::Dataset data = bactor::read_dataset(a.data_path, column_map, bactor::value_signs(spec));
   if (a.shard_n > 0 && !data.has_subjects())
     throw bactor::cli::UsageError("--shard: " + a.data_path + " has no subject column ('" + column_map.subject +
                                   "'), so there is one fit to run; leave --shard out");

@@ -147,8 +147,9 @@ int run_simulate(int argc, char** argv) {
   if (trials > 10000000 || trials * n_cond > 10000000)
     throw bactor::cli::UsageError("--trials: at most 10000000 trials in all (got " + std::to_string(trials) + " per condition)");
   spec.trials = trials;
-  const auto [lo, hi] = bactor::cli::parse_range(stimuli, "--stimuli");
-  if (!(lo > 0)) throw bactor::cli::UsageError("--stimuli: LO must be positive");
+  const bool linear = spec.perception == bactor::PerceptionModel::gaussian;  // stimuli of any sign
+  const auto [lo, hi] = bactor::cli::parse_range(stimuli, "--stimuli", linear);
+  if (!(lo > 0) && !linear) throw bactor::cli::UsageError("--stimuli: LO must be positive");
   spec.s_lo = lo;
   spec.s_hi = hi;
   spec.seed = seed;

@@ -90,11 +90,12 @@ std::vector<double> parse_number_list(const std::string& text, const std::string
   return out;
 }
 
-std::pair<double, double> parse_range(const std::string& text, const std::string& option) {
+std::pair<double, double> parse_range(const std::string& text, const std::string& option, bool any_sign) {
   const auto parts = split(text, ':');
   if (parts.size() != 2) throw std::invalid_argument(option + ": expected LO:HI, got '" + text + "'");
   const double lo = parse_number(parts[0], option), hi = parse_number(parts[1], option);
-  if (!(lo >= 0 && hi > lo)) throw std::invalid_argument(option + ": need 0 <= LO < HI, got '" + text + "'");
+  if (!((lo >= 0 || any_sign) && hi > lo))
+    throw std::invalid_argument(option + (any_sign ? ": need LO < HI, got '" : ": need 0 <= LO < HI, got '") + text + "'");
   return {lo, hi};
 }
 

@@ -37,8 +37,8 @@ std::set<std::string> parse_per_condition(const std::string& text);
 /// "mu_0,sigma_0", or "none" for an empty set (as parse_per_condition reads it back).
 std::string join_per_condition(const std::set<std::string>& names);
 
-/// Parses "LO:HI" (0 <= LO < HI).
-std::pair<double, double> parse_range(const std::string& text, const std::string& option);
+/// Parses "LO:HI" (0 <= LO < HI; with any_sign, LO < HI).
+std::pair<double, double> parse_range(const std::string& text, const std::string& option, bool any_sign = false);
 
 /// Parses one finite number.
 double parse_number(const std::string& text, const std::string& option);

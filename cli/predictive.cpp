@@ -131,7 +131,12 @@ std::vector<std::vector<std::size_t>> stimulus_bins(const Dataset& data, const s
 
 Dataset fit_data(const Fit& fit, const std::string& data_path, const std::string& columns) {
   const ColumnMap map = parse_column_map(columns.empty() ? setting(fit, "columns") : columns);
-  if (!data_path.empty()) return read_dataset(data_path, map);
+  // The signs the fit accepted (its perception and motor models; older fits: log-normal).
+  InferenceSpec recorded_models;
+  if (const std::string p = setting(fit, "perception"); !p.empty()) recorded_models.perception = parse_perception_model(p);
+  if (const std::string m = setting(fit, "motor"); !m.empty()) recorded_models.motor = parse_motor_spec(m);
+  const ValueSigns signs = value_signs(recorded_models);
+  if (!data_path.empty()) return read_dataset(data_path, map, signs);
   const std::string recorded = setting(fit, "data_file");
   if (recorded.empty()) throw std::invalid_argument(fit.files.at(0) + ": no data_file recorded; give --data FILE");
   std::vector<std::string> tries = {recorded};
@@ -140,7 +145,7 @@ Dataset fit_data(const Fit& fit, const std::string& data_path, const std::string
   if (!fit.subject.empty()) base = base.parent_path();
   if (fs::path(recorded).is_relative()) tries.push_back((base / recorded).string());
   for (const auto& p : tries)
-    if (file_exists(p)) return read_dataset(p, map);
+    if (file_exists(p)) return read_dataset(p, map, signs);
   throw std::invalid_argument(fit.files.at(0) + ": the data file it records, '" + recorded +
                               "', is not found from here; give --data FILE");
 }

@@ -25,7 +25,7 @@ const char* to_string(PerceptionModel model) {
 bool perception_supported(PerceptionModel model) {
   switch (model) {
   case PerceptionModel::lognormal: return true;
-  case PerceptionModel::gaussian: return false;  // linear space: being built
+  case PerceptionModel::gaussian: return true;
   case PerceptionModel::vonmises: return false;  // circular: being built
   }
   return false;
