@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // End-to-end tests of the perception families (docs/families.md, "Perception"): the
-// --perception option of train, simulate, infer and evaluate, what networks and fits record, and
-// the refusals (an unknown name, a model not implemented yet, a network trained for another).
+// --perception option of train, simulate, infer and evaluate, what networks and fits record, the
+// refusals (an unknown name, a model not implemented yet, a network trained for another), and a
+// gaussian-perception round trip simulate -> infer -> summary -> check with negative stimuli and
+// responses.
 #include "tests/cli/cli_util.hpp"
 
 #include <doctest/doctest.h>
@@ -66,4 +68,62 @@ TEST_CASE("cli perception: a network and a fit record their perception model") {
   INFO(f.out);
   REQUIRE(f.code == 0);
   CHECK(read_text(dir / "fit" / "chain-1.csv").find("perception = lognormal") != std::string::npos);
+}
+
+TEST_CASE("cli perception: gaussian round trip with negative stimuli and responses (closed form, offset)") {
+  const fs::path dir = scratch("gaussian");
+  fs::create_directories(dir);
+  const std::string data = (dir / "g.csv").string();
+  Result s = run_bactor("simulate --cost Linex --perception gaussian --motor gaussian --offset --set "
+                        "mu_0=-1,sigma_0=1.5,sigma=0.5,sigma_a=0.3,c=0.5,offset=-0.4 --stimuli=-4:3 --trials 150 --seed 5 --out " +
+                        data);
+  INFO(s.out);
+  REQUIRE(s.code == 0);
+  CHECK(s.out.find("gaussian perception") != std::string::npos);
+  const std::string text = read_text(data);
+  CHECK(text.find("\n-") != std::string::npos);  // negative stimuli
+  CHECK(text.find(",-") != std::string::npos);   // negative responses
+  const std::string fit = (dir / "fit").string();
+  Result f = run_bactor("infer --data " + data + " --cost Linex --closed-form --perception gaussian --motor gaussian --offset "
+                        "--fix sigma=0.5,mu_0=-1 --predict --chains 2 --warmup 300 --samples 400 --seed 2 --out " + fit);
+  INFO(f.out);
+  REQUIRE(f.code == 0);
+  CHECK(f.out.find("root mean square of the stimuli") != std::string::npos);
+  const std::string chain = read_text(dir / "fit" / "chain-1.csv");
+  CHECK(chain.find("perception = gaussian") != std::string::npos);
+  CHECK(chain.find("offset=normal:0:") != std::string::npos);  // the recorded prior, data units
+  Result sum = run_bactor("summary " + fit + "/chain-1.csv " + fit + "/chain-2.csv");
+  INFO(sum.out);
+  REQUIRE(sum.code == 0);
+  CHECK(sum.out.find("offset") != std::string::npos);
+  CHECK(sum.out.find("sigma_a") != std::string::npos);
+  Result c = run_bactor("check " + fit);
+  INFO(c.out);
+  REQUIRE(c.code == 0);
+  CHECK(c.out.find("mean r: observed") != std::string::npos);
+  CHECK(c.out.find("slope of r on s") != std::string::npos);
+  CHECK(c.out.find("nan") == std::string::npos);
+}
+
+TEST_CASE("cli perception: gaussian refusals name the option") {
+  const fs::path dir = scratch("gaussian_bad");
+  fs::create_directories(dir);
+  const std::string data = (dir / "g.csv").string();
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --perception gaussian --motor gaussian --set mu_0=0,sigma_0=1,sigma=0.5,sigma_a=0.3 "
+                     "--stimuli=-2:2 --trials 30 --out " + data).code == 0);
+  Result a = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception gaussian --out " + (dir / "a").string());
+  CHECK(a.code == 2);
+  CHECK(a.out.find("--perception: gaussian: needs gaussian motor noise") != std::string::npos);
+  Result b = run_bactor("infer --data " + data + " --cost AbsoluteCostQuadraticEffort --closed-form --perception gaussian --motor gaussian "
+                        "--out " + (dir / "b").string());
+  CHECK(b.code == 2);
+  CHECK(b.out.find("no closed-form action under gaussian perception") != std::string::npos);
+  // Log-normal perception cannot read negative stimuli: the file, line and column are named.
+  Result c = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --motor gaussian --out " + (dir / "c").string());
+  CHECK(c.code == 2);
+  CHECK(c.out.find(data + ":") != std::string::npos);
+  CHECK(c.out.find("column 's'") != std::string::npos);
+  Result t = run_bactor("train --cost QuadraticCost --perception gaussian --motor gaussian --steps 5 --out " + (dir / "n.safetensors").string());
+  CHECK(t.code == 2);
+  CHECK(t.out.find("--perception: gaussian: networks for this perception model are not supported yet") != std::string::npos);
 }
