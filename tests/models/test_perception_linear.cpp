@@ -284,10 +284,10 @@ TEST_CASE("perception linear: NUTS recovers the parameters from negative stimuli
 }
 
 TEST_CASE("perception linear: data of any sign, and the refusals") {
-  const std::string csv = "s,r\n-1.5,-0.2\n0,0.4\n2,-3\n";
+  const std::string csv = "s,r\n-1.5,-0.2\n0,0.4\n2,-3\n1e-9,0\n";
   std::istringstream in1(csv);
   const Dataset d = parse_dataset(in1, "neg.csv", {}, ValueSigns::any);
-  CHECK(d.size() == 3);
+  CHECK(d.size() == 4);
   CHECK(d.s[0] == -1.5);
   std::istringstream in2(csv);
   CHECK_THROWS_WITH(parse_dataset(in2, "neg.csv", {}, ValueSigns::positive), doctest::Contains("neg.csv:2: column 's'"));
