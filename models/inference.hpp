@@ -19,6 +19,9 @@
 // with z_i ~ N(0, 1) (LatentMode::sampled).
 // Lapses (InferenceSpec::lapse): per trial p(r_i) = (1 - lapse) p_actor(r_i | theta) + lapse
 // p_cont(r_i), the contaminant log r ~ U(log lo, log hi) (lapse_range; docs/inference.md).
+// Gaussian perception (InferenceSpec::perception; docs/families.md, "Perception"): linear space,
+// trials s / S and r / S with S the stimuli's root mean square, sigma and sigma_0 in data units
+// too, the exact marginal of the affine closed-form action (models/perception_linear.hpp).
 #pragma once
 
 #include <bactor/models/data.hpp>
