@@ -360,6 +360,61 @@ int main(int argc, char** argv) {
           .timing(bench::time_it(f, bench::calibrate(f)))
           .print();
     }
+  // Perception families (docs/families.md, "Perception"): gaussian perception's closed-form
+  // marginal (linear space, gaussian motor noise, with and without an offset) beside the
+  // log-normal closed-form marginal, timed one after the other in the same run; each gaussian line
+  // carries its median's ratio to the log-normal one's.
+  for (std::size_t n : {60, 600, 6000}) {
+    const std::string key = "perception/" + std::to_string(n);
+    if (key.rfind(only, 0) != 0) continue;
+    struct Case {
+      PerceptionModel perception;
+      MotorSpec motor;
+    };
+    double lognormal_median = 0;
+    for (const Case& c : {Case{PerceptionModel::lognormal, MotorSpec{}}, Case{PerceptionModel::gaussian, MotorSpec{MotorModel::gaussian, false}},
+                          Case{PerceptionModel::gaussian, MotorSpec{MotorModel::gaussian, true}}}) {
+      const bool linear = c.perception == PerceptionModel::gaussian;
+      SimulationSpec sim;
+      sim.cost = &cost;
+      sim.motor = c.motor;
+      sim.perception = c.perception;
+      sim.values = {{"sigma", 0.2}, {"sigma_0", linear ? 1.5 : 0.15}, {"mu_0", linear ? -0.5 : 1.5}};
+      if (linear) sim.values["sigma_a"] = 0.3;
+      else sim.values["sigma_r"] = 0.1;
+      if (c.motor.offset) sim.values["offset"] = 0.2;
+      sim.s_lo = linear ? -3.0 : 0.1;
+      sim.trials = n;
+      sim.seed = 7;
+      const Dataset d = simulate(sim);
+      InferenceSpec spec;
+      spec.cost = &cost;
+      spec.motor = c.motor;
+      spec.perception = c.perception;
+      spec.fixed["sigma"] = 0.2;
+      ActorModel m(d, spec);
+      std::map<std::string, double> at = sim.values;
+      at.erase("sigma");
+      auto q = m.unconstrain(at);
+      std::vector<double> g(m.dim());
+      auto f = [&] {
+        bench::do_not_optimize(m.log_density(q, g));
+        bench::clobber_memory();
+      };
+      const auto t = bench::time_it(f, bench::calibrate(f));
+      bench::JsonLine line("inference");
+      line.add("case", "log_density_gradient")
+          .add("action", "closed_form")
+          .add("latent", "marginal")
+          .add("perception", to_string(c.perception))
+          .add("motor", c.motor.name())
+          .add("n", n)
+          .add("dim", m.dim());
+      if (!linear) lognormal_median = t.median_us;
+      else line.add("ratio_to_lognormal", t.median_us / lognormal_median);
+      line.timing(t).print();
+    }
+  }
   if (posteriors) posterior_runs();
   return 0;
 }

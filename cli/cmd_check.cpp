@@ -22,23 +22,26 @@ void print_rows(const std::vector<bactor::cli::CheckRow>& rows) {
     if (key != current) {
       current = key;
       std::printf("\n%scondition %s\n", r.subject.empty() ? "" : ("subject " + r.subject + ", ").c_str(), r.cond.c_str());
-      std::printf("%4s %17s %5s  %-34s %-34s\n", "bin", "stimuli", "n", "mean log r: observed, predicted [90%]",
-                  "sd log r: observed, predicted [90%]");
+      const bool lin = r.stat == "mean_r" || r.stat == "sd_r";  // gaussian perception: r itself
+      std::printf("%4s %17s %5s  %-34s %-34s\n", "bin", "stimuli", "n",
+                  lin ? "mean r: observed, predicted [90%]" : "mean log r: observed, predicted [90%]",
+                  lin ? "sd r: observed, predicted [90%]" : "sd log r: observed, predicted [90%]");
     }
     auto cell = [](const bactor::cli::CheckRow& x) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%7.3f%s %7.3f [%7.3f, %7.3f]", x.observed, x.outside ? "*" : " ", x.q50, x.q5, x.q95);
       return std::string(buf);
     };
-    if (r.stat == "mean_log_r") {
-      const bool has_sd = j + 1 < rows.size() && rows[j + 1].stat == "sd_log_r" && rows[j + 1].bin == r.bin &&
+    if (r.stat == "mean_log_r" || r.stat == "mean_r") {
+      const bool has_sd = j + 1 < rows.size() && (rows[j + 1].stat == "sd_log_r" || rows[j + 1].stat == "sd_r") && rows[j + 1].bin == r.bin &&
                           rows[j + 1].cond == r.cond && rows[j + 1].subject == r.subject;
       char range[64];
       std::snprintf(range, sizeof range, "%.3g-%.3g", r.s_lo, r.s_hi);
       std::printf("%4s %17s %5zu  %-34s %-34s\n", r.bin.c_str(), range, r.n, cell(r).c_str(), has_sd ? cell(rows[j + 1]).c_str() : "");
     } else if (r.stat == "slope") {
-      std::printf("slope of log r on log s: observed %.3f%s, predicted %.3f [%.3f, %.3f], predictive p %.3f\n", r.observed,
-                  r.outside ? "*" : "", r.q50, r.q5, r.q95, r.ppp);
+      const bool lin = j > 0 && rows[j - 1].stat.rfind("_log_r") == std::string::npos;
+      std::printf("slope of %s: observed %.3f%s, predicted %.3f [%.3f, %.3f], predictive p %.3f\n",
+                  lin ? "r on s" : "log r on log s", r.observed, r.outside ? "*" : "", r.q50, r.q5, r.q95, r.ppp);
     }
   }
 }

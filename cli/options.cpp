@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cli/options.hpp"
+#include "cli/command.hpp"
 #include <bactor/engine/errors.hpp>
 
 #include <CLI/CLI.hpp>
@@ -64,6 +65,19 @@ void add_columns_option(CLI::App& app, std::string& text) {
 
 ColumnMap columns_option(const std::string& text) { return parse_column_map(text); }
 
+void add_perception_option(CLI::App& app, std::string& text, const std::string& what) {
+  app.add_option("--perception", text, what + ": lognormal (stimuli > 0), gaussian (linear space) or vonmises (circular) "
+                 "(docs/families.md)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"lognormal", "gaussian", "vonmises"}));
+}
+
+PerceptionModel perception_option(const std::string& text) {
+  const PerceptionModel p = parse_perception_model(text);
+  if (!perception_supported(p)) throw UsageError("--perception " + text + ": not supported yet");
+  return p;
+}
+
 std::map<std::string, double> parse_assignments(const std::string& text, const std::string& option) {
   std::map<std::string, double> out;
   for (const auto& [k, v] : parse_string_assignments(text, option)) out[k] = parse_number(v, option + " " + k);
@@ -76,11 +90,12 @@ std::vector<double> parse_number_list(const std::string& text, const std::string
   return out;
 }
 
-std::pair<double, double> parse_range(const std::string& text, const std::string& option) {
+std::pair<double, double> parse_range(const std::string& text, const std::string& option, bool any_sign) {
   const auto parts = split(text, ':');
   if (parts.size() != 2) throw std::invalid_argument(option + ": expected LO:HI, got '" + text + "'");
   const double lo = parse_number(parts[0], option), hi = parse_number(parts[1], option);
-  if (!(lo >= 0 && hi > lo)) throw std::invalid_argument(option + ": need 0 <= LO < HI, got '" + text + "'");
+  if (!((lo >= 0 || any_sign) && hi > lo))
+    throw std::invalid_argument(option + (any_sign ? ": need LO < HI, got '" : ": need 0 <= LO < HI, got '") + text + "'");
   return {lo, hi};
 }
 

@@ -37,8 +37,8 @@ std::set<std::string> parse_per_condition(const std::string& text);
 /// "mu_0,sigma_0", or "none" for an empty set (as parse_per_condition reads it back).
 std::string join_per_condition(const std::set<std::string>& names);
 
-/// Parses "LO:HI" (0 <= LO < HI).
-std::pair<double, double> parse_range(const std::string& text, const std::string& option);
+/// Parses "LO:HI" (0 <= LO < HI; with any_sign, LO < HI).
+std::pair<double, double> parse_range(const std::string& text, const std::string& option, bool any_sign = false);
 
 /// Parses one finite number.
 double parse_number(const std::string& text, const std::string& option);
@@ -53,6 +53,13 @@ void add_columns_option(CLI::App& app, std::string& text);
 /// subject). A bad map throws ArgumentError "columns", which main() reports as --columns; pass
 /// the result to read_dataset, and record to_string(map) as the `columns` setting.
 ColumnMap columns_option(const std::string& text);
+
+/// Adds `--perception NAME` (lognormal, gaussian or vonmises; default lognormal) to a command;
+/// `what` says what the option means for that command.
+void add_perception_option(CLI::App& app, std::string& text, const std::string& what);
+/// The perception model of --perception's text; one this build does not implement is a usage
+/// error "--perception NAME: not supported yet".
+PerceptionModel perception_option(const std::string& text);
 
 } // namespace bactor::cli
 

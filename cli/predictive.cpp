@@ -131,7 +131,12 @@ std::vector<std::vector<std::size_t>> stimulus_bins(const Dataset& data, const s
 
 Dataset fit_data(const Fit& fit, const std::string& data_path, const std::string& columns) {
   const ColumnMap map = parse_column_map(columns.empty() ? setting(fit, "columns") : columns);
-  if (!data_path.empty()) return read_dataset(data_path, map);
+  // The signs the fit accepted (its perception and motor models; older fits: log-normal).
+  InferenceSpec recorded_models;
+  if (const std::string p = setting(fit, "perception"); !p.empty()) recorded_models.perception = parse_perception_model(p);
+  if (const std::string m = setting(fit, "motor"); !m.empty()) recorded_models.motor = parse_motor_spec(m);
+  const ValueSigns signs = value_signs(recorded_models);
+  if (!data_path.empty()) return read_dataset(data_path, map, signs);
   const std::string recorded = setting(fit, "data_file");
   if (recorded.empty()) throw std::invalid_argument(fit.files.at(0) + ": no data_file recorded; give --data FILE");
   std::vector<std::string> tries = {recorded};
@@ -140,7 +145,7 @@ Dataset fit_data(const Fit& fit, const std::string& data_path, const std::string
   if (!fit.subject.empty()) base = base.parent_path();
   if (fs::path(recorded).is_relative()) tries.push_back((base / recorded).string());
   for (const auto& p : tries)
-    if (file_exists(p)) return read_dataset(p, map);
+    if (file_exists(p)) return read_dataset(p, map, signs);
   throw std::invalid_argument(fit.files.at(0) + ": the data file it records, '" + recorded +
                               "', is not found from here; give --data FILE");
 }
@@ -285,6 +290,7 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
   }
   // The response model (draws files before it was recorded: log-normal).
   if (const std::string motor = setting(fit, "motor"); !motor.empty()) spec.motor = parse_motor_spec(motor);
+  if (const std::string p = setting(fit, "perception"); !p.empty()) spec.perception = parse_perception_model(p);
   if (setting(fit, "action") == "network") {
     const std::string net = setting(fit, "network");
     if (!file_exists(net))
@@ -305,10 +311,13 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
   const std::size_t S = cols.empty() ? 0 : cols[0].size();
   if (S == 0) throw std::invalid_argument(fit.files.at(0) + ": no draws");
 
-  // Groups: per condition, stimulus bins (mean and sd of log r) and the slope.
+  // Groups: per condition, stimulus bins (mean and sd of log r) and the slope. Under gaussian
+  // perception (values of any sign) the same statistics of r and s themselves.
+  const bool linear = spec.perception == PerceptionModel::gaussian;
+  auto tr = [linear](double v) { return linear ? v : std::log(v); };
   const std::size_t N = data.size();
   std::vector<double> logs(N), logr(N);
-  for (std::size_t i = 0; i < N; ++i) logs[i] = std::log(data.s[i]), logr[i] = std::log(data.r[i]);
+  for (std::size_t i = 0; i < N; ++i) logs[i] = tr(data.s[i]), logr[i] = tr(data.r[i]);
   std::vector<Group> groups;
   for (std::size_t c = 0; c < data.conditions(); ++c) {
     std::vector<std::size_t> trials_c;
@@ -324,7 +333,7 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
       r.s_lo = INFINITY, r.s_hi = -INFINITY;
       double ls = 0;
       for (auto i : idx) r.s_lo = std::min(r.s_lo, data.s[i]), r.s_hi = std::max(r.s_hi, data.s[i]), ls += logs[i];
-      r.s_center = std::exp(ls / double(idx.size()));
+      r.s_center = linear ? ls / double(idx.size()) : std::exp(ls / double(idx.size()));
       return r;
     };
     for (std::size_t b = 0; b < bins.size(); ++b)
@@ -332,7 +341,7 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
         if (kind == 1 && bins[b].size() < 2) continue;
         Group g;
         g.row = base_row(bins[b]);
-        g.row.stat = kind == 0 ? "mean_log_r" : "sd_log_r";
+        g.row.stat = linear ? (kind == 0 ? "mean_r" : "sd_r") : (kind == 0 ? "mean_log_r" : "sd_log_r");
         g.row.bin = std::to_string(b + 1);
         g.idx = bins[b];
         g.kind = kind;
@@ -359,7 +368,7 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
     const auto q = model.unconstrain(values);
     model.write_outputs(q, rng, out);
     const std::size_t off = out.size() - N;  // r_rep.1..N come last
-    for (std::size_t i = 0; i < N; ++i) logrep[i] = std::log(out[off + i]);
+    for (std::size_t i = 0; i < N; ++i) logrep[i] = tr(out[off + i]);
     for (auto& g : groups) g.rep.push_back(eval(g, logs, logrep));
   }
   std::vector<CheckRow> rows;
@@ -385,7 +394,8 @@ CheckVerdict judge(const std::vector<CheckRow>& rows) {
   CheckVerdict v;
   v.total = rows.size();
   for (const auto& r : rows) v.outside += r.outside;
-  const std::map<std::string, std::string> what = {{"mean_log_r", "the mean of log r"}, {"sd_log_r", "the sd of log r"}};
+  const std::map<std::string, std::string> what = {{"mean_log_r", "the mean of log r"}, {"sd_log_r", "the sd of log r"},
+                                                   {"mean_r", "the mean of r"}, {"sd_r", "the sd of r"}};
   for (const auto& [stat, words] : what) {
     std::size_t m = 0, above = 0, below = 0;
     std::map<std::string, std::size_t> where;  // condition (and subject) -> count outside
@@ -404,21 +414,24 @@ CheckVerdict judge(const std::vector<CheckRow>& rows) {
                     fmt(0.1 * double(m), 2) + ", at most " + std::to_string(limit) + " in 99% of data sets); observed above " +
                     "the interval in " + std::to_string(above) + ", below in " + std::to_string(below);
     const bool one_way = std::min(above, below) * 4 <= std::max(above, below);
-    if (stat == "sd_log_r" && one_way)
+    const bool sd = stat == "sd_log_r" || stat == "sd_r";
+    if (sd && one_way)
       w += above > below ? ": the responses vary more than the fitted actor predicts (noise misfit)"
                          : ": the responses vary less than the fitted actor predicts (noise misfit)";
-    else if (stat == "mean_log_r" && one_way)
+    else if (!sd && one_way)
       w += above > below ? ": responses larger than predicted" : ": responses smaller than predicted";
-    else if (stat == "mean_log_r")
+    else if (!sd)
       w += ": the mean response does not follow the stimulus as the fitted actor predicts";
     std::string in;
     for (const auto& [k, n] : where) in += (in.empty() ? "" : ", ") + k + " (" + std::to_string(n) + ")";
     v.warnings.push_back(w + "; in " + in);
   }
+  // Gaussian perception's rows are statistics of r itself (mean_r, sd_r).
+  const bool linear = std::any_of(rows.begin(), rows.end(), [](const CheckRow& r) { return r.stat == "mean_r"; });
   for (const auto& r : rows) {
     if (r.stat != "slope" || (r.ppp >= 0.005 && r.ppp <= 0.995)) continue;
     v.warnings.push_back((r.subject.empty() ? "" : "subject " + r.subject + ", ") + "condition " + r.cond +
-                         ": the slope of log r on log s is " + fmt(r.observed) + ", the fitted actor predicts " +
+                         ": the slope of " + std::string(linear ? "r on s" : "log r on log s") + " is " + fmt(r.observed) + ", the fitted actor predicts " +
                          fmt(r.q50) + " (90% interval " + fmt(r.q5) + " to " + fmt(r.q95) + ", predictive p " + fmt(r.ppp, 2) +
                          "): " + (r.observed < r.q50 ? "more" : "less") + " regression to the mean than predicted");
   }

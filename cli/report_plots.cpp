@@ -51,6 +51,10 @@ double prior_density(const Prior& p, double x) {
       if (x <= 0 || x >= 1) return 0;
       return std::exp((p.a - 1) * std::log(x) + (p.b - 1) * std::log1p(-x) + std::lgamma(p.a + p.b) - std::lgamma(p.a) -
                       std::lgamma(p.b));
+    case K::normal: {
+      const double z = (x - p.a) / p.b;
+      return std::exp(-0.5 * z * z) / (p.b * std::sqrt(2 * kPi));
+    }
   }
   return 0;
 }

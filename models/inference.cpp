@@ -57,6 +57,10 @@ double Prior::log_density(double v) const {
     return -0.5 * e * e - lv;
   }
   case Kind::beta: return (a - 1) * std::log(v) + (b - 1) * std::log1p(-v);
+  case Kind::normal: {
+    const double e = (v - a) / b;
+    return -0.5 * e * e;
+  }
   }
   return 0;
 }
@@ -64,6 +68,7 @@ double Prior::log_density(double v) const {
 bool Prior::in_support(double v) const {
   if (!std::isfinite(v)) return false;
   if (kind == Kind::beta) return v > 0 && v < 1;
+  if (kind == Kind::normal) return true;
   return kind == Kind::uniform ? (v > a && v < b) : v > 0;
 }
 
@@ -90,8 +95,14 @@ Prior parse_prior(const std::string& text) {
     p.a = parse_number(parts[1], what);
     p.b = parse_number(parts[2], what);
     if (!(p.a > 0 && p.b > 0)) throw std::invalid_argument(what + ": shapes A and B must be positive");
+  } else if (parts[0] == "normal" && parts.size() == 3) {
+    p.kind = Prior::Kind::normal;
+    p.a = parse_number(parts[1], what);
+    p.b = parse_number(parts[2], what);
+    if (!(p.b > 0)) throw std::invalid_argument(what + ": scale must be positive");
   } else {
-    throw std::invalid_argument(what + ": expected halfnormal:SCALE, uniform:LO:HI, lognormal:LOC:SCALE or beta:A:B");
+    throw std::invalid_argument(what + ": expected halfnormal:SCALE, uniform:LO:HI, lognormal:LOC:SCALE, beta:A:B or "
+                                       "normal:LOC:SCALE");
   }
   return p;
 }
@@ -102,12 +113,18 @@ std::string to_string(const Prior& p) {
   case Prior::Kind::uniform: return "uniform:" + fmt(p.a) + ":" + fmt(p.b);
   case Prior::Kind::lognormal: return "lognormal:" + fmt(p.a) + ":" + fmt(p.b);
   case Prior::Kind::beta: return "beta:" + fmt(p.a) + ":" + fmt(p.b);
+  case Prior::Kind::normal: return "normal:" + fmt(p.a) + ":" + fmt(p.b);
   }
   return "?";
 }
 
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions) {
   return default_priors(cost, conditions, {"sigma"});
+}
+
+ValueSigns value_signs(const InferenceSpec& spec) {
+  if (spec.perception == PerceptionModel::gaussian) return ValueSigns::any;
+  return spec.motor.model == MotorModel::gaussian ? ValueSigns::positive_stimuli : ValueSigns::positive;
 }
 
 Prior lapse_prior() { return Prior{Prior::Kind::beta, 2.0, 50.0}; }
@@ -165,18 +182,23 @@ Prior motor_prior() { return Prior{Prior::Kind::half_normal, 0.25, 0}; }
 
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, const MotorSpec& motor,
                                                           std::size_t conditions,
-                                                          const std::set<std::string>& per_condition, bool lapse) {
+                                                          const std::set<std::string>& per_condition, bool lapse,
+                                                          PerceptionModel perception) {
   check_per_condition(cost, per_condition, lapse);
   std::vector<std::pair<std::string, Prior>> base;
   const Prior half{Prior::Kind::half_normal, 0.25, 0};
+  // Gaussian perception: everything but the cost parameters in units of S (a spread of the
+  // stimuli); the prior of s is about as wide as the stimuli, mu_0 and the offset of either sign.
+  const bool linear = perception == PerceptionModel::gaussian;
   base.emplace_back("sigma", half);
-  base.emplace_back("sigma_0", half);
-  base.emplace_back("mu_0", Prior{Prior::Kind::lognormal, 0.0, 1.0});  // of mu_0 / S
+  base.emplace_back("sigma_0", linear ? Prior{Prior::Kind::half_normal, 1.0, 0} : half);
+  base.emplace_back("mu_0", linear ? Prior{Prior::Kind::normal, 0.0, 1.0} : Prior{Prior::Kind::lognormal, 0.0, 1.0});  // of mu_0 / S
   if (motor.has_sigma_r()) base.emplace_back("sigma_r", half);
   for (const auto& p : cost.params)
     base.emplace_back(p.name, p.kind == ParamPrior::Kind::uniform ? Prior{Prior::Kind::uniform, p.a, p.b}
                                                                   : Prior{Prior::Kind::lognormal, p.a, p.b});
-  for (const auto& name : motor.param_names()) base.emplace_back(name, motor_prior());  // of sigma_a / S, offset / S
+  for (const auto& name : motor.param_names())  // of sigma_a / S, offset / S
+    base.emplace_back(name, linear && name == "offset" ? Prior{Prior::Kind::normal, 0.0, 0.25} : motor_prior());
   if (lapse) base.emplace_back("lapse", lapse_prior());
   std::vector<std::pair<std::string, Prior>> out;
   for (const auto& [name, prior] : base) {
@@ -188,10 +210,11 @@ std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, 
   return out;
 }
 
-bool has_data_units(const std::string& name) {
+bool has_data_units(const std::string& name, PerceptionModel perception) {
+  auto is = [&](const char* base) { return name == base || name.rfind(std::string(base) + ".", 0) == 0; };
   for (const char* base : {"mu_0", "sigma_a", "offset"})
-    if (name == base || name.rfind(std::string(base) + ".", 0) == 0) return true;
-  return false;
+    if (is(base)) return true;
+  return perception == PerceptionModel::gaussian && (is("sigma") || is("sigma_0"));
 }
 
 Prior prior_in_data_units(const Prior& p, double S) {
@@ -210,6 +233,16 @@ Prior prior_in_scale_units(const Prior& p, double S) {
   if (p.kind == Prior::Kind::lognormal) q.a = p.a - std::log(S);
   else q.a = p.a / S, q.b = p.b / S;
   return q;
+}
+
+double rms_stimulus(const Dataset& data) {
+  double sum = 0;
+  for (double v : data.s) sum += v * v;
+  return std::sqrt(sum / double(data.size()));
+}
+
+double default_scale(const Dataset& data, PerceptionModel perception) {
+  return perception == PerceptionModel::gaussian ? rms_stimulus(data) : geometric_mean_stimulus(data);
 }
 
 double geometric_mean_stimulus(const Dataset& data) {
@@ -244,6 +277,7 @@ struct ActorModel::Impl {
   bool log_lik = true;
   int C = 1;
   double S = 1, log_S = 0;  // the fit's unit (InferenceSpec::scale)
+  bool linear = false;      // gaussian perception: trials in linear coordinates s / S, r / S
   std::size_t N = 0, n_theta = 0, n_free = 0;
   std::vector<Slot> slots;           // per theta name: one slot, or C (per condition)
   std::vector<int> first_slot;       // per theta index: its (first) slot
@@ -273,7 +307,7 @@ struct ActorModel::Impl {
 
   Impl(const Dataset&, const InferenceSpec& spec)
       : lik((spec.cost ? *spec.cost : throw std::invalid_argument("inference: no cost family given")), spec.network,
-            spec.exact_action, spec.latent, spec.lapse, spec.quadrature_nodes, spec.motor) {}
+            spec.exact_action, spec.latent, spec.lapse, spec.quadrature_nodes, spec.motor, spec.perception) {}
 
   bool exact() const { return lik.source == detail::SourceKind::exact; }
   int lapse_slot(int c) const { return first_lapse_slot + (lapse_varies ? c : 0); }
@@ -375,6 +409,15 @@ struct ActorModel::Impl {
       fill_theta(c);
       const MotorNoise noise = motor_noise(*cost, lik.motor, theta);
       const double offset = lik.motor.offset ? theta.back() : 0.0;
+      if (linear) {  // r = offset + a(m) + sigma_a u in linear space, m = s + sigma e
+        const std::size_t sa_at = theta_size(*cost);
+        const PowerHead h = detail::linear_closed_form_head(lik.linear_action, theta, sa_at);
+        for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
+          const double m = x[k] + sig * rng.normal();
+          out[orig[k]] = S * (offset + h.log_k + h.w * m + theta[sa_at] * rng.normal());
+        }
+        continue;
+      }
       auto each = [&](const auto& h) {
         for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
           double dla, dp[16];  // up to ExactHead::n_params
@@ -414,6 +457,8 @@ struct ActorModel::Impl {
 
 void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec) {
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
+  check_perception_supported(spec.perception);
+  if (spec.network) check_network_perception(*spec.network, spec.perception);
   cost = spec.cost;
   net = spec.network;
   latent = spec.latent;
@@ -431,13 +476,19 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
   N = data.size();
   if (!(spec.scale >= 0) || !std::isfinite(spec.scale))
     throw ArgumentError("scale", fmt(spec.scale) + " (expected 0 for the geometric mean of the stimuli, or a positive number)");
-  S = spec.scale > 0 ? spec.scale : geometric_mean_stimulus(data);
+  linear = spec.perception == PerceptionModel::gaussian;
+  const double g = default_scale(data, spec.perception);
+  const char* what = linear ? "root mean square" : "geometric mean";
+  if (linear && spec.scale == 0 && !(g > 0))
+    throw ArgumentError("scale", "the stimuli are all 0, so their root mean square cannot be the unit (give a scale)");
+  S = spec.scale > 0 ? spec.scale : g;
   // The unit must be of the stimuli's order (docs/bad-input.md): within a factor 1e6 of their
-  // geometric mean; beyond it mu_0's default prior and the cost parameters are out of reach (a
-  // scale of 1e-300 gave mu_0 = 1e-300 with sd 0).
-  if (const double g = geometric_mean_stimulus(data); !(S >= g * 1e-6 && S <= g * 1e6))
-    throw ArgumentError("scale", fmt(S) + " is not within a factor 1e6 of the stimuli's geometric mean " + fmt(g) +
-                                     " (give a unit of the stimuli's order, or leave the scale out for that mean)");
+  // geometric mean (root mean square under gaussian perception); beyond it mu_0's default prior
+  // and the cost parameters are out of reach (a scale of 1e-300 gave mu_0 = 1e-300 with sd 0).
+  if (g > 0 && !(S >= g * 1e-6 && S <= g * 1e6))
+    throw ArgumentError("scale", fmt(S) + " is not within a factor 1e6 of the stimuli's " + what + " " + fmt(g) +
+                                     " (give a unit of the stimuli's order, or leave the scale out for that " +
+                                     (linear ? "value)" : "mean)"));
   log_S = std::log(S);
   n_theta = theta_size(*spec.cost, spec.motor);
   if (spec.exact_action) {
@@ -455,7 +506,8 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
 // Slots and their priors: per theta name one slot, or one per condition; the lapse slot(s) last.
 void ActorModel::Impl::build_slots(const InferenceSpec& spec) {
   const auto tnames = theta_names(*spec.cost, spec.motor);
-  const auto priors = default_priors(*spec.cost, spec.motor, static_cast<std::size_t>(C), spec.per_condition, lapse);
+  const auto priors = default_priors(*spec.cost, spec.motor, static_cast<std::size_t>(C), spec.per_condition, lapse,
+                                     spec.perception);
   if (!spec.motor.has_sigma_r() && spec.per_condition.count("sigma_r"))
     throw ArgumentError("per_condition", "'sigma_r' is not a parameter of the gaussian motor model");
   for (std::size_t t = 0; t < n_theta; ++t) {
@@ -474,7 +526,7 @@ void ActorModel::Impl::build_slots(const InferenceSpec& spec) {
                          np.first.find('.', tnames[t].size() + 1) == std::string::npos);
       if (mine) {
         slots.push_back({np.first, tnames[t], np.second});
-        if (has_data_units(np.first)) slots.back().unit = S;
+        if (has_data_units(np.first, spec.perception)) slots.back().unit = S;
       }
     }
   }
@@ -514,6 +566,9 @@ void ActorModel::Impl::apply_overrides(const InferenceSpec& spec) {
       if (s.base == "lapse" && !(prior.kind == Prior::Kind::beta || (prior.kind == Prior::Kind::uniform && prior.b <= 1)))
         throw ArgumentError("priors", np.first + "=" + to_string(prior) +
                                           ": the lapse probability needs a prior on (0, 1), beta:A:B or uniform:LO:HI with HI <= 1");
+      if (prior.kind == Prior::Kind::normal && !(linear && (s.base == "mu_0" || s.base == "offset")))
+        throw ArgumentError("priors", np.first + "=" + to_string(prior) +
+                                          ": a normal prior (either sign) is for mu_0 and offset under gaussian perception only");
       s.prior = prior_in_scale_units(prior, s.unit);
     });
   }
@@ -524,6 +579,7 @@ void ActorModel::Impl::apply_overrides(const InferenceSpec& spec) {
       const double v = value / s.unit;
       const bool ok = s.prior.kind == Prior::Kind::uniform ? (v >= s.prior.a && v <= s.prior.b)
                       : s.prior.kind == Prior::Kind::beta  ? (v >= 0 && v < 1)
+                      : s.prior.kind == Prior::Kind::normal ? true
                                                            : v > 0;
       if (!ok || !std::isfinite(v))
         throw ArgumentError("fixed", name + "=" + fmt(value) + " is outside the support of its prior " +
@@ -560,8 +616,10 @@ void ActorModel::Impl::group_trials(const Dataset& data) {
     t.z_begin = begin[c];
     for (std::size_t i = 0; i < data.size(); ++i)
       if (data.cond[i] == c) {
-        x.push_back(std::log(data.s[i]) - log_S);
-        y.push_back(std::log(data.r[i]) - log_S);
+        // Linear space under gaussian perception; on the log scale otherwise (a response <= 0,
+        // possible with gaussian motor noise, is read by the motor form from r alone).
+        x.push_back(linear ? data.s[i] / S : std::log(data.s[i]) - log_S);
+        y.push_back(linear ? data.r[i] / S : data.r[i] > 0 ? std::log(data.r[i]) - log_S : 0.0);
         orig.push_back(i);
         t.x.push_back(x.back());
         t.y.push_back(y.back());
@@ -570,6 +628,9 @@ void ActorModel::Impl::group_trials(const Dataset& data) {
   begin[C] = x.size();
   if (x.size() != data.size()) throw std::invalid_argument(data.source + ": condition index out of range");
   lik.finish();
+  for (int c = 0; c < C; ++c)  // responses <= 0 themselves (RowTrials::finish takes e^y)
+    for (std::size_t k = begin[c]; k < begin[c + 1]; ++k)
+      if (!linear && !(data.r[orig[k]] > 0)) lik.trials[std::size_t(c)].r[k - begin[c]] = data.r[orig[k]] / S;
   for (int c = 0; c < C; ++c) {
     detail::RowRef r;
     r.theta_at = std::size_t(c) * n_theta;
@@ -769,11 +830,13 @@ std::vector<double> ActorModel::unconstrain(const std::map<std::string, double>&
     else if (s.prior.kind == Prior::Kind::uniform) v = 0.5 * (s.prior.a + s.prior.b);
     else if (s.prior.kind == Prior::Kind::lognormal) v = std::exp(s.prior.a);
     else if (s.prior.kind == Prior::Kind::beta) v = s.prior.a / (s.prior.a + s.prior.b);
+    else if (s.prior.kind == Prior::Kind::normal) v = s.prior.a;
     else v = 0.674 * s.prior.a;
     if (!s.prior.in_support(v))
       throw std::invalid_argument("value " + fmt(v * s.unit) + " of '" + s.name + "' is outside its prior's support");
     q[s.q] = s.prior.kind == Prior::Kind::uniform ? std::log((v - s.prior.a) / (s.prior.b - v))
              : s.prior.kind == Prior::Kind::beta  ? std::log(v / (1 - v))
+             : s.prior.kind == Prior::Kind::normal ? v
                                                   : std::log(v);
   }
   return q;

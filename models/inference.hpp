@@ -19,11 +19,15 @@
 // with z_i ~ N(0, 1) (LatentMode::sampled).
 // Lapses (InferenceSpec::lapse): per trial p(r_i) = (1 - lapse) p_actor(r_i | theta) + lapse
 // p_cont(r_i), the contaminant log r ~ U(log lo, log hi) (lapse_range; docs/inference.md).
+// Gaussian perception (InferenceSpec::perception; docs/families.md, "Perception"): linear space,
+// trials s / S and r / S with S the stimuli's root mean square, sigma and sigma_0 in data units
+// too, the exact marginal of the affine closed-form action (models/perception_linear.hpp).
 #pragma once
 
 #include <bactor/models/data.hpp>
 #include <bactor/models/marginal.hpp>
 #include <bactor/models/motor.hpp>
+#include <bactor/models/perception.hpp>
 #include <bactor/samplers/model.hpp>
 
 #include <map>
@@ -44,17 +48,18 @@ LatentMode parse_latent_mode(const std::string& text);  // "marginal" | "sampled
 const char* to_string(LatentMode mode);
 
 /// Prior of one parameter. half_normal(scale a); uniform(a, b); lognormal(log-loc a, scale b);
-/// beta(shapes a, b) on (0, 1), sampled as logit v.
+/// beta(shapes a, b) on (0, 1), sampled as logit v; normal(loc a, scale b) on the real line
+/// (gaussian perception's mu_0 and offset), sampled as v itself.
 struct Prior {
-  enum class Kind { half_normal, uniform, lognormal, beta } kind = Kind::half_normal;
+  enum class Kind { half_normal, uniform, lognormal, beta, normal } kind = Kind::half_normal;
   double a = 0.25, b = 0;
   /// log density (up to a constant) at the constrained value v. (Its gradient, with the
   /// transform's, is the constrain node's: models/inference_nodes.hpp.)
   double log_density(double v) const;
   bool in_support(double v) const;
 };
-/// Parses "halfnormal:SCALE", "uniform:LO:HI", "lognormal:LOC:SCALE" (LOC on the log scale) or
-/// "beta:A:B" (shapes, both positive).
+/// Parses "halfnormal:SCALE", "uniform:LO:HI", "lognormal:LOC:SCALE" (LOC on the log scale),
+/// "beta:A:B" (shapes, both positive) or "normal:LOC:SCALE".
 Prior parse_prior(const std::string& text);
 std::string to_string(const Prior& prior);
 /// The default prior of every parameter of `cost` with `conditions` conditions, in slot order:
@@ -69,14 +74,17 @@ std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, 
                                                           const std::set<std::string>& per_condition, bool lapse = false);
 /// Under a motor model (models/motor.hpp): the gaussian model has no sigma_r; sigma_a and the
 /// offset follow the cost parameters, each HalfNormal(0.25) in units of S (motor_prior()).
+/// Under gaussian perception (units of S, a spread of the stimuli): sigma ~ HalfNormal(0.25),
+/// sigma_0 ~ HalfNormal(1), mu_0 ~ Normal(0, 1), sigma_a ~ HalfNormal(0.25), offset ~ Normal(0, 0.25).
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, const MotorSpec& motor,
                                                           std::size_t conditions,
-                                                          const std::set<std::string>& per_condition, bool lapse = false);
+                                                          const std::set<std::string>& per_condition, bool lapse = false,
+                                                          PerceptionModel perception = PerceptionModel::lognormal);
 /// The default prior of sigma_a and of the offset, in units of S: HalfNormal(0.25).
 Prior motor_prior();
 /// Whether a parameter carries the data's units (mu_0, sigma_a, offset and their per-condition
-/// copies NAME.c).
-bool has_data_units(const std::string& name);
+/// copies NAME.c; under gaussian perception also sigma and sigma_0).
+bool has_data_units(const std::string& name, PerceptionModel perception = PerceptionModel::lognormal);
 /// A prior of mu_0 / S as the prior of mu_0 (for data units), and back: uniform bounds and a
 /// half-normal scale are multiplied by S, a log-normal location is shifted by log S (a beta
 /// prior, for probabilities, is refused unless S = 1).
@@ -84,6 +92,11 @@ Prior prior_in_data_units(const Prior& prior, double scale);
 Prior prior_in_scale_units(const Prior& prior, double scale);
 /// The geometric mean of the stimuli: the default scale S of a fit (Dataset must be non-empty).
 double geometric_mean_stimulus(const Dataset& data);
+/// The root mean square of the stimuli, sqrt(mean s^2): the default scale S under gaussian
+/// perception, where stimuli may have any sign (a spread of the stimuli about 0).
+double rms_stimulus(const Dataset& data);
+/// The default scale S of a fit under a perception model (one of the two above).
+double default_scale(const Dataset& data, PerceptionModel perception);
 
 /// Checks that every name of `per_condition` is a parameter of `cost` (theta_names, and "lapse"
 /// when `lapse`); throws ArgumentError("per_condition", ...) naming the first that is not.
@@ -125,7 +138,13 @@ struct InferenceSpec {
   // plain log-normal model adds its parameters (sigma_a, offset; data units) and uses the
   // quadrature marginal (marginal latent mode, no lapses, no exact action; single-subject).
   MotorSpec motor;
+  // The perception model (models/perception.hpp); a network must have been trained for it.
+  PerceptionModel perception = PerceptionModel::lognormal;
 };
+
+/// The signs the data of a fit may have (read_dataset): any under gaussian perception, positive
+/// stimuli with responses of any sign under gaussian motor noise, else both positive.
+ValueSigns value_signs(const InferenceSpec& spec);
 
 /// The contaminant's range (lo, hi) of r that `spec` gives for `data`: spec.lapse_lo/hi when
 /// set (ArgumentError("lapse_range") unless 0 < lo < hi and every response inside, saying which

@@ -21,6 +21,7 @@ namespace {
 /// Fused transform and prior, per prior kind (the transform follows from it):
 ///   half-normal(a), v = e^x:   log prior + log|J| = -v^2/(2a^2) + x
 ///   log-normal(a, b), v = e^x: -(x - a)^2/(2b^2) - log v + x = -(x - a)^2/(2b^2)  (log v = x)
+///   normal(a, b), v = x:       -(x - a)^2/(2b^2)
 ///   uniform(a, b), v = a + (b - a) sigmoid(x): log(b - a) + log sigmoid(x) + log sigmoid(-x)
 ///     = log(b - a) - |x| - 2 log1p(e^{-|x|})  (one exp and one log1p for v and the Jacobian)
 inline double constrain_slot_inline(const SlotSpec& slot, double x, double& v, double& dv, double& dlp) {
@@ -58,6 +59,13 @@ inline double constrain_slot_inline(const SlotSpec& slot, double x, double& v, d
     dlp = prior.a * (1 - sg) - prior.b * sg;
     return -prior.a * (std::max(-x, 0.0) + l1p) - prior.b * (std::max(x, 0.0) + l1p);
   }
+  case Prior::Kind::normal: {
+    v = x;
+    dv = 1;
+    const double z = (x - prior.a) * slot.inv_scale;
+    dlp = -z * slot.inv_scale;
+    return -0.5 * z * z;
+  }
   }
   v = dv = dlp = 0;
   return 0;
@@ -73,7 +81,7 @@ void ConstrainPlan::prepare() {
     const Prior& p = s.prior;
     s.log_span = p.kind == Prior::Kind::uniform ? std::log(p.b - p.a) : 0.0;
     s.inv_scale2 = p.kind == Prior::Kind::half_normal ? 1.0 / (p.a * p.a) : 0.0;
-    s.inv_scale = p.kind == Prior::Kind::lognormal ? 1.0 / p.b : 0.0;
+    s.inv_scale = p.kind == Prior::Kind::lognormal || p.kind == Prior::Kind::normal ? 1.0 / p.b : 0.0;
   }
   free_slot.assign(n_free, -1);
   fixed_slot.clear();

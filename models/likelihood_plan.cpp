@@ -17,6 +17,7 @@ const char* to_string(SourceKind kind) {
   case SourceKind::softplus_net: return "network (softplus head)";
   case SourceKind::mupost: return "network (mupost head)";
   case SourceKind::exact: return "exact action";
+  case SourceKind::linear_closed_form: return "closed-form (gaussian perception)";
   }
   return "?";
 }
@@ -45,9 +46,24 @@ void check_network(const CostInfo& cost, const ActionNetwork& net, const MotorSp
 } // namespace
 
 LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNetwork> network, bool exact,
-                               LatentMode latent, bool lap, int quadrature_nodes, const MotorSpec& m)
-    : cost(&c), net(std::move(network)), sampled(latent == LatentMode::sampled), lapse(lap), motor(m),
+                               LatentMode latent, bool lap, int quadrature_nodes, const MotorSpec& m,
+                               PerceptionModel perc)
+    : cost(&c), net(std::move(network)), sampled(latent == LatentMode::sampled), lapse(lap), motor(m), perception(perc),
       rules(quadrature_nodes, node_counts(c, net.get())) {
+  if (perception == PerceptionModel::gaussian) {
+    // a may be <= 0 in linear space: only motor noise defined there (gaussian) applies.
+    const std::string what = "gaussian: ";
+    if (motor.model != MotorModel::gaussian)
+      throw ArgumentError("perception", what + "needs gaussian motor noise (--motor gaussian): " + to_string(motor.model) +
+                                            " motor noise needs a positive action, which linear space does not give");
+    if (net) throw ArgumentError("perception", what + "networks for gaussian perception are not supported yet (use the closed form)");
+    if (exact) throw ArgumentError("perception", what + "the exact action is not supported (the closed form is exact)");
+    if (sampled) throw ArgumentError("perception", what + "needs the marginal latent mode (the marginal is exact)");
+    if (lapse) throw ArgumentError("perception", what + "lapses are not supported yet");
+    linear_action = linear_action_of(c);
+    source = SourceKind::linear_closed_form;
+    return;
+  }
   if (!motor.plain()) {
     const std::string what = "motor noise " + motor.name();
     if (sampled) throw ArgumentError("motor", what + " needs the marginal latent mode (sampled latents support the plain log-normal model only)");

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "models/likelihood.hpp"
+#include "models/perception_linear.hpp"
 
 #include <bactor/models/inference.hpp>
 
@@ -16,7 +17,7 @@
 namespace bactor::detail {
 
 /// Where the action comes from.
-enum class SourceKind { closed_form, power_net, softplus_net, mupost, exact };
+enum class SourceKind { closed_form, power_net, softplus_net, mupost, exact, linear_closed_form };
 const char* to_string(SourceKind kind);
 
 /// A fit's likelihood: its source and form, their constants, and each row's trials.
@@ -29,6 +30,8 @@ struct LikelihoodPlan {
   bool sampled = false, lapse = false;
   double log_width = 0;  // lapses: log(log hi - log lo) of the contaminant
   MotorSpec motor;       // not plain(): the motor forms (MotorForm), marginal and without lapses
+  PerceptionModel perception = PerceptionModel::lognormal;  // gaussian: LinearClosedFormSource x LinearForm
+  LinearAction linear_action = LinearAction::centred;
   GaussHermiteSet rules;
   std::vector<RowTrials> trials;                // one per row
   std::vector<ActionNetwork::Workspace> ws;     // one per row (network nodes, mupost tables)
@@ -39,9 +42,12 @@ struct LikelihoodPlan {
   /// a cost with too many parameters). Rows are added to `trials` by the caller, then finish().
   /// With a motor model other than the plain log-normal one: ArgumentError "motor" with
   /// sampled latents, lapses or the exact action (not supported yet), and with a network
-  /// trained for another motor model.
+  /// trained for another motor model. Gaussian perception: the linear closed form with gaussian
+  /// motor noise only (ArgumentError "perception" otherwise: another motor model, a network,
+  /// the exact action, sampled latents, lapses, or a cost without an affine optimal action).
   LikelihoodPlan(const CostInfo& cost, std::shared_ptr<const ActionNetwork> net, bool exact, LatentMode latent,
-                 bool lapse, int quadrature_nodes, const MotorSpec& motor = {});
+                 bool lapse, int quadrature_nodes, const MotorSpec& motor = {},
+                 PerceptionModel perception = PerceptionModel::lognormal);
   /// Pads the rows' trials and sizes the workspaces; call once the rows are filled.
   void finish();
   /// Theta entries per row: theta_size(cost, motor).
@@ -65,10 +71,13 @@ void likelihood_values(LikelihoodPlan& plan, const double* V, std::span<const Ro
 /// Visits the plan's (source, form) pair as concrete types: f(source, form).
 template <class F>
 decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
+  const std::size_t nt = theta_size(*p.cost);
+  if (p.source == SourceKind::linear_closed_form)
+    return f(LinearClosedFormSource{p.linear_action, p.n_theta(), nt},
+             LinearForm{nt, p.motor.offset ? nt + 1 : LinearForm::none});
   auto with_form = [&](const auto& src) -> decltype(auto) {
     const MarginalForm marginal{&p.rules};
     if (!p.motor.plain()) {
-      const std::size_t nt = theta_size(*p.cost);
       const std::size_t sa = p.motor.has_sigma_a() ? nt : MotorForm<LognormalMotor>::none;
       const std::size_t off = p.motor.offset ? nt + (p.motor.has_sigma_a() ? 1 : 0) : MotorForm<LognormalMotor>::none;
       switch (p.motor.model) {
@@ -90,7 +99,8 @@ decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
   case SourceKind::power_net: return with_form(PowerNetSource{});
   case SourceKind::softplus_net: return with_form(SoftplusNetSource{});
   case SourceKind::mupost: return with_form(MupostSource{p.net.get(), &p.rules, p.ws.data()});
-  case SourceKind::exact: break;
+  case SourceKind::exact:
+  case SourceKind::linear_closed_form: break;
   }
   return with_form(ExactSource{p.cost, &p.exact_opt});
 }

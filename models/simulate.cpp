@@ -6,9 +6,11 @@
 #include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/network.hpp>
+#include "models/perception_linear.hpp"
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -20,7 +22,7 @@ std::vector<double> theta_from_values(const CostInfo& cost, const std::map<std::
 }
 
 std::vector<double> theta_from_values(const CostInfo& cost, const MotorSpec& motor,
-                                      const std::map<std::string, double>& values) {
+                                      const std::map<std::string, double>& values, PerceptionModel perception) {
   auto names = theta_names(cost, motor);
   if (!motor.has_sigma_r()) {
     if (values.count("sigma_r"))
@@ -41,9 +43,10 @@ std::vector<double> theta_from_values(const CostInfo& cost, const MotorSpec& mot
   for (const auto& n : names) {
     auto it = values.find(n);
     if (it == values.end()) throw std::invalid_argument("missing value for parameter '" + n + "' (cost " + cost.name + ")");
-    if (!(it->second > 0) || !std::isfinite(it->second)) {
+    const bool any_sign = perception == PerceptionModel::gaussian && (n == "mu_0" || n == "offset");
+    if (!(it->second > 0 || any_sign) || !std::isfinite(it->second)) {
       std::ostringstream os;
-      os << "parameter '" << n << "' = " << it->second << " must be positive and finite";
+      os << "parameter '" << n << "' = " << it->second << " must be " << (any_sign ? "finite" : "positive and finite");
       throw std::invalid_argument(os.str());
     }
     theta.push_back(it->second);
@@ -54,6 +57,7 @@ std::vector<double> theta_from_values(const CostInfo& cost, const MotorSpec& mot
 
 std::string simulation_action_source(const SimulationSpec& spec) {
   if (spec.network) return "network";
+  if (spec.perception == PerceptionModel::gaussian) return "closed-form";
   return spec.cost && has_closed_form(*spec.cost, spec.motor) ? "closed-form" : "numerical";
 }
 
@@ -62,7 +66,10 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
   if (!(spec.lapse >= 0 && spec.lapse < 1)) throw ArgumentError("lapse", "the lapse probability must be in [0, 1)");
   if (lapsed) lapsed->clear();
   if (spec.trials == 0) throw ArgumentError("trials", "must be positive");
-  if (!(spec.s_lo > 0 && spec.s_hi > spec.s_lo)) throw ArgumentError("stimuli", "need 0 < s_lo < s_hi");
+  const bool linear = spec.perception == PerceptionModel::gaussian;
+  if (linear ? !(spec.s_hi > spec.s_lo && std::isfinite(spec.s_lo) && std::isfinite(spec.s_hi))
+             : !(spec.s_lo > 0 && spec.s_hi > spec.s_lo))
+    throw ArgumentError("stimuli", linear ? "need s_lo < s_hi" : "need 0 < s_lo < s_hi");
   const CostInfo& cost = *spec.cost;
   std::map<std::string, double> values = spec.values;
   std::map<std::string, std::vector<double>> by_cond = spec.condition_values;
@@ -77,9 +84,10 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
       throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
                                             std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
     n_cond = std::max(n_cond, list.size());
+    const bool any_sign = linear && (name == "mu_0" || name == "offset");
     for (double v : list)
-      if (!(v > 0) || !std::isfinite(v))
-        throw ArgumentError("conditions", "values of '" + name + "' must be positive and finite");
+      if (!(v > 0 || any_sign) || !std::isfinite(v))
+        throw ArgumentError("conditions", "values of '" + name + "' must be " + (any_sign ? "finite" : "positive and finite"));
     values[name] = list[0];  // the first condition's value, for the check below; each condition sets its own
   }
   for (const auto& [name, list] : by_cond)
@@ -87,7 +95,18 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
       throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
                                             std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
   const MotorSpec& motor = spec.motor;
-  std::vector<double> theta = theta_from_values(cost, motor, values);
+  check_perception_supported(spec.perception);
+  if (spec.network) check_network_perception(*spec.network, spec.perception);
+  std::vector<double> theta = theta_from_values(cost, motor, values, spec.perception);
+  std::optional<detail::LinearAction> linear_action;
+  if (linear) {
+    if (motor.model != MotorModel::gaussian)
+      throw ArgumentError("perception", "gaussian: needs gaussian motor noise (" + std::string(to_string(motor.model)) +
+                                            " motor noise needs a positive action, which linear space does not give)");
+    if (spec.network) throw ArgumentError("perception", "gaussian: networks for gaussian perception are not supported yet");
+    if (spec.lapse > 0) throw ArgumentError("perception", "gaussian: lapses are not supported yet");
+    linear_action = detail::linear_action_of(cost);
+  }
   const auto names = theta_names(cost, motor);
   if (spec.network && spec.network->cost_name() != cost.name)
     throw std::invalid_argument("network was trained for cost '" + spec.network->cost_name() + "', not '" + cost.name + "'");
@@ -115,6 +134,17 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
     std::array<double, 3> x{};
     const bool per_m = spec.network && measurement_head(spec.network->head());
     if (spec.network && !per_m) spec.network->forward(action_theta, std::span<double, 3>(x), ws);
+    if (linear_action) {  // linear space: m = s + sigma e, r = offset + a(m) + sigma_a u
+      const PowerHead h = detail::linear_closed_form_head(*linear_action, theta, theta_size(cost));
+      for (double s : stimuli) {
+        const double m = s + sigma * rng.normal();
+        d.s.push_back(s);
+        d.r.push_back(offset + h.log_k + h.w * m + noise.sigma_a * rng.normal());
+        d.cond.push_back(static_cast<int>(c));
+        d.line.push_back(d.s.size() + 1);
+      }
+      continue;
+    }
     for (double s : stimuli) {
       const double m = std::exp(std::log(s) + sigma * rng.normal());
       if (per_m) spec.network->forward(action_theta, m, std::span<double, 3>(x), ws);  // the head reads m

@@ -4,6 +4,7 @@
 
 #include <bactor/models/data.hpp>
 #include <bactor/models/motor.hpp>
+#include <bactor/models/perception.hpp>
 
 #include <cstdint>
 #include <map>
@@ -39,6 +40,8 @@ struct SimulationSpec {
   // The response model (models/motor.hpp): its parameters (sigma_a, offset) are given in
   // `values` like the others, in the stimuli's units; the gaussian model takes no sigma_r.
   MotorSpec motor;
+  // The perception model (models/perception.hpp); a network must have been trained for it.
+  PerceptionModel perception = PerceptionModel::lognormal;
 };
 
 /// theta = (sigma, sigma_0, mu_0, sigma_r, cost params...) from named values; throws
@@ -46,10 +49,14 @@ struct SimulationSpec {
 std::vector<double> theta_from_values(const CostInfo& cost, const std::map<std::string, double>& values);
 /// The same for theta_names(cost, motor); the gaussian model's sigma_r slot gets unused_sigma_r
 /// (a value given for it is refused: that model has no sigma_r).
+/// Under gaussian perception mu_0 and the offset may have any sign.
 std::vector<double> theta_from_values(const CostInfo& cost, const MotorSpec& motor,
-                                      const std::map<std::string, double>& values);
+                                      const std::map<std::string, double>& values,
+                                      PerceptionModel perception = PerceptionModel::lognormal);
 
 /// Simulates the experiment: s_i ~ U(s_lo, s_hi) (the same stimuli in each condition),
+/// (gaussian perception: m_i ~ N(s_i, sigma_c^2), r_i = offset + a(m_i) + sigma_a u_i with the
+/// linear closed-form action, s_lo of any sign; gaussian motor noise only, no network, no lapses)
 /// m_i ~ LogNormal(log s_i, sigma_c), r_i from the motor model given a(m_i) (log-normal:
 /// LogNormal(log a(m_i), sigma_r)), plus the offset. Rng(seed, 0); with
 /// lapses (spec.lapse) Rng(seed, 1) decides which trials lapse and draws their responses, whose

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+// Gaussian perception in linear space (docs/families.md, "Perception"): s ~ N(mu_0, sigma_0^2),
+// m | s ~ N(s, sigma^2), posterior N(mu_post, sigma_post^2) with w = sigma_0^2/(sigma_0^2 + sigma^2),
+// mu_post = w m + (1 - w) mu_0, sigma_post^2 = w sigma^2; gaussian motor noise r ~ N(a, sigma_a^2)
+// plus an optional offset delta.
+//
+// For a cost of d = r - s alone, d | m ~ N(a - mu_post, tau^2) with tau^2 = sigma_post^2 + sigma_a^2,
+// so the optimal action is a* = mu_post + d*(tau, cost parameters): affine in m. It is the
+// log-normal model's power law read in linear coordinates (u = m instead of log m, log a = a), so
+// the exact power-law marginal applies: r | s ~ N(k + w s + delta, w^2 sigma^2 + sigma_a^2), whose
+// density of r needs no Jacobian (the log-normal one subtracts log r). This header gives the
+// head (k, w) with its Jacobian, and the likelihood's source and form for it. Private header.
+#pragma once
+
+#include "models/likelihood.hpp"
+
+#include <bactor/models/costs.hpp>
+#include <bactor/models/marginal.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <span>
+
+namespace bactor::detail {
+
+/// The shape of d* for the costs with an affine optimal action under gaussian perception:
+///   centred     d* = 0 (QuadraticCost, AbsoluteCost, InvertedGaussian: symmetric in d)
+///   linex       d* = -c tau^2 / 2
+///   asymmetric  d* = tau t*(alpha) (AsymmetricQuadratic; asymmetric_shift)
+///   effort      a* = beta mu_post (QuadraticCostQuadraticEffort)
+enum class LinearAction { centred, linex, asymmetric, effort };
+/// Throws ArgumentError("perception", ...) for a cost without an affine optimal action
+/// (AbsoluteCostQuadraticEffort, formula costs).
+LinearAction linear_action_of(const CostInfo& cost);
+
+/// The standardised shift t*(alpha) of AsymmetricQuadratic: the root of
+///   h(t) = t [alpha + (1 - 2 alpha) Phi(t)] + (1 - 2 alpha) phi(t),
+/// where E 2|alpha - H(d)| d^2 over d ~ N(t tau, tau^2) is least (h is increasing:
+/// h'(t) = alpha + (1 - 2 alpha) Phi(t) > 0). *dt gets dt*/dalpha = -(dh/dalpha) / h'(t*) (the
+/// implicit function theorem), dh/dalpha = t (1 - 2 Phi(t)) - 2 phi(t).
+double asymmetric_shift(double alpha, double* dt = nullptr);
+
+/// The optimal action a*(m) = log_k + w m (a PowerHead in linear coordinates) of theta laid out
+/// as theta_names(cost, {gaussian motor[, offset]}): sigma, sigma_0, mu_0, (unused sigma_r),
+/// cost parameters, sigma_a at sa_at[, offset]. jac (2 x n, row-major, n = theta.size()) gets
+/// d(log_k, w)/dtheta (zero in the offset, which the form adds).
+PowerHead linear_closed_form_head(LinearAction kind, std::span<const double> theta, std::size_t sa_at,
+                                  double* jac = nullptr);
+
+/// The likelihood's action source under gaussian perception: linear_closed_form_head per row.
+struct LinearClosedFormSource {
+  using Head = PowerHead;
+  static constexpr bool reads_network = false;
+  LinearAction kind = LinearAction::centred;
+  std::size_t nt = 5, sa_at = 4;
+  struct State {
+    double jac[2 * 8];
+  };
+  std::size_t n_in() const { return nt; }
+  std::optional<Head> head(const double* theta, const RowTrials&, State& st) const {
+    return linear_closed_form_head(kind, std::span<const double>(theta, nt), sa_at, st.jac);
+  }
+  void input_grad(const Head::Adjoint& a, const State& st, double* gin) const {
+    for (std::size_t t = 0; t < nt; ++t) gin[t] = a.log_k * st.jac[t] + a.w * st.jac[nt + t];
+  }
+};
+
+/// The exact marginal under gaussian perception and gaussian motor noise: per trial
+/// r ~ N(log_k + delta + w s, w^2 sigma^2 + sigma_a^2) (x = s, y = r in units of S), from the
+/// power-law sufficient statistics with sigma_a in sigma_r's place and the log-normal Jacobian
+/// (-y) added back. A motor form (the node keeps sigma_a's and the offset's gradients).
+struct LinearForm {
+  static constexpr bool lapse = false;
+  static constexpr bool sampled = false;
+  static constexpr bool motor_form = true;
+  static constexpr std::size_t none = std::size_t(-1);
+  std::size_t sa_at = none, off_at = none;
+
+  MotorParams params(const double* theta) const { return {0.0, theta[sa_at], off_at == none ? 0.0 : theta[off_at]}; }
+  template <class Head>
+  double run(const Head& h0, const RowTrials& t, double sig, const MotorParams& mp, RowGrad<Head>* g,
+             double* trial_ll) const {
+    static_assert(std::is_same_v<Head, PowerHead>, "the linear marginal needs an affine action");
+    if (!(mp.sa > 0) || !std::isfinite(mp.sa) || !std::isfinite(mp.delta)) {
+      if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
+      return -INFINITY;
+    }
+    const PowerHead h{h0.log_k + mp.delta, h0.w};
+    if (trial_ll)
+      for (std::size_t i = 0; i < t.size(); ++i) trial_ll[i] = power_trial_loglik(h, t.x[i], t.y[i], sig, mp.sa) + t.y[i];
+    PowerGrad pg;
+    const double ll = power_loglik(h, t.stats, sig, mp.sa, pg) + t.stats.sy;
+    if (g) {
+      g->head.log_k += pg.log_k;
+      g->head.w += pg.w;
+      g->sigma += pg.sigma;
+      g->motor[0] += pg.sigma_r;  // sigma_a
+      g->motor[1] += pg.log_k;    // the offset adds to the intercept
+    }
+    return ll;
+  }
+};
+
+} // namespace bactor::detail

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+// End-to-end tests of the perception families (docs/families.md, "Perception"): the
+// --perception option of train, simulate, infer and evaluate, what networks and fits record, the
+// refusals (an unknown name, a model not implemented yet, a network trained for another), and a
+// gaussian-perception round trip simulate -> infer -> summary -> check with negative stimuli and
+// responses.
+#include "tests/cli/cli_util.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace fs = std::filesystem;
+using bactor::testing::Result;
+using bactor::testing::read_text;
+using bactor::testing::run_bactor;
+
+namespace {
+fs::path scratch(const std::string& name) { return bactor::testing::scratch_path("bactor_cli_perception_", name); }
+const std::string lognormal_set = "--set mu_0=1.5,sigma_0=0.2,sigma=0.2,sigma_r=0.1";
+} // namespace
+
+TEST_CASE("cli perception: option parsing, unknown names and models not supported yet") {
+  const fs::path dir = scratch("parse");
+  fs::create_directories(dir);
+  const std::string data = (dir / "d.csv").string();
+  Result bad = run_bactor("simulate --cost QuadraticCost --perception normal " + lognormal_set + " --out " + data);
+  CHECK(bad.code == 2);
+  CHECK(bad.out.find("--perception") != std::string::npos);
+  CHECK_FALSE(fs::exists(data));
+  // lognormal (the default) given explicitly: the same as without the option.
+  Result ok = run_bactor("simulate --cost QuadraticCost --perception lognormal " + lognormal_set + " --trials 20 --out " + data);
+  INFO(ok.out);
+  REQUIRE(ok.code == 0);
+  const std::string vm = "--perception vonmises: not supported yet";
+  Result s = run_bactor("simulate --cost QuadraticCost --perception vonmises " + lognormal_set + " --out " + (dir / "v.csv").string());
+  CHECK(s.code == 2);
+  CHECK(s.out.find(vm) != std::string::npos);
+  Result i = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception vonmises --out " + (dir / "f").string());
+  CHECK(i.code == 2);
+  CHECK(i.out.find(vm) != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "f" / "chain-1.csv"));
+  Result t = run_bactor("train --cost QuadraticCost --perception vonmises --steps 5 --out " + (dir / "n.safetensors").string());
+  CHECK(t.code == 2);
+  CHECK(t.out.find(vm) != std::string::npos);
+  Result h = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical --perception gaussian --out " +
+                        (dir / "h").string());
+  CHECK(h.code == 2);
+  CHECK(h.out.find("--perception gaussian cannot be combined with --hierarchical") != std::string::npos);
+}
+
+TEST_CASE("cli perception: a network and a fit record their perception model") {
+  const fs::path dir = scratch("record");
+  fs::create_directories(dir);
+  const std::string net = (dir / "q.safetensors").string();
+  Result t = run_bactor("train --cost QuadraticCost --steps 20 --batch 32 --eval-points 16 --threads 1 --out " + net);
+  INFO(t.out);
+  REQUIRE(t.code == 0);
+  CHECK(read_text(net).find("\"perception\":\"lognormal\"") != std::string::npos);
+  Result ev = run_bactor("evaluate --network " + net + " --points 10 --perception vonmises");
+  CHECK(ev.code == 2);
+  CHECK(ev.out.find("--perception") != std::string::npos);
+  const std::string data = (dir / "d.csv").string();
+  REQUIRE(run_bactor("simulate --cost QuadraticCost " + lognormal_set + " --trials 20 --out " + data).code == 0);
+  Result f = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --fix sigma=0.2 --chains 1 --warmup 30 "
+                        "--samples 30 --out " + (dir / "fit").string());
+  INFO(f.out);
+  REQUIRE(f.code == 0);
+  CHECK(read_text(dir / "fit" / "chain-1.csv").find("perception = lognormal") != std::string::npos);
+}
+
+TEST_CASE("cli perception: gaussian round trip with negative stimuli and responses (closed form, offset)") {
+  const fs::path dir = scratch("gaussian");
+  fs::create_directories(dir);
+  const std::string data = (dir / "g.csv").string();
+  Result s = run_bactor("simulate --cost Linex --perception gaussian --motor gaussian --offset --set "
+                        "mu_0=-1,sigma_0=1.5,sigma=0.5,sigma_a=0.3,c=0.5,offset=-0.4 --stimuli=-4:3 --trials 150 --seed 5 --out " +
+                        data);
+  INFO(s.out);
+  REQUIRE(s.code == 0);
+  CHECK(s.out.find("gaussian perception") != std::string::npos);
+  const std::string text = read_text(data);
+  CHECK(text.find("\n-") != std::string::npos);  // negative stimuli
+  CHECK(text.find(",-") != std::string::npos);   // negative responses
+  const std::string fit = (dir / "fit").string();
+  Result f = run_bactor("infer --data " + data + " --cost Linex --closed-form --perception gaussian --motor gaussian --offset "
+                        "--fix sigma=0.5,mu_0=-1 --predict --chains 2 --warmup 300 --samples 400 --seed 2 --out " + fit);
+  INFO(f.out);
+  REQUIRE(f.code == 0);
+  CHECK(f.out.find("root mean square of the stimuli") != std::string::npos);
+  const std::string chain = read_text(dir / "fit" / "chain-1.csv");
+  CHECK(chain.find("perception = gaussian") != std::string::npos);
+  CHECK(chain.find("offset=normal:0:") != std::string::npos);  // the recorded prior, data units
+  Result sum = run_bactor("summary " + fit + "/chain-1.csv " + fit + "/chain-2.csv");
+  INFO(sum.out);
+  REQUIRE(sum.code == 0);
+  CHECK(sum.out.find("offset") != std::string::npos);
+  CHECK(sum.out.find("sigma_a") != std::string::npos);
+  Result c = run_bactor("check " + fit);
+  INFO(c.out);
+  REQUIRE(c.code == 0);
+  CHECK(c.out.find("mean r: observed") != std::string::npos);
+  CHECK(c.out.find("slope of r on s") != std::string::npos);
+  CHECK(c.out.find("nan") == std::string::npos);
+}
+
+TEST_CASE("cli perception: gaussian refusals name the option") {
+  const fs::path dir = scratch("gaussian_bad");
+  fs::create_directories(dir);
+  const std::string data = (dir / "g.csv").string();
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --perception gaussian --motor gaussian --set mu_0=0,sigma_0=1,sigma=0.5,sigma_a=0.3 "
+                     "--stimuli=-2:2 --trials 30 --out " + data).code == 0);
+  Result a = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception gaussian --out " + (dir / "a").string());
+  CHECK(a.code == 2);
+  CHECK(a.out.find("--perception: gaussian: needs gaussian motor noise") != std::string::npos);
+  Result b = run_bactor("infer --data " + data + " --cost AbsoluteCostQuadraticEffort --closed-form --perception gaussian --motor gaussian "
+                        "--out " + (dir / "b").string());
+  CHECK(b.code == 2);
+  CHECK(b.out.find("no closed-form action under gaussian perception") != std::string::npos);
+  // Log-normal perception cannot read negative stimuli: the file, line and column are named.
+  Result c = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --motor gaussian --out " + (dir / "c").string());
+  CHECK(c.code == 2);
+  CHECK(c.out.find(data + ":") != std::string::npos);
+  CHECK(c.out.find("column 's'") != std::string::npos);
+  Result t = run_bactor("train --cost QuadraticCost --perception gaussian --motor gaussian --steps 5 --out " + (dir / "n.safetensors").string());
+  CHECK(t.code == 2);
+  CHECK(t.out.find("--perception: gaussian: networks for this perception model are not supported yet") != std::string::npos);
+}

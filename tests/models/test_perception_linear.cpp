@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: MIT
+// Gaussian perception in linear space (docs/families.md, "Perception"; models/perception_linear.hpp):
+// the affine optimal action of every cost that has one, checked against a brute-force minimiser
+// of the expected cost; its Jacobian and AsymmetricQuadratic's implicit derivative against finite
+// differences; the likelihood's gradient against finite differences; each trial's value against a
+// brute-force integral over m and, for QuadraticCost, the closed-form marginal
+// r | s ~ N(w s + (1 - w) mu_0 + delta, w^2 sigma^2 + sigma_a^2); units; recovery by NUTS;
+// the data reader's signs and the refusals.
+#include <doctest/doctest.h>
+
+#include "inference_test_util.hpp"
+#include "models/perception_linear.hpp"
+#include "tests/stat_criteria.hpp"
+
+#include <bactor/engine/errors.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/data.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/simulate.hpp>
+#include <bactor/samplers/diagnostics.hpp>
+#include <bactor/samplers/nuts.hpp>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <numbers>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace bactor;
+using detail::LinearAction;
+
+namespace {
+
+const MotorSpec gauss{MotorModel::gaussian, false};
+const MotorSpec gauss_offset{MotorModel::gaussian, true};
+
+double normal_pdf(double x, double mean, double sd) {
+  const double z = (x - mean) / sd;
+  return std::exp(-0.5 * z * z) / (sd * std::sqrt(2 * std::numbers::pi));
+}
+
+/// theta laid out as theta_names(cost, motor): sigma, sigma_0, mu_0, (sigma_r), cost params, sigma_a[, offset].
+std::vector<double> theta_of(const CostInfo& cost, const MotorSpec& motor, double param, double offset = 0.0) {
+  std::map<std::string, double> v{{"sigma", 0.6}, {"sigma_0", 1.3}, {"mu_0", -0.7}, {"sigma_a", 0.45}};
+  for (const auto& p : cost.params) v[p.name] = param;
+  if (motor.offset) v["offset"] = offset;
+  return theta_from_values(cost, motor, v, PerceptionModel::gaussian);
+}
+
+/// E over s ~ N(mu_post, sigma_post^2) and r ~ N(a, sigma_a^2) of the cost, as E over d = r - s ~
+/// N(a - mu_post, tau^2) for costs of d alone (s at mu_post + ... does not matter for them); for
+/// QuadraticCostQuadraticEffort as a 2-D sum. Trapezoid rule over +-10 sd.
+double expected_cost(const CostInfo& cost, const double* params, double a, double mu_post, double sd_post, double sa) {
+  const int n = 801;
+  double sum = 0;
+  if (cost.name == "QuadraticCostQuadraticEffort") {
+    for (int i = 0; i < n; ++i) {
+      const double e = -10 + 20.0 * i / (n - 1), s = mu_post + sd_post * e;
+      for (int j = 0; j < n; ++j) {
+        const double u = -10 + 20.0 * j / (n - 1), r = a + sa * u;
+        sum += normal_pdf(e, 0, 1) * normal_pdf(u, 0, 1) * cost.loss(s, r, params);
+      }
+    }
+    return sum * (20.0 / (n - 1)) * (20.0 / (n - 1));
+  }
+  const double tau = std::sqrt(sd_post * sd_post + sa * sa), m0 = a - mu_post;
+  for (int i = 0; i < n; ++i) {
+    const double z = -10 + 20.0 * i / (n - 1), d = m0 + tau * z;
+    sum += normal_pdf(z, 0, 1) * cost.loss(mu_post, mu_post + d, params);
+  }
+  return sum * 20.0 / (n - 1);
+}
+
+/// A data set from the linear model, in data units.
+Dataset linear_data(const char* cost, const MotorSpec& motor, std::map<std::string, double> values, std::size_t trials,
+                    std::uint64_t seed, double s_lo = -3, double s_hi = 5) {
+  SimulationSpec sim;
+  sim.cost = &find_cost(cost);
+  sim.motor = motor;
+  sim.perception = PerceptionModel::gaussian;
+  sim.values = std::move(values);
+  sim.trials = trials;
+  sim.s_lo = s_lo;
+  sim.s_hi = s_hi;
+  sim.seed = seed;
+  return simulate(sim);
+}
+
+InferenceSpec linear_spec(const char* cost, const MotorSpec& motor) {
+  InferenceSpec spec;
+  spec.cost = &find_cost(cost);
+  spec.motor = motor;
+  spec.perception = PerceptionModel::gaussian;
+  return spec;
+}
+
+} // namespace
+
+TEST_CASE("perception linear: AsymmetricQuadratic's shift minimises the expected cost; its derivative by the IFT") {
+  for (double alpha : {0.1, 0.3, 0.5, 0.72, 0.9}) {
+    double dt = 0;
+    const double t = detail::asymmetric_shift(alpha, &dt);
+    // The expected cost over d ~ N(t, 1), by the trapezoid rule, is least at t.
+    auto cost = [&](double m0) {
+      double sum = 0;
+      for (int i = 0; i < 4001; ++i) {
+        const double z = -12 + 24.0 * i / 4000, d = m0 + z;
+        sum += normal_pdf(z, 0, 1) * 2 * std::abs(alpha - (d >= 0 ? 1.0 : 0.0)) * d * d;
+      }
+      return sum * 24.0 / 4000;
+    };
+    INFO("alpha = " << alpha << ", t* = " << t);
+    CHECK(cost(t) < cost(t - 1e-3));
+    CHECK(cost(t) < cost(t + 1e-3));
+    const double h = 1e-6;
+    const double fd = (detail::asymmetric_shift(alpha + h) - detail::asymmetric_shift(alpha - h)) / (2 * h);
+    CHECK(dt == doctest::Approx(fd).epsilon(1e-6));
+  }
+  CHECK(detail::asymmetric_shift(0.5) == doctest::Approx(0.0).epsilon(1e-14));
+}
+
+TEST_CASE("perception linear: every affine action minimises its expected cost; Jacobian against finite differences") {
+  struct Case {
+    const char* cost;
+    double param;
+  };
+  for (const Case& c : {Case{"QuadraticCost", 0}, Case{"AbsoluteCost", 0}, Case{"InvertedGaussian", 1.7}, Case{"Linex", 0.8},
+                        Case{"AsymmetricQuadratic", 0.25}, Case{"QuadraticCostQuadraticEffort", 0.8}}) {
+    const CostInfo& cost = find_cost(c.cost);
+    const LinearAction kind = detail::linear_action_of(cost);
+    for (const MotorSpec& motor : {gauss, gauss_offset}) {
+      const std::vector<double> theta = theta_of(cost, motor, c.param, -0.3);
+      const std::size_t n = theta.size(), sa_at = theta_size(cost);
+      std::vector<double> jac(2 * n);
+      const PowerHead h = detail::linear_closed_form_head(kind, theta, sa_at, jac.data());
+      INFO(c.cost << " motor " << motor.name());
+      // The action at m minimises the expected cost over the linear posterior and the motor noise.
+      const double s = theta[0], s0 = theta[1], mu0 = theta[2], sa = theta[sa_at];
+      const double w = s0 * s0 / (s0 * s0 + s * s), sd_post = std::sqrt(w) * s;
+      for (double m : {-2.0, 0.4, 3.0}) {
+        const double a = h.log_k + h.w * m, mu_post = w * m + (1 - w) * mu0;
+        const double* p = theta.data() + theta_index::first_cost_param;
+        const double e0 = expected_cost(cost, p, a, mu_post, sd_post, sa);
+        CHECK(e0 <= expected_cost(cost, p, a - 0.02, mu_post, sd_post, sa));
+        CHECK(e0 <= expected_cost(cost, p, a + 0.02, mu_post, sd_post, sa));
+      }
+      for (std::size_t k = 0; k < n; ++k) {
+        if (k == theta_index::sigma_r) continue;  // unused slot of the gaussian motor model
+        std::vector<double> tp = theta, tm = theta;
+        const double hh = 1e-6 * std::max(1.0, std::abs(theta[k]));
+        tp[k] += hh;
+        tm[k] -= hh;
+        const PowerHead hp = detail::linear_closed_form_head(kind, tp, sa_at), hm = detail::linear_closed_form_head(kind, tm, sa_at);
+        INFO("theta[" << k << "]");
+        CHECK(jac[k] == doctest::Approx((hp.log_k - hm.log_k) / (2 * hh)).epsilon(1e-6).scale(1));
+        CHECK(jac[n + k] == doctest::Approx((hp.w - hm.w) / (2 * hh)).epsilon(1e-6).scale(1));
+      }
+    }
+  }
+  CHECK_THROWS_AS(detail::linear_action_of(find_cost("AbsoluteCostQuadraticEffort")), ArgumentError);
+}
+
+TEST_CASE("perception linear: the log density's gradient against finite differences (every parameter free)") {
+  for (const char* cost : {"QuadraticCost", "Linex", "AsymmetricQuadratic", "QuadraticCostQuadraticEffort"}) {
+    for (const MotorSpec& motor : {gauss, gauss_offset}) {
+      std::map<std::string, double> v{{"mu_0", 0.8}, {"sigma_0", 1.5}, {"sigma", 0.5}, {"sigma_a", 0.3}};
+      if (motor.offset) v["offset"] = -0.4;
+      for (const auto& p : find_cost(cost).params) v[p.name] = p.name == "c" ? 0.5 : p.name == "beta" ? 0.8 : 0.3;
+      const Dataset d = linear_data(cost, motor, v, 40, 11);
+      ActorModel model(d, linear_spec(cost, motor));
+      INFO(cost << " motor " << motor.name());
+      for (std::uint64_t seed : {1u, 2u, 3u}) {
+        Rng rng(seed, 0);
+        std::vector<double> q(model.dim());
+        for (auto& x : q) x = 0.5 * rng.normal();
+        CHECK(testing::gradient_error(model, q) < 1e-5);
+      }
+    }
+  }
+}
+
+TEST_CASE("perception linear: each trial's density against the closed-form marginal and a brute-force integral over m") {
+  const std::map<std::string, double> truth{{"mu_0", -0.5}, {"sigma_0", 1.2}, {"sigma", 0.4}, {"sigma_a", 0.25}, {"offset", 0.3}};
+  const Dataset d = linear_data("QuadraticCost", gauss_offset, truth, 25, 5);
+  CHECK(*std::min_element(d.s.begin(), d.s.end()) < 0);
+  CHECK(*std::min_element(d.r.begin(), d.r.end()) < 0);
+  for (const char* cost : {"QuadraticCost", "Linex"}) {
+    const CostInfo& info = find_cost(cost);
+    std::map<std::string, double> values = truth;
+    if (info.name == "Linex") values["c"] = 0.7;
+    ActorModel model(d, linear_spec(cost, gauss_offset));
+    const auto q = model.unconstrain(values);
+    std::vector<double> ll(d.size());
+    model.trial_loglik(q, ll);
+    // The fit works in units of S (the cost parameter c too): a(m) = S a_S(m / S).
+    const double S = model.scale();
+    std::map<std::string, double> scaled = values;
+    for (auto& [name, v] : scaled)
+      if (name != "c") v /= S;
+    const std::vector<double> theta = theta_from_values(info, gauss_offset, scaled, PerceptionModel::gaussian);
+    const PowerHead hs = detail::linear_closed_form_head(detail::linear_action_of(info), theta, theta_size(info));
+    const PowerHead h{S * hs.log_k, hs.w};
+    const double s = values["sigma"], s0 = values["sigma_0"], mu0 = values["mu_0"], sa = values["sigma_a"], off = values["offset"];
+    const double w = s0 * s0 / (s0 * s0 + s * s);
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      INFO(cost << " trial " << i << ": s = " << d.s[i] << ", r = " << d.r[i]);
+      // Brute force: p(r | s) = ∫ N(m; s, sigma^2) N(r; offset + a(m), sigma_a^2) dm.
+      double sum = 0;
+      const int n = 8001;
+      const double lo = d.s[i] - 10 * s, step = 20 * s / (n - 1);
+      for (int k = 0; k < n; ++k) {
+        const double m = lo + step * k;
+        sum += (k == 0 || k == n - 1 ? 0.5 : 1.0) * normal_pdf(m, d.s[i], s) * normal_pdf(d.r[i], off + h.log_k + h.w * m, sa);
+      }
+      CHECK(ll[i] == doctest::Approx(std::log(sum * step)).epsilon(1e-8));
+      if (info.name == "QuadraticCost") {  // DESIGN.md §9's closed-form reference
+        const double mean = w * d.s[i] + (1 - w) * mu0 + off, sd = std::sqrt(w * w * s * s + sa * sa);
+        CHECK(ll[i] == doctest::Approx(std::log(normal_pdf(d.r[i], mean, sd))).epsilon(1e-10));
+      }
+    }
+  }
+}
+
+TEST_CASE("perception linear: the same data in two units give the same log density up to a constant (all scaled)") {
+  const std::map<std::string, double> truth{{"mu_0", 0.6}, {"sigma_0", 1.4}, {"sigma", 0.5}, {"sigma_a", 0.3}, {"offset", -0.2}};
+  const Dataset d = linear_data("Linex", gauss_offset, [&] {
+    auto v = truth;
+    v["c"] = 0.5;
+    return v;
+  }(), 50, 8);
+  Dataset k = d;
+  for (auto& v : k.s) v *= 1000;
+  for (auto& v : k.r) v *= 1000;
+  ActorModel a(d, linear_spec("Linex", gauss_offset)), b(k, linear_spec("Linex", gauss_offset));
+  CHECK(b.scale() == doctest::Approx(1000 * a.scale()).epsilon(1e-12));
+  CHECK(a.scale() == doctest::Approx(rms_stimulus(d)));
+  // At the same point in each one's units (everything but c in data units; c in units of S):
+  // equal log densities (the unconstrained coordinates are unit-free) and gradients.
+  std::map<std::string, double> va{{"mu_0", 0.6}, {"sigma_0", 1.4}, {"sigma", 0.5}, {"sigma_a", 0.3}, {"offset", -0.2}, {"c", 0.5}};
+  std::map<std::string, double> vb = va;
+  for (const char* n : {"mu_0", "sigma_0", "sigma", "sigma_a", "offset"}) vb[n] *= 1000;
+  const auto qa = a.unconstrain(va), qb = b.unconstrain(vb);
+  for (std::size_t i = 0; i < qa.size(); ++i) CHECK(qb[i] == doctest::Approx(qa[i]).epsilon(1e-9).scale(1));
+  std::vector<double> ga(qa.size()), gb(qb.size());
+  CHECK(b.log_density(qb, gb) == doctest::Approx(a.log_density(qa, ga)).epsilon(1e-9));
+  for (std::size_t i = 0; i < ga.size(); ++i) CHECK(gb[i] == doctest::Approx(ga[i]).epsilon(1e-7).scale(1));
+  // The densities of r in data units differ by log 1000 per trial.
+  std::vector<double> la(d.size()), lb(d.size());
+  a.trial_loglik(qa, la);
+  b.trial_loglik(qb, lb);
+  for (std::size_t i = 0; i < d.size(); ++i) CHECK(lb[i] == doctest::Approx(la[i] - std::log(1000.0)).epsilon(1e-9));
+  // Outputs in data units: the constrained values scale.
+  const auto ca = a.constrain(qa), cb = b.constrain(qb);
+  const auto names = a.all_names();
+  for (std::size_t i = 0; i < names.size(); ++i)
+    CHECK(cb[i] == doctest::Approx(names[i] == "c" ? ca[i] : 1000 * ca[i]).epsilon(1e-9));
+}
+
+TEST_CASE("perception linear: NUTS recovers the parameters from negative stimuli and responses") {
+  // sigma fixed (as in the reference study): slope, intercept and residual variance then
+  // identify sigma_0, mu_0 and sigma_a.
+  const std::map<std::string, double> truth{{"mu_0", -1.0}, {"sigma_0", 1.0}, {"sigma", 0.8}, {"sigma_a", 0.3}, {"c", 0.6}};
+  const Dataset d = linear_data("Linex", gauss, truth, 200, 21, -4, 3);
+  InferenceSpec spec = linear_spec("Linex", gauss);
+  spec.fixed["sigma"] = 0.8;
+  NutsSettings ns;
+  ns.chains = 2;
+  ns.warmup = 400;
+  ns.samples = 600;
+  ns.seed = 3;
+  ns.threads = 1;
+  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
+  const ActorModel probe(d, spec);
+  const Summary sum = summarize(chains, probe.free_names());
+  testing::check_divergence_rate(sum.divergences, sum.draws);
+  CHECK(sum.params.size() == 4);  // mu_0, sigma_0, c, sigma_a
+  for (const auto& p : sum.params) {
+    INFO(p.name << ": mean " << p.mean << ", sd " << p.sd << ", truth " << truth.at(p.name));
+    CHECK(std::abs(p.mean - truth.at(p.name)) < 4 * p.sd);
+    CHECK(p.rhat < 1.05);
+  }
+}
+
+TEST_CASE("perception linear: data of any sign, and the refusals") {
+  const std::string csv = "s,r\n-1.5,-0.2\n0,0.4\n2,-3\n1e-9,0\n";
+  std::istringstream in1(csv);
+  const Dataset d = parse_dataset(in1, "neg.csv", {}, ValueSigns::any);
+  CHECK(d.size() == 4);
+  CHECK(d.s[0] == -1.5);
+  std::istringstream in2(csv);
+  CHECK_THROWS_WITH(parse_dataset(in2, "neg.csv", {}, ValueSigns::positive), doctest::Contains("neg.csv:2: column 's'"));
+  std::istringstream in3("s,r\n1.5,-0.2\n2,0\n");
+  CHECK(parse_dataset(in3, "r.csv", {}, ValueSigns::positive_stimuli).size() == 2);
+  std::istringstream in4("s,r\n1.5,-0.2\n-2,1\n");
+  CHECK_THROWS_WITH(parse_dataset(in4, "r.csv", {}, ValueSigns::positive_stimuli), doctest::Contains("r.csv:3: column 's'"));
+  InferenceSpec spec = linear_spec("QuadraticCost", gauss);
+  CHECK(value_signs(spec) == ValueSigns::any);
+  spec.perception = PerceptionModel::lognormal;
+  CHECK(value_signs(spec) == ValueSigns::positive_stimuli);
+  // Refused under gaussian perception: motor noise that needs a > 0, costs without an affine
+  // action, lapses, sampled latents; a normal prior elsewhere.
+  const Dataset lin = linear_data("QuadraticCost", gauss, {{"mu_0", 0.5}, {"sigma_0", 1}, {"sigma", 0.5}, {"sigma_a", 0.3}}, 20, 1);
+  InferenceSpec bad = linear_spec("QuadraticCost", MotorSpec{});
+  CHECK_THROWS_WITH(ActorModel(lin, bad), doctest::Contains("needs gaussian motor noise"));
+  bad = linear_spec("AbsoluteCostQuadraticEffort", gauss);
+  CHECK_THROWS_WITH(ActorModel(lin, bad), doctest::Contains("no closed-form action under gaussian perception"));
+  bad = linear_spec("QuadraticCost", gauss);
+  bad.lapse = true;
+  CHECK_THROWS_AS(ActorModel(lin, bad), ArgumentError);
+  bad = linear_spec("QuadraticCost", gauss);
+  bad.latent = LatentMode::sampled;
+  CHECK_THROWS_WITH(ActorModel(lin, bad), doctest::Contains("marginal latent mode"));
+  bad = linear_spec("QuadraticCost", gauss);
+  bad.priors["sigma_0"] = parse_prior("normal:0:1");
+  CHECK_THROWS_WITH(ActorModel(lin, bad), doctest::Contains("normal prior"));
+  // Log-normal perception with gaussian motor noise: responses <= 0 are fitted (the motor form reads r).
+  SimulationSpec sim;
+  sim.cost = &find_cost("QuadraticCost");
+  sim.motor = gauss;
+  sim.values = {{"mu_0", 0.3}, {"sigma_0", 0.2}, {"sigma", 0.2}, {"sigma_a", 0.4}};
+  sim.s_lo = 0.1;
+  sim.s_hi = 0.8;
+  sim.trials = 60;
+  const Dataset small = simulate(sim);
+  CHECK(*std::min_element(small.r.begin(), small.r.end()) <= 0);
+  InferenceSpec ln;
+  ln.cost = sim.cost;
+  ln.motor = gauss;
+  ActorModel m(small, ln);
+  const auto q = m.unconstrain(sim.values);
+  std::vector<double> ll(small.size());
+  m.trial_loglik(q, ll);
+  for (double v : ll) CHECK(std::isfinite(v));
+}
