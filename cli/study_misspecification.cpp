@@ -151,7 +151,7 @@ DataSet make_data_set(const std::vector<Family>& families, std::size_t gen, std:
   return d;
 }
 
-/// Fits family `fit` to `d`; nullopt-like (draws == 0) when interrupted.
+/// Fits family `fit` to `d`; draws == 0 in the record when the run was interrupted.
 FitRecord fit_data_set(const std::vector<Family>& families, const DataSet& d, std::size_t fit,
                        const MisspecificationOptions& o) {
   NutsSettings ns;
@@ -470,7 +470,9 @@ void add_misspecification_options(CLI::App& study, MisspecificationOptions& o) {
 int run_misspecification(const MisspecificationOptions& o) {
   if (o.trials < 5) throw UsageError("--trials must be at least 5 (PSIS-LOO needs trials)");
   if (o.datasets < 1) throw UsageError("--datasets must be positive");
-  if (o.chains < 1 || o.warmup < 1 || o.samples < 20) throw UsageError("--chains, --warmup must be positive, --samples at least 20");
+  if (o.chains < 1) throw UsageError("--chains must be positive");
+  if (o.warmup < 1) throw UsageError("--warmup must be positive");
+  if (o.samples < 20) throw UsageError("--samples must be at least 20 (PSIS-LOO smooths the largest draws' weights)");
   Results res;
   res.families = study_families(load_generalized(o.generalized_network));
   if (o.generalized_network.empty())
