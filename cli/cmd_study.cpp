@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
-// bactor study disentangle: does a second perceptual-noise level separate the prior belief
-// (mu_0) from the cost's parameter (beta by default)? Same stimuli, one noise level vs two
-// (docs/inference.md). --cost picks another family with one parameter.
+// bactor study: `disentangle` (here): does a second perceptual-noise level separate the prior
+// belief (mu_0) from the cost's parameter (beta by default)? Same stimuli, one noise level vs two
+// (docs/inference.md); --cost picks another family with one parameter. `misspecification`
+// (cli/study_misspecification.cpp): which response family do the data prefer?
 #include "cli/command.hpp"
 #include "cli/options.hpp"
+#include "cli/study_misspecification.hpp"
 #include <bactor/models/costs.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/simulate.hpp>
@@ -62,11 +64,17 @@ int run_study(int argc, char** argv) {
   study->add_option("--seed", ns.seed, "sampler seed")->capture_default_str();
   study->add_option("--threads", ns.threads, "threads (0: all)")->capture_default_str();
   study->add_option("--out", out, "directory for the draws of each design")->required();
-  const std::string known = "known: disentangle";
+  bactor::cli::MisspecificationOptions mis;
+  auto* misspec = app.add_subcommand("misspecification",
+                                     "which response family do the data prefer: simulate from each family, fit every "
+                                     "family, PSIS-LOO preference and shared parameters' bias and 90% coverage");
+  bactor::cli::add_misspecification_options(*misspec, mis);
+  const std::string known = "known: disentangle, misspecification";
   if (argc < 2) throw bactor::cli::UsageError("give a study name (" + known + ")");
-  if (argv[1][0] != '-' && std::string(argv[1]) != study->get_name())
+  if (argv[1][0] != '-' && std::string(argv[1]) != study->get_name() && std::string(argv[1]) != misspec->get_name())
     throw bactor::cli::UsageError("unknown study '" + std::string(argv[1]) + "' (" + known + ")");
   if (!bactor::cli::parse(app, argc, argv)) return 0;
+  if (misspec->parsed()) return bactor::cli::run_misspecification(mis);
   if (!study->parsed()) throw bactor::cli::UsageError("give a study name (" + known + ")");
   if (trials < 1) throw bactor::cli::UsageError("--trials must be positive");
 
@@ -150,4 +158,5 @@ int run_study(int argc, char** argv) {
 
 } // namespace
 
-BACTOR_COMMAND("study", "studies (disentangle: one noise level vs two)", run_study);
+BACTOR_COMMAND("study", "studies (disentangle: one noise level vs two; misspecification: which response family)",
+               run_study);

@@ -17,6 +17,7 @@
 #include <bactor/models/inference.hpp>
 #include <bactor/models/simulate.hpp>
 #include <bactor/samplers/nuts.hpp>
+#include "tests/models/sbc_util.hpp"
 
 #include <doctest/doctest.h>
 
@@ -49,8 +50,8 @@ TEST_CASE("sbc: closed-form actor with lapses and sigma per condition: ranks of 
   const CostInfo& cost = find_cost("QuadraticCost");
   constexpr int sets = 200, bins = 10, kept = 99;  // 99 thinned draws: ranks 0..99, 10 per bin
   const std::vector<std::string> names = {"sigma.1", "sigma.2", "sigma_0", "mu_0", "sigma_r", "lapse"};
-  std::map<std::string, std::vector<int>> counts;
-  for (const auto& n : names) counts[n].assign(bins, 0);
+  std::map<std::string, bactor::testing::RankHistogram> hist;
+  for (const auto& n : names) hist.emplace(n, bactor::testing::RankHistogram(bins, kept));
   int widened = 0, divergent = 0, draws_total = 0;
   for (int k = 0; k < sets; ++k) {
     // The truth from the inference model's default priors (scale 1: mu_0 ~ LogNormal(0, 1)).
@@ -84,36 +85,18 @@ TEST_CASE("sbc: closed-form actor with lapses and sigma per condition: ranks of 
     ns.seed = 5000 + std::uint64_t(k);
     ns.delta = 0.9;
     const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
-    for (const auto& n : names) {
-      std::vector<double> draws;
-      for (const auto& c : chains) {
-        const auto col = std::size_t(std::find(c.columns.begin(), c.columns.end(), n) - c.columns.begin());
-        REQUIRE(col < c.columns.size());
-        for (std::size_t row = 0; row < c.rows(); ++row) draws.push_back(c.draws[row * c.columns.size() + col]);
-      }
-      int rank = 0, used = 0;
-      for (std::size_t i = 0; i < draws.size() && used < kept; i += 8, ++used) rank += draws[i] < truth[n];
-      REQUIRE(used == kept);
-      ++counts[n][std::size_t(rank * bins / (kept + 1))];
-    }
-    for (const auto& c : chains) {
-      const auto col = std::size_t(std::find(c.columns.begin(), c.columns.end(), "divergent__") - c.columns.begin());
-      for (std::size_t row = 0; row < c.rows(); ++row) divergent += c.draws[row * c.columns.size() + col] != 0;
-      draws_total += int(c.rows());
-    }
+    for (const auto& n : names) hist.at(n).add(bactor::testing::sbc_rank(chains, n, truth[n], kept, 8));
+    divergent += int(bactor::testing::divergent_draws(chains));
+    for (const auto& c : chains) draws_total += int(c.rows());
   }
   std::ostringstream msg;
   msg << sets << " data sets (" << widened << " with a response outside the stimulus lapse range), " << divergent
       << " divergent of " << draws_total << " draws; chi^2 (9 dof, bound 27.88):";
-  const double expected = double(sets) / bins;
   for (const auto& n : names) {
-    double chi2 = 0;
-    for (int c : counts[n]) chi2 += (c - expected) * (c - expected) / expected;
-    msg << "\n  " << n << ": " << chi2 << "  [";
-    for (int c : counts[n]) msg << " " << c;
-    msg << " ]";
+    const double chi2 = hist.at(n).chi2();
+    msg << "\n  " << n << ": " << hist.at(n).text();
     INFO(n << " chi^2 " << chi2);
-    CHECK(chi2 < 27.88);
+    CHECK(chi2 < bactor::testing::chi2_999_dof9);
   }
   MESSAGE(msg.str());
 }

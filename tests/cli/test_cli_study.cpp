@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+// End-to-end test of `bactor study misspecification` with tiny sizes: the tables, the files and
+// their settings, reproducibility for a seed at different thread counts, and the usage errors.
+#include "tests/cli/cli_util.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <string>
+
+namespace fs = std::filesystem;
+using bactor::testing::read_csv;
+using bactor::testing::read_text;
+using bactor::testing::Result;
+using bactor::testing::run_bactor;
+
+namespace {
+fs::path scratch(const std::string& name) { return bactor::testing::scratch_path("bactor_cli_study_", name); }
+const std::string tiny = "study misspecification --trials 30 --datasets 1 --chains 2 --warmup 150 --samples 100 --seed 3";
+} // namespace
+
+TEST_CASE("cli study misspecification: tables, files, and the same numbers for 1 and 2 threads") {
+  const fs::path a = scratch("a"), b = scratch("b");
+  const Result r = run_bactor(tiny + " --threads 2 --out " + a.string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("generalized family is left out") != std::string::npos);
+  CHECK(r.out.find("(a) PSIS-LOO preference") != std::string::npos);
+  CHECK(r.out.find("(b) Shared parameters") != std::string::npos);
+  CHECK(r.out.find("[16/16] data gaussian+offset #1, fit gaussian+offset") != std::string::npos);
+
+  // One row per (data set, fitted family): 4 generating families x 1 data set x 4 fits; in each
+  // data set exactly one best fit; the generating family's own row has elpd_diff 0.
+  const auto fits = read_csv(a / "fits.csv");
+  REQUIRE(fits.size() == 16);
+  std::set<std::string> families;
+  int best = 0;
+  for (const auto& row : fits) {
+    families.insert(row.at("fit_family"));
+    best += row.at("best") == "1";
+    if (row.at("fit_family") == row.at("data_family")) CHECK(row.at("elpd_diff") == "0");
+    CHECK(std::isfinite(std::stod(row.at("elpd_loo"))));
+  }
+  CHECK(families == std::set<std::string>{"lognormal", "lognormal+offset", "gaussian", "gaussian+offset"});
+  CHECK(best == 4);
+  // Parameters: sigma is fixed (absent); the offset scored only against data that have one.
+  for (const auto& row : read_csv(a / "parameters.csv")) {
+    CHECK(row.at("parameter") != "sigma");
+    if (row.at("parameter") == "offset") CHECK((row.at("truth").empty() == (row.at("data_family").find("offset") == std::string::npos)));
+  }
+  CHECK(read_csv(a / "datasets.csv").size() == 4);
+  CHECK(fs::exists(a / "data" / "gaussian+offset-1.csv"));
+  const std::string json = read_text(a / "study.json");
+  CHECK(json.find("\"seed\": 3") != std::string::npos);
+  CHECK(json.find("\"preference\"") != std::string::npos);
+
+  const Result r1 = run_bactor(tiny + " --threads 1 --out " + b.string());
+  REQUIRE(r1.code == 0);
+  CHECK(read_text(a / "parameters.csv") == read_text(b / "parameters.csv"));
+  CHECK(read_text(a / "datasets.csv") == read_text(b / "datasets.csv"));
+}
+
+TEST_CASE("cli study misspecification: usage errors exit 2 and name the option") {
+  const std::string out = scratch("bad").string();
+  Result r = run_bactor("study misspecification --trials 2 --out " + out);
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--trials") != std::string::npos);
+  r = run_bactor("study misspecification --datasets 0 --out " + out);
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--datasets") != std::string::npos);
+  r = run_bactor("study misspecification --trials 20");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--out") != std::string::npos);
+  r = run_bactor("study misspecification --generalized-network /nonexistent.safetensors --out " + out);
+  CHECK(r.code == 2);
+  CHECK(r.out.find("nonexistent") != std::string::npos);
+  r = run_bactor("study nosuch --out " + out);
+  CHECK(r.code == 2);
+  CHECK(r.out.find("misspecification") != std::string::npos);
+}
