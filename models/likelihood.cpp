@@ -14,10 +14,11 @@ void RowTrials::finish() {
   for (std::size_t i = 0; i < y.size(); ++i) r[i] = std::exp(y[i]);
   px = x;
   py = y;
+  pr = r;
   pw.assign(x.size(), 1.0);
   const std::size_t lanes = simd_lanes();
   // Padding repeats the first trial (any finite values do) with weight 0.
-  while (!x.empty() && px.size() % lanes) px.push_back(x[0]), py.push_back(y[0]), pw.push_back(0.0);
+  while (!x.empty() && px.size() % lanes) px.push_back(x[0]), py.push_back(y[0]), pr.push_back(r[0]), pw.push_back(0.0);
 }
 
 double* MarginalForm::scratch_padded(std::size_t n) {

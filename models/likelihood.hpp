@@ -35,6 +35,7 @@
 #include "models/exact_action.hpp"
 #include "models/inference_kernels.hpp"
 #include "models/inference_nodes.hpp"
+#include "models/motor_kernels.hpp"
 #include "models/motor_marginal.hpp"
 
 #include <algorithm>
@@ -60,7 +61,7 @@ struct RowTrials {
   std::vector<double> x, y;
   std::vector<double> r;  // e^y (motor forms)
   PowerStats stats;
-  std::vector<double> px, py, pw;
+  std::vector<double> px, py, pw, pr;  // padded x, y, weight, r
   std::size_t z_begin = 0;
   std::size_t size() const { return x.size(); }
   PaddedTrials padded() const { return PaddedTrials{px.data(), py.data(), pw.data(), px.size()}; }
@@ -457,6 +458,42 @@ struct MotorForm {
       if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
       return -INFINITY;
     }
+    if constexpr (std::is_same_v<Head, PowerHead> || std::is_same_v<Head, SoftplusHead>) {
+      // The fused SIMD kernels over the padded trials (models/motor_kernels.hpp); the log-normal
+      // model under a power law is exact.
+      const std::size_t n = t.px.size();
+      double* pll = trial_ll ? MarginalForm::scratch_padded(n) : nullptr;
+      MotorSums s;
+      double ll;
+      if constexpr (std::is_same_v<Head, PowerHead> && std::is_same_v<M, LognormalMotor>)
+        ll = lognormal_offset_marginal(h, n, t.px.data(), t.pr.data(), t.pw.data(), sig, mp, s, pll);
+      else
+        ll = motor_marginal<Head, M>(h, n, t.px.data(), t.pr.data(), t.pw.data(), sig, mp, rules->for_sigma(sig), s, pll);
+      if (pll) std::copy(pll, pll + t.size(), trial_ll);
+      if (g && std::isfinite(ll)) {
+        if constexpr (std::is_same_v<Head, PowerHead>) {
+          g->head.log_k += s.head[0];
+          g->head.w += s.head[1];
+        } else {
+          g->head.k += s.head[0];
+          g->head.w += s.head[1];
+          g->head.x2 += s.head[2];
+        }
+        g->sigma += s.sigma;
+        g->sigma_r += s.sigma_r;
+        g->motor[0] += s.sa;
+        g->motor[1] += s.delta;
+      }
+      return ll;
+    } else {
+      return run_scalar(h, t, sig, mp, g, trial_ll);
+    }
+  }
+
+  /// Any head, one trial at a time (motor_trial_loglik).
+  template <class Head>
+  double run_scalar(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, RowGrad<Head>* g,
+                    double* trial_ll) const {
     const GaussHermite& rule = rules->for_sigma(sig);
     TrialGrad<Head> tg{};
     MotorGrad mg;

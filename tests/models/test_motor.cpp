@@ -13,6 +13,7 @@
 //     log-normal form with a vanishing offset against the exact power-law marginal;
 //   - ActorModel's parameters, gradients and refusals under motor models.
 #include "models/likelihood_plan.hpp"
+#include "models/motor_kernels.hpp"
 #include "models/train_kernel.hpp"
 
 #include <bactor/engine/errors.hpp>
@@ -34,6 +35,7 @@
 #include <memory>
 #include <numbers>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using namespace bactor;
@@ -182,6 +184,16 @@ double brute_trial(const d::LikelihoodPlan& plan, const double* th, double x, do
   }
   return std::log(sum);
 }
+
+/// A head adjoint times w, and its entries as a list (power: log_k, w; softplus: k, w, x2).
+template <class A>
+A scaled_adjoint(A a, double w) {
+  if constexpr (std::is_same_v<A, PowerHead::Adjoint>) a.log_k *= w, a.w *= w;
+  else a.k *= w, a.w *= w, a.x2 *= w;
+  return a;
+}
+inline std::vector<double> head_values(const PowerHead::Adjoint& a) { return {a.log_k, a.w}; }
+inline std::vector<double> head_values(const SoftplusHead::Adjoint& a) { return {a.k, a.w, a.x2}; }
 
 } // namespace
 
@@ -420,4 +432,75 @@ TEST_CASE("ActorModel under motor models: parameter names, gradient, and what is
   bad.motor = {MotorModel::gaussian, false};
   ActorModel ok(data, bad);  // the same network for its own motor model
   CHECK(ok.free_names() == std::vector<std::string>{"mu_0", "sigma_0", "sigma", "sigma_a"});
+}
+
+namespace {
+
+/// The fused SIMD kernel (motor_marginal, or the exact log-normal form) against the scalar
+/// motor_trial_loglik trial by trial: values and the summed gradient, with weights (padding 0).
+template <class Head, class Motor>
+void check_kernel(const Head& h, const char* name, bool exact = false) {
+  INFO(std::string(name));
+  Rng rng(11, 0);
+  const GaussHermiteSet rules;
+  for (int rep = 0; rep < 6; ++rep) {
+    const double sig = rng.uniform(0.03, 0.45);
+    const MotorParams mp{rng.uniform(0.05, 0.4), rng.uniform(0.05, 0.6), rep % 2 ? rng.uniform(0.01, 0.3) : 0.0};
+    const std::size_t n = 3 * d::simd_lanes() + (d::simd_lanes() > 1 ? 2 : 0), padded = 4 * d::simd_lanes();
+    std::vector<double> x(padded), r(padded), wt(padded, 0.0), ll(padded);
+    for (std::size_t i = 0; i < padded; ++i) {
+      x[i] = std::log(rng.uniform(0.4, 5.0));
+      r[i] = mp.delta + std::exp(x[i] + 0.4 * rng.normal());
+      if (i < n) wt[i] = rng.uniform(0.5, 1.5);
+    }
+    if (rep == 5) r[1] = 0.5 * mp.delta;  // below the offset: density 0 in the log-normal families
+    d::MotorSums s;
+    const GaussHermite& rule = rules.for_sigma(sig);
+    double total;
+    if constexpr (std::is_same_v<Head, PowerHead> && std::is_same_v<Motor, LognormalMotor>)
+      total = exact ? d::lognormal_offset_marginal(h, padded, x.data(), r.data(), wt.data(), sig, mp, s, ll.data())
+                    : d::motor_marginal<Head, Motor>(h, padded, x.data(), r.data(), wt.data(), sig, mp, rule, s, ll.data());
+    else
+      total = d::motor_marginal<Head, Motor>(h, padded, x.data(), r.data(), wt.data(), sig, mp, rule, s, ll.data());
+    TrialGrad<Head> tg{};
+    d::MotorGrad mg;
+    double ref = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      TrialGrad<Head> ti{};
+      d::MotorGrad mi;
+      const double li = d::motor_trial_loglik<Motor>(h, x[i], r[i], sig, mp, rule, ti, mi);
+      if (std::isfinite(li)) CHECK(ll[i] == doctest::Approx(li).epsilon(exact ? 1e-9 : 1e-11));
+      else CHECK(ll[i] == -INFINITY);
+      ref += wt[i] * li;
+      tg.sigma += wt[i] * ti.sigma, tg.sigma_r += wt[i] * ti.sigma_r;
+      mg.sa += wt[i] * mi.sa, mg.delta += wt[i] * mi.delta;
+      d::MarginalForm::add_adjoint(tg.head, scaled_adjoint(ti.head, wt[i]));
+    }
+    if (!std::isfinite(ref)) {
+      CHECK(total == -INFINITY);
+      continue;
+    }
+    const double tol = exact ? 1e-8 : 1e-10;
+    CHECK(total == doctest::Approx(ref).epsilon(tol));
+    CHECK(s.sigma == doctest::Approx(tg.sigma).epsilon(tol).scale(1));
+    CHECK(s.sigma_r == doctest::Approx(tg.sigma_r).epsilon(tol).scale(1));
+    CHECK(s.sa == doctest::Approx(mg.sa).epsilon(tol).scale(1));
+    CHECK(s.delta == doctest::Approx(mg.delta).epsilon(tol).scale(1));
+    const auto hv = head_values(tg.head);
+    for (std::size_t k = 0; k < hv.size(); ++k) CHECK(s.head[k] == doctest::Approx(hv[k]).epsilon(tol).scale(1));
+  }
+}
+
+} // namespace
+
+TEST_CASE("motor kernels: the SIMD marginal and the exact log-normal form against the scalar quadrature per trial") {
+  const PowerHead p{0.3, 0.7};
+  const SoftplusHead sp{1.3, 0.8, 0.1};
+  check_kernel<PowerHead, GaussianMotor>(p, "power x gaussian");
+  check_kernel<PowerHead, GeneralizedMotor>(p, "power x generalized");
+  check_kernel<PowerHead, LognormalMotor>(p, "power x lognormal (quadrature)");
+  check_kernel<PowerHead, LognormalMotor>(p, "power x lognormal (exact)", true);
+  check_kernel<SoftplusHead, GaussianMotor>(sp, "softplus x gaussian");
+  check_kernel<SoftplusHead, GeneralizedMotor>(sp, "softplus x generalized");
+  check_kernel<SoftplusHead, LognormalMotor>(sp, "softplus x lognormal");
 }
