@@ -368,6 +368,7 @@ struct ActorModel::Impl {
   // lapses, a trial is a lapse with probability eps and then drawn from the contaminant.
   void predict_responses(Rng& rng, std::span<double> out) {
     const double llo = std::log(lapse_lo), lhi = std::log(lapse_hi);
+    const bool linear_lapse = lik.motor.model == MotorModel::gaussian;  // uniform in r, else in log r
     for (int c = 0; c < C; ++c) {
       if (begin[c + 1] == begin[c]) continue;
       const double sig = val[theta_slot(c, theta_index::sigma)];
@@ -380,7 +381,8 @@ struct ActorModel::Impl {
           double dla, dp[16];  // up to ExactHead::n_params
           const double u = x[k] + sig * rng.normal();
           out[orig[k]] = S * (offset + motor_response(noise, h.eval(u, dla, dp), rng.normal(), nullptr));
-          if (lapse && rng.uniform() < eps) out[orig[k]] = std::exp(rng.uniform(llo, lhi));  // data units
+          if (lapse && rng.uniform() < eps)  // the contaminant, in data units
+            out[orig[k]] = linear_lapse ? rng.uniform(lapse_lo, lapse_hi) : std::exp(rng.uniform(llo, lhi));
         }
       };
       const std::span<const double> xc(&x[begin[c]], begin[c + 1] - begin[c]);
@@ -439,6 +441,8 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
     throw ArgumentError("scale", fmt(S) + " is not within a factor 1e6 of the stimuli's geometric mean " + fmt(g) +
                                      " (give a unit of the stimuli's order, or leave the scale out for that mean)");
   log_S = std::log(S);
+  // Gaussian motor noise (linear responses): the contaminant is uniform in r, its width in units of S.
+  if (lapse && spec.motor.model == MotorModel::gaussian) lik.log_width = log_width = std::log((lapse_hi - lapse_lo) / S);
   n_theta = theta_size(*spec.cost, spec.motor);
   if (spec.exact_action) {
     // A stimulus far from the unit S puts the solver into minutes per gradient (measured with

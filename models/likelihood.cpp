@@ -98,7 +98,7 @@ void backward(Node& n) {
     if constexpr (Motor)
       if (av)
         for (std::size_t k = 0; k < 2; ++k)
-          if (op.motor_at[k] != std::size_t(-1)) av[row.theta_at + op.motor_at[k]] += d * g[w - 2 + k];
+          if (op.motor_at[k] != std::size_t(-1)) av[row.theta_at + op.motor_at[k]] += d * g[w - 2 - Lapse + k];
   }
   if (!op.acc.empty()) add_at(op.acc.v, op.acc.i, d);
   if (op.gz && op.z.needs_grad()) latent_backward(op.z.node(), op.gz, d);
@@ -110,6 +110,8 @@ template void backward<true, false, false>(Node&);
 template void backward<true, true, false>(Node&);
 template void backward<false, false, true>(Node&);
 template void backward<true, false, true>(Node&);
+template void backward<false, true, true>(Node&);
+template void backward<true, true, true>(Node&);
 
 #pragma GCC pop_options
 

@@ -27,8 +27,8 @@ struct LikelihoodPlan {
   std::shared_ptr<const ActionNetwork> net;
   ExactActionOptions exact_opt;
   bool sampled = false, lapse = false;
-  double log_width = 0;  // lapses: log(log hi - log lo) of the contaminant
-  MotorSpec motor;       // not plain(): the motor forms (MotorForm), marginal and without lapses
+  double log_width = 0;  // lapses: log W of the contaminant, W = log hi - log lo (gaussian motor: (hi - lo) / S)
+  MotorSpec motor;       // not plain(): the motor forms (MotorForm, with lapses LapseForm<MotorForm>), marginal
   GaussHermiteSet rules;
   std::vector<RowTrials> trials;                // one per row
   std::vector<ActionNetwork::Workspace> ws;     // one per row (network nodes, mupost tables)
@@ -38,7 +38,7 @@ struct LikelihoodPlan {
   /// "network" naming the mismatch) and `exact` (ArgumentError "exact_action" with a network or
   /// a cost with too many parameters). Rows are added to `trials` by the caller, then finish().
   /// With a motor model other than the plain log-normal one: ArgumentError "motor" with
-  /// sampled latents, lapses or the exact action (not supported yet), and with a network
+  /// sampled latents or the exact action (not supported yet), and with a network
   /// trained for another motor model.
   LikelihoodPlan(const CostInfo& cost, std::shared_ptr<const ActionNetwork> net, bool exact, LatentMode latent,
                  bool lapse, int quadrature_nodes, const MotorSpec& motor = {});
@@ -71,12 +71,17 @@ decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
       const std::size_t nt = theta_size(*p.cost);
       const std::size_t sa = p.motor.has_sigma_a() ? nt : MotorForm<LognormalMotor>::none;
       const std::size_t off = p.motor.offset ? nt + (p.motor.has_sigma_a() ? 1 : 0) : MotorForm<LognormalMotor>::none;
+      auto with_lapse = [&](auto motor_form) -> decltype(auto) {
+        using MF = decltype(motor_form);
+        if (p.lapse) return f(src, LapseForm<MF>{motor_form, p.log_width});
+        return f(src, motor_form);
+      };
       switch (p.motor.model) {
-      case MotorModel::generalized: return f(src, MotorForm<GeneralizedMotor>{&p.rules, sa, off});
-      case MotorModel::gaussian: return f(src, MotorForm<GaussianMotor>{&p.rules, sa, off});
+      case MotorModel::generalized: return with_lapse(MotorForm<GeneralizedMotor>{&p.rules, sa, off});
+      case MotorModel::gaussian: return with_lapse(MotorForm<GaussianMotor>{&p.rules, sa, off});
       case MotorModel::lognormal: break;
       }
-      return f(src, MotorForm<LognormalMotor>{&p.rules, sa, off});
+      return with_lapse(MotorForm<LognormalMotor>{&p.rules, sa, off});
     }
     if (p.sampled) {
       if (p.lapse) return f(src, LapseForm<SampledForm>{SampledForm{}, p.log_width});

@@ -169,18 +169,36 @@ template <class Motor>
 using MotorLanes = std::conditional_t<std::is_same_v<Motor, LognormalMotor>, LognormalLanes,
                                       std::conditional_t<std::is_same_v<Motor, GeneralizedMotor>, GeneralizedLanes, GaussianLanes>>;
 
+/// A lapse mixture lane-wise: the actor's log-density la of a response r (ok lanes; -inf
+/// elsewhere) mixed with the contaminant's (uniform in log r for the log-normal families, in r
+/// for the gaussian one); rho = the actor's responsibility (0 where not ok).
+template <class ML>
+struct LapseLanes {
+  B l1m, lec;
+  explicit LapseLanes(const LapseMix& m) : l1m(m.log1m_eps), lec(m.log_eps_cont) {}
+  void mix(B la, B r, M ok, B& lp, B& rho) const {
+    const B lc = std::is_same_v<ML, GaussianLanes> ? lec : lec - log_d(r);
+    const B ma = xsimd::select(ok, l1m + la, B(-INFINITY));
+    const B mx = xsimd::max(ma, lc);
+    const B ea = exp_d(ma - mx), tot = ea + exp_d(lc - mx);
+    lp = mx + log_d(tot);
+    rho = xsimd::select(ok, ea / tot, B(0.0));
+  }
+};
+
 // ---- the adaptive Gauss–Hermite marginal, one trial per lane -------------------------------
 
 /// Sums of one batch of lanes.
 struct Acc {
-  B ll = B(0.0), gs = B(0.0), cnt = B(0.0), sr = B(0.0), sa = B(0.0), del = B(0.0);
+  B ll = B(0.0), gs = B(0.0), cnt = B(0.0), sr = B(0.0), sa = B(0.0), del = B(0.0), rho = B(0.0);
   B head[3] = {B(0.0), B(0.0), B(0.0)};
 };
 
 /// NB batches of trials at once, statement by statement (their dependency chains overlap).
-template <int NB, class HL, class ML>
+template <int NB, bool Lapse, class HL, class ML>
 inline void marginal_block(const HL& hl, const ML& ml, std::size_t i, const double* x, const double* r, const double* wt,
-                           B delta, double sig, const GaussHermite& rule, Acc* acc, double* trial_ll) {
+                           B delta, double sig, const GaussHermite& rule, Acc* acc, double* trial_ll,
+                           const LapseLanes<ML>* lapse) {
   constexpr int np = HL::np;
   const double is2 = 1.0 / (sig * sig);
   const B vis2(is2), lim(3 * sig), span(8 * sig), half(0.5);
@@ -255,11 +273,17 @@ inline void marginal_block(const HL& hl, const ML& ml, std::size_t i, const doub
   for (int v = 0; v < NB; ++v) {
     Acc& a = acc[v];
     const M ok = t[v].valid & (sum[v] > B(0.0)) & xsimd::isfinite(g0[v]) & xsimd::isfinite(sum[v]);
-    const B lli = xsimd::select(ok, g0[v] + log_d(xsimd::select(ok, sum[v] * scale[v], B(1.0))) - hl2pi - lsig,
-                                B(-INFINITY));
-    const B wn = xsimd::select(ok, wi[v] / sum[v], B(0.0));
+    B lli = xsimd::select(ok, g0[v] + log_d(xsimd::select(ok, sum[v] * scale[v], B(1.0))) - hl2pi - lsig, B(-INFINITY));
+    B wrho = xsimd::select(ok, wi[v], B(0.0));  // the trial's weight in the actor's gradient
+    if constexpr (Lapse) {
+      B rho;
+      lapse->mix(lli, t[v].rr + delta, ok, lli, rho);
+      wrho *= rho;
+      a.rho += wrho;
+    }
+    const B wn = xsimd::select(ok, wrho / sum[v], B(0.0));
     a.ll += xsimd::select(wi[v] > B(0.0), wi[v] * lli, B(0.0));
-    a.cnt += xsimd::select(ok, wi[v], B(0.0));
+    a.cnt += wrho;
     a.gs = xsimd::fma(wn, sdu2[v], a.gs);
     a.sr = xsimd::fma(wn, ssr[v], a.sr);
     a.sa = xsimd::fma(wn, ssa[v], a.sa);
@@ -274,7 +298,7 @@ template <int NB>
 void reduce(Acc* acc) {
   for (int v = 1; v < NB; ++v) {
     acc[0].ll += acc[v].ll, acc[0].gs += acc[v].gs, acc[0].cnt += acc[v].cnt, acc[0].sr += acc[v].sr;
-    acc[0].sa += acc[v].sa, acc[0].del += acc[v].del;
+    acc[0].sa += acc[v].sa, acc[0].del += acc[v].del, acc[0].rho += acc[v].rho;
     for (int k = 0; k < 3; ++k) acc[0].head[k] += acc[v].head[k];
   }
 }
@@ -283,17 +307,28 @@ void reduce(Acc* acc) {
 
 template <class Head, class Motor>
 double motor_marginal(const Head& h, std::size_t n, const double* x, const double* r, const double* wt, double sig,
-                      const MotorParams& mp, const GaussHermite& rule, MotorSums& g, double* trial_ll) {
+                      const MotorParams& mp, const GaussHermite& rule, MotorSums& g, double* trial_ll,
+                      const LapseMix* mix) {
+  using ML = MotorLanes<Motor>;
   const HeadLanes<Head> hl(h);
-  const MotorLanes<Motor> ml(mp);
+  const ML ml(mp);
   const B delta(mp.delta);
   // Two batches in flight; the per-batch state (rule evaluations with their derivatives) is
   // larger than the softplus marginal's, which keeps four.
   constexpr int NB = 2;
   Acc acc[NB];
   std::size_t i = 0;
-  for (; i + NB * L <= n; i += NB * L) marginal_block<NB>(hl, ml, i, x, r, wt, delta, sig, rule, acc, trial_ll);
-  for (; i < n; i += L) marginal_block<1>(hl, ml, i, x, r, wt, delta, sig, rule, acc, trial_ll);
+  if (mix) {
+    const LapseLanes<ML> lapse(*mix);
+    for (; i + NB * L <= n; i += NB * L)
+      marginal_block<NB, true>(hl, ml, i, x, r, wt, delta, sig, rule, acc, trial_ll, &lapse);
+    for (; i < n; i += L) marginal_block<1, true>(hl, ml, i, x, r, wt, delta, sig, rule, acc, trial_ll, &lapse);
+  } else {
+    const LapseLanes<ML>* no_lapse = nullptr;
+    for (; i + NB * L <= n; i += NB * L)
+      marginal_block<NB, false>(hl, ml, i, x, r, wt, delta, sig, rule, acc, trial_ll, no_lapse);
+    for (; i < n; i += L) marginal_block<1, false>(hl, ml, i, x, r, wt, delta, sig, rule, acc, trial_ll, no_lapse);
+  }
   reduce<NB>(acc);
   const double ll = xsimd::hadd(acc[0].ll);
   if (!std::isfinite(ll)) return ll;
@@ -302,51 +337,60 @@ double motor_marginal(const Head& h, std::size_t n, const double* x, const doubl
   g.sigma_r += xsimd::hadd(acc[0].sr);
   g.sa += xsimd::hadd(acc[0].sa);
   g.delta += xsimd::hadd(acc[0].del);
+  g.rho += xsimd::hadd(acc[0].rho);
   for (int k = 0; k < HeadLanes<Head>::np; ++k) g.head[k] += xsimd::hadd(acc[0].head[k]);
   return ll;
 }
 
 template double motor_marginal<PowerHead, LognormalMotor>(const PowerHead&, std::size_t, const double*, const double*,
                                                           const double*, double, const MotorParams&,
-                                                          const GaussHermite&, MotorSums&, double*);
+                                                          const GaussHermite&, MotorSums&, double*, const LapseMix*);
 template double motor_marginal<PowerHead, GeneralizedMotor>(const PowerHead&, std::size_t, const double*, const double*,
                                                             const double*, double, const MotorParams&,
-                                                            const GaussHermite&, MotorSums&, double*);
+                                                            const GaussHermite&, MotorSums&, double*, const LapseMix*);
 template double motor_marginal<PowerHead, GaussianMotor>(const PowerHead&, std::size_t, const double*, const double*,
                                                          const double*, double, const MotorParams&,
-                                                         const GaussHermite&, MotorSums&, double*);
+                                                         const GaussHermite&, MotorSums&, double*, const LapseMix*);
 template double motor_marginal<SoftplusHead, LognormalMotor>(const SoftplusHead&, std::size_t, const double*,
                                                              const double*, const double*, double, const MotorParams&,
-                                                             const GaussHermite&, MotorSums&, double*);
+                                                             const GaussHermite&, MotorSums&, double*, const LapseMix*);
 template double motor_marginal<SoftplusHead, GeneralizedMotor>(const SoftplusHead&, std::size_t, const double*,
                                                                const double*, const double*, double,
                                                                const MotorParams&, const GaussHermite&, MotorSums&,
-                                                               double*);
+                                                               double*, const LapseMix*);
 template double motor_marginal<SoftplusHead, GaussianMotor>(const SoftplusHead&, std::size_t, const double*,
                                                             const double*, const double*, double, const MotorParams&,
-                                                            const GaussHermite&, MotorSums&, double*);
+                                                            const GaussHermite&, MotorSums&, double*, const LapseMix*);
 
 double lognormal_offset_marginal(const PowerHead& h, std::size_t n, const double* x, const double* r, const double* wt,
-                                 double sig, const MotorParams& mp, MotorSums& g, double* trial_ll) {
+                                 double sig, const MotorParams& mp, MotorSums& g, double* trial_ll, const LapseMix* mix) {
   // Per trial e = log(r - delta) - log_k - w x, v = sr^2 + w^2 sigma^2: log p = c - e^2/(2v) -
   // log(r - delta); the gradient needs Σ e, Σ e x, Σ e^2 and Σ (e/v + 1)/(r - delta).
   const double v = mp.sr * mp.sr + h.w * h.w * sig * sig, iv = 1.0 / v;
   const B lk(h.log_k), w(h.w), delta(mp.delta), viv(iv), c(-0.5 * std::log(2 * std::numbers::pi * v));
-  B se(0.0), sex(0.0), se2(0.0), sw(0.0), sdel(0.0), ll(0.0);
+  const LapseLanes<LognormalLanes> lapse(mix ? *mix : LapseMix{});
+  B se(0.0), sex(0.0), se2(0.0), sw(0.0), sdel(0.0), ll(0.0), srho(0.0);
   for (std::size_t i = 0; i < n; i += L) {
-    const B xi = B::load_unaligned(x + i), wi = B::load_unaligned(wt + i);
-    const B rr = B::load_unaligned(r + i) - delta;
+    const B xi = B::load_unaligned(x + i), wi = B::load_unaligned(wt + i), ri = B::load_unaligned(r + i);
+    const B rr = ri - delta;
     const M ok = rr > B(0.0);
     const B yl = log_d(xsimd::select(ok, rr, B(1.0)));
     const B e = yl - xsimd::fma(w, xi, lk);
-    const B lli = xsimd::select(ok, xsimd::fnma(B(0.5) * e, e * viv, c) - yl, B(-INFINITY));
+    B lli = xsimd::select(ok, xsimd::fnma(B(0.5) * e, e * viv, c) - yl, B(-INFINITY));
+    B wr = xsimd::select(ok, wi, B(0.0));  // the trial's weight in the actor's gradient
+    if (mix) {
+      B rho;
+      lapse.mix(lli, ri, ok, lli, rho);
+      wr *= rho;
+      srho += wr;
+    }
     ll += xsimd::select(wi > B(0.0), wi * lli, B(0.0));
-    const B we = xsimd::select(ok, wi * e, B(0.0));
+    const B we = wr * e;
     se += we;
     sex = xsimd::fma(we, xi, sex);
     se2 = xsimd::fma(we, e, se2);
-    sw += xsimd::select(ok, wi, B(0.0));
-    sdel += xsimd::select(ok, wi * xsimd::fma(e, viv, B(1.0)) / rr, B(0.0));
+    sw += wr;
+    sdel += xsimd::select(ok, wr * xsimd::fma(e, viv, B(1.0)) / rr, B(0.0));
     if (trial_ll) lli.store_unaligned(trial_ll + i);
   }
   const double total = xsimd::hadd(ll);
@@ -358,6 +402,7 @@ double lognormal_offset_marginal(const PowerHead& h, std::size_t n, const double
   g.sigma += dl_dv * 2 * h.w * h.w * sig;
   g.sigma_r += dl_dv * 2 * mp.sr;
   g.delta += xsimd::hadd(sdel);
+  g.rho += xsimd::hadd(srho);
   return total;
 }
 

@@ -9,6 +9,7 @@
 
 #include <bactor/models/marginal.hpp>
 #include <bactor/models/motor.hpp>
+#include "models/inference_kernels.hpp"
 
 #include <cstddef>
 
@@ -19,7 +20,14 @@ namespace bactor::detail {
 struct MotorSums {
   double sigma = 0, sigma_r = 0, sa = 0, delta = 0;
   double head[3] = {0, 0, 0};
+  double rho = 0;  // with lapses: Σ_i wt_i rho_i (the actor's responsibilities)
 };
+
+/// With lapses (`mix` given) each trial's density is log((1 - eps) p_actor(r) + eps p_cont(r)),
+/// its gradient terms weighted by rho_i = (1 - eps) p_actor / p; the contaminant is uniform in
+/// log r over a range of width W for the log-normal families (p_cont = 1/(W r), as without a
+/// motor model) and uniform in r for the gaussian one (p_cont = 1/W): LapseMix::log_eps_cont
+/// is log eps - log W in either case.
 
 /// Σ_i wt_i log p(r_i | s_i) under motor model Motor (LognormalMotor, GeneralizedMotor,
 /// GaussianMotor) and head Head (PowerHead, SoftplusHead) by adaptive Gauss–Hermite, with its
@@ -28,13 +36,15 @@ struct MotorSums {
 /// density 0 for every action. `trial_ll` (optional, n entries): each trial's log-density.
 template <class Head, class Motor>
 double motor_marginal(const Head& h, std::size_t n, const double* x, const double* r, const double* wt, double sig,
-                      const MotorParams& mp, const GaussHermite& rule, MotorSums& g, double* trial_ll = nullptr);
+                      const MotorParams& mp, const GaussHermite& rule, MotorSums& g, double* trial_ll = nullptr,
+                      const LapseMix* mix = nullptr);
 
 /// The log-normal model with an offset under a power-law head, exactly: log(r - delta) ~
 /// N(log_k + w x, sigma_r^2 + w^2 sigma^2), the density of r with the Jacobian 1/(r - delta).
 /// Same conventions as motor_marginal (one SIMD log per trial; no sufficient statistics, since
 /// the offset moves every response's log).
 double lognormal_offset_marginal(const PowerHead& h, std::size_t n, const double* x, const double* r, const double* wt,
-                                 double sig, const MotorParams& mp, MotorSums& g, double* trial_ll = nullptr);
+                                 double sig, const MotorParams& mp, MotorSums& g, double* trial_ll = nullptr,
+                                 const LapseMix* mix = nullptr);
 
 } // namespace bactor::detail

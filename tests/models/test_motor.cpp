@@ -359,6 +359,64 @@ TEST_CASE("motor forms of the composed likelihood: finite differences, value pat
   }
 }
 
+TEST_CASE("motor forms with lapses: finite differences, value path, each trial the mixture with the brute-force integral") {
+  struct Case {
+    const char* cost;
+    MotorSpec motor;
+    const char* head;  // nullptr: the closed form
+  };
+  const std::vector<Case> cases{
+      {"QuadraticCost", {MotorModel::gaussian, false}, nullptr},
+      {"QuadraticCost", {MotorModel::lognormal, true}, nullptr},
+      {"QuadraticCostQuadraticEffort", {MotorModel::generalized, true}, "softplus"},
+      {"QuadraticCost", {MotorModel::generalized, false}, "mupost"},
+      {"AbsoluteCost", {MotorModel::gaussian, true}, "softplus"},
+  };
+  for (const Case& c : cases) {
+    const CostInfo& cost = find_cost(c.cost);
+    INFO(std::string(c.cost) << ", " << c.motor.name() << ", " << (c.head ? c.head : "closed form"));
+    const auto net = c.head ? motor_network(c.cost, c.motor.model, 5, c.head) : nullptr;
+    // 31 nodes: the gradient is that of the quadrature sum with its nodes held fixed, which
+    // differs from the finite difference (the nodes move with the parameters) by the rule's error
+    // in the derivative; with the default 9 nodes at this sigma that reached 2e-4 relative (in
+    // sigma_a, gaussian motor, eps near 0 as well), with 31 it is below the checker's tolerance.
+    d::LikelihoodPlan plan(cost, net, false, LatentMode::marginal, true, 31, c.motor);
+    // The contaminant on [0.05, 20]: uniform in r (gaussian), else in log r.
+    const bool linear = c.motor.model == MotorModel::gaussian;
+    const double lo = 0.05, hi = 20, width = linear ? hi - lo : std::log(hi / lo);
+    plan.log_width = std::log(width);
+    const std::size_t nt = plan.n_theta();
+    std::vector<double> v = theta_of(cost, c.motor, 0.0);
+    const auto row1 = theta_of(cost, c.motor, 0.06);
+    v.insert(v.end(), row1.begin(), row1.end());
+    v.push_back(0.07);  // the rows' lapse probabilities
+    v.push_back(0.2);
+    v.push_back(-2.5);  // acc
+    fill_rows(plan, v, 2 * d::simd_lanes() + 3, 5, 19);
+    plan.trials[0].y[1] = std::log(15.0), plan.trials[0].r[1] = 15.0;  // a lapse far from the actor's responses
+    plan.finish();
+    auto rows = rows_of(plan, nt);
+    rows[0].eps_at = 2 * nt, rows[1].eps_at = 2 * nt + 1;
+    auto r = gradcheck(
+        [&](std::span<const Var> in) { return d::add_likelihood(plan, in[0], rows, d::Elem{in[0], v.size() - 1}); },
+        {v}, GradCheckOptions{1e-6, 5e-5, 1e-6});
+    CHECK_MESSAGE(r.ok, r.report);
+    std::vector<double> each(plan.trials[0].size() + plan.trials[1].size());
+    std::vector<double*> ptr{each.data(), each.data() + plan.trials[0].size()};
+    d::likelihood_values(plan, v.data(), rows, nullptr, ptr);
+    double sum = v.back();
+    for (double l : each) sum += l;
+    CHECK(r.value == doctest::Approx(sum).epsilon(1e-10));
+    for (std::size_t row = 0, k = 0; row < 2; ++row)
+      for (std::size_t i = 0; i < plan.trials[row].size(); ++i, ++k) {
+        const double resp = plan.trials[row].r[i], eps = v[2 * nt + row];
+        const double actor = std::exp(brute_trial(plan, v.data() + row * nt, plan.trials[row].x[i], resp));
+        const double cont = linear ? 1 / width : 1 / (width * resp);
+        CHECK(each[k] == doctest::Approx(std::log((1 - eps) * actor + eps * cont)).epsilon(1e-6));
+      }
+  }
+}
+
 TEST_CASE("motor forms: the log-normal form with a vanishing offset is the exact power-law marginal") {
   const CostInfo& quad = find_cost("QuadraticCost");
   const MotorSpec motor{MotorModel::lognormal, true};
@@ -408,16 +466,13 @@ TEST_CASE("ActorModel under motor models: parameter names, gradient, and what is
     const bool units = k == 0 || k == 3 || k == 4;
     CHECK(c2[k] == doctest::Approx(c1[k] * (units ? 1000.0 : 1.0)).epsilon(1e-12));
   }
-  // Refusals: sigma_r is not a parameter of the gaussian model; sampled latents, lapses and the
-  // exact action are not supported with motor models yet; a network of another motor model.
+  // Refusals: sigma_r is not a parameter of the gaussian model; sampled latents and the exact
+  // action are not supported with motor models yet; a network of another motor model.
   InferenceSpec bad = spec;
   bad.fixed["sigma_r"] = 0.1;
   CHECK_THROWS_AS(ActorModel(data, bad), ArgumentError);
   bad = spec;
   bad.latent = LatentMode::sampled;
-  CHECK_THROWS_AS(ActorModel(data, bad), ArgumentError);
-  bad = spec;
-  bad.lapse = true;
   CHECK_THROWS_AS(ActorModel(data, bad), ArgumentError);
   bad = spec;
   bad.motor = {MotorModel::generalized, false};  // no closed form
@@ -432,6 +487,43 @@ TEST_CASE("ActorModel under motor models: parameter names, gradient, and what is
   bad.motor = {MotorModel::gaussian, false};
   ActorModel ok(data, bad);  // the same network for its own motor model
   CHECK(ok.free_names() == std::vector<std::string>{"mu_0", "sigma_0", "sigma", "sigma_a"});
+}
+
+TEST_CASE("ActorModel under motor models with lapses: gradient, and each trial a density of r in the data's units") {
+  const CostInfo& quad = find_cost("QuadraticCost");
+  for (const MotorSpec motor : {MotorSpec{MotorModel::gaussian, true}, MotorSpec{MotorModel::lognormal, true}}) {
+    INFO(motor.name());
+    SimulationSpec sim;
+    sim.cost = &quad;
+    sim.motor = motor;
+    sim.values = {{"sigma", 0.2}, {"sigma_0", 0.2}, {"mu_0", 2.0}, {"offset", 0.1}};
+    sim.values[motor.has_sigma_a() ? "sigma_a" : "sigma_r"] = 0.2;
+    sim.trials = 40;
+    sim.s_lo = 0.5;
+    sim.s_hi = 4;
+    sim.lapse = 0.1;
+    const Dataset data = simulate(sim);
+    InferenceSpec spec;
+    spec.cost = &quad;
+    spec.motor = motor;
+    spec.lapse = true;
+    ActorModel m(data, spec);
+    CHECK(m.free_names().back() == "lapse");
+    Rng rng(4, 0);
+    std::vector<double> q(m.dim());
+    for (double& x : q) x = -1.5 + 0.2 * rng.normal();
+    CHECK(bactor::testing::gradient_error(m, q) < 1e-5);
+    // The same data in units 1000 times smaller (and the contaminant's range with them): every
+    // trial's log-density drops by log 1000, the Jacobian of a density of r.
+    Dataset big = data;
+    for (double& s : big.s) s *= 1000;
+    for (double& r : big.r) r *= 1000;
+    ActorModel mb(big, spec);
+    std::vector<double> l1(data.size()), l2(data.size());
+    m.trial_loglik(q, l1);
+    mb.trial_loglik(q, l2);
+    for (std::size_t i = 0; i < l1.size(); ++i) CHECK(l2[i] == doctest::Approx(l1[i] - std::log(1000.0)).epsilon(1e-9));
+  }
 }
 
 namespace {
