@@ -33,7 +33,9 @@
 
 #include <cmath>
 #include <memory>
+#include <iomanip>
 #include <numbers>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -595,4 +597,79 @@ TEST_CASE("motor kernels: the SIMD marginal and the exact log-normal form agains
   check_kernel<SoftplusHead, GaussianMotor>(sp, "softplus x gaussian");
   check_kernel<SoftplusHead, GeneralizedMotor>(sp, "softplus x generalized");
   check_kernel<SoftplusHead, LognormalMotor>(sp, "softplus x lognormal");
+}
+
+namespace {
+
+/// log p(r | s) of gaussian motor noise under a power-law action by brute force: trapezoid over
+/// u in x +- 10 sigma (20,001 points) of N(u; x, sigma) N(r - delta; k e^{w u}, sa).
+double brute_power_gaussian(const PowerHead& h, double x, double r, double sig, double sa) {
+  const int n = 20000;
+  double sum = 0;
+  for (int i = 0; i <= n; ++i) {
+    const double z = -10 + 20.0 * i / n, e = r - std::exp(h.log_k + h.w * (x + sig * z));
+    sum += (i == 0 || i == n ? 0.5 : 1.0) * std::exp(-0.5 * z * z - 0.5 * e * e / (sa * sa)) * 20.0 / n;
+  }
+  return std::log(sum / (2 * pi * sa));
+}
+
+/// The worst error of log p (relative where |log p| > 1) of the SIMD kernel per sigma band and
+/// node count, power-law head (the closed forms: log k ~ U(-1, 1.5), w ~ U(0.2, 1)) under
+/// gaussian motor noise with sa ~ U(0.01, 0.6) in units of S, s ~ U(0.1, 5), responses from the
+/// model and every other one 2 predictive sd off it. Returns the worst error with `rules` by band.
+double power_gaussian_table(int cases, std::uint64_t seed, const int* scheduled, bool print) {
+  std::vector<double> bands{0.0};
+  for (double u : quadrature_band_upper) bands.push_back(u);
+  const int counts[] = {3, 5, 7, 9, 11, 13, 15, 19};
+  std::ostringstream table;
+  table << "sigma band    ";
+  for (int m : counts) table << std::setw(8) << m;
+  table << "   scheduled\n";
+  double worst_scheduled = 0;
+  const std::size_t L = d::simd_lanes();
+  auto kernel = [&](const PowerHead& h, double x, double r, double sig, double sa, const GaussHermite& rule) {
+    std::vector<double> xs(L, x), rs(L, r), wt(L, 0.0);
+    wt[0] = 1;
+    d::MotorSums s;
+    return d::motor_marginal<PowerHead, GaussianMotor>(h, L, xs.data(), rs.data(), wt.data(), sig, {0, sa, 0}, rule, s);
+  };
+  for (std::size_t b = 0; b + 1 < bands.size(); ++b) {
+    Rng rng(seed + b, 3);
+    struct C {
+      PowerHead h;
+      double x, r, sig, sa, ref;
+    };
+    std::vector<C> cs;
+    for (int k = 0; k < cases; ++k) {
+      const double sig = k == 0 ? bands[b + 1] : rng.uniform(std::max(bands[b], 0.01), bands[b + 1]);
+      const PowerHead h{rng.uniform(-1.0, 1.5), rng.uniform(0.2, 1.0)};
+      const double x = std::log(rng.uniform(0.1, 5.0)), sa = rng.uniform(0.01, 0.6);
+      const double a = std::exp(h.log_k + h.w * (x + sig * rng.normal()));
+      double r = a + sa * rng.normal();
+      if (k % 2) r += 2 * std::sqrt(sa * sa + std::pow(a * h.w * sig, 2)) * (rng.uniform() < 0.5 ? -1 : 1);
+      cs.push_back({h, x, r, sig, sa, brute_power_gaussian(h, x, r, sig, sa)});
+    }
+    table << std::fixed << std::setprecision(2) << bands[b] << "-" << bands[b + 1] << "     " << std::scientific
+          << std::setprecision(0);
+    for (int m : counts) {
+      const GaussHermite rule(m);
+      double worst = 0;
+      for (const C& c : cs) worst = std::max(worst, std::abs(kernel(c.h, c.x, c.r, c.sig, c.sa, rule) - c.ref) / std::max(1.0, std::abs(c.ref)));
+      table << std::setw(8) << worst;
+    }
+    const GaussHermite rule(scheduled[b]);
+    double worst = 0;
+    for (const C& c : cs) worst = std::max(worst, std::abs(kernel(c.h, c.x, c.r, c.sig, c.sa, rule) - c.ref) / std::max(1.0, std::abs(c.ref)));
+    table << "   " << scheduled[b] << " nodes: " << worst << "\n";
+    worst_scheduled = std::max(worst_scheduled, worst);
+  }
+  if (print) MESSAGE("power-law head x gaussian motor noise, worst error of log p per sigma band and node count, " << cases
+                     << " cases per band:\n" << table.str() << "worst with the scheduled counts: " << worst_scheduled);
+  return worst_scheduled;
+}
+
+} // namespace
+
+TEST_CASE("motor kernels: error table of the power-law head under gaussian motor noise" * doctest::skip()) {
+  power_gaussian_table(1000, 40, quadrature_node_counts, true);
 }
