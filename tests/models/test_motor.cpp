@@ -439,6 +439,22 @@ TEST_CASE("motor forms: the log-normal form with a vanishing offset is the exact
   }
 }
 
+namespace {
+/// A point of the unconstrained space near the default priors' bulk (fixed draws).
+std::vector<double> test_point(const ActorModel& m) {
+  Rng rng(4, 0);
+  std::vector<double> q(m.dim());
+  for (double& x : q) x = -1.5 + 0.2 * rng.normal();
+  return q;
+}
+/// The same data in units 1000 times smaller (stimuli and responses times 1000).
+Dataset times_1000(Dataset d) {
+  for (double& s : d.s) s *= 1000;
+  for (double& r : d.r) r *= 1000;
+  return d;
+}
+} // namespace
+
 TEST_CASE("ActorModel under motor models: parameter names, gradient, and what is refused") {
   const CostInfo& quad = find_cost("QuadraticCost");
   SimulationSpec sim;
@@ -454,15 +470,10 @@ TEST_CASE("ActorModel under motor models: parameter names, gradient, and what is
   spec.motor = sim.motor;
   ActorModel m(data, spec);
   CHECK(m.free_names() == std::vector<std::string>{"mu_0", "sigma_0", "sigma", "sigma_a", "offset"});
-  Rng rng(4, 0);
-  std::vector<double> q(m.dim());
-  for (double& x : q) x = -1.5 + 0.2 * rng.normal();
+  const std::vector<double> q = test_point(m);
   CHECK(bactor::testing::gradient_error(m, q) < 1e-5);
   // sigma_a and the offset are in data units: the same data in other units scale them.
-  Dataset big = data;
-  for (double& s : big.s) s *= 1000;
-  for (double& r : big.r) r *= 1000;
-  ActorModel mb(big, spec);
+  ActorModel mb(times_1000(data), spec);
   const auto c1 = m.constrain(q), c2 = mb.constrain(q);
   for (std::size_t k = 0; k < c1.size(); ++k) {
     const bool units = k == 0 || k == 3 || k == 4;
@@ -511,16 +522,11 @@ TEST_CASE("ActorModel under motor models with lapses: gradient, and each trial a
     spec.lapse = true;
     ActorModel m(data, spec);
     CHECK(m.free_names().back() == "lapse");
-    Rng rng(4, 0);
-    std::vector<double> q(m.dim());
-    for (double& x : q) x = -1.5 + 0.2 * rng.normal();
+    const std::vector<double> q = test_point(m);
     CHECK(bactor::testing::gradient_error(m, q) < 1e-5);
     // The same data in units 1000 times smaller (and the contaminant's range with them): every
     // trial's log-density drops by log 1000, the Jacobian of a density of r.
-    Dataset big = data;
-    for (double& s : big.s) s *= 1000;
-    for (double& r : big.r) r *= 1000;
-    ActorModel mb(big, spec);
+    ActorModel mb(times_1000(data), spec);
     std::vector<double> l1(data.size()), l2(data.size());
     m.trial_loglik(q, l1);
     mb.trial_loglik(q, l2);
