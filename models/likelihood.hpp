@@ -449,6 +449,7 @@ struct MotorForm {
   static constexpr bool lapse = false;
   static constexpr bool sampled = false;
   static constexpr bool motor_form = true;
+  using Motor = M;
   static constexpr std::size_t none = std::size_t(-1);
   const GaussHermiteSet* rules = nullptr;
   std::size_t sa_at = none, off_at = none;
@@ -457,17 +458,21 @@ struct MotorForm {
     return {theta[theta_index::sigma_r], sa_at == none ? 0.0 : theta[sa_at], off_at == none ? 0.0 : theta[off_at]};
   }
   template <class Head>
-  double run(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double /*eps*/, RowGrad<Head>* g,
-             double* trial_ll) const {
-    return run_mix(h, t, sig, mp, 0.0, nullptr, g, trial_ll);
+  double run(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double /*eps*/, const double* /*z*/,
+             double* /*gz*/, RowGrad<Head>* g, double* trial_ll) const {
+    return run_mix(h, t, sig, mp, 0.0, nullptr, nullptr, nullptr, g, trial_ll);
+  }
+  /// Whether theta's motor parameters are in the model's domain.
+  bool valid(const MotorParams& mp) const {
+    return (mp.sa > 0 || sa_at == none) && std::isfinite(mp.sa) && std::isfinite(mp.delta);
   }
 
   /// Without lapses (mix null), or each trial mixed with the contaminant of `mix`: uniform in log
   /// r for the log-normal families, uniform in r for the gaussian one (motor_kernels.hpp).
   template <class Head>
   double run_mix(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double eps, const LapseMix* mix,
-                 RowGrad<Head>* g, double* trial_ll) const {
-    if (!(mp.sa > 0 || sa_at == none) || !std::isfinite(mp.sa) || !std::isfinite(mp.delta)) {
+                 const double* /*z*/, double* /*gz*/, RowGrad<Head>* g, double* trial_ll) const {
+    if (!valid(mp)) {
       if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
       return -INFINITY;
     }
@@ -542,17 +547,95 @@ private:
   }
 };
 
-/// Lapses over a motor form: the mixture runs inside the motor form's loops (MotorForm::run_mix).
+/// Sampled latents under motor model M: u_i = x_i + sigma z_i with z_i ~ N(0, 1) (the prior term
+/// -z^2/2 included), r_i from the motor density at log a(u_i); one trial at a time, any head.
+/// trial_ll gets log p(r_i | z_i) without the latent's prior; gz (the row's latents' gradient)
+/// is written when g is (the prior's -z_i alone where the row's value is not finite).
 template <class M>
-struct LapseForm<MotorForm<M>> : MotorForm<M> {
+struct SampledMotorForm : MotorForm<M> {
+  static constexpr bool sampled = true;
+
+  template <class Head>
+  double run(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double /*eps*/, const double* z,
+             double* gz, RowGrad<Head>* g, double* trial_ll) const {
+    return run_mix(h, t, sig, mp, 0.0, nullptr, z, gz, g, trial_ll);
+  }
+  /// With lapses (mix given): each trial's log p(r_i | z_i) is the mixture with the contaminant
+  /// (as MotorForm::run_mix), its gradient weighted by its responsibility; the prior is not mixed.
+  template <class Head>
+  double run_mix(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double eps, const LapseMix* mix,
+                 const double* z, double* gz, RowGrad<Head>* g, double* trial_ll) const {
+    if (!this->valid(mp)) {
+      if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
+      if (g)
+        for (std::size_t i = 0; i < t.size(); ++i) gz[i] = -z[i];
+      return -INFINITY;
+    }
+    RowGrad<Head> acc{};
+    double ll = 0, rho_sum = 0, dp[Head::n_params];
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      const MotorTrial mt = M::prepare(t.r[i], mp);
+      double dla = 0;
+      const double la = h.eval(t.x[i] + sig * z[i], dla, dp);
+      const MotorEval me = mt.valid ? M::eval(mt, la, mp) : MotorEval{-INFINITY, 0, 0, 0, 0, 0};
+      double li = me.l, rho = std::isfinite(li) ? 1.0 : 0.0;
+      if (mix) {  // both densities of r
+        const double a = mix->log1m_eps + li;
+        const double b = mix->log_eps_cont - (std::is_same_v<M, GaussianMotor> ? 0.0 : t.y[i]);
+        const double m = std::max(a, b);
+        li = m + std::log(std::exp(a - m) + std::exp(b - m));
+        rho = std::isfinite(a) ? std::exp(a - li) : 0.0;
+        rho_sum += rho;
+      }
+      if (trial_ll) trial_ll[i] = li;
+      ll += li - 0.5 * z[i] * z[i];
+      if (g) {
+        const double gl = rho > 0 ? rho * me.dl : 0.0;
+        Head::add(acc.head, dp, gl);
+        acc.sigma += gl * dla * z[i];
+        if (rho > 0) {
+          acc.sigma_r += rho * me.dsr;
+          acc.motor[0] += rho * me.dsa;
+          acc.motor[1] += rho * me.ddelta;
+        }
+        gz[i] = gl * dla * sig - z[i];
+      }
+    }
+    if (g && std::isfinite(ll)) {
+      MarginalForm::add_adjoint(g->head, acc.head);
+      g->sigma += acc.sigma;
+      g->sigma_r += acc.sigma_r;
+      g->motor[0] += acc.motor[0];
+      g->motor[1] += acc.motor[1];
+      if (mix) g->eps += lapse_gradient(eps, double(t.size()), rho_sum);
+    } else if (g) {
+      for (std::size_t i = 0; i < t.size(); ++i) gz[i] = -z[i];
+    }
+    return ll;
+  }
+};
+
+/// Lapses over a motor form (MotorForm or SampledMotorForm): the mixture runs inside the form's
+/// loops (its run_mix).
+template <class Base>
+struct MotorLapse : Base {
   static constexpr bool lapse = true;
   double log_width = 0;  // log W of the contaminant (see MotorForm::run_mix)
+  MotorLapse(const Base& base, double lw) : Base(base), log_width(lw) {}
   template <class Head>
-  double run(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double eps, RowGrad<Head>* g,
-             double* trial_ll) const {
+  double run(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double eps, const double* z,
+             double* gz, RowGrad<Head>* g, double* trial_ll) const {
     const LapseMix mix = LapseMix::of(eps, log_width);
-    return this->run_mix(h, t, sig, mp, eps, &mix, g, trial_ll);
+    return this->run_mix(h, t, sig, mp, eps, &mix, z, gz, g, trial_ll);
   }
+};
+template <class M>
+struct LapseForm<MotorForm<M>> : MotorLapse<MotorForm<M>> {
+  using MotorLapse<MotorForm<M>>::MotorLapse;
+};
+template <class M>
+struct LapseForm<SampledMotorForm<M>> : MotorLapse<SampledMotorForm<M>> {
+  using MotorLapse<SampledMotorForm<M>>::MotorLapse;
 };
 template <class F>
 inline constexpr bool is_motor_form = requires { F::motor_form; };
@@ -664,7 +747,8 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
   lik::Op* op;
   constexpr bool motor = is_motor_form<Form>;
   Node* n;
-  if constexpr (motor) n = lik::make<net, Form::lapse, false, true>(V, rows, net_out, n_in, acc, z, op, form.sa_at, form.off_at);
+  if constexpr (motor)
+    n = lik::make<net, Form::lapse, Form::sampled, true>(V, rows, net_out, n_in, acc, z, op, form.sa_at, form.off_at);
   else n = lik::make<net, Form::lapse, Form::sampled, false>(V, rows, net_out, n_in, acc, z, op);
   const double* vv = V.values().data();
   const double* zv = Form::sampled ? z.values().data() : nullptr;
@@ -697,7 +781,9 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
     }
     RowGrad<Head> g{};
     try {
-      if constexpr (motor) value += form.run(*h, t, p.sig, form.params(vv + row.theta_at), p.eps, &g, nullptr);
+      if constexpr (motor)
+        value += form.run(*h, t, p.sig, form.params(vv + row.theta_at), p.eps, zv ? zv + t.z_begin : nullptr,
+                          gz ? gz + t.z_begin : nullptr, &g, nullptr);
       else value += form.run(*h, t, p.sig, p.sr, p.eps, zv ? zv + t.z_begin : nullptr, gz ? gz + t.z_begin : nullptr, &g,
                              nullptr);
     } catch (const std::domain_error&) {  // the exact action's solve outside its table found no minimum
@@ -742,7 +828,8 @@ void likelihood_trials(const Source& src, const Form& form, const double* V, std
     }
     try {
       if constexpr (is_motor_form<Form>)
-        form.run(*h, t, sig, form.params(V + row.theta_at), eps, static_cast<RowGrad<Head>*>(nullptr), out[r]);
+        form.run(*h, t, sig, form.params(V + row.theta_at), eps, z ? z + t.z_begin : nullptr, nullptr,
+                 static_cast<RowGrad<Head>*>(nullptr), out[r]);
       else form.run(*h, t, sig, sr, eps, z ? z + t.z_begin : nullptr, nullptr, static_cast<RowGrad<Head>*>(nullptr), out[r]);
     } catch (const std::domain_error&) {
       std::fill(out[r], out[r] + t.size(), -INFINITY);

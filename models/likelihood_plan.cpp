@@ -50,7 +50,6 @@ LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNe
       rules(quadrature_nodes, node_counts(c, net.get())) {
   if (!motor.plain()) {
     const std::string what = "motor noise " + motor.name();
-    if (sampled) throw ArgumentError("motor", what + " needs the marginal latent mode (sampled latents support the plain log-normal model only)");
     if (exact) throw ArgumentError("motor", what + " does not support the exact action yet (use a network or a closed form)");
     if (!net && !has_closed_form(c, motor))
       throw ArgumentError("motor", "cost " + c.name + " has no closed-form action under " + to_string(motor.model) +

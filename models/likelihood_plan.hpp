@@ -28,7 +28,7 @@ struct LikelihoodPlan {
   ExactActionOptions exact_opt;
   bool sampled = false, lapse = false;
   double log_width = 0;  // lapses: log W of the contaminant, W = log hi - log lo (gaussian motor: (hi - lo) / S)
-  MotorSpec motor;       // not plain(): the motor forms (MotorForm, with lapses LapseForm<MotorForm>), marginal
+  MotorSpec motor;       // not plain(): the motor forms (MotorForm, SampledMotorForm; with lapses LapseForm<...>)
   GaussHermiteSet rules;
   std::vector<RowTrials> trials;                // one per row
   std::vector<ActionNetwork::Workspace> ws;     // one per row (network nodes, mupost tables)
@@ -38,7 +38,7 @@ struct LikelihoodPlan {
   /// "network" naming the mismatch) and `exact` (ArgumentError "exact_action" with a network or
   /// a cost with too many parameters). Rows are added to `trials` by the caller, then finish().
   /// With a motor model other than the plain log-normal one: ArgumentError "motor" with
-  /// sampled latents or the exact action (not supported yet), and with a network
+  /// the exact action (not supported yet), and with a network
   /// trained for another motor model.
   LikelihoodPlan(const CostInfo& cost, std::shared_ptr<const ActionNetwork> net, bool exact, LatentMode latent,
                  bool lapse, int quadrature_nodes, const MotorSpec& motor = {});
@@ -73,6 +73,12 @@ decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
       const std::size_t off = p.motor.offset ? nt + (p.motor.has_sigma_a() ? 1 : 0) : MotorForm<LognormalMotor>::none;
       auto with_lapse = [&](auto motor_form) -> decltype(auto) {
         using MF = decltype(motor_form);
+        using M = typename MF::Motor;
+        if (p.sampled) {
+          const SampledMotorForm<M> sampled{motor_form};
+          if (p.lapse) return f(src, LapseForm<SampledMotorForm<M>>{sampled, p.log_width});
+          return f(src, sampled);
+        }
         if (p.lapse) return f(src, LapseForm<MF>{motor_form, p.log_width});
         return f(src, motor_form);
       };

@@ -419,6 +419,69 @@ TEST_CASE("motor forms with lapses: finite differences, value path, each trial t
   }
 }
 
+TEST_CASE("motor forms with sampled latents, with and without lapses: finite differences, value path, each trial's density") {
+  struct Case {
+    const char* cost;
+    MotorSpec motor;
+    const char* head;  // nullptr: the closed form
+  };
+  const std::vector<Case> cases{
+      {"QuadraticCost", {MotorModel::gaussian, false}, nullptr},
+      {"QuadraticCost", {MotorModel::lognormal, true}, nullptr},
+      {"QuadraticCostQuadraticEffort", {MotorModel::generalized, true}, "softplus"},
+      {"QuadraticCost", {MotorModel::generalized, false}, "mupost"},
+  };
+  for (const Case& c : cases)
+    for (const bool lapse : {false, true}) {
+      const CostInfo& cost = find_cost(c.cost);
+      INFO(std::string(c.cost) << ", " << c.motor.name() << ", " << (c.head ? c.head : "closed form") << (lapse ? ", lapses" : ""));
+      const auto net = c.head ? motor_network(c.cost, c.motor.model, 5, c.head) : nullptr;
+      d::LikelihoodPlan plan(cost, net, false, LatentMode::sampled, lapse, default_quadrature_nodes, c.motor);
+      const bool linear = c.motor.model == MotorModel::gaussian;
+      const double width = linear ? 20 - 0.05 : std::log(20 / 0.05);
+      plan.log_width = std::log(width);
+      const std::size_t nt = plan.n_theta();
+      std::vector<double> v = theta_of(cost, c.motor, 0.0);
+      const auto row1 = theta_of(cost, c.motor, 0.06);
+      v.insert(v.end(), row1.begin(), row1.end());
+      if (lapse) v.push_back(0.07), v.push_back(0.2);
+      v.push_back(-2.5);  // acc
+      fill_rows(plan, v, 7, 5, 23);
+      plan.trials[1].z_begin = plan.trials[0].size();
+      auto rows = rows_of(plan, nt);
+      rows[0].eps_at = 2 * nt, rows[1].eps_at = 2 * nt + 1;
+      Rng rng(8, 0);
+      std::vector<double> z(plan.trials[0].size() + plan.trials[1].size());
+      for (double& x : z) x = rng.normal();
+      auto r = gradcheck(
+          [&](std::span<const Var> in) { return d::add_likelihood(plan, in[0], rows, d::Elem{in[0], v.size() - 1}, in[1]); },
+          {v, z}, GradCheckOptions{1e-6, 1e-5, 1e-7});
+      CHECK_MESSAGE(r.ok, r.report);
+      std::vector<double> each(z.size());
+      std::vector<double*> ptr{each.data(), each.data() + plan.trials[0].size()};
+      d::likelihood_values(plan, v.data(), rows, z.data(), ptr);
+      double sum = v.back();
+      for (std::size_t k = 0; k < z.size(); ++k) sum += each[k] - 0.5 * z[k] * z[k];
+      CHECK(r.value == doctest::Approx(sum).epsilon(1e-10));
+      // Each trial: the motor density at the action of u = x + sigma z, written out directly.
+      for (std::size_t row = 0, k = 0; row < 2; ++row) {
+        const double* th = v.data() + row * nt;
+        const MotorNoise mn = motor_noise(cost, c.motor, {th, nt});
+        const double off = c.motor.offset ? th[nt - 1] : 0.0;
+        for (std::size_t i = 0; i < plan.trials[row].size(); ++i, ++k) {
+          const double resp = plan.trials[row].r[i];
+          double ref = motor_logpdf(mn.model, resp, log_action(plan, th, plan.trials[row].x[i] + th[0] * z[k]), mn.sigma_r,
+                                    mn.sigma_a, off);
+          if (lapse) {
+            const double eps = v[2 * nt + row], cont = linear ? 1 / width : 1 / (width * resp);
+            ref = std::log((1 - eps) * std::exp(ref) + eps * cont);
+          }
+          CHECK(each[k] == doctest::Approx(ref).epsilon(1e-9));
+        }
+      }
+    }
+}
+
 TEST_CASE("motor forms: the log-normal form with a vanishing offset is the exact power-law marginal") {
   const CostInfo& quad = find_cost("QuadraticCost");
   const MotorSpec motor{MotorModel::lognormal, true};
@@ -479,13 +542,10 @@ TEST_CASE("ActorModel under motor models: parameter names, gradient, and what is
     const bool units = k == 0 || k == 3 || k == 4;
     CHECK(c2[k] == doctest::Approx(c1[k] * (units ? 1000.0 : 1.0)).epsilon(1e-12));
   }
-  // Refusals: sigma_r is not a parameter of the gaussian model; sampled latents and the exact
-  // action are not supported with motor models yet; a network of another motor model.
+  // Refusals: sigma_r is not a parameter of the gaussian model; a cost without a closed form
+  // under the motor model and no network; a network of another motor model.
   InferenceSpec bad = spec;
   bad.fixed["sigma_r"] = 0.1;
-  CHECK_THROWS_AS(ActorModel(data, bad), ArgumentError);
-  bad = spec;
-  bad.latent = LatentMode::sampled;
   CHECK_THROWS_AS(ActorModel(data, bad), ArgumentError);
   bad = spec;
   bad.motor = {MotorModel::generalized, false};  // no closed form
