@@ -392,7 +392,8 @@ struct ActorModel::Impl {
         double u_lo, u_hi;
         detail::exact_action_range(xc, sig, lik.exact_opt, u_lo, u_hi);
         try {
-          each(detail::ExactHead(*cost, theta, u_lo, u_hi, lik.exact_opt));
+          each(detail::ExactHead(*cost, std::span<const double>(theta).first(lik.n_action()), u_lo, u_hi, lik.exact_opt,
+                                 lik.motor.model));
         } catch (const std::domain_error&) {  // no optimal action at this draw: no prediction
           for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) out[orig[k]] = NAN;
         }

@@ -34,14 +34,14 @@ std::optional<HeadTable<MupostHead>> MupostSource::head(const double* theta, con
 }
 
 std::optional<ExactHead> ExactSource::head(const double* theta, const RowTrials& t, State&) const {
-  const std::size_t nt = theta_size(*cost);
+  const std::size_t nt = n_in();
   for (std::size_t k = 0; k < nt; ++k)
     if (!std::isfinite(theta[k])) return std::nullopt;
   if (!(theta[theta_index::sigma_0] > 0) || !(theta[theta_index::mu_0] > 0)) return std::nullopt;
   double u_lo, u_hi;
   exact_action_range(t.x, theta[theta_index::sigma], *opt, u_lo, u_hi);
   try {
-    return ExactHead(*cost, std::span<const double>(theta, nt), u_lo, u_hi, *opt);
+    return ExactHead(*cost, std::span<const double>(theta, nt), u_lo, u_hi, *opt, motor);
   } catch (const std::domain_error&) {  // no minimum of the expected cost: the actor is undefined
     return std::nullopt;
   }

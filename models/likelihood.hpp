@@ -177,8 +177,9 @@ struct ExactSource {
   static constexpr bool reads_network = false;
   const CostInfo* cost = nullptr;
   const ExactActionOptions* opt = nullptr;
+  MotorModel motor = MotorModel::lognormal;  // the noise the actor plans for (sigma_a an input)
   struct State {};
-  std::size_t n_in() const { return theta_size(*cost); }
+  std::size_t n_in() const { return action_theta_size(*cost, MotorSpec{motor, false}); }
   std::optional<Head> head(const double* theta, const RowTrials& t, State&) const;
   void input_grad(const Head::Adjoint& a, const State&, double* gin, const Head&) const {
     for (std::size_t k = 0; k < n_in(); ++k) gin[k] = a[k];

@@ -38,7 +38,7 @@ struct LikelihoodPlan {
   /// "network" naming the mismatch) and `exact` (ArgumentError "exact_action" with a network or
   /// a cost with too many parameters). Rows are added to `trials` by the caller, then finish().
   /// With a motor model other than the plain log-normal one: ArgumentError "motor" with
-  /// the exact action (not supported yet), and with a network
+  /// no source of the action (no closed form, no network, no exact action), and with a network
   /// trained for another motor model.
   LikelihoodPlan(const CostInfo& cost, std::shared_ptr<const ActionNetwork> net, bool exact, LatentMode latent,
                  bool lapse, int quadrature_nodes, const MotorSpec& motor = {});
@@ -103,7 +103,7 @@ decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
   case SourceKind::mupost: return with_form(MupostSource{p.net.get(), &p.rules, p.ws.data()});
   case SourceKind::exact: break;
   }
-  return with_form(ExactSource{p.cost, &p.exact_opt});
+  return with_form(ExactSource{p.cost, &p.exact_opt, p.motor.model});
 }
 
 } // namespace bactor::detail

@@ -482,6 +482,54 @@ TEST_CASE("motor forms with sampled latents, with and without lapses: finite dif
     }
 }
 
+namespace {
+struct ExactCase {
+  const char* cost;
+  MotorSpec motor;
+};
+/// The composed node with the exact action under motor models: gradient against finite
+/// differences, each trial against the brute-force integral over the measurement with the
+/// ground truth's action (optimal_action: for QuadraticCost x gaussian the closed form E[s | m],
+/// which the solver must reproduce; numerical otherwise). Tolerance 1e-5 on log p: the solver's
+/// 20 x 20 rule and its interpolant (3e-7 in log a) against the ground truth's 32 x 32 rule.
+/// Not a kinked cost under gaussian noise: there the ground truth's own quadrature has not
+/// converged at small sigma_a (docs/families.md).
+void check_exact_motor(const std::vector<ExactCase>& cases) {
+  for (const ExactCase& c : cases) {
+    const CostInfo& cost = find_cost(c.cost);
+    INFO(std::string(c.cost) << ", " << c.motor.name());
+    d::LikelihoodPlan plan(cost, nullptr, true, LatentMode::marginal, false, default_quadrature_nodes, c.motor);
+    const std::size_t nt = plan.n_theta();
+    std::vector<double> v = theta_of(cost, c.motor, 0.0);
+    const auto row1 = theta_of(cost, c.motor, 0.06);
+    v.insert(v.end(), row1.begin(), row1.end());
+    v.push_back(-2.5);  // acc
+    fill_rows(plan, v, 6, 3, 29);
+    const auto rows = rows_of(plan, nt);
+    auto r = gradcheck(
+        [&](std::span<const Var> in) { return d::add_likelihood(plan, in[0], rows, d::Elem{in[0], v.size() - 1}); },
+        {v}, GradCheckOptions{1e-6, 1e-4, 1e-6});  // the action's partials by the implicit function theorem
+    CHECK_MESSAGE(r.ok, r.report);
+    std::vector<double> each(plan.trials[0].size() + plan.trials[1].size());
+    std::vector<double*> ptr{each.data(), each.data() + plan.trials[0].size()};
+    d::likelihood_values(plan, v.data(), rows, nullptr, ptr);
+    for (std::size_t row = 0, k = 0; row < 2; ++row)
+      for (std::size_t i = 0; i < plan.trials[row].size(); ++i, ++k)
+        CHECK(each[k] == doctest::Approx(brute_trial(plan, v.data() + row * nt, plan.trials[row].x[i],
+                                                     plan.trials[row].r[i])).epsilon(1e-5));
+  }
+}
+} // namespace
+
+TEST_CASE("motor forms with the exact action: finite differences, brute-force integral (generalized, QuadraticCost)") {
+  check_exact_motor({{"QuadraticCost", {MotorModel::generalized, false}}});
+}
+TEST_CASE("motor forms with the exact action, more models and costs (slow: run with --no-skip)" * doctest::skip()) {
+  check_exact_motor({{"QuadraticCost", {MotorModel::gaussian, true}},
+                     {"QuadraticCostQuadraticEffort", {MotorModel::generalized, true}},
+                     {"InvertedGaussian", {MotorModel::gaussian, false}}});
+}
+
 TEST_CASE("motor forms: the log-normal form with a vanishing offset is the exact power-law marginal") {
   const CostInfo& quad = find_cost("QuadraticCost");
   const MotorSpec motor{MotorModel::lognormal, true};
