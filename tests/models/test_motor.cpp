@@ -315,13 +315,24 @@ TEST_CASE("fused training kernel under every motor model: loss and dloss/da agai
   }
 }
 
+namespace {
+/// A case of the composed node's tests: cost, motor model and action source.
+struct FormCase {
+  const char* cost;
+  MotorSpec motor;
+  const char* head;  // nullptr: the closed form (or the exact action)
+};
+/// theta of two rows (theta_of at shifts 0 and 0.06), one after the other.
+std::vector<double> two_rows_theta(const CostInfo& cost, const MotorSpec& motor) {
+  std::vector<double> v = theta_of(cost, motor, 0.0);
+  const auto row1 = theta_of(cost, motor, 0.06);
+  v.insert(v.end(), row1.begin(), row1.end());
+  return v;
+}
+} // namespace
+
 TEST_CASE("motor forms of the composed likelihood: finite differences, value path, brute-force integral") {
-  struct Case {
-    const char* cost;
-    MotorSpec motor;
-    const char* head;  // nullptr: the closed form
-  };
-  const std::vector<Case> cases{
+  const std::vector<FormCase> cases{
       {"QuadraticCost", {MotorModel::gaussian, false}, nullptr},
       {"QuadraticCostQuadraticEffort", {MotorModel::gaussian, true}, nullptr},
       {"QuadraticCost", {MotorModel::lognormal, true}, nullptr},
@@ -330,15 +341,13 @@ TEST_CASE("motor forms of the composed likelihood: finite differences, value pat
       {"AbsoluteCost", {MotorModel::gaussian, false}, "softplus"},
       {"QuadraticCost", {MotorModel::lognormal, true}, "softplus"},
   };
-  for (const Case& c : cases) {
+  for (const FormCase& c : cases) {
     const CostInfo& cost = find_cost(c.cost);
     INFO(std::string(c.cost) << ", " << c.motor.name() << ", " << (c.head ? c.head : "closed form"));
     const auto net = c.head ? motor_network(c.cost, c.motor.model, 5, c.head) : nullptr;
     d::LikelihoodPlan plan(cost, net, false, LatentMode::marginal, false, default_quadrature_nodes, c.motor);
     const std::size_t nt = plan.n_theta();
-    std::vector<double> v = theta_of(cost, c.motor, 0.0);
-    const auto row1 = theta_of(cost, c.motor, 0.06);
-    v.insert(v.end(), row1.begin(), row1.end());
+    std::vector<double> v = two_rows_theta(cost, c.motor);
     v.push_back(-2.5);  // acc
     fill_rows(plan, v, 2 * d::simd_lanes() + 3, 5, 17);
     const auto rows = rows_of(plan, nt);
@@ -362,19 +371,14 @@ TEST_CASE("motor forms of the composed likelihood: finite differences, value pat
 }
 
 TEST_CASE("motor forms with lapses: finite differences, value path, each trial the mixture with the brute-force integral") {
-  struct Case {
-    const char* cost;
-    MotorSpec motor;
-    const char* head;  // nullptr: the closed form
-  };
-  const std::vector<Case> cases{
+  const std::vector<FormCase> cases{
       {"QuadraticCost", {MotorModel::gaussian, false}, nullptr},
       {"QuadraticCost", {MotorModel::lognormal, true}, nullptr},
       {"QuadraticCostQuadraticEffort", {MotorModel::generalized, true}, "softplus"},
       {"QuadraticCost", {MotorModel::generalized, false}, "mupost"},
       {"AbsoluteCost", {MotorModel::gaussian, true}, "softplus"},
   };
-  for (const Case& c : cases) {
+  for (const FormCase& c : cases) {
     const CostInfo& cost = find_cost(c.cost);
     INFO(std::string(c.cost) << ", " << c.motor.name() << ", " << (c.head ? c.head : "closed form"));
     const auto net = c.head ? motor_network(c.cost, c.motor.model, 5, c.head) : nullptr;
@@ -388,9 +392,7 @@ TEST_CASE("motor forms with lapses: finite differences, value path, each trial t
     const double lo = 0.05, hi = 20, width = linear ? hi - lo : std::log(hi / lo);
     plan.log_width = std::log(width);
     const std::size_t nt = plan.n_theta();
-    std::vector<double> v = theta_of(cost, c.motor, 0.0);
-    const auto row1 = theta_of(cost, c.motor, 0.06);
-    v.insert(v.end(), row1.begin(), row1.end());
+    std::vector<double> v = two_rows_theta(cost, c.motor);
     v.push_back(0.07);  // the rows' lapse probabilities
     v.push_back(0.2);
     v.push_back(-2.5);  // acc
@@ -420,18 +422,13 @@ TEST_CASE("motor forms with lapses: finite differences, value path, each trial t
 }
 
 TEST_CASE("motor forms with sampled latents, with and without lapses: finite differences, value path, each trial's density") {
-  struct Case {
-    const char* cost;
-    MotorSpec motor;
-    const char* head;  // nullptr: the closed form
-  };
-  const std::vector<Case> cases{
+  const std::vector<FormCase> cases{
       {"QuadraticCost", {MotorModel::gaussian, false}, nullptr},
       {"QuadraticCost", {MotorModel::lognormal, true}, nullptr},
       {"QuadraticCostQuadraticEffort", {MotorModel::generalized, true}, "softplus"},
       {"QuadraticCost", {MotorModel::generalized, false}, "mupost"},
   };
-  for (const Case& c : cases)
+  for (const FormCase& c : cases)
     for (const bool lapse : {false, true}) {
       const CostInfo& cost = find_cost(c.cost);
       INFO(std::string(c.cost) << ", " << c.motor.name() << ", " << (c.head ? c.head : "closed form") << (lapse ? ", lapses" : ""));
@@ -441,9 +438,7 @@ TEST_CASE("motor forms with sampled latents, with and without lapses: finite dif
       const double width = linear ? 20 - 0.05 : std::log(20 / 0.05);
       plan.log_width = std::log(width);
       const std::size_t nt = plan.n_theta();
-      std::vector<double> v = theta_of(cost, c.motor, 0.0);
-      const auto row1 = theta_of(cost, c.motor, 0.06);
-      v.insert(v.end(), row1.begin(), row1.end());
+      std::vector<double> v = two_rows_theta(cost, c.motor);
       if (lapse) v.push_back(0.07), v.push_back(0.2);
       v.push_back(-2.5);  // acc
       fill_rows(plan, v, 7, 5, 23);
@@ -483,10 +478,6 @@ TEST_CASE("motor forms with sampled latents, with and without lapses: finite dif
 }
 
 namespace {
-struct ExactCase {
-  const char* cost;
-  MotorSpec motor;
-};
 /// The composed node with the exact action under motor models: gradient against finite
 /// differences, each trial against the brute-force integral over the measurement with the
 /// ground truth's action (optimal_action: for QuadraticCost x gaussian the closed form E[s | m],
@@ -494,15 +485,13 @@ struct ExactCase {
 /// 20 x 20 rule and its interpolant (3e-7 in log a) against the ground truth's 32 x 32 rule.
 /// Not a kinked cost under gaussian noise: there the ground truth's own quadrature has not
 /// converged at small sigma_a (docs/families.md).
-void check_exact_motor(const std::vector<ExactCase>& cases) {
-  for (const ExactCase& c : cases) {
+void check_exact_motor(const std::vector<FormCase>& cases) {
+  for (const FormCase& c : cases) {
     const CostInfo& cost = find_cost(c.cost);
     INFO(std::string(c.cost) << ", " << c.motor.name());
     d::LikelihoodPlan plan(cost, nullptr, true, LatentMode::marginal, false, default_quadrature_nodes, c.motor);
     const std::size_t nt = plan.n_theta();
-    std::vector<double> v = theta_of(cost, c.motor, 0.0);
-    const auto row1 = theta_of(cost, c.motor, 0.06);
-    v.insert(v.end(), row1.begin(), row1.end());
+    std::vector<double> v = two_rows_theta(cost, c.motor);
     v.push_back(-2.5);  // acc
     fill_rows(plan, v, 6, 3, 29);
     const auto rows = rows_of(plan, nt);
@@ -522,12 +511,12 @@ void check_exact_motor(const std::vector<ExactCase>& cases) {
 } // namespace
 
 TEST_CASE("motor forms with the exact action: finite differences, brute-force integral (generalized, QuadraticCost)") {
-  check_exact_motor({{"QuadraticCost", {MotorModel::generalized, false}}});
+  check_exact_motor({{"QuadraticCost", {MotorModel::generalized, false}, nullptr}});
 }
 TEST_CASE("motor forms with the exact action, more models and costs (slow: run with --no-skip)" * doctest::skip()) {
-  check_exact_motor({{"QuadraticCost", {MotorModel::gaussian, true}},
-                     {"QuadraticCostQuadraticEffort", {MotorModel::generalized, true}},
-                     {"InvertedGaussian", {MotorModel::gaussian, false}}});
+  check_exact_motor({{"QuadraticCost", {MotorModel::gaussian, true}, nullptr},
+                     {"QuadraticCostQuadraticEffort", {MotorModel::generalized, true}, nullptr},
+                     {"InvertedGaussian", {MotorModel::gaussian, false}, nullptr}});
 }
 
 TEST_CASE("motor forms: the log-normal form with a vanishing offset is the exact power-law marginal") {
