@@ -192,7 +192,8 @@ int main(int argc, char** argv) {
   // --only HEAD[/LATENT[/N]]: only the gradient cases whose "head/latent/n" begins with those
   // components (e.g. closed_form/marginal/60; latent marginal, marginal_lapse, sampled or, for
   // the softplus head's fixed 16-node rule, marginal_fixed16), or network/HEAD: only that
-  // head's network baseline.
+  // head's network baseline, or motor[/MODEL[/N]] (MODEL as MotorSpec::name, e.g. gaussian+offset):
+  // the motor forms' cases.
   // --calls K: instruction-count mode (see counted_gradients).
   bool posteriors = true, gradients = true;
   std::string only;
@@ -321,8 +322,8 @@ int main(int argc, char** argv) {
     for (const MotorSpec& motor : {MotorSpec{MotorModel::gaussian, false}, MotorSpec{MotorModel::lognormal, true},
                                    MotorSpec{MotorModel::gaussian, true}, MotorSpec{MotorModel::generalized, false}}) {
       const bool use_net = motor.model == MotorModel::generalized;
-      const std::string key = "motor_" + motor.name() + "/" + std::to_string(n);
-      if (key.rfind(only, 0) != 0) continue;
+      const std::string key = "motor/" + motor.name() + "/" + std::to_string(n);
+      if (!selected(key, only)) continue;
       SimulationSpec sim;
       sim.cost = &cost;
       sim.motor = motor;
@@ -349,16 +350,16 @@ int main(int argc, char** argv) {
         bench::do_not_optimize(m.log_density(q, g));
         bench::clobber_memory();
       };
-      bench::JsonLine("inference")
-          .add("case", "log_density_gradient")
+      bench::JsonLine line("inference");
+      line.add("case", "log_density_gradient")
           .add("action", use_net ? "network" : "closed_form")
           .add("head", use_net ? "softplus" : "closed_form")
           .add("latent", "marginal")
           .add("motor", motor.name())
           .add("n", n)
-          .add("dim", m.dim())
-          .timing(bench::time_it(f, bench::calibrate(f)))
-          .print();
+          .add("dim", m.dim());
+      measure(line, f, [](auto& g, long k) { counted_gradients(g, k); });
+      line.print();
     }
   // Perception families (docs/families.md, "Perception"): gaussian perception's closed-form
   // marginal (linear space, gaussian motor noise, with and without an offset) beside the

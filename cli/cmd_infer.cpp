@@ -260,7 +260,7 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
                                      "trained for the same");
   app.add_flag("--lapse", a.lapse, "lapse mixture: with probability lapse (a parameter, prior beta:2:50) a response comes from a "
                "contaminant, log r uniform over the stimuli's range widened by a factor e at each end (further, to e^0.5 beyond, "
-               "where a response lies outside it; or --lapse-range)");
+               "where a response lies outside it; or --lapse-range); with --motor gaussian r itself is uniform over that range");
   app.add_option("--lapse-range", a.lapse_range, "the contaminant's range of r, LO:HI (data units; it must hold every response)");
   app.add_flag("--predict", a.predict, "write posterior-predictive responses r_rep.i");
   app.add_flag("--no-log-lik", a.no_log_lik, "do not write the per-trial log-likelihoods log_lik.i");

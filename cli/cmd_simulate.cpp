@@ -83,7 +83,7 @@ int run_simulate(int argc, char** argv) {
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_option("--lapse", lapse, "lapse probability: each trial's response comes with this probability from the contaminant "
                  "log r ~ U(log min s - 1, log max s + 1) of the simulated stimuli, the range infer --lapse uses by default "
-                 "(the other trials as without lapses)")
+                 "(with --motor gaussian r ~ U over that range; the other trials as without lapses)")
       ->capture_default_str();
   app.add_option("--network", network, "use this trained network's action instead of the closed form / numerical optimum");
   std::string motor = "lognormal";

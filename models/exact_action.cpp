@@ -16,14 +16,17 @@ namespace bactor::detail {
 
 namespace {
 
-/// F_y of the ground truth's quadrature.
+/// F_y of the ground truth's quadrature; the motor noise's sr replaced by the argument sr.
 struct Foc {
   const CostInfo& cost;
   const GroundTruthOptions& quad;
   int* count;
+  MotorNoise mn;
   double operator()(double y, double mu, double sp, double sr, const double* p) const {
     double g = 0;
-    expected_cost_posterior(cost, mu, sp, sr, p, y, &g, quad);
+    MotorNoise m = mn;
+    m.sigma_r = sr;
+    expected_cost_posterior(cost, mu, sp, m, p, y, &g, quad);
     ++*count;
     return g;
   }
@@ -68,10 +71,11 @@ double bracketed_root(const Foc& fy, double y0, double mu, double sp, double sr,
 
 } // namespace
 
-ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, double sr, const double* p,
+ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, const MotorNoise& mn, const double* p,
                                 const GroundTruthOptions& quad, double y_start, double curvature) {
   ExactLogAction r;
-  const Foc fy{cost, quad, &r.evaluations};
+  const double sr = mn.sigma_r;
+  const Foc fy{cost, quad, &r.evaluations, mn};
   const std::size_t np = cost.params.size();
   BACTOR_ASSERT(np <= exact_max_cost_params);
   const double hy = 1e-4;
@@ -109,7 +113,15 @@ ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, doub
   auto partial = [&](double h, auto shifted) { return -(shifted(h) - shifted(-h)) / (2 * h) / fyy; };
   r.d_mu = partial(1e-4, [&](double h) { return fy(y, mu + h, sp, sr, p); });
   r.d_sp = partial(1e-4 * sp, [&](double h) { return fy(y, mu, sp + h, sr, p); });
-  r.d_sr = partial(1e-4 * sr, [&](double h) { return fy(y, mu, sp, sr + h, p); });
+  if (mn.model != MotorModel::gaussian) r.d_sr = partial(1e-4 * sr, [&](double h) { return fy(y, mu, sp, sr + h, p); });
+  if (mn.model != MotorModel::lognormal) {
+    const Foc fa{cost, quad, &r.evaluations, mn};
+    r.d_sa = partial(1e-4 * mn.sigma_a, [&](double h) {
+      Foc f = fa;
+      f.mn.sigma_a = mn.sigma_a + h;
+      return f(y, mu, sp, sr, p);
+    });
+  }
   for (std::size_t k = 0; k < np; ++k) {
     std::array<double, exact_max_cost_params> q{};
     for (std::size_t i = 0; i < np; ++i) q[i] = p[i];
@@ -122,9 +134,9 @@ ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, doub
 }
 
 ExactHead::ExactHead(const CostInfo& cost, std::span<const double> theta, double u_lo, double u_hi,
-                     const ExactActionOptions& opt)
-    : cost_(&cost), opt_(&opt) {
-  BACTOR_ASSERT(theta.size() == theta_size(cost) && theta.size() <= std::size_t(n_params));
+                     const ExactActionOptions& opt, MotorModel motor)
+    : cost_(&cost), opt_(&opt), motor_(motor), sa_at_(theta_size(cost)) {
+  BACTOR_ASSERT(theta.size() == action_theta_size(cost, MotorSpec{motor, false}) && theta.size() <= std::size_t(n_params));
   std::copy(theta.begin(), theta.end(), theta_.begin());
   const double s = theta[0], s0 = theta[1], mu0 = theta[2];
   const double v = s * s + s0 * s0;
@@ -154,7 +166,7 @@ ExactHead::ExactHead(const CostInfo& cost, std::span<const double> theta, double
 double ExactHead::build(double lo, double hi, double y_start, int depth, double parent_tail) {
   const int K = opt_->interpolation_nodes;
   const std::size_t nk = std::size_t(K);
-  std::vector<double> fy(nk), fmu(nk), fsp(nk), fsr(nk), fp(nk);
+  std::vector<double> fy(nk), fmu(nk), fsp(nk), fsr(nk), fp(nk), fsa(nk);
   const double mid = 0.5 * (lo + hi), half = 0.5 * (hi - lo);
   // Points in increasing mu (k = K-1 .. 0), each solve started from the previous one's
   // first-order prediction.
@@ -168,6 +180,7 @@ double ExactHead::build(double lo, double hi, double y_start, int depth, double 
     fsp[i] = a.d_sp;
     fsr[i] = a.d_sr;
     fp[i] = a.d_p[0];
+    fsa[i] = a.d_sa;
     prev_mu = mu;
     prev_y = a.y;
     prev_d = a.d_mu;
@@ -190,6 +203,7 @@ double ExactHead::build(double lo, double hi, double y_start, int depth, double 
   piece.sp = cheb_coeffs(fsp);
   piece.sr = cheb_coeffs(fsr);
   piece.p = cheb_coeffs(fp);
+  piece.sa = cheb_coeffs(fsa);
   piece.mumu = cheb_derivative(piece.mu);
   for (double& c : piece.mumu) c /= half;
   pieces_.push_back(std::move(piece));
@@ -205,8 +219,9 @@ const ExactHead::Piece* ExactHead::find(double mu) const {
 
 ExactLogAction ExactHead::solve(double mu, double y_start, double curvature) const {
   const double* p = theta_.data() + theta_index::first_cost_param;
-  ExactLogAction a =
-      exact_log_action(*cost_, mu, sp_, theta_[theta_index::sigma_r], p, opt_->quadrature, y_start, curvature);
+  const MotorNoise mn{motor_, motor_ == MotorModel::gaussian ? 0.0 : theta_[theta_index::sigma_r],
+                      motor_ == MotorModel::lognormal ? 0.0 : theta_[sa_at_]};
+  ExactLogAction a = exact_log_action(*cost_, mu, sp_, mn, p, opt_->quadrature, y_start, curvature);
   ++solves_;
   evaluations_ += a.evaluations;
   return a;
@@ -214,7 +229,7 @@ ExactLogAction ExactHead::solve(double mu, double y_start, double curvature) con
 
 double ExactHead::eval(double u, double& dla_du, double* dp) const {
   const double mu = mu_of(u);
-  double y, ymu, ysp, ysr, yp;
+  double y, ymu, ysp, ysr, yp, ysa;
   if (const Piece* pc = find(mu)) {
     const double t = pc->t(mu);
     y = cheb_eval(pc->y, t);
@@ -222,6 +237,7 @@ double ExactHead::eval(double u, double& dla_du, double* dp) const {
     ysp = cheb_eval(pc->sp, t);
     ysr = cheb_eval(pc->sr, t);
     yp = cheb_eval(pc->p, t);
+    ysa = cheb_eval(pc->sa, t);
   } else {  // outside the interpolant: solve directly, started from the nearer end's tangent
     const Piece& end_piece = mu < lo_ ? pieces_.front() : pieces_.back();
     const double end = mu < lo_ ? lo_ : hi_, t = mu < lo_ ? -1.0 : 1.0;
@@ -231,6 +247,7 @@ double ExactHead::eval(double u, double& dla_du, double* dp) const {
     ysp = a.d_sp;
     ysr = a.d_sr;
     yp = a.d_p[0];
+    ysa = a.d_sa;
   }
   // mu = lm0 + wm (u - lm0); sp depends on (sigma, sigma_0).
   const double du = u - lm0_;
@@ -240,6 +257,8 @@ double ExactHead::eval(double u, double& dla_du, double* dp) const {
   dp[2] = ymu * (1 - wm_) / theta_[theta_index::mu_0];
   dp[3] = ysr;
   dp[4] = cost_->params.empty() ? 0.0 : yp;
+  dp[5] = 0.0;
+  if (motor_ != MotorModel::lognormal) dp[sa_at_] = ysa;  // sigma_a after the cost parameters
   return y;
 }
 

@@ -15,6 +15,9 @@
 // theta enters through mu and sp (sigma, sigma_0, mu_0), sr and p; the measurement through mu
 // (d mu / d log m = w_m).
 //
+// Under the generalized and gaussian motor models (models/motor.hpp) the expectation is over
+// that model's noise and sigma_a is one more parameter phi (the gaussian model has no sr).
+//
 // Per condition and per gradient, y*(mu) depends on the measurement only through mu_post,
 // linearly in u = log m, so it is solved at Chebyshev points in mu covering the trials'
 // quadrature nodes (u in [min x − R sigma, max x + R sigma]) and interpolated there (value
@@ -36,6 +39,7 @@
 #include <bactor/models/costs.hpp>
 #include <bactor/models/ground_truth.hpp>
 #include <bactor/models/marginal.hpp>
+#include <bactor/models/motor.hpp>
 #include "models/inference_nodes.hpp"
 
 #include <array>
@@ -69,7 +73,7 @@ struct ExactActionOptions {
 /// The optimal log action and its partial derivatives (implicit function theorem).
 struct ExactLogAction {
   double y = 0;                     // log a*
-  double d_mu = 0, d_sp = 0, d_sr = 0;
+  double d_mu = 0, d_sp = 0, d_sr = 0, d_sa = 0;
   std::array<double, exact_max_cost_params> d_p{};
   double fyy = 0;                   // F_yy at y* (a curvature guess for a neighbouring solve)
   int evaluations = 0;              // F_y evaluations spent (for the bench)
@@ -78,20 +82,27 @@ struct ExactLogAction {
 /// y* = argmin_y F(y; mu, sp, sr, p) and dy*/d(mu, sp, sr, p), Newton on F_y from y_start
 /// (with `curvature` as F_yy there when it is positive, e.g. a neighbouring solve's, else a
 /// central difference). Throws std::domain_error when no minimum is found.
-ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, double sr, const double* p,
+ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, const MotorNoise& mn, const double* p,
                                 const GroundTruthOptions& quad, double y_start, double curvature = 0);
+/// The same under log-normal motor noise sr; d_sa = 0.
+inline ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, double sr, const double* p,
+                                       const GroundTruthOptions& quad, double y_start, double curvature = 0) {
+  return exact_log_action(cost, mu, sp, MotorNoise{MotorModel::lognormal, sr, 0.0}, p, quad, y_start, curvature);
+}
 
 /// log a*(u; theta) for one condition as a head of models/marginal.hpp (gh_trial_loglik): its
-/// parameters are theta itself (sigma, sigma_0, mu_0, sigma_r, cost parameter; unused entries
-/// 0), so the quadrature's head adjoint is d log p / d theta through the action.
+/// parameters are theta itself (sigma, sigma_0, mu_0, sigma_r, cost parameter, and sigma_a under
+/// the generalized and gaussian motor models: action_theta_size entries; unused entries 0), so
+/// the quadrature's head adjoint is d log p / d theta through the action.
 class ExactHead {
 public:
-  static constexpr int n_params = 4 + int(exact_max_cost_params);
+  static constexpr int n_params = 4 + int(exact_max_cost_params) + 1;
   using Adjoint = std::array<double, n_params>;
 
-  /// Solves the action at the interpolation points covering u in [u_lo, u_hi].
+  /// Solves the action at the interpolation points covering u in [u_lo, u_hi] for the actor
+  /// planning with motor noise `motor` (theta as action_theta_size(cost, {motor})).
   ExactHead(const CostInfo& cost, std::span<const double> theta, double u_lo, double u_hi,
-            const ExactActionOptions& opt);
+            const ExactActionOptions& opt, MotorModel motor = MotorModel::lognormal);
 
   /// log a(u), d log a / du, and d log a / d theta (n_params entries) in dp.
   double eval(double u, double& dla_du, double* dp) const;
@@ -115,7 +126,7 @@ private:
   // of y*, its partials in (mu, sp, sr, p) and the mu-derivative of d_mu.
   struct Piece {
     double lo = 0, hi = 0;
-    std::vector<double> y, mu, sp, sr, p, mumu;
+    std::vector<double> y, mu, sp, sr, p, sa, mumu;
     double t(double m) const { return (2 * m - lo - hi) / (hi - lo); }
   };
   /// Solves at the piece's Chebyshev points (y_start: a guess at lo) and appends it, halved
@@ -125,6 +136,8 @@ private:
 
   const CostInfo* cost_;
   const ExactActionOptions* opt_;
+  MotorModel motor_ = MotorModel::lognormal;
+  std::size_t sa_at_ = 0;  // sigma_a's index in theta (generalized, gaussian)
   std::array<double, n_params> theta_{};
   double sp_ = 0, wm_ = 0, lm0_ = 0;
   // d sp / d(sigma, sigma_0), d wm / d(sigma, sigma_0).

@@ -402,6 +402,7 @@ struct ActorModel::Impl {
   // lapses, a trial is a lapse with probability eps and then drawn from the contaminant.
   void predict_responses(Rng& rng, std::span<double> out) {
     const double llo = std::log(lapse_lo), lhi = std::log(lapse_hi);
+    const bool linear_lapse = lik.motor.model == MotorModel::gaussian;  // uniform in r, else in log r
     for (int c = 0; c < C; ++c) {
       if (begin[c + 1] == begin[c]) continue;
       const double sig = val[theta_slot(c, theta_index::sigma)];
@@ -423,7 +424,8 @@ struct ActorModel::Impl {
           double dla, dp[16];  // up to ExactHead::n_params
           const double u = x[k] + sig * rng.normal();
           out[orig[k]] = S * (offset + motor_response(noise, h.eval(u, dla, dp), rng.normal(), nullptr));
-          if (lapse && rng.uniform() < eps) out[orig[k]] = std::exp(rng.uniform(llo, lhi));  // data units
+          if (lapse && rng.uniform() < eps)  // the contaminant, in data units
+            out[orig[k]] = linear_lapse ? rng.uniform(lapse_lo, lapse_hi) : std::exp(rng.uniform(llo, lhi));
         }
       };
       const std::span<const double> xc(&x[begin[c]], begin[c + 1] - begin[c]);
@@ -433,7 +435,8 @@ struct ActorModel::Impl {
         double u_lo, u_hi;
         detail::exact_action_range(xc, sig, lik.exact_opt, u_lo, u_hi);
         try {
-          each(detail::ExactHead(*cost, theta, u_lo, u_hi, lik.exact_opt));
+          each(detail::ExactHead(*cost, std::span<const double>(theta).first(lik.n_action()), u_lo, u_hi, lik.exact_opt,
+                                 lik.motor.model));
         } catch (const std::domain_error&) {  // no optimal action at this draw: no prediction
           for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) out[orig[k]] = NAN;
         }
@@ -490,6 +493,8 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
                                      " (give a unit of the stimuli's order, or leave the scale out for that " +
                                      (linear ? "value)" : "mean)"));
   log_S = std::log(S);
+  // Gaussian motor noise (linear responses): the contaminant is uniform in r, its width in units of S.
+  if (lapse && spec.motor.model == MotorModel::gaussian) lik.log_width = log_width = std::log((lapse_hi - lapse_lo) / S);
   n_theta = theta_size(*spec.cost, spec.motor);
   if (spec.exact_action) {
     // A stimulus far from the unit S puts the solver into minutes per gradient (measured with

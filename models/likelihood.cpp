@@ -14,10 +14,11 @@ void RowTrials::finish() {
   for (std::size_t i = 0; i < y.size(); ++i) r[i] = std::exp(y[i]);
   px = x;
   py = y;
+  pr = r;
   pw.assign(x.size(), 1.0);
   const std::size_t lanes = simd_lanes();
   // Padding repeats the first trial (any finite values do) with weight 0.
-  while (!x.empty() && px.size() % lanes) px.push_back(x[0]), py.push_back(y[0]), pw.push_back(0.0);
+  while (!x.empty() && px.size() % lanes) px.push_back(x[0]), py.push_back(y[0]), pr.push_back(r[0]), pw.push_back(0.0);
 }
 
 double* MarginalForm::scratch_padded(std::size_t n) {
@@ -33,14 +34,14 @@ std::optional<HeadTable<MupostHead>> MupostSource::head(const double* theta, con
 }
 
 std::optional<ExactHead> ExactSource::head(const double* theta, const RowTrials& t, State&) const {
-  const std::size_t nt = theta_size(*cost);
+  const std::size_t nt = n_in();
   for (std::size_t k = 0; k < nt; ++k)
     if (!std::isfinite(theta[k])) return std::nullopt;
   if (!(theta[theta_index::sigma_0] > 0) || !(theta[theta_index::mu_0] > 0)) return std::nullopt;
   double u_lo, u_hi;
   exact_action_range(t.x, theta[theta_index::sigma], *opt, u_lo, u_hi);
   try {
-    return ExactHead(*cost, std::span<const double>(theta, nt), u_lo, u_hi, *opt);
+    return ExactHead(*cost, std::span<const double>(theta, nt), u_lo, u_hi, *opt, motor);
   } catch (const std::domain_error&) {  // no minimum of the expected cost: the actor is undefined
     return std::nullopt;
   }
@@ -97,7 +98,7 @@ void backward(Node& n) {
     if constexpr (Motor)
       if (av)
         for (std::size_t k = 0; k < 2; ++k)
-          if (op.motor_at[k] != std::size_t(-1)) av[row.theta_at + op.motor_at[k]] += d * g[w - 2 + k];
+          if (op.motor_at[k] != std::size_t(-1)) av[row.theta_at + op.motor_at[k]] += d * g[w - 2 - Lapse + k];
   }
   if (!op.acc.empty()) add_at(op.acc.v, op.acc.i, d);
   if (op.gz && op.z.needs_grad()) latent_backward(op.z.node(), op.gz, d);
@@ -109,6 +110,8 @@ template void backward<true, false, false>(Node&);
 template void backward<true, true, false>(Node&);
 template void backward<false, false, true>(Node&);
 template void backward<true, false, true>(Node&);
+template void backward<false, true, true>(Node&);
+template void backward<true, true, true>(Node&);
 
 #pragma GCC pop_options
 

@@ -35,6 +35,7 @@
 #include "models/exact_action.hpp"
 #include "models/inference_kernels.hpp"
 #include "models/inference_nodes.hpp"
+#include "models/motor_kernels.hpp"
 #include "models/motor_marginal.hpp"
 
 #include <algorithm>
@@ -60,7 +61,7 @@ struct RowTrials {
   std::vector<double> x, y;
   std::vector<double> r;  // e^y (motor forms)
   PowerStats stats;
-  std::vector<double> px, py, pw;
+  std::vector<double> px, py, pw, pr;  // padded x, y, weight, r
   std::size_t z_begin = 0;
   std::size_t size() const { return x.size(); }
   PaddedTrials padded() const { return PaddedTrials{px.data(), py.data(), pw.data(), px.size()}; }
@@ -176,8 +177,9 @@ struct ExactSource {
   static constexpr bool reads_network = false;
   const CostInfo* cost = nullptr;
   const ExactActionOptions* opt = nullptr;
+  MotorModel motor = MotorModel::lognormal;  // the noise the actor plans for (sigma_a an input)
   struct State {};
-  std::size_t n_in() const { return theta_size(*cost); }
+  std::size_t n_in() const { return action_theta_size(*cost, MotorSpec{motor, false}); }
   std::optional<Head> head(const double* theta, const RowTrials& t, State&) const;
   void input_grad(const Head::Adjoint& a, const State&, double* gin, const Head&) const {
     for (std::size_t k = 0; k < n_in(); ++k) gin[k] = a[k];
@@ -319,6 +321,24 @@ struct SampledForm {
   }
 };
 
+/// A head's adjoint times r (lapse forms weight each trial's gradient by its responsibility).
+template <class A>
+A scaled_adjoint(A a, double r) {
+  if constexpr (std::is_same_v<A, PowerHead::Adjoint>) {
+    a.log_k *= r;
+    a.w *= r;
+  } else if constexpr (std::is_same_v<A, SoftplusHead::Adjoint>) {
+    a.k *= r;
+    a.w *= r;
+    a.x2 *= r;
+  } else if constexpr (requires { a.d; }) {
+    for (double& v : a.d) v *= r;
+  } else {
+    for (double& v : a) v *= r;
+  }
+  return a;
+}
+
 /// Lapses over a base form: per trial log((1 - eps) p_base(r_i) + eps p_cont(r_i)), the
 /// contaminant log r ~ U over a range of width e^{log_width}; each trial's gradient w.r.t. the
 /// actor is the base form's weighted by its responsibility rho_i = (1 - eps) p_base / p.
@@ -375,7 +395,7 @@ struct LapseForm {
         if (g) {
           const double r = std::exp(a - m - std::log(std::exp(a - m) + std::exp(b - m)));  // rho_i
           rho += r;
-          MarginalForm::add_adjoint(g->head, scaled(gi.head, r));
+          MarginalForm::add_adjoint(g->head, scaled_adjoint(gi.head, r));
           g->sigma += r * gi.sigma;
           g->sigma_r += r * gi.sigma_r;
           if constexpr (Base::sampled) gz[i] = r * (gz[i] + z[i]) - z[i];  // the prior term is not mixed
@@ -386,6 +406,7 @@ struct LapseForm {
       return ll;
     }
   }
+
 
 private:
   /// The base form's log-density of trial i alone (sampled: given z_i, without its prior), its
@@ -416,33 +437,20 @@ private:
       return li;
     }
   }
-  template <class A>
-  static A scaled(A a, double r) {
-    if constexpr (std::is_same_v<A, PowerHead::Adjoint>) {
-      a.log_k *= r;
-      a.w *= r;
-    } else if constexpr (std::is_same_v<A, SoftplusHead::Adjoint>) {
-      a.k *= r;
-      a.w *= r;
-      a.x2 *= r;
-    } else if constexpr (requires { a.d; }) {
-      for (double& v : a.d) v *= r;
-    } else {
-      for (double& v : a) v *= r;
-    }
-    return a;
-  }
 };
 
 /// The measurement integrated out under motor model M (LognormalMotor, GeneralizedMotor,
-/// GaussianMotor) with an optional offset: every head by adaptive Gauss–Hermite
-/// (motor_trial_loglik). The motor parameters are read from the row's theta: sigma_r at its
-/// slot, sigma_a and the offset at sa_at and off_at (npos: not a parameter, 0).
+/// GaussianMotor) with an optional offset: the power-law and softplus heads by the fused SIMD
+/// kernels of models/motor_kernels.hpp (the log-normal model under a power law exactly), other
+/// heads by adaptive Gauss–Hermite trial by trial (motor_trial_loglik). The motor parameters are
+/// read from the row's theta: sigma_r at its slot, sigma_a and the offset at sa_at and off_at
+/// (npos: not a parameter, 0). LapseForm<MotorForm<M>> mixes in lapses.
 template <class M>
 struct MotorForm {
   static constexpr bool lapse = false;
   static constexpr bool sampled = false;
   static constexpr bool motor_form = true;
+  using Motor = M;
   static constexpr std::size_t none = std::size_t(-1);
   const GaussHermiteSet* rules = nullptr;
   std::size_t sa_at = none, off_at = none;
@@ -451,30 +459,184 @@ struct MotorForm {
     return {theta[theta_index::sigma_r], sa_at == none ? 0.0 : theta[sa_at], off_at == none ? 0.0 : theta[off_at]};
   }
   template <class Head>
-  double run(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, RowGrad<Head>* g,
-             double* trial_ll) const {
-    if (!(mp.sa > 0 || sa_at == none) || !std::isfinite(mp.sa) || !std::isfinite(mp.delta)) {
+  double run(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double /*eps*/, const double* /*z*/,
+             double* /*gz*/, RowGrad<Head>* g, double* trial_ll) const {
+    return run_mix(h, t, sig, mp, 0.0, nullptr, nullptr, nullptr, g, trial_ll);
+  }
+  /// Whether theta's motor parameters are in the model's domain.
+  bool valid(const MotorParams& mp) const {
+    return (mp.sa > 0 || sa_at == none) && std::isfinite(mp.sa) && std::isfinite(mp.delta);
+  }
+
+  /// Without lapses (mix null), or each trial mixed with the contaminant of `mix`: uniform in log
+  /// r for the log-normal families, uniform in r for the gaussian one (motor_kernels.hpp).
+  template <class Head>
+  double run_mix(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double eps, const LapseMix* mix,
+                 const double* /*z*/, double* /*gz*/, RowGrad<Head>* g, double* trial_ll) const {
+    if (!valid(mp)) {
       if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
       return -INFINITY;
     }
-    const GaussHermite& rule = rules->for_sigma(sig);
-    TrialGrad<Head> tg{};
-    MotorGrad mg;
-    double ll = 0;
-    for (std::size_t i = 0; i < t.size(); ++i) {
-      const double li = motor_trial_loglik<M>(h, t.x[i], t.r[i], sig, mp, rule, tg, mg);
-      if (trial_ll) trial_ll[i] = li;
-      ll += li;
+    MotorSums s;
+    typename Head::Adjoint scalar_head{};  // the scalar path's head adjoint (any head)
+    double ll;
+    if constexpr (std::is_same_v<Head, PowerHead> || std::is_same_v<Head, SoftplusHead>) {
+      const std::size_t n = t.px.size();
+      double* pll = trial_ll ? MarginalForm::scratch_padded(n) : nullptr;
+      if constexpr (std::is_same_v<Head, PowerHead> && std::is_same_v<M, LognormalMotor>)
+        ll = lognormal_offset_marginal(h, n, t.px.data(), t.pr.data(), t.pw.data(), sig, mp, s, pll, mix);
+      else
+        ll = motor_marginal<Head, M>(h, n, t.px.data(), t.pr.data(), t.pw.data(), sig, mp, rules->for_sigma(sig), s,
+                                     pll, mix);
+      if (pll) std::copy(pll, pll + t.size(), trial_ll);
+    } else {
+      ll = run_scalar(h, t, sig, mp, mix, s, scalar_head, trial_ll);
     }
     if (g && std::isfinite(ll)) {
-      MarginalForm::add_adjoint(g->head, tg.head);
-      g->sigma += tg.sigma;
-      g->sigma_r += tg.sigma_r;
-      g->motor[0] += mg.sa;
-      g->motor[1] += mg.delta;
+      if constexpr (std::is_same_v<Head, PowerHead>) {
+        g->head.log_k += s.head[0];
+        g->head.w += s.head[1];
+      } else if constexpr (std::is_same_v<Head, SoftplusHead>) {
+        g->head.k += s.head[0];
+        g->head.w += s.head[1];
+        g->head.x2 += s.head[2];
+      } else {
+        MarginalForm::add_adjoint(g->head, scalar_head);
+      }
+      g->sigma += s.sigma;
+      g->sigma_r += s.sigma_r;
+      g->motor[0] += s.sa;
+      g->motor[1] += s.delta;
+      if (mix) g->eps += lapse_gradient(eps, double(t.size()), s.rho);
     }
     return ll;
   }
+
+private:
+  /// Any head, one trial at a time (motor_trial_loglik); the head's adjoint goes to `head`
+  /// (mupost and exact heads have more parameters than MotorSums holds).
+  template <class Head>
+  double run_scalar(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, const LapseMix* mix,
+                    MotorSums& s, typename Head::Adjoint& head, double* trial_ll) const {
+    const GaussHermite& rule = rules->for_sigma(sig);
+    double ll = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      TrialGrad<Head> tg{};
+      MotorGrad mg;
+      double li = motor_trial_loglik<M>(h, t.x[i], t.r[i], sig, mp, rule, tg, mg);
+      double rho = std::isfinite(li) ? 1.0 : 0.0;
+      if (mix) {  // log p = log((1 - eps) p_actor + eps p_cont), both densities of r
+        const double a = mix->log1m_eps + li;
+        const double b = mix->log_eps_cont - (std::is_same_v<M, GaussianMotor> ? 0.0 : t.y[i]);
+        const double m = std::max(a, b);
+        const double lse = m + std::log(std::exp(a - m) + std::exp(b - m));
+        rho = std::isfinite(a) ? std::exp(a - lse) : 0.0;
+        li = lse;
+        s.rho += rho;
+      }
+      if (trial_ll) trial_ll[i] = li;
+      ll += li;
+      if (rho > 0) {
+        MarginalForm::add_adjoint(head, scaled_adjoint(tg.head, rho));
+        s.sigma += rho * tg.sigma;
+        s.sigma_r += rho * tg.sigma_r;
+        s.sa += rho * mg.sa;
+        s.delta += rho * mg.delta;
+      }
+    }
+    return ll;
+  }
+};
+
+/// Sampled latents under motor model M: u_i = x_i + sigma z_i with z_i ~ N(0, 1) (the prior term
+/// -z^2/2 included), r_i from the motor density at log a(u_i); one trial at a time, any head.
+/// trial_ll gets log p(r_i | z_i) without the latent's prior; gz (the row's latents' gradient)
+/// is written when g is (the prior's -z_i alone where the row's value is not finite).
+template <class M>
+struct SampledMotorForm : MotorForm<M> {
+  static constexpr bool sampled = true;
+
+  template <class Head>
+  double run(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double /*eps*/, const double* z,
+             double* gz, RowGrad<Head>* g, double* trial_ll) const {
+    return run_mix(h, t, sig, mp, 0.0, nullptr, z, gz, g, trial_ll);
+  }
+  /// With lapses (mix given): each trial's log p(r_i | z_i) is the mixture with the contaminant
+  /// (as MotorForm::run_mix), its gradient weighted by its responsibility; the prior is not mixed.
+  template <class Head>
+  double run_mix(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double eps, const LapseMix* mix,
+                 const double* z, double* gz, RowGrad<Head>* g, double* trial_ll) const {
+    if (!this->valid(mp)) {
+      if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
+      if (g)
+        for (std::size_t i = 0; i < t.size(); ++i) gz[i] = -z[i];
+      return -INFINITY;
+    }
+    RowGrad<Head> acc{};
+    double ll = 0, rho_sum = 0, dp[Head::n_params];
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      const MotorTrial mt = M::prepare(t.r[i], mp);
+      double dla = 0;
+      const double la = h.eval(t.x[i] + sig * z[i], dla, dp);
+      const MotorEval me = mt.valid ? M::eval(mt, la, mp) : MotorEval{-INFINITY, 0, 0, 0, 0, 0};
+      double li = me.l, rho = std::isfinite(li) ? 1.0 : 0.0;
+      if (mix) {  // both densities of r
+        const double a = mix->log1m_eps + li;
+        const double b = mix->log_eps_cont - (std::is_same_v<M, GaussianMotor> ? 0.0 : t.y[i]);
+        const double m = std::max(a, b);
+        li = m + std::log(std::exp(a - m) + std::exp(b - m));
+        rho = std::isfinite(a) ? std::exp(a - li) : 0.0;
+        rho_sum += rho;
+      }
+      if (trial_ll) trial_ll[i] = li;
+      ll += li - 0.5 * z[i] * z[i];
+      if (g) {
+        const double gl = rho > 0 ? rho * me.dl : 0.0;
+        Head::add(acc.head, dp, gl);
+        acc.sigma += gl * dla * z[i];
+        if (rho > 0) {
+          acc.sigma_r += rho * me.dsr;
+          acc.motor[0] += rho * me.dsa;
+          acc.motor[1] += rho * me.ddelta;
+        }
+        gz[i] = gl * dla * sig - z[i];
+      }
+    }
+    if (g && std::isfinite(ll)) {
+      MarginalForm::add_adjoint(g->head, acc.head);
+      g->sigma += acc.sigma;
+      g->sigma_r += acc.sigma_r;
+      g->motor[0] += acc.motor[0];
+      g->motor[1] += acc.motor[1];
+      if (mix) g->eps += lapse_gradient(eps, double(t.size()), rho_sum);
+    } else if (g) {
+      for (std::size_t i = 0; i < t.size(); ++i) gz[i] = -z[i];
+    }
+    return ll;
+  }
+};
+
+/// Lapses over a motor form (MotorForm or SampledMotorForm): the mixture runs inside the form's
+/// loops (its run_mix).
+template <class Base>
+struct MotorLapse : Base {
+  static constexpr bool lapse = true;
+  double log_width = 0;  // log W of the contaminant (see MotorForm::run_mix)
+  MotorLapse(const Base& base, double lw) : Base(base), log_width(lw) {}
+  template <class Head>
+  double run(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double eps, const double* z,
+             double* gz, RowGrad<Head>* g, double* trial_ll) const {
+    const LapseMix mix = LapseMix::of(eps, log_width);
+    return this->run_mix(h, t, sig, mp, eps, &mix, z, gz, g, trial_ll);
+  }
+};
+template <class M>
+struct LapseForm<MotorForm<M>> : MotorLapse<MotorForm<M>> {
+  using MotorLapse<MotorForm<M>>::MotorLapse;
+};
+template <class M>
+struct LapseForm<SampledMotorForm<M>> : MotorLapse<SampledMotorForm<M>> {
+  using MotorLapse<SampledMotorForm<M>>::MotorLapse;
 };
 template <class F>
 inline constexpr bool is_motor_form = requires { F::motor_form; };
@@ -484,9 +646,10 @@ inline constexpr bool is_motor_form = requires { F::motor_form; };
 namespace lik {
 /// The node's arena data: operands, the rows' references and their saved gradients. Each row
 /// keeps `width` gradient entries: where the head reads theta in V (net_out null), theta's
-/// gradient with the sigma and sigma_r terms folded in (n_in), then the lapse probability's
-/// (lapse forms); where it reads a network node, that node's adjoint (n_in = 3), then sigma,
-/// sigma_r and the lapse probability.
+/// gradient with the sigma and sigma_r terms folded in (n_in), then sigma_a's and the offset's
+/// (motor forms), then the lapse probability's (lapse forms); where it reads a network node,
+/// that node's adjoint (n_in = 3), then sigma, sigma_r, sigma_a and the offset, and the lapse
+/// probability.
 struct Op {
   Var V, z;
   Elem acc;
@@ -585,7 +748,8 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
   lik::Op* op;
   constexpr bool motor = is_motor_form<Form>;
   Node* n;
-  if constexpr (motor) n = lik::make<net, false, false, true>(V, rows, net_out, n_in, acc, z, op, form.sa_at, form.off_at);
+  if constexpr (motor)
+    n = lik::make<net, Form::lapse, Form::sampled, true>(V, rows, net_out, n_in, acc, z, op, form.sa_at, form.off_at);
   else n = lik::make<net, Form::lapse, Form::sampled, false>(V, rows, net_out, n_in, acc, z, op);
   const double* vv = V.values().data();
   const double* zv = Form::sampled ? z.values().data() : nullptr;
@@ -618,7 +782,9 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
     }
     RowGrad<Head> g{};
     try {
-      if constexpr (motor) value += form.run(*h, t, p.sig, form.params(vv + row.theta_at), &g, nullptr);
+      if constexpr (motor)
+        value += form.run(*h, t, p.sig, form.params(vv + row.theta_at), p.eps, zv ? zv + t.z_begin : nullptr,
+                          gz ? gz + t.z_begin : nullptr, &g, nullptr);
       else value += form.run(*h, t, p.sig, p.sr, p.eps, zv ? zv + t.z_begin : nullptr, gz ? gz + t.z_begin : nullptr, &g,
                              nullptr);
     } catch (const std::domain_error&) {  // the exact action's solve outside its table found no minimum
@@ -633,11 +799,11 @@ Var likelihood_node(const Source& src, const Form& form, Var V, std::span<const 
       gr[theta_index::sigma] += g.sigma;
       gr[theta_index::sigma_r] += g.sigma_r;
     }
-    if constexpr (Form::lapse) gr[width - 1] = g.eps;
-    if constexpr (motor) {
-      gr[width - 2] = g.motor[0];
-      gr[width - 1] = g.motor[1];
+    if constexpr (motor) {  // before the lapse probability's entry (lik::Op)
+      gr[width - 2 - Form::lapse] = g.motor[0];
+      gr[width - 1 - Form::lapse] = g.motor[1];
     }
+    if constexpr (Form::lapse) gr[width - 1] = g.eps;
   }
   n->val[0] = value;
   return Var(n);
@@ -662,7 +828,9 @@ void likelihood_trials(const Source& src, const Form& form, const double* V, std
       continue;
     }
     try {
-      if constexpr (is_motor_form<Form>) form.run(*h, t, sig, form.params(V + row.theta_at), static_cast<RowGrad<Head>*>(nullptr), out[r]);
+      if constexpr (is_motor_form<Form>)
+        form.run(*h, t, sig, form.params(V + row.theta_at), eps, z ? z + t.z_begin : nullptr, nullptr,
+                 static_cast<RowGrad<Head>*>(nullptr), out[r]);
       else form.run(*h, t, sig, sr, eps, z ? z + t.z_begin : nullptr, nullptr, static_cast<RowGrad<Head>*>(nullptr), out[r]);
     } catch (const std::domain_error&) {
       std::fill(out[r], out[r] + t.size(), -INFINITY);

@@ -65,13 +65,9 @@ LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNe
     return;
   }
   if (!motor.plain()) {
-    const std::string what = "motor noise " + motor.name();
-    if (sampled) throw ArgumentError("motor", what + " needs the marginal latent mode (sampled latents support the plain log-normal model only)");
-    if (lapse) throw ArgumentError("motor", what + " does not support lapses yet");
-    if (exact) throw ArgumentError("motor", what + " does not support the exact action yet (use a network or a closed form)");
-    if (!net && !has_closed_form(c, motor))
+    if (!net && !exact && !has_closed_form(c, motor))
       throw ArgumentError("motor", "cost " + c.name + " has no closed-form action under " + to_string(motor.model) +
-                                       " motor noise: give a network trained with --motor " + to_string(motor.model));
+                                       " motor noise: give a network trained with --motor " + to_string(motor.model) + " or use the exact action");
   }
   if (exact) {
     if (net) throw ArgumentError("exact_action", "excludes a network (the action comes from the ground-truth solver)");

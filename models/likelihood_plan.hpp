@@ -28,8 +28,8 @@ struct LikelihoodPlan {
   std::shared_ptr<const ActionNetwork> net;
   ExactActionOptions exact_opt;
   bool sampled = false, lapse = false;
-  double log_width = 0;  // lapses: log(log hi - log lo) of the contaminant
-  MotorSpec motor;       // not plain(): the motor forms (MotorForm), marginal and without lapses
+  double log_width = 0;  // lapses: log W of the contaminant, W = log hi - log lo (gaussian motor: (hi - lo) / S)
+  MotorSpec motor;       // not plain(): the motor forms (MotorForm, SampledMotorForm; with lapses LapseForm<...>)
   PerceptionModel perception = PerceptionModel::lognormal;  // gaussian: LinearClosedFormSource x LinearForm
   LinearAction linear_action = LinearAction::centred;
   GaussHermiteSet rules;
@@ -41,7 +41,7 @@ struct LikelihoodPlan {
   /// "network" naming the mismatch) and `exact` (ArgumentError "exact_action" with a network or
   /// a cost with too many parameters). Rows are added to `trials` by the caller, then finish().
   /// With a motor model other than the plain log-normal one: ArgumentError "motor" with
-  /// sampled latents, lapses or the exact action (not supported yet), and with a network
+  /// no source of the action (no closed form, no network, no exact action), and with a network
   /// trained for another motor model. Gaussian perception: the linear closed form with gaussian
   /// motor noise only (ArgumentError "perception" otherwise: another motor model, a network,
   /// the exact action, sampled latents, lapses, or a cost without an affine optimal action).
@@ -80,12 +80,23 @@ decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
     if (!p.motor.plain()) {
       const std::size_t sa = p.motor.has_sigma_a() ? nt : MotorForm<LognormalMotor>::none;
       const std::size_t off = p.motor.offset ? nt + (p.motor.has_sigma_a() ? 1 : 0) : MotorForm<LognormalMotor>::none;
+      auto with_lapse = [&](auto motor_form) -> decltype(auto) {
+        using MF = decltype(motor_form);
+        using M = typename MF::Motor;
+        if (p.sampled) {
+          const SampledMotorForm<M> sampled{motor_form};
+          if (p.lapse) return f(src, LapseForm<SampledMotorForm<M>>{sampled, p.log_width});
+          return f(src, sampled);
+        }
+        if (p.lapse) return f(src, LapseForm<MF>{motor_form, p.log_width});
+        return f(src, motor_form);
+      };
       switch (p.motor.model) {
-      case MotorModel::generalized: return f(src, MotorForm<GeneralizedMotor>{&p.rules, sa, off});
-      case MotorModel::gaussian: return f(src, MotorForm<GaussianMotor>{&p.rules, sa, off});
+      case MotorModel::generalized: return with_lapse(MotorForm<GeneralizedMotor>{&p.rules, sa, off});
+      case MotorModel::gaussian: return with_lapse(MotorForm<GaussianMotor>{&p.rules, sa, off});
       case MotorModel::lognormal: break;
       }
-      return f(src, MotorForm<LognormalMotor>{&p.rules, sa, off});
+      return with_lapse(MotorForm<LognormalMotor>{&p.rules, sa, off});
     }
     if (p.sampled) {
       if (p.lapse) return f(src, LapseForm<SampledForm>{SampledForm{}, p.log_width});
@@ -102,7 +113,7 @@ decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
   case SourceKind::exact:
   case SourceKind::linear_closed_form: break;
   }
-  return with_form(ExactSource{p.cost, &p.exact_opt});
+  return with_form(ExactSource{p.cost, &p.exact_opt, p.motor.model});
 }
 
 } // namespace bactor::detail

@@ -160,12 +160,14 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
   if (spec.lapse > 0) {
     Rng lr(spec.seed, 1);
     const auto range = stimulus_lapse_range(stimuli);  // the definition inference uses by default
-    const double lo = std::log(range.first), hi = std::log(range.second);
+    // Uniform in log r, or in r under gaussian motor noise (linear responses), as inference's.
+    const bool linear = motor.model == MotorModel::gaussian;
+    const double lo = linear ? range.first : std::log(range.first), hi = linear ? range.second : std::log(range.second);
     for (std::size_t i = 0; i < d.size(); ++i) {
       const bool lapse = lr.uniform() < spec.lapse;
       const double lr_resp = lr.uniform(lo, hi);  // drawn for every trial: trial i's draws do not depend on the others'
       if (!lapse) continue;
-      d.r[i] = std::exp(lr_resp);
+      d.r[i] = linear ? lr_resp : std::exp(lr_resp);
       if (lapsed) lapsed->push_back(i);
     }
   }

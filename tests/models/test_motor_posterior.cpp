@@ -39,14 +39,19 @@ struct Design {
 };
 const Design fast{}, slow{3, 300, 400, 400};
 
-/// `fix`: parameters fixed at their true values besides sigma.
+/// `fix`: parameters fixed at their true values besides sigma; truth["lapse"] > 0: data with
+/// lapses (the contaminant of simulate) fitted with lapses.
 void check_recovery(const Design& design, const char* cost, const MotorSpec& motor, std::map<std::string, double> truth,
-                    std::shared_ptr<const ActionNetwork> net = nullptr, const std::vector<std::string>& fix = {}) {
+                    std::shared_ptr<const ActionNetwork> net = nullptr, const std::vector<std::string>& fix = {},
+                    LatentMode latent = LatentMode::marginal) {
+  const double lapse = truth.count("lapse") ? truth.at("lapse") : 0.0;
   for (std::uint64_t seed = 1; seed <= design.sets; ++seed) {
     SimulationSpec sim;
     sim.cost = &find_cost(cost);
     sim.motor = motor;
     sim.values = truth;
+    sim.values.erase("lapse");
+    sim.lapse = lapse;
     sim.network = net;
     sim.trials = design.trials;
     sim.s_lo = 0.5;
@@ -57,12 +62,14 @@ void check_recovery(const Design& design, const char* cost, const MotorSpec& mot
     spec.cost = sim.cost;
     spec.motor = motor;
     spec.network = net;
+    spec.lapse = lapse > 0;
+    spec.latent = latent;
     spec.fixed["sigma"] = truth.at("sigma");  // as in the reference study: sigma and sigma_0 trade off
     for (const auto& name : fix) spec.fixed[name] = truth.at(name);
     const Summary s = bactor::testing::run_posterior(data, spec, 2, design.warmup, design.samples, 10 + seed, 0.9);
     bactor::testing::check_divergence_rate(s.divergences, s.draws);
     for (const auto& p : s.params) {
-      INFO(std::string(cost) << ", " << motor.name() << ", data set " << seed << ": " << p.name << " mean " << p.mean << " sd "
+      INFO(std::string(cost) << ", " << motor.name() << ", latent " << to_string(latent) << ", data set " << seed << ": " << p.name << " mean " << p.mean << " sd "
                 << p.sd << " truth " << truth.at(p.name) << ", rhat " << p.rhat);
       CHECK(std::abs(p.mean - truth.at(p.name)) <= 4 * p.sd);
       CHECK(p.rhat < 1.05);
@@ -95,6 +102,21 @@ void offset_cases(const Design& d) {
                  {{"sigma", 0.2}, {"sigma_0", 0.2}, {"mu_0", 1.5}, {"beta", 0.8}, {"sigma_a", 0.1}, {"offset", 0.2}}, nullptr,
                  {"sigma_0"});
 }
+// Lapses with motor models: the contaminant is uniform in r under gaussian motor noise, in log r
+// under the log-normal families (what simulate draws).
+void lapse_cases(const Design& d) {
+  check_recovery(d, "QuadraticCost", {MotorModel::gaussian, false},
+                 {{"sigma", 0.2}, {"sigma_0", 0.2}, {"mu_0", 1.5}, {"sigma_a", 0.15}, {"lapse", 0.08}});
+  check_recovery(d, "QuadraticCost", {MotorModel::lognormal, true},
+                 {{"sigma", 0.2}, {"sigma_0", 0.2}, {"mu_0", 1.5}, {"sigma_r", 0.1}, {"offset", 0.2}, {"lapse", 0.08}},
+                 nullptr, {"sigma_0"});
+}
+// Sampled latents (the measurements as parameters) instead of the marginal.
+void sampled_cases(const Design& d) {
+  check_recovery(d, "QuadraticCost", {MotorModel::gaussian, false},
+                 {{"sigma", 0.2}, {"sigma_0", 0.2}, {"mu_0", 1.5}, {"sigma_a", 0.15}, {"lapse", 0.08}}, nullptr, {},
+                 LatentMode::sampled);
+}
 void generalized_case(const Design& d, std::size_t steps) {
   const TrainResult tr = train(generalized_settings(steps));
   const auto net = std::make_shared<const ActionNetwork>(tr.network);
@@ -106,10 +128,14 @@ void generalized_case(const Design& d, std::size_t steps) {
 
 TEST_CASE("motor recovery: gaussian motor noise, closed form (quadratic cost: a = E[s | m])") { gaussian_case(fast); }
 TEST_CASE("motor recovery: log-normal and gaussian motor noise with an offset, closed form") { offset_cases(fast); }
+TEST_CASE("motor recovery: lapses with gaussian motor noise and with a log-normal offset, closed form") { lapse_cases(fast); }
+TEST_CASE("motor recovery: sampled latents, gaussian motor noise with lapses, closed form") { sampled_cases(fast); }
 TEST_CASE("motor recovery: generalized motor noise with a network trained for it (8k steps)") { generalized_case(fast, 8000); }
 TEST_CASE("motor recovery, long: three data sets of 300 trials per model" * doctest::skip()) {
   gaussian_case(slow);
   offset_cases(slow);
+  lapse_cases(slow);
+  sampled_cases(slow);
   generalized_case(slow, 20000);
 }
 
