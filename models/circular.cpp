@@ -4,12 +4,15 @@
 #include <bactor/engine/errors.hpp>
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/simulate.hpp>
 #include "engine/simd_math.hpp"
 
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <cstring>
 #include <new>
 
@@ -158,6 +161,92 @@ int circular_nodes(const CircularParams& p) {
 }
 
 namespace detail {
+
+Dataset simulate_circular(const SimulationSpec& spec) {
+  const std::string what = "--perception vonmises";
+  if (!spec.cost) throw std::invalid_argument("simulate: no cost family given");
+  check_circular_cost(*spec.cost);
+  if (spec.lapse != 0) throw ArgumentError("lapse", what + " does not support lapses yet");
+  if (!spec.motor.plain()) throw ArgumentError("motor", what + " has von Mises motor noise (sigma_r); --motor and --offset do not apply");
+  if (spec.network) throw ArgumentError("network", what + ": the action is mu_post in closed form, no network is used");
+  if (spec.trials == 0) throw ArgumentError("trials", "must be positive");
+  if (!(spec.s_lo < spec.s_hi) || !std::isfinite(spec.s_lo) || !std::isfinite(spec.s_hi))
+    throw ArgumentError("stimuli", "need finite s_lo < s_hi (angles in radians)");
+  static const char* names[] = {"sigma", "sigma_0", "mu_0", "sigma_r"};
+  auto known = [](const std::string& n) { return std::find(std::begin(names), std::end(names), n) != std::end(names); };
+  std::map<std::string, std::vector<double>> by_cond = spec.condition_values;
+  if (!spec.condition_sigmas.empty()) {
+    if (by_cond.count("sigma")) throw ArgumentError("conditions", "sigma given twice (condition_sigmas and condition_values)");
+    by_cond["sigma"] = spec.condition_sigmas;
+  }
+  std::size_t n_cond = 1;
+  for (const auto& [name, list] : by_cond) {
+    if (!known(name)) throw ArgumentError("conditions", "unknown parameter '" + name + "' (known: sigma, sigma_0, mu_0, sigma_r)");
+    if (list.empty() || (n_cond > 1 && list.size() != n_cond))
+      throw ArgumentError("conditions", "every parameter needs the same number of condition values");
+    n_cond = list.size();
+  }
+  for (const auto& [name, v] : spec.values)
+    if (!known(name))
+      throw std::invalid_argument("unknown parameter '" + name + "' under " + what + " (known: sigma, sigma_0, mu_0, sigma_r)");
+  auto value = [&](std::size_t t, std::size_t c) {
+    const std::string n = names[t];
+    const auto bc = by_cond.find(n);
+    const auto it = spec.values.find(n);
+    if (bc == by_cond.end() && it == spec.values.end()) throw std::invalid_argument("missing value for parameter '" + n + "'");
+    const double v = bc != by_cond.end() ? bc->second[c] : it->second;
+    if (t != 2 && !(v > 0 && v < INFINITY))
+      throw std::invalid_argument("parameter '" + n + "' = " + std::to_string(v) + " must be positive and finite");
+    if (!std::isfinite(v)) throw std::invalid_argument("parameter 'mu_0' must be finite");
+    return v;
+  };
+  Rng rng(spec.seed, 0);
+  std::vector<double> stimuli(spec.trials);
+  for (double& s : stimuli) s = wrap_angle(rng.uniform(spec.s_lo, spec.s_hi));
+  Dataset d;
+  d.source = "simulated";
+  for (std::size_t c = 0; c < n_cond; ++c) {
+    d.cond_labels.push_back(std::to_string(c + 1));
+    double theta[4];
+    for (std::size_t t = 0; t < 4; ++t) theta[t] = value(t, c);
+    const CircularParams p = CircularParams::of(theta);
+    for (double s : stimuli) {
+      d.s.push_back(s);
+      d.r.push_back(simulate_circular_response(p, s, rng));
+      d.cond.push_back(int(c));
+      d.line.push_back(d.s.size() + 1);
+    }
+  }
+  return d;
+}
+
+void check_circular_fit(const Dataset& data, const InferenceSpec& spec) {
+  const std::string what = "--perception vonmises";
+  check_circular_cost(*spec.cost);
+  if (spec.network) throw ArgumentError("network", what + ": the action is mu_post in closed form; no network is used");
+  if (spec.exact_action) throw ArgumentError("exact_action", what + ": the action is mu_post in closed form");
+  if (spec.lapse) throw ArgumentError("lapse", what + " does not support lapses yet");
+  if (spec.latent != LatentMode::marginal) throw ArgumentError("latent", what + " integrates the measurement out (marginal only)");
+  if (!spec.motor.plain()) throw ArgumentError("motor", what + " has von Mises motor noise (sigma_r); --motor and --offset do not apply");
+  if (!(spec.scale == 0 || spec.scale == 1)) throw ArgumentError("scale", what + ": angles are in radians, no scale applies");
+  for (std::size_t i = 0; i < data.size(); ++i)
+    for (const auto& [v, col] : {std::pair{data.s[i], "s"}, std::pair{data.r[i], "r"}})
+      if (!(v > -pi && v <= pi))
+        throw std::invalid_argument(data.source + ":" + std::to_string(i < data.line.size() ? data.line[i] : i + 2) +
+                                    ": column '" + col + "': value " + std::to_string(v) +
+                                    " is outside (-pi, pi] (" + what + " reads angles in radians)");
+}
+
+void CircularFit::reset(std::size_t conditions, std::size_t n_theta) {
+  trials.assign(conditions, {});
+  rows.resize(conditions);
+  for (std::size_t c = 0; c < conditions; ++c) rows[c] = {c * n_theta, &trials[c]};
+}
+
+void CircularFit::values(const double* V, std::span<double* const> out) const {
+  for (std::size_t c = 0; c < rows.size(); ++c)
+    if (trials[c].size() > 0) circular_row_loglik(V + rows[c].theta_at, trials[c], nullptr, out[c]);
+}
 
 void CircularTrials::add(double s_i, double r_i) {
   s.push_back(s_i);

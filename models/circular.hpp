@@ -76,7 +76,18 @@ void check_circular_cost(const CostInfo& cost);
 int circular_nodes(const CircularParams& p);
 inline constexpr int circular_max_nodes = 4096;
 
+struct SimulationSpec;
+struct Dataset;
+struct InferenceSpec;
+
 namespace detail {
+
+/// simulate() under von Mises perception: s ~ U(s_lo, s_hi) wrapped into (-pi, pi] (the same
+/// stimuli in every condition), then simulate_circular_response per trial, Rng(seed, 0).
+/// Parameters sigma, sigma_0, sigma_r (positive) and mu_0 (any angle, wrapped), by name in
+/// spec.values or per condition in spec.condition_values / condition_sigmas; lapses, motor
+/// models, offsets and networks are refused (ArgumentError naming the option).
+Dataset simulate_circular(const SimulationSpec& spec);
 
 /// One row's trials (a condition): angles and their cosines and sines.
 struct CircularTrials {
@@ -95,6 +106,23 @@ struct CircularRow {
 /// grad is not null, writes each trial's value to trial_ll when not null. -inf outside the
 /// support (a sigma not positive and finite).
 double circular_row_loglik(const double* theta, const CircularTrials& t, double* grad, double* trial_ll);
+
+/// What a circular fit (ActorModel under --perception vonmises) needs of its spec and data:
+/// a cost of check_circular_cost, no network, exact action, lapses, sampled latents, motor
+/// model or offset, and scale 0 or 1 (angles have no unit to choose; S = 1); every stimulus
+/// and response in (-pi, pi] (a message naming the file and line otherwise). ArgumentError
+/// naming the option or std::invalid_argument naming the trial.
+void check_circular_fit(const Dataset& data, const InferenceSpec& spec);
+
+/// A circular fit's likelihood rows: one per condition, theta of condition c at c * n_theta.
+struct CircularFit {
+  std::vector<CircularTrials> trials;
+  std::vector<CircularRow> rows;
+  /// Sizes the rows for `conditions` conditions with theta stride n_theta.
+  void reset(std::size_t conditions, std::size_t n_theta);
+  /// Each row's trial values (value path): out[c] gets condition c's trials in order.
+  void values(const double* V, std::span<double* const> out) const;
+};
 
 /// acc + Σ_rows circular_row_loglik(V[theta_at ...], trials) as one tape node; backward adds
 /// into theta's four entries of every row (and acc). `rows` must outlive the node.

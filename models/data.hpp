@@ -15,7 +15,7 @@ namespace bactor {
 /// labelled "1" when the file has no `cond` column); `subject` is empty without a column.
 struct Dataset {
   std::string source;                    // file name (for messages and draws files)
-  std::vector<double> s, r;              // stimuli and responses, all > 0 and finite
+  std::vector<double> s, r;              // stimuli and responses: > 0 and finite (angles in (-pi, pi] when circular)
   std::vector<int> cond;                 // condition index per trial, 0-based
   std::vector<std::string> cond_labels;  // label of each condition index
   std::vector<std::string> subject;      // subject id per trial (empty: no subject column)
@@ -34,6 +34,10 @@ struct ColumnMap {
   bool operator==(const ColumnMap&) const = default;
 };
 
+/// The values a data set's stimuli and responses may take: positive (the log-normal actor's
+/// magnitudes; r/s within 1e-6..1e6), or circular (angles in radians, in (-pi, pi]).
+enum class ValueDomain { positive, circular };
+
 /// Parses "ROLE=COLUMN,..." (roles s, r, cond, subject; a role not given keeps its own name),
 /// e.g. "s=duration,r=reproduction,subject=sub,cond=block"; empty text is the default map.
 /// Throws ArgumentError (argument "columns") naming the user's text for a missing '=', an
@@ -50,10 +54,12 @@ std::string to_string(const ColumnMap& columns);
 /// name) for a missing column, an empty file, or a value that is missing, non-numeric,
 /// non-finite or not positive; ArgumentError (argument "columns") for an invalid map or, with
 /// "FILE:LINE: missing column 'X' (mapped to ROLE)", a mapped column the header lacks.
-Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap& columns = {});
+/// `domain`: which values of s and r are valid (ValueDomain).
+Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap& columns = {},
+                      ValueDomain domain = ValueDomain::positive);
 
 /// Reads a data file (see parse_dataset). Throws std::invalid_argument when it cannot be opened.
-Dataset read_dataset(const std::string& path, const ColumnMap& columns = {});
+Dataset read_dataset(const std::string& path, const ColumnMap& columns = {}, ValueDomain domain = ValueDomain::positive);
 
 /// Writes `cond,s,r` (cond unless there is one condition labelled "1"; subject first when
 /// present; ids and labels quoted when they hold a comma, a quote or surrounding spaces), 17

@@ -11,6 +11,7 @@
 #include "models/exact_action.hpp"
 #include "models/inference_kernels.hpp"
 #include "models/inference_nodes.hpp"
+#include "models/circular.hpp"
 #include "models/likelihood_plan.hpp"
 #include "engine/tape_view.hpp"
 #include <bactor/models/network.hpp>
@@ -57,6 +58,7 @@ double Prior::log_density(double v) const {
     return -0.5 * e * e - lv;
   }
   case Kind::beta: return (a - 1) * std::log(v) + (b - 1) * std::log1p(-v);
+  case Kind::vonmises: return b * std::cos(v - a);
   }
   return 0;
 }
@@ -64,6 +66,7 @@ double Prior::log_density(double v) const {
 bool Prior::in_support(double v) const {
   if (!std::isfinite(v)) return false;
   if (kind == Kind::beta) return v > 0 && v < 1;
+  if (kind == Kind::vonmises) return true;
   return kind == Kind::uniform ? (v > a && v < b) : v > 0;
 }
 
@@ -90,8 +93,13 @@ Prior parse_prior(const std::string& text) {
     p.a = parse_number(parts[1], what);
     p.b = parse_number(parts[2], what);
     if (!(p.a > 0 && p.b > 0)) throw std::invalid_argument(what + ": shapes A and B must be positive");
+  } else if (parts[0] == "vonmises" && parts.size() == 3) {
+    p.kind = Prior::Kind::vonmises;
+    p.a = parse_number(parts[1], what);
+    p.b = parse_number(parts[2], what);
+    if (!(p.b >= 0)) throw std::invalid_argument(what + ": the concentration KAPPA must be >= 0");
   } else {
-    throw std::invalid_argument(what + ": expected halfnormal:SCALE, uniform:LO:HI, lognormal:LOC:SCALE or beta:A:B");
+    throw std::invalid_argument(what + ": expected halfnormal:SCALE, uniform:LO:HI, lognormal:LOC:SCALE, beta:A:B or vonmises:LOC:KAPPA");
   }
   return p;
 }
@@ -102,6 +110,7 @@ std::string to_string(const Prior& p) {
   case Prior::Kind::uniform: return "uniform:" + fmt(p.a) + ":" + fmt(p.b);
   case Prior::Kind::lognormal: return "lognormal:" + fmt(p.a) + ":" + fmt(p.b);
   case Prior::Kind::beta: return "beta:" + fmt(p.a) + ":" + fmt(p.b);
+  case Prior::Kind::vonmises: return "vonmises:" + fmt(p.a) + ":" + fmt(p.b);
   }
   return "?";
 }
@@ -235,6 +244,8 @@ struct ActorModel::Impl {
     int q = -1;        // unconstrained index when free
     double unit = 1;   // data units per model unit: S for mu_0, else 1
     bool logit() const { return prior.kind == Prior::Kind::uniform; }
+    /// The value written out: in data units; an angle wrapped into (-pi, pi].
+    double output(double v) const { return prior.kind == Prior::Kind::vonmises ? wrap_angle(v) : v * unit; }
   };
 
   const CostInfo* cost;
@@ -511,6 +522,11 @@ void ActorModel::Impl::apply_overrides(const InferenceSpec& spec) {
     const auto& prior = np.second;
     for_name(np.first, "priors", [&](Slot& s) {
       // A probability needs a prior on (0, 1) (a log transform could leave it).
+      // An angle (mu_0 under von Mises perception) needs a prior on the circle, and only an angle has one.
+      if ((s.prior.kind == Prior::Kind::vonmises) != (prior.kind == Prior::Kind::vonmises))
+        throw ArgumentError("priors", np.first + "=" + to_string(prior) +
+                                          (prior.kind == Prior::Kind::vonmises ? ": a vonmises prior is for an angle (mu_0 under --perception vonmises)"
+                                                                               : ": an angle needs a prior on the circle, vonmises:LOC:KAPPA"));
       if (s.base == "lapse" && !(prior.kind == Prior::Kind::beta || (prior.kind == Prior::Kind::uniform && prior.b <= 1)))
         throw ArgumentError("priors", np.first + "=" + to_string(prior) +
                                           ": the lapse probability needs a prior on (0, 1), beta:A:B or uniform:LO:HI with HI <= 1");
@@ -522,9 +538,10 @@ void ActorModel::Impl::apply_overrides(const InferenceSpec& spec) {
     const auto& value = nv.second;
     for_name(name, "fixed", [&](Slot& s) {
       const double v = value / s.unit;
-      const bool ok = s.prior.kind == Prior::Kind::uniform ? (v >= s.prior.a && v <= s.prior.b)
-                      : s.prior.kind == Prior::Kind::beta  ? (v >= 0 && v < 1)
-                                                           : v > 0;
+      const bool ok = s.prior.kind == Prior::Kind::uniform    ? (v >= s.prior.a && v <= s.prior.b)
+                      : s.prior.kind == Prior::Kind::beta     ? (v >= 0 && v < 1)
+                      : s.prior.kind == Prior::Kind::vonmises ? true  // an angle
+                                                              : v > 0;
       if (!ok || !std::isfinite(v))
         throw ArgumentError("fixed", name + "=" + fmt(value) + " is outside the support of its prior " +
                                          to_string(prior_in_data_units(s.prior, s.unit)));
@@ -647,7 +664,7 @@ void ActorModel::write_outputs(std::span<const double> q, Rng& rng, std::span<do
   m.transform(q);
   std::size_t o = 0;
   for (int p : m.out_order)
-    if (!m.slots[p].fixed) out[o++] = m.val[p] * m.slots[p].unit;
+    if (!m.slots[p].fixed) out[o++] = m.slots[p].output(m.val[p]);
   if (m.log_lik) {
     m.trial_loglik(q, out.subspan(o, m.N));
     o += m.N;
@@ -753,7 +770,7 @@ std::vector<double> ActorModel::constrain(std::span<const double> q) const {
   Impl& m = *impl_;
   m.transform(q);
   std::vector<double> v;
-  for (int p : m.out_order) v.push_back(m.val[p] * m.slots[p].unit);
+  for (int p : m.out_order) v.push_back(m.slots[p].output(m.val[p]));
   return v;
 }
 
@@ -769,12 +786,14 @@ std::vector<double> ActorModel::unconstrain(const std::map<std::string, double>&
     else if (s.prior.kind == Prior::Kind::uniform) v = 0.5 * (s.prior.a + s.prior.b);
     else if (s.prior.kind == Prior::Kind::lognormal) v = std::exp(s.prior.a);
     else if (s.prior.kind == Prior::Kind::beta) v = s.prior.a / (s.prior.a + s.prior.b);
+    else if (s.prior.kind == Prior::Kind::vonmises) v = s.prior.a;
     else v = 0.674 * s.prior.a;
     if (!s.prior.in_support(v))
       throw std::invalid_argument("value " + fmt(v * s.unit) + " of '" + s.name + "' is outside its prior's support");
     q[s.q] = s.prior.kind == Prior::Kind::uniform ? std::log((v - s.prior.a) / (s.prior.b - v))
-             : s.prior.kind == Prior::Kind::beta  ? std::log(v / (1 - v))
-                                                  : std::log(v);
+             : s.prior.kind == Prior::Kind::beta     ? std::log(v / (1 - v))
+             : s.prior.kind == Prior::Kind::vonmises ? v
+                                                     : std::log(v);
   }
   return q;
 }

@@ -44,17 +44,19 @@ LatentMode parse_latent_mode(const std::string& text);  // "marginal" | "sampled
 const char* to_string(LatentMode mode);
 
 /// Prior of one parameter. half_normal(scale a); uniform(a, b); lognormal(log-loc a, scale b);
-/// beta(shapes a, b) on (0, 1), sampled as logit v.
+/// beta(shapes a, b) on (0, 1), sampled as logit v; vonmises(mean angle a, concentration b >= 0;
+/// b = 0 is uniform on the circle) for an angle (mu_0 under --perception vonmises), sampled on the
+/// real line as it is (the density is periodic: HMC there is HMC on the circle), output wrapped.
 struct Prior {
-  enum class Kind { half_normal, uniform, lognormal, beta } kind = Kind::half_normal;
+  enum class Kind { half_normal, uniform, lognormal, beta, vonmises } kind = Kind::half_normal;
   double a = 0.25, b = 0;
   /// log density (up to a constant) at the constrained value v. (Its gradient, with the
   /// transform's, is the constrain node's: models/inference_nodes.hpp.)
   double log_density(double v) const;
   bool in_support(double v) const;
 };
-/// Parses "halfnormal:SCALE", "uniform:LO:HI", "lognormal:LOC:SCALE" (LOC on the log scale) or
-/// "beta:A:B" (shapes, both positive).
+/// Parses "halfnormal:SCALE", "uniform:LO:HI", "lognormal:LOC:SCALE" (LOC on the log scale),
+/// "beta:A:B" (shapes, both positive) or "vonmises:LOC:KAPPA" (an angle's; KAPPA >= 0).
 Prior parse_prior(const std::string& text);
 std::string to_string(const Prior& prior);
 /// The default prior of every parameter of `cost` with `conditions` conditions, in slot order:

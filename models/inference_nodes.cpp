@@ -58,6 +58,12 @@ inline double constrain_slot_inline(const SlotSpec& slot, double x, double& v, d
     dlp = prior.a * (1 - sg) - prior.b * sg;
     return -prior.a * (std::max(-x, 0.0) + l1p) - prior.b * (std::max(x, 0.0) + l1p);
   }
+  case Prior::Kind::vonmises: {  // an angle on the real line (identity), b cos(v - a)
+    v = x;
+    dv = 1;
+    dlp = -prior.b * std::sin(x - prior.a);
+    return prior.b * std::cos(x - prior.a);
+  }
   }
   v = dv = dlp = 0;
   return 0;
