@@ -32,6 +32,8 @@ int run(int argc, char** argv) {
   std::printf("motor noise (--motor; docs/families.md): lognormal log r ~ N(log a, sigma_r^2) (default); generalized "
               "log r ~ N(log a, sigma_r^2 + (sigma_a/a)^2), sigma_a after the cost parameters; gaussian r ~ N(a, sigma_a^2), "
               "no sigma_r; training prior sigma_a ~ U(0.01, 0.5); --offset adds r = offset + r_motor (not seen by the actor)\n");
+  std::printf("perception (--perception; docs/families.md): lognormal log m ~ N(log s, sigma^2), log s ~ N(log mu_0, "
+              "sigma_0^2) (default; stimuli > 0); gaussian (linear space) and vonmises (circular): not supported yet\n");
   return cli::exit_ok;
 }
 

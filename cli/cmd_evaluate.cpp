@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
+#include "cli/options.hpp"
 #include <bactor/models/network.hpp>
 #include <bactor/models/train.hpp>
 
@@ -25,6 +26,9 @@ int run(int argc, char** argv) {
   app.add_option("--motor", motor,
                  "motor noise to evaluate against (default: the network's, from its metadata; another is refused)")
       ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
+  std::string perception;
+  cli::add_perception_option(app, perception, "perception to evaluate against (default: the network's, from its metadata; "
+                             "another is refused)");
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
   if (!std::ifstream(file)) throw std::invalid_argument("--network: cannot open '" + file + "'");
   // A formula network's cost comes from its metadata (registered by load).
@@ -34,6 +38,11 @@ int run(int argc, char** argv) {
   if (!motor.empty() && parse_motor_model(motor) != net_motor)
     throw cli::UsageError("--motor: the network was trained for " + std::string(to_string(net_motor)) +
                           " motor noise, not " + motor + " (its actions answer another question)");
+  const PerceptionModel net_perception = network_perception(net);
+  if (!perception.empty() && cli::perception_option(perception) != net_perception)
+    throw cli::UsageError("--perception: the network was trained for " + std::string(to_string(net_perception)) +
+                          " perception, not " + perception + " (its actions answer another question)");
+  check_perception_supported(net_perception);
   // Points from the network's own training prior (its metadata), the default one otherwise.
   TrainingPrior prior;
   if (net.metadata().count("training_priors")) {

@@ -204,7 +204,7 @@ bool write_run(const std::string& dir, const bactor::cli::PosteriorRun& run, con
 struct InferArgs {
   std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag",
       per_condition = "sigma", lapse_range, pooled, parameterisation = "aligned", population, scale = "auto", shard_text,
-      motor = "lognormal";
+      motor = "lognormal", perception = "lognormal";
   bool offset = false;
   bool closed_form = false, exact_action = false, predict = false, no_log_lik = false, lapse = false,
        hierarchical = false, overwrite = false;
@@ -254,6 +254,8 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
       ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
   app.add_flag("--offset", a.offset, "an uncompensated response offset r = offset + r_motor (parameter offset, data units, "
                "prior halfnormal:0.25 S)");
+  bactor::cli::add_perception_option(app, a.perception, "how the actor perceives the stimulus; a network must have been "
+                                     "trained for the same");
   app.add_flag("--lapse", a.lapse, "lapse mixture: with probability lapse (a parameter, prior beta:2:50) a response comes from a "
                "contaminant, log r uniform over the stimuli's range widened by a factor e at each end (further, to e^0.5 beyond, "
                "where a response lies outside it; or --lapse-range)");
@@ -314,6 +316,8 @@ void validate_infer_args(const CLI::App& app, InferArgs& a) {
     if (a.motor != "lognormal" || a.offset)
       throw bactor::cli::UsageError("--motor " + a.motor + (a.offset ? " --offset" : "") +
                                     " cannot be combined with --hierarchical (not supported yet)");
+    if (a.perception != "lognormal")
+      throw bactor::cli::UsageError("--perception " + a.perception + " cannot be combined with --hierarchical (not supported yet)");
     if (a.scale != "auto") throw bactor::cli::UsageError("--scale cannot be combined with --hierarchical (a hierarchical fit works in the data's units; docs/hierarchical.md)");
   }
   a.per_condition_given = app.count("--per-condition") > 0;
@@ -326,6 +330,7 @@ bactor::InferenceSpec build_spec(const InferArgs& a) {
   spec.cost = &bactor::cli::resolve_cost(a.cost, a.cost_opts, a.network);
   spec.latent = bactor::parse_latent_mode(a.latent);
   spec.motor = bactor::MotorSpec{bactor::parse_motor_model(a.motor), a.offset};
+  spec.perception = bactor::cli::perception_option(a.perception);
   spec.exact_action = a.exact_action;
   spec.predict = a.predict;
   spec.log_lik = !a.no_log_lik;
@@ -365,6 +370,7 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   bactor::HierarchicalSpec hs;
   hs.cost = spec.cost;
   hs.network = spec.network;
+  if (spec.network) bactor::check_network_perception(*spec.network, spec.perception);
   hs.exact_action = spec.exact_action;
   hs.per_condition = spec.per_condition;
   hs.fixed = spec.fixed;
@@ -458,7 +464,8 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
            {"data_file", a.data_path}, {"data_fnv1a64", file_fingerprint(a.data_path)}, {"columns", bactor::to_string(column_map)},
            {"cost", a.cost}, {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network},
            {"network_fnv1a64", a.network.empty() ? "" : file_fingerprint(a.network)}, {"latent", a.latent},
-           {"motor", spec.motor.name()}, {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
+           {"motor", spec.motor.name()}, {"perception", to_string(spec.perception)},
+           {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
            {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"prior", a.prior}, {"scale", a.scale},
            {"lapse", a.lapse ? "true" : "false"}, {"lapse_range", a.lapse_range}, {"log_lik", spec.log_lik ? "true" : "false"},
            {"predict", a.predict ? "true" : "false"}, {"quadrature_nodes", std::to_string(a.nodes)},
@@ -484,7 +491,8 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
     if (!id.empty()) std::cout << "== subject " << id << " (" << d.size() << " trials) ==\n";
     std::cerr << "inference: " << d.size() << " trials, " << d.conditions() << " condition(s), cost " << a.cost << ", "
               << (spec.network ? "network " + a.network : std::string(a.exact_action ? "exact action" : "closed form"))
-              << ", latent " << a.latent << (spec.motor.plain() ? "" : ", motor noise " + spec.motor.name()) << "\n";
+              << ", latent " << a.latent << (spec.motor.plain() ? "" : ", motor noise " + spec.motor.name())
+              << (spec.perception == bactor::PerceptionModel::lognormal ? "" : ", " + a.perception + " perception") << "\n";
     const bactor::ActorModel model(d, spec);
     std::cerr << "units: S = " << model.scale()
               << (spec.scale > 0 ? " (--scale)" : " (the geometric mean of the stimuli)") << "; mu_0 in the data's units, cost parameters in units of S\n";
@@ -493,7 +501,7 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
     std::vector<std::pair<std::string, std::string>> config{
         {"data_file", a.data_path}, {"columns", bactor::to_string(column_map)}, {"cost", a.cost},
         {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network}, {"latent", a.latent},
-        {"motor", spec.motor.name()},
+        {"motor", spec.motor.name()}, {"perception", to_string(spec.perception)},
         {"per_condition", bactor::cli::join_per_condition(spec.per_condition)}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
         {"priors", priors_used(model)}, {"scale", fmt_g(model.scale())}, {"trials", std::to_string(d.size())},
         {"log_lik", spec.log_lik ? "true" : "false"},

@@ -94,11 +94,14 @@ int run_simulate(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
   app.add_flag("--offset", offset, "add an uncompensated response offset r = offset + r_motor (give offset=VALUE > 0 in --set)");
+  std::string perception = "lognormal";
+  bactor::cli::add_perception_option(app, perception, "how the actor perceives the stimulus");
   app.add_option("--out", out, "output CSV (columns [cond,]s,r)")->required();
   if (!bactor::cli::parse(app, argc, argv)) return 0;
 
   bactor::SimulationSpec spec;
   spec.motor = bactor::MotorSpec{bactor::parse_motor_model(motor), offset};
+  spec.perception = bactor::cli::perception_option(perception);
   spec.cost = &bactor::cli::resolve_cost(cost, cost_opts, network);
   cost = spec.cost->name;
   spec.values = bactor::cli::parse_assignments(set, "--set");
@@ -158,6 +161,8 @@ int run_simulate(int argc, char** argv) {
   if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
   if (subjects == 0 && (!spread.empty() || !truth.empty())) throw bactor::cli::UsageError("--spread and --truth need --subjects");
   if (subjects > 0) {
+    if (spec.perception != bactor::PerceptionModel::lognormal)
+      throw bactor::cli::UsageError("--subjects: cohorts support lognormal perception only (got --perception " + perception + ")");
     if (!spec.motor.plain())
       throw bactor::cli::UsageError("--subjects: cohorts support the plain log-normal motor model only (got --motor " + motor +
                                     (offset ? " --offset" : "") + ")");
@@ -196,7 +201,8 @@ int run_simulate(int argc, char** argv) {
   const bactor::Dataset d = bactor::simulate(spec, &lapsed);
   bactor::write_dataset(out, d);
   std::cerr << "wrote " << d.size() << " trials (" << d.conditions() << " condition" << (d.conditions() > 1 ? "s" : "")
-            << ", action: " << bactor::simulation_action_source(spec) << ", motor noise " << spec.motor.name() << ", seed " << seed;
+            << ", action: " << bactor::simulation_action_source(spec) << ", motor noise " << spec.motor.name()
+            << (spec.perception == bactor::PerceptionModel::lognormal ? "" : ", " + perception + " perception") << ", seed " << seed;
   if (lapse > 0) std::cerr << ", " << lapsed.size() << " lapse" << (lapsed.size() == 1 ? "" : "s");
   std::cerr << ") to " << out << "\n";
   return 0;

@@ -77,6 +77,8 @@ int run(int argc, char** argv) {
                  "instead of sigma_r); with these two, head auto is mupost (softplus for costs with a length scale)")
       ->capture_default_str()
       ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
+  std::string perception = "lognormal";
+  cli::add_perception_option(app, perception, "how the actor perceives the stimulus");
   app.add_option("--seed", s.seed, "random seed")->capture_default_str();
   app.add_option("--threads", s.threads, "OpenMP threads (0: default)")->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--eval-points", s.eval_points, "size of the fixed evaluation set")->capture_default_str()->check(CLI::Range(1, 10000000));
@@ -87,11 +89,13 @@ int run(int argc, char** argv) {
   const CostInfo& cost = cli::resolve_cost(cost_name, co);
   s.cost = cost.name;
   s.motor = parse_motor_model(motor);
+  s.perception = cli::perception_option(perception);
   if (s.head == "auto") s.head = default_head_name(cost, s.motor);
   check_head(cost, parse_network_head(s.head), s.motor);
 
-  std::fprintf(stderr, "training %s (%s motor noise): %zu steps, batch %zu, mc %zu, hidden %s, %s head, %s lr %g (%s), seed %llu\n",
-               s.cost.c_str(), motor.c_str(), s.steps, s.batch, s.mc, hidden.c_str(), s.head.c_str(), s.optimizer.c_str(), s.lr,
+  std::fprintf(stderr, "training %s (%s motor noise%s): %zu steps, batch %zu, mc %zu, hidden %s, %s head, %s lr %g (%s), seed %llu\n",
+               s.cost.c_str(), motor.c_str(),
+               s.perception == PerceptionModel::lognormal ? "" : (", " + perception + " perception").c_str(), s.steps, s.batch, s.mc, hidden.c_str(), s.head.c_str(), s.optimizer.c_str(), s.lr,
                schedule.c_str(), static_cast<unsigned long long>(s.seed));
   cli::install_stop_handlers();
   s.stop = &cli::stop_flag();

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cli/options.hpp"
+#include "cli/command.hpp"
 #include <bactor/engine/errors.hpp>
 
 #include <CLI/CLI.hpp>
@@ -63,6 +64,19 @@ void add_columns_option(CLI::App& app, std::string& text) {
 }
 
 ColumnMap columns_option(const std::string& text) { return parse_column_map(text); }
+
+void add_perception_option(CLI::App& app, std::string& text, const std::string& what) {
+  app.add_option("--perception", text, what + ": lognormal (stimuli > 0), gaussian (linear space) or vonmises (circular) "
+                 "(docs/families.md)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"lognormal", "gaussian", "vonmises"}));
+}
+
+PerceptionModel perception_option(const std::string& text) {
+  const PerceptionModel p = parse_perception_model(text);
+  if (!perception_supported(p)) throw UsageError("--perception " + text + ": not supported yet");
+  return p;
+}
 
 std::map<std::string, double> parse_assignments(const std::string& text, const std::string& option) {
   std::map<std::string, double> out;

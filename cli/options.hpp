@@ -54,6 +54,13 @@ void add_columns_option(CLI::App& app, std::string& text);
 /// the result to read_dataset, and record to_string(map) as the `columns` setting.
 ColumnMap columns_option(const std::string& text);
 
+/// Adds `--perception NAME` (lognormal, gaussian or vonmises; default lognormal) to a command;
+/// `what` says what the option means for that command.
+void add_perception_option(CLI::App& app, std::string& text, const std::string& what);
+/// The perception model of --perception's text; one this build does not implement is a usage
+/// error "--perception NAME: not supported yet".
+PerceptionModel perception_option(const std::string& text);
+
 } // namespace bactor::cli
 
 // ---- Running the inference model (shared by infer, demo, recover, study) ----------------

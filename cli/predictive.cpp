@@ -285,6 +285,7 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
   }
   // The response model (draws files before it was recorded: log-normal).
   if (const std::string motor = setting(fit, "motor"); !motor.empty()) spec.motor = parse_motor_spec(motor);
+  if (const std::string p = setting(fit, "perception"); !p.empty()) spec.perception = parse_perception_model(p);
   if (setting(fit, "action") == "network") {
     const std::string net = setting(fit, "network");
     if (!file_exists(net))

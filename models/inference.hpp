@@ -24,6 +24,7 @@
 #include <bactor/models/data.hpp>
 #include <bactor/models/marginal.hpp>
 #include <bactor/models/motor.hpp>
+#include <bactor/models/perception.hpp>
 #include <bactor/samplers/model.hpp>
 
 #include <map>
@@ -127,6 +128,8 @@ struct InferenceSpec {
   // plain log-normal model adds its parameters (sigma_a, offset; data units) and uses the
   // quadrature marginal (marginal latent mode, no lapses, no exact action; single-subject).
   MotorSpec motor;
+  // The perception model (models/perception.hpp); a network must have been trained for it.
+  PerceptionModel perception = PerceptionModel::lognormal;
 };
 
 /// The contaminant's range (lo, hi) of r that `spec` gives for `data`: spec.lapse_lo/hi when

@@ -87,6 +87,8 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
       throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
                                             std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
   const MotorSpec& motor = spec.motor;
+  check_perception_supported(spec.perception);
+  if (spec.network) check_network_perception(*spec.network, spec.perception);
   std::vector<double> theta = theta_from_values(cost, motor, values);
   const auto names = theta_names(cost, motor);
   if (spec.network && spec.network->cost_name() != cost.name)

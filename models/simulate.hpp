@@ -4,6 +4,7 @@
 
 #include <bactor/models/data.hpp>
 #include <bactor/models/motor.hpp>
+#include <bactor/models/perception.hpp>
 
 #include <cstdint>
 #include <map>
@@ -39,6 +40,8 @@ struct SimulationSpec {
   // The response model (models/motor.hpp): its parameters (sigma_a, offset) are given in
   // `values` like the others, in the stimuli's units; the gaussian model takes no sigma_r.
   MotorSpec motor;
+  // The perception model (models/perception.hpp); a network must have been trained for it.
+  PerceptionModel perception = PerceptionModel::lognormal;
 };
 
 /// theta = (sigma, sigma_0, mu_0, sigma_r, cost params...) from named values; throws

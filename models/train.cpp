@@ -412,6 +412,7 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.cost = &find_cost(s.cost);
   I.head = parse_network_head(s.head != "auto" ? s.head : default_head_name(*I.cost, s.motor));
   check_head(*I.cost, I.head, s.motor);
+  check_perception_supported(s.perception);
   if (s.batch < 1) throw ArgumentError("batch", "must be positive");
   if (s.mc < 1) throw ArgumentError("mc", "must be positive");
   if (s.hidden.empty()) throw ArgumentError("hidden", "at least one hidden layer");
@@ -560,6 +561,7 @@ ActionNetwork Trainer::network() const {
   if (s.motor != MotorModel::lognormal) priors["sigma_a"] = {{"uniform", {s.prior.sigma_a_lo, s.prior.sigma_a_hi}}};
   meta["training_priors"] = priors.dump();
   meta["motor"] = to_string(s.motor);
+  meta["perception"] = to_string(s.perception);
   meta["training"] = nlohmann::json{{"steps", I.step}, {"batch", s.batch}, {"mc", s.mc}, {"lr", s.lr},
                                     {"optimizer", s.optimizer},
                                     {"schedule", s.schedule == LrSchedule::Kind::cosine        ? "cosine"

@@ -19,6 +19,7 @@
 #include <bactor/models/costs.hpp>
 #include <bactor/models/motor.hpp>
 #include <bactor/models/network.hpp>
+#include <bactor/models/perception.hpp>
 
 namespace bactor {
 
@@ -34,6 +35,8 @@ struct TrainSettings {
   /// sees it (mupost for costs without a length scale, softplus, power; "auto":
   /// default_head_name(cost, motor)).
   MotorModel motor = MotorModel::lognormal;
+  /// Perception model (models/perception.hpp): the network's metadata records it.
+  PerceptionModel perception = PerceptionModel::lognormal;
   std::size_t steps = 60000;      // default: QuadraticCost reaches eval RMSE < 0.03 well within 60 s
   std::size_t batch = 256;        // B
   std::size_t mc = 128;           // K draws per batch element

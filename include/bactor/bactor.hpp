@@ -29,6 +29,7 @@
 #include <bactor/models/motor.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/network_node.hpp>
+#include <bactor/models/perception.hpp>
 #include <bactor/models/safetensors.hpp>
 #include <bactor/models/simulate.hpp>
 #include <bactor/models/train.hpp>
