@@ -536,7 +536,9 @@ int run_infer(int argc, char** argv) {
   const bactor::ColumnMap column_map = bactor::cli::columns_option(a.columns);
   const bactor::InferenceSpec spec = build_spec(a);
   a.cost = spec.cost->name;
-  const bactor::Dataset data = bactor::read_dataset(a.data_path, column_map);
+  const bactor::Dataset data = bactor::read_dataset(a.data_path, column_map,
+                                                    spec.perception == bactor::PerceptionModel::vonmises ? bactor::ValueDomain::circular
+                                                                                                         : bactor::ValueDomain::positive);
   if (a.shard_n > 0 && !data.has_subjects())
     throw bactor::cli::UsageError("--shard: " + a.data_path + " has no subject column ('" + column_map.subject +
                                   "'), so there is one fit to run; leave --shard out");

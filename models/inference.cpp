@@ -282,9 +282,16 @@ struct ActorModel::Impl {
   bool lapse_varies = false;
   double lapse_lo = 0, lapse_hi = 0, log_width = 0;
 
+  // Von Mises perception (models/circular.hpp): the circular likelihood rows replace `lik`
+  // (which is then an unused closed-form plan); angles in (-pi, pi], S = 1, mu_0 an angle.
+  bool circular = false;
+  detail::CircularFit circ;
+
   Impl(const Dataset&, const InferenceSpec& spec)
-      : lik((spec.cost ? *spec.cost : throw std::invalid_argument("inference: no cost family given")), spec.network,
-            spec.exact_action, spec.latent, spec.lapse, spec.quadrature_nodes, spec.motor) {}
+      : lik((spec.cost ? (spec.perception == PerceptionModel::vonmises ? find_cost("QuadraticCost") : *spec.cost)
+                       : throw std::invalid_argument("inference: no cost family given")),
+            spec.perception == PerceptionModel::vonmises ? nullptr : spec.network, false, LatentMode::marginal, false,
+            spec.quadrature_nodes, spec.perception == PerceptionModel::vonmises ? MotorSpec{} : spec.motor) {}
 
   bool exact() const { return lik.source == detail::SourceKind::exact; }
   int lapse_slot(int c) const { return first_lapse_slot + (lapse_varies ? c : 0); }
@@ -349,7 +356,7 @@ struct ActorModel::Impl {
       return acc.value();
     }
     const Var z = latent == LatentMode::sampled ? leaf(n_free, N) : Var();
-    acc = detail::Elem{detail::add_likelihood(lik, V, rows, acc, z), 0};
+    acc = detail::Elem{circular ? detail::circular_likelihood_node(V, circ.rows, acc) : detail::add_likelihood(lik, V, rows, acc, z), 0};
     const double lp = acc.value();
     if (want_grad) {
       backward(acc.v);  // the gradient lands in grad
@@ -371,7 +378,8 @@ struct ActorModel::Impl {
     std::vector<double*> row_out(static_cast<std::size_t>(C), nullptr);
     for (int c = 0; c < C; ++c) row_out[std::size_t(c)] = grouped.data() + begin[c];
     const double* z = latent == LatentMode::sampled ? q.data() + n_free : nullptr;
-    detail::likelihood_values(lik, vlayout.data(), rows, z, row_out);
+    if (circular) circ.values(vlayout.data(), row_out);
+    else detail::likelihood_values(lik, vlayout.data(), rows, z, row_out);
     for (std::size_t k = 0; k < N; ++k) out[orig[k]] = grouped[k];
   }
 
@@ -381,6 +389,12 @@ struct ActorModel::Impl {
     const double llo = std::log(lapse_lo), lhi = std::log(lapse_hi);
     for (int c = 0; c < C; ++c) {
       if (begin[c + 1] == begin[c]) continue;
+      if (circular) {  // x holds the stimuli themselves (angles)
+        fill_theta(c);
+        const CircularParams cp = CircularParams::of(theta.data());
+        for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) out[orig[k]] = simulate_circular_response(cp, x[k], rng);
+        continue;
+      }
       const double sig = val[theta_slot(c, theta_index::sigma)];
       const double eps = lapse ? val[lapse_slot(c)] : 0.0;
       fill_theta(c);
@@ -427,6 +441,8 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
   check_perception_supported(spec.perception);
   if (spec.network) check_network_perception(*spec.network, spec.perception);
+  circular = spec.perception == PerceptionModel::vonmises;
+  if (circular) detail::check_circular_fit(data, spec);
   cost = spec.cost;
   net = spec.network;
   latent = spec.latent;
@@ -444,11 +460,11 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
   N = data.size();
   if (!(spec.scale >= 0) || !std::isfinite(spec.scale))
     throw ArgumentError("scale", fmt(spec.scale) + " (expected 0 for the geometric mean of the stimuli, or a positive number)");
-  S = spec.scale > 0 ? spec.scale : geometric_mean_stimulus(data);
+  S = circular ? 1.0 : spec.scale > 0 ? spec.scale : geometric_mean_stimulus(data);
   // The unit must be of the stimuli's order (docs/bad-input.md): within a factor 1e6 of their
   // geometric mean; beyond it mu_0's default prior and the cost parameters are out of reach (a
   // scale of 1e-300 gave mu_0 = 1e-300 with sd 0).
-  if (const double g = geometric_mean_stimulus(data); !(S >= g * 1e-6 && S <= g * 1e6))
+  if (const double g = circular ? 1.0 : geometric_mean_stimulus(data); !(S >= g * 1e-6 && S <= g * 1e6))
     throw ArgumentError("scale", fmt(S) + " is not within a factor 1e6 of the stimuli's geometric mean " + fmt(g) +
                                      " (give a unit of the stimuli's order, or leave the scale out for that mean)");
   log_S = std::log(S);
@@ -491,6 +507,9 @@ void ActorModel::Impl::build_slots(const InferenceSpec& spec) {
       }
     }
   }
+  if (circular)  // mu_0 is an angle: uniform on the circle by default
+    for (Slot& sl : slots)
+      if (sl.base == "mu_0") sl.prior = Prior{Prior::Kind::vonmises, 0.0, 0.0};
   if (lapse) {
     first_lapse_slot = static_cast<int>(slots.size());
     lapse_varies = C > 1 && spec.per_condition.count("lapse");
@@ -573,14 +592,16 @@ void ActorModel::Impl::order_outputs() {
 void ActorModel::Impl::group_trials(const Dataset& data) {
   begin.assign(C + 1, 0);
   lik.trials.resize(std::size_t(C));
+  if (circular) circ.reset(std::size_t(C), n_theta);
   for (int c = 0; c < C; ++c) {
     begin[c] = x.size();
     detail::RowTrials& t = lik.trials[std::size_t(c)];
     t.z_begin = begin[c];
     for (std::size_t i = 0; i < data.size(); ++i)
       if (data.cond[i] == c) {
-        x.push_back(std::log(data.s[i]) - log_S);
-        y.push_back(std::log(data.r[i]) - log_S);
+        x.push_back(circular ? data.s[i] : std::log(data.s[i]) - log_S);
+        y.push_back(circular ? data.r[i] : std::log(data.r[i]) - log_S);
+        if (circular) circ.trials[std::size_t(c)].add(data.s[i], data.r[i]);
         orig.push_back(i);
         t.x.push_back(x.back());
         t.y.push_back(y.back());

@@ -6,6 +6,7 @@
 #include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/network.hpp>
+#include "models/circular.hpp"
 
 #include <algorithm>
 #include <array>
@@ -54,11 +55,13 @@ std::vector<double> theta_from_values(const CostInfo& cost, const MotorSpec& mot
 
 std::string simulation_action_source(const SimulationSpec& spec) {
   if (spec.network) return "network";
+  if (spec.perception == PerceptionModel::vonmises) return "closed-form";  // mu_post
   return spec.cost && has_closed_form(*spec.cost, spec.motor) ? "closed-form" : "numerical";
 }
 
 Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
   if (!spec.cost) throw std::invalid_argument("simulate: no cost family given");
+  if (spec.perception == PerceptionModel::vonmises) return detail::simulate_circular(spec);  // models/circular.hpp
   if (!(spec.lapse >= 0 && spec.lapse < 1)) throw ArgumentError("lapse", "the lapse probability must be in [0, 1)");
   if (lapsed) lapsed->clear();
   if (spec.trials == 0) throw ArgumentError("trials", "must be positive");

@@ -413,6 +413,9 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.head = parse_network_head(s.head != "auto" ? s.head : default_head_name(*I.cost, s.motor));
   check_head(*I.cost, I.head, s.motor);
   check_perception_supported(s.perception);
+  if (s.perception == PerceptionModel::vonmises)  // docs/families.md, "Circular tasks"
+    throw ArgumentError("perception", "vonmises: the supported circular costs all have the closed-form action mu_post; "
+                                      "there is no network to train (fit with infer --perception vonmises directly)");
   if (s.batch < 1) throw ArgumentError("batch", "must be positive");
   if (s.mc < 1) throw ArgumentError("mc", "must be positive");
   if (s.hidden.empty()) throw ArgumentError("hidden", "at least one hidden layer");
