@@ -116,7 +116,7 @@ double simulate_circular_response(const CircularParams& p, double s, Rng& rng) {
 }
 
 void check_circular_cost(const CostInfo& cost) {
-  const std::string what = "cost " + cost.name + " under --perception vonmises";
+  const std::string what = cost.name + " under --perception vonmises";
   if (!cost.params.empty())
     throw ArgumentError("cost", what + ": its parameters would not change the action (a* = mu_post for every cost "
                                        "symmetric in the wrapped error), so they cannot be inferred; use a cost without parameters");
