@@ -35,7 +35,8 @@ namespace {
 std::string default_priors_help() {
   std::ostringstream os;
   os << "Default priors (--prior NAME=SPEC overrides them; SPEC is halfnormal:SCALE, uniform:LO:HI,\n"
-        "lognormal:LOC:SCALE with LOC on the log scale, or beta:A:B on (0, 1); with several conditions a parameter of --per-condition, e.g. sigma,\n"
+        "lognormal:LOC:SCALE with LOC on the log scale, beta:A:B on (0, 1), or vonmises:LOC:KAPPA for an angle (mu_0 under\n"
+        "--perception vonmises; default vonmises:0:0, uniform on the circle); with several conditions a parameter of --per-condition, e.g. sigma,\n"
         "stands for all of sigma.1, sigma.2, ..., and sigma.2 for one of them; --fix likewise):\n"
         "  every cost:";
   const auto& families = bactor::cost_families();
@@ -494,8 +495,11 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
               << ", latent " << a.latent << (spec.motor.plain() ? "" : ", motor noise " + spec.motor.name())
               << (spec.perception == bactor::PerceptionModel::lognormal ? "" : ", " + a.perception + " perception") << "\n";
     const bactor::ActorModel model(d, spec);
-    std::cerr << "units: S = " << model.scale()
-              << (spec.scale > 0 ? " (--scale)" : " (the geometric mean of the stimuli)") << "; mu_0 in the data's units, cost parameters in units of S\n";
+    if (spec.perception == bactor::PerceptionModel::vonmises)
+      std::cerr << "units: radians (angles in (-pi, pi]; mu_0 an angle, its draws wrapped around its prior's location)\n";
+    else
+      std::cerr << "units: S = " << model.scale()
+                << (spec.scale > 0 ? " (--scale)" : " (the geometric mean of the stimuli)") << "; mu_0 in the data's units, cost parameters in units of S\n";
     const auto run = bactor::cli::run_posterior(d, spec, a.ns, true);
     if (spec.network) report_training_region(model, run);
     std::vector<std::pair<std::string, std::string>> config{

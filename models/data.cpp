@@ -326,7 +326,7 @@ Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap
   }
   if (d.s.empty()) fail(name, lineno + 1, "no trials after the header");
   const auto [smin, smax] = std::minmax_element(d.s.begin(), d.s.end());
-  if (*smax / *smin > spread_max) {
+  if (domain == ValueDomain::positive && *smax / *smin > spread_max) {
     const auto at = [&](auto it) { return std::to_string(d.line[static_cast<std::size_t>(it - d.s.begin())]); };
     fail(name, d.line[static_cast<std::size_t>(smax - d.s.begin())],
          "column '" + header[cs] + "': stimulus " + detail::format_number(*smax) + " is " +

@@ -244,8 +244,11 @@ struct ActorModel::Impl {
     int q = -1;        // unconstrained index when free
     double unit = 1;   // data units per model unit: S for mu_0, else 1
     bool logit() const { return prior.kind == Prior::Kind::uniform; }
-    /// The value written out: in data units; an angle wrapped into (-pi, pi].
-    double output(double v) const { return prior.kind == Prior::Kind::vonmises ? wrap_angle(v) : v * unit; }
+    /// The value written out: in data units; an angle wrapped into (LOC - pi, LOC + pi], LOC its
+    /// prior's location (default 0), so that a posterior near the seam can be moved off it.
+    double output(double v) const {
+      return prior.kind == Prior::Kind::vonmises ? prior.a + wrap_angle(v - prior.a) : v * unit;
+    }
   };
 
   const CostInfo* cost;

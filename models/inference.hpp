@@ -47,7 +47,8 @@ const char* to_string(LatentMode mode);
 /// Prior of one parameter. half_normal(scale a); uniform(a, b); lognormal(log-loc a, scale b);
 /// beta(shapes a, b) on (0, 1), sampled as logit v; vonmises(mean angle a, concentration b >= 0;
 /// b = 0 is uniform on the circle) for an angle (mu_0 under --perception vonmises), sampled on the
-/// real line as it is (the density is periodic: HMC there is HMC on the circle), output wrapped.
+/// real line as it is (the density is periodic: HMC there is HMC on the circle), its draws written
+/// wrapped into (a - pi, a + pi].
 struct Prior {
   enum class Kind { half_normal, uniform, lognormal, beta, vonmises } kind = Kind::half_normal;
   double a = 0.25, b = 0;
