@@ -174,18 +174,10 @@ Dataset simulate_circular(const SimulationSpec& spec) {
     throw ArgumentError("stimuli", "need finite s_lo < s_hi (angles in radians)");
   static const char* names[] = {"sigma", "sigma_0", "mu_0", "sigma_r"};
   auto known = [](const std::string& n) { return std::find(std::begin(names), std::end(names), n) != std::end(names); };
-  std::map<std::string, std::vector<double>> by_cond = spec.condition_values;
-  if (!spec.condition_sigmas.empty()) {
-    if (by_cond.count("sigma")) throw ArgumentError("conditions", "sigma given twice (condition_sigmas and condition_values)");
-    by_cond["sigma"] = spec.condition_sigmas;
-  }
   std::size_t n_cond = 1;
-  for (const auto& [name, list] : by_cond) {
+  const std::map<std::string, std::vector<double>> by_cond = condition_values(spec, n_cond);
+  for (const auto& [name, list] : by_cond)
     if (!known(name)) throw ArgumentError("conditions", "unknown parameter '" + name + "' (known: sigma, sigma_0, mu_0, sigma_r)");
-    if (list.empty() || (n_cond > 1 && list.size() != n_cond))
-      throw ArgumentError("conditions", "every parameter needs the same number of condition values");
-    n_cond = list.size();
-  }
   for (const auto& [name, v] : spec.values)
     if (!known(name))
       throw std::invalid_argument("unknown parameter '" + name + "' under " + what + " (known: sigma, sigma_0, mu_0, sigma_r)");

@@ -291,10 +291,12 @@ struct ActorModel::Impl {
   detail::CircularFit circ;
 
   Impl(const Dataset&, const InferenceSpec& spec)
-      : lik((spec.cost ? (spec.perception == PerceptionModel::vonmises ? find_cost("QuadraticCost") : *spec.cost)
+      : lik((spec.cost ? (circular_spec(spec) ? find_cost("QuadraticCost") : *spec.cost)
                        : throw std::invalid_argument("inference: no cost family given")),
-            spec.perception == PerceptionModel::vonmises ? nullptr : spec.network, false, LatentMode::marginal, false,
-            spec.quadrature_nodes, spec.perception == PerceptionModel::vonmises ? MotorSpec{} : spec.motor) {}
+            circular_spec(spec) ? nullptr : spec.network, !circular_spec(spec) && spec.exact_action,
+            circular_spec(spec) ? LatentMode::marginal : spec.latent, !circular_spec(spec) && spec.lapse, spec.quadrature_nodes,
+            circular_spec(spec) ? MotorSpec{} : spec.motor) {}
+  static bool circular_spec(const InferenceSpec& spec) { return spec.perception == PerceptionModel::vonmises; }
 
   bool exact() const { return lik.source == detail::SourceKind::exact; }
   int lapse_slot(int c) const { return first_lapse_slot + (lapse_varies ? c : 0); }

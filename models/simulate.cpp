@@ -53,6 +53,27 @@ std::vector<double> theta_from_values(const CostInfo& cost, const MotorSpec& mot
   return theta;
 }
 
+std::map<std::string, std::vector<double>> condition_values(const SimulationSpec& spec, std::size_t& n_cond) {
+  std::map<std::string, std::vector<double>> by_cond = spec.condition_values;
+  if (!spec.condition_sigmas.empty()) {
+    if (by_cond.count("sigma")) throw ArgumentError("conditions", "sigma given twice (condition_sigmas and condition_values)");
+    by_cond["sigma"] = spec.condition_sigmas;
+  }
+  n_cond = 1;
+  for (const auto& [name, list] : by_cond) {
+    if (list.empty()) throw ArgumentError("conditions", "no values for '" + name + "'");
+    if (n_cond > 1 && list.size() != n_cond)
+      throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
+                                            std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
+    n_cond = std::max(n_cond, list.size());
+  }
+  for (const auto& [name, list] : by_cond)
+    if (list.size() != n_cond)
+      throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
+                                            std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
+  return by_cond;
+}
+
 std::string simulation_action_source(const SimulationSpec& spec) {
   if (spec.network) return "network";
   if (spec.perception == PerceptionModel::vonmises) return "closed-form";  // mu_post
@@ -68,27 +89,14 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
   if (!(spec.s_lo > 0 && spec.s_hi > spec.s_lo)) throw ArgumentError("stimuli", "need 0 < s_lo < s_hi");
   const CostInfo& cost = *spec.cost;
   std::map<std::string, double> values = spec.values;
-  std::map<std::string, std::vector<double>> by_cond = spec.condition_values;
-  if (!spec.condition_sigmas.empty()) {
-    if (by_cond.count("sigma")) throw ArgumentError("conditions", "sigma given twice (condition_sigmas and condition_values)");
-    by_cond["sigma"] = spec.condition_sigmas;
-  }
   std::size_t n_cond = 1;
+  const std::map<std::string, std::vector<double>> by_cond = condition_values(spec, n_cond);
   for (const auto& [name, list] : by_cond) {
-    if (list.empty()) throw ArgumentError("conditions", "no values for '" + name + "'");
-    if (n_cond > 1 && list.size() != n_cond)
-      throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
-                                            std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
-    n_cond = std::max(n_cond, list.size());
     for (double v : list)
       if (!(v > 0) || !std::isfinite(v))
         throw ArgumentError("conditions", "values of '" + name + "' must be positive and finite");
     values[name] = list[0];  // the first condition's value, for the check below; each condition sets its own
   }
-  for (const auto& [name, list] : by_cond)
-    if (list.size() != n_cond)
-      throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
-                                            std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
   const MotorSpec& motor = spec.motor;
   check_perception_supported(spec.perception);
   if (spec.network) check_network_perception(*spec.network, spec.perception);
