@@ -35,7 +35,8 @@ namespace {
 std::string default_priors_help() {
   std::ostringstream os;
   os << "Default priors (--prior NAME=SPEC overrides them; SPEC is halfnormal:SCALE, uniform:LO:HI,\n"
-        "lognormal:LOC:SCALE with LOC on the log scale, or beta:A:B on (0, 1); with several conditions a parameter of --per-condition, e.g. sigma,\n"
+        "lognormal:LOC:SCALE with LOC on the log scale, beta:A:B on (0, 1), or vonmises:LOC:KAPPA for an angle (mu_0 under\n"
+        "--perception vonmises; default vonmises:0:0, uniform on the circle); with several conditions a parameter of --per-condition, e.g. sigma,\n"
         "stands for all of sigma.1, sigma.2, ..., and sigma.2 for one of them; --fix likewise):\n"
         "  every cost:";
   const auto& families = bactor::cost_families();
@@ -507,7 +508,10 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
               << ", latent " << a.latent << (spec.motor.plain() ? "" : ", motor noise " + spec.motor.name())
               << (spec.perception == bactor::PerceptionModel::lognormal ? "" : ", " + a.perception + " perception") << "\n";
     const bactor::ActorModel model(d, spec);
-    std::cerr << "units: S = " << model.scale()
+    if (spec.perception == bactor::PerceptionModel::vonmises)
+      std::cerr << "units: radians (angles in (-pi, pi]; mu_0 an angle, its draws wrapped around its prior's location)\n";
+    else
+      std::cerr << "units: S = " << model.scale()
               << (spec.scale > 0                                            ? " (--scale)"
                   : spec.perception == bactor::PerceptionModel::gaussian ? " (the root mean square of the stimuli)"
                                                                          : " (the geometric mean of the stimuli)")
@@ -552,7 +556,7 @@ int run_infer(int argc, char** argv) {
   const bactor::ColumnMap column_map = bactor::cli::columns_option(a.columns);
   const bactor::InferenceSpec spec = build_spec(a);
   a.cost = spec.cost->name;
-  const bactor::Dataset data = bactor::read_dataset(a.data_path, column_map, bactor::value_signs(spec));
+  const bactor::Dataset data = bactor::read_dataset(a.data_path, column_map, bactor::value_domain(spec));
   if (a.shard_n > 0 && !data.has_subjects())
     throw bactor::cli::UsageError("--shard: " + a.data_path + " has no subject column ('" + column_map.subject +
                                   "'), so there is one fit to run; leave --shard out");

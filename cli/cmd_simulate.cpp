@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <numbers>
 #include <sstream>
 
 namespace {
@@ -70,7 +71,7 @@ int run_simulate(int argc, char** argv) {
   bactor::cli::add_formula_options(app, cost_opts);
   app.add_option("--set", set, "true values, e.g. mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1[,beta=0.9] (leave out the parameters --conditions gives)")->required();
   app.add_option("--trials", trials, "trials per condition")->capture_default_str();
-  app.add_option("--stimuli", stimuli, "stimulus range LO:HI, s ~ U(LO, HI)")->capture_default_str();
+  app.add_option("--stimuli", stimuli, "stimulus range LO:HI, s ~ U(LO, HI) (--perception vonmises: angles, default -pi:pi)")->capture_default_str();
   app.add_option("--conditions", conditions, "parameters that vary by condition, one value per condition, e.g. sigma=0.1,0.2 or "
                  "\"mu_0=1,2,4;sigma_0=0.1,0.15,0.2\" (NAME=LIST separated by ';', every LIST the same length; a bare LIST is sigma's; "
                  "same stimuli in every condition; leave these parameters out of --set)");
@@ -147,11 +148,21 @@ int run_simulate(int argc, char** argv) {
   if (trials > 10000000 || trials * n_cond > 10000000)
     throw bactor::cli::UsageError("--trials: at most 10000000 trials in all (got " + std::to_string(trials) + " per condition)");
   spec.trials = trials;
-  const bool linear = spec.perception == bactor::PerceptionModel::gaussian;  // stimuli of any sign
-  const auto [lo, hi] = bactor::cli::parse_range(stimuli, "--stimuli", linear);
-  if (!(lo > 0) && !linear) throw bactor::cli::UsageError("--stimuli: LO must be positive");
-  spec.s_lo = lo;
-  spec.s_hi = hi;
+  if (spec.perception == bactor::PerceptionModel::vonmises) {  // angles: s ~ U(LO, HI) within [-pi, pi], default the circle
+    std::string range = app.count("--stimuli") ? stimuli : "-3.141592653589793:3.141592653589793";
+    std::replace(range.begin(), range.end(), ':', ',');  // LO:HI, either may be negative
+    const auto parts = bactor::cli::parse_number_list(range, "--stimuli");
+    if (parts.size() != 2 || !(parts[0] >= -std::numbers::pi && parts[0] < parts[1] && parts[1] <= std::numbers::pi))
+      throw bactor::cli::UsageError("--stimuli: under --perception vonmises give angles LO:HI in radians, -pi <= LO < HI <= pi");
+    spec.s_lo = parts[0];
+    spec.s_hi = parts[1];
+  } else {
+    const bool linear = spec.perception == bactor::PerceptionModel::gaussian;  // stimuli of any sign
+    const auto [lo, hi] = bactor::cli::parse_range(stimuli, "--stimuli", linear);
+    if (!(lo > 0) && !linear) throw bactor::cli::UsageError("--stimuli: LO must be positive");
+    spec.s_lo = lo;
+    spec.s_hi = hi;
+  }
   spec.seed = seed;
   if (!(lapse >= 0 && lapse < 1)) {
     std::ostringstream os;
@@ -202,7 +213,7 @@ int run_simulate(int argc, char** argv) {
   const bactor::Dataset d = bactor::simulate(spec, &lapsed);
   bactor::write_dataset(out, d);
   std::cerr << "wrote " << d.size() << " trials (" << d.conditions() << " condition" << (d.conditions() > 1 ? "s" : "")
-            << ", action: " << bactor::simulation_action_source(spec) << ", motor noise " << spec.motor.name()
+            << ", action: " << bactor::simulation_action_source(spec) << ", motor noise " << (spec.perception == bactor::PerceptionModel::vonmises ? "vonmises" : spec.motor.name())
             << (spec.perception == bactor::PerceptionModel::lognormal ? "" : ", " + perception + " perception") << ", seed " << seed;
   if (lapse > 0) std::cerr << ", " << lapsed.size() << " lapse" << (lapsed.size() == 1 ? "" : "s");
   std::cerr << ") to " << out << "\n";

@@ -131,12 +131,12 @@ std::vector<std::vector<std::size_t>> stimulus_bins(const Dataset& data, const s
 
 Dataset fit_data(const Fit& fit, const std::string& data_path, const std::string& columns) {
   const ColumnMap map = parse_column_map(columns.empty() ? setting(fit, "columns") : columns);
-  // The signs the fit accepted (its perception and motor models; older fits: log-normal).
+  // The values the fit accepted (its perception and motor models; older fits: log-normal).
   InferenceSpec recorded_models;
   if (const std::string p = setting(fit, "perception"); !p.empty()) recorded_models.perception = parse_perception_model(p);
   if (const std::string m = setting(fit, "motor"); !m.empty()) recorded_models.motor = parse_motor_spec(m);
-  const ValueSigns signs = value_signs(recorded_models);
-  if (!data_path.empty()) return read_dataset(data_path, map, signs);
+  const ValueDomain domain = value_domain(recorded_models);
+  if (!data_path.empty()) return read_dataset(data_path, map, domain);
   const std::string recorded = setting(fit, "data_file");
   if (recorded.empty()) throw std::invalid_argument(fit.files.at(0) + ": no data_file recorded; give --data FILE");
   std::vector<std::string> tries = {recorded};
@@ -145,7 +145,7 @@ Dataset fit_data(const Fit& fit, const std::string& data_path, const std::string
   if (!fit.subject.empty()) base = base.parent_path();
   if (fs::path(recorded).is_relative()) tries.push_back((base / recorded).string());
   for (const auto& p : tries)
-    if (file_exists(p)) return read_dataset(p, map, signs);
+    if (file_exists(p)) return read_dataset(p, map, domain);
   throw std::invalid_argument(fit.files.at(0) + ": the data file it records, '" + recorded +
                               "', is not found from here; give --data FILE");
 }
@@ -291,6 +291,9 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
   // The response model (draws files before it was recorded: log-normal).
   if (const std::string motor = setting(fit, "motor"); !motor.empty()) spec.motor = parse_motor_spec(motor);
   if (const std::string p = setting(fit, "perception"); !p.empty()) spec.perception = parse_perception_model(p);
+  if (spec.perception == PerceptionModel::vonmises)  // its bins and statistics are of log s and log r
+    throw std::invalid_argument(fit.files.at(0) + ": a --perception vonmises fit (angles): the posterior-predictive check is "
+                                "not available for circular data yet (use infer --predict for r_rep draws)");
   if (setting(fit, "action") == "network") {
     const std::string net = setting(fit, "network");
     if (!file_exists(net))

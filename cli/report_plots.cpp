@@ -55,6 +55,10 @@ double prior_density(const Prior& p, double x) {
       const double z = (x - p.a) / p.b;
       return std::exp(-0.5 * z * z) / (p.b * std::sqrt(2 * kPi));
     }
+    case K::vonmises:  // an angle: exp(b cos(x - a)) / (2 pi I0(b)) on (-pi, pi]
+      if (!(x > -kPi && x <= kPi)) return 0.0;
+      return std::exp(p.b * (std::cos(x - p.a) - 1)) /
+             (2 * kPi * (p.b < 700 ? std::cyl_bessel_i(0.0, p.b) * std::exp(-p.b) : 1 / std::sqrt(2 * kPi * p.b)));
   }
   return 0;
 }
@@ -165,7 +169,7 @@ std::string density_plot(const Fit& fit, const std::string& param, const std::st
   Prior prior;
   const bool has_prior = with_prior && find_prior(fit, param, prior);
   double lo = sorted.front() - 3 * bw, hi = sorted.back() + 3 * bw;
-  const bool positive = has_prior ? prior.kind != Prior::Kind::uniform : sorted.front() > 0;
+  const bool positive = has_prior ? prior.kind != Prior::Kind::uniform && prior.kind != Prior::Kind::vonmises : sorted.front() > 0;
   if (positive) lo = std::max(lo, 0.0);
   if (has_prior && prior.kind == Prior::Kind::uniform) lo = std::max(lo, prior.a), hi = std::min(hi, prior.b);
   if (has_prior && prior.kind == Prior::Kind::beta) hi = std::min(hi, 1.0);

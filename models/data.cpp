@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <numbers>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -235,7 +236,7 @@ constexpr double spread_max = 1e6;
 
 } // namespace
 
-Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap& columns, ValueSigns signs) {
+Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap& columns, ValueDomain domain) {
   check_column_map(columns);
   Dataset d;
   d.source = name;
@@ -302,7 +303,13 @@ Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap
       double v;
       if (!parse_double(text, v)) fail(name, lineno, "column '" + col + "': '" + text + "' is not a number");
       if (!std::isfinite(v)) fail(name, lineno, "column '" + col + "': value " + text + " is not finite");
-      const bool positive = signs == ValueSigns::positive || (signs == ValueSigns::positive_stimuli && k == cs);
+      if (domain == ValueDomain::circular) {
+        if (!(v > -std::numbers::pi && v <= std::numbers::pi))
+          fail(name, lineno, "column '" + col + "': value " + text + " is outside (-pi, pi] (angles in radians)");
+        (k == cs ? d.s : d.r).push_back(v);
+        continue;
+      }
+      const bool positive = domain == ValueDomain::positive || (domain == ValueDomain::positive_stimuli && k == cs);
       if (positive && !(v > 0)) fail(name, lineno, "column '" + col + "': value " + text + " is not positive");
       if (positive && (v < value_min || v > value_max))
         fail(name, lineno, "column '" + col + "': value " + text +
@@ -313,7 +320,7 @@ Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap
       (k == cs ? d.s : d.r).push_back(v);
     }
     const double ratio = d.r.back() / d.s.back();
-    if (signs == ValueSigns::positive && (ratio > ratio_max || ratio < 1 / ratio_max))
+    if (domain == ValueDomain::positive && (ratio > ratio_max || ratio < 1 / ratio_max))
       fail(name, lineno, "column '" + header[cr] + "': response " + field(cr) + " is " + detail::format_number(ratio) +
                              " times the stimulus " + field(cs) +
                              " (a trial's r/s must lie within 1e-6..1e6: a code for a missing response, or another unit?)");
@@ -323,7 +330,7 @@ Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap
   }
   if (d.s.empty()) fail(name, lineno + 1, "no trials after the header");
   const auto [smin, smax] = std::minmax_element(d.s.begin(), d.s.end());
-  if (signs != ValueSigns::any && *smax / *smin > spread_max) {  // positive stimuli only
+  if ((domain == ValueDomain::positive || domain == ValueDomain::positive_stimuli) && *smax / *smin > spread_max) {  // positive stimuli only
     const auto at = [&](auto it) { return std::to_string(d.line[static_cast<std::size_t>(it - d.s.begin())]); };
     fail(name, d.line[static_cast<std::size_t>(smax - d.s.begin())],
          "column '" + header[cs] + "': stimulus " + detail::format_number(*smax) + " is " +
@@ -335,11 +342,11 @@ Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap
   return d;
 }
 
-Dataset read_dataset(const std::string& path, const ColumnMap& columns, ValueSigns signs) {
+Dataset read_dataset(const std::string& path, const ColumnMap& columns, ValueDomain domain) {
   check_column_map(columns);  // a bad map is reported before a missing file
   std::ifstream in(path);
   if (!in) throw std::invalid_argument(path + ": cannot open data file");
-  return parse_dataset(in, path, columns, signs);
+  return parse_dataset(in, path, columns, domain);
 }
 
 namespace {

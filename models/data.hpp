@@ -15,7 +15,7 @@ namespace bactor {
 /// labelled "1" when the file has no `cond` column); `subject` is empty without a column.
 struct Dataset {
   std::string source;                    // file name (for messages and draws files)
-  std::vector<double> s, r;              // stimuli and responses: finite, > 0 unless read with other ValueSigns
+  std::vector<double> s, r;              // stimuli and responses: finite; > 0, any sign or angles in (-pi, pi] as the ValueDomain
   std::vector<int> cond;                 // condition index per trial, 0-based
   std::vector<std::string> cond_labels;  // label of each condition index
   std::vector<std::string> subject;      // subject id per trial (empty: no subject column)
@@ -34,6 +34,7 @@ struct ColumnMap {
   bool operator==(const ColumnMap&) const = default;
 };
 
+
 /// Parses "ROLE=COLUMN,..." (roles s, r, cond, subject; a role not given keeps its own name),
 /// e.g. "s=duration,r=reproduction,subject=sub,cond=block"; empty text is the default map.
 /// Throws ArgumentError (argument "columns") naming the user's text for a missing '=', an
@@ -43,24 +44,26 @@ ColumnMap parse_column_map(const std::string& text);
 /// All four roles, "s=...,r=...,cond=...,subject=..." (parse_column_map reads it back).
 std::string to_string(const ColumnMap& columns);
 
-/// Which signs a data file's stimuli and responses may have: both positive (log-normal
-/// perception and motor noise), positive stimuli with responses of any sign (gaussian motor
-/// noise), or both of any sign (gaussian perception, linear space).
-enum class ValueSigns { positive, positive_stimuli, any };
+/// The values a data file's stimuli and responses may take: both positive (log-normal
+/// perception and motor noise: the actor's magnitudes, r/s within 1e-6..1e6), positive stimuli
+/// with responses of any sign (gaussian motor noise), both of any sign (gaussian perception,
+/// linear space), or angles in radians in (-pi, pi] (von Mises perception, circular).
+enum class ValueDomain { positive, positive_stimuli, any, circular };
 
 /// Parses CSV text with a header naming the columns of `s` and `r` (required), `cond` and
 /// `subject` (optional) as `columns` maps them; other columns are ignored. Conditions that are
 /// all integers are ordered numerically, names by first appearance. Throws
 /// std::invalid_argument with one line "FILE:LINE: column 'X': ..." (X the file's own column
 /// name) for a missing column, an empty file, or a value that is missing, non-numeric,
-/// non-finite or not positive (as `signs` requires: values of any sign may be 0, but their
+/// non-finite or not positive (as `domain` requires: values of any sign may be 0, but their
 /// magnitude must stay below 1e100); ArgumentError (argument "columns") for an invalid map or, with
 /// "FILE:LINE: missing column 'X' (mapped to ROLE)", a mapped column the header lacks.
+/// `domain`: which values of s and r are valid (ValueDomain).
 Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap& columns = {},
-                      ValueSigns signs = ValueSigns::positive);
+                      ValueDomain domain = ValueDomain::positive);
 
 /// Reads a data file (see parse_dataset). Throws std::invalid_argument when it cannot be opened.
-Dataset read_dataset(const std::string& path, const ColumnMap& columns = {}, ValueSigns signs = ValueSigns::positive);
+Dataset read_dataset(const std::string& path, const ColumnMap& columns = {}, ValueDomain domain = ValueDomain::positive);
 
 /// Writes `cond,s,r` (cond unless there is one condition labelled "1"; subject first when
 /// present; ids and labels quoted when they hold a comma, a quote or surrounding spaces), 17

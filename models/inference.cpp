@@ -11,6 +11,7 @@
 #include "models/exact_action.hpp"
 #include "models/inference_kernels.hpp"
 #include "models/inference_nodes.hpp"
+#include "models/circular.hpp"
 #include "models/likelihood_plan.hpp"
 #include "engine/tape_view.hpp"
 #include <bactor/models/network.hpp>
@@ -61,6 +62,7 @@ double Prior::log_density(double v) const {
     const double e = (v - a) / b;
     return -0.5 * e * e;
   }
+  case Kind::vonmises: return b * std::cos(v - a);
   }
   return 0;
 }
@@ -69,6 +71,7 @@ bool Prior::in_support(double v) const {
   if (!std::isfinite(v)) return false;
   if (kind == Kind::beta) return v > 0 && v < 1;
   if (kind == Kind::normal) return true;
+  if (kind == Kind::vonmises) return true;
   return kind == Kind::uniform ? (v > a && v < b) : v > 0;
 }
 
@@ -100,9 +103,14 @@ Prior parse_prior(const std::string& text) {
     p.a = parse_number(parts[1], what);
     p.b = parse_number(parts[2], what);
     if (!(p.b > 0)) throw std::invalid_argument(what + ": scale must be positive");
+  } else if (parts[0] == "vonmises" && parts.size() == 3) {
+    p.kind = Prior::Kind::vonmises;
+    p.a = parse_number(parts[1], what);
+    p.b = parse_number(parts[2], what);
+    if (!(p.b >= 0)) throw std::invalid_argument(what + ": the concentration KAPPA must be >= 0");
   } else {
-    throw std::invalid_argument(what + ": expected halfnormal:SCALE, uniform:LO:HI, lognormal:LOC:SCALE, beta:A:B or "
-                                       "normal:LOC:SCALE");
+    throw std::invalid_argument(what + ": expected halfnormal:SCALE, uniform:LO:HI, lognormal:LOC:SCALE, beta:A:B, "
+                                       "normal:LOC:SCALE or vonmises:LOC:KAPPA");
   }
   return p;
 }
@@ -114,6 +122,7 @@ std::string to_string(const Prior& p) {
   case Prior::Kind::lognormal: return "lognormal:" + fmt(p.a) + ":" + fmt(p.b);
   case Prior::Kind::beta: return "beta:" + fmt(p.a) + ":" + fmt(p.b);
   case Prior::Kind::normal: return "normal:" + fmt(p.a) + ":" + fmt(p.b);
+  case Prior::Kind::vonmises: return "vonmises:" + fmt(p.a) + ":" + fmt(p.b);
   }
   return "?";
 }
@@ -122,9 +131,10 @@ std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, 
   return default_priors(cost, conditions, {"sigma"});
 }
 
-ValueSigns value_signs(const InferenceSpec& spec) {
-  if (spec.perception == PerceptionModel::gaussian) return ValueSigns::any;
-  return spec.motor.model == MotorModel::gaussian ? ValueSigns::positive_stimuli : ValueSigns::positive;
+ValueDomain value_domain(const InferenceSpec& spec) {
+  if (spec.perception == PerceptionModel::gaussian) return ValueDomain::any;
+  if (spec.perception == PerceptionModel::vonmises) return ValueDomain::circular;
+  return spec.motor.model == MotorModel::gaussian ? ValueDomain::positive_stimuli : ValueDomain::positive;
 }
 
 Prior lapse_prior() { return Prior{Prior::Kind::beta, 2.0, 50.0}; }
@@ -268,6 +278,11 @@ struct ActorModel::Impl {
     int q = -1;        // unconstrained index when free
     double unit = 1;   // data units per model unit: S for mu_0, else 1
     bool logit() const { return prior.kind == Prior::Kind::uniform; }
+    /// The value written out: in data units; an angle wrapped into (LOC - pi, LOC + pi], LOC its
+    /// prior's location (default 0), so that a posterior near the seam can be moved off it.
+    double output(double v) const {
+      return prior.kind == Prior::Kind::vonmises ? prior.a + wrap_angle(v - prior.a) : v * unit;
+    }
   };
 
   const CostInfo* cost;
@@ -305,9 +320,19 @@ struct ActorModel::Impl {
   bool lapse_varies = false;
   double lapse_lo = 0, lapse_hi = 0, log_width = 0;
 
+  // Von Mises perception (models/circular.hpp): the circular likelihood rows replace `lik`
+  // (which is then an unused closed-form plan); angles in (-pi, pi], S = 1, mu_0 an angle.
+  bool circular = false;
+  detail::CircularFit circ;
+
   Impl(const Dataset&, const InferenceSpec& spec)
-      : lik((spec.cost ? *spec.cost : throw std::invalid_argument("inference: no cost family given")), spec.network,
-            spec.exact_action, spec.latent, spec.lapse, spec.quadrature_nodes, spec.motor, spec.perception) {}
+      : lik((spec.cost ? (circular_spec(spec) ? find_cost("QuadraticCost") : *spec.cost)
+                       : throw std::invalid_argument("inference: no cost family given")),
+            circular_spec(spec) ? nullptr : spec.network, !circular_spec(spec) && spec.exact_action,
+            circular_spec(spec) ? LatentMode::marginal : spec.latent, !circular_spec(spec) && spec.lapse, spec.quadrature_nodes,
+            circular_spec(spec) ? MotorSpec{} : spec.motor,
+            circular_spec(spec) ? PerceptionModel::lognormal : spec.perception) {}
+  static bool circular_spec(const InferenceSpec& spec) { return spec.perception == PerceptionModel::vonmises; }
 
   bool exact() const { return lik.source == detail::SourceKind::exact; }
   int lapse_slot(int c) const { return first_lapse_slot + (lapse_varies ? c : 0); }
@@ -372,7 +397,7 @@ struct ActorModel::Impl {
       return acc.value();
     }
     const Var z = latent == LatentMode::sampled ? leaf(n_free, N) : Var();
-    acc = detail::Elem{detail::add_likelihood(lik, V, rows, acc, z), 0};
+    acc = detail::Elem{circular ? detail::circular_likelihood_node(V, circ.rows, acc) : detail::add_likelihood(lik, V, rows, acc, z), 0};
     const double lp = acc.value();
     if (want_grad) {
       backward(acc.v);  // the gradient lands in grad
@@ -394,7 +419,8 @@ struct ActorModel::Impl {
     std::vector<double*> row_out(static_cast<std::size_t>(C), nullptr);
     for (int c = 0; c < C; ++c) row_out[std::size_t(c)] = grouped.data() + begin[c];
     const double* z = latent == LatentMode::sampled ? q.data() + n_free : nullptr;
-    detail::likelihood_values(lik, vlayout.data(), rows, z, row_out);
+    if (circular) circ.values(vlayout.data(), row_out);
+    else detail::likelihood_values(lik, vlayout.data(), rows, z, row_out);
     for (std::size_t k = 0; k < N; ++k) out[orig[k]] = grouped[k];
   }
 
@@ -405,6 +431,12 @@ struct ActorModel::Impl {
     const bool linear_lapse = lik.motor.model == MotorModel::gaussian;  // uniform in r, else in log r
     for (int c = 0; c < C; ++c) {
       if (begin[c + 1] == begin[c]) continue;
+      if (circular) {  // x holds the stimuli themselves (angles)
+        fill_theta(c);
+        const CircularParams cp = CircularParams::of(theta.data());
+        for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) out[orig[k]] = simulate_circular_response(cp, x[k], rng);
+        continue;
+      }
       const double sig = val[theta_slot(c, theta_index::sigma)];
       const double eps = lapse ? val[lapse_slot(c)] : 0.0;
       fill_theta(c);
@@ -462,6 +494,8 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
   check_perception_supported(spec.perception);
   if (spec.network) check_network_perception(*spec.network, spec.perception);
+  circular = spec.perception == PerceptionModel::vonmises;
+  if (circular) detail::check_circular_fit(data, spec);
   cost = spec.cost;
   net = spec.network;
   latent = spec.latent;
@@ -480,11 +514,11 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
   if (!(spec.scale >= 0) || !std::isfinite(spec.scale))
     throw ArgumentError("scale", fmt(spec.scale) + " (expected 0 for the geometric mean of the stimuli, or a positive number)");
   linear = spec.perception == PerceptionModel::gaussian;
-  const double g = default_scale(data, spec.perception);
+  const double g = circular ? 1.0 : default_scale(data, spec.perception);  // angles: S = 1
   const char* what = linear ? "root mean square" : "geometric mean";
   if (linear && spec.scale == 0 && !(g > 0))
     throw ArgumentError("scale", "the stimuli are all 0, so their root mean square cannot be the unit (give a scale)");
-  S = spec.scale > 0 ? spec.scale : g;
+  S = circular ? 1.0 : spec.scale > 0 ? spec.scale : g;
   // The unit must be of the stimuli's order (docs/bad-input.md): within a factor 1e6 of their
   // geometric mean (root mean square under gaussian perception); beyond it mu_0's default prior
   // and the cost parameters are out of reach (a scale of 1e-300 gave mu_0 = 1e-300 with sd 0).
@@ -535,6 +569,9 @@ void ActorModel::Impl::build_slots(const InferenceSpec& spec) {
       }
     }
   }
+  if (circular)  // mu_0 is an angle: uniform on the circle by default
+    for (Slot& sl : slots)
+      if (sl.base == "mu_0") sl.prior = Prior{Prior::Kind::vonmises, 0.0, 0.0};
   if (lapse) {
     first_lapse_slot = static_cast<int>(slots.size());
     lapse_varies = C > 1 && spec.per_condition.count("lapse");
@@ -568,6 +605,11 @@ void ActorModel::Impl::apply_overrides(const InferenceSpec& spec) {
     const auto& prior = np.second;
     for_name(np.first, "priors", [&](Slot& s) {
       // A probability needs a prior on (0, 1) (a log transform could leave it).
+      // An angle (mu_0 under von Mises perception) needs a prior on the circle, and only an angle has one.
+      if ((s.prior.kind == Prior::Kind::vonmises) != (prior.kind == Prior::Kind::vonmises))
+        throw ArgumentError("priors", np.first + "=" + to_string(prior) +
+                                          (prior.kind == Prior::Kind::vonmises ? ": a vonmises prior is for an angle (mu_0 under --perception vonmises)"
+                                                                               : ": an angle needs a prior on the circle, vonmises:LOC:KAPPA"));
       if (s.base == "lapse" && !(prior.kind == Prior::Kind::beta || (prior.kind == Prior::Kind::uniform && prior.b <= 1)))
         throw ArgumentError("priors", np.first + "=" + to_string(prior) +
                                           ": the lapse probability needs a prior on (0, 1), beta:A:B or uniform:LO:HI with HI <= 1");
@@ -582,10 +624,11 @@ void ActorModel::Impl::apply_overrides(const InferenceSpec& spec) {
     const auto& value = nv.second;
     for_name(name, "fixed", [&](Slot& s) {
       const double v = value / s.unit;
-      const bool ok = s.prior.kind == Prior::Kind::uniform ? (v >= s.prior.a && v <= s.prior.b)
-                      : s.prior.kind == Prior::Kind::beta  ? (v >= 0 && v < 1)
-                      : s.prior.kind == Prior::Kind::normal ? true
-                                                           : v > 0;
+        // Linear space under gaussian perception, angles under von Mises; on the log scale otherwise
+        // (a response <= 0, possible with gaussian motor noise, is read by the motor form from r alone).
+        x.push_back(circular ? data.s[i] : linear ? data.s[i] / S : std::log(data.s[i]) - log_S);
+        y.push_back(circular ? data.r[i] : linear ? data.r[i] / S : data.r[i] > 0 ? std::log(data.r[i]) - log_S : 0.0);
+        if (circular) circ.trials[std::size_t(c)].add(data.s[i], data.r[i]);
       if (!ok || !std::isfinite(v))
         throw ArgumentError("fixed", name + "=" + fmt(value) + " is outside the support of its prior " +
                                          to_string(prior_in_data_units(s.prior, s.unit)));
@@ -615,16 +658,18 @@ void ActorModel::Impl::order_outputs() {
 void ActorModel::Impl::group_trials(const Dataset& data) {
   begin.assign(C + 1, 0);
   lik.trials.resize(std::size_t(C));
+  if (circular) circ.reset(std::size_t(C), n_theta);
   for (int c = 0; c < C; ++c) {
     begin[c] = x.size();
     detail::RowTrials& t = lik.trials[std::size_t(c)];
     t.z_begin = begin[c];
     for (std::size_t i = 0; i < data.size(); ++i)
       if (data.cond[i] == c) {
-        // Linear space under gaussian perception; on the log scale otherwise (a response <= 0,
-        // possible with gaussian motor noise, is read by the motor form from r alone).
-        x.push_back(linear ? data.s[i] / S : std::log(data.s[i]) - log_S);
-        y.push_back(linear ? data.r[i] / S : data.r[i] > 0 ? std::log(data.r[i]) - log_S : 0.0);
+      const bool ok = s.prior.kind == Prior::Kind::uniform    ? (v >= s.prior.a && v <= s.prior.b)
+                      : s.prior.kind == Prior::Kind::beta     ? (v >= 0 && v < 1)
+                      : s.prior.kind == Prior::Kind::normal   ? true
+                      : s.prior.kind == Prior::Kind::vonmises ? true  // an angle
+                                                              : v > 0;
         orig.push_back(i);
         t.x.push_back(x.back());
         t.y.push_back(y.back());
@@ -713,7 +758,7 @@ void ActorModel::write_outputs(std::span<const double> q, Rng& rng, std::span<do
   m.transform(q);
   std::size_t o = 0;
   for (int p : m.out_order)
-    if (!m.slots[p].fixed) out[o++] = m.val[p] * m.slots[p].unit;
+    if (!m.slots[p].fixed) out[o++] = m.slots[p].output(m.val[p]);
   if (m.log_lik) {
     m.trial_loglik(q, out.subspan(o, m.N));
     o += m.N;
@@ -819,7 +864,7 @@ std::vector<double> ActorModel::constrain(std::span<const double> q) const {
   Impl& m = *impl_;
   m.transform(q);
   std::vector<double> v;
-  for (int p : m.out_order) v.push_back(m.val[p] * m.slots[p].unit);
+  for (int p : m.out_order) v.push_back(m.slots[p].output(m.val[p]));
   return v;
 }
 
@@ -836,13 +881,15 @@ std::vector<double> ActorModel::unconstrain(const std::map<std::string, double>&
     else if (s.prior.kind == Prior::Kind::lognormal) v = std::exp(s.prior.a);
     else if (s.prior.kind == Prior::Kind::beta) v = s.prior.a / (s.prior.a + s.prior.b);
     else if (s.prior.kind == Prior::Kind::normal) v = s.prior.a;
+    else if (s.prior.kind == Prior::Kind::vonmises) v = s.prior.a;
     else v = 0.674 * s.prior.a;
     if (!s.prior.in_support(v))
       throw std::invalid_argument("value " + fmt(v * s.unit) + " of '" + s.name + "' is outside its prior's support");
     q[s.q] = s.prior.kind == Prior::Kind::uniform ? std::log((v - s.prior.a) / (s.prior.b - v))
-             : s.prior.kind == Prior::Kind::beta  ? std::log(v / (1 - v))
-             : s.prior.kind == Prior::Kind::normal ? v
-                                                  : std::log(v);
+             : s.prior.kind == Prior::Kind::beta     ? std::log(v / (1 - v))
+             : s.prior.kind == Prior::Kind::normal   ? v
+             : s.prior.kind == Prior::Kind::vonmises ? v
+                                                     : std::log(v);
   }
   return q;
 }

@@ -49,9 +49,12 @@ const char* to_string(LatentMode mode);
 
 /// Prior of one parameter. half_normal(scale a); uniform(a, b); lognormal(log-loc a, scale b);
 /// beta(shapes a, b) on (0, 1), sampled as logit v; normal(loc a, scale b) on the real line
-/// (gaussian perception's mu_0 and offset), sampled as v itself.
+/// (gaussian perception's mu_0 and offset), sampled as v itself; vonmises(mean angle a,
+/// concentration b >= 0; b = 0 is uniform on the circle) for an angle (mu_0 under --perception
+/// vonmises), sampled on the real line as it is (the density is periodic: HMC there is HMC on the
+/// circle), its draws written wrapped into (a - pi, a + pi].
 struct Prior {
-  enum class Kind { half_normal, uniform, lognormal, beta, normal } kind = Kind::half_normal;
+  enum class Kind { half_normal, uniform, lognormal, beta, normal, vonmises } kind = Kind::half_normal;
   double a = 0.25, b = 0;
   /// log density (up to a constant) at the constrained value v. (Its gradient, with the
   /// transform's, is the constrain node's: models/inference_nodes.hpp.)
@@ -59,7 +62,7 @@ struct Prior {
   bool in_support(double v) const;
 };
 /// Parses "halfnormal:SCALE", "uniform:LO:HI", "lognormal:LOC:SCALE" (LOC on the log scale),
-/// "beta:A:B" (shapes, both positive) or "normal:LOC:SCALE".
+/// "beta:A:B" (shapes, both positive), "normal:LOC:SCALE" or "vonmises:LOC:KAPPA" (an angle's; KAPPA >= 0).
 Prior parse_prior(const std::string& text);
 std::string to_string(const Prior& prior);
 /// The default prior of every parameter of `cost` with `conditions` conditions, in slot order:
@@ -142,9 +145,10 @@ struct InferenceSpec {
   PerceptionModel perception = PerceptionModel::lognormal;
 };
 
-/// The signs the data of a fit may have (read_dataset): any under gaussian perception, positive
-/// stimuli with responses of any sign under gaussian motor noise, else both positive.
-ValueSigns value_signs(const InferenceSpec& spec);
+/// The values the data of a fit may take (read_dataset): any sign under gaussian perception,
+/// angles under von Mises perception, positive stimuli with responses of any sign under gaussian
+/// motor noise, else both positive.
+ValueDomain value_domain(const InferenceSpec& spec);
 
 /// The contaminant's range (lo, hi) of r that `spec` gives for `data`: spec.lapse_lo/hi when
 /// set (ArgumentError("lapse_range") unless 0 < lo < hi and every response inside, saying which

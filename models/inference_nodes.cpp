@@ -66,6 +66,12 @@ inline double constrain_slot_inline(const SlotSpec& slot, double x, double& v, d
     dlp = -z * slot.inv_scale;
     return -0.5 * z * z;
   }
+  case Prior::Kind::vonmises: {  // an angle on the real line (identity), b cos(v - a)
+    v = x;
+    dv = 1;
+    dlp = -prior.b * std::sin(x - prior.a);
+    return prior.b * std::cos(x - prior.a);
+  }
   }
   v = dv = dlp = 0;
   return 0;

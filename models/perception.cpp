@@ -26,7 +26,7 @@ bool perception_supported(PerceptionModel model) {
   switch (model) {
   case PerceptionModel::lognormal: return true;
   case PerceptionModel::gaussian: return true;
-  case PerceptionModel::vonmises: return false;  // circular: being built
+  case PerceptionModel::vonmises: return true;  // circular: simulate and infer (closed-form action; train refuses)
   }
   return false;
 }

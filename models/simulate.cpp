@@ -6,6 +6,7 @@
 #include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/network.hpp>
+#include "models/circular.hpp"
 #include "models/perception_linear.hpp"
 
 #include <algorithm>
@@ -55,14 +56,37 @@ std::vector<double> theta_from_values(const CostInfo& cost, const MotorSpec& mot
   return theta;
 }
 
+std::map<std::string, std::vector<double>> condition_values(const SimulationSpec& spec, std::size_t& n_cond) {
+  std::map<std::string, std::vector<double>> by_cond = spec.condition_values;
+  if (!spec.condition_sigmas.empty()) {
+    if (by_cond.count("sigma")) throw ArgumentError("conditions", "sigma given twice (condition_sigmas and condition_values)");
+    by_cond["sigma"] = spec.condition_sigmas;
+  }
+  n_cond = 1;
+  for (const auto& [name, list] : by_cond) {
+    if (list.empty()) throw ArgumentError("conditions", "no values for '" + name + "'");
+    if (n_cond > 1 && list.size() != n_cond)
+      throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
+                                            std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
+    n_cond = std::max(n_cond, list.size());
+  }
+  for (const auto& [name, list] : by_cond)
+    if (list.size() != n_cond)
+      throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
+                                            std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
+  return by_cond;
+}
+
 std::string simulation_action_source(const SimulationSpec& spec) {
   if (spec.network) return "network";
   if (spec.perception == PerceptionModel::gaussian) return "closed-form";
+  if (spec.perception == PerceptionModel::vonmises) return "closed-form";  // mu_post
   return spec.cost && has_closed_form(*spec.cost, spec.motor) ? "closed-form" : "numerical";
 }
 
 Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
   if (!spec.cost) throw std::invalid_argument("simulate: no cost family given");
+  if (spec.perception == PerceptionModel::vonmises) return detail::simulate_circular(spec);  // models/circular.hpp
   if (!(spec.lapse >= 0 && spec.lapse < 1)) throw ArgumentError("lapse", "the lapse probability must be in [0, 1)");
   if (lapsed) lapsed->clear();
   if (spec.trials == 0) throw ArgumentError("trials", "must be positive");
@@ -72,28 +96,15 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
     throw ArgumentError("stimuli", linear ? "need s_lo < s_hi" : "need 0 < s_lo < s_hi");
   const CostInfo& cost = *spec.cost;
   std::map<std::string, double> values = spec.values;
-  std::map<std::string, std::vector<double>> by_cond = spec.condition_values;
-  if (!spec.condition_sigmas.empty()) {
-    if (by_cond.count("sigma")) throw ArgumentError("conditions", "sigma given twice (condition_sigmas and condition_values)");
-    by_cond["sigma"] = spec.condition_sigmas;
-  }
   std::size_t n_cond = 1;
+  const std::map<std::string, std::vector<double>> by_cond = condition_values(spec, n_cond);
   for (const auto& [name, list] : by_cond) {
-    if (list.empty()) throw ArgumentError("conditions", "no values for '" + name + "'");
-    if (n_cond > 1 && list.size() != n_cond)
-      throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
-                                            std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
-    n_cond = std::max(n_cond, list.size());
     const bool any_sign = linear && (name == "mu_0" || name == "offset");
     for (double v : list)
       if (!(v > 0 || any_sign) || !std::isfinite(v))
         throw ArgumentError("conditions", "values of '" + name + "' must be " + (any_sign ? "finite" : "positive and finite"));
     values[name] = list[0];  // the first condition's value, for the check below; each condition sets its own
   }
-  for (const auto& [name, list] : by_cond)
-    if (list.size() != n_cond)
-      throw ArgumentError("conditions", "every parameter needs the same number of condition values ('" + name + "' has " +
-                                            std::to_string(list.size()) + ", others " + std::to_string(n_cond) + ")");
   const MotorSpec& motor = spec.motor;
   check_perception_supported(spec.perception);
   if (spec.network) check_network_perception(*spec.network, spec.perception);

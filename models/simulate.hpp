@@ -63,6 +63,11 @@ std::vector<double> theta_from_values(const CostInfo& cost, const MotorSpec& mot
 /// indices go to `lapsed` when given.
 Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed = nullptr);
 
+/// spec's per-condition values by name: condition_values, with condition_sigmas as "sigma"
+/// (ArgumentError "conditions" when sigma is given both ways, a list is empty or the lists'
+/// lengths differ); n_cond gets their common length (1 without any).
+std::map<std::string, std::vector<double>> condition_values(const SimulationSpec& spec, std::size_t& n_cond);
+
 /// Name of the action source simulate() uses: "network", "closed-form" or "numerical".
 std::string simulation_action_source(const SimulationSpec& spec);
 

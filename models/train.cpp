@@ -413,7 +413,10 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.head = parse_network_head(s.head != "auto" ? s.head : default_head_name(*I.cost, s.motor));
   check_head(*I.cost, I.head, s.motor);
   check_perception_supported(s.perception);
-  if (s.perception != PerceptionModel::lognormal)
+  if (s.perception == PerceptionModel::vonmises)  // docs/families.md, "Circular tasks"
+    throw ArgumentError("perception", "vonmises: the supported circular costs all have the closed-form action mu_post; "
+                                      "there is no network to train (fit with infer --perception vonmises directly)");
+  if (s.perception == PerceptionModel::gaussian)
     throw ArgumentError("perception", std::string(to_string(s.perception)) +
                                           ": networks for this perception model are not supported yet (infer and simulate use "
                                           "the closed forms)");

@@ -286,19 +286,19 @@ TEST_CASE("perception linear: NUTS recovers the parameters from negative stimuli
 TEST_CASE("perception linear: data of any sign, and the refusals") {
   const std::string csv = "s,r\n-1.5,-0.2\n0,0.4\n2,-3\n1e-9,0\n";
   std::istringstream in1(csv);
-  const Dataset d = parse_dataset(in1, "neg.csv", {}, ValueSigns::any);
+  const Dataset d = parse_dataset(in1, "neg.csv", {}, ValueDomain::any);
   CHECK(d.size() == 4);
   CHECK(d.s[0] == -1.5);
   std::istringstream in2(csv);
-  CHECK_THROWS_WITH(parse_dataset(in2, "neg.csv", {}, ValueSigns::positive), doctest::Contains("neg.csv:2: column 's'"));
+  CHECK_THROWS_WITH(parse_dataset(in2, "neg.csv", {}, ValueDomain::positive), doctest::Contains("neg.csv:2: column 's'"));
   std::istringstream in3("s,r\n1.5,-0.2\n2,0\n");
-  CHECK(parse_dataset(in3, "r.csv", {}, ValueSigns::positive_stimuli).size() == 2);
+  CHECK(parse_dataset(in3, "r.csv", {}, ValueDomain::positive_stimuli).size() == 2);
   std::istringstream in4("s,r\n1.5,-0.2\n-2,1\n");
-  CHECK_THROWS_WITH(parse_dataset(in4, "r.csv", {}, ValueSigns::positive_stimuli), doctest::Contains("r.csv:3: column 's'"));
+  CHECK_THROWS_WITH(parse_dataset(in4, "r.csv", {}, ValueDomain::positive_stimuli), doctest::Contains("r.csv:3: column 's'"));
   InferenceSpec spec = linear_spec("QuadraticCost", gauss);
-  CHECK(value_signs(spec) == ValueSigns::any);
+  CHECK(value_domain(spec) == ValueDomain::any);
   spec.perception = PerceptionModel::lognormal;
-  CHECK(value_signs(spec) == ValueSigns::positive_stimuli);
+  CHECK(value_domain(spec) == ValueDomain::positive_stimuli);
   // Refused under gaussian perception: motor noise that needs a > 0, costs without an affine
   // action, lapses, sampled latents; a normal prior elsewhere.
   const Dataset lin = linear_data("QuadraticCost", gauss, {{"mu_0", 0.5}, {"sigma_0", 1}, {"sigma", 0.5}, {"sigma_a", 0.3}}, 20, 1);

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: MIT
+// Circular (von Mises) perception and motor noise (models/circular.hpp, docs/families.md):
+//   - log I0 e^{-kappa} and I1/I0 against std::cyl_bessel_i on a grid (to kappa = 700, where
+//     I0 is still finite), and log_i0e's derivative against finite differences;
+//   - the posterior's kappa_post / mu_post against a directly normalised grid posterior;
+//   - the von Mises sampler's mean resultant length against A(kappa) (Monte Carlo SE);
+//   - each trial's likelihood against a brute-force 20,001-node integral over m, and its
+//     normalisation over r;
+//   - the likelihood node's gradient against finite differences (two rows, acc);
+//   - which costs are accepted (symmetric, periodic, no parameters) and which refused;
+//   - ActorModel under vonmises: layout, gradient against finite differences, periodicity in
+//     mu_0 and wrapped outputs; recovery of simulated truth by NUTS.
+#include "models/circular.hpp"
+
+#include <bactor/engine/errors.hpp>
+#include <bactor/engine/rng.hpp>
+#include <bactor/models/costs.hpp>
+#include <bactor/models/formula.hpp>
+#include <bactor/models/inference.hpp>
+#include <bactor/models/simulate.hpp>
+#include "tests/engine/gradcheck.hpp"
+#include "tests/models/posterior_test_util.hpp"
+#include "tests/stat_criteria.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <numbers>
+#include <string>
+#include <vector>
+
+using namespace bactor;
+using bactor::testing::gradcheck;
+using bactor::testing::GradCheckOptions;
+namespace d = bactor::detail;
+
+namespace {
+const double pi = std::numbers::pi;
+
+/// p(r | s) by the trapezoid rule on `n` nodes over m, written from the definitions alone.
+double brute_force_loglik(double s, double r, const double* theta, int n) {
+  const CircularParams p = CircularParams::of(theta);
+  double sum = 0;
+  for (int j = 0; j < n; ++j) {
+    const double m = -pi + 2 * pi * j / n;
+    const double a = vonmises_posterior(p.mu_0, p.kappa_0, m, p.kappa).mu;
+    sum += std::exp(vonmises_logpdf(m, s, p.kappa) + vonmises_logpdf(r, a, p.kappa_r));
+  }
+  return std::log(sum * 2 * pi / n);
+}
+
+/// theta sets: broad to sharp perception, prior and motor noise, mu_0 anywhere on the line.
+const std::vector<std::vector<double>> theta_sets = {
+    {0.2, 0.5, 0.3, 0.1}, {0.05, 0.3, -2.0, 0.05}, {0.6, 0.4, 3.0, 0.3}, {1.2, 1.5, 7.5, 0.8}, {0.3, 0.1, -0.5, 0.2},
+};
+} // namespace
+
+TEST_CASE("circular: log I0 e^-kappa and I1/I0 against std::cyl_bessel_i") {
+  for (double k = 0; k <= 700; k += (k < 40 ? 0.37 : 7.3)) {
+    INFO("kappa = " << k);
+    const double i0 = std::cyl_bessel_i(0.0, k), i1 = std::cyl_bessel_i(1.0, k);
+    CHECK(log_i0e(k) == doctest::Approx(std::log(i0) - k).epsilon(1e-13).scale(1.0));
+    CHECK(bessel_ratio(k) == doctest::Approx(i1 / i0).epsilon(1e-13));
+  }
+  // Far beyond overflow: log I0(k) - k -> -log(2 pi k) / 2 + log(1 + 1/(8k)), A -> 1 - 1/(2k) - 1/(8k^2).
+  CHECK(log_i0e(1e8) == doctest::Approx(-0.5 * std::log(2 * pi * 1e8) + std::log1p(1 / 8e8)).epsilon(1e-14));
+  CHECK(bessel_ratio(1e6) == doctest::Approx(1 - 0.5e-6 - 0.125e-12).epsilon(1e-14));
+  // d/dk log_i0e = A - 1, on both sides of the series/asymptotic switch.
+  for (double k : {0.01, 0.8, 5.0, 29.9, 30.1, 80.0, 2000.0}) {
+    const double h = 1e-5 * std::max(1.0, k);
+    const double fd = (log_i0e(k + h) - log_i0e(k - h)) / (2 * h);
+    CHECK(fd == doctest::Approx(bessel_ratio(k) - 1).epsilon(1e-7).scale(1.0));
+  }
+}
+
+TEST_CASE("circular: wrap_angle") {
+  CHECK(wrap_angle(0.5) == 0.5);
+  CHECK(wrap_angle(pi) == doctest::Approx(pi));
+  CHECK(wrap_angle(-pi) == doctest::Approx(pi));
+  CHECK(wrap_angle(3 * pi / 2) == doctest::Approx(-pi / 2));
+  CHECK(wrap_angle(-7.0) == doctest::Approx(-7.0 + 2 * pi));
+  for (double x = -20; x < 20; x += 0.1) {
+    const double w = wrap_angle(x);
+    CHECK((w > -pi && w <= pi));
+    CHECK(std::cos(w) == doctest::Approx(std::cos(x)).epsilon(1e-12).scale(1.0));
+  }
+}
+
+TEST_CASE("circular: the posterior against direct numerical normalisation") {
+  const int n = 20000;
+  for (const auto& [mu0, k0, m, k] : std::vector<std::array<double, 4>>{
+           {0.3, 4.0, 1.2, 25.0}, {-2.8, 10.0, 2.9, 3.0}, {1.0, 0.5, -1.0, 0.7}, {0.0, 100.0, 0.4, 400.0}}) {
+    INFO(mu0 << " " << k0 << " " << m << " " << k);
+    // p(s | m) ∝ VM(s; mu_0, kappa_0) VM(m; s, kappa), normalised on the grid.
+    std::vector<double> lp(n);
+    double mx = -INFINITY;
+    for (int j = 0; j < n; ++j) {
+      const double s = -pi + 2 * pi * j / n;
+      lp[j] = vonmises_logpdf(s, mu0, k0) + vonmises_logpdf(m, s, k);
+      mx = std::max(mx, lp[j]);
+    }
+    double z = 0, c = 0, sn = 0;
+    for (int j = 0; j < n; ++j) {
+      const double s = -pi + 2 * pi * j / n, w = std::exp(lp[j] - mx);
+      z += w;
+      c += w * std::cos(s);
+      sn += w * std::sin(s);
+    }
+    const VonMisesPosterior post = vonmises_posterior(mu0, k0, m, k);
+    // The grid's circular mean is mu_post; its mean resultant length is A(kappa_post).
+    CHECK(std::atan2(sn, c) == doctest::Approx(post.mu).epsilon(1e-10));
+    CHECK(std::hypot(c, sn) / z == doctest::Approx(bessel_ratio(post.kappa)).epsilon(1e-10));
+    // And the normalised density itself is VM(mu_post, kappa_post) at every grid point.
+    const double log_z = mx + std::log(z * 2 * pi / n);
+    for (int j = 0; j < n; j += 997) {
+      const double s = -pi + 2 * pi * j / n;
+      CHECK(lp[j] - log_z == doctest::Approx(vonmises_logpdf(s, post.mu, post.kappa)).epsilon(1e-9).scale(1.0));
+    }
+  }
+}
+
+TEST_CASE("circular: the von Mises sampler's mean resultant length (4 Monte Carlo SE)") {
+  Rng rng(11, 0);
+  const int n = 20000;
+  for (const auto& [mu, k] : std::vector<std::pair<double, double>>{{0.0, 0.3}, {2.5, 4.0}, {-3.0, 60.0}, {1.0, 3e4}}) {
+    INFO("mu " << mu << " kappa " << k);
+    double sc = 0, sc2 = 0, ss = 0, ss2 = 0;
+    for (int i = 0; i < n; ++i) {
+      const double x = sample_vonmises(rng, mu, k);
+      REQUIRE((x > -pi && x <= pi));
+      const double c = std::cos(x - mu), s = std::sin(x - mu);
+      sc += c, sc2 += c * c, ss += s, ss2 += s * s;
+    }
+    const double mc = sc / n, ms = ss / n;
+    const double se_c = std::sqrt((sc2 / n - mc * mc) / n), se_s = std::sqrt((ss2 / n - ms * ms) / n);
+    CHECK(std::abs(mc - bessel_ratio(k)) <= 4 * se_c + 1e-12);
+    CHECK(std::abs(ms) <= 4 * se_s + 1e-12);
+  }
+}
+
+TEST_CASE("circular: each trial's likelihood against a brute-force integral, and its normalisation") {
+  Rng rng(5, 0);
+  for (const auto& theta : theta_sets) {
+    INFO("theta " << theta[0] << " " << theta[1] << " " << theta[2] << " " << theta[3]);
+    d::CircularTrials t;
+    for (int i = 0; i < 12; ++i) {
+      const double s = rng.uniform(-pi, pi);
+      t.add(s, i % 3 == 2 ? rng.uniform(-pi, pi) : simulate_circular_response(CircularParams::of(theta.data()), s, rng));
+    }
+    std::vector<double> ll(t.size());
+    const double total = d::circular_row_loglik(theta.data(), t, nullptr, ll.data());
+    double sum = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      CHECK(ll[i] == doctest::Approx(brute_force_loglik(t.s[i], t.r[i], theta.data(), 20001)).epsilon(1e-9).scale(1.0));
+      sum += ll[i];
+    }
+    CHECK(total == doctest::Approx(sum).epsilon(1e-12));
+    // ∫ p(r | s) dr = 1 (the node's rule at 400 responses; periodic, so the trapezoid is exact to rounding).
+    d::CircularTrials over_r;
+    for (int j = 0; j < 400; ++j) over_r.add(0.7, -pi + 2 * pi * j / 400);
+    std::vector<double> lr(400);
+    d::circular_row_loglik(theta.data(), over_r, nullptr, lr.data());
+    double mass = 0;
+    for (double v : lr) mass += std::exp(v) * 2 * pi / 400;
+    CHECK(mass == doctest::Approx(1.0).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("circular: the likelihood node's gradient against finite differences") {
+  Rng rng(8, 0);
+  d::CircularTrials a, b;
+  for (int i = 0; i < 9; ++i) {
+    const double s = rng.uniform(-pi, pi);
+    a.add(s, wrap_angle(s + 0.3 * rng.normal()));
+    b.add(s, rng.uniform(-pi, pi));
+  }
+  const std::vector<d::CircularRow> rows{{0, &a}, {4, &b}};
+  for (std::size_t k = 0; k + 1 < theta_sets.size(); ++k) {
+    std::vector<double> v = theta_sets[k];
+    v.insert(v.end(), theta_sets[k + 1].begin(), theta_sets[k + 1].end());
+    v.push_back(0.25);  // acc's element
+    INFO("theta sets " << k << ", " << k + 1);
+    auto r = gradcheck(
+        [&](std::span<const Var> in) {
+          return d::circular_likelihood_node(in[0], rows, d::Elem{in[0], 8});
+        },
+        {v}, GradCheckOptions{1e-6, 1e-6, 1e-7});
+    CHECK_MESSAGE(r.ok, r.report);
+  }
+  // Outside the support: -inf, no NaN gradient.
+  std::vector<double> bad{-0.2, 0.5, 0.3, 0.1};
+  std::vector<double> g(4, 0.0);
+  CHECK(d::circular_row_loglik(bad.data(), a, g.data(), nullptr) == -INFINITY);
+  for (double x : g) CHECK(x == 0.0);
+}
+
+TEST_CASE("circular: node counts grow with the concentrations") {
+  CHECK(circular_nodes(CircularParams::of(std::vector<double>{2.0, 1.0, 0.0, 2.0}.data())) == 40);
+  const int n1 = circular_nodes(CircularParams::of(std::vector<double>{0.2, 0.5, 0.0, 0.1}.data()));
+  const int n2 = circular_nodes(CircularParams::of(std::vector<double>{0.05, 0.5, 0.0, 0.05}.data()));
+  CHECK(n1 % 8 == 0);
+  CHECK(n2 > n1);
+  CHECK(circular_nodes(CircularParams::of(std::vector<double>{1e-5, 0.5, 0.0, 0.1}.data())) == circular_max_nodes);
+}
+
+TEST_CASE("circular: which costs have the action mu_post") {
+  CHECK_NOTHROW(check_circular_cost(find_cost("QuadraticCost")));
+  CHECK_NOTHROW(check_circular_cost(find_cost("AbsoluteCost")));
+  auto refused = [](const CostInfo& c, const std::string& part) {
+    try {
+      check_circular_cost(c);
+      FAIL("accepted " << c.name);
+    } catch (const ArgumentError& e) {
+      CHECK_MESSAGE(std::string(e.what()).find(part) != std::string::npos, e.what());
+    }
+  };
+  refused(find_cost("QuadraticCostQuadraticEffort"), "parameters");
+  refused(find_cost("Linex"), "parameters");
+  FormulaSpec f;
+  f.expression = "1 - cos(r - s)";
+  CHECK_NOTHROW(check_circular_cost(make_formula_cost(f)));
+  f.expression = "(1 - cos(r - s)) * (1 - cos(r - s))";
+  CHECK_NOTHROW(check_circular_cost(make_formula_cost(f)));
+  f.expression = "(r - s) * (r - s)";
+  refused(make_formula_cost(f), "not a function of the wrapped difference");
+  f.expression = "1 - cos(r - s) + 0.2 * sin(r - s)";
+  refused(make_formula_cost(f), "not symmetric");
+  f.expression = "cos(r - s)";
+  refused(make_formula_cost(f), "decreases");
+}
+
+TEST_CASE("circular: ActorModel under von Mises perception (layout, gradient against finite differences, wrapped outputs)") {
+  SimulationSpec sim;
+  sim.cost = &find_cost("QuadraticCost");
+  sim.perception = PerceptionModel::vonmises;
+  sim.values = {{"sigma", 0.2}, {"sigma_0", 0.5}, {"mu_0", -1.0}, {"sigma_r", 0.1}};
+  sim.condition_values = {{"sigma", {0.15, 0.3}}};
+  sim.values.erase("sigma");
+  sim.trials = 40;
+  sim.s_lo = -pi, sim.s_hi = pi;
+  sim.seed = 2;
+  const Dataset data = simulate(sim);
+  REQUIRE(data.size() == 80);
+  InferenceSpec spec;
+  spec.cost = sim.cost;
+  spec.perception = PerceptionModel::vonmises;
+  spec.priors["mu_0"] = parse_prior("vonmises:0.5:2");
+  ActorModel model(data, spec);
+  CHECK(model.scale() == 1.0);
+  const auto names = model.free_names();
+  CHECK(names == std::vector<std::string>{"mu_0", "sigma_0", "sigma_r", "sigma.1", "sigma.2"});
+  // mu_0's coordinate is the angle itself, anywhere on the line: 7 is 7 - 2 pi on the circle.
+  std::vector<double> q = model.unconstrain({{"mu_0", 7.0}, {"sigma_0", 0.4}, {"sigma_r", 0.12}, {"sigma", 0.25}});
+  CHECK(q[0] == 7.0);
+  CHECK(model.constrain(q)[0] == doctest::Approx(7.0 - 2 * pi));
+  std::vector<double> g(q.size());
+  const double lp = model.log_density(q, g);
+  REQUIRE(std::isfinite(lp));
+  for (std::size_t k = 0; k < q.size(); ++k) {
+    const double h = 1e-6;
+    std::vector<double> a = q, b = q, none;
+    a[k] += h, b[k] -= h;
+    const double fd = (model.log_density(a, none) - model.log_density(b, none)) / (2 * h);
+    CHECK(g[k] == doctest::Approx(fd).epsilon(1e-6).scale(1.0));
+  }
+  // The density is periodic in mu_0: HMC on the line is HMC on the circle.
+  std::vector<double> q2 = q, none;
+  q2[0] -= 2 * pi;
+  CHECK(model.log_density(q2, none) == doctest::Approx(lp).epsilon(1e-12));
+  // Per-trial values sum to the likelihood part: the difference of two q is the same.
+  std::vector<double> ll(data.size()), ll2(data.size());
+  model.trial_loglik(q, ll);
+  q2 = q;
+  q2[1] += 0.1;
+  model.trial_loglik(q2, ll2);
+  double d_ll = 0;
+  for (std::size_t i = 0; i < ll.size(); ++i) d_ll += ll2[i] - ll[i];
+  CHECK(std::isfinite(d_ll));
+}
+
+TEST_CASE("circular: recovery on simulated data (truth within 4 posterior sd, divergences <= 1%)") {
+  SimulationSpec sim;
+  sim.cost = &find_cost("QuadraticCost");
+  sim.perception = PerceptionModel::vonmises;
+  sim.values = {{"sigma", 0.2}, {"sigma_0", 0.5}, {"mu_0", -1.0}, {"sigma_r", 0.1}};
+  sim.trials = 300;
+  sim.s_lo = -pi, sim.s_hi = pi;
+  sim.seed = 9;
+  const Dataset data = simulate(sim);
+  InferenceSpec spec;
+  spec.cost = sim.cost;
+  spec.perception = PerceptionModel::vonmises;
+  spec.fixed["sigma"] = 0.2;  // sigma and sigma_r trade off (as in the reference study, which fixes sigma)
+  const Summary s = bactor::testing::run_posterior(data, spec, 2, 300, 300, 4);
+  bactor::testing::check_divergence_rate(s.divergences, s.draws);
+  for (const auto& p : s.params) {
+    INFO(p.name << " mean " << p.mean << " sd " << p.sd << " truth " << sim.values.at(p.name) << " rhat " << p.rhat);
+    CHECK(std::abs(p.mean - sim.values.at(p.name)) <= 4 * p.sd);
+    CHECK(p.rhat < 1.05);
+  }
+}
