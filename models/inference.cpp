@@ -624,11 +624,11 @@ void ActorModel::Impl::apply_overrides(const InferenceSpec& spec) {
     const auto& value = nv.second;
     for_name(name, "fixed", [&](Slot& s) {
       const double v = value / s.unit;
-        // Linear space under gaussian perception, angles under von Mises; on the log scale otherwise
-        // (a response <= 0, possible with gaussian motor noise, is read by the motor form from r alone).
-        x.push_back(circular ? data.s[i] : linear ? data.s[i] / S : std::log(data.s[i]) - log_S);
-        y.push_back(circular ? data.r[i] : linear ? data.r[i] / S : data.r[i] > 0 ? std::log(data.r[i]) - log_S : 0.0);
-        if (circular) circ.trials[std::size_t(c)].add(data.s[i], data.r[i]);
+      const bool ok = s.prior.kind == Prior::Kind::uniform    ? (v >= s.prior.a && v <= s.prior.b)
+                      : s.prior.kind == Prior::Kind::beta     ? (v >= 0 && v < 1)
+                      : s.prior.kind == Prior::Kind::normal   ? true
+                      : s.prior.kind == Prior::Kind::vonmises ? true  // an angle
+                                                              : v > 0;
       if (!ok || !std::isfinite(v))
         throw ArgumentError("fixed", name + "=" + fmt(value) + " is outside the support of its prior " +
                                          to_string(prior_in_data_units(s.prior, s.unit)));
@@ -665,11 +665,11 @@ void ActorModel::Impl::group_trials(const Dataset& data) {
     t.z_begin = begin[c];
     for (std::size_t i = 0; i < data.size(); ++i)
       if (data.cond[i] == c) {
-      const bool ok = s.prior.kind == Prior::Kind::uniform    ? (v >= s.prior.a && v <= s.prior.b)
-                      : s.prior.kind == Prior::Kind::beta     ? (v >= 0 && v < 1)
-                      : s.prior.kind == Prior::Kind::normal   ? true
-                      : s.prior.kind == Prior::Kind::vonmises ? true  // an angle
-                                                              : v > 0;
+        // Linear space under gaussian perception, angles under von Mises; on the log scale otherwise
+        // (a response <= 0, possible with gaussian motor noise, is read by the motor form from r alone).
+        x.push_back(circular ? data.s[i] : linear ? data.s[i] / S : std::log(data.s[i]) - log_S);
+        y.push_back(circular ? data.r[i] : linear ? data.r[i] / S : data.r[i] > 0 ? std::log(data.r[i]) - log_S : 0.0);
+        if (circular) circ.trials[std::size_t(c)].add(data.s[i], data.r[i]);
         orig.push_back(i);
         t.x.push_back(x.back());
         t.y.push_back(y.back());

@@ -79,8 +79,9 @@ struct LinearForm {
 
   MotorParams params(const double* theta) const { return {0.0, theta[sa_at], off_at == none ? 0.0 : theta[off_at]}; }
   template <class Head>
-  double run(const Head& h0, const RowTrials& t, double sig, const MotorParams& mp, RowGrad<Head>* g,
-             double* trial_ll) const {
+  /// The motor forms' signature (models/likelihood.hpp); no lapses or latents here (eps, z, gz unused).
+  double run(const Head& h0, const RowTrials& t, double sig, const MotorParams& mp, double /*eps*/, const double* /*z*/,
+             double* /*gz*/, RowGrad<Head>* g, double* trial_ll) const {
     static_assert(std::is_same_v<Head, PowerHead>, "the linear marginal needs an affine action");
     if (!(mp.sa > 0) || !std::isfinite(mp.sa) || !std::isfinite(mp.delta)) {
       if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
