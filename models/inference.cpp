@@ -673,14 +673,14 @@ void ActorModel::Impl::group_trials(const Dataset& data) {
         orig.push_back(i);
         t.x.push_back(x.back());
         t.y.push_back(y.back());
+        // The response itself for the motor forms (RowTrials::r): e^y, or r / S when r <= 0
+        // (gaussian motor noise), before finish() copies it into the padded SIMD layout.
+        t.r.push_back(!linear && !(data.r[i] > 0) ? data.r[i] / S : std::exp(y.back()));
       }
   }
   begin[C] = x.size();
   if (x.size() != data.size()) throw std::invalid_argument(data.source + ": condition index out of range");
   lik.finish();
-  for (int c = 0; c < C; ++c)  // responses <= 0 themselves (RowTrials::finish takes e^y)
-    for (std::size_t k = begin[c]; k < begin[c + 1]; ++k)
-      if (!linear && !(data.r[orig[k]] > 0)) lik.trials[std::size_t(c)].r[k - begin[c]] = data.r[orig[k]] / S;
   for (int c = 0; c < C; ++c) {
     detail::RowRef r;
     r.theta_at = std::size_t(c) * n_theta;

@@ -10,8 +10,10 @@ namespace bactor::detail {
 void RowTrials::finish() {
   stats = PowerStats{};
   for (std::size_t i = 0; i < x.size(); ++i) stats.add(x[i], y[i]);
-  r.resize(y.size());
-  for (std::size_t i = 0; i < y.size(); ++i) r[i] = std::exp(y[i]);
+  if (r.size() != y.size()) {  // else the caller gave the responses (e.g. r <= 0 under gaussian motor noise)
+    r.resize(y.size());
+    for (std::size_t i = 0; i < y.size(); ++i) r[i] = std::exp(y[i]);
+  }
   px = x;
   py = y;
   pr = r;

@@ -59,7 +59,7 @@ namespace bactor::detail {
 /// row's first latent in the model's latent vector (sampled form).
 struct RowTrials {
   std::vector<double> x, y;
-  std::vector<double> r;  // e^y (motor forms)
+  std::vector<double> r;  // the responses in units of S for the motor forms: e^y unless the caller fills them (r <= 0)
   PowerStats stats;
   std::vector<double> px, py, pw, pr;  // padded x, y, weight, r
   std::size_t z_begin = 0;

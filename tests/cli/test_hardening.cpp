@@ -443,7 +443,7 @@ TEST_CASE("rough edges: --help goes to stdout with exit 0; train, evaluate and s
   CHECK(st.out != sd.out);
   const SplitResult unknown = run_bactor_split("study nope --out x");
   CHECK(unknown.code == 2);
-  CHECK(unknown.err == "bactor study: error: unknown study 'nope' (known: disentangle)\n");
+  CHECK(unknown.err == "bactor study: error: unknown study 'nope' (known: disentangle, misspecification)\n");
 }
 
 TEST_CASE("rough edges: the ESS warning states the rule, 100 per chain times the number of chains") {

@@ -599,6 +599,36 @@ TEST_CASE("ActorModel under motor models: parameter names, gradient, and what is
   CHECK(ok.free_names() == std::vector<std::string>{"mu_0", "sigma_0", "sigma", "sigma_a"});
 }
 
+TEST_CASE("ActorModel under gaussian motor noise reads responses <= 0 as themselves") {
+  // Regression: the responses <= 0 were once patched into the rows after their padded SIMD copy
+  // was made, so the kernels read every such response as r = S (e^0): two data sets that differ
+  // only in one negative response gave the same log density. Now they differ, and the trial's
+  // log-likelihood falls as the response moves away from the actor's.
+  const CostInfo& quad = find_cost("QuadraticCost");
+  SimulationSpec sim;
+  sim.cost = &quad;
+  sim.motor = {MotorModel::gaussian, false};
+  sim.values = {{"sigma", 0.2}, {"sigma_0", 0.3}, {"mu_0", 1.0}, {"sigma_a", 0.5}};
+  sim.trials = 2 * d::simd_lanes() + 3;  // full SIMD batches and a padded one
+  sim.s_lo = 0.2;
+  sim.s_hi = 2;
+  Dataset a = simulate(sim);
+  a.r[1] = -0.3;
+  Dataset b = a;
+  b.r[1] = -1.5;
+  InferenceSpec spec;
+  spec.cost = &quad;
+  spec.motor = sim.motor;
+  ActorModel ma(a, spec), mb(b, spec);
+  const std::vector<double> q = test_point(ma);
+  std::vector<double> ga(q.size()), gb(q.size());
+  const double la = ma.log_density(q, ga), lb = mb.log_density(q, gb);
+  REQUIRE(std::isfinite(la));
+  REQUIRE(std::isfinite(lb));
+  CHECK(la > lb + 1.0);  // -1.5 is far below the actor's responses (a > 0, sd 0.5 S or so)
+  CHECK(bactor::testing::gradient_error(ma, q) < 1e-5);
+}
+
 TEST_CASE("ActorModel under motor models with lapses: gradient, and each trial a density of r in the data's units") {
   const CostInfo& quad = find_cost("QuadraticCost");
   for (const MotorSpec motor : {MotorSpec{MotorModel::gaussian, true}, MotorSpec{MotorModel::lognormal, true}}) {
