@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // bactor check end to end: coverage of the 90% predictive intervals on data from the fitted
 // model, the flag on data with another noise than fitted, discrete stimuli and conditions,
-// subjects, bad input.
+// subjects, bad input; von Mises fits (circular statistics) and gaussian motor noise (statistics of
+// r itself).
 #include "tests/cli/cli_util.hpp"
 
 #include <doctest/doctest.h>
@@ -245,6 +246,13 @@ TEST_CASE("cli check: von Mises fits (angles): circular statistics of the wrappe
       CHECK((r.at("outside") == "1") == (obs < lo || obs > hi));
     }
     CHECK(outside <= 4);  // binomial(17, 0.1)'s 99% quantile
+    // The report's predictive section shows the same circular statistics.
+    Result rep = run_bactor("report " + (dir / "fit").string() + " --out " + (dir / "report.html").string());
+    INFO(rep.out);
+    REQUIRE(rep.code == 0);
+    const std::string html = ::bactor::testing::read_text(dir / "report.html");
+    CHECK(html.find("circular sd of the error d = wrap(r - s) by stimulus") != std::string::npos);
+    CHECK(html.find("No predictive check") == std::string::npos);
   }
   {
     const Result c = fit_and_check("noisy", "sigma=0.2,sigma_r=0.3");
