@@ -481,6 +481,8 @@ CheckVerdict judge(const std::vector<CheckRow>& rows) {
     if (sd && one_way)
       w += above > below ? ": the responses vary more than the fitted actor predicts (noise misfit)"
                          : ": the responses vary less than the fitted actor predicts (noise misfit)";
+    else if (!sd && one_way && stat == "cmean_d")  // angles: larger means further counter-clockwise
+      w += above > below ? ": responses counter-clockwise of the predicted ones" : ": responses clockwise of the predicted ones";
     else if (!sd && one_way)
       w += above > below ? ": responses larger than predicted" : ": responses smaller than predicted";
     else if (!sd)
