@@ -22,26 +22,27 @@ void print_rows(const std::vector<bactor::cli::CheckRow>& rows) {
     if (key != current) {
       current = key;
       std::printf("\n%scondition %s\n", r.subject.empty() ? "" : ("subject " + r.subject + ", ").c_str(), r.cond.c_str());
-      const bool lin = r.stat == "mean_r" || r.stat == "sd_r";  // gaussian perception: r itself
+      // Column names by the rows' space: log r, r itself (linear) or the wrapped error d (circle).
+      const bool lin = r.stat == "mean_r" || r.stat == "sd_r", circ = r.stat == "cmean_d" || r.stat == "csd_d";
       std::printf("%4s %17s %5s  %-34s %-34s\n", "bin", "stimuli", "n",
-                  lin ? "mean r: observed, predicted [90%]" : "mean log r: observed, predicted [90%]",
-                  lin ? "sd r: observed, predicted [90%]" : "sd log r: observed, predicted [90%]");
+                  circ ? "circ. mean d: observed, predicted [90%]" : lin ? "mean r: observed, predicted [90%]" : "mean log r: observed, predicted [90%]",
+                  circ ? "circ. sd d: observed, predicted [90%]" : lin ? "sd r: observed, predicted [90%]" : "sd log r: observed, predicted [90%]");
     }
     auto cell = [](const bactor::cli::CheckRow& x) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%7.3f%s %7.3f [%7.3f, %7.3f]", x.observed, x.outside ? "*" : " ", x.q50, x.q5, x.q95);
       return std::string(buf);
     };
-    if (r.stat == "mean_log_r" || r.stat == "mean_r") {
-      const bool has_sd = j + 1 < rows.size() && (rows[j + 1].stat == "sd_log_r" || rows[j + 1].stat == "sd_r") && rows[j + 1].bin == r.bin &&
+    if (r.stat == "mean_log_r" || r.stat == "mean_r" || r.stat == "cmean_d") {
+      const auto& n = rows[j + 1 < rows.size() ? j + 1 : j].stat;
+      const bool has_sd = j + 1 < rows.size() && (n == "sd_log_r" || n == "sd_r" || n == "csd_d") && rows[j + 1].bin == r.bin &&
                           rows[j + 1].cond == r.cond && rows[j + 1].subject == r.subject;
       char range[64];
       std::snprintf(range, sizeof range, "%.3g-%.3g", r.s_lo, r.s_hi);
       std::printf("%4s %17s %5zu  %-34s %-34s\n", r.bin.c_str(), range, r.n, cell(r).c_str(), has_sd ? cell(rows[j + 1]).c_str() : "");
     } else if (r.stat == "slope") {
-      const bool lin = j > 0 && rows[j - 1].stat.rfind("_log_r") == std::string::npos;
       std::printf("slope of %s: observed %.3f%s, predicted %.3f [%.3f, %.3f], predictive p %.3f\n",
-                  lin ? "r on s" : "log r on log s", r.observed, r.outside ? "*" : "", r.q50, r.q5, r.q95, r.ppp);
+                  bactor::cli::slope_words(rows).c_str(), r.observed, r.outside ? "*" : "", r.q50, r.q5, r.q95, r.ppp);
     }
   }
 }
@@ -49,8 +50,11 @@ void print_rows(const std::vector<bactor::cli::CheckRow>& rows) {
 int run(int argc, char** argv) {
   CLI::App app{"Posterior-predictive check of a fit written by bactor infer: per condition and stimulus value (or "
                "stimulus bin), the observed mean and sd of log r against the predictive median and 90% interval, and "
-               "the slope of log r on log s (central tendency), observed against predicted. Responses are simulated "
-               "from the posterior draws with the settings the draws files record; no r_rep columns are needed."};
+               "the slope of log r on log s (central tendency), observed against predicted (of r and s themselves under "
+               "--perception gaussian or --motor gaussian; under --perception vonmises the circular mean and sd of the "
+               "wrapped error d = wrap(r - s) and the slope of d on the stimulus's wrapped offset from the circular mean "
+               "stimulus). Responses are simulated from the posterior draws with the settings the draws files record; no "
+               "r_rep columns are needed."};
   std::string dir, data_path, out, columns;
   bactor::cli::CheckOptions opt;
   app.add_option("fit", dir, "fit directory (the --out of bactor infer)")->required();

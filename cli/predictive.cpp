@@ -3,6 +3,7 @@
 #include "cli/options.hpp"
 
 #include <bactor/engine/rng.hpp>
+#include <bactor/models/circular.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/network.hpp>
@@ -60,7 +61,25 @@ double slope(const std::vector<double>& x, const std::vector<double>& y, const s
   return sxx > 0 ? sxy / sxx : kNaN;
 }
 
-/// A statistic on a group of trials, evaluated on the observed and on replicated log responses.
+/// The circular mean and circular sd sqrt(-2 log R) of angles y over idx (R the mean resultant length).
+Moments circular_moments(const std::vector<double>& y, const std::vector<std::size_t>& idx) {
+  Moments m;
+  if (idx.empty()) return m;
+  double c = 0, s = 0;
+  for (auto i : idx) c += std::cos(y[i]), s += std::sin(y[i]);
+  const double rbar = std::hypot(c, s) / double(idx.size());
+  m.mean = rbar > 0 ? std::atan2(s, c) : kNaN;
+  if (idx.size() >= 2) m.sd = std::sqrt(-2 * std::log(std::min(rbar, 1.0)));
+  return m;
+}
+
+/// The space the statistics are computed in: log s and log r (log-normal perception with a
+/// positive motor model), s and r (gaussian perception or gaussian motor: values of any sign), or
+/// the circle (von Mises: the wrapped error d = wrap(r - s)).
+enum class Space { log, linear, circle };
+
+/// A statistic on a group of trials, evaluated on the observed and on replicated responses (x, y
+/// as `transform` makes them: log s and log r, s and r, or circularly s-centred and d).
 struct Group {
   CheckRow row;                 // filled except the predictive part
   std::vector<std::size_t> idx; // trials
@@ -68,10 +87,19 @@ struct Group {
   std::vector<double> rep;      // one value per replication
 };
 
-double eval(const Group& g, const std::vector<double>& logs, const std::vector<double>& logr) {
-  if (g.kind == 2) return slope(logs, logr, g.idx);
-  const Moments m = moments(logr, g.idx);
+double eval(const Group& g, Space space, const std::vector<double>& x, const std::vector<double>& y) {
+  if (g.kind == 2) return slope(x, y, g.idx);
+  const Moments m = space == Space::circle ? circular_moments(y, g.idx) : moments(y, g.idx);
   return g.kind == 0 ? m.mean : m.sd;
+}
+
+/// The row names of a space's statistics (mean, sd per bin).
+std::pair<const char*, const char*> stat_names(Space space) {
+  switch (space) {
+    case Space::linear: return {"mean_r", "sd_r"};
+    case Space::circle: return {"cmean_d", "csd_d"};
+    default: return {"mean_log_r", "sd_log_r"};
+  }
 }
 
 bool file_exists(const std::string& p) { return !p.empty() && fs::is_regular_file(p); }
@@ -291,9 +319,6 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
   // The response model (draws files before it was recorded: log-normal).
   if (const std::string motor = setting(fit, "motor"); !motor.empty()) spec.motor = parse_motor_spec(motor);
   if (const std::string p = setting(fit, "perception"); !p.empty()) spec.perception = parse_perception_model(p);
-  if (spec.perception == PerceptionModel::vonmises)  // its bins and statistics are of log s and log r
-    throw std::invalid_argument(fit.files.at(0) + ": a --perception vonmises fit (angles): the posterior-predictive check is "
-                                "not available for circular data yet (use infer --predict for r_rep draws)");
   if (setting(fit, "action") == "network") {
     const std::string net = setting(fit, "network");
     if (!file_exists(net))
@@ -314,13 +339,21 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
   const std::size_t S = cols.empty() ? 0 : cols[0].size();
   if (S == 0) throw std::invalid_argument(fit.files.at(0) + ": no draws");
 
-  // Groups: per condition, stimulus bins (mean and sd of log r) and the slope. Under gaussian
-  // perception (values of any sign) the same statistics of r and s themselves.
-  const bool linear = spec.perception == PerceptionModel::gaussian;
-  auto tr = [linear](double v) { return linear ? v : std::log(v); };
+  // Groups: per condition, stimulus bins (mean and sd) and the central-tendency slope, in the
+  // space the fit's models give the data (Space). Linear under gaussian perception and under a
+  // gaussian motor model (responses may be <= 0 even when the stimuli are positive).
+  const Space space = spec.perception == PerceptionModel::vonmises ? Space::circle
+                      : spec.perception == PerceptionModel::gaussian || spec.motor.model == MotorModel::gaussian ? Space::linear
+                                                                                                                  : Space::log;
   const std::size_t N = data.size();
-  std::vector<double> logs(N), logr(N);
-  for (std::size_t i = 0; i < N; ++i) logs[i] = tr(data.s[i]), logr[i] = tr(data.r[i]);
+  // x: log s, s, or (circle) the stimulus's wrapped offset from the condition's circular mean
+  // stimulus, so that the slope of d on x measures the pull toward the prior's mean.
+  std::vector<double> x(N), y(N);
+  auto response = [&](std::size_t i, double r) {
+    return space == Space::circle ? wrap_angle(r - data.s[i]) : space == Space::linear ? r : std::log(r);
+  };
+  for (std::size_t i = 0; i < N; ++i) x[i] = space == Space::log ? std::log(data.s[i]) : data.s[i], y[i] = response(i, data.r[i]);
+  const auto [mean_name, sd_name] = stat_names(space);
   std::vector<Group> groups;
   for (std::size_t c = 0; c < data.conditions(); ++c) {
     std::vector<std::size_t> trials_c;
@@ -335,8 +368,10 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
       r.n = idx.size();
       r.s_lo = INFINITY, r.s_hi = -INFINITY;
       double ls = 0;
-      for (auto i : idx) r.s_lo = std::min(r.s_lo, data.s[i]), r.s_hi = std::max(r.s_hi, data.s[i]), ls += logs[i];
-      r.s_center = linear ? ls / double(idx.size()) : std::exp(ls / double(idx.size()));
+      for (auto i : idx) r.s_lo = std::min(r.s_lo, data.s[i]), r.s_hi = std::max(r.s_hi, data.s[i]), ls += x[i];
+      r.s_center = space == Space::circle ? circular_moments(data.s, idx).mean
+                   : space == Space::linear ? ls / double(idx.size())
+                                            : std::exp(ls / double(idx.size()));
       return r;
     };
     for (std::size_t b = 0; b < bins.size(); ++b)
@@ -344,26 +379,30 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
         if (kind == 1 && bins[b].size() < 2) continue;
         Group g;
         g.row = base_row(bins[b]);
-        g.row.stat = linear ? (kind == 0 ? "mean_r" : "sd_r") : (kind == 0 ? "mean_log_r" : "sd_log_r");
+        g.row.stat = kind == 0 ? mean_name : sd_name;
         g.row.bin = std::to_string(b + 1);
         g.idx = bins[b];
         g.kind = kind;
         groups.push_back(std::move(g));
       }
+    if (space == Space::circle) {  // x relative to this condition's circular mean stimulus
+      const double centre = circular_moments(data.s, trials_c).mean;
+      for (auto i : trials_c) x[i] = std::isnan(centre) ? data.s[i] : wrap_angle(data.s[i] - centre);
+    }
     Group g;
     g.row = base_row(trials_c);
     g.row.stat = "slope";
     g.row.bin = "all";
     g.idx = trials_c;
     g.kind = 2;
-    if (!std::isnan(eval(g, logs, logr))) groups.push_back(std::move(g));
+    if (!std::isnan(eval(g, space, x, y))) groups.push_back(std::move(g));
   }
-  for (auto& g : groups) g.row.observed = eval(g, logs, logr);
+  for (auto& g : groups) g.row.observed = eval(g, space, x, y);
 
   // Replications at evenly spaced draws.
   const std::size_t D = std::min(options.draws, S);
   Rng rng(options.seed, subject_index);
-  std::vector<double> out(model.output_names().size()), logrep(N);
+  std::vector<double> out(model.output_names().size()), yrep(N);
   std::map<std::string, double> values;
   for (std::size_t d = 0; d < D; ++d) {
     const std::size_t s = D == S ? d : std::size_t(double(d) * double(S) / double(D));
@@ -371,8 +410,8 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
     const auto q = model.unconstrain(values);
     model.write_outputs(q, rng, out);
     const std::size_t off = out.size() - N;  // r_rep.1..N come last
-    for (std::size_t i = 0; i < N; ++i) logrep[i] = tr(out[off + i]);
-    for (auto& g : groups) g.rep.push_back(eval(g, logs, logrep));
+    for (std::size_t i = 0; i < N; ++i) yrep[i] = response(i, out[off + i]);
+    for (auto& g : groups) g.rep.push_back(eval(g, space, x, yrep));
   }
   std::vector<CheckRow> rows;
   for (auto& g : groups) {
@@ -381,6 +420,17 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
     for (double v : g.rep)
       if (std::isfinite(v)) rep.push_back(v);
     if (rep.empty()) continue;
+    if (space == Space::circle && g.kind == 0) {
+      // Circular means: unwrap the replications and the observed value around the replications'
+      // own circular mean, so that an interval straddling the seam at +-pi stays one interval.
+      std::vector<std::size_t> all(rep.size());
+      std::iota(all.begin(), all.end(), std::size_t(0));
+      const double centre = circular_moments(rep, all).mean;
+      if (std::isfinite(centre)) {
+        for (double& v : rep) v = centre + wrap_angle(v - centre);
+        r.observed = centre + wrap_angle(r.observed - centre);
+      }
+    }
     r.q5 = quantile(rep, 0.05);
     r.q50 = quantile(rep, 0.5);
     r.q95 = quantile(rep, 0.95);
@@ -393,12 +443,22 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
   return rows;
 }
 
+std::string slope_words(const std::vector<CheckRow>& rows) {
+  for (const auto& r : rows) {
+    if (r.stat == "mean_r") return "r on s";
+    if (r.stat == "cmean_d") return "d = wrap(r - s) on wrap(s - the circular mean stimulus)";
+  }
+  return "log r on log s";
+}
+
 CheckVerdict judge(const std::vector<CheckRow>& rows) {
   CheckVerdict v;
   v.total = rows.size();
   for (const auto& r : rows) v.outside += r.outside;
   const std::map<std::string, std::string> what = {{"mean_log_r", "the mean of log r"}, {"sd_log_r", "the sd of log r"},
-                                                   {"mean_r", "the mean of r"}, {"sd_r", "the sd of r"}};
+                                                   {"mean_r", "the mean of r"}, {"sd_r", "the sd of r"},
+                                                   {"cmean_d", "the circular mean of the error r - s"},
+                                                   {"csd_d", "the circular sd of the error r - s"}};
   for (const auto& [stat, words] : what) {
     std::size_t m = 0, above = 0, below = 0;
     std::map<std::string, std::size_t> where;  // condition (and subject) -> count outside
@@ -417,10 +477,12 @@ CheckVerdict judge(const std::vector<CheckRow>& rows) {
                     fmt(0.1 * double(m), 2) + ", at most " + std::to_string(limit) + " in 99% of data sets); observed above " +
                     "the interval in " + std::to_string(above) + ", below in " + std::to_string(below);
     const bool one_way = std::min(above, below) * 4 <= std::max(above, below);
-    const bool sd = stat == "sd_log_r" || stat == "sd_r";
+    const bool sd = stat == "sd_log_r" || stat == "sd_r" || stat == "csd_d";
     if (sd && one_way)
       w += above > below ? ": the responses vary more than the fitted actor predicts (noise misfit)"
                          : ": the responses vary less than the fitted actor predicts (noise misfit)";
+    else if (!sd && one_way && stat == "cmean_d")  // angles: larger means further counter-clockwise
+      w += above > below ? ": responses counter-clockwise of the predicted ones" : ": responses clockwise of the predicted ones";
     else if (!sd && one_way)
       w += above > below ? ": responses larger than predicted" : ": responses smaller than predicted";
     else if (!sd)
@@ -429,14 +491,14 @@ CheckVerdict judge(const std::vector<CheckRow>& rows) {
     for (const auto& [k, n] : where) in += (in.empty() ? "" : ", ") + k + " (" + std::to_string(n) + ")";
     v.warnings.push_back(w + "; in " + in);
   }
-  // Gaussian perception's rows are statistics of r itself (mean_r, sd_r).
-  const bool linear = std::any_of(rows.begin(), rows.end(), [](const CheckRow& r) { return r.stat == "mean_r"; });
+  const bool circle = std::any_of(rows.begin(), rows.end(), [](const CheckRow& r) { return r.stat == "cmean_d"; });
   for (const auto& r : rows) {
     if (r.stat != "slope" || (r.ppp >= 0.005 && r.ppp <= 0.995)) continue;
     v.warnings.push_back((r.subject.empty() ? "" : "subject " + r.subject + ", ") + "condition " + r.cond +
-                         ": the slope of " + std::string(linear ? "r on s" : "log r on log s") + " is " + fmt(r.observed) + ", the fitted actor predicts " +
+                         ": the slope of " + slope_words(rows) + " is " + fmt(r.observed) + ", the fitted actor predicts " +
                          fmt(r.q50) + " (90% interval " + fmt(r.q5) + " to " + fmt(r.q95) + ", predictive p " + fmt(r.ppp, 2) +
-                         "): " + (r.observed < r.q50 ? "more" : "less") + " regression to the mean than predicted");
+                         "): " + (r.observed < r.q50 ? "more" : "less") +
+                         (circle ? " pull toward the circular mean stimulus than predicted" : " regression to the mean than predicted"));
   }
   return v;
 }

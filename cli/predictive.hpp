@@ -3,7 +3,10 @@
 // from the posterior draws with the settings `infer` recorded (cost, action, fixed values,
 // priors) through ActorModel::write_outputs, then summarised per condition and stimulus bin
 // (mean and sd of log r) and per condition (the central-tendency slope of log r on log s), each
-// against the observed value. Used by `bactor check` and `bactor report`.
+// against the observed value. Under gaussian perception or a gaussian motor model the same
+// statistics of r and s themselves; under von Mises perception the circular mean and circular sd
+// of the wrapped error d = wrap(r - s) and the slope of d on the stimulus's wrapped offset from
+// the condition's circular mean stimulus. Used by `bactor check` and `bactor report`.
 #pragma once
 
 #include "cli/fit_dir.hpp"
@@ -20,9 +23,9 @@ namespace bactor::cli {
 struct CheckRow {
   std::string subject;      // "" without subjects
   std::string cond;         // condition label
-  std::string stat;         // mean_log_r, sd_log_r (per bin) or slope (per condition)
+  std::string stat;         // mean_log_r, sd_log_r, mean_r, sd_r, cmean_d, csd_d (per bin) or slope (per condition)
   std::string bin;          // 1-based bin number, or "all" for the slope
-  double s_lo = 0, s_hi = 0, s_center = 0;  // stimulus range of the bin, geometric mean of its stimuli
+  double s_lo = 0, s_hi = 0, s_center = 0;  // stimulus range of the bin, its stimuli's geometric (linear: arithmetic, circle: circular) mean
   std::size_t n = 0;        // trials
   double observed = 0;
   double q5 = 0, q50 = 0, q95 = 0;  // predictive 5%, 50%, 95% quantiles of the statistic
@@ -80,6 +83,8 @@ struct CheckVerdict {
   std::vector<std::string> warnings;  // empty: no misfit found
 };
 CheckVerdict judge(const std::vector<CheckRow>& rows);
+/// What the rows' slope regresses: "log r on log s", "r on s" or the circular version's words.
+std::string slope_words(const std::vector<CheckRow>& rows);
 
 void write_check_csv(const std::string& path, const std::vector<CheckRow>& rows);
 /// Reads a file written by write_check_csv (throws std::invalid_argument naming file and line).

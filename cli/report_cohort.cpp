@@ -190,8 +190,9 @@ std::string forest_plot(const Cohort& c, const std::string& base, const std::vec
 
 std::string check_table(const Cohort& c) {
   if (c.check.empty()) return "<p>No predictive check: " + escape(c.check_note.empty() ? "none given" : c.check_note) + ".</p>\n";
-  std::string o = "<p>" + escape("Each subject's statistics (mean and sd of log r per stimulus bin and condition, the slope of log r on "
-                                  "log s per condition) against the predictive 90% intervals, " + c.check_note + ".") + "</p>\n";
+  std::string o = "<p>" + escape("Each subject's statistics (mean and sd of log r per stimulus bin and condition, the slope of " +
+                                  bactor::cli::slope_words(c.check) + " per condition; of r itself under gaussian perception or motor "
+                                  "noise) against the predictive 90% intervals, " + c.check_note + ".") + "</p>\n";
   o += "<table class=\"num\">\n<tr><th>subject</th><th>outside</th><th>of</th><th>share</th><th>verdict</th></tr>\n";
   std::size_t outside = 0, total = 0;
   for (const auto& s : c.subjects) {

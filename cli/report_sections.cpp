@@ -110,10 +110,17 @@ void check_section(Html& h, const std::vector<bactor::cli::CheckRow>& rows, cons
   for (const auto& [subj, cond] : groups) {
     std::vector<double> mx, mobs, mlo, mmid, mhi, sx, sobs, slo, smid, shi;
     const bactor::cli::CheckRow* slope = nullptr;
+    // The rows' space (predictive.hpp): log r, r itself (linear) or the wrapped error d (circle).
+    const bool circ = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.stat == "cmean_d"; });
+    const bool lin = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.stat == "mean_r"; });
+    const std::string mean_stat = circ ? "cmean_d" : lin ? "mean_r" : "mean_log_r", sd_stat = circ ? "csd_d" : lin ? "sd_r" : "sd_log_r";
+    const std::string of = circ ? "the error d = wrap(r - s)" : lin ? "r" : "log r";
+    const std::string mean_word = circ ? "circular mean of " : "mean ", sd_word = circ ? "circular sd of " : "sd of ";
+    const std::string xlabel = circ ? "stimulus s (bin circular mean, radians)" : lin ? "stimulus s (bin mean)" : "stimulus s (bin geometric mean, log scale)";
     for (const auto& r : rows) {
       if (r.subject != subj || r.cond != cond) continue;
-      if (r.stat == "mean_log_r") mx.push_back(r.s_center), mobs.push_back(r.observed), mlo.push_back(r.q5), mmid.push_back(r.q50), mhi.push_back(r.q95);
-      if (r.stat == "sd_log_r") sx.push_back(r.s_center), sobs.push_back(r.observed), slo.push_back(r.q5), smid.push_back(r.q50), shi.push_back(r.q95);
+      if (r.stat == mean_stat) mx.push_back(r.s_center), mobs.push_back(r.observed), mlo.push_back(r.q5), mmid.push_back(r.q50), mhi.push_back(r.q95);
+      if (r.stat == sd_stat) sx.push_back(r.s_center), sobs.push_back(r.observed), slo.push_back(r.q5), smid.push_back(r.q50), shi.push_back(r.q95);
       if (r.stat == "slope") slope = &r;
     }
     const std::string what = (subj.empty() ? "" : "subject " + subj + ", ") + "condition " + cond;
@@ -129,31 +136,32 @@ void check_section(Html& h, const std::vector<bactor::cli::CheckRow>& rows, cons
     obs.radius = 3.5;
     if (!mx.empty()) {
       Plot p(460, 280);
-      p.title("mean log r by stimulus, " + what).xlabel("stimulus s (bin geometric mean, log scale)").ylabel("mean log r").xlog();
+      p.title(mean_word + of + " by stimulus, " + what).xlabel(xlabel).ylabel(mean_word + of).xlog(!lin && !circ);
       p.band(mx, mlo, mhi, band, "predictive 90% interval").line(mx, mmid, med, "predictive median");
-      std::vector<double> ix, iy;
+      std::vector<double> ix, iy;  // no bias: log r = log s, r = s, or d = 0
       const double lo = *std::min_element(mx.begin(), mx.end()), hi = *std::max_element(mx.begin(), mx.end());
       for (int k = 0; k <= 20; ++k) {
-        const double s = lo * std::pow(hi / lo, k / 20.0);
-        ix.push_back(s), iy.push_back(std::log(s));
+        const double s = lin || circ ? lo + (hi - lo) * k / 20.0 : lo * std::pow(hi / lo, k / 20.0);
+        ix.push_back(s), iy.push_back(circ ? 0.0 : lin ? s : std::log(s));
       }
       Style id;
       id.colour = "#999";
       id.dash = "3 3";
       id.width = 1;
-      p.line(ix, iy, id, "r = s");
+      p.line(ix, iy, id, circ ? "d = 0" : "r = s");
       p.points(mx, mobs, obs, "observed").legend(Plot::Legend::top_left);
       h.figure(p.render(key + "-mean", "check-mean", false));
     }
     if (!sx.empty()) {
       Plot p(460, 280);
-      p.title("sd of log r by stimulus, " + what).xlabel("stimulus s (bin geometric mean, log scale)").ylabel("sd of log r").xlog().yzero();
+      p.title(sd_word + of + " by stimulus, " + what).xlabel(xlabel).ylabel(sd_word + of).xlog(!lin && !circ).yzero();
       p.band(sx, slo, shi, band, "predictive 90% interval").line(sx, smid, med, "predictive median");
       p.points(sx, sobs, obs, "observed");
       h.figure(p.render(key + "-sd", "check-sd", false));
     }
     if (slope)
-      h.p(what + ": slope of log r on log s (central tendency; 1 = none) observed " + g4(slope->observed) + ", predicted " +
+      h.p(what + ": slope of " + bactor::cli::slope_words(rows) + (circ ? " (central tendency; 0 = none)" : " (central tendency; 1 = none)") +
+          " observed " + g4(slope->observed) + ", predicted " +
           g4(slope->q50) + " (90% interval " + g4(slope->q5) + " to " + g4(slope->q95) + ", predictive p " + g4(slope->ppp) + ").");
   }
   const auto v = bactor::cli::judge(rows);
@@ -277,8 +285,11 @@ void fit_sections(Html& h, const Fit& fit, const std::vector<bactor::cli::CheckR
     if (mine.empty()) {
       h.p("No predictive check: " + (check_note.empty() ? std::string("none for this fit") : check_note) + ".");
     } else {
-      h.p("Per stimulus bin: the observed mean and sd of log r (points) against the model's predictive median and 90% interval "
-          "(band), " + check_note + ".");
+      const bool circ = std::any_of(mine.begin(), mine.end(), [](const auto& r) { return r.stat == "cmean_d"; });
+      const bool lin = std::any_of(mine.begin(), mine.end(), [](const auto& r) { return r.stat == "mean_r"; });
+      h.p(std::string("Per stimulus bin: the observed ") +
+          (circ ? "circular mean and circular sd of the wrapped error d = wrap(r - s)" : lin ? "mean and sd of r" : "mean and sd of log r") +
+          " (points) against the model's predictive median and 90% interval (band), " + check_note + ".");
       check_section(h, mine, pre);
     }
   }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // bactor check end to end: coverage of the 90% predictive intervals on data from the fitted
 // model, the flag on data with another noise than fitted, discrete stimuli and conditions,
-// subjects, bad input.
+// subjects, bad input; von Mises fits (circular statistics) and gaussian motor noise (statistics of
+// r itself).
 #include "tests/cli/cli_util.hpp"
 
 #include <doctest/doctest.h>
@@ -201,4 +202,106 @@ TEST_CASE("cli check and report: data with its own column names (the map the fit
   std::stringstream ss;
   ss << html.rdbuf();
   CHECK(ss.str().find("data-kind=\"check-mean\"") != std::string::npos);
+}
+
+TEST_CASE("cli check: von Mises fits (angles): circular statistics of the wrapped error, clean and misfit") {
+  // 400 angles with the prior's mean near the seam at pi (responses wrap across it), fitted with
+  // the generating model (sigma fixed at its truth): the circular mean and sd of d = wrap(r - s)
+  // per bin and the slope of d on the stimulus's wrapped offset stay inside their intervals at a
+  // well-fitting model's rate (no WARNING: at most the binomial(M, 0.1) 99% quantile outside, and
+  // no slope with predictive p below 0.005 or above 0.995). The same data fitted with sigma_r
+  // fixed at three times its truth: the circular sd is predicted too large (noise misfit), and
+  // with mu_0 fixed on the far side of the circle the means and the slope are off.
+  const fs::path dir = scratch("circular");
+  fs::create_directories(dir);
+  const std::string data = (dir / "vm.csv").string();
+  REQUIRE(run_bactor("simulate --perception vonmises --cost QuadraticCost --set mu_0=2.8,sigma_0=0.5,sigma=0.2,sigma_r=0.1 "
+                     "--trials 400 --seed 5 --out " + data).code == 0);
+  auto fit_and_check = [&](const std::string& name, const std::string& fix) {
+    const fs::path fit = dir / name;
+    Result f = run_bactor("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --fix " + fix +
+                          " --chains 2 --warmup 300 --samples 300 --seed 3 --out " + fit.string());
+    INFO(f.out);
+    REQUIRE(f.code == 0);
+    Result c = run_bactor("check " + fit.string() + " --out " + (dir / (name + ".csv")).string());
+    INFO(c.out);
+    REQUIRE(c.code == 0);
+    return c;
+  };
+  {
+    const Result c = fit_and_check("fit", "sigma=0.2");
+    INFO(c.out);
+    CHECK(c.out.find("circ. mean d: observed") != std::string::npos);
+    CHECK(c.out.find("nan") == std::string::npos);
+    CHECK(c.out.find("WARNING") == std::string::npos);
+    const auto rows = read_csv(dir / "fit.csv");
+    CHECK(rows.size() == 17);  // 8 bins x (circular mean, circular sd) + the slope
+    std::size_t outside = 0;
+    for (const auto& r : rows) {
+      CHECK((r.at("stat") == "cmean_d" || r.at("stat") == "csd_d" || r.at("stat") == "slope"));
+      outside += r.at("outside") == "1";
+      const double lo = std::stod(r.at("pred_q5")), hi = std::stod(r.at("pred_q95")), obs = std::stod(r.at("observed"));
+      CHECK(lo <= hi);
+      if (r.at("stat") == "cmean_d") CHECK(hi - lo < 1.0);  // one interval, not one split by the seam
+      CHECK((r.at("outside") == "1") == (obs < lo || obs > hi));
+    }
+    CHECK(outside <= 4);  // binomial(17, 0.1)'s 99% quantile
+    // The report's predictive section shows the same circular statistics.
+    Result rep = run_bactor("report " + (dir / "fit").string() + " --out " + (dir / "report.html").string());
+    INFO(rep.out);
+    REQUIRE(rep.code == 0);
+    const std::string html = ::bactor::testing::read_text(dir / "report.html");
+    CHECK(html.find("circular sd of the error d = wrap(r - s) by stimulus") != std::string::npos);
+    CHECK(html.find("No predictive check") == std::string::npos);
+  }
+  {
+    const Result c = fit_and_check("noisy", "sigma=0.2,sigma_r=0.3");
+    CHECK(c.out.find("WARNING: the circular sd of the error r - s") != std::string::npos);
+    CHECK(c.out.find("vary less than the fitted actor predicts") != std::string::npos);
+  }
+  {
+    const Result c = fit_and_check("mu0", "sigma=0.2,mu_0=0");
+    CHECK(c.out.find("WARNING: the circular mean of the error r - s") != std::string::npos);
+  }
+}
+
+TEST_CASE("cli check: gaussian motor noise under log-normal perception (responses <= 0): statistics of r") {
+  // r ~ N(a, sigma_a^2) with sigma_a = 0.4 gives some responses <= 0, where log r does not
+  // exist: the check uses mean_r, sd_r and the slope of r on s, as under gaussian perception.
+  // Fitted with the generating model: no WARNING and no NaN; with sigma_a fixed at 0.1: the sd
+  // of r is flagged (noise misfit).
+  const fs::path dir = scratch("gaussian_motor");
+  fs::create_directories(dir);
+  const std::string data = (dir / "g.csv").string();
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --motor gaussian --set mu_0=1.5,sigma_0=0.2,sigma=0.2,sigma_a=0.4 "
+                     "--trials 300 --seed 4 --out " + data).code == 0);
+  std::size_t nonpositive = 0;
+  for (const auto& r : read_csv(data)) nonpositive += std::stod(r.at("r")) <= 0;
+  REQUIRE(nonpositive > 0);
+  auto fit_and_check = [&](const std::string& name, const std::string& fix) {
+    const fs::path fit = dir / name;
+    Result f = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --motor gaussian --fix " + fix +
+                          " --chains 2 --warmup 300 --samples 300 --seed 3 --out " + fit.string());
+    INFO(f.out);
+    REQUIRE(f.code == 0);
+    Result c = run_bactor("check " + fit.string() + " --out " + (dir / (name + ".csv")).string());
+    INFO(c.out);
+    REQUIRE(c.code == 0);
+    return c;
+  };
+  const Result good = fit_and_check("fit", "sigma=0.2");
+  INFO(good.out);
+  CHECK(good.out.find("nan") == std::string::npos);
+  CHECK(good.out.find("mean r: observed") != std::string::npos);
+  CHECK(good.out.find("slope of r on s") != std::string::npos);
+  CHECK(good.out.find("WARNING") == std::string::npos);
+  const auto rows = read_csv(dir / "fit.csv");
+  CHECK(rows.size() == 17);
+  for (const auto& r : rows) {
+    CHECK((r.at("stat") == "mean_r" || r.at("stat") == "sd_r" || r.at("stat") == "slope"));
+    CHECK(std::isfinite(std::stod(r.at("observed"))));
+  }
+  const Result bad = fit_and_check("narrow", "sigma=0.2,sigma_a=0.1");
+  CHECK(bad.out.find("WARNING: the sd of r") != std::string::npos);
+  CHECK(bad.out.find("vary more than the fitted actor predicts") != std::string::npos);
 }
