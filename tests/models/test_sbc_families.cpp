@@ -9,15 +9,18 @@
 // data set with one is drawn again (theta and data); SBC stays exact, because conditioning the
 // joint of (theta, data) on an event of the data alone leaves p(theta | data) unchanged.
 //
-// Families: gaussian and gaussian+offset (closed form, the composed quadrature likelihood) and,
-// by hand, generalized with a network trained here (data simulated with that network, so the
-// test checks inference, not the network's accuracy). Criterion: Pearson's chi^2 of each
-// parameter's rank histogram below its 99.9% quantile, divergences at most 1% of the draws.
-// make test runs gaussian+offset with 30 data sets and 5 bins (chi^2 with 4 dof below 18.47),
-// and shows that the test can fail: 15 such data sets fitted without the offset give rank
-// histograms far from uniform. The full runs (200 data
-// sets, 10 bins per family) are skipped cases: build/tests/models/test_models -tc="sbc families*"
-// --no-skip. Measured numbers: docs/families.md ("Calibration").
+// Families: gaussian and gaussian+offset (closed form, the composed quadrature likelihood),
+// gaussian perception with gaussian (+offset) motor noise and von Mises perception (closed form
+// a = mu_post, each with its perception model's priors and stimuli; see linear_case and
+// circular_case) and, by hand, generalized with a network trained here (data simulated with that
+// network, so the test checks inference, not the network's accuracy). Criterion: Pearson's
+// chi^2 of each parameter's rank histogram below its 99.9% quantile, divergences at most 1% of
+// the draws. make test runs gaussian+offset, gaussian perception with gaussian+offset and von
+// Mises perception (20 data sets) with 30 data sets and 5 bins (chi^2 with 4 dof below 18.47),
+// and shows that the test can fail: 15 gaussian+offset data sets fitted without the offset give
+// rank histograms far from uniform. The full runs (200 data sets, 10 bins per family) are
+// skipped cases: build/tests/models/test_models -tc="sbc families*" --no-skip. Measured
+// numbers: docs/families.md ("Calibration").
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/inference.hpp>
