@@ -358,6 +358,24 @@ void print_scores(const Results& res, const ScoreTable& t) {
   }
 }
 
+/// Lists the fits that did not converge (R-hat above 1.1 or more than 1% divergent draws): their
+/// elpd enters the means of table (a) as it is, and a lost chain can dominate a mean.
+void print_unconverged(const Results& res) {
+  std::vector<std::string> lines;
+  for (std::size_t s = 0; s < res.sets.size(); ++s)
+    for (std::size_t f = 0; f < res.families.size(); ++f) {
+      const FitRecord& r = res.at(s, f);
+      if (!(r.max_rhat > 1.1 || double(r.divergences) > 0.01 * double(r.draws))) continue;
+      lines.push_back("  data " + res.families[res.sets[s].gen].name + " #" + std::to_string(res.sets[s].index + 1) +
+                      ", fit " + res.families[f].name + ": R-hat " + fmt("%.2f", r.max_rhat) + ", " +
+                      std::to_string(r.divergences) + " divergent of " + std::to_string(r.draws) + " draws, elpd_loo " +
+                      fmt("%.1f", r.loo.elpd_loo));
+    }
+  if (lines.empty()) return;
+  std::printf("\nFits that did not converge (R-hat > 1.1 or > 1%% divergent draws; their elpd is in the means of (a)):\n");
+  for (const auto& l : lines) std::printf("%s\n", l.c_str());
+}
+
 // ---- Files ----------------------------------------------------------------------------------
 
 std::string json_number(double v) { return std::isfinite(v) ? number(v) : "null"; }
@@ -534,6 +552,7 @@ int run_misspecification(const MisspecificationOptions& o) {
   const auto scores = parameter_scores(res);
   print_preferences(res, pref);
   print_scores(res, scores);
+  print_unconverged(res);
   write_fits_csv(o.out + "/fits.csv", res);
   write_parameters_csv(o.out + "/parameters.csv", res);
   write_datasets_csv(o.out + "/datasets.csv", res);

@@ -43,6 +43,9 @@ TEST_CASE("cli study misspecification: tables, files, and the same numbers for 1
     best += row.at("best") == "1";
     if (row.at("fit_family") == row.at("data_family")) CHECK(row.at("elpd_diff") == "0");
     CHECK(std::isfinite(std::stod(row.at("elpd_loo"))));
+    // A fit that did not converge is listed after the tables.
+    if (std::stod(row.at("max_rhat")) > 1.1 || std::stod(row.at("divergences")) > 0.01 * std::stod(row.at("draws")))
+      CHECK(r.out.find("data " + row.at("data_family") + " #1, fit " + row.at("fit_family") + ": R-hat") != std::string::npos);
   }
   CHECK(families == std::set<std::string>{"lognormal", "lognormal+offset", "gaussian", "gaussian+offset", "linear"});
   CHECK(best == 5);
