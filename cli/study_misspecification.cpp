@@ -10,6 +10,7 @@
 #include <bactor/engine/rng.hpp>
 #include <bactor/engine/version.hpp>
 #include <bactor/models/costs.hpp>
+#include <bactor/models/inference.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/simulate.hpp>
 #include <bactor/samplers/loo.hpp>
@@ -37,26 +38,30 @@ namespace {
 struct Family {
   std::string name;
   MotorSpec motor;
-  std::string perception = "lognormal";
+  PerceptionModel perception = PerceptionModel::lognormal;
   std::shared_ptr<const ActionNetwork> network;  // null: the closed form
 };
 
 /// Every family uses the quadratic cost, whose optimal action has a closed form under
-/// log-normal and gaussian motor noise (± offset); the generalized family needs a network.
+/// log-normal and gaussian motor noise (± offset) and under gaussian perception with gaussian
+/// motor noise (`linear`: a = mu_post, r | s normal); the generalized family needs a network.
 constexpr const char* study_cost = "QuadraticCost";
 
 std::vector<Family> study_families(const std::shared_ptr<const ActionNetwork>& generalized) {
-  std::vector<Family> f = {{"lognormal", {MotorModel::lognormal, false}, "lognormal", nullptr},
-                           {"lognormal+offset", {MotorModel::lognormal, true}, "lognormal", nullptr},
-                           {"gaussian", {MotorModel::gaussian, false}, "lognormal", nullptr},
-                           {"gaussian+offset", {MotorModel::gaussian, true}, "lognormal", nullptr}};
-  if (generalized) f.push_back({"generalized", {MotorModel::generalized, false}, "lognormal", generalized});
+  constexpr auto log_space = PerceptionModel::lognormal;
+  std::vector<Family> f = {{"lognormal", {MotorModel::lognormal, false}, log_space, nullptr},
+                           {"lognormal+offset", {MotorModel::lognormal, true}, log_space, nullptr},
+                           {"gaussian", {MotorModel::gaussian, false}, log_space, nullptr},
+                           {"gaussian+offset", {MotorModel::gaussian, true}, log_space, nullptr},
+                           {"linear", {MotorModel::gaussian, false}, PerceptionModel::gaussian, nullptr}};
+  if (generalized) f.push_back({"generalized", {MotorModel::generalized, false}, log_space, generalized});
   return f;
 }
 
 /// The true values are drawn uniformly from these ranges (data units for mu_0, sigma_a and the
-/// offset; the stimuli are s ~ U(stimulus_lo, stimulus_hi)): moderate values, well inside the
-/// default priors. A family draws the parameters it has.
+/// offset, and for sigma and sigma_0 under gaussian perception, log units otherwise; the stimuli
+/// are s ~ U(stimulus_lo, stimulus_hi)): moderate values, well inside the default priors. A
+/// family draws the parameters it has.
 struct TruthRange {
   const char* name;
   double lo, hi;
@@ -89,6 +94,7 @@ SimulationSpec sim_spec(const Family& f, const std::map<std::string, double>& tr
   SimulationSpec sim;
   sim.cost = &find_cost(study_cost);
   sim.motor = f.motor;
+  sim.perception = f.perception;
   sim.values = truth;
   sim.trials = trials;
   sim.s_lo = stimulus_lo;
@@ -104,6 +110,7 @@ InferenceSpec fit_spec(const Family& f, double sigma) {
   InferenceSpec spec;
   spec.cost = &find_cost(study_cost);
   spec.motor = f.motor;
+  spec.perception = f.perception;
   spec.network = f.network;
   spec.fixed["sigma"] = sigma;
   spec.log_lik = true;
@@ -111,6 +118,21 @@ InferenceSpec fit_spec(const Family& f, double sigma) {
 }
 
 // ---- One data set and its fits ----------------------------------------------------------------
+
+/// The value sigma is fixed at when family `fit` is fitted to data of family `gen`: the truth,
+/// carried into the fitted perception model's units where they differ (the measurement noise at
+/// the stimuli's geometric mean G: log-normal sigma is a CV, gaussian sigma = CV x G).
+double fixed_sigma(const Family& gen, const Family& fit, double sigma, const Dataset& data) {
+  if (gen.perception == fit.perception) return sigma;
+  const double g = geometric_mean_stimulus(data);
+  return fit.perception == PerceptionModel::gaussian ? sigma * g : sigma / g;
+}
+
+/// Whether a parameter means the same in the generating and the fitted family (its bias can be
+/// scored): sigma_0 is a log-scale spread under log-normal perception, in data units under gaussian.
+bool comparable(const std::string& name, const Family& gen, const Family& fit) {
+  return has_data_units(name, gen.perception) == has_data_units(name, fit.perception);
+}
 
 struct DataSet {
   std::size_t gen = 0, index = 0;
@@ -161,7 +183,8 @@ FitRecord fit_data_set(const std::vector<Family>& families, const DataSet& d, st
   ns.threads = o.threads;
   ns.delta = 0.9;  // offsets and sigma_0 make narrow ridges; fewer divergences at a small cost
   ns.seed = Rng(o.seed, fnv1a64(families[d.gen].name + "|" + families[fit].name) + d.index).next_u64() >> 1;
-  const PosteriorRun run = run_posterior(d.data, fit_spec(families[fit], d.truth.at("sigma")), ns, false);
+  const double sigma = fixed_sigma(families[d.gen], families[fit], d.truth.at("sigma"), d.data);
+  const PosteriorRun run = run_posterior(d.data, fit_spec(families[fit], sigma), ns, false);
   FitRecord r;
   r.gen = d.gen;
   r.index = d.index;
@@ -238,6 +261,7 @@ ScoreTable parameter_scores(const Results& res) {
       for (const auto& p : res.at(s, f).params) {
         const auto it = res.sets[s].truth.find(p.name);
         if (it == res.sets[s].truth.end()) continue;  // not a parameter of the generating family
+        if (!comparable(p.name, res.families[res.sets[s].gen], res.families[f])) continue;
         ParamScore& c = t[{res.sets[s].gen, f, p.name}];
         ++c.sets;
         c.covered += p.q5 <= it->second && it->second <= p.q95;
@@ -298,7 +322,8 @@ void print_scores(const Results& res, const ScoreTable& t) {
   const auto names = scored_names(t);
   const int w = int(name_width(res.families));
   std::printf("\n(b) Shared parameters: relative bias (posterior mean / truth - 1, mean over data sets) and the\n"
-              "    share of data sets whose central 90%% interval holds the truth (sigma is fixed at its truth).\n");
+              "    share of data sets whose central 90%% interval holds the truth (sigma is fixed at its truth;\n"
+              "    sigma_0 is not compared across perception models, whose units differ).\n");
   std::printf("%-*s %-*s", w, "data", w, "fit");
   for (const auto& n : names) std::printf(" %15s", n.c_str());
   std::printf("\n");
@@ -331,6 +356,24 @@ void print_scores(const Results& res, const ScoreTable& t) {
                 sets[1] ? fmt("%.2f", double(cov[1]) / sets[1]).c_str() : "-", sets[1],
                 sets[1] ? fmt("%.0f%%", 100 * bias[1] / sets[1]).c_str() : "-");
   }
+}
+
+/// Lists the fits that did not converge (R-hat above 1.1 or more than 1% divergent draws): their
+/// elpd enters the means of table (a) as it is, and a lost chain can dominate a mean.
+void print_unconverged(const Results& res) {
+  std::vector<std::string> lines;
+  for (std::size_t s = 0; s < res.sets.size(); ++s)
+    for (std::size_t f = 0; f < res.families.size(); ++f) {
+      const FitRecord& r = res.at(s, f);
+      if (!(r.max_rhat > 1.1 || double(r.divergences) > 0.01 * double(r.draws))) continue;
+      lines.push_back("  data " + res.families[res.sets[s].gen].name + " #" + std::to_string(res.sets[s].index + 1) +
+                      ", fit " + res.families[f].name + ": R-hat " + fmt("%.2f", r.max_rhat) + ", " +
+                      std::to_string(r.divergences) + " divergent of " + std::to_string(r.draws) + " draws, elpd_loo " +
+                      fmt("%.1f", r.loo.elpd_loo));
+    }
+  if (lines.empty()) return;
+  std::printf("\nFits that did not converge (R-hat > 1.1 or > 1%% divergent draws; their elpd is in the means of (a)):\n");
+  for (const auto& l : lines) std::printf("%s\n", l.c_str());
 }
 
 // ---- Files ----------------------------------------------------------------------------------
@@ -368,7 +411,8 @@ void write_parameters_csv(const std::string& path, const Results& res) {
     for (std::size_t f = 0; f < res.families.size(); ++f)
       for (const auto& p : res.at(s, f).params) {
         const auto it = res.sets[s].truth.find(p.name);
-        const bool shared = it != res.sets[s].truth.end();
+        const bool shared = it != res.sets[s].truth.end() &&
+                            comparable(p.name, res.families[res.sets[s].gen], res.families[f]);
         const double truth = shared ? it->second : NAN;
         out << res.families[res.sets[s].gen].name << ',' << res.sets[s].index + 1 << ',' << res.families[f].name << ','
             << p.name << ',' << (shared ? number(truth) : "") << ',' << number(p.mean) << ',' << number(p.sd) << ','
@@ -403,7 +447,8 @@ void write_json(const std::string& path, const Results& res, const Misspecificat
     << ",\n  \"seed\": " << o.seed << ",\n  \"threads\": " << o.threads << ",\n  \"trials\": " << o.trials
     << ",\n  \"datasets\": " << o.datasets << ",\n  \"chains\": " << o.chains << ",\n  \"warmup\": " << o.warmup
     << ",\n  \"samples\": " << o.samples << ",\n  \"delta\": 0.9,\n  \"cost\": " << json_string(study_cost)
-    << ",\n  \"fixed\": \"sigma at its true value\",\n  \"stimuli\": [" << stimulus_lo << ", " << stimulus_hi
+    << ",\n  \"fixed\": \"sigma at its true value (across perception models: times or over the stimuli's geometric "
+       "mean)\",\n  \"stimuli\": [" << stimulus_lo << ", " << stimulus_hi
     << "],\n  \"truth_ranges\": {";
   for (std::size_t i = 0; i < std::size(truth_ranges); ++i)
     j << (i ? ", " : "") << json_string(truth_ranges[i].name) << ": [" << truth_ranges[i].lo << ", " << truth_ranges[i].hi
@@ -412,7 +457,7 @@ void write_json(const std::string& path, const Results& res, const Misspecificat
   for (std::size_t f = 0; f < res.families.size(); ++f) {
     const Family& fam = res.families[f];
     j << (f ? ", " : "") << "{\"name\": " << json_string(fam.name) << ", \"motor\": " << json_string(fam.motor.name())
-      << ", \"perception\": " << json_string(fam.perception)
+      << ", \"perception\": " << json_string(to_string(fam.perception))
       << ", \"action\": " << json_string(fam.network ? "network:" + o.generalized_network : "closed-form") << "}";
   }
   j << "],\n  \"preference\": [";
@@ -507,6 +552,7 @@ int run_misspecification(const MisspecificationOptions& o) {
   const auto scores = parameter_scores(res);
   print_preferences(res, pref);
   print_scores(res, scores);
+  print_unconverged(res);
   write_fits_csv(o.out + "/fits.csv", res);
   write_parameters_csv(o.out + "/parameters.csv", res);
   write_datasets_csv(o.out + "/datasets.csv", res);

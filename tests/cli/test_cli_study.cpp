@@ -29,12 +29,13 @@ TEST_CASE("cli study misspecification: tables, files, and the same numbers for 1
   CHECK(r.out.find("generalized family is left out") != std::string::npos);
   CHECK(r.out.find("(a) PSIS-LOO preference") != std::string::npos);
   CHECK(r.out.find("(b) Shared parameters") != std::string::npos);
-  CHECK(r.out.find("[16/16] data gaussian+offset #1, fit gaussian+offset") != std::string::npos);
+  CHECK(r.out.find("[19/25] data gaussian+offset #1, fit gaussian+offset") != std::string::npos);
+  CHECK(r.out.find("[25/25] data linear #1, fit linear") != std::string::npos);
 
-  // One row per (data set, fitted family): 4 generating families x 1 data set x 4 fits; in each
+  // One row per (data set, fitted family): 5 generating families x 1 data set x 5 fits; in each
   // data set exactly one best fit; the generating family's own row has elpd_diff 0.
   const auto fits = read_csv(a / "fits.csv");
-  REQUIRE(fits.size() == 16);
+  REQUIRE(fits.size() == 25);
   std::set<std::string> families;
   int best = 0;
   for (const auto& row : fits) {
@@ -42,15 +43,26 @@ TEST_CASE("cli study misspecification: tables, files, and the same numbers for 1
     best += row.at("best") == "1";
     if (row.at("fit_family") == row.at("data_family")) CHECK(row.at("elpd_diff") == "0");
     CHECK(std::isfinite(std::stod(row.at("elpd_loo"))));
+    // A fit that did not converge is listed after the tables.
+    if (std::stod(row.at("max_rhat")) > 1.1 || std::stod(row.at("divergences")) > 0.01 * std::stod(row.at("draws")))
+      CHECK(r.out.find("data " + row.at("data_family") + " #1, fit " + row.at("fit_family") + ": R-hat") != std::string::npos);
   }
-  CHECK(families == std::set<std::string>{"lognormal", "lognormal+offset", "gaussian", "gaussian+offset"});
-  CHECK(best == 4);
-  // Parameters: sigma is fixed (absent); the offset scored only against data that have one.
+  CHECK(families == std::set<std::string>{"lognormal", "lognormal+offset", "gaussian", "gaussian+offset", "linear"});
+  CHECK(best == 5);
+  // Parameters: sigma is fixed (absent); the offset scored only against data that have one;
+  // sigma_0 (log units under log-normal perception, data units under gaussian) and mu_0 (data
+  // units in both) scored across perception models only where their units agree.
+  int linear_rows = 0;
   for (const auto& row : read_csv(a / "parameters.csv")) {
     CHECK(row.at("parameter") != "sigma");
     if (row.at("parameter") == "offset") CHECK((row.at("truth").empty() == (row.at("data_family").find("offset") == std::string::npos)));
+    const bool cross = (row.at("data_family") == "linear") != (row.at("fit_family") == "linear");
+    if (row.at("parameter") == "sigma_0") CHECK(row.at("truth").empty() == cross);
+    if (row.at("parameter") == "mu_0") CHECK(!row.at("truth").empty());
+    linear_rows += row.at("fit_family") == "linear";
   }
-  CHECK(read_csv(a / "datasets.csv").size() == 4);
+  CHECK(linear_rows == 5 * 3);  // sigma_0, mu_0, sigma_a per data set
+  CHECK(read_csv(a / "datasets.csv").size() == 5);
   CHECK(fs::exists(a / "data" / "gaussian+offset-1.csv"));
   const std::string json = read_text(a / "study.json");
   CHECK(json.find("\"seed\": 3") != std::string::npos);

@@ -9,15 +9,18 @@
 // data set with one is drawn again (theta and data); SBC stays exact, because conditioning the
 // joint of (theta, data) on an event of the data alone leaves p(theta | data) unchanged.
 //
-// Families: gaussian and gaussian+offset (closed form, the composed quadrature likelihood) and,
-// by hand, generalized with a network trained here (data simulated with that network, so the
-// test checks inference, not the network's accuracy). Criterion: Pearson's chi^2 of each
-// parameter's rank histogram below its 99.9% quantile, divergences at most 1% of the draws.
-// make test runs gaussian+offset with 30 data sets and 5 bins (chi^2 with 4 dof below 18.47),
-// and shows that the test can fail: 15 such data sets fitted without the offset give rank
-// histograms far from uniform. The full runs (200 data
-// sets, 10 bins per family) are skipped cases: build/tests/models/test_models -tc="sbc families*"
-// --no-skip. Measured numbers: docs/families.md ("Calibration").
+// Families: gaussian and gaussian+offset (closed form, the composed quadrature likelihood),
+// gaussian perception with gaussian (+offset) motor noise and von Mises perception (closed form
+// a = mu_post, each with its perception model's priors and stimuli; see linear_case and
+// circular_case) and, by hand, generalized with a network trained here (data simulated with that
+// network, so the test checks inference, not the network's accuracy). Criterion: Pearson's
+// chi^2 of each parameter's rank histogram below its 99.9% quantile, divergences at most 1% of
+// the draws. make test runs gaussian+offset, gaussian perception with gaussian+offset and von
+// Mises perception (20 data sets) with 30 data sets and 5 bins (chi^2 with 4 dof below 18.47),
+// and shows that the test can fail: 15 gaussian+offset data sets fitted without the offset give
+// rank histograms far from uniform. The full runs (200 data sets, 10 bins per family) are
+// skipped cases: build/tests/models/test_models -tc="sbc families*" --no-skip. Measured
+// numbers: docs/families.md ("Calibration").
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/inference.hpp>
@@ -33,6 +36,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <numbers>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -41,6 +45,8 @@ using namespace bactor;
 using bactor::testing::RankHistogram;
 
 namespace {
+
+constexpr double pi = std::numbers::pi;
 
 /// How many data sets, how the ranks are binned, the NUTS run per data set.
 struct SbcDesign {
@@ -53,19 +59,37 @@ const SbcDesign full{};
 // make test: 30 data sets of 20 trials, 2 x 150 draws, every 6th kept: 49, ranks in 5 bins.
 const SbcDesign fast{30, 5, 49, 6, 200, 150, 20, bactor::testing::chi2_999_dof4};
 
-/// The generating and the fitted model (the same for a calibration check).
+/// The generating and the fitted model (the same for a calibration check), the perception model
+/// of both and the stimulus range.
 struct SbcCase {
   MotorSpec simulate, fit;
   std::shared_ptr<const ActionNetwork> network;
   std::uint64_t seed = 2300;
+  PerceptionModel perception = PerceptionModel::lognormal;
+  double s_lo = 0.5, s_hi = 2;
+  std::map<std::string, Prior> priors = {};  // overrides of the default priors, in the draws and the fit
 };
 
-/// A draw of every parameter of `motor` from the default priors (scale 1).
-std::map<std::string, double> prior_draw(const MotorSpec& motor, Rng& rng) {
+/// A draw from one of the default priors (scale 1; the kinds default_priors uses).
+double draw_from(const Prior& p, Rng& rng) {
+  switch (p.kind) {
+  case Prior::Kind::half_normal: return std::abs(p.a * rng.normal());
+  case Prior::Kind::normal: return p.a + p.b * rng.normal();
+  case Prior::Kind::lognormal: return std::exp(p.a + p.b * rng.normal());
+  default: FAIL("no prior draw for " << to_string(p)); return 0;
+  }
+}
+
+/// A draw of every parameter of the generating model from the case's priors (the defaults at
+/// scale 1 unless overridden). Under von Mises perception mu_0's default prior is uniform on the
+/// circle: a draw in (-pi, pi].
+std::map<std::string, double> prior_draw(const SbcCase& c, Rng& rng) {
   std::map<std::string, double> truth;
-  for (const auto& name : theta_names(find_cost("QuadraticCost"), motor)) {
-    if (name == "sigma_r" && !motor.has_sigma_r()) continue;
-    truth[name] = name == "mu_0" ? std::exp(rng.normal()) : std::abs(0.25 * rng.normal());
+  for (const auto& [name, prior] : default_priors(find_cost("QuadraticCost"), c.simulate, 1, {}, false, c.perception)) {
+    const auto over = c.priors.find(name);
+    truth[name] = c.perception == PerceptionModel::vonmises && name == "mu_0" ? rng.uniform(-pi, pi)
+                  : over != c.priors.end()                                   ? draw_from(over->second, rng)
+                                                                             : draw_from(prior, rng);
   }
   return truth;
 }
@@ -84,22 +108,28 @@ SbcResult run_sbc(const SbcCase& c, const SbcDesign& d) {
     std::map<std::string, double> truth;
     Dataset data;
     for (;;) {
-      truth = prior_draw(c.simulate, prior);
+      truth = prior_draw(c, prior);
       SimulationSpec sim;
       sim.cost = &cost;
       sim.motor = c.simulate;
+      sim.perception = c.perception;
       sim.network = c.network;
       sim.values = truth;
       sim.trials = d.trials;
-      sim.s_lo = 0.5, sim.s_hi = 2;
+      sim.s_lo = c.s_lo, sim.s_hi = c.s_hi;
       sim.seed = prior.next_u64() >> 1;
       data = simulate(sim);
-      if (std::all_of(data.r.begin(), data.r.end(), [](double r) { return r > 0; })) break;
+      // Only the log-normal perception families need positive responses (see the top comment).
+      if (c.perception != PerceptionModel::lognormal ||
+          std::all_of(data.r.begin(), data.r.end(), [](double r) { return r > 0; }))
+        break;
       ++res.redrawn;
     }
     InferenceSpec spec;
     spec.cost = &cost;
     spec.motor = c.fit;
+    spec.perception = c.perception;
+    spec.priors = c.priors;
     spec.network = c.network;
     spec.scale = 1;
     spec.log_lik = false;
@@ -133,7 +163,8 @@ std::string describe(const SbcResult& r, const SbcDesign& d) {
 /// Every parameter's histogram within the bound, divergences at most 1% of the draws.
 void check_calibrated(const SbcCase& c, const SbcDesign& d) {
   const SbcResult r = run_sbc(c, d);
-  MESSAGE(c.fit.name() << ": " << describe(r, d));
+  const std::string motor = c.perception == PerceptionModel::vonmises ? "vonmises" : c.fit.name();
+  MESSAGE((std::string(to_string(c.perception)) + " perception, " + motor + " motor: " + describe(r, d)));
   CHECK(r.hist.size() >= 3);
   for (const auto& [name, h] : r.hist) {
     INFO(name << " " << h.text());
@@ -154,6 +185,27 @@ std::shared_ptr<const ActionNetwork> generalized_network(std::size_t steps) {
 
 const MotorSpec gaussian{MotorModel::gaussian, false}, gaussian_offset{MotorModel::gaussian, true};
 
+/// Gaussian perception (linear space, closed form a = mu_post, exact marginal), s ~ U(-2, 2).
+SbcCase linear_case(const MotorSpec& motor) { return {motor, motor, nullptr, 2400, PerceptionModel::gaussian, -2, 2}; }
+/// Von Mises perception and motor noise (closed form a = mu_post), s ~ U(-pi, pi). mu_0 ~ the
+/// default prior, uniform on the circle; its draws are written wrapped into (-pi, pi], the
+/// interval the truth is drawn in, so the rank is that of the circle cut at the seam +-pi, a fixed
+/// map of the angle to the line: the rank statistic stays exact wherever the posterior lies,
+/// across the seam too (the sampler moves on the line, where the density is periodic).
+/// The noise levels have log-normal priors (in the draws and the fit) instead of the default
+/// HalfNormal(0.25), which made the fast case take minutes: a sigma_0 well above sigma leaves
+/// mu_0 weakly identified, its posterior nearly flat on the circle, and NUTS, which moves mu_0 on
+/// the line where that density is periodic, then runs trees to the maximum depth (~1000
+/// leapfrog steps per draw); and the quadrature needs ~10 sqrt(kappa) nodes, kappa = 1/sigma^2
+/// in the thousands for a half-normal's draws near 0. Here sigma ~ 0.12, sigma_0 ~ 0.25 (and
+/// sigma_r ~ 0.1) within about +-40%: mu_0 is identified and a fit takes ~0.2 s.
+SbcCase circular_case() {
+  const Prior sigma{Prior::Kind::lognormal, std::log(0.12), 0.15}, sigma_0{Prior::Kind::lognormal, std::log(0.25), 0.2},
+      sigma_r{Prior::Kind::lognormal, std::log(0.1), 0.25};
+  return {MotorSpec{}, MotorSpec{}, nullptr, 2500, PerceptionModel::vonmises, -pi, pi,
+          {{"sigma", sigma}, {"sigma_0", sigma_0}, {"sigma_r", sigma_r}}};
+}
+
 } // namespace
 
 TEST_CASE("sbc families (fast): gaussian+offset motor noise (closed form) is calibrated") {
@@ -168,6 +220,28 @@ TEST_CASE("sbc families (fast): the rank test fails for a wrong model (gaussian+
   double worst = 0;
   for (const auto& [name, h] : r.hist) worst = std::max(worst, h.chi2());
   CHECK(worst > d.bound);
+}
+
+TEST_CASE("sbc families (fast): gaussian perception with gaussian+offset motor noise (closed form) is calibrated") {
+  check_calibrated(linear_case(gaussian_offset), fast);
+}
+
+TEST_CASE("sbc families (fast): von Mises perception (closed form a = mu_post) is calibrated") {
+  SbcDesign d = fast;
+  d.sets = 20;  // the circular quadrature is the costliest likelihood: about 0.3 s per data set
+  check_calibrated(circular_case(), d);
+}
+
+TEST_CASE("sbc families: gaussian perception, gaussian motor noise (closed form), 200 data sets" * doctest::skip()) {
+  check_calibrated(linear_case(gaussian), full);
+}
+
+TEST_CASE("sbc families: gaussian perception, gaussian+offset motor noise (closed form), 200 data sets" * doctest::skip()) {
+  check_calibrated(linear_case(gaussian_offset), full);
+}
+
+TEST_CASE("sbc families: von Mises perception (closed form), 200 data sets" * doctest::skip()) {
+  check_calibrated(circular_case(), full);
 }
 
 TEST_CASE("sbc families: gaussian motor noise (closed form), 200 data sets" * doctest::skip()) {
