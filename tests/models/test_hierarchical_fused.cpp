@@ -70,6 +70,20 @@ bool same_bits(const Eval& a, const Eval& b) {
          std::memcmp(a.g.data(), b.g.data(), a.g.size() * sizeof(double)) == 0;
 }
 
+/// The fused model's value and gradient at q equal the generic one's (1e-12 relative; the
+/// gradient relative to its largest entry, since one coordinate's entry can cancel to ~0).
+void check_same_as_generic(Model& fused, Model& generic, const std::vector<double>& q) {
+  const Eval a = eval(fused, q), b = eval(generic, q);
+  REQUIRE(std::isfinite(b.lp));
+  CHECK(a.lp == doctest::Approx(b.lp).epsilon(1e-12));
+  double gmax = 0;
+  for (double v : b.g) gmax = std::max(gmax, std::abs(v));
+  for (std::size_t i = 0; i < q.size(); ++i) {
+    CAPTURE(i);
+    CHECK(std::abs(a.g[i] - b.g[i]) <= 1e-12 * std::max(1.0, gmax));
+  }
+}
+
 /// The blocks computed in ranges of `chunk` blocks, one call each, as processes would.
 class SplitExchange final : public d::SubjectExchange {
 public:
@@ -99,17 +113,7 @@ TEST_CASE("hierarchical fused: value and gradient equal the generic path") {
     REQUIRE(!generic.fused());
     for (std::uint64_t seed = 1; seed <= 6; ++seed) {
       CAPTURE(seed);
-      const auto q = near_start(fused, seed <= 3 ? 0.3 : 1.0, seed);
-      const Eval a = eval(fused, q), b = eval(generic, q);
-      REQUIRE(std::isfinite(b.lp));
-      CHECK(a.lp == doctest::Approx(b.lp).epsilon(1e-12));
-      double gmax = 0;
-      for (double v : b.g) gmax = std::max(gmax, std::abs(v));
-      for (std::size_t i = 0; i < q.size(); ++i) {
-        CAPTURE(i);
-        // Relative to the gradient's scale: one coordinate's entry can cancel to ~0.
-        CHECK(std::abs(a.g[i] - b.g[i]) <= 1e-12 * std::max(1.0, gmax));
-      }
+      check_same_as_generic(fused, generic, near_start(fused, seed <= 3 ? 0.3 : 1.0, seed));
     }
   }
 }
@@ -144,15 +148,7 @@ TEST_CASE("hierarchical fused: log mu_0 non-centred (no spread of mu_0 in the da
   for (std::uint64_t seed = 1; seed <= 4; ++seed) {
     CAPTURE(seed);
     const auto q = near_start(fused, seed <= 2 ? 0.3 : 1.0, seed);
-    const Eval a = eval(fused, q), b = eval(generic, q);
-    REQUIRE(std::isfinite(b.lp));
-    CHECK(a.lp == doctest::Approx(b.lp).epsilon(1e-12));
-    double gmax = 0;
-    for (double v : b.g) gmax = std::max(gmax, std::abs(v));
-    for (std::size_t i = 0; i < q.size(); ++i) {
-      CAPTURE(i);
-      CHECK(std::abs(a.g[i] - b.g[i]) <= 1e-12 * std::max(1.0, gmax));
-    }
+    check_same_as_generic(fused, generic, q);
     CHECK(bactor::testing::gradient_error(fused, q) < 1e-6);
   }
   // With a spread of mu_0 and enough trials the default keeps log mu_0 through the intercept.
