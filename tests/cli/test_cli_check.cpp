@@ -204,6 +204,25 @@ TEST_CASE("cli check and report: data with its own column names (the map the fit
   CHECK(ss.str().find("data-kind=\"check-mean\"") != std::string::npos);
 }
 
+namespace {
+
+/// `infer` (QuadraticCost closed form, `model` options, `--fix FIX`, 2 x (300 + 300) draws) of
+/// `data` into dir/NAME, then `check` of that fit into dir/NAME.csv; both must exit 0.
+Result fit_then_check(const fs::path& dir, const std::string& data, const std::string& model, const std::string& name,
+                      const std::string& fix) {
+  const fs::path fit = dir / name;
+  Result f = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form " + model + " --fix " + fix +
+                        " --chains 2 --warmup 300 --samples 300 --seed 3 --out " + fit.string());
+  INFO(f.out);
+  REQUIRE(f.code == 0);
+  Result c = run_bactor("check " + fit.string() + " --out " + (dir / (name + ".csv")).string());
+  INFO(c.out);
+  REQUIRE(c.code == 0);
+  return c;
+}
+
+} // namespace
+
 TEST_CASE("cli check: von Mises fits (angles): circular statistics of the wrapped error, clean and misfit") {
   // 400 angles with the prior's mean near the seam at pi (responses wrap across it), fitted with
   // the generating model (sigma fixed at its truth): the circular mean and sd of d = wrap(r - s)
@@ -218,15 +237,7 @@ TEST_CASE("cli check: von Mises fits (angles): circular statistics of the wrappe
   REQUIRE(run_bactor("simulate --perception vonmises --cost QuadraticCost --set mu_0=2.8,sigma_0=0.5,sigma=0.2,sigma_r=0.1 "
                      "--trials 400 --seed 5 --out " + data).code == 0);
   auto fit_and_check = [&](const std::string& name, const std::string& fix) {
-    const fs::path fit = dir / name;
-    Result f = run_bactor("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --fix " + fix +
-                          " --chains 2 --warmup 300 --samples 300 --seed 3 --out " + fit.string());
-    INFO(f.out);
-    REQUIRE(f.code == 0);
-    Result c = run_bactor("check " + fit.string() + " --out " + (dir / (name + ".csv")).string());
-    INFO(c.out);
-    REQUIRE(c.code == 0);
-    return c;
+    return fit_then_check(dir, data, "--perception vonmises", name, fix);
   };
   {
     const Result c = fit_and_check("fit", "sigma=0.2");
@@ -279,15 +290,7 @@ TEST_CASE("cli check: gaussian motor noise under log-normal perception (response
   for (const auto& r : read_csv(data)) nonpositive += std::stod(r.at("r")) <= 0;
   REQUIRE(nonpositive > 0);
   auto fit_and_check = [&](const std::string& name, const std::string& fix) {
-    const fs::path fit = dir / name;
-    Result f = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --motor gaussian --fix " + fix +
-                          " --chains 2 --warmup 300 --samples 300 --seed 3 --out " + fit.string());
-    INFO(f.out);
-    REQUIRE(f.code == 0);
-    Result c = run_bactor("check " + fit.string() + " --out " + (dir / (name + ".csv")).string());
-    INFO(c.out);
-    REQUIRE(c.code == 0);
-    return c;
+    return fit_then_check(dir, data, "--motor gaussian", name, fix);
   };
   const Result good = fit_and_check("fit", "sigma=0.2");
   INFO(good.out);
