@@ -42,7 +42,6 @@ int run(int argc, char** argv) {
   if (!perception.empty() && cli::perception_option(perception) != net_perception)
     throw cli::UsageError("--perception: the network was trained for " + std::string(to_string(net_perception)) +
                           " perception, not " + perception + " (its actions answer another question)");
-  check_perception_supported(net_perception);
   // Points from the network's own training prior (its metadata), the default one otherwise.
   TrainingPrior prior;
   if (net.metadata().count("training_priors")) {

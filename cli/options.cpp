@@ -73,9 +73,7 @@ void add_perception_option(CLI::App& app, std::string& text, const std::string& 
 }
 
 PerceptionModel perception_option(const std::string& text) {
-  const PerceptionModel p = parse_perception_model(text);
-  if (!perception_supported(p)) throw UsageError("--perception " + text + ": not supported yet");
-  return p;
+  return parse_perception_model(text);
 }
 
 std::map<std::string, double> parse_assignments(const std::string& text, const std::string& option) {

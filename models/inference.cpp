@@ -492,7 +492,6 @@ struct ActorModel::Impl {
 
 void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec) {
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
-  check_perception_supported(spec.perception);
   if (spec.network) check_network_perception(*spec.network, spec.perception);
   circular = spec.perception == PerceptionModel::vonmises;
   if (circular) detail::check_circular_fit(data, spec);

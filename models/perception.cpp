@@ -22,19 +22,6 @@ const char* to_string(PerceptionModel model) {
   return "?";
 }
 
-bool perception_supported(PerceptionModel model) {
-  switch (model) {
-  case PerceptionModel::lognormal: return true;
-  case PerceptionModel::gaussian: return true;
-  case PerceptionModel::vonmises: return true;  // circular: simulate and infer (closed-form action; train refuses)
-  }
-  return false;
-}
-
-void check_perception_supported(PerceptionModel model) {
-  if (!perception_supported(model)) throw ArgumentError("perception", std::string(to_string(model)) + ": not supported yet");
-}
-
 PerceptionModel network_perception(const ActionNetwork& net) {
   const auto it = net.metadata().find("perception");
   return it == net.metadata().end() ? PerceptionModel::lognormal : parse_perception_model(it->second);

@@ -20,11 +20,6 @@ enum class PerceptionModel { lognormal, gaussian, vonmises };
 PerceptionModel parse_perception_model(const std::string& text);
 const char* to_string(PerceptionModel model);
 
-/// Whether this build implements the perception model (train, simulate, infer, evaluate).
-bool perception_supported(PerceptionModel model);
-/// Throws ArgumentError("perception", "NAME: not supported yet") for a model not implemented.
-void check_perception_supported(PerceptionModel model);
-
 /// The perception model a network was trained for (its metadata "perception"; lognormal
 /// without it). A malformed entry throws ArgumentError("perception", ...).
 PerceptionModel network_perception(const ActionNetwork& net);

@@ -106,7 +106,6 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
     values[name] = list[0];  // the first condition's value, for the check below; each condition sets its own
   }
   const MotorSpec& motor = spec.motor;
-  check_perception_supported(spec.perception);
   if (spec.network) check_network_perception(*spec.network, spec.perception);
   std::vector<double> theta = theta_from_values(cost, motor, values, spec.perception);
   std::optional<detail::LinearAction> linear_action;

@@ -412,7 +412,6 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.cost = &find_cost(s.cost);
   I.head = parse_network_head(s.head != "auto" ? s.head : default_head_name(*I.cost, s.motor));
   check_head(*I.cost, I.head, s.motor);
-  check_perception_supported(s.perception);
   if (s.perception == PerceptionModel::vonmises)  // docs/families.md, "Circular tasks"
     throw ArgumentError("perception", "vonmises: the supported circular costs all have the closed-form action mu_post; "
                                       "there is no network to train (fit with infer --perception vonmises directly)");
