@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // End-to-end tests of the perception families (docs/families.md, "Perception"): the
 // --perception option of train, simulate, infer and evaluate, what networks and fits record, the
-// refusals (an unknown name, a model not implemented yet, a network trained for another), and a
+// refusals (an unknown name, vonmises data beyond pi, a network trained for another), and a
 // gaussian-perception round trip simulate -> infer -> summary -> check with negative stimuli and
 // responses.
 #include "tests/cli/cli_util.hpp"
@@ -21,7 +21,7 @@ fs::path scratch(const std::string& name) { return bactor::testing::scratch_path
 const std::string lognormal_set = "--set mu_0=1.5,sigma_0=0.2,sigma=0.2,sigma_r=0.1";
 } // namespace
 
-TEST_CASE("cli perception: option parsing, unknown names and models not supported yet") {
+TEST_CASE("cli perception: option parsing, unknown names, what vonmises refuses") {
   const fs::path dir = scratch("parse");
   fs::create_directories(dir);
   const std::string data = (dir / "d.csv").string();
