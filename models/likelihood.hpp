@@ -43,6 +43,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <numbers>
 #include <optional>
 #include <stdexcept>
@@ -63,6 +64,9 @@ struct RowTrials {
   PowerStats stats;
   std::vector<double> px, py, pw, pr;  // padded x, y, weight, r
   std::size_t z_begin = 0;
+  /// The log-normal model with an offset: the response sums tabulated in the offset
+  /// (motor_kernels.hpp), built by LikelihoodPlan::finish for that model only.
+  std::shared_ptr<const OffsetSums> offset_sums;
   std::size_t size() const { return x.size(); }
   PaddedTrials padded() const { return PaddedTrials{px.data(), py.data(), pw.data(), px.size()}; }
   /// Fills stats and the padded layout from x and y.
@@ -483,9 +487,11 @@ struct MotorForm {
     if constexpr (std::is_same_v<Head, PowerHead> || std::is_same_v<Head, SoftplusHead>) {
       const std::size_t n = t.px.size();
       double* pll = trial_ll ? MarginalForm::scratch_padded(n) : nullptr;
-      if constexpr (std::is_same_v<Head, PowerHead> && std::is_same_v<M, LognormalMotor>)
-        ll = lognormal_offset_marginal(h, n, t.px.data(), t.pr.data(), t.pw.data(), sig, mp, s, pll, mix);
-      else
+      if constexpr (std::is_same_v<Head, PowerHead> && std::is_same_v<M, LognormalMotor>) {
+        // O(1) from the tabulated sums where they apply, else one log per trial.
+        if (mix || pll || !t.offset_sums || !t.offset_sums->marginal(h, sig, mp, s, ll))
+          ll = lognormal_offset_marginal(h, n, t.px.data(), t.pr.data(), t.pw.data(), sig, mp, s, pll, mix);
+      } else
         ll = motor_marginal<Head, M>(h, n, t.px.data(), t.pr.data(), t.pw.data(), sig, mp, rules->for_sigma(sig), s,
                                      pll, mix);
       if (pll) std::copy(pll, pll + t.size(), trial_ll);

@@ -90,6 +90,12 @@ std::size_t LikelihoodPlan::n_action() const { return action_theta_size(*cost, m
 
 void LikelihoodPlan::finish() {
   for (RowTrials& t : trials) t.finish();
+  // The log-normal model with an offset under a power-law head: its response sums tabulated in
+  // the offset, once per row (O(1) per gradient after; motor_kernels.hpp).
+  const bool power_head = source == SourceKind::closed_form || source == SourceKind::power_net;
+  if (perception == PerceptionModel::lognormal && motor.model == MotorModel::lognormal && motor.offset && power_head && !lapse)
+    for (RowTrials& t : trials)
+      if (t.size()) t.offset_sums = std::make_shared<const OffsetSums>(t.px.size(), t.px.data(), t.pr.data(), t.pw.data());
   ws.resize(trials.size());
   xbuf.assign(3 * trials.size(), 0.0);
 }

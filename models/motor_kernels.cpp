@@ -2,10 +2,13 @@
 #include "models/motor_kernels.hpp"
 
 #include "engine/simd_math.hpp"
+#include <bactor/engine/tape.hpp>  // BACTOR_ASSERT, which chebyshev.hpp uses
+#include "models/chebyshev.hpp"
 #include "models/softplus_simd.hpp"
 
 #include <xsimd/xsimd.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <type_traits>
@@ -404,6 +407,109 @@ double lognormal_offset_marginal(const PowerHead& h, std::size_t n, const double
   g.delta += xsimd::hadd(sdel);
   g.rho += xsimd::hadd(srho);
   return total;
+}
+
+OffsetSums::OffsetSums(std::size_t n, const double* x, const double* r, const double* wt) {
+  std::vector<double> xs, ds, ws;
+  r_min_ = INFINITY;
+  for (std::size_t i = 0; i < n; ++i)
+    if (wt[i] > 0) r_min_ = std::min(r_min_, r[i]);
+  if (!(r_min_ > 0) || !std::isfinite(r_min_)) return;  // responses <= 0: no log-normal data
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!(wt[i] > 0)) continue;
+    xs.push_back(x[i]);
+    ds.push_back(r[i] - r_min_);
+    ws.push_back(wt[i]);
+    n_ += wt[i];
+    sx_ += wt[i] * x[i];
+    sxx_ += wt[i] * x[i] * x[i];
+  }
+  t_hi_ = std::log(4 * r_min_);         // delta >= -3 r_min
+  t_lo_ = std::log(r_min_) - 18.0;      // r_min - delta >= e^-18 r_min
+  pieces_ = std::size_t(std::ceil((t_hi_ - t_lo_) / width));
+  t_lo_ = t_hi_ - double(pieces_) * width;
+  // The three sums at a point t, summed with compensation-free doubles (n terms of similar size).
+  auto sums = [&](double t, double out[3]) {
+    const double et = std::exp(t);
+    double s1 = 0, s2 = 0, s3 = 0;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const double y = ds[i] == 0 ? t : std::log(ds[i] + et);
+      s1 += ws[i] * y;
+      s2 += ws[i] * y * y;
+      s3 += ws[i] * xs[i] * y;
+    }
+    out[0] = s1, out[1] = s2, out[2] = s3;
+  };
+  constexpr int K = points;
+  std::vector<double> c(pieces_ * K * 6, 0.0);
+  std::vector<double> f[3];
+  for (auto& v : f) v.resize(K);
+  for (std::size_t p = 0; p < pieces_; ++p) {
+    const double lo = t_lo_ + double(p) * width;
+    for (int k = 0; k < K; ++k) {
+      double o[3];
+      sums(lo + 0.5 * width * (1 + cheb_point(k, K)), o);
+      for (int j = 0; j < 3; ++j) f[j][k] = o[j];
+    }
+    for (int j = 0; j < 3; ++j) {
+      const std::vector<double> cj = cheb_coeffs(f[j]), dj = cheb_derivative(cj);
+      // The series must have converged: its last coefficients below 1e-13 of its size (checked,
+      // not assumed: else the per-trial loop serves every call).
+      double size = 1;
+      for (double v : f[j]) size = std::max(size, std::abs(v));
+      if (std::max(std::abs(cj[K - 1]), std::abs(cj[K - 2])) > 1e-13 * size) {
+        coeffs_.clear();
+        return;
+      }
+      for (int k = 0; k < K; ++k) {
+        c[(p * K + k) * 6 + j] = cj[k];
+        c[(p * K + k) * 6 + 3 + j] = dj[k] * (2 / width);
+      }
+    }
+  }
+  coeffs_ = std::move(c);
+}
+
+bool OffsetSums::marginal(const PowerHead& h, double sig, const MotorParams& mp, MotorSums& g, double& ll) const {
+  if (coeffs_.empty()) return false;
+  const double gap = r_min_ - mp.delta;
+  if (!(gap > 0)) return false;
+  const double t = std::log(gap);
+  if (!(t >= t_lo_ && t <= t_hi_)) return false;
+  const std::size_t p = std::min(pieces_ - 1, std::size_t((t - t_lo_) / width));
+  const double lo = t_lo_ + double(p) * width;
+  const double tau = (2 * (t - lo) - width) / width;
+  // Six series at tau by Clenshaw's recurrence, side by side.
+  constexpr int K = points;
+  const double* c = coeffs_.data() + p * K * 6;
+  double b1[6] = {}, b2[6] = {};
+  for (int k = K - 1; k >= 1; --k)
+    for (int j = 0; j < 6; ++j) {
+      const double b0 = c[k * 6 + j] + 2 * tau * b1[j] - b2[j];
+      b2[j] = b1[j];
+      b1[j] = b0;
+    }
+  double v[6];
+  for (int j = 0; j < 6; ++j) v[j] = 0.5 * c[j] + tau * b1[j] - b2[j];
+  PowerStats st;
+  st.n = n_;
+  st.sx = sx_;
+  st.sxx = sxx_;
+  st.sy = v[0];
+  st.syy = v[1];
+  st.sxy = v[2];
+  PowerGrad pg;
+  ll = power_loglik(h, st, sig, mp.sr, pg);
+  if (!std::isfinite(ll)) return false;
+  // d ll / d(sy, syy, sxy) from power_loglik's expression, times d sums/dt, times dt/d delta.
+  const double vv = mp.sr * mp.sr + h.w * h.w * sig * sig;
+  const double dsy = h.log_k / vv - 1, dsyy = -0.5 / vv, dsxy = h.w / vv;
+  g.head[0] += pg.log_k;
+  g.head[1] += pg.w;
+  g.sigma += pg.sigma;
+  g.sigma_r += pg.sigma_r;
+  g.delta += -(dsy * v[3] + dsyy * v[4] + dsxy * v[5]) / gap;
+  return true;
 }
 
 } // namespace bactor::detail

@@ -806,3 +806,60 @@ double power_gaussian_table(int cases, std::uint64_t seed, const int* scheduled,
 TEST_CASE("motor kernels: error table of the power-law head under gaussian motor noise" * doctest::skip()) {
   power_gaussian_table(1000, 40, quadrature_node_counts, true);
 }
+
+TEST_CASE("offset sums: the tabulated log-normal-with-offset marginal equals the per-trial loop, value and gradient") {
+  // Data sets of several sizes and shapes (one response far below the rest, responses in a narrow
+  // band, weights and padding), offsets across the table (negative, 0, near the smallest
+  // response) and outside it (where marginal() declines and the loop serves).
+  Rng rng(17, 0);
+  int served = 0, declined = 0;
+  for (int rep = 0; rep < 12; ++rep) {
+    const std::size_t n = rep < 4 ? 5 : (rep < 8 ? 150 : 1500), padded = (n + 7) / 8 * 8;
+    std::vector<double> x(padded), r(padded), wt(padded, 0.0);
+    for (std::size_t i = 0; i < padded; ++i) {
+      x[i] = std::log(rng.uniform(0.3, 6.0));
+      r[i] = 0.2 + std::exp(x[i] + (rep % 3 == 2 ? 0.01 : 0.4) * rng.normal());
+      if (i < n) wt[i] = rep % 2 ? rng.uniform(0.5, 1.5) : 1.0;
+    }
+    if (rep % 4 == 1) r[0] = 1e-3;  // one response far below the others
+    const d::OffsetSums table(padded, x.data(), r.data(), wt.data());
+    REQUIRE(table.valid());
+    double r_min = INFINITY;
+    for (std::size_t i = 0; i < n; ++i) r_min = std::min(r_min, r[i]);
+    const PowerHead h{rng.uniform(-0.3, 0.3), rng.uniform(0.3, 0.95)};
+    const double sig = rng.uniform(0.05, 0.4);
+    for (double frac : {-2.5, -0.5, 0.0, 0.3, 0.9, 0.999, 1 - 1e-6, 1 - 1e-9, -5.0}) {
+      const MotorParams mp{rng.uniform(0.05, 0.4), 0.0, frac * r_min};
+      CAPTURE(n);
+      CAPTURE(frac);
+      d::MotorSums st, sl;
+      double ll_table = 0;
+      const double ll_loop = d::lognormal_offset_marginal(h, padded, x.data(), r.data(), wt.data(), sig, mp, sl);
+      if (!table.marginal(h, sig, mp, st, ll_table)) {
+        ++declined;
+        CHECK((frac < -3 || frac > 1 - 1.6e-8));  // only outside the tabulated range
+        continue;
+      }
+      ++served;
+      const double scale = std::abs(ll_loop) + 1;
+      CHECK(ll_table == doctest::Approx(ll_loop).epsilon(1e-11 * scale / std::max(1.0, std::abs(ll_loop))).scale(1));
+      CHECK(std::abs(ll_table - ll_loop) <= 1e-10 * scale);
+      for (auto [a, b] : {std::pair{st.head[0], sl.head[0]}, {st.head[1], sl.head[1]}, {st.sigma, sl.sigma},
+                          {st.sigma_r, sl.sigma_r}, {st.delta, sl.delta}})
+        CHECK(std::abs(a - b) <= 1e-8 * (std::abs(b) + double(n)));
+      // The offset derivative is the derivative of the tabulated value (central differences;
+      // not within 1e-3 r_min of r_min, where the log-likelihood's size makes them inexact).
+      if (frac > 0.999) continue;
+      const double hstep = 1e-6 * (r_min - mp.delta);
+      double lp = 0, lm = 0;
+      d::MotorSums dummy;
+      MotorParams p = mp, m = mp;
+      p.delta += hstep, m.delta -= hstep;
+      if (table.marginal(h, sig, p, dummy, lp) && table.marginal(h, sig, m, dummy, lm))
+        CHECK((lp - lm) / (2 * hstep) == doctest::Approx(st.delta).epsilon(1e-5).scale(1));
+    }
+  }
+  MESSAGE("offset sums: " << served << " served by the table, " << declined << " declined");
+  CHECK(served >= 12 * 7);
+  CHECK(declined >= 12);
+}
