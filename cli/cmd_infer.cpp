@@ -316,9 +316,6 @@ void validate_infer_args(const CLI::App& app, InferArgs& a) {
     if (a.latent != "marginal") throw bactor::cli::UsageError("--hierarchical integrates the measurement out: --latent marginal only");
     if (a.predict) throw bactor::cli::UsageError("--predict cannot be combined with --hierarchical (not supported yet)");
     if (a.lapse) throw bactor::cli::UsageError("--lapse cannot be combined with --hierarchical (not supported yet)");
-    if (a.motor != "lognormal" || a.offset)
-      throw bactor::cli::UsageError("--motor " + a.motor + (a.offset ? " --offset" : "") +
-                                    " cannot be combined with --hierarchical (not supported yet)");
     if (a.perception != "lognormal")
       throw bactor::cli::UsageError("--perception " + a.perception + " cannot be combined with --hierarchical (not supported yet)");
     if (a.scale != "auto") throw bactor::cli::UsageError("--scale cannot be combined with --hierarchical (a hierarchical fit works in the data's units; docs/hierarchical.md)");
@@ -375,6 +372,7 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   hs.network = spec.network;
   if (spec.network) bactor::check_network_perception(*spec.network, spec.perception);
   hs.exact_action = spec.exact_action;
+  hs.motor = spec.motor;
   hs.per_condition = spec.per_condition;
   hs.fixed = spec.fixed;
   hs.priors = spec.priors;
@@ -443,7 +441,7 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   const bool ok = write_run(a.out, run, a.ns,
                        {{"data_file", a.data_path}, {"columns", bactor::to_string(column_map)}, {"cost", a.cost},
                         {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network}, {"latent", a.latent},
-                        {"hierarchical", "true"}, {"parameterisation", to_string(hs.parameterisation)},
+                        {"motor", spec.motor.name()}, {"hierarchical", "true"}, {"parameterisation", to_string(hs.parameterisation)},
                         {"pooled", pooled_list}, {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
                         {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
                         {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"priors", shared_priors},

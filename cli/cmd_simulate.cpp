@@ -175,9 +175,6 @@ int run_simulate(int argc, char** argv) {
   if (subjects > 0) {
     if (spec.perception != bactor::PerceptionModel::lognormal)
       throw bactor::cli::UsageError("--subjects: cohorts support lognormal perception only (got --perception " + perception + ")");
-    if (!spec.motor.plain())
-      throw bactor::cli::UsageError("--subjects: cohorts support the plain log-normal motor model only (got --motor " + motor +
-                                    (offset ? " --offset" : "") + ")");
     if (subjects > 100000 || trials * n_cond * subjects > 10000000)
       throw bactor::cli::UsageError("--subjects: at most 10000000 trials in all");
     bactor::CohortSpec cs;

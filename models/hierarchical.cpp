@@ -459,6 +459,9 @@ std::string to_string(const PopulationPrior& p) { return fmt(p.loc) + ":" + fmt(
 PopulationPrior default_population_prior(const CostInfo& cost, const std::string& name, double scale_S) {
   if (name == "mu_0") return {std::log(scale_S), 1.0, 0.5};
   if (name == "sigma" || name == "sigma_0" || name == "sigma_r") return {std::log(half_normal_median), 1.0, 0.5};
+  // The motor parameters are in the data's units: a population about the single-subject prior's
+  // median (HalfNormal(0.25 S)).
+  if (name == "sigma_a" || name == "offset") return {std::log(half_normal_median * scale_S), 1.0, 0.5};
   for (const auto& p : cost.params)
     if (p.name == name) return p.kind == ParamPrior::Kind::uniform ? PopulationPrior{0.0, 1.5, 0.5} : PopulationPrior{p.a, p.b, 0.5};
   throw ArgumentError("pooled", "unknown parameter '" + name + "' for cost " + cost.name);
@@ -475,6 +478,7 @@ struct HierarchicalModel::Impl {
   };
   const CostInfo* cost = nullptr;
   std::shared_ptr<const ActionNetwork> net;
+  MotorSpec motor;
   bool log_lik = true;
   std::size_t J = 0, N = 0, nt = 0, C = 1;
   double S = 1;
@@ -493,7 +497,7 @@ struct HierarchicalModel::Impl {
 
   explicit Impl(const HierarchicalSpec& spec)
       : lik((spec.cost ? *spec.cost : throw std::invalid_argument("hierarchical inference: no cost family given")),
-            spec.network, spec.exact_action, LatentMode::marginal, false, spec.quadrature_nodes) {}
+            spec.network, spec.exact_action, LatentMode::marginal, false, spec.quadrature_nodes, spec.motor) {}
 
   void values(std::span<const double> q) { detail::population_values(plan, q.data(), V.data(), thu.data()); }
 
@@ -558,8 +562,9 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   check_per_condition(*spec.cost, spec.per_condition);
   m.cost = spec.cost;
   m.net = spec.network;
+  m.motor = spec.motor;
   m.log_lik = spec.log_lik;
-  m.tnames = theta_names(*spec.cost);
+  m.tnames = theta_names(*spec.cost, spec.motor);
   m.nt = m.tnames.size();
   m.C = std::max<std::size_t>(1, data.conditions());
   m.cond_labels = data.cond_labels;
@@ -607,8 +612,12 @@ void HierarchicalModel::Impl::group_rows(const Dataset& data) {
     if (trials_of[b].empty()) continue;
     Row& r = m.lrows.emplace_back(Row{b / m.C, b % m.C, {}, {}, {}});
     for (std::size_t i : trials_of[b]) {
+      if (!(data.r[i] > 0) && m.motor.model != MotorModel::gaussian)
+        throw std::invalid_argument(data.source + ": trial " + std::to_string(i + 1) + " has response " +
+                                    fmt(data.r[i]) + " <= 0, which only gaussian motor noise allows");
       r.x.push_back(std::log(data.s[i]));
-      r.y.push_back(std::log(data.r[i]));
+      // A response <= 0 (gaussian motor noise) is read by the motor form from r itself.
+      r.y.push_back(data.r[i] > 0 ? std::log(data.r[i]) : 0.0);
       r.orig.push_back(i);
     }
   }
@@ -616,6 +625,8 @@ void HierarchicalModel::Impl::group_rows(const Dataset& data) {
     detail::RowTrials& t = m.lik.trials.emplace_back();
     t.x = r.x;
     t.y = r.y;
+    if (!m.motor.plain())  // the responses themselves (data units) for the motor forms
+      for (std::size_t i : r.orig) t.r.push_back(data.r[i]);
   }
   m.lik.finish();
   for (std::size_t r = 0; r < m.lrows.size(); ++r) {
@@ -651,10 +662,22 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
     throw ArgumentError(what, "unknown parameter '" + name + "' (known: " + known() + ")" + hint);
   };
   std::map<std::string, Prior> prior;
-  for (const auto& [name, p] : default_priors(*spec.cost, 1)) prior[name] = p;
-  // The default of mu_0 is relative to S (docs/inference.md, Units): log(mu_0 / S) ~ N(0, 1).
-  // This model works in the data's units, so it takes that prior in them.
-  prior["mu_0"] = prior_in_data_units(prior["mu_0"], m.S);
+  for (const auto& [name, p] : default_priors(*spec.cost, spec.motor, 1, {}, false, PerceptionModel::lognormal))
+    prior[name] = p;
+  // The defaults of mu_0, sigma_a and the offset are relative to S (docs/inference.md, Units):
+  // e.g. log(mu_0 / S) ~ N(0, 1). This model works in the data's units, so it takes them in those.
+  for (const char* name : {"mu_0", "sigma_a", "offset"})
+    if (prior.count(name)) prior[name] = prior_in_data_units(prior[name], m.S);
+  auto no_sigma_r = [&](const std::string& name, const char* what) {
+    if (!spec.motor.has_sigma_r() && (name == "sigma_r" || name.rfind("sigma_r.", 0) == 0))
+      throw ArgumentError(what, "'sigma_r' is not a parameter of the " + std::string(to_string(spec.motor.model)) +
+                                    " motor model (its noise is sigma_a)");
+  };
+  for (const auto& nv : spec.fixed) no_sigma_r(nv.first, "fixed");
+  for (const auto& name : spec.pooled) no_sigma_r(name, "pooled");
+  for (const auto& np : spec.priors) no_sigma_r(np.first, "priors");
+  for (const auto& np : spec.population) no_sigma_r(np.first, "population");
+  if (spec.per_condition.count("sigma_r")) no_sigma_r("sigma_r", "per_condition");
   for (const auto& nv : spec.fixed) {
     const Prior& p = prior[base_of(nv.first, "fixed", true)];
     const double v = nv.second;
@@ -696,6 +719,10 @@ void HierarchicalModel::Impl::build_population(const HierarchicalSpec& spec, con
   std::vector<Shared> shared;
   for (std::size_t t : t_order) {
     const std::string& base = m.tnames[t];
+    if (t == theta_index::sigma_r && !spec.motor.has_sigma_r()) {  // the slot the layout keeps, unused
+      for (std::size_t cc = 0; cc < m.C; ++cc) m.plan.fixed.emplace_back(cc * m.nt + t, unused_sigma_r);
+      continue;
+    }
     std::vector<int> conds{-1};
     if (m.varies(spec, t)) {
       conds.clear();
@@ -967,7 +994,7 @@ Cohort simulate_cohort(const CohortSpec& spec) {
   if (spec.subjects < 1) throw ArgumentError("subjects", "must be positive");
   const CostInfo& cost = *spec.base.cost;
   for (const auto& [name, sd] : spec.spread) {
-    const auto names = theta_names(cost);
+    const auto names = theta_names(cost, spec.base.motor);
     if (std::find(names.begin(), names.end(), name) == names.end() || !spec.base.values.count(name))
       throw ArgumentError("spread", "'" + name + "' is not a parameter with a value");
     if (!(sd >= 0) || !std::isfinite(sd)) throw ArgumentError("spread", name + ": sd must be >= 0");

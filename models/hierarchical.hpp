@@ -34,6 +34,7 @@
 
 #include <bactor/models/data.hpp>
 #include <bactor/models/inference.hpp>
+#include <bactor/models/motor.hpp>
 #include <bactor/models/simulate.hpp>
 #include <bactor/samplers/model.hpp>
 
@@ -71,6 +72,10 @@ struct HierarchicalSpec {
   const CostInfo* cost = nullptr;                // required
   std::shared_ptr<const ActionNetwork> network;  // null: the cost's closed form (or the exact action)
   bool exact_action = false;                     // the exact optimal action (excludes a network)
+  // The response model (docs/families.md): sigma_a and the offset, where the model has them, are
+  // parameters like the others (pooled by default: a log-normal population each, in the data's
+  // units); the gaussian model has no sigma_r.
+  MotorSpec motor;
   std::set<std::string> pooled;                  // empty: every free parameter
   // With C > 1 conditions, the parameters that take one value per condition (as in
   // InferenceSpec): a pooled one has one population per condition (NAME.c.pop, NAME.c.sd, each

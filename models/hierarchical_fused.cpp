@@ -98,7 +98,8 @@ struct Roles {
   MuCoord mu_coord = mu_centred;
 };
 std::optional<Roles> covered(const PopulationPlan& plan, const LikelihoodPlan& lik) {
-  if (lik.source != SourceKind::closed_form || lik.closed_form != ClosedForm::quadratic || lik.sampled || lik.lapse)
+  if (lik.source != SourceKind::closed_form || lik.closed_form != ClosedForm::quadratic || lik.sampled || lik.lapse ||
+      !lik.motor.plain())
     return std::nullopt;
   if (plan.nt != 4 || plan.P() != 4 || !plan.shared.empty() || !plan.fixed.empty()) return std::nullopt;
   Roles r;

@@ -209,3 +209,28 @@ TEST_CASE("cli: infer --hierarchical usage errors") {
   CHECK(r.code == 0);
   CHECK_FALSE(fs::exists(dir / "o" / ".bactor.lock"));
 }
+
+TEST_CASE("cli: a cohort with gaussian motor noise through simulate --subjects, infer --hierarchical and check") {
+  const fs::path dir = scratch("motor");
+  fs::create_directories(dir);
+  const std::string data = (dir / "cohort.csv").string();
+  Result r = run_bactor("simulate --cost QuadraticCost --motor gaussian --set mu_0=1.5,sigma_0=0.2,sigma=0.15,sigma_a=0.1 "
+                        "--subjects 3 --spread mu_0=0.2 --trials 30 --stimuli 0.5:3 --seed 3 --out " + data);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const std::string fit = (dir / "fit").string();
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --motor gaussian --hierarchical "
+                 "--chains 2 --warmup 150 --samples 150 --seed 4 --out " + fit);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("sigma_a.pop") != std::string::npos);
+  CHECK(r.out.find("sigma_r") == std::string::npos);  // the gaussian model has none
+  CHECK(slurp(dir / "fit" / "chain-1.csv").find("# motor = gaussian") != std::string::npos);
+  r = run_bactor("check " + fit);
+  INFO(r.out);
+  CHECK(r.code == 0);
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --motor gaussian --hierarchical "
+                 "--pooled mu_0,sigma_r --out " + (dir / "bad").string());
+  CHECK(r.code != 0);
+  CHECK(r.out.find("'sigma_r' is not a parameter of the gaussian motor model") != std::string::npos);
+}

@@ -345,3 +345,81 @@ TEST_CASE("hierarchical: 30 simulated subjects recover the population (coverage,
   CHECK(covered >= 18);
   bactor::testing::check_divergence_rate(divergent, draws);  // 0 measured; a rate holds on any CPU
 }
+
+TEST_CASE("hierarchical: motor models (sigma_a, an offset) — names, gradient, and each trial's density as a one-subject fit's") {
+  // A cohort per response model; the hierarchical log_lik.i of every trial against ActorModel on
+  // that subject's trials with its theta (data units, S = 1), which computes the same density by
+  // the single-subject path.
+  for (const std::string name : {"gaussian", "lognormal+offset", "gaussian+offset"}) {
+    CAPTURE(name);
+    const MotorSpec motor = parse_motor_spec(name);
+    CohortSpec cs;
+    cs.base.cost = &find_cost("QuadraticCost");
+    cs.base.motor = motor;
+    cs.base.values = {{"mu_0", 1.5}, {"sigma_0", 0.2}, {"sigma", 0.15}};
+    if (motor.has_sigma_r()) cs.base.values["sigma_r"] = 0.1;
+    if (motor.has_sigma_a()) cs.base.values["sigma_a"] = 0.12;
+    if (motor.offset) cs.base.values["offset"] = 0.1;
+    cs.base.trials = 25;
+    cs.base.s_lo = 0.5;
+    cs.base.s_hi = 3.0;
+    cs.base.seed = 5;
+    cs.subjects = 3;
+    cs.spread = {{"mu_0", 0.1}};
+    if (motor.offset) cs.spread["offset"] = 0.3;
+    const Cohort cohort = simulate_cohort(cs);
+    HierarchicalSpec spec;
+    spec.cost = cs.base.cost;
+    spec.motor = motor;
+    spec.quadrature_nodes = 15;  // one rule for every sigma: no node-count step inside the differences
+    HierarchicalModel model(cohort.data, spec);
+    const auto names = model.output_names();
+    auto has = [&](const std::string& n) { return std::find(names.begin(), names.end(), n) != names.end(); };
+    CHECK(has("sigma_r.pop") == motor.has_sigma_r());
+    CHECK(has("sigma_a.pop") == motor.has_sigma_a());
+    CHECK(has("offset.s3") == motor.offset);
+    CHECK_FALSE(model.fused());
+    auto q = model.initial_point();
+    Rng rng(31, 0);
+    for (auto& v : q) v += 0.2 * rng.normal();
+    CHECK(bactor::testing::gradient_error(model, q) < 1e-5);
+    const auto out = bactor::testing::outputs_at(model, q);
+    const auto theta = model.subject_theta(q);
+    const auto tnames = theta_names(*spec.cost, motor);
+    const std::size_t nt = tnames.size(), first_ll = names.size() - cohort.data.size();
+    REQUIRE(names[first_ll] == "log_lik.1");
+    for (std::size_t j = 0; j < 3; ++j) {
+      Dataset one;
+      one.source = "subject";
+      std::vector<std::size_t> rows;
+      for (std::size_t i = 0; i < cohort.data.size(); ++i)
+        if (cohort.data.subject[i] == model.subject_ids()[j]) {
+          one.s.push_back(cohort.data.s[i]);
+          one.r.push_back(cohort.data.r[i]);
+          one.cond.push_back(0);
+          one.line.push_back(i + 2);
+          rows.push_back(i);
+        }
+      InferenceSpec is;
+      is.cost = spec.cost;
+      is.motor = motor;
+      is.scale = 1;
+      is.quadrature_nodes = 15;
+      for (std::size_t t = 0; t < nt; ++t)
+        if (tnames[t] != "mu_0" && (tnames[t] != "sigma_r" || motor.has_sigma_r())) is.fixed[tnames[t]] = theta[j * nt + t];
+      ActorModel single(one, is);
+      const auto q1 = single.unconstrain({{"mu_0", theta[j * nt + theta_index::mu_0]}});
+      const auto o1 = bactor::testing::outputs_at(single, q1);
+      const auto n1 = single.output_names();
+      const std::size_t ll1 = std::size_t(std::find(n1.begin(), n1.end(), "log_lik.1") - n1.begin());
+      REQUIRE(ll1 + rows.size() == n1.size());
+      for (std::size_t k = 0; k < rows.size(); ++k)
+        CHECK(out[first_ll + rows[k]] == doctest::Approx(o1[ll1 + k]).epsilon(1e-9));
+    }
+    if (!motor.has_sigma_r()) {
+      spec.fixed["sigma_r"] = 0.1;
+      CHECK_THROWS_WITH_AS(HierarchicalModel(cohort.data, spec), doctest::Contains("not a parameter of the gaussian motor model"),
+                           ArgumentError);
+    }
+  }
+}
