@@ -444,7 +444,7 @@ struct ActorModel::Impl {
       const double offset = lik.motor.offset ? theta.back() : 0.0;
       if (linear) {  // r = offset + a(m) + sigma_a u in linear space, m = s + sigma e
         const std::size_t sa_at = theta_size(*cost);
-        const PowerHead h = detail::linear_closed_form_head(lik.linear_action, theta, sa_at);
+        const PowerHead h = detail::linear_closed_form_head(*cost, lik.linear_action, theta, sa_at);
         for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
           const double m = x[k] + sig * rng.normal();
           out[orig[k]] = S * (offset + h.log_k + h.w * m + theta[sa_at] * rng.normal());

@@ -73,7 +73,7 @@ template <class F>
 decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
   const std::size_t nt = theta_size(*p.cost);
   if (p.source == SourceKind::linear_closed_form)
-    return f(LinearClosedFormSource{p.linear_action, p.n_theta(), nt},
+    return f(LinearClosedFormSource{p.linear_action, p.n_theta(), nt, p.cost},
              LinearForm{nt, p.motor.offset ? nt + 1 : LinearForm::none});
   auto with_form = [&](const auto& src) -> decltype(auto) {
     const MarginalForm marginal{&p.rules};

@@ -29,10 +29,22 @@ namespace bactor::detail {
 ///   linex       d* = -c tau^2 / 2
 ///   asymmetric  d* = tau t*(alpha) (AsymmetricQuadratic; asymmetric_shift)
 ///   effort      a* = beta mu_post (QuadraticCostQuadraticEffort)
-enum class LinearAction { centred, linex, asymmetric, effort };
-/// Throws ArgumentError("perception", ...) for a cost without an affine optimal action
-/// (AbsoluteCostQuadraticEffort, formula costs).
+///   shift       d* = argmin_d E l(d + tau z), z ~ N(0, 1), by the generic solver of
+///               models/shift_solve.hpp (every other cost of r - s: formulas, registered costs)
+enum class LinearAction { centred, linex, asymmetric, effort, shift };
+/// The action's shape for a cost. A cost without a closed form is checked (check_shift_cost)
+/// and gets `shift`. Throws ArgumentError("perception", ...) for a cost that is not a function of
+/// r - s (AbsoluteCostQuadraticEffort, formulas of r and s separately) or whose expected cost has
+/// no unique finite minimiser.
 LinearAction linear_action_of(const CostInfo& cost);
+/// The checks behind `shift`, on grids: l(s, s + d) = l(0, d) for stimuli s in [-3, 5] and
+/// errors d in [-4, 4] (relative 1e-9) at the cost parameters' prior centres (a uniform prior's
+/// midpoint, a log-normal's median); and, at those parameters and at the priors' ends (uniform:
+/// the bounds; log-normal: median x e^{+-2 scale}) for tau in {0.05, 0.5, 2}, the solver finds a
+/// minimum and E_d changes sign only there over d* +- 100 tau (a cost that decreases in |d|, or
+/// is unbounded below, fails). Throws ArgumentError("perception", ...) naming the cost and what
+/// failed.
+void check_shift_cost(const CostInfo& cost);
 
 /// The standardised shift t*(alpha) of AsymmetricQuadratic: the root of
 ///   h(t) = t [alpha + (1 - 2 alpha) Phi(t)] + (1 - 2 alpha) phi(t),
@@ -44,22 +56,29 @@ double asymmetric_shift(double alpha, double* dt = nullptr);
 /// The optimal action a*(m) = log_k + w m (a PowerHead in linear coordinates) of theta laid out
 /// as theta_names(cost, {gaussian motor[, offset]}): sigma, sigma_0, mu_0, (unused sigma_r),
 /// cost parameters, sigma_a at sa_at[, offset]. jac (2 x n, row-major, n = theta.size()) gets
-/// d(log_k, w)/dtheta (zero in the offset, which the form adds).
-PowerHead linear_closed_form_head(LinearAction kind, std::span<const double> theta, std::size_t sa_at,
-                                  double* jac = nullptr);
+/// d(log_k, w)/dtheta (zero in the offset, which the form adds). `shift`: log_k is NaN where the
+/// solver finds no minimum (the likelihood is then -inf).
+PowerHead linear_closed_form_head(const CostInfo& cost, LinearAction kind, std::span<const double> theta,
+                                  std::size_t sa_at, double* jac = nullptr);
+/// The most theta entries under gaussian perception: 4 + the cost parameters + sigma_a, offset.
+inline constexpr std::size_t linear_max_theta = 4 + max_cost_params + 2;
 
-/// The likelihood's action source under gaussian perception: linear_closed_form_head per row.
+/// The likelihood's action source under gaussian perception: linear_closed_form_head per row
+/// (for `shift` one solve per row per gradient, not per trial).
 struct LinearClosedFormSource {
   using Head = PowerHead;
   static constexpr bool reads_network = false;
   LinearAction kind = LinearAction::centred;
   std::size_t nt = 5, sa_at = 4;
+  const CostInfo* cost = nullptr;
   struct State {
-    double jac[2 * 8];
+    double jac[2 * linear_max_theta];
   };
   std::size_t n_in() const { return nt; }
   std::optional<Head> head(const double* theta, const RowTrials&, State& st) const {
-    return linear_closed_form_head(kind, std::span<const double>(theta, nt), sa_at, st.jac);
+    const PowerHead h = linear_closed_form_head(*cost, kind, std::span<const double>(theta, nt), sa_at, st.jac);
+    if (!std::isfinite(h.log_k)) return std::nullopt;
+    return h;
   }
   void input_grad(const Head::Adjoint& a, const State& st, double* gin) const {
     for (std::size_t t = 0; t < nt; ++t) gin[t] = a.log_k * st.jac[t] + a.w * st.jac[nt + t];

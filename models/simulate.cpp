@@ -145,7 +145,9 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
     const bool per_m = spec.network && measurement_head(spec.network->head());
     if (spec.network && !per_m) spec.network->forward(action_theta, std::span<double, 3>(x), ws);
     if (linear_action) {  // linear space: m = s + sigma e, r = offset + a(m) + sigma_a u
-      const PowerHead h = detail::linear_closed_form_head(*linear_action, theta, theta_size(cost));
+      const PowerHead h = detail::linear_closed_form_head(cost, *linear_action, theta, theta_size(cost));
+      if (!std::isfinite(h.log_k))
+        throw ArgumentError("perception", "gaussian: cost " + cost.name + " has no finite optimal action at these parameter values");
       for (double s : stimuli) {
         const double m = s + sigma * rng.normal();
         d.s.push_back(s);

@@ -29,6 +29,7 @@
 #include <numbers>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace bactor;
@@ -107,17 +108,17 @@ const CostInfo& formula_cost(const std::string& text, const std::string& params 
 }
 
 /// argmin_d of E l(d + tau z) = ∫ l(x) N(x; d, tau^2) dx by golden-section search, the integral
-/// by a 40,001-point trapezoid rule on a fixed grid of x with a node at the kink x = 0 (so E(d)
+/// by a 20,001-point trapezoid rule on a fixed grid of x with a node at the kink x = 0 (so E(d)
 /// is smooth in d and second-order accurate); independent of the solver's Gauss-Legendre panels,
 /// its integration by parts and its Newton iteration.
 double brute_shift(const CostInfo& cost, const double* p, double tau, double lo, double hi) {
-  const double xr = std::max(std::abs(lo), std::abs(hi)) + 12 * tau, hx = 2 * xr / 40000;
-  std::vector<double> l(40001);
-  for (int i = 0; i <= 40000; ++i) l[std::size_t(i)] = cost.loss(0.0, -xr + hx * i, p);
+  const double xr = std::max(std::abs(lo), std::abs(hi)) + 12 * tau, hx = 2 * xr / 20000;
+  std::vector<double> l(20001);
+  for (int i = 0; i <= 20000; ++i) l[std::size_t(i)] = cost.loss(0.0, -xr + hx * i, p);
   auto e = [&](double d) {
     double sum = 0;
-    for (int i = 0; i <= 40000; ++i)
-      sum += (i == 0 || i == 40000 ? 0.5 : 1.0) * normal_pdf(-xr + hx * i, d, tau) * l[std::size_t(i)];
+    for (int i = 0; i <= 20000; ++i)
+      sum += (i == 0 || i == 20000 ? 0.5 : 1.0) * normal_pdf(-xr + hx * i, d, tau) * l[std::size_t(i)];
     return sum;
   };
   const double g = (std::sqrt(5.0) - 1) / 2;
@@ -209,6 +210,157 @@ TEST_CASE("shift: a cost without a finite minimiser fails the solve") {
   CHECK_FALSE(solve_formula(formula_cost("exp(-(r - s)^2)"), &none, 0.5).ok);     // a maximum at 0
 }
 
+TEST_CASE("shift: formula costs under gaussian perception: the head against the closed forms and its Jacobian against FD") {
+  // Formulas that are the built-ins' twins up to a factor (argmin unchanged): the same head.
+  const CostInfo& linex = formula_cost("exp(c*(r - s)) - c*(r - s) - 1", "c=uniform:0.1:2");
+  const CostInfo& asym = formula_cost("2*if(r >= s, 1 - alpha, alpha)*(r - s)^2", "alpha=uniform:0.1:0.9");
+  // Two parameters, kinked, asymmetric.
+  const CostInfo& two = formula_cost("abs(r - s)^p*if(r >= s, g, 1)", "p=uniform:1.2:3,g=uniform:0.5:3");
+  CHECK(detail::linear_action_of(linex) == LinearAction::shift);
+  CHECK(detail::linear_action_of(two) == LinearAction::shift);
+  for (const MotorSpec& motor : {gauss, gauss_offset}) {
+    for (const auto& [twin, builtin, param] : {std::tuple{&linex, "Linex", 0.8}, std::tuple{&asym, "AsymmetricQuadratic", 0.3}}) {
+      const std::vector<double> theta = theta_of(*twin, motor, param, -0.3);
+      const std::size_t n = theta.size(), sa_at = theta_size(*twin);
+      std::vector<double> jf(2 * n), jb(2 * n);
+      const PowerHead hf = detail::linear_closed_form_head(*twin, LinearAction::shift, theta, sa_at, jf.data());
+      const CostInfo& b = find_cost(builtin);
+      const PowerHead hb = detail::linear_closed_form_head(b, detail::linear_action_of(b), theta, sa_at, jb.data());
+      INFO(builtin << " motor " << motor.name());
+      CHECK(hf.log_k == doctest::Approx(hb.log_k).epsilon(1e-8));
+      CHECK(hf.w == hb.w);
+      for (std::size_t k = 0; k < 2 * n; ++k) CHECK(jf[k] == doctest::Approx(jb[k]).epsilon(1e-6).scale(1));
+    }
+    std::vector<double> theta = theta_of(two, motor, 1.6, -0.3);
+    theta[theta_index::first_cost_param] = 1.6;
+    theta[theta_index::first_cost_param + 1] = 2.2;
+    const std::size_t n = theta.size(), sa_at = theta_size(two);
+    std::vector<double> jac(2 * n);
+    const PowerHead h = detail::linear_closed_form_head(two, LinearAction::shift, theta, sa_at, jac.data());
+    CHECK(h.log_k != doctest::Approx(theta[2] * (1 - h.w)).epsilon(1e-3));  // the shift is not 0
+    for (std::size_t k = 0; k < n; ++k) {
+      if (k == theta_index::sigma_r) continue;
+      std::vector<double> tp = theta, tm = theta;
+      const double hh = 1e-6 * std::max(1.0, std::abs(theta[k]));
+      tp[k] += hh;
+      tm[k] -= hh;
+      const PowerHead hp = detail::linear_closed_form_head(two, LinearAction::shift, tp, sa_at);
+      const PowerHead hm = detail::linear_closed_form_head(two, LinearAction::shift, tm, sa_at);
+      INFO("two-parameter formula, motor " << motor.name() << ", theta[" << k << "]");
+      CHECK(jac[k] == doctest::Approx((hp.log_k - hm.log_k) / (2 * hh)).epsilon(1e-6).scale(1));
+      CHECK(jac[n + k] == doctest::Approx((hp.w - hm.w) / (2 * hh)).epsilon(1e-6).scale(1));
+    }
+  }
+}
+
+TEST_CASE("shift: formula costs under gaussian perception: gradient against FD, each trial against an integral over m") {
+  const CostInfo& two = formula_cost("abs(r - s)^p*if(r >= s, g, 1)", "p=uniform:1.2:3,g=uniform:0.5:3");
+  std::map<std::string, double> v{{"mu_0", 0.4}, {"sigma_0", 1.5}, {"sigma", 0.5}, {"sigma_a", 0.3}, {"p", 1.7}, {"g", 2.0},
+                                  {"offset", -0.2}};
+  SimulationSpec sim;
+  sim.cost = &two;
+  sim.motor = gauss_offset;
+  sim.perception = PerceptionModel::gaussian;
+  sim.values = v;
+  sim.trials = 30;
+  sim.s_lo = -3;
+  sim.s_hi = 4;
+  sim.seed = 4;
+  const Dataset d = simulate(sim);
+  InferenceSpec spec;
+  spec.cost = &two;
+  spec.motor = gauss_offset;
+  spec.perception = PerceptionModel::gaussian;
+  ActorModel model(d, spec);
+  for (std::uint64_t seed : {1u, 2u}) {
+    Rng rng(seed, 0);
+    std::vector<double> q(model.dim());
+    for (auto& x : q) x = 0.4 * rng.normal();
+    CHECK(testing::gradient_error(model, q) < 1e-5);
+  }
+  // Each trial: p(r | s) = ∫ N(m; s, sigma^2) N(r; offset + a(m), sigma_a^2) dm, a(m) in data units
+  // from the head in units of S (the cost parameters are read in units of S).
+  const auto q = model.unconstrain(v);
+  std::vector<double> ll(d.size());
+  model.trial_loglik(q, ll);
+  const double S = model.scale();
+  std::map<std::string, double> scaled = v;
+  for (const char* name : {"mu_0", "sigma_0", "sigma", "sigma_a", "offset"}) scaled[name] /= S;
+  const std::vector<double> theta = theta_from_values(two, gauss_offset, scaled, PerceptionModel::gaussian);
+  const PowerHead hs = detail::linear_closed_form_head(two, LinearAction::shift, theta, theta_size(two));
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    double sum = 0;
+    const int n = 8001;
+    const double sg = v["sigma"], lo = d.s[i] - 10 * sg, step = 20 * sg / (n - 1);
+    for (int k = 0; k < n; ++k) {
+      const double m = lo + step * k, a = S * (hs.log_k + hs.w * m / S);
+      sum += (k == 0 || k == n - 1 ? 0.5 : 1.0) * normal_pdf(m, d.s[i], sg) * normal_pdf(d.r[i], v["offset"] + a, v["sigma_a"]);
+    }
+    CHECK(ll[i] == doctest::Approx(std::log(sum * step)).epsilon(1e-8));
+  }
+}
+
+TEST_CASE("shift: refusals under gaussian perception (not a function of r - s, no unique finite minimiser)") {
+  auto refused = [](const std::string& f, const std::string& priors = "") {
+    try {
+      detail::linear_action_of(formula_cost(f, priors));
+    } catch (const ArgumentError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(refused("(r - s)^2 + 0.1*r^2").find("not a function of r - s alone") != std::string::npos);
+  CHECK(refused("-abs(r - s)").find("no finite minimum") != std::string::npos);
+  CHECK(refused("r - s").find("no finite minimum") != std::string::npos);
+  // Bounded with a tilt: a local minimum near 0 at small tau, but unbounded below as d -> -inf.
+  CHECK(refused("1 - exp(-(r - s)^2/2) + 0.05*(r - s)").find("gaussian: cost") != std::string::npos);
+  // At the prior's end k = 3 the cost decreases in |d| (k - 2 < 0 multiplies it).
+  CHECK(refused("(k - 2)*(r - s)^2", "k=uniform:1:3").find("k = ") != std::string::npos);
+  CHECK(refused("abs(r - s)^1.5") == "");
+  CHECK(refused("1 - exp(-(r - s)^2/(2*g^2))", "g=uniform:0.5:2") == "");
+}
+
+TEST_CASE("shift: NUTS recovers a formula cost's parameter under gaussian perception") {
+  // Pinball cost: d* = tau Phi^-1(1 - q). sigma and mu_0 fixed: the slope gives sigma_0, the
+  // residual variance sigma_a and the intercept the shift, so q.
+  const CostInfo& pin = formula_cost("if(r >= s, q*(r - s), (1 - q)*(s - r))", "q=uniform:0.1:0.9");
+  const std::map<std::string, double> truth{{"mu_0", 0.5}, {"sigma_0", 1.5}, {"sigma", 0.6}, {"sigma_a", 0.4}, {"q", 0.25}};
+  SimulationSpec sim;
+  sim.cost = &pin;
+  sim.motor = gauss;
+  sim.perception = PerceptionModel::gaussian;
+  sim.values = truth;
+  sim.trials = 300;
+  sim.s_lo = -3;
+  sim.s_hi = 3;
+  sim.seed = 17;
+  const Dataset d = simulate(sim);
+  InferenceSpec spec;
+  spec.cost = &pin;
+  spec.motor = gauss;
+  spec.perception = PerceptionModel::gaussian;
+  spec.scale = 1;  // q is then read in the data's units (it is unit-free anyway for this homogeneous cost)
+  spec.fixed["sigma"] = 0.6;
+  spec.fixed["mu_0"] = 0.5;
+  NutsSettings ns;
+  ns.chains = 2;
+  ns.warmup = 300;
+  ns.samples = 400;
+  ns.seed = 5;
+  ns.threads = 1;
+  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
+  const ActorModel probe(d, spec);
+  const Summary sum = summarize(chains, probe.free_names());
+  testing::check_divergence_rate(sum.divergences, sum.draws);
+  CHECK(sum.params.size() == 3);  // sigma_0, q, sigma_a
+  for (const auto& p : sum.params) {
+    INFO(p.name << ": mean " << p.mean << ", sd " << p.sd << ", truth " << truth.at(p.name));
+    CHECK(std::abs(p.mean - truth.at(p.name)) < 4 * p.sd);
+    CHECK(p.rhat < 1.05);
+    if (p.name == "q") CHECK(p.sd < 0.08);  // informative, not the prior (sd 0.23)
+  }
+}
+
 TEST_CASE("perception linear: AsymmetricQuadratic's shift minimises the expected cost; its derivative by the IFT") {
   for (double alpha : {0.1, 0.3, 0.5, 0.72, 0.9}) {
     double dt = 0;
@@ -245,7 +397,7 @@ TEST_CASE("perception linear: every affine action minimises its expected cost; J
       const std::vector<double> theta = theta_of(cost, motor, c.param, -0.3);
       const std::size_t n = theta.size(), sa_at = theta_size(cost);
       std::vector<double> jac(2 * n);
-      const PowerHead h = detail::linear_closed_form_head(kind, theta, sa_at, jac.data());
+      const PowerHead h = detail::linear_closed_form_head(cost, kind, theta, sa_at, jac.data());
       INFO(c.cost << " motor " << motor.name());
       // The action at m minimises the expected cost over the linear posterior and the motor noise.
       const double s = theta[0], s0 = theta[1], mu0 = theta[2], sa = theta[sa_at];
@@ -263,7 +415,7 @@ TEST_CASE("perception linear: every affine action minimises its expected cost; J
         const double hh = 1e-6 * std::max(1.0, std::abs(theta[k]));
         tp[k] += hh;
         tm[k] -= hh;
-        const PowerHead hp = detail::linear_closed_form_head(kind, tp, sa_at), hm = detail::linear_closed_form_head(kind, tm, sa_at);
+        const PowerHead hp = detail::linear_closed_form_head(cost, kind, tp, sa_at), hm = detail::linear_closed_form_head(cost, kind, tm, sa_at);
         INFO("theta[" << k << "]");
         CHECK(jac[k] == doctest::Approx((hp.log_k - hm.log_k) / (2 * hh)).epsilon(1e-6).scale(1));
         CHECK(jac[n + k] == doctest::Approx((hp.w - hm.w) / (2 * hh)).epsilon(1e-6).scale(1));
@@ -311,7 +463,7 @@ TEST_CASE("perception linear: each trial's density against the closed-form margi
     for (auto& [name, v] : scaled)
       if (name != "c") v /= S;
     const std::vector<double> theta = theta_from_values(info, gauss_offset, scaled, PerceptionModel::gaussian);
-    const PowerHead hs = detail::linear_closed_form_head(detail::linear_action_of(info), theta, theta_size(info));
+    const PowerHead hs = detail::linear_closed_form_head(info, detail::linear_action_of(info), theta, theta_size(info));
     const PowerHead h{S * hs.log_k, hs.w};
     const double s = values["sigma"], s0 = values["sigma_0"], mu0 = values["mu_0"], sa = values["sigma_a"], off = values["offset"];
     const double w = s0 * s0 / (s0 * s0 + s * s);
@@ -419,7 +571,7 @@ TEST_CASE("perception linear: data of any sign, and the refusals") {
   InferenceSpec bad = linear_spec("QuadraticCost", MotorSpec{});
   CHECK_THROWS_WITH(ActorModel(lin, bad), doctest::Contains("needs gaussian motor noise"));
   bad = linear_spec("AbsoluteCostQuadraticEffort", gauss);
-  CHECK_THROWS_WITH(ActorModel(lin, bad), doctest::Contains("no closed-form action under gaussian perception"));
+  CHECK_THROWS_WITH(ActorModel(lin, bad), doctest::Contains("is not a function of r - s alone"));
   bad = linear_spec("QuadraticCost", gauss);
   bad.lapse = true;
   CHECK_THROWS_AS(ActorModel(lin, bad), ArgumentError);
