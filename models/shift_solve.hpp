@@ -12,11 +12,15 @@
 // and by the implicit function theorem dd*/deta = −E_deta / E_dd, dd*/dtheta = −E_dtheta / E_dd.
 // Only the cost's first derivative l' is read (the formula's or struct's dual numbers give it).
 //
-// The integral runs over the noise's support [lo, hi] as a composite 8-point Gauss–Legendre
-// rule on panels of width (hi - lo) / `panels` anchored at the first kink of l' (a point x = k
-// where l' may jump or be singular, e.g. x = 0 for |x|^q), split at any other kink, and graded
-// towards each kink (y = k + h u^2), so every piece is smooth in its variable and the rule
-// converges fast; the nodes move with d, so E_d(d) is smooth in d even for kinked costs. Newton on E_d inside a bracket
+// The integral is a composite 8-point Gauss–Legendre rule in x = d + y over a window
+// [c + lo, c + hi] (the noise's support around a centre c): panels of width (hi - lo) / `panels`
+// anchored at the first kink of l' (a point x = k where l' may jump or be singular, e.g. x = 0
+// for |x|^q), split at any other kink and graded towards each kink (x = k + h u^2), so every
+// piece is smooth in its variable. The nodes are fixed in x while d moves, so l' is evaluated
+// once per window and a Newton step only re-weights the nodes by p(x_j - d); the derivatives
+// above are then the exact derivatives of the discrete E_d (the implicit derivatives are those
+// of the computed d*). The window is re-centred at d (one more evaluation of l') when d leaves
+// c +- (hi - lo) / 8, so p is negligible at the window's ends. Newton on E_d inside a bracket
 // (expanded from the start until E_d changes sign, then bisection wherever Newton would leave
 // it); a solve that finds no sign change, or no positive curvature at the root, fails (ok =
 // false): the caller decides what that means (a refusal, or -inf log-likelihood).
@@ -24,7 +28,8 @@
 // The noise is a type with
 //   static constexpr std::size_t n_params;     // eta's size (<= shift_max_params)
 //   double lo() const, hi() const;              // the support of y (finite)
-//   void density(double y, double& p, double& p_y, double* p_eta) const;
+//   void density(std::size_t n, const double* y, double* p, double* p_y, double* const* p_eta) const;
+//                    // p, p_y and (when p_eta is not null) dp/deta_e into p_eta[e], at n points
 // (GaussianShiftNoise below), and the cost a type with
 //   std::size_t n_params() const;               // theta's size (<= shift_max_params)
 //   void slope(std::size_t n, const double* x, double* dl) const;              // l'(x_i)
@@ -39,6 +44,8 @@
 #include <cstddef>
 #include <numbers>
 #include <span>
+
+#include <xsimd/xsimd.hpp>
 
 #include <bactor/models/costs.hpp>
 
@@ -86,18 +93,30 @@ struct GaussianShiftNoise {
   double lo() const { return -width * tau; }
   double hi() const { return width * tau; }
   /// p(y) = phi(y / tau) / tau, p_y = -y / tau^2 p, dp/dtau = p (y^2 / tau^2 - 1) / tau.
-  void density(double y, double& p, double& p_y, double* p_eta) const {
-    const double z = y / tau;
-    p = std::exp(-0.5 * z * z) / (tau * std::sqrt(2 * std::numbers::pi));
-    p_y = -z / tau * p;
-    p_eta[0] = p * (z * z - 1) / tau;
+  void density(std::size_t n, const double* y, double* p, double* p_y, double* const* p_eta) const {
+    using B = xsimd::batch<double>;
+    constexpr std::size_t L = B::size;
+    const double it = 1 / tau, c = it / std::sqrt(2 * std::numbers::pi);
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) {  // the exps in SIMD: they are the Newton steps' whole cost
+      const B z = B::load_unaligned(y + i) * it, pb = xsimd::exp(B(-0.5) * z * z) * c;
+      pb.store_unaligned(p + i);
+      (-z * it * pb).store_unaligned(p_y + i);
+      if (p_eta) (pb * (z * z - 1) * it).store_unaligned(p_eta[0] + i);
+    }
+    for (; i < n; ++i) {
+      const double z = y[i] * it, pv = std::exp(-0.5 * z * z) * c;
+      p[i] = pv;
+      p_y[i] = -z * it * pv;
+      if (p_eta) p_eta[0][i] = pv * (z * z - 1) * it;
+    }
   }
 };
 
 struct ShiftOptions {
-  int panels = 16;              // equal panels over the noise's support, before the kink splits
+  int panels = 14;             // equal panels over the window, before the kink splits
   int max_iterations = 100;
-  double tolerance = 1e-12;    // on the step, relative to the support's width
+  double tolerance = 1e-12;    // on the step, relative to the window's width
 };
 
 /// d*, the curvature E_dd there, and dd*/deta, dd*/dtheta.
@@ -106,148 +125,132 @@ struct ShiftSolution {
   double d = 0;
   double e_dd = 0;
   std::array<double, shift_max_params> d_noise{}, d_param{};
-  int evaluations = 0;         // E_d evaluations (each one pass of the cost over the nodes)
+  int evaluations = 0;         // passes of the cost over the nodes (one per window, 2 per parameter)
+  int iterations = 0;          // Newton or bisection steps (re-weightings of the nodes)
 };
 
 namespace shift_detail {
 
-/// Most quadrature nodes: 8 per panel, kinks add at most one piece each.
+/// Most quadrature nodes: 8 per piece; panels, kink splits and the two graded halves between
+/// two kinks.
 inline constexpr std::size_t max_kinks = 4;
 inline constexpr int max_panels = 24;
 inline constexpr std::size_t max_nodes = 8 * (2 * std::size_t(max_panels) + 3 * max_kinks + 2);
 
-/// The composite rule at shift d: x_i = d + y_i and the weights times p, p_y and p_eta.
-template <class Noise>
-class Nodes {
-public:
+/// The composite rule over x in [a, b]: nodes x_j and weights w_j (without the density).
+struct Nodes {
   std::size_t n = 0;
-  std::array<double, max_nodes> x, wp, wpy;
-  std::array<std::array<double, max_nodes>, Noise::n_params> wpe;
+  std::array<double, max_nodes> x, w;
 
-  void build(const Noise& noise, double d, std::span<const double> kinks, int panels) {
-    const double lo = noise.lo(), hi = noise.hi(), hp = (hi - lo) / panels;
+  void build(double a, double b, std::span<const double> kinks, int panels) {
+    const double hp = (b - a) / panels;
     kinks = kinks.first(std::min(kinks.size(), max_kinks));
-    // Break points in y: panels of width hp anchored at the first kink inside (lo, hi) (so a
-    // kink is never a hair's breadth from a panel end, which would leave its neighbour panel
-    // nearly singular), the other kinks, and the support's ends.
+    // Break points: panels of width hp anchored at the first kink inside (a, b) (so a kink is
+    // never a hair's breadth from a panel end, which would leave its neighbour panel nearly
+    // singular), the other kinks, and the window's ends.
     std::array<double, 2 * std::size_t(max_panels) + max_kinks + 2> br{};
     std::array<bool, br.size()> at_kink{};
     std::size_t nb = 0;
-    double anchor = lo;
+    double anchor = a;
     for (double k : kinks)
-      if (k - d > lo && k - d < hi) {
-        anchor = k - d;
+      if (k > a && k < b) {
+        anchor = k;
         break;
       }
-    br[nb++] = lo;
-    br[nb++] = hi;
+    br[nb++] = a;
+    br[nb++] = b;
     for (int j = -panels; j <= panels; ++j) {
       const double y = anchor + j * hp;
       bool kink = false;  // a kink is added below, with its flag
-      for (double k : kinks) kink = kink || std::abs(y - (k - d)) <= 1e-9 * hp;
-      if (y > lo && y < hi && !kink) br[nb++] = y;
+      for (double k : kinks) kink = kink || std::abs(y - k) <= 1e-9 * hp;
+      if (y > a && y < b && !kink) br[nb++] = y;
     }
     for (double k : kinks)
-      if (k - d > lo && k - d < hi) at_kink[nb] = true, br[nb++] = k - d;
-    // Sort the points with their flags (few: insertion sort).
-    for (std::size_t i = 1; i < nb; ++i)
+      if (k > a && k < b) at_kink[nb] = true, br[nb++] = k;
+    for (std::size_t i = 1; i < nb; ++i)  // few points: insertion sort, with the flags
       for (std::size_t j = i; j > 0 && br[j] < br[j - 1]; --j) std::swap(br[j], br[j - 1]), std::swap(at_kink[j], at_kink[j - 1]);
     n = 0;
     for (std::size_t j = 0; j + 1 < nb; ++j) {
-      const double a = br[j], b = br[j + 1];
-      if (!(b > a)) continue;
+      const double lo = br[j], hi = br[j + 1];
+      if (!(hi > lo)) continue;
       if (at_kink[j] && at_kink[j + 1]) {  // between two kinks: each half graded towards its kink
-        add_piece(noise, d, a, 0.5 * (a + b), -1);
-        add_piece(noise, d, b, 0.5 * (a + b), -1);
+        add_piece(lo, 0.5 * (lo + hi), false);
+        add_piece(hi, 0.5 * (lo + hi), false);
       } else if (at_kink[j]) {
-        add_piece(noise, d, a, b, -1);
+        add_piece(lo, hi, false);
       } else if (at_kink[j + 1]) {
-        add_piece(noise, d, b, a, -1);
+        add_piece(hi, lo, false);
       } else {
-        add_piece(noise, d, a, b, 1);
+        add_piece(lo, hi, true);
       }
     }
   }
 
 private:
-  /// 8 Gauss-Legendre nodes on the piece from y0 to y1: plain (plain > 0), or graded towards y0
-  /// (a kink) by y = y0 + (y1 - y0) u^2, u in [0, 1], which makes l' ~ |x|^q near the kink a
-  /// smooth function of u for q = 1/2 and much smoother for any q > -1.
-  void add_piece(const Noise& noise, double d, double y0, double y1, int plain) {
+  /// 8 Gauss–Legendre nodes on the piece from x0 to x1: plain, or graded towards x0 (a kink) by
+  /// x = x0 + (x1 - x0) u^2, u in [0, 1], which makes l' ~ |x - x0|^q a smooth function of u
+  /// for q = 1/2 and much smoother for any q > -1.
+  void add_piece(double x0, double x1, bool plain) {
     const GaussLegendre8& gl = gauss_legendre8();
-    const double len = y1 - y0;
+    const double len = x1 - x0;
     for (int q = 0; q < gl.n; ++q) {
       const double t = gl.x[std::size_t(q)], wq = gl.w[std::size_t(q)];
-      double y, w;
-      if (plain > 0) {
-        y = y0 + 0.5 * len * (1 + t);
-        w = 0.5 * std::abs(len) * wq;
+      if (plain) {
+        x[n] = x0 + 0.5 * len * (1 + t);
+        w[n] = 0.5 * std::abs(len) * wq;
       } else {
         const double u = 0.5 * (1 + t);
-        y = y0 + len * u * u;
-        w = std::abs(len) * u * wq;  // dy = 2 |len| u du, du = dt / 2
+        x[n] = x0 + len * u * u;
+        w[n] = std::abs(len) * u * wq;  // dx = 2 |len| u du, du = dt / 2
       }
-      double p, py, pe[Noise::n_params];
-      noise.density(y, p, py, pe);
-      x[n] = d + y;
-      wp[n] = w * p;
-      wpy[n] = w * py;
-      for (std::size_t e = 0; e < Noise::n_params; ++e) wpe[e][n] = w * pe[e];
       ++n;
     }
   }
 };
 
-inline double dot(std::size_t n, const double* a, const double* b) {
-  double s = 0;
-  for (std::size_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
 } // namespace shift_detail
-
-/// E_d(d) and, in *e_dd, E_dd(d) for the noise and cost (the header's comment).
-template <class Noise, class Cost>
-double shift_slope(const Noise& noise, const Cost& cost, double d, std::span<const double> kinks, double* e_dd,
-                   const ShiftOptions& opt = {}) {
-  static_assert(Noise::n_params <= shift_max_params);
-  shift_detail::Nodes<Noise> nd;
-  nd.build(noise, d, kinks, std::clamp(opt.panels, 1, shift_detail::max_panels));
-  std::array<double, shift_detail::max_nodes> dl;
-  cost.slope(nd.n, nd.x.data(), dl.data());
-  if (e_dd) *e_dd = -shift_detail::dot(nd.n, dl.data(), nd.wpy.data());
-  return shift_detail::dot(nd.n, dl.data(), nd.wp.data());
-}
 
 /// d* = argmin_d ∫ l(d + y) p(y) dy from d_start, with its implicit derivatives (the header's
 /// comment). kinks: the points x where l' may jump (at most 4).
 template <class Noise, class Cost>
 ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const double> kinks, double d_start = 0,
                           const ShiftOptions& opt = {}) {
+  static_assert(Noise::n_params <= shift_max_params);
+  using shift_detail::max_nodes;
   ShiftSolution s;
   const int panels = std::clamp(opt.panels, 1, shift_detail::max_panels);
-  const double width = noise.hi() - noise.lo(), tol = opt.tolerance * width;
+  const double lo = noise.lo(), hi = noise.hi(), width = hi - lo, tol = opt.tolerance * width, margin = width / 8;
   if (!(width > 0) || !std::isfinite(width) || !std::isfinite(d_start)) return s;
-  shift_detail::Nodes<Noise> nd;
-  std::array<double, shift_detail::max_nodes> dl;
-  double g = 0, h = 0;
-  auto eval = [&](double d) {
-    nd.build(noise, d, kinks, panels);
+  shift_detail::Nodes nd;
+  std::array<double, max_nodes> dl, wdl, y, p, py;
+  double c = d_start;  // the window's centre
+  auto window = [&](double centre) {
+    c = centre;
+    nd.build(c + lo, c + hi, kinks, panels);
     cost.slope(nd.n, nd.x.data(), dl.data());
-    g = shift_detail::dot(nd.n, dl.data(), nd.wp.data());
-    h = -shift_detail::dot(nd.n, dl.data(), nd.wpy.data());
+    for (std::size_t j = 0; j < nd.n; ++j) wdl[j] = nd.w[j] * dl[j];
     ++s.evaluations;
   };
-  // Bracket [a, b] with E_d(a) < 0 < E_d(b) once known (has_a / has_b).
+  double g = 0, h = 0;
+  auto eval = [&](double d) {  // E_d and E_dd at d on the window's nodes
+    for (std::size_t j = 0; j < nd.n; ++j) y[j] = nd.x[j] - d;
+    noise.density(nd.n, y.data(), p.data(), py.data(), nullptr);
+    g = h = 0;
+    for (std::size_t j = 0; j < nd.n; ++j) {
+      g += wdl[j] * p[j];
+      h -= wdl[j] * py[j];
+    }
+    ++s.iterations;
+  };
+  window(d_start);
+  // Bracket [a, b] with E_d(a) < 0 < E_d(b) once known.
   double a = -INFINITY, b = INFINITY, d = d_start, step_out = 0.25 * width;
   bool converged = false;
-  for (int it = 0; it < opt.max_iterations; ++it) {
+  for (int it = 0; it < opt.max_iterations && !converged; ++it) {
+    if (std::abs(d - c) > margin) window(d);  // keep the density well inside the window
     eval(d);
     if (!std::isfinite(g) || !std::isfinite(h)) return s;
-    if (g == 0) {
-      converged = true;
-      break;
-    }
+    if (g == 0) break;
     if (g < 0) a = std::max(a, d);
     else b = std::min(b, d);
     double next = h > 0 ? d - g / h : NAN;
@@ -259,28 +262,59 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
       next = d + (g > 0 ? -step_out : step_out);
       step_out *= 2;
     }
-    if (std::abs(next - d) <= tol || (bracketed && b - a <= tol)) {
-      d = next;
-      converged = true;
-      break;
-    }
+    converged = std::abs(next - d) <= tol || (bracketed && b - a <= tol);
     d = next;
     if (!(std::abs(d) < 1e6 * width)) return s;  // E_d keeps its sign: no finite minimiser
   }
-  if (!converged) return s;
-  eval(d);
+  if (!converged && g != 0) return s;
+  if (std::abs(d - c) > margin) window(d);
+  for (std::size_t j = 0; j < nd.n; ++j) y[j] = nd.x[j] - d;
+  std::array<std::array<double, max_nodes>, Noise::n_params> pe;
+  std::array<double*, Noise::n_params> pe_ptr;
+  for (std::size_t e = 0; e < Noise::n_params; ++e) pe_ptr[e] = pe[e].data();
+  noise.density(nd.n, y.data(), p.data(), py.data(), pe_ptr.data());
+  g = h = 0;
+  for (std::size_t j = 0; j < nd.n; ++j) {
+    g += wdl[j] * p[j];
+    h -= wdl[j] * py[j];
+  }
   if (!(h > 0) || !std::isfinite(g)) return s;
   s.d = d;
   s.e_dd = h;
-  for (std::size_t e = 0; e < Noise::n_params; ++e)
-    s.d_noise[e] = -shift_detail::dot(nd.n, dl.data(), nd.wpe[e].data()) / h;
+  for (std::size_t e = 0; e < Noise::n_params; ++e) {
+    double v = 0;
+    for (std::size_t j = 0; j < nd.n; ++j) v += wdl[j] * pe[e][j];
+    s.d_noise[e] = -v / h;
+  }
   const std::size_t np = std::min(cost.n_params(), shift_max_params);
   for (std::size_t k = 0; k < np; ++k) {
     cost.slope_dparam(k, nd.n, nd.x.data(), dl.data());
-    s.d_param[k] = -shift_detail::dot(nd.n, dl.data(), nd.wp.data()) / h;
+    s.evaluations += 2;
+    double v = 0;
+    for (std::size_t j = 0; j < nd.n; ++j) v += nd.w[j] * dl[j] * p[j];
+    s.d_param[k] = -v / h;
   }
   s.ok = true;
   return s;
+}
+
+/// E_d(d) and, in *e_dd, E_dd(d) (the header's comment), on a window centred at d.
+template <class Noise, class Cost>
+double shift_slope(const Noise& noise, const Cost& cost, double d, std::span<const double> kinks, double* e_dd,
+                   const ShiftOptions& opt = {}) {
+  shift_detail::Nodes nd;
+  nd.build(d + noise.lo(), d + noise.hi(), kinks, std::clamp(opt.panels, 1, shift_detail::max_panels));
+  std::array<double, shift_detail::max_nodes> dl, y, p, py;
+  cost.slope(nd.n, nd.x.data(), dl.data());
+  for (std::size_t j = 0; j < nd.n; ++j) y[j] = nd.x[j] - d;
+  noise.density(nd.n, y.data(), p.data(), py.data(), nullptr);
+  double g = 0, h = 0;
+  for (std::size_t j = 0; j < nd.n; ++j) {
+    g += nd.w[j] * dl[j] * p[j];
+    h -= nd.w[j] * dl[j] * py[j];
+  }
+  if (e_dd) *e_dd = h;
+  return g;
 }
 
 /// A registered cost read as a cost of the difference x = r - s (l(x) = loss(0, x; p)), for
