@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <numbers>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,19 @@ LinearAction linear_action_of(const CostInfo& cost) {
   if (n == "QuadraticCostQuadraticEffort") return LinearAction::effort;
   check_shift_cost(cost);
   return LinearAction::shift;
+}
+
+std::pair<double, double> linear_lapse_range(const std::vector<double>& stimuli, const std::vector<double>* responses) {
+  if (stimuli.empty()) throw std::invalid_argument("linear_lapse_range: no stimuli");
+  const auto [smin, smax] = std::minmax_element(stimuli.begin(), stimuli.end());
+  const double span = *smax - *smin, widen = span > 0 ? 0.5 * span : 1.0, margin = std::max(0.25 * span, 0.25);
+  double lo = *smin - widen, hi = *smax + widen;
+  if (responses)
+    for (double r : *responses) {
+      lo = std::min(lo, r - margin);
+      hi = std::max(hi, r + margin);
+    }
+  return {lo, hi};
 }
 
 double asymmetric_shift(double alpha, double* dt) {

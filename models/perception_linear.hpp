@@ -21,6 +21,8 @@
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <utility>
+#include <vector>
 
 namespace bactor::detail {
 
@@ -88,7 +90,9 @@ struct LinearClosedFormSource {
 /// The exact marginal under gaussian perception and gaussian motor noise: per trial
 /// r ~ N(log_k + delta + w s, w^2 sigma^2 + sigma_a^2) (x = s, y = r in units of S), from the
 /// power-law sufficient statistics with sigma_a in sigma_r's place and the log-normal Jacobian
-/// (-y) added back. A motor form (the node keeps sigma_a's and the offset's gradients).
+/// (-y) added back. A motor form (the node keeps sigma_a's and the offset's gradients); with
+/// lapses LapseForm<LinearForm> (MotorLapse, as the motor forms): each trial mixed with the
+/// contaminant uniform in r by the log-normal model's power_lapse kernel (its -y added back).
 struct LinearForm {
   static constexpr bool lapse = false;
   static constexpr bool sampled = false;
@@ -101,25 +105,58 @@ struct LinearForm {
   /// The motor forms' signature (models/likelihood.hpp); no lapses or latents here (eps, z, gz unused).
   double run(const Head& h0, const RowTrials& t, double sig, const MotorParams& mp, double /*eps*/, const double* /*z*/,
              double* /*gz*/, RowGrad<Head>* g, double* trial_ll) const {
+    return run_mix(h0, t, sig, mp, 0.0, nullptr, nullptr, nullptr, g, trial_ll);
+  }
+  /// Without lapses (mix null): the sufficient statistics, O(1) per row; with them each trial's
+  /// mixture (1 - eps) N(y; k + w x, v) + eps / W, W the contaminant's width in units of S.
+  template <class Head>
+  double run_mix(const Head& h0, const RowTrials& t, double sig, const MotorParams& mp, double eps, const LapseMix* mix,
+                 const double* /*z*/, double* /*gz*/, RowGrad<Head>* g, double* trial_ll) const {
     static_assert(std::is_same_v<Head, PowerHead>, "the linear marginal needs an affine action");
     if (!(mp.sa > 0) || !std::isfinite(mp.sa) || !std::isfinite(mp.delta)) {
       if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
       return -INFINITY;
     }
     const PowerHead h{h0.log_k + mp.delta, h0.w};
-    if (trial_ll)
-      for (std::size_t i = 0; i < t.size(); ++i) trial_ll[i] = power_trial_loglik(h, t.x[i], t.y[i], sig, mp.sa) + t.y[i];
+    double ll;
     PowerGrad pg;
-    const double ll = power_loglik(h, t.stats, sig, mp.sa, pg) + t.stats.sy;
+    double rho = 0;
+    if (mix) {
+      const PaddedTrials p = t.padded();
+      double* pll = trial_ll ? MarginalForm::scratch_padded(p.n) : nullptr;
+      PowerLapseSums s;
+      ll = power_lapse(h, p.n, p.x, p.y, p.wt, sig, mp.sa, *mix, s, pll) + t.stats.sy;
+      if (pll)
+        for (std::size_t i = 0; i < t.size(); ++i) trial_ll[i] = pll[i] + t.y[i];
+      pg.log_k = s.log_k, pg.w = s.w, pg.sigma = s.sigma, pg.sigma_r = s.sigma_r;
+      rho = s.rho;
+    } else {
+      if (trial_ll)
+        for (std::size_t i = 0; i < t.size(); ++i) trial_ll[i] = power_trial_loglik(h, t.x[i], t.y[i], sig, mp.sa) + t.y[i];
+      ll = power_loglik(h, t.stats, sig, mp.sa, pg) + t.stats.sy;
+    }
     if (g) {
       g->head.log_k += pg.log_k;
       g->head.w += pg.w;
       g->sigma += pg.sigma;
       g->motor[0] += pg.sigma_r;  // sigma_a
       g->motor[1] += pg.log_k;    // the offset adds to the intercept
+      if (mix) g->eps += lapse_gradient(eps, double(t.size()), rho);
     }
     return ll;
   }
 };
+
+template <>
+struct LapseForm<LinearForm> : MotorLapse<LinearForm> {
+  using MotorLapse<LinearForm>::MotorLapse;
+};
+
+/// The contaminant's default range under gaussian perception (r of any sign): the stimuli's
+/// range widened by half its width on each side (by 1 on each side when every stimulus is the
+/// same), then, when `responses` are given, stretched to hold each of them with a margin of a
+/// quarter of the stimuli's width (at least 0.25). The linear counterpart of
+/// stimulus_lapse_range and lapse_range.
+std::pair<double, double> linear_lapse_range(const std::vector<double>& stimuli, const std::vector<double>* responses = nullptr);
 
 } // namespace bactor::detail

@@ -124,6 +124,38 @@ TEST_CASE("cli perception: gaussian round trip with a formula cost (the generic 
   CHECK(read_text(dir / "fit" / "chain-1.csv").find("perception = gaussian") != std::string::npos);
 }
 
+TEST_CASE("cli perception: gaussian perception with lapses (simulate --lapse, infer --lapse, a range of any sign)") {
+  const fs::path dir = scratch("gaussian_lapse");
+  fs::create_directories(dir);
+  const std::string data = (dir / "g.csv").string();
+  Result s = run_bactor("simulate --cost QuadraticCost --perception gaussian --motor gaussian --lapse 0.1 --set "
+                        "mu_0=0.5,sigma_0=1.5,sigma=0.6,sigma_a=0.3 --stimuli=-3:3 --trials 300 --seed 3 --out " + data);
+  INFO(s.out);
+  REQUIRE(s.code == 0);
+  CHECK(s.out.find("lapses") != std::string::npos);
+  const std::string fit = (dir / "fit").string();
+  Result f = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception gaussian --motor gaussian --lapse "
+                        "--fix sigma=0.6 --predict --chains 2 --warmup 300 --samples 300 --seed 2 --out " + fit);
+  INFO(f.out);
+  REQUIRE(f.code == 0);
+  CHECK(f.out.find("\nlapse ") != std::string::npos);
+  const std::string chain = read_text(dir / "fit" / "chain-1.csv");
+  CHECK(chain.find("lapse_range = -") != std::string::npos);  // the default range in r, below 0
+  Result c = run_bactor("check " + fit);  // predictions from the mixture, the recorded range
+  INFO(c.out);
+  CHECK(c.code == 0);
+  CHECK(c.out.find("nan") == std::string::npos);
+  // A given range may be negative under gaussian perception; it must hold every response.
+  Result g = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception gaussian --motor gaussian --lapse "
+                        "--lapse-range=-30:30 --fix sigma=0.6 --chains 1 --warmup 100 --samples 100 --out " + (dir / "g").string());
+  INFO(g.out);
+  CHECK(g.code == 0);
+  Result b = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception gaussian --motor gaussian --lapse "
+                        "--lapse-range=-1:1 --chains 1 --out " + (dir / "b").string());
+  CHECK(b.code == 2);
+  CHECK(b.out.find("the contaminant's range") != std::string::npos);
+}
+
 TEST_CASE("cli perception: gaussian refusals name the option") {
   const fs::path dir = scratch("gaussian_bad");
   fs::create_directories(dir);

@@ -361,6 +361,100 @@ TEST_CASE("shift: NUTS recovers a formula cost's parameter under gaussian percep
   }
 }
 
+TEST_CASE("perception linear lapses: gradient against FD, each trial against the mixture, the default range") {
+  // The default contaminant range: the stimuli's range widened by half its width each side,
+  // stretched to hold the responses with a quarter of the width beyond.
+  const auto r0 = detail::linear_lapse_range({-2.0, 1.0, 2.0});
+  CHECK(r0.first == doctest::Approx(-4.0));
+  CHECK(r0.second == doctest::Approx(4.0));
+  const std::vector<double> resp{-5.0, 0.0};
+  const auto r1 = detail::linear_lapse_range({-2.0, 2.0}, &resp);
+  CHECK(r1.first == doctest::Approx(-6.0));
+  CHECK(r1.second == doctest::Approx(4.0));
+  CHECK(detail::linear_lapse_range({3.0}).first == doctest::Approx(2.0));
+  const CostInfo& two = formula_cost("abs(r - s)^p*if(r >= s, g, 1)", "p=uniform:1.2:3,g=uniform:0.5:3");
+  for (const CostInfo* cost : {&find_cost("QuadraticCost"), &find_cost("Linex"), &two}) {
+    for (const MotorSpec& motor : {gauss, gauss_offset}) {
+      std::map<std::string, double> v{{"mu_0", 0.8}, {"sigma_0", 1.5}, {"sigma", 0.5}, {"sigma_a", 0.3}};
+      if (motor.offset) v["offset"] = -0.4;
+      for (const auto& p : cost->params) v[p.name] = p.name == "c" ? 0.5 : p.name == "p" ? 1.6 : 2.0;
+      SimulationSpec sim;
+      sim.cost = cost;
+      sim.motor = motor;
+      sim.perception = PerceptionModel::gaussian;
+      sim.values = v;
+      sim.trials = 40;
+      sim.s_lo = -3;
+      sim.s_hi = 5;
+      sim.seed = 11;
+      sim.lapse = 0.1;
+      const Dataset d = simulate(sim);
+      InferenceSpec spec;
+      spec.cost = cost;
+      spec.motor = motor;
+      spec.perception = PerceptionModel::gaussian;
+      spec.lapse = true;
+      ActorModel model(d, spec);
+      INFO(cost->name << " motor " << motor.name());
+      for (std::uint64_t seed : {1u, 2u}) {
+        Rng rng(seed, 0);
+        std::vector<double> q(model.dim());
+        for (auto& x : q) x = 0.5 * rng.normal();
+        CHECK(testing::gradient_error(model, q) < 1e-5);
+      }
+      if (cost->name != "QuadraticCost") continue;
+      // Each trial: log((1 - eps) N(r; w s + (1 - w) mu_0 + offset, w^2 sigma^2 + sigma_a^2) + eps / (hi - lo)).
+      v["lapse"] = 0.07;
+      const auto q = model.unconstrain(v);
+      std::vector<double> ll(d.size());
+      model.trial_loglik(q, ll);
+      const auto [lo, hi] = lapse_range(d, spec);
+      CHECK(lo < *std::min_element(d.r.begin(), d.r.end()));
+      const double w = 1.5 * 1.5 / (1.5 * 1.5 + 0.25), off = motor.offset ? -0.4 : 0.0, sd = std::sqrt(w * w * 0.25 + 0.09);
+      for (std::size_t i = 0; i < d.size(); ++i)
+        CHECK(ll[i] == doctest::Approx(std::log(0.93 * normal_pdf(d.r[i], w * d.s[i] + (1 - w) * 0.8 + off, sd) + 0.07 / (hi - lo)))
+                           .epsilon(1e-10));
+    }
+  }
+}
+
+TEST_CASE("perception linear lapses: NUTS recovers the lapse rate") {
+  const std::map<std::string, double> truth{{"mu_0", 0.5}, {"sigma_0", 1.5}, {"sigma", 0.6}, {"sigma_a", 0.3}};
+  SimulationSpec sim;
+  sim.cost = &find_cost("QuadraticCost");
+  sim.motor = gauss;
+  sim.perception = PerceptionModel::gaussian;
+  sim.values = truth;
+  sim.trials = 400;
+  sim.s_lo = -3;
+  sim.s_hi = 3;
+  sim.seed = 9;
+  sim.lapse = 0.1;
+  std::vector<std::size_t> lapsed;
+  const Dataset d = simulate(sim, &lapsed);
+  InferenceSpec spec = linear_spec("QuadraticCost", gauss);
+  spec.lapse = true;
+  spec.fixed["sigma"] = 0.6;
+  NutsSettings ns;
+  ns.chains = 2;
+  ns.warmup = 300;
+  ns.samples = 400;
+  ns.seed = 4;
+  ns.threads = 1;
+  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
+  const ActorModel probe(d, spec);
+  const Summary sum = summarize(chains, probe.free_names());
+  testing::check_divergence_rate(sum.divergences, sum.draws);
+  const double realised = double(lapsed.size()) / double(d.size());
+  for (const auto& p : sum.params) {
+    const double t = p.name == "lapse" ? realised : truth.at(p.name);
+    INFO(p.name << ": mean " << p.mean << ", sd " << p.sd << ", truth " << t);
+    CHECK(std::abs(p.mean - t) < 4 * p.sd);
+    CHECK(p.rhat < 1.05);
+    if (p.name == "lapse") CHECK(p.sd < 0.03);  // informative (the prior beta(2, 50) has mean 0.04)
+  }
+}
+
 TEST_CASE("perception linear: AsymmetricQuadratic's shift minimises the expected cost; its derivative by the IFT") {
   for (double alpha : {0.1, 0.3, 0.5, 0.72, 0.9}) {
     double dt = 0;
@@ -565,8 +659,8 @@ TEST_CASE("perception linear: data of any sign, and the refusals") {
   CHECK(value_domain(spec) == ValueDomain::any);
   spec.perception = PerceptionModel::lognormal;
   CHECK(value_domain(spec) == ValueDomain::positive_stimuli);
-  // Refused under gaussian perception: motor noise that needs a > 0, costs without an affine
-  // action, lapses, sampled latents; a normal prior elsewhere.
+  // Refused under gaussian perception: motor noise that needs a > 0, costs that are not
+  // functions of r - s, sampled latents; a normal prior elsewhere; a lapse range without a response.
   const Dataset lin = linear_data("QuadraticCost", gauss, {{"mu_0", 0.5}, {"sigma_0", 1}, {"sigma", 0.5}, {"sigma_a", 0.3}}, 20, 1);
   InferenceSpec bad = linear_spec("QuadraticCost", MotorSpec{});
   CHECK_THROWS_WITH(ActorModel(lin, bad), doctest::Contains("needs gaussian motor noise"));
@@ -574,7 +668,9 @@ TEST_CASE("perception linear: data of any sign, and the refusals") {
   CHECK_THROWS_WITH(ActorModel(lin, bad), doctest::Contains("is not a function of r - s alone"));
   bad = linear_spec("QuadraticCost", gauss);
   bad.lapse = true;
-  CHECK_THROWS_AS(ActorModel(lin, bad), ArgumentError);
+  bad.lapse_lo = 2;  // a given range must hold every response
+  bad.lapse_hi = 5;
+  CHECK_THROWS_WITH(ActorModel(lin, bad), doctest::Contains("is below the contaminant's range"));
   bad = linear_spec("QuadraticCost", gauss);
   bad.latent = LatentMode::sampled;
   CHECK_THROWS_WITH(ActorModel(lin, bad), doctest::Contains("marginal latent mode"));
