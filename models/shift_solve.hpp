@@ -20,7 +20,8 @@
 // once per window and a Newton step only re-weights the nodes by p(x_j - d); the derivatives
 // above are then the exact derivatives of the discrete E_d (the implicit derivatives are those
 // of the computed d*). The window is re-centred at d (one more evaluation of l') when d leaves
-// c +- (hi - lo) / 8, so p is negligible at the window's ends. Newton on E_d inside a bracket
+// c +- (hi - lo) / 8, so p is negligible at the window's ends; and widened (ShiftOptions::
+// max_widening) when a fast-growing cost moves the integrand's mass into its outer panels. Newton on E_d inside a bracket
 // (expanded from the start until E_d changes sign, then bisection wherever Newton would leave
 // it); a solve that finds no sign change, or no positive curvature at the root, fails (ok =
 // false): the caller decides what that means (a refusal, or -inf log-likelihood).
@@ -117,6 +118,12 @@ struct ShiftOptions {
   int panels = 14;             // equal panels over the window, before the kink splits
   int max_iterations = 100;
   double tolerance = 1e-12;    // on the step, relative to the window's width
+  // When the integrand |l'(x) p(x - d*)| keeps more than edge_tolerance of its mass in the
+  // window's outer panels (a cost growing fast enough to move the mass out, e.g. exp(c x) with
+  // c tau > 5), the window and its panel count grow by 1.5x, up to max_widening x, and the
+  // solve continues there. 1: never (a noise whose support is all of [lo, hi], e.g. a circle).
+  double max_widening = 3;
+  double edge_tolerance = 1e-13;
 };
 
 /// d*, the curvature E_dd there, and dd*/deta, dd*/dtheta.
@@ -134,7 +141,7 @@ namespace shift_detail {
 /// Most quadrature nodes: 8 per piece; panels, kink splits and the two graded halves between
 /// two kinks.
 inline constexpr std::size_t max_kinks = 4;
-inline constexpr int max_panels = 24;
+inline constexpr int max_panels = 48;
 inline constexpr std::size_t max_nodes = 8 * (2 * std::size_t(max_panels) + 3 * max_kinks + 2);
 
 /// The composite rule over x in [a, b]: nodes x_j and weights w_j (without the density).
@@ -218,9 +225,10 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
   static_assert(Noise::n_params <= shift_max_params);
   using shift_detail::max_nodes;
   ShiftSolution s;
-  const int panels = std::clamp(opt.panels, 1, shift_detail::max_panels);
-  const double lo = noise.lo(), hi = noise.hi(), width = hi - lo, tol = opt.tolerance * width, margin = width / 8;
-  if (!(width > 0) || !std::isfinite(width) || !std::isfinite(d_start)) return s;
+  const double lo0 = noise.lo(), hi0 = noise.hi();
+  if (!(hi0 > lo0) || !std::isfinite(hi0 - lo0) || !std::isfinite(d_start)) return s;
+  double widening = 1, lo = lo0, hi = hi0, width = hi - lo, tol = opt.tolerance * width, margin = width / 8;
+  int panels = std::clamp(opt.panels, 1, shift_detail::max_panels);
   shift_detail::Nodes nd;
   std::array<double, max_nodes> dl, wdl, y, p, py;
   double c = d_start;  // the window's centre
@@ -241,6 +249,17 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
       h -= wdl[j] * py[j];
     }
     ++s.iterations;
+  };
+  // The share of |l'(x) p(x - d)| in the window's outer panels (after eval(d)).
+  auto edge_share = [&]() {
+    const double hp = (hi - lo) / panels;
+    double edge = 0, all = 0;
+    for (std::size_t j = 0; j < nd.n; ++j) {
+      const double m = std::abs(wdl[j] * p[j]);
+      all += m;
+      if (nd.x[j] < c + lo + hp || nd.x[j] > c + hi - hp) edge += m;
+    }
+    return all > 0 ? edge / all : 0.0;
   };
   window(d_start);
   // Bracket [a, b] with E_d(a) < 0 < E_d(b) once known.
@@ -265,6 +284,19 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
     converged = std::abs(next - d) <= tol || (bracketed && b - a <= tol);
     d = next;
     if (!(std::abs(d) < 1e6 * width)) return s;  // E_d keeps its sign: no finite minimiser
+    if (converged) {
+      if (std::abs(d - c) > margin) window(d);
+      eval(d);
+      if (edge_share() > opt.edge_tolerance && widening < opt.max_widening &&
+          std::ceil(1.5 * panels) <= shift_detail::max_panels) {
+        // The mass reaches the window's ends: widen it (same panel width) and solve on.
+        widening *= 1.5;
+        lo = widening * lo0, hi = widening * hi0, width = hi - lo, margin = width / 8;
+        panels = int(std::ceil(1.5 * panels));
+        window(d);
+        a = -INFINITY, b = INFINITY, converged = false;
+      }
+    }
   }
   if (!converged && g != 0) return s;
   if (std::abs(d - c) > margin) window(d);

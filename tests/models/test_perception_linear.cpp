@@ -77,11 +77,12 @@ double expected_cost(const CostInfo& cost, const double* params, double a, doubl
   return sum * 20.0 / (n - 1);
 }
 
-/// A data set from the linear model, in data units.
-Dataset linear_data(const char* cost, const MotorSpec& motor, std::map<std::string, double> values, std::size_t trials,
-                    std::uint64_t seed, double s_lo = -3, double s_hi = 5) {
+/// A data set from the linear model, in data units (a share `lapse` of the responses lapses).
+Dataset linear_data(const CostInfo& cost, const MotorSpec& motor, std::map<std::string, double> values, std::size_t trials,
+                    std::uint64_t seed, double s_lo = -3, double s_hi = 5, double lapse = 0,
+                    std::vector<std::size_t>* lapsed = nullptr) {
   SimulationSpec sim;
-  sim.cost = &find_cost(cost);
+  sim.cost = &cost;
   sim.motor = motor;
   sim.perception = PerceptionModel::gaussian;
   sim.values = std::move(values);
@@ -89,15 +90,47 @@ Dataset linear_data(const char* cost, const MotorSpec& motor, std::map<std::stri
   sim.s_lo = s_lo;
   sim.s_hi = s_hi;
   sim.seed = seed;
-  return simulate(sim);
+  sim.lapse = lapse;
+  return simulate(sim, lapsed);
+}
+Dataset linear_data(const char* cost, const MotorSpec& motor, std::map<std::string, double> values, std::size_t trials,
+                    std::uint64_t seed, double s_lo = -3, double s_hi = 5) {
+  return linear_data(find_cost(cost), motor, std::move(values), trials, seed, s_lo, s_hi);
 }
 
-InferenceSpec linear_spec(const char* cost, const MotorSpec& motor) {
+InferenceSpec linear_spec(const CostInfo& cost, const MotorSpec& motor) {
   InferenceSpec spec;
-  spec.cost = &find_cost(cost);
+  spec.cost = &cost;
   spec.motor = motor;
   spec.perception = PerceptionModel::gaussian;
   return spec;
+}
+InferenceSpec linear_spec(const char* cost, const MotorSpec& motor) { return linear_spec(find_cost(cost), motor); }
+
+/// NUTS (2 chains, 300 warm-up + 400 draws, 1 thread) on the fit of d under spec: the summary of
+/// the free parameters, after checking the divergence rate (<= 1%).
+Summary fit_summary(const Dataset& d, const InferenceSpec& spec, std::uint64_t seed, std::size_t warmup = 300,
+                    std::size_t samples = 400) {
+  NutsSettings ns;
+  ns.chains = 2;
+  ns.warmup = warmup;
+  ns.samples = samples;
+  ns.seed = seed;
+  ns.threads = 1;
+  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
+  const ActorModel probe(d, spec);
+  const Summary sum = summarize(chains, probe.free_names());
+  testing::check_divergence_rate(sum.divergences, sum.draws);
+  return sum;
+}
+
+/// Every free parameter's posterior mean within 4 sd of its true value, R-hat below 1.05.
+void check_recovered(const Summary& sum, const std::map<std::string, double>& truth) {
+  for (const auto& p : sum.params) {
+    INFO(p.name << ": mean " << p.mean << ", sd " << p.sd << ", truth " << truth.at(p.name));
+    CHECK(std::abs(p.mean - truth.at(p.name)) < 4 * p.sd);
+    CHECK(p.rhat < 1.05);
+  }
 }
 
 const CostInfo& formula_cost(const std::string& text, const std::string& params = "") {
@@ -203,6 +236,20 @@ TEST_CASE("shift: the solver's d* against a brute-force minimiser, the closed fo
   CHECK(solve_formula(aq, &alpha, 0.6).d_param[0] == doctest::Approx(0.6 * dt).epsilon(1e-6));
 }
 
+TEST_CASE("shift: a cost whose mass leaves the window widens it (Linex with c tau up to 7)") {
+  // exp(c x) moves the integrand's mass c tau sd away from d*: beyond the +-10 tau window for
+  // c tau > 5 unless it widens.
+  const CostInfo& linex = formula_cost("exp(c*(r - s)) - c*(r - s) - 1", "c=uniform:0.1:2");
+  for (const auto& [c, tau] : {std::pair{1.8, 2.5}, std::pair{2.0, 3.5}}) {
+    const detail::ShiftSolution s = solve_formula(linex, &c, tau);
+    INFO("c " << c << ", tau " << tau);
+    REQUIRE(s.ok);
+    CHECK(s.d == doctest::Approx(-0.5 * c * tau * tau).epsilon(1e-9));
+    CHECK(s.d_noise[0] == doctest::Approx(-c * tau).epsilon(1e-7));
+    CHECK(s.d_param[0] == doctest::Approx(-0.5 * tau * tau).epsilon(1e-6));
+  }
+}
+
 TEST_CASE("shift: a cost without a finite minimiser fails the solve") {
   const double none = 0;
   CHECK_FALSE(solve_formula(formula_cost("-abs(r - s)"), &none, 0.5).ok);         // decreasing in |d|
@@ -257,21 +304,8 @@ TEST_CASE("shift: formula costs under gaussian perception: gradient against FD, 
   const CostInfo& two = formula_cost("abs(r - s)^p*if(r >= s, g, 1)", "p=uniform:1.2:3,g=uniform:0.5:3");
   std::map<std::string, double> v{{"mu_0", 0.4}, {"sigma_0", 1.5}, {"sigma", 0.5}, {"sigma_a", 0.3}, {"p", 1.7}, {"g", 2.0},
                                   {"offset", -0.2}};
-  SimulationSpec sim;
-  sim.cost = &two;
-  sim.motor = gauss_offset;
-  sim.perception = PerceptionModel::gaussian;
-  sim.values = v;
-  sim.trials = 30;
-  sim.s_lo = -3;
-  sim.s_hi = 4;
-  sim.seed = 4;
-  const Dataset d = simulate(sim);
-  InferenceSpec spec;
-  spec.cost = &two;
-  spec.motor = gauss_offset;
-  spec.perception = PerceptionModel::gaussian;
-  ActorModel model(d, spec);
+  const Dataset d = linear_data(two, gauss_offset, v, 30, 4, -3, 4);
+  ActorModel model(d, linear_spec(two, gauss_offset));
   for (std::uint64_t seed : {1u, 2u}) {
     Rng rng(seed, 0);
     std::vector<double> q(model.dim());
@@ -325,40 +359,16 @@ TEST_CASE("shift: NUTS recovers a formula cost's parameter under gaussian percep
   // residual variance sigma_a and the intercept the shift, so q.
   const CostInfo& pin = formula_cost("if(r >= s, q*(r - s), (1 - q)*(s - r))", "q=uniform:0.1:0.9");
   const std::map<std::string, double> truth{{"mu_0", 0.5}, {"sigma_0", 1.5}, {"sigma", 0.6}, {"sigma_a", 0.4}, {"q", 0.25}};
-  SimulationSpec sim;
-  sim.cost = &pin;
-  sim.motor = gauss;
-  sim.perception = PerceptionModel::gaussian;
-  sim.values = truth;
-  sim.trials = 300;
-  sim.s_lo = -3;
-  sim.s_hi = 3;
-  sim.seed = 17;
-  const Dataset d = simulate(sim);
-  InferenceSpec spec;
-  spec.cost = &pin;
-  spec.motor = gauss;
-  spec.perception = PerceptionModel::gaussian;
+  const Dataset d = linear_data(pin, gauss, truth, 300, 17, -3, 3);
+  InferenceSpec spec = linear_spec(pin, gauss);
   spec.scale = 1;  // q is then read in the data's units (it is unit-free anyway for this homogeneous cost)
   spec.fixed["sigma"] = 0.6;
   spec.fixed["mu_0"] = 0.5;
-  NutsSettings ns;
-  ns.chains = 2;
-  ns.warmup = 300;
-  ns.samples = 400;
-  ns.seed = 5;
-  ns.threads = 1;
-  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
-  const ActorModel probe(d, spec);
-  const Summary sum = summarize(chains, probe.free_names());
-  testing::check_divergence_rate(sum.divergences, sum.draws);
+  const Summary sum = fit_summary(d, spec, 5);
   CHECK(sum.params.size() == 3);  // sigma_0, q, sigma_a
-  for (const auto& p : sum.params) {
-    INFO(p.name << ": mean " << p.mean << ", sd " << p.sd << ", truth " << truth.at(p.name));
-    CHECK(std::abs(p.mean - truth.at(p.name)) < 4 * p.sd);
-    CHECK(p.rhat < 1.05);
+  check_recovered(sum, truth);
+  for (const auto& p : sum.params)
     if (p.name == "q") CHECK(p.sd < 0.08);  // informative, not the prior (sd 0.23)
-  }
 }
 
 TEST_CASE("perception linear lapses: gradient against FD, each trial against the mixture, the default range") {
@@ -378,21 +388,8 @@ TEST_CASE("perception linear lapses: gradient against FD, each trial against the
       std::map<std::string, double> v{{"mu_0", 0.8}, {"sigma_0", 1.5}, {"sigma", 0.5}, {"sigma_a", 0.3}};
       if (motor.offset) v["offset"] = -0.4;
       for (const auto& p : cost->params) v[p.name] = p.name == "c" ? 0.5 : p.name == "p" ? 1.6 : 2.0;
-      SimulationSpec sim;
-      sim.cost = cost;
-      sim.motor = motor;
-      sim.perception = PerceptionModel::gaussian;
-      sim.values = v;
-      sim.trials = 40;
-      sim.s_lo = -3;
-      sim.s_hi = 5;
-      sim.seed = 11;
-      sim.lapse = 0.1;
-      const Dataset d = simulate(sim);
-      InferenceSpec spec;
-      spec.cost = cost;
-      spec.motor = motor;
-      spec.perception = PerceptionModel::gaussian;
+      const Dataset d = linear_data(*cost, motor, v, 40, 11, -3, 5, 0.1);
+      InferenceSpec spec = linear_spec(*cost, motor);
       spec.lapse = true;
       ActorModel model(d, spec);
       INFO(cost->name << " motor " << motor.name());
@@ -420,39 +417,17 @@ TEST_CASE("perception linear lapses: gradient against FD, each trial against the
 
 TEST_CASE("perception linear lapses: NUTS recovers the lapse rate") {
   const std::map<std::string, double> truth{{"mu_0", 0.5}, {"sigma_0", 1.5}, {"sigma", 0.6}, {"sigma_a", 0.3}};
-  SimulationSpec sim;
-  sim.cost = &find_cost("QuadraticCost");
-  sim.motor = gauss;
-  sim.perception = PerceptionModel::gaussian;
-  sim.values = truth;
-  sim.trials = 400;
-  sim.s_lo = -3;
-  sim.s_hi = 3;
-  sim.seed = 9;
-  sim.lapse = 0.1;
   std::vector<std::size_t> lapsed;
-  const Dataset d = simulate(sim, &lapsed);
+  const Dataset d = linear_data(find_cost("QuadraticCost"), gauss, truth, 400, 9, -3, 3, 0.1, &lapsed);
   InferenceSpec spec = linear_spec("QuadraticCost", gauss);
   spec.lapse = true;
   spec.fixed["sigma"] = 0.6;
-  NutsSettings ns;
-  ns.chains = 2;
-  ns.warmup = 300;
-  ns.samples = 400;
-  ns.seed = 4;
-  ns.threads = 1;
-  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
-  const ActorModel probe(d, spec);
-  const Summary sum = summarize(chains, probe.free_names());
-  testing::check_divergence_rate(sum.divergences, sum.draws);
-  const double realised = double(lapsed.size()) / double(d.size());
-  for (const auto& p : sum.params) {
-    const double t = p.name == "lapse" ? realised : truth.at(p.name);
-    INFO(p.name << ": mean " << p.mean << ", sd " << p.sd << ", truth " << t);
-    CHECK(std::abs(p.mean - t) < 4 * p.sd);
-    CHECK(p.rhat < 1.05);
+  const Summary sum = fit_summary(d, spec, 4);
+  std::map<std::string, double> with_lapse = truth;
+  with_lapse["lapse"] = double(lapsed.size()) / double(d.size());  // the realised rate
+  check_recovered(sum, with_lapse);
+  for (const auto& p : sum.params)
     if (p.name == "lapse") CHECK(p.sd < 0.03);  // informative (the prior beta(2, 50) has mean 0.04)
-  }
 }
 
 TEST_CASE("perception linear: AsymmetricQuadratic's shift minimises the expected cost; its derivative by the IFT") {
@@ -625,22 +600,9 @@ TEST_CASE("perception linear: NUTS recovers the parameters from negative stimuli
   const Dataset d = linear_data("QuadraticCost", gauss, truth, 200, 21, -4, 3);
   InferenceSpec spec = linear_spec("QuadraticCost", gauss);
   spec.fixed["sigma"] = 0.8;
-  NutsSettings ns;
-  ns.chains = 2;
-  ns.warmup = 400;
-  ns.samples = 600;
-  ns.seed = 3;
-  ns.threads = 1;
-  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
-  const ActorModel probe(d, spec);
-  const Summary sum = summarize(chains, probe.free_names());
-  testing::check_divergence_rate(sum.divergences, sum.draws);
+  const Summary sum = fit_summary(d, spec, 3, 400, 600);
   CHECK(sum.params.size() == 3);  // mu_0, sigma_0, sigma_a
-  for (const auto& p : sum.params) {
-    INFO(p.name << ": mean " << p.mean << ", sd " << p.sd << ", truth " << truth.at(p.name));
-    CHECK(std::abs(p.mean - truth.at(p.name)) < 4 * p.sd);
-    CHECK(p.rhat < 1.05);
-  }
+  check_recovered(sum, truth);
 }
 
 TEST_CASE("perception linear: data of any sign, and the refusals") {
