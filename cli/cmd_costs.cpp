@@ -35,7 +35,7 @@ int run(int argc, char** argv) {
   std::printf("perception (--perception; docs/families.md): lognormal log m ~ N(log s, sigma^2), log s ~ N(log mu_0, "
               "sigma_0^2) (default; stimuli > 0); gaussian m ~ N(s, sigma^2), s ~ N(mu_0, sigma_0^2) (linear space, data of any sign, "
               "--motor gaussian; a* = mu_post + d*(tau): closed forms for the built-in costs of r - s and "
-              "QuadraticCostQuadraticEffort, a numerical 1-D solve for any other cost of r - s, e.g. a formula; no networks yet); "
+              "QuadraticCostQuadraticEffort, a numerical 1-D solve for any other cost of r - s, e.g. a formula; lapses; no networks yet); "
               "vonmises m ~ VM(s, 1/sigma^2) (circular, radians)\n");
   return cli::exit_ok;
 }
