@@ -17,11 +17,12 @@
 // anchored at the first kink of l' (a point x = k where l' may jump or be singular, e.g. x = 0
 // for |x|^q), split at any other kink and graded towards each kink (x = k + h u^2), so every
 // piece is smooth in its variable. The nodes are fixed in x while d moves, so l' is evaluated
-// once per window and a Newton step only re-weights the nodes by p(x_j - d); the derivatives
-// above are then the exact derivatives of the discrete E_d (the implicit derivatives are those
-// of the computed d*). The window is re-centred at d (one more evaluation of l') when d leaves
-// c +- (hi - lo) / 8, so p is negligible at the window's ends; and widened (ShiftOptions::
-// max_widening) when a fast-growing cost moves the integrand's mass into its outer panels. Newton on E_d inside a bracket
+// once per window and a Newton step only re-weights the nodes by p(x_j - d); E_dd is then the
+// exact d-derivative of the discrete E_d (E_deta differs from the discrete one, whose window
+// scales with the noise, by the quadrature's error only: 1e-8 of tau in the tests). The window
+// is re-centred at d (one more evaluation of l') when d leaves c +- (hi - lo) / 8, so p is
+// negligible at the window's ends, and widened (ShiftOptions::max_widening) when a fast-growing
+// cost moves the integrand's mass into its outer panels. Newton on E_d inside a bracket
 // (expanded from the start until E_d changes sign, then bisection wherever Newton would leave
 // it); a solve that finds no sign change, or no positive curvature at the root, fails (ok =
 // false): the caller decides what that means (a refusal, or -inf log-likelihood).
