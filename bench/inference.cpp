@@ -14,6 +14,7 @@
 #include "bench/bench_util.hpp"
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
+#include <bactor/models/formula.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/motor.hpp>
 #include <bactor/models/network.hpp>
@@ -364,32 +365,43 @@ int main(int argc, char** argv) {
   // Perception families (docs/families.md, "Perception"): gaussian perception's closed-form
   // marginal (linear space, gaussian motor noise, with and without an offset) beside the
   // log-normal closed-form marginal, timed one after the other in the same run; each gaussian line
-  // carries its median's ratio to the log-normal one's.
+  // carries its median's ratio to the log-normal one's. The last two gaussian cases are
+  // AsymmetricQuadratic in closed form (t*(alpha) by asymmetric_shift) and the same cost as a
+  // formula (the generic shift solver of models/shift_solve.hpp: one solve per gradient).
+  FormulaSpec fs;
+  fs.expression = "2*if(r >= s, 1 - alpha, alpha)*(r - s)^2";
+  fs.params = parse_param_priors("alpha=uniform:0.1:0.9");
+  const CostInfo& asym_formula = register_formula_cost(fs);
+  const CostInfo& asym = find_cost("AsymmetricQuadratic");
   for (std::size_t n : {60, 600, 6000}) {
     const std::string key = "perception/" + std::to_string(n);
     if (key.rfind(only, 0) != 0) continue;
     struct Case {
       PerceptionModel perception;
       MotorSpec motor;
+      const CostInfo* cost;
     };
     double lognormal_median = 0;
-    for (const Case& c : {Case{PerceptionModel::lognormal, MotorSpec{}}, Case{PerceptionModel::gaussian, MotorSpec{MotorModel::gaussian, false}},
-                          Case{PerceptionModel::gaussian, MotorSpec{MotorModel::gaussian, true}}}) {
+    const MotorSpec gm{MotorModel::gaussian, false};
+    for (const Case& c : {Case{PerceptionModel::lognormal, MotorSpec{}, &cost}, Case{PerceptionModel::gaussian, gm, &cost},
+                          Case{PerceptionModel::gaussian, MotorSpec{MotorModel::gaussian, true}, &cost},
+                          Case{PerceptionModel::gaussian, gm, &asym}, Case{PerceptionModel::gaussian, gm, &asym_formula}}) {
       const bool linear = c.perception == PerceptionModel::gaussian;
       SimulationSpec sim;
-      sim.cost = &cost;
+      sim.cost = c.cost;
       sim.motor = c.motor;
       sim.perception = c.perception;
       sim.values = {{"sigma", 0.2}, {"sigma_0", linear ? 1.5 : 0.15}, {"mu_0", linear ? -0.5 : 1.5}};
       if (linear) sim.values["sigma_a"] = 0.3;
       else sim.values["sigma_r"] = 0.1;
       if (c.motor.offset) sim.values["offset"] = 0.2;
+      if (!c.cost->params.empty()) sim.values["alpha"] = 0.3;
       sim.s_lo = linear ? -3.0 : 0.1;
       sim.trials = n;
       sim.seed = 7;
       const Dataset d = simulate(sim);
       InferenceSpec spec;
-      spec.cost = &cost;
+      spec.cost = c.cost;
       spec.motor = c.motor;
       spec.perception = c.perception;
       spec.fixed["sigma"] = 0.2;
@@ -405,7 +417,8 @@ int main(int argc, char** argv) {
       const auto t = bench::time_it(f, bench::calibrate(f));
       bench::JsonLine line("inference");
       line.add("case", "log_density_gradient")
-          .add("action", "closed_form")
+          .add("action", c.cost == &asym_formula ? "shift_solver" : "closed_form")
+          .add("cost", c.cost == &asym_formula ? "AsymmetricQuadratic (formula)" : c.cost->name)
           .add("latent", "marginal")
           .add("perception", to_string(c.perception))
           .add("motor", c.motor.name())

@@ -34,8 +34,9 @@ int run(int argc, char** argv) {
               "no sigma_r; training prior sigma_a ~ U(0.01, 0.5); --offset adds r = offset + r_motor (not seen by the actor)\n");
   std::printf("perception (--perception; docs/families.md): lognormal log m ~ N(log s, sigma^2), log s ~ N(log mu_0, "
               "sigma_0^2) (default; stimuli > 0); gaussian m ~ N(s, sigma^2), s ~ N(mu_0, sigma_0^2) (linear space, data of any sign, "
-              "--motor gaussian; closed forms for the costs of r - s and QuadraticCostQuadraticEffort, no networks yet); vonmises "
-              "(circular): not supported yet\n");
+              "--motor gaussian; a* = mu_post + d*(tau): closed forms for the built-in costs of r - s and "
+              "QuadraticCostQuadraticEffort, a numerical 1-D solve for any other cost of r - s, e.g. a formula; lapses; no networks yet); "
+              "vonmises m ~ VM(s, 1/sigma^2) (circular, radians)\n");
   return cli::exit_ok;
 }
 

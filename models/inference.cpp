@@ -147,14 +147,18 @@ std::pair<double, double> lapse_range(const Dataset& data, const InferenceSpec& 
     if (data.r[i] < lo) lo = data.r[i], at_lo = i;
     if (data.r[i] > hi) hi = data.r[i], at_hi = i;
   }
+  const bool linear = spec.perception == PerceptionModel::gaussian;  // r of any sign: a range in r itself
   if (spec.lapse_lo == 0 && spec.lapse_hi == 0) {  // one definition with simulate (stimulus_lapse_range)
+    if (linear) return detail::linear_lapse_range(data.s, &data.r);
     auto [slo, shi] = stimulus_lapse_range(data.s);
     if (lo < slo) slo = std::exp(std::log(lo) - lapse_margin);
     if (hi > shi) shi = std::exp(std::log(hi) + lapse_margin);
     return {slo, shi};
   }
-  if (!(spec.lapse_lo > 0 && spec.lapse_hi > spec.lapse_lo) || !std::isfinite(spec.lapse_hi))
-    throw ArgumentError("lapse_range", "need 0 < LO < HI, got " + fmt(spec.lapse_lo) + ":" + fmt(spec.lapse_hi));
+  if (!((linear || spec.lapse_lo > 0) && spec.lapse_hi > spec.lapse_lo) || !std::isfinite(spec.lapse_hi) ||
+      !std::isfinite(spec.lapse_lo))
+    throw ArgumentError("lapse_range", std::string(linear ? "need LO < HI" : "need 0 < LO < HI") + ", got " + fmt(spec.lapse_lo) +
+                                           ":" + fmt(spec.lapse_hi));
   auto where = [&](std::size_t i) {
     return data.source + (i < data.line.size() ? ":" + std::to_string(data.line[i]) : std::string()) + ": r = " + fmt(data.r[i]);
   };
@@ -444,10 +448,11 @@ struct ActorModel::Impl {
       const double offset = lik.motor.offset ? theta.back() : 0.0;
       if (linear) {  // r = offset + a(m) + sigma_a u in linear space, m = s + sigma e
         const std::size_t sa_at = theta_size(*cost);
-        const PowerHead h = detail::linear_closed_form_head(lik.linear_action, theta, sa_at);
+        const PowerHead h = detail::linear_closed_form_head(*cost, lik.linear_action, theta, sa_at);
         for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
           const double m = x[k] + sig * rng.normal();
           out[orig[k]] = S * (offset + h.log_k + h.w * m + theta[sa_at] * rng.normal());
+          if (lapse && rng.uniform() < eps) out[orig[k]] = rng.uniform(lapse_lo, lapse_hi);  // the contaminant, in r
         }
         continue;
       }

@@ -59,7 +59,6 @@ LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNe
     if (net) throw ArgumentError("perception", what + "networks for gaussian perception are not supported yet (use the closed form)");
     if (exact) throw ArgumentError("perception", what + "the exact action is not supported (the closed form is exact)");
     if (sampled) throw ArgumentError("perception", what + "needs the marginal latent mode (the marginal is exact)");
-    if (lapse) throw ArgumentError("perception", what + "lapses are not supported yet");
     linear_action = linear_action_of(c);
     source = SourceKind::linear_closed_form;
     return;

@@ -30,7 +30,7 @@ struct LikelihoodPlan {
   bool sampled = false, lapse = false;
   double log_width = 0;  // lapses: log W of the contaminant, W = log hi - log lo (gaussian motor: (hi - lo) / S)
   MotorSpec motor;       // not plain(): the motor forms (MotorForm, SampledMotorForm; with lapses LapseForm<...>)
-  PerceptionModel perception = PerceptionModel::lognormal;  // gaussian: LinearClosedFormSource x LinearForm
+  PerceptionModel perception = PerceptionModel::lognormal;  // gaussian: LinearClosedFormSource x LinearForm (or its LapseForm)
   LinearAction linear_action = LinearAction::centred;
   GaussHermiteSet rules;
   std::vector<RowTrials> trials;                // one per row
@@ -42,9 +42,10 @@ struct LikelihoodPlan {
   /// a cost with too many parameters). Rows are added to `trials` by the caller, then finish().
   /// With a motor model other than the plain log-normal one: ArgumentError "motor" with
   /// no source of the action (no closed form, no network, no exact action), and with a network
-  /// trained for another motor model. Gaussian perception: the linear closed form with gaussian
-  /// motor noise only (ArgumentError "perception" otherwise: another motor model, a network,
-  /// the exact action, sampled latents, lapses, or a cost without an affine optimal action).
+  /// trained for another motor model. Gaussian perception: the linear closed form (or shift
+  /// solve) with gaussian motor noise only, lapses allowed (ArgumentError "perception" otherwise:
+  /// another motor model, a network, the exact action, sampled latents, or a cost without an
+  /// affine optimal action).
   LikelihoodPlan(const CostInfo& cost, std::shared_ptr<const ActionNetwork> net, bool exact, LatentMode latent,
                  bool lapse, int quadrature_nodes, const MotorSpec& motor = {},
                  PerceptionModel perception = PerceptionModel::lognormal);
@@ -72,9 +73,12 @@ void likelihood_values(LikelihoodPlan& plan, const double* V, std::span<const Ro
 template <class F>
 decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
   const std::size_t nt = theta_size(*p.cost);
-  if (p.source == SourceKind::linear_closed_form)
-    return f(LinearClosedFormSource{p.linear_action, p.n_theta(), nt},
-             LinearForm{nt, p.motor.offset ? nt + 1 : LinearForm::none});
+  if (p.source == SourceKind::linear_closed_form) {
+    const LinearClosedFormSource src{p.linear_action, p.n_theta(), nt, p.cost};
+    const LinearForm form{nt, p.motor.offset ? nt + 1 : LinearForm::none};
+    if (p.lapse) return f(src, LapseForm<LinearForm>{form, p.log_width});
+    return f(src, form);
+  }
   auto with_form = [&](const auto& src) -> decltype(auto) {
     const MarginalForm marginal{&p.rules};
     if (!p.motor.plain()) {

@@ -1,12 +1,91 @@
 // SPDX-License-Identifier: MIT
 #include "models/perception_linear.hpp"
 
+#include "models/number_text.hpp"
+#include "models/shift_solve.hpp"
+
 #include <bactor/engine/errors.hpp>
 
 #include <algorithm>
+#include <array>
 #include <numbers>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace bactor::detail {
+
+namespace {
+
+/// The solver's shift for a cost of r - s at tau (kink at d = 0 when the cost declares one).
+ShiftSolution cost_shift(const CostInfo& cost, const double* p, double tau) {
+  const CostOfDifference c{&cost, p};
+  const double kink = 0;
+  return solve_shift(GaussianShiftNoise{tau}, c, std::span<const double>(&kink, c.kink() ? 1 : 0));
+}
+
+/// Parameter sets the checks use: the priors' centres, then their ends.
+std::vector<std::vector<double>> check_points(const CostInfo& cost) {
+  std::vector<double> mid, lo, hi;
+  for (const ParamPrior& p : cost.params) {
+    const bool u = p.kind == ParamPrior::Kind::uniform;
+    mid.push_back(u ? 0.5 * (p.a + p.b) : std::exp(p.a));
+    lo.push_back(u ? p.a : std::exp(p.a - 2 * p.b));
+    hi.push_back(u ? p.b : std::exp(p.a + 2 * p.b));
+  }
+  return {mid, lo, hi};
+}
+
+std::string at_params(const CostInfo& cost, const std::vector<double>& p) {
+  std::string s;
+  for (std::size_t k = 0; k < p.size(); ++k) s += (k ? ", " : " at ") + cost.params[k].name + " = " + format_number(p[k]);
+  return s;
+}
+
+} // namespace
+
+void check_shift_cost(const CostInfo& cost) {
+  const std::string what = "gaussian: cost " + cost.name;
+  const auto points = check_points(cost);
+  {
+    const std::vector<double>& p = points[0];
+    auto l = [&](double s, double r) { return cost.loss(s, r, p.data()); };
+    for (double s : {-3.0, -1.7, -0.4, 0.9, 2.2, 5.0})
+      for (int k = -16; k <= 16; ++k) {
+        const double d = 0.25 * k, v = l(0.0, d), vs = l(s, s + d);
+        if (!std::isfinite(v) || !std::isfinite(vs))
+          throw ArgumentError("perception", what + " is not finite at s = " + format_number(s) + ", r = " + format_number(s + d) +
+                                                at_params(cost, p));
+        if (!(std::abs(vs - v) <= 1e-9 * (1 + std::abs(v))))
+          throw ArgumentError("perception", what + " is not a function of r - s alone (it changes when s and r move together: " +
+                                                "l(" + format_number(s) + ", " + format_number(s + d) + ") != l(0, " +
+                                                format_number(d) + ")), so its optimal action under gaussian perception "
+                                                "needs a network, which is not supported yet; costs of r - s (e.g. the "
+                                                "formula 'abs(r - s)^1.5') and QuadraticCostQuadraticEffort are");
+      }
+  }
+  for (const std::vector<double>& p : points)
+    for (double tau : {0.05, 0.5, 2.0}) {
+      const ShiftSolution sol = cost_shift(cost, p.data(), tau);
+      const std::string where = " (tau = " + format_number(tau) + at_params(cost, p) + ")";
+      if (!sol.ok)
+        throw ArgumentError("perception", what + ": its expected cost E l(d + tau z) has no finite minimum" + where +
+                                              " (a cost that does not grow as |r - s| grows has no optimal action)");
+      const CostOfDifference c{&cost, p.data()};
+      const double kink = 0;
+      const std::span<const double> kinks(&kink, c.kink() ? 1 : 0);
+      double e[81], big = 0;
+      for (int k = 0; k <= 80; ++k) {
+        const double d = sol.d + tau * (k - 40) * (k - 40) * (k < 40 ? -1 : 1) / 16.0;  // to +-100 tau, dense near d*
+        e[k] = shift_slope(GaussianShiftNoise{tau}, c, d, kinks, nullptr);
+        big = std::max(big, std::abs(e[k]));
+      }
+      for (int k = 0; k <= 80; ++k)
+        if (k != 40 && (k < 40 ? e[k] > 1e-9 * big : e[k] < -1e-9 * big))
+          throw ArgumentError("perception", what + ": its expected cost E l(d + tau z) has more than one minimum or none" +
+                                                where + ", so the optimal action is not unique");
+    }
+}
 
 LinearAction linear_action_of(const CostInfo& cost) {
   const std::string& n = cost.name;
@@ -14,10 +93,21 @@ LinearAction linear_action_of(const CostInfo& cost) {
   if (n == "Linex") return LinearAction::linex;
   if (n == "AsymmetricQuadratic") return LinearAction::asymmetric;
   if (n == "QuadraticCostQuadraticEffort") return LinearAction::effort;
-  throw ArgumentError("perception", "gaussian: cost " + n +
-                                        " has no closed-form action under gaussian perception (the costs of r - s alone and "
-                                        "QuadraticCostQuadraticEffort have one; networks for gaussian perception are not "
-                                        "supported yet)");
+  check_shift_cost(cost);
+  return LinearAction::shift;
+}
+
+std::pair<double, double> linear_lapse_range(const std::vector<double>& stimuli, const std::vector<double>* responses) {
+  if (stimuli.empty()) throw std::invalid_argument("linear_lapse_range: no stimuli");
+  const auto [smin, smax] = std::minmax_element(stimuli.begin(), stimuli.end());
+  const double span = *smax - *smin, widen = span > 0 ? 0.5 * span : 1.0, margin = std::max(0.25 * span, 0.25);
+  double lo = *smin - widen, hi = *smax + widen;
+  if (responses)
+    for (double r : *responses) {
+      lo = std::min(lo, r - margin);
+      hi = std::max(hi, r + margin);
+    }
+  return {lo, hi};
 }
 
 double asymmetric_shift(double alpha, double* dt) {
@@ -42,7 +132,8 @@ double asymmetric_shift(double alpha, double* dt) {
   return t;
 }
 
-PowerHead linear_closed_form_head(LinearAction kind, std::span<const double> theta, std::size_t sa_at, double* jac) {
+PowerHead linear_closed_form_head(const CostInfo& cost, LinearAction kind, std::span<const double> theta,
+                                  std::size_t sa_at, double* jac) {
   const std::size_t n = theta.size();
   const double s = theta[theta_index::sigma], s0 = theta[theta_index::sigma_0], mu = theta[theta_index::mu_0];
   const double sa = theta[sa_at];
@@ -50,8 +141,9 @@ PowerHead linear_closed_form_head(LinearAction kind, std::span<const double> the
   const double w = s02 / D, dw_ds = -2 * s * s02 * iD2, dw_ds0 = 2 * s0 * s2 * iD2;
   // log_k and w of the posterior mean, mu_post = w m + (1 - w) mu_0.
   double lk = (1 - w) * mu, dlk_ds = -mu * dw_ds, dlk_ds0 = -mu * dw_ds0, dlk_dmu = 1 - w;
-  double dw[2] = {dw_ds, dw_ds0}, slope = w, dlk_dp = 0, dw_dp = 0, dlk_dsa = 0;
-  if (kind == LinearAction::linex || kind == LinearAction::asymmetric) {
+  double dw[2] = {dw_ds, dw_ds0}, slope = w, dw_dp = 0, dlk_dsa = 0;
+  std::array<double, max_cost_params> dlk_dp{};
+  if (kind == LinearAction::linex || kind == LinearAction::asymmetric || kind == LinearAction::shift) {
     // tau^2 = sigma_post^2 + sigma_a^2 = s^2 s0^2 / D + sa^2.
     const double tau2 = s2 * s02 / D + sa * sa;
     const double dtau2_ds = 2 * s * s02 * s02 * iD2, dtau2_ds0 = 2 * s0 * s2 * s2 * iD2, dtau2_dsa = 2 * sa;
@@ -60,14 +152,21 @@ PowerHead linear_closed_form_head(LinearAction kind, std::span<const double> the
       const double c = theta[theta_index::first_cost_param];
       shift = -0.5 * c * tau2;
       dshift_dtau2 = -0.5 * c;
-      dlk_dp = -0.5 * tau2;
-    } else {
+      dlk_dp[0] = -0.5 * tau2;
+    } else if (kind == LinearAction::asymmetric) {
       const double alpha = theta[theta_index::first_cost_param], tau = std::sqrt(tau2);
       double dt = 0;
       const double ts = asymmetric_shift(alpha, &dt);
       shift = tau * ts;
       dshift_dtau2 = 0.5 * ts / tau;
-      dlk_dp = tau * dt;
+      dlk_dp[0] = tau * dt;
+    } else {  // the generic solver; its implicit derivatives in tau and the cost parameters
+      const double tau = std::sqrt(tau2);
+      const ShiftSolution sol = cost_shift(cost, theta.data() + theta_index::first_cost_param, tau);
+      if (!sol.ok) return PowerHead{NAN, w};
+      shift = sol.d;
+      dshift_dtau2 = 0.5 * sol.d_noise[0] / tau;
+      for (std::size_t k = 0; k < cost.params.size(); ++k) dlk_dp[k] = sol.d_param[k];
     }
     lk += shift;
     dlk_ds += dshift_dtau2 * dtau2_ds;
@@ -75,7 +174,7 @@ PowerHead linear_closed_form_head(LinearAction kind, std::span<const double> the
     dlk_dsa = dshift_dtau2 * dtau2_dsa;
   } else if (kind == LinearAction::effort) {
     const double beta = theta[theta_index::first_cost_param];
-    dlk_dp = lk;
+    dlk_dp[0] = lk;
     dw_dp = w;
     lk *= beta, dlk_ds *= beta, dlk_ds0 *= beta, dlk_dmu *= beta;
     slope *= beta, dw[0] *= beta, dw[1] *= beta;
@@ -88,8 +187,10 @@ PowerHead linear_closed_form_head(LinearAction kind, std::span<const double> the
     jac[sa_at] = dlk_dsa;
     jac[n + theta_index::sigma] = dw[0];
     jac[n + theta_index::sigma_0] = dw[1];
-    if (kind != LinearAction::centred) {
-      jac[theta_index::first_cost_param] = dlk_dp;
+    if (kind == LinearAction::shift) {
+      for (std::size_t k = 0; k < cost.params.size(); ++k) jac[theta_index::first_cost_param + k] = dlk_dp[k];
+    } else if (kind != LinearAction::centred) {
+      jac[theta_index::first_cost_param] = dlk_dp[0];
       jac[n + theta_index::first_cost_param] = dw_dp;
     }
   }

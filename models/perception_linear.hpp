@@ -21,6 +21,8 @@
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <utility>
+#include <vector>
 
 namespace bactor::detail {
 
@@ -29,10 +31,22 @@ namespace bactor::detail {
 ///   linex       d* = -c tau^2 / 2
 ///   asymmetric  d* = tau t*(alpha) (AsymmetricQuadratic; asymmetric_shift)
 ///   effort      a* = beta mu_post (QuadraticCostQuadraticEffort)
-enum class LinearAction { centred, linex, asymmetric, effort };
-/// Throws ArgumentError("perception", ...) for a cost without an affine optimal action
-/// (AbsoluteCostQuadraticEffort, formula costs).
+///   shift       d* = argmin_d E l(d + tau z), z ~ N(0, 1), by the generic solver of
+///               models/shift_solve.hpp (every other cost of r - s: formulas, registered costs)
+enum class LinearAction { centred, linex, asymmetric, effort, shift };
+/// The action's shape for a cost. A cost without a closed form is checked (check_shift_cost)
+/// and gets `shift`. Throws ArgumentError("perception", ...) for a cost that is not a function of
+/// r - s (AbsoluteCostQuadraticEffort, formulas of r and s separately) or whose expected cost has
+/// no unique finite minimiser.
 LinearAction linear_action_of(const CostInfo& cost);
+/// The checks behind `shift`, on grids: l(s, s + d) = l(0, d) for stimuli s in [-3, 5] and
+/// errors d in [-4, 4] (relative 1e-9) at the cost parameters' prior centres (a uniform prior's
+/// midpoint, a log-normal's median); and, at those parameters and at the priors' ends (uniform:
+/// the bounds; log-normal: median x e^{+-2 scale}) for tau in {0.05, 0.5, 2}, the solver finds a
+/// minimum and E_d changes sign only there over d* +- 100 tau (a cost that decreases in |d|, or
+/// is unbounded below, fails). Throws ArgumentError("perception", ...) naming the cost and what
+/// failed.
+void check_shift_cost(const CostInfo& cost);
 
 /// The standardised shift t*(alpha) of AsymmetricQuadratic: the root of
 ///   h(t) = t [alpha + (1 - 2 alpha) Phi(t)] + (1 - 2 alpha) phi(t),
@@ -44,22 +58,29 @@ double asymmetric_shift(double alpha, double* dt = nullptr);
 /// The optimal action a*(m) = log_k + w m (a PowerHead in linear coordinates) of theta laid out
 /// as theta_names(cost, {gaussian motor[, offset]}): sigma, sigma_0, mu_0, (unused sigma_r),
 /// cost parameters, sigma_a at sa_at[, offset]. jac (2 x n, row-major, n = theta.size()) gets
-/// d(log_k, w)/dtheta (zero in the offset, which the form adds).
-PowerHead linear_closed_form_head(LinearAction kind, std::span<const double> theta, std::size_t sa_at,
-                                  double* jac = nullptr);
+/// d(log_k, w)/dtheta (zero in the offset, which the form adds). `shift`: log_k is NaN where the
+/// solver finds no minimum (the likelihood is then -inf).
+PowerHead linear_closed_form_head(const CostInfo& cost, LinearAction kind, std::span<const double> theta,
+                                  std::size_t sa_at, double* jac = nullptr);
+/// The most theta entries under gaussian perception: 4 + the cost parameters + sigma_a, offset.
+inline constexpr std::size_t linear_max_theta = 4 + max_cost_params + 2;
 
-/// The likelihood's action source under gaussian perception: linear_closed_form_head per row.
+/// The likelihood's action source under gaussian perception: linear_closed_form_head per row
+/// (for `shift` one solve per row per gradient, not per trial).
 struct LinearClosedFormSource {
   using Head = PowerHead;
   static constexpr bool reads_network = false;
   LinearAction kind = LinearAction::centred;
   std::size_t nt = 5, sa_at = 4;
+  const CostInfo* cost = nullptr;
   struct State {
-    double jac[2 * 8];
+    double jac[2 * linear_max_theta];
   };
   std::size_t n_in() const { return nt; }
   std::optional<Head> head(const double* theta, const RowTrials&, State& st) const {
-    return linear_closed_form_head(kind, std::span<const double>(theta, nt), sa_at, st.jac);
+    const PowerHead h = linear_closed_form_head(*cost, kind, std::span<const double>(theta, nt), sa_at, st.jac);
+    if (!std::isfinite(h.log_k)) return std::nullopt;
+    return h;
   }
   void input_grad(const Head::Adjoint& a, const State& st, double* gin) const {
     for (std::size_t t = 0; t < nt; ++t) gin[t] = a.log_k * st.jac[t] + a.w * st.jac[nt + t];
@@ -69,7 +90,9 @@ struct LinearClosedFormSource {
 /// The exact marginal under gaussian perception and gaussian motor noise: per trial
 /// r ~ N(log_k + delta + w s, w^2 sigma^2 + sigma_a^2) (x = s, y = r in units of S), from the
 /// power-law sufficient statistics with sigma_a in sigma_r's place and the log-normal Jacobian
-/// (-y) added back. A motor form (the node keeps sigma_a's and the offset's gradients).
+/// (-y) added back. A motor form (the node keeps sigma_a's and the offset's gradients); with
+/// lapses LapseForm<LinearForm> (MotorLapse, as the motor forms): each trial mixed with the
+/// contaminant uniform in r by the log-normal model's power_lapse kernel (its -y added back).
 struct LinearForm {
   static constexpr bool lapse = false;
   static constexpr bool sampled = false;
@@ -82,25 +105,58 @@ struct LinearForm {
   /// The motor forms' signature (models/likelihood.hpp); no lapses or latents here (eps, z, gz unused).
   double run(const Head& h0, const RowTrials& t, double sig, const MotorParams& mp, double /*eps*/, const double* /*z*/,
              double* /*gz*/, RowGrad<Head>* g, double* trial_ll) const {
+    return run_mix(h0, t, sig, mp, 0.0, nullptr, nullptr, nullptr, g, trial_ll);
+  }
+  /// Without lapses (mix null): the sufficient statistics, O(1) per row; with them each trial's
+  /// mixture (1 - eps) N(y; k + w x, v) + eps / W, W the contaminant's width in units of S.
+  template <class Head>
+  double run_mix(const Head& h0, const RowTrials& t, double sig, const MotorParams& mp, double eps, const LapseMix* mix,
+                 const double* /*z*/, double* /*gz*/, RowGrad<Head>* g, double* trial_ll) const {
     static_assert(std::is_same_v<Head, PowerHead>, "the linear marginal needs an affine action");
     if (!(mp.sa > 0) || !std::isfinite(mp.sa) || !std::isfinite(mp.delta)) {
       if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
       return -INFINITY;
     }
     const PowerHead h{h0.log_k + mp.delta, h0.w};
-    if (trial_ll)
-      for (std::size_t i = 0; i < t.size(); ++i) trial_ll[i] = power_trial_loglik(h, t.x[i], t.y[i], sig, mp.sa) + t.y[i];
+    double ll;
     PowerGrad pg;
-    const double ll = power_loglik(h, t.stats, sig, mp.sa, pg) + t.stats.sy;
+    double rho = 0;
+    if (mix) {
+      const PaddedTrials p = t.padded();
+      double* pll = trial_ll ? MarginalForm::scratch_padded(p.n) : nullptr;
+      PowerLapseSums s;
+      ll = power_lapse(h, p.n, p.x, p.y, p.wt, sig, mp.sa, *mix, s, pll) + t.stats.sy;
+      if (pll)
+        for (std::size_t i = 0; i < t.size(); ++i) trial_ll[i] = pll[i] + t.y[i];
+      pg.log_k = s.log_k, pg.w = s.w, pg.sigma = s.sigma, pg.sigma_r = s.sigma_r;
+      rho = s.rho;
+    } else {
+      if (trial_ll)
+        for (std::size_t i = 0; i < t.size(); ++i) trial_ll[i] = power_trial_loglik(h, t.x[i], t.y[i], sig, mp.sa) + t.y[i];
+      ll = power_loglik(h, t.stats, sig, mp.sa, pg) + t.stats.sy;
+    }
     if (g) {
       g->head.log_k += pg.log_k;
       g->head.w += pg.w;
       g->sigma += pg.sigma;
       g->motor[0] += pg.sigma_r;  // sigma_a
       g->motor[1] += pg.log_k;    // the offset adds to the intercept
+      if (mix) g->eps += lapse_gradient(eps, double(t.size()), rho);
     }
     return ll;
   }
 };
+
+template <>
+struct LapseForm<LinearForm> : MotorLapse<LinearForm> {
+  using MotorLapse<LinearForm>::MotorLapse;
+};
+
+/// The contaminant's default range under gaussian perception (r of any sign): the stimuli's
+/// range widened by half its width on each side (by 1 on each side when every stimulus is the
+/// same), then, when `responses` are given, stretched to hold each of them with a margin of a
+/// quarter of the stimuli's width (at least 0.25). The linear counterpart of
+/// stimulus_lapse_range and lapse_range.
+std::pair<double, double> linear_lapse_range(const std::vector<double>& stimuli, const std::vector<double>* responses = nullptr);
 
 } // namespace bactor::detail

@@ -114,7 +114,6 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
       throw ArgumentError("perception", "gaussian: needs gaussian motor noise (" + std::string(to_string(motor.model)) +
                                             " motor noise needs a positive action, which linear space does not give)");
     if (spec.network) throw ArgumentError("perception", "gaussian: networks for gaussian perception are not supported yet");
-    if (spec.lapse > 0) throw ArgumentError("perception", "gaussian: lapses are not supported yet");
     linear_action = detail::linear_action_of(cost);
   }
   const auto names = theta_names(cost, motor);
@@ -145,7 +144,9 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
     const bool per_m = spec.network && measurement_head(spec.network->head());
     if (spec.network && !per_m) spec.network->forward(action_theta, std::span<double, 3>(x), ws);
     if (linear_action) {  // linear space: m = s + sigma e, r = offset + a(m) + sigma_a u
-      const PowerHead h = detail::linear_closed_form_head(*linear_action, theta, theta_size(cost));
+      const PowerHead h = detail::linear_closed_form_head(cost, *linear_action, theta, theta_size(cost));
+      if (!std::isfinite(h.log_k))
+        throw ArgumentError("perception", "gaussian: cost " + cost.name + " has no finite optimal action at these parameter values");
       for (double s : stimuli) {
         const double m = s + sigma * rng.normal();
         d.s.push_back(s);
@@ -169,15 +170,16 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
   }
   if (spec.lapse > 0) {
     Rng lr(spec.seed, 1);
-    const auto range = stimulus_lapse_range(stimuli);  // the definition inference uses by default
+    // The definition inference uses by default (in r itself under gaussian perception).
+    const auto range = linear ? detail::linear_lapse_range(stimuli) : stimulus_lapse_range(stimuli);
     // Uniform in log r, or in r under gaussian motor noise (linear responses), as inference's.
-    const bool linear = motor.model == MotorModel::gaussian;
-    const double lo = linear ? range.first : std::log(range.first), hi = linear ? range.second : std::log(range.second);
+    const bool in_r = motor.model == MotorModel::gaussian;
+    const double lo = in_r ? range.first : std::log(range.first), hi = in_r ? range.second : std::log(range.second);
     for (std::size_t i = 0; i < d.size(); ++i) {
       const bool lapse = lr.uniform() < spec.lapse;
       const double lr_resp = lr.uniform(lo, hi);  // drawn for every trial: trial i's draws do not depend on the others'
       if (!lapse) continue;
-      d.r[i] = linear ? lr_resp : std::exp(lr_resp);
+      d.r[i] = in_r ? lr_resp : std::exp(lr_resp);
       if (lapsed) lapsed->push_back(i);
     }
   }

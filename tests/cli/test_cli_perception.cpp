@@ -103,6 +103,59 @@ TEST_CASE("cli perception: gaussian round trip with negative stimuli and respons
   CHECK(c.out.find("nan") == std::string::npos);
 }
 
+TEST_CASE("cli perception: gaussian round trip with a formula cost (the generic shift solver)") {
+  const fs::path dir = scratch("gaussian_formula");
+  fs::create_directories(dir);
+  const std::string data = (dir / "g.csv").string();
+  const std::string cost = "--formula 'abs(r - s)^1.5*if(r >= s, g, 1)' --params g=uniform:0.5:3";
+  Result s = run_bactor("simulate " + cost + " --perception gaussian --motor gaussian --set "
+                        "mu_0=0.5,sigma_0=1.5,sigma=0.6,sigma_a=0.4,g=2.5 --stimuli=-3:3 --trials 200 --seed 3 --out " + data);
+  INFO(s.out);
+  REQUIRE(s.code == 0);
+  const std::string fit = (dir / "fit").string();
+  Result f = run_bactor("infer --data " + data + " " + cost + " --closed-form --perception gaussian --motor gaussian "
+                        "--fix sigma=0.6,mu_0=0.5 --chains 2 --warmup 300 --samples 400 --seed 2 --out " + fit);
+  INFO(f.out);
+  REQUIRE(f.code == 0);
+  Result sum = run_bactor("summary " + fit + "/chain-1.csv " + fit + "/chain-2.csv");
+  INFO(sum.out);
+  REQUIRE(sum.code == 0);
+  CHECK(sum.out.find("\ng ") != std::string::npos);  // the formula's parameter is sampled
+  CHECK(read_text(dir / "fit" / "chain-1.csv").find("perception = gaussian") != std::string::npos);
+}
+
+TEST_CASE("cli perception: gaussian perception with lapses (simulate --lapse, infer --lapse, a range of any sign)") {
+  const fs::path dir = scratch("gaussian_lapse");
+  fs::create_directories(dir);
+  const std::string data = (dir / "g.csv").string();
+  Result s = run_bactor("simulate --cost QuadraticCost --perception gaussian --motor gaussian --lapse 0.1 --set "
+                        "mu_0=0.5,sigma_0=1.5,sigma=0.6,sigma_a=0.3 --stimuli=-3:3 --trials 300 --seed 3 --out " + data);
+  INFO(s.out);
+  REQUIRE(s.code == 0);
+  CHECK(s.out.find("lapses") != std::string::npos);
+  const std::string fit = (dir / "fit").string();
+  Result f = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception gaussian --motor gaussian --lapse "
+                        "--fix sigma=0.6 --predict --chains 2 --warmup 300 --samples 300 --seed 2 --out " + fit);
+  INFO(f.out);
+  REQUIRE(f.code == 0);
+  CHECK(f.out.find("\nlapse ") != std::string::npos);
+  const std::string chain = read_text(dir / "fit" / "chain-1.csv");
+  CHECK(chain.find("lapse_range = -") != std::string::npos);  // the default range in r, below 0
+  Result c = run_bactor("check " + fit);  // predictions from the mixture, the recorded range
+  INFO(c.out);
+  CHECK(c.code == 0);
+  CHECK(c.out.find("nan") == std::string::npos);
+  // A given range may be negative under gaussian perception; it must hold every response.
+  Result g = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception gaussian --motor gaussian --lapse "
+                        "--lapse-range=-30:30 --fix sigma=0.6 --chains 1 --warmup 100 --samples 100 --out " + (dir / "g").string());
+  INFO(g.out);
+  CHECK(g.code == 0);
+  Result b = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception gaussian --motor gaussian --lapse "
+                        "--lapse-range=-1:1 --chains 1 --out " + (dir / "b").string());
+  CHECK(b.code == 2);
+  CHECK(b.out.find("the contaminant's range") != std::string::npos);
+}
+
 TEST_CASE("cli perception: gaussian refusals name the option") {
   const fs::path dir = scratch("gaussian_bad");
   fs::create_directories(dir);
@@ -115,7 +168,12 @@ TEST_CASE("cli perception: gaussian refusals name the option") {
   Result b = run_bactor("infer --data " + data + " --cost AbsoluteCostQuadraticEffort --closed-form --perception gaussian --motor gaussian "
                         "--out " + (dir / "b").string());
   CHECK(b.code == 2);
-  CHECK(b.out.find("no closed-form action under gaussian perception") != std::string::npos);
+  CHECK(b.out.find("is not a function of r - s alone") != std::string::npos);
+  // A formula whose expected cost has no minimum (it decreases as |r - s| grows).
+  Result m = run_bactor("simulate --formula '-abs(r - s)' --perception gaussian --motor gaussian --set mu_0=0,sigma_0=1,sigma=0.5,sigma_a=0.3 "
+                        "--out " + (dir / "m.csv").string());
+  CHECK(m.code == 2);
+  CHECK(m.out.find("has no finite minimum") != std::string::npos);
   // Log-normal perception cannot read negative stimuli: the file, line and column are named.
   Result c = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --motor gaussian --out " + (dir / "c").string());
   CHECK(c.code == 2);
