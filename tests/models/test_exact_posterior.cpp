@@ -149,7 +149,11 @@ TEST_CASE("exact-action posterior: effort_two_noise (QuadraticCostQuadraticEffor
 // 5-8 s of training and 4 x (500 + 700) NUTS iterations at 0.14-0.33 ms per gradient (the
 // mupost head tabulated along u, its d/dtheta series contracted once per condition: 2.2-2.6x
 // less than with every series at every node, bench/exact_action; running the network at every
-// quadrature node took ten times longer still).
+// quadrature node took ten times longer still). NUTS wall time on the shared 2-core machine
+// under load, with and without the per-condition contraction run side by side (2026-12-06):
+// AbsoluteCostQuadraticEffort 670 s vs 1,138 s, Linex 128 s vs 232 s; InvertedGaussian 66 s vs
+// 80 s (the latter partly alone). Few-node conditions gain less: the table's network passes
+// are then most of a gradient.
 TEST_CASE("network posterior vs exact-action reference: AbsoluteCostQuadraticEffort") {
   network_against_exact("AbsoluteCostQuadraticEffort", "abs_effort_two_noise.csv");
 }
