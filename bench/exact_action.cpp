@@ -18,6 +18,7 @@
 #include <bactor/models/train.hpp>
 #include "models/inference_nodes.hpp"
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,7 +77,18 @@ struct CostCase {
 
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // --only SOURCE[,SOURCE...]: only those action sources' lines (network, closed_form, mupost,
+  // mupost_per_node, exact), e.g. --only network,mupost for the mupost rows and their baseline.
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--only" && i + 1 < argc) only = "," + std::string(argv[++i]) + ",";
+    else {
+      std::fprintf(stderr, "bench_exact_action: unknown argument '%s' (usage: [--only SOURCE[,SOURCE...]])\n", a.c_str());
+      return 2;
+    }
+  }
   const CostCase cases[] = {{"QuadraticCostQuadraticEffort", "beta", 0.9},
                             {"AbsoluteCostQuadraticEffort", "beta", 0.9},
                             {"Linex", "c", 1.0},
@@ -99,6 +111,7 @@ int main() {
     for (const std::string source : {"network", "closed_form", "mupost", "mupost_per_node", "exact"}) {
       if (source == "closed_form" && !cost.closed_form) continue;
       if (source.starts_with("mupost") && cost.homogeneous()) continue;
+      if (!only.empty() && only.find("," + source + ",") == std::string::npos) continue;
       InferenceSpec spec;
       spec.cost = &cost;
       spec.scale = 1;
@@ -126,8 +139,8 @@ int main() {
           .add("n", d.size())
           .add("conditions", d.conditions())
           .add("dim", m.dim())
-          .timing(t)
-          .add("ratio_to_network", t.median_us / network_us);
+          .timing(t);
+      if (network_us > 0) line.add("ratio_to_network", t.median_us / network_us);
       line.print();
     }
   }

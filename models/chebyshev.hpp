@@ -13,6 +13,13 @@
 // log a: the quadrature's gradient stays the gradient of the value it computes. Used for the
 // mupost head, whose network would otherwise run at every quadrature node of every trial
 // (models/inference_nodes.hpp).
+//
+// Deferred gradient (the quadrature's hook, models/marginal.hpp): the interpolated d log a/dtheta
+// is linear in the pieces' coefficients, so a weighted sum over nodes is
+//   Σ_j w_j dp_j[s] = Σ_pieces Σ_k c_piece[k][s] (Σ_{j in piece} w_j T_k(t_j)).
+// At a quadrature node only the value series is evaluated (node_value) and w_j T_k(t_j) is added
+// to its piece's pending sums (add_node); flush() contracts them with the d/dtheta series once,
+// after a trial or a whole row. The sum is the same function as through eval(), in another order.
 #pragma once
 
 #include <bactor/engine/errors.hpp>
@@ -98,9 +105,12 @@ class HeadTable {
 public:
   static constexpr int n_params = Head::n_params;
   using Adjoint = typename Head::Adjoint;
+  static constexpr std::size_t max_points = cheb_max_points;
+  static_assert(std::size_t(n_params) <= max_points);  // NodeEval::T holds a direct node's dp
 
   HeadTable(const Head& head, std::size_t n_used, double u_lo, double u_hi, const HeadTableOptions& opt = {})
-      : head_(head), n_used_(n_used), stride_(2 + n_used <= 8 ? 8 : 16), K_(opt.points), opt_(opt) {
+      : head_(head), n_used_(n_used), stride_(2 + n_used <= 8 ? 8 : 16), K_(opt.points), Kp_((opt.points + 3) / 4 * 4),
+        opt_(opt) {
     if (opt.points < 4 || opt.points > int(max_points))
       throw ArgumentError("points", "a head table needs 4 to 32 points per piece, got " + std::to_string(opt.points));
     BACTOR_ASSERT(n_used <= std::size_t(n_params) && 2 + n_used <= 16 && u_hi > u_lo);
@@ -113,6 +123,7 @@ public:
     finite_ = true;
     for (const Piece& p : pieces_)
       for (double c : p.c) finite_ = finite_ && std::isfinite(c);
+    touched_list_.reserve(pieces_.size());
   }
 
   double eval(double u, double& dla_du, double* dp) const {
@@ -121,19 +132,10 @@ public:
       ++direct_;
       return head_.eval(u, dla_du, dp);
     }
-    const double t = (2 * u - pc->lo - pc->hi) / (pc->hi - pc->lo);
     // T_j(t) once, then every series at once: out[s] = Σ_j T_j c[j][s] over the interleaved
     // coefficients (a stride of 8 or 16 doubles, which the compiler vectorises).
-    // T_j by T_2k = 2 T_k^2 - 1, T_2k+1 = 2 T_k T_k+1 - t: a dependency chain of depth log2 K
-    // instead of the three-term recurrence's K (which dominated the time per node).
-    double T[max_points];
-    T[0] = 1;
-    T[1] = t;
-    for (int j = 2; j < K_; ++j) {
-      const int k = j / 2;
-      T[j] = j % 2 ? 2 * T[k] * T[k + 1] - t : 2 * T[k] * T[k] - 1;
-    }
-    T[0] = 0.5;
+    alignas(32) double T[max_points];
+    with_points([&]<int K>() { basis<K>(coordinate(*pc, u), T); });
     alignas(64) double out[16];
     if (stride_ == 8) dot_series<8>(pc->c.data(), T, out);
     else dot_series<16>(pc->c.data(), T, out);
@@ -146,19 +148,146 @@ public:
   double curvature(double) const { return 0.0; }
   static void add(Adjoint& a, const double* dp, double g) { Head::add(a, dp, g); }
 
+  // ---- the deferred gradient (see the file comment) ----
+  /// What a quadrature node keeps for its gradient: its piece and T_k(t) there, or (piece -1,
+  /// a node outside the table) the head's d log a/dtheta in T.
+  struct NodeEval {
+    int piece;  // set by node_value (not initialised: gh_trial_loglik keeps up to 200 of these)
+    alignas(32) double T[max_points];
+  };
+  /// log a(u) and d log a/du (the Newton steps' evaluation: no d/dtheta series).
+  double value_du(double u, double& dla_du) const {
+    const Piece* pc = find(u);
+    if (!pc || !finite_) {
+      ++direct_;
+      double dp[n_params];
+      return head_.eval(u, dla_du, dp);
+    }
+    return with_points([&]<int K>() {
+      double T[K], la, dla;
+      basis_dot<K>(coordinate(*pc, u), pc->cv.data(), pc->cd.data(), T, la, dla);
+      dla_du = dla * 2 / (pc->hi - pc->lo);
+      return la;
+    });
+  }
+  /// log a(u) alone, keeping in `e` what add_node needs.
+  double node_value(double u, NodeEval& e) const {
+    const Piece* pc = find(u);
+    if (!pc || !finite_) {
+      ++direct_;
+      e.piece = -1;
+      double dla;
+      return head_.eval(u, dla, e.T);
+    }
+    e.piece = int(pc - pieces_.data());
+    return with_points([&]<int K>() {
+      double la, unused;
+      basis_dot<K>(coordinate(*pc, u), pc->cv.data(), nullptr, e.T, la, unused);
+      return la;
+    });
+  }
+  /// a += w d log a/dtheta at the node of `e`: at once outside the table, else pending in the
+  /// table until flush(a). Not thread-safe (a table belongs to one row of one thread).
+  void add_node(Adjoint& a, const NodeEval& e, double w) const {
+    if (e.piece < 0) {
+      Head::add(a, e.T, w);
+      return;
+    }
+    double* acc = pending_.data() + std::size_t(e.piece) * std::size_t(Kp_);
+    if (!touched_[std::size_t(e.piece)]) {
+      touched_[std::size_t(e.piece)] = 1;
+      touched_list_.push_back(e.piece);
+    }
+    for (int k = 0; k < Kp_; ++k) acc[k] += w * e.T[k];
+  }
+  /// Adds the pending sums' d/dtheta to a: Σ_s a[s] += Σ_k pending[k] c[k][2 + s]; clears them.
+  void flush(Adjoint& a) const {
+    double dp[n_params] = {};
+    for (int p : touched_list_) {
+      double* acc = pending_.data() + std::size_t(p) * std::size_t(Kp_);
+      const double* c = pieces_[std::size_t(p)].c.data();
+      if (stride_ == 8) contract<8>(c, acc, dp);
+      else contract<16>(c, acc, dp);
+      std::fill(acc, acc + Kp_, 0.0);
+      touched_[std::size_t(p)] = 0;
+    }
+    touched_list_.clear();
+    Head::add(a, dp, 1.0);
+  }
+
   /// Head evaluations spent on the table, and on nodes outside it so far.
   int table_evaluations() const { return table_evals_; }
   int direct_evaluations() const { return direct_; }
   std::size_t pieces() const { return pieces_.size(); }
 
 private:
-  static constexpr std::size_t max_points = cheb_max_points;
   // A piece's series, interleaved: c[j * stride + s] is coefficient j of series s, the series
   // being log a, its t-derivative, then dp[0 .. n_used) (padding 0).
+  // cv and cd: the value's and the u-derivative's coefficients again, contiguous and padded to
+  // Kp_ with zeros (the node's and the Newton steps' dot products).
   struct Piece {
     double lo = 0, hi = 0;
-    std::vector<double> c;
+    std::vector<double> c, cv, cd;
   };
+
+  /// u's coordinate t in [-1, 1] on its piece.
+  static double coordinate(const Piece& pc, double u) { return (2 * u - pc.lo - pc.hi) / (pc.hi - pc.lo); }
+  /// T_j(t), j < K, with T_0 halved (the series convention). T_j by T_2k = 2 T_k^2 - 1,
+  /// T_2k+1 = 2 T_k T_k+1 - t: a dependency chain of depth log2 K instead of the three-term
+  /// recurrence's K (which dominated the time per node).
+  template <int K>
+  static void basis(double t, double* T) {
+    T[0] = 1;
+    T[1] = t;
+#pragma GCC unroll 32
+    for (int j = 2; j < K; ++j) {
+      const int k = j / 2;
+      T[j] = j % 2 ? 2 * T[k] * T[k + 1] - t : 2 * T[k] * T[k] - 1;
+    }
+    T[0] = 0.5;
+  }
+  /// T = basis<K>(t), la = Σ_j cv[j] T_j and (cd given) dla = Σ_j cd[j] T_j. K is a compile-time
+  /// constant so that the loops unroll and T stays in registers: a loop over the stored T read
+  /// it back through vector loads of scalar stores, which the CPU cannot forward (a stall per
+  /// node). Four partial sums: a single one would be a chain of K dependent additions.
+  template <int K>
+  static void basis_dot(double t, const double* cv, const double* cd, double* T, double& la, double& dla) {
+    double b[K];
+    basis<K>(t, b);
+    double s[4] = {0, 0, 0, 0}, e[4] = {0, 0, 0, 0};
+#pragma GCC unroll 32
+    for (int j = 0; j < K; ++j) s[j % 4] += cv[j] * b[j];
+    la = (s[0] + s[2]) + (s[1] + s[3]);
+    if (cd) {
+#pragma GCC unroll 32
+      for (int j = 0; j < K; ++j) e[j % 4] += cd[j] * b[j];
+      dla = (e[0] + e[2]) + (e[1] + e[3]);
+    }
+#pragma GCC unroll 32
+    for (int j = 0; j < K; ++j) T[j] = b[j];
+  }
+  /// f.template operator()<Kp_>() for the runtime Kp_ (a multiple of 4 up to max_points).
+  template <class F>
+  decltype(auto) with_points(F&& f) const {
+    switch (Kp_) {
+    case 4: return f.template operator()<4>();
+    case 8: return f.template operator()<8>();
+    case 12: return f.template operator()<12>();
+    case 16: return f.template operator()<16>();
+    case 20: return f.template operator()<20>();
+    case 24: return f.template operator()<24>();
+    case 28: return f.template operator()<28>();
+    default: return f.template operator()<32>();
+    }
+  }
+  /// dp[s] += Σ_k acc[k] c[k][2 + s] over one piece's interleaved coefficients.
+  template <int W>
+  void contract(const double* c, const double* acc, double* dp) const {
+    double out[W] = {};
+    for (int k = 0; k < K_; ++k)
+      for (int s = 0; s < W; ++s) out[s] += acc[k] * c[k * W + s];
+    for (std::size_t s = 0; s < n_used_; ++s) dp[s] += out[2 + s];
+  }
 
   template <int W>
   void dot_series(const double* c, const double* T, double* out) const {
@@ -192,10 +321,17 @@ private:
     auto put = [&](std::size_t s, const std::vector<double>& cs) {
       for (std::size_t j = 0; j < K; ++j) piece.c[j * stride_ + s] = cs[j];
     };
+    const std::vector<double> dy = cheb_derivative(y);
     put(0, y);
-    put(1, cheb_derivative(y));
+    put(1, dy);
     for (std::size_t j = 0; j < n_used_; ++j) put(2 + j, cheb_coeffs(f[1 + j]));
+    piece.cv.assign(std::size_t(Kp_), 0.0);
+    piece.cd.assign(std::size_t(Kp_), 0.0);
+    std::copy(y.begin(), y.end(), piece.cv.begin());
+    std::copy(dy.begin(), dy.end(), piece.cd.begin());
     pieces_.push_back(std::move(piece));
+    pending_.resize(pieces_.size() * std::size_t(Kp_), 0.0);
+    touched_.resize(pieces_.size(), 0);
   }
 
   const Piece* find(double u) const {
@@ -208,12 +344,17 @@ private:
   std::size_t n_used_;
   std::size_t stride_;  // 8, or 16 when 2 + n_used > 8
   int K_;
+  int Kp_;  // K_ rounded up to a multiple of 4 (the padded value series and node bases)
   HeadTableOptions opt_;
   double lo_ = 0, hi_ = 0;
   bool finite_ = false;  // a non-finite value anywhere (theta far outside the network's range): no table
   std::vector<Piece> pieces_;
   int table_evals_ = 0;
   mutable int direct_ = 0;
+  // The deferred gradient's pending sums (pieces x Kp_) and which pieces hold any.
+  mutable std::vector<double> pending_;
+  mutable std::vector<char> touched_;
+  mutable std::vector<int> touched_list_;
 };
 
 } // namespace bactor::detail

@@ -231,11 +231,13 @@ struct MarginalForm {
       const GaussHermite& rule = rules->for_sigma(sig);
       TrialGrad<Head> tg{};
       double ll = 0;
+      // A deferred head's gradient (the mupost table's) is formed once for the row.
       for (std::size_t i = 0; i < t.size(); ++i) {
-        const double li = gh_trial_loglik(h, t.x[i], t.y[i], sig, sr, rule, tg);
+        const double li = gh_trial_loglik(h, t.x[i], t.y[i], sig, sr, rule, tg, default_newton_steps, false);
         if (trial_ll) trial_ll[i] = li;
         ll += li;
       }
+      detail::flush_head(h, tg.head);
       if (g) {
         add_adjoint(g->head, tg.head);
         g->sigma += tg.sigma;

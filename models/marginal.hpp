@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <iterator>
 #include <numbers>
@@ -192,11 +193,59 @@ struct TrialGrad {
   typename Head::Adjoint head;
 };
 
+/// A head whose d log a/dhead-parameters need not be formed at each quadrature node: it gives
+/// log a alone there (node_value, keeping a NodeEval), adds a node's weighted gradient to a
+/// pending sum (add_node) and forms the sum once (flush); Newton steps take value_du (log a and
+/// d log a/du). HeadTable (models/chebyshev.hpp) is one: its d/dtheta series are linear in the
+/// pieces' coefficients, so they are contracted once per trial or row instead of per node.
+template <class Head>
+concept DeferredHead = requires(const Head& h, typename Head::NodeEval& e, typename Head::Adjoint& a, double& d) {
+  { h.node_value(0.0, e) } -> std::convertible_to<double>;
+  { h.value_du(0.0, d) } -> std::convertible_to<double>;
+  h.add_node(a, e, 1.0);
+  h.flush(a);
+};
+
+namespace detail {
+/// What a quadrature node keeps for its gradient: d log a/dhead-parameters, or a deferred
+/// head's NodeEval. value(h, u) evaluates the head at u; add(h, a, w) adds w times the node's
+/// gradient to a (a deferred head: to its pending sum).
+template <class Head>
+struct QuadNode {
+  double dp[Head::n_params];
+  double value(const Head& h, double u) {
+    double dd;
+    return h.eval(u, dd, dp);
+  }
+  void add(const Head&, typename Head::Adjoint& a, double w) const { Head::add(a, dp, w); }
+};
+template <DeferredHead Head>
+struct QuadNode<Head> {
+  typename Head::NodeEval e;
+  double value(const Head& h, double u) { return h.node_value(u, e); }
+  void add(const Head& h, typename Head::Adjoint& a, double w) const { h.add_node(a, e, w); }
+};
+/// log a(u) and d log a/du (the Newton steps' evaluation; `dp` is scratch).
+template <class Head>
+double head_value_du(const Head& h, double u, double& dla, double* dp) {
+  if constexpr (DeferredHead<Head>) return h.value_du(u, dla);
+  else return h.eval(u, dla, dp);
+}
+/// Completes a's pending sum (deferred heads; a no-op for the others).
+template <class Head>
+void flush_head(const Head& h, typename Head::Adjoint& a) {
+  if constexpr (DeferredHead<Head>) h.flush(a);
+}
+} // namespace detail
+
 /// log p(r | s) for one trial (including the 1/r Jacobian) by adaptive Gauss–Hermite
-/// quadrature; adds its gradient (weighted by `scale`) to `g`. x = log s, y = log r.
+/// quadrature; adds its gradient to `g`. x = log s, y = log r. flush_head false: a deferred
+/// head (DeferredHead) keeps this trial's head gradient pending until the caller's
+/// detail::flush_head(h, g.head), after many trials (MarginalForm, once per row).
 template <class Head>
 double gh_trial_loglik(const Head& h, double x, double y, double sigma, double sigma_r,
-                       const GaussHermite& rule, TrialGrad<Head>& g, int newton_steps = default_newton_steps) {
+                       const GaussHermite& rule, TrialGrad<Head>& g, int newton_steps = default_newton_steps,
+                       bool flush_head = true) {
   const double is2 = 1.0 / (sigma * sigma), ir2 = 1.0 / (sigma_r * sigma_r);
   double dp[Head::n_params];
   // Mode of  g(u) = -(u-x)^2/(2 sigma^2) - (y - la(u))^2/(2 sigma_r^2)  by Newton steps (the
@@ -222,7 +271,7 @@ double gh_trial_loglik(const Head& h, double x, double y, double sigma, double s
   // The last evaluation (at the point where the iteration stops) gives the curvature, i.e.
   // the Laplace scale.
   for (int it = 0;; ++it) {
-    const double la = h.eval(x + d, dla, dp);
+    const double la = detail::head_value_du(h, x + d, dla, dp);
     const double grad = -d * is2 + (y - la) * dla * ir2;
     curv = curvature(x + d, la);
     if (it == newton_steps) break;
@@ -235,13 +284,13 @@ double gh_trial_loglik(const Head& h, double x, double y, double sigma, double s
   const double scale = std::sqrt(2.0 / curv);  // u_j = x + d + scale t_j
 
   constexpr int max_nodes = 200;  // GaussHermite's limit
-  double f[max_nodes], la_j[max_nodes], dp_j[max_nodes][Head::n_params];
+  double f[max_nodes], la_j[max_nodes];
+  detail::QuadNode<Head> node[max_nodes];
   const int n = rule.size() < max_nodes ? rule.size() : max_nodes;
   double fmax = -INFINITY;
   for (int j = 0; j < n; ++j) {
     const double du = d + scale * rule.t[j];
-    double dd;
-    la_j[j] = h.eval(x + du, dd, dp_j[j]);
+    la_j[j] = node[j].value(h, x + du);
     const double dy = y - la_j[j];
     f[j] = rule.log_w[j] - 0.5 * du * du * is2 - 0.5 * dy * dy * ir2;
     fmax = f[j] > fmax ? f[j] : fmax;
@@ -255,8 +304,9 @@ double gh_trial_loglik(const Head& h, double x, double y, double sigma, double s
     const double du = d + scale * rule.t[j], dy = y - la_j[j];
     gs += p * du * du;
     gr += p * dy * dy;
-    Head::add(g.head, dp_j[j], p * dy * ir2);
+    node[j].add(h, g.head, p * dy * ir2);
   }
+  if (flush_head) detail::flush_head(h, g.head);
   g.sigma += gs * is2 / sigma - 1.0 / sigma;
   g.sigma_r += gr * ir2 / sigma_r - 1.0 / sigma_r;
   return fmax + std::log(sum) + std::log(scale) - std::log(2 * std::numbers::pi * sigma * sigma_r) - y;

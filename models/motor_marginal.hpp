@@ -42,7 +42,7 @@ double motor_trial_loglik(const Head& h, double x, double r, double sigma, const
     d = d > 8 * sigma ? 8 * sigma : (d < -8 * sigma ? -8 * sigma : d);
   }
   for (int it = 0;; ++it) {
-    const double la = h.eval(x + d, dla, dp);
+    const double la = head_value_du(h, x + d, dla, dp);
     const MotorEval me = Motor::eval(mt, la, mp);
     const double grad = -d * is2 + me.dl * dla;
     const double full = is2 - (me.d2l * dla * dla + me.dl * h.curvature(x + d));
@@ -57,14 +57,14 @@ double motor_trial_loglik(const Head& h, double x, double r, double sigma, const
   const double scale = std::sqrt(2.0 / curv);
 
   constexpr int max_nodes = 200;
-  double f[max_nodes], dp_j[max_nodes][Head::n_params];
+  double f[max_nodes];
+  QuadNode<Head> node[max_nodes];  // a deferred head's gradient is formed once, at the end
   MotorEval me_j[max_nodes];
   const int n = rule.size() < max_nodes ? rule.size() : max_nodes;
   double fmax = -INFINITY;
   for (int j = 0; j < n; ++j) {
     const double du = d + scale * rule.t[j];
-    double dd;
-    me_j[j] = Motor::eval(mt, h.eval(x + du, dd, dp_j[j]), mp);
+    me_j[j] = Motor::eval(mt, node[j].value(h, x + du), mp);
     f[j] = rule.log_w[j] - 0.5 * du * du * is2 + me_j[j].l;
     fmax = f[j] > fmax ? f[j] : fmax;
   }
@@ -76,11 +76,12 @@ double motor_trial_loglik(const Head& h, double x, double r, double sigma, const
   for (int j = 0; j < n; ++j) {
     const double p = f[j] * inv, du = d + scale * rule.t[j];
     gs += p * du * du;
-    Head::add(g.head, dp_j[j], p * me_j[j].dl);
+    node[j].add(h, g.head, p * me_j[j].dl);
     g.sigma_r += p * me_j[j].dsr;
     mg.sa += p * me_j[j].dsa;
     mg.delta += p * me_j[j].ddelta;
   }
+  flush_head(h, g.head);
   g.sigma += gs * is2 / sigma - 1.0 / sigma;
   return fmax + std::log(sum) + std::log(scale) - half_log_2pi - std::log(sigma);
 }

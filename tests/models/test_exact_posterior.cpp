@@ -146,8 +146,14 @@ TEST_CASE("exact-action posterior: effort_two_noise (QuadraticCostQuadraticEffor
 // Network posteriors against the exact-action references (issue 17 part 3), with the network
 // `bactor train --cost NAME` gives by default (the mupost head, 60,000 steps). With the softplus
 // head these missed the criterion (e.g. beta 0.929 vs 0.916, tolerance 0.005). Each takes
-// 5-8 s of training and 4 x (500 + 700) NUTS iterations at 0.2-0.6 ms per gradient (the
-// mupost head tabulated along u; running it at every quadrature node took ten times longer).
+// 5-8 s of training and 4 x (500 + 700) NUTS iterations at 0.14-0.33 ms per gradient (the
+// mupost head tabulated along u, its d/dtheta series contracted once per condition: 2.2-2.6x
+// less than with every series at every node, bench/exact_action; running the network at every
+// quadrature node took ten times longer still). NUTS wall time on the shared 2-core machine
+// under load, with and without the per-condition contraction run side by side (2026-12-06):
+// AbsoluteCostQuadraticEffort 670 s vs 1,138 s, Linex 128 s vs 232 s; InvertedGaussian 66 s vs
+// 80 s (the latter partly alone). Few-node conditions gain less: the table's network passes
+// are then most of a gradient.
 TEST_CASE("network posterior vs exact-action reference: AbsoluteCostQuadraticEffort") {
   network_against_exact("AbsoluteCostQuadraticEffort", "abs_effort_two_noise.csv");
 }

@@ -288,6 +288,76 @@ TEST_CASE("mupost marginal: error table with 400 cases per band, 20k-step networ
   }
 }
 
+namespace {
+/// A head linear in its parameters, log a(u) = Σ_k p_k sin(a_k u + k), for the table's own tests.
+struct SineHead {
+  static constexpr int n_params = 8;
+  double p[n_params] = {0.3, -0.2, 0.5, 0.1, -0.4, 0.25, 0.15, -0.1};
+  struct Adjoint {
+    double d[n_params] = {};
+  };
+  static double freq(int k) { return 0.35 + 0.2 * k; }
+  double eval(double u, double& dla_du, double* dp) const {
+    double la = 0;
+    dla_du = 0;
+    for (int k = 0; k < n_params; ++k) {
+      dp[k] = std::sin(freq(k) * u + k);
+      la += p[k] * dp[k];
+      dla_du += p[k] * freq(k) * std::cos(freq(k) * u + k);
+    }
+    return la;
+  }
+  static void add(Adjoint& a, const double* dp, double g) {
+    for (int k = 0; k < n_params; ++k) a.d[k] += g * dp[k];
+  }
+};
+} // namespace
+
+TEST_CASE("head table: the deferred gradient (node_value, add_node, flush) equals the sum of eval()'s d/dtheta") {
+  // What the quadrature computes per node through the deferred hooks against the same table's
+  // eval(): values and Σ_j w_j dp_j over nodes in several pieces and outside the range (direct
+  // evaluations), for 3 and 7 interpolated parameters (coefficient strides 8 and 16) and point
+  // counts that are and are not multiples of 4.
+  static_assert(DeferredHead<d::HeadTable<SineHead>>);
+  static_assert(!DeferredHead<SineHead>);
+  for (std::size_t n_used : {3u, 7u})
+    for (int points : {12, 16, 21}) {
+      CAPTURE(n_used);
+      CAPTURE(points);
+      d::HeadTableOptions opt;
+      opt.points = points;
+      opt.max_piece = 1.5;
+      const d::HeadTable<SineHead> table(SineHead{}, n_used, -2.0, 3.0, opt);
+      REQUIRE(table.pieces() >= 4);
+      Rng rng(5, std::uint64_t(points));
+      SineHead::Adjoint ref, got;
+      double worst_value = 0;
+      std::vector<d::HeadTable<SineHead>::NodeEval> nodes(60);
+      std::vector<double> w(60);
+      for (std::size_t j = 0; j < nodes.size(); ++j) {
+        const double u = rng.uniform(-2.4, 3.4);  // about 1 in 7 outside the table
+        w[j] = rng.normal();
+        double dla, dp[SineHead::n_params];
+        const double la = table.eval(u, dla, dp);
+        SineHead::add(ref, dp, w[j]);
+        worst_value = std::max(worst_value, std::abs(table.node_value(u, nodes[j]) - la));
+        double dla2;
+        worst_value = std::max(worst_value, std::abs(table.value_du(u, dla2) - la) + std::abs(dla2 - dla));
+      }
+      for (std::size_t j = 0; j < nodes.size(); ++j) table.add_node(got, nodes[j], w[j]);
+      table.flush(got);
+      SineHead::Adjoint again = got;
+      table.flush(again);  // the pending sums were cleared
+      CHECK(worst_value < 1e-13);
+      for (int k = 0; k < SineHead::n_params; ++k) {
+        CHECK(got.d[k] == doctest::Approx(ref.d[k]).epsilon(1e-12).scale(1.0));
+        CHECK(again.d[k] == got.d[k]);
+        if (k >= int(n_used)) CHECK(got.d[k] == ref.d[k]);  // 0 in the table; only direct nodes
+      }
+      CHECK(table.direct_evaluations() > 0);
+    }
+}
+
 TEST_CASE("mupost table: the tabulated head gives the network head's log-likelihood and gradient") {
   // The quadrature over HeadTable<MupostHead> (what inference runs) against the same quadrature
   // over the network itself, trial by trial, for trained networks of the three costs at theta
