@@ -79,6 +79,37 @@ ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t
   return r;
 }
 
+namespace {
+/// The rule's objective is log E[cost]: refuses a cost whose expected cost is not positive at
+/// actions exp(mu_post) x {1/4, 1, 4} of 256 training points (a formula that can be negative;
+/// adding a constant to it changes no optimal action).
+void check_positive_expected_cost(const CostInfo& cost, MotorModel motor, const TrainingPrior& prior,
+                                  const ObjectiveRule& rule) {
+  const std::size_t d = action_theta_size(cost, MotorSpec{motor, false}), np = cost.params.size();
+  std::vector<double> th(d);
+  Rng rng(0x9051, 0);
+  for (int i = 0; i < 256; ++i) {
+    double m;
+    sample_training_point(cost, motor, prior, rng, th, m);
+    const auto post = actor_posterior(m, th[0], th[1], th[2]);
+    for (double f : {0.25, 1.0, 4.0}) {
+      const double a = f * std::exp(post.mu_post), sa = th[4 + np];
+      const double sd = std::sqrt(th[3] * th[3] + sa * sa / (a * a));
+      double e = 0;
+      for (std::size_t k = 0; k < rule.e_nodes; ++k)
+        for (std::size_t j = 0; j < rule.u_node.size(); ++j)
+          e += double(rule.e_weight[k]) * rule.u_weight[j] *
+               cost.loss(std::exp(post.mu_post + post.sigma_post * rule.e_node[k]), a * std::exp(sd * rule.u_node[j]), th.data() + 4);
+      if (!(e > 0))
+        throw ArgumentError("cost", "'" + cost.name + "' under " + to_string(motor) +
+                                        " motor noise: training minimises the log of the expected cost, which must be "
+                                        "positive, but it is " + std::to_string(e) +
+                                        " at a training point (add a constant to the cost: that changes no optimal action)");
+    }
+  }
+}
+} // namespace
+
 Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& in) {
   if (a.rows() != 1) throw std::invalid_argument("expected_cost: actions must be 1 x n");
   const std::size_t n = a.cols();
@@ -192,6 +223,8 @@ struct Trainer::Impl {
     for (std::size_t c = 0; c < chunk; ++c) {
       if (c >= w.n_valid) {
         w.wt[c] = 0.0f;
+      } else if (!rule.empty()) {
+        w.wt[c] = inv_b;  // the log objective needs no scale weight
       } else if (curv) {
         const double* th = w.theta.data() + c * n_in;
         const double st = std::sqrt(double(w.sp[c]) * w.sp[c] + th[3] * th[3]);
@@ -239,7 +272,10 @@ struct Trainer::Impl {
     in.rule = &rule;
     w.leaves.clear();
     const Tensor a = action(w, P, w.dparams.data(), &w.leaves);
-    const Var loss = dot(expected_cost(*cost, a, in), tensor_view(w.wt.data(), 1, chunk));
+    // With the rule the expectation is exact, and the sample's term is its log (weights 1/B,
+    // sample_chunk): the same minimiser per sample, scale-free (docs/training.md).
+    const Tensor y = expected_cost(*cost, a, in);
+    const Var loss = dot(rule.empty() ? y : log(y), tensor_view(w.wt.data(), 1, chunk));
     backward(loss);
     w.loss = loss.value();
     // The leaves wrote their gradients into w.dparams; one no gradient reached has zero.
@@ -507,7 +543,8 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.schedule.total = s.steps;
   I.schedule.final_fraction = s.final_lr_fraction;
   I.schedule.decay = s.final_lr_fraction;
-  I.rule = objective_rule(*I.cost, s.motor, s.mc);
+  if (s.quadrature) I.rule = objective_rule(*I.cost, s.motor, s.mc);
+  if (!I.rule.empty()) check_positive_expected_cost(*I.cost, s.motor, s.prior, I.rule);
   I.start_workers();
   I.eval = make_eval_set(*I.cost, s.motor, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior, I.n_threads);
 }
@@ -616,7 +653,8 @@ ActionNetwork Trainer::network() const {
                                                                    : "gauss-hermite " + std::to_string(I.rule.e_nodes) + "x" +
                                                                          std::to_string(I.rule.u_node.size())}}
                          .dump();
-  meta["loss_weight"] = I.cost->homogeneity_degree
+  meta["loss_weight"] = !I.rule.empty() ? std::string("1 (of log E[cost])")
+                        : I.cost->homogeneity_degree
                             ? "exp(-" + std::to_string(I.cost->homogeneity_degree) + "*mu_post)"
                         : I.head == NetworkHead::mupost && I.cost->curvature_scale
                             ? std::string("1/curvature_scale(exp(mu_post),sqrt(sigma_post^2+sigma_r^2),params)")

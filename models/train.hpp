@@ -40,6 +40,9 @@ struct TrainSettings {
   std::size_t steps = 60000;      // default: QuadraticCost reaches eval RMSE < 0.03 well within 60 s
   std::size_t batch = 256;        // B
   std::size_t mc = 128;           // K draws per batch element
+  /// Take the objective's expectation by objective_rule()'s product Gauss–Hermite rule where it
+  /// gives one (generalized motor noise, smooth costs); false: Monte Carlo draws everywhere.
+  bool quadrature = true;
   double lr = 3e-3;
   std::string optimizer = "adam"; // "adam" or "rmsprop"
   LrSchedule::Kind schedule = LrSchedule::Kind::cosine;
@@ -129,7 +132,7 @@ struct ObjectiveRule {
   bool empty() const { return u_node.empty(); }
 };
 /// Motor nodes of the rule.
-inline constexpr std::size_t objective_rule_motor_nodes = 8;
+inline constexpr std::size_t objective_rule_motor_nodes = 16;
 /// The rule the trainer uses: under the generalized motor model, for a cost without a kink at
 /// s = r and without motor truncation, objective_rule_motor_nodes in u times max(4, mc / that)
 /// in e (as many cost evaluations as mc draws); otherwise empty (the Monte Carlo draws).
