@@ -53,9 +53,6 @@ Tensor head_action(NetworkHead head, Tensor x, Tensor log_m, Tensor mu_post) {
   return heads::action(head, row(x, 0), row(x, 1), row(x, 2), log_m, mu_post);
 }
 
-} // namespace
-
-namespace {
 /// The n-node Gauss–Hermite rule for E f(x), x ~ N(0, 1), padded with (0, 0) to `pad` entries.
 void normal_rule(int n, std::size_t pad, std::vector<float>& x, std::vector<float>& w) {
   const GaussHermite gh(n);  // ∫ f(t) e^{-t^2} dt: x = sqrt(2) t, weight e^{log_w - t^2} / sqrt(pi)
@@ -67,19 +64,7 @@ void normal_rule(int n, std::size_t pad, std::vector<float>& x, std::vector<floa
   x.resize(pad, 0.0f);
   w.resize(pad, 0.0f);
 }
-} // namespace
 
-ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t mc) {
-  ObjectiveRule r;
-  if (motor != MotorModel::generalized || cost.kink_at_s_equals_r || cost.motor_truncation > 0) return r;
-  const std::size_t J = objective_rule_motor_nodes;
-  normal_rule(int(J), J, r.u_node, r.u_weight);
-  r.e_nodes = std::max<std::size_t>(4, mc / J);
-  normal_rule(int(r.e_nodes), (r.e_nodes + 15) / 16 * 16, r.e_node, r.e_weight);
-  return r;
-}
-
-namespace {
 /// The rule's objective is log E[cost]: refuses a cost whose expected cost is not positive at
 /// actions exp(mu_post) x {1/4, 1, 4} of 256 training points (a formula that can be negative;
 /// adding a constant to it changes no optimal action).
@@ -109,6 +94,16 @@ void check_positive_expected_cost(const CostInfo& cost, MotorModel motor, const 
   }
 }
 } // namespace
+
+ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t mc) {
+  ObjectiveRule r;
+  if (motor != MotorModel::generalized || cost.kink_at_s_equals_r || cost.motor_truncation > 0) return r;
+  const std::size_t J = objective_rule_motor_nodes;
+  normal_rule(int(J), J, r.u_node, r.u_weight);
+  r.e_nodes = std::max<std::size_t>(4, mc / J);
+  normal_rule(int(r.e_nodes), (r.e_nodes + 15) / 16 * 16, r.e_node, r.e_weight);
+  return r;
+}
 
 Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& in) {
   if (a.rows() != 1) throw std::invalid_argument("expected_cost: actions must be 1 x n");
