@@ -4,11 +4,14 @@
 // doing the same number of Box–Muller normal pairs and cost evaluations in double (no
 // network), timed in the same run. Then the same cost as a formula and as a registered C++
 // struct beside the built-in QuadraticCostQuadraticEffort (`bench_train --custom-cost`: only
-// that). `bench_train --steps HEAD N [COST]`: only N steps of one head on one thread. (Commit 7aac3c5 timed the hand-written trainer the tape
+// that); `bench_train --motor`: QuadraticCost's mupost network under log-normal and generalized
+// motor noise, the latter with draws and with the product rule. `bench_train --steps HEAD N [COST]`: only N steps of one head on one thread. (Commit 7aac3c5 timed the hand-written trainer the tape
 // replaced beside it: README, Benchmarks.)
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
+#include <memory>
 #include <numbers>
 
 #include "bench/bench_util.hpp"
@@ -110,12 +113,68 @@ void formula_vs_builtin() {
         .print();
   }
 }
+
+/// Steps/s of QuadraticCost's mupost network under log-normal motor noise (draws) and under
+/// generalized motor noise with draws and with the product Gauss–Hermite rule (the trainer's
+/// choice there, docs/training.md), timed in turns in one run.
+void motor_expectation() {
+  using namespace bactor;
+  struct Case {
+    const char* name;
+    MotorModel motor;
+    bool quadrature;
+  };
+  const Case cases[] = {{"lognormal, draws", MotorModel::lognormal, true},
+                        {"generalized, draws", MotorModel::generalized, false},
+                        {"generalized, product rule", MotorModel::generalized, true}};
+  for (int threads : {1, 2}) {
+    std::vector<std::unique_ptr<Trainer>> trainers;
+    for (const Case& c : cases) {
+      TrainSettings s;
+      s.head = "mupost";
+      s.motor = c.motor;
+      s.quadrature = c.quadrature;
+      s.steps = 1000000;
+      s.threads = threads;
+      s.eval_points = 64;
+      trainers.push_back(std::make_unique<Trainer>(s));
+      for (int k = 0; k < 100; ++k) trainers.back()->step();  // warm-up
+    }
+    // Rounds of 200 steps of each in turn, so that the machine's load drifts alike for all three.
+    std::vector<std::vector<double>> us(trainers.size());
+    for (int round = 0; round < 9; ++round)
+      for (std::size_t i = 0; i < trainers.size(); ++i) {
+        const auto t = bench::time_it([&] { trainers[i]->step(); }, 200, 1, 0);
+        us[i].push_back(t.median_us);
+      }
+    std::vector<double> med(trainers.size());
+    for (std::size_t i = 0; i < trainers.size(); ++i) {
+      std::sort(us[i].begin(), us[i].end());
+      med[i] = us[i][us[i].size() / 2];
+      bench::JsonLine("train_motor_expectation", threads)
+          .add("cost", "QuadraticCost")
+          .add("head", "mupost")
+          .add("case", cases[i].name)
+          .add("rounds", 9L)
+          .add("steps_per_round", 200L)
+          .add("step_us_median", med[i])
+          .add("steps_per_s_median", 1e6 / med[i])
+          .add("time_ratio_to_lognormal", med[i] / med[0])
+          .add("loadavg_1min", load_average())
+          .print();
+    }
+  }
+}
 } // namespace
 
 int main(int argc, char** argv) {
   using namespace bactor;
   if (argc > 1 && std::string(argv[1]) == "--custom-cost") {
     formula_vs_builtin();
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "--motor") {
+    motor_expectation();
     return 0;
   }
   if (argc > 3 && std::string(argv[1]) == "--steps") {

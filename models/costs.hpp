@@ -45,6 +45,12 @@ struct FusedArgs {
   // sd = sqrt(sr^2 + sa^2/a^2); 2 gaussian r = a + sa u. sigma_a: [n], for 1 and 2.
   int motor = 0;
   const float* sigma_a = nullptr;
+  // A product Gauss–Hermite rule instead of the draws when u_nodes > 0 (log-normal families
+  // only; models/train_kernel.hpp): E over u and e as sum_i sum_j e_weight[i] u_weight[j]
+  // f(e_node[i], u_node[j]), each rule's weights summing to 1; e_node and e_weight padded with
+  // zero weights to a multiple of 16 entries (whole SIMD batches), e_nodes > 0 the real count.
+  std::size_t u_nodes = 0, e_nodes = 0;
+  const float *u_node = nullptr, *u_weight = nullptr, *e_node = nullptr, *e_weight = nullptr;
   float* loss = nullptr;          // [n] out
   float* dloss_da = nullptr;      // [n] out
 };

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <numbers>
 #include <stdexcept>
 #include <thread>
 
@@ -23,6 +24,7 @@
 #include <bactor/engine/version.hpp>
 #include <bactor/models/ground_truth.hpp>
 #include "models/network_heads.hpp"
+#include "models/marginal.hpp"
 
 namespace bactor {
 
@@ -51,7 +53,57 @@ Tensor head_action(NetworkHead head, Tensor x, Tensor log_m, Tensor mu_post) {
   return heads::action(head, row(x, 0), row(x, 1), row(x, 2), log_m, mu_post);
 }
 
+/// The n-node Gauss–Hermite rule for E f(x), x ~ N(0, 1), padded with (0, 0) to `pad` entries.
+void normal_rule(int n, std::size_t pad, std::vector<float>& x, std::vector<float>& w) {
+  const GaussHermite gh(n);  // ∫ f(t) e^{-t^2} dt: x = sqrt(2) t, weight e^{log_w - t^2} / sqrt(pi)
+  for (int j = 0; j < n; ++j) {
+    const double t = gh.t[std::size_t(j)];
+    x.push_back(float(std::numbers::sqrt2 * t));
+    w.push_back(float(std::exp(gh.log_w[std::size_t(j)] - t * t) / std::sqrt(std::numbers::pi)));
+  }
+  x.resize(pad, 0.0f);
+  w.resize(pad, 0.0f);
+}
+
+/// The rule's objective is log E[cost]: refuses a cost whose expected cost is not positive at
+/// actions exp(mu_post) x {1/4, 1, 4} of 256 training points (a formula that can be negative;
+/// adding a constant to it changes no optimal action).
+void check_positive_expected_cost(const CostInfo& cost, MotorModel motor, const TrainingPrior& prior,
+                                  const ObjectiveRule& rule) {
+  const std::size_t d = action_theta_size(cost, MotorSpec{motor, false}), np = cost.params.size();
+  std::vector<double> th(d);
+  Rng rng(0x9051, 0);
+  for (int i = 0; i < 256; ++i) {
+    double m;
+    sample_training_point(cost, motor, prior, rng, th, m);
+    const auto post = actor_posterior(m, th[0], th[1], th[2]);
+    for (double f : {0.25, 1.0, 4.0}) {
+      const double a = f * std::exp(post.mu_post), sa = th[4 + np];
+      const double sd = std::sqrt(th[3] * th[3] + sa * sa / (a * a));
+      double e = 0;
+      for (std::size_t k = 0; k < rule.e_nodes; ++k)
+        for (std::size_t j = 0; j < rule.u_node.size(); ++j)
+          e += double(rule.e_weight[k]) * rule.u_weight[j] *
+               cost.loss(std::exp(post.mu_post + post.sigma_post * rule.e_node[k]), a * std::exp(sd * rule.u_node[j]), th.data() + 4);
+      if (!(e > 0))
+        throw ArgumentError("cost", "'" + cost.name + "' under " + to_string(motor) +
+                                        " motor noise: training minimises the log of the expected cost, which must be "
+                                        "positive, but it is " + std::to_string(e) +
+                                        " at a training point (add a constant to the cost: that changes no optimal action)");
+    }
+  }
+}
 } // namespace
+
+ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t mc) {
+  ObjectiveRule r;
+  if (motor != MotorModel::generalized || cost.kink_at_s_equals_r || cost.motor_truncation > 0) return r;
+  const std::size_t J = objective_rule_motor_nodes;
+  normal_rule(int(J), J, r.u_node, r.u_weight);
+  r.e_nodes = std::max<std::size_t>(4, mc / J);
+  normal_rule(int(r.e_nodes), (r.e_nodes + 15) / 16 * 16, r.e_node, r.e_weight);
+  return r;
+}
 
 Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& in) {
   if (a.rows() != 1) throw std::invalid_argument("expected_cost: actions must be 1 x n");
@@ -72,6 +124,15 @@ Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& i
   args.u_fixed = in.u;
   args.motor = int(in.motor);
   args.sigma_a = in.sigma_a;
+  if (in.rule && !in.rule->empty()) {
+    if (in.motor == MotorModel::gaussian) throw std::invalid_argument("expected_cost: the rule needs log-normal motor noise");
+    args.u_nodes = in.rule->u_node.size();
+    args.u_node = in.rule->u_node.data();
+    args.u_weight = in.rule->u_weight.data();
+    args.e_nodes = in.rule->e_nodes;
+    args.e_node = in.rule->e_node.data();
+    args.e_weight = in.rule->e_weight.data();
+  }
   // The kernel yields dloss/da with the loss; the node keeps it for the reverse pass.
   auto* dl = static_cast<float*>(Tape::current().allocate(n * sizeof(float)));
   args.dloss_da = dl;
@@ -105,6 +166,7 @@ struct Trainer::Impl {
   std::size_t step = 0;
   EvalSet eval;
   double last_rmse = NAN;
+  ObjectiveRule rule;     // the objective's quadrature rule (empty: Monte Carlo draws)
 
   void init_chunk(ChunkWork& w) const {
     w.x.assign(n_feat * chunk, 0.0f);
@@ -156,6 +218,8 @@ struct Trainer::Impl {
     for (std::size_t c = 0; c < chunk; ++c) {
       if (c >= w.n_valid) {
         w.wt[c] = 0.0f;
+      } else if (!rule.empty()) {
+        w.wt[c] = inv_b;  // the log objective needs no scale weight
       } else if (curv) {
         const double* th = w.theta.data() + c * n_in;
         const double st = std::sqrt(double(w.sp[c]) * w.sp[c] + th[3] * th[3]);
@@ -200,9 +264,13 @@ struct Trainer::Impl {
     const std::size_t off = ci * chunk * set.mc;
     in.e = e ? e + off : nullptr;
     in.u = u ? u + off : nullptr;
+    in.rule = &rule;
     w.leaves.clear();
     const Tensor a = action(w, P, w.dparams.data(), &w.leaves);
-    const Var loss = dot(expected_cost(*cost, a, in), tensor_view(w.wt.data(), 1, chunk));
+    // With the rule the expectation is exact, and the sample's term is its log (weights 1/B,
+    // sample_chunk): the same minimiser per sample, scale-free (docs/training.md).
+    const Tensor y = expected_cost(*cost, a, in);
+    const Var loss = dot(rule.empty() ? y : log(y), tensor_view(w.wt.data(), 1, chunk));
     backward(loss);
     w.loss = loss.value();
     // The leaves wrote their gradients into w.dparams; one no gradient reached has zero.
@@ -470,6 +538,8 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.schedule.total = s.steps;
   I.schedule.final_fraction = s.final_lr_fraction;
   I.schedule.decay = s.final_lr_fraction;
+  if (s.quadrature) I.rule = objective_rule(*I.cost, s.motor, s.mc);
+  if (!I.rule.empty()) check_positive_expected_cost(*I.cost, s.motor, s.prior, I.rule);
   I.start_workers();
   I.eval = make_eval_set(*I.cost, s.motor, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior, I.n_threads);
 }
@@ -573,9 +643,13 @@ ActionNetwork Trainer::network() const {
                                     {"schedule", s.schedule == LrSchedule::Kind::cosine        ? "cosine"
                                                  : s.schedule == LrSchedule::Kind::exponential ? "exponential"
                                                                                                : "constant"},
-                                    {"final_lr_fraction", s.final_lr_fraction}, {"eval_points", I.eval.size()}}
+                                    {"final_lr_fraction", s.final_lr_fraction}, {"eval_points", I.eval.size()},
+                                    {"expectation", I.rule.empty() ? std::string("monte carlo")
+                                                                   : "gauss-hermite " + std::to_string(I.rule.e_nodes) + "x" +
+                                                                         std::to_string(I.rule.u_node.size())}}
                          .dump();
-  meta["loss_weight"] = I.cost->homogeneity_degree
+  meta["loss_weight"] = !I.rule.empty() ? std::string("1 (of log E[cost])")
+                        : I.cost->homogeneity_degree
                             ? "exp(-" + std::to_string(I.cost->homogeneity_degree) + "*mu_post)"
                         : I.head == NetworkHead::mupost && I.cost->curvature_scale
                             ? std::string("1/curvature_scale(exp(mu_post),sqrt(sigma_post^2+sigma_r^2),params)")

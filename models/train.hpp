@@ -40,6 +40,9 @@ struct TrainSettings {
   std::size_t steps = 60000;      // default: QuadraticCost reaches eval RMSE < 0.03 well within 60 s
   std::size_t batch = 256;        // B
   std::size_t mc = 128;           // K draws per batch element
+  /// Take the objective's expectation by objective_rule()'s product Gauss–Hermite rule where it
+  /// gives one (generalized motor noise, smooth costs); false: Monte Carlo draws everywhere.
+  bool quadrature = true;
   double lr = 3e-3;
   std::string optimizer = "adam"; // "adam" or "rmsprop"
   LrSchedule::Kind schedule = LrSchedule::Kind::cosine;
@@ -117,11 +120,29 @@ struct ExpectedCostInputs {
   std::uint64_t seed = 0, stream = 0; // the draws' stream ...
   const float* e = nullptr;           // ... unless fixed draws are given: [n][K] each (tests)
   const float* u = nullptr;
+  /// A product Gauss–Hermite rule (objective_rule) replacing the draws; nullptr or empty: draws.
+  const struct ObjectiveRule* rule = nullptr;
 };
+/// A product Gauss–Hermite rule for the objective's expectation over (e, u) ~ N(0, I)
+/// (docs/training.md): nodes and weights (each rule's summing to 1); e's padded with zero
+/// weights to a multiple of 16 entries, e_nodes the real count. Empty: Monte Carlo draws.
+struct ObjectiveRule {
+  std::vector<float> e_node, e_weight, u_node, u_weight;
+  std::size_t e_nodes = 0;
+  bool empty() const { return u_node.empty(); }
+};
+/// Motor nodes of the rule.
+inline constexpr std::size_t objective_rule_motor_nodes = 16;
+/// The rule the trainer uses: under the generalized motor model, for a cost without a kink at
+/// s = r and without motor truncation, objective_rule_motor_nodes in u times max(4, mc / that)
+/// in e (as many cost evaluations as mc draws); otherwise empty (the Monte Carlo draws).
+ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t mc);
+
 /// The training objective's expected-cost term as one tape node: for actions a (1 x n, > 0),
 ///   y_b = (1/K) sum_k cost(exp(mu_post_b + sigma_post_b e_bk), a_b exp(sigma_r_b u_bk)),
 /// e, u ~ N(0, 1) (motor draws clamped at the cost's motor_truncation, and for a cost with a
-/// motor_importance_scale drawn from N(0, scale^2) with importance weights). Forward and backward
+/// motor_importance_scale drawn from N(0, scale^2) with importance weights), or with in.rule the
+/// rule's weighted sum over its nodes instead of the mean over draws. Forward and backward
 /// are the cost family's fused SIMD Monte Carlo kernel (models/train_kernel.hpp), which
 /// yields dy_b/da_b with y_b;  da_b += dy_b * dy_b/da_b.
 Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& in);

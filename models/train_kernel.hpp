@@ -9,7 +9,8 @@
 //   s' = exp(mu_post + sigma_post e),  r = a exp(sigma_r u) (or the motor model's r, FusedArgs::motor),
 //   (ℓ, dℓ/dr) from Fn::eval on Dual<batch<float>>,
 // reduced to loss_b = mean_k ℓ and dloss/da_b = mean_k dℓ/dr · dr/da_b. Nothing of size n×K
-// is stored.
+// is stored. With a product Gauss–Hermite rule (FusedArgs::u_nodes, e_nodes; the trainer's
+// choice under the generalized motor model, product_rule_sample) the nodes replace the draws.
 #pragma once
 
 #include <algorithm>
@@ -134,6 +135,48 @@ private:
 /// chains overlap), then the cost is evaluated on the whole tile.
 inline constexpr std::size_t fused_tile = 16;
 
+/// Sample b of the fused kernel with the expectation as a product Gauss–Hermite rule instead of
+/// draws (FusedArgs::u_nodes J > 0, e_nodes > 0; log-normal r only: r_j = a exp(sd x_j) with
+/// sd = sr, or the generalized model's sqrt(sr^2 + sa^2/a^2) and dsv = dsd/dlog a):
+///   loss_b = sum_i sum_j v_i w_j ℓ(s_i, r_j),  s_i = exp(mu_post + sigma_post e_i),
+///   dloss/da_b = sum_i sum_j v_i w_j dℓ/dr(s_i, r_j) r_j (1 + dsv x_j) / a.
+/// Deterministic: under the generalized model the motor noise's log-scale sd reaches about 1
+/// near the optimum (sigma_a/a up to 1), where e^{2 sd u} makes Monte Carlo draws of a cost
+/// growing like r^2 heavy-tailed (docs/training.md, docs/families.md "Accuracy").
+template <class Eval>
+void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbatch& mu, const fbatch& sp, float a,
+                         float sd, float dsv) {
+  const std::size_t J = g.u_nodes, n_eb = (g.e_nodes + flanes - 1) / flanes;
+  const float log_a = std::log(a);
+  fbatch s[fused_tile], r[fused_tile], l[fused_tile], dl[fused_tile], w[fused_tile], x[fused_tile];
+  fbatch sum_l(0.0f), sum_g(0.0f), sum_gx(0.0f);
+  std::size_t nb = 0;
+  auto flush = [&] {
+    ev(nb, s, r, l, dl);
+    for (std::size_t q = 0; q < nb; ++q) {
+      const fbatch wg = w[q] * dl[q] * r[q];
+      sum_l = xsimd::fma(w[q], l[q], sum_l);
+      sum_g += wg;
+      sum_gx = xsimd::fma(wg, x[q], sum_gx);
+    }
+    nb = 0;
+  };
+  for (std::size_t eb = 0; eb < n_eb; ++eb) {
+    const fbatch se = exp_fast(xsimd::fma(sp, fbatch::load_unaligned(g.e_node + eb * flanes), mu));
+    const fbatch ve = fbatch::load_unaligned(g.e_weight + eb * flanes);  // zero on the padding
+    for (std::size_t j = 0; j < J; ++j) {
+      s[nb] = se;
+      r[nb] = fbatch(std::exp(std::clamp(log_a + sd * g.u_node[j], -87.0f, 88.0f)));
+      w[nb] = ve * fbatch(g.u_weight[j]);
+      x[nb] = fbatch(g.u_node[j]);
+      if (++nb == fused_tile) flush();
+    }
+  }
+  if (nb) flush();
+  g.loss[b] = xsimd::hadd(sum_l);
+  g.dloss_da[b] = (xsimd::hadd(sum_g) + dsv * xsimd::hadd(sum_gx)) / a;
+}
+
 /// The fused kernel of one motor model over a tile evaluator `ev`: ev.set_params(p) with this sample's
 /// ev.n_params() cost parameters, then ev(nb, s, r, l, dl) for tiles of nb <= fused_tile batches of (s, r),
 /// writing ℓ and dℓ/dr. Draws, summation order and results do not depend on the evaluator.
@@ -169,6 +212,11 @@ template <int motor, class Eval>
     const fbatch log_a(std::log(a));
     for (std::size_t j = 0; j < ev.n_params(); ++j) pb[j] = g.params[j * g.n + b];
     ev.set_params(pb);
+    if constexpr (motor != 2)
+      if (g.u_nodes > 0) {
+        product_rule_sample(g, ev, b, mu, sp, a, sr_b, dsv);
+        continue;
+      }
     fbatch sum_l(0.0f), sum_g(0.0f), sum_gu(0.0f);
     // nb batches of draws (e, u0); with `tail`, the last batch's lanes >= K % flanes are unused.
     // exp arguments beyond [-87, 88] saturate (exp_fast).
