@@ -10,17 +10,20 @@
 
 #include "inference_test_util.hpp"
 #include "models/perception_linear.hpp"
+#include "models/shift_solve.hpp"
 #include "tests/stat_criteria.hpp"
 
 #include <bactor/engine/errors.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/data.hpp>
+#include <bactor/models/formula.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/simulate.hpp>
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/nuts.hpp>
 
 #include <cmath>
+#include <iomanip>
 #include <map>
 #include <memory>
 #include <numbers>
@@ -96,7 +99,115 @@ InferenceSpec linear_spec(const char* cost, const MotorSpec& motor) {
   return spec;
 }
 
+const CostInfo& formula_cost(const std::string& text, const std::string& params = "") {
+  FormulaSpec f;
+  f.expression = text;
+  f.params = parse_param_priors(params);
+  return register_formula_cost(f);
+}
+
+/// argmin_d of E l(d + tau z) = ∫ l(x) N(x; d, tau^2) dx by golden-section search, the integral
+/// by a 40,001-point trapezoid rule on a fixed grid of x with a node at the kink x = 0 (so E(d)
+/// is smooth in d and second-order accurate); independent of the solver's Gauss-Legendre panels,
+/// its integration by parts and its Newton iteration.
+double brute_shift(const CostInfo& cost, const double* p, double tau, double lo, double hi) {
+  const double xr = std::max(std::abs(lo), std::abs(hi)) + 12 * tau, hx = 2 * xr / 40000;
+  std::vector<double> l(40001);
+  for (int i = 0; i <= 40000; ++i) l[std::size_t(i)] = cost.loss(0.0, -xr + hx * i, p);
+  auto e = [&](double d) {
+    double sum = 0;
+    for (int i = 0; i <= 40000; ++i)
+      sum += (i == 0 || i == 40000 ? 0.5 : 1.0) * normal_pdf(-xr + hx * i, d, tau) * l[std::size_t(i)];
+    return sum;
+  };
+  const double g = (std::sqrt(5.0) - 1) / 2;
+  double a = lo, b = hi, c = b - g * (b - a), d = a + g * (b - a), fc = e(c), fd = e(d);
+  while (b - a > 1e-9 * tau) {
+    if (fc < fd) {
+      b = d, d = c, fd = fc, c = b - g * (b - a), fc = e(c);
+    } else {
+      a = c, c = d, fc = fd, d = a + g * (b - a), fd = e(d);
+    }
+  }
+  return 0.5 * (a + b);
+}
+
+detail::ShiftSolution solve_formula(const CostInfo& cost, const double* p, double tau) {
+  const detail::CostOfDifference c{&cost, p};
+  const double kink = 0;
+  return detail::solve_shift(detail::GaussianShiftNoise{tau}, c, std::span<const double>(&kink, c.kink() ? 1 : 0));
+}
+
 } // namespace
+
+TEST_CASE("shift: the Gauss-Legendre rule integrates degree 15 exactly") {
+  const auto& gl = detail::gauss_legendre8();
+  double s14 = 0, s15 = 0, s0 = 0;
+  for (int i = 0; i < gl.n; ++i) {
+    s0 += gl.w[i];
+    s14 += gl.w[i] * std::pow(gl.x[i], 14);
+    s15 += gl.w[i] * std::pow(gl.x[i], 14) * (gl.x[i] + 1);
+  }
+  CHECK(s0 == doctest::Approx(2.0).epsilon(1e-15));
+  CHECK(s14 == doctest::Approx(2.0 / 15).epsilon(1e-14));
+  CHECK(s15 == doctest::Approx(2.0 / 15).epsilon(1e-14));  // x^15 + x^14: the x^15 part exactly 0
+}
+
+TEST_CASE("shift: the solver's d* against a brute-force minimiser, the closed forms, and its implicit derivatives") {
+  struct Case {
+    const char* formula;
+    const char* priors;
+    double param;
+  };
+  const Case cases[] = {
+      {"abs(r - s)^1.5", "", 0},                                               // symmetric: d* = 0
+      {"exp(c*(r - s)) - c*(r - s) - 1", "c=uniform:0.1:2", 0.8},              // Linex: d* = -c tau^2 / 2
+      {"2*if(r >= s, 1 - alpha, alpha)*(r - s)^2", "alpha=uniform:0.1:0.9", 0.3},  // tau t*(alpha)
+      {"if(r >= s, q*(r - s), (1 - q)*(s - r))", "q=uniform:0.1:0.9", 0.3},    // pinball: tau Phi^-1(1 - q)
+      {"abs(r - s)^1.5*if(r >= s, g, 1)", "g=uniform:0.5:3", 2.0},          // asymmetric power
+  };
+  for (const Case& c : cases) {
+    const CostInfo& cost = formula_cost(c.formula, c.priors);
+    const double* p = &c.param;
+    for (double tau : {0.05, 0.4, 1.0, 2.5}) {
+      INFO(std::string(c.formula) << ", tau " << tau);
+      const detail::ShiftSolution s = solve_formula(cost, p, tau);
+      REQUIRE(s.ok);
+      CHECK(s.evaluations < 30);
+      const double brute = brute_shift(cost, p, tau, -6 * tau - 2, 6 * tau + 2);
+      CHECK(s.d == doctest::Approx(brute).epsilon(1e-6).scale(tau));
+      const std::size_t k = std::size_t(&c - cases);
+      if (k == 0) CHECK(std::abs(s.d) < 1e-12 * tau);
+      // The closed forms (the quadrature's error with 16 panels: ~1e-9 of tau on kinked costs).
+      if (k == 1) CHECK(s.d == doctest::Approx(-0.5 * c.param * tau * tau).epsilon(1e-9));
+      if (k == 2) CHECK(s.d == doctest::Approx(tau * detail::asymmetric_shift(c.param)).epsilon(1e-8));
+      if (k == 3) CHECK(0.5 * std::erfc(s.d / (tau * std::sqrt(2.0))) == doctest::Approx(c.param).epsilon(1e-8));
+      if (k == 4) CHECK(s.d_noise[0] == doctest::Approx(s.d / tau).epsilon(1e-7));  // homogeneous: d* = tau t*
+      // The implicit derivatives against central differences of the solve itself.
+      const double h = 1e-5 * tau;
+      const double fd_tau = (solve_formula(cost, p, tau + h).d - solve_formula(cost, p, tau - h).d) / (2 * h);
+      CHECK(s.d_noise[0] == doctest::Approx(fd_tau).epsilon(1e-6).scale(1));
+      if (!cost.params.empty()) {
+        const double hp = 1e-5, pp = c.param + hp, pm = c.param - hp;
+        const double fd_p = (solve_formula(cost, &pp, tau).d - solve_formula(cost, &pm, tau).d) / (2 * hp);
+        CHECK(s.d_param[0] == doctest::Approx(fd_p).epsilon(1e-6).scale(tau));
+      }
+    }
+  }
+  // Asymmetric quadratic's reference derivative in alpha, tau dt*/dalpha.
+  const CostInfo& aq = formula_cost("2*if(r >= s, 1 - alpha, alpha)*(r - s)^2", "alpha=uniform:0.1:0.9");
+  const double alpha = 0.7;
+  double dt = 0;
+  detail::asymmetric_shift(alpha, &dt);
+  CHECK(solve_formula(aq, &alpha, 0.6).d_param[0] == doctest::Approx(0.6 * dt).epsilon(1e-6));
+}
+
+TEST_CASE("shift: a cost without a finite minimiser fails the solve") {
+  const double none = 0;
+  CHECK_FALSE(solve_formula(formula_cost("-abs(r - s)"), &none, 0.5).ok);         // decreasing in |d|
+  CHECK_FALSE(solve_formula(formula_cost("r - s"), &none, 0.5).ok);               // no minimum
+  CHECK_FALSE(solve_formula(formula_cost("exp(-(r - s)^2)"), &none, 0.5).ok);     // a maximum at 0
+}
 
 TEST_CASE("perception linear: AsymmetricQuadratic's shift minimises the expected cost; its derivative by the IFT") {
   for (double alpha : {0.1, 0.3, 0.5, 0.72, 0.9}) {
