@@ -11,6 +11,7 @@
 //   - ActorModel under vonmises: layout, gradient against finite differences, periodicity in
 //     mu_0 and wrapped outputs; recovery of simulated truth by NUTS.
 #include "models/circular.hpp"
+#include "models/shift_solve.hpp"
 
 #include <bactor/engine/errors.hpp>
 #include <bactor/engine/rng.hpp>
@@ -552,4 +553,56 @@ TEST_CASE("circular shift: ActorModel with a formula cost's parameter and lapses
     INFO("coordinate " << model.free_names()[k]);
     CHECK(g[k] == doctest::Approx(fd).epsilon(1e-6).scale(1.0));
   }
+}
+
+namespace {
+/// The wrapped difference y = u - v of the test's concentrations as a noise of the shared shift
+/// solver (models/shift_solve.hpp): its density from the Fourier series on [-pi, pi] (the loss is
+/// periodic, so the integral over one period is E(d)); eta = (kappa_post, kappa_r).
+struct CircularDifferenceNoise {
+  static constexpr std::size_t n_params = 2;
+  std::vector<double> rho, drho_p, drho_r;
+  CircularDifferenceNoise(double kp, double kr, int N) : rho(std::size_t(N) + 1), drho_p(rho.size()), drho_r(rho.size()) {
+    std::vector<double> ap(std::size_t(N) + 2), ar(std::size_t(N) + 2);
+    d::bessel_ratios(kp, N + 1, ap.data());
+    d::bessel_ratios(kr, N + 1, ar.data());
+    for (std::size_t n = 1; n <= std::size_t(N); ++n) {
+      rho[n] = ap[n] * ar[n];
+      drho_p[n] = (0.5 * (ap[n - 1] + ap[n + 1]) - ap[1] * ap[n]) * ar[n];
+      drho_r[n] = ap[n] * (0.5 * (ar[n - 1] + ar[n + 1]) - ar[1] * ar[n]);
+    }
+  }
+  double lo() const { return -pi; }
+  double hi() const { return pi; }
+  void density(double y, double& p, double& p_y, double* p_eta) const {
+    p = 1, p_y = 0, p_eta[0] = p_eta[1] = 0;
+    for (std::size_t n = 1; n < rho.size(); ++n) {
+      const double c = std::cos(double(n) * y), s = std::sin(double(n) * y);
+      p += 2 * rho[n] * c;
+      p_y -= 2 * double(n) * rho[n] * s;
+      p_eta[0] += 2 * drho_p[n] * c;
+      p_eta[1] += 2 * drho_r[n] * c;
+    }
+    p /= 2 * pi, p_y /= 2 * pi, p_eta[0] /= 2 * pi, p_eta[1] /= 2 * pi;
+  }
+};
+} // namespace
+
+TEST_CASE("circular shift: d* and its derivatives agree with the shared shift solver's quadrature") {
+  // Concentrations where its fixed rule over [-pi, pi] (16 panels of 8 Gauss-Legendre nodes)
+  // resolves the density of u - v; the brute-force test above covers sharper ones.
+  for (const CostInfo* cost : {&skewed_cost(), &circular_linex()})
+    for (const auto& [kp, kr] : std::vector<std::pair<double, double>>{{3, 10}, {0.5, 4}, {25, 100}}) {
+      const double c = cost == &skewed_cost() ? 0.7 : -1.2;
+      INFO(cost->expression << " kappa_post " << kp << " kappa_r " << kr);
+      const d::CircularShift mine = library_shift(*cost, &c, kp, kr);
+      const CircularDifferenceNoise noise(kp, kr, d::circular_terms(kp, kr));
+      const d::CostOfDifference l{cost, &c};
+      const d::ShiftSolution ref = d::solve_shift(noise, l, std::span<const double>{}, 0.0, d::ShiftOptions{24});
+      REQUIRE(ref.ok);
+      CHECK(wrap_angle(ref.d) == doctest::Approx(mine.d).epsilon(1e-8).scale(1.0));
+      CHECK(ref.d_noise[0] == doctest::Approx(mine.d_kp).epsilon(1e-6).scale(1e-4));
+      CHECK(ref.d_noise[1] == doctest::Approx(mine.d_kr).epsilon(1e-6).scale(1e-4));
+      CHECK(ref.d_param[0] == doctest::Approx(mine.d_c[0]).epsilon(1e-6).scale(1e-4));
+    }
 }
