@@ -41,14 +41,14 @@ void bessel_ratios(double kappa, int n_max, double* A) {
   }
   // The error of the start (ratio 0) shrinks by about A_n(kappa)^2 ~ e^{-n^2 / kappa} on its way
   // down to n: starting at sqrt(n_max^2 + 40 kappa) leaves e^{-40} at n_max and less below.
+  // A[n] holds the ratio I_n / I_{n-1} on the way down, then the product.
   const int start = int(std::sqrt(double(n_max) * n_max + 40 * kappa)) + 16;
   double r = 0;  // I_{n+1} / I_n
-  std::vector<double> ratio(std::size_t(n_max) + 1);
   for (int n = start; n >= 1; --n) {
     r = 1 / (2 * n / kappa + r);  // I_n / I_{n-1}
-    if (n <= n_max) ratio[std::size_t(n)] = r;
+    if (n <= n_max) A[n] = r;
   }
-  for (int n = 1; n <= n_max; ++n) A[n] = A[n - 1] * ratio[std::size_t(n)];
+  for (int n = 1; n <= n_max; ++n) A[n] *= A[n - 1];
 }
 
 int circular_terms(double kappa_post_max, double kappa_r) {
@@ -59,7 +59,7 @@ int circular_terms(double kappa_post_max, double kappa_r) {
 
 void circular_cost_series(const CostInfo& cost, const double* c, int N, CircularCostSeries& out) {
   const std::size_t P = cost.params.size();
-  const int M = (std::max(256, 4 * N) + 7) & ~7;
+  const int M = (std::max(128, 4 * N) + 7) & ~7;
   out.N = N;
   out.P = P;
   const std::size_t stride = std::size_t(N) + 2;
@@ -68,7 +68,7 @@ void circular_cost_series(const CostInfo& cost, const double* c, int N, Circular
   out.da.assign(P * stride, 0.0);
   out.db.assign(P * stride, 0.0);
   const std::size_t Mz = std::size_t(M);
-  std::vector<double> cs(Mz), sn(Mz), g(Mz), d(Mz);
+  std::vector<double> cs(Mz), sn(Mz), g(Mz), d(Mz), zero(Mz, 0.0), dl(Mz);
   for (int j = 0; j < M; ++j) {
     d[std::size_t(j)] = two_pi * j / M - std::numbers::pi;  // the samples cover (-pi, pi]: no wrap needed
     cs[std::size_t(j)] = std::cos(two_pi * j / M);
@@ -77,7 +77,9 @@ void circular_cost_series(const CostInfo& cost, const double* c, int N, Circular
   // The discrete Fourier transform of g at the samples d_j = 2 pi j / M - pi, read for n <= N
   // (cos n d_j = (-1)^n cos(2 pi n j / M)); `sign` accumulates into a, b (or their derivative).
   auto transform = [&](const double* p, double weight, double* a, double* b) {
-    for (int j = 0; j < M; ++j) g[std::size_t(j)] = cost.loss(0.0, d[std::size_t(j)], p);
+    if (cost.loss_dr_n) cost.loss_dr_n(Mz, zero.data(), d.data(), p, g.data(), dl.data());  // a formula: one pass of its program
+    else
+      for (int j = 0; j < M; ++j) g[std::size_t(j)] = cost.loss(0.0, d[std::size_t(j)], p);
     double g0 = 0;
     for (double v : g) g0 += v;
     a[0] += weight * g0 / M;
@@ -87,8 +89,8 @@ void circular_cost_series(const CostInfo& cost, const double* c, int N, Circular
       for (int j = 0; j < M; ++j) {
         sa += g[std::size_t(j)] * cs[k];
         sb += g[std::size_t(j)] * sn[k];
-        k += std::size_t(n);
-        if (k >= std::size_t(M)) k -= std::size_t(M) * (k / std::size_t(M));
+        k += std::size_t(n);  // n < M: one subtraction keeps k below M
+        if (k >= Mz) k -= Mz;
       }
       const double f = (n % 2 ? -2.0 : 2.0) * weight / M;
       a[n] += f * sa;
@@ -98,12 +100,13 @@ void circular_cost_series(const CostInfo& cost, const double* c, int N, Circular
   std::array<double, max_cost_params> p{};
   std::copy(c, c + P, p.begin());
   transform(p.data(), 1.0, out.a.data(), out.b.data());
-  // d/dc_k by the five-point difference (f(-2h) - 8 f(-h) + 8 f(h) - f(2h)) / 12h.
+  // d/dc_k by the central difference (f(h) - f(-h)) / 2h, h = 1e-5 (1 + |c_k|): truncation and
+  // rounding both near 1e-10 relative (the shared shift solver's choice for the same derivative).
   for (std::size_t k = 0; k < P; ++k) {
-    const double h = 1e-3 * std::max(1.0, std::abs(c[k]));
-    for (const auto& [step, w] : {std::pair{-2.0, 1.0}, {-1.0, -8.0}, {1.0, 8.0}, {2.0, -1.0}}) {
+    const double h = 1e-5 * (1 + std::abs(c[k]));
+    for (const double step : {-1.0, 1.0}) {
       p[k] = c[k] + step * h;
-      transform(p.data(), w / (12 * h), out.da.data() + k * stride, out.db.data() + k * stride);
+      transform(p.data(), step / (2 * h), out.da.data() + k * stride, out.db.data() + k * stride);
     }
     p[k] = c[k];
   }

@@ -15,7 +15,7 @@
 // F(delta) = E'(delta) = 0 with E'' > 0, and by the implicit function theorem
 //   d d* / d phi = - F_phi / F_delta,   phi in {kappa_post, kappa_r, cost parameters},
 // with d A_n / d kappa = (A_{n-1} + A_{n+1}) / 2 - A_1 A_n and the coefficients' derivatives in
-// the cost parameters by a five-point difference (the loss has no parameter derivative).
+// the cost parameters by a central difference (the loss has no parameter derivative).
 #pragma once
 
 #include <bactor/models/costs.hpp>
@@ -37,7 +37,7 @@ int circular_terms(double kappa_post_max, double kappa_r);
 inline constexpr int circular_max_terms = 2048;
 
 /// The loss g(d) = l(0, d; c) of the wrapped error as its Fourier series to n = N, from M
-/// equispaced samples (M = max(256, 4N), a multiple of 8), and each coefficient's derivative in
+/// equispaced samples (M = max(128, 4N), a multiple of 8), and each coefficient's derivative in
 /// each cost parameter.
 struct CircularCostSeries {
   int N = 0;
