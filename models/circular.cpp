@@ -255,8 +255,10 @@ void check_circular_fit(const Dataset& data, const InferenceSpec& spec) {
   check_circular_cost(*spec.cost);
   if (spec.network) throw ArgumentError("network", what + ": the action is mu_post or solved numerically; no network is used");
   if (spec.exact_action) throw ArgumentError("exact_action", what + ": the action is mu_post or solved numerically already");
-  if (spec.lapse_lo != 0 || spec.lapse_hi != 0)
-    throw ArgumentError("lapse_range", what + ": the contaminant is uniform on the whole circle; no range applies");
+  // The contaminant is the whole circle; a fit records that range as -pi:pi (which check reads back).
+  const bool whole = std::abs(spec.lapse_lo + pi) < 1e-9 && std::abs(spec.lapse_hi - pi) < 1e-9;
+  if ((spec.lapse_lo != 0 || spec.lapse_hi != 0) && !whole)
+    throw ArgumentError("lapse_range", what + ": the contaminant is uniform on the whole circle; no other range applies");
   if (spec.latent != LatentMode::marginal) throw ArgumentError("latent", what + " integrates the measurement out (marginal only)");
   if (!spec.motor.plain()) throw ArgumentError("motor", what + " has von Mises motor noise (sigma_r); --motor and --offset do not apply");
   if (!(spec.scale == 0 || spec.scale == 1)) throw ArgumentError("scale", what + ": angles are in radians, no scale applies");

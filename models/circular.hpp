@@ -161,7 +161,7 @@ double circular_row_loglik(const CircularModel& m, const double* theta, const do
 
 /// What a circular fit (ActorModel under --perception vonmises) needs of its spec and data:
 /// a cost of check_circular_cost, no network, exact action, sampled latents, motor model or
-/// offset, and scale 0 or 1 (angles have no unit to choose; S = 1); every stimulus and response
+/// offset, no lapse range but the whole circle (-pi:pi, which lapse_range gives), and scale 0 or 1 (angles have no unit to choose; S = 1); every stimulus and response
 /// in (-pi, pi] (a message naming the file and line otherwise). ArgumentError naming the
 /// option or std::invalid_argument naming the trial.
 void check_circular_fit(const Dataset& data, const InferenceSpec& spec);

@@ -141,6 +141,7 @@ Prior lapse_prior() { return Prior{Prior::Kind::beta, 2.0, 50.0}; }
 
 std::pair<double, double> lapse_range(const Dataset& data, const InferenceSpec& spec) {
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
+  if (spec.perception == PerceptionModel::vonmises) return {-std::numbers::pi, std::numbers::pi};  // the whole circle
   double lo = INFINITY, hi = -INFINITY;
   std::size_t at_lo = 0, at_hi = 0;
   for (std::size_t i = 0; i < data.size(); ++i) {
