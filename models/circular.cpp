@@ -306,9 +306,20 @@ static_assert(8 % lanes == 0, "node counts are multiples of 8");
 /// trial; and the adjoint of each a_j summed over the trials.
 struct NodeTable {
   std::vector<double> cm, sm, ca, sa, l, g, da_k, da_k0, da_kr, da_c;
+  std::vector<double> ct, st;  // cos t_j, sin t_j for j <= n/2, remade when n changes
+  std::size_t n_table = 0;
   void resize(std::size_t n, std::size_t P) {
     for (auto* v : {&cm, &sm, &ca, &sa, &l, &g, &da_k, &da_k0, &da_kr}) v->resize(n);
     da_c.resize(n * P);
+    if (n_table != n) {
+      n_table = n;
+      ct.resize(n / 2 + 1);
+      st.resize(n / 2 + 1);
+      for (std::size_t j = 0; j <= n / 2; ++j) {
+        ct[j] = std::cos(two_pi * double(j) / double(n));
+        st[j] = std::sin(two_pi * double(j) / double(n));
+      }
+    }
   }
 };
 NodeTable& node_table() {
@@ -332,7 +343,7 @@ void fill_nodes(NodeTable& tab, int n, const CircularModel& m, const CircularPar
   }
   CircularShift sh;
   for (int j = 0; j <= n / 2; ++j) {
-    const double ct = std::cos(two_pi * j / n), st = std::sin(two_pi * j / n);
+    const double ct = tab.ct[std::size_t(j)], st = tab.st[std::size_t(j)];
     const double C = p.kappa_0 + p.kappa * ct, S = p.kappa * st, R = std::hypot(C, S);
     // R = 0 only at kappa = kappa_0 and t = pi, where mu_post is undefined: taken as mu_0 there.
     const double cp = R > 0 ? C / R : 1, sp = R > 0 ? S / R : 0;

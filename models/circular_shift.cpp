@@ -42,7 +42,7 @@ void bessel_ratios(double kappa, int n_max, double* A) {
   // The error of the start (ratio 0) shrinks by about A_n(kappa)^2 ~ e^{-n^2 / kappa} on its way
   // down to n: starting at sqrt(n_max^2 + 40 kappa) leaves e^{-40} at n_max and less below.
   // A[n] holds the ratio I_n / I_{n-1} on the way down, then the product.
-  const int start = int(std::sqrt(double(n_max) * n_max + 40 * kappa)) + 16;
+  const int start = int(std::sqrt(double(n_max) * n_max + 40 * kappa)) + 4;
   double r = 0;  // I_{n+1} / I_n
   for (int n = start; n >= 1; --n) {
     r = 1 / (2 * n / kappa + r);  // I_n / I_{n-1}
@@ -68,11 +68,15 @@ void circular_cost_series(const CostInfo& cost, const double* c, int N, Circular
   out.da.assign(P * stride, 0.0);
   out.db.assign(P * stride, 0.0);
   const std::size_t Mz = std::size_t(M);
-  std::vector<double> cs(Mz), sn(Mz), g(Mz), d(Mz), zero(Mz, 0.0), dl(Mz);
-  for (int j = 0; j < M; ++j) {
-    d[std::size_t(j)] = two_pi * j / M - std::numbers::pi;  // the samples cover (-pi, pi]: no wrap needed
-    cs[std::size_t(j)] = std::cos(two_pi * j / M);
-    sn[std::size_t(j)] = std::sin(two_pi * j / M);
+  // The samples and their cos / sin, this thread's, remade when M changes.
+  thread_local std::vector<double> cs, sn, g, d, zero, dl;
+  if (cs.size() != Mz) {
+    for (auto* v : {&cs, &sn, &g, &d, &zero, &dl}) v->assign(Mz, 0.0);
+    for (int j = 0; j < M; ++j) {
+      d[std::size_t(j)] = two_pi * j / M - std::numbers::pi;  // the samples cover (-pi, pi]: no wrap needed
+      cs[std::size_t(j)] = std::cos(two_pi * j / M);
+      sn[std::size_t(j)] = std::sin(two_pi * j / M);
+    }
   }
   // The discrete Fourier transform of g at the samples d_j = 2 pi j / M - pi, read for n <= N
   // (cos n d_j = (-1)^n cos(2 pi n j / M)); `sign` accumulates into a, b (or their derivative).
