@@ -317,32 +317,25 @@ TEST_CASE("circular: recovery on simulated data (truth within 4 posterior sd, di
 // ---- asymmetric costs and costs with parameters: the shifted action (models/circular_shift.hpp) ----
 
 namespace {
+/// A registered formula cost (params: "NAME=PRIOR,...", or empty).
+const CostInfo& formula_cost(const char* expression, const char* params) {
+  FormulaSpec f;
+  f.expression = expression;
+  f.params = parse_param_priors(params);
+  return register_formula_cost(f);
+}
 /// Asymmetric circular costs of the tests: a skewed 1 - cos (two harmonics), a circular Linex
 /// (all harmonics), and a fixed skew without parameters.
 const CostInfo& skewed_cost() {
-  static const CostInfo c = [] {
-    FormulaSpec f;
-    f.expression = "(1 - cos(r - s)) * (1 + c*sin(r - s))";
-    f.params = parse_param_priors("c=uniform:-0.9:0.9");
-    return register_formula_cost(f);
-  }();
+  static const CostInfo& c = formula_cost("(1 - cos(r - s)) * (1 + c*sin(r - s))", "c=uniform:-0.9:0.9");
   return c;
 }
 const CostInfo& circular_linex() {
-  static const CostInfo c = [] {
-    FormulaSpec f;
-    f.expression = "exp(c*sin(r - s)) - c*sin(r - s) - cos(r - s)";
-    f.params = parse_param_priors("c=uniform:-2:2");
-    return register_formula_cost(f);
-  }();
+  static const CostInfo& c = formula_cost("exp(c*sin(r - s)) - c*sin(r - s) - cos(r - s)", "c=uniform:-2:2");
   return c;
 }
 const CostInfo& fixed_skew() {
-  static const CostInfo c = [] {
-    FormulaSpec f;
-    f.expression = "1 - cos(r - s) + 0.3*sin(r - s)";
-    return register_formula_cost(f);
-  }();
+  static const CostInfo& c = formula_cost("1 - cos(r - s) + 0.3*sin(r - s)", "");
   return c;
 }
 
