@@ -164,6 +164,13 @@ double CircularShiftSolver::expected_cost(double kappa_post, double delta) {
 }
 
 CircularShift CircularShiftSolver::solve(double kappa_post, const double* start) {
+  if (!(kappa_post > 0)) {
+    // The limit kappa_post -> 0 (kappa = kappa_0 with m opposite mu_0): A_n(kappa_post) ~
+    // (kappa_post / 2)^n / n!, so the first harmonic alone shapes E; its minimum.
+    CircularShift out;
+    out.d = std::atan2(-s_->b[1], -s_->a[1]);
+    return out;
+  }
   set_kappa_post(kappa_post);
   const int N = s_->N;
   const double* a = s_->a.data();

@@ -641,3 +641,22 @@ TEST_CASE("circular shift: recovery of a cost parameter and the lapse rate (fast
 TEST_CASE("circular shift: recovery of a cost parameter and the lapse rate (long)" * doctest::skip()) {
   check_shift_and_lapse_recovery(1000, 4, 1000, 1000);
 }
+
+TEST_CASE("circular shift: kappa_post -> 0 (kappa = kappa_0, m opposite mu_0) has the first harmonic's minimum as its limit") {
+  const double c = 0.7;
+  d::CircularCostSeries series;
+  d::circular_cost_series(skewed_cost(), &c, d::circular_terms(10, 30), series);
+  d::CircularShiftSolver solver(series, 30);
+  const double limit = solver.solve(0.0).d;
+  CHECK(std::isfinite(limit));
+  CHECK(solver.solve(1e-6).d == doctest::Approx(limit).epsilon(1e-5).scale(1.0));
+  // The likelihood at kappa = kappa_0 (a node sits at kappa_post = 0) is finite and continuous.
+  const d::CircularModel model = d::CircularModel::of(skewed_cost());
+  d::CircularTrials t;
+  t.add(0.4, 0.1);
+  t.add(-2.0, -1.5);
+  const std::vector<double> at{0.5, 0.5, 0.3, 0.2, c}, near{0.5, 0.5 + 1e-7, 0.3, 0.2, c};
+  const double l0 = d::circular_row_loglik(model, at.data(), nullptr, t, nullptr, nullptr);
+  CHECK(std::isfinite(l0));
+  CHECK(d::circular_row_loglik(model, near.data(), nullptr, t, nullptr, nullptr) == doctest::Approx(l0).epsilon(1e-5));
+}
