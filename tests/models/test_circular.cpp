@@ -635,7 +635,7 @@ void check_shift_and_lapse_recovery(std::size_t trials, int chains, int warmup, 
 } // namespace
 
 TEST_CASE("circular shift: recovery of a cost parameter and the lapse rate (fast variant)") {
-  check_shift_and_lapse_recovery(150, 2, 200, 200);
+  check_shift_and_lapse_recovery(150, 2, 150, 150);
 }
 
 TEST_CASE("circular shift: recovery of a cost parameter and the lapse rate (long)" * doctest::skip()) {
