@@ -317,25 +317,26 @@ TEST_CASE("circular: recovery on simulated data (truth within 4 posterior sd, di
 // ---- asymmetric costs and costs with parameters: the shifted action (models/circular_shift.hpp) ----
 
 namespace {
-/// A registered formula cost (params: "NAME=PRIOR,...", or empty).
-const CostInfo& formula_cost(const char* expression, const char* params) {
+/// A formula cost (params: "NAME=PRIOR,...", or empty), not registered: the registry is global,
+/// and other tests iterate over every registered cost as a cost of the log-normal actor.
+CostInfo formula_cost(const char* expression, const char* params) {
   FormulaSpec f;
   f.expression = expression;
   f.params = parse_param_priors(params);
-  return register_formula_cost(f);
+  return make_formula_cost(f);
 }
 /// Asymmetric circular costs of the tests: a skewed 1 - cos (two harmonics), a circular Linex
 /// (all harmonics), and a fixed skew without parameters.
 const CostInfo& skewed_cost() {
-  static const CostInfo& c = formula_cost("(1 - cos(r - s)) * (1 + c*sin(r - s))", "c=uniform:-0.9:0.9");
+  static const CostInfo c = formula_cost("(1 - cos(r - s)) * (1 + c*sin(r - s))", "c=uniform:-0.9:0.9");
   return c;
 }
 const CostInfo& circular_linex() {
-  static const CostInfo& c = formula_cost("exp(c*sin(r - s)) - c*sin(r - s) - cos(r - s)", "c=uniform:-2:2");
+  static const CostInfo c = formula_cost("exp(c*sin(r - s)) - c*sin(r - s) - cos(r - s)", "c=uniform:-2:2");
   return c;
 }
 const CostInfo& fixed_skew() {
-  static const CostInfo& c = formula_cost("1 - cos(r - s) + 0.3*sin(r - s)", "");
+  static const CostInfo c = formula_cost("1 - cos(r - s) + 0.3*sin(r - s)", "");
   return c;
 }
 
@@ -425,10 +426,8 @@ TEST_CASE("circular shift: the expected cost's series and d* against brute force
       CHECK(solver.solve(kp, &start).d == doctest::Approx(sh.d).epsilon(1e-12).scale(1.0));
     }
   // Symmetric costs: d* = 0 (the mu_post fast path's action) through the same solver.
-  FormulaSpec f;
   for (const char* e : {"1 - cos(r - s)", "(1 - cos(r - s)) * (1 - cos(r - s))"}) {
-    f.expression = e;
-    const CostInfo& sym = register_formula_cost(f);
+    const CostInfo sym = formula_cost(e, "");
     for (const auto& [kp, kr] : concentrations) CHECK(std::abs(library_shift(sym, nullptr, kp, kr).d) < 1e-12);
   }
 }
