@@ -36,7 +36,10 @@ int run(int argc, char** argv) {
               "sigma_0^2) (default; stimuli > 0); gaussian m ~ N(s, sigma^2), s ~ N(mu_0, sigma_0^2) (linear space, data of any sign, "
               "--motor gaussian; a* = mu_post + d*(tau): closed forms for the built-in costs of r - s and "
               "QuadraticCostQuadraticEffort, a numerical 1-D solve for any other cost of r - s, e.g. a formula; lapses; no networks yet); "
-              "vonmises m ~ VM(s, 1/sigma^2) (circular, radians)\n");
+              "vonmises (circular, radians): m ~ VM(s, 1/sigma^2), s ~ VM(mu_0, 1/sigma_0^2), r ~ VM(a, 1/sigma_r^2); costs of the wrapped "
+              "error d = wrap(r - s): QuadraticCost (d^2), AbsoluteCost (|d|) or a periodic --formula of r - s, a = mu_post when "
+              "symmetric, mu_post + a solved shift when asymmetric or with parameters (e.g. '1 - cos(r - s) + c*sin(r - s)'); "
+              "--lapse: uniform on the circle; no networks\n");
   return cli::exit_ok;
 }
 

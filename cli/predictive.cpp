@@ -314,9 +314,11 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
     spec.lapse = true;
     const std::string range = setting(fit, "lapse_range");
     if (range.empty()) throw std::invalid_argument(fit.files.at(0) + ": lapse = true but no lapse_range recorded");
-    // r (and so the range) of any sign under gaussian perception.
-    std::tie(spec.lapse_lo, spec.lapse_hi) =
-        parse_range(range, fit.files.at(0) + ": lapse_range", setting(fit, "perception") == "gaussian");
+    // r (and so the range) of any sign under gaussian perception; on the circle the contaminant
+    // is the whole circle.
+    if (setting(fit, "perception") != "vonmises")
+      std::tie(spec.lapse_lo, spec.lapse_hi) =
+          parse_range(range, fit.files.at(0) + ": lapse_range", setting(fit, "perception") == "gaussian");
   }
   // The response model (draws files before it was recorded: log-normal).
   if (const std::string motor = setting(fit, "motor"); !motor.empty()) spec.motor = parse_motor_spec(motor);

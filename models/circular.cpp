@@ -7,10 +7,12 @@
 #include <bactor/models/inference.hpp>
 #include <bactor/models/simulate.hpp>
 #include "engine/simd_math.hpp"
+#include "models/inference_kernels.hpp"
 
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 #include <cstring>
@@ -115,39 +117,68 @@ double simulate_circular_response(const CircularParams& p, double s, Rng& rng) {
   return sample_vonmises(rng, a, p.kappa_r);
 }
 
-void check_circular_cost(const CostInfo& cost) {
+CircularAction check_circular_cost(const CostInfo& cost) {
   const std::string what = cost.name + " under --perception vonmises";
-  if (!cost.params.empty())
-    throw ArgumentError("cost", what + ": its parameters would not change the action (a* = mu_post for every cost "
-                                       "symmetric in the wrapped error), so they cannot be inferred; use a cost without parameters");
-  if (cost.name == "QuadraticCost" || cost.name == "AbsoluteCost") return;  // read on d = wrap(r - s)
+  if (cost.name == "QuadraticCost" || cost.name == "AbsoluteCost") return CircularAction::mu_post;  // read on d = wrap(r - s)
   if (cost.expression.empty())
     throw ArgumentError("cost", what + " is not supported: use QuadraticCost (d^2 of the wrapped error d), "
-                                       "AbsoluteCost (|d|) or a formula of r - s such as '1 - cos(r - s)'");
-  // A formula: l(s, r) must be a function of d = wrap(r - s) alone, symmetric and
-  // non-decreasing in |d| (then a* = mu_post). Checked on a grid of stimuli and errors.
-  auto l = [&](double s, double r) { return cost.loss(s, r, nullptr); };
+                                       "AbsoluteCost (|d|) or a formula of r - s such as '1 - cos(r - s)' (which may "
+                                       "be asymmetric and have parameters, e.g. '1 - cos(r - s) + c*sin(r - s)')");
+  if (cost.params.size() > detail::max_cost_params) throw ArgumentError("cost", what + ": too many parameters");
+  // l(s, r; c) must be a function of d = wrap(r - s) alone: checked on a grid of stimuli and
+  // errors, at the priors' draws of the parameters (three, fixed seed).
+  Rng rng(20261206, 0);
+  std::vector<std::array<double, detail::max_cost_params>> draws(cost.params.empty() ? 1 : 3);
+  for (auto& p : draws)
+    for (std::size_t k = 0; k < cost.params.size(); ++k) p[k] = sample_prior(cost.params[k], rng);
   const double tol = 1e-9;
-  for (double s : {-3.1, -1.7, -0.4, 0.0, 0.9, 2.2, 3.1}) {
-    double prev = -INFINITY;
-    for (int k = 0; k <= 48; ++k) {
-      const double d = pi * k / 48;
-      const double v = l(s, s + d), scale = tol * (1 + std::abs(v));
-      const bool ok_sym = std::abs(v - l(s, s - d)) <= scale;
-      const bool ok_shift = std::abs(v - l(0.0, d)) <= scale && std::abs(v - l(s, s + d - two_pi)) <= scale;
-      if (!std::isfinite(v) || !ok_shift)
-        throw ArgumentError("cost", what + ": the formula is not a function of the wrapped difference r - s (it changes "
-                                           "when both angles turn, or when r turns by 2 pi); write it with periodic "
-                                           "functions of r - s, e.g. '1 - cos(r - s)'");
-      if (!ok_sym)
-        throw ArgumentError("cost", what + ": the formula is not symmetric in r - s; asymmetric circular costs need a "
-                                           "numerical optimal action, which is not supported yet");
-      if (v < prev - scale)
-        throw ArgumentError("cost", what + ": the formula decreases as |r - s| grows towards pi, so mu_post is not its "
-                                           "optimal action; not supported");
-      prev = v;
+  bool symmetric = true, monotone = true;
+  for (const auto& p : draws) {
+    auto l = [&](double s, double r) { return cost.loss(s, r, p.data()); };
+    for (double s : {-3.1, -1.7, -0.4, 0.0, 0.9, 2.2, 3.1}) {
+      double prev = -INFINITY;
+      for (int k = 0; k <= 48; ++k) {
+        const double d = pi * k / 48;
+        const double v = l(s, s + d), scale = tol * (1 + std::abs(v));
+        const bool ok_shift = std::abs(v - l(0.0, d)) <= scale && std::abs(v - l(s, s + d - two_pi)) <= scale &&
+                              std::abs(l(s, s - d) - l(0.0, -d)) <= scale;
+        if (!std::isfinite(v) || !ok_shift)
+          throw ArgumentError("cost", what + ": the formula is not a function of the wrapped difference r - s (it changes "
+                                             "when both angles turn, or when r turns by 2 pi); write it with periodic "
+                                             "functions of r - s, e.g. '1 - cos(r - s)'");
+        if (std::abs(v - l(s, s - d)) > scale) symmetric = false;
+        if (v < prev - scale) monotone = false;
+        prev = v;
+      }
     }
   }
+  if (!cost.params.empty() && symmetric)
+    throw ArgumentError("cost", what + ": the formula is symmetric in r - s, so its parameters would not change the "
+                                       "action (a* = mu_post) and cannot be inferred; use a cost without parameters");
+  if (!symmetric) return CircularAction::shifted;
+  if (!monotone)
+    throw ArgumentError("cost", what + ": the formula decreases as |r - s| grows towards pi, so mu_post is not its "
+                                       "optimal action; not supported");
+  return CircularAction::mu_post;
+}
+
+CircularActor::CircularActor(const CostInfo& cost, const double* theta)
+    : p_(CircularParams::of(theta)), shifted_(check_circular_cost(cost) == CircularAction::shifted) {
+  if (!shifted_) return;
+  const int N = detail::circular_terms(p_.kappa + p_.kappa_0, p_.kappa_r);
+  detail::circular_cost_series(cost, theta + 4, N, series_);
+  solver_ = std::make_unique<detail::CircularShiftSolver>(series_, p_.kappa_r);
+  d_top_ = solver_->solve(p_.kappa + p_.kappa_0).d;
+}
+
+double CircularActor::action(double m) const {
+  const VonMisesPosterior post = vonmises_posterior(p_.mu_0, p_.kappa_0, m, p_.kappa);
+  if (!shifted_) return post.mu;
+  return wrap_angle(post.mu + solver_->solve(post.kappa, &d_top_).d);
+}
+
+double CircularActor::respond(double s, Rng& rng) const {
+  return sample_vonmises(rng, action(sample_vonmises(rng, s, p_.kappa)), p_.kappa_r);
 }
 
 int circular_nodes(const CircularParams& p) {
@@ -162,49 +193,56 @@ int circular_nodes(const CircularParams& p) {
 
 namespace detail {
 
-Dataset simulate_circular(const SimulationSpec& spec) {
+Dataset simulate_circular(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
   const std::string what = "--perception vonmises";
   if (!spec.cost) throw std::invalid_argument("simulate: no cost family given");
   check_circular_cost(*spec.cost);
-  if (spec.lapse != 0) throw ArgumentError("lapse", what + " does not support lapses yet");
+  if (!(spec.lapse >= 0 && spec.lapse < 1)) throw ArgumentError("lapse", "must be in [0, 1)");
   if (!spec.motor.plain()) throw ArgumentError("motor", what + " has von Mises motor noise (sigma_r); --motor and --offset do not apply");
-  if (spec.network) throw ArgumentError("network", what + ": the action is mu_post in closed form, no network is used");
+  if (spec.network) throw ArgumentError("network", what + ": the action is solved numerically, no network is used");
   if (spec.trials == 0) throw ArgumentError("trials", "must be positive");
   if (!(spec.s_lo < spec.s_hi) || !std::isfinite(spec.s_lo) || !std::isfinite(spec.s_hi))
     throw ArgumentError("stimuli", "need finite s_lo < s_hi (angles in radians)");
-  static const char* names[] = {"sigma", "sigma_0", "mu_0", "sigma_r"};
-  auto known = [](const std::string& n) { return std::find(std::begin(names), std::end(names), n) != std::end(names); };
+  const std::vector<std::string> names = theta_names(*spec.cost);
+  std::string known_list;
+  for (const auto& n : names) known_list += (known_list.empty() ? "" : ", ") + n;
+  auto known = [&](const std::string& n) { return std::find(names.begin(), names.end(), n) != names.end(); };
   std::size_t n_cond = 1;
   const std::map<std::string, std::vector<double>> by_cond = condition_values(spec, n_cond);
   for (const auto& [name, list] : by_cond)
-    if (!known(name)) throw ArgumentError("conditions", "unknown parameter '" + name + "' (known: sigma, sigma_0, mu_0, sigma_r)");
+    if (!known(name)) throw ArgumentError("conditions", "unknown parameter '" + name + "' (known: " + known_list + ")");
   for (const auto& [name, v] : spec.values)
-    if (!known(name))
-      throw std::invalid_argument("unknown parameter '" + name + "' under " + what + " (known: sigma, sigma_0, mu_0, sigma_r)");
+    if (!known(name)) throw std::invalid_argument("unknown parameter '" + name + "' under " + what + " (known: " + known_list + ")");
   auto value = [&](std::size_t t, std::size_t c) {
-    const std::string n = names[t];
+    const std::string& n = names[t];
     const auto bc = by_cond.find(n);
     const auto it = spec.values.find(n);
     if (bc == by_cond.end() && it == spec.values.end()) throw std::invalid_argument("missing value for parameter '" + n + "'");
     const double v = bc != by_cond.end() ? bc->second[c] : it->second;
-    if (t != 2 && !(v > 0 && v < INFINITY))
+    if (t != 2 && t < 4 && !(v > 0 && v < INFINITY))
       throw std::invalid_argument("parameter '" + n + "' = " + std::to_string(v) + " must be positive and finite");
-    if (!std::isfinite(v)) throw std::invalid_argument("parameter 'mu_0' must be finite");
+    if (!std::isfinite(v)) throw std::invalid_argument("parameter '" + n + "' must be finite");
     return v;
   };
-  Rng rng(spec.seed, 0);
+  if (lapsed) lapsed->clear();
+  Rng rng(spec.seed, 0), lapse_rng(spec.seed, 1);
   std::vector<double> stimuli(spec.trials);
   for (double& s : stimuli) s = wrap_angle(rng.uniform(spec.s_lo, spec.s_hi));
   Dataset d;
   d.source = "simulated";
   for (std::size_t c = 0; c < n_cond; ++c) {
     d.cond_labels.push_back(std::to_string(c + 1));
-    double theta[4];
-    for (std::size_t t = 0; t < 4; ++t) theta[t] = value(t, c);
-    const CircularParams p = CircularParams::of(theta);
+    std::vector<double> theta(names.size());
+    for (std::size_t t = 0; t < names.size(); ++t) theta[t] = value(t, c);
+    const CircularActor actor(*spec.cost, theta.data());
     for (double s : stimuli) {
       d.s.push_back(s);
-      d.r.push_back(simulate_circular_response(p, s, rng));
+      double r = actor.respond(s, rng);
+      if (spec.lapse > 0 && lapse_rng.uniform() < spec.lapse) {
+        r = wrap_angle(lapse_rng.uniform(-pi, pi));
+        if (lapsed) lapsed->push_back(d.s.size() - 1);
+      }
+      d.r.push_back(r);
       d.cond.push_back(int(c));
       d.line.push_back(d.s.size() + 1);
     }
@@ -215,9 +253,12 @@ Dataset simulate_circular(const SimulationSpec& spec) {
 void check_circular_fit(const Dataset& data, const InferenceSpec& spec) {
   const std::string what = "--perception vonmises";
   check_circular_cost(*spec.cost);
-  if (spec.network) throw ArgumentError("network", what + ": the action is mu_post in closed form; no network is used");
-  if (spec.exact_action) throw ArgumentError("exact_action", what + ": the action is mu_post in closed form");
-  if (spec.lapse) throw ArgumentError("lapse", what + " does not support lapses yet");
+  if (spec.network) throw ArgumentError("network", what + ": the action is mu_post or solved numerically; no network is used");
+  if (spec.exact_action) throw ArgumentError("exact_action", what + ": the action is mu_post or solved numerically already");
+  // The contaminant is the whole circle; a fit records that range as -pi:pi (which check reads back).
+  const bool whole = std::abs(spec.lapse_lo + pi) < 1e-9 && std::abs(spec.lapse_hi - pi) < 1e-9;
+  if ((spec.lapse_lo != 0 || spec.lapse_hi != 0) && !whole)
+    throw ArgumentError("lapse_range", what + ": the contaminant is uniform on the whole circle; no other range applies");
   if (spec.latent != LatentMode::marginal) throw ArgumentError("latent", what + " integrates the measurement out (marginal only)");
   if (!spec.motor.plain()) throw ArgumentError("motor", what + " has von Mises motor noise (sigma_r); --motor and --offset do not apply");
   if (!(spec.scale == 0 || spec.scale == 1)) throw ArgumentError("scale", what + ": angles are in radians, no scale applies");
@@ -229,15 +270,20 @@ void check_circular_fit(const Dataset& data, const InferenceSpec& spec) {
                                     " is outside (-pi, pi] (" + what + " reads angles in radians)");
 }
 
-void CircularFit::reset(std::size_t conditions, std::size_t n_theta) {
+void CircularFit::reset(const CostInfo& cost, std::size_t conditions, bool lapse) {
+  model = CircularModel::of(cost);
+  const std::size_t n_theta = model.n_theta();
   trials.assign(conditions, {});
   rows.resize(conditions);
-  for (std::size_t c = 0; c < conditions; ++c) rows[c] = {c * n_theta, &trials[c]};
+  for (std::size_t c = 0; c < conditions; ++c)
+    rows[c] = {c * n_theta, &trials[c], lapse ? conditions * n_theta + c : no_lapse};
 }
 
 void CircularFit::values(const double* V, std::span<double* const> out) const {
   for (std::size_t c = 0; c < rows.size(); ++c)
-    if (trials[c].size() > 0) circular_row_loglik(V + rows[c].theta_at, trials[c], nullptr, out[c]);
+    if (trials[c].size() > 0)
+      circular_row_loglik(model, V + rows[c].theta_at, rows[c].eps_at == no_lapse ? nullptr : V + rows[c].eps_at, trials[c],
+                          nullptr, out[c]);
 }
 
 void CircularTrials::add(double s_i, double r_i) {
@@ -254,52 +300,80 @@ using B = xsimd::batch<double>;
 constexpr std::size_t lanes = B::size;
 static_assert(8 % lanes == 0, "node counts are multiples of 8");
 
-/// cos and sin of the n nodes t_j = 2 pi j / n, this thread's, remade when n changes; and a
-/// buffer of n values.
+/// A row's nodes m_j = mu_0 + t_j, t_j = 2 pi j / n, this thread's (remade per row): cos and sin
+/// of m_j and of the action a_j, the derivatives of a_j in kappa and kappa_0 (through mu_post
+/// and kappa_post) and (shifted) in kappa_r and the cost parameters; the log integrand of one
+/// trial; and the adjoint of each a_j summed over the trials.
 struct NodeTable {
-  int n = 0;
-  std::vector<double> ct, st, l;
-};
-NodeTable& node_table(int n) {
-  thread_local NodeTable tab;
-  if (tab.n != n) {
-    tab.n = n;
-    tab.ct.resize(std::size_t(n));
-    tab.st.resize(std::size_t(n));
-    tab.l.resize(std::size_t(n));
-    for (int j = 0; j < n; ++j) {
-      tab.ct[std::size_t(j)] = std::cos(two_pi * j / n);
-      tab.st[std::size_t(j)] = std::sin(two_pi * j / n);
+  std::vector<double> cm, sm, ca, sa, l, g, da_k, da_k0, da_kr, da_c;
+  std::vector<double> ct, st;  // cos t_j, sin t_j for j <= n/2, remade when n changes
+  std::size_t n_table = 0;
+  void resize(std::size_t n, std::size_t P) {
+    for (auto* v : {&cm, &sm, &ca, &sa, &l, &g, &da_k, &da_k0, &da_kr}) v->resize(n);
+    da_c.resize(n * P);
+    if (n_table != n) {
+      n_table = n;
+      ct.resize(n / 2 + 1);
+      st.resize(n / 2 + 1);
+      for (std::size_t j = 0; j <= n / 2; ++j) {
+        ct[j] = std::cos(two_pi * double(j) / double(n));
+        st[j] = std::sin(two_pi * double(j) / double(n));
+      }
     }
   }
+};
+NodeTable& node_table() {
+  thread_local NodeTable tab;
   return tab;
 }
 
-/// One trial's constants.
-struct TrialConst {
-  B cs, ss, cr, sr;
-};
-/// The geometry at nodes j..j+lanes: m = s + t, C + iS = kappa_0 e^{i mu_0} + kappa e^{im},
-/// 1/R, cos(r - mu_post) and (Grad) the pieces of its derivatives.
-struct NodeGeo {
-  B cm, sm, C, S, iR, cd;
-};
-inline NodeGeo geometry(const TrialConst& tc, B ct, B st, B k0c, B k0s, B k) {
-  NodeGeo g;
-  g.cm = xsimd::fms(tc.cs, ct, tc.ss * st);
-  g.sm = xsimd::fma(tc.ss, ct, tc.cs * st);
-  g.C = xsimd::fma(k, g.cm, k0c);
-  g.S = xsimd::fma(k, g.sm, k0s);
-  const B r2 = xsimd::max(xsimd::fma(g.C, g.C, g.S * g.S), B(1e-300));  // 0 only at an undefined posterior
-  g.iR = B(1.0) / xsimd::sqrt(r2);
-  g.cd = xsimd::fma(g.C, tc.cr, g.S * tc.sr) * g.iR;
-  return g;
+/// Fills the nodes' actions for theta: a_j = mu_0 + psi_j + d*_j, psi_j = mu_post - mu_0 =
+/// arg(kappa_0 + kappa e^{i t_j}), kappa_post = |kappa_0 + kappa e^{i t_j}|; d* solved for j <= n/2
+/// (kappa_post falls from kappa + kappa_0 there, a continuation from a global search at j = 0)
+/// and mirrored (t_{n-j} = -t_j has the same kappa_post).
+void fill_nodes(NodeTable& tab, int n, const CircularModel& m, const CircularParams& p, const double* c, bool grad) {
+  const std::size_t P = m.cost->params.size();
+  tab.resize(std::size_t(n), P);
+  const double cm0 = std::cos(p.mu_0), sm0 = std::sin(p.mu_0);
+  std::unique_ptr<CircularShiftSolver> solver;
+  thread_local CircularCostSeries series;
+  if (m.shifted) {
+    circular_cost_series(*m.cost, c, circular_terms(p.kappa + p.kappa_0, p.kappa_r), series);
+    solver = std::make_unique<CircularShiftSolver>(series, p.kappa_r);
+  }
+  CircularShift sh;
+  for (int j = 0; j <= n / 2; ++j) {
+    const double ct = tab.ct[std::size_t(j)], st = tab.st[std::size_t(j)];
+    const double C = p.kappa_0 + p.kappa * ct, S = p.kappa * st, R = std::hypot(C, S);
+    // R = 0 only at kappa = kappa_0 and t = pi, where mu_post is undefined: taken as mu_0 there.
+    const double cp = R > 0 ? C / R : 1, sp = R > 0 ? S / R : 0;
+    if (m.shifted) sh = solver->solve(R, j == 0 ? nullptr : &sh.d);
+    const double cd = std::cos(sh.d), sd = std::sin(sh.d);
+    const double cu = cp * cd - sp * sd, su = sp * cd + cp * sd;  // e^{i (psi + d*)}
+    for (int k : {j, (n - j) % n}) {
+      const double sign = k == j ? 1 : -1;  // the mirror node: t -> -t, S -> -S, psi -> -psi; d* the same
+      const std::size_t i = std::size_t(k);
+      const double cts = ct, sts = sign * st;
+      tab.cm[i] = cm0 * cts - sm0 * sts;
+      tab.sm[i] = sm0 * cts + cm0 * sts;
+      // e^{i(psi + d*)} for the mirror: psi -> -psi, d* unchanged.
+      const double cuk = k == j ? cu : cp * cd + sp * sd, suk = k == j ? su : -sp * cd + cp * sd;
+      tab.ca[i] = cm0 * cuk - sm0 * suk;
+      tab.sa[i] = sm0 * cuk + cm0 * suk;
+      if (grad) {
+        const double Sk = sign * S, iR2 = R > 0 ? 1 / (R * R) : 0, iR = R > 0 ? 1 / R : 0;
+        // d psi / d kappa = (C sin t - S cos t) / R^2, d psi / d kappa_0 = -S / R^2;
+        // d kappa_post / d kappa = (C cos t + S sin t) / R, d kappa_post / d kappa_0 = C / R.
+        tab.da_k[i] = (C * sts - Sk * cts) * iR2 + sh.d_kp * (C * cts + Sk * sts) * iR;
+        tab.da_k0[i] = -Sk * iR2 + sh.d_kp * C * iR;
+        tab.da_kr[i] = sh.d_kr;
+        for (std::size_t q = 0; q < P; ++q) tab.da_c[q * std::size_t(n) + i] = sh.d_c[q];
+      }
+      if (k == (n - j) % n) break;  // j = 0 and j = n/2 are their own mirrors
+    }
+  }
+  if (grad) std::fill(tab.g.begin(), tab.g.end(), 0.0);
 }
-
-/// d log p(r_i | s_i) / d(kappa, kappa_0, mu_0, kappa_r) of one trial, and its value.
-struct TrialOut {
-  double ll = 0, dk = 0, dk0 = 0, dmu0 = 0, dkr = 0;
-};
 
 inline double hmax(const B& v) {
   alignas(64) double a[lanes];
@@ -307,135 +381,168 @@ inline double hmax(const B& v) {
   return *std::max_element(a, a + lanes);
 }
 
-template <bool Grad>
-TrialOut trial(NodeTable& tab, const CircularTrials& t, std::size_t i, const CircularParams& p, double cst,
-               double a_k, double a_kr) {
-  const std::size_t n = std::size_t(tab.n);
-  const double* ct = tab.ct.data();
-  const double* st = tab.st.data();
+/// One trial's log p_actor and (Grad) its weighted sums: Σ w_j cos(m_j - s), Σ w_j sin(m_j - s),
+/// Σ w_j cos(r - a_j), w_j the normalised integrand; the adjoints of a_j, scaled by `scale`
+/// (known after the value: the lapse responsibility), are added by add_action_adjoint.
+struct TrialOut {
+  double cms = 0, sms = 0, cra = 0;
+};
+
+/// Pass 1 and 2: l_j = kappa (cos(m_j - s) - 1) + kappa_r (cos(r - a_j) - 1), its max, then
+/// e_j = exp(l_j - max) into tab.l and their sum E; returns log p_actor.
+inline double trial_value(NodeTable& tab, std::size_t n, const CircularTrials& t, std::size_t i, const CircularParams& p,
+                          double cst, double& E) {
+  const B cs(t.cs[i]), ss(t.ss[i]), cr(t.cr[i]), sr(t.sr[i]), k(p.kappa), kr(p.kappa_r);
   double* l = tab.l.data();
-  const TrialConst tc{B(t.cs[i]), B(t.ss[i]), B(t.cr[i]), B(t.sr[i])};
-  const double cm0 = std::cos(p.mu_0), sm0 = std::sin(p.mu_0);
-  const B k(p.kappa), kr(p.kappa_r), k0c(p.kappa_0 * cm0), k0s(p.kappa_0 * sm0);
-  // Pass 1: the log integrand l_j = kappa (cos t_j - 1) + kappa_r (cos(r - mu_post,j) - 1), its max.
   B vmax(-INFINITY);
   for (std::size_t j = 0; j < n; j += lanes) {
-    const B c = B::load_unaligned(ct + j), s = B::load_unaligned(st + j);
-    const NodeGeo g = geometry(tc, c, s, k0c, k0s, k);
-    const B lj = xsimd::fma(k, c - B(1.0), kr * (g.cd - B(1.0)));
+    const B cm = B::load_unaligned(tab.cm.data() + j), sm = B::load_unaligned(tab.sm.data() + j);
+    const B ca = B::load_unaligned(tab.ca.data() + j), sa = B::load_unaligned(tab.sa.data() + j);
+    const B cms = xsimd::fma(cm, cs, sm * ss), cra = xsimd::fma(ca, cr, sa * sr);
+    const B lj = xsimd::fma(k, cms - B(1.0), kr * (cra - B(1.0)));
     lj.store_unaligned(l + j);
     vmax = xsimd::max(vmax, lj);
   }
   const double mx = hmax(vmax);
-  // Pass 2: the weights e_j = exp(l_j - max), their sum and (Grad) the weighted derivatives.
-  B e_sum(0.0), s_ct(0.0), s_cd(0.0), g_k(0.0), g_k0(0.0), g_mu0(0.0);
-  const B bmx(mx), bcm0(cm0), bsm0(sm0);
+  const B bmx(mx);
+  B e_sum(0.0);
   for (std::size_t j = 0; j < n; j += lanes) {
     const B e = simd::exp_clamped(B::load_unaligned(l + j) - bmx);
+    e.store_unaligned(l + j);
     e_sum += e;
-    if constexpr (Grad) {
-      const B c = B::load_unaligned(ct + j), s = B::load_unaligned(st + j);
-      const NodeGeo g = geometry(tc, c, s, k0c, k0s, k);
-      // d l/d mu_post = kappa_r sin(r - mu_post); d mu_post = (C dS - S dC) / R^2.
-      const B sd = xsimd::fms(g.C, tc.sr, g.S * tc.cr) * g.iR;
-      const B w = e * kr * sd * g.iR * g.iR;
-      s_ct = xsimd::fma(e, c, s_ct);
-      s_cd = xsimd::fma(e, g.cd, s_cd);
-      g_k = xsimd::fma(w, xsimd::fms(g.C, g.sm, g.S * g.cm), g_k);     // dC/dk = cos m, dS/dk = sin m
-      g_k0 = xsimd::fma(w, xsimd::fms(g.C, bsm0, g.S * bcm0), g_k0);   // dC/dk0 = cos mu_0, dS/dk0 = sin mu_0
-      g_mu0 = xsimd::fma(w, xsimd::fma(g.C, bcm0, g.S * bsm0), g_mu0); // times kappa_0 below
-    }
   }
-  const double E = xsimd::hadd(e_sum);
-  TrialOut o;
-  o.ll = mx + std::log(E) + cst;
-  if constexpr (Grad) {
-    const double iE = 1.0 / E;
-    o.dk = xsimd::hadd(s_ct) * iE - a_k + xsimd::hadd(g_k) * iE;
-    o.dk0 = xsimd::hadd(g_k0) * iE;
-    o.dmu0 = p.kappa_0 * xsimd::hadd(g_mu0) * iE;
-    o.dkr = xsimd::hadd(s_cd) * iE - a_kr;
+  E = xsimd::hadd(e_sum);
+  return mx + std::log(E) + cst;
+}
+
+/// Pass 3, with w_j = e_j / E: the trial's weighted sums, and g_j += scale kappa_r w_j sin(r - a_j)
+/// (d ll / d a_j).
+inline TrialOut trial_sums(NodeTable& tab, std::size_t n, const CircularTrials& t, std::size_t i, const CircularParams& p,
+                           double E, double scale) {
+  const B cs(t.cs[i]), ss(t.ss[i]), cr(t.cr[i]), sr(t.sr[i]), gk(scale * p.kappa_r), iE(1.0 / E);
+  B s_cms(0.0), s_sms(0.0), s_cra(0.0);
+  for (std::size_t j = 0; j < n; j += lanes) {
+    const B w = B::load_unaligned(tab.l.data() + j) * iE;
+    const B cm = B::load_unaligned(tab.cm.data() + j), sm = B::load_unaligned(tab.sm.data() + j);
+    const B ca = B::load_unaligned(tab.ca.data() + j), sa = B::load_unaligned(tab.sa.data() + j);
+    s_cms = xsimd::fma(w, xsimd::fma(cm, cs, sm * ss), s_cms);
+    s_sms = xsimd::fma(w, xsimd::fms(sm, cs, cm * ss), s_sms);
+    s_cra = xsimd::fma(w, xsimd::fma(ca, cr, sa * sr), s_cra);
+    const B g = B::load_unaligned(tab.g.data() + j);
+    xsimd::fma(gk * w, xsimd::fms(sr, ca, cr * sa), g).store_unaligned(tab.g.data() + j);
   }
-  return o;
+  return {xsimd::hadd(s_cms), xsimd::hadd(s_sms), xsimd::hadd(s_cra)};
 }
 } // namespace
 
-double circular_row_loglik(const double* theta, const CircularTrials& t, double* grad, double* trial_ll) {
-  const bool valid = theta[0] > 0 && theta[1] > 0 && theta[3] > 0 && theta[0] < INFINITY && theta[1] < INFINITY &&
-                     theta[3] < INFINITY && std::isfinite(theta[2]);
+double circular_row_loglik(const CircularModel& m, const double* theta, const double* eps, const CircularTrials& t,
+                           double* grad, double* trial_ll) {
+  const std::size_t P = m.cost->params.size(), n_theta = 4 + P;
+  bool valid = theta[0] > 0 && theta[1] > 0 && theta[3] > 0 && theta[0] < INFINITY && theta[1] < INFINITY &&
+               theta[3] < INFINITY && std::isfinite(theta[2]);
+  for (std::size_t k = 0; k < P; ++k) valid = valid && std::isfinite(theta[4 + k]);
+  if (eps) valid = valid && *eps >= 0 && *eps < 1;
   if (!valid) {
     if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
     return -INFINITY;
   }
   const CircularParams p = CircularParams::of(theta);
   const int n = circular_nodes(p);
-  NodeTable& tab = node_table(n);
+  NodeTable& tab = node_table();
+  fill_nodes(tab, n, m, p, theta + 4, grad != nullptr);
   // log((2 pi / n) / (2 pi I0e(kappa) 2 pi I0e(kappa_r))): the rule's weight and both densities' constants.
   const double cst = -std::log(double(n)) - log_2pi - log_i0e(p.kappa) - log_i0e(p.kappa_r);
-  double ll = 0;
-  if (!grad) {
-    for (std::size_t i = 0; i < t.size(); ++i) {
-      const double li = trial<false>(tab, t, i, p, cst, 0, 0).ll;
-      if (trial_ll) trial_ll[i] = li;
-      ll += li;
-    }
-    return ll;
-  }
+  const LapseMix mix = eps ? LapseMix::of(*eps, log_2pi) : LapseMix{};
   const double a_k = bessel_ratio(p.kappa), a_kr = bessel_ratio(p.kappa_r);
-  double dk = 0, dk0 = 0, dmu0 = 0, dkr = 0;
+  double ll = 0, dk = 0, dmu0 = 0, dkr = 0, rho_sum = 0;
   for (std::size_t i = 0; i < t.size(); ++i) {
-    const TrialOut o = trial<true>(tab, t, i, p, cst, a_k, a_kr);
-    if (trial_ll) trial_ll[i] = o.ll;
-    ll += o.ll;
-    dk += o.dk;
-    dk0 += o.dk0;
-    dmu0 += o.dmu0;
-    dkr += o.dkr;
+    double E;
+    const double lq = trial_value(tab, std::size_t(n), t, i, p, cst, E);
+    double li = lq, rho = 1;  // the mixture's value and the actor's responsibility
+    if (eps) {
+      const double x = mix.log1m_eps + lq, y = mix.log_eps_cont, hi = std::max(x, y);
+      li = hi + std::log(std::exp(x - hi) + std::exp(y - hi));
+      rho = std::exp(x - li);
+      rho_sum += rho;
+    }
+    if (trial_ll) trial_ll[i] = li;
+    ll += li;
+    if (grad) {
+      const TrialOut o = trial_sums(tab, std::size_t(n), t, i, p, E, rho);
+      dk += rho * (o.cms - a_k);
+      dkr += rho * (o.cra - a_kr);
+      dmu0 -= rho * p.kappa * o.sms;  // d cos(m_j - s) / d mu_0 = -sin(m_j - s)
+    }
+  }
+  if (!grad) return ll;
+  // Through the actions: d a_j / d mu_0 = 1, and the tabulated derivatives.
+  double dk0 = 0;
+  std::array<double, max_cost_params> dc{};
+  for (std::size_t j = 0; j < std::size_t(n); ++j) {
+    const double g = tab.g[j];
+    dmu0 += g;
+    dk += g * tab.da_k[j];
+    dk0 += g * tab.da_k0[j];
+    if (m.shifted) {
+      dkr += g * tab.da_kr[j];
+      for (std::size_t q = 0; q < P; ++q) dc[q] += g * tab.da_c[q * std::size_t(n) + j];
+    }
   }
   // kappa = 1/sigma^2: d kappa / d sigma = -2 kappa / sigma (likewise sigma_0, sigma_r).
   grad[0] += dk * (-2 * p.kappa / theta[0]);
   grad[1] += dk0 * (-2 * p.kappa_0 / theta[1]);
   grad[2] += dmu0;
   grad[3] += dkr * (-2 * p.kappa_r / theta[3]);
+  for (std::size_t q = 0; q < P; ++q) grad[4 + q] += dc[q];
+  if (eps) grad[n_theta] += lapse_gradient(*eps, double(t.size()), rho_sum);
   return ll;
 }
 
 namespace {
-/// The node's arena data: operands, rows and each row's saved gradient (4 entries).
+/// The node's arena data: operands, the model, rows and each row's saved gradient (width
+/// entries: theta's, then the lapse probability's when there is one).
 struct CircularOp {
   Var V;
   Elem acc;
+  const CircularModel* model;
   const CircularRow* rows;
   double* g;
-  std::size_t n_rows;
+  std::size_t n_rows, width;
 };
 
 void circular_backward(Node& n) {
   const CircularOp& op = *static_cast<const CircularOp*>(n.data);
   const double d = n.adj[0];
+  const std::size_t nt = op.model->n_theta();
   if (double* av = op.V.needs_grad() ? op.V.node()->grad() : nullptr)
-    for (std::size_t r = 0; r < op.n_rows; ++r)
-      for (std::size_t k = 0; k < 4; ++k) av[op.rows[r].theta_at + k] += d * op.g[4 * r + k];
+    for (std::size_t r = 0; r < op.n_rows; ++r) {
+      const double* g = op.g + op.width * r;
+      for (std::size_t k = 0; k < nt; ++k) av[op.rows[r].theta_at + k] += d * g[k];
+      if (op.rows[r].eps_at != no_lapse) av[op.rows[r].eps_at] += d * g[nt];
+    }
   if (!op.acc.empty() && op.acc.v.needs_grad())
     if (double* a = op.acc.v.node()->grad()) a[op.acc.i] += d;
 }
 } // namespace
 
-Var circular_likelihood_node(Var V, std::span<const CircularRow> rows, Elem acc) {
+Var circular_likelihood_node(Var V, const CircularModel& m, std::span<const CircularRow> rows, Elem acc) {
   static_assert(std::is_trivially_destructible_v<CircularOp>);
   Tape& tape = Tape::current();
   const bool grad = V.needs_grad() || (!acc.empty() && acc.v.needs_grad());
   Node* n = tape.make_node(1, 1, grad, &circular_backward);
-  auto* mem = static_cast<std::byte*>(tape.allocate(sizeof(CircularOp) + 4 * rows.size() * sizeof(double)));
+  const std::size_t width = m.n_theta() + 1;
+  auto* mem = static_cast<std::byte*>(tape.allocate(sizeof(CircularOp) + width * rows.size() * sizeof(double)));
   double* g = reinterpret_cast<double*>(mem + sizeof(CircularOp));
-  std::fill(g, g + 4 * rows.size(), 0.0);
-  n->data = ::new (mem) CircularOp{V, acc, rows.data(), g, rows.size()};
+  std::fill(g, g + width * rows.size(), 0.0);
+  n->data = ::new (mem) CircularOp{V, acc, &m, rows.data(), g, rows.size(), width};
   const double* v = V.values().data();
   double value = acc.value();
   for (std::size_t r = 0; r < rows.size(); ++r) {
     if (rows[r].trials->size() == 0) continue;
-    const double lr = circular_row_loglik(v + rows[r].theta_at, *rows[r].trials, grad ? g + 4 * r : nullptr, nullptr);
-    if (!std::isfinite(lr)) std::fill(g + 4 * r, g + 4 * r + 4, 0.0);
+    const double* eps = rows[r].eps_at == no_lapse ? nullptr : v + rows[r].eps_at;
+    double* gr = g + width * r;
+    const double lr = circular_row_loglik(m, v + rows[r].theta_at, eps, *rows[r].trials, grad ? gr : nullptr, nullptr);
+    if (!std::isfinite(lr)) std::fill(gr, gr + width, 0.0);
     value += lr;
   }
   n->val[0] = value;

@@ -141,6 +141,7 @@ Prior lapse_prior() { return Prior{Prior::Kind::beta, 2.0, 50.0}; }
 
 std::pair<double, double> lapse_range(const Dataset& data, const InferenceSpec& spec) {
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
+  if (spec.perception == PerceptionModel::vonmises) return {-std::numbers::pi, std::numbers::pi};  // the whole circle
   double lo = INFINITY, hi = -INFINITY;
   std::size_t at_lo = 0, at_hi = 0;
   for (std::size_t i = 0; i < data.size(); ++i) {
@@ -401,7 +402,7 @@ struct ActorModel::Impl {
       return acc.value();
     }
     const Var z = latent == LatentMode::sampled ? leaf(n_free, N) : Var();
-    acc = detail::Elem{circular ? detail::circular_likelihood_node(V, circ.rows, acc) : detail::add_likelihood(lik, V, rows, acc, z), 0};
+    acc = detail::Elem{circular ? detail::circular_likelihood_node(V, circ.model, circ.rows, acc) : detail::add_likelihood(lik, V, rows, acc, z), 0};
     const double lp = acc.value();
     if (want_grad) {
       backward(acc.v);  // the gradient lands in grad
@@ -437,8 +438,12 @@ struct ActorModel::Impl {
       if (begin[c + 1] == begin[c]) continue;
       if (circular) {  // x holds the stimuli themselves (angles)
         fill_theta(c);
-        const CircularParams cp = CircularParams::of(theta.data());
-        for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) out[orig[k]] = simulate_circular_response(cp, x[k], rng);
+        const CircularActor actor(*cost, theta.data());
+        const double eps = lapse ? val[lapse_slot(c)] : 0.0;
+        for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
+          out[orig[k]] = actor.respond(x[k], rng);
+          if (lapse && rng.uniform() < eps) out[orig[k]] = wrap_angle(rng.uniform(-std::numbers::pi, std::numbers::pi));
+        }
         continue;
       }
       const double sig = val[theta_slot(c, theta_index::sigma)];
@@ -506,7 +511,9 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
   predict = spec.predict;
   log_lik = spec.log_lik;
   lapse = spec.lapse;
-  if (lapse) {
+  if (lapse && circular) {  // uniform on the circle, density 1 / (2 pi)
+    log_width = std::log(2 * std::numbers::pi);
+  } else if (lapse) {
     std::tie(lapse_lo, lapse_hi) = lapse_range(data, spec);
     log_width = std::log(std::log(lapse_hi) - std::log(lapse_lo));
     lik.log_width = log_width;
@@ -662,7 +669,7 @@ void ActorModel::Impl::order_outputs() {
 void ActorModel::Impl::group_trials(const Dataset& data) {
   begin.assign(C + 1, 0);
   lik.trials.resize(std::size_t(C));
-  if (circular) circ.reset(std::size_t(C), n_theta);
+  if (circular) circ.reset(*cost, std::size_t(C), lapse);
   for (int c = 0; c < C; ++c) {
     begin[c] = x.size();
     detail::RowTrials& t = lik.trials[std::size_t(c)];

@@ -154,7 +154,7 @@ ValueDomain value_domain(const InferenceSpec& spec);
 /// set (ArgumentError("lapse_range") unless 0 < lo < hi and every response inside, saying which
 /// range would hold them), else stimulus_lapse_range(data.s) -- the range `simulate` draws lapses
 /// from -- widened to e^lapse_margin beyond any response outside it (the contaminant must hold
-/// every response).
+/// every response). Under von Mises perception: (-pi, pi), the whole circle.
 std::pair<double, double> lapse_range(const Dataset& data, const InferenceSpec& spec);
 
 /// Power-law form of a closed-form actor: log a = log_k + w log m. `theta` as in theta_names;

@@ -80,13 +80,14 @@ std::map<std::string, std::vector<double>> condition_values(const SimulationSpec
 std::string simulation_action_source(const SimulationSpec& spec) {
   if (spec.network) return "network";
   if (spec.perception == PerceptionModel::gaussian) return "closed-form";
-  if (spec.perception == PerceptionModel::vonmises) return "closed-form";  // mu_post
+  if (spec.perception == PerceptionModel::vonmises)  // mu_post, or mu_post + a solved shift
+    return spec.cost && check_circular_cost(*spec.cost) == CircularAction::shifted ? "numerical" : "closed-form";
   return spec.cost && has_closed_form(*spec.cost, spec.motor) ? "closed-form" : "numerical";
 }
 
 Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
   if (!spec.cost) throw std::invalid_argument("simulate: no cost family given");
-  if (spec.perception == PerceptionModel::vonmises) return detail::simulate_circular(spec);  // models/circular.hpp
+  if (spec.perception == PerceptionModel::vonmises) return detail::simulate_circular(spec, lapsed);  // models/circular.hpp
   if (!(spec.lapse >= 0 && spec.lapse < 1)) throw ArgumentError("lapse", "the lapse probability must be in [0, 1)");
   if (lapsed) lapsed->clear();
   if (spec.trials == 0) throw ArgumentError("trials", "must be positive");

@@ -144,14 +144,16 @@ TEST_CASE("cli circular: refusals") {
     CHECK(x.code == 2);
     CHECK(x.out.find(part) != std::string::npos);
   };
-  refused("infer --perception vonmises --data " + data + " --cost Linex --closed-form" + fit, "parameters would not change the action");
-  refused("infer --perception vonmises --data " + data + " --formula \"1 - cos(r - s) + 0.3 * sin(r - s)\" --closed-form" + fit,
-          "not symmetric");
+  refused("infer --perception vonmises --data " + data + " --cost Linex --closed-form" + fit, "is not supported");
+  refused("infer --perception vonmises --data " + data + " --formula \"c * (1 - cos(r - s))\" --params c=uniform:0.5:2 --closed-form" +
+              fit,
+          "its parameters would not change the action");
   refused("infer --perception vonmises --data " + data + " --formula \"(r - s) * (r - s)\" --closed-form" + fit,
           "not a function of the wrapped difference");
   refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --motor gaussian" + fit,
           "--motor and --offset do not apply");
-  refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --lapse" + fit, "lapses");
+  refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --lapse --lapse-range 0.1:2" + fit,
+          "uniform on the whole circle");
   refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --prior mu_0=lognormal:0:1" + fit,
           "an angle needs a prior on the circle");
   refused("simulate --perception vonmises --cost QuadraticCost --set mu_0=1,sigma_0=0.5,sigma=0.2,sigma_r=0.1 --stimuli 0.5:4 --out " +

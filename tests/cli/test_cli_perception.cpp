@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // End-to-end tests of the perception families (docs/families.md, "Perception"): the
 // --perception option of train, simulate, infer and evaluate, what networks and fits record, the
-// refusals (an unknown name, vonmises data beyond pi, a network trained for another), and a
+// refusals (an unknown name, vonmises data beyond pi, a network trained for another), a
 // gaussian-perception round trip simulate -> infer -> summary -> check with negative stimuli and
-// responses.
+// responses, and a vonmises round trip with an asymmetric formula cost's parameter and lapses.
 #include "tests/cli/cli_util.hpp"
 
 #include <doctest/doctest.h>
@@ -182,4 +182,36 @@ TEST_CASE("cli perception: gaussian refusals name the option") {
   Result t = run_bactor("train --cost QuadraticCost --perception gaussian --motor gaussian --steps 5 --out " + (dir / "n.safetensors").string());
   CHECK(t.code == 2);
   CHECK(t.out.find("--perception: gaussian: networks for this perception model are not supported yet") != std::string::npos);
+}
+
+TEST_CASE("cli perception: vonmises round trip with an asymmetric formula cost's parameter and lapses") {
+  const fs::path dir = scratch("vonmises_shift");
+  fs::create_directories(dir);
+  const std::string data = (dir / "v.csv").string();
+  const std::string cost = "--formula \"(1 - cos(r - s)) * (1 + c*sin(r - s))\" --params c=uniform:-0.9:0.9 --perception vonmises";
+  Result s = run_bactor("simulate " + cost + " --set mu_0=-1,sigma_0=0.5,sigma=0.2,sigma_r=0.15,c=0.6 --lapse 0.1 --trials 120 "
+                        "--seed 3 --out " + data);
+  INFO(s.out);
+  REQUIRE(s.code == 0);
+  CHECK(s.out.find("action: numerical") != std::string::npos);  // mu_post + the solved shift
+  CHECK(s.out.find(" lapses)") != std::string::npos);
+  Result f = run_bactor("infer --data " + data + " " + cost + " --closed-form --lapse --fix sigma=0.2,sigma_r=0.15 --chains 1 "
+                        "--warmup 60 --samples 60 --predict --out " + (dir / "fit").string());
+  INFO(f.out);
+  REQUIRE(f.code == 0);
+  const std::string summary = read_text(dir / "fit" / "summary.csv");
+  CHECK(summary.find("\nc,") != std::string::npos);
+  CHECK(summary.find("\nlapse,") != std::string::npos);
+  const std::string draws = read_text(dir / "fit" / "chain-1.csv");
+  CHECK(draws.find("r_rep") != std::string::npos);
+  CHECK(draws.find("lapse_range = -3.14159") != std::string::npos);  // the whole circle
+  // check reads a circular lapse fit back (QuadraticCost: check does not re-register formulas).
+  Result q = run_bactor("infer --data " + data + " --cost QuadraticCost --perception vonmises --closed-form --lapse --fix sigma=0.2 "
+                        "--chains 1 --warmup 50 --samples 50 --out " + (dir / "fitq").string());
+  INFO(q.out);
+  REQUIRE(q.code == 0);
+  Result c = run_bactor("check " + (dir / "fitq").string() + " --draws 50");
+  INFO(c.out);
+  CHECK(c.code == 0);
+  CHECK(c.out.find("circ. mean d") != std::string::npos);
 }

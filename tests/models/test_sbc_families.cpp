@@ -12,7 +12,8 @@
 // Families: gaussian and gaussian+offset (closed form, the composed quadrature likelihood),
 // gaussian perception with gaussian (+offset) motor noise and von Mises perception (closed form
 // a = mu_post, each with its perception model's priors and stimuli; see linear_case and
-// circular_case) and, by hand, generalized with a network trained here (data simulated with that
+// circular_case; by hand also with an asymmetric cost's parameter free and lapses,
+// circular_shift_case) and, by hand, generalized with a network trained here (data simulated with that
 // network, so the test checks inference, not the network's accuracy). Criterion: Pearson's
 // chi^2 of each parameter's rank histogram below its 99.9% quantile, divergences at most 1% of
 // the draws. make test runs gaussian+offset, gaussian perception with gaussian+offset and von
@@ -23,6 +24,7 @@
 // numbers: docs/families.md ("Calibration").
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
+#include <bactor/models/formula.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/simulate.hpp>
@@ -68,6 +70,9 @@ struct SbcCase {
   PerceptionModel perception = PerceptionModel::lognormal;
   double s_lo = 0.5, s_hi = 2;
   std::map<std::string, Prior> priors = {};  // overrides of the default priors, in the draws and the fit
+  const CostInfo* cost = nullptr;            // null: QuadraticCost
+  bool lapse = false;                        // lapses in the data and the fit (lapse ~ its default prior)
+  const CostInfo& cost_info() const { return cost ? *cost : find_cost("QuadraticCost"); }
 };
 
 /// A draw from one of the default priors (scale 1; the kinds default_priors uses).
@@ -76,6 +81,14 @@ double draw_from(const Prior& p, Rng& rng) {
   case Prior::Kind::half_normal: return std::abs(p.a * rng.normal());
   case Prior::Kind::normal: return p.a + p.b * rng.normal();
   case Prior::Kind::lognormal: return std::exp(p.a + p.b * rng.normal());
+  case Prior::Kind::uniform: return rng.uniform(p.a, p.b);
+  case Prior::Kind::beta: {  // integer shapes: the a-th smallest of a + b - 1 uniforms
+    REQUIRE((p.a == std::floor(p.a) && p.b == std::floor(p.b) && p.a >= 1 && p.b >= 1));
+    std::vector<double> u(std::size_t(p.a + p.b - 1));
+    for (double& x : u) x = rng.uniform();
+    std::nth_element(u.begin(), u.begin() + std::ptrdiff_t(p.a - 1), u.end());
+    return u[std::size_t(p.a - 1)];
+  }
   default: FAIL("no prior draw for " << to_string(p)); return 0;
   }
 }
@@ -85,7 +98,7 @@ double draw_from(const Prior& p, Rng& rng) {
 /// circle: a draw in (-pi, pi].
 std::map<std::string, double> prior_draw(const SbcCase& c, Rng& rng) {
   std::map<std::string, double> truth;
-  for (const auto& [name, prior] : default_priors(find_cost("QuadraticCost"), c.simulate, 1, {}, false, c.perception)) {
+  for (const auto& [name, prior] : default_priors(c.cost_info(), c.simulate, 1, {}, c.lapse, c.perception)) {
     const auto over = c.priors.find(name);
     truth[name] = c.perception == PerceptionModel::vonmises && name == "mu_0" ? rng.uniform(-pi, pi)
                   : over != c.priors.end()                                   ? draw_from(over->second, rng)
@@ -101,7 +114,7 @@ struct SbcResult {
 };
 
 SbcResult run_sbc(const SbcCase& c, const SbcDesign& d) {
-  const CostInfo& cost = find_cost("QuadraticCost");
+  const CostInfo& cost = c.cost_info();
   SbcResult res;
   for (int k = 0; k < d.sets; ++k) {
     Rng prior(c.seed + std::uint64_t(k), 7);
@@ -115,6 +128,7 @@ SbcResult run_sbc(const SbcCase& c, const SbcDesign& d) {
       sim.perception = c.perception;
       sim.network = c.network;
       sim.values = truth;
+      if (c.lapse) sim.lapse = truth.at("lapse"), sim.values.erase("lapse");
       sim.trials = d.trials;
       sim.s_lo = c.s_lo, sim.s_hi = c.s_hi;
       sim.seed = prior.next_u64() >> 1;
@@ -131,6 +145,7 @@ SbcResult run_sbc(const SbcCase& c, const SbcDesign& d) {
     spec.perception = c.perception;
     spec.priors = c.priors;
     spec.network = c.network;
+    spec.lapse = c.lapse;
     spec.scale = 1;
     spec.log_lik = false;
     spec.fixed["sigma"] = truth.at("sigma");
@@ -206,6 +221,22 @@ SbcCase circular_case() {
           {{"sigma", sigma}, {"sigma_0", sigma_0}, {"sigma_r", sigma_r}}};
 }
 
+/// circular_case with an asymmetric cost whose parameter is free, c ~ U(-0.9, 0.9) (the shifted
+/// action a = mu_post + d*), and lapses, lapse ~ Beta(2, 50) (the default prior).
+SbcCase circular_shift_case() {
+  static const CostInfo skewed = [] {  // not registered: other tests iterate over the registry
+    FormulaSpec f;
+    f.expression = "(1 - cos(r - s)) * (1 + c*sin(r - s))";
+    f.params = parse_param_priors("c=uniform:-0.9:0.9");
+    return make_formula_cost(f);
+  }();
+  SbcCase c = circular_case();
+  c.seed = 2600;
+  c.cost = &skewed;
+  c.lapse = true;
+  return c;
+}
+
 } // namespace
 
 TEST_CASE("sbc families (fast): gaussian+offset motor noise (closed form) is calibrated") {
@@ -242,6 +273,10 @@ TEST_CASE("sbc families: gaussian perception, gaussian+offset motor noise (close
 
 TEST_CASE("sbc families: von Mises perception (closed form), 200 data sets" * doctest::skip()) {
   check_calibrated(circular_case(), full);
+}
+
+TEST_CASE("sbc families: von Mises perception, asymmetric cost with its parameter free, lapses, 200 data sets" * doctest::skip()) {
+  check_calibrated(circular_shift_case(), full);
 }
 
 TEST_CASE("sbc families: gaussian motor noise (closed form), 200 data sets" * doctest::skip()) {
