@@ -439,16 +439,16 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
     shared_priors += (shared_priors.empty() ? "" : ",") + name + "=" + bactor::to_string(p);
   std::string pooled_list;
   for (const auto& name : probe.pooled_names()) pooled_list += (pooled_list.empty() ? "" : ",") + name;
-  const bool ok = write_run(a.out, run, a.ns,
-                       {{"data_file", a.data_path}, {"columns", bactor::to_string(column_map)}, {"cost", a.cost},
+  std::vector<std::pair<std::string, std::string>> config{{"data_file", a.data_path}, {"columns", bactor::to_string(column_map)}, {"cost", a.cost},
                         {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network}, {"latent", a.latent},
                         {"motor", spec.motor.name()}, {"hierarchical", "true"}, {"parameterisation", to_string(hs.parameterisation)},
                         {"pooled", pooled_list}, {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
                         {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
                         {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"priors", shared_priors},
                         {"trials", std::to_string(data.size())}, {"subjects", ids},
-                        {"log_lik", spec.log_lik ? "true" : "false"}, {"predict", "false"}, {"conditions", condition_labels(data)}},
-                       "bactor_hierarchical_" + a.cost + "_" + to_string(hs.parameterisation));
+                        {"log_lik", spec.log_lik ? "true" : "false"}, {"predict", "false"}, {"conditions", condition_labels(data)}};
+  for (auto& kv : bactor::cli::formula_settings(*spec.cost)) config.push_back(std::move(kv));
+  const bool ok = write_run(a.out, run, a.ns, config, "bactor_hierarchical_" + a.cost + "_" + to_string(hs.parameterisation));
   return ok ? 0 : bactor::cli::exit_failure;
 }
 
@@ -525,6 +525,7 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
         {"priors", priors_used(model)}, {"scale", fmt_g(model.scale())}, {"trials", std::to_string(d.size())},
         {"log_lik", spec.log_lik ? "true" : "false"},
         {"predict", a.predict ? "true" : "false"}, {"lapse", a.lapse ? "true" : "false"}};
+    for (auto& kv : bactor::cli::formula_settings(*spec.cost)) config.push_back(std::move(kv));
     if (a.lapse) {  // the contaminant's range used (from this subject's data unless --lapse-range)
       const auto [lo, hi] = bactor::lapse_range(d, spec);
       config.emplace_back("lapse_range", bactor::cli::number(lo) + ":" + bactor::cli::number(hi));

@@ -59,6 +59,30 @@ const CostInfo& resolve_cost(const std::string& cost_name, const CostOptions& o,
   return find_cost(name);
 }
 
+std::vector<std::pair<std::string, std::string>> formula_settings(const CostInfo& cost) {
+  if (cost.expression.empty()) return {};
+  char buf[2][32];
+  std::snprintf(buf[0], sizeof buf[0], "%.17g", cost.motor_truncation);
+  std::snprintf(buf[1], sizeof buf[1], "%.17g", cost.motor_importance_scale);
+  return {{"formula_params", to_string(cost.params)},
+          {"formula_kink", cost.kink_at_s_equals_r ? "true" : "false"},
+          {"formula_motor_truncation", buf[0]},
+          {"formula_motor_importance_scale", buf[1]}};
+}
+
+const CostInfo& recorded_cost(const std::string& name, const std::function<std::string(const std::string&)>& setting) {
+  const std::string prefix = "formula:";
+  if (name.rfind(prefix, 0) != 0 || (setting("formula_params").empty() && setting("formula_kink").empty()))
+    return find_cost(name);
+  FormulaSpec spec;
+  spec.expression = name.substr(prefix.size());
+  spec.params = parse_param_priors(setting("formula_params"));
+  spec.kink = setting("formula_kink") == "true";
+  if (const std::string t = setting("formula_motor_truncation"); !t.empty()) spec.motor_truncation = std::stod(t);
+  if (const std::string t = setting("formula_motor_importance_scale"); !t.empty()) spec.motor_importance_scale = std::stod(t);
+  return register_formula_cost(spec);
+}
+
 std::string describe_cost(const CostInfo& c) {
   std::string out;
   auto line = [&](const std::string& a, const std::string& b) {

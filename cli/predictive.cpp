@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "cli/cost_options.hpp"
 #include "cli/predictive.hpp"
 #include "cli/options.hpp"
 
@@ -300,7 +301,7 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
   InferenceSpec spec;
   const std::string cost = setting(fit, "cost");
   if (cost.empty()) throw std::invalid_argument(fit.files.at(0) + ": no cost recorded (not a bactor infer draws file?)");
-  spec.cost = &find_cost(cost);
+  spec.cost = &recorded_cost(cost, [&](const std::string& k) { return setting(fit, k); });
   spec.latent = LatentMode::marginal;  // predictions do not depend on how the latent was handled
   spec.log_lik = false;
   spec.predict = true;

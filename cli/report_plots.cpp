@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The plots of `bactor report` (see report_plots.hpp).
+#include "cli/cost_options.hpp"
 #include "cli/report_plots.hpp"
 
 #include "cli/options.hpp"
@@ -94,7 +95,7 @@ bool find_prior(const Fit& fit, const std::string& name, Prior& out) {
     const std::string cost = setting(fit, "cost");
     // mu_0's default is relative to the fit's unit S; without a recorded prior it is unknown.
     if (cost.empty() || has_data_units(base)) return false;
-    for (const auto& [n, p] : default_priors(find_cost(cost), 1))
+    for (const auto& [n, p] : default_priors(recorded_cost(cost, [&](const std::string& k) { return setting(fit, k); }), 1))
       if (n == base) {
         out = p;
         return true;

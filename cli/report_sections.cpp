@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The sections of `bactor report` (cli/report_sections.hpp).
+#include "cli/cost_options.hpp"
 #include "cli/report_sections.hpp"
 
 #include "cli/options.hpp"
@@ -336,7 +337,9 @@ void population_section(Html& h, const Fit& joint) {
   }
   std::set<std::string> bounded;
   try {
-    for (const auto& p : bactor::find_cost(bactor::cli::setting(joint, "cost")).params)
+    for (const auto& p : bactor::cli::recorded_cost(bactor::cli::setting(joint, "cost"),
+                                                    [&](const std::string& k) { return bactor::cli::setting(joint, k); })
+                             .params)
       if (p.kind == bactor::ParamPrior::Kind::uniform) bounded.insert(p.name);
   } catch (const std::exception&) {
   }

@@ -693,6 +693,7 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
     const std::string base = base_of(np.first, "priors", true);
     if (pooled(base))
       throw ArgumentError("priors", "'" + np.first + "' is pooled: its prior is the population's (set it with population)");
+    check_prior_sign(np.first, np.second, prior.at(base), false);
     prior[np.first] = np.second;
   }
   for (const auto& np : spec.population) {

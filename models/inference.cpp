@@ -75,6 +75,13 @@ bool Prior::in_support(double v) const {
   return kind == Kind::uniform ? (v > a && v < b) : v > 0;
 }
 
+void check_prior_sign(const std::string& name, const Prior& given, const Prior& default_prior, bool any_sign) {
+  const bool negative_default = default_prior.kind == Prior::Kind::uniform && default_prior.a < 0;
+  if (given.kind == Prior::Kind::uniform && given.a < 0 && !negative_default && !any_sign)
+    throw ArgumentError("priors", name + "=" + to_string(given) + ": LO < 0, but " + name +
+                                      " is positive (uniform:LO:HI with 0 <= LO)");
+}
+
 Prior parse_prior(const std::string& text) {
   const std::vector<std::string> parts = detail::split_fields(text, ':');
   const std::string what = "prior '" + text + "'";
@@ -87,7 +94,8 @@ Prior parse_prior(const std::string& text) {
     p.kind = Prior::Kind::uniform;
     p.a = parse_number(parts[1], what);
     p.b = parse_number(parts[2], what);
-    if (!(p.a >= 0 && p.b > p.a)) throw std::invalid_argument(what + ": need 0 <= LO < HI");
+    // LO < 0 only for a parameter that may be negative (the model checks which: check_prior_sign).
+    if (!(p.b > p.a)) throw std::invalid_argument(what + ": need LO < HI");
   } else if (parts[0] == "lognormal" && parts.size() == 3) {
     p.kind = Prior::Kind::lognormal;
     p.a = parse_number(parts[1], what);
@@ -624,6 +632,7 @@ void ActorModel::Impl::apply_overrides(const InferenceSpec& spec) {
       if (s.base == "lapse" && !(prior.kind == Prior::Kind::beta || (prior.kind == Prior::Kind::uniform && prior.b <= 1)))
         throw ArgumentError("priors", np.first + "=" + to_string(prior) +
                                           ": the lapse probability needs a prior on (0, 1), beta:A:B or uniform:LO:HI with HI <= 1");
+      check_prior_sign(np.first, prior, s.prior, linear && (s.base == "mu_0" || s.base == "offset"));
       if (prior.kind == Prior::Kind::normal && !(linear && (s.base == "mu_0" || s.base == "offset")))
         throw ArgumentError("priors", np.first + "=" + to_string(prior) +
                                           ": a normal prior (either sign) is for mu_0 and offset under gaussian perception only");

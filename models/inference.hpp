@@ -64,6 +64,10 @@ struct Prior {
 /// Parses "halfnormal:SCALE", "uniform:LO:HI", "lognormal:LOC:SCALE" (LOC on the log scale),
 /// "beta:A:B" (shapes, both positive), "normal:LOC:SCALE" or "vonmises:LOC:KAPPA" (an angle's; KAPPA >= 0).
 Prior parse_prior(const std::string& text);
+/// Throws ArgumentError("priors", ...) for a uniform prior with LO < 0 on a parameter that cannot
+/// be negative: one whose default prior is not uniform with LO < 0 (a cost parameter of either
+/// sign), unless `any_sign` (mu_0 and the offset under gaussian perception).
+void check_prior_sign(const std::string& name, const Prior& given, const Prior& default_prior, bool any_sign);
 std::string to_string(const Prior& prior);
 /// The default prior of every parameter of `cost` with `conditions` conditions, in slot order:
 /// sigma, sigma_0, mu_0, sigma_r, the cost parameters, each parameter in `per_condition` as

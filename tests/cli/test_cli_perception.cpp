@@ -215,3 +215,27 @@ TEST_CASE("cli perception: vonmises round trip with an asymmetric formula cost's
   CHECK(c.code == 0);
   CHECK(c.out.find("circ. mean d") != std::string::npos);
 }
+
+TEST_CASE("cli: check and report compile a fit's formula cost again (its settings recorded), and a negative uniform prior only where a parameter may be negative") {
+  const fs::path dir = scratch("formula_check");
+  fs::create_directories(dir);
+  const std::string data = (dir / "f.csv").string();
+  const std::string cost = "--formula \"abs(r - s)^1.5 + c*(r - s)\" --params c=uniform:-1:1 --perception gaussian --motor gaussian";
+  Result r = run_bactor("simulate " + cost + " --set mu_0=0,sigma_0=1,sigma=0.5,sigma_a=0.3,c=0.3 --stimuli=-2:2 --trials 80 "
+                        "--seed 2 --out " + data);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const std::string fit = (dir / "fit").string();
+  r = run_bactor("infer " + cost + " --data " + data + " --closed-form --prior c=uniform:-0.5:1 --chains 2 --warmup 150 "
+                 "--samples 150 --seed 3 --out " + fit);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(read_text(dir / "fit" / "chain-1.csv").find("# formula_params = c=uniform:-1:1") != std::string::npos);
+  r = run_bactor("check " + fit);  // a fresh process: the formula is compiled from the draws file
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("statistics outside their 90% predictive intervals") != std::string::npos);
+  r = run_bactor("infer " + cost + " --data " + data + " --closed-form --prior sigma=uniform:-1:1 --out " + (dir / "bad").string());
+  CHECK(r.code != 0);
+  CHECK(r.out.find("sigma is positive") != std::string::npos);
+}
