@@ -12,6 +12,8 @@
 #include <bactor/models/hierarchical.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/network.hpp>
+#include "models/circular.hpp"
+#include "models/perception_linear.hpp"
 #include <bactor/samplers/cmdstan_csv.hpp>
 #if BACTOR_MPI
 #include "models/mpi_exchange.hpp"
@@ -365,6 +367,20 @@ bactor::InferenceSpec build_spec(const InferArgs& a) {
   return spec;
 }
 
+/// Where the fit's action comes from, for the progress line: a network, the exact action, a
+/// closed form, or a numerical shift of mu_post (costs of r - s under gaussian perception,
+/// asymmetric or parameterised costs of the wrapped error under von Mises perception).
+std::string action_text(const InferArgs& a, const bactor::InferenceSpec& spec) {
+  if (spec.network) return "network " + a.network;
+  if (a.exact_action) return "exact action";
+  const bool shifted =
+      (spec.perception == bactor::PerceptionModel::vonmises &&
+       bactor::check_circular_cost(*spec.cost) == bactor::CircularAction::shifted) ||
+      (spec.perception == bactor::PerceptionModel::gaussian &&
+       bactor::detail::linear_action_of(*spec.cost) == bactor::detail::LinearAction::shift);
+  return shifted ? "shifted action (a numerical solve of mu_post + d*)" : "closed form";
+}
+
 /// One joint hierarchical fit of every subject.
 int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, const bactor::Dataset& data,
                          const bactor::ColumnMap& column_map) {
@@ -503,8 +519,7 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
     std::filesystem::create_directories(dir);
     if (!id.empty()) std::cout << "== subject " << id << " (" << d.size() << " trials) ==\n";
     std::cerr << "inference: " << d.size() << " trials, " << d.conditions() << " condition(s), cost " << a.cost << ", "
-              << (spec.network ? "network " + a.network : std::string(a.exact_action ? "exact action" : "closed form"))
-              << ", latent " << a.latent << (spec.motor.plain() ? "" : ", motor noise " + spec.motor.name())
+              << action_text(a, spec) << ", latent " << a.latent << (spec.motor.plain() ? "" : ", motor noise " + spec.motor.name())
               << (spec.perception == bactor::PerceptionModel::lognormal ? "" : ", " + a.perception + " perception") << "\n";
     const bactor::ActorModel model(d, spec);
     if (spec.perception == bactor::PerceptionModel::vonmises)
