@@ -21,10 +21,7 @@ for s in "${srcs[@]}"; do printf '%s\0%s\0' "$s" "$(obj "$s")"; done |
   xargs -0 -n 2 -P 2 bash -c 'g++ "${@:1:$#-2}" -c "${@: -2:1}" -o "${@: -1}"' _ "${flags[@]}"
 objs() { for s in "$@"; do obj "$s"; done; }
 g++ "${flags[@]}" $(objs "${lib[@]}" tests/main.cpp tests/engine/*.cpp) -o "$out/test_engine"
-g++ "${flags[@]}" $(objs "${lib[@]}" tests/main.cpp tests/samplers/*.cpp) -o # The four longest statistical cases (100-D and correlated Gaussians, a second eight-schools run
-# through TapeModel: 95 of the 110 s under the sanitizers at load 6) run natively in `make test`;
-# here they would exercise no code the other cases do not.
-"$out/test_samplers" -tce='equicorrelated*,100-D Gaussian*,TapeModel: NUTS on eight schools*,standard normal in 1*'
+g++ "${flags[@]}" $(objs "${lib[@]}" tests/main.cpp tests/samplers/*.cpp) -o "$out/test_samplers"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1
 export BACTOR_REFERENCE_DIR=${BACTOR_REFERENCE_DIR:-$PWD/tests/reference}
 export BACTOR_SOURCE_DIR=${BACTOR_SOURCE_DIR:-$PWD}  # fixtures (rstan files, ArviZ numbers)
