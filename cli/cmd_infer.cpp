@@ -348,6 +348,9 @@ bactor::InferenceSpec build_spec(const InferArgs& a) {
   spec.lapse = a.lapse;
   if (!a.lapse_range.empty()) {
     if (!a.lapse) throw bactor::cli::UsageError("--lapse-range needs --lapse");
+    if (spec.perception == bactor::PerceptionModel::vonmises)
+      throw bactor::cli::UsageError("--lapse-range does not apply under --perception vonmises: a lapse is uniform on the "
+                                    "whole circle");
     const bool any_sign = spec.perception == bactor::PerceptionModel::gaussian;  // r of any sign there
     const auto [lo, hi] = bactor::cli::parse_range(a.lapse_range, "--lapse-range", any_sign);
     if (!(lo > 0) && !any_sign) throw bactor::cli::UsageError("--lapse-range: LO must be positive, got '" + a.lapse_range + "'");

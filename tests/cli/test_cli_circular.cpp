@@ -154,6 +154,8 @@ TEST_CASE("cli circular: refusals") {
           "--motor and --offset do not apply");
   refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --lapse --lapse-range 0.1:2" + fit,
           "uniform on the whole circle");
+  refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --lapse --lapse-range=-1:1" + fit,
+          "uniform on the whole circle");  // (an angle range; it said 'LO must be positive')
   refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --prior mu_0=lognormal:0:1" + fit,
           "an angle needs a prior on the circle");
   refused("simulate --perception vonmises --cost QuadraticCost --set mu_0=1,sigma_0=0.5,sigma=0.2,sigma_r=0.1 --stimuli 0.5:4 --out " +
