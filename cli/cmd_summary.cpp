@@ -2,6 +2,7 @@
 // bactor summary: posterior summary and convergence diagnostics of Stan CSV draws files.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -23,12 +24,22 @@ int run(int argc, char** argv) {
   std::vector<std::string> files, only;
   std::string csv_out;
   bool all = false;
-  app.add_option("files", files, "Stan CSV files (CmdStan, rstan, PyStan or bactor), one per chain")->required();
+  app.add_option("files", files, "Stan CSV files (CmdStan, rstan, PyStan or bactor), one per chain, or the --out folder of bactor infer")->required();
   auto* vars_opt = app.add_option("--vars", only, "only these columns (e.g. mu_0 sigma_r)");
   app.add_flag("--all", all, "every column, also the per-trial log_lik.i and r_rep.i (left out by default)")
       ->excludes(vars_opt);
   app.add_option("--csv", csv_out, "also write the table as CSV to this file");
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
+  // A fit folder of `bactor infer` stands for its chain files (one fit; a cohort's folder names
+  // its subjects' folders instead).
+  if (files.size() == 1 && std::filesystem::is_directory(files[0])) {
+    const std::string dir = files[0];
+    const std::vector<cli::Fit> fits = cli::read_fits(dir);  // throws, naming the folder, when it holds no fit
+    if (fits.size() != 1)
+      throw std::invalid_argument(dir + ": a folder of " + std::to_string(fits.size()) +
+                                  " subjects' fits; give one subject's folder (e.g. " + fits[0].dir + ") or chain files");
+    files = fits[0].files;
+  }
   std::vector<ChainResult> chains;
   for (const auto& f : files) chains.push_back(read_cmdstan_csv(f));  // throws "file:line: ..."
   // A header without draws (a run stopped in warm-up, a truncated copy) has nothing to

@@ -108,6 +108,10 @@ TEST_CASE("cli circular: simulate -> infer -> summary round trip (QuadraticCost 
   INFO(sum.out);
   CHECK(sum.code == 0);
   CHECK(sum.out.find("sigma_r") != std::string::npos);
+  // The fit's folder stands for its chain files: the same table.
+  Result sum_dir = run_bactor("summary " + fit.string());
+  CHECK(sum_dir.code == 0);
+  CHECK(sum_dir.out == sum.out);
   // A formula cost symmetric in the wrapped difference: the same action, the same likelihood.
   const fs::path fit2 = dir / "fit_formula";
   Result g = run_bactor("infer --perception vonmises --data " + data + " --formula \"1 - cos(r - s)\" --closed-form --fix sigma=0.2 "
