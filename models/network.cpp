@@ -64,8 +64,8 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
 
 namespace {
 /// A number with its derivatives along W = K x (SIMD width) directions (forward mode): the value
-/// once in double, the derivatives in K batches. The arithmetic the heads use (+, -, *, /, log,
-/// sqrt), each with its derivative beside it.
+/// once in double, the derivatives in K batches. The arithmetic the heads use (+, -, *, /, exp,
+/// log, sqrt), each with its derivative beside it.
 template <std::size_t K>
 struct Jet {
   using B = xsimd::batch<double>;
@@ -118,6 +118,12 @@ struct Jet {
     Jet r(a.v / b.v);
     const B ib(1.0 / b.v);
     for (std::size_t k = 0; k < K; ++k) r.d[k] = xsimd::fnma(B(r.v), b.d[k], a.d[k]) * ib;
+    return r;
+  }
+  friend Jet exp(const Jet& a) {  // d exp(a) = exp(a) da
+    Jet r(std::exp(a.v));
+    const B e(r.v);
+    for (std::size_t k = 0; k < K; ++k) r.d[k] = a.d[k] * e;
     return r;
   }
   friend Jet log(const Jet& a) {  // d log a = da / a
@@ -220,6 +226,7 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
   const double lm = measurement_head(head_) ? std::log(ws.m) : 0.0;
   double lk = 0, dk[8] = {};
   const bool scaled = head_ == NetworkHead::mupost && cost_ && cost_->log_scale;
+  const std::size_t n_cost = cost_ ? cost_->params.size() : 0;
   if (scaled) lk = cost_->log_scale(ws.theta.data() + theta_index::first_cost_param, dk);
   double dlogm = 0;
   auto passes = [&]<class J>(J) {
@@ -229,9 +236,10 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
       for (std::size_t j = 0; j < nt; ++j) th[j] = J::seeded(ws.theta[j], j, d0);
       const J log_m = J::seeded(lm, nt, d0);
       J log_kappa(lk);
-      for (std::size_t j = theta_index::first_cost_param; scaled && j < nt; ++j)
+      for (std::size_t j = theta_index::first_cost_param; scaled && j < theta_index::first_cost_param + n_cost; ++j)
         log_kappa.add_scaled(th[j], dk[j - theta_index::first_cost_param]);
-      heads::features(head_, th, nt, log_m, log_kappa, scaled, f);
+      log_kappa.v = lk;  // add_scaled moved the value too: only the derivatives are dk's
+      heads::features(head_, th, nt, log_m, log_kappa, scaled, f, n_cost);
       for (std::size_t k = 0; k < 3; ++k) x[k] = J(ws.act[L][k]);
       heads::power_form(head_, th, log_m, x);
       J g(0.0);
@@ -256,7 +264,12 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
 }
 
 std::size_t head_input_count(NetworkHead head, std::size_t n_theta, const CostInfo* cost) {
-  if (head == NetworkHead::mupost) return cost && cost->log_scale ? 3 : n_theta - 1;
+  if (head == NetworkHead::mupost) {
+    if (!cost || !cost->log_scale) return n_theta - 1;
+    // sigma_post, sigma_r, each entry after the cost parameters (sigma_a) over kappa, mu_post - log kappa
+    const std::size_t base = theta_index::first_cost_param + cost->params.size();
+    return 3 + (n_theta > base ? n_theta - base : 0);
+  }
   return head == NetworkHead::posterior ? n_theta - 2 : n_theta;
 }
 
@@ -270,7 +283,7 @@ void head_features(NetworkHead head, std::span<const double> theta, std::span<do
     double dk[8];
     if (scaled) lk = cost->log_scale(theta.data() + theta_index::first_cost_param, dk);
   }
-  heads::features(head, theta.data(), theta.size(), lm, lk, scaled, f.data());
+  heads::features(head, theta.data(), theta.size(), lm, lk, scaled, f.data(), cost ? cost->params.size() : 0);
 }
 
 double ActionNetwork::action(NetworkHead head, std::span<const double, 3> x, double m) {

@@ -57,14 +57,14 @@ inline bool power_law_head(NetworkHead head) { return head == NetworkHead::power
 inline bool measurement_head(NetworkHead head) { return head == NetworkHead::mupost; }
 
 /// Number of MLP inputs for a head given the size of theta: n_theta, 2 + (n_theta - 4) for
-/// the posterior head, 3 + (n_theta - 4) for the mupost head, or 3 for the mupost head of a cost
-/// with a length scale (`cost` given and cost->log_scale set).
+/// the posterior head, 3 + (n_theta - 4) for the mupost head, or 3 (4 with sigma_a) for the
+/// mupost head of a cost with a length scale (`cost` given and cost->log_scale set).
 std::size_t head_input_count(NetworkHead head, std::size_t n_theta, const CostInfo* cost = nullptr);
 /// The MLP's input features before scaling: theta itself, or for the posterior head
 /// (sigma_post, sigma_r, cost parameters...) with sigma_post = sigma sigma_0 / sqrt(sigma^2 + sigma_0^2),
 /// for the mupost head (sigma_post, sigma_r, cost parameters..., mu_post(m)), or (sigma_post,
 /// sigma_r, mu_post(m) - log kappa) for a cost with a length scale kappa (`cost` given and
-/// cost->log_scale set). m is only read by the mupost head (which throws std::invalid_argument
+/// cost->log_scale set; with a motor model's sigma_a, sigma_a / kappa before the last one). m is only read by the mupost head (which throws std::invalid_argument
 /// when it is not finite and positive).
 void head_features(NetworkHead head, std::span<const double> theta, std::span<double> features, double m = NAN,
                    const CostInfo* cost = nullptr);

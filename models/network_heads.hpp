@@ -8,7 +8,7 @@
 //   sqrt(sigma^2 + sigma_0^2), mu_post = (1 - w) log mu_0 + w log m;
 //   features: theta (softplus, power), (sigma_post, sigma_r, cost parameters) (posterior),
 //   (sigma_post, sigma_r, cost parameters, mu_post) or (sigma_post, sigma_r, mu_post - log kappa)
-//   (mupost; kappa a cost's length scale);
+//   (mupost; kappa a cost's length scale; with sigma_a, sigma_a / kappa before mu_post - log kappa);
 //   power form of the head outputs (what inference reads): posterior x0 += (1 - w) log mu_0,
 //   x1 = logit w = 2 log(sigma_0 / sigma), x2 = 0; mupost x0 += mu_post, x1 = x2 = 0.
 // Private header.
@@ -28,10 +28,11 @@ using gen::sqrt;
 
 /// The features at theta (n_theta entries) into f (head_input_count entries). log_m: the
 /// measurement's log (mupost); log_kappa: the cost's length scale's log (mupost of a cost with
-/// one; `scaled` says so).
+/// one; `scaled` says so, and n_cost is then its parameter count: theta entries after them
+/// are sigma_a's, read as sigma_a / kappa).
 template <class T>
 void features(NetworkHead head, const T* theta, std::size_t n_theta, const T& log_m, const T& log_kappa, bool scaled,
-              T* f) {
+              T* f, std::size_t n_cost = 0) {
   if (head == NetworkHead::softplus || head == NetworkHead::power) {
     for (std::size_t j = 0; j < n_theta; ++j) f[j] = theta[j];
     return;
@@ -46,7 +47,11 @@ void features(NetworkHead head, const T* theta, std::size_t n_theta, const T& lo
     const T w = sig0 * sig0 / v;
     const T mu = (T(1.0) - w) * log(theta[ti::mu_0]) + w * log_m;
     if (scaled) {
-      f[2] = mu - log_kappa;
+      // Scale-free: a* / kappa is a function of (sigma_post, sigma_r, mu_post - log kappa) and,
+      // with a motor model's sigma_a (data units, like kappa), of sigma_a / kappa.
+      std::size_t k = 2;
+      for (std::size_t j = theta_index::first_cost_param + n_cost; j < n_theta; ++j) f[k++] = theta[j] * exp(-log_kappa);
+      f[k] = mu - log_kappa;
       return;
     }
     f[n_theta - 2] = mu;

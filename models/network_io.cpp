@@ -43,6 +43,7 @@ void ActionNetwork::save(const std::string& path) const {
   if (head_ == NetworkHead::posterior || head_ == NetworkHead::mupost) {
     inputs = {"sigma_post", "sigma_r"};
     if (head_ == NetworkHead::mupost && cost_ && cost_->log_scale) {
+      if (param_names_.size() > 4 + cost_->params.size()) inputs.push_back("sigma_a/scale");
       inputs.push_back("mu_post-log_scale");
     } else {
       inputs.insert(inputs.end(), param_names_.begin() + 4, param_names_.end());

@@ -96,12 +96,12 @@ std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const Tra
 /// Throws std::invalid_argument when `head` cannot represent the optimal action of `cost`
 /// (the posterior head needs a cost homogeneous in (s, r)).
 void check_head(const CostInfo& cost, NetworkHead head);
-/// ... and when it cannot represent the action under a motor model: the posterior and mupost
-/// heads assume log-normal motor noise (their features leave out sigma_a).
+/// ... and when it cannot represent the action under a motor model: the posterior head
+/// assumes log-normal motor noise (its features leave out sigma_a).
 void check_head(const CostInfo& cost, NetworkHead head, MotorModel motor);
 /// The head "auto" picks under a motor model: default_head_name(cost) for log-normal motor
-/// noise; otherwise mupost (its MLP sees sigma_a and mu_post), softplus for the costs whose
-/// mupost features go through a length scale (CostInfo::log_scale), which leave sigma_a out.
+/// noise; otherwise mupost (its MLP sees sigma_a, or sigma_a / kappa for a cost with a length
+/// scale kappa, and mu_post).
 const char* default_head_name(const CostInfo& cost, MotorModel motor);
 
 // The network, its head and the expected cost run as float tape nodes (engine/tensor.hpp),

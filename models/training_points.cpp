@@ -36,20 +36,26 @@ std::vector<InputScaling> training_input_scaling(const CostInfo& cost, const Tra
   auto uni = [](double lo, double hi) { return InputScaling{false, 0.5 * (lo + hi), 0.5 * (hi - lo)}; };
   std::vector<InputScaling> s;
   if (head == NetworkHead::mupost && cost.log_scale) {
-    // (sigma_post, sigma_r, mu_post - log kappa): the last one's map from its spread under the
-    // training prior (fixed draws): median to 0, the central 95% to about [-1, 1].
+    // (sigma_post, sigma_r[, sigma_a / kappa], mu_post - log kappa): the last ones' maps from
+    // their spread under the training prior (fixed draws; sigma_a / kappa on the log scale):
+    // median to 0, the central 95% to about [-1, 1].
     s = {uni(prior.noise_lo / std::sqrt(2.0), prior.noise_hi / std::sqrt(2.0)), uni(prior.noise_lo, prior.noise_hi)};
+    const bool sa = motor != MotorModel::lognormal;
     Rng rng(0x5ca1e, 0);
-    std::vector<double> t(4001), theta(theta_size(cost)), f(3);
-    for (double& v : t) {
+    std::vector<double> theta(theta_size(cost, MotorSpec{motor, false})), f(sa ? 4 : 3);
+    std::vector<std::vector<double>> t(f.size() - 2, std::vector<double>(4001));
+    for (std::size_t i = 0; i < 4001; ++i) {
       double m;
-      sample_training_point(cost, prior, rng, theta, m);
+      sample_training_point(cost, motor, prior, rng, theta, m);
       head_features(head, theta, f, m, &cost);
-      v = f[2];
+      t[0][i] = sa ? std::log(f[2]) : f[2];
+      if (sa) t[1][i] = f[3];
     }
-    std::sort(t.begin(), t.end());
-    const double lo = t[100], med = t[2000], hi = t[3900];
-    s.push_back({false, med, 0.5 * (hi - lo)});
+    for (std::size_t k = 0; k < t.size(); ++k) {
+      std::sort(t[k].begin(), t[k].end());
+      const double lo = t[k][100], med = t[k][2000], hi = t[k][3900];
+      s.push_back({sa && k == 0, med, 0.5 * (hi - lo)});
+    }
     return s;
   }
   if (head == NetworkHead::posterior || head == NetworkHead::mupost)  // sigma_post = sigma sigma_0 / sqrt(sigma^2 + sigma_0^2), sigma_r

@@ -77,9 +77,9 @@ void check_recovery(const Design& design, const char* cost, const MotorSpec& mot
   }
 }
 
-TrainSettings generalized_settings(std::size_t steps) {
+TrainSettings generalized_settings(std::size_t steps, const char* cost = "QuadraticCost") {
   TrainSettings s;
-  s.cost = "QuadraticCost";
+  s.cost = cost;
   s.motor = MotorModel::generalized;
   s.steps = steps;
   s.threads = 2;
@@ -143,10 +143,12 @@ namespace {
 /// Mean and max relative error of a QuadraticCost x generalized network trained `steps` steps
 /// against the ground truth (numerical quadrature over the generalized motor noise) on the
 /// 2,000 points `bactor evaluate` draws.
-std::pair<double, double> generalized_accuracy(std::size_t steps) {
-  Trainer tr(generalized_settings(steps));
+std::pair<double, double> generalized_accuracy(std::size_t steps, const char* cost = "QuadraticCost", std::size_t seed = 7) {
+  TrainSettings set = generalized_settings(steps, cost);
+  set.seed = seed;
+  Trainer tr(set);
   for (std::size_t k = 0; k < steps; ++k) tr.step();
-  const EvalSet e = make_eval_set(find_cost("QuadraticCost"), MotorModel::generalized, 2000, 20250, 0x7777);
+  const EvalSet e = make_eval_set(find_cost(cost), MotorModel::generalized, 2000, 20250, 0x7777);
   std::vector<double> a(e.size());
   tr.actions(e.theta, e.m, a);
   double mean_rel = 0, max_rel = 0;
@@ -155,7 +157,7 @@ std::pair<double, double> generalized_accuracy(std::size_t steps) {
     mean_rel += rel / double(e.size());
     max_rel = std::max(max_rel, rel);
   }
-  MESSAGE(steps << " steps: mean relative error " << mean_rel << ", max " << max_rel);
+  MESSAGE(std::string(cost) << ", " << steps << " steps: mean relative error " << mean_rel << ", max " << max_rel);
   return {mean_rel, max_rel};
 }
 } // namespace
@@ -176,4 +178,22 @@ TEST_CASE("motor accuracy, fast: an 8k-step QuadraticCost x generalized network 
   const auto [mean_rel, max_rel] = generalized_accuracy(8000);
   CHECK(mean_rel <= 0.0025);
   CHECK(max_rel <= 0.05);
+}
+
+TEST_CASE("motor accuracy: Linex x generalized (mupost head, truncated product rule) at the default training length" *
+          doctest::skip()) {
+  // Skipped (25 s); by hand (AVX2, seeds 7 and 1): mean 0.070%, 0.084%; max 3.0%, 2.3%. The mean
+  // meets the 0.1% target, the max not the 2% one (the softplus head with Monte Carlo draws, the
+  // default before: 2.7% and 87%; docs/families.md, Accuracy).
+  const auto [mean_rel, max_rel] = generalized_accuracy(TrainSettings{}.steps, "Linex", 1);
+  CHECK(mean_rel <= 0.001);
+  CHECK(max_rel <= 0.05);
+}
+
+TEST_CASE("motor accuracy, fast: an 8k-step Linex x generalized network within 1% mean, 30% max") {
+  // Measured at 8k steps (seed 1, AVX2): 0.38% and 16% with the mupost head and the truncated
+  // product rule; the softplus head (the default before) 3.0% and 42% with the same rule.
+  const auto [mean_rel, max_rel] = generalized_accuracy(8000, "Linex", 1);
+  CHECK(mean_rel <= 0.01);
+  CHECK(max_rel <= 0.3);
 }

@@ -34,10 +34,24 @@ TEST_CASE("ActionNetwork backward (double) matches central finite differences, e
       {"QuadraticCost", "power"},     {"QuadraticCost", "posterior"},
       {"QuadraticCostQuadraticEffort", "posterior"}, {"QuadraticCostQuadraticEffort", "mupost"},
       {"Linex", "mupost"},            {"InvertedGaussian", "mupost"}};
-  for (const auto& [cost, head] : cases) {
-    const ActionNetwork net = trainer_random_network(cost, 4, head);
+  struct Case {
+    const char* cost;
+    const char* head;
+    MotorModel motor = MotorModel::lognormal;
+  };
+  std::vector<Case> all;
+  for (const auto& [cost, head] : cases) all.push_back({cost, head});
+  // With sigma_a (generalized, gaussian motor noise): the mupost head of a cost with a length
+  // scale sees sigma_a / kappa, a function of the cost parameter too.
+  for (MotorModel motor : {MotorModel::generalized, MotorModel::gaussian})
+    for (const char* cost : {"Linex", "InvertedGaussian", "AbsoluteCostQuadraticEffort"}) all.push_back({cost, "mupost", motor});
+  all.push_back({"QuadraticCost", "mupost", MotorModel::generalized});
+  for (const auto& [cost, head, motor] : all) {
+    const ActionNetwork net = trainer_random_network(cost, 4, head, motor);
     std::vector<double> th{0.2, 0.3, 2.0, 0.15};
-    if (net.n_inputs() == 5) th.push_back(0.7);
+    if (find_cost(cost).params.size() == 1) th.push_back(0.7);
+    if (motor != MotorModel::lognormal) th.push_back(0.35);  // sigma_a
+    REQUIRE(th.size() == net.n_inputs());
     const double m = 1.7;
     ActionNetwork::Workspace ws;
     const double dx[3] = {0.7, -1.3, 0.4};
@@ -54,6 +68,7 @@ TEST_CASE("ActionNetwork backward (double) matches central finite differences, e
     net.backward(std::span<const double, 3>(dx), g, ws, &dlm);
     CAPTURE(cost);
     CAPTURE(head);
+    CAPTURE(to_string(motor));
     for (std::size_t i = 0; i < th.size(); ++i) {
       const double h = 1e-6 * std::max(1.0, std::abs(th[i]));
       auto tp = th, tm = th;
