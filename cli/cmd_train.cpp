@@ -74,7 +74,7 @@ int run(int argc, char** argv) {
   std::string motor = "lognormal";
   app.add_option("--motor", motor,
                  "motor noise the actor plans with: lognormal, generalized (adds sigma_a) or gaussian (sigma_a "
-                 "instead of sigma_r); with these two, head auto is mupost (softplus for costs with a length scale)")
+                 "instead of sigma_r); with these two, head auto is mupost (for costs with a length scale kappa it sees sigma_a / kappa)")
       ->capture_default_str()
       ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
   std::string perception = "lognormal";
