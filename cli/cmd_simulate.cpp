@@ -41,9 +41,11 @@ bactor::Cohort simulate_blocked_cohort(const bactor::CohortSpec& spec) {
     bactor::SimulationSpec sub = spec.base;
     sub.seed = spec.base.seed + 1 + j;
     for (auto& [name, v] : sub.values) v = drawn.truth.at(j).at(name);
+    if (const auto l = drawn.truth.at(j).find("lapse"); l != drawn.truth.at(j).end()) sub.lapse = l->second;  // (--spread lapse=)
     const bactor::Dataset d = bactor::simulate(sub);
     if (out.data.cond_labels.empty()) out.data.cond_labels = d.cond_labels;
     std::map<std::string, double> truth = sub.values;
+    if (sub.lapse > 0) truth["lapse"] = sub.lapse;
     for (const auto& [name, values] : spec.base.condition_values)
       for (std::size_t k = 0; k < values.size(); ++k) truth[name + "." + std::to_string(k + 1)] = values[k];
     for (std::size_t k = 0; k < spec.base.condition_sigmas.size(); ++k) truth["sigma." + std::to_string(k + 1)] = spec.base.condition_sigmas[k];

@@ -335,7 +335,7 @@ void population_section(Html& h, const Fit& joint) {
     pops = bactor::cli::parse_string_assignments(bactor::cli::setting(joint, "population"), "population");
   } catch (const std::exception&) {
   }
-  std::set<std::string> bounded;
+  std::set<std::string> bounded{"lapse"};  // on the logit scale: the lapse probability and the uniform-prior cost parameters
   try {
     for (const auto& p : bactor::cli::recorded_cost(bactor::cli::setting(joint, "cost"),
                                                     [&](const std::string& k) { return bactor::cli::setting(joint, k); })

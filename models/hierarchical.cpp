@@ -20,7 +20,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <sstream>
+#include <tuple>
 #include <stdexcept>
 
 namespace bactor {
@@ -390,10 +392,20 @@ double parse_number(const std::string& text, const std::string& what) {
 // Median of HalfNormal(0.25), the default prior of the noise parameters.
 constexpr double half_normal_median = 0.6744897501960817 * 0.25;
 
-bool is_logit(const CostInfo& cost, const std::string& name) {
+// The lapse probability's population (logit lambda_j ~ N(m, tau), m ~ N(loc, scale), tau ~
+// HalfNormal(sd)): a subject's logit lambda has the mean and variance that the single-subject
+// prior Beta(2, 50) gives it, E = digamma(2) - digamma(50) = -3.479 and Var = trigamma(2) +
+// trigamma(50) = 0.665 = scale^2 + E[tau^2] = 0.644^2 + 0.5^2 (docs/hierarchical.md; the test
+// "hierarchical: lapses" recomputes both by quadrature).
+constexpr double lapse_logit_loc = -3.479, lapse_logit_scale = 0.644;
+
+/// The bounds (lo, hi) of a parameter sampled on the logit scale of (v - lo) / (hi - lo): a cost
+/// parameter with a uniform prior, the lapse probability (0, 1).
+std::optional<std::pair<double, double>> logit_bounds(const CostInfo& cost, const std::string& name) {
+  if (name == "lapse") return std::pair{0.0, 1.0};
   for (const auto& p : cost.params)
-    if (p.name == name) return p.kind == ParamPrior::Kind::uniform;
-  return false;
+    if (p.name == name && p.kind == ParamPrior::Kind::uniform) return std::pair{p.a, p.b};
+  return std::nullopt;
 }
 
 /// Whether the trials tell the subjects' log mu_0 apart, from each subject's least-squares line
@@ -462,6 +474,7 @@ PopulationPrior default_population_prior(const CostInfo& cost, const std::string
   // The motor parameters are in the data's units: a population about the single-subject prior's
   // median (HalfNormal(0.25 S)).
   if (name == "sigma_a" || name == "offset") return {std::log(half_normal_median * scale_S), 1.0, 0.5};
+  if (name == "lapse") return {lapse_logit_loc, lapse_logit_scale, 0.5};
   for (const auto& p : cost.params)
     if (p.name == name) return p.kind == ParamPrior::Kind::uniform ? PopulationPrior{0.0, 1.5, 0.5} : PopulationPrior{p.a, p.b, 0.5};
   throw ArgumentError("pooled", "unknown parameter '" + name + "' for cost " + cost.name);
@@ -480,6 +493,10 @@ struct HierarchicalModel::Impl {
   std::shared_ptr<const ActionNetwork> net;
   MotorSpec motor;
   bool log_lik = true;
+  // With lapses the lapse probability is the last entry of every row of V (tnames' "lapse",
+  // after theta_names(cost, motor)), and each subject's contaminant range is its own.
+  bool lapse = false;
+  std::vector<std::pair<double, double>> lapse_ranges;  // per subject
   std::size_t J = 0, N = 0, nt = 0, C = 1;
   double S = 1;
   std::vector<std::string> ids, tnames, cond_labels;
@@ -497,7 +514,7 @@ struct HierarchicalModel::Impl {
 
   explicit Impl(const HierarchicalSpec& spec)
       : lik((spec.cost ? *spec.cost : throw std::invalid_argument("hierarchical inference: no cost family given")),
-            spec.network, spec.exact_action, LatentMode::marginal, false, spec.quadrature_nodes, spec.motor) {}
+            spec.network, spec.exact_action, LatentMode::marginal, spec.lapse, spec.quadrature_nodes, spec.motor) {}
 
   void values(std::span<const double> q) { detail::population_values(plan, q.data(), V.data(), thu.data()); }
 
@@ -546,7 +563,8 @@ struct HierarchicalModel::Impl {
     if (auto it = by_name.find(tnames[t]); it != by_name.end()) return &it->second;
     return nullptr;
   }
-  void group_rows(const Dataset& data);
+  void group_rows(const Dataset& data, const HierarchicalSpec& spec);
+  void contaminant_ranges(const Dataset& data, const HierarchicalSpec& spec, const std::vector<std::size_t>& subject_of);
   std::map<std::string, Prior> resolve_names(const HierarchicalSpec& spec) const;
   void build_population(const HierarchicalSpec& spec, const std::map<std::string, Prior>& prior);
   void choose_coordinates(const HierarchicalSpec& spec);
@@ -559,17 +577,21 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
   if (!data.has_subjects())
     throw std::invalid_argument(data.source + ": no subject column (hierarchical inference needs one)");
-  check_per_condition(*spec.cost, spec.per_condition);
+  check_per_condition(*spec.cost, spec.per_condition, spec.lapse);
+  if (!spec.lapse && (spec.lapse_lo != 0 || spec.lapse_hi != 0))
+    throw ArgumentError("lapse_range", "a contaminant range is given but lapses are off (set lapse)");
   m.cost = spec.cost;
   m.net = spec.network;
   m.motor = spec.motor;
   m.log_lik = spec.log_lik;
+  m.lapse = spec.lapse;
   m.tnames = theta_names(*spec.cost, spec.motor);
+  if (m.lapse) m.tnames.push_back("lapse");
   m.nt = m.tnames.size();
   m.C = std::max<std::size_t>(1, data.conditions());
   m.cond_labels = data.cond_labels;
 
-  m.group_rows(data);
+  m.group_rows(data, spec);
   const std::map<std::string, Prior> prior = m.resolve_names(spec);
   m.build_population(spec, prior);
   if (spec.parameterisation != HierParameterisation::noncentred) m.choose_coordinates(spec);
@@ -589,7 +611,7 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
 
 // Subjects in order of first appearance; one likelihood row per subject and condition with
 // trials (subject-major, conditions in index order).
-void HierarchicalModel::Impl::group_rows(const Dataset& data) {
+void HierarchicalModel::Impl::group_rows(const Dataset& data, const HierarchicalSpec& spec) {
   Impl& m = *this;
   std::map<std::string, std::size_t> index;
   std::vector<std::size_t> subject_of(data.size());
@@ -621,21 +643,50 @@ void HierarchicalModel::Impl::group_rows(const Dataset& data) {
       r.orig.push_back(i);
     }
   }
+  if (m.lapse) m.contaminant_ranges(data, spec, subject_of);
   for (const Row& r : m.lrows) {
     detail::RowTrials& t = m.lik.trials.emplace_back();
     t.x = r.x;
     t.y = r.y;
     if (!m.motor.plain())  // the responses themselves (data units) for the motor forms
       for (std::size_t i : r.orig) t.r.push_back(data.r[i]);
+    if (m.lapse) {  // the subject's contaminant: log r uniform (gaussian motor noise: r uniform) over its range
+      const auto [lo, hi] = m.lapse_ranges[r.j];
+      t.log_width = m.motor.model == MotorModel::gaussian ? std::log(hi - lo) : std::log(std::log(hi) - std::log(lo));
+    }
   }
   m.lik.finish();
   for (std::size_t r = 0; r < m.lrows.size(); ++r) {
     detail::RowRef ref;
     ref.theta_at = (m.lrows[r].j * m.C + m.lrows[r].c) * m.nt;  // PopulationPlan::row(j, c)
+    if (m.lapse) ref.eps_at = ref.theta_at + m.nt - 1;           // the lapse probability, last in the row
     ref.trials = &m.lik.trials[r];
     m.rows.push_back(ref);
   }
   m.grouped.assign(m.N, 0.0);
+}
+
+// Each subject's contaminant range: lapse_range() of the subject's trials, as a fit of that
+// subject alone takes it (the stimuli's range widened by e, or spec's range, which must hold
+// every response; its error names the file line).
+void HierarchicalModel::Impl::contaminant_ranges(const Dataset& data, const HierarchicalSpec& spec,
+                                                 const std::vector<std::size_t>& subject_of) {
+  std::vector<Dataset> one(J);
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    Dataset& d = one[subject_of[i]];
+    d.s.push_back(data.s[i]);
+    d.r.push_back(data.r[i]);
+    d.line.push_back(i < data.line.size() ? data.line[i] : i + 2);
+  }
+  InferenceSpec is;
+  is.lapse = true;
+  is.lapse_lo = spec.lapse_lo;
+  is.lapse_hi = spec.lapse_hi;
+  is.motor = spec.motor;
+  for (Dataset& d : one) {
+    d.source = data.source;
+    lapse_ranges.push_back(lapse_range(d, is));
+  }
 }
 
 // The names of spec.fixed, spec.pooled, spec.priors and spec.population, checked (NAME, or
@@ -662,7 +713,7 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
     throw ArgumentError(what, "unknown parameter '" + name + "' (known: " + known() + ")" + hint);
   };
   std::map<std::string, Prior> prior;
-  for (const auto& [name, p] : default_priors(*spec.cost, spec.motor, 1, {}, false, PerceptionModel::lognormal))
+  for (const auto& [name, p] : default_priors(*spec.cost, spec.motor, 1, {}, spec.lapse, PerceptionModel::lognormal))
     prior[name] = p;
   // The defaults of mu_0, sigma_a and the offset are relative to S (docs/inference.md, Units):
   // e.g. log(mu_0 / S) ~ N(0, 1). This model works in the data's units, so it takes them in those.
@@ -673,6 +724,14 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
       throw ArgumentError(what, "'sigma_r' is not a parameter of the " + std::string(to_string(spec.motor.model)) +
                                     " motor model (its noise is sigma_a)");
   };
+  auto no_lapse = [&](const std::string& name, const char* what) {
+    if (!spec.lapse && (name == "lapse" || name.rfind("lapse.", 0) == 0))
+      throw ArgumentError(what, "'" + name + "' is a parameter only with lapses (set lapse)");
+  };
+  for (const auto& nv : spec.fixed) no_lapse(nv.first, "fixed");
+  for (const auto& name : spec.pooled) no_lapse(name, "pooled");
+  for (const auto& np : spec.priors) no_lapse(np.first, "priors");
+  for (const auto& np : spec.population) no_lapse(np.first, "population");
   for (const auto& nv : spec.fixed) no_sigma_r(nv.first, "fixed");
   for (const auto& name : spec.pooled) no_sigma_r(name, "pooled");
   for (const auto& np : spec.priors) no_sigma_r(np.first, "priors");
@@ -681,7 +740,8 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
   for (const auto& nv : spec.fixed) {
     const Prior& p = prior[base_of(nv.first, "fixed", true)];
     const double v = nv.second;
-    if (!(p.kind == Prior::Kind::uniform ? (v >= p.a && v <= p.b) : v > 0) || !std::isfinite(v))
+    const bool ok = p.kind == Prior::Kind::uniform ? (v >= p.a && v <= p.b) : p.kind == Prior::Kind::beta ? (v >= 0 && v < 1) : v > 0;
+    if (!ok || !std::isfinite(v))
       throw ArgumentError("fixed", nv.first + "=" + fmt(v) + " is outside the support of its prior " + to_string(p));
   }
   for (const auto& name : spec.pooled) {
@@ -694,6 +754,10 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
     if (pooled(base))
       throw ArgumentError("priors", "'" + np.first + "' is pooled: its prior is the population's (set it with population)");
     check_prior_sign(np.first, np.second, prior.at(base), false);
+    const Prior& given = np.second;
+    if (base == "lapse" && !(given.kind == Prior::Kind::beta || (given.kind == Prior::Kind::uniform && given.b <= 1)))
+      throw ArgumentError("priors", np.first + "=" + to_string(given) +
+                                        ": the lapse probability needs a prior on (0, 1), beta:A:B or uniform:LO:HI with HI <= 1");
     prior[np.first] = np.second;
   }
   for (const auto& np : spec.population) {
@@ -743,10 +807,9 @@ void HierarchicalModel::Impl::build_population(const HierarchicalSpec& spec, con
         ps.loc = pp.loc;
         ps.scale = pp.scale;
         ps.sd_scale = pp.sd_scale;
-        if (is_logit(*spec.cost, base)) {
+        if (const auto b = logit_bounds(*spec.cost, base)) {
           ps.logit = true;
-          ps.lo = prior.at(base).a;
-          ps.hi = prior.at(base).b;
+          std::tie(ps.lo, ps.hi) = *b;
         }
         m.pooled_out.push_back(m.plan.pooled.size());
         m.pooled_name.push_back(name);
@@ -940,6 +1003,8 @@ std::vector<double> HierarchicalModel::subject_theta(std::span<const double> q) 
   return std::vector<double>(impl_->V.begin(), impl_->V.begin() + std::ptrdiff_t(impl_->J * impl_->plan.W()));
 }
 
+std::vector<std::pair<double, double>> HierarchicalModel::lapse_ranges() const { return impl_->lapse_ranges; }
+
 void HierarchicalModel::trial_loglik(std::span<const double> q, std::span<double> out) {
   impl_->values(q);
   impl_->trial_loglik(out);
@@ -968,7 +1033,10 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
   for (std::size_t k = 0; k < P; ++k) q[k] = detail::population_mean_coordinate(m.plan, mk.data(), k);
   for (const auto& sl : m.plan.shared) {
     const Prior& p = sl.prior;
-    q[sl.q] = p.kind == Prior::Kind::uniform ? 0.0 : (p.kind == Prior::Kind::lognormal ? p.a : std::log(0.674 * p.a));
+    q[sl.q] = p.kind == Prior::Kind::uniform     ? 0.0
+              : p.kind == Prior::Kind::lognormal ? p.a
+              : p.kind == Prior::Kind::beta      ? std::log(p.a / p.b)  // logit of the prior mean
+                                                 : std::log(0.674 * p.a);
   }
   for (std::size_t j = 0; j < m.J; ++j)
     for (std::size_t k = 0; k < P; ++k) {
@@ -996,14 +1064,18 @@ Cohort simulate_cohort(const CohortSpec& spec) {
   const CostInfo& cost = *spec.base.cost;
   for (const auto& [name, sd] : spec.spread) {
     const auto names = theta_names(cost, spec.base.motor);
-    if (std::find(names.begin(), names.end(), name) == names.end() || !spec.base.values.count(name))
-      throw ArgumentError("spread", "'" + name + "' is not a parameter with a value");
+    const bool lapse = name == "lapse" && spec.base.lapse > 0;  // the lapse probability, given apart from values
+    if (!lapse && (std::find(names.begin(), names.end(), name) == names.end() || !spec.base.values.count(name)))
+      throw ArgumentError("spread", "'" + name + "' is not a parameter with a value" +
+                                        (name == "lapse" ? std::string(" (a spread of lapse needs a lapse probability > 0)") : ""));
     if (!(sd >= 0) || !std::isfinite(sd)) throw ArgumentError("spread", name + ": sd must be >= 0");
   }
   std::map<std::string, std::pair<double, double>> bounds;
   for (const auto& p : cost.params)
     if (p.kind == ParamPrior::Kind::uniform) bounds[p.name] = {p.a, p.b};
   Rng rng(spec.base.seed, 1);
+  Rng lapse_rng(spec.base.seed, 2);  // the lapse probabilities' own stream: a lapse spread changes no other value
+  const auto lapse_spread = spec.spread.find("lapse");
   Cohort out;
   out.data.source = "simulated";
   out.data.cond_labels = {"1"};
@@ -1022,8 +1094,13 @@ Cohort simulate_cohort(const CohortSpec& spec) {
         v = std::exp(std::log(v) + it->second * z);
       }
     }
+    if (lapse_spread != spec.spread.end() && spec.base.lapse > 0) {  // logit-normal around base.lapse
+      const double u = std::log(spec.base.lapse / (1 - spec.base.lapse)) + lapse_spread->second * lapse_rng.normal();
+      sub.lapse = 1.0 / (1.0 + std::exp(-u));
+    }
     const Dataset d = simulate(sub);
     out.truth.push_back(sub.values);
+    if (sub.lapse > 0) out.truth.back()["lapse"] = sub.lapse;
     const std::string id = std::to_string(j + 1);
     for (std::size_t i = 0; i < d.size(); ++i) {
       out.data.s.push_back(d.s[i]);

@@ -76,6 +76,13 @@ struct HierarchicalSpec {
   // parameters like the others (pooled by default: a log-normal population each, in the data's
   // units); the gaussian model has no sigma_r.
   MotorSpec motor;
+  // Lapses (docs/hierarchical.md): each subject's trials are the mixture of InferenceSpec::lapse
+  // with its own lapse probability `lapse` (a parameter like the others: pooled by default, with a
+  // population on the logit scale; shared or fixed by `pooled` and `fixed`). The contaminant's
+  // range: each subject's own, from its data as a fit of that subject alone takes it
+  // (lapse_range()), or [lapse_lo, lapse_hi] for every subject when both are set.
+  bool lapse = false;
+  double lapse_lo = 0, lapse_hi = 0;
   std::set<std::string> pooled;                  // empty: every free parameter
   // With C > 1 conditions, the parameters that take one value per condition (as in
   // InferenceSpec): a pooled one has one population per condition (NAME.c.pop, NAME.c.sd, each
@@ -148,8 +155,11 @@ public:
   std::vector<double> initial_point(const std::map<std::string, double>& pop = {},
                                     const std::map<std::string, double>& sd = {}) const;
   /// Each subject's theta at q: J rows (subject_ids() order) of C blocks (conditions) of
-  /// theta_names(cost) values, row-major (one condition: J rows of theta).
+  /// theta_names(cost, motor) values, with lapses followed by the lapse probability, row-major
+  /// (one condition: J rows of theta).
   std::vector<double> subject_theta(std::span<const double> q) const;
+  /// With lapses: each subject's contaminant range (lo, hi) of r, in subject_ids() order.
+  std::vector<std::pair<double, double>> lapse_ranges() const;
   /// True when the gradient runs through the fused node (models/hierarchical_fused.hpp).
   bool fused() const;
   /// How each pooled parameter (NAME or NAME.c) is sampled: "noncentred", "centred", "ridge"
@@ -167,6 +177,9 @@ private:
 /// A simulated cohort: each subject's parameters drawn around the population medians in
 /// `base.values` (log-normal: log v_j = log v + spread z_j; a cost parameter with a uniform
 /// prior on its logit scale), then `base.trials` trials each (simulate(), seed base.seed + j).
+/// With lapses (base.lapse > 0) a spread of "lapse" draws each subject's lapse probability
+/// logit-normally around base.lapse (from a stream of its own, so no other value changes); the
+/// truth then holds each subject's "lapse".
 struct CohortSpec {
   SimulationSpec base;
   std::size_t subjects = 20;

@@ -234,3 +234,49 @@ TEST_CASE("cli: a cohort with gaussian motor noise through simulate --subjects, 
   CHECK(r.code != 0);
   CHECK(r.out.find("'sigma_r' is not a parameter of the gaussian motor model") != std::string::npos);
 }
+
+TEST_CASE("cli: a cohort with lapses through simulate --subjects --lapse, infer --hierarchical --lapse, check and report") {
+  const fs::path dir = scratch("lapse");
+  fs::create_directories(dir);
+  const std::string data = (dir / "cohort.csv").string();
+  Result r = run_bactor("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.2,sigma=0.15,sigma_r=0.1 --lapse 0.05 "
+                        "--subjects 4 --spread mu_0=0.2,lapse=0.5 --trials 40 --stimuli 0.5:4 --seed 3 --out " + data +
+                        " --truth " + (dir / "truth.csv").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const auto truth = bactor::testing::read_csv(dir / "truth.csv");
+  REQUIRE(truth.size() == 4);
+  CHECK(truth[0].at("lapse") != truth[1].at("lapse"));  // each subject's own lapse probability
+  const std::string fit = (dir / "fit").string();
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical --lapse "
+                 "--chains 2 --warmup 150 --samples 150 --seed 4 --out " + fit);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("hierarchical inference: 4 subjects, 160 trials, cost QuadraticCost, closed form, lapses,") != std::string::npos);
+  CHECK(r.out.find("lapse.pop") != std::string::npos);
+  const std::string chain = slurp(dir / "fit" / "chain-1.csv");
+  for (const char* line : {"# lapse = true", "# lapse_range = per subject (lapse_ranges)", "# lapse_ranges = 1=", "lapse=-3.479:0.644:0.5"})
+    CHECK_MESSAGE(chain.find(line) != std::string::npos, line);
+  const std::string header = chain.substr(chain.find("lp__"), chain.find('\n', chain.find("lp__")) - chain.find("lp__"));
+  CHECK(header.find(",lapse.pop,lapse.sd,") != std::string::npos);
+  CHECK(header.find(",lapse.s4,log_lik.1,") != std::string::npos);
+  // check re-simulates each subject with lapses from its own contaminant range.
+  r = run_bactor("check " + fit + " --draws 50");
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("subject 4, condition 1") != std::string::npos);
+  r = run_bactor("report " + fit + " --no-check --out " + (dir / "r.html").string());
+  CHECK(r.code == 0);
+  // One lapse probability for all (not pooled), and a given range that misses a response.
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical --lapse --pooled mu_0,sigma "
+                 "--chains 1 --warmup 50 --samples 50 --out " + (dir / "shared").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const std::string shared = slurp(dir / "shared" / "chain-1.csv");
+  CHECK(shared.find("lapse=beta:2:50") != std::string::npos);
+  CHECK(shared.find(",lapse,") != std::string::npos);
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical --lapse --lapse-range 1:2 "
+                 "--out " + (dir / "bad").string());
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--lapse-range: " + data + ":") != std::string::npos);
+}
