@@ -80,8 +80,8 @@ int run_simulate(int argc, char** argv) {
   app.add_option("--subjects", subjects, "a cohort of this many subjects (subject column): each subject's values drawn "
                  "around --set's (the population medians) with --spread's sds; with --conditions every subject in every "
                  "condition (the condition-varying values the same for all)");
-  app.add_option("--spread", spread, "with --subjects: sd of each parameter's log (logit for a bounded cost parameter) across "
-                 "subjects, e.g. sigma=0.3,mu_0=0.2 (missing: the same value for every subject)");
+  app.add_option("--spread", spread, "with --subjects: sd of each parameter's log (logit for a bounded cost parameter, and for "
+                 "lapse with --lapse) across subjects, e.g. sigma=0.3,mu_0=0.2 (missing: the same value for every subject)");
   app.add_option("--truth", truth, "with --subjects: write each subject's true values to this CSV");
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_option("--lapse", lapse, "lapse probability: each trial's response comes with this probability from the contaminant "

@@ -244,15 +244,15 @@ struct LapseRecovery {
   double max_rhat = 0;
 };
 
-/// A cohort of J subjects x 120 trials with lapse probability 0.06 at the population median
+/// A cohort of J subjects x `trials` trials with lapse probability 0.06 at the population median
 /// (spread 0.4 on the logit scale), fitted at chains x (warmup + samples); the 90% intervals of
 /// lapse.pop, mu_0.pop and sigma_r.pop against the truth.
-void recover(LapseRecovery& r, std::size_t J, std::uint64_t seed, int chains, int warmup, int samples) {
+void recover(LapseRecovery& r, std::size_t J, std::size_t trials, std::uint64_t seed, int chains, int warmup, int samples) {
   CohortSpec cs;
   cs.base.cost = &find_cost("QuadraticCost");
   cs.base.values = {{"mu_0", 2.0}, {"sigma_0", 0.25}, {"sigma", 0.15}, {"sigma_r", 0.12}};
   cs.base.lapse = 0.06;
-  cs.base.trials = 120;
+  cs.base.trials = trials;
   cs.base.s_lo = 0.5;
   cs.base.s_hi = 6.0;
   cs.base.seed = seed;
@@ -300,21 +300,22 @@ void recover(LapseRecovery& r, std::size_t J, std::uint64_t seed, int chains, in
 } // namespace
 
 TEST_CASE("hierarchical: lapses — a cohort's lapse rate is recovered (fast)") {
-  // One cohort of 10 subjects x 120 trials (about 72 lapses in all), 4 chains x (400 + 400).
+  // One cohort of 8 subjects x 100 trials (about 48 lapses in all), 4 chains x (250 + 250).
   // The 90% intervals of lapse.pop, mu_0.pop and sigma_r.pop cover their truths (fixed seed; at
-  // most one of three may miss), R-hat < 1.05, divergences in at most 1% of the draws.
+  // most one of three may miss), R-hat < 1.1 (short chains: mu_0.pop's bulk ESS was 127, R-hat
+  // 1.03), divergences in at most 1% of the draws. About 1.5 s of CPU.
   LapseRecovery r;
-  recover(r, 10, 11, 4, 400, 400);
+  recover(r, 8, 100, 11, 4, 250, 250);
   CHECK(r.covered >= 2);
-  CHECK(r.max_rhat < 1.05);
+  CHECK(r.max_rhat < 1.1);
   bactor::testing::check_divergence_rate(r.divergent, r.draws);
 }
 
 TEST_CASE("hierarchical: lapses — recovery over five cohorts (run by hand: --no-skip)" * doctest::skip()) {
-  // Five cohorts of 20 subjects, 4 chains x (1,000 + 1,000): 15 intervals; Binomial(15, 0.9)'s
+  // Five cohorts of 20 subjects x 120 trials, 4 chains x (1,000 + 1,000): 15 intervals; Binomial(15, 0.9)'s
   // lower 1% tail is P(X <= 10) = 0.0127, P(X <= 9) = 0.0022, so at least 10 of 15 must cover.
   LapseRecovery r;
-  for (std::uint64_t seed : {21, 22, 23, 24, 25}) recover(r, 20, seed, 4, 1000, 1000);
+  for (std::uint64_t seed : {21, 22, 23, 24, 25}) recover(r, 20, 120, seed, 4, 1000, 1000);
   MESSAGE(r.covered << " of " << r.total << " intervals cover, " << r.divergent << " divergences");
   CHECK(r.covered >= 10);
   CHECK(r.max_rhat < 1.05);
