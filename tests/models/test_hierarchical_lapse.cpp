@@ -12,6 +12,7 @@
 #include <bactor/models/costs.hpp>
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/nuts.hpp>
+#include "tests/models/hierarchical_test_util.hpp"
 #include "tests/models/inference_test_util.hpp"
 #include "tests/stat_criteria.hpp"
 
@@ -28,83 +29,9 @@ using namespace bactor;
 
 namespace {
 
-/// A small cohort with lapses: 3 subjects x 30 trials (stimuli 0.5-3), each with its own lapse
+/// The small cohort with lapses: 3 subjects x 30 trials (stimuli 0.5-3), each with its own lapse
 /// probability around 0.08 (and its own mu_0).
-Cohort lapse_cohort(const MotorSpec& motor, std::size_t subjects = 3, std::size_t trials = 30, std::uint64_t seed = 5) {
-  CohortSpec cs;
-  cs.base.cost = &find_cost("QuadraticCost");
-  cs.base.motor = motor;
-  cs.base.values = {{"mu_0", 1.5}, {"sigma_0", 0.2}, {"sigma", 0.15}};
-  if (motor.has_sigma_r()) cs.base.values["sigma_r"] = 0.1;
-  if (motor.has_sigma_a()) cs.base.values["sigma_a"] = 0.12;
-  if (motor.offset) cs.base.values["offset"] = 0.1;
-  cs.base.lapse = 0.08;
-  cs.base.trials = trials;
-  cs.base.s_lo = 0.5;
-  cs.base.s_hi = 3.0;
-  cs.base.seed = seed;
-  cs.subjects = subjects;
-  cs.spread = {{"mu_0", 0.1}, {"lapse", 0.5}};
-  return simulate_cohort(cs);
-}
-
-/// Subject `id`'s trials as a data set of their own (file lines kept), and their file indices.
-Dataset subject_data(const Dataset& data, const std::string& id, std::vector<std::size_t>& rows) {
-  Dataset one;
-  one.source = data.source;
-  for (std::size_t i = 0; i < data.size(); ++i)
-    if (data.subject[i] == id) {
-      one.s.push_back(data.s[i]);
-      one.r.push_back(data.r[i]);
-      one.cond.push_back(0);
-      one.line.push_back(data.line[i]);
-      rows.push_back(i);
-    }
-  one.cond_labels = {"1"};
-  return one;
-}
-
-/// The hierarchical model's log_lik.i of every trial against ActorModel with lapses on the
-/// subject's trials alone, at the subject's theta and lapse probability (data units, S = 1).
-void check_against_single_fits(HierarchicalModel& model, const Dataset& data, const HierarchicalSpec& spec,
-                               const std::vector<double>& q) {
-  const auto names = model.output_names();
-  const auto out = bactor::testing::outputs_at(model, q);
-  const auto theta = model.subject_theta(q);
-  const auto tnames = theta_names(*spec.cost, spec.motor);
-  const std::size_t nt = tnames.size() + 1;  // theta, then the lapse probability
-  const std::size_t first_ll = names.size() - data.size();
-  REQUIRE(names[first_ll] == "log_lik.1");
-  REQUIRE(theta.size() == model.subject_ids().size() * nt);
-  for (std::size_t j = 0; j < model.subject_ids().size(); ++j) {
-    CAPTURE(j);
-    std::vector<std::size_t> rows;
-    const Dataset one = subject_data(data, model.subject_ids()[j], rows);
-    InferenceSpec is;
-    is.cost = spec.cost;
-    is.motor = spec.motor;
-    is.scale = 1;
-    is.quadrature_nodes = spec.quadrature_nodes;
-    is.lapse = true;
-    is.lapse_lo = spec.lapse_lo;
-    is.lapse_hi = spec.lapse_hi;
-    const auto range = lapse_range(one, is);
-    CHECK(model.lapse_ranges()[j].first == range.first);
-    CHECK(model.lapse_ranges()[j].second == range.second);
-    for (std::size_t t = 0; t < tnames.size(); ++t)
-      if (tnames[t] != "mu_0" && (tnames[t] != "sigma_r" || spec.motor.has_sigma_r())) is.fixed[tnames[t]] = theta[j * nt + t];
-    is.fixed["lapse"] = theta[j * nt + nt - 1];
-    CHECK(theta[j * nt + nt - 1] > 0);
-    CHECK(theta[j * nt + nt - 1] < 1);
-    ActorModel single(one, is);
-    const auto q1 = single.unconstrain({{"mu_0", theta[j * nt + theta_index::mu_0]}});
-    const auto o1 = bactor::testing::outputs_at(single, q1);
-    const auto n1 = single.output_names();
-    const std::size_t ll1 = std::size_t(std::find(n1.begin(), n1.end(), "log_lik.1") - n1.begin());
-    REQUIRE(ll1 + rows.size() == n1.size());
-    for (std::size_t k = 0; k < rows.size(); ++k) CHECK(out[first_ll + rows[k]] == doctest::Approx(o1[ll1 + k]).epsilon(1e-9));
-  }
-}
+Cohort lapse_cohort(const MotorSpec& motor) { return bactor::testing::small_motor_cohort(motor, 0.08, 30); }
 
 std::vector<double> jittered_start(const HierarchicalModel& model, std::uint64_t seed) {
   auto q = model.initial_point();
@@ -136,7 +63,7 @@ TEST_CASE("hierarchical: lapses — names, gradient, and each trial's density as
       CHECK(model.coordinates().at("lapse") == "noncentred");
       const auto q = jittered_start(model, 31);
       CHECK(bactor::testing::gradient_error(model, q) < 1e-5);
-      check_against_single_fits(model, cohort.data, spec, q);
+      bactor::testing::check_trials_against_single_fits(model, cohort.data, spec, q);
     }
     {  // shared (one lapse probability for every subject, prior beta:2:50) and a given contaminant range
       HierarchicalSpec shared = spec;
@@ -150,7 +77,7 @@ TEST_CASE("hierarchical: lapses — names, gradient, and each trial's density as
       CHECK(to_string(model.shared_priors().back().second) == "beta:2:50");
       const auto q = jittered_start(model, 32);
       CHECK(bactor::testing::gradient_error(model, q) < 1e-5);
-      check_against_single_fits(model, cohort.data, shared, q);
+      bactor::testing::check_trials_against_single_fits(model, cohort.data, shared, q);
     }
   }
 }
