@@ -319,7 +319,7 @@ void validate_infer_args(const CLI::App& app, InferArgs& a) {
     if (a.shard_n > 0) throw bactor::cli::UsageError("--shard cannot be combined with --hierarchical (one joint posterior of all subjects)");
     if (a.latent != "marginal") throw bactor::cli::UsageError("--hierarchical integrates the measurement out: --latent marginal only");
     if (a.predict) throw bactor::cli::UsageError("--predict cannot be combined with --hierarchical (not supported yet)");
-    if (a.perception != "lognormal")
+    if (a.perception == "vonmises")
       throw bactor::cli::UsageError("--perception " + a.perception + " cannot be combined with --hierarchical (not supported yet)");
     if (a.scale != "auto") throw bactor::cli::UsageError("--scale cannot be combined with --hierarchical (a hierarchical fit works in the data's units; docs/hierarchical.md)");
   }
@@ -392,15 +392,12 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   hs.exact_action = spec.exact_action;
   hs.motor = spec.motor;
   hs.lapse = spec.lapse;
+  hs.perception = spec.perception;
   hs.lapse_lo = spec.lapse_lo;
   hs.lapse_hi = spec.lapse_hi;
   hs.per_condition = spec.per_condition;
   hs.fixed = spec.fixed;
   hs.priors = spec.priors;
-  for (const auto& [name, p] : hs.priors)
-    if (p.kind == bactor::Prior::Kind::normal)
-      throw bactor::cli::UsageError("--prior " + name + "=" + bactor::to_string(p) + ": a normal prior is for gaussian perception, "
-                                    "which --hierarchical does not support yet");
   hs.log_lik = spec.log_lik;
   hs.quadrature_nodes = spec.quadrature_nodes;
   hs.parameterisation = bactor::parse_hier_parameterisation(a.parameterisation);
@@ -462,7 +459,8 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   for (const auto& name : probe.pooled_names()) pooled_list += (pooled_list.empty() ? "" : ",") + name;
   std::vector<std::pair<std::string, std::string>> config{{"data_file", a.data_path}, {"columns", bactor::to_string(column_map)}, {"cost", a.cost},
                         {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network}, {"latent", a.latent},
-                        {"motor", spec.motor.name()}, {"hierarchical", "true"}, {"parameterisation", to_string(hs.parameterisation)},
+                        {"motor", spec.motor.name()}, {"perception", to_string(spec.perception)}, {"hierarchical", "true"},
+                        {"parameterisation", to_string(hs.parameterisation)},
                         {"pooled", pooled_list}, {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
                         {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
                         {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"priors", shared_priors},

@@ -175,8 +175,8 @@ int run_simulate(int argc, char** argv) {
   if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
   if (subjects == 0 && (!spread.empty() || !truth.empty())) throw bactor::cli::UsageError("--spread and --truth need --subjects");
   if (subjects > 0) {
-    if (spec.perception != bactor::PerceptionModel::lognormal)
-      throw bactor::cli::UsageError("--subjects: cohorts support lognormal perception only (got --perception " + perception + ")");
+    if (spec.perception == bactor::PerceptionModel::vonmises)
+      throw bactor::cli::UsageError("--subjects: cohorts support lognormal and gaussian perception (got --perception " + perception + ")");
     if (subjects > 100000 || trials * n_cond * subjects > 10000000)
       throw bactor::cli::UsageError("--subjects: at most 10000000 trials in all");
     bactor::CohortSpec cs;

@@ -39,13 +39,13 @@ void PopulationPlan::validate() const {
     if (s.coord == PooledCoord::ridge || s.coord == PooledCoord::difference) {
       BACTOR_ASSERT(s.partner >= 0 && std::size_t(s.partner) < P() && pooled[s.partner].partner == int(k));
       BACTOR_ASSERT((s.coord == PooledCoord::ridge) != (pooled[s.partner].coord == PooledCoord::ridge));
-      BACTOR_ASSERT(!s.logit && !pooled[s.partner].logit);
+      BACTOR_ASSERT(!s.logit && !pooled[s.partner].logit && !s.linear && !pooled[s.partner].linear);
     }
   }
   for (const PooledSpec& s : pooled)
     if (s.coord == PooledCoord::intercept) {
       for (int k : {s.k_sigma, s.k_sigma_0, s.k_sigma_r})
-        BACTOR_ASSERT(k >= 0 && std::size_t(k) < P() && !pooled[std::size_t(k)].logit);
+        BACTOR_ASSERT(k >= 0 && std::size_t(k) < P() && !pooled[std::size_t(k)].logit && !pooled[std::size_t(k)].linear);
       BACTOR_ASSERT(intercept_w.size() >= (s.w_row + 1) * J);
       BACTOR_ASSERT(pooled[std::size_t(s.k_sigma)].coord == PooledCoord::ridge &&
                     pooled[std::size_t(s.k_sigma_0)].coord == PooledCoord::difference &&
@@ -272,6 +272,9 @@ struct PopulationPass {
         const double sg = 1.0 / (1.0 + std::exp(-th[k]));
         v = s.lo + (s.hi - s.lo) * sg;
         dv = (s.hi - s.lo) * sg * (1 - sg);
+      } else if (s.linear) {
+        v = th[k];
+        dv = 1;
       } else {
         v = dv = std::exp(th[k]);
       }
@@ -468,7 +471,18 @@ PopulationPrior parse_population_prior(const std::string& text) {
 
 std::string to_string(const PopulationPrior& p) { return fmt(p.loc) + ":" + fmt(p.scale) + ":" + fmt(p.sd_scale); }
 
-PopulationPrior default_population_prior(const CostInfo& cost, const std::string& name, double scale_S) {
+PopulationPrior default_population_prior(const CostInfo& cost, const std::string& name, double scale_S,
+                                         PerceptionModel perception) {
+  if (perception == PerceptionModel::gaussian) {
+    // The single-subject priors in data units (S the root mean square of the stimuli): mu_0 ~
+    // N(0, S) and offset ~ N(0, 0.25 S) become the population means' priors, with an sd scale of
+    // half theirs; sigma ~ HalfNormal(0.25 S) and sigma_0 ~ HalfNormal(S) log-normal populations
+    // about their medians.
+    if (name == "mu_0") return {0.0, scale_S, 0.5 * scale_S};
+    if (name == "offset") return {0.0, 0.25 * scale_S, 0.125 * scale_S};
+    if (name == "sigma") return {std::log(half_normal_median * scale_S), 1.0, 0.5};
+    if (name == "sigma_0") return {std::log(4 * half_normal_median * scale_S), 1.0, 0.5};
+  }
   if (name == "mu_0") return {std::log(scale_S), 1.0, 0.5};
   if (name == "sigma" || name == "sigma_0" || name == "sigma_r") return {std::log(half_normal_median), 1.0, 0.5};
   // The motor parameters are in the data's units: a population about the single-subject prior's
@@ -497,6 +511,8 @@ struct HierarchicalModel::Impl {
   // after theta_names(cost, motor)), and each subject's contaminant range is its own.
   bool lapse = false;
   std::vector<std::pair<double, double>> lapse_ranges;  // per subject
+  // Gaussian perception: trials in linear space (x = s, y = r), S the root mean square of the stimuli.
+  bool linear = false;
   std::size_t J = 0, N = 0, nt = 0, C = 1;
   double S = 1;
   std::vector<std::string> ids, tnames, cond_labels;
@@ -514,7 +530,8 @@ struct HierarchicalModel::Impl {
 
   explicit Impl(const HierarchicalSpec& spec)
       : lik((spec.cost ? *spec.cost : throw std::invalid_argument("hierarchical inference: no cost family given")),
-            spec.network, spec.exact_action, LatentMode::marginal, spec.lapse, spec.quadrature_nodes, spec.motor) {}
+            spec.network, spec.exact_action, LatentMode::marginal, spec.lapse, spec.quadrature_nodes, spec.motor,
+            spec.perception) {}
 
   void values(std::span<const double> q) { detail::population_values(plan, q.data(), V.data(), thu.data()); }
 
@@ -585,6 +602,9 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   m.motor = spec.motor;
   m.log_lik = spec.log_lik;
   m.lapse = spec.lapse;
+  if (spec.perception == PerceptionModel::vonmises)
+    throw ArgumentError("perception", "vonmises: hierarchical fits take lognormal or gaussian perception");
+  m.linear = spec.perception == PerceptionModel::gaussian;
   m.tnames = theta_names(*spec.cost, spec.motor);
   if (m.lapse) m.tnames.push_back("lapse");
   m.nt = m.tnames.size();
@@ -622,11 +642,13 @@ void HierarchicalModel::Impl::group_rows(const Dataset& data, const Hierarchical
     subject_of[i] = it->second;
     if (data.cond[i] < 0 || std::size_t(data.cond[i]) >= m.C)
       throw std::invalid_argument(data.source + ": condition index out of range");
-    sum_log_s += std::log(data.s[i]);
+    if (!m.linear) sum_log_s += std::log(data.s[i]);
   }
   m.J = m.ids.size();
   m.N = data.size();
-  m.S = std::exp(sum_log_s / double(m.N));
+  m.S = m.linear ? rms_stimulus(data) : std::exp(sum_log_s / double(m.N));
+  if (!(m.S > 0))
+    throw ArgumentError("perception", data.source + ": the stimuli are all 0, so their root mean square cannot be the unit");
   if (m.J < 2) throw std::invalid_argument(data.source + ": one subject; hierarchical inference needs at least two");
   std::vector<std::vector<std::size_t>> trials_of(m.J * m.C);  // file indices of (j, c) at j * C + c
   for (std::size_t i = 0; i < data.size(); ++i) trials_of[subject_of[i] * m.C + std::size_t(data.cond[i])].push_back(i);
@@ -637,9 +659,10 @@ void HierarchicalModel::Impl::group_rows(const Dataset& data, const Hierarchical
       if (!(data.r[i] > 0) && m.motor.model != MotorModel::gaussian)
         throw std::invalid_argument(data.source + ": trial " + std::to_string(i + 1) + " has response " +
                                     fmt(data.r[i]) + " <= 0, which only gaussian motor noise allows");
-      r.x.push_back(std::log(data.s[i]));
-      // A response <= 0 (gaussian motor noise) is read by the motor form from r itself.
-      r.y.push_back(data.r[i] > 0 ? std::log(data.r[i]) : 0.0);
+      // Linear space under gaussian perception; else logs (a response <= 0, under gaussian motor
+      // noise, is read by the motor form from r itself).
+      r.x.push_back(m.linear ? data.s[i] : std::log(data.s[i]));
+      r.y.push_back(m.linear ? data.r[i] : data.r[i] > 0 ? std::log(data.r[i]) : 0.0);
       r.orig.push_back(i);
     }
   }
@@ -683,6 +706,7 @@ void HierarchicalModel::Impl::contaminant_ranges(const Dataset& data, const Hier
   is.lapse_lo = spec.lapse_lo;
   is.lapse_hi = spec.lapse_hi;
   is.motor = spec.motor;
+  is.perception = spec.perception;
   for (Dataset& d : one) {
     d.source = data.source;
     lapse_ranges.push_back(lapse_range(d, is));
@@ -713,12 +737,15 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
     throw ArgumentError(what, "unknown parameter '" + name + "' (known: " + known() + ")" + hint);
   };
   std::map<std::string, Prior> prior;
-  for (const auto& [name, p] : default_priors(*spec.cost, spec.motor, 1, {}, spec.lapse, PerceptionModel::lognormal))
+  for (const auto& [name, p] : default_priors(*spec.cost, spec.motor, 1, {}, spec.lapse, spec.perception))
     prior[name] = p;
-  // The defaults of mu_0, sigma_a and the offset are relative to S (docs/inference.md, Units):
-  // e.g. log(mu_0 / S) ~ N(0, 1). This model works in the data's units, so it takes them in those.
-  for (const char* name : {"mu_0", "sigma_a", "offset"})
-    if (prior.count(name)) prior[name] = prior_in_data_units(prior[name], m.S);
+  // The defaults of mu_0, sigma_a and the offset (under gaussian perception sigma and sigma_0
+  // too) are relative to S (docs/inference.md, Units): e.g. log(mu_0 / S) ~ N(0, 1). This model
+  // works in the data's units, so it takes them in those.
+  for (auto& [name, p] : prior)
+    if (has_data_units(name, spec.perception)) p = prior_in_data_units(p, m.S);
+  // Parameters of either sign: mu_0 and the offset in linear space.
+  auto any_sign = [&](const std::string& base) { return m.linear && (base == "mu_0" || base == "offset"); };
   auto no_sigma_r = [&](const std::string& name, const char* what) {
     if (!spec.motor.has_sigma_r() && (name == "sigma_r" || name.rfind("sigma_r.", 0) == 0))
       throw ArgumentError(what, "'sigma_r' is not a parameter of the " + std::string(to_string(spec.motor.model)) +
@@ -740,7 +767,10 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
   for (const auto& nv : spec.fixed) {
     const Prior& p = prior[base_of(nv.first, "fixed", true)];
     const double v = nv.second;
-    const bool ok = p.kind == Prior::Kind::uniform ? (v >= p.a && v <= p.b) : p.kind == Prior::Kind::beta ? (v >= 0 && v < 1) : v > 0;
+    const bool ok = p.kind == Prior::Kind::uniform  ? (v >= p.a && v <= p.b)
+                    : p.kind == Prior::Kind::beta   ? (v >= 0 && v < 1)
+                    : p.kind == Prior::Kind::normal ? true
+                                                    : v > 0;
     if (!ok || !std::isfinite(v))
       throw ArgumentError("fixed", nv.first + "=" + fmt(v) + " is outside the support of its prior " + to_string(p));
   }
@@ -753,8 +783,11 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
     const std::string base = base_of(np.first, "priors", true);
     if (pooled(base))
       throw ArgumentError("priors", "'" + np.first + "' is pooled: its prior is the population's (set it with population)");
-    check_prior_sign(np.first, np.second, prior.at(base), false);
+    check_prior_sign(np.first, np.second, prior.at(base), any_sign(base));
     const Prior& given = np.second;
+    if (given.kind == Prior::Kind::normal && !any_sign(base))
+      throw ArgumentError("priors", np.first + "=" + to_string(given) +
+                                        ": a normal prior (either sign) is for mu_0 and offset under gaussian perception only");
     if (base == "lapse" && !(given.kind == Prior::Kind::beta || (given.kind == Prior::Kind::uniform && given.b <= 1)))
       throw ArgumentError("priors", np.first + "=" + to_string(given) +
                                         ": the lapse probability needs a prior on (0, 1), beta:A:B or uniform:LO:HI with HI <= 1");
@@ -803,7 +836,7 @@ void HierarchicalModel::Impl::build_population(const HierarchicalSpec& spec, con
         ps.theta = t;
         ps.cond = c;
         const PopulationPrior* given = m.lookup(spec.population, t, c);
-        const PopulationPrior pp = given ? *given : default_population_prior(*spec.cost, base, m.S);
+        const PopulationPrior pp = given ? *given : default_population_prior(*spec.cost, base, m.S, spec.perception);
         ps.loc = pp.loc;
         ps.scale = pp.scale;
         ps.sd_scale = pp.sd_scale;
@@ -811,6 +844,7 @@ void HierarchicalModel::Impl::build_population(const HierarchicalSpec& spec, con
           ps.logit = true;
           std::tie(ps.lo, ps.hi) = *b;
         }
+        ps.linear = m.linear && (base == "mu_0" || base == "offset");
         m.pooled_out.push_back(m.plan.pooled.size());
         m.pooled_name.push_back(name);
         m.plan.pooled.push_back(ps);
@@ -874,6 +908,10 @@ void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
       s.coord = detail::PooledCoord::noncentred;
       continue;
     }
+    if (m.linear) {  // the intercept coordinate is the log-normal actor's
+      s.coord = detail::PooledCoord::centred;
+      continue;
+    }
     // The noise parameters of mu_0's group, or (for one condition's mu_0) the shared ones.
     auto noise = [&](std::size_t t) { return g >= 0 && find(t, g) < 0 ? find(t, -1) : find(t, g); };
     const int ks = noise(theta_index::sigma), ks0 = noise(theta_index::sigma_0), kr = noise(theta_index::sigma_r);
@@ -905,7 +943,7 @@ void HierarchicalModel::Impl::finish_plan() {
     const Prior& p = sl.prior;
     sl.log_span = p.kind == Prior::Kind::uniform ? std::log(p.b - p.a) : 0.0;
     sl.inv_scale2 = p.kind == Prior::Kind::half_normal ? 1.0 / (p.a * p.a) : 0.0;
-    sl.inv_scale = p.kind == Prior::Kind::lognormal ? 1.0 / p.b : 0.0;
+    sl.inv_scale = p.kind == Prior::Kind::lognormal || p.kind == Prior::Kind::normal ? 1.0 / p.b : 0.0;
   }
   m.plan.validate();
   m.V.assign(m.J * m.plan.W() + 1, 0.0);
@@ -989,7 +1027,7 @@ void HierarchicalModel::write_outputs(std::span<const double> q, Rng&, std::span
   for (std::size_t k : m.pooled_out) {
     const auto& s = m.plan.pooled[k];
     const double mk = detail::population_mean(m.plan, q.data(), k);
-    out[o++] = s.logit ? s.lo + (s.hi - s.lo) / (1.0 + std::exp(-mk)) : std::exp(mk);
+    out[o++] = s.logit ? s.lo + (s.hi - s.lo) / (1.0 + std::exp(-mk)) : s.linear ? mk : std::exp(mk);
     out[o++] = s.sd_scale * std::exp(q[P + k]);
   }
   for (std::size_t h : m.shared_out) out[o++] = at(0, m.plan.shared_condition(h), m.plan.shared_theta[h]);
@@ -1022,8 +1060,9 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
     mk[k] = s.loc;
     if (auto it = pop.find(name); it != pop.end()) {
       const double v = it->second;
-      if (!(s.logit ? (v > s.lo && v < s.hi) : v > 0)) throw ArgumentError("init", name + "=" + fmt(v) + " is out of range");
-      mk[k] = s.logit ? std::log((v - s.lo) / (s.hi - v)) : std::log(v);
+      if (!(s.logit ? (v > s.lo && v < s.hi) : s.linear ? std::isfinite(v) : v > 0))
+        throw ArgumentError("init", name + "=" + fmt(v) + " is out of range");
+      mk[k] = s.logit ? std::log((v - s.lo) / (s.hi - v)) : s.linear ? v : std::log(v);
     }
     if (auto it = sd.find(name); it != sd.end()) {
       if (!(it->second > 0)) throw ArgumentError("init", name + " sd must be positive");
@@ -1036,6 +1075,7 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
     q[sl.q] = p.kind == Prior::Kind::uniform     ? 0.0
               : p.kind == Prior::Kind::lognormal ? p.a
               : p.kind == Prior::Kind::beta      ? std::log(p.a / p.b)  // logit of the prior mean
+              : p.kind == Prior::Kind::normal    ? p.a
                                                  : std::log(0.674 * p.a);
   }
   for (std::size_t j = 0; j < m.J; ++j)
@@ -1086,7 +1126,9 @@ Cohort simulate_cohort(const CohortSpec& spec) {
       const auto it = spec.spread.find(name);
       const double z = rng.normal();  // drawn for every parameter, so adding a spread changes no other subject value
       if (it == spec.spread.end() || it->second == 0) continue;
-      if (const auto b = bounds.find(name); b != bounds.end()) {
+      if (spec.base.perception == PerceptionModel::gaussian && (name == "mu_0" || name == "offset")) {
+        v += it->second * z;  // either sign: a spread in the data's units
+      } else if (const auto b = bounds.find(name); b != bounds.end()) {
         const auto [lo, hi] = b->second;
         const double u = std::log((v - lo) / (hi - v)) + it->second * z;
         v = lo + (hi - lo) / (1.0 + std::exp(-u));

@@ -83,6 +83,10 @@ struct HierarchicalSpec {
   // (lapse_range()), or [lapse_lo, lapse_hi] for every subject when both are set.
   bool lapse = false;
   double lapse_lo = 0, lapse_hi = 0;
+  // Gaussian perception (docs/hierarchical.md): stimuli and responses in linear space (any sign),
+  // gaussian motor noise and the linear closed form only; mu_0 and the offset pooled with normal
+  // populations on their own scale (they may be negative), the rest on the log scale.
+  PerceptionModel perception = PerceptionModel::lognormal;
   std::set<std::string> pooled;                  // empty: every free parameter
   // With C > 1 conditions, the parameters that take one value per condition (as in
   // InferenceSpec): a pooled one has one population per condition (NAME.c.pop, NAME.c.sd, each
@@ -107,8 +111,10 @@ struct HierarchicalSpec {
 };
 
 /// The default population prior of `name` (a parameter of `cost`) for a cohort whose stimuli
-/// have geometric mean `scale_S`.
-PopulationPrior default_population_prior(const CostInfo& cost, const std::string& name, double scale_S);
+/// have geometric mean `scale_S` (under gaussian perception: root mean square, and mu_0 and the
+/// offset on their own scale, not the log scale).
+PopulationPrior default_population_prior(const CostInfo& cost, const std::string& name, double scale_S,
+                                         PerceptionModel perception = PerceptionModel::lognormal);
 
 /// The posterior of a cohort: population means (unconstrained scale, q[0..P)), sds, shared
 /// parameters and each subject's coordinates.

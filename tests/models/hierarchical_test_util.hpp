@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The hierarchical tests' check that a cohort model's per-trial log_lik is the single-subject
-// model's (ActorModel on one subject's trials at that subject's theta, data units), and the small
-// cohort with a response model (and lapses) it runs on.
+// model's (ActorModel on one subject's trials at that subject's theta, data units; any response
+// and perception model, with or without lapses), and the small cohort with a response model (and
+// lapses) it runs on.
 #pragma once
 
 #include <bactor/models/costs.hpp>
@@ -71,6 +72,7 @@ inline void check_trials_against_single_fits(HierarchicalModel& model, const Dat
     InferenceSpec is;
     is.cost = spec.cost;
     is.motor = spec.motor;
+    is.perception = spec.perception;
     is.scale = 1;
     is.quadrature_nodes = spec.quadrature_nodes;
     for (std::size_t t = 0; t < tnames.size(); ++t)
