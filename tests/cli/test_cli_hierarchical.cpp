@@ -280,3 +280,38 @@ TEST_CASE("cli: a cohort with lapses through simulate --subjects --lapse, infer 
   CHECK(r.code == 2);
   CHECK(r.out.find("--lapse-range: " + data + ":") != std::string::npos);
 }
+
+TEST_CASE("cli: a cohort with gaussian perception (linear space) through simulate --subjects, infer --hierarchical, check and report") {
+  const fs::path dir = scratch("linear");
+  fs::create_directories(dir);
+  const std::string data = (dir / "cohort.csv").string();
+  Result r = run_bactor("simulate --cost QuadraticCost --perception gaussian --motor gaussian --offset "
+                        "--set mu_0=-0.5,sigma_0=1,sigma=0.3,sigma_a=0.2,offset=0.2 --subjects 4 --spread mu_0=0.3,offset=0.1 "
+                        "--trials 40 --stimuli -3:3 --seed 7 --out " + data + " --truth " + (dir / "truth.csv").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const auto truth = bactor::testing::read_csv(dir / "truth.csv");
+  REQUIRE(truth.size() == 4);
+  CHECK(truth[0].at("mu_0") != truth[1].at("mu_0"));
+  const std::string fit = (dir / "fit").string();
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception gaussian --motor gaussian --offset "
+                 "--hierarchical --chains 2 --warmup 150 --samples 150 --seed 4 --out " + fit);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("offset.pop") != std::string::npos);
+  const std::string chain = slurp(dir / "fit" / "chain-1.csv");
+  // mu_0's and the offset's populations on their own scale, centred at 0 (scales S and S / 4).
+  for (const char* line : {"# perception = gaussian", "# motor = gaussian+offset", "mu_0=0:", "offset=0:"})
+    CHECK_MESSAGE(chain.find(line) != std::string::npos, line);
+  r = run_bactor("check " + fit + " --draws 50");
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("subject 4, condition 1") != std::string::npos);
+  r = run_bactor("report " + fit + " --no-check --out " + (dir / "r.html").string());
+  CHECK(r.code == 0);
+  // Gaussian perception needs gaussian motor noise, as in a single fit.
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception gaussian --hierarchical --out " +
+                 (dir / "bad").string());
+  CHECK(r.code == 2);
+  CHECK(r.out.find("needs gaussian motor noise") != std::string::npos);
+}
