@@ -244,14 +244,16 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
       ->capture_default_str();
   app.add_flag("--hierarchical", a.hierarchical, "one joint fit of all subjects (needs a subject column): each pooled parameter "
                "drawn from a population whose median and sd are inferred with them; with conditions (a blocked cohort) a "
-               "parameter of --per-condition has one population per condition (docs/hierarchical.md)");
+               "parameter of --per-condition has one population per condition; takes --motor, --offset, --lapse and "
+               "--perception gaussian (docs/hierarchical.md)");
   app.add_option("--pooled", a.pooled, "with --hierarchical: the parameters drawn from the population, e.g. "
                                     "mu_0,sigma_0 (default: every free parameter); the others are shared by all subjects");
   app.add_option("--parameterisation", a.parameterisation, "with --hierarchical: the sampling coordinates, "
                                  "aligned (logit w and the intercept centred, the sigma/sigma_0 ridge non-centred), "
                                  "centred-mu0 (aligned with log mu_0 itself centred) or noncentred")->capture_default_str();
   app.add_option("--population", a.population, "with --hierarchical: population priors NAME=LOC:SCALE:SD_SCALE, "
-                                 "mean ~ Normal(LOC, SCALE) on the log (logit) scale, sd ~ HalfNormal(SD_SCALE)");
+                                 "mean ~ Normal(LOC, SCALE) on the log (logit; under --perception gaussian for mu_0 and "
+                                 "offset their own) scale, sd ~ HalfNormal(SD_SCALE)");
   app.add_option("--latent", a.latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
   app.add_option("--motor", a.motor, "motor noise: lognormal, generalized (adds sigma_a) or gaussian (sigma_a instead of "
                  "sigma_r); a network must have been trained for the same (docs/families.md)")
