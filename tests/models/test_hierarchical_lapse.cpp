@@ -82,6 +82,23 @@ TEST_CASE("hierarchical: lapses — names, gradient, and each trial's density as
   }
 }
 
+TEST_CASE("hierarchical: lapses in a blocked cohort — one population per condition with per_condition lapse") {
+  Cohort cohort = lapse_cohort(MotorSpec{});
+  cohort.data.cond_labels = {"a", "b"};
+  for (std::size_t i = 0; i < cohort.data.size(); ++i) cohort.data.cond[i] = int(i % 2);
+  HierarchicalSpec spec;
+  spec.cost = &find_cost("QuadraticCost");
+  spec.lapse = true;
+  spec.per_condition = {"sigma", "lapse"};
+  HierarchicalModel model(cohort.data, spec);
+  const auto names = model.output_names();
+  for (const char* n : {"lapse.1.pop", "lapse.2.sd", "lapse.2.s3", "sigma.1.pop"})
+    CHECK_MESSAGE(std::find(names.begin(), names.end(), n) != names.end(), n);
+  CHECK(bactor::testing::gradient_error(model, jittered_start(model, 33)) < 1e-5);
+  // One contaminant range per subject over all its conditions, as a single fit of its trials takes it.
+  CHECK(model.lapse_ranges().size() == 3);
+}
+
 TEST_CASE("hierarchical: lapses fixed at 0 give the model without lapses; a fixed rate in every subject") {
   const Cohort cohort = lapse_cohort(MotorSpec{});
   HierarchicalSpec plain;
