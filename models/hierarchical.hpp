@@ -16,7 +16,10 @@
 // is one parameter per condition, pooled across subjects with its own population (subject j in
 // condition c has theta_jc); the likelihood's rows are then subject x condition. The likelihood is the exact marginal of each subject's trials (closed form, or a
 // power- or posterior-head network through sufficient statistics: O(subjects) per gradient)
-// or the adaptive Gauss–Hermite marginal for a softplus-head network (O(trials)).
+// or the adaptive Gauss–Hermite marginal for a softplus-head network (O(trials)). With lapses
+// each subject's trials are the single-subject lapse mixture with the subject's own lapse
+// probability (logit-scale population) and contaminant range; under gaussian perception the
+// trials are in linear space and mu_0 and the offset have normal populations on their own scale.
 //
 // Sampling coordinates (HierParameterisation): `noncentred`, theta_jk = m_k + tau_k z_jk for
 // every pooled k; or `aligned` (default), which follows what one subject's trials identify: the
