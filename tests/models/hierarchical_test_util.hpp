@@ -1,19 +1,21 @@
 // SPDX-License-Identifier: MIT
 // The hierarchical tests' check that a cohort model's per-trial log_lik is the single-subject
 // model's (ActorModel on one subject's trials at that subject's theta, data units; any response
-// and perception model, with or without lapses), and the small cohort with a response model (and
-// lapses) it runs on.
+// and perception model, with or without lapses), the small cohort with a response model (and
+// lapses) it runs on, and the coverage count of the recovery tests.
 #pragma once
 
 #include <bactor/models/costs.hpp>
 #include <bactor/models/hierarchical.hpp>
 #include <bactor/models/inference.hpp>
+#include <bactor/samplers/diagnostics.hpp>
 #include "tests/models/inference_test_util.hpp"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -98,5 +100,30 @@ inline void check_trials_against_single_fits(HierarchicalModel& model, const Dat
     for (std::size_t k = 0; k < rows.size(); ++k) CHECK(out[first_ll + rows[k]] == doctest::Approx(o1[ll1 + k]).epsilon(1e-9));
   }
 }
+
+/// The recovery tests' tally over one or more fits: how many population intervals cover their
+/// truths, the divergent draws, and the largest R-hat of the columns checked.
+struct PopulationRecovery {
+  int covered = 0, total = 0;
+  std::size_t divergent = 0, draws = 0;
+  double max_rhat = 0;
+  /// Adds fit `tag`'s divergences and, per (column, truth), whether its 90% interval covers the truth.
+  void add(const Summary& s, const std::map<std::string, double>& truths, std::uint64_t tag) {
+    divergent += s.divergences;
+    draws += s.draws;
+    for (const auto& [col, truth] : truths) {
+      const ParamSummary* p = nullptr;
+      for (const auto& ps : s.params)
+        if (ps.name == col) p = &ps;
+      REQUIRE(p != nullptr);
+      const bool in = p->q5 <= truth && truth <= p->q95;
+      MESSAGE(tag << " " << col << " truth " << truth << " mean " << p->mean << " 90% [" << p->q5 << ", " << p->q95 << "]"
+                  << std::string(in ? "" : "  NOT COVERED") << " ess_bulk " << p->ess_bulk << " r_hat " << p->rhat);
+      covered += in;
+      ++total;
+      max_rhat = std::max(max_rhat, p->rhat);
+    }
+  }
+};
 
 } // namespace bactor::testing

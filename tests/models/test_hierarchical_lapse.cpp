@@ -182,11 +182,7 @@ TEST_CASE("hierarchical: lapse errors name the argument") {
 
 namespace {
 
-struct LapseRecovery {
-  int covered = 0, total = 0;
-  std::size_t divergent = 0, draws = 0;
-  double max_rhat = 0;
-};
+using LapseRecovery = bactor::testing::PopulationRecovery;
 
 /// A cohort of J subjects x `trials` trials with lapse probability 0.06 at the population median
 /// (spread 0.4 on the logit scale), fitted at chains x (warmup + samples); the 90% intervals of
@@ -214,20 +210,7 @@ void recover(LapseRecovery& r, std::size_t J, std::size_t trials, std::uint64_t 
   ns.seed = seed;
   const auto chains_out = run_nuts([&] { return std::make_unique<HierarchicalModel>(cohort.data, spec); }, ns);
   const Summary s = summarize(chains_out);
-  r.divergent += s.divergences;
-  r.draws += s.draws;
-  for (const auto& [col, truth] : std::map<std::string, double>{{"lapse.pop", 0.06}, {"mu_0.pop", 2.0}, {"sigma_r.pop", 0.12}}) {
-    const ParamSummary* p = nullptr;
-    for (const auto& ps : s.params)
-      if (ps.name == col) p = &ps;
-    REQUIRE(p != nullptr);
-    const bool in = p->q5 <= truth && truth <= p->q95;
-    MESSAGE(seed << " " << col << " truth " << truth << " mean " << p->mean << " 90% [" << p->q5 << ", " << p->q95 << "]"
-                 << std::string(in ? "" : "  NOT COVERED") << " ess_bulk " << p->ess_bulk << " r_hat " << p->rhat);
-    r.covered += in;
-    ++r.total;
-    r.max_rhat = std::max(r.max_rhat, p->rhat);
-  }
+  r.add(s, {{"lapse.pop", 0.06}, {"mu_0.pop", 2.0}, {"sigma_r.pop", 0.12}}, seed);
   // The subjects' lapse probabilities: the posterior mean of their average within 4 posterior sds
   // of the truths' average (sd bounded by the root mean square of the subjects' sds, whatever
   // their correlation).

@@ -141,11 +141,7 @@ TEST_CASE("hierarchical gaussian perception: errors name the argument") {
 
 namespace {
 
-struct Recovery {
-  int covered = 0, total = 0;
-  std::size_t divergent = 0, draws = 0;
-  double max_rhat = 0;
-};
+using Recovery = bactor::testing::PopulationRecovery;
 
 /// Fits a cohort at 4 chains x (warmup + samples) and counts the 90% intervals of mu_0.pop (truth
 /// -0.5), sigma_a.pop (0.2) and sigma_0.pop (1.0) that cover their truths.
@@ -157,22 +153,7 @@ void recover(Recovery& r, const Cohort& cohort, std::uint64_t seed, int warmup, 
   ns.samples = samples;
   ns.seed = seed;
   const auto chains = run_nuts([&] { return std::make_unique<HierarchicalModel>(cohort.data, spec); }, ns);
-  const Summary s = summarize(chains);
-  r.divergent += s.divergences;
-  r.draws += s.draws;
-  for (const auto& [col, truth] : std::map<std::string, double>{{"mu_0.pop", -0.5}, {"sigma_a.pop", 0.2}, {"sigma_0.pop", 1.0}}) {
-    const ParamSummary* p = nullptr;
-    for (const auto& ps : s.params)
-      if (ps.name == col) p = &ps;
-    REQUIRE(p != nullptr);
-    const bool in = p->q5 <= truth && truth <= p->q95;
-    MESSAGE(seed << " " << col << " truth " << truth << " mean " << p->mean << " 90% [" << p->q5 << ", " << p->q95 << "]"
-                 << std::string(in ? "" : "  NOT COVERED") << " ess_bulk " << p->ess_bulk << " r_hat " << p->rhat);
-    r.covered += in;
-    ++r.total;
-  }
-  for (const auto& ps : s.params)  // the population columns
-    if (ps.name.ends_with(".pop") || ps.name.ends_with(".sd")) r.max_rhat = std::max(r.max_rhat, ps.rhat);
+  r.add(summarize(chains), {{"mu_0.pop", -0.5}, {"sigma_a.pop", 0.2}, {"sigma_0.pop", 1.0}}, seed);
 }
 
 } // namespace
