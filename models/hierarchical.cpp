@@ -626,7 +626,7 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   if (spec.exchange && !m.fused)
     throw std::invalid_argument("splitting the subjects over processes needs the fused gradient: data with one condition, "
                                 "the QuadraticCost closed form with sigma, sigma_0, mu_0 and sigma_r pooled in the aligned "
-                                "or centred-mu0 coordinates");
+                                "or centred-mu0 coordinates, log-normal perception and motor noise, no lapses");
 }
 
 // Subjects in order of first appearance; one likelihood row per subject and condition with
