@@ -96,13 +96,15 @@ double thread_cpu_seconds() {
 }
 
 /// One gradient of the default hierarchical model of d (closed form, aligned; the parameters of
-/// `per_condition` pooled per condition), the fused node or the generic path, with `threads` for
-/// the fused node's subjects; `exchange` splits them over processes.
+/// `per_condition` pooled per condition; with `lapse` a pooled lapse probability, which only the
+/// generic path takes), the fused node or the generic path, with `threads` for the fused node's
+/// subjects; `exchange` splits them over processes.
 GradientTiming time_gradient(const Dataset& d, bool fused, int threads,
                              std::shared_ptr<detail::SubjectExchange> exchange = nullptr,
-                             const std::set<std::string>& per_condition = {}) {
+                             const std::set<std::string>& per_condition = {}, bool lapse = false) {
   HierarchicalSpec spec;
   spec.cost = &find_cost("QuadraticCost");
+  spec.lapse = lapse;
   spec.log_lik = false;
   spec.per_condition = per_condition;
   spec.fused = fused;
@@ -124,10 +126,10 @@ GradientTiming time_gradient(const Dataset& d, bool fused, int threads,
 }
 
 /// A gradient timing of the cohort d as a JSON line (the conditions only for a blocked cohort).
-void print_gradient(const GradientTiming& t, bool fused, const Dataset& d) {
+void print_gradient(const GradientTiming& t, bool fused, const Dataset& d, bool lapse = false) {
   std::set<std::string> ids(d.subject.begin(), d.subject.end());
   bench::JsonLine line("hierarchical_gradient", 1);
-  line.add("path", fused ? "fused" : "generic").add("subjects", ids.size());
+  line.add("path", fused ? "fused" : lapse ? "generic+lapse" : "generic").add("subjects", ids.size());
   if (d.conditions() > 1) line.add("conditions", d.conditions());
   line.add("trials", d.size())
       .add("dim", t.dim)
@@ -227,10 +229,15 @@ int main(int argc, char** argv) {
       print_gradient(t, fused, d);
       cpu[fused] = t.cpu_us;
     }
+    // With lapses (per-trial mixtures: O(trials), not O(subjects)), same run.
+    const GradientTiming tl = time_gradient(d, false, 1, nullptr, {}, true);
+    print_gradient(tl, false, d, true);
     bench::JsonLine("hierarchical_gradient_ratio", 1)
         .add("subjects", j)
         .add("generic_over_fused", median[0] / median[1])
         .add("cpu_generic_over_fused", cpu[0] / cpu[1])
+        .add("lapse_over_generic", tl.t.median_us / median[0])
+        .add("cpu_lapse_over_generic", tl.cpu_us / cpu[0])
         .print();
   }
   // A blocked cohort: the same subjects in two conditions (the second block's stimuli 1.5x

@@ -244,14 +244,16 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
       ->capture_default_str();
   app.add_flag("--hierarchical", a.hierarchical, "one joint fit of all subjects (needs a subject column): each pooled parameter "
                "drawn from a population whose median and sd are inferred with them; with conditions (a blocked cohort) a "
-               "parameter of --per-condition has one population per condition (docs/hierarchical.md)");
+               "parameter of --per-condition has one population per condition; takes --motor, --offset, --lapse and "
+               "--perception gaussian (docs/hierarchical.md)");
   app.add_option("--pooled", a.pooled, "with --hierarchical: the parameters drawn from the population, e.g. "
                                     "mu_0,sigma_0 (default: every free parameter); the others are shared by all subjects");
   app.add_option("--parameterisation", a.parameterisation, "with --hierarchical: the sampling coordinates, "
                                  "aligned (logit w and the intercept centred, the sigma/sigma_0 ridge non-centred), "
                                  "centred-mu0 (aligned with log mu_0 itself centred) or noncentred")->capture_default_str();
   app.add_option("--population", a.population, "with --hierarchical: population priors NAME=LOC:SCALE:SD_SCALE, "
-                                 "mean ~ Normal(LOC, SCALE) on the log (logit) scale, sd ~ HalfNormal(SD_SCALE)");
+                                 "mean ~ Normal(LOC, SCALE) on the log (logit; under --perception gaussian for mu_0 and "
+                                 "offset their own) scale, sd ~ HalfNormal(SD_SCALE)");
   app.add_option("--latent", a.latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
   app.add_option("--motor", a.motor, "motor noise: lognormal, generalized (adds sigma_a) or gaussian (sigma_a instead of "
                  "sigma_r); a network must have been trained for the same (docs/families.md)")
@@ -263,8 +265,10 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
                                      "trained for the same");
   app.add_flag("--lapse", a.lapse, "lapse mixture: with probability lapse (a parameter, prior beta:2:50) a response comes from a "
                "contaminant, log r uniform over the stimuli's range widened by a factor e at each end (further, to e^0.5 beyond, "
-               "where a response lies outside it; or --lapse-range); with --motor gaussian r itself is uniform over that range");
-  app.add_option("--lapse-range", a.lapse_range, "the contaminant's range of r, LO:HI (data units; it must hold every response)");
+               "where a response lies outside it; or --lapse-range); with --motor gaussian r itself is uniform over that range; "
+               "with --hierarchical a lapse probability per subject, pooled on the logit scale, and each subject's own range");
+  app.add_option("--lapse-range", a.lapse_range, "the contaminant's range of r, LO:HI (data units; it must hold every response; "
+                 "with --hierarchical every subject's)");
   app.add_flag("--predict", a.predict, "write posterior-predictive responses r_rep.i");
   app.add_flag("--no-log-lik", a.no_log_lik, "do not write the per-trial log-likelihoods log_lik.i");
   app.add_option("--chains", a.ns.chains, "chains")->capture_default_str();
@@ -317,8 +321,7 @@ void validate_infer_args(const CLI::App& app, InferArgs& a) {
     if (a.shard_n > 0) throw bactor::cli::UsageError("--shard cannot be combined with --hierarchical (one joint posterior of all subjects)");
     if (a.latent != "marginal") throw bactor::cli::UsageError("--hierarchical integrates the measurement out: --latent marginal only");
     if (a.predict) throw bactor::cli::UsageError("--predict cannot be combined with --hierarchical (not supported yet)");
-    if (a.lapse) throw bactor::cli::UsageError("--lapse cannot be combined with --hierarchical (not supported yet)");
-    if (a.perception != "lognormal")
+    if (a.perception == "vonmises")
       throw bactor::cli::UsageError("--perception " + a.perception + " cannot be combined with --hierarchical (not supported yet)");
     if (a.scale != "auto") throw bactor::cli::UsageError("--scale cannot be combined with --hierarchical (a hierarchical fit works in the data's units; docs/hierarchical.md)");
   }
@@ -393,13 +396,13 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   if (spec.network) bactor::check_network_perception(*spec.network, spec.perception);
   hs.exact_action = spec.exact_action;
   hs.motor = spec.motor;
+  hs.lapse = spec.lapse;
+  hs.perception = spec.perception;
+  hs.lapse_lo = spec.lapse_lo;
+  hs.lapse_hi = spec.lapse_hi;
   hs.per_condition = spec.per_condition;
   hs.fixed = spec.fixed;
   hs.priors = spec.priors;
-  for (const auto& [name, p] : hs.priors)
-    if (p.kind == bactor::Prior::Kind::normal)
-      throw bactor::cli::UsageError("--prior " + name + "=" + bactor::to_string(p) + ": a normal prior is for gaussian perception, "
-                                    "which --hierarchical does not support yet");
   hs.log_lik = spec.log_lik;
   hs.quadrature_nodes = spec.quadrature_nodes;
   hs.parameterisation = bactor::parse_hier_parameterisation(a.parameterisation);
@@ -441,7 +444,8 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   if (!mu0_nc.empty()) mu0_nc = " (" + mu0_nc + " non-centred)";
   std::cerr << "hierarchical inference: " << probe.subject_ids().size() << " subjects, " << data.size() << " trials"
             << (data.conditions() > 1 ? " in " + std::to_string(data.conditions()) + " conditions" : std::string()) << ", cost "
-            << a.cost << ", " << (spec.network ? "network " + a.network : std::string(a.exact_action ? "exact action" : "closed form")) << ", "
+            << a.cost << ", " << (spec.network ? "network " + a.network : std::string(a.exact_action ? "exact action" : "closed form"))
+            << (hs.lapse ? ", lapses" : "") << ", "
             << to_string(hs.parameterisation) << " coordinates" << mu0_nc << (probe.fused() ? ", fused gradient" : "") << ranks << "\n";
   const auto lock = bactor::cli::prepare_fit_dir(a.out, "--out", a.overwrite);
   const auto run = bactor::cli::run_posterior(
@@ -460,12 +464,22 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   for (const auto& name : probe.pooled_names()) pooled_list += (pooled_list.empty() ? "" : ",") + name;
   std::vector<std::pair<std::string, std::string>> config{{"data_file", a.data_path}, {"columns", bactor::to_string(column_map)}, {"cost", a.cost},
                         {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network}, {"latent", a.latent},
-                        {"motor", spec.motor.name()}, {"hierarchical", "true"}, {"parameterisation", to_string(hs.parameterisation)},
+                        {"motor", spec.motor.name()}, {"perception", to_string(spec.perception)}, {"hierarchical", "true"},
+                        {"parameterisation", to_string(hs.parameterisation)},
                         {"pooled", pooled_list}, {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
                         {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
                         {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"priors", shared_priors},
                         {"trials", std::to_string(data.size())}, {"subjects", ids},
-                        {"log_lik", spec.log_lik ? "true" : "false"}, {"predict", "false"}, {"conditions", condition_labels(data)}};
+                        {"log_lik", spec.log_lik ? "true" : "false"}, {"predict", "false"}, {"conditions", condition_labels(data)},
+                        {"lapse", hs.lapse ? "true" : "false"}};
+  if (hs.lapse) {  // each subject's contaminant range (by subject number, as `subjects`), and the given one if any
+    std::string ranges;
+    const auto lr = probe.lapse_ranges();
+    for (std::size_t j = 0; j < lr.size(); ++j)
+      ranges += (j ? "," : "") + std::to_string(j + 1) + "=" + bactor::cli::number(lr[j].first) + ":" + bactor::cli::number(lr[j].second);
+    config.emplace_back("lapse_range", a.lapse_range.empty() ? "per subject (lapse_ranges)" : a.lapse_range);
+    config.emplace_back("lapse_ranges", ranges);
+  }
   for (auto& kv : bactor::cli::formula_settings(*spec.cost)) config.push_back(std::move(kv));
   const bool ok = write_run(a.out, run, a.ns, config, "bactor_hierarchical_" + a.cost + "_" + to_string(hs.parameterisation));
   return ok ? 0 : bactor::cli::exit_failure;

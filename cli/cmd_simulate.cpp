@@ -41,9 +41,11 @@ bactor::Cohort simulate_blocked_cohort(const bactor::CohortSpec& spec) {
     bactor::SimulationSpec sub = spec.base;
     sub.seed = spec.base.seed + 1 + j;
     for (auto& [name, v] : sub.values) v = drawn.truth.at(j).at(name);
+    if (const auto l = drawn.truth.at(j).find("lapse"); l != drawn.truth.at(j).end()) sub.lapse = l->second;  // (--spread lapse=)
     const bactor::Dataset d = bactor::simulate(sub);
     if (out.data.cond_labels.empty()) out.data.cond_labels = d.cond_labels;
     std::map<std::string, double> truth = sub.values;
+    if (sub.lapse > 0) truth["lapse"] = sub.lapse;
     for (const auto& [name, values] : spec.base.condition_values)
       for (std::size_t k = 0; k < values.size(); ++k) truth[name + "." + std::to_string(k + 1)] = values[k];
     for (std::size_t k = 0; k < spec.base.condition_sigmas.size(); ++k) truth["sigma." + std::to_string(k + 1)] = spec.base.condition_sigmas[k];
@@ -78,8 +80,8 @@ int run_simulate(int argc, char** argv) {
   app.add_option("--subjects", subjects, "a cohort of this many subjects (subject column): each subject's values drawn "
                  "around --set's (the population medians) with --spread's sds; with --conditions every subject in every "
                  "condition (the condition-varying values the same for all)");
-  app.add_option("--spread", spread, "with --subjects: sd of each parameter's log (logit for a bounded cost parameter) across "
-                 "subjects, e.g. sigma=0.3,mu_0=0.2 (missing: the same value for every subject)");
+  app.add_option("--spread", spread, "with --subjects: sd of each parameter's log (logit for a bounded cost parameter, and for "
+                 "lapse with --lapse) across subjects, e.g. sigma=0.3,mu_0=0.2 (missing: the same value for every subject)");
   app.add_option("--truth", truth, "with --subjects: write each subject's true values to this CSV");
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_option("--lapse", lapse, "lapse probability: each trial's response comes with this probability from the contaminant "
@@ -173,8 +175,8 @@ int run_simulate(int argc, char** argv) {
   if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
   if (subjects == 0 && (!spread.empty() || !truth.empty())) throw bactor::cli::UsageError("--spread and --truth need --subjects");
   if (subjects > 0) {
-    if (spec.perception != bactor::PerceptionModel::lognormal)
-      throw bactor::cli::UsageError("--subjects: cohorts support lognormal perception only (got --perception " + perception + ")");
+    if (spec.perception == bactor::PerceptionModel::vonmises)
+      throw bactor::cli::UsageError("--subjects: cohorts support lognormal and gaussian perception (got --perception " + perception + ")");
     if (subjects > 100000 || trials * n_cond * subjects > 10000000)
       throw bactor::cli::UsageError("--subjects: at most 10000000 trials in all");
     bactor::CohortSpec cs;

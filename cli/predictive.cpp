@@ -235,7 +235,15 @@ std::vector<Fit> hierarchical_subject_fits(const Fit& fit, const std::map<std::s
   // Priors only have to give the recorded values support: a subject's mu_0 may lie outside the
   // single-subject default uniform(0.1, 5).
   std::map<std::string, std::string> priors = parse_string_assignments(setting(fit, "priors"), "priors");
-  for (const auto& name : pooled) priors[name] = "lognormal:0:10";
+  // (a lapse probability's on (0, 1); mu_0's and the offset's of either sign under gaussian perception)
+  const bool linear = setting(fit, "perception") == "gaussian";
+  auto is = [](const std::string& name, const std::string& base) { return name == base || name.rfind(base + ".", 0) == 0; };
+  for (const auto& name : pooled)
+    priors[name] = is(name, "lapse")                                      ? "beta:1:1"
+                   : linear && (is(name, "mu_0") || is(name, "offset")) ? "normal:0:1e6"
+                                                                           : "lognormal:0:10";
+  // With lapses each subject's contaminant range, recorded by subject number.
+  const std::map<std::string, std::string> lapse_ranges = parse_string_assignments(setting(fit, "lapse_ranges"), "lapse_ranges");
   ConditionRenamer rename;
   if (const std::string pc = setting(fit, "per_condition"); !pc.empty()) rename.per_condition = parse_per_condition(pc);
   rename.labels = parse_string_assignments(setting(fit, "conditions"), "conditions");
@@ -250,6 +258,7 @@ std::vector<Fit> hierarchical_subject_fits(const Fit& fit, const std::map<std::s
     const auto t = subjects_data.find(id);
     if (t == subjects_data.end()) throw std::invalid_argument(fit.files.at(0) + ": no trials of recorded subject '" + id + "' in the data");
     f.settings["trials"] = std::to_string(t->second.trials);
+    if (const auto lr = lapse_ranges.find(index); lr != lapse_ranges.end()) f.settings["lapse_range"] = lr->second;
     rename.mine = t->second.conditions;
     // The settings an ActorModel of this subject's data takes: its own condition numbering.
     std::map<std::string, std::string> my_priors, my_fixed, my_conditions;

@@ -335,7 +335,10 @@ void population_section(Html& h, const Fit& joint) {
     pops = bactor::cli::parse_string_assignments(bactor::cli::setting(joint, "population"), "population");
   } catch (const std::exception&) {
   }
-  std::set<std::string> bounded;
+  // Populations on the parameter's own scale: mu_0 and the offset under gaussian perception.
+  std::set<std::string> linear;
+  if (bactor::cli::setting(joint, "perception") == "gaussian") linear = {"mu_0", "offset"};
+  std::set<std::string> bounded{"lapse"};  // on the logit scale: the lapse probability and the uniform-prior cost parameters
   try {
     for (const auto& p : bactor::cli::recorded_cost(bactor::cli::setting(joint, "cost"),
                                                     [&](const std::string& k) { return bactor::cli::setting(joint, k); })
@@ -353,6 +356,7 @@ void population_section(Html& h, const Fit& joint) {
       try {
         const auto pp = bactor::parse_population_prior(it->second);
         if (kind == "sd") prior = c + "=halfnormal:" + bactor::cli::number(pp.sd_scale);
+        else if (linear.count(base.substr(0, base.find('.')))) prior = c + "=normal:" + bactor::cli::number(pp.loc) + ":" + bactor::cli::number(pp.scale);
         else if (!bounded.count(base.substr(0, base.find('.')))) prior = c + "=lognormal:" + bactor::cli::number(pp.loc) + ":" + bactor::cli::number(pp.scale);
       } catch (const std::exception&) {
       }

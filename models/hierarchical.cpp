@@ -20,7 +20,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <sstream>
+#include <tuple>
 #include <stdexcept>
 
 namespace bactor {
@@ -37,13 +39,13 @@ void PopulationPlan::validate() const {
     if (s.coord == PooledCoord::ridge || s.coord == PooledCoord::difference) {
       BACTOR_ASSERT(s.partner >= 0 && std::size_t(s.partner) < P() && pooled[s.partner].partner == int(k));
       BACTOR_ASSERT((s.coord == PooledCoord::ridge) != (pooled[s.partner].coord == PooledCoord::ridge));
-      BACTOR_ASSERT(!s.logit && !pooled[s.partner].logit);
+      BACTOR_ASSERT(!s.logit && !pooled[s.partner].logit && !s.linear && !pooled[s.partner].linear);
     }
   }
   for (const PooledSpec& s : pooled)
     if (s.coord == PooledCoord::intercept) {
       for (int k : {s.k_sigma, s.k_sigma_0, s.k_sigma_r})
-        BACTOR_ASSERT(k >= 0 && std::size_t(k) < P() && !pooled[std::size_t(k)].logit);
+        BACTOR_ASSERT(k >= 0 && std::size_t(k) < P() && !pooled[std::size_t(k)].logit && !pooled[std::size_t(k)].linear);
       BACTOR_ASSERT(intercept_w.size() >= (s.w_row + 1) * J);
       BACTOR_ASSERT(pooled[std::size_t(s.k_sigma)].coord == PooledCoord::ridge &&
                     pooled[std::size_t(s.k_sigma_0)].coord == PooledCoord::difference &&
@@ -270,6 +272,9 @@ struct PopulationPass {
         const double sg = 1.0 / (1.0 + std::exp(-th[k]));
         v = s.lo + (s.hi - s.lo) * sg;
         dv = (s.hi - s.lo) * sg * (1 - sg);
+      } else if (s.linear) {
+        v = th[k];
+        dv = 1;
       } else {
         v = dv = std::exp(th[k]);
       }
@@ -390,10 +395,20 @@ double parse_number(const std::string& text, const std::string& what) {
 // Median of HalfNormal(0.25), the default prior of the noise parameters.
 constexpr double half_normal_median = 0.6744897501960817 * 0.25;
 
-bool is_logit(const CostInfo& cost, const std::string& name) {
+// The lapse probability's population (logit lambda_j ~ N(m, tau), m ~ N(loc, scale), tau ~
+// HalfNormal(sd)): a subject's logit lambda has the mean and variance that the single-subject
+// prior Beta(2, 50) gives it, E = digamma(2) - digamma(50) = -3.479 and Var = trigamma(2) +
+// trigamma(50) = 0.665 = scale^2 + E[tau^2] = 0.644^2 + 0.5^2 (docs/hierarchical.md; the test
+// "hierarchical: lapses" recomputes both by quadrature).
+constexpr double lapse_logit_loc = -3.479, lapse_logit_scale = 0.644;
+
+/// The bounds (lo, hi) of a parameter sampled on the logit scale of (v - lo) / (hi - lo): a cost
+/// parameter with a uniform prior, the lapse probability (0, 1).
+std::optional<std::pair<double, double>> logit_bounds(const CostInfo& cost, const std::string& name) {
+  if (name == "lapse") return std::pair{0.0, 1.0};
   for (const auto& p : cost.params)
-    if (p.name == name) return p.kind == ParamPrior::Kind::uniform;
-  return false;
+    if (p.name == name && p.kind == ParamPrior::Kind::uniform) return std::pair{p.a, p.b};
+  return std::nullopt;
 }
 
 /// Whether the trials tell the subjects' log mu_0 apart, from each subject's least-squares line
@@ -456,12 +471,24 @@ PopulationPrior parse_population_prior(const std::string& text) {
 
 std::string to_string(const PopulationPrior& p) { return fmt(p.loc) + ":" + fmt(p.scale) + ":" + fmt(p.sd_scale); }
 
-PopulationPrior default_population_prior(const CostInfo& cost, const std::string& name, double scale_S) {
+PopulationPrior default_population_prior(const CostInfo& cost, const std::string& name, double scale_S,
+                                         PerceptionModel perception) {
+  if (perception == PerceptionModel::gaussian) {
+    // The single-subject priors in data units (S the root mean square of the stimuli): mu_0 ~
+    // N(0, S) and offset ~ N(0, 0.25 S) become the population means' priors, with an sd scale of
+    // half theirs; sigma ~ HalfNormal(0.25 S) and sigma_0 ~ HalfNormal(S) log-normal populations
+    // about their medians.
+    if (name == "mu_0") return {0.0, scale_S, 0.5 * scale_S};
+    if (name == "offset") return {0.0, 0.25 * scale_S, 0.125 * scale_S};
+    if (name == "sigma") return {std::log(half_normal_median * scale_S), 1.0, 0.5};
+    if (name == "sigma_0") return {std::log(4 * half_normal_median * scale_S), 1.0, 0.5};
+  }
   if (name == "mu_0") return {std::log(scale_S), 1.0, 0.5};
   if (name == "sigma" || name == "sigma_0" || name == "sigma_r") return {std::log(half_normal_median), 1.0, 0.5};
   // The motor parameters are in the data's units: a population about the single-subject prior's
   // median (HalfNormal(0.25 S)).
   if (name == "sigma_a" || name == "offset") return {std::log(half_normal_median * scale_S), 1.0, 0.5};
+  if (name == "lapse") return {lapse_logit_loc, lapse_logit_scale, 0.5};
   for (const auto& p : cost.params)
     if (p.name == name) return p.kind == ParamPrior::Kind::uniform ? PopulationPrior{0.0, 1.5, 0.5} : PopulationPrior{p.a, p.b, 0.5};
   throw ArgumentError("pooled", "unknown parameter '" + name + "' for cost " + cost.name);
@@ -480,6 +507,12 @@ struct HierarchicalModel::Impl {
   std::shared_ptr<const ActionNetwork> net;
   MotorSpec motor;
   bool log_lik = true;
+  // With lapses the lapse probability is the last entry of every row of V (tnames' "lapse",
+  // after theta_names(cost, motor)), and each subject's contaminant range is its own.
+  bool lapse = false;
+  std::vector<std::pair<double, double>> lapse_ranges;  // per subject
+  // Gaussian perception: trials in linear space (x = s, y = r), S the root mean square of the stimuli.
+  bool linear = false;
   std::size_t J = 0, N = 0, nt = 0, C = 1;
   double S = 1;
   std::vector<std::string> ids, tnames, cond_labels;
@@ -497,7 +530,8 @@ struct HierarchicalModel::Impl {
 
   explicit Impl(const HierarchicalSpec& spec)
       : lik((spec.cost ? *spec.cost : throw std::invalid_argument("hierarchical inference: no cost family given")),
-            spec.network, spec.exact_action, LatentMode::marginal, false, spec.quadrature_nodes, spec.motor) {}
+            spec.network, spec.exact_action, LatentMode::marginal, spec.lapse, spec.quadrature_nodes, spec.motor,
+            spec.perception) {}
 
   void values(std::span<const double> q) { detail::population_values(plan, q.data(), V.data(), thu.data()); }
 
@@ -546,7 +580,8 @@ struct HierarchicalModel::Impl {
     if (auto it = by_name.find(tnames[t]); it != by_name.end()) return &it->second;
     return nullptr;
   }
-  void group_rows(const Dataset& data);
+  void group_rows(const Dataset& data, const HierarchicalSpec& spec);
+  void contaminant_ranges(const Dataset& data, const HierarchicalSpec& spec, const std::vector<std::size_t>& subject_of);
   std::map<std::string, Prior> resolve_names(const HierarchicalSpec& spec) const;
   void build_population(const HierarchicalSpec& spec, const std::map<std::string, Prior>& prior);
   void choose_coordinates(const HierarchicalSpec& spec);
@@ -559,17 +594,24 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
   if (!data.has_subjects())
     throw std::invalid_argument(data.source + ": no subject column (hierarchical inference needs one)");
-  check_per_condition(*spec.cost, spec.per_condition);
+  check_per_condition(*spec.cost, spec.per_condition, spec.lapse);
+  if (!spec.lapse && (spec.lapse_lo != 0 || spec.lapse_hi != 0))
+    throw ArgumentError("lapse_range", "a contaminant range is given but lapses are off (set lapse)");
   m.cost = spec.cost;
   m.net = spec.network;
   m.motor = spec.motor;
   m.log_lik = spec.log_lik;
+  m.lapse = spec.lapse;
+  if (spec.perception == PerceptionModel::vonmises)
+    throw ArgumentError("perception", "vonmises: hierarchical fits take lognormal or gaussian perception");
+  m.linear = spec.perception == PerceptionModel::gaussian;
   m.tnames = theta_names(*spec.cost, spec.motor);
+  if (m.lapse) m.tnames.push_back("lapse");
   m.nt = m.tnames.size();
   m.C = std::max<std::size_t>(1, data.conditions());
   m.cond_labels = data.cond_labels;
 
-  m.group_rows(data);
+  m.group_rows(data, spec);
   const std::map<std::string, Prior> prior = m.resolve_names(spec);
   m.build_population(spec, prior);
   if (spec.parameterisation != HierParameterisation::noncentred) m.choose_coordinates(spec);
@@ -584,12 +626,12 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   if (spec.exchange && !m.fused)
     throw std::invalid_argument("splitting the subjects over processes needs the fused gradient: data with one condition, "
                                 "the QuadraticCost closed form with sigma, sigma_0, mu_0 and sigma_r pooled in the aligned "
-                                "or centred-mu0 coordinates");
+                                "or centred-mu0 coordinates, log-normal perception and motor noise, no lapses");
 }
 
 // Subjects in order of first appearance; one likelihood row per subject and condition with
 // trials (subject-major, conditions in index order).
-void HierarchicalModel::Impl::group_rows(const Dataset& data) {
+void HierarchicalModel::Impl::group_rows(const Dataset& data, const HierarchicalSpec& spec) {
   Impl& m = *this;
   std::map<std::string, std::size_t> index;
   std::vector<std::size_t> subject_of(data.size());
@@ -600,11 +642,13 @@ void HierarchicalModel::Impl::group_rows(const Dataset& data) {
     subject_of[i] = it->second;
     if (data.cond[i] < 0 || std::size_t(data.cond[i]) >= m.C)
       throw std::invalid_argument(data.source + ": condition index out of range");
-    sum_log_s += std::log(data.s[i]);
+    if (!m.linear) sum_log_s += std::log(data.s[i]);
   }
   m.J = m.ids.size();
   m.N = data.size();
-  m.S = std::exp(sum_log_s / double(m.N));
+  m.S = m.linear ? rms_stimulus(data) : std::exp(sum_log_s / double(m.N));
+  if (!(m.S > 0))
+    throw ArgumentError("perception", data.source + ": the stimuli are all 0, so their root mean square cannot be the unit");
   if (m.J < 2) throw std::invalid_argument(data.source + ": one subject; hierarchical inference needs at least two");
   std::vector<std::vector<std::size_t>> trials_of(m.J * m.C);  // file indices of (j, c) at j * C + c
   for (std::size_t i = 0; i < data.size(); ++i) trials_of[subject_of[i] * m.C + std::size_t(data.cond[i])].push_back(i);
@@ -615,27 +659,58 @@ void HierarchicalModel::Impl::group_rows(const Dataset& data) {
       if (!(data.r[i] > 0) && m.motor.model != MotorModel::gaussian)
         throw std::invalid_argument(data.source + ": trial " + std::to_string(i + 1) + " has response " +
                                     fmt(data.r[i]) + " <= 0, which only gaussian motor noise allows");
-      r.x.push_back(std::log(data.s[i]));
-      // A response <= 0 (gaussian motor noise) is read by the motor form from r itself.
-      r.y.push_back(data.r[i] > 0 ? std::log(data.r[i]) : 0.0);
+      // Linear space under gaussian perception; else logs (a response <= 0, under gaussian motor
+      // noise, is read by the motor form from r itself).
+      r.x.push_back(m.linear ? data.s[i] : std::log(data.s[i]));
+      r.y.push_back(m.linear ? data.r[i] : data.r[i] > 0 ? std::log(data.r[i]) : 0.0);
       r.orig.push_back(i);
     }
   }
+  if (m.lapse) m.contaminant_ranges(data, spec, subject_of);
   for (const Row& r : m.lrows) {
     detail::RowTrials& t = m.lik.trials.emplace_back();
     t.x = r.x;
     t.y = r.y;
     if (!m.motor.plain())  // the responses themselves (data units) for the motor forms
       for (std::size_t i : r.orig) t.r.push_back(data.r[i]);
+    if (m.lapse) {  // the subject's contaminant: log r uniform (gaussian motor noise: r uniform) over its range
+      const auto [lo, hi] = m.lapse_ranges[r.j];
+      t.log_width = m.motor.model == MotorModel::gaussian ? std::log(hi - lo) : std::log(std::log(hi) - std::log(lo));
+    }
   }
   m.lik.finish();
   for (std::size_t r = 0; r < m.lrows.size(); ++r) {
     detail::RowRef ref;
     ref.theta_at = (m.lrows[r].j * m.C + m.lrows[r].c) * m.nt;  // PopulationPlan::row(j, c)
+    if (m.lapse) ref.eps_at = ref.theta_at + m.nt - 1;           // the lapse probability, last in the row
     ref.trials = &m.lik.trials[r];
     m.rows.push_back(ref);
   }
   m.grouped.assign(m.N, 0.0);
+}
+
+// Each subject's contaminant range: lapse_range() of the subject's trials, as a fit of that
+// subject alone takes it (the stimuli's range widened by e, or spec's range, which must hold
+// every response; its error names the file line).
+void HierarchicalModel::Impl::contaminant_ranges(const Dataset& data, const HierarchicalSpec& spec,
+                                                 const std::vector<std::size_t>& subject_of) {
+  std::vector<Dataset> one(J);
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    Dataset& d = one[subject_of[i]];
+    d.s.push_back(data.s[i]);
+    d.r.push_back(data.r[i]);
+    d.line.push_back(i < data.line.size() ? data.line[i] : i + 2);
+  }
+  InferenceSpec is;
+  is.lapse = true;
+  is.lapse_lo = spec.lapse_lo;
+  is.lapse_hi = spec.lapse_hi;
+  is.motor = spec.motor;
+  is.perception = spec.perception;
+  for (Dataset& d : one) {
+    d.source = data.source;
+    lapse_ranges.push_back(lapse_range(d, is));
+  }
 }
 
 // The names of spec.fixed, spec.pooled, spec.priors and spec.population, checked (NAME, or
@@ -662,17 +737,28 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
     throw ArgumentError(what, "unknown parameter '" + name + "' (known: " + known() + ")" + hint);
   };
   std::map<std::string, Prior> prior;
-  for (const auto& [name, p] : default_priors(*spec.cost, spec.motor, 1, {}, false, PerceptionModel::lognormal))
+  for (const auto& [name, p] : default_priors(*spec.cost, spec.motor, 1, {}, spec.lapse, spec.perception))
     prior[name] = p;
-  // The defaults of mu_0, sigma_a and the offset are relative to S (docs/inference.md, Units):
-  // e.g. log(mu_0 / S) ~ N(0, 1). This model works in the data's units, so it takes them in those.
-  for (const char* name : {"mu_0", "sigma_a", "offset"})
-    if (prior.count(name)) prior[name] = prior_in_data_units(prior[name], m.S);
+  // The defaults of mu_0, sigma_a and the offset (under gaussian perception sigma and sigma_0
+  // too) are relative to S (docs/inference.md, Units): e.g. log(mu_0 / S) ~ N(0, 1). This model
+  // works in the data's units, so it takes them in those.
+  for (auto& [name, p] : prior)
+    if (has_data_units(name, spec.perception)) p = prior_in_data_units(p, m.S);
+  // Parameters of either sign: mu_0 and the offset in linear space.
+  auto any_sign = [&](const std::string& base) { return m.linear && (base == "mu_0" || base == "offset"); };
   auto no_sigma_r = [&](const std::string& name, const char* what) {
     if (!spec.motor.has_sigma_r() && (name == "sigma_r" || name.rfind("sigma_r.", 0) == 0))
       throw ArgumentError(what, "'sigma_r' is not a parameter of the " + std::string(to_string(spec.motor.model)) +
                                     " motor model (its noise is sigma_a)");
   };
+  auto no_lapse = [&](const std::string& name, const char* what) {
+    if (!spec.lapse && (name == "lapse" || name.rfind("lapse.", 0) == 0))
+      throw ArgumentError(what, "'" + name + "' is a parameter only with lapses (set lapse)");
+  };
+  for (const auto& nv : spec.fixed) no_lapse(nv.first, "fixed");
+  for (const auto& name : spec.pooled) no_lapse(name, "pooled");
+  for (const auto& np : spec.priors) no_lapse(np.first, "priors");
+  for (const auto& np : spec.population) no_lapse(np.first, "population");
   for (const auto& nv : spec.fixed) no_sigma_r(nv.first, "fixed");
   for (const auto& name : spec.pooled) no_sigma_r(name, "pooled");
   for (const auto& np : spec.priors) no_sigma_r(np.first, "priors");
@@ -681,7 +767,11 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
   for (const auto& nv : spec.fixed) {
     const Prior& p = prior[base_of(nv.first, "fixed", true)];
     const double v = nv.second;
-    if (!(p.kind == Prior::Kind::uniform ? (v >= p.a && v <= p.b) : v > 0) || !std::isfinite(v))
+    const bool ok = p.kind == Prior::Kind::uniform  ? (v >= p.a && v <= p.b)
+                    : p.kind == Prior::Kind::beta   ? (v >= 0 && v < 1)
+                    : p.kind == Prior::Kind::normal ? true
+                                                    : v > 0;
+    if (!ok || !std::isfinite(v))
       throw ArgumentError("fixed", nv.first + "=" + fmt(v) + " is outside the support of its prior " + to_string(p));
   }
   for (const auto& name : spec.pooled) {
@@ -693,7 +783,14 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
     const std::string base = base_of(np.first, "priors", true);
     if (pooled(base))
       throw ArgumentError("priors", "'" + np.first + "' is pooled: its prior is the population's (set it with population)");
-    check_prior_sign(np.first, np.second, prior.at(base), false);
+    check_prior_sign(np.first, np.second, prior.at(base), any_sign(base));
+    const Prior& given = np.second;
+    if (given.kind == Prior::Kind::normal && !any_sign(base))
+      throw ArgumentError("priors", np.first + "=" + to_string(given) +
+                                        ": a normal prior (either sign) is for mu_0 and offset under gaussian perception only");
+    if (base == "lapse" && !(given.kind == Prior::Kind::beta || (given.kind == Prior::Kind::uniform && given.b <= 1)))
+      throw ArgumentError("priors", np.first + "=" + to_string(given) +
+                                        ": the lapse probability needs a prior on (0, 1), beta:A:B or uniform:LO:HI with HI <= 1");
     prior[np.first] = np.second;
   }
   for (const auto& np : spec.population) {
@@ -739,15 +836,15 @@ void HierarchicalModel::Impl::build_population(const HierarchicalSpec& spec, con
         ps.theta = t;
         ps.cond = c;
         const PopulationPrior* given = m.lookup(spec.population, t, c);
-        const PopulationPrior pp = given ? *given : default_population_prior(*spec.cost, base, m.S);
+        const PopulationPrior pp = given ? *given : default_population_prior(*spec.cost, base, m.S, spec.perception);
         ps.loc = pp.loc;
         ps.scale = pp.scale;
         ps.sd_scale = pp.sd_scale;
-        if (is_logit(*spec.cost, base)) {
+        if (const auto b = logit_bounds(*spec.cost, base)) {
           ps.logit = true;
-          ps.lo = prior.at(base).a;
-          ps.hi = prior.at(base).b;
+          std::tie(ps.lo, ps.hi) = *b;
         }
+        ps.linear = m.linear && (base == "mu_0" || base == "offset");
         m.pooled_out.push_back(m.plan.pooled.size());
         m.pooled_name.push_back(name);
         m.plan.pooled.push_back(ps);
@@ -811,6 +908,10 @@ void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
       s.coord = detail::PooledCoord::noncentred;
       continue;
     }
+    if (m.linear) {  // the intercept coordinate is the log-normal actor's
+      s.coord = detail::PooledCoord::centred;
+      continue;
+    }
     // The noise parameters of mu_0's group, or (for one condition's mu_0) the shared ones.
     auto noise = [&](std::size_t t) { return g >= 0 && find(t, g) < 0 ? find(t, -1) : find(t, g); };
     const int ks = noise(theta_index::sigma), ks0 = noise(theta_index::sigma_0), kr = noise(theta_index::sigma_r);
@@ -842,7 +943,7 @@ void HierarchicalModel::Impl::finish_plan() {
     const Prior& p = sl.prior;
     sl.log_span = p.kind == Prior::Kind::uniform ? std::log(p.b - p.a) : 0.0;
     sl.inv_scale2 = p.kind == Prior::Kind::half_normal ? 1.0 / (p.a * p.a) : 0.0;
-    sl.inv_scale = p.kind == Prior::Kind::lognormal ? 1.0 / p.b : 0.0;
+    sl.inv_scale = p.kind == Prior::Kind::lognormal || p.kind == Prior::Kind::normal ? 1.0 / p.b : 0.0;
   }
   m.plan.validate();
   m.V.assign(m.J * m.plan.W() + 1, 0.0);
@@ -926,7 +1027,7 @@ void HierarchicalModel::write_outputs(std::span<const double> q, Rng&, std::span
   for (std::size_t k : m.pooled_out) {
     const auto& s = m.plan.pooled[k];
     const double mk = detail::population_mean(m.plan, q.data(), k);
-    out[o++] = s.logit ? s.lo + (s.hi - s.lo) / (1.0 + std::exp(-mk)) : std::exp(mk);
+    out[o++] = s.logit ? s.lo + (s.hi - s.lo) / (1.0 + std::exp(-mk)) : s.linear ? mk : std::exp(mk);
     out[o++] = s.sd_scale * std::exp(q[P + k]);
   }
   for (std::size_t h : m.shared_out) out[o++] = at(0, m.plan.shared_condition(h), m.plan.shared_theta[h]);
@@ -939,6 +1040,8 @@ std::vector<double> HierarchicalModel::subject_theta(std::span<const double> q) 
   impl_->values(q);
   return std::vector<double>(impl_->V.begin(), impl_->V.begin() + std::ptrdiff_t(impl_->J * impl_->plan.W()));
 }
+
+std::vector<std::pair<double, double>> HierarchicalModel::lapse_ranges() const { return impl_->lapse_ranges; }
 
 void HierarchicalModel::trial_loglik(std::span<const double> q, std::span<double> out) {
   impl_->values(q);
@@ -957,8 +1060,9 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
     mk[k] = s.loc;
     if (auto it = pop.find(name); it != pop.end()) {
       const double v = it->second;
-      if (!(s.logit ? (v > s.lo && v < s.hi) : v > 0)) throw ArgumentError("init", name + "=" + fmt(v) + " is out of range");
-      mk[k] = s.logit ? std::log((v - s.lo) / (s.hi - v)) : std::log(v);
+      if (!(s.logit ? (v > s.lo && v < s.hi) : s.linear ? std::isfinite(v) : v > 0))
+        throw ArgumentError("init", name + "=" + fmt(v) + " is out of range");
+      mk[k] = s.logit ? std::log((v - s.lo) / (s.hi - v)) : s.linear ? v : std::log(v);
     }
     if (auto it = sd.find(name); it != sd.end()) {
       if (!(it->second > 0)) throw ArgumentError("init", name + " sd must be positive");
@@ -968,7 +1072,11 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
   for (std::size_t k = 0; k < P; ++k) q[k] = detail::population_mean_coordinate(m.plan, mk.data(), k);
   for (const auto& sl : m.plan.shared) {
     const Prior& p = sl.prior;
-    q[sl.q] = p.kind == Prior::Kind::uniform ? 0.0 : (p.kind == Prior::Kind::lognormal ? p.a : std::log(0.674 * p.a));
+    q[sl.q] = p.kind == Prior::Kind::uniform     ? 0.0
+              : p.kind == Prior::Kind::lognormal ? p.a
+              : p.kind == Prior::Kind::beta      ? std::log(p.a / p.b)  // logit of the prior mean
+              : p.kind == Prior::Kind::normal    ? p.a
+                                                 : std::log(0.674 * p.a);
   }
   for (std::size_t j = 0; j < m.J; ++j)
     for (std::size_t k = 0; k < P; ++k) {
@@ -996,14 +1104,18 @@ Cohort simulate_cohort(const CohortSpec& spec) {
   const CostInfo& cost = *spec.base.cost;
   for (const auto& [name, sd] : spec.spread) {
     const auto names = theta_names(cost, spec.base.motor);
-    if (std::find(names.begin(), names.end(), name) == names.end() || !spec.base.values.count(name))
-      throw ArgumentError("spread", "'" + name + "' is not a parameter with a value");
+    const bool lapse = name == "lapse" && spec.base.lapse > 0;  // the lapse probability, given apart from values
+    if (!lapse && (std::find(names.begin(), names.end(), name) == names.end() || !spec.base.values.count(name)))
+      throw ArgumentError("spread", "'" + name + "' is not a parameter with a value" +
+                                        (name == "lapse" ? std::string(" (a spread of lapse needs a lapse probability > 0)") : ""));
     if (!(sd >= 0) || !std::isfinite(sd)) throw ArgumentError("spread", name + ": sd must be >= 0");
   }
   std::map<std::string, std::pair<double, double>> bounds;
   for (const auto& p : cost.params)
     if (p.kind == ParamPrior::Kind::uniform) bounds[p.name] = {p.a, p.b};
   Rng rng(spec.base.seed, 1);
+  Rng lapse_rng(spec.base.seed, 2);  // the lapse probabilities' own stream: a lapse spread changes no other value
+  const auto lapse_spread = spec.spread.find("lapse");
   Cohort out;
   out.data.source = "simulated";
   out.data.cond_labels = {"1"};
@@ -1014,7 +1126,9 @@ Cohort simulate_cohort(const CohortSpec& spec) {
       const auto it = spec.spread.find(name);
       const double z = rng.normal();  // drawn for every parameter, so adding a spread changes no other subject value
       if (it == spec.spread.end() || it->second == 0) continue;
-      if (const auto b = bounds.find(name); b != bounds.end()) {
+      if (spec.base.perception == PerceptionModel::gaussian && (name == "mu_0" || name == "offset")) {
+        v += it->second * z;  // either sign: a spread in the data's units
+      } else if (const auto b = bounds.find(name); b != bounds.end()) {
         const auto [lo, hi] = b->second;
         const double u = std::log((v - lo) / (hi - v)) + it->second * z;
         v = lo + (hi - lo) / (1.0 + std::exp(-u));
@@ -1022,8 +1136,13 @@ Cohort simulate_cohort(const CohortSpec& spec) {
         v = std::exp(std::log(v) + it->second * z);
       }
     }
+    if (lapse_spread != spec.spread.end() && spec.base.lapse > 0) {  // logit-normal around base.lapse
+      const double u = std::log(spec.base.lapse / (1 - spec.base.lapse)) + lapse_spread->second * lapse_rng.normal();
+      sub.lapse = 1.0 / (1.0 + std::exp(-u));
+    }
     const Dataset d = simulate(sub);
     out.truth.push_back(sub.values);
+    if (sub.lapse > 0) out.truth.back()["lapse"] = sub.lapse;
     const std::string id = std::to_string(j + 1);
     for (std::size_t i = 0; i < d.size(); ++i) {
       out.data.s.push_back(d.s[i]);

@@ -16,7 +16,10 @@
 // is one parameter per condition, pooled across subjects with its own population (subject j in
 // condition c has theta_jc); the likelihood's rows are then subject x condition. The likelihood is the exact marginal of each subject's trials (closed form, or a
 // power- or posterior-head network through sufficient statistics: O(subjects) per gradient)
-// or the adaptive Gauss–Hermite marginal for a softplus-head network (O(trials)).
+// or the adaptive Gauss–Hermite marginal for a softplus-head network (O(trials)). With lapses
+// each subject's trials are the single-subject lapse mixture with the subject's own lapse
+// probability (logit-scale population) and contaminant range; under gaussian perception the
+// trials are in linear space and mu_0 and the offset have normal populations on their own scale.
 //
 // Sampling coordinates (HierParameterisation): `noncentred`, theta_jk = m_k + tau_k z_jk for
 // every pooled k; or `aligned` (default), which follows what one subject's trials identify: the
@@ -76,6 +79,17 @@ struct HierarchicalSpec {
   // parameters like the others (pooled by default: a log-normal population each, in the data's
   // units); the gaussian model has no sigma_r.
   MotorSpec motor;
+  // Lapses (docs/hierarchical.md): each subject's trials are the mixture of InferenceSpec::lapse
+  // with its own lapse probability `lapse` (a parameter like the others: pooled by default, with a
+  // population on the logit scale; shared or fixed by `pooled` and `fixed`). The contaminant's
+  // range: each subject's own, from its data as a fit of that subject alone takes it
+  // (lapse_range()), or [lapse_lo, lapse_hi] for every subject when both are set.
+  bool lapse = false;
+  double lapse_lo = 0, lapse_hi = 0;
+  // Gaussian perception (docs/hierarchical.md): stimuli and responses in linear space (any sign),
+  // gaussian motor noise and the linear closed form only; mu_0 and the offset pooled with normal
+  // populations on their own scale (they may be negative), the rest on the log scale.
+  PerceptionModel perception = PerceptionModel::lognormal;
   std::set<std::string> pooled;                  // empty: every free parameter
   // With C > 1 conditions, the parameters that take one value per condition (as in
   // InferenceSpec): a pooled one has one population per condition (NAME.c.pop, NAME.c.sd, each
@@ -100,8 +114,10 @@ struct HierarchicalSpec {
 };
 
 /// The default population prior of `name` (a parameter of `cost`) for a cohort whose stimuli
-/// have geometric mean `scale_S`.
-PopulationPrior default_population_prior(const CostInfo& cost, const std::string& name, double scale_S);
+/// have geometric mean `scale_S` (under gaussian perception: root mean square, and mu_0 and the
+/// offset on their own scale, not the log scale).
+PopulationPrior default_population_prior(const CostInfo& cost, const std::string& name, double scale_S,
+                                         PerceptionModel perception = PerceptionModel::lognormal);
 
 /// The posterior of a cohort: population means (unconstrained scale, q[0..P)), sds, shared
 /// parameters and each subject's coordinates.
@@ -148,8 +164,11 @@ public:
   std::vector<double> initial_point(const std::map<std::string, double>& pop = {},
                                     const std::map<std::string, double>& sd = {}) const;
   /// Each subject's theta at q: J rows (subject_ids() order) of C blocks (conditions) of
-  /// theta_names(cost) values, row-major (one condition: J rows of theta).
+  /// theta_names(cost, motor) values, with lapses followed by the lapse probability, row-major
+  /// (one condition: J rows of theta).
   std::vector<double> subject_theta(std::span<const double> q) const;
+  /// With lapses: each subject's contaminant range (lo, hi) of r, in subject_ids() order.
+  std::vector<std::pair<double, double>> lapse_ranges() const;
   /// True when the gradient runs through the fused node (models/hierarchical_fused.hpp).
   bool fused() const;
   /// How each pooled parameter (NAME or NAME.c) is sampled: "noncentred", "centred", "ridge"
@@ -167,6 +186,9 @@ private:
 /// A simulated cohort: each subject's parameters drawn around the population medians in
 /// `base.values` (log-normal: log v_j = log v + spread z_j; a cost parameter with a uniform
 /// prior on its logit scale), then `base.trials` trials each (simulate(), seed base.seed + j).
+/// With lapses (base.lapse > 0) a spread of "lapse" draws each subject's lapse probability
+/// logit-normally around base.lapse (from a stream of its own, so no other value changes); the
+/// truth then holds each subject's "lapse".
 struct CohortSpec {
   SimulationSpec base;
   std::size_t subjects = 20;

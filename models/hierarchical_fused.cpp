@@ -105,7 +105,7 @@ std::optional<Roles> covered(const PopulationPlan& plan, const LikelihoodPlan& l
   Roles r;
   for (std::size_t k = 0; k < 4; ++k) {
     const PooledSpec& p = plan.pooled[k];
-    if (p.logit) return std::nullopt;
+    if (p.logit || p.linear) return std::nullopt;
     (p.theta == theta_index::mu_0 ? r.mu : p.theta == theta_index::sigma ? r.s : p.theta == theta_index::sigma_0 ? r.s0 : r.r) = int(k);
   }
   const auto coord = [&](int k) { return plan.pooled[std::size_t(k)].coord; };

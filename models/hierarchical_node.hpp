@@ -33,7 +33,8 @@ enum class PooledCoord {
 struct PooledSpec {
   std::size_t theta = 0;
   int cond = -1;            // the one condition whose rows it fills; -1: every condition's
-  bool logit = false;       // v = lo + (hi - lo) sigmoid(theta) (else v = e^theta)
+  bool logit = false;       // v = lo + (hi - lo) sigmoid(theta) (else v = e^theta, or theta itself when `linear`)
+  bool linear = false;      // v = theta (a parameter of either sign: mu_0 and the offset under gaussian perception)
   double lo = 0, hi = 1;
   double loc = 0, scale = 1, sd_scale = 0.5;  // m = loc + scale q_m; tau = sd_scale e^{q_tau}
   PooledCoord coord = PooledCoord::noncentred;

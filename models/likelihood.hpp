@@ -43,6 +43,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <numbers>
 #include <optional>
@@ -67,6 +68,11 @@ struct RowTrials {
   /// The log-normal model with an offset: the response sums tabulated in the offset
   /// (motor_kernels.hpp), built by LikelihoodPlan::finish for that model only.
   std::shared_ptr<const OffsetSums> offset_sums;
+  /// Lapse forms: the contaminant's log width for this row alone (a hierarchical fit: each
+  /// subject's own range, as a fit of that subject's data would take it); NaN: the form's, one
+  /// range for the whole fit.
+  double log_width = std::numeric_limits<double>::quiet_NaN();
+  double lapse_log_width(double fit_width) const { return std::isnan(log_width) ? fit_width : log_width; }
   std::size_t size() const { return x.size(); }
   PaddedTrials padded() const { return PaddedTrials{px.data(), py.data(), pw.data(), px.size()}; }
   /// Fills stats and the padded layout from x and y.
@@ -360,7 +366,7 @@ struct LapseForm {
   template <class Head>
   double run(const Head& h, const RowTrials& t, double sig, double sr, double eps, const double* z, double* gz,
              RowGrad<Head>* g, double* trial_ll) const {
-    const LapseMix mix = LapseMix::of(eps, log_width);
+    const LapseMix mix = LapseMix::of(eps, t.lapse_log_width(log_width));
     if constexpr (!Base::sampled && std::is_same_v<Head, PowerHead>) {
       const PaddedTrials p = t.padded();
       double* pll = trial_ll ? MarginalForm::scratch_padded(p.n) : nullptr;
@@ -634,7 +640,7 @@ struct MotorLapse : Base {
   template <class Head>
   double run(const Head& h, const RowTrials& t, double sig, const MotorParams& mp, double eps, const double* z,
              double* gz, RowGrad<Head>* g, double* trial_ll) const {
-    const LapseMix mix = LapseMix::of(eps, log_width);
+    const LapseMix mix = LapseMix::of(eps, t.lapse_log_width(log_width));
     return this->run_mix(h, t, sig, mp, eps, &mix, z, gz, g, trial_ll);
   }
 };

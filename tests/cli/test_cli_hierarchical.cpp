@@ -29,20 +29,41 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
+/// `bactor simulate ARGS --subjects 4 ...` into DIR/cohort.csv with --truth DIR/truth.csv (DIR
+/// created); the truth's rows, one per subject.
+std::vector<std::map<std::string, std::string>> simulate_four(const fs::path& dir, const std::string& args, Result& r) {
+  fs::create_directories(dir);
+  r = run_bactor("simulate " + args + " --subjects 4 --out " + (dir / "cohort.csv").string() + " --truth " +
+                 (dir / "truth.csv").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  auto truth = bactor::testing::read_csv(dir / "truth.csv");
+  REQUIRE(truth.size() == 4);
+  return truth;
+}
+
+/// `check` (one predictive check per subject) and `report` of a hierarchical fit of 4 subjects.
+void check_and_report(const std::string& fit, const fs::path& dir) {
+  Result r = run_bactor("check " + fit + " --draws 50");
+  INFO(r.out);
+  CHECK(r.code == 0);
+  for (const char* s : {"subject 1, condition 1", "subject 4, condition 1"}) CHECK_MESSAGE(r.out.find(s) != std::string::npos, s);
+  CHECK(r.out.find("statistics outside their 90% predictive intervals") != std::string::npos);
+  r = run_bactor("report " + fit + " --no-check --out " + (dir / "r.html").string());
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(fs::exists(dir / "r.html"));
+}
+
 } // namespace
 
 TEST_CASE("cli: simulate --subjects, infer --hierarchical, summary, compare, check, report") {
   const fs::path dir = scratch("cohort");
-  fs::create_directories(dir);
   const std::string data = (dir / "cohort.csv").string();
-  Result r = run_bactor("simulate --cost QuadraticCost --set mu_0=3,sigma_0=0.35,sigma=0.15,sigma_r=0.12 --subjects 4 "
-                        "--spread mu_0=0.2,sigma=0.3 --trials 30 --stimuli 0.3:16 --seed 3 --out " + data +
-                        " --truth " + (dir / "truth.csv").string());
-  INFO(r.out);
-  REQUIRE(r.code == 0);
+  Result r;
+  const auto truth = simulate_four(dir, "--cost QuadraticCost --set mu_0=3,sigma_0=0.35,sigma=0.15,sigma_r=0.12 "
+                                        "--spread mu_0=0.2,sigma=0.3 --trials 30 --stimuli 0.3:16 --seed 3", r);
   CHECK(r.out.find("wrote 120 trials of 4 subjects") != std::string::npos);
-  const auto truth = bactor::testing::read_csv(dir / "truth.csv");
-  REQUIRE(truth.size() == 4);
   CHECK(truth[0].at("sigma_0") == truth[1].at("sigma_0"));  // no spread: the same for all
   CHECK(truth[0].at("mu_0") != truth[1].at("mu_0"));
 
@@ -83,17 +104,9 @@ TEST_CASE("cli: simulate --subjects, infer --hierarchical, summary, compare, che
   CHECK(r.code == 0);
   CHECK(r.out.find("PSIS-LOO: 120 trials") != std::string::npos);
 
-  // check: one predictive check per subject from its NAME.sJ columns.
-  r = run_bactor("check " + fit + " --draws 50");
-  INFO(r.out);
-  CHECK(r.code == 0);
-  for (const char* s : {"subject 1, condition 1", "subject 4, condition 1", "statistics outside their 90% predictive intervals"})
-    CHECK_MESSAGE(r.out.find(s) != std::string::npos, s);
-  // report reads it too (its pages: tests/cli/test_cli_report.cpp).
-  r = run_bactor("report " + fit + " --no-check --out " + (dir / "r.html").string());
-  INFO(r.out);
-  CHECK(r.code == 0);
-  CHECK(fs::exists(dir / "r.html"));
+  // check: one predictive check per subject from its NAME.sJ columns; report reads it too (its
+  // pages: tests/cli/test_cli_report.cpp).
+  check_and_report(fit, dir);
 }
 
 TEST_CASE("cli: a blocked cohort (simulate --subjects --conditions) through infer --hierarchical, summary, check, compare, report") {
@@ -233,4 +246,65 @@ TEST_CASE("cli: a cohort with gaussian motor noise through simulate --subjects, 
                  "--pooled mu_0,sigma_r --out " + (dir / "bad").string());
   CHECK(r.code != 0);
   CHECK(r.out.find("'sigma_r' is not a parameter of the gaussian motor model") != std::string::npos);
+}
+
+TEST_CASE("cli: a cohort with lapses through simulate --subjects --lapse, infer --hierarchical --lapse, check and report") {
+  const fs::path dir = scratch("lapse");
+  const std::string data = (dir / "cohort.csv").string();
+  Result r;
+  const auto truth = simulate_four(dir, "--cost QuadraticCost --set mu_0=1.5,sigma_0=0.2,sigma=0.15,sigma_r=0.1 --lapse 0.05 "
+                                        "--spread mu_0=0.2,lapse=0.5 --trials 40 --stimuli 0.5:4 --seed 3", r);
+  CHECK(truth[0].at("lapse") != truth[1].at("lapse"));  // each subject's own lapse probability
+  const std::string fit = (dir / "fit").string();
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical --lapse "
+                 "--chains 2 --warmup 150 --samples 150 --seed 4 --out " + fit);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("hierarchical inference: 4 subjects, 160 trials, cost QuadraticCost, closed form, lapses,") != std::string::npos);
+  CHECK(r.out.find("lapse.pop") != std::string::npos);
+  const std::string chain = slurp(dir / "fit" / "chain-1.csv");
+  for (const char* line : {"# lapse = true", "# lapse_range = per subject (lapse_ranges)", "# lapse_ranges = 1=", "lapse=-3.479:0.644:0.5"})
+    CHECK_MESSAGE(chain.find(line) != std::string::npos, line);
+  const std::string header = chain.substr(chain.find("lp__"), chain.find('\n', chain.find("lp__")) - chain.find("lp__"));
+  CHECK(header.find(",lapse.pop,lapse.sd,") != std::string::npos);
+  CHECK(header.find(",lapse.s4,log_lik.1,") != std::string::npos);
+  check_and_report(fit, dir);  // check re-simulates each subject with lapses from its own contaminant range
+  // One lapse probability for all (not pooled), and a given range that misses a response.
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical --lapse --pooled mu_0,sigma "
+                 "--chains 1 --warmup 50 --samples 50 --out " + (dir / "shared").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const std::string shared = slurp(dir / "shared" / "chain-1.csv");
+  CHECK(shared.find("lapse=beta:2:50") != std::string::npos);
+  CHECK(shared.find(",lapse,") != std::string::npos);
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --hierarchical --lapse --lapse-range 1:2 "
+                 "--out " + (dir / "bad").string());
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--lapse-range: " + data + ":") != std::string::npos);
+}
+
+TEST_CASE("cli: a cohort with gaussian perception (linear space) through simulate --subjects, infer --hierarchical, check and report") {
+  const fs::path dir = scratch("linear");
+  const std::string data = (dir / "cohort.csv").string();
+  Result r;
+  const auto truth = simulate_four(dir, "--cost QuadraticCost --perception gaussian --motor gaussian --offset "
+                                        "--set mu_0=-0.5,sigma_0=1,sigma=0.3,sigma_a=0.2,offset=0.2 --spread mu_0=0.3,offset=0.1 "
+                                        "--trials 40 --stimuli -3:3 --seed 7", r);
+  CHECK(truth[0].at("mu_0") != truth[1].at("mu_0"));
+  const std::string fit = (dir / "fit").string();
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception gaussian --motor gaussian --offset "
+                 "--hierarchical --chains 2 --warmup 150 --samples 150 --seed 4 --out " + fit);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("offset.pop") != std::string::npos);
+  const std::string chain = slurp(dir / "fit" / "chain-1.csv");
+  // mu_0's and the offset's populations on their own scale, centred at 0 (scales S and S / 4).
+  for (const char* line : {"# perception = gaussian", "# motor = gaussian+offset", "mu_0=0:", "offset=0:"})
+    CHECK_MESSAGE(chain.find(line) != std::string::npos, line);
+  check_and_report(fit, dir);
+  // Gaussian perception needs gaussian motor noise, as in a single fit.
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception gaussian --hierarchical --out " +
+                 (dir / "bad").string());
+  CHECK(r.code == 2);
+  CHECK(r.out.find("needs gaussian motor noise") != std::string::npos);
 }

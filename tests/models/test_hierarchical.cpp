@@ -16,6 +16,7 @@
 #include <bactor/samplers/nuts.hpp>
 #include "tests/engine/gradcheck.hpp"
 #include "tests/models/cohort_test_util.hpp"
+#include "tests/models/hierarchical_test_util.hpp"
 #include "tests/models/inference_test_util.hpp"
 #include "tests/stat_criteria.hpp"
 
@@ -353,23 +354,9 @@ TEST_CASE("hierarchical: motor models (sigma_a, an offset) — names, gradient, 
   for (const std::string name : {"gaussian", "lognormal+offset", "gaussian+offset"}) {
     CAPTURE(name);
     const MotorSpec motor = parse_motor_spec(name);
-    CohortSpec cs;
-    cs.base.cost = &find_cost("QuadraticCost");
-    cs.base.motor = motor;
-    cs.base.values = {{"mu_0", 1.5}, {"sigma_0", 0.2}, {"sigma", 0.15}};
-    if (motor.has_sigma_r()) cs.base.values["sigma_r"] = 0.1;
-    if (motor.has_sigma_a()) cs.base.values["sigma_a"] = 0.12;
-    if (motor.offset) cs.base.values["offset"] = 0.1;
-    cs.base.trials = 25;
-    cs.base.s_lo = 0.5;
-    cs.base.s_hi = 3.0;
-    cs.base.seed = 5;
-    cs.subjects = 3;
-    cs.spread = {{"mu_0", 0.1}};
-    if (motor.offset) cs.spread["offset"] = 0.3;
-    const Cohort cohort = simulate_cohort(cs);
+    const Cohort cohort = bactor::testing::small_motor_cohort(motor);
     HierarchicalSpec spec;
-    spec.cost = cs.base.cost;
+    spec.cost = &find_cost("QuadraticCost");
     spec.motor = motor;
     spec.quadrature_nodes = 15;  // one rule for every sigma: no node-count step inside the differences
     HierarchicalModel model(cohort.data, spec);
@@ -383,39 +370,7 @@ TEST_CASE("hierarchical: motor models (sigma_a, an offset) — names, gradient, 
     Rng rng(31, 0);
     for (auto& v : q) v += 0.2 * rng.normal();
     CHECK(bactor::testing::gradient_error(model, q) < 1e-5);
-    const auto out = bactor::testing::outputs_at(model, q);
-    const auto theta = model.subject_theta(q);
-    const auto tnames = theta_names(*spec.cost, motor);
-    const std::size_t nt = tnames.size(), first_ll = names.size() - cohort.data.size();
-    REQUIRE(names[first_ll] == "log_lik.1");
-    for (std::size_t j = 0; j < 3; ++j) {
-      Dataset one;
-      one.source = "subject";
-      std::vector<std::size_t> rows;
-      for (std::size_t i = 0; i < cohort.data.size(); ++i)
-        if (cohort.data.subject[i] == model.subject_ids()[j]) {
-          one.s.push_back(cohort.data.s[i]);
-          one.r.push_back(cohort.data.r[i]);
-          one.cond.push_back(0);
-          one.line.push_back(i + 2);
-          rows.push_back(i);
-        }
-      InferenceSpec is;
-      is.cost = spec.cost;
-      is.motor = motor;
-      is.scale = 1;
-      is.quadrature_nodes = 15;
-      for (std::size_t t = 0; t < nt; ++t)
-        if (tnames[t] != "mu_0" && (tnames[t] != "sigma_r" || motor.has_sigma_r())) is.fixed[tnames[t]] = theta[j * nt + t];
-      ActorModel single(one, is);
-      const auto q1 = single.unconstrain({{"mu_0", theta[j * nt + theta_index::mu_0]}});
-      const auto o1 = bactor::testing::outputs_at(single, q1);
-      const auto n1 = single.output_names();
-      const std::size_t ll1 = std::size_t(std::find(n1.begin(), n1.end(), "log_lik.1") - n1.begin());
-      REQUIRE(ll1 + rows.size() == n1.size());
-      for (std::size_t k = 0; k < rows.size(); ++k)
-        CHECK(out[first_ll + rows[k]] == doctest::Approx(o1[ll1 + k]).epsilon(1e-9));
-    }
+    bactor::testing::check_trials_against_single_fits(model, cohort.data, spec, q);
     if (!motor.has_sigma_r()) {
       spec.fixed["sigma_r"] = 0.1;
       CHECK_THROWS_WITH_AS(HierarchicalModel(cohort.data, spec), doctest::Contains("not a parameter of the gaussian motor model"),
