@@ -709,7 +709,8 @@ ActionNetwork Trainer::network() const {
                                                                                                : "constant"},
                                     {"final_lr_fraction", s.final_lr_fraction}, {"eval_points", I.eval.size()},
                                     {"expectation", I.rule.empty() ? std::string("monte carlo")
-                                                                   : std::string(I.cost->motor_truncation > 0 ? "gauss-hermite x gauss-legendre (truncated) "
+                                                                   : std::string(I.rule.split > 0 ? "gauss-hermite x gauss-legendre (split at the kink, both sides) "
+                                                                              : I.cost->motor_truncation > 0 ? "gauss-hermite x gauss-legendre (truncated) "
                                                                                                               : "gauss-hermite ") +
                                                                          std::to_string(I.rule.e_nodes) + "x" + std::to_string(I.rule.u_node.size())}}
                          .dump();
