@@ -51,6 +51,11 @@ struct FusedArgs {
   // zero weights to a multiple of 16 entries (whole SIMD batches), e_nodes > 0 the real count.
   std::size_t u_nodes = 0, e_nodes = 0;
   const float *u_node = nullptr, *u_weight = nullptr, *e_node = nullptr, *e_weight = nullptr;
+  // With u_split = L > 0 (costs with a kink at r = s): the e nodes are those of w and u_node,
+  // u_weight a rule on [0, 1] (weights summing to 1) for each of the two pieces [-L, z_k] and
+  // [z_k, L] of z, where z = (sd u - sp e) / tau and w = (sp u + sd e) / tau (tau^2 = sd^2 +
+  // sp^2) and r = s at z = z_k; the normal density in the weights (models/train_kernel.hpp).
+  float u_split = 0.0f;
   float* loss = nullptr;          // [n] out
   float* dloss_da = nullptr;      // [n] out
 };

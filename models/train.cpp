@@ -81,11 +81,7 @@ void check_positive_expected_cost(const CostInfo& cost, MotorModel motor, const 
     for (double f : {0.25, 1.0, 4.0}) {
       const double a = f * std::exp(post.mu_post), sa = th[4 + np];
       const double sd = std::sqrt(th[3] * th[3] + sa * sa / (a * a));
-      double e = 0;
-      for (std::size_t k = 0; k < rule.e_nodes; ++k)
-        for (std::size_t j = 0; j < rule.u_node.size(); ++j)
-          e += double(rule.e_weight[k]) * rule.u_weight[j] *
-               cost.loss(std::exp(post.mu_post + post.sigma_post * rule.e_node[k]), a * std::exp(sd * rule.u_node[j]), th.data() + 4);
+      const double e = rule_expected_cost(cost, rule, post.mu_post, post.sigma_post, a, sd, th.data() + 4);
       if (!(e > 0))
         throw ArgumentError("cost", "'" + cost.name + "' under " + to_string(motor) +
                                         " motor noise: training minimises the log of the expected cost, which must be "
@@ -98,7 +94,26 @@ void check_positive_expected_cost(const CostInfo& cost, MotorModel motor, const 
 
 ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t mc) {
   ObjectiveRule r;
-  if (motor != MotorModel::generalized || cost.kink_at_s_equals_r) return r;
+  if (motor != MotorModel::generalized || (cost.kink_at_s_equals_r && cost.motor_truncation > 0)) return r;
+  const detail::GaussLegendre8& gl = detail::gauss_legendre8();
+  if (cost.kink_at_s_equals_r) {
+    // A kink of l at r = s (|r - s|, an asymmetric weight, a sharp dip): in the rotated
+    // variables (z across the kink, w along it; FusedArgs::u_split) z is split there, and each
+    // piece, from the kink outwards, gets two Gauss–Legendre panels of 8 nodes in t with
+    // z - z_k proportional to t^2 (graded towards the kink, where a dip such as
+    // InvertedGaussian's is narrow), written here on [0, 1]; z beyond +-kink_rule_range carries
+    // a mass below 3e-12.
+    r.split = float(kink_rule_range);
+    for (double lo : {0.0, 0.5})
+      for (int q = 0; q < gl.n; ++q) {
+        const double t = lo + 0.25 * (1 + gl.x[std::size_t(q)]);
+        r.u_node.push_back(float(t * t));
+        r.u_weight.push_back(float(0.25 * gl.w[std::size_t(q)] * 2 * t));
+      }
+    r.e_nodes = std::max<std::size_t>(4, mc / (2 * r.u_node.size()));
+    normal_rule(int(r.e_nodes), (r.e_nodes + 15) / 16 * 16, r.e_node, r.e_weight);
+    return r;
+  }
   if (const double T = cost.motor_truncation; T > 0) {
     // Motor draws clamped to [-T, T] (as the ground truth has them): Gauss–Legendre over the
     // normal density on panels graded towards +T (8 nodes each) plus the point masses P(u > T)
@@ -106,7 +121,6 @@ ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t
     // Graded because a cost growing like exp(c r) (Linex) with r = a e^{sd u} leans on the
     // upper end: two equal panels erred by 9% in the expected cost at c a ~ 2, sd ~ 0.7, these
     // five by 7e-4 (test_train.cpp).
-    const detail::GaussLegendre8& gl = detail::gauss_legendre8();
     const double br[] = {-T, 0.0, 0.5 * T, 0.75 * T, 0.875 * T, T};
     for (std::size_t k = 0; k + 1 < std::size(br); ++k) {
       const double h = br[k + 1] - br[k];
@@ -131,6 +145,29 @@ ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t
   return r;
 }
 
+double rule_expected_cost(const CostInfo& cost, const ObjectiveRule& rule, double mu, double sp, double a, double sd,
+                          const double* p) {
+  double e = 0;
+  for (std::size_t i = 0; i < rule.e_nodes; ++i) {
+    const double s = std::exp(mu + sp * double(rule.e_node[i])), wi = double(rule.e_weight[i]);
+    if (rule.split > 0) {  // e_node[i] is w's node; z split at the kink (FusedArgs::u_split)
+      const double L = rule.split, tau = std::sqrt(sd * sd + sp * sp), wn = double(rule.e_node[i]);
+      const double zk = std::clamp((mu - std::log(a)) / tau, -L, L);
+      for (const double end : {-L, L})  // from the kink outwards
+        for (std::size_t j = 0; j < rule.u_node.size(); ++j) {
+          const double z = zk + (end - zk) * double(rule.u_node[j]);
+          const double ee = (sd * wn - sp * z) / tau, u = (sp * wn + sd * z) / tau;
+          const double w = std::abs(end - zk) * double(rule.u_weight[j]) * std::exp(-0.5 * z * z) / std::sqrt(2 * std::numbers::pi);
+          e += wi * w * cost.loss(std::exp(mu + sp * ee), a * std::exp(sd * u), p);
+        }
+    } else {
+      for (std::size_t j = 0; j < rule.u_node.size(); ++j)
+        e += wi * double(rule.u_weight[j]) * cost.loss(s, a * std::exp(sd * double(rule.u_node[j])), p);
+    }
+  }
+  return e;
+}
+
 Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& in) {
   if (a.rows() != 1) throw std::invalid_argument("expected_cost: actions must be 1 x n");
   const std::size_t n = a.cols();
@@ -153,6 +190,7 @@ Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& i
   if (in.rule && !in.rule->empty()) {
     if (in.motor == MotorModel::gaussian) throw std::invalid_argument("expected_cost: the rule needs log-normal motor noise");
     args.u_nodes = in.rule->u_node.size();
+    args.u_split = in.rule->split;
     args.u_node = in.rule->u_node.data();
     args.u_weight = in.rule->u_weight.data();
     args.e_nodes = in.rule->e_nodes;
@@ -671,7 +709,8 @@ ActionNetwork Trainer::network() const {
                                                                                                : "constant"},
                                     {"final_lr_fraction", s.final_lr_fraction}, {"eval_points", I.eval.size()},
                                     {"expectation", I.rule.empty() ? std::string("monte carlo")
-                                                                   : std::string(I.cost->motor_truncation > 0 ? "gauss-hermite x gauss-legendre (truncated) "
+                                                                   : std::string(I.rule.split > 0 ? "gauss-hermite x gauss-legendre (split at the kink, both sides) "
+                                                                              : I.cost->motor_truncation > 0 ? "gauss-hermite x gauss-legendre (truncated) "
                                                                                                               : "gauss-hermite ") +
                                                                          std::to_string(I.rule.e_nodes) + "x" + std::to_string(I.rule.u_node.size())}}
                          .dump();

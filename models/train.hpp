@@ -129,13 +129,25 @@ struct ExpectedCostInputs {
 struct ObjectiveRule {
   std::vector<float> e_node, e_weight, u_node, u_weight;
   std::size_t e_nodes = 0;
+  /// > 0 for a cost with a kink at r = s: the e nodes are then those of w, and u_node,
+  /// u_weight a rule on [0, 1] for each of the pieces [-split, z_k] and [z_k, split] of z, in the
+  /// rotation of (e, u) where r = s at z = z_k (FusedArgs::u_split).
+  float split = 0.0f;
   bool empty() const { return u_node.empty(); }
 };
+/// The rule's expected cost in double (what the fused kernel sums in float): log s = mu + sp e,
+/// r = a exp(sd u), cost parameters p.
+double rule_expected_cost(const CostInfo& cost, const ObjectiveRule& rule, double mu, double sp, double a, double sd,
+                          const double* p);
 /// Motor nodes of the rule.
 inline constexpr std::size_t objective_rule_motor_nodes = 16;
-/// The rule the trainer uses: under the generalized motor model, for a cost without a kink at
-/// s = r and without motor truncation, objective_rule_motor_nodes in u times max(4, mc / that)
-/// in e (as many cost evaluations as mc draws); otherwise empty (the Monte Carlo draws).
+/// The range |z| <= this of the rule of a cost with a kink at r = s (FusedArgs::u_split).
+inline constexpr double kink_rule_range = 7.0;
+/// The rule the trainer uses under the generalized motor model (docs/training.md): for a smooth
+/// cost objective_rule_motor_nodes Gauss–Hermite nodes in u, for a truncated one (Linex)
+/// Gauss–Legendre panels over [-T, T] and the tail masses, for a cost with a kink at r = s
+/// 16 Gauss–Legendre nodes on each side of the kink; times max(4, mc / (u nodes)) Gauss–Hermite
+/// nodes in e. Otherwise (other motor models, a kinked and truncated cost) empty: the draws.
 ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t mc);
 
 /// The training objective's expected-cost term as one tape node: for actions a (1 x n, > 0),

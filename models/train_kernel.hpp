@@ -164,6 +164,31 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
   for (std::size_t eb = 0; eb < n_eb; ++eb) {
     const fbatch se = exp_fast(xsimd::fma(sp, fbatch::load_unaligned(g.e_node + eb * flanes), mu));
     const fbatch ve = fbatch::load_unaligned(g.e_weight + eb * flanes);  // zero on the padding
+    if (g.u_split > 0.0f) {
+      // A kink at r = s: rotate (e, u) to z = (sd u - sp e) / tau, w = (sp u + sd e) / tau,
+      // tau^2 = sd^2 + sp^2 (independent standard normals), where log r - log s = log a - mu +
+      // tau z has its kink at one z_k = (mu - log a) / tau for every w. The e nodes serve as w's
+      // Gauss–Hermite nodes (lanes), the rule on [0, 1] (graded towards 0) over [z_k, -L] and
+      // [z_k, L] in z, from the kink outwards, with the normal density in its weights. The nodes move with a, but the integrand is continuous
+      // at z_k, so the boundary terms cancel: the derivative is the nodes' sum with them held.
+      const float spb = g.sigma_post[b], tau = std::sqrt(sd * sd + spb * spb), L = g.u_split;
+      const float zk = std::clamp((g.mu_post[b] - log_a) / tau, -L, L);
+      const fbatch wn = fbatch::load_unaligned(g.e_node + eb * flanes);
+      for (int piece = 0; piece < 2; ++piece) {
+        const float len = piece ? L - zk : zk + L, dir = piece ? len : -len;  // from z_k outwards
+        for (std::size_t j = 0; j < J; ++j) {
+          const float z = zk + dir * g.u_node[j];
+          const fbatch e = (fbatch(sd / tau) * wn - fbatch(spb * z / tau));
+          const fbatch u = (fbatch(spb / tau) * wn + fbatch(sd * z / tau));
+          s[nb] = exp_fast(xsimd::fma(fbatch(spb), e, mu));
+          r[nb] = exp_fast(xsimd::fma(fbatch(sd), u, fbatch(log_a)));
+          w[nb] = ve * fbatch(len * g.u_weight[j] * 0.3989422804014327f * std::exp(-0.5f * z * z));
+          x[nb] = u;
+          if (++nb == fused_tile) flush();
+        }
+      }
+      continue;
+    }
     for (std::size_t j = 0; j < J; ++j) {
       s[nb] = se;
       r[nb] = fbatch(std::exp(std::clamp(log_a + sd * g.u_node[j], -87.0f, 88.0f)));
