@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include "inference_test_util.hpp"
+#include "linear_test_util.hpp"
 #include "models/perception_linear.hpp"
 #include "models/shift_solve.hpp"
 #include "tests/stat_criteria.hpp"
@@ -34,16 +35,14 @@
 
 using namespace bactor;
 using detail::LinearAction;
+using testing::formula_cost;
+using testing::gauss;
+using testing::gauss_offset;
+using testing::linear_data;
+using testing::normal_pdf;
 
 namespace {
 
-const MotorSpec gauss{MotorModel::gaussian, false};
-const MotorSpec gauss_offset{MotorModel::gaussian, true};
-
-double normal_pdf(double x, double mean, double sd) {
-  const double z = (x - mean) / sd;
-  return std::exp(-0.5 * z * z) / (sd * std::sqrt(2 * std::numbers::pi));
-}
 
 /// theta laid out as theta_names(cost, motor): sigma, sigma_0, mu_0, (sigma_r), cost params, sigma_a[, offset].
 std::vector<double> theta_of(const CostInfo& cost, const MotorSpec& motor, double param, double offset = 0.0) {
@@ -77,25 +76,9 @@ double expected_cost(const CostInfo& cost, const double* params, double a, doubl
   return sum * 20.0 / (n - 1);
 }
 
-/// A data set from the linear model, in data units (a share `lapse` of the responses lapses).
-Dataset linear_data(const CostInfo& cost, const MotorSpec& motor, std::map<std::string, double> values, std::size_t trials,
-                    std::uint64_t seed, double s_lo = -3, double s_hi = 5, double lapse = 0,
-                    std::vector<std::size_t>* lapsed = nullptr) {
-  SimulationSpec sim;
-  sim.cost = &cost;
-  sim.motor = motor;
-  sim.perception = PerceptionModel::gaussian;
-  sim.values = std::move(values);
-  sim.trials = trials;
-  sim.s_lo = s_lo;
-  sim.s_hi = s_hi;
-  sim.seed = seed;
-  sim.lapse = lapse;
-  return simulate(sim, lapsed);
-}
 Dataset linear_data(const char* cost, const MotorSpec& motor, std::map<std::string, double> values, std::size_t trials,
                     std::uint64_t seed, double s_lo = -3, double s_hi = 5) {
-  return linear_data(find_cost(cost), motor, std::move(values), trials, seed, s_lo, s_hi);
+  return testing::linear_data(find_cost(cost), motor, std::move(values), trials, seed, s_lo, s_hi);
 }
 
 InferenceSpec linear_spec(const CostInfo& cost, const MotorSpec& motor) {
@@ -131,13 +114,6 @@ void check_recovered(const Summary& sum, const std::map<std::string, double>& tr
     CHECK(std::abs(p.mean - truth.at(p.name)) < 4 * p.sd);
     CHECK(p.rhat < 1.05);
   }
-}
-
-const CostInfo& formula_cost(const std::string& text, const std::string& params = "") {
-  FormulaSpec f;
-  f.expression = text;
-  f.params = parse_param_priors(params);
-  return register_formula_cost(f);
 }
 
 /// argmin_d of E l(d + tau z) = ∫ l(x) N(x; d, tau^2) dx by golden-section search, the integral

@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include "inference_test_util.hpp"
+#include "linear_test_util.hpp"
 #include "models/exact_action.hpp"
 #include "models/exact_linear.hpp"
 #include "models/perception_linear.hpp"
@@ -28,25 +29,13 @@
 #include <vector>
 
 using namespace bactor;
+using namespace bactor::testing;  // linear_test_util.hpp: gauss, linear_data, formula_cost, normal_pdf
 
 namespace {
 
-const MotorSpec gauss{MotorModel::gaussian, false};
-const MotorSpec gauss_offset{MotorModel::gaussian, true};
 const GroundTruthOptions quad{20, 20, 8.5, 1e-12};
 
-double normal_pdf(double x, double mean, double sd) {
-  const double z = (x - mean) / sd;
-  return std::exp(-0.5 * z * z) / (sd * std::sqrt(2 * std::numbers::pi));
-}
 double Phi(double z) { return 0.5 * std::erfc(-z / std::numbers::sqrt2); }
-
-const CostInfo& formula_cost(const std::string& text, const std::string& params) {
-  FormulaSpec f;
-  f.expression = text;
-  f.params = parse_param_priors(params);
-  return register_formula_cost(f);
-}
 
 /// The root of an increasing function by bisection on [lo, hi] to 1e-14.
 template <class F>
@@ -96,21 +85,6 @@ InferenceSpec exact_spec(const CostInfo& cost, const MotorSpec& motor, bool exac
   spec.perception = PerceptionModel::gaussian;
   spec.exact_action = exact;
   return spec;
-}
-
-Dataset linear_data(const CostInfo& cost, const MotorSpec& motor, std::map<std::string, double> values, std::size_t trials,
-                    std::uint64_t seed, double lapse = 0) {
-  SimulationSpec sim;
-  sim.cost = &cost;
-  sim.motor = motor;
-  sim.perception = PerceptionModel::gaussian;
-  sim.values = std::move(values);
-  sim.trials = trials;
-  sim.s_lo = -2;
-  sim.s_hi = 3;
-  sim.seed = seed;
-  sim.lapse = lapse;
-  return simulate(sim);
 }
 
 } // namespace
@@ -201,7 +175,7 @@ TEST_CASE("perception linear exact: QuadraticCostQuadraticEffort's exact action 
   const CostInfo& effort = find_cost("QuadraticCostQuadraticEffort");
   const std::map<std::string, double> v{{"mu_0", 0.5}, {"sigma_0", 1.1}, {"sigma", 0.45}, {"sigma_a", 0.3}, {"beta", 0.8},
                                         {"offset", -0.3}};
-  const Dataset d = linear_data(effort, gauss_offset, v, 30, 2);
+  const Dataset d = linear_data(effort, gauss_offset, v, 30, 2, -2, 3);
   ActorModel exact(d, exact_spec(effort, gauss_offset)), closed(d, exact_spec(effort, gauss_offset, false));
   const auto q = exact.unconstrain(v);
   std::vector<double> le(d.size()), lc(d.size());
@@ -220,7 +194,7 @@ TEST_CASE("perception linear exact: the log density's gradient against finite di
     INFO(cost->name << (lapse ? " with lapses" : ""));
     std::map<std::string, double> v{{"mu_0", 0.3}, {"sigma_0", 1.2}, {"sigma", 0.5}, {"sigma_a", 0.3}, {"offset", 0.2}};
     v[pname] = pval;
-    const Dataset d = linear_data(*cost, gauss_offset, v, 20, 5, lapse ? 0.1 : 0.0);
+    const Dataset d = linear_data(*cost, gauss_offset, v, 20, 5, -2, 3, lapse ? 0.1 : 0.0);
     InferenceSpec spec = exact_spec(*cost, gauss_offset);
     spec.lapse = lapse;
     ActorModel model(d, spec);
@@ -235,7 +209,7 @@ TEST_CASE("perception linear exact: each trial's density against a fine integral
   const CostInfo& cost = find_cost("AbsoluteCostQuadraticEffort");
   const std::map<std::string, double> v{{"mu_0", 0.3}, {"sigma_0", 1.0}, {"sigma", 0.4}, {"sigma_a", 0.2}, {"beta", 0.7},
                                         {"offset", 0.1}};
-  const Dataset d = linear_data(cost, gauss_offset, v, 4, 8);
+  const Dataset d = linear_data(cost, gauss_offset, v, 4, 8, -2, 3);
   ActorModel model(d, exact_spec(cost, gauss_offset, true));
   std::vector<double> ll(d.size());
   model.trial_loglik(model.unconstrain(v), ll);
@@ -274,7 +248,7 @@ TEST_CASE("perception linear exact: simulate and the refusals") {
   sim.cost = &find_cost("QuadraticCostQuadraticEffort");
   CHECK(simulation_action_source(sim) == "closed-form");
   // The responses are the exact action plus motor noise: their mean at m = s is near a*(s).
-  const Dataset d = linear_data(cost, gauss, v, 400, 3);
+  const Dataset d = linear_data(cost, gauss, v, 400, 3, -2, 3);
   const std::vector<double> theta = theta_of(cost, gauss, v);
   double resid = 0;
   for (std::size_t i = 0; i < d.size(); ++i) resid += d.r[i] - detail::linear_exact_action(cost, theta, d.s[i]);
