@@ -387,7 +387,7 @@ int main(int argc, char** argv) {
       const CostInfo* cost;
       bool exact = false;
     };
-    double lognormal_median = 0;
+    double lognormal_median = 0, effort_closed_median = 0;
     const MotorSpec gm{MotorModel::gaussian, false};
     for (const Case& c : {Case{PerceptionModel::lognormal, MotorSpec{}, &cost}, Case{PerceptionModel::gaussian, gm, &cost},
                           Case{PerceptionModel::gaussian, MotorSpec{MotorModel::gaussian, true}, &cost},
@@ -435,6 +435,9 @@ int main(int argc, char** argv) {
           .add("dim", m.dim());
       if (!linear) lognormal_median = t.median_us;
       else line.add("ratio_to_lognormal", t.median_us / lognormal_median);
+      // The exact action of QuadraticCostQuadraticEffort beside its own closed form (timed just before).
+      if (c.cost == &effort && !c.exact) effort_closed_median = t.median_us;
+      if (c.cost == &effort && c.exact) line.add("ratio_to_closed_form", t.median_us / effort_closed_median);
       line.timing(t).print();
     }
   }

@@ -35,6 +35,8 @@
 
 using namespace bactor;
 using detail::LinearAction;
+using testing::check_recovered;
+using testing::fit_summary;
 using testing::formula_cost;
 using testing::gauss;
 using testing::gauss_offset;
@@ -89,32 +91,6 @@ InferenceSpec linear_spec(const CostInfo& cost, const MotorSpec& motor) {
   return spec;
 }
 InferenceSpec linear_spec(const char* cost, const MotorSpec& motor) { return linear_spec(find_cost(cost), motor); }
-
-/// NUTS (2 chains, 300 warm-up + 400 draws, 1 thread) on the fit of d under spec: the summary of
-/// the free parameters, after checking the divergence rate (<= 1%).
-Summary fit_summary(const Dataset& d, const InferenceSpec& spec, std::uint64_t seed, std::size_t warmup = 300,
-                    std::size_t samples = 400) {
-  NutsSettings ns;
-  ns.chains = 2;
-  ns.warmup = warmup;
-  ns.samples = samples;
-  ns.seed = seed;
-  ns.threads = 1;
-  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
-  const ActorModel probe(d, spec);
-  const Summary sum = summarize(chains, probe.free_names());
-  testing::check_divergence_rate(sum.divergences, sum.draws);
-  return sum;
-}
-
-/// Every free parameter's posterior mean within 4 sd of its true value, R-hat below 1.05.
-void check_recovered(const Summary& sum, const std::map<std::string, double>& truth) {
-  for (const auto& p : sum.params) {
-    INFO(p.name << ": mean " << p.mean << ", sd " << p.sd << ", truth " << truth.at(p.name));
-    CHECK(std::abs(p.mean - truth.at(p.name)) < 4 * p.sd);
-    CHECK(p.rhat < 1.05);
-  }
-}
 
 /// argmin_d of E l(d + tau z) = ∫ l(x) N(x; d, tau^2) dx by golden-section search, the integral
 /// by a 20,001-point trapezoid rule on a fixed grid of x with a node at the kink x = 0 (so E(d)

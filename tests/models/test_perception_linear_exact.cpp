@@ -260,3 +260,16 @@ TEST_CASE("perception linear exact: simulate and the refusals") {
   sampled.latent = LatentMode::sampled;
   CHECK_THROWS_WITH(ActorModel(d, sampled), doctest::Contains("marginal latent mode"));
 }
+
+TEST_CASE("perception linear exact: NUTS recovers AbsoluteCostQuadraticEffort's beta (long, by hand)" * doctest::skip()) {
+  // About 4 min on two threads (30-60 ms per gradient): run with -tc="perception linear exact: NUTS*" --no-skip.
+  const CostInfo& cost = find_cost("AbsoluteCostQuadraticEffort");
+  const std::map<std::string, double> truth{{"mu_0", 0.3}, {"sigma_0", 1.0}, {"sigma", 0.4}, {"sigma_a", 0.2}, {"beta", 0.7}};
+  const Dataset d = linear_data(cost, gauss, truth, 100, 6, -2, 3);
+  InferenceSpec spec = exact_spec(cost, gauss);
+  spec.scale = 1;  // the data's own units, as simulate plans (the effort term is not homogeneous)
+  spec.fixed["sigma"] = 0.4;
+  const Summary sum = fit_summary(d, spec, 7, 200, 200, 2);
+  for (const auto& p : sum.params) MESSAGE(p.name << ": " << p.mean << " +- " << p.sd << " (R-hat " << p.rhat << ")");
+  check_recovered(sum, truth);
+}
