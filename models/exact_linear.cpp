@@ -4,6 +4,7 @@
 #include "models/exact_action.hpp"
 #include "models/shift_solve.hpp"
 
+#include <bactor/engine/errors.hpp>
 #include <bactor/models/actor.hpp>
 
 #include <algorithm>
@@ -171,6 +172,7 @@ ExactLogAction linear_action_solve(const CostInfo& cost, double mu, double sp, d
   // The cost parameters: a central difference of F_a on the same nodes (the cost's evaluators
   // give dl/dr only).
   const std::size_t np = cost.params.size();
+  BACTOR_ASSERT(np <= exact_max_cost_params);  // the callers refuse more (ArgumentError)
   for (std::size_t k = 0; k < np; ++k) {
     std::array<double, exact_max_cost_params> q{};
     std::copy(p, p + np, q.begin());

@@ -120,6 +120,9 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
     // A cost of r - s: mu_post plus a shift (closed form or one solve); any other cost: the
     // exact action, solved per trial (models/exact_linear.hpp).
     if (detail::affine_linear_action(cost)) linear_action = detail::linear_action_of(cost);
+    else if (cost.params.size() > detail::exact_max_cost_params)
+      throw ArgumentError("perception", "gaussian: cost " + cost.name + " is not a function of r - s, and its exact action "
+                                            "supports at most " + std::to_string(detail::exact_max_cost_params) + " cost parameter");
   }
   const auto names = theta_names(cost, motor);
   if (spec.network && spec.network->cost_name() != cost.name)

@@ -256,6 +256,12 @@ TEST_CASE("perception linear exact: simulate and the refusals") {
   CHECK(std::abs(resid / double(d.size())) < 4 * std::hypot(0.2, 0.4) / std::sqrt(400.0));
   // Without the exact action, a cost that is not a function of r - s is refused with a pointer to it.
   CHECK_THROWS_WITH(ActorModel(d, exact_spec(cost, gauss, false)), doctest::Contains("--exact-action"));
+  // At most one cost parameter (as the log-normal exact action).
+  const CostInfo& two = formula_cost("(r - s)^2 + k*r^2 + j*s^2*r^2", "k=uniform:0.05:0.5,j=uniform:0.05:0.5");
+  sim.cost = &two;
+  sim.values = {{"mu_0", 0.3}, {"sigma_0", 1.0}, {"sigma", 0.4}, {"sigma_a", 0.2}, {"k", 0.2}, {"j", 0.1}};
+  CHECK_THROWS_WITH(simulate(sim), doctest::Contains("at most 1 cost parameter"));
+  CHECK_THROWS_WITH(ActorModel(d, exact_spec(two, gauss)), doctest::Contains("more parameters than it supports"));
   InferenceSpec sampled = exact_spec(cost, gauss);
   sampled.latent = LatentMode::sampled;
   CHECK_THROWS_WITH(ActorModel(d, sampled), doctest::Contains("marginal latent mode"));
