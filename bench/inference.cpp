@@ -367,12 +367,17 @@ int main(int argc, char** argv) {
   // log-normal closed-form marginal, timed one after the other in the same run; each gaussian line
   // carries its median's ratio to the log-normal one's. The last two gaussian cases are
   // AsymmetricQuadratic in closed form (t*(alpha) by asymmetric_shift) and the same cost as a
-  // formula (the generic shift solver of models/shift_solve.hpp: one solve per gradient).
+  // formula (the generic shift solver of models/shift_solve.hpp: one solve per gradient). Then the
+  // exact action (models/exact_linear.hpp: a*(mu_post) solved at Chebyshev points per gradient,
+  // m integrated per trial by Gauss-Hermite): QuadraticCostQuadraticEffort, whose closed form
+  // beta mu_post is timed beside it, and AbsoluteCostQuadraticEffort, which has no closed form.
   FormulaSpec fs;
   fs.expression = "2*if(r >= s, 1 - alpha, alpha)*(r - s)^2";
   fs.params = parse_param_priors("alpha=uniform:0.1:0.9");
   const CostInfo& asym_formula = register_formula_cost(fs);
   const CostInfo& asym = find_cost("AsymmetricQuadratic");
+  const CostInfo& effort = find_cost("QuadraticCostQuadraticEffort");
+  const CostInfo& abs_effort = find_cost("AbsoluteCostQuadraticEffort");
   for (std::size_t n : {60, 600, 6000}) {
     const std::string key = "perception/" + std::to_string(n);
     if (key.rfind(only, 0) != 0) continue;
@@ -380,12 +385,15 @@ int main(int argc, char** argv) {
       PerceptionModel perception;
       MotorSpec motor;
       const CostInfo* cost;
+      bool exact = false;
     };
-    double lognormal_median = 0;
+    double lognormal_median = 0, effort_closed_median = 0;
     const MotorSpec gm{MotorModel::gaussian, false};
     for (const Case& c : {Case{PerceptionModel::lognormal, MotorSpec{}, &cost}, Case{PerceptionModel::gaussian, gm, &cost},
                           Case{PerceptionModel::gaussian, MotorSpec{MotorModel::gaussian, true}, &cost},
-                          Case{PerceptionModel::gaussian, gm, &asym}, Case{PerceptionModel::gaussian, gm, &asym_formula}}) {
+                          Case{PerceptionModel::gaussian, gm, &asym}, Case{PerceptionModel::gaussian, gm, &asym_formula},
+                          Case{PerceptionModel::gaussian, gm, &effort}, Case{PerceptionModel::gaussian, gm, &effort, true},
+                          Case{PerceptionModel::gaussian, gm, &abs_effort, true}}) {
       const bool linear = c.perception == PerceptionModel::gaussian;
       SimulationSpec sim;
       sim.cost = c.cost;
@@ -395,7 +403,7 @@ int main(int argc, char** argv) {
       if (linear) sim.values["sigma_a"] = 0.3;
       else sim.values["sigma_r"] = 0.1;
       if (c.motor.offset) sim.values["offset"] = 0.2;
-      if (!c.cost->params.empty()) sim.values["alpha"] = 0.3;
+      for (const auto& p : c.cost->params) sim.values[p.name] = p.name == "beta" ? 0.8 : 0.3;
       sim.s_lo = linear ? -3.0 : 0.1;
       sim.trials = n;
       sim.seed = 7;
@@ -405,6 +413,7 @@ int main(int argc, char** argv) {
       spec.motor = c.motor;
       spec.perception = c.perception;
       spec.fixed["sigma"] = 0.2;
+      spec.exact_action = c.exact;
       ActorModel m(d, spec);
       std::map<std::string, double> at = sim.values;
       at.erase("sigma");
@@ -417,7 +426,7 @@ int main(int argc, char** argv) {
       const auto t = bench::time_it(f, bench::calibrate(f));
       bench::JsonLine line("inference");
       line.add("case", "log_density_gradient")
-          .add("action", c.cost == &asym_formula ? "shift_solver" : "closed_form")
+          .add("action", c.exact ? "exact" : c.cost == &asym_formula ? "shift_solver" : "closed_form")
           .add("cost", c.cost == &asym_formula ? "AsymmetricQuadratic (formula)" : c.cost->name)
           .add("latent", "marginal")
           .add("perception", to_string(c.perception))
@@ -426,6 +435,9 @@ int main(int argc, char** argv) {
           .add("dim", m.dim());
       if (!linear) lognormal_median = t.median_us;
       else line.add("ratio_to_lognormal", t.median_us / lognormal_median);
+      // The exact action of QuadraticCostQuadraticEffort beside its own closed form (timed just before).
+      if (c.cost == &effort && !c.exact) effort_closed_median = t.median_us;
+      if (c.cost == &effort && c.exact) line.add("ratio_to_closed_form", t.median_us / effort_closed_median);
       line.timing(t).print();
     }
   }

@@ -234,7 +234,8 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
   auto* cf_opt = app.add_flag("--closed-form", a.closed_form, "use the cost's closed-form action");
   auto* exact_opt = app.add_flag("--exact-action", a.exact_action,
                                  "the optimal action by the ground-truth solver inside the likelihood (any cost; slow: "
-                                 "the reference posterior)");
+                                 "the reference posterior; under --perception gaussian the way to fit a cost that is not a "
+                                 "function of r - s, e.g. AbsoluteCostQuadraticEffort)");
   net_opt->excludes(cf_opt);
   exact_opt->excludes(net_opt)->excludes(cf_opt);
   app.add_option("--fix", a.fix, "fixed parameters, e.g. sigma=0.2 or sigma.1=0.1,beta=0.9");
@@ -262,7 +263,8 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
   app.add_flag("--offset", a.offset, "an uncompensated response offset r = offset + r_motor (parameter offset, data units, "
                "prior halfnormal:0.25 S)");
   bactor::cli::add_perception_option(app, a.perception, "how the actor perceives the stimulus; a network must have been "
-                                     "trained for the same");
+                                     "trained for the same (gaussian: --closed-form for costs of r - s and "
+                                     "QuadraticCostQuadraticEffort, --exact-action for any cost)");
   app.add_flag("--lapse", a.lapse, "lapse mixture: with probability lapse (a parameter, prior beta:2:50) a response comes from a "
                "contaminant, log r uniform over the stimuli's range widened by a factor e at each end (further, to e^0.5 beyond, "
                "where a response lies outside it; or --lapse-range); with --motor gaussian r itself is uniform over that range; "

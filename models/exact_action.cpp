@@ -2,6 +2,7 @@
 #include "models/exact_action.hpp"
 
 #include "models/chebyshev.hpp"
+#include "models/exact_linear.hpp"
 
 #include <bactor/models/actor.hpp>
 #include <bactor/engine/errors.hpp>
@@ -72,7 +73,12 @@ double bracketed_root(const Foc& fy, double y0, double mu, double sp, double sr,
 } // namespace
 
 ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, const MotorNoise& mn, const double* p,
-                                const GroundTruthOptions& quad, double y_start, double curvature) {
+                                const GroundTruthOptions& quad, double y_start, double curvature,
+                                PerceptionModel perception) {
+  if (perception == PerceptionModel::gaussian) {  // y = a in linear space (models/exact_linear.hpp)
+    BACTOR_ASSERT(mn.model == MotorModel::gaussian);
+    return linear_action_solve(cost, mu, sp, mn.sigma_a, p, quad, y_start);
+  }
   ExactLogAction r;
   const double sr = mn.sigma_r;
   const Foc fy{cost, quad, &r.evaluations, mn};
@@ -134,15 +140,18 @@ ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, cons
 }
 
 ExactHead::ExactHead(const CostInfo& cost, std::span<const double> theta, double u_lo, double u_hi,
-                     const ExactActionOptions& opt, MotorModel motor)
-    : cost_(&cost), opt_(&opt), motor_(motor), sa_at_(theta_size(cost)) {
+                     const ExactActionOptions& opt, MotorModel motor, PerceptionModel perception)
+    : cost_(&cost), opt_(&opt), motor_(motor), perception_(perception), sa_at_(theta_size(cost)) {
   BACTOR_ASSERT(theta.size() == action_theta_size(cost, MotorSpec{motor, false}) && theta.size() <= std::size_t(n_params));
   std::copy(theta.begin(), theta.end(), theta_.begin());
   const double s = theta[0], s0 = theta[1], mu0 = theta[2];
   const double v = s * s + s0 * s0;
   sp_ = s * s0 / std::sqrt(v);  // (1/s0^2 + 1/s^2)^(-1/2)
   wm_ = s0 * s0 / v;
-  lm0_ = std::log(mu0);
+  const bool linear = perception == PerceptionModel::gaussian;
+  BACTOR_ASSERT(!linear || motor == MotorModel::gaussian);
+  lm0_ = linear ? mu0 : std::log(mu0);
+  dlm0_ = linear ? 1.0 : 1.0 / mu0;
   dsp_ds_ = sp_ * sp_ * sp_ / (s * s * s);
   dsp_ds0_ = sp_ * sp_ * sp_ / (s0 * s0 * s0);
   dwm_ds_ = -2 * s * s0 * s0 / (v * v);
@@ -157,7 +166,7 @@ ExactHead::ExactHead(const CostInfo& cost, std::span<const double> theta, double
   if (opt.interpolation_nodes < 4)
     throw ArgumentError("interpolation_nodes", "needs at least 4, got " + std::to_string(opt.interpolation_nodes));
   const int n0 = std::max(1, int(std::ceil((hi_ - lo_) / opt.max_piece)));
-  double y_start = lo_ + 0.5 * sp_ * sp_;  // log E[s | m] at the low end
+  double y_start = linear ? lo_ : lo_ + 0.5 * sp_ * sp_;  // (log) E[s | m] at the low end
   for (int k = 0; k < n0; ++k)
     y_start = build(lo_ + (hi_ - lo_) * k / n0, k + 1 == n0 ? hi_ : lo_ + (hi_ - lo_) * (k + 1) / n0, y_start, 0,
                     INFINITY);
@@ -221,7 +230,7 @@ ExactLogAction ExactHead::solve(double mu, double y_start, double curvature) con
   const double* p = theta_.data() + theta_index::first_cost_param;
   const MotorNoise mn{motor_, motor_ == MotorModel::gaussian ? 0.0 : theta_[theta_index::sigma_r],
                       motor_ == MotorModel::lognormal ? 0.0 : theta_[sa_at_]};
-  ExactLogAction a = exact_log_action(*cost_, mu, sp_, mn, p, opt_->quadrature, y_start, curvature);
+  ExactLogAction a = exact_log_action(*cost_, mu, sp_, mn, p, opt_->quadrature, y_start, curvature, perception_);
   ++solves_;
   evaluations_ += a.evaluations;
   return a;
@@ -254,7 +263,7 @@ double ExactHead::eval(double u, double& dla_du, double* dp) const {
   dla_du = ymu * wm_;
   dp[0] = ymu * dwm_ds_ * du + ysp * dsp_ds_;
   dp[1] = ymu * dwm_ds0_ * du + ysp * dsp_ds0_;
-  dp[2] = ymu * (1 - wm_) / theta_[theta_index::mu_0];
+  dp[2] = ymu * (1 - wm_) * dlm0_;
   dp[3] = ysr;
   dp[4] = cost_->params.empty() ? 0.0 : yp;
   dp[5] = 0.0;

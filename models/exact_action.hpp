@@ -18,6 +18,11 @@
 // Under the generalized and gaussian motor models (models/motor.hpp) the expectation is over
 // that model's noise and sigma_a is one more parameter phi (the gaussian model has no sr).
 //
+// Under gaussian perception (PerceptionModel::gaussian, models/exact_linear.hpp) everything is
+// read in linear space: y = a itself, s | m ~ N(mu, sp^2) with mu = w m + (1 - w) mu_0 (mu_0
+// itself, of any sign), u = m; the solve and its partials are linear_action_solve's (exact
+// second derivatives by Gaussian integration by parts); the gaussian motor model only.
+//
 // Per condition and per gradient, y*(mu) depends on the measurement only through mu_post,
 // linearly in u = log m, so it is solved at Chebyshev points in mu covering the trials'
 // quadrature nodes (u in [min x − R sigma, max x + R sigma]) and interpolated there (value
@@ -40,6 +45,7 @@
 #include <bactor/models/ground_truth.hpp>
 #include <bactor/models/marginal.hpp>
 #include <bactor/models/motor.hpp>
+#include <bactor/models/perception.hpp>
 #include "models/inference_nodes.hpp"
 
 #include <array>
@@ -81,9 +87,11 @@ struct ExactLogAction {
 
 /// y* = argmin_y F(y; mu, sp, sr, p) and dy*/d(mu, sp, sr, p), Newton on F_y from y_start
 /// (with `curvature` as F_yy there when it is positive, e.g. a neighbouring solve's, else a
-/// central difference). Throws std::domain_error when no minimum is found.
+/// central difference). Throws std::domain_error when no minimum is found. Gaussian
+/// perception: y = a, solved by linear_action_solve (models/exact_linear.hpp; mn gaussian).
 ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, const MotorNoise& mn, const double* p,
-                                const GroundTruthOptions& quad, double y_start, double curvature = 0);
+                                const GroundTruthOptions& quad, double y_start, double curvature = 0,
+                                PerceptionModel perception = PerceptionModel::lognormal);
 /// The same under log-normal motor noise sr; d_sa = 0.
 inline ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, double sr, const double* p,
                                        const GroundTruthOptions& quad, double y_start, double curvature = 0) {
@@ -93,7 +101,8 @@ inline ExactLogAction exact_log_action(const CostInfo& cost, double mu, double s
 /// log a*(u; theta) for one condition as a head of models/marginal.hpp (gh_trial_loglik): its
 /// parameters are theta itself (sigma, sigma_0, mu_0, sigma_r, cost parameter, and sigma_a under
 /// the generalized and gaussian motor models: action_theta_size entries; unused entries 0), so
-/// the quadrature's head adjoint is d log p / d theta through the action.
+/// the quadrature's head adjoint is d log p / d theta through the action. Under gaussian
+/// perception the head is a*(m) itself (u = m, in the fit's units), read by LinearForm.
 class ExactHead {
 public:
   static constexpr int n_params = 4 + int(exact_max_cost_params) + 1;
@@ -102,7 +111,8 @@ public:
   /// Solves the action at the interpolation points covering u in [u_lo, u_hi] for the actor
   /// planning with motor noise `motor` (theta as action_theta_size(cost, {motor})).
   ExactHead(const CostInfo& cost, std::span<const double> theta, double u_lo, double u_hi,
-            const ExactActionOptions& opt, MotorModel motor = MotorModel::lognormal);
+            const ExactActionOptions& opt, MotorModel motor = MotorModel::lognormal,
+            PerceptionModel perception = PerceptionModel::lognormal);
 
   /// log a(u), d log a / du, and d log a / d theta (n_params entries) in dp.
   double eval(double u, double& dla_du, double* dp) const;
@@ -137,9 +147,11 @@ private:
   const CostInfo* cost_;
   const ExactActionOptions* opt_;
   MotorModel motor_ = MotorModel::lognormal;
+  PerceptionModel perception_ = PerceptionModel::lognormal;
   std::size_t sa_at_ = 0;  // sigma_a's index in theta (generalized, gaussian)
   std::array<double, n_params> theta_{};
-  double sp_ = 0, wm_ = 0, lm0_ = 0;
+  double sp_ = 0, wm_ = 0, lm0_ = 0;  // lm0_: log mu_0 (mu_0 itself under gaussian perception)
+  double dlm0_ = 0;                    // d lm0_ / d mu_0
   // d sp / d(sigma, sigma_0), d wm / d(sigma, sigma_0).
   double dsp_ds_ = 0, dsp_ds0_ = 0, dwm_ds_ = 0, dwm_ds0_ = 0;
   double lo_ = 0, hi_ = 0;  // interpolation range in mu

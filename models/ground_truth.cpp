@@ -17,9 +17,7 @@ namespace bactor {
 
 namespace {
 
-struct Rule {
-  std::vector<double> x, w;
-};
+using Rule = detail::GaussRule;
 
 /// Golub–Welsch: nodes are the eigenvalues of the Jacobi matrix of the three-term recurrence,
 /// weights the squared first eigenvector components times the total mass.
@@ -50,6 +48,12 @@ const Rule& rule(int n, bool hermite) {
   if (it == cache.end()) it = cache.emplace(std::make_pair(n, hermite), golub_welsch(n, hermite)).first;
   return it->second;
 }
+
+} // namespace
+
+const detail::GaussRule& detail::gauss_rule(int n, bool hermite) { return rule(n, hermite); }
+
+namespace {
 
 void check_theta(const CostInfo& cost, std::span<const double> theta, double m) {
   if (theta.size() != theta_size(cost))

@@ -4,11 +4,21 @@
 #pragma once
 
 #include <span>
+#include <vector>
 
 #include <bactor/models/costs.hpp>
 #include <bactor/models/motor.hpp>
 
 namespace bactor {
+
+namespace detail {
+/// An n-point Gauss rule, built once per (n, kind): Hermite for N(0, 1) (weights sum to 1) or
+/// Legendre on [-1, 1]; x the nodes, w the weights (also used by models/exact_linear.cpp).
+struct GaussRule {
+  std::vector<double> x, w;
+};
+const GaussRule& gauss_rule(int n, bool hermite);
+} // namespace detail
 
 struct GroundTruthOptions {
   int outer_nodes = 32;   // nodes of the outer rule (motor noise, or w for kinked costs)

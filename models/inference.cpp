@@ -461,12 +461,31 @@ struct ActorModel::Impl {
       const double offset = lik.motor.offset ? theta.back() : 0.0;
       if (linear) {  // r = offset + a(m) + sigma_a u in linear space, m = s + sigma e
         const std::size_t sa_at = theta_size(*cost);
-        const PowerHead h = detail::linear_closed_form_head(*cost, lik.linear_action, theta, sa_at);
-        for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
-          const double m = x[k] + sig * rng.normal();
-          out[orig[k]] = S * (offset + h.log_k + h.w * m + theta[sa_at] * rng.normal());
-          if (lapse && rng.uniform() < eps) out[orig[k]] = rng.uniform(lapse_lo, lapse_hi);  // the contaminant, in r
+        auto respond = [&](const auto& action) {
+          for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) {
+            const double m = x[k] + sig * rng.normal();
+            out[orig[k]] = S * (offset + action(m) + theta[sa_at] * rng.normal());
+            if (lapse && rng.uniform() < eps) out[orig[k]] = rng.uniform(lapse_lo, lapse_hi);  // the contaminant, in r
+          }
+        };
+        if (lik.source == detail::SourceKind::exact) {  // a*(m) from the interpolant (a node outside: solved)
+          const std::span<const double> xc(&x[begin[c]], begin[c + 1] - begin[c]);
+          double u_lo, u_hi;
+          detail::exact_action_range(xc, sig, lik.exact_opt, u_lo, u_hi);
+          try {
+            const detail::ExactHead h(*cost, std::span<const double>(theta).first(lik.n_action()), u_lo, u_hi, lik.exact_opt,
+                                      MotorModel::gaussian, PerceptionModel::gaussian);
+            respond([&](double m) {
+              double da, dp[detail::ExactHead::n_params];
+              return h.eval(m, da, dp);
+            });
+          } catch (const std::domain_error&) {  // no optimal action at this draw: no prediction
+            for (std::size_t k = begin[c]; k < begin[c + 1]; ++k) out[orig[k]] = NAN;
+          }
+          continue;
         }
+        const PowerHead h = detail::linear_closed_form_head(*cost, lik.linear_action, theta, sa_at);
+        respond([&](double m) { return h.log_k + h.w * m; });
         continue;
       }
       auto each = [&](const auto& h) {
@@ -554,7 +573,7 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
     // Linex: a trial at 500 S took 12 s of warm-up in all, one at 5e4 S more than 5 minutes):
     // refused, per docs/bad-input.md, rather than left to run.
     for (std::size_t i = 0; i < data.size(); ++i)
-      if (!(data.s[i] <= 1e3 * S && data.s[i] >= 1e-3 * S))
+      if (linear ? !(std::abs(data.s[i]) <= 1e3 * S) : !(data.s[i] <= 1e3 * S && data.s[i] >= 1e-3 * S))
         throw ArgumentError("exact_action", data.source + (i < data.line.size() ? ":" + std::to_string(data.line[i]) : "") +
                                                 ": s = " + fmt(data.s[i]) + " is not within a factor 1e3 of the unit S = " +
                                                 fmt(S) + ", which the exact action's solver needs (check that trial, or use a network)");

@@ -39,11 +39,12 @@ std::optional<ExactHead> ExactSource::head(const double* theta, const RowTrials&
   const std::size_t nt = n_in();
   for (std::size_t k = 0; k < nt; ++k)
     if (!std::isfinite(theta[k])) return std::nullopt;
-  if (!(theta[theta_index::sigma_0] > 0) || !(theta[theta_index::mu_0] > 0)) return std::nullopt;
+  const bool linear = perception == PerceptionModel::gaussian;  // mu_0 of any sign there
+  if (!(theta[theta_index::sigma_0] > 0) || !(theta[theta_index::mu_0] > 0 || linear)) return std::nullopt;
   double u_lo, u_hi;
   exact_action_range(t.x, theta[theta_index::sigma], *opt, u_lo, u_hi);
   try {
-    return ExactHead(*cost, std::span<const double>(theta, nt), u_lo, u_hi, *opt, motor);
+    return ExactHead(*cost, std::span<const double>(theta, nt), u_lo, u_hi, *opt, motor, perception);
   } catch (const std::domain_error&) {  // no minimum of the expected cost: the actor is undefined
     return std::nullopt;
   }

@@ -188,6 +188,7 @@ struct ExactSource {
   const CostInfo* cost = nullptr;
   const ExactActionOptions* opt = nullptr;
   MotorModel motor = MotorModel::lognormal;  // the noise the actor plans for (sigma_a an input)
+  PerceptionModel perception = PerceptionModel::lognormal;  // gaussian: a(m) in linear space (LinearForm)
   struct State {};
   std::size_t n_in() const { return action_theta_size(*cost, MotorSpec{motor, false}); }
   std::optional<Head> head(const double* theta, const RowTrials& t, State&) const;

@@ -57,8 +57,13 @@ LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNe
       throw ArgumentError("perception", what + "needs gaussian motor noise (--motor gaussian): " + to_string(motor.model) +
                                             " motor noise needs a positive action, which linear space does not give");
     if (net) throw ArgumentError("perception", what + "networks for gaussian perception are not supported yet (use the closed form)");
-    if (exact) throw ArgumentError("perception", what + "the exact action is not supported (the closed form is exact)");
     if (sampled) throw ArgumentError("perception", what + "needs the marginal latent mode (the marginal is exact)");
+    if (exact) {  // any cost: a*(m) solved numerically, m integrated by quadrature
+      if (c.params.size() > exact_max_cost_params)
+        throw ArgumentError("exact_action", "cost " + c.name + " has more parameters than it supports");
+      source = SourceKind::exact;
+      return;
+    }
     linear_action = linear_action_of(c);
     source = SourceKind::linear_closed_form;
     return;

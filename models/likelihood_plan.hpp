@@ -30,7 +30,7 @@ struct LikelihoodPlan {
   bool sampled = false, lapse = false;
   double log_width = 0;  // lapses: log W of the contaminant, W = log hi - log lo (gaussian motor: (hi - lo) / S)
   MotorSpec motor;       // not plain(): the motor forms (MotorForm, SampledMotorForm; with lapses LapseForm<...>)
-  PerceptionModel perception = PerceptionModel::lognormal;  // gaussian: LinearClosedFormSource x LinearForm (or its LapseForm)
+  PerceptionModel perception = PerceptionModel::lognormal;  // gaussian: LinearClosedFormSource or ExactSource x LinearForm (or its LapseForm)
   LinearAction linear_action = LinearAction::centred;
   GaussHermiteSet rules;
   std::vector<RowTrials> trials;                // one per row
@@ -43,9 +43,9 @@ struct LikelihoodPlan {
   /// With a motor model other than the plain log-normal one: ArgumentError "motor" with
   /// no source of the action (no closed form, no network, no exact action), and with a network
   /// trained for another motor model. Gaussian perception: the linear closed form (or shift
-  /// solve) with gaussian motor noise only, lapses allowed (ArgumentError "perception" otherwise:
-  /// another motor model, a network, the exact action, sampled latents, or a cost without an
-  /// affine optimal action).
+  /// solve), or with `exact` the exact action of any cost (models/exact_linear.hpp), with gaussian
+  /// motor noise only, lapses allowed (ArgumentError "perception" otherwise: another motor model,
+  /// a network, sampled latents, or without `exact` a cost without an affine optimal action).
   LikelihoodPlan(const CostInfo& cost, std::shared_ptr<const ActionNetwork> net, bool exact, LatentMode latent,
                  bool lapse, int quadrature_nodes, const MotorSpec& motor = {},
                  PerceptionModel perception = PerceptionModel::lognormal);
@@ -73,11 +73,15 @@ void likelihood_values(LikelihoodPlan& plan, const double* V, std::span<const Ro
 template <class F>
 decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
   const std::size_t nt = theta_size(*p.cost);
-  if (p.source == SourceKind::linear_closed_form) {
-    const LinearClosedFormSource src{p.linear_action, p.n_theta(), nt, p.cost};
-    const LinearForm form{nt, p.motor.offset ? nt + 1 : LinearForm::none};
-    if (p.lapse) return f(src, LapseForm<LinearForm>{form, p.log_width});
-    return f(src, form);
+  if (p.perception == PerceptionModel::gaussian) {  // the closed form or the exact action, m integrated out
+    const LinearForm form{nt, p.motor.offset ? nt + 1 : LinearForm::none, &p.rules};
+    auto with_lapse = [&](const auto& src) -> decltype(auto) {
+      if (p.lapse) return f(src, LapseForm<LinearForm>{form, p.log_width});
+      return f(src, form);
+    };
+    if (p.source == SourceKind::exact)
+      return with_lapse(ExactSource{p.cost, &p.exact_opt, MotorModel::gaussian, PerceptionModel::gaussian});
+    return with_lapse(LinearClosedFormSource{p.linear_action, p.n_theta(), nt, p.cost});
   }
   auto with_form = [&](const auto& src) -> decltype(auto) {
     const MarginalForm marginal{&p.rules};

@@ -44,26 +44,35 @@ std::string at_params(const CostInfo& cost, const std::vector<double>& p) {
 
 } // namespace
 
+bool is_cost_of_difference(const CostInfo& cost, std::string* why) {
+  const std::vector<double> p = check_points(cost)[0];
+  auto l = [&](double s, double r) { return cost.loss(s, r, p.data()); };
+  for (double s : {-3.0, -1.7, -0.4, 0.9, 2.2, 5.0})
+    for (int k = -16; k <= 16; ++k) {
+      const double d = 0.25 * k, v = l(0.0, d), vs = l(s, s + d);
+      if (std::isfinite(v) && std::isfinite(vs) && std::abs(vs - v) <= 1e-9 * (1 + std::abs(v))) continue;
+      if (why)
+        *why = !std::isfinite(v) || !std::isfinite(vs)
+                   ? "is not finite at s = " + format_number(s) + ", r = " + format_number(s + d) + at_params(cost, p)
+                   : "is not a function of r - s alone (it changes when s and r move together: l(" + format_number(s) + ", " +
+                         format_number(s + d) + ") != l(0, " + format_number(d) + "))";
+      return false;
+    }
+  return true;
+}
+
+bool affine_linear_action(const CostInfo& cost) {
+  return cost.name == "QuadraticCostQuadraticEffort" || is_cost_of_difference(cost);
+}
+
 void check_shift_cost(const CostInfo& cost) {
   const std::string what = "gaussian: cost " + cost.name;
   const auto points = check_points(cost);
-  {
-    const std::vector<double>& p = points[0];
-    auto l = [&](double s, double r) { return cost.loss(s, r, p.data()); };
-    for (double s : {-3.0, -1.7, -0.4, 0.9, 2.2, 5.0})
-      for (int k = -16; k <= 16; ++k) {
-        const double d = 0.25 * k, v = l(0.0, d), vs = l(s, s + d);
-        if (!std::isfinite(v) || !std::isfinite(vs))
-          throw ArgumentError("perception", what + " is not finite at s = " + format_number(s) + ", r = " + format_number(s + d) +
-                                                at_params(cost, p));
-        if (!(std::abs(vs - v) <= 1e-9 * (1 + std::abs(v))))
-          throw ArgumentError("perception", what + " is not a function of r - s alone (it changes when s and r move together: " +
-                                                "l(" + format_number(s) + ", " + format_number(s + d) + ") != l(0, " +
-                                                format_number(d) + ")), so its optimal action under gaussian perception "
-                                                "needs a network, which is not supported yet; costs of r - s (e.g. the "
-                                                "formula 'abs(r - s)^1.5') and QuadraticCostQuadraticEffort are");
-      }
-  }
+  if (std::string why; !is_cost_of_difference(cost, &why))
+    throw ArgumentError("perception", what + " " + why +
+                                          ", so its optimal action under gaussian perception is not mu_post plus a "
+                                          "shift: fit it with the exact action (infer --exact-action); costs of r - s (e.g. the formula "
+                                          "'abs(r - s)^1.5') and QuadraticCostQuadraticEffort have a closed form");
   for (const std::vector<double>& p : points)
     for (double tau : {0.05, 0.5, 2.0}) {
       const ShiftSolution sol = cost_shift(cost, p.data(), tau);

@@ -9,7 +9,9 @@
 // log-normal model's power law read in linear coordinates (u = m instead of log m, log a = a), so
 // the exact power-law marginal applies: r | s ~ N(k + w s + delta, w^2 sigma^2 + sigma_a^2), whose
 // density of r needs no Jacobian (the log-normal one subtracts log r). This header gives the
-// head (k, w) with its Jacobian, and the likelihood's source and form for it. Private header.
+// head (k, w) with its Jacobian, and the likelihood's source and form for it. The form also
+// integrates m numerically for a head that is not affine (the exact action of any other cost,
+// models/exact_linear.hpp). Private header.
 #pragma once
 
 #include "models/likelihood.hpp"
@@ -17,10 +19,12 @@
 #include <bactor/models/costs.hpp>
 #include <bactor/models/marginal.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -36,9 +40,17 @@ namespace bactor::detail {
 enum class LinearAction { centred, linex, asymmetric, effort, shift };
 /// The action's shape for a cost. A cost without a closed form is checked (check_shift_cost)
 /// and gets `shift`. Throws ArgumentError("perception", ...) for a cost that is not a function of
-/// r - s (AbsoluteCostQuadraticEffort, formulas of r and s separately) or whose expected cost has
+/// r - s (AbsoluteCostQuadraticEffort, formulas of r and s separately: their action is not
+/// affine in m and needs the exact action, models/exact_linear.hpp) or whose expected cost has
 /// no unique finite minimiser.
 LinearAction linear_action_of(const CostInfo& cost);
+/// Whether the cost is a function of r - s alone: l(s, s + d) = l(0, d), both finite, for stimuli
+/// s in [-3, 5] and errors d in [-4, 4] (relative 1e-9) at the cost parameters' prior centres.
+/// Else false, with the failing point in *why.
+bool is_cost_of_difference(const CostInfo& cost, std::string* why = nullptr);
+/// Whether the optimal action under gaussian perception is affine in m, so that linear_action_of
+/// applies: QuadraticCostQuadraticEffort, or a cost of r - s (is_cost_of_difference).
+bool affine_linear_action(const CostInfo& cost);
 /// The checks behind `shift`, on grids: l(s, s + d) = l(0, d) for stimuli s in [-3, 5] and
 /// errors d in [-4, 4] (relative 1e-9) at the cost parameters' prior centres (a uniform prior's
 /// midpoint, a log-normal's median); and, at those parameters and at the priors' ends (uniform:
@@ -87,18 +99,44 @@ struct LinearClosedFormSource {
   }
 };
 
-/// The exact marginal under gaussian perception and gaussian motor noise: per trial
-/// r ~ N(log_k + delta + w s, w^2 sigma^2 + sigma_a^2) (x = s, y = r in units of S), from the
-/// power-law sufficient statistics with sigma_a in sigma_r's place and the log-normal Jacobian
-/// (-y) added back. A motor form (the node keeps sigma_a's and the offset's gradients); with
-/// lapses LapseForm<LinearForm> (MotorLapse, as the motor forms): each trial mixed with the
-/// contaminant uniform in r by the log-normal model's power_lapse kernel (its -y added back).
+/// A head read in linear space plus the response offset: a(u) + delta, with delta as one more
+/// parameter (the last), so the quadrature's head adjoint ends with d log p / d delta.
+template <class H>
+struct OffsetHead {
+  static constexpr int n_params = H::n_params + 1;
+  using Adjoint = std::array<double, std::size_t(n_params)>;
+  const H* h = nullptr;
+  double delta = 0;
+  double eval(double u, double& da_du, double* dp) const {
+    const double a = h->eval(u, da_du, dp) + delta;
+    dp[H::n_params] = 1;
+    return a;
+  }
+  double curvature(double u) const { return h->curvature(u); }
+  bool inverse(double y, double& u, double& slope) const { return h->inverse(y - delta, u, slope); }
+  static void add(Adjoint& a, const double* dp, double g) {
+    for (int k = 0; k < n_params; ++k) a[std::size_t(k)] += g * dp[k];
+  }
+};
+
+/// The marginal under gaussian perception and gaussian motor noise: per trial
+/// p(r | s) = ∫ N(r; a(m) + delta, sigma_a^2) N(m; s, sigma^2) dm (x = s, y = r in units of S).
+/// For an affine action (PowerHead, log_k + w m) exactly, r ~ N(log_k + delta + w s,
+/// w^2 sigma^2 + sigma_a^2), from the power-law sufficient statistics with sigma_a in sigma_r's
+/// place and the log-normal Jacobian (-y) added back. For any other head (the exact action of a
+/// cost that is not a function of r - s, models/exact_linear.hpp) the same integral by the
+/// adaptive Gauss–Hermite rule of the log-normal marginal (gh_trial_loglik read in linear
+/// coordinates: u = m, log a = a + delta, sigma_r = sigma_a; its -y added back), trial by trial.
+/// A motor form (the node keeps sigma_a's and the offset's gradients); with lapses
+/// LapseForm<LinearForm> (MotorLapse, as the motor forms): each trial mixed with the contaminant
+/// uniform in r (the power law by the log-normal model's power_lapse kernel, its -y added back).
 struct LinearForm {
   static constexpr bool lapse = false;
   static constexpr bool sampled = false;
   static constexpr bool motor_form = true;
   static constexpr std::size_t none = std::size_t(-1);
   std::size_t sa_at = none, off_at = none;
+  const GaussHermiteSet* rules = nullptr;  // the quadrature over m (heads other than PowerHead)
 
   MotorParams params(const double* theta) const { return {0.0, theta[sa_at], off_at == none ? 0.0 : theta[off_at]}; }
   template <class Head>
@@ -112,36 +150,78 @@ struct LinearForm {
   template <class Head>
   double run_mix(const Head& h0, const RowTrials& t, double sig, const MotorParams& mp, double eps, const LapseMix* mix,
                  const double* /*z*/, double* /*gz*/, RowGrad<Head>* g, double* trial_ll) const {
-    static_assert(std::is_same_v<Head, PowerHead>, "the linear marginal needs an affine action");
     if (!(mp.sa > 0) || !std::isfinite(mp.sa) || !std::isfinite(mp.delta)) {
       if (trial_ll) std::fill(trial_ll, trial_ll + t.size(), -INFINITY);
       return -INFINITY;
     }
-    const PowerHead h{h0.log_k + mp.delta, h0.w};
-    double ll;
-    PowerGrad pg;
-    double rho = 0;
-    if (mix) {
-      const PaddedTrials p = t.padded();
-      double* pll = trial_ll ? MarginalForm::scratch_padded(p.n) : nullptr;
-      PowerLapseSums s;
-      ll = power_lapse(h, p.n, p.x, p.y, p.wt, sig, mp.sa, *mix, s, pll) + t.stats.sy;
-      if (pll)
-        for (std::size_t i = 0; i < t.size(); ++i) trial_ll[i] = pll[i] + t.y[i];
-      pg.log_k = s.log_k, pg.w = s.w, pg.sigma = s.sigma, pg.sigma_r = s.sigma_r;
-      rho = s.rho;
+    if constexpr (!std::is_same_v<Head, PowerHead>) {
+      return run_quadrature(h0, t, sig, mp, eps, mix, g, trial_ll);
     } else {
-      if (trial_ll)
-        for (std::size_t i = 0; i < t.size(); ++i) trial_ll[i] = power_trial_loglik(h, t.x[i], t.y[i], sig, mp.sa) + t.y[i];
-      ll = power_loglik(h, t.stats, sig, mp.sa, pg) + t.stats.sy;
+      const PowerHead h{h0.log_k + mp.delta, h0.w};
+      double ll;
+      PowerGrad pg;
+      double rho = 0;
+      if (mix) {
+        const PaddedTrials p = t.padded();
+        double* pll = trial_ll ? MarginalForm::scratch_padded(p.n) : nullptr;
+        PowerLapseSums s;
+        ll = power_lapse(h, p.n, p.x, p.y, p.wt, sig, mp.sa, *mix, s, pll) + t.stats.sy;
+        if (pll)
+          for (std::size_t i = 0; i < t.size(); ++i) trial_ll[i] = pll[i] + t.y[i];
+        pg.log_k = s.log_k, pg.w = s.w, pg.sigma = s.sigma, pg.sigma_r = s.sigma_r;
+        rho = s.rho;
+      } else {
+        if (trial_ll)
+          for (std::size_t i = 0; i < t.size(); ++i) trial_ll[i] = power_trial_loglik(h, t.x[i], t.y[i], sig, mp.sa) + t.y[i];
+        ll = power_loglik(h, t.stats, sig, mp.sa, pg) + t.stats.sy;
+      }
+      if (g) {
+        g->head.log_k += pg.log_k;
+        g->head.w += pg.w;
+        g->sigma += pg.sigma;
+        g->motor[0] += pg.sigma_r;  // sigma_a
+        g->motor[1] += pg.log_k;    // the offset adds to the intercept
+        if (mix) g->eps += lapse_gradient(eps, double(t.size()), rho);
+      }
+      return ll;
     }
-    if (g) {
-      g->head.log_k += pg.log_k;
-      g->head.w += pg.w;
-      g->sigma += pg.sigma;
-      g->motor[0] += pg.sigma_r;  // sigma_a
-      g->motor[1] += pg.log_k;    // the offset adds to the intercept
-      if (mix) g->eps += lapse_gradient(eps, double(t.size()), rho);
+  }
+
+private:
+  /// Any head: each trial's integral over m by adaptive Gauss–Hermite (mixed with the
+  /// contaminant when mix is given, the gradient weighted by each trial's responsibility).
+  template <class Head>
+  double run_quadrature(const Head& h0, const RowTrials& t, double sig, const MotorParams& mp, double eps,
+                        const LapseMix* mix, RowGrad<Head>* g, double* trial_ll) const {
+    using OH = OffsetHead<Head>;
+    const OH h{&h0, mp.delta};
+    const GaussHermite& rule = rules->for_sigma(sig);
+    typename OH::Adjoint head{};
+    double ll = 0, g_sigma = 0, g_sa = 0, rho_sum = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      TrialGrad<OH> tg{};
+      double li = gh_trial_loglik(h, t.x[i], t.y[i], sig, mp.sa, rule, tg) + t.y[i];
+      double rho = std::isfinite(li) ? 1.0 : 0.0;
+      if (mix) {  // log p = log((1 - eps) p_actor + eps / W), both densities of r
+        const double a = mix->log1m_eps + li, b = mix->log_eps_cont, m = std::max(a, b);
+        li = m + std::log(std::exp(a - m) + std::exp(b - m));
+        rho = std::isfinite(a) ? std::exp(a - li) : 0.0;
+        rho_sum += rho;
+      }
+      if (trial_ll) trial_ll[i] = li;
+      ll += li;
+      if (g && rho > 0) {
+        for (std::size_t k = 0; k < head.size(); ++k) head[k] += rho * tg.head[k];
+        g_sigma += rho * tg.sigma;
+        g_sa += rho * tg.sigma_r;
+      }
+    }
+    if (g && std::isfinite(ll)) {
+      for (std::size_t k = 0; k + 1 < head.size(); ++k) g->head[k] += head[k];
+      g->sigma += g_sigma;
+      g->motor[0] += g_sa;          // sigma_a
+      g->motor[1] += head.back();   // the offset
+      if (mix) g->eps += lapse_gradient(eps, double(t.size()), rho_sum);
     }
     return ll;
   }

@@ -7,6 +7,7 @@
 #include <bactor/models/costs.hpp>
 #include <bactor/models/network.hpp>
 #include "models/circular.hpp"
+#include "models/exact_linear.hpp"
 #include "models/perception_linear.hpp"
 
 #include <algorithm>
@@ -79,7 +80,8 @@ std::map<std::string, std::vector<double>> condition_values(const SimulationSpec
 
 std::string simulation_action_source(const SimulationSpec& spec) {
   if (spec.network) return "network";
-  if (spec.perception == PerceptionModel::gaussian) return "closed-form";
+  if (spec.perception == PerceptionModel::gaussian)  // a cost of r - s, else the exact action's solve
+    return !spec.cost || detail::affine_linear_action(*spec.cost) ? "closed-form" : "numerical";
   if (spec.perception == PerceptionModel::vonmises)  // mu_post, or mu_post + a solved shift
     return spec.cost && check_circular_cost(*spec.cost) == CircularAction::shifted ? "numerical" : "closed-form";
   return spec.cost && has_closed_form(*spec.cost, spec.motor) ? "closed-form" : "numerical";
@@ -115,7 +117,12 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
       throw ArgumentError("perception", "gaussian: needs gaussian motor noise (" + std::string(to_string(motor.model)) +
                                             " motor noise needs a positive action, which linear space does not give)");
     if (spec.network) throw ArgumentError("perception", "gaussian: networks for gaussian perception are not supported yet");
-    linear_action = detail::linear_action_of(cost);
+    // A cost of r - s: mu_post plus a shift (closed form or one solve); any other cost: the
+    // exact action, solved per trial (models/exact_linear.hpp).
+    if (detail::affine_linear_action(cost)) linear_action = detail::linear_action_of(cost);
+    else if (cost.params.size() > detail::exact_max_cost_params)
+      throw ArgumentError("perception", "gaussian: cost " + cost.name + " is not a function of r - s, and its exact action "
+                                            "supports at most " + std::to_string(detail::exact_max_cost_params) + " cost parameter");
   }
   const auto names = theta_names(cost, motor);
   if (spec.network && spec.network->cost_name() != cost.name)
@@ -152,6 +159,23 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
         const double m = s + sigma * rng.normal();
         d.s.push_back(s);
         d.r.push_back(offset + h.log_k + h.w * m + noise.sigma_a * rng.normal());
+        d.cond.push_back(static_cast<int>(c));
+        d.line.push_back(d.s.size() + 1);
+      }
+      continue;
+    }
+    if (linear) {  // the exact action at each measurement
+      for (double s : stimuli) {
+        const double m = s + sigma * rng.normal();
+        double a;
+        try {
+          a = detail::linear_exact_action(cost, theta, m);
+        } catch (const std::domain_error&) {
+          throw ArgumentError("perception", "gaussian: cost " + cost.name + " has no optimal action at m = " +
+                                                std::to_string(m) + " with these parameter values");
+        }
+        d.s.push_back(s);
+        d.r.push_back(offset + a + noise.sigma_a * rng.normal());
         d.cond.push_back(static_cast<int>(c));
         d.line.push_back(d.s.size() + 1);
       }

@@ -56,7 +56,9 @@ std::vector<double> theta_from_values(const CostInfo& cost, const MotorSpec& mot
 
 /// Simulates the experiment: s_i ~ U(s_lo, s_hi) (the same stimuli in each condition),
 /// (gaussian perception: m_i ~ N(s_i, sigma_c^2), r_i = offset + a(m_i) + sigma_a u_i with the
-/// linear closed-form action, s_lo of any sign; gaussian motor noise only, no network, no lapses)
+/// linear closed-form action, or for a cost whose action is not affine in m the exact action
+/// solved per trial (models/exact_linear.hpp); s_lo of any sign; gaussian motor noise only, no
+/// network)
 /// m_i ~ LogNormal(log s_i, sigma_c), r_i from the motor model given a(m_i) (log-normal:
 /// LogNormal(log a(m_i), sigma_r)), plus the offset. Rng(seed, 0); with
 /// lapses (spec.lapse) Rng(seed, 1) decides which trials lapse and draws their responses, whose

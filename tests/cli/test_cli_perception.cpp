@@ -3,7 +3,7 @@
 // --perception option of train, simulate, infer and evaluate, what networks and fits record, the
 // refusals (an unknown name, vonmises data beyond pi, a network trained for another), a
 // gaussian-perception round trip simulate -> infer -> summary -> check with negative stimuli and
-// responses, and a vonmises round trip with an asymmetric formula cost's parameter and lapses.
+// responses, one with a cost that is not a function of r - s (the exact action), and a vonmises round trip with an asymmetric formula cost's parameter and lapses.
 #include "tests/cli/cli_util.hpp"
 
 #include <doctest/doctest.h>
@@ -123,6 +123,37 @@ TEST_CASE("cli perception: gaussian round trip with a formula cost (the generic 
   REQUIRE(sum.code == 0);
   CHECK(sum.out.find("\ng ") != std::string::npos);  // the formula's parameter is sampled
   CHECK(read_text(dir / "fit" / "chain-1.csv").find("perception = gaussian") != std::string::npos);
+}
+
+TEST_CASE("cli perception: gaussian round trip with a cost that is not a function of r - s (the exact action)") {
+  const fs::path dir = scratch("gaussian_exact");
+  fs::create_directories(dir);
+  const std::string data = (dir / "g.csv").string();
+  const std::string cost = "--formula '(r - s)^2 + k*r^2' --params k=uniform:0.05:0.5";
+  Result s = run_bactor("simulate " + cost + " --perception gaussian --motor gaussian --set "
+                        "mu_0=0.5,sigma_0=1.2,sigma=0.4,sigma_a=0.3,k=0.3 --stimuli=-2:3 --trials 80 --seed 3 --out " + data);
+  INFO(s.out);
+  REQUIRE(s.code == 0);
+  CHECK(s.out.find("action: numerical") != std::string::npos);
+  // Without the exact action the cost is refused, with a pointer to it.
+  Result r = run_bactor("infer --data " + data + " " + cost + " --closed-form --perception gaussian --motor gaussian --out " +
+                        (dir / "r").string());
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--exact-action") != std::string::npos);
+  const std::string fit = (dir / "fit").string();
+  Result f = run_bactor("infer --data " + data + " " + cost + " --exact-action --scale 1 --perception gaussian --motor gaussian "
+                        "--fix sigma=0.4,mu_0=0.5 --chains 1 --warmup 40 --samples 40 --seed 2 --out " + fit);
+  INFO(f.out);
+  REQUIRE(f.code == 0);
+  CHECK(f.out.find("exact action") != std::string::npos);
+  CHECK(f.out.find("\nk ") != std::string::npos);  // the cost's parameter is sampled
+  const std::string chain = read_text(dir / "fit" / "chain-1.csv");
+  CHECK(chain.find("perception = gaussian") != std::string::npos);
+  CHECK(chain.find("action = exact") != std::string::npos);
+  Result c = run_bactor("check " + fit);  // predictions from the exact action
+  INFO(c.out);
+  CHECK(c.code == 0);
+  CHECK(c.out.find("nan") == std::string::npos);
 }
 
 TEST_CASE("cli perception: gaussian perception with lapses (simulate --lapse, infer --lapse, a range of any sign)") {

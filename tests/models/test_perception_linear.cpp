@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include "inference_test_util.hpp"
+#include "linear_test_util.hpp"
 #include "models/perception_linear.hpp"
 #include "models/shift_solve.hpp"
 #include "tests/stat_criteria.hpp"
@@ -34,16 +35,16 @@
 
 using namespace bactor;
 using detail::LinearAction;
+using testing::check_recovered;
+using testing::fit_summary;
+using testing::formula_cost;
+using testing::gauss;
+using testing::gauss_offset;
+using testing::linear_data;
+using testing::normal_pdf;
 
 namespace {
 
-const MotorSpec gauss{MotorModel::gaussian, false};
-const MotorSpec gauss_offset{MotorModel::gaussian, true};
-
-double normal_pdf(double x, double mean, double sd) {
-  const double z = (x - mean) / sd;
-  return std::exp(-0.5 * z * z) / (sd * std::sqrt(2 * std::numbers::pi));
-}
 
 /// theta laid out as theta_names(cost, motor): sigma, sigma_0, mu_0, (sigma_r), cost params, sigma_a[, offset].
 std::vector<double> theta_of(const CostInfo& cost, const MotorSpec& motor, double param, double offset = 0.0) {
@@ -77,25 +78,9 @@ double expected_cost(const CostInfo& cost, const double* params, double a, doubl
   return sum * 20.0 / (n - 1);
 }
 
-/// A data set from the linear model, in data units (a share `lapse` of the responses lapses).
-Dataset linear_data(const CostInfo& cost, const MotorSpec& motor, std::map<std::string, double> values, std::size_t trials,
-                    std::uint64_t seed, double s_lo = -3, double s_hi = 5, double lapse = 0,
-                    std::vector<std::size_t>* lapsed = nullptr) {
-  SimulationSpec sim;
-  sim.cost = &cost;
-  sim.motor = motor;
-  sim.perception = PerceptionModel::gaussian;
-  sim.values = std::move(values);
-  sim.trials = trials;
-  sim.s_lo = s_lo;
-  sim.s_hi = s_hi;
-  sim.seed = seed;
-  sim.lapse = lapse;
-  return simulate(sim, lapsed);
-}
 Dataset linear_data(const char* cost, const MotorSpec& motor, std::map<std::string, double> values, std::size_t trials,
                     std::uint64_t seed, double s_lo = -3, double s_hi = 5) {
-  return linear_data(find_cost(cost), motor, std::move(values), trials, seed, s_lo, s_hi);
+  return testing::linear_data(find_cost(cost), motor, std::move(values), trials, seed, s_lo, s_hi);
 }
 
 InferenceSpec linear_spec(const CostInfo& cost, const MotorSpec& motor) {
@@ -106,39 +91,6 @@ InferenceSpec linear_spec(const CostInfo& cost, const MotorSpec& motor) {
   return spec;
 }
 InferenceSpec linear_spec(const char* cost, const MotorSpec& motor) { return linear_spec(find_cost(cost), motor); }
-
-/// NUTS (2 chains, 300 warm-up + 400 draws, 1 thread) on the fit of d under spec: the summary of
-/// the free parameters, after checking the divergence rate (<= 1%).
-Summary fit_summary(const Dataset& d, const InferenceSpec& spec, std::uint64_t seed, std::size_t warmup = 300,
-                    std::size_t samples = 400) {
-  NutsSettings ns;
-  ns.chains = 2;
-  ns.warmup = warmup;
-  ns.samples = samples;
-  ns.seed = seed;
-  ns.threads = 1;
-  const auto chains = run_nuts([&] { return std::make_unique<ActorModel>(d, spec); }, ns);
-  const ActorModel probe(d, spec);
-  const Summary sum = summarize(chains, probe.free_names());
-  testing::check_divergence_rate(sum.divergences, sum.draws);
-  return sum;
-}
-
-/// Every free parameter's posterior mean within 4 sd of its true value, R-hat below 1.05.
-void check_recovered(const Summary& sum, const std::map<std::string, double>& truth) {
-  for (const auto& p : sum.params) {
-    INFO(p.name << ": mean " << p.mean << ", sd " << p.sd << ", truth " << truth.at(p.name));
-    CHECK(std::abs(p.mean - truth.at(p.name)) < 4 * p.sd);
-    CHECK(p.rhat < 1.05);
-  }
-}
-
-const CostInfo& formula_cost(const std::string& text, const std::string& params = "") {
-  FormulaSpec f;
-  f.expression = text;
-  f.params = parse_param_priors(params);
-  return register_formula_cost(f);
-}
 
 /// argmin_d of E l(d + tau z) = ∫ l(x) N(x; d, tau^2) dx by golden-section search, the integral
 /// by a 20,001-point trapezoid rule on a fixed grid of x with a node at the kink x = 0 (so E(d)
