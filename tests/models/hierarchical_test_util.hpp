@@ -77,6 +77,7 @@ inline void check_trials_against_single_fits(HierarchicalModel& model, const Dat
     is.perception = spec.perception;
     is.scale = 1;
     is.quadrature_nodes = spec.quadrature_nodes;
+    is.exact_action = spec.exact_action;
     for (std::size_t t = 0; t < tnames.size(); ++t)
       if (tnames[t] != "mu_0" && (tnames[t] != "sigma_r" || spec.motor.has_sigma_r())) is.fixed[tnames[t]] = theta[j * nt + t];
     if (spec.lapse) {
