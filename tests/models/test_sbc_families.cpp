@@ -72,6 +72,7 @@ struct SbcCase {
   std::map<std::string, Prior> priors = {};  // overrides of the default priors, in the draws and the fit
   const CostInfo* cost = nullptr;            // null: QuadraticCost
   bool lapse = false;                        // lapses in the data and the fit (lapse ~ its default prior)
+  std::vector<std::string> fixed = {"sigma"};  // drawn from the prior, then fixed at the truth in the fit
   const CostInfo& cost_info() const { return cost ? *cost : find_cost("QuadraticCost"); }
 };
 
@@ -148,7 +149,7 @@ SbcResult run_sbc(const SbcCase& c, const SbcDesign& d) {
     spec.lapse = c.lapse;
     spec.scale = 1;
     spec.log_lik = false;
-    spec.fixed["sigma"] = truth.at("sigma");
+    for (const auto& name : c.fixed) spec.fixed[name] = truth.at(name);
     NutsSettings ns;
     ns.chains = 2;
     ns.warmup = d.warmup;
@@ -237,6 +238,26 @@ SbcCase circular_shift_case() {
   return c;
 }
 
+/// Gaussian perception and gaussian motor noise with a cost of r - s that has no closed form, an
+/// asymmetric power loss with its parameter free: a* = mu_post + d*(tau, q) by the generic shift
+/// solver (models/shift_solve.hpp), tau^2 = sigma_post^2 + sigma_a^2. d* moves the intercept of r
+/// on s, as (1 - w) mu_0 does: with one noise level the data identify their sum only, so mu_0 is
+/// fixed at its drawn value like sigma, and q is identified by the data (the posterior of the
+/// others given sigma and mu_0).
+SbcCase linear_shift_case() {
+  static const CostInfo asymmetric_power = [] {  // not registered: other tests iterate over the registry
+    FormulaSpec f;
+    f.expression = "if(r >= s, q, 1 - q) * abs(r - s)^1.5";
+    f.params = parse_param_priors("q=uniform:0.2:0.8");
+    return make_formula_cost(f);
+  }();
+  SbcCase c = linear_case(gaussian);
+  c.seed = 2700;
+  c.cost = &asymmetric_power;
+  c.fixed = {"sigma", "mu_0"};
+  return c;
+}
+
 } // namespace
 
 TEST_CASE("sbc families (fast): gaussian+offset motor noise (closed form) is calibrated") {
@@ -255,6 +276,10 @@ TEST_CASE("sbc families (fast): the rank test fails for a wrong model (gaussian+
 
 TEST_CASE("sbc families (fast): gaussian perception with gaussian+offset motor noise (closed form) is calibrated") {
   check_calibrated(linear_case(gaussian_offset), fast);
+}
+
+TEST_CASE("sbc families (fast): gaussian perception with an asymmetric power cost (shift solver) is calibrated") {
+  check_calibrated(linear_shift_case(), fast);
 }
 
 TEST_CASE("sbc families (fast): von Mises perception (closed form a = mu_post) is calibrated") {
@@ -277,6 +302,10 @@ TEST_CASE("sbc families: von Mises perception (closed form), 200 data sets" * do
 
 TEST_CASE("sbc families: von Mises perception, asymmetric cost with its parameter free, lapses, 200 data sets" * doctest::skip()) {
   check_calibrated(circular_shift_case(), full);
+}
+
+TEST_CASE("sbc families: gaussian perception, gaussian motor noise, asymmetric power cost (shift solver), 200 data sets" * doctest::skip()) {
+  check_calibrated(linear_shift_case(), full);
 }
 
 TEST_CASE("sbc families: gaussian motor noise (closed form), 200 data sets" * doctest::skip()) {
