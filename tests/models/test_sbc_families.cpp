@@ -13,12 +13,14 @@
 // gaussian perception with gaussian (+offset) motor noise and von Mises perception (closed form
 // a = mu_post, each with its perception model's priors and stimuli; see linear_case and
 // circular_case; by hand also with an asymmetric cost's parameter free and lapses,
-// circular_shift_case) and, by hand, generalized with a network trained here (data simulated with that
-// network, so the test checks inference, not the network's accuracy). Criterion: Pearson's
-// chi^2 of each parameter's rank histogram below its 99.9% quantile, divergences at most 1% of
-// the draws. make test runs gaussian+offset, gaussian perception with gaussian+offset and von
-// Mises perception (20 data sets) with 30 data sets and 5 bins (chi^2 with 4 dof below 18.47),
-// and shows that the test can fail: 15 gaussian+offset data sets fitted without the offset give
+// circular_shift_case), gaussian perception with a cost that has no closed form (the generic
+// shift solver, its parameter free; linear_shift_case) and, by hand, generalized and gaussian
+// motor noise each with a network trained here (data simulated with that network, so the test
+// checks inference, not the network's accuracy). Criterion: Pearson's chi^2 of each parameter's
+// rank histogram below its 99.9% quantile, divergences at most 1% of the draws. make test runs
+// gaussian+offset, gaussian perception with gaussian+offset and with the shift solver's cost,
+// and von Mises perception (20 data sets) with 30 data sets and 5 bins (chi^2 with 4 dof below
+// 18.47), and shows that the test can fail: 15 gaussian+offset data sets fitted without the offset give
 // rank histograms far from uniform. The full runs (200 data sets, 10 bins per family) are
 // skipped cases: build/tests/models/test_models -tc="sbc families*" --no-skip. Measured
 // numbers: docs/families.md ("Calibration").
@@ -189,10 +191,11 @@ void check_calibrated(const SbcCase& c, const SbcDesign& d) {
   CHECK(double(r.divergent) <= 0.01 * double(r.draws));
 }
 
-std::shared_ptr<const ActionNetwork> generalized_network(std::size_t steps) {
+/// A network trained here for a cost and motor model (2 threads, seed 23).
+std::shared_ptr<const ActionNetwork> trained_network(const std::string& cost, MotorModel motor, std::size_t steps) {
   TrainSettings s;
-  s.cost = "QuadraticCost";
-  s.motor = MotorModel::generalized;
+  s.cost = cost;
+  s.motor = motor;
   s.steps = steps;
   s.threads = 2;
   s.seed = 23;
@@ -316,7 +319,15 @@ TEST_CASE("sbc families: gaussian+offset motor noise (closed form), 200 data set
   check_calibrated({gaussian_offset, gaussian_offset, nullptr}, full);
 }
 
+TEST_CASE("sbc families: gaussian motor noise with a trained network (AbsoluteCost), 200 data sets" * doctest::skip()) {
+  // AbsoluteCost has no closed form under gaussian motor noise (QuadraticCost's a = E[s | m] would
+  // need no network); the network both simulates and fits, as in the generalized case below.
+  const SbcCase c{gaussian, gaussian, trained_network("AbsoluteCost", MotorModel::gaussian, 8000), 2800,
+                  PerceptionModel::lognormal, 0.5, 2, {}, &find_cost("AbsoluteCost")};
+  check_calibrated(c, full);
+}
+
 TEST_CASE("sbc families: generalized motor noise with a trained network, 200 data sets" * doctest::skip()) {
   const MotorSpec generalized{MotorModel::generalized, false};
-  check_calibrated({generalized, generalized, generalized_network(8000)}, full);
+  check_calibrated({generalized, generalized, trained_network("QuadraticCost", MotorModel::generalized, 8000)}, full);
 }
