@@ -15,7 +15,7 @@
 // circular_case; by hand also with an asymmetric cost's parameter free and lapses,
 // circular_shift_case), gaussian perception with a cost that has no closed form (the generic
 // shift solver, its parameter free; linear_shift_case) and, by hand, generalized and gaussian
-// motor noise each with a network trained here (data simulated with that network, so the test
+// (+offset) motor noise with networks trained here (data simulated with that network, so the test
 // checks inference, not the network's accuracy). Criterion: Pearson's chi^2 of each parameter's
 // rank histogram below its 99.9% quantile, divergences at most 1% of the draws. make test runs
 // gaussian+offset, gaussian perception with gaussian+offset and with the shift solver's cost,
@@ -261,6 +261,15 @@ SbcCase linear_shift_case() {
   return c;
 }
 
+/// Gaussian motor noise (with or without an offset) and AbsoluteCost, which has no closed form
+/// under gaussian noise (QuadraticCost's a = E[s | m] would need no network), with a network
+/// trained here; it both simulates and fits, as in the generalized case. The offset is
+/// uncompensated (added after the action), so one network serves both.
+SbcCase gaussian_network_case(const MotorSpec& motor, std::uint64_t seed) {
+  static const auto network = trained_network("AbsoluteCost", MotorModel::gaussian, 8000);
+  return {motor, motor, network, seed, PerceptionModel::lognormal, 0.5, 2, {}, &find_cost("AbsoluteCost")};
+}
+
 } // namespace
 
 TEST_CASE("sbc families (fast): gaussian+offset motor noise (closed form) is calibrated") {
@@ -319,12 +328,13 @@ TEST_CASE("sbc families: gaussian+offset motor noise (closed form), 200 data set
   check_calibrated({gaussian_offset, gaussian_offset, nullptr}, full);
 }
 
+
 TEST_CASE("sbc families: gaussian motor noise with a trained network (AbsoluteCost), 200 data sets" * doctest::skip()) {
-  // AbsoluteCost has no closed form under gaussian motor noise (QuadraticCost's a = E[s | m] would
-  // need no network); the network both simulates and fits, as in the generalized case below.
-  const SbcCase c{gaussian, gaussian, trained_network("AbsoluteCost", MotorModel::gaussian, 8000), 2800,
-                  PerceptionModel::lognormal, 0.5, 2, {}, &find_cost("AbsoluteCost")};
-  check_calibrated(c, full);
+  check_calibrated(gaussian_network_case(gaussian, 2800), full);
+}
+
+TEST_CASE("sbc families: gaussian+offset motor noise with a trained network (AbsoluteCost), 200 data sets" * doctest::skip()) {
+  check_calibrated(gaussian_network_case(gaussian_offset, 2900), full);
 }
 
 TEST_CASE("sbc families: generalized motor noise with a trained network, 200 data sets" * doctest::skip()) {
