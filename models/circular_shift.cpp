@@ -39,6 +39,19 @@ void bessel_ratios(double kappa, int n_max, double* A) {
     std::fill(A + 1, A + n_max + 1, 0.0);
     return;
   }
+  if (!(kappa < INFINITY)) {  // the limit: VM(0, kappa) -> a point mass at 0
+    std::fill(A + 1, A + n_max + 1, 1.0);
+    return;
+  }
+  if (kappa >= double(n_max) * n_max) {
+    // Where kappa >= n_max^2 the backward start below would lie sqrt(40 kappa) terms up (5e8
+    // divisions at kappa = 1e16, a sigma_r of 1e-8 in an early warm-up step, and past int's
+    // range above 1e17), while the forward recurrence A_{n+1} = A_{n-1} - (2n / kappa) A_n is
+    // accurate: its error grows like K_n / I_n, by about e^{n^2 / kappa} <= e over n <= n_max.
+    A[1] = bessel_ratio(kappa);
+    for (int n = 1; n < n_max; ++n) A[n + 1] = A[n - 1] - (2 * n / kappa) * A[n];
+    return;
+  }
   // The error of the start (ratio 0) shrinks by about A_n(kappa)^2 ~ e^{-n^2 / kappa} on its way
   // down to n: starting at sqrt(n_max^2 + 40 kappa) leaves e^{-40} at n_max and less below.
   // A[n] holds the ratio I_n / I_{n-1} on the way down, then the product.

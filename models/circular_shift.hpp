@@ -27,8 +27,9 @@
 namespace bactor::detail {
 
 /// A_n(kappa) = I_n(kappa) / I_0(kappa) for n = 0..n_max into A (A[0] = 1; all 0 beyond n = 0 at
-/// kappa = 0), by the backward recurrence I_n / I_{n-1} = 1 / (2n / kappa + I_{n+1} / I_n),
-/// started where the start's error has decayed below double precision.
+/// kappa = 0, all 1 at kappa = inf): for kappa < n_max^2 by the backward recurrence I_n / I_{n-1}
+/// = 1 / (2n / kappa + I_{n+1} / I_n), started where the start's error has decayed below double
+/// precision; above, by the forward recurrence from A_1 = bessel_ratio(kappa). O(n_max) either way.
 void bessel_ratios(double kappa, int n_max, double* A);
 
 /// Fourier terms of the expected cost needed at these concentrations: N with rho_N below

@@ -405,6 +405,42 @@ TEST_CASE("circular shift: A_n = I_n / I_0 against std::cyl_bessel_i") {
   }
 }
 
+TEST_CASE("circular shift: A_n at large kappa (the forward recurrence) against the backward one started far up") {
+  // The reference: the backward recurrence started sqrt(n_max^2 + 60 kappa) terms up, the start's
+  // error decayed below e^{-60} (the algorithm checked against std::cyl_bessel_i above).
+  auto reference = [](double kappa, int n_max) {
+    const int start = int(std::sqrt(double(n_max) * n_max + 60 * kappa)) + 10;
+    std::vector<double> A(std::size_t(n_max) + 1, 1.0);
+    double r = 0;
+    for (int n = start; n >= 1; --n) {
+      r = 1 / (2 * n / kappa + r);
+      if (n <= n_max) A[std::size_t(n)] = r;
+    }
+    for (int n = 1; n <= n_max; ++n) A[std::size_t(n)] *= A[std::size_t(n) - 1];
+    return A;
+  };
+  for (const auto& [kappa, n_max] : std::vector<std::pair<double, int>>{{900.0, 30}, {4e4, 200}, {4.2e6, 2049}, {1e9, 2049}, {1e11, 80}}) {
+    std::vector<double> A(std::size_t(n_max) + 1);
+    d::bessel_ratios(kappa, n_max, A.data());
+    const auto ref = reference(kappa, n_max);
+    for (int n = 0; n <= n_max; ++n) {
+      INFO("kappa " << kappa << " n " << n);
+      CHECK(A[std::size_t(n)] == doctest::Approx(ref[std::size_t(n)]).epsilon(1e-13));
+    }
+  }
+  // Beyond the reference's reach (and int's, for the backward start): decreasing in n, in (0, 1],
+  // A_n ~ exp(-n^2 / (2 kappa)); and the limit at kappa = inf.
+  for (double kappa : {1e17, 1e300, HUGE_VAL}) {
+    std::vector<double> A(2051);
+    d::bessel_ratios(kappa, 2050, A.data());
+    for (int n = 1; n <= 2050; ++n) {
+      INFO("kappa " << kappa << " n " << n);
+      CHECK(A[std::size_t(n)] <= A[std::size_t(n) - 1]);
+      CHECK(A[std::size_t(n)] == doctest::Approx(std::exp(-0.5 * n * n / kappa)).epsilon(1e-12));
+    }
+  }
+}
+
 TEST_CASE("circular shift: the expected cost's series and d* against brute force") {
   const double c_skew = 0.6, c_linex = 1.5;
   const std::vector<std::pair<const CostInfo*, const double*>> costs = {
