@@ -225,15 +225,18 @@ SbcCase circular_case() {
           {{"sigma", sigma}, {"sigma_0", sigma_0}, {"sigma_r", sigma_r}}};
 }
 
+/// A formula cost that is not registered (other tests iterate over the registry).
+CostInfo unregistered_formula(const char* expression, const char* params) {
+  FormulaSpec f;
+  f.expression = expression;
+  f.params = parse_param_priors(params);
+  return make_formula_cost(f);
+}
+
 /// circular_case with an asymmetric cost whose parameter is free, c ~ U(-0.9, 0.9) (the shifted
 /// action a = mu_post + d*), and lapses, lapse ~ Beta(2, 50) (the default prior).
 SbcCase circular_shift_case() {
-  static const CostInfo skewed = [] {  // not registered: other tests iterate over the registry
-    FormulaSpec f;
-    f.expression = "(1 - cos(r - s)) * (1 + c*sin(r - s))";
-    f.params = parse_param_priors("c=uniform:-0.9:0.9");
-    return make_formula_cost(f);
-  }();
+  static const CostInfo skewed = unregistered_formula("(1 - cos(r - s)) * (1 + c*sin(r - s))", "c=uniform:-0.9:0.9");
   SbcCase c = circular_case();
   c.seed = 2600;
   c.cost = &skewed;
@@ -248,12 +251,7 @@ SbcCase circular_shift_case() {
 /// fixed at its drawn value like sigma, and q is identified by the data (the posterior of the
 /// others given sigma and mu_0).
 SbcCase linear_shift_case() {
-  static const CostInfo asymmetric_power = [] {  // not registered: other tests iterate over the registry
-    FormulaSpec f;
-    f.expression = "if(r >= s, q, 1 - q) * abs(r - s)^1.5";
-    f.params = parse_param_priors("q=uniform:0.2:0.8");
-    return make_formula_cost(f);
-  }();
+  static const CostInfo asymmetric_power = unregistered_formula("if(r >= s, q, 1 - q) * abs(r - s)^1.5", "q=uniform:0.2:0.8");
   SbcCase c = linear_case(gaussian);
   c.seed = 2700;
   c.cost = &asymmetric_power;
