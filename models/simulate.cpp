@@ -94,9 +94,10 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
   if (lapsed) lapsed->clear();
   if (spec.trials == 0) throw ArgumentError("trials", "must be positive");
   const bool linear = spec.perception == PerceptionModel::gaussian;
-  if (linear ? !(spec.s_hi > spec.s_lo && std::isfinite(spec.s_lo) && std::isfinite(spec.s_hi))
-             : !(spec.s_lo > 0 && spec.s_hi > spec.s_lo))
-    throw ArgumentError("stimuli", linear ? "need s_lo < s_hi" : "need 0 < s_lo < s_hi");
+  if (linear ? !(spec.s_hi > spec.s_lo && std::isfinite(spec.s_hi - spec.s_lo))
+             : !(spec.s_lo > 0 && spec.s_hi > spec.s_lo && std::isfinite(spec.s_hi)))
+    throw ArgumentError("stimuli", linear ? "need s_lo < s_hi, both finite and s_hi - s_lo a finite number"
+                                          : "need 0 < s_lo < s_hi < infinity");
   const CostInfo& cost = *spec.cost;
   std::map<std::string, double> values = spec.values;
   std::size_t n_cond = 1;
@@ -208,6 +209,13 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
       if (lapsed) lapsed->push_back(i);
     }
   }
+  // Extreme values (stimuli or parameters near the limits of double precision) can overflow;
+  // a data set with an infinite or NaN value is refused rather than written.
+  for (std::size_t i = 0; i < d.size(); ++i)
+    if (!std::isfinite(d.s[i]) || !std::isfinite(d.r[i]))
+      throw std::runtime_error("simulate: trial " + std::to_string(i + 1) + " came out non-finite (s = " + std::to_string(d.s[i]) +
+                               ", r = " + std::to_string(d.r[i]) + "): the stimuli's range or the parameter values overflow "
+                               "double precision");
   return d;
 }
 

@@ -3,6 +3,7 @@
 // settings field, never a command-line option (the CLI maps fields onto its flags).
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <string>
 
 #include <bactor/bactor.hpp>
@@ -79,6 +80,20 @@ TEST_CASE("library argument errors name the library's argument, not a CLI flag")
   sim.s_lo = 3;
   sim.s_hi = 1;
   check_argument_error([&] { simulate(sim); }, "stimuli");
+  sim.s_lo = 0.5, sim.s_hi = INFINITY;
+  check_argument_error([&] { simulate(sim); }, "stimuli");
+  // Gaussian perception: each end finite but the width overflows.
+  SimulationSpec lin = sim;
+  lin.perception = PerceptionModel::gaussian;
+  lin.motor = MotorSpec{MotorModel::gaussian, false};
+  lin.values = {{"mu_0", 1.0}, {"sigma_0", 0.2}, {"sigma", 0.1}, {"sigma_a", 0.1}};
+  lin.s_lo = -1e308, lin.s_hi = 1e308;
+  check_argument_error([&] { simulate(lin); }, "stimuli");
+  // Parameters that overflow the responses: refused, never written as inf.
+  lin.s_lo = -1, lin.s_hi = 1;
+  lin.values["sigma"] = lin.values["sigma_a"] = 1e308;
+  lin.trials = 50;
+  CHECK_THROWS_WITH_AS(simulate(lin), doctest::Contains("non-finite"), std::runtime_error);
 
   TrainSettings ts;
   ts.cost = "Linex";
