@@ -164,10 +164,11 @@ std::pair<double, double> lapse_range(const Dataset& data, const InferenceSpec& 
     if (hi > shi) shi = std::exp(std::log(hi) + lapse_margin);
     return {slo, shi};
   }
-  if (!((linear || spec.lapse_lo > 0) && spec.lapse_hi > spec.lapse_lo) || !std::isfinite(spec.lapse_hi) ||
-      !std::isfinite(spec.lapse_lo))
-    throw ArgumentError("lapse_range", std::string(linear ? "need LO < HI" : "need 0 < LO < HI") + ", got " + fmt(spec.lapse_lo) +
-                                           ":" + fmt(spec.lapse_hi));
+  // The contaminant's density is 1 / (HI - LO): a width that overflows would make it 0, lapses
+  // with no effect on the fit.
+  if (!((linear || spec.lapse_lo > 0) && spec.lapse_hi > spec.lapse_lo) || !std::isfinite(spec.lapse_hi - spec.lapse_lo))
+    throw ArgumentError("lapse_range", std::string(linear ? "need LO < HI" : "need 0 < LO < HI") + " with HI - LO finite, got " +
+                                           fmt(spec.lapse_lo) + ":" + fmt(spec.lapse_hi));
   auto where = [&](std::size_t i) {
     return data.source + (i < data.line.size() ? ":" + std::to_string(data.line[i]) : std::string()) + ": r = " + fmt(data.r[i]);
   };

@@ -171,6 +171,10 @@ TEST_CASE("lapse: ActorModel names, priors, fixing, per-condition lapse and erro
   CHECK(arg_of(s, two).find("is below the contaminant's range") != std::string::npos);
   s.lapse_lo = 2, s.lapse_hi = 1;
   CHECK(arg_of(s, two).rfind("lapse_range: need 0 < LO < HI", 0) == 0);
+  // Each end finite but the width not: the contaminant's density would be 0.
+  s.perception = PerceptionModel::gaussian;
+  s.lapse_lo = -1e308, s.lapse_hi = 1e308;
+  CHECK_THROWS_WITH_AS(lapse_range(two, s), doctest::Contains("lapse_range: need LO < HI with HI - LO finite"), ArgumentError);
 }
 
 TEST_CASE("lapse: ActorModel gradient vs finite differences, log_lik is the mixture, lapse = 0 is the plain model") {
