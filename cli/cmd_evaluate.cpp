@@ -23,9 +23,8 @@ int run(int argc, char** argv) {
   app.add_option("--points", points, "number of fresh evaluation points")->capture_default_str()->check(CLI::Range(1, 10000000));
   app.add_option("--seed", seed, "random seed of the points")->capture_default_str();
   std::string motor;
-  app.add_option("--motor", motor,
-                 "motor noise to evaluate against (default: the network's, from its metadata; another is refused)")
-      ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
+  cli::add_motor_option(app, motor,
+                 "motor noise to evaluate against (default: the network's, from its metadata; another is refused)");
   std::string perception;
   cli::add_perception_option(app, perception, "perception to evaluate against (default: the network's, from its metadata; "
                              "another is refused)");
@@ -35,7 +34,7 @@ int run(int argc, char** argv) {
   const ActionNetwork net = ActionNetwork::load(file);
   const CostInfo& cost = find_cost(net.cost_name());
   const MotorModel net_motor = network_motor(net);
-  if (!motor.empty() && parse_motor_model(motor) != net_motor)
+  if (!motor.empty() && (motor == "vonmises" || parse_motor_model(motor) != net_motor))  // no network is trained for von Mises noise
     throw cli::UsageError("--motor: the network was trained for " + std::string(to_string(net_motor)) +
                           " motor noise, not " + motor + " (its actions answer another question)");
   const PerceptionModel net_perception = network_perception(net);

@@ -256,10 +256,9 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
                                  "mean ~ Normal(LOC, SCALE) on the log (logit; under --perception gaussian for mu_0 and "
                                  "offset their own) scale, sd ~ HalfNormal(SD_SCALE)");
   app.add_option("--latent", a.latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
-  app.add_option("--motor", a.motor, "motor noise: lognormal, generalized (adds sigma_a) or gaussian (sigma_a instead of "
-                 "sigma_r); a network must have been trained for the same (docs/families.md)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
+  bactor::cli::add_motor_option(app, a.motor, "motor noise: lognormal, generalized (adds sigma_a) or gaussian (sigma_a instead of "
+                 "sigma_r); a network must have been trained for the same (docs/families.md); vonmises (sigma_r) with "
+                 "--perception vonmises, where it is the default");
   app.add_flag("--offset", a.offset, "an uncompensated response offset r = offset + r_motor (parameter offset, data units, "
                "prior halfnormal:0.25 S)");
   bactor::cli::add_perception_option(app, a.perception, "how the actor perceives the stimulus; a network must have been "
@@ -336,8 +335,8 @@ bactor::InferenceSpec build_spec(const InferArgs& a) {
   bactor::InferenceSpec spec;
   spec.cost = &bactor::cli::resolve_cost(a.cost, a.cost_opts, a.network);
   spec.latent = bactor::parse_latent_mode(a.latent);
-  spec.motor = bactor::MotorSpec{bactor::parse_motor_model(a.motor), a.offset};
   spec.perception = bactor::cli::perception_option(a.perception);
+  spec.motor = bactor::MotorSpec{bactor::cli::motor_option(a.motor, spec.perception), a.offset};
   spec.exact_action = a.exact_action;
   spec.predict = a.predict;
   spec.log_lik = !a.no_log_lik;
@@ -466,7 +465,7 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   for (const auto& name : probe.pooled_names()) pooled_list += (pooled_list.empty() ? "" : ",") + name;
   std::vector<std::pair<std::string, std::string>> config{{"data_file", a.data_path}, {"columns", bactor::to_string(column_map)}, {"cost", a.cost},
                         {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network}, {"latent", a.latent},
-                        {"motor", spec.motor.name()}, {"perception", to_string(spec.perception)}, {"hierarchical", "true"},
+                        {"motor", bactor::cli::motor_setting(spec.motor, spec.perception)}, {"perception", to_string(spec.perception)}, {"hierarchical", "true"},
                         {"parameterisation", to_string(hs.parameterisation)},
                         {"pooled", pooled_list}, {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
                         {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
@@ -512,7 +511,7 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
            {"data_file", a.data_path}, {"data_fnv1a64", file_fingerprint(a.data_path)}, {"columns", bactor::to_string(column_map)},
            {"cost", a.cost}, {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network},
            {"network_fnv1a64", a.network.empty() ? "" : file_fingerprint(a.network)}, {"latent", a.latent},
-           {"motor", spec.motor.name()}, {"perception", to_string(spec.perception)},
+           {"motor", bactor::cli::motor_setting(spec.motor, spec.perception)}, {"perception", to_string(spec.perception)},
            {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
            {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"prior", a.prior}, {"scale", a.scale},
            {"lapse", a.lapse ? "true" : "false"}, {"lapse_range", a.lapse_range}, {"log_lik", spec.log_lik ? "true" : "false"},
@@ -554,7 +553,7 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
     std::vector<std::pair<std::string, std::string>> config{
         {"data_file", a.data_path}, {"columns", bactor::to_string(column_map)}, {"cost", a.cost},
         {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network}, {"latent", a.latent},
-        {"motor", spec.motor.name()}, {"perception", to_string(spec.perception)},
+        {"motor", bactor::cli::motor_setting(spec.motor, spec.perception)}, {"perception", to_string(spec.perception)},
         {"per_condition", bactor::cli::join_per_condition(spec.per_condition)}, {"fixed", bactor::cli::join_assignments(spec.fixed)},
         {"priors", priors_used(model)}, {"scale", fmt_g(model.scale())}, {"trials", std::to_string(d.size())},
         {"log_lik", spec.log_lik ? "true" : "false"},

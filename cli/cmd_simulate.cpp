@@ -91,11 +91,10 @@ int run_simulate(int argc, char** argv) {
   app.add_option("--network", network, "use this trained network's action instead of the closed form / numerical optimum");
   std::string motor = "lognormal";
   bool offset = false;
-  app.add_option("--motor", motor,
+  bactor::cli::add_motor_option(app, motor,
                  "motor noise: lognormal (sigma_r), generalized (sigma_r and sigma_a) or gaussian (sigma_a; responses "
-                 "may come out <= 0); sigma_a in the stimuli's units, given in --set")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
+                 "may come out <= 0); sigma_a in the stimuli's units, given in --set; vonmises (sigma_r) with --perception vonmises, "
+                 "where it is the default");
   app.add_flag("--offset", offset, "add an uncompensated response offset r = offset + r_motor (give offset=VALUE > 0 in --set)");
   std::string perception = "lognormal";
   bactor::cli::add_perception_option(app, perception, "how the actor perceives the stimulus");
@@ -103,8 +102,8 @@ int run_simulate(int argc, char** argv) {
   if (!bactor::cli::parse(app, argc, argv)) return 0;
 
   bactor::SimulationSpec spec;
-  spec.motor = bactor::MotorSpec{bactor::parse_motor_model(motor), offset};
   spec.perception = bactor::cli::perception_option(perception);
+  spec.motor = bactor::MotorSpec{bactor::cli::motor_option(motor, spec.perception), offset};
   spec.cost = &bactor::cli::resolve_cost(cost, cost_opts, network);
   cost = spec.cost->name;
   spec.values = bactor::cli::parse_assignments(set, "--set");

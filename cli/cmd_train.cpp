@@ -72,11 +72,9 @@ int run(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "softplus", "power", "posterior", "mupost"}));
   std::string motor = "lognormal";
-  app.add_option("--motor", motor,
+  cli::add_motor_option(app, motor,
                  "motor noise the actor plans with: lognormal, generalized (adds sigma_a) or gaussian (sigma_a "
-                 "instead of sigma_r); with these two, head auto is mupost (for costs with a length scale kappa it sees sigma_a / kappa)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"lognormal", "generalized", "gaussian"}));
+                 "instead of sigma_r); with these two, head auto is mupost (for costs with a length scale kappa it sees sigma_a / kappa)");
   std::string perception = "lognormal";
   cli::add_perception_option(app, perception, "how the actor perceives the stimulus");
   app.add_option("--seed", s.seed, "random seed")->capture_default_str();
@@ -88,8 +86,8 @@ int run(int argc, char** argv) {
   // Unknown names and bad formulas: a one-line error before any work.
   const CostInfo& cost = cli::resolve_cost(cost_name, co);
   s.cost = cost.name;
-  s.motor = parse_motor_model(motor);
   s.perception = cli::perception_option(perception);
+  s.motor = cli::motor_option(motor, s.perception);
   if (s.head == "auto") s.head = default_head_name(cost, s.motor);
   check_head(cost, parse_network_head(s.head), s.motor);
 

@@ -76,6 +76,24 @@ PerceptionModel perception_option(const std::string& text) {
   return parse_perception_model(text);
 }
 
+void add_motor_option(CLI::App& app, std::string& text, const std::string& help) {
+  app.add_option("--motor", text, help)->capture_default_str()->check(CLI::IsMember({"lognormal", "generalized", "gaussian", "vonmises"}));
+}
+
+MotorModel motor_option(const std::string& text, PerceptionModel perception) {
+  if (text != "vonmises") return parse_motor_model(text);
+  if (perception != PerceptionModel::vonmises)
+    throw UsageError("--motor vonmises: von Mises response noise is the circular model's; give it with --perception vonmises "
+                     "(docs/families.md)");
+  return MotorModel::lognormal;  // the default, which the circular model reads as its own von Mises noise
+}
+
+std::string motor_setting(const MotorSpec& motor, PerceptionModel perception) {
+  return perception == PerceptionModel::vonmises ? "vonmises" : motor.name();
+}
+
+MotorSpec motor_from_setting(const std::string& text) { return text == "vonmises" ? MotorSpec{} : parse_motor_spec(text); }
+
 std::map<std::string, double> parse_assignments(const std::string& text, const std::string& option) {
   std::map<std::string, double> out;
   for (const auto& [k, v] : parse_string_assignments(text, option)) out[k] = parse_number(v, option + " " + k);

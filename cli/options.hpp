@@ -60,6 +60,18 @@ void add_perception_option(CLI::App& app, std::string& text, const std::string& 
 /// The perception model of --perception's text; one this build does not implement is a usage
 /// error "--perception NAME: not supported yet".
 PerceptionModel perception_option(const std::string& text);
+/// Adds `--motor NAME` (`help` says what it means for the command): the library's motor models
+/// and `vonmises`, the circular response noise that --perception vonmises always has (accepted
+/// only with it, see motor_option).
+void add_motor_option(CLI::App& app, std::string& text, const std::string& help);
+/// The motor model of --motor's text under `perception`: `vonmises` is a usage error without
+/// --perception vonmises and otherwise the default (the circular model has its own noise).
+MotorModel motor_option(const std::string& text, PerceptionModel perception);
+/// The `motor` setting a draws file records: `vonmises` under von Mises perception (its own
+/// response noise), else the motor spec's name (`gaussian+offset`, ...).
+std::string motor_setting(const MotorSpec& motor, PerceptionModel perception);
+/// A draws file's `motor` setting read back (`vonmises`: the circular model's, MotorSpec{}).
+MotorSpec motor_from_setting(const std::string& text);
 
 } // namespace bactor::cli
 

@@ -163,7 +163,7 @@ Dataset fit_data(const Fit& fit, const std::string& data_path, const std::string
   // The values the fit accepted (its perception and motor models; older fits: log-normal).
   InferenceSpec recorded_models;
   if (const std::string p = setting(fit, "perception"); !p.empty()) recorded_models.perception = parse_perception_model(p);
-  if (const std::string m = setting(fit, "motor"); !m.empty()) recorded_models.motor = parse_motor_spec(m);
+  if (const std::string m = setting(fit, "motor"); !m.empty()) recorded_models.motor = motor_from_setting(m);
   const ValueDomain domain = value_domain(recorded_models);
   if (!data_path.empty()) return read_dataset(data_path, map, domain);
   const std::string recorded = setting(fit, "data_file");
@@ -331,7 +331,7 @@ std::vector<CheckRow> predictive_check(const Fit& fit, const Dataset& data, cons
           parse_range(range, fit.files.at(0) + ": lapse_range", setting(fit, "perception") == "gaussian");
   }
   // The response model (draws files before it was recorded: log-normal).
-  if (const std::string motor = setting(fit, "motor"); !motor.empty()) spec.motor = parse_motor_spec(motor);
+  if (const std::string motor = setting(fit, "motor"); !motor.empty()) spec.motor = motor_from_setting(motor);
   if (const std::string p = setting(fit, "perception"); !p.empty()) spec.perception = parse_perception_model(p);
   if (setting(fit, "action") == "network") {
     const std::string net = setting(fit, "network");

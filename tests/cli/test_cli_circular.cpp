@@ -64,12 +64,13 @@ TEST_CASE("cli circular: simulate -> infer -> summary round trip (QuadraticCost 
   }
   // mu_0 = 2.8 near the seam at pi: its draws are wrapped; the truth within 4 posterior sd.
   const fs::path fit = dir / "fit";
-  Result f = run_bactor("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --fix sigma=0.2 "
+  Result f = run_bactor("infer --perception vonmises --motor vonmises --data " + data + " --cost QuadraticCost --closed-form --fix sigma=0.2 "
                         "--chains 2 --warmup 300 --samples 300 --seed 3 --out " + fit.string());
   INFO(f.out);
   REQUIRE(f.code == 0);
   const std::string chain = read_text(fit / "chain-1.csv");
   CHECK(chain.find("perception = vonmises") != std::string::npos);
+  CHECK(chain.find("motor = vonmises") != std::string::npos);  // its own response noise, as `--motor vonmises` names it
   CHECK(chain.find("mu_0=vonmises:0:0") != std::string::npos);  // uniform on the circle
   for (const auto& [name, truth] : {std::pair{"sigma_0", 0.5}, std::pair{"sigma_r", 0.1}}) {
     const auto [m, sd] = mean_sd(fit / "summary.csv", name);
@@ -156,6 +157,10 @@ TEST_CASE("cli circular: refusals") {
           "not a function of the wrapped difference");
   refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --motor gaussian" + fit,
           "--motor and --offset do not apply");
+  refused("infer --data " + data + " --cost QuadraticCost --closed-form --motor vonmises" + fit,
+          "--motor vonmises: von Mises response noise is the circular model's; give it with --perception vonmises");
+  refused("simulate --motor vonmises --cost QuadraticCost --set mu_0=1,sigma_0=0.5,sigma=0.2,sigma_r=0.1 --out " + data + ".x",
+          "give it with --perception vonmises");
   refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --lapse --lapse-range 0.1:2" + fit,
           "uniform on the whole circle");
   refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --lapse --lapse-range=-1:1" + fit,
