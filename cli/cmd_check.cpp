@@ -4,6 +4,7 @@
 #include "cli/command.hpp"
 #include "cli/fit_dir.hpp"
 #include "cli/options.hpp"
+#include "cli/out_dir.hpp"
 #include "cli/predictive.hpp"
 
 #include <bactor/engine/errors.hpp>
@@ -65,6 +66,7 @@ int run(int argc, char** argv) {
   app.add_option("--seed", opt.seed, "seed of the replicated responses")->capture_default_str();
   app.add_option("--out", out, "write the check as CSV");
   if (!bactor::cli::parse(app, argc, argv)) return bactor::cli::exit_ok;
+  if (!out.empty()) bactor::cli::check_output_file(out, "--out");
   if (opt.bins < 1) throw bactor::cli::UsageError("--bins must be >= 1");
   if (opt.draws < 10) throw bactor::cli::UsageError("--draws must be >= 10");
 

@@ -3,6 +3,7 @@
 #include "cli/command.hpp"
 #include "cli/fit_dir.hpp"
 #include "cli/options.hpp"
+#include "cli/out_dir.hpp"
 #include <bactor/samplers/loo.hpp>
 
 #include <algorithm>
@@ -162,6 +163,8 @@ int run(int argc, char** argv) {
   app.add_option("--pointwise", pointwise_out, "write per-trial elpd_loo, p_loo and Pareto k as CSV");
   app.add_option("--worst", worst, "number of worst trials named in a Pareto k warning")->capture_default_str();
   if (!bactor::cli::parse(app, argc, argv)) return bactor::cli::exit_ok;
+  if (!csv_out.empty()) bactor::cli::check_output_file(csv_out, "--csv");
+  if (!pointwise_out.empty()) bactor::cli::check_output_file(pointwise_out, "--pointwise");
 
   std::vector<std::string> names;
   if (!names_opt.empty()) {

@@ -4,6 +4,7 @@
 // one posterior each; R^2 of posterior means vs truth and 90% interval coverage per parameter.
 #include "cli/command.hpp"
 #include "cli/options.hpp"
+#include "cli/out_dir.hpp"
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/network.hpp>
@@ -51,6 +52,7 @@ int run_recover(int argc, char** argv) {
   app.add_option("--threads", ns.threads, "threads (0: all)")->capture_default_str();
   app.add_option("--out", out, "optional CSV of per-data-set truth and posterior summaries");
   if (!bactor::cli::parse(app, argc, argv)) return 0;
+  if (!out.empty()) bactor::cli::check_output_file(out, "--out");
   if (datasets < 2) throw bactor::cli::UsageError("--datasets must be at least 2");
   if (trials < 1) throw bactor::cli::UsageError("--trials must be positive");
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include "cli/command.hpp"
 #include "cli/options.hpp"
+#include "cli/out_dir.hpp"
 #include <bactor/models/costs.hpp>
 #include "cli/cost_options.hpp"
 #include <bactor/models/data.hpp>
@@ -100,6 +101,8 @@ int run_simulate(int argc, char** argv) {
   bactor::cli::add_perception_option(app, perception, "how the actor perceives the stimulus");
   app.add_option("--out", out, "output CSV (columns [cond,]s,r)")->required();
   if (!bactor::cli::parse(app, argc, argv)) return 0;
+  bactor::cli::check_output_file(out, "--out");
+  if (!truth.empty()) bactor::cli::check_output_file(truth, "--truth");
 
   bactor::SimulationSpec spec;
   spec.perception = bactor::cli::perception_option(perception);

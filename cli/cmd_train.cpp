@@ -10,6 +10,7 @@
 #include "cli/command.hpp"
 #include "cli/cost_options.hpp"
 #include "cli/options.hpp"
+#include "cli/out_dir.hpp"
 #include <bactor/models/train.hpp>
 
 namespace {
@@ -81,6 +82,7 @@ int run(int argc, char** argv) {
   app.add_option("--threads", s.threads, "OpenMP threads (0: default)")->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--eval-points", s.eval_points, "size of the fixed evaluation set")->capture_default_str()->check(CLI::Range(1, 10000000));
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
+  cli::check_output_file(out, "--out");  // before training, not after it
   s.hidden = parse_hidden(hidden);
   s.schedule = LrSchedule::parse_kind(schedule);
   // Unknown names and bad formulas: a one-line error before any work.

@@ -27,6 +27,15 @@ void check_output_file(const std::string& path, const std::string& option) {
   if (fs::is_directory(path, ec))
     throw UsageError(option + " " + path + ": is a folder (give a file name, e.g. " +
                      (fs::path(path) / "report.html").string() + ")");
+  // /dev/stdout and the like: a symbolic link the rename would replace, whatever it points to.
+  const std::string abs = fs::absolute(path, ec).lexically_normal().string();
+  const bool special = abs.rfind("/dev/", 0) == 0 || abs.rfind("/proc/", 0) == 0;
+  if (special || (fs::exists(path, ec) && !fs::is_regular_file(path, ec)))
+    throw UsageError(option + " " + path + ": is not a regular file (a device, pipe or /dev, /proc path; the output is written to " +
+                     path + ".tmp and renamed into place, which would replace it): give a file path");
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    throw UsageError(option + " " + path + ": the folder " + parent.string() + " does not exist");
 }
 
 void write_file_atomically(const std::string& path, const std::string& text) {

@@ -7,8 +7,11 @@
 
 namespace bactor::cli {
 
-/// Refuses `path` as an output file before any work is done: empty, or an existing folder.
-/// Throws UsageError naming `option` and `path` as given.
+/// Refuses `path` as an output file before any work is done: empty, an existing folder, an
+/// existing file that is not a regular one (a device, a pipe) or a path under /dev or /proc
+/// (/dev/stdout is a link): the writers rename a finished `path.tmp` onto their file, which must
+/// never replace such a file (run as root it would), or in a
+/// folder that does not exist. Throws UsageError naming `option` and `path` as given.
 void check_output_file(const std::string& path, const std::string& option);
 
 /// Writes `text` to `path` through `path.tmp`, renamed into place when complete; the `.tmp` is

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <bactor/models/data.hpp>
+#include "models/output_path.hpp"
 
 #include <bactor/engine/errors.hpp>
 
@@ -363,6 +364,7 @@ std::string csv_field(const std::string& v) {
 } // namespace
 
 void write_dataset(const std::string& path, const Dataset& d) {
+  detail::check_replaceable_path(path);
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <bactor/models/safetensors.hpp>
+#include "models/output_path.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -37,6 +38,7 @@ void write_safetensors(const std::string& path, const SafetensorsContent& conten
   while (text.size() % 8) text += ' ';  // align the data to 8 bytes
   const std::uint64_t n = text.size();
 
+  detail::check_replaceable_path(path);
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);

@@ -251,3 +251,27 @@ TEST_CASE("cli bad input: the exact action refuses a stimulus far from the unit 
                     "factor 1e3 of the unit S", 0) == 0);
   CHECK_FALSE(fs::exists(dir / "o"));
 }
+
+TEST_CASE("cli bad input: an output path that is not a regular file, or in a missing folder, is refused before any work") {
+  // Each writer renames a finished FILE.tmp onto its file: onto /dev/stdout (a link) or a device
+  // that would replace it, run as root. Missing folders are found before training, not after.
+  const fs::path dir = scratch("outputs");
+  fs::create_directories(dir);
+  const std::string set = " --cost QuadraticCost --set mu_0=1.5,sigma_0=0.15,sigma=0.2,sigma_r=0.1";
+  for (const std::string& bad : {std::string("/dev/stdout"), std::string("/dev/null"), std::string("/proc/self/fd/1")}) {
+    const Result r = run_bactor("simulate" + set + " --out " + bad);
+    INFO(bad << ": " << r.out);
+    CHECK(r.code == 2);
+    CHECK(r.out.find("--out " + bad + ": is not a regular file") != std::string::npos);
+  }
+  CHECK(fs::is_symlink("/dev/stdout"));
+  const std::string missing = (dir / "no-such-folder" / "net.safetensors").string();
+  const Result t = run_bactor("train --cost QuadraticCost --steps 100000 --out " + missing);
+  INFO(t.out);
+  CHECK(t.code == 2);
+  CHECK(t.out.find("does not exist") != std::string::npos);
+  CHECK(t.out.find("step") == std::string::npos);  // refused before the first training step
+  const Result c = run_bactor("compare " + dir.string() + " --csv /dev/full");
+  CHECK(c.code == 2);
+  CHECK(c.out.find("--csv /dev/full: is not a regular file") != std::string::npos);
+}

@@ -45,6 +45,9 @@ TEST_CASE("library argument errors name the library's argument, not a CLI flag")
   check_argument_error([] { parse_latent_mode("foo"); }, "latent");
 
   const Dataset d = tiny_data();
+  // The writers rename FILE.tmp onto FILE: never onto a device or /dev/stdout's link.
+  CHECK_THROWS_WITH_AS(write_dataset("/dev/null", d), doctest::Contains("/dev/null: is not a regular file"), std::invalid_argument);
+  CHECK_THROWS_AS(write_dataset("/dev/stdout", d), std::invalid_argument);
   InferenceSpec spec;
   spec.cost = &find_cost("QuadraticCost");
   spec.fixed["sigma"] = -0.2;
