@@ -518,6 +518,8 @@ int run_misspecification(const MisspecificationOptions& o) {
   if (o.chains < 1) throw UsageError("--chains must be positive");
   if (o.warmup < 1) throw UsageError("--warmup must be positive");
   if (o.samples < 20) throw UsageError("--samples must be at least 20 (PSIS-LOO smooths the largest draws' weights)");
+  if (std::error_code ec; std::filesystem::exists(o.out, ec) && !std::filesystem::is_directory(o.out, ec))
+    throw UsageError("--out " + o.out + ": exists and is not a folder (give a new or existing folder)");
   Results res;
   res.families = study_families(load_generalized(o.generalized_network));
   if (o.generalized_network.empty())
