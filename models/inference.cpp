@@ -484,6 +484,15 @@ struct ActorModel::Impl {
           }
           continue;
         }
+        if (lik.source == detail::SourceKind::mupost) {  // a network trained under gaussian perception: a = x0
+          ActionNetwork::Workspace ws;
+          respond([&](double m) {
+            double xo[3];
+            lik.net->forward(std::span<const double>(theta).first(lik.n_action()), m, std::span<double, 3>(xo), ws);
+            return xo[0];
+          });
+          continue;
+        }
         const PowerHead h = detail::linear_closed_form_head(*cost, lik.linear_action, theta, sa_at);
         respond([&](double m) { return h.log_k + h.w * m; });
         continue;
