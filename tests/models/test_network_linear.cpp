@@ -74,12 +74,25 @@ std::pair<double, double> linear_errors(const ActionNetwork& net, const EvalSet&
   return {sum / double(e.size()), worst};
 }
 
+/// AbsoluteCostQuadraticEffort's network after a short training run (4000 steps of 128 samples,
+/// about a second), trained once for the cases below.
+constexpr std::size_t short_steps = 4000;
+TrainSettings short_settings() {
+  TrainSettings s = linear_settings("AbsoluteCostQuadraticEffort", short_steps, 3);
+  s.batch = 128;
+  return s;
+}
+const std::shared_ptr<const ActionNetwork>& short_network() {
+  static const auto net = std::make_shared<const ActionNetwork>(train(short_settings()).network);
+  return net;
+}
+
 } // namespace
 
 TEST_CASE("linear network head: features, backward (dtheta, da/dm) vs central finite differences, float = double") {
   // A cost with a length scale (scale-free features, a = mu_post + kappa g) and two without
   // (QuadraticCostQuadraticEffort, a formula): every theta entry and m.
-  for (const std::string name : {std::string("AbsoluteCostQuadraticEffort"), std::string("QuadraticCostQuadraticEffort"),
+  for (const std::string& name : {std::string("AbsoluteCostQuadraticEffort"), std::string("QuadraticCostQuadraticEffort"),
                                  effort_formula().name}) {
     CAPTURE(name);
     const CostInfo& cost = find_cost(name);
@@ -137,7 +150,7 @@ TEST_CASE("linear training objective: the node's value and gradient against expe
   // The training rule (8 x 8, or 4 panels x 8 across the kink) against the exact action's rule
   // (20 x 20, 16 panels): log F summed with weights, its gradient in each action by float tape vs
   // double finite differences of the reference.
-  for (const std::string name : {std::string("AbsoluteCostQuadraticEffort"), effort_formula().name}) {
+  for (const std::string& name : {std::string("AbsoluteCostQuadraticEffort"), effort_formula().name}) {
     CAPTURE(name);
     const CostInfo& cost = find_cost(name);
     const std::size_t n = 19, np = cost.params.size(), nt = theta_size(cost, gauss_motor);
@@ -181,13 +194,10 @@ TEST_CASE("linear network: a short training run beats the untrained network agai
   const CostInfo& cost = find_cost(name);
   const EvalSet e = d::make_linear_eval_set(cost, 300, 99, 5, TrainingPrior{}, 2);
   REQUIRE(e.size() > 290);
-  TrainSettings s = linear_settings(name, 1500, 3);
-  s.batch = 128;
-  const Trainer untrained(s);
+  const Trainer untrained(short_settings());
   const auto [mean0, max0] = linear_errors(untrained.network(), e);
-  const TrainResult r = train(s);
-  const auto [mean1, max1] = linear_errors(r.network, e);
-  MESSAGE("untrained mean ", mean0, " max ", max0, "; 1500 steps mean ", mean1, " max ", max1, " in ", r.seconds, " s");
+  const auto [mean1, max1] = linear_errors(*short_network(), e);
+  MESSAGE("untrained mean ", mean0, " max ", max0, "; ", short_steps, " steps mean ", mean1, " max ", max1);
   CHECK(mean1 < 0.02);
   CHECK(mean0 > 0.1);
   CHECK(max1 < max0);
@@ -206,9 +216,7 @@ TEST_CASE("linear network likelihood: node vs finite differences, each trial aga
   // A briefly trained network (the trial check needs it close to the exact action).
   const std::string name = "AbsoluteCostQuadraticEffort";
   const CostInfo& cost = find_cost(name);
-  TrainSettings s = linear_settings(name, 1500, 3);
-  s.batch = 128;
-  const auto net = std::make_shared<const ActionNetwork>(train(s).network);
+  const auto& net = short_network();
   const std::map<std::string, double> v{{"mu_0", 0.3}, {"sigma_0", 1.0}, {"sigma", 0.3}, {"sigma_a", 0.25}, {"beta", 0.7},
                                         {"offset", 0.1}};
   const Dataset data = testing::linear_data(cost, testing::gauss_offset, v, 16, 8, -1.5, 1.5);
@@ -253,10 +261,16 @@ TEST_CASE("linear network likelihood: node vs finite differences, each trial aga
   std::vector<double> ll(data.size()), ll_ref(data.size());
   model.trial_loglik(model.unconstrain(v), ll);
   reference.trial_loglik(reference.unconstrain(v), ll_ref);
+  // The network's action errs by ~1% of |a*| + sigma_post + sigma_a after the short run, which
+  // moves each trial's log density by a few hundredths.
+  double sum = 0, worst = 0;
   for (std::size_t i = 0; i < data.size(); ++i) {
-    CAPTURE(i);
-    CHECK(std::abs(ll[i] - ll_ref[i]) < 0.05);
+    sum += std::abs(ll[i] - ll_ref[i]);
+    worst = std::max(worst, std::abs(ll[i] - ll_ref[i]));
   }
+  MESSAGE("trial log-likelihood vs the exact action's: mean |difference| ", sum / double(data.size()), ", max ", worst);
+  CHECK(sum / double(data.size()) < 0.03);
+  CHECK(worst < 0.06);
   spec.lapse = true;
   ActorModel with_lapses(data, spec);
   q.assign(with_lapses.dim(), -0.3);
