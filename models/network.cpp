@@ -194,7 +194,7 @@ void ActionNetwork::forward(std::span<const double> theta, double m, std::span<d
     double dk[8];
     const bool scaled = cost_ && cost_->log_scale;
     const double lk = scaled ? cost_->log_scale(theta.data() + theta_index::first_cost_param, dk) : 0.0;
-    heads::power_form(head_, theta.data(), m, x.data(), true, heads::linear_output_scale(theta.data(), n_inputs(), lk, scaled));
+    heads::power_form(head_, theta.data(), m, x.data(), true, heads::linear_output_scale(theta.data(), n_inputs(), m, lk, scaled));
     return;
   }
   heads::power_form(head_, theta.data(), measurement_head(head_) ? std::log(m) : 0.0, x.data());
@@ -210,7 +210,7 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
   if (scaled) lk = cost_->log_scale(ws.theta.data() + theta_index::first_cost_param, dk);
   if (head_ == NetworkHead::posterior || head_ == NetworkHead::mupost) {
     // Only x0 is learned (linear: a = mu_post + c x0).
-    ws.grad[L][0] = linear_ ? dx[0] * heads::linear_output_scale(ws.theta.data(), n_inputs(), lk, scaled) : dx[0];
+    ws.grad[L][0] = linear_ ? dx[0] * heads::linear_output_scale(ws.theta.data(), n_inputs(), ws.m, lk, scaled) : dx[0];
   } else {
     for (std::size_t k = 0; k < 3; ++k) ws.grad[L][k] = dx[k];
   }
@@ -254,7 +254,7 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
       log_kappa.v = lk;  // add_scaled moved the value too: only the derivatives are dk's
       heads::features(head_, th, nt, log_m, log_kappa, scaled, f, n_cost, linear_);
       for (std::size_t k = 0; k < 3; ++k) x[k] = J(ws.act[L][k]);
-      heads::power_form(head_, th, log_m, x, linear_, heads::linear_output_scale(th, nt, log_kappa, scaled));
+      heads::power_form(head_, th, log_m, x, linear_, heads::linear_output_scale(th, nt, log_m, log_kappa, scaled));
       J g(0.0);
       for (std::size_t i = 0; i < nf; ++i) g.add_scaled(f[i], df[i]);
       for (std::size_t k = 0; k < 3; ++k) g.add_scaled(x[k], dx[k]);

@@ -76,22 +76,25 @@ void features(NetworkHead head, const T* theta, std::size_t n_theta, const T& lo
   for (std::size_t j = ti::first_cost_param; j < n_theta; ++j) f[j - 2] = theta[j];
 }
 
-/// The linear head's output scale c in a = mu_post + c g: 1 for a cost without a length scale;
-/// with one, c = kappa tau / (kappa + tau), tau = sqrt(sigma_post^2 + sigma_a^2) (sigma_a theta's
-/// last entry), the smaller of the two scales in effect. a* - mu_post is about -mu_post tau / kappa
-/// where kappa >> tau (AbsoluteCostQuadraticEffort with beta near 1: the effort barely moves the
-/// action) and at most of order mu_post - kappa where kappa << tau, so g stays of order
-/// max(1, |mu_post| / kappa) instead of being multiplied by a large kappa; c / kappa is a function
-/// of the scale-free features, so the head still represents a* exactly.
+/// The linear head's output scale c in a = mu_post + c g at the measurement m: 1 for a cost
+/// without a length scale; with one, c = kappa q / (kappa + q), q = sqrt(mu_post^2 + sigma_post^2
+/// + sigma_a^2) (sigma_a theta's last entry), the smaller of the two scales in effect. The action
+/// lies between 0 and about mu_post, so a* - mu_post is of order q at most, and of order kappa
+/// where |mu_post| >> kappa (AbsoluteCostQuadraticEffort's saturation); g then stays of order 1
+/// where kappa is large (beta near 1: the effort barely moves the action, and c = kappa would
+/// multiply the MLP's error by kappa) and where it is small. c / kappa is a function of the
+/// scale-free features, so the head still represents a* exactly; c is smooth in m and theta.
 template <class T>
-T linear_output_scale(const T* theta, std::size_t n_theta, const T& log_kappa, bool scaled) {
+T linear_output_scale(const T* theta, std::size_t n_theta, const T& m, const T& log_kappa, bool scaled) {
   if (!scaled) return T(1.0);
   const T& sig = theta[theta_index::sigma];
   const T& sig0 = theta[theta_index::sigma_0];
   const T& sa = theta[n_theta - 1];
-  const T tau = sqrt(sig * sig * sig0 * sig0 / (sig * sig + sig0 * sig0) + sa * sa);
+  const T v = sig * sig + sig0 * sig0, w = sig0 * sig0 / v;
+  const T mu = (T(1.0) - w) * theta[theta_index::mu_0] + w * m;
+  const T q = sqrt(mu * mu + sig * sig * sig0 * sig0 / v + sa * sa);
   const T kappa = exp(log_kappa);
-  return kappa * tau / (kappa + tau);
+  return kappa * q / (kappa + q);
 }
 
 /// The MLP's outputs x (in: the last layer's, out: the head in power form) at theta and log m

@@ -310,7 +310,7 @@ struct Trainer::Impl {
         w.mu[c] = float(wm * m[c] + (1 - wm) * th[2]);
         w.sp[c] = float(th[0] * th[1] / std::sqrt(v));
         const bool scaled = cost->log_scale != nullptr;
-        w.kap[c] = float(heads::linear_output_scale(th, n_in, scaled ? cost->log_scale(th + 4, dk) : 0.0, scaled));
+        w.kap[c] = float(heads::linear_output_scale(th, n_in, m[c], scaled ? cost->log_scale(th + 4, dk) : 0.0, scaled));
       } else {
         w.logm[c] = float(std::log(m[c]));
         const auto post = actor_posterior(m[c], th[0], th[1], th[2]);

@@ -16,6 +16,7 @@
 
 #include <bactor/engine/errors.hpp>
 #include <bactor/engine/rng.hpp>
+#include <bactor/models/hierarchical.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/simulate.hpp>
 #include <bactor/models/train.hpp>
@@ -275,6 +276,17 @@ TEST_CASE("linear network likelihood: node vs finite differences, each trial aga
   ActorModel with_lapses(data, spec);
   q.assign(with_lapses.dim(), -0.3);
   CHECK(testing::gradient_error(with_lapses, q) < 1e-5);
+  // A hierarchical fit takes the network through the same plan (subjects as rows).
+  Dataset cohort = data;
+  for (std::size_t i = 0; i < cohort.size(); ++i) cohort.subject.push_back(i < 8 ? "a" : "b");
+  HierarchicalSpec hs;
+  hs.cost = &cost;
+  hs.network = net;
+  hs.motor = testing::gauss_offset;
+  hs.perception = PerceptionModel::gaussian;
+  HierarchicalModel cohort_model(cohort, hs);
+  q.assign(cohort_model.dim(), 0.1);
+  CHECK(testing::gradient_error(cohort_model, q) < 1e-5);
   // Refusals: a log-normal network under gaussian perception, and this one under log-normal perception.
   InferenceSpec wrong = spec;
   wrong.network = std::make_shared<const ActionNetwork>(testing::trainer_random_network(name, 3, "mupost", MotorModel::gaussian));
@@ -291,4 +303,24 @@ TEST_CASE("linear network likelihood: node vs finite differences, each trial aga
   sim.network = net;
   const Dataset simulated = simulate(sim);
   CHECK(simulated.size() == 50);
+}
+
+TEST_CASE("scratch: worst points" * doctest::skip()) {
+  const ActionNetwork net = ActionNetwork::load("/tmp/gpnet/abs20k.safetensors");
+  const CostInfo& cost = find_cost(net.cost_name());
+  const EvalSet e = d::make_linear_eval_set(cost, 1000, 20250, 0x7777, TrainingPrior{}, 2);
+  const std::size_t n = e.n_inputs;
+  std::vector<std::pair<double, std::size_t>> errs;
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    const std::span<const double> th(e.theta.data() + i * n, n);
+    errs.push_back({std::abs(net.action(th, e.m[i]) - e.a_star[i]) / d::linear_error_scale(th, n - 1, e.a_star[i]), i});
+  }
+  std::sort(errs.rbegin(), errs.rend());
+  for (int k = 0; k < 15; ++k) {
+    const std::size_t i = errs[k].second;
+    const double* th = e.theta.data() + i * n;
+    const double w = th[1] * th[1] / (th[0] * th[0] + th[1] * th[1]);
+    std::printf("err %.4f sig %.3f sig0 %.3f mu0 %.3f beta %.3f sa %.3f m %.3f mu_post %.3f a* %.4f net %.4f\n", errs[k].first, th[0],
+                th[1], th[2], th[4], th[5], e.m[i], w * e.m[i] + (1 - w) * th[2], e.a_star[i], net.action({th, n}, e.m[i]));
+  }
 }
