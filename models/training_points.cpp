@@ -84,13 +84,16 @@ EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, s
   return make_eval_set(cost, MotorModel::lognormal, n, seed, stream, prior, threads);
 }
 
-EvalSet make_eval_set(const CostInfo& cost, MotorModel motor, std::size_t n, std::uint64_t seed, std::uint64_t stream,
-                      const TrainingPrior& prior, int threads) {
-  const MotorSpec ms{motor, false};
-  const std::size_t d = action_theta_size(cost, ms);
+namespace {
+/// n points drawn by sample(rng, theta row, m) with their optimal actions solve(theta row, m),
+/// solved in parallel on `threads` OpenMP threads; points where keep(a*) fails or the solve
+/// throws are dropped.
+template <class Sample, class Solve, class Keep>
+EvalSet solved_eval_set(std::size_t n, std::size_t d, std::uint64_t seed, std::uint64_t stream, int threads,
+                        Sample sample, Solve solve, Keep keep) {
   std::vector<double> theta(n * d), m(n), a(n);
   Rng rng(seed, stream);
-  for (std::size_t i = 0; i < n; ++i) sample_training_point(cost, motor, prior, rng, {theta.data() + i * d, d}, m[i]);
+  for (std::size_t i = 0; i < n; ++i) sample(rng, std::span<double>(theta.data() + i * d, d), m[i]);
 #if defined(_OPENMP)
   if (threads <= 0) threads = omp_get_max_threads();
 #else
@@ -99,20 +102,31 @@ EvalSet make_eval_set(const CostInfo& cost, MotorModel motor, std::size_t n, std
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
   for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(n); ++i) {
     try {
-      a[std::size_t(i)] = optimal_action(cost, ms, {theta.data() + std::size_t(i) * d, d}, m[std::size_t(i)]);
+      a[std::size_t(i)] = solve(std::span<const double>(theta.data() + std::size_t(i) * d, d), m[std::size_t(i)]);
     } catch (const std::exception&) {
-      a[std::size_t(i)] = -1.0;  // dropped below
+      a[std::size_t(i)] = NAN;  // dropped below
     }
   }
   EvalSet e;
   e.n_inputs = d;
   for (std::size_t i = 0; i < n; ++i) {
-    if (!(a[i] > 0.0 && a[i] < 1e6 && std::isfinite(a[i]))) continue;
+    if (!std::isfinite(a[i]) || !keep(a[i])) continue;
     e.theta.insert(e.theta.end(), theta.begin() + std::ptrdiff_t(i * d), theta.begin() + std::ptrdiff_t((i + 1) * d));
     e.m.push_back(m[i]);
     e.a_star.push_back(a[i]);
   }
   return e;
+}
+} // namespace
+
+EvalSet make_eval_set(const CostInfo& cost, MotorModel motor, std::size_t n, std::uint64_t seed, std::uint64_t stream,
+                      const TrainingPrior& prior, int threads) {
+  const MotorSpec ms{motor, false};
+  return solved_eval_set(
+      n, action_theta_size(cost, ms), seed, stream, threads,
+      [&](Rng& rng, std::span<double> th, double& m) { sample_training_point(cost, motor, prior, rng, th, m); },
+      [&](std::span<const double> th, double m) { return optimal_action(cost, ms, th, m); },
+      [](double a) { return a > 0.0 && a < 1e6; });
 }
 
 namespace detail {
@@ -158,32 +172,10 @@ std::vector<InputScaling> linear_input_scaling(const CostInfo& cost, const Train
 
 EvalSet make_linear_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, std::uint64_t stream,
                              const TrainingPrior& prior, int threads) {
-  const std::size_t d = theta_size(cost, MotorSpec{MotorModel::gaussian, false});
-  std::vector<double> theta(n * d), m(n), a(n);
-  Rng rng(seed, stream);
-  for (std::size_t i = 0; i < n; ++i) sample_linear_training_point(cost, prior, rng, {theta.data() + i * d, d}, m[i]);
-#if defined(_OPENMP)
-  if (threads <= 0) threads = omp_get_max_threads();
-#else
-  threads = 1;
-#endif
-#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
-  for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(n); ++i) {
-    try {
-      a[std::size_t(i)] = linear_exact_action(cost, {theta.data() + std::size_t(i) * d, d}, m[std::size_t(i)]);
-    } catch (const std::exception&) {
-      a[std::size_t(i)] = NAN;  // dropped below
-    }
-  }
-  EvalSet e;
-  e.n_inputs = d;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(a[i])) continue;
-    e.theta.insert(e.theta.end(), theta.begin() + std::ptrdiff_t(i * d), theta.begin() + std::ptrdiff_t((i + 1) * d));
-    e.m.push_back(m[i]);
-    e.a_star.push_back(a[i]);
-  }
-  return e;
+  return solved_eval_set(
+      n, theta_size(cost, MotorSpec{MotorModel::gaussian, false}), seed, stream, threads,
+      [&](Rng& rng, std::span<double> th, double& m) { sample_linear_training_point(cost, prior, rng, th, m); },
+      [&](std::span<const double> th, double m) { return linear_exact_action(cost, th, m); }, [](double) { return true; });
 }
 
 double linear_error_scale(std::span<const double> theta, std::size_t sa_at, double a_star) {

@@ -305,22 +305,48 @@ TEST_CASE("linear network likelihood: node vs finite differences, each trial aga
   CHECK(simulated.size() == 50);
 }
 
-TEST_CASE("scratch: worst points" * doctest::skip()) {
-  const ActionNetwork net = ActionNetwork::load("/tmp/gpnet/abs20k.safetensors");
-  const CostInfo& cost = find_cost(net.cost_name());
-  const EvalSet e = d::make_linear_eval_set(cost, 1000, 20250, 0x7777, TrainingPrior{}, 2);
-  const std::size_t n = e.n_inputs;
-  std::vector<std::pair<double, std::size_t>> errs;
-  for (std::size_t i = 0; i < e.size(); ++i) {
-    const std::span<const double> th(e.theta.data() + i * n, n);
-    errs.push_back({std::abs(net.action(th, e.m[i]) - e.a_star[i]) / d::linear_error_scale(th, n - 1, e.a_star[i]), i});
-  }
-  std::sort(errs.rbegin(), errs.rend());
-  for (int k = 0; k < 15; ++k) {
-    const std::size_t i = errs[k].second;
-    const double* th = e.theta.data() + i * n;
-    const double w = th[1] * th[1] / (th[0] * th[0] + th[1] * th[1]);
-    std::printf("err %.4f sig %.3f sig0 %.3f mu0 %.3f beta %.3f sa %.3f m %.3f mu_post %.3f a* %.4f net %.4f\n", errs[k].first, th[0],
-                th[1], th[2], th[4], th[5], e.m[i], w * e.m[i] + (1 - w) * th[2], e.a_star[i], net.action({th, n}, e.m[i]));
+TEST_CASE("linear network: 40k-step accuracy and a NUTS posterior against the exact action's (long, by hand)" *
+          doctest::skip()) {
+  // The issue's targets: trains in <= 60 s on 2 threads; mean ~0.1%, max ~2% of |a*| + sigma_post
+  // + sigma_a against the exact linear action on 1,000 fresh points.
+  for (const std::string& name : {std::string("AbsoluteCostQuadraticEffort"), effort_formula().name}) {
+    CAPTURE(name);
+    const CostInfo& cost = find_cost(name);
+    TrainSettings s = linear_settings(name, 40000, 1, 2000);
+    const TrainResult r = train(s);
+    const EvalSet e = d::make_linear_eval_set(cost, 1000, 20250, 0x7777, TrainingPrior{}, 2);
+    const auto [mean, worst] = linear_errors(r.network, e);
+    MESSAGE(name, ": 40000 steps in ", r.seconds, " s, mean ", mean, ", max ", worst, " over ", e.size(), " points");
+    CHECK(mean < 0.003);
+    CHECK(worst < 0.05);
+    if (name != "AbsoluteCostQuadraticEffort") continue;
+    // NUTS with the network against NUTS with the exact action on the same simulated data: every
+    // posterior mean within 0.3 posterior sd of the other's (both chains' Monte Carlo error is
+    // below 0.1 sd at these draws; the rest is the network's error).
+    const std::map<std::string, double> v{{"mu_0", 0.3}, {"sigma_0", 1.0}, {"sigma", 0.3}, {"sigma_a", 0.2}, {"beta", 0.7}};
+    const Dataset data = testing::linear_data(cost, gauss_motor, v, 100, 11, -2, 2);
+    InferenceSpec spec;
+    spec.cost = &cost;
+    spec.motor = gauss_motor;
+    spec.perception = PerceptionModel::gaussian;
+    spec.fixed["sigma"] = 0.3;
+    spec.network = std::make_shared<const ActionNetwork>(r.network);
+    const auto t0 = std::chrono::steady_clock::now();
+    const Summary with_net = testing::fit_summary(data, spec, 5, 300, 600, 2);
+    const auto t1 = std::chrono::steady_clock::now();
+    spec.network = nullptr;
+    spec.exact_action = true;
+    const Summary exact = testing::fit_summary(data, spec, 5, 300, 600, 2);
+    const auto t2 = std::chrono::steady_clock::now();
+    MESSAGE("NUTS 2 x (300 + 600): network ", std::chrono::duration<double>(t1 - t0).count(), " s, exact action ",
+            std::chrono::duration<double>(t2 - t1).count(), " s");
+    for (std::size_t k = 0; k < with_net.params.size(); ++k) {
+      const auto& a = with_net.params[k];
+      const auto& b = exact.params[k];
+      MESSAGE(a.name, ": network ", a.mean, " +- ", a.sd, ", exact ", b.mean, " +- ", b.sd, " (truth ", v.at(a.name), ")");
+      CHECK(a.name == b.name);
+      CHECK(std::abs(a.mean - b.mean) < 0.3 * b.sd);
+      CHECK(a.sd == doctest::Approx(b.sd).epsilon(0.2));
+    }
   }
 }
