@@ -620,9 +620,9 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
     if (I.head != NetworkHead::mupost)
       throw ArgumentError("head", std::string(to_string(I.head)) + ": gaussian perception trains the mupost head (--head mupost or auto)");
     if (I.cost->params.size() > detail::exact_max_cost_params)
-      throw ArgumentError("cost", "'" + I.cost->name + "' has more parameters than the exact linear action (the networks' "
-                                  "reference under gaussian perception) supports (at most " +
-                                  std::to_string(detail::exact_max_cost_params) + ")");
+      throw ArgumentError("perception", "gaussian: cost '" + I.cost->name + "' has more parameters than the exact linear action "
+                                        "(the networks' reference under gaussian perception) supports (at most " +
+                                        std::to_string(detail::exact_max_cost_params) + ")");
     I.linear = true;
   }
   if (s.batch < 1) throw ArgumentError("batch", "must be positive");

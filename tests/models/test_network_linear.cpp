@@ -210,6 +210,8 @@ TEST_CASE("linear network: a short training run beats the untrained network agai
   bad = linear_settings(name, 10, 1);
   bad.head = "softplus";
   CHECK_THROWS_WITH_AS(Trainer{bad}, doctest::Contains("mupost"), ArgumentError);
+  bad = linear_settings(testing::formula_cost("(r - s)^2 + j*r^2 + k*(r*s)^2", "j=uniform:0.1:0.5,k=uniform:0.1:0.5").name, 10, 1);
+  CHECK_THROWS_WITH_AS(Trainer{bad}, doctest::Contains("at most 1"), ArgumentError);
 }
 
 TEST_CASE("linear network likelihood: node vs finite differences, each trial against the exact action's") {
