@@ -118,9 +118,8 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
                                             " motor noise needs a positive action, which linear space does not give)");
     // A cost of r - s: mu_post plus a shift (closed form or one solve); any other cost: the
     // exact action, solved per trial (models/exact_linear.hpp); with a network, its action.
-    if (spec.network) {
-    } else if (detail::affine_linear_action(cost)) linear_action = detail::linear_action_of(cost);
-    else if (cost.params.size() > detail::exact_max_cost_params)
+    if (!spec.network && detail::affine_linear_action(cost)) linear_action = detail::linear_action_of(cost);
+    else if (!spec.network && cost.params.size() > detail::exact_max_cost_params)
       throw ArgumentError("perception", "gaussian: cost " + cost.name + " is not a function of r - s, and its exact action "
                                             "supports at most " + std::to_string(detail::exact_max_cost_params) + " cost parameter");
   }
