@@ -441,6 +441,76 @@ int main(int argc, char** argv) {
       line.timing(t).print();
     }
   }
+  // Networks under gaussian perception (docs/network.md, "The linear head"): the log density's
+  // gradient with a trained linear network (MupostSource tabulated along m, integrated by
+  // LinearForm's quadrature) beside the exact action (Newton solves at Chebyshev points per
+  // gradient) on the same data, for AbsoluteCostQuadraticEffort and the formula (r - s)^2 + k r^2;
+  // each network line carries its median's ratio to the exact action's (timed just before).
+  FormulaSpec effort_fs;
+  effort_fs.expression = "(r - s)^2 + k*r^2";
+  effort_fs.params = parse_param_priors("k=uniform:0.05:0.5");
+  const CostInfo& effort_formula = register_formula_cost(effort_fs);
+  for (const CostInfo* c : {&abs_effort, &effort_formula}) {
+    const std::vector<std::size_t> sizes{60, 600};
+    if (std::none_of(sizes.begin(), sizes.end(), [&](std::size_t n) { return selected("linear_network/" + std::to_string(n), only); }))
+      continue;
+    TrainSettings ts;
+    ts.cost = c->name;
+    ts.motor = MotorModel::gaussian;
+    ts.perception = PerceptionModel::gaussian;
+    ts.steps = 20000;
+    ts.threads = 2;
+    ts.progress_seconds = 1e9;
+    const TrainResult trained = train(ts);
+    const auto net = std::make_shared<const ActionNetwork>(trained.network);
+    for (std::size_t n : sizes) {
+      if (!selected("linear_network/" + std::to_string(n), only)) continue;
+      const MotorSpec gm{MotorModel::gaussian, false};
+      SimulationSpec sim;
+      sim.cost = c;
+      sim.motor = gm;
+      sim.perception = PerceptionModel::gaussian;
+      sim.values = {{"sigma", 0.2}, {"sigma_0", 1.0}, {"mu_0", -0.3}, {"sigma_a", 0.3}};
+      for (const auto& p : c->params) sim.values[p.name] = p.name == "beta" ? 0.7 : 0.2;
+      sim.s_lo = -1.5;
+      sim.s_hi = 1.5;
+      sim.trials = n;
+      sim.seed = 7;
+      const Dataset d = simulate(sim);
+      double exact_median = 0;
+      for (const bool with_net : {false, true}) {
+        InferenceSpec spec;
+        spec.cost = c;
+        spec.motor = gm;
+        spec.perception = PerceptionModel::gaussian;
+        spec.fixed["sigma"] = 0.2;
+        spec.exact_action = !with_net;
+        if (with_net) spec.network = net;
+        ActorModel m(d, spec);
+        std::map<std::string, double> at = sim.values;
+        at.erase("sigma");
+        auto q = m.unconstrain(at);
+        std::vector<double> g(m.dim());
+        auto f = [&] {
+          bench::do_not_optimize(m.log_density(q, g));
+          bench::clobber_memory();
+        };
+        const auto t = bench::time_it(f, bench::calibrate(f));
+        bench::JsonLine line("inference");
+        line.add("case", "log_density_gradient")
+            .add("action", with_net ? "network (linear mupost head)" : "exact")
+            .add("cost", c->name)
+            .add("latent", "marginal")
+            .add("perception", "gaussian")
+            .add("motor", gm.name())
+            .add("n", n)
+            .add("dim", m.dim());
+        if (with_net) line.add("ratio_to_exact", t.median_us / exact_median).add("training_seconds", trained.seconds);
+        else exact_median = t.median_us;
+        line.timing(t).print();
+      }
+    }
+  }
   if (posteriors) posterior_runs();
   return 0;
 }

@@ -10,6 +10,7 @@
 #include "cli/options.hpp"
 #include <bactor/models/network.hpp>
 #include <bactor/models/train.hpp>
+#include "models/train_linear.hpp"
 
 namespace {
 
@@ -53,14 +54,19 @@ int run(int argc, char** argv) {
         if (!(lo > 0 && hi > lo && std::isfinite(hi))) throw std::invalid_argument(key);
       };
       range("sigma", prior.noise_lo, prior.noise_hi);
-      range("mu_0", prior.mu0_lo, prior.mu0_hi);
-      range("s", prior.s_lo, prior.s_hi);
+      if (!net.linear()) {  // gaussian perception: mu_0 ~ N(0, 1), s of either sign (detail::sample_linear_training_point)
+        range("mu_0", prior.mu0_lo, prior.mu0_hi);
+        range("s", prior.s_lo, prior.s_hi);
+      }
       if (net_motor != MotorModel::lognormal) range("sigma_a", prior.sigma_a_lo, prior.sigma_a_hi);
     } catch (const std::exception&) {
       throw std::invalid_argument("--network: " + file + ": metadata 'training_priors' is malformed");
     }
   }
-  const EvalSet e = make_eval_set(cost, net_motor, points, seed, 0x7777, prior);
+  // Gaussian perception: against the exact linear action (linear_exact_action), errors relative
+  // to |a*| + sigma_post + sigma_a (a* may be near 0).
+  const EvalSet e = net.linear() ? detail::make_linear_eval_set(cost, points, seed, 0x7777, prior, 0)
+                                 : make_eval_set(cost, net_motor, points, seed, 0x7777, prior);
   const std::size_t d = e.n_inputs;
   std::vector<double> err(e.size());
 #pragma omp parallel
@@ -77,13 +83,15 @@ int run(int argc, char** argv) {
   for (std::size_t i = 0; i < e.size(); ++i) {
     ss += err[i] * err[i];
     max_abs = std::max(max_abs, std::abs(err[i]));
-    max_rel = std::max(max_rel, std::abs(err[i]) / e.a_star[i]);
-    sum_rel += std::abs(err[i]) / e.a_star[i];
+    const double scale = net.linear() ? detail::linear_error_scale({e.theta.data() + i * d, d}, d - 1, e.a_star[i]) : e.a_star[i];
+    max_rel = std::max(max_rel, std::abs(err[i]) / scale);
+    sum_rel += std::abs(err[i]) / scale;
   }
   const double rmse = std::sqrt(ss / double(e.size()));
-  std::fprintf(stderr, "%s: cost %s, %s motor noise, %zu points (%zu dropped), ground truth %s\n", file.c_str(),
-               cost.name.c_str(), to_string(net_motor), e.size(), points - e.size(),
-               has_closed_form(cost, MotorSpec{net_motor, false}) ? "closed form" : "numerical quadrature");
+  std::fprintf(stderr, "%s: cost %s, %s motor noise%s, %zu points (%zu dropped), ground truth %s\n", file.c_str(),
+               cost.name.c_str(), to_string(net_motor), net.linear() ? ", gaussian perception" : "", e.size(), points - e.size(),
+               net.linear() ? "exact linear action (relative errors: |a - a*| / (|a*| + sigma_post + sigma_a))"
+               : has_closed_form(cost, MotorSpec{net_motor, false}) ? "closed form" : "numerical quadrature");
   std::printf("rmse=%.6g max_abs_error=%.6g mean_rel_error=%.6g max_rel_error=%.6g points=%zu\n", rmse, max_abs,
               sum_rel / double(e.size()), max_rel, e.size());
   return cli::exit_ok;

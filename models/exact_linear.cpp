@@ -33,7 +33,8 @@ struct Nodes2 {
 
 /// Fills the nodes of E over (e, u) (expected_cost_linear's rules), in plain loops over the
 /// second rule (their set-up took a third of a gradient with one push_back per value).
-void build_nodes(const CostInfo& cost, double mu, double sp, double sa, double a, const GroundTruthOptions& opt, Nodes2& nd) {
+void build_nodes(const CostInfo& cost, double mu, double sp, double sa, double a, const GroundTruthOptions& opt, Nodes2& nd,
+                 int panels = kink_panels) {
   const GaussRule& gh = gauss_rule(opt.outer_nodes, true);
   const std::size_t nw = gh.x.size();
   const double* wx = gh.x.data();
@@ -58,7 +59,7 @@ void build_nodes(const CostInfo& cost, double mu, double sp, double sa, double a
     // and the kink sits at z* for every w; e = (sp z + sa w) / tau, u = (sp w - sa z) / tau.
     const double tau = std::hypot(sp, sa), kink = (a - mu) / tau, cs = sp / tau, ca = sa / tau;
     thread_local shift_detail::Nodes nz;
-    nz.build(-opt.tail, opt.tail, std::span<const double>(&kink, 1), kink_panels);
+    nz.build(-opt.tail, opt.tail, std::span<const double>(&kink, 1), panels);
     nd.resize(nz.n * nw);
     const double inv_sqrt_2pi = 1 / std::sqrt(2 * std::numbers::pi);
     for (std::size_t i = 0; i < nz.n; ++i) {
@@ -112,9 +113,9 @@ Moments moments(const CostInfo& cost, double mu, double sp, double sa, const dou
 } // namespace
 
 double expected_cost_linear(const CostInfo& cost, double mu, double sp, double sa, const double* p, double a,
-                            double* dfda, const GroundTruthOptions& opt) {
+                            double* dfda, const GroundTruthOptions& opt, int panels) {
   thread_local Nodes2 nd;
-  build_nodes(cost, mu, sp, sa, a, opt, nd);
+  build_nodes(cost, mu, sp, sa, a, opt, nd, panels);
   evaluate(cost, p, nd);
   double f = 0, g = 0;  // dr/da = 1
   for (std::size_t k = 0; k < nd.s.size(); ++k) f += nd.w[k] * nd.l[k], g += nd.w[k] * nd.lr[k];

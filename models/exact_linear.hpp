@@ -28,9 +28,10 @@ namespace bactor::detail {
 /// panels anchored at the kink z* = (a - mu) / tau (models/shift_solve.hpp's), Gauss–Hermite in w
 /// (opt.outer_nodes). The
 /// cost's motor_truncation (a device of log-normal motor noise) is not applied: the gaussian
-/// actor's expected cost is finite without it. p: the cost parameters.
+/// actor's expected cost is finite without it. p: the cost parameters. panels: the z-line's
+/// panels across a kink (the training objective's coarser rule takes fewer).
 double expected_cost_linear(const CostInfo& cost, double mu, double sp, double sa, const double* p, double a,
-                            double* dfda, const GroundTruthOptions& opt = {});
+                            double* dfda, const GroundTruthOptions& opt = {}, int panels = 16);
 
 /// a* = argmin_a F(a) and its partial derivatives in (mu, sp, sa, cost parameters) (d_sr = 0),
 /// by safeguarded Newton steps on F_a from a_start. One pass of l_r over the quadrature's nodes

@@ -485,6 +485,15 @@ struct ActorModel::Impl {
           }
           continue;
         }
+        if (lik.source == detail::SourceKind::mupost) {  // a network trained under gaussian perception: a = x0
+          ActionNetwork::Workspace ws;
+          respond([&](double m) {
+            double xo[3];
+            lik.net->forward(std::span<const double>(theta).first(lik.n_action()), m, std::span<double, 3>(xo), ws);
+            return xo[0];
+          });
+          continue;
+        }
         const PowerHead h = detail::linear_closed_form_head(*cost, lik.linear_action, theta, sa_at);
         respond([&](double m) { return h.log_k + h.w * m; });
         continue;
@@ -824,7 +833,7 @@ ActorModel::RegionCheck ActorModel::training_region(const std::vector<std::vecto
   RegionCheck rc;
   if (!m.net || !m.net->metadata().count("training_priors")) return rc;
   // The trained range of each input (in the network's units, i.e. units of S): uniform
-  // priors' bounds; log-normal ones' central 99.7% (location +- 3 scales).
+  // priors' bounds; log-normal and normal ones' central 99.7% (location +- 3 scales).
   std::map<std::string, std::pair<double, double>> range;
   try {
     const auto tp = nlohmann::json::parse(m.net->metadata().at("training_priors"));
@@ -834,6 +843,9 @@ ActorModel::RegionCheck ActorModel::training_region(const std::vector<std::vecto
       } else if (spec.contains("lognormal")) {
         const double a = spec["lognormal"][0].get<double>(), b = spec["lognormal"][1].get<double>();
         range[name] = {std::exp(a - 3 * b), std::exp(a + 3 * b)};
+      } else if (spec.contains("normal")) {  // mu_0 of a network trained under gaussian perception
+        const double a = spec["normal"][0].get<double>(), b = spec["normal"][1].get<double>();
+        range[name] = {a - 3 * b, a + 3 * b};
       }
     }
   } catch (const nlohmann::json::exception&) {
@@ -857,7 +869,7 @@ ActorModel::RegionCheck ActorModel::training_region(const std::vector<std::vecto
   } else if (range.count("s")) {
     std::size_t out = 0;
     for (double x : m.x) {
-      const double v = std::exp(x);
+      const double v = m.linear ? x : std::exp(x);  // gaussian perception: x = s / S itself
       out += !(v >= range["s"].first && v <= range["s"].second);
     }
     rc.stimuli_outside = double(out) / double(m.x.size());

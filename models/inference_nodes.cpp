@@ -192,8 +192,9 @@ double MupostHead::eval(double u, double& dla_du, double* dp) const {
     return NAN;
   }
   double x[3];
-  // m = e^u within the range of doubles (the Newton steps keep u near x).
-  net->forward({theta, nt}, std::exp(std::clamp(u, -700.0, 700.0)), x, *ws);
+  // m = e^u within the range of doubles (the Newton steps keep u near x); a network trained
+  // under gaussian perception reads u = m itself and gives a and da/dm (linear coordinates).
+  net->forward({theta, nt}, net->linear() ? u : std::exp(std::clamp(u, -700.0, 700.0)), x, *ws);
   const double dx[3] = {1.0, 0.0, 0.0};
   net->backward(dx, {dp, nt}, *ws, &dla_du);
   for (std::size_t k = nt; k < std::size_t(n_params); ++k) dp[k] = 0.0;

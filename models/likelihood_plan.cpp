@@ -56,8 +56,16 @@ LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNe
     if (motor.model != MotorModel::gaussian)
       throw ArgumentError("perception", what + "needs gaussian motor noise (--motor gaussian): " + to_string(motor.model) +
                                             " motor noise needs a positive action, which linear space does not give");
-    if (net) throw ArgumentError("perception", what + "networks for gaussian perception are not supported yet (use the closed form)");
     if (sampled) throw ArgumentError("perception", what + "needs the marginal latent mode (the marginal is exact)");
+    if (net) {  // the linear mupost head (MupostSource), m integrated by LinearForm's quadrature
+      if (exact) throw ArgumentError("exact_action", "excludes a network (the action comes from the ground-truth solver)");
+      check_network(c, *net, motor);
+      if (!net->linear())
+        throw ArgumentError("network", "was trained for " + std::string(to_string(network_perception(*net))) +
+                                           " perception, not gaussian (train one with --perception gaussian)");
+      source = SourceKind::mupost;
+      return;
+    }
     if (exact) {  // any cost: a*(m) solved numerically, m integrated by quadrature
       if (c.params.size() > exact_max_cost_params)
         throw ArgumentError("exact_action", "cost " + c.name + " has more parameters than it supports");
@@ -80,6 +88,9 @@ LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNe
     source = SourceKind::exact;
   } else if (net) {
     check_network(c, *net, motor);
+    if (net->linear())
+      throw ArgumentError("network", std::string("was trained for gaussian perception, not ") + to_string(perception) +
+                                         " (fit with --perception gaussian)");
     source = measurement_head(net->head()) ? SourceKind::mupost
              : power_law_head(net->head()) ? SourceKind::power_net
                                            : SourceKind::softplus_net;

@@ -81,6 +81,8 @@ decltype(auto) visit_likelihood(LikelihoodPlan& p, F&& f) {
     };
     if (p.source == SourceKind::exact)
       return with_lapse(ExactSource{p.cost, &p.exact_opt, MotorModel::gaussian, PerceptionModel::gaussian});
+    if (p.source == SourceKind::mupost)  // a network trained under gaussian perception (ActionNetwork::linear)
+      return with_lapse(MupostSource{p.net.get(), &p.rules, p.ws.data()});
     return with_lapse(LinearClosedFormSource{p.linear_action, p.n_theta(), nt, p.cost});
   }
   auto with_form = [&](const auto& src) -> decltype(auto) {

@@ -5,6 +5,7 @@
 
 #include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
+#include <bactor/models/perception.hpp>
 
 #include "engine/dense_kernels.hpp"
 #include "models/network_heads.hpp"
@@ -34,6 +35,9 @@ ActionNetwork::ActionNetwork(std::string cost_name, std::vector<std::string> par
                                 " head needs theta = (sigma, sigma_0, mu_0, sigma_r, ...)");
   for (const auto& c : cost_families())
     if (c.name == cost_name_) cost_ = &c;
+  linear_ = network_perception(*this) == PerceptionModel::gaussian;
+  if (linear_ && head_ != NetworkHead::mupost)
+    throw std::invalid_argument(std::string("action network: gaussian perception needs the mupost head, not ") + to_string(head_));
   const std::size_t n_feat = head_input_count(head_, param_names_.size(), cost_);
   if (std::size_t(layout_.sizes.front()) != n_feat || scaling_.size() != n_feat)
     throw std::invalid_argument("action network: input size does not match the parameter names and head");
@@ -171,7 +175,7 @@ void ActionNetwork::forward(std::span<const double> theta, double m, std::span<d
   }
   std::copy_n(theta.begin(), n_inputs(), ws.theta.begin());
   ws.m = m;
-  head_features(head_, theta, ws.features, m, cost_);
+  head_features(head_, theta, ws.features, m, cost_, linear_);
   for (std::size_t i = 0; i < n_features(); ++i) {
     const auto& sc = scaling_[i];
     const double t = sc.log ? std::log(ws.features[i]) : ws.features[i];
@@ -186,6 +190,13 @@ void ActionNetwork::forward(std::span<const double> theta, double m, std::span<d
     else std::copy(y, y + out_p, ws.act[l + 1].data());
   }
   for (std::size_t k = 0; k < 3; ++k) x[k] = ws.act[L][k];
+  if (linear_) {
+    double dk[8];
+    const bool scaled = cost_ && cost_->log_scale;
+    const double lk = scaled ? cost_->log_scale(theta.data() + theta_index::first_cost_param, dk) : 0.0;
+    heads::power_form(head_, theta.data(), m, x.data(), true, heads::linear_output_scale(theta.data(), n_inputs(), m, lk, scaled));
+    return;
+  }
   heads::power_form(head_, theta.data(), measurement_head(head_) ? std::log(m) : 0.0, x.data());
 }
 
@@ -193,8 +204,13 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
                              double* dla_dlogm) const {
   const std::size_t L = layout_.n_layers();
   std::fill(ws.grad[L].begin(), ws.grad[L].end(), 0.0);
+  const bool scaled = head_ == NetworkHead::mupost && cost_ && cost_->log_scale;
+  const std::size_t n_cost = cost_ ? cost_->params.size() : 0;
+  double lk = 0, dk[8] = {};
+  if (scaled) lk = cost_->log_scale(ws.theta.data() + theta_index::first_cost_param, dk);
   if (head_ == NetworkHead::posterior || head_ == NetworkHead::mupost) {
-    ws.grad[L][0] = dx[0];  // only x0 is learned
+    // Only x0 is learned (linear: a = mu_post + c x0).
+    ws.grad[L][0] = linear_ ? dx[0] * heads::linear_output_scale(ws.theta.data(), n_inputs(), ws.m, lk, scaled) : dx[0];
   } else {
     for (std::size_t k = 0; k < 3; ++k) ws.grad[L][k] = dx[k];
   }
@@ -223,11 +239,8 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
   // (theta's entries, then log m for the mupost head), the MLP's outputs held fixed (their
   // adjoint is in df).
   const std::size_t n_dir = nt + (head_ == NetworkHead::mupost);  // theta, and log m for mupost
-  const double lm = measurement_head(head_) ? std::log(ws.m) : 0.0;
-  double lk = 0, dk[8] = {};
-  const bool scaled = head_ == NetworkHead::mupost && cost_ && cost_->log_scale;
-  const std::size_t n_cost = cost_ ? cost_->params.size() : 0;
-  if (scaled) lk = cost_->log_scale(ws.theta.data() + theta_index::first_cost_param, dk);
+  // linear: the direction of m itself (the head's formulas take m where they take log m).
+  const double lm = linear_ ? ws.m : measurement_head(head_) ? std::log(ws.m) : 0.0;
   double dlogm = 0;
   auto passes = [&]<class J>(J) {
     constexpr std::size_t W = J::directions;
@@ -239,9 +252,9 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
       for (std::size_t j = theta_index::first_cost_param; scaled && j < theta_index::first_cost_param + n_cost; ++j)
         log_kappa.add_scaled(th[j], dk[j - theta_index::first_cost_param]);
       log_kappa.v = lk;  // add_scaled moved the value too: only the derivatives are dk's
-      heads::features(head_, th, nt, log_m, log_kappa, scaled, f, n_cost);
+      heads::features(head_, th, nt, log_m, log_kappa, scaled, f, n_cost, linear_);
       for (std::size_t k = 0; k < 3; ++k) x[k] = J(ws.act[L][k]);
-      heads::power_form(head_, th, log_m, x);
+      heads::power_form(head_, th, log_m, x, linear_, heads::linear_output_scale(th, nt, log_m, log_kappa, scaled));
       J g(0.0);
       for (std::size_t i = 0; i < nf; ++i) g.add_scaled(f[i], df[i]);
       for (std::size_t k = 0; k < 3; ++k) g.add_scaled(x[k], dx[k]);
@@ -258,6 +271,7 @@ void ActionNetwork::backward(std::span<const double, 3> dx, std::span<double> dt
   else passes(Jet<jet_batches>{});
   if (head_ == NetworkHead::mupost) {
     // d log a / d log m = w (1 + dg/dmu_post); the last feature is mu_post (or mu_post - log kappa).
+    // Linear: da/dm = w (1 + c dg/dmu_post) (the last feature mu_post or mu_post / kappa).
     ws.dg_dmu = dx[0] != 0.0 ? df[nf - 1] / dx[0] : 0.0;
     if (dla_dlogm) *dla_dlogm = dx[0] != 0.0 ? dlogm / dx[0] : NAN;
   }
@@ -274,16 +288,18 @@ std::size_t head_input_count(NetworkHead head, std::size_t n_theta, const CostIn
 }
 
 void head_features(NetworkHead head, std::span<const double> theta, std::span<double> f, double m,
-                   const CostInfo* cost) {
+                   const CostInfo* cost, bool linear) {
   double lm = 0, lk = 0;
   const bool scaled = head == NetworkHead::mupost && cost && cost->log_scale;
   if (head == NetworkHead::mupost) {
-    if (!(m > 0) || !std::isfinite(m)) throw std::invalid_argument("the mupost head needs a measurement m > 0");
-    lm = std::log(m);
+    if (linear ? !std::isfinite(m) : !(m > 0) || !std::isfinite(m))
+      throw std::invalid_argument(linear ? "the linear mupost head needs a finite measurement m"
+                                         : "the mupost head needs a measurement m > 0");
+    lm = linear ? m : std::log(m);
     double dk[8];
     if (scaled) lk = cost->log_scale(theta.data() + theta_index::first_cost_param, dk);
   }
-  heads::features(head, theta.data(), theta.size(), lm, lk, scaled, f.data(), cost ? cost->params.size() : 0);
+  heads::features(head, theta.data(), theta.size(), lm, lk, scaled, f.data(), cost ? cost->params.size() : 0, linear);
 }
 
 double ActionNetwork::action(NetworkHead head, std::span<const double, 3> x, double m) {
@@ -321,7 +337,7 @@ double ActionNetwork::action(std::span<const double> theta, double m) const {
   Workspace ws;
   double x[3];
   forward(theta, m, x, ws);
-  return action(head_, std::span<const double, 3>(x), m);
+  return action(std::span<const double, 3>(x), m);
 }
 
 } // namespace bactor

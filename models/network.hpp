@@ -66,8 +66,11 @@ std::size_t head_input_count(NetworkHead head, std::size_t n_theta, const CostIn
 /// sigma_r, mu_post(m) - log kappa) for a cost with a length scale kappa (`cost` given and
 /// cost->log_scale set; with a motor model's sigma_a, sigma_a / kappa before the last one). m is only read by the mupost head (which throws std::invalid_argument
 /// when it is not finite and positive).
+/// `linear`: the mupost head of a network trained under gaussian perception (ActionNetwork::linear()):
+/// mu_post = w m + (1 - w) mu_0 in linear space (m of any sign), and for a cost with a length scale
+/// (sigma_post / kappa, sigma_r, sigma_a / kappa, mu_post / kappa).
 void head_features(NetworkHead head, std::span<const double> theta, std::span<double> features, double m = NAN,
-                   const CostInfo* cost = nullptr);
+                   const CostInfo* cost = nullptr, bool linear = false);
 
 /// Fixed affine input map z = (t(x) − shift) / scale with t = log when `log` is set.
 struct InputScaling {
@@ -132,7 +135,12 @@ public:
                 double* dla_dlogm = nullptr) const;
   /// a(m) from head outputs (x0, x1, x2) (mupost head: exp(x0), x from forward(theta, m, ...)).
   static double action(NetworkHead head, std::span<const double, 3> x, double m);
-  double action(std::span<const double, 3> x, double m) const { return action(head_, x, m); }
+  double action(std::span<const double, 3> x, double m) const { return linear_ ? x[0] : action(head_, x, m); }
+  /// True for a network trained under gaussian perception (its metadata "perception" is
+  /// "gaussian" at construction): the mupost head in linear coordinates, a = mu_post + g
+  /// (docs/network.md), forward(theta, m, ...) giving x = (a, 0, 0) for m of any sign and
+  /// backward() da/dm in place of d log a/d log m.
+  bool linear() const { return linear_; }
   /// a(m, theta) in one call (convenience; allocates a workspace).
   double action(std::span<const double> theta, double m) const;
 
@@ -140,6 +148,7 @@ private:
   std::string cost_name_;
   const CostInfo* cost_ = nullptr;  // the registered family of cost_name_, when there is one
   NetworkHead head_ = NetworkHead::softplus;
+  bool linear_ = false;  // gaussian perception (metadata "perception")
   std::vector<std::string> param_names_;
   MlpLayout layout_;
   std::vector<float> params_;

@@ -99,6 +99,13 @@ struct LinearClosedFormSource {
   }
 };
 
+/// Element k of a head's adjoint: an array (ExactHead) or MupostHead's `d` (the tabulated network).
+template <class A>
+double& adjoint_at(A& a, std::size_t k) {
+  if constexpr (requires { a.d[k]; }) return a.d[k];
+  else return a[k];
+}
+
 /// A head read in linear space plus the response offset: a(u) + delta, with delta as one more
 /// parameter (the last), so the quadrature's head adjoint ends with d log p / d delta.
 template <class H>
@@ -217,7 +224,7 @@ private:
       }
     }
     if (g && std::isfinite(ll)) {
-      for (std::size_t k = 0; k + 1 < head.size(); ++k) g->head[k] += head[k];
+      for (std::size_t k = 0; k + 1 < head.size(); ++k) adjoint_at(g->head, k) += head[k];
       g->sigma += g_sigma;
       g->motor[0] += g_sa;          // sigma_a
       g->motor[1] += head.back();   // the offset

@@ -117,11 +117,10 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
     if (motor.model != MotorModel::gaussian)
       throw ArgumentError("perception", "gaussian: needs gaussian motor noise (" + std::string(to_string(motor.model)) +
                                             " motor noise needs a positive action, which linear space does not give)");
-    if (spec.network) throw ArgumentError("perception", "gaussian: networks for gaussian perception are not supported yet");
     // A cost of r - s: mu_post plus a shift (closed form or one solve); any other cost: the
-    // exact action, solved per trial (models/exact_linear.hpp).
-    if (detail::affine_linear_action(cost)) linear_action = detail::linear_action_of(cost);
-    else if (cost.params.size() > detail::exact_max_cost_params)
+    // exact action, solved per trial (models/exact_linear.hpp); with a network, its action.
+    if (!spec.network && detail::affine_linear_action(cost)) linear_action = detail::linear_action_of(cost);
+    else if (!spec.network && cost.params.size() > detail::exact_max_cost_params)
       throw ArgumentError("perception", "gaussian: cost " + cost.name + " is not a function of r - s, and its exact action "
                                             "supports at most " + std::to_string(detail::exact_max_cost_params) + " cost parameter");
   }
@@ -165,12 +164,12 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
       }
       continue;
     }
-    if (linear) {  // the exact action at each measurement
+    if (linear) {  // the network's or the exact action at each measurement
       for (double s : stimuli) {
         const double m = s + sigma * rng.normal();
         double a;
         try {
-          a = detail::linear_exact_action(cost, theta, m);
+          a = spec.network ? spec.network->action(action_theta, m) : detail::linear_exact_action(cost, theta, m);
         } catch (const std::domain_error&) {
           throw ArgumentError("perception", "gaussian: cost " + cost.name + " has no optimal action at m = " +
                                                 std::to_string(m) + " with these parameter values");

@@ -23,7 +23,9 @@
 #include <bactor/engine/tensor.hpp>
 #include <bactor/engine/version.hpp>
 #include <bactor/models/ground_truth.hpp>
+#include "models/exact_linear.hpp"
 #include "models/network_heads.hpp"
+#include "models/train_linear.hpp"
 #include "models/marginal.hpp"
 #include "models/shift_solve.hpp"
 
@@ -40,6 +42,7 @@ struct ChunkWork {
   fvec x;                              // MLP inputs, n_feat x C
   fvec logm, mu, sp, sr, cp, wt;       // log m, mu_post, sigma_post, sigma_r, cost params (n_cp x C), loss weights
   fvec sa;                             // sigma_a (generalized and gaussian motor models)
+  fvec kap;                            // gaussian perception: the head's output scale (heads::linear_output_scale)
   fvec dparams;                        // this chunk's gradient contribution
   double loss = 0.0;                   // this chunk's weighted loss (its share of the batch mean)
   std::vector<Tensor> leaves;          // the parameter leaves of the chunk's graph (scratch)
@@ -212,6 +215,54 @@ Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& i
       });
 }
 
+Tensor detail::expected_cost_linear_node(const CostInfo& cost, Tensor a, const float* mu, const float* sp, const float* sa,
+                                         const float* p) {
+  if (a.rows() != 1) throw std::invalid_argument("expected_cost_linear_node: actions must be 1 x n");
+  const std::size_t n = a.cols(), np = cost.params.size();
+  auto* dl = static_cast<float*>(Tape::current().allocate(n * sizeof(float)));
+  return tensor_custom(
+      {a}, 1, n,
+      [&](std::span<float> y) {
+        const float* av = a.values().data();
+        double q[max_cost_params > 0 ? max_cost_params : 1];
+        for (std::size_t i = 0; i < n; ++i) {
+          for (std::size_t j = 0; j < np; ++j) q[j] = double(p[j * n + i]);
+          double g;
+          y[i] = float(expected_cost_linear(cost, mu[i], sp[i], sa[i], q, av[i], &g, linear_training_rule,
+                                            linear_training_panels));
+          dl[i] = float(g);
+        }
+      },
+      [a, dl](std::span<const float>, std::span<const float> dy) {
+        const std::span<float> da = a.adjoints();
+        for (std::size_t i = 0; i < da.size(); ++i) da[i] += dy[i] * dl[i];
+      });
+}
+
+namespace {
+/// Gaussian perception: the objective is log F, so F must be positive: checked at actions
+/// mu_post + {-1, 0, 1} (sigma_post + sigma_a) of 256 training points.
+void check_positive_linear_cost(const CostInfo& cost, const TrainingPrior& prior) {
+  const std::size_t d = theta_size(cost, MotorSpec{MotorModel::gaussian, false});
+  std::vector<double> th(d);
+  Rng rng(0x9051, 1);
+  for (int i = 0; i < 256; ++i) {
+    double m;
+    detail::sample_linear_training_point(cost, prior, rng, th, m);
+    const double w = th[1] * th[1] / (th[0] * th[0] + th[1] * th[1]), mu = w * m + (1 - w) * th[2];
+    const double sp = th[0] * th[1] / std::hypot(th[0], th[1]), sa = th[d - 1];
+    for (double f : {-1.0, 0.0, 1.0}) {
+      const double e = detail::expected_cost_linear(cost, mu, sp, sa, th.data() + 4, mu + f * (sp + sa), nullptr,
+                                                    detail::linear_training_rule, detail::linear_training_panels);
+      if (!(e > 0))
+        throw ArgumentError("cost", "'" + cost.name + "' under gaussian perception: training minimises the log of the "
+                                    "expected cost, which must be positive, but it is " + std::to_string(e) +
+                                    " at a training point (add a constant to the cost: that changes no optimal action)");
+    }
+  }
+}
+} // namespace
+
 struct Trainer::Impl {
   TrainSettings set;
   const CostInfo* cost = nullptr;
@@ -231,10 +282,11 @@ struct Trainer::Impl {
   EvalSet eval;
   double last_rmse = NAN;
   ObjectiveRule rule;     // the objective's quadrature rule (empty: Monte Carlo draws)
+  bool linear = false;    // gaussian perception: the linear mupost head, log E[cost] by expected_cost_linear's rule
 
   void init_chunk(ChunkWork& w) const {
     w.x.assign(n_feat * chunk, 0.0f);
-    for (fvec* v : {&w.logm, &w.mu, &w.sp, &w.sr, &w.wt, &w.sa}) v->assign(chunk, 0.0f);
+    for (fvec* v : {&w.logm, &w.mu, &w.sp, &w.sr, &w.wt, &w.sa, &w.kap}) v->assign(chunk, 0.0f);
     w.cp.assign(std::max<std::size_t>(n_cp, 1) * chunk, 0.0f);
     w.dparams.assign(layout.n_params(), 0.0f);
     w.theta.assign(chunk * n_in, 0.0);
@@ -245,16 +297,26 @@ struct Trainer::Impl {
   void set_inputs(ChunkWork& w, const double* m) const {
     for (std::size_t c = 0; c < chunk; ++c) {
       const double* th = w.theta.data() + c * n_in;
-      head_features(head, {th, n_in}, w.features, m[c], cost);
+      head_features(head, {th, n_in}, w.features, m[c], cost, linear);
       for (std::size_t i = 0; i < n_feat; ++i) {
         const auto& sc = scaling[i];
         const double t = sc.log ? std::log(w.features[i]) : w.features[i];
         w.x[i * chunk + c] = float((t - sc.shift) / sc.scale);
       }
-      w.logm[c] = float(std::log(m[c]));
-      const auto post = actor_posterior(m[c], th[0], th[1], th[2]);
-      w.mu[c] = float(post.mu_post);
-      w.sp[c] = float(post.sigma_post);
+      if (linear) {  // linear space: mu_post = w m + (1 - w) mu_0
+        const double v = th[0] * th[0] + th[1] * th[1], wm = th[1] * th[1] / v;
+        double dk[8];
+        w.logm[c] = float(m[c]);
+        w.mu[c] = float(wm * m[c] + (1 - wm) * th[2]);
+        w.sp[c] = float(th[0] * th[1] / std::sqrt(v));
+        const bool scaled = cost->log_scale != nullptr;
+        w.kap[c] = float(heads::linear_output_scale(th, n_in, m[c], scaled ? cost->log_scale(th + 4, dk) : 0.0, scaled));
+      } else {
+        w.logm[c] = float(std::log(m[c]));
+        const auto post = actor_posterior(m[c], th[0], th[1], th[2]);
+        w.mu[c] = float(post.mu_post);
+        w.sp[c] = float(post.sigma_post);
+      }
       w.sr[c] = float(th[3]);
       for (std::size_t j = 0; j < n_cp; ++j) w.cp[j * chunk + c] = float(th[4 + j]);
       if (set.motor != MotorModel::lognormal) w.sa[c] = float(th[4 + n_cp]);
@@ -269,8 +331,10 @@ struct Trainer::Impl {
     const std::size_t first = ci * chunk;
     w.n_valid = std::min(chunk, set.batch - first);
     double m[chunk];
-    for (std::size_t c = 0; c < w.n_valid; ++c)
-      sample_training_point(*cost, set.motor, set.prior, rng, {w.theta.data() + c * n_in, n_in}, m[c]);
+    for (std::size_t c = 0; c < w.n_valid; ++c) {
+      if (linear) detail::sample_linear_training_point(*cost, set.prior, rng, {w.theta.data() + c * n_in, n_in}, m[c]);
+      else sample_training_point(*cost, set.motor, set.prior, rng, {w.theta.data() + c * n_in, n_in}, m[c]);
+    }
     for (std::size_t c = w.n_valid; c < chunk; ++c) {  // padding: copies of the first sample
       std::copy_n(w.theta.data(), n_in, w.theta.data() + c * n_in);
       m[c] = m[0];
@@ -282,7 +346,7 @@ struct Trainer::Impl {
     for (std::size_t c = 0; c < chunk; ++c) {
       if (c >= w.n_valid) {
         w.wt[c] = 0.0f;
-      } else if (!rule.empty()) {
+      } else if (!rule.empty() || linear) {
         w.wt[c] = inv_b;  // the log objective needs no scale weight
       } else if (curv) {
         const double* th = w.theta.data() + c * n_in;
@@ -306,6 +370,7 @@ struct Trainer::Impl {
       h = affine(W, h, b);
       if (l + 1 < L) h = swish(h);
     }
+    if (linear) return heads::linear_action(row(h, 0), tensor_view(w.mu.data(), 1, chunk), tensor_view(w.kap.data(), 1, chunk));
     return head_action(head, h, tensor_view(w.logm.data(), 1, chunk), tensor_view(w.mu.data(), 1, chunk));
   }
 
@@ -333,8 +398,10 @@ struct Trainer::Impl {
     const Tensor a = action(w, P, w.dparams.data(), &w.leaves);
     // With the rule the expectation is exact, and the sample's term is its log (weights 1/B,
     // sample_chunk): the same minimiser per sample, scale-free (docs/training.md).
-    const Tensor y = expected_cost(*cost, a, in);
-    const Var loss = dot(rule.empty() ? y : log(y), tensor_view(w.wt.data(), 1, chunk));
+    // Gaussian perception: E l(mu_post + sp e, a + sa u) by expected_cost_linear's rule, its log.
+    const Tensor y = linear ? detail::expected_cost_linear_node(*cost, a, w.mu.data(), w.sp.data(), w.sa.data(), w.cp.data())
+                            : expected_cost(*cost, a, in);
+    const Var loss = dot(rule.empty() && !linear ? y : log(y), tensor_view(w.wt.data(), 1, chunk));
     backward(loss);
     w.loss = loss.value();
     // The leaves wrote their gradients into w.dparams; one no gradient reached has zero.
@@ -547,10 +614,17 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   if (s.perception == PerceptionModel::vonmises)  // docs/families.md, "Circular tasks"
     throw ArgumentError("perception", "vonmises: the supported circular costs all have the closed-form action mu_post; "
                                       "there is no network to train (fit with infer --perception vonmises directly)");
-  if (s.perception == PerceptionModel::gaussian)
-    throw ArgumentError("perception", std::string(to_string(s.perception)) +
-                                          ": networks for this perception model are not supported yet (infer and simulate use "
-                                          "the closed forms)");
+  if (s.perception == PerceptionModel::gaussian) {  // docs/training.md, "Gaussian perception"
+    if (s.motor != MotorModel::gaussian)
+      throw ArgumentError("motor", std::string(to_string(s.motor)) + ": gaussian perception needs gaussian motor noise (--motor gaussian)");
+    if (I.head != NetworkHead::mupost)
+      throw ArgumentError("head", std::string(to_string(I.head)) + ": gaussian perception trains the mupost head (--head mupost or auto)");
+    if (I.cost->params.size() > detail::exact_max_cost_params)
+      throw ArgumentError("perception", "gaussian: cost '" + I.cost->name + "' has more parameters than the exact linear action "
+                                        "(the networks' reference under gaussian perception) supports (at most " +
+                                        std::to_string(detail::exact_max_cost_params) + ")");
+    I.linear = true;
+  }
   if (s.batch < 1) throw ArgumentError("batch", "must be positive");
   if (s.mc < 1) throw ArgumentError("mc", "must be positive");
   if (s.hidden.empty()) throw ArgumentError("hidden", "at least one hidden layer");
@@ -565,7 +639,7 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.layout.sizes.push_back(int(I.n_feat));
   for (int h : s.hidden) I.layout.sizes.push_back(h);
   I.layout.sizes.push_back(3);
-  I.scaling = training_input_scaling(*I.cost, s.prior, I.head, s.motor);
+  I.scaling = I.linear ? detail::linear_input_scaling(*I.cost, s.prior) : training_input_scaling(*I.cost, s.prior, I.head, s.motor);
   I.n_chunks = (s.batch + chunk - 1) / chunk;
   I.work.resize(I.n_chunks);
   for (auto& w : I.work) I.init_chunk(w);
@@ -602,10 +676,12 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.schedule.total = s.steps;
   I.schedule.final_fraction = s.final_lr_fraction;
   I.schedule.decay = s.final_lr_fraction;
-  if (s.quadrature) I.rule = objective_rule(*I.cost, s.motor, s.mc);
+  if (s.quadrature && !I.linear) I.rule = objective_rule(*I.cost, s.motor, s.mc);
   if (!I.rule.empty()) check_positive_expected_cost(*I.cost, s.motor, s.prior, I.rule);
+  if (I.linear) check_positive_linear_cost(*I.cost, s.prior);
   I.start_workers();
-  I.eval = make_eval_set(*I.cost, s.motor, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior, I.n_threads);
+  I.eval = I.linear ? detail::make_linear_eval_set(*I.cost, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior, I.n_threads)
+                    : make_eval_set(*I.cost, s.motor, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior, I.n_threads);
 }
 
 Trainer::~Trainer() = default;
@@ -675,7 +751,11 @@ void Trainer::eval_errors(double& rmse, double& max_abs, double& max_rel) {
     const double d = std::abs(a[i] - e.a_star[i]);
     ss += d * d;
     max_abs = std::max(max_abs, d);
-    max_rel = std::max(max_rel, d / e.a_star[i]);
+    // Gaussian perception: a* may be near 0, relative to |a*| + sigma_post + sigma_a.
+    const double scale = impl_->linear ? detail::linear_error_scale({e.theta.data() + i * e.n_inputs, e.n_inputs},
+                                                                      e.n_inputs - 1, e.a_star[i])
+                                       : e.a_star[i];
+    max_rel = std::max(max_rel, d / scale);
   }
   rmse = e.size() ? std::sqrt(ss / double(e.size())) : NAN;
   impl_->last_rmse = rmse;
@@ -699,6 +779,11 @@ ActionNetwork Trainer::network() const {
     priors[p.name] = {{p.kind == ParamPrior::Kind::uniform ? "uniform" : "lognormal", {p.a, p.b}}};
   if (s.motor == MotorModel::gaussian) priors.erase("sigma_r");  // not a parameter of that model
   if (s.motor != MotorModel::lognormal) priors["sigma_a"] = {{"uniform", {s.prior.sigma_a_lo, s.prior.sigma_a_hi}}};
+  if (I.linear) {  // units of S (detail::sample_linear_training_point)
+    priors["sigma_0"] = {{"uniform", {s.prior.noise_lo, detail::linear_sigma0_hi}}};
+    priors["mu_0"] = {{"normal", {0.0, 1.0}}};
+    priors["s"] = {{"uniform", {-detail::linear_s_range, detail::linear_s_range}}};
+  }
   meta["training_priors"] = priors.dump();
   meta["motor"] = to_string(s.motor);
   meta["perception"] = to_string(s.perception);
@@ -708,13 +793,15 @@ ActionNetwork Trainer::network() const {
                                                  : s.schedule == LrSchedule::Kind::exponential ? "exponential"
                                                                                                : "constant"},
                                     {"final_lr_fraction", s.final_lr_fraction}, {"eval_points", I.eval.size()},
-                                    {"expectation", I.rule.empty() ? std::string("monte carlo")
+                                    {"expectation", I.linear ? std::string("log of gauss-hermite 8x8, or across the kink 4 gauss-legendre "
+                                                                           "panels of 8 x gauss-hermite 8 (expected_cost_linear)")
+                                                    : I.rule.empty() ? std::string("monte carlo")
                                                                    : std::string(I.rule.split > 0 ? "gauss-hermite x gauss-legendre (split at the kink, both sides) "
                                                                               : I.cost->motor_truncation > 0 ? "gauss-hermite x gauss-legendre (truncated) "
                                                                                                               : "gauss-hermite ") +
                                                                          std::to_string(I.rule.e_nodes) + "x" + std::to_string(I.rule.u_node.size())}}
                          .dump();
-  meta["loss_weight"] = !I.rule.empty() ? std::string("1 (of log E[cost])")
+  meta["loss_weight"] = !I.rule.empty() || I.linear ? std::string("1 (of log E[cost])")
                         : I.cost->homogeneity_degree
                             ? "exp(-" + std::to_string(I.cost->homogeneity_degree) + "*mu_post)"
                         : I.head == NetworkHead::mupost && I.cost->curvature_scale

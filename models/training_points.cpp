@@ -10,6 +10,8 @@
 
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/train.hpp>
+#include "models/exact_linear.hpp"
+#include "models/train_linear.hpp"
 
 namespace bactor {
 
@@ -82,13 +84,16 @@ EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, s
   return make_eval_set(cost, MotorModel::lognormal, n, seed, stream, prior, threads);
 }
 
-EvalSet make_eval_set(const CostInfo& cost, MotorModel motor, std::size_t n, std::uint64_t seed, std::uint64_t stream,
-                      const TrainingPrior& prior, int threads) {
-  const MotorSpec ms{motor, false};
-  const std::size_t d = action_theta_size(cost, ms);
+namespace {
+/// n points drawn by sample(rng, theta row, m) with their optimal actions solve(theta row, m),
+/// solved in parallel on `threads` OpenMP threads; points where keep(a*) fails or the solve
+/// throws are dropped.
+template <class Sample, class Solve, class Keep>
+EvalSet solved_eval_set(std::size_t n, std::size_t d, std::uint64_t seed, std::uint64_t stream, int threads,
+                        Sample sample, Solve solve, Keep keep) {
   std::vector<double> theta(n * d), m(n), a(n);
   Rng rng(seed, stream);
-  for (std::size_t i = 0; i < n; ++i) sample_training_point(cost, motor, prior, rng, {theta.data() + i * d, d}, m[i]);
+  for (std::size_t i = 0; i < n; ++i) sample(rng, std::span<double>(theta.data() + i * d, d), m[i]);
 #if defined(_OPENMP)
   if (threads <= 0) threads = omp_get_max_threads();
 #else
@@ -97,20 +102,87 @@ EvalSet make_eval_set(const CostInfo& cost, MotorModel motor, std::size_t n, std
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
   for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(n); ++i) {
     try {
-      a[std::size_t(i)] = optimal_action(cost, ms, {theta.data() + std::size_t(i) * d, d}, m[std::size_t(i)]);
+      a[std::size_t(i)] = solve(std::span<const double>(theta.data() + std::size_t(i) * d, d), m[std::size_t(i)]);
     } catch (const std::exception&) {
-      a[std::size_t(i)] = -1.0;  // dropped below
+      a[std::size_t(i)] = NAN;  // dropped below
     }
   }
   EvalSet e;
   e.n_inputs = d;
   for (std::size_t i = 0; i < n; ++i) {
-    if (!(a[i] > 0.0 && a[i] < 1e6 && std::isfinite(a[i]))) continue;
+    if (!std::isfinite(a[i]) || !keep(a[i])) continue;
     e.theta.insert(e.theta.end(), theta.begin() + std::ptrdiff_t(i * d), theta.begin() + std::ptrdiff_t((i + 1) * d));
     e.m.push_back(m[i]);
     e.a_star.push_back(a[i]);
   }
   return e;
 }
+} // namespace
+
+EvalSet make_eval_set(const CostInfo& cost, MotorModel motor, std::size_t n, std::uint64_t seed, std::uint64_t stream,
+                      const TrainingPrior& prior, int threads) {
+  const MotorSpec ms{motor, false};
+  return solved_eval_set(
+      n, action_theta_size(cost, ms), seed, stream, threads,
+      [&](Rng& rng, std::span<double> th, double& m) { sample_training_point(cost, motor, prior, rng, th, m); },
+      [&](std::span<const double> th, double m) { return optimal_action(cost, ms, th, m); },
+      [](double a) { return a > 0.0 && a < 1e6; });
+}
+
+namespace detail {
+
+void sample_linear_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng& rng, std::span<double> theta,
+                                  double& m) {
+  theta[0] = rng.uniform(prior.noise_lo, prior.noise_hi);
+  theta[1] = rng.uniform(prior.noise_lo, linear_sigma0_hi);
+  theta[2] = rng.normal();
+  theta[3] = unused_sigma_r;
+  for (std::size_t j = 0; j < cost.params.size(); ++j) theta[4 + j] = sample_prior(cost.params[j], rng);
+  theta[theta_size(cost)] = rng.uniform(prior.sigma_a_lo, prior.sigma_a_hi);
+  m = rng.uniform(-linear_s_range, linear_s_range) + theta[0] * rng.normal();
+}
+
+std::vector<InputScaling> linear_input_scaling(const CostInfo& cost, const TrainingPrior& prior) {
+  const std::size_t nt = theta_size(cost, MotorSpec{MotorModel::gaussian, false});
+  const std::size_t nf = head_input_count(NetworkHead::mupost, nt, &cost);
+  constexpr std::size_t n = 4001;
+  Rng rng(0x5ca1e, 1);
+  std::vector<double> theta(nt), f(nf);
+  std::vector<std::vector<double>> t(nf, std::vector<double>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    double m;
+    sample_linear_training_point(cost, prior, rng, theta, m);
+    head_features(NetworkHead::mupost, theta, f, m, &cost, true);
+    for (std::size_t k = 0; k < nf; ++k) t[k][i] = f[k];
+  }
+  // A positive feature spanning more than a factor 10 (sigma_post, sigma_a, their ratios to kappa,
+  // a cost parameter) on the log scale: with a length scale kappa up to ~50 (beta near 1) the
+  // ratios reach 1e-3, where the action still depends on them.
+  std::vector<InputScaling> s;
+  for (auto& v : t) {
+    std::sort(v.begin(), v.end());
+    const bool log = v.front() > 0 && v.back() > 10 * v.front();
+    if (log)
+      for (double& x : v) x = std::log(x);
+    const double lo = v[100], med = v[2000], hi = v[3900];
+    s.push_back({log, med, hi > lo ? 0.5 * (hi - lo) : 1.0});
+  }
+  return s;
+}
+
+EvalSet make_linear_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, std::uint64_t stream,
+                             const TrainingPrior& prior, int threads) {
+  return solved_eval_set(
+      n, theta_size(cost, MotorSpec{MotorModel::gaussian, false}), seed, stream, threads,
+      [&](Rng& rng, std::span<double> th, double& m) { sample_linear_training_point(cost, prior, rng, th, m); },
+      [&](std::span<const double> th, double m) { return linear_exact_action(cost, th, m); }, [](double) { return true; });
+}
+
+double linear_error_scale(std::span<const double> theta, std::size_t sa_at, double a_star) {
+  const double s = theta[theta_index::sigma], s0 = theta[theta_index::sigma_0];
+  return std::abs(a_star) + s * s0 / std::hypot(s, s0) + theta[sa_at];
+}
+
+} // namespace detail
 
 } // namespace bactor

@@ -211,9 +211,10 @@ TEST_CASE("cli perception: gaussian refusals name the option") {
   CHECK(c.code == 2);
   CHECK(c.out.find(data + ":") != std::string::npos);
   CHECK(c.out.find("column 's'") != std::string::npos);
-  Result t = run_bactor("train --cost QuadraticCost --perception gaussian --motor gaussian --steps 5 --out " + (dir / "n.safetensors").string());
+  // Networks under gaussian perception plan with gaussian motor noise (tests/cli/test_cli_network_linear.cpp).
+  Result t = run_bactor("train --cost QuadraticCost --perception gaussian --steps 5 --out " + (dir / "n.safetensors").string());
   CHECK(t.code == 2);
-  CHECK(t.out.find("--perception: gaussian: networks for this perception model are not supported yet") != std::string::npos);
+  CHECK(t.out.find("--motor: lognormal: gaussian perception needs gaussian motor noise") != std::string::npos);
 }
 
 TEST_CASE("cli perception: vonmises round trip with an asymmetric formula cost's parameter and lapses") {
