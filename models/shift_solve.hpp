@@ -51,6 +51,8 @@
 
 #include <bactor/models/costs.hpp>
 
+#include "models/formula_program.hpp"
+
 namespace bactor::detail {
 
 /// Most noise or cost parameters a shift solve carries derivatives for.
@@ -133,7 +135,7 @@ struct ShiftSolution {
   double d = 0;
   double e_dd = 0;
   std::array<double, shift_max_params> d_noise{}, d_param{};
-  int evaluations = 0;         // passes of the cost over the nodes (one per window, 2 per parameter)
+  int evaluations = 0;         // passes of the cost over the nodes (one per window, 2 per parameter: at most)
   int iterations = 0;          // Newton or bisection steps (re-weightings of the nodes)
 };
 
@@ -232,18 +234,24 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
   int panels = std::clamp(opt.panels, 1, shift_detail::max_panels);
   shift_detail::Nodes nd;
   std::array<double, max_nodes> dl, wdl, y, p, py;
-  double c = d_start;  // the window's centre
+  double c = d_start;    // the window's centre
+  double eta_at = NAN;   // where pe (below) holds dp/deta on this window: the last eval with eta
   auto window = [&](double centre) {
     c = centre;
+    eta_at = NAN;
     nd.build(c + lo, c + hi, kinks, panels);
     cost.slope(nd.n, nd.x.data(), dl.data());
     for (std::size_t j = 0; j < nd.n; ++j) wdl[j] = nd.w[j] * dl[j];
     ++s.evaluations;
   };
   double g = 0, h = 0;
-  auto eval = [&](double d) {  // E_d and E_dd at d on the window's nodes
+  std::array<std::array<double, max_nodes>, Noise::n_params> pe;
+  std::array<double*, Noise::n_params> pe_ptr;
+  for (std::size_t e = 0; e < Noise::n_params; ++e) pe_ptr[e] = pe[e].data();
+  auto eval = [&](double d, bool eta) {  // E_d and E_dd at d on the window's nodes (and dp/deta)
     for (std::size_t j = 0; j < nd.n; ++j) y[j] = nd.x[j] - d;
-    noise.density(nd.n, y.data(), p.data(), py.data(), nullptr);
+    noise.density(nd.n, y.data(), p.data(), py.data(), eta ? pe_ptr.data() : nullptr);
+    eta_at = eta ? d : NAN;
     g = h = 0;
     for (std::size_t j = 0; j < nd.n; ++j) {
       g += wdl[j] * p[j];
@@ -268,7 +276,7 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
   bool converged = false;
   for (int it = 0; it < opt.max_iterations && !converged; ++it) {
     if (std::abs(d - c) > margin) window(d);  // keep the density well inside the window
-    eval(d);
+    eval(d, false);
     if (!std::isfinite(g) || !std::isfinite(h)) return s;
     if (g == 0) break;
     if (g < 0) a = std::max(a, d);
@@ -276,7 +284,9 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
     double next = h > 0 ? d - g / h : NAN;
     const bool bracketed = std::isfinite(a) && std::isfinite(b);
     if (bracketed) {
-      if (!(next > a && next < b)) next = 0.5 * (a + b);
+      // Bisect where Newton leaves the bracket, unless it has converged: at the root Newton's
+      // step may round onto the bracket's end, which is no reason to bisect.
+      if (!(next > a && next < b) && !(std::abs(next - d) <= tol)) next = 0.5 * (a + b);
     } else if (!std::isfinite(next) || std::abs(next - d) > step_out) {
       // No bracket yet and Newton is unreliable or far: walk downhill, doubling the stride.
       next = d + (g > 0 ? -step_out : step_out);
@@ -287,7 +297,7 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
     if (!(std::abs(d) < 1e6 * width)) return s;  // E_d keeps its sign: no finite minimiser
     if (converged) {
       if (std::abs(d - c) > margin) window(d);
-      eval(d);
+      eval(d, true);
       if (edge_share() > opt.edge_tolerance && widening < opt.max_widening &&
           std::ceil(1.5 * panels) <= shift_detail::max_panels) {
         // The mass reaches the window's ends: widen it (same panel width) and solve on.
@@ -301,16 +311,7 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
   }
   if (!converged && g != 0) return s;
   if (std::abs(d - c) > margin) window(d);
-  for (std::size_t j = 0; j < nd.n; ++j) y[j] = nd.x[j] - d;
-  std::array<std::array<double, max_nodes>, Noise::n_params> pe;
-  std::array<double*, Noise::n_params> pe_ptr;
-  for (std::size_t e = 0; e < Noise::n_params; ++e) pe_ptr[e] = pe[e].data();
-  noise.density(nd.n, y.data(), p.data(), py.data(), pe_ptr.data());
-  g = h = 0;
-  for (std::size_t j = 0; j < nd.n; ++j) {
-    g += wdl[j] * p[j];
-    h -= wdl[j] * py[j];
-  }
+  if (!(eta_at == d)) eval(d, true);  // else the converged step's evaluation is at d already
   if (!(h > 0) || !std::isfinite(g)) return s;
   s.d = d;
   s.e_dd = h;
@@ -352,8 +353,9 @@ double shift_slope(const Noise& noise, const Cost& cost, double d, std::span<con
 
 /// A registered cost read as a cost of the difference x = r - s (l(x) = loss(0, x; p)), for
 /// costs that are functions of r - s alone (the caller checks that). l' comes from the cost's own
-/// forward-mode dual numbers (loss_dr_n, else loss_dr); dl'/dp_k, which the cost's evaluators do
-/// not give, is a central difference of l' in p_k (step 1e-5 (1 + |p_k|): error ~1e-10 relative).
+/// forward-mode dual numbers (loss_dr_n, else loss_dr); dl'/dp_k is exact for a formula (nested
+/// dual numbers, formula_slope_dparam), else, as the cost's evaluators do not give it, a central
+/// difference of l' in p_k (step 1e-5 (1 + |p_k|): error ~1e-10 relative).
 /// kink() says whether l' may jump at x = 0.
 struct CostOfDifference {
   const CostInfo* cost = nullptr;
@@ -362,6 +364,7 @@ struct CostOfDifference {
   bool kink() const { return cost->kink_at_s_equals_r; }
   void slope(std::size_t n, const double* x, double* dl) const { slope_at(p, n, x, dl); }
   void slope_dparam(std::size_t k, std::size_t n, const double* x, double* out) const {
+    if (formula_slope_dparam(*cost, k, n, x, p, out)) return;  // a formula: exact, by nested dual numbers
     std::array<double, max_cost_params> q{};
     std::copy(p, p + n_params(), q.begin());
     const double h = 1e-5 * (1 + std::abs(p[k]));
@@ -375,7 +378,8 @@ struct CostOfDifference {
 
 private:
   void slope_at(const double* q, std::size_t n, const double* x, double* dl) const {
-    std::array<double, shift_detail::max_nodes> zero{}, l;
+    static const std::array<double, shift_detail::max_nodes> zero{};  // s = 0
+    std::array<double, shift_detail::max_nodes> l;
     if (n <= zero.size() && cost->loss_dr_n) {
       cost->loss_dr_n(n, zero.data(), x, q, l.data(), dl);
       return;
