@@ -46,6 +46,7 @@
 #include <cstddef>
 #include <numbers>
 #include <span>
+#include <vector>
 
 #include <xsimd/xsimd.hpp>
 
@@ -331,6 +332,100 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
   s.ok = true;
   return s;
 }
+
+/// d*(tau) of a cost without parameters under gaussian noise (GaussianShiftNoise), tabulated once: t(u) = d*(e^u) / e^u (exactly constant
+/// for a cost homogeneous in r - s) as a Chebyshev series of degree n - 1 in u = log tau on each
+/// unit interval of [u_min, u_max] (tau from 1e-3 to 1e3 in the data's units of S), from the
+/// solver at the Chebyshev points. Each piece is then checked against the solver at n other
+/// points (its ends included): d* within check_d tau and dd*/dtau within check_slope of the
+/// solver's; a piece that fails, or whose solves fail, is not used (eval says false there, and
+/// the caller solves). Its values are a function of tau alone: no history.
+class ShiftTable {
+public:
+  static constexpr int n = 24;
+  static constexpr int u_min = -7, u_max = 7;
+  static constexpr double check_d = 1e-10, check_slope = 1e-7;
+
+  template <class Cost>
+  ShiftTable(const Cost& cost, std::span<const double> kinks, const ShiftOptions& opt = {}) {
+    const int pieces = u_max - u_min;
+    coef_.assign(std::size_t(pieces) * n, 0.0);
+    ok_.assign(std::size_t(pieces), 0);
+    for (int i = 0; i < pieces; ++i) {
+      const double mid = u_min + i + 0.5;
+      std::array<double, n> f{};
+      bool ok = true;
+      for (int k = 0; k < n && ok; ++k) {
+        const double u = mid + 0.5 * std::cos(std::numbers::pi * (k + 0.5) / n), tau = std::exp(u);
+        const ShiftSolution sol = solve_shift(GaussianShiftNoise{tau}, cost, kinks, 0.0, opt);
+        ok = sol.ok;
+        f[std::size_t(k)] = sol.d / tau;
+      }
+      if (!ok) continue;
+      double* a = coef_.data() + std::size_t(i) * n;
+      for (int j = 0; j < n; ++j) {
+        double v = 0;
+        for (int k = 0; k < n; ++k) v += f[std::size_t(k)] * std::cos(std::numbers::pi * j * (k + 0.5) / n);
+        a[j] = (j == 0 ? 1.0 : 2.0) * v / n;
+      }
+      for (int k = 0; k < n && ok; ++k) {  // the check, at the Chebyshev–Lobatto points
+        const double u = mid + 0.5 * std::cos(std::numbers::pi * k / (n - 1)), tau = std::exp(u);
+        const ShiftSolution sol = solve_shift(GaussianShiftNoise{tau}, cost, kinks, 0.0, opt);
+        if (!(ok = sol.ok)) break;
+        double d = 0, d_tau = 0;
+        value(std::size_t(i), u, tau, d, d_tau);  // the piece's own series, also at its ends
+        const double err = std::abs(d - sol.d) / tau, err_slope = std::abs(d_tau - sol.d_noise[0]) / (1 + std::abs(sol.d_noise[0]));
+        max_error_ = std::max(max_error_, err);
+        max_slope_error_ = std::max(max_slope_error_, err_slope);
+        ok = err <= check_d && err_slope <= check_slope;
+      }
+      ok_[std::size_t(i)] = ok;
+    }
+  }
+
+  /// d* and dd*/dtau at tau; false (nothing written) outside the table or in a piece that failed.
+  bool eval(double tau, double& d, double& d_tau) const {
+    const double u = std::log(tau);
+    if (!(u >= u_min && u <= u_max)) return false;
+    const std::size_t i = std::min(std::size_t(u - u_min), ok_.size() - 1);
+    if (!ok_[i]) return false;
+    value(i, u, tau, d, d_tau);
+    return true;
+  }
+  /// The check's largest errors: |d_table - d_solver| / tau and of dd*/dtau (relative to 1 + |dd*/dtau|).
+  double max_error() const { return max_error_; }
+  double max_slope_error() const { return max_slope_error_; }
+  /// The pieces in use.
+  int pieces_ok() const {
+    int k = 0;
+    for (char o : ok_) k += o;
+    return k;
+  }
+
+private:
+  /// Piece i's series at u = log tau.
+  void value(std::size_t i, double u, double tau, double& d, double& d_tau) const {
+    // T_j and T_j' = j U_{j-1} by their recurrences, x = 2 (u - mid) in [-1, 1].
+    const double* a = coef_.data() + i * n;
+    const double x = 2 * (u - (u_min + double(i) + 0.5));
+    double t0 = 1, t1 = x, u0 = 1, u1 = 2 * x;  // T_0, T_1; U_0, U_1
+    double v = a[0] + a[1] * x, dv = a[1];
+    for (int j = 2; j < n; ++j) {
+      const double t2 = 2 * x * t1 - t0;
+      dv += a[j] * j * u1;  // T_j' = j U_{j-1}
+      const double u2 = 2 * x * u1 - u0;
+      v += a[j] * t2;
+      t0 = t1, t1 = t2, u0 = u1, u1 = u2;
+    }
+    // d = tau t(u): dd/dtau = t + dt/du, dt/du = 2 dv/dx.
+    d = tau * v;
+    d_tau = v + 2 * dv;
+  }
+
+  std::vector<double> coef_;
+  std::vector<char> ok_;
+  double max_error_ = 0, max_slope_error_ = 0;
+};
 
 /// E_d(d) and, in *e_dd, E_dd(d) (the header's comment), on a window centred at d.
 template <class Noise, class Cost>
