@@ -333,66 +333,94 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
   return s;
 }
 
-/// d*(tau) of a cost without parameters under gaussian noise (GaussianShiftNoise), tabulated once: t(u) = d*(e^u) / e^u (exactly constant
-/// for a cost homogeneous in r - s) as a Chebyshev series of degree n - 1 in u = log tau on each
-/// unit interval of [u_min, u_max] (tau from 1e-3 to 1e3 in the data's units of S), from the
-/// solver at the Chebyshev points. Each piece is then checked against the solver at n other
-/// points (its ends included): d* within check_d tau and dd*/dtau within check_slope of the
-/// solver's; a piece that fails, or whose solves fail, is not used (eval says false there, and
-/// the caller solves). Its values are a function of tau alone: no history.
+/// d*(tau) (no cost parameter) or d*(tau, p) (one parameter p in [p_lo, p_hi]) under gaussian
+/// noise (GaussianShiftNoise), tabulated once: t = d* / tau (exactly constant in tau for a cost
+/// homogeneous in r - s) as a Chebyshev series of degree n_u - 1 in u = log tau on each unit
+/// interval of [u_min, u_max] (tau from 1e-3 to 1e3 in the data's units of S), times degree
+/// n_p - 1 in p on each of p_pieces equal intervals of [p_lo, p_hi] (pieces, as d* may have a
+/// singularity just beyond the range, e.g. t*(alpha) at alpha = 0), from the solver at the
+/// Chebyshev points. Each piece is then checked against the solver at Chebyshev–Lobatto points
+/// (every other one, the ends included): d* within check_d tau, dd*/dtau and dd*/dp within
+/// check_slope of the solver's (relative to 1 + their size); a piece that fails, or whose solves
+/// fail, is not used (eval says false there, and the caller solves). Its values are a function of
+/// (tau, p) alone: no history.
 class ShiftTable {
 public:
-  static constexpr int n = 24;
+  static constexpr int n_u = 16, n_p = 12, p_pieces = 8;
   static constexpr int u_min = -7, u_max = 7;
   static constexpr double check_d = 1e-10, check_slope = 1e-7;
 
-  template <class Cost>
-  ShiftTable(const Cost& cost, std::span<const double> kinks, const ShiftOptions& opt = {}) {
-    const int pieces = u_max - u_min;
-    coef_.assign(std::size_t(pieces) * n, 0.0);
+  /// make(p) gives the cost at parameter p (ignored when `param` is false).
+  template <class MakeCost>
+  ShiftTable(MakeCost make, std::span<const double> kinks, bool param = false, double p_lo = 0, double p_hi = 0,
+             const ShiftOptions& opt = {})
+      : np_(param ? n_p : 1), pp_(param ? p_pieces : 1), p_lo_(p_lo), p_w_(param ? (p_hi - p_lo) / p_pieces : 1) {
+    const int pieces = (u_max - u_min) * pp_;
+    const std::size_t w = std::size_t(n_u) * std::size_t(np_);
+    coef_.assign(std::size_t(pieces) * w, 0.0);
     ok_.assign(std::size_t(pieces), 0);
+    auto node = [](int k, int n) { return n == 1 ? 0.0 : std::cos(std::numbers::pi * (k + 0.5) / n); };
+    auto lobatto = [](int k, int n) { return n == 1 ? 0.0 : std::cos(std::numbers::pi * k / (n - 1)); };
+    auto next = [](int k, int n) { return k == n - 1 ? n : std::min(k + 2, n - 1); };
     for (int i = 0; i < pieces; ++i) {
-      const double mid = u_min + i + 0.5;
-      std::array<double, n> f{};
+      const double mid = u_min + i / pp_ + 0.5, pmid = p_lo_ + (i % pp_ + 0.5) * p_w_;
+      std::vector<double> f(w);  // f[k * np + l] = t at (u_k, p_l)
       bool ok = true;
-      for (int k = 0; k < n && ok; ++k) {
-        const double u = mid + 0.5 * std::cos(std::numbers::pi * (k + 0.5) / n), tau = std::exp(u);
-        const ShiftSolution sol = solve_shift(GaussianShiftNoise{tau}, cost, kinks, 0.0, opt);
-        ok = sol.ok;
-        f[std::size_t(k)] = sol.d / tau;
+      for (int l = 0; l < np_ && ok; ++l) {
+        const auto cost = make(pmid + 0.5 * p_w_ * node(l, np_));
+        for (int k = 0; k < n_u && ok; ++k) {
+          const double tau = std::exp(mid + 0.5 * node(k, n_u));
+          const ShiftSolution sol = solve_shift(GaussianShiftNoise{tau}, cost, kinks, 0.0, opt);
+          ok = sol.ok;
+          f[std::size_t(k) * std::size_t(np_) + std::size_t(l)] = sol.d / tau;
+        }
       }
       if (!ok) continue;
-      double* a = coef_.data() + std::size_t(i) * n;
-      for (int j = 0; j < n; ++j) {
-        double v = 0;
-        for (int k = 0; k < n; ++k) v += f[std::size_t(k)] * std::cos(std::numbers::pi * j * (k + 0.5) / n);
-        a[j] = (j == 0 ? 1.0 : 2.0) * v / n;
-      }
-      for (int k = 0; k < n && ok; ++k) {  // the check, at the Chebyshev–Lobatto points
-        const double u = mid + 0.5 * std::cos(std::numbers::pi * k / (n - 1)), tau = std::exp(u);
-        const ShiftSolution sol = solve_shift(GaussianShiftNoise{tau}, cost, kinks, 0.0, opt);
-        if (!(ok = sol.ok)) break;
-        double d = 0, d_tau = 0;
-        value(std::size_t(i), u, tau, d, d_tau);  // the piece's own series, also at its ends
-        const double err = std::abs(d - sol.d) / tau, err_slope = std::abs(d_tau - sol.d_noise[0]) / (1 + std::abs(sol.d_noise[0]));
-        max_error_ = std::max(max_error_, err);
-        max_slope_error_ = std::max(max_slope_error_, err_slope);
-        ok = err <= check_d && err_slope <= check_slope;
+      // a_jm = c_j c_m / (n_u n_p) Σ_k Σ_l f_kl cos(pi j (k + 1/2) / n_u) cos(pi m (l + 1/2) / n_p).
+      double* a = coef_.data() + std::size_t(i) * w;
+      for (int j = 0; j < n_u; ++j)
+        for (int m = 0; m < np_; ++m) {
+          double v = 0;
+          for (int k = 0; k < n_u; ++k)
+            for (int l = 0; l < np_; ++l)
+              v += f[std::size_t(k) * std::size_t(np_) + std::size_t(l)] * std::cos(std::numbers::pi * j * (k + 0.5) / n_u) *
+                   std::cos(std::numbers::pi * m * (l + 0.5) / np_);
+          a[std::size_t(j) * std::size_t(np_) + std::size_t(m)] = (j ? 2.0 : 1.0) * (m ? 2.0 : 1.0) * v / (n_u * np_);
+        }
+      // The check, at every other Chebyshev–Lobatto point in u and in p (the ends included).
+      for (int l = 0; l < np_ && ok; l = next(l, np_)) {
+        const double y = lobatto(l, np_);
+        const auto cost = make(pmid + 0.5 * p_w_ * y);
+        for (int k = 0; k < n_u && ok; k = next(k, n_u)) {
+          const double x = lobatto(k, n_u), tau = std::exp(mid + 0.5 * x);
+          const ShiftSolution sol = solve_shift(GaussianShiftNoise{tau}, cost, kinks, 0.0, opt);
+          if (!(ok = sol.ok)) break;
+          double d = 0, d_tau = 0, d_p = 0;
+          value(std::size_t(i), x, y, tau, d, d_tau, d_p);  // the piece's own series, also at its ends
+          const double err = std::abs(d - sol.d) / tau;
+          double err_slope = std::abs(d_tau - sol.d_noise[0]) / (1 + std::abs(sol.d_noise[0]));
+          if (param) err_slope = std::max(err_slope, std::abs(d_p - sol.d_param[0]) / (1 + std::abs(sol.d_param[0])));
+          max_error_ = std::max(max_error_, err);
+          max_slope_error_ = std::max(max_slope_error_, err_slope);
+          ok = err <= check_d && err_slope <= check_slope;
+        }
       }
       ok_[std::size_t(i)] = ok;
     }
   }
 
-  /// d* and dd*/dtau at tau; false (nothing written) outside the table or in a piece that failed.
-  bool eval(double tau, double& d, double& d_tau) const {
-    const double u = std::log(tau);
-    if (!(u >= u_min && u <= u_max)) return false;
-    const std::size_t i = std::min(std::size_t(u - u_min), ok_.size() - 1);
+  /// d*, dd*/dtau and (with a parameter) dd*/dp at (tau, p); false (nothing written) outside the
+  /// table or in a piece that failed.
+  bool eval(double tau, double p, double& d, double& d_tau, double& d_p) const {
+    const double u = std::log(tau), q = (p - p_lo_) / p_w_;
+    if (!(u >= u_min && u <= u_max) || (np_ > 1 && !(q >= 0 && q <= pp_))) return false;
+    const int iu = std::min(int(u - u_min), u_max - u_min - 1), ip = np_ > 1 ? std::min(int(q), pp_ - 1) : 0;
+    const std::size_t i = std::size_t(iu * pp_ + ip);
     if (!ok_[i]) return false;
-    value(i, u, tau, d, d_tau);
+    value(i, 2 * (u - (u_min + iu + 0.5)), np_ > 1 ? 2 * (q - ip - 0.5) : 0.0, tau, d, d_tau, d_p);
     return true;
   }
-  /// The check's largest errors: |d_table - d_solver| / tau and of dd*/dtau (relative to 1 + |dd*/dtau|).
+  /// The check's largest errors: |d_table - d_solver| / tau, and of the derivatives (relative to 1 + their size).
   double max_error() const { return max_error_; }
   double max_slope_error() const { return max_slope_error_; }
   /// The pieces in use.
@@ -403,25 +431,44 @@ public:
   }
 
 private:
-  /// Piece i's series at u = log tau.
-  void value(std::size_t i, double u, double tau, double& d, double& d_tau) const {
-    // T_j and T_j' = j U_{j-1} by their recurrences, x = 2 (u - mid) in [-1, 1].
-    const double* a = coef_.data() + i * n;
-    const double x = 2 * (u - (u_min + double(i) + 0.5));
+  /// T_j(x) and T_j'(x) = j U_{j-1}(x) for j < n by their recurrences.
+  static void chebyshev(double x, int n, double* t, double* dt) {
     double t0 = 1, t1 = x, u0 = 1, u1 = 2 * x;  // T_0, T_1; U_0, U_1
-    double v = a[0] + a[1] * x, dv = a[1];
+    t[0] = 1, dt[0] = 0;
+    if (n > 1) t[1] = x, dt[1] = 1;
     for (int j = 2; j < n; ++j) {
-      const double t2 = 2 * x * t1 - t0;
-      dv += a[j] * j * u1;  // T_j' = j U_{j-1}
-      const double u2 = 2 * x * u1 - u0;
-      v += a[j] * t2;
+      const double t2 = 2 * x * t1 - t0, u2 = 2 * x * u1 - u0;
+      t[j] = t2, dt[j] = j * u1;
       t0 = t1, t1 = t2, u0 = u1, u1 = u2;
     }
-    // d = tau t(u): dd/dtau = t + dt/du, dt/du = 2 dv/dx.
+  }
+  /// Piece i's series at x = 2 (u - its mid) and y = 2 (p - its mid) / its width, both in [-1, 1].
+  void value(std::size_t i, double x, double y, double tau, double& d, double& d_tau, double& d_p) const {
+    std::array<double, n_u> tx, dtx;
+    std::array<double, n_p> ty, dty;
+    chebyshev(x, n_u, tx.data(), dtx.data());
+    chebyshev(y, np_, ty.data(), dty.data());
+    const double* a = coef_.data() + i * std::size_t(n_u) * std::size_t(np_);
+    double v = 0, vx = 0, vy = 0;
+    for (int j = 0; j < n_u; ++j) {
+      double r = 0, ry = 0;  // Σ_m a_jm T_m(y), and its y-derivative
+      for (int m = 0; m < np_; ++m) {
+        const double c = a[std::size_t(j) * std::size_t(np_) + std::size_t(m)];
+        r += c * ty[std::size_t(m)];
+        ry += c * dty[std::size_t(m)];
+      }
+      v += r * tx[std::size_t(j)];
+      vx += r * dtx[std::size_t(j)];
+      vy += ry * tx[std::size_t(j)];
+    }
+    // d = tau t(u, p): dd/dtau = t + dt/du (dt/du = 2 dv/dx), dd/dp = tau (2 / p_w) dv/dy.
     d = tau * v;
-    d_tau = v + 2 * dv;
+    d_tau = v + 2 * vx;
+    d_p = np_ > 1 ? tau * 2 * vy / p_w_ : 0.0;
   }
 
+  int np_, pp_;
+  double p_lo_, p_w_;
   std::vector<double> coef_;
   std::vector<char> ok_;
   double max_error_ = 0, max_slope_error_ = 0;
