@@ -38,6 +38,8 @@
 //   void slope_dparam(std::size_t k, std::size_t n, const double* x, double* out) const;
 //                                                                               // d/dtheta_k l'(x_i)
 // Nothing here knows where the noise comes from (perception, motor noise) or what the cost is.
+// ShiftTable (below) tabulates the solver's d* over tau (and one cost parameter) once, checked
+// against it, for callers that need d* at many tau: a Chebyshev series in place of a solve.
 #pragma once
 
 #include <algorithm>
