@@ -367,7 +367,10 @@ int main(int argc, char** argv) {
   // log-normal closed-form marginal, timed one after the other in the same run; each gaussian line
   // carries its median's ratio to the log-normal one's. The last two gaussian cases are
   // AsymmetricQuadratic in closed form (t*(alpha) by asymmetric_shift) and the same cost as a
-  // formula (the generic shift solver of models/shift_solve.hpp: one solve per gradient). Then the
+  // formula (d*(tau, alpha) from the checked table of models/shift_solve.hpp, ShiftTable, made on
+  // first use: no solve), an asymmetric formula without parameters, "if(r >= s, (r - s)^2,
+  // 3*abs(r - s)^1.5)" (its table d*(tau)), and a formula with two parameters (not tabulated: the
+  // generic shift solver, one solve per gradient). Then the
   // exact action (models/exact_linear.hpp: a*(mu_post) solved at Chebyshev points per gradient,
   // m integrated per trial by Gauss-Hermite): QuadraticCostQuadraticEffort, whose closed form
   // beta mu_post is timed beside it, and AbsoluteCostQuadraticEffort, which has no closed form.
@@ -375,6 +378,13 @@ int main(int argc, char** argv) {
   fs.expression = "2*if(r >= s, 1 - alpha, alpha)*(r - s)^2";
   fs.params = parse_param_priors("alpha=uniform:0.1:0.9");
   const CostInfo& asym_formula = register_formula_cost(fs);
+  FormulaSpec fk;
+  fk.expression = "if(r >= s, (r - s)^2, 3*abs(r - s)^1.5)";
+  const CostInfo& table_formula = register_formula_cost(fk);
+  FormulaSpec f2;
+  f2.expression = "2*if(r >= s, 1 - alpha, alpha)*(r - s)^2 + b*(r - s)^4";
+  f2.params = parse_param_priors("alpha=uniform:0.1:0.9,b=uniform:0:1");
+  const CostInfo& solver_formula = register_formula_cost(f2);
   const CostInfo& asym = find_cost("AsymmetricQuadratic");
   const CostInfo& effort = find_cost("QuadraticCostQuadraticEffort");
   const CostInfo& abs_effort = find_cost("AbsoluteCostQuadraticEffort");
@@ -392,6 +402,7 @@ int main(int argc, char** argv) {
     for (const Case& c : {Case{PerceptionModel::lognormal, MotorSpec{}, &cost}, Case{PerceptionModel::gaussian, gm, &cost},
                           Case{PerceptionModel::gaussian, MotorSpec{MotorModel::gaussian, true}, &cost},
                           Case{PerceptionModel::gaussian, gm, &asym}, Case{PerceptionModel::gaussian, gm, &asym_formula},
+                          Case{PerceptionModel::gaussian, gm, &table_formula}, Case{PerceptionModel::gaussian, gm, &solver_formula},
                           Case{PerceptionModel::gaussian, gm, &effort}, Case{PerceptionModel::gaussian, gm, &effort, true},
                           Case{PerceptionModel::gaussian, gm, &abs_effort, true}}) {
       const bool linear = c.perception == PerceptionModel::gaussian;
@@ -426,7 +437,10 @@ int main(int argc, char** argv) {
       const auto t = bench::time_it(f, bench::calibrate(f));
       bench::JsonLine line("inference");
       line.add("case", "log_density_gradient")
-          .add("action", c.exact ? "exact" : c.cost == &asym_formula ? "shift_solver" : "closed_form")
+          .add("action", c.exact                     ? "exact"
+                         : c.cost == &asym_formula || c.cost == &table_formula ? "shift_table"
+                         : c.cost == &solver_formula                            ? "shift_solver"
+                                                                                : "closed_form")
           .add("cost", c.cost == &asym_formula ? "AsymmetricQuadratic (formula)" : c.cost->name)
           .add("latent", "marginal")
           .add("perception", to_string(c.perception))

@@ -337,9 +337,14 @@ void fill_nodes(NodeTable& tab, int n, const CircularModel& m, const CircularPar
   const double cm0 = std::cos(p.mu_0), sm0 = std::sin(p.mu_0);
   std::unique_ptr<CircularShiftSolver> solver;
   thread_local CircularCostSeries series;
+  thread_local std::vector<double> kp;  // kappa_post at the nodes j <= n/2 (shifted: Bessel ratios ahead, in SIMD)
   if (m.shifted) {
     circular_cost_series(*m.cost, c, circular_terms(p.kappa + p.kappa_0, p.kappa_r), series);
     solver = std::make_unique<CircularShiftSolver>(series, p.kappa_r);
+    kp.resize(std::size_t(n / 2) + 1);
+    for (int j = 0; j <= n / 2; ++j)
+      kp[std::size_t(j)] = std::hypot(p.kappa_0 + p.kappa * tab.ct[std::size_t(j)], p.kappa * tab.st[std::size_t(j)]);
+    solver->prepare(kp);
   }
   CircularShift sh;
   for (int j = 0; j <= n / 2; ++j) {
@@ -347,7 +352,10 @@ void fill_nodes(NodeTable& tab, int n, const CircularModel& m, const CircularPar
     const double C = p.kappa_0 + p.kappa * ct, S = p.kappa * st, R = std::hypot(C, S);
     // R = 0 only at kappa = kappa_0 and t = pi, where mu_post is undefined: taken as mu_0 there.
     const double cp = R > 0 ? C / R : 1, sp = R > 0 ? S / R : 0;
-    if (m.shifted) sh = solver->solve(R, j == 0 ? nullptr : &sh.d);
+    if (m.shifted) {  // at kappa_post = R, from the neighbour's d* moved along its derivative in kappa_post
+      const double start = j == 0 ? 0.0 : wrap_angle(sh.d + sh.d_kp * (R - kp[std::size_t(j) - 1]));
+      sh = solver->solve_node(std::size_t(j), j == 0 ? nullptr : &start);
+    }
     const double cd = std::cos(sh.d), sd = std::sin(sh.d);
     const double cu = cp * cd - sp * sd, su = sp * cd + cp * sd;  // e^{i (psi + d*)}
     for (int k : {j, (n - j) % n}) {

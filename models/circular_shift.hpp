@@ -15,13 +15,15 @@
 // F(delta) = E'(delta) = 0 with E'' > 0, and by the implicit function theorem
 //   d d* / d phi = - F_phi / F_delta,   phi in {kappa_post, kappa_r, cost parameters},
 // with d A_n / d kappa = (A_{n-1} + A_{n+1}) / 2 - A_1 A_n and the coefficients' derivatives in
-// the cost parameters by a central difference (the loss has no parameter derivative).
+// the cost parameters from the loss's: exact for a formula (dual numbers), else a central
+// difference.
 #pragma once
 
 #include <bactor/models/costs.hpp>
 
 #include <array>
 #include <cstddef>
+#include <span>
 #include <vector>
 
 namespace bactor::detail {
@@ -31,6 +33,8 @@ namespace bactor::detail {
 /// = 1 / (2n / kappa + I_{n+1} / I_n), started where the start's error has decayed below double
 /// precision; above, by the forward recurrence from A_1 = bessel_ratio(kappa). O(n_max) either way.
 void bessel_ratios(double kappa, int n_max, double* A);
+/// bessel_ratios for the SIMD width's number of concentrations kappa[l] at once, into A[l].
+void bessel_ratios_batch(const double* kappa, int n_max, double* const* A);
 
 /// Fourier terms of the expected cost needed at these concentrations: N with rho_N below
 /// e^{-40} (at least 4, at most circular_max_terms).
@@ -39,7 +43,8 @@ inline constexpr int circular_max_terms = 2048;
 
 /// The loss g(d) = l(0, d; c) of the wrapped error as its Fourier series to n = N, from M
 /// equispaced samples (M = max(128, 4N), a multiple of 8), and each coefficient's derivative in
-/// each cost parameter.
+/// each cost parameter (a formula's exactly, by dual numbers; any other cost's by a central
+/// difference).
 struct CircularCostSeries {
   int N = 0;
   std::size_t P = 0;           // cost parameters
@@ -65,11 +70,21 @@ public:
   CircularShift solve(double kappa_post, const double* start = nullptr);
   /// E(delta) - a_0 at kappa_post (tests; the series' expected cost).
   double expected_cost(double kappa_post, double delta);
+  /// Computes A_n(kappa_post) for each of these concentrations ahead (in SIMD over them), for
+  /// solve_node: the same numbers as solve's own but for rounding.
+  void prepare(std::span<const double> kappa_posts);
+  /// solve(kappa_posts[i], start) with the ratios of prepare.
+  CircularShift solve_node(std::size_t i, const double* start = nullptr);
 
 private:
-  void set_kappa_post(double kappa_post);
+  void set_kappa_post(double kappa_post, bool have_ratios = false);
   const CircularCostSeries* s_;
   std::vector<double> ar_, dar_, ap_, dap_, rho_;
+  // At kappa_post: E, E' and E'' as Σ_n (cos n x, sin n x) weights, term n at n - 1, zero-padded
+  // to a multiple of the SIMD width.
+  std::vector<double> e_cos_, e_sin_, f_cos_, f_sin_, fp_cos_, fp_sin_;
+  std::vector<double> cos_, sin_;  // cos n d*, sin n d* (the implicit derivatives)
+  std::vector<double> table_kp_, table_, scratch_;  // prepare's concentrations and A_n rows (N + 2 each)
   double kp_ = -1;
 };
 

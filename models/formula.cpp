@@ -17,6 +17,16 @@
 
 namespace bactor {
 
+// Nested dual numbers (Dual<Dual<V>>, the parameter derivatives of l' below): the generic
+// operations call exp, log, ... unqualified on the inner Dual after `using std::exp`, so they are
+// found by argument-dependent lookup in Dual's own namespace, this file's only.
+using gen::abs;
+using gen::cos;
+using gen::exp;
+using gen::log;
+using gen::sin;
+using gen::sqrt;
+
 FormulaError::FormulaError(std::size_t column, const std::string& message)
     : ArgumentError("formula", "column " + std::to_string(column) + ": " + message), column_(column) {}
 
@@ -348,31 +358,66 @@ double loss_dr_double(const void* ctx, double s, double r, const double* p, doub
   return l.v;
 }
 
-/// loss_dr over a block of points: one switch per instruction per 64 points.
-void loss_dr_block(const void* ctx, std::size_t n, const double* s, const double* r, const double* p, double* l,
-                   double* dl_dr) {
-  using D = Dual<double>;
-  constexpr std::size_t cap = 64;
-  const FormulaProgram& P = static_cast<const FormulaCost*>(ctx)->program;
-  std::vector<D> buf(P.buffer_size(cap));
-  D pd[max_cost_params];
-  for (std::size_t j = 0; j < P.n_params; ++j) pd[j] = D(p[j], 0.0);
-  formula_set_uniform(P, buf.data(), pd);
-  D* bs = buf.data() + P.offset(0, cap);
-  D* br = buf.data() + P.offset(1, cap);
-  for (std::size_t i0 = 0; i0 < n; i0 += cap) {
-    const std::size_t nb = std::min(cap, n - i0);
+using dbatch = xsimd::batch<double>;
+
+/// The program over n points (s_i, r_i) on SIMD tiles of the (dual) type T: `seed(s, r)` makes
+/// the registers s and r of one batch (s null: 0), `params` the parameter registers, and `out(i, m, v)`
+/// takes the result batch v of the points i.. i + m (m <= lanes; a short last batch repeats its
+/// last point). One switch per instruction per tile of 16 batches, this thread's buffer.
+template <class T, class Seed, class Out>
+void run_tiles(const FormulaProgram& P, std::size_t n, const double* s, const double* r, const T* params, Seed seed,
+               Out out) {
+  constexpr std::size_t L = dbatch::size, cap = 16;
+  thread_local std::vector<T> buf;
+  buf.resize(P.buffer_size(cap));
+  formula_set_uniform(P, buf.data(), params);
+  T* bs = buf.data() + P.offset(0, cap);
+  T* br = buf.data() + P.offset(1, cap);
+  for (std::size_t i0 = 0; i0 < n; i0 += cap * L) {
+    const std::size_t nb = std::min(cap, (n - i0 + L - 1) / L);
     for (std::size_t q = 0; q < nb; ++q) {
-      bs[q] = D(s[i0 + q], 0.0);
-      br[q] = D(r[i0 + q], 1.0);
+      const std::size_t i = i0 + q * L;
+      if (i + L <= n) {
+        seed(s ? dbatch::load_unaligned(s + i) : dbatch(0.0), dbatch::load_unaligned(r + i), bs[q], br[q]);
+        continue;
+      }
+      alignas(64) double sv[L], rv[L];  // the short last batch
+      for (std::size_t l = 0; l < L; ++l) {
+        const std::size_t k = std::min(i + l, n - 1);
+        sv[l] = s ? s[k] : 0.0, rv[l] = r[k];
+      }
+      seed(dbatch::load_aligned(sv), dbatch::load_aligned(rv), bs[q], br[q]);
     }
     std::size_t off = 0, stride = 0;
     formula_run(P, nb, cap, buf.data(), &off, &stride);
     for (std::size_t q = 0; q < nb; ++q) {
-      l[i0 + q] = buf[off + q * stride].v;
-      dl_dr[i0 + q] = buf[off + q * stride].d;
+      const std::size_t i = i0 + q * L;
+      out(i, std::min(L, n - i), buf[off + q * stride]);
     }
   }
+}
+
+/// Stores the first m lanes of v at y.
+void store_first(const dbatch& v, std::size_t m, double* y) {
+  if (m == dbatch::size) return v.store_unaligned(y);
+  alignas(64) double t[dbatch::size];
+  v.store_aligned(t);
+  std::copy(t, t + m, y);
+}
+
+/// loss_dr over a block of points: the program on SIMD tiles of dual numbers seeded in r.
+void loss_dr_block(const void* ctx, std::size_t n, const double* s, const double* r, const double* p, double* l,
+                   double* dl_dr) {
+  using D = Dual<dbatch>;
+  const FormulaProgram& P = static_cast<const FormulaCost*>(ctx)->program;
+  D pd[max_cost_params];
+  for (std::size_t j = 0; j < P.n_params; ++j) pd[j] = D(dbatch(p[j]), dbatch(0.0));
+  run_tiles<D>(
+      P, n, s, r, pd, [](const dbatch& sb, const dbatch& rb, D& ds, D& dr) { ds = D(sb, dbatch(0.0)), dr = D(rb, dbatch(1.0)); },
+      [&](std::size_t i, std::size_t m, const D& v) {
+        store_first(v.v, m, l + i);
+        store_first(v.d, m, dl_dr + i);
+      });
 }
 
 /// The fused kernel's tile evaluator: one switch per instruction per tile of SIMD batches.
@@ -409,6 +454,43 @@ void fused_formula(const void* ctx, const FusedArgs& g) {
 }
 
 } // namespace
+
+bool formula_slope_dparam(const CostInfo& cost, std::size_t k, std::size_t n, const double* x, const double* p,
+                          double* out) {
+  if (cost.loss_dr_n.fn != &loss_dr_block || k >= cost.params.size()) return false;
+  // Outer dual in r, inner in p_k: the outer derivative's inner derivative is d^2 l / dr dp_k.
+  using D = Dual<dbatch>;
+  using D2 = Dual<D>;
+  const FormulaProgram& P = static_cast<const FormulaCost*>(cost.loss_dr_n.ctx)->program;
+  const D zero(dbatch(0.0), dbatch(0.0));
+  D2 pd[max_cost_params];
+  for (std::size_t j = 0; j < P.n_params; ++j) pd[j] = D2(D(dbatch(p[j]), dbatch(j == k ? 1.0 : 0.0)), zero);
+  run_tiles<D2>(
+      P, n, nullptr, x, pd,
+      [&](const dbatch&, const dbatch& rb, D2& ds, D2& dr) {
+        ds = D2(zero, zero);
+        dr = D2(D(rb, dbatch(0.0)), D(dbatch(1.0), dbatch(0.0)));
+      },
+      [&](std::size_t i, std::size_t m, const D2& v) { store_first(v.d.d, m, out + i); });
+  return true;
+}
+
+bool formula_loss_dparam(const CostInfo& cost, std::size_t k, std::size_t n, const double* x, const double* p, double* l,
+                         double* dl_dp) {
+  if (cost.loss_dr_n.fn != &loss_dr_block || k >= cost.params.size()) return false;
+  using D = Dual<dbatch>;
+  const FormulaProgram& P = static_cast<const FormulaCost*>(cost.loss_dr_n.ctx)->program;
+  D pd[max_cost_params];
+  for (std::size_t j = 0; j < P.n_params; ++j) pd[j] = D(dbatch(p[j]), dbatch(j == k ? 1.0 : 0.0));
+  run_tiles<D>(
+      P, n, nullptr, x, pd, [](const dbatch&, const dbatch& rb, D& ds, D& dr) { ds = D(0.0), dr = D(rb, dbatch(0.0)); },
+      [&](std::size_t i, std::size_t m, const D& v) {
+        store_first(v.v, m, l + i);
+        store_first(v.d, m, dl_dp + i);
+      });
+  return true;
+}
+
 } // namespace detail
 
 std::vector<ParamPrior> parse_param_priors(const std::string& text) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <bactor/models/cost_math.hpp>
+#include <bactor/models/costs.hpp>
 
 namespace bactor::detail {
 
@@ -43,6 +44,16 @@ struct FormulaProgram {
   }
   std::size_t buffer_size(std::size_t cap) const { return n_uniform() + (n_regs - n_uniform()) * cap; }
 };
+
+/// For a cost made by make_formula_cost: d/dp_k of l'(x_i) = dl/dr at s = 0, r = x_i, into
+/// out[i] for i < n (forward mode on nested dual numbers: exact, one run of the program over SIMD
+/// tiles). False, with nothing written, for any other cost (or k out of range).
+bool formula_slope_dparam(const CostInfo& cost, std::size_t k, std::size_t n, const double* x, const double* p,
+                          double* out);
+/// For a cost made by make_formula_cost: l(0, x_i) into l[i] and its derivative in p_k into
+/// dl_dp[i] (dual numbers, one run). False, with nothing written, for any other cost.
+bool formula_loss_dparam(const CostInfo& cost, std::size_t k, std::size_t n, const double* x, const double* p, double* l,
+                         double* dl_dp);
 
 /// Parses and compiles; throws FormulaError (column, what was expected).
 FormulaProgram compile_formula(const std::string& text, const std::vector<std::string>& param_names);

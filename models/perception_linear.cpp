@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
+#include <memory>
 #include <numbers>
 #include <stdexcept>
 #include <string>
@@ -17,8 +19,58 @@ namespace bactor::detail {
 
 namespace {
 
-/// The solver's shift for a cost of r - s at tau (kink at d = 0 when the cost declares one).
+/// The table of d* (ShiftTable) of a formula cost without parameters, or with one of a uniform
+/// prior (tabulated over the prior's range), built on first use by this thread (a few ms; about
+/// 7,000 solves, 30 ms, with a parameter); nullptr for any other cost.
+const ShiftTable* shift_table(const CostInfo& cost) {
+  if (cost.expression.empty() || cost.params.size() > 1) return nullptr;
+  const bool param = cost.params.size() == 1;
+  if (param && cost.params[0].kind != ParamPrior::Kind::uniform) return nullptr;
+  // This thread's tables, by formula text, kink flag and parameter range (the same text is the
+  // same function, so a table never goes stale; its values depend on (tau, p) alone, so threads agree).
+  thread_local std::map<std::string, std::unique_ptr<const ShiftTable>> tables;
+  const double lo = param ? cost.params[0].a : 0, hi = param ? cost.params[0].b : 0;
+  // The last table used, found by comparing its fields (no key string to build on every gradient).
+  thread_local struct {
+    std::string expression;
+    bool kink = false;
+    double lo = 0, hi = 0;
+    const ShiftTable* table = nullptr;
+  } last;
+  if (last.table && last.kink == cost.kink_at_s_equals_r && last.lo == lo && last.hi == hi && last.expression == cost.expression)
+    return last.table;
+  std::string key = cost.expression + (cost.kink_at_s_equals_r ? "\n1\n" : "\n0\n");
+  key.append(reinterpret_cast<const char*>(&lo), sizeof lo).append(reinterpret_cast<const char*>(&hi), sizeof hi);
+  auto it = tables.find(key);
+  if (it == tables.end()) {
+    const double kink = 0;
+    const std::span<const double> kinks(&kink, cost.kink_at_s_equals_r ? 1 : 0);
+    // The parameter's value lives in the maker's cost (CostOfDifference points at it).
+    struct Maker {
+      const CostInfo* cost;
+      std::shared_ptr<double> p = std::make_shared<double>(0.0);
+      CostOfDifference operator()(double v) const {
+        *p = v;
+        return CostOfDifference{cost, p.get()};
+      }
+    };
+    it = tables.emplace(key, std::make_unique<const ShiftTable>(Maker{&cost}, kinks, param, lo, hi)).first;
+  }
+  last.expression = cost.expression, last.kink = cost.kink_at_s_equals_r, last.lo = lo, last.hi = hi;
+  last.table = it->second.get();
+  return last.table;
+}
+
+/// The shift for a cost of r - s at tau (kink at d = 0 when the cost declares one): from the
+/// cost's table (shift_table) where it has one, else by the solver.
 ShiftSolution cost_shift(const CostInfo& cost, const double* p, double tau) {
+  if (const ShiftTable* t = shift_table(cost)) {
+    ShiftSolution s;
+    if (t->eval(tau, cost.params.empty() ? 0.0 : p[0], s.d, s.d_noise[0], s.d_param[0])) {
+      s.ok = true;
+      return s;
+    }
+  }
   const CostOfDifference c{&cost, p};
   const double kink = 0;
   return solve_shift(GaussianShiftNoise{tau}, c, std::span<const double>(&kink, c.kink() ? 1 : 0));

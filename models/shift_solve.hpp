@@ -38,6 +38,8 @@
 //   void slope_dparam(std::size_t k, std::size_t n, const double* x, double* out) const;
 //                                                                               // d/dtheta_k l'(x_i)
 // Nothing here knows where the noise comes from (perception, motor noise) or what the cost is.
+// ShiftTable (below) tabulates the solver's d* over tau (and one cost parameter) once, checked
+// against it, for callers that need d* at many tau: a Chebyshev series in place of a solve.
 #pragma once
 
 #include <algorithm>
@@ -46,10 +48,13 @@
 #include <cstddef>
 #include <numbers>
 #include <span>
+#include <vector>
 
 #include <xsimd/xsimd.hpp>
 
 #include <bactor/models/costs.hpp>
+
+#include "models/formula_program.hpp"
 
 namespace bactor::detail {
 
@@ -133,7 +138,7 @@ struct ShiftSolution {
   double d = 0;
   double e_dd = 0;
   std::array<double, shift_max_params> d_noise{}, d_param{};
-  int evaluations = 0;         // passes of the cost over the nodes (one per window, 2 per parameter)
+  int evaluations = 0;         // passes of the cost over the nodes (one per window, 2 per parameter: at most)
   int iterations = 0;          // Newton or bisection steps (re-weightings of the nodes)
 };
 
@@ -232,18 +237,24 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
   int panels = std::clamp(opt.panels, 1, shift_detail::max_panels);
   shift_detail::Nodes nd;
   std::array<double, max_nodes> dl, wdl, y, p, py;
-  double c = d_start;  // the window's centre
+  double c = d_start;    // the window's centre
+  double eta_at = NAN;   // where pe (below) holds dp/deta on this window: the last eval with eta
   auto window = [&](double centre) {
     c = centre;
+    eta_at = NAN;
     nd.build(c + lo, c + hi, kinks, panels);
     cost.slope(nd.n, nd.x.data(), dl.data());
     for (std::size_t j = 0; j < nd.n; ++j) wdl[j] = nd.w[j] * dl[j];
     ++s.evaluations;
   };
   double g = 0, h = 0;
-  auto eval = [&](double d) {  // E_d and E_dd at d on the window's nodes
+  std::array<std::array<double, max_nodes>, Noise::n_params> pe;
+  std::array<double*, Noise::n_params> pe_ptr;
+  for (std::size_t e = 0; e < Noise::n_params; ++e) pe_ptr[e] = pe[e].data();
+  auto eval = [&](double d, bool eta) {  // E_d and E_dd at d on the window's nodes (and dp/deta)
     for (std::size_t j = 0; j < nd.n; ++j) y[j] = nd.x[j] - d;
-    noise.density(nd.n, y.data(), p.data(), py.data(), nullptr);
+    noise.density(nd.n, y.data(), p.data(), py.data(), eta ? pe_ptr.data() : nullptr);
+    eta_at = eta ? d : NAN;
     g = h = 0;
     for (std::size_t j = 0; j < nd.n; ++j) {
       g += wdl[j] * p[j];
@@ -268,7 +279,7 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
   bool converged = false;
   for (int it = 0; it < opt.max_iterations && !converged; ++it) {
     if (std::abs(d - c) > margin) window(d);  // keep the density well inside the window
-    eval(d);
+    eval(d, false);
     if (!std::isfinite(g) || !std::isfinite(h)) return s;
     if (g == 0) break;
     if (g < 0) a = std::max(a, d);
@@ -276,7 +287,9 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
     double next = h > 0 ? d - g / h : NAN;
     const bool bracketed = std::isfinite(a) && std::isfinite(b);
     if (bracketed) {
-      if (!(next > a && next < b)) next = 0.5 * (a + b);
+      // Bisect where Newton leaves the bracket, unless it has converged: at the root Newton's
+      // step may round onto the bracket's end, which is no reason to bisect.
+      if (!(next > a && next < b) && !(std::abs(next - d) <= tol)) next = 0.5 * (a + b);
     } else if (!std::isfinite(next) || std::abs(next - d) > step_out) {
       // No bracket yet and Newton is unreliable or far: walk downhill, doubling the stride.
       next = d + (g > 0 ? -step_out : step_out);
@@ -287,7 +300,7 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
     if (!(std::abs(d) < 1e6 * width)) return s;  // E_d keeps its sign: no finite minimiser
     if (converged) {
       if (std::abs(d - c) > margin) window(d);
-      eval(d);
+      eval(d, true);
       if (edge_share() > opt.edge_tolerance && widening < opt.max_widening &&
           std::ceil(1.5 * panels) <= shift_detail::max_panels) {
         // The mass reaches the window's ends: widen it (same panel width) and solve on.
@@ -301,16 +314,7 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
   }
   if (!converged && g != 0) return s;
   if (std::abs(d - c) > margin) window(d);
-  for (std::size_t j = 0; j < nd.n; ++j) y[j] = nd.x[j] - d;
-  std::array<std::array<double, max_nodes>, Noise::n_params> pe;
-  std::array<double*, Noise::n_params> pe_ptr;
-  for (std::size_t e = 0; e < Noise::n_params; ++e) pe_ptr[e] = pe[e].data();
-  noise.density(nd.n, y.data(), p.data(), py.data(), pe_ptr.data());
-  g = h = 0;
-  for (std::size_t j = 0; j < nd.n; ++j) {
-    g += wdl[j] * p[j];
-    h -= wdl[j] * py[j];
-  }
+  if (!(eta_at == d)) eval(d, true);  // else the converged step's evaluation is at d already
   if (!(h > 0) || !std::isfinite(g)) return s;
   s.d = d;
   s.e_dd = h;
@@ -330,6 +334,147 @@ ShiftSolution solve_shift(const Noise& noise, const Cost& cost, std::span<const 
   s.ok = true;
   return s;
 }
+
+/// d*(tau) (no cost parameter) or d*(tau, p) (one parameter p in [p_lo, p_hi]) under gaussian
+/// noise (GaussianShiftNoise), tabulated once: t = d* / tau (exactly constant in tau for a cost
+/// homogeneous in r - s) as a Chebyshev series of degree n_u - 1 in u = log tau on each unit
+/// interval of [u_min, u_max] (tau from 1e-3 to 1e3 in the data's units of S), times degree
+/// n_p - 1 in p on each of p_pieces equal intervals of [p_lo, p_hi] (pieces, as d* may have a
+/// singularity just beyond the range, e.g. t*(alpha) at alpha = 0), from the solver at the
+/// Chebyshev points. Each piece is then checked against the solver at Chebyshev–Lobatto points
+/// (every other one, the ends included): d* within check_d tau, dd*/dtau and dd*/dp within
+/// check_slope of the solver's (relative to 1 + their size); a piece that fails, or whose solves
+/// fail, is not used (eval says false there, and the caller solves). Its values are a function of
+/// (tau, p) alone: no history.
+class ShiftTable {
+public:
+  static constexpr int n_u = 16, n_p = 12, p_pieces = 8;
+  static constexpr int u_min = -7, u_max = 7;
+  static constexpr double check_d = 1e-10, check_slope = 1e-7;
+
+  /// make(p) gives the cost at parameter p (ignored when `param` is false).
+  template <class MakeCost>
+  ShiftTable(MakeCost make, std::span<const double> kinks, bool param = false, double p_lo = 0, double p_hi = 0,
+             const ShiftOptions& opt = {})
+      : np_(param ? n_p : 1), pp_(param ? p_pieces : 1), p_lo_(p_lo), p_w_(param ? (p_hi - p_lo) / p_pieces : 1) {
+    const int pieces = (u_max - u_min) * pp_;
+    const std::size_t w = std::size_t(n_u) * std::size_t(np_);
+    coef_.assign(std::size_t(pieces) * w, 0.0);
+    ok_.assign(std::size_t(pieces), 0);
+    auto node = [](int k, int n) { return n == 1 ? 0.0 : std::cos(std::numbers::pi * (k + 0.5) / n); };
+    auto lobatto = [](int k, int n) { return n == 1 ? 0.0 : std::cos(std::numbers::pi * k / (n - 1)); };
+    auto next = [](int k, int n) { return k == n - 1 ? n : std::min(k + 2, n - 1); };
+    for (int i = 0; i < pieces; ++i) {
+      const double mid = u_min + i / pp_ + 0.5, pmid = p_lo_ + (i % pp_ + 0.5) * p_w_;
+      std::vector<double> f(w);  // f[k * np + l] = t at (u_k, p_l)
+      bool ok = true;
+      for (int l = 0; l < np_ && ok; ++l) {
+        const auto cost = make(pmid + 0.5 * p_w_ * node(l, np_));
+        for (int k = 0; k < n_u && ok; ++k) {
+          const double tau = std::exp(mid + 0.5 * node(k, n_u));
+          const ShiftSolution sol = solve_shift(GaussianShiftNoise{tau}, cost, kinks, 0.0, opt);
+          ok = sol.ok;
+          f[std::size_t(k) * std::size_t(np_) + std::size_t(l)] = sol.d / tau;
+        }
+      }
+      if (!ok) continue;
+      // a_jm = c_j c_m / (n_u n_p) Σ_k Σ_l f_kl cos(pi j (k + 1/2) / n_u) cos(pi m (l + 1/2) / n_p).
+      double* a = coef_.data() + std::size_t(i) * w;
+      for (int j = 0; j < n_u; ++j)
+        for (int m = 0; m < np_; ++m) {
+          double v = 0;
+          for (int k = 0; k < n_u; ++k)
+            for (int l = 0; l < np_; ++l)
+              v += f[std::size_t(k) * std::size_t(np_) + std::size_t(l)] * std::cos(std::numbers::pi * j * (k + 0.5) / n_u) *
+                   std::cos(std::numbers::pi * m * (l + 0.5) / np_);
+          a[std::size_t(j) * std::size_t(np_) + std::size_t(m)] = (j ? 2.0 : 1.0) * (m ? 2.0 : 1.0) * v / (n_u * np_);
+        }
+      // The check, at every other Chebyshev–Lobatto point in u and in p (the ends included).
+      for (int l = 0; l < np_ && ok; l = next(l, np_)) {
+        const double y = lobatto(l, np_);
+        const auto cost = make(pmid + 0.5 * p_w_ * y);
+        for (int k = 0; k < n_u && ok; k = next(k, n_u)) {
+          const double x = lobatto(k, n_u), tau = std::exp(mid + 0.5 * x);
+          const ShiftSolution sol = solve_shift(GaussianShiftNoise{tau}, cost, kinks, 0.0, opt);
+          if (!(ok = sol.ok)) break;
+          double d = 0, d_tau = 0, d_p = 0;
+          value(std::size_t(i), x, y, tau, d, d_tau, d_p);  // the piece's own series, also at its ends
+          const double err = std::abs(d - sol.d) / tau;
+          double err_slope = std::abs(d_tau - sol.d_noise[0]) / (1 + std::abs(sol.d_noise[0]));
+          if (param) err_slope = std::max(err_slope, std::abs(d_p - sol.d_param[0]) / (1 + std::abs(sol.d_param[0])));
+          max_error_ = std::max(max_error_, err);
+          max_slope_error_ = std::max(max_slope_error_, err_slope);
+          ok = err <= check_d && err_slope <= check_slope;
+        }
+      }
+      ok_[std::size_t(i)] = ok;
+    }
+  }
+
+  /// d*, dd*/dtau and (with a parameter) dd*/dp at (tau, p); false (nothing written) outside the
+  /// table or in a piece that failed.
+  bool eval(double tau, double p, double& d, double& d_tau, double& d_p) const {
+    const double u = std::log(tau), q = (p - p_lo_) / p_w_;
+    if (!(u >= u_min && u <= u_max) || (np_ > 1 && !(q >= 0 && q <= pp_))) return false;
+    const int iu = std::min(int(u - u_min), u_max - u_min - 1), ip = np_ > 1 ? std::min(int(q), pp_ - 1) : 0;
+    const std::size_t i = std::size_t(iu * pp_ + ip);
+    if (!ok_[i]) return false;
+    value(i, 2 * (u - (u_min + iu + 0.5)), np_ > 1 ? 2 * (q - ip - 0.5) : 0.0, tau, d, d_tau, d_p);
+    return true;
+  }
+  /// The check's largest errors: |d_table - d_solver| / tau, and of the derivatives (relative to 1 + their size).
+  double max_error() const { return max_error_; }
+  double max_slope_error() const { return max_slope_error_; }
+  /// The pieces in use.
+  int pieces_ok() const {
+    int k = 0;
+    for (char o : ok_) k += o;
+    return k;
+  }
+
+private:
+  /// T_j(x) and T_j'(x) = j U_{j-1}(x) for j < n by their recurrences.
+  static void chebyshev(double x, int n, double* t, double* dt) {
+    double t0 = 1, t1 = x, u0 = 1, u1 = 2 * x;  // T_0, T_1; U_0, U_1
+    t[0] = 1, dt[0] = 0;
+    if (n > 1) t[1] = x, dt[1] = 1;
+    for (int j = 2; j < n; ++j) {
+      const double t2 = 2 * x * t1 - t0, u2 = 2 * x * u1 - u0;
+      t[j] = t2, dt[j] = j * u1;
+      t0 = t1, t1 = t2, u0 = u1, u1 = u2;
+    }
+  }
+  /// Piece i's series at x = 2 (u - its mid) and y = 2 (p - its mid) / its width, both in [-1, 1].
+  void value(std::size_t i, double x, double y, double tau, double& d, double& d_tau, double& d_p) const {
+    std::array<double, n_u> tx, dtx;
+    std::array<double, n_p> ty, dty;
+    chebyshev(x, n_u, tx.data(), dtx.data());
+    chebyshev(y, np_, ty.data(), dty.data());
+    const double* a = coef_.data() + i * std::size_t(n_u) * std::size_t(np_);
+    double v = 0, vx = 0, vy = 0;
+    for (int j = 0; j < n_u; ++j) {
+      double r = 0, ry = 0;  // Σ_m a_jm T_m(y), and its y-derivative
+      for (int m = 0; m < np_; ++m) {
+        const double c = a[std::size_t(j) * std::size_t(np_) + std::size_t(m)];
+        r += c * ty[std::size_t(m)];
+        ry += c * dty[std::size_t(m)];
+      }
+      v += r * tx[std::size_t(j)];
+      vx += r * dtx[std::size_t(j)];
+      vy += ry * tx[std::size_t(j)];
+    }
+    // d = tau t(u, p): dd/dtau = t + dt/du (dt/du = 2 dv/dx), dd/dp = tau (2 / p_w) dv/dy.
+    d = tau * v;
+    d_tau = v + 2 * vx;
+    d_p = np_ > 1 ? tau * 2 * vy / p_w_ : 0.0;
+  }
+
+  int np_, pp_;
+  double p_lo_, p_w_;
+  std::vector<double> coef_;
+  std::vector<char> ok_;
+  double max_error_ = 0, max_slope_error_ = 0;
+};
 
 /// E_d(d) and, in *e_dd, E_dd(d) (the header's comment), on a window centred at d.
 template <class Noise, class Cost>
@@ -352,8 +497,9 @@ double shift_slope(const Noise& noise, const Cost& cost, double d, std::span<con
 
 /// A registered cost read as a cost of the difference x = r - s (l(x) = loss(0, x; p)), for
 /// costs that are functions of r - s alone (the caller checks that). l' comes from the cost's own
-/// forward-mode dual numbers (loss_dr_n, else loss_dr); dl'/dp_k, which the cost's evaluators do
-/// not give, is a central difference of l' in p_k (step 1e-5 (1 + |p_k|): error ~1e-10 relative).
+/// forward-mode dual numbers (loss_dr_n, else loss_dr); dl'/dp_k is exact for a formula (nested
+/// dual numbers, formula_slope_dparam), else, as the cost's evaluators do not give it, a central
+/// difference of l' in p_k (step 1e-5 (1 + |p_k|): error ~1e-10 relative).
 /// kink() says whether l' may jump at x = 0.
 struct CostOfDifference {
   const CostInfo* cost = nullptr;
@@ -362,6 +508,7 @@ struct CostOfDifference {
   bool kink() const { return cost->kink_at_s_equals_r; }
   void slope(std::size_t n, const double* x, double* dl) const { slope_at(p, n, x, dl); }
   void slope_dparam(std::size_t k, std::size_t n, const double* x, double* out) const {
+    if (formula_slope_dparam(*cost, k, n, x, p, out)) return;  // a formula: exact, by nested dual numbers
     std::array<double, max_cost_params> q{};
     std::copy(p, p + n_params(), q.begin());
     const double h = 1e-5 * (1 + std::abs(p[k]));
@@ -375,7 +522,8 @@ struct CostOfDifference {
 
 private:
   void slope_at(const double* q, std::size_t n, const double* x, double* dl) const {
-    std::array<double, shift_detail::max_nodes> zero{}, l;
+    static const std::array<double, shift_detail::max_nodes> zero{};  // s = 0
+    std::array<double, shift_detail::max_nodes> l;
     if (n <= zero.size() && cost->loss_dr_n) {
       cost->loss_dr_n(n, zero.data(), x, q, l.data(), dl);
       return;

@@ -20,6 +20,7 @@
 #include <bactor/models/ground_truth.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/train.hpp>
+#include "models/formula_program.hpp"
 
 using namespace bactor;
 
@@ -137,6 +138,46 @@ TEST_CASE("formula evaluation: precedence, functions, comparisons and dl/dr agai
         CHECK(d == doctest::Approx((c.ref(s, r + h, k) - c.ref(s, r - h, k)) / (2 * h)).epsilon(1e-6).scale(1e-6));
       }
   }
+}
+
+TEST_CASE("formula evaluation: the SIMD block evaluator against the scalar one; dl'/dp and dl/dp against finite differences") {
+  const char* texts[] = {"a*abs(r - s)^b + if(r >= s, a, 1)*sin(r - s)", "exp(a*(r - s)) - a*(r - s) + b*log(1 + (r - s)^2)",
+                         "b*sqrt(abs(r - s) + a) + max(r - s, a*(r - s)) + cos(b*(r - s))/a"};
+  // 13 points (a short last SIMD batch), none at the kink r = s.
+  std::vector<double> x, zero(13, 0.0), l(13), dl(13), lp(13), dlp(13), lm(13), dlm(13), out(13), lo(13), dlo(13);
+  for (int i = 0; i < 13; ++i) x.push_back(-2.05 + 0.33 * i);
+  for (const char* text : texts) {
+    CAPTURE(text);
+    const CostInfo f = formula(text, "a=uniform:0.5:2,b=uniform:1.2:3");
+    const double p[2] = {0.8, 1.7};
+    f.loss_dr_n(x.size(), zero.data(), x.data(), p, l.data(), dl.data());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      double d = 0;
+      CHECK(l[i] == doctest::Approx(f.loss_dr(0.0, x[i], p, &d)).epsilon(1e-13));
+      CHECK(dl[i] == doctest::Approx(d).epsilon(1e-13));
+    }
+    for (std::size_t k = 0; k < 2; ++k) {
+      CAPTURE(k);
+      const double h = 1e-6;
+      double q[2] = {p[0], p[1]};
+      q[k] = p[k] + h;
+      f.loss_dr_n(x.size(), zero.data(), x.data(), q, lp.data(), dlp.data());
+      q[k] = p[k] - h;
+      f.loss_dr_n(x.size(), zero.data(), x.data(), q, lm.data(), dlm.data());
+      REQUIRE(detail::formula_slope_dparam(f, k, x.size(), x.data(), p, out.data()));
+      REQUIRE(detail::formula_loss_dparam(f, k, x.size(), x.data(), p, lo.data(), dlo.data()));
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        CHECK(out[i] == doctest::Approx((dlp[i] - dlm[i]) / (2 * h)).epsilon(1e-6).scale(1e-6));
+        CHECK(lo[i] == doctest::Approx(l[i]).epsilon(1e-13));
+        CHECK(dlo[i] == doctest::Approx((lp[i] - lm[i]) / (2 * h)).epsilon(1e-6).scale(1e-6));
+      }
+    }
+  }
+  // Not a formula (or no such parameter): false, nothing written.
+  const double alpha = 0.3;
+  CHECK_FALSE(detail::formula_slope_dparam(find_cost("AsymmetricQuadratic"), 0, x.size(), x.data(), &alpha, out.data()));
+  CHECK_FALSE(detail::formula_loss_dparam(find_cost("AsymmetricQuadratic"), 0, x.size(), x.data(), &alpha, lo.data(), dlo.data()));
+  CHECK_FALSE(detail::formula_slope_dparam(formula("(r - s)^2"), 0, x.size(), x.data(), &alpha, out.data()));
 }
 
 TEST_CASE("the seven built-ins as formulas: the same loss, derivative and fused-kernel result") {

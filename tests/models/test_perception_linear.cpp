@@ -188,6 +188,93 @@ TEST_CASE("shift: the solver's d* against a brute-force minimiser, the closed fo
   CHECK(solve_formula(aq, &alpha, 0.6).d_param[0] == doctest::Approx(0.6 * dt).epsilon(1e-6));
 }
 
+TEST_CASE("shift: the table of d*(tau) of a cost without parameters against the solver, in any call order") {
+  // An asymmetric kinked cost that is not homogeneous (d*/tau moves with tau), and Linex with c
+  // fixed (d* = -c tau^2 / 2; beyond c tau ~ 20 the solver's window cannot follow: no table there).
+  const CostInfo& kinked = formula_cost("if(r >= s, (r - s)^2, 3*abs(r - s)^1.5)");
+  const CostInfo& linex = formula_cost("exp(0.7*(r - s)) - 0.7*(r - s) - 1");
+  const double none = 0;
+  for (const CostInfo* cost : {&kinked, &linex}) {
+    INFO(cost->expression);
+    const detail::CostOfDifference c{cost, nullptr};
+    const double kink = 0;
+    const detail::ShiftTable table([&](double) { return c; }, std::span<const double>(&kink, c.kink() ? 1 : 0));
+    CHECK(table.pieces_ok() >= (cost == &kinked ? 14 : 9));
+    // 97 taus from 1e-3.5 to 1e3.5 (off the table's nodes, and beyond its range at both ends).
+    std::vector<double> taus, d_fwd, s_fwd;
+    for (int i = 0; i <= 96; ++i) taus.push_back(std::exp(-8.0 + 16.0 * i / 96 + 1e-3));
+    int used = 0;
+    for (double tau : taus) {
+      double d = NAN, d_tau = NAN, d_p = NAN;
+      const bool ok = table.eval(tau, 0.0, d, d_tau, d_p);
+      d_fwd.push_back(d), s_fwd.push_back(d_tau);
+      if (!ok) {
+        CHECK((tau < 1e-3 || tau > 2.0));  // only off the range, or Linex's large tau
+        continue;
+      }
+      ++used;
+      const detail::ShiftSolution sol = solve_formula(*cost, &none, tau);
+      REQUIRE(sol.ok);
+      INFO("tau " << tau);
+      CHECK(std::abs(d - sol.d) <= detail::ShiftTable::check_d * tau);
+      CHECK(std::abs(d_tau - sol.d_noise[0]) <= detail::ShiftTable::check_slope * (1 + std::abs(sol.d_noise[0])));
+      if (cost == &linex) CHECK(d == doctest::Approx(-0.35 * tau * tau).epsilon(1e-9));
+    }
+    CHECK(used >= (cost == &kinked ? 80 : 55));
+    // Reverse order: the same numbers (a function of tau alone).
+    for (std::size_t i = taus.size(); i-- > 0;) {
+      double d = NAN, d_tau = NAN, d_p = NAN;
+      table.eval(taus[i], 0.0, d, d_tau, d_p);
+      CHECK((std::isnan(d_fwd[i]) ? std::isnan(d) : d == d_fwd[i]));
+      CHECK((std::isnan(s_fwd[i]) ? std::isnan(d_tau) : d_tau == s_fwd[i]));
+    }
+  }
+  // One parameter of a uniform prior: d*(tau, alpha) of the asymmetric quadratic over alpha's
+  // range (tau t*(alpha) exactly, t* by asymmetric_shift), its derivatives against the solver's,
+  // and nothing outside the range.
+  const CostInfo& asym = formula_cost("2*if(r >= s, 1 - alpha, alpha)*(r - s)^2", "alpha=uniform:0.1:0.9");
+  auto alpha_at = std::make_shared<double>(0.0);
+  const double kink = 0;
+  const detail::ShiftTable table(
+      [&](double a) {
+        *alpha_at = a;
+        return detail::CostOfDifference{&asym, alpha_at.get()};
+      },
+      std::span<const double>(&kink, 1), true, 0.1, 0.9);
+  CHECK(table.pieces_ok() == (detail::ShiftTable::u_max - detail::ShiftTable::u_min) * detail::ShiftTable::p_pieces);
+  for (int i = 0; i <= 30; ++i)
+    for (double alpha : {0.1, 0.137, 0.5, 0.71, 0.9}) {
+      const double tau = std::exp(-6.9 + 13.8 * i / 30);
+      double d = NAN, d_tau = NAN, d_p = NAN;
+      REQUIRE(table.eval(tau, alpha, d, d_tau, d_p));
+      INFO("tau " << tau << ", alpha " << alpha);
+      const detail::ShiftSolution sol = solve_formula(asym, &alpha, tau);
+      CHECK(std::abs(d - sol.d) <= detail::ShiftTable::check_d * tau);
+      CHECK(d == doctest::Approx(tau * detail::asymmetric_shift(alpha)).epsilon(1e-8));
+      CHECK(std::abs(d_tau - sol.d_noise[0]) <= detail::ShiftTable::check_slope * (1 + std::abs(sol.d_noise[0])));
+      CHECK(std::abs(d_p - sol.d_param[0]) <= detail::ShiftTable::check_slope * (1 + std::abs(sol.d_param[0])));
+    }
+  double d, d_tau, d_p;
+  CHECK_FALSE(table.eval(0.5, 0.05, d, d_tau, d_p));
+  CHECK_FALSE(table.eval(0.5, 0.95, d, d_tau, d_p));
+  CHECK_FALSE(table.eval(1e-4, 0.5, d, d_tau, d_p));
+
+  // Through the head (which reads the table): log_k = (1 - w) mu_0 + d*(tau) as the solver has it,
+  // and the Jacobian in sigma_a against a central difference.
+  const std::vector<double> theta = theta_of(kinked, gauss, 0.0);
+  const std::size_t n = theta.size(), sa_at = theta_size(kinked);
+  std::vector<double> jac(2 * n);
+  const PowerHead h = detail::linear_closed_form_head(kinked, LinearAction::shift, theta, sa_at, jac.data());
+  const double s2 = theta[0] * theta[0], s02 = theta[1] * theta[1], sa = theta[sa_at];
+  const double tau = std::sqrt(s2 * s02 / (s2 + s02) + sa * sa);
+  CHECK(h.log_k == doctest::Approx((1 - h.w) * theta[2] + solve_formula(kinked, &none, tau).d).epsilon(1e-10));
+  std::vector<double> tp = theta, tm = theta;
+  tp[sa_at] += 1e-6, tm[sa_at] -= 1e-6;
+  const double fd = (detail::linear_closed_form_head(kinked, LinearAction::shift, tp, sa_at).log_k -
+                     detail::linear_closed_form_head(kinked, LinearAction::shift, tm, sa_at).log_k) / 2e-6;
+  CHECK(jac[sa_at] == doctest::Approx(fd).epsilon(1e-6));
+}
+
 TEST_CASE("shift: a cost whose mass leaves the window widens it (Linex with c tau up to 7)") {
   // exp(c x) moves the integrand's mass c tau sd away from d*: beyond the +-10 tau window for
   // c tau > 5 unless it widens.
