@@ -36,7 +36,9 @@ namespace bactor::detail {
 ///   asymmetric  d* = tau t*(alpha) (AsymmetricQuadratic; asymmetric_shift)
 ///   effort      a* = beta mu_post (QuadraticCostQuadraticEffort)
 ///   shift       d* = argmin_d E l(d + tau z), z ~ N(0, 1), by the generic solver of
-///               models/shift_solve.hpp (every other cost of r - s: formulas, registered costs)
+///               models/shift_solve.hpp (every other cost of r - s: formulas, registered costs),
+///               read from a checked table (ShiftTable) for a formula with at most one
+///               parameter of a uniform prior, solved per call otherwise
 enum class LinearAction { centred, linex, asymmetric, effort, shift };
 /// The action's shape for a cost. A cost without a closed form is checked (check_shift_cost)
 /// and gets `shift`. Throws ArgumentError("perception", ...) for a cost that is not a function of
@@ -78,7 +80,7 @@ PowerHead linear_closed_form_head(const CostInfo& cost, LinearAction kind, std::
 inline constexpr std::size_t linear_max_theta = 4 + max_cost_params + 2;
 
 /// The likelihood's action source under gaussian perception: linear_closed_form_head per row
-/// (for `shift` one solve per row per gradient, not per trial).
+/// (for `shift` a table lookup or one solve per row per gradient, not per trial).
 struct LinearClosedFormSource {
   using Head = PowerHead;
   static constexpr bool reads_network = false;
