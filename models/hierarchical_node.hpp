@@ -41,9 +41,17 @@ struct PooledSpec {
   int partner = -1;         // ridge <-> difference: the other pooled index
   int k_sigma = -1, k_sigma_0 = -1, k_sigma_r = -1;  // intercept: the noise parameters' pooled indices
   std::size_t w_row = 0;    // intercept: subject j's slope is intercept_w[w_row * J + j]
+  // An angle (mu_0 under von Mises perception; noncentred, v = theta as with `linear`): the
+  // population mean is m = atan2(q[extra], q[k]) of a 2-D vector (q[k], q[extra]) ~ N(0, I), i.e.
+  // uniform on the circle, times a von Mises prior exp(kappa_m cos(m - loc)) (kappa_m = 1 /
+  // scale^2; 0 when scale is infinite); subjects mu_0_j = m + tau z_j: a wrapped normal population.
+  bool angle = false;
+  std::size_t extra = 0;    // the second coordinate's index in q (PopulationPlan::extra_q)
+  double kappa_m = 0;
 };
 
-/// q = (q_m[0..P), q_tau[0..P), shared[0..H), subject 0's P coordinates, subject 1's, ...).
+/// q = (q_m[0..P), q_tau[0..P), shared[0..H), subject 0's P coordinates, subject 1's, ...,
+/// then one more coordinate per angle: the second component of its population mean's vector).
 /// Output V: J rows of W = C * nt constrained values (subject j's theta in condition c at
 /// row(j, c) = j * W + c * nt), then the log-density term (population model, population
 /// priors, shared priors and log-Jacobians). A likelihood row (subject j, condition c) reads
@@ -67,18 +75,22 @@ struct PopulationPlan {
   /// Whether rows of condition c read a parameter of condition `cond` (-1: every condition).
   static bool uses_condition(int cond, std::size_t c) { return cond < 0 || std::size_t(cond) == c; }
   int shared_condition(std::size_t h) const { return h < shared_cond.size() ? shared_cond[h] : -1; }
-  std::size_t n_q() const { return 2 * P() + shared.size() + J * P(); }
+  std::size_t n_angles = 0;              // pooled angles (each has one extra coordinate)
+  std::size_t n_q() const { return 2 * P() + shared.size() + J * P() + n_angles; }
+  /// The first extra coordinate's index (angle a's is extra_q() + a).
+  std::size_t extra_q() const { return 2 * P() + shared.size() + J * P(); }
   std::size_t subject_q(std::size_t j, std::size_t k) const { return 2 * P() + shared.size() + j * P() + k; }
   /// Checks the plan (pairs consistent, shared q in range); call once it is filled.
   void validate() const;
 };
 
-/// The population mean m_k at q: loc + scale q_k, except for a `difference` (aligned), whose
+/// The population mean m_k at q: loc + scale q_k (an angle's: atan2(q[extra], q[k])), except for a `difference` (aligned), whose
 /// mean is sampled relative to its partner's: m_partner + loc - loc_partner + hypot(scale,
 /// scale_partner) q_k (a linear map: its Jacobian is constant). Its prior is still
 /// Normal(loc, scale) on m_k itself.
 double population_mean(const PopulationPlan& plan, const double* q, std::size_t k);
-/// q_k for the population means `m` (all P of them): population_mean's inverse.
+/// q_k for the population means `m` (all P of them): population_mean's inverse (an angle's:
+/// cos m_k, its extra coordinate sin m_k).
 double population_mean_coordinate(const PopulationPlan& plan, const double* m, std::size_t k);
 
 /// Value-only: V (J * W + 1 values) at q; also the subjects' unconstrained values (J * P)
