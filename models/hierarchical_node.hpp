@@ -42,8 +42,8 @@ struct PooledSpec {
   int k_sigma = -1, k_sigma_0 = -1, k_sigma_r = -1;  // intercept: the noise parameters' pooled indices
   std::size_t w_row = 0;    // intercept: subject j's slope is intercept_w[w_row * J + j]
   // An angle (mu_0 under von Mises perception; noncentred, v = theta as with `linear`): the
-  // population mean is m = atan2(q[extra], q[k]) of a 2-D vector (q[k], q[extra]) ~ N(0, I), i.e.
-  // uniform on the circle, times a von Mises prior exp(kappa_m cos(m - loc)) (kappa_m = 1 /
+  // population mean is m = atan2(q[extra], q[k]) of a 2-D vector (q[k], q[extra]) whose density
+  // depends on its length alone (kept near 1), i.e. m uniform on the circle, times a von Mises prior exp(kappa_m cos(m - loc)) (kappa_m = 1 /
   // scale^2; 0 when scale is infinite); subjects mu_0_j = m + tau z_j: a wrapped normal population.
   bool angle = false;
   std::size_t extra = 0;    // the second coordinate's index in q (PopulationPlan::extra_q)
