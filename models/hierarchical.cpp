@@ -21,6 +21,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <numbers>
 #include <optional>
 #include <sstream>
 #include <tuple>
@@ -52,10 +53,11 @@ void PopulationPlan::validate() const {
                     pooled[std::size_t(s.k_sigma_0)].coord == PooledCoord::difference &&
                     pooled[std::size_t(s.k_sigma_r)].coord == PooledCoord::noncentred);
     }
-  for (std::size_t k = 0, a = 0; k < P(); ++k)
+  for (std::size_t k = 0, a = extra_q(); k < P(); ++k)
     if (pooled[k].angle) {
-      BACTOR_ASSERT(pooled[k].coord == PooledCoord::noncentred && pooled[k].linear && pooled[k].extra == extra_q() + a);
-      ++a;
+      const bool centred = pooled[k].coord == PooledCoord::centred;
+      BACTOR_ASSERT((centred || pooled[k].coord == PooledCoord::noncentred) && pooled[k].linear && pooled[k].extra == a);
+      a += centred ? 1 + J : 1;
     }
   for (const SlotSpec& sl : shared) BACTOR_ASSERT(sl.q >= int(2 * P()) && std::size_t(sl.q) < 2 * P() + shared.size());
   for (std::size_t h = 0; h < shared.size(); ++h) BACTOR_ASSERT(shared_theta[h] < nt && shared_condition(h) < int(C));
@@ -69,8 +71,45 @@ inline double difference_scale(const PopulationPlan& plan, std::size_t k) {
   return std::hypot(plan.pooled[k].scale, plan.pooled[std::size_t(plan.pooled[k].partner)].scale);
 }
 
-/// The sd of the length of an angle's 2-D population-mean vector about 1 (population_angle).
+/// The sd of the length of an angle's 2-D vectors about 1 (population_angle, centred_angle).
 constexpr double angle_rho_sd = 0.25;
+
+/// log WN(d; tau), the wrapped normal density of an angle difference d with sd tau (of m + tau z
+/// wrapped), and its derivatives in d and tau. Up to tau = 1.5 the sum over windings
+/// N(d + 2 pi k; 0, tau), |k| <= 3 (the next term is below e^-50 of the first); above it the
+/// Fourier series (1 + 2 sum_n e^{-n^2 tau^2 / 2} cos(n d)) / (2 pi), n <= 8 (the next term below
+/// e^-45): the same function, each where it converges fast.
+double wrapped_normal_log(double d, double tau, double& d_d, double& d_tau) {
+  constexpr double two_pi = 2 * std::numbers::pi;
+  if (tau <= 1.5) {
+    double mx = -INFINITY, l[7];
+    for (int k = -3; k <= 3; ++k) {
+      const double x = d + two_pi * k;
+      l[k + 3] = -0.5 * x * x / (tau * tau);
+      mx = std::max(mx, l[k + 3]);
+    }
+    double sum = 0, sd = 0, st = 0;  // sum of weights, of weight * dl/dd, of weight * dl/dtau
+    for (int k = -3; k <= 3; ++k) {
+      const double x = d + two_pi * k, wk = std::exp(l[k + 3] - mx);
+      sum += wk;
+      sd += wk * (-x / (tau * tau));
+      st += wk * (x * x / (tau * tau * tau));
+    }
+    d_d = sd / sum;
+    d_tau = st / sum - 1 / tau;
+    return mx + std::log(sum) - std::log(tau) - 0.5 * std::log(two_pi);
+  }
+  double f = 1, fd = 0, ft = 0;
+  for (int n = 1; n <= 8; ++n) {
+    const double a = 2 * std::exp(-0.5 * n * n * tau * tau);
+    f += a * std::cos(n * d);
+    fd -= a * n * std::sin(n * d);
+    ft -= a * n * n * tau * std::cos(n * d);
+  }
+  d_d = fd / f;
+  d_tau = ft / f;
+  return std::log(f) - std::log(two_pi);
+}
 
 /// One entry of the sparse Jacobian of a subject's constrained value w.r.t. q.
 struct Partial {
@@ -159,6 +198,31 @@ struct PopulationPass {
     }
   }
 
+  /// A centred angle: subject j's mu_0 = atan2(w, u) of its own 2-D vector (u, w) = (q[subject_q],
+  /// q[extra + 1 + j]) (length density as population_angle's: proper, no seam), with the
+  /// population density WN(mu_0 - m; tau), the wrapped normal that the non-centred m + tau z
+  /// gives (the same model; wrapped_normal_log).
+  void centred_angle(std::size_t j, std::size_t k) {
+    const PooledSpec& s = plan.pooled[k];
+    const std::size_t qu = plan.subject_q(j, k), qw = s.extra + 1 + j;
+    const double u = q[qu], w = q[qw], r2 = u * u + w * w, rho = std::sqrt(r2);
+    th[k] = std::atan2(w, u);
+    const double du = r2 > 0 ? -w / r2 : 0, dw = r2 > 0 ? u / r2 : 0;  // d mu_0 / d(u, w)
+    const double e = (rho - 1) / angle_rho_sd;
+    double d_d, d_tau;
+    lp += wrapped_normal_log(th[k] - m[k], tau[k], d_d, d_tau) - 0.5 * e * e;
+    if (g) {
+      const double drho = rho > 0 ? -e / (angle_rho_sd * rho) : 0;
+      glp[qu] += d_d * du + drho * u;
+      glp[qw] += d_d * dw + drho * w;
+      glp[k] -= d_d * dm_u[k];
+      glp[s.extra] -= d_d * dm_w[k];
+      glp[P + k] += d_tau * tau[k];  // tau = sd_scale e^{q_tau}
+      set(k, 0, qu, du);
+      set(k, 1, qw, dw);
+    }
+  }
+
   /// Subject j's value `v` of theta index t in the conditions `cond` selects (-1: all).
   void put(std::size_t j, int cond, std::size_t t, double v) {
     if (cond >= 0) {
@@ -206,6 +270,10 @@ struct PopulationPass {
         break;
       }
       case PooledCoord::centred: {
+        if (s.angle) {
+          centred_angle(j, k);
+          break;
+        }
         th[k] = s.loc + x;
         const double e = (th[k] - m[k]) / tau[k];
         lp -= 0.5 * e * e + std::log(tau[k]);
@@ -989,7 +1057,7 @@ void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
     return -1;
   };
   for (std::size_t k = 0; k < P; ++k)
-    if (m.plan.pooled[k].theta == theta_index::mu_0 && !m.plan.pooled[k].angle) m.plan.pooled[k].coord = detail::PooledCoord::centred;
+    if (m.plan.pooled[k].theta == theta_index::mu_0) m.plan.pooled[k].coord = detail::PooledCoord::centred;
   for (int g = -1; g < int(m.C); ++g) {
     const int ks = find(theta_index::sigma, g), ks0 = find(theta_index::sigma_0, g);
     if (ks < 0 || ks0 < 0) continue;
@@ -998,7 +1066,7 @@ void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
     m.plan.pooled[std::size_t(ks0)].coord = detail::PooledCoord::difference;
     m.plan.pooled[std::size_t(ks0)].partner = ks;
   }
-  // An angle stays non-centred (a centred angle's density is periodic on the real line: improper).
+  // An angle is centred as its own 2-D vector (centred_angle); no intercept coordinate.
   if (spec.parameterisation != HierParameterisation::aligned || m.circular) return;
   for (int g = -1; g < int(m.C); ++g) {
     const int kmu = find(theta_index::mu_0, g);
@@ -1049,9 +1117,12 @@ void HierarchicalModel::Impl::finish_plan() {
     sl.inv_scale2 = p.kind == Prior::Kind::half_normal ? 1.0 / (p.a * p.a) : 0.0;
     sl.inv_scale = p.kind == Prior::Kind::lognormal || p.kind == Prior::Kind::normal ? 1.0 / p.b : 0.0;
   }
-  m.plan.n_angles = 0;
+  m.plan.n_extra = 0;
   for (auto& ps : m.plan.pooled)
-    if (ps.angle) ps.extra = m.plan.extra_q() + m.plan.n_angles++;
+    if (ps.angle) {  // the mean's second coordinate; a centred angle's subjects' second coordinates after it
+      ps.extra = m.plan.extra_q() + m.plan.n_extra;
+      m.plan.n_extra += ps.coord == detail::PooledCoord::centred ? 1 + m.J : 1;
+    }
   m.plan.validate();
   m.V.assign(m.J * m.plan.W() + 1, 0.0);
   m.thu.assign(m.J * P, 0.0);
@@ -1206,7 +1277,10 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
     for (std::size_t k = 0; k < P; ++k) {
       const auto& s = m.plan.pooled[k];
       double& x = q[m.plan.subject_q(j, k)];
-      if (s.coord == detail::PooledCoord::centred) x = mk[k] - s.loc;
+      if (s.angle && s.coord == detail::PooledCoord::centred) {  // the subject's own vector at the mean angle
+        x = std::cos(mk[k]);
+        q[s.extra + 1 + j] = std::sin(mk[k]);
+      } else if (s.coord == detail::PooledCoord::centred) x = mk[k] - s.loc;
       else if (s.coord == detail::PooledCoord::intercept) {
         const double s2 = std::exp(2 * mk[std::size_t(s.k_sigma)]), s02 = std::exp(2 * mk[std::size_t(s.k_sigma_0)]);
         const double r2 = std::exp(2 * mk[std::size_t(s.k_sigma_r)]), w = s02 / (s2 + s02);
