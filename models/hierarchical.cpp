@@ -74,11 +74,8 @@ inline double difference_scale(const PopulationPlan& plan, std::size_t k) {
 /// The sd of the length of an angle's 2-D vectors about 1 (population_angle, centred_angle).
 constexpr double angle_rho_sd = 0.25;
 
-/// log WN(d; tau), the wrapped normal density of an angle difference d with sd tau (of m + tau z
-/// wrapped), and its derivatives in d and tau. Up to tau = 1.5 the sum over windings
-/// N(d + 2 pi k; 0, tau), |k| <= 3 (the next term is below e^-50 of the first); above it the
-/// Fourier series (1 + 2 sum_n e^{-n^2 tau^2 / 2} cos(n d)) / (2 pi), n <= 8 (the next term below
-/// e^-45): the same function, each where it converges fast.
+} // namespace
+
 double wrapped_normal_log(double d, double tau, double& d_d, double& d_tau) {
   constexpr double two_pi = 2 * std::numbers::pi;
   if (tau <= 1.5) {
@@ -110,6 +107,8 @@ double wrapped_normal_log(double d, double tau, double& d_d, double& d_tau) {
   d_tau = ft / f;
   return std::log(f) - std::log(two_pi);
 }
+
+namespace {
 
 /// One entry of the sparse Jacobian of a subject's constrained value w.r.t. q.
 struct Partial {

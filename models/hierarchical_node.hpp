@@ -101,6 +101,13 @@ double population_mean_coordinate(const PopulationPlan& plan, const double* m, s
 /// when `theta_u` is given.
 void population_values(const PopulationPlan& plan, const double* q, double* V, double* theta_u = nullptr);
 
+/// log WN(d; tau), the wrapped normal density of an angle difference d with sd tau (of m + tau z
+/// wrapped; a centred angle's population density), and its derivatives in d and tau. Up to tau =
+/// 1.5 the sum over windings N(d + 2 pi k; 0, tau), |k| <= 3 (the next term is below e^-50 of
+/// the first); above it the Fourier series (1 + 2 sum_n e^{-n^2 tau^2 / 2} cos(n d)) / (2 pi),
+/// n <= 8 (the next term below e^-45): the same function, each where it converges fast.
+double wrapped_normal_log(double d, double tau, double& d_d, double& d_tau);
+
 /// The node: V as above. Backward: dq = (dV/dq)^T dV, from the saved sparse Jacobian (each
 /// subject value depends on at most six coordinates) and the saved gradient of the log-density
 /// term. `plan` must outlive the node.

@@ -3,7 +3,8 @@
 // "Von Mises perception"): every trial's log_lik equals a one-subject ActorModel fit's at that
 // subject's theta (QuadraticCost, a formula with lapses, a shifted action with a pooled cost
 // parameter); the gradient against finite differences (population terms, the angle's 2-D mean,
-// a blocked cohort with two angles); the model's invariance under a rotation of every angle
+// a blocked cohort with two angles, centred and non-centred); the wrapped normal density against a
+// long sum; the model's invariance under a rotation of every angle
 // (mu_0's population mean uniform on the circle); the default population priors of sigma,
 // sigma_0 and sigma_r against HalfNormal(0.25)'s log moments by quadrature; argument errors; and a
 // fast recovery of a small cohort whose mu_0 lies across the seam at pi (a longer one by hand).
@@ -16,6 +17,7 @@
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/nuts.hpp>
 #include "models/circular.hpp"
+#include "models/hierarchical_node.hpp"
 #include "tests/models/hierarchical_test_util.hpp"
 #include "tests/models/inference_test_util.hpp"
 #include "tests/stat_criteria.hpp"
@@ -254,6 +256,39 @@ TEST_CASE("hierarchical vonmises: the population priors of sigma, sigma_0, sigma
   CHECK(std::isinf(mu.scale));  // uniform on the circle, as the single-subject prior vonmises:0:0
   CHECK(to_string(mu) == "0:inf:0.5");
   CHECK(std::isinf(parse_population_prior(to_string(mu)).scale));  // what the fit records reads back
+}
+
+TEST_CASE("hierarchical vonmises: the wrapped normal density (a centred angle's population) against a long sum") {
+  // Brute force: the sum over windings k = -60..60 of N(d + 2 pi k; 0, tau); both branches
+  // (tau <= 1.5 windings, above it the Fourier series) and their join; the derivatives against
+  // central differences; and the density's integral over one turn (trapezoid, 2,000 points) is 1.
+  for (double tau : {0.05, 0.4, 1.2, 1.4999, 1.5001, 2.5, 6.0}) {
+    CAPTURE(tau);
+    for (double d : {-3.1, -1.0, 0.0, 0.3, 2.9, 3.14159}) {
+      CAPTURE(d);
+      double sum = 0;
+      for (int k = -60; k <= 60; ++k) {
+        const double x = d + 2 * pi * k;
+        sum += std::exp(-0.5 * x * x / (tau * tau)) / (tau * std::sqrt(2 * pi));
+      }
+      double dd, dt;
+      const double l = detail::wrapped_normal_log(d, tau, dd, dt);
+      if (sum > 1e-280) CHECK(l == doctest::Approx(std::log(sum)).epsilon(1e-12));
+      const double h = 1e-6;
+      double a, b;
+      const double fd_d = (detail::wrapped_normal_log(d + h, tau, a, b) - detail::wrapped_normal_log(d - h, tau, a, b)) / (2 * h);
+      const double fd_t = (detail::wrapped_normal_log(d, tau + h, a, b) - detail::wrapped_normal_log(d, tau - h, a, b)) / (2 * h);
+      CHECK(dd == doctest::Approx(fd_d).epsilon(1e-6).scale(1));
+      CHECK(dt == doctest::Approx(fd_t).epsilon(1e-6).scale(1));
+    }
+    double mass = 0;
+    const int n = 2000;
+    for (int i = 0; i < n; ++i) {
+      double a, b;
+      mass += std::exp(detail::wrapped_normal_log(-pi + 2 * pi * i / n, tau, a, b)) * 2 * pi / n;
+    }
+    CHECK(mass == doctest::Approx(1).epsilon(1e-9));
+  }
 }
 
 TEST_CASE("hierarchical vonmises: errors name the argument") {
