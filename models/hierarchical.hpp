@@ -23,7 +23,8 @@
 // under von Mises perception the trials are angles (the circular likelihood of models/circular.hpp,
 // one row per subject), mu_0 is an angle whose population mean is uniform on the circle (sampled
 // as the direction of a 2-D vector) and whose subjects spread about it as a wrapped normal
-// (non-centred), and sigma, sigma_0, sigma_r have log-normal populations matching the
+// (centred: each subject's angle its own 2-D vector; `noncentred`: m + tau z_j), and sigma,
+// sigma_0, sigma_r have log-normal populations matching the
 // single-subject prior HalfNormal(0.25)'s log mean and variance (docs/hierarchical.md).
 //
 // Sampling coordinates (HierParameterisation): `noncentred`, theta_jk = m_k + tau_k z_jk for
