@@ -15,6 +15,8 @@
 //                                                     cohort: the subjects in two conditions)
 //   bench_hierarchical scale [J1,J2,...] [trials]    (large cohorts, default 1000,10000 x 250;
 //                                                     mpirun -np P in an MPI build: P ranks)
+//   bench_hierarchical circular [subjects] [trials]  (von Mises perception, default 10 x 100: the
+//                                                     cohort's gradient against J single-subject ones)
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -38,6 +40,8 @@
 #include <bactor/models/inference.hpp>
 #include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/nuts.hpp>
+
+#include <numbers>
 
 namespace {
 
@@ -190,6 +194,70 @@ int scale(const std::string& subjects, std::size_t trials) {
   return 0;
 }
 
+/// The median time of one gradient of `m` at q (calibrated inner loop, 11 repeats).
+bench::Timing time_model_gradient(Model& m, std::vector<double> q) {
+  std::vector<double> g(q.size());
+  return bench::time_it([&] {
+    q[0] += 1e-12;
+    bench::do_not_optimize(m.log_density(q, g));
+    bench::clobber_memory();
+  }, bench::calibrate([&] { bench::do_not_optimize(m.log_density(q, g)); }, 200000.0), 11);
+}
+
+/// Von Mises perception (models/circular.hpp): a cohort of J subjects x `trials` (QuadraticCost,
+/// stimuli on the whole circle), one gradient of the hierarchical model at its initial point
+/// (each subject at the population medians) against one gradient of each subject's
+/// single-subject ActorModel at the same theta, summed over the subjects: the likelihood is
+/// the same per trial, so the ratio is the population level's and the one tape node's overhead.
+int circular(std::size_t J, std::size_t trials) {
+  CohortSpec cs;
+  cs.base.cost = &find_cost("QuadraticCost");
+  cs.base.perception = PerceptionModel::vonmises;
+  cs.base.values = {{"mu_0", 1.0}, {"sigma_0", 0.5}, {"sigma", 0.3}, {"sigma_r", 0.2}};
+  cs.base.trials = trials;
+  cs.base.s_lo = -std::numbers::pi;
+  cs.base.s_hi = std::numbers::pi;
+  cs.base.seed = 2026;
+  cs.subjects = J;
+  cs.spread = {{"mu_0", 0.3}, {"sigma", 0.2}, {"sigma_r", 0.2}};
+  const Cohort c = simulate_cohort(cs);
+  HierarchicalSpec spec;
+  spec.cost = cs.base.cost;
+  spec.perception = PerceptionModel::vonmises;
+  spec.log_lik = false;
+  HierarchicalModel h(c.data, spec);
+  const auto q = h.initial_point({{"mu_0", 1.0}, {"sigma_0", 0.5}, {"sigma", 0.3}, {"sigma_r", 0.2}});
+  const auto theta = h.subject_theta(q);
+  const bench::Timing th = time_model_gradient(h, q);
+  double single_sum = 0, single_min_sum = 0;
+  const auto subjects = split_subjects(c.data);
+  for (std::size_t j = 0; j < J; ++j) {
+    const auto it = std::find_if(subjects.begin(), subjects.end(), [&](const auto& sd) { return sd.first == h.subject_ids()[j]; });
+    const Dataset& d = it->second;
+    InferenceSpec is;
+    is.cost = spec.cost;
+    is.perception = PerceptionModel::vonmises;
+    is.log_lik = false;
+    ActorModel one(d, is);
+    const double* t = theta.data() + j * 4;  // sigma, sigma_0, mu_0, sigma_r
+    const auto q1 = one.unconstrain({{"sigma", t[0]}, {"sigma_0", t[1]}, {"mu_0", t[2]}, {"sigma_r", t[3]}});
+    const bench::Timing ts = time_model_gradient(one, q1);
+    single_sum += ts.median_us;
+    single_min_sum += ts.min_us;
+  }
+  bench::JsonLine("hierarchical_circular_gradient", 1)
+      .add("subjects", J)
+      .add("trials", c.data.size())
+      .add("dim", h.dim())
+      .timing(th)
+      .add("singles_median_us_sum", single_sum)
+      .add("ns_per_subject", 1e3 * th.median_us / double(J))
+      .add("hierarchical_over_singles", th.median_us / single_sum)
+      .add("hierarchical_over_singles_min", th.min_us / single_min_sum)
+      .print();
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -201,6 +269,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 #endif
+  if (mode == "circular")
+    return circular(argc > 2 ? std::size_t(std::atol(argv[2])) : 10, argc > 3 ? std::size_t(std::atol(argv[3])) : 100);
   if (mode == "scale") return scale(argc > 2 ? argv[2] : "1000,10000", argc > 3 ? std::size_t(std::atol(argv[3])) : 250);
   const int a0 = mode.empty() ? 1 : 2;
   const std::size_t J = argc > a0 ? std::size_t(std::atol(argv[a0])) : 50;

@@ -246,7 +246,7 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
   app.add_flag("--hierarchical", a.hierarchical, "one joint fit of all subjects (needs a subject column): each pooled parameter "
                "drawn from a population whose median and sd are inferred with them; with conditions (a blocked cohort) a "
                "parameter of --per-condition has one population per condition; takes --motor, --offset, --lapse and "
-               "--perception gaussian (docs/hierarchical.md)");
+               "--perception gaussian or vonmises (docs/hierarchical.md)");
   app.add_option("--pooled", a.pooled, "with --hierarchical: the parameters drawn from the population, e.g. "
                                     "mu_0,sigma_0 (default: every free parameter); the others are shared by all subjects");
   app.add_option("--parameterisation", a.parameterisation, "with --hierarchical: the sampling coordinates, "
@@ -254,7 +254,8 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
                                  "centred-mu0 (aligned with log mu_0 itself centred) or noncentred")->capture_default_str();
   app.add_option("--population", a.population, "with --hierarchical: population priors NAME=LOC:SCALE:SD_SCALE, "
                                  "mean ~ Normal(LOC, SCALE) on the log (logit; under --perception gaussian for mu_0 and "
-                                 "offset their own) scale, sd ~ HalfNormal(SD_SCALE)");
+                                 "offset their own) scale, sd ~ HalfNormal(SD_SCALE); under --perception vonmises mu_0's "
+                                 "mean angle ~ VonMises(LOC, 1/SCALE^2), SCALE inf (the default) uniform on the circle");
   app.add_option("--latent", a.latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
   bactor::cli::add_motor_option(app, a.motor, "motor noise: lognormal, generalized (adds sigma_a) or gaussian (sigma_a instead of "
                  "sigma_r); a network must have been trained for the same (docs/families.md); vonmises (sigma_r) with "
@@ -322,8 +323,6 @@ void validate_infer_args(const CLI::App& app, InferArgs& a) {
     if (a.shard_n > 0) throw bactor::cli::UsageError("--shard cannot be combined with --hierarchical (one joint posterior of all subjects)");
     if (a.latent != "marginal") throw bactor::cli::UsageError("--hierarchical integrates the measurement out: --latent marginal only");
     if (a.predict) throw bactor::cli::UsageError("--predict cannot be combined with --hierarchical (not supported yet)");
-    if (a.perception == "vonmises")
-      throw bactor::cli::UsageError("--perception " + a.perception + " cannot be combined with --hierarchical (not supported yet)");
     if (a.scale != "auto") throw bactor::cli::UsageError("--scale cannot be combined with --hierarchical (a hierarchical fit works in the data's units; docs/hierarchical.md)");
   }
   a.per_condition_given = app.count("--per-condition") > 0;
@@ -445,7 +444,7 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   if (!mu0_nc.empty()) mu0_nc = " (" + mu0_nc + " non-centred)";
   std::cerr << "hierarchical inference: " << probe.subject_ids().size() << " subjects, " << data.size() << " trials"
             << (data.conditions() > 1 ? " in " + std::to_string(data.conditions()) + " conditions" : std::string()) << ", cost "
-            << a.cost << ", " << (spec.network ? "network " + a.network : std::string(a.exact_action ? "exact action" : "closed form"))
+            << a.cost << ", " << action_text(a, spec)
             << (hs.lapse ? ", lapses" : "") << ", "
             << to_string(hs.parameterisation) << " coordinates" << mu0_nc << (probe.fused() ? ", fused gradient" : "") << ranks << "\n";
   const auto lock = bactor::cli::prepare_fit_dir(a.out, "--out", a.overwrite);

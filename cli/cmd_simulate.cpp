@@ -82,7 +82,8 @@ int run_simulate(int argc, char** argv) {
                  "around --set's (the population medians) with --spread's sds; with --conditions every subject in every "
                  "condition (the condition-varying values the same for all)");
   app.add_option("--spread", spread, "with --subjects: sd of each parameter's log (logit for a bounded cost parameter, and for "
-                 "lapse with --lapse) across subjects, e.g. sigma=0.3,mu_0=0.2 (missing: the same value for every subject)");
+                 "lapse with --lapse; mu_0 itself, in radians and wrapped, under --perception vonmises) across subjects, e.g. "
+                 "sigma=0.3,mu_0=0.2 (missing: the same value for every subject)");
   app.add_option("--truth", truth, "with --subjects: write each subject's true values to this CSV");
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_option("--lapse", lapse, "lapse probability: each trial's response comes with this probability from the contaminant "
@@ -177,8 +178,6 @@ int run_simulate(int argc, char** argv) {
   if (!network.empty()) spec.network = std::make_shared<const bactor::ActionNetwork>(bactor::ActionNetwork::load(network));
   if (subjects == 0 && (!spread.empty() || !truth.empty())) throw bactor::cli::UsageError("--spread and --truth need --subjects");
   if (subjects > 0) {
-    if (spec.perception == bactor::PerceptionModel::vonmises)
-      throw bactor::cli::UsageError("--subjects: cohorts support lognormal and gaussian perception (got --perception " + perception + ")");
     if (subjects > 100000 || trials * n_cond * subjects > 10000000)
       throw bactor::cli::UsageError("--subjects: at most 10000000 trials in all");
     bactor::CohortSpec cs;

@@ -235,12 +235,14 @@ std::vector<Fit> hierarchical_subject_fits(const Fit& fit, const std::map<std::s
   // Priors only have to give the recorded values support: a subject's mu_0 may lie outside the
   // single-subject default uniform(0.1, 5).
   std::map<std::string, std::string> priors = parse_string_assignments(setting(fit, "priors"), "priors");
-  // (a lapse probability's on (0, 1); mu_0's and the offset's of either sign under gaussian perception)
-  const bool linear = setting(fit, "perception") == "gaussian";
+  // (a lapse probability's on (0, 1); mu_0's and the offset's of either sign under gaussian
+  // perception; mu_0 an angle under von Mises perception)
+  const bool linear = setting(fit, "perception") == "gaussian", circular = setting(fit, "perception") == "vonmises";
   auto is = [](const std::string& name, const std::string& base) { return name == base || name.rfind(base + ".", 0) == 0; };
   for (const auto& name : pooled)
     priors[name] = is(name, "lapse")                                      ? "beta:1:1"
                    : linear && (is(name, "mu_0") || is(name, "offset")) ? "normal:0:1e6"
+                   : circular && is(name, "mu_0")                       ? "vonmises:0:0"
                                                                            : "lognormal:0:10";
   // With lapses each subject's contaminant range, recorded by subject number.
   const std::map<std::string, std::string> lapse_ranges = parse_string_assignments(setting(fit, "lapse_ranges"), "lapse_ranges");

@@ -325,7 +325,8 @@ void population_section(Html& h, const Fit& joint) {
   h.section("population", "Population (hierarchical fit)");
   h.p("Each pooled parameter's subjects are drawn from a population: NAME.pop is its median (exp of the mean on the log or logit "
       "scale) and NAME.sd the sd on that scale. Diagnostics of the joint fit, then the population's densities with their priors "
-      "(m ~ Normal(LOC, SCALE) gives NAME.pop = exp(m) a log-normal prior; NAME.sd ~ HalfNormal(SD_SCALE)).");
+      "(m ~ Normal(LOC, SCALE) gives NAME.pop = exp(m) a log-normal prior; NAME.sd ~ HalfNormal(SD_SCALE); under von Mises "
+      "perception mu_0.pop is the mean angle, VonMises(LOC, 1/SCALE^2), uniform for SCALE inf, and mu_0.sd its wrapped-normal sd).");
   if (bactor::cli::setting(joint, "pooled").find('.') != std::string::npos)
     h.p("A blocked cohort: a parameter that varies by condition has one population per condition c, NAME.c.pop and NAME.c.sd "
         "(conditions numbered as in the settings' conditions).");
@@ -338,6 +339,7 @@ void population_section(Html& h, const Fit& joint) {
   // Populations on the parameter's own scale: mu_0 and the offset under gaussian perception.
   std::set<std::string> linear;
   if (bactor::cli::setting(joint, "perception") == "gaussian") linear = {"mu_0", "offset"};
+  const bool circular = bactor::cli::setting(joint, "perception") == "vonmises";
   std::set<std::string> bounded{"lapse"};  // on the logit scale: the lapse probability and the uniform-prior cost parameters
   try {
     for (const auto& p : bactor::cli::recorded_cost(bactor::cli::setting(joint, "cost"),
@@ -356,6 +358,8 @@ void population_section(Html& h, const Fit& joint) {
       try {
         const auto pp = bactor::parse_population_prior(it->second);
         if (kind == "sd") prior = c + "=halfnormal:" + bactor::cli::number(pp.sd_scale);
+        else if (circular && base.substr(0, base.find('.')) == "mu_0")  // the mean angle: VonMises(LOC, 1/SCALE^2), SCALE inf uniform
+          prior = c + "=vonmises:" + bactor::cli::number(pp.loc) + ":" + bactor::cli::number(1 / (pp.scale * pp.scale));
         else if (linear.count(base.substr(0, base.find('.')))) prior = c + "=normal:" + bactor::cli::number(pp.loc) + ":" + bactor::cli::number(pp.scale);
         else if (!bounded.count(base.substr(0, base.find('.')))) prior = c + "=lognormal:" + bactor::cli::number(pp.loc) + ":" + bactor::cli::number(pp.scale);
       } catch (const std::exception&) {

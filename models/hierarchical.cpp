@@ -12,6 +12,7 @@
 #include <bactor/models/network.hpp>
 #include <bactor/models/network_node.hpp>
 #include "engine/tape_view.hpp"
+#include "models/circular.hpp"
 #include "models/inference_kernels.hpp"
 #include "models/likelihood_plan.hpp"
 
@@ -20,6 +21,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <numbers>
 #include <optional>
 #include <sstream>
 #include <tuple>
@@ -51,6 +53,12 @@ void PopulationPlan::validate() const {
                     pooled[std::size_t(s.k_sigma_0)].coord == PooledCoord::difference &&
                     pooled[std::size_t(s.k_sigma_r)].coord == PooledCoord::noncentred);
     }
+  for (std::size_t k = 0, a = extra_q(); k < P(); ++k)
+    if (pooled[k].angle) {
+      const bool centred = pooled[k].coord == PooledCoord::centred;
+      BACTOR_ASSERT((centred || pooled[k].coord == PooledCoord::noncentred) && pooled[k].linear && pooled[k].extra == a);
+      a += centred ? 1 + J : 1;
+    }
   for (const SlotSpec& sl : shared) BACTOR_ASSERT(sl.q >= int(2 * P()) && std::size_t(sl.q) < 2 * P() + shared.size());
   for (std::size_t h = 0; h < shared.size(); ++h) BACTOR_ASSERT(shared_theta[h] < nt && shared_condition(h) < int(C));
   for (const auto& f : fixed) BACTOR_ASSERT(f.first < W());
@@ -62,6 +70,45 @@ namespace {
 inline double difference_scale(const PopulationPlan& plan, std::size_t k) {
   return std::hypot(plan.pooled[k].scale, plan.pooled[std::size_t(plan.pooled[k].partner)].scale);
 }
+
+/// The sd of the length of an angle's 2-D vectors about 1 (population_angle, centred_angle).
+constexpr double angle_rho_sd = 0.25;
+
+} // namespace
+
+double wrapped_normal_log(double d, double tau, double& d_d, double& d_tau) {
+  constexpr double two_pi = 2 * std::numbers::pi;
+  if (tau <= 1.5) {
+    double mx = -INFINITY, l[7];
+    for (int k = -3; k <= 3; ++k) {
+      const double x = d + two_pi * k;
+      l[k + 3] = -0.5 * x * x / (tau * tau);
+      mx = std::max(mx, l[k + 3]);
+    }
+    double sum = 0, sd = 0, st = 0;  // sum of weights, of weight * dl/dd, of weight * dl/dtau
+    for (int k = -3; k <= 3; ++k) {
+      const double x = d + two_pi * k, wk = std::exp(l[k + 3] - mx);
+      sum += wk;
+      sd += wk * (-x / (tau * tau));
+      st += wk * (x * x / (tau * tau * tau));
+    }
+    d_d = sd / sum;
+    d_tau = st / sum - 1 / tau;
+    return mx + std::log(sum) - std::log(tau) - 0.5 * std::log(two_pi);
+  }
+  double f = 1, fd = 0, ft = 0;
+  for (int n = 1; n <= 8; ++n) {
+    const double a = 2 * std::exp(-0.5 * n * n * tau * tau);
+    f += a * std::cos(n * d);
+    fd -= a * n * std::sin(n * d);
+    ft -= a * n * n * tau * std::cos(n * d);
+  }
+  d_d = fd / f;
+  d_tau = ft / f;
+  return std::log(f) - std::log(two_pi);
+}
+
+namespace {
 
 /// One entry of the sparse Jacobian of a subject's constrained value w.r.t. q.
 struct Partial {
@@ -89,6 +136,7 @@ struct PopulationPass {
   bool g = glp != nullptr;
   double lp = 0;
   double m[max_pooled]{}, tau[max_pooled]{}, th[max_pooled]{};  // population medians and sds; a subject's unconstrained values
+  double dm_u[max_pooled]{}, dm_w[max_pooled]{};  // an angle's d m / d q[k] and d m / d q[extra]
   Partial* pj = nullptr;          // the current subject's Jacobian entries
 
   void set(std::size_t k, int e, std::size_t i, double d) { pj[k * max_partials + e] = Partial{std::uint32_t(i), d}; }
@@ -98,7 +146,9 @@ struct PopulationPass {
   void population_means() {
     for (std::size_t k = 0; k < P; ++k) {
       const PooledSpec& s = plan.pooled[k];
-      if (s.coord != PooledCoord::difference) {
+      if (s.angle) {
+        population_angle(k);
+      } else if (s.coord != PooledCoord::difference) {
         m[k] = s.loc + s.scale * q[k];  // m ~ N(loc, scale)
         lp -= 0.5 * q[k] * q[k];
         if (g) glp[k] -= q[k];
@@ -122,6 +172,53 @@ struct PopulationPass {
         glp[p] -= e / s.scale * plan.pooled[p].scale;
         glp[k] -= e / s.scale * sd;
       }
+    }
+  }
+
+  /// An angle's population mean m = atan2(w, u) of a 2-D vector (u, w) = (q[k], q[extra]) whose
+  /// density depends on its length rho alone, so that m is uniform on the circle (a proper
+  /// density on R^2 without a seam: the sampler moves m around the circle by moving the vector),
+  /// times exp(kappa_m cos(m - loc)). The length's density exp(-(rho - 1)^2 / (2 angle_rho_sd^2))
+  /// keeps rho near 1: the scale of m's direction in (u, w) is rho times m's posterior sd, so a
+  /// vector ~ N(0, I) (rho from 0.3 to 2.4 in 90% of draws) is a funnel that a fixed step size
+  /// crosses with divergences.
+  void population_angle(std::size_t k) {
+    const PooledSpec& s = plan.pooled[k];
+    const double u = q[k], w = q[s.extra], r2 = u * u + w * w, rho = std::sqrt(r2);
+    m[k] = std::atan2(w, u);
+    dm_u[k] = r2 > 0 ? -w / r2 : 0;
+    dm_w[k] = r2 > 0 ? u / r2 : 0;
+    const double e = (rho - 1) / angle_rho_sd;
+    lp -= 0.5 * e * e - s.kappa_m * std::cos(m[k] - s.loc);
+    if (g) {
+      const double dm = -s.kappa_m * std::sin(m[k] - s.loc), drho = rho > 0 ? -e / (angle_rho_sd * rho) : 0;
+      glp[k] += dm * dm_u[k] + drho * u;
+      glp[s.extra] += dm * dm_w[k] + drho * w;
+    }
+  }
+
+  /// A centred angle: subject j's mu_0 = atan2(w, u) of its own 2-D vector (u, w) = (q[subject_q],
+  /// q[extra + 1 + j]) (length density as population_angle's: proper, no seam), with the
+  /// population density WN(mu_0 - m; tau), the wrapped normal that the non-centred m + tau z
+  /// gives (the same model; wrapped_normal_log).
+  void centred_angle(std::size_t j, std::size_t k) {
+    const PooledSpec& s = plan.pooled[k];
+    const std::size_t qu = plan.subject_q(j, k), qw = s.extra + 1 + j;
+    const double u = q[qu], w = q[qw], r2 = u * u + w * w, rho = std::sqrt(r2);
+    th[k] = std::atan2(w, u);
+    const double du = r2 > 0 ? -w / r2 : 0, dw = r2 > 0 ? u / r2 : 0;  // d mu_0 / d(u, w)
+    const double e = (rho - 1) / angle_rho_sd;
+    double d_d, d_tau;
+    lp += wrapped_normal_log(th[k] - m[k], tau[k], d_d, d_tau) - 0.5 * e * e;
+    if (g) {
+      const double drho = rho > 0 ? -e / (angle_rho_sd * rho) : 0;
+      glp[qu] += d_d * du + drho * u;
+      glp[qw] += d_d * dw + drho * w;
+      glp[k] -= d_d * dm_u[k];
+      glp[s.extra] -= d_d * dm_w[k];
+      glp[P + k] += d_tau * tau[k];  // tau = sd_scale e^{q_tau}
+      set(k, 0, qu, du);
+      set(k, 1, qw, dw);
     }
   }
 
@@ -164,13 +261,18 @@ struct PopulationPass {
         lp -= 0.5 * x * x;
         if (g) {
           glp[qi] -= x;
-          set(k, 0, k, s.scale);
+          set(k, 0, k, s.angle ? dm_u[k] : s.scale);
           set(k, 1, P + k, tau[k] * x);
           set(k, 2, qi, tau[k]);
+          if (s.angle) set(k, 3, s.extra, dm_w[k]);
         }
         break;
       }
       case PooledCoord::centred: {
+        if (s.angle) {
+          centred_angle(j, k);
+          break;
+        }
         th[k] = s.loc + x;
         const double e = (th[k] - m[k]) / tau[k];
         lp -= 0.5 * e * e + std::log(tau[k]);
@@ -320,6 +422,7 @@ struct PopulationOp {
 
 double population_mean(const PopulationPlan& plan, const double* q, std::size_t k) {
   const PooledSpec& s = plan.pooled[k];
+  if (s.angle) return std::atan2(q[s.extra], q[k]);
   if (s.coord != PooledCoord::difference) return s.loc + s.scale * q[k];
   const PooledSpec& p = plan.pooled[std::size_t(s.partner)];
   return p.loc + p.scale * q[s.partner] + s.loc - p.loc + difference_scale(plan, k) * q[k];
@@ -327,6 +430,7 @@ double population_mean(const PopulationPlan& plan, const double* q, std::size_t 
 
 double population_mean_coordinate(const PopulationPlan& plan, const double* m, std::size_t k) {
   const PooledSpec& s = plan.pooled[k];
+  if (s.angle) return std::cos(m[k]);  // the extra coordinate: sin m[k]
   if (s.coord != PooledCoord::difference) return (m[k] - s.loc) / s.scale;
   const std::size_t p = std::size_t(s.partner);
   return (m[k] - m[p] - (s.loc - plan.pooled[p].loc)) / difference_scale(plan, k);
@@ -402,6 +506,13 @@ constexpr double half_normal_median = 0.6744897501960817 * 0.25;
 // "hierarchical: lapses" recomputes both by quadrature).
 constexpr double lapse_logit_loc = -3.479, lapse_logit_scale = 0.644;
 
+// Von Mises perception: sigma, sigma_0 and sigma_r (circular sds) have log-normal populations
+// whose implied one-subject prior of log sigma has the mean and variance of the single-subject
+// prior HalfNormal(0.25)'s: E log|0.25 Z| = log 0.25 - (gamma + log 2) / 2 = -2.0215 and
+// Var = pi^2 / 8 = 1.2337 = scale^2 + E[tau^2] = 0.9918^2 + 0.5^2 (docs/hierarchical.md; the test
+// "hierarchical vonmises: the population priors" recomputes both by quadrature).
+constexpr double circular_sigma_loc = -2.0214769, circular_sigma_scale = 0.9918;
+
 /// The bounds (lo, hi) of a parameter sampled on the logit scale of (v - lo) / (hi - lo): a cost
 /// parameter with a uniform prior, the lapse probability (0, 1).
 std::optional<std::pair<double, double>> logit_bounds(const CostInfo& cost, const std::string& name) {
@@ -463,7 +574,8 @@ const char* to_string(HierParameterisation p) {
 PopulationPrior parse_population_prior(const std::string& text) {
   const std::vector<std::string> parts = detail::split_fields(text, ':');
   if (parts.size() != 3) throw ArgumentError("population", "'" + text + "': expected LOC:SCALE:SD_SCALE");
-  PopulationPrior p{parse_number(parts[0], "population"), parse_number(parts[1], "population"),
+  // SCALE may be "inf": a flat prior, which only an angle's population mean takes (uniform on the circle).
+  PopulationPrior p{parse_number(parts[0], "population"), parts[1] == "inf" ? INFINITY : parse_number(parts[1], "population"),
                     parse_number(parts[2], "population")};
   if (!(p.scale > 0) || !(p.sd_scale > 0)) throw ArgumentError("population", "'" + text + "': SCALE and SD_SCALE must be positive");
   return p;
@@ -482,6 +594,13 @@ PopulationPrior default_population_prior(const CostInfo& cost, const std::string
     if (name == "offset") return {0.0, 0.25 * scale_S, 0.125 * scale_S};
     if (name == "sigma") return {std::log(half_normal_median * scale_S), 1.0, 0.5};
     if (name == "sigma_0") return {std::log(4 * half_normal_median * scale_S), 1.0, 0.5};
+  }
+  if (perception == PerceptionModel::vonmises) {
+    // mu_0's population mean uniform on the circle (the single-subject prior vonmises:0:0; SCALE
+    // inf: no von Mises factor), the subjects' spread about it a wrapped normal with sd tau ~
+    // HalfNormal(0.5) radians.
+    if (name == "mu_0") return {0.0, INFINITY, 0.5};
+    if (name == "sigma" || name == "sigma_0" || name == "sigma_r") return {circular_sigma_loc, circular_sigma_scale, 0.5};
   }
   if (name == "mu_0") return {std::log(scale_S), 1.0, 0.5};
   if (name == "sigma" || name == "sigma_0" || name == "sigma_r") return {std::log(half_normal_median), 1.0, 0.5};
@@ -513,6 +632,12 @@ struct HierarchicalModel::Impl {
   std::vector<std::pair<double, double>> lapse_ranges;  // per subject
   // Gaussian perception: trials in linear space (x = s, y = r), S the root mean square of the stimuli.
   bool linear = false;
+  // Von Mises perception (models/circular.hpp): one circular likelihood row per subject and
+  // condition replaces `lik` (x = s, y = r, angles; S = 1); mu_0 is an angle (PooledSpec::angle).
+  bool circular = false;
+  detail::CircularModel cmodel;
+  std::vector<detail::CircularTrials> ctrials;
+  std::vector<detail::CircularRow> crows;
   std::size_t J = 0, N = 0, nt = 0, C = 1;
   double S = 1;
   std::vector<std::string> ids, tnames, cond_labels;
@@ -528,10 +653,14 @@ struct HierarchicalModel::Impl {
   std::vector<double> V, thu, grouped;
   std::unique_ptr<detail::FusedCohort> fused;  // the fused gradient, where it covers the spec
 
+  // Under von Mises perception `lik` is an unused placeholder (the circular rows replace it).
+  static bool circular_spec(const HierarchicalSpec& spec) { return spec.perception == PerceptionModel::vonmises; }
   explicit Impl(const HierarchicalSpec& spec)
-      : lik((spec.cost ? *spec.cost : throw std::invalid_argument("hierarchical inference: no cost family given")),
-            spec.network, spec.exact_action, LatentMode::marginal, spec.lapse, spec.quadrature_nodes, spec.motor,
-            spec.perception) {}
+      : lik((spec.cost ? (circular_spec(spec) ? find_cost("QuadraticCost") : *spec.cost)
+                       : throw std::invalid_argument("hierarchical inference: no cost family given")),
+            circular_spec(spec) ? nullptr : spec.network, !circular_spec(spec) && spec.exact_action, LatentMode::marginal,
+            !circular_spec(spec) && spec.lapse, spec.quadrature_nodes, circular_spec(spec) ? MotorSpec{} : spec.motor,
+            circular_spec(spec) ? PerceptionModel::lognormal : spec.perception) {}
 
   void values(std::span<const double> q) { detail::population_values(plan, q.data(), V.data(), thu.data()); }
 
@@ -546,7 +675,7 @@ struct HierarchicalModel::Impl {
       std::fill(grad.begin(), grad.end(), 0.0);
       return acc.value();
     }
-    acc = detail::Elem{detail::add_likelihood(lik, Vv, rows, acc), 0};
+    acc = detail::Elem{circular ? detail::circular_likelihood_node(Vv, cmodel, crows, acc) : detail::add_likelihood(lik, Vv, rows, acc), 0};
     const double lp = acc.value();
     if (want_grad) {
       backward(acc.v);
@@ -560,7 +689,13 @@ struct HierarchicalModel::Impl {
   void trial_loglik(std::span<double> out) {
     std::vector<double*> row_out(lrows.size());
     for (std::size_t r = 0, k = 0; r < lrows.size(); k += lrows[r].x.size(), ++r) row_out[r] = grouped.data() + k;
-    detail::likelihood_values(lik, V.data(), rows, nullptr, row_out);
+    if (circular)
+      for (std::size_t r = 0; r < crows.size(); ++r)
+        detail::circular_row_loglik(cmodel, V.data() + crows[r].theta_at,
+                                    crows[r].eps_at == detail::no_lapse ? nullptr : V.data() + crows[r].eps_at, *crows[r].trials,
+                                    nullptr, row_out[r]);
+    else
+      detail::likelihood_values(lik, V.data(), rows, nullptr, row_out);
     for (std::size_t r = 0, k = 0; r < lrows.size(); ++r)
       for (std::size_t i = 0; i < lrows[r].x.size(); ++i, ++k) out[lrows[r].orig[i]] = grouped[k];
   }
@@ -602,8 +737,20 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   m.motor = spec.motor;
   m.log_lik = spec.log_lik;
   m.lapse = spec.lapse;
-  if (spec.perception == PerceptionModel::vonmises)
-    throw ArgumentError("perception", "vonmises: hierarchical fits take lognormal or gaussian perception");
+  m.circular = spec.perception == PerceptionModel::vonmises;
+  if (m.circular) {  // the single-subject fit's checks: cost, no network, motor, lapse range, angles in (-pi, pi]
+    InferenceSpec is;
+    is.cost = spec.cost;
+    is.network = spec.network;
+    is.exact_action = spec.exact_action;
+    is.motor = spec.motor;
+    is.lapse = spec.lapse;
+    is.lapse_lo = spec.lapse_lo;
+    is.lapse_hi = spec.lapse_hi;
+    is.perception = spec.perception;
+    detail::check_circular_fit(data, is);
+    m.cmodel = detail::CircularModel::of(*spec.cost);
+  }
   m.linear = spec.perception == PerceptionModel::gaussian;
   m.tnames = theta_names(*spec.cost, spec.motor);
   if (m.lapse) m.tnames.push_back("lapse");
@@ -618,7 +765,7 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   m.finish_plan();
   // The fused gradient (models/hierarchical_fused.hpp) where it covers the spec: one likelihood
   // row per subject (data with one condition; blocked cohorts keep the generic path for now).
-  if (spec.fused && m.C == 1) {
+  if (spec.fused && m.C == 1 && !m.circular) {
     std::vector<PowerStats> stats;
     for (const detail::RowTrials& t : m.lik.trials) stats.push_back(t.stats);
     m.fused = detail::FusedCohort::make(m.plan, m.lik, stats, spec.threads, spec.exchange);
@@ -642,11 +789,11 @@ void HierarchicalModel::Impl::group_rows(const Dataset& data, const Hierarchical
     subject_of[i] = it->second;
     if (data.cond[i] < 0 || std::size_t(data.cond[i]) >= m.C)
       throw std::invalid_argument(data.source + ": condition index out of range");
-    if (!m.linear) sum_log_s += std::log(data.s[i]);
+    if (!m.linear && !m.circular) sum_log_s += std::log(data.s[i]);
   }
   m.J = m.ids.size();
   m.N = data.size();
-  m.S = m.linear ? rms_stimulus(data) : std::exp(sum_log_s / double(m.N));
+  m.S = m.circular ? 1.0 : m.linear ? rms_stimulus(data) : std::exp(sum_log_s / double(m.N));  // angles: no unit
   if (!(m.S > 0))
     throw ArgumentError("perception", data.source + ": the stimuli are all 0, so their root mean square cannot be the unit");
   if (m.J < 2) throw std::invalid_argument(data.source + ": one subject; hierarchical inference needs at least two");
@@ -656,17 +803,27 @@ void HierarchicalModel::Impl::group_rows(const Dataset& data, const Hierarchical
     if (trials_of[b].empty()) continue;
     Row& r = m.lrows.emplace_back(Row{b / m.C, b % m.C, {}, {}, {}});
     for (std::size_t i : trials_of[b]) {
-      if (!(data.r[i] > 0) && m.motor.model != MotorModel::gaussian)
+      if (!(data.r[i] > 0) && m.motor.model != MotorModel::gaussian && !m.circular)
         throw std::invalid_argument(data.source + ": trial " + std::to_string(i + 1) + " has response " +
                                     fmt(data.r[i]) + " <= 0, which only gaussian motor noise allows");
       // Linear space under gaussian perception; else logs (a response <= 0, under gaussian motor
       // noise, is read by the motor form from r itself).
-      r.x.push_back(m.linear ? data.s[i] : std::log(data.s[i]));
-      r.y.push_back(m.linear ? data.r[i] : data.r[i] > 0 ? std::log(data.r[i]) : 0.0);
+      r.x.push_back(m.linear || m.circular ? data.s[i] : std::log(data.s[i]));
+      r.y.push_back(m.linear || m.circular ? data.r[i] : data.r[i] > 0 ? std::log(data.r[i]) : 0.0);
       r.orig.push_back(i);
     }
   }
   if (m.lapse) m.contaminant_ranges(data, spec, subject_of);
+  m.grouped.assign(m.N, 0.0);
+  if (m.circular) {  // theta of (j, c) at PopulationPlan::row(j, c), the lapse probability last in it
+    m.ctrials.resize(m.lrows.size());
+    for (std::size_t r = 0; r < m.lrows.size(); ++r) {
+      for (std::size_t i = 0; i < m.lrows[r].x.size(); ++i) m.ctrials[r].add(m.lrows[r].x[i], m.lrows[r].y[i]);
+      const std::size_t at = (m.lrows[r].j * m.C + m.lrows[r].c) * m.nt;
+      m.crows.push_back({at, &m.ctrials[r], m.lapse ? at + m.nt - 1 : detail::no_lapse});
+    }
+    return;
+  }
   for (const Row& r : m.lrows) {
     detail::RowTrials& t = m.lik.trials.emplace_back();
     t.x = r.x;
@@ -686,7 +843,6 @@ void HierarchicalModel::Impl::group_rows(const Dataset& data, const Hierarchical
     ref.trials = &m.lik.trials[r];
     m.rows.push_back(ref);
   }
-  m.grouped.assign(m.N, 0.0);
 }
 
 // Each subject's contaminant range: lapse_range() of the subject's trials, as a fit of that
@@ -744,6 +900,7 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
   // works in the data's units, so it takes them in those.
   for (auto& [name, p] : prior)
     if (has_data_units(name, spec.perception)) p = prior_in_data_units(p, m.S);
+  if (m.circular) prior["mu_0"] = Prior{Prior::Kind::vonmises, 0.0, 0.0};  // an angle: uniform on the circle
   // Parameters of either sign: mu_0 and the offset in linear space.
   auto any_sign = [&](const std::string& base) { return m.linear && (base == "mu_0" || base == "offset"); };
   auto no_sigma_r = [&](const std::string& name, const char* what) {
@@ -767,10 +924,11 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
   for (const auto& nv : spec.fixed) {
     const Prior& p = prior[base_of(nv.first, "fixed", true)];
     const double v = nv.second;
-    const bool ok = p.kind == Prior::Kind::uniform  ? (v >= p.a && v <= p.b)
-                    : p.kind == Prior::Kind::beta   ? (v >= 0 && v < 1)
-                    : p.kind == Prior::Kind::normal ? true
-                                                    : v > 0;
+    const bool ok = p.kind == Prior::Kind::uniform    ? (v >= p.a && v <= p.b)
+                    : p.kind == Prior::Kind::beta     ? (v >= 0 && v < 1)
+                    : p.kind == Prior::Kind::normal   ? true
+                    : p.kind == Prior::Kind::vonmises ? true  // an angle
+                                                      : v > 0;
     if (!ok || !std::isfinite(v))
       throw ArgumentError("fixed", nv.first + "=" + fmt(v) + " is outside the support of its prior " + to_string(p));
   }
@@ -783,8 +941,12 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
     const std::string base = base_of(np.first, "priors", true);
     if (pooled(base))
       throw ArgumentError("priors", "'" + np.first + "' is pooled: its prior is the population's (set it with population)");
-    check_prior_sign(np.first, np.second, prior.at(base), any_sign(base));
     const Prior& given = np.second;
+    if ((prior.at(base).kind == Prior::Kind::vonmises) != (given.kind == Prior::Kind::vonmises))
+      throw ArgumentError("priors", np.first + "=" + to_string(given) +
+                                        (given.kind == Prior::Kind::vonmises ? ": a vonmises prior is for an angle (mu_0 under vonmises perception)"
+                                                                             : ": an angle needs a prior on the circle, vonmises:LOC:KAPPA"));
+    check_prior_sign(np.first, np.second, prior.at(base), any_sign(base));
     if (given.kind == Prior::Kind::normal && !any_sign(base))
       throw ArgumentError("priors", np.first + "=" + to_string(given) +
                                         ": a normal prior (either sign) is for mu_0 and offset under gaussian perception only");
@@ -794,7 +956,11 @@ std::map<std::string, Prior> HierarchicalModel::Impl::resolve_names(const Hierar
     prior[np.first] = np.second;
   }
   for (const auto& np : spec.population) {
-    if (!pooled(base_of(np.first, "population", true))) throw ArgumentError("population", "'" + np.first + "' is not pooled");
+    const std::string base = base_of(np.first, "population", true);
+    if (!pooled(base)) throw ArgumentError("population", "'" + np.first + "' is not pooled");
+    if (std::isinf(np.second.scale) && !(m.circular && base == "mu_0"))
+      throw ArgumentError("population", np.first + "=" + to_string(np.second) +
+                                            ": SCALE inf (a flat prior) is for an angle's population mean only (mu_0 under vonmises perception)");
   }
   return prior;
 }
@@ -845,6 +1011,10 @@ void HierarchicalModel::Impl::build_population(const HierarchicalSpec& spec, con
           std::tie(ps.lo, ps.hi) = *b;
         }
         ps.linear = m.linear && (base == "mu_0" || base == "offset");
+        if (m.circular && base == "mu_0") {  // an angle: the population mean on the circle (PooledSpec::angle)
+          ps.angle = ps.linear = true;
+          ps.kappa_m = std::isinf(pp.scale) ? 0.0 : 1.0 / (pp.scale * pp.scale);
+        }
         m.pooled_out.push_back(m.plan.pooled.size());
         m.pooled_name.push_back(name);
         m.plan.pooled.push_back(ps);
@@ -895,7 +1065,8 @@ void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
     m.plan.pooled[std::size_t(ks0)].coord = detail::PooledCoord::difference;
     m.plan.pooled[std::size_t(ks0)].partner = ks;
   }
-  if (spec.parameterisation != HierParameterisation::aligned) return;
+  // An angle is centred as its own 2-D vector (centred_angle); no intercept coordinate.
+  if (spec.parameterisation != HierParameterisation::aligned || m.circular) return;
   for (int g = -1; g < int(m.C); ++g) {
     const int kmu = find(theta_index::mu_0, g);
     if (kmu < 0) continue;
@@ -945,6 +1116,12 @@ void HierarchicalModel::Impl::finish_plan() {
     sl.inv_scale2 = p.kind == Prior::Kind::half_normal ? 1.0 / (p.a * p.a) : 0.0;
     sl.inv_scale = p.kind == Prior::Kind::lognormal || p.kind == Prior::Kind::normal ? 1.0 / p.b : 0.0;
   }
+  m.plan.n_extra = 0;
+  for (auto& ps : m.plan.pooled)
+    if (ps.angle) {  // the mean's second coordinate; a centred angle's subjects' second coordinates after it
+      ps.extra = m.plan.extra_q() + m.plan.n_extra;
+      m.plan.n_extra += ps.coord == detail::PooledCoord::centred ? 1 + m.J : 1;
+    }
   m.plan.validate();
   m.V.assign(m.J * m.plan.W() + 1, 0.0);
   m.thu.assign(m.J * P, 0.0);
@@ -1027,12 +1204,26 @@ void HierarchicalModel::write_outputs(std::span<const double> q, Rng&, std::span
   for (std::size_t k : m.pooled_out) {
     const auto& s = m.plan.pooled[k];
     const double mk = detail::population_mean(m.plan, q.data(), k);
-    out[o++] = s.logit ? s.lo + (s.hi - s.lo) / (1.0 + std::exp(-mk)) : s.linear ? mk : std::exp(mk);
+    out[o++] = s.angle ? s.loc + wrap_angle(mk - s.loc)
+               : s.logit ? s.lo + (s.hi - s.lo) / (1.0 + std::exp(-mk))
+               : s.linear ? mk
+                          : std::exp(mk);
     out[o++] = s.sd_scale * std::exp(q[P + k]);
   }
-  for (std::size_t h : m.shared_out) out[o++] = at(0, m.plan.shared_condition(h), m.plan.shared_theta[h]);
+  // Angles are written wrapped into (LOC - pi, LOC + pi], LOC their population prior's (pooled;
+  // default 0) or prior's (shared) location, so that a posterior near the seam at LOC + pi can be
+  // moved off it (as a single fit's mu_0).
+  for (std::size_t h : m.shared_out) {
+    const double v = at(0, m.plan.shared_condition(h), m.plan.shared_theta[h]);
+    const Prior& p = m.shared_prior[h];
+    out[o++] = p.kind == Prior::Kind::vonmises ? p.a + wrap_angle(v - p.a) : v;
+  }
   for (std::size_t k : m.pooled_out)
-    for (std::size_t j = 0; j < m.J; ++j) out[o++] = at(j, m.plan.pooled[k].cond, m.plan.pooled[k].theta);
+    for (std::size_t j = 0; j < m.J; ++j) {
+      const double v = at(j, m.plan.pooled[k].cond, m.plan.pooled[k].theta);
+      const auto& s = m.plan.pooled[k];
+      out[o++] = s.angle ? s.loc + wrap_angle(v - s.loc) : v;
+    }
   if (m.log_lik) m.trial_loglik(out.subspan(o, m.N));
 }
 
@@ -1069,7 +1260,10 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
       q[P + k] = std::log(it->second / s.sd_scale);
     }
   }
-  for (std::size_t k = 0; k < P; ++k) q[k] = detail::population_mean_coordinate(m.plan, mk.data(), k);
+  for (std::size_t k = 0; k < P; ++k) {
+    q[k] = detail::population_mean_coordinate(m.plan, mk.data(), k);
+    if (m.plan.pooled[k].angle) q[m.plan.pooled[k].extra] = std::sin(mk[k]);
+  }
   for (const auto& sl : m.plan.shared) {
     const Prior& p = sl.prior;
     q[sl.q] = p.kind == Prior::Kind::uniform     ? 0.0
@@ -1082,7 +1276,10 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
     for (std::size_t k = 0; k < P; ++k) {
       const auto& s = m.plan.pooled[k];
       double& x = q[m.plan.subject_q(j, k)];
-      if (s.coord == detail::PooledCoord::centred) x = mk[k] - s.loc;
+      if (s.angle && s.coord == detail::PooledCoord::centred) {  // the subject's own vector at the mean angle
+        x = std::cos(mk[k]);
+        q[s.extra + 1 + j] = std::sin(mk[k]);
+      } else if (s.coord == detail::PooledCoord::centred) x = mk[k] - s.loc;
       else if (s.coord == detail::PooledCoord::intercept) {
         const double s2 = std::exp(2 * mk[std::size_t(s.k_sigma)]), s02 = std::exp(2 * mk[std::size_t(s.k_sigma_0)]);
         const double r2 = std::exp(2 * mk[std::size_t(s.k_sigma_r)]), w = s02 / (s2 + s02);
@@ -1128,6 +1325,8 @@ Cohort simulate_cohort(const CohortSpec& spec) {
       if (it == spec.spread.end() || it->second == 0) continue;
       if (spec.base.perception == PerceptionModel::gaussian && (name == "mu_0" || name == "offset")) {
         v += it->second * z;  // either sign: a spread in the data's units
+      } else if (spec.base.perception == PerceptionModel::vonmises && name == "mu_0") {
+        v = wrap_angle(v + it->second * z);  // an angle: a wrapped normal about it, sd in radians
       } else if (const auto b = bounds.find(name); b != bounds.end()) {
         const auto [lo, hi] = b->second;
         const double u = std::log((v - lo) / (hi - v)) + it->second * z;

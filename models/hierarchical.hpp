@@ -19,7 +19,13 @@
 // or the adaptive Gauss–Hermite marginal for a softplus-head network (O(trials)). With lapses
 // each subject's trials are the single-subject lapse mixture with the subject's own lapse
 // probability (logit-scale population) and contaminant range; under gaussian perception the
-// trials are in linear space and mu_0 and the offset have normal populations on their own scale.
+// trials are in linear space and mu_0 and the offset have normal populations on their own scale;
+// under von Mises perception the trials are angles (the circular likelihood of models/circular.hpp,
+// one row per subject), mu_0 is an angle whose population mean is uniform on the circle (sampled
+// as the direction of a 2-D vector) and whose subjects spread about it as a wrapped normal
+// (centred: each subject's angle its own 2-D vector; `noncentred`: m + tau z_j), and sigma,
+// sigma_0, sigma_r have log-normal populations matching the
+// single-subject prior HalfNormal(0.25)'s log mean and variance (docs/hierarchical.md).
 //
 // Sampling coordinates (HierParameterisation): `noncentred`, theta_jk = m_k + tau_k z_jk for
 // every pooled k; or `aligned` (default), which follows what one subject's trials identify: the
@@ -65,7 +71,8 @@ struct PopulationPrior {
   double loc = 0, scale = 1, sd_scale = 0.5;
 };
 /// Parses "LOC:SCALE:SD_SCALE" (LOC on the unconstrained scale; for mu_0 log(mu_0 / S) is
-/// what the default centres at 0, but LOC is on log mu_0 itself).
+/// what the default centres at 0, but LOC is on log mu_0 itself). SCALE may be "inf", which only
+/// an angle's population mean takes (uniform on the circle).
 PopulationPrior parse_population_prior(const std::string& text);
 std::string to_string(const PopulationPrior& p);
 
@@ -88,7 +95,9 @@ struct HierarchicalSpec {
   double lapse_lo = 0, lapse_hi = 0;
   // Gaussian perception (docs/hierarchical.md): stimuli and responses in linear space (any sign),
   // gaussian motor noise and the linear closed form only; mu_0 and the offset pooled with normal
-  // populations on their own scale (they may be negative), the rest on the log scale.
+  // populations on their own scale (they may be negative), the rest on the log scale. Von Mises
+  // perception: angles in (-pi, pi], a cost check_circular_cost accepts, no network, lognormal
+  // motor model without offset (read as von Mises motor noise), mu_0 an angle (see above).
   PerceptionModel perception = PerceptionModel::lognormal;
   std::set<std::string> pooled;                  // empty: every free parameter
   // With C > 1 conditions, the parameters that take one value per condition (as in
@@ -115,7 +124,9 @@ struct HierarchicalSpec {
 
 /// The default population prior of `name` (a parameter of `cost`) for a cohort whose stimuli
 /// have geometric mean `scale_S` (under gaussian perception: root mean square, and mu_0 and the
-/// offset on their own scale, not the log scale).
+/// offset on their own scale, not the log scale; under von Mises perception mu_0's is
+/// 0:inf:SD_SCALE, its mean angle uniform on the circle: a VonMises(LOC, 1/SCALE^2) prior with
+/// SCALE infinite).
 PopulationPrior default_population_prior(const CostInfo& cost, const std::string& name, double scale_S,
                                          PerceptionModel perception = PerceptionModel::lognormal);
 
@@ -137,7 +148,9 @@ public:
   /// shared parameter NAME; then NAME.sJ per pooled parameter and subject j (1-based, in
   /// subject_ids() order); then log_lik.i (file order). NAME is a pooled_names() /
   /// shared_names() entry: a parameter that varies by condition is NAME.c (NAME.c.pop,
-  /// NAME.c.sd, NAME.c.sJ).
+  /// NAME.c.sd, NAME.c.sJ). Under von Mises perception mu_0.pop is the population's mean
+  /// angle and mu_0.sd its wrapped-normal sd (radians); angles are written wrapped into
+  /// (LOC - pi, LOC + pi], LOC the population prior's location (default 0).
   std::vector<std::string> output_names() const override;
   void write_outputs(std::span<const double> q, Rng& rng, std::span<double> out) override;
 
@@ -185,7 +198,8 @@ private:
 
 /// A simulated cohort: each subject's parameters drawn around the population medians in
 /// `base.values` (log-normal: log v_j = log v + spread z_j; a cost parameter with a uniform
-/// prior on its logit scale), then `base.trials` trials each (simulate(), seed base.seed + j).
+/// prior on its logit scale; under von Mises perception mu_0 wrapped normally, mu_0 + spread z_j
+/// wrapped), then `base.trials` trials each (simulate(), seed base.seed + j).
 /// With lapses (base.lapse > 0) a spread of "lapse" draws each subject's lapse probability
 /// logit-normally around base.lapse (from a stream of its own, so no other value changes); the
 /// truth then holds each subject's "lapse".

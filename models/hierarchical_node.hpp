@@ -41,9 +41,21 @@ struct PooledSpec {
   int partner = -1;         // ridge <-> difference: the other pooled index
   int k_sigma = -1, k_sigma_0 = -1, k_sigma_r = -1;  // intercept: the noise parameters' pooled indices
   std::size_t w_row = 0;    // intercept: subject j's slope is intercept_w[w_row * J + j]
+  // An angle (mu_0 under von Mises perception; v = theta as with `linear`): the population mean
+  // is m = atan2(q[extra], q[k]) of a 2-D vector (q[k], q[extra]) whose density depends on its
+  // length alone (kept near 1), i.e. m uniform on the circle, times a von Mises prior
+  // exp(kappa_m cos(m - loc)) (kappa_m = 1 / scale^2; 0 when scale is infinite); subjects from
+  // the wrapped normal WN(m, tau): noncentred mu_0_j = m + tau z_j, or centred mu_0_j =
+  // atan2(q[extra + 1 + j], q[subject_q(j, k)]), each subject's own 2-D vector, with the density
+  // WN(mu_0_j - m; tau).
+  bool angle = false;
+  std::size_t extra = 0;    // the mean's second coordinate in q (from PopulationPlan::extra_q)
+  double kappa_m = 0;
 };
 
-/// q = (q_m[0..P), q_tau[0..P), shared[0..H), subject 0's P coordinates, subject 1's, ...).
+/// q = (q_m[0..P), q_tau[0..P), shared[0..H), subject 0's P coordinates, subject 1's, ...,
+/// then per angle the second component of its population mean's vector and, centred, each
+/// subject's second component).
 /// Output V: J rows of W = C * nt constrained values (subject j's theta in condition c at
 /// row(j, c) = j * W + c * nt), then the log-density term (population model, population
 /// priors, shared priors and log-Jacobians). A likelihood row (subject j, condition c) reads
@@ -67,23 +79,34 @@ struct PopulationPlan {
   /// Whether rows of condition c read a parameter of condition `cond` (-1: every condition).
   static bool uses_condition(int cond, std::size_t c) { return cond < 0 || std::size_t(cond) == c; }
   int shared_condition(std::size_t h) const { return h < shared_cond.size() ? shared_cond[h] : -1; }
-  std::size_t n_q() const { return 2 * P() + shared.size() + J * P(); }
+  std::size_t n_extra = 0;               // the angles' extra coordinates (PooledSpec::extra)
+  std::size_t n_q() const { return 2 * P() + shared.size() + J * P() + n_extra; }
+  /// The first extra coordinate's index.
+  std::size_t extra_q() const { return 2 * P() + shared.size() + J * P(); }
   std::size_t subject_q(std::size_t j, std::size_t k) const { return 2 * P() + shared.size() + j * P() + k; }
   /// Checks the plan (pairs consistent, shared q in range); call once it is filled.
   void validate() const;
 };
 
-/// The population mean m_k at q: loc + scale q_k, except for a `difference` (aligned), whose
+/// The population mean m_k at q: loc + scale q_k (an angle's: atan2(q[extra], q[k])), except for a `difference` (aligned), whose
 /// mean is sampled relative to its partner's: m_partner + loc - loc_partner + hypot(scale,
 /// scale_partner) q_k (a linear map: its Jacobian is constant). Its prior is still
 /// Normal(loc, scale) on m_k itself.
 double population_mean(const PopulationPlan& plan, const double* q, std::size_t k);
-/// q_k for the population means `m` (all P of them): population_mean's inverse.
+/// q_k for the population means `m` (all P of them): population_mean's inverse (an angle's:
+/// cos m_k, its extra coordinate sin m_k).
 double population_mean_coordinate(const PopulationPlan& plan, const double* m, std::size_t k);
 
 /// Value-only: V (J * W + 1 values) at q; also the subjects' unconstrained values (J * P)
 /// when `theta_u` is given.
 void population_values(const PopulationPlan& plan, const double* q, double* V, double* theta_u = nullptr);
+
+/// log WN(d; tau), the wrapped normal density of an angle difference d with sd tau (of m + tau z
+/// wrapped; a centred angle's population density), and its derivatives in d and tau. Up to tau =
+/// 1.5 the sum over windings N(d + 2 pi k; 0, tau), |k| <= 3 (the next term is below e^-50 of
+/// the first); above it the Fourier series (1 + 2 sum_n e^{-n^2 tau^2 / 2} cos(n d)) / (2 pi),
+/// n <= 8 (the next term below e^-45): the same function, each where it converges fast.
+double wrapped_normal_log(double d, double tau, double& d_d, double& d_tau);
 
 /// The node: V as above. Backward: dq = (dV/dq)^T dV, from the saved sparse Jacobian (each
 /// subject value depends on at most six coordinates) and the saved gradient of the log-density

@@ -2,14 +2,17 @@
 // bactor simulate --subjects and bactor infer --hierarchical (issue 15 part 4): one draws file
 // per chain with population and per-subject columns and per-trial log_lik in file order, the
 // settings recorded, summary, compare and check reading it, report refusing it clearly, and
-// usage errors; a blocked cohort (subjects in conditions) through the same commands.
+// usage errors; a blocked cohort (subjects in conditions) through the same commands; cohorts
+// under gaussian and von Mises perception.
 #include "tests/cli/cli_util.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -307,4 +310,70 @@ TEST_CASE("cli: a cohort with gaussian perception (linear space) through simulat
                  (dir / "bad").string());
   CHECK(r.code == 2);
   CHECK(r.out.find("needs gaussian motor noise") != std::string::npos);
+}
+
+TEST_CASE("cli: a cohort under von Mises perception through simulate --subjects, infer --hierarchical, summary, check and report") {
+  const fs::path dir = scratch("circular");
+  const std::string data = (dir / "cohort.csv").string();
+  Result r;
+  // mu_0 near pi: the subjects' prior means on both sides of the seam.
+  const auto truth = simulate_four(dir, "--cost QuadraticCost --perception vonmises --set mu_0=3,sigma_0=0.5,sigma=0.3,sigma_r=0.2 "
+                                        "--spread mu_0=0.4,sigma=0.2 --trials 15 --seed 7", r);
+  for (const auto& t : truth) {
+    const double mu = std::stod(t.at("mu_0"));
+    CHECK((mu > -3.14159266 && mu <= 3.14159266));  // wrapped
+  }
+  CHECK(truth[0].at("mu_0") != truth[1].at("mu_0"));
+  CHECK(truth[0].at("sigma_0") == truth[1].at("sigma_0"));
+  const std::string fit = (dir / "fit").string();
+  // --population mu_0=3:inf:0.5: the mean angle uniform on the circle (SCALE inf), angles written
+  // wrapped into (3 - pi, 3 + pi], off the seam.
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception vonmises --hierarchical "
+                 "--population mu_0=3:inf:0.5 --chains 2 --warmup 100 --samples 100 --seed 4 --out " + fit);
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("hierarchical inference: 4 subjects, 60 trials") != std::string::npos);
+  const std::string chain = slurp(dir / "fit" / "chain-1.csv");
+  for (const char* line : {"# perception = vonmises", "mu_0=3:inf:0.5", "sigma=-2.0214769:0.9918:0.5", "# stimulus_scale = 1"})
+    CHECK_MESSAGE(chain.find(line) != std::string::npos, line);
+  {  // the draws (the lines that are not comments): header, then 100 rows
+    std::istringstream in(chain);
+    std::string line;
+    std::vector<std::string> header;
+    std::vector<std::size_t> at;
+    int rows = 0;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      std::vector<std::string> f;
+      std::stringstream ss(line);
+      for (std::string c; std::getline(ss, c, ',');) f.push_back(c);
+      if (header.empty()) {
+        header = f;
+        for (const char* col : {"mu_0.pop", "mu_0.s1", "mu_0.s4"})
+          at.push_back(std::size_t(std::find(header.begin(), header.end(), col) - header.begin()));
+        continue;
+      }
+      ++rows;
+      for (std::size_t a : at) {
+        REQUIRE(a < f.size());
+        const double v = std::stod(f[a]);
+        CHECK((v > 3 - 3.14159266 && v <= 3 + 3.14159266));
+      }
+    }
+    CHECK(rows == 100);
+  }
+  r = run_bactor("summary " + fit);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("mu_0.sd") != std::string::npos);
+  check_and_report(fit, dir);
+  // A flat population prior is an angle's only; angles outside (-pi, pi] name the file and line.
+  r = run_bactor("infer --data " + data + " --cost QuadraticCost --closed-form --perception vonmises --hierarchical "
+                 "--population sigma=0:inf:0.5 --out " + (dir / "bad").string());
+  CHECK(r.code == 2);
+  CHECK(r.out.find("an angle's population mean only") != std::string::npos);
+  std::ofstream(dir / "outside.csv") << "subject,s,r\na,0.5,0.4\na,1,3.5\nb,0.2,0.1\nb,2,2.1\n";
+  r = run_bactor("infer --data " + (dir / "outside.csv").string() + " --cost QuadraticCost --closed-form --perception vonmises "
+                 "--hierarchical --out " + (dir / "bad").string());
+  CHECK(r.code == 2);
+  CHECK(r.out.find("outside.csv:3") != std::string::npos);
 }

@@ -155,8 +155,8 @@ TEST_CASE("hierarchical gaussian perception: errors name the argument") {
   s.priors["sigma"] = Prior{Prior::Kind::normal, 0, 1};
   throws(s, "a normal prior (either sign) is for mu_0 and offset");
   s = linear_spec("QuadraticCost", false, false);
-  s.perception = PerceptionModel::vonmises;
-  throws(s, "hierarchical fits take lognormal or gaussian perception");
+  s.perception = PerceptionModel::vonmises;  // its motor noise is von Mises (test_hierarchical_circular.cpp)
+  throws(s, "has von Mises motor noise");
 }
 
 namespace {
