@@ -186,6 +186,19 @@ void measure(bench::JsonLine& line, F& f, C counted) {
   line.timing(bench::time_it(f, bench::calibrate(f)));
 }
 
+/// The log density's gradient of `m` timed (median of repetitions) at the simulation's true
+/// values, sigma left out (the benches fix it).
+bench::Timing time_gradient(ActorModel& m, std::map<std::string, double> at) {
+  at.erase("sigma");
+  auto q = m.unconstrain(at);
+  std::vector<double> g(m.dim());
+  auto f = [&] {
+    bench::do_not_optimize(m.log_density(q, g));
+    bench::clobber_memory();
+  };
+  return bench::time_it(f, bench::calibrate(f));
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -426,15 +439,7 @@ int main(int argc, char** argv) {
       spec.fixed["sigma"] = 0.2;
       spec.exact_action = c.exact;
       ActorModel m(d, spec);
-      std::map<std::string, double> at = sim.values;
-      at.erase("sigma");
-      auto q = m.unconstrain(at);
-      std::vector<double> g(m.dim());
-      auto f = [&] {
-        bench::do_not_optimize(m.log_density(q, g));
-        bench::clobber_memory();
-      };
-      const auto t = bench::time_it(f, bench::calibrate(f));
+      const auto t = time_gradient(m, sim.values);
       bench::JsonLine line("inference");
       line.add("case", "log_density_gradient")
           .add("action", c.exact                     ? "exact"
@@ -501,15 +506,7 @@ int main(int argc, char** argv) {
         spec.exact_action = !with_net;
         if (with_net) spec.network = net;
         ActorModel m(d, spec);
-        std::map<std::string, double> at = sim.values;
-        at.erase("sigma");
-        auto q = m.unconstrain(at);
-        std::vector<double> g(m.dim());
-        auto f = [&] {
-          bench::do_not_optimize(m.log_density(q, g));
-          bench::clobber_memory();
-        };
-        const auto t = bench::time_it(f, bench::calibrate(f));
+        const auto t = time_gradient(m, sim.values);
         bench::JsonLine line("inference");
         line.add("case", "log_density_gradient")
             .add("action", with_net ? "network (linear mupost head)" : "exact")
