@@ -42,7 +42,13 @@ struct Node {
   double value = 0;            // number
   std::size_t index = 0;       // param
   std::vector<int> args;       // children (indices into the node pool)
+  int depth = 1;               // 1 + the deepest child's
 };
+
+/// How deep a formula's tree may be (its nesting: parentheses, functions, signs, powers, and
+/// chains such as a + b + c, which are left-deep): the parser, the folding and the code
+/// generation recurse over it, and a text of 20,000 '(' overflowed the stack.
+constexpr int max_formula_depth = 500;
 
 struct Parser {
   const std::string& text;
@@ -85,9 +91,25 @@ struct Parser {
   int make(FOp f, std::vector<int> args) {
     Node n(Node::op);
     n.fop = f;
+    for (int a : args) n.depth = std::max(n.depth, pool[std::size_t(a)].depth + 1);
+    if (n.depth > max_formula_depth) too_deep();
     n.args = std::move(args);
     return add(std::move(n));
   }
+  [[noreturn]] void too_deep() const {
+    throw FormulaError(pos + 1, "a formula nested at most " + std::to_string(max_formula_depth) +
+                                    " levels deep (parentheses, functions, signs, powers and chained operations)");
+  }
+  /// Counts the parser's own recursion, once per level (every '(', function argument, sign and
+  /// '^' passes through unary), before any node of that level is made.
+  struct Nest {
+    Parser& p;
+    explicit Nest(Parser& q) : p(q) {
+      if (++p.nesting > max_formula_depth) p.too_deep();
+    }
+    ~Nest() { --p.nesting; }
+  };
+  int nesting = 0;
 
   int parse_all() {
     used.assign(names.size(), false);
@@ -124,6 +146,7 @@ struct Parser {
     }
   }
   int unary() {
+    const Nest guard(*this);
     if (accept("-")) return make(FOp::neg, {unary()});
     if (accept("+")) return unary();
     return power();

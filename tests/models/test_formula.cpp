@@ -97,6 +97,25 @@ TEST_CASE("formula parser: a bad formula names the column and what was expected"
   CHECK_THROWS_WITH_AS(parse_param_priors("beta"), doctest::Contains("'beta' is not NAME=PRIOR"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(parse_param_priors("c=lognormal:0:-1"), doctest::Contains("prior of 'c'"), std::invalid_argument);
   CHECK_THROWS_AS(formula("s", "a=uniform:0:1,a=uniform:0:1"), std::invalid_argument);
+  // Nesting is bounded (the parser and compiler recurse; 20,000 '(' overflowed the stack): 400
+  // levels of each kind compile, deeper ones are refused by name.
+  const auto nest = [](const std::string& open, const std::string& core, const std::string& close, int k) {
+    std::string t;
+    for (int i = 0; i < k; ++i) t += open;
+    t += core;
+    for (int i = 0; i < k; ++i) t += close;
+    return t;
+  };
+  const std::string too_deep = "a formula nested at most 500 levels deep";
+  for (const int k : {400, 20000}) {
+    CAPTURE(k);
+    const std::string kinds[] = {nest("(", "(r - s)^2", ")", k), nest("exp(", "r - s", ")", k), nest("-", "(r - s)^2", "", k),
+                                 nest("r^", "r", "", k), nest("(r - s)^2 + ", "1", "", k)};
+    for (const auto& f : kinds) {
+      if (k == 400) CHECK_NOTHROW(detail::compile_formula(f, {}));
+      else CHECK(error_of(f).find(too_deep) != std::string::npos);
+    }
+  }
   // A FormulaError carries the column.
   try {
     formula("(s - r))");
