@@ -120,6 +120,12 @@ Prior parse_prior(const std::string& text) {
     throw std::invalid_argument(what + ": expected halfnormal:SCALE, uniform:LO:HI, lognormal:LOC:SCALE, beta:A:B, "
                                        "normal:LOC:SCALE or vonmises:LOC:KAPPA");
   }
+  // Values far outside what data can be (1e-100..1e100 in magnitude) overflow the sampler's
+  // transforms: a lognormal LOC of 1000 put mu_0 at 5e305 with an infinite sd.
+  if (!(std::abs(p.a) <= 1e100 && std::abs(p.b) <= 1e100))
+    throw std::invalid_argument(what + ": every number must be within 1e100 in magnitude (the range data may take)");
+  if (p.kind == Prior::Kind::lognormal && !(std::abs(p.a) <= 230 && p.b <= 100))
+    throw std::invalid_argument(what + ": need |LOC| <= 230 (e^LOC within 1e-100..1e100, LOC is on the log scale) and SCALE <= 100");
   return p;
 }
 

@@ -179,6 +179,11 @@ TEST_CASE("inference: names, fixed parameters and validation") {
   CHECK_NOTHROW(ActorModel(d, spec));
   CHECK_THROWS_AS(parse_prior("uniform:3:1"), std::invalid_argument);
   CHECK_THROWS_AS(parse_prior("gamma:1"), std::invalid_argument);
+  // Numbers no data set can have: the sampler's transforms overflow (mu_0 at 5e305).
+  CHECK_THROWS_WITH_AS(parse_prior("lognormal:1000:1"), doctest::Contains("need |LOC| <= 230"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(parse_prior("uniform:0:1e300"), doctest::Contains("within 1e100"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_prior("halfnormal:1e308"), std::invalid_argument);
+  CHECK_NOTHROW(parse_prior("lognormal:-200:5"));
   CHECK(to_string(parse_prior("lognormal:-0.5:1")) == "lognormal:-0.5:1");
   // Network metadata must match the cost.
   InferenceSpec bad;
