@@ -82,7 +82,7 @@ void bessel_ratios_batch(const double* kappa, int n_max, double* const* A) {
       kv[l] = k, any = true;
       start = std::max(start, int(std::sqrt(double(n_max) * n_max + 40 * k)) + 4);
     } else {
-      kv[l] = 1;  // a placeholder lane, overwritten below
+      kv[l] = 1;  // a lane computed by the other branch below; 1 keeps the SIMD division finite
     }
   }
   if (any && n_max >= 1) {

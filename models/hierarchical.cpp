@@ -653,7 +653,7 @@ struct HierarchicalModel::Impl {
   std::vector<double> V, thu, grouped;
   std::unique_ptr<detail::FusedCohort> fused;  // the fused gradient, where it covers the spec
 
-  // Under von Mises perception `lik` is an unused placeholder (the circular rows replace it).
+  // Under von Mises perception `lik` is built for QuadraticCost and never run (the circular rows replace it).
   static bool circular_spec(const HierarchicalSpec& spec) { return spec.perception == PerceptionModel::vonmises; }
   explicit Impl(const HierarchicalSpec& spec)
       : lik((spec.cost ? (circular_spec(spec) ? find_cost("QuadraticCost") : *spec.cost)
