@@ -24,6 +24,39 @@
 
 namespace bactor::testing {
 
+/// A mupost network's backward pass against central finite differences of its output x0 at
+/// (theta, m): d x0 / d theta_i (step 1e-6 (|theta_i| or at least `floor`)) and the
+/// measurement's derivative, in m itself (`linear`, a gaussian-perception network) or in log m.
+/// x1 must stay 0 (the mupost head's power form). Returns x0.
+inline double check_mupost_backward(const ActionNetwork& net, const std::vector<double>& th, double m, bool linear,
+                                    double floor = 0.0) {
+  ActionNetwork::Workspace ws;
+  auto x0 = [&](const std::vector<double>& t, double mm) {
+    double x[3];
+    net.forward(t, mm, x, ws);
+    CHECK(x[1] == 0.0);
+    return x[0];
+  };
+  double x[3];
+  net.forward(th, m, x, ws);
+  std::vector<double> g(th.size());
+  double dm = NAN;
+  const double dx[3] = {1.0, 0.0, 0.0};
+  net.backward(dx, g, ws, &dm);
+  const double value = x[0];
+  for (std::size_t i = 0; i < th.size(); ++i) {
+    const double h = 1e-6 * std::max(floor, std::abs(th[i]));
+    auto tp = th, tm = th;
+    tp[i] += h;
+    tm[i] -= h;
+    CHECK(g[i] == doctest::Approx((x0(tp, m) - x0(tm, m)) / (2 * h)).epsilon(1e-6).scale(1.0));
+  }
+  const double h = 1e-6;
+  const double fd = linear ? (x0(th, m + h) - x0(th, m - h)) / (2 * h) : (x0(th, m * std::exp(h)) - x0(th, m * std::exp(-h))) / (2 * h);
+  CHECK(dm == doctest::Approx(fd).epsilon(1e-6).scale(1.0));
+  return value;
+}
+
 /// A small randomly initialised action network for `cost` (weights ~ N(0, 0.3^2)).
 inline std::shared_ptr<const ActionNetwork> random_network(const CostInfo& cost, std::uint64_t seed,
                                                            NetworkHead head = NetworkHead::softplus) {

@@ -102,33 +102,13 @@ TEST_CASE("linear network head: features, backward (dtheta, da/dm) vs central fi
     CHECK(net.metadata().at("perception") == "gaussian");
     CHECK(net.n_features() == (cost.log_scale ? 4u : theta_size(cost, gauss_motor) - 1));
     Rng rng(17, 1);
-    ActionNetwork::Workspace ws;
     std::vector<double> th(theta_size(cost, gauss_motor));
     for (int rep = 0; rep < 6; ++rep) {
       double m;
       d::sample_linear_training_point(cost, TrainingPrior{}, rng, th, m);
       if (rep == 0) m = -2.5;  // a measurement below zero
-      auto act = [&](const std::vector<double>& t, double mm) {
-        double x[3];
-        net.forward(t, mm, x, ws);
-        CHECK(x[1] == 0.0);
-        return x[0];
-      };
-      double x[3];
-      net.forward(th, m, x, ws);
-      std::vector<double> g(th.size());
-      double dadm = NAN;
-      const double dx[3] = {1.0, 0.0, 0.0};
-      net.backward(dx, g, ws, &dadm);
-      for (std::size_t i = 0; i < th.size(); ++i) {
-        const double h = 1e-6 * std::max(0.1, std::abs(th[i]));
-        auto tp = th, tm = th;
-        tp[i] += h;
-        tm[i] -= h;
-        CHECK(g[i] == doctest::Approx((act(tp, m) - act(tm, m)) / (2 * h)).epsilon(1e-6).scale(1.0));
-      }
-      CHECK(dadm == doctest::Approx((act(th, m + 1e-6) - act(th, m - 1e-6)) / 2e-6).epsilon(1e-6).scale(1.0));
-      CHECK(net.action(th, m) == x[0]);  // x0 is the action itself
+      const double x0 = bactor::testing::check_mupost_backward(net, th, m, true, 0.1);
+      CHECK(net.action(th, m) == x0);  // x0 is the action itself
     }
     // The trainer's float network (the head on the tape) and the double one agree.
     Trainer tr(linear_settings(name, 10, 7));
