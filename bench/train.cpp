@@ -40,6 +40,17 @@ double load_average() {
   f >> l;
   return l;
 }
+/// A trainer's settings for timing steps (more steps than are taken, a small evaluation set).
+bactor::TrainSettings timed_settings(const std::string& cost, const std::string& head, int threads) {
+  bactor::TrainSettings s;
+  s.cost = cost;
+  s.head = head;
+  s.steps = 1000000;
+  s.threads = threads;
+  s.eval_points = 64;
+  return s;
+}
+
 /// QuadraticCostQuadraticEffort as an embedding program's struct (register_cost<Fn>).
 struct EffortStruct {
   static constexpr int n_params = 1;
@@ -218,20 +229,16 @@ void linear_objective() {
         .print();
   }
   for (int threads : {1, 2}) {
-    TrainSettings s;
-    s.cost = cost.name;
-    s.head = "mupost";
+    TrainSettings s = timed_settings(cost.name, "mupost", threads);
     s.motor = MotorModel::gaussian;
     s.perception = PerceptionModel::gaussian;
-    s.steps = 1000000;
-    s.threads = threads;
-    s.eval_points = 64;
+    s.hidden.assign(std::begin(detail::linear_hidden), std::end(detail::linear_hidden));  // bactor train's default here
     Trainer tr(s);
     auto t = bench::time_it([&] { tr.step(); }, 200, 9, 1);
     bench::JsonLine("train_linear", threads)
         .add("cost", cost.name)
         .add("batch", long(s.batch))
-        .add("hidden", "16,64,16,8")
+        .add("hidden", "32,64,16,8")
         .timing(t, "step_")
         .add("steps_per_s_median", 1e6 / t.median_us)
         .add("loadavg_1min", load_average())
@@ -272,13 +279,8 @@ int main(int argc, char** argv) {
   const std::string cost = argc > 1 ? argv[1] : "QuadraticCost";
   for (const char* head : {"auto", "power", "softplus"})
   for (int threads : {1, 2}) {
-    TrainSettings s;
-    s.cost = cost;
-    s.head = head;
+    TrainSettings s = timed_settings(cost, head, threads);
     if (s.head == "auto") s.head = default_head_name(find_cost(cost));
-    s.steps = 1000000;
-    s.threads = threads;
-    s.eval_points = 64;
     Trainer tr(s);
     auto t = bench::time_it([&] { tr.step(); }, 200, 9, 1);
     bench::JsonLine("train", threads)
