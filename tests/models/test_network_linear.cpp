@@ -422,10 +422,12 @@ TEST_CASE("linear training rule: node-count table (by hand)" * doctest::skip()) 
     }
   }
 }
+
 TEST_CASE("linear network likelihood: node-count table (by hand)" * doctest::skip()) {
-  // The likelihood integrates m by Gauss–Hermite with the mupost head's counts per sigma band
-  // (models/marginal.hpp; AbsoluteCostQuadraticEffort's action has a near-kink, so the kink
-  // counts). Per band: the worst |log p| error of a trial against 200 nodes, over 4 x 200 trials
+  // The likelihood integrates m by Gauss–Hermite with a count per sigma band (sigma in units of S,
+  // here 0.98 data units; AbsoluteCostQuadraticEffort's action has a near-kink, so the linear kink
+  // counts of models/likelihood_plan.cpp: "default" below). Each fixed count and the default: the
+  // worst |log p| error of a trial against 200 nodes, over 4 x 200 trials
   // (beta 0.6 and 0.85, sigma_a 0.05 and 0.2; every other response moved 2 sd of r | s off the
   // model, sd^2 = (w sigma)^2 + sigma_a^2), with the default network (docs/network.md's table).
   const std::string name = "AbsoluteCostQuadraticEffort";
