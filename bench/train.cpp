@@ -5,7 +5,8 @@
 // network), timed in the same run. Then the same cost as a formula and as a registered C++
 // struct beside the built-in QuadraticCostQuadraticEffort (`bench_train --custom-cost`: only
 // that); `bench_train --motor`: QuadraticCost's mupost network under log-normal and generalized
-// motor noise, the latter with draws and with the product rule. `bench_train --steps HEAD N [COST]`: only N steps of one head on one thread. (Commit 7aac3c5 timed the hand-written trainer the tape
+// motor noise, the latter with draws and with the product rule; `bench_train --linear`: gaussian
+// perception's objective rule before and now, and its trainer. `bench_train --steps HEAD N [COST]`: only N steps of one head on one thread. (Commit 7aac3c5 timed the hand-written trainer the tape
 // replaced beside it: README, Benchmarks.)
 #include <cmath>
 #include <cstdio>
@@ -21,6 +22,8 @@
 #include <bactor/models/formula.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/train.hpp>
+#include "models/exact_linear.hpp"
+#include "models/train_linear.hpp"
 
 #include <vector>
 
@@ -37,6 +40,17 @@ double load_average() {
   f >> l;
   return l;
 }
+/// A trainer's settings for timing steps (more steps than are taken, a small evaluation set).
+bactor::TrainSettings timed_settings(const std::string& cost, const std::string& head, int threads) {
+  bactor::TrainSettings s;
+  s.cost = cost;
+  s.head = head;
+  s.steps = 1000000;
+  s.threads = threads;
+  s.eval_points = 64;
+  return s;
+}
+
 /// QuadraticCostQuadraticEffort as an embedding program's struct (register_cost<Fn>).
 struct EffortStruct {
   static constexpr int n_params = 1;
@@ -165,12 +179,82 @@ void motor_expectation() {
     }
   }
 }
+/// Gaussian perception (docs/training.md): the objective's expected cost with its derivative at
+/// 256 training points of AbsoluteCostQuadraticEffort under the training rule and under the
+/// rule before it (4 panels over +-7 times 8 Gauss–Hermite nodes in w), in turns in one run;
+/// then the trainer's steps/s (network, rule, Adam) on 1 and 2 threads.
+void linear_objective() {
+  using namespace bactor;
+  const CostInfo& cost = find_cost("AbsoluteCostQuadraticEffort");
+  const std::size_t nt = theta_size(cost, MotorSpec{MotorModel::gaussian, false}), n = 256;
+  std::vector<double> mu(n), sp(n), sa(n), p(n), a(n), th(nt);
+  Rng rng(5, 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    double m;
+    detail::sample_linear_training_point(cost, TrainingPrior{}, rng, th, m);
+    const double w = th[1] * th[1] / (th[0] * th[0] + th[1] * th[1]);
+    mu[i] = w * m + (1 - w) * th[2];
+    sp[i] = th[0] * th[1] / std::hypot(th[0], th[1]);
+    sa[i] = th[nt - 1];
+    p[i] = th[4];
+    a[i] = mu[i] + 0.3 * rng.normal() * (sp[i] + sa[i]);
+  }
+  const detail::LinearRule before{{8, 8, 7.0, 1e-10}, 4};
+  const detail::LinearRule* rules[] = {&before, &detail::linear_training_rule(cost)};
+  const char* names[] = {"4 panels +-7 x 8 (before)", "training rule"};
+  std::vector<double> us[2];
+  double sink = 0;
+  for (int round = 0; round < 9; ++round)
+    for (int k = 0; k < 2; ++k) {
+      const auto t = bench::time_it(
+          [&] {
+            for (std::size_t i = 0; i < n; ++i) {
+              double g;
+              sink += detail::expected_cost_linear(cost, mu[i], sp[i], sa[i], &p[i], a[i], &g, rules[k]->opt, rules[k]->panels) + g;
+            }
+          },
+          20, 1, 1);
+      us[k].push_back(t.median_us);
+    }
+  bench::do_not_optimize(sink);
+  for (int k = 0; k < 2; ++k) {
+    std::sort(us[k].begin(), us[k].end());
+    bench::JsonLine("train_linear_objective", 1)
+        .add("cost", cost.name)
+        .add("rule", names[k])
+        .add("points", long(n))
+        .add("batch_us_median", us[k][4])
+        .add("time_ratio_to_before", us[k][4] / us[0][4])
+        .add("loadavg_1min", load_average())
+        .print();
+  }
+  for (int threads : {1, 2}) {
+    TrainSettings s = timed_settings(cost.name, "mupost", threads);
+    s.motor = MotorModel::gaussian;
+    s.perception = PerceptionModel::gaussian;
+    s.hidden.assign(std::begin(detail::linear_hidden), std::end(detail::linear_hidden));  // bactor train's default here
+    Trainer tr(s);
+    auto t = bench::time_it([&] { tr.step(); }, 200, 9, 1);
+    bench::JsonLine("train_linear", threads)
+        .add("cost", cost.name)
+        .add("batch", long(s.batch))
+        .add("hidden", "32,64,16,8")
+        .timing(t, "step_")
+        .add("steps_per_s_median", 1e6 / t.median_us)
+        .add("loadavg_1min", load_average())
+        .print();
+  }
+}
 } // namespace
 
 int main(int argc, char** argv) {
   using namespace bactor;
   if (argc > 1 && std::string(argv[1]) == "--custom-cost") {
     formula_vs_builtin();
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "--linear") {
+    linear_objective();
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "--motor") {
@@ -195,13 +279,8 @@ int main(int argc, char** argv) {
   const std::string cost = argc > 1 ? argv[1] : "QuadraticCost";
   for (const char* head : {"auto", "power", "softplus"})
   for (int threads : {1, 2}) {
-    TrainSettings s;
-    s.cost = cost;
-    s.head = head;
+    TrainSettings s = timed_settings(cost, head, threads);
     if (s.head == "auto") s.head = default_head_name(find_cost(cost));
-    s.steps = 1000000;
-    s.threads = threads;
-    s.eval_points = 64;
     Trainer tr(s);
     auto t = bench::time_it([&] { tr.step(); }, 200, 9, 1);
     bench::JsonLine("train", threads)

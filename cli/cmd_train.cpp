@@ -12,6 +12,7 @@
 #include "cli/options.hpp"
 #include "cli/out_dir.hpp"
 #include <bactor/models/train.hpp>
+#include "models/train_linear.hpp"
 
 namespace {
 
@@ -33,6 +34,12 @@ std::vector<int> parse_hidden(const std::string& text) {
   }
   if (sizes.empty()) throw bactor::cli::UsageError("--hidden: at least one layer size");
   return sizes;
+}
+
+template <class Sizes> std::string join_sizes(const Sizes& sizes) {
+  std::string text;
+  for (int v : sizes) text += (text.empty() ? "" : ",") + std::to_string(v);
+  return text;
 }
 
 int run(int argc, char** argv) {
@@ -66,7 +73,8 @@ int run(int argc, char** argv) {
   app.add_option("--final-lr-fraction", s.final_lr_fraction, "final lr / base lr (cosine, exponential)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--hidden", hidden, "hidden layer sizes, comma-separated")->capture_default_str();
+  auto* hidden_opt = app.add_option("--hidden", hidden, "hidden layer sizes, comma-separated (under --perception gaussian "
+                                    "the default is 32,64,16,8)")->capture_default_str();
   app.add_option("--head", s.head,
                  "output head: auto (posterior for costs homogeneous in s and r, else mupost), softplus, "
                  "power, posterior or mupost")
@@ -83,12 +91,14 @@ int run(int argc, char** argv) {
   app.add_option("--eval-points", s.eval_points, "size of the fixed evaluation set")->capture_default_str()->check(CLI::Range(1, 10000000));
   if (!cli::parse(app, argc, argv)) return cli::exit_ok;
   cli::check_output_file(out, "--out");  // before training, not after it
+  s.perception = cli::perception_option(perception);
+  if (hidden_opt->count() == 0 && s.perception == PerceptionModel::gaussian)  // docs/training.md, "Gaussian perception"
+    hidden = join_sizes(detail::linear_hidden);
   s.hidden = parse_hidden(hidden);
   s.schedule = LrSchedule::parse_kind(schedule);
   // Unknown names and bad formulas: a one-line error before any work.
   const CostInfo& cost = cli::resolve_cost(cost_name, co);
   s.cost = cost.name;
-  s.perception = cli::perception_option(perception);
   s.motor = cli::motor_option(motor, s.perception);
   if (s.head == "auto") s.head = default_head_name(cost, s.motor);
   check_head(cost, parse_network_head(s.head), s.motor);

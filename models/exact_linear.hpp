@@ -39,14 +39,15 @@ double expected_cost_linear(const CostInfo& cost, double mu, double sp, double s
 /// (E[l_r e] / sp, ...; exact across a kink), so the implicit function theorem needs no difference
 /// quotient but the cost parameters' (a central difference of F_a on the same nodes). Throws
 /// std::domain_error where no minimum is found or F_aa <= 0 there. exact_log_action with
-/// PerceptionModel::gaussian calls it.
+/// PerceptionModel::gaussian calls it. partials = false: d_p is left 0 (a value-only solve, for
+/// any number of cost parameters; with partials at most exact_max_cost_params).
 ExactLogAction linear_action_solve(const CostInfo& cost, double mu, double sp, double sa, const double* p,
-                                   const GroundTruthOptions& opt, double a_start);
+                                   const GroundTruthOptions& opt, double a_start, bool partials = true);
 
 /// The optimal action at the measurement m (direct solve, no interpolant; for simulate and the
-/// tests), theta laid out as theta_names(cost, {gaussian motor}) (sigma, sigma_0, mu_0, unused
-/// sigma_r, cost parameters, sigma_a). Throws std::domain_error where the expected cost has no
-/// minimum.
+/// tests, and the training's evaluation set), theta laid out as theta_names(cost, {gaussian
+/// motor}) (sigma, sigma_0, mu_0, unused sigma_r, cost parameters, sigma_a); any number of cost
+/// parameters. Throws std::domain_error where the expected cost has no minimum.
 double linear_exact_action(const CostInfo& cost, std::span<const double> theta, double m,
                            const GroundTruthOptions& opt = {20, 20, 8.5, 1e-12});
 

@@ -5,6 +5,7 @@
 #include <bactor/models/network_node.hpp>
 
 #include <array>
+#include <iterator>
 #include <new>
 #include <string>
 
@@ -23,9 +24,19 @@ const char* to_string(SourceKind kind) {
 }
 
 namespace {
+/// A network under gaussian perception for a cost whose action has a near-kink (AbsoluteCostQuadraticEffort):
+/// its counts per sigma band (models/marginal.hpp's bands, sigma in units of S), from the table of
+/// tests/models/test_network_linear.cpp ("linear network likelihood: node-count table"; docs/network.md):
+/// the worst trial's log-likelihood within 5e-7 of 200 nodes up to sigma 0.5 with the default
+/// network, whose knee is sharper than the log-normal networks' (the log-normal kink counts left
+/// up to 3.5e-5 at sigma 0.38 and 1.6e-4 at 0.5).
+constexpr int linear_kink_quadrature_node_counts[] = {13, 61, 81, 81, 101, 121, 161, 161, 200};
+static_assert(std::size(linear_kink_quadrature_node_counts) == std::size(quadrature_node_counts));
+
 /// The quadrature node counts per sigma band for a source (models/marginal.hpp).
 const int* node_counts(const CostInfo& cost, const ActionNetwork* net) {
   if (!net || !measurement_head(net->head())) return quadrature_node_counts;
+  if (net->linear() && cost.action_kink) return linear_kink_quadrature_node_counts;
   return cost.action_kink ? mupost_kink_quadrature_node_counts : mupost_quadrature_node_counts;
 }
 

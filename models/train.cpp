@@ -220,6 +220,7 @@ Tensor detail::expected_cost_linear_node(const CostInfo& cost, Tensor a, const f
   if (a.rows() != 1) throw std::invalid_argument("expected_cost_linear_node: actions must be 1 x n");
   const std::size_t n = a.cols(), np = cost.params.size();
   auto* dl = static_cast<float*>(Tape::current().allocate(n * sizeof(float)));
+  const LinearRule& rule = linear_training_rule(cost);
   return tensor_custom(
       {a}, 1, n,
       [&](std::span<float> y) {
@@ -228,8 +229,7 @@ Tensor detail::expected_cost_linear_node(const CostInfo& cost, Tensor a, const f
         for (std::size_t i = 0; i < n; ++i) {
           for (std::size_t j = 0; j < np; ++j) q[j] = double(p[j * n + i]);
           double g;
-          y[i] = float(expected_cost_linear(cost, mu[i], sp[i], sa[i], q, av[i], &g, linear_training_rule,
-                                            linear_training_panels));
+          y[i] = float(expected_cost_linear(cost, mu[i], sp[i], sa[i], q, av[i], &g, rule.opt, rule.panels));
           dl[i] = float(g);
         }
       },
@@ -245,6 +245,7 @@ namespace {
 void check_positive_linear_cost(const CostInfo& cost, const TrainingPrior& prior) {
   const std::size_t d = theta_size(cost, MotorSpec{MotorModel::gaussian, false});
   std::vector<double> th(d);
+  const detail::LinearRule& rule = detail::linear_training_rule(cost);
   Rng rng(0x9051, 1);
   for (int i = 0; i < 256; ++i) {
     double m;
@@ -252,8 +253,8 @@ void check_positive_linear_cost(const CostInfo& cost, const TrainingPrior& prior
     const double w = th[1] * th[1] / (th[0] * th[0] + th[1] * th[1]), mu = w * m + (1 - w) * th[2];
     const double sp = th[0] * th[1] / std::hypot(th[0], th[1]), sa = th[d - 1];
     for (double f : {-1.0, 0.0, 1.0}) {
-      const double e = detail::expected_cost_linear(cost, mu, sp, sa, th.data() + 4, mu + f * (sp + sa), nullptr,
-                                                    detail::linear_training_rule, detail::linear_training_panels);
+      const double e = detail::expected_cost_linear(cost, mu, sp, sa, th.data() + 4, mu + f * (sp + sa), nullptr, rule.opt,
+                                                    rule.panels);
       if (!(e > 0))
         throw ArgumentError("cost", "'" + cost.name + "' under gaussian perception: training minimises the log of the "
                                     "expected cost, which must be positive, but it is " + std::to_string(e) +
@@ -619,10 +620,6 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
       throw ArgumentError("motor", std::string(to_string(s.motor)) + ": gaussian perception needs gaussian motor noise (--motor gaussian)");
     if (I.head != NetworkHead::mupost)
       throw ArgumentError("head", std::string(to_string(I.head)) + ": gaussian perception trains the mupost head (--head mupost or auto)");
-    if (I.cost->params.size() > detail::exact_max_cost_params)
-      throw ArgumentError("perception", "gaussian: cost '" + I.cost->name + "' has more parameters than the exact linear action "
-                                        "(the networks' reference under gaussian perception) supports (at most " +
-                                        std::to_string(detail::exact_max_cost_params) + ")");
     I.linear = true;
   }
   if (s.batch < 1) throw ArgumentError("batch", "must be positive");
@@ -793,8 +790,7 @@ ActionNetwork Trainer::network() const {
                                                  : s.schedule == LrSchedule::Kind::exponential ? "exponential"
                                                                                                : "constant"},
                                     {"final_lr_fraction", s.final_lr_fraction}, {"eval_points", I.eval.size()},
-                                    {"expectation", I.linear ? std::string("log of gauss-hermite 8x8, or across the kink 4 gauss-legendre "
-                                                                           "panels of 8 x gauss-hermite 8 (expected_cost_linear)")
+                                    {"expectation", I.linear ? detail::linear_rule_text(*I.cost)
                                                     : I.rule.empty() ? std::string("monte carlo")
                                                                    : std::string(I.rule.split > 0 ? "gauss-hermite x gauss-legendre (split at the kink, both sides) "
                                                                               : I.cost->motor_truncation > 0 ? "gauss-hermite x gauss-legendre (truncated) "

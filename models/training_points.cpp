@@ -3,6 +3,7 @@
 // (docs/training.md), the input scaling derived from it, and optimal actions for evaluation.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <exception>
 #if defined(_OPENMP)
 #include <omp.h>
@@ -176,6 +177,16 @@ EvalSet make_linear_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t 
       n, theta_size(cost, MotorSpec{MotorModel::gaussian, false}), seed, stream, threads,
       [&](Rng& rng, std::span<double> th, double& m) { sample_linear_training_point(cost, prior, rng, th, m); },
       [&](std::span<const double> th, double m) { return linear_exact_action(cost, th, m); }, [](double) { return true; });
+}
+
+std::string linear_rule_text(const CostInfo& cost) {
+  const LinearRule& r = linear_training_rule(cost);
+  const std::string w = std::to_string(r.opt.outer_nodes);
+  if (!cost.kink_at_s_equals_r) return "log of gauss-hermite " + std::to_string(r.opt.inner_nodes) + "x" + w + " (expected_cost_linear)";
+  char tail[32];
+  std::snprintf(tail, sizeof tail, "%g", r.opt.tail);
+  return "log of " + std::to_string(r.panels) + " gauss-legendre panels of 8 over +-" + tail +
+         " anchored at the kink x gauss-hermite " + w + " (expected_cost_linear)";
 }
 
 double linear_error_scale(std::span<const double> theta, std::size_t sa_at, double a_star) {
