@@ -153,7 +153,7 @@ inline constexpr double kink_rule_range = 7.0;
 /// cost objective_rule_motor_nodes Gauss–Hermite nodes in u, for a truncated one (Linex)
 /// Gauss–Legendre panels over [-T, T] and the tail masses, for a cost with a kink at r = s
 /// 16 Gauss–Legendre nodes on each side of the kink; times max(4, mc / (u nodes)) Gauss–Hermite
-/// nodes in e. Under gaussian motor noise, for a cost with a kink at r = s (untruncated), the
+/// nodes in e (at least 8 for a truncated one). Under gaussian motor noise, for a cost with a kink at r = s (untruncated), the
 /// split rule of models/kink_split.hpp: 2 x 8 nodes in e by 2 x 8 in u (mc unused). Otherwise
 /// (other motor models, a kinked and truncated cost) empty: the draws.
 ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t mc);
