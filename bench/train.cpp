@@ -5,7 +5,8 @@
 // network), timed in the same run. Then the same cost as a formula and as a registered C++
 // struct beside the built-in QuadraticCostQuadraticEffort (`bench_train --custom-cost`: only
 // that); `bench_train --motor`: QuadraticCost's mupost network under log-normal and generalized
-// motor noise, the latter with draws and with the product rule; `bench_train --linear`: gaussian
+// motor noise, the latter with draws and with the product rule, and AbsoluteCostQuadraticEffort's
+// under gaussian motor noise with draws and with the split rule; `bench_train --linear`: gaussian
 // perception's objective rule before and now, and its trainer. `bench_train --steps HEAD N [COST]`: only N steps of one head on one thread. (Commit 7aac3c5 timed the hand-written trainer the tape
 // replaced beside it: README, Benchmarks.)
 #include <cmath>
@@ -130,21 +131,28 @@ void formula_vs_builtin() {
 
 /// Steps/s of QuadraticCost's mupost network under log-normal motor noise (draws) and under
 /// generalized motor noise with draws and with the product Gauss–Hermite rule (the trainer's
-/// choice there, docs/training.md), timed in turns in one run.
+/// choice there, docs/training.md), and of AbsoluteCostQuadraticEffort's under gaussian motor
+/// noise with draws and with the split rule at the kink; timed in turns in one run, each ratio
+/// to its cost's first case.
 void motor_expectation() {
   using namespace bactor;
   struct Case {
     const char* name;
+    const char* cost;
     MotorModel motor;
     bool quadrature;
+    std::size_t base;  // the case the ratio is taken to
   };
-  const Case cases[] = {{"lognormal, draws", MotorModel::lognormal, true},
-                        {"generalized, draws", MotorModel::generalized, false},
-                        {"generalized, product rule", MotorModel::generalized, true}};
+  const Case cases[] = {{"lognormal, draws", "QuadraticCost", MotorModel::lognormal, true, 0},
+                        {"generalized, draws", "QuadraticCost", MotorModel::generalized, false, 0},
+                        {"generalized, product rule", "QuadraticCost", MotorModel::generalized, true, 0},
+                        {"gaussian, draws", "AbsoluteCostQuadraticEffort", MotorModel::gaussian, false, 3},
+                        {"gaussian, split rule", "AbsoluteCostQuadraticEffort", MotorModel::gaussian, true, 3}};
   for (int threads : {1, 2}) {
     std::vector<std::unique_ptr<Trainer>> trainers;
     for (const Case& c : cases) {
       TrainSettings s;
+      s.cost = c.cost;
       s.head = "mupost";
       s.motor = c.motor;
       s.quadrature = c.quadrature;
@@ -154,7 +162,7 @@ void motor_expectation() {
       trainers.push_back(std::make_unique<Trainer>(s));
       for (int k = 0; k < 100; ++k) trainers.back()->step();  // warm-up
     }
-    // Rounds of 200 steps of each in turn, so that the machine's load drifts alike for all three.
+    // Rounds of 200 steps of each in turn, so that the machine's load drifts alike for all.
     std::vector<std::vector<double>> us(trainers.size());
     for (int round = 0; round < 9; ++round)
       for (std::size_t i = 0; i < trainers.size(); ++i) {
@@ -166,14 +174,15 @@ void motor_expectation() {
       std::sort(us[i].begin(), us[i].end());
       med[i] = us[i][us[i].size() / 2];
       bench::JsonLine("train_motor_expectation", threads)
-          .add("cost", "QuadraticCost")
+          .add("cost", cases[i].cost)
           .add("head", "mupost")
           .add("case", cases[i].name)
           .add("rounds", 9L)
           .add("steps_per_round", 200L)
           .add("step_us_median", med[i])
           .add("steps_per_s_median", 1e6 / med[i])
-          .add("time_ratio_to_lognormal", med[i] / med[0])
+          .add("time_ratio_to_base", med[i] / med[cases[i].base])
+          .add("base", cases[cases[i].base].name)
           .add("loadavg_1min", load_average())
           .print();
     }

@@ -45,8 +45,9 @@ struct FusedArgs {
   // sd = sqrt(sr^2 + sa^2/a^2); 2 gaussian r = a + sa u. sigma_a: [n], for 1 and 2.
   int motor = 0;
   const float* sigma_a = nullptr;
-  // A product Gauss–Hermite rule instead of the draws when u_nodes > 0 (log-normal families
-  // only; models/train_kernel.hpp): E over u and e as sum_i sum_j e_weight[i] u_weight[j]
+  // A product Gauss–Hermite rule instead of the draws when u_nodes > 0 (log-normal families;
+  // under gaussian motor noise the split rule of models/kink_split.hpp, its rules on [0, 1] per
+  // piece in e_node, e_weight and u_node, u_weight; models/train_kernel.hpp): E over u and e as sum_i sum_j e_weight[i] u_weight[j]
   // f(e_node[i], u_node[j]), each rule's weights summing to 1; e_node and e_weight padded with
   // zero weights to a multiple of 16 entries (whole SIMD batches), e_nodes > 0 the real count.
   std::size_t u_nodes = 0, e_nodes = 0;

@@ -12,6 +12,7 @@
 #include <Eigen/Eigenvalues>
 
 #include <bactor/models/actor.hpp>
+#include "models/kink_split.hpp"
 
 namespace bactor {
 
@@ -117,21 +118,35 @@ double expected_cost_posterior(const CostInfo& cost, double mu, double sp, const
   const double L = opt.tail;
   if (cost.kink_at_s_equals_r && mn.model == MotorModel::gaussian) {
     // r = a + sa u: for each posterior node s_i the kink sits at u* = (s_i - a) / sa; the u-line
-    // is split there (Gauss–Legendre per piece over the normal density).
-    const Rule& ge = rule(opt.outer_nodes, true);
-    const std::vector<double> sv = s_at(ge);
+    // is cut there. After the u-integral the posterior integrand still bends sharply where the
+    // median response crosses s, at e0 = (log a - mu) / sp (over a width sa / (a sp) in e), so
+    // the e-line is cut at e0 too: 3/4 outer_nodes Gauss–Legendre nodes per piece of e, graded
+    // towards e0, inner_nodes per piece of u, both in the logistic scale of models/kink_split.hpp
+    // (a Gauss–Hermite rule in e erred by up to 3% in AbsoluteCostQuadraticEffort's action
+    // where sa << a sp; docs/families.md). With 1/2 outer_nodes per piece the derivative (the
+    // nodes held) and the finite differences of the value (the cuts moving with a) differed by
+    // up to 3e-5, with 3/4 by 7e-7 (test_motor.cpp asks 2e-6).
     const double a = std::exp(log_a);
-    for (std::size_t i = 0; i < sv.size(); ++i) {
-      const double kink = std::clamp((sv[i] - a) / mn.sigma_a, -L, L);
-      for (const auto& [lo, hi] : {std::pair{-L, kink}, std::pair{kink, L}}) {
-        if (hi - lo < 1e-12) continue;
-        const double half = 0.5 * (hi - lo), mid = 0.5 * (hi + lo);
-        for (std::size_t j = 0; j < gl.x.size(); ++j) {
-          const double u = mid + half * gl.x[j];
-          add(sv[i], a + mn.sigma_a * u, a, ge.w[i] * gl.w[j] * half * inv_sqrt_2pi * std::exp(-0.5 * u * u));
-        }
+    const int ne = std::max(1, 3 * opt.outer_nodes / 4);
+    const Rule& gle = rule(ne, false);
+    double ve, cve;
+    detail::kink_split_point((log_a - mu) / sp, ve, cve);
+    for (int se = 0; se < 2; ++se)
+      for (int i = 0; i < ne; ++i) {
+        const double t = 0.5 * (1 + gle.x[std::size_t(i)]);  // t^2: graded towards e0
+        double we;
+        const double e = detail::kink_split_node(se, ve, cve, t * t, we);
+        we *= 0.5 * gle.w[std::size_t(i)] * 2 * t;
+        const double s = std::exp(mu + sp * e);
+        double vu, cvu;
+        detail::kink_split_point((s - a) / mn.sigma_a, vu, cvu);
+        for (int su = 0; su < 2; ++su)
+          for (std::size_t j = 0; j < gl.x.size(); ++j) {
+            double wu;
+            const double u = detail::kink_split_node(su, vu, cvu, 0.5 * (1 + gl.x[j]), wu);
+            add(s, a + mn.sigma_a * u, a, we * wu * 0.5 * gl.w[j]);
+          }
       }
-    }
   } else if (cost.kink_at_s_equals_r) {
     // Log-normal motor noise of scale sr (generalized: sr_eff = sqrt(sr^2 + sa^2/a^2), which
     // depends on log a: dr/dy = r (1 - u q / sr_eff) with q = sa^2/a^2 and u the motor draw).

@@ -41,7 +41,9 @@ double expected_cost_posterior(const CostInfo& cost, double mu, double sp, doubl
                                double* dfdy, const GroundTruthOptions& opt = {});
 
 /// The same under a motor model (models/motor.hpp): r = motor_response(mn, log a, u). Gaussian
-/// motor noise with a kinked cost splits the motor draw's line at r = s per posterior node.
+/// motor noise with a kinked cost cuts the posterior line where the median response crosses s
+/// (3/4 outer_nodes nodes per piece) and the motor line at r = s per posterior node (inner_nodes
+/// per piece), both in a logistic probability scale (models/kink_split.hpp).
 double expected_cost_posterior(const CostInfo& cost, double mu, double sp, const MotorNoise& mn, const double* p,
                                double log_a, double* dfdy, const GroundTruthOptions& opt = {});
 

@@ -133,10 +133,16 @@ struct ObjectiveRule {
   /// u_weight a rule on [0, 1] for each of the pieces [-split, z_k] and [z_k, split] of z, in the
   /// rotation of (e, u) where r = s at z = z_k (FusedArgs::u_split).
   float split = 0.0f;
+  /// The motor model the rule is for. gaussian (a cost with a kink at r = s): e_node, e_weight
+  /// (e_nodes entries) and u_node, u_weight are rules on [0, 1] for each piece of the e-line cut
+  /// where a crosses s and of the u-line cut at r = s per e node, in the logistic scale of
+  /// models/kink_split.hpp (split unused).
+  MotorModel motor = MotorModel::generalized;
   bool empty() const { return u_node.empty(); }
 };
 /// The rule's expected cost in double (what the fused kernel sums in float): log s = mu + sp e,
-/// r = a exp(sd u), cost parameters p.
+/// r = a exp(sd u), cost parameters p; for a rule of the gaussian motor model r = a + sd u
+/// (sd = sigma_a).
 double rule_expected_cost(const CostInfo& cost, const ObjectiveRule& rule, double mu, double sp, double a, double sd,
                           const double* p);
 /// Motor nodes of the rule.
@@ -147,7 +153,9 @@ inline constexpr double kink_rule_range = 7.0;
 /// cost objective_rule_motor_nodes Gauss–Hermite nodes in u, for a truncated one (Linex)
 /// Gauss–Legendre panels over [-T, T] and the tail masses, for a cost with a kink at r = s
 /// 16 Gauss–Legendre nodes on each side of the kink; times max(4, mc / (u nodes)) Gauss–Hermite
-/// nodes in e. Otherwise (other motor models, a kinked and truncated cost) empty: the draws.
+/// nodes in e (at least 8 for a truncated one). Under gaussian motor noise, for a cost with a kink at r = s (untruncated), the
+/// split rule of models/kink_split.hpp: 2 x 8 nodes in e by 2 x 8 in u (mc unused). Otherwise
+/// (other motor models, a kinked and truncated cost) empty: the draws.
 ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t mc);
 
 /// The training objective's expected-cost term as one tape node: for actions a (1 x n, > 0),

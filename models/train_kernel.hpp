@@ -10,7 +10,8 @@
 //   (ℓ, dℓ/dr) from Fn::eval on Dual<batch<float>>,
 // reduced to loss_b = mean_k ℓ and dloss/da_b = mean_k dℓ/dr · dr/da_b. Nothing of size n×K
 // is stored. With a product Gauss–Hermite rule (FusedArgs::u_nodes, e_nodes; the trainer's
-// choice under the generalized motor model, product_rule_sample) the nodes replace the draws.
+// choice under the generalized motor model, product_rule_sample) or, under gaussian motor noise
+// for a cost with a kink at r = s, the split rule (gaussian_split_sample) the nodes replace the draws.
 #pragma once
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include "models/dual.hpp"
+#include "models/kink_split.hpp"
 #include "engine/simd_math.hpp"  // exp_fast
 
 namespace bactor::detail {
@@ -32,6 +34,24 @@ using fbatch = xsimd::batch<float>;
 using ubatch = xsimd::batch<std::uint32_t>;
 using ibatch = xsimd::batch<std::int32_t>;
 inline constexpr std::size_t flanes = fbatch::size;
+
+/// log(x) for positive normal finite x (the generator's uniforms in [2^-25, 1), the split
+/// rule's probability ratios): no special cases. x = 2^k (1 + f) with 1 + f in
+/// [sqrt(1/2), sqrt(2)), then Cephes' logf polynomial (error about 1 ulp).
+inline fbatch log_positive(const fbatch& x) {
+  ibatch ix = xsimd::bitwise_cast<ibatch>(x) + ibatch(0x3f800000 - 0x3f3504f3);
+  const fbatch k = xsimd::to_float((ix >> 23) - ibatch(0x7f));
+  ix = (ix & ibatch(0x007fffff)) + ibatch(0x3f3504f3);
+  const fbatch f = xsimd::bitwise_cast<fbatch>(ix) - fbatch(1.0f);
+  const fbatch z = f * f;
+  fbatch p(7.0376836292e-2f);
+  for (float c : {-1.1514610310e-1f, 1.1676998740e-1f, -1.2420140846e-1f, 1.4249322787e-1f, -1.6668057665e-1f,
+                  2.0000714765e-1f, -2.4999993993e-1f, 3.3333331174e-1f})
+    p = xsimd::fma(p, f, fbatch(c));
+  fbatch y = xsimd::fma(p * f, z, k * fbatch(-2.12194440e-4f));
+  y = xsimd::fnma(fbatch(0.5f), z, y);
+  return xsimd::fma(k, fbatch(0.693359375f), f + y);
+}
 
 /// xoshiro128+ (Blackman & Vigna) running independently in every SIMD lane.
 class LaneRng {
@@ -92,7 +112,7 @@ private:
   ///   around ±x, ±y are equally likely and the angle is uniform within each, so this is
   ///   exactly Box–Muller with a 24-bit angle (the resolution of 2 pi u2 from 24 bits).
   static void box_muller(const ubatch& w1, const ubatch& w2, fbatch& z0, fbatch& z1) {
-    const fbatch radius = xsimd::sqrt(fbatch(-2.0f) * log_unit(unit(w1)));
+    const fbatch radius = xsimd::sqrt(fbatch(-2.0f) * log_positive(unit(w1)));
     const ibatch t = xsimd::bitwise_cast<ibatch>((w2 >> 8) & ubatch(0x1fffffu)) - ibatch(0x100000);
     const fbatch phi = (xsimd::to_float(t) + fbatch(0.5f)) * fbatch(float(std::numbers::pi / 2) * 0x1.0p-21f);
     const fbatch z = phi * phi;
@@ -110,22 +130,6 @@ private:
     const fbatch sign1 = xsimd::bitwise_cast<fbatch>((w2 << 1) & ubatch(0x80000000u));
     z0 = (radius * (cs ^ diff)) ^ sign0;
     z1 = (radius * (sn ^ diff)) ^ sign1;
-  }
-  /// log(x) for x in [2^-25, 1) (the outputs of unit()): no special cases. x = 2^k (1 + f)
-  /// with 1 + f in [sqrt(1/2), sqrt(2)), then Cephes' logf polynomial (error about 1 ulp).
-  static fbatch log_unit(const fbatch& x) {
-    ibatch ix = xsimd::bitwise_cast<ibatch>(x) + ibatch(0x3f800000 - 0x3f3504f3);
-    const fbatch k = xsimd::to_float((ix >> 23) - ibatch(0x7f));
-    ix = (ix & ibatch(0x007fffff)) + ibatch(0x3f3504f3);
-    const fbatch f = xsimd::bitwise_cast<fbatch>(ix) - fbatch(1.0f);
-    const fbatch z = f * f;
-    fbatch p(7.0376836292e-2f);
-    for (float c : {-1.1514610310e-1f, 1.1676998740e-1f, -1.2420140846e-1f, 1.4249322787e-1f, -1.6668057665e-1f,
-                    2.0000714765e-1f, -2.4999993993e-1f, 3.3333331174e-1f})
-      p = xsimd::fma(p, f, fbatch(c));
-    fbatch y = xsimd::fma(p * f, z, k * fbatch(-2.12194440e-4f));
-    y = xsimd::fnma(fbatch(0.5f), z, y);
-    return xsimd::fma(k, fbatch(0.693359375f), f + y);
   }
   static std::uint64_t mix64(std::uint64_t z) { return bactor::detail::mix64(z); }
   ubatch s_[4];
@@ -202,6 +206,66 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
   g.dloss_da[b] = (xsimd::hadd(sum_g) + dsv * xsimd::hadd(sum_gx)) / a;
 }
 
+/// Sample b of the fused kernel under gaussian motor noise (r = a + sa u) for a cost with a kink
+/// at r = s, by the split rule of models/kink_split.hpp instead of draws (FusedArgs: e_node,
+/// e_weight with e_nodes entries and u_node, u_weight with u_nodes, rules on [0, 1] per piece):
+/// the posterior line cut at e0 = (log a - mu) / sp, for each of its nodes s_i the motor line
+/// cut at u* = (s_i - a) / sa, u nodes in the lanes;
+///   loss_b = sum_i sum_j v_i w_ij ℓ(s_i, a + sa u_ij),  dloss/da_b = sum_i sum_j v_i w_ij dℓ/dr.
+/// The nodes move with a, but the integrand is continuous at both cuts, so the derivative is
+/// the nodes' sum with them held (the boundary terms cancel).
+/// The split rule's logarithm and exponential in the kernel: the fast float versions.
+struct FastKinkSplitMath {
+  static fbatch log(const fbatch& x) { return log_positive(x); }
+  static fbatch exp(const fbatch& x) { return exp_fast(x); }
+};
+
+template <class Eval>
+void gaussian_split_sample(const FusedArgs& g, Eval& ev, std::size_t b, float a, float sa) {
+  const std::size_t n_ub = g.u_nodes / flanes;  // u rule padded to whole batches
+  const float mu = g.mu_post[b], sp = g.sigma_post[b];
+  fbatch s[fused_tile], r[fused_tile], l[fused_tile], dl[fused_tile], w[fused_tile];
+  fbatch sum_l(0.0f), sum_g(0.0f);
+  std::size_t nb = 0;
+  auto flush = [&] {
+    ev(nb, s, r, l, dl);
+    for (std::size_t q = 0; q < nb; ++q) {
+      sum_l = xsimd::fma(w[q], l[q], sum_l);
+      sum_g = xsimd::fma(w[q], dl[q], sum_g);
+    }
+    nb = 0;
+  };
+  float ve, cve;
+  kink_split_point((std::log(a) - mu) / sp, ve, cve);
+  for (int se = 0; se < 2; ++se)
+    for (std::size_t i = 0; i < g.e_nodes; ++i) {
+      float we;
+      const float e = kink_split_node(se, ve, cve, g.e_node[i], we);
+      const float sv = std::exp(std::clamp(mu + sp * e, -87.0f, 88.0f));
+      const fbatch sb(sv), web(we * g.e_weight[i]);
+      const float uk = (sv - a) / sa;
+      float vu, cvu;
+      kink_split_point(uk, vu, cvu);
+      for (int su = 0; su < 2; ++su) {
+        // A piece beyond |u| = 6 holds a normal mass below 1e-9: left out (the other piece,
+        // which then holds the whole line, keeps its full rule).
+        if (su == 0 ? uk < -kink_split_skip : uk > kink_split_skip) continue;
+        for (std::size_t ub = 0; ub < n_ub; ++ub) {
+          fbatch wu;
+          const fbatch u = kink_split_node<fbatch, FastKinkSplitMath>(su, fbatch(vu), fbatch(cvu),
+                                                                      fbatch::load_unaligned(g.u_node + ub * flanes), wu);
+          s[nb] = sb;
+          r[nb] = xsimd::fma(fbatch(sa), u, fbatch(a));
+          w[nb] = web * wu * fbatch::load_unaligned(g.u_weight + ub * flanes);  // zero on the padding
+          if (++nb == fused_tile) flush();
+        }
+      }
+    }
+  if (nb) flush();
+  g.loss[b] = xsimd::hadd(sum_l);
+  g.dloss_da[b] = xsimd::hadd(sum_g);
+}
+
 /// The fused kernel of one motor model over a tile evaluator `ev`: ev.set_params(p) with this sample's
 /// ev.n_params() cost parameters, then ev(nb, s, r, l, dl) for tiles of nb <= fused_tile batches of (s, r),
 /// writing ℓ and dℓ/dr. Draws, summation order and results do not depend on the evaluator.
@@ -237,11 +301,11 @@ template <int motor, class Eval>
     const fbatch log_a(std::log(a));
     for (std::size_t j = 0; j < ev.n_params(); ++j) pb[j] = g.params[j * g.n + b];
     ev.set_params(pb);
-    if constexpr (motor != 2)
-      if (g.u_nodes > 0) {
-        product_rule_sample(g, ev, b, mu, sp, a, sr_b, dsv);
-        continue;
-      }
+    if (g.u_nodes > 0) {
+      if constexpr (motor == 2) gaussian_split_sample(g, ev, b, a, sa_b);
+      else product_rule_sample(g, ev, b, mu, sp, a, sr_b, dsv);
+      continue;
+    }
     fbatch sum_l(0.0f), sum_g(0.0f), sum_gu(0.0f);
     // nb batches of draws (e, u0); with `tail`, the last batch's lanes >= K % flanes are unused.
     // exp arguments beyond [-87, 88] saturate (exp_fast).
