@@ -6,8 +6,10 @@
 // a blocked cohort with two angles, centred and non-centred); the wrapped normal density against a
 // long sum; the model's invariance under a rotation of every angle
 // (mu_0's population mean uniform on the circle); the default population priors of sigma,
-// sigma_0 and sigma_r against HalfNormal(0.25)'s log moments by quadrature; argument errors; and a
-// fast recovery of a small cohort whose mu_0 lies across the seam at pi (a longer one by hand).
+// sigma_0 and sigma_r against HalfNormal(0.25)'s log moments by quadrature; argument errors; the
+// choice of `auto` (centred or non-centred angles by the data's spread ratio) on two constructed
+// cohorts; and a fast recovery of a small cohort whose mu_0 lies across the seam at pi (a longer
+// one by hand).
 #include <bactor/models/hierarchical.hpp>
 
 #include <bactor/engine/errors.hpp>

@@ -23,7 +23,8 @@
 // 18.47), and shows that the test can fail: 15 gaussian+offset data sets fitted without the offset give
 // rank histograms far from uniform. The full runs (200 data sets, 10 bins per family) are
 // skipped cases: build/tests/models/test_models -tc="sbc families*" --no-skip. Measured
-// numbers: docs/families.md ("Calibration").
+// numbers: docs/families.md ("Calibration"), also the diagnosis of the long trees in the shifted
+// von Mises case (a skipped case that refits chosen data sets by index).
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/formula.hpp>
@@ -353,20 +354,15 @@ TreeStats tree_stats(const ChainResult& ch) {
 
 TEST_CASE("sbc families: von Mises shifted action with lapses, the data sets with long trees (diagnosis)" * doctest::skip()) {
   // docs/families.md ("Calibration"): in the 200-set run of circular_shift_case three data sets
-  // ran trees near the maximum depth after warm-up. Each data set's truth is cheap to draw, its
-  // fit is not, so the fits below are of the data sets the scan ranks first by sigma_0 / sigma
-  // (w = sigma_0^2 / (sigma^2 + sigma_0^2) near 1: the prior mean mu_0 pulls the action little),
-  // then a few ordinary ones; each fit exactly as in run_sbc (same seeds and settings).
+  // ran trees near the maximum depth after warm-up. Ranking the 200 truths by sigma_0 / sigma
+  // (w = sigma_0^2 / (sigma^2 + sigma_0^2) near 1: the prior mean mu_0 pulls the action little)
+  // and fitting the first 20 found all three: data sets 59, 122 and 194 (12th, 20th, 1st; the
+  // others ran 2,300-12,400 leapfrog steps per chain). Refitted here exactly as in run_sbc (same
+  // seeds and settings), with 92 (an ordinary one): per chain the step size, the post-warm-up
+  // leapfrog steps and depths, and the adapted inverse metric (mu_0 first: in the long-tree
+  // fits thousands, the drift of mu_0 over many turns of the circle during warm-up).
   const SbcCase c = circular_shift_case();
-  std::vector<std::pair<double, int>> by_ratio;
-  for (int k = 0; k < full.sets; ++k) {
-    const SbcDataSet ds = draw_data_set(c, full, k);
-    by_ratio.emplace_back(ds.truth.at("sigma_0") / ds.truth.at("sigma"), k);
-  }
-  std::sort(by_ratio.rbegin(), by_ratio.rend());
-  std::vector<int> ks;
-  for (std::size_t i = 0; i < 20; ++i) ks.push_back(by_ratio[i].second);
-  for (std::size_t i : {100, 150, 199}) ks.push_back(by_ratio[i].second);
+  const std::vector<int> ks{59, 122, 194, 92};
   for (int k : ks) {
     const SbcDataSet ds = draw_data_set(c, full, k);
     const InferenceSpec spec = fit_spec(c, ds);
@@ -381,6 +377,9 @@ TEST_CASE("sbc families: von Mises shifted action with lapses, the data sets wit
           << ", at max depth " << t.at_max << ", inv metric";
       for (double v : ch.inv_metric) msg << " " << v;
     }
+    std::size_t draws = 0;
+    for (const auto& ch : chains) draws += ch.rows();
+    CHECK(double(bactor::testing::divergent_draws(chains)) <= 0.01 * double(draws));  // long trees, not divergences
     for (const auto& name : ActorModel(ds.data, spec).free_names()) {
       const auto x = bactor::testing::column_of(chains, name);
       double m = 0, v = 0;
