@@ -208,7 +208,7 @@ bool write_run(const std::string& dir, const bactor::cli::PosteriorRun& run, con
 /// The options of `bactor infer`, as given.
 struct InferArgs {
   std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag",
-      per_condition = "sigma", lapse_range, pooled, parameterisation = "aligned", population, scale = "auto", shard_text,
+      per_condition = "sigma", lapse_range, pooled, parameterisation = "auto", population, scale = "auto", shard_text,
       motor = "lognormal", perception = "lognormal";
   bool offset = false;
   bool closed_form = false, exact_action = false, predict = false, no_log_lik = false, lapse = false,
@@ -250,8 +250,10 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
   app.add_option("--pooled", a.pooled, "with --hierarchical: the parameters drawn from the population, e.g. "
                                     "mu_0,sigma_0 (default: every free parameter); the others are shared by all subjects");
   app.add_option("--parameterisation", a.parameterisation, "with --hierarchical: the sampling coordinates, "
+                                 "auto (aligned; under --perception vonmises centred or noncentred, chosen from the data), "
                                  "aligned (logit w and the intercept centred, the sigma/sigma_0 ridge non-centred), "
-                                 "centred-mu0 (aligned with log mu_0 itself centred) or noncentred")->capture_default_str();
+                                 "centred-mu0 (aligned with log mu_0 itself centred), centred (von Mises: each subject's "
+                                 "mu_0 its own angle) or noncentred")->capture_default_str();
   app.add_option("--population", a.population, "with --hierarchical: population priors NAME=LOC:SCALE:SD_SCALE, "
                                  "mean ~ Normal(LOC, SCALE) on the log (logit; under --perception gaussian for mu_0 and "
                                  "offset their own) scale, sd ~ HalfNormal(SD_SCALE); under --perception vonmises mu_0's "
@@ -387,6 +389,18 @@ std::string action_text(const InferArgs& a, const bactor::InferenceSpec& spec) {
   return shifted ? "shifted action (a numerical solve of mu_post + d*)" : "closed form";
 }
 
+/// The coordinates a hierarchical fit uses, as printed and recorded: their name and, where
+/// `auto` chose them under von Mises perception, "(auto, spread ratio R)" (docs/formats.md).
+std::string parameterisation_setting(const bactor::HierarchicalSpec& hs, const bactor::HierarchicalModel& probe) {
+  std::string text = to_string(probe.parameterisation());
+  if (hs.parameterisation == bactor::HierParameterisation::automatic && hs.perception == bactor::PerceptionModel::vonmises) {
+    char ratio[32];
+    std::snprintf(ratio, sizeof ratio, "%.3g", probe.angle_spread_ratio());
+    text += std::string(" (auto, spread ratio ") + ratio + ")";
+  }
+  return text;
+}
+
 /// One joint hierarchical fit of every subject.
 int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, const bactor::Dataset& data,
                          const bactor::ColumnMap& column_map) {
@@ -436,9 +450,10 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   if (exchange) ranks = ", subjects over " + std::to_string(bactor::mpi::world_size()) + " MPI ranks";
 #endif
   // Under the aligned default, say where log mu_0 is non-centred (the trials do not tell the
-  // subjects' mu_0 apart, docs/hierarchical.md).
+  // subjects' mu_0 apart, docs/hierarchical.md); under von Mises perception what `auto` chose.
   std::string mu0_nc;
-  if (hs.parameterisation == bactor::HierParameterisation::aligned)
+  const std::string coords = parameterisation_setting(hs, probe);
+  if (probe.parameterisation() == bactor::HierParameterisation::aligned)
     for (const auto& [name, coord] : probe.coordinates())
       if (name.rfind("mu_0", 0) == 0 && coord == "noncentred") mu0_nc += (mu0_nc.empty() ? "" : ", ") + name;
   if (!mu0_nc.empty()) mu0_nc = " (" + mu0_nc + " non-centred)";
@@ -446,7 +461,7 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
             << (data.conditions() > 1 ? " in " + std::to_string(data.conditions()) + " conditions" : std::string()) << ", cost "
             << a.cost << ", " << action_text(a, spec)
             << (hs.lapse ? ", lapses" : "") << ", "
-            << to_string(hs.parameterisation) << " coordinates" << mu0_nc << (probe.fused() ? ", fused gradient" : "") << ranks << "\n";
+            << coords << " coordinates" << mu0_nc << (probe.fused() ? ", fused gradient" : "") << ranks << "\n";
   const auto lock = bactor::cli::prepare_fit_dir(a.out, "--out", a.overwrite);
   const auto run = bactor::cli::run_posterior(
       [&]() -> std::unique_ptr<bactor::Model> { return std::make_unique<bactor::HierarchicalModel>(data, hs); },
@@ -465,7 +480,7 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
   std::vector<std::pair<std::string, std::string>> config{{"data_file", a.data_path}, {"columns", bactor::to_string(column_map)}, {"cost", a.cost},
                         {"action", spec.network ? "network" : (a.exact_action ? "exact" : "closed-form")}, {"network", a.network}, {"latent", a.latent},
                         {"motor", bactor::cli::motor_setting(spec.motor, spec.perception)}, {"perception", to_string(spec.perception)}, {"hierarchical", "true"},
-                        {"parameterisation", to_string(hs.parameterisation)},
+                        {"parameterisation", coords},
                         {"pooled", pooled_list}, {"per_condition", bactor::cli::join_per_condition(spec.per_condition)},
                         {"population", pops}, {"stimulus_scale", bactor::cli::number(probe.stimulus_scale())},
                         {"fixed", bactor::cli::join_assignments(spec.fixed)}, {"priors", shared_priors},
@@ -481,7 +496,7 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
     config.emplace_back("lapse_ranges", ranges);
   }
   for (auto& kv : bactor::cli::formula_settings(*spec.cost)) config.push_back(std::move(kv));
-  const bool ok = write_run(a.out, run, a.ns, config, "bactor_hierarchical_" + a.cost + "_" + to_string(hs.parameterisation));
+  const bool ok = write_run(a.out, run, a.ns, config, "bactor_hierarchical_" + a.cost + "_" + to_string(probe.parameterisation()));
   return ok ? 0 : bactor::cli::exit_failure;
 }
 

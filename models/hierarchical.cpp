@@ -20,7 +20,9 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <complex>
 #include <cstdint>
+#include <limits>
 #include <numbers>
 #include <optional>
 #include <sstream>
@@ -73,6 +75,25 @@ inline double difference_scale(const PopulationPlan& plan, std::size_t k) {
 
 /// The sd of the length of an angle's 2-D vectors about 1 (population_angle, centred_angle).
 constexpr double angle_rho_sd = 0.25;
+
+/// An angle's 2-D vector from its coordinates (u, w): (cos ref, sin ref) + angle_rho_sd (u, w),
+/// a shift and a scaling (constant Jacobian): the length's density has sd 1 in (u, w), and
+/// (u, w) = 0, where inits start, is the unit vector at the reference direction (the data's
+/// estimate of the angle, PooledSpec::ref), not the origin, where the direction is undefined.
+/// Its direction a = atan2(y, x) with da/du = -c y / r2, da/dw = c x / r2, and its length rho
+/// with drho/du = c x / rho, drho/dw = c y / rho (c = angle_rho_sd).
+struct AngleVector {
+  double x, y, r2, rho, a;
+  AngleVector(double ref, double u, double w)
+      : x(std::cos(ref) + angle_rho_sd * u), y(std::sin(ref) + angle_rho_sd * w), r2(x * x + y * y), rho(std::sqrt(r2)),
+        a(std::atan2(y, x)) {}
+  double da_du() const { return r2 > 0 ? -angle_rho_sd * y / r2 : 0; }
+  double da_dw() const { return r2 > 0 ? angle_rho_sd * x / r2 : 0; }
+  /// The coordinates (u, w) of the unit vector at angle a.
+  static std::pair<double, double> coordinates(double ref, double a) {
+    return {(std::cos(a) - std::cos(ref)) / angle_rho_sd, (std::sin(a) - std::sin(ref)) / angle_rho_sd};
+  }
+};
 
 } // namespace
 
@@ -184,16 +205,16 @@ struct PopulationPass {
   /// crosses with divergences.
   void population_angle(std::size_t k) {
     const PooledSpec& s = plan.pooled[k];
-    const double u = q[k], w = q[s.extra], r2 = u * u + w * w, rho = std::sqrt(r2);
-    m[k] = std::atan2(w, u);
-    dm_u[k] = r2 > 0 ? -w / r2 : 0;
-    dm_w[k] = r2 > 0 ? u / r2 : 0;
-    const double e = (rho - 1) / angle_rho_sd;
+    const AngleVector v(s.ref, q[k], q[s.extra]);
+    m[k] = v.a;
+    dm_u[k] = v.da_du();
+    dm_w[k] = v.da_dw();
+    const double e = (v.rho - 1) / angle_rho_sd;
     lp -= 0.5 * e * e - s.kappa_m * std::cos(m[k] - s.loc);
-    if (g) {
-      const double dm = -s.kappa_m * std::sin(m[k] - s.loc), drho = rho > 0 ? -e / (angle_rho_sd * rho) : 0;
-      glp[k] += dm * dm_u[k] + drho * u;
-      glp[s.extra] += dm * dm_w[k] + drho * w;
+    if (g) {  // drho = d(-e^2/2)/d(x, y) per unit of (x, y); d(x, y)/d(u, w) = angle_rho_sd
+      const double dm = -s.kappa_m * std::sin(m[k] - s.loc), drho = v.rho > 0 ? -e / v.rho : 0;
+      glp[k] += dm * dm_u[k] + drho * v.x;
+      glp[s.extra] += dm * dm_w[k] + drho * v.y;
     }
   }
 
@@ -204,16 +225,16 @@ struct PopulationPass {
   void centred_angle(std::size_t j, std::size_t k) {
     const PooledSpec& s = plan.pooled[k];
     const std::size_t qu = plan.subject_q(j, k), qw = s.extra + 1 + j;
-    const double u = q[qu], w = q[qw], r2 = u * u + w * w, rho = std::sqrt(r2);
-    th[k] = std::atan2(w, u);
-    const double du = r2 > 0 ? -w / r2 : 0, dw = r2 > 0 ? u / r2 : 0;  // d mu_0 / d(u, w)
-    const double e = (rho - 1) / angle_rho_sd;
+    const AngleVector v(plan.angle_reference(j, k), q[qu], q[qw]);
+    th[k] = v.a;
+    const double du = v.da_du(), dw = v.da_dw();  // d mu_0 / d(u, w)
+    const double e = (v.rho - 1) / angle_rho_sd;
     double d_d, d_tau;
     lp += wrapped_normal_log(th[k] - m[k], tau[k], d_d, d_tau) - 0.5 * e * e;
     if (g) {
-      const double drho = rho > 0 ? -e / (angle_rho_sd * rho) : 0;
-      glp[qu] += d_d * du + drho * u;
-      glp[qw] += d_d * dw + drho * w;
+      const double drho = v.rho > 0 ? -e / v.rho : 0;
+      glp[qu] += d_d * du + drho * v.x;
+      glp[qw] += d_d * dw + drho * v.y;
       glp[k] -= d_d * dm_u[k];
       glp[s.extra] -= d_d * dm_w[k];
       glp[P + k] += d_tau * tau[k];  // tau = sd_scale e^{q_tau}
@@ -422,7 +443,7 @@ struct PopulationOp {
 
 double population_mean(const PopulationPlan& plan, const double* q, std::size_t k) {
   const PooledSpec& s = plan.pooled[k];
-  if (s.angle) return std::atan2(q[s.extra], q[k]);
+  if (s.angle) return AngleVector(s.ref, q[k], q[s.extra]).a;
   if (s.coord != PooledCoord::difference) return s.loc + s.scale * q[k];
   const PooledSpec& p = plan.pooled[std::size_t(s.partner)];
   return p.loc + p.scale * q[s.partner] + s.loc - p.loc + difference_scale(plan, k) * q[k];
@@ -430,7 +451,7 @@ double population_mean(const PopulationPlan& plan, const double* q, std::size_t 
 
 double population_mean_coordinate(const PopulationPlan& plan, const double* m, std::size_t k) {
   const PooledSpec& s = plan.pooled[k];
-  if (s.angle) return std::cos(m[k]);  // the extra coordinate: sin m[k]
+  if (s.angle) return AngleVector::coordinates(s.ref, m[k]).first;  // the extra coordinate: .second
   if (s.coord != PooledCoord::difference) return (m[k] - s.loc) / s.scale;
   const std::size_t p = std::size_t(s.partner);
   return (m[k] - m[p] - (s.loc - plan.pooled[p].loc)) / difference_scale(plan, k);
@@ -553,13 +574,72 @@ bool mu0_spread_identified(const std::vector<PowerStats>& stats) {
   return tau2 > v[v.size() / 2];
 }
 
+/// Under von Mises perception, each subject's mu_0 estimated from its trials and how well the
+/// trials tell the subjects' mu_0 apart: the angles as unit vectors, z = e^{ir} on x = e^{is},
+/// fitted by complex least squares z ~ alpha x + beta (the circular actor's response direction is
+/// that of kappa e^{im} + kappa_0 e^{i mu_0}, so beta's direction estimates mu_0 whatever the
+/// posterior weight, the complex alpha absorbing a constant shift d*), with the angular sampling
+/// variance V = s^2 / (n (1 - |mean x|^2) |beta|^2) (s^2 the residual variance per component);
+/// then the DerSimonian-Laird between-subject variance tau^2 of the estimates about their
+/// weighted mean direction (wrapped differences), over the median V (`ratio`): large when a
+/// typical subject's trials fix its mu_0 more tightly than the population spreads them (centred
+/// angles mix), small when the population sd may be near 0 or the trials hardly inform mu_0
+/// (centred angles funnel). Subjects with fewer than 3 trials or one stimulus give no estimate
+/// (`subject` holds their responses' mean direction instead); ratio NaN with fewer than 2
+/// estimates. Turning every angle by alpha turns every estimate by alpha.
+struct AngleEstimates {
+  std::vector<double> subject;  // per subject
+  double mean = 0, ratio = std::numeric_limits<double>::quiet_NaN();
+};
+AngleEstimates estimate_angles(const std::vector<std::vector<std::pair<double, double>>>& subjects) {
+  using cplx = std::complex<double>;
+  AngleEstimates out;
+  std::vector<double> x, v;
+  for (const auto& sr : subjects) {
+    const double n = double(sr.size());
+    cplx mx = 0, mz = 0, mxz = 0;  // means of x, z, conj(x) z
+    for (const auto& [s, r] : sr) {
+      const cplx xi = std::polar(1.0, s), zi = std::polar(1.0, r);
+      mx += xi / n, mz += zi / n, mxz += std::conj(xi) * zi / n;
+    }
+    out.subject.push_back(n > 0 ? std::arg(mz) : 0.0);
+    const double spread = 1 - std::norm(mx);
+    if (n < 3 || !(spread > 1e-9)) continue;
+    const cplx beta = (mz - mx * mxz) / spread, alpha = mxz - std::conj(mx) * beta;
+    double rss = 0;
+    for (const auto& [s, r] : sr) rss += std::norm(std::polar(1.0, r) - alpha * std::polar(1.0, s) - beta);
+    out.subject.back() = std::arg(beta);
+    x.push_back(std::arg(beta));
+    v.push_back(std::max(rss / (2 * n - 4), 1e-12) / (n * spread * std::max(std::norm(beta), 1e-300)));
+  }
+  cplx mean_dir = 0;
+  for (std::size_t j = 0; j < x.size(); ++j) mean_dir += std::polar(1 / v[j], x[j]);
+  out.mean = std::arg(mean_dir);
+  if (x.size() < 2) return out;
+  double sw = 0, sw2 = 0, q = 0;
+  for (std::size_t j = 0; j < x.size(); ++j) {
+    const double d = wrap_angle(x[j] - out.mean);
+    sw += 1 / v[j], sw2 += 1 / (v[j] * v[j]), q += d * d / v[j];
+  }
+  const double tau2 = std::max(0.0, (q - double(x.size() - 1)) / (sw - sw2 / sw));
+  std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
+  out.ratio = tau2 / v[v.size() / 2];
+  return out;
+}
+
+/// The ratio above which `automatic` centres the von Mises cohort's angles (docs/hierarchical.md,
+/// "Choosing the coordinates": the measurements behind it).
+constexpr double angle_centred_threshold = 4.0;
+
 } // namespace
 
 HierParameterisation parse_hier_parameterisation(const std::string& text) {
+  if (text == "auto") return HierParameterisation::automatic;
   if (text == "aligned") return HierParameterisation::aligned;
   if (text == "centred-mu0") return HierParameterisation::centred_mu0;
   if (text == "noncentred") return HierParameterisation::noncentred;
-  throw ArgumentError("parameterisation", "'" + text + "' (expected aligned, centred-mu0 or noncentred)");
+  if (text == "centred") return HierParameterisation::centred;
+  throw ArgumentError("parameterisation", "'" + text + "' (expected auto, aligned, centred-mu0, centred or noncentred)");
 }
 
 const char* to_string(HierParameterisation p) {
@@ -567,6 +647,8 @@ const char* to_string(HierParameterisation p) {
   case HierParameterisation::aligned: return "aligned";
   case HierParameterisation::centred_mu0: return "centred-mu0";
   case HierParameterisation::noncentred: return "noncentred";
+  case HierParameterisation::automatic: return "auto";
+  case HierParameterisation::centred: return "centred";
   }
   return "?";
 }
@@ -652,6 +734,11 @@ struct HierarchicalModel::Impl {
   std::vector<detail::RowRef> rows;
   std::vector<double> V, thu, grouped;
   std::unique_ptr<detail::FusedCohort> fused;  // the fused gradient, where it covers the spec
+  // The coordinates in use (spec's, `automatic` resolved) and, under von Mises perception, the
+  // statistic `automatic` decides by (angle_spread_ratio; NaN when not computed).
+  HierParameterisation par = HierParameterisation::aligned;
+  double angle_ratio = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> angle_ratios;  // per angle (estimate_angles)
 
   // Under von Mises perception `lik` is built for QuadraticCost and never run (the circular rows replace it).
   static bool circular_spec(const HierarchicalSpec& spec) { return spec.perception == PerceptionModel::vonmises; }
@@ -719,7 +806,9 @@ struct HierarchicalModel::Impl {
   void contaminant_ranges(const Dataset& data, const HierarchicalSpec& spec, const std::vector<std::size_t>& subject_of);
   std::map<std::string, Prior> resolve_names(const HierarchicalSpec& spec) const;
   void build_population(const HierarchicalSpec& spec, const std::map<std::string, Prior>& prior);
-  void choose_coordinates(const HierarchicalSpec& spec);
+  void angle_references();
+  void resolve_parameterisation(const HierarchicalSpec& spec);
+  void choose_coordinates();
   void finish_plan();
 };
 
@@ -761,7 +850,9 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   m.group_rows(data, spec);
   const std::map<std::string, Prior> prior = m.resolve_names(spec);
   m.build_population(spec, prior);
-  if (spec.parameterisation != HierParameterisation::noncentred) m.choose_coordinates(spec);
+  m.angle_references();
+  m.resolve_parameterisation(spec);
+  if (m.par != HierParameterisation::noncentred) m.choose_coordinates();
   m.finish_plan();
   // The fused gradient (models/hierarchical_fused.hpp) where it covers the spec: one likelihood
   // row per subject (data with one condition; blocked cohorts keep the generic path for now).
@@ -1040,6 +1131,52 @@ void HierarchicalModel::Impl::build_population(const HierarchicalSpec& spec, con
   }
 }
 
+// The coordinates in use: spec.parameterisation, `automatic` resolved to aligned outside von
+// Mises perception; under it `noncentred` or `centred` (what aligned and centred-mu0 mean there),
+// `automatic` centred when every mean angle's group of trials tells its subjects' mu_0 apart
+// (angle_spread_ratio above angle_centred_threshold; the smallest ratio over the groups decides,
+// as the non-centred coordinates are all or nothing).
+void HierarchicalModel::Impl::resolve_parameterisation(const HierarchicalSpec& spec) {
+  Impl& m = *this;
+  const HierParameterisation p = spec.parameterisation;
+  if (!m.circular) {
+    if (p == HierParameterisation::centred)
+      throw ArgumentError("parameterisation", "'centred' is for von Mises perception (its mu_0 angles); under " +
+                                                  std::string(to_string(spec.perception)) +
+                                                  " perception: auto, aligned, centred-mu0 or noncentred");
+    m.par = p == HierParameterisation::automatic ? HierParameterisation::aligned : p;
+    return;
+  }
+  for (std::size_t a = 0; a < m.angle_ratios.size(); ++a) {  // the smallest ratio; NaN (no estimate) wins
+    const double ratio = m.angle_ratios[a];
+    if (a == 0 || (!std::isnan(m.angle_ratio) && !(ratio >= m.angle_ratio))) m.angle_ratio = ratio;
+  }
+  if (p != HierParameterisation::automatic)
+    m.par = p == HierParameterisation::noncentred ? p : HierParameterisation::centred;
+  else  // no pooled mean angle (ratio NaN, nothing to choose): centred
+    m.par = m.angle_ratios.empty() || m.angle_ratio > angle_centred_threshold ? HierParameterisation::centred
+                                                                              : HierParameterisation::noncentred;
+}
+
+// Each angle's reference directions (PooledSpec::ref, PopulationPlan::angle_ref): the data's
+// estimates of its subjects' mu_0 and of their mean, from the trials of the angle's group
+// (estimate_angles), and the statistic `automatic` reads.
+void HierarchicalModel::Impl::angle_references() {
+  Impl& m = *this;
+  for (detail::PooledSpec& ps : m.plan.pooled) {
+    if (!ps.angle) continue;
+    std::vector<std::vector<std::pair<double, double>>> subjects(m.J);  // (s, r) of the group's trials
+    for (const Row& r : m.lrows)
+      if (detail::PopulationPlan::uses_condition(ps.cond, r.c))
+        for (std::size_t i = 0; i < r.x.size(); ++i) subjects[r.j].emplace_back(r.x[i], r.y[i]);
+    const AngleEstimates est = estimate_angles(subjects);
+    ps.ref = est.mean;
+    angle_ratios.push_back(est.ratio);
+    ps.ref_row = m.plan.angle_ref.size() / m.J;
+    m.plan.angle_ref.insert(m.plan.angle_ref.end(), est.subject.begin(), est.subject.end());
+  }
+}
+
 // The aligned and centred coordinates, per population group (a condition, or -1 for the
 // parameters every condition shares): sigma and sigma_0 of one group as a ridge and its
 // difference. log mu_0: with centred-mu0 centred; with aligned coordinates, where the group's
@@ -1047,7 +1184,7 @@ void HierarchicalModel::Impl::build_population(const HierarchicalSpec& spec, con
 // when the noise parameters it needs belong to its group or to every condition, else centred;
 // where they do not, non-centred (a centred log mu_0 funnels when its population sd is near 0:
 // docs/hierarchical.md).
-void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
+void HierarchicalModel::Impl::choose_coordinates() {
   Impl& m = *this;
   const std::size_t P = m.plan.pooled.size();
   auto find = [&](std::size_t t, int cond) {
@@ -1066,7 +1203,7 @@ void HierarchicalModel::Impl::choose_coordinates(const HierarchicalSpec& spec) {
     m.plan.pooled[std::size_t(ks0)].partner = ks;
   }
   // An angle is centred as its own 2-D vector (centred_angle); no intercept coordinate.
-  if (spec.parameterisation != HierParameterisation::aligned || m.circular) return;
+  if (m.par != HierParameterisation::aligned || m.circular) return;
   for (int g = -1; g < int(m.C); ++g) {
     const int kmu = find(theta_index::mu_0, g);
     if (kmu < 0) continue;
@@ -1148,6 +1285,8 @@ std::vector<std::pair<std::string, Prior>> HierarchicalModel::shared_priors() co
 }
 
 bool HierarchicalModel::fused() const { return impl_->fused != nullptr; }
+HierParameterisation HierarchicalModel::parameterisation() const { return impl_->par; }
+double HierarchicalModel::angle_spread_ratio() const { return impl_->angle_ratio; }
 
 std::map<std::string, std::string> HierarchicalModel::coordinates() const {
   std::map<std::string, std::string> out;
@@ -1262,7 +1401,7 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
   }
   for (std::size_t k = 0; k < P; ++k) {
     q[k] = detail::population_mean_coordinate(m.plan, mk.data(), k);
-    if (m.plan.pooled[k].angle) q[m.plan.pooled[k].extra] = std::sin(mk[k]);
+    if (m.plan.pooled[k].angle) q[m.plan.pooled[k].extra] = detail::AngleVector::coordinates(m.plan.pooled[k].ref, mk[k]).second;
   }
   for (const auto& sl : m.plan.shared) {
     const Prior& p = sl.prior;
@@ -1277,8 +1416,7 @@ std::vector<double> HierarchicalModel::initial_point(const std::map<std::string,
       const auto& s = m.plan.pooled[k];
       double& x = q[m.plan.subject_q(j, k)];
       if (s.angle && s.coord == detail::PooledCoord::centred) {  // the subject's own vector at the mean angle
-        x = std::cos(mk[k]);
-        q[s.extra + 1 + j] = std::sin(mk[k]);
+        std::tie(x, q[s.extra + 1 + j]) = detail::AngleVector::coordinates(m.plan.angle_reference(j, k), mk[k]);
       } else if (s.coord == detail::PooledCoord::centred) x = mk[k] - s.loc;
       else if (s.coord == detail::PooledCoord::intercept) {
         const double s2 = std::exp(2 * mk[std::size_t(s.k_sigma)]), s02 = std::exp(2 * mk[std::size_t(s.k_sigma_0)]);

@@ -39,6 +39,10 @@
 // telling their mu_0 apart, else log mu_0 non-centred); the rest non-centred.
 // `centred-mu0`: aligned with log mu_0 itself centred. Same posterior, different geometry
 // (shifts and linear maps with constant Jacobians; the bivariate conditional's is exact).
+// `automatic` (the default): `aligned` outside von Mises perception; under it `centred` (the
+// aligned pair for sigma and sigma_0, each subject's mu_0 its own 2-D vector) or `noncentred`,
+// chosen from the data before sampling (models/hierarchical.cpp, angle_spread_ratio; `aligned`
+// and `centred-mu0` are read as `centred` there).
 #pragma once
 
 #include <bactor/models/data.hpp>
@@ -60,8 +64,9 @@ namespace detail {
 class SubjectExchange;  // models/hierarchical_fused.hpp
 }
 
-enum class HierParameterisation { aligned, centred_mu0, noncentred };
-/// "aligned" | "centred-mu0" | "noncentred"; throws ArgumentError("parameterisation", ...) otherwise.
+enum class HierParameterisation { aligned, centred_mu0, noncentred, automatic, centred };
+/// "aligned" | "centred-mu0" | "noncentred" | "auto" | "centred"; throws
+/// ArgumentError("parameterisation", ...) otherwise.
 HierParameterisation parse_hier_parameterisation(const std::string& text);
 const char* to_string(HierParameterisation p);
 
@@ -110,7 +115,7 @@ struct HierarchicalSpec {
   std::map<std::string, double> fixed;           // fixed for every subject
   std::map<std::string, Prior> priors;           // shared (not pooled) parameters' priors
   std::map<std::string, PopulationPrior> population;  // overrides of the population priors
-  HierParameterisation parameterisation = HierParameterisation::aligned;
+  HierParameterisation parameterisation = HierParameterisation::automatic;
   bool log_lik = true;                           // log_lik.i, i in file order
   int quadrature_nodes = default_quadrature_nodes;
   // How the gradient is computed (not the model; results are bitwise the same for any threads
@@ -188,6 +193,15 @@ public:
   /// (log sigma given the difference), "difference" (log sigma_0 - log sigma) or "intercept"
   /// (log mu_0 through the quadratic actor's intercept); see the coordinates above.
   std::map<std::string, std::string> coordinates() const;
+  /// The coordinates in use: the spec's, with `automatic` resolved (aligned outside von Mises
+  /// perception, centred or noncentred under it) and, under von Mises perception, `aligned` and
+  /// `centred-mu0` read as `centred`.
+  HierParameterisation parameterisation() const;
+  /// Under von Mises perception: the statistic `automatic` decides by, the between-subject
+  /// variance of the subjects' mu_0 estimated from their trials over the median subject's
+  /// sampling variance of its estimate (centred when above the threshold; docs/hierarchical.md);
+  /// NaN otherwise or when fewer than 2 subjects give an estimate.
+  double angle_spread_ratio() const;
   /// Per-trial marginal log-likelihood at q, in file order.
   void trial_loglik(std::span<const double> q, std::span<double> out);
 

@@ -48,9 +48,15 @@ struct PooledSpec {
   // the wrapped normal WN(m, tau): noncentred mu_0_j = m + tau z_j, or centred mu_0_j =
   // atan2(q[extra + 1 + j], q[subject_q(j, k)]), each subject's own 2-D vector, with the density
   // WN(mu_0_j - m; tau).
+  // The vectors are (cos ref, sin ref) + 0.25 (q_u, q_w) (a shift and scaling, constant
+  // Jacobian; models/hierarchical.cpp, AngleVector): ref is the data's estimate of the mean
+  // angle, each subject's at PopulationPlan::angle_reference, so that inits near q = 0 start
+  // near them.
   bool angle = false;
   std::size_t extra = 0;    // the mean's second coordinate in q (from PopulationPlan::extra_q)
   double kappa_m = 0;
+  double ref = 0;           // the mean's reference direction
+  std::size_t ref_row = 0;  // the subjects' reference directions at PopulationPlan::angle_ref[ref_row * J + j]
 };
 
 /// q = (q_m[0..P), q_tau[0..P), shared[0..H), subject 0's P coordinates, subject 1's, ...,
@@ -73,6 +79,12 @@ struct PopulationPlan {
   // coordinate, at PooledSpec::w_row; log mu_0 = (kappa - w sigma^2/2 + 3 sigma_r^2/2) /
   // (1 - w_hat_j), a constant Jacobian).
   std::vector<double> intercept_w;
+  // angles: each subject's reference direction (J values per angle, at PooledSpec::ref_row;
+  // empty: 0 for all)
+  std::vector<double> angle_ref;
+  double angle_reference(std::size_t j, std::size_t k) const {
+    return angle_ref.empty() ? 0.0 : angle_ref[pooled[k].ref_row * J + j];
+  }
   std::size_t P() const { return pooled.size(); }
   std::size_t W() const { return C * nt; }
   std::size_t row(std::size_t j, std::size_t c) const { return j * W() + c * nt; }

@@ -195,8 +195,10 @@ TEST_CASE("cli: infer --hierarchical usage errors") {
            Case{"--data " + (dir / "one.csv").string() + " --hierarchical", "no subject column"},
            Case{"--data " + (dir / "two.csv").string() + " --pooled mu_0", "--pooled needs --hierarchical"},
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --pooled mu_O", "--pooled: unknown parameter 'mu_O'"},
+           Case{"--data " + (dir / "two.csv").string() + " --hierarchical --parameterisation centered",
+                "--parameterisation: 'centered' (expected auto, aligned, centred-mu0, centred or noncentred)"},
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --parameterisation centred",
-                "--parameterisation: 'centred' (expected aligned, centred-mu0 or noncentred)"},
+                "--parameterisation: 'centred' is for von Mises perception"},
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --population mu_0=1:2",
                 "--population: '1:2': expected LOC:SCALE:SD_SCALE"},
            Case{"--data " + (dir / "two.csv").string() + " --hierarchical --prior mu_0=uniform:0.1:9", "--prior: 'mu_0' is pooled"},
@@ -334,6 +336,13 @@ TEST_CASE("cli: a cohort under von Mises perception through simulate --subjects,
   REQUIRE(r.code == 0);
   CHECK(r.out.find("hierarchical inference: 4 subjects, 60 trials") != std::string::npos);
   const std::string chain = slurp(dir / "fit" / "chain-1.csv");
+  {  // `auto` (the default) chose from the data: printed and recorded alike
+    const auto at = r.out.find("centred (auto, spread ratio ");  // "..., closed form, [non]centred (auto, spread ratio R) coordinates"
+    REQUIRE(at != std::string::npos);
+    const auto from = r.out.rfind(' ', at) + 1, to = r.out.find(')', at) + 1;
+    const std::string chosen = r.out.substr(from, to - from);
+    CHECK_MESSAGE(chain.find("# parameterisation = " + chosen + "\n") != std::string::npos, chosen);
+  }
   for (const char* line : {"# perception = vonmises", "mu_0=3:inf:0.5", "sigma=-2.0214769:0.9918:0.5", "# stimulus_scale = 1"})
     CHECK_MESSAGE(chain.find(line) != std::string::npos, line);
   {  // the draws (the lines that are not comments): header, then 100 rows

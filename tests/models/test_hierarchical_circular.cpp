@@ -6,8 +6,10 @@
 // a blocked cohort with two angles, centred and non-centred); the wrapped normal density against a
 // long sum; the model's invariance under a rotation of every angle
 // (mu_0's population mean uniform on the circle); the default population priors of sigma,
-// sigma_0 and sigma_r against HalfNormal(0.25)'s log moments by quadrature; argument errors; and a
-// fast recovery of a small cohort whose mu_0 lies across the seam at pi (a longer one by hand).
+// sigma_0 and sigma_r against HalfNormal(0.25)'s log moments by quadrature; argument errors; the
+// choice of `auto` (centred or non-centred angles by the data's spread ratio) on two constructed
+// cohorts; and a fast recovery of a small cohort whose mu_0 lies across the seam at pi (a longer
+// one by hand).
 #include <bactor/models/hierarchical.hpp>
 
 #include <bactor/engine/errors.hpp>
@@ -79,11 +81,14 @@ Cohort circular_cohort(const CostInfo& cost, double lapse, std::size_t J = 3, st
   return simulate_cohort(cs);
 }
 
+/// Centred angles unless a case says otherwise (the default `automatic` chooses from the data;
+/// the test "hierarchical vonmises: auto ..." checks its choice).
 HierarchicalSpec circular_spec(const CostInfo& cost, bool lapse) {
   HierarchicalSpec spec;
   spec.cost = &cost;
   spec.perception = PerceptionModel::vonmises;
   spec.lapse = lapse;
+  spec.parameterisation = HierParameterisation::centred;
   return spec;
 }
 
@@ -377,6 +382,72 @@ void recover(bactor::testing::PopulationRecovery& r, std::size_t J, std::size_t 
 }
 
 } // namespace
+
+TEST_CASE("hierarchical vonmises: auto chooses centred or non-centred angles from the data") {
+  // Two constructed cohorts of QuadraticCost actors, stimuli on the whole circle, sigma 0.3,
+  // sigma_0 0.5, sigma_r 0.2: 6 subjects x 80 trials whose mu_0 spread by 0.8 rad (each
+  // subject's trials fix its mu_0 to about 0.1 rad: the ratio of the between-subject variance to
+  // a subject's sampling variance is large, centred), and 6 x 8 trials with a spread of 0.02
+  // (the subjects' estimates differ by their noise alone: a ratio below the threshold 4, non-centred).
+  auto cohort = [](std::size_t trials, double spread) {
+    CohortSpec cs;
+    cs.base.cost = &find_cost("QuadraticCost");
+    cs.base.perception = PerceptionModel::vonmises;
+    cs.base.values = {{"mu_0", 2.0}, {"sigma_0", 0.5}, {"sigma", 0.3}, {"sigma_r", 0.2}};
+    cs.base.trials = trials;
+    cs.base.s_lo = -pi;
+    cs.base.s_hi = pi;
+    cs.base.seed = 3;
+    cs.subjects = 6;
+    cs.spread = {{"mu_0", spread}};
+    return simulate_cohort(cs).data;
+  };
+  HierarchicalSpec spec = circular_spec(find_cost("QuadraticCost"), false);
+  spec.parameterisation = HierParameterisation::automatic;
+  const Dataset wide = cohort(80, 0.8), narrow = cohort(8, 0.02);
+  const HierarchicalModel a(wide, spec), b(narrow, spec);
+  MESSAGE("spread ratios: " << a.angle_spread_ratio() << " (80 trials, spread 0.8), " << b.angle_spread_ratio() << " (8 trials, spread 0.02)");
+  CHECK(a.angle_spread_ratio() > 10);
+  CHECK(a.parameterisation() == HierParameterisation::centred);
+  CHECK(a.coordinates().at("mu_0") == "centred");
+  CHECK(a.coordinates().at("sigma") == "ridge");
+  CHECK(b.angle_spread_ratio() < 4);  // the threshold (measured: docs/hierarchical.md)
+  CHECK(b.parameterisation() == HierParameterisation::noncentred);
+  CHECK(b.coordinates().at("mu_0") == "noncentred");
+  CHECK(b.coordinates().at("sigma") == "noncentred");
+  {  // the statistic turns with the data: every angle turned by 1.3 gives the same ratio
+    Dataset turned = wide;
+    for (std::size_t i = 0; i < turned.size(); ++i) {
+      turned.s[i] = wrap_angle(turned.s[i] + 1.3);
+      turned.r[i] = wrap_angle(turned.r[i] + 1.3);
+    }
+    CHECK(HierarchicalModel(turned, spec).angle_spread_ratio() == doctest::Approx(a.angle_spread_ratio()).epsilon(1e-9));
+  }
+  // A given parameterisation is kept (aligned and centred-mu0 mean centred here).
+  for (const auto par : {HierParameterisation::centred, HierParameterisation::aligned, HierParameterisation::centred_mu0}) {
+    spec.parameterisation = par;
+    CHECK(HierarchicalModel(narrow, spec).parameterisation() == HierParameterisation::centred);
+  }
+  spec.parameterisation = HierParameterisation::noncentred;
+  CHECK(HierarchicalModel(wide, spec).parameterisation() == HierParameterisation::noncentred);
+  CHECK(std::isnan(HierarchicalModel(wide, spec).angle_spread_ratio()) == false);  // computed whatever the choice
+  // mu_0 shared: no population of angles, nothing to choose.
+  spec.parameterisation = HierParameterisation::automatic;
+  spec.pooled = {"sigma", "sigma_0", "sigma_r"};
+  const HierarchicalModel shared(wide, spec);
+  CHECK(shared.parameterisation() == HierParameterisation::centred);
+  CHECK(std::isnan(shared.angle_spread_ratio()));
+  CHECK(parse_hier_parameterisation("auto") == HierParameterisation::automatic);
+  CHECK(std::string(to_string(HierParameterisation::centred)) == "centred");
+  {  // log-normal perception: auto is aligned, `centred` (the angles') refused
+    const Cohort lognormal = bactor::testing::small_motor_cohort(MotorSpec{});
+    HierarchicalSpec ls;
+    ls.cost = &find_cost("QuadraticCost");
+    CHECK(HierarchicalModel(lognormal.data, ls).parameterisation() == HierParameterisation::aligned);
+    ls.parameterisation = HierParameterisation::centred;
+    CHECK_THROWS_WITH_AS(HierarchicalModel(lognormal.data, ls), doctest::Contains("'centred' is for von Mises perception"), ArgumentError);
+  }
+}
 
 TEST_CASE("hierarchical vonmises: a small cohort's population is recovered (fast)") {
   // One cohort of 4 subjects x 25 trials whose mu_0 straddle the seam at pi, 2 chains x (200 +
