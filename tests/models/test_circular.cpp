@@ -11,9 +11,11 @@
 //   - ActorModel under vonmises: layout, gradient against finite differences, periodicity in
 //     mu_0 and wrapped outputs; recovery of simulated truth by NUTS.
 #include "models/circular.hpp"
+#include "models/inference_nodes.hpp"
 #include "models/shift_solve.hpp"
 
 #include <bactor/engine/errors.hpp>
+#include <bactor/engine/ops.hpp>
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/formula.hpp>
@@ -334,6 +336,28 @@ double length_term(double x, double y) {
   return -0.5 * e * e - std::log(rho);
 }
 } // namespace
+
+TEST_CASE("circular: the vector-angle node and the length's log density against finite differences") {
+  // q = (x1, a, x2, y1, y2): two angles (x at 0 and 2, y at 3 and 4), a passed through; the
+  // output weighted so that every entry's adjoint differs. Across the seam (x < 0, y near 0) too.
+  const std::vector<d::VectorAngle> angles{{0, 3}, {2, 4}};
+  const std::vector<double> w{0.7, -1.3, 0.4};
+  for (const auto& q : {std::vector<double>{0.8, 0.3, -1.1, 0.5, 0.02}, std::vector<double>{-0.9, -2.0, 0.3, -0.01, 1.2}}) {
+    auto r = gradcheck(
+        [&](std::span<const Var> in) {
+          const Var out = d::vector_angles_node(in[0], 3, angles);
+          return sum(out * constant(w)) + d::vector_length_log_density(in[0], angles);
+        },
+        {q});
+    CHECK_MESSAGE(r.ok, r.report);
+    std::vector<double> inner(3);
+    const double lp = d::vector_angles_values(q, 3, angles, inner);
+    CHECK(inner[0] == std::atan2(q[3], q[0]));
+    CHECK(inner[1] == q[1]);
+    CHECK(inner[2] == std::atan2(q[4], q[2]));
+    CHECK(lp == doctest::Approx(r.value - (w[0] * inner[0] + w[1] * inner[1] + w[2] * inner[2])).epsilon(1e-12));
+  }
+}
 
 TEST_CASE("circular: mu_0 as a 2-D vector (log density = the angle's at atan2 plus the length's, gradient, marginal)") {
   const Dataset data = small_circular_data(30, 4, 0.5);
