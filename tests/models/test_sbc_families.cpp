@@ -24,7 +24,8 @@
 // rank histograms far from uniform. The full runs (200 data sets, 10 bins per family) are
 // skipped cases: build/tests/models/test_models -tc="sbc families*" --no-skip. Measured
 // numbers: docs/families.md ("Calibration"), also the diagnosis of the long trees in the shifted
-// von Mises case (a skipped case that refits chosen data sets by index).
+// von Mises case (a skipped case that refits chosen data sets by index; another refits them with
+// mu_0 as an angle and as a 2-D vector, InferenceSpec::mu0_coordinates).
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/formula.hpp>
