@@ -359,6 +359,9 @@ bactor::InferenceSpec build_spec(const InferArgs& a) {
   if (spec.mu0_coordinates != bactor::Mu0Coordinates::angle && spec.perception != bactor::PerceptionModel::vonmises)
     throw bactor::cli::UsageError("--mu0-coordinates " + a.mu0_coordinates + " needs --perception vonmises (mu_0 an angle); "
                                   "under --perception " + a.perception + " mu_0 is sampled on its own scale");
+  if (spec.mu0_coordinates == bactor::Mu0Coordinates::vector && !(a.ns.init_radius > 0))
+    throw bactor::cli::UsageError("--mu0-coordinates vector needs --init-radius > 0: at 0 every chain starts mu_0's vector "
+                                  "at the origin, where its direction is undefined");
   spec.predict = a.predict;
   spec.log_lik = !a.no_log_lik;
   if (a.nodes != -1 && (a.nodes < 1 || a.nodes > 200))

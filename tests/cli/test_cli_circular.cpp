@@ -203,6 +203,9 @@ TEST_CASE("cli circular: --mu0-coordinates vector (accepted and recorded; refuse
   refused("infer --data " + data + " --cost QuadraticCost --closed-form --mu0-coordinates vector" + tail, "needs --perception vonmises");
   refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --mu0-coordinates polar" + tail,
           "'polar' (expected angle or vector)");
+  refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --mu0-coordinates vector --init-radius 0" +
+              tail,
+          "needs --init-radius > 0");
   refused("infer --perception vonmises --hierarchical --data " + data + " --cost QuadraticCost --closed-form --mu0-coordinates vector" +
               tail,
           "--mu0-coordinates does not apply with --hierarchical");
