@@ -19,6 +19,7 @@
 #include "models/mpi_exchange.hpp"
 #endif
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -209,7 +210,7 @@ bool write_run(const std::string& dir, const bactor::cli::PosteriorRun& run, con
 struct InferArgs {
   std::string data_path, columns, cost, network, fix, prior, latent = "marginal", out, metric = "diag",
       per_condition = "sigma", lapse_range, pooled, parameterisation = "auto", population, scale = "auto", shard_text,
-      motor = "lognormal", perception = "lognormal";
+      motor = "lognormal", perception = "lognormal", mu0_coordinates = "angle";
   bool offset = false;
   bool closed_form = false, exact_action = false, predict = false, no_log_lik = false, lapse = false,
        hierarchical = false, overwrite = false;
@@ -258,6 +259,10 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
                                  "mean ~ Normal(LOC, SCALE) on the log (logit; under --perception gaussian for mu_0 and "
                                  "offset their own) scale, sd ~ HalfNormal(SD_SCALE); under --perception vonmises mu_0's "
                                  "mean angle ~ VonMises(LOC, 1/SCALE^2), SCALE inf (the default) uniform on the circle");
+  app.add_option("--mu0-coordinates", a.mu0_coordinates, "with --perception vonmises (not --hierarchical, see "
+                 "--parameterisation): how mu_0 is sampled, angle (the angle itself) or vector (the direction of a 2-D vector; "
+                 "for a weakly identified mu_0, e.g. a broad sigma_0 prior, where trees on the angle reach --max-depth)")
+      ->capture_default_str();
   app.add_option("--latent", a.latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
   bactor::cli::add_motor_option(app, a.motor, "motor noise: lognormal, generalized (adds sigma_a) or gaussian (sigma_a instead of "
                  "sigma_r); a network must have been trained for the same (docs/families.md); vonmises (sigma_r) with "
@@ -327,8 +332,19 @@ void validate_infer_args(const CLI::App& app, InferArgs& a) {
     if (a.predict) throw bactor::cli::UsageError("--predict cannot be combined with --hierarchical (not supported yet)");
     if (a.scale != "auto") throw bactor::cli::UsageError("--scale cannot be combined with --hierarchical (a hierarchical fit works in the data's units; docs/hierarchical.md)");
   }
+  if (a.hierarchical && app.count("--mu0-coordinates") > 0)
+    throw bactor::cli::UsageError("--mu0-coordinates does not apply with --hierarchical: a cohort's mu_0 angles take "
+                                  "--parameterisation (its population mean is a 2-D vector already)");
   a.per_condition_given = app.count("--per-condition") > 0;
   a.pooled_given = app.count("--pooled") > 0;
+}
+
+/// A von Mises fit records the coordinates of its mu_0 (`mu0_coordinates = angle|vector`, after
+/// `perception`); the other perception models have none to record.
+void add_mu0_setting(std::vector<std::pair<std::string, std::string>>& settings, const bactor::InferenceSpec& spec) {
+  if (spec.perception != bactor::PerceptionModel::vonmises) return;
+  const auto at = std::find_if(settings.begin(), settings.end(), [](const auto& kv) { return kv.first == "perception"; });
+  settings.insert(at == settings.end() ? at : at + 1, {"mu0_coordinates", to_string(spec.mu0_coordinates)});
 }
 
 /// The inference settings (and the network, loaded) from the options.
@@ -339,6 +355,13 @@ bactor::InferenceSpec build_spec(const InferArgs& a) {
   spec.perception = bactor::cli::perception_option(a.perception);
   spec.motor = bactor::MotorSpec{bactor::cli::motor_option(a.motor, spec.perception), a.offset};
   spec.exact_action = a.exact_action;
+  spec.mu0_coordinates = bactor::parse_mu0_coordinates(a.mu0_coordinates);
+  if (spec.mu0_coordinates != bactor::Mu0Coordinates::angle && spec.perception != bactor::PerceptionModel::vonmises)
+    throw bactor::cli::UsageError("--mu0-coordinates " + a.mu0_coordinates + " needs --perception vonmises (mu_0 an angle); "
+                                  "under --perception " + a.perception + " mu_0 is sampled on its own scale");
+  if (spec.mu0_coordinates == bactor::Mu0Coordinates::vector && !(a.ns.init_radius > 0))
+    throw bactor::cli::UsageError("--mu0-coordinates vector needs --init-radius > 0: at 0 every chain starts mu_0's vector "
+                                  "at the origin, where its direction is undefined");
   spec.predict = a.predict;
   spec.log_lik = !a.no_log_lik;
   if (a.nodes != -1 && (a.nodes < 1 || a.nodes > 200))
@@ -535,6 +558,7 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
            {"delta", fmt_g(a.ns.delta)}, {"max_depth", std::to_string(a.ns.max_depth)}, {"init_radius", fmt_g(a.ns.init_radius)},
            {"metric", a.metric}, {"bactor_version", bactor::version()}})
     map.settings.push_back(std::move(kv));
+  add_mu0_setting(map.settings, spec);
   if (data.has_subjects()) {
     bactor::cli::write_subject_map(a.out, map);
     if (a.shard_n > 0) {
@@ -572,6 +596,7 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
         {"priors", priors_used(model)}, {"scale", fmt_g(model.scale())}, {"trials", std::to_string(d.size())},
         {"log_lik", spec.log_lik ? "true" : "false"},
         {"predict", a.predict ? "true" : "false"}, {"lapse", a.lapse ? "true" : "false"}};
+    add_mu0_setting(config, spec);
     for (auto& kv : bactor::cli::formula_settings(*spec.cost)) config.push_back(std::move(kv));
     if (a.lapse) {  // the contaminant's range used (from this subject's data unless --lapse-range)
       const auto [lo, hi] = bactor::lapse_range(d, spec);

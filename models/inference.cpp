@@ -2,6 +2,7 @@
 #include <bactor/models/inference.hpp>
 #include <bactor/models/network_node.hpp>
 #include <bactor/engine/errors.hpp>
+#include <bactor/engine/ops.hpp>
 
 #include <bactor/engine/rng.hpp>
 #include <bactor/engine/tape.hpp>
@@ -48,6 +49,14 @@ LatentMode parse_latent_mode(const std::string& text) {
 }
 
 const char* to_string(LatentMode mode) { return mode == LatentMode::marginal ? "marginal" : "sampled"; }
+
+Mu0Coordinates parse_mu0_coordinates(const std::string& text) {
+  if (text == "angle") return Mu0Coordinates::angle;
+  if (text == "vector") return Mu0Coordinates::vector;
+  throw ArgumentError("mu0_coordinates", "'" + text + "' (expected angle or vector)");
+}
+
+const char* to_string(Mu0Coordinates coordinates) { return coordinates == Mu0Coordinates::angle ? "angle" : "vector"; }
 
 double Prior::log_density(double v) const {
   switch (kind) {
@@ -343,7 +352,12 @@ struct ActorModel::Impl {
   // Von Mises perception (models/circular.hpp): the circular likelihood rows replace `lik`
   // (which is then an unused closed-form plan); angles in (-pi, pi], S = 1, mu_0 an angle.
   bool circular = false;
+  bool vector_mu0 = false;  // InferenceSpec::mu0_coordinates == vector
   detail::CircularFit circ;
+  // InferenceSpec::mu0_coordinates = vector: each free mu_0 as the direction of a 2-D vector, its
+  // second coordinate after the free parameters; `inner` the free coordinates constrain_node reads.
+  std::vector<detail::VectorAngle> vector_angles;
+  std::vector<double> inner;
 
   Impl(const Dataset&, const InferenceSpec& spec)
       : lik((spec.cost ? (circular_spec(spec) ? find_cost("QuadraticCost") : *spec.cost)
@@ -360,6 +374,10 @@ struct ActorModel::Impl {
 
   // Constrained values of every slot at q (value-only paths: outputs, log_lik, predictions).
   void transform(std::span<const double> q) {
+    if (!vector_angles.empty()) {
+      detail::vector_angles_values(q, n_free, vector_angles, inner);
+      q = inner;
+    }
     for (std::size_t p = 0; p < slots.size(); ++p) {
       const Slot& s = slots[p];
       double dv, dlp;
@@ -409,14 +427,16 @@ struct ActorModel::Impl {
     };
     // Every parameter fixed: nothing to differentiate but the latents; the constrain node then
     // gets a constant 0 as its (unused) operand.
-    const Var qv = n_free > 0 ? leaf(0, n_free) : constant(0.0);
-    const Var V = detail::constrain_node(qv, plan);
+    const std::size_t n_vec = vector_angles.size();
+    const Var qv = n_free > 0 ? leaf(0, n_free + n_vec) : constant(0.0);
+    const Var V = detail::constrain_node(n_vec ? detail::vector_angles_node(qv, n_free, vector_angles) : qv, plan);
     detail::Elem acc{V, plan.layout.size()};
+    if (n_vec) acc = detail::Elem{element(V, plan.layout.size()) + detail::vector_length_log_density(qv, vector_angles), 0};
     if (!std::isfinite(acc.value())) {  // outside the support
       std::fill(grad.begin(), grad.end(), 0.0);
       return acc.value();
     }
-    const Var z = latent == LatentMode::sampled ? leaf(n_free, N) : Var();
+    const Var z = latent == LatentMode::sampled ? leaf(n_free + n_vec, N) : Var();
     acc = detail::Elem{circular ? detail::circular_likelihood_node(V, circ.model, circ.rows, acc) : detail::add_likelihood(lik, V, rows, acc, z), 0};
     const double lp = acc.value();
     if (want_grad) {
@@ -438,7 +458,7 @@ struct ActorModel::Impl {
     for (std::size_t j = 0; j < plan.layout.size(); ++j) vlayout[j] = val[plan.layout[j]];
     std::vector<double*> row_out(static_cast<std::size_t>(C), nullptr);
     for (int c = 0; c < C; ++c) row_out[std::size_t(c)] = grouped.data() + begin[c];
-    const double* z = latent == LatentMode::sampled ? q.data() + n_free : nullptr;
+    const double* z = latent == LatentMode::sampled ? q.data() + n_free + vector_angles.size() : nullptr;
     if (circular) circ.values(vlayout.data(), row_out);
     else detail::likelihood_values(lik, vlayout.data(), rows, z, row_out);
     for (std::size_t k = 0; k < N; ++k) out[orig[k]] = grouped[k];
@@ -547,7 +567,11 @@ void ActorModel::Impl::check_spec(const Dataset& data, const InferenceSpec& spec
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
   if (spec.network) check_network_perception(*spec.network, spec.perception);
   circular = spec.perception == PerceptionModel::vonmises;
+  vector_mu0 = spec.mu0_coordinates == Mu0Coordinates::vector;
   if (circular) detail::check_circular_fit(data, spec);
+  if (spec.mu0_coordinates != Mu0Coordinates::angle && !circular)
+    throw ArgumentError("mu0_coordinates", std::string(to_string(spec.mu0_coordinates)) +
+                                               ": other coordinates of mu_0 are for an angle (--perception vonmises) only");
   cost = spec.cost;
   net = spec.network;
   latent = spec.latent;
@@ -707,6 +731,11 @@ void ActorModel::Impl::order_outputs() {
   for (int p : out_order)
     if (!slots[p].fixed) slots[p].q = next++;
   n_free = static_cast<std::size_t>(next);
+  if (vector_mu0)
+    for (int p : out_order)
+      if (!slots[p].fixed && slots[p].prior.kind == Prior::Kind::vonmises)
+        vector_angles.push_back({std::size_t(slots[p].q), n_free + vector_angles.size()});
+  inner.assign(n_free, 0.0);
 }
 
 // Trials grouped by condition (in units of S), one likelihood row per condition.
@@ -774,7 +803,7 @@ ActorModel::ActorModel(const Dataset& data, const InferenceSpec& spec)
 ActorModel::~ActorModel() = default;
 
 std::size_t ActorModel::dim() const {
-  return impl_->n_free + (impl_->latent == LatentMode::sampled ? impl_->N : 0);
+  return impl_->n_free + impl_->vector_angles.size() + (impl_->latent == LatentMode::sampled ? impl_->N : 0);
 }
 
 std::size_t ActorModel::n_free() const { return impl_->n_free; }
@@ -948,6 +977,11 @@ std::vector<double> ActorModel::unconstrain(const std::map<std::string, double>&
              : s.prior.kind == Prior::Kind::normal   ? v
              : s.prior.kind == Prior::Kind::vonmises ? v
                                                      : std::log(v);
+  }
+  for (const auto& a : m.vector_angles) {  // the unit vector at the angle
+    const double v = q[a.x_at];
+    q[a.x_at] = std::cos(v);
+    q[a.y_at] = std::sin(v);
   }
   return q;
 }

@@ -116,6 +116,16 @@ Prior lapse_prior();
 /// stimulus_lapse_range (models/data.hpp): a factor e^0.5 = 1.65.
 inline constexpr double lapse_margin = 0.5;
 
+/// How a von Mises fit samples mu_0 (InferenceSpec::mu0_coordinates; docs/families.md, "Circular
+/// tasks"): `angle`, the angle itself on the real line (its density is periodic); `vector`, the
+/// direction atan2(y, x) of a 2-D vector (x, y) whose length rho has the density N(1, 0.1^2) / rho
+/// on the plane, so that mu_0's marginal is its prior's: NUTS moves mu_0 around the circle by
+/// moving the vector, which helps where the data hardly inform mu_0 (trees at the maximum depth
+/// on the line) and costs where they do.
+enum class Mu0Coordinates { angle, vector };
+Mu0Coordinates parse_mu0_coordinates(const std::string& text);  // "angle" | "vector"
+const char* to_string(Mu0Coordinates coordinates);
+
 /// What to infer and how.
 struct InferenceSpec {
   const CostInfo* cost = nullptr;                    // required
@@ -147,6 +157,10 @@ struct InferenceSpec {
   MotorSpec motor;
   // The perception model (models/perception.hpp); a network must have been trained for it.
   PerceptionModel perception = PerceptionModel::lognormal;
+  // Von Mises perception only (else refused unless `angle`): the coordinates of every free mu_0
+  // (Mu0Coordinates). `vector` adds one sampled coordinate per free mu_0 after the free
+  // parameters (dim() = n_free() + their number); the outputs are unchanged.
+  Mu0Coordinates mu0_coordinates = Mu0Coordinates::angle;
 };
 
 /// The values the data of a fit may take (read_dataset): any sign under gaussian perception,

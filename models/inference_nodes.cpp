@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "models/inference_nodes.hpp"
 
+#include <bactor/engine/ops.hpp>
 #include <bactor/models/actor.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/network.hpp>
@@ -168,6 +169,53 @@ Var constrain_node(Var q, const ConstrainPlan& plan) {
     for (std::size_t j = 0; j < L; ++j) out[j] = v[plan.layout[j]];
   out[L] = lp;
   return Var(n);
+}
+
+// ---- angles as the directions of 2-D vectors ------------------------------------------------
+
+Var vector_angles_node(Var q, std::size_t n, std::span<const VectorAngle> angles) {
+  BACTOR_ASSERT(q.size() >= n);
+  auto forward = [&](std::span<double> out) {
+    const double* qv = q.values().data();
+    std::copy(qv, qv + n, out.begin());
+    for (const VectorAngle& a : angles) out[a.x_at] = std::atan2(qv[a.y_at], qv[a.x_at]);
+  };
+  auto backward = [q, n, angles](std::span<const double>, std::span<const double> dy) {
+    double* g = q.node()->grad();
+    if (!g) return;
+    const double* qv = q.values().data();
+    for (std::size_t i = 0; i < n; ++i)  // an angle's x gets no pass-through: its entry is the angle
+      if (std::none_of(angles.begin(), angles.end(), [i](const VectorAngle& a) { return a.x_at == i; })) g[i] += dy[i];
+    for (const VectorAngle& a : angles) {
+      const double x = qv[a.x_at], y = qv[a.y_at], r2 = x * x + y * y;
+      if (r2 > 0) {
+        g[a.x_at] -= dy[a.x_at] * y / r2;
+        g[a.y_at] += dy[a.x_at] * x / r2;
+      }
+    }
+  };
+  return custom({q}, n, 1, forward, backward);
+}
+
+Var vector_length_log_density(Var q, std::span<const VectorAngle> angles) {
+  Var total = constant(0.0);
+  for (const VectorAngle& a : angles) {
+    const Var rho = sqrt(square(element(q, a.x_at)) + square(element(q, a.y_at)));
+    total = total - square(rho - 1.0) * (0.5 / (vector_length_sd * vector_length_sd)) - log(rho);
+  }
+  return total;
+}
+
+double vector_angles_values(std::span<const double> q, std::size_t n, std::span<const VectorAngle> angles,
+                            std::span<double> inner) {
+  std::copy(q.begin(), q.begin() + std::ptrdiff_t(n), inner.begin());
+  double lp = 0;
+  for (const VectorAngle& a : angles) {
+    const double x = q[a.x_at], y = q[a.y_at], rho = std::hypot(x, y), e = (rho - 1) / vector_length_sd;
+    inner[a.x_at] = std::atan2(y, x);
+    lp += -0.5 * e * e - std::log(rho);
+  }
+  return lp;
 }
 
 // ---- the closed-form actors ------------------------------------------------------------------

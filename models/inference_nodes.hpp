@@ -74,6 +74,29 @@ struct ConstrainPlan {
 /// must outlive the node.
 Var constrain_node(Var q, const ConstrainPlan& plan);
 
+// ---- angles as the directions of 2-D vectors (InferenceSpec::mu0_coordinates) ---------------
+
+/// An angle sampled as the direction of a 2-D vector: its first coordinate x is q[x_at] (the
+/// angle's own place among the free coordinates), its second y is q[y_at] (after them).
+struct VectorAngle {
+  std::size_t x_at = 0, y_at = 0;
+};
+/// The sd of such a vector's length about 1: N(1, 0.1^2) (bench/circular.cpp, "mu0").
+inline constexpr double vector_length_sd = 0.1;
+/// q[0..n) with q[a.x_at] replaced by atan2(q[a.y_at], q[a.x_at]) for every a of `angles`: the
+/// free coordinates constrain_node reads. One custom node; backward: the other entries pass
+/// their adjoints through, d atan2/dx = -y / rho^2, d atan2/dy = x / rho^2 (0 at the origin).
+/// `angles` must outlive the node.
+Var vector_angles_node(Var q, std::size_t n, std::span<const VectorAngle> angles);
+/// Σ over `angles` of the vector's log density given its direction, -(rho - 1)^2 / (2 sd^2) -
+/// log rho (sd = vector_length_sd; the 1/rho is the polar Jacobian, so that the direction's
+/// marginal is the angle's own prior), from tape ops (sqrt, square, log).
+Var vector_length_log_density(Var q, std::span<const VectorAngle> angles);
+/// The value-only form of the two: `inner` (size n) receives vector_angles_node's value; returns
+/// vector_length_log_density's.
+double vector_angles_values(std::span<const double> q, std::size_t n, std::span<const VectorAngle> angles,
+                            std::span<double> inner);
+
 // ---- the closed-form actors ------------------------------------------------------------------
 
 /// The costs whose optimal action is a power law in closed form (closed_form_head).

@@ -171,3 +171,43 @@ TEST_CASE("cli circular: refusals") {
               (dir / "x.csv").string(),
           "-pi <= LO < HI <= pi");
 }
+
+TEST_CASE("cli circular: --mu0-coordinates vector (accepted and recorded; refused outside single-subject von Mises fits)") {
+  const fs::path dir = scratch("mu0_vector");
+  fs::create_directories(dir);
+  const std::string data = (dir / "vm.csv").string();
+  Result s = run_bactor("simulate --perception vonmises --cost QuadraticCost --set mu_0=-1,sigma_0=0.5,sigma=0.2,sigma_r=0.1 "
+                        "--trials 30 --seed 5 --out " + data);
+  REQUIRE(s.code == 0);
+  const fs::path fit = dir / "fit";
+  Result f = run_bactor("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --fix sigma=0.2 "
+                        "--mu0-coordinates vector --chains 1 --warmup 60 --samples 40 --seed 3 --out " + fit.string());
+  INFO(f.out);
+  REQUIRE(f.code == 0);
+  const std::string chain = read_text(fit / "chain-1.csv");
+  CHECK(chain.find("mu0_coordinates = vector") != std::string::npos);
+  const auto [m, sd] = mean_sd(fit / "summary.csv", "mu_0");  // the angle, as with angle coordinates
+  CHECK((m > -std::numbers::pi && m <= std::numbers::pi));
+  CHECK(chain.find("mu_0,sigma_0,sigma_r") != std::string::npos);  // no extra column for the vector
+  Result plain = run_bactor("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --fix sigma=0.2 "
+                            "--chains 1 --warmup 20 --samples 10 --seed 3 --out " + (dir / "plain").string());
+  REQUIRE(plain.code == 0);
+  CHECK(read_text(dir / "plain" / "chain-1.csv").find("mu0_coordinates = angle") != std::string::npos);
+  auto refused = [&](const std::string& args, const std::string& part) {
+    Result x = run_bactor(args);
+    INFO(args << "\n" << x.out);
+    CHECK(x.code == 2);
+    CHECK(x.out.find(part) != std::string::npos);
+  };
+  const std::string tail = " --chains 1 --warmup 10 --samples 10 --out " + (dir / "no").string();
+  refused("infer --data " + data + " --cost QuadraticCost --closed-form --mu0-coordinates vector" + tail, "needs --perception vonmises");
+  refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --mu0-coordinates polar" + tail,
+          "'polar' (expected angle or vector)");
+  refused("infer --perception vonmises --data " + data + " --cost QuadraticCost --closed-form --mu0-coordinates vector --init-radius 0" +
+              tail,
+          "needs --init-radius > 0");
+  refused("infer --perception vonmises --hierarchical --data " + data + " --cost QuadraticCost --closed-form --mu0-coordinates vector" +
+              tail,
+          "--mu0-coordinates does not apply with --hierarchical");
+  CHECK_FALSE(fs::exists(dir / "no" / "chain-1.csv"));
+}

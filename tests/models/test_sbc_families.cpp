@@ -24,7 +24,8 @@
 // rank histograms far from uniform. The full runs (200 data sets, 10 bins per family) are
 // skipped cases: build/tests/models/test_models -tc="sbc families*" --no-skip. Measured
 // numbers: docs/families.md ("Calibration"), also the diagnosis of the long trees in the shifted
-// von Mises case (a skipped case that refits chosen data sets by index).
+// von Mises case (a skipped case that refits chosen data sets by index; another refits them with
+// mu_0 as an angle and as a 2-D vector, InferenceSpec::mu0_coordinates).
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/formula.hpp>
@@ -32,12 +33,14 @@
 #include <bactor/models/network.hpp>
 #include <bactor/models/simulate.hpp>
 #include <bactor/models/train.hpp>
+#include <bactor/samplers/diagnostics.hpp>
 #include <bactor/samplers/nuts.hpp>
 #include "tests/models/sbc_util.hpp"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -386,6 +389,57 @@ TEST_CASE("sbc families: von Mises shifted action with lapses, the data sets wit
       for (double xi : x) m += xi / double(x.size());
       for (double xi : x) v += (xi - m) * (xi - m) / double(x.size());
       msg << "\n  " << name << ": mean " << m << ", sd " << std::sqrt(v);
+    }
+    MESSAGE(msg.str());
+  }
+}
+
+TEST_CASE("sbc families: the long-tree von Mises data sets refitted with mu_0 as a 2-D vector (angle vs vector)" * doctest::skip()) {
+  // docs/families.md ("Circular tasks", the mu_0 coordinates): data sets 59, 122 and 194 of the
+  // case above (and 92, an ordinary one) fitted as in run_sbc (same seeds and settings) with
+  // mu_0 sampled as an angle on the line and as the direction of a 2-D vector
+  // (InferenceSpec::mu0_coordinates): per fit the wall time, the post-warm-up leapfrog steps and
+  // depths of both chains, and the bulk ESS of each parameter (mu_0's of its wrapped draws, and
+  // of cos mu_0 and sin mu_0, which do not depend on where the circle is cut).
+  const SbcCase c = circular_shift_case();
+  for (int k : {59, 122, 194, 92}) {
+    const SbcDataSet ds = draw_data_set(c, full, k);
+    std::ostringstream msg;
+    msg << "data set " << k << " (sigma_0/sigma " << ds.truth.at("sigma_0") / ds.truth.at("sigma") << ")";
+    for (const Mu0Coordinates coords : {Mu0Coordinates::angle, Mu0Coordinates::vector}) {
+      InferenceSpec spec = fit_spec(c, ds);
+      spec.mu0_coordinates = coords;
+      const auto t0 = std::chrono::steady_clock::now();
+      auto chains = run_nuts([&] { return std::make_unique<ActorModel>(ds.data, spec); }, fit_settings(c, full, k));
+      const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      double leapfrog = 0, depth = 0;
+      int at_max = 0;
+      std::size_t draws = 0;
+      for (const auto& ch : chains) {
+        const TreeStats t = tree_stats(ch);
+        leapfrog += t.leapfrog, depth += t.depth / double(chains.size()), at_max += t.at_max, draws += ch.rows();
+      }
+      CHECK(double(bactor::testing::divergent_draws(chains)) <= 0.01 * double(draws));
+      // cos mu_0 and sin mu_0 as two more columns.
+      for (auto& ch : chains) {
+        const std::size_t n = ch.columns.size(), mu = std::size_t(std::find(ch.columns.begin(), ch.columns.end(), "mu_0") - ch.columns.begin());
+        std::vector<double> wide;
+        for (std::size_t r = 0; r < ch.rows(); ++r) {
+          wide.insert(wide.end(), ch.draws.begin() + std::ptrdiff_t(r * n), ch.draws.begin() + std::ptrdiff_t((r + 1) * n));
+          wide.push_back(std::cos(ch.draws[r * n + mu]));
+          wide.push_back(std::sin(ch.draws[r * n + mu]));
+        }
+        ch.columns.push_back("cos_mu_0");
+        ch.columns.push_back("sin_mu_0");
+        ch.draws = std::move(wide);
+      }
+      auto names = ActorModel(ds.data, spec).free_names();
+      names.push_back("cos_mu_0");
+      names.push_back("sin_mu_0");
+      const Summary sm = summarize(chains, names);
+      msg << "\n  " << to_string(coords) << ": " << sec << " s, leapfrog " << leapfrog << " (both chains), mean depth " << depth
+          << ", at max depth " << at_max << " of " << draws << "; bulk ESS";
+      for (const auto& p : sm.params) msg << " " << p.name << " " << p.ess_bulk;
     }
     MESSAGE(msg.str());
   }
