@@ -7,11 +7,17 @@
 // that); `bench_train --motor`: QuadraticCost's mupost network under log-normal and generalized
 // motor noise, the latter with draws and with the product rule, and AbsoluteCostQuadraticEffort's
 // under gaussian motor noise with draws and with the split rule; `bench_train --linear`: gaussian
-// perception's objective rule before and now, and its trainer. `bench_train --steps HEAD N [COST]`: only N steps of one head on one thread. (Commit 7aac3c5 timed the hand-written trainer the tape
+// perception's objective rule before and now, and its trainer; `bench_train --budget`: the
+// projected time of `bactor train`'s defaults for every cost x motor noise (and the
+// gaussian-perception networks) on 2 threads; `bench_train --accuracy [SEED] [COST]`: the same
+// defaults trained in full and evaluated (time and accuracy; minutes). `bench_train --steps HEAD N [COST]`: only N steps of one head on one thread. (Commit 7aac3c5 timed the hand-written trainer the tape
 // replaced beside it: README, Benchmarks.)
 #include <cmath>
+#include <ctime>
 #include <cstdio>
 #include <algorithm>
+#include <chrono>
+#include <utility>
 #include <fstream>
 #include <memory>
 #include <numbers>
@@ -254,6 +260,133 @@ void linear_objective() {
         .print();
   }
 }
+/// The (motor noise, perception) pairs `bactor train` trains networks for.
+constexpr std::pair<bactor::MotorModel, bactor::PerceptionModel> default_combinations[] = {
+    {bactor::MotorModel::lognormal, bactor::PerceptionModel::lognormal},
+    {bactor::MotorModel::generalized, bactor::PerceptionModel::lognormal},
+    {bactor::MotorModel::gaussian, bactor::PerceptionModel::lognormal},
+    {bactor::MotorModel::gaussian, bactor::PerceptionModel::gaussian}};
+
+/// Completes `s` as `bactor train` would for the pair with no options (default head and hidden
+/// sizes); false where the command refuses the combination.
+bool cli_like_settings(const bactor::CostInfo& cost, bactor::MotorModel motor, bactor::PerceptionModel perception,
+                       bactor::TrainSettings& s) {
+  using namespace bactor;
+  s.motor = motor;
+  s.perception = perception;
+  if (perception == PerceptionModel::gaussian) s.hidden.assign(std::begin(detail::linear_hidden), std::end(detail::linear_hidden));
+  try {
+    s.head = default_head_name(cost, motor);
+    check_head(cost, parse_network_head(s.head), motor);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+/// CPU time of the process (all its threads), microseconds.
+double process_cpu_us() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return 1e6 * double(ts.tv_sec) + 1e-3 * double(ts.tv_nsec);
+}
+
+/// The training budget of `bactor train`'s defaults (<= 60 s on 2 threads, docs/training.md):
+/// every built-in cost under each motor noise model (log-normal perception), and the costs a
+/// gaussian-perception network is trained for, each built as `bactor train` builds it (default
+/// head, hidden sizes and objective rule); cases the command refuses are skipped. Rounds of 100
+/// steps of each case in turn on 2 threads (the machine's load drifts alike for all); per case
+/// the median step's wall and process-CPU time, and the default run's projected time: steps x
+/// wall, and steps x CPU / threads (what an idle machine's wall time would be).
+void families_budget() {
+  using namespace bactor;
+  constexpr int threads = 2;
+  struct Case {
+    std::string cost;
+    MotorModel motor;
+    PerceptionModel perception;
+    std::unique_ptr<Trainer> trainer;
+  };
+  std::vector<Case> cases;
+  for (const CostInfo& cost : cost_families())
+    for (auto [motor, perception] : default_combinations) {
+      TrainSettings s = timed_settings(cost.name, "auto", threads);
+      if (!cli_like_settings(cost, motor, perception, s)) continue;
+      auto tr = std::make_unique<Trainer>(s);
+      for (int k = 0; k < 50; ++k) tr->step();  // warm-up
+      cases.push_back({cost.name, motor, perception, std::move(tr)});
+    }
+  constexpr int rounds = 7, per_round = 100;
+  std::vector<std::vector<double>> wall(cases.size()), cpu(cases.size());
+  for (int round = 0; round < rounds; ++round)
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      const double c0 = process_cpu_us();
+      const auto t = bench::time_it([&] { cases[i].trainer->step(); }, per_round, 1, 0);
+      cpu[i].push_back((process_cpu_us() - c0) / per_round);
+      wall[i].push_back(t.median_us);
+    }
+  const double steps = double(TrainSettings{}.steps);
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    std::sort(wall[i].begin(), wall[i].end());
+    std::sort(cpu[i].begin(), cpu[i].end());
+    const double w = wall[i][wall[i].size() / 2], c = cpu[i][cpu[i].size() / 2];
+    bench::JsonLine("train_default_budget", threads)
+        .add("cost", cases[i].cost)
+        .add("motor", to_string(cases[i].motor))
+        .add("perception", to_string(cases[i].perception))
+        .add("head", cases[i].trainer->settings().head)
+        .add("rounds", long(rounds))
+        .add("steps_per_round", long(per_round))
+        .add("step_us_median", w)
+        .add("step_cpu_us_median", c)
+        .add("default_steps", long(steps))
+        .add("projected_s", steps * w * 1e-6)
+        .add("projected_idle_s", steps * c * 1e-6 / threads)
+        .add("loadavg_1min", load_average())
+        .print();
+  }
+}
+/// `bactor train`'s defaults, trained in full and evaluated like `bactor evaluate` (2,000 points,
+/// its seed) for every built-in cost under each motor noise model (log-normal perception) and
+/// under gaussian perception: wall and process-CPU seconds of the run on 2 threads, and the
+/// accuracy against the targets (0.1% mean, 2% max relative error, docs/families.md). One
+/// training seed (`bench_train --accuracy [SEED] [COST]`). Takes minutes.
+void families_accuracy(std::uint64_t seed, const std::string& only) {
+  using namespace bactor;
+  constexpr int threads = 2;
+  for (const CostInfo& cost : cost_families()) {
+    if (!only.empty() && cost.name != only) continue;
+    for (auto [motor, perception] : default_combinations) {
+      TrainSettings s;
+      s.cost = cost.name;
+      s.seed = seed;
+      s.threads = threads;
+      if (!cli_like_settings(cost, motor, perception, s)) continue;
+      const double c0 = process_cpu_us();
+      const auto t0 = std::chrono::steady_clock::now();
+      const TrainResult r = train(s);
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double cpu = (process_cpu_us() - c0) * 1e-6;
+      const NetworkAccuracy acc = evaluate_network(r.network, cost, 2000, 20250);
+      bench::JsonLine("train_default_accuracy", threads)
+          .add("cost", cost.name)
+          .add("motor", to_string(motor))
+          .add("perception", to_string(perception))
+          .add("head", s.head)
+          .add("seed", long(seed))
+          .add("steps", long(r.steps))
+          .add("train_s", wall)
+          .add("train_cpu_s", cpu)
+          .add("mean_rel_error", acc.mean_rel)
+          .add("max_rel_error", acc.max_rel)
+          .add("points", long(acc.points))
+          .add("dropped", long(acc.dropped))
+          .add("loadavg_1min", load_average())
+          .print();
+      std::fflush(stdout);
+    }
+  }
+}
 } // namespace
 
 int main(int argc, char** argv) {
@@ -264,6 +397,14 @@ int main(int argc, char** argv) {
   }
   if (argc > 1 && std::string(argv[1]) == "--linear") {
     linear_objective();
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "--accuracy") {
+    families_accuracy(argc > 2 ? std::stoull(argv[2]) : 1, argc > 3 ? argv[3] : "");
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "--budget") {
+    families_budget();
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "--motor") {

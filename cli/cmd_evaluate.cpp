@@ -63,37 +63,13 @@ int run(int argc, char** argv) {
       throw std::invalid_argument("--network: " + file + ": metadata 'training_priors' is malformed");
     }
   }
-  // Gaussian perception: against the exact linear action (linear_exact_action), errors relative
-  // to |a*| + sigma_post + sigma_a (a* may be near 0).
-  const EvalSet e = net.linear() ? detail::make_linear_eval_set(cost, points, seed, 0x7777, prior, 0)
-                                 : make_eval_set(cost, net_motor, points, seed, 0x7777, prior);
-  const std::size_t d = e.n_inputs;
-  std::vector<double> err(e.size());
-#pragma omp parallel
-  {
-    ActionNetwork::Workspace ws;
-#pragma omp for schedule(static)
-    for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(e.size()); ++i) {
-      double x[3];
-      net.forward({e.theta.data() + std::size_t(i) * d, d}, e.m[std::size_t(i)], x, ws);
-      err[std::size_t(i)] = net.action(std::span<const double, 3>(x), e.m[std::size_t(i)]) - e.a_star[std::size_t(i)];
-    }
-  }
-  double ss = 0, max_abs = 0, max_rel = 0, sum_rel = 0;
-  for (std::size_t i = 0; i < e.size(); ++i) {
-    ss += err[i] * err[i];
-    max_abs = std::max(max_abs, std::abs(err[i]));
-    const double scale = net.linear() ? detail::linear_error_scale({e.theta.data() + i * d, d}, d - 1, e.a_star[i]) : e.a_star[i];
-    max_rel = std::max(max_rel, std::abs(err[i]) / scale);
-    sum_rel += std::abs(err[i]) / scale;
-  }
-  const double rmse = std::sqrt(ss / double(e.size()));
+  const NetworkAccuracy acc = evaluate_network(net, cost, points, seed, prior);
   std::fprintf(stderr, "%s: cost %s, %s motor noise%s, %zu points (%zu dropped), ground truth %s\n", file.c_str(),
-               cost.name.c_str(), to_string(net_motor), net.linear() ? ", gaussian perception" : "", e.size(), points - e.size(),
+               cost.name.c_str(), to_string(net_motor), net.linear() ? ", gaussian perception" : "", acc.points, acc.dropped,
                net.linear() ? "exact linear action (relative errors: |a - a*| / (|a*| + sigma_post + sigma_a))"
                : has_closed_form(cost, MotorSpec{net_motor, false}) ? "closed form" : "numerical quadrature");
-  std::printf("rmse=%.6g max_abs_error=%.6g mean_rel_error=%.6g max_rel_error=%.6g points=%zu\n", rmse, max_abs,
-              sum_rel / double(e.size()), max_rel, e.size());
+  std::printf("rmse=%.6g max_abs_error=%.6g mean_rel_error=%.6g max_rel_error=%.6g points=%zu\n", acc.rmse, acc.max_abs,
+              acc.mean_rel, acc.max_rel, acc.points);
   return cli::exit_ok;
 }
 

@@ -78,6 +78,18 @@ EvalSet make_eval_set(const CostInfo& cost, std::size_t n, std::uint64_t seed, s
 /// motor, ...).
 EvalSet make_eval_set(const CostInfo& cost, MotorModel motor, std::size_t n, std::uint64_t seed, std::uint64_t stream,
                       const TrainingPrior& prior = {}, int threads = 0);
+/// A network's accuracy against the optimal action (`bactor evaluate`): RMSE, largest absolute
+/// error, mean and largest relative error over the points kept (errors relative to a*; under
+/// gaussian perception to |a*| + sigma_post + sigma_a, a* may be near 0).
+struct NetworkAccuracy {
+  double rmse = 0, max_abs = 0, mean_rel = 0, max_rel = 0;
+  std::size_t points = 0, dropped = 0;  // points kept; drawn but dropped (make_eval_set's rules)
+};
+/// Evaluates `net` (trained for `cost`, its motor and perception models from its metadata) on n
+/// fresh points drawn from `prior` with `seed` (stream 0x7777), against the closed form or the
+/// numerical ground truth (the exact linear action under gaussian perception).
+NetworkAccuracy evaluate_network(const ActionNetwork& net, const CostInfo& cost, std::size_t n, std::uint64_t seed,
+                                 const TrainingPrior& prior = {});
 /// Draws one theta and m from the training prior (theta has theta_size(cost) entries).
 void sample_training_point(const CostInfo& cost, const TrainingPrior& prior, Rng& rng, std::span<double> theta,
                            double& m);

@@ -10,6 +10,8 @@
 #endif
 
 #include <bactor/engine/rng.hpp>
+#include <bactor/models/motor.hpp>
+#include <bactor/models/network.hpp>
 #include <bactor/models/train.hpp>
 #include "models/exact_linear.hpp"
 #include "models/train_linear.hpp"
@@ -128,6 +130,41 @@ EvalSet make_eval_set(const CostInfo& cost, MotorModel motor, std::size_t n, std
       [&](Rng& rng, std::span<double> th, double& m) { sample_training_point(cost, motor, prior, rng, th, m); },
       [&](std::span<const double> th, double m) { return optimal_action(cost, ms, th, m); },
       [](double a) { return a > 0.0 && a < 1e6; });
+}
+
+NetworkAccuracy evaluate_network(const ActionNetwork& net, const CostInfo& cost, std::size_t n, std::uint64_t seed,
+                                 const TrainingPrior& prior) {
+  const EvalSet e = net.linear() ? detail::make_linear_eval_set(cost, n, seed, 0x7777, prior, 0)
+                                 : make_eval_set(cost, network_motor(net), n, seed, 0x7777, prior);
+  const std::size_t d = e.n_inputs;
+  std::vector<double> err(e.size());
+#pragma omp parallel
+  {
+    ActionNetwork::Workspace ws;
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(e.size()); ++i) {
+      double x[3];
+      net.forward({e.theta.data() + std::size_t(i) * d, d}, e.m[std::size_t(i)], x, ws);
+      err[std::size_t(i)] = net.action(std::span<const double, 3>(x), e.m[std::size_t(i)]) - e.a_star[std::size_t(i)];
+    }
+  }
+  NetworkAccuracy acc;
+  acc.points = e.size();
+  acc.dropped = n - e.size();
+  double ss = 0, sum_rel = 0;
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    ss += err[i] * err[i];
+    acc.max_abs = std::max(acc.max_abs, std::abs(err[i]));
+    const double scale =
+        net.linear() ? detail::linear_error_scale({e.theta.data() + i * d, d}, d - 1, e.a_star[i]) : e.a_star[i];
+    acc.max_rel = std::max(acc.max_rel, std::abs(err[i]) / scale);
+    sum_rel += std::abs(err[i]) / scale;
+  }
+  if (e.size() > 0) {
+    acc.rmse = std::sqrt(ss / double(e.size()));
+    acc.mean_rel = sum_rel / double(e.size());
+  }
+  return acc;
 }
 
 namespace detail {
