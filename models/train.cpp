@@ -732,6 +732,14 @@ Trainer::~Trainer() = default;
 double Trainer::step() {
   Impl& I = *impl_;
   const double loss = I.batch_gradient(I.step, nullptr, nullptr);
+  // A non-finite objective or gradient would leave a network that answers nothing (Adam's
+  // moments poisoned): stop with the step and the model rather than write it.
+  if (!std::isfinite(loss) || !std::all_of(I.grad.begin(), I.grad.end(), [](float v) { return std::isfinite(v); }))
+    throw std::runtime_error("training diverged: the objective or its gradient is not finite at step " +
+                             std::to_string(I.step + 1) + " (cost " + I.set.cost + ", " + to_string(I.set.motor) +
+                             " motor noise, " + to_string(I.set.perception) +
+                             " perception); no network written. The cost may be undefined or overflow somewhere in the training prior's"
+                             " range of (s, r) (check a formula), or the optimisation diverged (try a lower --lr)");
   const double lr = I.schedule.at(I.step);
   if (I.adam)
     I.adam->step(I.net.values(), I.grad, lr);

@@ -138,6 +138,11 @@ private:
 /// Batches per tile: the normals of a tile are generated together (their long transform
 /// chains overlap), then the cost is evaluated on the whole tile.
 inline constexpr std::size_t fused_tile = 16;
+/// The product rule's largest log r: far below the optimum (a << sigma_a early in training) the
+/// generalized model's log-scale sd = sqrt(sr^2 + sa^2/a^2) is huge and r = a e^{sd u} overflows
+/// float, so a cost growing like r^2 gave inf and the log objective NaN. e^40 ~ 2e17 (r^2 ~ 5e34)
+/// keeps every node finite and still dwarfs any action the training prior asks for.
+inline constexpr float rule_log_r_max = 40.0f;
 
 /// Sample b of the fused kernel with the expectation as a product Gauss–Hermite rule instead of
 /// draws (FusedArgs::u_nodes J > 0, e_nodes > 0; log-normal r only: r_j = a exp(sd x_j) with
@@ -185,7 +190,7 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
           const fbatch e = (fbatch(sd / tau) * wn - fbatch(spb * z / tau));
           const fbatch u = (fbatch(spb / tau) * wn + fbatch(sd * z / tau));
           s[nb] = exp_fast(xsimd::fma(fbatch(spb), e, mu));
-          r[nb] = exp_fast(xsimd::fma(fbatch(sd), u, fbatch(log_a)));
+          r[nb] = exp_fast(xsimd::min(xsimd::fma(fbatch(sd), u, fbatch(log_a)), fbatch(rule_log_r_max)));
           w[nb] = ve * fbatch(len * g.u_weight[j] * 0.3989422804014327f * std::exp(-0.5f * z * z));
           x[nb] = u;
           if (++nb == fused_tile) flush();
@@ -195,7 +200,7 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
     }
     for (std::size_t j = 0; j < J; ++j) {
       s[nb] = se;
-      r[nb] = fbatch(std::exp(std::clamp(log_a + sd * g.u_node[j], -87.0f, 88.0f)));
+      r[nb] = fbatch(std::exp(std::clamp(log_a + sd * g.u_node[j], -87.0f, rule_log_r_max)));
       w[nb] = ve * fbatch(g.u_weight[j]);
       x[nb] = fbatch(g.u_node[j]);
       if (++nb == fused_tile) flush();

@@ -451,3 +451,19 @@ TEST_CASE("generalized motor noise: training with the product rule refuses a cos
   s.quadrature = false;  // with draws the same cost trains
   CHECK_NOTHROW(Trainer{s});
 }
+
+TEST_CASE("training stops with an error when the objective is not finite (a cost undefined for some (s, r)), and writes no network") {
+  // sqrt(r - s) is NaN wherever r < s: before the check the trainer went on and returned a
+  // network that answered nothing.
+  FormulaSpec undefined;
+  undefined.expression = "sqrt(r - s)";
+  undefined.name = "test_undefined_sqrt";
+  const CostInfo& cost = register_formula_cost(undefined);
+  TrainSettings s;
+  s.cost = cost.name;
+  s.steps = 50;
+  s.eval_points = 8;
+  s.threads = 1;
+  CHECK_THROWS_WITH_AS(train(s), doctest::Contains("training diverged: the objective or its gradient is not finite at step 1"),
+                       std::runtime_error);
+}
