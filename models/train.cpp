@@ -70,11 +70,11 @@ void normal_rule(int n, std::size_t pad, std::vector<float>& x, std::vector<floa
   w.resize(pad, 0.0f);
 }
 
-/// The rule's objective is log E[cost]: refuses a cost whose expected cost is not positive at
-/// actions exp(mu_post) x {1/4, 1, 4} of 256 training points (a formula that can be negative;
-/// adding a constant to it changes no optimal action).
-void check_positive_expected_cost(const CostInfo& cost, MotorModel motor, const TrainingPrior& prior,
-                                  const ObjectiveRule& rule) {
+/// The rule's objective is log E[cost]: the first expected cost that is not positive at actions
+/// exp(mu_post) x {1/4, 1, 4} of 256 training points (a formula that can be negative; adding a
+/// constant to it changes no optimal action), or 1 when there is none.
+double nonpositive_expected_cost(const CostInfo& cost, MotorModel motor, const TrainingPrior& prior,
+                                 const ObjectiveRule& rule) {
   const std::size_t d = action_theta_size(cost, MotorSpec{motor, false}), np = cost.params.size();
   std::vector<double> th(d);
   Rng rng(0x9051, 0);
@@ -83,16 +83,13 @@ void check_positive_expected_cost(const CostInfo& cost, MotorModel motor, const 
     sample_training_point(cost, motor, prior, rng, th, m);
     const auto post = actor_posterior(m, th[0], th[1], th[2]);
     for (double f : {0.25, 1.0, 4.0}) {
-      const double a = f * std::exp(post.mu_post), sa = th[4 + np];
+      const double a = f * std::exp(post.mu_post), sa = motor == MotorModel::lognormal ? 0.0 : th[4 + np];
       const double sd = motor == MotorModel::gaussian ? sa : std::sqrt(th[3] * th[3] + sa * sa / (a * a));
       const double e = rule_expected_cost(cost, rule, post.mu_post, post.sigma_post, a, sd, th.data() + 4);
-      if (!(e > 0))
-        throw ArgumentError("cost", "'" + cost.name + "' under " + to_string(motor) +
-                                        " motor noise: training minimises the log of the expected cost, which must be "
-                                        "positive, but it is " + std::to_string(e) +
-                                        " at a training point (add a constant to the cost: that changes no optimal action)");
+      if (!(e > 0)) return e;
     }
   }
+  return 1.0;
 }
 } // namespace
 
@@ -118,7 +115,12 @@ ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t
     r.u_weight.resize(16, 0.0f);
     return r;
   }
-  if (motor != MotorModel::generalized || (cost.kink_at_s_equals_r && cost.motor_truncation > 0)) return ObjectiveRule{};
+  // Log-normal motor noise takes the same rules as the generalized model (sigma_a = 0): the
+  // draws' gradient noise was what limited those networks (docs/accuracy.md). Not for truncated
+  // motor noise (Linex), whose log-normal network keeps the importance-sampled draws: on the
+  // rule its training diverged (a non-finite objective) at step 456.
+  if (motor == MotorModel::gaussian || (cost.motor_truncation > 0 && (cost.kink_at_s_equals_r || motor == MotorModel::lognormal)))
+    return ObjectiveRule{};
   if (cost.kink_at_s_equals_r) {
     // A kink of l at r = s (|r - s|, an asymmetric weight, a sharp dip): in the rotated
     // variables (z across the kink, w along it; FusedArgs::u_split) z is split there, and each
@@ -720,7 +722,17 @@ Trainer::Trainer(const TrainSettings& s) : impl_(std::make_unique<Impl>()) {
   I.schedule.final_fraction = s.final_lr_fraction;
   I.schedule.decay = s.final_lr_fraction;
   if (s.quadrature && !I.linear) I.rule = objective_rule(*I.cost, s.motor, s.mc);
-  if (!I.rule.empty()) check_positive_expected_cost(*I.cost, s.motor, s.prior, I.rule);
+  if (!I.rule.empty())
+    if (const double e = nonpositive_expected_cost(*I.cost, s.motor, s.prior, I.rule); !(e > 0)) {
+      // Under log-normal motor noise such a cost keeps the Monte Carlo draws (as before the rule
+      // served it); the generalized and gaussian models have no unbiased alternative as good.
+      if (s.motor != MotorModel::lognormal)
+        throw ArgumentError("cost", "'" + I.cost->name + "' under " + to_string(s.motor) +
+                                        " motor noise: training minimises the log of the expected cost, which must be "
+                                        "positive, but it is " + std::to_string(e) +
+                                        " at a training point (add a constant to the cost: that changes no optimal action)");
+      I.rule = ObjectiveRule{};
+    }
   if (I.linear) check_positive_linear_cost(*I.cost, s.prior);
   I.start_workers();
   I.eval = I.linear ? detail::make_linear_eval_set(*I.cost, s.eval_points, s.seed, 0xffffffffffffff00ULL, s.prior, I.n_threads)

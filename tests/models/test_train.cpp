@@ -233,6 +233,7 @@ struct GeneralizedCase {
   std::size_t n, K, np;
   std::vector<float> mu, sp, sr, sa, par, e, u, w;
   std::vector<double> a0;
+  MotorModel motor = MotorModel::generalized;  // or log-normal: sigma_a unused
   GeneralizedCase(const CostInfo& cost, std::size_t n_, std::size_t K_, Rng& rng)
       : n(n_), K(K_), np(cost.params.size()), mu(n), sp(n), sr(n), sa(n), par(std::max<std::size_t>(np, 1) * n),
         e(n * K), u(n * K), w(n), a0(n) {
@@ -254,8 +255,8 @@ struct GeneralizedCase {
     in.sigma_post = sp.data();
     in.sigma_r = sr.data();
     in.params = par.data();
-    in.motor = MotorModel::generalized;
-    in.sigma_a = sa.data();
+    in.motor = motor;
+    in.sigma_a = motor == MotorModel::lognormal ? nullptr : sa.data();
     in.mc = K;
     in.e = e.data();
     in.u = u.data();
@@ -264,6 +265,7 @@ struct GeneralizedCase {
   }
   /// The motor model's log-scale sd at action a of sample b.
   double sd(std::size_t b, double a) const {
+    if (motor == MotorModel::lognormal) return double(sr[b]);
     return std::sqrt(double(sr[b]) * sr[b] + double(sa[b]) * sa[b] / (a * a));
   }
 };
@@ -330,11 +332,19 @@ TEST_CASE("expected-cost node under generalized motor noise: draws and the produ
     CHECK_MESSAGE(draws.ok, draws.report);
     const ObjectiveRule rule = objective_rule(cost, MotorModel::generalized, 128);
     // A rule for every built-in cost (truncated motor noise: Gauss–Legendre on [-T, T] and the
-    // two tail masses; a kink at r = s: split there); never under log-normal motor noise, under
-    // gaussian noise for the kinked costs only (test_train_split.cpp).
+    // two tail masses; a kink at r = s: split there); under log-normal motor noise the same but
+    // for a truncated cost (Linex keeps its draws), under gaussian noise for the kinked costs
+    // only (test_train_split.cpp).
     CHECK(!rule.empty());
     CHECK((rule.split > 0) == cost.kink_at_s_equals_r);
-    CHECK(objective_rule(cost, MotorModel::lognormal, 128).empty());
+    const ObjectiveRule ln_rule = objective_rule(cost, MotorModel::lognormal, 128);
+    CHECK(ln_rule.empty() == (cost.motor_truncation > 0));
+    if (!ln_rule.empty()) {  // the same kernel with sd = sigma_r (no sigma_a, no dsd/da)
+      GeneralizedCase ln(cost, 37, 21, rng);
+      ln.motor = MotorModel::lognormal;
+      const auto ln_check = check_generalized_node(cost, ln, &ln_rule);
+      CHECK_MESSAGE(ln_check.ok, ln_check.report);
+    }
     CHECK(objective_rule(cost, MotorModel::gaussian, 128).empty() == !(cost.kink_at_s_equals_r && !(cost.motor_truncation > 0)));
     if (rule.empty()) continue;
     ++with_rule;
