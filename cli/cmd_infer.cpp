@@ -260,8 +260,9 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
                                  "offset their own) scale, sd ~ HalfNormal(SD_SCALE); under --perception vonmises mu_0's "
                                  "mean angle ~ VonMises(LOC, 1/SCALE^2), SCALE inf (the default) uniform on the circle");
   app.add_option("--mu0-coordinates", a.mu0_coordinates, "with --perception vonmises (not --hierarchical, see "
-                 "--parameterisation): how mu_0 is sampled, angle (the angle itself) or vector (the direction of a 2-D vector; "
-                 "for a weakly identified mu_0, e.g. a broad sigma_0 prior, where trees on the angle reach --max-depth)")
+                 "--parameterisation): how mu_0 is sampled, angle (the angle itself, kept in (-pi, pi] by the sampler, its warm-up "
+                 "variance measured on the circle) or vector (the direction of a 2-D vector; an alternative where trees on "
+                 "the angle still reach --max-depth)")
       ->capture_default_str();
   app.add_option("--latent", a.latent, "marginal (integrate the measurement out) or sampled")->capture_default_str();
   bactor::cli::add_motor_option(app, a.motor, "motor noise: lognormal, generalized (adds sigma_a) or gaussian (sigma_a instead of "

@@ -8,6 +8,7 @@
 #include <bactor/models/simulate.hpp>
 #include "engine/simd_math.hpp"
 #include "models/inference_kernels.hpp"
+#include "samplers/angles.hpp"
 
 #include <xsimd/xsimd.hpp>
 
@@ -55,12 +56,7 @@ void bessel_series(double kappa, double& i0, double& i1) {
 }
 } // namespace
 
-double wrap_angle(double x) {
-  double r = std::remainder(x, two_pi);  // [-pi, pi] (up to the rounding of 2 pi)
-  if (r <= -pi) r += two_pi;
-  if (r > pi) r -= two_pi;
-  return r;
-}
+double wrap_angle(double x) { return detail::wrap_angle(x); }  // the sampler's (samplers/angles.hpp)
 
 double log_i0e(double kappa) {
   if (kappa < series_limit) {

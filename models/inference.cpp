@@ -808,6 +808,15 @@ std::size_t ActorModel::dim() const {
 
 std::size_t ActorModel::n_free() const { return impl_->n_free; }
 
+std::vector<std::size_t> ActorModel::angle_coordinates() const {
+  std::vector<std::size_t> out;
+  if (impl_->vector_mu0) return out;  // each mu_0 is then the direction of a 2-D vector, not a coordinate
+  for (const auto& s : impl_->slots)
+    if (!s.fixed && s.prior.kind == Prior::Kind::vonmises) out.push_back(std::size_t(s.q));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 double ActorModel::log_density(std::span<const double> q, std::span<double> grad) {
   if (q.size() != dim() || (!grad.empty() && grad.size() != dim()))
     throw std::invalid_argument("ActorModel::log_density: q has " + std::to_string(q.size()) + " entries and grad " +

@@ -194,6 +194,9 @@ public:
   double log_density(std::span<const double> q, std::span<double> grad) override;
   std::vector<std::string> output_names() const override;
   void write_outputs(std::span<const double> q, Rng& rng, std::span<double> out) override;
+  /// Under von Mises perception with mu0_coordinates `angle`: the coordinate of every free mu_0
+  /// (the angle itself; the density is 2 pi-periodic in it). Otherwise none.
+  std::vector<std::size_t> angle_coordinates() const override;
 
   /// Names of the free (sampled) parameters in output order (mu_0, sigma_0, sigma_r, sigma,
   /// cost params; a per-condition one as NAME.1..C), fixed ones left out.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Stan's warm-up adaptation: dual averaging of the step size (Hoffman & Gelman 2014) and
-// windowed estimation of the (diagonal or dense) inverse metric.
+// windowed estimation of the (diagonal or dense) inverse metric, angles measured on the circle.
 #pragma once
 
 #include <algorithm>
@@ -8,7 +8,10 @@
 #include <cstddef>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <vector>
+
+#include "samplers/angles.hpp"
 
 namespace bactor::detail {
 
@@ -35,18 +38,31 @@ struct DualAveraging {
   double final_step_size() const { return std::exp(x_bar); }
 };
 
-/// Welford running mean and (co)variance of positions.
+/// Welford running mean and (co)variance of positions. Coordinates listed in `angles`
+/// (Model::angle_coordinates) are measured on the circle: an angle's variance is that of its
+/// deviations wrapped around the window's circular mean (circular_spread), and under a dense
+/// metric its covariances use the same deviations. Their values are kept for the window (the
+/// angles' under a diagonal metric, whole positions under a dense one) for that second pass.
 class WelfordEstimator {
 public:
-  WelfordEstimator(std::size_t n, bool dense)
-      : n_(n), dense_(dense), mean_(n, 0.0), m2_(dense ? n * n : n, 0.0), delta_(n, 0.0) {}
+  WelfordEstimator(std::size_t n, bool dense, std::vector<std::size_t> angles = {})
+      : n_(n), dense_(dense), mean_(n, 0.0), m2_(dense ? n * n : n, 0.0), delta_(n, 0.0), angles_(std::move(angles)) {
+    for (std::size_t a : angles_)
+      if (a >= n) throw std::invalid_argument("NUTS: angle coordinate " + std::to_string(a) + " of a model of dimension " + std::to_string(n));
+  }
   void restart() {
     count_ = 0;
     std::fill(mean_.begin(), mean_.end(), 0.0);
     std::fill(m2_.begin(), m2_.end(), 0.0);
+    kept_.clear();
   }
   void add(std::span<const double> q) {
     ++count_;
+    if (!angles_.empty()) {
+      if (dense_) kept_.insert(kept_.end(), q.begin(), q.end());
+      else
+        for (std::size_t a : angles_) kept_.push_back(q[a]);
+    }
     for (std::size_t i = 0; i < n_; ++i) {
       delta_[i] = q[i] - mean_[i];
       mean_[i] += delta_[i] / double(count_);
@@ -65,7 +81,14 @@ public:
     const double cnt = double(count_);
     const double w = cnt / (cnt + 5.0), shrink = 1e-3 * 5.0 / (cnt + 5.0);
     out.assign(m2_.size(), 0.0);
-    for (std::size_t k = 0; k < m2_.size(); ++k) out[k] = w * m2_[k] / (cnt - 1.0);
+    if (!angles_.empty() && dense_) {
+      dense_circular_m2(out);
+    } else {
+      std::copy(m2_.begin(), m2_.end(), out.begin());
+      for (std::size_t k = 0; k < angles_.size(); ++k)
+        out[angles_[k]] = circular_spread(count_, kept_.data() + k, angles_.size()).sum_sq;
+    }
+    for (auto& v : out) v = w * v / (cnt - 1.0);
     if (!dense_) {
       for (auto& v : out) v += shrink;
     } else {
@@ -80,10 +103,30 @@ public:
   }
 
 private:
+  /// Dense M2 from the kept positions: deviations from the mean, an angle's wrapped around its
+  /// circular mean (then centred), summed as outer products.
+  void dense_circular_m2(std::vector<double>& m2) const {
+    std::vector<double> centre(mean_), shift(n_, 0.0), d(n_);
+    std::vector<char> is_angle(n_, 0);
+    for (std::size_t a : angles_) {
+      const CircularSpread cs = circular_spread(count_, kept_.data() + a, n_);
+      centre[a] = cs.centre, shift[a] = cs.mean_dev, is_angle[a] = 1;
+    }
+    for (std::size_t k = 0; k < count_; ++k) {
+      const double* q = kept_.data() + k * n_;
+      for (std::size_t i = 0; i < n_; ++i)
+        d[i] = is_angle[i] ? wrap_angle(q[i] - centre[i]) - shift[i] : q[i] - centre[i];
+      for (std::size_t i = 0; i < n_; ++i)
+        for (std::size_t j = 0; j < n_; ++j) m2[i * n_ + j] += d[i] * d[j];
+    }
+  }
+
   std::size_t n_;
   bool dense_;
   std::size_t count_ = 0;
   std::vector<double> mean_, m2_, delta_;
+  std::vector<std::size_t> angles_;
+  std::vector<double> kept_;  // the window's angles (diagonal) or positions (dense), row-major
 };
 
 /// Stan's windowed adaptation schedule: init buffer 75, first window 25 (doubling), terminal

@@ -35,6 +35,12 @@ public:
     return names;
   }
 
+  /// Indices of the coordinates that are angles: log p is exactly 2 pi-periodic in each of them
+  /// (p(q + 2 pi e_i) = p(q)). The sampler keeps them in (-pi, pi] (wrapping the position after
+  /// each transition leaves the chain on the circle unchanged) and measures their warm-up
+  /// variance around the circular mean (docs/sampler.md, "Angles"). Default: none.
+  virtual std::vector<std::size_t> angle_coordinates() const { return {}; }
+
   /// Values of output_names() at q (`out` has output_names().size() entries). `rng` serves
   /// generated quantities such as posterior-predictive draws. Default: q itself.
   virtual void write_outputs(std::span<const double> q, Rng& rng, std::span<double> out) {

@@ -76,6 +76,7 @@ struct NutsChain::Impl {
   bool dense;
   double eps = 1.0;
   std::size_t grad_evals = 0;
+  std::vector<std::size_t> angles;  // Model::angle_coordinates: kept in (-pi, pi]
   bool divergent = false;
 
   std::vector<double> buf;
@@ -97,7 +98,11 @@ struct NutsChain::Impl {
   std::vector<Level> levels;
 
   Impl(Model& m, Rng& r, int depth, bool is_dense)
-      : model(m), rng(r), n(m.dim()), max_depth(depth), dense(is_dense) {
+      : model(m), rng(r), n(m.dim()), max_depth(depth), dense(is_dense), angles(m.angle_coordinates()) {
+    for (std::size_t a : angles)
+      if (a >= n)
+        throw std::invalid_argument("NUTS: the model names coordinate " + std::to_string(a) +
+                                    " an angle but has dimension " + std::to_string(n));
     const std::size_t n_points = 6, per_point = 3, n_top = 12, per_level = 8 + 3;
     buf.assign(n * (n_points * per_point + n_top + per_level * std::size_t(max_depth + 1)), 0.0);
     double* cur = buf.data();
@@ -183,6 +188,14 @@ struct NutsChain::Impl {
       chol_u.triangularView<Eigen::Upper>().solveInPlace(tmp_dense);
       for (std::size_t i = 0; i < n; ++i) pt.p[i] = tmp_dense[Eigen::Index(i)];
     }
+  }
+
+  /// Wraps the angles of q into (-pi, pi]. The target is 2 pi-periodic in each, so the NUTS
+  /// transition from q + 2 pi k is the one from q shifted by 2 pi k (same momentum and random
+  /// choices): wrapping between transitions leaves the chain on the circle unchanged, and the
+  /// log density and gradient at q stand for the wrapped point.
+  void wrap_angles(double* q) const {
+    for (std::size_t a : angles) q[a] = detail::wrap_angle(q[a]);
   }
 
   void eval(PsPoint& pt) {
@@ -367,6 +380,7 @@ struct NutsChain::Impl {
     info.divergent = divergent;
     info.accept_stat = n_leapfrog > 0 ? sum_metro_prob / double(n_leapfrog) : 0.0;
     copy(z, z_sample);
+    wrap_angles(z.q);
     info.energy = hamiltonian(z);
     info.lp = z.lp;
     return info;
@@ -439,6 +453,7 @@ std::size_t NutsChain::dim() const { return impl_->n; }
 double NutsChain::set_position(std::span<const double> q) {
   if (q.size() != impl_->n) throw std::invalid_argument("NUTS: position has wrong size");
   std::copy(q.begin(), q.end(), impl_->z.q);
+  impl_->wrap_angles(impl_->z.q);
   impl_->eval(impl_->z);
   return impl_->z.lp;
 }
@@ -530,7 +545,7 @@ ChainResult run_chain(const ModelFactory& factory, const NutsSettings& s, int ch
   detail::DualAveraging da(s.delta);
   da.mu = std::log(10.0 * 1.0);
   detail::WindowedAdaptation windows(s.warmup);
-  detail::WelfordEstimator est(n, s.dense_metric);
+  detail::WelfordEstimator est(n, s.dense_metric, model->angle_coordinates());
   std::vector<double> metric = std::vector<double>(chain.inv_metric().begin(), chain.inv_metric().end());
 
   const int total = s.warmup + s.samples;

@@ -67,6 +67,8 @@ struct TransitionInfo {
 
 /// One NUTS chain's state with preallocated buffers: the lower-level API behind run_nuts,
 /// exposed so that a transition with a given step size and metric can be tested directly.
+/// The model's angles (Model::angle_coordinates) are wrapped into (-pi, pi] by set_position and
+/// after each transition; run_nuts also measures their warm-up variance on the circle.
 class NutsChain {
 public:
   /// `model` must outlive the chain. `dense`: inverse metric is dim*dim (row-major).

@@ -766,6 +766,40 @@ TEST_CASE("circular shift: ActorModel with a formula cost's parameter and lapses
     INFO("coordinate " << model.free_names()[k]);
     CHECK(g[k] == doctest::Approx(fd).epsilon(1e-6).scale(1.0));
   }
+  // mu_0 is an angle the sampler may wrap (docs/sampler.md, "Angles"): the log density and its
+  // gradient are the same 3 turns away (to rounding), with the shifted action and lapses.
+  REQUIRE(model.angle_coordinates() == std::vector<std::size_t>{0});
+  std::vector<double> q3 = q, g3(q.size());
+  q3[0] += 6 * pi;
+  CHECK(model.log_density(q3, g3) == doctest::Approx(model.log_density(q, g)).epsilon(1e-12));
+  for (std::size_t k = 0; k < q.size(); ++k) CHECK(g3[k] == doctest::Approx(g[k]).epsilon(1e-9).scale(1.0));
+}
+
+TEST_CASE("circular: ActorModel names its free mu_0 coordinates angles (per condition; not as vectors, fixed, or off the circle)") {
+  Dataset d = small_circular_data(20, 4, 0.5);
+  for (std::size_t i = 0; i < d.size(); ++i) d.cond[i] = int(i % 2);
+  d.cond_labels = {"a", "b"};
+  InferenceSpec spec;
+  spec.cost = &find_cost("QuadraticCost");
+  spec.perception = PerceptionModel::vonmises;
+  CHECK(ActorModel(d, spec).angle_coordinates() == std::vector<std::size_t>{0});
+  spec.per_condition = {"mu_0", "sigma"};
+  const ActorModel two(d, spec);
+  REQUIRE(two.free_names().at(0) == "mu_0.1");
+  REQUIRE(two.free_names().at(1) == "mu_0.2");
+  CHECK(two.angle_coordinates() == std::vector<std::size_t>{0, 1});
+  spec.fixed["mu_0.1"] = 0.3;
+  CHECK(ActorModel(d, spec).angle_coordinates() == std::vector<std::size_t>{0});  // mu_0.2 is now the first free
+  spec.fixed.clear();
+  spec.mu0_coordinates = Mu0Coordinates::vector;
+  CHECK(ActorModel(d, spec).angle_coordinates().empty());
+  SimulationSpec sim;
+  sim.cost = &find_cost("QuadraticCost");
+  sim.values = {{"sigma", 0.2}, {"sigma_0", 0.3}, {"mu_0", 1.0}, {"sigma_r", 0.1}};
+  sim.trials = 10;
+  InferenceSpec lognormal;
+  lognormal.cost = sim.cost;
+  CHECK(ActorModel(simulate(sim), lognormal).angle_coordinates().empty());
 }
 
 namespace {

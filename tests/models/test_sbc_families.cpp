@@ -25,7 +25,7 @@
 // skipped cases: build/tests/models/test_models -tc="sbc families*" --no-skip. Measured
 // numbers: docs/families.md ("Calibration"), also the diagnosis of the long trees in the shifted
 // von Mises case (a skipped case that refits chosen data sets by index; another refits them with
-// mu_0 as an angle and as a 2-D vector, InferenceSpec::mu0_coordinates).
+// mu_0 on the line, as an angle the sampler wraps, and as a 2-D vector, InferenceSpec::mu0_coordinates).
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
 #include <bactor/models/formula.hpp>
@@ -394,23 +394,47 @@ TEST_CASE("sbc families: von Mises shifted action with lapses, the data sets wit
   }
 }
 
-TEST_CASE("sbc families: the long-tree von Mises data sets refitted with mu_0 as a 2-D vector (angle vs vector)" * doctest::skip()) {
-  // docs/families.md ("Circular tasks", the mu_0 coordinates): data sets 59, 122 and 194 of the
-  // case above (and 92, an ordinary one) fitted as in run_sbc (same seeds and settings) with
-  // mu_0 sampled as an angle on the line and as the direction of a 2-D vector
-  // (InferenceSpec::mu0_coordinates): per fit the wall time, the post-warm-up leapfrog steps and
-  // depths of both chains, and the bulk ESS of each parameter (mu_0's of its wrapped draws, and
-  // of cos mu_0 and sin mu_0, which do not depend on where the circle is cut).
+/// An ActorModel that does not tell the sampler its angles: mu_0 sampled on the line as before
+/// the sampler knew angles (no wrapping, its warm-up variance that of the raw values).
+class AngleOnLine final : public Model {
+public:
+  AngleOnLine(const Dataset& data, const InferenceSpec& spec) : m_(data, spec) {}
+  std::size_t dim() const override { return m_.dim(); }
+  double log_density(std::span<const double> q, std::span<double> grad) override { return m_.log_density(q, grad); }
+  std::vector<std::string> output_names() const override { return m_.output_names(); }
+  void write_outputs(std::span<const double> q, Rng& rng, std::span<double> out) override { m_.write_outputs(q, rng, out); }
+
+private:
+  ActorModel m_;
+};
+
+TEST_CASE("sbc families: the long-tree von Mises data sets refitted with mu_0 on the line, on the circle and as a 2-D vector" * doctest::skip()) {
+  // docs/families.md ("Circular tasks", the mu_0 coordinates) and docs/sampler.md ("Angles"):
+  // data sets 59, 122 and 194 of the case above (and 92, an ordinary one) fitted as in run_sbc
+  // (same seeds and settings) three ways in one run: `line`, mu_0 an angle the sampler does not
+  // know as one (AngleOnLine: the sampler before it wrapped angles); `angle`, the default (the
+  // sampler wraps mu_0 into (-pi, pi] and measures its warm-up variance on the circle); `vector`,
+  // mu_0 the direction of a 2-D vector (InferenceSpec::mu0_coordinates). Per fit the wall time,
+  // the post-warm-up leapfrog steps and depths of both chains, the draws at the maximum depth,
+  // divergences, mu_0's adapted inverse metric per chain (line and angle), and the bulk ESS of
+  // each parameter (mu_0's of its wrapped draws, and of cos mu_0 and sin mu_0, which do not
+  // depend on where the circle is cut) with R-hat of cos and sin.
   const SbcCase c = circular_shift_case();
   for (int k : {59, 122, 194, 92}) {
     const SbcDataSet ds = draw_data_set(c, full, k);
     std::ostringstream msg;
     msg << "data set " << k << " (sigma_0/sigma " << ds.truth.at("sigma_0") / ds.truth.at("sigma") << ")";
-    for (const Mu0Coordinates coords : {Mu0Coordinates::angle, Mu0Coordinates::vector}) {
+    for (const char* how : {"line", "angle", "vector"}) {
       InferenceSpec spec = fit_spec(c, ds);
-      spec.mu0_coordinates = coords;
+      spec.mu0_coordinates = std::string(how) == "vector" ? Mu0Coordinates::vector : Mu0Coordinates::angle;
+      const bool line = std::string(how) == "line";
       const auto t0 = std::chrono::steady_clock::now();
-      auto chains = run_nuts([&] { return std::make_unique<ActorModel>(ds.data, spec); }, fit_settings(c, full, k));
+      auto chains = run_nuts(
+          [&]() -> std::unique_ptr<Model> {
+            if (line) return std::make_unique<AngleOnLine>(ds.data, spec);
+            return std::make_unique<ActorModel>(ds.data, spec);
+          },
+          fit_settings(c, full, k));
       const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       double leapfrog = 0, depth = 0;
       int at_max = 0;
@@ -419,7 +443,8 @@ TEST_CASE("sbc families: the long-tree von Mises data sets refitted with mu_0 as
         const TreeStats t = tree_stats(ch);
         leapfrog += t.leapfrog, depth += t.depth / double(chains.size()), at_max += t.at_max, draws += ch.rows();
       }
-      CHECK(double(bactor::testing::divergent_draws(chains)) <= 0.01 * double(draws));
+      const std::size_t divergent = bactor::testing::divergent_draws(chains);
+      CHECK(double(divergent) <= 0.01 * double(draws));
       // cos mu_0 and sin mu_0 as two more columns.
       for (auto& ch : chains) {
         const std::size_t n = ch.columns.size(), mu = std::size_t(std::find(ch.columns.begin(), ch.columns.end(), "mu_0") - ch.columns.begin());
@@ -433,13 +458,22 @@ TEST_CASE("sbc families: the long-tree von Mises data sets refitted with mu_0 as
         ch.columns.push_back("sin_mu_0");
         ch.draws = std::move(wide);
       }
-      auto names = ActorModel(ds.data, spec).free_names();
+      const ActorModel model(ds.data, spec);
+      auto names = model.free_names();
       names.push_back("cos_mu_0");
       names.push_back("sin_mu_0");
       const Summary sm = summarize(chains, names);
-      msg << "\n  " << to_string(coords) << ": " << sec << " s, leapfrog " << leapfrog << " (both chains), mean depth " << depth
-          << ", at max depth " << at_max << " of " << draws << "; bulk ESS";
+      msg << "\n  " << how << ": " << sec << " s, leapfrog " << leapfrog << " (both chains), mean depth " << depth
+          << ", at max depth " << at_max << " of " << draws << ", divergent " << divergent;
+      if (std::string(how) != "vector") {
+        msg << ", mu_0 inverse metric";
+        for (const auto& ch : chains) msg << " " << ch.inv_metric[model.angle_coordinates().at(0)];
+      }
+      msg << "; bulk ESS";
       for (const auto& p : sm.params) msg << " " << p.name << " " << p.ess_bulk;
+      msg << "; R-hat";
+      for (const auto& p : sm.params)
+        if (p.name == "cos_mu_0" || p.name == "sin_mu_0") msg << " " << p.name << " " << p.rhat;
     }
     MESSAGE(msg.str());
   }
