@@ -379,6 +379,8 @@ void families_accuracy(std::uint64_t seed, const std::string& only) {
           .add("train_cpu_s", cpu)
           .add("mean_rel_error", acc.mean_rel)
           .add("max_rel_error", acc.max_rel)
+          .add("mean_motor_scaled_error", acc.mean_motor_rel)
+          .add("max_motor_scaled_error", acc.max_motor_rel)
           .add("points", long(acc.points))
           .add("dropped", long(acc.dropped))
           .add("loadavg_1min", load_average())

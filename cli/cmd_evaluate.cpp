@@ -68,8 +68,13 @@ int run(int argc, char** argv) {
                cost.name.c_str(), to_string(net_motor), net.linear() ? ", gaussian perception" : "", acc.points, acc.dropped,
                net.linear() ? "exact linear action (relative errors: |a - a*| / (|a*| + sigma_post + sigma_a))"
                : has_closed_form(cost, MotorSpec{net_motor, false}) ? "closed form" : "numerical quadrature");
-  std::printf("rmse=%.6g max_abs_error=%.6g mean_rel_error=%.6g max_rel_error=%.6g points=%zu\n", acc.rmse, acc.max_abs,
-              acc.mean_rel, acc.max_rel, acc.points);
+  std::printf("rmse=%.6g max_abs_error=%.6g mean_rel_error=%.6g max_rel_error=%.6g", acc.rmse, acc.max_abs, acc.mean_rel,
+              acc.max_rel);
+  // Gaussian motor noise (log-normal perception): also relative to |a*| + sigma_a, the response's
+  // scale in the likelihood (where a* << sigma_a a relative error in a* says little).
+  if (!net.linear() && net_motor == MotorModel::gaussian)
+    std::printf(" mean_motor_scaled_error=%.6g max_motor_scaled_error=%.6g", acc.mean_motor_rel, acc.max_motor_rel);
+  std::printf(" points=%zu\n", acc.points);
   return cli::exit_ok;
 }
 

@@ -81,9 +81,12 @@ EvalSet make_eval_set(const CostInfo& cost, MotorModel motor, std::size_t n, std
                       const TrainingPrior& prior = {}, int threads = 0);
 /// A network's accuracy against the optimal action (`bactor evaluate`): RMSE, largest absolute
 /// error, mean and largest relative error over the points kept (errors relative to a*; under
-/// gaussian perception to |a*| + sigma_post + sigma_a, a* may be near 0).
+/// gaussian perception to |a*| + sigma_post + sigma_a, a* may be near 0). Under gaussian motor
+/// noise with log-normal perception also relative to |a*| + sigma_a (the response's scale in the
+/// likelihood, where a* << sigma_a), in mean_motor_rel and max_motor_rel (else equal to the above).
 struct NetworkAccuracy {
   double rmse = 0, max_abs = 0, mean_rel = 0, max_rel = 0;
+  double mean_motor_rel = 0, max_motor_rel = 0;
   std::size_t points = 0, dropped = 0;  // points kept; drawn but dropped (make_eval_set's rules)
 };
 /// Evaluates `net` (trained for `cost`, its motor and perception models from its metadata) on n

@@ -151,18 +151,23 @@ NetworkAccuracy evaluate_network(const ActionNetwork& net, const CostInfo& cost,
   NetworkAccuracy acc;
   acc.points = e.size();
   acc.dropped = n - e.size();
-  double ss = 0, sum_rel = 0;
+  const bool motor_scale = !net.linear() && network_motor(net) == MotorModel::gaussian;  // sigma_a last in theta
+  double ss = 0, sum_rel = 0, sum_motor = 0;
   for (std::size_t i = 0; i < e.size(); ++i) {
     ss += err[i] * err[i];
     acc.max_abs = std::max(acc.max_abs, std::abs(err[i]));
     const double scale =
         net.linear() ? detail::linear_error_scale({e.theta.data() + i * d, d}, d - 1, e.a_star[i]) : e.a_star[i];
+    const double motor = motor_scale ? std::abs(e.a_star[i]) + e.theta[i * d + d - 1] : scale;
     acc.max_rel = std::max(acc.max_rel, std::abs(err[i]) / scale);
+    acc.max_motor_rel = std::max(acc.max_motor_rel, std::abs(err[i]) / motor);
     sum_rel += std::abs(err[i]) / scale;
+    sum_motor += std::abs(err[i]) / motor;
   }
   if (e.size() > 0) {
     acc.rmse = std::sqrt(ss / double(e.size()));
     acc.mean_rel = sum_rel / double(e.size());
+    acc.mean_motor_rel = sum_motor / double(e.size());
   }
   return acc;
 }

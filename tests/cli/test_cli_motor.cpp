@@ -73,6 +73,26 @@ TEST_CASE("cli motor: a network records its motor model; infer and evaluate refu
   CHECK(ev2.out.find("generalized motor noise") != std::string::npos);
 }
 
+TEST_CASE("cli motor: evaluate scales a gaussian-motor network's errors by |a*| + sigma_a too") {
+  const fs::path dir = scratch("evaluate_gaussian");
+  fs::create_directories(dir);
+  const std::string net = (dir / "g.safetensors").string();
+  REQUIRE(run_bactor("train --cost QuadraticCost --motor gaussian --steps 30 --batch 32 --eval-points 16 --threads 1 --out " + net)
+              .code == 0);
+  Result ev = run_bactor("evaluate --network " + net + " --points 40");
+  INFO(ev.out);
+  REQUIRE(ev.code == 0);
+  auto field = [&](const std::string& key) {
+    const std::size_t at = ev.out.find(" " + key + "=");
+    REQUIRE(at != std::string::npos);
+    return std::stod(ev.out.substr(at + key.size() + 2));
+  };
+  // |a - a*| / (|a*| + sigma_a) <= |a - a*| / a* for every point kept (a* > 0).
+  CHECK(field("max_motor_scaled_error") <= field("max_rel_error"));
+  CHECK(field("mean_motor_scaled_error") < field("mean_rel_error"));
+  CHECK(field("mean_motor_scaled_error") > 0);
+}
+
 TEST_CASE("cli motor: bad options are usage errors naming the option") {
   const fs::path dir = scratch("errors");
   fs::create_directories(dir);
