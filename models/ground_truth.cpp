@@ -211,9 +211,10 @@ double expected_cost_posterior(const CostInfo& cost, double mu, double sp, const
       }
     };
     // The motor line has the seam too (for each s, where r = s + seam / c), which a narrow
-    // posterior hardly smooths: with a seam, 4 equal panels of outer_nodes over [-T, T] (one
-    // panel erred by up to 0.3% in Linex's optimal action where sigma_post is small).
-    const int panels = seam.on ? 4 : 1;
+    // posterior hardly smooths: where the largest response's seam falls within the range (r is
+    // increasing in u), 4 equal panels of outer_nodes over [-T, T] (one panel erred by up to 0.3%
+    // in Linex's optimal action where sigma_post is small); elsewhere no node is cut.
+    const int panels = seam.reached_by(motor_response(mn, log_a, T, nullptr)) ? 4 : 1;
     const double hp = 2 * T / panels;
     for (int k = 0; k < panels; ++k)
       for (std::size_t j = 0; j < glu.x.size(); ++j) {

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <type_traits>
 
 namespace bactor::detail {
@@ -83,6 +84,10 @@ T kink_split_node(int side, T v, T cv, T t, T& weight) {
   return x;
 }
 
+/// The most motor nodes a product rule with a seam may have (the kernel marks the cut ones in a
+/// 64-bit mask; Linex's rule has 42).
+inline constexpr std::size_t seam_max_motor_nodes = 64;
+
 /// The seam of a cost (CostInfo::seam) on the posterior line of one motor node r: with c > 0 the
 /// cost's second derivative jumps at s* = r - seam / c, at e* = (log s* - mu) / sp. cuts(r): s*
 /// lies within `range` posterior sds of mu (tested without a logarithm); cut(r): e*.
@@ -99,6 +104,8 @@ struct SeamCut {
     hi = exp(std::clamp(mu + range * sp, T(-87), T(88)));
   }
   bool cuts(T r) const { return on && r - offset > lo && r - offset < hi; }
+  /// Whether some response up to r has its seam within the range.
+  bool reached_by(T r) const { return on && r - offset > lo; }
   T cut(T r) const {
     using std::log;
     return (log(r - offset) - mu) / sp;

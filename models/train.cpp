@@ -278,6 +278,9 @@ Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& i
     args.e_nodes = in.rule->e_nodes;
     args.e_node = in.rule->e_node.data();
     args.e_weight = in.rule->e_weight.data();
+    if (in.rule->seam > 0 && args.u_nodes > detail::seam_max_motor_nodes)
+      throw std::invalid_argument("expected_cost: a rule cut at a seam has at most 64 motor nodes, got " +
+                                  std::to_string(args.u_nodes));
     args.seam = in.rule->seam;
     args.seam_nodes = in.rule->seam_nodes;
     args.seam_node = in.rule->seam_node.data();
@@ -880,7 +883,8 @@ ActionNetwork Trainer::network() const {
                                                                    : std::string(I.rule.split > 0 ? "gauss-hermite x gauss-legendre (split at the kink, both sides) "
                                                                               : I.cost->motor_truncation > 0 ? "gauss-hermite x gauss-legendre (truncated) "
                                                                                                               : "gauss-hermite ") +
-                                                                         std::to_string(I.rule.e_nodes) + "x" + std::to_string(I.rule.u_node.size())}}
+                                                                         std::to_string(I.rule.e_nodes) + "x" + std::to_string(I.rule.u_node.size()) +
+                                                                         (I.rule.seam > 0 ? ", posterior line cut at the seam (gauss-legendre 2x8, logistic scale)" : "")}}
                          .dump();
   meta["loss_weight"] = !I.rule.empty() || I.linear ? std::string("1 (of log E[cost])")
                         : I.cost->homogeneity_degree

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <numbers>
 #include <type_traits>
@@ -162,6 +163,7 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
   const bool seam_on = g.seam > 0.0f && g.seam_nodes > 0 && !(g.u_split > 0.0f);
   const SeamCut<float> seam(seam_on ? g.seam : 0.0f, seam_on ? g.params[b] : 0.0f, g.mu_post[b], g.sigma_post[b],
                             seam_split_range);
+  std::uint64_t cut = 0;  // bit j: motor node j is cut (J <= seam_max_motor_nodes, expected_cost checks)
   fbatch s[fused_tile], r[fused_tile], l[fused_tile], dl[fused_tile], w[fused_tile], x[fused_tile];
   fbatch sum_l(0.0f), sum_g(0.0f), sum_gx(0.0f);
   std::size_t nb = 0;
@@ -205,7 +207,10 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
     }
     for (std::size_t j = 0; j < J; ++j) {
       const float rj = std::exp(std::clamp(log_a + sd * g.u_node[j], -87.0f, 88.0f));
-      if (seam.cuts(rj)) continue;  // below, on the line cut at its seam
+      if (seam.on) {  // a node cut at its seam is summed below
+        if (eb == 0 && seam.cuts(rj)) cut |= std::uint64_t(1) << j;
+        if (cut >> j & 1) continue;
+      }
       s[nb] = se;
       r[nb] = fbatch(rj);
       w[nb] = ve * fbatch(g.u_weight[j]);
@@ -217,24 +222,23 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
   // e* = (log s* - mu) / sp, each piece by the seam rule in the logistic scale of
   // models/kink_split.hpp. The nodes move with a, but the integrand is continuous at the cut
   // (the cost is C^1 there), so the derivative is the nodes' sum with them held.
-  if (seam.on)
-    for (std::size_t j = 0; j < J; ++j) {
-      const float rj = std::exp(std::clamp(log_a + sd * g.u_node[j], -87.0f, 88.0f));
-      if (!seam.cuts(rj)) continue;
-      float v, cv;
-      kink_split_point(seam.cut(rj), v, cv);
-      for (int side = 0; side < 2; ++side)
-        for (std::size_t pb = 0; pb < g.seam_nodes; pb += flanes) {
-          fbatch wq;
-          const fbatch e = kink_split_node<fbatch, FastKinkSplitMath>(side, fbatch(v), fbatch(cv),
-                                                                      fbatch::load_unaligned(g.seam_node + pb), wq);
-          s[nb] = exp_fast(xsimd::fma(sp, e, mu));
-          r[nb] = fbatch(rj);
-          w[nb] = fbatch(g.u_weight[j]) * wq * fbatch::load_unaligned(g.seam_weight + pb);  // zero on the padding
-          x[nb] = fbatch(g.u_node[j]);
-          if (++nb == fused_tile) flush();
-        }
-    }
+  for (std::uint64_t left = cut; left; left &= left - 1) {
+    const std::size_t j = std::size_t(std::countr_zero(left));
+    const float rj = std::exp(std::clamp(log_a + sd * g.u_node[j], -87.0f, 88.0f));
+    float v, cv;
+    kink_split_point(seam.cut(rj), v, cv);
+    for (int side = 0; side < 2; ++side)
+      for (std::size_t pb = 0; pb < g.seam_nodes; pb += flanes) {
+        fbatch wq;
+        const fbatch e = kink_split_node<fbatch, FastKinkSplitMath>(side, fbatch(v), fbatch(cv),
+                                                                    fbatch::load_unaligned(g.seam_node + pb), wq);
+        s[nb] = exp_fast(xsimd::fma(sp, e, mu));
+        r[nb] = fbatch(rj);
+        w[nb] = fbatch(g.u_weight[j]) * wq * fbatch::load_unaligned(g.seam_weight + pb);  // zero on the padding
+        x[nb] = fbatch(g.u_node[j]);
+        if (++nb == fused_tile) flush();
+      }
+  }
   if (nb) flush();
   g.loss[b] = xsimd::hadd(sum_l);
   g.dloss_da[b] = (xsimd::hadd(sum_g) + dsv * xsimd::hadd(sum_gx)) / a;
