@@ -171,11 +171,11 @@ ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t
   normal_rule(int(r.e_nodes), (r.e_nodes + 15) / 16 * 16, r.e_node, r.e_weight);
   if (cost.seam > 0) {
     // The seam (CostInfo::seam; Linex: exp continued linearly beyond c(r - s) = 10): a motor node
-    // whose seam falls within detail::seam_split_range posterior sds (1.5% of Linex's nodes)
+    // whose seam falls within detail::seam_split_range posterior sds (1-2% of Linex's nodes)
     // has its posterior line cut there, 8 Gauss–Legendre nodes per piece in the logistic scale
     // (models/kink_split.hpp) instead of the Gauss–Hermite nodes, which converge slowly across
     // the seam: the rule's optimal action erred by up to 1.4% against a fine quadrature on
-    // 2,000 points, with the cut by 0.02% (docs/families.md, Accuracy).
+    // 2,000 points, with the cut by 0.09% (docs/families.md, "Linex's seam").
     r.seam = float(cost.seam);
     for (int q = 0; q < gl.n; ++q) {
       r.seam_node.push_back(float(0.5 * (1 + gl.x[std::size_t(q)])));
