@@ -138,7 +138,8 @@ void formula_vs_builtin() {
 /// Steps/s of QuadraticCost's mupost network under log-normal motor noise (draws) and under
 /// generalized motor noise with draws and with the product Gauss–Hermite rule (the trainer's
 /// choice there, docs/training.md), and of AbsoluteCostQuadraticEffort's under gaussian motor
-/// noise with draws and with the split rule at the kink; timed in turns in one run, each ratio
+/// noise with draws and with the split rule at the kink, and Linex's under generalized noise with
+/// the product rule cut at its seam and uncut (as before); timed in turns in one run, each ratio
 /// to its cost's first case.
 void motor_expectation() {
   using namespace bactor;
@@ -153,7 +154,17 @@ void motor_expectation() {
                         {"generalized, draws", "QuadraticCost", MotorModel::generalized, false, 0},
                         {"generalized, product rule", "QuadraticCost", MotorModel::generalized, true, 0},
                         {"gaussian, draws", "AbsoluteCostQuadraticEffort", MotorModel::gaussian, false, 3},
-                        {"gaussian, split rule", "AbsoluteCostQuadraticEffort", MotorModel::gaussian, true, 3}};
+                        {"gaussian, split rule", "AbsoluteCostQuadraticEffort", MotorModel::gaussian, true, 3},
+                        {"generalized, product rule, seam uncut", "Linex (seam uncut)", MotorModel::generalized, true, 5},
+                        {"generalized, product rule, cut at the seam", "Linex", MotorModel::generalized, true, 5}};
+  // Linex as before its seam was cut (CostInfo::seam = 0), registered under another name.
+  if (!std::any_of(cost_families().begin(), cost_families().end(),
+                   [](const CostInfo& c) { return c.name == "Linex (seam uncut)"; })) {
+    CostInfo uncut = find_cost("Linex");
+    uncut.name = "Linex (seam uncut)";
+    uncut.seam = 0;
+    register_cost(uncut);
+  }
   for (int threads : {1, 2}) {
     std::vector<std::unique_ptr<Trainer>> trainers;
     for (const Case& c : cases) {

@@ -102,6 +102,7 @@ std::deque<CostInfo> build_registry() {
                                        {{"c", K::lognormal, std::log(0.5), 1.0}}, false, false));
   v.back().motor_truncation = 4.0;
   v.back().motor_importance_scale = 1.5;
+  v.back().seam = costfn::Linex::x_max;
   v.back().curvature_scale = &linex_curvature;
   v.back().log_scale = &linex_log_scale;
   v.push_back(make_cost<costfn::InvertedGaussian>("InvertedGaussian", "1 - exp(-(s-r)^2/(2*gamma^2))",
@@ -131,7 +132,8 @@ bool same_cost(const CostInfo& a, const CostInfo& b) {
          a.params.size() == b.params.size() &&
          std::equal(a.params.begin(), a.params.end(), b.params.begin(), same_prior) &&
          a.kink_at_s_equals_r == b.kink_at_s_equals_r && a.motor_truncation == b.motor_truncation &&
-         a.motor_importance_scale == b.motor_importance_scale && a.homogeneity_degree == b.homogeneity_degree;
+         a.motor_importance_scale == b.motor_importance_scale && a.seam == b.seam &&
+         a.homogeneity_degree == b.homogeneity_degree;
 }
 
 } // namespace
@@ -176,6 +178,9 @@ void finish_cost_settings(CostInfo& c, int kink, int homogeneity_degree) {
       (c.motor_importance_scale > 0 && (c.motor_truncation == 0 || c.motor_importance_scale < 1)))
     throw bad("motor_importance_scale: must be 0 or >= 1 and needs motor_truncation, got " +
               std::to_string(c.motor_importance_scale));
+  if (!(c.seam >= 0) || !std::isfinite(c.seam) || (c.seam > 0 && c.params.empty()))
+    throw bad("seam: must be >= 0 (0: none) and needs a cost parameter (the seam lies at params[0] (r - s) = seam), got " +
+              std::to_string(c.seam));
   if (kink > 0 && c.motor_truncation > 0)
     throw bad("kink: kink and motor_truncation cannot be combined (the ground truth splits at s = r only without truncation)");
   if (homogeneity_degree < -1) throw bad("homogeneity_degree: must be -1 (detect), 0 (none) or positive");

@@ -57,6 +57,15 @@ struct FusedArgs {
   // [z_k, L] of z, where z = (sd u - sp e) / tau and w = (sp u + sd e) / tau (tau^2 = sd^2 +
   // sp^2) and r = s at z = z_k; the normal density in the weights (models/train_kernel.hpp).
   float u_split = 0.0f;
+  // With seam > 0 (a cost whose second r-derivative jumps where params[0] (r - s) = seam, Linex;
+  // CostInfo::seam) under the product rule: for a motor node r_j whose seam s* = r_j - seam /
+  // params[0] lies within |e*| < seam_range (models/kink_split.hpp) of the posterior, e* = (log s*
+  // - mu_post) / sigma_post, the e-line is cut at e* and each piece integrated in the logistic
+  // scale of models/kink_split.hpp with seam_node, seam_weight (a rule on [0, 1], seam_nodes
+  // entries padded with zero weights to a multiple of 16) instead of the e nodes.
+  float seam = 0.0f;
+  std::size_t seam_nodes = 0;
+  const float *seam_node = nullptr, *seam_weight = nullptr;
   float* loss = nullptr;          // [n] out
   float* dloss_da = nullptr;      // [n] out
 };
@@ -115,6 +124,10 @@ struct CostInfo {
   /// dominated by rare draws near the truncation when c exp(mu_post) is large; 1.5 measured
   /// best (docs/training.md).
   double motor_importance_scale = 0.0;
+  /// When > 0: the second r-derivative of ℓ jumps where params[0] (r − s) = seam (for
+  /// params[0] > 0): Linex, whose exp is continued linearly beyond c(r − s) = 10. The ground truth
+  /// and the generalized-noise training rule cut the posterior line there per motor node.
+  double seam = 0.0;
   /// For the costs that are not homogeneous: an approximation of the curvature of the expected
   /// cost in log a near the optimum, as a function of the stimulus scale S = exp(mu_post), the
   /// total log-noise sigma_t = sqrt(sigma_post^2 + sigma_r^2) and the cost parameters. The

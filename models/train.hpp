@@ -154,6 +154,12 @@ struct ObjectiveRule {
   /// where a crosses s and of the u-line cut at r = s per e node, in the logistic scale of
   /// models/kink_split.hpp (split unused).
   MotorModel motor = MotorModel::generalized;
+  /// > 0 for a cost with a seam (CostInfo::seam): seam_node, seam_weight, a rule on [0, 1] for
+  /// each piece of the posterior line cut at the seam of a motor node (FusedArgs::seam), padded
+  /// with zero weights to a multiple of 16 entries; seam_nodes the real count.
+  float seam = 0.0f;
+  std::vector<float> seam_node, seam_weight;
+  std::size_t seam_nodes = 0;
   bool empty() const { return u_node.empty(); }
 };
 /// The rule's expected cost in double (what the fused kernel sums in float): log s = mu + sp e,

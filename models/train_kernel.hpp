@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <numbers>
 #include <type_traits>
@@ -144,6 +145,12 @@ inline constexpr std::size_t fused_tile = 16;
 /// keeps every node finite and still dwarfs any action the training prior asks for.
 inline constexpr float rule_log_r_max = 40.0f;
 
+/// The split rule's logarithm and exponential in the kernel: the fast float versions.
+struct FastKinkSplitMath {
+  static fbatch log(const fbatch& x) { return log_positive(x); }
+  static fbatch exp(const fbatch& x) { return exp_fast(x); }
+};
+
 /// Sample b of the fused kernel with the expectation as a product Gauss–Hermite rule instead of
 /// draws (FusedArgs::u_nodes J > 0, e_nodes > 0; log-normal r only: r_j = a exp(sd x_j) with
 /// sd = sr, or the generalized model's sqrt(sr^2 + sa^2/a^2) and dsv = dsd/dlog a):
@@ -157,6 +164,11 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
                          float sd, float dsv) {
   const std::size_t J = g.u_nodes, n_eb = (g.e_nodes + flanes - 1) / flanes;
   const float log_a = std::log(a);
+  // FusedArgs::seam: with c = params[0] the motor nodes whose seam falls inside the posterior.
+  const bool seam_on = g.seam > 0.0f && g.seam_nodes > 0 && !(g.u_split > 0.0f);
+  const SeamCut<float> seam(seam_on ? g.seam : 0.0f, seam_on ? g.params[b] : 0.0f, g.mu_post[b], g.sigma_post[b],
+                            seam_split_range);
+  std::uint64_t cut = 0;  // bit j: motor node j is cut (J <= seam_max_motor_nodes, expected_cost checks)
   fbatch s[fused_tile], r[fused_tile], l[fused_tile], dl[fused_tile], w[fused_tile], x[fused_tile];
   fbatch sum_l(0.0f), sum_g(0.0f), sum_gx(0.0f);
   std::size_t nb = 0;
@@ -199,12 +211,38 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
       continue;
     }
     for (std::size_t j = 0; j < J; ++j) {
+      const float rj = std::exp(std::clamp(log_a + sd * g.u_node[j], -87.0f, rule_log_r_max));
+      if (seam.on) {  // a node cut at its seam is summed below
+        if (eb == 0 && seam.cuts(rj)) cut |= std::uint64_t(1) << j;
+        if (cut >> j & 1) continue;
+      }
       s[nb] = se;
-      r[nb] = fbatch(std::exp(std::clamp(log_a + sd * g.u_node[j], -87.0f, rule_log_r_max)));
+      r[nb] = fbatch(rj);
       w[nb] = ve * fbatch(g.u_weight[j]);
       x[nb] = fbatch(g.u_node[j]);
       if (++nb == fused_tile) flush();
     }
+  }
+  // The motor nodes whose seam falls inside the posterior (FusedArgs::seam): the e-line cut at
+  // e* = (log s* - mu) / sp, each piece by the seam rule in the logistic scale of
+  // models/kink_split.hpp. The nodes move with a, but the integrand is continuous at the cut
+  // (the cost is C^1 there), so the derivative is the nodes' sum with them held.
+  for (std::uint64_t left = cut; left; left &= left - 1) {
+    const std::size_t j = std::size_t(std::countr_zero(left));
+    const float rj = std::exp(std::clamp(log_a + sd * g.u_node[j], -87.0f, rule_log_r_max));
+    float v, cv;
+    kink_split_point(seam.cut(rj), v, cv);
+    for (int side = 0; side < 2; ++side)
+      for (std::size_t pb = 0; pb < g.seam_nodes; pb += flanes) {
+        fbatch wq;
+        const fbatch e = kink_split_node<fbatch, FastKinkSplitMath>(side, fbatch(v), fbatch(cv),
+                                                                    fbatch::load_unaligned(g.seam_node + pb), wq);
+        s[nb] = exp_fast(xsimd::fma(sp, e, mu));
+        r[nb] = fbatch(rj);
+        w[nb] = fbatch(g.u_weight[j]) * wq * fbatch::load_unaligned(g.seam_weight + pb);  // zero on the padding
+        x[nb] = fbatch(g.u_node[j]);
+        if (++nb == fused_tile) flush();
+      }
   }
   if (nb) flush();
   g.loss[b] = xsimd::hadd(sum_l);
@@ -219,12 +257,6 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
 ///   loss_b = sum_i sum_j v_i w_ij ℓ(s_i, a + sa u_ij),  dloss/da_b = sum_i sum_j v_i w_ij dℓ/dr.
 /// The nodes move with a, but the integrand is continuous at both cuts, so the derivative is
 /// the nodes' sum with them held (the boundary terms cancel).
-/// The split rule's logarithm and exponential in the kernel: the fast float versions.
-struct FastKinkSplitMath {
-  static fbatch log(const fbatch& x) { return log_positive(x); }
-  static fbatch exp(const fbatch& x) { return exp_fast(x); }
-};
-
 template <class Eval>
 void gaussian_split_sample(const FusedArgs& g, Eval& ev, std::size_t b, float a, float sa) {
   const std::size_t n_ub = g.u_nodes / flanes;  // u rule padded to whole batches

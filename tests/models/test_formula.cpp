@@ -40,7 +40,7 @@ struct Twin {
   const char* expression;
   const char* params;
   bool kink;
-  double truncation = 0, importance = 0;
+  double truncation = 0, importance = 0, seam = 0;
 };
 const Twin twins[] = {
     {"QuadraticCost", "(s-r)^2", "", false},
@@ -50,7 +50,7 @@ const Twin twins[] = {
     {"AsymmetricQuadratic", "2*if(r >= s, 1-alpha, alpha)*(r-s)^2", "alpha=uniform:0.1:0.9", true},
     // Linex with its clamp: exp continued linearly beyond c (r - s) = 10.
     {"Linex", "2/c^2*(exp(min(c*(r-s), 10))*(1 + c*(r-s) - min(c*(r-s), 10)) - c*(r-s) - 1)",
-     "c=lognormal:-0.69314718055994529:1", false, 4.0, 1.5},
+     "c=lognormal:-0.69314718055994529:1", false, 4.0, 1.5, 10.0},
     {"InvertedGaussian", "1 - exp(-(s-r)^2/(2*gamma^2))", "gamma=lognormal:0.91629073187415511:0.5", true},
 };
 
@@ -64,6 +64,7 @@ CostInfo twin_cost(const Twin& t) {
   if (!t.kink) f.homogeneity_degree = find_cost(t.builtin).homogeneity_degree;
   CostInfo c = make_formula_cost(f);
   c.kink_at_s_equals_r = t.kink;  // declared as the built-in declares it (not detected)
+  c.seam = t.seam;                 // (CostInfo::seam: a formula cannot declare one)
   return c;
 }
 

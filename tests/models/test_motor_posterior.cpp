@@ -182,13 +182,14 @@ TEST_CASE("motor accuracy, fast: an 8k-step QuadraticCost x generalized network 
 
 TEST_CASE("motor accuracy: Linex x generalized (mupost head, truncated product rule) at the default training length" *
           doctest::skip()) {
-  // Skipped (25 s); by hand (AVX2, seeds 7 and 1), 8 posterior nodes: mean 0.063%, 0.071%; max
-  // 2.1%, 1.6% (4 nodes, before: 0.070%, 0.084%; 3.0%, 2.3%). The mean meets the 0.1% target, the
-  // max the 2% one at seed 1 (the softplus head with Monte Carlo draws, the default before: 2.7%
-  // and 87%; docs/families.md, Accuracy).
+  // Skipped (30 s); by hand (AVX2, seed 1), the posterior line cut at Linex's seam and the ground
+  // truth cut too: mean 0.071%, max 1.7% (seeds 1-5, 8: max 1.25-1.75%; seed 7: 2.2%, a fit
+  // error of its network at one point, docs/families.md "Linex's seam"). Before the cut, 8
+  // posterior nodes: 0.071%, 1.6%; 4 nodes: 0.084%, 2.3% (the softplus head with Monte Carlo
+  // draws, the default before: 2.7% and 87%).
   const auto [mean_rel, max_rel] = generalized_accuracy(TrainSettings{}.steps, "Linex", 1);
   CHECK(mean_rel <= 0.001);
-  CHECK(max_rel <= 0.05);
+  CHECK(max_rel <= 0.02);
 }
 
 TEST_CASE("motor accuracy, fast: an 8k-step Linex x generalized network within 1% mean, 30% max") {
