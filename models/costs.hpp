@@ -66,6 +66,9 @@ struct FusedArgs {
   float seam = 0.0f;
   std::size_t seam_nodes = 0;
   const float *seam_node = nullptr, *seam_weight = nullptr;
+  // Gaussian motor noise under a rule: true, the split rule of models/kink_split.hpp (a cost with
+  // a kink at r = s); false, the product rule with r = a + sa u (a truncated cost, Linex).
+  bool split_lines = false;
   float* loss = nullptr;          // [n] out
   float* dloss_da = nullptr;      // [n] out
 };

@@ -113,13 +113,18 @@ ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t
     r.e_nodes = r.e_node.size();
     r.u_node.resize(16, 0.5f);  // whole SIMD batches (the kernel's lanes run over u)
     r.u_weight.resize(16, 0.0f);
+    r.split_lines = true;
     return r;
   }
   // Log-normal motor noise takes the same rules as the generalized model (sigma_a = 0): the
   // draws' gradient noise was what limited those networks (docs/accuracy.md). Not for truncated
   // motor noise (Linex), whose log-normal network keeps the importance-sampled draws: on the
   // rule its training diverged (a non-finite objective) at step 456.
-  if (motor == MotorModel::gaussian || (cost.motor_truncation > 0 && (cost.kink_at_s_equals_r || motor == MotorModel::lognormal)))
+  // Under gaussian motor noise a truncated cost (Linex) takes the truncated product rule below
+  // with r = a + sigma_a u: its importance-sampled draws left a network 11% off at its worst
+  // point (docs/families.md); smooth untruncated costs keep the draws there.
+  if ((motor == MotorModel::gaussian && !(cost.motor_truncation > 0)) ||
+      (cost.motor_truncation > 0 && (cost.kink_at_s_equals_r || motor == MotorModel::lognormal)))
     return ObjectiveRule{};
   if (cost.kink_at_s_equals_r) {
     // A kink of l at r = s (|r - s|, an asymmetric weight, a sharp dip): in the rotated
@@ -193,7 +198,7 @@ ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t
 double rule_expected_cost(const CostInfo& cost, const ObjectiveRule& rule, double mu, double sp, double a, double sd,
                           const double* p) {
   double e = 0;
-  if (rule.motor == MotorModel::gaussian) {  // r = a + sd u, both lines cut (models/kink_split.hpp)
+  if (rule.motor == MotorModel::gaussian && rule.split_lines) {  // r = a + sd u, both lines cut (models/kink_split.hpp)
     double ve, cve;
     detail::kink_split_point((std::log(a) - mu) / sp, ve, cve);
     for (int se = 0; se < 2; ++se)
@@ -216,6 +221,10 @@ double rule_expected_cost(const CostInfo& cost, const ObjectiveRule& rule, doubl
   }
   const bool seam_on = rule.seam > 0 && rule.seam_nodes > 0 && !(rule.split > 0);
   const detail::SeamCut<double> seam(seam_on ? rule.seam : 0.0, seam_on ? p[0] : 0.0, mu, sp, detail::seam_split_range);
+  // The motor node's response: r = a + sd u under gaussian motor noise (a truncated cost's
+  // product rule), r = a exp(sd u) otherwise.
+  const bool linear = rule.motor == MotorModel::gaussian;
+  auto response = [&](double u) { return linear ? a + sd * u : a * std::exp(sd * u); };
   for (std::size_t i = 0; i < rule.e_nodes; ++i) {
     const double s = std::exp(mu + sp * double(rule.e_node[i])), wi = double(rule.e_weight[i]);
     if (rule.split > 0) {  // e_node[i] is w's node; z split at the kink (FusedArgs::u_split)
@@ -230,14 +239,14 @@ double rule_expected_cost(const CostInfo& cost, const ObjectiveRule& rule, doubl
         }
     } else {
       for (std::size_t j = 0; j < rule.u_node.size(); ++j) {
-        const double r = a * std::exp(sd * double(rule.u_node[j]));
+        const double r = response(double(rule.u_node[j]));
         if (!seam.cuts(r)) e += wi * double(rule.u_weight[j]) * cost.loss(s, r, p);
       }
     }
   }
   if (seam.on)  // the motor nodes cut at their seam, as the kernel's (models/train_kernel.hpp)
     for (std::size_t j = 0; j < rule.u_node.size(); ++j) {
-      const double r = a * std::exp(sd * double(rule.u_node[j]));
+      const double r = response(double(rule.u_node[j]));
       if (!seam.cuts(r)) continue;
       double v, cv;
       detail::kink_split_point(seam.cut(r), v, cv);
@@ -287,6 +296,7 @@ Tensor expected_cost(const CostInfo& cost, Tensor a, const ExpectedCostInputs& i
     args.seam_nodes = in.rule->seam_nodes;
     args.seam_node = in.rule->seam_node.data();
     args.seam_weight = in.rule->seam_weight.data();
+    args.split_lines = in.rule->split_lines;
   }
   // The kernel yields dloss/da with the loss; the node keeps it for the reverse pass.
   auto* dl = static_cast<float*>(Tape::current().allocate(n * sizeof(float)));
@@ -898,7 +908,7 @@ ActionNetwork Trainer::network() const {
                                     {"final_lr_fraction", s.final_lr_fraction}, {"eval_points", I.eval.size()},
                                     {"expectation", I.linear ? detail::linear_rule_text(*I.cost)
                                                     : I.rule.empty() ? std::string("monte carlo")
-                                                    : I.rule.motor == MotorModel::gaussian
+                                                    : I.rule.split_lines
                                                         ? std::string("gauss-legendre 2x8 x 2x8 (posterior and motor lines cut at the kink, logistic scale)")
                                                                    : std::string(I.rule.split > 0 ? "gauss-hermite x gauss-legendre (split at the kink, both sides) "
                                                                               : I.cost->motor_truncation > 0 ? "gauss-hermite x gauss-legendre (truncated) "

@@ -159,11 +159,15 @@ struct FastKinkSplitMath {
 /// Deterministic: under the generalized model the motor noise's log-scale sd reaches about 1
 /// near the optimum (sigma_a/a up to 1), where e^{2 sd u} makes Monte Carlo draws of a cost
 /// growing like r^2 heavy-tailed (docs/training.md, docs/families.md "Accuracy").
-template <class Eval>
+/// With `linear` (gaussian motor noise, a truncated cost): r_j = a + sd x_j (sd = sigma_a),
+/// dloss/da_b = sum_i sum_j v_i w_j dℓ/dr(s_i, r_j) (no rotation: u_split is 0 there).
+template <bool linear = false, class Eval>
 void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbatch& mu, const fbatch& sp, float a,
                          float sd, float dsv) {
   const std::size_t J = g.u_nodes, n_eb = (g.e_nodes + flanes - 1) / flanes;
   const float log_a = std::log(a);
+  // The motor node's response (the log-normal families' log r capped at rule_log_r_max).
+  auto response = [&](float u) { return linear ? a + sd * u : std::exp(std::clamp(log_a + sd * u, -87.0f, rule_log_r_max)); };
   // FusedArgs::seam: with c = params[0] the motor nodes whose seam falls inside the posterior.
   const bool seam_on = g.seam > 0.0f && g.seam_nodes > 0 && !(g.u_split > 0.0f);
   const SeamCut<float> seam(seam_on ? g.seam : 0.0f, seam_on ? g.params[b] : 0.0f, g.mu_post[b], g.sigma_post[b],
@@ -175,7 +179,7 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
   auto flush = [&] {
     ev(nb, s, r, l, dl);
     for (std::size_t q = 0; q < nb; ++q) {
-      const fbatch wg = w[q] * dl[q] * r[q];
+      const fbatch wg = linear ? w[q] * dl[q] : w[q] * dl[q] * r[q];
       sum_l = xsimd::fma(w[q], l[q], sum_l);
       sum_g += wg;
       sum_gx = xsimd::fma(wg, x[q], sum_gx);
@@ -185,7 +189,7 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
   for (std::size_t eb = 0; eb < n_eb; ++eb) {
     const fbatch se = exp_fast(xsimd::fma(sp, fbatch::load_unaligned(g.e_node + eb * flanes), mu));
     const fbatch ve = fbatch::load_unaligned(g.e_weight + eb * flanes);  // zero on the padding
-    if (g.u_split > 0.0f) {
+    if (!linear && g.u_split > 0.0f) {
       // A kink at r = s: rotate (e, u) to z = (sd u - sp e) / tau, w = (sp u + sd e) / tau,
       // tau^2 = sd^2 + sp^2 (independent standard normals), where log r - log s = log a - mu +
       // tau z has its kink at one z_k = (mu - log a) / tau for every w. The e nodes serve as w's
@@ -211,7 +215,7 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
       continue;
     }
     for (std::size_t j = 0; j < J; ++j) {
-      const float rj = std::exp(std::clamp(log_a + sd * g.u_node[j], -87.0f, rule_log_r_max));
+      const float rj = response(g.u_node[j]);
       if (seam.on) {  // a node cut at its seam is summed below
         if (eb == 0 && seam.cuts(rj)) cut |= std::uint64_t(1) << j;
         if (cut >> j & 1) continue;
@@ -229,7 +233,7 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
   // (the cost is C^1 there), so the derivative is the nodes' sum with them held.
   for (std::uint64_t left = cut; left; left &= left - 1) {
     const std::size_t j = std::size_t(std::countr_zero(left));
-    const float rj = std::exp(std::clamp(log_a + sd * g.u_node[j], -87.0f, rule_log_r_max));
+    const float rj = response(g.u_node[j]);
     float v, cv;
     kink_split_point(seam.cut(rj), v, cv);
     for (int side = 0; side < 2; ++side)
@@ -246,7 +250,7 @@ void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbat
   }
   if (nb) flush();
   g.loss[b] = xsimd::hadd(sum_l);
-  g.dloss_da[b] = (xsimd::hadd(sum_g) + dsv * xsimd::hadd(sum_gx)) / a;
+  g.dloss_da[b] = linear ? xsimd::hadd(sum_g) : (xsimd::hadd(sum_g) + dsv * xsimd::hadd(sum_gx)) / a;
 }
 
 /// Sample b of the fused kernel under gaussian motor noise (r = a + sa u) for a cost with a kink
@@ -339,7 +343,10 @@ template <int motor, class Eval>
     for (std::size_t j = 0; j < ev.n_params(); ++j) pb[j] = g.params[j * g.n + b];
     ev.set_params(pb);
     if (g.u_nodes > 0) {
-      if constexpr (motor == 2) gaussian_split_sample(g, ev, b, a, sa_b);
+      if constexpr (motor == 2) {
+        if (g.split_lines) gaussian_split_sample(g, ev, b, a, sa_b);
+        else product_rule_sample<true>(g, ev, b, mu, sp, a, sa_b, 0.0f);
+      }
       else product_rule_sample(g, ev, b, mu, sp, a, sr_b, dsv);
       continue;
     }

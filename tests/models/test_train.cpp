@@ -266,6 +266,7 @@ struct GeneralizedCase {
   /// The motor model's log-scale sd at action a of sample b.
   double sd(std::size_t b, double a) const {
     if (motor == MotorModel::lognormal) return double(sr[b]);
+    if (motor == MotorModel::gaussian) return double(sa[b]);
     return std::sqrt(double(sr[b]) * sr[b] + double(sa[b]) * sa[b] / (a * a));
   }
 };
@@ -345,7 +346,17 @@ TEST_CASE("expected-cost node under generalized motor noise: draws and the produ
       const auto ln_check = check_generalized_node(cost, ln, &ln_rule);
       CHECK_MESSAGE(ln_check.ok, ln_check.report);
     }
-    CHECK(objective_rule(cost, MotorModel::gaussian, 128).empty() == !(cost.kink_at_s_equals_r && !(cost.motor_truncation > 0)));
+    // gaussian: the kinked costs' split rule, a truncated cost's product rule with r = a + sa u
+    const ObjectiveRule g_rule = objective_rule(cost, MotorModel::gaussian, 128);
+    const bool truncated = cost.motor_truncation > 0;
+    CHECK(g_rule.empty() == !(cost.kink_at_s_equals_r != truncated));
+    CHECK(g_rule.split_lines == (cost.kink_at_s_equals_r && !truncated));
+    if (!g_rule.empty() && !g_rule.split_lines) {  // the product kernel with a linear response
+      GeneralizedCase gc(cost, 37, 21, rng);
+      gc.motor = MotorModel::gaussian;
+      const auto g_check = check_generalized_node(cost, gc, &g_rule);
+      CHECK_MESSAGE(g_check.ok, g_check.report);
+    }
     if (rule.empty()) continue;
     ++with_rule;
     CHECK(rule.u_node.size() == (cost.motor_truncation > 0 ? 42 : objective_rule_motor_nodes));
