@@ -54,7 +54,7 @@ int run(int argc, char** argv) {
   app.add_option("--out", out, "output .safetensors file")->required();
   app.add_option("--steps", s.steps, "optimisation steps")->capture_default_str()->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
   app.add_option("--batch", s.batch, "parameter sets per step (B)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
-  app.add_option("--mc", s.mc, "Monte Carlo draws per parameter set (K); where the trainer takes a product rule instead (log-normal and generalized motor noise, but Linex under log-normal), K sets the rule's posterior nodes: K/16 for a smooth cost, at least 4 (docs/training.md)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  app.add_option("--mc", s.mc, "Monte Carlo draws per parameter set (K); where the trainer takes a product rule instead (log-normal and generalized motor noise; docs/training.md), K sets the rule's posterior nodes: K/16 for a smooth cost, at least 4 (docs/training.md)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--lr", s.lr, "base learning rate (> 0)")
       ->capture_default_str()
       ->check(CLI::Validator(

@@ -117,14 +117,13 @@ ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t
     return r;
   }
   // Log-normal motor noise takes the same rules as the generalized model (sigma_a = 0): the
-  // draws' gradient noise was what limited those networks (docs/accuracy.md). Not for truncated
-  // motor noise (Linex), whose log-normal network keeps the importance-sampled draws: on the
-  // rule its training diverged (a non-finite objective) at step 456.
+  // draws' gradient noise was what limited those networks (docs/accuracy.md; Linex too, since
+  // its float evaluation no longer cancels below 0 near r = s).
   // Under gaussian motor noise a truncated cost (Linex) takes the truncated product rule below
   // with r = a + sigma_a u: its importance-sampled draws left a network 11% off at its worst
   // point (docs/families.md); smooth untruncated costs keep the draws there.
   if ((motor == MotorModel::gaussian && !(cost.motor_truncation > 0)) ||
-      (cost.motor_truncation > 0 && (cost.kink_at_s_equals_r || motor == MotorModel::lognormal)))
+      (cost.motor_truncation > 0 && cost.kink_at_s_equals_r))
     return ObjectiveRule{};
   if (cost.kink_at_s_equals_r) {
     // A kink of l at r = s (|r - s|, an asymmetric weight, a sharp dip): in the rotated

@@ -41,8 +41,8 @@ struct TrainSettings {
   std::size_t batch = 256;        // B
   std::size_t mc = 128;           // K draws per batch element
   /// Take the objective's expectation by objective_rule()'s product rule where it gives one
-  /// (every cost but Linex under log-normal motor noise, every cost under generalized noise, the
-  /// kinked costs under gaussian noise); false: Monte Carlo draws everywhere.
+  /// (every cost under log-normal and generalized motor noise, the kinked costs and Linex under
+  /// gaussian noise); false: Monte Carlo draws everywhere.
   bool quadrature = true;
   double lr = 3e-3;
   std::string optimizer = "adam"; // "adam" or "rmsprop"
@@ -173,8 +173,7 @@ double rule_expected_cost(const CostInfo& cost, const ObjectiveRule& rule, doubl
 inline constexpr std::size_t objective_rule_motor_nodes = 16;
 /// The range |z| <= this of the rule of a cost with a kink at r = s (FusedArgs::u_split).
 inline constexpr double kink_rule_range = 7.0;
-/// The rule the trainer uses under the log-normal (but for a truncated cost, Linex, which keeps
-/// its importance-sampled draws there) and generalized motor models (docs/training.md): for a smooth
+/// The rule the trainer uses under the log-normal and generalized motor models (docs/training.md): for a smooth
 /// cost objective_rule_motor_nodes Gauss–Hermite nodes in u, for a truncated one (Linex)
 /// Gauss–Legendre panels over [-T, T] and the tail masses, for a cost with a kink at r = s
 /// 16 Gauss–Legendre nodes on each side of the kink; times max(4, mc / (u nodes)) Gauss–Hermite

@@ -121,7 +121,9 @@ TEST_CASE("mupost head: length scales, features, formula, file round trip") {
   std::remove(path.c_str());
   CHECK(back.head() == NetworkHead::mupost);
   CHECK(back.action(th, m) == net.action(th, m));
-  CHECK(back.metadata().at("loss_weight").find("curvature_scale") != std::string::npos);
+  // Trained on the product rule (every cost under log-normal motor noise): the log of the
+  // expected cost, weight 1 (the curvature_scale weight serves draws only).
+  CHECK(back.metadata().at("loss_weight") == "1 (of log E[cost])");
 }
 
 TEST_CASE("mupost head: backward (dtheta and d log a / d log m) vs central finite differences") {
