@@ -351,7 +351,9 @@ TEST_CASE("exact action: two cost parameters, the likelihood's gradient against 
   CHECK(std::find(names.begin(), names.end(), "beta") != names.end());
   CHECK(std::find(names.begin(), names.end(), "k") != names.end());
   const auto q = model.unconstrain(sim.values);
-  CHECK(testing::gradient_error(model, q) < 1e-5);
+  const double err = testing::gradient_error(model, q);
+  MESSAGE("largest relative gradient error " << err);
+  CHECK(err < 1e-5);
 }
 
 TEST_CASE("exact action: more cost parameters than it supports are refused by name") {

@@ -307,7 +307,9 @@ TEST_CASE("perception linear exact: two cost parameters, the action, its partial
   Rng rng(3, 0);
   std::vector<double> q(model.dim());
   for (auto& x : q) x = 0.4 * rng.normal();
-  CHECK(testing::gradient_error(model, q) < 1e-4);  // the bound of the one-parameter case above
+  const double err = testing::gradient_error(model, q);
+  MESSAGE("largest relative gradient error " << err);
+  CHECK(err < 1e-4);  // the bound of the one-parameter case above
 }
 
 TEST_CASE("perception linear exact: NUTS recovers AbsoluteCostQuadraticEffort's beta (long, by hand)" * doctest::skip()) {
