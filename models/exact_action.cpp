@@ -243,7 +243,7 @@ ExactLogAction ExactHead::solve(double mu, double y_start, double curvature) con
 double ExactHead::eval(double u, double& dla_du, double* dp) const {
   const double mu = mu_of(u);
   double y, ymu, ysp, ysr, ysa;
-  double* yp = dp + 4;  // d y* / d p_k straight into their theta slots
+  double* yp = dp + theta_index::first_cost_param;  // d y* / d p_k straight into their theta slots
   if (const Piece* pc = find(mu)) {
     const double t = pc->t(mu);
     y = cheb_eval(pc->y, t);
@@ -270,7 +270,7 @@ double ExactHead::eval(double u, double& dla_du, double* dp) const {
   dp[1] = ymu * dwm_ds0_ * du + ysp * dsp_ds0_;
   dp[2] = ymu * (1 - wm_) * dlm0_;
   dp[3] = ysr;
-  std::fill(dp + 4 + np_, dp + n_params, 0.0);          // dp[4 .. 4 + np_): the cost parameters, above
+  std::fill(yp + np_, dp + n_params, 0.0);  // yp = dp + 4: the cost parameters, above
   if (motor_ != MotorModel::lognormal) dp[sa_at_] = ysa;  // sigma_a after the cost parameters
   return y;
 }

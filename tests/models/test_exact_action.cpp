@@ -333,6 +333,18 @@ TEST_CASE("exact action: two cost parameters, the likelihood's gradient against 
   auto r = gradcheck([&](std::span<const Var> in) { return d::add_likelihood(plan, in[0], rows, d::Elem{in[1], 0}); },
                      {v, {0.3}}, GradCheckOptions{1e-5, 1e-5, 1e-6});
   CHECK_MESSAGE(r.ok, r.report);
+  // Generalized motor noise: sigma_a's slot after both cost parameters (theta[6]); condition 1's
+  // trials, the tolerances of test_motor.cpp's exact-action motor forms.
+  d::LikelihoodPlan gplan(cost, nullptr, true, LatentMode::marginal, false, 41, MotorSpec{MotorModel::generalized, false});
+  gplan.trials.assign(1, plan.trials[0]);
+  gplan.finish();
+  std::vector<double> gv(theta);
+  gv.push_back(0.1);  // sigma_a
+  std::vector<d::RowRef> grows(1);
+  grows[0].theta_at = 0, grows[0].trials = &gplan.trials[0];
+  auto gr = gradcheck([&](std::span<const Var> in) { return d::add_likelihood(gplan, in[0], grows, d::Elem{in[1], 0}); },
+                      {gv, {0.3}}, GradCheckOptions{1e-6, 1e-4, 1e-6});
+  CHECK_MESSAGE(gr.ok, gr.report);
 
   // The model: both parameters free, their priors from the formula's --params.
   SimulationSpec sim;
