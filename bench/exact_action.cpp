@@ -9,9 +9,14 @@
 // (`--head auto`'s choice): "mupost" is the inference path (the network tabulated along u per
 // condition, models/chebyshev.hpp), "mupost_per_node" the same quadrature with the network run
 // at every node of every trial (the path before the table), value and gradient.
+// Two formula cases give the cost of a second cost parameter: "beta*(s-r)^2 + (1-beta)*r^2"
+// (QuadraticCostQuadraticEffort as a formula, beta 0.9) and "beta*(s-r)^2 + k*r^2" (beta 0.9,
+// k 0.1: the same action, log a* = log(beta / (beta + k)) + ..., with two parameters to
+// differentiate), the network and the exact action each.
 #include "bench/bench_util.hpp"
 #include <bactor/engine/rng.hpp>
 #include <bactor/models/costs.hpp>
+#include <bactor/models/formula.hpp>
 #include <bactor/models/inference.hpp>
 #include <bactor/models/network.hpp>
 #include <bactor/models/simulate.hpp>
@@ -19,8 +24,10 @@
 #include "models/inference_nodes.hpp"
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace bactor;
@@ -70,9 +77,9 @@ double per_node_loglik(const ActionNetwork& net, const Dataset& d, const std::ve
 }
 
 struct CostCase {
-  const char* cost;
-  const char* param;
-  double value;
+  const char* cost;    // a built-in's name, or a formula's expression (priors non-null)
+  const char* priors;  // the formula's --params
+  std::vector<std::pair<std::string, double>> values;  // the cost parameters' true values
 };
 
 } // namespace
@@ -89,28 +96,34 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const CostCase cases[] = {{"QuadraticCostQuadraticEffort", "beta", 0.9},
-                            {"AbsoluteCostQuadraticEffort", "beta", 0.9},
-                            {"Linex", "c", 1.0},
-                            {"InvertedGaussian", "gamma", 1.5}};
+  const CostCase cases[] = {{"QuadraticCostQuadraticEffort", nullptr, {{"beta", 0.9}}},
+                            {"AbsoluteCostQuadraticEffort", nullptr, {{"beta", 0.9}}},
+                            {"Linex", nullptr, {{"c", 1.0}}},
+                            {"InvertedGaussian", nullptr, {{"gamma", 1.5}}},
+                            {"beta*(s-r)^2 + (1-beta)*r^2", "beta=uniform:0.5:1", {{"beta", 0.9}}},
+                            {"beta*(s-r)^2 + k*r^2", "beta=uniform:0.5:1,k=lognormal:-1:1", {{"beta", 0.9}, {"k", 0.1}}}};
   for (const CostCase& cc : cases) {
-    const CostInfo& cost = find_cost(cc.cost);
+    FormulaSpec fs;
+    if (cc.priors) fs.expression = cc.cost, fs.params = parse_param_priors(cc.priors);
+    const CostInfo& cost = cc.priors ? register_formula_cost(fs) : find_cost(cc.cost);
+    const char* param = cc.values[0].first.c_str();
     SimulationSpec sim;
     sim.cost = &cost;
-    sim.values = {{"mu_0", 1.5}, {"sigma_0", 0.2}, {"sigma_r", 0.15}, {cc.param, cc.value}};
+    sim.values = {{"mu_0", 1.5}, {"sigma_0", 0.2}, {"sigma_r", 0.15}};
+    for (const auto& [name, value] : cc.values) sim.values[name] = value;
     sim.condition_sigmas = {0.1, 0.2};
     sim.trials = 60;
     sim.s_lo = 0.25;
     sim.s_hi = 5.0;
     sim.seed = 3;
     const Dataset d = simulate(sim);
-    const std::map<std::string, double> at{{"mu_0", 1.5}, {"sigma_0", 0.2}, {"sigma_r", 0.15}, {"sigma.1", 0.1},
-                                           {"sigma.2", 0.2}, {cc.param, cc.value}};
+    std::map<std::string, double> at{{"mu_0", 1.5}, {"sigma_0", 0.2}, {"sigma_r", 0.15}, {"sigma.1", 0.1}, {"sigma.2", 0.2}};
+    for (const auto& [name, value] : cc.values) at[name] = value;
     double network_us = 0;
     std::shared_ptr<const ActionNetwork> mupost_net;
     for (const std::string source : {"network", "closed_form", "mupost", "mupost_per_node", "exact"}) {
       if (source == "closed_form" && !cost.closed_form) continue;
-      if (source.starts_with("mupost") && cost.homogeneous()) continue;
+      if (source.starts_with("mupost") && (cost.homogeneous() || cc.priors)) continue;
       if (!only.empty() && only.find("," + source + ",") == std::string::npos) continue;
       InferenceSpec spec;
       spec.cost = &cost;
@@ -124,7 +137,7 @@ int main(int argc, char** argv) {
       ActionNetwork::Workspace ws;
       auto f = [&] {
         if (source == "mupost_per_node")
-          bench::do_not_optimize(per_node_loglik(*spec.network, d, sim.condition_sigmas, at, cc.param, ws));
+          bench::do_not_optimize(per_node_loglik(*spec.network, d, sim.condition_sigmas, at, param, ws));
         else
           bench::do_not_optimize(m.log_density(q, g));
         bench::clobber_memory();
@@ -134,7 +147,7 @@ int main(int argc, char** argv) {
       if (source == "network") network_us = t.median_us;
       bench::JsonLine line("exact_action");
       line.add("case", "log_density_gradient")
-          .add("cost", cc.cost)
+          .add("cost", cost.name)
           .add("action", source)
           .add("n", d.size())
           .add("conditions", d.conditions())

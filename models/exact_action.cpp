@@ -141,7 +141,9 @@ ExactLogAction exact_log_action(const CostInfo& cost, double mu, double sp, cons
 
 ExactHead::ExactHead(const CostInfo& cost, std::span<const double> theta, double u_lo, double u_hi,
                      const ExactActionOptions& opt, MotorModel motor, PerceptionModel perception)
-    : cost_(&cost), opt_(&opt), motor_(motor), perception_(perception), sa_at_(theta_size(cost)) {
+    : cost_(&cost), opt_(&opt), motor_(motor), perception_(perception), np_(cost.params.size()),
+      sa_at_(theta_size(cost)) {
+  BACTOR_ASSERT(np_ <= exact_max_cost_params);  // the likelihood's plan refuses more (ArgumentError)
   BACTOR_ASSERT(theta.size() == action_theta_size(cost, MotorSpec{motor, false}) && theta.size() <= std::size_t(n_params));
   std::copy(theta.begin(), theta.end(), theta_.begin());
   const double s = theta[0], s0 = theta[1], mu0 = theta[2];
@@ -175,7 +177,9 @@ ExactHead::ExactHead(const CostInfo& cost, std::span<const double> theta, double
 double ExactHead::build(double lo, double hi, double y_start, int depth, double parent_tail) {
   const int K = opt_->interpolation_nodes;
   const std::size_t nk = std::size_t(K);
-  std::vector<double> fy(nk), fmu(nk), fsp(nk), fsr(nk), fp(nk), fsa(nk);
+  std::vector<double> fy(nk), fmu(nk), fsp(nk), fsr(nk), fsa(nk);
+  std::array<std::vector<double>, exact_max_cost_params> fp;
+  for (std::size_t j = 0; j < np_; ++j) fp[j].resize(nk);
   const double mid = 0.5 * (lo + hi), half = 0.5 * (hi - lo);
   // Points in increasing mu (k = K-1 .. 0), each solve started from the previous one's
   // first-order prediction.
@@ -188,7 +192,7 @@ double ExactHead::build(double lo, double hi, double y_start, int depth, double 
     fmu[i] = a.d_mu;
     fsp[i] = a.d_sp;
     fsr[i] = a.d_sr;
-    fp[i] = a.d_p[0];
+    for (std::size_t j = 0; j < np_; ++j) fp[j][i] = a.d_p[j];
     fsa[i] = a.d_sa;
     prev_mu = mu;
     prev_y = a.y;
@@ -211,7 +215,7 @@ double ExactHead::build(double lo, double hi, double y_start, int depth, double 
   piece.mu = cheb_coeffs(fmu);
   piece.sp = cheb_coeffs(fsp);
   piece.sr = cheb_coeffs(fsr);
-  piece.p = cheb_coeffs(fp);
+  for (std::size_t j = 0; j < np_; ++j) piece.p[j] = cheb_coeffs(fp[j]);
   piece.sa = cheb_coeffs(fsa);
   piece.mumu = cheb_derivative(piece.mu);
   for (double& c : piece.mumu) c /= half;
@@ -238,14 +242,15 @@ ExactLogAction ExactHead::solve(double mu, double y_start, double curvature) con
 
 double ExactHead::eval(double u, double& dla_du, double* dp) const {
   const double mu = mu_of(u);
-  double y, ymu, ysp, ysr, yp, ysa;
+  double y, ymu, ysp, ysr, ysa;
+  double* yp = dp + theta_index::first_cost_param;  // d y* / d p_k straight into their theta slots
   if (const Piece* pc = find(mu)) {
     const double t = pc->t(mu);
     y = cheb_eval(pc->y, t);
     ymu = cheb_eval(pc->mu, t);
     ysp = cheb_eval(pc->sp, t);
     ysr = cheb_eval(pc->sr, t);
-    yp = cheb_eval(pc->p, t);
+    for (std::size_t j = 0; j < np_; ++j) yp[j] = cheb_eval(pc->p[j], t);
     ysa = cheb_eval(pc->sa, t);
   } else {  // outside the interpolant: solve directly, started from the nearer end's tangent
     const Piece& end_piece = mu < lo_ ? pieces_.front() : pieces_.back();
@@ -255,7 +260,7 @@ double ExactHead::eval(double u, double& dla_du, double* dp) const {
     ymu = a.d_mu;
     ysp = a.d_sp;
     ysr = a.d_sr;
-    yp = a.d_p[0];
+    std::copy(a.d_p.begin(), a.d_p.begin() + std::ptrdiff_t(np_), yp);
     ysa = a.d_sa;
   }
   // mu = lm0 + wm (u - lm0); sp depends on (sigma, sigma_0).
@@ -265,8 +270,7 @@ double ExactHead::eval(double u, double& dla_du, double* dp) const {
   dp[1] = ymu * dwm_ds0_ * du + ysp * dsp_ds0_;
   dp[2] = ymu * (1 - wm_) * dlm0_;
   dp[3] = ysr;
-  dp[4] = cost_->params.empty() ? 0.0 : yp;
-  dp[5] = 0.0;
+  std::fill(yp + np_, dp + n_params, 0.0);  // yp = dp + 4: the cost parameters, above
   if (motor_ != MotorModel::lognormal) dp[sa_at_] = ysa;  // sigma_a after the cost parameters
   return y;
 }

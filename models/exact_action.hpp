@@ -55,8 +55,12 @@
 
 namespace bactor::detail {
 
-/// The largest number of cost parameters the exact action supports (every family has 0 or 1).
-inline constexpr std::size_t exact_max_cost_params = 1;
+/// The largest number of cost parameters the exact action supports (the built-in families have 0
+/// or 1; a formula may have more). Each one costs a central difference of F_y per solve and a
+/// Chebyshev series per piece; the loops run over the cost's own count, so a one-parameter fit
+/// costs what it did under a limit of 1 (bench/exact_action). More are refused (ArgumentError
+/// "exact_action", models/likelihood_plan.cpp).
+inline constexpr std::size_t exact_max_cost_params = 4;
 
 struct ExactActionOptions {
   /// Quadrature of the expected cost (see GroundTruthOptions): 20 x 20 nodes agree with the
@@ -80,7 +84,7 @@ struct ExactActionOptions {
 struct ExactLogAction {
   double y = 0;                     // log a*
   double d_mu = 0, d_sp = 0, d_sr = 0, d_sa = 0;
-  std::array<double, exact_max_cost_params> d_p{};
+  std::array<double, exact_max_cost_params> d_p{};  // d y* / d p_k, k < the cost's parameter count
   double fyy = 0;                   // F_yy at y* (a curvature guess for a neighbouring solve)
   int evaluations = 0;              // F_y evaluations spent (for the bench)
 };
@@ -99,8 +103,9 @@ inline ExactLogAction exact_log_action(const CostInfo& cost, double mu, double s
 }
 
 /// log a*(u; theta) for one condition as a head of models/marginal.hpp (gh_trial_loglik): its
-/// parameters are theta itself (sigma, sigma_0, mu_0, sigma_r, cost parameter, and sigma_a under
-/// the generalized and gaussian motor models: action_theta_size entries; unused entries 0), so
+/// parameters are theta itself (sigma, sigma_0, mu_0, sigma_r, the cost parameters (at most
+/// exact_max_cost_params), and sigma_a under the generalized and gaussian motor models:
+/// action_theta_size entries; unused entries 0), so
 /// the quadrature's head adjoint is d log p / d theta through the action. Under gaussian
 /// perception the head is a*(m) itself (u = m, in the fit's units), read by LinearForm.
 class ExactHead {
@@ -133,10 +138,12 @@ private:
   double mu_of(double u) const { return lm0_ + wm_ * (u - lm0_); }
 
   // One piece of the interpolant: Chebyshev coefficients (f = c0/2 + Σ c_j T_j) on [lo, hi]
-  // of y*, its partials in (mu, sp, sr, p) and the mu-derivative of d_mu.
+  // of y*, its partials in (mu, sp, sr, sa), in each cost parameter (p[k], k < np_; the rest
+  // empty) and the mu-derivative of d_mu.
   struct Piece {
     double lo = 0, hi = 0;
-    std::vector<double> y, mu, sp, sr, p, sa, mumu;
+    std::vector<double> y, mu, sp, sr, sa, mumu;
+    std::array<std::vector<double>, exact_max_cost_params> p;
     double t(double m) const { return (2 * m - lo - hi) / (hi - lo); }
   };
   /// Solves at the piece's Chebyshev points (y_start: a guess at lo) and appends it, halved
@@ -148,6 +155,7 @@ private:
   const ExactActionOptions* opt_;
   MotorModel motor_ = MotorModel::lognormal;
   PerceptionModel perception_ = PerceptionModel::lognormal;
+  std::size_t np_ = 0;     // the cost's parameters (theta[4 .. 4 + np_))
   std::size_t sa_at_ = 0;  // sigma_a's index in theta (generalized, gaussian)
   std::array<double, n_params> theta_{};
   double sp_ = 0, wm_ = 0, lm0_ = 0;  // lm0_: log mu_0 (mu_0 itself under gaussian perception)

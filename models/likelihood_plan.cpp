@@ -54,6 +54,15 @@ void check_network(const CostInfo& cost, const ActionNetwork& net, const MotorSp
     throw ArgumentError("network", "parameter order (" + got + ") does not match cost '" + cost.name + "'");
   }
 }
+/// The exact action's partials are one central difference per cost parameter, stored per
+/// parameter up to exact_max_cost_params (models/exact_action.hpp).
+void check_exact_params(const CostInfo& cost) {
+  if (cost.params.size() > exact_max_cost_params)
+    throw ArgumentError("exact_action", "supports at most " + std::to_string(exact_max_cost_params) +
+                                            " cost parameters; cost " + cost.name + " has " +
+                                            std::to_string(cost.params.size()) +
+                                            " (fit it with a network trained for it instead)");
+}
 } // namespace
 
 LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNetwork> network, bool exact,
@@ -78,8 +87,7 @@ LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNe
       return;
     }
     if (exact) {  // any cost: a*(m) solved numerically, m integrated by quadrature
-      if (c.params.size() > exact_max_cost_params)
-        throw ArgumentError("exact_action", "cost " + c.name + " has more parameters than it supports");
+      check_exact_params(c);
       source = SourceKind::exact;
       return;
     }
@@ -94,8 +102,7 @@ LikelihoodPlan::LikelihoodPlan(const CostInfo& c, std::shared_ptr<const ActionNe
   }
   if (exact) {
     if (net) throw ArgumentError("exact_action", "excludes a network (the action comes from the ground-truth solver)");
-    if (c.params.size() > exact_max_cost_params)
-      throw ArgumentError("exact_action", "cost " + c.name + " has more parameters than it supports");
+    check_exact_params(c);
     source = SourceKind::exact;
   } else if (net) {
     check_network(c, *net, motor);

@@ -118,11 +118,9 @@ Dataset simulate(const SimulationSpec& spec, std::vector<std::size_t>* lapsed) {
       throw ArgumentError("perception", "gaussian: needs gaussian motor noise (" + std::string(to_string(motor.model)) +
                                             " motor noise needs a positive action, which linear space does not give)");
     // A cost of r - s: mu_post plus a shift (closed form or one solve); any other cost: the
-    // exact action, solved per trial (models/exact_linear.hpp); with a network, its action.
+    // exact action, solved per trial (models/exact_linear.hpp; a value-only solve, for any number
+    // of cost parameters); with a network, its action.
     if (!spec.network && detail::affine_linear_action(cost)) linear_action = detail::linear_action_of(cost);
-    else if (!spec.network && cost.params.size() > detail::exact_max_cost_params)
-      throw ArgumentError("perception", "gaussian: cost " + cost.name + " is not a function of r - s, and its exact action "
-                                            "supports at most " + std::to_string(detail::exact_max_cost_params) + " cost parameter");
   }
   const auto names = theta_names(cost, motor);
   if (spec.network && spec.network->cost_name() != cost.name)

@@ -2,7 +2,8 @@
 // The exact-action likelihood (models/exact_action.hpp): the solver against the ground truth
 // and the closed forms, its implicit-function-theorem partials against finite differences of
 // the solver, the per-condition interpolant against direct solves, and the tape node's gradient
-// against central finite differences (tests/engine/gradcheck.hpp).
+// against central finite differences (tests/engine/gradcheck.hpp); the same for a formula with
+// two cost parameters (its closed form), and the refusal of more than exact_max_cost_params.
 #include "models/exact_action.hpp"
 #include "models/likelihood_plan.hpp"
 
@@ -12,14 +13,18 @@
 #include <bactor/models/ground_truth.hpp>
 #include <bactor/models/data.hpp>
 #include <bactor/models/inference.hpp>
+#include <bactor/models/simulate.hpp>
 #include <bactor/engine/errors.hpp>
 #include "tests/engine/gradcheck.hpp"
 #include "tests/models/inference_test_util.hpp"
+#include "tests/models/linear_test_util.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <cmath>
 #include <vector>
@@ -235,4 +240,146 @@ TEST_CASE("exact action: argument errors") {
   spec.latent = LatentMode::sampled;
   spec.lapse = true;
   CHECK_NOTHROW(ActorModel(data, spec));
+}
+
+// ---- several cost parameters (up to detail::exact_max_cost_params) ---------------------------
+
+namespace {
+
+/// beta (s - r)^2 + k r^2 under log-normal perception and motor noise: E = beta (E s^2 - 2 a E s
+/// e^{sr^2/2}) + (beta + k) a^2 e^{2 sr^2}, so log a* = log(beta / (beta + k)) + mu + sp^2 / 2 - 3/2 sr^2.
+const CostInfo& two_param_cost() { return bactor::testing::formula_cost("beta*(s-r)^2 + k*r^2", "beta=uniform:0.5:1,k=lognormal:-1:1"); }
+
+double two_param_log_action(std::span<const double> th, double u) {  // theta: sigma, sigma_0, mu_0, sigma_r, beta, k
+  const auto post = actor_posterior(std::exp(u), th[0], th[1], th[2]);
+  return std::log(th[4] / (th[4] + th[5])) + post.mu_post + 0.5 * post.sigma_post * post.sigma_post - 1.5 * th[3] * th[3];
+}
+
+} // namespace
+
+TEST_CASE("exact action: two cost parameters, the action and its partials against the closed form and finite differences") {
+  const CostInfo& cost = two_param_cost();
+  REQUIRE(cost.params.size() == 2);
+  const d::ExactActionOptions opt;
+  const double beta = 0.8, k = 0.3, sr = 0.12;
+  const std::vector<double> p{beta, k};
+  for (double mu : {-0.7, 0.4, 1.6}) {
+    INFO("mu " << mu);
+    const double sp = 0.15;
+    const auto a = d::exact_log_action(cost, mu, sp, sr, p.data(), opt.quadrature, mu);
+    CHECK(a.y == doctest::Approx(std::log(beta / (beta + k)) + mu + 0.5 * sp * sp - 1.5 * sr * sr).epsilon(1e-9));
+    CHECK(a.d_mu == doctest::Approx(1.0).epsilon(1e-6));
+    CHECK(a.d_sp == doctest::Approx(sp).epsilon(1e-5));
+    CHECK(a.d_sr == doctest::Approx(-3 * sr).epsilon(1e-5));
+    CHECK(a.d_p[0] == doctest::Approx(k / (beta * (beta + k))).epsilon(1e-6));
+    CHECK(a.d_p[1] == doctest::Approx(-1 / (beta + k)).epsilon(1e-6));
+    // And against central differences of the solver itself, parameter by parameter.
+    const double h = 1e-5;
+    for (std::size_t j = 0; j < 2; ++j) {
+      auto pp = p, pm = p;
+      pp[j] += h;
+      pm[j] -= h;
+      const double fd = (d::exact_log_action(cost, mu, sp, sr, pp.data(), opt.quadrature, mu).y -
+                         d::exact_log_action(cost, mu, sp, sr, pm.data(), opt.quadrature, mu).y) /
+                        (2 * h);
+      INFO("parameter " << j);
+      CHECK(a.d_p[j] == doctest::Approx(fd).epsilon(1e-5));
+    }
+  }
+  // The interpolated head: log a(u) and d log a / d theta in theta's slots (sigma, sigma_0, mu_0,
+  // sigma_r, beta, k), the rest 0, against central differences of the closed form in theta.
+  const std::vector<double> theta{0.2, 0.25, 1.8, sr, beta, k};
+  const double u_lo = std::log(0.3) - opt.range_sds * theta[0], u_hi = std::log(5.0) + opt.range_sds * theta[0];
+  const d::ExactHead head(cost, theta, u_lo, u_hi, opt);
+  for (double u : {std::log(0.4), 0.3, 1.2}) {
+    INFO("u " << u);
+    double dla, dp[d::ExactHead::n_params];
+    CHECK(head.eval(u, dla, dp) == doctest::Approx(two_param_log_action(theta, u)).epsilon(1e-7));
+    for (std::size_t j = 0; j < theta.size(); ++j) {
+      const double h = 1e-6;
+      auto tp = theta, tm = theta;
+      tp[j] += h;
+      tm[j] -= h;
+      INFO("theta " << j);
+      CHECK(dp[j] == doctest::Approx((two_param_log_action(tp, u) - two_param_log_action(tm, u)) / (2 * h)).epsilon(1e-5));
+    }
+    for (std::size_t j = theta.size(); j < std::size_t(d::ExactHead::n_params); ++j) CHECK(dp[j] == 0.0);
+  }
+}
+
+TEST_CASE("exact action: two cost parameters, the likelihood's gradient against finite differences") {
+  // The node (theta-level, both parameters; two conditions in one node value) as in the
+  // single-parameter case above, on a cost whose parameters the data tell apart: beta (s - r)^2 +
+  // k r^4 (no closed form; a kinked cost such as beta |r - s| + k r^2 takes 5x longer per
+  // gradient); then the model's gradient in the unconstrained space.
+  const CostInfo& cost = bactor::testing::formula_cost("beta*(s-r)^2 + k*r^4", "beta=uniform:0.5:1,k=lognormal:-1:1");
+  const std::vector<double> theta{0.2, 0.25, 1.8, 0.12, 0.8, 0.3};
+  const std::size_t nt = theta.size();
+  std::vector<double> v(theta);
+  v.insert(v.end(), theta.begin(), theta.end());
+  v[nt] = 0.1;  // condition 2's sigma
+  Rng rng(19, 0);
+  d::LikelihoodPlan plan(cost, nullptr, true, LatentMode::marginal, false, 41);
+  plan.trials.resize(2);
+  for (std::size_t c = 0; c < 2; ++c)
+    for (int i = 0; i < 3; ++i) {
+      const double s = rng.uniform(0.3, 3.0), m = s * std::exp(0.2 * rng.normal());
+      plan.trials[c].x.push_back(std::log(s));
+      plan.trials[c].y.push_back(std::log(numerical_action(cost, theta, m)) + theta[3] * rng.normal());
+    }
+  plan.finish();
+  std::vector<d::RowRef> rows(2);
+  for (std::size_t c = 0; c < 2; ++c) rows[c].theta_at = c * nt, rows[c].trials = &plan.trials[c];
+  auto r = gradcheck([&](std::span<const Var> in) { return d::add_likelihood(plan, in[0], rows, d::Elem{in[1], 0}); },
+                     {v, {0.3}}, GradCheckOptions{1e-5, 1e-5, 1e-6});
+  CHECK_MESSAGE(r.ok, r.report);
+  // Generalized motor noise: sigma_a's slot after both cost parameters (theta[6]); condition 1's
+  // trials, the tolerances of test_motor.cpp's exact-action motor forms.
+  d::LikelihoodPlan gplan(cost, nullptr, true, LatentMode::marginal, false, 41, MotorSpec{MotorModel::generalized, false});
+  gplan.trials.assign(1, plan.trials[0]);
+  gplan.finish();
+  std::vector<double> gv(theta);
+  gv.push_back(0.1);  // sigma_a
+  std::vector<d::RowRef> grows(1);
+  grows[0].theta_at = 0, grows[0].trials = &gplan.trials[0];
+  auto gr = gradcheck([&](std::span<const Var> in) { return d::add_likelihood(gplan, in[0], grows, d::Elem{in[1], 0}); },
+                      {gv, {0.3}}, GradCheckOptions{1e-6, 1e-4, 1e-6});
+  CHECK_MESSAGE(gr.ok, gr.report);
+
+  // The model: both parameters free, their priors from the formula's --params.
+  SimulationSpec sim;
+  sim.cost = &two_param_cost();
+  sim.values = {{"mu_0", 1.5}, {"sigma_0", 0.3}, {"sigma", 0.2}, {"sigma_r", 0.12}, {"beta", 0.8}, {"k", 0.3}};
+  sim.trials = 6;
+  sim.s_lo = 0.5;
+  sim.s_hi = 3.0;
+  sim.seed = 4;
+  const Dataset data = simulate(sim);
+  InferenceSpec spec;
+  spec.cost = sim.cost;
+  spec.exact_action = true;
+  ActorModel model(data, spec);
+  const auto names = model.free_names();
+  CHECK(std::find(names.begin(), names.end(), "beta") != names.end());
+  CHECK(std::find(names.begin(), names.end(), "k") != names.end());
+  const auto q = model.unconstrain(sim.values);
+  const double err = testing::gradient_error(model, q);
+  MESSAGE("largest relative gradient error " << err);
+  CHECK(err < 1e-5);
+}
+
+TEST_CASE("exact action: more cost parameters than it supports are refused by name") {
+  const Dataset data = read_dataset(reference_dir() + "/quadratic_n60.csv");
+  InferenceSpec spec;
+  spec.exact_action = true;
+  spec.cost = &bactor::testing::formula_cost("b1*(r-s)^2 + b2*r^2 + b3*s^2*r^2 + b4*r^4",
+                                             "b1=uniform:0.5:1,b2=uniform:0.1:1,b3=uniform:0.1:1,b4=uniform:0.1:1");
+  CHECK_NOTHROW(ActorModel(data, spec));  // 4: the most
+  spec.cost = &bactor::testing::formula_cost("b1*(r-s)^2 + b2*r^2 + b3*s^2*r^2 + b4*r^4 + b5*abs(r-s)",
+                                             "b1=uniform:0.5:1,b2=uniform:0.1:1,b3=uniform:0.1:1,b4=uniform:0.1:1,b5=uniform:0.1:1");
+  CHECK_THROWS_WITH_AS(ActorModel(data, spec),
+                       doctest::Contains("exact_action: supports at most 4 cost parameters; cost") , ArgumentError);
+  spec.perception = PerceptionModel::gaussian;  // the same limit in linear space
+  spec.motor = MotorSpec{MotorModel::gaussian, false};
+  CHECK_THROWS_WITH_AS(ActorModel(data, spec), doctest::Contains("supports at most 4 cost parameters"), ArgumentError);
 }

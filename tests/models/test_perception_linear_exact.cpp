@@ -259,15 +259,57 @@ TEST_CASE("perception linear exact: simulate and the refusals") {
   CHECK(std::abs(resid / double(d.size())) < 4 * std::hypot(0.2, 0.4) / std::sqrt(400.0));
   // Without the exact action, a cost that is not a function of r - s is refused with a pointer to it.
   CHECK_THROWS_WITH(ActorModel(d, exact_spec(cost, gauss, false)), doctest::Contains("--exact-action"));
-  // At most one cost parameter (as the log-normal exact action).
+  // Two cost parameters: simulate solves the action per trial (a value-only solve, any number of
+  // parameters), the fit takes up to 4 (test_exact_action.cpp: 5 are refused).
   const CostInfo& two = formula_cost("(r - s)^2 + k*r^2 + j*s^2*r^2", "k=uniform:0.05:0.5,j=uniform:0.05:0.5");
   sim.cost = &two;
   sim.values = {{"mu_0", 0.3}, {"sigma_0", 1.0}, {"sigma", 0.4}, {"sigma_a", 0.2}, {"k", 0.2}, {"j", 0.1}};
-  CHECK_THROWS_WITH(simulate(sim), doctest::Contains("at most 1 cost parameter"));
-  CHECK_THROWS_WITH(ActorModel(d, exact_spec(two, gauss)), doctest::Contains("more parameters than it supports"));
+  sim.trials = 5;
+  const Dataset d2 = simulate(sim);
+  CHECK(d2.size() == 5);
+  CHECK_NOTHROW(ActorModel(d2, exact_spec(two, gauss)));
   InferenceSpec sampled = exact_spec(cost, gauss);
   sampled.latent = LatentMode::sampled;
   CHECK_THROWS_WITH(ActorModel(d, sampled), doctest::Contains("marginal latent mode"));
+}
+
+TEST_CASE("perception linear exact: two cost parameters, the action, its partials and the likelihood's gradient") {
+  // beta (s - r)^2 + k r^2: E = beta ((a - mu)^2 + sp^2 + sa^2) + k (a^2 + sa^2), a* = beta mu / (beta + k).
+  const CostInfo& cost = formula_cost("beta*(s-r)^2 + k*r^2", "beta=uniform:0.5:1,k=lognormal:-1:1");
+  const double beta = 0.8, k = 0.3, sp = 0.4, sa = 0.3;
+  const std::vector<double> p{beta, k};
+  const auto at = [&](double mu, const std::vector<double>& q) {
+    return detail::exact_log_action(cost, mu, sp, MotorNoise{MotorModel::gaussian, 0.0, sa}, q.data(), quad, mu, 0,
+                                    PerceptionModel::gaussian);
+  };
+  for (double mu : {-1.5, 0.3, 2.0}) {
+    INFO("mu_post " << mu);
+    const auto r = at(mu, p);
+    const double b = beta + k;
+    CHECK(r.y == doctest::Approx(beta * mu / b).epsilon(1e-10).scale(1));
+    CHECK(r.d_mu == doctest::Approx(beta / b).epsilon(1e-8));
+    CHECK(r.d_p[0] == doctest::Approx(mu * k / (b * b)).epsilon(1e-6).scale(1));
+    CHECK(r.d_p[1] == doctest::Approx(-mu * beta / (b * b)).epsilon(1e-6).scale(1));
+    for (std::size_t j = 0; j < 2; ++j) {
+      const double h = 1e-5;
+      auto pp = p, pm = p;
+      pp[j] += h;
+      pm[j] -= h;
+      INFO("parameter " << j);
+      CHECK(r.d_p[j] == doctest::Approx((at(mu, pp).y - at(mu, pm).y) / (2 * h)).epsilon(1e-6).scale(1));
+    }
+  }
+  // The model's gradient, both parameters free, with an offset.
+  const std::map<std::string, double> v{{"mu_0", 0.3}, {"sigma_0", 1.2}, {"sigma", 0.5}, {"sigma_a", 0.3},
+                                        {"offset", 0.2}, {"beta", beta}, {"k", k}};
+  const Dataset d = linear_data(cost, gauss_offset, v, 12, 5, -2, 3);
+  ActorModel model(d, exact_spec(cost, gauss_offset));
+  Rng rng(3, 0);
+  std::vector<double> q(model.dim());
+  for (auto& x : q) x = 0.4 * rng.normal();
+  const double err = testing::gradient_error(model, q);
+  MESSAGE("largest relative gradient error " << err);
+  CHECK(err < 1e-4);  // the bound of the one-parameter case above
 }
 
 TEST_CASE("perception linear exact: NUTS recovers AbsoluteCostQuadraticEffort's beta (long, by hand)" * doctest::skip()) {
