@@ -234,7 +234,7 @@ void add_infer_options(CLI::App& app, InferArgs& a) {
   auto* net_opt = app.add_option("--network", a.network, "trained action network (.safetensors)");
   auto* cf_opt = app.add_flag("--closed-form", a.closed_form, "use the cost's closed-form action");
   auto* exact_opt = app.add_flag("--exact-action", a.exact_action,
-                                 "the optimal action by the ground-truth solver inside the likelihood (any cost; slow: "
+                                 "the optimal action by the ground-truth solver inside the likelihood (any cost of up to 4 parameters; slow: "
                                  "the reference posterior; under --perception gaussian the way to fit a cost that is not a "
                                  "function of r - s, e.g. AbsoluteCostQuadraticEffort)");
   net_opt->excludes(cf_opt);
