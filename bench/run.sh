@@ -16,6 +16,10 @@ run() { name=$1; shift; "$build/bench/bench_$name" "$@" | grep '^{' > "$out/$nam
 run kernels
 run tape
 run train
+# bactor train's default run time projected for every cost x motor x perception (seconds);
+# train_accuracy.jsonl (the same defaults trained in full and evaluated, ~10 minutes) comes from
+# `bench_train --accuracy 1 > bench/results/train_accuracy.jsonl` by hand.
+"$build/bench/bench_train" --budget | grep '^{' > "$out/train_budget.jsonl"
 run nuts
 run inference --gradients-only
 run hierarchical 20 100
