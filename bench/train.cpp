@@ -336,8 +336,8 @@ void families_budget() {
       cpu[i].push_back((process_cpu_us() - c0) / per_round);
       wall[i].push_back(t.median_us);
     }
-  const double steps = double(TrainSettings{}.steps);
   for (std::size_t i = 0; i < cases.size(); ++i) {
+    const double steps = double(default_training_steps(find_cost(cases[i].cost), cases[i].motor, cases[i].perception));
     std::sort(wall[i].begin(), wall[i].end());
     std::sort(cpu[i].begin(), cpu[i].end());
     const double w = wall[i][wall[i].size() / 2], c = cpu[i][cpu[i].size() / 2];

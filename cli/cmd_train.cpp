@@ -52,7 +52,8 @@ int run(int argc, char** argv) {
   app.add_option("--cost", cost_name, "cost family (see `bactor costs`), or give --formula");
   cli::add_formula_options(app, co);
   app.add_option("--out", out, "output .safetensors file")->required();
-  app.add_option("--steps", s.steps, "optimisation steps")->capture_default_str()->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
+  app.add_option("--steps", s.steps, "optimisation steps (default 60000; 120000 for Linex under generalized or gaussian "
+                 "motor noise and AbsoluteCostQuadraticEffort under gaussian perception, docs/training.md)")->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
   app.add_option("--batch", s.batch, "parameter sets per step (B)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--mc", s.mc, "Monte Carlo draws per parameter set (K); where the trainer takes a product rule instead (log-normal and generalized motor noise; docs/training.md), K sets the rule's posterior nodes: K/16 for a smooth cost, at least 4 (docs/training.md)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--lr", s.lr, "base learning rate (> 0)")
@@ -102,6 +103,7 @@ int run(int argc, char** argv) {
   s.motor = cli::motor_option(motor, s.perception);
   if (s.head == "auto") s.head = default_head_name(cost, s.motor);
   check_head(cost, parse_network_head(s.head), s.motor);
+  if (s.steps == 0) s.steps = default_training_steps(cost, s.motor, s.perception);
 
   std::fprintf(stderr, "training %s (%s motor noise%s): %zu steps, batch %zu, mc %zu, hidden %s, %s head, %s lr %g (%s), seed %llu\n",
                s.cost.c_str(), motor.c_str(),

@@ -37,7 +37,9 @@ struct TrainSettings {
   MotorModel motor = MotorModel::lognormal;
   /// Perception model (models/perception.hpp): the network's metadata records it.
   PerceptionModel perception = PerceptionModel::lognormal;
-  std::size_t steps = 60000;      // default: QuadraticCost reaches eval RMSE < 0.03 well within 60 s
+  /// Optimisation steps; 0: default_training_steps(cost, motor, perception) (60,000 for most
+  /// networks; Trainer::settings() holds the number resolved).
+  std::size_t steps = 0;
   std::size_t batch = 256;        // B
   std::size_t mc = 128;           // K draws per batch element
   /// Take the objective's expectation by objective_rule()'s product rule where it gives one
@@ -115,6 +117,13 @@ void check_head(const CostInfo& cost, NetworkHead head);
 /// ... and when it cannot represent the action under a motor model: the posterior head
 /// assumes log-normal motor noise (its features leave out sigma_a).
 void check_head(const CostInfo& cost, NetworkHead head, MotorModel motor);
+/// `bactor train`'s default length (TrainSettings::steps = 0): 60,000 steps, and 120,000 for
+/// the networks that missed the 2% max-error target at 60,000 at some seed (docs/accuracy.md,
+/// "Every default network"): a cost with a seam in its second derivative (Linex) under
+/// generalized or gaussian motor noise, and a cost whose action has a near-kink
+/// (AbsoluteCostQuadraticEffort) under gaussian perception. Each stays within 60 s on 2 threads.
+std::size_t default_training_steps(const CostInfo& cost, MotorModel motor, PerceptionModel perception);
+
 /// The head "auto" picks under a motor model: default_head_name(cost) for log-normal motor
 /// noise; otherwise mupost (its MLP sees sigma_a, or sigma_a / kappa for a cost with a length
 /// scale kappa, and mu_post).
