@@ -55,7 +55,7 @@ int run(int argc, char** argv) {
   app.add_option("--steps", s.steps, "optimisation steps (default 60000; 120000 for Linex under generalized or gaussian "
                  "motor noise and AbsoluteCostQuadraticEffort under gaussian perception, docs/training.md)")->check(CLI::Range(std::size_t(1), std::size_t(1) << 40));
   app.add_option("--batch", s.batch, "parameter sets per step (B)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
-  app.add_option("--mc", s.mc, "Monte Carlo draws per parameter set (K); where the trainer takes a product rule instead (log-normal and generalized motor noise; docs/training.md), K sets the rule's posterior nodes: K/16 for a smooth cost, at least 4 (docs/training.md)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  app.add_option("--mc", s.mc, "Monte Carlo draws per parameter set (K); where the trainer takes a product rule instead (docs/training.md), K sets the rule's posterior nodes: K/16 for a smooth cost, at least 4 (the split rule of a kinked cost under gaussian motor noise: unused)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--lr", s.lr, "base learning rate (> 0)")
       ->capture_default_str()
       ->check(CLI::Validator(

@@ -119,12 +119,12 @@ ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t
   // Log-normal motor noise takes the same rules as the generalized model (sigma_a = 0): the
   // draws' gradient noise was what limited those networks (docs/accuracy.md; Linex too, since
   // its float evaluation no longer cancels below 0 near r = s).
-  // Under gaussian motor noise a truncated cost (Linex) takes the truncated product rule below
-  // with r = a + sigma_a u: its importance-sampled draws left a network 11% off at its worst
-  // point (docs/families.md); smooth untruncated costs keep the draws there.
-  if ((motor == MotorModel::gaussian && !(cost.motor_truncation > 0)) ||
-      (cost.motor_truncation > 0 && cost.kink_at_s_equals_r))
-    return ObjectiveRule{};
+  // Under gaussian motor noise the same rules with r = a + sigma_a u (rule.motor; the kernel's
+  // product_rule_sample<true>): a truncated cost (Linex) the truncated product rule (its
+  // importance-sampled draws left a network 11% off at its worst point, docs/families.md), a
+  // smooth one the Gauss–Hermite rule (16 nodes in u: exact in u for a cost polynomial in r of
+  // degree up to 31, QuadraticCost and QuadraticCostQuadraticEffort among them).
+  if (cost.motor_truncation > 0 && cost.kink_at_s_equals_r) return ObjectiveRule{};
   if (cost.kink_at_s_equals_r) {
     // A kink of l at r = s (|r - s|, an asymmetric weight, a sharp dip): in the rotated
     // variables (z across the kink, w along it; FusedArgs::u_split) z is split there, and each

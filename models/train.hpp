@@ -161,8 +161,8 @@ struct ObjectiveRule {
   /// The motor model the rule is for. gaussian with split_lines (a cost with a kink at r = s):
   /// e_node, e_weight (e_nodes entries) and u_node, u_weight are rules on [0, 1] for each piece of
   /// the e-line cut where a crosses s and of the u-line cut at r = s per e node, in the logistic
-  /// scale of models/kink_split.hpp (split unused); gaussian without (a truncated cost): the
-  /// product rule with r = a + sigma_a u.
+  /// scale of models/kink_split.hpp (split unused); gaussian without (a smooth or truncated
+  /// cost): the product rule with r = a + sigma_a u.
   MotorModel motor = MotorModel::generalized;
   bool split_lines = false;
   /// > 0 for a cost with a seam (CostInfo::seam): seam_node, seam_weight, a rule on [0, 1] for
@@ -187,9 +187,9 @@ inline constexpr double kink_rule_range = 7.0;
 /// Gauss–Legendre panels over [-T, T] and the tail masses, for a cost with a kink at r = s
 /// 16 Gauss–Legendre nodes on each side of the kink; times max(4, mc / (u nodes)) Gauss–Hermite
 /// nodes in e (at least 8 for a truncated one). Under gaussian motor noise, for a cost with a kink at r = s (untruncated), the
-/// split rule of models/kink_split.hpp: 2 x 8 nodes in e by 2 x 8 in u (mc unused); for a
-/// truncated cost (Linex) the truncated product rule with r = a + sigma_a u. Otherwise (smooth
-/// untruncated costs under gaussian noise, a kinked and truncated cost) empty: the draws.
+/// split rule of models/kink_split.hpp: 2 x 8 nodes in e by 2 x 8 in u (mc unused); for any
+/// other cost (smooth, or truncated: Linex) the same product rule as above with r = a + sigma_a u.
+/// A kinked and truncated cost: empty (the draws).
 ObjectiveRule objective_rule(const CostInfo& cost, MotorModel motor, std::size_t mc);
 
 /// The training objective's expected-cost term as one tape node: for actions a (1 x n, > 0),

@@ -10,7 +10,8 @@
 //   (ℓ, dℓ/dr) from Fn::eval on Dual<batch<float>>,
 // reduced to loss_b = mean_k ℓ and dloss/da_b = mean_k dℓ/dr · dr/da_b. Nothing of size n×K
 // is stored. With a product Gauss–Hermite rule (FusedArgs::u_nodes, e_nodes; the trainer's
-// choice under the generalized motor model, product_rule_sample) or, under gaussian motor noise
+// choice under every motor model, product_rule_sample; r = a + sigma_a u under gaussian motor
+// noise) or, under gaussian motor noise
 // for a cost with a kink at r = s, the split rule (gaussian_split_sample) the nodes replace the draws.
 #pragma once
 
@@ -159,7 +160,7 @@ struct FastKinkSplitMath {
 /// Deterministic: under the generalized model the motor noise's log-scale sd reaches about 1
 /// near the optimum (sigma_a/a up to 1), where e^{2 sd u} makes Monte Carlo draws of a cost
 /// growing like r^2 heavy-tailed (docs/training.md, docs/families.md "Accuracy").
-/// With `linear` (gaussian motor noise, a truncated cost): r_j = a + sd x_j (sd = sigma_a),
+/// With `linear` (gaussian motor noise, a smooth or truncated cost): r_j = a + sd x_j (sd = sigma_a),
 /// dloss/da_b = sum_i sum_j v_i w_j dℓ/dr(s_i, r_j) (no rotation: u_split is 0 there).
 template <bool linear = false, class Eval>
 void product_rule_sample(const FusedArgs& g, Eval& ev, std::size_t b, const fbatch& mu, const fbatch& sp, float a,

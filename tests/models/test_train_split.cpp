@@ -154,7 +154,8 @@ TEST_CASE("split rule under gaussian motor noise: which costs take it, and its s
   for (const CostInfo& cost : cost_families()) {
     CAPTURE(cost.name);
     const ObjectiveRule rule = objective_rule(cost, MotorModel::gaussian, 128);
-    // A truncated cost (Linex) takes the product rule with r = a + sa u instead (test_train.cpp).
+    // The other costs (smooth, or truncated: Linex) take the product rule with r = a + sa u
+    // instead (test_train.cpp).
     CHECK(rule.split_lines == (cost.kink_at_s_equals_r && !(cost.motor_truncation > 0)));
     if (!rule.split_lines) continue;
     CHECK(rule.motor == MotorModel::gaussian);
