@@ -118,3 +118,28 @@ TEST_CASE("cli motor: bad options are usage errors naming the option") {
                         "--chains 1 --warmup 50 --samples 20 --out " + (dir / "g").string());
   CHECK(e.code == 0);
 }
+
+TEST_CASE("cli motor: an offset that no chain can start below the smallest response is refused, naming the trial") {
+  // Issue #23: data simulated by bactor itself (--offset, stimuli down to 0.02, S = 2) could not
+  // be fitted with --offset: every chain starts the offset at S e^-2 = 0.28 or above, above the
+  // smallest response (0.078), and NUTS failed after 100 attempts with exit 1 ("check the model").
+  const fs::path dir = scratch("offset_start");
+  fs::create_directories(dir);
+  const std::string data = (dir / "off.csv").string();
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --offset --set mu_0=1.5,sigma_0=0.8,sigma=0.2,sigma_r=0.1,offset=0.01 "
+                     "--stimuli 0.02:5 --trials 100 --seed 4 --out " + data).code == 0);
+  const std::string fit = "infer --data " + data + " --cost QuadraticCost --closed-form --offset --chains 2 --warmup 100 "
+                          "--samples 100 --threads 1 --out ";
+  Result bad = run_bactor(fit + (dir / "bad").string());
+  INFO(bad.out);
+  CHECK(bad.code == 2);
+  CHECK(bad.out.find("--offset: " + data + ":39: the smallest response, r = 0.0777451") != std::string::npos);
+  CHECK(bad.out.find("--prior offset=uniform:0:0.0777451") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "bad"));  // nothing written
+  // The remedy the message names fits (the truth, 0.01, inside the posterior).
+  Result good = run_bactor(fit + (dir / "good").string() + " --prior offset=uniform:0:0.0777");
+  INFO(good.out);
+  CHECK(good.code == 0);
+  // With lapses such a response is a lapse, and the chains start as before.
+  CHECK(run_bactor(fit + (dir / "lapse").string() + " --lapse").code == 0);
+}
