@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace fs = std::filesystem;
@@ -142,4 +143,43 @@ TEST_CASE("cli motor: an offset that no chain can start below the smallest respo
   CHECK(good.code == 0);
   // With lapses such a response is a lapse, and the chains start as before.
   CHECK(run_bactor(fit + (dir / "lapse").string() + " --lapse").code == 0);
+}
+
+TEST_CASE("cli motor: a response code (99999999) in data of any sign is refused, as under log-normal noise") {
+  // Issue #23: the r/s rule (a trial's r/s within 1e-6..1e6) caught a code for a missing response
+  // under log-normal motor noise only. Under --motor gaussian (responses of any sign) the same
+  // file was fitted with exit 0 and sigma_0 2.7 for a truth of 0.2; under --perception gaussian a
+  // response of 1e99 froze the chain (sd 1e-15) and a stimulus of 1e99 gave mu_0 = -2e93.
+  const fs::path dir = scratch("codes");
+  fs::create_directories(dir);
+  const std::string gm = (dir / "gm.csv").string(), lin = (dir / "lin.csv").string();
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --motor gaussian --set mu_0=1.5,sigma_0=0.2,sigma=0.2,sigma_a=0.3 "
+                     "--trials 60 --stimuli 0.1:2 --seed 3 --out " + gm).code == 0);
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --perception gaussian --motor gaussian --set mu_0=-1,sigma_0=0.8,"
+                     "sigma=0.6,sigma_a=0.3 --stimuli=-4:3 --trials 60 --seed 3 --out " + lin).code == 0);
+  const auto with_row = [&](const std::string& from, const std::string& name, const std::string& row) {
+    const std::string path = (dir / name).string();
+    std::ofstream(path) << bactor::testing::read_text(from) << row << "\n";
+    return path;
+  };
+  const std::string fit = " --cost QuadraticCost --closed-form --motor gaussian --chains 1 --warmup 50 --samples 50 --out ";
+  const std::string a = with_row(gm, "gm_code.csv", "1.0,99999999");
+  Result ra = run_bactor("infer --data " + a + fit + (dir / "fa").string());
+  INFO(ra.out);
+  CHECK(ra.code == 2);
+  CHECK(ra.out.find(a + ":62: column 'r': response 99999999 is ") != std::string::npos);
+  CHECK(ra.out.find("a code for a missing response, or another unit?") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "fa"));
+  const std::string b = with_row(lin, "lin_code.csv", "1.0,1e99");
+  Result rb = run_bactor("infer --data " + b + fit + (dir / "fb").string() + " --perception gaussian");
+  INFO(rb.out);
+  CHECK(rb.code == 2);
+  CHECK(rb.out.find(b + ":62: column 'r': response 1e+99 is ") != std::string::npos);
+  const std::string c = with_row(lin, "lin_stim.csv", "1e99,1.0");
+  Result rc = run_bactor("infer --data " + c + fit + (dir / "fc").string() + " --perception gaussian");
+  INFO(rc.out);
+  CHECK(rc.code == 2);
+  CHECK(rc.out.find(c + ":62: column 's': stimulus 1e+99 is ") != std::string::npos);
+  // The files without the extra row fit as before.
+  CHECK(run_bactor("infer --data " + lin + fit + (dir / "fd").string() + " --perception gaussian").code == 0);
 }
