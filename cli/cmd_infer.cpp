@@ -386,7 +386,8 @@ bactor::InferenceSpec build_spec(const InferArgs& a) {
     spec.lapse_lo = lo;
     spec.lapse_hi = hi;
   }
-  bactor::check_per_condition(*spec.cost, spec.per_condition, spec.lapse);
+  // (The fit checks --per-condition against its motor model's parameters, sigma_a and the offset
+  // too: ActorModel's default priors; a cohort against the cost's: HierarchicalModel.)
   spec.fixed = bactor::cli::parse_assignments(a.fix, "--fix");
   for (const auto& [k, v] : bactor::cli::parse_string_assignments(a.prior, "--prior")) spec.priors[k] = bactor::parse_prior(v);
   if (!a.network.empty()) {

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 namespace fs = std::filesystem;
@@ -182,4 +183,33 @@ TEST_CASE("cli motor: a response code (99999999) in data of any sign is refused,
   CHECK(rc.out.find(c + ":62: column 's': stimulus 1e+99 is ") != std::string::npos);
   // The files without the extra row fit as before.
   CHECK(run_bactor("infer --data " + lin + fit + (dir / "fd").string() + " --perception gaussian").code == 0);
+}
+
+TEST_CASE("cli motor: --per-condition takes the motor model's parameters (sigma_a), and names them when refusing") {
+  // Issue #23: simulate --conditions sigma_a=... wrote data that infer --per-condition sigma_a
+  // refused, listing sigma_r (which the gaussian model lacks) and not sigma_a.
+  const fs::path dir = scratch("per_condition_sigma_a");
+  fs::create_directories(dir);
+  const std::string data = (dir / "a.csv").string();
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --motor gaussian --conditions sigma_a=0.1,0.4 --set mu_0=1.5,sigma_0=0.2,"
+                     "sigma=0.2 --trials 150 --stimuli 0.5:4 --seed 2 --out " + data).code == 0);
+  const std::string fit = "infer --data " + data + " --cost QuadraticCost --closed-form --fix sigma=0.2 --chains 2 --warmup 300 "
+                          "--samples 300 --threads 1 --out ";
+  Result r = run_bactor(fit + (dir / "fit").string() + " --motor gaussian --per-condition sigma_a");
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const auto rows = bactor::testing::read_csv(dir / "fit" / "summary.csv");
+  std::map<std::string, std::pair<double, double>> q;  // 5% and 95%
+  for (const auto& row : rows) q[row.at("name")] = {std::stod(row.at("q5")), std::stod(row.at("q95"))};
+  REQUIRE(q.count("sigma_a.1"));
+  REQUIRE(q.count("sigma_a.2"));
+  CHECK(q["sigma_a.1"].first < 0.1);
+  CHECK(q["sigma_a.1"].second > 0.1);
+  CHECK(q["sigma_a.2"].first < 0.4);
+  CHECK(q["sigma_a.2"].second > 0.4);
+  Result bad = run_bactor(fit + (dir / "bad").string() + " --motor gaussian --per-condition sigma_r");
+  CHECK(bad.code == 2);
+  CHECK(bad.out.find("--per-condition: unknown parameter 'sigma_r' for cost QuadraticCost with motor noise gaussian (known: "
+                     "sigma, sigma_0, mu_0, sigma_a)") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "bad"));
 }
