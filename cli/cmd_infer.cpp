@@ -386,7 +386,8 @@ bactor::InferenceSpec build_spec(const InferArgs& a) {
     spec.lapse_lo = lo;
     spec.lapse_hi = hi;
   }
-  bactor::check_per_condition(*spec.cost, spec.per_condition, spec.lapse);
+  // (The fit checks --per-condition against its motor model's parameters, sigma_a and the offset
+  // too: ActorModel's default priors; a cohort against the cost's: HierarchicalModel.)
   spec.fixed = bactor::cli::parse_assignments(a.fix, "--fix");
   for (const auto& [k, v] : bactor::cli::parse_string_assignments(a.prior, "--prior")) spec.priors[k] = bactor::parse_prior(v);
   if (!a.network.empty()) {
@@ -532,7 +533,10 @@ int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, con
   if (a.per_condition_given && data.conditions() == 1 && !spec.per_condition.empty())
     std::cerr << "note: " << a.data_path << " has one condition (no '" << column_map.cond
               << "' column, or one label), so --per-condition " << a.per_condition << " changes nothing\n";
-  for (const auto& [id, d] : subjects) bactor::ActorModel probe(d, spec);  // throws on bad spec
+  for (const auto& [id, d] : subjects) {
+    bactor::ActorModel probe(d, spec);  // throws on bad spec
+    bactor::cli::check_offset_start(d, spec, a.ns);
+  }
   const auto lock = bactor::cli::prepare_fit_dir(a.out, "--out", a.overwrite);
   // With subjects: subjects.csv maps each id to its folder (names safe whatever the id,
   // chosen over all subjects of the file, so that every shard names them as one run does); a

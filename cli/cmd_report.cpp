@@ -174,6 +174,11 @@ std::vector<CompareBlock> compare_blocks(const std::string& input, const std::ve
       for (const auto& f : other_fits[m])
         if (f.subject == fit.subject) match = &f;
       if (!match) throw std::invalid_argument(others[m] + ": no fit for " + (fit.subject.empty() ? "the data" : "subject " + fit.subject));
+      // As bactor compare says (cmd_compare.cpp): a ranking of fits to different data means nothing.
+      const std::string d0 = bactor::cli::setting(fit, "data_file"), dm = bactor::cli::setting(*match, "data_file");
+      if (!d0.empty() && !dm.empty() && d0 != dm)
+        std::cerr << "WARNING: " << names[m + 1] << " was fitted to " << dm << ", " << names[0] << " to " << d0
+                  << ": elpd compares models on the same data only\n";
       b.loo.push_back(bactor::cli::fit_loo(*match));
     }
     b.rows = bactor::compare_loo(b.names, b.loo);

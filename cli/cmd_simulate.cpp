@@ -206,7 +206,13 @@ int run_simulate(int argc, char** argv) {
     }
     std::cerr << "wrote " << c.data.size() << " trials of " << subjects << " subjects"
               << (n_cond > 1 ? " in " + std::to_string(n_cond) + " conditions" : std::string()) << " (action: "
-              << bactor::simulation_action_source(spec) << ", seed " << seed << ") to " << out << "\n";
+              << bactor::simulation_action_source(spec)
+              // The response family, as a single data set's line says it (not for today's default).
+              << (spec.perception == bactor::PerceptionModel::vonmises ? ", motor noise vonmises"
+                  : spec.motor.plain()                                 ? ""
+                                                                       : ", motor noise " + spec.motor.name())
+              << (spec.perception == bactor::PerceptionModel::lognormal ? "" : ", " + perception + " perception")
+              << ", seed " << seed << ") to " << out << "\n";
     return 0;
   }
   std::vector<std::size_t> lapsed;

@@ -25,7 +25,7 @@ std::string option_for(const std::string& argument) {
       {"conditions", "--conditions"}, {"lapse", "--lapse"}, {"lapse_range", "--lapse-range"},
       {"pooled", "--pooled"}, {"population", "--population"}, {"parameterisation", "--parameterisation"},
       {"subjects", "--subjects"}, {"spread", "--spread"}, {"network", "--network"}, {"scale", "--scale"},
-      {"exact_action", "--exact-action"}, {"motor", "--motor"},
+      {"exact_action", "--exact-action"}, {"motor", "--motor"}, {"offset", "--offset"},
       {"perception", "--perception"}};
   const auto it = options.find(argument);
   return it != options.end() ? it->second : argument;

@@ -151,7 +151,40 @@ std::string condition_legend(const Dataset& data, const std::vector<std::string>
   return out;
 }
 
+/// Under log-normal or generalized motor noise with an offset, every response exceeds the offset
+/// (r - offset > 0), so the smallest response bounds it. NUTS starts each chain uniformly in
+/// (-R, R) on the unconstrained scale, which puts the offset at S e^-R or above (default prior),
+/// LO + (HI - LO) / (1 + e^R) or above (uniform:LO:HI): where even that lower end is above the
+/// smallest response, no chain can start, and NUTS used to fail after 100 attempts with exit 1
+/// ("check the model or give an init"). Data that bactor itself simulated (stimuli down to 0.08
+/// with S = 2) did that. Refused here with the file, the line and the ways out. (With lapses
+/// such a response is a lapse, and a chain can start.)
+void check_offset_start(const Dataset& data, const InferenceSpec& spec, const NutsSettings& settings) {
+  if (!spec.motor.offset || spec.motor.model == MotorModel::gaussian || spec.lapse ||
+      spec.perception != PerceptionModel::lognormal || !settings.init.empty() || spec.fixed.count("offset") ||
+      spec.per_condition.count("offset") || data.size() == 0)
+    return;
+  const double S = spec.scale > 0 ? spec.scale : default_scale(data, spec.perception);
+  const double R = settings.init_radius;
+  double start = S * std::exp(-R);  // the default prior's log transform (halfnormal, lognormal)
+  if (const auto p = spec.priors.find("offset"); p != spec.priors.end()) {
+    if (p->second.kind == Prior::Kind::uniform) start = p->second.a + (p->second.b - p->second.a) / (1 + std::exp(R));
+    else if (p->second.kind != Prior::Kind::half_normal && p->second.kind != Prior::Kind::lognormal) return;
+  }
+  const std::size_t i = std::size_t(std::min_element(data.r.begin(), data.r.end()) - data.r.begin());
+  if (data.r[i] > start) return;
+  std::ostringstream os;
+  os.precision(6);
+  os << data.source << (i < data.line.size() ? ":" + std::to_string(data.line[i]) : "") << ": the smallest response, r = "
+     << data.r[i] << ", bounds the offset below it (r - offset > 0 under " << to_string(spec.motor.model)
+     << " motor noise), but every chain starts the offset at " << start << " or above (--init-radius " << R
+     << "), so none can start: give it a prior below the responses (--prior offset=uniform:0:" << data.r[i]
+     << "), fix it (--fix offset=VALUE), or check that trial";
+  throw ArgumentError("offset", os.str());
+}
+
 PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsSettings settings, bool progress) {
+  check_offset_start(data, spec, settings);
   std::vector<std::string> params;
   {
     ActorModel probe(data, spec);  // validates before any chain starts

@@ -106,6 +106,10 @@ std::string condition_legend(const Dataset& data, const std::vector<std::string>
 /// progress lines and, with several conditions, condition_legend() on stderr. A stopped run keeps the common part of its chains (see
 /// PosteriorRun) and summarises it when each chain has at least 4 draws.
 PosteriorRun run_posterior(const Dataset& data, const InferenceSpec& spec, NutsSettings settings, bool progress);
+/// Refuses (ArgumentError "offset", naming the file and line) an offset under log-normal or
+/// generalized motor noise that no chain can start below the smallest response (run_posterior
+/// calls it; infer before it writes anything).
+void check_offset_start(const Dataset& data, const InferenceSpec& spec, const NutsSettings& settings);
 /// The same for any model: `params` are the columns summarised (a validated model's names).
 PosteriorRun run_posterior(const ModelFactory& factory, std::vector<std::string> params, NutsSettings settings,
                            bool progress);

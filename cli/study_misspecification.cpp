@@ -518,6 +518,19 @@ int run_misspecification(const MisspecificationOptions& o) {
   if (o.chains < 1) throw UsageError("--chains must be positive");
   if (o.warmup < 1) throw UsageError("--warmup must be positive");
   if (o.samples < 20) throw UsageError("--samples must be at least 20 (PSIS-LOO smooths the largest draws' weights)");
+  // Absurd sizes fail here with a message naming the option, before anything is written, not
+  // with std::bad_alloc or days of fitting (as infer and simulate do). A negative count given to
+  // an unsigned option arrives wrapped (-1 as 2^64 - 1), so the upper bounds catch it too.
+  auto too_large = [](const char* option, std::size_t value, std::size_t max, const char* what) {
+    throw UsageError(std::string(option) + ": at most " + std::to_string(max) + " " + what + " (got " +
+                     std::to_string(value) + (value > std::size_t(1) << 62 ? ", a negative number?" : "") + ")");
+  };
+  if (o.trials > 10'000'000) too_large("--trials", o.trials, 10'000'000, "trials per data set");
+  if (o.datasets > 10'000) too_large("--datasets", o.datasets, 10'000, "data sets per family");
+  if (o.chains > 1024) throw UsageError("--chains: at most 1024 (got " + std::to_string(o.chains) + ")");
+  if (double(o.chains) * double(o.samples) > 5e7)
+    throw UsageError("--chains x --samples: at most 50000000 draws are kept in memory");
+  if (o.threads < 0) throw UsageError("--threads must be >= 0 (0: all)");
   if (std::error_code ec; std::filesystem::exists(o.out, ec) && !std::filesystem::is_directory(o.out, ec))
     throw UsageError("--out " + o.out + ": exists and is not a folder (give a new or existing folder)");
   Results res;

@@ -338,6 +338,35 @@ Dataset parse_dataset(std::istream& in, const std::string& name, const ColumnMap
              detail::format_number(*smax / *smin) + " times the smallest, " + detail::format_number(*smin) + " (line " +
              at(smin) + "); a data set's stimuli must lie within a factor 1e6 of each other (a value in another unit?)");
   }
+  // Responses of any sign (gaussian motor noise, gaussian perception) escape the r/s rule above,
+  // which a code for a missing response (99999999) broke under log-normal noise only: among
+  // responses of about 1 it left a fit at sigma_0 2.7 for 0.2 with exit 0 (issue #23). The
+  // same limit, on |r| against the largest |s|; and under gaussian perception the stimuli
+  // within 1e6 times their median |s| (a stimulus of 1e99 made every other one 0 in units of S).
+  if (domain == ValueDomain::positive_stimuli || domain == ValueDomain::any) {
+    const auto at = [&](std::size_t i) { return i < d.line.size() ? d.line[i] : i + 2; };
+    std::size_t imax = 0;
+    for (std::size_t i = 1; i < d.s.size(); ++i)
+      if (std::abs(d.s[i]) > std::abs(d.s[imax])) imax = i;
+    const double smax = std::abs(d.s[imax]);
+    if (domain == ValueDomain::any) {
+      std::vector<double> mags(d.s.size());
+      for (std::size_t i = 0; i < d.s.size(); ++i) mags[i] = std::abs(d.s[i]);
+      std::nth_element(mags.begin(), mags.begin() + mags.size() / 2, mags.end());
+      const double median = mags[mags.size() / 2];
+      if (median > 0 && smax > spread_max * median)
+        fail(name, at(imax), "column '" + header[cs] + "': stimulus " + detail::format_number(d.s[imax]) + " is " +
+                                 detail::format_number(smax / median) + " times the stimuli's median |s|, " +
+                                 detail::format_number(median) +
+                                 "; a data set's stimuli must lie within a factor 1e6 of it (a value in another unit?)");
+    }
+    for (std::size_t i = 0; i < d.r.size() && smax > 0; ++i)
+      if (std::abs(d.r[i]) > ratio_max * smax)
+        fail(name, at(i), "column '" + header[cr] + "': response " + detail::format_number(d.r[i]) + " is " +
+                              detail::format_number(std::abs(d.r[i]) / smax) + " times the largest |s|, " +
+                              detail::format_number(smax) + " (line " + std::to_string(at(imax)) +
+                              "); a trial's |r| must lie within 1e6 times it (a code for a missing response, or another unit?)");
+  }
   if (cc < 0) raw_cond.assign(d.s.size(), "1");
   index_conditions(raw_cond, d);
   return d;

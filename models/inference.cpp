@@ -199,8 +199,13 @@ std::pair<double, double> lapse_range(const Dataset& data, const InferenceSpec& 
   return {spec.lapse_lo, spec.lapse_hi};
 }
 
-void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_condition, bool lapse) {
-  auto names = theta_names(cost);
+namespace {
+// The per-condition names against the model's parameters: theta_names(cost, motor) (sigma_a and
+// the offset too, no sigma_r under gaussian motor noise), and "lapse" with lapses.
+void check_per_condition_names(const CostInfo& cost, const MotorSpec& motor, const std::set<std::string>& per_condition,
+                               bool lapse) {
+  auto names = theta_names(cost, motor);
+  if (!motor.has_sigma_r()) names.erase(std::find(names.begin(), names.end(), "sigma_r"));
   if (lapse) names.push_back("lapse");
   for (const auto& n : per_condition)
     if (n == "lapse" && !lapse) throw ArgumentError("per_condition", "'lapse' is a parameter only with lapses (--lapse)");
@@ -208,8 +213,14 @@ void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_
     if (std::find(names.begin(), names.end(), n) == names.end()) {
       std::string list;
       for (const auto& k : names) list += (list.empty() ? "" : ", ") + k;
-      throw ArgumentError("per_condition", "unknown parameter '" + n + "' for cost " + cost.name + " (known: " + list + ")");
+      throw ArgumentError("per_condition", "unknown parameter '" + n + "' for cost " + cost.name +
+                                               (motor.plain() ? "" : " with motor noise " + motor.name()) + " (known: " + list + ")");
     }
+}
+} // namespace
+
+void check_per_condition(const CostInfo& cost, const std::set<std::string>& per_condition, bool lapse) {
+  check_per_condition_names(cost, MotorSpec{}, per_condition, lapse);
 }
 
 std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, std::size_t conditions,
@@ -223,7 +234,7 @@ std::vector<std::pair<std::string, Prior>> default_priors(const CostInfo& cost, 
                                                           std::size_t conditions,
                                                           const std::set<std::string>& per_condition, bool lapse,
                                                           PerceptionModel perception) {
-  check_per_condition(cost, per_condition, lapse);
+  check_per_condition_names(cost, motor, per_condition, lapse);
   std::vector<std::pair<std::string, Prior>> base;
   const Prior half{Prior::Kind::half_normal, 0.25, 0};
   // Gaussian perception: everything but the cost parameters in units of S (a spread of the

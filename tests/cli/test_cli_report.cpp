@@ -506,3 +506,24 @@ TEST_CASE("cli report: a hierarchical fit with its population, subjects and shri
   CHECK(of_kind(all, "check-mean").size() == 5);
   CHECK(html.find("interrupted") == std::string::npos);
 }
+
+TEST_CASE("cli report: --compare with a fit of other data warns, as bactor compare does") {
+  // Issue #23: bactor compare warned that fits of two data files cannot be ranked by elpd; the
+  // report's comparison ranked them (here a gaussian-motor fit against a log-normal one) silently.
+  const fs::path dir = scratch("compare_other_data");
+  fs::create_directories(dir);
+  const std::string a = (dir / "a.csv").string(), b = (dir / "b.csv").string();
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --motor gaussian --set mu_0=1.5,sigma_0=0.2,sigma=0.2,sigma_a=0.2 "
+                     "--trials 30 --seed 1 --out " + a).code == 0);
+  REQUIRE(run_bactor("simulate --cost QuadraticCost --set mu_0=1.5,sigma_0=0.2,sigma=0.2,sigma_r=0.1 --trials 30 --seed 2 "
+                     "--out " + b).code == 0);
+  const std::string fit = " --cost QuadraticCost --closed-form --fix sigma=0.2 --chains 1 --warmup 100 --samples 100 --threads 1";
+  REQUIRE(run_bactor("infer --data " + a + fit + " --motor gaussian --out " + (dir / "fa").string()).code == 0);
+  REQUIRE(run_bactor("infer --data " + b + fit + " --out " + (dir / "fb").string()).code == 0);
+  Result r = run_bactor("report " + (dir / "fa").string() + " --compare " + (dir / "fb").string() + " --no-check --out " +
+                        (dir / "r.html").string());
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("WARNING: fb was fitted to " + b + ", fa to " + a + ": elpd compares models on the same data only") !=
+        std::string::npos);
+}

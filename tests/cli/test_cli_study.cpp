@@ -92,3 +92,24 @@ TEST_CASE("cli study misspecification: usage errors exit 2 and name the option")
   CHECK(r.code == 2);
   CHECK(r.out.find("misspecification") != std::string::npos);
 }
+
+TEST_CASE("cli study misspecification: absurd sizes and negative counts are refused before anything is written") {
+  // Issue #23: --trials 1e11 and --samples 2e9 ended in std::bad_alloc (exit 1) after the output
+  // folder was made, --datasets -1 wrapped to 2^64 - 1 and ran on, --chains 100000 ran, and
+  // --threads -3 was refused by the sampler after the first data set was written.
+  const fs::path out = scratch("sizes");
+  const std::pair<const char*, const char*> cases[] = {
+      {"--trials 100000000000", "--trials: at most 10000000"},
+      {"--trials -1", "a negative number?"},
+      {"--datasets -1", "--datasets: at most 10000 data sets per family (got 18446744073709551615, a negative number?)"},
+      {"--chains 2000", "--chains: at most 1024"},
+      {"--samples 2000000000", "--chains x --samples: at most 50000000 draws"},
+      {"--threads -3", "--threads must be >= 0"}};
+  for (const auto& [option, message] : cases) {
+    Result r = run_bactor(std::string("study misspecification ") + option + " --out " + out.string());
+    INFO(option, "\n", r.out);
+    CHECK(r.code == 2);
+    CHECK(r.out.find(message) != std::string::npos);
+    CHECK_FALSE(fs::exists(out));
+  }
+}
