@@ -529,14 +529,14 @@ int run_hierarchical_fit(const InferArgs& a, const bactor::InferenceSpec& spec, 
 int run_separate_fits(const InferArgs& a, const bactor::InferenceSpec& spec, const bactor::Dataset& data,
                       const bactor::ColumnMap& column_map) {
   const auto subjects = bactor::split_subjects(data);
+  for (const auto& [id, d] : subjects) {
+    bactor::ActorModel probe(d, spec);  // throws on bad spec (--per-condition's names too)
+    bactor::cli::check_offset_start(d, spec, a.ns);
+  }
   // --per-condition given for data with one condition: every parameter is one parameter anyway.
   if (a.per_condition_given && data.conditions() == 1 && !spec.per_condition.empty())
     std::cerr << "note: " << a.data_path << " has one condition (no '" << column_map.cond
               << "' column, or one label), so --per-condition " << a.per_condition << " changes nothing\n";
-  for (const auto& [id, d] : subjects) {
-    bactor::ActorModel probe(d, spec);  // throws on bad spec
-    bactor::cli::check_offset_start(d, spec, a.ns);
-  }
   const auto lock = bactor::cli::prepare_fit_dir(a.out, "--out", a.overwrite);
   // With subjects: subjects.csv maps each id to its folder (names safe whatever the id,
   // chosen over all subjects of the file, so that every shard names them as one run does); a

@@ -294,12 +294,13 @@ int run_report(int argc, char** argv) {
   app.add_option("--data", data_path, "the data file (for the check; default: the data_file the fit records)");
   bactor::cli::add_columns_option(app, columns);  // default: the column map the fit records
   app.add_option("--bins", copt.bins, "stimulus bins of the check")->capture_default_str();
-  app.add_option("--trace-points", trace_points, "points per chain in trace plots (default 500; 100 per subject of a cohort)");
-  app.add_option("--pairs-points", pairs_points, "draws in each pairs-plot panel (default 500; 150 per subject of a cohort)");
+  app.add_option("--trace-points", trace_points, "points per chain in trace plots (default 500; 100 per subject of a cohort)")
+      ->check(CLI::Range(std::size_t(2), std::size_t(1000000)));
+  app.add_option("--pairs-points", pairs_points, "draws in each pairs-plot panel (default 500; 150 per subject of a cohort)")
+      ->check(CLI::Range(std::size_t(1), std::size_t(1000000)));
   app.add_option("--separate", separate_dir, "with a hierarchical fit: a subject-by-subject fit of the same data, for the shrinkage plot");
   app.add_option("--title", title, "report title");
   if (!bactor::cli::parse(app, argc, argv)) return bactor::cli::exit_ok;
-  if (trace_points == 1) throw bactor::cli::UsageError("--trace-points must be >= 2");
 
   Html h;
   bactor::cli::check_output_file(out, "--out");  // before any work: not empty, not a folder

@@ -818,6 +818,14 @@ HierarchicalModel::HierarchicalModel(const Dataset& data, const HierarchicalSpec
   if (data.size() == 0) throw std::invalid_argument(data.source + ": no trials");
   if (!data.has_subjects())
     throw std::invalid_argument(data.source + ": no subject column (hierarchical inference needs one)");
+  for (const char* motor_param : {"sigma_a", "offset"})
+    if (spec.per_condition.count(motor_param) &&
+        (std::string(motor_param) == "offset" ? spec.motor.offset : spec.motor.has_sigma_a()))
+      throw ArgumentError("per_condition", std::string("'") + motor_param +
+                                               "': a cohort's conditions vary the actor's parameters only (sigma, sigma_0, mu_0, "
+                                               "sigma_r, the cost's); " + motor_param +
+                                               " is one per subject (pooled by default) — a single-subject fit (without "
+                                               "--hierarchical) takes it per condition");
   check_per_condition(*spec.cost, spec.per_condition, spec.lapse);
   if (!spec.lapse && (spec.lapse_lo != 0 || spec.lapse_hi != 0))
     throw ArgumentError("lapse_range", "a contaminant range is given but lapses are off (set lapse)");

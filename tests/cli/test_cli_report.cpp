@@ -288,6 +288,15 @@ TEST_CASE("cli report: well-formed self-contained HTML with one SVG per plot and
   CHECK(run_bactor("report " + data.string() + " --out " + (dir / "bad.html").string()).code == 2);
   CHECK(!fs::exists(dir / "bad.html"));
   CHECK(run_bactor("report " + (dir / "nosuch").string() + " --out " + (dir / "bad.html").string()).code == 2);
+  // Plot sizes out of range (0, negative, huge) are refused, naming the option, before any work.
+  for (const std::string opt : {"--trace-points 0", "--trace-points 1", "--pairs-points 0", "--pairs-points -1",
+                                "--trace-points 99999999999"}) {
+    Result r = run_bactor("report " + quad.string() + " --out " + (dir / "bad.html").string() + " " + opt);
+    CAPTURE(opt);
+    CHECK(r.code == 2);
+    CHECK(r.out.find(opt.substr(0, opt.find(' '))) != std::string::npos);
+    CHECK(!fs::exists(dir / "bad.html"));
+  }
 }
 
 TEST_CASE("cli report: subjects get their own sections") {

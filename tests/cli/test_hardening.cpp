@@ -424,7 +424,7 @@ TEST_CASE("rough edges: --help goes to stdout with exit 0; train, evaluate and s
   const SplitResult t = run_bactor_split("train --help");
   INFO(t.out);
   CHECK(t.code == 0);
-  for (const char* d : {"=60000", "=256", "=128", "=0.003", "=adam", "=cosine", "=0.01", "=16,64,16,8", "=auto", "=2000"})
+  for (const char* d : {"default 60000", "=256", "=128", "=0.003", "=adam", "=cosine", "=0.01", "=16,64,16,8", "=auto", "=2000"})
     CHECK_MESSAGE(t.out.find(d) != std::string::npos, d);
   const SplitResult e = run_bactor_split("evaluate --help");
   INFO(e.out);

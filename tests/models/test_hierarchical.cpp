@@ -375,6 +375,17 @@ TEST_CASE("hierarchical: motor models (sigma_a, an offset) — names, gradient, 
       spec.fixed["sigma_r"] = 0.1;
       CHECK_THROWS_WITH_AS(HierarchicalModel(cohort.data, spec), doctest::Contains("not a parameter of the gaussian motor model"),
                            ArgumentError);
+      spec.fixed.clear();
     }
+    // A cohort's conditions vary the actor's parameters, not the motor model's: sigma_a or the
+    // offset per condition is refused naming the single-subject fit that takes it (it listed
+    // sigma_r, not sigma_a, before).
+    for (const char* motor_param : {"sigma_a", "offset"}) {
+      spec.per_condition = {motor_param};
+      const bool has = std::string(motor_param) == "offset" ? motor.offset : motor.has_sigma_a();
+      CHECK_THROWS_WITH_AS(HierarchicalModel(cohort.data, spec),
+                           doctest::Contains(has ? "single-subject fit" : "unknown parameter"), ArgumentError);
+    }
+    spec.per_condition.clear();
   }
 }
